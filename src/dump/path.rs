@@ -1,0 +1,98 @@
+//! Names in the snapshot tree: table folders and chunk files.
+//!
+//! Table names become safe, readable, unique folder names (no `/`, no leading `.`, so `../x`,
+//! `a/b` and `.git` stay inside the tree). Chunk names sort in dump order, because concatenating
+//! the files in path order must give back exactly the dump.
+
+/// Longest folder name we produce, in bytes; longer names are cut and end in `~` + a hash.
+const MAX_NAME: usize = 180;
+
+/// The folder name of a table: kept characters as they are, everything else `%XX`-encoded.
+pub fn table_dir(name: &str) -> String {
+    if name.is_empty() {
+        return "%".to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let last = name.chars().count() - 1;
+    for (i, c) in name.chars().enumerate() {
+        let keep = c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '-')
+            || (matches!(c, '.' | ' ') && i != 0 && i != last)
+            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace() && c != '\u{feff}');
+        if keep {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    if out.len() > MAX_NAME {
+        let mut cut = MAX_NAME - 17;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out = format!("{}~{:016x}", &out[..cut], hash_bytes(name.as_bytes()));
+    }
+    out
+}
+
+/// Chunk file name for a chunk whose first row has this rowid: sorts in rowid order.
+pub fn rowid_chunk_name(rowid: i64) -> String {
+    format!("{:016x}.sql", (rowid as u64) ^ (1 << 63))
+}
+
+/// Chunk file name for the n-th chunk of a table without usable rowids (WITHOUT ROWID tables).
+pub fn ordinal_chunk_name(n: u64) -> String {
+    format!("{n:016x}.sql")
+}
+
+/// A fixed, platform-independent 64-bit mix (splitmix64's finalizer): never change it, or every
+/// chunk boundary in every repository moves once.
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// FNV-1a over bytes, then [`mix64`].
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    mix64(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_dirs_are_safe() {
+        assert_eq!(table_dir("users"), "users");
+        assert_eq!(table_dir("../../x"), "%2E.%2F..%2Fx");
+        assert_eq!(table_dir("a/b"), "a%2Fb");
+        assert_eq!(table_dir(".git"), "%2Egit");
+        assert_eq!(table_dir("a\nb"), "a%0Ab");
+        assert_eq!(table_dir("my table"), "my table");
+        assert_eq!(table_dir(" "), "%20");
+        assert_eq!(table_dir("100%"), "100%25");
+        assert_eq!(table_dir("café"), "café");
+        assert_eq!(table_dir(""), "%");
+        let long = "x".repeat(400);
+        assert!(table_dir(&long).len() <= MAX_NAME);
+        assert_ne!(table_dir(&long), table_dir(&"x".repeat(401)));
+    }
+
+    #[test]
+    fn rowid_names_sort_numerically() {
+        let ids = [i64::MIN, -5, -1, 0, 1, 9, 10, 255, i64::MAX];
+        let names: Vec<_> = ids.iter().map(|&i| rowid_chunk_name(i)).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+}

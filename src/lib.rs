@@ -1,0 +1,50 @@
+//! sqlgit: versions SQLite databases in git as exact, deterministic SQL text.
+//!
+//! `main` only calls [`main_with_exit_code`]; this is the one place where errors become exit codes
+//! (0 ok, 1 failure, 2 usage) and where they are printed, as one line on stderr.
+
+pub mod cli;
+pub mod cmd;
+pub mod dump;
+pub mod output;
+
+use std::process::ExitCode;
+
+/// Parse the command line, run the command, and turn its result into an exit code.
+pub fn main_with_exit_code() -> ExitCode {
+    // Dumps hold private data: everything sqlgit creates is private to the user.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::from(1);
+            }
+            eprintln!("sqlgit: {}", one_line(&format!("{err:#}")));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Error messages are one line, whatever the causes contained.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    sqlgit::main_with_exit_code()
+}

@@ -1,0 +1,110 @@
+//! Where SQL text goes: stdout, or a private file written beside its final name and renamed into
+//! place only when complete (gzip when the name ends in `.gz`), so a failed run never leaves a
+//! file that looks like a whole dump.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use flate2::write::GzEncoder;
+
+use crate::dump::Sink;
+
+/// A destination for SQL text.
+pub enum Output {
+    Stdout(BufWriter<io::Stdout>),
+    File {
+        writer: Box<dyn Write>,
+        tmp: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Output {
+    /// `None` means stdout.
+    pub fn create(path: Option<&Path>) -> Result<Output> {
+        let Some(target) = path else {
+            return Ok(Output::Stdout(BufWriter::with_capacity(1 << 18, io::stdout())));
+        };
+        let name = target
+            .file_name()
+            .with_context(|| format!("{}: not a file name", target.display()))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = target.with_file_name(tmp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("create {}", tmp.display()))?;
+        let buffered = BufWriter::with_capacity(1 << 18, file);
+        let writer: Box<dyn Write> = if target.extension().is_some_and(|e| e == "gz") {
+            Box::new(GzEncoder::new(buffered, flate2::Compression::default()))
+        } else {
+            Box::new(buffered)
+        };
+        Ok(Output::File {
+            writer,
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Flush and, for a file, rename it into place.
+    pub fn finish(self) -> Result<()> {
+        match self {
+            Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::File {
+                mut writer,
+                tmp,
+                target,
+            } => {
+                let result = (|| -> Result<()> {
+                    writer.flush()?;
+                    drop(writer); // finishes the gzip stream and closes the file
+                    File::open(&tmp)?.sync_all()?;
+                    std::fs::rename(&tmp, &target)?;
+                    Ok(())
+                })();
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                result.with_context(|| format!("write {}", target.display()))
+            }
+        }
+    }
+
+    /// Remove a partly written file (stdout cannot be taken back).
+    pub fn abandon(self) {
+        if let Output::File { tmp, writer, .. } = self {
+            drop(writer);
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File { writer, .. } => writer.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+impl Sink for Output {
+    fn file(&mut self, _path: &[&str], data: Vec<u8>) -> Result<()> {
+        self.write_all(&data)?;
+        Ok(())
+    }
+}
