@@ -23,6 +23,32 @@ pub enum Command {
     ///   sqlgit dump app.db -o app.sql && sqlite3 copy.db < app.sql
     #[command(verbatim_doc_comment)]
     Dump(cmd::dump::DumpArgs),
+    /// Snapshot a database into a git repository; commits only if something changed.
+    ///
+    /// Example (crontab, every five minutes):
+    ///   */5 * * * * sqlgit snapshot /srv/app.db --repo /srv/app.sqlgit
+    #[command(verbatim_doc_comment)]
+    Snapshot(cmd::snapshot::SnapshotArgs),
+    /// List the snapshots, newest first.
+    ///
+    /// Example:
+    ///   sqlgit log --repo /srv/app.sqlgit --json
+    #[command(verbatim_doc_comment)]
+    Log(cmd::log::LogArgs),
+    /// Print a snapshot's SQL; pipe it into sqlite3 to restore.
+    ///
+    /// Examples:
+    ///   sqlgit cat --repo /srv/app.sqlgit | sqlite3 copy.db
+    ///   sqlgit cat 2h --repo /srv/app.sqlgit > two-hours-ago.sql
+    ///   sqlgit cat 2026-11-24T10:00:00Z --repo /srv/app.sqlgit -o then.sql.gz
+    #[command(verbatim_doc_comment)]
+    Cat(cmd::cat::CatArgs),
+    /// Restore a snapshot into a new database file (checked, then renamed into place).
+    ///
+    /// Example:
+    ///   sqlgit restore 1day --repo /srv/app.sqlgit --to /tmp/app-yesterday.db
+    #[command(verbatim_doc_comment)]
+    Restore(cmd::restore::RestoreArgs),
 }
 
 /// Parse `std::env::args`; clap's error carries its own exit code and message.

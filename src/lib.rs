@@ -7,6 +7,10 @@ pub mod cli;
 pub mod cmd;
 pub mod dump;
 pub mod output;
+pub mod restore;
+pub mod snapshot;
+pub mod store;
+pub mod when;
 
 use std::process::ExitCode;
 

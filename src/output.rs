@@ -26,7 +26,10 @@ impl Output {
     /// `None` means stdout.
     pub fn create(path: Option<&Path>) -> Result<Output> {
         let Some(target) = path else {
-            return Ok(Output::Stdout(BufWriter::with_capacity(1 << 18, io::stdout())));
+            return Ok(Output::Stdout(BufWriter::with_capacity(
+                1 << 18,
+                io::stdout(),
+            )));
         };
         let name = target
             .file_name()

@@ -1,6 +1,10 @@
 //! One module per subcommand: each holds its clap `Args` struct and a `run` function.
 
+pub mod cat;
 pub mod dump;
+pub mod log;
+pub mod restore;
+pub mod snapshot;
 
 use std::process::ExitCode;
 
@@ -10,5 +14,9 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dump(args) => dump::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
+        Command::Log(args) => log::run(args),
+        Command::Cat(args) => cat::run(args),
+        Command::Restore(args) => restore::run(args),
     }
 }

@@ -81,7 +81,9 @@ pub fn read_schema(conn: &Connection) -> Result<Schema> {
         "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE sql IS NOT NULL",
     )?;
     let mut entries: Vec<(String, String, String, i64, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<rusqlite::Result<_>>()
         .context("read sqlite_schema")?;
     entries.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
@@ -100,7 +102,9 @@ pub fn read_schema(conn: &Connection) -> Result<Schema> {
             "table" if name == "sqlite_sequence" => {
                 schema.sequence = Some(table(conn, name, sql, false)?)
             }
-            "table" if name == "sqlite_stat1" => schema.stat1 = Some(table(conn, name, sql, false)?),
+            "table" if name == "sqlite_stat1" => {
+                schema.stat1 = Some(table(conn, name, sql, false)?)
+            }
             "table" if name.starts_with("sqlite_") => {} // stat2/3/4: build-specific, not restorable
             "table" => {
                 schema.has_autoincrement |= sql.to_ascii_uppercase().contains("AUTOINCREMENT");

@@ -1,0 +1,44 @@
+//! `sqlgit cat`: a snapshot's SQL on stdout (or in a file), ready for `sqlite3 new.db`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::output::Output;
+use crate::restore::{db_tree, write_sql};
+use crate::store::Store;
+use crate::when;
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// Which snapshot: commit id or revision (HEAD~3), RFC 3339 time
+    /// (2026-11-24T10:00:00Z, or local 2026-11-24 10:00), or a duration ago (2h, 1day 3h).
+    /// Default: the latest.
+    pub when: Option<String>,
+    /// The sqlgit repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The database's folder, when the repository holds several.
+    #[arg(long, value_name = "NAME")]
+    pub db: Option<String>,
+    /// Write to FILE (0600; gzip if it ends in .gz) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: CatArgs) -> Result<ExitCode> {
+    let store = Store::open(&args.repo)?;
+    let commit = when::resolve(&store.repo, args.when.as_deref())?;
+    let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
+    let mut out = Output::create(args.output.as_deref())?;
+    match write_sql(&store.repo, &tree, &mut out) {
+        Ok(()) => out.finish()?,
+        Err(e) => {
+            out.abandon();
+            return Err(e);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,47 @@
+//! `sqlgit snapshot`: the main job, run from cron.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::dump::parse_duration;
+use crate::snapshot::{self, human_bytes};
+use crate::store::{Store, lock, pack};
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The SQLite database file (opened read-only; never changed).
+    pub db: PathBuf,
+    /// The git repository holding the snapshots (created, bare and private, if missing).
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// How long to wait for a writer's lock on the database.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub busy_timeout: Duration,
+    /// How long to wait for another sqlgit run on the same repository to finish.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
+    snapshot::enable_fsync();
+    let store = Store::open_or_create(&args.repo)?;
+    let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    pack::remove_stale_temp_files(&store.objects_dir());
+    let outcome = snapshot::take(&store, &args.db, args.busy_timeout)?;
+    let s = &outcome.summary;
+    match outcome.commit {
+        Some(id) => println!(
+            "{id} {} tables, {} rows, {} of SQL, {} added to the repository",
+            s.tables,
+            s.rows,
+            human_bytes(s.bytes),
+            human_bytes(outcome.pack_bytes)
+        ),
+        None => println!("unchanged since {}: no new snapshot", outcome.head),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,157 @@
+//! Reading a snapshot back: walk its files in path order (which is the dump), stream them to a
+//! writer, or execute them into a new database and check it before it replaces anything.
+
+use std::ffi::CStr;
+use std::io::Write;
+use std::os::raw::c_char;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
+use rusqlite::Connection;
+use rusqlite::ffi;
+
+/// The folder of the database in a snapshot: the only one, or the one named `db`.
+pub fn db_tree<'r>(
+    repo: &'r Repository,
+    commit: &Commit<'r>,
+    db: Option<&str>,
+) -> Result<Tree<'r>> {
+    let root = commit.tree()?;
+    let folders: Vec<String> = root
+        .iter()
+        .filter(|e| e.kind() == Some(ObjectType::Tree))
+        .filter_map(|e| e.name().ok().map(str::to_string))
+        .collect();
+    let name = match (db, folders.as_slice()) {
+        (Some(db), _) => {
+            let dir = crate::dump::path::table_dir(db);
+            if !folders.contains(&dir) {
+                bail!(
+                    "no database {db:?} in snapshot {} (it has: {})",
+                    short(commit),
+                    folders.join(", ")
+                );
+            }
+            dir
+        }
+        (None, [only]) => only.clone(),
+        (None, []) => bail!("snapshot {} holds no database", short(commit)),
+        (None, _) => bail!(
+            "snapshot {} holds several databases ({}); choose one with --db",
+            short(commit),
+            folders.join(", ")
+        ),
+    };
+    let entry = root.get_name(&name).expect("listed above");
+    Ok(repo.find_tree(entry.id())?)
+}
+
+pub fn short(commit: &Commit) -> String {
+    commit.id().to_string()[..12].to_string()
+}
+
+/// Call `f` with every file of `tree`, in path order (that order is the dump).
+pub fn for_each_file(
+    repo: &Repository,
+    tree: &Tree,
+    mut f: impl FnMut(&str, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut failure: Option<anyhow::Error> = None;
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(ObjectType::Blob) {
+            return TreeWalkResult::Ok;
+        }
+        let path = format!("{dir}{}", entry.name().unwrap_or_default());
+        let result = repo
+            .find_blob(entry.id())
+            .map_err(|e| anyhow!("read {path}: {}", e.message()))
+            .and_then(|blob| f(&path, blob.content()));
+        match result {
+            Ok(()) => TreeWalkResult::Ok,
+            Err(e) => {
+                failure = Some(e);
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Stream the snapshot's SQL to `out`.
+pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<()> {
+    for_each_file(repo, tree, |_, data| Ok(out.write_all(data)?))
+}
+
+/// Execute SQL text (any bytes, several statements) on `conn`.
+pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
+    let db = unsafe { conn.handle() };
+    let mut pos = 0usize;
+    while pos < sql.len() {
+        let rest = &sql[pos..];
+        let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+        let mut tail: *const c_char = std::ptr::null();
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(
+                db,
+                rest.as_ptr() as *const c_char,
+                rest.len() as i32,
+                &mut stmt,
+                &mut tail,
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(sqlite_error(db, rest));
+        }
+        let used = (tail as usize).saturating_sub(rest.as_ptr() as usize);
+        if stmt.is_null() {
+            if used == 0 {
+                break;
+            }
+            pos += used;
+            continue;
+        }
+        let mut rc = unsafe { ffi::sqlite3_step(stmt) };
+        while rc == ffi::SQLITE_ROW {
+            rc = unsafe { ffi::sqlite3_step(stmt) };
+        }
+        unsafe { ffi::sqlite3_finalize(stmt) };
+        if rc != ffi::SQLITE_DONE {
+            return Err(sqlite_error(db, rest));
+        }
+        pos += used.max(1);
+    }
+    Ok(())
+}
+
+fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned();
+    let snippet: String = String::from_utf8_lossy(&at[..at.len().min(60)]).into();
+    anyhow!("{msg} (at: {})", snippet.trim())
+}
+
+/// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
+/// it with `PRAGMA integrity_check`.
+pub fn build_database(
+    path: &Path,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    let conn = Connection::open(path).with_context(|| format!("create {}", path.display()))?;
+    crate::dump::real::register_sql_functions(&conn)?;
+    feed(&mut |sql| execute(&conn, sql))?;
+    if !conn.is_autocommit() {
+        bail!("the SQL ended inside a transaction: the snapshot is incomplete");
+    }
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        bail!("integrity check of the restored database failed: {check}");
+    }
+    conn.close().map_err(|(_, e)| e)?;
+    Ok(())
+}

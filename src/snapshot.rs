@@ -1,0 +1,111 @@
+//! Taking a snapshot: dump the database inside one read transaction straight into git objects
+//! (no working tree, no temporary copy), then commit on `main` only if the tree changed.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use git2::{Oid, Signature};
+
+use crate::dump::{self, Summary, path::table_dir, source};
+use crate::store::writer::SnapshotWriter;
+use crate::store::{BRANCH, Store};
+use crate::when;
+
+pub struct Outcome {
+    /// The new commit, or None when the database had not changed.
+    pub commit: Option<Oid>,
+    /// The newest snapshot after this run.
+    pub head: Oid,
+    pub summary: Summary,
+    /// Bytes added to the repository.
+    pub pack_bytes: u64,
+}
+
+/// The folder a database file's snapshots live in: its file name, made path-safe.
+pub fn db_folder(db: &Path) -> String {
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "database".into());
+    table_dir(&name)
+}
+
+/// Snapshot `db` into `store` (the caller holds the repository lock).
+pub fn take(store: &Store, db: &Path, busy_timeout: Duration) -> Result<Outcome> {
+    let shown = db.display();
+    let folder = db_folder(db);
+    let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
+    let moment = when::now();
+    let parent = store.head()?;
+    let mut writer = SnapshotWriter::start(store.repo.path());
+    let summary = dump::dump(&conn, &mut writer).with_context(|| format!("database {shown}"))?;
+    drop(conn);
+    let written = writer.finish(&folder, parent.as_ref().map(|c| c.tree_id()))?;
+    store.repo.odb()?.refresh()?;
+
+    if let Some(parent) = &parent {
+        if parent.tree_id() == written.root_tree {
+            return Ok(Outcome {
+                commit: None,
+                head: parent.id(),
+                summary,
+                pack_bytes: written.pack_bytes,
+            });
+        }
+    }
+    let secs = moment
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let sig = Signature::new("sqlgit", "sqlgit@localhost", &git2::Time::new(secs, 0))?;
+    let tree = store.repo.find_tree(written.root_tree)?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let message = commit_message(&folder, &summary);
+    let commit = store
+        .repo
+        .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
+        .context("commit snapshot")?;
+    Ok(Outcome {
+        commit: Some(commit),
+        head: commit,
+        summary,
+        pack_bytes: written.pack_bytes,
+    })
+}
+
+fn commit_message(folder: &str, s: &Summary) -> String {
+    format!(
+        "{folder}: {} tables, {} rows, {} of SQL\n\n\
+         Sqlgit-Database: {folder}\nSqlgit-Tables: {}\nSqlgit-Rows: {}\nSqlgit-Bytes: {}\n",
+        s.tables,
+        s.rows,
+        human_bytes(s.bytes),
+        s.tables,
+        s.rows,
+        s.bytes
+    )
+}
+
+/// `1.2 MiB`-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Make libgit2 fsync what it writes into the repository (refs, loose objects).
+pub fn enable_fsync() {
+    unsafe {
+        libgit2_sys::git_libgit2_opts(libgit2_sys::GIT_OPT_ENABLE_FSYNC_GITDIR as _, 1);
+    }
+}

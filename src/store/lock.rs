@@ -1,0 +1,46 @@
+//! One run at a time per repository: an advisory `flock` on `DIR/sqlgit.lock`. The kernel drops
+//! the lock when its process dies, so a killed run never blocks the next one.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Held while alive.
+pub struct Lock {
+    _file: File,
+}
+
+/// Take the repository's lock, waiting up to `timeout` for another run to finish.
+pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
+    let path = repo_dir.join("sqlgit.lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("open lock file {}", path.display()))?;
+    let start = Instant::now();
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lock { _file: file });
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err).with_context(|| format!("lock {}", path.display()));
+        }
+        if start.elapsed() >= timeout {
+            bail!(
+                "repository {} is busy: another sqlgit run holds its lock (waited {})",
+                repo_dir.display(),
+                humantime::format_duration(timeout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

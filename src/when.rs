@@ -1,0 +1,154 @@
+//! WHEN expressions: which snapshot a command means. A commit id or git revision (`HEAD~3`), an
+//! RFC 3339 time (`2026-11-24T10:00:00Z`, `…+02:00`, or a local `2026-11-24 10:00`), or a
+//! duration meaning "that long ago" (`2h`, `1day 3h`). A time selects the latest snapshot at or
+//! before it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use git2::{Commit, Repository};
+
+use crate::store::BRANCH;
+
+/// "Now" for snapshots and relative times; `SQLGIT_NOW` (Unix seconds) pins it, for tests.
+pub fn now() -> SystemTime {
+    std::env::var("SQLGIT_NOW")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .unwrap_or_else(SystemTime::now)
+}
+
+/// Resolve `spec` (None: the latest snapshot) to a snapshot commit.
+pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
+    let head = match repo.find_reference(BRANCH) {
+        Ok(r) => r.peel_to_commit()?,
+        Err(_) => bail!("the repository has no snapshots yet"),
+    };
+    let Some(spec) = spec else {
+        return Ok(head);
+    };
+    if let Ok(obj) = repo.revparse_single(spec) {
+        if let Ok(commit) = obj.peel_to_commit() {
+            return Ok(commit);
+        }
+    }
+    let Some(time) = parse_time(spec) else {
+        bail!(
+            "unknown revision or time {spec:?} (give a commit id, HEAD~N, an RFC 3339 time like \
+             2026-11-24T10:00:00Z, or a duration ago like 2h)"
+        );
+    };
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut commit = head;
+    loop {
+        if commit.time().seconds() <= secs {
+            return Ok(commit);
+        }
+        match commit.parent(0) {
+            Ok(p) => commit = p,
+            Err(_) => break,
+        }
+    }
+    let oldest = commit;
+    bail!(
+        "no snapshot at or before {} (the oldest here is {})",
+        humantime::format_rfc3339_seconds(time),
+        humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)
+        )
+    )
+}
+
+/// A point in time from an RFC 3339 / local time or a duration ago.
+pub fn parse_time(spec: &str) -> Option<SystemTime> {
+    let s = spec.trim();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return now().checked_sub(d);
+    }
+    if s.ends_with('Z') || s.ends_with('z') {
+        return humantime::parse_rfc3339_weak(&s[..s.len() - 1]).ok();
+    }
+    // A numeric offset: ±HH:MM or ±HHMM after the time.
+    if s.len() > 16 {
+        let (base, tail) = s.split_at(s.len() - 6);
+        if let Some(offset) = parse_offset(tail) {
+            let utc = humantime::parse_rfc3339_weak(base).ok()?;
+            return shift(utc, -offset);
+        }
+        let (base, tail) = s.split_at(s.len() - 5);
+        if let Some(offset) = parse_offset(tail) {
+            let utc = humantime::parse_rfc3339_weak(base).ok()?;
+            return shift(utc, -offset);
+        }
+    }
+    // No zone: local time. Date only means midnight; minutes without seconds are fine.
+    let full = match s.len() {
+        10 => format!("{s} 00:00:00"),
+        16 => format!("{s}:00"),
+        _ => s.to_string(),
+    };
+    let as_utc = humantime::parse_rfc3339_weak(&full).ok()?;
+    shift(as_utc, -local_offset(as_utc))
+}
+
+fn parse_offset(tail: &str) -> Option<i64> {
+    let sign = match tail.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = tail[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let h: i64 = digits[..2].parse().ok()?;
+    let m: i64 = digits[2..].parse().ok()?;
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn shift(t: SystemTime, secs: i64) -> Option<SystemTime> {
+    if secs >= 0 {
+        t.checked_add(Duration::from_secs(secs as u64))
+    } else {
+        t.checked_sub(Duration::from_secs((-secs) as u64))
+    }
+}
+
+/// The local zone's offset from UTC (seconds east) around time `t`.
+fn local_offset(t: SystemTime) -> i64 {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return 0;
+    }
+    tm.tm_gmtoff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(spec: &str) -> i64 {
+        parse_time(spec)
+            .unwrap()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    #[test]
+    fn rfc3339_forms() {
+        assert_eq!(unix("2026-11-24T10:00:00Z"), 1_795_514_400);
+        assert_eq!(unix("2026-11-24T12:00:00+02:00"), 1_795_514_400);
+        assert_eq!(unix("2026-11-24T05:30:00-04:30"), 1_795_514_400);
+        assert!(parse_time("yesterday-ish").is_none());
+        assert!(parse_time("2026-13-45T10:00:00Z").is_none());
+    }
+}
