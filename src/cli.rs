@@ -49,6 +49,12 @@ pub enum Command {
     ///   sqlgit restore 1day --repo /srv/app.sqlgit --to /tmp/app-yesterday.db
     #[command(verbatim_doc_comment)]
     Restore(cmd::restore::RestoreArgs),
+    /// Push the snapshots the remotes lack, without taking a snapshot.
+    ///
+    /// Example:
+    ///   sqlgit push --repo /srv/app.sqlgit --history-remote ssh://backup@host/srv/app.git
+    #[command(verbatim_doc_comment)]
+    Push(cmd::push::PushArgs),
 }
 
 /// Parse `std::env::args`; clap's error carries its own exit code and message.

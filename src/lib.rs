@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod dump;
 pub mod output;
+pub mod remote;
 pub mod restore;
 pub mod snapshot;
 pub mod store;

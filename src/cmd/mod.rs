@@ -3,6 +3,7 @@
 pub mod cat;
 pub mod dump;
 pub mod log;
+pub mod push;
 pub mod restore;
 pub mod snapshot;
 
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(args) => log::run(args),
         Command::Cat(args) => cat::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Push(args) => push::run(args),
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::dump::parse_duration;
+use super::push::{RemoteArgs, push_all, remember};
 use crate::snapshot::{self, human_bytes};
 use crate::store::{Store, lock, pack};
 
@@ -24,12 +25,15 @@ pub struct SnapshotArgs {
     /// How long to wait for another sqlgit run on the same repository to finish.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    #[command(flatten)]
+    pub remotes: RemoteArgs,
 }
 
 pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     snapshot::enable_fsync();
     let store = Store::open_or_create(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    remember(&store, &args.remotes)?;
     pack::remove_stale_temp_files(&store.objects_dir());
     let outcome = snapshot::take(&store, &args.db, args.busy_timeout)?;
     let s = &outcome.summary;
@@ -43,5 +47,11 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         ),
         None => println!("unchanged since {}: no new snapshot", outcome.head),
     }
-    Ok(ExitCode::SUCCESS)
+    // A push that fails keeps the commit; the next run catches up. Still a failure.
+    let pushed = push_all(&store, false);
+    Ok(if pushed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

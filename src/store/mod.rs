@@ -85,6 +85,23 @@ impl Store {
         }
     }
 
+    /// A `sqlgit.*` setting from the repository's config.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.repo
+            .config()
+            .ok()?
+            .get_string(&format!("sqlgit.{key}"))
+            .ok()
+    }
+
+    /// Remember a `sqlgit.*` setting in the repository's config.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.repo
+            .config()?
+            .set_str(&format!("sqlgit.{key}"), value)
+            .with_context(|| format!("save setting {key}"))
+    }
+
     /// The objects directory (bare repository layout).
     pub fn objects_dir(&self) -> PathBuf {
         self.repo.path().join("objects")

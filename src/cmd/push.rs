@@ -1,0 +1,111 @@
+//! `sqlgit push`: push what the remotes lack, without taking a snapshot. Also the remote flags
+//! shared with `sqlgit snapshot`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::dump::parse_duration;
+use crate::remote::{self, Role, redact};
+use crate::store::{Store, lock};
+
+/// Remote settings; given values are remembered in the repository's config, so later runs
+/// need not repeat them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RemoteArgs {
+    /// Remote that holds only the newest snapshot, as one parentless commit (force-pushed).
+    /// ssh://, https://, git://, user@host:path or a local path. "" forgets it.
+    #[arg(long, value_name = "URL")]
+    pub latest_remote: Option<String>,
+    /// Remote that receives every snapshot commit (fast-forward pushes). "" forgets it.
+    #[arg(long, value_name = "URL")]
+    pub history_remote: Option<String>,
+    /// SSH private key for ssh:// remotes (ssh-agent and ~/.ssh keys are tried too).
+    /// HTTPS: a token in the environment variable SQLGIT_HTTPS_TOKEN is used as the password
+    /// (user from the URL, SQLGIT_HTTPS_USER, or "sqlgit"); git credential helpers work too.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The sqlgit repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub remotes: RemoteArgs,
+    /// How long to wait for another sqlgit run on the same repository to finish.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+pub fn run(args: PushArgs) -> Result<ExitCode> {
+    let store = Store::open(&args.repo)?;
+    let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    remember(&store, &args.remotes)?;
+    let ok = push_all(&store, false);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Save the remote flags that were given.
+pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
+    if let Some(url) = &args.latest_remote {
+        store.set_setting("latestRemote", url)?;
+    }
+    if let Some(url) = &args.history_remote {
+        store.set_setting("historyRemote", url)?;
+    }
+    if let Some(key) = &args.ssh_key {
+        store.set_setting("sshKey", &key.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// Push every configured remote; each failure is reported on stderr as one line. Returns
+/// whether all succeeded.
+pub fn push_all(store: &Store, quiet: bool) -> bool {
+    let ssh_key = store.setting("sshKey").map(PathBuf::from);
+    let mut ok = true;
+    for (role, key) in [
+        (Role::History, "historyRemote"),
+        (Role::Latest, "latestRemote"),
+    ] {
+        let Some(url) = store.setting(key).filter(|u| !u.is_empty()) else {
+            continue;
+        };
+        match remote::push(store, role, &url, ssh_key.as_ref()) {
+            Ok(p) if p.up_to_date => {}
+            Ok(p) => {
+                if !quiet {
+                    println!(
+                        "pushed {} commit{} to {} remote {}",
+                        p.commits,
+                        if p.commits == 1 { "" } else { "s" },
+                        role.name(),
+                        redact(&url)
+                    );
+                }
+            }
+            Err(e) => {
+                ok = false;
+                let line = format!("{e:#}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                eprintln!(
+                    "sqlgit: push to {} remote {}: {line}",
+                    role.name(),
+                    redact(&url)
+                );
+            }
+        }
+    }
+    ok
+}

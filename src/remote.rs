@@ -1,0 +1,252 @@
+//! Pushing snapshots off-site, to two remotes with different jobs:
+//!
+//! * the **latest** remote gets one parentless commit with the head's tree, force-pushed, so a
+//!   fresh clone is small;
+//! * the **history** remote gets every snapshot commit (fast-forward pushes).
+//!
+//! Each is pushed independently; what a remote accepted is recorded in a remote-tracking ref
+//! (`refs/remotes/history/main`, `refs/remotes/latest/main`), updated only on acceptance —
+//! pruning relies on it. URLs are shown only with their credentials redacted.
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use auth_git2::GitAuthenticator;
+use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
+
+use crate::store::{BRANCH, Store};
+
+pub const HISTORY_TRACKING: &str = "refs/remotes/history/main";
+pub const LATEST_TRACKING: &str = "refs/remotes/latest/main";
+/// The local parentless copy of the head that the latest remote receives.
+const LATEST_LOCAL: &str = "refs/sqlgit/latest";
+/// Environment variable holding an HTTPS token (used as the password).
+pub const TOKEN_ENV: &str = "SQLGIT_HTTPS_TOKEN";
+/// Optional user name to go with the token (default: the URL's, else `sqlgit`).
+pub const TOKEN_USER_ENV: &str = "SQLGIT_HTTPS_USER";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Latest,
+    History,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Latest => "latest",
+            Role::History => "history",
+        }
+    }
+}
+
+/// Remote settings, from flags or the repository's config.
+#[derive(Clone, Debug, Default)]
+pub struct Remotes {
+    pub latest: Option<String>,
+    pub history: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+}
+
+/// What one push did.
+pub struct Pushed {
+    /// Commits the remote did not have before (history), or 1/0 for latest.
+    pub commits: usize,
+    pub up_to_date: bool,
+}
+
+/// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
+pub fn redact(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            return format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+/// Remove anything secret (the URL's userinfo, the token) from a message.
+fn scrub(message: &str, url: &str) -> String {
+    let mut out = message.replace(url, &redact(url));
+    if let Ok(token) = std::env::var(TOKEN_ENV) {
+        if !token.is_empty() {
+            out = out.replace(&token, "***");
+        }
+    }
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some((_, password)) = rest[..at].split_once(':') {
+                if !password.is_empty() {
+                    out = out.replace(password, "***");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Push to one remote: the role decides what and how.
+pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> Result<Pushed> {
+    let repo = &store.repo;
+    let Some(head) = store.head()? else {
+        bail!("nothing to push: the repository has no snapshots yet");
+    };
+    let (local, refspec, tracking) = match role {
+        Role::History => (
+            head.id(),
+            format!("{BRANCH}:refs/heads/main"),
+            HISTORY_TRACKING,
+        ),
+        Role::Latest => {
+            let copy = latest_commit(repo, &head)?;
+            repo.reference(LATEST_LOCAL, copy, true, "sqlgit: latest")?;
+            (
+                copy,
+                format!("+{LATEST_LOCAL}:refs/heads/main"),
+                LATEST_TRACKING,
+            )
+        }
+    };
+    let confirmed = repo.refname_to_id(tracking).ok();
+    if confirmed == Some(local) {
+        return Ok(Pushed {
+            commits: 0,
+            up_to_date: true,
+        });
+    }
+    let commits = match (role, confirmed) {
+        (Role::History, Some(base)) => count_between(repo, local, base),
+        (Role::History, None) => count_between(repo, local, Oid::ZERO_SHA1),
+        (Role::Latest, _) => 1,
+    };
+    send(repo, url, &refspec, ssh_key).map_err(|e| anyhow!("{}", scrub(&format!("{e:#}"), url)))?;
+    repo.reference(tracking, local, true, "sqlgit: pushed")?;
+    Ok(Pushed {
+        commits,
+        up_to_date: false,
+    })
+}
+
+/// The head's tree in a commit without parents, with the head's author, time and message:
+/// the same head always gives the same commit id.
+fn latest_commit(repo: &Repository, head: &git2::Commit) -> Result<Oid> {
+    let tree = head.tree()?;
+    let message = head.message_raw().unwrap_or_default();
+    Ok(repo.commit(None, &head.author(), &head.committer(), message, &tree, &[])?)
+}
+
+fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
+    let Ok(mut walk) = repo.revwalk() else {
+        return 0;
+    };
+    if walk.push(tip).is_err() {
+        return 0;
+    }
+    if !base.is_zero() {
+        let _ = walk.hide(base);
+    }
+    walk.count()
+}
+
+fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
+    let mut auth = GitAuthenticator::new_empty()
+        .try_ssh_agent(true)
+        .add_default_ssh_keys()
+        .try_cred_helper(true);
+    if let Some(key) = ssh_key {
+        auth = auth.add_ssh_key_from_file(key.clone(), None);
+    }
+    if let Ok(token) = std::env::var(TOKEN_ENV) {
+        let user = std::env::var(TOKEN_USER_ENV)
+            .ok()
+            .or_else(|| url_user(url))
+            .unwrap_or_else(|| "sqlgit".into());
+        auth = auth.add_plaintext_credentials("*", user, token);
+    }
+    let config = repo.config()?;
+    let rejected: RefCell<Option<String>> = RefCell::new(None);
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(auth.credentials(&config));
+    callbacks.push_update_reference(|refname, status| {
+        if let Some(status) = status {
+            *rejected.borrow_mut() = Some(format!("{refname}: {status}"));
+        }
+        Ok(())
+    });
+    if std::io::stderr().is_terminal() {
+        callbacks.push_transfer_progress(|current, total, bytes| {
+            eprint!("\rpushing: {current}/{total} objects, {bytes} bytes   ");
+            if current == total {
+                eprintln!();
+            }
+        });
+    }
+    let mut options = PushOptions::new();
+    options.remote_callbacks(callbacks);
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
+    remote
+        .push(&[refspec], Some(&mut options))
+        .map_err(|e| anyhow!("{}", explain(&e)))?;
+    drop(options);
+    if let Some(reason) = rejected.into_inner() {
+        bail!("push rejected by the remote ({reason})");
+    }
+    Ok(())
+}
+
+fn explain(e: &git2::Error) -> String {
+    let msg = e.message();
+    if msg.contains("cannot push because a reference that you are trying to update on the remote contains commits that are not present locally")
+        || msg.contains("not present locally")
+    {
+        return "the remote's main has commits this repository does not have (it diverged: someone else pushed there)".into();
+    }
+    msg.to_string()
+}
+
+fn url_user(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(userinfo.split(':').next()?.to_string())
+}
+
+/// How many snapshot commits the history remote has not confirmed.
+pub fn pending_history(store: &Store) -> Result<usize> {
+    let Some(head) = store.head()? else {
+        return Ok(0);
+    };
+    let base = store
+        .repo
+        .refname_to_id(HISTORY_TRACKING)
+        .unwrap_or(Oid::ZERO_SHA1);
+    Ok(count_between(&store.repo, head.id(), base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_userinfo() {
+        assert_eq!(
+            redact("https://u:p@h.example/x.git"),
+            "https://***@h.example/x.git"
+        );
+        assert_eq!(redact("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(redact("git@host:repo.git"), "git@host:repo.git");
+        let msg = scrub(
+            "failed for https://u:s3cret@h/x (s3cret)",
+            "https://u:s3cret@h/x",
+        );
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
+}
