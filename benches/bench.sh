@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# sqlgit benchmark (issues 2 and 3).
+#
+# Usage: benches/bench.sh [dump|snapshot|all] [options]
+#
+#   dump      `sqlite3 DB .dump` vs `sqlgit dump DB`, both to /dev/null, interleaved runs
+#   snapshot  first + incremental `sqlgit snapshot` vs `sqlgit dump` and the naive script
+#             (sqlite3 .dump > dump.sql; git add; git commit), with a ~0.1% change per round
+#   all       both (default)
+#
+# Options:
+#   --rows N       rows in the benchmark database (default 2000000, i.e. ~280 MB)
+#   --workdir DIR  where the database (cached per row count) and the run files go;
+#                  default: a temporary directory, deleted at the end unless --keep
+#   --keep         keep the run files (repositories, work copy) at the end
+#   --runs N       timed runs of each dump command in `dump` mode (default 3)
+#   --rounds N     incremental snapshot rounds in `snapshot` mode (default 5)
+#   --no-build     use the existing target/release/sqlgit instead of `cargo build --release`
+#   --verify       in `dump` mode, also restore sqlgit's dump with sqlite3 and compare row counts
+#
+# Wall time is measured by the shell (ms resolution), peak RSS by /usr/bin/time (%M).
+# Needs: sqlite3, git, GNU time (/usr/bin/time; `apt-get install time`), awk, du, cargo.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+sqldir=$here/sql
+
+mode=all rows=2000000 workdir='' keep=0 runs=3 rounds=5 build=1 verify=0
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "==> $*" >&2; }
+
+while (($#)); do
+  case $1 in
+    dump | snapshot | all) mode=$1 ;;
+    --rows) rows=${2:?--rows needs a number}; shift ;;
+    --workdir) workdir=${2:?--workdir needs a directory}; shift ;;
+    --keep) keep=1 ;;
+    --runs) runs=${2:?--runs needs a number}; shift ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
+    --no-build) build=0 ;;
+    --verify) verify=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+[[ $rows =~ ^[0-9]+$ && $rows -ge 1000 ]] || die "--rows must be a number >= 1000"
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive number"
+
+for tool in sqlite3 git awk du; do
+  command -v "$tool" >/dev/null || die "$tool not found"
+done
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found: apt-get install time"
+
+# Hermetic git: no user or system config, fixed identity and dates.
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
+export GIT_AUTHOR_DATE='2026-01-01T00:00:00Z' GIT_COMMITTER_DATE='2026-01-01T00:00:00Z'
+
+# ---------------------------------------------------------------- work directory
+if [[ -z $workdir ]]; then
+  workdir=$(mktemp -d "${TMPDIR:-/tmp}/sqlgit-bench.XXXXXX")
+  temp_workdir=1
+else
+  mkdir -p "$workdir"
+  workdir=$(cd "$workdir" && pwd)
+  temp_workdir=0
+fi
+run=$workdir/run # this run's files; the cached database stays beside it
+rm -rf "$run"
+mkdir -p "$run"
+
+cleanup() {
+  if ((keep)); then
+    echo "run files kept in $run" >&2
+  elif ((temp_workdir)); then
+    rm -rf "$workdir"
+  else
+    rm -rf "$run"
+  fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- helpers
+# timed OUT CMD...: runs CMD with stdout to OUT; sets T_WALL (seconds) and T_RSS (KiB).
+timed() {
+  local out=$1 t0 t1
+  shift
+  t0=$EPOCHREALTIME
+  if ! /usr/bin/time -f '%e %M' -o "$run/time.txt" "$@" >"$out" 2>"$run/stderr.txt"; then
+    echo "bench: command failed: $*" >&2
+    tail -n 20 "$run/stderr.txt" >&2
+    grep -i 'status\|signal' "$run/time.txt" >&2 || true
+    exit 1
+  fi
+  t1=$EPOCHREALTIME
+  T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  T_RSS=$(awk 'END { print $2 }' "$run/time.txt")
+}
+
+# Statistics over the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.3f", s / NR }'; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; } # calc EXPR [DECIMALS]
+mib() { calc "$1 / 1024" 1; }                          # KiB -> MiB
+mb() { calc "$1 / 1000000" 2; }                        # bytes -> MB
+size_of() { du -sb "$1" | awk '{ print $1 }'; }
+# verdict VALUE OP LIMIT [TARGET]: PASS/FAIL against LIMIT, "target met" against TARGET.
+verdict() {
+  local v=$1 op=$2 limit=$3 target=${4:-}
+  if awk "BEGIN { exit !($v $op $limit) }"; then
+    if [[ -n $target ]] && awk "BEGIN { exit !($v $op $target) }"; then echo "PASS (target met)"; else echo PASS; fi
+  else
+    echo FAIL
+  fi
+}
+
+# ---------------------------------------------------------------- sqlgit binary
+bin=${CARGO_TARGET_DIR:-target}
+[[ $bin == /* ]] || bin=$root/$bin
+bin=$bin/release/sqlgit
+if ((build)); then
+  say "cargo build --release"
+  (cd "$root" && cargo build --release --quiet) || die "cargo build --release failed"
+fi
+[[ -x $bin ]] || die "$bin not found (build it with cargo build --release)"
+
+# ---------------------------------------------------------------- benchmark database
+# Split of the rows between the tables: 60% events, 25% items, 15% kv.
+n_events=$((rows * 60 / 100)) n_items=$((rows * 25 / 100))
+n_kv=$((rows - n_events - n_items))
+db=$workdir/bench-$rows.db
+
+if [[ -f $db ]]; then
+  say "using cached database $db"
+else
+  say "building the benchmark database ($rows rows) in $db"
+  rm -f "$db.tmp"
+  t0=$EPOCHREALTIME
+  {
+    echo 'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;'
+    cat "$sqldir/schema.sql"
+    echo 'BEGIN;'
+    cat "$sqldir/rows.sql"
+    echo 'COMMIT;'
+    cat "$sqldir/indexes.sql"
+  } | sqlite3 -bail \
+    -cmd ".parameter set @events $n_events" \
+    -cmd ".parameter set @items $n_items" \
+    -cmd ".parameter set @kv $n_kv" \
+    "$db.tmp" >/dev/null
+  mv "$db.tmp" "$db"
+  say "built in $(calc "$EPOCHREALTIME - $t0" 1) s"
+fi
+db_bytes=$(size_of "$db")
+echo "database: $db"
+echo "database size: $db_bytes bytes ($(mb "$db_bytes") MB); rows: $n_events events," \
+  "$n_items items (no INTEGER PRIMARY KEY), $n_kv kv (WITHOUT ROWID)"
+echo "sqlite3 $(sqlite3 --version | cut -d' ' -f1), $(git --version), sqlgit: $bin"
+
+# Load the file into the page cache so that no run pays for the first read.
+warm() { cat "$1" >/dev/null; }
+
+# ---------------------------------------------------------------- dump mode
+bench_dump() {
+  local r s_t=() s_m=() g_t=() g_m=() s_bytes g_bytes
+  echo
+  echo "## dump: sqlite3 .dump vs sqlgit dump ($runs runs each, interleaved, output to /dev/null)"
+  warm "$db"
+
+  # Untimed sanity pass: both produce a dump of comparable size.
+  s_bytes=$(sqlite3 "$db" .dump | wc -c)
+  g_bytes=$("$bin" dump "$db" | wc -c)
+  echo "dump size: sqlite3 $s_bytes bytes, sqlgit $g_bytes bytes"
+  ((g_bytes * 2 > s_bytes)) || die "sqlgit dump is less than half the size of sqlite3's: not a full dump?"
+
+  for ((r = 1; r <= runs; r++)); do
+    if ((r % 2)); then
+      timed /dev/null sqlite3 "$db" .dump && s_t+=("$T_WALL") s_m+=("$T_RSS")
+      timed /dev/null "$bin" dump "$db" && g_t+=("$T_WALL") g_m+=("$T_RSS")
+    else
+      timed /dev/null "$bin" dump "$db" && g_t+=("$T_WALL") g_m+=("$T_RSS")
+      timed /dev/null sqlite3 "$db" .dump && s_t+=("$T_WALL") s_m+=("$T_RSS")
+    fi
+    echo "run $r: sqlite3 ${s_t[-1]} s, sqlgit ${g_t[-1]} s"
+  done
+
+  local s_med g_med s_best g_best ratio rss
+  s_med=$(median "${s_t[@]}") g_med=$(median "${g_t[@]}")
+  s_best=$(best "${s_t[@]}") g_best=$(best "${g_t[@]}")
+  ratio=$(calc "$s_med / $g_med" 2)
+  rss=$(maxof "${g_m[@]}")
+  echo
+  printf '%-30s %10s %10s %14s\n' "" "best (s)" "median (s)" "peak RSS (MiB)"
+  printf '%-30s %10s %10s %14s\n' "sqlite3 DB .dump > /dev/null" "$s_best" "$s_med" "$(mib "$(maxof "${s_m[@]}")")"
+  printf '%-30s %10s %10s %14s\n' "sqlgit dump DB > /dev/null" "$g_best" "$g_med" "$(mib "$rss")"
+  echo
+  echo "ratio sqlite3/sqlgit (median): $ratio  (best: $(calc "$s_best / $g_best" 2))" \
+    "-> $(verdict "$ratio" '>=' 1 2)  [limit >= 1, target >= 2]"
+  echo "sqlgit peak RSS: $(mib "$rss") MiB -> $(verdict "$rss" '<=' 65536)  [limit <= 64 MiB]"
+
+  if ((verify)); then
+    say "verify: restoring sqlgit's dump with sqlite3"
+    rm -f "$run/restored.db"
+    "$bin" dump "$db" | sqlite3 -bail "$run/restored.db" >/dev/null
+    local t a b
+    for t in events items kv; do
+      a=$(sqlite3 "$db" "SELECT count(*) FROM $t") b=$(sqlite3 "$run/restored.db" "SELECT count(*) FROM $t")
+      [[ $a == "$b" ]] || die "verify: $t has $a rows, restored $b"
+    done
+    echo "verify: restored database has the same row counts"
+    rm -f "$run/restored.db"
+  fi
+}
+
+# ---------------------------------------------------------------- snapshot mode
+# apply_change ROUND: the ~0.1% change (scattered updates and deletes, appended rows).
+apply_change() {
+  local a=$((rows / 1000)) # appended rows: 70% events, 20% items, 10% kv
+  {
+    echo 'BEGIN;'
+    cat "$sqldir/change.sql" "$sqldir/rows.sql"
+    echo 'COMMIT;'
+  } | sqlite3 -bail \
+    -cmd ".parameter set @round $1" \
+    -cmd ".parameter set @events $((a * 70 / 100 + 1))" \
+    -cmd ".parameter set @items $((a * 20 / 100 + 1))" \
+    -cmd ".parameter set @kv $((a * 10 / 100 + 1))" \
+    "$work_db" >/dev/null
+}
+
+# The naive script of issue 3, in its own plain git repository.
+naive_snapshot() {
+  sqlite3 "$1" .dump >"$2/dump.sql" && git -C "$2" add dump.sql && git -C "$2" commit -q -m x
+}
+export -f naive_snapshot
+
+commits() { git -C "$repo" rev-list --count main 2>/dev/null || echo '?'; }
+
+bench_snapshot() {
+  echo
+  echo "## snapshot: sqlgit snapshot vs sqlgit dump vs the naive script ($rounds rounds of a ~0.1% change)"
+  if ! "$bin" snapshot --help >/dev/null 2>&1; then
+    echo "skipped: \`sqlgit snapshot --help\` fails (the snapshot command does not exist yet)"
+    return 0
+  fi
+  local snap=$run/snapshot
+  work_db=$snap/bench.db repo=$snap/repo
+  local naive=$snap/naive
+  mkdir -p "$snap" "$naive"
+  cp "$db" "$work_db"
+  git init -q -b main "$naive"
+  warm "$work_db"
+
+  local dump_t=() snap_t=() naive_t=() grow=() naive_grow=() rss_all=() r_dump=() r_naive=()
+  local before after nb na first_t first_rss first_size dump0 nochange_t c0 c1
+
+  # Round 0: first snapshot into a fresh repository.
+  timed /dev/null "$bin" dump "$work_db" && dump0=$T_WALL && rss_all+=("$T_RSS")
+  timed "$run/out.txt" "$bin" snapshot "$work_db" --repo "$repo"
+  first_t=$T_WALL first_rss=$T_RSS
+  rss_all+=("$T_RSS")
+  first_size=$(size_of "$repo")
+  timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
+  local naive0_t=$T_WALL naive0_size
+  naive0_size=$(size_of "$naive/.git")
+  echo "first snapshot: $first_t s (dump $dump0 s, naive $naive0_t s), peak RSS $(mib "$first_rss") MiB," \
+    "repo $(mb "$first_size") MB (naive .git $(mb "$naive0_size") MB)"
+
+  # Unchanged database: must make no commit.
+  c0=$(commits)
+  before=$(size_of "$repo")
+  timed "$run/out.txt" "$bin" snapshot "$work_db" --repo "$repo"
+  nochange_t=$T_WALL
+  rss_all+=("$T_RSS")
+  c1=$(commits)
+  after=$(size_of "$repo")
+  echo "unchanged database: $nochange_t s, commits $c0 -> $c1, repo growth $((after - before)) bytes" \
+    "($(tr '\n' ' ' <"$run/out.txt" | sed 's/ *$//' | cut -c1-80))"
+
+  echo
+  printf '%5s %9s %12s %9s %11s %9s %13s\n' round "dump (s)" "snapshot (s)" "RSS (MiB)" "growth (MB)" \
+    "naive (s)" "naive growth"
+  local r
+  for ((r = 1; r <= rounds; r++)); do
+    apply_change "$r"
+    timed /dev/null "$bin" dump "$work_db"
+    dump_t+=("$T_WALL")
+    rss_all+=("$T_RSS")
+
+    before=$(size_of "$repo")
+    timed "$run/out.txt" "$bin" snapshot "$work_db" --repo "$repo"
+    after=$(size_of "$repo")
+    snap_t+=("$T_WALL")
+    rss_all+=("$T_RSS")
+    grow+=("$((after - before))")
+
+    nb=$(size_of "$naive/.git")
+    timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
+    na=$(size_of "$naive/.git")
+    naive_t+=("$T_WALL")
+    naive_grow+=("$((na - nb))")
+
+    r_dump+=("$(calc "${snap_t[-1]} / ${dump_t[-1]}")")
+    r_naive+=("$(calc "${snap_t[-1]} / ${naive_t[-1]}")")
+    printf '%5s %9s %12s %9s %11s %9s %13s\n' "$r" "${dump_t[-1]}" "${snap_t[-1]}" "$(mib "$T_RSS")" \
+      "$(mb "${grow[-1]}")" "${naive_t[-1]}" "$(mb "${naive_grow[-1]}") MB"
+  done
+  echo "commits in the sqlgit repository: $(commits) (expected $((rounds + 1)))"
+
+  local m_rd x_rd m_rn x_rn m_g x_g first_ratio rss
+  m_rd=$(mean "${r_dump[@]}") x_rd=$(maxof "${r_dump[@]}")
+  m_rn=$(mean "${r_naive[@]}") x_rn=$(maxof "${r_naive[@]}")
+  m_g=$(mean "${grow[@]}") x_g=$(maxof "${grow[@]}")
+  first_ratio=$(calc "$first_t / $dump0")
+  rss=$(maxof "${rss_all[@]}")
+
+  echo
+  echo "summary (${rounds} incremental rounds; mean / max; MB = 10^6 bytes)"
+  printf '%-36s %-19s %-18s %s\n' metric "measured" "limit (target)" verdict
+  printf '%-36s %-19s %-18s %s\n' "incremental snapshot / dump time" "$m_rd / $x_rd" "<= 1.3" \
+    "$(verdict "$m_rd" '<=' 1.3)"
+  printf '%-36s %-19s %-18s %s\n' "incremental snapshot / naive time" "$m_rn / $x_rn" "<= 0.333 (0.2)" \
+    "$(verdict "$m_rn" '<=' 0.3334 0.2)"
+  printf '%-36s %-19s %-18s %s\n' "repo growth per snapshot (MB)" "$(mb "$m_g") / $(mb "$x_g")" "<= 4 (2)" \
+    "$(verdict "$m_g" '<=' 4000000 2000000)"
+  printf '%-36s %-19s %-18s %s\n' "first snapshot / dump time" "$first_ratio" "<= 2" \
+    "$(verdict "$first_ratio" '<=' 2)"
+  printf '%-36s %-19s %-18s %s\n' "sqlgit peak RSS (MiB, all runs)" "$(mib "$rss")" "<= 64" \
+    "$(verdict "$rss" '<=' 65536)"
+  echo "reference: dump $(mean "${dump_t[@]}") s, incremental snapshot $(mean "${snap_t[@]}") s," \
+    "naive $(mean "${naive_t[@]}") s and +$(mb "$(mean "${naive_grow[@]}")") MB of .git per snapshot (means)"
+}
+
+case $mode in
+  dump) bench_dump ;;
+  snapshot) bench_snapshot ;;
+  all) bench_dump && bench_snapshot ;;
+esac
