@@ -55,6 +55,13 @@ pub enum Command {
     ///   sqlgit push --repo /srv/app.sqlgit --history-remote ssh://backup@host/srv/app.git
     #[command(verbatim_doc_comment)]
     Push(cmd::push::PushArgs),
+    /// What changed in the data between two snapshots (exit 0: same, 1: different, 2: error).
+    ///
+    /// Examples:
+    ///   sqlgit diff 1day --repo /srv/app.sqlgit --summary
+    ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --sql > patch.sql
+    #[command(verbatim_doc_comment)]
+    Diff(cmd::diff::DiffArgs),
 }
 
 /// Parse `std::env::args`; clap's error carries its own exit code and message.

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod diff;
 pub mod dump;
 pub mod output;
 pub mod remote;

@@ -1,6 +1,7 @@
 //! One module per subcommand: each holds its clap `Args` struct and a `run` function.
 
 pub mod cat;
+pub mod diff;
 pub mod dump;
 pub mod log;
 pub mod push;
@@ -20,5 +21,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat(args) => cat::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Push(args) => push::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }

@@ -1,0 +1,1 @@
+//! Data diffs between two snapshots (being written).
