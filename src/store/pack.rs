@@ -5,15 +5,13 @@
 //! pack is only made visible (renamed into `objects/pack/`) once complete and synced — a killed
 //! run leaves at most a temporary file, which the next run removes.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use git2::Oid;
 use sha1::{Digest, Sha1};
 
@@ -60,10 +58,48 @@ pub struct PackWriter {
     out: BufWriter<File>,
     offset: u64,
     entries: Vec<Entry>,
-    written: HashSet<[u8; 20]>,
-    compressed: Vec<u8>,
-    /// Bytes of objects written so far; big runs switch to fast compression.
-    pub raw_bytes: u64,
+}
+
+/// Encodes objects as pack entries (type and size header, then zlib). Reused from object to
+/// object: a fresh zlib state costs more (zeroing its tables) than compressing a 4 KiB chunk.
+pub struct Compressor {
+    careful: Compress,
+    fast: Compress,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            careful: Compress::new(Compression::new(6), true),
+            fast: Compress::new(Compression::new(1), true),
+        }
+    }
+}
+
+impl Compressor {
+    /// The pack entry for `data`; `bulk` trades size for speed (big first snapshots).
+    pub fn entry(&mut self, kind: Kind, data: &[u8], bulk: bool) -> Result<Vec<u8>> {
+        let z = if bulk { &mut self.fast } else { &mut self.careful };
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let mut size = data.len() as u64;
+        let mut byte = ((kind as u8) << 4) | (size & 15) as u8;
+        size >>= 4;
+        while size > 0 {
+            out.push(byte | 0x80);
+            byte = (size & 0x7f) as u8;
+            size >>= 7;
+        }
+        out.push(byte);
+        z.reset();
+        loop {
+            let consumed = z.total_in() as usize;
+            let status = z.compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)?;
+            if status == Status::StreamEnd {
+                return Ok(out);
+            }
+            out.reserve(out.capacity().max(4096));
+        }
+    }
 }
 
 impl PackWriter {
@@ -88,57 +124,20 @@ impl PackWriter {
             out,
             offset: 12,
             entries: Vec::new(),
-            written: HashSet::new(),
-            compressed: Vec::new(),
-            raw_bytes: 0,
         })
     }
 
-    /// Whether this pack already holds `oid`.
-    pub fn contains(&self, oid: Oid) -> bool {
-        self.written.contains(oid.as_bytes())
-    }
-
-    /// Append an object (the caller checked it is not stored yet).
-    pub fn add(&mut self, kind: Kind, oid: Oid, data: &[u8]) -> Result<()> {
-        let key: [u8; 20] = oid.as_bytes().try_into().expect("20 bytes");
-        if !self.written.insert(key) {
-            return Ok(());
-        }
-        self.raw_bytes += data.len() as u64;
-        // Small incremental packs get good compression; a big first snapshot gets speed.
-        let level = if self.raw_bytes > 32 << 20 { 1 } else { 6 };
-        let mut header = [0u8; 16];
-        let mut n = 0;
-        let mut size = data.len() as u64;
-        let mut byte = ((kind as u8) << 4) | (size & 15) as u8;
-        size >>= 4;
-        while size > 0 {
-            header[n] = byte | 0x80;
-            n += 1;
-            byte = (size & 0x7f) as u8;
-            size >>= 7;
-        }
-        header[n] = byte;
-        n += 1;
-        self.compressed.clear();
-        let mut z = ZlibEncoder::new(
-            std::mem::take(&mut self.compressed),
-            Compression::new(level),
-        );
-        z.write_all(data)?;
-        self.compressed = z.finish()?;
+    /// Append an object already encoded by a [`Compressor`].
+    pub fn append(&mut self, oid: Oid, entry: &[u8]) -> Result<()> {
         let mut crc = flate2::Crc::new();
-        crc.update(&header[..n]);
-        crc.update(&self.compressed);
-        self.out.write_all(&header[..n])?;
-        self.out.write_all(&self.compressed)?;
+        crc.update(entry);
+        self.out.write_all(entry)?;
         self.entries.push(Entry {
-            oid: key,
+            oid: oid.as_bytes().try_into().expect("20 bytes"),
             offset: self.offset,
             crc: crc.sum(),
         });
-        self.offset += (n + self.compressed.len()) as u64;
+        self.offset += entry.len() as u64;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use super::pack::Kind;
 
 /// Where finished objects go (hashing, de-duplication and storage are the caller's business).
 pub trait ObjectStore {
-    fn put(&mut self, kind: Kind, data: &[u8]) -> Result<Oid>;
+    fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid>;
 }
 
 struct Entry {
@@ -97,7 +97,7 @@ impl TreeBuilder {
             self.close(store)?;
         }
         let root = self.stack.pop().expect("root");
-        store.put(Kind::Tree, &encode(&root.entries))
+        store.put(Kind::Tree, encode(&root.entries))
     }
 
     fn close(&mut self, store: &mut dyn ObjectStore) -> Result<()> {
@@ -105,7 +105,7 @@ impl TreeBuilder {
         // A chunk folder with a single group holds that group's chunks directly.
         let oid = match dir.entries.as_slice() {
             [only] if only.is_dir && dir.name == "1-rows" => only.oid,
-            entries => store.put(Kind::Tree, &encode(entries))?,
+            entries => store.put(Kind::Tree, encode(entries))?,
         };
         let parent = &mut self.stack.last_mut().expect("root").entries;
         push_sorted(

@@ -2,19 +2,25 @@
 //! formats SQL while this one hashes, compresses and packs — both cores busy. Only objects the
 //! repository does not already have are compressed and written.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, anyhow};
 use git2::{Odb, Oid, Repository};
 
-use super::pack::{Kind, PackWriter, object_id};
+use super::pack::{Compressor, Kind, PackWriter, object_id};
 use super::tree::{ObjectStore, TreeBuilder};
 use crate::dump::Sink;
 
+/// Files travel in batches: one channel hand-over per ~256 KiB, not per 4 KiB chunk.
+const BATCH_BYTES: usize = 256 << 10;
+
 enum Msg {
-    File(Vec<String>, Vec<u8>),
+    Files(Vec<(Vec<String>, Vec<u8>)>),
     Finish {
         folder: String,
         parent_tree: Option<Oid>,
@@ -33,23 +39,28 @@ pub struct Written {
 /// A [`Sink`] that feeds the writer thread.
 pub struct SnapshotWriter {
     tx: Option<SyncSender<Msg>>,
+    batch: Vec<(Vec<String>, Vec<u8>)>,
+    batch_bytes: usize,
     handle: Option<JoinHandle<Result<Written>>>,
 }
 
 impl SnapshotWriter {
     /// Start the writer thread on the repository at `git_dir`.
     pub fn start(git_dir: &Path) -> SnapshotWriter {
-        let (tx, rx) = sync_channel(256);
+        let (tx, rx) = sync_channel(8);
         let dir = git_dir.to_path_buf();
         let handle = std::thread::spawn(move || write_objects(dir, rx));
         SnapshotWriter {
             tx: Some(tx),
+            batch: Vec::new(),
+            batch_bytes: 0,
             handle: Some(handle),
         }
     }
 
     /// Write the remaining trees and seal the pack.
     pub fn finish(mut self, folder: &str, parent_tree: Option<Oid>) -> Result<Written> {
+        self.send_batch()?;
         let msg = Msg::Finish {
             folder: folder.to_string(),
             parent_tree,
@@ -81,9 +92,13 @@ impl Drop for SnapshotWriter {
     }
 }
 
-impl Sink for SnapshotWriter {
-    fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()> {
-        let msg = Msg::File(path.iter().map(|s| s.to_string()).collect(), data);
+impl SnapshotWriter {
+    fn send_batch(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batch_bytes = 0;
+        let msg = Msg::Files(std::mem::take(&mut self.batch));
         let sent = self.tx.as_ref().map(|tx| tx.send(msg).is_ok());
         if sent == Some(true) {
             return Ok(());
@@ -96,44 +111,137 @@ impl Sink for SnapshotWriter {
     }
 }
 
+impl Sink for SnapshotWriter {
+    fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()> {
+        self.batch_bytes += data.len();
+        self.batch
+            .push((path.iter().map(|s| s.to_string()).collect(), data));
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+}
+
+/// Hashes objects, skips those already stored, and hands new ones to the compressors.
 struct Objects<'a> {
     odb: Odb<'a>,
-    pack: PackWriter,
+    seen: HashSet<Oid>,
+    pool: Option<CompressPool>,
 }
 
 impl ObjectStore for Objects<'_> {
-    fn put(&mut self, kind: Kind, data: &[u8]) -> Result<Oid> {
-        let oid = object_id(kind, data);
-        if !self.pack.contains(oid) && !self.odb.exists(oid) {
-            self.pack.add(kind, oid, data)?;
+    fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid> {
+        let oid = object_id(kind, &data);
+        if !self.seen.contains(&oid)
+            && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
+        {
+            self.seen.insert(oid);
+            self.pool.as_ref().expect("pool open").send(kind, oid, data)?;
         }
         Ok(oid)
     }
 }
 
+/// Compression threads: the dump keeps one core busy, compressing a big first snapshot needs
+/// more than the other one.
+struct CompressPool {
+    tx: SyncSender<(Kind, Oid, Vec<u8>)>,
+    workers: Vec<JoinHandle<()>>,
+    pack: Arc<Mutex<PackWriter>>,
+    error: Arc<Mutex<Option<anyhow::Error>>>,
+}
+
+/// Raw bytes after which compression switches to its fast level.
+const BULK_AFTER: u64 = 32 << 20;
+
+impl CompressPool {
+    fn new(pack: PackWriter, threads: usize) -> CompressPool {
+        let (tx, rx) = sync_channel::<(Kind, Oid, Vec<u8>)>(64);
+        let rx = Arc::new(Mutex::new(rx));
+        let pack = Arc::new(Mutex::new(pack));
+        let error: Arc<Mutex<Option<anyhow::Error>>> = Arc::new(Mutex::new(None));
+        let raw = Arc::new(AtomicU64::new(0));
+        let workers = (0..threads)
+            .map(|_| {
+                let (rx, pack, error, raw) = (rx.clone(), pack.clone(), error.clone(), raw.clone());
+                std::thread::spawn(move || {
+                    let mut z = Compressor::default();
+                    loop {
+                        let job = rx.lock().expect("queue").recv();
+                        let Ok((kind, oid, data)) = job else { break };
+                        let seen = raw.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        let result = z
+                            .entry(kind, &data, seen > BULK_AFTER)
+                            .and_then(|entry| pack.lock().expect("pack").append(oid, &entry));
+                        if let Err(e) = result {
+                            error.lock().expect("error").get_or_insert(e);
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        CompressPool {
+            tx,
+            workers,
+            pack,
+            error,
+        }
+    }
+
+    fn send(&self, kind: Kind, oid: Oid, data: Vec<u8>) -> Result<()> {
+        if self.tx.send((kind, oid, data)).is_err() {
+            if let Some(e) = self.error.lock().expect("error").take() {
+                return Err(e);
+            }
+            return Err(anyhow!("internal error: compressors stopped"));
+        }
+        Ok(())
+    }
+
+    /// Wait for the compressors; the pack, unless one failed.
+    fn finish(self) -> Result<PackWriter> {
+        drop(self.tx);
+        for w in self.workers {
+            let _ = w.join();
+        }
+        let pack = Arc::try_unwrap(self.pack)
+            .map_err(|_| anyhow!("internal error: pack still shared"))?
+            .into_inner()
+            .expect("pack");
+        if let Some(e) = self.error.lock().expect("error").take() {
+            pack.discard();
+            return Err(e);
+        }
+        Ok(pack)
+    }
+}
+
 fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
     let repo = Repository::open_bare(&git_dir).context("open repository")?;
+    let pack = PackWriter::new(&git_dir.join("objects"))?;
     let mut objects = Objects {
         odb: repo.odb()?,
-        pack: PackWriter::new(&git_dir.join("objects"))?,
+        seen: HashSet::new(),
+        pool: Some(CompressPool::new(pack, 2)),
     };
     let mut tree = TreeBuilder::new();
     for msg in rx {
         let result = match msg {
-            Msg::File(path, data) => {
+            Msg::Files(files) => files.into_iter().try_for_each(|(path, data)| {
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                objects
-                    .put(Kind::Blob, &data)
-                    .and_then(|oid| tree.add_file(&mut objects, &path, oid))
-            }
+                let oid = objects.put(Kind::Blob, data)?;
+                tree.add_file(&mut objects, &path, oid)
+            }),
             Msg::Finish {
                 folder,
                 parent_tree,
             } => {
-                let result = finish(&repo, &mut objects, tree, &folder, parent_tree);
-                let Objects { pack, .. } = objects;
+                let root = finish(&repo, &mut objects, tree, &folder, parent_tree);
+                let pack = objects.pool.take().expect("pool open").finish()?;
                 let new_objects = pack.len();
-                return match result {
+                return match root {
                     Ok(root_tree) => Ok(Written {
                         root_tree,
                         pack_bytes: pack.finish().context("write pack")?,
@@ -147,11 +255,15 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
             }
         };
         if let Err(e) = result {
-            objects.pack.discard();
+            if let Ok(pack) = objects.pool.take().expect("pool open").finish() {
+                pack.discard();
+            }
             return Err(e.context("write snapshot objects"));
         }
     }
-    objects.pack.discard();
+    if let Ok(pack) = objects.pool.take().expect("pool open").finish() {
+        pack.discard();
+    }
     Err(anyhow!("snapshot abandoned"))
 }
 
