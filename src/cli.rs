@@ -55,6 +55,12 @@ pub enum Command {
     ///   sqlgit push --repo /srv/app.sqlgit --history-remote ssh://backup@host/srv/app.git
     #[command(verbatim_doc_comment)]
     Push(cmd::push::PushArgs),
+    /// Cut old snapshots off local history (they stay on the history remote).
+    ///
+    /// Example:
+    ///   sqlgit prune --repo /srv/app.sqlgit --keep 1day
+    #[command(verbatim_doc_comment)]
+    Prune(cmd::prune::PruneArgs),
     /// What changed in the data between two snapshots (exit 0: same, 1: different, 2: error).
     ///
     /// Examples:

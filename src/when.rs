@@ -28,7 +28,12 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
     let Some(spec) = spec else {
         return Ok(head);
     };
-    if let Ok(obj) = repo.revparse_single(spec) {
+    // HEAD means the snapshot branch, also in a plain clone whose HEAD names another branch.
+    let revision = match spec.strip_prefix("HEAD") {
+        Some(rest) => format!("{BRANCH}{rest}"),
+        None => spec.to_string(),
+    };
+    if let Ok(obj) = repo.revparse_single(&revision) {
         if let Ok(commit) = obj.peel_to_commit() {
             return Ok(commit);
         }
@@ -36,7 +41,8 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
     let Some(time) = parse_time(spec) else {
         bail!(
             "unknown revision or time {spec:?} (give a commit id, HEAD~N, an RFC 3339 time like \
-             2026-11-24T10:00:00Z, or a duration ago like 2h)"
+             2026-11-24T10:00:00Z, or a duration ago like 2h){}",
+            pruned_hint(repo, spec)
         );
     };
     let secs = time
@@ -55,12 +61,33 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
     }
     let oldest = commit;
     bail!(
-        "no snapshot at or before {} (the oldest here is {})",
+        "no snapshot at or before {} (the oldest here is {}){}",
         humantime::format_rfc3339_seconds(time),
         humantime::format_rfc3339_seconds(
             UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)
-        )
+        ),
+        pruned_hint(repo, spec)
     )
+}
+
+/// When local history was pruned, say exactly how to reach the older snapshots.
+fn pruned_hint(repo: &Repository, spec: &str) -> String {
+    if !repo.path().join("shallow").exists() {
+        return String::new();
+    }
+    let url = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_string("sqlgit.historyRemote").ok())
+        .filter(|u| !u.is_empty());
+    match url {
+        Some(url) => format!(
+            "; older snapshots were pruned from this repository but are on the history remote: \
+             git clone --bare {} /tmp/history.git && sqlgit cat '{spec}' --repo /tmp/history.git",
+            crate::remote::redact(&url)
+        ),
+        None => "; older snapshots were pruned from this repository".to_string(),
+    }
 }
 
 /// A point in time from an RFC 3339 / local time or a duration ago.

@@ -29,7 +29,7 @@ pub struct CatArgs {
 }
 
 pub fn run(args: CatArgs) -> Result<ExitCode> {
-    let store = Store::open(&args.repo)?;
+    let store = Store::open_read(&args.repo)?;
     let commit = when::resolve(&store.repo, args.when.as_deref())?;
     let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
     let mut out = Output::create(args.output.as_deref())?;

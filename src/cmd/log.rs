@@ -36,7 +36,7 @@ struct Entry {
 }
 
 pub fn run(args: LogArgs) -> Result<ExitCode> {
-    let store = Store::open(&args.repo)?;
+    let store = Store::open_read(&args.repo)?;
     let mut entries = Vec::new();
     let mut next = store.head()?;
     while let Some(commit) = next {

@@ -4,6 +4,7 @@ pub mod cat;
 pub mod diff;
 pub mod dump;
 pub mod log;
+pub mod prune;
 pub mod push;
 pub mod restore;
 pub mod snapshot;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat(args) => cat::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Push(args) => push::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::Diff(args) => diff::run(args),
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     if target.exists() && !args.force {
         bail!("{} exists; use --force to replace it", target.display());
     }
-    let store = Store::open(&args.repo)?;
+    let store = Store::open_read(&args.repo)?;
     let commit = when::resolve(&store.repo, args.when.as_deref())?;
     let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
     let tmp = temp_path(target)?;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::dump::parse_duration;
+use super::prune::KeepArgs;
 use super::push::{RemoteArgs, push_all, remember};
 use crate::snapshot::{self, human_bytes};
 use crate::store::{Store, lock, pack};
@@ -27,13 +28,16 @@ pub struct SnapshotArgs {
     pub lock_timeout: Duration,
     #[command(flatten)]
     pub remotes: RemoteArgs,
+    #[command(flatten)]
+    pub keep: KeepArgs,
 }
 
 pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     snapshot::enable_fsync();
-    let store = Store::open_or_create(&args.repo)?;
+    let mut store = Store::open_or_create(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
     remember(&store, &args.remotes)?;
+    super::prune::remember(&store, &args.keep)?;
     pack::remove_stale_temp_files(&store.objects_dir());
     let outcome = snapshot::take(&store, &args.db, args.busy_timeout)?;
     let s = &outcome.summary;
@@ -49,6 +53,7 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     }
     // A push that fails keeps the commit; the next run catches up. Still a failure.
     let pushed = push_all(&store, false);
+    super::prune::apply(&mut store, false)?;
     Ok(if pushed {
         ExitCode::SUCCESS
     } else {

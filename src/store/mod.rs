@@ -4,6 +4,7 @@
 
 pub mod lock;
 pub mod pack;
+pub mod prune;
 pub mod tree;
 pub mod writer;
 
@@ -22,8 +23,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open an existing sqlgit repository.
+    /// Open an existing sqlgit repository, for any command.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_checked(dir, true)
+    }
+
+    /// Open a repository to read snapshots from: also a plain clone of a history remote.
+    pub fn open_read(dir: &Path) -> Result<Store> {
+        Store::open_checked(dir, false)
+    }
+
+    fn open_checked(dir: &Path, need_marker: bool) -> Result<Store> {
         let shown = dir.display();
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -38,7 +48,7 @@ impl Store {
                 anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
             })?;
         let format = repo.config()?.get_i64(FORMAT_KEY).ok();
-        if format.is_none() {
+        if format.is_none() && need_marker {
             bail!(
                 "repository {shown}: a git repository that sqlgit did not create; refusing to use it"
             );

@@ -79,7 +79,11 @@ impl Default for Compressor {
 impl Compressor {
     /// The pack entry for `data`; `bulk` trades size for speed (big first snapshots).
     pub fn entry(&mut self, kind: Kind, data: &[u8], bulk: bool) -> Result<Vec<u8>> {
-        let z = if bulk { &mut self.fast } else { &mut self.careful };
+        let z = if bulk {
+            &mut self.fast
+        } else {
+            &mut self.careful
+        };
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut size = data.len() as u64;
         let mut byte = ((kind as u8) << 4) | (size & 15) as u8;
@@ -272,4 +276,38 @@ pub fn remove_stale_temp_files(objects_dir: &Path) {
             }
         }
     }
+}
+
+/// The objects of a version 2 pack index, with their offsets in the pack.
+pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
+    let data = std::fs::read(idx_path).with_context(|| format!("read {}", idx_path.display()))?;
+    let bad = || anyhow::anyhow!("{}: not a version 2 pack index", idx_path.display());
+    if data.len() < 8 + 1024 || &data[..8] != b"\xfftOc\0\0\0\x02" {
+        return Err(bad());
+    }
+    let be32 = |at: usize| -> Result<u32> {
+        Ok(u32::from_be_bytes(
+            data.get(at..at + 4).ok_or_else(bad)?.try_into()?,
+        ))
+    };
+    let count = be32(8 + 255 * 4)? as usize;
+    let oids_at = 8 + 1024;
+    let offsets_at = oids_at + count * 20 + count * 4;
+    let large_at = offsets_at + count * 4;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let oid = Oid::from_bytes(
+            data.get(oids_at + i * 20..oids_at + i * 20 + 20)
+                .ok_or_else(bad)?,
+        )?;
+        let small = be32(offsets_at + i * 4)?;
+        let offset = if small & 0x8000_0000 == 0 {
+            small as u64
+        } else {
+            let at = large_at + (small & 0x7fff_ffff) as usize * 8;
+            u64::from_be_bytes(data.get(at..at + 8).ok_or_else(bad)?.try_into()?)
+        };
+        out.push((oid, offset));
+    }
+    Ok(out)
 }

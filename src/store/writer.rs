@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, anyhow};
@@ -133,11 +133,13 @@ struct Objects<'a> {
 impl ObjectStore for Objects<'_> {
     fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid> {
         let oid = object_id(kind, &data);
-        if !self.seen.contains(&oid)
-            && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
+        if !self.seen.contains(&oid) && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
         {
             self.seen.insert(oid);
-            self.pool.as_ref().expect("pool open").send(kind, oid, data)?;
+            self.pool
+                .as_ref()
+                .expect("pool open")
+                .send(kind, oid, data)?;
         }
         Ok(oid)
     }

@@ -1,0 +1,278 @@
+//! Bounded local history: old snapshots are cut off with a shallow graft (the oldest kept commit
+//! is written to the repository's `shallow` file, so commit ids never change and the history
+//! remote stays a fast-forward), then objects nothing kept refers to are deleted.
+//!
+//! Never prunes what the history remote has not confirmed (`refs/remotes/history/main`), and
+//! always keeps that confirmed commit, since a push needs the remote's tip locally. Packs are
+//! cheap to maintain: a pack with no live object is deleted; one that is mostly dead (or one of
+//! too many small ones) is rewritten by copying its live entries verbatim — no recompression, no
+//! delta search, memory bounded by one entry at a time.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use git2::{ObjectType, Oid, Repository};
+
+use super::Store;
+use super::pack::{Compressor, Kind, PackWriter, read_index};
+use crate::remote::HISTORY_TRACKING;
+
+/// Retention: the newest N snapshots, or those younger than a duration (the newest is always
+/// kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    Count(usize),
+    Age(Duration),
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Keep, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<usize>() {
+            if n == 0 {
+                return Err("--keep must keep at least 1 snapshot".into());
+            }
+            return Ok(Keep::Count(n));
+        }
+        humantime::parse_duration(s).map(Keep::Age).map_err(|e| {
+            format!("{e} (give a number of snapshots like 100, or a duration like 12h or 7days)")
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub pruned: usize,
+    pub kept: usize,
+    /// Snapshots kept only because the history remote has not confirmed them.
+    pub held_back: usize,
+    pub packs_deleted: usize,
+    pub packs_rewritten: usize,
+    pub loose_deleted: usize,
+}
+
+/// Apply `keep` to the repository (the caller holds the lock). `history` says whether a history
+/// remote is configured. The store is reopened when the graft moves.
+pub fn prune(store: &mut Store, keep: Keep, history: bool, now: SystemTime) -> Result<Report> {
+    let mut report = Report::default();
+    let Some(head) = store.head()? else {
+        return Ok(report);
+    };
+    let mut chain = vec![head.id()];
+    let mut times = vec![head.time().seconds()];
+    let mut commit = head;
+    while let Ok(parent) = commit.parent(0) {
+        chain.push(parent.id());
+        times.push(parent.time().seconds());
+        commit = parent;
+    }
+    drop(commit);
+    let by_retention = match keep {
+        Keep::Count(n) => n.min(chain.len()) - 1,
+        Keep::Age(age) => {
+            let cutoff = now
+                .checked_sub(age)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(i64::MIN);
+            times.iter().rposition(|&t| t >= cutoff).unwrap_or(0)
+        }
+    };
+    let boundary = if history {
+        let confirmed = store.repo.refname_to_id(HISTORY_TRACKING).ok();
+        match confirmed.and_then(|c| chain.iter().position(|&id| id == c)) {
+            Some(pos) => by_retention.max(pos),
+            None => chain.len() - 1,
+        }
+    } else {
+        by_retention
+    };
+    report.held_back = boundary - by_retention;
+    report.kept = boundary + 1;
+    report.pruned = chain.len() - 1 - boundary;
+    if report.pruned == 0 {
+        return Ok(report);
+    }
+    let git_dir = store.repo.path().to_path_buf();
+    write_shallow(&git_dir, chain[boundary])?;
+    for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
+        let p = git_dir.join(name);
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_dir_all(&p);
+    }
+    // Grafts are read when a repository is opened.
+    *store = Store::open(&store.path)?;
+    let live = reachable(&store.repo, &chain[..=boundary])?;
+    collect_garbage(&store.repo, &git_dir.join("objects"), &live, &mut report)?;
+    Ok(report)
+}
+
+/// Replace the `shallow` file atomically: one full hex id per line.
+fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
+    let tmp = git_dir.join("shallow.sqlgit-tmp");
+    std::fs::write(&tmp, format!("{oldest}\n"))?;
+    File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, git_dir.join("shallow")).context("write shallow file")?;
+    Ok(())
+}
+
+/// Every object the kept commits and the other refs need.
+fn reachable(repo: &Repository, kept: &[Oid]) -> Result<HashSet<Oid>> {
+    let mut live = HashSet::new();
+    let mut commits: Vec<Oid> = kept.to_vec();
+    for r in repo.references()?.flatten() {
+        if let Ok(c) = r.peel_to_commit() {
+            commits.push(c.id());
+        }
+    }
+    for id in commits {
+        if !live.insert(id) {
+            continue;
+        }
+        let commit = repo.find_commit(id)?;
+        add_tree(repo, commit.tree_id(), &mut live)?;
+    }
+    Ok(live)
+}
+
+fn add_tree(repo: &Repository, id: Oid, live: &mut HashSet<Oid>) -> Result<()> {
+    if !live.insert(id) {
+        return Ok(());
+    }
+    let tree = repo.find_tree(id)?;
+    for entry in tree.iter() {
+        match entry.kind() {
+            Some(ObjectType::Tree) => add_tree(repo, entry.id(), live)?,
+            _ => {
+                live.insert(entry.id());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Packs: delete the dead, rewrite the mostly dead and the small ones when there are many.
+/// Then loose objects nothing needs.
+fn collect_garbage(
+    repo: &Repository,
+    objects: &Path,
+    live: &HashSet<Oid>,
+    report: &mut Report,
+) -> Result<()> {
+    let pack_dir = objects.join("pack");
+    let mut packs: Vec<(PathBuf, Vec<(Oid, u64)>, u64)> = Vec::new();
+    for entry in std::fs::read_dir(&pack_dir)?.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "idx") {
+            let index = read_index(&path)?;
+            let size = std::fs::metadata(path.with_extension("pack"))?.len();
+            packs.push((path, index, size));
+        }
+    }
+    let many = packs.len() > 32;
+    let mut rewrite = Vec::new();
+    let mut delete = Vec::new();
+    for (idx, index, size) in packs {
+        let live_count = index.iter().filter(|(id, _)| live.contains(id)).count();
+        if live_count == 0 {
+            delete.push(idx);
+        } else if live_count * 2 < index.len() || (many && size < 16 << 20) {
+            rewrite.push((idx, index));
+        }
+    }
+    if !rewrite.is_empty() {
+        let mut out = PackWriter::new(objects)?;
+        let mut copied = HashSet::new();
+        let mut z = Compressor::default();
+        for (idx, index) in &rewrite {
+            copy_live(
+                repo,
+                &idx.with_extension("pack"),
+                index,
+                live,
+                &mut copied,
+                &mut out,
+                &mut z,
+            )?;
+        }
+        out.finish()?;
+        report.packs_rewritten = rewrite.len();
+        delete.extend(rewrite.into_iter().map(|(idx, _)| idx));
+    }
+    for idx in &delete {
+        // The .idx first: without it git no longer looks into the pack.
+        std::fs::remove_file(idx)?;
+        for ext in ["pack", "rev", "keep", "bitmap"] {
+            let _ = std::fs::remove_file(idx.with_extension(ext));
+        }
+    }
+    report.packs_deleted = delete.len() - report.packs_rewritten;
+    for dir in std::fs::read_dir(objects)?.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if name.len() != 2 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())?.flatten() {
+            let hex = format!("{name}{}", file.file_name().to_string_lossy());
+            if let Ok(id) = Oid::from_str(&hex) {
+                if hex.len() == 40 && !live.contains(&id) {
+                    std::fs::remove_file(file.path())?;
+                    report.loose_deleted += 1;
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir.path()); // only if empty
+    }
+    Ok(())
+}
+
+/// Copy the live entries of one pack into `out`: whole objects byte for byte, deltas (from
+/// packs git itself wrote) re-encoded from the object.
+fn copy_live(
+    repo: &Repository,
+    pack_path: &Path,
+    index: &[(Oid, u64)],
+    live: &HashSet<Oid>,
+    copied: &mut HashSet<Oid>,
+    out: &mut PackWriter,
+    z: &mut Compressor,
+) -> Result<()> {
+    let mut file =
+        File::open(pack_path).with_context(|| format!("open {}", pack_path.display()))?;
+    let end = file.metadata()?.len().saturating_sub(20);
+    let mut by_offset: Vec<(u64, Oid)> = index.iter().map(|&(id, off)| (off, id)).collect();
+    by_offset.sort();
+    let odb = repo.odb()?;
+    let mut buf = Vec::new();
+    for (i, &(offset, id)) in by_offset.iter().enumerate() {
+        if !live.contains(&id) || !copied.insert(id) {
+            continue;
+        }
+        let next = by_offset.get(i + 1).map(|&(o, _)| o).unwrap_or(end);
+        if next <= offset {
+            bail!("{}: damaged pack index", pack_path.display());
+        }
+        buf.resize((next - offset) as usize, 0);
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut buf)?;
+        match (buf[0] >> 4) & 7 {
+            1..=4 => out.append(id, &buf)?,
+            _ => {
+                let object = odb.read(id)?;
+                let kind = match object.kind() {
+                    ObjectType::Commit => Kind::Commit,
+                    ObjectType::Tree => Kind::Tree,
+                    ObjectType::Blob => Kind::Blob,
+                    other => bail!("cannot repack a {other} object"),
+                };
+                out.append(id, &z.entry(kind, object.data(), false)?)?;
+            }
+        }
+    }
+    Ok(())
+}
