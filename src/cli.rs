@@ -13,6 +13,9 @@ use crate::cmd;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print nothing on success (errors still go to stderr): for cron, which mails any output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +71,38 @@ pub enum Command {
     ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --sql > patch.sql
     #[command(verbatim_doc_comment)]
     Diff(cmd::diff::DiffArgs),
+    /// Write the repository's configuration, so cron needs only `sqlgit snapshot --repo DIR`.
+    ///
+    /// The settings live in DIR/config, section [sqlgit] (git config format; see README).
+    /// Example:
+    ///   sqlgit init --repo /srv/app.sqlgit --db /srv/app.db --keep 1day \
+    ///       --history-remote ssh://backup@host/srv/app.git --latest-remote https://forge/app.git
+    #[command(verbatim_doc_comment)]
+    Init(cmd::init::InitArgs),
+    /// Health of the backup: newest snapshot, last run, remotes; exit 1 when unhealthy.
+    ///
+    /// Example (alert when no snapshot for 15 minutes):
+    ///   sqlgit status --repo /srv/app.sqlgit --max-age 15m --quiet || alert
+    #[command(verbatim_doc_comment)]
+    Status(cmd::status::StatusArgs),
+    /// Restore drill: check every object, restore to a temporary database, integrity_check.
+    ///
+    /// Example:
+    ///   sqlgit verify --repo /srv/app.sqlgit
+    #[command(verbatim_doc_comment)]
+    Verify(cmd::verify::VerifyArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example:
+    ///   sqlgit completions bash > /etc/bash_completion.d/sqlgit
+    #[command(verbatim_doc_comment)]
+    Completions(cmd::completions::CompletionsArgs),
+    /// Print the man page (roff).
+    ///
+    /// Example:
+    ///   sqlgit man > /usr/local/share/man/man1/sqlgit.1
+    #[command(verbatim_doc_comment)]
+    Man(cmd::completions::ManArgs),
 }
 
 /// Parse `std::env::args`; clap's error carries its own exit code and message.

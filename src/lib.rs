@@ -3,14 +3,19 @@
 //! `main` only calls [`main_with_exit_code`]; this is the one place where errors become exit codes
 //! (0 ok, 1 failure, 2 usage) and where they are printed, as one line on stderr.
 
+#[macro_use]
+mod say;
+
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod diff;
 pub mod dump;
 pub mod output;
 pub mod remote;
 pub mod restore;
 pub mod snapshot;
+pub mod state;
 pub mod store;
 pub mod when;
 
@@ -30,6 +35,7 @@ pub fn main_with_exit_code() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    say::set_quiet(cli.quiet);
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -51,6 +57,6 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Error messages are one line, whatever the causes contained.
-fn one_line(message: &str) -> String {
+pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

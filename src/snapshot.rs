@@ -1,13 +1,13 @@
 //! Taking a snapshot: dump the database inside one read transaction straight into git objects
 //! (no working tree, no temporary copy), then commit on `main` only if the tree changed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use git2::{Oid, Signature};
 
-use crate::dump::{self, Summary, path::table_dir, source};
+use crate::dump::{self, Filters, Summary, path::table_dir, source};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{BRANCH, Store};
 use crate::when;
@@ -31,26 +31,53 @@ pub fn db_folder(db: &Path) -> String {
     table_dir(&name)
 }
 
-/// Snapshot `db` into `store` (the caller holds the repository lock).
-pub fn take(store: &Store, db: &Path, busy_timeout: Duration) -> Result<Outcome> {
-    let shown = db.display();
-    let folder = db_folder(db);
-    let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
+/// Snapshot `dbs` into `store` as one commit, each database in its own folder (the caller holds
+/// the repository lock). Folders of other databases already in the tree are kept.
+pub fn take(
+    store: &Store,
+    dbs: &[PathBuf],
+    busy_timeout: Duration,
+    filters: &Filters,
+) -> Result<Outcome> {
+    let mut folders: Vec<String> = dbs.iter().map(|db| db_folder(db)).collect();
+    folders.sort();
+    if let Some(pair) = folders.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "two databases would share the folder {:?}: give them different file names",
+            pair[0]
+        );
+    }
     let moment = when::now();
     let parent = store.head()?;
-    let mut writer = SnapshotWriter::start(store.repo.path());
-    let summary = dump::dump(&conn, &mut writer).with_context(|| format!("database {shown}"))?;
-    drop(conn);
-    let written = writer.finish(&folder, parent.as_ref().map(|c| c.tree_id()))?;
+    let mut tree = parent.as_ref().map(|c| c.tree_id());
+    let mut summary = Summary::default();
+    let mut pack_bytes = 0;
+    let mut lines = Vec::new();
+    for db in dbs {
+        let shown = db.display();
+        let folder = db_folder(db);
+        let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
+        let mut writer = SnapshotWriter::start(store.repo.path());
+        let s =
+            dump::dump(&conn, &mut writer, filters).with_context(|| format!("database {shown}"))?;
+        drop(conn);
+        let written = writer.finish(&folder, tree)?;
+        tree = Some(written.root_tree);
+        pack_bytes += written.pack_bytes;
+        summary.tables += s.tables;
+        summary.rows += s.rows;
+        summary.bytes += s.bytes;
+        lines.push((folder, s));
+    }
     store.repo.odb()?.refresh()?;
-
+    let root = tree.context("no database to snapshot")?;
     if let Some(parent) = &parent {
-        if parent.tree_id() == written.root_tree {
+        if parent.tree_id() == root {
             return Ok(Outcome {
                 commit: None,
                 head: parent.id(),
                 summary,
-                pack_bytes: written.pack_bytes,
+                pack_bytes,
             });
         }
     }
@@ -59,9 +86,9 @@ pub fn take(store: &Store, db: &Path, busy_timeout: Duration) -> Result<Outcome>
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let sig = Signature::new("sqlgit", "sqlgit@localhost", &git2::Time::new(secs, 0))?;
-    let tree = store.repo.find_tree(written.root_tree)?;
+    let tree = store.repo.find_tree(root)?;
     let parents: Vec<&git2::Commit> = parent.iter().collect();
-    let message = commit_message(&folder, &summary);
+    let message = commit_message(&lines, &summary);
     let commit = store
         .repo
         .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
@@ -70,21 +97,33 @@ pub fn take(store: &Store, db: &Path, busy_timeout: Duration) -> Result<Outcome>
         commit: Some(commit),
         head: commit,
         summary,
-        pack_bytes: written.pack_bytes,
+        pack_bytes,
     })
 }
 
-fn commit_message(folder: &str, s: &Summary) -> String {
-    format!(
-        "{folder}: {} tables, {} rows, {} of SQL\n\n\
-         Sqlgit-Database: {folder}\nSqlgit-Tables: {}\nSqlgit-Rows: {}\nSqlgit-Bytes: {}\n",
-        s.tables,
-        s.rows,
-        human_bytes(s.bytes),
-        s.tables,
-        s.rows,
-        s.bytes
-    )
+fn commit_message(dbs: &[(String, Summary)], total: &Summary) -> String {
+    let names: Vec<&str> = dbs.iter().map(|(f, _)| f.as_str()).collect();
+    let mut msg = format!(
+        "{}: {} tables, {} rows, {} of SQL\n\n",
+        names.join(", "),
+        total.tables,
+        total.rows,
+        human_bytes(total.bytes)
+    );
+    for (folder, s) in dbs {
+        msg.push_str(&format!("Sqlgit-Database: {folder}\n"));
+        if dbs.len() > 1 {
+            msg.push_str(&format!(
+                "Sqlgit-Database-Summary: {folder} {} tables, {} rows, {} bytes\n",
+                s.tables, s.rows, s.bytes
+            ));
+        }
+    }
+    msg.push_str(&format!(
+        "Sqlgit-Tables: {}\nSqlgit-Rows: {}\nSqlgit-Bytes: {}\n",
+        total.tables, total.rows, total.bytes
+    ));
+    msg
 }
 
 /// `1.2 MiB`-style sizes for people.

@@ -19,6 +19,14 @@ pub fn now() -> SystemTime {
         .unwrap_or_else(SystemTime::now)
 }
 
+/// [`now`] in Unix seconds.
+pub fn unix_now() -> i64 {
+    now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Resolve `spec` (None: the latest snapshot) to a snapshot commit.
 pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
     let head = match repo.find_reference(BRANCH) {

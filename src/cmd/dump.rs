@@ -21,6 +21,30 @@ pub struct DumpArgs {
     /// How long to wait for a writer's lock before giving up (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub busy_timeout: Duration,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// What to leave out (for remotes less trusted than the database).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Leave out tables whose name matches PATTERN (`*`, `?`; case-insensitive), with their
+    /// indexes and triggers. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude_table: Vec<String>,
+    /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
+    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted.
+    #[arg(long, value_name = "TABLE.COLUMN")]
+    pub redact: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filters(&self) -> dump::Filters {
+        dump::Filters {
+            exclude_tables: self.exclude_table.clone(),
+            redact: self.redact.clone(),
+        }
+    }
 }
 
 /// humantime durations for clap.
@@ -32,7 +56,7 @@ pub fn run(args: DumpArgs) -> Result<ExitCode> {
     let db = args.db.display().to_string();
     let conn = source::open(&args.db, args.busy_timeout).with_context(|| format!("dump {db}"))?;
     let mut out = Output::create(args.output.as_deref())?;
-    match dump::dump(&conn, &mut out) {
+    match dump::dump(&conn, &mut out, &args.filters.filters()) {
         Ok(_) => {
             out.finish()?;
             Ok(ExitCode::SUCCESS)

@@ -40,7 +40,7 @@ pub fn run(args: PruneArgs) -> Result<ExitCode> {
     let mut store = Store::open(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
     remember(&store, &args.keep)?;
-    if !apply(&mut store, false)? {
+    if !apply(&mut store)? {
         eprintln!("sqlgit: no retention set: give --keep N or --keep DURATION");
         return Ok(ExitCode::from(2));
     }
@@ -59,7 +59,7 @@ pub fn remember(store: &Store, args: &KeepArgs) -> Result<()> {
 }
 
 /// Prune by the configured retention. Returns false when none is configured.
-pub fn apply(store: &mut Store, quiet: bool) -> Result<bool> {
+pub fn apply(store: &mut Store) -> Result<bool> {
     let Some(spec) = store.setting("keep").filter(|s| !s.is_empty() && s != "0") else {
         return Ok(false);
     };
@@ -71,8 +71,8 @@ pub fn apply(store: &mut Store, quiet: bool) -> Result<bool> {
         .setting("historyRemote")
         .is_some_and(|u| !u.is_empty());
     let report = prune(store, keep, history, when::now()).context("prune")?;
-    if !quiet && report.pruned > 0 {
-        println!(
+    if report.pruned > 0 {
+        say!(
             "pruned {} old snapshot{}; {} kept locally ({} packs deleted, {} rewritten); repository {}",
             report.pruned,
             if report.pruned == 1 { "" } else { "s" },
@@ -82,8 +82,8 @@ pub fn apply(store: &mut Store, quiet: bool) -> Result<bool> {
             human_bytes(dir_size(&store.path))
         );
     }
-    if !quiet && report.held_back > 0 {
-        println!(
+    if report.held_back > 0 {
+        say!(
             "kept {} snapshot{} the history remote has not confirmed yet",
             report.held_back,
             if report.held_back == 1 { "" } else { "s" }

@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::dump::parse_duration;
 use crate::remote::{self, Role, redact};
+use crate::state::PushRecord;
 use crate::store::{Store, lock};
 
 /// Remote settings; given values are remembered in the repository's config, so later runs
@@ -46,7 +47,13 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
     let store = Store::open(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
     remember(&store, &args.remotes)?;
-    let ok = push_all(&store, false);
+    let records = push_all(&store);
+    let ok = records.iter().all(|(_, r)| r.ok);
+    let mut state = crate::state::load(&store.path);
+    for (role, record) in records {
+        state.remotes.insert(role.name().to_string(), record);
+    }
+    crate::state::save(&store.path, &state)?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -68,11 +75,11 @@ pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
     Ok(())
 }
 
-/// Push every configured remote; each failure is reported on stderr as one line. Returns
-/// whether all succeeded.
-pub fn push_all(store: &Store, quiet: bool) -> bool {
+/// Push every configured remote; each failure is reported on stderr as one line. Returns one
+/// record per configured remote, by role name.
+pub fn push_all(store: &Store) -> Vec<(Role, PushRecord)> {
     let ssh_key = store.setting("sshKey").map(PathBuf::from);
-    let mut ok = true;
+    let mut records = Vec::new();
     for (role, key) in [
         (Role::History, "historyRemote"),
         (Role::Latest, "latestRemote"),
@@ -80,32 +87,33 @@ pub fn push_all(store: &Store, quiet: bool) -> bool {
         let Some(url) = store.setting(key).filter(|u| !u.is_empty()) else {
             continue;
         };
+        let mut record = PushRecord {
+            unix: crate::when::unix_now(),
+            ok: true,
+            error: None,
+            url: redact(&url),
+        };
         match remote::push(store, role, &url, ssh_key.as_ref()) {
             Ok(p) if p.up_to_date => {}
-            Ok(p) => {
-                if !quiet {
-                    println!(
-                        "pushed {} commit{} to {} remote {}",
-                        p.commits,
-                        if p.commits == 1 { "" } else { "s" },
-                        role.name(),
-                        redact(&url)
-                    );
-                }
-            }
+            Ok(p) => say!(
+                "pushed {} commit{} to {} remote {}",
+                p.commits,
+                if p.commits == 1 { "" } else { "s" },
+                role.name(),
+                record.url
+            ),
             Err(e) => {
-                ok = false;
-                let line = format!("{e:#}")
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let line = crate::one_line(&format!("{e:#}"));
                 eprintln!(
                     "sqlgit: push to {} remote {}: {line}",
                     role.name(),
-                    redact(&url)
+                    record.url
                 );
+                record.ok = false;
+                record.error = Some(line);
             }
         }
+        records.push((role, record));
     }
-    ok
+    records
 }

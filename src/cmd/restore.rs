@@ -15,8 +15,11 @@ pub struct RestoreArgs {
     /// Which snapshot (as for `sqlgit cat`). Default: the latest.
     pub when: Option<String>,
     /// The sqlgit repository.
-    #[arg(long, value_name = "DIR")]
-    pub repo: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "from_file")]
+    pub repo: Option<PathBuf>,
+    /// Restore from an SQL file instead (`sqlgit dump`/`cat -o` output, plain or .gz).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["repo", "when", "db"])]
+    pub from_file: Option<PathBuf>,
     /// The database file to create.
     #[arg(long, value_name = "NEW_DB")]
     pub to: PathBuf,
@@ -33,35 +36,34 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     if target.exists() && !args.force {
         bail!("{} exists; use --force to replace it", target.display());
     }
-    let store = Store::open_read(&args.repo)?;
-    let commit = when::resolve(&store.repo, args.when.as_deref())?;
-    let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
     let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
-    let built = build_database(&tmp, |exec| {
-        for_each_file(&store.repo, &tree, |_, sql| exec(sql))
-    })
-    .with_context(|| {
-        format!(
-            "restore snapshot {} to {}",
-            short(&commit),
-            target.display()
-        )
-    });
+    let (built, what) = match (&args.from_file, &args.repo) {
+        (Some(file), _) => (
+            build_database(&tmp, |exec| feed_file(file, exec)),
+            file.display().to_string(),
+        ),
+        (None, Some(repo)) => {
+            let store = Store::open_read(repo)?;
+            let commit = when::resolve(&store.repo, args.when.as_deref())?;
+            let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
+            let built = build_database(&tmp, |exec| {
+                for_each_file(&store.repo, &tree, |_, sql| exec(sql))
+            });
+            (built, format!("snapshot {}", short(&commit)))
+        }
+        (None, None) => bail!("give --repo DIR or --from-file FILE"),
+    };
     if let Err(e) = built {
         let _ = remove_with_sidecars(&tmp);
-        return Err(e);
+        return Err(e.context(format!("restore {what} to {}", target.display())));
     }
     for suffix in ["-wal", "-shm", "-journal"] {
         remove_if_exists(&sidecar(target, suffix))?;
     }
     std::fs::rename(&tmp, target)
         .with_context(|| format!("move restored database into {}", target.display()))?;
-    eprintln!(
-        "restored snapshot {} to {}",
-        short(&commit),
-        target.display()
-    );
+    say!("restored {what} to {}", target.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,4 +98,42 @@ fn remove_with_sidecars(path: &Path) -> Result<()> {
         remove_if_exists(&sidecar(path, suffix))?;
     }
     Ok(())
+}
+
+/// Feed an SQL file (plain or gzip) statement by statement: memory stays bounded.
+fn feed_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut magic = [0u8; 2];
+    let gz = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    let file = std::fs::File::open(path)?;
+    let reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut statement = Vec::new();
+    for line in reader.split(b'\n') {
+        statement.extend_from_slice(&line.with_context(|| format!("read {}", path.display()))?);
+        statement.push(b'\n');
+        if complete(&statement) {
+            exec(&statement)?;
+            statement.clear();
+        }
+    }
+    if statement.iter().any(|b| !b.is_ascii_whitespace()) {
+        bail!(
+            "{} ends inside an SQL statement (truncated?)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `sql` ends with a complete statement (sqlite3_complete).
+fn complete(sql: &[u8]) -> bool {
+    let Ok(c) = std::ffi::CString::new(sql.to_vec()) else {
+        return false; // a NUL byte inside: keep reading
+    };
+    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }

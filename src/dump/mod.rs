@@ -26,6 +26,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use literal::quote_str;
+pub use schema::Filters;
 use schema::{Schema, Table, read_schema};
 
 /// Receives the dump's files, in path order.
@@ -57,16 +58,20 @@ impl Sink for Counting<'_> {
 
 /// Dump the database behind `conn` (opened by [`source::open`]) into `sink`, all inside one
 /// read transaction.
-pub fn dump(conn: &Connection, sink: &mut dyn Sink) -> Result<Summary> {
+pub fn dump(conn: &Connection, sink: &mut dyn Sink, filters: &Filters) -> Result<Summary> {
     conn.execute_batch("BEGIN DEFERRED")
         .context("begin read transaction")?;
-    let result = dump_in_transaction(conn, sink);
+    let result = dump_in_transaction(conn, sink, filters);
     let _ = conn.execute_batch("COMMIT");
     result
 }
 
-fn dump_in_transaction(conn: &Connection, sink: &mut dyn Sink) -> Result<Summary> {
-    let schema = read_schema(conn)?;
+fn dump_in_transaction(
+    conn: &Connection,
+    sink: &mut dyn Sink,
+    filters: &Filters,
+) -> Result<Summary> {
+    let schema = read_schema(conn, filters)?;
     let mut sink = Counting {
         inner: sink,
         bytes: 0,

@@ -64,7 +64,10 @@ pub fn dump_rows(
             if i > first_value {
                 buf.push(b',');
             }
-            write_value(&mut buf, row.get_ref(i)?);
+            match table.redacted.iter().find(|(at, _)| *at == i) {
+                Some(&(_, notnull)) => write_redacted(&mut buf, row.get_ref(i)?, notnull),
+                None => write_value(&mut buf, row.get_ref(i)?),
+            }
         }
         buf.extend_from_slice(b");\n");
         let row_len = (buf.len() - start) as u64;
@@ -119,4 +122,19 @@ fn flush(
         data,
         rows: std::mem::take(rows),
     })
+}
+
+/// A redacted value: NULL where the column allows it, else a fixed value of the same storage
+/// class (so NOT NULL and STRICT columns still restore), the same for every row.
+fn write_redacted(out: &mut Vec<u8>, value: rusqlite::types::ValueRef<'_>, notnull: bool) {
+    use rusqlite::types::ValueRef;
+    let placeholder: &[u8] = match value {
+        ValueRef::Null => b"NULL",
+        _ if !notnull => b"NULL",
+        ValueRef::Integer(_) => b"0",
+        ValueRef::Real(_) => b"0.0",
+        ValueRef::Text(_) => b"'(redacted)'",
+        ValueRef::Blob(_) => b"X''",
+    };
+    out.extend_from_slice(placeholder);
 }

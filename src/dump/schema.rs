@@ -41,6 +41,8 @@ pub struct Table {
     pub key: Key,
     /// Positions (in the SELECT) of the columns that key the row when `key` is `Columns`.
     pub key_columns: Vec<usize>,
+    /// Positions (in the SELECT) of redacted columns, and whether each is NOT NULL.
+    pub redacted: Vec<(usize, bool)>,
     /// `CREATE INDEX` statements of this table, by index name.
     pub indexes: Vec<String>,
 }
@@ -58,7 +60,52 @@ pub struct Schema {
     pub triggers: Vec<String>,
 }
 
-pub fn read_schema(conn: &Connection) -> Result<Schema> {
+/// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
+/// SQLite's names) and column values (`table.column`; `*` matches any table).
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    pub exclude_tables: Vec<String>,
+    pub redact: Vec<String>,
+}
+
+impl Filters {
+    pub fn excludes(&self, table: &str) -> bool {
+        self.exclude_tables.iter().any(|p| glob_match(p, table))
+    }
+
+    fn redacts(&self, table: &str, column: &str) -> bool {
+        self.redact.iter().any(|spec| match spec.rsplit_once('.') {
+            Some((t, c)) => glob_match(t, table) && glob_match(c, column),
+            None => false,
+        })
+    }
+}
+
+/// `*` and `?` globbing, ASCII case-insensitive.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let n: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let pragma = |name: &str| -> Result<rusqlite::types::Value> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .with_context(|| format!("read PRAGMA {name}"))
@@ -97,18 +144,23 @@ pub fn read_schema(conn: &Connection) -> Result<Schema> {
         views: Vec::new(),
         triggers: Vec::new(),
     };
-    for (kind, name, _, rootpage, sql) in &entries {
+    for (kind, name, tbl_name, rootpage, sql) in &entries {
+        if filters.excludes(tbl_name) || filters.excludes(name) {
+            continue;
+        }
         match kind.as_str() {
             "table" if name == "sqlite_sequence" => {
-                schema.sequence = Some(table(conn, name, sql, false)?)
+                schema.sequence = Some(table(conn, name, sql, false, &Filters::default())?)
             }
             "table" if name == "sqlite_stat1" => {
-                schema.stat1 = Some(table(conn, name, sql, false)?)
+                schema.stat1 = Some(table(conn, name, sql, false, &Filters::default())?)
             }
             "table" if name.starts_with("sqlite_") => {} // stat2/3/4: build-specific, not restorable
             "table" => {
                 schema.has_autoincrement |= sql.to_ascii_uppercase().contains("AUTOINCREMENT");
-                schema.tables.push(table(conn, name, sql, *rootpage == 0)?)
+                schema
+                    .tables
+                    .push(table(conn, name, sql, *rootpage == 0, filters)?)
             }
             "view" => schema.views.push(sql.clone()),
             "trigger" => schema.triggers.push(sql.clone()),
@@ -132,10 +184,17 @@ pub fn read_schema(conn: &Connection) -> Result<Schema> {
 struct Column {
     name: String,
     pk: i64,
+    notnull: bool,
     generated: bool,
 }
 
-fn table(conn: &Connection, name: &str, sql: &str, virtual_table: bool) -> Result<Table> {
+fn table(
+    conn: &Connection,
+    name: &str,
+    sql: &str,
+    virtual_table: bool,
+    filters: &Filters,
+) -> Result<Table> {
     let mut t = Table {
         name: name.to_string(),
         dir: table_dir(name),
@@ -145,6 +204,7 @@ fn table(conn: &Connection, name: &str, sql: &str, virtual_table: bool) -> Resul
         insert_prefix: String::new(),
         key: Key::Columns,
         key_columns: Vec::new(),
+        redacted: Vec::new(),
         indexes: Vec::new(),
     };
     if virtual_table {
@@ -152,13 +212,14 @@ fn table(conn: &Connection, name: &str, sql: &str, virtual_table: bool) -> Resul
     }
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
-        .prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1)")
+        .prepare("SELECT name, pk, hidden, \"notnull\" FROM pragma_table_xinfo(?1)")
         .and_then(|mut s| {
             s.query_map([name], |r| {
                 Ok(Column {
                     name: r.get(0)?,
                     pk: r.get(1)?,
                     generated: matches!(r.get::<_, i64>(2)?, 2 | 3),
+                    notnull: r.get::<_, i64>(3)? != 0,
                 })
             })?
             .collect()
@@ -214,6 +275,18 @@ fn table(conn: &Connection, name: &str, sql: &str, virtual_table: bool) -> Resul
             } else {
                 pk.into_iter().map(|(_, i)| i).collect()
             };
+        }
+    }
+    let offset = select_cols.len();
+    for (i, c) in stored.iter().enumerate() {
+        if filters.redacts(name, &c.name) {
+            if c.pk > 0 {
+                anyhow::bail!(
+                    "cannot redact {name}.{}: it is part of the primary key",
+                    c.name
+                );
+            }
+            t.redacted.push((offset + i, c.notnull));
         }
     }
     select_cols.extend(quoted.iter().cloned());

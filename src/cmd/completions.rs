@@ -1,0 +1,40 @@
+//! `sqlgit completions SHELL` and `sqlgit man`: generated from the clap definition.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: Shell,
+}
+
+pub fn completions(args: CompletionsArgs) -> Result<ExitCode> {
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "sqlgit",
+        &mut std::io::stdout(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {}
+
+pub fn man(_args: ManArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout();
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands() {
+        let name = format!("sqlgit-{}", sub.get_name());
+        let sub = sub.clone().name(&*Box::leak(name.into_boxed_str()));
+        clap_mangen::Man::new(sub).render(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,321 @@
+//! The two snapshots side by side: which tables, indexes, views, triggers and pragmas differ.
+//!
+//! Everything here is decided from tree and blob ids plus a few small files (CREATE texts, index,
+//! view and trigger statements): a table whose folder has the same tree id on both sides is not
+//! looked at again. The result, a [`Plan`], is what every output mode (summary, JSON, rows,
+//! SQL patch) walks; `--table` narrows it here, once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+
+use anyhow::{Context, Result, bail};
+use git2::{Commit, ObjectType, Oid, Repository, Tree};
+
+use super::chunks::{self, ChunkRef, RowsAt};
+use super::matching::TableRows;
+use super::shape::{self, Alignment, Shape};
+use super::sqltext::{Stmt, statements};
+use crate::dump::path::table_dir;
+
+pub const SEQUENCE: &str = "sqlite_sequence";
+pub const STAT1: &str = "sqlite_stat1";
+const SEQUENCE_FILE: &str = "2-sqlite_sequence.sql";
+const STAT1_FILE: &str = "3-sqlite_stat1.sql";
+
+/// One snapshot: its commit and its database's folder.
+pub struct Side<'r> {
+    pub commit: Commit<'r>,
+    pub db: Tree<'r>,
+}
+
+/// A table's files on one side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Folder {
+    /// `0-create.sql` (for a system table: its whole file).
+    pub create: Oid,
+    pub rows: Option<RowsAt>,
+    pub indexes: Option<Oid>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Removed,
+    /// Both sides, different CREATE text.
+    Rebuilt,
+    /// Both sides, same CREATE text.
+    Same,
+}
+
+/// A table that differs between the snapshots (in rows, definition or indexes).
+pub struct TablePlan {
+    /// sqlite_sequence or sqlite_stat1.
+    pub system: bool,
+    pub from: Option<Folder>,
+    pub to: Option<Folder>,
+    pub from_shape: Option<Rc<Shape>>,
+    pub to_shape: Option<Rc<Shape>>,
+    pub align: Alignment,
+    pub from_indexes: Vec<Stmt>,
+    pub to_indexes: Vec<Stmt>,
+}
+
+impl TablePlan {
+    pub fn name(&self) -> &str {
+        let shape = self.to_shape.as_ref().or(self.from_shape.as_ref());
+        &shape.expect("a table has a side").name
+    }
+
+    pub fn change(&self) -> Change {
+        match (&self.from, &self.to) {
+            (None, _) => Change::Added,
+            (_, None) => Change::Removed,
+            (Some(a), Some(b)) if !self.system && a.create != b.create => Change::Rebuilt,
+            _ => Change::Same,
+        }
+    }
+
+    pub fn indexes_changed(&self) -> bool {
+        self.from_indexes != self.to_indexes
+    }
+
+    /// The table's definition or its indexes changed (or it was added or removed).
+    pub fn schema_changed(&self) -> bool {
+        self.change() != Change::Same || self.indexes_changed()
+    }
+
+    /// The chunks of each side that the other lacks.
+    pub fn changed_chunks(&self, repo: &Repository) -> Result<(Vec<ChunkRef>, Vec<ChunkRef>)> {
+        chunks::changed(
+            repo,
+            self.from.and_then(|f| f.rows),
+            self.to.and_then(|f| f.rows),
+        )
+    }
+
+    /// What the row matching needs, given the chunks to compare.
+    pub fn rows<'a>(
+        &'a self,
+        repo: &'a Repository,
+        from_chunks: &'a [ChunkRef],
+        to_chunks: &'a [ChunkRef],
+    ) -> TableRows<'a> {
+        TableRows {
+            repo,
+            table: self.name(),
+            from: self.from_shape.as_deref(),
+            to: self.to_shape.as_deref(),
+            from_chunks,
+            to_chunks,
+            align: &self.align,
+        }
+    }
+}
+
+pub struct Plan<'r> {
+    pub repo: &'r Repository,
+    pub from: Side<'r>,
+    pub to: Side<'r>,
+    /// Differing tables in dump order, system tables last.
+    pub tables: Vec<TablePlan>,
+    /// `0-header.sql` of each side, when it differs (not with `--table`).
+    pub header: Option<(Vec<u8>, Vec<u8>)>,
+    /// All views of each side, when they differ (not with `--table`).
+    pub views: Option<(Vec<Stmt>, Vec<Stmt>)>,
+    /// The selected triggers of each side (all of them without `--table`).
+    pub triggers: (Vec<Stmt>, Vec<Stmt>),
+    pub filtered: bool,
+}
+
+impl Plan<'_> {
+    pub fn triggers_changed(&self) -> bool {
+        self.triggers.0 != self.triggers.1
+    }
+}
+
+fn blob(repo: &Repository, oid: Oid) -> Result<Vec<u8>> {
+    Ok(repo.find_blob(oid)?.content().to_vec())
+}
+
+fn file(repo: &Repository, tree: &Tree, name: &str) -> Result<Option<(Oid, Vec<u8>)>> {
+    match tree.get_name(name) {
+        Some(e) => Ok(Some((e.id(), blob(repo, e.id())?))),
+        None => Ok(None),
+    }
+}
+
+/// The table folders of a snapshot: folder name → tree id.
+fn table_folders(repo: &Repository, db: &Tree) -> Result<BTreeMap<String, Oid>> {
+    let mut out = BTreeMap::new();
+    if let Some(e) = db.get_name("1-tables") {
+        for t in repo.find_tree(e.id())?.iter() {
+            if t.kind() == Some(ObjectType::Tree) {
+                out.insert(String::from_utf8_lossy(t.name_bytes()).into_owned(), t.id());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn folder(repo: &Repository, tree: Oid) -> Result<Folder> {
+    let tree = repo.find_tree(tree)?;
+    let create = tree
+        .get_name("0-create.sql")
+        .context("table folder without 0-create.sql")?
+        .id();
+    Ok(Folder {
+        create,
+        rows: tree.get_name("1-rows").map(|e| RowsAt::Tree(e.id())),
+        indexes: tree.get_name("2-indexes.sql").map(|e| e.id()),
+    })
+}
+
+/// Compare two snapshots' database folders; `only` lists the `--table` names (empty: all).
+pub fn build<'r>(
+    repo: &'r Repository,
+    from: Side<'r>,
+    to: Side<'r>,
+    only: &[String],
+) -> Result<Plan<'r>> {
+    let from_tables = table_folders(repo, &from.db)?;
+    let to_tables = table_folders(repo, &to.db)?;
+    let has_file = |name: &str| from.db.get_name(name).is_some() || to.db.get_name(name).is_some();
+
+    // --table: folders (and system files) selected, and names for matching triggers.
+    let filtered = !only.is_empty();
+    let mut dirs: HashSet<String> = HashSet::new();
+    let mut names: HashSet<String> = HashSet::new();
+    for name in only {
+        names.insert(name.to_lowercase());
+        let system = [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)]
+            .into_iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(name));
+        if let Some((table, file)) = system {
+            if has_file(file) {
+                dirs.insert(table.to_string());
+                continue;
+            }
+        }
+        let dir = table_dir(name);
+        let found: Vec<&String> = from_tables
+            .keys()
+            .chain(to_tables.keys())
+            .filter(|d| **d == dir || d.to_lowercase() == dir.to_lowercase())
+            .collect();
+        if found.is_empty() {
+            bail!("no table {name:?} in either snapshot");
+        }
+        dirs.extend(found.into_iter().cloned());
+    }
+    let selected = |dir: &str| !filtered || dirs.contains(dir);
+
+    let mut all: Vec<&String> = from_tables.keys().chain(to_tables.keys()).collect();
+    all.sort_by(|a, b| format!("{a}/").cmp(&format!("{b}/")));
+    all.dedup();
+    let mut tables = Vec::new();
+    for dir in all {
+        let (f, t) = (from_tables.get(dir), to_tables.get(dir));
+        if f == t || !selected(dir) {
+            continue;
+        }
+        let f = f.map(|&oid| folder(repo, oid)).transpose()?;
+        let t = t.map(|&oid| folder(repo, oid)).transpose()?;
+        tables.push(table_plan(repo, f, t).with_context(|| format!("table folder {dir}"))?);
+    }
+    for (table, name) in [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)] {
+        let f = from.db.get_name(name).map(|e| e.id());
+        let t = to.db.get_name(name).map(|e| e.id());
+        if f == t || !selected(table) {
+            continue;
+        }
+        let side = |oid: Option<Oid>| {
+            oid.map(|oid| Folder {
+                create: oid,
+                rows: Some(RowsAt::File(oid)),
+                indexes: None,
+            })
+        };
+        let shape = Rc::new(shape::system(table));
+        let (fs, ts) = (f.map(|_| shape.clone()), t.map(|_| shape.clone()));
+        tables.push(TablePlan {
+            system: true,
+            from: side(f),
+            to: side(t),
+            align: shape::align(fs.as_deref(), ts.as_deref()),
+            from_shape: fs,
+            to_shape: ts,
+            from_indexes: Vec::new(),
+            to_indexes: Vec::new(),
+        });
+    }
+
+    let header = if filtered {
+        None
+    } else {
+        let a = file(repo, &from.db, "0-header.sql")?;
+        let b = file(repo, &to.db, "0-header.sql")?;
+        let id = |x: &Option<(Oid, Vec<u8>)>| x.as_ref().map(|x| x.0);
+        (id(&a) != id(&b)).then(|| {
+            let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
+            (text(a), text(b))
+        })
+    };
+    let stmts = |tree: &Tree, name: &str| -> Result<Vec<Stmt>> {
+        Ok(file(repo, tree, name)?
+            .map(|(_, text)| statements(&text))
+            .unwrap_or_default())
+    };
+    let views = if filtered {
+        None
+    } else {
+        let (a, b) = (stmts(&from.db, "4-views.sql")?, stmts(&to.db, "4-views.sql")?);
+        (a != b).then_some((a, b))
+    };
+    let on_selected = |s: &Stmt| {
+        !filtered
+            || s.on
+                .as_ref()
+                .is_some_and(|t| names.contains(&t.to_lowercase()))
+    };
+    let mut triggers = (stmts(&from.db, "5-triggers.sql")?, stmts(&to.db, "5-triggers.sql")?);
+    triggers.0.retain(on_selected);
+    triggers.1.retain(on_selected);
+    Ok(Plan {
+        repo,
+        from,
+        to,
+        tables,
+        header,
+        views,
+        triggers,
+        filtered,
+    })
+}
+
+fn table_plan(repo: &Repository, from: Option<Folder>, to: Option<Folder>) -> Result<TablePlan> {
+    let from_shape = match from {
+        Some(f) => Some(Rc::new(shape::analyze(&blob(repo, f.create)?)?)),
+        None => None,
+    };
+    let to_shape = match (to, &from, &from_shape) {
+        (Some(t), Some(f), Some(s)) if t.create == f.create => Some(s.clone()),
+        (Some(t), _, _) => Some(Rc::new(shape::analyze(&blob(repo, t.create)?)?)),
+        (None, _, _) => None,
+    };
+    let indexes = |f: Option<Folder>| -> Result<Vec<Stmt>> {
+        match f.and_then(|f| f.indexes) {
+            Some(oid) => Ok(statements(&blob(repo, oid)?)),
+            None => Ok(Vec::new()),
+        }
+    };
+    Ok(TablePlan {
+        system: false,
+        from,
+        to,
+        align: shape::align(from_shape.as_deref(), to_shape.as_deref()),
+        from_shape,
+        to_shape,
+        from_indexes: indexes(from)?,
+        to_indexes: indexes(to)?,
+    })
+}

@@ -1,0 +1,271 @@
+//! Row statements of a dump chunk, parsed without SQLite.
+//!
+//! A diff must read changed chunks quickly and exactly, so it does not execute them: each row is
+//! one `INSERT INTO … VALUES(v1,v2,…);\n` statement written by [`crate::dump::rows`], and all
+//! that is needed is where each value's literal starts and ends. A value is any text up to the
+//! next `,` or `)` outside quotes and parentheses, which covers every spelling the dump uses
+//! (`NULL`, integers, reals, `ieee754(M,E)`, `'it''s'`, `'a'||char(0,0)`, `X'00ab'`) and keeps the
+//! literal bytes themselves: equal values always have equal spellings, so rows and keys are
+//! compared as bytes, and a row's statement text can be copied verbatim into an SQL patch.
+
+use anyhow::{Result, bail};
+
+/// The parsed rows of one chunk (or of a system table's file).
+pub struct Rows {
+    data: Vec<u8>,
+    rows: Vec<Span>,
+    values: Vec<(usize, usize)>,
+}
+
+struct Span {
+    start: usize,
+    end: usize,
+    first_value: usize,
+    end_value: usize,
+}
+
+/// One row: its whole statement and its value literals.
+#[derive(Clone, Copy)]
+pub struct RowRef<'a> {
+    /// The statement, from `INSERT` to the `;\n` that ends it.
+    pub text: &'a [u8],
+    data: &'a [u8],
+    values: &'a [(usize, usize)],
+}
+
+impl<'a> RowRef<'a> {
+    /// The literal of the `i`-th value.
+    pub fn value(&self, i: usize) -> &'a [u8] {
+        let (s, e) = self.values[i];
+        &self.data[s..e]
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn get(&self, i: usize) -> RowRef<'_> {
+        let s = &self.rows[i];
+        RowRef {
+            text: &self.data[s.start..s.end],
+            data: &self.data,
+            values: &self.values[s.first_value..s.end_value],
+        }
+    }
+}
+
+/// Parse the statements of `data`, each of which must start with `prefix` (up to and including
+/// `VALUES(`). With `lenient`, other one-line statements (the `DELETE FROM sqlite_sequence;` of
+/// a system table's file) are skipped.
+pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    let mut p = 0;
+    while p < data.len() {
+        if !data[p..].starts_with(prefix) {
+            let line_end = data[p..].iter().position(|&b| b == b'\n');
+            match line_end {
+                Some(n) if lenient => {
+                    p += n + 1;
+                    continue;
+                }
+                _ => bail!(
+                    "unexpected statement at byte {p}: {:?} (expected {:?})",
+                    excerpt(&data[p..]),
+                    String::from_utf8_lossy(prefix)
+                ),
+            }
+        }
+        let start = p;
+        p += prefix.len();
+        let first_value = values.len();
+        loop {
+            let v = p;
+            p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
+            values.push((v, p));
+            let sep = data[p];
+            p += 1;
+            if sep == b')' {
+                break;
+            }
+        }
+        if !data[p..].starts_with(b";\n") {
+            return Err(malformed(&data, start));
+        }
+        p += 2;
+        rows.push(Span {
+            start,
+            end: p,
+            first_value,
+            end_value: values.len(),
+        });
+    }
+    Ok(Rows { data, rows, values })
+}
+
+/// The index of the `,` or `)` that ends the value starting at `p`.
+fn scan_value(data: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *data.get(p)? {
+            b'\'' => p = skip_quoted(data, p + 1)?,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' if depth == 0 => return Some(p),
+            b')' => {
+                depth -= 1;
+                p += 1;
+            }
+            b',' if depth == 0 => return Some(p),
+            _ => p += 1,
+        }
+    }
+}
+
+/// From just inside a `'…'` literal, the index just past its closing quote.
+fn skip_quoted(data: &[u8], mut p: usize) -> Option<usize> {
+    loop {
+        p += data.get(p..)?.iter().position(|&b| b == b'\'')?;
+        if data.get(p + 1) == Some(&b'\'') {
+            p += 2;
+        } else {
+            return Some(p + 1);
+        }
+    }
+}
+
+fn malformed(data: &[u8], start: usize) -> anyhow::Error {
+    anyhow::anyhow!(
+        "malformed row statement at byte {start}: {:?}",
+        excerpt(&data[start..])
+    )
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned()
+}
+
+/// The bytes of a text literal as the dump writes it (`'…'` pieces and `char(0,…)` joined by
+/// `||`), or None if `lit` is not one.
+pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    loop {
+        if lit.get(p) == Some(&b'\'') {
+            let end = skip_quoted(lit, p + 1)?;
+            let inner = &lit[p + 1..end - 1];
+            let mut i = 0;
+            while i < inner.len() {
+                out.push(inner[i]);
+                // `''` stands for one quote.
+                i += if inner[i] == b'\'' { 2 } else { 1 };
+            }
+            p = end;
+        } else if lit[p..].starts_with(b"char(") {
+            let close = p + lit[p..].iter().position(|&b| b == b')')?;
+            let n = lit[p + 5..close].split(|&b| b == b',').count();
+            out.extend(std::iter::repeat_n(0u8, n));
+            p = close + 1;
+        } else {
+            return None;
+        }
+        if p == lit.len() {
+            return Some(out);
+        }
+        if !lit[p..].starts_with(b"||") {
+            return None;
+        }
+        p += 2;
+    }
+}
+
+/// A literal for people: control characters escaped, invalid UTF-8 replaced, cut at `max`
+/// characters with `…`.
+pub fn show_value(lit: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(lit);
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n >= max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_values_of_every_spelling() {
+        let data = b"INSERT INTO \"t\" VALUES(1,-2.5e-7,'a,b)'';\n',X'00ab',NULL,'x'||char(0,0)||'y',ieee754(1,-1074));\n\
+                     INSERT INTO \"t\" VALUES(2,1e999,'',X'',NULL,char(0),-0.0);\n"
+            .to_vec();
+        let rows = parse(data, b"INSERT INTO \"t\" VALUES(", false).unwrap();
+        assert_eq!(rows.len(), 2);
+        let r = rows.get(0);
+        let vals: Vec<&[u8]> = (0..r.len()).map(|i| r.value(i)).collect();
+        assert_eq!(
+            vals,
+            vec![
+                &b"1"[..],
+                b"-2.5e-7",
+                b"'a,b)'';\n'",
+                b"X'00ab'",
+                b"NULL",
+                b"'x'||char(0,0)||'y'",
+                b"ieee754(1,-1074)"
+            ]
+        );
+        assert_eq!(rows.get(1).value(6), b"-0.0");
+        assert!(rows.get(1).text.ends_with(b");\n"));
+    }
+
+    #[test]
+    fn rejects_and_skips() {
+        let p = b"INSERT INTO \"t\" VALUES(";
+        assert!(parse(b"INSERT INTO \"t\" VALUES(1);".to_vec(), p, false).is_err());
+        assert!(parse(b"INSERT INTO \"t\" VALUES('1);\n".to_vec(), p, false).is_err());
+        assert!(parse(b"DELETE FROM t;\n".to_vec(), p, false).is_err());
+        let rows = parse(
+            b"DELETE FROM t;\nINSERT INTO \"t\" VALUES(1);\n".to_vec(),
+            p,
+            true,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn decodes_text_literals() {
+        assert_eq!(decode_text(b"'it''s'").unwrap(), b"it's");
+        assert_eq!(decode_text(b"''").unwrap(), b"");
+        assert_eq!(decode_text(b"'a'||char(0,0)||'b'").unwrap(), b"a\0\0b");
+        assert_eq!(decode_text(b"char(0)").unwrap(), b"\0");
+        assert_eq!(decode_text(b"''''").unwrap(), b"'");
+        assert!(decode_text(b"X'00'").is_none());
+        assert!(decode_text(b"12").is_none());
+    }
+
+    #[test]
+    fn shows_values() {
+        assert_eq!(show_value(b"'a\nb'", 10), "'a\\nb'");
+        assert_eq!(show_value(b"'abcdef'", 3), "'ab…");
+    }
+}

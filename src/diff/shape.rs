@@ -1,0 +1,352 @@
+//! What a table's rows look like in the dump, learned from its `0-create.sql` alone.
+//!
+//! To key and compare rows, a diff needs each table's INSERT prefix, the names of the values in
+//! each statement and which of them form the key. The snapshot holds only the CREATE TABLE text,
+//! so it is executed in an empty in-memory database and read back with the dump's own
+//! [`read_schema`] — the one place that decides how rows are written — plus
+//! `pragma_table_xinfo` for the column names. When a table's CREATE text changed between the two
+//! snapshots, [`align`] pairs the columns of both sides (by rowid, then name, then position for a
+//! renamed column) so rows can still be matched and compared value by value.
+
+use anyhow::{Context, Result, anyhow, bail};
+use rusqlite::Connection;
+
+use super::rows::decode_text;
+use crate::dump::literal::quote_ident;
+use crate::dump::schema::{Key, read_schema};
+
+/// How a table's rows are matched between two snapshots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// By rowid: the value at `pos` (an explicit rowid, or the INTEGER PRIMARY KEY); `column` is
+    /// how an SQL statement names it (`rowid`, `_rowid_`, `oid` or the quoted column).
+    Rowid { pos: usize, column: String },
+    /// By the primary key values at these positions (WITHOUT ROWID tables).
+    Columns(Vec<usize>),
+    /// No key a statement can name (rowid, _rowid_ and oid all shadowed): rows form a multiset.
+    Multiset,
+}
+
+#[derive(Debug)]
+pub struct Shape {
+    pub name: String,
+    /// The CREATE statement, without `;` (for a virtual table: its CREATE VIRTUAL TABLE text).
+    pub sql: String,
+    pub virtual_table: bool,
+    /// Every row statement starts with this (up to and including `VALUES(`).
+    pub prefix: Vec<u8>,
+    /// The names of the values of a row statement, in order.
+    pub columns: Vec<String>,
+    pub key: KeyKind,
+    /// The rows share their file with other statements (system tables).
+    pub lenient: bool,
+}
+
+impl Shape {
+    /// The quoted table name, for statements.
+    pub fn quoted(&self) -> String {
+        quote_ident(&self.name)
+    }
+
+    /// Positions of the key's values (empty for a multiset).
+    pub fn key_positions(&self) -> Vec<usize> {
+        match &self.key {
+            KeyKind::Rowid { pos, .. } => vec![*pos],
+            KeyKind::Columns(p) => p.clone(),
+            KeyKind::Multiset => Vec::new(),
+        }
+    }
+}
+
+/// The shape of a table from the contents of its `0-create.sql`.
+pub fn analyze(create: &[u8]) -> Result<Shape> {
+    const VIRTUAL: &[u8] = b"PRAGMA writable_schema=ON;\n";
+    if let Some(rest) = create.strip_prefix(VIRTUAL) {
+        return virtual_shape(rest);
+    }
+    let sql = std::str::from_utf8(create)
+        .context("CREATE TABLE text is not UTF-8")?
+        .strip_suffix(";\n")
+        .ok_or_else(|| anyhow!("CREATE TABLE text does not end with ;"))?;
+    let conn = Connection::open_in_memory()?;
+    crate::dump::real::register_sql_functions(&conn)?;
+    conn.execute_batch(sql)
+        .with_context(|| format!("cannot read the table definition {sql:?}"))?;
+    let schema = read_schema(&conn)?;
+    let [table] = schema.tables.as_slice() else {
+        bail!("{sql:?} does not define exactly one table");
+    };
+    let mut stmt = conn.prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1)")?;
+    let cols: Vec<(String, i64, i64)> = stmt
+        .query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let stored: Vec<&(String, i64, i64)> = cols.iter().filter(|c| !matches!(c.2, 2 | 3)).collect();
+    let without_rowid: i64 = conn.query_row(
+        "SELECT wr FROM pragma_table_list(?1)",
+        [&table.name],
+        |r| r.get(0),
+    )?;
+    let mut columns: Vec<String> = Vec::new();
+    let key = match table.key {
+        Key::Rowid { emit: true } => {
+            let alias = ["rowid", "_rowid_", "oid"]
+                .into_iter()
+                .find(|a| !cols.iter().any(|c| c.0.eq_ignore_ascii_case(a)))
+                .expect("the dump found a rowid alias");
+            columns.push(alias.to_string());
+            KeyKind::Rowid {
+                pos: 0,
+                column: alias.to_string(),
+            }
+        }
+        Key::Rowid { emit: false } => {
+            let pos = stored
+                .iter()
+                .position(|c| c.1 > 0)
+                .expect("an INTEGER PRIMARY KEY column");
+            KeyKind::Rowid {
+                pos,
+                column: quote_ident(&stored[pos].0),
+            }
+        }
+        Key::Columns if without_rowid != 0 => KeyKind::Columns(table.key_columns.clone()),
+        Key::Columns => KeyKind::Multiset,
+    };
+    columns.extend(stored.iter().map(|c| c.0.clone()));
+    Ok(Shape {
+        name: table.name.clone(),
+        sql: sql.to_string(),
+        virtual_table: false,
+        prefix: table.insert_prefix.clone().into_bytes(),
+        columns,
+        key,
+        lenient: false,
+    })
+}
+
+/// A virtual table: its row in sqlite_schema, `VALUES('table',name,name,0,sql)`.
+fn virtual_shape(rest: &[u8]) -> Result<Shape> {
+    const INSERT: &[u8] =
+        b"INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES(";
+    let rows = super::rows::parse(rest.to_vec(), INSERT, true)?;
+    if rows.len() != 1 {
+        bail!("unexpected virtual table definition");
+    }
+    let r = rows.get(0);
+    let text = |i: usize| -> Result<String> {
+        let bytes = decode_text(r.value(i)).ok_or_else(|| anyhow!("bad virtual table row"))?;
+        String::from_utf8(bytes).context("virtual table definition is not UTF-8")
+    };
+    if r.len() != 5 {
+        bail!("unexpected virtual table definition");
+    }
+    Ok(Shape {
+        name: text(1)?,
+        sql: text(4)?,
+        virtual_table: true,
+        prefix: Vec::new(),
+        columns: Vec::new(),
+        key: KeyKind::Multiset,
+        lenient: false,
+    })
+}
+
+/// sqlite_sequence or sqlite_stat1, whose rows the dump writes with their rowids after a few
+/// other statements in one file.
+pub fn system(name: &str) -> Shape {
+    let cols: &[&str] = if name == "sqlite_sequence" {
+        &["name", "seq"]
+    } else {
+        &["tbl", "idx", "stat"]
+    };
+    let mut columns = vec!["rowid".to_string()];
+    columns.extend(cols.iter().map(|c| c.to_string()));
+    let quoted: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
+    let prefix = format!(
+        "INSERT INTO {}(rowid,{}) VALUES(",
+        quote_ident(name),
+        quoted.join(",")
+    );
+    Shape {
+        name: name.to_string(),
+        sql: String::new(),
+        virtual_table: false,
+        prefix: prefix.into_bytes(),
+        columns,
+        key: KeyKind::Rowid {
+            pos: 0,
+            column: "rowid".into(),
+        },
+        lenient: true,
+    }
+}
+
+/// The columns of both sides of a table, paired.
+#[derive(Debug)]
+pub struct Alignment {
+    /// The union of the columns: the newer side's in order, then those only the older has.
+    pub names: Vec<String>,
+    /// For each union column, its value position on the older / newer side.
+    pub from: Vec<Option<usize>>,
+    pub to: Vec<Option<usize>>,
+    /// Both sides have the same shape: rows are equal exactly when their texts are.
+    pub identical: bool,
+}
+
+/// How rows of the two sides are matched.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Matching {
+    /// Both sides keyed by rowid, rows in rowid order: a streaming merge.
+    Rowid { from: usize, to: usize },
+    /// By primary key values.
+    Keyed { from: Vec<usize>, to: Vec<usize> },
+    /// As multisets of rows.
+    Multiset,
+}
+
+pub fn align(from: Option<&Shape>, to: Option<&Shape>) -> Alignment {
+    let empty = Vec::new();
+    let fc = from.map_or(&empty, |s| &s.columns);
+    let tc = to.map_or(&empty, |s| &s.columns);
+    let identical = match (from, to) {
+        (Some(f), Some(t)) => f.prefix == t.prefix && f.columns == t.columns && f.key == t.key,
+        _ => false,
+    };
+    let mut pair_of_to: Vec<Option<usize>> = vec![None; tc.len()];
+    let mut used = vec![false; fc.len()];
+    let mut pair = |j: usize, i: usize, pair_of_to: &mut Vec<Option<usize>>| {
+        pair_of_to[j] = Some(i);
+        used[i] = true;
+    };
+    if identical {
+        for j in 0..tc.len() {
+            pair(j, j, &mut pair_of_to);
+        }
+    } else {
+        // The rowid is the rowid, whether written as `rowid` or as an INTEGER PRIMARY KEY.
+        if let (
+            Some(KeyKind::Rowid { pos: fp, .. }),
+            Some(KeyKind::Rowid { pos: tp, .. }),
+        ) = (from.map(|s| &s.key), to.map(|s| &s.key))
+        {
+            pair(*tp, *fp, &mut pair_of_to);
+        }
+        for j in 0..tc.len() {
+            if pair_of_to[j].is_none() {
+                if let Some(i) =
+                    (0..fc.len()).find(|&i| !used[i] && fc[i].eq_ignore_ascii_case(&tc[j]))
+                {
+                    pair(j, i, &mut pair_of_to);
+                }
+            }
+        }
+        // A column renamed in place keeps its position.
+        for j in 0..tc.len() {
+            if pair_of_to[j].is_none() && j < fc.len() && !used[j] {
+                pair(j, j, &mut pair_of_to);
+            }
+        }
+    }
+    let mut names = tc.clone();
+    let mut from_pos = pair_of_to.clone();
+    let mut to_pos: Vec<Option<usize>> = (0..tc.len()).map(Some).collect();
+    for i in 0..fc.len() {
+        if !used[i] {
+            names.push(fc[i].clone());
+            from_pos.push(Some(i));
+            to_pos.push(None);
+        }
+    }
+    Alignment {
+        names,
+        from: from_pos,
+        to: to_pos,
+        identical,
+    }
+}
+
+impl Alignment {
+    /// How to match rows of shapes `from` and `to` (both present).
+    pub fn matching(&self, from: &Shape, to: &Shape) -> Matching {
+        match (&from.key, &to.key) {
+            (KeyKind::Rowid { pos: f, .. }, KeyKind::Rowid { pos: t, .. }) => {
+                Matching::Rowid { from: *f, to: *t }
+            }
+            (KeyKind::Columns(f), KeyKind::Columns(t))
+                if f.len() == t.len()
+                    && f.iter().zip(t).all(|(&fp, &tp)| {
+                        self.union_of_from(fp).is_some()
+                            && self.union_of_from(fp) == self.union_of_to(tp)
+                    }) =>
+            {
+                Matching::Keyed {
+                    from: f.clone(),
+                    to: t.clone(),
+                }
+            }
+            _ => Matching::Multiset,
+        }
+    }
+
+    fn union_of_from(&self, pos: usize) -> Option<usize> {
+        self.from.iter().position(|&p| p == Some(pos))
+    }
+
+    fn union_of_to(&self, pos: usize) -> Option<usize> {
+        self.to.iter().position(|&p| p == Some(pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(sql: &str) -> Shape {
+        analyze(format!("{sql};\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn keys() {
+        let s = shape("CREATE TABLE t(id INTEGER PRIMARY KEY, a)");
+        assert_eq!(s.key, KeyKind::Rowid { pos: 0, column: "\"id\"".into() });
+        assert_eq!(s.prefix, b"INSERT INTO \"t\" VALUES(");
+        let s = shape("CREATE TABLE t(a TEXT PRIMARY KEY, rowid)");
+        assert_eq!(s.key, KeyKind::Rowid { pos: 0, column: "_rowid_".into() });
+        assert_eq!(s.columns, ["_rowid_", "a", "rowid"]);
+        let s = shape("CREATE TABLE t(a, b, c, PRIMARY KEY(c, a)) WITHOUT ROWID");
+        assert_eq!(s.key, KeyKind::Columns(vec![2, 0]));
+        let s = shape("CREATE TABLE t(rowid, oid, _rowid_)");
+        assert_eq!(s.key, KeyKind::Multiset);
+        let s = shape("CREATE TABLE t(a, b AS (a+1), c)");
+        assert_eq!(s.columns, ["rowid", "a", "c"]);
+    }
+
+    #[test]
+    fn virtual_tables() {
+        let file = b"PRAGMA writable_schema=ON;\nINSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f''t','f''t',0,'CREATE VIRTUAL TABLE \"f''t\" USING fts5(x)');\nPRAGMA writable_schema=OFF;\n";
+        let s = analyze(file).unwrap();
+        assert_eq!(s.name, "f't");
+        assert_eq!(s.sql, "CREATE VIRTUAL TABLE \"f't\" USING fts5(x)");
+        assert!(s.virtual_table);
+    }
+
+    #[test]
+    fn alignment() {
+        let a = shape("CREATE TABLE t(a, b, c)");
+        let b = shape("CREATE TABLE t(id INTEGER PRIMARY KEY, a, x, c, d)");
+        let al = align(Some(&a), Some(&b));
+        // b and x share a position: taken as a rename.
+        assert_eq!(al.names, ["id", "a", "x", "c", "d"]);
+        assert_eq!(al.from, [Some(0), Some(1), Some(2), Some(3), None]);
+        let n = shape("CREATE TABLE t(a, c)");
+        let al = align(Some(&a), Some(&n));
+        assert_eq!(al.names, ["rowid", "a", "c", "b"]);
+        assert_eq!(al.from, [Some(0), Some(1), Some(3), Some(2)]);
+        assert_eq!(al.to, [Some(0), Some(1), Some(2), None]);
+        assert_eq!(al.matching(&a, &b), Matching::Rowid { from: 0, to: 0 });
+        let r = shape("CREATE TABLE t(a, bb, c)");
+        let al = align(Some(&a), Some(&r));
+        assert_eq!(al.names, ["rowid", "a", "bb", "c"]);
+        assert_eq!(al.from, [Some(0), Some(1), Some(2), Some(3)]);
+    }
+}

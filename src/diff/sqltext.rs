@@ -1,0 +1,176 @@
+//! Schema statements of a snapshot (`2-indexes.sql`, `4-views.sql`, `5-triggers.sql`), split
+//! into statements and named.
+//!
+//! An SQL patch must drop an index, view or trigger by name, and `--table` must know which table
+//! a trigger belongs to; the snapshot holds only the statements' text. Statements are split where
+//! SQLite itself says one is complete (`sqlite3_complete`, which knows about quotes, comments and
+//! trigger bodies), and a few tokens after `CREATE` give the names.
+
+use std::ffi::CString;
+
+/// One CREATE INDEX / VIEW / TRIGGER statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stmt {
+    /// The statement as stored in sqlite_schema (no `;`).
+    pub sql: String,
+    /// The object's name.
+    pub name: String,
+    /// The table (or view) an index or trigger is on.
+    pub on: Option<String>,
+}
+
+/// The statements of a dump file (each written as `sql;\n`).
+pub fn statements(file: &[u8]) -> Vec<Stmt> {
+    let text = String::from_utf8_lossy(file);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        if b != b';' || i < start {
+            continue;
+        }
+        if !complete(&text[start..=i]) {
+            continue;
+        }
+        let sql = text[start..i].to_string();
+        let (name, on) = names(&sql);
+        out.push(Stmt { sql, name, on });
+        start = i + 1;
+        if text.as_bytes().get(start) == Some(&b'\n') {
+            start += 1;
+        }
+    }
+    out
+}
+
+fn complete(sql: &str) -> bool {
+    match CString::new(sql) {
+        // SAFETY: a valid NUL-terminated string that SQLite only reads.
+        Ok(c) => unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 },
+        Err(_) => false,
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Punct(char),
+}
+
+/// Tokens of `sql` (enough of SQLite's tokenizer for names: words, quoted names, punctuation).
+fn tokens(sql: &str) -> Vec<Token> {
+    let s: Vec<char> = sql.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && s.get(i + 1) == Some(&'-') {
+            while i < s.len() && s[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && s.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i < s.len() && !(s[i] == '*' && s.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if matches!(c, '"' | '`' | '\'' | '[') {
+            let close = if c == '[' { ']' } else { c };
+            let mut name = String::new();
+            i += 1;
+            while i < s.len() {
+                if s[i] == close {
+                    if close != ']' && s.get(i + 1) == Some(&close) {
+                        name.push(close);
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                name.push(s[i]);
+                i += 1;
+            }
+            i += 1;
+            out.push(Token::Quoted(name));
+        } else if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() {
+            let mut w = String::new();
+            while i < s.len() && (s[i].is_alphanumeric() || s[i] == '_' || s[i] == '$' || !s[i].is_ascii()) {
+                w.push(s[i]);
+                i += 1;
+            }
+            out.push(Token::Word(w));
+        } else {
+            out.push(Token::Punct(c));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_word(t: Option<&Token>, w: &str) -> bool {
+    matches!(t, Some(Token::Word(x)) if x.eq_ignore_ascii_case(w))
+}
+
+/// A possibly schema-qualified name at `toks[i..]`: (name, index after it).
+fn qualified(toks: &[Token], i: usize) -> Option<(String, usize)> {
+    let name = |t: &Token| match t {
+        Token::Word(w) | Token::Quoted(w) => Some(w.clone()),
+        Token::Punct(_) => None,
+    };
+    let first = name(toks.get(i)?)?;
+    if toks.get(i + 1) == Some(&Token::Punct('.')) {
+        if let Some(second) = toks.get(i + 2).and_then(name) {
+            return Some((second, i + 3));
+        }
+    }
+    Some((first, i + 1))
+}
+
+/// The object's name and, for an index or trigger, the table it is on.
+fn names(sql: &str) -> (String, Option<String>) {
+    let toks = tokens(sql);
+    let mut i = 1; // CREATE
+    while is_word(toks.get(i), "TEMP")
+        || is_word(toks.get(i), "TEMPORARY")
+        || is_word(toks.get(i), "UNIQUE")
+    {
+        i += 1;
+    }
+    i += 1; // INDEX / VIEW / TRIGGER
+    if is_word(toks.get(i), "IF") {
+        i += 3;
+    }
+    let Some((name, after)) = qualified(&toks, i) else {
+        return (String::new(), None);
+    };
+    let on = (after..toks.len())
+        .find(|&k| is_word(toks.get(k), "ON"))
+        .and_then(|k| qualified(&toks, k + 1))
+        .map(|(n, _)| n);
+    (name, on)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_names() {
+        let file = b"CREATE TRIGGER \"t;1\" AFTER UPDATE OF \"on\" ON main.[my t] BEGIN INSERT INTO a VALUES(';'); SELECT 1; END;\n\
+                     CREATE UNIQUE INDEX IF NOT EXISTS `i``x` ON t(a) WHERE b = 'x;\ny';\n\
+                     CREATE VIEW v -- c;\n AS SELECT 1;\n";
+        let s = statements(file);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].name, "t;1");
+        assert_eq!(s[0].on.as_deref(), Some("my t"));
+        assert!(s[0].sql.ends_with("END"));
+        assert_eq!(s[1].name, "i`x");
+        assert_eq!(s[1].on.as_deref(), Some("t"));
+        assert_eq!(s[1].sql, "CREATE UNIQUE INDEX IF NOT EXISTS `i``x` ON t(a) WHERE b = 'x;\ny'");
+        assert_eq!(s[2].name, "v");
+        let joined: String = s.iter().map(|s| format!("{};\n", s.sql)).collect();
+        assert_eq!(joined.as_bytes(), file);
+    }
+}

@@ -1,0 +1,191 @@
+//! What the last runs did, for monitoring: a small JSON file in the repository
+//! (`DIR/sqlgit-state.json`, written atomically), the Prometheus textfile (`--metrics-file`), and
+//! the `--on-success`/`--on-failure` hooks — the only place sqlgit runs a shell.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+const STATE_FILE: &str = "sqlgit-state.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub last_run: Option<Run>,
+    /// Unix time of the last run that succeeded completely.
+    pub last_success: Option<i64>,
+    /// Per remote role ("history", "latest"): the last push attempt.
+    #[serde(default)]
+    pub remotes: BTreeMap<String, PushRecord>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub unix: i64,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub duration_seconds: f64,
+    /// The new commit, when the run made one.
+    pub commit: Option<String>,
+    pub changed: bool,
+    pub tables: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct PushRecord {
+    pub unix: i64,
+    pub ok: bool,
+    pub error: Option<String>,
+    /// The remote's URL with credentials redacted.
+    pub url: String,
+}
+
+pub fn load(repo_dir: &Path) -> State {
+    std::fs::read(repo_dir.join(STATE_FILE))
+        .ok()
+        .and_then(|data| serde_json::from_slice(&data).ok())
+        .unwrap_or_default()
+}
+
+pub fn save(repo_dir: &Path, state: &State) -> Result<()> {
+    let data = serde_json::to_vec_pretty(state)?;
+    write_atomically(&repo_dir.join(STATE_FILE), &data)
+}
+
+/// Write beside `path`, then rename over it: readers never see half a file.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+/// Prometheus text format, for node_exporter's textfile collector.
+pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u64) -> String {
+    let label = repo
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, value: String, extra: &str| {
+        if !out.contains(&format!("# TYPE sqlgit_{name} ")) {
+            out.push_str(&format!(
+                "# HELP sqlgit_{name} {help}\n# TYPE sqlgit_{name} gauge\n"
+            ));
+        }
+        out.push_str(&format!(
+            "sqlgit_{name}{{repo=\"{label}\"{extra}}} {value}\n"
+        ));
+    };
+    if let Some(t) = state.last_success {
+        metric(
+            "last_success_timestamp_seconds",
+            "Unix time of the last fully successful run.",
+            t.to_string(),
+            "",
+        );
+    }
+    if let Some(run) = &state.last_run {
+        metric(
+            "last_run_timestamp_seconds",
+            "Unix time of the last run.",
+            run.unix.to_string(),
+            "",
+        );
+        metric(
+            "last_run_success",
+            "1 if the last run succeeded, else 0.",
+            (run.ok as u8).to_string(),
+            "",
+        );
+        metric(
+            "last_run_duration_seconds",
+            "Wall time of the last run.",
+            format!("{:.3}", run.duration_seconds),
+            "",
+        );
+        metric(
+            "dump_bytes",
+            "Bytes of SQL in the last snapshot taken.",
+            run.bytes.to_string(),
+            "",
+        );
+        metric(
+            "dump_rows",
+            "Rows in the last snapshot taken.",
+            run.rows.to_string(),
+            "",
+        );
+        metric(
+            "dump_tables",
+            "Tables in the last snapshot taken.",
+            run.tables.to_string(),
+            "",
+        );
+    }
+    for (role, push) in &state.remotes {
+        metric(
+            "push_success",
+            "1 if the last push to the remote succeeded, else 0.",
+            (push.ok as u8).to_string(),
+            &format!(",remote=\"{role}\""),
+        );
+        metric(
+            "push_timestamp_seconds",
+            "Unix time of the last push attempt.",
+            push.unix.to_string(),
+            &format!(",remote=\"{role}\""),
+        );
+    }
+    metric(
+        "local_snapshots",
+        "Snapshots in local history.",
+        local_snapshots.to_string(),
+        "",
+    );
+    metric(
+        "repository_bytes",
+        "Size of the local repository.",
+        repo_bytes.to_string(),
+        "",
+    );
+    out
+}
+
+/// Run a hook with `sh -c`, the run's result in the environment. Credentials are removed from
+/// its environment; no database content is ever on its command line.
+pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command);
+    cmd.env_remove(crate::remote::TOKEN_ENV);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("run hook {command:?}"))?;
+    if !status.success() {
+        bail!("hook {command:?} failed ({status})");
+    }
+    Ok(())
+}
