@@ -301,6 +301,7 @@ bench_snapshot() {
     after=$(size_of "$repo")
     snap_t+=("$T_WALL")
     rss_all+=("$T_RSS")
+    snap_rss=$T_RSS
     grow+=("$((after - before))")
 
     nb=$(size_of "$naive/.git")
@@ -311,7 +312,7 @@ bench_snapshot() {
 
     r_dump+=("$(calc "${snap_t[-1]} / ${dump_t[-1]}")")
     r_naive+=("$(calc "${snap_t[-1]} / ${naive_t[-1]}")")
-    printf '%5s %9s %12s %9s %11s %9s %13s\n' "$r" "${dump_t[-1]}" "${snap_t[-1]}" "$(mib "$T_RSS")" \
+    printf '%5s %9s %12s %9s %11s %9s %13s\n' "$r" "${dump_t[-1]}" "${snap_t[-1]}" "$(mib "$snap_rss")" \
       "$(mb "${grow[-1]}")" "${naive_t[-1]}" "$(mb "${naive_grow[-1]}") MB"
   done
   echo "commits in the sqlgit repository: $(commits) (expected $((rounds + 1)))"
