@@ -113,19 +113,26 @@ pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> 
             )
         }
     };
-    let confirmed = repo.refname_to_id(tracking).ok();
-    if confirmed == Some(local) {
+    let scrubbed = |e: anyhow::Error| anyhow!("{}", scrub(&format!("{e:#}"), url));
+    // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
+    let remote_main = remote_main(repo, url, ssh_key).map_err(scrubbed)?;
+    if remote_main == Some(local) {
+        repo.reference(tracking, local, true, "sqlgit: confirmed")?;
         return Ok(Pushed {
             commits: 0,
             up_to_date: true,
         });
     }
-    let commits = match (role, confirmed) {
-        (Role::History, Some(base)) => count_between(repo, local, base),
-        (Role::History, None) => count_between(repo, local, Oid::ZERO_SHA1),
-        (Role::Latest, _) => 1,
+    let commits = match role {
+        Role::Latest => 1,
+        Role::History => {
+            let base = remote_main
+                .filter(|id| repo.find_commit(*id).is_ok())
+                .unwrap_or(Oid::ZERO_SHA1);
+            count_between(repo, local, base)
+        }
     };
-    send(repo, url, &refspec, ssh_key).map_err(|e| anyhow!("{}", scrub(&format!("{e:#}"), url)))?;
+    send(repo, url, &refspec, ssh_key).map_err(scrubbed)?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     Ok(Pushed {
         commits,
@@ -154,7 +161,7 @@ fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
     walk.count()
 }
 
-fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
+fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
     let mut auth = GitAuthenticator::new_empty()
         .try_ssh_agent(true)
         .add_default_ssh_keys()
@@ -169,17 +176,66 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
             .unwrap_or_else(|| "sqlgit".into());
         auth = auth.add_plaintext_credentials("*", user, token);
     }
+    auth
+}
+
+/// Credentials, with a cap on password attempts: refused credentials are not replayed (a
+/// server counting failed logins would lock the account).
+fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> RemoteCallbacks<'a> {
+    let mut inner = auth.credentials(config);
+    let mut password_tries = 0;
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, user, allowed| {
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+            password_tries += 1;
+            if password_tries > 1 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: the remote refused the credentials",
+                ));
+            }
+        }
+        inner(url, user, allowed)
+    });
+    callbacks
+}
+
+/// The remote's `main`, or None when it has none.
+fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Result<Option<Oid>> {
+    let auth = authenticator(url, ssh_key);
+    let config = repo.config()?;
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
+    let connection = remote
+        .connect_auth(git2::Direction::Push, Some(callbacks(&auth, &config)), None)
+        .map_err(|e| anyhow!("{}", explain(&e)))?;
+    let heads = connection.list().map_err(|e| anyhow!("{}", explain(&e)))?;
+    Ok(heads
+        .iter()
+        .find(|h| h.name() == "refs/heads/main")
+        .map(|h| h.oid()))
+}
+
+fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
+    let auth = authenticator(url, ssh_key);
     let config = repo.config()?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(auth.credentials(&config));
+    let said: RefCell<String> = RefCell::new(String::new());
+    let mut callbacks = callbacks(&auth, &config);
     callbacks.push_update_reference(|refname, status| {
         if let Some(status) = status {
             *rejected.borrow_mut() = Some(format!("{refname}: {status}"));
         }
         Ok(())
     });
-    if std::io::stderr().is_terminal() {
+    callbacks.sideband_progress(|text| {
+        let mut said = said.borrow_mut();
+        if said.len() < 4096 {
+            said.push_str(&String::from_utf8_lossy(text));
+        }
+        true
+    });
+    if std::io::stderr().is_terminal() && !crate::say::quiet() {
         callbacks.push_transfer_progress(|current, total, bytes| {
             eprint!("\rpushing: {current}/{total} objects, {bytes} bytes   ");
             if current == total {
@@ -197,7 +253,12 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
         .map_err(|e| anyhow!("{}", explain(&e)))?;
     drop(options);
     if let Some(reason) = rejected.into_inner() {
-        bail!("push rejected by the remote ({reason})");
+        let said = said.into_inner();
+        let said = crate::one_line(&said);
+        if said.is_empty() {
+            bail!("push rejected by the remote ({reason})");
+        }
+        bail!("push rejected by the remote ({reason}; the remote said: {said})");
     }
     Ok(())
 }

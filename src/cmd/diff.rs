@@ -1,13 +1,90 @@
-//! `sqlgit diff` (being written).
+//! `sqlgit diff`: what changed between two snapshots. Exit status as diff(1): 0 same, 1
+//! different, 2 error — so errors are printed and turned into 2 here, not by `main`.
 
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct DiffArgs {}
+use crate::diff::{Format, Request, diff};
 
-pub fn run(_args: DiffArgs) -> Result<ExitCode> {
-    Ok(ExitCode::from(2))
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older point: commit id or revision (HEAD~3), RFC 3339 time (2026-11-24T10:00:00Z, or
+    /// local 2026-11-24 10:00), or a duration ago (2h, 1day 3h). A time means the latest
+    /// snapshot at or before it.
+    pub from: String,
+    /// The newer point, in the same forms. Default: the latest snapshot.
+    pub to: Option<String>,
+    /// The sqlgit repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The database's folder, when the repository holds several.
+    #[arg(long, value_name = "NAME")]
+    pub db: Option<String>,
+    /// Only this table (its rows, definition, indexes and triggers); repeatable.
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+    /// One line per changed table: inserted, updated and deleted rows, schema changes.
+    #[arg(long, conflicts_with_all = ["sql", "json"])]
+    pub summary: bool,
+    /// An SQL patch: `sqlite3 db < patch` on a restore of FROM gives exactly TO.
+    #[arg(long, conflicts_with = "json")]
+    pub sql: bool,
+    /// One JSON object: {"from", "to", "tables": [{"name", "inserted", "updated", "deleted",
+    /// "schema_changed", …}], …}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: DiffArgs) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let format = if args.summary {
+        Format::Summary
+    } else if args.sql {
+        Format::Sql
+    } else if args.json {
+        Format::Json
+    } else {
+        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Format::Rows { color }
+    };
+    let req = Request {
+        repo: &args.repo,
+        db: args.db.as_deref(),
+        from: &args.from,
+        to: args.to.as_deref(),
+        tables: &args.tables,
+        format,
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = diff(&req, &mut out).and_then(|differ| {
+        out.flush()?;
+        Ok(differ)
+    });
+    match result {
+        Ok(false) => Ok(ExitCode::SUCCESS),
+        Ok(true) => Ok(ExitCode::from(1)),
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::from(1)),
+        Err(e) => {
+            let _ = out.flush();
+            let message = format!("{e:#}");
+            eprintln!(
+                "sqlgit: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// The reader went away (`sqlgit diff … | head`): differences were being shown.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

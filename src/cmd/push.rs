@@ -63,11 +63,22 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
 
 /// Save the remote flags that were given.
 pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
-    if let Some(url) = &args.latest_remote {
-        store.set_setting("latestRemote", url)?;
-    }
-    if let Some(url) = &args.history_remote {
-        store.set_setting("historyRemote", url)?;
+    for (url, key, tracking) in [
+        (&args.latest_remote, "latestRemote", remote::LATEST_TRACKING),
+        (
+            &args.history_remote,
+            "historyRemote",
+            remote::HISTORY_TRACKING,
+        ),
+    ] {
+        let Some(url) = url else { continue };
+        if store.setting(key).as_deref() != Some(url.as_str()) {
+            // What another remote confirmed says nothing about this one (pruning relies on it).
+            if let Ok(mut r) = store.repo.find_reference(tracking) {
+                r.delete()?;
+            }
+            store.set_setting(key, url)?;
+        }
     }
     if let Some(key) = &args.ssh_key {
         store.set_setting("sshKey", &key.display().to_string())?;

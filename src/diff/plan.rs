@@ -268,7 +268,10 @@ pub fn build<'r>(
     let views = if filtered {
         None
     } else {
-        let (a, b) = (stmts(&from.db, "4-views.sql")?, stmts(&to.db, "4-views.sql")?);
+        let (a, b) = (
+            stmts(&from.db, "4-views.sql")?,
+            stmts(&to.db, "4-views.sql")?,
+        );
         (a != b).then_some((a, b))
     };
     let on_selected = |s: &Stmt| {
@@ -277,7 +280,10 @@ pub fn build<'r>(
                 .as_ref()
                 .is_some_and(|t| names.contains(&t.to_lowercase()))
     };
-    let mut triggers = (stmts(&from.db, "5-triggers.sql")?, stmts(&to.db, "5-triggers.sql")?);
+    let mut triggers = (
+        stmts(&from.db, "5-triggers.sql")?,
+        stmts(&to.db, "5-triggers.sql")?,
+    );
     triggers.0.retain(on_selected);
     triggers.1.retain(on_selected);
     Ok(Plan {

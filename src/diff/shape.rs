@@ -13,7 +13,7 @@ use rusqlite::Connection;
 
 use super::rows::decode_text;
 use crate::dump::literal::quote_ident;
-use crate::dump::schema::{Key, read_schema};
+use crate::dump::schema::{Filters, Key, read_schema};
 
 /// How a table's rows are matched between two snapshots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch(sql)
         .with_context(|| format!("cannot read the table definition {sql:?}"))?;
-    let schema = read_schema(&conn)?;
+    let schema = read_schema(&conn, &Filters::default())?;
     let [table] = schema.tables.as_slice() else {
         bail!("{sql:?} does not define exactly one table");
     };
@@ -81,11 +81,10 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         .query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let stored: Vec<&(String, i64, i64)> = cols.iter().filter(|c| !matches!(c.2, 2 | 3)).collect();
-    let without_rowid: i64 = conn.query_row(
-        "SELECT wr FROM pragma_table_list(?1)",
-        [&table.name],
-        |r| r.get(0),
-    )?;
+    let without_rowid: i64 =
+        conn.query_row("SELECT wr FROM pragma_table_list(?1)", [&table.name], |r| {
+            r.get(0)
+        })?;
     let mut columns: Vec<String> = Vec::new();
     let key = match table.key {
         Key::Rowid { emit: true } => {
@@ -126,8 +125,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
 
 /// A virtual table: its row in sqlite_schema, `VALUES('table',name,name,0,sql)`.
 fn virtual_shape(rest: &[u8]) -> Result<Shape> {
-    const INSERT: &[u8] =
-        b"INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES(";
+    const INSERT: &[u8] = b"INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES(";
     let rows = super::rows::parse(rest.to_vec(), INSERT, true)?;
     if rows.len() != 1 {
         bail!("unexpected virtual table definition");
@@ -214,36 +212,41 @@ pub fn align(from: Option<&Shape>, to: Option<&Shape>) -> Alignment {
     };
     let mut pair_of_to: Vec<Option<usize>> = vec![None; tc.len()];
     let mut used = vec![false; fc.len()];
-    let mut pair = |j: usize, i: usize, pair_of_to: &mut Vec<Option<usize>>| {
+    let mut pair = |j: usize, i: usize, used: &mut Vec<bool>| {
         pair_of_to[j] = Some(i);
         used[i] = true;
     };
     if identical {
         for j in 0..tc.len() {
-            pair(j, j, &mut pair_of_to);
+            pair(j, j, &mut used);
         }
     } else {
         // The rowid is the rowid, whether written as `rowid` or as an INTEGER PRIMARY KEY.
-        if let (
-            Some(KeyKind::Rowid { pos: fp, .. }),
-            Some(KeyKind::Rowid { pos: tp, .. }),
-        ) = (from.map(|s| &s.key), to.map(|s| &s.key))
+        if let (Some(KeyKind::Rowid { pos: fp, .. }), Some(KeyKind::Rowid { pos: tp, .. })) =
+            (from.map(|s| &s.key), to.map(|s| &s.key))
         {
-            pair(*tp, *fp, &mut pair_of_to);
+            pair(*tp, *fp, &mut used);
+        }
+        let mut unpaired: Vec<bool> = vec![true; tc.len()];
+        if let (Some(KeyKind::Rowid { pos: tp, .. }), Some(KeyKind::Rowid { .. })) =
+            (to.map(|s| &s.key), from.map(|s| &s.key))
+        {
+            unpaired[*tp] = false;
         }
         for j in 0..tc.len() {
-            if pair_of_to[j].is_none() {
+            if unpaired[j] {
                 if let Some(i) =
                     (0..fc.len()).find(|&i| !used[i] && fc[i].eq_ignore_ascii_case(&tc[j]))
                 {
-                    pair(j, i, &mut pair_of_to);
+                    pair(j, i, &mut used);
+                    unpaired[j] = false;
                 }
             }
         }
         // A column renamed in place keeps its position.
         for j in 0..tc.len() {
-            if pair_of_to[j].is_none() && j < fc.len() && !used[j] {
-                pair(j, j, &mut pair_of_to);
+            if unpaired[j] && j < fc.len() && !used[j] {
+                pair(j, j, &mut used);
             }
         }
     }
@@ -308,10 +311,22 @@ mod tests {
     #[test]
     fn keys() {
         let s = shape("CREATE TABLE t(id INTEGER PRIMARY KEY, a)");
-        assert_eq!(s.key, KeyKind::Rowid { pos: 0, column: "\"id\"".into() });
+        assert_eq!(
+            s.key,
+            KeyKind::Rowid {
+                pos: 0,
+                column: "\"id\"".into()
+            }
+        );
         assert_eq!(s.prefix, b"INSERT INTO \"t\" VALUES(");
         let s = shape("CREATE TABLE t(a TEXT PRIMARY KEY, rowid)");
-        assert_eq!(s.key, KeyKind::Rowid { pos: 0, column: "_rowid_".into() });
+        assert_eq!(
+            s.key,
+            KeyKind::Rowid {
+                pos: 0,
+                column: "_rowid_".into()
+            }
+        );
         assert_eq!(s.columns, ["_rowid_", "a", "rowid"]);
         let s = shape("CREATE TABLE t(a, b, c, PRIMARY KEY(c, a)) WITHOUT ROWID");
         assert_eq!(s.key, KeyKind::Columns(vec![2, 0]));

@@ -96,7 +96,9 @@ fn tokens(sql: &str) -> Vec<Token> {
             out.push(Token::Quoted(name));
         } else if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() {
             let mut w = String::new();
-            while i < s.len() && (s[i].is_alphanumeric() || s[i] == '_' || s[i] == '$' || !s[i].is_ascii()) {
+            while i < s.len()
+                && (s[i].is_alphanumeric() || s[i] == '_' || s[i] == '$' || !s[i].is_ascii())
+            {
                 w.push(s[i]);
                 i += 1;
             }
@@ -168,7 +170,10 @@ mod tests {
         assert!(s[0].sql.ends_with("END"));
         assert_eq!(s[1].name, "i`x");
         assert_eq!(s[1].on.as_deref(), Some("t"));
-        assert_eq!(s[1].sql, "CREATE UNIQUE INDEX IF NOT EXISTS `i``x` ON t(a) WHERE b = 'x;\ny'");
+        assert_eq!(
+            s[1].sql,
+            "CREATE UNIQUE INDEX IF NOT EXISTS `i``x` ON t(a) WHERE b = 'x;\ny'"
+        );
         assert_eq!(s[2].name, "v");
         let joined: String = s.iter().map(|s| format!("{};\n", s.sql)).collect();
         assert_eq!(joined.as_bytes(), file);

@@ -1,0 +1,202 @@
+//! `--sql`: a patch that turns a restore of the older snapshot into exactly the newer one.
+//!
+//! Exact means the newer snapshot's dump, byte for byte: rows with their rowids and storage
+//! classes, float bits, schema objects, user_version/application_id, sqlite_sequence and
+//! sqlite_stat1. So rows are never re-spelled: a changed row is deleted by its key and the newer
+//! dump's own INSERT statement is copied. The order makes it apply cleanly: triggers first go
+//! (none may fire), then the views and indexes that change, then tables (all drops before any
+//! create, so a name can move from one object to another; within a table all deletes before any
+//! insert, so UNIQUE constraints hold throughout), then new indexes and views, the system tables
+//! and pragmas, and the triggers come back last — all inside one transaction.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+
+use super::chunks;
+use super::matching::{Event, for_each_change};
+use super::plan::{Change, Plan, SEQUENCE, STAT1, TablePlan};
+use super::shape::{KeyKind, Shape};
+use super::sqltext::Stmt;
+use crate::dump::literal::{quote_ident, quote_str};
+
+pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+    if let Some((a, b)) = &plan.header {
+        if pragma_line(a, "encoding") != pragma_line(b, "encoding") {
+            bail!(
+                "the text encoding changed between the snapshots; an SQL patch cannot change it \
+                 (restore the newer snapshot instead)"
+            );
+        }
+    }
+    let repo = plan.repo;
+    out.write_all(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")?;
+    for s in &plan.triggers.0 {
+        writeln!(out, "DROP TRIGGER IF EXISTS {};", quote_ident(&s.name))?;
+    }
+    if let Some((a, b)) = &plan.views {
+        for s in only_in(a, b) {
+            writeln!(out, "DROP VIEW IF EXISTS {};", quote_ident(&s.name))?;
+        }
+    }
+    let user = || plan.tables.iter().filter(|t| !t.system);
+    for t in user().filter(|t| t.change() == Change::Same) {
+        for s in only_in(&t.from_indexes, &t.to_indexes) {
+            writeln!(out, "DROP INDEX IF EXISTS {};", quote_ident(&s.name))?;
+        }
+    }
+    for t in user().filter(|t| matches!(t.change(), Change::Removed | Change::Rebuilt)) {
+        drop_table(t.from_shape.as_deref().expect("older side"), out)?;
+    }
+    for t in user() {
+        match t.change() {
+            Change::Removed => {}
+            Change::Added | Change::Rebuilt => {
+                let to = t.to.expect("newer side");
+                out.write_all(repo.find_blob(to.create)?.content())?;
+                for chunk in chunks::all(repo, to.rows)? {
+                    out.write_all(&chunks::read(repo, &chunk)?)?;
+                }
+            }
+            Change::Same => rows(plan, t, out)?,
+        }
+    }
+    for t in user() {
+        let creates: Vec<&Stmt> = match t.change() {
+            Change::Removed => Vec::new(),
+            Change::Added | Change::Rebuilt => t.to_indexes.iter().collect(),
+            Change::Same => only_in(&t.to_indexes, &t.from_indexes).collect(),
+        };
+        for s in creates {
+            writeln!(out, "{};", s.sql)?;
+        }
+    }
+    if let Some((a, b)) = &plan.views {
+        for s in only_in(b, a) {
+            writeln!(out, "{};", s.sql)?;
+        }
+    }
+    system_tables(plan, out)?;
+    if let Some((_, b)) = &plan.header {
+        for name in ["user_version", "application_id"] {
+            if let Some(line) = pragma_line(b, name) {
+                out.write_all(line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    for s in &plan.triggers.1 {
+        writeln!(out, "{};", s.sql)?;
+    }
+    out.write_all(b"COMMIT;\n")?;
+    Ok(())
+}
+
+/// The statements of `a` that `b` does not have verbatim.
+fn only_in<'a>(a: &'a [Stmt], b: &'a [Stmt]) -> impl Iterator<Item = &'a Stmt> + 'a {
+    a.iter().filter(move |s| !b.iter().any(|o| o.sql == s.sql))
+}
+
+/// `PRAGMA name=…;` from a `0-header.sql`.
+fn pragma_line<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let start = format!("PRAGMA {name}=");
+    header
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(start.as_bytes()))
+}
+
+fn drop_table(shape: &Shape, out: &mut dyn Write) -> Result<()> {
+    if shape.virtual_table {
+        // The way the dump made it: its row in sqlite_schema (its shadow tables are tables).
+        writeln!(
+            out,
+            "PRAGMA writable_schema=ON;\n\
+             DELETE FROM sqlite_schema WHERE type='table' AND name={};\n\
+             PRAGMA writable_schema=OFF;",
+            quote_str(&shape.name)
+        )?;
+    } else {
+        writeln!(out, "DROP TABLE IF EXISTS {};", shape.quoted())?;
+    }
+    Ok(())
+}
+
+/// Row changes of a table whose definition did not change.
+fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
+    let repo = plan.repo;
+    let (from_chunks, to_chunks) = t.changed_chunks(repo)?;
+    if from_chunks.is_empty() && to_chunks.is_empty() {
+        return Ok(());
+    }
+    let shape = t.to_shape.as_deref().expect("newer side");
+    if shape.key == KeyKind::Multiset {
+        // No name reaches the rowid: rewrite the table, so rows keep the newer dump's order.
+        writeln!(out, "DELETE FROM {};", shape.quoted())?;
+        for chunk in chunks::all(repo, t.to.and_then(|f| f.rows))? {
+            out.write_all(&chunks::read(repo, &chunk)?)?;
+        }
+        return Ok(());
+    }
+    let rows = t.rows(repo, &from_chunks, &to_chunks);
+    let table = shape.quoted();
+    let mut line = Vec::new();
+    for_each_change(&rows, &mut |e| {
+        if let Event::Delete(a) | Event::Update(a, _) = e {
+            line.clear();
+            line.extend_from_slice(b"DELETE FROM ");
+            line.extend_from_slice(table.as_bytes());
+            line.extend_from_slice(b" WHERE ");
+            match &shape.key {
+                KeyKind::Rowid { pos, column } => {
+                    line.extend_from_slice(column.as_bytes());
+                    line.push(b'=');
+                    line.extend_from_slice(a.value(*pos));
+                }
+                KeyKind::Columns(positions) => {
+                    for (n, &p) in positions.iter().enumerate() {
+                        if n > 0 {
+                            line.extend_from_slice(b" AND ");
+                        }
+                        line.extend_from_slice(quote_ident(&shape.columns[p]).as_bytes());
+                        line.push(b'=');
+                        line.extend_from_slice(a.value(p));
+                    }
+                }
+                KeyKind::Multiset => unreachable!("handled above"),
+            }
+            line.extend_from_slice(b";\n");
+            out.write_all(&line)?;
+        }
+        Ok(())
+    })?;
+    for_each_change(&rows, &mut |e| {
+        if let Event::Insert(b) | Event::Update(_, b) = e {
+            out.write_all(b.text)?;
+        }
+        Ok(())
+    })
+}
+
+/// sqlite_sequence and sqlite_stat1 as in the newer snapshot. Without `--table` they are always
+/// rewritten: dropping a table or index and inserting rows change them as a side effect.
+fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+    for (table, file) in [
+        (SEQUENCE, "2-sqlite_sequence.sql"),
+        (STAT1, "3-sqlite_stat1.sql"),
+    ] {
+        if plan.filtered && !plan.tables.iter().any(|t| t.system && t.name() == table) {
+            continue;
+        }
+        if let Some(e) = plan.to.db.get_name(file) {
+            out.write_all(plan.repo.find_blob(e.id())?.content())?;
+        } else if plan.from.db.get_name(file).is_some() {
+            // sqlite_sequence cannot be dropped: emptying it is as close as SQL gets.
+            out.write_all(if table == SEQUENCE {
+                b"DELETE FROM sqlite_sequence;\n"
+            } else {
+                b"DROP TABLE IF EXISTS sqlite_stat1;\n"
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The default output, for people: per table, its schema change as a unified diff of its SQL, then
+//! its rows — `+` inserted, `-` deleted, `~` updated with each changed column as `old → new` —
+//! each labelled by its key. Values are shown as the dump spells them, cut short when long, with
+//! control characters escaped so that one row stays on one line. Colour only on a terminal.
+
+use std::io::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Result;
+use git2::Commit;
+use similar::TextDiff;
+
+use super::matching::{Event, changed_columns, for_each_change};
+use super::plan::{Change, Plan, TablePlan};
+use super::report::TableReport;
+use super::rows::{RowRef, show_value};
+use super::shape::{KeyKind, Shape};
+use super::sqltext::Stmt;
+
+/// Longest value shown, in characters.
+const MAX_VALUE: usize = 60;
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// A name for people: control characters escaped.
+pub fn show_name(name: &str) -> String {
+    show_value(name.as_bytes(), usize::MAX)
+}
+
+fn describe(c: &Commit) -> String {
+    let when = UNIX_EPOCH + Duration::from_secs(c.time().seconds().max(0) as u64);
+    format!(
+        "{}  {}",
+        &c.id().to_string()[..12],
+        humantime::format_rfc3339_seconds(when)
+    )
+}
+
+pub fn render(
+    plan: &Plan,
+    reports: &[TableReport],
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let st = Style { color };
+    writeln!(
+        out,
+        "{}",
+        st.paint("1", &format!("from {}", describe(&plan.from.commit)))
+    )?;
+    writeln!(
+        out,
+        "{}",
+        st.paint("1", &format!("to   {}", describe(&plan.to.commit)))
+    )?;
+    for r in reports {
+        table(plan, r, &st, out)?;
+    }
+    if let Some((a, b)) = &plan.header {
+        writeln!(out, "\n{}", st.paint("1", "pragmas"))?;
+        text_diff(
+            &String::from_utf8_lossy(a),
+            &String::from_utf8_lossy(b),
+            &st,
+            out,
+        )?;
+    }
+    if let Some((a, b)) = &plan.views {
+        writeln!(out, "\n{}", st.paint("1", "views"))?;
+        text_diff(&joined(a), &joined(b), &st, out)?;
+    }
+    if plan.triggers_changed() {
+        writeln!(out, "\n{}", st.paint("1", "triggers"))?;
+        text_diff(
+            &joined(&plan.triggers.0),
+            &joined(&plan.triggers.1),
+            &st,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+fn joined(stmts: &[Stmt]) -> String {
+    stmts.iter().map(|s| format!("{};\n", s.sql)).collect()
+}
+
+/// A table's definition and indexes, as SQL.
+fn schema_text(shape: Option<&Shape>, indexes: &[Stmt]) -> String {
+    match shape {
+        Some(s) if !s.sql.is_empty() => format!("{};\n{}", s.sql, joined(indexes)),
+        _ => String::new(),
+    }
+}
+
+fn table(plan: &Plan, r: &TableReport, st: &Style, out: &mut dyn Write) -> Result<()> {
+    let t = r.table;
+    let c = r.counts;
+    let mut head = format!(
+        "table {}: {} inserted, {} updated, {} deleted",
+        show_name(t.name()),
+        c.inserted,
+        c.updated,
+        c.deleted
+    );
+    match t.change() {
+        Change::Added => head.push_str("; table added"),
+        Change::Removed => head.push_str("; table removed"),
+        _ if t.schema_changed() => head.push_str("; schema changed"),
+        _ => {}
+    }
+    writeln!(out, "\n{}", st.paint("1", &head))?;
+    if t.schema_changed() {
+        let a = schema_text(t.from_shape.as_deref(), &t.from_indexes);
+        let b = schema_text(t.to_shape.as_deref(), &t.to_indexes);
+        text_diff(&a, &b, st, out)?;
+    }
+    if !c.any() {
+        return Ok(());
+    }
+    let (from_chunks, to_chunks) = t.changed_chunks(plan.repo)?;
+    for_each_change(&t.rows(plan.repo, &from_chunks, &to_chunks), &mut |e| {
+        let line = match e {
+            Event::Insert(b) => {
+                let shape = t.to_shape.as_deref().expect("newer side");
+                st.paint("32", &format!("  + {}", whole(shape, b)))
+            }
+            Event::Delete(a) => {
+                let shape = t.from_shape.as_deref().expect("older side");
+                st.paint("31", &format!("  - {}", whole(shape, a)))
+            }
+            Event::Update(a, b) => st.paint("33", &format!("  ~ {}", update(t, a, b))),
+        };
+        writeln!(out, "{line}")?;
+        Ok(())
+    })
+}
+
+/// `key  col=value, …` (a multiset row: just its values).
+fn whole(shape: &Shape, row: RowRef) -> String {
+    let keys = shape.key_positions();
+    let values: Vec<String> = (0..row.len().min(shape.columns.len()))
+        .filter(|p| !keys.contains(p))
+        .map(|p| {
+            format!(
+                "{}={}",
+                show_name(&shape.columns[p]),
+                show_value(row.value(p), MAX_VALUE)
+            )
+        })
+        .collect();
+    match key_label(shape, row) {
+        Some(k) => format!("{k}  {}", values.join(", ")),
+        None => values.join(", "),
+    }
+}
+
+fn key_label(shape: &Shape, row: RowRef) -> Option<String> {
+    if shape.key == KeyKind::Multiset {
+        return None;
+    }
+    let parts: Vec<String> = shape
+        .key_positions()
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                show_name(&shape.columns[p]),
+                show_value(row.value(p), MAX_VALUE)
+            )
+        })
+        .collect();
+    Some(if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(", "))
+    })
+}
+
+/// `key  col: old → new, …`.
+fn update(t: &TablePlan, a: RowRef, b: RowRef) -> String {
+    let shape = t.to_shape.as_deref().expect("newer side");
+    let changes: Vec<String> = changed_columns(&t.align, a, b)
+        .map(|(u, old, new)| {
+            format!(
+                "{}: {} → {}",
+                show_name(&t.align.names[u]),
+                show_value(old, MAX_VALUE),
+                show_value(new, MAX_VALUE)
+            )
+        })
+        .collect();
+    match key_label(shape, b) {
+        Some(k) => format!("{k}  {}", changes.join(", ")),
+        None => changes.join(", "),
+    }
+}
+
+/// A unified diff of two SQL texts, indented under its heading.
+fn text_diff(a: &str, b: &str, st: &Style, out: &mut dyn Write) -> Result<()> {
+    let diff = TextDiff::from_lines(a, b);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(false)
+        .to_string();
+    for line in text.lines() {
+        let code = match line.as_bytes().first() {
+            Some(b'+') => "32",
+            Some(b'-') => "31",
+            Some(b'@') => "36",
+            _ => "",
+        };
+        let mut shown = String::from("  ");
+        for ch in line.chars() {
+            match ch {
+                '\t' => shown.push(ch),
+                ch if ch.is_control() => shown.push_str(&format!("\\x{:02x}", ch as u32)),
+                ch => shown.push(ch),
+            }
+        }
+        if code.is_empty() {
+            writeln!(out, "{shown}")?;
+        } else {
+            writeln!(out, "{}", st.paint(code, &shown))?;
+        }
+    }
+    Ok(())
+}

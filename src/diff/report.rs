@@ -1,0 +1,123 @@
+//! `--summary` and `--json`: per table, how many rows were inserted, updated and deleted, and
+//! whether its schema changed — counted from the changed chunks only.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::matching::{Counts, for_each_change};
+use super::plan::{Change, Plan, TablePlan};
+use super::render::show_name;
+
+/// What changed in one table.
+pub struct TableReport<'p> {
+    pub table: &'p TablePlan,
+    pub counts: Counts,
+}
+
+impl TableReport<'_> {
+    pub fn any(&self) -> bool {
+        self.counts.any() || self.table.schema_changed()
+    }
+}
+
+/// Count the row changes of every table of the plan; tables with no change are left out.
+pub fn count<'p>(plan: &'p Plan) -> Result<Vec<TableReport<'p>>> {
+    let mut out = Vec::new();
+    for t in &plan.tables {
+        let (from_chunks, to_chunks) = t.changed_chunks(plan.repo)?;
+        let mut counts = Counts::default();
+        for_each_change(&t.rows(plan.repo, &from_chunks, &to_chunks), &mut |e| {
+            counts.add(&e);
+            Ok(())
+        })?;
+        let report = TableReport { table: t, counts };
+        if report.any() {
+            out.push(report);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether anything outside the tables differs.
+pub fn other_changes(plan: &Plan) -> bool {
+    plan.header.is_some() || plan.views.is_some() || plan.triggers_changed()
+}
+
+pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Result<()> {
+    for r in reports {
+        let c = r.counts;
+        write!(
+            out,
+            "{}: {} inserted, {} updated, {} deleted",
+            show_name(r.table.name()),
+            c.inserted,
+            c.updated,
+            c.deleted
+        )?;
+        match r.table.change() {
+            Change::Added => write!(out, "; table added")?,
+            Change::Removed => write!(out, "; table removed")?,
+            _ if r.table.schema_changed() => write!(out, "; schema changed")?,
+            _ => {}
+        }
+        writeln!(out)?;
+    }
+    if plan.views.is_some() {
+        writeln!(out, "views changed")?;
+    }
+    if plan.triggers_changed() {
+        writeln!(out, "triggers changed")?;
+    }
+    if plan.header.is_some() {
+        writeln!(out, "pragmas changed (user_version, application_id)")?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    from: String,
+    to: String,
+    tables: Vec<JsonTable<'a>>,
+    views_changed: bool,
+    triggers_changed: bool,
+    pragmas_changed: bool,
+}
+
+#[derive(Serialize)]
+struct JsonTable<'a> {
+    name: &'a str,
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    schema_changed: bool,
+    added: bool,
+    removed: bool,
+}
+
+pub fn json(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Result<()> {
+    let doc = Json {
+        from: plan.from.commit.id().to_string(),
+        to: plan.to.commit.id().to_string(),
+        tables: reports
+            .iter()
+            .map(|r| JsonTable {
+                name: r.table.name(),
+                inserted: r.counts.inserted,
+                updated: r.counts.updated,
+                deleted: r.counts.deleted,
+                schema_changed: r.table.schema_changed(),
+                added: r.table.change() == Change::Added,
+                removed: r.table.change() == Change::Removed,
+            })
+            .collect(),
+        views_changed: plan.views.is_some(),
+        triggers_changed: plan.triggers_changed(),
+        pragmas_changed: plan.header.is_some(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
