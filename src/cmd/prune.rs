@@ -39,6 +39,7 @@ pub struct KeepArgs {
 pub fn run(args: PruneArgs) -> Result<ExitCode> {
     let mut store = Store::open(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    store.remove_stale_locks();
     remember(&store, &args.keep)?;
     if !apply(&mut store)? {
         eprintln!("sqlgit: no retention set: give --keep N or --keep DURATION");

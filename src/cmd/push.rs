@@ -46,6 +46,7 @@ pub struct PushArgs {
 pub fn run(args: PushArgs) -> Result<ExitCode> {
     let store = Store::open(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    store.remove_stale_locks();
     remember(&store, &args.remotes)?;
     let records = push_all(&store);
     let ok = records.iter().all(|(_, r)| r.ok);

@@ -62,6 +62,10 @@ pub struct JobArgs {
 pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     snapshot::enable_fsync();
     let started = Instant::now();
+    // A database that is not there: fail before creating anything.
+    if let Some(missing) = args.dbs.iter().find(|db| !db.exists()) {
+        return Err(anyhow!("database {}: no such file", missing.display()));
+    }
     let store = match Store::open_or_create(&args.repo) {
         Ok(s) => s,
         Err(e) => {
@@ -76,6 +80,7 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         }
     };
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
+    store.remove_stale_locks();
     let mut job = Job {
         store,
         pushed_ok: true,

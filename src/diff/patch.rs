@@ -190,12 +190,16 @@ fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         if let Some(e) = plan.to.db.get_name(file) {
             out.write_all(plan.repo.find_blob(e.id())?.content())?;
         } else if plan.from.db.get_name(file).is_some() {
-            // sqlite_sequence cannot be dropped: emptying it is as close as SQL gets.
-            out.write_all(if table == SEQUENCE {
-                b"DELETE FROM sqlite_sequence;\n"
+            if table == SEQUENCE {
+                // SQLite refuses to drop sqlite_sequence: emptying it is as close as SQL gets.
+                eprintln!(
+                    "sqlgit: warning: the newer snapshot has no sqlite_sequence table, which SQL \
+                     cannot drop; the patch leaves it empty"
+                );
+                out.write_all(b"DELETE FROM sqlite_sequence;\n")?;
             } else {
-                b"DROP TABLE IF EXISTS sqlite_stat1;\n"
-            })?;
+                out.write_all(b"DROP TABLE IF EXISTS sqlite_stat1;\n")?;
+            }
         }
     }
     Ok(())

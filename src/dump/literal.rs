@@ -21,9 +21,15 @@ pub fn write_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
     }
 }
 
-/// Text as a quoted literal; runs of NUL bytes become `char(0,...)` joined with `||`.
+/// Bytes that cannot stand inside a quoted literal: NUL (sqlite3's `.dump` truncates at it) and
+/// CR (the sqlite3 shell drops a CR before a line end when it reads a script).
+fn needs_char(b: u8) -> bool {
+    b == 0 || b == b'\r'
+}
+
+/// Text as a quoted literal; runs of NUL/CR bytes become `char(0,13,...)` joined with `||`.
 pub fn write_text(out: &mut Vec<u8>, text: &[u8]) {
-    if !text.contains(&0) {
+    if !text.iter().any(|&b| needs_char(b)) {
         write_quoted(out, text);
         return;
     }
@@ -34,16 +40,23 @@ pub fn write_text(out: &mut Vec<u8>, text: &[u8]) {
             out.extend_from_slice(b"||");
         }
         first = false;
-        let nuls = rest.iter().take_while(|&&b| b == 0).count();
-        if nuls > 0 {
-            out.extend_from_slice(b"char(0");
-            for _ in 1..nuls {
-                out.extend_from_slice(b",0");
+        // sqlite3 3.40 accepts at most 127 arguments per function call.
+        let special = rest.iter().take_while(|&&b| needs_char(b)).count().min(100);
+        if special > 0 {
+            out.extend_from_slice(b"char(");
+            for (i, &b) in rest[..special].iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(if b == 0 { b"0" } else { b"13" });
             }
             out.push(b')');
-            rest = &rest[nuls..];
+            rest = &rest[special..];
         } else {
-            let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+            let len = rest
+                .iter()
+                .position(|&b| needs_char(b))
+                .unwrap_or(rest.len());
             write_quoted(out, &rest[..len]);
             rest = &rest[len..];
         }
@@ -115,6 +128,9 @@ mod tests {
         assert_eq!(text(b""), "''");
         assert_eq!(text(b"a\0b"), "'a'||char(0)||'b'");
         assert_eq!(text(b"\0\0x\0"), "char(0,0)||'x'||char(0)");
+        assert_eq!(text(b"a\r\nb"), "'a'||char(13)||'\nb'");
+        let many = text(&[0u8; 250]);
+        assert_eq!(many.matches("char(").count(), 3, "{many}");
         assert_eq!(quote_ident("x\"; DROP"), "\"x\"\"; DROP\"");
     }
 

@@ -96,7 +96,11 @@ fn dump_in_transaction(
         sink.file(&["2-sqlite_sequence.sql"], sql)?;
     }
     if let Some(stat1) = &schema.stat1 {
-        let mut sql = b"ANALYZE sqlite_schema;\nDELETE FROM sqlite_stat1;\n".to_vec();
+        // ANALYZE creates sqlite_stat1 (the only way to); a SQLite built with STAT4 also makes
+        // sqlite_stat4, which the source did not have (its rows are build-specific anyway).
+        let mut sql = b"ANALYZE sqlite_schema;\nDROP TABLE IF EXISTS sqlite_stat4;\n\
+                        DELETE FROM sqlite_stat1;\n"
+            .to_vec();
         summary.rows += system_rows(conn, stat1, &mut sql)?;
         sink.file(&["3-sqlite_stat1.sql"], sql)?;
     }

@@ -71,19 +71,51 @@ impl Store {
         if !empty_dir {
             return Store::open(dir);
         }
+        // Built beside its place and renamed into it: a run killed half-way through creating
+        // it leaves no half-made repository behind.
+        let name = dir
+            .file_name()
+            .with_context(|| format!("repository {shown}: not a directory name"))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".sqlgit-new-{}", std::process::id()));
+        let tmp = dir.with_file_name(&tmp_name);
+        let parent = tmp.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(&parent)
+                .with_context(|| format!("create repository {shown}"))?;
+        }
+        // Leftovers of runs killed while creating it.
+        let stem = format!(".{}.sqlgit-new-", name.to_string_lossy());
+        let listing = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &parent
+        };
+        if let Ok(entries) = std::fs::read_dir(listing) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&stem) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let mut opts = RepositoryInitOptions::new();
         opts.bare(true).mkpath(true).initial_head("main");
-        let repo = Repository::init_opts(dir, &opts)
+        let repo = Repository::init_opts(&tmp, &opts)
             .with_context(|| format!("create repository {shown}"))?;
         let mut config = repo.config()?;
         config.set_str("core.logAllRefUpdates", "false")?;
         config.set_i64("gc.auto", 0)?;
-        // Written last: a repository is sqlgit's once this is there.
         config.set_i64(FORMAT_KEY, 1)?;
-        Ok(Store {
-            repo,
-            path: dir.to_path_buf(),
-        })
+        drop(config);
+        drop(repo);
+        std::fs::File::open(&tmp)?.sync_all()?;
+        // rename(2) replaces an empty directory, too.
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e).with_context(|| format!("create repository {shown}"));
+        }
+        Store::open(dir)
     }
 
     /// The newest snapshot, if any.
@@ -110,6 +142,33 @@ impl Store {
             .config()?
             .set_str(&format!("sqlgit.{key}"), value)
             .with_context(|| format!("save setting {key}"))
+    }
+
+    /// Remove lock files a killed run left (the caller holds the repository lock, so no live
+    /// run owns them).
+    pub fn remove_stale_locks(&self) {
+        fn walk(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path);
+                    } else if path.extension().is_some_and(|x| x == "lock") {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+        let git_dir = self.repo.path();
+        walk(&git_dir.join("refs"));
+        for name in [
+            "packed-refs.lock",
+            "HEAD.lock",
+            "config.lock",
+            "shallow.lock",
+        ] {
+            let _ = std::fs::remove_file(git_dir.join(name));
+        }
     }
 
     /// The objects directory (bare repository layout).

@@ -1,0 +1,377 @@
+//! `TestEnv`: one hermetic scratch directory per test, plus the ways tests drive programs in it.
+//!
+//! Every integration test (dump, snapshot, remotes, ...) runs the real `sqlgit` binary and the real
+//! `sqlite3` CLI the way a user would, so this module owns the parts that must be identical for all of
+//! them: a temp dir that is kept (and its path printed) when the test fails, an environment that does
+//! not leak the developer's git config, HOME, locale or `SQLGIT_*` variables into the run, and
+//! failure messages that show the command line, exit code, stdout, stderr and the directory, the way
+//! ripgrep's test helper does. `compare_databases` (in `env/compare.rs`) is the value-by-value oracle.
+
+#![allow(dead_code)] // shared helpers: not every test binary module uses all of them
+
+mod compare;
+
+pub use compare::compare_databases;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `sqlite3` CLI the tests restore dumps with; override with `SQLGIT_TEST_SQLITE3`.
+pub fn sqlite3_bin() -> PathBuf {
+    let path = std::env::var_os("SQLGIT_TEST_SQLITE3")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/sqlite3"));
+    if !path.is_file() {
+        panic!(
+            "the sqlite3 CLI is required by the integration tests but was not found at {}: \
+             install it (apt-get install sqlite3) or set SQLGIT_TEST_SQLITE3=/path/to/sqlite3",
+            path.display()
+        );
+    }
+    path
+}
+
+/// Directory holding the fixture scripts (`fixtures/*.sql`).
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A scratch directory that every command of one test runs in.
+pub struct TestEnv {
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("sqlgit-it-")
+            .tempdir()
+            .expect("create temp dir");
+        let root = dir.path().to_path_buf();
+        let home = root.join(".home");
+        std::fs::create_dir_all(home.join("tmp")).expect("create HOME inside the temp dir");
+        TestEnv {
+            dir: Some(dir),
+            root,
+            home,
+        }
+    }
+
+    /// The temp dir; commands run with it as their current directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `root/name`.
+    pub fn path(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Write `bytes` to `root/name` (creating parent dirs) and return the path.
+    pub fn write(&self, name: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// A `Command` for `program` with the hermetic environment and the temp dir as cwd.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.root).env_clear();
+        for keep in ["PATH", "LLVM_PROFILE_FILE", "CARGO_LLVM_COV"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        let date = "2000-01-01T00:00:00+00:00";
+        cmd.env("HOME", &self.home)
+            .env("TMPDIR", self.home.join("tmp"))
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .env("TERM", "dumb")
+            .env("PAGER", "cat")
+            .env("GIT_PAGER", "cat")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_NAME", "Test Committer")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+            .env("GIT_COMMITTER_DATE", date);
+        cmd
+    }
+
+    /// A hermetic `Command` for the `sqlgit` binary under test.
+    pub fn sqlgit_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_sqlgit"));
+        cmd.args(args);
+        cmd
+    }
+
+    /// Run `sqlgit ARGS` with empty stdin and wait for it.
+    pub fn sqlgit<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        self.run(self.sqlgit_cmd(args), b"")
+    }
+
+    /// Run `sqlite3 [ARGS] DB` with `stdin` as its input (the CLI's `sqlite3 db < script`).
+    pub fn sqlite3_args<S: AsRef<OsStr>>(&self, args: &[S], db: &Path, stdin: &[u8]) -> Run {
+        let mut cmd = self.command(sqlite3_bin());
+        cmd.arg("-batch").args(args).arg(db);
+        self.run(cmd, stdin)
+    }
+
+    /// Run `sqlite3 DB < stdin`.
+    pub fn sqlite3(&self, db: impl AsRef<Path>, stdin: impl AsRef<[u8]>) -> Run {
+        self.sqlite3_args::<&str>(&[], db.as_ref(), stdin.as_ref())
+    }
+
+    /// Run `cmd` with `stdin` fed from a thread (so big inputs cannot deadlock) and collect output.
+    pub fn run(&self, mut cmd: Command, stdin: &[u8]) -> Run {
+        let cmdline = describe(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        let mut pipe = child.stdin.take().unwrap();
+        let output = std::thread::scope(|s| {
+            s.spawn(move || {
+                // The program may exit without reading everything: a broken pipe is its business.
+                let _ = pipe.write_all(stdin);
+            });
+            child.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("waiting for {cmdline}: {e}"));
+        Run {
+            cmdline,
+            output,
+            dir: self.root.clone(),
+        }
+    }
+
+    /// Build `root/NAME.db` by feeding `fixtures/NAME.sql` to the sqlite3 CLI (which must be silent).
+    pub fn fixture_db(&self, name: &str) -> PathBuf {
+        let script_path = fixtures_dir().join(format!("{name}.sql"));
+        let script = std::fs::read(&script_path)
+            .unwrap_or_else(|e| panic!("read fixture {}: {e}", script_path.display()));
+        self.db_from_script(&format!("{name}.db"), &script)
+    }
+
+    /// Build `root/NAME` from an SQL script run by the sqlite3 CLI; stderr must stay empty.
+    pub fn db_from_script(&self, name: &str, script: &[u8]) -> PathBuf {
+        let db = self.path(name);
+        assert!(!db.exists(), "{} already exists", db.display());
+        self.sqlite3_args(&["-bail"], &db, script)
+            .success()
+            .assert_quiet();
+        db
+    }
+
+    /// Restore `dump` into a new `root/NAME` with `sqlite3 NAME < dump`: exit 0 and empty stderr.
+    pub fn restore(&self, dump: &[u8], name: &str) -> PathBuf {
+        let db = self.path(name);
+        assert!(!db.exists(), "{} already exists", db.display());
+        self.sqlite3(&db, dump).success().assert_quiet();
+        db
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            if std::thread::panicking() || std::env::var_os("SQLGIT_TEST_KEEP").is_some() {
+                eprintln!(
+                    "test directory kept for inspection: {}",
+                    dir.keep().display()
+                );
+            }
+        }
+    }
+}
+
+/// What a finished command did.
+pub struct Run {
+    pub cmdline: String,
+    pub output: Output,
+    pub dir: PathBuf,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    pub fn stdout(&self) -> &[u8] {
+        &self.output.stdout
+    }
+    pub fn stderr(&self) -> &[u8] {
+        &self.output.stderr
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Panic unless the command exited 0.
+    #[track_caller]
+    pub fn success(self) -> Run {
+        if !self.output.status.success() {
+            self.fail("expected success");
+        }
+        self
+    }
+
+    /// Panic unless the command exited non-zero (a signal death is a failure too, not a "failure").
+    #[track_caller]
+    pub fn failure(self) -> Run {
+        match self.code() {
+            Some(0) => self.fail("expected a non-zero exit code"),
+            None => {
+                self.fail("expected a non-zero exit code, but the process was killed by a signal")
+            }
+            Some(_) => self,
+        }
+    }
+
+    /// Panic unless the exit code is exactly `code`.
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> Run {
+        if self.code() != Some(code) {
+            self.fail(&format!("expected exit code {code}"));
+        }
+        self
+    }
+
+    /// Panic if anything was written to stderr.
+    #[track_caller]
+    pub fn assert_quiet(self) -> Run {
+        if !self.output.stderr.is_empty() {
+            self.fail("expected an empty stderr");
+        }
+        self
+    }
+
+    /// Panic with `what`, the command line, exit status, stdout, stderr and the test directory.
+    #[track_caller]
+    pub fn fail(&self, what: &str) -> ! {
+        panic!(
+            "\n\n==================== {what} ====================\n\
+             command: {}\n\
+             dir:     {}\n\
+             status:  {}\n\
+             ---------------- stdout ----------------\n{}\n\
+             ---------------- stderr ----------------\n{}\n\
+             ========================================\n",
+            self.cmdline,
+            self.dir.display(),
+            self.output.status,
+            excerpt(&self.output.stdout),
+            excerpt(&self.output.stderr),
+        );
+    }
+}
+
+/// A shell-like rendering of `cmd` for failure messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut out = String::new();
+    let words =
+        std::iter::once(cmd.get_program().to_owned()).chain(cmd.get_args().map(OsString::from));
+    for word in words {
+        let w = word.to_string_lossy();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./=:+,".contains(&b))
+        {
+            out.push_str(&w);
+        } else {
+            write!(out, "'{}'", w.replace('\'', r"'\''")).unwrap();
+        }
+    }
+    out
+}
+
+/// At most ~8 KiB of `bytes` as lossy text, with a note of what was cut.
+pub fn excerpt(bytes: &[u8]) -> String {
+    const MAX: usize = 8 * 1024;
+    if bytes.len() <= MAX {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    format!(
+        "{}\n[... {} bytes omitted ...]\n{}",
+        String::from_utf8_lossy(&bytes[..MAX / 2]),
+        bytes.len() - MAX,
+        String::from_utf8_lossy(&bytes[bytes.len() - MAX / 2..])
+    )
+}
+
+/// A file's bytes and mtime, to prove that reading a database did not touch it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FileState {
+    pub len: u64,
+    pub mtime: std::time::SystemTime,
+    pub bytes: Vec<u8>,
+}
+
+impl FileState {
+    pub fn of(path: &Path) -> FileState {
+        let meta =
+            std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        FileState {
+            len: meta.len(),
+            mtime: meta.modified().unwrap(),
+            bytes: std::fs::read(path).unwrap(),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_unchanged(&self, path: &Path, what: &str) {
+        let now = FileState::of(path);
+        assert!(
+            now.len == self.len,
+            "{what}: {} changed size: {} -> {}",
+            path.display(),
+            self.len,
+            now.len
+        );
+        assert!(
+            now.bytes == self.bytes,
+            "{what}: the bytes of {} changed",
+            path.display()
+        );
+        assert!(
+            now.mtime == self.mtime,
+            "{what}: the mtime of {} changed",
+            path.display()
+        );
+    }
+}
+
+/// Sorted names of the entries of `dir` (to see stray -journal / -wal / -shm files).
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
