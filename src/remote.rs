@@ -123,6 +123,14 @@ pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> 
             up_to_date: true,
         });
     }
+    let known_remote_tip = remote_main.is_some_and(|id| repo.find_commit(id).is_ok());
+    if role == Role::History && repo.path().join("shallow").exists() && !known_remote_tip {
+        bail!(
+            "local history was pruned before this remote received it: pushing would leave the \
+             remote with commits whose parents are missing (give a history remote that has the \
+             pruned snapshots, or keep pruning off until a history remote is set up)"
+        );
+    }
     let commits = match role {
         Role::Latest => 1,
         Role::History => {

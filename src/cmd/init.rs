@@ -37,19 +37,19 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
     let dbs: Vec<String> = args
         .dbs
         .iter()
-        .map(|p| {
-            std::path::absolute(p)
-                .unwrap_or_else(|_| p.clone())
-                .display()
-                .to_string()
-        })
+        .map(|p| super::snapshot::absolute(p))
         .collect();
     config::set_values(&store, "db", &dbs)?;
     super::push::remember(&store, &args.remotes)?;
     super::prune::remember(&store, &args.keep)?;
     config::list_setting(&store, "excludeTable", &args.filters.exclude_table)?;
     config::list_setting(&store, "redact", &args.filters.redact)?;
-    config::setting(&store, "metricsFile", args.job.metrics_file.as_deref())?;
+    let metrics = args
+        .job
+        .metrics_file
+        .as_deref()
+        .map(|p| super::snapshot::absolute(p.as_ref()));
+    config::setting(&store, "metricsFile", metrics.as_deref())?;
     config::setting(&store, "onSuccess", args.job.on_success.as_deref())?;
     config::setting(&store, "onFailure", args.job.on_failure.as_deref())?;
     say!(

@@ -31,7 +31,7 @@ pub struct KeepArgs {
     /// Keep only the newest N snapshots locally (e.g. 288), or those younger than a duration
     /// (e.g. 1day, 12h); remembered in the repository's config. Older ones are cut off with a
     /// shallow graft and their data deleted — but never before the history remote confirmed
-    /// them; without a history remote, pruning is free. "0" or "" turns pruning off.
+    /// them; without a history remote, pruning is free. "" turns pruning off.
     #[arg(long, value_name = "N|DURATION")]
     pub keep: Option<String>,
 }
@@ -51,7 +51,7 @@ pub fn run(args: PruneArgs) -> Result<ExitCode> {
 /// Save `--keep` if given (validated first).
 pub fn remember(store: &Store, args: &KeepArgs) -> Result<()> {
     if let Some(spec) = &args.keep {
-        if !spec.is_empty() && spec != "0" {
+        if !spec.is_empty() {
             spec.parse::<Keep>().map_err(anyhow::Error::msg)?;
         }
         store.set_setting("keep", spec)?;
@@ -61,7 +61,7 @@ pub fn remember(store: &Store, args: &KeepArgs) -> Result<()> {
 
 /// Prune by the configured retention. Returns false when none is configured.
 pub fn apply(store: &mut Store) -> Result<bool> {
-    let Some(spec) = store.setting("keep").filter(|s| !s.is_empty() && s != "0") else {
+    let Some(spec) = store.setting("keep").filter(|s| !s.is_empty()) else {
         return Ok(false);
     };
     let keep: Keep = spec

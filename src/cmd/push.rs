@@ -82,7 +82,7 @@ pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
         }
     }
     if let Some(key) = &args.ssh_key {
-        store.set_setting("sshKey", &key.display().to_string())?;
+        store.set_setting("sshKey", &super::snapshot::absolute(key))?;
     }
     Ok(())
 }

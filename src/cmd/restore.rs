@@ -102,15 +102,15 @@ fn remove_with_sidecars(path: &Path) -> Result<()> {
 
 /// Feed an SQL file (plain or gzip) statement by statement: memory stays bounded.
 fn feed_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-    use std::io::{BufRead, BufReader, Read};
-    let mut file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut magic = [0u8; 2];
-    let gz = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
-    let file = std::fs::File::open(path)?;
+    use std::io::{BufRead, BufReader};
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // Peek at the magic bytes without consuming them: the file may be a pipe.
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
+    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(buffered)))
     } else {
-        Box::new(BufReader::new(file))
+        Box::new(buffered)
     };
     let mut statement = Vec::new();
     for line in reader.split(b'\n') {

@@ -62,9 +62,12 @@ pub struct JobArgs {
 pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     snapshot::enable_fsync();
     let started = Instant::now();
-    // A database that is not there: fail before creating anything.
-    if let Some(missing) = args.dbs.iter().find(|db| !db.exists()) {
-        return Err(anyhow!("database {}: no such file", missing.display()));
+    // A database that is not there: do not create a repository for it (an existing one records
+    // the failed run below).
+    if !args.repo.exists() {
+        if let Some(missing) = args.dbs.iter().find(|db| !db.exists()) {
+            return Err(anyhow!("database {}: no such file", missing.display()));
+        }
     }
     let store = match Store::open_or_create(&args.repo) {
         Ok(s) => s,
@@ -125,10 +128,14 @@ impl Job {
         remember(store, &args.remotes)?;
         super::prune::remember(store, &args.keep)?;
         let flags: Vec<String> = args.dbs.iter().map(|p| absolute(p)).collect();
-        let dbs: Vec<PathBuf> = config::list_setting(store, "db", &flags)?
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
+        let dbs: Vec<PathBuf> = if flags.is_empty() {
+            config::values(store, "db")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            flags.iter().map(PathBuf::from).collect()
+        };
         if dbs.is_empty() {
             return Err(anyhow!(
                 "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
@@ -144,6 +151,11 @@ impl Job {
         };
         pack::remove_stale_temp_files(&store.objects_dir());
         let outcome = snapshot::take(store, &dbs, args.busy_timeout, &filters)?;
+        // Databases given as arguments are remembered once they have been snapshotted (a typo
+        // must not replace the configured list).
+        if !flags.is_empty() {
+            config::set_values(store, "db", &flags)?;
+        }
         let s = &outcome.summary;
         match outcome.commit {
             Some(id) => say!(
@@ -171,7 +183,8 @@ impl Job {
     fn finish(&self, args: &JobArgs, run: Run, error: Option<&anyhow::Error>) {
         let store = &self.store;
         let report = |e: anyhow::Error| eprintln!("sqlgit: {}", crate::one_line(&format!("{e:#}")));
-        let metrics_file = config::setting(store, "metricsFile", args.metrics_file.as_deref());
+        let metrics_flag = args.metrics_file.as_deref().map(|p| absolute(p.as_ref()));
+        let metrics_file = config::setting(store, "metricsFile", metrics_flag.as_deref());
         let on_success = config::setting(store, "onSuccess", args.on_success.as_deref());
         let on_failure = config::setting(store, "onFailure", args.on_failure.as_deref());
         let mut st = state::load(&store.path);
@@ -252,8 +265,8 @@ pub fn local_snapshots(store: &Store) -> usize {
     n
 }
 
-/// Databases are remembered by absolute path: cron runs elsewhere.
-fn absolute(path: &std::path::Path) -> String {
+/// Paths are remembered absolute: cron runs elsewhere.
+pub fn absolute(path: &std::path::Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_path_buf())
         .display()

@@ -158,9 +158,10 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
         }
-        for p in &problems {
-            say!("problem: {p}");
-        }
+    }
+    // Unhealthy is an error: said on stderr even with --quiet (cron mails it).
+    for p in &problems {
+        eprintln!("sqlgit: {}: {p}", store.path.display());
     }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

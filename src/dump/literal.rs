@@ -33,33 +33,56 @@ pub fn write_text(out: &mut Vec<u8>, text: &[u8]) {
         write_quoted(out, text);
         return;
     }
-    let mut first = true;
+    // Split into pieces: quoted runs and char() runs (3.40 takes at most 127 arguments).
+    let mut pieces: Vec<(bool, &[u8])> = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
-        if !first {
+        let special = rest.iter().take_while(|&&b| needs_char(b)).count().min(100);
+        let len = if special > 0 {
+            special
+        } else {
+            rest.iter()
+                .position(|&b| needs_char(b))
+                .unwrap_or(rest.len())
+        };
+        pieces.push((special > 0, &rest[..len]));
+        rest = &rest[len..];
+    }
+    write_concat(out, &pieces);
+}
+
+/// `a||b||c…`, parenthesised in groups so that a text with thousands of pieces stays within
+/// sqlite3's expression depth limit (1000) and parser stack.
+fn write_concat(out: &mut Vec<u8>, pieces: &[(bool, &[u8])]) {
+    const FANOUT: usize = 32;
+    if pieces.len() <= FANOUT {
+        for (i, &(special, bytes)) in pieces.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"||");
+            }
+            if special {
+                out.extend_from_slice(b"char(");
+                for (j, &b) in bytes.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(if b == 0 { b"0" } else { b"13" });
+                }
+                out.push(b')');
+            } else {
+                write_quoted(out, bytes);
+            }
+        }
+        return;
+    }
+    let group = pieces.len().div_ceil(FANOUT).max(FANOUT);
+    for (i, chunk) in pieces.chunks(group).enumerate() {
+        if i > 0 {
             out.extend_from_slice(b"||");
         }
-        first = false;
-        // sqlite3 3.40 accepts at most 127 arguments per function call.
-        let special = rest.iter().take_while(|&&b| needs_char(b)).count().min(100);
-        if special > 0 {
-            out.extend_from_slice(b"char(");
-            for (i, &b) in rest[..special].iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(if b == 0 { b"0" } else { b"13" });
-            }
-            out.push(b')');
-            rest = &rest[special..];
-        } else {
-            let len = rest
-                .iter()
-                .position(|&b| needs_char(b))
-                .unwrap_or(rest.len());
-            write_quoted(out, &rest[..len]);
-            rest = &rest[len..];
-        }
+        out.push(b'(');
+        write_concat(out, chunk);
+        out.push(b')');
     }
 }
 
