@@ -633,10 +633,13 @@ fn fixture_roundtrip(name: &str) {
     restore_run(&env, &repo, None, &to, false).success();
     if name == "types" {
         // Known, documented difference: `sqlgit restore` runs on the bundled (newer) SQLite,
-        // which gives TEXT '1'||char(0)||'2' INTEGER affinity (-> 1), where sqlite3 3.40 keeps
-        // it TEXT. Put the 3.40 value back with the 3.40 CLI, then compare everything else.
-        let fix = "UPDATE affinity SET c_integer = CAST(X'310032' AS TEXT) \
-                   WHERE label = 'text nul digits';";
+        // which gives TEXT '1'||char(0)||'2' numeric affinity (-> 1), where sqlite3 3.40 keeps
+        // it TEXT. Put the 3.40 row back with the 3.40 CLI, then compare everything else.
+        let fix = format!(
+            "ATTACH '{}' AS o; DELETE FROM affinity WHERE label = 'text nul digits'; \
+             INSERT INTO affinity SELECT * FROM o.affinity WHERE label = 'text nul digits';",
+            db.display()
+        );
         env.sqlite3(&to, fix).success();
     }
     compare_databases(&db, &to);
