@@ -26,6 +26,9 @@ pub fn main_with_exit_code() -> ExitCode {
     // Dumps hold private data: everything sqlgit creates is private to the user.
     unsafe {
         libc::umask(0o077);
+        // Bound libgit2's pack mmaps: reading many trees of a big pack must not map all of it.
+        let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
+        let _ = git2::opts::set_mwindow_size(8 << 20);
     }
     let cli = match cli::parse() {
         Ok(cli) => cli,

@@ -261,8 +261,16 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
         .map_err(|e| anyhow!("{}", explain(&e)))?;
     drop(options);
     if let Some(reason) = rejected.into_inner() {
-        let said = said.into_inner();
-        let said = crate::one_line(&said);
+        // The remote's own words, without its progress meters.
+        let said: Vec<String> = said
+            .into_inner()
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('%'))
+            .map(str::to_string)
+            .collect();
+        let said = crate::one_line(&said.join(" "));
+        let said: String = said.chars().take(300).collect();
         if said.is_empty() {
             bail!("push rejected by the remote ({reason})");
         }

@@ -40,8 +40,13 @@ pub fn run(args: PruneArgs) -> Result<ExitCode> {
     let mut store = Store::open(&args.repo)?;
     let _lock = lock::lock(&store.path, args.lock_timeout)?;
     store.remove_stale_locks();
+    crate::store::pack::remove_stale_temp_files(&store.objects_dir());
     remember(&store, &args.keep)?;
     if !apply(&mut store)? {
+        if args.keep.keep.as_deref() == Some("") {
+            say!("pruning is off for {}", store.path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         eprintln!("sqlgit: no retention set: give --keep N or --keep DURATION");
         return Ok(ExitCode::from(2));
     }
@@ -52,7 +57,8 @@ pub fn run(args: PruneArgs) -> Result<ExitCode> {
 pub fn remember(store: &Store, args: &KeepArgs) -> Result<()> {
     if let Some(spec) = &args.keep {
         if !spec.is_empty() {
-            spec.parse::<Keep>().map_err(anyhow::Error::msg)?;
+            spec.parse::<Keep>()
+                .map_err(|e| anyhow::anyhow!("--keep {spec:?}: {e}"))?;
         }
         store.set_setting("keep", spec)?;
     }

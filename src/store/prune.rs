@@ -190,7 +190,7 @@ fn collect_garbage(
         let mut copied = HashSet::new();
         let mut z = Compressor::default();
         for (idx, index) in &rewrite {
-            copy_live(
+            let copied_ok = copy_live(
                 repo,
                 &idx.with_extension("pack"),
                 index,
@@ -198,7 +198,11 @@ fn collect_garbage(
                 &mut copied,
                 &mut out,
                 &mut z,
-            )?;
+            );
+            if let Err(e) = copied_ok {
+                out.discard();
+                return Err(e);
+            }
         }
         out.finish()?;
         report.packs_rewritten = rewrite.len();

@@ -1,0 +1,930 @@
+//! Issue 5: bounded local history, through the real binary.
+//!
+//! * `--keep N|DURATION` (remembered as `sqlgit.keep`) cuts old snapshots off with a shallow graft
+//!   after each snapshot's pushes, and on `sqlgit prune`; commit ids never change, so local history
+//!   is exactly the newest N commits of the history remote.
+//! * Nothing the history remote has not confirmed (`refs/remotes/history/main`) is pruned, and the
+//!   confirmed commit itself stays (a push needs it); without a history remote pruning is free.
+//! * Disk use stays bounded, plain git keeps working (`log`, `fsck --strict`, `archive`), a killed
+//!   prune leaves a valid repository, and a point older than local history fails with the exact
+//!   `git clone --bare …` command that reaches it.
+//!
+//! The history remote is a `git daemon` on loopback (`servers.rs`). Every sqlgit run has a time
+//! limit, so a hang fails the test instead of wedging CI. Snapshot times are pinned with
+//! `SQLGIT_NOW`, one minute apart.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::env::{Run, TestEnv, compare_databases, describe};
+use crate::servers::GitDaemon;
+
+/// Limit for one sqlgit run (a healthy one takes well under a second here).
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// `SQLGIT_NOW` of the first snapshot; each snapshot is one minute later.
+const T0: u64 = 1_700_000_000;
+/// Rows in the test table.
+const ROWS: u64 = 5_000;
+
+/// Run `cmd` (stdin empty) and collect its output; kill it and fail after `limit`.
+fn run_limited(env: &TestEnv, mut cmd: Command, limit: Duration) -> Run {
+    let cmdline = describe(&cmd);
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    let (out_t, err_t) = drain(&mut child);
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for killed child");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let run = Run {
+        cmdline,
+        output: Output {
+            status,
+            stdout: out_t.join().unwrap(),
+            stderr: err_t.join().unwrap(),
+        },
+        dir: env.root().to_path_buf(),
+    };
+    if timed_out {
+        run.fail(&format!("killed after {limit:?}: hung"));
+    }
+    run
+}
+
+type Reader = std::thread::JoinHandle<Vec<u8>>;
+
+/// Read a child's stdout and stderr on threads (no pipe can fill up and block it).
+fn drain(child: &mut std::process::Child) -> (Reader, Reader) {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut v);
+        v
+    });
+    (out_t, err_t)
+}
+
+/// Bytes used by the files under `dir` (recursively).
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            total += dir_size(&entry.path());
+        } else {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+/// Every file under `dir` with its bytes, to prove that a refused command changed nothing. The
+/// run-status file `sqlgit-state.json` is left out: a failed snapshot records its failure there.
+fn tree_state(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else if entry.file_name() != "sqlgit-state.json" {
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `cp -a`-like copy of a directory tree (files and directories only).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `2023-11-14T22:13:20Z` for Unix seconds.
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// The commit id a successful snapshot printed first on stdout.
+fn printed_commit(run: &Run) -> String {
+    let out = run.stdout_str();
+    let id = out
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        run.fail("expected the new commit id as the first word of stdout");
+    }
+    id
+}
+
+/// Panic unless stderr is exactly one line containing `needle`.
+#[track_caller]
+fn assert_one_line(run: &Run, needle: &str) {
+    let err = run.stderr_str();
+    if err.lines().count() != 1 || !err.contains(needle) {
+        run.fail(&format!(
+            "expected exactly one stderr line containing {needle:?}"
+        ));
+    }
+}
+
+/// One test's world: a scratch dir, maybe a git daemon serving the history remote, a database of
+/// `ROWS` rows and its sqlgit repository. (`daemon` is declared first so it dies before the
+/// directory goes away.)
+struct Fx {
+    daemon: Option<GitDaemon>,
+    env: TestEnv,
+    db: PathBuf,
+    repo: PathBuf,
+    /// `SQLGIT_NOW` of the latest run.
+    now: Cell<u64>,
+    round: Cell<u64>,
+}
+
+impl Fx {
+    fn new(with_remote: bool) -> Fx {
+        let env = TestEnv::new();
+        let daemon = with_remote.then(|| {
+            let d = GitDaemon::start_in(env.path("srv"));
+            d.create_bare("hist");
+            d
+        });
+        let db = env.db_from_script(
+            "app.db",
+            format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL, n INTEGER NOT NULL);\n\
+                 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {ROWS})\n\
+                 INSERT INTO t SELECT i, printf('row %d: %.40c', i, char(65 + i % 26)), i * 7 \
+                 FROM c;\n"
+            )
+            .as_bytes(),
+        );
+        let repo = env.path("app.sqlgit");
+        Fx {
+            daemon,
+            env,
+            db,
+            repo,
+            now: Cell::new(T0 - 60),
+            round: Cell::new(0),
+        }
+    }
+
+    fn daemon(&mut self) -> &mut GitDaemon {
+        self.daemon.as_mut().expect("this test has no git daemon")
+    }
+
+    fn url(&self) -> String {
+        self.daemon.as_ref().unwrap().url("hist")
+    }
+
+    fn remote_path(&self) -> PathBuf {
+        self.daemon.as_ref().unwrap().repo_path("hist")
+    }
+
+    fn repo_arg(&self) -> String {
+        self.repo.display().to_string()
+    }
+
+    /// Change a few rows (about 5 of the 5,000), so the next snapshot has something new.
+    fn change(&self) {
+        let r = self.round.get() + 1;
+        self.round.set(r);
+        self.env
+            .sqlite3(
+                &self.db,
+                format!(
+                    "UPDATE t SET n = n + 1, v = v || '.' WHERE id % 1009 = {};",
+                    r % 1009
+                ),
+            )
+            .success()
+            .assert_quiet();
+    }
+
+    /// `sqlgit ARGS` with `SQLGIT_NOW` = the latest run's time.
+    fn sqlgit(&self, args: &[&str]) -> Run {
+        let mut cmd = self.env.sqlgit_cmd(args);
+        cmd.env("SQLGIT_NOW", self.now.get().to_string());
+        run_limited(&self.env, cmd, RUN_LIMIT)
+    }
+
+    /// Change the database, then `sqlgit snapshot app.db --repo app.sqlgit EXTRA...` one minute
+    /// after the previous run.
+    fn snapshot(&self, extra: &[&str]) -> Run {
+        self.change();
+        self.now.set(self.now.get() + 60);
+        let db = self.db.display().to_string();
+        let repo = self.repo_arg();
+        let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+        args.extend_from_slice(extra);
+        self.sqlgit(&args)
+    }
+
+    /// `sqlgit prune --repo app.sqlgit EXTRA...`.
+    fn prune(&self, extra: &[&str]) -> Run {
+        let repo = self.repo_arg();
+        let mut args = vec!["prune", "--repo", repo.as_str()];
+        args.extend_from_slice(extra);
+        self.sqlgit(&args)
+    }
+
+    /// `sqlgit cat [WHEN] --repo DIR`.
+    fn cat(&self, when: Option<&str>, repo: &Path) -> Run {
+        let repo = repo.display().to_string();
+        let mut args = vec!["cat"];
+        args.extend(when);
+        args.extend(["--repo", repo.as_str()]);
+        self.sqlgit(&args)
+    }
+
+    /// `git ARGS` run in the test directory (hermetic).
+    fn git_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.env.command("git");
+        cmd.args(args);
+        cmd
+    }
+
+    /// `git -C DIR ARGS`; panics unless it exits 0; trimmed stdout.
+    #[track_caller]
+    fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = self.git_cmd(&["-C"]);
+        cmd.arg(dir).args(args);
+        let run = run_limited(&self.env, cmd, RUN_LIMIT).success();
+        run.stdout_str().trim().to_string()
+    }
+
+    /// The commit ids on `main` in `dir`, newest first (`git rev-list main`).
+    fn ids(&self, dir: &Path) -> Vec<String> {
+        self.git(dir, &["rev-list", "refs/heads/main"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn count(&self, dir: &Path) -> usize {
+        self.git(dir, &["rev-list", "--count", "refs/heads/main"])
+            .parse()
+            .unwrap()
+    }
+
+    /// Commit times on `main`, newest first.
+    fn times(&self, dir: &Path) -> Vec<u64> {
+        self.git(dir, &["log", "--format=%ct", "refs/heads/main"])
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect()
+    }
+
+    /// The ids `sqlgit log --json` lists, newest first.
+    fn logged(&self) -> Vec<String> {
+        let run = self
+            .sqlgit(&["log", "--json", "--repo", &self.repo_arg()])
+            .success()
+            .assert_quiet();
+        let v: serde_json::Value = serde_json::from_slice(run.stdout()).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// `git fsck --strict` exits 0 and reports nothing but dangling objects (dead objects that
+    /// share a kept pack with live ones are left in place by design).
+    #[track_caller]
+    fn assert_fsck(&self, dir: &Path) {
+        let mut cmd = self.git_cmd(&["-C"]);
+        cmd.arg(dir).args(["fsck", "--strict", "--no-progress"]);
+        let run = run_limited(&self.env, cmd, RUN_LIMIT);
+        let text = format!("{}{}", run.stdout_str(), run.stderr_str());
+        if run.code() != Some(0) || text.lines().any(|l| !l.starts_with("dangling ")) {
+            run.fail("expected git fsck --strict to be clean (dangling objects allowed)");
+        }
+    }
+
+    /// The oldest kept commit is recorded in `REPO/shallow` (one full id) when history was cut.
+    #[track_caller]
+    fn assert_shallow_is(&self, oldest: &str) {
+        let shallow = std::fs::read_to_string(self.repo.join("shallow")).unwrap();
+        assert_eq!(shallow, format!("{oldest}\n"), "REPO/shallow");
+    }
+
+    /// `git config sqlgit.keep`, None when unset.
+    fn keep_setting(&self) -> Option<String> {
+        let mut cmd = self.git_cmd(&["-C"]);
+        cmd.arg(&self.repo).args(["config", "sqlgit.keep"]);
+        let run = run_limited(&self.env, cmd, RUN_LIMIT);
+        run.output
+            .status
+            .success()
+            .then(|| run.stdout_str().trim().to_string())
+    }
+
+    /// Restore `sql` with the sqlite3 CLI into `root/NAME` and compare it with `expected`.
+    fn assert_restores_to(&self, sql: &[u8], name: &str, expected: &Path) {
+        let restored = self.env.restore(sql, name);
+        compare_databases(expected, &restored);
+    }
+}
+
+#[test]
+fn keep_10_with_a_history_remote_keeps_the_newest_10_locally_and_all_60_remotely() {
+    let fx = Fx::new(true);
+    let url = fx.url();
+    let remote = fx.remote_path();
+    fx.snapshot(&["--keep", "10", "--history-remote", &url])
+        .success()
+        .assert_quiet();
+    assert_eq!(fx.keep_setting().as_deref(), Some("10"), "sqlgit.keep");
+    for _ in 1..10 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    assert_eq!(fx.count(&fx.repo), 10);
+    assert!(
+        !fx.repo.join("shallow").exists(),
+        "nothing to prune yet, but REPO/shallow exists"
+    );
+    let size_10 = dir_size(&fx.repo);
+
+    for i in 10..60 {
+        let run = fx.snapshot(&[]).success().assert_quiet();
+        if i == 10 {
+            let out = run.stdout_str();
+            assert!(
+                out.contains("pruned 1 old snapshot;") && out.contains("10 kept locally"),
+                "the 11th snapshot should report pruning one:\n{out}"
+            );
+        }
+    }
+    let local = fx.ids(&fx.repo);
+    let remote_ids = fx.ids(&remote);
+    assert_eq!(
+        remote_ids.len(),
+        60,
+        "the history remote has every snapshot"
+    );
+    assert_eq!(local.len(), 10, "local history is the newest 10");
+    assert_eq!(
+        local,
+        remote_ids[..10],
+        "the same ids as the remote's newest 10"
+    );
+    assert_eq!(fx.logged(), local, "sqlgit log lists the kept snapshots");
+    fx.assert_shallow_is(&local[9]);
+    assert_eq!(
+        fx.git(&fx.repo, &["rev-parse", "refs/remotes/history/main"]),
+        local[0],
+        "the remote-tracking ref follows the pushes"
+    );
+    fx.assert_fsck(&fx.repo);
+    fx.assert_fsck(&remote);
+
+    // Plain git on the pruned repository.
+    let log = fx.git(&fx.repo, &["log", "--format=%H %ct %s", "main"]);
+    assert_eq!(log.lines().count(), 10, "git log:\n{log}");
+    for (line, id) in log.lines().zip(&local) {
+        assert!(
+            line.starts_with(id.as_str()),
+            "git log line {line:?} vs {id}"
+        );
+    }
+    let archived = fx.env.path("archived.db");
+    let pipeline = format!(
+        "git -C '{}' archive main | tar -xO | sqlite3 -bail '{}'",
+        fx.repo.display(),
+        archived.display()
+    );
+    let mut sh = fx.env.command("sh");
+    sh.args(["-c", &pipeline]);
+    run_limited(&fx.env, sh, RUN_LIMIT).success().assert_quiet();
+    compare_databases(&fx.db, &archived);
+
+    let size_60 = dir_size(&fx.repo);
+    eprintln!("repository size: {size_10} bytes after 10 snapshots, {size_60} after 60");
+    assert!(
+        size_60 <= 2 * size_10,
+        "disk use not bounded: {size_10} bytes after 10 snapshots, {size_60} after 60"
+    );
+}
+
+#[test]
+fn with_the_remote_down_nothing_unconfirmed_is_pruned_and_history_shrinks_back() {
+    let mut fx = Fx::new(true);
+    let url = fx.url();
+    let remote = fx.remote_path();
+    fx.snapshot(&["--keep", "10", "--history-remote", &url])
+        .success();
+    for _ in 1..12 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    assert_eq!(fx.count(&fx.repo), 10);
+    assert_eq!(fx.count(&remote), 12);
+    let confirmed = fx.ids(&remote)[0].clone();
+
+    // Outage: every snapshot commits, fails to push (exit 1, one line), and prunes only what the
+    // remote confirmed — never the confirmed tip a later push builds on. Confirmed snapshots
+    // beyond the newest 10 may still go, so after k failed pushes local history is
+    // max(10, k + 1): the k unconfirmed ones plus the confirmed tip.
+    fx.daemon().stop();
+    let mut unconfirmed = Vec::new();
+    for k in 1..=15 {
+        let run = fx.snapshot(&[]).code_is(1);
+        assert_one_line(&run, "push to history remote");
+        unconfirmed.insert(0, printed_commit(&run));
+        let local = fx.ids(&fx.repo);
+        assert_eq!(
+            local[..k],
+            unconfirmed[..],
+            "after {k} failed pushes: the unconfirmed snapshots are all local"
+        );
+        assert!(
+            local.contains(&confirmed),
+            "after {k} failed pushes: the last confirmed commit was pruned"
+        );
+        assert_eq!(local.len(), (k + 1).max(10), "after {k} failed pushes");
+        if k >= 10 {
+            let held = k - 9;
+            assert!(
+                run.stdout_str().contains(&format!("kept {held} snapshot")),
+                "the held-back snapshots should be reported:\n{}",
+                run.stdout_str()
+            );
+        }
+    }
+    assert_eq!(fx.count(&remote), 12, "the remote was down");
+    assert_eq!(fx.count(&fx.repo), 16, "15 unconfirmed + the confirmed tip");
+    fx.assert_fsck(&fx.repo);
+
+    // Back up: `sqlgit push` catches up (without pruning), `sqlgit prune` shrinks to 10.
+    fx.daemon().start();
+    let run = fx
+        .sqlgit(&["push", "--repo", &fx.repo_arg()])
+        .success()
+        .assert_quiet();
+    assert!(
+        run.stdout_str().contains("pushed 15 commits"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(fx.count(&remote), 27, "everything pushed");
+    assert_eq!(fx.count(&fx.repo), 16, "push alone does not prune");
+    let run = fx.prune(&[]).success().assert_quiet();
+    assert!(
+        run.stdout_str().contains("pruned 6 old snapshots"),
+        "{}",
+        run.stdout_str()
+    );
+    let local = fx.ids(&fx.repo);
+    assert_eq!(
+        local,
+        fx.ids(&remote)[..10],
+        "local = the remote's newest 10"
+    );
+    fx.assert_shallow_is(&local[9]);
+    fx.assert_fsck(&fx.repo);
+
+    // A second outage, this time ended by the next snapshot alone.
+    fx.daemon().stop();
+    for _ in 0..12 {
+        fx.snapshot(&[]).code_is(1);
+    }
+    assert_eq!(fx.count(&fx.repo), 13, "12 unconfirmed + the confirmed tip");
+    fx.daemon().start();
+    fx.snapshot(&[]).success().assert_quiet();
+    assert_eq!(fx.count(&remote), 27 + 13, "everything pushed");
+    let local = fx.ids(&fx.repo);
+    assert_eq!(local.len(), 10, "local history shrank back to 10");
+    assert_eq!(local, fx.ids(&remote)[..10]);
+    fx.assert_shallow_is(&local[9]);
+    fx.assert_fsck(&fx.repo);
+    fx.assert_fsck(&remote);
+}
+
+#[test]
+fn duration_retention_without_a_remote_prunes_freely() {
+    let fx = Fx::new(false);
+    let mut printed = Vec::new();
+    for i in 0..30 {
+        let run = fx.snapshot(&["--keep", "10min"]).success().assert_quiet();
+        assert_eq!(fx.now.get(), T0 + 60 * i);
+        printed.insert(0, printed_commit(&run));
+    }
+    assert_eq!(fx.keep_setting().as_deref(), Some("10min"), "sqlgit.keep");
+    let now = fx.now.get();
+    // Snapshots at now-600 ... now: younger than (or exactly) 10 minutes.
+    let times = fx.times(&fx.repo);
+    assert_eq!(times.len(), 11, "snapshot times kept: {times:?}");
+    assert!(
+        times.iter().all(|&t| t + 600 >= now),
+        "a snapshot older than 10 minutes survived: {times:?} (now {now})"
+    );
+    assert_eq!(*times.last().unwrap(), now - 600);
+    let local = fx.ids(&fx.repo);
+    assert_eq!(local, printed[..11], "the newest 11 snapshots");
+    fx.assert_shallow_is(&local[10]);
+    fx.assert_fsck(&fx.repo);
+
+    // `sqlgit prune` with a shorter duration, and then much later: the newest always stays.
+    let run = fx.prune(&["--keep", "3min"]).success().assert_quiet();
+    assert!(
+        run.stdout_str().contains("pruned 7 old snapshots"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(fx.keep_setting().as_deref(), Some("3min"), "sqlgit.keep");
+    assert_eq!(fx.ids(&fx.repo), printed[..4]);
+    fx.now.set(now + 86_400);
+    fx.prune(&[]).success().assert_quiet();
+    assert_eq!(
+        fx.ids(&fx.repo),
+        printed[..1],
+        "the newest snapshot is always kept"
+    );
+    fx.assert_shallow_is(&printed[0]);
+    fx.assert_fsck(&fx.repo);
+    let sql = fx.cat(None, &fx.repo).success().assert_quiet();
+    fx.assert_restores_to(sql.stdout(), "newest.db", &fx.db);
+}
+
+#[test]
+fn a_killed_prune_leaves_a_valid_repository() {
+    let fx = Fx::new(false);
+    for _ in 0..30 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    // Every snapshot's SQL before any pruning; the newest, a middle and the oldest restore.
+    let all = fx.logged();
+    assert_eq!(all.len(), 30);
+    let expected: HashMap<String, Vec<u8>> = all
+        .iter()
+        .map(|id| {
+            let out = fx.cat(Some(id), &fx.repo).success().assert_quiet();
+            (id.clone(), out.output.stdout)
+        })
+        .collect();
+    fx.assert_restores_to(&expected[&all[0]], "newest.db", &fx.db);
+    for (i, id) in [(15, &all[15]), (29, &all[29])] {
+        fx.env.restore(&expected[id], &format!("before-{i}.db"));
+    }
+    let pristine = fx.env.path("pristine.sqlgit");
+    copy_dir(&fx.repo, &pristine);
+    let size_before = dir_size(&fx.repo);
+
+    let check = |what: &str| {
+        fx.assert_fsck(&fx.repo);
+        let logged = fx.logged();
+        assert!(
+            logged.len() >= 3 && logged[..] == all[..logged.len()],
+            "{what}: sqlgit log must list a newest-first prefix of the snapshots, got {} of them",
+            logged.len()
+        );
+        assert_eq!(
+            fx.ids(&fx.repo),
+            logged,
+            "{what}: git rev-list vs sqlgit log"
+        );
+        for id in &logged {
+            let out = fx.cat(Some(id), &fx.repo);
+            if out.code() != Some(0) || out.stdout() != &expected[id][..] {
+                out.fail(&format!(
+                    "{what}: sqlgit cat {id} must give the snapshot's SQL"
+                ));
+            }
+        }
+        // The oldest listed one restores with sqlite3 too.
+        let oldest = &expected[logged.last().unwrap()];
+        let db = fx.env.path("check.db");
+        let _ = std::fs::remove_file(&db);
+        fx.env.restore(oldest, "check.db");
+    };
+
+    let mut rng = StdRng::seed_from_u64(0x9_2026_0005);
+    let (mut killed, mut finished) = (0, 0);
+    for round in 0..4 {
+        // Start from the unpruned repository, then kill twice in a row (the second kill hits
+        // whatever state the first left).
+        std::fs::remove_dir_all(&fx.repo).unwrap();
+        copy_dir(&pristine, &fx.repo);
+        for attempt in 0..2 {
+            let delay = Duration::from_millis(rng.random_range(0..=50));
+            let mut cmd = fx
+                .env
+                .sqlgit_cmd(&["prune", "--repo", &fx.repo_arg(), "--keep", "3"]);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("start sqlgit prune");
+            let (out_t, err_t) = drain(&mut child);
+            std::thread::sleep(delay);
+            let _ = child.kill(); // SIGKILL
+            let status = child.wait().unwrap();
+            let (out, err) = (out_t.join().unwrap(), err_t.join().unwrap());
+            match status.code() {
+                None => killed += 1,
+                Some(0) => finished += 1,
+                Some(c) => panic!(
+                    "round {round}, attempt {attempt}: sqlgit prune exited {c} before the kill:\n{}{}",
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&err)
+                ),
+            }
+            check(&format!(
+                "round {round}, kill {attempt} after {delay:?} ({status})"
+            ));
+        }
+    }
+    eprintln!("{killed} prunes killed mid-run, {finished} finished before the kill");
+    assert!(killed > 0, "no kill landed while sqlgit prune was running");
+
+    let run = fx.prune(&["--keep", "3"]).success().assert_quiet();
+    assert!(run.stdout_str().contains("3 kept locally") || run.stdout().is_empty());
+    check("after the final prune");
+    assert_eq!(fx.logged(), all[..3]);
+    fx.assert_shallow_is(&all[2]);
+    // A prune killed while rewriting packs can leave its temporary pack behind (`sqlgit prune`
+    // does not clean them up); the next snapshot removes such files.
+    fx.snapshot(&[]).success().assert_quiet();
+    assert_eq!(fx.count(&fx.repo), 3, "the remembered --keep 3");
+    let stray: Vec<String> = std::fs::read_dir(fx.repo.join("objects/pack"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("pack-"))
+        .collect();
+    assert!(stray.is_empty(), "stray files in objects/pack: {stray:?}");
+    fx.assert_fsck(&fx.repo);
+    let size_after = dir_size(&fx.repo);
+    assert!(
+        size_after < size_before,
+        "pruning 27 of 30 snapshots freed nothing ({size_before} -> {size_after} bytes)"
+    );
+}
+
+#[test]
+fn a_point_older_than_local_history_says_how_to_get_it_and_that_works() {
+    let fx = Fx::new(true);
+    let url = fx.url();
+    fx.snapshot(&["--keep", "10", "--history-remote", &url])
+        .success();
+    for _ in 1..3 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    // Snapshot 3: remember its SQL, its id, its time and the database as it was.
+    let third_id = fx.ids(&fx.repo)[0].clone();
+    let third_time = fx.now.get();
+    let third_sql = fx
+        .cat(None, &fx.repo)
+        .success()
+        .assert_quiet()
+        .output
+        .stdout;
+    let third_db = fx.env.path("third.db");
+    std::fs::copy(&fx.db, &third_db).unwrap();
+    for _ in 3..20 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    assert_eq!(fx.count(&fx.repo), 10);
+    let config_before = std::fs::read(fx.repo.join("config")).unwrap();
+
+    // Half a minute after the third snapshot: the third is the latest at or before that.
+    let when = rfc3339(third_time + 30);
+    let run = fx.cat(Some(&when), &fx.repo).code_is(1);
+    assert!(
+        run.stdout().is_empty(),
+        "nothing on stdout: {}",
+        run.stdout_str()
+    );
+    assert_one_line(&run, "git clone --bare");
+    let err = run.stderr_str();
+    assert!(
+        err.contains(&format!("git clone --bare {url} ")),
+        "the instruction should name the history remote {url}: {err}"
+    );
+    // `sqlgit restore` of that point fails the same way and creates nothing.
+    let to = fx.env.path("old.db");
+    let run = fx
+        .sqlgit(&[
+            "restore",
+            &when,
+            "--repo",
+            &fx.repo_arg(),
+            "--to",
+            &to.display().to_string(),
+        ])
+        .code_is(1);
+    assert_one_line(&run, "git clone --bare");
+    assert!(!to.exists(), "a failed restore left {}", to.display());
+    // So does a pruned commit id.
+    let run = fx.cat(Some(&third_id), &fx.repo).code_is(1);
+    assert_one_line(&run, "git clone --bare");
+    assert_eq!(
+        std::fs::read(fx.repo.join("config")).unwrap(),
+        config_before,
+        "asking for an old point changed the repository config"
+    );
+    assert_eq!(fx.count(&fx.repo), 10);
+
+    // Follow the instruction: `git clone --bare URL DEST && sqlgit cat 'WHEN' --repo DEST`, with
+    // DEST in the test directory instead of the suggested one.
+    let hint = &err[err.find("git clone --bare ").unwrap()..];
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(words[..3], ["git", "clone", "--bare"]);
+    let (clone_url, suggested_dest) = (words[3], words[4]);
+    assert_eq!(clone_url, url);
+    assert!(
+        hint.contains(&format!("sqlgit cat '{when}' --repo {suggested_dest}")),
+        "the instruction should go on with the sqlgit cat to run in the clone: {hint}"
+    );
+    let clone = fx.env.path("history-clone.git");
+    let mut cmd = fx.git_cmd(&["clone", "--quiet", "--bare", clone_url]);
+    cmd.arg(&clone);
+    run_limited(&fx.env, cmd, RUN_LIMIT).success();
+    let old = fx.cat(Some(&when), &clone).success().assert_quiet();
+    assert!(
+        old.stdout() == &third_sql[..],
+        "the clone's SQL for {when} differs from what sqlgit cat gave at that time"
+    );
+    fx.assert_restores_to(old.stdout(), "third-restored.db", &third_db);
+    let by_id = fx.cat(Some(&third_id), &clone).success().assert_quiet();
+    assert!(
+        by_id.stdout() == &third_sql[..],
+        "sqlgit cat {third_id} in the clone"
+    );
+}
+
+#[test]
+fn bad_keep_values_are_refused_and_change_nothing() {
+    let fx = Fx::new(false);
+    for _ in 0..5 {
+        fx.snapshot(&["--keep", "3"]).success().assert_quiet();
+    }
+    assert_eq!(fx.count(&fx.repo), 3);
+    let before = tree_state(&fx.repo);
+    let repo = fx.repo_arg();
+
+    for bad in ["banana", "-3", "1.5", "10 parsecs"] {
+        let flag = format!("--keep={bad}");
+        let run = fx.sqlgit(&["prune", "--repo", &repo, &flag]);
+        if !matches!(run.code(), Some(1 | 2)) {
+            run.fail("expected exit 1 or 2");
+        }
+        assert_one_line(&run, "");
+        assert!(run.stdout().is_empty(), "{}", run.stdout_str());
+        assert!(
+            tree_state(&fx.repo) == before,
+            "sqlgit prune {flag} changed the repository"
+        );
+
+        fx.change();
+        let db = fx.db.display().to_string();
+        let run = fx.sqlgit(&["snapshot", &db, "--repo", &repo, &flag]);
+        if !matches!(run.code(), Some(1 | 2)) {
+            run.fail("expected exit 1 or 2");
+        }
+        assert_one_line(&run, "");
+        assert!(
+            tree_state(&fx.repo) == before,
+            "sqlgit snapshot {flag} changed the repository"
+        );
+    }
+
+    // No retention given or configured: a usage error.
+    let other = Fx::new(false);
+    other.snapshot(&[]).success();
+    other.snapshot(&[]).success();
+    let before_other = tree_state(&other.repo);
+    let run = other.prune(&[]).code_is(2);
+    assert_one_line(&run, "--keep");
+    assert!(
+        tree_state(&other.repo) == before_other,
+        "a refused prune changed the repository"
+    );
+    assert_eq!(other.count(&other.repo), 2);
+
+    // A repository that does not exist.
+    let missing = fx.env.path("missing.sqlgit").display().to_string();
+    let run = fx
+        .sqlgit(&["prune", "--repo", &missing, "--keep", "3"])
+        .code_is(1);
+    assert_one_line(&run, "does not exist");
+    assert!(!fx.env.path("missing.sqlgit").exists());
+}
+
+/// `--keep 0` asks for a history of zero snapshots: refuse it (exit 1 or 2, one line) and leave the
+/// repository — including its remembered `sqlgit.keep` — exactly as it was.
+#[test]
+fn prune_keep_0_is_refused_and_changes_nothing() {
+    let fx = Fx::new(false);
+    for _ in 0..5 {
+        fx.snapshot(&["--keep", "3"]).success().assert_quiet();
+    }
+    let before = tree_state(&fx.repo);
+    let run = fx.prune(&["--keep", "0"]);
+    if !matches!(run.code(), Some(1 | 2)) {
+        run.fail("expected exit 1 or 2");
+    }
+    assert_one_line(&run, "");
+    assert_eq!(
+        fx.keep_setting().as_deref(),
+        Some("3"),
+        "sqlgit.keep after prune --keep 0"
+    );
+    assert!(
+        tree_state(&fx.repo) == before,
+        "sqlgit prune --keep 0 changed the repository"
+    );
+}
+
+/// Local history was cut without a history remote (pruning is free then); a history remote added
+/// later cannot receive the full history any more. The push must fail (exit 1, one line) and
+/// leave both sides intact, not hand the remote a history with missing parents.
+fn history_remote_added_after_free_pruning(fx: &Fx, remote: &Path, url: &str) {
+    for _ in 0..6 {
+        fx.snapshot(&["--keep", "3"]).success().assert_quiet();
+    }
+    let local = fx.ids(&fx.repo);
+    assert_eq!(local.len(), 3);
+    let run = fx.sqlgit(&["push", "--repo", &fx.repo_arg(), "--history-remote", url]);
+    let remote_ok = {
+        let mut cmd = fx.git_cmd(&["-C"]);
+        cmd.arg(remote)
+            .args(["fsck", "--strict", "--no-dangling", "--no-progress"]);
+        let fsck = run_limited(&fx.env, cmd, RUN_LIMIT);
+        let text = format!("{}{}", fsck.stdout_str(), fsck.stderr_str());
+        // An empty remote: "notice: HEAD points to an unborn branch".
+        fsck.code() == Some(0) && text.lines().all(|l| l.starts_with("notice: "))
+    };
+    if run.code() == Some(0) || !remote_ok {
+        run.fail(&format!(
+            "pushing a pruned history must fail and leave the remote intact \
+             (remote fsck clean: {remote_ok})"
+        ));
+    }
+    assert_one_line(&run, "history remote");
+    assert_eq!(fx.ids(&fx.repo), local, "local history changed");
+    fx.assert_fsck(&fx.repo);
+    // A later snapshot fails the same way and still prunes nothing unconfirmed.
+    let run = fx.snapshot(&[]).code_is(1);
+    assert_one_line(&run, "history remote");
+    assert_eq!(
+        fx.ids(&fx.repo)[1..],
+        local[..],
+        "nothing unconfirmed is pruned"
+    );
+}
+
+#[test]
+fn a_history_remote_on_git_daemon_added_after_free_pruning_is_refused() {
+    let fx = Fx::new(true);
+    let (remote, url) = (fx.remote_path(), fx.url());
+    history_remote_added_after_free_pruning(&fx, &remote, &url);
+}
+
+#[test]
+fn a_history_remote_on_a_local_path_added_after_free_pruning_is_refused() {
+    let fx = Fx::new(false);
+    let remote = fx.env.path("hist.git");
+    let mut cmd = fx.git_cmd(&["init", "--quiet", "--bare", "-b", "main"]);
+    cmd.arg(&remote);
+    run_limited(&fx.env, cmd, RUN_LIMIT).success();
+    history_remote_added_after_free_pruning(&fx, &remote, &remote.display().to_string());
+}
