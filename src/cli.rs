@@ -66,9 +66,16 @@ pub enum Command {
     Prune(cmd::prune::PruneArgs),
     /// What changed in the data between two snapshots (exit 0: same, 1: different, 2: error).
     ///
+    /// Rows are matched by rowid or primary key: inserted (+), deleted (-) and updated (~, with
+    /// each changed column old → new); schema changes are shown as a diff of their SQL. Only the
+    /// parts of the snapshots that changed are read.
+    ///
     /// Examples:
     ///   sqlgit diff 1day --repo /srv/app.sqlgit --summary
+    ///   sqlgit diff 2026-11-24T14:00:00Z --repo /srv/app.sqlgit --table orders
+    ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --json
     ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --sql > patch.sql
+    ///   sqlgit restore HEAD~1 --repo /srv/app.sqlgit --to old.db && sqlite3 -bail old.db < patch.sql
     #[command(verbatim_doc_comment)]
     Diff(cmd::diff::DiffArgs),
     /// Write the repository's configuration, so cron needs only `sqlgit snapshot --repo DIR`.

@@ -30,7 +30,8 @@ pub struct DiffArgs {
     /// One line per changed table: inserted, updated and deleted rows, schema changes.
     #[arg(long, conflicts_with_all = ["sql", "json"])]
     pub summary: bool,
-    /// An SQL patch: `sqlite3 db < patch` on a restore of FROM gives exactly TO.
+    /// An SQL patch: `sqlite3 -bail db < patch` on a restore of FROM gives exactly TO (rows,
+    /// rowids, storage classes, schema, pragmas), in one transaction, with no trigger firing.
     #[arg(long, conflicts_with = "json")]
     pub sql: bool,
     /// One JSON object: {"from", "to", "tables": [{"name", "inserted", "updated", "deleted",

@@ -4,9 +4,9 @@
 //! the big tables) are merged as two streams in rowid order — chunk paths sort in rowid order —
 //! so memory holds one chunk per side whatever the size of the change. Tables keyed by primary
 //! key values (WITHOUT ROWID) or by nothing (multisets) have no order Rust can reproduce without
-//! SQLite's collations, so the older side's changed rows are held in a hash map, which costs
-//! memory in proportion to the change in that table only. Rows whose statement text is the same
-//! on both sides (moved between chunks because a neighbour changed) are not changes.
+//! SQLite's collations, so the older side's changed rows are indexed in a hash map — in parts,
+//! by key hash, when they are many, so memory stays bounded there too. Rows whose statement text
+//! is the same on both sides (moved between chunks because a neighbour changed) are not changes.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use git2::Repository;
 use super::chunks::{self, ChunkRef};
 use super::rows::{self, RowRef, Rows};
 use super::shape::{Alignment, Matching, Shape};
+use crate::dump::path::hash_bytes;
 
 const NULL: &[u8] = b"NULL";
 
@@ -83,10 +84,10 @@ impl<'a> Cursor<'a> {
     /// Make a current row available; false at the end.
     fn fill(&mut self) -> Result<bool> {
         loop {
-            if let Some(rows) = &self.rows {
-                if self.row < rows.len() {
-                    return Ok(true);
-                }
+            if let Some(rows) = &self.rows
+                && self.row < rows.len()
+            {
+                return Ok(true);
             }
             let Some(chunk) = self.chunks.get(self.next_chunk) else {
                 self.rows = None;
@@ -136,8 +137,8 @@ pub fn for_each_change(t: &TableRows, f: &mut dyn FnMut(Event) -> Result<()>) ->
     };
     match matching {
         Matching::Rowid { from: fp, to: tp } => merge(t, &mut from, &mut to, fp, tp, f),
-        Matching::Keyed { from: fk, to: tk } => hashed(t, &mut to, Some((&fk, &tk)), f),
-        Matching::Multiset => hashed(t, &mut to, None, f),
+        Matching::Keyed { from: fk, to: tk } => hashed(t, Some((&fk, &tk)), f),
+        Matching::Multiset => hashed(t, None, f),
     }
 }
 
@@ -211,55 +212,114 @@ fn merge(
     }
 }
 
-/// Match by key values (`keys`) or, without keys, as multisets of (aligned) rows.
+/// Changed rows of the older side held in memory at once, at most (in chunk bytes).
+const HELD: u64 = 12 << 20;
+
+/// Match by key values (`keys`) or, without keys, as multisets of (aligned) rows. The older
+/// side's rows are indexed in memory; when its changed chunks exceed [`HELD`], rows are split by
+/// key hash into parts matched one after the other (each part reads all changed chunks again).
 fn hashed(
     t: &TableRows,
-    to: &mut Cursor,
     keys: Option<(&[usize], &[usize])>,
     f: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<()> {
-    let mut older: Vec<Rows> = Vec::with_capacity(t.from_chunks.len());
+    let odb = t.repo.odb()?;
+    let mut bytes = 0u64;
     for chunk in t.from_chunks {
-        older.push(load(t.repo, t.from, chunk)?);
+        bytes += odb.read_header(chunk.oid)?.0 as u64;
     }
-    let mut index: HashMap<Vec<u8>, Vec<(u32, u32)>> = HashMap::new();
-    for (c, rows) in older.iter().enumerate() {
-        for r in 0..rows.len() {
-            let row = rows.get(r);
-            let key = match keys {
-                Some((fk, _)) => key_of(row, fk),
-                None => whole_row(t.align, &t.align.from, row),
-            };
-            index.entry(key).or_default().push((c as u32, r as u32));
+    let parts = bytes / HELD + 1;
+    for part in 0..parts {
+        hashed_part(t, keys, (part, parts), f)?;
+    }
+    Ok(())
+}
+
+fn hashed_part(
+    t: &TableRows,
+    keys: Option<(&[usize], &[usize])>,
+    (part, parts): (u64, u64),
+    f: &mut dyn FnMut(Event) -> Result<()>,
+) -> Result<()> {
+    let from_key = |row: RowRef| match keys {
+        Some((fk, _)) => key_of(row, fk),
+        None => whole_row(t.align, &t.align.from, row),
+    };
+    let to_key = |row: RowRef| match keys {
+        Some((_, tk)) => key_of(row, tk),
+        None => whole_row(t.align, &t.align.to, row),
+    };
+    let mine = |key: &[u8]| parts == 1 || in_part(key, parts) == part;
+    // The older rows by number, and a compact index: key hash → first row, chained by `next`.
+    const NONE: u32 = u32::MAX;
+    let mut older: Vec<Rows> = Vec::with_capacity(t.from_chunks.len());
+    let mut at: Vec<(u32, u32)> = Vec::new();
+    let mut next: Vec<u32> = Vec::new();
+    let mut head: HashMap<u64, u32> = HashMap::new();
+    for chunk in t.from_chunks {
+        let mut rows = load(t.repo, t.from, chunk)?;
+        if parts > 1 {
+            rows = rows.filtered(|row| mine(&from_key(row)));
         }
+        for r in 0..rows.len() {
+            let n = at.len() as u32;
+            at.push((older.len() as u32, r as u32));
+            next.push(
+                head.insert(hash_bytes(&from_key(rows.get(r))), n)
+                    .unwrap_or(NONE),
+            );
+        }
+        older.push(rows);
     }
-    let mut matched: Vec<Vec<bool>> = older.iter().map(|r| vec![false; r.len()]).collect();
+    let row_at = |n: u32| {
+        let (c, r) = at[n as usize];
+        older[c as usize].get(r as usize)
+    };
+    let mut matched = vec![false; at.len()];
+    let mut to = Cursor::new(t.repo, t.to, t.to_chunks);
     while to.fill()? {
         let b = to.current();
-        let key = match keys {
-            Some((_, tk)) => key_of(b, tk),
-            None => whole_row(t.align, &t.align.to, b),
-        };
-        match index.get_mut(&key).and_then(|v| v.pop()) {
-            Some((c, r)) => {
-                matched[c as usize][r as usize] = true;
-                let a = older[c as usize].get(r as usize);
-                if keys.is_some() && !same_row(t.align, a, b) {
-                    f(Event::Update(a, b))?;
+        let key = to_key(b);
+        if !mine(&key) {
+            to.advance();
+            continue;
+        }
+        // Find an unmatched older row with this key, and unlink it from its chain.
+        let h = hash_bytes(&key);
+        let (mut prev, mut n) = (NONE, head.get(&h).copied().unwrap_or(NONE));
+        while n != NONE && from_key(row_at(n)) != key {
+            (prev, n) = (n, next[n as usize]);
+        }
+        if n == NONE {
+            f(Event::Insert(b))?;
+        } else {
+            let after = next[n as usize];
+            match (prev, after) {
+                (NONE, NONE) => {
+                    head.remove(&h);
                 }
+                (NONE, _) => {
+                    head.insert(h, after);
+                }
+                _ => next[prev as usize] = after,
             }
-            None => f(Event::Insert(b))?,
+            matched[n as usize] = true;
+            let a = row_at(n);
+            if keys.is_some() && !same_row(t.align, a, b) {
+                f(Event::Update(a, b))?;
+            }
         }
         to.advance();
     }
-    for (c, rows) in older.iter().enumerate() {
-        for r in 0..rows.len() {
-            if !matched[c][r] {
-                f(Event::Delete(rows.get(r)))?;
-            }
-        }
+    for (n, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
+        f(Event::Delete(row_at(n as u32)))?;
     }
     Ok(())
+}
+
+/// Which of `parts` parts a key belongs to (the same on both sides: a fixed hash).
+fn in_part(key: &[u8], parts: u64) -> u64 {
+    hash_bytes(key).rotate_left(32) % parts
 }
 
 fn key_of(row: RowRef, positions: &[usize]) -> Vec<u8> {
@@ -304,4 +364,98 @@ pub fn changed_columns<'a>(
         let new = align.to[u].map_or(NULL, |p| b.value(p));
         (old != new).then_some((u, old, new))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::shape::{KeyKind, align, analyze};
+
+    fn chunk(repo: &Repository, rows: impl Iterator<Item = String>) -> ChunkRef {
+        let data: String = rows.collect();
+        ChunkRef {
+            oid: repo.blob(data.as_bytes()).unwrap(),
+            path: "test".into(),
+        }
+    }
+
+    /// Events of a WITHOUT ROWID table and of a multiset table, matched in 1 and in 3 parts.
+    #[test]
+    fn parts_match_like_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        for (create, prefix) in [
+            (
+                "CREATE TABLE t(k TEXT PRIMARY KEY, v) WITHOUT ROWID;\n",
+                "INSERT INTO \"t\" VALUES(",
+            ),
+            (
+                "CREATE TABLE t(rowid, oid, _rowid_, k, v);\n",
+                "INSERT INTO \"t\" VALUES(0,0,0,",
+            ),
+        ] {
+            let shape = analyze(create.as_bytes()).unwrap();
+            let al = align(Some(&shape), Some(&shape));
+            let row = |k: i32, v: i32| format!("{prefix}'k{k}',{v});\n");
+            let from = [
+                chunk(&repo, (0..60).map(|k| row(k, k))),
+                chunk(&repo, (60..100).map(|k| row(k, k))),
+            ];
+            let to = [chunk(
+                &repo,
+                (50..150).map(|k| row(k, if k % 7 == 0 { -k } else { k })),
+            )];
+            let t = TableRows {
+                repo: &repo,
+                table: "t",
+                from: Some(&shape),
+                to: Some(&shape),
+                from_chunks: &from,
+                to_chunks: &to,
+                align: &al,
+            };
+            let keys = match shape.key {
+                KeyKind::Columns(ref k) => Some((&k[..], &k[..])),
+                _ => None,
+            };
+            let run = |parts: u64| {
+                let mut seen = Vec::new();
+                let mut counts = Counts::default();
+                for part in 0..parts {
+                    hashed_part(&t, keys, (part, parts), &mut |e| {
+                        counts.add(&e);
+                        seen.push(match e {
+                            Event::Insert(b) => format!("+{}", String::from_utf8_lossy(b.text)),
+                            Event::Delete(a) => format!("-{}", String::from_utf8_lossy(a.text)),
+                            Event::Update(a, b) => format!(
+                                "~{}{}",
+                                String::from_utf8_lossy(a.text),
+                                String::from_utf8_lossy(b.text)
+                            ),
+                        });
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+                seen.sort();
+                (seen, counts)
+            };
+            let (one, counts) = run(1);
+            assert_eq!(run(3), (one, counts));
+            let updated = (50..100).filter(|k| k % 7 == 0 && *k != 0).count() as u64;
+            let expected = match keys {
+                Some(_) => Counts {
+                    inserted: 50,
+                    updated,
+                    deleted: 50,
+                },
+                None => Counts {
+                    inserted: 50 + updated,
+                    updated: 0,
+                    deleted: 50 + updated,
+                },
+            };
+            assert_eq!(counts, expected, "{create}");
+        }
+    }
 }

@@ -21,15 +21,27 @@ use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
 
 pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
-    if let Some((a, b)) = &plan.header {
-        if pragma_line(a, "encoding") != pragma_line(b, "encoding") {
-            bail!(
-                "the text encoding changed between the snapshots; an SQL patch cannot change it \
-                 (restore the newer snapshot instead)"
-            );
-        }
+    if let Some((a, b)) = &plan.header
+        && pragma_line(a, "encoding") != pragma_line(b, "encoding")
+    {
+        bail!(
+            "the text encoding changed between the snapshots; an SQL patch cannot change it \
+             (restore the newer snapshot instead)"
+        );
     }
     let repo = plan.repo;
+    writeln!(
+        out,
+        "-- sqlgit diff {} {}: apply to a restore of the first with `sqlite3 -bail DB < PATCH`",
+        plan.from.commit.id(),
+        plan.to.commit.id()
+    )?;
+    if plan.filtered {
+        writeln!(
+            out,
+            "-- only some tables (--table): the rest of the database is left as it is"
+        )?;
+    }
     out.write_all(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")?;
     for s in &plan.triggers.0 {
         writeln!(out, "DROP TRIGGER IF EXISTS {};", quote_ident(&s.name))?;

@@ -190,11 +190,11 @@ pub fn build<'r>(
         let system = [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)]
             .into_iter()
             .find(|(t, _)| t.eq_ignore_ascii_case(name));
-        if let Some((table, file)) = system {
-            if has_file(file) {
-                dirs.insert(table.to_string());
-                continue;
-            }
+        if let Some((table, file)) = system
+            && has_file(file)
+        {
+            dirs.insert(table.to_string());
+            continue;
         }
         let dir = table_dir(name);
         let found: Vec<&String> = from_tables

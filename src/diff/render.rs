@@ -1,6 +1,6 @@
-//! The default output, for people: per table, its schema change as a unified diff of its SQL, then
-//! its rows — `+` inserted, `-` deleted, `~` updated with each changed column as `old → new` —
-//! each labelled by its key. Values are shown as the dump spells them, cut short when long, with
+//! The default output, for people: per table, its schema change as a unified diff of its SQL,
+//! then its rows — `+` inserted, `-` deleted, `~` updated with each changed column as
+//! `old → new` — each labelled by its key. Values are shown as the dump spells them, cut short when long, with
 //! control characters escaped so that one row stays on one line. Colour only on a terminal.
 
 use std::io::Write;

@@ -14,14 +14,15 @@ use anyhow::{Result, bail};
 pub struct Rows {
     data: Vec<u8>,
     rows: Vec<Span>,
-    values: Vec<(usize, usize)>,
+    /// Value literals, as offsets from the start of their row (compact: rows can be many).
+    values: Vec<(u32, u32)>,
 }
 
 struct Span {
-    start: usize,
-    end: usize,
-    first_value: usize,
-    end_value: usize,
+    start: u32,
+    end: u32,
+    first_value: u32,
+    end_value: u32,
 }
 
 /// One row: its whole statement and its value literals.
@@ -29,19 +30,22 @@ struct Span {
 pub struct RowRef<'a> {
     /// The statement, from `INSERT` to the `;\n` that ends it.
     pub text: &'a [u8],
-    data: &'a [u8],
-    values: &'a [(usize, usize)],
+    values: &'a [(u32, u32)],
 }
 
 impl<'a> RowRef<'a> {
     /// The literal of the `i`-th value.
     pub fn value(&self, i: usize) -> &'a [u8] {
         let (s, e) = self.values[i];
-        &self.data[s..e]
+        &self.text[s as usize..e as usize]
     }
 
     pub fn len(&self) -> usize {
         self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 }
 
@@ -50,12 +54,44 @@ impl Rows {
         self.rows.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Only the rows `keep` accepts (their statements copied, the rest freed).
+    pub fn filtered(self, mut keep: impl FnMut(RowRef) -> bool) -> Rows {
+        let mut out = Rows {
+            data: Vec::new(),
+            rows: Vec::new(),
+            values: Vec::new(),
+        };
+        for i in 0..self.len() {
+            let row = self.get(i);
+            if keep(row) {
+                out.push(row.text, row.values);
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, text: &[u8], values: &[(u32, u32)]) {
+        let start = self.data.len() as u32;
+        let first_value = self.values.len() as u32;
+        self.data.extend_from_slice(text);
+        self.values.extend_from_slice(values);
+        self.rows.push(Span {
+            start,
+            end: self.data.len() as u32,
+            first_value,
+            end_value: self.values.len() as u32,
+        });
+    }
+
     pub fn get(&self, i: usize) -> RowRef<'_> {
         let s = &self.rows[i];
         RowRef {
-            text: &self.data[s.start..s.end],
-            data: &self.data,
-            values: &self.values[s.first_value..s.end_value],
+            text: &self.data[s.start as usize..s.end as usize],
+            values: &self.values[s.first_value as usize..s.end_value as usize],
         }
     }
 }
@@ -64,6 +100,9 @@ impl Rows {
 /// `VALUES(`). With `lenient`, other one-line statements (the `DELETE FROM sqlite_sequence;` of
 /// a system table's file) are skipped.
 pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
+    if data.len() > u32::MAX as usize {
+        bail!("row chunk of {} bytes is too large", data.len());
+    }
     let mut rows = Vec::new();
     let mut values = Vec::new();
     let mut p = 0;
@@ -84,11 +123,11 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
         }
         let start = p;
         p += prefix.len();
-        let first_value = values.len();
+        let first_value = values.len() as u32;
         loop {
             let v = p;
             p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
-            values.push((v, p));
+            values.push(((v - start) as u32, (p - start) as u32));
             let sep = data[p];
             p += 1;
             if sep == b')' {
@@ -100,10 +139,10 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
         }
         p += 2;
         rows.push(Span {
-            start,
-            end: p,
+            start: start as u32,
+            end: p as u32,
             first_value,
-            end_value: values.len(),
+            end_value: values.len() as u32,
         });
     }
     Ok(Rows { data, rows, values })

@@ -234,13 +234,12 @@ pub fn align(from: Option<&Shape>, to: Option<&Shape>) -> Alignment {
             unpaired[*tp] = false;
         }
         for j in 0..tc.len() {
-            if unpaired[j] {
-                if let Some(i) =
+            if unpaired[j]
+                && let Some(i) =
                     (0..fc.len()).find(|&i| !used[i] && fc[i].eq_ignore_ascii_case(&tc[j]))
-                {
-                    pair(j, i, &mut used);
-                    unpaired[j] = false;
-                }
+            {
+                pair(j, i, &mut used);
+                unpaired[j] = false;
             }
         }
         // A column renamed in place keeps its position.

@@ -122,10 +122,10 @@ fn qualified(toks: &[Token], i: usize) -> Option<(String, usize)> {
         Token::Punct(_) => None,
     };
     let first = name(toks.get(i)?)?;
-    if toks.get(i + 1) == Some(&Token::Punct('.')) {
-        if let Some(second) = toks.get(i + 2).and_then(name) {
-            return Some((second, i + 3));
-        }
+    if toks.get(i + 1) == Some(&Token::Punct('.'))
+        && let Some(second) = toks.get(i + 2).and_then(name)
+    {
+        return Some((second, i + 3));
     }
     Some((first, i + 1))
 }
