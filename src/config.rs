@@ -28,10 +28,10 @@ pub fn values(store: &Store, key: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(mut entries) = config.multivar(&format!("sqlgit.{key}"), None) {
         while let Some(Ok(entry)) = entries.next() {
-            if let Ok(v) = entry.value() {
-                if !v.is_empty() {
-                    out.push(v.to_string());
-                }
+            if let Ok(v) = entry.value()
+                && !v.is_empty()
+            {
+                out.push(v.to_string());
             }
         }
     }

@@ -72,20 +72,19 @@ pub fn redact(url: &str) -> String {
 /// Remove anything secret (the URL's userinfo, the token) from a message.
 fn scrub(message: &str, url: &str) -> String {
     let mut out = message.replace(url, &redact(url));
-    if let Ok(token) = std::env::var(TOKEN_ENV) {
-        if !token.is_empty() {
-            out = out.replace(&token, "***");
-        }
+    if let Ok(token) = std::env::var(TOKEN_ENV)
+        && !token.is_empty()
+    {
+        out = out.replace(&token, "***");
     }
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some((_, password)) = rest[..at].split_once(':') {
-                if !password.is_empty() {
-                    out = out.replace(password, "***");
-                }
-            }
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some((_, password)) = rest[..at].split_once(':')
+            && !password.is_empty()
+        {
+            out = out.replace(password, "***");
         }
     }
     out

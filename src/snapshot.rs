@@ -71,15 +71,15 @@ pub fn take(
     }
     store.repo.odb()?.refresh()?;
     let root = tree.context("no database to snapshot")?;
-    if let Some(parent) = &parent {
-        if parent.tree_id() == root {
-            return Ok(Outcome {
-                commit: None,
-                head: parent.id(),
-                summary,
-                pack_bytes,
-            });
-        }
+    if let Some(parent) = &parent
+        && parent.tree_id() == root
+    {
+        return Ok(Outcome {
+            commit: None,
+            head: parent.id(),
+            summary,
+            pack_bytes,
+        });
     }
     let secs = moment
         .duration_since(UNIX_EPOCH)

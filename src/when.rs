@@ -41,10 +41,10 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
         Some(rest) => format!("{BRANCH}{rest}"),
         None => spec.to_string(),
     };
-    if let Ok(obj) = repo.revparse_single(&revision) {
-        if let Ok(commit) = obj.peel_to_commit() {
-            return Ok(commit);
-        }
+    if let Ok(obj) = repo.revparse_single(&revision)
+        && let Ok(commit) = obj.peel_to_commit()
+    {
+        return Ok(commit);
     }
     let Some(time) = parse_time(spec) else {
         bail!(

@@ -64,10 +64,10 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     let started = Instant::now();
     // A database that is not there: do not create a repository for it (an existing one records
     // the failed run below).
-    if !args.repo.exists() {
-        if let Some(missing) = args.dbs.iter().find(|db| !db.exists()) {
-            return Err(anyhow!("database {}: no such file", missing.display()));
-        }
+    if !args.repo.exists()
+        && let Some(missing) = args.dbs.iter().find(|db| !db.exists())
+    {
+        return Err(anyhow!("database {}: no such file", missing.display()));
     }
     let store = match Store::open_or_create(&args.repo) {
         Ok(s) => s,

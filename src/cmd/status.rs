@@ -54,14 +54,14 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
     if head.is_none() {
         problems.push("no snapshot yet".to_string());
     }
-    if let (Some(max), Some(age)) = (args.max_age, age) {
-        if age as u64 > max.as_secs() {
-            problems.push(format!(
-                "the newest snapshot is {} old (more than {})",
-                humantime::format_duration(Duration::from_secs(age as u64)),
-                humantime::format_duration(max)
-            ));
-        }
+    if let (Some(max), Some(age)) = (args.max_age, age)
+        && age as u64 > max.as_secs()
+    {
+        problems.push(format!(
+            "the newest snapshot is {} old (more than {})",
+            humantime::format_duration(Duration::from_secs(age as u64)),
+            humantime::format_duration(max)
+        ));
     }
     if let Some(run) = st.last_run.as_ref().filter(|r| !r.ok) {
         problems.push(format!(

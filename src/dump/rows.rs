@@ -112,7 +112,7 @@ fn flush(
 ) -> Result<()> {
     let stem = name.trim_end_matches(".sql");
     // A chunk whose name hashes to 0 (mod GROUP_SPAN) starts a new group.
-    if group.is_none() || (hash_bytes(stem.as_bytes()) >> 32) % GROUP_SPAN == 0 {
+    if group.is_none() || (hash_bytes(stem.as_bytes()) >> 32).is_multiple_of(GROUP_SPAN) {
         *group = Some(stem.to_string());
     }
     let data = std::mem::replace(buf, Vec::with_capacity(2 * TARGET_CHUNK as usize));

@@ -168,10 +168,10 @@ pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         }
     }
     for (kind, _, tbl_name, _, sql) in &entries {
-        if kind == "index" {
-            if let Some(t) = schema.tables.iter_mut().find(|t| t.name == *tbl_name) {
-                t.indexes.push(sql.clone());
-            }
+        if kind == "index"
+            && let Some(t) = schema.tables.iter_mut().find(|t| t.name == *tbl_name)
+        {
+            t.indexes.push(sql.clone());
         }
     }
     // Dump order is the order git sorts the table folders in (a folder sorts as "name/").

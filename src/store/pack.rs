@@ -204,7 +204,7 @@ impl PackWriter {
 
 /// Version 2 pack index.
 fn write_index(path: &Path, entries: &mut [Entry], pack_sum: &[u8; 20]) -> Result<()> {
-    entries.sort_by(|a, b| a.oid.cmp(&b.oid));
+    entries.sort_by_key(|a| a.oid);
     let file = OpenOptions::new()
         .write(true)
         .create(true)

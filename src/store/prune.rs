@@ -165,7 +165,9 @@ fn collect_garbage(
     report: &mut Report,
 ) -> Result<()> {
     let pack_dir = objects.join("pack");
-    let mut packs: Vec<(PathBuf, Vec<(Oid, u64)>, u64)> = Vec::new();
+    // (index path, its objects with offsets, pack size)
+    type PackInfo = (PathBuf, Vec<(Oid, u64)>, u64);
+    let mut packs: Vec<PackInfo> = Vec::new();
     for entry in std::fs::read_dir(&pack_dir)?.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "idx") {
@@ -223,11 +225,12 @@ fn collect_garbage(
         }
         for file in std::fs::read_dir(dir.path())?.flatten() {
             let hex = format!("{name}{}", file.file_name().to_string_lossy());
-            if let Ok(id) = Oid::from_str(&hex) {
-                if hex.len() == 40 && !live.contains(&id) {
-                    std::fs::remove_file(file.path())?;
-                    report.loose_deleted += 1;
-                }
+            if let Ok(id) = Oid::from_str(&hex)
+                && hex.len() == 40
+                && !live.contains(&id)
+            {
+                std::fs::remove_file(file.path())?;
+                report.loose_deleted += 1;
             }
         }
         let _ = std::fs::remove_dir(dir.path()); // only if empty

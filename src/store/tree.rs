@@ -131,14 +131,14 @@ fn git_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
 }
 
 fn push_sorted(entries: &mut Vec<Entry>, entry: Entry) -> Result<()> {
-    if let Some(last) = entries.last() {
-        if git_cmp(last, &entry) != std::cmp::Ordering::Less {
-            bail!(
-                "internal error: tree entries out of order ({:?} after {:?})",
-                entry.name,
-                last.name
-            );
-        }
+    if let Some(last) = entries.last()
+        && git_cmp(last, &entry) != std::cmp::Ordering::Less
+    {
+        bail!(
+            "internal error: tree entries out of order ({:?} after {:?})",
+            entry.name,
+            last.name
+        );
     }
     entries.push(entry);
     Ok(())
