@@ -15,6 +15,7 @@
 //! (a `1-rows` folder with a single group holds its chunks directly).
 //! Everything is read inside one read transaction: one moment of the database.
 
+pub mod buffers;
 pub mod literal;
 pub mod path;
 pub mod real;

@@ -115,7 +115,7 @@ fn flush(
     if group.is_none() || (hash_bytes(stem.as_bytes()) >> 32).is_multiple_of(GROUP_SPAN) {
         *group = Some(stem.to_string());
     }
-    let data = std::mem::replace(buf, Vec::with_capacity(2 * TARGET_CHUNK as usize));
+    let data = std::mem::replace(buf, super::buffers::take(2 * TARGET_CHUNK as usize));
     emit(Chunk {
         group: group.clone().expect("group set above"),
         name,

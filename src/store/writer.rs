@@ -14,7 +14,7 @@ use git2::{Odb, Oid, Repository};
 
 use super::pack::{Compressor, Kind, PackWriter, object_id};
 use super::tree::{ObjectStore, TreeBuilder};
-use crate::dump::Sink;
+use crate::dump::{Sink, buffers};
 
 /// Files travel in batches: one channel hand-over per ~256 KiB, not per 4 KiB chunk.
 const BATCH_BYTES: usize = 256 << 10;
@@ -137,18 +137,25 @@ impl ObjectStore for Objects<'_> {
         {
             self.seen.insert(oid);
             self.pool
-                .as_ref()
+                .as_mut()
                 .expect("pool open")
                 .send(kind, oid, data)?;
+        } else {
+            buffers::give(data);
         }
         Ok(oid)
     }
 }
 
+/// Objects handed to the compressors together (one hand-over, one pack lock per batch).
+type Job = Vec<(Kind, Oid, Vec<u8>)>;
+const JOB_OBJECTS: usize = 64;
+
 /// Compression threads: the dump keeps one core busy, compressing a big first snapshot needs
 /// more than the other one.
 struct CompressPool {
-    tx: SyncSender<(Kind, Oid, Vec<u8>)>,
+    tx: Option<SyncSender<Job>>,
+    batch: Job,
     workers: Vec<JoinHandle<()>>,
     pack: Arc<Mutex<PackWriter>>,
     error: Arc<Mutex<Option<anyhow::Error>>>,
@@ -159,7 +166,7 @@ const BULK_AFTER: u64 = 32 << 20;
 
 impl CompressPool {
     fn new(pack: PackWriter, threads: usize) -> CompressPool {
-        let (tx, rx) = sync_channel::<(Kind, Oid, Vec<u8>)>(64);
+        let (tx, rx) = sync_channel::<Job>(4);
         let rx = Arc::new(Mutex::new(rx));
         let pack = Arc::new(Mutex::new(pack));
         let error: Arc<Mutex<Option<anyhow::Error>>> = Arc::new(Mutex::new(None));
@@ -171,11 +178,8 @@ impl CompressPool {
                     let mut z = Compressor::default();
                     loop {
                         let job = rx.lock().expect("queue").recv();
-                        let Ok((kind, oid, data)) = job else { break };
-                        let seen = raw.fetch_add(data.len() as u64, Ordering::Relaxed);
-                        let result = z
-                            .entry(kind, &data, seen > BULK_AFTER)
-                            .and_then(|entry| pack.lock().expect("pack").append(oid, &entry));
+                        let Ok(job) = job else { break };
+                        let result = compress_job(&mut z, job, &raw, &pack);
                         if let Err(e) = result {
                             error.lock().expect("error").get_or_insert(e);
                             break;
@@ -185,15 +189,29 @@ impl CompressPool {
             })
             .collect();
         CompressPool {
-            tx,
+            tx: Some(tx),
+            batch: Vec::with_capacity(JOB_OBJECTS),
             workers,
             pack,
             error,
         }
     }
 
-    fn send(&self, kind: Kind, oid: Oid, data: Vec<u8>) -> Result<()> {
-        if self.tx.send((kind, oid, data)).is_err() {
+    fn send(&mut self, kind: Kind, oid: Oid, data: Vec<u8>) -> Result<()> {
+        self.batch.push((kind, oid, data));
+        if self.batch.len() >= JOB_OBJECTS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let job = std::mem::replace(&mut self.batch, Vec::with_capacity(JOB_OBJECTS));
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(job).is_ok());
+        if !sent {
             if let Some(e) = self.error.lock().expect("error").take() {
                 return Err(e);
             }
@@ -203,21 +221,50 @@ impl CompressPool {
     }
 
     /// Wait for the compressors; the pack, unless one failed.
-    fn finish(self) -> Result<PackWriter> {
-        drop(self.tx);
-        for w in self.workers {
+    fn finish(mut self) -> Result<PackWriter> {
+        let flushed = self.flush();
+        let CompressPool {
+            tx,
+            workers,
+            pack,
+            error,
+            ..
+        } = self;
+        drop(tx);
+        for w in workers {
             let _ = w.join();
         }
-        let pack = Arc::try_unwrap(self.pack)
+        let pack = Arc::try_unwrap(pack)
             .map_err(|_| anyhow!("internal error: pack still shared"))?
             .into_inner()
             .expect("pack");
-        if let Some(e) = self.error.lock().expect("error").take() {
+        let failed = error.lock().expect("error").take();
+        if let Some(e) = failed.or(flushed.err()) {
             pack.discard();
             return Err(e);
         }
         Ok(pack)
     }
+}
+
+/// Compress a batch of objects, then append them to the pack under one lock.
+fn compress_job(
+    z: &mut Compressor,
+    job: Job,
+    raw: &AtomicU64,
+    pack: &Mutex<PackWriter>,
+) -> Result<()> {
+    let mut entries = Vec::with_capacity(job.len());
+    for (kind, oid, data) in job {
+        let seen = raw.fetch_add(data.len() as u64, Ordering::Relaxed);
+        entries.push((oid, z.entry(kind, &data, seen > BULK_AFTER)?));
+        buffers::give(data);
+    }
+    let mut pack = pack.lock().expect("pack");
+    for (oid, entry) in entries {
+        pack.append(oid, &entry)?;
+    }
+    Ok(())
 }
 
 fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
