@@ -45,7 +45,7 @@ pub fn main_with_exit_code() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(1);
             }
-            eprintln!("sqlgit: {}", one_line(&format!("{err:#}")));
+            eprintln!("sqlgit: {}", error_line(&err));
             ExitCode::from(1)
         }
     }
@@ -57,6 +57,31 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// An error and its causes as one line, without the repetitions that layered libraries add
+/// ("database is locked: Error code 5: database is locked").
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let mut text = cause.to_string();
+        if let Some(rest) = text.strip_prefix("Error code ") {
+            text = rest
+                .split_once(": ")
+                .map(|(_, m)| m.to_string())
+                .unwrap_or(text);
+        }
+        let text = one_line(&text);
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let mut line = parts.join(": ");
+    if line.contains("database is locked") {
+        line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
+    }
+    line
 }
 
 /// Error messages are one line, whatever the causes contained.

@@ -107,7 +107,11 @@ impl Write for Output {
 
 impl Sink for Output {
     fn file(&mut self, _path: &[&str], data: Vec<u8>) -> Result<()> {
-        self.write_all(&data)?;
-        Ok(())
+        let written = self.write_all(&data);
+        crate::dump::buffers::give(data);
+        written.with_context(|| match self {
+            Output::Stdout(_) => "write to stdout".to_string(),
+            Output::File { target, .. } => format!("write {}", target.display()),
+        })
     }
 }

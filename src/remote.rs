@@ -57,6 +57,23 @@ pub struct Pushed {
     pub up_to_date: bool,
 }
 
+/// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
+/// sqlgit speaks; `user@host:path` and local paths are taken as they are.
+pub fn validate_url(url: &str) -> Result<()> {
+    if url.is_empty() || !url.contains("://") {
+        return Ok(());
+    }
+    let parsed =
+        url::Url::parse(url).map_err(|e| anyhow!("bad remote URL {}: {e}", redact(url)))?;
+    match parsed.scheme() {
+        "ssh" | "git" | "http" | "https" | "file" => Ok(()),
+        other => bail!(
+            "bad remote URL {}: unsupported scheme {other:?} (use ssh, https, http, git or file)",
+            redact(url)
+        ),
+    }
+}
+
 /// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
 pub fn redact(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {

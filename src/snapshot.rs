@@ -58,10 +58,13 @@ pub fn take(
         let folder = db_folder(db);
         let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
         let mut writer = SnapshotWriter::start(store.repo.path());
-        let s =
-            dump::dump(&conn, &mut writer, filters).with_context(|| format!("database {shown}"))?;
+        let s = dump::dump(&conn, &mut writer, filters).with_context(|| {
+            format!("database {shown} into repository {}", store.path.display())
+        })?;
         drop(conn);
-        let written = writer.finish(&folder, tree)?;
+        let written = writer
+            .finish(&folder, tree)
+            .with_context(|| format!("repository {}", store.path.display()))?;
         tree = Some(written.root_tree);
         pack_bytes += written.pack_bytes;
         summary.tables += s.tables;

@@ -53,10 +53,10 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
             pruned_hint(repo, spec)
         );
     };
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs = match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64) - 1,
+    };
     let mut commit = head;
     loop {
         if commit.time().seconds() <= secs {
@@ -70,12 +70,18 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
     let oldest = commit;
     bail!(
         "no snapshot at or before {} (the oldest here is {}){}",
-        humantime::format_rfc3339_seconds(time),
-        humantime::format_rfc3339_seconds(
-            UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)
-        ),
+        show(time),
+        show(UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)),
         pruned_hint(repo, spec)
     )
+}
+
+/// RFC 3339 for times humantime can show (from 1970 on).
+pub fn show(t: SystemTime) -> String {
+    if t < UNIX_EPOCH {
+        return "a time before 1970".to_string();
+    }
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// When local history was pruned, say exactly how to reach the older snapshots.
@@ -102,7 +108,21 @@ fn pruned_hint(repo: &Repository, spec: &str) -> String {
 pub fn parse_time(spec: &str) -> Option<SystemTime> {
     let s = spec.trim();
     if let Ok(d) = humantime::parse_duration(s) {
-        return now().checked_sub(d);
+        return Some(
+            now()
+                .checked_sub(d)
+                .unwrap_or(UNIX_EPOCH - Duration::from_secs(1)),
+        );
+    }
+    // Years before 1970 (humantime reads none): earlier than any snapshot.
+    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
+        if let Ok(year) = s[..4].parse::<u32>() {
+            if year < 1970 && humantime::parse_rfc3339_weak(&format!("1970{}", &s[4..])).is_ok()
+                || year < 1970 && s.len() == 10
+            {
+                return Some(UNIX_EPOCH - Duration::from_secs(1));
+            }
+        }
     }
     if s.ends_with('Z') || s.ends_with('z') {
         return humantime::parse_rfc3339_weak(&s[..s.len() - 1]).ok();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::dump::parse_duration;
@@ -73,6 +73,12 @@ pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
         ),
     ] {
         let Some(url) = url else { continue };
+        let role = if key == "latestRemote" {
+            "latest"
+        } else {
+            "history"
+        };
+        remote::validate_url(url).with_context(|| format!("{role} remote"))?;
         if store.setting(key).as_deref() != Some(url.as_str()) {
             // What another remote confirmed says nothing about this one (pruning relies on it).
             if let Ok(mut r) = store.repo.find_reference(tracking) {
@@ -115,7 +121,7 @@ pub fn push_all(store: &Store) -> Vec<(Role, PushRecord)> {
                 record.url
             ),
             Err(e) => {
-                let line = crate::one_line(&format!("{e:#}"));
+                let line = crate::error_line(&e);
                 eprintln!(
                     "sqlgit: push to {} remote {}: {line}",
                     role.name(),

@@ -76,7 +76,7 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
             if let Some(hook) = &args.job.on_failure {
                 let vars = hook_vars(&args.repo.display().to_string(), &Run::default(), Some(&e));
                 if let Err(h) = state::run_hook(hook, &vars) {
-                    eprintln!("sqlgit: {}", crate::one_line(&format!("{h:#}")));
+                    eprintln!("sqlgit: {}", crate::error_line(&h));
                 }
             }
             return Err(e);
@@ -87,6 +87,7 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
     let mut job = Job {
         store,
         pushed_ok: true,
+        push_errors: Vec::new(),
     };
     let result = job.run(&args);
     let mut run = Run {
@@ -103,8 +104,8 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         run.bytes = outcome.summary.bytes;
     }
     let error = match &result {
-        Err(e) => Some(anyhow!("{}", crate::one_line(&format!("{e:#}")))),
-        Ok(_) if !job.pushed_ok => Some(anyhow!("a push failed")),
+        Err(e) => Some(anyhow!("{}", crate::error_line(&e))),
+        Ok(_) if !job.pushed_ok => Some(anyhow!("push failed: {}", job.push_errors.join("; "))),
         Ok(_) => None,
     };
     run.error = error.as_ref().map(|e| e.to_string());
@@ -120,6 +121,8 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
 struct Job {
     store: Store,
     pushed_ok: bool,
+    /// "<role> remote <url>: <cause>" for each failed push.
+    push_errors: Vec<String>,
 }
 
 impl Job {
@@ -170,6 +173,13 @@ impl Job {
         // A push that fails keeps the commit; the next run catches up. Still a failure.
         let records = push_all(&self.store);
         self.pushed_ok = records.iter().all(|(_, r)| r.ok);
+        self.push_errors = records
+            .iter()
+            .filter_map(|(role, r)| {
+                let cause = r.error.as_ref()?;
+                Some(format!("{} remote {}: {cause}", role.name(), r.url))
+            })
+            .collect();
         let mut st = state::load(&self.store.path);
         for (role, record) in records {
             st.remotes.insert(role.name().to_string(), record);
@@ -182,7 +192,7 @@ impl Job {
     /// Record the run, write metrics, run the hook. Problems here are reported, never fatal.
     fn finish(&self, args: &JobArgs, run: Run, error: Option<&anyhow::Error>) {
         let store = &self.store;
-        let report = |e: anyhow::Error| eprintln!("sqlgit: {}", crate::one_line(&format!("{e:#}")));
+        let report = |e: anyhow::Error| eprintln!("sqlgit: {}", crate::error_line(&e));
         let metrics_flag = args.metrics_file.as_deref().map(|p| absolute(p.as_ref()));
         let metrics_file = config::setting(store, "metricsFile", metrics_flag.as_deref());
         let on_success = config::setting(store, "onSuccess", args.on_success.as_deref());
@@ -247,9 +257,7 @@ fn hook_vars(repo: &str, run: &Run, error: Option<&anyhow::Error>) -> Vec<(&'sta
         ("SQLGIT_DURATION", format!("{:.3}", run.duration_seconds)),
         (
             "SQLGIT_ERROR",
-            error
-                .map(|e| crate::one_line(&format!("{e:#}")))
-                .unwrap_or_default(),
+            error.map(|e| crate::error_line(&e)).unwrap_or_default(),
         ),
     ]
 }

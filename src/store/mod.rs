@@ -22,6 +22,25 @@ pub struct Store {
     pub path: PathBuf,
 }
 
+/// Whether `main` of a repository sqlgit did not mark holds snapshots (a clone of a remote):
+/// every top-level entry a database folder with a `0-header.sql`.
+fn holds_snapshots(repo: &Repository) -> bool {
+    let Ok(tree) = repo
+        .find_reference(BRANCH)
+        .and_then(|r| r.peel_to_commit())
+        .and_then(|c| c.tree())
+    else {
+        return false;
+    };
+    tree.len() > 0
+        && tree.iter().all(|e| {
+            e.kind() == Some(git2::ObjectType::Tree)
+                && repo
+                    .find_tree(e.id())
+                    .is_ok_and(|t| t.get_name("0-header.sql").is_some())
+        })
+}
+
 impl Store {
     /// Open an existing sqlgit repository, for any command.
     pub fn open(dir: &Path) -> Result<Store> {
@@ -48,6 +67,11 @@ impl Store {
                 anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
             })?;
         let format = repo.config()?.get_i64(FORMAT_KEY).ok();
+        if format.is_none() && !need_marker && !holds_snapshots(&repo) {
+            bail!(
+                "repository {shown}: not a sqlgit repository (no sqlgit snapshot on its main branch)"
+            );
+        }
         if format.is_none() && need_marker {
             bail!(
                 "repository {shown}: a git repository that sqlgit did not create; refusing to use it"

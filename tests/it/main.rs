@@ -5,6 +5,7 @@
 //! `sqlite3` CLI, plus the value-by-value database comparison) and one module per command under test.
 //! New commands get a new module here (snapshot, remotes, ...) that builds on `env`.
 
+mod badinput;
 mod diff;
 mod dump;
 mod env;
@@ -14,3 +15,4 @@ mod prune;
 mod remotes;
 mod servers;
 mod snapshot;
+mod torture;
