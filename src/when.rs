@@ -115,14 +115,13 @@ pub fn parse_time(spec: &str) -> Option<SystemTime> {
         );
     }
     // Years before 1970 (humantime reads none): earlier than any snapshot.
-    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
-        if let Ok(year) = s[..4].parse::<u32>() {
-            if year < 1970 && humantime::parse_rfc3339_weak(&format!("1970{}", &s[4..])).is_ok()
-                || year < 1970 && s.len() == 10
-            {
-                return Some(UNIX_EPOCH - Duration::from_secs(1));
-            }
-        }
+    if s.len() >= 10
+        && s.as_bytes()[4] == b'-'
+        && let Ok(year) = s[..4].parse::<u32>()
+        && year < 1970
+        && (s.len() == 10 || humantime::parse_rfc3339_weak(&format!("1970{}", &s[4..])).is_ok())
+    {
+        return Some(UNIX_EPOCH - Duration::from_secs(1));
     }
     if s.ends_with('Z') || s.ends_with('z') {
         return humantime::parse_rfc3339_weak(&s[..s.len() - 1]).ok();

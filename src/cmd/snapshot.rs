@@ -104,7 +104,7 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         run.bytes = outcome.summary.bytes;
     }
     let error = match &result {
-        Err(e) => Some(anyhow!("{}", crate::error_line(&e))),
+        Err(e) => Some(anyhow!("{}", crate::error_line(e))),
         Ok(_) if !job.pushed_ok => Some(anyhow!("push failed: {}", job.push_errors.join("; "))),
         Ok(_) => None,
     };
@@ -257,7 +257,7 @@ fn hook_vars(repo: &str, run: &Run, error: Option<&anyhow::Error>) -> Vec<(&'sta
         ("SQLGIT_DURATION", format!("{:.3}", run.duration_seconds)),
         (
             "SQLGIT_ERROR",
-            error.map(|e| crate::error_line(&e)).unwrap_or_default(),
+            error.map(crate::error_line).unwrap_or_default(),
         ),
     ]
 }

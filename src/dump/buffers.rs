@@ -26,9 +26,9 @@ pub fn give(mut buf: Vec<u8>) {
         return; // a huge row's buffer: let it go
     }
     buf.clear();
-    if let Ok(mut pool) = POOL.lock() {
-        if pool.len() < KEEP {
-            pool.push(buf);
-        }
+    if let Ok(mut pool) = POOL.lock()
+        && pool.len() < KEEP
+    {
+        pool.push(buf);
     }
 }

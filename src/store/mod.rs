@@ -32,7 +32,7 @@ fn holds_snapshots(repo: &Repository) -> bool {
     else {
         return false;
     };
-    tree.len() > 0
+    !tree.is_empty()
         && tree.iter().all(|e| {
             e.kind() == Some(git2::ObjectType::Tree)
                 && repo

@@ -1104,7 +1104,7 @@ fn remote_auth_failure() {
         format!("{refused} requests refused with 401 for two runs: credentials replayed?")
     });
     p.check(
-        !std::fs::read_to_string(http.repo_path("x").join("refs/heads/main")).is_ok(),
+        std::fs::read_to_string(http.repo_path("x").join("refs/heads/main")).is_err(),
         || "the remote got a main branch despite the wrong credentials".into(),
     );
     p.finish();

@@ -194,13 +194,13 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            if std::thread::panicking() || std::env::var_os("SQLGIT_TEST_KEEP").is_some() {
-                eprintln!(
-                    "test directory kept for inspection: {}",
-                    dir.keep().display()
-                );
-            }
+        if let Some(dir) = self.dir.take()
+            && (std::thread::panicking() || std::env::var_os("SQLGIT_TEST_KEEP").is_some())
+        {
+            eprintln!(
+                "test directory kept for inspection: {}",
+                dir.keep().display()
+            );
         }
     }
 }

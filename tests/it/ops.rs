@@ -795,7 +795,8 @@ fn exit_codes_usage_2_failure_1_and_every_help_has_an_example() {
         "the top-level help documents the exit codes:\n{text}"
     );
     for name in subcommands(&env) {
-        for flag in ["--help"] {
+        {
+            let flag = "--help";
             let run = env.sqlgit(&[name.as_str(), flag]).code_is(0).assert_quiet();
             if !run.stdout_str().contains("Example") {
                 run.fail(&format!("`sqlgit {name} {flag}` shows no Example"));

@@ -148,7 +148,7 @@ fn random_real(rng: &mut Rng) -> f64 {
         f64::MIN_POSITIVE,
         5e-324,
         -5e-324,
-        2.225_073_858_507_200_9e-308, // max subnormal
+        2.225_073_858_507_201e-308, // max subnormal
         0.1,
         1e300,
         -1e-300,

@@ -161,8 +161,8 @@ fn compare_table(ctx: &str, a: &Connection, b: &Connection, table: &str) {
     let mut sb = b
         .prepare(&plan.select)
         .unwrap_or_else(|e| panic!("{}: {e}", plan.select));
-    let names: Vec<String> = sa.column_names().into_iter().map(String::from).collect();
-    let names_b: Vec<String> = sb.column_names().into_iter().map(String::from).collect();
+    let names: Vec<String> = sa.column_names().map(String::from).collect();
+    let names_b: Vec<String> = sb.column_names().map(String::from).collect();
     assert!(
         names == names_b,
         "{ctx}: table {}: columns differ: {names:?} vs {names_b:?}",
@@ -285,10 +285,10 @@ fn first_byte_difference(a: ValueRef<'_>, b: ValueRef<'_>) -> String {
 fn escape(t: &[u8]) -> String {
     let shown = &t[..t.len().min(200)];
     let mut s: String = shown.escape_ascii().to_string();
-    if let Ok(utf8) = std::str::from_utf8(shown) {
-        if !utf8.is_ascii() {
-            write!(s, " = {utf8:?}").unwrap();
-        }
+    if let Ok(utf8) = std::str::from_utf8(shown)
+        && !utf8.is_ascii()
+    {
+        write!(s, " = {utf8:?}").unwrap();
     }
     if t.len() > 200 {
         s.push_str("...");
