@@ -129,6 +129,7 @@ pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> 
             )
         }
     };
+    validate_url(url)?;
     let scrubbed = |e: anyhow::Error| anyhow!("{}", scrub(&format!("{e:#}"), url));
     // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
     let remote_main = remote_main(repo, url, ssh_key).map_err(scrubbed)?;

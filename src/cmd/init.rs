@@ -40,6 +40,12 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         .map(|p| super::snapshot::absolute(p))
         .collect();
     config::set_values(&store, "db", &dbs)?;
+    for url in [&args.remotes.latest_remote, &args.remotes.history_remote]
+        .into_iter()
+        .flatten()
+    {
+        crate::remote::validate_url(url)?;
+    }
     super::push::remember(&store, &args.remotes)?;
     super::prune::remember(&store, &args.keep)?;
     config::list_setting(&store, "excludeTable", &args.filters.exclude_table)?;

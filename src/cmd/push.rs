@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::dump::parse_duration;
@@ -63,6 +63,8 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
 }
 
 /// Save the remote flags that were given.
+/// Save the remote flags that were given. A malformed URL is saved too: every run then fails
+/// loudly on it until it is fixed, rather than the remote being silently dropped.
 pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
     for (url, key, tracking) in [
         (&args.latest_remote, "latestRemote", remote::LATEST_TRACKING),
@@ -73,12 +75,6 @@ pub fn remember(store: &Store, args: &RemoteArgs) -> Result<()> {
         ),
     ] {
         let Some(url) = url else { continue };
-        let role = if key == "latestRemote" {
-            "latest"
-        } else {
-            "history"
-        };
-        remote::validate_url(url).with_context(|| format!("{role} remote"))?;
         if store.setting(key).as_deref() != Some(url.as_str()) {
             // What another remote confirmed says nothing about this one (pruning relies on it).
             if let Ok(mut r) = store.repo.find_reference(tracking) {
