@@ -12,6 +12,18 @@ use flate2::write::GzEncoder;
 
 use crate::dump::Sink;
 
+/// A hidden temporary name beside `path` (same directory, so a rename replaces it atomically):
+/// `dir/.NAME.TAG<pid>`.
+pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{tag}{}", std::process::id()));
+    Ok(path.with_file_name(tmp_name))
+}
+
 /// A destination for SQL text.
 pub enum Output {
     Stdout(BufWriter<io::Stdout>),
@@ -31,13 +43,7 @@ impl Output {
                 io::stdout(),
             )));
         };
-        let name = target
-            .file_name()
-            .with_context(|| format!("{}: not a file name", target.display()))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = target.with_file_name(tmp_name);
+        let tmp = temp_beside(target, "tmp")?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

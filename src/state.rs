@@ -60,13 +60,7 @@ pub fn save(repo_dir: &Path, state: &State) -> Result<()> {
 
 /// Write beside `path`, then rename over it: readers never see half a file.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = crate::output::temp_beside(path, "tmp")?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -68,13 +68,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
 }
 
 fn temp_path(target: &Path) -> Result<PathBuf> {
-    let name = target
-        .file_name()
-        .with_context(|| format!("{}: not a file name", target.display()))?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".sqlgit-restore-{}", std::process::id()));
-    Ok(target.with_file_name(tmp))
+    crate::output::temp_beside(target, "sqlgit-restore-")
 }
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {

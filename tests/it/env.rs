@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `sqlite3` CLI the tests restore dumps with; override with `SQLGIT_TEST_SQLITE3`.
 pub fn sqlite3_bin() -> PathBuf {
@@ -138,6 +139,65 @@ impl TestEnv {
     /// Run `sqlite3 DB < stdin`.
     pub fn sqlite3(&self, db: impl AsRef<Path>, stdin: impl AsRef<[u8]>) -> Run {
         self.sqlite3_args::<&str>(&[], db.as_ref(), stdin.as_ref())
+    }
+
+    /// Like [`TestEnv::run`], but kill `cmd` and fail the test if it runs longer than `limit`
+    /// (a hang or an endless retry must not hang the suite). Returns the run and its wall time.
+    pub fn run_limited(&self, mut cmd: Command, stdin: &[u8], limit: Duration) -> (Run, Duration) {
+        let cmdline = describe(&cmd);
+        let start = Instant::now();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        let mut input = child.stdin.take().unwrap();
+        let stdin = stdin.to_vec();
+        let in_t = std::thread::spawn(move || {
+            let _ = input.write_all(&stdin);
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out_t = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut v);
+            v
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut err, &mut v);
+            v
+        });
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for child") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for killed child");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = start.elapsed();
+        let _ = in_t.join();
+        let run = Run {
+            cmdline,
+            output: Output {
+                status,
+                stdout: out_t.join().unwrap(),
+                stderr: err_t.join().unwrap(),
+            },
+            dir: self.root().to_path_buf(),
+        };
+        if timed_out {
+            run.fail(&format!(
+                "killed after {limit:?}: no answer (hang or endless retry?)"
+            ));
+        }
+        (run, elapsed)
     }
 
     /// Run `cmd` with `stdin` fed from a thread (so big inputs cannot deadlock) and collect output.

@@ -14,12 +14,12 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::env::{Run, TestEnv, compare_databases, describe, fixtures_dir, list_dir};
+use crate::env::{Run, TestEnv, compare_databases, fixtures_dir, list_dir};
 use crate::servers::{GitDaemon, HttpGit};
 
 /// Limit for one run of anything (a healthy sqlgit run takes well under a second here).
@@ -31,58 +31,8 @@ const T0: u64 = 1_700_000_000;
 // Helpers
 
 /// Run `cmd` with `stdin` and collect its output; kill it and fail after `RUN_LIMIT`.
-fn run_limited(env: &TestEnv, mut cmd: Command, stdin: &[u8]) -> Run {
-    let cmdline = describe(&cmd);
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let in_t = std::thread::spawn(move || {
-        let _ = std::io::Write::write_all(&mut input, &stdin);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut v);
-        v
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if start.elapsed() > RUN_LIMIT {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed child");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let _ = in_t.join();
-    let run = Run {
-        cmdline,
-        output: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        dir: env.root().to_path_buf(),
-    };
-    if timed_out {
-        run.fail(&format!("killed after {RUN_LIMIT:?} (hang?)"));
-    }
-    run
+fn run_limited(env: &TestEnv, cmd: Command, stdin: &[u8]) -> Run {
+    env.run_limited(cmd, stdin, RUN_LIMIT).0
 }
 
 /// A hermetic `sqlgit ARGS` command with `SQLGIT_NOW=now` and extra variables.

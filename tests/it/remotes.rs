@@ -12,10 +12,10 @@
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::env::{Run, TestEnv, describe};
+use crate::env::{Run, TestEnv};
 use crate::servers::{GitDaemon, HttpGit, free_port};
 
 /// Limit for one sqlgit run (a healthy one takes well under a second here).
@@ -26,55 +26,8 @@ const FAIL_LIMIT: Duration = Duration::from_secs(15);
 const T0: u64 = 1_700_000_000;
 
 /// Run `cmd` (stdin empty) and collect its output; kill it and fail after `limit`.
-fn run_with_limit(env: &TestEnv, mut cmd: Command, limit: Duration) -> (Run, Duration) {
-    let cmdline = describe(&cmd);
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut v);
-        v
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed child");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = start.elapsed();
-    let run = Run {
-        cmdline,
-        output: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        dir: env.root().to_path_buf(),
-    };
-    if timed_out {
-        run.fail(&format!(
-            "killed after {limit:?}: no answer (endless retry or hang?)"
-        ));
-    }
-    (run, elapsed)
+fn run_with_limit(env: &TestEnv, cmd: Command, limit: Duration) -> (Run, Duration) {
+    env.run_limited(cmd, b"", limit)
 }
 
 /// One test's world: a scratch dir, a git daemon, a database and its sqlgit repository.
