@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// Buffers kept at most (bounded memory).
-const KEEP: usize = 1024;
+const KEEP: usize = 256;
 
 /// An empty buffer with at least `capacity` bytes of room.
 pub fn take(capacity: usize) -> Vec<u8> {

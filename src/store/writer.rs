@@ -162,7 +162,7 @@ struct CompressPool {
 }
 
 /// Raw bytes after which compression switches to its fast level.
-const BULK_AFTER: u64 = 32 << 20;
+const BULK_AFTER: u64 = 8 << 20;
 
 impl CompressPool {
     fn new(pack: PackWriter, threads: usize) -> CompressPool {
