@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -42,38 +42,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 // ------------------------------------------------------------------------------------------------
 
 /// Run `cmd` with empty stdin, collecting its output; kill it after `limit` (reported as a hang).
-pub(crate) fn run_limited(env: &TestEnv, mut cmd: Command, limit: Duration) -> (Run, bool) {
-    let cmdline = describe(&cmd);
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let out_t = reader(child.stdout.take().unwrap());
-    let err_t = reader(child.stderr.take().unwrap());
-    let mut hung = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            hung = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for the killed child");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let run = Run {
-        cmdline,
-        output: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        dir: env.root().to_path_buf(),
-    };
+pub(crate) fn run_limited(env: &TestEnv, cmd: Command, limit: Duration) -> (Run, bool) {
+    let (run, _, hung) = env.run_bounded(cmd, b"", limit);
     (run, hung)
 }
 

@@ -143,7 +143,24 @@ impl TestEnv {
 
     /// Like [`TestEnv::run`], but kill `cmd` and fail the test if it runs longer than `limit`
     /// (a hang or an endless retry must not hang the suite). Returns the run and its wall time.
-    pub fn run_limited(&self, mut cmd: Command, stdin: &[u8], limit: Duration) -> (Run, Duration) {
+    pub fn run_limited(&self, cmd: Command, stdin: &[u8], limit: Duration) -> (Run, Duration) {
+        let (run, elapsed, timed_out) = self.run_bounded(cmd, stdin, limit);
+        if timed_out {
+            run.fail(&format!(
+                "killed after {limit:?}: no answer (hang or endless retry?)"
+            ));
+        }
+        (run, elapsed)
+    }
+
+    /// Run `cmd`, killing it after `limit`; the caller decides what a timeout means. Returns the
+    /// run, its wall time, and whether it was killed.
+    pub fn run_bounded(
+        &self,
+        mut cmd: Command,
+        stdin: &[u8],
+        limit: Duration,
+    ) -> (Run, Duration, bool) {
         let cmdline = describe(&cmd);
         let start = Instant::now();
         let mut child = cmd
@@ -192,12 +209,7 @@ impl TestEnv {
             },
             dir: self.root().to_path_buf(),
         };
-        if timed_out {
-            run.fail(&format!(
-                "killed after {limit:?}: no answer (hang or endless retry?)"
-            ));
-        }
-        (run, elapsed)
+        (run, elapsed, timed_out)
     }
 
     /// Run `cmd` with `stdin` fed from a thread (so big inputs cannot deadlock) and collect output.

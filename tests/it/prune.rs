@@ -16,13 +16,13 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::env::{Run, TestEnv, compare_databases, describe};
+use crate::env::{Run, TestEnv, compare_databases};
 use crate::servers::GitDaemon;
 
 /// Limit for one sqlgit run (a healthy one takes well under a second here).
@@ -33,41 +33,8 @@ const T0: u64 = 1_700_000_000;
 const ROWS: u64 = 5_000;
 
 /// Run `cmd` (stdin empty) and collect its output; kill it and fail after `limit`.
-fn run_limited(env: &TestEnv, mut cmd: Command, limit: Duration) -> Run {
-    let cmdline = describe(&cmd);
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let (out_t, err_t) = drain(&mut child);
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed child");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let run = Run {
-        cmdline,
-        output: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        dir: env.root().to_path_buf(),
-    };
-    if timed_out {
-        run.fail(&format!("killed after {limit:?}: hung"));
-    }
-    run
+fn run_limited(env: &TestEnv, cmd: Command, limit: Duration) -> Run {
+    env.run_limited(cmd, b"", limit).0
 }
 
 type Reader = std::thread::JoinHandle<Vec<u8>>;
