@@ -39,6 +39,15 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// Save the filters that were given; the filters in force (given, else remembered).
+    pub fn remember(&self, store: &crate::store::Store) -> Result<dump::Filters> {
+        use crate::config::list_setting;
+        Ok(dump::Filters {
+            exclude_tables: list_setting(store, "excludeTable", &self.exclude_table)?,
+            redact: list_setting(store, "redact", &self.redact)?,
+        })
+    }
+
     pub fn filters(&self) -> dump::Filters {
         dump::Filters {
             exclude_tables: self.exclude_table.clone(),

@@ -48,16 +48,8 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
     }
     super::push::remember(&store, &args.remotes)?;
     super::prune::remember(&store, &args.keep)?;
-    config::list_setting(&store, "excludeTable", &args.filters.exclude_table)?;
-    config::list_setting(&store, "redact", &args.filters.redact)?;
-    let metrics = args
-        .job
-        .metrics_file
-        .as_deref()
-        .map(|p| super::snapshot::absolute(p.as_ref()));
-    config::setting(&store, "metricsFile", metrics.as_deref())?;
-    config::setting(&store, "onSuccess", args.job.on_success.as_deref())?;
-    config::setting(&store, "onFailure", args.job.on_failure.as_deref())?;
+    args.filters.remember(&store)?;
+    args.job.remember(&store)?;
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
         store.path.display(),

@@ -12,7 +12,6 @@ use super::dump::{FilterArgs, parse_duration};
 use super::prune::KeepArgs;
 use super::push::{RemoteArgs, push_all, remember};
 use crate::config;
-use crate::dump::Filters;
 use crate::snapshot::{self, Outcome, human_bytes};
 use crate::state::{self, Run};
 use crate::store::{Store, lock, pack};
@@ -57,6 +56,17 @@ pub struct JobArgs {
     /// Run this with `sh -c` after a failed run (same variables).
     #[arg(long, value_name = "CMD")]
     pub on_failure: Option<String>,
+}
+
+impl JobArgs {
+    /// Save the monitoring settings that were given (the metrics path made absolute).
+    pub fn remember(&self, store: &Store) -> Result<()> {
+        let metrics = self.metrics_file.as_deref().map(|p| absolute(p.as_ref()));
+        config::setting(store, "metricsFile", metrics.as_deref())?;
+        config::setting(store, "onSuccess", self.on_success.as_deref())?;
+        config::setting(store, "onFailure", self.on_failure.as_deref())?;
+        Ok(())
+    }
 }
 
 pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
@@ -144,14 +154,7 @@ impl Job {
                 "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
             ));
         }
-        let filters = Filters {
-            exclude_tables: config::list_setting(
-                store,
-                "excludeTable",
-                &args.filters.exclude_table,
-            )?,
-            redact: config::list_setting(store, "redact", &args.filters.redact)?,
-        };
+        let filters = args.filters.remember(store)?;
         pack::remove_stale_temp_files(&store.objects_dir());
         let outcome = snapshot::take(store, &dbs, args.busy_timeout, &filters)?;
         // Databases given as arguments are remembered once they have been snapshotted (a typo
@@ -193,10 +196,12 @@ impl Job {
     fn finish(&self, args: &JobArgs, run: Run, error: Option<&anyhow::Error>) {
         let store = &self.store;
         let report = |e: anyhow::Error| eprintln!("sqlgit: {}", crate::error_line(&e));
-        let metrics_flag = args.metrics_file.as_deref().map(|p| absolute(p.as_ref()));
-        let metrics_file = config::setting(store, "metricsFile", metrics_flag.as_deref());
-        let on_success = config::setting(store, "onSuccess", args.on_success.as_deref());
-        let on_failure = config::setting(store, "onFailure", args.on_failure.as_deref());
+        if let Err(e) = args.remember(store) {
+            report(e);
+        }
+        let metrics_file = config::setting(store, "metricsFile", None);
+        let on_success = config::setting(store, "onSuccess", None);
+        let on_failure = config::setting(store, "onFailure", None);
         let mut st = state::load(&store.path);
         if run.ok {
             st.last_success = Some(run.unix);
