@@ -86,7 +86,25 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
             r.get(0)
         })?;
     let mut columns: Vec<String> = Vec::new();
+    let mut prefix = table.insert_prefix.clone().into_bytes();
     let key = match table.key {
+        Key::Rowid { emit: true } if table.rowid_column_rename.is_some() => {
+            // Every rowid alias is a column and the snapshot's CREATE file does not rename one
+            // (snapshots before rowids were kept for such tables): rows were written without
+            // their rowids, and form a multiset.
+            let quoted: Vec<String> = stored.iter().map(|c| quote_ident(&c.0)).collect();
+            prefix = if stored.len() != cols.len() {
+                format!(
+                    "INSERT INTO {}({}) VALUES(",
+                    quote_ident(&table.name),
+                    quoted.join(",")
+                )
+            } else {
+                format!("INSERT INTO {} VALUES(", quote_ident(&table.name))
+            }
+            .into_bytes();
+            KeyKind::Multiset
+        }
         Key::Rowid { emit: true } => {
             let alias = ["rowid", "_rowid_", "oid"]
                 .into_iter()
@@ -116,7 +134,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         name: table.name.clone(),
         sql: sql.to_string(),
         virtual_table: false,
-        prefix: table.insert_prefix.clone().into_bytes(),
+        prefix,
         columns,
         key,
         lenient: false,

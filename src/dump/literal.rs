@@ -7,6 +7,7 @@
 use rusqlite::types::ValueRef;
 
 use super::real::write_real;
+use super::stmt::Cell;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -19,6 +20,56 @@ pub fn write_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
         ValueRef::Text(t) => write_text(out, t),
         ValueRef::Blob(b) => write_blob(out, b),
     }
+}
+
+/// Append the SQL spelling of a value read by [`super::stmt::RawStmt`] to `out`.
+pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {
+    match cell {
+        Cell::Null => out.extend_from_slice(b"NULL"),
+        Cell::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        Cell::Real(f) => write_real(out, f),
+        Cell::Text(t) => write_text(out, t),
+        Cell::Text16 { bytes, big_endian } => write_text16(out, bytes, big_endian),
+        Cell::Blob(b) => write_blob(out, b),
+    }
+}
+
+/// Text of a UTF-16 database. A literal in the SQL (UTF-8) reaches the database through
+/// SQLite's UTF-8 to UTF-16 conversion, which turns unpaired surrogates, U+FFFE and U+FFFF into
+/// U+FFFD; such text is written as its stored bytes instead, `CAST(X'..' AS TEXT)`, which SQLite
+/// takes as text in the database's encoding without conversion.
+pub fn write_text16(out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
+    match utf16_to_utf8(bytes, big_endian) {
+        Some(text) => write_text(out, text.as_bytes()),
+        None => {
+            out.extend_from_slice(b"CAST(");
+            write_blob(out, bytes);
+            out.extend_from_slice(b" AS TEXT)");
+        }
+    }
+}
+
+/// The UTF-8 form of UTF-16 text when converting it back gives exactly `bytes`.
+fn utf16_to_utf8(bytes: &[u8], big_endian: bool) -> Option<String> {
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    let units = bytes.chunks_exact(2).map(|u| {
+        if big_endian {
+            u16::from_be_bytes([u[0], u[1]])
+        } else {
+            u16::from_le_bytes([u[0], u[1]])
+        }
+    });
+    let mut out = String::with_capacity(bytes.len());
+    for c in char::decode_utf16(units) {
+        let c = c.ok()?;
+        if c == '\u{fffe}' || c == '\u{ffff}' {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(out)
 }
 
 /// Bytes that cannot stand inside a quoted literal: NUL (sqlite3's `.dump` truncates at it) and
@@ -155,6 +206,28 @@ mod tests {
         let many = text(&[0u8; 250]);
         assert_eq!(many.matches("char(").count(), 3, "{many}");
         assert_eq!(quote_ident("x\"; DROP"), "\"x\"\"; DROP\"");
+    }
+
+    #[test]
+    fn utf16_text_that_utf8_cannot_carry_is_written_as_bytes() {
+        let lit = |units: &[u16], be: bool| {
+            let bytes: Vec<u8> = units
+                .iter()
+                .flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() })
+                .collect();
+            let mut out = Vec::new();
+            write_text16(&mut out, &bytes, be);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            lit(&[0x61, 0xe9, 0xd83d, 0xde00], false),
+            "'a\u{e9}\u{1f600}'"
+        );
+        assert_eq!(lit(&[0x61, 0xd800], false), "CAST(X'610000d8' AS TEXT)");
+        assert_eq!(lit(&[0xdc00, 0x61], true), "CAST(X'dc000061' AS TEXT)");
+        assert_eq!(lit(&[0xfffe], true), "CAST(X'fffe' AS TEXT)");
+        assert_eq!(lit(&[0xffff], false), "CAST(X'ffff' AS TEXT)");
+        assert_eq!(lit(&[0x61, 0, 0x62], false), "'a'||char(0)||'b'");
     }
 
     #[test]

@@ -15,20 +15,25 @@
 //! (a `1-rows` folder with a single group holds its chunks directly).
 //! Everything is read inside one read transaction: one moment of the database.
 
+pub mod btree;
 pub mod buffers;
 pub mod literal;
 pub mod path;
 pub mod real;
 pub mod rows;
 pub mod schema;
+pub mod shell;
 pub mod source;
+pub mod stmt;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use literal::quote_str;
+use literal::write_text;
 pub use schema::Filters;
-use schema::{Schema, Table, read_schema};
+use schema::{Object, Schema, Table, read_schema};
+use shell::{ObjectKind, one_line, rename_rowid_tokens, write_fixup, write_object};
+use stmt::Encoding;
 
 /// Receives the dump's files, in path order.
 pub trait Sink {
@@ -73,6 +78,7 @@ fn dump_in_transaction(
     filters: &Filters,
 ) -> Result<Summary> {
     let schema = read_schema(conn, filters)?;
+    let encoding = Encoding::of(conn)?;
     let mut sink = Counting {
         inner: sink,
         bytes: 0,
@@ -81,19 +87,18 @@ fn dump_in_transaction(
     sink.file(&["0-header.sql"], header(&schema))?;
     for table in &schema.tables {
         summary.tables += 1;
-        summary.rows += dump_table(conn, table, &mut sink)?;
+        summary.rows += dump_table(conn, table, encoding, &mut sink)?;
     }
     if let Some(seq) = &schema.sequence {
-        let mut sql = Vec::new();
-        if !schema.has_autoincrement {
-            // sqlite_sequence cannot be created directly; an AUTOINCREMENT table makes it.
-            sql.extend_from_slice(
-                b"CREATE TABLE sqlgit_make_sequence(i INTEGER PRIMARY KEY AUTOINCREMENT);\n\
-                  DROP TABLE sqlgit_make_sequence;\n",
-            );
-        }
-        sql.extend_from_slice(b"DELETE FROM sqlite_sequence;\n");
-        summary.rows += system_rows(conn, seq, &mut sql)?;
+        // sqlite_sequence cannot be created directly; creating an AUTOINCREMENT table makes it
+        // when no table has made it yet (whether one has cannot be told reliably from the text).
+        let maker = &schema.sequence_maker; // [a-z0-9_]: needs no quotes
+        let mut sql = format!(
+            "CREATE TABLE {maker}(i INTEGER PRIMARY KEY AUTOINCREMENT);\n\
+             DROP TABLE {maker};\nDELETE FROM sqlite_sequence;\n"
+        )
+        .into_bytes();
+        summary.rows += system_rows(conn, seq, encoding, &mut sql)?;
         sink.file(&["2-sqlite_sequence.sql"], sql)?;
     }
     if let Some(stat1) = &schema.stat1 {
@@ -102,14 +107,17 @@ fn dump_in_transaction(
         let mut sql = b"ANALYZE sqlite_schema;\nDROP TABLE IF EXISTS sqlite_stat4;\n\
                         DELETE FROM sqlite_stat1;\n"
             .to_vec();
-        summary.rows += system_rows(conn, stat1, &mut sql)?;
+        summary.rows += system_rows(conn, stat1, encoding, &mut sql)?;
         sink.file(&["3-sqlite_stat1.sql"], sql)?;
     }
     if !schema.views.is_empty() {
-        sink.file(&["4-views.sql"], statements(&schema.views))?;
+        sink.file(&["4-views.sql"], objects(ObjectKind::View, &schema.views))?;
     }
     if !schema.triggers.is_empty() {
-        sink.file(&["5-triggers.sql"], statements(&schema.triggers))?;
+        sink.file(
+            &["5-triggers.sql"],
+            objects(ObjectKind::Trigger, &schema.triggers),
+        )?;
     }
     sink.file(&["9-commit.sql"], b"COMMIT;\n".to_vec())?;
     summary.bytes = sink.bytes;
@@ -118,7 +126,8 @@ fn dump_in_transaction(
 
 fn header(schema: &Schema) -> Vec<u8> {
     let p = &schema.pragmas;
-    let mut out = String::from("PRAGMA foreign_keys=OFF;\n");
+    // Rows that break a CHECK constraint (written with ignore_check_constraints) restore too.
+    let mut out = String::from("PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\n");
     if p.encoding != "UTF-8" {
         // Only takes effect on a new, empty database: exactly what a restore writes into.
         out.push_str(&format!("PRAGMA encoding='{}';\n", p.encoding));
@@ -129,51 +138,73 @@ fn header(schema: &Schema) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn statements(sqls: &[String]) -> Vec<u8> {
-    let mut out = String::new();
-    for sql in sqls {
-        out.push_str(sql);
-        out.push_str(";\n");
+fn objects(kind: ObjectKind, objects: &[Object]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for o in objects {
+        write_object(&mut out, kind, &o.name, &o.sql);
     }
-    out.into_bytes()
+    out
 }
 
-fn dump_table(conn: &Connection, table: &Table, sink: &mut dyn Sink) -> Result<u64> {
+fn dump_table(
+    conn: &Connection,
+    table: &Table,
+    encoding: Encoding,
+    sink: &mut dyn Sink,
+) -> Result<u64> {
     let dir = table.dir.as_str();
     if table.virtual_table {
-        let sql = format!(
-            "PRAGMA writable_schema=ON;\n\
-             INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table',{},{},0,{});\n\
-             PRAGMA writable_schema=OFF;\n",
-            quote_str(&table.name),
-            quote_str(&table.name),
-            quote_str(&table.sql)
-        );
-        sink.file(&["1-tables", dir, "0-create.sql"], sql.into_bytes())?;
+        let mut sql = b"PRAGMA writable_schema=ON;\n\
+             INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table',"
+            .to_vec();
+        write_text(&mut sql, table.name.as_bytes());
+        sql.push(b',');
+        write_text(&mut sql, table.name.as_bytes());
+        sql.extend_from_slice(b",0,");
+        write_text(&mut sql, &table.sql);
+        sql.extend_from_slice(b");\nPRAGMA writable_schema=OFF;\n");
+        sink.file(&["1-tables", dir, "0-create.sql"], sql)?;
         return Ok(0);
     }
-    sink.file(
-        &["1-tables", dir, "0-create.sql"],
-        format!("{};\n", table.sql).into_bytes(),
-    )?;
-    let rows = rows::dump_rows(conn, table, &mut |chunk| {
+    let mut create = Vec::new();
+    match &table.rowid_column_rename {
+        // Created with the column named `rowid` renamed, so the rows can set real rowids; the
+        // exact text is put back after them (1-schema-fixup.sql).
+        Some((_, temp)) => {
+            create.extend_from_slice(&one_line(&rename_rowid_tokens(&table.sql, temp)));
+            create.extend_from_slice(b";\n");
+        }
+        None => write_object(&mut create, ObjectKind::Table, &table.name, &table.sql),
+    }
+    sink.file(&["1-tables", dir, "0-create.sql"], create)?;
+    let rows = rows::dump_rows(conn, table, encoding, &mut |chunk| {
         sink.file(
             &["1-tables", dir, "1-rows", &chunk.group, &chunk.name],
             chunk.data,
         )
     })?;
+    if table.rowid_column_rename.is_some() {
+        let mut sql = Vec::new();
+        write_fixup(&mut sql, ObjectKind::Table, &table.name, &table.sql);
+        sink.file(&["1-tables", dir, "1-schema-fixup.sql"], sql)?;
+    }
     if !table.indexes.is_empty() {
         sink.file(
             &["1-tables", dir, "2-indexes.sql"],
-            statements(&table.indexes),
+            objects(ObjectKind::Index, &table.indexes),
         )?;
     }
     Ok(rows)
 }
 
 /// The rows of a small system table, appended to `out` as one piece.
-fn system_rows(conn: &Connection, table: &Table, out: &mut Vec<u8>) -> Result<u64> {
-    rows::dump_rows(conn, table, &mut |chunk| {
+fn system_rows(
+    conn: &Connection,
+    table: &Table,
+    encoding: Encoding,
+    out: &mut Vec<u8>,
+) -> Result<u64> {
+    rows::dump_rows(conn, table, encoding, &mut |chunk| {
         out.extend_from_slice(&chunk.data);
         Ok(())
     })

@@ -6,12 +6,14 @@
 //! [`TARGET_CHUNK`] bytes whatever the row size. Chunks are grouped into folders the same way,
 //! so no tree in the snapshot grows with the table.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-use super::literal::write_value;
+use super::btree::Rowids;
+use super::literal::write_cell;
 use super::path::{hash_bytes, mix64, ordinal_chunk_name, rowid_chunk_name};
-use super::schema::{Key, Table};
+use super::schema::{Key, RowidFrom, Table};
+use super::stmt::{Cell, Encoding, RawStmt};
 
 /// Average chunk size in bytes.
 pub const TARGET_CHUNK: u64 = 4096;
@@ -34,16 +36,14 @@ pub struct Chunk {
 pub fn dump_rows(
     conn: &Connection,
     table: &Table,
+    encoding: Encoding,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<u64> {
-    let mut stmt = conn
-        .prepare(&table.select)
-        .with_context(|| format!("read table {}", table.name))?;
-    let ncols = stmt.column_count();
-    let mut rows = stmt.query([])?;
-    let first_value = match table.key {
-        Key::Rowid { emit: true } | Key::Columns => 0,
-        Key::Rowid { emit: false } => 1,
+    let context = || format!("read table {}", table.name);
+    let mut stmt = RawStmt::prepare(conn, &table.select, encoding).with_context(context)?;
+    let mut btree = match table.rowid_from {
+        RowidFrom::Btree { rootpage } => Some(Rowids::new(conn, rootpage).with_context(context)?),
+        _ => None,
     };
 
     let mut buf: Vec<u8> = Vec::with_capacity(2 * TARGET_CHUNK as usize);
@@ -54,41 +54,55 @@ pub fn dump_rows(
     let mut total = 0u64;
     let mut ordinal = 0u64;
 
-    while let Some(row) = rows
-        .next()
-        .with_context(|| format!("read table {}", table.name))?
-    {
+    while stmt.step().with_context(context)? {
+        let rowid = match (table.rowid_from, &mut btree) {
+            (RowidFrom::Select(at), _) => stmt.cell(at).as_i64(),
+            (RowidFrom::Btree { .. }, Some(walker)) => match walker.next_rowid()? {
+                Some(r) => Some(r),
+                None => bail!("table {}: more rows than its b-tree has", table.name),
+            },
+            _ => None,
+        };
         let start = buf.len();
         buf.extend_from_slice(table.insert_prefix.as_bytes());
-        for i in first_value..ncols {
-            if i > first_value {
+        if let (Key::Rowid { emit: true }, Some(r)) = (table.key, rowid) {
+            buf.extend_from_slice(itoa::Buffer::new().format(r).as_bytes());
+            if !table.values.is_empty() {
+                buf.push(b',');
+            }
+        }
+        for i in table.values.clone() {
+            if i > table.values.start {
                 buf.push(b',');
             }
             match table.redacted.iter().find(|(at, _)| *at == i) {
-                Some(&(_, notnull)) => write_redacted(&mut buf, row.get_ref(i)?, notnull),
-                None => write_value(&mut buf, row.get_ref(i)?),
+                Some(&(_, notnull)) => write_redacted(&mut buf, stmt.cell(i), notnull),
+                None => write_cell(&mut buf, stmt.cell(i)),
             }
         }
         buf.extend_from_slice(b");\n");
         let row_len = (buf.len() - start) as u64;
 
-        let hash = if let Key::Rowid { .. } = table.key {
-            let rowid = row.get_ref(0)?.as_i64()?;
-            if chunk_name.is_none() {
-                chunk_name = Some(rowid_chunk_name(rowid));
+        let hash = match (table.key, rowid) {
+            (Key::Rowid { .. }, Some(rowid)) => {
+                if chunk_name.is_none() {
+                    chunk_name = Some(rowid_chunk_name(rowid));
+                }
+                mix64(rowid as u64)
             }
-            mix64(rowid as u64)
-        } else {
-            key_buf.clear();
-            for &i in &table.key_columns {
-                write_value(&mut key_buf, row.get_ref(i)?);
-                key_buf.push(0);
+            (Key::Rowid { .. }, None) => bail!("table {}: a row without a rowid", table.name),
+            (Key::Columns, _) => {
+                key_buf.clear();
+                for &i in &table.key_columns {
+                    write_cell(&mut key_buf, stmt.cell(i));
+                    key_buf.push(0);
+                }
+                if chunk_name.is_none() {
+                    chunk_name = Some(ordinal_chunk_name(ordinal));
+                    ordinal += 1;
+                }
+                hash_bytes(&key_buf)
             }
-            if chunk_name.is_none() {
-                chunk_name = Some(ordinal_chunk_name(ordinal));
-                ordinal += 1;
-            }
-            hash_bytes(&key_buf)
         };
         chunk_rows += 1;
         total += 1;
@@ -96,6 +110,14 @@ pub fn dump_rows(
             let name = chunk_name.take().expect("chunk has a name");
             flush(&mut buf, name, &mut group, &mut chunk_rows, emit)?;
         }
+    }
+    if let Some(walker) = &mut btree
+        && walker.next_rowid()?.is_some()
+    {
+        bail!(
+            "table {}: its b-tree has more rows than a scan returned",
+            table.name
+        );
     }
     if let Some(name) = chunk_name.take() {
         flush(&mut buf, name, &mut group, &mut chunk_rows, emit)?;
@@ -126,15 +148,14 @@ fn flush(
 
 /// A redacted value: NULL where the column allows it, else a fixed value of the same storage
 /// class (so NOT NULL and STRICT columns still restore), the same for every row.
-fn write_redacted(out: &mut Vec<u8>, value: rusqlite::types::ValueRef<'_>, notnull: bool) {
-    use rusqlite::types::ValueRef;
+fn write_redacted(out: &mut Vec<u8>, value: Cell<'_>, notnull: bool) {
     let placeholder: &[u8] = match value {
-        ValueRef::Null => b"NULL",
+        Cell::Null => b"NULL",
         _ if !notnull => b"NULL",
-        ValueRef::Integer(_) => b"0",
-        ValueRef::Real(_) => b"0.0",
-        ValueRef::Text(_) => b"'(redacted)'",
-        ValueRef::Blob(_) => b"X''",
+        Cell::Integer(_) => b"0",
+        Cell::Real(_) => b"0.0",
+        Cell::Text(_) | Cell::Text16 { .. } => b"'(redacted)'",
+        Cell::Blob(_) => b"X''",
     };
     out.extend_from_slice(placeholder);
 }

@@ -19,12 +19,31 @@ pub struct Pragmas {
 /// How a table's rows are keyed (the chunk names and boundaries come from the key).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Key {
-    /// Rowid table: the first selected column is the rowid; `emit` says whether it is written
-    /// into the INSERT (no INTEGER PRIMARY KEY holds it already).
+    /// Rowid table; `emit` says whether the rowid is written into the INSERT before the
+    /// columns (no INTEGER PRIMARY KEY holds it already).
     Rowid { emit: bool },
-    /// WITHOUT ROWID table, or a rowid table whose rowid no name can reach: rows are read in
-    /// b-tree order and keyed by these selected columns (the primary key, or all columns).
+    /// WITHOUT ROWID table: rows are read in b-tree order and keyed by these selected columns
+    /// (the primary key).
     Columns,
+}
+
+/// Where the dump finds each row's rowid.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RowidFrom {
+    /// Not a rowid table.
+    Nowhere,
+    /// This column of the SELECT (a rowid alias, or the INTEGER PRIMARY KEY column).
+    Select(usize),
+    /// The table's b-tree, read page by page (`sqlite_dbpage`) beside the SELECT: when no name
+    /// reaches the rowid (`rowid`, `oid` and `_rowid_` are all columns) or one more result
+    /// column would pass SQLite's column limit.
+    Btree { rootpage: u32 },
+}
+
+/// A named schema object with its stored text (any bytes: SQLite keeps it as typed).
+pub struct Object {
+    pub name: String,
+    pub sql: Vec<u8>,
 }
 
 pub struct Table {
@@ -32,19 +51,25 @@ pub struct Table {
     /// Folder name in the snapshot tree.
     pub dir: String,
     /// `CREATE TABLE` text as stored in sqlite_schema.
-    pub sql: String,
+    pub sql: Vec<u8>,
     pub virtual_table: bool,
     /// The SELECT that streams the rows in dump order.
     pub select: String,
     /// The text each INSERT starts with, up to and including `VALUES(`.
     pub insert_prefix: String,
     pub key: Key,
+    pub rowid_from: RowidFrom,
+    /// Positions (in the SELECT) of the columns written into the INSERT, in order.
+    pub values: std::ops::Range<usize>,
     /// Positions (in the SELECT) of the columns that key the row when `key` is `Columns`.
     pub key_columns: Vec<usize>,
     /// Positions (in the SELECT) of redacted columns, and whether each is NOT NULL.
     pub redacted: Vec<(usize, bool)>,
+    /// When every rowid alias is a column: (the column named `rowid`, a free temporary name).
+    /// The restore renames the column while it inserts rows with explicit rowids.
+    pub rowid_column_rename: Option<(String, String)>,
     /// `CREATE INDEX` statements of this table, by index name.
-    pub indexes: Vec<String>,
+    pub indexes: Vec<Object>,
 }
 
 pub struct Schema {
@@ -54,10 +79,11 @@ pub struct Schema {
     /// sqlite_sequence / sqlite_stat1 when present, dumped after all tables.
     pub sequence: Option<Table>,
     pub stat1: Option<Table>,
-    /// Whether a table still declares AUTOINCREMENT (else sqlite_sequence must be made).
-    pub has_autoincrement: bool,
-    pub views: Vec<String>,
-    pub triggers: Vec<String>,
+    /// A table name no object uses: the restore creates and drops an AUTOINCREMENT table of
+    /// this name to make sqlite_sequence.
+    pub sequence_maker: String,
+    pub views: Vec<Object>,
+    pub triggers: Vec<Object>,
 }
 
 /// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
@@ -105,6 +131,18 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// SQLite's default limit on result columns (`SQLITE_MAX_COLUMN`), which a table may reach.
+const MAX_COLUMNS: usize = 2000;
+
+/// One row of sqlite_schema.
+struct Entry {
+    kind: String,
+    name: String,
+    tbl_name: String,
+    rootpage: i64,
+    sql: Vec<u8>,
+}
+
 pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let pragma = |name: &str| -> Result<rusqlite::types::Value> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
@@ -127,51 +165,72 @@ pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let mut stmt = conn.prepare(
         "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE sql IS NOT NULL",
     )?;
-    let mut entries: Vec<(String, String, String, i64, String)> = stmt
+    let mut entries: Vec<Entry> = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(Entry {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                tbl_name: r.get(2)?,
+                rootpage: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                // Schema text is kept as stored, whatever its bytes.
+                sql: r
+                    .get_ref(4)?
+                    .as_bytes()
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+            })
         })?
         .collect::<rusqlite::Result<_>>()
         .context("read sqlite_schema")?;
-    entries.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let all_names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()
+        .context("read sqlite_schema")?;
 
     let mut schema = Schema {
         pragmas,
         tables: Vec::new(),
         sequence: None,
         stat1: None,
-        has_autoincrement: false,
+        sequence_maker: free_name("sqlgit_make_sequence", &all_names),
         views: Vec::new(),
         triggers: Vec::new(),
     };
-    for (kind, name, tbl_name, rootpage, sql) in &entries {
-        if filters.excludes(tbl_name) || filters.excludes(name) {
+    let none = Filters::default();
+    for e in &entries {
+        if filters.excludes(&e.tbl_name) || filters.excludes(&e.name) {
             continue;
         }
-        match kind.as_str() {
-            "table" if name == "sqlite_sequence" => {
-                schema.sequence = Some(table(conn, name, sql, false, &Filters::default())?)
+        let object = || Object {
+            name: e.name.clone(),
+            sql: e.sql.clone(),
+        };
+        match e.kind.as_str() {
+            "table" if e.name == "sqlite_sequence" => {
+                schema.sequence = Some(table(conn, e, false, &none)?)
             }
-            "table" if name == "sqlite_stat1" => {
-                schema.stat1 = Some(table(conn, name, sql, false, &Filters::default())?)
+            "table" if e.name == "sqlite_stat1" => {
+                schema.stat1 = Some(table(conn, e, false, &none)?)
             }
-            "table" if name.starts_with("sqlite_") => {} // stat2/3/4: build-specific, not restorable
-            "table" => {
-                schema.has_autoincrement |= sql.to_ascii_uppercase().contains("AUTOINCREMENT");
-                schema
-                    .tables
-                    .push(table(conn, name, sql, *rootpage == 0, filters)?)
-            }
-            "view" => schema.views.push(sql.clone()),
-            "trigger" => schema.triggers.push(sql.clone()),
+            "table" if e.name.starts_with("sqlite_") => {} // stat2/3/4: build-specific, not restorable
+            "table" => schema
+                .tables
+                .push(table(conn, e, e.rootpage == 0, filters)?),
+            "view" => schema.views.push(object()),
+            "trigger" => schema.triggers.push(object()),
             _ => {}
         }
     }
-    for (kind, _, tbl_name, _, sql) in &entries {
-        if kind == "index"
-            && let Some(t) = schema.tables.iter_mut().find(|t| t.name == *tbl_name)
+    for e in &entries {
+        if e.kind == "index"
+            && let Some(t) = schema.tables.iter_mut().find(|t| t.name == e.tbl_name)
         {
-            t.indexes.push(sql.clone());
+            t.indexes.push(Object {
+                name: e.name.clone(),
+                sql: e.sql.clone(),
+            });
         }
     }
     // Dump order is the order git sorts the table folders in (a folder sorts as "name/").
@@ -181,6 +240,19 @@ pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     Ok(schema)
 }
 
+/// `base`, or `base_2`, `base_3`, … : the first that is not in `taken` (ASCII case-insensitive,
+/// as SQLite compares names).
+pub fn free_name(base: &str, taken: &[String]) -> String {
+    let used = |n: &str| taken.iter().any(|t| t.eq_ignore_ascii_case(n));
+    if !used(base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|i| format!("{base}_{i}"))
+        .find(|n| !used(n))
+        .expect("some name is free")
+}
+
 struct Column {
     name: String,
     pk: i64,
@@ -188,28 +260,7 @@ struct Column {
     generated: bool,
 }
 
-fn table(
-    conn: &Connection,
-    name: &str,
-    sql: &str,
-    virtual_table: bool,
-    filters: &Filters,
-) -> Result<Table> {
-    let mut t = Table {
-        name: name.to_string(),
-        dir: table_dir(name),
-        sql: sql.to_string(),
-        virtual_table,
-        select: String::new(),
-        insert_prefix: String::new(),
-        key: Key::Columns,
-        key_columns: Vec::new(),
-        redacted: Vec::new(),
-        indexes: Vec::new(),
-    };
-    if virtual_table {
-        return Ok(t); // its data lives in its shadow tables, which are dumped as tables
-    }
+fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool, bool)> {
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
         .prepare("SELECT name, pk, hidden, \"notnull\" FROM pragma_table_xinfo(?1)")
@@ -225,7 +276,7 @@ fn table(
             .collect()
         })
         .with_context(ctx)?;
-    let pk_index: bool = conn
+    let pk_index = conn
         .query_row(
             "SELECT count(*) FROM pragma_index_list(?1) WHERE origin = 'pk'",
             [name],
@@ -239,45 +290,103 @@ fn table(
         })
         .with_context(ctx)?
         != 0;
-    let has_ipk = !without_rowid && !pk_index && columns.iter().any(|c| c.pk > 0);
+    Ok((columns, pk_index, without_rowid))
+}
+
+fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -> Result<Table> {
+    let name = e.name.as_str();
+    let mut t = Table {
+        name: name.to_string(),
+        dir: table_dir(name),
+        sql: e.sql.clone(),
+        virtual_table,
+        select: String::new(),
+        insert_prefix: String::new(),
+        key: Key::Columns,
+        rowid_from: RowidFrom::Nowhere,
+        values: 0..0,
+        key_columns: Vec::new(),
+        redacted: Vec::new(),
+        rowid_column_rename: None,
+        indexes: Vec::new(),
+    };
+    if virtual_table {
+        return Ok(t); // its data lives in its shadow tables, which are dumped as tables
+    }
+    let (columns, pk_index, without_rowid) = columns(conn, name)?;
+    let ipk = (!without_rowid && !pk_index)
+        .then(|| {
+            columns
+                .iter()
+                .filter(|c| !c.generated)
+                .position(|c| c.pk > 0)
+        })
+        .flatten();
     let stored: Vec<&Column> = columns.iter().filter(|c| !c.generated).collect();
     let any_generated = stored.len() != columns.len();
-    let rowid_alias = ["rowid", "_rowid_", "oid"]
+    let alias = ["rowid", "_rowid_", "oid"]
         .into_iter()
         .find(|alias| !columns.iter().any(|c| c.name.eq_ignore_ascii_case(alias)));
 
-    let quoted: Vec<String> = stored.iter().map(|c| quote_ident(&c.name)).collect();
+    let mut quoted: Vec<String> = stored.iter().map(|c| quote_ident(&c.name)).collect();
     let table = quote_ident(name);
-    let mut select_cols = Vec::new();
-    let mut insert_cols = Vec::new();
+    let mut select_cols: Vec<String> = Vec::new();
+    let mut insert_cols: Vec<String> = Vec::new();
     let mut order_by = String::new();
-    match (without_rowid, rowid_alias) {
-        (false, Some(alias)) => {
-            t.key = Key::Rowid { emit: !has_ipk };
-            select_cols.push(alias.to_string());
-            if !has_ipk {
-                insert_cols.push(alias.to_string());
+    if without_rowid {
+        t.key = Key::Columns;
+        let mut pk: Vec<(i64, usize)> = stored
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.pk > 0)
+            .map(|(i, c)| (c.pk, i))
+            .collect();
+        pk.sort();
+        t.key_columns = pk.into_iter().map(|(_, i)| i).collect();
+    } else if let Some(pos) = ipk {
+        // The INTEGER PRIMARY KEY column is the rowid.
+        t.key = Key::Rowid { emit: false };
+        t.rowid_from = RowidFrom::Select(pos);
+        order_by = format!(" ORDER BY {}", quoted[pos]);
+    } else {
+        t.key = Key::Rowid { emit: true };
+        match alias {
+            Some(alias) if stored.len() < MAX_COLUMNS => {
+                t.rowid_from = RowidFrom::Select(0);
+                select_cols.push(alias.to_string());
+                order_by = format!(" ORDER BY {alias}");
             }
-            order_by = format!(" ORDER BY {alias}");
+            _ => {
+                // Rows come in b-tree (rowid) order from a plain scan; the b-tree gives the rowids.
+                let rootpage = u32::try_from(e.rootpage)
+                    .with_context(|| format!("table {name} has no root page"))?;
+                t.rowid_from = RowidFrom::Btree { rootpage };
+            }
         }
-        _ => {
-            // b-tree order: primary key order for WITHOUT ROWID, rowid order otherwise.
-            t.key = Key::Columns;
-            let mut pk: Vec<(i64, usize)> = stored
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.pk > 0)
-                .map(|(i, c)| (c.pk, i))
-                .collect();
-            pk.sort();
-            t.key_columns = if pk.is_empty() {
-                (0..stored.len()).collect()
-            } else {
-                pk.into_iter().map(|(_, i)| i).collect()
-            };
-        }
+        let alias = match alias {
+            Some(a) => a,
+            None => {
+                // Free `rowid` while restoring: rename the column, insert, rename it back.
+                let column = columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .find(|n| n.eq_ignore_ascii_case("rowid"))
+                    .expect("all aliases are columns");
+                let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+                let temp = free_name("sqlgit_rowid", &names);
+                for (q, c) in quoted.iter_mut().zip(&stored) {
+                    if c.name == column {
+                        *q = quote_ident(&temp);
+                    }
+                }
+                t.rowid_column_rename = Some((column, temp));
+                "rowid"
+            }
+        };
+        insert_cols.push(alias.to_string());
     }
     let offset = select_cols.len();
+    t.values = offset..offset + stored.len();
     for (i, c) in stored.iter().enumerate() {
         if filters.redacts(name, &c.name) {
             if c.pk > 0 {
@@ -289,7 +398,8 @@ fn table(
             t.redacted.push((offset + i, c.notnull));
         }
     }
-    select_cols.extend(quoted.iter().cloned());
+    let read_cols: Vec<String> = stored.iter().map(|c| quote_ident(&c.name)).collect();
+    select_cols.extend(read_cols);
     t.select = format!(
         "SELECT {} FROM {table} NOT INDEXED{order_by}",
         select_cols.join(",")

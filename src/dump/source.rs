@@ -1,11 +1,17 @@
 //! Opening the database to dump: read-only, never changed (no checkpoint, no journal-mode
 //! change), waiting for locks up to a timeout instead of failing at the first SQLITE_BUSY.
+//!
+//! One exception, the one every SQLite reader makes: a hot rollback journal left by a writer
+//! that crashed mid-transaction must be rolled back before anyone can read the database, and a
+//! read-only connection cannot do that. Then the database is opened read-write just long enough
+//! to read its schema (SQLite rolls the journal back, restoring the last committed state), and
+//! opened read-only again.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use rusqlite::{Connection, OpenFlags};
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 /// Open `path` for dumping. Fails with a short reason for a missing file or a directory.
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
@@ -15,8 +21,40 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Ok(m) if m.is_dir() => bail!("is a directory, not a database file"),
         Ok(_) => {}
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout)?;
+    match first_read(&conn) {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == ErrorCode::ReadOnly && e.extended_code == READONLY_ROLLBACK =>
+        {
+            drop(conn);
+            roll_back_hot_journal(path, busy_timeout)?;
+            open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout)
+        }
+        // Other errors (not a database, busy…) surface where the dump reads, with context.
+        _ => Ok(conn),
+    }
+}
+
+/// `SQLITE_READONLY_ROLLBACK`: a hot journal that a read-only connection cannot roll back.
+const READONLY_ROLLBACK: std::os::raw::c_int = 8 | (3 << 8);
+
+fn open_with(path: &Path, flags: OpenFlags, busy_timeout: Duration) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(busy_timeout)?;
     Ok(conn)
+}
+
+fn first_read(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+}
+
+fn roll_back_hot_journal(path: &Path, busy_timeout: Duration) -> Result<()> {
+    let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE, busy_timeout)
+        .and_then(|c| first_read(&c).map(|_| c).map_err(Into::into))
+        .context(
+            "a crashed writer left a hot rollback journal, and rolling it back needs write \
+             access to the database file and its directory",
+        )?;
+    drop(conn);
+    Ok(())
 }

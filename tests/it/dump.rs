@@ -10,6 +10,7 @@
 mod bad_input;
 mod consistency;
 mod props;
+mod real_world;
 
 use crate::env::{FileState, TestEnv, compare_databases, list_dir};
 use rusqlite::Connection;

@@ -333,7 +333,11 @@ fn layout_ok(path: &str) -> bool {
             "9-commit.sql",
         ]
         .contains(file),
-        ["1-tables", t, "0-create.sql" | "2-indexes.sql"] => safe(t),
+        [
+            "1-tables",
+            t,
+            "0-create.sql" | "1-schema-fixup.sql" | "2-indexes.sql",
+        ] => safe(t),
         ["1-tables", t, "1-rows", c] => safe(t) && chunk(c),
         // A group folder is named after its first chunk: every chunk in it sorts at or after it.
         ["1-tables", t, "1-rows", g, c] => safe(t) && is_hex16(g) && chunk(c) && &c[..16] >= *g,

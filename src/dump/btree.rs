@@ -1,0 +1,120 @@
+//! The rowids of a table read from its b-tree pages (`sqlite_dbpage`), in b-tree order.
+//!
+//! When `rowid`, `oid` and `_rowid_` are all column names, no SQL reaches a row's real rowid,
+//! and a result with the rowid plus 2000 columns passes SQLite's column limit. A plain scan of
+//! the table returns rows in b-tree order, so walking the same b-tree (in the same read
+//! transaction) gives each row's rowid. The format is SQLite's file format: table b-tree pages
+//! are interior (0x05: cells of a child page number and a key, plus a right-most child) or
+//! leaves (0x0d: cells of a payload size and the rowid).
+
+use anyhow::{Context, Result, bail};
+use rusqlite::Connection;
+
+use super::stmt::{Cell, Encoding, RawStmt};
+
+pub struct Rowids<'c> {
+    page: RawStmt<'c>,
+    /// Pages on the way down: (page bytes, header offset, next cell to visit).
+    stack: Vec<(Vec<u8>, usize, usize)>,
+}
+
+impl<'c> Rowids<'c> {
+    pub fn new(conn: &'c Connection, rootpage: u32) -> Result<Rowids<'c>> {
+        let page = RawStmt::prepare(
+            conn,
+            "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
+            Encoding::Utf8,
+        )
+        .context("read table b-tree pages (sqlite_dbpage)")?;
+        let mut walker = Rowids {
+            page,
+            stack: Vec::new(),
+        };
+        walker.push(rootpage)?;
+        Ok(walker)
+    }
+
+    fn push(&mut self, pgno: u32) -> Result<()> {
+        if self.stack.len() > 64 {
+            bail!("table b-tree deeper than 64 levels at page {pgno}");
+        }
+        self.page.reset();
+        self.page.bind_i64(1, i64::from(pgno))?;
+        if !self.page.step()? {
+            bail!("b-tree page {pgno} does not exist");
+        }
+        let data = match self.page.cell(0) {
+            Cell::Blob(b) => b.to_vec(),
+            _ => bail!("b-tree page {pgno} is empty"),
+        };
+        let header = if pgno == 1 { 100 } else { 0 };
+        if !matches!(data.get(header), Some(0x05 | 0x0d)) {
+            bail!("page {pgno} is not a table b-tree page");
+        }
+        self.stack.push((data, header, 0));
+        Ok(())
+    }
+
+    /// The next rowid in b-tree order.
+    pub fn next_rowid(&mut self) -> Result<Option<i64>> {
+        loop {
+            let Some((data, h, next)) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            let (h, i) = (*h, *next);
+            let interior = data[h] == 0x05;
+            let cells = be16(data, h + 3)? as usize;
+            let pointers = h + if interior { 12 } else { 8 };
+            if i < cells {
+                *next += 1;
+                let at = be16(data, pointers + 2 * i)? as usize;
+                if interior {
+                    let child = be32(data, at)?;
+                    self.push(child)?;
+                } else {
+                    let (_, n) = varint(data, at)?; // payload size
+                    let (rowid, _) = varint(data, at + n)?;
+                    return Ok(Some(rowid as i64));
+                }
+            } else if interior && i == cells {
+                *next += 1;
+                let right = be32(data, h + 8)?;
+                self.push(right)?;
+            } else {
+                self.stack.pop();
+            }
+        }
+    }
+}
+
+fn be16(d: &[u8], at: usize) -> Result<u16> {
+    match d.get(at..at + 2) {
+        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
+        None => bail!("b-tree page truncated"),
+    }
+}
+
+fn be32(d: &[u8], at: usize) -> Result<u32> {
+    match d.get(at..at + 4) {
+        Some(b) => Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+        None => bail!("b-tree page truncated"),
+    }
+}
+
+/// SQLite's varint at `at`: (value, length in bytes).
+fn varint(d: &[u8], at: usize) -> Result<(u64, usize)> {
+    let mut v: u64 = 0;
+    for i in 0..9 {
+        let Some(&b) = d.get(at + i) else {
+            bail!("b-tree page truncated");
+        };
+        if i == 8 {
+            return Ok(((v << 8) | u64::from(b), 9));
+        }
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    unreachable!()
+}

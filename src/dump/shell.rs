@@ -1,0 +1,496 @@
+//! How the `sqlite3` shell reads a script, and writing schema text that it cannot misread.
+//!
+//! A dump is restored by `sqlite3 new.db < dump.sql`, and the shell does not hand its input to
+//! SQLite unchanged (`process_input` and `local_getline` in `shell.c`, 3.40 and newer):
+//!
+//! 1. Input is read line by line; the `\n` and one `\r` before it are removed and lines are
+//!    joined again with `\n`: a CR before a line end is lost.
+//! 2. A line is cut at its first NUL byte.
+//! 3. A line that starts in plain text (not inside a quote or comment), holds only `go` or `/`
+//!    (any case, then only blanks or comments), and ends a complete statement if `;` were
+//!    added, is replaced by `;` (compatibility with SQL Server and Oracle scripts).
+//! 4. At the start of a statement, a line that is blank or only comments is dropped, and a line
+//!    starting with `.` or `#` is a shell command, not SQL.
+//! 5. Accumulated lines run as soon as a line ends after a `;` in plain text and
+//!    `sqlite3_complete` says the text is complete — possibly before the statement the dump
+//!    meant (a `;` inside a `-- comment` never ends one; text after an unterminated `/*` is all
+//!    comment).
+//!
+//! Values never meet these rules: literals are single-line except inside quotes, and NUL/CR are
+//! written as `char()` ([`super::literal`]). Schema text is stored as typed, so it can hold all
+//! of them. [`write_object`] writes it as is when the shell reads it back unchanged *and*
+//! SQLite would store exactly that text again; otherwise as an equivalent one-line statement
+//! (no comments, no line ends outside quotes) followed by an update of `sqlite_schema.sql` to
+//! the exact text and a schema reload — so the restored schema is byte-identical either way.
+
+use std::ffi::CString;
+
+use super::literal::write_text;
+
+/// The kinds of schema object whose text the dump writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    Table,
+    Index,
+    View,
+    Trigger,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Table => "table",
+            ObjectKind::Index => "index",
+            ObjectKind::View => "view",
+            ObjectKind::Trigger => "trigger",
+        }
+    }
+}
+
+/// Write the statement that recreates a schema object with exactly `sql` as its stored text.
+pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8]) {
+    if reads_back_exactly(kind, sql) {
+        out.extend_from_slice(sql);
+        out.extend_from_slice(b";\n");
+        return;
+    }
+    out.extend_from_slice(&one_line(sql));
+    out.extend_from_slice(b";\n");
+    write_fixup(out, kind, name, sql);
+}
+
+/// Set the stored text of an object to exactly `sql` and reload the schema, so that everything
+/// after (rows, indexes) works from the exact definition.
+pub fn write_fixup(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8]) {
+    out.extend_from_slice(b"PRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET sql=");
+    write_text(out, sql);
+    out.extend_from_slice(b" WHERE type='");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"' AND name=");
+    write_text(out, name.as_bytes());
+    out.extend_from_slice(b";\nPRAGMA writable_schema=RESET;\n");
+}
+
+/// Whether `sql;\n` fed to the sqlite3 shell runs as one statement of exactly that text, and
+/// SQLite stores exactly `sql` for the object it creates.
+pub fn reads_back_exactly(kind: ObjectKind, sql: &[u8]) -> bool {
+    if sql.iter().any(|&b| b == b'\r' || b == 0) {
+        return false;
+    }
+    let mut text = sql.to_vec();
+    text.push(b';');
+    shell_runs_as_one(&text) && stored_as_typed(kind, sql)
+}
+
+/// Lexical pieces of SQL text, enough to tell code from quotes, comments and blanks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    Blank,
+    Comment,
+    Quoted,
+    Code,
+}
+
+/// Split `sql` into pieces with SQLite's tokenizer rules for quotes (`'` `"` `` ` `` doubled
+/// inside, `[...]`), comments (`--` to the line end, `/*` to `*/` or the end) and blanks.
+fn pieces(sql: &[u8]) -> Vec<(Piece, &[u8])> {
+    let mut out: Vec<(Piece, &[u8])> = Vec::new();
+    let mut i = 0;
+    while i < sql.len() {
+        let c = sql[i];
+        let next = sql.get(i + 1).copied();
+        let (kind, end) = if is_space(c) {
+            let n = sql[i..].iter().take_while(|&&b| is_space(b)).count();
+            (Piece::Blank, i + n)
+        } else if c == b'-' && next == Some(b'-') {
+            let n = sql[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(sql.len() - i);
+            (Piece::Comment, i + n)
+        } else if c == b'/' && next == Some(b'*') {
+            let end = sql[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(sql.len(), |p| i + 2 + p + 2);
+            (Piece::Comment, end)
+        } else if matches!(c, b'\'' | b'"' | b'`' | b'[') {
+            (Piece::Quoted, quoted_end(sql, i))
+        } else {
+            (Piece::Code, i + 1)
+        };
+        match out.last_mut() {
+            Some((Piece::Code, s)) if kind == Piece::Code => {
+                let from = i - s.len();
+                *s = &sql[from..end];
+            }
+            _ => out.push((kind, &sql[i..end])),
+        }
+        i = end;
+    }
+    out
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0c | b'\r')
+}
+
+/// End of the quoted token starting at `start` (the input's end when unterminated).
+fn quoted_end(sql: &[u8], start: usize) -> usize {
+    let close = if sql[start] == b'[' { b']' } else { sql[start] };
+    let mut i = start + 1;
+    while i < sql.len() {
+        if sql[i] == close {
+            if close != b']' && sql.get(i + 1) == Some(&close) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    sql.len()
+}
+
+/// The same statement on one line: comments dropped, blanks outside quotes made one space.
+/// Quoted names and strings are kept byte for byte (a CR LF inside them may lose its CR in the
+/// shell, which is why the exact text is always written back after it).
+pub fn one_line(sql: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sql.len());
+    let mut gap = false;
+    for (kind, bytes) in pieces(sql) {
+        match kind {
+            Piece::Blank | Piece::Comment => gap = true,
+            Piece::Quoted | Piece::Code => {
+                if gap && !out.is_empty() {
+                    out.push(b' ');
+                }
+                gap = false;
+                out.extend_from_slice(bytes);
+            }
+        }
+    }
+    out
+}
+
+/// The words (code and quoted tokens, without blanks and comments) of `sql`, split at
+/// punctuation, for checking how SQLite stores a statement's text.
+fn words(sql: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    for (kind, bytes) in pieces(sql) {
+        match kind {
+            Piece::Blank | Piece::Comment => {}
+            Piece::Quoted => out.push(bytes),
+            Piece::Code => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = rest.iter().take_while(|&&b| is_id_char(b)).count().max(1);
+                    out.push(&rest[..n]);
+                    rest = &rest[n..];
+                }
+            }
+        }
+    }
+    out
+}
+
+fn is_id_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Whether SQLite stores exactly `sql` when it runs `sql;` (see `sqlite3EndTable`,
+/// `sqlite3CreateIndex`, `sqlite3CreateView`, `sqlite3FinishTrigger`): tables, indexes and
+/// triggers are stored as a fixed `CREATE ... ` prefix plus the text from the object's name on
+/// (so no `IF NOT EXISTS`, no schema name, one space after the keywords); a table without
+/// options ends at its `)`, a trigger at its `END`; a view is stored from `CREATE` to the `;`
+/// without trailing blanks; an index up to the `;`.
+fn stored_as_typed(kind: ObjectKind, sql: &[u8]) -> bool {
+    let w = words(sql);
+    let prefix: &[&[u8]] = match kind {
+        ObjectKind::Table => &[b"CREATE TABLE "],
+        ObjectKind::Index => &[b"CREATE INDEX ", b"CREATE UNIQUE INDEX "],
+        ObjectKind::Trigger => &[b"CREATE TRIGGER "],
+        ObjectKind::View => {
+            return sql.last().is_some_and(|&b| !is_space(b));
+        }
+    };
+    let Some(p) = prefix.iter().find(|p| sql.starts_with(p)) else {
+        return false;
+    };
+    let keywords = if p.len() > 15 { 3 } else { 2 }; // CREATE [UNIQUE] INDEX / TABLE / TRIGGER
+    // The next byte starts the name: no blank or comment, no IF NOT EXISTS, no schema name.
+    let name_at = p.len();
+    if sql
+        .get(name_at)
+        .is_none_or(|&b| is_space(b) || b == b'-' || b == b'/')
+    {
+        return false;
+    }
+    let name = w.get(keywords);
+    if name.is_none_or(|n| n.eq_ignore_ascii_case(b"IF")) || w.get(keywords + 1) == Some(&&b"."[..])
+    {
+        return false;
+    }
+    match kind {
+        ObjectKind::Table => {
+            // Without options the text ends at the column list's `)`; with options (WITHOUT
+            // ROWID, STRICT) SQLite keeps everything up to the `;`.
+            w.last() != Some(&&b")"[..]) || sql.ends_with(b")")
+        }
+        ObjectKind::Trigger => {
+            w.last().is_some_and(|l| l.eq_ignore_ascii_case(b"END")) && {
+                let last = w.last().expect("checked");
+                sql.ends_with(last)
+            }
+        }
+        _ => true,
+    }
+}
+
+// The shell's quick scan of a line (`quickscan` in shell.c): whether the line ends in plain
+// text, inside a quote or comment, after a `;`.
+const QSS_HAS_DARK: u32 = 1 << 8;
+const QSS_ENDING_SEMI: u32 = 2 << 8;
+const QSS_CHAR_MASK: u32 = 0xff;
+const QSS_SCAN_MASK: u32 = 3 << 8;
+
+fn quickscan(line: &[u8], mut qss: u32) -> u32 {
+    let mut wait = (qss & QSS_CHAR_MASK) as u8;
+    let mut i = 0;
+    while i < line.len() {
+        let c = line[i];
+        i += 1;
+        if wait == 0 {
+            if is_space(c) {
+                continue;
+            }
+            match c {
+                b'-' if line.get(i) == Some(&b'-') => {
+                    return qss; // rest of the line is a comment
+                }
+                b';' => {
+                    qss |= QSS_ENDING_SEMI;
+                    continue;
+                }
+                b'/' if line.get(i) == Some(&b'*') => {
+                    i += 1;
+                    wait = b'*';
+                    qss = u32::from(wait) | (qss & QSS_SCAN_MASK);
+                    continue;
+                }
+                b'[' | b'`' | b'\'' | b'"' => {
+                    wait = if c == b'[' { b']' } else { c };
+                    qss = QSS_HAS_DARK | u32::from(wait);
+                    continue;
+                }
+                _ => {}
+            }
+            qss = (qss & !QSS_ENDING_SEMI) | QSS_HAS_DARK;
+        } else if c == wait {
+            match wait {
+                b'*' => {
+                    if line.get(i) != Some(&b'/') {
+                        continue;
+                    }
+                    i += 1;
+                }
+                b'`' | b'\'' | b'"' if line.get(i) == Some(&c) => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            wait = 0;
+            qss &= QSS_SCAN_MASK;
+        }
+    }
+    qss
+}
+
+fn in_plain(qss: u32) -> bool {
+    qss & QSS_CHAR_MASK == 0
+}
+
+fn plain_white(qss: u32) -> bool {
+    qss & !QSS_ENDING_SEMI == 0
+}
+
+fn semi_term(qss: u32) -> bool {
+    qss & !QSS_HAS_DARK == QSS_ENDING_SEMI
+}
+
+/// `go` or `/` alone on a line, as `line_is_command_terminator` sees it.
+fn is_terminator_line(line: &[u8]) -> bool {
+    let t = &line[line.iter().take_while(|&&b| is_space(b)).count()..];
+    let rest = if t.first() == Some(&b'/') {
+        &t[1..]
+    } else if t.len() >= 2 && t[..2].eq_ignore_ascii_case(b"go") {
+        &t[2..]
+    } else {
+        return false;
+    };
+    quickscan(rest, 0) == 0
+}
+
+fn complete(sql: &[u8]) -> bool {
+    match CString::new(sql) {
+        // SAFETY: a valid NUL-terminated string that SQLite only reads.
+        Ok(c) => unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 },
+        Err(_) => false,
+    }
+}
+
+/// Whether the shell, reading `text` (one statement ending in `;`, no CR, no NUL) from the start
+/// of a statement, runs exactly `text` as one piece at its last line.
+fn shell_runs_as_one(text: &[u8]) -> bool {
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    let mut qss = 0u32;
+    let mut acc: Vec<u8> = Vec::with_capacity(text.len() + 1);
+    for (n, line) in lines.iter().enumerate() {
+        if in_plain(qss) && is_terminator_line(line) && {
+            let mut probe = acc.clone();
+            probe.push(b';');
+            complete(&probe)
+        } {
+            return false;
+        }
+        qss = quickscan(line, qss);
+        if acc.is_empty() && (plain_white(qss) || matches!(line.first(), Some(b'.' | b'#'))) {
+            return false;
+        }
+        if n > 0 {
+            acc.push(b'\n');
+        }
+        acc.extend_from_slice(line);
+        if semi_term(qss) && complete(&acc) {
+            return n + 1 == lines.len();
+        }
+    }
+    false
+}
+
+/// `sql` with every identifier token `rowid` (any case, bare or quoted with `"`, `` ` `` or
+/// `[]`) renamed to `temp`. In a table whose columns shadow every rowid alias, each such token
+/// in its own CREATE text names the column, so the renamed table is the same table with
+/// `rowid` free for the restore to set real rowids through. String literals stay as they are.
+pub fn rename_rowid_tokens(sql: &[u8], temp: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sql.len() + 16);
+    for (kind, bytes) in pieces(sql) {
+        match kind {
+            Piece::Code => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = rest.iter().take_while(|&&b| is_id_char(b)).count().max(1);
+                    let word = &rest[..n];
+                    if word.eq_ignore_ascii_case(b"rowid") {
+                        out.extend_from_slice(temp.as_bytes());
+                    } else {
+                        out.extend_from_slice(word);
+                    }
+                    rest = &rest[n..];
+                }
+            }
+            Piece::Quoted
+                if bytes.len() == 7
+                    && bytes[0] != b'\''
+                    && bytes[1..6].eq_ignore_ascii_case(b"rowid") =>
+            {
+                out.push(bytes[0]);
+                out.extend_from_slice(temp.as_bytes());
+                out.push(bytes[6]);
+            }
+            _ => out.extend_from_slice(bytes),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(kind: ObjectKind, sql: &str) -> bool {
+        reads_back_exactly(kind, sql.as_bytes())
+    }
+
+    #[test]
+    fn ordinary_text_is_written_as_is() {
+        assert!(exact(ObjectKind::Table, "CREATE TABLE t(a, b TEXT)"));
+        assert!(exact(
+            ObjectKind::Table,
+            "CREATE TABLE t(\n  a INTEGER, -- the a\n  b /* bee */ TEXT\n)"
+        ));
+        assert!(exact(
+            ObjectKind::Table,
+            "CREATE TABLE t(a PRIMARY KEY) WITHOUT ROWID"
+        ));
+        assert!(exact(ObjectKind::Index, "CREATE UNIQUE INDEX i ON t(a)"));
+        assert!(exact(ObjectKind::View, "create view v as select 1"));
+        assert!(exact(
+            ObjectKind::Trigger,
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT 1;\n  SELECT 2;\nEND"
+        ));
+    }
+
+    #[test]
+    fn text_the_shell_would_misread_is_not() {
+        assert!(!exact(
+            ObjectKind::View,
+            "CREATE VIEW v AS SELECT 1 -- note"
+        ));
+        assert!(!exact(
+            ObjectKind::View,
+            "CREATE VIEW v AS SELECT 1 /* note"
+        ));
+        assert!(!exact(
+            ObjectKind::Table,
+            "CREATE TABLE t(a DEFAULT 'x\r\ny')"
+        ));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE t(\na,\ngo\n)"));
+        assert!(!exact(
+            ObjectKind::Table,
+            "CREATE TABLE t(\na,\n  GO -- x\n)"
+        ));
+        assert!(!exact(ObjectKind::View, "CREATE VIEW v AS SELECT 4\n/\n2"));
+        assert!(exact(ObjectKind::View, "CREATE VIEW v AS SELECT 'a\ngo\n'"));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE t(a) -- c"));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE IF NOT EXISTS t(a)"));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE  t(a)"));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE main.t(a)"));
+        assert!(!exact(
+            ObjectKind::Trigger,
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END -- x"
+        ));
+    }
+
+    #[test]
+    fn rowid_tokens_are_renamed_not_strings() {
+        assert_eq!(
+            rename_rowid_tokens(
+                b"CREATE TABLE t(\"RowId\" CHECK(rowid<>'rowid'), [rowid], `rowid`, rowids, oid)",
+                "tmp"
+            ),
+            b"CREATE TABLE t(\"tmp\" CHECK(tmp<>'rowid'), [tmp], `tmp`, rowids, oid)".to_vec()
+        );
+    }
+
+    #[test]
+    fn one_line_drops_comments_and_line_ends() {
+        assert_eq!(
+            one_line(b"CREATE TABLE t(\r\n a -- x ;\n , b /* y */ DEFAULT 'p\nq'\n)/* z"),
+            b"CREATE TABLE t( a , b DEFAULT 'p\nq' )".to_vec()
+        );
+        assert_eq!(one_line(b"SELECT 1-/**/-1"), b"SELECT 1- -1".to_vec());
+    }
+
+    #[test]
+    fn quickscan_follows_quotes_and_comments() {
+        assert!(semi_term(quickscan(b"SELECT 1;", 0)));
+        assert!(!in_plain(quickscan(b"SELECT 'a", 0)));
+        assert!(in_plain(quickscan(b"SELECT 'a''b' -- '", 0)));
+        assert!(!in_plain(quickscan(b"SELECT /* x", 0)));
+        assert!(is_terminator_line(b"  go  "));
+        assert!(is_terminator_line(b"/ -- x"));
+        assert!(!is_terminator_line(b"good"));
+    }
+}
