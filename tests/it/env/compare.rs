@@ -35,11 +35,15 @@ pub fn compare_databases(expected: &Path, actual: &Path) {
     let sb = schema(&b);
     if sa != sb {
         let mut msg = format!("{ctx}: sqlite_schema differs (type, name, tbl_name, sql)\n");
+        let show = |e: &SchemaEntry| {
+            let sql = e.3.as_deref().map(|b| escape(b)).unwrap_or_default();
+            format!("({:?}, {:?}, {:?}, {sql})", e.0, e.1, e.2)
+        };
         for e in sa.iter().filter(|e| !sb.contains(e)) {
-            writeln!(msg, "  only in expected: {e:?}").unwrap();
+            writeln!(msg, "  only in expected: {}", show(e)).unwrap();
         }
         for e in sb.iter().filter(|e| !sa.contains(e)) {
-            writeln!(msg, "  only in actual:   {e:?}").unwrap();
+            writeln!(msg, "  only in actual:   {}", show(e)).unwrap();
         }
         panic!("{msg}");
     }
@@ -64,12 +68,15 @@ fn pragma_text(conn: &Connection, pragma: &str) -> String {
     .unwrap_or_else(|e| panic!("PRAGMA {pragma}: {e}"))
 }
 
-type SchemaEntry = (String, String, String, Option<String>);
+type SchemaEntry = (String, String, String, Option<Vec<u8>>);
 
-/// The (type, name, tbl_name, sql) rows of sqlite_schema, sorted; rootpage is storage detail.
+/// The (type, name, tbl_name, sql) rows of sqlite_schema, sorted, the text as its raw bytes;
+/// rootpage is storage detail.
 fn schema(conn: &Connection) -> Vec<SchemaEntry> {
     let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
+        .prepare(
+            "SELECT type, name, tbl_name, CAST(sql AS BLOB) FROM sqlite_schema ORDER BY type, name",
+        )
         .unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -90,6 +97,9 @@ struct Plan {
     key_cols: usize,
     /// Column indexes (in the select) that identify a row in messages.
     ident_cols: Vec<usize>,
+    /// For tables too wide to select the rowid beside every column: the rowids, in order,
+    /// compared on their own.
+    rowids: Option<String>,
 }
 
 fn plan(conn: &Connection, table: &str) -> Plan {
@@ -124,6 +134,7 @@ fn plan(conn: &Connection, table: &str) -> Plan {
             select: format!("SELECT * FROM {q} ORDER BY {}", order.join(", ")),
             key_cols: 0,
             ident_cols: pk.iter().map(|&(_, i)| i).collect(),
+            rowids: None,
         };
     }
     let shadowed = |alias: &str| cols.iter().any(|c| c.0.eq_ignore_ascii_case(alias));
@@ -131,10 +142,18 @@ fn plan(conn: &Connection, table: &str) -> Plan {
         .into_iter()
         .find(|a| !shadowed(a))
     {
+        // One more column than SQLite's limit (2000): the rowids on their own.
+        Some(alias) if cols.len() >= 2000 => Plan {
+            select: format!("SELECT * FROM {q} ORDER BY {alias}"),
+            key_cols: 0,
+            ident_cols: vec![],
+            rowids: Some(format!("SELECT {alias} FROM {q} ORDER BY {alias}")),
+        },
         Some(alias) => Plan {
             select: format!("SELECT {alias}, * FROM {q} ORDER BY {alias}"),
             key_cols: 1,
             ident_cols: vec![0],
+            rowids: None,
         },
         // Every rowid alias is a column name: the rowid cannot be named in SQL, so it cannot be
         // compared either; a plain scan of a rowid table still walks it in rowid order.
@@ -147,6 +166,7 @@ fn plan(conn: &Connection, table: &str) -> Plan {
                 select: format!("SELECT * FROM {q}"),
                 key_cols: 0,
                 ident_cols: vec![],
+                rowids: None,
             }
         }
     }
@@ -155,6 +175,18 @@ fn plan(conn: &Connection, table: &str) -> Plan {
 #[track_caller]
 fn compare_table(ctx: &str, a: &Connection, b: &Connection, table: &str) {
     let plan = plan(a, table);
+    if let Some(query) = &plan.rowids {
+        let list = |c: &Connection| -> Vec<i64> {
+            let mut stmt = c.prepare(query).unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert!(
+            list(a) == list(b),
+            "{ctx}: table {}: rowids differ",
+            quote_ident(table)
+        );
+    }
     let mut sa = a
         .prepare(&plan.select)
         .unwrap_or_else(|e| panic!("{}: {e}", plan.select));
