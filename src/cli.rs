@@ -1,8 +1,12 @@
 //! The command line: clap derive definitions. Doc comments here are the help text users read.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
+use crate::settings::{Flags, absolute};
 
 /// Version SQLite databases in git: exact, deterministic SQL snapshots, cheap to store and push.
 ///
@@ -115,4 +119,99 @@ pub enum Command {
 /// Parse `std::env::args`; clap's error carries its own exit code and message.
 pub fn parse() -> Result<Cli, clap::Error> {
     Cli::try_parse()
+}
+
+// Flag groups shared by several commands. Given values are remembered in the repository's
+// config (see `settings`), so later runs need not repeat them.
+
+/// Remote settings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RemoteArgs {
+    /// Remote that holds only the newest snapshot, as one parentless commit (force-pushed).
+    /// ssh://, https://, git://, user@host:path or a local path. "" forgets it.
+    #[arg(long, value_name = "URL")]
+    pub latest_remote: Option<String>,
+    /// Remote that receives every snapshot commit (fast-forward pushes). "" forgets it.
+    #[arg(long, value_name = "URL")]
+    pub history_remote: Option<String>,
+    /// SSH private key for ssh:// remotes (ssh-agent and ~/.ssh keys are tried too).
+    /// HTTPS: a token in the environment variable SQLGIT_HTTPS_TOKEN is used as the password
+    /// (user from the URL, SQLGIT_HTTPS_USER, or "sqlgit"); git credential helpers work too.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+}
+
+/// Local retention.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeepArgs {
+    /// Keep only the newest N snapshots locally (e.g. 288), or those younger than a duration
+    /// (e.g. 1day, 12h); remembered in the repository's config. Older ones are cut off with a
+    /// shallow graft and their data deleted — but never before the history remote confirmed
+    /// them; without a history remote, pruning is free. "" turns pruning off.
+    #[arg(long, value_name = "N|DURATION")]
+    pub keep: Option<String>,
+}
+
+/// What to leave out (for remotes less trusted than the database).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Leave out tables whose name matches PATTERN (`*`, `?`; case-insensitive), with their
+    /// indexes and triggers. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude_table: Vec<String>,
+    /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
+    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted.
+    #[arg(long, value_name = "TABLE.COLUMN")]
+    pub redact: Vec<String>,
+}
+
+/// Monitoring of the job.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JobArgs {
+    /// After each run, write a Prometheus textfile here (atomically), e.g. for node_exporter's
+    /// textfile collector: last success time, duration, dump size, push results.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<String>,
+    /// Run this with `sh -c` after a successful run (e.g. a dead-man's-switch ping). Variables:
+    /// SQLGIT_RESULT, SQLGIT_REPO, SQLGIT_COMMIT, SQLGIT_CHANGED, SQLGIT_ROWS, SQLGIT_BYTES,
+    /// SQLGIT_TABLES, SQLGIT_DURATION, SQLGIT_ERROR. A failing hook is reported, not fatal.
+    #[arg(long, value_name = "CMD")]
+    pub on_success: Option<String>,
+    /// Run this with `sh -c` after a failed run (same variables), also when the run fails
+    /// before the repository exists or cannot get its lock.
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
+}
+
+/// The settings given as flags, paths made absolute (cron runs elsewhere).
+pub fn flags(
+    dbs: &[PathBuf],
+    remotes: &RemoteArgs,
+    keep: &KeepArgs,
+    filters: &FilterArgs,
+    job: &JobArgs,
+) -> Flags {
+    Flags {
+        dbs: dbs.iter().map(|p| absolute(p)).collect(),
+        history_remote: remotes.history_remote.clone(),
+        latest_remote: remotes.latest_remote.clone(),
+        ssh_key: remotes.ssh_key.as_deref().map(absolute),
+        keep: keep.keep.clone(),
+        exclude_tables: filters.exclude_table.clone(),
+        redact: filters.redact.clone(),
+        metrics_file: job.metrics_file.as_deref().map(|p| {
+            if p.is_empty() {
+                String::new()
+            } else {
+                absolute(p.as_ref())
+            }
+        }),
+        on_success: job.on_success.clone(),
+        on_failure: job.on_failure.clone(),
+    }
+}
+
+/// humantime durations for clap.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))
 }

@@ -8,12 +8,15 @@ mod say;
 
 pub mod cli;
 pub mod cmd;
-pub mod config;
 pub mod diff;
 pub mod dump;
+pub mod error;
+pub mod job;
 pub mod output;
+pub mod progress;
 pub mod remote;
 pub mod restore;
+pub mod settings;
 pub mod snapshot;
 pub mod state;
 pub mod store;
@@ -24,12 +27,8 @@ use std::process::ExitCode;
 /// Parse the command line, run the command, and turn its result into an exit code.
 pub fn main_with_exit_code() -> ExitCode {
     // Dumps hold private data: everything sqlgit creates is private to the user.
-    unsafe {
-        libc::umask(0o077);
-        // Bound libgit2's pack mmaps: reading many trees of a big pack must not map all of it.
-        let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
-        let _ = git2::opts::set_mwindow_size(8 << 20);
-    }
+    unsafe { libc::umask(0o077) };
+    store::configure_libgit2();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -39,52 +38,11 @@ pub fn main_with_exit_code() -> ExitCode {
         }
     };
     say::set_quiet(cli.quiet);
-    match cmd::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::from(1);
-            }
-            eprintln!("sqlgit: {}", error_line(&err));
-            ExitCode::from(1)
-        }
+    let result = cmd::run(cli);
+    if let Err(err) = &result
+        && !error::is_broken_pipe(err)
+    {
+        eprintln!("sqlgit: {}", error::error_line(err));
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// An error and its causes as one line, without the repetitions that layered libraries add
-/// ("database is locked: Error code 5: database is locked").
-pub fn error_line(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let mut text = cause.to_string();
-        if let Some(rest) = text.strip_prefix("Error code ") {
-            text = rest
-                .split_once(": ")
-                .map(|(_, m)| m.to_string())
-                .unwrap_or(text);
-        }
-        let text = one_line(&text);
-        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
-            continue;
-        }
-        parts.push(text);
-    }
-    let mut line = parts.join(": ");
-    if line.contains("database is locked") {
-        line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
-    }
-    line
-}
-
-/// Error messages are one line, whatever the causes contained.
-pub fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    error::exit_code(&result)
 }

@@ -27,6 +27,12 @@ pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
 /// A destination for SQL text.
 pub enum Output {
     Stdout(BufWriter<io::Stdout>),
+    /// Something that is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`): written in
+    /// place, never replaced by a rename.
+    Special {
+        writer: Box<dyn Write>,
+        target: PathBuf,
+    },
     File {
         writer: Box<dyn Write>,
         tmp: PathBuf,
@@ -43,6 +49,25 @@ impl Output {
                 io::stdout(),
             )));
         };
+        let gzip = target.extension().is_some_and(|e| e == "gz");
+        let wrap = |file: File| -> Box<dyn Write> {
+            let buffered = BufWriter::with_capacity(1 << 18, file);
+            if gzip {
+                Box::new(GzEncoder::new(buffered, flate2::Compression::default()))
+            } else {
+                Box::new(buffered)
+            }
+        };
+        if std::fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(target)
+                .with_context(|| format!("open {}", target.display()))?;
+            return Ok(Output::Special {
+                writer: wrap(file),
+                target: target.to_path_buf(),
+            });
+        }
         let tmp = temp_beside(target, "tmp")?;
         let file = OpenOptions::new()
             .write(true)
@@ -50,14 +75,8 @@ impl Output {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("create {}", tmp.display()))?;
-        let buffered = BufWriter::with_capacity(1 << 18, file);
-        let writer: Box<dyn Write> = if target.extension().is_some_and(|e| e == "gz") {
-            Box::new(GzEncoder::new(buffered, flate2::Compression::default()))
-        } else {
-            Box::new(buffered)
-        };
         Ok(Output::File {
-            writer,
+            writer: wrap(file),
             tmp,
             target: target.to_path_buf(),
         })
@@ -67,6 +86,9 @@ impl Output {
     pub fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::Special { mut writer, target } => writer
+                .flush()
+                .with_context(|| format!("write {}", target.display())),
             Output::File {
                 mut writer,
                 tmp,
@@ -100,13 +122,13 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
-            Output::File { writer, .. } => writer.write(buf),
+            Output::File { writer, .. } | Output::Special { writer, .. } => writer.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
-            Output::File { writer, .. } => writer.flush(),
+            Output::File { writer, .. } | Output::Special { writer, .. } => writer.flush(),
         }
     }
 }
@@ -117,7 +139,25 @@ impl Sink for Output {
         crate::dump::buffers::give(data);
         written.with_context(|| match self {
             Output::Stdout(_) => "write to stdout".to_string(),
-            Output::File { target, .. } => format!("write {}", target.display()),
+            Output::File { target, .. } | Output::Special { target, .. } => {
+                format!("write {}", target.display())
+            }
         })
+    }
+}
+
+/// `1.2 MiB`-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -9,13 +9,14 @@
 //! pruning relies on it. URLs are shown only with their credentials redacted.
 
 use std::cell::RefCell;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use auth_git2::GitAuthenticator;
 use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
 
+use crate::progress::Progress;
+use crate::settings::Settings;
 use crate::store::{BRANCH, Store};
 
 pub const HISTORY_TRACKING: &str = "refs/remotes/history/main";
@@ -246,6 +247,7 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
     let config = repo.config()?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
     let said: RefCell<String> = RefCell::new(String::new());
+    let meter = Progress::items("pushing objects", 0);
     let mut callbacks = callbacks(&auth, &config);
     callbacks.push_update_reference(|refname, status| {
         if let Some(status) = status {
@@ -260,14 +262,9 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
         }
         true
     });
-    if std::io::stderr().is_terminal() && !crate::say::quiet() {
-        callbacks.push_transfer_progress(|current, total, bytes| {
-            eprint!("\rpushing: {current}/{total} objects, {bytes} bytes   ");
-            if current == total {
-                eprintln!();
-            }
-        });
-    }
+    callbacks.push_transfer_progress(|current, total, _bytes| {
+        meter.set(current as u64, total as u64);
+    });
     let mut options = PushOptions::new();
     options.remote_callbacks(callbacks);
     let mut remote = repo
@@ -286,7 +283,7 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
             .filter(|l| !l.is_empty() && !l.contains('%'))
             .map(str::to_string)
             .collect();
-        let said = crate::one_line(&said.join(" "));
+        let said = crate::error::one_line(&said.join(" "));
         let said: String = said.chars().take(300).collect();
         if said.is_empty() {
             bail!("push rejected by the remote ({reason})");
@@ -311,6 +308,73 @@ fn url_user(url: &str) -> Option<String> {
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let userinfo = &authority[..authority.rfind('@')?];
     Some(userinfo.split(':').next()?.to_string())
+}
+
+/// The last push attempt to a remote, as the state file keeps it.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PushRecord {
+    pub unix: i64,
+    pub ok: bool,
+    pub error: Option<String>,
+    /// The remote's URL with credentials redacted.
+    pub url: String,
+}
+
+/// One remote's push in a run.
+#[derive(Debug, Clone)]
+pub struct PushResult {
+    pub role: Role,
+    pub record: PushRecord,
+    /// Commits sent (0 when the remote was up to date).
+    pub commits: usize,
+}
+
+/// Push every configured remote; a failure is recorded in its result, not returned.
+pub fn push_all(store: &Store, settings: &Settings) -> Vec<PushResult> {
+    let ssh_key = settings.ssh_key.as_ref().map(PathBuf::from);
+    let mut results = Vec::new();
+    for (role, url) in [
+        (Role::History, &settings.history_remote),
+        (Role::Latest, &settings.latest_remote),
+    ] {
+        let Some(url) = url else { continue };
+        let mut result = PushResult {
+            role,
+            record: PushRecord {
+                unix: crate::when::unix_now(),
+                ok: true,
+                error: None,
+                url: redact(url),
+            },
+            commits: 0,
+        };
+        match push(store, role, url, ssh_key.as_ref()) {
+            Ok(p) => result.commits = if p.up_to_date { 0 } else { p.commits },
+            Err(e) => {
+                result.record.ok = false;
+                result.record.error = Some(crate::error::error_line(&e));
+            }
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// Forget what a remote confirmed (its URL changed: the new one may have nothing).
+pub fn forget_confirmed(store: &Store, role: Role) -> Result<()> {
+    let tracking = match role {
+        Role::History => HISTORY_TRACKING,
+        Role::Latest => LATEST_TRACKING,
+    };
+    if let Ok(mut r) = store.repo.find_reference(tracking) {
+        r.delete()?;
+    }
+    Ok(())
+}
+
+/// The newest snapshot the history remote confirmed having.
+pub fn confirmed_history(store: &Store) -> Option<Oid> {
+    store.repo.refname_to_id(HISTORY_TRACKING).ok()
 }
 
 /// How many snapshot commits the history remote has not confirmed.

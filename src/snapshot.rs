@@ -8,6 +8,8 @@ use anyhow::{Context, Result, bail};
 use git2::{Oid, Signature};
 
 use crate::dump::{self, Filters, Summary, path::table_dir, source};
+use crate::output::human_bytes;
+use crate::progress::{Counted, Progress};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{BRANCH, Store};
 use crate::when;
@@ -58,10 +60,16 @@ pub fn take(
         let folder = db_folder(db);
         let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
         let mut writer = SnapshotWriter::start(store.repo.path());
-        let s = dump::dump(&conn, &mut writer, filters).with_context(|| {
+        let meter = Progress::bytes(&format!("snapshot of {folder}"));
+        let mut counted = Counted {
+            inner: &mut writer,
+            progress: &meter,
+        };
+        let s = dump::dump(&conn, &mut counted, filters).with_context(|| {
             format!("database {shown} into repository {}", store.path.display())
         })?;
         drop(conn);
+        meter.finish();
         let written = writer
             .finish(&folder, tree)
             .with_context(|| format!("repository {}", store.path.display()))?;
@@ -127,22 +135,6 @@ fn commit_message(dbs: &[(String, Summary)], total: &Summary) -> String {
         total.tables, total.rows, total.bytes
     ));
     msg
-}
-
-/// `1.2 MiB`-style sizes for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// Make libgit2 fsync what it writes into the repository (refs, loose objects).

@@ -13,8 +13,13 @@ use serde::{Deserialize, Serialize};
 
 const STATE_FILE: &str = "sqlgit-state.json";
 
+pub use crate::remote::PushRecord;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
+    /// A run that started and has not finished (it is running, or it was killed).
+    #[serde(default)]
+    pub running: Option<Started>,
     pub last_run: Option<Run>,
     /// Unix time of the last run that succeeded completely.
     pub last_success: Option<i64>,
@@ -38,12 +43,19 @@ pub struct Run {
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct PushRecord {
+pub struct Started {
     pub unix: i64,
-    pub ok: bool,
-    pub error: Option<String>,
-    /// The remote's URL with credentials redacted.
-    pub url: String,
+    pub pid: u32,
+}
+
+/// Record that a run started (the caller holds the repository lock).
+pub fn mark_started(repo_dir: &Path, unix: i64) -> Result<()> {
+    let mut st = load(repo_dir);
+    st.running = Some(Started {
+        unix,
+        pid: std::process::id(),
+    });
+    save(repo_dir, &st)
 }
 
 pub fn load(repo_dir: &Path) -> State {
@@ -164,6 +176,26 @@ pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u6
         "",
     );
     out
+}
+
+/// The environment a hook runs with.
+pub fn hook_vars(repo: &str, run: &Run, error: Option<&str>) -> Vec<(&'static str, String)> {
+    let result = if error.is_none() {
+        "success"
+    } else {
+        "failure"
+    };
+    vec![
+        ("SQLGIT_RESULT", result.to_string()),
+        ("SQLGIT_REPO", repo.to_string()),
+        ("SQLGIT_COMMIT", run.commit.clone().unwrap_or_default()),
+        ("SQLGIT_CHANGED", (run.changed as u8).to_string()),
+        ("SQLGIT_ROWS", run.rows.to_string()),
+        ("SQLGIT_BYTES", run.bytes.to_string()),
+        ("SQLGIT_TABLES", run.tables.to_string()),
+        ("SQLGIT_DURATION", format!("{:.3}", run.duration_seconds)),
+        ("SQLGIT_ERROR", error.unwrap_or_default().to_string()),
+    ]
 }
 
 /// Run a hook with `sh -c`, the run's result in the environment. Credentials are removed from

@@ -1,10 +1,11 @@
 //! `sqlgit cat`: a snapshot's SQL on stdout (or in a file), ready for `sqlite3 new.db`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+
+use crate::error::Exit;
 
 use crate::output::Output;
 use crate::restore::{db_tree, write_sql};
@@ -28,7 +29,7 @@ pub struct CatArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(args: CatArgs) -> Result<ExitCode> {
+pub fn run(args: CatArgs) -> Result<Exit> {
     let store = Store::open_read(&args.repo)?;
     let commit = when::resolve(&store.repo, args.when.as_deref())?;
     let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
@@ -40,5 +41,5 @@ pub fn run(args: CatArgs) -> Result<ExitCode> {
             return Err(e);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

@@ -1,9 +1,9 @@
 //! `sqlgit completions SHELL` and `sqlgit man`: generated from the clap definition.
 
-use std::process::ExitCode;
-
 use anyhow::Result;
 use clap::{Args, CommandFactory};
+
+use crate::error::Exit;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
@@ -14,20 +14,20 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn completions(args: CompletionsArgs) -> Result<ExitCode> {
+pub fn completions(args: CompletionsArgs) -> Result<Exit> {
     clap_complete::generate(
         args.shell,
         &mut Cli::command(),
         "sqlgit",
         &mut std::io::stdout(),
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 #[derive(Debug, Args)]
 pub struct ManArgs {}
 
-pub fn man(_args: ManArgs) -> Result<ExitCode> {
+pub fn man(_args: ManArgs) -> Result<Exit> {
     let mut out = std::io::stdout();
     let cmd = Cli::command();
     clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
@@ -36,5 +36,5 @@ pub fn man(_args: ManArgs) -> Result<ExitCode> {
         let sub = sub.clone().name(&*Box::leak(name.into_boxed_str()));
         clap_mangen::Man::new(sub).render(&mut out)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

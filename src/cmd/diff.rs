@@ -3,10 +3,11 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+
+use crate::error::{Exit, is_broken_pipe, one_line, usage};
 
 use crate::diff::{Format, Request, diff};
 
@@ -40,7 +41,7 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-pub fn run(args: DiffArgs) -> Result<ExitCode> {
+pub fn run(args: DiffArgs) -> Result<Exit> {
     let stdout = std::io::stdout();
     let format = if args.summary {
         Format::Summary
@@ -66,26 +67,13 @@ pub fn run(args: DiffArgs) -> Result<ExitCode> {
         Ok(differ)
     });
     match result {
-        Ok(false) => Ok(ExitCode::SUCCESS),
-        Ok(true) => Ok(ExitCode::from(1)),
-        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::from(1)),
+        Ok(false) => Ok(Exit::Success),
+        Ok(true) => Ok(Exit::Failure),
+        Err(e) if is_broken_pipe(&e) => Ok(Exit::Failure),
         Err(e) => {
+            // `diff` says trouble with exit 2, like diff(1).
             let _ = out.flush();
-            let message = format!("{e:#}");
-            eprintln!(
-                "sqlgit: {}",
-                message.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
-            Ok(ExitCode::from(2))
+            Err(usage(one_line(&format!("{e:#}"))))
         }
     }
-}
-
-/// The reader went away (`sqlgit diff … | head`): differences were being shown.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

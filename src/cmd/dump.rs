@@ -1,14 +1,16 @@
 //! `sqlgit dump`: the whole database as SQL text, to stdout or a file.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::dump::{self, source};
+use crate::cli::{FilterArgs, parse_duration};
+use crate::dump::{self, Filters, source};
+use crate::error::Exit;
 use crate::output::Output;
+use crate::progress::{Counted, Progress};
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
@@ -25,50 +27,29 @@ pub struct DumpArgs {
     pub filters: FilterArgs,
 }
 
-/// What to leave out (for remotes less trusted than the database).
-#[derive(Debug, Args, Clone, Default)]
-pub struct FilterArgs {
-    /// Leave out tables whose name matches PATTERN (`*`, `?`; case-insensitive), with their
-    /// indexes and triggers. Repeatable.
-    #[arg(long, value_name = "PATTERN")]
-    pub exclude_table: Vec<String>,
-    /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
-    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted.
-    #[arg(long, value_name = "TABLE.COLUMN")]
-    pub redact: Vec<String>,
-}
-
-impl FilterArgs {
-    /// Save the filters that were given; the filters in force (given, else remembered).
-    pub fn remember(&self, store: &crate::store::Store) -> Result<dump::Filters> {
-        use crate::config::list_setting;
-        Ok(dump::Filters {
-            exclude_tables: list_setting(store, "excludeTable", &self.exclude_table)?,
-            redact: list_setting(store, "redact", &self.redact)?,
-        })
-    }
-
-    pub fn filters(&self) -> dump::Filters {
-        dump::Filters {
-            exclude_tables: self.exclude_table.clone(),
-            redact: self.redact.clone(),
-        }
-    }
-}
-
-/// humantime durations for clap.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))
-}
-
-pub fn run(args: DumpArgs) -> Result<ExitCode> {
+pub fn run(args: DumpArgs) -> Result<Exit> {
     let db = args.db.display().to_string();
     let conn = source::open(&args.db, args.busy_timeout).with_context(|| format!("dump {db}"))?;
+    let filters = Filters {
+        exclude_tables: args.filters.exclude_table.clone(),
+        redact: args.filters.redact.clone(),
+    };
     let mut out = Output::create(args.output.as_deref())?;
-    match dump::dump(&conn, &mut out, &args.filters.filters()) {
+    // A meter only when the SQL goes to a file (on a terminal it would mix with the SQL).
+    let meter = match &args.output {
+        Some(_) => Progress::bytes(&format!("dump of {db}")),
+        None => Progress::hidden(),
+    };
+    let mut counted = Counted {
+        inner: &mut out,
+        progress: &meter,
+    };
+    let result = dump::dump(&conn, &mut counted, &filters);
+    meter.finish();
+    match result {
         Ok(_) => {
             out.finish()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Err(e) => {
             out.abandon();

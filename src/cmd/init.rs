@@ -2,16 +2,13 @@
 //! `sqlgit snapshot --repo DIR`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
-use super::dump::FilterArgs;
-use super::prune::KeepArgs;
-use super::push::RemoteArgs;
-use super::snapshot::JobArgs;
-use crate::config;
+use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags};
+use crate::error::Exit;
+use crate::settings::Settings;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -32,29 +29,31 @@ pub struct InitArgs {
     pub job: JobArgs,
 }
 
-pub fn run(args: InitArgs) -> Result<ExitCode> {
-    let store = Store::open_or_create(&args.repo)?;
-    let dbs: Vec<String> = args
-        .dbs
-        .iter()
-        .map(|p| super::snapshot::absolute(p))
-        .collect();
-    config::set_values(&store, "db", &dbs)?;
-    for url in [&args.remotes.latest_remote, &args.remotes.history_remote]
+pub fn run(args: InitArgs) -> Result<Exit> {
+    let given = flags(
+        &args.dbs,
+        &args.remotes,
+        &args.keep,
+        &args.filters,
+        &args.job,
+    );
+    for url in [&given.latest_remote, &given.history_remote]
         .into_iter()
         .flatten()
+        .filter(|u| !u.is_empty())
     {
         crate::remote::validate_url(url)?;
     }
-    super::push::remember(&store, &args.remotes)?;
-    super::prune::remember(&store, &args.keep)?;
-    args.filters.remember(&store)?;
-    args.job.remember(&store)?;
+    let store = Store::open_or_create(&args.repo)?;
+    let old = Settings::load(&store);
+    let settings = old.merged(&given);
+    crate::job::save_settings(&store, &old, &settings)?;
+    settings.save_dbs(&store)?;
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
         store.path.display(),
         store.repo.path().join("config").display(),
         store.path.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

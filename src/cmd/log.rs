@@ -1,11 +1,12 @@
 //! `sqlgit log`: the snapshots, newest first.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Args;
+
+use crate::error::Exit;
 use serde::Serialize;
 
 use crate::store::Store;
@@ -35,7 +36,7 @@ struct Entry {
     bytes: Option<u64>,
 }
 
-pub fn run(args: LogArgs) -> Result<ExitCode> {
+pub fn run(args: LogArgs) -> Result<Exit> {
     let store = Store::open_read(&args.repo)?;
     let mut entries = Vec::new();
     let mut next = store.head()?;
@@ -78,5 +79,5 @@ pub fn run(args: LogArgs) -> Result<ExitCode> {
             println!("{}  {}  {}", &e.id[..12], e.time, e.summary);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

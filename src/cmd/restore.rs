@@ -1,10 +1,11 @@
 //! `sqlgit restore`: rebuild a database file from a snapshot, safely.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::error::Exit;
 
 use crate::restore::{build_database, db_tree, for_each_file, short};
 use crate::store::Store;
@@ -31,7 +32,7 @@ pub struct RestoreArgs {
     pub db: Option<String>,
 }
 
-pub fn run(args: RestoreArgs) -> Result<ExitCode> {
+pub fn run(args: RestoreArgs) -> Result<Exit> {
     let target = &args.to;
     if target.exists() && !args.force {
         bail!("{} exists; use --force to replace it", target.display());
@@ -64,7 +65,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     std::fs::rename(&tmp, target)
         .with_context(|| format!("move restored database into {}", target.display()))?;
     say!("restored {what} to {}", target.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 fn temp_path(target: &Path) -> Result<PathBuf> {

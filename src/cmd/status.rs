@@ -1,18 +1,19 @@
 //! `sqlgit status`: is the backup healthy? For people and for monitoring (exit code).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
+
+use crate::error::Exit;
 use serde_json::json;
 
-use super::dump::parse_duration;
+use crate::cli::parse_duration;
+use crate::output::human_bytes;
 use crate::remote::{LATEST_TRACKING, pending_history};
-use crate::snapshot::human_bytes;
 use crate::state;
-use crate::store::Store;
+use crate::store::{Store, dir_size, lock};
 use crate::when;
 
 #[derive(Debug, Args)]
@@ -35,7 +36,7 @@ fn time(unix: i64) -> String {
     .to_string()
 }
 
-pub fn run(args: StatusArgs) -> Result<ExitCode> {
+pub fn run(args: StatusArgs) -> Result<Exit> {
     let store = Store::open_read(&args.repo)?;
     let st = state::load(&store.path);
     let now = when::unix_now();
@@ -63,7 +64,15 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             humantime::format_duration(max)
         ));
     }
-    if let Some(run) = st.last_run.as_ref().filter(|r| !r.ok) {
+    // A run that recorded its start and not its end: still running (it holds the lock), or
+    // killed (it does not).
+    let unfinished = st.running.as_ref().filter(|_| !lock::is_held(&store.path));
+    if let Some(run) = unfinished {
+        problems.push(format!(
+            "the run started at {} did not finish (killed, or the machine stopped)",
+            time(run.unix)
+        ));
+    } else if let Some(run) = st.last_run.as_ref().filter(|r| !r.ok) {
         problems.push(format!(
             "the last run failed: {}",
             run.error.clone().unwrap_or_default()
@@ -78,7 +87,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             .unwrap_or(false),
         _ => false,
     };
-    let size = super::prune::dir_size(&store.path);
+    let size = dir_size(&store.path);
     if args.json {
         let remotes: serde_json::Map<String, serde_json::Value> = st
             .remotes
@@ -104,6 +113,8 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             "local_snapshots": count,
             "oldest_local": oldest.map(time),
             "last_run": st.last_run,
+            "running": st.running.as_ref().map(|r| json!({"time": time(r.unix), "unix": r.unix,
+                                                          "pid": r.pid, "finished": false})),
             "last_success": st.last_success.map(time),
             "remotes": remotes,
             "repository_bytes": size,
@@ -126,6 +137,17 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
         }
         if let Some(o) = oldest {
             say!("local history: {count} snapshots since {}", time(o));
+        }
+        if let Some(run) = &st.running {
+            say!(
+                "run started at {}: {}",
+                time(run.unix),
+                if unfinished.is_some() {
+                    "did not finish"
+                } else {
+                    "in progress"
+                }
+            );
         }
         if let Some(run) = &st.last_run {
             say!(
@@ -159,13 +181,25 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
             );
         }
     }
+    let settings = crate::settings::Settings::load(&store);
+    for (role, url) in [
+        ("history", &settings.history_remote),
+        ("latest", &settings.latest_remote),
+    ] {
+        if let Some(url) = url
+            && !st.remotes.contains_key(role)
+            && !args.json
+        {
+            say!("{role} remote {}: never pushed", crate::remote::redact(url));
+        }
+    }
     // Unhealthy is an error: said on stderr even with --quiet (cron mails it).
     for p in &problems {
         eprintln!("sqlgit: {}: {p}", store.path.display());
     }
     Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
+        Exit::Success
     } else {
-        ExitCode::from(1)
+        Exit::Failure
     })
 }

@@ -3,10 +3,11 @@
 //! and dumping that database must give back exactly the snapshot's SQL.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::error::Exit;
 use git2::{ObjectType, TreeWalkMode, TreeWalkResult};
 use sha1::{Digest, Sha1};
 
@@ -37,7 +38,7 @@ impl Sink for Hashing {
     }
 }
 
-pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+pub fn run(args: VerifyArgs) -> Result<Exit> {
     let store = Store::open_read(&args.repo)?;
     let repo = &store.repo;
     let commit = when::resolve(repo, args.when.as_deref())?;
@@ -116,5 +117,5 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         folders.len(),
         if folders.len() == 1 { "" } else { "s" }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

@@ -51,22 +51,9 @@ pub struct Request<'a> {
     pub format: Format,
 }
 
-/// libgit2 maps whole packs (1 GiB windows) and keeps every page it touched: reading a few
-/// hundred scattered chunks of a large pack would grow the resident size by the pack's size.
-/// Small windows under a small cap keep it bounded (measured: no slower); the mappings are clean
-/// page cache either way.
-fn bound_pack_mappings() {
-    // SAFETY: global libgit2 settings, changed before this process opens any repository.
-    unsafe {
-        let _ = git2::opts::set_mwindow_size(1 << 20);
-        let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
-    }
-}
-
 /// Write the diff to `out`; returns whether the snapshots differ. Nothing is written when they
 /// do not.
 pub fn diff(req: &Request, out: &mut dyn Write) -> Result<bool> {
-    bound_pack_mappings();
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
     let from = when::resolve(repo, Some(req.from))?;

@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// Held while alive.
 pub struct Lock {
@@ -35,12 +35,24 @@ pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
             return Err(err).with_context(|| format!("lock {}", path.display()));
         }
         if start.elapsed() >= timeout {
-            bail!(
-                "repository {} is busy: another sqlgit run holds its lock (waited {})",
-                repo_dir.display(),
-                humantime::format_duration(timeout)
-            );
+            return Err(crate::error::Failure::Busy {
+                repo: repo_dir.display().to_string(),
+                waited: humantime::format_duration(timeout).to_string(),
+            }
+            .into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether a run holds the repository's lock now (false when there is no lock file).
+pub fn is_held(repo_dir: &Path) -> bool {
+    let Ok(file) = File::open(repo_dir.join("sqlgit.lock")) else {
+        return false;
+    };
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+        return false;
+    }
+    true
 }

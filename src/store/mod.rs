@@ -195,8 +195,48 @@ impl Store {
         }
     }
 
+    /// Snapshots in local history.
+    pub fn local_snapshots(&self) -> usize {
+        let mut n = 0;
+        let mut next = self.head().ok().flatten();
+        while let Some(c) = next {
+            n += 1;
+            next = c.parent(0).ok();
+        }
+        n
+    }
+
     /// The objects directory (bare repository layout).
     pub fn objects_dir(&self) -> PathBuf {
         self.repo.path().join("objects")
+    }
+}
+
+/// Bytes used by files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// The one place libgit2's global options are set, once, before any repository is opened.
+///
+/// libgit2 maps whole packs (1 GiB windows) and keeps every page it touched: reading a few
+/// hundred scattered chunks of a large pack (diff, prune, verify) would grow the resident size
+/// by the pack's size. Small windows under a cap keep it bounded (measured: no slower); the
+/// mappings are clean page cache either way.
+pub fn configure_libgit2() {
+    // SAFETY: global libgit2 settings, changed before this process opens any repository.
+    unsafe {
+        let _ = git2::opts::set_mwindow_size(1 << 20);
+        let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
     }
 }

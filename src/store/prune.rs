@@ -19,7 +19,6 @@ use git2::{ObjectType, Oid, Repository};
 
 use super::Store;
 use super::pack::{Compressor, Kind, PackWriter, read_index};
-use crate::remote::HISTORY_TRACKING;
 
 /// Retention: the newest N snapshots, or those younger than a duration (the newest is always
 /// kept).
@@ -56,9 +55,23 @@ pub struct Report {
     pub loose_deleted: usize,
 }
 
-/// Apply `keep` to the repository (the caller holds the lock). `history` says whether a history
-/// remote is configured. The store is reopened when the graft moves.
-pub fn prune(store: &mut Store, keep: Keep, history: bool, now: SystemTime) -> Result<Report> {
+/// What the history remote holds, as far as pruning is concerned.
+#[derive(Clone, Copy, Debug)]
+pub enum HistoryRemote {
+    /// None is configured: pruning is free.
+    None,
+    /// One is configured and confirmed having this snapshot (and all before it), or nothing.
+    Confirmed(Option<Oid>),
+}
+
+/// Apply `keep` to the repository (the caller holds the lock), never cutting off what the
+/// history remote has not confirmed. The store is reopened when the graft moves.
+pub fn prune(
+    store: &mut Store,
+    keep: Keep,
+    history: HistoryRemote,
+    now: SystemTime,
+) -> Result<Report> {
     let mut report = Report::default();
     let Some(head) = store.head()? else {
         return Ok(report);
@@ -83,14 +96,14 @@ pub fn prune(store: &mut Store, keep: Keep, history: bool, now: SystemTime) -> R
             times.iter().rposition(|&t| t >= cutoff).unwrap_or(0)
         }
     };
-    let boundary = if history {
-        let confirmed = store.repo.refname_to_id(HISTORY_TRACKING).ok();
-        match confirmed.and_then(|c| chain.iter().position(|&id| id == c)) {
-            Some(pos) => by_retention.max(pos),
-            None => chain.len() - 1,
+    let boundary = match history {
+        HistoryRemote::Confirmed(confirmed) => {
+            match confirmed.and_then(|c| chain.iter().position(|&id| id == c)) {
+                Some(pos) => by_retention.max(pos),
+                None => chain.len() - 1,
+            }
         }
-    } else {
-        by_retention
+        HistoryRemote::None => by_retention,
     };
     report.held_back = boundary - by_retention;
     report.kept = boundary + 1;

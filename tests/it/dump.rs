@@ -405,3 +405,31 @@ fn output_gz_is_gzipped_dump() {
     let mode = std::fs::metadata(&gz).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "dump -o FILE.gz: mode {mode:o}");
 }
+
+/// `-o` naming something that is not a regular file (a FIFO here; `/dev/null` and `/dev/stdout`
+/// alike) is written in place: replacing it with a renamed temp file would, run as root on
+/// `/dev/null`, break the whole machine.
+#[test]
+fn output_to_a_fifo_writes_into_it() {
+    let env = TestEnv::new();
+    let db = env.fixture_db("demo");
+    let fifo = env.path("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    env.sqlgit(&[Path::new("dump"), &db, Path::new("-o"), &fifo])
+        .success();
+    let read = reader.join().unwrap();
+    assert_eq!(read, dump_stdout(&env, &db));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO was replaced by a file"
+    );
+}

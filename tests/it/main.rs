@@ -9,6 +9,7 @@ mod badinput;
 mod diff;
 mod dump;
 mod env;
+mod job;
 mod ops;
 mod oracle;
 mod prune;

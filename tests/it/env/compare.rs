@@ -36,7 +36,7 @@ pub fn compare_databases(expected: &Path, actual: &Path) {
     if sa != sb {
         let mut msg = format!("{ctx}: sqlite_schema differs (type, name, tbl_name, sql)\n");
         let show = |e: &SchemaEntry| {
-            let sql = e.3.as_deref().map(|b| escape(b)).unwrap_or_default();
+            let sql = e.3.as_deref().map(escape).unwrap_or_default();
             format!("({:?}, {:?}, {:?}, {sql})", e.0, e.1, e.2)
         };
         for e in sa.iter().filter(|e| !sb.contains(e)) {

@@ -1,0 +1,83 @@
+//! Errors as users see them, and the one place that turns a command's result into an exit code.
+//!
+//! Every error reaches the user as one line on stderr (`sqlgit: …`). Errors that decide an exit
+//! code or that code branches on are typed ([`Failure`]); everything else is an `anyhow` chain
+//! with short lowercase context, flattened by [`error_line`].
+
+use std::process::ExitCode;
+
+/// Error kinds that change what happens next.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The command was used wrongly, or (for `diff`) could not compare: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Another run holds the repository's lock past the timeout.
+    #[error("repository {repo} is busy: another sqlgit run holds its lock (waited {waited})")]
+    Busy { repo: String, waited: String },
+}
+
+/// How a command that returned normally ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Exit 1 with the problems already said: a partial failure (a push failed after the
+    /// commit), an unhealthy `status`, differences found by `diff`.
+    Failure,
+}
+
+/// Exit code of a command's result: 0 success, 1 failure, 2 usage.
+pub fn exit_code(result: &anyhow::Result<Exit>) -> ExitCode {
+    match result {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::Failure) => ExitCode::from(1),
+        Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Usage(_))) => {
+            ExitCode::from(2)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+/// A usage error (exit 2).
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure::Usage(message.into()).into()
+}
+
+/// Whether the error is a closed stdout (`sqlgit cat | head`): not worth a message.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error and its causes as one line, without the repetitions that layered libraries add
+/// ("database is locked: Error code 5: database is locked").
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let mut text = cause.to_string();
+        if let Some(rest) = text.strip_prefix("Error code ") {
+            text = rest
+                .split_once(": ")
+                .map(|(_, m)| m.to_string())
+                .unwrap_or(text);
+        }
+        let text = one_line(&text);
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let mut line = parts.join(": ");
+    if line.contains("database is locked") {
+        line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
+    }
+    line
+}
+
+/// Error messages are one line, whatever the causes contained.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

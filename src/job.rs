@@ -1,0 +1,278 @@
+//! The snapshot run that cron starts, in one place: settings → lock → snapshot → push → prune →
+//! record → metrics and hooks.
+//!
+//! Every step's failure ends up in the returned [`Report`] and is recorded wherever possible:
+//! the state file and metrics file say the run failed and the failure hook runs — also when the
+//! repository cannot be created or its lock is held past the timeout (the hook and metrics file
+//! then come from the flags, or from the repository's settings when it can be read). The
+//! repository is opened again after the lock is taken, so a run that waited for another never
+//! works from what that run changed (pruned objects, moved refs). A run records that it started
+//! before it does anything else, so a run killed midway is visible to `sqlgit status`.
+//! Nothing here prints: the caller shows the report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+
+use crate::error::error_line;
+use crate::remote::{self, PushResult, Role};
+use crate::settings::{Flags, Settings};
+use crate::snapshot::{self, Outcome};
+use crate::state::{self, Run};
+use crate::store::prune::{self, HistoryRemote};
+use crate::store::{Store, lock, pack};
+use crate::when;
+
+/// What a snapshot run is asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub repo: PathBuf,
+    pub busy_timeout: Duration,
+    pub lock_timeout: Duration,
+    /// Settings given as flags (database paths absolute), saved for later runs.
+    pub flags: Flags,
+}
+
+/// What a run did.
+#[derive(Default)]
+pub struct Report {
+    /// The snapshot, when one was taken (a commit, or "unchanged").
+    pub outcome: Option<Outcome>,
+    pub pushes: Vec<PushResult>,
+    pub pruned: Option<prune::Report>,
+    /// Size of the repository after pruning, when it pruned.
+    pub repo_bytes: u64,
+    /// Why the run failed (push failures are in `pushes`).
+    pub error: Option<anyhow::Error>,
+    /// Problems recording the run (state, metrics, hook): said, never fatal.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Everything succeeded, every push included.
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.pushes.iter().all(|p| p.record.ok)
+    }
+
+    /// One line for the state file, the metrics and the hook: the error, or the failed pushes.
+    pub fn failure_line(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(error_line(e));
+        }
+        let failed: Vec<String> = self
+            .pushes
+            .iter()
+            .filter_map(|p| {
+                let cause = p.record.error.as_ref()?;
+                Some(format!(
+                    "{} remote {}: {cause}",
+                    p.role.name(),
+                    p.record.url
+                ))
+            })
+            .collect();
+        (!failed.is_empty()).then(|| format!("push failed: {}", failed.join("; ")))
+    }
+}
+
+/// Run one snapshot job.
+pub fn run(req: &Request) -> Report {
+    snapshot::enable_fsync();
+    let started = Instant::now();
+    let mut report = Report::default();
+    let (store, _lock) = match open_locked(req) {
+        Ok(s) => s,
+        Err(e) => {
+            // Record the failure with what can be read: the repository's settings if it
+            // exists (a lock timeout), else the flags alone.
+            let store = Store::open(&req.repo).ok();
+            let settings = match &store {
+                Some(s) => Settings::load(s).merged(&req.flags),
+                None => Settings::from_flags(&req.flags),
+            };
+            report.error = Some(e);
+            let unlocked = Recorder {
+                repo: &req.repo,
+                store: store.as_ref(),
+                holds_lock: false,
+            };
+            unlocked.finish(&settings, &mut report, started);
+            return report;
+        }
+    };
+    let mut store = store;
+    let old = Settings::load(&store);
+    let settings = old.merged(&req.flags);
+    if let Err(e) = state::mark_started(&store.path, when::unix_now()) {
+        report.warnings.push(error_line(&e));
+    }
+    if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {
+        report.error = Some(e);
+    }
+    let locked = Recorder {
+        repo: &req.repo,
+        store: Some(&store),
+        holds_lock: true,
+    };
+    locked.finish(&settings, &mut report, started);
+    report
+}
+
+/// Create the repository if needed, take its lock, and open it afresh under the lock.
+fn open_locked(req: &Request) -> Result<(Store, lock::Lock)> {
+    // A database that is not there: do not create a repository for it.
+    if !req.repo.exists()
+        && let Some(missing) = req.flags.dbs.iter().find(|db| !Path::new(db).exists())
+    {
+        return Err(anyhow!("database {missing}: no such file"));
+    }
+    let path = Store::open_or_create(&req.repo)?.path;
+    let lock = lock::lock(&path, req.lock_timeout)?;
+    let store = Store::open(&path)?;
+    store.remove_stale_locks();
+    Ok((store, lock))
+}
+
+fn steps(
+    store: &mut Store,
+    req: &Request,
+    old: &Settings,
+    settings: &Settings,
+    report: &mut Report,
+) -> Result<()> {
+    save_settings(store, old, settings)?;
+    if settings.dbs.is_empty() {
+        return Err(anyhow!(
+            "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
+        ));
+    }
+    pack::remove_stale_temp_files(&store.objects_dir());
+    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters())?;
+    // Databases given as arguments are remembered once they have been snapshotted (a typo
+    // must not replace the configured list).
+    if !req.flags.dbs.is_empty() {
+        settings.save_dbs(store)?;
+    }
+    report.outcome = Some(outcome);
+    // A push that fails keeps the commit; the next run catches up. Still a failure.
+    report.pushes = push_all(store, settings)?;
+    if let Some(p) = prune_now(store, settings)? {
+        report.repo_bytes = crate::store::dir_size(&store.path);
+        report.pruned = Some(p);
+    }
+    Ok(())
+}
+
+/// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
+/// (pruning relies on that).
+pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<()> {
+    new.validate()?;
+    new.save(store, old)?;
+    for (role, was, now) in [
+        (Role::History, &old.history_remote, &new.history_remote),
+        (Role::Latest, &old.latest_remote, &new.latest_remote),
+    ] {
+        if was != now {
+            remote::forget_confirmed(store, role)?;
+        }
+    }
+    Ok(())
+}
+
+/// Push every configured remote and record each attempt in the state file.
+pub fn push_all(store: &Store, settings: &Settings) -> Result<Vec<PushResult>> {
+    let results = remote::push_all(store, settings);
+    let mut st = state::load(&store.path);
+    for p in &results {
+        st.remotes
+            .insert(p.role.name().to_string(), p.record.clone());
+    }
+    state::save(&store.path, &st)?;
+    Ok(results)
+}
+
+/// Prune by the retention setting; None when none is set. Never drops what the history remote
+/// has not confirmed.
+pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune::Report>> {
+    let Some(keep) = settings.retention()? else {
+        return Ok(None);
+    };
+    let history = match settings.history_remote {
+        Some(_) => HistoryRemote::Confirmed(remote::confirmed_history(store)),
+        None => HistoryRemote::None,
+    };
+    let report = prune::prune(store, keep, history, when::now()).map_err(|e| e.context("prune"))?;
+    Ok(Some(report))
+}
+
+/// Where a finished run is recorded.
+struct Recorder<'a> {
+    repo: &'a Path,
+    /// The repository, when it could be opened.
+    store: Option<&'a Store>,
+    /// Whether this run holds the lock (else another run is live: its start stays recorded).
+    holds_lock: bool,
+}
+
+impl Recorder<'_> {
+    /// Record the run (state file), write the metrics file, run the hook. Problems here are
+    /// warnings, never a failure of the run.
+    fn finish(&self, settings: &Settings, report: &mut Report, started: Instant) {
+        let (repo, store) = (self.repo, self.store);
+        let ok = report.ok();
+        let failure = report.failure_line();
+        let mut run = Run {
+            unix: when::unix_now(),
+            ok,
+            error: failure.clone(),
+            duration_seconds: started.elapsed().as_secs_f64(),
+            ..Run::default()
+        };
+        if let Some(outcome) = &report.outcome {
+            run.commit = outcome.commit.map(|c| c.to_string());
+            run.changed = outcome.commit.is_some();
+            run.tables = outcome.summary.tables;
+            run.rows = outcome.summary.rows;
+            run.bytes = outcome.summary.bytes;
+        }
+        let repo_label = store.map_or_else(
+            || repo.display().to_string(),
+            |s| s.path.display().to_string(),
+        );
+        let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
+        if ok {
+            st.last_success = Some(run.unix);
+        }
+        st.last_run = Some(run.clone());
+        if self.holds_lock {
+            st.running = None;
+        }
+        if let Some(s) = store
+            && let Err(e) = state::save(&s.path, &st)
+        {
+            report.warnings.push(error_line(&e));
+        }
+        if let Some(path) = &settings.metrics_file {
+            let (local, bytes) = store.map_or((0, 0), |s| {
+                (s.local_snapshots(), crate::store::dir_size(&s.path))
+            });
+            let text = state::metrics(&st, &repo_label, local, bytes);
+            if let Err(e) = state::write_atomically(Path::new(path), text.as_bytes()) {
+                report.warnings.push(error_line(&e.context("metrics file")));
+            }
+        }
+        let hook = if ok {
+            &settings.on_success
+        } else {
+            &settings.on_failure
+        };
+        if let Some(cmd) = hook {
+            let vars = state::hook_vars(&repo_label, &run, failure.as_deref());
+            if let Err(e) = state::run_hook(cmd, &vars) {
+                report.warnings.push(error_line(&e));
+            }
+        }
+    }
+}

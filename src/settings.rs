@@ -1,0 +1,222 @@
+//! The repository's settings: one file, `DIR/config` (git's config format, section `[sqlgit]`),
+//! written by `sqlgit init` and by flags, which always override it and are remembered. This is
+//! the only module that knows the keys; everything else works with [`Settings`].
+//!
+//! ```text
+//! [sqlgit]
+//!     format = 1                       # marks a repository sqlgit created
+//!     db = /srv/app.db                 # databases to snapshot (repeatable)
+//!     historyRemote = ssh://…          # every snapshot, fast-forward
+//!     latestRemote = https://…         # newest snapshot only, force-pushed
+//!     sshKey = /home/backup/.ssh/id_ed25519
+//!     keep = 1day                      # local retention: N snapshots or a duration
+//!     excludeTable = sessions          # repeatable glob
+//!     redact = users.password_hash     # repeatable TABLE.COLUMN
+//!     metricsFile = /var/lib/node_exporter/sqlgit.prom
+//!     onSuccess = curl -fsS https://hc-ping.com/…
+//!     onFailure = …
+//! ```
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::dump::Filters;
+use crate::store::Store;
+use crate::store::prune::Keep;
+
+/// Everything a run is configured with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Absolute paths of the databases to snapshot.
+    pub dbs: Vec<String>,
+    pub history_remote: Option<String>,
+    pub latest_remote: Option<String>,
+    pub ssh_key: Option<String>,
+    /// `--keep` as given (`288`, `1day`).
+    pub keep: Option<String>,
+    pub exclude_tables: Vec<String>,
+    pub redact: Vec<String>,
+    pub metrics_file: Option<String>,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+}
+
+/// Settings given as flags: `None` (or an empty list) is "not given"; `Some("")` forgets a
+/// single value.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub dbs: Vec<String>,
+    pub history_remote: Option<String>,
+    pub latest_remote: Option<String>,
+    pub ssh_key: Option<String>,
+    pub keep: Option<String>,
+    pub exclude_tables: Vec<String>,
+    pub redact: Vec<String>,
+    pub metrics_file: Option<String>,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+}
+
+const DB: &str = "db";
+const HISTORY_REMOTE: &str = "historyRemote";
+const LATEST_REMOTE: &str = "latestRemote";
+const SSH_KEY: &str = "sshKey";
+const KEEP: &str = "keep";
+const EXCLUDE_TABLE: &str = "excludeTable";
+const REDACT: &str = "redact";
+const METRICS_FILE: &str = "metricsFile";
+const ON_SUCCESS: &str = "onSuccess";
+const ON_FAILURE: &str = "onFailure";
+
+impl Settings {
+    /// The settings saved in the repository.
+    pub fn load(store: &Store) -> Settings {
+        let one = |key: &str| store.setting(key).filter(|v| !v.is_empty());
+        Settings {
+            dbs: values(store, DB),
+            history_remote: one(HISTORY_REMOTE),
+            latest_remote: one(LATEST_REMOTE),
+            ssh_key: one(SSH_KEY),
+            keep: one(KEEP),
+            exclude_tables: values(store, EXCLUDE_TABLE),
+            redact: values(store, REDACT),
+            metrics_file: one(METRICS_FILE),
+            on_success: one(ON_SUCCESS),
+            on_failure: one(ON_FAILURE),
+        }
+    }
+
+    /// Only the flags (what a run knows when there is no repository to read).
+    pub fn from_flags(flags: &Flags) -> Settings {
+        Settings::default().merged(flags)
+    }
+
+    /// These settings with the flags applied (given values win; `""` forgets).
+    pub fn merged(&self, flags: &Flags) -> Settings {
+        let one = |flag: &Option<String>, old: &Option<String>| match flag {
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(v.clone()),
+            None => old.clone(),
+        };
+        let list = |flag: &Vec<String>, old: &Vec<String>| {
+            if flag.is_empty() { old } else { flag }.clone()
+        };
+        Settings {
+            dbs: list(&flags.dbs, &self.dbs),
+            history_remote: one(&flags.history_remote, &self.history_remote),
+            latest_remote: one(&flags.latest_remote, &self.latest_remote),
+            ssh_key: one(&flags.ssh_key, &self.ssh_key),
+            keep: one(&flags.keep, &self.keep),
+            exclude_tables: list(&flags.exclude_tables, &self.exclude_tables),
+            redact: list(&flags.redact, &self.redact),
+            metrics_file: one(&flags.metrics_file, &self.metrics_file),
+            on_success: one(&flags.on_success, &self.on_success),
+            on_failure: one(&flags.on_failure, &self.on_failure),
+        }
+    }
+
+    /// Check what can be checked before anything is saved (a malformed remote URL is saved on
+    /// purpose: every run then fails loudly on it until it is fixed).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(spec) = &self.keep {
+            spec.parse::<Keep>()
+                .map_err(|e| anyhow!("--keep {spec:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Save every setting that differs from `old` (what the repository holds), all but the
+    /// database list, which a run saves only once it has snapshotted them ([`save_dbs`]).
+    ///
+    /// [`save_dbs`]: Settings::save_dbs
+    pub fn save(&self, store: &Store, old: &Settings) -> Result<()> {
+        let pairs = [
+            (HISTORY_REMOTE, &self.history_remote, &old.history_remote),
+            (LATEST_REMOTE, &self.latest_remote, &old.latest_remote),
+            (SSH_KEY, &self.ssh_key, &old.ssh_key),
+            (KEEP, &self.keep, &old.keep),
+            (METRICS_FILE, &self.metrics_file, &old.metrics_file),
+            (ON_SUCCESS, &self.on_success, &old.on_success),
+            (ON_FAILURE, &self.on_failure, &old.on_failure),
+        ];
+        for (key, new, old) in pairs {
+            if new != old {
+                store.set_setting(key, new.as_deref().unwrap_or(""))?;
+            }
+        }
+        for (key, new, old) in [
+            (EXCLUDE_TABLE, &self.exclude_tables, &old.exclude_tables),
+            (REDACT, &self.redact, &old.redact),
+        ] {
+            if new != old {
+                set_values(store, key, new)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Save the database list.
+    pub fn save_dbs(&self, store: &Store) -> Result<()> {
+        set_values(store, DB, &self.dbs)
+    }
+
+    /// What to leave out of dumps.
+    pub fn filters(&self) -> Filters {
+        Filters {
+            exclude_tables: self.exclude_tables.clone(),
+            redact: self.redact.clone(),
+        }
+    }
+
+    /// The retention policy, if one is set.
+    pub fn retention(&self) -> Result<Option<Keep>> {
+        self.keep
+            .as_deref()
+            .map(|spec| {
+                spec.parse::<Keep>()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("setting sqlgit.keep={spec:?}"))
+            })
+            .transpose()
+    }
+}
+
+/// Paths are remembered absolute: cron runs elsewhere.
+pub fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// All values of a multi-valued setting.
+fn values(store: &Store, key: &str) -> Vec<String> {
+    let Ok(config) = store.repo.config() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Ok(mut entries) = config.multivar(&format!("sqlgit.{key}"), None) {
+        while let Some(Ok(entry)) = entries.next() {
+            if let Ok(v) = entry.value()
+                && !v.is_empty()
+            {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Replace all values of a multi-valued setting.
+fn set_values(store: &Store, key: &str, values: &[String]) -> Result<()> {
+    let mut config = store.repo.config()?;
+    let name = format!("sqlgit.{key}");
+    let _ = config.remove_multivar(&name, ".*");
+    for v in values {
+        config
+            .set_multivar(&name, "^$", v)
+            .with_context(|| format!("save setting {key}"))?;
+    }
+    Ok(())
+}

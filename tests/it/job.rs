@@ -1,0 +1,260 @@
+//! The snapshot job as cron runs it (`src/job.rs`): overlapping runs on one repository, the
+//! failure hook and recorded state for every kind of failure — before the repository exists, a
+//! lock held past `--lock-timeout`, a push that fails — and `status` after a run was killed.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::env::TestEnv;
+use crate::servers::GitDaemon;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A hook that appends `RESULT ERROR` to `file`.
+fn hook(file: &Path) -> String {
+    format!(
+        "printf '%s|%s\\n' \"$SQLGIT_RESULT\" \"$SQLGIT_ERROR\" >> '{}'",
+        file.display()
+    )
+}
+
+fn hook_lines(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn bank(env: &TestEnv) -> std::path::PathBuf {
+    env.db_from_script(
+        "bank.db",
+        b"CREATE TABLE account(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);\n\
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)\n\
+          INSERT INTO account SELECT i, 100 FROM n;\n",
+    )
+}
+
+#[test]
+fn overlapping_runs_with_keep_and_a_history_remote_all_succeed() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let args = [
+        "snapshot".to_string(),
+        s(&db),
+        "--repo".into(),
+        s(&repo),
+        "--keep".into(),
+        "2".into(),
+        "--history-remote".into(),
+        daemon.url("hist"),
+    ];
+    env.sqlgit(&args).success();
+    for round in 0..5 {
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                let c = Connection::open(&db).unwrap();
+                c.execute(
+                    "UPDATE account SET balance = balance + 1 WHERE id % 7 = ?1",
+                    [(round * 4 + i) % 7],
+                )
+                .unwrap();
+                drop(c);
+                let mut cmd = env.sqlgit_cmd(&args);
+                cmd.env("SQLGIT_NOW", (1_700_000_000 + round * 100 + i).to_string())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}, run {i}: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    env.sqlgit(&["verify".to_string(), "--repo".into(), s(&repo)])
+        .success();
+}
+
+#[test]
+fn failure_hook_fires_when_the_repository_cannot_be_made() {
+    let env = TestEnv::new();
+    let hook_file = env.path("hook.txt");
+    let metrics = env.path("metrics.prom");
+    let repo = env.path("never.sqlgit");
+    let run = env
+        .sqlgit(&[
+            "snapshot",
+            &s(&env.path("missing.db")),
+            "--repo",
+            &s(&repo),
+            "--on-failure",
+            &hook(&hook_file),
+            "--metrics-file",
+            &s(&metrics),
+        ])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("missing.db: no such file"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(
+        !repo.exists(),
+        "a repository was made for a database that is not there"
+    );
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("failure|"), "{lines:?}");
+    assert!(lines[0].contains("missing.db"), "{lines:?}");
+    let text = std::fs::read_to_string(&metrics).expect("the metrics file records the failure");
+    assert!(text.contains("sqlgit_last_run_success{"), "{text}");
+    assert!(text.contains("} 0\n"), "{text}");
+}
+
+#[test]
+fn failure_hook_and_state_on_a_lock_timeout() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let hook_file = env.path("hook.txt");
+    env.sqlgit(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--on-failure",
+        &hook(&hook_file),
+    ])
+    .success();
+    // Another run holds the lock.
+    let lock = std::fs::File::open(repo.join("sqlgit.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let started = Instant::now();
+    let run = env
+        .sqlgit(&["snapshot", "--repo", &s(&repo), "--lock-timeout", "1s"])
+        .code_is(1);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(run.stderr_str().contains("is busy"), "{}", run.stderr_str());
+    drop(lock);
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("failure|") && lines[0].contains("busy"),
+        "{lines:?}"
+    );
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        status.stderr_str().contains("the last run failed") && status.stderr_str().contains("busy"),
+        "{}",
+        status.stderr_str()
+    );
+}
+
+#[test]
+fn failure_hook_on_a_push_failure() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let hook_file = env.path("hook.txt");
+    let mut daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    daemon.stop();
+    let run = env
+        .sqlgit(&[
+            "snapshot",
+            &s(&db),
+            "--repo",
+            &s(&repo),
+            "--history-remote",
+            &url,
+            "--on-failure",
+            &hook(&hook_file),
+        ])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("push to history remote"),
+        "{}",
+        run.stderr_str()
+    );
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("failure|push failed"), "{lines:?}");
+}
+
+#[test]
+fn status_after_a_killed_run_says_it_did_not_finish() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).success();
+    // A writer holds the database: the next run waits for it (--busy-timeout) and is killed.
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN EXCLUSIVE; UPDATE account SET balance = 0;")
+        .unwrap();
+    let mut child = env
+        .sqlgit_cmd(&["snapshot", "--repo", &s(&repo), "--busy-timeout", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = repo.join("sqlgit-state.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains("\"running\": {")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the run never recorded its start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Still running: status says so and is not alarmed.
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]);
+    assert!(
+        status.stdout_str().contains("in progress"),
+        "{}",
+        status.stdout_str()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    writer.execute_batch("ROLLBACK").unwrap();
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        status.stderr_str().contains("did not finish"),
+        "{}",
+        status.stderr_str()
+    );
+    let json = env
+        .sqlgit(&["status", "--repo", &s(&repo), "--json"])
+        .code_is(1);
+    assert!(
+        json.stdout_str().contains("\"running\""),
+        "{}",
+        json.stdout_str()
+    );
+    // The next run finishes, and the alarm is over.
+    env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).success();
+}
