@@ -10,10 +10,9 @@ use crate::error::Exit;
 use serde_json::json;
 
 use crate::cli::parse_duration;
+use crate::health::{self, rfc3339};
 use crate::output::human_bytes;
-use crate::remote::{LATEST_TRACKING, pending_history};
-use crate::state;
-use crate::store::{Store, dir_size, lock};
+use crate::store::Store;
 use crate::when;
 
 #[derive(Debug, Args)]
@@ -29,65 +28,13 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn time(unix: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64),
-    )
-    .to_string()
-}
-
 pub fn run(args: StatusArgs) -> Result<Exit> {
     let store = Store::open_read(&args.repo)?;
-    let st = state::load(&store.path);
-    let now = when::unix_now();
-    let head = store.head()?;
-    let mut oldest = None;
-    let mut count = 0;
-    let mut next = head.clone();
-    while let Some(c) = next {
-        count += 1;
-        oldest = Some(c.time().seconds());
-        next = c.parent(0).ok();
-    }
-    let newest = head.as_ref().map(|c| c.time().seconds());
-    let age = newest.map(|t| (now - t).max(0));
-    let mut problems = Vec::new();
-    if head.is_none() {
-        problems.push("no snapshot yet".to_string());
-    }
-    if let (Some(max), Some(age)) = (args.max_age, age)
-        && age as u64 > max.as_secs()
-    {
-        problems.push(format!(
-            "the newest snapshot is {} old (more than {})",
-            humantime::format_duration(Duration::from_secs(age as u64)),
-            humantime::format_duration(max)
-        ));
-    }
-    // A run that recorded its start and not its end: still running (it holds the lock), or
-    // killed (it does not).
-    let unfinished = st.running.as_ref().filter(|_| !lock::is_held(&store.path));
-    if let Some(run) = unfinished {
-        problems.push(format!(
-            "the run started at {} did not finish (killed, or the machine stopped)",
-            time(run.unix)
-        ));
-    } else if let Some(run) = st.last_run.as_ref().filter(|r| !r.ok) {
-        problems.push(format!(
-            "the last run failed: {}",
-            run.error.clone().unwrap_or_default()
-        ));
-    }
-    let pending = pending_history(&store).unwrap_or(0);
-    let latest_current = match (&head, store.repo.refname_to_id(LATEST_TRACKING)) {
-        (Some(h), Ok(id)) => store
-            .repo
-            .find_commit(id)
-            .map(|c| c.tree_id() == h.tree_id())
-            .unwrap_or(false),
-        _ => false,
-    };
-    let size = dir_size(&store.path);
+    let h = health::check(&store, args.max_age, when::unix_now())?;
+    let (st, problems, pending, latest_current) =
+        (&h.state, &h.problems, h.pending_history, h.latest_current);
+    let (count, oldest, age, size) = (h.local_snapshots, h.oldest_local, h.age, h.repo_bytes);
+    let time = rfc3339;
     if args.json {
         let remotes: serde_json::Map<String, serde_json::Value> = st
             .remotes
@@ -109,7 +56,7 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
             "repo": store.path.display().to_string(),
             "ok": problems.is_empty(),
             "problems": problems,
-            "newest": head.as_ref().map(|c| json!({"id": c.id().to_string(), "time": time(c.time().seconds()), "unix": c.time().seconds(), "age_seconds": age})),
+            "newest": h.newest.as_ref().map(|(id, t)| json!({"id": id, "time": time(*t), "unix": t, "age_seconds": age})),
             "local_snapshots": count,
             "oldest_local": oldest.map(time),
             "last_run": st.last_run,
@@ -126,11 +73,11 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
             store.path.display(),
             human_bytes(size)
         );
-        match (&head, age) {
-            (Some(h), Some(age)) => say!(
+        match (&h.newest, age) {
+            (Some((id, t)), Some(age)) => say!(
                 "newest snapshot: {} at {} ({} ago)",
-                &h.id().to_string()[..12],
-                time(h.time().seconds()),
+                &id[..12],
+                time(*t),
                 humantime::format_duration(Duration::from_secs(age as u64))
             ),
             _ => say!("newest snapshot: none"),
@@ -142,7 +89,7 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
             say!(
                 "run started at {}: {}",
                 time(run.unix),
-                if unfinished.is_some() {
+                if h.unfinished.is_some() {
                     "did not finish"
                 } else {
                     "in progress"
@@ -181,7 +128,7 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
             );
         }
     }
-    let settings = crate::settings::Settings::load(&store);
+    let settings = &h.settings;
     for (role, url) in [
         ("history", &settings.history_remote),
         ("latest", &settings.latest_remote),
@@ -194,7 +141,7 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
         }
     }
     // Unhealthy is an error: said on stderr even with --quiet (cron mails it).
-    for p in &problems {
+    for p in problems {
         eprintln!("sqlgit: {}: {p}", store.path.display());
     }
     Ok(if problems.is_empty() {

@@ -1,0 +1,112 @@
+//! Is the backup healthy? What `sqlgit status` shows, and what monitoring checks: the newest
+//! snapshot and its age, local history, the last run (or one that started and never finished),
+//! and what each remote has not confirmed yet.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::remote::{LATEST_TRACKING, pending_history};
+use crate::settings::Settings;
+use crate::state::{self, Started, State};
+use crate::store::{Store, dir_size, lock};
+
+pub struct Health {
+    pub state: State,
+    pub settings: Settings,
+    /// The newest snapshot: (commit id, commit time).
+    pub newest: Option<(String, i64)>,
+    /// Seconds since the newest snapshot.
+    pub age: Option<i64>,
+    pub local_snapshots: usize,
+    pub oldest_local: Option<i64>,
+    /// A run that started and is still running (it holds the lock).
+    pub in_progress: Option<Started>,
+    /// A run that started and never finished (killed, or the machine stopped).
+    pub unfinished: Option<Started>,
+    /// Snapshot commits the history remote has not confirmed.
+    pub pending_history: usize,
+    /// Whether the latest remote holds the newest snapshot.
+    pub latest_current: bool,
+    pub repo_bytes: u64,
+    /// Why the backup is unhealthy; empty when it is healthy.
+    pub problems: Vec<String>,
+}
+
+/// Look at the repository. `max_age`: the newest snapshot must be younger.
+pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Health> {
+    let st = state::load(&store.path);
+    let head = store.head()?;
+    let mut oldest = None;
+    let mut count = 0;
+    let mut next = head.clone();
+    while let Some(c) = next {
+        count += 1;
+        oldest = Some(c.time().seconds());
+        next = c.parent(0).ok();
+    }
+    let newest = head
+        .as_ref()
+        .map(|c| (c.id().to_string(), c.time().seconds()));
+    let age = newest.as_ref().map(|(_, t)| (now - t).max(0));
+    let held = lock::is_held(&store.path);
+    let (in_progress, unfinished) = match &st.running {
+        Some(r) if held => (Some(r.clone()), None),
+        Some(r) => (None, Some(r.clone())),
+        None => (None, None),
+    };
+    let mut problems = Vec::new();
+    if head.is_none() {
+        problems.push("no snapshot yet".to_string());
+    }
+    if let (Some(max), Some(age)) = (max_age, age)
+        && age as u64 > max.as_secs()
+    {
+        problems.push(format!(
+            "the newest snapshot is {} old (more than {})",
+            humantime::format_duration(Duration::from_secs(age as u64)),
+            humantime::format_duration(max)
+        ));
+    }
+    if let Some(run) = &unfinished {
+        problems.push(format!(
+            "the run started at {} did not finish (killed, or the machine stopped)",
+            rfc3339(run.unix)
+        ));
+    } else if let Some(run) = st.last_run.as_ref().filter(|r| !r.ok) {
+        problems.push(format!(
+            "the last run failed: {}",
+            run.error.clone().unwrap_or_default()
+        ));
+    }
+    let latest_current = match (&head, store.repo.refname_to_id(LATEST_TRACKING)) {
+        (Some(h), Ok(id)) => store
+            .repo
+            .find_commit(id)
+            .map(|c| c.tree_id() == h.tree_id())
+            .unwrap_or(false),
+        _ => false,
+    };
+    Ok(Health {
+        settings: Settings::load(store),
+        newest,
+        age,
+        local_snapshots: count,
+        oldest_local: oldest,
+        in_progress,
+        unfinished,
+        pending_history: pending_history(store).unwrap_or(0),
+        latest_current,
+        repo_bytes: dir_size(&store.path),
+        problems,
+        state: st,
+    })
+}
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+pub fn rfc3339(unix: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64),
+    )
+    .to_string()
+}
