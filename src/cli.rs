@@ -1,125 +1,13 @@
-//! The command line: clap derive definitions. Doc comments here are the help text users read.
+//! Flag groups that several commands share, and the parsers of flag values. (Each command's
+//! own flags live with it in `cmd/<name>.rs`; the command enum in `cmd/mod.rs`.) Doc comments
+//! here are the help text users read.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
-use crate::cmd;
 use crate::settings::{Flags, absolute};
-
-/// Version SQLite databases in git: exact, deterministic SQL snapshots, cheap to store and push.
-///
-/// Exit codes: 0 success, 1 failure (including partial success, e.g. a commit made but a push
-/// failed), 2 usage error. `sqlgit diff` exits 1 when the snapshots differ, 2 on error.
-#[derive(Debug, Parser)]
-#[command(name = "sqlgit", version, propagate_version = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-    /// Print nothing on success (errors still go to stderr): for cron, which mails any output.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Write a whole database as SQL text that `sqlite3 new.db < dump.sql` restores exactly.
-    ///
-    /// Example:
-    ///   sqlgit dump app.db -o app.sql && sqlite3 copy.db < app.sql
-    #[command(verbatim_doc_comment)]
-    Dump(cmd::dump::DumpArgs),
-    /// Snapshot a database into a git repository; commits only if something changed.
-    ///
-    /// Example (crontab, every five minutes):
-    ///   */5 * * * * sqlgit snapshot /srv/app.db --repo /srv/app.sqlgit
-    #[command(verbatim_doc_comment)]
-    Snapshot(cmd::snapshot::SnapshotArgs),
-    /// List the snapshots, newest first.
-    ///
-    /// Example:
-    ///   sqlgit log --repo /srv/app.sqlgit --json
-    #[command(verbatim_doc_comment)]
-    Log(cmd::log::LogArgs),
-    /// Print a snapshot's SQL; pipe it into sqlite3 to restore.
-    ///
-    /// Examples:
-    ///   sqlgit cat --repo /srv/app.sqlgit | sqlite3 copy.db
-    ///   sqlgit cat 2h --repo /srv/app.sqlgit > two-hours-ago.sql
-    ///   sqlgit cat 2026-11-24T10:00:00Z --repo /srv/app.sqlgit -o then.sql.gz
-    #[command(verbatim_doc_comment)]
-    Cat(cmd::cat::CatArgs),
-    /// Restore a snapshot into a new database file (checked, then renamed into place).
-    ///
-    /// Example:
-    ///   sqlgit restore 1day --repo /srv/app.sqlgit --to /tmp/app-yesterday.db
-    #[command(verbatim_doc_comment)]
-    Restore(cmd::restore::RestoreArgs),
-    /// Push the snapshots the remotes lack, without taking a snapshot.
-    ///
-    /// Example:
-    ///   sqlgit push --repo /srv/app.sqlgit --history-remote ssh://backup@host/srv/app.git
-    #[command(verbatim_doc_comment)]
-    Push(cmd::push::PushArgs),
-    /// Cut old snapshots off local history (they stay on the history remote).
-    ///
-    /// Example:
-    ///   sqlgit prune --repo /srv/app.sqlgit --keep 1day
-    #[command(verbatim_doc_comment)]
-    Prune(cmd::prune::PruneArgs),
-    /// What changed in the data between two snapshots (exit 0: same, 1: different, 2: error).
-    ///
-    /// Rows are matched by rowid or primary key: inserted (+), deleted (-) and updated (~, with
-    /// each changed column old → new); schema changes are shown as a diff of their SQL. Only the
-    /// parts of the snapshots that changed are read.
-    ///
-    /// Examples:
-    ///   sqlgit diff 1day --repo /srv/app.sqlgit --summary
-    ///   sqlgit diff 2026-11-24T14:00:00Z --repo /srv/app.sqlgit --table orders
-    ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --json
-    ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --sql > patch.sql
-    ///   sqlgit restore HEAD~1 --repo /srv/app.sqlgit --to old.db && sqlite3 -bail old.db < patch.sql
-    #[command(verbatim_doc_comment)]
-    Diff(cmd::diff::DiffArgs),
-    /// Write the repository's configuration, so cron needs only `sqlgit snapshot --repo DIR`.
-    ///
-    /// The settings live in DIR/config, section [sqlgit] (git config format; see README).
-    /// Example:
-    ///   sqlgit init --repo /srv/app.sqlgit --db /srv/app.db --keep 1day \
-    ///       --history-remote ssh://backup@host/srv/app.git --latest-remote https://forge/app.git
-    #[command(verbatim_doc_comment)]
-    Init(cmd::init::InitArgs),
-    /// Health of the backup: newest snapshot, last run, remotes; exit 1 when unhealthy.
-    ///
-    /// Example (alert when no snapshot for 15 minutes):
-    ///   sqlgit status --repo /srv/app.sqlgit --max-age 15m --quiet || alert
-    #[command(verbatim_doc_comment)]
-    Status(cmd::status::StatusArgs),
-    /// Restore drill: check every object, restore to a temporary database, integrity_check.
-    ///
-    /// Example:
-    ///   sqlgit verify --repo /srv/app.sqlgit
-    #[command(verbatim_doc_comment)]
-    Verify(cmd::verify::VerifyArgs),
-    /// Print a shell completion script.
-    ///
-    /// Example:
-    ///   sqlgit completions bash > /etc/bash_completion.d/sqlgit
-    #[command(verbatim_doc_comment)]
-    Completions(cmd::completions::CompletionsArgs),
-    /// Print the man page (roff).
-    ///
-    /// Example:
-    ///   sqlgit man > /usr/local/share/man/man1/sqlgit.1
-    #[command(verbatim_doc_comment)]
-    Man(cmd::completions::ManArgs),
-}
-
-/// Parse `std::env::args`; clap's error carries its own exit code and message.
-pub fn parse() -> Result<Cli, clap::Error> {
-    Cli::try_parse()
-}
 
 // Flag groups shared by several commands. Given values are remembered in the repository's
 // config (see `settings`), so later runs need not repeat them.

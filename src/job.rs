@@ -183,7 +183,7 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<()
 
 /// Push every configured remote and record each attempt in the state file.
 pub fn push_all(store: &Store, settings: &Settings) -> Result<Vec<PushResult>> {
-    let results = remote::push_all(store, settings);
+    let results = remote::push_all(store, settings, when::unix_now());
     let mut st = state::load(&store.path);
     for p in &results {
         st.remotes

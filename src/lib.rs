@@ -30,7 +30,7 @@ pub fn main_with_exit_code() -> ExitCode {
     // Dumps hold private data: everything sqlgit creates is private to the user.
     unsafe { libc::umask(0o077) };
     store::configure_libgit2();
-    let cli = match cli::parse() {
+    let cli = match cmd::parse() {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() { 2 } else { 0 };

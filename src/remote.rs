@@ -330,7 +330,7 @@ pub struct PushResult {
 }
 
 /// Push every configured remote; a failure is recorded in its result, not returned.
-pub fn push_all(store: &Store, settings: &Settings) -> Vec<PushResult> {
+pub fn push_all(store: &Store, settings: &Settings, now: i64) -> Vec<PushResult> {
     let ssh_key = settings.ssh_key.as_ref().map(PathBuf::from);
     let mut results = Vec::new();
     for (role, url) in [
@@ -341,7 +341,7 @@ pub fn push_all(store: &Store, settings: &Settings) -> Vec<PushResult> {
         let mut result = PushResult {
             role,
             record: PushRecord {
-                unix: crate::when::unix_now(),
+                unix: now,
                 ok: true,
                 error: None,
                 url: redact(url),

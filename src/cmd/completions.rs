@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory};
 use crate::error::Exit;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use super::Cli;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
