@@ -52,16 +52,16 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         }
     }
     let user = || plan.tables.iter().filter(|t| !t.system);
-    for t in user().filter(|t| t.change() == Change::Same) {
+    for t in user().filter(|t| t.patch_change() == Change::Same) {
         for s in only_in(&t.from_indexes, &t.to_indexes) {
             writeln!(out, "DROP INDEX IF EXISTS {};", quote_ident(&s.name))?;
         }
     }
-    for t in user().filter(|t| matches!(t.change(), Change::Removed | Change::Rebuilt)) {
+    for t in user().filter(|t| matches!(t.patch_change(), Change::Removed | Change::Rebuilt)) {
         drop_table(t.from_shape.as_deref().expect("older side"), out)?;
     }
     for t in user() {
-        match t.change() {
+        match t.patch_change() {
             Change::Removed => {}
             Change::Added | Change::Rebuilt => {
                 let to = t.to.expect("newer side");
@@ -69,12 +69,15 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
                 for chunk in chunks::all(repo, to.rows)? {
                     out.write_all(&chunks::read(repo, &chunk)?)?;
                 }
+                if let Some(fixup) = to.fixup {
+                    out.write_all(repo.find_blob(fixup)?.content())?;
+                }
             }
             Change::Same => rows(plan, t, out)?,
         }
     }
     for t in user() {
-        let creates: Vec<&Stmt> = match t.change() {
+        let creates: Vec<&Stmt> = match t.patch_change() {
             Change::Removed => Vec::new(),
             Change::Added | Change::Rebuilt => t.to_indexes.iter().collect(),
             Change::Same => only_in(&t.to_indexes, &t.from_indexes).collect(),

@@ -34,6 +34,9 @@ pub struct Folder {
     /// `0-create.sql` (for a system table: its whole file).
     pub create: Oid,
     pub rows: Option<RowsAt>,
+    /// `1-schema-fixup.sql`: the table's exact text, put back after its rows (a table whose
+    /// rowid aliases are all columns is filled under a temporary column name).
+    pub fixup: Option<Oid>,
     pub indexes: Option<Oid>,
 }
 
@@ -72,6 +75,17 @@ impl TablePlan {
             (_, None) => Change::Removed,
             (Some(a), Some(b)) if !self.system && a.create != b.create => Change::Rebuilt,
             _ => Change::Same,
+        }
+    }
+
+    /// What a patch does with the table: a table filled under a temporary column name (see
+    /// [`Folder::fixup`]) cannot take row statements once restored, so it is rebuilt whole.
+    pub fn patch_change(&self) -> Change {
+        match self.change() {
+            Change::Same if self.to.is_some_and(|f| f.fixup.is_some()) && !self.system => {
+                Change::Rebuilt
+            }
+            c => c,
         }
     }
 
@@ -166,6 +180,7 @@ fn folder(repo: &Repository, tree: Oid) -> Result<Folder> {
     Ok(Folder {
         create,
         rows: tree.get_name("1-rows").map(|e| RowsAt::Tree(e.id())),
+        fixup: tree.get_name("1-schema-fixup.sql").map(|e| e.id()),
         indexes: tree.get_name("2-indexes.sql").map(|e| e.id()),
     })
 }
@@ -232,6 +247,7 @@ pub fn build<'r>(
             oid.map(|oid| Folder {
                 create: oid,
                 rows: Some(RowsAt::File(oid)),
+                fixup: None,
                 indexes: None,
             })
         };

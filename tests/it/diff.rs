@@ -3,7 +3,7 @@
 //!
 //! One seeded random history (8 snapshots) on a schema with every kind of key — an INTEGER
 //! PRIMARY KEY, a TEXT PRIMARY KEY (rowid-keyed), a WITHOUT ROWID composite key, a table with no
-//! key (rowid) and one whose rowid no name can reach (a multiset) — an index, a view and an AFTER
+//! key (rowid) and one whose rowid no name can reach (keyed by the real rowid, which the dump keeps) — an index, a view and an AFTER
 //! UPDATE trigger writing an AUTOINCREMENT audit table, with schema changes along the way (added
 //! columns, indexes added and dropped, a view and a trigger replaced, a table created and dropped,
 //! ANALYZE, user_version). For every ordered pair of snapshots, the `--sql` patch applied with the

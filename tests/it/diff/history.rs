@@ -333,7 +333,7 @@ fn mutate(rng: &mut StdRng, conn: &Connection, step: usize, next_id: &mut i64) {
         tx.execute("DELETE FROM logs WHERE rowid = ?1", [r])
             .unwrap();
     }
-    // bag (a multiset): duplicates in, one group out, one changed.
+    // bag (every rowid alias a column): duplicates in, one group out, one changed.
     tx.execute("INSERT INTO bag SELECT * FROM bag LIMIT 1", [])
         .unwrap();
     tx.execute(

@@ -73,11 +73,25 @@ pub fn read_state(conn: &Connection) -> State {
             ..TableState::default()
         };
         let (sql, skip) = match name.as_str() {
-            "pairs" | "bag" => (format!("SELECT * FROM \"{name}\""), 0),
+            "pairs" => (format!("SELECT * FROM \"{name}\""), 0),
             _ => (format!("SELECT rowid, * FROM \"{name}\""), 1),
         };
+        // bag's columns shadow every rowid alias; its real rowids (which the dump keeps) are
+        // read under a renamed column, in a transaction that is rolled back.
+        if name == "bag" {
+            conn.execute_batch(
+                "SAVEPOINT oracle; PRAGMA writable_schema=ON;
+                 UPDATE sqlite_schema SET sql = replace(sql, '\"rowid\"', '\"bag_rowid\"')
+                     WHERE name = 'bag';
+                 PRAGMA writable_schema=RESET;",
+            )
+            .unwrap();
+        }
         let mut stmt = conn.prepare(&sql).unwrap();
-        let cols: Vec<String> = stmt.column_names().map(|c| c.to_lowercase()).collect();
+        let cols: Vec<String> = stmt
+            .column_names()
+            .map(|c| c.to_lowercase().replace("bag_rowid", "rowid"))
+            .collect();
         let mut rows = stmt.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
             let mut row = Row::new();
@@ -87,7 +101,6 @@ pub fn read_state(conn: &Connection) -> State {
                 }
             }
             match name.as_str() {
-                "bag" => *t.multiset.entry(row).or_default() += 1,
                 "pairs" => {
                     let key = vec![row["a"].clone(), row["b"].clone()];
                     t.keyed.insert(key, row);
@@ -97,6 +110,12 @@ pub fn read_state(conn: &Connection) -> State {
                         .insert(vec![value(r.get_ref(0).unwrap()).unwrap()], row);
                 }
             }
+        }
+        drop(rows);
+        drop(stmt);
+        if name == "bag" {
+            conn.execute_batch("ROLLBACK TO oracle; RELEASE oracle; PRAGMA writable_schema=RESET;")
+                .unwrap();
         }
         tables.insert(name, t);
     }
