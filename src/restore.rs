@@ -25,7 +25,12 @@ pub fn db_tree<'r>(
         .collect();
     let name = match (db, folders.as_slice()) {
         (Some(db), _) => {
-            let dir = crate::dump::path::table_dir(db);
+            // A folder name as the tree has it, or a database file name (escaped like one).
+            let dir = if folders.iter().any(|f| f == db) {
+                db.to_string()
+            } else {
+                crate::dump::path::table_dir(db)
+            };
             if !folders.contains(&dir) {
                 bail!(
                     "no database {db:?} in snapshot {} (it has: {})",

@@ -17,3 +17,4 @@ mod remotes;
 mod servers;
 mod snapshot;
 mod torture;
+mod verify;

@@ -1,0 +1,304 @@
+//! The restore drill behind `sqlgit verify`: a snapshot passes only when the restores users run
+//! work and give back exactly the snapshot.
+//!
+//! For each database of the snapshot: every object is read and its hash checked; the SQL is
+//! restored twice — by the `sqlite3` CLI on PATH (`sqlgit cat | sqlite3`, run with `-bail`; any
+//! output at all is a failure) and in-process (the path `sqlgit restore --to` takes); each copy
+//! must pass `PRAGMA integrity_check` and dump back byte for byte to the snapshot, and both
+//! copies must hold the same schema text. Objects whose value SQL cannot make exact (STORED
+//! generated columns, indexes on expressions: recomputed by whichever SQLite restores them) are
+//! warnings, not a pass. Nothing here prints.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{Commit, ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+use rusqlite::Connection;
+use sha1::{Digest, Sha1};
+
+use crate::dump::{self, Filters, Sink, source};
+use crate::progress::Progress;
+use crate::restore::{build_database, db_tree, for_each_file, short};
+use crate::store::pack::{Kind, object_id};
+
+/// What a drill found (failures are errors).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub objects: usize,
+    pub databases: usize,
+    /// The sqlite3 CLI that restored each database, when one was found.
+    pub sqlite3: Option<PathBuf>,
+    /// One line each: what is not exact by SQL, or what could not be checked.
+    pub warnings: Vec<String>,
+}
+
+/// The sqlite3 CLI to check with: `SQLGIT_SQLITE3`, else `sqlite3` on PATH.
+pub fn find_sqlite3() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SQLGIT_SQLITE3").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("sqlite3"))
+        .find(|p| p.is_file())
+}
+
+/// Check the snapshot `commit` (the databases named in `folders`).
+pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<Report> {
+    let id = short(commit);
+    let mut report = Report {
+        objects: check_objects(repo, commit)
+            .map_err(|e| anyhow!("snapshot {id} is damaged: {e}"))?,
+        databases: folders.len(),
+        sqlite3: find_sqlite3(),
+        ..Report::default()
+    };
+    match &report.sqlite3 {
+        None => report.warnings.push(
+            "no sqlite3 CLI found on PATH (or SQLGIT_SQLITE3): the `sqlgit cat | sqlite3` \
+             restore was not checked"
+                .into(),
+        ),
+        Some(cli) => {
+            if let Some(w) = version_warning(cli) {
+                report.warnings.push(w);
+            }
+        }
+    }
+    let scratch = tempfile::tempdir().context("create a temporary directory")?;
+    for (n, folder) in folders.iter().enumerate() {
+        let what = format!("snapshot {id}, database {folder}");
+        let tree = db_tree(repo, commit, Some(folder))?;
+        let mut hash = Sha1::new();
+        for_each_file(repo, &tree, |_, sql| {
+            hash.update(sql);
+            Ok(())
+        })?;
+        let expected = hash.finalize().to_vec();
+        // First the restore users run: the sqlite3 CLI.
+        let inproc = scratch.path().join(format!("{n}.db"));
+        let cli_copy = scratch.path().join(format!("{n}.cli.db"));
+        if let Some(cli) = &report.sqlite3 {
+            let shown = cli.display();
+            cli_restore(cli, &cli_copy, |w| {
+                for_each_file(repo, &tree, |_, sql| Ok(w.write_all(sql)?))
+            })
+            .with_context(|| format!("{what}: restore with {shown} failed"))?;
+            integrity_check(&cli_copy).with_context(|| format!("{what}: {shown} restore"))?;
+            if dump_hash(&cli_copy)? != expected {
+                bail!("{what}: the database {shown} restored does not dump back to the snapshot");
+            }
+        }
+        // Then `sqlgit restore --to`.
+        let meter = Progress::bytes(&format!("restoring {folder}"));
+        build_database(&inproc, |exec| {
+            for_each_file(repo, &tree, |_, sql| {
+                meter.inc(sql.len() as u64);
+                exec(sql)
+            })
+        })
+        .with_context(|| format!("{what}: restore failed"))?;
+        meter.finish();
+        if dump_hash(&inproc)? != expected {
+            bail!("{what}: the restored database does not dump back to the snapshot");
+        }
+        if report.sqlite3.is_some() && schema(&cli_copy)? != schema(&inproc)? {
+            bail!(
+                "{what}: the schema the sqlite3 CLI restored differs from the in-process restore's"
+            );
+        }
+        report.warnings.extend(
+            inexact(&inproc)?
+                .into_iter()
+                .map(|w| format!("{what}: {w}")),
+        );
+    }
+    Ok(report)
+}
+
+/// Read every object of the snapshot and check its hash. Returns the number of objects.
+fn check_objects(repo: &Repository, commit: &Commit) -> Result<usize> {
+    let mut objects = 0usize;
+    let mut problem: Option<String> = None;
+    let odb = repo.odb()?;
+    commit
+        .tree()?
+        .walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let name = format!("{dir}{}", entry.name().unwrap_or_default());
+            let checked = odb
+                .read(entry.id())
+                .map_err(|e| e.message().to_string())
+                .and_then(|obj| {
+                    let kind = match obj.kind() {
+                        ObjectType::Blob => Kind::Blob,
+                        ObjectType::Tree => Kind::Tree,
+                        _ => return Err("unexpected object type".to_string()),
+                    };
+                    if object_id(kind, obj.data()) != entry.id() {
+                        return Err("content does not match its id (corrupt)".to_string());
+                    }
+                    Ok(())
+                });
+            match checked {
+                Ok(()) => {
+                    objects += 1;
+                    TreeWalkResult::Ok
+                }
+                Err(e) => {
+                    problem = Some(format!("{name}: {e}"));
+                    TreeWalkResult::Abort
+                }
+            }
+        })
+        .or_else(|e| if problem.is_some() { Ok(()) } else { Err(e) })?;
+    match problem {
+        Some(p) => Err(anyhow!(p)),
+        None => Ok(objects),
+    }
+}
+
+struct Hashing(Sha1);
+
+impl Sink for Hashing {
+    fn file(&mut self, _path: &[&str], data: Vec<u8>) -> Result<()> {
+        self.0.update(&data);
+        Ok(())
+    }
+}
+
+fn dump_hash(db: &Path) -> Result<Vec<u8>> {
+    let conn = source::open(db, std::time::Duration::from_secs(5))?;
+    let mut h = Hashing(Sha1::new());
+    dump::dump(&conn, &mut h, &Filters::default())?;
+    Ok(h.0.finalize().to_vec())
+}
+
+fn integrity_check(db: &Path) -> Result<()> {
+    let conn = Connection::open(db)?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        bail!("integrity check failed: {check}");
+    }
+    Ok(())
+}
+
+type SchemaRow = (String, String, String, Option<Vec<u8>>);
+
+/// The schema as stored: (type, name, tbl_name, sql bytes), sorted.
+fn schema(db: &Path) -> Result<Vec<SchemaRow>> {
+    let conn = Connection::open(db)?;
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, CAST(sql AS BLOB) FROM sqlite_schema ORDER BY 1, 2",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Run `cli -bail target` with the SQL `feed` writes on its stdin; fail unless it exits 0
+/// having printed nothing at all.
+pub fn cli_restore(
+    cli: &Path,
+    target: &Path,
+    feed: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let mut child = Command::new(cli)
+        .arg("-bail")
+        .arg("-batch")
+        .arg(target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {}", cli.display()))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let mut stdin = child.stdin.take().expect("piped");
+    let fed = feed(&mut stdin);
+    drop(stdin);
+    let status = child.wait()?;
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    let said = |b: &[u8]| {
+        let text = String::from_utf8_lossy(b);
+        text.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if !err.is_empty() {
+        bail!("it said: {}", said(&err));
+    }
+    if !status.success() {
+        bail!("it exited with {status}");
+    }
+    if !out.is_empty() {
+        bail!("it printed: {}", said(&out));
+    }
+    // A write error (it stopped reading) shows in its exit or stderr first; else here.
+    fed.map_err(|e| match e.downcast_ref::<std::io::Error>() {
+        Some(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            anyhow!("it stopped reading the SQL")
+        }
+        _ => e,
+    })
+}
+
+/// A warning when the CLI is older than the oldest one dumps are made for.
+fn version_warning(cli: &Path) -> Option<String> {
+    let out = Command::new(cli).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().next()?;
+    let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+    if parts.len() >= 2 && (parts[0], parts[1]) < (3, 40) {
+        return Some(format!(
+            "{} is sqlite3 {version}, older than 3.40, the oldest that dumps are made for",
+            cli.display()
+        ));
+    }
+    None
+}
+
+/// What in the restored database SQL cannot restore exactly.
+fn inexact(db: &Path) -> Result<Vec<String>> {
+    let conn = Connection::open(db)?;
+    let list = |sql: &str| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let stored = list(
+        "SELECT t.name || '.' || c.name FROM sqlite_schema t, pragma_table_xinfo(t.name) c \
+         WHERE t.type = 'table' AND c.hidden = 3 ORDER BY 1",
+    )?;
+    let expr = list(
+        "SELECT DISTINCT i.name FROM sqlite_schema i, pragma_index_xinfo(i.name) x \
+         WHERE i.type = 'index' AND x.cid = -2 ORDER BY 1",
+    )?;
+    let mut out = Vec::new();
+    if !stored.is_empty() {
+        out.push(format!(
+            "STORED generated columns ({}) are computed again by the SQLite that restores them, \
+             not copied: a different version may compute other values",
+            stored.join(", ")
+        ));
+    }
+    if !expr.is_empty() {
+        out.push(format!(
+            "indexes on expressions ({}) are computed again by the SQLite that restores them: \
+             a different version may compute other keys",
+            expr.join(", ")
+        ));
+    }
+    Ok(out)
+}

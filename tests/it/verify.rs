@@ -1,0 +1,168 @@
+//! `sqlgit verify`: a drill that passes only when the documented restores work — `sqlgit cat |
+//! sqlite3` with the CLI on PATH (any message is a failure) and the in-process `restore --to` —
+//! and both give back the snapshot exactly. Databases whose file names need escaping, a snapshot
+//! only the sqlite3 shell misreads, no sqlite3 CLI at all, and what SQL cannot make exact.
+
+use std::path::{Path, PathBuf};
+
+use crate::env::{TestEnv, sqlite3_bin};
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn snapshot(env: &TestEnv, db: &Path, repo: &Path) {
+    env.sqlgit(&["snapshot", &s(db), "--repo", &s(repo)])
+        .success();
+}
+
+#[test]
+fn names_that_need_escaping_verify() {
+    let env = TestEnv::new();
+    let repo = env.path("r.sqlgit");
+    for name in ["backup (1).db", ".app.db", "100%.db"] {
+        let db = env.db_from_script(name, b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+        snapshot(&env, &db, &repo);
+        let run = env
+            .sqlgit(&["verify", "--repo", &s(&repo), "--db", name])
+            .success();
+        assert!(
+            run.stdout_str().contains("verified"),
+            "{}",
+            run.stdout_str()
+        );
+    }
+    // All databases at once (folder names as the tree has them).
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    assert!(
+        run.stdout_str().contains("3 databases") && run.stdout_str().contains("sqlite3"),
+        "{}",
+        run.stdout_str()
+    );
+    assert!(run.stderr().is_empty(), "{}", run.stderr_str());
+}
+
+/// Replace one file of HEAD's tree with `content` (plain git plumbing), as a new commit on main.
+fn rewrite_file(env: &TestEnv, repo: &Path, path: &str, content: &[u8]) {
+    let git = |args: &[&str], stdin: &[u8]| -> String {
+        let mut cmd = env.command("git");
+        cmd.arg("--git-dir").arg(repo).args(args);
+        env.run(cmd, stdin)
+            .success()
+            .stdout_str()
+            .trim()
+            .to_string()
+    };
+    let blob = git(&["hash-object", "-w", "--stdin"], content);
+    let index = env.path("rewrite.index");
+    let mut cmd = env.command("git");
+    cmd.arg("--git-dir")
+        .arg(repo)
+        .env("GIT_INDEX_FILE", &index)
+        .args(["read-tree", "main"]);
+    env.run(cmd, b"").success();
+    let mut cmd = env.command("git");
+    cmd.arg("--git-dir")
+        .arg(repo)
+        .env("GIT_INDEX_FILE", &index)
+        .args([
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{blob},{path}"),
+        ]);
+    env.run(cmd, b"").success();
+    let mut cmd = env.command("git");
+    cmd.arg("--git-dir")
+        .arg(repo)
+        .env("GIT_INDEX_FILE", &index)
+        .arg("write-tree");
+    let tree = env.run(cmd, b"").success().stdout_str().trim().to_string();
+    let commit = git(
+        &["commit-tree", &tree, "-p", "main", "-m", "rewritten"],
+        b"",
+    );
+    git(&["update-ref", "refs/heads/main", &commit], b"");
+}
+
+#[test]
+fn a_snapshot_only_the_sqlite3_shell_misreads_fails() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a); INSERT INTO t VALUES (1); CREATE VIEW v AS SELECT a FROM t;",
+    );
+    let repo = env.path("app.sqlgit");
+    snapshot(&env, &db, &repo);
+    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    // What the old dump wrote for a view ending in a comment: the `;` is inside the comment and
+    // swallows the rest of the dump in the shell; SQLite's own parser reads it fine.
+    rewrite_file(
+        &env,
+        &repo,
+        "app.db/4-views.sql",
+        b"CREATE VIEW v AS SELECT a FROM t -- note;\n",
+    );
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).code_is(1);
+    let err = run.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("sqlite3"), "the error names the CLI: {err}");
+}
+
+#[test]
+fn without_a_sqlite3_cli_it_says_what_was_not_checked() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env
+        .run(
+            {
+                let mut cmd = env.sqlgit_cmd(&["verify", "--repo", &s(&repo)]);
+                cmd.env("PATH", env.path("empty-bin"));
+                cmd
+            },
+            b"",
+        )
+        .success();
+    assert!(
+        run.stderr_str().contains("no sqlite3 CLI found"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(
+        run.stdout_str().contains("with 1 warning"),
+        "{}",
+        run.stdout_str()
+    );
+    // SQLGIT_SQLITE3 names the CLI explicitly.
+    let run = env
+        .run(
+            {
+                let mut cmd = env.sqlgit_cmd(&["verify", "--repo", &s(&repo)]);
+                cmd.env("PATH", env.path("empty-bin"))
+                    .env("SQLGIT_SQLITE3", sqlite3_bin());
+                cmd
+            },
+            b"",
+        )
+        .success();
+    assert!(run.stderr().is_empty(), "{}", run.stderr_str());
+}
+
+#[test]
+fn what_sql_cannot_make_exact_is_a_warning() {
+    let env = TestEnv::new();
+    let db: PathBuf = env.db_from_script(
+        "gen.db",
+        b"CREATE TABLE t(a, b AS (a * 2) STORED, c AS (a + 1));
+          CREATE INDEX lower_a ON t(lower(a));
+          INSERT INTO t(a) VALUES (1), ('X');",
+    );
+    let repo = env.path("gen.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env.sqlgit(&["-q", "verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(err.contains("STORED generated columns (t.b)"), "{err}");
+    assert!(err.contains("indexes on expressions (lower_a)"), "{err}");
+    assert!(run.stdout().is_empty(), "--quiet: nothing on stdout");
+}
