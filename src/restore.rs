@@ -92,8 +92,11 @@ pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<
     for_each_file(repo, tree, |_, data| Ok(out.write_all(data)?))
 }
 
-/// Execute SQL text (any bytes, several statements) on `conn`.
+/// Execute SQL text (any bytes, several statements) on `conn`, read as the sqlite3 shell reads
+/// a script (one CR before each line end dropped), so that every restore restores the same.
 pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
+    let sql = crate::dump::shell::shell_line_ends(sql);
+    let sql: &[u8] = &sql;
     let db = unsafe { conn.handle() };
     let mut pos = 0usize;
     while pos < sql.len() {

@@ -70,7 +70,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         .ok_or_else(|| anyhow!("CREATE TABLE text does not end with ;"))?;
     let conn = Connection::open_in_memory()?;
     crate::dump::real::register_sql_functions(&conn)?;
-    conn.execute_batch(sql)
+    crate::restore::execute(&conn, sql.as_bytes())
         .with_context(|| format!("cannot read the table definition {sql:?}"))?;
     let schema = read_schema(&conn, &Filters::default())?;
     let [table] = schema.tables.as_slice() else {

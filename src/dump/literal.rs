@@ -160,19 +160,27 @@ pub fn write_blob(out: &mut Vec<u8>, blob: &[u8]) {
     out.push(b'\'');
 }
 
-/// An identifier in double quotes, inner quotes doubled: safe for any name.
+/// An identifier in double quotes, inner quotes doubled: safe for any name. A CR before a line
+/// end is written twice, because the sqlite3 shell drops one (see [`super::shell`]); SQL has no
+/// other way to spell it in a name.
 pub fn write_ident(out: &mut Vec<u8>, name: &str) {
     out.push(b'"');
-    for piece in name.as_bytes().split_inclusive(|&b| b == b'"') {
-        out.extend_from_slice(piece);
-        if piece.last() == Some(&b'"') {
-            out.push(b'"');
+    let bytes = name.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        out.push(b);
+        if b == b'"' || (b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
         }
     }
     out.push(b'"');
 }
 
-/// `write_ident` into a new String, for building queries.
+/// An identifier for SQL that SQLite runs directly (the dump's own queries): no shell between.
+pub fn quote_name(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `write_ident` into a new String, for statements of a dump or patch.
 pub fn quote_ident(name: &str) -> String {
     let mut out = Vec::with_capacity(name.len() + 2);
     write_ident(&mut out, name);

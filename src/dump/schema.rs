@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use super::literal::quote_ident;
+use super::literal::{quote_ident, quote_name};
 use super::path::table_dir;
 
 /// Header values restored by the dump.
@@ -347,7 +347,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         // The INTEGER PRIMARY KEY column is the rowid.
         t.key = Key::Rowid { emit: false };
         t.rowid_from = RowidFrom::Select(pos);
-        order_by = format!(" ORDER BY {}", quoted[pos]);
+        order_by = format!(" ORDER BY {}", quote_name(&stored[pos].name));
     } else {
         t.key = Key::Rowid { emit: true };
         match alias {
@@ -398,11 +398,12 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
             t.redacted.push((offset + i, c.notnull));
         }
     }
-    let read_cols: Vec<String> = stored.iter().map(|c| quote_ident(&c.name)).collect();
+    let read_cols: Vec<String> = stored.iter().map(|c| quote_name(&c.name)).collect();
     select_cols.extend(read_cols);
     t.select = format!(
-        "SELECT {} FROM {table} NOT INDEXED{order_by}",
-        select_cols.join(",")
+        "SELECT {} FROM {} NOT INDEXED{order_by}",
+        select_cols.join(","),
+        quote_name(name)
     );
     let explicit_columns = !insert_cols.is_empty() || any_generated;
     insert_cols.extend(quoted);

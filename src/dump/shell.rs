@@ -156,6 +156,8 @@ fn quoted_end(sql: &[u8], start: usize) -> usize {
 /// Quoted names and strings are kept byte for byte (a CR LF inside them may lose its CR in the
 /// shell, which is why the exact text is always written back after it).
 pub fn one_line(sql: &[u8]) -> Vec<u8> {
+    // SQLite reads stored text only up to a NUL byte (the shell too: it cuts lines there).
+    let sql = &sql[..sql.iter().position(|&b| b == 0).unwrap_or(sql.len())];
     let mut out = Vec::with_capacity(sql.len());
     let mut gap = false;
     for (kind, bytes) in pieces(sql) {
@@ -166,11 +168,42 @@ pub fn one_line(sql: &[u8]) -> Vec<u8> {
                     out.push(b' ');
                 }
                 gap = false;
-                out.extend_from_slice(bytes);
+                out.extend_from_slice(&double_cr_before_lf(bytes));
             }
         }
     }
     out
+}
+
+/// Every CR before a LF doubled: the sqlite3 shell drops one, so the text it hands SQLite keeps
+/// the CR (our own restore drops one the same way, [`shell_line_ends`]).
+fn double_cr_before_lf(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !bytes.windows(2).any(|w| w == b"\r\n") {
+        return bytes.into();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    for (i, &b) in bytes.iter().enumerate() {
+        out.push(b);
+        if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            out.push(b'\r');
+        }
+    }
+    out.into()
+}
+
+/// What the sqlite3 shell hands SQLite for script text: one CR before each line end dropped.
+/// Restores without the shell read dumps through this, so both restore the same.
+pub fn shell_line_ends(sql: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !sql.windows(2).any(|w| w == b"\r\n") {
+        return sql.into();
+    }
+    let mut out = Vec::with_capacity(sql.len());
+    for (i, &b) in sql.iter().enumerate() {
+        if !(b == b'\r' && sql.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out.into()
 }
 
 /// The words (code and quoted tokens, without blanks and comments) of `sql`, split at
@@ -481,6 +514,13 @@ mod tests {
             b"CREATE TABLE t( a , b DEFAULT 'p\nq' )".to_vec()
         );
         assert_eq!(one_line(b"SELECT 1-/**/-1"), b"SELECT 1- -1".to_vec());
+    }
+
+    #[test]
+    fn cr_lf_in_names_survives_the_shell() {
+        let line = one_line(b"CREATE TABLE \"a\r\nb\"(x)");
+        assert_eq!(line, b"CREATE TABLE \"a\r\r\nb\"(x)".to_vec());
+        assert_eq!(&*shell_line_ends(&line), b"CREATE TABLE \"a\r\nb\"(x)");
     }
 
     #[test]

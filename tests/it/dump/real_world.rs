@@ -306,3 +306,18 @@ fn hot_rollback_journal_is_rolled_back() {
         "the hot journal was not rolled back"
     );
 }
+
+#[test]
+fn names_with_cr_lf_and_nul_free_oddities() {
+    let env = TestEnv::new();
+    let db = make_db(&env, "names.db", |c| {
+        c.execute_batch(
+            "CREATE TABLE \"win\r\ntable\"(\"col\r\none\" TEXT, [two\r\n] DEFAULT 'v\r\nw');
+             CREATE INDEX \"idx\r\n\" ON \"win\r\ntable\"(\"col\r\none\");
+             CREATE VIEW \"v\r\n\" AS SELECT \"col\r\none\" FROM \"win\r\ntable\";
+             INSERT INTO \"win\r\ntable\" VALUES ('a\r\nb', 'c');",
+        )
+        .unwrap();
+    });
+    assert_exact(&env, &db);
+}
