@@ -253,6 +253,35 @@ void sqlgit_atof340_init(void){
 #undef ATOF_CALC
 #undef ATOF_POW10
 
+/*
+** Not part of 3.40: a cheap sufficient test that the f128 model reads the
+** literal (s, e, esign) as the correctly rounded double, so that the caller
+** can skip the soft-float computation.  For e<=27 both 10^e and s are exact
+** in the x87 format and in binary128 (5^27 < 2^63, and sqlite3Pow10 squares
+** no further than 1e16), so ld80 computes y = round64(x) and f128 computes
+** round113(x) of the exact value x.  If y lies 3 or more ulp64 away from
+** every midpoint between adjacent doubles (its 11 bits below a double's 53
+** are not within 2 of binary 10000000000; x is then never subnormal or huge),
+** x lies at least 2.5 ulp64 away, so does round113(x) (within 2^-49 ulp64 of
+** x), and rounding that to double gives round53(x).  Returns 1 then, else 0.
+*/
+int sqlgit_atof340_f128_is_correct(i64 s, int e, int esign){
+#if HAVE_LD80 && HAVE_F128 && (defined(__x86_64__) || defined(__i386__))
+  long double y;
+  union { long double ld; uint64_t w[2]; } u;
+  unsigned low;
+  if( e>27 ) return 0;
+  y = esign<0 ? s / tab_ld80[e] : s * tab_ld80[e];
+  u.w[0] = u.w[1] = 0;
+  u.ld = y;
+  low = (unsigned)(u.w[0] & 0x7ff);   /* x87: explicit 64-bit significand first */
+  return low+2 < 0x400 || low > 0x402;
+#else
+  (void)s; (void)e; (void)esign;
+  return 0;
+#endif
+}
+
 /* Whether ld80, f128, f64, f64msvc (in that order) are computed exactly as
 ** on their platform by this build. */
 const int sqlgit_atof340_native[4] = { HAVE_LD80, HAVE_F128, 1, 1 };

@@ -40,6 +40,9 @@ unsafe extern "C" {
     fn sqlgit_atof340_calc_f128(s: i64, e: c_int, esign: c_int) -> f64;
     fn sqlgit_atof340_calc_f64(s: i64, e: c_int, esign: c_int) -> f64;
     fn sqlgit_atof340_calc_f64msvc(s: i64, e: c_int, esign: c_int) -> f64;
+    /// Sufficient test that [`Model::F128`] reads the literal as the correctly rounded double
+    /// (1), computed from the x87 result; 0 where unknown. Not part of 3.40, see the C comment.
+    fn sqlgit_atof340_f128_is_correct(s: i64, e: c_int, esign: c_int) -> c_int;
     /// Whether this build computes each model (in [`Model::ALL`] order) as its platform does.
     static sqlgit_atof340_native: [c_int; 4];
 }
@@ -110,6 +113,12 @@ impl Model {
         }
     }
 
+    fn f128_is_correct(s: i64, e: c_int, esign: c_int) -> bool {
+        Model::Ld80.calc(1, 0, 1); // the tables are filled
+        // SAFETY: a function of plain values that only reads the filled tables.
+        unsafe { sqlgit_atof340_f128_is_correct(s, e, esign) != 0 }
+    }
+
     /// What sqlite3 3.40 on this model's platforms reads the decimal literal `lit` as, or
     /// `None` if this build cannot compute the model.
     pub fn read(self, lit: &str) -> Option<f64> {
@@ -145,15 +154,26 @@ fn reads_back_everywhere(lit: &str, want: f64) -> bool {
     //   binary128 cannot land on or cross a midpoint, so the double rounding is harmless.
     // Only Ld80 (rounding to 64 bits can land on a midpoint) is left to compute.
     let fast = e <= 22 && s.unsigned_abs() <= 1 << 53;
+    // F64Msvc equals F64 unless sqlite3Pow10 uses MSVC's 1e64, 1e128 or 1e256 (e in 64..=307;
+    // the e > 307 branch only asks for 10^(e-308) <= 10^33): both multiply 1.0 by the same
+    // factors in the same order, and MSVC's 1e1..1e32 equal the squares (1e32 = fl(1e16^2),
+    // as 1e16 is exact), see `msvc_table_matches_squaring_below_1e64`.
+    let msvc_differs = (64..=307).contains(&e);
     // Cheapest and most often wrong first; F128 (soft-float) last.
     let order: &[Model] = if fast {
         &[Model::Ld80]
-    } else {
+    } else if msvc_differs {
         &[Model::F64, Model::F64Msvc, Model::Ld80, Model::F128]
+    } else {
+        &[Model::F64, Model::Ld80, Model::F128]
     };
-    order
-        .iter()
-        .all(|&m| m.is_native() && m.calc(s, e, esign).to_bits() == want)
+    order.iter().all(|&m| {
+        // F128 soft-float is the slowest model: skip it where the x87 intermediate proves it
+        // correctly rounded (and so `want`, as ryu's literal round-trips).
+        m.is_native()
+            && (m == Model::F128 && Model::f128_is_correct(s, e, esign)
+                || m.calc(s, e, esign).to_bits() == want)
+    })
 }
 
 /// Append to `out` an SQL expression that sqlite3 (3.40 and newer) evaluates to exactly `v`
@@ -458,6 +478,55 @@ mod tests {
             .count();
         eprintln!("up to 15 digits, |exponent| < 12: {special}/{n} need ieee754(M,E)");
         assert!(special * 1000 < n, "{special}/{n}");
+    }
+
+    #[test]
+    fn msvc_table_matches_squaring_below_1e64() {
+        // The premise of `msvc_differs` in `reads_back_everywhere`, on every significand size.
+        for e in 1..64 {
+            for s in [
+                "1",
+                "3",
+                "7",
+                "123456789",
+                "9007199254740993",
+                "12345678901234567",
+            ] {
+                for sign in ["", "-"] {
+                    let l = format!("{s}e{sign}{e}");
+                    let (a, b) = (Model::F64.read(&l), Model::F64Msvc.read(&l));
+                    assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{l}");
+                }
+            }
+        }
+        // From 1e64 on they differ (1e64 itself is reduced to 10^18 * 10^46 by 3.40's parser).
+        let l = "6.546578445e134";
+        assert_ne!(Model::F64.read(l), Model::F64Msvc.read(l));
+    }
+
+    #[test]
+    fn f128_shortcut_is_sound() {
+        // Wherever the x87-based test claims binary128 rounds correctly, it does; and it
+        // claims so for almost all short exponents. Literals: 1 to 19 digits, |e| <= 27.
+        let mut rng = Lcg(128);
+        let (mut claimed, mut n) = (0, 0);
+        for _ in 0..300_000 {
+            let digits = rng.next() >> (1 + rng.next() % 63);
+            let l = format!("{digits}e-{}", rng.next() % 28);
+            let Parsed::Num { s, e, esign } = parse340(&l) else {
+                continue;
+            };
+            let exact = l.parse::<f64>().unwrap();
+            n += 1;
+            if Model::f128_is_correct(s, e, esign) {
+                claimed += 1;
+                assert_eq!(Model::F128.read(&l), Some(exact), "{l}");
+            }
+        }
+        eprintln!("f128 shortcut applies to {claimed} of {n} literals with |e| <= 27");
+        if Model::Ld80.is_native() && Model::F128.is_native() {
+            assert!(claimed * 100 > n * 99, "{claimed} of {n}");
+        }
     }
 
     /// Shortest literals that the models read differently (found by a search over random
