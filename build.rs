@@ -1,7 +1,14 @@
-//! Compiles `csrc/atof340.c`, a model of SQLite 3.40's decimal parser used by
-//! `src/dump/real.rs` to decide whether a REAL literal reads back exactly.
+//! Compiles `csrc/atof340.c`, models of SQLite 3.40's decimal parser (one per kind of
+//! `long double`) used by `src/dump/real.rs` to decide whether a REAL literal reads back exactly.
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/atof340.c");
-    cc::Build::new().file("csrc/atof340.c").compile("atof340");
+    println!("cargo:rerun-if-changed=csrc/atof340_calc.h");
+    cc::Build::new()
+        .file("csrc/atof340.c")
+        // No fused multiply-adds or other value-changing optimisations: each operation must
+        // round exactly as in the modelled sqlite3 binaries (gcc contracts by default on aarch64).
+        .flag_if_supported("-ffp-contract=off")
+        .flag_if_supported("-fexcess-precision=standard")
+        .compile("atof340");
 }
