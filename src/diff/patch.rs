@@ -123,11 +123,12 @@ fn pragma_line<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
 fn drop_table(shape: &Shape, out: &mut dyn Write) -> Result<()> {
     if shape.virtual_table {
         // The way the dump made it: its row in sqlite_schema (its shadow tables are tables).
+        // RESET reloads the schema, so the name is free for whatever takes it next.
         writeln!(
             out,
             "PRAGMA writable_schema=ON;\n\
              DELETE FROM sqlite_schema WHERE type='table' AND name={};\n\
-             PRAGMA writable_schema=OFF;",
+             PRAGMA writable_schema=RESET;",
             quote_str(&shape.name)
         )?;
     } else {

@@ -13,6 +13,7 @@
 
 mod fixtures;
 mod history;
+mod kinds;
 mod oracle;
 
 use std::collections::BTreeMap;
