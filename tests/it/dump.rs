@@ -7,6 +7,7 @@
 //! `-o` file's mode, the source file never being touched, and WAL databases read while a writer holds
 //! them open. Random databases, concurrent writers and bad input have their own submodules.
 
+mod adversarial;
 mod bad_input;
 mod consistency;
 mod props;
