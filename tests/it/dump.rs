@@ -18,6 +18,28 @@ use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Run raw SQL bytes (any bytes, several statements: rusqlite's `&str` APIs take only UTF-8)
+/// with `sqlite3_exec`.
+pub fn try_exec_bytes(conn: &Connection, sql: &[u8]) -> Result<(), String> {
+    use rusqlite::ffi;
+    let c = std::ffi::CString::new(sql).map_err(|e| e.to_string())?;
+    // SAFETY: a live connection and a NUL-terminated string SQLite only reads.
+    let rc = unsafe {
+        ffi::sqlite3_exec(
+            conn.handle(),
+            c.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let msg = unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(conn.handle())) };
+    Err(msg.to_string_lossy().into_owned())
+}
+
 /// `sqlgit dump DB` to stdout; must succeed.
 pub fn dump_stdout(env: &TestEnv, db: &Path) -> Vec<u8> {
     env.sqlgit(&[Path::new("dump"), db]).success().output.stdout

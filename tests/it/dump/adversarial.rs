@@ -8,10 +8,9 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use rusqlite::{Connection, ffi};
-use std::ffi::CString;
+use rusqlite::Connection;
 
-use super::{assert_roundtrip, assert_same_dump, dump_stdout};
+use super::{assert_roundtrip, assert_same_dump, dump_stdout, try_exec_bytes as exec_bytes};
 use crate::env::TestEnv;
 
 fn cases() -> u64 {
@@ -19,28 +18,6 @@ fn cases() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(6)
-}
-
-fn exec_bytes(conn: &Connection, sql: &[u8]) -> Result<(), String> {
-    let c = CString::new(sql).map_err(|e| e.to_string())?;
-    let rc = unsafe {
-        ffi::sqlite3_exec(
-            conn.handle(),
-            c.as_ptr(),
-            None,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(
-            unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(conn.handle())) }
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
 }
 
 /// Filler between two tokens: blanks, line ends of every kind, comments, shell-looking lines.

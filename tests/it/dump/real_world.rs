@@ -6,32 +6,10 @@
 //! restore, value-by-value comparison, fixed point), the stored schema text is compared byte for
 //! byte, and the snapshot + `restore --to` path must give the same dump.
 
-use super::{assert_roundtrip, assert_same_dump, dump_stdout};
+use super::{assert_roundtrip, assert_same_dump, dump_stdout, try_exec_bytes};
 use crate::env::TestEnv;
-use rusqlite::{Connection, ffi};
-use std::ffi::CString;
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-
-/// Run raw SQL bytes (any bytes, several statements) with `sqlite3_exec`.
-fn exec_bytes(conn: &Connection, sql: &[u8]) {
-    let c = CString::new(sql).unwrap();
-    let rc = unsafe {
-        ffi::sqlite3_exec(
-            conn.handle(),
-            c.as_ptr(),
-            None,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "exec {:?}: {}",
-        String::from_utf8_lossy(sql),
-        unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(conn.handle())).to_string_lossy() }
-    );
-}
 
 /// A new rollback-journal database made by `build`.
 fn make_db(env: &TestEnv, name: &str, build: impl FnOnce(&Connection)) -> PathBuf {
@@ -320,4 +298,11 @@ fn names_with_cr_lf_and_nul_free_oddities() {
         .unwrap();
     });
     assert_exact(&env, &db);
+}
+
+/// Run raw SQL bytes; must succeed.
+fn exec_bytes(conn: &Connection, sql: &[u8]) {
+    if let Err(e) = try_exec_bytes(conn, sql) {
+        panic!("exec {:?}: {e}", String::from_utf8_lossy(sql));
+    }
 }
