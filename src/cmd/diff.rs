@@ -62,8 +62,11 @@ pub fn run(args: DiffArgs) -> Result<Exit> {
         format,
     };
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = diff(&req, &mut out).and_then(|differ| {
+    let result = diff(&req, &mut out).and_then(|(differ, warnings)| {
         out.flush()?;
+        for w in warnings {
+            eprintln!("sqlgit: warning: {w}");
+        }
         Ok(differ)
     });
     match result {

@@ -51,9 +51,9 @@ pub struct Request<'a> {
     pub format: Format,
 }
 
-/// Write the diff to `out`; returns whether the snapshots differ. Nothing is written when they
-/// do not.
-pub fn diff(req: &Request, out: &mut dyn Write) -> Result<bool> {
+/// Write the diff to `out`; returns whether the snapshots differ (nothing is written when they
+/// do not), and warnings for the caller to show.
+pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
     let from = when::resolve(repo, Some(req.from))?;
@@ -74,14 +74,16 @@ pub fn diff(req: &Request, out: &mut dyn Write) -> Result<bool> {
     )?;
     if req.format == Format::Sql {
         let differ = !plan.tables.is_empty() || report::other_changes(&plan);
-        if differ {
-            patch::write(&plan, out)?;
-        }
-        return Ok(differ);
+        let warnings = if differ {
+            patch::write(&plan, out)?
+        } else {
+            Vec::new()
+        };
+        return Ok((differ, warnings));
     }
     let reports = report::count(&plan)?;
     if reports.is_empty() && !report::other_changes(&plan) {
-        return Ok(false);
+        return Ok((false, Vec::new()));
     }
     match req.format {
         Format::Rows { color } => render::render(&plan, &reports, color, out)?,
@@ -89,5 +91,5 @@ pub fn diff(req: &Request, out: &mut dyn Write) -> Result<bool> {
         Format::Json => report::json(&plan, &reports, out)?,
         Format::Sql => unreachable!("handled above"),
     }
-    Ok(true)
+    Ok((true, Vec::new()))
 }

@@ -20,7 +20,8 @@ use super::shape::{KeyKind, Shape};
 use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
 
-pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+/// Write the patch; returns warnings (what SQL cannot do exactly) for the caller to show.
+pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
     if let Some((a, b)) = &plan.header
         && pragma_line(a, "encoding") != pragma_line(b, "encoding")
     {
@@ -91,7 +92,7 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "{};", s.sql)?;
         }
     }
-    system_tables(plan, out)?;
+    let warnings = system_tables(plan, out)?;
     if let Some((_, b)) = &plan.header {
         for name in ["user_version", "application_id"] {
             if let Some(line) = pragma_line(b, name) {
@@ -104,7 +105,7 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{};", s.sql)?;
     }
     out.write_all(b"COMMIT;\n")?;
-    Ok(())
+    Ok(warnings)
 }
 
 /// The statements of `a` that `b` does not have verbatim.
@@ -195,7 +196,8 @@ fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
 
 /// sqlite_sequence and sqlite_stat1 as in the newer snapshot. Without `--table` they are always
 /// rewritten: dropping a table or index and inserting rows change them as a side effect.
-fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
     for (table, file) in [
         (SEQUENCE, "2-sqlite_sequence.sql"),
         (STAT1, "3-sqlite_stat1.sql"),
@@ -208,9 +210,10 @@ fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         } else if plan.from.db.get_name(file).is_some() {
             if table == SEQUENCE {
                 // SQLite refuses to drop sqlite_sequence: emptying it is as close as SQL gets.
-                eprintln!(
-                    "sqlgit: warning: the newer snapshot has no sqlite_sequence table, which SQL \
-                     cannot drop; the patch leaves it empty"
+                warnings.push(
+                    "the newer snapshot has no sqlite_sequence table, which SQL cannot drop; \
+                     the patch leaves it empty"
+                        .to_string(),
                 );
                 out.write_all(b"DELETE FROM sqlite_sequence;\n")?;
             } else {
@@ -218,5 +221,5 @@ fn system_tables(plan: &Plan, out: &mut dyn Write) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(warnings)
 }

@@ -856,7 +856,8 @@ fn restore_over_an_existing_file() {
 /// `sqlgit snapshot app.db --repo app.sqlgit --history-remote URL` (the database is unchanged):
 /// the push is refused with one line naming the history remote (and `must_say`); no ref, no file
 /// changes in the repository (the URL is remembered in the config: not compared); no `secrets` in
-/// the output. Returns the run.
+/// the output. Returns the run. (One row of the bad-input table: each argument is a column.)
+#[allow(clippy::too_many_arguments)]
 fn bad_remote(
     fx: &Fx,
     rows: &mut Rows,

@@ -21,14 +21,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::env::Run;
+use crate::env::{Run, rfc3339};
 use history::{SNAPSHOTS, STEP, T0, build_history};
 use oracle::{Changes, expected_changes, read_state};
-
-fn rfc3339(secs: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
 
 #[track_caller]
 fn assert_one_error_line(run: Run) {

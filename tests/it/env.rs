@@ -10,8 +10,10 @@
 #![allow(dead_code)] // shared helpers: not every test binary module uses all of them
 
 mod compare;
+mod util;
 
 pub use compare::compare_databases;
+pub use util::{copy_dir, dir_size, kill_group, one_error_line, rfc3339};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

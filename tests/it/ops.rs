@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::env::{Run, TestEnv, compare_databases, fixtures_dir, list_dir};
+use crate::env::{
+    Run, TestEnv, compare_databases, copy_dir, fixtures_dir, list_dir, one_error_line,
+};
 use crate::servers::{GitDaemon, HttpGit};
 
 /// Limit for one run of anything (a healthy sqlgit run takes well under a second here).
@@ -146,17 +148,6 @@ fn assert_silent(run: Run) -> Run {
     run
 }
 
-/// A failed run: exit `code`, nothing on stdout, exactly one line on stderr (returned).
-#[track_caller]
-fn assert_one_error_line(run: Run, code: i32) -> String {
-    let run = run.code_is(code);
-    let err = run.stderr_str();
-    if err.lines().count() != 1 || !err.ends_with('\n') || err.trim().is_empty() {
-        run.fail("expected exactly one line on stderr");
-    }
-    err.trim_end().to_string()
-}
-
 /// Parse stdout as JSON.
 #[track_caller]
 fn json(run: &Run) -> Value {
@@ -177,20 +168,6 @@ fn tree_size(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-/// `cp -a SRC DST` for a repository.
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
 }
 
 /// Run `f` while the database file `db` is gone (renamed away), as when a configured database
@@ -497,7 +474,7 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
     assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["5"]);
     assert_eq!(
         config_values(&env, &repo, "sqlgit.historyRemote"),
-        [url.clone()]
+        std::slice::from_ref(&url)
     );
     assert_ne!(
         git_run(
@@ -539,7 +516,7 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
         assert_restores(&env, &dump, db, name);
     }
     // Without --db, cat refuses to guess between two databases.
-    assert_one_error_line(sg(&env, T0, &["cat", "--repo", &r]), 1);
+    one_error_line(sg(&env, T0, &["cat", "--repo", &r]), 1);
 
     // Flags override the config and are remembered.
     let c = env.db_from_script(
@@ -557,7 +534,7 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
     assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["7"]);
     assert_eq!(
         config_values(&env, &repo, "sqlgit.historyRemote"),
-        [url.clone()],
+        std::slice::from_ref(&url),
         "a setting not given stays"
     );
     assert_eq!(commit_count(&env, &repo), 2);
@@ -661,7 +638,7 @@ fn quiet_is_silent_on_success_and_one_stderr_line_on_failure() {
 
     // A failure still speaks: one line on stderr, exit 1.
     let missing = s(&env.path("missing.db"));
-    let line = assert_one_error_line(
+    let line = one_error_line(
         sg(
             &env,
             T0 + 180,
@@ -673,7 +650,7 @@ fn quiet_is_silent_on_success_and_one_stderr_line_on_failure() {
         line.contains("missing.db"),
         "the error names the database: {line}"
     );
-    let line = assert_one_error_line(
+    let line = one_error_line(
         sg(
             &env,
             T0 + 180,
@@ -727,7 +704,7 @@ fn exit_codes_usage_2_failure_1_and_every_help_has_an_example() {
         ],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_one_error_line(sg(&env, T0, &args), 1);
+        one_error_line(sg(&env, T0, &args), 1);
     }
     // Success: 0.
     sg(
@@ -874,7 +851,7 @@ fn status_fresh_stale_and_failed_run() {
 
     // A failed run (the configured database is gone): unhealthy even though the snapshot is fresh.
     while_missing(&db, || {
-        assert_one_error_line(sg(&env, T0 + 400, &["snapshot", "--repo", &r]), 1)
+        one_error_line(sg(&env, T0 + 400, &["snapshot", "--repo", &r]), 1)
     });
     let run = sg(
         &env,
@@ -937,7 +914,7 @@ fn a_missing_database_argument_is_a_recorded_failure() {
     sg(&env, T0 + 10, &["status", "--repo", &r, "--max-age", "15m"]).code_is(0);
 
     let missing = s(&env.path("gone.db"));
-    let line = assert_one_error_line(sg(&env, T0 + 60, &["snapshot", &missing, "--repo", &r]), 1);
+    let line = one_error_line(sg(&env, T0 + 60, &["snapshot", &missing, "--repo", &r]), 1);
     assert!(line.contains("gone.db"), "{line}");
 
     let status = sg(&env, T0 + 70, &["status", "--repo", &r, "--json"]);
@@ -1006,7 +983,7 @@ fn status_reports_a_failed_push_when_the_history_remote_is_down() {
         T0 + 60,
         &["snapshot", "--repo", &r, "--on-failure", &on_failure],
     );
-    let line = assert_one_error_line(run, 1);
+    let line = one_error_line(run, 1);
     assert!(line.contains("push to history remote"), "{line}");
     assert_eq!(commit_count(&env, &repo), 2, "the local commit is kept");
     let new_commit = head(&env, &repo);
@@ -1147,7 +1124,7 @@ fn metrics_file_is_prometheus_text_replaced_atomically() {
     // The setting is remembered. A failed run: last_success unchanged, last_run_success 0.
     let inode_ok = stat.ino();
     while_missing(&db, || {
-        assert_one_error_line(sg(&env, T0 + 600, &["snapshot", "--repo", &r]), 1)
+        one_error_line(sg(&env, T0 + 600, &["snapshot", "--repo", &r]), 1)
     });
     let text = std::fs::read_to_string(&prom).unwrap();
     let m = parse_prometheus(&text);
@@ -1278,7 +1255,7 @@ fn hooks_see_the_result_but_not_the_token_and_never_fail_a_good_run() {
     // Failure: the failure hook, with the error; not the success hook.
     std::fs::remove_file(&ok_out).unwrap();
     while_missing(&db, || {
-        assert_one_error_line(
+        one_error_line(
             sg_vars(&env, T0 + 120, &["snapshot", "--repo", &r], &token),
             1,
         )
@@ -1379,12 +1356,12 @@ fn verify_passes_then_fails_after_one_blob_is_damaged() {
     // git agrees the copy is damaged (so the test damaged what it meant to).
     git_run(&env, &damaged, &["cat-file", "-p", &oid]).failure();
 
-    let line = assert_one_error_line(sg(&env, T0 + 60, &["verify", "--repo", &s(&damaged)]), 1);
+    let line = one_error_line(sg(&env, T0 + 60, &["verify", "--repo", &s(&damaged)]), 1);
     assert!(
         line.contains(&path) || line.contains(&oid) || line.contains(&oid[..12]),
         "the error names the damaged file ({path}) or object ({oid}): {line}"
     );
-    let line = assert_one_error_line(
+    let line = one_error_line(
         sg(
             &env,
             T0 + 60,
@@ -1464,7 +1441,7 @@ fn gzip_dump_cat_and_restore_from_file() {
     let bytes = std::fs::read(&gz).unwrap();
     let cut = env.write("cut.sql.gz", &bytes[..bytes.len() / 2]);
     let to = env.path("cut.db");
-    assert_one_error_line(
+    one_error_line(
         sg(
             &env,
             T0,

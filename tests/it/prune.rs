@@ -17,12 +17,12 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::env::{Run, TestEnv, compare_databases};
+use crate::env::{Run, TestEnv, compare_databases, copy_dir, dir_size, rfc3339};
 use crate::servers::GitDaemon;
 
 /// Limit for one sqlgit run (a healthy one takes well under a second here).
@@ -56,20 +56,6 @@ fn drain(child: &mut std::process::Child) -> (Reader, Reader) {
     (out_t, err_t)
 }
 
-/// Bytes used by the files under `dir` (recursively).
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let meta = entry.metadata().unwrap();
-        if meta.is_dir() {
-            total += dir_size(&entry.path());
-        } else {
-            total += meta.len();
-        }
-    }
-    total
-}
-
 /// Every file under `dir` with its bytes, to prove that a refused command changed nothing. The
 /// run-status file `sqlgit-state.json` is left out: a failed snapshot records its failure there.
 fn tree_state(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -88,24 +74,6 @@ fn tree_state(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     walk(dir, dir, &mut out);
     out.sort();
     out
-}
-
-/// `cp -a`-like copy of a directory tree (files and directories only).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// `2023-11-14T22:13:20Z` for Unix seconds.
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
 /// The commit id a successful snapshot printed first on stdout.

@@ -20,7 +20,10 @@
 //!
 //! `SQLGIT_NOW=<unix seconds>` pins the snapshot time, so histories are built without sleeping.
 
-use crate::env::{FileState, Run, TestEnv, compare_databases, fixtures_dir, list_dir, sqlite3_bin};
+use crate::env::{
+    FileState, Run, TestEnv, compare_databases, fixtures_dir, kill_group, list_dir, rfc3339,
+    sqlite3_bin,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rusqlite::Connection;
@@ -33,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// 2027-01-15T08:00:00Z: the "now" of the first snapshot in tests that pin time.
 const T: u64 = 1_800_000_000;
@@ -448,27 +451,11 @@ fn assert_private(root: &Path) {
     }
 }
 
-/// RFC 3339 (UTC, `Z`) of a Unix time.
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
 /// `secs` written as local time in a zone `offset` seconds east of UTC, without the zone.
 fn local_form(secs: u64, offset: i64) -> String {
     let shifted = (secs as i64 + offset) as u64;
     let s = rfc3339(shifted); // "2027-01-15T08:00:00Z"
     s.trim_end_matches('Z').to_string()
-}
-
-/// SIGKILL a whole process group.
-fn kill_group(pgid: u32) {
-    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
-    assert_eq!(
-        rc,
-        0,
-        "kill -KILL -{pgid}: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 /// Run `sqlite3 DB` on a script; must succeed quietly.
@@ -1438,7 +1425,7 @@ impl LockHolder {
 
     /// SIGKILL the holder and everything it started (the lock dies with them).
     fn kill(mut self) {
-        kill_group(self.child.id());
+        assert!(kill_group(self.child.id()), "kill the process group");
         self.child.wait().unwrap();
     }
 }

@@ -42,7 +42,7 @@ use rand::{RngExt, SeedableRng};
 use rusqlite::Connection;
 
 use crate::badinput::{Problems, fsck_problems, git_out, reader, run_limited, tree_state};
-use crate::env::{Run, TestEnv, compare_databases, sqlite3_bin};
+use crate::env::{Run, TestEnv, compare_databases, dir_size, kill_group, sqlite3_bin};
 use crate::servers::{GitDaemon, HttpGit};
 
 const ACCOUNTS: i64 = 100;
@@ -236,10 +236,6 @@ fn rev(env: &TestEnv, repo: &Path, name: &str) -> Option<String> {
     (run.code() == Some(0)).then(|| run.stdout_str().trim().to_string())
 }
 
-fn kill_group(pid: u32) -> bool {
-    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) == 0 }
-}
-
 fn snapshot_loop(env: &TestEnv, bank: &Bank, deadline: Instant, seed: u64) -> Stats {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut st = Stats::default();
@@ -413,14 +409,6 @@ fn check_commits(env: &TestEnv, gitdir: &Path, commits: &[String]) -> Vec<String
         }
     });
     failures.into_inner().unwrap()
-}
-
-/// Total size of the files under `dir`.
-fn dir_size(dir: &Path) -> u64 {
-    tree_state(dir)
-        .values()
-        .filter_map(|(_, bytes)| bytes.as_ref().map(|b| b.len() as u64))
-        .sum()
 }
 
 /// Paths under `root` (and `root`) that group or other can access.
