@@ -1,9 +1,19 @@
 //! The one integration-test binary of sqlgit (`cargo test --test it`).
 //!
 //! All integration tests live in this single binary so that cargo links once and the tests share
-//! one set of helpers: `env` (a hermetic temp dir that runs the real `sqlgit` binary and the real
-//! `sqlite3` CLI, plus the value-by-value database comparison) and one module per command under test.
-//! New commands get a new module here (snapshot, remotes, ...) that builds on `env`.
+//! one set of helpers, `env`: `TestEnv` (a hermetic temp dir that runs the real `sqlgit` binary
+//! and the real `sqlite3` CLI), the value-by-value database comparison, and the small helpers
+//! every file needs (`env/util.rs`). Where to find the test for a behaviour:
+//!
+//! - `dump` (+ `dump/`): `sqlgit dump` — fixtures, real-world schemas, adversarial property tests,
+//!   consistency under writers, bad input;
+//! - `snapshot`: snapshots, `log`, `cat`, `restore`, WHEN, chunk stability, kills;
+//! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
+//! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
+//!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
+//! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
+//! - `remotes`, `prune`: pushing and pruning (loopback servers in `servers`);
+//! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
 mod diff;

@@ -1,0 +1,322 @@
+//! What every command shares: `--quiet`, exit codes (0 ok, 1 failure, 2 usage) and help with an
+//! example, completions and the man page, progress only on a terminal.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 2. --quiet
+
+#[test]
+fn quiet_is_silent_on_success_and_one_stderr_line_on_failure() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+
+    // Global -q before the subcommand: a commit and a push, and not a byte of output.
+    assert_silent(sg(
+        &env,
+        T0,
+        &["-q", "snapshot", &d, "--repo", &r, "--history-remote", &url],
+    ));
+    assert_eq!(commit_count(&env, &repo), 1);
+    // --quiet after the subcommand.
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    assert_silent(sg(
+        &env,
+        T0 + 60,
+        &["snapshot", &d, "--repo", &r, "--quiet"],
+    ));
+    assert_eq!(commit_count(&env, &repo), 2);
+    // Unchanged: still silent (no "unchanged" message).
+    assert_silent(sg(&env, T0 + 120, &["snapshot", "--repo", &r, "-q"]));
+    assert_eq!(commit_count(&env, &repo), 2);
+    // The other commands a cron job runs are quiet too.
+    assert_silent(sg(
+        &env,
+        T0 + 130,
+        &["-q", "status", "--repo", &r, "--max-age", "15m"],
+    ));
+    assert_silent(sg(&env, T0 + 130, &["-q", "verify", "--repo", &r]));
+    assert_silent(sg(
+        &env,
+        T0 + 130,
+        &[
+            "-q",
+            "init",
+            "--repo",
+            &s(&env.path("other.sqlgit")),
+            "--db",
+            &d,
+        ],
+    ));
+    assert_silent(sg(
+        &env,
+        T0 + 130,
+        &[
+            "-q",
+            "restore",
+            "--repo",
+            &r,
+            "--to",
+            &s(&env.path("copy.db")),
+        ],
+    ));
+    compare_databases(&db, &env.path("copy.db"));
+
+    // A failure still speaks: one line on stderr, exit 1.
+    let missing = s(&env.path("missing.db"));
+    let line = one_error_line(
+        sg(
+            &env,
+            T0 + 180,
+            &["-q", "snapshot", &missing, "--repo", &s(&env.path("r2"))],
+        ),
+        1,
+    );
+    assert!(
+        line.contains("missing.db"),
+        "the error names the database: {line}"
+    );
+    let line = one_error_line(
+        sg(
+            &env,
+            T0 + 180,
+            &["snapshot", &missing, "--repo", &r, "--quiet"],
+        ),
+        1,
+    );
+    assert!(line.starts_with("sqlgit: "), "{line}");
+    drop(daemon);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 3. Exit codes
+
+#[test]
+fn exit_codes_usage_2_failure_1_and_every_help_has_an_example() {
+    let env = TestEnv::new();
+    // Usage errors: 2, a message on stderr, nothing on stdout.
+    for args in [
+        &["snapshot", "--no-such-flag"][..],
+        &["snapshot", "x.db", "--repo", "r", "--keep-all-forever"],
+        &["status", "--repo", "r", "--max-age", "soon"],
+        &["frobnicate"],
+        &["snapshot", "x.db"], // --repo is required
+        &["completions", "tcsh"],
+        &[],
+    ] {
+        let run = env.sqlgit(args).code_is(2);
+        if run.stderr().is_empty() || !run.stdout().is_empty() {
+            run.fail("a usage error goes to stderr only");
+        }
+    }
+    // Failures: 1, one line on stderr.
+    let db = env.db_from_script("a.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    for args in [
+        vec!["dump".to_string(), s(&env.path("missing.db"))],
+        vec!["status".into(), "--repo".into(), s(&env.path("no-repo"))],
+        vec!["verify".into(), "--repo".into(), s(&env.path("no-repo"))],
+        vec![
+            "snapshot".into(),
+            s(&env.path("missing.db")),
+            "--repo".into(),
+            s(&env.path("r")),
+        ],
+        vec![
+            "restore".into(),
+            "--from-file".into(),
+            s(&env.path("missing.sql")),
+            "--to".into(),
+            s(&env.path("n.db")),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        one_error_line(sg(&env, T0, &args), 1);
+    }
+    // Success: 0.
+    sg(
+        &env,
+        T0,
+        &["snapshot", &s(&db), "--repo", &s(&env.path("ok"))],
+    )
+    .code_is(0);
+
+    // --help of every subcommand: exit 0, on stdout, with an example.
+    let top = env.sqlgit(&["--help"]).code_is(0);
+    let text = top.stdout_str();
+    assert!(
+        text.contains("Exit codes") && text.contains("2 usage"),
+        "the top-level help documents the exit codes:\n{text}"
+    );
+    for name in subcommands(&env) {
+        {
+            let flag = "--help";
+            let run = env.sqlgit(&[name.as_str(), flag]).code_is(0).assert_quiet();
+            if !run.stdout_str().contains("Example") {
+                run.fail(&format!("`sqlgit {name} {flag}` shows no Example"));
+            }
+        }
+    }
+    env.sqlgit(&["--version"]).code_is(0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 9. completions and man
+
+#[test]
+fn completions_for_every_shell_and_a_roff_man_page() {
+    let env = TestEnv::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = env.sqlgit(&["completions", shell]).success().assert_quiet();
+        let out = run.stdout_str();
+        if out.trim().is_empty() || !out.contains("snapshot") {
+            run.fail(&format!(
+                "the {shell} completion script is empty or lacks the commands"
+            ));
+        }
+        if shell == "bash" {
+            let script = env.write("sqlgit.bash", run.stdout());
+            let mut cmd = env.command("bash");
+            cmd.arg("-n").arg(&script);
+            run_limited(&env, cmd, b"").success().assert_quiet();
+        }
+    }
+    let run = env.sqlgit(&["man"]).success().assert_quiet();
+    let man = run.stdout_str();
+    assert!(
+        man.starts_with('.'),
+        "roff starts with a request line:\n{}",
+        &man[..man.len().min(200)]
+    );
+    assert!(
+        man.lines()
+            .any(|l| l.starts_with(".TH ") && l.to_lowercase().contains("sqlgit")),
+        "the man page has a .TH header"
+    );
+    assert!(
+        man.lines().any(|l| l.starts_with(".SH")),
+        "the man page has sections"
+    );
+    assert!(man.contains("snapshot"), "the man page lists the commands");
+}
+
+// ------------------------------------------------------------------------------------------------
+// 11. Progress only on a terminal
+
+#[test]
+fn no_progress_output_through_pipes() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    daemon.create_bare("latest");
+    // Big enough that a dump or a push would have something to report.
+    let db = env.db_from_script(
+        "big.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\n\
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)\n\
+          INSERT INTO t SELECT i, randomblob(200) FROM n;\n",
+    );
+    let repo = env.path("big.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let run = sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--history-remote",
+            &daemon.url("hist"),
+            "--latest-remote",
+            &daemon.url("latest"),
+        ],
+    )
+    .success()
+    .assert_quiet();
+    assert!(
+        !contains(run.stdout(), b"\r"),
+        "no carriage-return progress on stdout"
+    );
+    sg(&env, T0, &["dump", &d, "-o", &s(&env.path("big.sql.gz"))])
+        .success()
+        .assert_quiet();
+    let run = sg(
+        &env,
+        T0,
+        &["restore", "--repo", &r, "--to", &s(&env.path("copy.db"))],
+    )
+    .success()
+    .assert_quiet();
+    assert!(!contains(run.stdout(), b"\r"));
+    sg(&env, T0, &["verify", "--repo", &r])
+        .success()
+        .assert_quiet();
+    drop(daemon);
+}
+
+/// Run `sqlgit ARGS` on a pseudo-terminal with util-linux `script`; None when it is unavailable.
+fn on_terminal(env: &TestEnv, now: u64, args: &[&str]) -> Option<Run> {
+    let probe = Command::new("script")
+        .args(["-q", "-e", "-c", "true", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipping the terminal half: util-linux `script` is not available");
+        return None;
+    }
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let mut line = format!("exec {}", quote(env!("CARGO_BIN_EXE_sqlgit")));
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut cmd = env.command("script");
+    cmd.env("SQLGIT_NOW", now.to_string())
+        .args(["-q", "-e", "-c", &line, "/dev/null"]);
+    Some(run_limited(env, cmd, b""))
+}
+
+#[test]
+fn progress_on_a_terminal_but_not_with_quiet() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let Some(run) = on_terminal(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--history-remote", &url],
+    ) else {
+        return;
+    };
+    let run = run.success();
+    if !run.stdout_str().contains("pushing") {
+        run.fail("on a terminal, a push shows its progress");
+    }
+    // --quiet on a terminal: not a byte, progress included.
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    let run = on_terminal(&env, T0 + 60, &["-q", "snapshot", &d, "--repo", &r])
+        .unwrap()
+        .success();
+    assert_eq!(commit_count(&env, &repo), 2);
+    if !run.stdout().is_empty() {
+        run.fail("--quiet on a terminal must print nothing (not even progress)");
+    }
+    drop(daemon);
+}

@@ -1,0 +1,108 @@
+//! `--exclude-table` and `--redact`: excluded tables and redacted values in no object that leaves
+//! the machine.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 10. Filters
+
+#[test]
+fn filters_keep_excluded_tables_and_redacted_columns_out_of_every_object() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    let history = daemon.create_bare("hist");
+    let latest = daemon.create_bare("latest");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE secrets(id INTEGER PRIMARY KEY, k TEXT);\n\
+          INSERT INTO secrets VALUES (1, 'TOPSECRET-1234');\n\
+          CREATE INDEX secrets_k ON secrets(k);\n\
+          CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, password_hash TEXT);\n\
+          INSERT INTO users VALUES (1, 'ann', 'HASHVALUE-5678'), (2, 'bob', 'HASHVALUE-5678');\n\
+          CREATE INDEX users_pw ON users(password_hash);\n\
+          CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n\
+          INSERT INTO notes VALUES (1, 'harmless');\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let (h_url, l_url) = (daemon.url("hist"), daemon.url("latest"));
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--exclude-table",
+            "secrets",
+            "--redact",
+            "users.password_hash",
+            "--latest-remote",
+            &l_url,
+            "--history-remote",
+            &h_url,
+        ],
+    )
+    .success()
+    .assert_quiet();
+
+    let check = |what: &str| {
+        for (name, dir) in [("local", &repo), ("history", &history), ("latest", &latest)] {
+            let objects = all_objects(&env, dir);
+            for needle in ["TOPSECRET-", "HASHVALUE-"] {
+                assert!(
+                    !contains(&objects, needle.as_bytes()),
+                    "{what}: {needle} found in an object of the {name} repository"
+                );
+            }
+            assert!(
+                contains(&objects, b"harmless"),
+                "{what}: the {name} repository should hold the data that is not filtered"
+            );
+        }
+    };
+    check("first snapshot");
+
+    // The snapshot restores: users present with the hash gone, secrets absent.
+    let dump = sg(&env, T0, &["cat", "--repo", &r]).success().output.stdout;
+    let restored = env.restore(&dump, "restored.db");
+    assert_eq!(
+        query(
+            &env,
+            &restored,
+            "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'secrets';"
+        ),
+        "0",
+        "the excluded table and its index are absent"
+    );
+    assert_eq!(
+        query(&env, &restored, "SELECT id, name FROM users ORDER BY id;"),
+        "1|ann\n2|bob"
+    );
+    let hashes = query(&env, &restored, "SELECT quote(password_hash) FROM users;");
+    assert!(
+        !hashes.contains("HASHVALUE"),
+        "password_hash is NULL or a placeholder: {hashes}"
+    );
+    assert_eq!(
+        query(&env, &restored, "SELECT body FROM notes;"),
+        "harmless"
+    );
+    assert_eq!(query(&env, &restored, "PRAGMA integrity_check;"), "ok");
+
+    // Filters are remembered: a later run without flags still keeps new secrets out.
+    sql(
+        &env,
+        &db,
+        "INSERT INTO secrets VALUES (2, 'TOPSECRET-9999');\n\
+         INSERT INTO users VALUES (3, 'cy', 'HASHVALUE-0000');\n\
+         INSERT INTO notes VALUES (2, 'harmless too');",
+    );
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r])
+        .success()
+        .assert_quiet();
+    assert_eq!(commit_count(&env, &history), 2);
+    check("second snapshot, filters from the config");
+    drop(daemon);
+}

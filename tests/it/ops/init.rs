@@ -1,0 +1,196 @@
+//! `sqlgit init` and remembered settings: a config-driven snapshot of several databases, flags that
+//! override and are remembered, relative paths meaning the same files from another directory.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 1. Config-driven snapshot of several databases
+
+#[test]
+fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    let remote = daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let a = db_from_fixture(&env, "A.db", "rowids");
+    let b = db_from_fixture(&env, "B.db", "identifiers");
+    let repo = env.path("R");
+    let r = s(&repo);
+
+    // Relative database paths: remembered as absolute ones (cron runs elsewhere).
+    let init = sg(
+        &env,
+        T0,
+        &[
+            "init",
+            "--repo",
+            &r,
+            "--db",
+            "A.db",
+            "--db",
+            "B.db",
+            "--keep",
+            "5",
+            "--history-remote",
+            &url,
+        ],
+    )
+    .success()
+    .assert_quiet();
+    assert!(
+        init.stdout_str().contains("config"),
+        "init should say where the settings are:\n{}",
+        init.stdout_str()
+    );
+    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&a), s(&b)]);
+    assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["5"]);
+    assert_eq!(
+        config_values(&env, &repo, "sqlgit.historyRemote"),
+        std::slice::from_ref(&url)
+    );
+    assert_ne!(
+        git_run(
+            &env,
+            &repo,
+            &["rev-parse", "-q", "--verify", "refs/heads/main"]
+        )
+        .code(),
+        Some(0),
+        "init must not take a snapshot"
+    );
+
+    // `sqlgit snapshot --repo R` and nothing else, from another directory.
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let mut cmd = sqlgit_cmd(&env, T0, &["snapshot", "--repo", &r], &[]);
+    cmd.current_dir(&elsewhere);
+    run_limited(&env, cmd, b"").success().assert_quiet();
+    assert_eq!(commit_count(&env, &repo), 1, "one commit");
+    assert_eq!(top_folders(&env, &repo, "main"), ["A.db", "B.db"]);
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "refs/heads/main"]),
+        head(&env, &repo),
+        "the configured history remote received the snapshot"
+    );
+    assert_eq!(
+        git(&env, &repo, &["log", "-1", "--format=%ct", "main"]),
+        T0.to_string(),
+        "the commit time is SQLGIT_NOW"
+    );
+
+    // Each database restores exactly from its folder.
+    for (db, folder, name) in [(&a, "A.db", "A.restored.db"), (&b, "B.db", "B.restored.db")] {
+        let dump = sg(&env, T0, &["cat", "--repo", &r, "--db", folder])
+            .success()
+            .assert_quiet()
+            .output
+            .stdout;
+        assert_restores(&env, &dump, db, name);
+    }
+    // Without --db, cat refuses to guess between two databases.
+    one_error_line(sg(&env, T0, &["cat", "--repo", &r]), 1);
+
+    // Flags override the config and are remembered.
+    let c = env.db_from_script(
+        "C.db",
+        b"CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO c VALUES (1, 'one');",
+    );
+    sg(
+        &env,
+        T0 + 60,
+        &["snapshot", "C.db", "--repo", &r, "--keep", "7"],
+    )
+    .success()
+    .assert_quiet();
+    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&c)]);
+    assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["7"]);
+    assert_eq!(
+        config_values(&env, &repo, "sqlgit.historyRemote"),
+        std::slice::from_ref(&url),
+        "a setting not given stays"
+    );
+    assert_eq!(commit_count(&env, &repo), 2);
+    assert!(top_folders(&env, &repo, "main").contains(&"C.db".to_string()));
+
+    // The remembered override is what a bare run uses now: C is snapshotted, A is not.
+    let a_tree = git(&env, &repo, &["rev-parse", "main:A.db"]);
+    sql(&env, &a, "INSERT INTO plain VALUES (99, 99);");
+    sql(&env, &c, "INSERT INTO c VALUES (2, 'two');");
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r])
+        .success()
+        .assert_quiet();
+    assert_eq!(commit_count(&env, &repo), 3);
+    let dump = sg(&env, T0, &["cat", "--repo", &r, "--db", "C.db"])
+        .success()
+        .output
+        .stdout;
+    assert_restores(&env, &dump, &c, "C.restored.db");
+    let a_now = git_run(&env, &repo, &["rev-parse", "-q", "--verify", "main:A.db"]);
+    if a_now.code() == Some(0) {
+        assert_eq!(
+            a_now.stdout_str().trim(),
+            a_tree,
+            "A.db is no longer configured: its folder must not be re-snapshotted"
+        );
+    }
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "refs/heads/main"]),
+        head(&env, &repo),
+        "every snapshot reached the history remote"
+    );
+    drop(daemon);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Settings with relative paths
+
+/// cron runs in another directory than `sqlgit init` did: every path setting given relative must
+/// mean the same file later (databases already are remembered as absolute paths).
+#[test]
+fn relative_path_settings_mean_the_same_files_from_another_directory() {
+    let env = TestEnv::new();
+    env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    std::fs::create_dir_all(env.path("prom")).unwrap();
+    env.write("keys/id_test", "not really a key\n");
+    let repo = env.path("app.sqlgit");
+    sg(
+        &env,
+        T0,
+        &[
+            "init",
+            "--repo",
+            "app.sqlgit",
+            "--db",
+            "app.db",
+            "--metrics-file",
+            "prom/app.prom",
+            "--ssh-key",
+            "keys/id_test",
+        ],
+    )
+    .success();
+    assert_eq!(
+        config_values(&env, &repo, "sqlgit.db"),
+        [s(&env.path("app.db"))]
+    );
+    for key in ["sqlgit.metricsFile", "sqlgit.sshKey"] {
+        let values = config_values(&env, &repo, key);
+        assert!(
+            values.len() == 1 && values[0].starts_with('/'),
+            "{key} must be remembered as an absolute path (cron runs elsewhere): {values:?}"
+        );
+    }
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let mut cmd = sqlgit_cmd(&env, T0, &["snapshot", "--repo", &s(&repo)], &[]);
+    cmd.current_dir(&elsewhere);
+    run_limited(&env, cmd, b"").success().assert_quiet();
+    assert!(
+        env.path("prom/app.prom").is_file(),
+        "the metrics file goes where it was configured"
+    );
+    assert_eq!(list_dir(&elsewhere), Vec::<String>::new());
+}

@@ -1,0 +1,272 @@
+//! Monitoring a cron job: the Prometheus metrics file and the success/failure hooks.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 5. Metrics file
+
+#[test]
+fn metrics_file_is_prometheus_text_replaced_atomically() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+          INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');\n\
+          CREATE TABLE u(x); INSERT INTO u VALUES (1), (2);",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let dir = env.path("textfile");
+    let prom = env.write("textfile/sqlgit.prom", "stale content\n");
+    std::fs::set_permissions(&prom, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let inode_before = std::fs::metadata(&prom).unwrap().ino();
+
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--history-remote",
+            &url,
+            "--metrics-file",
+            &s(&prom),
+        ],
+    )
+    .success()
+    .assert_quiet();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert_ne!(text, "stale content\n");
+    let m = parse_prometheus(&text);
+    assert!(
+        (last_success(&m) - T0 as f64).abs() <= 2.0,
+        "last_success is SQLGIT_NOW={T0}:\n{text}"
+    );
+    assert_eq!(
+        metric(&m, "sqlgit_last_run_success", None).value,
+        1.0,
+        "{text}"
+    );
+    let duration = metric(&m, "sqlgit_last_run_duration_seconds", None).value;
+    assert!(
+        (0.0..30.0).contains(&duration),
+        "duration {duration}:\n{text}"
+    );
+    let bytes = metric(&m, "sqlgit_dump_bytes", None).value;
+    let dump_len = sg(&env, T0, &["cat", "--repo", &r])
+        .success()
+        .stdout()
+        .len();
+    assert_eq!(
+        bytes, dump_len as f64,
+        "dump_bytes is the snapshot's SQL size:\n{text}"
+    );
+    assert_eq!(metric(&m, "sqlgit_dump_rows", None).value, 5.0, "{text}");
+    assert_eq!(
+        metric(&m, "sqlgit_push_success", Some("history")).value,
+        1.0,
+        "{text}"
+    );
+    let stat = std::fs::metadata(&prom).unwrap();
+    assert_eq!(
+        stat.permissions().mode() & 0o777,
+        0o600,
+        "the metrics file is private"
+    );
+    assert_ne!(
+        stat.ino(),
+        inode_before,
+        "the file is replaced (renamed over), not rewritten"
+    );
+    assert_eq!(
+        list_dir(&dir),
+        ["sqlgit.prom"],
+        "no temporary file is left beside it"
+    );
+
+    // The setting is remembered. A failed run: last_success unchanged, last_run_success 0.
+    let inode_ok = stat.ino();
+    while_missing(&db, || {
+        one_error_line(sg(&env, T0 + 600, &["snapshot", "--repo", &r]), 1)
+    });
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert!(
+        (last_success(&m) - T0 as f64).abs() <= 2.0,
+        "a failed run must not move last_success:\n{text}"
+    );
+    assert_eq!(
+        metric(&m, "sqlgit_last_run_success", None).value,
+        0.0,
+        "{text}"
+    );
+    assert!(
+        m.iter()
+            .all(|s| s.name != "sqlgit_last_run_timestamp_seconds"
+                || (s.value - (T0 + 600) as f64).abs() <= 2.0),
+        "{text}"
+    );
+    let stat = std::fs::metadata(&prom).unwrap();
+    assert_eq!(stat.permissions().mode() & 0o777, 0o600);
+    assert_ne!(stat.ino(), inode_ok, "replaced again");
+    assert_eq!(
+        list_dir(&dir),
+        ["sqlgit.prom"],
+        "no temporary file is left beside it"
+    );
+
+    // A later success moves it forward.
+    sg(&env, T0 + 1200, &["snapshot", &d, "--repo", &r]).success();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert!(
+        (last_success(&m) - (T0 + 1200) as f64).abs() <= 2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&m, "sqlgit_last_run_success", None).value,
+        1.0,
+        "{text}"
+    );
+    assert_eq!(list_dir(&dir), ["sqlgit.prom"]);
+    drop(daemon);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 6. Hooks
+
+#[test]
+fn hooks_see_the_result_but_not_the_token_and_never_fail_a_good_run() {
+    let env = TestEnv::new();
+    let http = HttpGit::start_in(env.path("http"), "sqlgit", "sekrit");
+    let remote = http.create_bare("hist");
+    let url = http.url("hist");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let ok_out = env.path("success.env");
+    let fail_out = env.path("failure.env");
+    let on_success = format!("env > '{}'", ok_out.display());
+    let on_failure = format!("env > '{}'", fail_out.display());
+    let token = [("SQLGIT_HTTPS_TOKEN", "sekrit")];
+
+    // Success, pushing over HTTPS-style auth with the token from sqlgit's environment.
+    let run = sg_vars(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--history-remote",
+            &url,
+            "--on-success",
+            &on_success,
+            "--on-failure",
+            &on_failure,
+        ],
+        &token,
+    )
+    .success()
+    .assert_quiet();
+    let commit = head(&env, &repo);
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "refs/heads/main"]),
+        commit,
+        "pushed with the token"
+    );
+    let vars = env_file(&ok_out);
+    assert_eq!(vars["SQLGIT_RESULT"], "success", "{vars:#?}");
+    assert_eq!(vars["SQLGIT_COMMIT"], commit, "{vars:#?}");
+    assert_eq!(vars["SQLGIT_CHANGED"], "1", "{vars:#?}");
+    assert_eq!(vars["SQLGIT_ROWS"], "2", "{vars:#?}");
+    assert!(vars["SQLGIT_REPO"].ends_with("app.sqlgit"), "{vars:#?}");
+    assert_eq!(
+        vars.get("SQLGIT_ERROR").map(String::as_str),
+        Some(""),
+        "{vars:#?}"
+    );
+    for key in ["SQLGIT_BYTES", "SQLGIT_TABLES", "SQLGIT_DURATION"] {
+        assert!(vars.contains_key(key), "{key} missing: {vars:#?}");
+    }
+    let raw = std::fs::read(&ok_out).unwrap();
+    assert!(
+        !contains(&raw, b"sekrit"),
+        "the token leaked into the hook's environment"
+    );
+    assert!(!contains(run.stdout(), b"sekrit") && !contains(run.stderr(), b"sekrit"));
+    assert!(
+        !fail_out.exists(),
+        "the failure hook must not run after a success"
+    );
+
+    // Nothing changed: the hook still runs, CHANGED=0 and no commit. Hooks are remembered.
+    std::fs::remove_file(&ok_out).unwrap();
+    sg_vars(&env, T0 + 60, &["snapshot", "--repo", &r], &token)
+        .success()
+        .assert_quiet();
+    let vars = env_file(&ok_out);
+    assert_eq!(vars["SQLGIT_RESULT"], "success", "{vars:#?}");
+    assert_eq!(vars["SQLGIT_CHANGED"], "0", "{vars:#?}");
+    assert_eq!(vars["SQLGIT_COMMIT"], "", "{vars:#?}");
+    assert!(!contains(&std::fs::read(&ok_out).unwrap(), b"sekrit"));
+
+    // Failure: the failure hook, with the error; not the success hook.
+    std::fs::remove_file(&ok_out).unwrap();
+    while_missing(&db, || {
+        one_error_line(
+            sg_vars(&env, T0 + 120, &["snapshot", "--repo", &r], &token),
+            1,
+        )
+    });
+    let vars = env_file(&fail_out);
+    assert_eq!(vars["SQLGIT_RESULT"], "failure", "{vars:#?}");
+    assert!(vars["SQLGIT_ERROR"].contains("app.db"), "{vars:#?}");
+    assert_eq!(vars["SQLGIT_CHANGED"], "0", "{vars:#?}");
+    assert!(!contains(&std::fs::read(&fail_out).unwrap(), b"sekrit"));
+    assert!(
+        !ok_out.exists(),
+        "the success hook must not run after a failure"
+    );
+
+    // A failing hook after a good snapshot: reported on stderr, exit 0, the run counts as good.
+    sql(&env, &db, "INSERT INTO t VALUES (3, 'c');");
+    let run = sg_vars(
+        &env,
+        T0 + 180,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--on-success",
+            "echo hook-ran >&2; exit 1",
+        ],
+        &token,
+    )
+    .code_is(0);
+    let err = run.stderr_str();
+    assert!(err.contains("hook-ran"), "the hook ran: {err}");
+    let report: Vec<&str> = err.lines().filter(|l| l.starts_with("sqlgit:")).collect();
+    assert!(
+        report.len() == 1 && report[0].contains("hook") && report[0].contains("fail"),
+        "one line reports the failed hook:\n{err}"
+    );
+    assert_eq!(commit_count(&env, &repo), 2);
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "refs/heads/main"]),
+        head(&env, &repo)
+    );
+    let v = json(&sg(&env, T0 + 190, &["status", "--repo", &r, "--json"]).code_is(0));
+    assert_eq!(v["last_run"]["ok"], Value::Bool(true), "{v:#}");
+    drop(http);
+}

@@ -1,0 +1,205 @@
+//! Getting data back: `verify` noticing a damaged object, gzip dumps with `cat` and
+//! `restore --from-file` (pipes too), and exact restores of analyzed databases.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 7. verify
+
+#[test]
+fn verify_passes_then_fails_after_one_blob_is_damaged() {
+    let env = TestEnv::new();
+    let a = db_from_fixture(&env, "A.db", "rowids");
+    let b = db_from_fixture(&env, "B.db", "identifiers");
+    let repo = env.path("R");
+    let r = s(&repo);
+    sg(&env, T0, &["snapshot", &s(&a), &s(&b), "--repo", &r]).success();
+    sql(&env, &a, "INSERT INTO plain VALUES (99, 99);");
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r]).success();
+
+    let run = sg(&env, T0 + 60, &["verify", "--repo", &r])
+        .code_is(0)
+        .assert_quiet();
+    assert!(
+        run.stdout_str().contains("verified"),
+        "{}",
+        run.stdout_str()
+    );
+    sg(&env, T0 + 60, &["verify", "--repo", &r, "HEAD~1"]).code_is(0);
+    sg(&env, T0 + 60, &["verify", "--repo", &r, "--db", "B.db"]).code_is(0);
+
+    // Pick a row chunk of B (its blob is in the latest snapshot only once).
+    let listing = git(&env, &repo, &["ls-tree", "-r", "main"]);
+    let (oid, path) = listing
+        .lines()
+        .filter_map(|l| {
+            let (meta, path) = l.split_once('\t')?;
+            let f: Vec<&str> = meta.split_whitespace().collect();
+            (f[1] == "blob" && path.starts_with("B.db/") && path.contains("/1-rows/"))
+                .then(|| (f[2].to_string(), path.to_string()))
+        })
+        .max_by_key(|(oid, _)| {
+            git(&env, &repo, &["cat-file", "-s", oid])
+                .parse::<u64>()
+                .unwrap()
+        })
+        .expect("a row chunk of B.db");
+    assert_eq!(
+        listing.matches(oid.as_str()).count(),
+        1,
+        "the chosen blob must appear once in the tree"
+    );
+
+    let damaged = env.path("R-damaged");
+    copy_dir(&repo, &damaged);
+    damage_object(&env, &damaged, &oid);
+    // git agrees the copy is damaged (so the test damaged what it meant to).
+    git_run(&env, &damaged, &["cat-file", "-p", &oid]).failure();
+
+    let line = one_error_line(sg(&env, T0 + 60, &["verify", "--repo", &s(&damaged)]), 1);
+    assert!(
+        line.contains(&path) || line.contains(&oid) || line.contains(&oid[..12]),
+        "the error names the damaged file ({path}) or object ({oid}): {line}"
+    );
+    let line = one_error_line(
+        sg(
+            &env,
+            T0 + 60,
+            &["verify", "--repo", &s(&damaged), "--db", "B.db"],
+        ),
+        1,
+    );
+    assert!(line.contains("B.db"), "{line}");
+    // The original is untouched and still verifies.
+    sg(&env, T0 + 60, &["verify", "--repo", &r]).code_is(0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 8. gzip
+
+#[test]
+fn gzip_dump_cat_and_restore_from_file() {
+    let env = TestEnv::new();
+    let db = db_from_fixture(&env, "app.db", "rowids");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let is_gzip = |p: &Path| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]);
+    let gunzip = |p: &Path| {
+        let mut cmd = env.command("gunzip");
+        cmd.arg("-c").arg(p);
+        run_limited(&env, cmd, b"")
+            .success()
+            .assert_quiet()
+            .output
+            .stdout
+    };
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // dump -o F.sql.gz
+    let gz = env.path("dump.sql.gz");
+    assert_silent(sg(&env, T0, &["dump", &d, "-o", &s(&gz)]));
+    assert!(is_gzip(&gz), "dump -o *.gz writes gzip");
+    assert_eq!(mode(&gz), 0o600);
+    let plain = env.path("dump.sql");
+    assert_silent(sg(&env, T0, &["dump", &d, "-o", &s(&plain)]));
+    assert!(!is_gzip(&plain), "dump -o *.sql writes plain SQL");
+    let sql_text = gunzip(&gz);
+    assert!(
+        sql_text == std::fs::read(&plain).unwrap(),
+        "the gzip dump decompresses to the plain dump"
+    );
+    assert_restores(&env, &sql_text, &db, "from-dump-gz.db");
+    assert_eq!(
+        list_dir(env.root())
+            .iter()
+            .filter(|n| n.contains(".tmp"))
+            .count(),
+        0
+    );
+
+    // cat -o F.sql.gz
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let cat_gz = env.path("cat.sql.gz");
+    assert_silent(sg(&env, T0, &["cat", "--repo", &r, "-o", &s(&cat_gz)]));
+    assert!(is_gzip(&cat_gz), "cat -o *.gz writes gzip");
+    assert_eq!(mode(&cat_gz), 0o600);
+    assert_restores(&env, &gunzip(&cat_gz), &db, "from-cat-gz.db");
+
+    // restore --from-file, gzip and plain.
+    for (file, to) in [(&gz, "n1.db"), (&cat_gz, "n2.db"), (&plain, "n3.db")] {
+        let to = env.path(to);
+        sg(
+            &env,
+            T0,
+            &["restore", "--from-file", &s(file), "--to", &s(&to)],
+        )
+        .success()
+        .assert_quiet();
+        compare_databases(&db, &to);
+    }
+    // A truncated gzip file is refused, and nothing is left at --to.
+    let bytes = std::fs::read(&gz).unwrap();
+    let cut = env.write("cut.sql.gz", &bytes[..bytes.len() / 2]);
+    let to = env.path("cut.db");
+    one_error_line(
+        sg(
+            &env,
+            T0,
+            &["restore", "--from-file", &s(&cut), "--to", &s(&to)],
+        ),
+        1,
+    );
+    assert!(!to.exists(), "a failed restore leaves no database behind");
+}
+
+// ------------------------------------------------------------------------------------------------
+// restore: exactness beyond the basics
+
+/// `ANALYZE` results (sqlite_stat1) are part of the dump; restoring them must not add tables the
+/// source does not have (a STAT4-enabled SQLite would create sqlite_stat4 on `ANALYZE`).
+#[test]
+fn restore_of_an_analyzed_database_is_exact() {
+    let env = TestEnv::new();
+    let db = db_from_fixture(&env, "app.db", "demo");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let gz = env.path("app.sql.gz");
+    sg(&env, T0, &["dump", &d, "-o", &s(&gz)]).success();
+    let from_repo = env.path("from-repo.db");
+    sg(&env, T0, &["restore", "--repo", &r, "--to", &s(&from_repo)]).success();
+    let from_file = env.path("from-file.db");
+    sg(
+        &env,
+        T0,
+        &["restore", "--from-file", &s(&gz), "--to", &s(&from_file)],
+    )
+    .success();
+    for restored in [&from_repo, &from_file] {
+        compare_databases(&db, restored);
+    }
+}
+
+/// `--from-file` on a pipe (`/dev/stdin`, process substitution): the file can be read only once.
+#[test]
+fn restore_from_file_reads_a_pipe() {
+    let env = TestEnv::new();
+    let db = db_from_fixture(&env, "app.db", "rowids");
+    let plain = env.path("app.sql");
+    let gz = env.path("app.sql.gz");
+    sg(&env, T0, &["dump", &s(&db), "-o", &s(&plain)]).success();
+    sg(&env, T0, &["dump", &s(&db), "-o", &s(&gz)]).success();
+    for (file, to) in [(&plain, "plain.db"), (&gz, "gz.db")] {
+        let to = env.path(to);
+        let cmd = sqlgit_cmd(
+            &env,
+            T0,
+            &["restore", "--from-file", "/dev/stdin", "--to", &s(&to)],
+            &[],
+        );
+        run_limited(&env, cmd, &std::fs::read(file).unwrap())
+            .success()
+            .assert_quiet();
+        compare_databases(&db, &to);
+    }
+}

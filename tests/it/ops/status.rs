@@ -1,0 +1,305 @@
+//! `sqlgit status`: fresh, stale and failed runs, a missing database recorded as a failure, a
+//! failed push.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 4. status
+
+#[test]
+fn status_fresh_stale_and_failed_run() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+
+    // No snapshot yet: unhealthy.
+    sg(&env, T0, &["init", "--repo", &r, "--db", &d]).success();
+    let run = sg(&env, T0, &["status", "--repo", &r]).code_is(1);
+    assert!(
+        run.stderr_str().contains("no snapshot"),
+        "problems go to stderr: {}",
+        run.stderr_str()
+    );
+
+    sg(&env, T0, &["snapshot", "--repo", &r]).success();
+    sql(&env, &db, "INSERT INTO t VALUES (3, 'c');");
+    sg(&env, T0 + 300, &["snapshot", "--repo", &r]).success();
+    let newest = head(&env, &repo);
+
+    // Fresh: a minute after the snapshot.
+    let fresh = sg(
+        &env,
+        T0 + 360,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(0)
+    .assert_quiet();
+    assert!(
+        fresh.stdout_str().contains(&newest[..12]),
+        "the text status names the newest snapshot:\n{}",
+        fresh.stdout_str()
+    );
+    let v = json(
+        &sg(
+            &env,
+            T0 + 360,
+            &["status", "--repo", &r, "--max-age", "15m", "--json"],
+        )
+        .code_is(0)
+        .assert_quiet(),
+    );
+    assert_eq!(v["ok"], Value::Bool(true), "{v:#}");
+    assert_eq!(v["newest"]["id"], Value::from(newest.clone()), "{v:#}");
+    assert_eq!(v["newest"]["unix"], Value::from(T0 + 300), "{v:#}");
+    assert_eq!(
+        v["newest"]["time"],
+        Value::from("2023-11-14T22:18:20Z"),
+        "{v:#}"
+    );
+    assert_eq!(v["newest"]["age_seconds"], Value::from(60), "{v:#}");
+    assert_eq!(v["local_snapshots"], Value::from(2), "{v:#}");
+    assert_eq!(
+        v["oldest_local"],
+        Value::from("2023-11-14T22:13:20Z"),
+        "{v:#}"
+    );
+    assert_eq!(v["last_run"]["ok"], Value::Bool(true), "{v:#}");
+    assert_eq!(
+        v["last_run"]["commit"],
+        Value::from(newest.clone()),
+        "{v:#}"
+    );
+    assert_eq!(v["last_run"]["rows"], Value::from(3), "{v:#}");
+    let size = v["repository_bytes"].as_u64().expect("repository_bytes");
+    let actual = tree_size(&repo);
+    assert!(
+        size > 0 && size.abs_diff(actual) <= actual / 10,
+        "repository_bytes {size}, the directory holds {actual} bytes"
+    );
+
+    // Exactly at the limit is still fresh; a second later it is stale.
+    sg(
+        &env,
+        T0 + 300 + 900,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(0);
+    sg(
+        &env,
+        T0 + 300 + 901,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(1);
+    // Stale: an hour later.
+    let stale = sg(
+        &env,
+        T0 + 3900,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(1);
+    assert!(
+        stale.stderr_str().contains("old"),
+        "the status says why, on stderr:\n{}",
+        stale.stderr_str()
+    );
+    let v = json(
+        &sg(
+            &env,
+            T0 + 3900,
+            &["status", "--repo", &r, "--max-age", "15m", "--json"],
+        )
+        .code_is(1),
+    );
+    assert_eq!(v["ok"], Value::Bool(false), "{v:#}");
+    assert!(!v["problems"].as_array().unwrap().is_empty(), "{v:#}");
+    // Without --max-age age alone is no problem.
+    sg(&env, T0 + 3900, &["status", "--repo", &r]).code_is(0);
+
+    // A failed run (the configured database is gone): unhealthy even though the snapshot is fresh.
+    while_missing(&db, || {
+        one_error_line(sg(&env, T0 + 400, &["snapshot", "--repo", &r]), 1)
+    });
+    let run = sg(
+        &env,
+        T0 + 410,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(1);
+    assert!(run.stdout_str().contains("FAILED"), "{}", run.stdout_str());
+    let v = json(&sg(&env, T0 + 410, &["status", "--repo", &r, "--json"]).code_is(1));
+    assert_eq!(v["ok"], Value::Bool(false), "{v:#}");
+    assert_eq!(v["last_run"]["ok"], Value::Bool(false), "{v:#}");
+    let err = v["last_run"]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("app.db"),
+        "last_run.error names the database: {v:#}"
+    );
+    assert_eq!(v["last_run"]["unix"], Value::from(T0 + 400), "{v:#}");
+    assert_eq!(v["newest"]["id"], Value::from(newest.clone()), "{v:#}");
+    assert_eq!(v["local_snapshots"], Value::from(2), "{v:#}");
+
+    // The next good run clears it.
+    sg(&env, T0 + 500, &["snapshot", &d, "--repo", &r]).success();
+    sg(
+        &env,
+        T0 + 510,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(0);
+}
+
+/// `sqlgit snapshot TYPO.db --repo R` on a working repository is a failed run like any other:
+/// status, the metrics file and the failure hook all hear of it.
+#[test]
+fn a_missing_database_argument_is_a_recorded_failure() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let prom = env.path("sqlgit.prom");
+    let fail_out = env.path("failure.env");
+    let on_failure = format!("env > '{}'", fail_out.display());
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--metrics-file",
+            &s(&prom),
+            "--on-failure",
+            &on_failure,
+        ],
+    )
+    .success();
+    sg(&env, T0 + 10, &["status", "--repo", &r, "--max-age", "15m"]).code_is(0);
+
+    let missing = s(&env.path("gone.db"));
+    let line = one_error_line(sg(&env, T0 + 60, &["snapshot", &missing, "--repo", &r]), 1);
+    assert!(line.contains("gone.db"), "{line}");
+
+    let status = sg(&env, T0 + 70, &["status", "--repo", &r, "--json"]);
+    let v = json(&status);
+    assert_eq!(
+        v["last_run"]["ok"],
+        Value::Bool(false),
+        "status must show the failed run: {v:#}"
+    );
+    assert!(
+        v["last_run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gone.db")),
+        "{v:#}"
+    );
+    assert_eq!(v["last_run"]["unix"], Value::from(T0 + 60), "{v:#}");
+    status.code_is(1);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert_eq!(
+        metric(&m, "sqlgit_last_run_success", None).value,
+        0.0,
+        "the metrics file must show the failed run:\n{text}"
+    );
+    assert!((last_success(&m) - T0 as f64).abs() <= 2.0, "{text}");
+    let vars = env_file(&fail_out);
+    assert_eq!(vars["SQLGIT_RESULT"], "failure", "{vars:#?}");
+    assert!(vars["SQLGIT_ERROR"].contains("gone.db"), "{vars:#?}");
+}
+
+#[test]
+fn status_reports_a_failed_push_when_the_history_remote_is_down() {
+    let env = TestEnv::new();
+    let mut daemon = GitDaemon::start_in(env.path("srv"));
+    let remote = daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let hook_out = env.path("failure.env");
+    let on_failure = format!("env > '{}'", hook_out.display());
+
+    sg(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--history-remote", &url],
+    )
+    .success();
+    let v = json(&sg(&env, T0 + 10, &["status", "--repo", &r, "--json"]).code_is(0));
+    assert_eq!(v["remotes"]["history"]["ok"], Value::Bool(true), "{v:#}");
+    assert_eq!(v["remotes"]["history"]["pending"], Value::from(0), "{v:#}");
+    assert_eq!(
+        v["remotes"]["history"]["url"],
+        Value::from(url.clone()),
+        "{v:#}"
+    );
+
+    // The remote goes down: the commit is made, the push fails, the run is a failure.
+    daemon.stop();
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    let run = sg(
+        &env,
+        T0 + 60,
+        &["snapshot", "--repo", &r, "--on-failure", &on_failure],
+    );
+    let line = one_error_line(run, 1);
+    assert!(line.contains("push to history remote"), "{line}");
+    assert_eq!(commit_count(&env, &repo), 2, "the local commit is kept");
+    let new_commit = head(&env, &repo);
+    let vars = env_file(&hook_out);
+    assert_eq!(vars["SQLGIT_RESULT"], "failure", "{vars:#?}");
+    assert_eq!(vars["SQLGIT_COMMIT"], new_commit, "{vars:#?}");
+    assert!(!vars["SQLGIT_ERROR"].is_empty(), "{vars:#?}");
+
+    let run = sg(&env, T0 + 70, &["status", "--repo", &r, "--max-age", "15m"]).code_is(1);
+    assert!(run.stdout_str().contains("FAILED"), "{}", run.stdout_str());
+    let v = json(&sg(&env, T0 + 70, &["status", "--repo", &r, "--json"]).code_is(1));
+    assert_eq!(v["ok"], Value::Bool(false), "{v:#}");
+    assert_eq!(v["last_run"]["ok"], Value::Bool(false), "{v:#}");
+    assert_eq!(
+        v["last_run"]["commit"],
+        Value::from(new_commit.clone()),
+        "{v:#}"
+    );
+    let h = &v["remotes"]["history"];
+    assert_eq!(h["ok"], Value::Bool(false), "{v:#}");
+    assert!(
+        h["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "the push error is recorded: {v:#}"
+    );
+    assert_eq!(h["pending"], Value::from(1), "{v:#}");
+    assert_eq!(h["unix"], Value::from(T0 + 60), "{v:#}");
+    assert_eq!(v["newest"]["id"], Value::from(new_commit.clone()), "{v:#}");
+
+    // Back up: the next run (nothing changed) pushes what is pending and is healthy again.
+    daemon.start();
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r])
+        .success()
+        .assert_quiet();
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "refs/heads/main"]),
+        new_commit
+    );
+    let v = json(
+        &sg(
+            &env,
+            T0 + 130,
+            &["status", "--repo", &r, "--json", "--max-age", "15m"],
+        )
+        .code_is(0),
+    );
+    assert_eq!(v["remotes"]["history"]["ok"], Value::Bool(true), "{v:#}");
+    assert_eq!(v["remotes"]["history"]["pending"], Value::from(0), "{v:#}");
+    drop(daemon);
+}
