@@ -152,7 +152,12 @@ pub fn build_database(
 ) -> Result<()> {
     let conn = Connection::open(path).with_context(|| format!("create {}", path.display()))?;
     crate::dump::real::register_sql_functions(&conn)?;
-    feed(&mut |sql| execute(&conn, sql))?;
+    let meter = crate::progress::Progress::bytes("restoring");
+    feed(&mut |sql| {
+        meter.inc(sql.len() as u64);
+        execute(&conn, sql)
+    })?;
+    meter.finish();
     if !conn.is_autocommit() {
         bail!("the SQL ended inside a transaction: the snapshot is incomplete");
     }

@@ -81,25 +81,25 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         let cli_copy = scratch.path().join(format!("{n}.cli.db"));
         if let Some(cli) = &report.sqlite3 {
             let shown = cli.display();
+            let meter = Progress::bytes(&format!("restoring with {shown}"));
             cli_restore(cli, &cli_copy, |w| {
-                for_each_file(repo, &tree, |_, sql| Ok(w.write_all(sql)?))
+                for_each_file(repo, &tree, |_, sql| {
+                    meter.inc(sql.len() as u64);
+                    Ok(w.write_all(sql)?)
+                })
             })
             .with_context(|| format!("{what}: restore with {shown} failed"))?;
+            meter.finish();
             integrity_check(&cli_copy).with_context(|| format!("{what}: {shown} restore"))?;
             if dump_hash(&cli_copy)? != expected {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
             }
         }
         // Then `sqlgit restore --to`.
-        let meter = Progress::bytes(&format!("restoring {folder}"));
         build_database(&inproc, |exec| {
-            for_each_file(repo, &tree, |_, sql| {
-                meter.inc(sql.len() as u64);
-                exec(sql)
-            })
+            for_each_file(repo, &tree, |_, sql| exec(sql))
         })
         .with_context(|| format!("{what}: restore failed"))?;
-        meter.finish();
         if dump_hash(&inproc)? != expected {
             bail!("{what}: the restored database does not dump back to the snapshot");
         }
