@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 use std::io::Write;
 use std::os::raw::c_char;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
@@ -167,4 +167,117 @@ pub fn build_database(
     }
     conn.close().map_err(|(_, e)| e)?;
     Ok(())
+}
+
+/// Where a restore reads its SQL from.
+pub enum Source<'a> {
+    /// An SQL file (`sqlgit dump`/`cat -o` output, plain or gzip; a pipe works too).
+    File(&'a Path),
+    /// A snapshot of a repository.
+    Snapshot {
+        repo: &'a Path,
+        when: Option<&'a str>,
+        db: Option<&'a str>,
+    },
+}
+
+/// Build a new database at `target` from `source`, safely: into a temporary file beside it,
+/// checked with `PRAGMA integrity_check`, then renamed into place (replacing `target` and its
+/// -wal/-shm/-journal files only with `force`). Returns what was restored, for people.
+pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
+    if target.exists() && !force {
+        bail!("{} exists; use --force to replace it", target.display());
+    }
+    let tmp = temp_path(target)?;
+    remove_with_sidecars(&tmp)?;
+    let (built, what) = match source {
+        Source::File(file) => (
+            build_database(&tmp, |exec| feed_file(file, exec)),
+            file.display().to_string(),
+        ),
+        Source::Snapshot { repo, when, db } => {
+            let store = crate::store::Store::open_read(repo)?;
+            let commit = crate::when::resolve(&store.repo, *when)?;
+            let tree = db_tree(&store.repo, &commit, *db)?;
+            let built = build_database(&tmp, |exec| {
+                for_each_file(&store.repo, &tree, |_, sql| exec(sql))
+            });
+            (built, format!("snapshot {}", short(&commit)))
+        }
+    };
+    if let Err(e) = built {
+        let _ = remove_with_sidecars(&tmp);
+        return Err(e.context(format!("restore {what} to {}", target.display())));
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        remove_if_exists(&sidecar(target, suffix))?;
+    }
+    std::fs::rename(&tmp, target)
+        .with_context(|| format!("move restored database into {}", target.display()))?;
+    Ok(what)
+}
+
+fn temp_path(target: &Path) -> Result<PathBuf> {
+    crate::output::temp_beside(target, "sqlgit-restore-")
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_with_sidecars(path: &Path) -> Result<()> {
+    remove_if_exists(path)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        remove_if_exists(&sidecar(path, suffix))?;
+    }
+    Ok(())
+}
+
+/// Feed an SQL file (plain or gzip) statement by statement: memory stays bounded.
+fn feed_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // Peek at the magic bytes without consuming them: the file may be a pipe.
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
+    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    };
+    let mut statement = Vec::new();
+    for line in reader.split(b'\n') {
+        statement.extend_from_slice(&line.with_context(|| format!("read {}", path.display()))?);
+        statement.push(b'\n');
+        if complete(&statement) {
+            exec(&statement)?;
+            statement.clear();
+        }
+    }
+    if statement.iter().any(|b| !b.is_ascii_whitespace()) {
+        bail!(
+            "{} ends inside an SQL statement (truncated?)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `sql` ends with a complete statement (sqlite3_complete).
+fn complete(sql: &[u8]) -> bool {
+    let Ok(c) = std::ffi::CString::new(sql.to_vec()) else {
+        return false; // a NUL byte inside: keep reading
+    };
+    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }
