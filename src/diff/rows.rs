@@ -210,8 +210,13 @@ pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
             p = end;
         } else if lit[p..].starts_with(b"char(") {
             let close = p + lit[p..].iter().position(|&b| b == b')')?;
-            let n = lit[p + 5..close].split(|&b| b == b',').count();
-            out.extend(std::iter::repeat_n(0u8, n));
+            for code in lit[p + 5..close].split(|&b| b == b',') {
+                out.push(std::str::from_utf8(code).ok()?.trim().parse::<u8>().ok()?);
+            }
+            p = close + 1;
+        } else if lit.get(p) == Some(&b'(') {
+            let close = group_end(lit, p)?;
+            out.extend(decode_text(&lit[p + 1..close])?);
             p = close + 1;
         } else {
             return None;
@@ -223,6 +228,29 @@ pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         p += 2;
+    }
+}
+
+/// The index of the `)` that closes the `(` at `open` (quotes respected).
+fn group_end(data: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut p = open;
+    loop {
+        match *data.get(p)? {
+            b'\'' => p = skip_quoted(data, p + 1)?,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(p);
+                }
+                p += 1;
+            }
+            _ => p += 1,
+        }
     }
 }
 
@@ -300,6 +328,11 @@ mod tests {
         assert_eq!(decode_text(b"''''").unwrap(), b"'");
         assert!(decode_text(b"X'00'").is_none());
         assert!(decode_text(b"12").is_none());
+        assert_eq!(decode_text(b"'a'||char(13,0)||'b'").unwrap(), b"a\r\0b");
+        assert_eq!(
+            decode_text(b"('a'||char(13))||('b'||'('')')").unwrap(),
+            b"a\rb(')"
+        );
     }
 
     #[test]
