@@ -88,7 +88,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     let mut columns: Vec<String> = Vec::new();
     let mut prefix = table.insert_prefix.clone().into_bytes();
     let key = match table.key {
-        Key::Rowid { emit: true } if table.rowid_column_rename.is_some() => {
+        Key::Rowid { emit: true } if table.rowid_column_temp.is_some() => {
             // Every rowid alias is a column and the snapshot's CREATE file does not rename one
             // (snapshots before rowids were kept for such tables): rows were written without
             // their rowids, and form a multiset.

@@ -4,23 +4,10 @@
 //! where no plain literal exists: text with NUL bytes becomes `'a'||char(0)||'b'` (sqlite3's
 //! `.dump` truncates it), REAL values go through [`super::real`].
 
-use rusqlite::types::ValueRef;
-
 use super::real::write_real;
 use super::stmt::Cell;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Append the SQL spelling of `value` to `out`.
-pub fn write_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
-    match value {
-        ValueRef::Null => out.extend_from_slice(b"NULL"),
-        ValueRef::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-        ValueRef::Real(f) => write_real(out, f),
-        ValueRef::Text(t) => write_text(out, t),
-        ValueRef::Blob(b) => write_blob(out, b),
-    }
-}
 
 /// Append the SQL spelling of a value read by [`super::stmt::RawStmt`] to `out`.
 pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {

@@ -167,10 +167,10 @@ fn dump_table(
         return Ok(0);
     }
     let mut create = Vec::new();
-    match &table.rowid_column_rename {
+    match &table.rowid_column_temp {
         // Created with the column named `rowid` renamed, so the rows can set real rowids; the
         // exact text is put back after them (1-schema-fixup.sql).
-        Some((_, temp)) => {
+        Some(temp) => {
             create.extend_from_slice(&one_line(&rename_rowid_tokens(&table.sql, temp)));
             create.extend_from_slice(b";\n");
         }
@@ -183,7 +183,7 @@ fn dump_table(
             chunk.data,
         )
     })?;
-    if table.rowid_column_rename.is_some() {
+    if table.rowid_column_temp.is_some() {
         let mut sql = Vec::new();
         write_fixup(&mut sql, ObjectKind::Table, &table.name, &table.sql);
         sink.file(&["1-tables", dir, "1-schema-fixup.sql"], sql)?;

@@ -65,9 +65,9 @@ pub struct Table {
     pub key_columns: Vec<usize>,
     /// Positions (in the SELECT) of redacted columns, and whether each is NOT NULL.
     pub redacted: Vec<(usize, bool)>,
-    /// When every rowid alias is a column: (the column named `rowid`, a free temporary name).
-    /// The restore renames the column while it inserts rows with explicit rowids.
-    pub rowid_column_rename: Option<(String, String)>,
+    /// When every rowid alias is a column: a free temporary name the restore gives the column
+    /// named `rowid` while it inserts rows with explicit rowids.
+    pub rowid_column_temp: Option<String>,
     /// `CREATE INDEX` statements of this table, by index name.
     pub indexes: Vec<Object>,
 }
@@ -307,7 +307,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         values: 0..0,
         key_columns: Vec::new(),
         redacted: Vec::new(),
-        rowid_column_rename: None,
+        rowid_column_temp: None,
         indexes: Vec::new(),
     };
     if virtual_table {
@@ -367,19 +367,14 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
             Some(a) => a,
             None => {
                 // Free `rowid` while restoring: rename the column, insert, rename it back.
-                let column = columns
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .find(|n| n.eq_ignore_ascii_case("rowid"))
-                    .expect("all aliases are columns");
                 let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
                 let temp = free_name("sqlgit_rowid", &names);
                 for (q, c) in quoted.iter_mut().zip(&stored) {
-                    if c.name == column {
+                    if c.name.eq_ignore_ascii_case("rowid") {
                         *q = quote_ident(&temp);
                     }
                 }
-                t.rowid_column_rename = Some((column, temp));
+                t.rowid_column_temp = Some(temp);
                 "rowid"
             }
         };

@@ -194,7 +194,8 @@ fn double_cr_before_lf(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// What the sqlite3 shell hands SQLite for script text: one CR before each line end dropped.
 /// Restores without the shell read dumps through this, so both restore the same.
 pub fn shell_line_ends(sql: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !sql.windows(2).any(|w| w == b"\r\n") {
+    // Dumps almost never hold a raw CR (values spell it char(13)): one fast scan decides.
+    if !sql.contains(&b'\r') || !sql.windows(2).any(|w| w == b"\r\n") {
         return sql.into();
     }
     let mut out = Vec::with_capacity(sql.len());
