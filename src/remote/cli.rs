@@ -107,10 +107,10 @@ impl GitCli {
             .env("GCM_INTERACTIVE", "never")
             .env_remove(CRED_USER_ENV)
             .env_remove(CRED_PASSWORD_ENV);
-        if is_ssh(url) {
-            if let Some(ssh) = self.ssh_command()? {
-                cmd.env("GIT_SSH_COMMAND", ssh);
-            }
+        if is_ssh(url)
+            && let Some(ssh) = self.ssh_command()?
+        {
+            cmd.env("GIT_SSH_COMMAND", ssh);
         }
         if let Some((base, user, password)) = http_credentials(url) {
             // An empty helper first: only ours answers for this host (and a refused password
@@ -472,15 +472,18 @@ fn last_meaningful(stderr: &str) -> Option<String> {
                 .or_else(|| l.strip_prefix("error: "))
                 .unwrap_or(l)
         })
-        .filter(|l| {
+        .rfind(|l| {
             // Generic closing lines say less than the one before them.
-            !l.starts_with("Could not read from remote repository")
-                && !l.starts_with("Please make sure you have the correct access rights")
-                && !l.starts_with("and the repository exists")
-                && !l.starts_with("the remote end hung up unexpectedly")
-                && !l.starts_with("failed to push some refs")
-        })
-        .last()?;
+            ![
+                "Could not read from remote repository",
+                "Please make sure you have the correct access rights",
+                "and the repository exists",
+                "the remote end hung up unexpectedly",
+                "failed to push some refs",
+            ]
+            .iter()
+            .any(|generic| l.starts_with(generic))
+        })?;
     let line: String = crate::error::one_line(line).chars().take(300).collect();
     Some(line)
 }

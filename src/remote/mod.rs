@@ -62,6 +62,9 @@ pub struct Pushed {
 /// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
 /// sqlgit speaks; `user@host:path` and local paths are taken as they are.
 pub fn validate_url(url: &str) -> Result<()> {
+    if url.starts_with('-') {
+        bail!("bad remote URL {}: it must not start with '-'", redact(url));
+    }
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
