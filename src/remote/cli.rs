@@ -337,8 +337,19 @@ impl Client for GitCli {
         if let Some(path) = &shallow_arg {
             args.extend(["--shallow-file", path.as_str()]);
         }
-        // --no-verify: a pre-push hook of the user's is not for backups.
-        args.extend(["push", "--porcelain", "--no-verify", "--", &bare, &refspec]);
+        // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
+        // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
+        args.extend([
+            "push",
+            "--porcelain",
+            "--no-verify",
+            "--no-signed",
+            "--no-follow-tags",
+            "--no-recurse-submodules",
+            "--",
+            &bare,
+            &refspec,
+        ]);
         let done = self.git(url, &args);
         if let Some(path) = &shallow {
             let _ = std::fs::remove_file(path);
@@ -414,12 +425,7 @@ fn http_credentials(url: &str) -> Option<(String, String, String)> {
         Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
         None => format!("{}://{host}", parsed.scheme()),
     };
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
+    let decode = |s: &str| percent_decode(s);
     if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
         return Some((base, decode(parsed.username()), decode(password)));
     }
@@ -430,6 +436,27 @@ fn http_credentials(url: &str) -> Option<(String, String, String)> {
         .or_else(|| url_user(url).filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "sqlgit".into());
     Some((base, user, token))
+}
+
+/// `%XX` escapes of a URL's userinfo decoded (`+` stays `+`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `--porcelain` output: the flag and summary of the line for `refs/heads/main`.
@@ -573,6 +600,7 @@ mod tests {
         assert!(is_ssh("ssh://host/x"));
         assert!(!is_ssh("/srv/x.git"));
         assert!(!is_ssh("git://h/x"));
+        assert_eq!(percent_decode("a%2Bb+c%40"), "a+b+c@");
     }
 
     #[test]
