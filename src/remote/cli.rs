@@ -149,7 +149,10 @@ impl GitCli {
         )?;
         let configured = configured.stdout.trim().to_string();
         if configured.is_empty() {
-            return Ok(Some(format!("ssh -o BatchMode=yes{}", key.unwrap_or_default())));
+            return Ok(Some(format!(
+                "ssh -o BatchMode=yes{}",
+                key.unwrap_or_default()
+            )));
         }
         Ok(key.map(|k| format!("{configured}{k}")))
     }
@@ -181,8 +184,20 @@ impl GitCli {
         let pid = child.id() as libc::pid_t;
         let (tx, rx) = mpsc::channel();
         for (which, stream) in [
-            (0, child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
-            (1, child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
+            (
+                0,
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
+            (
+                1,
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
         ] {
             let Some(mut stream) = stream else { continue };
             let tx = tx.clone();
@@ -286,7 +301,13 @@ impl GitCli {
         let mut keys: Vec<PathBuf> = self.ssh_key.iter().cloned().collect();
         if let Some(home) = std::env::var_os("HOME") {
             let ssh = Path::new(&home).join(".ssh");
-            for name in ["id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk"] {
+            for name in [
+                "id_rsa",
+                "id_ecdsa",
+                "id_ecdsa_sk",
+                "id_ed25519",
+                "id_ed25519_sk",
+            ] {
                 keys.push(ssh.join(name));
             }
         }
@@ -306,7 +327,8 @@ impl Client for GitCli {
                 && name.trim() == "refs/heads/main"
             {
                 return Ok(Some(
-                    Oid::from_str(id.trim()).map_err(|_| anyhow!("git ls-remote: bad line {line:?}"))?,
+                    Oid::from_str(id.trim())
+                        .map_err(|_| anyhow!("git ls-remote: bad line {line:?}"))?,
                 ));
             }
         }
@@ -582,7 +604,8 @@ mod tests {
 
     #[test]
     fn porcelain_lines() {
-        let out = "To git://h/x\n!\trefs/heads/main:refs/heads/main\t[rejected] (fetch first)\nDone\n";
+        let out =
+            "To git://h/x\n!\trefs/heads/main:refs/heads/main\t[rejected] (fetch first)\nDone\n";
         assert_eq!(
             porcelain_status(out),
             Some(('!', "[rejected] (fetch first)".into()))
