@@ -27,6 +27,16 @@ pub struct RemoteArgs {
     /// (user from the URL, SQLGIT_HTTPS_USER, or "sqlgit"); git credential helpers work too.
     #[arg(long, value_name = "FILE")]
     pub ssh_key: Option<PathBuf>,
+    /// How to talk to the remotes: `git` runs the installed git program (so ~/.ssh/config,
+    /// GIT_SSH_COMMAND, ssh-agent, credential helpers and proxies behave as with `git push`);
+    /// `libgit2` uses the built-in client. Default: git when it is on PATH, else libgit2.
+    /// "" forgets it.
+    #[arg(long, value_name = "git|libgit2")]
+    pub transport: Option<String>,
+    /// Give up on a remote that has not finished its push within this time (the git transport
+    /// kills what it started), so a hung remote cannot block later runs. Default 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub push_timeout: Option<String>,
 }
 
 /// Local retention.
@@ -84,6 +94,8 @@ pub fn flags(
         history_remote: remotes.history_remote.clone(),
         latest_remote: remotes.latest_remote.clone(),
         ssh_key: remotes.ssh_key.as_deref().map(absolute),
+        transport: remotes.transport.clone(),
+        push_timeout: remotes.push_timeout.clone(),
         keep: keep.keep.clone(),
         exclude_tables: filters.exclude_table.clone(),
         redact: filters.redact.clone(),

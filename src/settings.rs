@@ -9,6 +9,8 @@
 //!     historyRemote = ssh://…          # every snapshot, fast-forward
 //!     latestRemote = https://…         # newest snapshot only, force-pushed
 //!     sshKey = /home/backup/.ssh/id_ed25519
+//!     transport = git                  # git (default when installed) or libgit2
+//!     pushTimeout = 5m                 # bound on one remote's push
 //!     keep = 1day                      # local retention: N snapshots or a duration
 //!     excludeTable = sessions          # repeatable glob
 //!     redact = users.password_hash     # repeatable TABLE.COLUMN
@@ -17,11 +19,13 @@
 //!     onFailure = …
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 
 use crate::dump::Filters;
+use crate::remote::{self, Transport};
 use crate::store::Store;
 use crate::store::prune::Keep;
 
@@ -33,6 +37,10 @@ pub struct Settings {
     pub history_remote: Option<String>,
     pub latest_remote: Option<String>,
     pub ssh_key: Option<String>,
+    /// `--transport`: `git` or `libgit2` (absent: git when installed).
+    pub transport: Option<String>,
+    /// `--push-timeout` as given (`5m`).
+    pub push_timeout: Option<String>,
     /// `--keep` as given (`288`, `1day`).
     pub keep: Option<String>,
     pub exclude_tables: Vec<String>,
@@ -50,6 +58,10 @@ pub struct Flags {
     pub history_remote: Option<String>,
     pub latest_remote: Option<String>,
     pub ssh_key: Option<String>,
+    /// `--transport`: `git` or `libgit2` (absent: git when installed).
+    pub transport: Option<String>,
+    /// `--push-timeout` as given (`5m`).
+    pub push_timeout: Option<String>,
     pub keep: Option<String>,
     pub exclude_tables: Vec<String>,
     pub redact: Vec<String>,
@@ -62,6 +74,8 @@ const DB: &str = "db";
 const HISTORY_REMOTE: &str = "historyRemote";
 const LATEST_REMOTE: &str = "latestRemote";
 const SSH_KEY: &str = "sshKey";
+const TRANSPORT: &str = "transport";
+const PUSH_TIMEOUT: &str = "pushTimeout";
 const KEEP: &str = "keep";
 const EXCLUDE_TABLE: &str = "excludeTable";
 const REDACT: &str = "redact";
@@ -78,6 +92,8 @@ impl Settings {
             history_remote: one(HISTORY_REMOTE),
             latest_remote: one(LATEST_REMOTE),
             ssh_key: one(SSH_KEY),
+            transport: one(TRANSPORT),
+            push_timeout: one(PUSH_TIMEOUT),
             keep: one(KEEP),
             exclude_tables: values(store, EXCLUDE_TABLE),
             redact: values(store, REDACT),
@@ -107,6 +123,8 @@ impl Settings {
             history_remote: one(&flags.history_remote, &self.history_remote),
             latest_remote: one(&flags.latest_remote, &self.latest_remote),
             ssh_key: one(&flags.ssh_key, &self.ssh_key),
+            transport: one(&flags.transport, &self.transport),
+            push_timeout: one(&flags.push_timeout, &self.push_timeout),
             keep: one(&flags.keep, &self.keep),
             exclude_tables: list(&flags.exclude_tables, &self.exclude_tables),
             redact: list(&flags.redact, &self.redact),
@@ -123,6 +141,12 @@ impl Settings {
             spec.parse::<Keep>()
                 .map_err(|e| anyhow!("--keep {spec:?}: {e}"))?;
         }
+        if let Some(value) = &self.transport {
+            Transport::parse(Some(value)).map_err(|e| anyhow!("--transport: {e}"))?;
+        }
+        if let Some(spec) = &self.push_timeout {
+            push_timeout(spec).map_err(|e| anyhow!("--push-timeout {spec:?}: {e}"))?;
+        }
         Ok(())
     }
 
@@ -135,6 +159,8 @@ impl Settings {
             (HISTORY_REMOTE, &self.history_remote, &old.history_remote),
             (LATEST_REMOTE, &self.latest_remote, &old.latest_remote),
             (SSH_KEY, &self.ssh_key, &old.ssh_key),
+            (TRANSPORT, &self.transport, &old.transport),
+            (PUSH_TIMEOUT, &self.push_timeout, &old.push_timeout),
             (KEEP, &self.keep, &old.keep),
             (METRICS_FILE, &self.metrics_file, &old.metrics_file),
             (ON_SUCCESS, &self.on_success, &old.on_success),
@@ -169,6 +195,22 @@ impl Settings {
         }
     }
 
+    /// How to reach the remotes: transport, SSH key, push timeout.
+    pub fn remote_options(&self) -> Result<remote::Options> {
+        let transport = Transport::parse(self.transport.as_deref())
+            .with_context(|| format!("setting sqlgit.{TRANSPORT}"))?;
+        let timeout = match &self.push_timeout {
+            Some(spec) => push_timeout(spec)
+                .with_context(|| format!("setting sqlgit.{PUSH_TIMEOUT}={spec:?}"))?,
+            None => remote::DEFAULT_PUSH_TIMEOUT,
+        };
+        Ok(remote::Options {
+            transport,
+            ssh_key: self.ssh_key.as_ref().map(PathBuf::from),
+            timeout,
+        })
+    }
+
     /// The retention policy, if one is set.
     pub fn retention(&self) -> Result<Option<Keep>> {
         self.keep
@@ -180,6 +222,15 @@ impl Settings {
             })
             .transpose()
     }
+}
+
+/// A push timeout: a humantime duration, not zero.
+fn push_timeout(spec: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(spec.trim()).map_err(|e| anyhow!("{e} (e.g. 30s, 5m)"))?;
+    if d.is_zero() {
+        return Err(anyhow!("must be more than zero"));
+    }
+    Ok(d)
 }
 
 /// Paths are remembered absolute: cron runs elsewhere.

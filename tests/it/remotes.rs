@@ -1006,3 +1006,227 @@ fn a_new_remote_url_gets_everything_even_without_a_new_snapshot() {
     fx.assert_history(&history2, 2);
     fx.assert_latest(&latest2);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Transports: the system `git` (default) and libgit2 (`--transport libgit2`, or no git on PATH).
+
+/// `snapshot` with extra flags and variables, `FAIL_LIMIT`.
+fn snapshot_with(fx: &Fx, extra: &[&str], vars: &[(&str, &str)]) -> (Run, Duration) {
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+    args.extend_from_slice(extra);
+    fx.sqlgit_with(&args, vars, FAIL_LIMIT)
+}
+
+#[test]
+fn transports_git_and_libgit2_push_to_git_daemon_and_smart_http_with_token() {
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let http = HttpGit::start_in(fx.env.path("http"), HTTP_USER, HTTP_PASS);
+        let history = fx.daemon.create_bare("history");
+        let latest = http.create_bare("latest");
+        let (h_url, l_url) = (fx.daemon.url("history"), http.url("latest"));
+        let token = [
+            ("SQLGIT_HTTPS_TOKEN", HTTP_PASS),
+            ("SQLGIT_HTTPS_USER", HTTP_USER),
+        ];
+        let (run, _) = snapshot_with(
+            &fx,
+            &[
+                "--transport",
+                transport,
+                "--history-remote",
+                &h_url,
+                "--latest-remote",
+                &l_url,
+            ],
+            &token,
+        );
+        let run = run.success().assert_quiet();
+        assert_no_secret(&run, HTTP_PASS);
+        fx.assert_history(&history, 1);
+        fx.assert_latest(&latest);
+        assert_eq!(
+            fx.git(&fx.repo, &["config", "--get", "sqlgit.transport"]),
+            transport,
+            "--transport is remembered"
+        );
+        // The remembered transport is used by the next run, incrementally.
+        fx.change();
+        let (run, _) = snapshot_with(&fx, &[], &token);
+        assert_no_secret(&run.success().assert_quiet(), HTTP_PASS);
+        fx.assert_history(&history, 2);
+        fx.assert_latest(&latest);
+        fx.assert_fsck(&history);
+        fx.assert_fsck(&latest);
+    }
+}
+
+#[test]
+fn transport_falls_back_to_libgit2_when_no_git_is_on_path() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    // A PATH without git (sqlgit itself needs nothing from PATH to snapshot and push).
+    let empty = fx.env.path("no-git-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = empty.display().to_string();
+    let (run, _) = snapshot_with(&fx, &["--history-remote", &h_url], &[("PATH", &path)]);
+    run.success().assert_quiet();
+    fx.assert_history(&history, 1);
+}
+
+/// A TCP server on 127.0.0.1 that accepts connections and never says anything.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn hung_remote_fails_within_push_timeout_and_the_next_run_works() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let port = silent_server();
+    for bad in [
+        format!("git://127.0.0.1:{port}/latest.git"),
+        format!("http://127.0.0.1:{port}/latest.git"),
+    ] {
+        fx.change();
+        let (run, took) = snapshot_with(
+            &fx,
+            &[
+                "--history-remote",
+                &h_url,
+                "--latest-remote",
+                &bad,
+                "--push-timeout",
+                "2s",
+            ],
+            &[],
+        );
+        let causes = assert_push_failures(&run, &[("latest", &bad)]);
+        assert!(
+            causes[0].contains("did not answer within 2s"),
+            "the cause should name the timeout: {causes:?}"
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "a 2s push timeout took {took:?}"
+        );
+        assert_eq!(
+            fx.git(&fx.repo, &["config", "--get", "sqlgit.pushTimeout"]),
+            "2s"
+        );
+    }
+    // The lock was released and nothing is left behind: the next run (a good latest remote)
+    // works at once.
+    let latest = fx.daemon.create_bare("latest");
+    let l_url = fx.daemon.url("latest");
+    let (run, took) = fx.sqlgit_with(
+        &["push", "--repo", &fx.repo_arg(), "--latest-remote", &l_url],
+        &[],
+        FAIL_LIMIT,
+    );
+    run.success().assert_quiet();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    fx.assert_history(&history, 2);
+    fx.assert_latest(&latest);
+}
+
+/// A fake ssh: records its arguments and a few variables, then fails as sshd would when no key
+/// is accepted.
+fn fake_ssh(fx: &Fx) -> (PathBuf, PathBuf) {
+    let record = fx.env.path("ssh-called");
+    let script = fx.env.write(
+        "fake-ssh",
+        format!(
+            "#!/bin/sh\nprintf 'args=%s\\naskpass=%s\\n' \"$*\" \"${{SSH_ASKPASS_REQUIRE:-}}\" > '{}'\n\
+             echo 'backup@127.0.0.1: Permission denied (publickey).' >&2\nexit 255\n",
+            record.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, record)
+}
+
+#[test]
+fn git_ssh_command_is_honoured_and_a_refused_key_fails_at_once() {
+    let fx = Fx::new();
+    let (script, record) = fake_ssh(&fx);
+    let url = "ssh://127.0.0.1/srv/app.git";
+    let script = script.display().to_string();
+    let (run, took) = snapshot_with(
+        &fx,
+        &["--history-remote", url],
+        &[("GIT_SSH_COMMAND", &script)],
+    );
+    let causes = assert_push_failures(&run, &[("history", url)]);
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    assert!(
+        causes[0].contains("authentication failed") && causes[0].contains("Permission denied"),
+        "the cause should say the key was refused, in git's words too: {causes:?}"
+    );
+    let called = std::fs::read_to_string(&record).expect("GIT_SSH_COMMAND was not run");
+    assert!(called.contains("127.0.0.1"), "{called}");
+    assert!(
+        !called.contains("BatchMode"),
+        "the user's ssh command is used as given: {called}"
+    );
+    assert!(called.contains("askpass=never"), "{called}");
+}
+
+#[test]
+fn passphrase_key_without_agent_fails_at_once_naming_ssh_agent() {
+    let fx = Fx::new();
+    let (script, record) = fake_ssh(&fx);
+    let key = fx.env.path("id_ed25519");
+    let mut keygen = fx.env.command("ssh-keygen");
+    keygen
+        .args(["-q", "-t", "ed25519", "-N", "a passphrase", "-f"])
+        .arg(&key);
+    fx.env.run(keygen, b"").success();
+    let url = "ssh://127.0.0.1/srv/app.git";
+    let script = script.display().to_string();
+    let key_arg = key.display().to_string();
+    let (run, took) = snapshot_with(
+        &fx,
+        &["--history-remote", url, "--ssh-key", &key_arg],
+        &[("GIT_SSH_COMMAND", &script)],
+    );
+    let causes = assert_push_failures(&run, &[("history", url)]);
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    assert!(
+        causes[0].contains("passphrase") && causes[0].contains("ssh-agent"),
+        "the cause should say the key needs a passphrase and name ssh-agent: {causes:?}"
+    );
+    let called = std::fs::read_to_string(&record).expect("GIT_SSH_COMMAND was not run");
+    assert!(
+        called.contains(&format!("-i {key_arg}")),
+        "--ssh-key is passed to ssh: {called}"
+    );
+}
+
+#[test]
+fn http_without_any_credential_fails_fast_instead_of_prompting() {
+    let fx = Fx::new();
+    let http = HttpGit::start_in(fx.env.path("http"), HTTP_USER, HTTP_PASS);
+    http.create_bare("history");
+    let h_url = http.url("history");
+    let (run, took) = snapshot_with(&fx, &["--history-remote", &h_url], &[]);
+    let causes = assert_push_failures(&run, &[("history", &h_url)]);
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    assert!(
+        causes[0].contains("no credentials") && causes[0].contains("never prompts"),
+        "{causes:?}"
+    );
+}

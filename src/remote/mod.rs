@@ -8,14 +8,15 @@
 //! (`refs/remotes/history/main`, `refs/remotes/latest/main`), updated only on acceptance —
 //! pruning relies on it. URLs are shown only with their credentials redacted.
 
-use std::cell::RefCell;
+mod cli;
+mod libgit2;
+
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
-use auth_git2::GitAuthenticator;
-use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
+use git2::{Oid, Repository};
 
-use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::store::{BRANCH, Store};
 
@@ -61,6 +62,9 @@ pub struct Pushed {
 /// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
 /// sqlgit speaks; `user@host:path` and local paths are taken as they are.
 pub fn validate_url(url: &str) -> Result<()> {
+    if url.starts_with('-') {
+        bail!("bad remote URL {}: it must not start with '-'", redact(url));
+    }
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
@@ -88,7 +92,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Remove anything secret (the URL's userinfo, the token) from a message.
-fn scrub(message: &str, url: &str) -> String {
+pub(crate) fn scrub(message: &str, url: &str) -> String {
     let mut out = message.replace(url, &redact(url));
     if let Ok(token) = std::env::var(TOKEN_ENV)
         && !token.is_empty()
@@ -108,32 +112,106 @@ fn scrub(message: &str, url: &str) -> String {
     out
 }
 
+/// How to reach the remotes: the transport, the SSH key, and the time one push may take.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub transport: Transport,
+    pub ssh_key: Option<PathBuf>,
+    /// Bound on one remote's push (asking it for its main and sending), all subprocesses
+    /// included; the git transport kills what is still running then. (libgit2: not bounded.)
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            transport: Transport::Auto,
+            ssh_key: None,
+            timeout: DEFAULT_PUSH_TIMEOUT,
+        }
+    }
+}
+
+/// The default of `--push-timeout`.
+pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Which client talks to the remotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The `git` program when one is on PATH, else libgit2.
+    Auto,
+    /// The `git` program (`sqlgit.transport = git`); libgit2 when none is installed.
+    Git,
+    /// libgit2 in-process (`sqlgit.transport = libgit2`).
+    Libgit2,
+}
+
+impl Transport {
+    /// Parse the setting / flag value (`git`, `libgit2`; empty or absent = auto).
+    pub fn parse(value: Option<&str>) -> Result<Transport> {
+        match value.map(str::trim) {
+            None | Some("") | Some("auto") => Ok(Transport::Auto),
+            Some("git") => Ok(Transport::Git),
+            Some("libgit2") => Ok(Transport::Libgit2),
+            Some(other) => bail!("unknown transport {other:?} (use git or libgit2)"),
+        }
+    }
+}
+
+/// The operations a transport offers, as in a litestream replica client: what the remote has,
+/// and a push of one local ref to its `main`.
+pub(crate) trait Client {
+    /// The remote's `main`, or None when it has none.
+    fn remote_main(&self, url: &str) -> Result<Option<Oid>>;
+    /// Push the local ref `src` to the remote's `refs/heads/main` (`force`: overwrite, else
+    /// fast-forward only). `unrelated`: the remote's main, when it is a parentless commit this
+    /// repository has that `src` does not descend from (latest: its previous copy), so the
+    /// transport can leave out what it shares with `src`.
+    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()>;
+}
+
+/// The cause given when the history remote's main has commits that are not ours.
+pub(crate) const DIVERGED: &str = "the remote's main has commits this repository does not have (it diverged: someone else pushed there)";
+
+/// The client the options ask for.
+fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
+    let git = match options.transport {
+        Transport::Libgit2 => None,
+        Transport::Auto | Transport::Git => cli::git_program(),
+    };
+    match git {
+        Some(program) => Box::new(cli::GitCli::new(
+            program,
+            store.repo.path().to_path_buf(),
+            options.ssh_key.clone(),
+            options.timeout,
+        )),
+        None => Box::new(libgit2::Libgit2 {
+            repo: &store.repo,
+            ssh_key: options.ssh_key.as_ref(),
+        }),
+    }
+}
+
 /// Push to one remote: the role decides what and how.
-pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> Result<Pushed> {
+pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<Pushed> {
     let repo = &store.repo;
     let Some(head) = store.head()? else {
         bail!("nothing to push: the repository has no snapshots yet");
     };
-    let (local, refspec, tracking) = match role {
-        Role::History => (
-            head.id(),
-            format!("{BRANCH}:refs/heads/main"),
-            HISTORY_TRACKING,
-        ),
+    let (local, src, force, tracking) = match role {
+        Role::History => (head.id(), BRANCH, false, HISTORY_TRACKING),
         Role::Latest => {
             let copy = latest_commit(repo, &head)?;
             repo.reference(LATEST_LOCAL, copy, true, "sqlgit: latest")?;
-            (
-                copy,
-                format!("+{LATEST_LOCAL}:refs/heads/main"),
-                LATEST_TRACKING,
-            )
+            (copy, LATEST_LOCAL, true, LATEST_TRACKING)
         }
     };
     validate_url(url)?;
+    let client = client(store, options);
     let scrubbed = |e: anyhow::Error| anyhow!("{}", scrub(&format!("{e:#}"), url));
     // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
-    let remote_main = remote_main(repo, url, ssh_key).map_err(scrubbed)?;
+    let remote_main = client.remote_main(url).map_err(scrubbed)?;
     if remote_main == Some(local) {
         repo.reference(tracking, local, true, "sqlgit: confirmed")?;
         return Ok(Pushed {
@@ -158,7 +236,14 @@ pub fn push(store: &Store, role: Role, url: &str, ssh_key: Option<&PathBuf>) -> 
             count_between(repo, local, base)
         }
     };
-    send(repo, url, &refspec, ssh_key).map_err(scrubbed)?;
+    let unrelated = match role {
+        Role::Latest => remote_main.filter(|id| {
+            repo.find_commit(*id)
+                .is_ok_and(|c| c.parent_count() == 0 && *id != local)
+        }),
+        Role::History => None,
+    };
+    client.send(url, src, force, unrelated).map_err(scrubbed)?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     Ok(Pushed {
         commits,
@@ -187,123 +272,7 @@ fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
     walk.count()
 }
 
-fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
-    let mut auth = GitAuthenticator::new_empty()
-        .try_ssh_agent(true)
-        .add_default_ssh_keys()
-        .try_cred_helper(true);
-    if let Some(key) = ssh_key {
-        auth = auth.add_ssh_key_from_file(key.clone(), None);
-    }
-    if let Ok(token) = std::env::var(TOKEN_ENV) {
-        let user = std::env::var(TOKEN_USER_ENV)
-            .ok()
-            .or_else(|| url_user(url))
-            .unwrap_or_else(|| "sqlgit".into());
-        auth = auth.add_plaintext_credentials("*", user, token);
-    }
-    auth
-}
-
-/// Credentials, with a cap on password attempts: refused credentials are not replayed (a
-/// server counting failed logins would lock the account).
-fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> RemoteCallbacks<'a> {
-    let mut inner = auth.credentials(config);
-    let mut password_tries = 0;
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |url, user, allowed| {
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-            password_tries += 1;
-            if password_tries > 1 {
-                return Err(git2::Error::from_str(
-                    "authentication failed: the remote refused the credentials",
-                ));
-            }
-        }
-        inner(url, user, allowed)
-    });
-    callbacks
-}
-
-/// The remote's `main`, or None when it has none.
-fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Result<Option<Oid>> {
-    let auth = authenticator(url, ssh_key);
-    let config = repo.config()?;
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
-    let connection = remote
-        .connect_auth(git2::Direction::Push, Some(callbacks(&auth, &config)), None)
-        .map_err(|e| anyhow!("{}", explain(&e)))?;
-    let heads = connection.list().map_err(|e| anyhow!("{}", explain(&e)))?;
-    Ok(heads
-        .iter()
-        .find(|h| h.name() == "refs/heads/main")
-        .map(|h| h.oid()))
-}
-
-fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
-    let auth = authenticator(url, ssh_key);
-    let config = repo.config()?;
-    let rejected: RefCell<Option<String>> = RefCell::new(None);
-    let said: RefCell<String> = RefCell::new(String::new());
-    let meter = Progress::items("pushing objects", 0);
-    let mut callbacks = callbacks(&auth, &config);
-    callbacks.push_update_reference(|refname, status| {
-        if let Some(status) = status {
-            *rejected.borrow_mut() = Some(format!("{refname}: {status}"));
-        }
-        Ok(())
-    });
-    callbacks.sideband_progress(|text| {
-        let mut said = said.borrow_mut();
-        if said.len() < 4096 {
-            said.push_str(&String::from_utf8_lossy(text));
-        }
-        true
-    });
-    callbacks.push_transfer_progress(|current, total, _bytes| {
-        meter.set(current as u64, total as u64);
-    });
-    let mut options = PushOptions::new();
-    options.remote_callbacks(callbacks);
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
-    remote
-        .push(&[refspec], Some(&mut options))
-        .map_err(|e| anyhow!("{}", explain(&e)))?;
-    drop(options);
-    if let Some(reason) = rejected.into_inner() {
-        // The remote's own words, without its progress meters.
-        let said: Vec<String> = said
-            .into_inner()
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains('%'))
-            .map(str::to_string)
-            .collect();
-        let said = crate::error::one_line(&said.join(" "));
-        let said: String = said.chars().take(300).collect();
-        if said.is_empty() {
-            bail!("push rejected by the remote ({reason})");
-        }
-        bail!("push rejected by the remote ({reason}; the remote said: {said})");
-    }
-    Ok(())
-}
-
-fn explain(e: &git2::Error) -> String {
-    let msg = e.message();
-    if msg.contains("cannot push because a reference that you are trying to update on the remote contains commits that are not present locally")
-        || msg.contains("not present locally")
-    {
-        return "the remote's main has commits this repository does not have (it diverged: someone else pushed there)".into();
-    }
-    msg.to_string()
-}
-
-fn url_user(url: &str) -> Option<String> {
+pub(crate) fn url_user(url: &str) -> Option<String> {
     let rest = &url[url.find("://")? + 3..];
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let userinfo = &authority[..authority.rfind('@')?];
@@ -331,7 +300,31 @@ pub struct PushResult {
 
 /// Push every configured remote; a failure is recorded in its result, not returned.
 pub fn push_all(store: &Store, settings: &Settings, now: i64) -> Vec<PushResult> {
-    let ssh_key = settings.ssh_key.as_ref().map(PathBuf::from);
+    let options = match settings.remote_options() {
+        Ok(options) => options,
+        Err(e) => {
+            // A bad transport or timeout setting fails every remote, loudly.
+            let error = crate::error::error_line(&e);
+            return [
+                (Role::History, &settings.history_remote),
+                (Role::Latest, &settings.latest_remote),
+            ]
+            .into_iter()
+            .filter_map(|(role, url)| {
+                Some(PushResult {
+                    role,
+                    record: PushRecord {
+                        unix: now,
+                        ok: false,
+                        error: Some(error.clone()),
+                        url: redact(url.as_ref()?),
+                    },
+                    commits: 0,
+                })
+            })
+            .collect();
+        }
+    };
     let mut results = Vec::new();
     for (role, url) in [
         (Role::History, &settings.history_remote),
@@ -348,7 +341,7 @@ pub fn push_all(store: &Store, settings: &Settings, now: i64) -> Vec<PushResult>
             },
             commits: 0,
         };
-        match push(store, role, url, ssh_key.as_ref()) {
+        match push(store, role, url, &options) {
             Ok(p) => result.commits = if p.up_to_date { 0 } else { p.commits },
             Err(e) => {
                 result.record.ok = false;

@@ -1,0 +1,634 @@
+//! The `git` transport: network operations through the installed `git` program, as jj and cargo
+//! (`net.git-fetch-with-cli`) do, so `~/.ssh/config`, `GIT_SSH_COMMAND` / `core.sshCommand`,
+//! ssh-agent, OpenSSH's known_hosts, credential helpers, HTTP proxies and thin packs behave
+//! exactly as with `git push`.
+//!
+//! Nothing may wait for a person (sqlgit runs from cron): stdin is null, the process runs in a
+//! session of its own (no controlling terminal, so neither git nor ssh can open `/dev/tty`),
+//! `GIT_TERMINAL_PROMPT=0`, no askpass program, and ssh gets `-o BatchMode=yes` unless the user
+//! chose their own ssh command. Each subprocess is bounded by the push's deadline: past it, its
+//! whole process group (git, ssh, git-remote-https) is killed.
+//!
+//! Credentials given to sqlgit (a password in the URL, `SQLGIT_HTTPS_TOKEN`) reach git through a
+//! credential helper given with `-c` for that URL's scheme, host and port only; the helper reads
+//! them from its environment, so no secret is ever on a command line or in a file.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use git2::Oid;
+
+use super::{Client, DIVERGED, TOKEN_ENV, TOKEN_USER_ENV, redact, url_user};
+
+/// Private variables through which the credential helper gets what sqlgit was given.
+const CRED_USER_ENV: &str = "SQLGIT_GIT_CREDENTIAL_USER";
+const CRED_PASSWORD_ENV: &str = "SQLGIT_GIT_CREDENTIAL_PASSWORD";
+/// The helper: answers `get` with the user and password from its environment, ignores
+/// `store` and `erase`.
+const HELPER: &str = "!f() { test \"$1\" = get || return 0; \
+     printf 'username=%s\\npassword=%s\\n' \"$SQLGIT_GIT_CREDENTIAL_USER\" \"$SQLGIT_GIT_CREDENTIAL_PASSWORD\"; }; f";
+/// Environment variables that would point git at another repository than the one given.
+const REPO_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH",
+];
+
+/// The `git` program on PATH, if there is one.
+pub fn git_program() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join("git"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+pub struct GitCli {
+    program: PathBuf,
+    git_dir: PathBuf,
+    ssh_key: Option<PathBuf>,
+    timeout: Duration,
+    /// One deadline for everything this push runs.
+    deadline: Instant,
+}
+
+/// What a finished git run left.
+struct Finished {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl GitCli {
+    pub fn new(
+        program: PathBuf,
+        git_dir: PathBuf,
+        ssh_key: Option<PathBuf>,
+        timeout: Duration,
+    ) -> GitCli {
+        GitCli {
+            program,
+            git_dir,
+            ssh_key,
+            timeout,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// `git --git-dir DIR [-c …] ARGS` with the non-interactive environment.
+    fn command(&self, url: &str, args: &[&str]) -> Result<Command> {
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("--git-dir").arg(&self.git_dir);
+        for var in REPO_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("LC_ALL", "C")
+            .env_remove("LANGUAGE")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            // Set but empty: git uses no askpass program (not even core.askPass/SSH_ASKPASS).
+            .env("GIT_ASKPASS", "")
+            .env_remove("SSH_ASKPASS")
+            .env("SSH_ASKPASS_REQUIRE", "never")
+            .env("GCM_INTERACTIVE", "never")
+            .env_remove(CRED_USER_ENV)
+            .env_remove(CRED_PASSWORD_ENV);
+        if is_ssh(url)
+            && let Some(ssh) = self.ssh_command()?
+        {
+            cmd.env("GIT_SSH_COMMAND", ssh);
+        }
+        if let Some((base, user, password)) = http_credentials(url) {
+            // An empty helper first: only ours answers for this host (and a refused password
+            // is not erased from, or stored into, the user's helpers).
+            cmd.arg("-c")
+                .arg(format!("credential.{base}.helper="))
+                .arg("-c")
+                .arg(format!("credential.{base}.helper={HELPER}"))
+                .env(CRED_USER_ENV, user)
+                .env(CRED_PASSWORD_ENV, password);
+        }
+        cmd.args(args);
+        Ok(cmd)
+    }
+
+    /// The ssh command to set in GIT_SSH_COMMAND, or None to leave git's choice alone.
+    /// Default `ssh -o BatchMode=yes` (never prompt); the user's own command (GIT_SSH_COMMAND,
+    /// GIT_SSH, core.sshCommand) is kept as it is — with `-i KEY` added for `--ssh-key`.
+    fn ssh_command(&self) -> Result<Option<String>> {
+        let key = self
+            .ssh_key
+            .as_ref()
+            .map(|k| format!(" -i {}", shell_quote(&k.display().to_string())));
+        let set = |v: Option<OsString>| v.filter(|v| !v.is_empty());
+        if let Some(user) = set(std::env::var_os("GIT_SSH_COMMAND")) {
+            return Ok(key.map(|k| format!("{}{k}", user.to_string_lossy())));
+        }
+        if set(std::env::var_os("GIT_SSH")).is_some() {
+            return Ok(None);
+        }
+        let configured = self.run_bounded(
+            Command::new(&self.program)
+                .arg("--git-dir")
+                .arg(&self.git_dir)
+                .args(["config", "--get", "core.sshCommand"]),
+        )?;
+        let configured = configured.stdout.trim().to_string();
+        if configured.is_empty() {
+            return Ok(Some(format!(
+                "ssh -o BatchMode=yes{}",
+                key.unwrap_or_default()
+            )));
+        }
+        Ok(key.map(|k| format!("{configured}{k}")))
+    }
+
+    /// Run `git ARGS` for `url` within the deadline.
+    fn git(&self, url: &str, args: &[&str]) -> Result<Finished> {
+        let mut cmd = self.command(url, args)?;
+        self.run_bounded(&mut cmd)
+    }
+
+    /// Run a command in a session of its own, stdin null, output collected; kill its process
+    /// group at the deadline.
+    fn run_bounded(&self, cmd: &mut Command) -> Result<Finished> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| anyhow!("cannot run {}: {e}", self.program.display()))?;
+        let pid = child.id() as libc::pid_t;
+        let (tx, rx) = mpsc::channel();
+        for (which, stream) in [
+            (
+                0,
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
+            (
+                1,
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
+        ] {
+            let Some(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = stream.by_ref().take(1 << 20).read_to_end(&mut buf);
+                // Drain the rest unread, so the writer never blocks on a full pipe.
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+                let _ = tx.send((which, buf));
+            });
+        }
+        drop(tx);
+        let status = loop {
+            match child.try_wait()? {
+                Some(status) => break status,
+                None if Instant::now() >= self.deadline => {
+                    // SAFETY: plain syscalls on the group this child leads.
+                    unsafe {
+                        libc::kill(-pid, libc::SIGKILL);
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "the remote did not answer within {} (--push-timeout): gave up and \
+                         stopped git",
+                        humantime::format_duration(self.timeout)
+                    );
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        // Output: whatever arrived; a grandchild that outlived git (an ssh control master)
+        // may hold the pipes open, so do not wait for it long.
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let grace = Instant::now() + Duration::from_secs(2);
+        for _ in 0..2 {
+            let left = grace.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((0, b)) => stdout = b,
+                Ok((_, b)) => stderr = b,
+                Err(_) => break,
+            }
+        }
+        Ok(Finished {
+            success: status.success(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// A failed git run as one line: what it means, with git's last meaningful words.
+    fn failure(&self, what: &str, url: &str, stderr: &str) -> anyhow::Error {
+        let said = last_meaningful(stderr);
+        let lower = stderr.to_ascii_lowercase();
+        let with = |cause: &str| match &said {
+            Some(said) => anyhow!("{cause} (git: {said})"),
+            None => anyhow!("{cause}"),
+        };
+        if lower.contains("terminal prompts disabled")
+            || lower.contains("could not read username")
+            || lower.contains("could not read password")
+        {
+            return with(&format!(
+                "authentication required and no credentials available: sqlgit never prompts \
+                 (set {TOKEN_ENV}, put them in the URL, or configure a git credential helper)"
+            ));
+        }
+        if lower.contains("authentication failed")
+            || lower.contains("http 401")
+            || lower.contains("http 403")
+        {
+            return with("authentication failed: the remote refused the credentials");
+        }
+        if lower.contains("permission denied (publickey")
+            || lower.contains("permission denied, please try again")
+        {
+            if let Some(key) = self.passphrase_key() {
+                return with(&format!(
+                    "authentication failed: the SSH key {} needs a passphrase, and sqlgit never \
+                     prompts for one: load it into ssh-agent (ssh-add) and give the job \
+                     SSH_AUTH_SOCK, or use a key without a passphrase",
+                    key.display()
+                ));
+            }
+            return with("authentication failed: the SSH server refused every key offered");
+        }
+        if lower.contains("host key verification failed") {
+            return with(
+                "the SSH host key is not in known_hosts or has changed (sqlgit never asks: add \
+                 it with ssh-keyscan or one interactive ssh login)",
+            );
+        }
+        match said {
+            Some(said) => anyhow!("git {what} failed: {said}"),
+            None => anyhow!("git {what} failed for {}", redact(url)),
+        }
+    }
+
+    /// A key ssh would offer that is encrypted (and so useless without an agent holding it).
+    fn passphrase_key(&self) -> Option<PathBuf> {
+        let mut keys: Vec<PathBuf> = self.ssh_key.iter().cloned().collect();
+        if let Some(home) = std::env::var_os("HOME") {
+            let ssh = Path::new(&home).join(".ssh");
+            for name in [
+                "id_rsa",
+                "id_ecdsa",
+                "id_ecdsa_sk",
+                "id_ed25519",
+                "id_ed25519_sk",
+            ] {
+                keys.push(ssh.join(name));
+            }
+        }
+        keys.into_iter().find(|k| key_is_encrypted(k))
+    }
+}
+
+impl Client for GitCli {
+    fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
+        let bare = git_url(url);
+        let done = self.git(url, &["ls-remote", "--", &bare, "refs/heads/main"])?;
+        if !done.success {
+            return Err(self.failure("ls-remote", url, &done.stderr));
+        }
+        for line in done.stdout.lines() {
+            if let Some((id, name)) = line.split_once('\t')
+                && name.trim() == "refs/heads/main"
+            {
+                return Ok(Some(
+                    Oid::from_str(id.trim())
+                        .map_err(|_| anyhow!("git ls-remote: bad line {line:?}"))?,
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
+        let bare = git_url(url);
+        let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
+        // git leaves out only the objects of the remote's commits that are parents of what it
+        // sends, so a parentless commit replacing another would carry its whole tree. Marking
+        // the remote's (parentless) commit shallow — a no-op for a commit without parents —
+        // makes push exclude everything reachable from it (`pack-objects --shallow`).
+        let shallow = match unrelated {
+            Some(base) => {
+                let path = self.git_dir.join("sqlgit-push.shallow");
+                // The repository's own grafts (a pruned history) stay in force.
+                let mut grafts =
+                    std::fs::read_to_string(self.git_dir.join("shallow")).unwrap_or_default();
+                grafts.push_str(&format!("{base}\n"));
+                std::fs::write(&path, grafts)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let mut args: Vec<&str> = Vec::new();
+        let shallow_arg = shallow.as_ref().map(|p| p.display().to_string());
+        if let Some(path) = &shallow_arg {
+            args.extend(["--shallow-file", path.as_str()]);
+        }
+        // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
+        // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
+        args.extend([
+            "push",
+            "--porcelain",
+            "--no-verify",
+            "--no-signed",
+            "--no-follow-tags",
+            "--no-recurse-submodules",
+            "--",
+            &bare,
+            &refspec,
+        ]);
+        let done = self.git(url, &args);
+        if let Some(path) = &shallow {
+            let _ = std::fs::remove_file(path);
+        }
+        let done = done?;
+        match porcelain_status(&done.stdout) {
+            Some(('!', summary)) => {
+                if summary.contains("fetch first") || summary.contains("non-fast-forward") {
+                    bail!("{DIVERGED} (git: {summary})");
+                }
+                let said = remote_said(&done.stderr);
+                if said.is_empty() {
+                    bail!("push rejected by the remote (refs/heads/main: {summary})");
+                }
+                bail!(
+                    "push rejected by the remote (refs/heads/main: {summary}; the remote said: \
+                     {said})"
+                );
+            }
+            Some(_) if done.success => Ok(()),
+            _ if !done.success => Err(self.failure("push", url, &done.stderr)),
+            _ => bail!(
+                "git push reported no status for refs/heads/main{}",
+                last_meaningful(&done.stderr)
+                    .map(|s| format!(" (git: {s})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// The URL as git gets it: without a password (that goes through the credential helper).
+fn git_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some((user, _)) = rest[..at].split_once(':')
+        {
+            let user = if user.is_empty() {
+                String::new()
+            } else {
+                format!("{user}@")
+            };
+            return format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+fn is_ssh(url: &str) -> bool {
+    if let Some(end) = url.find("://") {
+        let scheme = &url[..end];
+        return matches!(scheme, "ssh" | "git+ssh" | "ssh+git");
+    }
+    // scp-like `[user@]host:path` (a colon before any slash), not a local path.
+    match (url.find(':'), url.find('/')) {
+        (Some(colon), Some(slash)) => colon < slash,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// For an http(s) URL with credentials given to sqlgit (a password in the URL, or the token):
+/// (`scheme://host[:port]`, user, password).
+fn http_credentials(url: &str) -> Option<(String, String, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = parsed.host_str()?;
+    let base = match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    };
+    let decode = |s: &str| percent_decode(s);
+    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
+        return Some((base, decode(parsed.username()), decode(password)));
+    }
+    let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())?;
+    let user = std::env::var(TOKEN_USER_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| url_user(url).filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "sqlgit".into());
+    Some((base, user, token))
+}
+
+/// `%XX` escapes of a URL's userinfo decoded (`+` stays `+`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `--porcelain` output: the flag and summary of the line for `refs/heads/main`.
+fn porcelain_status(stdout: &str) -> Option<(char, String)> {
+    stdout.lines().find_map(|line| {
+        let mut fields = line.splitn(3, '\t');
+        let flag = fields.next()?.chars().next()?;
+        let refs = fields.next()?;
+        let summary = fields.next().unwrap_or_default();
+        (refs.rsplit(':').next()? == "refs/heads/main").then(|| (flag, summary.trim().to_string()))
+    })
+}
+
+/// What the remote itself said (`remote: …` lines), one line, without progress meters.
+fn remote_said(stderr: &str) -> String {
+    let said: Vec<&str> = stderr
+        .split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix("remote:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('%'))
+        .collect();
+    let said = crate::error::one_line(&said.join(" "));
+    said.chars().take(300).collect()
+}
+
+/// git's last line that says something (not a hint, progress meter or blank).
+fn last_meaningful(stderr: &str) -> Option<String> {
+    let line = stderr
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("hint:")
+                && !l.contains('%')
+                && !l.starts_with("To ")
+                && *l != "Done"
+        })
+        .map(|l| {
+            l.strip_prefix("fatal: ")
+                .or_else(|| l.strip_prefix("error: "))
+                .unwrap_or(l)
+        })
+        .rfind(|l| {
+            // Generic closing lines say less than the one before them.
+            ![
+                "Could not read from remote repository",
+                "Please make sure you have the correct access rights",
+                "and the repository exists",
+                "the remote end hung up unexpectedly",
+                "failed to push some refs",
+            ]
+            .iter()
+            .any(|generic| l.starts_with(generic))
+        })?;
+    let line: String = crate::error::one_line(line).chars().take(300).collect();
+    Some(line)
+}
+
+/// `'…'` for sh.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Whether a private key file is protected by a passphrase (PEM `ENCRYPTED`, or an OpenSSH key
+/// whose cipher is not `none`).
+pub(crate) fn key_is_encrypted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    let Some(body) = text
+        .split("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|b| b.split("-----END").next())
+    else {
+        return false;
+    };
+    let Some(bytes) = base64_decode(body) else {
+        return false;
+    };
+    let magic = b"openssh-key-v1\0";
+    if !bytes.starts_with(magic) || bytes.len() < magic.len() + 4 {
+        return false;
+    }
+    let at = magic.len();
+    let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    match bytes.get(at + 4..at + 4 + len) {
+        Some(cipher) => cipher != b"none",
+        None => false,
+    }
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_lines() {
+        let out =
+            "To git://h/x\n!\trefs/heads/main:refs/heads/main\t[rejected] (fetch first)\nDone\n";
+        assert_eq!(
+            porcelain_status(out),
+            Some(('!', "[rejected] (fetch first)".into()))
+        );
+        let out = "To git://h/x\n*\trefs/sqlgit/latest:refs/heads/main\t[new branch]\nDone\n";
+        assert_eq!(porcelain_status(out).unwrap().0, '*');
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(git_url("https://u:p@h:1/x"), "https://u@h:1/x");
+        assert_eq!(git_url("https://:p@h/x"), "https://h/x");
+        assert_eq!(git_url("https://h/a:b@c"), "https://h/a:b@c");
+        assert!(is_ssh("git@host:repo.git"));
+        assert!(is_ssh("ssh://host/x"));
+        assert!(!is_ssh("/srv/x.git"));
+        assert!(!is_ssh("git://h/x"));
+        assert_eq!(percent_decode("a%2Bb+c%40"), "a+b+c@");
+    }
+
+    #[test]
+    fn meaningful_line() {
+        let err = "fatal: remote error: access denied\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(last_meaningful(err).unwrap(), "remote error: access denied");
+    }
+}

@@ -1,0 +1,145 @@
+//! The libgit2 transport (git2 + auth-git2): the fallback when no `git` program is installed,
+//! or when `sqlgit.transport = libgit2`. Behaves as sqlgit always did: ssh-agent, `~/.ssh` keys,
+//! `--ssh-key`, git credential helpers and the HTTPS token, one password attempt per connection.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use auth_git2::GitAuthenticator;
+use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
+
+use super::{Client, TOKEN_ENV, TOKEN_USER_ENV, url_user};
+use crate::progress::Progress;
+
+pub struct Libgit2<'a> {
+    pub repo: &'a Repository,
+    pub ssh_key: Option<&'a PathBuf>,
+}
+
+impl Client for Libgit2<'_> {
+    fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
+        remote_main(self.repo, url, self.ssh_key)
+    }
+
+    fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
+        let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
+        send(self.repo, url, &refspec, self.ssh_key)
+    }
+}
+
+fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
+    let mut auth = GitAuthenticator::new_empty()
+        .try_ssh_agent(true)
+        .add_default_ssh_keys()
+        .try_cred_helper(true);
+    if let Some(key) = ssh_key {
+        auth = auth.add_ssh_key_from_file(key.clone(), None);
+    }
+    if let Ok(token) = std::env::var(TOKEN_ENV) {
+        let user = std::env::var(TOKEN_USER_ENV)
+            .ok()
+            .or_else(|| url_user(url))
+            .unwrap_or_else(|| "sqlgit".into());
+        auth = auth.add_plaintext_credentials("*", user, token);
+    }
+    auth
+}
+
+/// Credentials, with a cap on password attempts: refused credentials are not replayed (a
+/// server counting failed logins would lock the account).
+fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> RemoteCallbacks<'a> {
+    let mut inner = auth.credentials(config);
+    let mut password_tries = 0;
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, user, allowed| {
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+            password_tries += 1;
+            if password_tries > 1 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: the remote refused the credentials",
+                ));
+            }
+        }
+        inner(url, user, allowed)
+    });
+    callbacks
+}
+
+/// The remote's `main`, or None when it has none.
+fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Result<Option<Oid>> {
+    let auth = authenticator(url, ssh_key);
+    let config = repo.config()?;
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
+    let connection = remote
+        .connect_auth(git2::Direction::Push, Some(callbacks(&auth, &config)), None)
+        .map_err(|e| anyhow!("{}", explain(&e)))?;
+    let heads = connection.list().map_err(|e| anyhow!("{}", explain(&e)))?;
+    Ok(heads
+        .iter()
+        .find(|h| h.name() == "refs/heads/main")
+        .map(|h| h.oid()))
+}
+
+fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
+    let auth = authenticator(url, ssh_key);
+    let config = repo.config()?;
+    let rejected: RefCell<Option<String>> = RefCell::new(None);
+    let said: RefCell<String> = RefCell::new(String::new());
+    let meter = Progress::items("pushing objects", 0);
+    let mut callbacks = callbacks(&auth, &config);
+    callbacks.push_update_reference(|refname, status| {
+        if let Some(status) = status {
+            *rejected.borrow_mut() = Some(format!("{refname}: {status}"));
+        }
+        Ok(())
+    });
+    callbacks.sideband_progress(|text| {
+        let mut said = said.borrow_mut();
+        if said.len() < 4096 {
+            said.push_str(&String::from_utf8_lossy(text));
+        }
+        true
+    });
+    callbacks.push_transfer_progress(|current, total, _bytes| {
+        meter.set(current as u64, total as u64);
+    });
+    let mut options = PushOptions::new();
+    options.remote_callbacks(callbacks);
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
+    remote
+        .push(&[refspec], Some(&mut options))
+        .map_err(|e| anyhow!("{}", explain(&e)))?;
+    drop(options);
+    if let Some(reason) = rejected.into_inner() {
+        // The remote's own words, without its progress meters.
+        let said: Vec<String> = said
+            .into_inner()
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('%'))
+            .map(str::to_string)
+            .collect();
+        let said = crate::error::one_line(&said.join(" "));
+        let said: String = said.chars().take(300).collect();
+        if said.is_empty() {
+            bail!("push rejected by the remote ({reason})");
+        }
+        bail!("push rejected by the remote ({reason}; the remote said: {said})");
+    }
+    Ok(())
+}
+
+fn explain(e: &git2::Error) -> String {
+    let msg = e.message();
+    if msg.contains("cannot push because a reference that you are trying to update on the remote contains commits that are not present locally")
+        || msg.contains("not present locally")
+    {
+        return super::DIVERGED.into();
+    }
+    msg.to_string()
+}
