@@ -10,6 +10,10 @@
 //! Servers (`git daemon`, smart HTTP with Basic auth) come from `servers.rs`. Every sqlgit run has
 //! a time limit, so a push that hangs or retries forever fails the test instead of wedging CI.
 
+mod http;
+mod recovery;
+mod ssh;
+
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;

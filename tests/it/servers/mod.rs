@@ -10,6 +10,9 @@
 
 #![allow(dead_code)] // shared helpers: not every test module uses all of them
 
+pub mod sshd;
+pub mod web;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1 @@
+//! Pushing over HTTP to real web servers and a second git server implementation.

@@ -1,0 +1,1 @@
+//! Recovery when either side is lost: a rebuilt machine, a recreated history remote, two writers.
