@@ -37,6 +37,8 @@ pub struct Request {
 /// What a run did.
 #[derive(Default)]
 pub struct Report {
+    /// What became of the history remote's history in a new repository.
+    pub adopted: Option<remote::Adopted>,
     /// The snapshot, when one was taken (a commit, or "unchanged").
     pub outcome: Option<Outcome>,
     pub pushes: Vec<PushResult>,
@@ -141,13 +143,22 @@ fn steps(
     settings: &Settings,
     report: &mut Report,
 ) -> Result<()> {
-    save_settings(store, old, settings)?;
+    report.warnings.extend(save_settings(store, old, settings)?);
     if settings.dbs.is_empty() {
         return Err(anyhow!(
             "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
         ));
     }
     pack::remove_stale_temp_files(&store.objects_dir());
+    // A new repository continues what the history remote has. When that fails, the snapshot
+    // is still taken (the run fails afterwards, and the next run tries again).
+    let adopt_failed = match remote::adopt(store, settings) {
+        Ok(adopted) => {
+            report.adopted = Some(adopted);
+            None
+        }
+        Err(e) => Some(e.context("continue the history remote's snapshots")),
+    };
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters())?;
     // Databases given as arguments are remembered once they have been snapshotted (a typo
@@ -157,33 +168,45 @@ fn steps(
     }
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.
-    report.pushes = push_all(store, settings)?;
+    let unreachable = match &report.adopted {
+        Some(remote::Adopted::Deferred(cause)) => Some(cause.as_str()),
+        _ => None,
+    };
+    report.pushes = push_all(store, settings, unreachable)?;
     if let Some(p) = prune_now(store, settings)? {
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
     }
-    Ok(())
+    match adopt_failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
-/// (pruning relies on that).
-pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<()> {
+/// (pruning relies on that). Returns warnings for the user (a password that was not saved).
+pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     new.validate()?;
-    new.save(store, old)?;
+    let notes = new.save(store, old)?;
     for (role, was, now) in [
         (Role::History, &old.history_remote, &new.history_remote),
         (Role::Latest, &old.latest_remote, &new.latest_remote),
     ] {
-        if was != now {
+        if !remote::same_remote(was.as_deref(), now.as_deref()) {
             remote::forget_confirmed(store, role)?;
         }
     }
-    Ok(())
+    Ok(notes)
 }
 
-/// Push every configured remote and record each attempt in the state file.
-pub fn push_all(store: &Store, settings: &Settings) -> Result<Vec<PushResult>> {
-    let results = remote::push_all(store, settings, when::unix_now());
+/// Push every configured remote and record each attempt in the state file (`history_failed`:
+/// see [`remote::push_all`]).
+pub fn push_all(
+    store: &Store,
+    settings: &Settings,
+    history_failed: Option<&str>,
+) -> Result<Vec<PushResult>> {
+    let results = remote::push_all(store, settings, when::unix_now(), history_failed);
     let mut st = state::load(&store.path);
     for p in &results {
         st.remotes

@@ -154,10 +154,53 @@ impl Settings {
     /// database list, which a run saves only once it has snapshotted them ([`save_dbs`]).
     ///
     /// [`save_dbs`]: Settings::save_dbs
-    pub fn save(&self, store: &Store, old: &Settings) -> Result<()> {
+    ///
+    /// A password in a remote URL is never written: the URL is saved without it (the run that
+    /// was given it still uses it). Returns what the user should hear about that.
+    pub fn save(&self, store: &Store, old: &Settings) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for (key, role, new, old) in [
+            (
+                HISTORY_REMOTE,
+                "history",
+                &self.history_remote,
+                &old.history_remote,
+            ),
+            (
+                LATEST_REMOTE,
+                "latest",
+                &self.latest_remote,
+                &old.latest_remote,
+            ),
+        ] {
+            let kept = new.as_deref().map(remote::without_password);
+            let stored = kept.as_ref().map(|(url, _)| url.clone());
+            if stored != *old {
+                store.set_setting(key, stored.as_deref().unwrap_or(""))?;
+                if kept.is_some_and(|(_, dropped)| dropped) {
+                    notes.push(format!(
+                        "the password in the {role} remote's URL was not saved (sqlgit never \
+                         stores credentials): later runs need it again — set {} (user: the \
+                         URL's or {}), or configure a git credential helper for that host",
+                        remote::TOKEN_ENV,
+                        remote::TOKEN_USER_ENV
+                    ));
+                }
+            }
+            if let Some(old) = old
+                && remote::without_password(old).1
+            {
+                notes.push(format!(
+                    "the repository's config holds a password in the {role} remote's URL \
+                     (saved by an older sqlgit): move it to {} or a git credential helper, then \
+                     run: sqlgit init --repo {} --{role}-remote {}",
+                    remote::TOKEN_ENV,
+                    store.path.display(),
+                    remote::without_password(old).0
+                ));
+            }
+        }
         let pairs = [
-            (HISTORY_REMOTE, &self.history_remote, &old.history_remote),
-            (LATEST_REMOTE, &self.latest_remote, &old.latest_remote),
             (SSH_KEY, &self.ssh_key, &old.ssh_key),
             (TRANSPORT, &self.transport, &old.transport),
             (PUSH_TIMEOUT, &self.push_timeout, &old.push_timeout),
@@ -179,7 +222,7 @@ impl Settings {
                 set_values(store, key, new)?;
             }
         }
-        Ok(())
+        Ok(notes)
     }
 
     /// Save the database list.

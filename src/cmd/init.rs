@@ -47,7 +47,9 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     let store = Store::open_or_create(&args.repo)?;
     let old = Settings::load(&store);
     let settings = old.merged(&given);
-    crate::job::save_settings(&store, &old, &settings)?;
+    for w in crate::job::save_settings(&store, &old, &settings)? {
+        eprintln!("sqlgit: warning: {w}");
+    }
     settings.save_dbs(&store)?;
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",

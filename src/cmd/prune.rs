@@ -34,7 +34,9 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         keep: args.keep.keep.clone(),
         ..Flags::default()
     });
-    crate::job::save_settings(&store, &old, &settings)?;
+    for w in crate::job::save_settings(&store, &old, &settings)? {
+        eprintln!("sqlgit: warning: {w}");
+    }
     match crate::job::prune_now(&mut store, &settings)? {
         Some(report) => super::prune_lines(&report, dir_size(&store.path)),
         None if args.keep.keep.as_deref() == Some("") => {

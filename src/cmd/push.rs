@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags, parse_duration};
 use crate::error::Exit;
+use crate::remote::Adopted;
 use crate::settings::Settings;
 use crate::store::{Store, lock};
 
@@ -18,6 +19,12 @@ pub struct PushArgs {
     pub repo: PathBuf,
     #[command(flatten)]
     pub remotes: RemoteArgs,
+    /// Rewrite the snapshots kept here on top of the history remote's main (or as a new history
+    /// when it is empty: a recreated remote), then push. Same trees, messages and times; new
+    /// commit ids. The remote's own commits stay: its history is never rewritten. A push that
+    /// needs this says so, with the exact command.
+    #[arg(long)]
+    pub reroot: bool,
     /// How long to wait for another sqlgit run on the same repository to finish.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
@@ -26,7 +33,7 @@ pub struct PushArgs {
 pub fn run(args: PushArgs) -> Result<Exit> {
     let path = Store::open(&args.repo)?.path;
     let _lock = lock::lock(&path, args.lock_timeout)?;
-    let store = Store::open(&path)?;
+    let mut store = Store::open(&path)?;
     store.remove_stale_locks();
     let old = Settings::load(&store);
     let given = flags(
@@ -37,8 +44,32 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         &JobArgs::default(),
     );
     let settings = old.merged(&given);
-    crate::job::save_settings(&store, &old, &settings)?;
-    let results = crate::job::push_all(&store, &settings)?;
+    for w in crate::job::save_settings(&store, &old, &settings)? {
+        eprintln!("sqlgit: warning: {w}");
+    }
+    let mut unreachable = None;
+    if !args.reroot {
+        // Snapshots taken while the history remote was unreachable on a new repository.
+        let adopted =
+            crate::remote::adopt(&mut store, &settings).context("continue the history remote")?;
+        if let Adopted::Deferred(cause) = adopted {
+            unreachable = Some(cause);
+        }
+    } else {
+        let done = crate::remote::reroot(&mut store, &settings).context("re-root")?;
+        match (done.snapshots, done.onto) {
+            (0, _) => say!("the snapshots here already continue the history remote's main"),
+            (n, Some(onto)) => say!(
+                "re-rooted {n} snapshot{} on top of the history remote's main {onto}",
+                plural(n)
+            ),
+            (n, None) => say!(
+                "re-rooted {n} snapshot{} as a new history (the history remote was empty)",
+                plural(n)
+            ),
+        }
+    }
+    let results = crate::job::push_all(&store, &settings, unreachable.as_deref())?;
     for p in &results {
         match &p.record.error {
             None if p.commits > 0 => say!(
@@ -61,4 +92,8 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     } else {
         Exit::Failure
     })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -11,6 +11,7 @@ use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags, parse_duratio
 use crate::error::Exit;
 use crate::job::{self, Report, Request};
 use crate::output::human_bytes;
+use crate::remote::Adopted;
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
@@ -59,7 +60,7 @@ pub fn run(args: SnapshotArgs) -> Result<Exit> {
         print(&report);
     }
     for w in &report.warnings {
-        eprintln!("sqlgit: {w}");
+        eprintln!("sqlgit: warning: {w}");
     }
     for p in report.pushes.iter().filter(|p| !p.record.ok) {
         let cause = p.record.error.as_deref().unwrap_or_default();
@@ -89,6 +90,21 @@ fn print(report: &Report) {
             ),
             None => say!("unchanged since {}: no new snapshot", outcome.head),
         }
+    }
+    match &report.adopted {
+        Some(Adopted::Continued { tip, rerooted: 0 }) => {
+            say!("new repository: continuing the history remote's snapshots from {tip}")
+        }
+        Some(Adopted::Continued { tip, rerooted }) => say!(
+            "put {rerooted} snapshot{} taken while the history remote was unreachable on top of \
+             its main {tip}",
+            if *rerooted == 1 { "" } else { "s" }
+        ),
+        Some(Adopted::Deferred(_)) => say!(
+            "the history remote could not be asked for its snapshots (this repository is \
+             new): the snapshots taken here go on top of them once it answers"
+        ),
+        _ => {}
     }
     for p in report
         .pushes

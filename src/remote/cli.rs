@@ -335,6 +335,10 @@ impl Client for GitCli {
         Ok(None)
     }
 
+    fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
+        self.fetch_main_into(url, dst)
+    }
+
     fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
         let bare = git_url(url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
@@ -403,23 +407,45 @@ impl Client for GitCli {
     }
 }
 
+impl GitCli {
+    /// `git fetch --depth 1 URL +refs/heads/main:DST`, then DST's id.
+    fn fetch_main_into(&self, url: &str, dst: &str) -> Result<Oid> {
+        let bare = git_url(url);
+        let refspec = format!("+refs/heads/main:{dst}");
+        let done = self.git(
+            url,
+            &[
+                "-c",
+                "fetch.writeCommitGraph=false",
+                "-c",
+                "gc.auto=0",
+                "fetch",
+                "--quiet",
+                "--depth=1",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--no-write-fetch-head",
+                "--",
+                &bare,
+                &refspec,
+            ],
+        )?;
+        if !done.success {
+            return Err(self.failure("fetch", url, &done.stderr));
+        }
+        let shown = self.run_bounded(
+            Command::new(&self.program)
+                .arg("--git-dir")
+                .arg(&self.git_dir)
+                .args(["rev-parse", "--verify", "--quiet", dst]),
+        )?;
+        Oid::from_str(shown.stdout.trim()).map_err(|_| anyhow!("git fetch did not write {dst}"))
+    }
+}
+
 /// The URL as git gets it: without a password (that goes through the credential helper).
 fn git_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some((user, _)) = rest[..at].split_once(':')
-        {
-            let user = if user.is_empty() {
-                String::new()
-            } else {
-                format!("{user}@")
-            };
-            return format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..]);
-        }
-    }
-    url.to_string()
+    super::without_password(url).0
 }
 
 fn is_ssh(url: &str) -> bool {

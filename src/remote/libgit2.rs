@@ -26,6 +26,26 @@ impl Client for Libgit2<'_> {
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         send(self.repo, url, &refspec, self.ssh_key)
     }
+
+    fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
+        let auth = authenticator(url, self.ssh_key);
+        let config = self.repo.config()?;
+        let mut options = git2::FetchOptions::new();
+        options
+            .remote_callbacks(callbacks(&auth, &config))
+            .depth(1)
+            .download_tags(git2::AutotagOption::None)
+            .update_fetchhead(false);
+        let mut remote = self
+            .repo
+            .remote_anonymous(url)
+            .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
+        let refspec = format!("+refs/heads/main:{dst}");
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .map_err(|e| anyhow!("{}", explain(&e)))?;
+        Ok(self.repo.refname_to_id(dst)?)
+    }
 }
 
 fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {

@@ -10,6 +10,9 @@
 
 mod cli;
 mod libgit2;
+mod recover;
+
+pub use recover::{Adopted, Rerooted, adopt, reroot};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,6 +94,33 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
+/// The URL without the password of its userinfo (the user stays), and whether there was one.
+pub fn without_password(url: &str) -> (String, bool) {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some((user, _)) = rest[..at].split_once(':')
+        {
+            let user = if user.is_empty() {
+                String::new()
+            } else {
+                format!("{user}@")
+            };
+            return (
+                format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..]),
+                true,
+            );
+        }
+    }
+    (url.to_string(), false)
+}
+
+/// Whether two remote settings name the same remote (passwords aside).
+pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
+    a.map(|u| without_password(u).0) == b.map(|u| without_password(u).0)
+}
+
 /// Remove anything secret (the URL's userinfo, the token) from a message.
 pub(crate) fn scrub(message: &str, url: &str) -> String {
     let mut out = message.replace(url, &redact(url));
@@ -168,10 +198,13 @@ pub(crate) trait Client {
     /// repository has that `src` does not descend from (latest: its previous copy), so the
     /// transport can leave out what it shares with `src`.
     fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()>;
+    /// Fetch the remote's `main` with depth 1 (its commit and tree, no history: the commit
+    /// becomes a shallow boundary) into the local ref `dst`; returns its id.
+    fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid>;
 }
 
 /// The cause given when the history remote's main has commits that are not ours.
-pub(crate) const DIVERGED: &str = "the remote's main has commits this repository does not have (it diverged: someone else pushed there)";
+pub(crate) const DIVERGED: &str = "the remote's main has commits this repository does not have (it diverged: another machine, someone else, or an older copy of this repository pushed there)";
 
 /// The client the options ask for.
 fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
@@ -209,9 +242,8 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
     };
     validate_url(url)?;
     let client = client(store, options);
-    let scrubbed = |e: anyhow::Error| anyhow!("{}", scrub(&format!("{e:#}"), url));
     // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
-    let remote_main = client.remote_main(url).map_err(scrubbed)?;
+    let remote_main = client.remote_main(url).map_err(|e| scrubbed(e, url))?;
     if remote_main == Some(local) {
         repo.reference(tracking, local, true, "sqlgit: confirmed")?;
         return Ok(Pushed {
@@ -219,13 +251,9 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
             up_to_date: true,
         });
     }
-    let known_remote_tip = remote_main.is_some_and(|id| repo.find_commit(id).is_ok());
-    if role == Role::History && repo.path().join("shallow").exists() && !known_remote_tip {
-        bail!(
-            "local history was pruned before this remote received it: pushing would leave the \
-             remote with commits whose parents are missing (give a history remote that has the \
-             pruned snapshots, or keep pruning off until a history remote is set up)"
-        );
+    if role == Role::History {
+        correct_confirmed(store, remote_main)?;
+        check_fast_forward(store, local, remote_main)?;
     }
     let commits = match role {
         Role::Latest => 1,
@@ -243,12 +271,112 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         }),
         Role::History => None,
     };
-    client.send(url, src, force, unrelated).map_err(scrubbed)?;
+    client
+        .send(url, src, force, unrelated)
+        .map_err(|e| scrubbed(e, url))?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     Ok(Pushed {
         commits,
         up_to_date: false,
     })
+}
+
+/// Make the history remote's tracking ref say no more than the remote has now: a remote that
+/// was recreated or rewound no longer has what it once confirmed, and pruning relies on it.
+fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {
+    let repo = &store.repo;
+    let Ok(confirmed) = repo.refname_to_id(HISTORY_TRACKING) else {
+        return Ok(());
+    };
+    let still_there = remote_main.is_some_and(|main| {
+        main == confirmed
+            || repo.find_commit(main).is_ok()
+                && repo.graph_descendant_of(main, confirmed).unwrap_or(false)
+    });
+    if still_there {
+        return Ok(());
+    }
+    match remote_main.filter(|main| repo.find_commit(*main).is_ok()) {
+        Some(main) => {
+            repo.reference(HISTORY_TRACKING, main, true, "sqlgit: remote rewound")?;
+        }
+        None => forget_confirmed(store, Role::History)?,
+    }
+    Ok(())
+}
+
+/// Refuse a history push that is not a fast-forward of the remote's main, or that would leave
+/// it with commits whose parents it lacks, with the one command that resolves it.
+fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Result<()> {
+    let repo = &store.repo;
+    let pruned = repo.path().join("shallow").exists();
+    let kept = store.local_snapshots();
+    let snapshots = if kept == 1 { "snapshot" } else { "snapshots" };
+    let fix = reroot_command(store);
+    match remote_main {
+        None if pruned => bail!(
+            "the history remote is empty but older snapshots were pruned here (was it \
+             recreated?): re-seed it with the {kept} {snapshots} kept here, run: {fix}"
+        ),
+        None => Ok(()),
+        Some(main)
+            if repo.find_commit(main).is_ok()
+                && repo.graph_descendant_of(local, main).unwrap_or(false) =>
+        {
+            Ok(())
+        }
+        Some(main) => bail!(
+            "the remote's main {} has snapshots this repository does not have (it diverged: another \
+             machine, someone else or an older copy of this repository pushed there), and \
+             sqlgit never rewrites a remote's history; to put the {kept} {snapshots} kept here \
+             on top of it, run: {fix} (if another machine snapshots to this remote, give each \
+             machine its own remote instead)",
+            short(main)
+        ),
+    }
+}
+
+/// The command that re-roots the kept snapshots onto the history remote (as this program was
+/// started: its name when found on PATH, else its full path).
+fn reroot_command(store: &Store) -> String {
+    let exe = std::env::args_os()
+        .next()
+        .filter(|a| !a.to_string_lossy().contains('/') && !a.is_empty())
+        .map(|a| a.to_string_lossy().into_owned())
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| "sqlgit".into());
+    let repo = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
+    format!(
+        "{} push --repo {} --reroot",
+        shell_word(&exe),
+        shell_word(&repo.display().to_string())
+    )
+}
+
+/// A word for sh: as it is when it is plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The first 12 hex digits of a commit id.
+fn short(id: Oid) -> String {
+    id.to_string()[..12].to_string()
+}
+
+/// An error with anything secret of `url` removed.
+fn scrubbed(e: anyhow::Error, url: &str) -> anyhow::Error {
+    anyhow!("{}", scrub(&format!("{e:#}"), url))
 }
 
 /// The head's tree in a commit without parents, with the head's author, time and message:
@@ -299,7 +427,14 @@ pub struct PushResult {
 }
 
 /// Push every configured remote; a failure is recorded in its result, not returned.
-pub fn push_all(store: &Store, settings: &Settings, now: i64) -> Vec<PushResult> {
+/// `history_failed`: the history remote already failed to answer in this run (asked by
+/// [`adopt`]); it is not asked again, so a refused credential costs one attempt per run.
+pub fn push_all(
+    store: &Store,
+    settings: &Settings,
+    now: i64,
+    history_failed: Option<&str>,
+) -> Vec<PushResult> {
     let options = match settings.remote_options() {
         Ok(options) => options,
         Err(e) => {
@@ -341,7 +476,11 @@ pub fn push_all(store: &Store, settings: &Settings, now: i64) -> Vec<PushResult>
             },
             commits: 0,
         };
-        match push(store, role, url, &options) {
+        let pushed = match (role, history_failed) {
+            (Role::History, Some(cause)) => Err(anyhow!("{cause}")),
+            _ => push(store, role, url, &options),
+        };
+        match pushed {
             Ok(p) => result.commits = if p.up_to_date { 0 } else { p.commits },
             Err(e) => {
                 result.record.ok = false;

@@ -32,6 +32,12 @@ fn holds_snapshots(repo: &Repository) -> bool {
     else {
         return false;
     };
+    is_snapshot_tree(repo, &tree)
+}
+
+/// Whether a commit's tree is a sqlgit snapshot: every top-level entry a database folder with a
+/// `0-header.sql`.
+pub fn is_snapshot_tree(repo: &Repository, tree: &git2::Tree) -> bool {
     !tree.is_empty()
         && tree.iter().all(|e| {
             e.kind() == Some(git2::ObjectType::Tree)

@@ -1,1 +1,312 @@
-//! Recovery when either side is lost: a rebuilt machine, a recreated history remote, two writers.
+//! Recovery when either side is lost: a rebuilt machine (the local repository gone, the remotes
+//! intact), a history remote recreated empty after local pruning, a history remote that another
+//! writer pushed to, and a rebuilt machine whose first runs cannot reach the history remote.
+//! Every case ends with the same cron command succeeding again, the history remote's existing
+//! commits still ancestors of its tip, and — where a person must act — one stderr line holding
+//! the exact command, which the test runs as printed.
+
+use std::path::Path;
+
+use super::{FAIL_LIMIT, Fx, assert_push_failures, printed_commit};
+use crate::env::Run;
+
+/// `sqlgit snapshot DB --repo REPO EXTRA…` run by `fx` (returns the run, whatever its exit).
+fn snapshot_run(fx: &Fx, extra: &[&str]) -> Run {
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+    args.extend_from_slice(extra);
+    fx.sqlgit_with(&args, &[], FAIL_LIMIT).0
+}
+
+/// Whether `ancestor` is an ancestor of (or equal to) `tip` in the bare repository `dir`.
+fn is_ancestor(fx: &Fx, dir: &Path, ancestor: &str, tip: &str) -> bool {
+    let mut cmd = fx.env.command("git");
+    cmd.arg("-C")
+        .arg(dir)
+        .args(["merge-base", "--is-ancestor", ancestor, tip]);
+    fx.env.run(cmd, b"").code() == Some(0)
+}
+
+/// The trees of `main`'s commits in `dir`, newest first.
+fn trees(fx: &Fx, dir: &Path) -> Vec<String> {
+    fx.git(dir, &["log", "--format=%T", "refs/heads/main"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The command a failed push printed after "run: ", run exactly as printed (split on blanks:
+/// the test's paths have none). Returns that run.
+#[track_caller]
+fn run_printed_command(fx: &Fx, cause: &str) -> Run {
+    let start = cause
+        .find("run: ")
+        .unwrap_or_else(|| panic!("no command in: {cause}"))
+        + 5;
+    let rest = &cause[start..];
+    let command = rest.split(" (").next().unwrap().trim();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert!(
+        words.len() >= 4 && words[1..].contains(&"--reroot"),
+        "expected `sqlgit push --repo DIR --reroot`, got {command:?}"
+    );
+    let mut cmd = fx.env.command(words[0]);
+    cmd.args(&words[1..]);
+    fx.env.run_limited(cmd, b"", FAIL_LIMIT).0
+}
+
+/// The machine is rebuilt: the local repository is gone, both remotes are intact. The same cron
+/// command continues the history remote's history (its commits stay ancestors), and pruning
+/// works at once.
+#[test]
+fn rebuilt_machine_continues_the_history_remote() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = [
+        "--history-remote",
+        &h_url,
+        "--latest-remote",
+        &l_url,
+        "--keep",
+        "2",
+    ];
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let before = fx.head();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+
+    // Unchanged database: the adopted tip already is this snapshot.
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert!(
+        run.stdout_str()
+            .contains("continuing the history remote's snapshots"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(
+        fx.head(),
+        before,
+        "the local main is the history remote's tip"
+    );
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert!(is_ancestor(&fx, &history, &before, &id), "old history kept");
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "4");
+    fx.assert_fsck(&history);
+    fx.assert_latest(&latest);
+    for _ in 0..3 {
+        fx.change();
+        snapshot_run(&fx, &cron).success().assert_quiet();
+    }
+    let repo = fx.repo_arg();
+    let log = fx.sqlgit(&["log", "--repo", &repo]).success();
+    assert_eq!(
+        log.stdout_str().lines().count(),
+        2,
+        "--keep 2 prunes locally at once:\n{}",
+        log.stdout_str()
+    );
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "7");
+    fx.assert_fsck(&history);
+}
+
+/// A rebuilt machine whose history remote is down: the snapshots are taken (the push fails
+/// loudly), and the first run that reaches the remote puts them on top of its main by itself.
+#[test]
+fn rebuilt_machine_with_the_history_remote_down_catches_up_by_itself() {
+    let mut fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let cron = ["--history-remote", h_url.as_str()];
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    let before = fx.head();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+
+    fx.daemon.stop();
+    for _ in 0..2 {
+        fx.change();
+        let run = snapshot_run(&fx, &cron);
+        printed_commit(&run);
+        assert_push_failures(&run, &[("history", &h_url)]);
+    }
+    fx.daemon.start();
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert!(
+        run.stdout_str().contains("on top of its main"),
+        "{}",
+        run.stdout_str()
+    );
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    assert_eq!(tip, fx.head());
+    assert!(
+        is_ancestor(&fx, &history, &before, &tip),
+        "old history kept"
+    );
+    assert_eq!(
+        fx.git(&history, &["rev-list", "--count", "main"]),
+        "5",
+        "2 old + 3 taken on the rebuilt machine"
+    );
+    fx.assert_fsck(&history);
+}
+
+/// The history remote is recreated empty after local pruning: the push fails with one line that
+/// holds the exact command; run as printed, it re-seeds the remote with every kept snapshot, and
+/// the cron command works again.
+#[test]
+fn recreated_empty_history_remote_is_reseeded_by_the_printed_command() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let cron = ["--history-remote", h_url.as_str(), "--keep", "3"];
+    for i in 0..6 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let kept = trees(&fx, &fx.repo);
+    assert_eq!(kept.len(), 3, "pruned to 3 locally");
+
+    std::fs::remove_dir_all(&history).unwrap();
+    fx.daemon.create_bare("history");
+    fx.change();
+    let run = snapshot_run(&fx, &cron);
+    printed_commit(&run);
+    let causes = assert_push_failures(&run, &[("history", &h_url)]);
+    assert!(causes[0].contains("empty"), "{causes:?}");
+    let fix = run_printed_command(&fx, &causes[0]).success();
+    assert!(
+        fix.stdout_str().contains("re-rooted 4 snapshots"),
+        "{}",
+        fix.stdout_str()
+    );
+    assert_eq!(
+        trees(&fx, &history),
+        trees(&fx, &fx.repo),
+        "the remote holds every kept snapshot's data"
+    );
+    assert_eq!(trees(&fx, &history).len(), 4);
+    fx.assert_fsck(&history);
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert_eq!(
+        fx.rev(&history, "refs/heads/main").unwrap(),
+        printed_commit(&run)
+    );
+}
+
+/// Two machines write to one history remote: the second is refused with the command, the
+/// remote untouched; the command puts its snapshots on top, keeping the first machine's.
+#[test]
+fn diverged_history_remote_is_refused_and_the_printed_command_resolves_it() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let other = fx.env.path("other.sqlgit");
+    let other_arg = other.display().to_string();
+    let db = fx.db.display().to_string();
+    // The other machine's snapshots reach the remote first.
+    fx.sqlgit(&[
+        "snapshot",
+        &db,
+        "--repo",
+        &other_arg,
+        "--history-remote",
+        &h_url,
+    ])
+    .success();
+    let theirs = fx.rev(&history, "refs/heads/main").unwrap();
+    // This machine started its own repository before it was told the remote.
+    fx.change();
+    fx.snapshot(&[]).success();
+    fx.change();
+    let run = snapshot_run(&fx, &["--history-remote", &h_url]);
+    printed_commit(&run);
+    let causes = assert_push_failures(&run, &[("history", &h_url)]);
+    assert!(causes[0].contains("diverged"), "{causes:?}");
+    assert!(causes[0].contains("own remote"), "{causes:?}");
+    assert_eq!(
+        fx.rev(&history, "refs/heads/main").unwrap(),
+        theirs,
+        "untouched"
+    );
+
+    let fix = run_printed_command(&fx, &causes[0]).success();
+    assert!(
+        fix.stdout_str().contains("re-rooted 2 snapshots"),
+        "{}",
+        fix.stdout_str()
+    );
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    assert_eq!(tip, fx.head());
+    assert!(
+        is_ancestor(&fx, &history, &theirs, &tip),
+        "their snapshot kept"
+    );
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "3");
+    fx.assert_fsck(&history);
+    fx.change();
+    snapshot_run(&fx, &[]).success().assert_quiet();
+}
+
+/// A password given in a remote URL is used for the run but never saved: the config keeps the
+/// URL without it, the user is told where credentials belong, and no file of the repository
+/// holds the password.
+#[test]
+fn a_password_in_a_remote_url_is_never_saved() {
+    let fx = Fx::new();
+    let url = format!(
+        "http://backup:{}@127.0.0.1:{}/x.git",
+        "n0t-s4ved-pw",
+        crate::servers::free_port()
+    );
+    let run = snapshot_run(&fx, &["--history-remote", &url]);
+    assert!(
+        run.stderr_str().contains("SQLGIT_HTTPS_TOKEN"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(
+        !run.stderr_str().contains("n0t-s4ved-pw"),
+        "{}",
+        run.stderr_str()
+    );
+    let saved = fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]);
+    assert!(saved.starts_with("http://backup@127.0.0.1:"), "{saved}");
+    let mut stack = vec![fx.repo.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(12).any(|w| w == b"n0t-s4ved-pw"),
+                    "{} holds the password",
+                    path.display()
+                );
+            }
+        }
+    }
+    // Given again, the same URL is the same remote: nothing new is said.
+    let run = snapshot_run(&fx, &["--history-remote", &url]);
+    assert!(
+        !run.stderr_str().contains("was not saved"),
+        "{}",
+        run.stderr_str()
+    );
+}

@@ -1,0 +1,228 @@
+//! Recovery when one side of the history is lost, so that a rebuilt machine, a recreated remote
+//! or two writers never leave every later cron run failing.
+//!
+//! * **Adopt** ([`adopt`]): a repository with no snapshots (the machine was rebuilt) whose history
+//!   remote has a `main` fetches just that tip (depth 1: one commit and its tree, the commit a
+//!   shallow boundary) and continues the history on top of it. When the remote cannot be asked,
+//!   the run still takes its snapshot and leaves a marker; a later run that reaches the remote
+//!   puts those never-published snapshots on top of the remote's tip, once, by itself.
+//! * **Re-root** ([`reroot`], `sqlgit push --reroot`): the locally kept snapshots are rewritten
+//!   (same trees, messages, authors and times; new ids) on top of the history remote's `main`,
+//!   or as a new history when the remote is empty. The remote's own commits always stay
+//!   ancestors of what is pushed next: sqlgit never rewrites a remote's history.
+
+use anyhow::{Context, Result, bail};
+use git2::{Commit, Oid};
+
+use super::{HISTORY_TRACKING, client, short};
+use crate::settings::Settings;
+use crate::store::{BRANCH, Store};
+
+/// Where a fetched remote tip lands before it is used.
+const FETCHED: &str = "refs/sqlgit/fetched";
+/// File in the git dir: this repository's snapshots were started without asking the history
+/// remote (it could not be reached), so they may belong on top of what it has.
+const ADOPT_PENDING: &str = "sqlgit-adopt-pending";
+
+/// What [`adopt`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Adopted {
+    /// Nothing to do (no history remote, or the repository already continues it).
+    Nothing,
+    /// The repository is new and the history remote has nothing either.
+    FreshStart,
+    /// The history now continues the remote's main (this commit); `rerooted` local snapshots
+    /// taken while the remote was unreachable were put on top of it.
+    Continued { tip: Oid, rerooted: usize },
+    /// The remote could not be asked: the snapshot goes on, the adoption is retried next run.
+    Deferred(String),
+}
+
+/// Continue the history remote's history in a repository that has none of its own (see the
+/// module documentation). Call with the repository lock held, before the snapshot.
+pub fn adopt(store: &mut Store, settings: &Settings) -> Result<Adopted> {
+    let Some(url) = settings.history_remote.as_deref() else {
+        return Ok(Adopted::Nothing);
+    };
+    let pending = store.repo.path().join(ADOPT_PENDING);
+    let head = store.head()?.map(|c| c.id());
+    let confirmed = store.repo.refname_to_id(HISTORY_TRACKING).ok();
+    // Adopt only into a repository whose snapshots nobody has seen: none at all, or ones taken
+    // while the remote could not be asked and never confirmed by it.
+    let unpublished = head.is_none() || (pending.exists() && confirmed.is_none());
+    if !unpublished {
+        if pending.exists() {
+            let _ = std::fs::remove_file(&pending);
+        }
+        return Ok(Adopted::Nothing);
+    }
+    let options = settings.remote_options()?;
+    let asked = {
+        let client = client(store, &options);
+        client.remote_main(url).map_err(|e| super::scrubbed(e, url))
+    };
+    // Whatever goes wrong from here, a later run tries again.
+    let mark_pending =
+        || std::fs::write(&pending, b"").with_context(|| format!("write {}", pending.display()));
+    let remote_main = match asked {
+        Ok(main) => main,
+        Err(e) => {
+            mark_pending()?;
+            return Ok(Adopted::Deferred(crate::error::error_line(&e)));
+        }
+    };
+    let Some(remote_main) = remote_main else {
+        let _ = std::fs::remove_file(&pending);
+        return Ok(Adopted::FreshStart);
+    };
+    let tip = match fetch_tip(store, url, &options, remote_main) {
+        Ok(tip) => tip,
+        Err(e) => {
+            mark_pending()?;
+            return Err(e);
+        }
+    };
+    let rerooted = match head {
+        None => {
+            store
+                .repo
+                .reference(BRANCH, tip, true, "sqlgit: continue the history remote")?;
+            0
+        }
+        Some(_) => reroot_onto(store, Some(tip))?,
+    };
+    store
+        .repo
+        .reference(HISTORY_TRACKING, tip, true, "sqlgit: confirmed")?;
+    let _ = std::fs::remove_file(&pending);
+    *store = Store::open(&store.path)?;
+    Ok(Adopted::Continued { tip, rerooted })
+}
+
+/// What [`reroot`] did.
+#[derive(Debug)]
+pub struct Rerooted {
+    /// Local snapshots rewritten (0: they already continued the remote's main).
+    pub snapshots: usize,
+    /// The remote's main they now continue; None: they start a new history.
+    pub onto: Option<Oid>,
+}
+
+/// Put the locally kept snapshots on top of the history remote's main (or make them a new
+/// history when it has none), so the next push is a fast-forward. Call with the lock held.
+pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
+    let Some(url) = settings.history_remote.as_deref() else {
+        bail!("no history remote is configured: nothing to re-root onto");
+    };
+    let Some(head) = store.head()?.map(|c| c.id()) else {
+        bail!("the repository has no snapshots yet: nothing to re-root");
+    };
+    let options = settings.remote_options()?;
+    let remote_main = {
+        let client = client(store, &options);
+        client
+            .remote_main(url)
+            .map_err(|e| super::scrubbed(e, url))?
+    };
+    let onto = match remote_main {
+        Some(main)
+            if main == head
+                || store.repo.find_commit(main).is_ok()
+                    && store.repo.graph_descendant_of(head, main).unwrap_or(false) =>
+        {
+            return Ok(Rerooted {
+                snapshots: 0,
+                onto: Some(main),
+            });
+        }
+        Some(main) => Some(fetch_tip(store, url, &options, main)?),
+        None => None,
+    };
+    let snapshots = reroot_onto(store, onto)?;
+    match onto {
+        Some(tip) => {
+            store
+                .repo
+                .reference(HISTORY_TRACKING, tip, true, "sqlgit: confirmed")?;
+        }
+        None => {
+            super::forget_confirmed(store, super::Role::History)?;
+        }
+    }
+    let _ = std::fs::remove_file(store.repo.path().join(ADOPT_PENDING));
+    *store = Store::open(&store.path)?;
+    Ok(Rerooted { snapshots, onto })
+}
+
+/// The remote's main, locally: fetched (depth 1) unless this repository has it already.
+fn fetch_tip(
+    store: &mut Store,
+    url: &str,
+    options: &super::Options,
+    remote_main: Oid,
+) -> Result<Oid> {
+    if store.repo.find_commit(remote_main).is_ok() {
+        return Ok(remote_main);
+    }
+    let fetched = {
+        let client = client(store, options);
+        client
+            .fetch_main(url, FETCHED)
+            .map_err(|e| super::scrubbed(e, url))
+            .context("fetch the history remote's main")?
+    };
+    if let Ok(mut r) = store.repo.find_reference(FETCHED) {
+        let _ = r.delete();
+    }
+    // The fetch wrote the tip into the `shallow` file; grafts are read when a repository opens.
+    *store = Store::open(&store.path)?;
+    let commit = store.repo.find_commit(fetched)?;
+    if !crate::store::is_snapshot_tree(&store.repo, &commit.tree()?) {
+        bail!(
+            "the history remote's main ({}) is not a sqlgit snapshot: refusing to continue it \
+             (give a history remote that only sqlgit writes to)",
+            short(fetched)
+        );
+    }
+    Ok(fetched)
+}
+
+/// Rewrite the kept snapshots, oldest first, on top of `onto` (None: the oldest becomes a root);
+/// `main` moves once, at the end. Returns how many were rewritten.
+fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<usize> {
+    let repo = &store.repo;
+    let Some(head) = store.head()? else {
+        return Ok(0);
+    };
+    let mut kept: Vec<Commit> = vec![head];
+    while let Ok(parent) = kept[kept.len() - 1].parent(0) {
+        kept.push(parent);
+    }
+    let mut parent = onto.map(|id| repo.find_commit(id)).transpose()?;
+    for old in kept.iter().rev() {
+        let tree = old.tree()?;
+        let parents: Vec<&Commit> = parent.iter().collect();
+        let message = old.message_raw().unwrap_or_default();
+        let id = repo.commit(
+            None,
+            &old.author(),
+            &old.committer(),
+            message,
+            &tree,
+            &parents,
+        )?;
+        parent = Some(repo.find_commit(id)?);
+    }
+    let tip = parent.context("no snapshot to re-root")?.id();
+    repo.reference(BRANCH, tip, true, "sqlgit: re-rooted")?;
+    let count = kept.len();
+    drop(kept);
+    if onto.is_none() {
+        // The new oldest snapshot is a real root: the old graft no longer describes anything.
+        let shallow = repo.path().join("shallow");
+        if shallow.exists() {
+            std::fs::remove_file(&shallow).context("remove the shallow file")?;
+        }
+    }
+    Ok(count)
+}
