@@ -49,6 +49,8 @@ pub struct Report {
     pub error: Option<anyhow::Error>,
     /// Problems recording the run (state, metrics, hook): said, never fatal.
     pub warnings: Vec<String>,
+    /// Things the user should know that are not problems (a URL password that was not saved).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -143,7 +145,7 @@ fn steps(
     settings: &Settings,
     report: &mut Report,
 ) -> Result<()> {
-    report.warnings.extend(save_settings(store, old, settings)?);
+    report.notes.extend(save_settings(store, old, settings)?);
     if settings.dbs.is_empty() {
         return Err(anyhow!(
             "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
@@ -184,7 +186,7 @@ fn steps(
 }
 
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
-/// (pruning relies on that). Returns warnings for the user (a password that was not saved).
+/// (pruning relies on that). Returns notes for the user (a password that was not saved).
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     new.validate()?;
     let notes = new.save(store, old)?;

@@ -26,6 +26,11 @@ impl Progress {
         )
     }
 
+    /// A spinner with the time spent, for a step whose size is not known (a push by git).
+    pub fn spinner(label: &str) -> Progress {
+        Progress::make(label, None, "{spinner} {msg} ({elapsed})")
+    }
+
     /// A meter of `total` items (objects pushed, …).
     pub fn items(label: &str, total: u64) -> Progress {
         Progress::make(

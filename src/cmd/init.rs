@@ -47,8 +47,8 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     let store = Store::open_or_create(&args.repo)?;
     let old = Settings::load(&store);
     let settings = old.merged(&given);
-    for w in crate::job::save_settings(&store, &old, &settings)? {
-        eprintln!("sqlgit: warning: {w}");
+    for note in crate::job::save_settings(&store, &old, &settings)? {
+        say!("note: {note}");
     }
     settings.save_dbs(&store)?;
     say!(

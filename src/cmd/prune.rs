@@ -34,8 +34,8 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         keep: args.keep.keep.clone(),
         ..Flags::default()
     });
-    for w in crate::job::save_settings(&store, &old, &settings)? {
-        eprintln!("sqlgit: warning: {w}");
+    for note in crate::job::save_settings(&store, &old, &settings)? {
+        say!("note: {note}");
     }
     match crate::job::prune_now(&mut store, &settings)? {
         Some(report) => super::prune_lines(&report, dir_size(&store.path)),

@@ -44,8 +44,8 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         &JobArgs::default(),
     );
     let settings = old.merged(&given);
-    for w in crate::job::save_settings(&store, &old, &settings)? {
-        eprintln!("sqlgit: warning: {w}");
+    for note in crate::job::save_settings(&store, &old, &settings)? {
+        say!("note: {note}");
     }
     let mut unreachable = None;
     if !args.reroot {

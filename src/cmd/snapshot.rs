@@ -122,6 +122,9 @@ fn print(report: &Report) {
     if let Some(p) = &report.pruned {
         super::prune_lines(p, report.repo_bytes);
     }
+    for note in &report.notes {
+        say!("note: {note}");
+    }
 }
 
 fn to_json(report: &Report) -> serde_json::Value {
@@ -147,5 +150,6 @@ fn to_json(report: &Report) -> serde_json::Value {
         "pushes": pushes,
         "pruned": report.pruned.as_ref().map(|p| p.pruned),
         "warnings": report.warnings,
+        "notes": report.notes,
     })
 }

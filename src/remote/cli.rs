@@ -376,7 +376,9 @@ impl Client for GitCli {
             &bare,
             &refspec,
         ]);
+        let meter = crate::progress::Progress::spinner(&format!("pushing to {}", redact(url)));
         let done = self.git(url, &args);
+        meter.finish();
         if let Some(path) = &shallow {
             let _ = std::fs::remove_file(path);
         }

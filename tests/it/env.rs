@@ -47,6 +47,68 @@ pub struct TestEnv {
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
     home: PathBuf,
+    nss: Option<NssHome>,
+}
+
+/// The user database as programs started by a test see it (nss_wrapper): the current user with
+/// the test's HOME as home directory. OpenSSH ignores $HOME; without this, the git transport's
+/// ssh would read the real `~/.ssh`. None when libnss_wrapper is not installed.
+struct NssHome {
+    library: PathBuf,
+    passwd: PathBuf,
+    group: PathBuf,
+}
+
+impl NssHome {
+    fn write(root: &Path, home: &Path) -> Option<NssHome> {
+        let library = nss_wrapper_library()?;
+        let (user, uid, gid) = current_user()?;
+        let passwd = root.join(".nss-passwd");
+        let group = root.join(".nss-group");
+        std::fs::write(
+            &passwd,
+            format!("{user}:x:{uid}:{gid}:{user}:{}:/bin/sh\n", home.display()),
+        )
+        .ok()?;
+        std::fs::write(&group, format!("{user}:x:{gid}:\n")).ok()?;
+        Some(NssHome {
+            library,
+            passwd,
+            group,
+        })
+    }
+}
+
+/// libnss_wrapper.so (Debian: libnss-wrapper), if installed.
+fn nss_wrapper_library() -> Option<PathBuf> {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let mut dirs = vec![PathBuf::from("/usr/lib"), PathBuf::from("/usr/lib64")];
+            if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+            dirs.into_iter()
+                .map(|d| d.join("libnss_wrapper.so"))
+                .find(|p| p.is_file())
+        })
+        .clone()
+}
+
+/// (name, uid, gid) of the user running the tests.
+fn current_user() -> Option<(String, String, String)> {
+    static FOUND: std::sync::OnceLock<Option<(String, String, String)>> =
+        std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let id = |flag: &str| {
+                let out = Command::new("id").arg(flag).output().ok()?;
+                let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+                (out.status.success() && !text.is_empty()).then_some(text)
+            };
+            Some((id("-un")?, id("-u")?, id("-g")?))
+        })
+        .clone()
 }
 
 impl Default for TestEnv {
@@ -64,11 +126,20 @@ impl TestEnv {
         let root = dir.path().to_path_buf();
         let home = root.join(".home");
         std::fs::create_dir_all(home.join("tmp")).expect("create HOME inside the temp dir");
+        let nss = NssHome::write(&root, &home);
         TestEnv {
             dir: Some(dir),
             root,
             home,
+            nss,
         }
+    }
+
+    /// Whether programs see HOME as the user's home directory (nss_wrapper found), so that
+    /// OpenSSH, which takes `~` from the user database and not from $HOME, reads the test's
+    /// `~/.ssh`.
+    pub fn ssh_reads_home(&self) -> bool {
+        self.nss.is_some()
     }
 
     /// The temp dir; commands run with it as their current directory.
@@ -116,6 +187,11 @@ impl TestEnv {
             .env("GIT_COMMITTER_NAME", "Test Committer")
             .env("GIT_COMMITTER_EMAIL", "committer@example.com")
             .env("GIT_COMMITTER_DATE", date);
+        if let Some(nss) = &self.nss {
+            cmd.env("LD_PRELOAD", &nss.library)
+                .env("NSS_WRAPPER_PASSWD", &nss.passwd)
+                .env("NSS_WRAPPER_GROUP", &nss.group);
+        }
         cmd
     }
 

@@ -661,14 +661,12 @@ fn http_push_with_token_and_with_url_credentials() {
         ])
         .success();
     assert_no_secret(&run, HTTP_PASS);
-    // The passwords are used, not saved: one warning per remote says so.
-    let stderr = run.stderr_str();
-    if stderr.lines().count() != 2
-        || !stderr
-            .lines()
-            .all(|l| l.starts_with("sqlgit: warning: ") && l.contains("SQLGIT_HTTPS_TOKEN"))
-    {
-        run.fail("expected one warning per remote that its URL's password was not saved");
+    // The passwords are used, not saved: one note per remote says so.
+    let run = run.assert_quiet();
+    let notes = run.stdout_str();
+    let notes: Vec<&str> = notes.lines().filter(|l| l.starts_with("note: ")).collect();
+    if notes.len() != 2 || !notes.iter().all(|l| l.contains("SQLGIT_HTTPS_TOKEN")) {
+        run.fail("expected one note per remote that its URL's password was not saved");
     }
     let shown = format!("http://***@127.0.0.1:{}/history.git", http.port());
     if !run.stdout_str().contains(&shown) {

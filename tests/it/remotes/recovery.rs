@@ -274,10 +274,10 @@ fn a_password_in_a_remote_url_is_never_saved() {
         crate::servers::free_port()
     );
     let run = snapshot_run(&fx, &["--history-remote", &url]);
+    let out = run.stdout_str();
     assert!(
-        run.stderr_str().contains("SQLGIT_HTTPS_TOKEN"),
-        "{}",
-        run.stderr_str()
+        out.contains("note: the password") && out.contains("SQLGIT_HTTPS_TOKEN"),
+        "{out}"
     );
     assert!(
         !run.stderr_str().contains("n0t-s4ved-pw"),
@@ -305,8 +305,8 @@ fn a_password_in_a_remote_url_is_never_saved() {
     // Given again, the same URL is the same remote: nothing new is said.
     let run = snapshot_run(&fx, &["--history-remote", &url]);
     assert!(
-        !run.stderr_str().contains("was not saved"),
+        !run.stdout_str().contains("was not saved"),
         "{}",
-        run.stderr_str()
+        run.stdout_str()
     );
 }
