@@ -60,11 +60,13 @@ struct NssHome {
 }
 
 impl NssHome {
-    fn write(root: &Path, home: &Path) -> Option<NssHome> {
+    fn write(home: &Path) -> Option<NssHome> {
         let library = nss_wrapper_library()?;
         let (user, uid, gid) = current_user()?;
-        let passwd = root.join(".nss-passwd");
-        let group = root.join(".nss-group");
+        let dir = home.join(".nss");
+        std::fs::create_dir_all(&dir).ok()?;
+        let passwd = dir.join("passwd");
+        let group = dir.join("group");
         std::fs::write(
             &passwd,
             format!("{user}:x:{uid}:{gid}:{user}:{}:/bin/sh\n", home.display()),
@@ -126,7 +128,7 @@ impl TestEnv {
         let root = dir.path().to_path_buf();
         let home = root.join(".home");
         std::fs::create_dir_all(home.join("tmp")).expect("create HOME inside the temp dir");
-        let nss = NssHome::write(&root, &home);
+        let nss = NssHome::write(&home);
         TestEnv {
             dir: Some(dir),
             root,
