@@ -173,9 +173,7 @@ impl Sshd {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {SSHD}: {e}"))?;
+        let child = cmd.spawn().map_err(|e| format!("cannot run {SSHD}: {e}"))?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
