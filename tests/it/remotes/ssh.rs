@@ -183,7 +183,12 @@ fn passphrase_key_from_ssh_config_without_agent_names_the_key_and_ssh_agent() {
     let history = t.sshd.create_bare("history");
     let h_url = format!("backup:{}", history.display());
 
-    let (run, took) = t.snapshot(&["--history-remote", &h_url], &[]);
+    // A $HOME that is not the home ssh uses (cron jobs often have another one): the key must be
+    // found where ssh finds it, through getpwuid().
+    let elsewhere = t.fx.env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let elsewhere = elsewhere.display().to_string();
+    let (run, took) = t.snapshot(&["--history-remote", &h_url], &[("HOME", &elsewhere)]);
     assert!(took < FAIL_LIMIT, "took {took:?}");
     let causes = assert_push_failures(&run, &[("history", &h_url)]);
     assert!(
