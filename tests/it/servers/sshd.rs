@@ -175,12 +175,16 @@ impl Sshd {
             .stderr(log);
         let child = cmd.spawn().map_err(|e| format!("cannot run {SSHD}: {e}"))?;
         self.child = Some(child);
+        // Ready when *this* sshd says it listens (another process may have taken the port
+        // between free_port() and sshd's bind, and would accept connections too).
+        let listening = format!("Server listening on 127.0.0.1 port {}.", self.port);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if accepts(self.port) {
+            let exited = self.child.as_mut().unwrap().try_wait();
+            if matches!(exited, Ok(None)) && self.log().contains(&listening) && accepts(self.port) {
                 return Ok(());
             }
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
+            if let Ok(Some(status)) = exited {
                 self.child = None;
                 return Err(format!(
                     "sshd on port {} exited with {status}; log:\n{}",
