@@ -417,14 +417,18 @@ impl SshAgent {
             dir: dir.to_path_buf(),
             child: Some(child),
         };
+        // The socket file appears at bind(), a moment before listen(): wait until it connects.
         let deadline = Instant::now() + START_TIMEOUT;
-        while !agent.sock.exists() {
+        while std::os::unix::net::UnixStream::connect(&agent.sock).is_err() {
             if let Ok(Some(status)) = agent.child.as_mut().unwrap().try_wait() {
                 panic!("ssh-agent exited with {status} before creating its socket");
             }
             if Instant::now() > deadline {
                 kill(&mut agent.child);
-                panic!("ssh-agent did not create {} in time", agent.sock.display());
+                panic!(
+                    "ssh-agent does not accept on {} in time",
+                    agent.sock.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
