@@ -116,6 +116,12 @@ fn ssh_config_host_alias_is_honoured_by_the_git_transport() {
     let l_url = format!("ssh://backup{}", latest.display());
     let remotes = ["--history-remote", &h_url, "--latest-remote", &l_url];
     t.snapshot_ok(&remotes, &[], &["history", "latest"]);
+    let accepted = format!("Accepted publickey for {}", t.sshd.user());
+    assert!(
+        t.sshd.log().contains(&accepted),
+        "sshd should have accepted deploy_key:\n{}",
+        t.sshd.log()
+    );
     t.fx.assert_history(&history, 1);
     t.fx.assert_latest(&latest);
     t.fx.change();
