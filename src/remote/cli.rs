@@ -128,18 +128,28 @@ impl GitCli {
 
     /// The ssh command to set in GIT_SSH_COMMAND, or None to leave git's choice alone.
     /// Default `ssh -o BatchMode=yes` (never prompt); the user's own command (GIT_SSH_COMMAND,
-    /// GIT_SSH, core.sshCommand) is kept as it is — with `-i KEY` added for `--ssh-key`.
+    /// core.sshCommand, GIT_SSH) is kept as it is — with `-i KEY` added for `--ssh-key`.
     fn ssh_command(&self) -> Result<Option<String>> {
-        let key = self
-            .ssh_key
+        let key = self.key_option();
+        Ok(match self.user_ssh()? {
+            UserSsh::Command(user) => key.map(|k| format!("{user}{k}")),
+            UserSsh::Program => None,
+            UserSsh::Default => Some(format!("ssh -o BatchMode=yes{}", key.unwrap_or_default())),
+        })
+    }
+
+    /// ` -i 'KEY'` for `--ssh-key`.
+    fn key_option(&self) -> Option<String> {
+        self.ssh_key
             .as_ref()
-            .map(|k| format!(" -i {}", shell_quote(&k.display().to_string())));
+            .map(|k| format!(" -i {}", shell_quote(&k.display().to_string())))
+    }
+
+    /// What the user chose for ssh, in git's order: GIT_SSH_COMMAND, core.sshCommand, GIT_SSH.
+    fn user_ssh(&self) -> Result<UserSsh> {
         let set = |v: Option<OsString>| v.filter(|v| !v.is_empty());
         if let Some(user) = set(std::env::var_os("GIT_SSH_COMMAND")) {
-            return Ok(key.map(|k| format!("{}{k}", user.to_string_lossy())));
-        }
-        if set(std::env::var_os("GIT_SSH")).is_some() {
-            return Ok(None);
+            return Ok(UserSsh::Command(user.to_string_lossy().into_owned()));
         }
         let configured = self.run_bounded(
             Command::new(&self.program)
@@ -148,13 +158,13 @@ impl GitCli {
                 .args(["config", "--get", "core.sshCommand"]),
         )?;
         let configured = configured.stdout.trim().to_string();
-        if configured.is_empty() {
-            return Ok(Some(format!(
-                "ssh -o BatchMode=yes{}",
-                key.unwrap_or_default()
-            )));
+        if !configured.is_empty() {
+            return Ok(UserSsh::Command(configured));
         }
-        Ok(key.map(|k| format!("{configured}{k}")))
+        if set(std::env::var_os("GIT_SSH")).is_some() {
+            return Ok(UserSsh::Program);
+        }
+        Ok(UserSsh::Default)
     }
 
     /// Run `git ARGS` for `url` within the deadline.
@@ -274,7 +284,7 @@ impl GitCli {
         if lower.contains("permission denied (publickey")
             || lower.contains("permission denied, please try again")
         {
-            if let Some(key) = self.passphrase_key() {
+            if let Some(key) = self.passphrase_key(url) {
                 return with(&format!(
                     "authentication failed: the SSH key {} needs a passphrase, and sqlgit never \
                      prompts for one: load it into ssh-agent (ssh-add) and give the job \
@@ -296,23 +306,156 @@ impl GitCli {
         }
     }
 
-    /// A key ssh would offer that is encrypted (and so useless without an agent holding it).
-    fn passphrase_key(&self) -> Option<PathBuf> {
+    /// A key ssh would offer for `url` that is encrypted (and so useless without an agent
+    /// holding it): `--ssh-key`, the IdentityFile entries ssh resolves for that host, or the
+    /// default key names when ssh cannot be asked.
+    fn passphrase_key(&self, url: &str) -> Option<PathBuf> {
         let mut keys: Vec<PathBuf> = self.ssh_key.iter().cloned().collect();
-        if let Some(home) = std::env::var_os("HOME") {
-            let ssh = Path::new(&home).join(".ssh");
-            for name in [
-                "id_rsa",
-                "id_ecdsa",
-                "id_ecdsa_sk",
-                "id_ed25519",
-                "id_ed25519_sk",
-            ] {
-                keys.push(ssh.join(name));
+        let homes: Vec<PathBuf> = [passwd_home(), std::env::var_os("HOME").map(PathBuf::from)]
+            .into_iter()
+            .flatten()
+            .collect();
+        match self.ssh_identity_files(url) {
+            Some(files) => {
+                let home = homes.first();
+                keys.extend(files.iter().map(|f| expand_home(f, home)));
+            }
+            None => {
+                for home in &homes {
+                    let ssh = home.join(".ssh");
+                    for name in DEFAULT_KEYS {
+                        keys.push(ssh.join(name));
+                    }
+                }
             }
         }
         keys.into_iter().find(|k| key_is_encrypted(k))
     }
+
+    /// The `identityfile` lines of `ssh -G HOST` (unexpanded), run as git would run ssh: the
+    /// same environment and the same ssh command (so `-F FILE` and `-i KEY` count). None when
+    /// the command is not OpenSSH's `ssh` (GIT_SSH, a wrapper) or ssh -G fails.
+    fn ssh_identity_files(&self, url: &str) -> Option<Vec<String>> {
+        let key = self.key_option().unwrap_or_default();
+        let command = match self.user_ssh().ok()? {
+            UserSsh::Command(user) => format!("{user}{key}"),
+            UserSsh::Program => return None,
+            UserSsh::Default => format!("ssh -o BatchMode=yes{key}"),
+        };
+        let program = command.split_whitespace().next()?;
+        if program != "ssh" && !program.ends_with("/ssh") {
+            return None;
+        }
+        let (user, host, port) = ssh_destination(url)?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{command} \"$@\""))
+            .arg("sqlgit-ssh")
+            .arg("-G");
+        if let Some(port) = port {
+            cmd.args(["-p", &port]);
+        }
+        if let Some(user) = user {
+            cmd.args(["-l", &user]);
+        }
+        cmd.arg("--").arg(host);
+        let done = self.run_bounded(&mut cmd).ok()?;
+        if !done.success {
+            return None;
+        }
+        let files = done
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("identityfile "))
+            .map(|f| f.trim().to_string())
+            .collect();
+        Some(files)
+    }
+}
+
+/// What the user chose for ssh (see `GitCli::user_ssh`).
+enum UserSsh {
+    /// GIT_SSH_COMMAND or core.sshCommand, as given (run by git through the shell).
+    Command(String),
+    /// GIT_SSH: a program git runs with its own arguments; left alone.
+    Program,
+    /// Nothing: sqlgit's `ssh -o BatchMode=yes`.
+    Default,
+}
+
+/// The key names OpenSSH tries in `~/.ssh` when nothing else is configured.
+const DEFAULT_KEYS: [&str; 5] = [
+    "id_rsa",
+    "id_ecdsa",
+    "id_ecdsa_sk",
+    "id_ed25519",
+    "id_ed25519_sk",
+];
+
+/// The current user's home as OpenSSH sees it: getpwuid(getuid()), not `$HOME`.
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid out-parameter; buf outlives its use below.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the sizes given.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_dir is a NUL-terminated string inside buf.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
+    let dir = std::ffi::OsStr::from_bytes(dir.to_bytes());
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// An IdentityFile as ssh -G prints it, with `~` and `%d` (the home directory) expanded.
+fn expand_home(file: &str, home: Option<&PathBuf>) -> PathBuf {
+    let Some(home) = home else {
+        return PathBuf::from(file);
+    };
+    if let Some(rest) = file.strip_prefix("~/") {
+        return home.join(rest);
+    }
+    let home = home.display().to_string();
+    PathBuf::from(file.replace("%d", &home))
+}
+
+/// (user, host, port) of an ssh URL (`ssh://[user@]host[:port]/path` or `[user@]host:path`).
+fn ssh_destination(url: &str) -> Option<(Option<String>, String, Option<String>)> {
+    let authority = match url.find("://") {
+        Some(end) => {
+            let rest = &url[end + 3..];
+            &rest[..rest.find('/').unwrap_or(rest.len())]
+        }
+        None => &url[..url.find(':')?],
+    };
+    let (user, host_port) = match authority.rfind('@') {
+        Some(at) => (Some(authority[..at].to_string()), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else if url.contains("://") {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    } else {
+        (host_port, None)
+    };
+    let port = port.filter(|p| !p.is_empty()).map(str::to_string);
+    (!host.is_empty() && !host.starts_with('-')).then(|| (user, host.to_string(), port))
 }
 
 impl Client for GitCli {
@@ -652,6 +795,31 @@ mod tests {
         assert!(!is_ssh("/srv/x.git"));
         assert!(!is_ssh("git://h/x"));
         assert_eq!(percent_decode("a%2Bb+c%40"), "a+b+c@");
+    }
+
+    #[test]
+    fn ssh_destinations() {
+        let d = |u: &str| ssh_destination(u);
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(d("backup:/srv/h.git"), Some((None, "backup".into(), None)));
+        assert_eq!(
+            d("git@host:repo.git"),
+            Some((s("git"), "host".into(), None))
+        );
+        assert_eq!(
+            d("ssh://u@127.0.0.1:2222/abs/x.git"),
+            Some((s("u"), "127.0.0.1".into(), s("2222")))
+        );
+        assert_eq!(d("ssh://backup/x"), Some((None, "backup".into(), None)));
+        assert_eq!(d("ssh://[::1]:22/x"), Some((None, "::1".into(), s("22"))));
+        assert_eq!(d("ssh://-oProxyCommand=x/y"), None);
+        let home = PathBuf::from("/h");
+        assert_eq!(
+            expand_home("~/.ssh/k", Some(&home)),
+            PathBuf::from("/h/.ssh/k")
+        );
+        assert_eq!(expand_home("%d/k", Some(&home)), PathBuf::from("/h/k"));
+        assert_eq!(expand_home("/abs/k", Some(&home)), PathBuf::from("/abs/k"));
     }
 
     #[test]
