@@ -351,7 +351,14 @@ logging.basicConfig(filename=log_path, level=logging.INFO,
 class Server(ThreadingMixIn, WSGIServerLogger):
     daemon_threads = True
 
-app = make_wsgi_chain(FileSystemBackend(root))
+class Backend(FileSystemBackend):
+    # Request paths are absolute (`/NAME.git`): serve them relative to the root.
+    def open_repository(self, path):
+        if isinstance(path, bytes):
+            path = path.decode("utf-8")
+        return super().open_repository(path.lstrip("/"))
+
+app = make_wsgi_chain(Backend(root))
 server = make_server("127.0.0.1", 0, app, handler_class=WSGIRequestHandlerLogger,
                      server_class=Server)
 threading.Thread(target=server.serve_forever, daemon=True).start()
