@@ -317,7 +317,7 @@ impl GitCli {
 
 impl Client for GitCli {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        let bare = git_url(url);
+        let bare = remote_url(url);
         let done = self.git(url, &["ls-remote", "--", &bare, "refs/heads/main"])?;
         if !done.success {
             return Err(self.failure("ls-remote", url, &done.stderr));
@@ -336,7 +336,7 @@ impl Client for GitCli {
     }
 
     fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
-        let bare = git_url(url);
+        let bare = remote_url(url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         // git leaves out only the objects of the remote's commits that are parents of what it
         // sends, so a parentless commit replacing another would carry its whole tree. Marking
@@ -403,23 +403,31 @@ impl Client for GitCli {
     }
 }
 
-/// The URL as git gets it: without a password (that goes through the credential helper).
-fn git_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some((user, _)) = rest[..at].split_once(':')
-        {
-            let user = if user.is_empty() {
-                String::new()
-            } else {
-                format!("{user}@")
-            };
-            return format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..]);
-        }
-    }
-    url.to_string()
+/// The URL as git gets it: without a password (that goes through the credential helper), and
+/// without the user too when sqlgit gives the credentials (`keep_user` false): the helper answers
+/// with that user, while a user in the URL makes curl first send it with an empty password (one
+/// failed login per git run, which lockouts such as fail2ban count).
+fn git_url(url: &str, keep_user: bool) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let user = rest[..at].split(':').next().unwrap_or_default();
+    let user = if keep_user && !user.is_empty() {
+        format!("{user}@")
+    } else {
+        String::new()
+    };
+    format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..])
+}
+
+/// `git_url` for a remote: the user stays unless sqlgit supplies the credentials.
+fn remote_url(url: &str) -> String {
+    git_url(url, http_credentials(url).is_none())
 }
 
 fn is_ssh(url: &str) -> bool {
@@ -616,9 +624,13 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(git_url("https://u:p@h:1/x"), "https://u@h:1/x");
-        assert_eq!(git_url("https://:p@h/x"), "https://h/x");
-        assert_eq!(git_url("https://h/a:b@c"), "https://h/a:b@c");
+        assert_eq!(git_url("https://u:p@h:1/x", true), "https://u@h:1/x");
+        assert_eq!(git_url("https://u:p@h:1/x", false), "https://h:1/x");
+        assert_eq!(git_url("https://u@h/x", false), "https://h/x");
+        assert_eq!(git_url("https://u@h/x", true), "https://u@h/x");
+        assert_eq!(git_url("https://:p@h/x", true), "https://h/x");
+        assert_eq!(git_url("https://h/a:b@c", false), "https://h/a:b@c");
+        assert_eq!(git_url("ssh://u:p@h/x", true), "ssh://u@h/x");
         assert!(is_ssh("git@host:repo.git"));
         assert!(is_ssh("ssh://host/x"));
         assert!(!is_ssh("/srv/x.git"));
