@@ -43,25 +43,23 @@ fn snapshots_succeed(fx: &Fx, urls: (&str, &str), vars: &[(&str, &str)], runs: u
 fn assert_clean_logins(web: &Lighttpd, user: &str, password: &str) -> usize {
     let expected = format!("{user}:{password}");
     let requests = web.requests();
-    let accesses = web.accesses();
     let logs = web.logs();
-    assert_eq!(
-        requests.len(),
-        accesses.len(),
-        "one access-log line per request:\n{logs}"
-    );
-    for (request, access) in requests.iter().zip(&accesses) {
+    for request in &requests {
+        let status = request.status.unwrap_or(0);
         match &request.authorization {
             Some(given) => {
-                assert_eq!(given, &expected, "a request carried other credentials:\n{logs}");
+                assert_eq!(
+                    given, &expected,
+                    "a request carried other credentials:\n{logs}"
+                );
                 assert!(
-                    access.status < 400 && access.user == user,
-                    "a request with the right credentials was refused:\n{logs}"
+                    (200..400).contains(&status),
+                    "a request with the right credentials was not served:\n{logs}"
                 );
             }
             None => {
                 assert!(
-                    access.status == 401
+                    status == 401
                         && request.line.starts_with("GET ")
                         && request.line.contains("/info/refs?service=git-"),
                     "only git's first request of a process goes without credentials:\n{logs}"
@@ -69,7 +67,7 @@ fn assert_clean_logins(web: &Lighttpd, user: &str, password: &str) -> usize {
             }
         }
     }
-    let refused = accesses.iter().filter(|a| a.status == 401).count();
+    let refused = requests.iter().filter(|r| r.status == Some(401)).count();
     let retried = requests
         .iter()
         .filter(|r| r.authorization.is_some() && r.line.contains("/info/refs?service=git-"))
@@ -95,9 +93,8 @@ fn lighttpd_token_reaches_both_remotes_without_empty_password_logins() {
         let latest = web.create_bare("latest");
         let mut vars = vec![("SQLGIT_HTTPS_TOKEN", HTTP_PASS)];
         let (h_url, l_url) = if user_in_url {
-            let with_user = |name: &str| {
-                format!("http://{HTTP_USER}@127.0.0.1:{}/{name}.git", web.port())
-            };
+            let with_user =
+                |name: &str| format!("http://{HTTP_USER}@127.0.0.1:{}/{name}.git", web.port());
             (with_user("history"), with_user("latest"))
         } else {
             vars.push(("SQLGIT_HTTPS_USER", HTTP_USER));
@@ -141,7 +138,10 @@ fn credential_store_config(fx: &Fx, port: u16, user: &str, pass: &str) -> String
     );
     let config = fx.env.write(
         "gitconfig",
-        format!("[credential]\n\thelper = store --file {}\n", store.display()),
+        format!(
+            "[credential]\n\thelper = store --file {}\n",
+            store.display()
+        ),
     );
     config.display().to_string()
 }
@@ -302,6 +302,9 @@ fn url_password_never_shows_in_output_state_or_metrics() {
     let state = fx.repo.join("sqlgit-state.json");
     assert!(state.is_file(), "no state file at {}", state.display());
     let metrics_text = std::fs::read_to_string(&metrics).expect("the metrics file was written");
-    assert!(!metrics_text.contains(SECRET), "the metrics file has the password");
+    assert!(
+        !metrics_text.contains(SECRET),
+        "the metrics file has the password"
+    );
     assert_no_secret_in_files(&fx.repo, SECRET);
 }

@@ -21,13 +21,15 @@ use super::{START_TIMEOUT, accepts, free_port, hermetic, init_bare, kill, read_l
 const LIGHTTPD: &str = "/usr/sbin/lighttpd";
 
 /// One request as a server saw it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Request {
     /// The request line, e.g. `GET /history.git/info/refs?service=git-receive-pack HTTP/1.1`.
     pub line: String,
     /// The decoded Basic credentials (`user:password`), the raw header for another scheme, or
     /// None when the request carried no Authorization header.
     pub authorization: Option<String>,
+    /// The response's status (None: not answered, or not known to this server).
+    pub status: Option<u16>,
 }
 
 /// One access-log line of `Lighttpd`: `METHOD PATH STATUS USER BYTES_IN BYTES_OUT`.
@@ -151,6 +153,7 @@ server.max-request-size = 0
 accesslog.filename = "{dir}/access.log"
 accesslog.format = "%m %U %>s %u %I %O"
 debug.log-request-header = "enable"
+debug.log-response-header = "enable"
 auth.backend = "plain"
 auth.backend.plain.userfile = "{dir}/users"
 auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
@@ -246,7 +249,10 @@ setenv.set-environment = (
 
     /// The decoded `user:password` of every request's Authorization header (None: no header).
     pub fn authorizations(&self) -> Vec<Option<String>> {
-        self.requests().into_iter().map(|r| r.authorization).collect()
+        self.requests()
+            .into_iter()
+            .map(|r| r.authorization)
+            .collect()
     }
 
     /// The access log, once it holds a line for every request seen so far. lighttpd buffers it
@@ -281,13 +287,17 @@ setenv.set-environment = (
             .collect()
     }
 
-    /// Both logs, for failure messages.
+    /// The requests and the access log as written so far, for failure messages.
     pub fn logs(&self) -> String {
-        format!(
-            "--- access log\n{}--- requests (line, authorization)\n{:#?}",
-            self.log(),
-            self.requests()
-        )
+        let mut out = String::from("--- requests: status, authorization, request line\n");
+        for r in self.requests() {
+            let status = r.status.map_or("-".into(), |s| s.to_string());
+            let auth = r.authorization.as_deref().unwrap_or("-");
+            out.push_str(&format!("{status} {auth:?} {}\n", r.line));
+        }
+        out.push_str("--- access log (lighttpd writes it out about once a second)\n");
+        out.push_str(&read_log(&self.dir.join("access.log")));
+        out
     }
 }
 
@@ -297,30 +307,46 @@ impl Drop for Lighttpd {
     }
 }
 
-/// lighttpd's `debug.log-request-header` lines, `DATE: (connections.c.N) fd:F rqst: TEXT`, one per
-/// header line, a request ending with an empty TEXT; requests on different connections (fd) may
-/// interleave.
+/// lighttpd's `debug.log-request-header` and `debug.log-response-header` lines,
+/// `DATE: (FILE.c.N) fd:F rqst: TEXT` (or `resp: TEXT`), one per header line, a header block
+/// ending with an empty TEXT. Requests on different connections (fd) may interleave; on one
+/// connection a response follows its request.
 fn parse_header_log(log: &str) -> Vec<Request> {
     let mut open: Vec<(String, Request)> = Vec::new();
-    let mut done = Vec::new();
+    let mut awaiting: Vec<(String, usize)> = Vec::new();
+    let mut done: Vec<Request> = Vec::new();
     for line in log.lines() {
-        let Some((head, text)) = line.split_once(" rqst: ").or_else(|| {
-            line.strip_suffix(" rqst:").map(|h| (h, ""))
+        let Some((head, kind, text)) = [" rqst:", " resp:"].iter().find_map(|kind| {
+            let (head, text) = line.split_once(kind)?;
+            Some((head, *kind, text.strip_prefix(' ').unwrap_or(text)))
         }) else {
             continue;
         };
         let fd = head.rsplit(' ').next().unwrap_or_default().to_string();
         let text = text.trim_end_matches('\r');
+        if kind == " resp:" {
+            if let Some(at) = awaiting.iter().position(|(f, _)| *f == fd)
+                && let Some(code) = text.strip_prefix("HTTP/")
+            {
+                let (_, index) = awaiting.remove(at);
+                done[index].status = code.split(' ').nth(1).and_then(|c| c.parse().ok());
+            }
+            continue;
+        }
         match open.iter().position(|(f, _)| *f == fd) {
             None if !text.is_empty() => open.push((
                 fd,
                 Request {
                     line: text.to_string(),
-                    authorization: None,
+                    ..Request::default()
                 },
             )),
             None => {}
-            Some(at) if text.is_empty() => done.push(open.remove(at).1),
+            Some(at) if text.is_empty() => {
+                awaiting.retain(|(f, _)| *f != fd);
+                awaiting.push((fd, done.len()));
+                done.push(open.remove(at).1);
+            }
             Some(at) => {
                 if let Some((name, value)) = text.split_once(':')
                     && name.trim().eq_ignore_ascii_case("authorization")
@@ -506,7 +532,10 @@ impl CredLogger {
 
     /// The decoded `user:password` of every request's Authorization header (None: no header).
     pub fn authorizations(&self) -> Vec<Option<String>> {
-        self.requests().into_iter().map(|r| r.authorization).collect()
+        self.requests()
+            .into_iter()
+            .map(|r| r.authorization)
+            .collect()
     }
 }
 
@@ -539,6 +568,7 @@ fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>) {
                 request = Some(Request {
                     line: line.to_string(),
                     authorization: None,
+                    status: Some(401),
                 })
             }
             Some(r) => {
@@ -554,7 +584,10 @@ fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>) {
     }
     let Some(request) = request else { return };
     seen.lock().unwrap().push(request);
-    let _ = std::io::copy(&mut reader.by_ref().take(length as u64), &mut std::io::sink());
+    let _ = std::io::copy(
+        &mut reader.by_ref().take(length as u64),
+        &mut std::io::sink(),
+    );
     let body = "authentication required\n";
     let _ = write!(
         stream,
@@ -579,12 +612,21 @@ mod tests {
 2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: authorization: Basic YmFja3VwOnB3
 2026-12-04 05:12:58: (connections.c.770) fd:11 rqst: 
 2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: 
+2026-12-04 05:12:58: (response.c.179) fd:12 resp: HTTP/1.1 200 OK
+2026-12-04 05:12:58: (response.c.179) fd:12 resp: Content-Length: 3
+2026-12-04 05:12:58: (response.c.179) fd:12 resp: 
+2026-12-04 05:12:58: (response.c.179) fd:11 resp: HTTP/1.1 401 Unauthorized
+2026-12-04 05:12:58: (response.c.179) fd:11 resp: 
 ";
         let requests = parse_header_log(log);
         assert_eq!(requests.len(), 2);
         assert_eq!(requests[0].line, "GET /x.git/info/refs HTTP/1.1");
         assert_eq!(requests[0].authorization, None);
         assert_eq!(requests[1].authorization.as_deref(), Some("backup:pw"));
+        assert_eq!(
+            (requests[0].status, requests[1].status),
+            (Some(401), Some(200))
+        );
         assert_eq!(decode_authorization(" Basic dTo="), "u:");
     }
 }
