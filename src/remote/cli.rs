@@ -339,29 +339,29 @@ impl Client for GitCli {
         let bare = remote_url(url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         // git leaves out only the objects of the remote's commits that are parents of what it
-        // sends, so a parentless commit replacing another would carry its whole tree. Marking
-        // the remote's (parentless) commit shallow — a no-op for a commit without parents —
-        // makes push exclude everything reachable from it (`pack-objects --shallow`).
-        let shallow = match unrelated {
+        // sends, so a parentless commit replacing another would carry its whole tree. A graft
+        // that gives the new commit the remote's as parent, for this push only, makes the
+        // remote's tree the base of a thin pack; the commit sent is still the parentless one
+        // (a pack carries objects as stored). GIT_GRAFT_FILE reaches the send-pack that an
+        // HTTP push runs under a remote helper (`--shallow-file` does not), and unlike marking
+        // the remote's commit shallow it sends no `shallow` lines, which dulwich rejects.
+        let grafts = match unrelated {
             Some(base) => {
-                let path = self.git_dir.join("sqlgit-push.shallow");
-                // The repository's own grafts (a pruned history) stay in force.
-                let mut grafts =
-                    std::fs::read_to_string(self.git_dir.join("shallow")).unwrap_or_default();
-                grafts.push_str(&format!("{base}\n"));
-                std::fs::write(&path, grafts)?;
+                let id = git2::Repository::open_bare(&self.git_dir)?
+                    .revparse_single(src)?
+                    .peel_to_commit()?
+                    .id();
+                let path = std::path::absolute(self.git_dir.join("sqlgit-push.grafts"))?;
+                std::fs::write(&path, format!("{id} {base}\n"))?;
                 Some(path)
             }
             None => None,
         };
-        let mut args: Vec<&str> = Vec::new();
-        let shallow_arg = shallow.as_ref().map(|p| p.display().to_string());
-        if let Some(path) = &shallow_arg {
-            args.extend(["--shallow-file", path.as_str()]);
-        }
         // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
         // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
-        args.extend([
+        let args = [
+            "-c",
+            "advice.graftFileDeprecated=false",
             "push",
             "--porcelain",
             "--no-verify",
@@ -371,9 +371,13 @@ impl Client for GitCli {
             "--",
             &bare,
             &refspec,
-        ]);
-        let done = self.git(url, &args);
-        if let Some(path) = &shallow {
+        ];
+        let mut cmd = self.command(url, &args)?;
+        if let Some(path) = &grafts {
+            cmd.env("GIT_GRAFT_FILE", path);
+        }
+        let done = self.run_bounded(&mut cmd);
+        if let Some(path) = &grafts {
             let _ = std::fs::remove_file(path);
         }
         let done = done?;
