@@ -10,7 +10,7 @@
 //! The servers come from `servers/web.rs`; every sqlgit run has a time limit.
 
 use super::*;
-use crate::servers::web::{CredLogger, DulwichHttp, Lighttpd};
+use crate::servers::web::{CredLogger, DulwichHttp, Lighttpd, Request};
 
 /// `--history-remote H --latest-remote L` snapshots, `runs` of them (a change before each but
 /// the first), with `vars`; each must succeed quietly without printing `secret`.
@@ -122,6 +122,68 @@ fn lighttpd_token_reaches_both_remotes_without_empty_password_logins() {
         eprintln!(
             "user in URL: {user_in_url}: {} requests, {refused} answered 401 (anonymous probes)",
             web.requests().len()
+        );
+    }
+}
+
+/// An incremental push over HTTP sends what changed, as a thin pack, to both remotes: the latest
+/// remote's new parentless commit too (its pack's base is the remote's previous commit).
+#[test]
+fn lighttpd_incremental_pushes_send_only_what_changed() {
+    let fx = Fx::new();
+    let web = Lighttpd::start_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);
+    let history = web.create_bare("history");
+    let latest = web.create_bare("latest");
+    // ~30,000 rows of incompressible text: a few MiB of SQL, ~1.5 MiB packed.
+    fx.env
+        .sqlite3(
+            &fx.db,
+            "WITH RECURSIVE c(x) AS (SELECT 2 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) \
+             INSERT INTO t(id, v) SELECT x, hex(randomblob(24)) FROM c;",
+        )
+        .success()
+        .assert_quiet();
+    let token = [
+        ("SQLGIT_HTTPS_TOKEN", HTTP_PASS),
+        ("SQLGIT_HTTPS_USER", HTTP_USER),
+    ];
+    let urls = (web.url("history"), web.url("latest"));
+    snapshots_succeed(&fx, (&urls.0, &urls.1), &token, 1);
+    let first = web.requests().len();
+    for round in 1..=2 {
+        fx.env
+            .sqlite3(
+                &fx.db,
+                format!("UPDATE t SET v = 'changed {round}' WHERE id % 5000 = {round};"),
+            )
+            .success()
+            .assert_quiet();
+        snapshots_succeed(&fx, (&urls.0, &urls.1), &token, 1);
+    }
+    fx.assert_history(&history, 3);
+    fx.assert_latest(&latest);
+    fx.assert_fsck(&history);
+    fx.assert_fsck(&latest);
+    let pushes: Vec<Request> = web.requests()[first..]
+        .iter()
+        .filter(|r| r.line.starts_with("POST ") && r.line.contains("/git-receive-pack "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        pushes.len(),
+        4,
+        "one receive-pack POST per remote and round:\n{}",
+        web.logs()
+    );
+    for push in &pushes {
+        // git sends a body over 1 MiB (http.postBuffer) chunked, without a length.
+        let bytes = push.content_length.unwrap_or(u64::MAX);
+        eprintln!("{}: {bytes} bytes", push.line);
+        assert!(
+            bytes < 64 * 1024,
+            "6 changed rows out of 30,000 made a push of {bytes} bytes ({}): a whole tree \
+             was sent instead of a thin pack",
+            push.line
         );
     }
 }

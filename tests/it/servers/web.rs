@@ -30,6 +30,8 @@ pub struct Request {
     pub authorization: Option<String>,
     /// The response's status (None: not answered, or not known to this server).
     pub status: Option<u16>,
+    /// The request's Content-Length (None for a chunked body or none).
+    pub content_length: Option<u64>,
 }
 
 /// One access-log line of `Lighttpd`: `METHOD PATH STATUS USER BYTES_IN BYTES_OUT`.
@@ -348,10 +350,15 @@ fn parse_header_log(log: &str) -> Vec<Request> {
                 done.push(open.remove(at).1);
             }
             Some(at) => {
-                if let Some((name, value)) = text.split_once(':')
-                    && name.trim().eq_ignore_ascii_case("authorization")
-                {
-                    open[at].1.authorization = Some(decode_authorization(value));
+                let request = &mut open[at].1;
+                match text.split_once(':') {
+                    Some((name, value)) if name.trim().eq_ignore_ascii_case("authorization") => {
+                        request.authorization = Some(decode_authorization(value));
+                    }
+                    Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                        request.content_length = value.trim().parse().ok();
+                    }
+                    _ => {}
                 }
             }
         }
@@ -567,8 +574,8 @@ fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>) {
             None => {
                 request = Some(Request {
                     line: line.to_string(),
-                    authorization: None,
                     status: Some(401),
+                    ..Request::default()
                 })
             }
             Some(r) => {
@@ -610,6 +617,7 @@ mod tests {
 2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: POST /x.git/git-receive-pack HTTP/1.1
 2026-12-04 05:12:58: (connections.c.770) fd:11 rqst: Host: 127.0.0.1:1
 2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: authorization: Basic YmFja3VwOnB3
+2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: Content-Length: 358
 2026-12-04 05:12:58: (connections.c.770) fd:11 rqst: 
 2026-12-04 05:12:58: (connections.c.770) fd:12 rqst: 
 2026-12-04 05:12:58: (response.c.179) fd:12 resp: HTTP/1.1 200 OK
