@@ -1,7 +1,8 @@
 //! Issue 13: pushing over HTTP to real web servers through the default (`git`) transport.
 //!
 //! * lighttpd + `git http-backend` with Basic auth: a token (with `SQLGIT_HTTPS_USER` or a user in
-//!   the URL) reaches both remotes, and no request ever carries the user with an empty password.
+//!   the URL) reaches both remotes, and no request ever carries the user with an empty password;
+//!   an incremental push sends a thin pack to both remotes (the latest one included).
 //! * A password a git credential helper holds for one `http://host:port` is used there and is
 //!   never sent to another port (`CredLogger` records what a client sends).
 //! * dulwich's HTTP server (a second git implementation) accepts both remotes' pushes.
