@@ -460,7 +460,7 @@ fn ssh_destination(url: &str) -> Option<(Option<String>, String, Option<String>)
 
 impl Client for GitCli {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        let bare = git_url(url);
+        let bare = remote_url(url);
         let done = self.git(url, &["ls-remote", "--", &bare, "refs/heads/main"])?;
         if !done.success {
             return Err(self.failure("ls-remote", url, &done.stderr));
@@ -483,32 +483,32 @@ impl Client for GitCli {
     }
 
     fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
-        let bare = git_url(url);
+        let bare = remote_url(url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         // git leaves out only the objects of the remote's commits that are parents of what it
-        // sends, so a parentless commit replacing another would carry its whole tree. Marking
-        // the remote's (parentless) commit shallow — a no-op for a commit without parents —
-        // makes push exclude everything reachable from it (`pack-objects --shallow`).
-        let shallow = match unrelated {
+        // sends, so a parentless commit replacing another would carry its whole tree. A graft
+        // that gives the new commit the remote's as parent, for this push only, makes the
+        // remote's tree the base of a thin pack; the commit sent is still the parentless one
+        // (a pack carries objects as stored). GIT_GRAFT_FILE reaches the send-pack that an
+        // HTTP push runs under a remote helper (`--shallow-file` does not), and unlike marking
+        // the remote's commit shallow it sends no `shallow` lines, which dulwich rejects.
+        let grafts = match unrelated {
             Some(base) => {
-                let path = self.git_dir.join("sqlgit-push.shallow");
-                // The repository's own grafts (a pruned history) stay in force.
-                let mut grafts =
-                    std::fs::read_to_string(self.git_dir.join("shallow")).unwrap_or_default();
-                grafts.push_str(&format!("{base}\n"));
-                std::fs::write(&path, grafts)?;
+                let id = git2::Repository::open_bare(&self.git_dir)?
+                    .revparse_single(src)?
+                    .peel_to_commit()?
+                    .id();
+                let path = std::path::absolute(self.git_dir.join("sqlgit-push.grafts"))?;
+                std::fs::write(&path, format!("{id} {base}\n"))?;
                 Some(path)
             }
             None => None,
         };
-        let mut args: Vec<&str> = Vec::new();
-        let shallow_arg = shallow.as_ref().map(|p| p.display().to_string());
-        if let Some(path) = &shallow_arg {
-            args.extend(["--shallow-file", path.as_str()]);
-        }
         // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
         // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
-        args.extend([
+        let args = [
+            "-c",
+            "advice.graftFileDeprecated=false",
             "push",
             "--porcelain",
             "--no-verify",
@@ -518,11 +518,15 @@ impl Client for GitCli {
             "--",
             &bare,
             &refspec,
-        ]);
+        ];
+        let mut cmd = self.command(url, &args)?;
+        if let Some(path) = &grafts {
+            cmd.env("GIT_GRAFT_FILE", path);
+        }
         let meter = crate::progress::Progress::spinner(&format!("pushing to {}", redact(url)));
-        let done = self.git(url, &args);
+        let done = self.run_bounded(&mut cmd);
         meter.finish();
-        if let Some(path) = &shallow {
+        if let Some(path) = &grafts {
             let _ = std::fs::remove_file(path);
         }
         let done = done?;
@@ -555,7 +559,7 @@ impl Client for GitCli {
 impl GitCli {
     /// `git fetch --depth 1 URL +refs/heads/main:DST`, then DST's id.
     fn fetch_main_into(&self, url: &str, dst: &str) -> Result<Oid> {
-        let bare = git_url(url);
+        let bare = remote_url(url);
         let refspec = format!("+refs/heads/main:{dst}");
         let done = self.git(
             url,
@@ -588,9 +592,31 @@ impl GitCli {
     }
 }
 
-/// The URL as git gets it: without a password (that goes through the credential helper).
-fn git_url(url: &str) -> String {
-    super::without_password(url).0
+/// The URL as git gets it: without a password (that goes through the credential helper), and
+/// without the user too when sqlgit gives the credentials (`keep_user` false): the helper answers
+/// with that user, while a user in the URL makes curl first send it with an empty password (one
+/// failed login per git run, which lockouts such as fail2ban count).
+fn git_url(url: &str, keep_user: bool) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let user = rest[..at].split(':').next().unwrap_or_default();
+    let user = if keep_user && !user.is_empty() {
+        format!("{user}@")
+    } else {
+        String::new()
+    };
+    format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..])
+}
+
+/// `git_url` for a remote: the user stays unless sqlgit supplies the credentials.
+fn remote_url(url: &str) -> String {
+    git_url(url, http_credentials(url).is_none())
 }
 
 fn is_ssh(url: &str) -> bool {
@@ -787,9 +813,13 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(git_url("https://u:p@h:1/x"), "https://u@h:1/x");
-        assert_eq!(git_url("https://:p@h/x"), "https://h/x");
-        assert_eq!(git_url("https://h/a:b@c"), "https://h/a:b@c");
+        assert_eq!(git_url("https://u:p@h:1/x", true), "https://u@h:1/x");
+        assert_eq!(git_url("https://u:p@h:1/x", false), "https://h:1/x");
+        assert_eq!(git_url("https://u@h/x", false), "https://h/x");
+        assert_eq!(git_url("https://u@h/x", true), "https://u@h/x");
+        assert_eq!(git_url("https://:p@h/x", true), "https://h/x");
+        assert_eq!(git_url("https://h/a:b@c", false), "https://h/a:b@c");
+        assert_eq!(git_url("ssh://u:p@h/x", true), "ssh://u@h/x");
         assert!(is_ssh("git@host:repo.git"));
         assert!(is_ssh("ssh://host/x"));
         assert!(!is_ssh("/srv/x.git"));
