@@ -160,18 +160,23 @@ done
 curl -s -o /dev/null "http://127.0.0.1:$port/" || die "lighttpd did not start: $(cat "$run/lighttpd.stderr")"
 mark() { curl -s -o /dev/null "http://127.0.0.1:$port/mark/$1"; }
 
-# push ROUND TRANSPORT: snapshot that transport's repository (both remotes).
+# push ROUND TRANSPORT [VIA]: snapshot that transport's repository (both remotes), pushing with
+# VIA (default: TRANSPORT).
 push() {
-  local t=$2 url=http://127.0.0.1:$port
+  local t=$2 via=${3:-$2} url=http://127.0.0.1:$port
   mark "$1/$t"
-  "$bin" snapshot "$db" --repo "$run/$t.sqlgit" --transport "$t" \
+  "$bin" snapshot "$db" --repo "$run/$t.sqlgit" --transport "$via" \
     --history-remote "$url/$t-history.git" --latest-remote "$url/$t-latest.git" \
     >"$run/out.txt" 2>&1 || { cat "$run/out.txt" >&2; die "sqlgit snapshot --transport $t failed"; }
 }
 
 # ---------------------------------------------------------------- the runs
 say "first snapshot (the whole database), both transports"
-for t in git libgit2; do push 0 "$t"; done
+# libgit2 fails to send a large first pack to lighttpd (seen at 280 MB: "error receiving data
+# from socket: Broken pipe", where git sends it): its remotes are seeded through git; the
+# incremental rounds, which are what is measured, use libgit2.
+push 0 git
+push 0 libgit2 git
 for ((r = 1; r <= rounds; r++)); do
   say "round $r: $changed rows changed"
   change "$r"

@@ -71,6 +71,9 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     }
     let results = crate::job::push_all(&store, &settings, unreachable.as_deref())?;
     for p in &results {
+        if let Some(note) = &p.note {
+            say!("note: {note}");
+        }
         match &p.record.error {
             None if p.commits > 0 => say!(
                 "pushed {} commit{} to {} remote {}",

@@ -122,7 +122,8 @@ fn print(report: &Report) {
     if let Some(p) = &report.pruned {
         super::prune_lines(p, report.repo_bytes);
     }
-    for note in &report.notes {
+    let push_notes = report.pushes.iter().filter_map(|p| p.note.as_ref());
+    for note in report.notes.iter().chain(push_notes) {
         say!("note: {note}");
     }
 }
@@ -133,7 +134,8 @@ fn to_json(report: &Report) -> serde_json::Value {
         .iter()
         .map(|p| {
             serde_json::json!({"remote": p.role.name(), "url": p.record.url, "ok": p.record.ok,
-                               "commits": p.commits, "error": p.record.error})
+                               "commits": p.commits, "error": p.record.error,
+                               "note": p.note})
         })
         .collect();
     let outcome = report.outcome.as_ref();

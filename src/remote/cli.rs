@@ -478,6 +478,20 @@ impl Client for GitCli {
         Ok(None)
     }
 
+    fn default_branch(&self, url: &str) -> Option<Option<String>> {
+        let bare = remote_url(url);
+        let done = self
+            .git(url, &["ls-remote", "--symref", "--", &bare, "HEAD"])
+            .ok()?;
+        if !done.success {
+            return None;
+        }
+        Some(done.stdout.lines().find_map(|line| {
+            let (target, name) = line.strip_prefix("ref: ")?.split_once('\t')?;
+            (name.trim() == "HEAD").then(|| target.trim().to_string())
+        }))
+    }
+
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
         self.fetch_main_into(url, dst)
     }

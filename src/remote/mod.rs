@@ -60,6 +60,8 @@ pub struct Pushed {
     /// Commits the remote did not have before (history), or 1/0 for latest.
     pub commits: usize,
     pub up_to_date: bool,
+    /// Something the user should fix on the remote's side (it works, but not as expected).
+    pub note: Option<String>,
 }
 
 /// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
@@ -201,6 +203,11 @@ pub(crate) trait Client {
     /// Fetch the remote's `main` with depth 1 (its commit and tree, no history: the commit
     /// becomes a shallow boundary) into the local ref `dst`; returns its id.
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid>;
+    /// What the remote's HEAD names: Some(Some(branch)), Some(None) when it names no branch
+    /// that exists (an unborn `master`), None when the transport cannot tell.
+    fn default_branch(&self, _url: &str) -> Option<Option<String>> {
+        None
+    }
 }
 
 /// The cause given when the history remote's main has commits that are not ours.
@@ -249,6 +256,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         return Ok(Pushed {
             commits: 0,
             up_to_date: true,
+            note: None,
         });
     }
     if role == Role::History {
@@ -275,9 +283,29 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         .send(url, src, force, unrelated)
         .map_err(|e| scrubbed(e, url))?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
+    // Said once, when the remote got its first snapshot.
+    let head = match remote_main {
+        None => client.default_branch(url),
+        Some(_) => None,
+    };
+    let note = match head {
+        Some(Some(head)) if head == BRANCH => None,
+        Some(head) => Some(format!(
+            "the {} remote's HEAD {}, not main: a plain `git clone` of it checks nothing out; \
+             on the server run `git symbolic-ref HEAD refs/heads/main` (or set its default \
+             branch to main)",
+            role.name(),
+            match head {
+                Some(head) => format!("names {head}"),
+                None => "names a branch that does not exist".to_string(),
+            }
+        )),
+        None => None,
+    };
     Ok(Pushed {
         commits,
         up_to_date: false,
+        note,
     })
 }
 
@@ -424,6 +452,8 @@ pub struct PushResult {
     pub record: PushRecord,
     /// Commits sent (0 when the remote was up to date).
     pub commits: usize,
+    /// See [`Pushed::note`].
+    pub note: Option<String>,
 }
 
 /// Push every configured remote; a failure is recorded in its result, not returned.
@@ -455,6 +485,7 @@ pub fn push_all(
                         url: redact(url.as_ref()?),
                     },
                     commits: 0,
+                    note: None,
                 })
             })
             .collect();
@@ -475,13 +506,17 @@ pub fn push_all(
                 url: redact(url),
             },
             commits: 0,
+            note: None,
         };
         let pushed = match (role, history_failed) {
             (Role::History, Some(cause)) => Err(anyhow!("{cause}")),
             _ => push(store, role, url, &options),
         };
         match pushed {
-            Ok(p) => result.commits = if p.up_to_date { 0 } else { p.commits },
+            Ok(p) => {
+                result.commits = if p.up_to_date { 0 } else { p.commits };
+                result.note = p.note;
+            }
             Err(e) => {
                 result.record.ok = false;
                 result.record.error = Some(crate::error::error_line(&e));

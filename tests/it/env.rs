@@ -86,9 +86,12 @@ fn nss_wrapper_library() -> Option<PathBuf> {
     static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let mut dirs = vec![PathBuf::from("/usr/lib"), PathBuf::from("/usr/lib64")];
-            if let Ok(entries) = std::fs::read_dir("/usr/lib") {
-                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            let mut dirs = Vec::new();
+            for top in ["/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib"] {
+                dirs.push(PathBuf::from(top));
+                if let Ok(entries) = std::fs::read_dir(top) {
+                    dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+                }
             }
             dirs.into_iter()
                 .map(|d| d.join("libnss_wrapper.so"))
@@ -137,11 +140,24 @@ impl TestEnv {
         }
     }
 
-    /// Whether programs see HOME as the user's home directory (nss_wrapper found), so that
-    /// OpenSSH, which takes `~` from the user database and not from $HOME, reads the test's
-    /// `~/.ssh`.
-    pub fn ssh_reads_home(&self) -> bool {
-        self.nss.is_some()
+    /// The variables that make programs see HOME as the user's home directory (every `command`
+    /// has them; OpenSSH takes `~` from the user database, not from $HOME, so this is what makes
+    /// ssh read the test's `~/.ssh`), or None without nss_wrapper.
+    pub fn nss_vars(&self) -> Option<Vec<(String, String)>> {
+        let nss = self.nss.as_ref()?;
+        Some(vec![
+            ("LD_PRELOAD".into(), nss.library.display().to_string()),
+            (
+                "NSS_WRAPPER_PASSWD".into(),
+                nss.passwd.display().to_string(),
+            ),
+            ("NSS_WRAPPER_GROUP".into(), nss.group.display().to_string()),
+        ])
+    }
+
+    /// The HOME commands run with.
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     /// The temp dir; commands run with it as their current directory.

@@ -114,11 +114,11 @@ fn lighttpd_token_reaches_both_remotes_without_empty_password_logins() {
         // sqlgit gives it and keeps the answer for the rest of that process. sqlgit runs two git
         // processes per remote per run (`ls-remote` for the remote's main, then `push`), and
         // the first run, on a new repository, asks the history remote once more whether it has
-        // snapshots to continue: one 401 per process, 2 × 2 remotes × RUNS + 1, none with a
-        // password.
+        // snapshots to continue, and each remote once after its first push what its HEAD names:
+        // one 401 per process, 2 × 2 remotes × RUNS + 1 + 2, none with a password.
         assert_eq!(
             refused,
-            2 * 2 * RUNS + 1,
+            2 * 2 * RUNS + 1 + 2,
             "user in URL: {user_in_url}; expected one anonymous probe per git process:\n{}",
             web.logs()
         );

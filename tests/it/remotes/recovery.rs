@@ -3,7 +3,8 @@
 //! writer pushed to, and a rebuilt machine whose first runs cannot reach the history remote.
 //! Every case ends with the same cron command succeeding again, the history remote's existing
 //! commits still ancestors of its tip, and — where a person must act — one stderr line holding
-//! the exact command, which the test runs as printed.
+//! the exact command, which the test runs as printed. Also: a remote set up so that a plain
+//! clone checks nothing out is noted once, with the fix.
 
 use std::path::Path;
 
@@ -309,4 +310,41 @@ fn a_password_in_a_remote_url_is_never_saved() {
         "{}",
         run.stdout_str()
     );
+}
+
+/// A remote created with `git init --bare` on a system whose default branch is `master`: its
+/// HEAD names a branch sqlgit never pushes, so a plain `git clone` checks nothing out. The first
+/// push says so, with the command that fixes it; later pushes do not repeat it.
+#[test]
+fn a_remote_whose_head_names_master_is_noted_once_with_the_fix() {
+    let fx = Fx::new();
+    let srv = fx.daemon.base().to_path_buf();
+    fx.git(&srv, &["init", "-q", "--bare", "-b", "master", "odd.git"]);
+    let url = fx.daemon.url("odd");
+    let run = snapshot_run(&fx, &["--history-remote", &url])
+        .success()
+        .assert_quiet();
+    let out = run.stdout_str();
+    assert!(
+        out.contains("note: the history remote's HEAD names a branch that does not exist")
+            && out.contains("git symbolic-ref HEAD refs/heads/main"),
+        "{out}"
+    );
+    // Fixed on the server as the note says: a clone now checks the snapshot out.
+    fx.git(
+        &srv.join("odd.git"),
+        &["symbolic-ref", "HEAD", "refs/heads/main"],
+    );
+    let clone = fx.env.path("clone");
+    fx.git(
+        fx.env.root(),
+        &["clone", "-q", &url, &clone.display().to_string()],
+    );
+    assert!(
+        clone.join("app.db/0-header.sql").is_file(),
+        "nothing checked out"
+    );
+    fx.change();
+    let run = snapshot_run(&fx, &[]).success().assert_quiet();
+    assert!(!run.stdout_str().contains("note:"), "{}", run.stdout_str());
 }

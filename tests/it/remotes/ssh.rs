@@ -27,7 +27,7 @@ impl SshFx {
     fn new() -> SshFx {
         let fx = Fx::new();
         let sshd = Sshd::start_in(fx.env.path("sshd"));
-        let home = SshHome::new(&fx.env.path(".home"), &fx.env.path("nss"));
+        let home = SshHome::new(&fx.env);
         SshFx { sshd, home, fx }
     }
 

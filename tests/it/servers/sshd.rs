@@ -273,40 +273,6 @@ fn ensure_privsep_dir() {
 
 // ------------------------------------------------------------------------------------------------
 
-/// nss_wrapper's library, found at the usual path, by `dpkg -L libnss-wrapper`, or a glob.
-fn nss_wrapper_lib() -> PathBuf {
-    let usual = Path::new("/usr/lib/x86_64-linux-gnu/libnss_wrapper.so");
-    if usual.is_file() {
-        return usual.to_path_buf();
-    }
-    let listed = Command::new("dpkg")
-        .args(["-L", "libnss-wrapper"])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let from_dpkg = listed
-        .lines()
-        .map(PathBuf::from)
-        .find(|p| p.file_name().is_some_and(|n| n == "libnss_wrapper.so") && p.is_file());
-    let globbed = || {
-        ["/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib"]
-            .iter()
-            .flat_map(|d| {
-                let sub = std::fs::read_dir(d).into_iter().flatten().flatten();
-                std::iter::once(PathBuf::from(d)).chain(sub.map(|e| e.path()))
-            })
-            .map(|d| d.join("libnss_wrapper.so"))
-            .find(|p| p.is_file())
-    };
-    from_dpkg.or_else(globbed).unwrap_or_else(|| {
-        panic!(
-            "nss_wrapper (libnss_wrapper.so) is required by the SSH remote tests, so that ssh \
-             reads a temporary ~/.ssh: apt-get install libnss-wrapper"
-        )
-    })
-}
-
 /// A home directory that OpenSSH really uses as `~` (via nss_wrapper), for commands run with
 /// `vars()`. Files are written with the modes ssh insists on (dirs 0700, files 0600).
 pub struct SshHome {
@@ -315,35 +281,20 @@ pub struct SshHome {
 }
 
 impl SshHome {
-    /// Make `home` the current user's home for commands run with `vars()`; the passwd and group
-    /// files go to `scratch`.
-    pub fn new(home: &Path, scratch: &Path) -> SshHome {
-        let lib = nss_wrapper_lib();
+    /// The test's HOME as ssh's `~`: the TestEnv already runs every command under nss_wrapper
+    /// with HOME as the user's home directory; the SSH tests cannot work without it.
+    pub fn new(env: &crate::env::TestEnv) -> SshHome {
+        let vars = env.nss_vars().unwrap_or_else(|| {
+            panic!(
+                "nss_wrapper (libnss_wrapper.so) is required by the SSH remote tests, so that \
+                 ssh reads a temporary ~/.ssh: apt-get install libnss-wrapper"
+            )
+        });
+        let home = env.home().to_path_buf();
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
-        chmod(home, 0o700);
+        chmod(&home, 0o700);
         chmod(&home.join(".ssh"), 0o700);
-        std::fs::create_dir_all(scratch).unwrap();
-        let (user, uid, group, gid) = (id("-un"), id("-u"), id("-gn"), id("-g"));
-        let passwd = scratch.join("nss-passwd");
-        let groups = scratch.join("nss-group");
-        std::fs::write(
-            &passwd,
-            format!(
-                "{user}:x:{uid}:{gid}:sqlgit test user:{}:/bin/sh\n",
-                home.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(&groups, format!("{group}:x:{gid}:\n")).unwrap();
-        let vars = vec![
-            ("LD_PRELOAD".to_string(), lib.display().to_string()),
-            ("NSS_WRAPPER_PASSWD".into(), passwd.display().to_string()),
-            ("NSS_WRAPPER_GROUP".into(), groups.display().to_string()),
-        ];
-        SshHome {
-            home: home.to_path_buf(),
-            vars,
-        }
+        SshHome { home, vars }
     }
 
     /// `~`.
