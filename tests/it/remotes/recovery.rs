@@ -348,3 +348,30 @@ fn a_remote_whose_head_names_master_is_noted_once_with_the_fix() {
     let run = snapshot_run(&fx, &[]).success().assert_quiet();
     assert!(!run.stdout_str().contains("note:"), "{}", run.stdout_str());
 }
+
+/// The libgit2 transport (no `git` wanted, or none installed) adopts the history remote too: its
+/// shallow fetch of the tip, then a fast-forward push.
+#[test]
+fn rebuilt_machine_continues_the_history_remote_with_libgit2() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let cron = ["--history-remote", h_url.as_str(), "--transport", "libgit2"];
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    let before = fx.head();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert!(
+        run.stdout_str().contains("continuing the history remote's snapshots"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert!(is_ancestor(&fx, &history, &before, &id), "old history kept");
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "3");
+    fx.assert_fsck(&history);
+}
