@@ -12,7 +12,8 @@
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
-//! - `remotes`, `prune`: pushing and pruning (loopback servers in `servers`);
+//! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
+//!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;

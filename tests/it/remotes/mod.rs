@@ -7,8 +7,10 @@
 //!   the remote-tracking ref (`refs/remotes/<role>/main`) moves only when the remote accepted.
 //! * Pushes send only what the remote lacks; credentials never reach any output.
 //!
-//! Servers (`git daemon`, smart HTTP with Basic auth) come from `servers.rs`. Every sqlgit run has
-//! a time limit, so a push that hangs or retries forever fails the test instead of wedging CI.
+//! Servers (`git daemon`, smart HTTP with Basic auth, lighttpd, dulwich, sshd) come from
+//! `servers/`; the real-server cases live in `ssh.rs` and `http.rs`, recovery in `recovery.rs`.
+//! Every sqlgit run has a time limit, so a push that hangs or retries forever fails the test
+//! instead of wedging CI.
 
 mod http;
 mod recovery;
