@@ -366,7 +366,8 @@ fn rebuilt_machine_continues_the_history_remote_with_libgit2() {
     let run = snapshot_run(&fx, &cron).success().assert_quiet();
     let id = printed_commit(&run);
     assert!(
-        run.stdout_str().contains("continuing the history remote's snapshots"),
+        run.stdout_str()
+            .contains("continuing the history remote's snapshots"),
         "{}",
         run.stdout_str()
     );

@@ -1,15 +1,16 @@
 //! Reading a snapshot back: walk its files in path order (which is the dump), stream them to a
 //! writer, or execute them into a new database and check it before it replaces anything.
 
-use std::ffi::CStr;
+mod exec;
+
 use std::io::Write;
-use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
-use rusqlite::Connection;
-use rusqlite::ffi;
+
+use exec::feed_file;
+pub use exec::{build_database, execute};
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
 pub fn db_tree<'r>(
@@ -92,83 +93,6 @@ pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<
     for_each_file(repo, tree, |_, data| Ok(out.write_all(data)?))
 }
 
-/// Execute SQL text (any bytes, several statements) on `conn`, read as the sqlite3 shell reads
-/// a script (one CR before each line end dropped), so that every restore restores the same.
-pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
-    let sql = crate::dump::shell::shell_line_ends(sql);
-    let sql: &[u8] = &sql;
-    let db = unsafe { conn.handle() };
-    let mut pos = 0usize;
-    while pos < sql.len() {
-        let rest = &sql[pos..];
-        let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
-        let mut tail: *const c_char = std::ptr::null();
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v2(
-                db,
-                rest.as_ptr() as *const c_char,
-                rest.len() as i32,
-                &mut stmt,
-                &mut tail,
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            return Err(sqlite_error(db, rest));
-        }
-        let used = (tail as usize).saturating_sub(rest.as_ptr() as usize);
-        if stmt.is_null() {
-            if used == 0 {
-                break;
-            }
-            pos += used;
-            continue;
-        }
-        let mut rc = unsafe { ffi::sqlite3_step(stmt) };
-        while rc == ffi::SQLITE_ROW {
-            rc = unsafe { ffi::sqlite3_step(stmt) };
-        }
-        unsafe { ffi::sqlite3_finalize(stmt) };
-        if rc != ffi::SQLITE_DONE {
-            return Err(sqlite_error(db, rest));
-        }
-        pos += used.max(1);
-    }
-    Ok(())
-}
-
-fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
-    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
-        .to_string_lossy()
-        .into_owned();
-    let snippet: String = String::from_utf8_lossy(&at[..at.len().min(60)]).into();
-    anyhow!("{msg} (at: {})", snippet.trim())
-}
-
-/// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
-/// it with `PRAGMA integrity_check`.
-pub fn build_database(
-    path: &Path,
-    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
-) -> Result<()> {
-    let conn = Connection::open(path).with_context(|| format!("create {}", path.display()))?;
-    crate::dump::real::register_sql_functions(&conn)?;
-    let meter = crate::progress::Progress::bytes("restoring");
-    feed(&mut |sql| {
-        meter.inc(sql.len() as u64);
-        execute(&conn, sql)
-    })?;
-    meter.finish();
-    if !conn.is_autocommit() {
-        bail!("the SQL ended inside a transaction: the snapshot is incomplete");
-    }
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    if check != "ok" {
-        bail!("integrity check of the restored database failed: {check}");
-    }
-    conn.close().map_err(|(_, e)| e)?;
-    Ok(())
-}
-
 /// Where a restore reads its SQL from.
 pub enum Source<'a> {
     /// An SQL file (`sqlgit dump`/`cat -o` output, plain or gzip; a pipe works too).
@@ -242,42 +166,4 @@ fn remove_with_sidecars(path: &Path) -> Result<()> {
         remove_if_exists(&sidecar(path, suffix))?;
     }
     Ok(())
-}
-
-/// Feed an SQL file (plain or gzip) statement by statement: memory stays bounded.
-fn feed_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-    use std::io::{BufRead, BufReader};
-    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    // Peek at the magic bytes without consuming them: the file may be a pipe.
-    let mut buffered = BufReader::with_capacity(1 << 16, file);
-    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(buffered)))
-    } else {
-        Box::new(buffered)
-    };
-    let mut statement = Vec::new();
-    for line in reader.split(b'\n') {
-        statement.extend_from_slice(&line.with_context(|| format!("read {}", path.display()))?);
-        statement.push(b'\n');
-        if complete(&statement) {
-            exec(&statement)?;
-            statement.clear();
-        }
-    }
-    if statement.iter().any(|b| !b.is_ascii_whitespace()) {
-        bail!(
-            "{} ends inside an SQL statement (truncated?)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// Whether `sql` ends with a complete statement (sqlite3_complete).
-fn complete(sql: &[u8]) -> bool {
-    let Ok(c) = std::ffi::CString::new(sql.to_vec()) else {
-        return false; // a NUL byte inside: keep reading
-    };
-    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }
