@@ -50,6 +50,7 @@ pub fn take(
         );
     }
     let moment = when::now();
+    let format = dump::Format::for_snapshots();
     let parent = store.head()?;
     let mut tree = parent.as_ref().map(|c| c.tree_id());
     let mut summary = Summary::default();
@@ -65,7 +66,7 @@ pub fn take(
             inner: &mut writer,
             progress: &meter,
         };
-        let s = dump::dump(&conn, &mut counted, filters).with_context(|| {
+        let s = dump::dump_as(&conn, &mut counted, filters, format).with_context(|| {
             format!("database {shown} into repository {}", store.path.display())
         })?;
         drop(conn);
@@ -104,6 +105,7 @@ pub fn take(
         .repo
         .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
         .context("commit snapshot")?;
+    store.note_format(format)?;
     Ok(Outcome {
         commit: Some(commit),
         head: commit,

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
 /// Where a table's rows live.
@@ -89,39 +89,31 @@ fn cancel(a: &mut Vec<Entry>, b: &mut Vec<Entry>) {
     }
 }
 
-/// Replace group folders by the chunk files in them, keeping path order.
-fn expand(repo: &Repository, list: Vec<Entry>) -> Result<Vec<ChunkRef>> {
+/// Replace group folders by what they hold (one level), keeping path order.
+fn expand_once(repo: &Repository, list: Vec<Entry>) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for e in list {
         if e.folder {
-            for c in entries(repo, e.oid, &format!("{}/", e.name))? {
-                if c.folder {
-                    return Err(anyhow!("unexpected folder {} among row chunks", c.name));
-                }
-                out.push(ChunkRef {
-                    oid: c.oid,
-                    path: c.name,
-                });
-            }
+            out.extend(entries(repo, e.oid, &format!("{}/", e.name))?);
         } else {
-            out.push(ChunkRef {
-                oid: e.oid,
-                path: e.name,
-            });
+            out.push(e);
         }
     }
     Ok(out)
 }
 
-fn as_entries(chunks: Vec<ChunkRef>) -> Vec<Entry> {
-    chunks
+/// Replace group folders, at any depth, by the chunk files in them, keeping path order.
+fn expand(repo: &Repository, mut list: Vec<Entry>) -> Result<Vec<ChunkRef>> {
+    while list.iter().any(|e| e.folder) {
+        list = expand_once(repo, list)?;
+    }
+    Ok(list
         .into_iter()
-        .map(|c| Entry {
-            oid: c.oid,
-            name: c.path,
-            folder: false,
+        .map(|e| ChunkRef {
+            oid: e.oid,
+            path: e.name,
         })
-        .collect()
+        .collect())
 }
 
 /// The chunks only the older side has and those only the newer side has, each in path order.
@@ -136,9 +128,12 @@ pub fn changed(
     let mut a = listing(repo, from)?;
     let mut b = listing(repo, to)?;
     cancel(&mut a, &mut b);
-    let mut a = as_entries(expand(repo, a)?);
-    let mut b = as_entries(expand(repo, b)?);
-    cancel(&mut a, &mut b);
+    // Open only the folders that differ, one level at a time (format 2 nests groups).
+    while a.iter().chain(&b).any(|e| e.folder) {
+        a = expand_once(repo, a)?;
+        b = expand_once(repo, b)?;
+        cancel(&mut a, &mut b);
+    }
     let back = |l: Vec<Entry>| {
         l.into_iter()
             .map(|e| ChunkRef {

@@ -270,11 +270,13 @@ pub fn build<'r>(
     } else {
         let a = file(repo, &from.db, "0-header.sql")?;
         let b = file(repo, &to.db, "0-header.sql")?;
-        let id = |x: &Option<(Oid, Vec<u8>)>| x.as_ref().map(|x| x.0);
-        (id(&a) != id(&b)).then(|| {
-            let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
-            (text(a), text(b))
-        })
+        // The format mark is not the database's: headers compare without it.
+        let text = |x: Option<(Oid, Vec<u8>)>| {
+            let text = x.map(|x| x.1).unwrap_or_default();
+            crate::dump::Format::without_mark(&text).to_vec()
+        };
+        let (a, b) = (text(a), text(b));
+        (a != b).then_some((a, b))
     };
     let stmts = |tree: &Tree, name: &str| -> Result<Vec<Stmt>> {
         Ok(file(repo, tree, name)?

@@ -99,15 +99,25 @@ impl Rows {
 /// Parse the statements of `data`, each of which must start with `prefix` (up to and including
 /// `VALUES(`). With `lenient`, other one-line statements (the `DELETE FROM sqlite_sequence;` of
 /// a system table's file) are skipped.
+///
+/// Format-2 statements (`prefix` without its `(`, a line end, then one `(…)` per line ended by
+/// `,` or `;`) are read too: each of their rows becomes the format-1 statement with the same
+/// values, so rows of both formats compare as bytes and copy into SQL patches the same way.
 pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
-    if data.len() > u32::MAX as usize {
+    if data.len() > u32::MAX as usize / 2 {
         bail!("row chunk of {} bytes is too large", data.len());
     }
-    let mut rows = Vec::new();
-    let mut values = Vec::new();
+    let head = prefix.strip_suffix(b"(").unwrap_or(prefix);
+    let mut out = Rows {
+        data: Vec::with_capacity(data.len() + data.len() / 4),
+        rows: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut row_values: Vec<(u32, u32)> = Vec::new();
     let mut p = 0;
     while p < data.len() {
-        if !data[p..].starts_with(prefix) {
+        let multi = data[p..].starts_with(head) && data.get(p + head.len()) == Some(&b'\n');
+        if !multi && !data[p..].starts_with(prefix) {
             let line_end = data[p..].iter().position(|&b| b == b'\n');
             match line_end {
                 Some(n) if lenient => {
@@ -122,30 +132,45 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
             }
         }
         let start = p;
-        p += prefix.len();
-        let first_value = values.len() as u32;
+        // Where the first row's `(` is; every row of a format-2 statement starts with one.
+        p += if multi {
+            head.len() + 1
+        } else {
+            prefix.len() - 1
+        };
         loop {
-            let v = p;
-            p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
-            values.push(((v - start) as u32, (p - start) as u32));
-            let sep = data[p];
+            if data.get(p) != Some(&b'(') {
+                return Err(malformed(&data, start));
+            }
             p += 1;
-            if sep == b')' {
-                break;
+            let values_start = p;
+            row_values.clear();
+            loop {
+                let v = p;
+                p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
+                let at = (prefix.len() + v - values_start) as u32;
+                row_values.push((at, at + (p - v) as u32));
+                let sep = data[p];
+                p += 1;
+                if sep == b')' {
+                    break;
+                }
+            }
+            let mut text = prefix.to_vec();
+            text.extend_from_slice(&data[values_start..p]);
+            text.extend_from_slice(b";\n");
+            out.push(&text, &row_values);
+            match data.get(p..p + 2) {
+                Some(b",\n") if multi => p += 2,
+                Some(b";\n") => {
+                    p += 2;
+                    break;
+                }
+                _ => return Err(malformed(&data, start)),
             }
         }
-        if !data[p..].starts_with(b";\n") {
-            return Err(malformed(&data, start));
-        }
-        p += 2;
-        rows.push(Span {
-            start: start as u32,
-            end: p as u32,
-            first_value,
-            end_value: values.len() as u32,
-        });
     }
-    Ok(Rows { data, rows, values })
+    Ok(out)
 }
 
 /// The index of the `,` or `)` that ends the value starting at `p`.

@@ -6,13 +6,17 @@
 //! ```text
 //! 0-header.sql                      PRAGMAs, BEGIN
 //! 1-tables/<table>/0-create.sql     CREATE TABLE (virtual tables: a sqlite_schema row)
-//! 1-tables/<table>/1-rows/<group>/<chunk>.sql   INSERTs, content-defined chunks
+//! 1-tables/<table>/1-rows/<groups>/<chunk>.sql  INSERTs, content-defined chunks
 //! 1-tables/<table>/2-indexes.sql    CREATE INDEX, after the table's rows
 //! 2-sqlite_sequence.sql, 3-sqlite_stat1.sql     AUTOINCREMENT counters, ANALYZE results
 //! 4-views.sql, 5-triggers.sql       after all data, so no trigger fires during a restore
 //! 9-commit.sql                      COMMIT: a dump cut short restores nothing
 //! ```
-//! (a `1-rows` folder with a single group holds its chunks directly).
+//! Format 1 has one level of group folders (a `1-rows` folder with a single group holds its
+//! chunks directly) and one `INSERT` per row. Format 2 ([`Format`]) writes one multi-row
+//! `INSERT … VALUES` per chunk, one row per line, and nests groups up to [`rows::GROUP_LEVELS`]
+//! deep (a group folder holding a single group folder is that folder), so no tree holds more
+//! than a few hundred entries whatever the table's size.
 //! Everything is read inside one read transaction: one moment of the database.
 
 pub mod btree;
@@ -34,6 +38,55 @@ pub use schema::Filters;
 use schema::{Object, Schema, Table, read_schema};
 use shell::{ObjectKind, one_line, rename_rowid_tokens, write_fixup, write_object};
 use stmt::Encoding;
+
+/// The layout of a dump's row files. Every command reads both, forever; new dumps are
+/// [`Format::CURRENT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One `INSERT … VALUES(…);` per row; chunks in one level of group folders.
+    V1,
+    /// One multi-row `INSERT … VALUES` statement per chunk, one row per line; chunks in nested
+    /// group folders, so no tree grows with the table. The header's first line says so.
+    V2,
+}
+
+/// The first line of a format-2 dump (an SQL comment: the sqlite3 shell skips it).
+const V2_MARK: &[u8] = b"-- sqlgit snapshot format 2\n";
+
+impl Format {
+    pub const CURRENT: Format = Format::V2;
+
+    /// The format of a dump whose `0-header.sql` (or whole text) starts with `header`.
+    pub fn of_header(header: &[u8]) -> Format {
+        if header.starts_with(V2_MARK) {
+            Format::V2
+        } else {
+            Format::V1
+        }
+    }
+
+    /// The format new snapshots are written in: [`Format::CURRENT`], or format 1 when
+    /// `SQLGIT_SNAPSHOT_FORMAT=1` (for tests of old repositories, and for a repository that an
+    /// older sqlgit must still diff).
+    pub fn for_snapshots() -> Format {
+        match std::env::var("SQLGIT_SNAPSHOT_FORMAT").as_deref() {
+            Ok("1") => Format::V1,
+            _ => Format::CURRENT,
+        }
+    }
+
+    /// A header without the format mark (what the database itself says).
+    pub fn without_mark(header: &[u8]) -> &[u8] {
+        header.strip_prefix(V2_MARK).unwrap_or(header)
+    }
+
+    pub fn number(self) -> i64 {
+        match self {
+            Format::V1 => 1,
+            Format::V2 => 2,
+        }
+    }
+}
 
 /// Receives the dump's files, in path order.
 pub trait Sink {
@@ -65,9 +118,19 @@ impl Sink for Counting<'_> {
 /// Dump the database behind `conn` (opened by [`source::open`]) into `sink`, all inside one
 /// read transaction.
 pub fn dump(conn: &Connection, sink: &mut dyn Sink, filters: &Filters) -> Result<Summary> {
+    dump_as(conn, sink, filters, Format::CURRENT)
+}
+
+/// [`dump`] in a given format (a format-1 snapshot is checked against a format-1 dump).
+pub fn dump_as(
+    conn: &Connection,
+    sink: &mut dyn Sink,
+    filters: &Filters,
+    format: Format,
+) -> Result<Summary> {
     conn.execute_batch("BEGIN DEFERRED")
         .context("begin read transaction")?;
-    let result = dump_in_transaction(conn, sink, filters);
+    let result = dump_in_transaction(conn, sink, filters, format);
     let _ = conn.execute_batch("COMMIT");
     result
 }
@@ -76,6 +139,7 @@ fn dump_in_transaction(
     conn: &Connection,
     sink: &mut dyn Sink,
     filters: &Filters,
+    format: Format,
 ) -> Result<Summary> {
     let schema = read_schema(conn, filters)?;
     let encoding = Encoding::of(conn)?;
@@ -84,10 +148,10 @@ fn dump_in_transaction(
         bytes: 0,
     };
     let mut summary = Summary::default();
-    sink.file(&["0-header.sql"], header(&schema))?;
+    sink.file(&["0-header.sql"], header(&schema, format))?;
     for table in &schema.tables {
         summary.tables += 1;
-        summary.rows += dump_table(conn, table, encoding, &mut sink)?;
+        summary.rows += dump_table(conn, table, encoding, format, &mut sink)?;
     }
     if let Some(seq) = &schema.sequence {
         // sqlite_sequence cannot be created directly; creating an AUTOINCREMENT table makes it
@@ -98,7 +162,7 @@ fn dump_in_transaction(
              DROP TABLE {maker};\nDELETE FROM sqlite_sequence;\n"
         )
         .into_bytes();
-        summary.rows += system_rows(conn, seq, encoding, &mut sql)?;
+        summary.rows += system_rows(conn, seq, encoding, format, &mut sql)?;
         sink.file(&["2-sqlite_sequence.sql"], sql)?;
     }
     if let Some(stat1) = &schema.stat1 {
@@ -107,7 +171,7 @@ fn dump_in_transaction(
         let mut sql = b"ANALYZE sqlite_schema;\nDROP TABLE IF EXISTS sqlite_stat4;\n\
                         DELETE FROM sqlite_stat1;\n"
             .to_vec();
-        summary.rows += system_rows(conn, stat1, encoding, &mut sql)?;
+        summary.rows += system_rows(conn, stat1, encoding, format, &mut sql)?;
         sink.file(&["3-sqlite_stat1.sql"], sql)?;
     }
     if !schema.views.is_empty() {
@@ -124,10 +188,14 @@ fn dump_in_transaction(
     Ok(summary)
 }
 
-fn header(schema: &Schema) -> Vec<u8> {
+fn header(schema: &Schema, format: Format) -> Vec<u8> {
     let p = &schema.pragmas;
+    let mut out = match format {
+        Format::V1 => String::new(),
+        Format::V2 => String::from_utf8_lossy(V2_MARK).into_owned(),
+    };
     // Rows that break a CHECK constraint (written with ignore_check_constraints) restore too.
-    let mut out = String::from("PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\n");
+    out.push_str("PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\n");
     if p.encoding != "UTF-8" {
         // Only takes effect on a new, empty database: exactly what a restore writes into.
         out.push_str(&format!("PRAGMA encoding='{}';\n", p.encoding));
@@ -150,6 +218,7 @@ fn dump_table(
     conn: &Connection,
     table: &Table,
     encoding: Encoding,
+    format: Format,
     sink: &mut dyn Sink,
 ) -> Result<u64> {
     let dir = table.dir.as_str();
@@ -177,11 +246,11 @@ fn dump_table(
         None => write_object(&mut create, ObjectKind::Table, &table.name, &table.sql),
     }
     sink.file(&["1-tables", dir, "0-create.sql"], create)?;
-    let rows = rows::dump_rows(conn, table, encoding, &mut |chunk| {
-        sink.file(
-            &["1-tables", dir, "1-rows", &chunk.group, &chunk.name],
-            chunk.data,
-        )
+    let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
+        let mut path = vec!["1-tables", dir, "1-rows"];
+        path.extend(chunk.groups.iter().map(String::as_str));
+        path.push(&chunk.name);
+        sink.file(&path, chunk.data)
     })?;
     if table.rowid_column_temp.is_some() {
         let mut sql = Vec::new();
@@ -202,9 +271,10 @@ fn system_rows(
     conn: &Connection,
     table: &Table,
     encoding: Encoding,
+    format: Format,
     out: &mut Vec<u8>,
 ) -> Result<u64> {
-    rows::dump_rows(conn, table, encoding, &mut |chunk| {
+    rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
         out.extend_from_slice(&chunk.data);
         Ok(())
     })

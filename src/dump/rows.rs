@@ -9,6 +9,7 @@
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
+use super::Format;
 use super::btree::Rowids;
 use super::literal::write_cell;
 use super::path::{hash_bytes, mix64, ordinal_chunk_name, rowid_chunk_name};
@@ -19,13 +20,20 @@ use super::stmt::{Cell, Encoding, RawStmt};
 pub const TARGET_CHUNK: u64 = 4096;
 /// A chunk is cut here even without a boundary row, so files stay small.
 const MAX_CHUNK: usize = 1 << 20;
-/// Average number of chunks in a group folder.
+/// Average number of chunks in a group folder (and of groups in a group of the next level).
 const GROUP_SPAN: u64 = 32;
+/// Levels of group folders in format 2: 32^5 chunks (about 128 GiB of SQL) under each entry of
+/// a table's `1-rows` folder.
+pub const GROUP_LEVELS: usize = 5;
+/// Format 2: a statement also ends after this many rows (SQLite parses long VALUES lists fine;
+/// this bounds the parser's memory for tables of tiny rows).
+const MAX_STATEMENT_ROWS: u64 = 1000;
 
 /// One finished chunk of INSERT statements.
 pub struct Chunk {
-    /// Group folder name (the first chunk name of the group, without `.sql`).
-    pub group: String,
+    /// Group folder names, outermost first (each the first chunk name of its group, without
+    /// `.sql`): one in format 1, [`GROUP_LEVELS`] in format 2.
+    pub groups: Vec<String>,
     /// File name, `<16 hex digits>.sql`.
     pub name: String,
     pub data: Vec<u8>,
@@ -37,6 +45,7 @@ pub fn dump_rows(
     conn: &Connection,
     table: &Table,
     encoding: Encoding,
+    format: Format,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<u64> {
     let context = || format!("read table {}", table.name);
@@ -49,7 +58,12 @@ pub fn dump_rows(
     let mut buf: Vec<u8> = Vec::with_capacity(2 * TARGET_CHUNK as usize);
     let mut key_buf: Vec<u8> = Vec::new();
     let mut chunk_name: Option<String> = None;
-    let mut group: Option<String> = None;
+    let mut groups = Groups::new(format);
+    // Format 2: the head of the chunk's statement, and the head without `(`.
+    let head = table
+        .insert_prefix
+        .strip_suffix('(')
+        .unwrap_or(&table.insert_prefix);
     let mut chunk_rows = 0u64;
     let mut total = 0u64;
     let mut ordinal = 0u64;
@@ -64,7 +78,23 @@ pub fn dump_rows(
             _ => None,
         };
         let start = buf.len();
-        buf.extend_from_slice(table.insert_prefix.as_bytes());
+        match format {
+            Format::V1 => buf.extend_from_slice(table.insert_prefix.as_bytes()),
+            Format::V2 => {
+                if chunk_rows == 0 {
+                    buf.extend_from_slice(head.as_bytes());
+                    buf.push(b'\n');
+                } else {
+                    // The row before this one ends its line: the statement goes on.
+                    buf.extend_from_slice(b",\n");
+                }
+                buf.push(b'(');
+            }
+        }
+        let start = match format {
+            Format::V1 => start,
+            Format::V2 => buf.len() - 1,
+        };
         if let (Key::Rowid { emit: true }, Some(r)) = (table.key, rowid) {
             buf.extend_from_slice(itoa::Buffer::new().format(r).as_bytes());
             if !table.values.is_empty() {
@@ -80,8 +110,17 @@ pub fn dump_rows(
                 None => write_cell(&mut buf, stmt.cell(i)),
             }
         }
-        buf.extend_from_slice(b");\n");
-        let row_len = (buf.len() - start) as u64;
+        let row_len = match format {
+            Format::V1 => {
+                buf.extend_from_slice(b");\n");
+                (buf.len() - start) as u64
+            }
+            // `(…)` and the two bytes that end its line, whichever they are.
+            Format::V2 => {
+                buf.push(b')');
+                (buf.len() - start + 2) as u64
+            }
+        };
 
         let hash = match (table.key, rowid) {
             (Key::Rowid { .. }, Some(rowid)) => {
@@ -106,9 +145,11 @@ pub fn dump_rows(
         };
         chunk_rows += 1;
         total += 1;
-        if hash % TARGET_CHUNK < row_len || buf.len() >= MAX_CHUNK {
+        let full =
+            buf.len() >= MAX_CHUNK || (format == Format::V2 && chunk_rows >= MAX_STATEMENT_ROWS);
+        if hash % TARGET_CHUNK < row_len || full {
             let name = chunk_name.take().expect("chunk has a name");
-            flush(&mut buf, name, &mut group, &mut chunk_rows, emit)?;
+            flush(&mut buf, name, &mut groups, &mut chunk_rows, format, emit)?;
         }
     }
     if let Some(walker) = &mut btree
@@ -120,26 +161,59 @@ pub fn dump_rows(
         );
     }
     if let Some(name) = chunk_name.take() {
-        flush(&mut buf, name, &mut group, &mut chunk_rows, emit)?;
+        flush(&mut buf, name, &mut groups, &mut chunk_rows, format, emit)?;
     }
     Ok(total)
+}
+
+/// The group folders the next chunk goes into.
+struct Groups {
+    /// Innermost first.
+    open: Vec<Option<String>>,
+}
+
+impl Groups {
+    fn new(format: Format) -> Groups {
+        let levels = match format {
+            Format::V1 => 1,
+            Format::V2 => GROUP_LEVELS,
+        };
+        Groups {
+            open: vec![None; levels],
+        }
+    }
+
+    /// Place a chunk named `stem`: a chunk whose name hashes to 0 mod GROUP_SPAN^k starts a new
+    /// group at levels 1..=k (so groups nest), the first chunk starts every level. Returns the
+    /// folders, outermost first.
+    fn place(&mut self, stem: &str) -> Vec<String> {
+        let h = hash_bytes(stem.as_bytes()) >> 32;
+        let mut span = 1u64;
+        for level in self.open.iter_mut() {
+            span = span.saturating_mul(GROUP_SPAN);
+            if level.is_none() || h.is_multiple_of(span) {
+                *level = Some(stem.to_string());
+            }
+        }
+        self.open.iter().rev().flatten().cloned().collect()
+    }
 }
 
 fn flush(
     buf: &mut Vec<u8>,
     name: String,
-    group: &mut Option<String>,
+    groups: &mut Groups,
     rows: &mut u64,
+    format: Format,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<()> {
-    let stem = name.trim_end_matches(".sql");
-    // A chunk whose name hashes to 0 (mod GROUP_SPAN) starts a new group.
-    if group.is_none() || (hash_bytes(stem.as_bytes()) >> 32).is_multiple_of(GROUP_SPAN) {
-        *group = Some(stem.to_string());
+    if format == Format::V2 {
+        buf.extend_from_slice(b";\n");
     }
+    let groups = groups.place(name.trim_end_matches(".sql"));
     let data = std::mem::replace(buf, super::buffers::take(2 * TARGET_CHUNK as usize));
     emit(Chunk {
-        group: group.clone().expect("group set above"),
+        groups,
         name,
         data,
         rows: std::mem::take(rows),
@@ -158,4 +232,44 @@ fn write_redacted(out: &mut Vec<u8>, value: Cell<'_>, notnull: bool) {
         Cell::Blob(_) => b"X''",
     };
     out.extend_from_slice(placeholder);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Format 2's nested groups keep every folder small whatever the table size: after the
+    /// single-child folders are collapsed (as the tree writer does), no folder of a
+    /// 2-million-chunk table (~8 GiB of SQL) holds more than a few hundred entries.
+    #[test]
+    fn nested_groups_bound_every_folder() {
+        let mut groups = Groups::new(Format::V2);
+        // Entries per folder path (outermost first), and the distinct groups at each level.
+        let mut children: HashMap<Vec<String>, std::collections::BTreeSet<String>> = HashMap::new();
+        for i in 0..2_000_000i64 {
+            let name = rowid_chunk_name(i * 40);
+            let stem = name.trim_end_matches(".sql").to_string();
+            let path = groups.place(&stem);
+            assert_eq!(path.len(), GROUP_LEVELS);
+            for depth in 0..=path.len() {
+                let child = path.get(depth).cloned().unwrap_or_else(|| stem.clone());
+                children
+                    .entry(path[..depth].to_vec())
+                    .or_default()
+                    .insert(child);
+            }
+        }
+        // Collapsing folders with one child folder: a folder's real fan-out is its own count
+        // unless that count is 1 (then it is its child's).
+        let widest = children.values().map(|c| c.len()).max().unwrap();
+        let top = children[&Vec::new()].len();
+        assert!(widest <= 400, "a folder of {widest} entries");
+        assert!(top <= 400, "the 1-rows folder has {top} entries");
+        let mean_leaf = 2_000_000 / children.keys().filter(|k| k.len() == GROUP_LEVELS).count();
+        assert!(
+            (16..=64).contains(&mean_leaf),
+            "{mean_leaf} chunks per group"
+        );
+    }
 }

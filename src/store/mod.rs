@@ -136,7 +136,7 @@ impl Store {
         let mut config = repo.config()?;
         config.set_str("core.logAllRefUpdates", "false")?;
         config.set_i64("gc.auto", 0)?;
-        config.set_i64(FORMAT_KEY, 1)?;
+        config.set_i64(FORMAT_KEY, crate::dump::Format::CURRENT.number())?;
         drop(config);
         drop(repo);
         std::fs::File::open(&tmp)?.sync_all()?;
@@ -146,6 +146,16 @@ impl Store {
             return Err(e).with_context(|| format!("create repository {shown}"));
         }
         Store::open(dir)
+    }
+
+    /// Record that the repository holds snapshots in `format` (a repository moves to a newer
+    /// format at its next snapshot; older snapshots stay readable).
+    pub fn note_format(&self, format: crate::dump::Format) -> Result<()> {
+        let mut config = self.repo.config()?;
+        if config.get_i64(FORMAT_KEY).unwrap_or(1) < format.number() {
+            config.set_i64(FORMAT_KEY, format.number())?;
+        }
+        Ok(())
     }
 
     /// The newest snapshot, if any.

@@ -101,10 +101,13 @@ impl TreeBuilder {
     }
 
     fn close(&mut self, store: &mut dyn ObjectStore) -> Result<()> {
+        let in_rows = self.in_rows_folder();
         let dir = self.stack.pop().expect("open folder");
-        // A chunk folder with a single group holds that group's chunks directly.
+        // A row folder (`1-rows` or a group in it) holding a single group folder is that
+        // folder: small tables keep flat trees, and each level holds ~32 entries. (The group
+        // has the same name: both are named after their first chunk.)
         let oid = match dir.entries.as_slice() {
-            [only] if only.is_dir && dir.name == "1-rows" => only.oid,
+            [only] if only.is_dir && in_rows => only.oid,
             entries => store.put(Kind::Tree, encode(entries))?,
         };
         let parent = &mut self.stack.last_mut().expect("root").entries;
@@ -116,6 +119,14 @@ impl TreeBuilder {
                 is_dir: true,
             },
         )
+    }
+}
+
+impl TreeBuilder {
+    /// Whether the innermost open folder is a table's `1-rows` folder or a group inside it
+    /// (`1-tables/<table>/1-rows/…`, relative to the database's folder).
+    fn in_rows_folder(&self) -> bool {
+        self.stack.len() >= 4 && self.stack[1].name == "1-tables" && self.stack[3].name == "1-rows"
     }
 }
 

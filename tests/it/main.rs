@@ -11,6 +11,7 @@
 //! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
+//! - `format`: snapshot formats 1 and 2 side by side in one repository;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
@@ -20,6 +21,7 @@ mod badinput;
 mod diff;
 mod dump;
 mod env;
+mod format;
 mod job;
 mod ops;
 mod oracle;

@@ -342,8 +342,14 @@ fn layout_ok(path: &str) -> bool {
             "0-create.sql" | "1-schema-fixup.sql" | "2-indexes.sql",
         ] => safe(t),
         ["1-tables", t, "1-rows", c] => safe(t) && chunk(c),
-        // A group folder is named after its first chunk: every chunk in it sorts at or after it.
-        ["1-tables", t, "1-rows", g, c] => safe(t) && is_hex16(g) && chunk(c) && &c[..16] >= *g,
+        // Group folders (nested in format 2) are named after their first chunk: every chunk in
+        // them sorts at or after them.
+        ["1-tables", t, "1-rows", groups @ .., c] if !groups.is_empty() => {
+            safe(t)
+                && chunk(c)
+                && groups.iter().all(|g| is_hex16(g) && &c[..16] >= *g)
+                && groups.windows(2).all(|w| w[0] <= w[1])
+        }
         _ => false,
     }
 }
@@ -664,7 +670,7 @@ fn unchanged_database_makes_no_commit() {
         git_str(&env, &repo, &["rev-parse", "--is-bare-repository"]),
         "true"
     );
-    assert_eq!(git_str(&env, &repo, &["config", "sqlgit.format"]), "1");
+    assert_eq!(git_str(&env, &repo, &["config", "sqlgit.format"]), "2");
     assert_eq!(
         git_str(&env, &repo, &["symbolic-ref", "HEAD"]),
         "refs/heads/main"
@@ -800,8 +806,9 @@ fn chunks(env: &TestEnv, repo: &Path, rev: &str) -> Vec<(i64, bool, String)> {
         let Some(rel) = f.strip_prefix(ROWS_PREFIX) else {
             continue;
         };
-        let (group, name) = match rel.split_once('/') {
-            Some((g, n)) => (Some(g), n),
+        // Format 2 nests group folders: the innermost one holds the chunk.
+        let (group, name) = match rel.rsplit_once('/') {
+            Some((g, n)) => (Some(g.rsplit('/').next().unwrap_or(g)), n),
             None => (None, rel),
         };
         let starts_group = group.is_some_and(|g| format!("{g}.sql") == name);

@@ -16,6 +16,9 @@ use crate::env::{Run, TestEnv};
 pub const T0: u64 = 1_800_000_000;
 pub const STEP: u64 = 600;
 pub const SNAPSHOTS: usize = 8;
+/// The first snapshots are written in format 1 (`SQLGIT_SNAPSHOT_FORMAT=1`), the rest in the
+/// current format: every pair across the boundary is diffed too.
+pub const FORMAT_1_SNAPSHOTS: usize = 4;
 
 pub struct History {
     pub env: TestEnv,
@@ -23,7 +26,8 @@ pub struct History {
     pub repo: PathBuf,
     pub commits: Vec<String>,
     pub states: Vec<State>,
-    /// `sqlgit cat` of each snapshot: the dump a patch must reproduce.
+    /// `sqlgit dump` of the database at each snapshot (the current format, whatever format the
+    /// snapshot is in): the dump a patch must reproduce.
     pub dumps: Vec<Vec<u8>>,
 }
 
@@ -48,6 +52,10 @@ impl History {
             &self.repo,
         ]);
         cmd.env("SQLGIT_NOW", now.to_string());
+        let format_1 = self.commits.len() < FORMAT_1_SNAPSHOTS;
+        if format_1 {
+            cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1");
+        }
         let run = self.env.run(cmd, b"").success();
         let out = run.stdout_str();
         let id = out
@@ -59,11 +67,25 @@ impl History {
             run.fail("snapshot made no commit");
         }
         let repo = self.repo.to_str().unwrap();
-        let dump = self
+        let cat = self
             .sqlgit(&["cat", &id, "--repo", repo])
             .success()
             .output
             .stdout;
+        let dump = self
+            .env
+            .sqlgit(&[Path::new("dump"), &self.db])
+            .success()
+            .output
+            .stdout;
+        let marked = cat.starts_with(b"-- sqlgit snapshot format 2\n");
+        assert_eq!(marked, !format_1, "snapshot {} is in the wrong format", id);
+        if !format_1 {
+            assert!(
+                cat == dump,
+                "a format-2 snapshot is the dump of the database"
+            );
+        }
         self.commits.push(id);
         self.states.push(read_state(conn));
         self.dumps.push(dump);

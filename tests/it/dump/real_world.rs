@@ -193,9 +193,9 @@ fn rowids_when_every_alias_is_a_column() {
     let dump = dump_stdout(&env, &restored);
     let text = String::from_utf8_lossy(&dump);
     for row in [
-        "INSERT INTO \"t\"(rowid,\"OID\",\"_rowid_\",\"x\",\"sqlgit_rowid\") VALUES(-3,1,'1','a','a!');",
-        "VALUES(4611686018427387904,4,'4','d','d!');",
-        "INSERT INTO \"sqlgit_rowid\"(rowid,\"a\",\"oid\",\"_rowid_\",\"sqlgit_rowid_2\",\"sqlgit_rowid\") VALUES(9,'y',NULL,NULL,NULL,NULL);",
+        "INSERT INTO \"t\"(rowid,\"OID\",\"_rowid_\",\"x\",\"sqlgit_rowid\") VALUES\n(-3,1,'1','a','a!'),\n",
+        "\n(4611686018427387904,4,'4','d','d!');\n",
+        "INSERT INTO \"sqlgit_rowid\"(rowid,\"a\",\"oid\",\"_rowid_\",\"sqlgit_rowid_2\",\"sqlgit_rowid\") VALUES\n(7,'x',NULL,NULL,NULL,NULL),\n(9,'y',NULL,NULL,NULL,NULL);\n",
     ] {
         assert!(text.contains(row), "{row} not in:\n{text}");
     }
