@@ -10,6 +10,47 @@
 
 #![allow(dead_code)] // shared helpers: not every test module uses all of them
 
+/// The methods every test git server shares, from its `base` folder and `port` fields:
+/// `url(name)` (`SCHEME://127.0.0.1:PORT/NAME.git`), `url_with_credentials`, `repo_path`,
+/// `create_bare` (`git init --bare -b main`), `port`, `base`.
+macro_rules! served {
+    ($server:ty, $scheme:literal) => {
+        impl $server {
+            pub fn port(&self) -> u16 {
+                self.port
+            }
+
+            /// The directory the repositories are served from.
+            pub fn base(&self) -> &std::path::Path {
+                &self.base
+            }
+
+            /// `SCHEME://127.0.0.1:PORT/NAME.git`.
+            pub fn url(&self, name: &str) -> String {
+                format!(concat!($scheme, "://127.0.0.1:{}/{}.git"), self.port, name)
+            }
+
+            /// `SCHEME://USER:PASS@127.0.0.1:PORT/NAME.git` (no escaping: keep them URL-safe).
+            pub fn url_with_credentials(&self, name: &str, user: &str, pass: &str) -> String {
+                format!(
+                    concat!($scheme, "://{}:{}@127.0.0.1:{}/{}.git"),
+                    user, pass, self.port, name
+                )
+            }
+
+            /// Where `NAME.git` lives on disk.
+            pub fn repo_path(&self, name: &str) -> std::path::PathBuf {
+                self.base.join(format!("{name}.git"))
+            }
+
+            /// `git init --bare -b main BASE/NAME.git`; returns its path.
+            pub fn create_bare(&self, name: &str) -> std::path::PathBuf {
+                $crate::servers::init_bare(&self.base, name)
+            }
+        }
+    };
+}
+
 pub mod sshd;
 pub mod web;
 
@@ -105,7 +146,7 @@ fn git_daemon_program() -> PathBuf {
 }
 
 /// `git init --bare -b main BASE/NAME.git`; returns its path.
-fn init_bare(base: &Path, name: &str) -> PathBuf {
+pub(crate) fn init_bare(base: &Path, name: &str) -> PathBuf {
     let path = base.join(format!("{name}.git"));
     let mut cmd = git(base);
     cmd.args(["init", "--quiet", "--bare", "-b", "main"])
@@ -257,35 +298,13 @@ impl GitDaemon {
         self.child.is_some()
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The directory the daemon exports.
-    pub fn base(&self) -> &Path {
-        &self.base
-    }
-
-    /// `git://127.0.0.1:PORT/NAME.git`.
-    pub fn url(&self, name: &str) -> String {
-        format!("git://127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    /// Where `NAME.git` lives on disk.
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.base.join(format!("{name}.git"))
-    }
-
-    /// `git init --bare -b main BASE/NAME.git`; returns its path.
-    pub fn create_bare(&self, name: &str) -> PathBuf {
-        init_bare(&self.base, name)
-    }
-
     /// The daemon's log so far (for failure messages).
     pub fn log(&self) -> String {
         read_log(&self.log)
     }
 }
+
+served!(GitDaemon, "git");
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
@@ -489,33 +508,6 @@ impl HttpGit {
         server
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn base(&self) -> &Path {
-        &self.base
-    }
-
-    /// `http://127.0.0.1:PORT/NAME.git`.
-    pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    /// `http://USER:PASS@127.0.0.1:PORT/NAME.git` (no escaping: keep them URL-safe).
-    pub fn url_with_credentials(&self, name: &str, user: &str, pass: &str) -> String {
-        format!("http://{user}:{pass}@127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.base.join(format!("{name}.git"))
-    }
-
-    /// `git init --bare -b main BASE/NAME.git`; returns its path.
-    pub fn create_bare(&self, name: &str) -> PathBuf {
-        init_bare(&self.base, name)
-    }
-
     /// The request log so far: one `METHOD PATH STATUS USER` line per request.
     pub fn log(&self) -> String {
         read_log(&self.log)
@@ -526,6 +518,8 @@ impl HttpGit {
         self.log().lines().filter(|l| l.contains(" 401 ")).count()
     }
 }
+
+served!(HttpGit, "http");
 
 impl Drop for HttpGit {
     fn drop(&mut self) {

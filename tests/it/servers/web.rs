@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::{START_TIMEOUT, accepts, free_port, hermetic, init_bare, kill, read_log, require};
+use super::{START_TIMEOUT, accepts, free_port, hermetic, kill, read_log, require};
 
 const LIGHTTPD: &str = "/usr/sbin/lighttpd";
 
@@ -217,33 +217,6 @@ setenv.set-environment = (
         }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn base(&self) -> &Path {
-        &self.base
-    }
-
-    /// `http://127.0.0.1:PORT/NAME.git`.
-    pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    /// `http://USER:PASS@127.0.0.1:PORT/NAME.git` (no escaping: keep them URL-safe).
-    pub fn url_with_credentials(&self, name: &str, user: &str, pass: &str) -> String {
-        format!("http://{user}:{pass}@127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.base.join(format!("{name}.git"))
-    }
-
-    /// `git init --bare -b main BASE/NAME.git`; returns its path.
-    pub fn create_bare(&self, name: &str) -> PathBuf {
-        init_bare(&self.base, name)
-    }
-
     /// Every request so far, in the order lighttpd finished reading their headers.
     pub fn requests(&self) -> Vec<Request> {
         parse_header_log(&read_log(&self.dir.join("error.log")))
@@ -302,6 +275,8 @@ setenv.set-environment = (
         out
     }
 }
+
+served!(Lighttpd, "http");
 
 impl Drop for Lighttpd {
     fn drop(&mut self) {
@@ -462,29 +437,13 @@ impl DulwichHttp {
         server
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `http://127.0.0.1:PORT/NAME.git`.
-    pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}.git", self.port)
-    }
-
-    pub fn repo_path(&self, name: &str) -> PathBuf {
-        self.base.join(format!("{name}.git"))
-    }
-
-    /// `git init --bare -b main BASE/NAME.git`; returns its path.
-    pub fn create_bare(&self, name: &str) -> PathBuf {
-        init_bare(&self.base, name)
-    }
-
     /// dulwich's log so far (requests and tracebacks).
     pub fn log(&self) -> String {
         read_log(&self.log)
     }
 }
+
+served!(DulwichHttp, "http");
 
 impl Drop for DulwichHttp {
     fn drop(&mut self) {
