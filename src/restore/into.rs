@@ -41,12 +41,13 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     let layout = Layout::of(&live).with_context(|| format!("database {}", target.display()))?;
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
     remove_with_sidecars(&tmp)?;
-    let what = build_from(source, &tmp, layout.prelude().as_bytes(), target)?;
+    let dest = format!("into {}", target.display());
+    let what = build_from(source, &tmp, layout.prelude().as_bytes(), &dest)?;
     let copied = layout
         .apply(&tmp)
         .and_then(|()| copy_in(&tmp, &mut live, target, layout.wal, busy_timeout));
     let _ = remove_with_sidecars(&tmp);
-    let saved = copied.with_context(|| format!("restore {what} into {}", target.display()))?;
+    let saved = copied.with_context(|| format!("restore {what} {dest}"))?;
     layout.check(&live).with_context(|| {
         format!(
             "after restoring {what} into {} (the old content is in {})",

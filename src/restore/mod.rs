@@ -121,7 +121,7 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
     }
     let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
-    let what = build_from(source, &tmp, b"", target)?;
+    let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
     for suffix in ["-wal", "-shm", "-journal"] {
         remove_if_exists(&sidecar(target, suffix))?;
     }
@@ -132,8 +132,8 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
 
 /// Build a new database at `tmp` from `source`, executing `prelude` first (PRAGMAs that must
 /// come before any table). Returns what was restored, for people; on failure `tmp` is removed
-/// and the error says what was being restored to `target`.
-fn build_from(source: &Source, tmp: &Path, prelude: &[u8], target: &Path) -> Result<String> {
+/// and the error says what was being restored `dest` ("to new.db", "into app.db").
+fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result<String> {
     let (built, what) = match source {
         Source::File(file) => (
             build_database(tmp, |exec| {
@@ -155,7 +155,7 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], target: &Path) -> Res
     };
     if let Err(e) = built {
         let _ = remove_with_sidecars(tmp);
-        return Err(e.context(format!("restore {what} to {}", target.display())));
+        return Err(e.context(format!("restore {what} {dest}")));
     }
     Ok(what)
 }
