@@ -4,13 +4,15 @@
 //! Also `restore --to --force`'s refusal to replace a file that another process has open.
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::raw::c_int;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, ffi};
 
 use super::{Source, build_from, remove_with_sidecars, sidecar};
 
@@ -150,6 +152,7 @@ fn copy_in(
     wal: bool,
     busy_timeout: Duration,
 ) -> Result<PathBuf> {
+    let file = PagerFile::of(live)?;
     let src = open(tmp, busy_timeout)?;
     let backup = Backup::new(&src, live).context("start the backup")?;
     let locked = |step: StepResult| match step {
@@ -159,7 +162,7 @@ fn copy_in(
         _ => Ok(()),
     };
     locked(backup.step(0).context("lock the target")?)?;
-    let saved = save_aside(target, wal, busy_timeout)?;
+    let saved = save_aside(target, wal.then_some(busy_timeout), &file)?;
     let step = backup.step(-1).context("copy the restored pages")?;
     locked(step)?;
     if step != StepResult::Done {
@@ -169,19 +172,20 @@ fn copy_in(
 }
 
 /// Save the target's current content to `TARGET.before-restore-<UTC time>` (0600, never an
-/// existing file), while the caller holds its write lock: a rollback-journal database file is
-/// then exactly its committed content (copied as is); a WAL database is copied by `VACUUM INTO`
-/// (readers still work under a WAL writer's lock).
-fn save_aside(target: &Path, wal: bool, busy_timeout: Duration) -> Result<PathBuf> {
-    let (path, mut file) = create_aside(target)?;
+/// existing file), while the caller holds its write lock. A WAL database (`wal_busy` given) is
+/// copied by `VACUUM INTO` on a second connection (readers still work under a WAL writer's
+/// lock); a rollback-journal database file is then exactly its committed content, copied as is
+/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours).
+fn save_aside(target: &Path, wal_busy: Option<Duration>, file: &PagerFile) -> Result<PathBuf> {
+    let (path, mut out) = create_aside(target)?;
     let saved = (|| -> Result<()> {
-        if wal {
+        if let Some(busy_timeout) = wal_busy {
             let name = path.to_str().context("the file name is not UTF-8")?;
             open(target, busy_timeout)?.execute("VACUUM INTO ?1", [name])?;
         } else {
-            std::io::copy(&mut File::open(target)?, &mut file)?;
+            file.copy_to(&mut out)?;
         }
-        file.sync_all()?;
+        out.sync_all()?;
         Ok(())
     })();
     if let Err(e) = saved {
@@ -189,6 +193,58 @@ fn save_aside(target: &Path, wal: bool, busy_timeout: Duration) -> Result<PathBu
         return Err(e.context(format!("save the old content to {}", path.display())));
     }
     Ok(path)
+}
+
+/// The database file as SQLite has it open for a connection. Reading the file through another
+/// descriptor is not an option: closing any descriptor of a file drops all of this process's
+/// POSIX locks on it, SQLite's included, and lets other processes write under our feet.
+struct PagerFile(*mut ffi::sqlite3_file);
+
+impl PagerFile {
+    fn of(conn: &Connection) -> Result<PagerFile> {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: SQLITE_FCNTL_FILE_POINTER writes one pointer; the file stays open (and the
+        // pointer valid) as long as the connection is.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&raw mut file).cast(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() || unsafe { (*file).pMethods.is_null() } {
+            bail!("cannot reach the open database file (error {rc})");
+        }
+        Ok(PagerFile(file))
+    }
+
+    /// Copy the whole file to `out` (only while a lock keeps writers out).
+    fn copy_to(&self, out: &mut impl Write) -> Result<()> {
+        // SAFETY: the connection owning the file is open (see `of`); the VFS methods read into
+        // our buffer within its length.
+        let methods = unsafe { &*(*self.0).pMethods };
+        let (Some(file_size), Some(read)) = (methods.xFileSize, methods.xRead) else {
+            bail!("the VFS cannot read the database file");
+        };
+        let mut size: i64 = 0;
+        let rc = unsafe { file_size(self.0, &mut size) };
+        if rc != ffi::SQLITE_OK {
+            bail!("read the database file's size: error {rc}");
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0i64;
+        while offset < size {
+            let n = (size - offset).min(buf.len() as i64) as usize;
+            let rc = unsafe { read(self.0, buf.as_mut_ptr().cast(), n as c_int, offset) };
+            if rc != ffi::SQLITE_OK {
+                bail!("read the database file: error {rc}");
+            }
+            out.write_all(&buf[..n])?;
+            offset += n as i64;
+        }
+        Ok(())
+    }
 }
 
 /// A new, empty 0600 file `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, … appended

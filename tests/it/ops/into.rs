@@ -325,3 +325,105 @@ fn zstd_dump_cat_and_restore_from_file() {
         "a failed restore --into leaves no file"
     );
 }
+
+/// A writer that inserts a row every millisecond until the file `stop` exists, then prints how
+/// many rows it wrote and the errors it met. It prints `started` after its first write.
+const WRITER: &str = r#"
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
+n, errors = 0, []
+while not os.path.exists(sys.argv[2]):
+    try:
+        db.execute("INSERT INTO t(v) VALUES ('app')")
+        n += 1
+    except Exception as e:
+        errors.append(str(e))
+    if n == 1:
+        print("started", flush=True)
+    time.sleep(0.001)
+print(n, errors, flush=True)
+"#;
+
+/// An application writing all the time while `restore --into` runs: no write is lost or torn —
+/// each is in the saved copy or in the restored database, which passes `integrity_check`.
+#[test]
+fn restore_into_under_a_busy_writer_loses_nothing() {
+    let env = TestEnv::new();
+    let rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<20000) \
+                INSERT INTO t(v) SELECT hex(randomblob(100)) FROM n;";
+    let src = app_db(&env, "src.db", "DELETE", 4096, &[]);
+    sql(&env, &src, rows);
+    let file = s(&env.path("src.sql.zst"));
+    sg(&env, T0, &["dump", &s(&src), "-o", &file]).success();
+    for (i, mode) in ["DELETE", "WAL"].into_iter().enumerate() {
+        let name = format!("app{i}.db");
+        let target = app_db(&env, &name, mode, 4096, &[]);
+        sql(&env, &target, rows);
+        let stop = env.path(format!("stop{i}"));
+        let mut cmd = env.command("python3");
+        cmd.arg("-c").arg(WRITER).arg(&target).arg(&stop);
+        let mut writer = Background::start(cmd);
+        assert_eq!(writer.line(), "started");
+        let run = sg(
+            &env,
+            T0,
+            &["restore", "--from-file", &file, "--into", &name],
+        );
+        let saved = saved_path(&env, &run.success(), &target);
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(&stop, "").unwrap();
+        let report = writer.line();
+        let (written, errors) = report.split_once(' ').unwrap();
+        assert_eq!(errors, "[]", "{mode}: the application's writes failed");
+        let count = |db: &Path| query(&env, db, "SELECT count(*) FROM t WHERE v='app';");
+        let (before, after) = (count(&saved), count(&target));
+        assert_eq!(
+            before.parse::<u64>().unwrap() + after.parse::<u64>().unwrap(),
+            written.parse::<u64>().unwrap(),
+            "{mode}: every write is in the saved copy ({before}) or the restored database ({after})"
+        );
+        assert_eq!(query(&env, &target, "PRAGMA integrity_check;"), "ok");
+        assert_eq!(query(&env, &saved, "PRAGMA integrity_check;"), "ok");
+    }
+}
+
+/// A process whose stdout lines are read on a thread; killed (by its pid) when dropped.
+struct Background {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Background {
+    fn start(mut cmd: Command) -> Background {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start a background process");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Background { child, lines }
+    }
+
+    fn line(&mut self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no answer within 10 s")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
