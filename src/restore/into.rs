@@ -75,6 +75,8 @@ struct Layout {
     page_size: i64,
     auto_vacuum: i64,
     wal: bool,
+    /// Open connections cannot follow a change of text encoding: it must stay.
+    encoding: String,
 }
 
 impl Layout {
@@ -86,10 +88,11 @@ impl Layout {
             .with_context(|| format!("read PRAGMA {name}"))
         };
         use rusqlite::types::Value::{Integer, Text};
-        let (Integer(page_size), Integer(auto_vacuum), Text(mode)) = (
+        let (Integer(page_size), Integer(auto_vacuum), Text(mode), Text(encoding)) = (
             pragma("page_size")?,
             pragma("auto_vacuum")?,
             pragma("journal_mode")?,
+            pragma("encoding")?,
         ) else {
             bail!("unexpected PRAGMA results");
         };
@@ -97,6 +100,7 @@ impl Layout {
             page_size,
             auto_vacuum,
             wal: mode.eq_ignore_ascii_case("wal"),
+            encoding,
         })
     }
 
@@ -109,9 +113,18 @@ impl Layout {
     }
 
     /// Put the built file at `path` in the target's journal mode (and page size, if its SQL
-    /// chose another one).
+    /// chose another one); refuse another text encoding.
     fn apply(&self, path: &Path) -> Result<()> {
         let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+        let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
+        if encoding != self.encoding {
+            bail!(
+                "the restored database is {encoding} but the target is {}: the connections \
+                 applications have open cannot follow a change of text encoding (stop them and \
+                 use --to --force)",
+                self.encoding
+            );
+        }
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         if page_size != self.page_size {
             conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;

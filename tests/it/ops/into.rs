@@ -373,6 +373,7 @@ fn restore_into_under_a_busy_writer_loses_nothing() {
         std::thread::sleep(Duration::from_millis(50));
         std::fs::write(&stop, "").unwrap();
         let report = writer.line();
+        writer.wait_exit(); // its last close may checkpoint: let it finish before reading
         let (written, errors) = report.split_once(' ').unwrap();
         assert_eq!(errors, "[]", "{mode}: the application's writes failed");
         let count = |db: &Path| query(&env, db, "SELECT count(*) FROM t WHERE v='app';");
@@ -419,6 +420,15 @@ impl Background {
             .recv_timeout(Duration::from_secs(10))
             .expect("no answer within 10 s")
     }
+
+    /// Wait (10 s at most) for the process to end by itself.
+    fn wait_exit(&mut self) {
+        let start = std::time::Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "it did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Background {
@@ -426,4 +436,32 @@ impl Drop for Background {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Connections that are open cannot follow a change of text encoding: `--into` refuses a
+/// UTF-16 snapshot for a UTF-8 database, and changes nothing.
+#[test]
+fn restore_into_refuses_another_text_encoding() {
+    let env = TestEnv::new();
+    let src = env.db_from_script(
+        "src.db",
+        b"PRAGMA encoding='UTF-16le'; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
+    );
+    let file = s(&env.path("src.sql"));
+    sg(&env, T0, &["dump", &s(&src), "-o", &file]).success();
+    let target = app_db(&env, "app.db", "WAL", 4096, &["old-1"]);
+    let before = FileState::of(&target);
+    let names = list_dir(env.root());
+    let args = ["restore", "--from-file", &file, "--into", "app.db"];
+    let line = one_error_line(sg(&env, T0, &args), 1);
+    assert!(
+        line.contains("UTF-16le") && line.contains("UTF-8"),
+        "{line}"
+    );
+    before.assert_unchanged(&target, "a refused restore --into");
+    assert_eq!(
+        list_dir(env.root()),
+        names,
+        "a refused restore --into leaves no file"
+    );
 }
