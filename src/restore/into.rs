@@ -291,14 +291,18 @@ fn create_aside(target: &Path) -> Result<(PathBuf, File)> {
 /// Fail when another process has `target` (or its -wal, -shm or -journal file) open: replacing
 /// the file would leave that process writing to the old, unlinked one. Linux: every
 /// `/proc/PID/fd/*` this user may read is compared by device and inode (processes of other
-/// users are seen only by root). Without a readable /proc, a warning says nothing was checked.
-pub(super) fn refuse_if_open(target: &Path) -> Result<()> {
+/// users are seen only by root). Without a readable /proc, a warning (if `warn`) says nothing
+/// was checked.
+pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
     let files: Vec<(u64, u64)> = ["", "-wal", "-shm", "-journal"]
         .iter()
         .filter_map(|suffix| std::fs::metadata(sidecar(target, suffix)).ok())
         .map(|m| (m.dev(), m.ino()))
         .collect();
     if std::fs::read_dir("/proc/self/fd").is_err() {
+        if !warn {
+            return Ok(());
+        }
         eprintln!(
             "sqlgit: warning: cannot tell whether another process has {} open (/proc is not \
              readable); replacing it anyway",

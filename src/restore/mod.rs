@@ -117,11 +117,18 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         bail!("{} exists; use --force to replace it", target.display());
     }
     if target.exists() {
-        into::refuse_if_open(target)?;
+        into::refuse_if_open(target, true)?;
     }
     let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
     let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
+    if target.exists() {
+        // Again, just before the rename: the build may have taken minutes.
+        if let Err(e) = into::refuse_if_open(target, false) {
+            let _ = remove_with_sidecars(&tmp);
+            return Err(e);
+        }
+    }
     for suffix in ["-wal", "-shm", "-journal"] {
         remove_if_exists(&sidecar(target, suffix))?;
     }
