@@ -172,8 +172,8 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result
 /// looked at here), through [`feed_reader`]. Memory stays bounded either way.
 fn feed_sql_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
     use std::io::{BufRead, BufReader};
-    let open = || std::fs::File::open(path).with_context(|| format!("open {}", path.display()));
-    let mut buffered = BufReader::with_capacity(1 << 16, open()?);
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
     let head = buffered
         .fill_buf()
         .with_context(|| format!("read {}", path.display()))?;
@@ -198,7 +198,7 @@ fn feed_sql_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Resu
 }
 
 /// The first bytes of a zstd frame.
-pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Statement by statement, as `exec::feed_file` does: lines are gathered until
 /// `sqlite3_complete` accepts them.
