@@ -438,10 +438,10 @@ impl Drop for Background {
     }
 }
 
-/// Connections that are open cannot follow a change of text encoding: `--into` refuses a
-/// UTF-16 snapshot for a UTF-8 database, and changes nothing.
+/// `--into` needs an existing database; and connections that are open cannot follow a change of
+/// text encoding, so it refuses a UTF-16 snapshot for a UTF-8 database. Nothing changes.
 #[test]
-fn restore_into_refuses_another_text_encoding() {
+fn restore_into_refuses_a_missing_database_and_another_text_encoding() {
     let env = TestEnv::new();
     let src = env.db_from_script(
         "src.db",
