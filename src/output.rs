@@ -1,6 +1,6 @@
 //! Where SQL text goes: stdout, or a private file written beside its final name and renamed into
-//! place only when complete (gzip when the name ends in `.gz`), so a failed run never leaves a
-//! file that looks like a whole dump.
+//! place only when complete (gzip when the name ends in `.gz`, zstd when it ends in `.zst`), so
+//! a failed run never leaves a file that looks like a whole dump.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -24,17 +24,68 @@ pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
     Ok(path.with_file_name(tmp_name))
 }
 
+/// A writer whose end is written explicitly (a compressed stream's last block), so that an
+/// error there is reported rather than lost in a `drop`.
+pub trait Finish: Write {
+    fn finish_stream(self: Box<Self>) -> io::Result<()>;
+}
+
+impl Finish for BufWriter<File> {
+    fn finish_stream(mut self: Box<Self>) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl Finish for GzEncoder<BufWriter<File>> {
+    fn finish_stream(self: Box<Self>) -> io::Result<()> {
+        self.finish()?.flush()
+    }
+}
+
+impl Finish for zstd::stream::write::Encoder<'static, BufWriter<File>> {
+    fn finish_stream(self: Box<Self>) -> io::Result<()> {
+        self.finish()?.flush()
+    }
+}
+
+/// How a file's name asks for its content to be written.
+#[derive(Clone, Copy)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn of(path: &Path) -> Compression {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+
+    fn wrap(self, file: File) -> io::Result<Box<dyn Finish>> {
+        let buffered = BufWriter::with_capacity(1 << 18, file);
+        Ok(match self {
+            Compression::None => Box::new(buffered),
+            Compression::Gzip => Box::new(GzEncoder::new(buffered, flate2::Compression::default())),
+            Compression::Zstd => Box::new(zstd::stream::write::Encoder::new(buffered, 0)?),
+        })
+    }
+}
+
 /// A destination for SQL text.
 pub enum Output {
     Stdout(BufWriter<io::Stdout>),
     /// Something that is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`): written in
     /// place, never replaced by a rename.
     Special {
-        writer: Box<dyn Write>,
+        writer: Box<dyn Finish>,
         target: PathBuf,
     },
     File {
-        writer: Box<dyn Write>,
+        writer: Box<dyn Finish>,
         tmp: PathBuf,
         target: PathBuf,
     },
@@ -49,14 +100,11 @@ impl Output {
                 io::stdout(),
             )));
         };
-        let gzip = target.extension().is_some_and(|e| e == "gz");
-        let wrap = |file: File| -> Box<dyn Write> {
-            let buffered = BufWriter::with_capacity(1 << 18, file);
-            if gzip {
-                Box::new(GzEncoder::new(buffered, flate2::Compression::default()))
-            } else {
-                Box::new(buffered)
-            }
+        let compression = Compression::of(target);
+        let wrap = |file: File| {
+            compression
+                .wrap(file)
+                .with_context(|| format!("start compressing {}", target.display()))
         };
         if std::fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
             let file = OpenOptions::new()
@@ -64,7 +112,7 @@ impl Output {
                 .open(target)
                 .with_context(|| format!("open {}", target.display()))?;
             return Ok(Output::Special {
-                writer: wrap(file),
+                writer: wrap(file)?,
                 target: target.to_path_buf(),
             });
         }
@@ -75,8 +123,11 @@ impl Output {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("create {}", tmp.display()))?;
+        let writer = wrap(file).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         Ok(Output::File {
-            writer: wrap(file),
+            writer,
             tmp,
             target: target.to_path_buf(),
         })
@@ -86,17 +137,16 @@ impl Output {
     pub fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut w) => Ok(w.flush()?),
-            Output::Special { mut writer, target } => writer
-                .flush()
+            Output::Special { writer, target } => writer
+                .finish_stream()
                 .with_context(|| format!("write {}", target.display())),
             Output::File {
-                mut writer,
+                writer,
                 tmp,
                 target,
             } => {
                 let result = (|| -> Result<()> {
-                    writer.flush()?;
-                    drop(writer); // finishes the gzip stream and closes the file
+                    writer.finish_stream()?; // the compressed stream's end; closes the file
                     File::open(&tmp)?.sync_all()?;
                     std::fs::rename(&tmp, &target)?;
                     Ok(())

@@ -1,12 +1,15 @@
-//! `sqlgit restore`: rebuild a database file from a snapshot, safely.
+//! `sqlgit restore`: rebuild a database file from a snapshot, safely (`--to`), or replace the
+//! content of a database that applications have open (`--into`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
+use crate::cli::parse_duration;
 use crate::error::Exit;
-use crate::restore::{Source, restore_to};
+use crate::restore::{Source, restore_into, restore_to};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -15,15 +18,24 @@ pub struct RestoreArgs {
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR", required_unless_present = "from_file")]
     pub repo: Option<PathBuf>,
-    /// Restore from an SQL file instead (`sqlgit dump`/`cat -o` output, plain or .gz).
+    /// Restore from an SQL file instead (`sqlgit dump`/`cat -o` output, plain, .gz or .zst).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["repo", "when", "db"])]
     pub from_file: Option<PathBuf>,
     /// The database file to create.
-    #[arg(long, value_name = "NEW_DB")]
-    pub to: PathBuf,
-    /// Replace NEW_DB if it exists (its -wal/-shm files are removed too).
-    #[arg(long)]
+    #[arg(long, value_name = "NEW_DB", required_unless_present = "into")]
+    pub to: Option<PathBuf>,
+    /// Replace NEW_DB if it exists (its -wal/-shm files are removed too); refused while another
+    /// process has it open (use --into then).
+    #[arg(long, conflicts_with = "into")]
     pub force: bool,
+    /// Replace the content of this existing database, which applications may have open: they
+    /// see the restored data at their next transaction. The old content is saved beside it
+    /// first, as DB.before-restore-<UTC time>.
+    #[arg(long, value_name = "DB", conflicts_with = "to")]
+    pub into: Option<PathBuf>,
+    /// With --into: how long to wait for the database's writers (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub busy_timeout: Duration,
     /// The database's folder, when the repository holds several.
     #[arg(long, value_name = "NAME")]
     pub db: Option<String>,
@@ -39,7 +51,21 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
         },
         (None, None) => bail!("give --repo DIR or --from-file FILE"),
     };
-    let what = restore_to(&source, &args.to, args.force)?;
-    say!("restored {what} to {}", args.to.display());
+    match (&args.into, &args.to) {
+        (Some(into), _) => {
+            let done = restore_into(&source, into, args.busy_timeout)?;
+            say!(
+                "restored {} into {}; its old content is in {}",
+                done.what,
+                into.display(),
+                done.saved.display()
+            );
+        }
+        (None, Some(to)) => {
+            let what = restore_to(&source, to, args.force)?;
+            say!("restored {what} to {}", to.display());
+        }
+        (None, None) => bail!("give --to NEW_DB or --into DB"),
+    }
     Ok(Exit::Success)
 }

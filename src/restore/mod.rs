@@ -1,7 +1,9 @@
 //! Reading a snapshot back: walk its files in path order (which is the dump), stream them to a
-//! writer, or execute them into a new database and check it before it replaces anything.
+//! writer, or execute them into a new database and check it before it replaces anything (a new
+//! file with `--to`; a live database's content with `--into`, in `into.rs`).
 
 mod exec;
+mod into;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use exec::feed_file;
 pub use exec::{build_database, execute};
+pub use into::restore_into;
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
 pub fn db_tree<'r>(
@@ -95,7 +98,7 @@ pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<
 
 /// Where a restore reads its SQL from.
 pub enum Source<'a> {
-    /// An SQL file (`sqlgit dump`/`cat -o` output, plain or gzip; a pipe works too).
+    /// An SQL file (`sqlgit dump`/`cat -o` output, plain, gzip or zstd; a pipe works too).
     File(&'a Path),
     /// A snapshot of a repository.
     Snapshot {
@@ -107,31 +110,24 @@ pub enum Source<'a> {
 
 /// Build a new database at `target` from `source`, safely: into a temporary file beside it,
 /// checked with `PRAGMA integrity_check`, then renamed into place (replacing `target` and its
-/// -wal/-shm/-journal files only with `force`). Returns what was restored, for people.
+/// -wal/-shm/-journal files only with `force`, and never while a process has it open). Returns
+/// what was restored, for people.
 pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
     if target.exists() && !force {
         bail!("{} exists; use --force to replace it", target.display());
     }
+    if target.exists() {
+        into::refuse_if_open(target, true)?;
+    }
     let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
-    let (built, what) = match source {
-        Source::File(file) => (
-            build_database(&tmp, |exec| feed_file(file, exec)),
-            file.display().to_string(),
-        ),
-        Source::Snapshot { repo, when, db } => {
-            let store = crate::store::Store::open_read(repo)?;
-            let commit = crate::when::resolve(&store.repo, *when)?;
-            let tree = db_tree(&store.repo, &commit, *db)?;
-            let built = build_database(&tmp, |exec| {
-                for_each_file(&store.repo, &tree, |_, sql| exec(sql))
-            });
-            (built, format!("snapshot {}", short(&commit)))
+    let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
+    if target.exists() {
+        // Again, just before the rename: the build may have taken minutes.
+        if let Err(e) = into::refuse_if_open(target, false) {
+            let _ = remove_with_sidecars(&tmp);
+            return Err(e);
         }
-    };
-    if let Err(e) = built {
-        let _ = remove_with_sidecars(&tmp);
-        return Err(e.context(format!("restore {what} to {}", target.display())));
     }
     for suffix in ["-wal", "-shm", "-journal"] {
         remove_if_exists(&sidecar(target, suffix))?;
@@ -139,6 +135,102 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
     std::fs::rename(&tmp, target)
         .with_context(|| format!("move restored database into {}", target.display()))?;
     Ok(what)
+}
+
+/// Build a new database at `tmp` from `source`, executing `prelude` first (PRAGMAs that must
+/// come before any table). Returns what was restored, for people; on failure `tmp` is removed
+/// and the error says what was being restored `dest` ("to new.db", "into app.db").
+fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result<String> {
+    let (built, what) = match source {
+        Source::File(file) => (
+            build_database(tmp, |exec| {
+                exec(prelude)?;
+                feed_sql_file(file, exec)
+            }),
+            file.display().to_string(),
+        ),
+        Source::Snapshot { repo, when, db } => {
+            let store = crate::store::Store::open_read(repo)?;
+            let commit = crate::when::resolve(&store.repo, *when)?;
+            let tree = db_tree(&store.repo, &commit, *db)?;
+            let built = build_database(tmp, |exec| {
+                exec(prelude)?;
+                for_each_file(&store.repo, &tree, |_, sql| exec(sql))
+            });
+            (built, format!("snapshot {}", short(&commit)))
+        }
+    };
+    if let Err(e) = built {
+        let _ = remove_with_sidecars(tmp);
+        return Err(e.context(format!("restore {what} {dest}")));
+    }
+    Ok(what)
+}
+
+/// Feed an SQL file: plain or gzip through `exec::feed_file`; zstd (magic 28 B5 2F FD), and
+/// anything that is not a regular file (a pipe can be read only once, so its first bytes are
+/// looked at here), through [`feed_reader`]. Memory stays bounded either way.
+fn feed_sql_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
+    let head = buffered
+        .fill_buf()
+        .with_context(|| format!("read {}", path.display()))?;
+    let zstd = head.starts_with(&ZSTD_MAGIC);
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if regular && !zstd {
+        drop(buffered);
+        return feed_file(path, exec);
+    }
+    let reader: Box<dyn BufRead> = if zstd {
+        let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
+            .with_context(|| format!("read {}", path.display()))?;
+        Box::new(BufReader::with_capacity(1 << 16, decoder))
+    } else if gzip {
+        let decoder = flate2::read::MultiGzDecoder::new(buffered);
+        Box::new(BufReader::with_capacity(1 << 16, decoder))
+    } else {
+        Box::new(buffered)
+    };
+    feed_reader(reader, path, exec)
+}
+
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Statement by statement, as `exec::feed_file` does: lines are gathered until
+/// `sqlite3_complete` accepts them.
+fn feed_reader(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    exec: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut statement = Vec::new();
+    for line in reader.split(b'\n') {
+        statement.extend_from_slice(&line.with_context(|| format!("read {}", path.display()))?);
+        statement.push(b'\n');
+        if complete(&statement) {
+            exec(&statement)?;
+            statement.clear();
+        }
+    }
+    if statement.iter().any(|b| !b.is_ascii_whitespace()) {
+        bail!(
+            "{} ends inside an SQL statement (truncated?)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `sql` ends with a complete statement (sqlite3_complete).
+fn complete(sql: &[u8]) -> bool {
+    let Ok(c) = std::ffi::CString::new(sql.to_vec()) else {
+        return false; // a NUL byte inside: keep reading
+    };
+    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }
 
 fn temp_path(target: &Path) -> Result<PathBuf> {

@@ -790,6 +790,7 @@ fn security_created_files_are_private() {
         ),
         (vec!["dump", "app.db", "-o", "out.sql"], true),
         (vec!["dump", "app.db", "-o", "out.sql.gz"], true),
+        (vec!["dump", "app.db", "-o", "out.sql.zst"], true),
         (vec!["cat", "--repo", "app.sqlgit", "-o", "cat.sql"], true),
         (
             vec!["cat", "--repo", "app.sqlgit", "-o", "cat.sql.gz"],
@@ -818,6 +819,11 @@ fn security_created_files_are_private() {
                 "--to",
                 "restored2.db",
             ],
+            true,
+        ),
+        // The saved-aside copy of the old content.
+        (
+            vec!["restore", "--repo", "app.sqlgit", "--into", "restored.db"],
             true,
         ),
         (

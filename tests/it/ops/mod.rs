@@ -17,6 +17,7 @@
 mod cli;
 mod filters;
 mod init;
+mod into;
 mod monitoring;
 mod restore;
 mod status;
