@@ -24,7 +24,7 @@ pub struct CatArgs {
     /// The database's folder, when the repository holds several.
     #[arg(long, value_name = "NAME")]
     pub db: Option<String>,
-    /// Write to FILE (0600; gzip if it ends in .gz) instead of stdout.
+    /// Write to FILE (0600; gzip if it ends in .gz, zstd if .zst) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

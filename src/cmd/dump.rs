@@ -16,7 +16,7 @@ use crate::progress::{Counted, Progress};
 pub struct DumpArgs {
     /// The SQLite database file (opened read-only; never changed).
     pub db: PathBuf,
-    /// Write to FILE (created 0600, renamed into place when complete; gzip if it ends in .gz)
+    /// Write to FILE (created 0600, renamed into place when complete; gzip if it ends in .gz, zstd if it ends in .zst)
     /// instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

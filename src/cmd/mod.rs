@@ -63,10 +63,13 @@ pub enum Command {
     ///   sqlgit cat 2026-11-24T10:00:00Z --repo /srv/app.sqlgit -o then.sql.gz
     #[command(verbatim_doc_comment)]
     Cat(cat::CatArgs),
-    /// Restore a snapshot into a new database file (checked, then renamed into place).
+    /// Restore a snapshot into a new database file (checked, then renamed into place), or into
+    /// a database applications have open (--into: SQLite's backup API; the old content is
+    /// saved aside first).
     ///
-    /// Example:
+    /// Examples:
     ///   sqlgit restore 1day --repo /srv/app.sqlgit --to /tmp/app-yesterday.db
+    ///   sqlgit restore 2026-11-24T10:00:00Z --repo /srv/app.sqlgit --into /srv/app.db
     #[command(verbatim_doc_comment)]
     Restore(restore::RestoreArgs),
     /// Push the snapshots the remotes lack, without taking a snapshot.

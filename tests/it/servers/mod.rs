@@ -127,6 +127,53 @@ pub fn run_ok(mut cmd: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Start `python3 SCRIPT ARGS…` in `base`, stderr appended to `log`: a test server that prints
+/// its port on its first line and exits when its stdin (returned, held by the caller) closes, so
+/// it cannot outlive a killed test process. Returns the child, its stdin and the port.
+pub(crate) fn spawn_python_server(
+    base: &Path,
+    script: &Path,
+    args: &[&std::ffi::OsStr],
+    log: &Path,
+    what: &str,
+) -> (Child, Option<ChildStdin>, u16) {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open the {what} log: {e}"));
+    let mut cmd = Command::new("python3");
+    hermetic(&mut cmd, base);
+    let mut child = cmd
+        .current_dir(base)
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 for the {what}: {e}"));
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
+    let Ok(port) = line.trim().parse() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the {what} did not report its port within {START_TIMEOUT:?} (got {line:?}); \
+             log:\n{}",
+            read_log(log)
+        );
+    };
+    (child, stdin, port)
+}
+
 /// `$(git --exec-path)/git-daemon`.
 fn git_daemon_program() -> PathBuf {
     let exec_path = run_ok({
@@ -453,48 +500,17 @@ impl HttpGit {
         let script = base.with_extension("http-server.py");
         std::fs::write(&script, HTTP_SERVER_PY).expect("write the HTTP server script");
         let log = base.with_extension("http.log");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("open the HTTP server log");
-        let mut cmd = Command::new("python3");
-        hermetic(&mut cmd, &base);
-        let mut child = cmd
-            .current_dir(&base)
-            .arg(&script)
-            .arg(&base)
-            .arg(user)
-            .arg(password)
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3 for the HTTP test server: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut server = HttpGit {
+        let mut args: Vec<&std::ffi::OsStr> = vec![base.as_os_str(), user.as_ref()];
+        args.extend([password.as_ref(), log.as_os_str()]);
+        let (child, stdin, port) =
+            spawn_python_server(&base, &script, &args, &log, "HTTP test server");
+        let server = HttpGit {
             base,
-            port: 0,
+            port,
             log,
             child: Some(child),
             stdin,
         };
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
-        server.port = line.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "the HTTP test server did not report its port within {START_TIMEOUT:?} \
-                 (got {line:?}); log:\n{}",
-                read_log(&server.log)
-            )
-        });
         let deadline = Instant::now() + START_TIMEOUT;
         while !accepts(server.port) {
             assert!(

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{START_TIMEOUT, accepts, free_port, hermetic, kill, read_log, require};
@@ -394,47 +394,16 @@ impl DulwichHttp {
         let script = base.with_extension("dulwich.py");
         std::fs::write(&script, DULWICH_PY).expect("write the dulwich server script");
         let log = base.with_extension("dulwich.log");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("open the dulwich server log");
-        let mut cmd = Command::new("python3");
-        hermetic(&mut cmd, &base);
-        let mut child = cmd
-            .current_dir(&base)
-            .arg(&script)
-            .arg(&base)
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3 for the dulwich server: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut server = DulwichHttp {
+        let args = [base.as_os_str(), log.as_os_str()];
+        let what = "dulwich server (is dulwich installed? apt-get install python3-dulwich)";
+        let (child, stdin, port) = super::spawn_python_server(&base, &script, &args, &log, what);
+        DulwichHttp {
             base,
-            port: 0,
+            port,
             log,
             child: Some(child),
             stdin,
-        };
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
-        server.port = line.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "the dulwich server did not report its port within {START_TIMEOUT:?} (got \
-                 {line:?}; is dulwich installed? apt-get install python3-dulwich); log:\n{}",
-                read_log(&server.log)
-            )
-        });
-        server
+        }
     }
 
     /// dulwich's log so far (requests and tracebacks).
