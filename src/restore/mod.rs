@@ -1,7 +1,9 @@
 //! Reading a snapshot back: walk its files in path order (which is the dump), stream them to a
 //! writer, or execute them into a new database and check it before it replaces anything.
 
+mod decode;
 mod exec;
+mod fast;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,197 @@
+//! The fast restore: SQL pieces are decoded on the calling thread ([`super::decode`]) and the
+//! resulting batches applied on a second thread that owns the connection, binding row values to
+//! one prepared `INSERT … VALUES(?,…)` per table instead of parsing every row's SQL. Whatever
+//! was not decoded runs through [`execute`], in the same order, so the database is the same.
+
+use std::collections::HashMap;
+use std::os::raw::c_int;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use anyhow::{Result, anyhow};
+use rusqlite::Connection;
+use rusqlite::ffi;
+
+use super::decode::{Batch, Decoder, Op, Val};
+use super::exec::{execute, sqlite_error};
+
+/// A batch is sent once it weighs this much (bytes, roughly).
+const BATCH: usize = 256 << 10;
+/// Batches in flight between the threads: bounds memory, lets both threads work.
+const QUEUE: usize = 8;
+
+/// Run `feed`'s SQL pieces into `conn` (on another thread, which gives the connection back).
+pub fn run(
+    conn: Connection,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<Connection> {
+    let (tx, rx) = sync_channel::<Batch>(QUEUE);
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || write_all(conn, rx));
+        let mut decoder = Decoder::default();
+        let mut batch = Batch::default();
+        let stopped = || anyhow!("the restore's writing thread stopped");
+        let fed = feed(&mut |sql| {
+            decoder.decode(sql, &mut batch);
+            if batch.weight() >= BATCH {
+                tx.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
+            }
+            Ok(())
+        })
+        .and_then(|()| match batch.is_empty() {
+            true => Ok(()),
+            false => tx.send(batch).map_err(|_| stopped()),
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .map_err(|_| anyhow!("the restore's writing thread panicked"))?;
+        match (fed, written) {
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Ok(conn)) => Ok(conn),
+        }
+    })
+}
+
+fn write_all(conn: Connection, rx: Receiver<Batch>) -> Result<Connection> {
+    {
+        let mut writer = Writer::new(&conn);
+        for batch in rx {
+            writer.apply(&batch)?;
+        }
+    }
+    Ok(conn)
+}
+
+/// A prepared statement, finalized when dropped.
+struct Stmt(*mut ffi::sqlite3_stmt);
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: a statement prepared by us and finalized only here.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+/// Applies batches to a connection.
+struct Writer<'c> {
+    conn: &'c Connection,
+    db: *mut ffi::sqlite3,
+    sql: HashMap<u32, Vec<u8>>,
+    stmts: HashMap<u32, Stmt>,
+    utf16: Option<bool>,
+}
+
+impl<'c> Writer<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Writer {
+            conn,
+            // SAFETY: the handle is used only while `conn` lives, on this thread.
+            db: unsafe { conn.handle() },
+            sql: HashMap::new(),
+            stmts: HashMap::new(),
+            utf16: None,
+        }
+    }
+
+    fn apply(&mut self, batch: &Batch) -> Result<()> {
+        for (id, sql) in &batch.stmts {
+            self.sql.insert(*id, sql.clone());
+        }
+        for op in &batch.ops {
+            match *op {
+                Op::Sql(start, end) => execute(self.conn, &batch.bytes[start..end])?,
+                Op::Row {
+                    sql: Some(range), ..
+                } if self.utf16()? => execute(self.conn, batch.text(range))?,
+                Op::Row { id, first, .. } => self.row(id, &batch.vals[first..], &batch.bytes)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database is UTF-16 (known once it has a table, which rows need).
+    fn utf16(&mut self) -> Result<bool> {
+        if let Some(u) = self.utf16 {
+            return Ok(u);
+        }
+        let enc: String = self.conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
+        let u = enc != "UTF-8";
+        self.utf16 = Some(u);
+        Ok(u)
+    }
+
+    fn stmt(&mut self, id: u32) -> Result<*mut ffi::sqlite3_stmt> {
+        if let Some(s) = self.stmts.get(&id) {
+            return Ok(s.0);
+        }
+        let sql = self
+            .sql
+            .get(&id)
+            .ok_or_else(|| anyhow!("row statement {id} unknown"))?;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: pointer and length describe `sql`; `stmt` receives the statement.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(
+                self.db,
+                sql.as_ptr().cast(),
+                sql.len() as c_int,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || stmt.is_null() {
+            return Err(sqlite_error(self.db, sql));
+        }
+        self.stmts.insert(id, Stmt(stmt));
+        Ok(stmt)
+    }
+
+    /// Insert one row: bind `vals` (as many as the statement has parameters) and step.
+    fn row(&mut self, id: u32, vals: &[Val], bytes: &[u8]) -> Result<()> {
+        let stmt = self.stmt(id)?;
+        // SAFETY: `stmt` is a live statement of `self.db`; bound bytes (SQLITE_STATIC) stay
+        // alive and unchanged until the statement is reset below.
+        unsafe {
+            let n = ffi::sqlite3_bind_parameter_count(stmt) as usize;
+            for (i, v) in vals[..n].iter().enumerate() {
+                let i = i as c_int + 1;
+                let rc = match *v {
+                    Val::Null => ffi::sqlite3_bind_null(stmt, i),
+                    Val::Int(x) => ffi::sqlite3_bind_int64(stmt, i, x),
+                    Val::Real(x) => ffi::sqlite3_bind_double(stmt, i, x),
+                    Val::Text(s, e) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        i,
+                        bytes[s..e].as_ptr().cast(),
+                        (e - s) as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Val::Blob(s, e) => ffi::sqlite3_bind_blob64(
+                        stmt,
+                        i,
+                        bytes[s..e].as_ptr().cast(),
+                        (e - s) as u64,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    return Err(self.row_error(id));
+                }
+            }
+            let rc = ffi::sqlite3_step(stmt);
+            if rc != ffi::SQLITE_DONE {
+                let e = self.row_error(id);
+                ffi::sqlite3_reset(stmt);
+                return Err(e);
+            }
+            ffi::sqlite3_reset(stmt);
+        }
+        Ok(())
+    }
+
+    fn row_error(&self, id: u32) -> anyhow::Error {
+        let sql = self.sql.get(&id).map(Vec::as_slice).unwrap_or_default();
+        sqlite_error(self.db, sql)
+    }
+}
