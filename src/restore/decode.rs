@@ -50,6 +50,14 @@ impl Batch {
         self.ops.is_empty() && self.stmts.is_empty()
     }
 
+    /// Emptied, its memory kept for the next batch.
+    pub fn clear(&mut self) {
+        self.stmts.clear();
+        self.ops.clear();
+        self.vals.clear();
+        self.bytes.clear();
+    }
+
     /// Rough size, for cutting batches.
     pub fn weight(&self) -> usize {
         self.bytes.len() + 24 * self.vals.len() + 32 * self.ops.len()
@@ -137,7 +145,11 @@ impl Decoder {
 
     /// One row statement at `p`: its rows appended to `batch`, the index after its `;`.
     fn statement(&mut self, sql: &[u8], p: usize, batch: &mut Batch) -> Option<usize> {
-        let head_end = header(sql, p)?;
+        // Rows come in runs of one table: the last header seen is checked first.
+        let (head_end, cached) = match &self.last {
+            Some((h, _, _)) if sql[p..].starts_with(h) => (p + h.len(), true),
+            _ => (header(sql, p)?, false),
+        };
         let head = &sql[p..head_end];
         let mut q = skip_space(sql, head_end);
         loop {
@@ -147,7 +159,10 @@ impl Decoder {
             let first = batch.vals.len();
             let (end, values, kind) = row(sql, q, batch)?;
             let row_sql = &sql[q..end];
-            let id = self.id(head, values, batch);
+            let id = match &self.last {
+                Some((_, n, id)) if cached && *n == values => *id,
+                _ => self.id(head, values, batch),
+            };
             let op = match kind {
                 Kind::Bind => Op::Row {
                     id,
@@ -230,8 +245,14 @@ fn row(sql: &[u8], p: usize, batch: &mut Batch) -> Option<(usize, usize, Kind)> 
     let mut n = 0;
     let mut kind = Kind::Bind;
     loop {
-        let end = value_end(sql, q)?;
-        match value(&sql[q..end], batch) {
+        let (got, end) = match quick_value(sql, q, batch) {
+            Some((v, end)) => (Some((v, true)), end),
+            None => {
+                let end = value_end(sql, q)?;
+                (value(&sql[q..end], batch), end)
+            }
+        };
+        match got {
             Some((v, utf8)) => {
                 batch.vals.push(v);
                 if !utf8 && kind == Kind::Bind {
@@ -248,6 +269,59 @@ fn row(sql: &[u8], p: usize, batch: &mut Batch) -> Option<(usize, usize, Kind)> 
         if sql[end] == b')' {
             return Some((q, n, kind));
         }
+    }
+}
+
+/// The common spellings decoded in one pass: an integer, `NULL`, a `'quoted'` ASCII text, a
+/// blob; the value and the index of the `,` or `)` after it. None: take the general path.
+fn quick_value(sql: &[u8], p: usize, batch: &mut Batch) -> Option<(Val, usize)> {
+    let ends = |e: usize| matches!(sql.get(e), Some(b',' | b')'));
+    match *sql.get(p)? {
+        b'0'..=b'9' | b'-' => {
+            let neg = sql[p] == b'-';
+            let mut e = p + usize::from(neg);
+            let mut x: i64 = 0;
+            while let Some(&d @ b'0'..=b'9') = sql.get(e) {
+                let d = i64::from(d - b'0');
+                // Negative while reading, so that i64::MIN fits.
+                x = x.checked_mul(10)?.checked_sub(d)?;
+                e += 1;
+            }
+            if e == p + usize::from(neg) {
+                return None;
+            }
+            if ends(e) {
+                return Some((Val::Int(if neg { x } else { x.checked_neg()? }), e));
+            }
+            while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') = sql.get(e) {
+                e += 1;
+            }
+            if !ends(e) {
+                return None;
+            }
+            number(&sql[p..e]).map(|v| (v, e))
+        }
+        b'N' => (sql.get(p..p + 4)? == b"NULL" && ends(p + 4)).then_some((Val::Null, p + 4)),
+        b'\'' => {
+            let close = p + 1 + sql.get(p + 1..)?.iter().position(|&b| b == b'\'')?;
+            let inner = &sql[p + 1..close];
+            // Doubled quotes, or text that is not ASCII (whose UTF-8 must be checked): the
+            // general path.
+            if !ends(close + 1) || !inner.is_ascii() {
+                return None;
+            }
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(inner);
+            Some((Val::Text(start, batch.bytes.len()), close + 1))
+        }
+        b'X' if sql.get(p + 1) == Some(&b'\'') => {
+            let close = p + 2 + sql.get(p + 2..)?.iter().position(|&b| b == b'\'')?;
+            if !ends(close + 1) {
+                return None;
+            }
+            blob(&sql[p..=close], batch).map(|v| (v, close + 1))
+        }
+        _ => None,
     }
 }
 
@@ -402,26 +476,34 @@ fn blob(lit: &[u8], batch: &mut Batch) -> Option<Val> {
         return None;
     }
     let start = batch.bytes.len();
+    batch.bytes.reserve(hex.len() / 2);
     for pair in hex.chunks_exact(2) {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(h), Some(l)) => batch.bytes.push(h << 4 | l),
-            _ => {
-                batch.bytes.truncate(start);
-                return None;
-            }
+        let (h, l) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        if (h | l) > 15 {
+            batch.bytes.truncate(start);
+            return None;
         }
+        batch.bytes.push(h << 4 | l);
     }
     Some(Val::Blob(start, batch.bytes.len()))
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Hex digit values; 255 for anything else.
+const NIBBLE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// `ieee754(M,E)` with integer M and E: what our `ieee754` SQL function returns.
 fn ieee754(lit: &[u8]) -> Option<Val> {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 
 use anyhow::{Result, anyhow};
 use rusqlite::Connection;
@@ -17,7 +17,7 @@ use super::exec::{execute, sqlite_error};
 /// A batch is sent once it weighs this much (bytes, roughly).
 const BATCH: usize = 256 << 10;
 /// Batches in flight between the threads: bounds memory, lets both threads work.
-const QUEUE: usize = 8;
+const QUEUE: usize = 4;
 
 /// Run `feed`'s SQL pieces into `conn` (on another thread, which gives the connection back).
 pub fn run(
@@ -26,14 +26,18 @@ pub fn run(
 ) -> Result<Connection> {
     let (tx, rx) = sync_channel::<Batch>(QUEUE);
     std::thread::scope(|s| {
-        let writer = s.spawn(move || write_all(conn, rx));
+        // Emptied batches come back, so that their memory is reused, not paged in again.
+        let (back_tx, back_rx) = channel::<Batch>();
+        let writer = s.spawn(move || write_all(conn, rx, back_tx));
         let mut decoder = Decoder::default();
         let mut batch = Batch::default();
         let stopped = || anyhow!("the restore's writing thread stopped");
         let fed = feed(&mut |sql| {
             decoder.decode(sql, &mut batch);
             if batch.weight() >= BATCH {
-                tx.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
+                let next = back_rx.try_recv().unwrap_or_default();
+                tx.send(std::mem::replace(&mut batch, next))
+                    .map_err(|_| stopped())?;
             }
             Ok(())
         })
@@ -52,11 +56,13 @@ pub fn run(
     })
 }
 
-fn write_all(conn: Connection, rx: Receiver<Batch>) -> Result<Connection> {
+fn write_all(conn: Connection, rx: Receiver<Batch>, back: Sender<Batch>) -> Result<Connection> {
     {
         let mut writer = Writer::new(&conn);
-        for batch in rx {
+        for mut batch in rx {
             writer.apply(&batch)?;
+            batch.clear();
+            let _ = back.send(batch);
         }
     }
     Ok(conn)
