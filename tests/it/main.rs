@@ -11,6 +11,8 @@
 //! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
+//! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
+//!   statement forms it does not know, both row formats, UTF-16 text;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
@@ -25,6 +27,7 @@ mod ops;
 mod oracle;
 mod prune;
 mod remotes;
+mod restore;
 mod servers;
 mod snapshot;
 mod torture;
