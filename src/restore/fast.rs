@@ -15,9 +15,9 @@ use super::decode::{Batch, Decoder, Op, Val};
 use super::exec::{execute, sqlite_error};
 
 /// A batch is sent once it weighs this much (bytes, roughly).
-const BATCH: usize = 256 << 10;
+const BATCH: usize = 128 << 10;
 /// Batches in flight between the threads: bounds memory, lets both threads work.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 /// Run `feed`'s SQL pieces into `conn` (on another thread, which gives the connection back).
 pub fn run(
