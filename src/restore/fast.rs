@@ -1,11 +1,11 @@
-//! The fast restore: SQL pieces are decoded on the calling thread ([`super::decode`]) and the
-//! resulting batches applied on a second thread that owns the connection, binding row values to
+//! The fast restore: SQL pieces are decoded on a thread of their own ([`super::decode`]) and the
+//! resulting batches applied on another thread that owns the connection, binding row values to
 //! one prepared `INSERT … VALUES(?,…)` per table instead of parsing every row's SQL. Whatever
 //! was not decoded runs through [`execute`], in the same order, so the database is the same.
 
 use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use anyhow::{Result, anyhow};
 use rusqlite::Connection;
@@ -19,33 +19,39 @@ const BATCH: usize = 128 << 10;
 /// Batches in flight between the threads: bounds memory, lets both threads work.
 const QUEUE: usize = 2;
 
-/// Run `feed`'s SQL pieces into `conn` (on another thread, which gives the connection back).
+/// Run `feed`'s SQL pieces into `conn`. Three threads: the caller's reads the pieces (git
+/// blobs, a file) and copies them into [`Pieces`], a second decodes them into batches, a third
+/// owns the connection and applies them (and gives it back).
 pub fn run(
     conn: Connection,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<Connection> {
     let (tx, rx) = sync_channel::<Batch>(QUEUE);
+    let (pieces_tx, pieces_rx) = sync_channel::<Pieces>(QUEUE);
     std::thread::scope(|s| {
-        // Emptied batches come back, so that their memory is reused, not paged in again.
+        // Emptied buffers come back, so that their memory is reused, not paged in again.
         let (back_tx, back_rx) = channel::<Batch>();
+        let (pieces_back_tx, pieces_back_rx) = channel::<Pieces>();
         let writer = s.spawn(move || write_all(conn, rx, back_tx));
-        let mut decoder = Decoder::default();
-        let mut batch = Batch::default();
+        let decoder = s.spawn(move || decode_all(pieces_rx, pieces_back_tx, tx, back_rx));
         let stopped = || anyhow!("the restore's writing thread stopped");
+        let mut pieces = Pieces::default();
         let fed = feed(&mut |sql| {
-            decoder.decode(sql, &mut batch);
-            if batch.weight() >= BATCH {
-                let next = back_rx.try_recv().unwrap_or_default();
-                tx.send(std::mem::replace(&mut batch, next))
+            pieces.push(sql);
+            if pieces.data.len() >= BATCH {
+                let next = pieces_back_rx.try_recv().unwrap_or_default();
+                pieces_tx
+                    .send(std::mem::replace(&mut pieces, next))
                     .map_err(|_| stopped())?;
             }
             Ok(())
         })
-        .and_then(|()| match batch.is_empty() {
-            true => Ok(()),
-            false => tx.send(batch).map_err(|_| stopped()),
-        });
-        drop(tx);
+        .and_then(|()| pieces_tx.send(pieces).map_err(|_| stopped()));
+        drop(pieces_tx);
+        // A decoder that stopped early must not pass for the end of the SQL.
+        decoder
+            .join()
+            .map_err(|_| anyhow!("the restore's decoding thread panicked"))?;
         let written = writer
             .join()
             .map_err(|_| anyhow!("the restore's writing thread panicked"))?;
@@ -54,6 +60,54 @@ pub fn run(
             (Ok(()), Ok(conn)) => Ok(conn),
         }
     })
+}
+
+/// SQL pieces, each kept whole (a piece is what `execute` would have run in one call).
+#[derive(Default)]
+struct Pieces {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Pieces {
+    fn push(&mut self, piece: &[u8]) {
+        self.data.extend_from_slice(piece);
+        self.ends.push(self.data.len());
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+    }
+}
+
+/// The decoding thread: pieces in, batches out, until either side stops.
+fn decode_all(
+    pieces: Receiver<Pieces>,
+    pieces_back: Sender<Pieces>,
+    tx: SyncSender<Batch>,
+    back: Receiver<Batch>,
+) {
+    let mut decoder = Decoder::default();
+    let mut batch = Batch::default();
+    for mut p in pieces {
+        let mut start = 0;
+        for &end in &p.ends {
+            decoder.decode(&p.data[start..end], &mut batch);
+            start = end;
+            if batch.weight() >= BATCH {
+                let next = back.try_recv().unwrap_or_default();
+                if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    return;
+                }
+            }
+        }
+        p.clear();
+        let _ = pieces_back.send(p);
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
 }
 
 fn write_all(conn: Connection, rx: Receiver<Batch>, back: Sender<Batch>) -> Result<Connection> {
