@@ -64,7 +64,7 @@ pub(super) fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
 /// Settings for building a new database: no journal and no syncing while it is built (it is
 /// a temporary file until it is checked, synced and renamed), a bounded page cache.
 const BUILD_PRAGMAS: &str = "PRAGMA journal_mode=OFF;\nPRAGMA synchronous=OFF;\n\
-                             PRAGMA cache_size=-4096;\n";
+                             PRAGMA cache_size=-2048;\n";
 
 /// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
 /// it with `PRAGMA integrity_check` and sync it to disk. Row statements take the fast path
