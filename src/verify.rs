@@ -20,7 +20,7 @@ use sha1::{Digest, Sha1};
 
 use crate::dump::{self, Filters, Sink, source};
 use crate::progress::Progress;
-use crate::restore::{build_database, db_tree, for_each_file, short};
+use crate::restore::{Check, build_database, db_tree, for_each_file, short};
 use crate::store::pack::{Kind, object_id};
 
 /// What a drill found (failures are errors).
@@ -100,7 +100,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             expected = Some(want);
         }
         // Then `sqlgit restore --to`.
-        build_database(&inproc, |exec| {
+        build_database(&inproc, Check::Full, |exec| {
             for_each_file(repo, &tree, |_, sql| {
                 if expected.is_none() {
                     hash.update(sql);

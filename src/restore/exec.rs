@@ -53,7 +53,7 @@ pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
+pub(super) fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
     let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
         .to_string_lossy()
         .into_owned();
@@ -61,48 +61,87 @@ fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
     anyhow!("{msg} (at: {})", snippet.trim())
 }
 
+/// Settings for building a new database: no journal and no syncing while it is built (it is
+/// a temporary file until it is checked, synced and renamed), a bounded page cache.
+const BUILD_PRAGMAS: &str = "PRAGMA journal_mode=OFF;\nPRAGMA synchronous=OFF;\n\
+                             PRAGMA cache_size=-2048;\n";
+
+/// How a newly built database is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `PRAGMA quick_check`: every page, record and constraint — all but the index entries
+    /// against their tables, which SQLite itself wrote from the rows just inserted (a restore).
+    Quick,
+    /// `PRAGMA integrity_check`: everything (the restore drill, `sqlgit verify`).
+    Full,
+}
+
 /// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
-/// it with `PRAGMA integrity_check`.
+/// it (`check`) and sync it to disk. Row statements take the fast path ([`super::fast`]); the
+/// database is the same as executing the SQL gives.
 pub fn build_database(
     path: &Path,
+    check: Check,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
     let conn = Connection::open(path).with_context(|| format!("create {}", path.display()))?;
     crate::dump::real::register_sql_functions(&conn)?;
+    conn.execute_batch(BUILD_PRAGMAS)
+        .context("set up the new database")?;
     let meter = crate::progress::Progress::bytes("restoring");
-    feed(&mut |sql| {
-        meter.inc(sql.len() as u64);
-        execute(&conn, sql)
+    let conn = super::fast::run(conn, |exec| {
+        feed(&mut |sql| {
+            meter.inc(sql.len() as u64);
+            exec(sql)
+        })
     })?;
     meter.finish();
     if !conn.is_autocommit() {
         bail!("the SQL ended inside a transaction: the snapshot is incomplete");
     }
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    if check != "ok" {
-        bail!("integrity check of the restored database failed: {check}");
+    let pragma = match check {
+        Check::Quick => "PRAGMA quick_check",
+        Check::Full => "PRAGMA integrity_check",
+    };
+    let result: String = conn.query_row(pragma, [], |r| r.get(0))?;
+    if result != "ok" {
+        bail!("integrity check of the restored database failed: {result}");
     }
     conn.close().map_err(|(_, e)| e)?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("sync {}", path.display()))?;
     Ok(())
 }
 
-/// Feed an SQL file (plain or gzip) statement by statement: memory stays bounded.
+/// Feed an SQL file statement by statement — plain, gzip (1F 8B) or zstd (28 B5 2F FD), told by
+/// its first bytes, read as a stream (a pipe works too): memory stays bounded.
 pub(super) fn feed_file(path: &Path, exec: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
     use std::io::{BufRead, BufReader};
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     // Peek at the magic bytes without consuming them: the file may be a pipe.
     let mut buffered = BufReader::with_capacity(1 << 16, file);
-    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(buffered)))
+    let head = buffered
+        .fill_buf()
+        .with_context(|| format!("read {}", path.display()))?;
+    let reader: Box<dyn BufRead> = if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
+            .with_context(|| format!("read {}", path.display()))?;
+        Box::new(BufReader::with_capacity(1 << 16, decoder))
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::read::MultiGzDecoder::new(buffered);
+        Box::new(BufReader::with_capacity(1 << 16, decoder))
     } else {
         Box::new(buffered)
     };
     let mut statement = Vec::new();
     for line in reader.split(b'\n') {
-        statement.extend_from_slice(&line.with_context(|| format!("read {}", path.display()))?);
+        let line = line.with_context(|| format!("read {}", path.display()))?;
+        statement.extend_from_slice(&line);
         statement.push(b'\n');
-        if complete(&statement) {
+        // Only a line with a `;` can end a statement: asking sqlite3_complete about every line
+        // of a long multi-row statement would read it again and again.
+        if line.contains(&b';') && complete(&statement) {
             exec(&statement)?;
             statement.clear();
         }

@@ -12,6 +12,8 @@
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
 //! - `format`: snapshot formats 1 and 2 side by side in one repository;
+//! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
+//!   statement forms it does not know, both row formats, UTF-16 text;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
@@ -27,6 +29,7 @@ mod ops;
 mod oracle;
 mod prune;
 mod remotes;
+mod restore;
 mod servers;
 mod snapshot;
 mod torture;

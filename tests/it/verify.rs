@@ -43,7 +43,7 @@ fn names_that_need_escaping_verify() {
 }
 
 /// Replace one file of HEAD's tree with `content` (plain git plumbing), as a new commit on main.
-fn rewrite_file(env: &TestEnv, repo: &Path, path: &str, content: &[u8]) {
+pub fn rewrite_file(env: &TestEnv, repo: &Path, path: &str, content: &[u8]) {
     let git = |args: &[&str], stdin: &[u8]| -> String {
         let mut cmd = env.command("git");
         cmd.arg("--git-dir").arg(repo).args(args);

@@ -1,0 +1,705 @@
+//! Row statements of a dump decoded into values, without SQLite, for the fast restore path.
+//!
+//! A row statement is `INSERT INTO "t"(cols) VALUES(v1,v2);` (format 1) or the same with several
+//! rows, `VALUES\n(v1,v2),\n(v3,v4);` (format 2). Only the spellings [`crate::dump::literal`]
+//! writes are decoded: `NULL`, integers, canonical (shortest round-trip) reals, `±1e999`,
+//! `ieee754(M,E)`, `'text'` joined with `char(0,13,…)` by `||` (in parentheses too) and `X'..'`.
+//! A row with any other value (`CAST(X'..' AS TEXT)`, a function, a different spelling) is kept
+//! as SQL text, `INSERT … VALUES(that row);`, and so is anything that is not a row statement:
+//! what is not recognised exactly is left to SQLite.
+
+use std::collections::HashMap;
+
+/// A decoded value; text and blob bytes live in [`Batch::bytes`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(usize, usize),
+    Blob(usize, usize),
+}
+
+/// What the connection's thread does, in order.
+#[derive(Debug)]
+pub enum Op {
+    /// Bind the `n` values from `vals[first..]` to statement `id` and step it. `sql` (the row as
+    /// one statement) is set when some text is not valid UTF-8: a UTF-16 database must run it
+    /// as SQL, since SQLite converts such text piece by piece.
+    Row {
+        id: u32,
+        first: usize,
+        sql: Option<(usize, usize)>,
+    },
+    /// Run SQL text (`bytes[start..end]`) as it is.
+    Sql(usize, usize),
+}
+
+/// Work for the connection's thread: operations and the values and bytes they refer to.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Statements first seen in this batch: id, SQL (`INSERT …(?,…)`) to prepare.
+    pub stmts: Vec<(u32, Vec<u8>)>,
+    pub ops: Vec<Op>,
+    pub vals: Vec<Val>,
+    pub bytes: Vec<u8>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.stmts.is_empty()
+    }
+
+    /// Emptied, its memory kept for the next batch.
+    pub fn clear(&mut self) {
+        self.stmts.clear();
+        self.ops.clear();
+        self.vals.clear();
+        self.bytes.clear();
+    }
+
+    /// Rough size, for cutting batches.
+    pub fn weight(&self) -> usize {
+        self.bytes.len() + 24 * self.vals.len() + 32 * self.ops.len()
+    }
+
+    pub fn text(&self, (start, end): (usize, usize)) -> &[u8] {
+        &self.bytes[start..end]
+    }
+
+    fn push_sql(&mut self, sql: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(sql);
+        self.ops.push(Op::Sql(start, self.bytes.len()));
+    }
+}
+
+/// Turns SQL pieces into [`Batch`] operations; remembers the row statements it has seen.
+#[derive(Default)]
+pub struct Decoder {
+    ids: HashMap<(Vec<u8>, usize), u32>,
+    next_id: u32,
+    /// The last statement used (header, values, id): rows come in runs of one table.
+    last: Option<(Vec<u8>, usize, u32)>,
+}
+
+/// Where a batch stood before a statement, to undo a statement that turns out not to be rows.
+struct Mark {
+    stmts: usize,
+    ops: usize,
+    vals: usize,
+    bytes: usize,
+    next_id: u32,
+}
+
+impl Decoder {
+    /// Append the operations of `piece` (complete SQL statements, as `execute` takes them) to
+    /// `batch`: rows while the statements are row statements, then the rest as SQL.
+    pub fn decode(&mut self, piece: &[u8], batch: &mut Batch) {
+        // The shell rule (a CR before a LF is dropped) and NUL bytes (the end of SQL text for
+        // SQLite) are left to `execute`: dumps never write them in row statements.
+        // (`contains` of a byte is a fast memchr; the pair scan runs only when a CR is there.)
+        let cr_lf = piece.contains(&b'\r') && piece.windows(2).any(|w| w == b"\r\n");
+        if cr_lf || piece.contains(&0) {
+            batch.push_sql(piece);
+            return;
+        }
+        let mut p = 0;
+        loop {
+            p += piece[p..]
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            if p == piece.len() {
+                return;
+            }
+            let mark = self.mark(batch);
+            match self.statement(piece, p, batch) {
+                Some(end) => p = end,
+                None => {
+                    self.undo(mark, batch);
+                    batch.push_sql(&piece[p..]);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn mark(&self, b: &Batch) -> Mark {
+        Mark {
+            stmts: b.stmts.len(),
+            ops: b.ops.len(),
+            vals: b.vals.len(),
+            bytes: b.bytes.len(),
+            next_id: self.next_id,
+        }
+    }
+
+    fn undo(&mut self, m: Mark, b: &mut Batch) {
+        b.stmts.truncate(m.stmts);
+        b.ops.truncate(m.ops);
+        b.vals.truncate(m.vals);
+        b.bytes.truncate(m.bytes);
+        self.ids.retain(|_, id| *id < m.next_id);
+        self.next_id = m.next_id;
+        self.last = None;
+    }
+
+    /// One row statement at `p`: its rows appended to `batch`, the index after its `;`.
+    fn statement(&mut self, sql: &[u8], p: usize, batch: &mut Batch) -> Option<usize> {
+        // Rows come in runs of one table: the last header seen is checked first.
+        let (head_end, cached) = match &self.last {
+            Some((h, _, _)) if sql[p..].starts_with(h) => (p + h.len(), true),
+            _ => (header(sql, p)?, false),
+        };
+        let head = &sql[p..head_end];
+        let mut q = skip_space(sql, head_end);
+        loop {
+            if sql.get(q) != Some(&b'(') {
+                return None;
+            }
+            let first = batch.vals.len();
+            let (end, values, kind) = row(sql, q, batch)?;
+            let row_sql = &sql[q..end];
+            let id = match &self.last {
+                Some((_, n, id)) if cached && *n == values => *id,
+                _ => self.id(head, values, batch),
+            };
+            let op = match kind {
+                Kind::Bind => Op::Row {
+                    id,
+                    first,
+                    sql: None,
+                },
+                kind => {
+                    let start = batch.bytes.len();
+                    batch.bytes.extend_from_slice(head);
+                    batch.bytes.extend_from_slice(row_sql);
+                    batch.bytes.push(b';');
+                    let range = (start, batch.bytes.len());
+                    if kind == Kind::Sql {
+                        batch.vals.truncate(first);
+                        Op::Sql(range.0, range.1)
+                    } else {
+                        Op::Row {
+                            id,
+                            first,
+                            sql: Some(range),
+                        }
+                    }
+                }
+            };
+            batch.ops.push(op);
+            q = skip_space(sql, end);
+            match sql.get(q) {
+                Some(b',') => q = skip_space(sql, q + 1),
+                Some(b';') => return Some(q + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The statement id for `head` with `values` values, registering a new one in `batch`.
+    fn id(&mut self, head: &[u8], values: usize, batch: &mut Batch) -> u32 {
+        if let Some((h, n, id)) = &self.last
+            && h == head
+            && *n == values
+        {
+            return *id;
+        }
+        let id = self.new_id(head, values, batch);
+        self.last = Some((head.to_vec(), values, id));
+        id
+    }
+
+    fn new_id(&mut self, head: &[u8], values: usize, batch: &mut Batch) -> u32 {
+        if let Some(&id) = self.ids.get(&(head.to_vec(), values)) {
+            return id;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut sql = head.to_vec();
+        sql.push(b'(');
+        for i in 0..values {
+            sql.extend_from_slice(if i == 0 { b"?" } else { b",?" });
+        }
+        sql.push(b')');
+        batch.stmts.push((id, sql));
+        self.ids.insert((head.to_vec(), values), id);
+        id
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Every value decoded.
+    Bind,
+    /// Every value decoded, but some text is not valid UTF-8.
+    BindUtf8Only,
+    /// Some value is not decoded: the row is SQL.
+    Sql,
+}
+
+/// The row `(…)` at `p` (which holds `(`): values decoded into `batch.vals` (one that is not
+/// decoded is pushed as NULL). Returns the index after its `)`, the number of values, its kind.
+fn row(sql: &[u8], p: usize, batch: &mut Batch) -> Option<(usize, usize, Kind)> {
+    let mut q = p + 1;
+    let mut n = 0;
+    let mut kind = Kind::Bind;
+    loop {
+        let (got, end) = match quick_value(sql, q, batch) {
+            Some((v, end)) => (Some((v, true)), end),
+            None => {
+                let end = value_end(sql, q)?;
+                (value(&sql[q..end], batch), end)
+            }
+        };
+        match got {
+            Some((v, utf8)) => {
+                batch.vals.push(v);
+                if !utf8 && kind == Kind::Bind {
+                    kind = Kind::BindUtf8Only;
+                }
+            }
+            None => {
+                batch.vals.push(Val::Null);
+                kind = Kind::Sql;
+            }
+        }
+        n += 1;
+        q = end + 1;
+        if sql[end] == b')' {
+            return Some((q, n, kind));
+        }
+    }
+}
+
+/// The common spellings decoded in one pass: an integer, `NULL`, a `'quoted'` ASCII text, a
+/// blob; the value and the index of the `,` or `)` after it. None: take the general path.
+fn quick_value(sql: &[u8], p: usize, batch: &mut Batch) -> Option<(Val, usize)> {
+    let ends = |e: usize| matches!(sql.get(e), Some(b',' | b')'));
+    match *sql.get(p)? {
+        b'0'..=b'9' | b'-' => {
+            let neg = sql[p] == b'-';
+            let mut e = p + usize::from(neg);
+            let mut x: i64 = 0;
+            while let Some(&d @ b'0'..=b'9') = sql.get(e) {
+                let d = i64::from(d - b'0');
+                // Negative while reading, so that i64::MIN fits.
+                x = x.checked_mul(10)?.checked_sub(d)?;
+                e += 1;
+            }
+            if e == p + usize::from(neg) {
+                return None;
+            }
+            if ends(e) {
+                return Some((Val::Int(if neg { x } else { x.checked_neg()? }), e));
+            }
+            while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') = sql.get(e) {
+                e += 1;
+            }
+            if !ends(e) {
+                return None;
+            }
+            number(&sql[p..e]).map(|v| (v, e))
+        }
+        b'N' => (sql.get(p..p + 4)? == b"NULL" && ends(p + 4)).then_some((Val::Null, p + 4)),
+        b'\'' => {
+            let close = p + 1 + sql.get(p + 1..)?.iter().position(|&b| b == b'\'')?;
+            let inner = &sql[p + 1..close];
+            // Doubled quotes, or text that is not ASCII (whose UTF-8 must be checked): the
+            // general path.
+            if !ends(close + 1) || !inner.is_ascii() {
+                return None;
+            }
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(inner);
+            Some((Val::Text(start, batch.bytes.len()), close + 1))
+        }
+        b'X' if sql.get(p + 1) == Some(&b'\'') => {
+            let close = p + 2 + sql.get(p + 2..)?.iter().position(|&b| b == b'\'')?;
+            if !ends(close + 1) {
+                return None;
+            }
+            blob(&sql[p..=close], batch).map(|v| (v, close + 1))
+        }
+        _ => None,
+    }
+}
+
+fn skip_space(sql: &[u8], p: usize) -> usize {
+    p + sql[p.min(sql.len())..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count()
+}
+
+/// The end of a row statement's header at `p`, just after `VALUES`: `INSERT INTO <name>`, an
+/// optional column list, ` VALUES`. Names are `"quoted"` or plain words.
+fn header(sql: &[u8], p: usize) -> Option<usize> {
+    let mut q = p + b"INSERT INTO ".len();
+    if !sql.get(p..q)?.eq(b"INSERT INTO ") {
+        return None;
+    }
+    q = name(sql, q)?;
+    if sql.get(q) == Some(&b'(') {
+        q += 1;
+        loop {
+            q = name(sql, q)?;
+            match sql.get(q)? {
+                b',' => q += 1,
+                b')' => break,
+                _ => return None,
+            }
+        }
+        q += 1;
+    }
+    let end = q + b" VALUES".len();
+    (sql.get(q..end)? == b" VALUES").then_some(end)
+}
+
+/// The index after a `"quoted"` name or a plain word at `p`.
+fn name(sql: &[u8], p: usize) -> Option<usize> {
+    match *sql.get(p)? {
+        b'"' => {
+            let mut q = p + 1;
+            loop {
+                q += sql.get(q..)?.iter().position(|&b| b == b'"')?;
+                if sql.get(q + 1) == Some(&b'"') {
+                    q += 2;
+                } else {
+                    return Some(q + 1);
+                }
+            }
+        }
+        b if b.is_ascii_alphabetic() || b == b'_' => Some(
+            p + sql[p..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count(),
+        ),
+        _ => None,
+    }
+}
+
+/// The index of the `,` or `)` that ends the value starting at `p`, following SQL's quotes
+/// (`'`, `"`, `` ` ``, `[…]`) and parentheses. None at a comment or the end of the text: the
+/// statement is then left to SQLite whole.
+fn value_end(sql: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *sql.get(p)? {
+            q @ (b'\'' | b'"' | b'`') => p = quoted_end(sql, p + 1, q)?,
+            b'[' => p += 1 + sql.get(p..)?.iter().position(|&b| b == b']')?,
+            b'-' if sql.get(p + 1) == Some(&b'-') => return None,
+            b'/' if sql.get(p + 1) == Some(&b'*') => return None,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' if depth == 0 => return Some(p),
+            b')' => {
+                depth -= 1;
+                p += 1;
+            }
+            b',' if depth == 0 => return Some(p),
+            b';' if depth == 0 => return None,
+            _ => p += 1,
+        }
+    }
+}
+
+/// From just inside a quoted token opened by `q`, the index just past its closing quote.
+fn quoted_end(sql: &[u8], mut p: usize, q: u8) -> Option<usize> {
+    loop {
+        p += sql.get(p..)?.iter().position(|&b| b == q)?;
+        if sql.get(p + 1) == Some(&q) {
+            p += 2;
+        } else {
+            return Some(p + 1);
+        }
+    }
+}
+
+/// A value literal decoded: the value and whether its text pieces are all valid UTF-8. None
+/// for any spelling not modelled exactly.
+fn value(lit: &[u8], batch: &mut Batch) -> Option<(Val, bool)> {
+    match *lit.first()? {
+        b'N' => (lit == b"NULL").then_some((Val::Null, true)),
+        b'0'..=b'9' | b'-' => number(lit).map(|v| (v, true)),
+        b'X' | b'x' if lit.get(1) == Some(&b'\'') => blob(lit, batch).map(|v| (v, true)),
+        b'i' => ieee754(lit).map(|v| (v, true)),
+        b'\'' | b'c' | b'(' => {
+            let start = batch.bytes.len();
+            match text(lit, &mut batch.bytes) {
+                Some(utf8) => Some((Val::Text(start, batch.bytes.len()), utf8)),
+                None => {
+                    batch.bytes.truncate(start);
+                    None
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An integer (`-?[0-9]+`, within i64) or a real as the dump spells it: the shortest
+/// round-trip digits (ryu), `1e999` for infinity, with an optional `-`.
+fn number(lit: &[u8]) -> Option<Val> {
+    let (neg, digits) = match lit.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, lit),
+    };
+    if digits.is_empty() || !digits[0].is_ascii_digit() {
+        return None;
+    }
+    let s = std::str::from_utf8(lit).ok()?;
+    if digits.iter().all(u8::is_ascii_digit) {
+        return s.parse::<i64>().ok().map(Val::Int);
+    }
+    let abs = &s[usize::from(neg)..];
+    let v: f64 = if abs == "1e999" {
+        f64::INFINITY
+    } else {
+        let v: f64 = abs.parse().ok()?;
+        // Only the canonical spelling: that is what SQLite reads back bit for bit (tested).
+        if !v.is_finite() || ryu::Buffer::new().format_finite(v) != abs {
+            return None;
+        }
+        v
+    };
+    Some(Val::Real(if neg { -v } else { v }))
+}
+
+/// `X'hex'` (an even number of hex digits).
+fn blob(lit: &[u8], batch: &mut Batch) -> Option<Val> {
+    let hex = lit.get(2..lit.len() - 1)?;
+    if lit.last() != Some(&b'\'') || !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let start = batch.bytes.len();
+    batch.bytes.reserve(hex.len() / 2);
+    for pair in hex.chunks_exact(2) {
+        let (h, l) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        if (h | l) > 15 {
+            batch.bytes.truncate(start);
+            return None;
+        }
+        batch.bytes.push(h << 4 | l);
+    }
+    Some(Val::Blob(start, batch.bytes.len()))
+}
+
+/// Hex digit values; 255 for anything else.
+const NIBBLE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `ieee754(M,E)` with integer M and E: what our `ieee754` SQL function returns.
+fn ieee754(lit: &[u8]) -> Option<Val> {
+    let args = lit.strip_prefix(b"ieee754(")?.strip_suffix(b")")?;
+    let (m, e) = std::str::from_utf8(args).ok()?.split_once(',')?;
+    let int = |s: &str| {
+        let d = s.strip_prefix('-').unwrap_or(s);
+        (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let v = crate::dump::real::ieee754_value(int(m)?, int(e)?);
+    Some(if v.is_nan() { Val::Null } else { Val::Real(v) })
+}
+
+/// Text: `'…'` pieces (`''` for a quote) and `char(c,…)` with ASCII codes, joined by `||`, in
+/// parentheses too; appended to `out`. Returns whether every quoted piece is valid UTF-8.
+fn text(lit: &[u8], out: &mut Vec<u8>) -> Option<bool> {
+    let mut utf8 = true;
+    let mut p = 0;
+    loop {
+        match *lit.get(p)? {
+            b'\'' => {
+                let end = quoted_end(lit, p + 1, b'\'')?;
+                let from = out.len();
+                let mut inner = &lit[p + 1..end - 1];
+                while let Some(i) = inner.iter().position(|&b| b == b'\'') {
+                    out.extend_from_slice(&inner[..=i]);
+                    inner = &inner[i + 2..];
+                }
+                out.extend_from_slice(inner);
+                utf8 &= std::str::from_utf8(&out[from..]).is_ok();
+                p = end;
+            }
+            b'c' => {
+                let args = lit[p..].strip_prefix(b"char(")?;
+                let close = args.iter().position(|&b| b == b')')?;
+                for code in args[..close].split(|&b| b == b',') {
+                    if code.is_empty() || code.len() > 3 || !code.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                    let c: u8 = std::str::from_utf8(code).ok()?.parse().ok()?;
+                    if !c.is_ascii() {
+                        return None; // char(128…) is a UTF-8 sequence: not modelled
+                    }
+                    out.push(c);
+                }
+                p += 5 + close + 1;
+            }
+            b'(' => {
+                let close = group_end(lit, p)?;
+                utf8 &= text(&lit[p + 1..close], out)?;
+                p = close + 1;
+            }
+            _ => return None,
+        }
+        if p == lit.len() {
+            return Some(utf8);
+        }
+        p += 2;
+        if lit.get(p - 2..p)? != b"||" {
+            return None;
+        }
+    }
+}
+
+/// The index of the `)` closing the `(` at `open` (quotes followed).
+fn group_end(lit: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut p = open;
+    loop {
+        match *lit.get(p)? {
+            b'\'' => p = quoted_end(lit, p + 1, b'\'')?,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(p);
+                }
+                p += 1;
+            }
+            _ => p += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(sql: &[u8]) -> Batch {
+        let mut batch = Batch::default();
+        Decoder::default().decode(sql, &mut batch);
+        batch
+    }
+
+    fn values(b: &Batch) -> Vec<String> {
+        b.vals
+            .iter()
+            .map(|v| match *v {
+                Val::Text(s, e) => format!("T{:?}", String::from_utf8_lossy(&b.bytes[s..e])),
+                Val::Blob(s, e) => format!("B{:?}", &b.bytes[s..e]),
+                v => format!("{v:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_row_formats_decode_to_bound_rows() {
+        let b = decode(
+            b"INSERT INTO \"t\"(rowid,\"a\") VALUES(1,'it''s');\n\
+              INSERT INTO \"t\"(rowid,\"a\") VALUES\n(2,-0.0),\n(-9223372036854775808,X'00aB');\n",
+        );
+        assert_eq!(b.stmts.len(), 1);
+        assert_eq!(b.stmts[0].1, b"INSERT INTO \"t\"(rowid,\"a\") VALUES(?,?)");
+        assert_eq!(b.ops.len(), 3);
+        assert!(b.ops.iter().all(|o| matches!(o, Op::Row { sql: None, .. })));
+        assert_eq!(
+            values(&b),
+            [
+                "Int(1)",
+                "T\"it's\"",
+                "Int(2)",
+                "Real(-0.0)",
+                "Int(-9223372036854775808)",
+                "B[0, 171]"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_dump_spelling_decodes() {
+        let b = decode(
+            b"INSERT INTO \"t\" VALUES(NULL,0.1,1e999,-1e999,ieee754(1,-1074),\
+              ('a'||char(0,13))||'b',char(0),'caf\xc3\xa9','\xff');\n",
+        );
+        assert_eq!(
+            values(&b),
+            [
+                "Null",
+                "Real(0.1)",
+                "Real(inf)",
+                "Real(-inf)",
+                "Real(5e-324)",
+                "T\"a\\0\\rb\"",
+                "T\"\\0\"",
+                "T\"café\"",
+                "T\"\u{fffd}\""
+            ]
+        );
+        // Not UTF-8: the row keeps its SQL, for a UTF-16 database.
+        assert!(matches!(b.ops[0], Op::Row { sql: Some(_), .. }));
+    }
+
+    #[test]
+    fn unknown_forms_stay_sql() {
+        for row in [
+            &b"1.50"[..],
+            b"1e5",
+            b"abs(1)",
+            b"CAST(X'41' AS TEXT)",
+            b"char(200)",
+            b"9223372036854775808",
+            b"'a' ",
+            b"(1)",
+            b"0x10",
+        ] {
+            let mut sql = b"INSERT INTO t VALUES(1,".to_vec();
+            sql.extend_from_slice(row);
+            sql.extend_from_slice(b");\n");
+            let b = decode(&sql);
+            let Op::Sql(s, e) = b.ops[0] else {
+                panic!("{:?} was decoded", String::from_utf8_lossy(row));
+            };
+            assert_eq!(&b.bytes[s..e], &sql[..sql.len() - 1]);
+        }
+        // Not a row statement: the rest of the piece is SQL, as it is.
+        let sql = b"INSERT INTO t VALUES(1);\nINSERT INTO t VALUES(2) ON CONFLICT DO NOTHING;\n\
+                    INSERT INTO t VALUES(3);\n";
+        let b = decode(sql);
+        assert_eq!(b.ops.len(), 2);
+        let Op::Sql(s, e) = b.ops[1] else { panic!() };
+        assert_eq!(&b.bytes[s..e], &sql[25..]);
+        // A comment inside, a CR/LF anywhere, a NUL: the whole statement or piece is SQL.
+        for sql in [
+            &b"INSERT INTO t VALUES(1 /* x */);\n"[..],
+            b"INSERT INTO t VALUES(1);\r\n",
+            b"INSERT INTO t VALUES(1);\n\0",
+        ] {
+            let b = decode(sql);
+            assert!(matches!(b.ops[..], [Op::Sql(0, _)]), "{sql:?}");
+        }
+    }
+}

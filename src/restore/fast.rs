@@ -1,0 +1,257 @@
+//! The fast restore: SQL pieces are decoded on a thread of their own ([`super::decode`]) and the
+//! resulting batches applied on another thread that owns the connection, binding row values to
+//! one prepared `INSERT … VALUES(?,…)` per table instead of parsing every row's SQL. Whatever
+//! was not decoded runs through [`execute`], in the same order, so the database is the same.
+
+use std::collections::HashMap;
+use std::os::raw::c_int;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+
+use anyhow::{Result, anyhow};
+use rusqlite::Connection;
+use rusqlite::ffi;
+
+use super::decode::{Batch, Decoder, Op, Val};
+use super::exec::{execute, sqlite_error};
+
+/// A batch is sent once it weighs this much (bytes, roughly).
+const BATCH: usize = 128 << 10;
+/// Batches in flight between the threads: bounds memory, lets both threads work.
+const QUEUE: usize = 2;
+
+/// Run `feed`'s SQL pieces into `conn`. Three threads: the caller's reads the pieces (git
+/// blobs, a file) and copies them into [`Pieces`], a second decodes them into batches, a third
+/// owns the connection and applies them (and gives it back).
+pub fn run(
+    conn: Connection,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<Connection> {
+    let (tx, rx) = sync_channel::<Batch>(QUEUE);
+    let (pieces_tx, pieces_rx) = sync_channel::<Pieces>(QUEUE);
+    std::thread::scope(|s| {
+        // Emptied buffers come back, so that their memory is reused, not paged in again.
+        let (back_tx, back_rx) = channel::<Batch>();
+        let (pieces_back_tx, pieces_back_rx) = channel::<Pieces>();
+        let writer = s.spawn(move || write_all(conn, rx, back_tx));
+        let decoder = s.spawn(move || decode_all(pieces_rx, pieces_back_tx, tx, back_rx));
+        let stopped = || anyhow!("the restore's writing thread stopped");
+        let mut pieces = Pieces::default();
+        let fed = feed(&mut |sql| {
+            pieces.push(sql);
+            if pieces.data.len() >= BATCH {
+                let next = pieces_back_rx.try_recv().unwrap_or_default();
+                pieces_tx
+                    .send(std::mem::replace(&mut pieces, next))
+                    .map_err(|_| stopped())?;
+            }
+            Ok(())
+        })
+        .and_then(|()| pieces_tx.send(pieces).map_err(|_| stopped()));
+        drop(pieces_tx);
+        // A decoder that stopped early must not pass for the end of the SQL.
+        decoder
+            .join()
+            .map_err(|_| anyhow!("the restore's decoding thread panicked"))?;
+        let written = writer
+            .join()
+            .map_err(|_| anyhow!("the restore's writing thread panicked"))?;
+        match (fed, written) {
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Ok(conn)) => Ok(conn),
+        }
+    })
+}
+
+/// SQL pieces, each kept whole (a piece is what `execute` would have run in one call).
+#[derive(Default)]
+struct Pieces {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Pieces {
+    fn push(&mut self, piece: &[u8]) {
+        self.data.extend_from_slice(piece);
+        self.ends.push(self.data.len());
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+    }
+}
+
+/// The decoding thread: pieces in, batches out, until either side stops.
+fn decode_all(
+    pieces: Receiver<Pieces>,
+    pieces_back: Sender<Pieces>,
+    tx: SyncSender<Batch>,
+    back: Receiver<Batch>,
+) {
+    let mut decoder = Decoder::default();
+    let mut batch = Batch::default();
+    for mut p in pieces {
+        let mut start = 0;
+        for &end in &p.ends {
+            decoder.decode(&p.data[start..end], &mut batch);
+            start = end;
+            if batch.weight() >= BATCH {
+                let next = back.try_recv().unwrap_or_default();
+                if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    return;
+                }
+            }
+        }
+        p.clear();
+        let _ = pieces_back.send(p);
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+}
+
+fn write_all(conn: Connection, rx: Receiver<Batch>, back: Sender<Batch>) -> Result<Connection> {
+    {
+        let mut writer = Writer::new(&conn);
+        for mut batch in rx {
+            writer.apply(&batch)?;
+            batch.clear();
+            let _ = back.send(batch);
+        }
+    }
+    Ok(conn)
+}
+
+/// A prepared statement, finalized when dropped.
+struct Stmt(*mut ffi::sqlite3_stmt);
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: a statement prepared by us and finalized only here.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+/// Applies batches to a connection.
+struct Writer<'c> {
+    conn: &'c Connection,
+    db: *mut ffi::sqlite3,
+    sql: HashMap<u32, Vec<u8>>,
+    stmts: HashMap<u32, Stmt>,
+    utf16: Option<bool>,
+}
+
+impl<'c> Writer<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Writer {
+            conn,
+            // SAFETY: the handle is used only while `conn` lives, on this thread.
+            db: unsafe { conn.handle() },
+            sql: HashMap::new(),
+            stmts: HashMap::new(),
+            utf16: None,
+        }
+    }
+
+    fn apply(&mut self, batch: &Batch) -> Result<()> {
+        for (id, sql) in &batch.stmts {
+            self.sql.insert(*id, sql.clone());
+        }
+        for op in &batch.ops {
+            match *op {
+                Op::Sql(start, end) => execute(self.conn, &batch.bytes[start..end])?,
+                Op::Row {
+                    sql: Some(range), ..
+                } if self.utf16()? => execute(self.conn, batch.text(range))?,
+                Op::Row { id, first, .. } => self.row(id, &batch.vals[first..], &batch.bytes)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database is UTF-16 (known once it has a table, which rows need).
+    fn utf16(&mut self) -> Result<bool> {
+        if let Some(u) = self.utf16 {
+            return Ok(u);
+        }
+        let enc: String = self.conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
+        let u = enc != "UTF-8";
+        self.utf16 = Some(u);
+        Ok(u)
+    }
+
+    fn stmt(&mut self, id: u32) -> Result<*mut ffi::sqlite3_stmt> {
+        if let Some(s) = self.stmts.get(&id) {
+            return Ok(s.0);
+        }
+        let sql = self
+            .sql
+            .get(&id)
+            .ok_or_else(|| anyhow!("row statement {id} unknown"))?;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: pointer and length describe `sql`; `stmt` receives the statement.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(
+                self.db,
+                sql.as_ptr().cast(),
+                sql.len() as c_int,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || stmt.is_null() {
+            return Err(sqlite_error(self.db, sql));
+        }
+        self.stmts.insert(id, Stmt(stmt));
+        Ok(stmt)
+    }
+
+    /// Insert one row: bind `vals` (as many as the statement has parameters) and step.
+    fn row(&mut self, id: u32, vals: &[Val], bytes: &[u8]) -> Result<()> {
+        let stmt = self.stmt(id)?;
+        // SAFETY: `stmt` is a live statement of `self.db`; bound bytes (SQLITE_STATIC) stay
+        // alive and unchanged until the statement is reset below.
+        unsafe {
+            let n = ffi::sqlite3_bind_parameter_count(stmt) as usize;
+            for (i, v) in vals[..n].iter().enumerate() {
+                let i = i as c_int + 1;
+                let rc = match *v {
+                    Val::Null => ffi::sqlite3_bind_null(stmt, i),
+                    Val::Int(x) => ffi::sqlite3_bind_int64(stmt, i, x),
+                    Val::Real(x) => ffi::sqlite3_bind_double(stmt, i, x),
+                    Val::Text(s, e) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        i,
+                        bytes[s..e].as_ptr().cast(),
+                        (e - s) as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Val::Blob(s, e) => ffi::sqlite3_bind_blob64(
+                        stmt,
+                        i,
+                        bytes[s..e].as_ptr().cast(),
+                        (e - s) as u64,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    return Err(self.row_error(id));
+                }
+            }
+            let rc = ffi::sqlite3_step(stmt);
+            if rc != ffi::SQLITE_DONE {
+                let e = self.row_error(id);
+                ffi::sqlite3_reset(stmt);
+                return Err(e);
+            }
+            ffi::sqlite3_reset(stmt);
+        }
+        Ok(())
+    }
+
+    fn row_error(&self, id: u32) -> anyhow::Error {
+        let sql = self.sql.get(&id).map(Vec::as_slice).unwrap_or_default();
+        sqlite_error(self.db, sql)
+    }
+}
