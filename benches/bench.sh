@@ -124,42 +124,14 @@ verdict() {
 }
 
 # ---------------------------------------------------------------- sqlgit binary
-bin=${CARGO_TARGET_DIR:-target}
-[[ $bin == /* ]] || bin=$root/$bin
-bin=$bin/release/sqlgit
-if ((build)); then
-  say "cargo build --release"
-  (cd "$root" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[[ -x $bin ]] || die "$bin not found (build it with cargo build --release)"
+source "$here/lib.sh"
+bin=$(sqlgit_bin "$root" "$build") || die "no sqlgit binary"
 
 # ---------------------------------------------------------------- benchmark database
-# Split of the rows between the tables: 60% events, 25% items, 15% kv.
-n_events=$((rows * 60 / 100)) n_items=$((rows * 25 / 100))
-n_kv=$((rows - n_events - n_items))
 db=$workdir/bench-$rows.db
-
-if [[ -f $db ]]; then
-  say "using cached database $db"
-else
-  say "building the benchmark database ($rows rows) in $db"
-  rm -f "$db.tmp"
-  t0=$EPOCHREALTIME
-  {
-    echo 'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;'
-    cat "$sqldir/schema.sql"
-    echo 'BEGIN;'
-    cat "$sqldir/rows.sql"
-    echo 'COMMIT;'
-    cat "$sqldir/indexes.sql"
-  } | sqlite3 -bail \
-    -cmd ".parameter set @events $n_events" \
-    -cmd ".parameter set @items $n_items" \
-    -cmd ".parameter set @kv $n_kv" \
-    "$db.tmp" >/dev/null
-  mv "$db.tmp" "$db"
-  say "built in $(calc "$EPOCHREALTIME - $t0" 1) s"
-fi
+t0=$EPOCHREALTIME
+bench_db "$db" "$rows" "$sqldir"
+say "ready in $(calc "$EPOCHREALTIME - $t0" 1) s"
 db_bytes=$(size_of "$db")
 echo "database: $db"
 echo "database size: $db_bytes bytes ($(mb "$db_bytes") MB); rows: $n_events events," \

@@ -36,25 +36,11 @@ if [[ -z $workdir ]]; then
   trap 'rm -rf "$workdir"' EXIT
 fi
 mkdir -p "$workdir"
-((build)) && (cd "$root" && cargo build --release --quiet)
-bin=$root/target/release/sqlgit
+source "$here/lib.sh"
+bin=$(sqlgit_bin "$root" "$build")
 
 db=$workdir/bench-$rows.db
-if [[ ! -f $db ]]; then
-  echo "==> building the benchmark database ($rows rows)" >&2
-  n_events=$((rows * 60 / 100)) n_items=$((rows * 25 / 100))
-  {
-    echo 'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;'
-    cat "$sqldir/schema.sql"
-    echo 'BEGIN;'
-    cat "$sqldir/rows.sql"
-    echo 'COMMIT;'
-    cat "$sqldir/indexes.sql"
-  } | sqlite3 -bail -cmd ".parameter set @events $n_events" \
-    -cmd ".parameter set @items $n_items" -cmd ".parameter set @kv $((rows - n_events - n_items))" \
-    "$db.tmp" >/dev/null
-  mv "$db.tmp" "$db"
-fi
+bench_db "$db" "$rows" "$sqldir"
 work=$workdir/work.db
 cp "$db" "$work"
 size() { du -sb "$1" | cut -f1; }

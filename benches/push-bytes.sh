@@ -88,32 +88,12 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- sqlgit binary
-bin=${CARGO_TARGET_DIR:-target}
-[[ $bin == /* ]] || bin=$root/$bin
-bin=$bin/release/sqlgit
-if ((build)); then
-  say "cargo build --release"
-  (cd "$root" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[[ -x $bin ]] || die "$bin not found (build it with cargo build --release)"
+source "$here/lib.sh"
+bin=$(sqlgit_bin "$root" "$build") || die "no sqlgit binary"
 
 # ---------------------------------------------------------------- database (as bench.sh builds it)
-n_events=$((rows * 60 / 100)) n_items=$((rows * 25 / 100))
-n_kv=$((rows - n_events - n_items))
 db=$run/bench.db
-say "building the benchmark database ($rows rows)"
-{
-  echo 'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;'
-  cat "$sqldir/schema.sql"
-  echo 'BEGIN;'
-  cat "$sqldir/rows.sql"
-  echo 'COMMIT;'
-  cat "$sqldir/indexes.sql"
-} | sqlite3 -bail \
-  -cmd ".parameter set @events $n_events" \
-  -cmd ".parameter set @items $n_items" \
-  -cmd ".parameter set @kv $n_kv" \
-  "$db" >/dev/null
+bench_db "$db" "$rows" "$sqldir"
 echo "database: $(du -b "$db" | awk '{ print $1 }') bytes, $rows rows;" \
   "$changed scattered rows of events updated per round; $(git --version); $("$lighttpd" -v)"
 

@@ -96,41 +96,16 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 mib() { calc "$1 / 1024" 1; }
 
 # ---------------------------------------------------------------- sqlgit binary
+source "$here/lib.sh"
 if [[ -z $bin ]]; then
-  bin=${CARGO_TARGET_DIR:-target}
-  [[ $bin == /* ]] || bin=$root/$bin
-  bin=$bin/release/sqlgit
-  if ((build)); then
-    say "cargo build --release"
-    (cd "$root" && cargo build --release --quiet) || die "cargo build --release failed"
-  fi
+  bin=$(sqlgit_bin "$root" "$build") || die "no sqlgit binary"
 fi
 [[ -x $bin ]] || die "$bin not found"
 
 # ---------------------------------------------------------------- benchmark database
 # The same database as benches/bench.sh (same SQL, same split, same cache file name).
-n_events=$((rows * 60 / 100)) n_items=$((rows * 25 / 100))
-n_kv=$((rows - n_events - n_items))
 db=$workdir/bench-$rows.db
-if [[ -f $db ]]; then
-  say "using cached database $db"
-else
-  say "building the benchmark database ($rows rows) in $db"
-  rm -f "$db.tmp"
-  {
-    echo 'PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;'
-    cat "$sqldir/schema.sql"
-    echo 'BEGIN;'
-    cat "$sqldir/rows.sql"
-    echo 'COMMIT;'
-    cat "$sqldir/indexes.sql"
-  } | sqlite3 -bail \
-    -cmd ".parameter set @events $n_events" \
-    -cmd ".parameter set @items $n_items" \
-    -cmd ".parameter set @kv $n_kv" \
-    "$db.tmp" >/dev/null
-  mv "$db.tmp" "$db"
-fi
+bench_db "$db" "$rows" "$sqldir"
 echo "database: $db ($(du -b "$db" | awk '{ printf "%.1f MB", $1 / 1e6 }'), $rows rows)"
 echo "sqlite3 $(sqlite3 --version | cut -d' ' -f1); sqlgit: $bin"
 
