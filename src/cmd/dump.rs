@@ -44,7 +44,7 @@ pub fn run(args: DumpArgs) -> Result<Exit> {
         inner: &mut out,
         progress: &meter,
     };
-    let result = dump::dump(&conn, &mut counted, &filters);
+    let result = dump::dump_as(&conn, &mut counted, &filters, dump::Format::for_snapshots());
     meter.finish();
     match result {
         Ok(_) => {

@@ -65,9 +65,9 @@ impl Format {
         }
     }
 
-    /// The format new snapshots are written in: [`Format::CURRENT`], or format 1 when
-    /// `SQLGIT_SNAPSHOT_FORMAT=1` (for tests of old repositories, and for a repository that an
-    /// older sqlgit must still diff).
+    /// The format new snapshots (and `sqlgit dump`s) are written in: [`Format::CURRENT`], or
+    /// format 1 when `SQLGIT_SNAPSHOT_FORMAT=1` (for tests of old repositories, and for a
+    /// repository that an older sqlgit must still diff).
     pub fn for_snapshots() -> Format {
         match std::env::var("SQLGIT_SNAPSHOT_FORMAT").as_deref() {
             Ok("1") => Format::V1,

@@ -138,7 +138,46 @@ pub fn assert_roundtrip(env: &TestEnv, db: &Path) -> (Vec<u8>, PathBuf) {
         &dump_stdout(env, &restored),
         "dump of the restored database (fixed point)",
     );
+    assert_format_1_restores(env, db, &stem, &restored, cli_agrees);
     (dump, restored)
+}
+
+/// Format 1 (one INSERT per row), which old snapshots hold forever, restores the same database
+/// through the sqlite3 CLI and through `restore --to`.
+fn assert_format_1_restores(
+    env: &TestEnv,
+    db: &Path,
+    stem: &str,
+    restored: &Path,
+    cli_agrees: bool,
+) {
+    let mut cmd = env.sqlgit_cmd(&[Path::new("dump"), db]);
+    cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1");
+    let v1 = env.run(cmd, b"").success().output.stdout;
+    assert!(
+        !v1.starts_with(b"-- sqlgit snapshot format 2"),
+        "not format 1"
+    );
+    let cli = env.restore(&v1, &format!("{stem}.v1.restored.db"));
+    compare_databases(restored, &cli);
+    let file = env.write(format!("{stem}.v1.sql"), &v1);
+    let fast = env.path(format!("{stem}.v1.fast.db"));
+    env.sqlgit(&[
+        Path::new("restore"),
+        Path::new("--from-file"),
+        file.as_path(),
+        Path::new("--to"),
+        fast.as_path(),
+    ])
+    .success();
+    if cli_agrees {
+        compare_databases(&cli, &fast);
+    } else {
+        compare_databases(
+            &execute_in_process(env, &v1, &format!("{stem}.v1.executed.db")),
+            &fast,
+        );
+    }
 }
 
 /// Build `root/NAME` by executing `sql` statement by statement on a plain connection, as every
