@@ -611,21 +611,10 @@ impl GitCli {
 /// with that user, while a user in the URL makes curl first send it with an empty password (one
 /// failed login per git run, which lockouts such as fail2ban count).
 fn git_url(url: &str, keep_user: bool) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_string();
-    };
-    let user = rest[..at].split(':').next().unwrap_or_default();
-    let user = if keep_user && !user.is_empty() {
-        format!("{user}@")
-    } else {
-        String::new()
-    };
-    format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..])
+    match super::Userinfo::of(url) {
+        Some(u) => u.without_password(keep_user),
+        None => url.to_string(),
+    }
 }
 
 /// `git_url` for a remote: the user stays unless sqlgit supplies the credentials.

@@ -84,38 +84,59 @@ pub fn validate_url(url: &str) -> Result<()> {
     }
 }
 
-/// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
-pub fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
+/// A scheme URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`. None for URLs
+/// without `://` or without userinfo.
+pub(crate) struct Userinfo<'a> {
+    scheme: &'a str,
+    pub user: &'a str,
+    pub password: Option<&'a str>,
+    /// Host, port and path.
+    rest: &'a str,
+}
+
+impl<'a> Userinfo<'a> {
+    pub fn of(url: &'a str) -> Option<Userinfo<'a>> {
+        let scheme_end = url.find("://")?;
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            return format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]);
+        let at = rest[..authority_end].rfind('@')?;
+        let (user, password) = match rest[..at].split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (&rest[..at], None),
+        };
+        Some(Userinfo {
+            scheme: &url[..scheme_end],
+            user,
+            password,
+            rest: &rest[at + 1..],
+        })
+    }
+
+    /// The URL again, with its user (when `keep_user` and there is one) and no password.
+    pub fn without_password(&self, keep_user: bool) -> String {
+        match self.user {
+            user if keep_user && !user.is_empty() => {
+                format!("{}://{user}@{}", self.scheme, self.rest)
+            }
+            _ => format!("{}://{}", self.scheme, self.rest),
         }
     }
-    url.to_string()
+}
+
+/// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
+pub fn redact(url: &str) -> String {
+    match Userinfo::of(url) {
+        Some(u) => format!("{}://***@{}", u.scheme, u.rest),
+        None => url.to_string(),
+    }
 }
 
 /// The URL without the password of its userinfo (the user stays), and whether there was one.
 pub fn without_password(url: &str) -> (String, bool) {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some((user, _)) = rest[..at].split_once(':')
-        {
-            let user = if user.is_empty() {
-                String::new()
-            } else {
-                format!("{user}@")
-            };
-            return (
-                format!("{}://{user}{}", &url[..scheme_end], &rest[at + 1..]),
-                true,
-            );
-        }
+    match Userinfo::of(url) {
+        Some(u) if u.password.is_some() => (u.without_password(true), true),
+        _ => (url.to_string(), false),
     }
-    (url.to_string(), false)
 }
 
 /// Whether two remote settings name the same remote (passwords aside).
@@ -131,15 +152,10 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
     {
         out = out.replace(&token, "***");
     }
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some((_, password)) = rest[..at].split_once(':')
-            && !password.is_empty()
-        {
-            out = out.replace(password, "***");
-        }
+    if let Some(password) = Userinfo::of(url).and_then(|u| u.password)
+        && !password.is_empty()
+    {
+        out = out.replace(password, "***");
     }
     out
 }
@@ -337,14 +353,17 @@ fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {
 /// it with commits whose parents it lacks, with the one command that resolves it.
 fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Result<()> {
     let repo = &store.repo;
-    let pruned = repo.path().join("shallow").exists();
-    let kept = store.local_snapshots();
-    let snapshots = if kept == 1 { "snapshot" } else { "snapshots" };
-    let fix = reroot_command(store);
+    // What the refusals say (the kept snapshots are counted only when a push is refused).
+    let kept = || {
+        let n = store.local_snapshots();
+        format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
+    };
     match remote_main {
-        None if pruned => bail!(
+        None if repo.path().join("shallow").exists() => bail!(
             "the history remote is empty but older snapshots were pruned here (was it \
-             recreated?): re-seed it with the {kept} {snapshots} kept here, run: {fix}"
+             recreated?): re-seed it with the {} kept here, run: {}",
+            kept(),
+            reroot_command(store)
         ),
         None => Ok(()),
         Some(main)
@@ -354,12 +373,14 @@ fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Re
             Ok(())
         }
         Some(main) => bail!(
-            "the remote's main {} has snapshots this repository does not have (it diverged: another \
-             machine, someone else or an older copy of this repository pushed there), and \
-             sqlgit never rewrites a remote's history; to put the {kept} {snapshots} kept here \
-             on top of it, run: {fix} (if another machine snapshots to this remote, give each \
-             machine its own remote instead)",
-            short(main)
+            "the remote's main {} has snapshots this repository does not have (it diverged: \
+             another machine, someone else or an older copy of this repository pushed there), \
+             and sqlgit never rewrites a remote's history; to put the {} kept here on top of \
+             it, run: {} (if another machine snapshots to this remote, give each machine its \
+             own remote instead)",
+            short(main),
+            kept(),
+            reroot_command(store)
         ),
     }
 }
@@ -429,10 +450,7 @@ fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
 }
 
 pub(crate) fn url_user(url: &str) -> Option<String> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    Some(userinfo.split(':').next()?.to_string())
+    Userinfo::of(url).map(|u| u.user.to_string())
 }
 
 /// The last push attempt to a remote, as the state file keeps it.
