@@ -10,6 +10,8 @@
 
 use anyhow::{Result, bail};
 
+use crate::dump::literal::{group_end, quoted_end};
+
 /// The parsed rows of one chunk (or of a system table's file).
 pub struct Rows {
     data: Vec<u8>,
@@ -178,7 +180,7 @@ fn scan_value(data: &[u8], mut p: usize) -> Option<usize> {
     let mut depth = 0usize;
     loop {
         match *data.get(p)? {
-            b'\'' => p = skip_quoted(data, p + 1)?,
+            b'\'' => p = quoted_end(data, p + 1, b'\'')?,
             b'(' => {
                 depth += 1;
                 p += 1;
@@ -190,18 +192,6 @@ fn scan_value(data: &[u8], mut p: usize) -> Option<usize> {
             }
             b',' if depth == 0 => return Some(p),
             _ => p += 1,
-        }
-    }
-}
-
-/// From just inside a `'…'` literal, the index just past its closing quote.
-fn skip_quoted(data: &[u8], mut p: usize) -> Option<usize> {
-    loop {
-        p += data.get(p..)?.iter().position(|&b| b == b'\'')?;
-        if data.get(p + 1) == Some(&b'\'') {
-            p += 2;
-        } else {
-            return Some(p + 1);
         }
     }
 }
@@ -224,7 +214,7 @@ pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
     let mut p = 0;
     loop {
         if lit.get(p) == Some(&b'\'') {
-            let end = skip_quoted(lit, p + 1)?;
+            let end = quoted_end(lit, p + 1, b'\'')?;
             let inner = &lit[p + 1..end - 1];
             let mut i = 0;
             while i < inner.len() {
@@ -253,29 +243,6 @@ pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         p += 2;
-    }
-}
-
-/// The index of the `)` that closes the `(` at `open` (quotes respected).
-fn group_end(data: &[u8], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut p = open;
-    loop {
-        match *data.get(p)? {
-            b'\'' => p = skip_quoted(data, p + 1)?,
-            b'(' => {
-                depth += 1;
-                p += 1;
-            }
-            b')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(p);
-                }
-                p += 1;
-            }
-            _ => p += 1,
-        }
     }
 }
 

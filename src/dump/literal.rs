@@ -181,6 +181,43 @@ pub fn quote_str(text: &str) -> String {
     String::from_utf8(out).expect("quoting keeps UTF-8")
 }
 
+/// Reading literals back (the diff and the restore's fast path): from just inside a token
+/// quoted by `q` (`'`, `"`, `` ` ``), the index just past its closing quote (doubled quotes are
+/// part of the token).
+pub fn quoted_end(sql: &[u8], mut p: usize, q: u8) -> Option<usize> {
+    loop {
+        p += sql.get(p..)?.iter().position(|&b| b == q)?;
+        if sql.get(p + 1) == Some(&q) {
+            p += 2;
+        } else {
+            return Some(p + 1);
+        }
+    }
+}
+
+/// The index of the `)` that closes the `(` at `open` (`'…'` literals followed).
+pub fn group_end(sql: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut p = open;
+    loop {
+        match *sql.get(p)? {
+            b'\'' => p = quoted_end(sql, p + 1, b'\'')?,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(p);
+                }
+                p += 1;
+            }
+            _ => p += 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

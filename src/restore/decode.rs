@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::dump::literal::{group_end, quoted_end};
+
 /// A decoded value; text and blob bytes live in [`Batch::bytes`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Val {
@@ -409,18 +411,6 @@ fn value_end(sql: &[u8], mut p: usize) -> Option<usize> {
     }
 }
 
-/// From just inside a quoted token opened by `q`, the index just past its closing quote.
-fn quoted_end(sql: &[u8], mut p: usize, q: u8) -> Option<usize> {
-    loop {
-        p += sql.get(p..)?.iter().position(|&b| b == q)?;
-        if sql.get(p + 1) == Some(&q) {
-            p += 2;
-        } else {
-            return Some(p + 1);
-        }
-    }
-}
-
 /// A value literal decoded: the value and whether its text pieces are all valid UTF-8. None
 /// for any spelling not modelled exactly.
 fn value(lit: &[u8], batch: &mut Batch) -> Option<(Val, bool)> {
@@ -568,29 +558,6 @@ fn text(lit: &[u8], out: &mut Vec<u8>) -> Option<bool> {
         p += 2;
         if lit.get(p - 2..p)? != b"||" {
             return None;
-        }
-    }
-}
-
-/// The index of the `)` closing the `(` at `open` (quotes followed).
-fn group_end(lit: &[u8], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut p = open;
-    loop {
-        match *lit.get(p)? {
-            b'\'' => p = quoted_end(lit, p + 1, b'\'')?,
-            b'(' => {
-                depth += 1;
-                p += 1;
-            }
-            b')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(p);
-                }
-                p += 1;
-            }
-            _ => p += 1,
         }
     }
 }
