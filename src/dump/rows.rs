@@ -77,9 +77,13 @@ pub fn dump_rows(
             },
             _ => None,
         };
-        let start = buf.len();
-        match format {
-            Format::V1 => buf.extend_from_slice(table.insert_prefix.as_bytes()),
+        // Where the row's own text starts: its INSERT (format 1) or its `(` (format 2).
+        let start = match format {
+            Format::V1 => {
+                let start = buf.len();
+                buf.extend_from_slice(table.insert_prefix.as_bytes());
+                start
+            }
             Format::V2 => {
                 if chunk_rows == 0 {
                     buf.extend_from_slice(head.as_bytes());
@@ -89,11 +93,8 @@ pub fn dump_rows(
                     buf.extend_from_slice(b",\n");
                 }
                 buf.push(b'(');
+                buf.len() - 1
             }
-        }
-        let start = match format {
-            Format::V1 => start,
-            Format::V2 => buf.len() - 1,
         };
         if let (Key::Rowid { emit: true }, Some(r)) = (table.key, rowid) {
             buf.extend_from_slice(itoa::Buffer::new().format(r).as_bytes());

@@ -127,6 +127,39 @@ pub fn run_ok(mut cmd: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Wait until the server `child` accepts connections on `port`: Err (with `log`) when it exits
+/// first or does not within START_TIMEOUT (then it is killed), so the caller can try another
+/// port.
+pub(crate) fn wait_until_serving(
+    child: &mut Option<Child>,
+    port: u16,
+    what: &str,
+    log: impl Fn() -> String,
+) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if accepts(port) {
+            return Ok(());
+        }
+        if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
+            *child = None;
+            return Err(format!(
+                "{what} on port {port} exited with {status}; log:\n{}",
+                log()
+            ));
+        }
+        if Instant::now() > deadline {
+            kill(child);
+            return Err(format!(
+                "{what} did not accept connections on 127.0.0.1:{port} within {START_TIMEOUT:?}; \
+                 log:\n{}",
+                log()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Start `python3 SCRIPT ARGS…` in `base`, stderr appended to `log`: a test server that prints
 /// its port on its first line and exits when its stdin (returned, held by the caller) closes, so
 /// it cannot outlive a killed test process. Returns the child, its stdin and the port.
@@ -288,30 +321,9 @@ impl GitDaemon {
             .spawn()
             .map_err(|e| format!("cannot run git daemon: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if accepts(self.port) {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
-                self.child = None;
-                return Err(format!(
-                    "git daemon on port {} exited with {status}; log:\n{}",
-                    self.port,
-                    read_log(&self.log)
-                ));
-            }
-            if Instant::now() > deadline {
-                kill(&mut self.child);
-                return Err(format!(
-                    "git daemon did not accept connections on 127.0.0.1:{} within {:?}; log:\n{}",
-                    self.port,
-                    START_TIMEOUT,
-                    read_log(&self.log)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until_serving(&mut self.child, self.port, "git daemon", || {
+            read_log(&self.log)
+        })
     }
 
     /// Stop the daemon (connections to its port are then refused).

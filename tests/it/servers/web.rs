@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{START_TIMEOUT, accepts, free_port, hermetic, kill, read_log, require};
+use super::{free_port, hermetic, kill, read_log, require};
 
 const LIGHTTPD: &str = "/usr/sbin/lighttpd";
 
@@ -192,29 +192,11 @@ setenv.set-environment = (
             .spawn()
             .map_err(|e| format!("cannot run {LIGHTTPD}: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if accepts(self.port) {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
-                self.child = None;
-                return Err(format!(
-                    "lighttpd on port {} exited with {status}:\n{}\n{}",
-                    self.port,
-                    read_log(&self.dir.join("stderr.log")),
-                    read_log(&self.dir.join("error.log"))
-                ));
-            }
-            if Instant::now() > deadline {
-                kill(&mut self.child);
-                return Err(format!(
-                    "lighttpd did not accept connections on 127.0.0.1:{} within {START_TIMEOUT:?}",
-                    self.port
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let logs = || {
+            let (stderr, errors) = (self.dir.join("stderr.log"), self.dir.join("error.log"));
+            format!("{}\n{}", read_log(&stderr), read_log(&errors))
+        };
+        super::wait_until_serving(&mut self.child, self.port, "lighttpd", logs)
     }
 
     /// Every request so far, in the order lighttpd finished reading their headers.
