@@ -18,7 +18,7 @@ use anyhow::{Result, anyhow};
 use crate::error::error_line;
 use crate::remote::{self, PushResult, Role};
 use crate::settings::{Flags, Settings};
-use crate::snapshot::{self, Outcome};
+use crate::snapshot::{self, Outcome, Reading};
 use crate::state::{self, Run};
 use crate::store::prune::{self, HistoryRemote};
 use crate::store::{Store, lock, pack};
@@ -30,6 +30,10 @@ pub struct Request {
     pub repo: PathBuf,
     pub busy_timeout: Duration,
     pub lock_timeout: Duration,
+    /// Read every database whole (`--full`).
+    pub full: bool,
+    /// How often a run checks the incremental snapshot against a full read.
+    pub full_every: Duration,
     /// Settings given as flags (database paths absolute), saved for later runs.
     pub flags: Flags,
 }
@@ -162,7 +166,21 @@ fn steps(
         Err(e) => Some(e.context("continue the history remote's snapshots")),
     };
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
-    let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters())?;
+    let last_full = state::load(&store.path).last_full_read;
+    let reading = if req.full {
+        Reading::Full
+    } else if last_full.is_none_or(|t| when::unix_now() - t >= req.full_every.as_secs() as i64) {
+        Reading::Check
+    } else {
+        Reading::Incremental
+    };
+    let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading)?;
+    if outcome.read_whole {
+        let mut st = state::load(&store.path);
+        st.last_full_read = Some(when::unix_now());
+        state::save(&store.path, &st)?;
+    }
+    let mismatch = outcome.mismatch.clone();
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list).
     if !req.flags.dbs.is_empty() {
@@ -178,6 +196,9 @@ fn steps(
     if let Some(p) = prune_now(store, settings)? {
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
+    }
+    if let Some(m) = mismatch {
+        return Err(anyhow!(m));
     }
     match adopt_failed {
         Some(e) => Err(e),

@@ -152,4 +152,9 @@ impl Sink for Counted<'_> {
         self.progress.inc(data.len() as u64);
         self.inner.file(path, data)
     }
+
+    fn reuse(&mut self, path: &[&str], oid: git2::Oid, dir: bool, bytes: u64) -> Result<()> {
+        self.progress.inc(bytes);
+        self.inner.reuse(path, oid, dir, bytes)
+    }
 }

@@ -7,12 +7,26 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use git2::{Oid, Signature};
 
+use crate::dump::incremental::{Previous, Reuse};
 use crate::dump::{self, Filters, Summary, path::table_dir, source};
 use crate::output::human_bytes;
 use crate::progress::{Counted, Progress};
+use crate::store::previous::{self, PreviousSnapshot};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{BRANCH, Store};
 use crate::when;
+
+/// How much of each database a snapshot reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// Only what changed since the previous snapshot, where its page map allows.
+    Incremental,
+    /// Everything (`--full`).
+    Full,
+    /// Incremental, then everything in the same read transaction: the full read is committed,
+    /// and the run fails when the two trees differ.
+    Check,
+}
 
 pub struct Outcome {
     /// The new commit, or None when the database had not changed.
@@ -22,6 +36,12 @@ pub struct Outcome {
     pub summary: Summary,
     /// Bytes added to the repository.
     pub pack_bytes: u64,
+    /// What was reused from the previous snapshot, all databases together.
+    pub reuse: Reuse,
+    /// Every database was read whole (no map, `--full`, or a check).
+    pub read_whole: bool,
+    /// A check found the incremental tree different from the full one (which was committed).
+    pub mismatch: Option<String>,
 }
 
 /// The folder a database file's snapshots live in: its file name, made path-safe.
@@ -40,6 +60,7 @@ pub fn take(
     dbs: &[PathBuf],
     busy_timeout: Duration,
     filters: &Filters,
+    reading: Reading,
 ) -> Result<Outcome> {
     let mut folders: Vec<String> = dbs.iter().map(|db| db_folder(db)).collect();
     folders.sort();
@@ -56,42 +77,63 @@ pub fn take(
     let mut summary = Summary::default();
     let mut pack_bytes = 0;
     let mut lines = Vec::new();
+    let mut maps = Vec::new();
+    let mut reuse = Reuse::default();
+    let mut read_whole = true;
+    let mut mismatch = None;
     for db in dbs {
-        let shown = db.display();
         let folder = db_folder(db);
-        let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
-        let mut writer = SnapshotWriter::start(store.repo.path());
-        let meter = Progress::bytes(&format!("snapshot of {folder}"));
-        let mut counted = Counted {
-            inner: &mut writer,
-            progress: &meter,
+        let previous = match reading {
+            Reading::Full => None,
+            _ => previous::load(store, &folder, parent.as_ref()),
         };
-        let s = dump::dump_as(&conn, &mut counted, filters, format).with_context(|| {
-            format!("database {shown} into repository {}", store.path.display())
-        })?;
-        drop(conn);
-        meter.finish();
-        let written = writer
-            .finish(&folder, tree)
-            .with_context(|| format!("repository {}", store.path.display()))?;
-        tree = Some(written.root_tree);
-        pack_bytes += written.pack_bytes;
+        read_whole &= previous.is_none() || reading == Reading::Check;
+        let one = snapshot_one(
+            store,
+            db,
+            &folder,
+            busy_timeout,
+            filters,
+            format,
+            tree,
+            previous.as_ref(),
+            reading,
+        )?;
+        if let Some(incremental) = one.mismatch {
+            mismatch = Some(format!(
+                "the incremental snapshot of {folder} (tree {incremental}) differs from a full read (tree {}, committed); run with --full and report this",
+                one.root_tree
+            ));
+        }
+        tree = Some(one.root_tree);
+        pack_bytes += one.pack_bytes;
+        let s = one.snapshot.summary;
         summary.tables += s.tables;
         summary.rows += s.rows;
         summary.bytes += s.bytes;
-        lines.push((folder, s));
+        add_reuse(&mut reuse, &one.snapshot.reuse);
+        lines.push((folder.clone(), s));
+        maps.push((folder, one.snapshot.map));
     }
     store.repo.odb()?.refresh()?;
     let root = tree.context("no database to snapshot")?;
     if let Some(parent) = &parent
         && parent.tree_id() == root
     {
+        save_maps(store, &mut maps, parent.id());
         return Ok(Outcome {
             commit: None,
             head: parent.id(),
             summary,
             pack_bytes,
+            reuse,
+            read_whole,
+            mismatch,
         });
+    }
+    // The maps describe the new commit only once it exists.
+    for (folder, _) in &maps {
+        previous::forget(store, folder);
     }
     let secs = moment
         .duration_since(UNIX_EPOCH)
@@ -106,12 +148,94 @@ pub fn take(
         .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
         .context("commit snapshot")?;
     store.note_format(format)?;
+    save_maps(store, &mut maps, commit);
     Ok(Outcome {
         commit: Some(commit),
         head: commit,
         summary,
         pack_bytes,
+        reuse,
+        read_whole,
+        mismatch,
     })
+}
+
+/// One database's part of a snapshot.
+struct One {
+    snapshot: dump::Snapshot,
+    root_tree: Oid,
+    pack_bytes: u64,
+    /// A check's incremental read gave this tree, not the full read's.
+    mismatch: Option<Oid>,
+}
+
+/// Dump `db` into a new root tree: `tree`'s other folders plus this database's folder.
+#[allow(clippy::too_many_arguments)]
+fn snapshot_one(
+    store: &Store,
+    db: &Path,
+    folder: &str,
+    busy_timeout: Duration,
+    filters: &Filters,
+    format: dump::Format,
+    tree: Option<Oid>,
+    previous: Option<&PreviousSnapshot>,
+    reading: Reading,
+) -> Result<One> {
+    let shown = db.display();
+    let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
+    let mut writer = SnapshotWriter::start(store.repo.path());
+    let mut check = (reading == Reading::Check && previous.is_some())
+        .then(|| SnapshotWriter::start(store.repo.path()));
+    let meter = Progress::bytes(&format!("snapshot of {folder}"));
+    let mut counted = Counted {
+        inner: &mut writer,
+        progress: &meter,
+    };
+    let snapshot = dump::dump_snapshot(
+        &conn,
+        &mut counted,
+        filters,
+        format,
+        previous.map(|p| p as &dyn Previous),
+        check.as_mut().map(|w| w as &mut dyn dump::Sink),
+    )
+    .with_context(|| format!("database {shown} into repository {}", store.path.display()))?;
+    drop(conn);
+    meter.finish();
+    let in_repo = || format!("repository {}", store.path.display());
+    let written = writer.finish(folder, tree).with_context(in_repo)?;
+    let mut one = One {
+        snapshot,
+        root_tree: written.root_tree,
+        pack_bytes: written.pack_bytes,
+        mismatch: None,
+    };
+    if let Some(check) = check.filter(|_| one.snapshot.checked) {
+        let full = check.finish(folder, tree).with_context(in_repo)?;
+        one.mismatch = (full.root_tree != one.root_tree).then_some(one.root_tree);
+        one.root_tree = full.root_tree;
+        one.pack_bytes += full.pack_bytes;
+    }
+    Ok(one)
+}
+
+fn add_reuse(total: &mut Reuse, r: &Reuse) {
+    total.tables_reused += r.tables_reused;
+    total.tables_partial += r.tables_partial;
+    total.tables_read += r.tables_read;
+    total.chunks_reused += r.chunks_reused;
+    total.chunks_read += r.chunks_read;
+}
+
+/// Keep each database's page map for `commit`. A map that cannot be written only costs the
+/// next run a full read (it finds no map, or one of another commit).
+fn save_maps(store: &Store, maps: &mut [(String, dump::pages::PageMap)], commit: Oid) {
+    for (folder, map) in maps.iter_mut() {
+        if previous::save(store, folder, map, commit).is_err() {
+            previous::forget(store, folder);
+        }
+    }
 }
 
 fn commit_message(dbs: &[(String, Summary)], total: &Summary) -> String {

@@ -23,6 +23,9 @@ pub struct State {
     pub last_run: Option<Run>,
     /// Unix time of the last run that succeeded completely.
     pub last_success: Option<i64>,
+    /// Unix time of the last snapshot that read every database whole (see `--full-every`).
+    #[serde(default)]
+    pub last_full_read: Option<i64>,
     /// Per remote role ("history", "latest"): the last push attempt.
     #[serde(default)]
     pub remotes: BTreeMap<String, PushRecord>,

@@ -30,6 +30,13 @@ pub struct SnapshotArgs {
     /// Print the run's report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Read every table whole, ignoring the page map that lets a run read only what changed.
+    #[arg(long)]
+    pub full: bool,
+    /// How often a run also reads everything and checks that the incremental snapshot is the
+    /// same tree (it commits the full read; a difference fails the run loudly). `0s`: every run.
+    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = parse_duration)]
+    pub full_every: Duration,
     #[command(flatten)]
     pub remotes: RemoteArgs,
     #[command(flatten)]
@@ -45,6 +52,8 @@ pub fn run(args: SnapshotArgs) -> Result<Exit> {
         repo: args.repo.clone(),
         busy_timeout: args.busy_timeout,
         lock_timeout: args.lock_timeout,
+        full: args.full,
+        full_every: args.full_every,
         flags: flags(
             &args.dbs,
             &args.remotes,
@@ -149,6 +158,14 @@ fn to_json(report: &Report) -> serde_json::Value {
         "rows": outcome.map(|o| o.summary.rows),
         "bytes": outcome.map(|o| o.summary.bytes),
         "added_bytes": outcome.map(|o| o.pack_bytes),
+        "read": outcome.map(|o| serde_json::json!({
+            "whole": o.read_whole,
+            "tables_reused": o.reuse.tables_reused,
+            "tables_partial": o.reuse.tables_partial,
+            "tables_read": o.reuse.tables_read,
+            "chunks_reused": o.reuse.chunks_reused,
+            "chunks_read": o.reuse.chunks_read,
+        })),
         "pushes": pushes,
         "pruned": report.pruned.as_ref().map(|p| p.pruned),
         "warnings": report.warnings,

@@ -87,14 +87,14 @@ impl<'c> Rowids<'c> {
     }
 }
 
-fn be16(d: &[u8], at: usize) -> Result<u16> {
+pub(super) fn be16(d: &[u8], at: usize) -> Result<u16> {
     match d.get(at..at + 2) {
         Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
         None => bail!("b-tree page truncated"),
     }
 }
 
-fn be32(d: &[u8], at: usize) -> Result<u32> {
+pub(super) fn be32(d: &[u8], at: usize) -> Result<u32> {
     match d.get(at..at + 4) {
         Some(b) => Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
         None => bail!("b-tree page truncated"),
@@ -102,7 +102,7 @@ fn be32(d: &[u8], at: usize) -> Result<u32> {
 }
 
 /// SQLite's varint at `at`: (value, length in bytes).
-fn varint(d: &[u8], at: usize) -> Result<(u64, usize)> {
+pub(super) fn varint(d: &[u8], at: usize) -> Result<(u64, usize)> {
     let mut v: u64 = 0;
     for i in 0..9 {
         let Some(&b) = d.get(at + i) else {

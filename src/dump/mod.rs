@@ -21,7 +21,9 @@
 
 pub mod btree;
 pub mod buffers;
+pub mod incremental;
 pub mod literal;
+pub mod pages;
 pub mod path;
 pub mod real;
 pub mod rows;
@@ -33,7 +35,9 @@ pub mod stmt;
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
+use incremental::{Previous, Reuse};
 use literal::write_text;
+use pages::{PageMap, Pages, TableMap};
 pub use schema::Filters;
 use schema::{Object, Schema, Table, read_schema};
 use shell::{ObjectKind, one_line, rename_rowid_tokens, write_fixup, write_object};
@@ -92,6 +96,12 @@ impl Format {
 pub trait Sink {
     /// `path` is relative to the database's folder; `data` is complete SQL statements.
     fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()>;
+
+    /// An object the previous snapshot already has, at `path`: a blob, or a folder (`dir`)
+    /// holding `bytes` of SQL. Only sinks that store into git take these.
+    fn reuse(&mut self, path: &[&str], _oid: git2::Oid, _dir: bool, _bytes: u64) -> Result<()> {
+        anyhow::bail!("internal error: {} cannot be reused here", path.join("/"))
+    }
 }
 
 /// What a dump contained, for commit messages and metrics.
@@ -113,6 +123,11 @@ impl Sink for Counting<'_> {
         self.bytes += data.len() as u64;
         self.inner.file(path, data)
     }
+
+    fn reuse(&mut self, path: &[&str], oid: git2::Oid, dir: bool, bytes: u64) -> Result<()> {
+        self.bytes += bytes;
+        self.inner.reuse(path, oid, dir, bytes)
+    }
 }
 
 /// Dump the database behind `conn` (opened by [`source::open`]) into `sink`, all inside one
@@ -130,9 +145,169 @@ pub fn dump_as(
 ) -> Result<Summary> {
     conn.execute_batch("BEGIN DEFERRED")
         .context("begin read transaction")?;
-    let result = dump_in_transaction(conn, sink, filters, format);
+    let result = dump_in_transaction(conn, sink, filters, format, None);
     let _ = conn.execute_batch("COMMIT");
     result
+}
+
+/// What a snapshot's dump produced besides its files.
+pub struct Snapshot {
+    pub summary: Summary,
+    /// The page map of this moment, to make the next snapshot incremental.
+    pub map: PageMap,
+    pub reuse: Reuse,
+    /// The read was incremental and the `check` sink got the same moment read whole.
+    pub checked: bool,
+}
+
+/// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
+/// snapshot's objects and map reads only what changed ([`incremental`]). A map whose
+/// fingerprint differs (schema, settings, sqlgit version) is not used.
+pub fn dump_snapshot(
+    conn: &Connection,
+    sink: &mut dyn Sink,
+    filters: &Filters,
+    format: Format,
+    previous: Option<&dyn Previous>,
+    check: Option<&mut dyn Sink>,
+) -> Result<Snapshot> {
+    conn.execute_batch("BEGIN DEFERRED")
+        .context("begin read transaction")?;
+    let result = (|| {
+        let extra = format!(
+            "sqlgit {} format {} exclude {:?} redact {:?}",
+            env!("CARGO_PKG_VERSION"),
+            format.number(),
+            filters.exclude_tables,
+            filters.redact
+        );
+        let fingerprint = pages::fingerprint(conn, extra.as_bytes())?;
+        let previous = previous.filter(|p| p.map().fingerprint == fingerprint);
+        let seed = previous.map_or_else(pages::new_seed, |p| p.map().seed);
+        let mut mapper = Mapper {
+            pages: Pages::new(conn, seed)?,
+            previous,
+            tables: Vec::new(),
+            reuse: Reuse::default(),
+            reused_bytes: 0,
+        };
+        let mut summary = dump_in_transaction(conn, sink, filters, format, Some(&mut mapper))?;
+        let mut checked = false;
+        if let (Some(check), Some(_)) = (check, previous) {
+            // The same moment read whole, into the check's sink: its map and summary are the
+            // ones to keep (the caller compares the trees).
+            mapper.previous = None;
+            mapper.tables.clear();
+            mapper.reused_bytes = 0;
+            summary = dump_in_transaction(conn, check, filters, format, Some(&mut mapper))?;
+            checked = true;
+        }
+        Ok(Snapshot {
+            summary,
+            map: PageMap {
+                commit: [0; 20],
+                fingerprint,
+                seed,
+                tables: mapper.tables,
+            },
+            reuse: mapper.reuse,
+            checked,
+        })
+    })();
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// Maps each table's pages while the dump reads it, and reuses what the previous snapshot has.
+struct Mapper<'c, 'p> {
+    pages: Pages<'c>,
+    previous: Option<&'p dyn Previous>,
+    tables: Vec<TableMap>,
+    reuse: Reuse,
+    /// Bytes of SQL in chunks reused inside partly read tables (not seen by the sink).
+    reused_bytes: u64,
+}
+
+impl Mapper<'_, '_> {
+    /// Put `table`'s rows into `sink`; returns the row count.
+    fn rows(
+        &mut self,
+        conn: &Connection,
+        table: &Table,
+        encoding: Encoding,
+        format: Format,
+        sink: &mut dyn Sink,
+    ) -> Result<u64> {
+        let rootpage = table.rootpage;
+        let old = self
+            .previous
+            .zip(self.previous.and_then(|p| p.map().table(rootpage)));
+        if let Some((previous, old)) = old {
+            if self.pages.unchanged(old)? {
+                self.reuse.tables_reused += 1;
+                self.tables.push(old.clone());
+                return incremental::reuse_unchanged(previous, old, table, sink);
+            }
+            if incremental::can_read_in_part(table) {
+                let (pages, rows) = self.pages.walk(rootpage)?;
+                let part = incremental::read_in_part(
+                    conn,
+                    table,
+                    encoding,
+                    format,
+                    previous,
+                    old,
+                    &pages,
+                    sink,
+                    &mut self.reuse,
+                )?;
+                if let Some((bytes, reused_bytes)) = part {
+                    self.reuse.tables_partial += 1;
+                    self.reused_bytes += reused_bytes;
+                    self.tables.push(TableMap {
+                        rootpage,
+                        rows,
+                        bytes,
+                        pages,
+                    });
+                    return Ok(rows);
+                }
+            }
+        }
+        let mut bytes = 0u64;
+        let mut chunks = 0u64;
+        let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
+            bytes += chunk.data.len() as u64;
+            chunks += 1;
+            put_chunk(sink, table, chunk)
+        })?;
+        let (pages, _) = self.pages.walk(rootpage)?;
+        self.reuse.tables_read += 1;
+        self.reuse.chunks_read += chunks;
+        self.tables.push(TableMap {
+            rootpage,
+            rows,
+            bytes,
+            pages,
+        });
+        Ok(rows)
+    }
+}
+
+/// Where a chunk of `table`'s rows goes, relative to the database's folder.
+fn rows_path<'a>(table: &'a Table, groups: &'a [String], name: &'a str) -> Vec<&'a str> {
+    let mut path = vec!["1-tables", table.dir.as_str(), "1-rows"];
+    path.extend(groups.iter().map(String::as_str));
+    path.push(name);
+    path
+}
+
+/// Put a chunk into `sink` at its place under `table`'s folder.
+fn put_chunk(sink: &mut dyn Sink, table: &Table, chunk: rows::Chunk) -> Result<()> {
+    let rows::Chunk {
+        groups, name, data, ..
+    } = chunk;
+    sink.file(&rows_path(table, &groups, &name), data)
 }
 
 fn dump_in_transaction(
@@ -140,6 +315,7 @@ fn dump_in_transaction(
     sink: &mut dyn Sink,
     filters: &Filters,
     format: Format,
+    mut mapper: Option<&mut Mapper>,
 ) -> Result<Summary> {
     let schema = read_schema(conn, filters)?;
     let encoding = Encoding::of(conn)?;
@@ -151,7 +327,8 @@ fn dump_in_transaction(
     sink.file(&["0-header.sql"], header(&schema, format))?;
     for table in &schema.tables {
         summary.tables += 1;
-        summary.rows += dump_table(conn, table, encoding, format, &mut sink)?;
+        let mapper = mapper.as_deref_mut();
+        summary.rows += dump_table(conn, table, encoding, format, &mut sink, mapper)?;
     }
     if let Some(seq) = &schema.sequence {
         // sqlite_sequence cannot be created directly; creating an AUTOINCREMENT table makes it
@@ -184,7 +361,7 @@ fn dump_in_transaction(
         )?;
     }
     sink.file(&["9-commit.sql"], b"COMMIT;\n".to_vec())?;
-    summary.bytes = sink.bytes;
+    summary.bytes = sink.bytes + mapper.map_or(0, |m| m.reused_bytes);
     Ok(summary)
 }
 
@@ -220,6 +397,7 @@ fn dump_table(
     encoding: Encoding,
     format: Format,
     sink: &mut dyn Sink,
+    mapper: Option<&mut Mapper>,
 ) -> Result<u64> {
     let dir = table.dir.as_str();
     if table.virtual_table {
@@ -246,12 +424,12 @@ fn dump_table(
         None => write_object(&mut create, ObjectKind::Table, &table.name, &table.sql),
     }
     sink.file(&["1-tables", dir, "0-create.sql"], create)?;
-    let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
-        let mut path = vec!["1-tables", dir, "1-rows"];
-        path.extend(chunk.groups.iter().map(String::as_str));
-        path.push(&chunk.name);
-        sink.file(&path, chunk.data)
-    })?;
+    let rows = match mapper {
+        Some(mapper) => mapper.rows(conn, table, encoding, format, sink)?,
+        None => rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
+            put_chunk(sink, table, chunk)
+        })?,
+    };
     if table.rowid_column_temp.is_some() {
         let mut sql = Vec::new();
         write_fixup(&mut sql, ObjectKind::Table, &table.name, &table.sql);

@@ -48,17 +48,65 @@ pub fn dump_rows(
     format: Format,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<u64> {
+    let mut groups = Groups::new(format);
+    let read = dump_rows_in(conn, table, encoding, format, None, &mut groups, emit)?;
+    Ok(read.rows)
+}
+
+/// Where a partial read of a rowid table starts, and where it may stop.
+pub struct Range<'a> {
+    /// The first rowid to read: a chunk of the previous snapshot starts there, so the chunks
+    /// cut from here on are the ones a whole read would cut.
+    pub from: i64,
+    /// Called when a chunk has ended with the row `last` and the next row is `next`: true
+    /// stops before `next` (the previous snapshot's chunks from `next` on are still right).
+    pub stop: &'a mut dyn FnMut(i64, i64) -> bool,
+}
+
+/// What [`dump_rows_in`] read.
+pub struct RowsRead {
+    pub rows: u64,
+    /// The rowid it stopped before, or None at the end of the table.
+    pub stopped_at: Option<i64>,
+}
+
+/// [`dump_rows`] with the group folders given (a partial read continues a table's groups), and
+/// optionally only a [`Range`] of a rowid table (`table.select_from` must be set).
+pub fn dump_rows_in(
+    conn: &Connection,
+    table: &Table,
+    encoding: Encoding,
+    format: Format,
+    mut range: Option<Range<'_>>,
+    groups: &mut Groups,
+    emit: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<RowsRead> {
     let context = || format!("read table {}", table.name);
-    let mut stmt = RawStmt::prepare(conn, &table.select, encoding).with_context(context)?;
-    let mut btree = match table.rowid_from {
-        RowidFrom::Btree { rootpage } => Some(Rowids::new(conn, rootpage).with_context(context)?),
+    let mut stmt = match &range {
+        None => RawStmt::prepare(conn, &table.select, encoding).with_context(context)?,
+        Some(r) => {
+            let sql = table
+                .select_from
+                .as_deref()
+                .context("no rowid to read from")?;
+            let mut stmt = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
+            stmt.bind_i64(1, r.from)?;
+            stmt
+        }
+    };
+    let mut btree = match (table.rowid_from, &range) {
+        (RowidFrom::Btree { rootpage }, None) => {
+            Some(Rowids::new(conn, rootpage).with_context(context)?)
+        }
+        (RowidFrom::Btree { .. }, Some(_)) => bail!("table {}: no rowid to read from", table.name),
         _ => None,
     };
-
+    // The last row of the chunk that just ended (a partial read may stop after it).
+    let mut chunk_ended: Option<i64> = None;
+    let mut last_rowid: i64;
     let mut buf: Vec<u8> = Vec::with_capacity(2 * TARGET_CHUNK as usize);
     let mut key_buf: Vec<u8> = Vec::new();
     let mut chunk_name: Option<String> = None;
-    let mut groups = Groups::new(format);
     // Format 2: the head of the chunk's statement, and the head without `(`.
     let head = table
         .insert_prefix
@@ -77,6 +125,15 @@ pub fn dump_rows(
             },
             _ => None,
         };
+        if let (Some(range), Some(last), Some(next)) = (&mut range, chunk_ended.take(), rowid)
+            && (range.stop)(last, next)
+        {
+            return Ok(RowsRead {
+                rows: total,
+                stopped_at: Some(next),
+            });
+        }
+        last_rowid = rowid.unwrap_or(0);
         // Where the row's own text starts: its INSERT (format 1) or its `(` (format 2).
         let start = match format {
             Format::V1 => {
@@ -150,7 +207,8 @@ pub fn dump_rows(
             buf.len() >= MAX_CHUNK || (format == Format::V2 && chunk_rows >= MAX_STATEMENT_ROWS);
         if hash % TARGET_CHUNK < row_len || full {
             let name = chunk_name.take().expect("chunk has a name");
-            flush(&mut buf, name, &mut groups, &mut chunk_rows, format, emit)?;
+            flush(&mut buf, name, groups, &mut chunk_rows, format, emit)?;
+            chunk_ended = Some(last_rowid);
         }
     }
     if let Some(walker) = &mut btree
@@ -162,19 +220,22 @@ pub fn dump_rows(
         );
     }
     if let Some(name) = chunk_name.take() {
-        flush(&mut buf, name, &mut groups, &mut chunk_rows, format, emit)?;
+        flush(&mut buf, name, groups, &mut chunk_rows, format, emit)?;
     }
-    Ok(total)
+    Ok(RowsRead {
+        rows: total,
+        stopped_at: None,
+    })
 }
 
 /// The group folders the next chunk goes into.
-struct Groups {
+pub struct Groups {
     /// Innermost first.
     open: Vec<Option<String>>,
 }
 
 impl Groups {
-    fn new(format: Format) -> Groups {
+    pub fn new(format: Format) -> Groups {
         let levels = match format {
             Format::V1 => 1,
             Format::V2 => GROUP_LEVELS,
@@ -187,7 +248,7 @@ impl Groups {
     /// Place a chunk named `stem`: a chunk whose name hashes to 0 mod GROUP_SPAN^k starts a new
     /// group at levels 1..=k (so groups nest), the first chunk starts every level. Returns the
     /// folders, outermost first.
-    fn place(&mut self, stem: &str) -> Vec<String> {
+    pub fn place(&mut self, stem: &str) -> Vec<String> {
         let h = hash_bytes(stem.as_bytes()) >> 32;
         let mut span = 1u64;
         for level in self.open.iter_mut() {

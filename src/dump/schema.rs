@@ -55,6 +55,11 @@ pub struct Table {
     pub virtual_table: bool,
     /// The SELECT that streams the rows in dump order.
     pub select: String,
+    /// The same SELECT from a rowid on (`?1`), when SQL reaches the rowid: an incremental
+    /// snapshot re-reads only the rows from there.
+    pub select_from: Option<String>,
+    /// The table's b-tree root page (0 for a virtual table).
+    pub rootpage: u32,
     /// The text each INSERT starts with, up to and including `VALUES(`.
     pub insert_prefix: String,
     pub key: Key,
@@ -301,6 +306,8 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         sql: e.sql.clone(),
         virtual_table,
         select: String::new(),
+        select_from: None,
+        rootpage: u32::try_from(e.rootpage).unwrap_or(0),
         insert_prefix: String::new(),
         key: Key::Columns,
         rowid_from: RowidFrom::Nowhere,
@@ -333,6 +340,8 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
     let mut select_cols: Vec<String> = Vec::new();
     let mut insert_cols: Vec<String> = Vec::new();
     let mut order_by = String::new();
+    // The expression that is the rowid, when SQL reaches it.
+    let mut rowid_expr: Option<String> = None;
     if without_rowid {
         t.key = Key::Columns;
         let mut pk: Vec<(i64, usize)> = stored
@@ -348,6 +357,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         t.key = Key::Rowid { emit: false };
         t.rowid_from = RowidFrom::Select(pos);
         order_by = format!(" ORDER BY {}", quote_name(&stored[pos].name));
+        rowid_expr = Some(quote_name(&stored[pos].name));
     } else {
         t.key = Key::Rowid { emit: true };
         match alias {
@@ -355,6 +365,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
                 t.rowid_from = RowidFrom::Select(0);
                 select_cols.push(alias.to_string());
                 order_by = format!(" ORDER BY {alias}");
+                rowid_expr = Some(alias.to_string());
             }
             _ => {
                 // Rows come in b-tree (rowid) order from a plain scan; the b-tree gives the rowids.
@@ -400,6 +411,13 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         select_cols.join(","),
         quote_name(name)
     );
+    t.select_from = rowid_expr.map(|key| {
+        format!(
+            "SELECT {} FROM {} NOT INDEXED WHERE {key} >= ?1{order_by}",
+            select_cols.join(","),
+            quote_name(name)
+        )
+    });
     let explicit_columns = !insert_cols.is_empty() || any_generated;
     insert_cols.extend(quoted);
     t.insert_prefix = if explicit_columns {

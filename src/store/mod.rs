@@ -4,6 +4,7 @@
 
 pub mod lock;
 pub mod pack;
+pub mod previous;
 pub mod prune;
 pub mod tree;
 pub mod writer;

@@ -110,7 +110,10 @@ impl PackWriter {
     pub fn new(objects_dir: &Path) -> Result<PackWriter> {
         let dir = objects_dir.join("pack");
         std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!("{TMP_PREFIX}{}.pack", std::process::id()));
+        // Unique within the process too: a checked snapshot writes two packs at once.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!("{TMP_PREFIX}{}_{n}.pack", std::process::id()));
         let file = OpenOptions::new()
             .write(true)
             .read(true)
@@ -188,9 +191,7 @@ impl PackWriter {
         drop(file);
 
         let name = format!("pack-{}", Oid::from_bytes(&pack_sum)?);
-        let idx_tmp = self
-            .dir
-            .join(format!("{TMP_PREFIX}{}.idx", std::process::id()));
+        let idx_tmp = self.tmp.with_extension("idx");
         write_index(&idx_tmp, &mut self.entries, &pack_sum)?;
         let pack_path = self.dir.join(format!("{name}.pack"));
         std::fs::rename(&self.tmp, &pack_path)?;

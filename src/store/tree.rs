@@ -46,6 +46,21 @@ impl TreeBuilder {
 
     /// Add a file (blob `oid`) at `path`. Paths must come in git's tree order.
     pub fn add_file(&mut self, store: &mut dyn ObjectStore, path: &[&str], oid: Oid) -> Result<()> {
+        self.add_entry(store, path, oid, false)
+    }
+
+    /// Add an existing tree `oid` as the folder at `path`, in git's tree order like files.
+    pub fn add_dir(&mut self, store: &mut dyn ObjectStore, path: &[&str], oid: Oid) -> Result<()> {
+        self.add_entry(store, path, oid, true)
+    }
+
+    fn add_entry(
+        &mut self,
+        store: &mut dyn ObjectStore,
+        path: &[&str],
+        oid: Oid,
+        is_dir: bool,
+    ) -> Result<()> {
         let (file, dirs) = path.split_last().expect("non-empty path");
         let common = dirs
             .iter()
@@ -66,7 +81,7 @@ impl TreeBuilder {
             Entry {
                 name: file.to_string(),
                 oid,
-                is_dir: false,
+                is_dir,
             },
         )
     }

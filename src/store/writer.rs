@@ -19,8 +19,15 @@ use crate::dump::{Sink, buffers};
 /// Files travel in batches: one channel hand-over per ~256 KiB, not per 4 KiB chunk.
 const BATCH_BYTES: usize = 256 << 10;
 
+/// What goes at a path: new file content, or an object the repository already has.
+enum Payload {
+    Data(Vec<u8>),
+    Blob(Oid),
+    Dir(Oid),
+}
+
 enum Msg {
-    Files(Vec<(Vec<String>, Vec<u8>)>),
+    Files(Vec<(Vec<String>, Payload)>),
     Finish {
         folder: String,
         parent_tree: Option<Oid>,
@@ -39,7 +46,7 @@ pub struct Written {
 /// A [`Sink`] that feeds the writer thread.
 pub struct SnapshotWriter {
     tx: Option<SyncSender<Msg>>,
-    batch: Vec<(Vec<String>, Vec<u8>)>,
+    batch: Vec<(Vec<String>, Payload)>,
     batch_bytes: usize,
     handle: Option<JoinHandle<Result<Written>>>,
 }
@@ -114,8 +121,25 @@ impl SnapshotWriter {
 impl Sink for SnapshotWriter {
     fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()> {
         self.batch_bytes += data.len();
+        self.batch.push((
+            path.iter().map(|s| s.to_string()).collect(),
+            Payload::Data(data),
+        ));
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn reuse(&mut self, path: &[&str], oid: Oid, dir: bool, _bytes: u64) -> Result<()> {
+        self.batch_bytes += 64;
+        let payload = if dir {
+            Payload::Dir(oid)
+        } else {
+            Payload::Blob(oid)
+        };
         self.batch
-            .push((path.iter().map(|s| s.to_string()).collect(), data));
+            .push((path.iter().map(|s| s.to_string()).collect(), payload));
         if self.batch_bytes >= BATCH_BYTES {
             self.send_batch()?;
         }
@@ -278,10 +302,16 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
     let mut tree = TreeBuilder::new();
     for msg in rx {
         let result = match msg {
-            Msg::Files(files) => files.into_iter().try_for_each(|(path, data)| {
+            Msg::Files(files) => files.into_iter().try_for_each(|(path, payload)| {
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                let oid = objects.put(Kind::Blob, data)?;
-                tree.add_file(&mut objects, &path, oid)
+                match payload {
+                    Payload::Data(data) => {
+                        let oid = objects.put(Kind::Blob, data)?;
+                        tree.add_file(&mut objects, &path, oid)
+                    }
+                    Payload::Blob(oid) => tree.add_file(&mut objects, &path, oid),
+                    Payload::Dir(oid) => tree.add_dir(&mut objects, &path, oid),
+                }
             }),
             Msg::Finish {
                 folder,

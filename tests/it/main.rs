@@ -24,6 +24,7 @@ mod diff;
 mod dump;
 mod env;
 mod format;
+mod incremental;
 mod job;
 mod ops;
 mod oracle;

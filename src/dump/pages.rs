@@ -1,0 +1,509 @@
+//! The page map: which b-tree pages hold each table, and a keyed hash of each, taken inside a
+//! snapshot's read transaction.
+//!
+//! SQLite shows its pages as a table (`sqlite_dbpage`, read through the pager: WAL frames
+//! included, the view is the transaction's). A table's rows live only in the pages reached from
+//! its root page (interior pages, leaves, overflow chains), so when none of the pages a table
+//! had at the last snapshot changed, and its root page and schema are the same, its rows are the
+//! same — proof by walking the b-tree from the same root through the same bytes. For a table
+//! that did change, the leaves record the rowid range they held, so the rows that can differ
+//! lie in the ranges of leaves (and overflow pages) that changed, appeared or went away.
+//!
+//! The hash is XXH3-128 keyed with a random seed kept in the map (0600): fast enough to read a
+//! whole database at memory speed, and not predictable to someone who writes data to make two
+//! pages collide.
+
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::Connection;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_seed};
+
+use super::btree::{be16, be32, varint};
+use super::stmt::{Cell, Encoding, RawStmt};
+
+/// What a page is to the table that owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A table or index interior page.
+    Interior = 1,
+    /// A table leaf: `lo..=hi` are its first and last rowids (`lo > hi` when empty).
+    Leaf = 2,
+    /// An overflow page of the row with rowid `lo` (0 in an index b-tree).
+    Overflow = 3,
+    /// A leaf of an index b-tree (a WITHOUT ROWID table): no rowids.
+    IndexLeaf = 4,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Result<Kind> {
+        Ok(match b {
+            1 => Kind::Interior,
+            2 => Kind::Leaf,
+            3 => Kind::Overflow,
+            4 => Kind::IndexLeaf,
+            _ => bail!("page map: unknown page kind {b}"),
+        })
+    }
+}
+
+/// One page of a table, as the walk found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub pgno: u32,
+    pub kind: Kind,
+    pub hash: u128,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// A table's pages and what its rows came to in the snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct TableMap {
+    pub rootpage: u32,
+    /// Rows and bytes of SQL its row files held (for the commit message of a run that reuses them).
+    pub rows: u64,
+    pub bytes: u64,
+    pub pages: Vec<Page>,
+}
+
+/// The page map of one database in one snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct PageMap {
+    /// The commit whose tree this map describes (all zero until the commit is made).
+    pub commit: [u8; 20],
+    /// Everything besides the pages that the dump's text depends on (see [`fingerprint`]).
+    pub fingerprint: u128,
+    pub seed: u64,
+    /// By root page.
+    pub tables: Vec<TableMap>,
+}
+
+const MAGIC: &[u8] = b"sqlgit page map 1\n";
+
+impl PageMap {
+    pub fn table(&self, rootpage: u32) -> Option<&TableMap> {
+        self.tables.iter().find(|t| t.rootpage == rootpage)
+    }
+
+    /// Write to `path` atomically (a temporary file renamed into place), mode 0600.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode_0600()
+            .open(&tmp)
+            .with_context(|| format!("write {}", tmp.display()))?;
+        let mut out = Checked::new(BufWriter::new(file));
+        out.put(MAGIC)?;
+        out.put(&self.commit)?;
+        out.put(&self.fingerprint.to_le_bytes())?;
+        out.put(&self.seed.to_le_bytes())?;
+        out.put(&(self.tables.len() as u64).to_le_bytes())?;
+        for t in &self.tables {
+            out.put(&t.rootpage.to_le_bytes())?;
+            out.put(&t.rows.to_le_bytes())?;
+            out.put(&t.bytes.to_le_bytes())?;
+            out.put(&(t.pages.len() as u64).to_le_bytes())?;
+            for p in &t.pages {
+                out.put(&p.pgno.to_le_bytes())?;
+                out.put(&[p.kind as u8])?;
+                out.put(&p.hash.to_le_bytes())?;
+                out.put(&p.lo.to_le_bytes())?;
+                out.put(&p.hi.to_le_bytes())?;
+            }
+        }
+        let sum = out.hash.digest128();
+        let mut file = out.inner.into_inner().context("write page map")?;
+        file.write_all(&sum.to_le_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Read a map written by [`PageMap::save`]; None when there is none, an error when it is
+    /// damaged (callers treat both as "no map").
+    pub fn load(path: &Path) -> Result<Option<PageMap>> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        };
+        let len = file.metadata()?.len();
+        let mut input = Checked::new(BufReader::new(file));
+        let mut magic = vec![0u8; MAGIC.len()];
+        input.get(&mut magic)?;
+        if magic != MAGIC || len < 16 {
+            bail!("{}: not a page map", path.display());
+        }
+        let mut map = PageMap {
+            commit: input.array()?,
+            fingerprint: u128::from_le_bytes(input.array()?),
+            seed: u64::from_le_bytes(input.array()?),
+            tables: Vec::new(),
+        };
+        let tables = u64::from_le_bytes(input.array()?);
+        for _ in 0..tables {
+            let mut t = TableMap {
+                rootpage: u32::from_le_bytes(input.array()?),
+                rows: u64::from_le_bytes(input.array()?),
+                bytes: u64::from_le_bytes(input.array()?),
+                pages: Vec::new(),
+            };
+            let pages = u64::from_le_bytes(input.array()?);
+            if pages.saturating_mul(37) > len {
+                bail!("{}: damaged page map", path.display());
+            }
+            t.pages.reserve(pages as usize);
+            for _ in 0..pages {
+                let pgno = u32::from_le_bytes(input.array()?);
+                let [kind] = input.array()?;
+                t.pages.push(Page {
+                    pgno,
+                    kind: Kind::from_u8(kind)?,
+                    hash: u128::from_le_bytes(input.array()?),
+                    lo: i64::from_le_bytes(input.array()?),
+                    hi: i64::from_le_bytes(input.array()?),
+                });
+            }
+            map.tables.push(t);
+        }
+        let sum = input.hash.digest128();
+        let mut stored = [0u8; 16];
+        input.inner.read_exact(&mut stored)?;
+        if u128::from_le_bytes(stored) != sum {
+            bail!("{}: page map checksum mismatch", path.display());
+        }
+        Ok(Some(map))
+    }
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// A reader or writer that hashes what passes through it.
+struct Checked<T> {
+    inner: T,
+    hash: Xxh3,
+}
+
+impl<T> Checked<T> {
+    fn new(inner: T) -> Checked<T> {
+        Checked {
+            inner,
+            hash: Xxh3::new(),
+        }
+    }
+}
+
+impl<W: Write> Checked<W> {
+    fn put(&mut self, data: &[u8]) -> Result<()> {
+        self.hash.update(data);
+        self.inner.write_all(data).context("write page map")
+    }
+}
+
+impl<R: Read> Checked<R> {
+    fn get(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_exact(buf).context("read page map")?;
+        self.hash.update(buf);
+        Ok(())
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut buf = [0u8; N];
+        self.get(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Everything besides table pages that the dump's text depends on: the whole schema (types,
+/// names, root pages, SQL), encoding, page size, and `extra` (format, filters, sqlgit version).
+/// A different fingerprint means the map cannot be trusted.
+pub fn fingerprint(conn: &Connection, extra: &[u8]) -> Result<u128> {
+    let mut h = Xxh3::new();
+    h.update(extra);
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema ORDER BY rowid")
+        .context("read schema")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        for i in 0..5 {
+            let v = r.get_ref(i)?;
+            let bytes: Vec<u8> = match v {
+                rusqlite::types::ValueRef::Null => b"\x00N".to_vec(),
+                rusqlite::types::ValueRef::Integer(n) => format!("\x01{n}").into_bytes(),
+                rusqlite::types::ValueRef::Real(f) => format!("\x02{}", f.to_bits()).into_bytes(),
+                rusqlite::types::ValueRef::Text(t) => [b"\x03".as_slice(), t].concat(),
+                rusqlite::types::ValueRef::Blob(b) => [b"\x04".as_slice(), b].concat(),
+            };
+            h.update(&(bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+    }
+    for pragma in ["encoding", "page_size"] {
+        let v: String = conn.query_row(&format!("SELECT * FROM pragma_{pragma}"), [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+                .map(|v| format!("{v:?}"))
+        })?;
+        h.update(v.as_bytes());
+        h.update(b"\0");
+    }
+    Ok(h.digest128())
+}
+
+/// Reads pages of the database in the current transaction.
+pub struct Pages<'c> {
+    stmt: RawStmt<'c>,
+    seed: u64,
+    /// Usable bytes per page (page size minus the reserved bytes at the end of each page).
+    usable: usize,
+    page_count: u32,
+    buf: Vec<u8>,
+}
+
+impl<'c> Pages<'c> {
+    pub fn new(conn: &'c Connection, seed: u64) -> Result<Pages<'c>> {
+        let stmt = RawStmt::prepare(
+            conn,
+            "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
+            Encoding::Utf8,
+        )
+        .context("read database pages (sqlite_dbpage)")?;
+        let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let mut pages = Pages {
+            stmt,
+            seed,
+            usable: 0,
+            page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
+            buf: Vec::new(),
+        };
+        pages.read(1)?;
+        let reserved = pages.buf.get(20).copied().unwrap_or(0) as usize;
+        pages.usable = pages.buf.len().saturating_sub(reserved);
+        if pages.usable < 480 {
+            bail!("page 1: not a database header");
+        }
+        Ok(pages)
+    }
+
+    /// Read page `pgno` into `self.buf`.
+    fn read(&mut self, pgno: u32) -> Result<()> {
+        if pgno == 0 || (self.page_count > 0 && pgno > self.page_count) {
+            bail!("b-tree points at page {pgno}, beyond the database");
+        }
+        self.stmt.reset();
+        self.stmt.bind_i64(1, i64::from(pgno))?;
+        if !self.stmt.step()? {
+            bail!("page {pgno} does not exist");
+        }
+        match self.stmt.cell(0) {
+            Cell::Blob(b) => {
+                self.buf.clear();
+                self.buf.extend_from_slice(b);
+            }
+            _ => bail!("page {pgno} is empty"),
+        }
+        Ok(())
+    }
+
+    /// The keyed hash of page `pgno` as it is now.
+    pub fn hash(&mut self, pgno: u32) -> Result<u128> {
+        self.read(pgno)?;
+        Ok(xxh3_128_with_seed(&self.buf, self.seed))
+    }
+
+    /// Whether every page of `old` still has the hash it had: then the table's rows are the same.
+    pub fn unchanged(&mut self, old: &TableMap) -> Result<bool> {
+        for p in &old.pages {
+            if self.hash(p.pgno)? != p.hash {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in walk order, and
+    /// the number of rows (cells of its leaves).
+    pub fn walk(&mut self, rootpage: u32) -> Result<(Vec<Page>, u64)> {
+        let mut out = Vec::new();
+        let mut rows = 0u64;
+        let mut todo = vec![rootpage];
+        let limit = self.page_count as usize;
+        while let Some(pgno) = todo.pop() {
+            if out.len() > limit {
+                bail!("b-tree of page {rootpage} reaches more pages than the database has");
+            }
+            self.read(pgno)?;
+            let hash = xxh3_128_with_seed(&self.buf, self.seed);
+            let h = if pgno == 1 { 100 } else { 0 };
+            let kind = *self.buf.get(h).context("page truncated")?;
+            let cells = be16(&self.buf, h + 3)? as usize;
+            let interior = matches!(kind, 0x02 | 0x05);
+            let pointers = h + if interior { 12 } else { 8 };
+            let mut page = Page {
+                pgno,
+                kind: if interior { Kind::Interior } else { Kind::Leaf },
+                hash,
+                lo: 1,
+                hi: 0,
+            };
+            let mut overflow: Vec<(u32, i64)> = Vec::new();
+            let mut children: Vec<u32> = Vec::new();
+            for i in 0..cells {
+                let at = be16(&self.buf, pointers + 2 * i)? as usize;
+                match kind {
+                    0x05 => children.push(be32(&self.buf, at)?),
+                    0x0d => {
+                        let (size, n) = varint(&self.buf, at)?;
+                        let (rowid, m) = varint(&self.buf, at + n)?;
+                        let rowid = rowid as i64;
+                        if i == 0 {
+                            page.lo = rowid;
+                        }
+                        page.hi = rowid;
+                        if let Some(first) = self.overflow(at + n + m, size, true)? {
+                            overflow.push((first, rowid));
+                        }
+                    }
+                    0x02 | 0x0a => {
+                        let at = if kind == 0x02 {
+                            children.push(be32(&self.buf, at)?);
+                            at + 4
+                        } else {
+                            at
+                        };
+                        let (size, n) = varint(&self.buf, at)?;
+                        if let Some(first) = self.overflow(at + n, size, false)? {
+                            overflow.push((first, 0));
+                        }
+                    }
+                    _ => bail!("page {pgno} is not a b-tree page (type {kind:#04x})"),
+                }
+            }
+            if interior {
+                children.push(be32(&self.buf, h + 8)?);
+            }
+            if kind == 0x0d {
+                rows += cells as u64;
+            } else if kind == 0x0a {
+                page.kind = Kind::IndexLeaf;
+                page.lo = 0;
+                rows += cells as u64;
+            }
+            out.push(page);
+            for (first, owner) in overflow {
+                self.walk_overflow(first, owner, &mut out, limit)?;
+            }
+            // Depth first, children in order (the order only has to be the same every time).
+            todo.extend(children.into_iter().rev());
+        }
+        Ok((out, rows))
+    }
+
+    /// The first overflow page of a cell whose payload (`size` bytes) starts at `at`, if it
+    /// spills (SQLite's file format, section "Cell Payload Overflow Pages").
+    fn overflow(&self, at: usize, size: u64, table_leaf: bool) -> Result<Option<u32>> {
+        let u = self.usable as u64;
+        let x = if table_leaf {
+            u - 35
+        } else {
+            ((u - 12) * 64 / 255) - 23
+        };
+        if size <= x {
+            return Ok(None);
+        }
+        let m = ((u - 12) * 32 / 255) - 23;
+        let k = m + ((size - m) % (u - 4));
+        let local = if k <= x { k } else { m };
+        Ok(Some(be32(&self.buf, at + local as usize)?))
+    }
+
+    fn walk_overflow(
+        &mut self,
+        mut pgno: u32,
+        owner: i64,
+        out: &mut Vec<Page>,
+        limit: usize,
+    ) -> Result<()> {
+        while pgno != 0 {
+            if out.len() > limit {
+                bail!("an overflow chain longer than the database");
+            }
+            self.read(pgno)?;
+            out.push(Page {
+                pgno,
+                kind: Kind::Overflow,
+                hash: xxh3_128_with_seed(&self.buf, self.seed),
+                lo: owner,
+                hi: owner,
+            });
+            pgno = be32(&self.buf, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The rowid ranges (inclusive, sorted, merged) in which rows may differ between a table's
+/// pages at the last snapshot (`old`) and now (`new`): those of leaves and overflow pages that
+/// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
+/// overflow chain, in both.
+pub fn changed_ranges(old: &[Page], new: &[Page]) -> Vec<(i64, i64)> {
+    let index = |pages: &[Page]| -> HashMap<u32, (Kind, u128, i64)> {
+        pages
+            .iter()
+            .filter(|p| matches!(p.kind, Kind::Leaf | Kind::Overflow))
+            .map(|p| (p.pgno, (p.kind, p.hash, p.lo)))
+            .collect()
+    };
+    let (old_index, new_index) = (index(old), index(new));
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for (pages, other) in [(old, &new_index), (new, &old_index)] {
+        for p in pages {
+            if !matches!(p.kind, Kind::Leaf | Kind::Overflow) || p.lo > p.hi {
+                continue;
+            }
+            if other.get(&p.pgno) != Some(&(p.kind, p.hash, p.lo)) {
+                ranges.push((p.lo, p.hi));
+            }
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// A fresh random seed for a new map.
+pub fn new_seed() -> u64 {
+    let mut buf = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        buf = (t ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+    }
+    u64::from_le_bytes(buf)
+}

@@ -1,0 +1,117 @@
+//! The previous snapshot of one database, as an incremental dump needs it: its page map and
+//! its row folders.
+//!
+//! The map lives beside the repository (`sqlgit-pages/<folder>.map`, 0600 in a 0700 folder)
+//! and names the commit whose tree it describes. It is trusted only when that commit is the
+//! current head: a run killed before its commit, or after its commit but before the map was
+//! written, leaves a map of another commit, and the next run reads the whole database.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::{ObjectType, Oid, Repository, Tree};
+
+use super::Store;
+use crate::dump::incremental::Previous;
+use crate::dump::pages::PageMap;
+
+const MAP_DIR: &str = "sqlgit-pages";
+
+fn map_path(repo_dir: &Path, folder: &str) -> PathBuf {
+    repo_dir.join(MAP_DIR).join(format!("{folder}.map"))
+}
+
+/// The previous snapshot of the database in `folder`.
+pub struct PreviousSnapshot<'r> {
+    repo: &'r Repository,
+    folder: Tree<'r>,
+    map: PageMap,
+}
+
+/// The previous snapshot of `folder` when its map belongs to `head` (None: read everything).
+/// A damaged map is a reason to read everything, not to fail.
+pub fn load<'r>(
+    store: &'r Store,
+    folder: &str,
+    head: Option<&git2::Commit<'r>>,
+) -> Option<PreviousSnapshot<'r>> {
+    let head = head?;
+    let map = PageMap::load(&map_path(&store.path, folder)).ok()??;
+    if map.commit != *head.id().as_bytes() {
+        return None;
+    }
+    let entry = head.tree().ok()?.get_name(folder)?.id();
+    let folder = store.repo.find_tree(entry).ok()?;
+    Some(PreviousSnapshot {
+        repo: &store.repo,
+        folder,
+        map,
+    })
+}
+
+/// Keep `map` as the map of `folder` in `commit`.
+pub fn save(store: &Store, folder: &str, map: &mut PageMap, commit: Oid) -> Result<()> {
+    let dir = store.path.join(MAP_DIR);
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("create {}", dir.display()))?;
+    }
+    map.commit.copy_from_slice(commit.as_bytes());
+    map.save(&map_path(&store.path, folder))
+}
+
+/// Forget the map of `folder` (the next snapshot reads everything).
+pub fn forget(store: &Store, folder: &str) {
+    let _ = std::fs::remove_file(map_path(&store.path, folder));
+}
+
+impl PreviousSnapshot<'_> {
+    fn rows_entry(&self, dir: &str) -> Result<Option<Oid>> {
+        let path = Path::new("1-tables").join(dir).join("1-rows");
+        match self.folder.get_path(&path) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(e.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e).context("read previous snapshot"),
+        }
+    }
+}
+
+impl Previous for PreviousSnapshot<'_> {
+    fn map(&self) -> &PageMap {
+        &self.map
+    }
+
+    fn rows_tree(&self, dir: &str) -> Result<Option<Oid>> {
+        self.rows_entry(dir)
+    }
+
+    fn chunks(&self, dir: &str) -> Result<Vec<(String, Oid)>> {
+        let mut out = Vec::new();
+        if let Some(oid) = self.rows_entry(dir)? {
+            collect_files(self.repo, oid, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn blob_size(&self, oid: Oid) -> Result<u64> {
+        let (size, _) = self.repo.odb()?.read_header(oid)?;
+        Ok(size as u64)
+    }
+}
+
+/// The files under tree `oid`, depth first in tree order (the dump's order).
+fn collect_files(repo: &Repository, oid: Oid, out: &mut Vec<(String, Oid)>) -> Result<()> {
+    let tree = repo.find_tree(oid).context("read previous snapshot")?;
+    for e in tree.iter() {
+        let name = e.name().context("chunk name is not UTF-8")?.to_string();
+        match e.kind() {
+            Some(ObjectType::Tree) => collect_files(repo, e.id(), out)?,
+            _ => out.push((name, e.id())),
+        }
+    }
+    Ok(())
+}
