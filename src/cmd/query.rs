@@ -17,13 +17,15 @@ use crate::query::{Request, query};
                             sqlgit query --at WHEN [--at WHEN]... SQL --repo DIR [--json | --csv]"
 )]
 pub struct QueryArgs {
-    /// [WHEN] SQL: which snapshot (as for `sqlgit cat`; default the latest; leave it out when
-    /// --at is given), then one statement that only reads (SELECT, WITH … SELECT, a read-only
-    /// PRAGMA).
-    #[arg(value_names = ["WHEN", "SQL"], num_args = 1..=2, required = true)]
-    pub args: Vec<String>,
-    /// Run the statement at this point too (WHEN as for `sqlgit cat`; `now` is the latest
-    /// snapshot); repeatable: one result per point, in the order given.
+    /// Which snapshot, as for `sqlgit cat` (default: the latest). Leave it out with --at.
+    #[arg(value_name = "WHEN")]
+    pub when: Option<String>,
+    /// One SQL statement that only reads (SELECT, WITH … SELECT, a read-only PRAGMA); the first
+    /// argument when WHEN is left out.
+    #[arg(value_name = "SQL")]
+    pub sql: Option<String>,
+    /// Run the statement at this point (instead of WHEN; `now` is the latest snapshot);
+    /// repeatable: one result per point, in the order given.
     #[arg(long = "at", value_name = "WHEN")]
     pub at: Vec<String>,
     /// The sqlgit repository.
@@ -43,10 +45,11 @@ pub struct QueryArgs {
 }
 
 pub fn run(args: QueryArgs) -> Result<Exit> {
-    let (when, sql) = match args.args.as_slice() {
-        [sql] => (None, sql),
-        [when, sql] => (Some(when.clone()), sql),
-        _ => unreachable!("clap takes one or two values"),
+    // One positional is the SQL; two are WHEN and the SQL.
+    let (when, sql) = match (args.when, args.sql) {
+        (when, Some(sql)) => (when, sql),
+        (Some(sql), None) => (None, sql),
+        (None, None) => return Err(usage("give an SQL statement to run")),
     };
     let points: Vec<Option<String>> = match (when, args.at.is_empty()) {
         (Some(_), false) => {
@@ -55,7 +58,7 @@ pub fn run(args: QueryArgs) -> Result<Exit> {
             ));
         }
         (when, true) => vec![when],
-        (None, false) => args.at.iter().cloned().map(Some).collect(),
+        (None, false) => args.at.into_iter().map(Some).collect(),
     };
     let style = if args.json {
         Style::Json
@@ -68,7 +71,7 @@ pub fn run(args: QueryArgs) -> Result<Exit> {
         repo: &args.repo,
         db: args.db.as_deref(),
         points: &points,
-        sql,
+        sql: &sql,
     })?;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match write(&answers, style, &mut out).and_then(|()| Ok(out.flush()?)) {
