@@ -15,6 +15,7 @@ pub mod health;
 pub mod job;
 pub mod output;
 pub mod progress;
+pub mod query;
 pub mod remote;
 pub mod restore;
 pub mod settings;

@@ -1,7 +1,7 @@
 //! WHEN expressions: which snapshot a command means. A commit id or git revision (`HEAD~3`), an
 //! RFC 3339 time (`2026-11-24T10:00:00Z`, `…+02:00`, or a local `2026-11-24 10:00`), or a
-//! duration meaning "that long ago" (`2h`, `1day 3h`). A time selects the latest snapshot at or
-//! before it.
+//! duration meaning "that long ago" (`2h`, `1day 3h`), or `now`. A time selects the latest
+//! snapshot at or before it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -104,9 +104,12 @@ fn pruned_hint(repo: &Repository, spec: &str) -> String {
     }
 }
 
-/// A point in time from an RFC 3339 / local time or a duration ago.
+/// A point in time from an RFC 3339 / local time, a duration ago, or `now`.
 pub fn parse_time(spec: &str) -> Option<SystemTime> {
     let s = spec.trim();
+    if s.eq_ignore_ascii_case("now") {
+        return Some(now());
+    }
     if let Ok(d) = humantime::parse_duration(s) {
         return Some(
             now()

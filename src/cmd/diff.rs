@@ -1,15 +1,17 @@
-//! `sqlgit diff`: what changed between two snapshots. Exit status as diff(1): 0 same, 1
-//! different, 2 error — so errors are printed and turned into 2 here, not by `main`.
+//! `sqlgit diff`: what changed between two snapshots, or between a snapshot and a database as it
+//! is now (`--live`). Exit status as diff(1): 0 same, 1 different, 2 error — so errors are
+//! printed and turned into 2 here, not by `main`.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
 
+use crate::cli::parse_duration;
+use crate::diff::{Format, LiveDb, Request, diff};
 use crate::error::{Exit, is_broken_pipe, one_line, usage};
-
-use crate::diff::{Format, Request, diff};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -19,6 +21,15 @@ pub struct DiffArgs {
     pub from: String,
     /// The newer point, in the same forms. Default: the latest snapshot.
     pub to: Option<String>,
+    /// Compare FROM with this database as it is now (read-only, one read transaction; nothing
+    /// is committed and the repository is not changed). The repository's --exclude-table and
+    /// --redact settings apply, as in a snapshot.
+    #[arg(long, value_name = "DB", conflicts_with = "to")]
+    pub live: Option<PathBuf>,
+    /// With --live: how long to wait for the database's writers (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+          requires = "live")]
+    pub busy_timeout: Duration,
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
@@ -58,6 +69,10 @@ pub fn run(args: DiffArgs) -> Result<Exit> {
         db: args.db.as_deref(),
         from: &args.from,
         to: args.to.as_deref(),
+        live: args.live.as_deref().map(|path| LiveDb {
+            path,
+            busy_timeout: args.busy_timeout,
+        }),
         tables: &args.tables,
         format,
     };

@@ -10,6 +10,7 @@ pub mod init;
 pub mod log;
 pub mod prune;
 pub mod push;
+pub mod query;
 pub mod restore;
 pub mod snapshot;
 pub mod status;
@@ -84,7 +85,10 @@ pub enum Command {
     ///   sqlgit prune --repo /srv/app.sqlgit --keep 1day
     #[command(verbatim_doc_comment)]
     Prune(prune::PruneArgs),
-    /// What changed in the data between two snapshots (exit 0: same, 1: different, 2: error).
+    /// What changed in the data between two snapshots, or since one (--live DB); exit 0/1/2.
+    ///
+    /// Exit 0: same, 1: different, 2: error. With --live DB, the newer side is that database as
+    /// it is now: read-only, nothing committed, the repository unchanged.
     ///
     /// Rows are matched by rowid or primary key: inserted (+), deleted (-) and updated (~, with
     /// each changed column old → new); schema changes are shown as a diff of their SQL. Only the
@@ -96,8 +100,21 @@ pub enum Command {
     ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --json
     ///   sqlgit diff HEAD~1 HEAD --repo /srv/app.sqlgit --sql > patch.sql
     ///   sqlgit restore HEAD~1 --repo /srv/app.sqlgit --to old.db && sqlite3 -bail old.db < patch.sql
+    ///   sqlgit diff HEAD --live /srv/app.db --repo /srv/app.sqlgit   # since the last snapshot
     #[command(verbatim_doc_comment)]
     Diff(diff::DiffArgs),
+    /// Read-only SQL against the database as it was at one or more snapshots.
+    ///
+    /// Each snapshot is restored into a private temporary file (deleted afterwards), opened
+    /// read-only; statements that would write are refused (exit 2). Output: a table (values as
+    /// SQL literals), --json or --csv; with several --at points, one result per point.
+    ///
+    /// Examples:
+    ///   sqlgit query 1day "SELECT count(*) FROM orders" --repo /srv/app.sqlgit
+    ///   sqlgit query --at 1day --at now "SELECT * FROM users WHERE id = 7" --repo /srv/app.sqlgit
+    ///   sqlgit query HEAD~3 "SELECT * FROM orders" --repo /srv/app.sqlgit --csv > orders.csv
+    #[command(verbatim_doc_comment)]
+    Query(query::QueryArgs),
     /// Write the repository's configuration, so cron needs only `sqlgit snapshot --repo DIR`.
     ///
     /// The settings live in DIR/config, section [sqlgit] (git config format; see README).
@@ -148,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Push(args) => push::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Query(args) => query::run(args),
         Command::Init(args) => init::run(args),
         Command::Status(args) => status::run(args),
         Command::Verify(args) => verify::run(args),

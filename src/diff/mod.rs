@@ -6,9 +6,11 @@
 //! changed table to the row chunks only one side has, and only those are read ([`rows`]) and
 //! matched by key ([`shape`], [`matching`]). The cost follows the size of the change, not of
 //! the database. The outputs: [`render`] for people, [`report`] for `--summary` and `--json`,
-//! [`patch`] for `--sql`.
+//! [`patch`] for `--sql`. With `--live` ([`live`]), the newer side is a database as it is now,
+//! dumped into a temporary repository that shares the snapshots' objects.
 
 pub mod chunks;
+pub mod live;
 pub mod matching;
 pub mod patch;
 pub mod plan;
@@ -20,12 +22,16 @@ pub mod sqltext;
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
+use git2::Repository;
 
 use crate::restore::db_tree;
+use crate::settings::Settings;
 use crate::store::Store;
 use crate::when;
+use plan::Point;
 
 /// What to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,35 +49,82 @@ pub enum Format {
 pub struct Request<'a> {
     pub repo: &'a Path,
     pub db: Option<&'a str>,
-    /// WHEN expressions (see [`crate::when`]); `to` None is the latest snapshot.
+    /// WHEN expressions (see [`crate::when`]); `to` None is the latest snapshot (with `live`:
+    /// always None).
     pub from: &'a str,
     pub to: Option<&'a str>,
+    /// `--live`: compare `from` with this database as it is now, instead of a snapshot.
+    pub live: Option<LiveDb<'a>>,
     /// `--table` names; empty for all.
     pub tables: &'a [String],
     pub format: Format,
 }
 
-/// Write the diff to `out`; returns whether the snapshots differ (nothing is written when they
+/// The database `diff --live` reads.
+pub struct LiveDb<'a> {
+    pub path: &'a Path,
+    /// How long to wait for its writers' locks.
+    pub busy_timeout: Duration,
+}
+
+/// Write the diff to `out`; returns whether the two sides differ (nothing is written when they
 /// do not), and warnings for the caller to show.
 pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
     let from = when::resolve(repo, Some(req.from))?;
-    let to = when::resolve(repo, req.to)?;
-    let from_db = db_tree(repo, &from, req.db)?;
-    let to_db = db_tree(repo, &to, req.db)?;
-    let plan = plan::build(
-        repo,
-        plan::Side {
-            commit: from,
+    let Some(live) = &req.live else {
+        let to = when::resolve(repo, req.to)?;
+        let from_db = db_tree(repo, &from, req.db)?;
+        let to_db = db_tree(repo, &to, req.db)?;
+        let from = plan::Side {
+            point: Point::Snapshot(from),
             db: from_db,
-        },
-        plan::Side {
-            commit: to,
+        };
+        let to = plan::Side {
+            point: Point::Snapshot(to),
             db: to_db,
-        },
-        req.tables,
+        };
+        return compare(repo, from, to, req, out);
+    };
+    // Without --db, a repository of several databases compares the one named like the file.
+    let named = live.path.file_name().map(|n| n.to_string_lossy());
+    let db = match (req.db, &named) {
+        (Some(db), _) => Some(db),
+        (None, Some(name)) if db_tree(repo, &from, Some(name)).is_ok() => Some(name.as_ref()),
+        (None, _) => None,
+    };
+    let from_db = db_tree(repo, &from, db)?;
+    let filters = Settings::load(&store).filters();
+    let dumped = live::dump(
+        &store.objects_dir(),
+        &from_db,
+        repo,
+        live.path,
+        &filters,
+        live.busy_timeout,
     )?;
+    let repo = &dumped.repo;
+    let from = plan::Side {
+        point: Point::Snapshot(repo.find_commit(from.id())?),
+        db: repo.find_tree(from_db.id())?,
+    };
+    let to = plan::Side {
+        point: Point::Live(live.path.display().to_string()),
+        db: repo.find_tree(dumped.db)?,
+    };
+    compare(repo, from, to, req, out)
+}
+
+/// Diff two sides read from `repo`.
+fn compare<'r>(
+    repo: &'r Repository,
+    from: plan::Side<'r>,
+    to: plan::Side<'r>,
+    req: &Request,
+    out: &mut dyn Write,
+) -> Result<(bool, Vec<String>)> {
+    let plan = plan::build(repo, from, to, req.tables)?;
     if req.format == Format::Sql {
         let differ = !plan.tables.is_empty() || report::other_changes(&plan);
         let warnings = if differ {

@@ -34,8 +34,8 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
     writeln!(
         out,
         "-- sqlgit diff {} {}: apply to a restore of the first with `sqlite3 -bail DB < PATCH`",
-        plan.from.commit.id(),
-        plan.to.commit.id()
+        plan.from.point.id(),
+        plan.to.point.id()
     )?;
     if plan.filtered {
         writeln!(

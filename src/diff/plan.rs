@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
@@ -22,10 +23,51 @@ pub const STAT1: &str = "sqlite_stat1";
 const SEQUENCE_FILE: &str = "2-sqlite_sequence.sql";
 const STAT1_FILE: &str = "3-sqlite_stat1.sql";
 
-/// One snapshot: its commit and its database's folder.
+/// One side of the diff: what it is and its database's folder.
 pub struct Side<'r> {
-    pub commit: Commit<'r>,
+    pub point: Point<'r>,
     pub db: Tree<'r>,
+}
+
+/// What a side of the diff is.
+pub enum Point<'r> {
+    /// A snapshot.
+    Snapshot(Commit<'r>),
+    /// A database as it is now (`diff --live`): its path as given.
+    Live(String),
+}
+
+impl Point<'_> {
+    /// The commit id, or `live` (JSON, the patch's first line).
+    pub fn id(&self) -> String {
+        match self {
+            Point::Snapshot(c) => c.id().to_string(),
+            Point::Live(_) => "live".to_string(),
+        }
+    }
+
+    /// The short commit id and its time, or `live PATH`, for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Point::Snapshot(c) => {
+                let secs = Duration::from_secs(c.time().seconds().max(0) as u64);
+                format!(
+                    "{}  {}",
+                    &c.id().to_string()[..12],
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + secs)
+                )
+            }
+            Point::Live(path) => format!("live {path}"),
+        }
+    }
+
+    /// The live database's path, if this side is one.
+    pub fn live(&self) -> Option<&str> {
+        match self {
+            Point::Live(path) => Some(path),
+            Point::Snapshot(_) => None,
+        }
+    }
 }
 
 /// A table's files on one side.

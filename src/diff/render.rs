@@ -4,10 +4,8 @@
 //! control characters escaped so that one row stays on one line. Colour only on a terminal.
 
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Result;
-use git2::Commit;
 use similar::TextDiff;
 
 use super::matching::{Event, changed_columns, for_each_change};
@@ -39,15 +37,6 @@ pub fn show_name(name: &str) -> String {
     show_value(name.as_bytes(), usize::MAX)
 }
 
-fn describe(c: &Commit) -> String {
-    let when = UNIX_EPOCH + Duration::from_secs(c.time().seconds().max(0) as u64);
-    format!(
-        "{}  {}",
-        &c.id().to_string()[..12],
-        humantime::format_rfc3339_seconds(when)
-    )
-}
-
 pub fn render(
     plan: &Plan,
     reports: &[TableReport],
@@ -58,12 +47,12 @@ pub fn render(
     writeln!(
         out,
         "{}",
-        st.paint("1", &format!("from {}", describe(&plan.from.commit)))
+        st.paint("1", &format!("from {}", plan.from.point.describe()))
     )?;
     writeln!(
         out,
         "{}",
-        st.paint("1", &format!("to   {}", describe(&plan.to.commit)))
+        st.paint("1", &format!("to   {}", plan.to.point.describe()))
     )?;
     for r in reports {
         table(plan, r, &st, out)?;

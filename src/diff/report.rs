@@ -79,7 +79,10 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
 #[derive(Serialize)]
 struct Json<'a> {
     from: String,
+    /// A commit id, or `live` (`diff --live`, whose database is named in `live`).
     to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<&'a str>,
     tables: Vec<JsonTable<'a>>,
     views_changed: bool,
     triggers_changed: bool,
@@ -99,8 +102,9 @@ struct JsonTable<'a> {
 
 pub fn json(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Result<()> {
     let doc = Json {
-        from: plan.from.commit.id().to_string(),
-        to: plan.to.commit.id().to_string(),
+        from: plan.from.point.id(),
+        to: plan.to.point.id(),
+        live: plan.to.point.live().or(plan.from.point.live()),
         tables: reports
             .iter()
             .map(|r| JsonTable {

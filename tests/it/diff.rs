@@ -14,6 +14,7 @@
 mod fixtures;
 mod history;
 mod kinds;
+mod live;
 mod oracle;
 
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ mod compare;
 mod util;
 
 pub use compare::compare_databases;
-pub use util::{copy_dir, dir_size, kill_group, one_error_line, rfc3339};
+pub use util::{copy_dir, dir_size, kill_group, one_error_line, parse_csv, rfc3339};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
@@ -331,6 +331,28 @@ impl TestEnv {
             output,
             dir: self.root.clone(),
         }
+    }
+
+    /// The directory commands use as TMPDIR (inside HOME).
+    pub fn tmpdir(&self) -> PathBuf {
+        self.home.join("tmp")
+    }
+
+    /// `sqlgit snapshot DB --repo REPO` at `SQLGIT_NOW=now`, which must make a commit: its id.
+    pub fn snapshot_at(&self, db: &Path, repo: &Path, now: u64) -> String {
+        let mut cmd = self.sqlgit_cmd(&[Path::new("snapshot"), db, Path::new("--repo"), repo]);
+        cmd.env("SQLGIT_NOW", now.to_string());
+        let run = self.run(cmd, b"").success();
+        let id = run
+            .stdout_str()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if id.len() != 40 {
+            run.fail("the snapshot made no commit");
+        }
+        id
     }
 
     /// Build `root/NAME.db` by feeding `fixtures/NAME.sql` to the sqlite3 CLI (which must be silent).

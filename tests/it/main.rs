@@ -14,7 +14,8 @@
 //! - `format`: snapshot formats 1 and 2 side by side in one repository;
 //! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
 //!   statement forms it does not know, both row formats, UTF-16 text;
-//! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
+//! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
+//!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
@@ -29,6 +30,7 @@ mod job;
 mod ops;
 mod oracle;
 mod prune;
+mod query;
 mod remotes;
 mod restore;
 mod servers;

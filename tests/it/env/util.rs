@@ -1,5 +1,5 @@
 //! Small helpers every test file needs alike: times as RFC 3339, directory sizes and copies,
-//! killing a process group, and the one-line error check.
+//! killing a process group, the one-line error check, and reading CSV output.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -53,4 +53,49 @@ pub fn one_error_line(run: Run, code: i32) -> String {
         run.fail("expected exactly one line on stderr");
     }
     err.trim_end().to_string()
+}
+
+/// RFC 4180 CSV: records of fields (bytes), quotes undone. Every record must end in CRLF; a
+/// quoted field may hold `,`, `"` (doubled), CR and LF.
+#[track_caller]
+pub fn parse_csv(text: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let mut field = Vec::new();
+        if text[i] == b'"' {
+            i += 1;
+            loop {
+                match (text.get(i), text.get(i + 1)) {
+                    (Some(b'"'), Some(b'"')) => (field.push(b'"'), i += 2),
+                    (Some(b'"'), _) => break i += 1,
+                    (Some(&b), _) => (field.push(b), i += 1),
+                    (None, _) => panic!("CSV ends inside a quoted field"),
+                };
+            }
+        } else {
+            while i < text.len() && !b",\r\"".contains(&text[i]) {
+                field.push(text[i]);
+                i += 1;
+            }
+        }
+        record.push(field);
+        match &text[i..] {
+            [b',', ..] => i += 1,
+            [b'\r', b'\n', ..] => {
+                records.push(std::mem::take(&mut record));
+                i += 2;
+            }
+            rest => panic!(
+                "CSV: unexpected {:?}",
+                String::from_utf8_lossy(&rest[..rest.len().min(20)])
+            ),
+        }
+    }
+    assert!(
+        record.is_empty(),
+        "CSV: the last record does not end in CRLF"
+    );
+    records
 }

@@ -1,0 +1,88 @@
+//! `sqlgit diff WHEN --live DB`: the database as it is now, as the newer side of a diff, without
+//! touching the sqlgit repository. The database is dumped (inside one read transaction, with the
+//! repository's filters, in the format of the snapshot it is compared with, so unchanged chunks
+//! have the same blob ids) into a private temporary bare repository that borrows the sqlgit
+//! repository's objects through git's alternates: only the objects the repository lacks — the
+//! changed chunks and the trees above them — are written, there. The diff then reads both sides
+//! from that repository. Nothing in the sqlgit repository changes: no object, ref, lock, state or
+//! metrics file; the temporary repository is deleted when the diff is done (also on error).
+
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use git2::{Oid, Repository, Tree};
+use tempfile::TempDir;
+
+use crate::dump::{self, Filters, Format, source};
+use crate::progress::{Counted, Progress};
+use crate::store::writer::SnapshotWriter;
+
+/// The live database's dump, in a temporary repository that also sees the sqlgit repository's
+/// objects.
+pub struct Live {
+    /// Both sides' objects (the live dump's own, the snapshots' through alternates).
+    pub repo: Repository,
+    /// The live database's folder tree.
+    pub db: Oid,
+    /// Deleted when dropped (after `repo`, which is declared first).
+    _dir: TempDir,
+}
+
+/// Dump the database at `path` as a snapshot would, for comparison with the snapshot folder
+/// `against` of the repository whose objects are in `objects`.
+pub fn dump(
+    objects: &Path,
+    against: &Tree,
+    against_repo: &Repository,
+    path: &Path,
+    filters: &Filters,
+    busy_timeout: Duration,
+) -> Result<Live> {
+    let format = match against.get_name("0-header.sql") {
+        Some(e) => Format::of_header(against_repo.find_blob(e.id())?.content()),
+        None => Format::CURRENT,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("sqlgit-live-")
+        .permissions(Permissions::from_mode(0o700))
+        .tempdir()
+        .context("create a temporary directory (TMPDIR) for the live database's dump")?;
+    let git_dir = dir.path().join("live.git");
+    Repository::init_bare(&git_dir).context("create a temporary repository")?;
+    let info = git_dir.join("objects").join("info");
+    std::fs::create_dir_all(&info)?;
+    let objects = std::path::absolute(objects)?;
+    std::fs::write(info.join("alternates"), format!("{}\n", objects.display()))
+        .context("link the temporary repository to the snapshots")?;
+
+    let shown = path.display();
+    let conn = source::open(path, busy_timeout).with_context(|| format!("database {shown}"))?;
+    let mut writer = SnapshotWriter::start(&git_dir);
+    let meter = Progress::bytes(&format!("reading {shown}"));
+    let mut counted = Counted {
+        inner: &mut writer,
+        progress: &meter,
+    };
+    dump::dump_as(&conn, &mut counted, filters, format)
+        .with_context(|| format!("database {shown}"))?;
+    drop(conn);
+    meter.finish();
+    let written = writer
+        .finish("live", None)
+        .context("write the live database's dump")?;
+    // Opened now, so that it sees the pack just written and the alternates.
+    let repo = Repository::open_bare(&git_dir).context("open the temporary repository")?;
+    let db = repo
+        .find_tree(written.root_tree)?
+        .get_name("live")
+        .context("the live dump has no folder")?
+        .id();
+    Ok(Live {
+        repo,
+        db,
+        _dir: dir,
+    })
+}

@@ -1,0 +1,175 @@
+//! `sqlgit query`: one read-only SQL statement against the database as it was at one or more
+//! snapshots. Each snapshot is rebuilt with the fast path of `restore --to`
+//! ([`crate::restore::build_snapshot`]) in a private temporary directory (0700, files 0600,
+//! removed afterwards, also on error), opened read-only with `PRAGMA query_only=ON`, queried,
+//! and deleted before the next one is built; a snapshot asked for twice is built once.
+//! Statements that would write are refused. [`print`] writes the answers as a table, JSON or
+//! CSV.
+
+pub mod print;
+
+use std::fs::{OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::usage;
+use crate::restore::{build_snapshot, db_tree, short};
+use crate::store::Store;
+use crate::when;
+
+/// One `sqlgit query`.
+pub struct Request<'a> {
+    pub repo: &'a Path,
+    pub db: Option<&'a str>,
+    /// WHEN expressions (see [`crate::when`]), in the order asked; None is the latest snapshot.
+    pub points: &'a [Option<String>],
+    pub sql: &'a str,
+}
+
+/// A value as SQLite returned it (text as its bytes: SQLite does not promise valid UTF-8).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+/// The statement's result at one snapshot.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The snapshot's full commit id.
+    pub commit: String,
+    /// Its time, Unix seconds.
+    pub time: i64,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Answer {
+    /// `3f9c1e0a2b7d  2026-11-24T10:00:00Z`, for people.
+    pub fn label(&self) -> String {
+        format!("{}  {}", &self.commit[..12], self.time_text())
+    }
+
+    /// The snapshot's time in RFC 3339 (UTC).
+    pub fn time_text(&self) -> String {
+        let secs = std::time::Duration::from_secs(self.time.max(0) as u64);
+        when::show(std::time::UNIX_EPOCH + secs)
+    }
+}
+
+/// The one-line refusal of a statement that writes (a usage error: exit 2).
+const WRITES: &str = "the statement would change the database; sqlgit query runs only statements \
+                      that read (SELECT, WITH … SELECT, read-only PRAGMAs)";
+
+/// Run `req.sql` at every point; the answers are in the order of `req.points`.
+pub fn query(req: &Request) -> Result<Vec<Answer>> {
+    if req.sql.trim().is_empty() {
+        return Err(usage("give an SQL statement to run"));
+    }
+    if starts_with_write(req.sql) {
+        return Err(usage(WRITES));
+    }
+    let store = Store::open_read(req.repo)?;
+    let repo = &store.repo;
+    let commits = req
+        .points
+        .iter()
+        .map(|p| when::resolve(repo, p.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    let dir = tempfile::Builder::new()
+        .prefix("sqlgit-query-")
+        .permissions(Permissions::from_mode(0o700))
+        .tempdir()
+        .context("create a temporary directory (TMPDIR) for the restored snapshot")?;
+    let mut answers: Vec<Option<Answer>> = vec![None; commits.len()];
+    for (i, commit) in commits.iter().enumerate() {
+        if answers[i].is_some() {
+            continue; // the same snapshot as an earlier point
+        }
+        let tree = db_tree(repo, commit, req.db)?;
+        let path = dir.path().join(format!("{}.db", commit.id()));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("create {}", path.display()))?;
+        build_snapshot(repo, &tree, &path, b"")
+            .with_context(|| format!("restore snapshot {}", short(commit)))?;
+        let (columns, rows) = run_statement(&path, req.sql)
+            .with_context(|| format!("query at snapshot {}", short(commit)))?;
+        std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        let answer = Answer {
+            commit: commit.id().to_string(),
+            time: commit.time().seconds(),
+            columns,
+            rows,
+        };
+        for (j, other) in commits.iter().enumerate().skip(i) {
+            if other.id() == commit.id() {
+                answers[j] = Some(answer.clone());
+            }
+        }
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// Whether the statement plainly writes (its first word says so): refused before any restore.
+/// What this misses, `sqlite3_stmt_readonly` catches after it.
+fn starts_with_write(sql: &str) -> bool {
+    let first: String = sql
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    [
+        "INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT", "CREATE", "DROP", "ALTER", "VACUUM",
+        "REINDEX", "ANALYZE",
+    ]
+    .iter()
+    .any(|w| first.eq_ignore_ascii_case(w))
+}
+
+/// Run one statement on the database at `path`, opened read-only: its column names and rows.
+fn run_statement(path: &Path, sql: &str) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("open {}", path.display()))?;
+    conn.execute_batch("PRAGMA query_only=ON")?;
+    let mut stmt = conn.prepare(sql).map_err(|e| match e {
+        rusqlite::Error::MultipleStatement => usage("give one SQL statement, not several"),
+        rusqlite::Error::SqliteFailure(_, Some(message)) => anyhow::anyhow!(message),
+        e => e.into(),
+    })?;
+    if !stmt.readonly() {
+        return Err(usage(WRITES));
+    }
+    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    let n = columns.len();
+    let mut rows = Vec::new();
+    let mut result = stmt.query([])?;
+    while let Some(row) = result.next()? {
+        let cells = (0..n)
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Real(v) => Cell::Real(v),
+                    ValueRef::Text(t) => Cell::Text(t.to_vec()),
+                    ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.push(cells);
+    }
+    Ok((columns, rows))
+}
