@@ -305,8 +305,14 @@ bench_snapshot() {
     "$(verdict "$m_rn" '<=' 0.3334 0.2)"
   printf '%-36s %-19s %-18s %s\n' "repo growth per snapshot (MB)" "$(mb "$m_g") / $(mb "$x_g")" "<= 4 (2)" \
     "$(verdict "$m_g" '<=' 4000000 2000000)"
-  printf '%-36s %-19s %-18s %s\n' "first snapshot / dump time" "$first_ratio" "<= 2" \
-    "$(verdict "$first_ratio" '<=' 2)"
+  printf '%-36s %-19s %-18s %s\n' "first snapshot / dump time" "$first_ratio" "<= 2 (1.5)" \
+    "$(verdict "$first_ratio" '<=' 2 1.5)"
+  local nochange_ratio
+  nochange_ratio=$(calc "$nochange_t / $dump0")
+  printf '%-36s %-19s %-18s %s\n' "unchanged snapshot / dump time" "$nochange_ratio" "<= 0.1 (0.05)" \
+    "$(verdict "$nochange_ratio" '<=' 0.1 0.05)"
+  printf '%-36s %-19s %-18s %s\n' "incremental snapshot / dump (issue 15)" "$m_rd / $x_rd" "<= 0.25 (0.1)" \
+    "$(verdict "$m_rd" '<=' 0.25 0.1)"
   printf '%-36s %-19s %-18s %s\n' "sqlgit peak RSS (MiB, all runs)" "$(mib "$rss")" "<= 64" \
     "$(verdict "$rss" '<=' 65536)"
   echo "reference: dump $(mean "${dump_t[@]}") s, incremental snapshot $(mean "${snap_t[@]}") s," \

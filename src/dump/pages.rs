@@ -320,10 +320,20 @@ impl<'c> Pages<'c> {
         Ok(())
     }
 
-    /// The keyed hash of page `pgno` as it is now.
+    /// The keyed hash of page `pgno` as it is now (hashed where SQLite holds it: no copy).
     pub fn hash(&mut self, pgno: u32) -> Result<u128> {
-        self.read(pgno)?;
-        Ok(xxh3_128_with_seed(&self.buf, self.seed))
+        if pgno == 0 || (self.page_count > 0 && pgno > self.page_count) {
+            bail!("page {pgno} is beyond the database");
+        }
+        self.stmt.reset();
+        self.stmt.bind_i64(1, i64::from(pgno))?;
+        if !self.stmt.step()? {
+            bail!("page {pgno} does not exist");
+        }
+        match self.stmt.cell(0) {
+            Cell::Blob(b) => Ok(xxh3_128_with_seed(b, self.seed)),
+            _ => bail!("page {pgno} is empty"),
+        }
     }
 
     /// Whether every page of `old` still has the hash it had: then the table's rows are the same.

@@ -254,6 +254,6 @@ pub fn configure_libgit2() {
     // SAFETY: global libgit2 settings, changed before this process opens any repository.
     unsafe {
         let _ = git2::opts::set_mwindow_size(1 << 20);
-        let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
+        let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
     }
 }

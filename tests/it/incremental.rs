@@ -232,3 +232,176 @@ fn incremental_tree_equals_full_tree() {
         "only {incremental_steps} of {total} steps reused anything"
     );
 }
+
+/// `sqlgit snapshot DB --repo REPO --json ARGS…` (must succeed): the report.
+fn snapshot_json(env: &TestEnv, db: &Path, repo: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["snapshot".as_ref(), db.as_os_str()];
+    all.extend(["--repo".as_ref(), repo.as_os_str(), "--json".as_ref()]);
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    let run = env.sqlgit(&all).success();
+    serde_json::from_slice(run.stdout()).unwrap()
+}
+
+fn small_db(env: &TestEnv) -> std::path::PathBuf {
+    let path = env.path("app.db");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "PRAGMA journal_mode=wal;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
+         INSERT INTO t SELECT i, printf('row %d %s', i, hex(randomblob(30))) FROM c;
+         CREATE TABLE u(x, y);
+         INSERT INTO u SELECT v, id FROM t;",
+    )
+    .unwrap();
+    path
+}
+
+fn map_file(repo: &Path) -> std::path::PathBuf {
+    repo.join("sqlgit-pages/app.db.map")
+}
+
+/// What the runs read: the first whole, then only the changed table in part, an unchanged
+/// database nothing; `--full` reads everything; the map is private and tied to its commit.
+#[test]
+fn runs_read_only_what_changed() {
+    let env = TestEnv::new();
+    let db = small_db(&env);
+    let repo = env.path("app.sqlgit");
+    let first = snapshot_json(&env, &db, &repo, &[]);
+    assert_eq!(first["read"]["whole"], true, "{first}");
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&map_file(&repo)), 0o600);
+    assert_eq!(mode(map_file(&repo).parent().unwrap()), 0o700);
+
+    let same = snapshot_json(&env, &db, &repo, &[]);
+    assert_eq!(same["changed"], false);
+    assert_eq!(same["read"]["tables_reused"], 2, "{same}");
+    assert_eq!(same["read"]["chunks_read"], 0, "{same}");
+
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE t SET v = 'changed' WHERE id IN (10, 2500)")
+        .unwrap();
+    let part = snapshot_json(&env, &db, &repo, &[]);
+    assert_eq!(part["changed"], true);
+    assert_eq!(part["read"]["whole"], false, "{part}");
+    assert_eq!(part["read"]["tables_reused"], 1, "{part}");
+    assert_eq!(part["read"]["tables_partial"], 1, "{part}");
+    let read = part["read"]["chunks_read"].as_u64().unwrap();
+    let reused = part["read"]["chunks_reused"].as_u64().unwrap();
+    // Two changed leaves of ~50 rows each: a few chunks around each, the rest reused.
+    assert!(read <= 16 && reused > 3 * read, "{part}");
+    assert_eq!(
+        part["rows"], first["rows"],
+        "row count of a partly read table"
+    );
+
+    let full = snapshot_json(&env, &db, &repo, &["--full"]);
+    assert_eq!(full["read"]["whole"], true);
+    assert_eq!(
+        full["changed"], false,
+        "a whole read gives the same tree: {full}"
+    );
+    assert_eq!(
+        full["bytes"], part["bytes"],
+        "bytes of SQL counted by the partial read"
+    );
+
+    // A map of another commit (left by a run killed after its commit) is not trusted.
+    let old_map = std::fs::read(map_file(&repo)).unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM u WHERE rowid % 7 = 0")
+        .unwrap();
+    snapshot_json(&env, &db, &repo, &[]);
+    std::fs::write(map_file(&repo), &old_map).unwrap();
+    let stale = snapshot_json(&env, &db, &repo, &[]);
+    assert_eq!(stale["read"]["whole"], true, "{stale}");
+    // A damaged map is read past, not fatal.
+    let mut bad = std::fs::read(map_file(&repo)).unwrap();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x55;
+    std::fs::write(map_file(&repo), &bad).unwrap();
+    let damaged = snapshot_json(&env, &db, &repo, &[]);
+    assert_eq!(damaged["read"]["whole"], true, "{damaged}");
+}
+
+/// A map that lies (it says the changed pages are the old ones) makes the incremental read
+/// wrong; the check run reads everything too, commits the whole read, and fails loudly.
+#[test]
+fn a_check_run_fails_loudly_when_the_incremental_tree_differs() {
+    let env = TestEnv::new();
+    let db = small_db(&env);
+    let repo = env.path("app.sqlgit");
+    snapshot_json(&env, &db, &repo, &[]);
+    let head = |repo: &Path| {
+        let out = std::process::Command::new("git")
+            .args(["-C", repo.to_str().unwrap(), "rev-parse", "main"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let c1 = head(&repo);
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE t SET v = 'changed' WHERE id = 1234")
+        .unwrap();
+    // The map of the changed database, relabelled as the map of the commit before the change.
+    let twin = env.path("twin.sqlgit");
+    copy_dir(&repo, &twin);
+    snapshot_json(&env, &db, &twin, &[]);
+    let mut map = std::fs::read(twin.join("sqlgit-pages/app.db.map")).unwrap();
+    let magic = b"sqlgit page map 1\n".len();
+    map[magic..magic + 20].copy_from_slice(&hex(&c1));
+    let body = map.len() - 16;
+    let sum = xxhash_rust::xxh3::xxh3_128(&map[..body]);
+    map[body..].copy_from_slice(&sum.to_le_bytes());
+    std::fs::write(map_file(&repo), &map).unwrap();
+
+    let mut args: Vec<&std::ffi::OsStr> = vec!["snapshot".as_ref(), db.as_os_str()];
+    args.extend([
+        "--repo".as_ref(),
+        repo.as_os_str(),
+        "--full-every".as_ref(),
+        "0s".as_ref(),
+    ]);
+    let run = env.sqlgit(&args).code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("differs from a full read") && err.lines().count() == 1,
+        "{err}"
+    );
+    // What was committed is the whole read: the changed row is there.
+    let cat = env
+        .sqlgit(&["cat", "--repo", repo.to_str().unwrap()])
+        .success();
+    assert!(
+        cat.stdout_str().contains("(1234,'changed')"),
+        "the committed snapshot lacks the change"
+    );
+    // The state file and the next run know it failed / recover: the next check passes.
+    let state = std::fs::read_to_string(repo.join("sqlgit-state.json")).unwrap();
+    assert!(state.contains("differs from a full read"), "{state}");
+    env.sqlgit(&args).success();
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .args(["-a", from.to_str().unwrap(), to.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
