@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # sqlgit benchmark (issues 2 and 3).
 #
-# Usage: benches/bench.sh [dump|snapshot|all] [options]
+# Usage: benches/bench.sh [dump|snapshot|all|scale] [options]
 #
 #   dump      `sqlite3 DB .dump` vs `sqlgit dump DB`, both to /dev/null, interleaved runs
 #   snapshot  first + incremental `sqlgit snapshot` vs `sqlgit dump` and the naive script
 #             (sqlite3 .dump > dump.sql; git add; git commit), with a ~0.1% change per round
 #   all       both (default)
+#   scale     `all --no-naive` at 2,000,000 rows (~280 MB) and at 16,000,000 rows (~2.26 GB),
+#             one after the other (the issue-15 figures at both sizes); other options pass on
 #
 # Options:
 #   --rows N       rows in the benchmark database (default 2000000, i.e. ~280 MB)
@@ -17,6 +19,7 @@
 #   --rounds N     incremental snapshot rounds in `snapshot` mode (default 5)
 #   --no-build     use the existing target/release/sqlgit instead of `cargo build --release`
 #   --verify       in `dump` mode, also restore sqlgit's dump with sqlite3 and compare row counts
+#   --no-naive     in `snapshot` mode, skip the naive script (minutes per round at 2 GB)
 #
 # Wall time is measured by the shell (ms resolution), peak RSS by /usr/bin/time (%M).
 # Needs: sqlite3, git, GNU time (/usr/bin/time; `apt-get install time`), awk, du, cargo.
@@ -27,7 +30,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 sqldir=$here/sql
 
-mode=all rows=2000000 workdir='' keep=0 runs=3 rounds=5 build=1 verify=0
+mode=all rows=2000000 workdir='' keep=0 runs=3 rounds=5 build=1 verify=0 run_naive=1
+all_args=("$@")
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 die() { echo "bench: $*" >&2; exit 1; }
@@ -35,7 +39,7 @@ say() { echo "==> $*" >&2; }
 
 while (($#)); do
   case $1 in
-    dump | snapshot | all) mode=$1 ;;
+    dump | snapshot | all | scale) mode=$1 ;;
     --rows) rows=${2:?--rows needs a number}; shift ;;
     --workdir) workdir=${2:?--workdir needs a directory}; shift ;;
     --keep) keep=1 ;;
@@ -43,12 +47,23 @@ while (($#)); do
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --no-build) build=0 ;;
     --verify) verify=1 ;;
+    --no-naive) run_naive=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
   shift
 done
 [[ $rows =~ ^[0-9]+$ && $rows -ge 1000 ]] || die "--rows must be a number >= 1000"
+if [[ $mode == scale ]]; then
+  rest=()
+  for a in "${all_args[@]}"; do [[ $a == scale ]] || rest+=("$a"); done
+  for n in 2000000 16000000; do
+    echo "# scale: $n rows"
+    "${BASH_SOURCE[0]}" all --no-naive "${rest[@]}" --rows "$n" || exit 1
+    rest+=(--no-build)
+  done
+  exit 0
+fi
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive number"
 
@@ -241,9 +256,12 @@ bench_snapshot() {
   first_t=$T_WALL first_rss=$T_RSS
   rss_all+=("$T_RSS")
   first_size=$(size_of "$repo")
-  timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
-  local naive0_t=$T_WALL naive0_size
-  naive0_size=$(size_of "$naive/.git")
+  local naive0_t=0 naive0_size=0
+  if ((run_naive)); then
+    timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
+    naive0_t=$T_WALL
+    naive0_size=$(size_of "$naive/.git")
+  fi
   echo "first snapshot: $first_t s (dump $dump0 s, naive $naive0_t s), peak RSS $(mib "$first_rss") MiB," \
     "repo $(mb "$first_size") MB (naive .git $(mb "$naive0_size") MB)"
 
@@ -276,11 +294,15 @@ bench_snapshot() {
     snap_rss=$T_RSS
     grow+=("$((after - before))")
 
-    nb=$(size_of "$naive/.git")
-    timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
-    na=$(size_of "$naive/.git")
-    naive_t+=("$T_WALL")
-    naive_grow+=("$((na - nb))")
+    if ((run_naive)); then
+      nb=$(size_of "$naive/.git")
+      timed /dev/null bash -c 'naive_snapshot "$@"' _ "$work_db" "$naive"
+      na=$(size_of "$naive/.git")
+      naive_t+=("$T_WALL")
+      naive_grow+=("$((na - nb))")
+    else
+      naive_t+=(1) naive_grow+=(0)
+    fi
 
     r_dump+=("$(calc "${snap_t[-1]} / ${dump_t[-1]}")")
     r_naive+=("$(calc "${snap_t[-1]} / ${naive_t[-1]}")")
