@@ -9,6 +9,7 @@
 //! [`patch`] for `--sql`.
 
 pub mod chunks;
+pub mod history;
 pub mod matching;
 pub mod patch;
 pub mod plan;
@@ -24,8 +25,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::restore::db_tree;
-use crate::store::Store;
-use crate::when;
+use crate::timeline::Timeline;
 
 /// What to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,10 +54,11 @@ pub struct Request<'a> {
 /// Write the diff to `out`; returns whether the snapshots differ (nothing is written when they
 /// do not), and warnings for the caller to show.
 pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
-    let store = Store::open_read(req.repo)?;
-    let repo = &store.repo;
-    let from = when::resolve(repo, Some(req.from))?;
-    let to = when::resolve(repo, req.to)?;
+    let mut timeline = Timeline::open(req.repo)?;
+    let from = timeline.resolve(Some(req.from))?;
+    let to = timeline.resolve(req.to)?;
+    let repo = timeline.repo();
+    let (from, to) = (repo.find_commit(from)?, repo.find_commit(to)?);
     let from_db = db_tree(repo, &from, req.db)?;
     let to_db = db_tree(repo, &to, req.db)?;
     let plan = plan::build(

@@ -156,12 +156,14 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result
             // again: zlib's own checksum still catches a damaged object, and the result is
             // checked; `sqlgit verify` keeps the full SHA-1 checks.
             git2::opts::strict_hash_verification(false);
-            let store = crate::store::Store::open_read(repo)?;
-            let commit = crate::when::resolve(&store.repo, *when)?;
-            let tree = db_tree(&store.repo, &commit, *db)?;
+            let mut timeline = crate::timeline::Timeline::open(repo)?;
+            let id = timeline.resolve(*when)?;
+            let repo = timeline.repo();
+            let commit = repo.find_commit(id)?;
+            let tree = db_tree(repo, &commit, *db)?;
             let built = build_database(tmp, Check::Quick, |exec| {
                 exec(prelude)?;
-                for_each_file(&store.repo, &tree, |_, sql| exec(sql))
+                for_each_file(repo, &tree, |_, sql| exec(sql))
             });
             (built, format!("snapshot {}", short(&commit)))
         }

@@ -17,6 +17,8 @@
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
+//! - `history`: points beyond local history (fetched from the history remote into the cache),
+//!   `log --all`, `sqlgit history` of one row;
 //! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
@@ -24,6 +26,7 @@ mod diff;
 mod dump;
 mod env;
 mod format;
+mod history;
 mod job;
 mod ops;
 mod oracle;
