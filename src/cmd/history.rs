@@ -220,3 +220,22 @@ fn join_eq(values: &[(String, String)]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_as_json() {
+        assert_eq!(value_json(b"NULL"), Value::Null);
+        assert_eq!(value_json(b"-7"), json!(-7));
+        assert_eq!(value_json(b"1.5e-3"), json!(0.0015));
+        assert_eq!(value_json(b"'a''b'"), json!("a'b"));
+        assert_eq!(value_json(b"1e999"), json!({"sql": "1e999"}));
+        assert_eq!(value_json(b"X'00'"), json!({"sql": "X'00'"}));
+        assert_eq!(
+            value_json(b"ieee754(1,-1074)"),
+            json!({"sql": "ieee754(1,-1074)"})
+        );
+    }
+}

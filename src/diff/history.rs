@@ -94,8 +94,8 @@ struct Reader<'a> {
     repo: &'a Repository,
     key: &'a [String],
     shapes: HashMap<Oid, Rc<Shape>>,
-    /// Chunk blob id → the key's row in it (0 or 1 rows).
-    rows: HashMap<Oid, Rc<Rows>>,
+    /// (chunk blob id, CREATE blob id) → the key's row in it (0 or 1 rows).
+    rows: HashMap<(Oid, Oid), Rc<Rows>>,
 }
 
 /// Find the row's history.
@@ -190,7 +190,13 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
         return Ok(None);
     };
     let tables = repo.find_tree(tables.id())?;
-    let Some(folder) = tables.get_name(dir) else {
+    // SQLite's names are case-insensitive (as `diff --table` matches them).
+    let folder = tables.get_name(dir).or_else(|| {
+        tables
+            .iter()
+            .find(|e| String::from_utf8_lossy(e.name_bytes()).to_lowercase() == dir.to_lowercase())
+    });
+    let Some(folder) = folder else {
         return Ok(None);
     };
     let tree = repo.find_tree(folder.id())?;
@@ -298,8 +304,10 @@ impl Reader<'_> {
                 };
                 let literal = rowid.to_string().into_bytes();
                 let pos = *pos;
-                self.rows_of(chunk, shape, |r| r.value(pos) == literal.as_slice())
-                    .map(Some)
+                self.rows_of((chunk, table.create), shape, |r| {
+                    r.value(pos) == literal.as_slice()
+                })
+                .map(Some)
             }
             KeyKind::Columns(positions) => {
                 if positions.len() != self.key.len() {
@@ -317,7 +325,7 @@ impl Reader<'_> {
                 }
                 let key = self.key;
                 for chunk in changed {
-                    let found = self.rows_of(chunk.oid, shape, |r| {
+                    let found = self.rows_of((chunk.oid, table.create), shape, |r| {
                         positions
                             .iter()
                             .zip(key)
@@ -332,21 +340,23 @@ impl Reader<'_> {
         }
     }
 
-    /// The rows of a chunk that `keep` accepts, parsed once per blob.
+    /// The rows of a chunk (`at`: its blob, and the table's CREATE blob that `shape` comes from)
+    /// that `keep` accepts, parsed once per blob.
     fn rows_of(
         &mut self,
-        chunk: Oid,
+        at: (Oid, Oid),
         shape: &Shape,
         keep: impl FnMut(RowRef) -> bool,
     ) -> Result<Rc<Rows>> {
-        if let Some(r) = self.rows.get(&chunk) {
+        if let Some(r) = self.rows.get(&at) {
             return Ok(r.clone());
         }
+        let chunk = at.0;
         let data = self.repo.find_blob(chunk)?.content().to_vec();
         let parsed = rows::parse(data, &shape.prefix, shape.lenient)
             .with_context(|| format!("table {:?}: row chunk {chunk}", shape.name))?;
         let found = Rc::new(parsed.filtered(keep));
-        self.rows.insert(chunk, found.clone());
+        self.rows.insert(at, found.clone());
         Ok(found)
     }
 }
@@ -391,4 +401,19 @@ fn whole(shape: Option<&Shape>, row: RowRef) -> Values {
             (name, row.value(i).to_vec())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values_match_literals_and_the_text_they_hold() {
+        assert!(matches(b"42", "42"));
+        assert!(matches(b"'k 7'", "k 7"));
+        assert!(matches(b"'it''s'", "it's"));
+        assert!(matches(b"X'00ab'", "X'00ab'"));
+        assert!(!matches(b"'42'", "4"));
+        assert!(!matches(b"NULL", "null"));
+    }
 }
