@@ -7,6 +7,13 @@
 //! memory only (so a local commit the remote lacks reads from the same place as a pruned one);
 //! on disk it depends on nothing, so pruning the main repository can never damage it.
 //!
+//! Why a full copy rather than one built on the repository's own objects (on-disk alternates,
+//! shallow at the oldest kept snapshot, `git fetch --unshallow`), which would fetch only the
+//! pruned history (measured at 200 k rows / 200 snapshots: 1.3 MB instead of 14.4 MB): every
+//! prune deletes objects such a cache needs, so it would have to be dropped by each prune (every
+//! cron run) and could lose objects under a reader; and `--unshallow` needs `deepen` support
+//! from the server. A self-contained copy survives pruning and works against any server.
+//!
 //! It is bounded by pruning: every `prune` (also the one after each snapshot) deletes it once it
 //! has gone unused for [`IDLE`], and it never holds more than one copy of the history remote.
 
