@@ -22,6 +22,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod timeline;
 pub mod verify;
 pub mod when;
 

@@ -27,18 +27,31 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Resolve `spec` (None: the latest snapshot) to a snapshot commit.
+/// Resolve `spec` (None: the latest snapshot) to a snapshot commit of local history.
 pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
     let head = match repo.find_reference(BRANCH) {
         Ok(r) => r.peel_to_commit()?,
         Err(_) => bail!("the repository has no snapshots yet"),
     };
+    resolve_at(repo, head, spec, Some(repo))
+}
+
+/// Resolve `spec` with `head` as the latest snapshot (`HEAD~N` counts from it, times are looked
+/// up from it back). `hint`: the repository whose pruning an error explains, if any.
+pub fn resolve_at<'r>(
+    repo: &'r Repository,
+    head: Commit<'r>,
+    spec: Option<&str>,
+    hint: Option<&Repository>,
+) -> Result<Commit<'r>> {
     let Some(spec) = spec else {
         return Ok(head);
     };
-    // HEAD means the snapshot branch, also in a plain clone whose HEAD names another branch.
+    let hint = || hint.map(pruned_hint).unwrap_or_default();
+    // HEAD means the latest snapshot, also in a plain clone whose HEAD names another branch,
+    // and in the history cache, whose main is the remote's.
     let revision = match spec.strip_prefix("HEAD") {
-        Some(rest) => format!("{BRANCH}{rest}"),
+        Some(rest) => format!("{}{rest}", head.id()),
         None => spec.to_string(),
     };
     if let Ok(obj) = repo.revparse_single(&revision)
@@ -50,7 +63,7 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
         bail!(
             "unknown revision or time {spec:?} (give a commit id, HEAD~N, an RFC 3339 time like \
              2026-11-24T10:00:00Z, or a duration ago like 2h){}",
-            pruned_hint(repo, spec)
+            hint()
         );
     };
     let secs = match time.duration_since(UNIX_EPOCH) {
@@ -72,8 +85,15 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
         "no snapshot at or before {} (the oldest here is {}){}",
         show(time),
         show(UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)),
-        pruned_hint(repo, spec)
+        hint()
     )
+}
+
+/// Whether `spec` could name a snapshot older than local history: a time, `HEAD~N`, or a
+/// (possibly abbreviated) commit id. Anything else fails the same way everywhere.
+pub fn may_be_older(spec: &str) -> bool {
+    let hex = spec.len() >= 4 && spec.len() <= 40 && spec.bytes().all(|b| b.is_ascii_hexdigit());
+    hex || spec.starts_with("HEAD") || parse_time(spec).is_some()
 }
 
 /// RFC 3339 for times humantime can show (from 1970 on).
@@ -84,22 +104,20 @@ pub fn show(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// When local history was pruned, say exactly how to reach the older snapshots.
-fn pruned_hint(repo: &Repository, spec: &str) -> String {
+/// When local history was pruned, say how to reach the older snapshots.
+fn pruned_hint(repo: &Repository) -> String {
     if !repo.path().join("shallow").exists() {
         return String::new();
     }
-    let url = repo
+    let remote = repo
         .config()
         .ok()
         .and_then(|c| c.get_string("sqlgit.historyRemote").ok())
         .filter(|u| !u.is_empty());
-    match url {
-        Some(url) => format!(
-            "; older snapshots were pruned from this repository but are on the history remote: \
-             git clone --bare {} /tmp/history.git && sqlgit cat '{spec}' --repo /tmp/history.git",
-            crate::remote::redact(&url)
-        ),
+    match remote {
+        Some(_) => "; older snapshots were pruned here: a time, HEAD~N or a commit id fetches \
+                    them from the history remote"
+            .to_string(),
         None => "; older snapshots were pruned from this repository".to_string(),
     }
 }

@@ -9,14 +9,14 @@ use crate::error::Exit;
 
 use crate::output::Output;
 use crate::restore::{db_tree, write_sql};
-use crate::store::Store;
-use crate::when;
+use crate::timeline::Timeline;
 
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// Which snapshot: commit id or revision (HEAD~3), RFC 3339 time
     /// (2026-11-24T10:00:00Z, or local 2026-11-24 10:00), or a duration ago (2h, 1day 3h).
-    /// Default: the latest.
+    /// Default: the latest. A point older than local history is fetched from the history
+    /// remote (kept in DIR/sqlgit-cache).
     pub when: Option<String>,
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR")]
@@ -30,11 +30,13 @@ pub struct CatArgs {
 }
 
 pub fn run(args: CatArgs) -> Result<Exit> {
-    let store = Store::open_read(&args.repo)?;
-    let commit = when::resolve(&store.repo, args.when.as_deref())?;
-    let tree = db_tree(&store.repo, &commit, args.db.as_deref())?;
+    let mut timeline = Timeline::open(&args.repo)?;
+    let id = timeline.resolve(args.when.as_deref())?;
+    let repo = timeline.repo();
+    let commit = repo.find_commit(id)?;
+    let tree = db_tree(repo, &commit, args.db.as_deref())?;
     let mut out = Output::create(args.output.as_deref())?;
-    match write_sql(&store.repo, &tree, &mut out) {
+    match write_sql(repo, &tree, &mut out) {
         Ok(()) => out.finish()?,
         Err(e) => {
             out.abandon();

@@ -17,7 +17,8 @@ use crate::error::{Exit, is_broken_pipe, one_line, usage};
 pub struct DiffArgs {
     /// The older point: commit id or revision (HEAD~3), RFC 3339 time (2026-11-24T10:00:00Z, or
     /// local 2026-11-24 10:00), or a duration ago (2h, 1day 3h). A time means the latest
-    /// snapshot at or before it.
+    /// snapshot at or before it. Points older than local history are fetched from the history
+    /// remote (kept in DIR/sqlgit-cache).
     pub from: String,
     /// The newer point, in the same forms. Default: the latest snapshot.
     pub to: Option<String>,

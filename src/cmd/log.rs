@@ -1,4 +1,5 @@
-//! `sqlgit log`: the snapshots, newest first.
+//! `sqlgit log`: the snapshots, newest first; with `--all` also those pruning removed locally,
+//! from the history remote (through the history cache, see `timeline`).
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -9,7 +10,7 @@ use clap::Args;
 use crate::error::Exit;
 use serde::Serialize;
 
-use crate::store::Store;
+use crate::timeline::Timeline;
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
@@ -19,6 +20,10 @@ pub struct LogArgs {
     /// One JSON array of {id, time, unix, summary, database, tables, rows, bytes}.
     #[arg(long)]
     pub json: bool,
+    /// Also the snapshots pruned locally, from the history remote (fetched into
+    /// DIR/sqlgit-cache when needed); each marked local or remote.
+    #[arg(long)]
+    pub all: bool,
     /// Show at most N snapshots.
     #[arg(short = 'n', long, value_name = "N")]
     pub max_count: Option<usize>,
@@ -34,49 +39,78 @@ struct Entry {
     tables: Option<u64>,
     rows: Option<u64>,
     bytes: Option<u64>,
+    /// With --all: whether the snapshot is in local history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<bool>,
 }
 
 pub fn run(args: LogArgs) -> Result<Exit> {
-    let store = Store::open_read(&args.repo)?;
+    let mut timeline = Timeline::open(&args.repo)?;
+    let Some(head) = timeline.store.head()?.map(|c| c.id()) else {
+        return finish(&args, &[]);
+    };
+    if args.all {
+        timeline.load_cache()?;
+    }
+    let local = timeline.local_ids();
+    let limit = args.max_count.unwrap_or(usize::MAX);
     let mut entries = Vec::new();
-    let mut next = store.head()?;
+    let mut next = Some(timeline.repo().find_commit(head)?);
     while let Some(commit) = next {
-        if args.max_count.is_some_and(|n| entries.len() >= n) {
+        if entries.len() >= limit {
             break;
         }
-        let message = commit.message().unwrap_or_default();
-        let trailer = |key: &str| {
-            message
-                .lines()
-                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-        };
-        let num = |key: &str| trailer(key).and_then(|v| v.parse().ok());
-        let unix = commit.time().seconds();
-        entries.push(Entry {
-            id: commit.id().to_string(),
-            time: humantime::format_rfc3339_seconds(
-                UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64),
-            )
-            .to_string(),
-            unix,
-            summary: commit
-                .summary()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-                .to_string(),
-            database: trailer("Sqlgit-Database:"),
-            tables: num("Sqlgit-Tables:"),
-            rows: num("Sqlgit-Rows:"),
-            bytes: num("Sqlgit-Bytes:"),
-        });
+        let mut entry = entry(&commit);
+        if args.all {
+            entry.local = Some(local.contains(&commit.id()));
+        }
+        entries.push(entry);
         next = commit.parent(0).ok();
     }
+    finish(&args, &entries)
+}
+
+fn entry(commit: &git2::Commit) -> Entry {
+    let message = commit.message().unwrap_or_default();
+    let trailer = |key: &str| {
+        message
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    let num = |key: &str| trailer(key).and_then(|v| v.parse().ok());
+    let unix = commit.time().seconds();
+    Entry {
+        id: commit.id().to_string(),
+        time: humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64),
+        )
+        .to_string(),
+        unix,
+        summary: commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_string(),
+        database: trailer("Sqlgit-Database:"),
+        tables: num("Sqlgit-Tables:"),
+        rows: num("Sqlgit-Rows:"),
+        bytes: num("Sqlgit-Bytes:"),
+        local: None,
+    }
+}
+
+fn finish(args: &LogArgs, entries: &[Entry]) -> Result<Exit> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        println!("{}", serde_json::to_string_pretty(entries)?);
     } else {
-        for e in &entries {
-            println!("{}  {}  {}", &e.id[..12], e.time, e.summary);
+        for e in entries {
+            let place = match e.local {
+                Some(true) => "local   ",
+                Some(false) => "remote  ",
+                None => "",
+            };
+            println!("{}  {}  {place}{}", &e.id[..12], e.time, e.summary);
         }
     }
     Ok(Exit::Success)

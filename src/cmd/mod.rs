@@ -6,6 +6,7 @@ pub mod cat;
 pub mod completions;
 pub mod diff;
 pub mod dump;
+pub mod history;
 pub mod init;
 pub mod log;
 pub mod prune;
@@ -25,7 +26,8 @@ use crate::store::prune::Report;
 /// Version SQLite databases in git: exact, deterministic SQL snapshots, cheap to store and push.
 ///
 /// Exit codes: 0 success, 1 failure (including partial success, e.g. a commit made but a push
-/// failed), 2 usage error. `sqlgit diff` exits 1 when the snapshots differ, 2 on error.
+/// failed), 2 usage error. `sqlgit diff` exits 1 when the snapshots differ, 2 on error;
+/// `sqlgit history` exits 0 when it found changes of the row, 1 when none, 2 on error.
 #[derive(Debug, Parser)]
 #[command(name = "sqlgit", version, propagate_version = true)]
 pub struct Cli {
@@ -50,10 +52,12 @@ pub enum Command {
     ///   */5 * * * * sqlgit snapshot /srv/app.db --repo /srv/app.sqlgit
     #[command(verbatim_doc_comment)]
     Snapshot(snapshot::SnapshotArgs),
-    /// List the snapshots, newest first.
+    /// List the snapshots, newest first (--all: also those pruned locally, from the history
+    /// remote).
     ///
     /// Example:
     ///   sqlgit log --repo /srv/app.sqlgit --json
+    ///   sqlgit log --all --repo /srv/app.sqlgit
     #[command(verbatim_doc_comment)]
     Log(log::LogArgs),
     /// Print a snapshot's SQL; pipe it into sqlite3 to restore.
@@ -115,6 +119,18 @@ pub enum Command {
     ///   sqlgit query HEAD~3 "SELECT * FROM orders" --repo /srv/app.sqlgit --csv > orders.csv
     #[command(verbatim_doc_comment)]
     Query(query::QueryArgs),
+    /// Every snapshot in which one row was inserted, updated or deleted, newest first, with the
+    /// changed columns old → new (exit 0: changes found, 1: none, 2: error).
+    ///
+    /// KEY is the rowid (or INTEGER PRIMARY KEY), or the primary key's values of a WITHOUT ROWID
+    /// table. Snapshots pruned locally are fetched from the history remote. Only the chunk that
+    /// holds the row is read, and only when it changed.
+    ///
+    /// Examples:
+    ///   sqlgit history orders 42 --repo /srv/app.sqlgit
+    ///   sqlgit history prices EUR 2026-11-24 --repo /srv/app.sqlgit --since 7days --json
+    #[command(verbatim_doc_comment)]
+    History(history::HistoryArgs),
     /// Write the repository's configuration, so cron needs only `sqlgit snapshot --repo DIR`.
     ///
     /// The settings live in DIR/config, section [sqlgit] (git config format; see README).
@@ -166,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Prune(args) => prune::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Query(args) => query::run(args),
+        Command::History(args) => history::run(args),
         Command::Init(args) => init::run(args),
         Command::Status(args) => status::run(args),
         Command::Verify(args) => verify::run(args),
@@ -186,6 +203,9 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             report.packs_rewritten,
             human_bytes(repo_bytes)
         );
+    }
+    if report.cache_dropped {
+        say!("deleted the cache of history remote snapshots (unused for an hour)");
     }
     if report.held_back > 0 {
         say!(

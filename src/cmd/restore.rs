@@ -13,7 +13,8 @@ use crate::restore::{Source, restore_into, restore_to};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Which snapshot (as for `sqlgit cat`). Default: the latest.
+    /// Which snapshot (as for `sqlgit cat`; older than local history: fetched from the history
+    /// remote). Default: the latest.
     pub when: Option<String>,
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR", required_unless_present = "from_file")]

@@ -10,6 +10,7 @@
 //! dumped into a temporary repository that shares the snapshots' objects.
 
 pub mod chunks;
+pub mod history;
 pub mod live;
 pub mod matching;
 pub mod patch;
@@ -30,6 +31,7 @@ use git2::Repository;
 use crate::restore::db_tree;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::timeline::Timeline;
 use crate::when;
 use plan::Point;
 
@@ -70,23 +72,33 @@ pub struct LiveDb<'a> {
 /// Write the diff to `out`; returns whether the two sides differ (nothing is written when they
 /// do not), and warnings for the caller to show.
 pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
+    if let Some(live) = &req.live {
+        return diff_live(req, live, out);
+    }
+    // Points pruned locally come from the history remote (see `crate::timeline`).
+    let mut timeline = Timeline::open(req.repo)?;
+    let from = timeline.resolve(Some(req.from))?;
+    let to = timeline.resolve(req.to)?;
+    let repo = timeline.repo();
+    let (from, to) = (repo.find_commit(from)?, repo.find_commit(to)?);
+    let from_db = db_tree(repo, &from, req.db)?;
+    let to_db = db_tree(repo, &to, req.db)?;
+    let from = plan::Side {
+        point: Point::Snapshot(from),
+        db: from_db,
+    };
+    let to = plan::Side {
+        point: Point::Snapshot(to),
+        db: to_db,
+    };
+    compare(repo, from, to, req, out)
+}
+
+/// `--live`: a local snapshot against the database as it is now.
+fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
     let from = when::resolve(repo, Some(req.from))?;
-    let Some(live) = &req.live else {
-        let to = when::resolve(repo, req.to)?;
-        let from_db = db_tree(repo, &from, req.db)?;
-        let to_db = db_tree(repo, &to, req.db)?;
-        let from = plan::Side {
-            point: Point::Snapshot(from),
-            db: from_db,
-        };
-        let to = plan::Side {
-            point: Point::Snapshot(to),
-            db: to_db,
-        };
-        return compare(repo, from, to, req, out);
-    };
     // Without --db, a repository of several databases compares the one named like the file.
     let named = live.path.file_name().map(|n| n.to_string_lossy());
     let db = match (req.db, &named) {

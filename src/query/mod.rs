@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::usage;
 use crate::restore::{build_snapshot, db_tree, short};
-use crate::store::Store;
+use crate::timeline::Timeline;
 use crate::when;
 
 /// One `sqlgit query`.
@@ -76,13 +76,18 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
     if starts_with_write(req.sql) {
         return Err(usage(WRITES));
     }
-    let store = Store::open_read(req.repo)?;
-    let repo = &store.repo;
-    let commits = req
+    // Points pruned locally come from the history remote (see `crate::timeline`).
+    let mut timeline = Timeline::open(req.repo)?;
+    let ids = req
         .points
         .iter()
-        .map(|p| when::resolve(repo, p.as_deref()))
+        .map(|p| timeline.resolve(p.as_deref()))
         .collect::<Result<Vec<_>>>()?;
+    let repo = timeline.repo();
+    let commits = ids
+        .iter()
+        .map(|id| repo.find_commit(*id))
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = tempfile::Builder::new()
         .prefix("sqlgit-query-")
         .permissions(Permissions::from_mode(0o700))

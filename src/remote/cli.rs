@@ -571,6 +571,36 @@ impl Client for GitCli {
 }
 
 impl GitCli {
+    /// `git fetch URL +refs/heads/main:refs/heads/main`, whole history (incremental: what the
+    /// repository already has is not sent again), then the fetched id. Plain protocol only (no
+    /// `--filter`, no fetch by id), so it works against any server.
+    pub fn fetch_history(&self, url: &str) -> Result<Oid> {
+        let bare = remote_url(url);
+        let done = self.git(
+            url,
+            &[
+                "-c",
+                "fetch.writeCommitGraph=false",
+                "-c",
+                "gc.auto=0",
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--no-write-fetch-head",
+                "--",
+                &bare,
+                "+refs/heads/main:refs/heads/main",
+            ],
+        )?;
+        if !done.success {
+            return Err(self.failure("fetch", url, &done.stderr));
+        }
+        let repo = git2::Repository::open_bare(&self.git_dir)?;
+        repo.refname_to_id("refs/heads/main")
+            .map_err(|_| anyhow!("the history remote has no main branch"))
+    }
+
     /// `git fetch --depth 1 URL +refs/heads/main:DST`, then DST's id.
     fn fetch_main_into(&self, url: &str, dst: &str) -> Result<Oid> {
         let bare = remote_url(url);

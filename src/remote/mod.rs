@@ -545,6 +545,23 @@ pub fn push_all(
     results
 }
 
+/// Fetch the history remote's whole `main` into the repository at `git_dir` (the history
+/// cache), with the git program (the libgit2 transport is not used for this). Returns the
+/// fetched id; bounded by the options' timeout.
+pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) -> Result<Oid> {
+    validate_url(url)?;
+    let Some(program) = cli::git_program() else {
+        bail!("fetching snapshots from the history remote needs the git program on PATH");
+    };
+    let client = cli::GitCli::new(
+        program,
+        git_dir.to_path_buf(),
+        options.ssh_key.clone(),
+        options.timeout,
+    );
+    client.fetch_history(url).map_err(|e| scrubbed(e, url))
+}
+
 /// Forget what a remote confirmed (its URL changed: the new one may have nothing).
 pub fn forget_confirmed(store: &Store, role: Role) -> Result<()> {
     let tracking = match role {

@@ -152,10 +152,13 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result
             file.display().to_string(),
         ),
         Source::Snapshot { repo, when, db } => {
-            let store = crate::store::Store::open_read(repo)?;
-            let commit = crate::when::resolve(&store.repo, *when)?;
-            let tree = db_tree(&store.repo, &commit, *db)?;
-            let built = build_snapshot(&store.repo, &tree, tmp, prelude);
+            // Points pruned locally come from the history remote (see `crate::timeline`).
+            let mut timeline = crate::timeline::Timeline::open(repo)?;
+            let id = timeline.resolve(*when)?;
+            let repo = timeline.repo();
+            let commit = repo.find_commit(id)?;
+            let tree = db_tree(repo, &commit, *db)?;
+            let built = build_snapshot(repo, &tree, tmp, prelude);
             (built, format!("snapshot {}", short(&commit)))
         }
     };

@@ -2,6 +2,7 @@
 //! with `sqlgit.format` in its config, so sqlgit never commits onto someone else's branch), with
 //! the snapshots on `refs/heads/main`.
 
+pub mod cache;
 pub mod lock;
 pub mod pack;
 pub mod previous;

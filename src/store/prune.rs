@@ -7,6 +7,8 @@
 //! cheap to maintain: a pack with no live object is deleted; one that is mostly dead (or one of
 //! too many small ones) is rewritten by copying its live entries verbatim — no recompression, no
 //! delta search, memory bounded by one entry at a time.
+//!
+//! Pruning also bounds the history cache (`store::cache`): it is deleted once unused for an hour.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -53,6 +55,8 @@ pub struct Report {
     pub packs_deleted: usize,
     pub packs_rewritten: usize,
     pub loose_deleted: usize,
+    /// The history cache was deleted (unused for [`super::cache::IDLE`]).
+    pub cache_dropped: bool,
 }
 
 /// What the history remote holds, as far as pruning is concerned.
@@ -72,7 +76,15 @@ pub fn prune(
     history: HistoryRemote,
     now: SystemTime,
 ) -> Result<Report> {
-    let mut report = Report::default();
+    let mut report = Report {
+        // By the real clock: the cache's stamp is a file time.
+        cache_dropped: super::cache::drop_if_idle(
+            store.repo.path(),
+            super::cache::IDLE,
+            SystemTime::now(),
+        ),
+        ..Report::default()
+    };
     let Some(head) = store.head()? else {
         return Ok(report);
     };

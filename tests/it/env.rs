@@ -225,6 +225,26 @@ impl TestEnv {
         self.run(self.sqlgit_cmd(args), b"")
     }
 
+    /// `sqlgit ARGS` with `SQLGIT_NOW` pinned to `now` (Unix seconds), killed and failed after
+    /// two minutes.
+    pub fn sqlgit_at<S: AsRef<OsStr>>(&self, now: u64, args: &[S]) -> Run {
+        let mut cmd = self.sqlgit_cmd(args);
+        cmd.env("SQLGIT_NOW", now.to_string());
+        self.run_limited(cmd, b"", Duration::from_secs(120)).0
+    }
+
+    /// `git -C DIR ARGS`, which must succeed; its stdout, trimmed.
+    #[track_caller]
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = self.command("git");
+        cmd.arg("-C").arg(dir).args(args);
+        let run = self
+            .run_limited(cmd, b"", Duration::from_secs(120))
+            .0
+            .success();
+        run.stdout_str().trim().to_string()
+    }
+
     /// Run `sqlite3 [ARGS] DB` with `stdin` as its input (the CLI's `sqlite3 db < script`).
     pub fn sqlite3_args<S: AsRef<OsStr>>(&self, args: &[S], db: &Path, stdin: &[u8]) -> Run {
         let mut cmd = self.command(sqlite3_bin());

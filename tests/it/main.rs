@@ -18,6 +18,8 @@
 //!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
 //! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
+//! - `history`: points beyond local history (fetched from the history remote into the cache),
+//!   `log --all`, `sqlgit history` of one row;
 //! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
@@ -25,6 +27,7 @@ mod diff;
 mod dump;
 mod env;
 mod format;
+mod history;
 mod incremental;
 mod job;
 mod ops;

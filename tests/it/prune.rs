@@ -6,8 +6,8 @@
 //! * Nothing the history remote has not confirmed (`refs/remotes/history/main`) is pruned, and the
 //!   confirmed commit itself stays (a push needs it); without a history remote pruning is free.
 //! * Disk use stays bounded, plain git keeps working (`log`, `fsck --strict`, `archive`), a killed
-//!   prune leaves a valid repository, and a point older than local history fails with the exact
-//!   `git clone --bare …` command that reaches it.
+//!   prune leaves a valid repository, and a point older than local history is fetched from the
+//!   history remote (more in `history.rs`).
 //!
 //! The history remote is a `git daemon` on loopback (`servers.rs`). Every sqlgit run has a time
 //! limit, so a hang fails the test instead of wedging CI. Snapshot times are pinned with
@@ -635,7 +635,7 @@ fn a_killed_prune_leaves_a_valid_repository() {
 }
 
 #[test]
-fn a_point_older_than_local_history_says_how_to_get_it_and_that_works() {
+fn a_point_older_than_local_history_is_fetched_from_the_history_remote() {
     let fx = Fx::new(true);
     let url = fx.url();
     fx.snapshot(&["--keep", "10", "--history-remote", &url])
@@ -659,70 +659,55 @@ fn a_point_older_than_local_history_says_how_to_get_it_and_that_works() {
     }
     assert_eq!(fx.count(&fx.repo), 10);
     let config_before = std::fs::read(fx.repo.join("config")).unwrap();
+    let shallow_before = std::fs::read(fx.repo.join("shallow")).unwrap();
 
-    // Half a minute after the third snapshot: the third is the latest at or before that.
+    // Half a minute after the third snapshot: the third is the latest at or before that. It is
+    // fetched from the history remote (one line on stderr naming it), into the cache.
     let when = rfc3339(third_time + 30);
-    let run = fx.cat(Some(&when), &fx.repo).code_is(1);
+    let run = fx.cat(Some(&when), &fx.repo).success();
+    assert_one_line(&run, &format!("from history remote {url}"));
     assert!(
-        run.stdout().is_empty(),
-        "nothing on stdout: {}",
-        run.stdout_str()
+        run.stdout() == &third_sql[..],
+        "the SQL for {when} differs from what sqlgit cat gave at that time"
     );
-    assert_one_line(&run, "git clone --bare");
-    let err = run.stderr_str();
-    assert!(
-        err.contains(&format!("git clone --bare {url} ")),
-        "the instruction should name the history remote {url}: {err}"
-    );
-    // `sqlgit restore` of that point fails the same way and creates nothing.
+    fx.assert_restores_to(run.stdout(), "third-restored.db", &third_db);
+    // `sqlgit restore` of that point works too, from the cache, without fetching again.
     let to = fx.env.path("old.db");
-    let run = fx
-        .sqlgit(&[
-            "restore",
-            &when,
-            "--repo",
-            &fx.repo_arg(),
-            "--to",
-            &to.display().to_string(),
-        ])
-        .code_is(1);
-    assert_one_line(&run, "git clone --bare");
-    assert!(!to.exists(), "a failed restore left {}", to.display());
+    fx.sqlgit(&[
+        "restore",
+        &when,
+        "--repo",
+        &fx.repo_arg(),
+        "--to",
+        &to.display().to_string(),
+    ])
+    .success();
+    compare_databases(&third_db, &to);
     // So does a pruned commit id.
-    let run = fx.cat(Some(&third_id), &fx.repo).code_is(1);
-    assert_one_line(&run, "git clone --bare");
+    let by_id = fx.cat(Some(&third_id), &fx.repo).success().assert_quiet();
+    assert!(by_id.stdout() == &third_sql[..], "sqlgit cat {third_id}");
     assert_eq!(
         std::fs::read(fx.repo.join("config")).unwrap(),
         config_before,
         "asking for an old point changed the repository config"
     );
-    assert_eq!(fx.count(&fx.repo), 10);
-
-    // Follow the instruction: `git clone --bare URL DEST && sqlgit cat 'WHEN' --repo DEST`, with
-    // DEST in the test directory instead of the suggested one.
-    let hint = &err[err.find("git clone --bare ").unwrap()..];
-    let words: Vec<&str> = hint.split_whitespace().collect();
-    assert_eq!(words[..3], ["git", "clone", "--bare"]);
-    let (clone_url, suggested_dest) = (words[3], words[4]);
-    assert_eq!(clone_url, url);
-    assert!(
-        hint.contains(&format!("sqlgit cat '{when}' --repo {suggested_dest}")),
-        "the instruction should go on with the sqlgit cat to run in the clone: {hint}"
+    assert_eq!(
+        std::fs::read(fx.repo.join("shallow")).unwrap(),
+        shallow_before,
+        "asking for an old point moved the shallow graft"
     );
+    assert_eq!(fx.count(&fx.repo), 10);
+    fx.assert_fsck(&fx.repo);
+
+    // Without sqlgit, a plain clone of the history remote still has it (the emergency path).
     let clone = fx.env.path("history-clone.git");
-    let mut cmd = fx.git_cmd(&["clone", "--quiet", "--bare", clone_url]);
+    let mut cmd = fx.git_cmd(&["clone", "--quiet", "--bare", &url]);
     cmd.arg(&clone);
     run_limited(&fx.env, cmd, RUN_LIMIT).success();
     let old = fx.cat(Some(&when), &clone).success().assert_quiet();
     assert!(
         old.stdout() == &third_sql[..],
         "the clone's SQL for {when} differs from what sqlgit cat gave at that time"
-    );
-    fx.assert_restores_to(old.stdout(), "third-restored.db", &third_db);
-    let by_id = fx.cat(Some(&third_id), &clone).success().assert_quiet();
-    assert!(
-        by_id.stdout() == &third_sql[..],
-        "sqlgit cat {third_id} in the clone"
     );
 }
 

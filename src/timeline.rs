@@ -1,0 +1,190 @@
+//! The snapshots a reading command can reach: local history first, then — for a point that
+//! pruning removed locally — the history remote's, through the history cache
+//! ([`crate::store::cache`]).
+//!
+//! Nothing touches the network while local history answers. A point older than local history
+//! (a time before the oldest kept snapshot, `HEAD~N` past it, a pruned commit id) loads the
+//! cache; the cache is fetched (whole history on first use, what is new afterwards) only when it
+//! lacks the oldest kept snapshot, since everything before that never changes. Commit ids are
+//! the same in both, so a command gets ids from [`Timeline::resolve`] and reads them from
+//! [`Timeline::repo`]: the cache (with the local objects as an alternate) once it was loaded,
+//! else the repository itself.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use git2::{Oid, Repository};
+
+use crate::output::human_bytes;
+use crate::remote::redact;
+use crate::settings::Settings;
+use crate::store::{Store, cache, dir_size};
+use crate::when;
+
+pub struct Timeline {
+    pub store: Store,
+    cache: Option<Repository>,
+}
+
+/// A run of snapshots, newest first, and whether the last one is the first snapshot of all (to
+/// be compared with nothing) rather than a base to compare with.
+pub struct Chain {
+    pub commits: Vec<Oid>,
+    pub rooted: bool,
+}
+
+impl Timeline {
+    /// Open a repository to read snapshots from (also a plain clone of a history remote).
+    pub fn open(dir: &Path) -> Result<Timeline> {
+        Ok(Timeline {
+            store: Store::open_read(dir)?,
+            cache: None,
+        })
+    }
+
+    /// Where to read commits from: the cache once loaded (it sees the local objects too).
+    pub fn repo(&self) -> &Repository {
+        self.cache.as_ref().unwrap_or(&self.store.repo)
+    }
+
+    /// The oldest snapshot kept locally, when pruning cut history there.
+    pub fn boundary(&self) -> Option<Oid> {
+        let text = std::fs::read_to_string(self.store.repo.path().join("shallow")).ok()?;
+        text.lines().find_map(|l| Oid::from_str(l.trim()).ok())
+    }
+
+    fn remote_url(&self) -> Option<String> {
+        Settings::load(&self.store).history_remote
+    }
+
+    /// Whether older snapshots than local history exist and can be fetched.
+    pub fn can_reach_older(&self) -> bool {
+        self.boundary().is_some() && self.remote_url().is_some()
+    }
+
+    /// The latest snapshot (local).
+    pub fn head(&self) -> Result<Oid> {
+        match self.store.head()? {
+            Some(c) => Ok(c.id()),
+            None => bail!("the repository has no snapshots yet"),
+        }
+    }
+
+    /// Resolve a WHEN (None: the latest snapshot) against local history, falling back to the
+    /// history remote's when the point is older.
+    pub fn resolve(&mut self, spec: Option<&str>) -> Result<Oid> {
+        let local = when::resolve(&self.store.repo, spec).map(|c| c.id());
+        let spec = match (local, spec) {
+            (Ok(id), _) => return Ok(id),
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(_)) if !self.can_reach_older() => return Err(e),
+            (Err(e), Some(s)) if !when::may_be_older(s) => return Err(e),
+            (Err(_), Some(s)) => s,
+        };
+        self.load_cache()?;
+        let repo = self.repo();
+        let head = repo.find_commit(self.head()?)?;
+        Ok(when::resolve_at(repo, head, Some(spec), None)?.id())
+    }
+
+    /// Load the cache (fetching it first when it lacks the oldest local snapshot). Does nothing
+    /// when local history is complete or no history remote is set.
+    pub fn load_cache(&mut self) -> Result<()> {
+        if self.cache.is_some() {
+            return Ok(());
+        }
+        let (Some(boundary), Some(url)) = (self.boundary(), self.remote_url()) else {
+            return Ok(());
+        };
+        if !cache::holds(&self.store, boundary) {
+            self.fetch(&url, boundary)?;
+        }
+        self.cache = Some(cache::open(&self.store)?);
+        Ok(())
+    }
+
+    /// Fetch the history remote into the cache, and say so on stderr (one line).
+    fn fetch(&self, url: &str, boundary: Oid) -> Result<()> {
+        let shown = redact(url);
+        let options = Settings::load(&self.store).remote_options()?;
+        let dir = cache::create(&self.store)?;
+        let main = |dir: &Path| {
+            Repository::open_bare(dir)
+                .ok()
+                .and_then(|r| r.refname_to_id("refs/heads/main").ok())
+        };
+        let before = main(&dir);
+        let bytes_before = dir_size(&dir.join("objects"));
+        let meter =
+            crate::progress::Progress::spinner(&format!("fetching from history remote {shown}"));
+        let fetched = crate::remote::fetch_history(&dir, url, &options);
+        meter.finish();
+        let after =
+            fetched.with_context(|| format!("history remote {shown} (for older snapshots)"))?;
+        let cache_repo = Repository::open_bare(&dir)?;
+        let mut walk = cache_repo.revwalk()?;
+        walk.push(after)?;
+        if let Some(before) = before {
+            let _ = walk.hide(before);
+        }
+        let count = walk.count();
+        let bytes = dir_size(&dir.join("objects")).saturating_sub(bytes_before);
+        if !crate::say::quiet() {
+            eprintln!(
+                "fetched {count} snapshot{} ({}) from history remote {shown} into {}",
+                if count == 1 { "" } else { "s" },
+                human_bytes(bytes),
+                dir.display()
+            );
+        }
+        if !cache::holds(&self.store, boundary) {
+            bail!(
+                "history remote {shown} does not have snapshot {boundary}, the oldest kept here \
+                 (was it recreated or rewound?)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The snapshots of local history.
+    pub fn local_ids(&self) -> HashSet<Oid> {
+        let mut set = HashSet::new();
+        let mut next = self.store.head().ok().flatten();
+        while let Some(c) = next {
+            set.insert(c.id());
+            next = c.parent(0).ok();
+        }
+        set
+    }
+
+    /// Snapshots from `newest` back to `base` (included, as the last one) or to the first
+    /// snapshot of all — through the cache when it is loaded, else local history (whose oldest
+    /// snapshot is then a base when pruning cut history there).
+    pub fn chain(&self, newest: Oid, base: Option<Oid>) -> Result<Chain> {
+        let repo = self.repo();
+        let mut commits = Vec::new();
+        let mut commit = repo.find_commit(newest)?;
+        loop {
+            commits.push(commit.id());
+            if Some(commit.id()) == base {
+                return Ok(Chain {
+                    commits,
+                    rooted: false,
+                });
+            }
+            match commit.parent(0) {
+                Ok(p) => commit = p,
+                Err(_) => break,
+            }
+        }
+        if let Some(base) = base {
+            bail!("snapshot {base} is not older than {newest}");
+        }
+        let cut = self.cache.is_none() && self.boundary() == Some(commit.id());
+        Ok(Chain {
+            commits,
+            rooted: !cut,
+        })
+    }
+}
