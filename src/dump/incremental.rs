@@ -12,7 +12,7 @@
 //! - anything else (WITHOUT ROWID, no SQL name for the rowid, chunk names it cannot read): read
 //!   whole, as without a map.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use git2::Oid;
 use rusqlite::Connection;
 
@@ -29,10 +29,13 @@ pub trait Previous {
     /// The `1-rows` entry of table folder `dir` (None: no such folder).
     fn rows_tree(&self, dir: &str) -> Result<Option<Oid>>;
     /// The chunk files under `1-rows` of `dir`, in order: (file name, blob id).
-    fn chunks(&self, dir: &str) -> Result<Vec<(String, Oid)>>;
+    fn chunks<'a>(&'a self, dir: &str) -> Result<Chunks<'a>>;
     /// The size of a blob in bytes.
     fn blob_size(&self, oid: Oid) -> Result<u64>;
 }
+
+/// Chunk files of the previous snapshot, read one by one.
+pub type Chunks<'a> = Box<dyn Iterator<Item = Result<(String, Oid)>> + 'a>;
 
 /// How much of the database a snapshot read.
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,9 +80,75 @@ pub fn can_read_in_part(table: &Table) -> bool {
     matches!(table.key, Key::Rowid { .. }) && table.select_from.is_some()
 }
 
+/// The previous snapshot's chunks of one table, in order, read as they are needed (memory
+/// follows the depth of the tree, not the table).
+struct OldChunks<'p> {
+    files: std::iter::Peekable<Chunks<'p>>,
+    /// The next chunk not yet reused or replaced: (first rowid, name, blob id).
+    next: Option<(i64, String, Oid)>,
+    last: Option<i64>,
+}
+
+impl<'p> OldChunks<'p> {
+    fn new(files: Chunks<'p>) -> Result<OldChunks<'p>> {
+        let mut old = OldChunks {
+            files: files.peekable(),
+            next: None,
+            last: None,
+        };
+        old.next = old.pull()?;
+        Ok(old)
+    }
+
+    fn pull(&mut self) -> Result<Option<(i64, String, Oid)>> {
+        let Some(file) = self.files.next() else {
+            return Ok(None);
+        };
+        let (name, oid) = file?;
+        match chunk_rowid(&name) {
+            Some(r) if self.last.is_none_or(|l| l < r) => {
+                self.last = Some(r);
+                Ok(Some((r, name, oid)))
+            }
+            _ => bail!(
+                "the previous snapshot's chunk {name} is out of order; run `sqlgit snapshot --full` once"
+            ),
+        }
+    }
+
+    /// The first rowid of the chunk after `next`, if any.
+    fn following_first(&mut self) -> Option<i64> {
+        match self.files.peek() {
+            Some(Ok((name, _))) => chunk_rowid(name),
+            _ => None,
+        }
+    }
+
+    /// Take `next` and move on.
+    fn take(&mut self) -> Result<Option<(i64, String, Oid)>> {
+        let taken = self.next.take();
+        self.next = self.pull()?;
+        Ok(taken)
+    }
+}
+
+/// Put a chunk of the previous snapshot into `sink` at its place under `dir`.
+fn reuse_chunk(
+    sink: &mut dyn Sink,
+    groups: &mut Groups,
+    dir: &str,
+    name: &str,
+    oid: Oid,
+) -> Result<()> {
+    let mut path = vec!["1-tables", dir, "1-rows"];
+    let folders = groups.place(name.trim_end_matches(".sql"));
+    path.extend(folders.iter().map(String::as_str));
+    path.push(name);
+    sink.reuse(&path, oid, false, 0)
+}
+
 /// Read only the changed rows of `table` (see the module doc). Returns the bytes of SQL its
-/// rows now take and how many of them were reused (not passed to `sink` as data), or None
-/// when the previous chunks cannot be used (then read it whole).
+/// rows now take and how many of them were reused (not passed to `sink` as data).
 #[allow(clippy::too_many_arguments)]
 pub fn read_in_part(
     conn: &Connection,
@@ -91,44 +160,28 @@ pub fn read_in_part(
     new_pages: &[super::pages::Page],
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
-) -> Result<Option<(u64, u64)>> {
-    let chunks = previous.chunks(&table.dir)?;
-    let mut firsts = Vec::with_capacity(chunks.len());
-    for (name, _) in &chunks {
-        match chunk_rowid(name) {
-            Some(r) if firsts.last().is_none_or(|&l| l < r) => firsts.push(r),
-            _ => return Ok(None),
-        }
-    }
+) -> Result<(u64, u64)> {
     let ranges = changed_ranges(&old.pages, new_pages);
+    let mut chunks = OldChunks::new(previous.chunks(&table.dir)?)?;
     let dir = table.dir.as_str();
     let mut groups = Groups::new(format);
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
-    let mut next_old = 0usize;
     let mut ri = 0usize;
-    let emit_old = |groups: &mut Groups, sink: &mut dyn Sink, i: usize| -> Result<()> {
-        let (name, oid) = &chunks[i];
-        let mut path = vec!["1-tables", dir, "1-rows"];
-        let folders = groups.place(name.trim_end_matches(".sql"));
-        path.extend(folders.iter().map(String::as_str));
-        path.push(name);
-        sink.reuse(&path, *oid, false, 0)
-    };
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
-        // Start at the previous chunk that holds the first changed rowid (before the first
-        // chunk: at the start of the table). Ranges before `next_old` are done, so k >= next_old.
-        let (k, from) = match firsts.partition_point(|&f| f <= first_dirty) {
-            0 => (0, i64::MIN),
-            n => (n - 1, firsts[n - 1]),
-        };
-        anyhow::ensure!(k >= next_old, "internal error: changed ranges out of order");
-        for i in next_old..k {
-            emit_old(&mut groups, sink, i)?;
+        // Reuse the chunks before the one that holds the first changed rowid; read from there
+        // (before the first chunk: from the start of the table).
+        while chunks.next.is_some() && chunks.following_first().is_some_and(|f| f <= first_dirty) {
+            let (_, name, oid) = chunks.take()?.expect("a next chunk");
+            reuse_chunk(sink, &mut groups, dir, &name, oid)?;
             reuse.chunks_reused += 1;
         }
-        let mut resume_at: Option<usize> = None;
+        let from = match &chunks.next {
+            Some((first, ..)) if *first <= first_dirty => *first,
+            _ => i64::MIN,
+        };
+        let mut failed: Option<anyhow::Error> = None;
         let mut stop = |_last: i64, next: i64| -> bool {
             while ri < ranges.len() && ranges[ri].1 < next {
                 ri += 1;
@@ -136,12 +189,22 @@ pub fn read_in_part(
             if ri < ranges.len() && ranges[ri].0 <= next {
                 return false;
             }
-            match firsts.binary_search(&next) {
-                Ok(j) => {
-                    resume_at = Some(j);
-                    true
+            // Old chunks that start before `next` are replaced by what was read.
+            loop {
+                match &chunks.next {
+                    Some((first, _, oid)) if *first < next => {
+                        match previous.blob_size(*oid) {
+                            Ok(size) => bytes = bytes.saturating_sub(size),
+                            Err(e) => failed = Some(e),
+                        }
+                        if let Err(e) = chunks.take() {
+                            failed = Some(e);
+                            return true;
+                        }
+                    }
+                    Some((first, ..)) => return *first == next,
+                    None => return false,
                 }
-                Err(_) => false,
             }
         };
         let mut new_bytes = 0u64;
@@ -153,35 +216,35 @@ pub fn read_in_part(
             reuse.chunks_read += 1;
             sink.file(&path, chunk.data)
         };
+        let range = Range {
+            from,
+            stop: &mut stop,
+        };
         let read = dump_rows_in(
             conn,
             table,
             encoding,
             format,
-            Some(Range {
-                from,
-                stop: &mut stop,
-            }),
+            Some(range),
             &mut groups,
             &mut emit_new,
         )?;
-        let end = match read.stopped_at {
-            Some(_) => resume_at.expect("stopped on a previous chunk"),
-            None => {
-                ri = ranges.len();
-                chunks.len()
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if read.stopped_at.is_none() {
+            // Read to the end of the table: every old chunk left is replaced.
+            while let Some((_, _, oid)) = chunks.take()? {
+                bytes = bytes.saturating_sub(previous.blob_size(oid)?);
             }
-        };
-        for (_, oid) in &chunks[k..end] {
-            bytes = bytes.saturating_sub(previous.blob_size(*oid)?);
+            ri = ranges.len();
         }
         bytes += new_bytes;
         read_bytes += new_bytes;
-        next_old = end;
     }
-    for i in next_old..chunks.len() {
-        emit_old(&mut groups, sink, i)?;
+    while let Some((_, name, oid)) = chunks.take()? {
+        reuse_chunk(sink, &mut groups, dir, &name, oid)?;
         reuse.chunks_reused += 1;
     }
-    Ok(Some((bytes, bytes.saturating_sub(read_bytes))))
+    Ok((bytes, bytes.saturating_sub(read_bytes)))
 }

@@ -32,6 +32,8 @@ pub mod shell;
 pub mod source;
 pub mod stmt;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
@@ -222,7 +224,7 @@ pub fn dump_snapshot(
 struct Mapper<'c, 'p> {
     pages: Pages<'c>,
     previous: Option<&'p dyn Previous>,
-    tables: Vec<TableMap>,
+    tables: Vec<Arc<TableMap>>,
     reuse: Reuse,
     /// Bytes of SQL in chunks reused inside partly read tables (not seen by the sink).
     reused_bytes: u64,
@@ -261,17 +263,16 @@ impl Mapper<'_, '_> {
                     sink,
                     &mut self.reuse,
                 )?;
-                if let Some((bytes, reused_bytes)) = part {
-                    self.reuse.tables_partial += 1;
-                    self.reused_bytes += reused_bytes;
-                    self.tables.push(TableMap {
-                        rootpage,
-                        rows,
-                        bytes,
-                        pages,
-                    });
-                    return Ok(rows);
-                }
+                let (bytes, reused_bytes) = part;
+                self.reuse.tables_partial += 1;
+                self.reused_bytes += reused_bytes;
+                self.tables.push(Arc::new(TableMap {
+                    rootpage,
+                    rows,
+                    bytes,
+                    pages,
+                }));
+                return Ok(rows);
             }
         }
         let mut bytes = 0u64;
@@ -284,12 +285,12 @@ impl Mapper<'_, '_> {
         let (pages, _) = self.pages.walk(rootpage)?;
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
-        self.tables.push(TableMap {
+        self.tables.push(Arc::new(TableMap {
             rootpage,
             rows,
             bytes,
             pages,
-        });
+        }));
         Ok(rows)
     }
 }

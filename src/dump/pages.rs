@@ -13,9 +13,9 @@
 //! whole database at memory speed, and not predictable to someone who writes data to make two
 //! pages collide.
 
-use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
@@ -78,14 +78,14 @@ pub struct PageMap {
     /// Everything besides the pages that the dump's text depends on (see [`fingerprint`]).
     pub fingerprint: u128,
     pub seed: u64,
-    /// By root page.
-    pub tables: Vec<TableMap>,
+    /// By root page; shared with the next map when a table did not change.
+    pub tables: Vec<Arc<TableMap>>,
 }
 
-const MAGIC: &[u8] = b"sqlgit page map 1\n";
+const MAGIC: &[u8] = b"sqlgit page map 2\n";
 
 impl PageMap {
-    pub fn table(&self, rootpage: u32) -> Option<&TableMap> {
+    pub fn table(&self, rootpage: u32) -> Option<&Arc<TableMap>> {
         self.tables.iter().find(|t| t.rootpage == rootpage)
     }
 
@@ -171,7 +171,10 @@ impl PageMap {
                     hi: i64::from_le_bytes(input.array()?),
                 });
             }
-            map.tables.push(t);
+            if t.pages.windows(2).any(|w| w[0].pgno >= w[1].pgno) {
+                bail!("{}: damaged page map", path.display());
+            }
+            map.tables.push(Arc::new(t));
         }
         let sum = input.hash.digest128();
         let mut stored = [0u8; 16];
@@ -346,8 +349,8 @@ impl<'c> Pages<'c> {
         Ok(true)
     }
 
-    /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in walk order, and
-    /// the number of rows (cells of its leaves).
+    /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in page number
+    /// order, and the number of rows (cells of its leaves).
     pub fn walk(&mut self, rootpage: u32) -> Result<(Vec<Page>, u64)> {
         let mut out = Vec::new();
         let mut rows = 0u64;
@@ -421,6 +424,10 @@ impl<'c> Pages<'c> {
             // Depth first, children in order (the order only has to be the same every time).
             todo.extend(children.into_iter().rev());
         }
+        out.sort_unstable_by_key(|p| p.pgno);
+        if out.windows(2).any(|w| w[0].pgno == w[1].pgno) {
+            bail!("b-tree of page {rootpage} reaches a page twice");
+        }
         Ok((out, rows))
     }
 
@@ -472,24 +479,34 @@ impl<'c> Pages<'c> {
 /// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
 /// overflow chain, in both.
 pub fn changed_ranges(old: &[Page], new: &[Page]) -> Vec<(i64, i64)> {
-    let index = |pages: &[Page]| -> HashMap<u32, (Kind, u128, i64)> {
-        pages
-            .iter()
-            .filter(|p| matches!(p.kind, Kind::Leaf | Kind::Overflow))
-            .map(|p| (p.pgno, (p.kind, p.hash, p.lo)))
-            .collect()
-    };
-    let (old_index, new_index) = (index(old), index(new));
+    // Both are in page number order: walk them side by side.
+    let rows = |p: &&Page| matches!(p.kind, Kind::Leaf | Kind::Overflow);
+    let mut old = old.iter().filter(rows).peekable();
+    let mut new = new.iter().filter(rows).peekable();
     let mut ranges: Vec<(i64, i64)> = Vec::new();
-    for (pages, other) in [(old, &new_index), (new, &old_index)] {
-        for p in pages {
-            if !matches!(p.kind, Kind::Leaf | Kind::Overflow) || p.lo > p.hi {
+    let mut changed = |p: &Page| {
+        if p.lo <= p.hi {
+            ranges.push((p.lo, p.hi));
+        }
+    };
+    loop {
+        let older = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(o), Some(n)) if o.pgno == n.pgno => {
+                if (o.kind, o.hash, o.lo) != (n.kind, n.hash, n.lo) {
+                    changed(o);
+                    changed(n);
+                }
+                old.next();
+                new.next();
                 continue;
             }
-            if other.get(&p.pgno) != Some(&(p.kind, p.hash, p.lo)) {
-                ranges.push((p.lo, p.hi));
-            }
-        }
+            (Some(o), Some(n)) => o.pgno < n.pgno,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        let page = if older { old.next() } else { new.next() };
+        changed(page.expect("peeked"));
     }
     ranges.sort_unstable();
     let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
-use crate::dump::incremental::Previous;
+use crate::dump::incremental::{Chunks, Previous};
 use crate::dump::pages::PageMap;
 
 const MAP_DIR: &str = "sqlgit-pages";
@@ -89,12 +89,16 @@ impl Previous for PreviousSnapshot<'_> {
         self.rows_entry(dir)
     }
 
-    fn chunks(&self, dir: &str) -> Result<Vec<(String, Oid)>> {
-        let mut out = Vec::new();
+    fn chunks<'a>(&'a self, dir: &str) -> Result<Chunks<'a>> {
+        let mut files = TreeFiles {
+            repo: self.repo,
+            stack: Vec::new(),
+        };
         if let Some(oid) = self.rows_entry(dir)? {
-            collect_files(self.repo, oid, &mut out)?;
+            let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
+            files.stack.push((tree, 0));
         }
-        Ok(out)
+        Ok(Box::new(files))
     }
 
     fn blob_size(&self, oid: Oid) -> Result<u64> {
@@ -103,15 +107,41 @@ impl Previous for PreviousSnapshot<'_> {
     }
 }
 
-/// The files under tree `oid`, depth first in tree order (the dump's order).
-fn collect_files(repo: &Repository, oid: Oid, out: &mut Vec<(String, Oid)>) -> Result<()> {
-    let tree = repo.find_tree(oid).context("read previous snapshot")?;
-    for e in tree.iter() {
-        let name = e.name().context("chunk name is not UTF-8")?.to_string();
-        match e.kind() {
-            Some(ObjectType::Tree) => collect_files(repo, e.id(), out)?,
-            _ => out.push((name, e.id())),
+/// The files under a tree, depth first in tree order (the dump's order), one tree per level
+/// open at a time.
+struct TreeFiles<'r> {
+    repo: &'r Repository,
+    stack: Vec<(Tree<'r>, usize)>,
+}
+
+impl Iterator for TreeFiles<'_> {
+    type Item = Result<(String, Oid)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = {
+                let (tree, at) = self.stack.last_mut()?;
+                let entry = tree.get(*at);
+                *at += 1;
+                entry.map(|e| (e.id(), e.kind(), e.name().map(str::to_string)))
+            };
+            let Some((id, kind, name)) = item else {
+                self.stack.pop();
+                continue;
+            };
+            let Ok(name) = name else {
+                return Some(Err(anyhow::anyhow!("a chunk name is not UTF-8")));
+            };
+            if kind == Some(ObjectType::Tree) {
+                match self.repo.find_tree(id) {
+                    Ok(t) => self.stack.push((t, 0)),
+                    Err(e) => {
+                        return Some(Err(anyhow::Error::new(e).context("read previous snapshot")));
+                    }
+                }
+            } else {
+                return Some(Ok((name, id)));
+            }
         }
     }
-    Ok(())
 }
