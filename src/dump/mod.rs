@@ -251,7 +251,7 @@ impl Mapper<'_, '_> {
                 return incremental::reuse_unchanged(previous, old, table, sink);
             }
             if incremental::can_read_in_part(table) {
-                let (pages, rows) = self.pages.walk(rootpage)?;
+                let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
                 let part = incremental::read_in_part(
                     conn,
                     table,
@@ -282,7 +282,7 @@ impl Mapper<'_, '_> {
             chunks += 1;
             put_chunk(sink, table, chunk)
         })?;
-        let (pages, _) = self.pages.walk(rootpage)?;
+        let (pages, _) = self.pages.walk(rootpage, 0)?;
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
         self.tables.push(Arc::new(TableMap {

@@ -9,9 +9,10 @@
 //! that did change, the leaves record the rowid range they held, so the rows that can differ
 //! lie in the ranges of leaves (and overflow pages) that changed, appeared or went away.
 //!
-//! The hash is XXH3-128 keyed with a random seed kept in the map (0600): fast enough to read a
-//! whole database at memory speed, and not predictable to someone who writes data to make two
-//! pages collide.
+//! The hash is XXH3-64 keyed with a random seed kept in the map (0600): fast enough to read a
+//! whole database at memory speed, 8 bytes a page in memory, and not predictable to someone
+//! who writes data to make two pages collide (a chance collision: 2^-64 per changed page; the
+//! daily check run would still catch it).
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
-use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_seed};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::btree::{be16, be32, varint};
 use super::stmt::{Cell, Encoding, RawStmt};
@@ -55,7 +56,7 @@ impl Kind {
 pub struct Page {
     pub pgno: u32,
     pub kind: Kind,
-    pub hash: u128,
+    pub hash: u64,
     pub lo: i64,
     pub hi: i64,
 }
@@ -82,7 +83,7 @@ pub struct PageMap {
     pub tables: Vec<Arc<TableMap>>,
 }
 
-const MAGIC: &[u8] = b"sqlgit page map 2\n";
+const MAGIC: &[u8] = b"sqlgit page map 3\n";
 
 impl PageMap {
     pub fn table(&self, rootpage: u32) -> Option<&Arc<TableMap>> {
@@ -156,7 +157,7 @@ impl PageMap {
                 pages: Vec::new(),
             };
             let pages = u64::from_le_bytes(input.array()?);
-            if pages.saturating_mul(37) > len {
+            if pages.saturating_mul(29) > len {
                 bail!("{}: damaged page map", path.display());
             }
             t.pages.reserve(pages as usize);
@@ -166,7 +167,7 @@ impl PageMap {
                 t.pages.push(Page {
                     pgno,
                     kind: Kind::from_u8(kind)?,
-                    hash: u128::from_le_bytes(input.array()?),
+                    hash: u64::from_le_bytes(input.array()?),
                     lo: i64::from_le_bytes(input.array()?),
                     hi: i64::from_le_bytes(input.array()?),
                 });
@@ -324,7 +325,7 @@ impl<'c> Pages<'c> {
     }
 
     /// The keyed hash of page `pgno` as it is now (hashed where SQLite holds it: no copy).
-    pub fn hash(&mut self, pgno: u32) -> Result<u128> {
+    pub fn hash(&mut self, pgno: u32) -> Result<u64> {
         if pgno == 0 || (self.page_count > 0 && pgno > self.page_count) {
             bail!("page {pgno} is beyond the database");
         }
@@ -334,7 +335,7 @@ impl<'c> Pages<'c> {
             bail!("page {pgno} does not exist");
         }
         match self.stmt.cell(0) {
-            Cell::Blob(b) => Ok(xxh3_128_with_seed(b, self.seed)),
+            Cell::Blob(b) => Ok(xxh3_64_with_seed(b, self.seed)),
             _ => bail!("page {pgno} is empty"),
         }
     }
@@ -351,8 +352,8 @@ impl<'c> Pages<'c> {
 
     /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in page number
     /// order, and the number of rows (cells of its leaves).
-    pub fn walk(&mut self, rootpage: u32) -> Result<(Vec<Page>, u64)> {
-        let mut out = Vec::new();
+    pub fn walk(&mut self, rootpage: u32, expect: usize) -> Result<(Vec<Page>, u64)> {
+        let mut out = Vec::with_capacity(expect + expect / 16);
         let mut rows = 0u64;
         let mut todo = vec![rootpage];
         let limit = self.page_count as usize;
@@ -361,7 +362,7 @@ impl<'c> Pages<'c> {
                 bail!("b-tree of page {rootpage} reaches more pages than the database has");
             }
             self.read(pgno)?;
-            let hash = xxh3_128_with_seed(&self.buf, self.seed);
+            let hash = xxh3_64_with_seed(&self.buf, self.seed);
             let h = if pgno == 1 { 100 } else { 0 };
             let kind = *self.buf.get(h).context("page truncated")?;
             let cells = be16(&self.buf, h + 3)? as usize;
@@ -464,7 +465,7 @@ impl<'c> Pages<'c> {
             out.push(Page {
                 pgno,
                 kind: Kind::Overflow,
-                hash: xxh3_128_with_seed(&self.buf, self.seed),
+                hash: xxh3_64_with_seed(&self.buf, self.seed),
                 lo: owner,
                 hi: owner,
             });

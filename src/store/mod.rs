@@ -256,5 +256,8 @@ pub fn configure_libgit2() {
     unsafe {
         let _ = git2::opts::set_mwindow_size(1 << 20);
         let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
+        // Trees read once each (an incremental snapshot walks a large table's folders) need no
+        // 256 MiB object cache.
+        let _ = git2::opts::set_cache_max_size(2 << 20);
     }
 }
