@@ -6,6 +6,8 @@
 //! changed chunks and the trees above them — are written, there. The diff then reads both sides
 //! from that repository. Nothing in the sqlgit repository changes: no object, ref, lock, state or
 //! metrics file; the temporary repository is deleted when the diff is done (also on error).
+//! When the latest snapshot's page map is there, only the tables and key ranges whose pages
+//! changed since that snapshot are read (see `crate::dump::incremental`).
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
@@ -16,6 +18,7 @@ use anyhow::{Context, Result};
 use git2::{Oid, Repository, Tree};
 use tempfile::TempDir;
 
+use crate::dump::incremental::Previous;
 use crate::dump::{self, Filters, Format, source};
 use crate::progress::{Counted, Progress};
 use crate::store::writer::SnapshotWriter;
@@ -40,6 +43,7 @@ pub fn dump(
     path: &Path,
     filters: &Filters,
     busy_timeout: Duration,
+    previous: Option<&dyn Previous>,
 ) -> Result<Live> {
     let format = match against.get_name("0-header.sql") {
         Some(e) => Format::of_header(against_repo.find_blob(e.id())?.content()),
@@ -66,7 +70,9 @@ pub fn dump(
         inner: &mut writer,
         progress: &meter,
     };
-    dump::dump_as(&conn, &mut counted, filters, format)
+    // With the latest snapshot's page map, only what changed since it is read (the map itself
+    // is left as it is: nothing in the repository changes).
+    dump::dump_snapshot(&conn, &mut counted, filters, format, previous, None)
         .with_context(|| format!("database {shown}"))?;
     drop(conn);
     meter.finish();
