@@ -78,6 +78,7 @@ pub fn take(
     let mut pack_bytes = 0;
     let mut lines = Vec::new();
     let mut maps = Vec::new();
+    let mut changed_maps: Vec<String> = Vec::new();
     let mut reuse = Reuse::default();
     let mut read_whole = true;
     let mut mismatch = None;
@@ -113,6 +114,10 @@ pub fn take(
         summary.bytes += s.bytes;
         add_reuse(&mut reuse, &one.snapshot.reuse);
         lines.push((folder.clone(), s));
+        // An unchanged run need not write a map identical to the one it read.
+        if !one.snapshot.same_map || one.snapshot.checked {
+            changed_maps.push(folder.clone());
+        }
         maps.push((folder, one.snapshot.map));
     }
     store.repo.odb()?.refresh()?;
@@ -120,6 +125,7 @@ pub fn take(
     if let Some(parent) = &parent
         && parent.tree_id() == root
     {
+        maps.retain(|(folder, _)| changed_maps.contains(folder));
         save_maps(store, &mut maps, parent.id());
         return Ok(Outcome {
             commit: None,

@@ -160,6 +160,8 @@ pub struct Snapshot {
     pub reuse: Reuse,
     /// The read was incremental and the `check` sink got the same moment read whole.
     pub checked: bool,
+    /// Every table was reused: the map is the previous one (no need to write it again).
+    pub same_map: bool,
 }
 
 /// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
@@ -194,6 +196,11 @@ pub fn dump_snapshot(
             reused_bytes: 0,
         };
         let mut summary = dump_in_transaction(conn, sink, filters, format, Some(&mut mapper))?;
+        let same_map = previous.is_some_and(|p| {
+            mapper.reuse.tables_read == 0
+                && mapper.reuse.tables_partial == 0
+                && mapper.tables.len() == p.map().tables.len()
+        });
         let mut checked = false;
         if let (Some(check), Some(_)) = (check, previous) {
             // The same moment read whole, into the check's sink: its map and summary are the
@@ -214,6 +221,7 @@ pub fn dump_snapshot(
             },
             reuse: mapper.reuse,
             checked,
+            same_map,
         })
     })();
     let _ = conn.execute_batch("COMMIT");
