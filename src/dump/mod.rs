@@ -23,6 +23,7 @@ pub mod btree;
 pub mod buffers;
 pub mod incremental;
 pub mod literal;
+mod mapfile;
 pub mod pages;
 pub mod path;
 pub mod real;

@@ -14,8 +14,7 @@
 //! who writes data to make two pages collide (a chance collision: 2^-64 per changed page; the
 //! daily check run would still catch it).
 
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -40,7 +39,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn from_u8(b: u8) -> Result<Kind> {
+    pub(super) fn from_u8(b: u8) -> Result<Kind> {
         Ok(match b {
             1 => Kind::Interior,
             2 => Kind::Leaf,
@@ -81,157 +80,6 @@ pub struct PageMap {
     pub seed: u64,
     /// By root page; shared with the next map when a table did not change.
     pub tables: Vec<Arc<TableMap>>,
-}
-
-const MAGIC: &[u8] = b"sqlgit page map 3\n";
-
-impl PageMap {
-    pub fn table(&self, rootpage: u32) -> Option<&Arc<TableMap>> {
-        self.tables.iter().find(|t| t.rootpage == rootpage)
-    }
-
-    /// Write to `path` atomically (a temporary file renamed into place), mode 0600.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_0600()
-            .open(&tmp)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        let mut out = Checked::new(BufWriter::new(file));
-        out.put(MAGIC)?;
-        out.put(&self.commit)?;
-        out.put(&self.fingerprint.to_le_bytes())?;
-        out.put(&self.seed.to_le_bytes())?;
-        out.put(&(self.tables.len() as u64).to_le_bytes())?;
-        for t in &self.tables {
-            out.put(&t.rootpage.to_le_bytes())?;
-            out.put(&t.rows.to_le_bytes())?;
-            out.put(&t.bytes.to_le_bytes())?;
-            out.put(&(t.pages.len() as u64).to_le_bytes())?;
-            for p in &t.pages {
-                out.put(&p.pgno.to_le_bytes())?;
-                out.put(&[p.kind as u8])?;
-                out.put(&p.hash.to_le_bytes())?;
-                out.put(&p.lo.to_le_bytes())?;
-                out.put(&p.hi.to_le_bytes())?;
-            }
-        }
-        let sum = out.hash.digest128();
-        let mut file = out.inner.into_inner().context("write page map")?;
-        file.write_all(&sum.to_le_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))?;
-        Ok(())
-    }
-
-    /// Read a map written by [`PageMap::save`]; None when there is none, an error when it is
-    /// damaged (callers treat both as "no map").
-    pub fn load(path: &Path) -> Result<Option<PageMap>> {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
-        };
-        let len = file.metadata()?.len();
-        let mut input = Checked::new(BufReader::new(file));
-        let mut magic = vec![0u8; MAGIC.len()];
-        input.get(&mut magic)?;
-        if magic != MAGIC || len < 16 {
-            bail!("{}: not a page map", path.display());
-        }
-        let mut map = PageMap {
-            commit: input.array()?,
-            fingerprint: u128::from_le_bytes(input.array()?),
-            seed: u64::from_le_bytes(input.array()?),
-            tables: Vec::new(),
-        };
-        let tables = u64::from_le_bytes(input.array()?);
-        for _ in 0..tables {
-            let mut t = TableMap {
-                rootpage: u32::from_le_bytes(input.array()?),
-                rows: u64::from_le_bytes(input.array()?),
-                bytes: u64::from_le_bytes(input.array()?),
-                pages: Vec::new(),
-            };
-            let pages = u64::from_le_bytes(input.array()?);
-            if pages.saturating_mul(29) > len {
-                bail!("{}: damaged page map", path.display());
-            }
-            t.pages.reserve(pages as usize);
-            for _ in 0..pages {
-                let pgno = u32::from_le_bytes(input.array()?);
-                let [kind] = input.array()?;
-                t.pages.push(Page {
-                    pgno,
-                    kind: Kind::from_u8(kind)?,
-                    hash: u64::from_le_bytes(input.array()?),
-                    lo: i64::from_le_bytes(input.array()?),
-                    hi: i64::from_le_bytes(input.array()?),
-                });
-            }
-            if t.pages.windows(2).any(|w| w[0].pgno >= w[1].pgno) {
-                bail!("{}: damaged page map", path.display());
-            }
-            map.tables.push(Arc::new(t));
-        }
-        let sum = input.hash.digest128();
-        let mut stored = [0u8; 16];
-        input.inner.read_exact(&mut stored)?;
-        if u128::from_le_bytes(stored) != sum {
-            bail!("{}: page map checksum mismatch", path.display());
-        }
-        Ok(Some(map))
-    }
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
-    }
-}
-
-/// A reader or writer that hashes what passes through it.
-struct Checked<T> {
-    inner: T,
-    hash: Xxh3,
-}
-
-impl<T> Checked<T> {
-    fn new(inner: T) -> Checked<T> {
-        Checked {
-            inner,
-            hash: Xxh3::new(),
-        }
-    }
-}
-
-impl<W: Write> Checked<W> {
-    fn put(&mut self, data: &[u8]) -> Result<()> {
-        self.hash.update(data);
-        self.inner.write_all(data).context("write page map")
-    }
-}
-
-impl<R: Read> Checked<R> {
-    fn get(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.inner.read_exact(buf).context("read page map")?;
-        self.hash.update(buf);
-        Ok(())
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut buf = [0u8; N];
-        self.get(&mut buf)?;
-        Ok(buf)
-    }
 }
 
 /// Everything besides table pages that the dump's text depends on: the whole schema (types,
