@@ -163,4 +163,3 @@ impl<R: Read> Checked<R> {
         Ok(buf)
     }
 }
-

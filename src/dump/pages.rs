@@ -274,6 +274,7 @@ impl<'c> Pages<'c> {
             todo.extend(children.into_iter().rev());
         }
         out.sort_unstable_by_key(|p| p.pgno);
+        out.shrink_to_fit(); // kept in the map until the next snapshot
         if out.windows(2).any(|w| w[0].pgno == w[1].pgno) {
             bail!("b-tree of page {rootpage} reaches a page twice");
         }
