@@ -11,9 +11,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::pages::{Kind, Page, PageMap, TableMap};
+use super::pages::{Keys, Kind, Page, PageKey, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 3\n";
+const MAGIC: &[u8] = b"sqlgit page map 4\n";
 
 impl PageMap {
     pub fn table(&self, rootpage: u32) -> Option<&Arc<TableMap>> {
@@ -47,6 +47,22 @@ impl PageMap {
                 out.put(&p.hash.to_le_bytes())?;
                 out.put(&p.lo.to_le_bytes())?;
                 out.put(&p.hi.to_le_bytes())?;
+            }
+            match &t.keys {
+                None => out.put(&[0])?,
+                Some(keys) => {
+                    out.put(&[1])?;
+                    out.put(&(keys.pages.len() as u64).to_le_bytes())?;
+                    for k in &keys.pages {
+                        out.put(&k.pgno.to_le_bytes())?;
+                        out.put_bytes(&k.first)?;
+                        out.put_bytes(&k.last)?;
+                    }
+                    out.put(&(keys.chunks.len() as u64).to_le_bytes())?;
+                    for k in &keys.chunks {
+                        out.put_bytes(k)?;
+                    }
+                }
             }
         }
         let sum = out.hash.digest128();
@@ -85,6 +101,7 @@ impl PageMap {
                 rows: u64::from_le_bytes(input.array()?),
                 bytes: u64::from_le_bytes(input.array()?),
                 pages: Vec::new(),
+                keys: None,
             };
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(29) > len {
@@ -104,6 +121,23 @@ impl PageMap {
             }
             if t.pages.windows(2).any(|w| w[0].pgno >= w[1].pgno) {
                 bail!("{}: damaged page map", path.display());
+            }
+            let [has_keys] = input.array()?;
+            if has_keys == 1 {
+                let mut keys = Keys::default();
+                let n = u64::from_le_bytes(input.array()?);
+                for _ in 0..n.min(len) {
+                    keys.pages.push(PageKey {
+                        pgno: u32::from_le_bytes(input.array()?),
+                        first: input.get_bytes(len)?,
+                        last: input.get_bytes(len)?,
+                    });
+                }
+                let n = u64::from_le_bytes(input.array()?);
+                for _ in 0..n.min(len) {
+                    keys.chunks.push(input.get_bytes(len)?);
+                }
+                t.keys = Some(keys);
             }
             map.tables.push(Arc::new(t));
         }
@@ -148,6 +182,12 @@ impl<W: Write> Checked<W> {
         self.hash.update(data);
         self.inner.write_all(data).context("write page map")
     }
+
+    /// A length (u32) and the bytes.
+    fn put_bytes(&mut self, data: &[u8]) -> Result<()> {
+        self.put(&(data.len() as u32).to_le_bytes())?;
+        self.put(data)
+    }
 }
 
 impl<R: Read> Checked<R> {
@@ -155,6 +195,17 @@ impl<R: Read> Checked<R> {
         self.inner.read_exact(buf).context("read page map")?;
         self.hash.update(buf);
         Ok(())
+    }
+
+    /// What [`Checked::put_bytes`] wrote (at most `limit` bytes).
+    fn get_bytes(&mut self, limit: u64) -> Result<Vec<u8>> {
+        let n = u32::from_le_bytes(self.array()?) as u64;
+        if n > limit {
+            bail!("damaged page map");
+        }
+        let mut buf = vec![0u8; n as usize];
+        self.get(&mut buf)?;
+        Ok(buf)
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {

@@ -27,6 +27,7 @@ mod mapfile;
 pub mod pages;
 pub mod path;
 pub mod real;
+mod record;
 pub mod rows;
 pub mod schema;
 pub mod shell;
@@ -188,6 +189,8 @@ pub fn dump_snapshot(
         );
         let fingerprint = pages::fingerprint(conn, extra.as_bytes())?;
         let previous = previous.filter(|p| p.map().fingerprint == fingerprint);
+        // Keys of WITHOUT ROWID rows are compared as SQL literals, which may call ieee754().
+        real::register_sql_functions(conn).context("register SQL functions")?;
         let seed = previous.map_or_else(pages::new_seed, |p| p.map().seed);
         let mut mapper = Mapper {
             pages: Pages::new(conn, seed)?,
@@ -280,25 +283,66 @@ impl Mapper<'_, '_> {
                     rows,
                     bytes,
                     pages,
+                    keys: None,
                 }));
                 return Ok(rows);
+            }
+            if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order) {
+                let n = table.key_columns.len();
+                let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
+                if let Some(page_keys) = walked.keys {
+                    let part = incremental::read_keyed_in_part(
+                        conn,
+                        table,
+                        encoding,
+                        format,
+                        previous,
+                        (old, old_keys),
+                        (&walked.pages, &page_keys),
+                        sink,
+                        &mut self.reuse,
+                    )?;
+                    self.reuse.tables_partial += 1;
+                    self.reused_bytes += part.reused_bytes;
+                    self.tables.push(Arc::new(TableMap {
+                        rootpage,
+                        rows: walked.rows,
+                        bytes: part.bytes,
+                        pages: walked.pages,
+                        keys: Some(pages::Keys {
+                            pages: page_keys,
+                            chunks: part.chunk_keys,
+                        }),
+                    }));
+                    return Ok(walked.rows);
+                }
             }
         }
         let mut bytes = 0u64;
         let mut chunks = 0u64;
-        let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
+        let keyed = table.key_order.is_some();
+        let mut chunk_keys: Vec<Vec<u8>> = Vec::new();
+        let rows = rows::dump_rows(conn, table, encoding, format, &mut |mut chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
+            if keyed {
+                chunk_keys.push(std::mem::take(&mut chunk.first_key));
+            }
             put_chunk(sink, table, chunk)
         })?;
-        let (pages, _) = self.pages.walk(rootpage, 0)?;
+        let keys = keyed.then_some(table.key_columns.len());
+        let walked = self.pages.walk_keyed(rootpage, 0, keys)?;
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
         self.tables.push(Arc::new(TableMap {
             rootpage,
             rows,
             bytes,
-            pages,
+            pages: walked.pages,
+            keys: walked.keys.map(|pages| pages::Keys {
+                pages,
+                chunks: chunk_keys,
+            }),
         }));
         Ok(rows)
     }

@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::btree::{be16, be32, varint};
+use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
 /// What a page is to the table that owns it.
@@ -60,6 +61,22 @@ pub struct Page {
     pub hi: i64,
 }
 
+/// The key of an index b-tree page's first and last cell (or of an overflow page's cell), as
+/// SQL literals each ended by a NUL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageKey {
+    pub pgno: u32,
+    pub first: Vec<u8>,
+    pub last: Vec<u8>,
+}
+
+/// What [`Pages::walk_keyed`] found.
+pub struct Walked {
+    pub pages: Vec<Page>,
+    pub rows: u64,
+    pub keys: Option<Vec<PageKey>>,
+}
+
 /// A table's pages and what its rows came to in the snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct TableMap {
@@ -68,6 +85,17 @@ pub struct TableMap {
     pub rows: u64,
     pub bytes: u64,
     pub pages: Vec<Page>,
+    /// WITHOUT ROWID tables read by key: the keys of the pages (by page number), and the first
+    /// key of each chunk of rows in the snapshot, in order. None: not kept (read such a table
+    /// whole when it changed).
+    pub keys: Option<Keys>,
+}
+
+/// See [`TableMap::keys`].
+#[derive(Clone, Debug, Default)]
+pub struct Keys {
+    pub pages: Vec<PageKey>,
+    pub chunks: Vec<Vec<u8>>,
 }
 
 /// The page map of one database in one snapshot.
@@ -125,6 +153,7 @@ pub struct Pages<'c> {
     usable: usize,
     page_count: u32,
     buf: Vec<u8>,
+    encoding: Encoding,
 }
 
 impl<'c> Pages<'c> {
@@ -142,6 +171,7 @@ impl<'c> Pages<'c> {
             usable: 0,
             page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
             buf: Vec::new(),
+            encoding: Encoding::of(conn)?,
         };
         pages.read(1)?;
         let reserved = pages.buf.get(20).copied().unwrap_or(0) as usize;
@@ -201,6 +231,20 @@ impl<'c> Pages<'c> {
     /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in page number
     /// order, and the number of rows (cells of its leaves).
     pub fn walk(&mut self, rootpage: u32, expect: usize) -> Result<(Vec<Page>, u64)> {
+        let walked = self.walk_keyed(rootpage, expect, None)?;
+        Ok((walked.pages, walked.rows))
+    }
+
+    /// [`Pages::walk`], and for an index b-tree (a WITHOUT ROWID table) whose first `keys`
+    /// record fields are its key, the keys of each page's first and last cell and of each
+    /// overflow page's cell (None when a key does not fit in its page).
+    pub fn walk_keyed(
+        &mut self,
+        rootpage: u32,
+        expect: usize,
+        keys: Option<usize>,
+    ) -> Result<Walked> {
+        let mut page_keys: Option<Vec<PageKey>> = keys.map(|_| Vec::new());
         let mut out = Vec::with_capacity(expect + expect / 16);
         let mut rows = 0u64;
         let mut todo = vec![rootpage];
@@ -223,8 +267,9 @@ impl<'c> Pages<'c> {
                 lo: 1,
                 hi: 0,
             };
-            let mut overflow: Vec<(u32, i64)> = Vec::new();
+            let mut overflow: Vec<(u32, i64, Vec<u8>)> = Vec::new();
             let mut children: Vec<u32> = Vec::new();
+            let mut first_last: (Vec<u8>, Vec<u8>) = Default::default();
             for i in 0..cells {
                 let at = be16(&self.buf, pointers + 2 * i)? as usize;
                 match kind {
@@ -238,7 +283,7 @@ impl<'c> Pages<'c> {
                         }
                         page.hi = rowid;
                         if let Some(first) = self.overflow(at + n + m, size, true)? {
-                            overflow.push((first, rowid));
+                            overflow.push((first, rowid, Vec::new()));
                         }
                     }
                     0x02 | 0x0a => {
@@ -249,8 +294,30 @@ impl<'c> Pages<'c> {
                             at
                         };
                         let (size, n) = varint(&self.buf, at)?;
-                        if let Some(first) = self.overflow(at + n, size, false)? {
-                            overflow.push((first, 0));
+                        let spill = self.overflow(at + n, size, false)?;
+                        let key = match (keys, &page_keys) {
+                            (Some(k), Some(_)) if i == 0 || i + 1 == cells || spill.is_some() => {
+                                let local = self.local_payload(at + n, size);
+                                record_key(local, k, self.encoding)
+                            }
+                            _ => None,
+                        };
+                        if keys.is_some() && key.is_none() && (i == 0 || i + 1 == cells) {
+                            page_keys = None; // a key we cannot read: no ranges for this table
+                        }
+                        if let Some(key) = &key {
+                            if i == 0 {
+                                first_last.0 = key.clone();
+                            }
+                            if i + 1 == cells {
+                                first_last.1 = key.clone();
+                            }
+                        }
+                        if let Some(first) = spill {
+                            if keys.is_some() && key.is_none() {
+                                page_keys = None;
+                            }
+                            overflow.push((first, 0, key.unwrap_or_default()));
                         }
                     }
                     _ => bail!("page {pgno} is not a b-tree page (type {kind:#04x})"),
@@ -261,14 +328,35 @@ impl<'c> Pages<'c> {
             }
             if kind == 0x0d {
                 rows += cells as u64;
-            } else if kind == 0x0a {
-                page.kind = Kind::IndexLeaf;
+            } else if kind == 0x0a || kind == 0x02 {
+                if kind == 0x0a {
+                    page.kind = Kind::IndexLeaf;
+                }
                 page.lo = 0;
-                rows += cells as u64;
+                rows += cells as u64; // every cell of an index b-tree is a row
+                if let Some(list) = &mut page_keys
+                    && cells > 0
+                {
+                    list.push(PageKey {
+                        pgno,
+                        first: first_last.0,
+                        last: first_last.1,
+                    });
+                }
             }
             out.push(page);
-            for (first, owner) in overflow {
+            for (first, owner, key) in overflow {
+                let start = out.len();
                 self.walk_overflow(first, owner, &mut out, limit)?;
+                if let Some(list) = &mut page_keys {
+                    for p in &out[start..] {
+                        list.push(PageKey {
+                            pgno: p.pgno,
+                            first: key.clone(),
+                            last: key.clone(),
+                        });
+                    }
+                }
             }
             // Depth first, children in order (the order only has to be the same every time).
             todo.extend(children.into_iter().rev());
@@ -278,7 +366,29 @@ impl<'c> Pages<'c> {
         if out.windows(2).any(|w| w[0].pgno == w[1].pgno) {
             bail!("b-tree of page {rootpage} reaches a page twice");
         }
-        Ok((out, rows))
+        if let Some(list) = &mut page_keys {
+            list.sort_unstable_by_key(|k| k.pgno);
+        }
+        Ok(Walked {
+            pages: out,
+            rows,
+            keys: page_keys,
+        })
+    }
+
+    /// The part of a payload of `size` bytes at `at` that is on this page (index b-tree cell).
+    fn local_payload(&self, at: usize, size: u64) -> &[u8] {
+        let u = self.usable as u64;
+        let x = ((u - 12) * 64 / 255) - 23;
+        let local = if size <= x {
+            size
+        } else {
+            let m = ((u - 12) * 32 / 255) - 23;
+            let k = m + ((size - m) % (u - 4));
+            if k <= x { k } else { m }
+        };
+        let end = (at + local as usize).min(self.buf.len());
+        &self.buf[at.min(end)..end]
     }
 
     /// The first overflow page of a cell whose payload (`size` bytes) starts at `at`, if it

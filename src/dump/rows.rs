@@ -38,6 +38,8 @@ pub struct Chunk {
     pub name: String,
     pub data: Vec<u8>,
     pub rows: u64,
+    /// WITHOUT ROWID tables: the first row's key columns as SQL literals, each ended by a NUL.
+    pub first_key: Vec<u8>,
 }
 
 /// Stream `table`'s rows, calling `emit` for each chunk in order. Returns the row count.
@@ -53,14 +55,37 @@ pub fn dump_rows(
     Ok(read.rows)
 }
 
-/// Where a partial read of a rowid table starts, and where it may stop.
+/// Where a partial read starts.
+pub enum From {
+    /// A rowid table, from this rowid on.
+    Rowid(i64),
+    /// A WITHOUT ROWID table (`table.key_order` set), from this key on: the key's values as a
+    /// parenthesized list of SQL literals.
+    Key(String),
+    /// The start of the table.
+    Start,
+}
+
+/// The row a partial read is about to add.
+pub struct NextRow<'a> {
+    /// Its rowid (rowid tables).
+    pub rowid: Option<i64>,
+    /// Its key columns as SQL literals, each followed by a NUL (WITHOUT ROWID tables).
+    pub key: &'a [u8],
+    /// A chunk ended with the row before it.
+    pub after_boundary: bool,
+}
+
+/// A partial read: where it starts and where it may stop.
 pub struct Range<'a> {
-    /// The first rowid to read: a chunk of the previous snapshot starts there, so the chunks
-    /// cut from here on are the ones a whole read would cut.
-    pub from: i64,
-    /// Called when a chunk has ended with the row `last` and the next row is `next`: true
-    /// stops before `next` (the previous snapshot's chunks from `next` on are still right).
-    pub stop: &'a mut dyn FnMut(i64, i64) -> bool,
+    /// A chunk of the previous snapshot starts there (or the table does), so the chunks cut
+    /// from here on are the ones a whole read would cut.
+    pub from: From,
+    /// The ordinal of the first chunk (WITHOUT ROWID tables name chunks by position).
+    pub first_ordinal: u64,
+    /// Called before every row but the first: true stops before it (the previous snapshot's
+    /// chunks from that row on are still right). Only stop right after a boundary.
+    pub stop: &'a mut dyn FnMut(&NextRow) -> bool,
 }
 
 /// What [`dump_rows_in`] read.
@@ -82,28 +107,42 @@ pub fn dump_rows_in(
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<RowsRead> {
     let context = || format!("read table {}", table.name);
-    let mut stmt = match &range {
-        None => RawStmt::prepare(conn, &table.select, encoding).with_context(context)?,
-        Some(r) => {
+    let mut stmt = match range.as_ref().map(|r| &r.from) {
+        None | Some(From::Start) => {
+            RawStmt::prepare(conn, &table.select, encoding).with_context(context)?
+        }
+        Some(From::Rowid(rowid)) => {
             let sql = table
                 .select_from
                 .as_deref()
                 .context("no rowid to read from")?;
             let mut stmt = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
-            stmt.bind_i64(1, r.from)?;
+            stmt.bind_i64(1, *rowid)?;
             stmt
+        }
+        Some(From::Key(key)) => {
+            let order = table.key_order.as_ref().context("no key to read from")?;
+            let sql = format!(
+                "{} WHERE ({}) >= {key} ORDER BY {}",
+                table.select,
+                order.join(","),
+                order.join(",")
+            );
+            RawStmt::prepare(conn, &sql, encoding).with_context(context)?
         }
     };
     let mut btree = match (table.rowid_from, &range) {
         (RowidFrom::Btree { rootpage }, None) => {
             Some(Rowids::new(conn, rootpage).with_context(context)?)
         }
-        (RowidFrom::Btree { .. }, Some(_)) => bail!("table {}: no rowid to read from", table.name),
+        (RowidFrom::Btree { .. }, Some(_)) => {
+            bail!("table {}: no rowid to read from", table.name)
+        }
         _ => None,
     };
-    // The last row of the chunk that just ended (a partial read may stop after it).
-    let mut chunk_ended: Option<i64> = None;
-    let mut last_rowid: i64;
+    // A chunk ended with the previous row (a partial read may stop after it).
+    let mut chunk_ended = false;
+    let mut first_row = true;
     let mut buf: Vec<u8> = Vec::with_capacity(2 * TARGET_CHUNK as usize);
     let mut key_buf: Vec<u8> = Vec::new();
     let mut chunk_name: Option<String> = None;
@@ -114,7 +153,8 @@ pub fn dump_rows_in(
         .unwrap_or(&table.insert_prefix);
     let mut chunk_rows = 0u64;
     let mut total = 0u64;
-    let mut ordinal = 0u64;
+    let mut ordinal = range.as_ref().map_or(0, |r| r.first_ordinal);
+    let mut first_key: Vec<u8> = Vec::new();
 
     while stmt.step().with_context(context)? {
         let rowid = match (table.rowid_from, &mut btree) {
@@ -125,15 +165,30 @@ pub fn dump_rows_in(
             },
             _ => None,
         };
-        if let (Some(range), Some(last), Some(next)) = (&mut range, chunk_ended.take(), rowid)
-            && (range.stop)(last, next)
-        {
-            return Ok(RowsRead {
-                rows: total,
-                stopped_at: Some(next),
-            });
+        if let Key::Columns = table.key {
+            key_buf.clear();
+            for &i in &table.key_columns {
+                write_cell(&mut key_buf, stmt.cell(i));
+                key_buf.push(0);
+            }
         }
-        last_rowid = rowid.unwrap_or(0);
+        if let Some(range) = &mut range
+            && !first_row
+        {
+            let next = NextRow {
+                rowid,
+                key: &key_buf,
+                after_boundary: chunk_ended,
+            };
+            if (range.stop)(&next) {
+                return Ok(RowsRead {
+                    rows: total,
+                    stopped_at: Some(rowid.unwrap_or(0)),
+                });
+            }
+        }
+        first_row = false;
+        chunk_ended = false;
         // Where the row's own text starts: its INSERT (format 1) or its `(` (format 2).
         let start = match format {
             Format::V1 => {
@@ -189,12 +244,9 @@ pub fn dump_rows_in(
             }
             (Key::Rowid { .. }, None) => bail!("table {}: a row without a rowid", table.name),
             (Key::Columns, _) => {
-                key_buf.clear();
-                for &i in &table.key_columns {
-                    write_cell(&mut key_buf, stmt.cell(i));
-                    key_buf.push(0);
-                }
                 if chunk_name.is_none() {
+                    first_key.clear();
+                    first_key.extend_from_slice(&key_buf);
                     chunk_name = Some(ordinal_chunk_name(ordinal));
                     ordinal += 1;
                 }
@@ -207,8 +259,16 @@ pub fn dump_rows_in(
             buf.len() >= MAX_CHUNK || (format == Format::V2 && chunk_rows >= MAX_STATEMENT_ROWS);
         if hash % TARGET_CHUNK < row_len || full {
             let name = chunk_name.take().expect("chunk has a name");
-            flush(&mut buf, name, groups, &mut chunk_rows, format, emit)?;
-            chunk_ended = Some(last_rowid);
+            flush(
+                &mut buf,
+                name,
+                &first_key,
+                groups,
+                &mut chunk_rows,
+                format,
+                emit,
+            )?;
+            chunk_ended = true;
         }
     }
     if let Some(walker) = &mut btree
@@ -220,7 +280,15 @@ pub fn dump_rows_in(
         );
     }
     if let Some(name) = chunk_name.take() {
-        flush(&mut buf, name, groups, &mut chunk_rows, format, emit)?;
+        flush(
+            &mut buf,
+            name,
+            &first_key,
+            groups,
+            &mut chunk_rows,
+            format,
+            emit,
+        )?;
     }
     Ok(RowsRead {
         rows: total,
@@ -264,6 +332,7 @@ impl Groups {
 fn flush(
     buf: &mut Vec<u8>,
     name: String,
+    first_key: &[u8],
     groups: &mut Groups,
     rows: &mut u64,
     format: Format,
@@ -279,6 +348,7 @@ fn flush(
         name,
         data,
         rows: std::mem::take(rows),
+        first_key: first_key.to_vec(),
     })
 }
 

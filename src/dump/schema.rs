@@ -60,6 +60,9 @@ pub struct Table {
     pub select_from: Option<String>,
     /// The table's b-tree root page (0 for a virtual table).
     pub rootpage: u32,
+    /// WITHOUT ROWID with an ascending primary key: the key columns in b-tree order, each as
+    /// `"name" COLLATE "coll"` (the index's collation), so SQL can read from a key on.
+    pub key_order: Option<Vec<String>>,
     /// The text each INSERT starts with, up to and including `VALUES(`.
     pub insert_prefix: String,
     pub key: Key,
@@ -265,6 +268,38 @@ struct Column {
     generated: bool,
 }
 
+/// The primary key of a WITHOUT ROWID table in b-tree order, when every key column ascends.
+fn key_order(conn: &Connection, name: &str) -> Result<Option<Vec<String>>> {
+    let index: Option<String> = conn
+        .query_row(
+            "SELECT name FROM pragma_index_list(?1) WHERE origin = 'pk'",
+            [name],
+            |r| r.get(0),
+        )
+        .ok();
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT name, \"desc\", coll FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno",
+    )?;
+    let cols: Vec<(Option<String>, i64, Option<String>)> = stmt
+        .query_map([&index], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut order = Vec::new();
+    for (col, desc, coll) in cols {
+        match (col, desc, coll) {
+            (Some(col), 0, Some(coll)) => order.push(format!(
+                "{} COLLATE {}",
+                quote_name(&col),
+                quote_name(&coll)
+            )),
+            _ => return Ok(None),
+        }
+    }
+    Ok((!order.is_empty()).then_some(order))
+}
+
 fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool, bool)> {
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
@@ -308,6 +343,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
         select: String::new(),
         select_from: None,
         rootpage: u32::try_from(e.rootpage).unwrap_or(0),
+        key_order: None,
         insert_prefix: String::new(),
         key: Key::Columns,
         rowid_from: RowidFrom::Nowhere,
@@ -352,6 +388,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
             .collect();
         pk.sort();
         t.key_columns = pk.into_iter().map(|(_, i)| i).collect();
+        t.key_order = key_order(conn, name)?;
     } else if let Some(pos) = ipk {
         // The INTEGER PRIMARY KEY column is the rowid.
         t.key = Key::Rowid { emit: false };

@@ -6,7 +6,8 @@
 //! parts and then everything in the same read transaction and reports any difference.
 //! Configurations cover WAL and rollback journals, small pages (deep b-trees), auto-vacuum
 //! moving pages, rows on overflow pages (grown, shrunk, rewritten in place), WITHOUT ROWID
-//! tables, tables whose rowid only the b-tree shows, VACUUM and schema changes.
+//! tables (read by key: text, composite with NOCASE and REAL parts; and a DESC key, read
+//! whole), tables whose rowid only the b-tree shows, VACUUM and schema changes.
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,7 +61,15 @@ const SCHEMA: &str = "
     CREATE TABLE shadowed(rowid TEXT, v);
     CREATE TABLE hidden(rowid, oid, _rowid_, v);
     CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
-    CREATE INDEX items_name ON items(name);";
+    CREATE TABLE ck(a INTEGER, b TEXT COLLATE NOCASE, c REAL, v, PRIMARY KEY(a, b, c)) WITHOUT ROWID;
+    CREATE TABLE dk(k TEXT PRIMARY KEY DESC, v) WITHOUT ROWID;
+    CREATE INDEX items_name ON items(name);
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 4000)
+    INSERT INTO kv SELECT 'k' || i, printf('value %d %.*c', i, i % 90, 'v') FROM c;
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
+    INSERT INTO ck SELECT i % 7, substr('xXyY', 1 + i % 4, 1), i / 7.0, i FROM c;
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)
+    INSERT INTO dk SELECT 'd' || i, i FROM c;";
 
 fn text(rng: &mut Xoshiro256PlusPlus) -> String {
     let len = match rng.random_range(0..10) {
@@ -82,7 +91,7 @@ fn text(rng: &mut Xoshiro256PlusPlus) -> String {
 
 /// One random change (or none) to the database.
 fn change(db: &Connection, rng: &mut Xoshiro256PlusPlus, step: usize) {
-    let table = ["items", "plain", "shadowed", "hidden", "kv"][rng.random_range(0..5)];
+    let table = ["items", "plain", "shadowed", "hidden", "kv", "ck", "dk"][rng.random_range(0..7)];
     let key: i64 = rng.random_range(-50..4000);
     let t = text(rng);
     let r = match rng.random_range(0..100) {
@@ -103,6 +112,23 @@ fn change(db: &Connection, rng: &mut Xoshiro256PlusPlus, step: usize) {
                         "INSERT INTO hidden VALUES(?1, ?2, ?3, ?4)",
                         params![k, k, k, t],
                     ),
+                    "ck" => db.execute(
+                        "INSERT OR REPLACE INTO ck VALUES(?1 % 7, ?2, ?3, ?4)",
+                        params![
+                            k,
+                            ["x", "X", "y", "Y z", "é"][k.rem_euclid(5) as usize],
+                            if k % 3 == 0 {
+                                (k / 3) as f64
+                            } else {
+                                k as f64 / 7.0
+                            },
+                            t
+                        ],
+                    ),
+                    "dk" => db.execute(
+                        "INSERT OR REPLACE INTO dk VALUES(?1, ?2)",
+                        params![format!("d{k}"), t],
+                    ),
                     _ => db.execute(
                         "INSERT OR REPLACE INTO kv VALUES(?1, ?2)",
                         params![format!("k{k}"), t],
@@ -118,6 +144,8 @@ fn change(db: &Connection, rng: &mut Xoshiro256PlusPlus, step: usize) {
                 "plain" => "UPDATE plain SET a = ?2 WHERE rowid BETWEEN ?1 AND ?1 + 30",
                 "shadowed" => "UPDATE shadowed SET v = ?2 WHERE _rowid_ BETWEEN ?1 AND ?1 + 30",
                 "hidden" => "UPDATE hidden SET v = ?2 WHERE v < ?2 AND length(v) > ?1 % 50",
+                "ck" => "UPDATE ck SET v = ?2 WHERE a = ?1 % 7 AND c < ?1",
+                "dk" => "UPDATE dk SET v = ?2 WHERE k >= 'd' || ?1 AND k < 'd' || (?1 + 30)",
                 _ => "UPDATE kv SET v = ?2 WHERE k >= 'k' || ?1 AND k < 'k' || (?1 + 30)",
             };
             db.execute(sql, params![key, t])
@@ -148,6 +176,10 @@ fn change(db: &Connection, rng: &mut Xoshiro256PlusPlus, step: usize) {
                 "plain" => "DELETE FROM plain WHERE rowid BETWEEN ?1 AND ?1 + ?2",
                 "shadowed" => "DELETE FROM shadowed WHERE _rowid_ BETWEEN ?1 AND ?1 + ?2",
                 "hidden" => "DELETE FROM hidden WHERE length(v) BETWEEN ?1 % 100 AND ?1 % 100 + ?2",
+                "ck" => {
+                    "DELETE FROM ck WHERE a = ?1 % 7 AND c BETWEEN ?1 / 7.0 AND (?1 + ?2) / 7.0"
+                }
+                "dk" => "DELETE FROM dk WHERE k >= 'd' || ?1 AND k < 'd' || (?1 + ?2)",
                 _ => "DELETE FROM kv WHERE k >= 'k' || ?1 AND k < 'k' || (?1 + ?2)",
             };
             db.execute(sql, params![key, rng.random_range(0..200)])

@@ -9,15 +9,18 @@
 //!   row, so the two cuts meet again at the first boundary row after the change); every other
 //!   chunk is reused by blob id, and the group folders are placed over the whole sequence again
 //!   — so the tree is the one a whole read writes;
-//! - anything else (WITHOUT ROWID, no SQL name for the rowid, chunk names it cannot read): read
-//!   whole, as without a map.
+//! - a changed WITHOUT ROWID table whose primary key ascends: the same by key ([`keyed`]);
+//! - anything else (a descending key, no SQL name for the rowid): read whole, as without a map.
 
 use anyhow::{Result, bail};
 use git2::Oid;
 use rusqlite::Connection;
 
+mod keyed;
+pub use keyed::read_keyed_in_part;
+
 use super::pages::{PageMap, TableMap, changed_ranges};
-use super::rows::{Chunk, Groups, Range, dump_rows_in};
+use super::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use super::schema::{Key, Table};
 use super::stmt::Encoding;
 use super::{Format, Sink};
@@ -182,7 +185,10 @@ pub fn read_in_part(
             _ => i64::MIN,
         };
         let mut failed: Option<anyhow::Error> = None;
-        let mut stop = |_last: i64, next: i64| -> bool {
+        let mut stop = |row: &NextRow| -> bool {
+            let (true, Some(next)) = (row.after_boundary, row.rowid) else {
+                return false;
+            };
             while ri < ranges.len() && ranges[ri].1 < next {
                 ri += 1;
             }
@@ -217,7 +223,8 @@ pub fn read_in_part(
             sink.file(&path, chunk.data)
         };
         let range = Range {
-            from,
+            from: From::Rowid(from),
+            first_ordinal: 0,
             stop: &mut stop,
         };
         let read = dump_rows_in(
