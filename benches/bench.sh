@@ -20,6 +20,8 @@
 #   --no-build     use the existing target/release/sqlgit instead of `cargo build --release`
 #   --verify       in `dump` mode, also restore sqlgit's dump with sqlite3 and compare row counts
 #   --no-naive     in `snapshot` mode, skip the naive script (minutes per round at 2 GB)
+#   --scattered N  in `snapshot` mode, each round updates N scattered rows (60% events, 25% items,
+#                  15% kv, at random) instead of the ~0.1% change (which grows with the database)
 #
 # Wall time is measured by the shell (ms resolution), peak RSS by /usr/bin/time (%M).
 # Needs: sqlite3, git, GNU time (/usr/bin/time; `apt-get install time`), awk, du, cargo.
@@ -30,7 +32,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 sqldir=$here/sql
 
-mode=all rows=2000000 workdir='' keep=0 runs=3 rounds=5 build=1 verify=0 run_naive=1
+mode=all rows=2000000 workdir='' keep=0 runs=3 rounds=5 build=1 verify=0 run_naive=1 scattered=0
 all_args=("$@")
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
@@ -48,6 +50,7 @@ while (($#)); do
     --no-build) build=0 ;;
     --verify) verify=1 ;;
     --no-naive) run_naive=0 ;;
+    --scattered) scattered=${2:?--scattered needs a number}; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -211,6 +214,19 @@ bench_dump() {
 # ---------------------------------------------------------------- snapshot mode
 # apply_change ROUND: the ~0.1% change (scattered updates and deletes, appended rows).
 apply_change() {
+  if ((scattered)); then
+    sqlite3 -bail "$work_db" >/dev/null <<SQL
+BEGIN;
+UPDATE events SET note = printf('scattered %d %s', $1, hex(randomblob(8)))
+ WHERE id IN (SELECT abs(random()) % $n_events + 1 FROM events LIMIT $((scattered * 60 / 100)));
+UPDATE items SET qty = qty + 1
+ WHERE rowid IN (SELECT abs(random()) % $n_items + 1 FROM items LIMIT $((scattered * 25 / 100)));
+UPDATE kv SET v = printf('scattered %d', $1)
+ WHERE n IN (SELECT abs(random()) % $n_kv + 1 FROM kv LIMIT $((scattered * 15 / 100)));
+COMMIT;
+SQL
+    return
+  fi
   local a=$((rows / 1000)) # appended rows: 70% events, 20% items, 10% kv
   {
     echo 'BEGIN;'
