@@ -163,6 +163,11 @@ fn change(db: &Connection, rng: &mut Xoshiro256PlusPlus, step: usize) {
                 )
             })
             .and_then(|_| {
+                // Single rows out of WITHOUT ROWID tables: some are a page's first or last.
+                db.execute("DELETE FROM kv WHERE k = 'k' || ?1", params![key])?;
+                db.execute("DELETE FROM ck WHERE a = ?1 % 7 AND c = ?1 / 7.0", params![key])
+            })
+            .and_then(|_| {
                 // Only bytes on overflow pages change: the leaf page stays as it was.
                 db.execute(
                     "UPDATE items SET name = substr(name, 1, 2500) || char(65 + (?1 + id) % 26)                      || substr(name, 2502) WHERE length(name) > 3000",
