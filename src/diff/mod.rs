@@ -109,13 +109,8 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
     let from_db = db_tree(repo, &from, db)?;
     let filters = Settings::load(&store).filters();
     let head = store.head()?;
-    let folder = match db {
-        Some(db) => Some(db.to_string()),
-        None => only_folder(&from)?,
-    };
-    let previous = folder
-        .as_deref()
-        .and_then(|f| crate::store::previous::load(&store, f, head.as_ref()));
+    let folder = crate::restore::db_folder(&from, db)?;
+    let previous = crate::store::previous::load(&store, &folder, head.as_ref());
     let dumped = live::dump(
         &store.objects_dir(),
         &from_db,
@@ -137,17 +132,6 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
         db: repo.find_tree(dumped.db)?,
     };
     compare(repo, from, to, req, out)
-}
-
-/// The name of the snapshot's database folder when it has exactly one.
-fn only_folder(commit: &git2::Commit) -> Result<Option<String>> {
-    let tree = commit.tree()?;
-    let folders: Vec<String> = tree
-        .iter()
-        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-        .filter_map(|e| e.name().ok().map(str::to_string))
-        .collect();
-    Ok((folders.len() == 1).then(|| folders[0].clone()))
 }
 
 /// Diff two sides read from `repo`.

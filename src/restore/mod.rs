@@ -23,6 +23,13 @@ pub fn db_tree<'r>(
     commit: &Commit<'r>,
     db: Option<&str>,
 ) -> Result<Tree<'r>> {
+    let name = db_folder(commit, db)?;
+    let id = commit.tree()?.get_name(&name).expect("listed by db_folder").id();
+    Ok(repo.find_tree(id)?)
+}
+
+/// The name of the database folder [`db_tree`] picks in `commit`.
+pub fn db_folder(commit: &Commit, db: Option<&str>) -> Result<String> {
     let root = commit.tree()?;
     let folders: Vec<String> = root
         .iter()
@@ -54,8 +61,7 @@ pub fn db_tree<'r>(
             folders.join(", ")
         ),
     };
-    let entry = root.get_name(&name).expect("listed above");
-    Ok(repo.find_tree(entry.id())?)
+    Ok(name)
 }
 
 pub fn short(commit: &Commit) -> String {
