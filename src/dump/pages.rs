@@ -184,38 +184,16 @@ impl<'c> Pages<'c> {
 
     /// Read page `pgno` into `self.buf`.
     fn read(&mut self, pgno: u32) -> Result<()> {
-        if pgno == 0 || (self.page_count > 0 && pgno > self.page_count) {
-            bail!("b-tree points at page {pgno}, beyond the database");
-        }
-        self.stmt.reset();
-        self.stmt.bind_i64(1, i64::from(pgno))?;
-        if !self.stmt.step()? {
-            bail!("page {pgno} does not exist");
-        }
-        match self.stmt.cell(0) {
-            Cell::Blob(b) => {
-                self.buf.clear();
-                self.buf.extend_from_slice(b);
-            }
-            _ => bail!("page {pgno} is empty"),
-        }
+        let data = page(&mut self.stmt, self.page_count, pgno)?;
+        self.buf.clear();
+        self.buf.extend_from_slice(data);
         Ok(())
     }
 
     /// The keyed hash of page `pgno` as it is now (hashed where SQLite holds it: no copy).
     pub fn hash(&mut self, pgno: u32) -> Result<u64> {
-        if pgno == 0 || (self.page_count > 0 && pgno > self.page_count) {
-            bail!("page {pgno} is beyond the database");
-        }
-        self.stmt.reset();
-        self.stmt.bind_i64(1, i64::from(pgno))?;
-        if !self.stmt.step()? {
-            bail!("page {pgno} does not exist");
-        }
-        match self.stmt.cell(0) {
-            Cell::Blob(b) => Ok(xxh3_64_with_seed(b, self.seed)),
-            _ => bail!("page {pgno} is empty"),
-        }
+        let data = page(&mut self.stmt, self.page_count, pgno)?;
+        Ok(xxh3_64_with_seed(data, self.seed))
     }
 
     /// Whether every page of `old` still has the hash it had: then the table's rows are the same.
@@ -434,40 +412,34 @@ impl<'c> Pages<'c> {
     }
 }
 
+/// Page `pgno` as SQLite holds it (valid until `stmt` runs again).
+fn page<'s>(stmt: &'s mut RawStmt, page_count: u32, pgno: u32) -> Result<&'s [u8]> {
+    if pgno == 0 || (page_count > 0 && pgno > page_count) {
+        bail!("b-tree points at page {pgno}, beyond the database");
+    }
+    stmt.reset();
+    stmt.bind_i64(1, i64::from(pgno))?;
+    if !stmt.step()? {
+        bail!("page {pgno} does not exist");
+    }
+    match stmt.cell(0) {
+        Cell::Blob(b) => Ok(b),
+        _ => bail!("page {pgno} is empty"),
+    }
+}
+
 /// The rowid ranges (inclusive, sorted, merged) in which rows may differ between a table's
 /// pages at the last snapshot (`old`) and now (`new`): those of leaves and overflow pages that
 /// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
 /// overflow chain, in both.
 pub fn changed_ranges(old: &[Page], new: &[Page]) -> Vec<(i64, i64)> {
-    // Both are in page number order: walk them side by side.
-    let rows = |p: &&Page| matches!(p.kind, Kind::Leaf | Kind::Overflow);
-    let mut old = old.iter().filter(rows).peekable();
-    let mut new = new.iter().filter(rows).peekable();
-    let mut ranges: Vec<(i64, i64)> = Vec::new();
-    let mut changed = |p: &Page| {
-        if p.lo <= p.hi {
-            ranges.push((p.lo, p.hi));
-        }
-    };
-    loop {
-        let older = match (old.peek(), new.peek()) {
-            (None, None) => break,
-            (Some(o), Some(n)) if o.pgno == n.pgno => {
-                if (o.kind, o.hash, o.lo) != (n.kind, n.hash, n.lo) {
-                    changed(o);
-                    changed(n);
-                }
-                old.next();
-                new.next();
-                continue;
-            }
-            (Some(o), Some(n)) => o.pgno < n.pgno,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-        };
-        let page = if older { old.next() } else { new.next() };
-        changed(page.expect("peeked"));
-    }
+    let same = |o: &Page, n: &Page| (o.kind, o.hash, o.lo) == (n.kind, n.hash, n.lo);
+    let mut ranges: Vec<(i64, i64)> = changed_pages(old, new, same)
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| matches!(p.kind, Kind::Leaf | Kind::Overflow) && p.lo <= p.hi)
+        .map(|p| (p.lo, p.hi))
+        .collect();
     ranges.sort_unstable();
     let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
     for (lo, hi) in ranges {
@@ -477,6 +449,50 @@ pub fn changed_ranges(old: &[Page], new: &[Page]) -> Vec<(i64, i64)> {
         }
     }
     merged
+}
+
+/// Which map a page of [`changed_pages`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Old,
+    New,
+}
+
+/// The pages of `old` and `new` (both in page number order, walked side by side) that are not
+/// `same` at the same page number: both sides of a changed page, an old page gone, a new one.
+pub fn changed_pages<'a>(
+    old: &'a [Page],
+    new: &'a [Page],
+    same: impl Fn(&Page, &Page) -> bool,
+) -> Vec<(Side, &'a Page)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (None, None) => break,
+            (Some(o), Some(n)) if o.pgno == n.pgno => {
+                if !same(o, n) {
+                    out.push((Side::Old, o));
+                    out.push((Side::New, n));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.pgno > n.pgno => {
+                out.push((Side::New, n));
+                j += 1;
+            }
+            (Some(o), _) => {
+                out.push((Side::Old, o));
+                i += 1;
+            }
+            (None, Some(n)) => {
+                out.push((Side::New, n));
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A fresh random seed for a new map.

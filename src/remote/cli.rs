@@ -575,57 +575,46 @@ impl GitCli {
     /// repository already has is not sent again), then the fetched id. Plain protocol only (no
     /// `--filter`, no fetch by id), so it works against any server.
     pub fn fetch_history(&self, url: &str) -> Result<Oid> {
-        let bare = remote_url(url);
-        let done = self.git(
-            url,
-            &[
-                "-c",
-                "fetch.writeCommitGraph=false",
-                "-c",
-                "gc.auto=0",
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-recurse-submodules",
-                "--no-write-fetch-head",
-                "--",
-                &bare,
-                "+refs/heads/main:refs/heads/main",
-            ],
-        )?;
-        if !done.success {
-            return Err(self.failure("fetch", url, &done.stderr));
-        }
+        self.fetch_main(url, "refs/heads/main", false)?;
         let repo = git2::Repository::open_bare(&self.git_dir)?;
         repo.refname_to_id("refs/heads/main")
             .map_err(|_| anyhow!("the history remote has no main branch"))
     }
 
-    /// `git fetch --depth 1 URL +refs/heads/main:DST`, then DST's id.
-    fn fetch_main_into(&self, url: &str, dst: &str) -> Result<Oid> {
+    /// `git fetch [--depth=1] URL +refs/heads/main:DST`: no tags, no FETCH_HEAD, no commit
+    /// graph or gc in the repository.
+    fn fetch_main(&self, url: &str, dst: &str, shallow: bool) -> Result<()> {
         let bare = remote_url(url);
         let refspec = format!("+refs/heads/main:{dst}");
-        let done = self.git(
-            url,
-            &[
-                "-c",
-                "fetch.writeCommitGraph=false",
-                "-c",
-                "gc.auto=0",
-                "fetch",
-                "--quiet",
-                "--depth=1",
-                "--no-tags",
-                "--no-recurse-submodules",
-                "--no-write-fetch-head",
-                "--",
-                &bare,
-                &refspec,
-            ],
-        )?;
+        let mut args = vec![
+            "-c",
+            "fetch.writeCommitGraph=false",
+            "-c",
+            "gc.auto=0",
+            "fetch",
+            "--quiet",
+        ];
+        if shallow {
+            args.push("--depth=1");
+        }
+        args.extend([
+            "--no-tags",
+            "--no-recurse-submodules",
+            "--no-write-fetch-head",
+            "--",
+            &bare,
+            &refspec,
+        ]);
+        let done = self.git(url, &args)?;
         if !done.success {
             return Err(self.failure("fetch", url, &done.stderr));
         }
+        Ok(())
+    }
+
+    /// `git fetch --depth 1 URL +refs/heads/main:DST`, then DST's id.
+    fn fetch_main_into(&self, url: &str, dst: &str) -> Result<Oid> {
+        self.fetch_main(url, dst, true)?;
         let shown = self.run_bounded(
             Command::new(&self.program)
                 .arg("--git-dir")

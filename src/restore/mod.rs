@@ -24,7 +24,11 @@ pub fn db_tree<'r>(
     db: Option<&str>,
 ) -> Result<Tree<'r>> {
     let name = db_folder(commit, db)?;
-    let id = commit.tree()?.get_name(&name).expect("listed by db_folder").id();
+    let id = commit
+        .tree()?
+        .get_name(&name)
+        .expect("listed by db_folder")
+        .id();
     Ok(repo.find_tree(id)?)
 }
 

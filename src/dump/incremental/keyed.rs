@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::{Previous, Reuse, reuse_chunk};
 use crate::dump::Format;
 use crate::dump::Sink;
-use crate::dump::pages::{Keys, Page, PageKey, TableMap};
+use crate::dump::pages::{Keys, Page, PageKey, Side, TableMap, changed_pages};
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
@@ -139,7 +139,7 @@ pub fn read_keyed_in_part(
     };
     let reuse_old = |groups: &mut Groups, sink: &mut dyn Sink, ordinal: usize, oid: Oid| {
         let name = crate::dump::path::ordinal_chunk_name(ordinal as u64);
-        reuse_chunk(sink, groups, dir, &name, oid)
+        reuse_chunk(sink, groups, table, &name, oid)
     };
     for (from, to) in merged {
         let start = from.unwrap_or(0).max(next_file);
@@ -183,13 +183,10 @@ pub fn read_keyed_in_part(
         let mut new_bytes = 0u64;
         let mut new_keys_here: Vec<Vec<u8>> = Vec::new();
         let mut emit_new = |mut chunk: Chunk| -> Result<()> {
-            let mut path = vec!["1-tables", dir, "1-rows"];
-            path.extend(chunk.groups.iter().map(String::as_str));
-            path.push(&chunk.name);
             new_bytes += chunk.data.len() as u64;
             new_keys_here.push(std::mem::take(&mut chunk.first_key));
             reuse.chunks_read += 1;
-            sink.file(&path, chunk.data)
+            crate::dump::put_chunk(sink, table, chunk)
         };
         let range = Range {
             from: read_from,
@@ -248,34 +245,12 @@ fn changed_keys(
         let i = keys.binary_search_by_key(&pgno, |k| k.pgno).ok()?;
         Some((keys[i].first.clone(), keys[i].last.clone()))
     };
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let o = old.get(i);
-        let n = new.get(j);
-        match (o, n) {
-            (Some(o), Some(n)) if o.pgno == n.pgno => {
-                if (o.kind, o.hash) != (n.kind, n.hash) {
-                    out.extend(key_of(old_keys, o.pgno));
-                    out.extend(key_of(new_keys, n.pgno));
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(o), Some(n)) if o.pgno > n.pgno => {
-                out.extend(key_of(new_keys, n.pgno));
-                j += 1;
-            }
-            (Some(o), _) => {
-                out.extend(key_of(old_keys, o.pgno));
-                i += 1;
-            }
-            (None, Some(n)) => {
-                out.extend(key_of(new_keys, n.pgno));
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
-    out
+    let same = |o: &Page, n: &Page| (o.kind, o.hash) == (n.kind, n.hash);
+    changed_pages(old, new, same)
+        .into_iter()
+        .filter_map(|(side, p)| match side {
+            Side::Old => key_of(old_keys, p.pgno),
+            Side::New => key_of(new_keys, p.pgno),
+        })
+        .collect()
 }

@@ -135,19 +135,16 @@ impl<'p> OldChunks<'p> {
     }
 }
 
-/// Put a chunk of the previous snapshot into `sink` at its place under `dir`.
+/// Put a chunk of the previous snapshot into `sink` at its place under `table`'s folder.
 fn reuse_chunk(
     sink: &mut dyn Sink,
     groups: &mut Groups,
-    dir: &str,
+    table: &Table,
     name: &str,
     oid: Oid,
 ) -> Result<()> {
-    let mut path = vec!["1-tables", dir, "1-rows"];
     let folders = groups.place(name.trim_end_matches(".sql"));
-    path.extend(folders.iter().map(String::as_str));
-    path.push(name);
-    sink.reuse(&path, oid, false, 0)
+    sink.reuse(&super::rows_path(table, &folders, name), oid, false, 0)
 }
 
 /// Read only the changed rows of `table` (see the module doc). Returns the bytes of SQL its
@@ -166,7 +163,6 @@ pub fn read_in_part(
 ) -> Result<(u64, u64)> {
     let ranges = changed_ranges(&old.pages, new_pages);
     let mut chunks = OldChunks::new(previous.chunks(&table.dir)?)?;
-    let dir = table.dir.as_str();
     let mut groups = Groups::new(format);
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
@@ -177,7 +173,7 @@ pub fn read_in_part(
         // (before the first chunk: from the start of the table).
         while chunks.next.is_some() && chunks.following_first().is_some_and(|f| f <= first_dirty) {
             let (_, name, oid) = chunks.take()?.expect("a next chunk");
-            reuse_chunk(sink, &mut groups, dir, &name, oid)?;
+            reuse_chunk(sink, &mut groups, table, &name, oid)?;
             reuse.chunks_reused += 1;
         }
         let from = match &chunks.next {
@@ -215,12 +211,9 @@ pub fn read_in_part(
         };
         let mut new_bytes = 0u64;
         let mut emit_new = |chunk: Chunk| -> Result<()> {
-            let mut path = vec!["1-tables", dir, "1-rows"];
-            path.extend(chunk.groups.iter().map(String::as_str));
-            path.push(&chunk.name);
             new_bytes += chunk.data.len() as u64;
             reuse.chunks_read += 1;
-            sink.file(&path, chunk.data)
+            super::put_chunk(sink, table, chunk)
         };
         let range = Range {
             from: From::Rowid(from),
@@ -250,7 +243,7 @@ pub fn read_in_part(
         read_bytes += new_bytes;
     }
     while let Some((_, name, oid)) = chunks.take()? {
-        reuse_chunk(sink, &mut groups, dir, &name, oid)?;
+        reuse_chunk(sink, &mut groups, table, &name, oid)?;
         reuse.chunks_reused += 1;
     }
     Ok((bytes, bytes.saturating_sub(read_bytes)))
