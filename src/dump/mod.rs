@@ -21,6 +21,7 @@
 
 pub mod btree;
 pub mod buffers;
+mod fileview;
 pub mod incremental;
 pub mod literal;
 mod mapfile;

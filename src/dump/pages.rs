@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::btree::{be16, be32, varint};
+use super::fileview::FileView;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
@@ -154,6 +155,8 @@ pub struct Pages<'c> {
     page_count: u32,
     buf: Vec<u8>,
     encoding: Encoding,
+    /// The database file, for pages the transaction reads from it (see [`FileView`]).
+    file: Option<FileView>,
 }
 
 impl<'c> Pages<'c> {
@@ -172,27 +175,33 @@ impl<'c> Pages<'c> {
             page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
             buf: Vec::new(),
             encoding: Encoding::of(conn)?,
+            file: None,
         };
+        // Page 1 through SQLite first: the transaction's lock (or WAL read mark) is held
+        // before the file is looked at.
         pages.read(1)?;
         let reserved = pages.buf.get(20).copied().unwrap_or(0) as usize;
         pages.usable = pages.buf.len().saturating_sub(reserved);
         if pages.usable < 480 {
             bail!("page 1: not a database header");
         }
+        if std::env::var_os("SQLGIT_PAGES_THROUGH_SQLITE").is_none() {
+            pages.file = FileView::open(conn, pages.buf.len(), pages.page_count);
+        }
         Ok(pages)
     }
 
     /// Read page `pgno` into `self.buf`.
     fn read(&mut self, pgno: u32) -> Result<()> {
-        let data = page(&mut self.stmt, self.page_count, pgno)?;
+        let data = page(&mut self.file, &mut self.stmt, self.page_count, pgno)?;
         self.buf.clear();
         self.buf.extend_from_slice(data);
         Ok(())
     }
 
-    /// The keyed hash of page `pgno` as it is now (hashed where SQLite holds it: no copy).
+    /// The keyed hash of page `pgno` as it is now (hashed where it is read: no copy).
     pub fn hash(&mut self, pgno: u32) -> Result<u64> {
-        let data = page(&mut self.stmt, self.page_count, pgno)?;
+        let data = page(&mut self.file, &mut self.stmt, self.page_count, pgno)?;
         Ok(xxh3_64_with_seed(data, self.seed))
     }
 
@@ -412,10 +421,19 @@ impl<'c> Pages<'c> {
     }
 }
 
-/// Page `pgno` as SQLite holds it (valid until `stmt` runs again).
-fn page<'s>(stmt: &'s mut RawStmt, page_count: u32, pgno: u32) -> Result<&'s [u8]> {
+/// Page `pgno` as the transaction sees it: from the file where that is the same (`file`), else
+/// through SQLite (valid until `stmt` runs again).
+fn page<'s>(
+    file: &'s mut Option<FileView>,
+    stmt: &'s mut RawStmt,
+    page_count: u32,
+    pgno: u32,
+) -> Result<&'s [u8]> {
     if pgno == 0 || (page_count > 0 && pgno > page_count) {
         bail!("b-tree points at page {pgno}, beyond the database");
+    }
+    if let Some(data) = file.as_mut().and_then(|f| f.page(pgno)) {
+        return Ok(data);
     }
     stmt.reset();
     stmt.bind_i64(1, i64::from(pgno))?;

@@ -7,7 +7,8 @@
 //! Configurations cover WAL and rollback journals, small pages (deep b-trees), auto-vacuum
 //! moving pages, rows on overflow pages (grown, shrunk, rewritten in place), WITHOUT ROWID
 //! tables (read by key: text, composite with NOCASE and REAL parts; and a DESC key, read
-//! whole), tables whose rowid only the b-tree shows, VACUUM and schema changes.
+//! whole), tables whose rowid only the b-tree shows, VACUUM and schema changes; and pages read
+//! from the database file while a writer commits and checkpoints.
 
 use std::path::Path;
 use std::time::Duration;
@@ -441,4 +442,77 @@ fn copy_dir(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Pages are read from the database file where that is the transaction's view (the WAL's pages
+/// through SQLite): under a writer committing and checkpointing (PASSIVE, RESTART, TRUNCATE) as
+/// fast as it can, every check run's incremental tree equals its whole read.
+#[test]
+fn file_reads_match_the_transaction_under_a_writer_and_checkpoints() {
+    let env = TestEnv::new();
+    for journal in ["wal", "delete"] {
+        let path = env.path(format!("w-{journal}.db"));
+        let repo = env.path(format!("w-{journal}.sqlgit"));
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(&format!(
+            "PRAGMA page_size=1024; PRAGMA journal_mode={journal};
+             CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+             CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 6000)
+             INSERT INTO t SELECT i, printf('row %d %s', i, hex(randomblob(20))) FROM c;
+             INSERT INTO kv SELECT 'k' || id, v FROM t WHERE id % 2 = 0;"
+        ))
+        .unwrap();
+        drop(db);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let db = Connection::open(&path).unwrap();
+                db.busy_timeout(Duration::from_secs(10)).unwrap();
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+                let mut commits = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = rng.random_range(1..6000i64);
+                    db.execute("UPDATE t SET v = v || 'x' WHERE id = ?1", params![id])
+                        .unwrap();
+                    db.execute(
+                        "INSERT OR REPLACE INTO kv VALUES ('k' || ?1, ?2)",
+                        params![id, commits as i64],
+                    )
+                    .unwrap();
+                    commits += 1;
+                    if journal == "wal" {
+                        let mode = ["PASSIVE", "RESTART", "TRUNCATE"][commits as usize % 3];
+                        let _ =
+                            db.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+                    }
+                }
+                commits
+            })
+        };
+        let store = Store::open_or_create(&repo).unwrap();
+        for round in 0..25 {
+            let store = Store::open(&store.path).unwrap();
+            let outcome = snapshot::take(
+                &store,
+                std::slice::from_ref(&path),
+                Duration::from_secs(10),
+                &Filters::default(),
+                Reading::Check,
+            )
+            .unwrap_or_else(|e| panic!("{journal} round {round}: {e:#}"));
+            assert!(
+                outcome.mismatch.is_none(),
+                "{journal} round {round}: {}",
+                outcome.mismatch.unwrap()
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let commits = writer.join().unwrap();
+        assert!(
+            commits > 25,
+            "{journal}: the writer committed only {commits} times"
+        );
+    }
 }
