@@ -231,6 +231,7 @@ fn add_reuse(total: &mut Reuse, r: &Reuse) {
     total.tables_partial += r.tables_partial;
     total.tables_read += r.tables_read;
     total.chunks_reused += r.chunks_reused;
+    total.folders_reused += r.folders_reused;
     total.chunks_read += r.chunks_read;
 }
 

@@ -164,6 +164,7 @@ fn to_json(report: &Report) -> serde_json::Value {
             "tables_partial": o.reuse.tables_partial,
             "tables_read": o.reuse.tables_read,
             "chunks_reused": o.reuse.chunks_reused,
+            "folders_reused": o.reuse.folders_reused,
             "chunks_read": o.reuse.chunks_read,
         })),
         "pushes": pushes,

@@ -313,6 +313,13 @@ impl Groups {
         }
     }
 
+    /// Whether a chunk named `stem` starts a group at level `level` (1: the innermost) by its
+    /// name alone; the table's first chunk starts every level besides.
+    pub fn starts_by_name(stem: &str, level: u32) -> bool {
+        let h = hash_bytes(stem.as_bytes()) >> 32;
+        h.is_multiple_of(GROUP_SPAN.saturating_pow(level))
+    }
+
     /// Place a chunk named `stem`: a chunk whose name hashes to 0 mod GROUP_SPAN^k starts a new
     /// group at levels 1..=k (so groups nest), the first chunk starts every level. Returns the
     /// folders, outermost first.

@@ -101,6 +101,16 @@ impl Previous for PreviousSnapshot<'_> {
         Ok(Box::new(files))
     }
 
+    fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>> {
+        let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
+        tree.iter()
+            .map(|e| {
+                let name = e.name().context("a chunk name is not UTF-8")?.to_string();
+                Ok((name, e.id(), e.kind() == Some(ObjectType::Tree)))
+            })
+            .collect()
+    }
+
     fn blob_size(&self, oid: Oid) -> Result<u64> {
         let (size, _) = self.repo.odb()?.read_header(oid)?;
         Ok(size as u64)

@@ -231,6 +231,7 @@ fn open(path: &Path, c: &Config) -> Connection {
 fn incremental_tree_equals_full_tree() {
     let env = TestEnv::new();
     let mut incremental_steps = 0;
+    let mut folders_reused = 0;
     for (n, c) in CONFIGS.iter().enumerate() {
         let path = env.path(format!("p{n}.db"));
         let repo = env.path(format!("p{n}.sqlgit"));
@@ -262,12 +263,17 @@ fn incremental_tree_equals_full_tree() {
             {
                 incremental_steps += 1;
             }
+            folders_reused += outcome.reuse.folders_reused;
         }
     }
     let total: usize = CONFIGS.iter().map(|c| c.steps).sum();
     assert!(
         incremental_steps * 2 > total,
         "only {incremental_steps} of {total} steps reused anything"
+    );
+    assert!(
+        folders_reused > 100,
+        "whole folders of chunks reused only {folders_reused} times"
     );
 }
 

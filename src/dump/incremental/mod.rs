@@ -7,8 +7,9 @@
 //!   at the previous snapshot's chunk that holds the first of them and stopping where the new
 //!   chunks end on a boundary the previous snapshot also had (boundaries depend only on each
 //!   row, so the two cuts meet again at the first boundary row after the change); every other
-//!   chunk is reused by blob id, and the group folders are placed over the whole sequence again
-//!   — so the tree is the one a whole read writes;
+//!   chunk is reused by blob id — whole folders of them by tree id where nothing around them
+//!   changed ([`old`]) — and the group folders are placed over the whole sequence again, so the
+//!   tree is the one a whole read writes;
 //! - a changed WITHOUT ROWID table whose primary key ascends: the same by key ([`keyed`]);
 //! - anything else (a descending key, no SQL name for the rowid): read whole, as without a map.
 
@@ -17,7 +18,9 @@ use git2::Oid;
 use rusqlite::Connection;
 
 mod keyed;
+mod old;
 pub use keyed::read_keyed_in_part;
+use old::{OldKind, OldRows};
 
 use super::pages::{PageMap, TableMap, changed_ranges};
 use super::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
@@ -33,6 +36,8 @@ pub trait Previous {
     fn rows_tree(&self, dir: &str) -> Result<Option<Oid>>;
     /// The chunk files under `1-rows` of `dir`, in order: (file name, blob id).
     fn chunks<'a>(&'a self, dir: &str) -> Result<Chunks<'a>>;
+    /// The entries of tree `oid`, in order: (name, id, whether it is a folder).
+    fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>>;
     /// The size of a blob in bytes.
     fn blob_size(&self, oid: Oid) -> Result<u64>;
 }
@@ -49,8 +54,10 @@ pub struct Reuse {
     pub tables_partial: u64,
     /// Tables read whole.
     pub tables_read: u64,
-    /// Chunk files taken from the previous snapshot inside partially read tables.
+    /// Chunk files taken from the previous snapshot inside partially read tables, one by one.
     pub chunks_reused: u64,
+    /// Folders of chunk files taken whole from the previous snapshot (~32 chunks each).
+    pub folders_reused: u64,
     /// Chunk files written by reading rows.
     pub chunks_read: u64,
 }
@@ -68,71 +75,9 @@ pub fn reuse_unchanged(
     Ok(old.rows)
 }
 
-/// The rowid a chunk file name stands for (`path::rowid_chunk_name` backwards).
-fn chunk_rowid(name: &str) -> Option<i64> {
-    let stem = name.strip_suffix(".sql")?;
-    if stem.len() != 16 {
-        return None;
-    }
-    let v = u64::from_str_radix(stem, 16).ok()?;
-    Some((v ^ (1 << 63)) as i64)
-}
-
 /// Whether a changed table can be read in part.
 pub fn can_read_in_part(table: &Table) -> bool {
     matches!(table.key, Key::Rowid { .. }) && table.select_from.is_some()
-}
-
-/// The previous snapshot's chunks of one table, in order, read as they are needed (memory
-/// follows the depth of the tree, not the table).
-struct OldChunks<'p> {
-    files: std::iter::Peekable<Chunks<'p>>,
-    /// The next chunk not yet reused or replaced: (first rowid, name, blob id).
-    next: Option<(i64, String, Oid)>,
-    last: Option<i64>,
-}
-
-impl<'p> OldChunks<'p> {
-    fn new(files: Chunks<'p>) -> Result<OldChunks<'p>> {
-        let mut old = OldChunks {
-            files: files.peekable(),
-            next: None,
-            last: None,
-        };
-        old.next = old.pull()?;
-        Ok(old)
-    }
-
-    fn pull(&mut self) -> Result<Option<(i64, String, Oid)>> {
-        let Some(file) = self.files.next() else {
-            return Ok(None);
-        };
-        let (name, oid) = file?;
-        match chunk_rowid(&name) {
-            Some(r) if self.last.is_none_or(|l| l < r) => {
-                self.last = Some(r);
-                Ok(Some((r, name, oid)))
-            }
-            _ => bail!(
-                "the previous snapshot's chunk {name} is out of order; run `sqlgit snapshot --full` once"
-            ),
-        }
-    }
-
-    /// The first rowid of the chunk after `next`, if any.
-    fn following_first(&mut self) -> Option<i64> {
-        match self.files.peek() {
-            Some(Ok((name, _))) => chunk_rowid(name),
-            _ => None,
-        }
-    }
-
-    /// Take `next` and move on.
-    fn take(&mut self) -> Result<Option<(i64, String, Oid)>> {
-        let taken = self.next.take();
-        self.next = self.pull()?;
-        Ok(taken)
-    }
 }
 
 /// Put a chunk of the previous snapshot into `sink` at its place under `table`'s folder.
@@ -145,6 +90,23 @@ fn reuse_chunk(
 ) -> Result<()> {
     let folders = groups.place(name.trim_end_matches(".sql"));
     sink.reuse(&super::rows_path(table, &folders, name), oid, false, 0)
+}
+
+/// Put a leaf folder of the previous snapshot (named after its first chunk, `stem`) into `sink`
+/// whole, at its place under `table`'s folder.
+fn reuse_leaf(
+    sink: &mut dyn Sink,
+    groups: &mut Groups,
+    table: &Table,
+    stem: &str,
+    oid: Oid,
+) -> Result<()> {
+    let mut folders = groups.place(stem);
+    if folders.last().map(String::as_str) != Some(stem) {
+        bail!("internal error: group folder {stem} does not start a group");
+    }
+    folders.pop();
+    sink.reuse(&super::rows_path(table, &folders, stem), oid, true, 0)
 }
 
 /// Read only the changed rows of `table` (see the module doc). Returns the bytes of SQL its
@@ -162,22 +124,49 @@ pub fn read_in_part(
     reuse: &mut Reuse,
 ) -> Result<(u64, u64)> {
     let ranges = changed_ranges(&old.pages, new_pages);
-    let mut chunks = OldChunks::new(previous.chunks(&table.dir)?)?;
+    let mut chunks = OldRows::new(previous, previous.rows_tree(&table.dir)?)?;
     let mut groups = Groups::new(format);
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
+    // Whether anything was put into the new rows folder yet (a leaf that starts a group only
+    // by being first must stay first to be reused whole).
+    let mut emitted = false;
     let mut ri = 0usize;
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
-        // Reuse the chunks before the one that holds the first changed rowid; read from there
+        // Reuse what lies before the chunk that holds the first changed rowid: whole leaves
+        // when the entry after them is untouched too, else chunk by chunk; read from there
         // (before the first chunk: from the start of the table).
-        while chunks.next.is_some() && chunks.following_first().is_some_and(|f| f <= first_dirty) {
-            let (_, name, oid) = chunks.take()?.expect("a next chunk");
-            reuse_chunk(sink, &mut groups, table, &name, oid)?;
+        while let Some(next) = chunks.next()? {
+            let (kind, first) = (next.kind, next.first);
+            let starts_by_name = Groups::starts_by_name(&next.name, 1);
+            let following = chunks.following_first();
+            if kind == OldKind::Leaf {
+                let whole =
+                    following.is_some_and(|f| f < first_dirty) && (!emitted || starts_by_name);
+                if whole {
+                    let leaf = chunks.take()?.expect("a next leaf");
+                    reuse_leaf(sink, &mut groups, table, &leaf.name, leaf.oid)?;
+                    reuse.folders_reused += 1;
+                    emitted = true;
+                    continue;
+                }
+                if first > first_dirty {
+                    break;
+                }
+                chunks.open_leaf()?;
+                continue;
+            }
+            if following.is_none_or(|f| f > first_dirty) {
+                break;
+            }
+            let chunk = chunks.take()?.expect("a next chunk");
+            reuse_chunk(sink, &mut groups, table, &chunk.name, chunk.oid)?;
             reuse.chunks_reused += 1;
+            emitted = true;
         }
-        let from = match &chunks.next {
-            Some((first, ..)) if *first <= first_dirty => *first,
+        let from = match chunks.next()? {
+            Some(next) if next.first <= first_dirty => next.first,
             _ => i64::MIN,
         };
         let mut failed: Option<anyhow::Error> = None;
@@ -192,20 +181,11 @@ pub fn read_in_part(
                 return false;
             }
             // Old chunks that start before `next` are replaced by what was read.
-            loop {
-                match &chunks.next {
-                    Some((first, _, oid)) if *first < next => {
-                        match previous.blob_size(*oid) {
-                            Ok(size) => bytes = bytes.saturating_sub(size),
-                            Err(e) => failed = Some(e),
-                        }
-                        if let Err(e) = chunks.take() {
-                            failed = Some(e);
-                            return true;
-                        }
-                    }
-                    Some((first, ..)) => return *first == next,
-                    None => return false,
+            match replace_before(&mut chunks, previous, next, &mut bytes) {
+                Ok(at_boundary) => at_boundary,
+                Err(e) => {
+                    failed = Some(e);
+                    true
                 }
             }
         };
@@ -232,19 +212,54 @@ pub fn read_in_part(
         if let Some(e) = failed {
             return Err(e);
         }
+        emitted |= new_bytes > 0;
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
-            while let Some((_, _, oid)) = chunks.take()? {
-                bytes = bytes.saturating_sub(previous.blob_size(oid)?);
-            }
+            replace_before(&mut chunks, previous, i64::MAX, &mut bytes)?;
             ri = ranges.len();
         }
         bytes += new_bytes;
         read_bytes += new_bytes;
     }
-    while let Some((_, name, oid)) = chunks.take()? {
-        reuse_chunk(sink, &mut groups, table, &name, oid)?;
-        reuse.chunks_reused += 1;
+    // After the last change: all reused, whole leaves where they still start a group.
+    while let Some(next) = chunks.next()? {
+        if next.kind == OldKind::Leaf && emitted && !Groups::starts_by_name(&next.name, 1) {
+            chunks.open_leaf()?;
+            continue;
+        }
+        let entry = chunks.take()?.expect("a next entry");
+        if entry.kind == OldKind::Leaf {
+            reuse_leaf(sink, &mut groups, table, &entry.name, entry.oid)?;
+            reuse.folders_reused += 1;
+        } else {
+            reuse_chunk(sink, &mut groups, table, &entry.name, entry.oid)?;
+            reuse.chunks_reused += 1;
+        }
+        emitted = true;
     }
     Ok((bytes, bytes.saturating_sub(read_bytes)))
+}
+
+/// Drop the old chunks that start before rowid `next` (what was read replaces them), taking
+/// their sizes off `bytes`. Whether an old chunk starts exactly at `next`.
+fn replace_before(
+    chunks: &mut OldRows,
+    previous: &dyn Previous,
+    next: i64,
+    bytes: &mut u64,
+) -> Result<bool> {
+    loop {
+        let Some(entry) = chunks.next()? else {
+            return Ok(false);
+        };
+        if entry.first >= next {
+            return Ok(entry.first == next);
+        }
+        if entry.kind == OldKind::Leaf {
+            chunks.open_leaf()?;
+            continue;
+        }
+        let entry = chunks.take()?.expect("a next chunk");
+        *bytes = bytes.saturating_sub(previous.blob_size(entry.oid)?);
+    }
 }
