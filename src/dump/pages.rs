@@ -154,6 +154,8 @@ pub struct Pages<'c> {
     usable: usize,
     page_count: u32,
     buf: Vec<u8>,
+    /// The current page: in `buf` or in the file view's mapping (see [`Pages::read`]).
+    cur: (*const u8, usize),
     encoding: Encoding,
     /// The database file, for pages the transaction reads from it (see [`FileView`]).
     file: Option<FileView>,
@@ -174,6 +176,7 @@ impl<'c> Pages<'c> {
             usable: 0,
             page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
             buf: Vec::new(),
+            cur: (std::ptr::null(), 0),
             encoding: Encoding::of(conn)?,
             file: None,
         };
@@ -191,12 +194,26 @@ impl<'c> Pages<'c> {
         Ok(pages)
     }
 
-    /// Read page `pgno` into `self.buf`.
+    /// Make page `pgno` the current page ([`Pages::cur`]): where the file view has it, in
+    /// place (no copy); else copied out of SQLite into `self.buf`.
     fn read(&mut self, pgno: u32) -> Result<()> {
-        let data = page(&mut self.file, &mut self.stmt, self.page_count, pgno)?;
+        check_pgno(self.page_count, pgno)?;
+        if let Some(data) = self.file.as_mut().and_then(|f| f.page(pgno)) {
+            self.cur = (data.as_ptr(), data.len());
+            return Ok(());
+        }
+        let data = sqlite_page(&mut self.stmt, pgno)?;
         self.buf.clear();
         self.buf.extend_from_slice(data);
+        self.cur = (self.buf.as_ptr(), self.buf.len());
         Ok(())
+    }
+
+    /// The current page (see [`Pages::read`]).
+    fn cur(&self) -> &[u8] {
+        // SAFETY: `cur` points into `self.buf` (not changed until the next read) or into the
+        // file view's mapping (alive as long as `self.file`).
+        unsafe { std::slice::from_raw_parts(self.cur.0, self.cur.1) }
     }
 
     /// The keyed hash of page `pgno` as it is now (hashed where it is read: no copy).
@@ -241,10 +258,10 @@ impl<'c> Pages<'c> {
                 bail!("b-tree of page {rootpage} reaches more pages than the database has");
             }
             self.read(pgno)?;
-            let hash = xxh3_64_with_seed(&self.buf, self.seed);
+            let hash = xxh3_64_with_seed(self.cur(), self.seed);
             let h = if pgno == 1 { 100 } else { 0 };
-            let kind = *self.buf.get(h).context("page truncated")?;
-            let cells = be16(&self.buf, h + 3)? as usize;
+            let kind = *self.cur().get(h).context("page truncated")?;
+            let cells = be16(self.cur(), h + 3)? as usize;
             let interior = matches!(kind, 0x02 | 0x05);
             let pointers = h + if interior { 12 } else { 8 };
             let mut page = Page {
@@ -258,12 +275,12 @@ impl<'c> Pages<'c> {
             let mut children: Vec<u32> = Vec::new();
             let mut first_last: (Vec<u8>, Vec<u8>) = Default::default();
             for i in 0..cells {
-                let at = be16(&self.buf, pointers + 2 * i)? as usize;
+                let at = be16(self.cur(), pointers + 2 * i)? as usize;
                 match kind {
-                    0x05 => children.push(be32(&self.buf, at)?),
+                    0x05 => children.push(be32(self.cur(), at)?),
                     0x0d => {
-                        let (size, n) = varint(&self.buf, at)?;
-                        let (rowid, m) = varint(&self.buf, at + n)?;
+                        let (size, n) = varint(self.cur(), at)?;
+                        let (rowid, m) = varint(self.cur(), at + n)?;
                         let rowid = rowid as i64;
                         if i == 0 {
                             page.lo = rowid;
@@ -275,12 +292,12 @@ impl<'c> Pages<'c> {
                     }
                     0x02 | 0x0a => {
                         let at = if kind == 0x02 {
-                            children.push(be32(&self.buf, at)?);
+                            children.push(be32(self.cur(), at)?);
                             at + 4
                         } else {
                             at
                         };
-                        let (size, n) = varint(&self.buf, at)?;
+                        let (size, n) = varint(self.cur(), at)?;
                         let spill = self.overflow(at + n, size, false)?;
                         let key = match (keys, &page_keys) {
                             (Some(k), Some(_)) if i == 0 || i + 1 == cells || spill.is_some() => {
@@ -311,7 +328,7 @@ impl<'c> Pages<'c> {
                 }
             }
             if interior {
-                children.push(be32(&self.buf, h + 8)?);
+                children.push(be32(self.cur(), h + 8)?);
             }
             if kind == 0x0d {
                 rows += cells as u64;
@@ -374,8 +391,8 @@ impl<'c> Pages<'c> {
             let k = m + ((size - m) % (u - 4));
             if k <= x { k } else { m }
         };
-        let end = (at + local as usize).min(self.buf.len());
-        &self.buf[at.min(end)..end]
+        let end = (at + local as usize).min(self.cur().len());
+        &self.cur()[at.min(end)..end]
     }
 
     /// The first overflow page of a cell whose payload (`size` bytes) starts at `at`, if it
@@ -393,7 +410,7 @@ impl<'c> Pages<'c> {
         let m = ((u - 12) * 32 / 255) - 23;
         let k = m + ((size - m) % (u - 4));
         let local = if k <= x { k } else { m };
-        Ok(Some(be32(&self.buf, at + local as usize)?))
+        Ok(Some(be32(self.cur(), at + local as usize)?))
     }
 
     fn walk_overflow(
@@ -411,11 +428,11 @@ impl<'c> Pages<'c> {
             out.push(Page {
                 pgno,
                 kind: Kind::Overflow,
-                hash: xxh3_64_with_seed(&self.buf, self.seed),
+                hash: xxh3_64_with_seed(self.cur(), self.seed),
                 lo: owner,
                 hi: owner,
             });
-            pgno = be32(&self.buf, 0)?;
+            pgno = be32(self.cur(), 0)?;
         }
         Ok(())
     }
@@ -429,12 +446,22 @@ fn page<'s>(
     page_count: u32,
     pgno: u32,
 ) -> Result<&'s [u8]> {
-    if pgno == 0 || (page_count > 0 && pgno > page_count) {
-        bail!("b-tree points at page {pgno}, beyond the database");
-    }
+    check_pgno(page_count, pgno)?;
     if let Some(data) = file.as_mut().and_then(|f| f.page(pgno)) {
         return Ok(data);
     }
+    sqlite_page(stmt, pgno)
+}
+
+fn check_pgno(page_count: u32, pgno: u32) -> Result<()> {
+    if pgno == 0 || (page_count > 0 && pgno > page_count) {
+        bail!("b-tree points at page {pgno}, beyond the database");
+    }
+    Ok(())
+}
+
+/// Page `pgno` through SQLite (valid until `stmt` runs again).
+fn sqlite_page<'s>(stmt: &'s mut RawStmt, pgno: u32) -> Result<&'s [u8]> {
     stmt.reset();
     stmt.bind_i64(1, i64::from(pgno))?;
     if !stmt.step()? {
