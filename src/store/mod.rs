@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod lock;
 pub mod pack;
+pub mod packindex;
 pub mod previous;
 pub mod prune;
 pub mod tree;

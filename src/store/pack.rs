@@ -9,10 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use git2::Oid;
 use sha1::{Digest, Sha1};
+
+use super::packindex::{PackIndex, SortedEntries};
 
 /// Prefix of temporary pack files; stale ones are removed by [`remove_stale_temp_files`].
 const TMP_PREFIX: &str = "tmp_sqlgit_";
@@ -45,18 +48,14 @@ pub fn object_id(kind: Kind, data: &[u8]) -> Oid {
     Oid::from_bytes(&h.finalize()).expect("20 bytes")
 }
 
-struct Entry {
-    oid: [u8; 20],
-    offset: u64,
-    crc: u32,
-}
-
 pub struct PackWriter {
     dir: PathBuf,
     tmp: PathBuf,
     out: BufWriter<File>,
     offset: u64,
-    entries: Vec<Entry>,
+    count: usize,
+    /// Shared with the object writer, which reserves the objects it sends to be written.
+    index: Arc<Mutex<PackIndex>>,
 }
 
 /// Encodes objects as pack entries (type and size header, then zlib). libdeflate compresses
@@ -129,7 +128,8 @@ impl PackWriter {
             tmp,
             out,
             offset: 12,
-            entries: Vec::new(),
+            count: 0,
+            index: Arc::default(),
         })
     }
 
@@ -138,22 +138,25 @@ impl PackWriter {
         let mut crc = flate2::Crc::new();
         crc.update(entry);
         self.out.write_all(entry)?;
-        self.entries.push(Entry {
-            oid: oid.as_bytes().try_into().expect("20 bytes"),
-            offset: self.offset,
-            crc: crc.sum(),
-        });
+        let index = &mut self.index.lock().expect("pack index");
+        index.record(oid, self.offset, crc.sum())?;
+        self.count += 1;
         self.offset += entry.len() as u64;
         Ok(())
     }
 
+    /// The pack's objects (for reserving those about to be written).
+    pub fn index(&self) -> Arc<Mutex<PackIndex>> {
+        self.index.clone()
+    }
+
     /// Number of objects in the pack.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
     }
 
     /// Drop the pack unwritten (the run failed).
@@ -165,7 +168,7 @@ impl PackWriter {
     /// Seal the pack, write its index and move both into place. Returns the pack's size in
     /// bytes (0 when there was nothing to write: then no file is left behind).
     pub fn finish(mut self) -> Result<u64> {
-        if self.entries.is_empty() {
+        if self.count == 0 {
             drop(self.out);
             std::fs::remove_file(&self.tmp)?;
             return Ok(0);
@@ -173,7 +176,7 @@ impl PackWriter {
         self.out.flush()?;
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(8))?;
-        file.write_all(&(self.entries.len() as u32).to_be_bytes())?;
+        file.write_all(&(self.count as u32).to_be_bytes())?;
         file.seek(SeekFrom::Start(0))?;
         let mut hasher = Sha1::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -192,7 +195,14 @@ impl PackWriter {
 
         let name = format!("pack-{}", Oid::from_bytes(&pack_sum)?);
         let idx_tmp = self.tmp.with_extension("idx");
-        write_index(&idx_tmp, &mut self.entries, &pack_sum)?;
+        let index = Arc::try_unwrap(self.index)
+            .map_err(|_| anyhow::anyhow!("internal error: pack index still shared"))?
+            .into_inner()
+            .expect("pack index");
+        if index.len() != self.count {
+            anyhow::bail!("internal error: objects reserved for the pack were not written");
+        }
+        write_index(&idx_tmp, &index.sorted()?, &pack_sum)?;
         let pack_path = self.dir.join(format!("{name}.pack"));
         std::fs::rename(&self.tmp, &pack_path)?;
         // The .idx makes the pack visible to git: it goes last.
@@ -203,8 +213,7 @@ impl PackWriter {
 }
 
 /// Version 2 pack index.
-fn write_index(path: &Path, entries: &mut [Entry], pack_sum: &[u8; 20]) -> Result<()> {
-    entries.sort_by_key(|a| a.oid);
+fn write_index(path: &Path, entries: &SortedEntries, pack_sum: &[u8; 20]) -> Result<()> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -229,15 +238,16 @@ fn write_index(path: &Path, entries: &mut [Entry], pack_sum: &[u8; 20]) -> Resul
         out.write_all(&e.oid)?;
     }
     for e in entries.iter() {
-        out.write_all(&e.crc.to_be_bytes())?;
+        out.write_all(&e.crc().to_be_bytes())?;
     }
     let mut large = Vec::new();
     for e in entries.iter() {
-        if e.offset < 0x8000_0000 {
-            out.write_all(&(e.offset as u32).to_be_bytes())?;
+        let offset = e.offset();
+        if offset < 0x8000_0000 {
+            out.write_all(&(offset as u32).to_be_bytes())?;
         } else {
             out.write_all(&(0x8000_0000u32 | large.len() as u32).to_be_bytes())?;
-            large.push(e.offset);
+            large.push(offset);
         }
     }
     for offset in large {
