@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
+use super::keylist::KeyList;
 use super::pages::{Keys, Kind, Page, PageKey, PageMap, TableMap};
 
 const MAGIC: &[u8] = b"sqlgit page map 4\n";
@@ -59,7 +60,7 @@ impl PageMap {
                         out.put_bytes(&k.last)?;
                     }
                     out.put(&(keys.chunks.len() as u64).to_le_bytes())?;
-                    for k in &keys.chunks {
+                    for k in keys.chunks.iter() {
                         out.put_bytes(k)?;
                     }
                 }
@@ -126,6 +127,7 @@ impl PageMap {
             if has_keys == 1 {
                 let mut keys = Keys::default();
                 let n = u64::from_le_bytes(input.array()?);
+                keys.pages.reserve_exact(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {
                     keys.pages.push(PageKey {
                         pgno: u32::from_le_bytes(input.array()?),
@@ -134,9 +136,11 @@ impl PageMap {
                     });
                 }
                 let n = u64::from_le_bytes(input.array()?);
+                keys.chunks = KeyList::with_capacity(n.min(len / 4) as usize);
                 for _ in 0..n.min(len) {
-                    keys.chunks.push(input.get_bytes(len)?);
+                    keys.chunks.push(&input.get_bytes(len)?);
                 }
+                keys.chunks.shrink_to_fit();
                 t.keys = Some(keys);
             }
             map.tables.push(Arc::new(t));

@@ -22,6 +22,7 @@
 pub mod btree;
 pub mod buffers;
 pub mod incremental;
+pub mod keylist;
 pub mod literal;
 mod mapfile;
 pub mod pages;
@@ -321,12 +322,12 @@ impl Mapper<'_, '_> {
         let mut bytes = 0u64;
         let mut chunks = 0u64;
         let keyed = table.key_order.is_some();
-        let mut chunk_keys: Vec<Vec<u8>> = Vec::new();
-        let rows = rows::dump_rows(conn, table, encoding, format, &mut |mut chunk| {
+        let mut chunk_keys = keylist::KeyList::default();
+        let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
             if keyed {
-                chunk_keys.push(std::mem::take(&mut chunk.first_key));
+                chunk_keys.push(&chunk.first_key);
             }
             put_chunk(sink, table, chunk)
         })?;
@@ -339,9 +340,12 @@ impl Mapper<'_, '_> {
             rows,
             bytes,
             pages: walked.pages,
-            keys: walked.keys.map(|pages| pages::Keys {
-                pages,
-                chunks: chunk_keys,
+            keys: walked.keys.map(|pages| {
+                chunk_keys.shrink_to_fit();
+                pages::Keys {
+                    pages,
+                    chunks: chunk_keys,
+                }
             }),
         }));
         Ok(rows)

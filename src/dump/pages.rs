@@ -95,7 +95,7 @@ pub struct TableMap {
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
     pub pages: Vec<PageKey>,
-    pub chunks: Vec<Vec<u8>>,
+    pub chunks: super::keylist::KeyList,
 }
 
 /// The page map of one database in one snapshot.
