@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use git2::Oid;
 use sha1::{Digest, Sha1};
 
-use super::packindex::{PackIndex, SortedEntries};
+use super::packindex::PackIndex;
 
 /// Prefix of temporary pack files; stale ones are removed by [`remove_stale_temp_files`].
 const TMP_PREFIX: &str = "tmp_sqlgit_";
@@ -123,13 +123,14 @@ impl PackWriter {
             .with_context(|| format!("create {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(b"PACK\0\0\0\x02\0\0\0\0")?; // the count is patched in finish()
+        let index = Arc::new(Mutex::new(PackIndex::new(&dir)));
         Ok(PackWriter {
             dir,
             tmp,
             out,
             offset: 12,
             count: 0,
-            index: Arc::default(),
+            index,
         })
     }
 
@@ -202,78 +203,13 @@ impl PackWriter {
         if index.len() != self.count {
             anyhow::bail!("internal error: objects reserved for the pack were not written");
         }
-        write_index(&idx_tmp, &index.sorted()?, &pack_sum)?;
+        index.write(&idx_tmp, &pack_sum)?;
         let pack_path = self.dir.join(format!("{name}.pack"));
         std::fs::rename(&self.tmp, &pack_path)?;
         // The .idx makes the pack visible to git: it goes last.
         std::fs::rename(&idx_tmp, self.dir.join(format!("{name}.idx")))?;
         File::open(&self.dir)?.sync_all()?;
         Ok(self.offset + 20)
-    }
-}
-
-/// Version 2 pack index.
-fn write_index(path: &Path, entries: &SortedEntries, pack_sum: &[u8; 20]) -> Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    let mut out = HashingWriter {
-        inner: BufWriter::new(file),
-        hasher: Sha1::new(),
-    };
-    out.write_all(b"\xfftOc\0\0\0\x02")?;
-    let mut fanout = [0u32; 256];
-    for e in entries.iter() {
-        fanout[e.oid[0] as usize] += 1;
-    }
-    let mut total = 0;
-    for count in fanout {
-        total += count;
-        out.write_all(&total.to_be_bytes())?;
-    }
-    for e in entries.iter() {
-        out.write_all(&e.oid)?;
-    }
-    for e in entries.iter() {
-        out.write_all(&e.crc().to_be_bytes())?;
-    }
-    let mut large = Vec::new();
-    for e in entries.iter() {
-        let offset = e.offset();
-        if offset < 0x8000_0000 {
-            out.write_all(&(offset as u32).to_be_bytes())?;
-        } else {
-            out.write_all(&(0x8000_0000u32 | large.len() as u32).to_be_bytes())?;
-            large.push(offset);
-        }
-    }
-    for offset in large {
-        out.write_all(&offset.to_be_bytes())?;
-    }
-    out.write_all(pack_sum)?;
-    let idx_sum: [u8; 20] = out.hasher.finalize_reset().into();
-    out.inner.write_all(&idx_sum)?;
-    let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(())
-}
-
-struct HashingWriter {
-    inner: BufWriter<File>,
-    hasher: Sha1,
-}
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

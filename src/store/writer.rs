@@ -159,7 +159,7 @@ struct Objects<'a> {
 impl ObjectStore for Objects<'_> {
     fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid> {
         let oid = object_id(kind, &data);
-        let known = self.index.lock().expect("pack index").contains(oid);
+        let known = self.index.lock().expect("pack index").contains(oid)?;
         if !known && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH) {
             self.index.lock().expect("pack index").reserve(oid)?;
             self.pool
