@@ -1,6 +1,9 @@
-//! A list of keys (byte strings) in one buffer: the first key of each chunk of a WITHOUT ROWID
-//! table, kept in the page map. One allocation for all of them and 8 bytes of bookkeeping a
-//! key, where a `Vec<Vec<u8>>` costs 24 bytes plus an allocation (~32 bytes) a key.
+//! Lists of keys (byte strings) in one buffer, as the page map keeps them for a WITHOUT ROWID
+//! table: the first key of each chunk ([`KeyList`]) and each page's first and last key
+//! ([`PageKeys`]). One allocation for all of them and 8 bytes of bookkeeping a key, where a
+//! `Vec<u8>` each costs 24 bytes plus an allocation (~32 bytes).
+
+use super::pages::PageKey;
 
 /// See the module doc.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,6 +51,70 @@ impl KeyList {
     }
 }
 
+/// The keys of a table's pages (see [`PageKey`]), in page number order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageKeys {
+    pgnos: Vec<u32>,
+    /// First and last key of each page.
+    keys: KeyList,
+}
+
+impl PageKeys {
+    pub fn with_capacity(pages: usize) -> PageKeys {
+        PageKeys {
+            pgnos: Vec::with_capacity(pages),
+            keys: KeyList::with_capacity(2 * pages),
+        }
+    }
+
+    pub fn push(&mut self, pgno: u32, first: &[u8], last: &[u8]) {
+        self.pgnos.push(pgno);
+        self.keys.push(first);
+        self.keys.push(last);
+    }
+
+    pub fn len(&self) -> usize {
+        self.pgnos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pgnos.is_empty()
+    }
+
+    /// Page number, first key and last key of each page.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], &[u8])> {
+        (0..self.len()).map(|i| {
+            (
+                self.pgnos[i],
+                self.keys.get(2 * i),
+                self.keys.get(2 * i + 1),
+            )
+        })
+    }
+
+    /// The first and last key of page `pgno`.
+    pub fn find(&self, pgno: u32) -> Option<(&[u8], &[u8])> {
+        let i = self.pgnos.binary_search(&pgno).ok()?;
+        Some((self.keys.get(2 * i), self.keys.get(2 * i + 1)))
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.pgnos.shrink_to_fit();
+        self.keys.shrink_to_fit();
+    }
+}
+
+impl From<Vec<PageKey>> for PageKeys {
+    fn from(list: Vec<PageKey>) -> PageKeys {
+        let mut keys = PageKeys::with_capacity(list.len());
+        for k in list {
+            keys.push(k.pgno, &k.first, &k.last);
+        }
+        keys.shrink_to_fit();
+        keys
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +129,25 @@ mod tests {
         assert_eq!(list.get(1), b"");
         let all: Vec<&[u8]> = list.iter().collect();
         assert_eq!(all, vec![&b"a\0"[..], b"", b"bcd\0e\0"]);
+    }
+
+    #[test]
+    fn finds_page_keys() {
+        let list = vec![
+            PageKey {
+                pgno: 3,
+                first: b"a\0".to_vec(),
+                last: b"b\0".to_vec(),
+            },
+            PageKey {
+                pgno: 9,
+                first: b"c\0".to_vec(),
+                last: b"d\0".to_vec(),
+            },
+        ];
+        let keys = PageKeys::from(list);
+        assert_eq!(keys.find(9), Some((&b"c\0"[..], &b"d\0"[..])));
+        assert_eq!(keys.find(4), None);
+        assert_eq!(keys.iter().count(), 2);
     }
 }

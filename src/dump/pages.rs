@@ -94,7 +94,7 @@ pub struct TableMap {
 /// See [`TableMap::keys`].
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
-    pub pages: Vec<PageKey>,
+    pub pages: super::keylist::PageKeys,
     pub chunks: super::keylist::KeyList,
 }
 

@@ -7,8 +7,8 @@ use rusqlite::Connection;
 use super::{Previous, Reuse, reuse_chunk};
 use crate::dump::Format;
 use crate::dump::Sink;
-use crate::dump::keylist::KeyList;
-use crate::dump::pages::{Keys, Page, PageKey, Side, TableMap, changed_pages};
+use crate::dump::keylist::{KeyList, PageKeys};
+use crate::dump::pages::{Keys, Page, Side, TableMap, changed_pages};
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
@@ -86,7 +86,7 @@ pub fn read_keyed_in_part(
     format: Format,
     previous: &dyn Previous,
     (old, old_keys): (&TableMap, &Keys),
-    (new_pages, new_keys): (&[Page], &[PageKey]),
+    (new_pages, new_keys): (&[Page], &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
 ) -> Result<KeyedPart> {
@@ -238,12 +238,12 @@ pub fn read_keyed_in_part(
 fn changed_keys(
     old: &[Page],
     new: &[Page],
-    old_keys: &[PageKey],
-    new_keys: &[PageKey],
+    old_keys: &PageKeys,
+    new_keys: &PageKeys,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let key_of = |keys: &[PageKey], pgno: u32| -> Option<(Vec<u8>, Vec<u8>)> {
-        let i = keys.binary_search_by_key(&pgno, |k| k.pgno).ok()?;
-        Some((keys[i].first.clone(), keys[i].last.clone()))
+    let key_of = |keys: &PageKeys, pgno: u32| -> Option<(Vec<u8>, Vec<u8>)> {
+        let (first, last) = keys.find(pgno)?;
+        Some((first.to_vec(), last.to_vec()))
     };
     let same = |o: &Page, n: &Page| (o.kind, o.hash) == (n.kind, n.hash);
     changed_pages(old, new, same)
