@@ -3,8 +3,6 @@
 //! ([`PageKeys`]). One allocation for all of them and 8 bytes of bookkeeping a key, where a
 //! `Vec<u8>` each costs 24 bytes plus an allocation (~32 bytes).
 
-use super::pages::PageKey;
-
 /// See the module doc.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyList {
@@ -51,7 +49,8 @@ impl KeyList {
     }
 }
 
-/// The keys of a table's pages (see [`PageKey`]), in page number order.
+/// The keys of a table's index b-tree pages, in page number order: of each page's first and
+/// last cell (or of an overflow page's cell), as SQL literals each ended by a NUL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageKeys {
     pgnos: Vec<u32>,
@@ -104,14 +103,26 @@ impl PageKeys {
     }
 }
 
-impl From<Vec<PageKey>> for PageKeys {
-    fn from(list: Vec<PageKey>) -> PageKeys {
-        let mut keys = PageKeys::with_capacity(list.len());
-        for k in list {
-            keys.push(k.pgno, &k.first, &k.last);
+impl PageKeys {
+    /// Put the pages in page number order (they are added in the b-tree's order).
+    pub fn sort_by_pgno(&mut self) {
+        if self.pgnos.is_sorted() {
+            self.shrink_to_fit();
+            return;
         }
-        keys.shrink_to_fit();
-        keys
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| self.pgnos[i as usize]);
+        let mut sorted = PageKeys::with_capacity(self.len());
+        for i in order {
+            let i = i as usize;
+            sorted.push(
+                self.pgnos[i],
+                self.keys.get(2 * i),
+                self.keys.get(2 * i + 1),
+            );
+        }
+        sorted.shrink_to_fit();
+        *self = sorted;
     }
 }
 
@@ -133,19 +144,11 @@ mod tests {
 
     #[test]
     fn finds_page_keys() {
-        let list = vec![
-            PageKey {
-                pgno: 3,
-                first: b"a\0".to_vec(),
-                last: b"b\0".to_vec(),
-            },
-            PageKey {
-                pgno: 9,
-                first: b"c\0".to_vec(),
-                last: b"d\0".to_vec(),
-            },
-        ];
-        let keys = PageKeys::from(list);
+        let mut keys = PageKeys::default();
+        keys.push(9, b"c\0", b"d\0");
+        keys.push(3, b"a\0", b"b\0");
+        keys.sort_by_pgno();
+        assert_eq!(keys.iter().next(), Some((3, &b"a\0"[..], &b"b\0"[..])));
         assert_eq!(keys.find(9), Some((&b"c\0"[..], &b"d\0"[..])));
         assert_eq!(keys.find(4), None);
         assert_eq!(keys.iter().count(), 2);

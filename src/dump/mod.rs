@@ -292,7 +292,6 @@ impl Mapper<'_, '_> {
                 let n = table.key_columns.len();
                 let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
                 if let Some(page_keys) = walked.keys {
-                    let page_keys = keylist::PageKeys::from(page_keys);
                     let part = incremental::read_keyed_in_part(
                         conn,
                         table,
@@ -344,7 +343,7 @@ impl Mapper<'_, '_> {
             keys: walked.keys.map(|pages| {
                 chunk_keys.shrink_to_fit();
                 pages::Keys {
-                    pages: pages.into(),
+                    pages,
                     chunks: chunk_keys,
                 }
             }),
