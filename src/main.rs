@@ -1,3 +1,20 @@
 fn main() -> std::process::ExitCode {
+    tune_malloc();
     sqlgit::main_with_exit_code()
+}
+
+/// glibc's malloc gives each thread an arena of its own and raises its threshold for mapping
+/// big blocks as they are freed; with a dumping thread, an object writer and two compressors,
+/// memory freed in one arena was not reused by the next allocation in another, and blocks of
+/// a few MiB (page lists) were copied on growth within the heap. One arena and a fixed 256 KiB
+/// threshold (bigger blocks mapped, grown in place, returned when freed): a first snapshot of
+/// a 2.26 GB database peaks 5–8 MiB lower, no slower (the threads rarely allocate at once:
+/// chunk buffers are recycled).
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator settings; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::pages::{Keys, Kind, Page, PageKey, PageMap, TableMap};
+use super::keylist::{KeyList, PageKeys};
+use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
 const MAGIC: &[u8] = b"sqlgit page map 4\n";
 
@@ -53,13 +54,13 @@ impl PageMap {
                 Some(keys) => {
                     out.put(&[1])?;
                     out.put(&(keys.pages.len() as u64).to_le_bytes())?;
-                    for k in &keys.pages {
-                        out.put(&k.pgno.to_le_bytes())?;
-                        out.put_bytes(&k.first)?;
-                        out.put_bytes(&k.last)?;
+                    for (pgno, first, last) in keys.pages.iter() {
+                        out.put(&pgno.to_le_bytes())?;
+                        out.put_bytes(first)?;
+                        out.put_bytes(last)?;
                     }
                     out.put(&(keys.chunks.len() as u64).to_le_bytes())?;
-                    for k in &keys.chunks {
+                    for k in keys.chunks.iter() {
                         out.put_bytes(k)?;
                     }
                 }
@@ -126,17 +127,19 @@ impl PageMap {
             if has_keys == 1 {
                 let mut keys = Keys::default();
                 let n = u64::from_le_bytes(input.array()?);
+                keys.pages = PageKeys::with_capacity(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {
-                    keys.pages.push(PageKey {
-                        pgno: u32::from_le_bytes(input.array()?),
-                        first: input.get_bytes(len)?,
-                        last: input.get_bytes(len)?,
-                    });
+                    let pgno = u32::from_le_bytes(input.array()?);
+                    let first = input.get_bytes(len)?;
+                    keys.pages.push(pgno, &first, &input.get_bytes(len)?);
                 }
+                keys.pages.shrink_to_fit();
                 let n = u64::from_le_bytes(input.array()?);
+                keys.chunks = KeyList::with_capacity(n.min(len / 4) as usize);
                 for _ in 0..n.min(len) {
-                    keys.chunks.push(input.get_bytes(len)?);
+                    keys.chunks.push(&input.get_bytes(len)?);
                 }
+                keys.chunks.shrink_to_fit();
                 t.keys = Some(keys);
             }
             map.tables.push(Arc::new(t));

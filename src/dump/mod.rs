@@ -23,6 +23,7 @@ pub mod btree;
 pub mod buffers;
 mod fileview;
 pub mod incremental;
+pub mod keylist;
 pub mod literal;
 mod mapfile;
 pub mod pages;
@@ -322,12 +323,12 @@ impl Mapper<'_, '_> {
         let mut bytes = 0u64;
         let mut chunks = 0u64;
         let keyed = table.key_order.is_some();
-        let mut chunk_keys: Vec<Vec<u8>> = Vec::new();
-        let rows = rows::dump_rows(conn, table, encoding, format, &mut |mut chunk| {
+        let mut chunk_keys = keylist::KeyList::default();
+        let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
             if keyed {
-                chunk_keys.push(std::mem::take(&mut chunk.first_key));
+                chunk_keys.push(&chunk.first_key);
             }
             put_chunk(sink, table, chunk)
         })?;
@@ -340,9 +341,12 @@ impl Mapper<'_, '_> {
             rows,
             bytes,
             pages: walked.pages,
-            keys: walked.keys.map(|pages| pages::Keys {
-                pages,
-                chunks: chunk_keys,
+            keys: walked.keys.map(|pages| {
+                chunk_keys.shrink_to_fit();
+                pages::Keys {
+                    pages,
+                    chunks: chunk_keys,
+                }
             }),
         }));
         Ok(rows)

@@ -23,6 +23,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::btree::{be16, be32, varint};
 use super::fileview::FileView;
+use super::keylist::PageKeys;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
@@ -62,20 +63,11 @@ pub struct Page {
     pub hi: i64,
 }
 
-/// The key of an index b-tree page's first and last cell (or of an overflow page's cell), as
-/// SQL literals each ended by a NUL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageKey {
-    pub pgno: u32,
-    pub first: Vec<u8>,
-    pub last: Vec<u8>,
-}
-
 /// What [`Pages::walk_keyed`] found.
 pub struct Walked {
     pub pages: Vec<Page>,
     pub rows: u64,
-    pub keys: Option<Vec<PageKey>>,
+    pub keys: Option<PageKeys>,
 }
 
 /// A table's pages and what its rows came to in the snapshot.
@@ -95,8 +87,8 @@ pub struct TableMap {
 /// See [`TableMap::keys`].
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
-    pub pages: Vec<PageKey>,
-    pub chunks: Vec<Vec<u8>>,
+    pub pages: PageKeys,
+    pub chunks: super::keylist::KeyList,
 }
 
 /// The page map of one database in one snapshot.
@@ -248,7 +240,7 @@ impl<'c> Pages<'c> {
         expect: usize,
         keys: Option<usize>,
     ) -> Result<Walked> {
-        let mut page_keys: Option<Vec<PageKey>> = keys.map(|_| Vec::new());
+        let mut page_keys: Option<PageKeys> = keys.map(|_| PageKeys::default());
         let mut out = Vec::with_capacity(expect + expect / 16);
         let mut rows = 0u64;
         let mut todo = vec![rootpage];
@@ -341,11 +333,7 @@ impl<'c> Pages<'c> {
                 if let Some(list) = &mut page_keys
                     && cells > 0
                 {
-                    list.push(PageKey {
-                        pgno,
-                        first: first_last.0,
-                        last: first_last.1,
-                    });
+                    list.push(pgno, &first_last.0, &first_last.1);
                 }
             }
             out.push(page);
@@ -354,11 +342,7 @@ impl<'c> Pages<'c> {
                 self.walk_overflow(first, owner, &mut out, limit)?;
                 if let Some(list) = &mut page_keys {
                     for p in &out[start..] {
-                        list.push(PageKey {
-                            pgno: p.pgno,
-                            first: key.clone(),
-                            last: key.clone(),
-                        });
+                        list.push(p.pgno, &key, &key);
                     }
                 }
             }
@@ -371,7 +355,7 @@ impl<'c> Pages<'c> {
             bail!("b-tree of page {rootpage} reaches a page twice");
         }
         if let Some(list) = &mut page_keys {
-            list.sort_unstable_by_key(|k| k.pgno);
+            list.sort_by_pgno();
         }
         Ok(Walked {
             pages: out,

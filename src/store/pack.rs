@@ -9,10 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use git2::Oid;
 use sha1::{Digest, Sha1};
+
+use super::packindex::PackIndex;
 
 /// Prefix of temporary pack files; stale ones are removed by [`remove_stale_temp_files`].
 const TMP_PREFIX: &str = "tmp_sqlgit_";
@@ -45,18 +48,14 @@ pub fn object_id(kind: Kind, data: &[u8]) -> Oid {
     Oid::from_bytes(&h.finalize()).expect("20 bytes")
 }
 
-struct Entry {
-    oid: [u8; 20],
-    offset: u64,
-    crc: u32,
-}
-
 pub struct PackWriter {
     dir: PathBuf,
     tmp: PathBuf,
     out: BufWriter<File>,
     offset: u64,
-    entries: Vec<Entry>,
+    count: usize,
+    /// Shared with the object writer, which reserves the objects it sends to be written.
+    index: Arc<Mutex<PackIndex>>,
 }
 
 /// Encodes objects as pack entries (type and size header, then zlib). libdeflate compresses
@@ -124,12 +123,14 @@ impl PackWriter {
             .with_context(|| format!("create {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(b"PACK\0\0\0\x02\0\0\0\0")?; // the count is patched in finish()
+        let index = Arc::new(Mutex::new(PackIndex::new(&dir)));
         Ok(PackWriter {
             dir,
             tmp,
             out,
             offset: 12,
-            entries: Vec::new(),
+            count: 0,
+            index,
         })
     }
 
@@ -138,22 +139,25 @@ impl PackWriter {
         let mut crc = flate2::Crc::new();
         crc.update(entry);
         self.out.write_all(entry)?;
-        self.entries.push(Entry {
-            oid: oid.as_bytes().try_into().expect("20 bytes"),
-            offset: self.offset,
-            crc: crc.sum(),
-        });
+        let index = &mut self.index.lock().expect("pack index");
+        index.record(oid, self.offset, crc.sum())?;
+        self.count += 1;
         self.offset += entry.len() as u64;
         Ok(())
     }
 
+    /// The pack's objects (for reserving those about to be written).
+    pub fn index(&self) -> Arc<Mutex<PackIndex>> {
+        self.index.clone()
+    }
+
     /// Number of objects in the pack.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
     }
 
     /// Drop the pack unwritten (the run failed).
@@ -165,7 +169,7 @@ impl PackWriter {
     /// Seal the pack, write its index and move both into place. Returns the pack's size in
     /// bytes (0 when there was nothing to write: then no file is left behind).
     pub fn finish(mut self) -> Result<u64> {
-        if self.entries.is_empty() {
+        if self.count == 0 {
             drop(self.out);
             std::fs::remove_file(&self.tmp)?;
             return Ok(0);
@@ -173,7 +177,7 @@ impl PackWriter {
         self.out.flush()?;
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(8))?;
-        file.write_all(&(self.entries.len() as u32).to_be_bytes())?;
+        file.write_all(&(self.count as u32).to_be_bytes())?;
         file.seek(SeekFrom::Start(0))?;
         let mut hasher = Sha1::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -192,78 +196,20 @@ impl PackWriter {
 
         let name = format!("pack-{}", Oid::from_bytes(&pack_sum)?);
         let idx_tmp = self.tmp.with_extension("idx");
-        write_index(&idx_tmp, &mut self.entries, &pack_sum)?;
+        let index = Arc::try_unwrap(self.index)
+            .map_err(|_| anyhow::anyhow!("internal error: pack index still shared"))?
+            .into_inner()
+            .expect("pack index");
+        if index.len() != self.count {
+            anyhow::bail!("internal error: objects reserved for the pack were not written");
+        }
+        index.write(&idx_tmp, &pack_sum)?;
         let pack_path = self.dir.join(format!("{name}.pack"));
         std::fs::rename(&self.tmp, &pack_path)?;
         // The .idx makes the pack visible to git: it goes last.
         std::fs::rename(&idx_tmp, self.dir.join(format!("{name}.idx")))?;
         File::open(&self.dir)?.sync_all()?;
         Ok(self.offset + 20)
-    }
-}
-
-/// Version 2 pack index.
-fn write_index(path: &Path, entries: &mut [Entry], pack_sum: &[u8; 20]) -> Result<()> {
-    entries.sort_by_key(|a| a.oid);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    let mut out = HashingWriter {
-        inner: BufWriter::new(file),
-        hasher: Sha1::new(),
-    };
-    out.write_all(b"\xfftOc\0\0\0\x02")?;
-    let mut fanout = [0u32; 256];
-    for e in entries.iter() {
-        fanout[e.oid[0] as usize] += 1;
-    }
-    let mut total = 0;
-    for count in fanout {
-        total += count;
-        out.write_all(&total.to_be_bytes())?;
-    }
-    for e in entries.iter() {
-        out.write_all(&e.oid)?;
-    }
-    for e in entries.iter() {
-        out.write_all(&e.crc.to_be_bytes())?;
-    }
-    let mut large = Vec::new();
-    for e in entries.iter() {
-        if e.offset < 0x8000_0000 {
-            out.write_all(&(e.offset as u32).to_be_bytes())?;
-        } else {
-            out.write_all(&(0x8000_0000u32 | large.len() as u32).to_be_bytes())?;
-            large.push(e.offset);
-        }
-    }
-    for offset in large {
-        out.write_all(&offset.to_be_bytes())?;
-    }
-    out.write_all(pack_sum)?;
-    let idx_sum: [u8; 20] = out.hasher.finalize_reset().into();
-    out.inner.write_all(&idx_sum)?;
-    let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(())
-}
-
-struct HashingWriter {
-    inner: BufWriter<File>,
-    hasher: Sha1,
-}
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

@@ -2,7 +2,6 @@
 //! formats SQL while this one hashes, compresses and packs — both cores busy. Only objects the
 //! repository does not already have are compressed and written.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -13,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use git2::{Odb, Oid, Repository};
 
 use super::pack::{Compressor, Kind, PackWriter, object_id};
+use super::packindex::PackIndex;
 use super::tree::{ObjectStore, TreeBuilder};
 use crate::dump::{Sink, buffers};
 
@@ -151,16 +151,17 @@ impl Sink for SnapshotWriter {
 /// Hashes objects, skips those already stored, and hands new ones to the compressors.
 struct Objects<'a> {
     odb: Odb<'a>,
-    seen: HashSet<Oid>,
+    /// The objects of the pack being written (shared with the pack writer).
+    index: Arc<Mutex<PackIndex>>,
     pool: Option<CompressPool>,
 }
 
 impl ObjectStore for Objects<'_> {
     fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid> {
         let oid = object_id(kind, &data);
-        if !self.seen.contains(&oid) && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
-        {
-            self.seen.insert(oid);
+        let known = self.index.lock().expect("pack index").contains(oid)?;
+        if !known && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH) {
+            self.index.lock().expect("pack index").reserve(oid)?;
             self.pool
                 .as_mut()
                 .expect("pool open")
@@ -297,11 +298,14 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
     let pack = PackWriter::new(&git_dir.join("objects"))?;
     let mut objects = Objects {
         odb: repo.odb()?,
-        seen: HashSet::new(),
+        index: pack.index(),
         pool: Some(CompressPool::new(pack, 2)),
     };
     let mut tree = TreeBuilder::new();
+    // Looking up whether objects exist touches the pack indexes (the repository stays open).
+    let mut index_pages = super::mapped::IndexPages::new(&git_dir.join("objects"));
     for msg in rx {
+        index_pages.release_now_and_then();
         let result = match msg {
             Msg::Files(files) => files.into_iter().try_for_each(|(path, payload)| {
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -320,6 +324,7 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
             } => {
                 let root = finish(&repo, &mut objects, tree, &folder, parent_tree);
                 let pack = objects.pool.take().expect("pool open").finish()?;
+                drop(objects); // the pack index is the pack's alone again
                 let new_objects = pack.len();
                 return match root {
                     Ok(root_tree) => Ok(Written {

@@ -7,7 +7,8 @@ use rusqlite::Connection;
 use super::{Previous, Reuse, reuse_chunk};
 use crate::dump::Format;
 use crate::dump::Sink;
-use crate::dump::pages::{Keys, Page, PageKey, Side, TableMap, changed_pages};
+use crate::dump::keylist::{KeyList, PageKeys};
+use crate::dump::pages::{Keys, Page, Side, TableMap, changed_pages};
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
@@ -18,7 +19,7 @@ pub struct KeyedPart {
     pub bytes: u64,
     pub reused_bytes: u64,
     /// The first key of every chunk, in order (for the next map).
-    pub chunk_keys: Vec<Vec<u8>>,
+    pub chunk_keys: KeyList,
 }
 
 /// Compares keys (SQL literals, each ended by NUL) in the table's b-tree order, in SQL.
@@ -38,11 +39,11 @@ impl KeyOrder<'_> {
     }
 
     /// The last chunk whose first key is <= `key` (None: before the first chunk).
-    fn holder(&self, chunks: &[Vec<u8>], key: &[u8]) -> Result<Option<usize>> {
+    fn holder(&self, chunks: &KeyList, key: &[u8]) -> Result<Option<usize>> {
         let (mut lo, mut hi) = (0usize, chunks.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.le(&chunks[mid], key)? {
+            if self.le(chunks.get(mid), key)? {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -85,7 +86,7 @@ pub fn read_keyed_in_part(
     format: Format,
     previous: &dyn Previous,
     (old, old_keys): (&TableMap, &Keys),
-    (new_pages, new_keys): (&[Page], &[PageKey]),
+    (new_pages, new_keys): (&[Page], &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
 ) -> Result<KeyedPart> {
@@ -127,7 +128,7 @@ pub fn read_keyed_in_part(
     let mut files = previous.chunks(dir)?;
     let mut next_file = 0usize; // index of the next previous chunk in `files`
     let mut groups = Groups::new(format);
-    let mut out_keys: Vec<Vec<u8>> = Vec::with_capacity(chunks_keys.len());
+    let mut out_keys = KeyList::with_capacity(chunks_keys.len());
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
     let mut take_file = |next_file: &mut usize| -> Result<Oid> {
@@ -150,12 +151,12 @@ pub fn read_keyed_in_part(
             let i = next_file;
             let oid = take_file(&mut next_file)?;
             reuse_old(&mut groups, sink, out_keys.len(), oid)?;
-            out_keys.push(chunks_keys[i].clone());
+            out_keys.push(chunks_keys.get(i));
             reuse.chunks_reused += 1;
         }
         let read_from = match from {
             None if next_file == 0 => From::Start,
-            _ if start < chunks_keys.len() => From::Key(literals(&chunks_keys[start], None)?),
+            _ if start < chunks_keys.len() => From::Key(literals(chunks_keys.get(start), None)?),
             _ => From::Start, // unreachable: handled above
         };
         // Stop at a row that starts a previous chunk at or after `to`, right after a boundary
@@ -168,7 +169,7 @@ pub fn read_keyed_in_part(
         let mut stop = |row: &NextRow| -> bool {
             // A few ahead: a previous chunk whose first row was deleted is passed over.
             for (j, key) in chunks_keys.iter().enumerate().skip(watch).take(4) {
-                if row.key == key.as_slice() {
+                if row.key == key {
                     if row.after_boundary {
                         resume = Some(j);
                         return true;
@@ -181,10 +182,9 @@ pub fn read_keyed_in_part(
         };
         let first_ordinal = out_keys.len() as u64;
         let mut new_bytes = 0u64;
-        let mut new_keys_here: Vec<Vec<u8>> = Vec::new();
-        let mut emit_new = |mut chunk: Chunk| -> Result<()> {
+        let mut emit_new = |chunk: Chunk| -> Result<()> {
             new_bytes += chunk.data.len() as u64;
-            new_keys_here.push(std::mem::take(&mut chunk.first_key));
+            out_keys.push(&chunk.first_key);
             reuse.chunks_read += 1;
             crate::dump::put_chunk(sink, table, chunk)
         };
@@ -202,7 +202,6 @@ pub fn read_keyed_in_part(
             &mut groups,
             &mut emit_new,
         )?;
-        out_keys.append(&mut new_keys_here);
         let end = resume.unwrap_or(chunks_keys.len());
         while next_file < end {
             let oid = take_file(&mut next_file)?;
@@ -218,9 +217,10 @@ pub fn read_keyed_in_part(
         let i = next_file;
         let oid = take_file(&mut next_file)?;
         reuse_old(&mut groups, sink, out_keys.len(), oid)?;
-        out_keys.push(chunks_keys[i].clone());
+        out_keys.push(chunks_keys.get(i));
         reuse.chunks_reused += 1;
     }
+    out_keys.shrink_to_fit();
     if files.next().is_some() {
         bail!(
             "the previous snapshot has more chunks than its map; run `sqlgit snapshot --full` once"
@@ -238,12 +238,12 @@ pub fn read_keyed_in_part(
 fn changed_keys(
     old: &[Page],
     new: &[Page],
-    old_keys: &[PageKey],
-    new_keys: &[PageKey],
+    old_keys: &PageKeys,
+    new_keys: &PageKeys,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let key_of = |keys: &[PageKey], pgno: u32| -> Option<(Vec<u8>, Vec<u8>)> {
-        let i = keys.binary_search_by_key(&pgno, |k| k.pgno).ok()?;
-        Some((keys[i].first.clone(), keys[i].last.clone()))
+    let key_of = |keys: &PageKeys, pgno: u32| -> Option<(Vec<u8>, Vec<u8>)> {
+        let (first, last) = keys.find(pgno)?;
+        Some((first.to_vec(), last.to_vec()))
     };
     let same = |o: &Page, n: &Page| (o.kind, o.hash) == (n.kind, n.hash);
     changed_pages(old, new, same)
