@@ -12,20 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often the pages are dropped at most (a lookup every ~50 µs touches a few pages, and
-/// the kernel maps 64 KiB around each).
-const EVERY: Duration = Duration::from_millis(2);
-/// How often the mappings are listed again (a pack opened since).
-const RELIST: Duration = Duration::from_millis(100);
+/// How often the pages are dropped at most.
+const EVERY: Duration = Duration::from_millis(10);
 
 /// See the module doc.
 pub struct IndexPages {
     /// The repository's `objects/pack` folder as the kernel names it (None: not found).
     dir: Option<PathBuf>,
     last: Instant,
-    /// The index mappings, as listed at `listed`.
-    ranges: Vec<(usize, usize)>,
-    listed: Option<Instant>,
 }
 
 impl IndexPages {
@@ -33,8 +27,6 @@ impl IndexPages {
         IndexPages {
             dir: std::fs::canonicalize(objects_dir.join("pack")).ok(),
             last: Instant::now(),
-            ranges: Vec::new(),
-            listed: None,
         }
     }
 
@@ -45,37 +37,17 @@ impl IndexPages {
             return;
         }
         self.last = Instant::now();
-        let Some(dir) = &self.dir else { return };
-        if self.listed.is_none_or(|t| t.elapsed() >= RELIST) {
-            self.ranges = index_mappings(dir);
-            self.listed = Some(self.last);
-        }
-        for &(start, end) in &self.ranges {
-            release(start, end);
+        if let Some(dir) = &self.dir {
+            release(dir);
         }
     }
 }
 
-/// Drop the resident pages of `start..end`.
 #[cfg(target_os = "linux")]
-fn release(start: usize, end: usize) {
-    // SAFETY: a read-only mapping of a pack index that stays mapped (see the module doc);
-    // MADV_DONTNEED only drops its pages from this process.
-    unsafe {
-        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn release(_start: usize, _end: usize) {}
-
-/// The address ranges where the pack indexes in `dir` are mapped read-only.
-#[cfg(target_os = "linux")]
-fn index_mappings(dir: &Path) -> Vec<(usize, usize)> {
+fn release(dir: &Path) {
     use std::os::unix::ffi::OsStrExt;
-    let mut out = Vec::new();
     let Ok(maps) = std::fs::read("/proc/self/maps") else {
-        return out;
+        return;
     };
     let dir = dir.as_os_str().as_bytes();
     for line in maps.split(|&b| b == b'\n') {
@@ -96,15 +68,19 @@ fn index_mappings(dir: &Path) -> Vec<(usize, usize)> {
         if !ours {
             continue;
         }
-        out.extend(parse_range(range));
+        let Some((start, end)) = parse_range(range) else {
+            continue;
+        };
+        // SAFETY: a read-only mapping of a pack index that stays mapped (see the module doc);
+        // MADV_DONTNEED only drops its pages from this process.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
     }
-    out
 }
 
 #[cfg(not(target_os = "linux"))]
-fn index_mappings(_dir: &Path) -> Vec<(usize, usize)> {
-    Vec::new()
-}
+fn release(_dir: &Path) {}
 
 #[cfg(target_os = "linux")]
 fn parse_range(range: &[u8]) -> Option<(usize, usize)> {
