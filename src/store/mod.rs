@@ -4,7 +4,6 @@
 
 pub mod cache;
 pub mod lock;
-pub mod mapped;
 pub mod pack;
 pub mod packindex;
 pub mod previous;

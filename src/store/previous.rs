@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
-use super::mapped::IndexPages;
 use crate::dump::incremental::{Chunks, Previous};
 use crate::dump::pages::PageMap;
 
@@ -94,7 +93,6 @@ impl Previous for PreviousSnapshot<'_> {
         let mut files = TreeFiles {
             repo: self.repo,
             stack: Vec::new(),
-            index_pages: IndexPages::new(&self.repo.path().join("objects")),
         };
         if let Some(oid) = self.rows_entry(dir)? {
             let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
@@ -124,8 +122,6 @@ impl Previous for PreviousSnapshot<'_> {
 struct TreeFiles<'r> {
     repo: &'r Repository,
     stack: Vec<(Tree<'r>, usize)>,
-    /// Each tree read touches the pack index: a large table's folders would map most of it.
-    index_pages: IndexPages,
 }
 
 impl Iterator for TreeFiles<'_> {
@@ -147,7 +143,6 @@ impl Iterator for TreeFiles<'_> {
                 return Some(Err(anyhow::anyhow!("a chunk name is not UTF-8")));
             };
             if kind == Some(ObjectType::Tree) {
-                self.index_pages.release_now_and_then();
                 match self.repo.find_tree(id) {
                     Ok(t) => self.stack.push((t, 0)),
                     Err(e) => {

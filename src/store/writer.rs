@@ -302,10 +302,7 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
         pool: Some(CompressPool::new(pack, 2)),
     };
     let mut tree = TreeBuilder::new();
-    // Looking up whether objects exist touches the pack indexes (the repository stays open).
-    let mut index_pages = super::mapped::IndexPages::new(&git_dir.join("objects"));
     for msg in rx {
-        index_pages.release_now_and_then();
         let result = match msg {
             Msg::Files(files) => files.into_iter().try_for_each(|(path, payload)| {
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
