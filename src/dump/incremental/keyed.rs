@@ -168,8 +168,8 @@ pub fn read_keyed_in_part(
         let mut resume: Option<usize> = None;
         let mut stop = |row: &NextRow| -> bool {
             // A few ahead: a previous chunk whose first row was deleted is passed over.
-            for (j, key) in chunks_keys.iter().enumerate().skip(watch).take(4) {
-                if row.key == key {
+            for j in watch..chunks_keys.len().min(watch + 4) {
+                if row.key == chunks_keys.get(j) {
                     if row.after_boundary {
                         resume = Some(j);
                         return true;
