@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 
 /// Mapped bytes read after which the map is dropped from the resident set.
-const RELEASE_AFTER: usize = 8 << 20;
+const RELEASE_AFTER: usize = 2 << 20;
 
 /// The database file, mapped, and the pages its WAL holds.
 pub struct FileView {
