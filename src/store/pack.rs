@@ -113,14 +113,7 @@ impl PackWriter {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!("{TMP_PREFIX}{}_{n}.pack", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("create {}", tmp.display()))?;
+        let file = create_private(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(b"PACK\0\0\0\x02\0\0\0\0")?; // the count is patched in finish()
         let index = Arc::new(Mutex::new(PackIndex::new(&dir)));
@@ -256,4 +249,15 @@ pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
         out.push((oid, offset));
     }
     Ok(out)
+}
+
+/// Create (or empty) the file at `path`, readable and writable by its owner only.
+pub(super) fn create_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }

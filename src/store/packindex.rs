@@ -10,8 +10,8 @@
 //!   files by the id's first 4 bits. At the end each file is sorted in memory (1/16 of the
 //!   objects at a time) and the index's sections are written at the places their sizes give.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -206,13 +206,7 @@ impl PackIndex {
         self.slots = Vec::new();
         self.hashes = Vec::new();
         self.ids = None;
-        let file = OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = super::pack::create_private(path)?;
         let n = self.written as u64;
         let mut head = b"\xfftOc\0\0\0\x02".to_vec();
         let mut total = 0u32;

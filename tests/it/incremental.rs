@@ -225,6 +225,20 @@ fn open(path: &Path, c: &Config) -> Connection {
     db
 }
 
+/// A snapshot of `db` into the repository at `repo` that reads what changed and everything, in
+/// one read transaction (`at` names the step in a failure).
+fn check_run(repo: &Path, db: &Path, at: &str) -> snapshot::Outcome {
+    let store = Store::open(repo).unwrap();
+    snapshot::take(
+        &store,
+        std::slice::from_ref(&db.to_path_buf()),
+        Duration::from_secs(10),
+        &Filters::default(),
+        Reading::Check,
+    )
+    .unwrap_or_else(|e| panic!("{at}: {e:#}"))
+}
+
 /// Thousands of random steps: the incremental tree equals the whole read's after every one,
 /// and most steps really are incremental.
 #[test]
@@ -242,15 +256,7 @@ fn incremental_tree_equals_full_tree() {
             for _ in 0..rng.random_range(1..4) {
                 change(&db, &mut rng, step);
             }
-            let store = Store::open(&store.path).unwrap();
-            let outcome = snapshot::take(
-                &store,
-                std::slice::from_ref(&path),
-                Duration::from_secs(5),
-                &Filters::default(),
-                Reading::Check,
-            )
-            .unwrap_or_else(|e| panic!("config {n} step {step}: {e:#}"));
+            let outcome = check_run(&store.path, &path, &format!("config {n} step {step}"));
             assert!(
                 outcome.mismatch.is_none(),
                 "config {n} (journal {}, page size {}, auto_vacuum {}) step {step}: {}",
@@ -499,15 +505,7 @@ fn file_reads_match_the_transaction_under_a_writer_and_checkpoints() {
         };
         let store = Store::open_or_create(&repo).unwrap();
         for round in 0..25 {
-            let store = Store::open(&store.path).unwrap();
-            let outcome = snapshot::take(
-                &store,
-                std::slice::from_ref(&path),
-                Duration::from_secs(10),
-                &Filters::default(),
-                Reading::Check,
-            )
-            .unwrap_or_else(|e| panic!("{journal} round {round}: {e:#}"));
+            let outcome = check_run(&store.path, &path, &format!("{journal} round {round}"));
             assert!(
                 outcome.mismatch.is_none(),
                 "{journal} round {round}: {}",
