@@ -49,13 +49,18 @@ impl KeyList {
     }
 }
 
-/// The keys of a table's index b-tree pages, in page number order: of each page's first and
-/// last cell (or of an overflow page's cell), as SQL literals each ended by a NUL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The keys of a table's index b-tree pages: of each page's first and last cell (or of an
+/// overflow page's cell), as SQL literals each ended by a NUL; listed in page number order.
+/// Pages come in the b-tree's order; [`PageKeys::sort_by_pgno`] orders them through a list of
+/// positions (4 bytes a page) instead of copying the keys.
+#[derive(Clone, Debug, Default)]
 pub struct PageKeys {
+    /// In the order pushed.
     pgnos: Vec<u32>,
-    /// First and last key of each page.
+    /// First and last key of each page, in the order pushed.
     keys: KeyList,
+    /// Positions in page number order (empty: the pages were pushed in that order).
+    order: Vec<u32>,
 }
 
 impl PageKeys {
@@ -63,10 +68,15 @@ impl PageKeys {
         PageKeys {
             pgnos: Vec::with_capacity(pages),
             keys: KeyList::with_capacity(2 * pages),
+            order: Vec::new(),
         }
     }
 
+    /// Add a page (after [`PageKeys::sort_by_pgno`], only in page number order).
     pub fn push(&mut self, pgno: u32, first: &[u8], last: &[u8]) {
+        if !self.order.is_empty() {
+            self.order.push(self.pgnos.len() as u32);
+        }
         self.pgnos.push(pgno);
         self.keys.push(first);
         self.keys.push(last);
@@ -80,9 +90,19 @@ impl PageKeys {
         self.pgnos.is_empty()
     }
 
-    /// Page number, first key and last key of each page.
+    /// Where the page that is `k`th in page number order was pushed.
+    fn at(&self, k: usize) -> usize {
+        if self.order.is_empty() {
+            k
+        } else {
+            self.order[k] as usize
+        }
+    }
+
+    /// Page number, first key and last key of each page, in page number order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], &[u8])> {
-        (0..self.len()).map(|i| {
+        (0..self.len()).map(|k| {
+            let i = self.at(k);
             (
                 self.pgnos[i],
                 self.keys.get(2 * i),
@@ -93,38 +113,45 @@ impl PageKeys {
 
     /// The first and last key of page `pgno`.
     pub fn find(&self, pgno: u32) -> Option<(&[u8], &[u8])> {
-        let i = self.pgnos.binary_search(&pgno).ok()?;
-        Some((self.keys.get(2 * i), self.keys.get(2 * i + 1)))
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let i = self.at(mid);
+            match self.pgnos[i].cmp(&pgno) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return Some((self.keys.get(2 * i), self.keys.get(2 * i + 1)));
+                }
+            }
+        }
+        None
     }
 
     pub fn shrink_to_fit(&mut self) {
         self.pgnos.shrink_to_fit();
         self.keys.shrink_to_fit();
+        self.order.shrink_to_fit();
+    }
+
+    /// Put the pages in page number order (they are added in the b-tree's order).
+    pub fn sort_by_pgno(&mut self) {
+        if self.order.is_empty() && !self.pgnos.is_sorted() {
+            let mut order: Vec<u32> = (0..self.len() as u32).collect();
+            order.sort_unstable_by_key(|&i| self.pgnos[i as usize]);
+            self.order = order;
+        }
+        self.shrink_to_fit();
     }
 }
 
-impl PageKeys {
-    /// Put the pages in page number order (they are added in the b-tree's order).
-    pub fn sort_by_pgno(&mut self) {
-        if self.pgnos.is_sorted() {
-            self.shrink_to_fit();
-            return;
-        }
-        let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| self.pgnos[i as usize]);
-        let mut sorted = PageKeys::with_capacity(self.len());
-        for i in order {
-            let i = i as usize;
-            sorted.push(
-                self.pgnos[i],
-                self.keys.get(2 * i),
-                self.keys.get(2 * i + 1),
-            );
-        }
-        sorted.shrink_to_fit();
-        *self = sorted;
+impl PartialEq for PageKeys {
+    fn eq(&self, other: &PageKeys) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
+
+impl Eq for PageKeys {}
 
 #[cfg(test)]
 mod tests {
