@@ -145,8 +145,7 @@ pub struct Pages<'c> {
     /// Usable bytes per page (page size minus the reserved bytes at the end of each page).
     usable: usize,
     page_count: u32,
-    buf: Vec<u8>,
-    /// The current page: in `buf` or in the file view's mapping (see [`Pages::read`]).
+    /// The current page: in the file view's mapping or in SQLite's result (see [`Pages::read`]).
     cur: (*const u8, usize),
     encoding: Encoding,
     /// The database file, for pages the transaction reads from it (see [`FileView`]).
@@ -167,7 +166,6 @@ impl<'c> Pages<'c> {
             seed,
             usable: 0,
             page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
-            buf: Vec::new(),
             cur: (std::ptr::null(), 0),
             encoding: Encoding::of(conn)?,
             file: None,
@@ -175,36 +173,31 @@ impl<'c> Pages<'c> {
         // Page 1 through SQLite first: the transaction's lock (or WAL read mark) is held
         // before the file is looked at.
         pages.read(1)?;
-        let reserved = pages.buf.get(20).copied().unwrap_or(0) as usize;
-        pages.usable = pages.buf.len().saturating_sub(reserved);
+        let page_size = pages.cur().len();
+        let reserved = pages.cur().get(20).copied().unwrap_or(0) as usize;
+        pages.usable = page_size.saturating_sub(reserved);
         if pages.usable < 480 {
             bail!("page 1: not a database header");
         }
         if std::env::var_os("SQLGIT_PAGES_THROUGH_SQLITE").is_none() {
-            pages.file = FileView::open(conn, pages.buf.len(), pages.page_count);
+            pages.file = FileView::open(conn, page_size, pages.page_count);
         }
         Ok(pages)
     }
 
-    /// Make page `pgno` the current page ([`Pages::cur`]): where the file view has it, in
-    /// place (no copy); else copied out of SQLite into `self.buf`.
+    /// Make page `pgno` the current page ([`Pages::cur`]), where it is read: in the file
+    /// view's mapping, or in SQLite's result for it. No copy.
     fn read(&mut self, pgno: u32) -> Result<()> {
-        check_pgno(self.page_count, pgno)?;
-        if let Some(data) = self.file.as_mut().and_then(|f| f.page(pgno)) {
-            self.cur = (data.as_ptr(), data.len());
-            return Ok(());
-        }
-        let data = sqlite_page(&mut self.stmt, pgno)?;
-        self.buf.clear();
-        self.buf.extend_from_slice(data);
-        self.cur = (self.buf.as_ptr(), self.buf.len());
+        let data = page(&mut self.file, &mut self.stmt, self.page_count, pgno)?;
+        self.cur = (data.as_ptr(), data.len());
         Ok(())
     }
 
     /// The current page (see [`Pages::read`]).
     fn cur(&self) -> &[u8] {
-        // SAFETY: `cur` points into `self.buf` (not changed until the next read) or into the
-        // file view's mapping (alive as long as `self.file`).
+        // SAFETY: `cur` points into the file view's mapping (alive as long as `self.file`) or
+        // into the result of `self.stmt`, valid until the statement runs again — which only
+        // `read` and `hash` do, and they take `&mut self`, so no slice of `cur` is alive then.
         unsafe { std::slice::from_raw_parts(self.cur.0, self.cur.1) }
     }
 
@@ -430,22 +423,12 @@ fn page<'s>(
     page_count: u32,
     pgno: u32,
 ) -> Result<&'s [u8]> {
-    check_pgno(page_count, pgno)?;
-    if let Some(data) = file.as_mut().and_then(|f| f.page(pgno)) {
-        return Ok(data);
-    }
-    sqlite_page(stmt, pgno)
-}
-
-fn check_pgno(page_count: u32, pgno: u32) -> Result<()> {
     if pgno == 0 || (page_count > 0 && pgno > page_count) {
         bail!("b-tree points at page {pgno}, beyond the database");
     }
-    Ok(())
-}
-
-/// Page `pgno` through SQLite (valid until `stmt` runs again).
-fn sqlite_page<'s>(stmt: &'s mut RawStmt, pgno: u32) -> Result<&'s [u8]> {
+    if let Some(data) = file.as_mut().and_then(|f| f.page(pgno)) {
+        return Ok(data);
+    }
     stmt.reset();
     stmt.bind_i64(1, i64::from(pgno))?;
     if !stmt.step()? {

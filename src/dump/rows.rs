@@ -313,6 +313,12 @@ impl Groups {
         }
     }
 
+    /// Whether no chunk was placed yet (a leaf folder that starts its group only by being the
+    /// table's first must stay first to be reused whole).
+    pub fn is_empty(&self) -> bool {
+        self.open.iter().all(Option::is_none)
+    }
+
     /// Whether a chunk named `stem` starts a group at level `level` (1: the innermost) by its
     /// name alone; the table's first chunk starts every level besides.
     pub fn starts_by_name(stem: &str, level: u32) -> bool {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
-use crate::dump::incremental::{Chunks, Previous};
+use crate::dump::incremental::Previous;
 use crate::dump::pages::PageMap;
 
 const MAP_DIR: &str = "sqlgit-pages";
@@ -89,18 +89,6 @@ impl Previous for PreviousSnapshot<'_> {
         self.rows_entry(dir)
     }
 
-    fn chunks<'a>(&'a self, dir: &str) -> Result<Chunks<'a>> {
-        let mut files = TreeFiles {
-            repo: self.repo,
-            stack: Vec::new(),
-        };
-        if let Some(oid) = self.rows_entry(dir)? {
-            let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
-            files.stack.push((tree, 0));
-        }
-        Ok(Box::new(files))
-    }
-
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>> {
         let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
         tree.iter()
@@ -114,44 +102,5 @@ impl Previous for PreviousSnapshot<'_> {
     fn blob_size(&self, oid: Oid) -> Result<u64> {
         let (size, _) = self.repo.odb()?.read_header(oid)?;
         Ok(size as u64)
-    }
-}
-
-/// The files under a tree, depth first in tree order (the dump's order), one tree per level
-/// open at a time.
-struct TreeFiles<'r> {
-    repo: &'r Repository,
-    stack: Vec<(Tree<'r>, usize)>,
-}
-
-impl Iterator for TreeFiles<'_> {
-    type Item = Result<(String, Oid)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let item = {
-                let (tree, at) = self.stack.last_mut()?;
-                let entry = tree.get(*at);
-                *at += 1;
-                entry.map(|e| (e.id(), e.kind(), e.name().map(str::to_string)))
-            };
-            let Some((id, kind, name)) = item else {
-                self.stack.pop();
-                continue;
-            };
-            let Ok(name) = name else {
-                return Some(Err(anyhow::anyhow!("a chunk name is not UTF-8")));
-            };
-            if kind == Some(ObjectType::Tree) {
-                match self.repo.find_tree(id) {
-                    Ok(t) => self.stack.push((t, 0)),
-                    Err(e) => {
-                        return Some(Err(anyhow::Error::new(e).context("read previous snapshot")));
-                    }
-                }
-            } else {
-                return Some(Ok((name, id)));
-            }
-        }
     }
 }

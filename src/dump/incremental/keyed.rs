@@ -125,7 +125,7 @@ pub fn read_keyed_in_part(
     }
 
     let dir = table.dir.as_str();
-    let mut files = previous.chunks(dir)?;
+    let mut files = super::all_chunks(previous, dir)?;
     let mut next_file = 0usize; // index of the next previous chunk in `files`
     let mut groups = Groups::new(format);
     let mut out_keys = KeyList::with_capacity(chunks_keys.len());

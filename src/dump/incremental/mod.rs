@@ -34,16 +34,38 @@ pub trait Previous {
     fn map(&self) -> &PageMap;
     /// The `1-rows` entry of table folder `dir` (None: no such folder).
     fn rows_tree(&self, dir: &str) -> Result<Option<Oid>>;
-    /// The chunk files under `1-rows` of `dir`, in order: (file name, blob id).
-    fn chunks<'a>(&'a self, dir: &str) -> Result<Chunks<'a>>;
     /// The entries of tree `oid`, in order: (name, id, whether it is a folder).
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>>;
     /// The size of a blob in bytes.
     fn blob_size(&self, oid: Oid) -> Result<u64>;
 }
 
-/// Chunk files of the previous snapshot, read one by one.
-pub type Chunks<'a> = Box<dyn Iterator<Item = Result<(String, Oid)>> + 'a>;
+/// The chunk files under `1-rows` of table folder `dir` of the previous snapshot, in order:
+/// (file name, blob id), read one folder at a time (memory follows the tree's depth).
+fn all_chunks<'a>(
+    previous: &'a dyn Previous,
+    dir: &str,
+) -> Result<impl Iterator<Item = Result<(String, Oid)>> + 'a> {
+    let mut stack: Vec<std::vec::IntoIter<(String, Oid, bool)>> = Vec::new();
+    if let Some(oid) = previous.rows_tree(dir)? {
+        stack.push(previous.tree_entries(oid)?.into_iter());
+    }
+    Ok(std::iter::from_fn(move || {
+        loop {
+            let Some((name, oid, is_dir)) = stack.last_mut()?.next() else {
+                stack.pop();
+                continue;
+            };
+            if !is_dir {
+                return Some(Ok((name, oid)));
+            }
+            match previous.tree_entries(oid) {
+                Ok(entries) => stack.push(entries.into_iter()),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }))
+}
 
 /// How much of the database a snapshot read.
 #[derive(Clone, Copy, Debug, Default)]
@@ -128,9 +150,6 @@ pub fn read_in_part(
     let mut groups = Groups::new(format);
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
-    // Whether anything was put into the new rows folder yet (a leaf that starts a group only
-    // by being first must stay first to be reused whole).
-    let mut emitted = false;
     let mut ri = 0usize;
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
@@ -142,13 +161,12 @@ pub fn read_in_part(
             let starts_by_name = Groups::starts_by_name(&next.name, 1);
             let following = chunks.following_first();
             if kind == OldKind::Leaf {
-                let whole =
-                    following.is_some_and(|f| f < first_dirty) && (!emitted || starts_by_name);
+                let whole = following.is_some_and(|f| f < first_dirty)
+                    && (groups.is_empty() || starts_by_name);
                 if whole {
                     let leaf = chunks.take()?.expect("a next leaf");
                     reuse_leaf(sink, &mut groups, table, &leaf.name, leaf.oid)?;
                     reuse.folders_reused += 1;
-                    emitted = true;
                     continue;
                 }
                 if first > first_dirty {
@@ -163,7 +181,6 @@ pub fn read_in_part(
             let chunk = chunks.take()?.expect("a next chunk");
             reuse_chunk(sink, &mut groups, table, &chunk.name, chunk.oid)?;
             reuse.chunks_reused += 1;
-            emitted = true;
         }
         let from = match chunks.next()? {
             Some(next) if next.first <= first_dirty => next.first,
@@ -212,7 +229,6 @@ pub fn read_in_part(
         if let Some(e) = failed {
             return Err(e);
         }
-        emitted |= new_bytes > 0;
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
             replace_before(&mut chunks, previous, i64::MAX, &mut bytes)?;
@@ -223,7 +239,10 @@ pub fn read_in_part(
     }
     // After the last change: all reused, whole leaves where they still start a group.
     while let Some(next) = chunks.next()? {
-        if next.kind == OldKind::Leaf && emitted && !Groups::starts_by_name(&next.name, 1) {
+        if next.kind == OldKind::Leaf
+            && !groups.is_empty()
+            && !Groups::starts_by_name(&next.name, 1)
+        {
             chunks.open_leaf()?;
             continue;
         }
@@ -235,7 +254,6 @@ pub fn read_in_part(
             reuse_chunk(sink, &mut groups, table, &entry.name, entry.oid)?;
             reuse.chunks_reused += 1;
         }
-        emitted = true;
     }
     Ok((bytes, bytes.saturating_sub(read_bytes)))
 }
