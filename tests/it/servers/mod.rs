@@ -127,9 +127,11 @@ pub fn run_ok(mut cmd: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Wait until the server `child` accepts connections on `port`: Err (with `log`) when it exits
-/// first or does not within START_TIMEOUT (then it is killed), so the caller can try another
-/// port.
+/// Wait until the server `child` itself listens on `port` and accepts connections: Err (with
+/// `log`) when it exits first or does not within START_TIMEOUT (then it is killed), so the caller
+/// can try another port. "Itself": another test's server may have taken the port between
+/// `free_port()` and this one's bind; it would accept connections too, and this server would die
+/// on its failed bind while the test talks to the other one.
 pub(crate) fn wait_until_serving(
     child: &mut Option<Child>,
     port: u16,
@@ -138,7 +140,8 @@ pub(crate) fn wait_until_serving(
 ) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if accepts(port) {
+        let pid = child.as_ref().map(|c| c.id());
+        if pid.is_some_and(|pid| listens(pid, port)) && accepts(port) {
             return Ok(());
         }
         if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
@@ -241,6 +244,29 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind 127.0.0.1:0 to find a free port")
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux: the socket's
+/// inode in /proc/net/tcp is among the process's open files).
+pub(crate) fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
 
 fn accepts(port: u16) -> bool {

@@ -181,7 +181,12 @@ impl Sshd {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let exited = self.child.as_mut().unwrap().try_wait();
-            if matches!(exited, Ok(None)) && self.log().contains(&listening) && accepts(self.port) {
+            let pid = self.child.as_ref().unwrap().id();
+            if matches!(exited, Ok(None))
+                && self.log().contains(&listening)
+                && super::listens(pid, self.port)
+                && accepts(self.port)
+            {
                 return Ok(());
             }
             if let Ok(Some(status)) = exited {
