@@ -77,7 +77,7 @@ pub struct NextRow<'a> {
 }
 
 /// A partial read: where it starts and where it may stop.
-pub struct Range<'a> {
+pub struct Range<'a, 'c> {
     /// A chunk of the previous snapshot starts there (or the table does), so the chunks cut
     /// from here on are the ones a whole read would cut.
     pub from: From,
@@ -86,6 +86,9 @@ pub struct Range<'a> {
     /// Called before every row but the first: true stops before it (the previous snapshot's
     /// chunks from that row on are still right). Only stop right after a boundary.
     pub stop: &'a mut dyn FnMut(&NextRow) -> bool,
+    /// Reads from a rowid: the statement, kept from one range to the next (prepared here at
+    /// the first; a scattered change reads thousands of ranges of one table).
+    pub statement: Option<&'a mut Option<RawStmt<'c>>>,
 }
 
 /// What [`dump_rows_in`] read.
@@ -97,30 +100,46 @@ pub struct RowsRead {
 
 /// [`dump_rows`] with the group folders given (a partial read continues a table's groups), and
 /// optionally only a [`Range`] of a rowid table (`table.select_from` must be set).
-pub fn dump_rows_in(
-    conn: &Connection,
+pub fn dump_rows_in<'c>(
+    conn: &'c Connection,
     table: &Table,
     encoding: Encoding,
     format: Format,
-    mut range: Option<Range<'_>>,
+    mut range: Option<Range<'_, 'c>>,
     groups: &mut Groups,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<RowsRead> {
     let context = || format!("read table {}", table.name);
-    let mut stmt = match range.as_ref().map(|r| &r.from) {
-        None | Some(From::Start) => {
-            RawStmt::prepare(conn, &table.select, encoding).with_context(context)?
+    let mut owned: RawStmt;
+    let stmt: &mut RawStmt = match range.as_mut().map(|r| (&r.from, r.statement.take())) {
+        None | Some((From::Start, _)) => {
+            owned = RawStmt::prepare(conn, &table.select, encoding).with_context(context)?;
+            &mut owned
         }
-        Some(From::Rowid(rowid)) => {
+        Some((From::Rowid(rowid), slot)) => {
             let sql = table
                 .select_from
                 .as_deref()
                 .context("no rowid to read from")?;
-            let mut stmt = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
+            let stmt = match slot {
+                Some(slot) => match slot {
+                    Some(kept) => {
+                        kept.reset();
+                        kept
+                    }
+                    None => {
+                        slot.insert(RawStmt::prepare(conn, sql, encoding).with_context(context)?)
+                    }
+                },
+                None => {
+                    owned = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
+                    &mut owned
+                }
+            };
             stmt.bind_i64(1, *rowid)?;
             stmt
         }
-        Some(From::Key(key)) => {
+        Some((From::Key(key), _)) => {
             let order = table.key_order.as_ref().context("no key to read from")?;
             let sql = format!(
                 "{} WHERE ({}) >= {key} ORDER BY {}",
@@ -128,7 +147,8 @@ pub fn dump_rows_in(
                 order.join(","),
                 order.join(",")
             );
-            RawStmt::prepare(conn, &sql, encoding).with_context(context)?
+            owned = RawStmt::prepare(conn, &sql, encoding).with_context(context)?;
+            &mut owned
         }
     };
     let mut btree = match (table.rowid_from, &range) {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod lock;
 pub mod pack;
 pub mod packindex;
+pub mod packsizes;
 pub mod previous;
 pub mod prune;
 pub mod tree;

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
+use super::packsizes::PackSizes;
 use crate::dump::incremental::Previous;
 use crate::dump::pages::PageMap;
 
@@ -26,6 +27,8 @@ pub struct PreviousSnapshot<'r> {
     repo: &'r Repository,
     folder: Tree<'r>,
     map: PageMap,
+    /// Opened at the first size asked for (a run that replaces no chunk never reads an index).
+    sizes: std::cell::OnceCell<PackSizes>,
 }
 
 /// The previous snapshot of `folder` when its map belongs to `head` (None: read everything).
@@ -46,6 +49,7 @@ pub fn load<'r>(
         repo: &store.repo,
         folder,
         map,
+        sizes: std::cell::OnceCell::new(),
     })
 }
 
@@ -100,6 +104,12 @@ impl Previous for PreviousSnapshot<'_> {
     }
 
     fn blob_size(&self, oid: Oid) -> Result<u64> {
+        let sizes = self
+            .sizes
+            .get_or_init(|| PackSizes::open(&self.repo.path().join("objects")));
+        if let Some(size) = sizes.size(oid).context("read previous snapshot")? {
+            return Ok(size);
+        }
         let (size, _) = self.repo.odb()?.read_header(oid)?;
         Ok(size as u64)
     }

@@ -192,6 +192,7 @@ pub fn read_keyed_in_part(
             from: read_from,
             first_ordinal,
             stop: &mut stop,
+            statement: None,
         };
         dump_rows_in(
             conn,

@@ -151,6 +151,7 @@ pub fn read_in_part(
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
     let mut ri = 0usize;
+    let mut statement = None;
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
         // Reuse what lies before the chunk that holds the first changed rowid: whole leaves
@@ -216,6 +217,7 @@ pub fn read_in_part(
             from: From::Rowid(from),
             first_ordinal: 0,
             stop: &mut stop,
+            statement: Some(&mut statement),
         };
         let read = dump_rows_in(
             conn,

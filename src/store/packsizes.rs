@@ -1,0 +1,300 @@
+//! The sizes of packed objects, read from the packs' index and entry headers with a few small
+//! `pread`s each.
+//!
+//! An incremental snapshot subtracts the size of every chunk it replaces from the table's byte
+//! count. Through libgit2 each such lookup maps a pack window and, under the small window cap
+//! that keeps memory bounded (see [`super::configure_libgit2`]), unmaps another one: a quarter
+//! of a scattered-change run went there. Here the first 4 bytes of every id of a pack's `.idx`
+//! (version 2) are kept in memory (read once, at the first lookup that reaches the pack), an id
+//! is found among them and confirmed by one read, and its size read from the entry's header
+//! (for a delta, from the start of the delta data). Nothing is mapped, nothing of the files
+//! stays resident. An object in no pack (loose, or in a pack written after this was opened) is
+//! `None`: the caller asks libgit2.
+
+use std::cell::OnceCell;
+use std::fs::File;
+use std::io::Read as _;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use git2::Oid;
+
+const HEADER: u64 = 8 + 256 * 4;
+
+/// One pack and its index.
+struct Pack {
+    idx: File,
+    pack: File,
+    count: u64,
+    /// The first 4 bytes of every id, in the index's order.
+    prefixes: OnceCell<Vec<u32>>,
+}
+
+/// The packs of one repository's object directory, biggest first.
+pub struct PackSizes {
+    packs: Vec<Pack>,
+}
+
+impl PackSizes {
+    /// Open every `pack-*.idx` (version 2) with its `.pack` under `objects/pack`; a pack that
+    /// cannot be read is left out (its objects are then `None`).
+    pub fn open(objects: &Path) -> PackSizes {
+        let mut packs = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(objects.join("pack")) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "idx")
+                    && let Ok(pack) = Pack::open(&path)
+                {
+                    packs.push(pack);
+                }
+            }
+        }
+        // Most objects live in the biggest packs: fewer packs are searched on average.
+        packs.sort_by_key(|p| std::cmp::Reverse(p.count));
+        PackSizes { packs }
+    }
+
+    /// The size of object `oid` when one of the packs holds it.
+    pub fn size(&self, oid: Oid) -> Result<Option<u64>> {
+        for pack in &self.packs {
+            if let Some(at) = pack.find(oid)? {
+                return pack.entry_size(at).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Pack {
+    fn open(idx_path: &Path) -> Result<Pack> {
+        let idx = File::open(idx_path)?;
+        let pack = File::open(idx_path.with_extension("pack"))?;
+        let mut header = vec![0u8; HEADER as usize];
+        idx.read_exact_at(&mut header, 0)?;
+        if header[..8] != *b"\xfftOc\0\0\0\x02" {
+            bail!("not a version 2 pack index");
+        }
+        let last = &header[HEADER as usize - 4..];
+        let count = u64::from(u32::from_be_bytes(last.try_into().expect("4 bytes")));
+        Ok(Pack {
+            idx,
+            pack,
+            count,
+            prefixes: OnceCell::new(),
+        })
+    }
+
+    fn prefixes(&self) -> Result<&[u32]> {
+        if let Some(prefixes) = self.prefixes.get() {
+            return Ok(prefixes);
+        }
+        let mut prefixes = Vec::with_capacity(self.count as usize);
+        let mut ids = std::io::BufReader::with_capacity(1 << 20, &self.idx);
+        std::io::Seek::seek(&mut ids, std::io::SeekFrom::Start(HEADER))?;
+        let mut id = [0u8; 20];
+        for _ in 0..self.count {
+            ids.read_exact(&mut id).context("read pack index")?;
+            prefixes.push(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
+        }
+        Ok(self.prefixes.get_or_init(|| prefixes))
+    }
+
+    /// The position of `oid` in the index.
+    fn find(&self, oid: Oid) -> Result<Option<u64>> {
+        let id = oid.as_bytes();
+        let prefix = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+        let prefixes = self.prefixes()?;
+        let mut at = prefixes.partition_point(|&p| p < prefix);
+        let mut stored = [0u8; 20];
+        while prefixes.get(at) == Some(&prefix) {
+            self.idx
+                .read_exact_at(&mut stored, HEADER + at as u64 * 20)
+                .context("read pack index")?;
+            if stored == *id {
+                return Ok(Some(at as u64));
+            }
+            at += 1;
+        }
+        Ok(None)
+    }
+
+    /// Where the entry at index position `at` starts in the pack.
+    fn offset(&self, at: u64) -> Result<u64> {
+        let n = self.count;
+        let mut word = [0u8; 4];
+        self.idx
+            .read_exact_at(&mut word, HEADER + n * 24 + at * 4)
+            .context("read pack index")?;
+        let small = u32::from_be_bytes(word);
+        let offset = if small & 0x8000_0000 == 0 {
+            u64::from(small)
+        } else {
+            let mut large = [0u8; 8];
+            let slot = u64::from(small & 0x7fff_ffff);
+            self.idx
+                .read_exact_at(&mut large, HEADER + n * 28 + slot * 8)
+                .context("read pack index")?;
+            u64::from_be_bytes(large)
+        };
+        Ok(offset)
+    }
+
+    /// The size of the object at index position `at`.
+    fn entry_size(&self, at: u64) -> Result<u64> {
+        let offset = self.offset(at)?;
+        let mut head = [0u8; 64];
+        let got = read_some_at(&self.pack, &mut head, offset)?;
+        let head = &head[..got];
+        let (kind, size, mut used) = entry_header(head)?;
+        match kind {
+            1..=4 => return Ok(size),
+            6 => {
+                // Offset to the base: a varint of its own.
+                while *head.get(used).context("short pack entry")? & 0x80 != 0 {
+                    used += 1;
+                }
+                used += 1;
+            }
+            7 => used += 20,
+            _ => bail!("pack entry of unknown type {kind}"),
+        }
+        self.delta_result_size(offset + used as u64)
+    }
+
+    /// A delta's result size: the second varint of its inflated data.
+    fn delta_result_size(&self, at: u64) -> Result<u64> {
+        let mut inflate = flate2::Decompress::new(true);
+        let mut input = [0u8; 256];
+        let mut out = [0u8; 32];
+        let mut read_at = at;
+        loop {
+            let got = read_some_at(&self.pack, &mut input, read_at)?;
+            let before_in = inflate.total_in();
+            let before_out = inflate.total_out() as usize;
+            let status = inflate
+                .decompress(
+                    &input[..got],
+                    &mut out[before_out..],
+                    flate2::FlushDecompress::None,
+                )
+                .context("inflate pack entry")?;
+            read_at += inflate.total_in() - before_in;
+            let done = inflate.total_out() as usize;
+            // The base's size, then the result's: each ends at a byte without its top bit.
+            let ends: Vec<usize> = (0..done).filter(|&i| out[i] & 0x80 == 0).take(2).collect();
+            if let [base_end, result_end] = ends[..] {
+                return Ok(varint_le(&out[base_end + 1..=result_end]));
+            }
+            if got == 0 || status == flate2::Status::StreamEnd || done == out.len() {
+                bail!("short delta in pack");
+            }
+        }
+    }
+}
+
+/// Type, size and header length of a pack entry.
+fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
+    let mut byte = *head.first().context("short pack entry")?;
+    let kind = (byte >> 4) & 7;
+    let mut size = u64::from(byte & 15);
+    let mut shift = 4;
+    let mut used = 1;
+    while byte & 0x80 != 0 {
+        byte = *head.get(used).context("short pack entry")?;
+        size |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        used += 1;
+    }
+    Ok((kind, size, used))
+}
+
+/// A little-endian base-128 number (a delta's sizes).
+fn varint_le(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)))
+}
+
+/// Read what there is at `at` into `buf`, up to its length (less at the end of the file).
+fn read_some_at(file: &File, buf: &mut [u8], at: u64) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], at + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("read pack"),
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `git pack-objects` of `ids` into `dir`'s object directory (deltas between similar ones).
+    fn pack(dir: &Path, ids: &[Oid]) {
+        use std::io::Write as _;
+        let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let mut child = std::process::Command::new("git")
+            .args(["pack-objects", "-q", "objects/pack/pack"])
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(list.as_bytes()).unwrap();
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+    }
+
+    /// Objects of two packs, deltas among them, have the sizes libgit2 reads.
+    #[test]
+    fn sizes_match_libgit2_with_and_without_deltas() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        for i in 0..400 {
+            text.push_str(&format!("line {i} of a file that changes a little\n"));
+            ids.push(repo.blob(text.as_bytes()).unwrap());
+        }
+        ids.push(repo.blob(&vec![7u8; 100_000]).unwrap());
+        pack(dir.path(), &ids);
+        // A second, smaller pack: its objects are found after a miss in the first.
+        let more: Vec<Oid> = (0..50)
+            .map(|i| repo.blob(format!("other {i}").as_bytes()).unwrap())
+            .collect();
+        pack(dir.path(), &more);
+        let sizes = PackSizes::open(&dir.path().join("objects"));
+        assert_eq!(sizes.packs.len(), 2);
+        let big = &sizes.packs[0];
+        let deltas = ids
+            .iter()
+            .filter(|id| {
+                let offset = big.offset(big.find(**id).unwrap().unwrap()).unwrap();
+                let mut head = [0u8; 16];
+                read_some_at(&big.pack, &mut head, offset).unwrap();
+                entry_header(&head).unwrap().0 >= 6
+            })
+            .count();
+        assert!(
+            deltas > 100,
+            "only {deltas} deltas: the test checks too little"
+        );
+        let odb = repo.odb().unwrap();
+        for id in ids.iter().chain(&more) {
+            let (want, _) = odb.read_header(*id).unwrap();
+            assert_eq!(sizes.size(*id).unwrap(), Some(want as u64), "{id}");
+        }
+        let absent = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
+        assert_eq!(sizes.size(absent).unwrap(), None);
+    }
+}
