@@ -354,9 +354,14 @@ impl Mapper<'_, '_> {
 }
 
 /// Where a chunk of `table`'s rows goes, relative to the database's folder.
-fn rows_path<'a>(table: &'a Table, groups: &'a [String], name: &'a str) -> Vec<&'a str> {
-    let mut path = vec!["1-tables", table.dir.as_str(), "1-rows"];
-    path.extend(groups.iter().map(String::as_str));
+fn rows_path<'a>(
+    table: &'a Table,
+    groups: &'a [std::sync::Arc<str>],
+    name: &'a str,
+) -> Vec<&'a str> {
+    let mut path = Vec::with_capacity(4 + groups.len());
+    path.extend(["1-tables", table.dir.as_str(), "1-rows"]);
+    path.extend(groups.iter().map(|g| &**g));
     path.push(name);
     path
 }

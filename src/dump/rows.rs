@@ -6,6 +6,8 @@
 //! [`TARGET_CHUNK`] bytes whatever the row size. Chunks are grouped into folders the same way,
 //! so no tree in the snapshot grows with the table.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
@@ -33,7 +35,7 @@ const MAX_STATEMENT_ROWS: u64 = 1000;
 pub struct Chunk {
     /// Group folder names, outermost first (each the first chunk name of its group, without
     /// `.sql`): one in format 1, [`GROUP_LEVELS`] in format 2.
-    pub groups: Vec<String>,
+    pub groups: Vec<Arc<str>>,
     /// File name, `<16 hex digits>.sql`.
     pub name: String,
     pub data: Vec<u8>,
@@ -318,8 +320,8 @@ pub fn dump_rows_in<'c>(
 
 /// The group folders the next chunk goes into.
 pub struct Groups {
-    /// Innermost first.
-    open: Vec<Option<String>>,
+    /// Innermost first (shared with the chunks placed in them: no copy a chunk).
+    open: Vec<Option<Arc<str>>>,
 }
 
 impl Groups {
@@ -349,13 +351,14 @@ impl Groups {
     /// Place a chunk named `stem`: a chunk whose name hashes to 0 mod GROUP_SPAN^k starts a new
     /// group at levels 1..=k (so groups nest), the first chunk starts every level. Returns the
     /// folders, outermost first.
-    pub fn place(&mut self, stem: &str) -> Vec<String> {
+    pub fn place(&mut self, stem: &str) -> Vec<Arc<str>> {
         let h = hash_bytes(stem.as_bytes()) >> 32;
         let mut span = 1u64;
+        let mut name: Option<Arc<str>> = None;
         for level in self.open.iter_mut() {
             span = span.saturating_mul(GROUP_SPAN);
             if level.is_none() || h.is_multiple_of(span) {
-                *level = Some(stem.to_string());
+                *level = Some(name.get_or_insert_with(|| Arc::from(stem)).clone());
             }
         }
         self.open.iter().rev().flatten().cloned().collect()
@@ -415,7 +418,7 @@ mod tests {
         for i in 0..2_000_000i64 {
             let name = rowid_chunk_name(i * 40);
             let stem = name.trim_end_matches(".sql").to_string();
-            let path = groups.place(&stem);
+            let path: Vec<String> = groups.place(&stem).iter().map(|g| g.to_string()).collect();
             assert_eq!(path.len(), GROUP_LEVELS);
             for depth in 0..=path.len() {
                 let child = path.get(depth).cloned().unwrap_or_else(|| stem.clone());

@@ -6,7 +6,7 @@ pub mod cache;
 pub mod lock;
 pub mod pack;
 pub mod packindex;
-pub mod packsizes;
+pub mod packread;
 pub mod previous;
 pub mod prune;
 pub mod tree;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
-use super::packsizes::PackSizes;
+use super::packread::PackReader;
 use crate::dump::incremental::Previous;
 use crate::dump::pages::PageMap;
 
@@ -27,8 +27,8 @@ pub struct PreviousSnapshot<'r> {
     repo: &'r Repository,
     folder: Tree<'r>,
     map: PageMap,
-    /// Opened at the first size asked for (a run that replaces no chunk never reads an index).
-    sizes: std::cell::OnceCell<PackSizes>,
+    /// Opened at the first read (a run that changes no table never reads an index).
+    packs: std::cell::OnceCell<PackReader>,
 }
 
 /// The previous snapshot of `folder` when its map belongs to `head` (None: read everything).
@@ -49,7 +49,7 @@ pub fn load<'r>(
         repo: &store.repo,
         folder,
         map,
-        sizes: std::cell::OnceCell::new(),
+        packs: std::cell::OnceCell::new(),
     })
 }
 
@@ -72,7 +72,33 @@ pub fn forget(store: &Store, folder: &str) {
     let _ = std::fs::remove_file(map_path(&store.path, folder));
 }
 
+/// The entries of a git tree object: (name, id, whether it is a folder).
+fn parse_tree(mut data: &[u8]) -> Result<Vec<(String, Oid, bool)>> {
+    let mut entries = Vec::new();
+    while !data.is_empty() {
+        let space = data
+            .iter()
+            .position(|&b| b == b' ')
+            .context("bad tree entry")?;
+        let nul = data
+            .iter()
+            .position(|&b| b == 0)
+            .context("bad tree entry")?;
+        let (mode, name) = (&data[..space], &data[space + 1..nul]);
+        let id = data.get(nul + 1..nul + 21).context("bad tree entry")?;
+        let name = std::str::from_utf8(name).context("a chunk name is not UTF-8")?;
+        entries.push((name.to_string(), Oid::from_bytes(id)?, mode == b"40000"));
+        data = &data[nul + 21..];
+    }
+    Ok(entries)
+}
+
 impl PreviousSnapshot<'_> {
+    fn packs(&self) -> &PackReader {
+        self.packs
+            .get_or_init(|| PackReader::open(&self.repo.path().join("objects")))
+    }
+
     fn rows_entry(&self, dir: &str) -> Result<Option<Oid>> {
         let path = Path::new("1-tables").join(dir).join("1-rows");
         match self.folder.get_path(&path) {
@@ -94,6 +120,13 @@ impl Previous for PreviousSnapshot<'_> {
     }
 
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>> {
+        if let Some(data) = self
+            .packs()
+            .whole_tree(oid)
+            .context("read previous snapshot")?
+        {
+            return parse_tree(&data).with_context(|| format!("read tree {oid}"));
+        }
         let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
         tree.iter()
             .map(|e| {
@@ -104,10 +137,7 @@ impl Previous for PreviousSnapshot<'_> {
     }
 
     fn blob_size(&self, oid: Oid) -> Result<u64> {
-        let sizes = self
-            .sizes
-            .get_or_init(|| PackSizes::open(&self.repo.path().join("objects")));
-        if let Some(size) = sizes.size(oid).context("read previous snapshot")? {
+        if let Some(size) = self.packs().size(oid).context("read previous snapshot")? {
             return Ok(size);
         }
         let (size, _) = self.repo.odb()?.read_header(oid)?;

@@ -26,8 +26,16 @@ enum Payload {
     Dir(Oid),
 }
 
+/// A path in the snapshot's tree: its names joined by NUL (which no tree entry name holds),
+/// one allocation however deep.
+type JoinedPath = Box<str>;
+
+fn join_path(path: &[&str]) -> JoinedPath {
+    path.join("\0").into_boxed_str()
+}
+
 enum Msg {
-    Files(Vec<(Vec<String>, Payload)>),
+    Files(Vec<(JoinedPath, Payload)>),
     Finish {
         folder: String,
         parent_tree: Option<Oid>,
@@ -46,7 +54,7 @@ pub struct Written {
 /// A [`Sink`] that feeds the writer thread.
 pub struct SnapshotWriter {
     tx: Option<SyncSender<Msg>>,
-    batch: Vec<(Vec<String>, Payload)>,
+    batch: Vec<(JoinedPath, Payload)>,
     batch_bytes: usize,
     handle: Option<JoinHandle<Result<Written>>>,
 }
@@ -121,10 +129,7 @@ impl SnapshotWriter {
 impl Sink for SnapshotWriter {
     fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()> {
         self.batch_bytes += data.len();
-        self.batch.push((
-            path.iter().map(|s| s.to_string()).collect(),
-            Payload::Data(data),
-        ));
+        self.batch.push((join_path(path), Payload::Data(data)));
         if self.batch_bytes >= BATCH_BYTES {
             self.send_batch()?;
         }
@@ -139,8 +144,7 @@ impl Sink for SnapshotWriter {
         } else {
             Payload::Blob(oid)
         };
-        self.batch
-            .push((path.iter().map(|s| s.to_string()).collect(), payload));
+        self.batch.push((join_path(path), payload));
         if self.batch_bytes >= BATCH_BYTES {
             self.send_batch()?;
         }
@@ -305,7 +309,7 @@ fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
     for msg in rx {
         let result = match msg {
             Msg::Files(files) => files.into_iter().try_for_each(|(path, payload)| {
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                let path: Vec<&str> = path.split('\0').collect();
                 match payload {
                     Payload::Data(data) => {
                         let oid = objects.put(Kind::Blob, data)?;

@@ -124,7 +124,7 @@ fn reuse_leaf(
     oid: Oid,
 ) -> Result<()> {
     let mut folders = groups.place(stem);
-    if folders.last().map(String::as_str) != Some(stem) {
+    if folders.last().map(|f| &**f) != Some(stem) {
         bail!("internal error: group folder {stem} does not start a group");
     }
     folders.pop();

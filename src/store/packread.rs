@@ -1,15 +1,17 @@
-//! The sizes of packed objects, read from the packs' index and entry headers with a few small
+//! Sizes and trees of packed objects, read from the packs' index and entries with a few small
 //! `pread`s each.
 //!
 //! An incremental snapshot subtracts the size of every chunk it replaces from the table's byte
-//! count. Through libgit2 each such lookup maps a pack window and, under the small window cap
-//! that keeps memory bounded (see [`super::configure_libgit2`]), unmaps another one: a quarter
-//! of a scattered-change run went there. Here the first 4 bytes of every id of a pack's `.idx`
-//! (version 2) are kept in memory (read once, at the first lookup that reaches the pack), an id
-//! is found among them and confirmed by one read, and its size read from the entry's header
-//! (for a delta, from the start of the delta data). Nothing is mapped, nothing of the files
-//! stays resident. An object in no pack (loose, or in a pack written after this was opened) is
-//! `None`: the caller asks libgit2.
+//! count, and reads the previous snapshot's folders next to every change. Through libgit2 each
+//! such read maps a pack window and, under the small window cap that keeps memory bounded (see
+//! [`super::configure_libgit2`]), unmaps another one, after a search of every pack's index: a
+//! third of a scattered-change run went there. Here the first 4 bytes of every id of a pack's
+//! `.idx` (version 2) are kept in memory (read once, at the first lookup that reaches the
+//! pack), an id is found among them and confirmed by one read, and the entry read with
+//! `pread`: its header for a size (for a delta, the start of the delta data), the whole entry
+//! for a tree stored whole (checked against its id). Nothing is mapped, nothing of the files
+//! stays resident. What is in no pack (loose, or in a pack written after this was opened), and
+//! a tree stored as a delta, is `None`: the caller asks libgit2.
 
 use std::cell::OnceCell;
 use std::fs::File;
@@ -19,6 +21,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use git2::Oid;
+
+use super::pack::{Kind, object_id};
 
 const HEADER: u64 = 8 + 256 * 4;
 
@@ -32,14 +36,14 @@ struct Pack {
 }
 
 /// The packs of one repository's object directory, biggest first.
-pub struct PackSizes {
+pub struct PackReader {
     packs: Vec<Pack>,
 }
 
-impl PackSizes {
+impl PackReader {
     /// Open every `pack-*.idx` (version 2) with its `.pack` under `objects/pack`; a pack that
     /// cannot be read is left out (its objects are then `None`).
-    pub fn open(objects: &Path) -> PackSizes {
+    pub fn open(objects: &Path) -> PackReader {
         let mut packs = Vec::new();
         if let Ok(entries) = std::fs::read_dir(objects.join("pack")) {
             for entry in entries.flatten() {
@@ -53,7 +57,7 @@ impl PackSizes {
         }
         // Most objects live in the biggest packs: fewer packs are searched on average.
         packs.sort_by_key(|p| std::cmp::Reverse(p.count));
-        PackSizes { packs }
+        PackReader { packs }
     }
 
     /// The size of object `oid` when one of the packs holds it.
@@ -61,6 +65,24 @@ impl PackSizes {
         for pack in &self.packs {
             if let Some(at) = pack.find(oid)? {
                 return pack.entry_size(at).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl PackReader {
+    /// The content of tree `oid` when a pack holds it whole (not as a delta).
+    pub fn whole_tree(&self, oid: Oid) -> Result<Option<Vec<u8>>> {
+        for pack in &self.packs {
+            if let Some(at) = pack.find(oid)? {
+                let data = pack.whole_entry(at, Kind::Tree as u8)?;
+                if let Some(data) = &data
+                    && object_id(Kind::Tree, data) != oid
+                {
+                    bail!("pack entry of tree {oid} does not match its id");
+                }
+                return Ok(data);
             }
         }
         Ok(None)
@@ -161,6 +183,47 @@ impl Pack {
             _ => bail!("pack entry of unknown type {kind}"),
         }
         self.delta_result_size(offset + used as u64)
+    }
+
+    /// The inflated content of the entry at index position `at` when it is stored whole as an
+    /// object of type `kind` (None: a delta, or another type).
+    fn whole_entry(&self, at: u64, kind: u8) -> Result<Option<Vec<u8>>> {
+        let offset = self.offset(at)?;
+        let mut head = [0u8; 16];
+        let got = read_some_at(&self.pack, &mut head, offset)?;
+        let (stored, size, used) = entry_header(&head[..got])?;
+        if stored != kind {
+            return Ok(None);
+        }
+        let size = usize::try_from(size).context("object too big")?;
+        let mut out = vec![0u8; size];
+        let mut inflate = flate2::Decompress::new(true);
+        let mut input = vec![0u8; (size + 64).clamp(256, 64 << 10)];
+        let mut read_at = offset + used as u64;
+        loop {
+            let got = read_some_at(&self.pack, &mut input, read_at)?;
+            let (before_in, before_out) = (inflate.total_in(), inflate.total_out() as usize);
+            let status = inflate
+                .decompress(
+                    &input[..got],
+                    &mut out[before_out..],
+                    flate2::FlushDecompress::None,
+                )
+                .context("inflate pack entry")?;
+            read_at += inflate.total_in() - before_in;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            let stalled =
+                inflate.total_in() == before_in && inflate.total_out() as usize == before_out;
+            if got == 0 || stalled {
+                bail!("short pack entry");
+            }
+        }
+        if inflate.total_out() as usize != size {
+            bail!("pack entry of the wrong size");
+        }
+        Ok(Some(out))
     }
 
     /// A delta's result size: the second varint of its inflated data.
@@ -273,7 +336,7 @@ mod tests {
             .map(|i| repo.blob(format!("other {i}").as_bytes()).unwrap())
             .collect();
         pack(dir.path(), &more);
-        let sizes = PackSizes::open(&dir.path().join("objects"));
+        let sizes = PackReader::open(&dir.path().join("objects"));
         assert_eq!(sizes.packs.len(), 2);
         let big = &sizes.packs[0];
         let deltas = ids
@@ -296,5 +359,37 @@ mod tests {
         }
         let absent = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
         assert_eq!(sizes.size(absent).unwrap(), None);
+        assert_eq!(sizes.whole_tree(absent).unwrap(), None);
+    }
+
+    /// Trees packed whole read back as libgit2 reads them; a tree stored as a delta is None.
+    #[test]
+    fn whole_trees_match_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let mut trees = Vec::new();
+        let mut builder = repo.treebuilder(None).unwrap();
+        for i in 0..60 {
+            let blob = repo.blob(format!("chunk {i}").as_bytes()).unwrap();
+            builder
+                .insert(format!("{i:016x}.sql"), blob, 0o100644)
+                .unwrap();
+            trees.push(builder.write().unwrap());
+        }
+        pack(dir.path(), &trees);
+        let packs = PackReader::open(&dir.path().join("objects"));
+        let odb = repo.odb().unwrap();
+        let mut whole = 0;
+        for id in &trees {
+            if let Some(data) = packs.whole_tree(*id).unwrap() {
+                assert_eq!(data, odb.read(*id).unwrap().data(), "{id}");
+                whole += 1;
+            }
+        }
+        assert!(
+            whole > 0 && whole < trees.len(),
+            "{whole} of {} whole",
+            trees.len()
+        );
     }
 }
