@@ -360,6 +360,15 @@ fn runs_read_only_what_changed() {
         full["bytes"], part["bytes"],
         "bytes of SQL counted by the partial read"
     );
+    // The map that whole read wrote finds the next change in one place (its page hashes are
+    // the ones the next run computes).
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE t SET v = 'again' WHERE id = 1500")
+        .unwrap();
+    let next = snapshot_json(&env, &db, &repo, &[]);
+    let read = next["read"]["chunks_read"].as_u64().unwrap();
+    assert!(read <= 8 && next["read"]["tables_reused"] == 1, "{next}");
 
     // A map of another commit (left by a run killed after its commit) is not trusted.
     let old_map = std::fs::read(map_file(&repo)).unwrap();
