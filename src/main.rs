@@ -9,7 +9,8 @@ fn main() -> std::process::ExitCode {
 /// a few MiB (page lists) were copied on growth within the heap. One arena and a fixed 256 KiB
 /// threshold (bigger blocks mapped, grown in place, returned when freed): a first snapshot of
 /// a 2.26 GB database peaks 5–8 MiB lower, no slower (the threads rarely allocate at once:
-/// chunk buffers are recycled).
+/// chunk buffers are recycled). The dump also hands the heap's free pages back now and then
+/// ([`sqlgit::dump::buffers::enable_trim`]).
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; called before any other thread exists.
@@ -17,4 +18,5 @@ fn tune_malloc() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
+    sqlgit::dump::buffers::enable_trim();
 }

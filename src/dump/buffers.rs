@@ -39,6 +39,16 @@ pub fn give(mut buf: Vec<u8>) {
     }
 }
 
+/// Whether [`trim_now_and_then`] trims: set by the program that tuned the allocator for it
+/// ([`enable_trim`]). In a process that is not this tool (the tests call the library), other
+/// threads share the heap, and a trim takes the allocator's locks from under them.
+static TRIM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Let [`trim_now_and_then`] trim (the sqlgit program, with its one malloc arena).
+pub fn enable_trim() {
+    TRIM.store(true, Ordering::Relaxed);
+}
+
 /// Time between two trims of the allocator's free memory.
 const TRIM_EVERY_MS: u64 = 100;
 /// Free bytes in the allocator's heap below which a trim is not worth it.
@@ -55,6 +65,9 @@ const TRIM_FREE: usize = 1 << 20;
 /// what is in use (that first snapshot peaked 8–12 MiB lower, no slower). A heap with little
 /// free memory is left alone.
 pub fn trim_now_and_then() {
+    if !TRIM.load(Ordering::Relaxed) {
+        return;
+    }
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     static LAST_MS: AtomicU64 = AtomicU64::new(0);
     let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
