@@ -250,7 +250,9 @@ commits() { git -C "$repo" rev-list --count main 2>/dev/null || echo '?'; }
 
 bench_snapshot() {
   echo
-  echo "## snapshot: sqlgit snapshot vs sqlgit dump vs the naive script ($rounds rounds of a ~0.1% change)"
+  local change="a ~0.1% change"
+  ((scattered > 0)) && change="$scattered scattered rows updated"
+  echo "## snapshot: sqlgit snapshot vs sqlgit dump vs the naive script ($rounds rounds of $change)"
   if ! "$bin" snapshot --help >/dev/null 2>&1; then
     echo "skipped: \`sqlgit snapshot --help\` fails (the snapshot command does not exist yet)"
     return 0
