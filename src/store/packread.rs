@@ -197,30 +197,9 @@ impl Pack {
         }
         let size = usize::try_from(size).context("object too big")?;
         let mut out = vec![0u8; size];
-        let mut inflate = flate2::Decompress::new(true);
-        let mut input = vec![0u8; (size + 64).clamp(256, 64 << 10)];
-        let mut read_at = offset + used as u64;
-        loop {
-            let got = read_some_at(&self.pack, &mut input, read_at)?;
-            let (before_in, before_out) = (inflate.total_in(), inflate.total_out() as usize);
-            let status = inflate
-                .decompress(
-                    &input[..got],
-                    &mut out[before_out..],
-                    flate2::FlushDecompress::None,
-                )
-                .context("inflate pack entry")?;
-            read_at += inflate.total_in() - before_in;
-            if status == flate2::Status::StreamEnd {
-                break;
-            }
-            let stalled =
-                inflate.total_in() == before_in && inflate.total_out() as usize == before_out;
-            if got == 0 || stalled {
-                bail!("short pack entry");
-            }
-        }
-        if inflate.total_out() as usize != size {
+        let input = (size + 64).clamp(256, 64 << 10);
+        let (done, ended) = self.inflate_at(offset + used as u64, &mut out, input, |_| false)?;
+        if !ended || done != size {
             bail!("pack entry of the wrong size");
         }
         Ok(Some(out))
@@ -228,33 +207,54 @@ impl Pack {
 
     /// A delta's result size: the second varint of its inflated data.
     fn delta_result_size(&self, at: u64) -> Result<u64> {
-        let mut inflate = flate2::Decompress::new(true);
-        let mut input = [0u8; 256];
         let mut out = [0u8; 32];
+        let (done, _) = self.inflate_at(at, &mut out, 256, |o| delta_sizes_end(o).is_some())?;
+        let (base_end, result_end) =
+            delta_sizes_end(&out[..done]).context("short delta in pack")?;
+        Ok(varint_le(&out[base_end + 1..=result_end]))
+    }
+
+    /// Inflate the zlib stream at `at` in the pack into `out`, reading `input` bytes at a time,
+    /// until it ends, `out` is full or `enough` holds for what came out. Returns the bytes out
+    /// and whether the stream ended.
+    fn inflate_at(
+        &self,
+        at: u64,
+        out: &mut [u8],
+        input: usize,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<(usize, bool)> {
+        let mut inflate = flate2::Decompress::new(true);
+        let mut buf = vec![0u8; input];
         let mut read_at = at;
         loop {
-            let got = read_some_at(&self.pack, &mut input, read_at)?;
-            let before_in = inflate.total_in();
-            let before_out = inflate.total_out() as usize;
+            let got = read_some_at(&self.pack, &mut buf, read_at)?;
+            let (before_in, before_out) = (inflate.total_in(), inflate.total_out() as usize);
             let status = inflate
                 .decompress(
-                    &input[..got],
+                    &buf[..got],
                     &mut out[before_out..],
                     flate2::FlushDecompress::None,
                 )
                 .context("inflate pack entry")?;
             read_at += inflate.total_in() - before_in;
             let done = inflate.total_out() as usize;
-            // The base's size, then the result's: each ends at a byte without its top bit.
-            let ends: Vec<usize> = (0..done).filter(|&i| out[i] & 0x80 == 0).take(2).collect();
-            if let [base_end, result_end] = ends[..] {
-                return Ok(varint_le(&out[base_end + 1..=result_end]));
+            if status == flate2::Status::StreamEnd {
+                return Ok((done, true));
             }
-            if got == 0 || status == flate2::Status::StreamEnd || done == out.len() {
-                bail!("short delta in pack");
+            let stalled = inflate.total_in() == before_in && done == before_out;
+            if enough(&out[..done]) || got == 0 || stalled || done == out.len() {
+                return Ok((done, false));
             }
         }
     }
+}
+
+/// Where a delta's two sizes (base, result) end in its first inflated bytes: each is a varint
+/// ending at a byte without its top bit.
+fn delta_sizes_end(data: &[u8]) -> Option<(usize, usize)> {
+    let mut ends = (0..data.len()).filter(|&i| data[i] & 0x80 == 0);
+    Some((ends.next()?, ends.next()?))
 }
 
 /// Type, size and header length of a pack entry.
