@@ -2,6 +2,7 @@
 //! (no working tree, no temporary copy), then commit on `main` only if the tree changed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +12,7 @@ use crate::dump::incremental::{Previous, Reuse};
 use crate::dump::{self, Filters, Summary, path::table_dir, source};
 use crate::output::human_bytes;
 use crate::progress::{Counted, Progress};
+use crate::store::packread::PackReader;
 use crate::store::previous::{self, PreviousSnapshot};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{BRANCH, Store};
@@ -190,9 +192,13 @@ fn snapshot_one(
 ) -> Result<One> {
     let shown = db.display();
     let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
-    let mut writer = SnapshotWriter::start(store.repo.path());
+    let packs = match previous {
+        Some(p) => p.packs().clone(),
+        None => Arc::new(PackReader::open(&store.repo.path().join("objects"))),
+    };
+    let mut writer = SnapshotWriter::start(store.repo.path(), Some(packs.clone()));
     let mut check = (reading == Reading::Check && previous.is_some())
-        .then(|| SnapshotWriter::start(store.repo.path()));
+        .then(|| SnapshotWriter::start(store.repo.path(), Some(packs)));
     let meter = Progress::bytes(&format!("snapshot of {folder}"));
     let mut counted = Counted {
         inner: &mut writer,

@@ -64,7 +64,7 @@ pub fn dump(
 
     let shown = path.display();
     let conn = source::open(path, busy_timeout).with_context(|| format!("database {shown}"))?;
-    let mut writer = SnapshotWriter::start(&git_dir);
+    let mut writer = SnapshotWriter::start(&git_dir, None);
     let meter = Progress::bytes(&format!("reading {shown}"));
     let mut counted = Counted {
         inner: &mut writer,

@@ -13,11 +13,10 @@
 //! stays resident. What is in no pack (loose, or in a pack written after this was opened), and
 //! a tree stored as a delta, is `None`: the caller asks libgit2.
 
-use std::cell::OnceCell;
 use std::fs::File;
-use std::io::Read as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use git2::Oid;
@@ -31,8 +30,17 @@ struct Pack {
     idx: File,
     pack: File,
     count: u64,
+    /// Read at the first lookup that reaches the pack (or why it could not be).
+    table: OnceLock<Result<Table, String>>,
+}
+
+/// What is kept of a pack's index: 8 bytes an object.
+struct Table {
     /// The first 4 bytes of every id, in the index's order.
-    prefixes: OnceCell<Vec<u32>>,
+    prefixes: Vec<u32>,
+    /// Their offsets in the pack as the index has them (the top bit set: the number of an
+    /// entry of the index's table of large offsets).
+    offsets: Vec<u32>,
 }
 
 /// The packs of one repository's object directory, biggest first.
@@ -58,6 +66,16 @@ impl PackReader {
         // Most objects live in the biggest packs: fewer packs are searched on average.
         packs.sort_by_key(|p| std::cmp::Reverse(p.count));
         PackReader { packs }
+    }
+
+    /// Whether one of the packs holds object `oid`.
+    pub fn contains(&self, oid: Oid) -> Result<bool> {
+        for pack in &self.packs {
+            if pack.find(oid)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The size of object `oid` when one of the packs holds it.
@@ -104,30 +122,57 @@ impl Pack {
             idx,
             pack,
             count,
-            prefixes: OnceCell::new(),
+            table: OnceLock::new(),
         })
     }
 
-    fn prefixes(&self) -> Result<&[u32]> {
-        if let Some(prefixes) = self.prefixes.get() {
-            return Ok(prefixes);
+    /// The pack's table, read once (the object writer and the dump share the reader; the
+    /// other waits while one reads it).
+    fn table(&self) -> Result<&Table> {
+        match self
+            .table
+            .get_or_init(|| self.read_table().map_err(|e| format!("{e:#}")))
+        {
+            Ok(table) => Ok(table),
+            Err(e) => bail!("{e}"),
         }
-        let mut prefixes = Vec::with_capacity(self.count as usize);
-        let mut ids = std::io::BufReader::with_capacity(1 << 20, &self.idx);
-        std::io::Seek::seek(&mut ids, std::io::SeekFrom::Start(HEADER))?;
-        let mut id = [0u8; 20];
-        for _ in 0..self.count {
-            ids.read_exact(&mut id).context("read pack index")?;
-            prefixes.push(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
-        }
-        Ok(self.prefixes.get_or_init(|| prefixes))
+    }
+
+    /// Read the prefixes and offsets out of the index, with `pread` (the descriptor is shared
+    /// between threads: no file position).
+    fn read_table(&self) -> Result<Table> {
+        let n = self.count as usize;
+        let mut table = Table {
+            prefixes: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n),
+        };
+        let mut block = vec![0u8; 64 << 10];
+        let mut each = |at: u64, size: usize, take: &mut dyn FnMut(&[u8])| -> Result<()> {
+            let per_block = block.len() / size;
+            for first in (0..n).step_by(per_block) {
+                let count = per_block.min(n - first);
+                let bytes = &mut block[..count * size];
+                self.idx
+                    .read_exact_at(bytes, at + (first * size) as u64)
+                    .context("read pack index")?;
+                bytes.chunks_exact(size).for_each(&mut *take);
+            }
+            Ok(())
+        };
+        let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        each(HEADER, 20, &mut |id| table.prefixes.push(be32(id)))?;
+        // Past the CRCs: the offsets.
+        each(HEADER + self.count * 24, 4, &mut |o| {
+            table.offsets.push(be32(o))
+        })?;
+        Ok(table)
     }
 
     /// The position of `oid` in the index.
     fn find(&self, oid: Oid) -> Result<Option<u64>> {
         let id = oid.as_bytes();
         let prefix = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-        let prefixes = self.prefixes()?;
+        let prefixes = &self.table()?.prefixes;
         let mut at = prefixes.partition_point(|&p| p < prefix);
         let mut stored = [0u8; 20];
         while prefixes.get(at) == Some(&prefix) {
@@ -145,11 +190,7 @@ impl Pack {
     /// Where the entry at index position `at` starts in the pack.
     fn offset(&self, at: u64) -> Result<u64> {
         let n = self.count;
-        let mut word = [0u8; 4];
-        self.idx
-            .read_exact_at(&mut word, HEADER + n * 24 + at * 4)
-            .context("read pack index")?;
-        let small = u32::from_be_bytes(word);
+        let small = self.table()?.offsets[at as usize];
         let offset = if small & 0x8000_0000 == 0 {
             u64::from(small)
         } else {
@@ -166,7 +207,7 @@ impl Pack {
     /// The size of the object at index position `at`.
     fn entry_size(&self, at: u64) -> Result<u64> {
         let offset = self.offset(at)?;
-        let mut head = [0u8; 64];
+        let mut head = [0u8; 128];
         let got = read_some_at(&self.pack, &mut head, offset)?;
         let head = &head[..got];
         let (kind, size, mut used) = entry_header(head)?;
@@ -182,14 +223,16 @@ impl Pack {
             7 => used += 20,
             _ => bail!("pack entry of unknown type {kind}"),
         }
-        self.delta_result_size(offset + used as u64)
+        let delta = head.get(used..).context("short pack entry")?;
+        self.delta_result_size(offset + used as u64, delta)
     }
 
     /// The inflated content of the entry at index position `at` when it is stored whole as an
     /// object of type `kind` (None: a delta, or another type).
     fn whole_entry(&self, at: u64, kind: u8) -> Result<Option<Vec<u8>>> {
         let offset = self.offset(at)?;
-        let mut head = [0u8; 16];
+        // The header and, for a tree of a snapshot (a few KiB), the whole entry in one read.
+        let mut head = vec![0u8; 8 << 10];
         let got = read_some_at(&self.pack, &mut head, offset)?;
         let (stored, size, used) = entry_header(&head[..got])?;
         if stored != kind {
@@ -198,7 +241,9 @@ impl Pack {
         let size = usize::try_from(size).context("object too big")?;
         let mut out = vec![0u8; size];
         let input = (size + 64).clamp(256, 64 << 10);
-        let (done, ended) = self.inflate_at(offset + used as u64, &mut out, input, |_| false)?;
+        let first = &head[used..got];
+        let (done, ended) =
+            self.inflate_at(offset + used as u64, first, &mut out, input, |_| false)?;
         if !ended || done != size {
             bail!("pack entry of the wrong size");
         }
@@ -206,44 +251,51 @@ impl Pack {
     }
 
     /// A delta's result size: the second varint of its inflated data.
-    fn delta_result_size(&self, at: u64) -> Result<u64> {
+    fn delta_result_size(&self, at: u64, first: &[u8]) -> Result<u64> {
         let mut out = [0u8; 32];
-        let (done, _) = self.inflate_at(at, &mut out, 256, |o| delta_sizes_end(o).is_some())?;
+        let enough = |o: &[u8]| delta_sizes_end(o).is_some();
+        let (done, _) = self.inflate_at(at, first, &mut out, 256, enough)?;
         let (base_end, result_end) =
             delta_sizes_end(&out[..done]).context("short delta in pack")?;
         Ok(varint_le(&out[base_end + 1..=result_end]))
     }
 
-    /// Inflate the zlib stream at `at` in the pack into `out`, reading `input` bytes at a time,
-    /// until it ends, `out` is full or `enough` holds for what came out. Returns the bytes out
-    /// and whether the stream ended.
+    /// Inflate the zlib stream at `at` in the pack into `out` — `first`: its bytes already read
+    /// (any number), then `input` bytes a read — until it ends, `out` is full or `enough` holds
+    /// for what came out. Returns the bytes out and whether the stream ended.
     fn inflate_at(
         &self,
         at: u64,
+        first: &[u8],
         out: &mut [u8],
         input: usize,
         enough: impl Fn(&[u8]) -> bool,
     ) -> Result<(usize, bool)> {
         let mut inflate = flate2::Decompress::new(true);
-        let mut buf = vec![0u8; input];
-        let mut read_at = at;
+        let mut buf = first.to_vec();
+        let (mut pos, mut read_at) = (0, at + first.len() as u64);
         loop {
-            let got = read_some_at(&self.pack, &mut buf, read_at)?;
+            if pos == buf.len() {
+                buf.resize(input, 0);
+                let got = read_some_at(&self.pack, &mut buf, read_at)?;
+                buf.truncate(got);
+                (pos, read_at) = (0, read_at + got as u64);
+            }
             let (before_in, before_out) = (inflate.total_in(), inflate.total_out() as usize);
             let status = inflate
                 .decompress(
-                    &buf[..got],
+                    &buf[pos..],
                     &mut out[before_out..],
                     flate2::FlushDecompress::None,
                 )
                 .context("inflate pack entry")?;
-            read_at += inflate.total_in() - before_in;
+            pos += (inflate.total_in() - before_in) as usize;
             let done = inflate.total_out() as usize;
             if status == flate2::Status::StreamEnd {
                 return Ok((done, true));
             }
             let stalled = inflate.total_in() == before_in && done == before_out;
-            if enough(&out[..done]) || got == 0 || stalled || done == out.len() {
+            if enough(&out[..done]) || buf.is_empty() || stalled || done == out.len() {
                 return Ok((done, false));
             }
         }
@@ -376,7 +428,16 @@ mod tests {
                 .unwrap();
             trees.push(builder.write().unwrap());
         }
+        // A tree bigger than the first read of an entry (ids do not compress).
+        for i in 60..1000 {
+            let blob = repo.blob(format!("chunk {i}").as_bytes()).unwrap();
+            builder
+                .insert(format!("{i:016x}.sql"), blob, 0o100644)
+                .unwrap();
+        }
+        let big = builder.write().unwrap();
         pack(dir.path(), &trees);
+        pack(dir.path(), &[big]); // alone in its pack: stored whole
         let packs = PackReader::open(&dir.path().join("objects"));
         let odb = repo.odb().unwrap();
         let mut whole = 0;

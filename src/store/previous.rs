@@ -7,6 +7,7 @@
 //! written, leaves a map of another commit, and the next run reads the whole database.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, Tree};
@@ -27,8 +28,8 @@ pub struct PreviousSnapshot<'r> {
     repo: &'r Repository,
     folder: Tree<'r>,
     map: PageMap,
-    /// Opened at the first read (a run that changes no table never reads an index).
-    packs: std::cell::OnceCell<PackReader>,
+    /// The packs, read with `pread` (shared with the run's object writer).
+    packs: Arc<PackReader>,
 }
 
 /// The previous snapshot of `folder` when its map belongs to `head` (None: read everything).
@@ -49,7 +50,7 @@ pub fn load<'r>(
         repo: &store.repo,
         folder,
         map,
-        packs: std::cell::OnceCell::new(),
+        packs: Arc::new(PackReader::open(&store.repo.path().join("objects"))),
     })
 }
 
@@ -94,9 +95,9 @@ fn parse_tree(mut data: &[u8]) -> Result<Vec<(String, Oid, bool)>> {
 }
 
 impl PreviousSnapshot<'_> {
-    fn packs(&self) -> &PackReader {
-        self.packs
-            .get_or_init(|| PackReader::open(&self.repo.path().join("objects")))
+    /// The packs as this run found them (its object writer looks up what is stored there).
+    pub fn packs(&self) -> &Arc<PackReader> {
+        &self.packs
     }
 
     fn rows_entry(&self, dir: &str) -> Result<Option<Oid>> {

@@ -13,6 +13,7 @@ use git2::{Odb, Oid, Repository};
 
 use super::pack::{Compressor, Kind, PackWriter, object_id};
 use super::packindex::PackIndex;
+use super::packread::PackReader;
 use super::tree::{ObjectStore, TreeBuilder};
 use crate::dump::{Sink, buffers};
 
@@ -61,10 +62,12 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Start the writer thread on the repository at `git_dir`.
-    pub fn start(git_dir: &Path) -> SnapshotWriter {
+    /// A writer into the repository at `git_dir`; `packs`: its packs, to skip what they hold
+    /// (None: ask libgit2, loose objects included).
+    pub fn start(git_dir: &Path, packs: Option<Arc<PackReader>>) -> SnapshotWriter {
         let (tx, rx) = sync_channel(8);
         let dir = git_dir.to_path_buf();
-        let handle = std::thread::spawn(move || write_objects(dir, rx));
+        let handle = std::thread::spawn(move || write_objects(dir, packs, rx));
         SnapshotWriter {
             tx: Some(tx),
             batch: Vec::new(),
@@ -155,6 +158,9 @@ impl Sink for SnapshotWriter {
 /// Hashes objects, skips those already stored, and hands new ones to the compressors.
 struct Objects<'a> {
     odb: Odb<'a>,
+    /// The packs that were there when the run began (an object also stored loose is written
+    /// again: two copies, no harm).
+    packs: Option<Arc<PackReader>>,
     /// The objects of the pack being written (shared with the pack writer).
     index: Arc<Mutex<PackIndex>>,
     pool: Option<CompressPool>,
@@ -163,8 +169,12 @@ struct Objects<'a> {
 impl ObjectStore for Objects<'_> {
     fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid> {
         let oid = object_id(kind, &data);
-        let known = self.index.lock().expect("pack index").contains(oid)?;
-        if !known && !self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH) {
+        let known = self.index.lock().expect("pack index").contains(oid)?
+            || match &self.packs {
+                Some(packs) => packs.contains(oid)?,
+                None => self.odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH),
+            };
+        if !known {
             self.index.lock().expect("pack index").reserve(oid)?;
             self.pool
                 .as_mut()
@@ -297,11 +307,16 @@ fn compress_job(
     Ok(())
 }
 
-fn write_objects(git_dir: PathBuf, rx: Receiver<Msg>) -> Result<Written> {
+fn write_objects(
+    git_dir: PathBuf,
+    packs: Option<Arc<PackReader>>,
+    rx: Receiver<Msg>,
+) -> Result<Written> {
     let repo = Repository::open_bare(&git_dir).context("open repository")?;
     let pack = PackWriter::new(&git_dir.join("objects"))?;
     let mut objects = Objects {
         odb: repo.odb()?,
+        packs,
         index: pack.index(),
         pool: Some(CompressPool::new(pack, 2)),
     };
