@@ -1,17 +1,18 @@
-//! Sizes and trees of packed objects, read from the packs' index and entries with a few small
-//! `pread`s each.
+//! What the packs hold, read from their indexes and entries with a few small `pread`s an object:
+//! whether an object is there, its size, a tree's content.
 //!
 //! An incremental snapshot subtracts the size of every chunk it replaces from the table's byte
-//! count, and reads the previous snapshot's folders next to every change. Through libgit2 each
-//! such read maps a pack window and, under the small window cap that keeps memory bounded (see
-//! [`super::configure_libgit2`]), unmaps another one, after a search of every pack's index: a
-//! third of a scattered-change run went there. Here the first 4 bytes of every id of a pack's
-//! `.idx` (version 2) are kept in memory (read once, at the first lookup that reaches the
-//! pack), an id is found among them and confirmed by one read, and the entry read with
-//! `pread`: its header for a size (for a delta, the start of the delta data), the whole entry
-//! for a tree stored whole (checked against its id). Nothing is mapped, nothing of the files
-//! stays resident. What is in no pack (loose, or in a pack written after this was opened), and
-//! a tree stored as a delta, is `None`: the caller asks libgit2.
+//! count, reads the previous snapshot's folders next to every change, and its object writer
+//! skips what is stored already. Through libgit2 each lookup searched every pack's index, and
+//! each read mapped a pack window and, under the small window cap that keeps memory bounded
+//! (see [`super::configure_libgit2`]), unmapped another one: a third of a scattered-change run
+//! went there. Here 8 bytes an object are kept in memory — the first 4 bytes of its id and its
+//! offset, read from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an
+//! id found among them is confirmed by one read, and the entry is read with `pread`: its header
+//! for a size (for a delta, the start of the delta data), the whole entry for a tree stored
+//! whole (checked against its id). Nothing is mapped; nothing of the files stays resident.
+//! What is in no pack (loose, or in a pack written after this was opened) is not found, and a
+//! tree stored as a delta is `None`: callers ask libgit2, or (the writer) store it again.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -24,6 +25,9 @@ use git2::Oid;
 use super::pack::{Kind, object_id};
 
 const HEADER: u64 = 8 + 256 * 4;
+/// Trees bigger than this are left to libgit2 (a snapshot's trees hold a few hundred entries;
+/// a damaged header must not ask for gigabytes).
+const MAX_TREE: usize = 16 << 20;
 
 /// One pack and its index.
 struct Pack {
@@ -56,7 +60,10 @@ impl PackReader {
         if let Ok(entries) = std::fs::read_dir(objects.join("pack")) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.extension().is_some_and(|e| e == "idx")
+                // Not the temporary files of a pack being written (or left by a killed run).
+                let named = entry.file_name().to_string_lossy().starts_with("pack-");
+                if named
+                    && path.extension().is_some_and(|e| e == "idx")
                     && let Ok(pack) = Pack::open(&path)
                 {
                     packs.push(pack);
@@ -239,6 +246,9 @@ impl Pack {
             return Ok(None);
         }
         let size = usize::try_from(size).context("object too big")?;
+        if size > MAX_TREE {
+            return Ok(None); // not a tree of ours; libgit2 reads it (or says what is wrong)
+        }
         let mut out = vec![0u8; size];
         let input = (size + 64).clamp(256, 64 << 10);
         let first = &head[used..got];
@@ -318,6 +328,9 @@ fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
     let mut used = 1;
     while byte & 0x80 != 0 {
         byte = *head.get(used).context("short pack entry")?;
+        if shift > 57 {
+            bail!("damaged pack entry header");
+        }
         size |= u64::from(byte & 0x7f) << shift;
         shift += 7;
         used += 1;
@@ -325,10 +338,11 @@ fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
     Ok((kind, size, used))
 }
 
-/// A little-endian base-128 number (a delta's sizes).
+/// A little-endian base-128 number (a delta's sizes; bits past 64 are dropped).
 fn varint_le(bytes: &[u8]) -> u64 {
     bytes
         .iter()
+        .take(10)
         .enumerate()
         .fold(0, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)))
 }
