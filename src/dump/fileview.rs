@@ -31,11 +31,10 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 
 /// The largest folio of a file (the PMD size on x86-64 and arm64 with 4 KiB pages): a fault
-/// maps at most the block of this size, aligned, that holds the page read.
+/// maps at most the block of this size, aligned, that holds the page read. The map keeps one
+/// block resident: reading a page of another drops it (a b-tree walk moves to another block
+/// about once per interior page and once per 2 MiB of leaves).
 const BLOCK: usize = 2 << 20;
-/// Blocks read in after which the map is dropped from the resident set (a b-tree walk moves
-/// to another block about once per interior page and once per 2 MiB of leaves).
-const KEEP_BLOCKS: usize = 1;
 
 /// The database file, mapped, and the pages its WAL holds.
 pub struct FileView {
@@ -44,12 +43,9 @@ pub struct FileView {
     page_size: usize,
     /// Bit per page number: a frame of the WAL holds this page (read it through SQLite).
     in_wal: Vec<u64>,
-    /// Byte range read since the map was last dropped from the resident set.
-    touched: (usize, usize),
-    /// Blocks read in since then (a block read again after another counts again).
-    blocks: usize,
-    /// The block of the last page read.
-    block: usize,
+    /// The block pages were read from since the map was last dropped from the resident set
+    /// (None: none).
+    block: Option<usize>,
 }
 
 impl FileView {
@@ -94,9 +90,7 @@ impl FileView {
             len,
             page_size,
             in_wal,
-            touched: (usize::MAX, 0),
-            blocks: 0,
-            block: usize::MAX,
+            block: None,
         })
     }
 
@@ -117,39 +111,32 @@ impl FileView {
             return None;
         }
         let block = start / BLOCK;
-        if block != self.block {
-            if self.blocks >= KEEP_BLOCKS {
-                self.release();
-            }
-            self.blocks += 1;
-            self.block = block;
+        if self.block != Some(block) {
+            self.release();
+            self.block = Some(block);
         }
-        self.touched = (self.touched.0.min(start), self.touched.1.max(end));
         // SAFETY: start..end lies inside the mapping, which lives as long as self.
         Some(unsafe {
             std::slice::from_raw_parts((self.base as *const u8).add(start), self.page_size)
         })
     }
 
-    /// Drop the pages read so far from the resident set (the kernel keeps them cached).
+    /// Drop the pages read so far (one block: pages never straddle blocks, a page size divides
+    /// 2 MiB) from the resident set; the kernel keeps them cached.
     pub fn release(&mut self) {
-        let (lo, hi) = self.touched;
-        if lo < hi {
-            let lo = lo / BLOCK * BLOCK;
-            let hi = hi.next_multiple_of(BLOCK).min(self.len);
+        if let Some(block) = self.block.take() {
+            let start = block * BLOCK;
+            let len = BLOCK.min(self.len - start);
             // SAFETY: a range inside our own read-only shared mapping; its pages are read again
             // from the file when touched.
             unsafe {
                 libc::madvise(
-                    (self.base as *mut u8).add(lo).cast(),
-                    hi - lo,
+                    (self.base as *mut u8).add(start).cast(),
+                    len,
                     libc::MADV_DONTNEED,
                 );
             }
         }
-        self.touched = (usize::MAX, 0);
-        self.blocks = 0;
-        self.block = usize::MAX;
     }
 }
 

@@ -113,6 +113,8 @@ pub fn dump_rows_in<'c>(
 ) -> Result<RowsRead> {
     let context = || format!("read table {}", table.name);
     let mut owned: RawStmt;
+    // Without a slot of the caller's, the statement lives for this read only.
+    let mut own_slot = None;
     let stmt: &mut RawStmt = match range.as_mut().map(|r| (&r.from, r.statement.take())) {
         None | Some((From::Start, _)) => {
             owned = RawStmt::prepare(conn, &table.select, encoding).with_context(context)?;
@@ -123,20 +125,13 @@ pub fn dump_rows_in<'c>(
                 .select_from
                 .as_deref()
                 .context("no rowid to read from")?;
+            let slot = slot.unwrap_or(&mut own_slot);
             let stmt = match slot {
-                Some(slot) => match slot {
-                    Some(kept) => {
-                        kept.reset();
-                        kept
-                    }
-                    None => {
-                        slot.insert(RawStmt::prepare(conn, sql, encoding).with_context(context)?)
-                    }
-                },
-                None => {
-                    owned = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
-                    &mut owned
+                Some(kept) => {
+                    kept.reset();
+                    kept
                 }
+                None => slot.insert(RawStmt::prepare(conn, sql, encoding).with_context(context)?),
             };
             stmt.bind_i64(1, *rowid)?;
             stmt

@@ -19,6 +19,10 @@ use super::packindex::PackIndex;
 
 /// Prefix of temporary pack files; stale ones are removed by [`remove_stale_temp_files`].
 const TMP_PREFIX: &str = "tmp_sqlgit_";
+/// A version 2 pack index starts with these 8 bytes, then 256 cumulative counts (the last is
+/// the number of objects), then the ids from [`IDX_IDS_AT`].
+pub(super) const IDX_V2_MAGIC: &[u8; 8] = b"\xfftOc\0\0\0\x02";
+pub(super) const IDX_IDS_AT: usize = 8 + 256 * 4;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -221,7 +225,7 @@ pub fn remove_stale_temp_files(objects_dir: &Path) {
 pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
     let data = std::fs::read(idx_path).with_context(|| format!("read {}", idx_path.display()))?;
     let bad = || anyhow::anyhow!("{}: not a version 2 pack index", idx_path.display());
-    if data.len() < 8 + 1024 || &data[..8] != b"\xfftOc\0\0\0\x02" {
+    if data.len() < IDX_IDS_AT || &data[..8] != IDX_V2_MAGIC {
         return Err(bad());
     }
     let be32 = |at: usize| -> Result<u32> {
@@ -229,8 +233,8 @@ pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
             data.get(at..at + 4).ok_or_else(bad)?.try_into()?,
         ))
     };
-    let count = be32(8 + 255 * 4)? as usize;
-    let oids_at = 8 + 1024;
+    let count = be32(IDX_IDS_AT - 4)? as usize;
+    let oids_at = IDX_IDS_AT;
     let offsets_at = oids_at + count * 20 + count * 4;
     let large_at = offsets_at + count * 4;
     let mut out = Vec::with_capacity(count);

@@ -208,7 +208,7 @@ impl PackIndex {
         self.ids = None;
         let file = super::pack::create_private(path)?;
         let n = self.written as u64;
-        let mut head = b"\xfftOc\0\0\0\x02".to_vec();
+        let mut head = super::pack::IDX_V2_MAGIC.to_vec();
         let mut total = 0u32;
         for count in self.fanout {
             total += count;

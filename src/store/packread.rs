@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
-use super::pack::{Kind, object_id};
+use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, object_id};
 
-const HEADER: u64 = 8 + 256 * 4;
+const HEADER: u64 = IDX_IDS_AT as u64;
 /// Trees bigger than this are left to libgit2 (a snapshot's trees hold a few hundred entries;
 /// a damaged header must not ask for gigabytes).
 const MAX_TREE: usize = 16 << 20;
@@ -120,7 +120,7 @@ impl Pack {
         let pack = File::open(idx_path.with_extension("pack"))?;
         let mut header = vec![0u8; HEADER as usize];
         idx.read_exact_at(&mut header, 0)?;
-        if header[..8] != *b"\xfftOc\0\0\0\x02" {
+        if header[..8] != *IDX_V2_MAGIC {
             bail!("not a version 2 pack index");
         }
         let last = &header[HEADER as usize - 4..];
