@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 use rusqlite::Connection;
+use rusqlite::types::Value;
 
 use super::{Previous, Reuse, reuse_chunk};
 use crate::dump::Format;
@@ -22,16 +23,43 @@ pub struct KeyedPart {
     pub chunk_keys: KeyList,
 }
 
-/// Compares keys (SQL literals, each ended by NUL) in the table's b-tree order, in SQL.
+/// Compares keys (SQL literals, each ended by NUL) in the table's b-tree order, in SQL: keys
+/// whose values are all plain (NULL, integers, simple quoted text, blobs) are bound to one
+/// prepared statement; any other spelling (reals, `char(…)` joins) is compared as SQL text.
 struct KeyOrder<'c> {
     conn: &'c Connection,
     /// ` COLLATE "coll"` of each key column.
     collations: Vec<String>,
+    /// `SELECT (?1 COLLATE …, ?2 …) <= (?3, ?4)` for keys of `collations.len()` values.
+    bound: String,
 }
 
 impl KeyOrder<'_> {
+    fn new(conn: &Connection, collations: Vec<String>) -> KeyOrder<'_> {
+        let n = collations.len();
+        let left: Vec<String> = (0..n)
+            .map(|i| format!("?{}{}", i + 1, collations[i]))
+            .collect();
+        let right: Vec<String> = (0..n).map(|i| format!("?{}", n + i + 1)).collect();
+        let bound = format!("SELECT ({}) <= ({})", left.join(","), right.join(","));
+        KeyOrder {
+            conn,
+            collations,
+            bound,
+        }
+    }
+
     /// `(a) <= (b)` in b-tree order.
     fn le(&self, a: &[u8], b: &[u8]) -> Result<bool> {
+        let n = self.collations.len();
+        if let (Some(a), Some(b)) = (plain_values(a), plain_values(b))
+            && a.len() == n
+            && b.len() == n
+        {
+            let mut stmt = self.conn.prepare_cached(&self.bound)?;
+            let params = rusqlite::params_from_iter(a.iter().chain(b.iter()));
+            return Ok(stmt.query_row(params, |r| r.get::<_, bool>(0))?);
+        }
         let a = literals(a, Some(&self.collations))?;
         let b = literals(b, None)?;
         let sql = format!("SELECT {a} <= {b}");
@@ -50,6 +78,54 @@ impl KeyOrder<'_> {
             }
         }
         Ok(lo.checked_sub(1))
+    }
+}
+
+/// The values of a key (SQL literals, each ended by NUL) when every one is spelled plainly:
+/// `NULL`, a decimal integer, `'text'` (UTF-8, quotes doubled) or `X'hex'`. None: some value
+/// is spelled otherwise (left to SQL).
+fn plain_values(key: &[u8]) -> Option<Vec<Value>> {
+    let parts = key.strip_suffix(&[0])?;
+    parts.split(|&b| b == 0).map(plain_value).collect()
+}
+
+fn plain_value(lit: &[u8]) -> Option<Value> {
+    match lit {
+        b"NULL" => Some(Value::Null),
+        [b'\'', inner @ .., b'\''] => {
+            let text = std::str::from_utf8(inner).ok()?;
+            // Quotes inside come in pairs, and nothing else is special.
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text;
+            while let Some(at) = rest.find('\'') {
+                if rest.as_bytes().get(at + 1) != Some(&b'\'') {
+                    return None;
+                }
+                out.push_str(&rest[..=at]);
+                rest = &rest[at + 2..];
+            }
+            out.push_str(rest);
+            Some(Value::Text(out))
+        }
+        [b'X', b'\'', hex @ .., b'\''] if hex.len() % 2 == 0 => {
+            let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+            let bytes: Option<Vec<u8>> = hex
+                .chunks(2)
+                .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+                .collect();
+            bytes.map(Value::Blob)
+        }
+        _ => {
+            let digits = lit.strip_prefix(b"-").unwrap_or(lit);
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(lit)
+                .ok()?
+                .parse()
+                .ok()
+                .map(Value::Integer)
+        }
     }
 }
 
@@ -90,20 +166,18 @@ pub fn read_keyed_in_part(
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
 ) -> Result<KeyedPart> {
-    let order = KeyOrder {
-        conn,
-        collations: table
-            .key_order
-            .as_ref()
-            .context("no key order")?
-            .iter()
-            .map(|c| {
-                c.rsplit_once(" COLLATE ")
-                    .map(|(_, coll)| format!(" COLLATE {coll}"))
-                    .unwrap_or_default()
-            })
-            .collect(),
-    };
+    let collations = table
+        .key_order
+        .as_ref()
+        .context("no key order")?
+        .iter()
+        .map(|c| {
+            c.rsplit_once(" COLLATE ")
+                .map(|(_, coll)| format!(" COLLATE {coll}"))
+                .unwrap_or_default()
+        })
+        .collect();
+    let order = KeyOrder::new(conn, collations);
     let chunks_keys = &old_keys.chunks;
     // Intervals [from, to) of previous chunks that may differ (from None: the table's start).
     let mut spans: Vec<(Option<usize>, usize)> = Vec::new();
@@ -254,4 +328,85 @@ fn changed_keys(
             Side::New => key_of(new_keys, p.pgno),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(parts: &[&str]) -> Vec<u8> {
+        let mut k = Vec::new();
+        for p in parts {
+            k.extend_from_slice(p.as_bytes());
+            k.push(0);
+        }
+        k
+    }
+
+    #[test]
+    fn plain_values_decode_only_plain_spellings() {
+        let v = plain_values(&key(&["NULL", "-12", "'it''s'", "X'00fF'", "''"])).unwrap();
+        assert_eq!(
+            v,
+            vec![
+                Value::Null,
+                Value::Integer(-12),
+                Value::Text("it's".into()),
+                Value::Blob(vec![0, 255]),
+                Value::Text(String::new()),
+            ]
+        );
+        for other in [
+            "1.5",
+            "1e999",
+            "'a'||char(13)||'b'",
+            "CAST(X'61' AS TEXT)",
+            "99999999999999999999",
+            "'a'b'",
+            "X'0'",
+            "-",
+        ] {
+            assert_eq!(plain_values(&key(&[other])), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn bound_comparison_agrees_with_sql_text() {
+        let conn = Connection::open_in_memory().unwrap();
+        let lits = [
+            "NULL",
+            "-5",
+            "0",
+            "7",
+            "'A'",
+            "'a'",
+            "'b'",
+            "'it''s'",
+            "X'00'",
+            "X'ff'",
+            "2.5",
+            "'a'||char(13)",
+            "''",
+        ];
+        for colls in [vec![String::new()], vec![" COLLATE NOCASE".to_string()]] {
+            let order = KeyOrder::new(&conn, colls);
+            for a in lits {
+                for b in lits {
+                    let (ka, kb) = (key(&[a]), key(&[b]));
+                    let got = order.le(&ka, &kb).ok();
+                    let sql = format!(
+                        "SELECT {} <= {}",
+                        literals(&ka, Some(&order.collations)).unwrap(),
+                        literals(&kb, None).unwrap()
+                    );
+                    // NULL <= x is NULL: an error both ways (key columns are NOT NULL).
+                    let want: Option<bool> = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
+                    assert_eq!(got, want, "{a} <= {b} with {:?}", order.collations);
+                }
+            }
+        }
+        let order = KeyOrder::new(&conn, vec![String::new(), " COLLATE NOCASE".into()]);
+        assert!(order.le(&key(&["1", "'B'"]), &key(&["1", "'b'"])).unwrap());
+        assert!(!order.le(&key(&["2", "'a'"]), &key(&["1", "'b'"])).unwrap());
+    }
 }
