@@ -46,6 +46,8 @@ pub struct FileView {
     /// The block pages were read from since the map was last dropped from the resident set
     /// (None: none).
     block: Option<usize>,
+    /// This view made the mapping and unmaps it (not a [`FileView::share`]d one).
+    owner: bool,
 }
 
 impl FileView {
@@ -91,7 +93,21 @@ impl FileView {
             page_size,
             in_wal,
             block: None,
+            owner: true,
         })
+    }
+
+    /// A second view of the same mapping, for another thread reading other pages; it must not
+    /// outlive this one.
+    pub fn share(&self) -> FileView {
+        FileView {
+            base: self.base,
+            len: self.len,
+            page_size: self.page_size,
+            in_wal: self.in_wal.clone(),
+            block: None,
+            owner: false,
+        }
     }
 
     /// Page `pgno` as the transaction sees it, or None: read it through SQLite.
@@ -164,9 +180,13 @@ impl FileView {
 
 impl Drop for FileView {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, not used after this.
-        unsafe {
-            libc::munmap(self.base, self.len);
+        self.release();
+        if self.owner {
+            // SAFETY: the mapping made in `open`, not used after this (shared views are gone:
+            // they live in scoped helper threads).
+            unsafe {
+                libc::munmap(self.base, self.len);
+            }
         }
     }
 }

@@ -27,6 +27,8 @@ use super::keylist::PageKeys;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
+mod split;
+
 /// What a page is to the table that owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -142,7 +144,9 @@ pub fn fingerprint(conn: &Connection, extra: &[u8]) -> Result<u128> {
 
 /// Reads pages of the database in the current transaction.
 pub struct Pages<'c> {
-    stmt: RawStmt<'c>,
+    /// Pages the file view cannot give are read through SQLite (None: a helper's pages, which
+    /// has only the file view; see [`Pages::walk_keyed`]).
+    stmt: Option<RawStmt<'c>>,
     seed: u64,
     /// Usable bytes per page (page size minus the reserved bytes at the end of each page).
     usable: usize,
@@ -164,7 +168,7 @@ impl<'c> Pages<'c> {
         .context("read database pages (sqlite_dbpage)")?;
         let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let mut pages = Pages {
-            stmt,
+            stmt: Some(stmt),
             seed,
             usable: 0,
             page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
@@ -235,10 +239,39 @@ impl<'c> Pages<'c> {
         expect: usize,
         keys: Option<usize>,
     ) -> Result<Walked> {
+        let mut walked = match self.walk_in_two(rootpage, expect, keys)? {
+            Some(walked) => walked,
+            None => self.walk_from(rootpage, vec![rootpage], expect, keys)?,
+        };
+        if let Some(file) = &mut self.file {
+            file.release(); // nothing of the file stays resident between walks
+        }
+        let out = &mut walked.pages;
+        out.sort_unstable_by_key(|p| p.pgno);
+        out.shrink_to_fit(); // kept in the map until the next snapshot
+        if out.len() > self.page_count as usize {
+            bail!("b-tree of page {rootpage} reaches more pages than the database has");
+        }
+        if out.windows(2).any(|w| w[0].pgno == w[1].pgno) {
+            bail!("b-tree of page {rootpage} reaches a page twice");
+        }
+        if let Some(list) = &mut walked.keys {
+            list.sort_by_pgno();
+        }
+        Ok(walked)
+    }
+
+    /// The pages reached from the pages on `todo` (a stack), unsorted.
+    fn walk_from(
+        &mut self,
+        rootpage: u32,
+        mut todo: Vec<u32>,
+        expect: usize,
+        keys: Option<usize>,
+    ) -> Result<Walked> {
         let mut page_keys: Option<PageKeys> = keys.map(|_| PageKeys::default());
         let mut out = Vec::with_capacity(expect + expect / 16);
         let mut rows = 0u64;
-        let mut todo = vec![rootpage];
         let limit = self.page_count as usize;
         while let Some(pgno) = todo.pop() {
             if out.len() > limit {
@@ -347,17 +380,6 @@ impl<'c> Pages<'c> {
             // Depth first, children in order (the order only has to be the same every time).
             todo.extend(children.into_iter().rev());
         }
-        if let Some(file) = &mut self.file {
-            file.release(); // nothing of the file stays resident between walks
-        }
-        out.sort_unstable_by_key(|p| p.pgno);
-        out.shrink_to_fit(); // kept in the map until the next snapshot
-        if out.windows(2).any(|w| w[0].pgno == w[1].pgno) {
-            bail!("b-tree of page {rootpage} reaches a page twice");
-        }
-        if let Some(list) = &mut page_keys {
-            list.sort_by_pgno();
-        }
         Ok(Walked {
             pages: out,
             rows,
@@ -427,7 +449,7 @@ impl<'c> Pages<'c> {
 /// through SQLite (valid until `stmt` runs again).
 fn page<'s>(
     file: &'s mut Option<FileView>,
-    stmt: &'s mut RawStmt,
+    stmt: &'s mut Option<RawStmt>,
     page_count: u32,
     pgno: u32,
 ) -> Result<&'s [u8]> {
@@ -437,6 +459,9 @@ fn page<'s>(
     if let Some(data) = file.as_mut().and_then(|f| f.page(pgno)) {
         return Ok(data);
     }
+    let Some(stmt) = stmt else {
+        bail!("page {pgno} is read through SQLite, which a helper thread cannot");
+    };
     stmt.reset();
     stmt.bind_i64(1, i64::from(pgno))?;
     if !stmt.step()? {
