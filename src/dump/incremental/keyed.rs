@@ -5,7 +5,7 @@ use git2::Oid;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use super::{Previous, Reuse, reuse_chunk};
+use super::{Previous, Reuse, WrittenSizes, reuse_chunk};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
@@ -203,6 +203,7 @@ pub fn read_keyed_in_part(
     let mut next_file = 0usize; // index of the next previous chunk in `files`
     let mut groups = Groups::new(format);
     let mut out_keys = KeyList::with_capacity(chunks_keys.len());
+    let written = WrittenSizes::default();
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
     let mut take_file = |next_file: &mut usize| -> Result<Oid> {
@@ -260,6 +261,7 @@ pub fn read_keyed_in_part(
             new_bytes += chunk.data.len() as u64;
             out_keys.push(&chunk.first_key);
             reuse.chunks_read += 1;
+            written.add(&chunk.data);
             crate::dump::put_chunk(sink, table, chunk)
         };
         let range = Range {
@@ -280,7 +282,7 @@ pub fn read_keyed_in_part(
         let end = resume.unwrap_or(chunks_keys.len());
         while next_file < end {
             let oid = take_file(&mut next_file)?;
-            bytes = bytes.saturating_sub(previous.blob_size(oid)?);
+            bytes = bytes.saturating_sub(written.size_of(previous, oid)?);
         }
         bytes += new_bytes;
         read_bytes += new_bytes;

@@ -13,9 +13,13 @@
 //! - a changed WITHOUT ROWID table whose primary key ascends: the same by key ([`keyed`]);
 //! - anything else (a descending key, no SQL name for the rowid): read whole, as without a map.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use anyhow::{Result, bail};
 use git2::Oid;
 use rusqlite::Connection;
+use sha1::{Digest, Sha1};
 
 mod keyed;
 mod old;
@@ -152,6 +156,7 @@ pub fn read_in_part(
     let mut read_bytes = 0u64;
     let mut ri = 0usize;
     let mut statement = None;
+    let written = WrittenSizes::default();
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
         // Reuse what lies before the chunk that holds the first changed rowid: whole leaves
@@ -199,7 +204,7 @@ pub fn read_in_part(
                 return false;
             }
             // Old chunks that start before `next` are replaced by what was read.
-            match replace_before(&mut chunks, previous, next, &mut bytes) {
+            match replace_before(&mut chunks, (previous, &written), next, &mut bytes) {
                 Ok(at_boundary) => at_boundary,
                 Err(e) => {
                     failed = Some(e);
@@ -211,6 +216,7 @@ pub fn read_in_part(
         let mut emit_new = |chunk: Chunk| -> Result<()> {
             new_bytes += chunk.data.len() as u64;
             reuse.chunks_read += 1;
+            written.add(&chunk.data);
             super::put_chunk(sink, table, chunk)
         };
         let range = Range {
@@ -233,7 +239,7 @@ pub fn read_in_part(
         }
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
-            replace_before(&mut chunks, previous, i64::MAX, &mut bytes)?;
+            replace_before(&mut chunks, (previous, &written), i64::MAX, &mut bytes)?;
             ri = ranges.len();
         }
         bytes += new_bytes;
@@ -260,11 +266,39 @@ pub fn read_in_part(
     Ok((bytes, bytes.saturating_sub(read_bytes)))
 }
 
+/// The sizes of the chunks a partial read wrote, by blob id. Most old chunks a read replaces
+/// were read again unchanged (neighbours of a changed row): their size is then known here,
+/// without reading the previous snapshot's pack entry — scattered over the packs, and on a
+/// large repository often not in the page cache.
+#[derive(Default)]
+pub(super) struct WrittenSizes(RefCell<HashMap<Oid, u64>>);
+
+impl WrittenSizes {
+    pub(super) fn add(&self, data: &[u8]) {
+        let mut h = Sha1::new();
+        h.update(b"blob ");
+        h.update(itoa::Buffer::new().format(data.len()).as_bytes());
+        h.update(b"\0");
+        h.update(data);
+        if let Ok(oid) = Oid::from_bytes(&h.finalize()) {
+            self.0.borrow_mut().insert(oid, data.len() as u64);
+        }
+    }
+
+    /// The size of the previous snapshot's blob `oid`.
+    pub(super) fn size_of(&self, previous: &dyn Previous, oid: Oid) -> Result<u64> {
+        match self.0.borrow().get(&oid) {
+            Some(&size) => Ok(size),
+            None => previous.blob_size(oid),
+        }
+    }
+}
+
 /// Drop the old chunks that start before rowid `next` (what was read replaces them), taking
 /// their sizes off `bytes`. Whether an old chunk starts exactly at `next`.
 fn replace_before(
     chunks: &mut OldRows,
-    previous: &dyn Previous,
+    (previous, written): (&dyn Previous, &WrittenSizes),
     next: i64,
     bytes: &mut u64,
 ) -> Result<bool> {
@@ -280,6 +314,42 @@ fn replace_before(
             continue;
         }
         let entry = chunks.take()?.expect("a next chunk");
-        *bytes = bytes.saturating_sub(previous.blob_size(entry.oid)?);
+        *bytes = bytes.saturating_sub(written.size_of(previous, entry.oid)?);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoPrevious;
+
+    impl Previous for NoPrevious {
+        fn map(&self) -> &PageMap {
+            unreachable!()
+        }
+        fn rows_tree(&self, _: &str) -> Result<Option<Oid>> {
+            unreachable!()
+        }
+        fn tree_entries(&self, _: Oid) -> Result<Vec<(String, Oid, bool)>> {
+            unreachable!()
+        }
+        fn blob_size(&self, _: Oid) -> Result<u64> {
+            Ok(7)
+        }
+    }
+
+    #[test]
+    fn written_sizes_know_the_blobs_git_names() {
+        let written = WrittenSizes::default();
+        let data = b"INSERT INTO \"t\" VALUES\n(1,'a');\n";
+        written.add(data);
+        let oid = Oid::hash_object(git2::ObjectType::Blob, data).unwrap();
+        assert_eq!(
+            written.size_of(&NoPrevious, oid).unwrap(),
+            data.len() as u64
+        );
+        let other = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
+        assert_eq!(written.size_of(&NoPrevious, other).unwrap(), 7);
     }
 }
