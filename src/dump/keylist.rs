@@ -42,6 +42,13 @@ impl KeyList {
         (0..self.len()).map(|i| self.get(i))
     }
 
+    /// Add the keys of `other` after these.
+    pub fn append(&mut self, other: &KeyList) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
+
     /// Give back unused room (the list is kept until the next snapshot).
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
@@ -80,6 +87,13 @@ impl PageKeys {
         self.pgnos.push(pgno);
         self.keys.push(first);
         self.keys.push(last);
+    }
+
+    /// Add the pages of `other` (neither sorted yet) after these.
+    pub fn append(&mut self, other: &PageKeys) {
+        debug_assert!(self.order.is_empty() && other.order.is_empty());
+        self.pgnos.extend_from_slice(&other.pgnos);
+        self.keys.append(&other.keys);
     }
 
     pub fn len(&self) -> usize {

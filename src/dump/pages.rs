@@ -72,6 +72,23 @@ pub struct Walked {
     pub pages: Vec<Page>,
     pub rows: u64,
     pub keys: Option<PageKeys>,
+    /// Pages left to walk (see [`Pages::walk_from`]).
+    deferred: Vec<u32>,
+}
+
+impl Walked {
+    /// Add what another part of the same b-tree's walk found.
+    fn merge(&mut self, other: Walked) {
+        self.pages.extend_from_slice(&other.pages);
+        self.rows += other.rows;
+        self.keys = match (self.keys.take(), other.keys) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.append(&theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
+    }
 }
 
 /// A table's pages and what its rows came to in the snapshot.
@@ -241,7 +258,7 @@ impl<'c> Pages<'c> {
     ) -> Result<Walked> {
         let mut walked = match self.walk_in_two(rootpage, expect, keys)? {
             Some(walked) => walked,
-            None => self.walk_from(rootpage, vec![rootpage], expect, keys)?,
+            None => self.walk_from(rootpage, vec![rootpage], (expect, keys), false)?,
         };
         if let Some(file) = &mut self.file {
             file.release(); // nothing of the file stays resident between walks
@@ -261,14 +278,16 @@ impl<'c> Pages<'c> {
         Ok(walked)
     }
 
-    /// The pages reached from the pages on `todo` (a stack), unsorted.
+    /// The pages reached from the pages on `todo` (a stack), unsorted; with `defer_children`,
+    /// the children of `rootpage` are not walked but listed in [`Walked::deferred`].
     fn walk_from(
         &mut self,
         rootpage: u32,
         mut todo: Vec<u32>,
-        expect: usize,
-        keys: Option<usize>,
+        (expect, keys): (usize, Option<usize>),
+        defer_children: bool,
     ) -> Result<Walked> {
+        let mut deferred: Option<Vec<u32>> = None;
         let mut page_keys: Option<PageKeys> = keys.map(|_| PageKeys::default());
         let mut out = Vec::with_capacity(expect + expect / 16);
         let mut rows = 0u64;
@@ -377,6 +396,10 @@ impl<'c> Pages<'c> {
                     }
                 }
             }
+            if defer_children && pgno == rootpage && deferred.is_none() {
+                deferred = Some(children);
+                continue;
+            }
             // Depth first, children in order (the order only has to be the same every time).
             todo.extend(children.into_iter().rev());
         }
@@ -384,6 +407,7 @@ impl<'c> Pages<'c> {
             pages: out,
             rows,
             keys: page_keys,
+            deferred: deferred.unwrap_or_default(),
         })
     }
 

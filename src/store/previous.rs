@@ -137,6 +137,18 @@ impl Previous for PreviousSnapshot<'_> {
             .collect()
     }
 
+    fn blob_sizes(&self, oids: &[Oid]) -> Result<u64> {
+        let sizes = self.packs().sizes(oids).context("read previous snapshot")?;
+        let mut total = 0u64;
+        for (&oid, size) in oids.iter().zip(sizes) {
+            total += match size {
+                Some(size) => size,
+                None => self.repo.odb()?.read_header(oid)?.0 as u64,
+            };
+        }
+        Ok(total)
+    }
+
     fn blob_size(&self, oid: Oid) -> Result<u64> {
         if let Some(size) = self.packs().size(oid).context("read previous snapshot")? {
             return Ok(size);

@@ -282,7 +282,7 @@ pub fn read_keyed_in_part(
         let end = resume.unwrap_or(chunks_keys.len());
         while next_file < end {
             let oid = take_file(&mut next_file)?;
-            bytes = bytes.saturating_sub(written.size_of(previous, oid)?);
+            written.replace(oid);
         }
         bytes += new_bytes;
         read_bytes += new_bytes;
@@ -303,6 +303,7 @@ pub fn read_keyed_in_part(
             "the previous snapshot has more chunks than its map; run `sqlgit snapshot --full` once"
         );
     }
+    let bytes = bytes.saturating_sub(written.replaced_bytes(previous)?);
     Ok(KeyedPart {
         bytes,
         reused_bytes: bytes.saturating_sub(read_bytes),

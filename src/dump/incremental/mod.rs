@@ -42,6 +42,10 @@ pub trait Previous {
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>>;
     /// The size of a blob in bytes.
     fn blob_size(&self, oid: Oid) -> Result<u64>;
+    /// The sizes of blobs `oids`, all together.
+    fn blob_sizes(&self, oids: &[Oid]) -> Result<u64> {
+        oids.iter().map(|&oid| self.blob_size(oid)).sum()
+    }
 }
 
 /// The chunk files under `1-rows` of table folder `dir` of the previous snapshot, in order:
@@ -204,7 +208,7 @@ pub fn read_in_part(
                 return false;
             }
             // Old chunks that start before `next` are replaced by what was read.
-            match replace_before(&mut chunks, (previous, &written), next, &mut bytes) {
+            match replace_before(&mut chunks, &written, next) {
                 Ok(at_boundary) => at_boundary,
                 Err(e) => {
                     failed = Some(e);
@@ -239,7 +243,7 @@ pub fn read_in_part(
         }
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
-            replace_before(&mut chunks, (previous, &written), i64::MAX, &mut bytes)?;
+            replace_before(&mut chunks, &written, i64::MAX)?;
             ri = ranges.len();
         }
         bytes += new_bytes;
@@ -263,15 +267,22 @@ pub fn read_in_part(
             reuse.chunks_reused += 1;
         }
     }
+    let bytes = bytes.saturating_sub(written.replaced_bytes(previous)?);
     Ok((bytes, bytes.saturating_sub(read_bytes)))
 }
 
-/// The sizes of the chunks a partial read wrote, by blob id. Most old chunks a read replaces
-/// were read again unchanged (neighbours of a changed row): their size is then known here,
-/// without reading the previous snapshot's pack entry — scattered over the packs, and on a
-/// large repository often not in the page cache.
+/// The sizes of the old chunks a partial read replaces. Most were read again unchanged
+/// (neighbours of a changed row): their size is that of a chunk the read wrote (by blob id),
+/// known without reading the previous snapshot's pack entry — scattered over the packs, and
+/// on a large repository often not in the page cache. The others are looked up together at
+/// the end of the table ([`Previous::blob_sizes`]).
 #[derive(Default)]
-pub(super) struct WrittenSizes(RefCell<HashMap<Oid, u64>>);
+pub(super) struct WrittenSizes {
+    written: RefCell<HashMap<Oid, u64>>,
+    /// Bytes of replaced chunks whose size was known, and the chunks still to look up.
+    known: std::cell::Cell<u64>,
+    unknown: RefCell<Vec<Oid>>,
+}
 
 impl WrittenSizes {
     pub(super) fn add(&self, data: &[u8]) {
@@ -281,27 +292,27 @@ impl WrittenSizes {
         h.update(b"\0");
         h.update(data);
         if let Ok(oid) = Oid::from_bytes(&h.finalize()) {
-            self.0.borrow_mut().insert(oid, data.len() as u64);
+            self.written.borrow_mut().insert(oid, data.len() as u64);
         }
     }
 
-    /// The size of the previous snapshot's blob `oid`.
-    pub(super) fn size_of(&self, previous: &dyn Previous, oid: Oid) -> Result<u64> {
-        match self.0.borrow().get(&oid) {
-            Some(&size) => Ok(size),
-            None => previous.blob_size(oid),
+    /// The previous snapshot's chunk `oid` is replaced.
+    pub(super) fn replace(&self, oid: Oid) {
+        match self.written.borrow().get(&oid) {
+            Some(&size) => self.known.set(self.known.get() + size),
+            None => self.unknown.borrow_mut().push(oid),
         }
+    }
+
+    /// The bytes of all the replaced chunks.
+    pub(super) fn replaced_bytes(&self, previous: &dyn Previous) -> Result<u64> {
+        Ok(self.known.get() + previous.blob_sizes(&self.unknown.borrow())?)
     }
 }
 
-/// Drop the old chunks that start before rowid `next` (what was read replaces them), taking
-/// their sizes off `bytes`. Whether an old chunk starts exactly at `next`.
-fn replace_before(
-    chunks: &mut OldRows,
-    (previous, written): (&dyn Previous, &WrittenSizes),
-    next: i64,
-    bytes: &mut u64,
-) -> Result<bool> {
+/// Drop the old chunks that start before rowid `next` (what was read replaces them; their
+/// sizes go to `written`). Whether an old chunk starts exactly at `next`.
+fn replace_before(chunks: &mut OldRows, written: &WrittenSizes, next: i64) -> Result<bool> {
     loop {
         let Some(entry) = chunks.next()? else {
             return Ok(false);
@@ -314,7 +325,7 @@ fn replace_before(
             continue;
         }
         let entry = chunks.take()?.expect("a next chunk");
-        *bytes = bytes.saturating_sub(written.size_of(previous, entry.oid)?);
+        written.replace(entry.oid);
     }
 }
 
@@ -345,11 +356,17 @@ mod tests {
         let data = b"INSERT INTO \"t\" VALUES\n(1,'a');\n";
         written.add(data);
         let oid = Oid::hash_object(git2::ObjectType::Blob, data).unwrap();
+        written.replace(oid);
         assert_eq!(
-            written.size_of(&NoPrevious, oid).unwrap(),
+            written.replaced_bytes(&NoPrevious).unwrap(),
             data.len() as u64
         );
         let other = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
-        assert_eq!(written.size_of(&NoPrevious, other).unwrap(), 7);
+        written.replace(other);
+        written.replace(other);
+        assert_eq!(
+            written.replaced_bytes(&NoPrevious).unwrap(),
+            data.len() as u64 + 14
+        );
     }
 }

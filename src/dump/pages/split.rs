@@ -1,86 +1,84 @@
-//! A table's pages walked on two threads (see [`Pages::walk_in_two`]).
+//! A b-tree's pages walked on two threads (see [`Pages::walk_in_two`]).
 //!
 //! An incremental run walks every page of each table that changed, to hash them: for a 2 GB
 //! table about a second of one core (reading the file and hashing), while the other core has
-//! nothing to do yet. Two halves of the b-tree are independent, and the file view is a plain
-//! read-only mapping, so a helper thread can walk one half through its own view of the same
-//! mapping. Pages the file view cannot give (those a WAL frame names) are SQLite's to read, on
-//! the connection's thread only: a helper that meets one gives up, and its half is walked here.
+//! nothing to do yet. The subtrees under the root are independent, and the file view is a
+//! plain read-only mapping, so a helper thread can walk some of them through its own view of
+//! the same mapping. Pages the file view cannot give (those a WAL frame names) are SQLite's to
+//! read, on the connection's thread only: a helper that meets one gives up, and the subtree it
+//! was in (and those it did not take) is walked here.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::{Kind, Page, Pages, Walked};
-use crate::dump::btree::{be16, be32};
+use super::{PageKeys, Pages, Walked};
 
 /// Tables of fewer pages (at the last snapshot) are walked on one thread: a thread costs more
 /// than it saves there.
 const SPLIT_PAGES: usize = 4096;
 
 impl Pages<'_> {
-    /// A table b-tree whose root has children, walked on two threads when every page can be
-    /// read from the file view (a rollback-journal database, or WAL frames elsewhere): this
-    /// thread walks the first half of the root's children, a helper the second half (the pages
-    /// of a 2 GB table take a core about a second to read and hash). None: walk on one thread.
+    /// A b-tree whose root has children, walked on two threads when the file view can give
+    /// its pages: the root here, then each thread takes the root's children one by one (so
+    /// neither waits while the other has work) and walks them. None: walk on one thread.
     pub(super) fn walk_in_two(
         &mut self,
         rootpage: u32,
         expect: usize,
         keys: Option<usize>,
     ) -> Result<Option<Walked>> {
-        if keys.is_some() || expect < SPLIT_PAGES {
+        if expect < SPLIT_PAGES {
             return Ok(None);
         }
         let Some(mut helper) = self.helper() else {
             return Ok(None);
         };
-        self.read(rootpage)?;
-        let h = if rootpage == 1 { 100 } else { 0 };
-        if self.cur().get(h) != Some(&0x05) {
-            return Ok(None);
-        }
-        let cells = be16(self.cur(), h + 3)? as usize;
-        let mut children = Vec::with_capacity(cells + 1);
-        for i in 0..cells {
-            let at = be16(self.cur(), h + 12 + 2 * i)? as usize;
-            children.push(be32(self.cur(), at)?);
-        }
-        children.push(be32(self.cur(), h + 8)?);
-        if children.len() < 2 {
-            return Ok(None);
-        }
-        let root = Page {
-            pgno: rootpage,
-            kind: Kind::Interior,
-            hash: xxh3_64_with_seed(self.cur(), self.seed),
-            lo: 1,
-            hi: 0,
-        };
-        let second = children.split_off(children.len() / 2);
-        // Depth first from the stack's end: push in reverse to keep the children in order.
-        children.reverse();
-        let mut theirs = second.clone();
-        theirs.reverse();
-        let half = expect / 2;
+        let mut all = self.walk_from(rootpage, vec![rootpage], (0, keys), true)?;
+        let children = std::mem::take(&mut all.deferred);
+        let next = AtomicUsize::new(0);
+        let take = || children.get(next.fetch_add(1, Ordering::Relaxed)).copied();
         let (mine, helped) = std::thread::scope(|scope| {
-            let helped = scope.spawn(move || helper.walk_from(rootpage, theirs, half));
-            let mine = self.walk_from(rootpage, children, half, None);
+            let helped = scope.spawn(|| helper.walk_children(rootpage, keys, &take));
+            let mine = self.walk_children(rootpage, keys, &take, false);
             (mine, helped.join())
         });
-        let mut mine = mine?;
-        let theirs = match helped {
-            Ok(Ok(walked)) => walked,
-            // A page the file view cannot give (or a panic): this thread walks that half.
-            _ => {
-                let mut again = second;
-                again.reverse();
-                self.walk_from(rootpage, again, half, None)?
-            }
+        all.merge(mine?.0);
+        let Ok(helped) = helped else {
+            return Ok(None); // the helper panicked: walk the whole b-tree here
         };
-        mine.pages.push(root);
-        mine.pages.extend_from_slice(&theirs.pages);
-        mine.rows += theirs.rows;
-        Ok(Some(mine))
+        let (theirs, failed) = helped?;
+        all.merge(theirs);
+        if let Some(child) = failed {
+            // A page the file view cannot give: the rest of that child is walked here.
+            all.merge(self.walk_from(rootpage, vec![child], (0, keys), false)?);
+        }
+        Ok(Some(all))
+    }
+
+    /// Walk the children `take` gives until it gives none. `soft`: a child whose walk fails is
+    /// handed back (the second value) and the walk stops, instead of an error.
+    fn walk_children(
+        &mut self,
+        rootpage: u32,
+        keys: Option<usize>,
+        take: &(dyn Fn() -> Option<u32> + Sync),
+        soft: bool,
+    ) -> Result<(Walked, Option<u32>)> {
+        let mut all = Walked {
+            pages: Vec::new(),
+            rows: 0,
+            keys: keys.map(|_| PageKeys::default()),
+            deferred: Vec::new(),
+        };
+        while let Some(child) = take() {
+            match self.walk_from(rootpage, vec![child], (0, keys), false) {
+                Ok(part) => all.merge(part),
+                Err(_) if soft => return Ok((all, Some(child))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((all, None))
     }
 
     /// A second reader of the file view for a helper thread (None: no file view).
@@ -102,8 +100,13 @@ impl Pages<'_> {
 struct HelperPages(Pages<'static>);
 
 impl HelperPages {
-    fn walk_from(&mut self, rootpage: u32, todo: Vec<u32>, expect: usize) -> Result<Walked> {
-        self.0.walk_from(rootpage, todo, expect, None)
+    fn walk_children(
+        &mut self,
+        rootpage: u32,
+        keys: Option<usize>,
+        take: &(dyn Fn() -> Option<u32> + Sync),
+    ) -> Result<(Walked, Option<u32>)> {
+        self.0.walk_children(rootpage, keys, take, true)
     }
 }
 
@@ -116,6 +119,8 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::dump::fileview::FileView;
+    use crate::dump::pages::Kind;
 
     /// A database whose table `big` has well over [`SPLIT_PAGES`] pages (512-byte pages), some
     /// rows on overflow pages.
@@ -126,7 +131,10 @@ mod tests {
              CREATE TABLE big(id INTEGER PRIMARY KEY, v TEXT);
              WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 40000)
              INSERT INTO big SELECT i, printf('%.*c', 20 + i % 50 + (i % 997 = 0) * 3000, 'x')
-             FROM c;"
+             FROM c;
+             CREATE TABLE kbig(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+             INSERT INTO kbig SELECT printf('key %d %.*c', id, id % 40, 'k'),
+                 id FROM big;"
         ))
         .unwrap();
         conn
@@ -155,6 +163,23 @@ mod tests {
         assert_eq!(single.rows, 40_000);
         assert!(single.pages.len() > SPLIT_PAGES, "{}", single.pages.len());
         assert!(single.pages.iter().any(|p| p.kind == Kind::Overflow));
+
+        // A WITHOUT ROWID table: the same pages and the same keys of each page.
+        let root: u32 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'kbig'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let single_keyed = pages.walk_keyed(root, expect, Some(1)).unwrap();
+        pages.file = Some(FileView::open(&conn, 512, pages.page_count).unwrap());
+        let parallel_keyed = pages.walk_keyed(root, expect, Some(1)).unwrap();
+        assert_eq!(parallel_keyed.pages, single_keyed.pages);
+        assert_eq!(parallel_keyed.rows, 40_000);
+        let keys = single_keyed.keys.as_ref().expect("keys");
+        assert!(keys.len() > 1000, "{}", keys.len());
+        assert_eq!(parallel_keyed.keys.as_ref(), Some(keys));
         conn.execute_batch("COMMIT").unwrap();
         (two, single)
     }
