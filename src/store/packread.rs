@@ -1,9 +1,10 @@
 //! What the packs hold, read from their indexes and entries with a few small `pread`s an object:
 //! whether an object is there, its size, a tree's content.
 //!
-//! An incremental snapshot subtracts the size of every chunk it replaces from the table's byte
-//! count, reads the previous snapshot's folders next to every change, and its object writer
-//! skips what is stored already. Through libgit2 each lookup searched every pack's index, and
+//! An incremental snapshot subtracts the size of every changed chunk it replaces from the
+//! table's byte count (all of a table's together: [`PackReader::sizes`]), reads the previous
+//! snapshot's folders next to every change, and its object writer skips what is stored
+//! already. Through libgit2 each lookup searched every pack's index, and
 //! each read mapped a pack window and, under the small window cap that keeps memory bounded
 //! (see [`super::configure_libgit2`]), unmapped another one: a third of a scattered-change run
 //! went there. Here 8 bytes an object are kept in memory — the first 4 bytes of its id and its
