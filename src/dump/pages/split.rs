@@ -8,11 +8,12 @@
 //! read, on the connection's thread only: a helper that meets one gives up, and the subtree it
 //! was in (and those it did not take) is walked here.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 
-use super::{PageKeys, Pages, Walked};
+use super::{Pages, Walked};
 
 /// Tables of fewer pages (at the last snapshot) are walked on one thread: a thread costs more
 /// than it saves there.
@@ -34,51 +35,54 @@ impl Pages<'_> {
         let Some(mut helper) = self.helper() else {
             return Ok(None);
         };
-        let mut all = self.walk_from(rootpage, vec![rootpage], (0, keys), true)?;
-        let children = std::mem::take(&mut all.deferred);
+        let mut root = self.walk_from(rootpage, vec![rootpage], (0, keys), true)?;
+        let children = std::mem::take(&mut root.deferred);
         let next = AtomicUsize::new(0);
         let take = || children.get(next.fetch_add(1, Ordering::Relaxed)).copied();
+        // One list for both threads, sized for the pages the table had: each child's pages
+        // are added as it is done (a list per thread would hold the pages twice when joined).
+        root.pages.reserve_exact(expect + expect / 16);
+        let all = Mutex::new(root);
         let (mine, helped) = std::thread::scope(|scope| {
-            let helped = scope.spawn(|| helper.walk_children(rootpage, keys, &take));
-            let mine = self.walk_children(rootpage, keys, &take, false);
+            let helped = scope.spawn(|| helper.walk_children(rootpage, keys, &take, &all));
+            let mine = self.walk_children(rootpage, keys, &take, &all, false);
             (mine, helped.join())
         });
-        all.merge(mine?.0);
+        mine?;
         let Ok(helped) = helped else {
             return Ok(None); // the helper panicked: walk the whole b-tree here
         };
-        let (theirs, failed) = helped?;
-        all.merge(theirs);
-        if let Some(child) = failed {
+        let mut all = all
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("page walk failed"))?;
+        if let Some(child) = helped? {
             // A page the file view cannot give: the rest of that child is walked here.
             all.merge(self.walk_from(rootpage, vec![child], (0, keys), false)?);
         }
         Ok(Some(all))
     }
 
-    /// Walk the children `take` gives until it gives none. `soft`: a child whose walk fails is
-    /// handed back (the second value) and the walk stops, instead of an error.
+    /// Walk the children `take` gives until it gives none, adding each one's pages to `all`.
+    /// `soft`: a child whose walk fails is handed back and the walk stops, instead of an error.
     fn walk_children(
         &mut self,
         rootpage: u32,
         keys: Option<usize>,
         take: &(dyn Fn() -> Option<u32> + Sync),
+        all: &Mutex<Walked>,
         soft: bool,
-    ) -> Result<(Walked, Option<u32>)> {
-        let mut all = Walked {
-            pages: Vec::new(),
-            rows: 0,
-            keys: keys.map(|_| PageKeys::default()),
-            deferred: Vec::new(),
-        };
+    ) -> Result<Option<u32>> {
         while let Some(child) = take() {
             match self.walk_from(rootpage, vec![child], (0, keys), false) {
-                Ok(part) => all.merge(part),
-                Err(_) if soft => return Ok((all, Some(child))),
+                Ok(part) => all
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("page walk failed"))?
+                    .merge(part),
+                Err(_) if soft => return Ok(Some(child)),
                 Err(e) => return Err(e),
             }
         }
-        Ok((all, None))
+        Ok(None)
     }
 
     /// A second reader of the file view for a helper thread (None: no file view).
@@ -105,8 +109,9 @@ impl HelperPages {
         rootpage: u32,
         keys: Option<usize>,
         take: &(dyn Fn() -> Option<u32> + Sync),
-    ) -> Result<(Walked, Option<u32>)> {
-        self.0.walk_children(rootpage, keys, take, true)
+        all: &Mutex<Walked>,
+    ) -> Result<Option<u32>> {
+        self.0.walk_children(rootpage, keys, take, all, true)
     }
 }
 
