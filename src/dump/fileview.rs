@@ -144,36 +144,28 @@ impl FileView {
     /// through the file block after block are sequential: the next block's faults then find
     /// its pages cached instead of waiting for the disk page by page). Nothing is mapped.
     fn read_ahead(&self, block: usize) {
-        let start = block * BLOCK;
-        if start >= self.len {
-            return;
-        }
-        let len = BLOCK.min(self.len - start);
-        // SAFETY: a range inside our own read-only mapping; WILLNEED only starts reads.
-        unsafe {
-            libc::madvise(
-                (self.base as *mut u8).add(start).cast(),
-                len,
-                libc::MADV_WILLNEED,
-            );
-        }
+        self.advise(block, libc::MADV_WILLNEED);
     }
 
     /// Drop the pages read so far (one block: pages never straddle blocks, a page size divides
     /// 2 MiB) from the resident set; the kernel keeps them cached.
     pub fn release(&mut self) {
         if let Some(block) = self.block.take() {
-            let start = block * BLOCK;
-            let len = BLOCK.min(self.len - start);
-            // SAFETY: a range inside our own read-only shared mapping; its pages are read again
-            // from the file when touched.
-            unsafe {
-                libc::madvise(
-                    (self.base as *mut u8).add(start).cast(),
-                    len,
-                    libc::MADV_DONTNEED,
-                );
-            }
+            self.advise(block, libc::MADV_DONTNEED);
+        }
+    }
+
+    /// `madvise` one block of the mapping (nothing past the file's end).
+    fn advise(&self, block: usize, advice: libc::c_int) {
+        let start = block * BLOCK;
+        if start >= self.len {
+            return;
+        }
+        let len = BLOCK.min(self.len - start);
+        // SAFETY: a range inside our own read-only shared mapping: WILLNEED only starts reads,
+        // DONTNEED drops pages that are read again from the file when touched.
+        unsafe {
+            libc::madvise((self.base as *mut u8).add(start).cast(), len, advice);
         }
     }
 }

@@ -44,7 +44,10 @@ impl Pages<'_> {
         root.pages.reserve_exact(expect + expect / 16);
         let all = Mutex::new(root);
         let (mine, helped) = std::thread::scope(|scope| {
-            let helped = scope.spawn(|| helper.walk_children(rootpage, keys, &take, &all));
+            let helped = scope.spawn(|| {
+                let helper = &mut helper; // the whole wrapper (Send), not its field
+                helper.0.walk_children(rootpage, keys, &take, &all, true)
+            });
             let mine = self.walk_children(rootpage, keys, &take, &all, false);
             (mine, helped.join())
         });
@@ -102,18 +105,6 @@ impl Pages<'_> {
 
 /// [`Pages`] for a helper thread: only the file view, no statement (see [`Pages::helper`]).
 struct HelperPages(Pages<'static>);
-
-impl HelperPages {
-    fn walk_children(
-        &mut self,
-        rootpage: u32,
-        keys: Option<usize>,
-        take: &(dyn Fn() -> Option<u32> + Sync),
-        all: &Mutex<Walked>,
-    ) -> Result<Option<u32>> {
-        self.0.walk_children(rootpage, keys, take, all, true)
-    }
-}
 
 // SAFETY: a helper's pages hold no SQLite statement (`stmt` is None), only pointers into the
 // file view's mapping, which is read-only and outlives the helper (a scoped thread).
