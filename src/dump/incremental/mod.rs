@@ -13,7 +13,7 @@
 //! - a changed WITHOUT ROWID table whose primary key ascends: the same by key ([`keyed`]);
 //! - anything else (a descending key, no SQL name for the rowid): read whole, as without a map.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use anyhow::{Result, bail};
@@ -280,7 +280,7 @@ pub fn read_in_part(
 pub(super) struct WrittenSizes {
     written: RefCell<HashMap<Oid, u64>>,
     /// Bytes of replaced chunks whose size was known, and the chunks still to look up.
-    known: std::cell::Cell<u64>,
+    known: Cell<u64>,
     unknown: RefCell<Vec<Oid>>,
 }
 
