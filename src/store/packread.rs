@@ -85,16 +85,6 @@ impl PackReader {
         }
         Ok(false)
     }
-
-    /// The size of object `oid` when one of the packs holds it.
-    pub fn size(&self, oid: Oid) -> Result<Option<u64>> {
-        for pack in &self.packs {
-            if let Some(at) = pack.find(oid)? {
-                return pack.entry_size(at).map(Some);
-            }
-        }
-        Ok(None)
-    }
 }
 
 impl PackReader {
@@ -219,19 +209,20 @@ impl Pack {
         Ok((prefixes.get(at) == Some(&prefix)).then_some(at as u64))
     }
 
-    /// The position of `oid` in the index.
+    /// The position of `oid` in the index: among the candidates, the one whose whole id it is.
     fn find(&self, oid: Oid) -> Result<Option<u64>> {
-        let id = oid.as_bytes();
-        let prefix = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+        let Some(mut at) = self.first_candidate(oid)? else {
+            return Ok(None);
+        };
         let prefixes = &self.table()?.prefixes;
-        let mut at = lower_bound(prefixes, prefix);
+        let prefix = prefixes[at as usize];
         let mut stored = [0u8; 20];
-        while prefixes.get(at) == Some(&prefix) {
+        while prefixes.get(at as usize) == Some(&prefix) {
             self.idx
-                .read_exact_at(&mut stored, HEADER + at as u64 * 20)
+                .read_exact_at(&mut stored, HEADER + at * 20)
                 .context("read pack index")?;
-            if stored == *id {
-                return Ok(Some(at as u64));
+            if stored == *oid.as_bytes() {
+                return Ok(Some(at));
             }
             at += 1;
         }
@@ -542,17 +533,17 @@ mod tests {
         let odb = repo.odb().unwrap();
         for id in ids.iter().chain(&more) {
             let (want, _) = odb.read_header(*id).unwrap();
-            assert_eq!(sizes.size(*id).unwrap(), Some(want as u64), "{id}");
+            assert_eq!(sizes.sizes(&[*id]).unwrap(), [Some(want as u64)], "{id}");
         }
         let absent = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
-        assert_eq!(sizes.size(absent).unwrap(), None);
+        assert_eq!(sizes.sizes(&[absent]).unwrap(), [None]);
         assert_eq!(sizes.whole_tree(absent).unwrap(), None);
         // All at once: the same, in the order asked, absent ones None.
         let mut asked: Vec<Oid> = more.iter().chain(&ids).copied().collect();
         asked.insert(3, absent);
         let together = sizes.sizes(&asked).unwrap();
         for (id, size) in asked.iter().zip(together) {
-            assert_eq!(size, sizes.size(*id).unwrap(), "{id}");
+            assert_eq!([size], *sizes.sizes(&[*id]).unwrap(), "{id}");
         }
     }
 

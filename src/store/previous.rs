@@ -148,12 +148,4 @@ impl Previous for PreviousSnapshot<'_> {
         }
         Ok(total)
     }
-
-    fn blob_size(&self, oid: Oid) -> Result<u64> {
-        if let Some(size) = self.packs().size(oid).context("read previous snapshot")? {
-            return Ok(size);
-        }
-        let (size, _) = self.repo.odb()?.read_header(oid)?;
-        Ok(size as u64)
-    }
 }

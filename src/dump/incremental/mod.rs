@@ -40,12 +40,8 @@ pub trait Previous {
     fn rows_tree(&self, dir: &str) -> Result<Option<Oid>>;
     /// The entries of tree `oid`, in order: (name, id, whether it is a folder).
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>>;
-    /// The size of a blob in bytes.
-    fn blob_size(&self, oid: Oid) -> Result<u64>;
-    /// The sizes of blobs `oids`, all together.
-    fn blob_sizes(&self, oids: &[Oid]) -> Result<u64> {
-        oids.iter().map(|&oid| self.blob_size(oid)).sum()
-    }
+    /// The bytes of blobs `oids` (all looked up together), summed.
+    fn blob_sizes(&self, oids: &[Oid]) -> Result<u64>;
 }
 
 /// The chunk files under `1-rows` of table folder `dir` of the previous snapshot, in order:
@@ -345,8 +341,8 @@ mod tests {
         fn tree_entries(&self, _: Oid) -> Result<Vec<(String, Oid, bool)>> {
             unreachable!()
         }
-        fn blob_size(&self, _: Oid) -> Result<u64> {
-            Ok(7)
+        fn blob_sizes(&self, oids: &[Oid]) -> Result<u64> {
+            Ok(7 * oids.len() as u64)
         }
     }
 
