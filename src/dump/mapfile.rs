@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::keylist::{KeyList, PageKeys};
 use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 4\n";
+const MAGIC: &[u8] = b"sqlgit page map 5\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
 const PAGE_RECORD: usize = 4 + 1 + 8 + 8 + 8;
 /// Page records read or written (and checksummed) together.

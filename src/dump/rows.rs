@@ -33,10 +33,10 @@ const MAX_STATEMENT_ROWS: u64 = 1000;
 
 /// One finished chunk of INSERT statements.
 pub struct Chunk {
-    /// Group folder names, outermost first (each the first chunk name of its group, without
-    /// `.sql`): one in format 1, [`GROUP_LEVELS`] in format 2.
+    /// Group folder names, outermost first (see [`Groups`]): one in format 1,
+    /// [`GROUP_LEVELS`] in format 2.
     pub groups: Vec<Arc<str>>,
-    /// File name, `<16 hex digits>.sql`.
+    /// File name: `<16 hex digits>.sql`, or `<8 hex digits>.sql` (see [`Groups`]).
     pub name: String,
     pub data: Vec<u8>,
     pub rows: u64,
@@ -52,7 +52,7 @@ pub fn dump_rows(
     format: Format,
     emit: &mut dyn FnMut(Chunk) -> Result<()>,
 ) -> Result<u64> {
-    let mut groups = Groups::new(format);
+    let mut groups = Groups::new(format, table.key == Key::Columns);
     let read = dump_rows_in(conn, table, encoding, format, None, &mut groups, emit)?;
     Ok(read.rows)
 }
@@ -313,20 +313,33 @@ pub fn dump_rows_in<'c>(
     })
 }
 
-/// The group folders the next chunk goes into.
+/// The group folders the next chunk goes into, and in WITHOUT ROWID tables (format 2) the
+/// chunk's name.
+///
+/// A rowid table's chunks and folders are named after the first rowid they hold. A WITHOUT
+/// ROWID table's keys cannot be spelled as names that sort in the key's order, so its chunks and
+/// folders are named by their position in the folder that holds them (`<8 hex digits>`), and
+/// its groups start at chunks whose first key hashes to a multiple of the span: a chunk that
+/// appears or goes away renames only the entries after it in its own folder, never a whole
+/// table. (Format 1 numbers such chunks through the table, and groups them by that name.)
 pub struct Groups {
     /// Innermost first (shared with the chunks placed in them: no copy a chunk).
     open: Vec<Option<Arc<str>>>,
+    /// Names by position: the next position in each open folder, the innermost (its chunks)
+    /// first, then each level's folders in the folder around them. None: names by rowid.
+    next: Option<Vec<u64>>,
 }
 
 impl Groups {
-    pub fn new(format: Format) -> Groups {
+    /// Groups for a table whose chunks are named by rowid (`keyed` false) or by key.
+    pub fn new(format: Format, keyed: bool) -> Groups {
         let levels = match format {
             Format::V1 => 1,
             Format::V2 => GROUP_LEVELS,
         };
         Groups {
             open: vec![None; levels],
+            next: (keyed && format == Format::V2).then(|| vec![0; levels + 1]),
         }
     }
 
@@ -348,16 +361,57 @@ impl Groups {
     /// folders, outermost first.
     pub fn place(&mut self, stem: &str) -> Vec<Arc<str>> {
         let h = hash_bytes(stem.as_bytes()) >> 32;
+        let opened = self.opened(h);
+        if opened > 0 {
+            let name: Arc<str> = Arc::from(stem);
+            self.open[..opened].fill(Some(name));
+        }
+        self.folders()
+    }
+
+    /// Place a chunk given its provisional `name` (a rowid name, or in format 1 a WITHOUT
+    /// ROWID table's ordinal) and, in WITHOUT ROWID tables, its first key (the key columns' SQL
+    /// literals, each ended by a NUL). Returns its folders, outermost first, and its name.
+    pub fn place_chunk(&mut self, name: String, first_key: &[u8]) -> (Vec<Arc<str>>, String) {
+        if self.next.is_none() {
+            let folders = self.place(name.trim_end_matches(".sql"));
+            return (folders, name);
+        }
+        let opened = self.opened(hash_bytes(first_key) >> 32);
+        let next = self.next.as_mut().expect("names by position");
+        for level in (1..=opened).rev() {
+            self.open[level - 1] = Some(Arc::from(position_name(next[level]).as_str()));
+            next[level] += 1;
+            next[level - 1] = 0;
+        }
+        let name = format!("{}.sql", position_name(next[0]));
+        next[0] += 1;
+        (self.folders(), name)
+    }
+
+    /// How many levels a chunk whose hash is `h` opens a new group at (1..=k, or all at the
+    /// table's start).
+    fn opened(&self, h: u64) -> usize {
         let mut span = 1u64;
-        let mut name: Option<Arc<str>> = None;
-        for level in self.open.iter_mut() {
+        let mut opened = 0;
+        for (i, level) in self.open.iter().enumerate() {
             span = span.saturating_mul(GROUP_SPAN);
             if level.is_none() || h.is_multiple_of(span) {
-                *level = Some(name.get_or_insert_with(|| Arc::from(stem)).clone());
+                opened = i + 1;
             }
         }
+        opened
+    }
+
+    fn folders(&self) -> Vec<Arc<str>> {
         self.open.iter().rev().flatten().cloned().collect()
     }
+}
+
+/// The name of the entry at `position` in its folder (WITHOUT ROWID tables, format 2): sorts
+/// in position order (a folder never holds 2^32 entries).
+fn position_name(position: u64) -> String {
+    format!("{position:08x}")
 }
 
 fn flush(
@@ -372,7 +426,7 @@ fn flush(
     if format == Format::V2 {
         buf.extend_from_slice(b";\n");
     }
-    let groups = groups.place(name.trim_end_matches(".sql"));
+    let (groups, name) = groups.place_chunk(name, first_key);
     let data = std::mem::replace(buf, super::buffers::take(2 * TARGET_CHUNK as usize));
     emit(Chunk {
         groups,
@@ -407,7 +461,7 @@ mod tests {
     /// 2-million-chunk table (~8 GiB of SQL) holds more than a few hundred entries.
     #[test]
     fn nested_groups_bound_every_folder() {
-        let mut groups = Groups::new(Format::V2);
+        let mut groups = Groups::new(Format::V2, false);
         // Entries per folder path (outermost first), and the distinct groups at each level.
         let mut children: HashMap<Vec<String>, std::collections::BTreeSet<String>> = HashMap::new();
         for i in 0..2_000_000i64 {
@@ -434,5 +488,56 @@ mod tests {
             (16..=64).contains(&mean_leaf),
             "{mean_leaf} chunks per group"
         );
+    }
+
+    /// WITHOUT ROWID chunks named by position: paths sort in chunk order, folders stay small,
+    /// and a chunk that goes away renames only entries of its own folders (format 1's table-wide
+    /// ordinals renamed every later chunk).
+    #[test]
+    fn keyed_names_sort_and_stay_local() {
+        let keys: Vec<Vec<u8>> = (0..300_000u64)
+            .map(|i| format!("'k{:012}'\0", mix64(i) % 1_000_000_000_000).into_bytes())
+            .collect();
+        let paths = |keys: &[Vec<u8>]| -> Vec<Vec<String>> {
+            let mut groups = Groups::new(Format::V2, true);
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let (folders, name) = groups.place_chunk(ordinal_chunk_name(i as u64), k);
+                    let mut path: Vec<String> = folders.iter().map(|f| f.to_string()).collect();
+                    path.push(name);
+                    path
+                })
+                .collect()
+        };
+        let before = paths(&keys);
+        assert!(before.windows(2).all(|w| w[0] < w[1]), "paths out of order");
+        let mut children: HashMap<Vec<String>, std::collections::BTreeSet<String>> = HashMap::new();
+        for p in &before {
+            for depth in 0..p.len() {
+                children
+                    .entry(p[..depth].to_vec())
+                    .or_default()
+                    .insert(p[depth].clone());
+            }
+        }
+        let widest = children.values().map(|c| c.len()).max().unwrap();
+        assert!(widest <= 400, "a folder of {widest} entries");
+        for gone in [0usize, 1, 150_000, 299_999] {
+            let mut fewer = keys.clone();
+            fewer.remove(gone);
+            let after = paths(&fewer);
+            let kept: Vec<&Vec<String>> = before
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != gone)
+                .map(|(_, p)| p)
+                .collect();
+            let renamed = kept.iter().zip(&after).filter(|(a, b)| **a != *b).count();
+            assert!(
+                renamed <= 400,
+                "removing chunk {gone} renamed {renamed} chunks"
+            );
+        }
     }
 }

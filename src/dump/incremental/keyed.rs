@@ -5,7 +5,7 @@ use git2::Oid;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use super::{Previous, Reuse, WrittenSizes, reuse_chunk};
+use super::{Previous, Reuse, WrittenSizes};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
@@ -201,7 +201,7 @@ pub fn read_keyed_in_part(
     let dir = table.dir.as_str();
     let mut files = super::all_chunks(previous, dir)?;
     let mut next_file = 0usize; // index of the next previous chunk in `files`
-    let mut groups = Groups::new(format);
+    let mut groups = Groups::new(format, true);
     let mut out_keys = KeyList::with_capacity(chunks_keys.len());
     let written = WrittenSizes::default();
     let mut bytes = old.bytes;
@@ -213,9 +213,15 @@ pub fn read_keyed_in_part(
         *next_file += 1;
         Ok(oid)
     };
-    let reuse_old = |groups: &mut Groups, sink: &mut dyn Sink, ordinal: usize, oid: Oid| {
+    let reuse_old = |groups: &mut Groups, sink: &mut dyn Sink, ordinal: usize, i: usize, oid| {
         let name = crate::dump::path::ordinal_chunk_name(ordinal as u64);
-        reuse_chunk(sink, groups, table, &name, oid)
+        let (folders, name) = groups.place_chunk(name, chunks_keys.get(i));
+        sink.reuse(
+            &crate::dump::rows_path(table, &folders, &name),
+            oid,
+            false,
+            0,
+        )
     };
     for (from, to) in merged {
         let start = from.unwrap_or(0).max(next_file);
@@ -225,7 +231,7 @@ pub fn read_keyed_in_part(
         while next_file < start {
             let i = next_file;
             let oid = take_file(&mut next_file)?;
-            reuse_old(&mut groups, sink, out_keys.len(), oid)?;
+            reuse_old(&mut groups, sink, out_keys.len(), i, oid)?;
             out_keys.push(chunks_keys.get(i));
             reuse.chunks_reused += 1;
         }
@@ -293,7 +299,7 @@ pub fn read_keyed_in_part(
     while next_file < chunks_keys.len() {
         let i = next_file;
         let oid = take_file(&mut next_file)?;
-        reuse_old(&mut groups, sink, out_keys.len(), oid)?;
+        reuse_old(&mut groups, sink, out_keys.len(), i, oid)?;
         out_keys.push(chunks_keys.get(i));
         reuse.chunks_reused += 1;
     }

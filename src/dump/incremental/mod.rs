@@ -151,7 +151,7 @@ pub fn read_in_part(
 ) -> Result<(u64, u64)> {
     let ranges = changed_ranges(&old.pages, new_pages);
     let mut chunks = OldRows::new(previous, previous.rows_tree(&table.dir)?)?;
-    let mut groups = Groups::new(format);
+    let mut groups = Groups::new(format, false);
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
     let mut ri = 0usize;
