@@ -311,7 +311,11 @@ fn changed_paths(env: &TestEnv, repo: &Path, a: &str, b: &str) -> Vec<String> {
 }
 
 fn is_hex16(s: &str) -> bool {
-    s.len() == 16
+    is_hex(s, 16)
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
@@ -325,6 +329,8 @@ fn layout_ok(path: &str) -> bool {
             && !t.contains('\\')
     };
     let chunk = |c: &str| c.strip_suffix(".sql").is_some_and(is_hex16);
+    // WITHOUT ROWID tables (format 2): chunks and folders named by position in their folder.
+    let by_position = |c: &str| c.strip_suffix(".sql").is_some_and(|c| is_hex(c, 8));
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         [file] => [
@@ -341,7 +347,10 @@ fn layout_ok(path: &str) -> bool {
             t,
             "0-create.sql" | "1-schema-fixup.sql" | "2-indexes.sql",
         ] => safe(t),
-        ["1-tables", t, "1-rows", c] => safe(t) && chunk(c),
+        ["1-tables", t, "1-rows", c] => safe(t) && (chunk(c) || by_position(c)),
+        ["1-tables", t, "1-rows", groups @ .., c] if by_position(c) => {
+            safe(t) && groups.iter().all(|g| is_hex(g, 8))
+        }
         // Group folders (nested in format 2) are named after their first chunk: every chunk in
         // them sorts at or after them.
         ["1-tables", t, "1-rows", groups @ .., c] if !groups.is_empty() => {
