@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
+use crate::store::packread::PackReader;
 use exec::feed_file;
 pub use exec::{Check, build_database, execute};
 pub use into::restore_into;
@@ -72,22 +73,30 @@ pub fn short(commit: &Commit) -> String {
     commit.id().to_string()[..12].to_string()
 }
 
-/// Call `f` with every file of `tree`, in path order (that order is the dump).
+/// Call `f` with every file of `tree`, in path order (that order is the dump). Blobs stored
+/// whole in a pack are read with `pread` and inflated by libdeflate, each checked against its
+/// id (SHA-1); anything else (deltas, loose objects) through libgit2.
 pub fn for_each_file(
     repo: &Repository,
     tree: &Tree,
     mut f: impl FnMut(&str, &[u8]) -> Result<()>,
 ) -> Result<()> {
+    let packs = PackReader::open(&repo.path().join("objects"));
+    let mut inflate = libdeflater::Decompressor::new();
     let mut failure: Option<anyhow::Error> = None;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
         let path = format!("{dir}{}", entry.name().unwrap_or_default());
-        let result = repo
-            .find_blob(entry.id())
-            .map_err(|e| anyhow!("read {path}: {}", e.message()))
-            .and_then(|blob| f(&path, blob.content()));
+        let result = match packs.whole_blob(entry.id(), &mut inflate) {
+            Ok(Some(data)) => f(&path, &data),
+            Ok(None) => repo
+                .find_blob(entry.id())
+                .map_err(|e| anyhow!("read {path}: {}", e.message()))
+                .and_then(|blob| f(&path, blob.content())),
+            Err(e) => Err(e.context(format!("read {path}"))),
+        };
         match result {
             Ok(()) => TreeWalkResult::Ok,
             Err(e) => {
@@ -183,9 +192,10 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result
 /// executing `prelude` first; checked with `PRAGMA quick_check`. The caller removes `path` on
 /// failure. Also what `sqlgit query` reads past databases from.
 pub fn build_snapshot(repo: &Repository, tree: &Tree, path: &Path, prelude: &[u8]) -> Result<()> {
-    // Reading is a third of a restore's time, most of it libgit2 hashing every object again:
-    // zlib's own checksum still catches a damaged object, and the result is checked;
-    // `sqlgit verify` keeps the full SHA-1 checks.
+    // Blobs stored whole are checked against their ids as they are read (`for_each_file`);
+    // for the others (deltas, after a `git gc`) libgit2's hashing with collision detection
+    // would be a third of the restore: zlib's own checksum still catches a damaged object,
+    // and the result is checked; `sqlgit verify` keeps libgit2's full checks.
     git2::opts::strict_hash_verification(false);
     build_database(path, Check::Quick, |exec| {
         exec(prelude)?;
