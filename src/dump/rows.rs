@@ -377,16 +377,53 @@ impl Groups {
             let folders = self.place(name.trim_end_matches(".sql"));
             return (folders, name);
         }
+        self.open_by_position(first_key, 1);
+        let next = self.next.as_mut().expect("names by position");
+        let name = format!("{}.sql", position_name(next[0]));
+        next[0] += 1;
+        (self.folders(), name)
+    }
+
+    /// WITHOUT ROWID tables (format 2): place a whole group folder of level `level` (1: it
+    /// holds chunk files) whose first chunk's first key is `first_key` — the chunk after it
+    /// must start a group of that level or above. Returns the folders, outermost first, the last
+    /// the group's own.
+    pub fn place_group(&mut self, level: usize, first_key: &[u8]) -> Result<Vec<Arc<str>>> {
+        if self.next.is_none() || level == 0 || level > self.open.len() {
+            bail!("internal error: no group folder of level {level} here");
+        }
+        if self.open_by_position(first_key, level) < level {
+            bail!("internal error: a reused group folder does not start a group");
+        }
+        self.open[..level - 1].fill(None);
+        Ok(self.open[level - 1..]
+            .iter()
+            .rev()
+            .flatten()
+            .cloned()
+            .collect())
+    }
+
+    /// Open (name by position) the groups from the outermost one a chunk whose first key is
+    /// `first_key` starts down to level `down_to`. Returns how many levels it starts.
+    fn open_by_position(&mut self, first_key: &[u8], down_to: usize) -> usize {
         let opened = self.opened(hash_bytes(first_key) >> 32);
         let next = self.next.as_mut().expect("names by position");
-        for level in (1..=opened).rev() {
+        for level in (down_to..=opened).rev() {
             self.open[level - 1] = Some(Arc::from(position_name(next[level]).as_str()));
             next[level] += 1;
             next[level - 1] = 0;
         }
-        let name = format!("{}.sql", position_name(next[0]));
-        next[0] += 1;
-        (self.folders(), name)
+        opened
+    }
+
+    /// How many levels of groups a chunk whose first key is `first_key` starts by its key
+    /// alone (WITHOUT ROWID tables, format 2; the table's first chunk starts them all).
+    pub fn levels_by_key(first_key: &[u8]) -> usize {
+        let h = hash_bytes(first_key) >> 32;
+        (1..=GROUP_LEVELS)
+            .take_while(|&level| h.is_multiple_of(GROUP_SPAN.pow(level as u32)))
+            .count()
     }
 
     /// How many levels a chunk whose hash is `h` opens a new group at (1..=k, or all at the

@@ -1,15 +1,16 @@
 //! Reading a changed WITHOUT ROWID table in part, by key (see [`read_keyed_in_part`]).
 
 use anyhow::{Context, Result, bail};
-use git2::Oid;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
+use super::oldkeyed::{OldEntry, OldKeyed};
 use super::{Previous, Reuse, WrittenSizes};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
 use crate::dump::pages::{Keys, Page, Side, TableMap, changed_pages};
+use crate::dump::path::ordinal_chunk_name;
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
@@ -198,46 +199,27 @@ pub fn read_keyed_in_part(
         }
     }
 
-    let dir = table.dir.as_str();
-    let mut files = super::all_chunks(previous, dir)?;
-    let mut next_file = 0usize; // index of the next previous chunk in `files`
-    let mut groups = Groups::new(format, true);
-    let mut out_keys = KeyList::with_capacity(chunks_keys.len());
+    let n = chunks_keys.len();
+    let rows_tree = previous.rows_tree(&table.dir)?;
+    let mut old_rows = OldKeyed::new(previous, rows_tree, chunks_keys, format)?;
+    let mut placed = Placed {
+        table,
+        keys: chunks_keys,
+        groups: Groups::new(format, true),
+        out_keys: KeyList::with_capacity(n),
+    };
     let written = WrittenSizes::default();
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
-    let mut take_file = |next_file: &mut usize| -> Result<Oid> {
-        let (_, oid) = files
-            .next()
-            .context("the previous snapshot has fewer chunks than its map")??;
-        *next_file += 1;
-        Ok(oid)
-    };
-    let reuse_old = |groups: &mut Groups, sink: &mut dyn Sink, ordinal: usize, i: usize, oid| {
-        let name = crate::dump::path::ordinal_chunk_name(ordinal as u64);
-        let (folders, name) = groups.place_chunk(name, chunks_keys.get(i));
-        sink.reuse(
-            &crate::dump::rows_path(table, &folders, &name),
-            oid,
-            false,
-            0,
-        )
-    };
     for (from, to) in merged {
-        let start = from.unwrap_or(0).max(next_file);
-        if start >= chunks_keys.len() && from.is_some() && next_file >= chunks_keys.len() {
+        let start = from.unwrap_or(0).max(old_rows.taken());
+        if start >= n && from.is_some() && old_rows.taken() >= n {
             break; // everything was read already
         }
-        while next_file < start {
-            let i = next_file;
-            let oid = take_file(&mut next_file)?;
-            reuse_old(&mut groups, sink, out_keys.len(), i, oid)?;
-            out_keys.push(chunks_keys.get(i));
-            reuse.chunks_reused += 1;
-        }
+        placed.reuse_before(&mut old_rows, start, false, sink, reuse)?;
         let read_from = match from {
-            None if next_file == 0 => From::Start,
-            _ if start < chunks_keys.len() => From::Key(literals(chunks_keys.get(start), None)?),
+            None if old_rows.taken() == 0 => From::Start,
+            _ if start < n => From::Key(literals(chunks_keys.get(start), None)?),
             _ => From::Start, // unreachable: handled above
         };
         // Stop at a row that starts a previous chunk at or after `to`, right after a boundary
@@ -249,7 +231,7 @@ pub fn read_keyed_in_part(
         let mut resume: Option<usize> = None;
         let mut stop = |row: &NextRow| -> bool {
             // A few ahead: a previous chunk whose first row was deleted is passed over.
-            for j in watch..chunks_keys.len().min(watch + 4) {
+            for j in watch..n.min(watch + 4) {
                 if row.key == chunks_keys.get(j) {
                     if row.after_boundary {
                         resume = Some(j);
@@ -261,8 +243,9 @@ pub fn read_keyed_in_part(
             }
             false
         };
-        let first_ordinal = out_keys.len() as u64;
+        let first_ordinal = placed.out_keys.len() as u64;
         let mut new_bytes = 0u64;
+        let out_keys = &mut placed.out_keys;
         let mut emit_new = |chunk: Chunk| -> Result<()> {
             new_bytes += chunk.data.len() as u64;
             out_keys.push(&chunk.first_key);
@@ -276,19 +259,21 @@ pub fn read_keyed_in_part(
             stop: &mut stop,
             statement: None,
         };
+        let groups = &mut placed.groups;
         dump_rows_in(
             conn,
             table,
             encoding,
             format,
             Some(range),
-            &mut groups,
+            groups,
             &mut emit_new,
         )?;
-        let end = resume.unwrap_or(chunks_keys.len());
-        while next_file < end {
-            let oid = take_file(&mut next_file)?;
-            written.replace(oid);
+        // The previous chunks the read replaced.
+        while let Some(entry) = old_rows.next(resume.unwrap_or(n), |_, _, _, _| false)? {
+            if let OldEntry::Chunk { oid, .. } = entry {
+                written.replace(oid);
+            }
         }
         bytes += new_bytes;
         read_bytes += new_bytes;
@@ -296,25 +281,81 @@ pub fn read_keyed_in_part(
             break; // read to the end of the table
         }
     }
-    while next_file < chunks_keys.len() {
-        let i = next_file;
-        let oid = take_file(&mut next_file)?;
-        reuse_old(&mut groups, sink, out_keys.len(), i, oid)?;
-        out_keys.push(chunks_keys.get(i));
-        reuse.chunks_reused += 1;
-    }
-    out_keys.shrink_to_fit();
-    if files.next().is_some() {
+    placed.reuse_before(&mut old_rows, n, true, sink, reuse)?;
+    if old_rows.taken() != n || !old_rows.is_done() {
         bail!(
-            "the previous snapshot has more chunks than its map; run `sqlgit snapshot --full` once"
+            "the previous snapshot's chunks do not match its map; run `sqlgit snapshot --full` once"
         );
     }
+    let mut out_keys = placed.out_keys;
+    out_keys.shrink_to_fit();
     let bytes = bytes.saturating_sub(written.replaced_bytes(previous)?);
     Ok(KeyedPart {
         bytes,
         reused_bytes: bytes.saturating_sub(read_bytes),
         chunk_keys: out_keys,
     })
+}
+
+/// The new rows tree of a table read in part, as far as it was placed.
+struct Placed<'a> {
+    table: &'a Table,
+    /// The first keys of the previous snapshot's chunks.
+    keys: &'a KeyList,
+    groups: Groups,
+    /// The first keys of the chunks placed.
+    out_keys: KeyList,
+}
+
+impl Placed<'_> {
+    /// Place the previous snapshot's entries that come before its chunk `limit` (`last`: and
+    /// nothing is read after them): whole folders when their chunks, and the one after them,
+    /// are all before `limit` (or they end the table) and their first chunk starts a group of
+    /// their level here too; else chunk by chunk.
+    fn reuse_before(
+        &mut self,
+        old_rows: &mut OldKeyed,
+        limit: usize,
+        last: bool,
+        sink: &mut dyn Sink,
+        reuse: &mut Reuse,
+    ) -> Result<()> {
+        let n = self.keys.len();
+        loop {
+            let at_start = self.groups.is_empty();
+            let whole = |_: usize, end: usize, level: usize, by_key: usize| {
+                (end < limit || (last && end == n)) && (by_key >= level || at_start)
+            };
+            let Some(entry) = old_rows.next(limit, whole)? else {
+                return Ok(());
+            };
+            match entry {
+                OldEntry::Chunk { index, oid } => {
+                    let name = ordinal_chunk_name(self.out_keys.len() as u64);
+                    let (folders, name) = self.groups.place_chunk(name, self.keys.get(index));
+                    let path = crate::dump::rows_path(self.table, &folders, &name);
+                    sink.reuse(&path, oid, false, 0)?;
+                    self.out_keys.push(self.keys.get(index));
+                    reuse.chunks_reused += 1;
+                }
+                OldEntry::Folder {
+                    start,
+                    end,
+                    level,
+                    oid,
+                } => {
+                    let mut folders = self.groups.place_group(level, self.keys.get(start))?;
+                    let name = folders.pop().expect("the group's own folder");
+                    let path = crate::dump::rows_path(self.table, &folders, &name);
+                    sink.reuse(&path, oid, true, 0)?;
+                    for i in start..end {
+                        self.out_keys.push(self.keys.get(i));
+                    }
+                    reuse.folders_reused += 1;
+                }
+            }
+        }
+    }
 }
 
 /// The key ranges (first, last) of the index b-tree pages that changed, appeared or went away

@@ -23,6 +23,7 @@ use sha1::{Digest, Sha1};
 
 mod keyed;
 mod old;
+mod oldkeyed;
 pub use keyed::read_keyed_in_part;
 use old::{OldKind, OldRows};
 
@@ -42,33 +43,6 @@ pub trait Previous {
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>>;
     /// The bytes of blobs `oids` (all looked up together), summed.
     fn blob_sizes(&self, oids: &[Oid]) -> Result<u64>;
-}
-
-/// The chunk files under `1-rows` of table folder `dir` of the previous snapshot, in order:
-/// (file name, blob id), read one folder at a time (memory follows the tree's depth).
-fn all_chunks<'a>(
-    previous: &'a dyn Previous,
-    dir: &str,
-) -> Result<impl Iterator<Item = Result<(String, Oid)>> + 'a> {
-    let mut stack: Vec<std::vec::IntoIter<(String, Oid, bool)>> = Vec::new();
-    if let Some(oid) = previous.rows_tree(dir)? {
-        stack.push(previous.tree_entries(oid)?.into_iter());
-    }
-    Ok(std::iter::from_fn(move || {
-        loop {
-            let Some((name, oid, is_dir)) = stack.last_mut()?.next() else {
-                stack.pop();
-                continue;
-            };
-            if !is_dir {
-                return Some(Ok((name, oid)));
-            }
-            match previous.tree_entries(oid) {
-                Ok(entries) => stack.push(entries.into_iter()),
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }))
 }
 
 /// How much of the database a snapshot read.
