@@ -82,14 +82,13 @@ pub fn for_each_file(
     mut f: impl FnMut(&str, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let packs = PackReader::open(&repo.path().join("objects"));
-    let mut inflate = libdeflater::Decompressor::new();
     let mut failure: Option<anyhow::Error> = None;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
         let path = format!("{dir}{}", entry.name().unwrap_or_default());
-        let result = match packs.whole_blob(entry.id(), &mut inflate) {
+        let result = match packs.whole_blob(entry.id()) {
             Ok(Some(data)) => f(&path, &data),
             Ok(None) => repo
                 .find_blob(entry.id())

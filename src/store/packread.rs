@@ -30,10 +30,18 @@ const HEADER: u64 = IDX_IDS_AT as u64;
 /// a damaged header must not ask for gigabytes).
 const MAX_TREE: usize = 16 << 20;
 
+thread_local! {
+    /// libdeflate's decompressor, made at a thread's first whole entry and kept.
+    static INFLATE: std::cell::RefCell<Option<libdeflater::Decompressor>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// One pack and its index.
 struct Pack {
     idx: File,
     pack: File,
+    /// The pack's length in bytes.
+    len: u64,
     count: u64,
     /// Read at the first lookup that reaches the pack (or why it could not be).
     table: OnceLock<Result<Table, String>>,
@@ -121,37 +129,26 @@ impl PackReader {
             .collect()
     }
 
-    /// The content of blob `oid` when a pack holds it whole (not as a delta), checked against
-    /// its id; `inflate` is the caller's, kept from one blob to the next. None: in no pack, a
-    /// delta, or an entry libdeflate cannot read (callers ask libgit2, which says what is wrong).
-    pub fn whole_blob(
-        &self,
-        oid: Oid,
-        inflate: &mut libdeflater::Decompressor,
-    ) -> Result<Option<Vec<u8>>> {
-        for pack in &self.packs {
-            if let Some(at) = pack.find(oid)? {
-                let data = pack.whole_blob_entry(at, inflate)?;
-                if let Some(data) = &data
-                    && object_id(Kind::Blob, data) != oid
-                {
-                    bail!("pack entry of blob {oid} does not match its id");
-                }
-                return Ok(data);
-            }
-        }
-        Ok(None)
+    /// The content of tree `oid` when a pack holds it whole (not as a delta), checked against
+    /// its id. None: in no pack, a delta, bigger than a snapshot's trees get, or an entry that
+    /// does not inflate (callers ask libgit2, which says what is wrong).
+    pub fn whole_tree(&self, oid: Oid) -> Result<Option<Vec<u8>>> {
+        self.whole(oid, Kind::Tree, MAX_TREE)
     }
 
-    /// The content of tree `oid` when a pack holds it whole (not as a delta).
-    pub fn whole_tree(&self, oid: Oid) -> Result<Option<Vec<u8>>> {
+    /// [`Self::whole_tree`] for a blob, of any size.
+    pub fn whole_blob(&self, oid: Oid) -> Result<Option<Vec<u8>>> {
+        self.whole(oid, Kind::Blob, usize::MAX)
+    }
+
+    fn whole(&self, oid: Oid, kind: Kind, max: usize) -> Result<Option<Vec<u8>>> {
         for pack in &self.packs {
             if let Some(at) = pack.find(oid)? {
-                let data = pack.whole_entry(at, Kind::Tree as u8)?;
+                let data = pack.whole_entry(at, kind as u8, max)?;
                 if let Some(data) = &data
-                    && object_id(Kind::Tree, data) != oid
+                    && object_id(kind, data) != oid
                 {
-                    bail!("pack entry of tree {oid} does not match its id");
+                    bail!("pack entry of object {oid} does not match its id");
                 }
                 return Ok(data);
             }
@@ -171,8 +168,10 @@ impl Pack {
         }
         let last = &header[HEADER as usize - 4..];
         let count = u64::from(u32::from_be_bytes(last.try_into().expect("4 bytes")));
+        let len = pack.metadata()?.len();
         Ok(Pack {
             idx,
+            len,
             pack,
             count,
             table: OnceLock::new(),
@@ -292,55 +291,38 @@ impl Pack {
     }
 
     /// The inflated content of the entry at index position `at` when it is stored whole as an
-    /// object of type `kind` (None: a delta, or another type).
-    fn whole_entry(&self, at: u64, kind: u8) -> Result<Option<Vec<u8>>> {
+    /// object of type `kind` of at most `max` bytes (None: a delta, another type, bigger, or
+    /// an entry that does not inflate). The header and the compressed data come in one read
+    /// for entries of a few KiB (a second one for bigger ones), inflated by libdeflate in one
+    /// call: several times faster than a streaming zlib. The read's bound covers zlib's output
+    /// for any data.
+    fn whole_entry(&self, at: u64, kind: u8, max: usize) -> Result<Option<Vec<u8>>> {
         let offset = self.offset(at)?;
-        // The header and, for a tree of a snapshot (a few KiB), the whole entry in one read.
-        let mut head = vec![0u8; 8 << 10];
-        let got = read_some_at(&self.pack, &mut head, offset)?;
-        let (stored, size, used) = entry_header(&head[..got])?;
+        let mut input = vec![0u8; 8 << 10];
+        let got = read_some_at(&self.pack, &mut input, offset)?;
+        let (stored, size, used) = entry_header(&input[..got])?;
         if stored != kind {
             return Ok(None);
         }
+        // Deflate shrinks data at most ~1032 times: a size past that is a damaged header,
+        // which must not ask for gigabytes.
+        let left = self.len.saturating_sub(offset + used as u64);
         let size = usize::try_from(size).context("object too big")?;
-        if size > MAX_TREE {
-            return Ok(None); // not a tree of ours; libgit2 reads it (or says what is wrong)
-        }
-        let mut out = vec![0u8; size];
-        let input = (size + 64).clamp(256, 64 << 10);
-        let first = &head[used..got];
-        let (done, ended) =
-            self.inflate_at(offset + used as u64, first, &mut out, input, |_| false)?;
-        if !ended || done != size {
-            bail!("pack entry of the wrong size");
-        }
-        Ok(Some(out))
-    }
-
-    /// The inflated content of the entry at index position `at` when it is a blob stored whole:
-    /// the header, then the compressed data in one read, inflated by libdeflate in one call
-    /// (several times faster than a streaming zlib). The read's bound covers zlib's output for
-    /// any data; an entry that does not inflate within it is `None`.
-    fn whole_blob_entry(
-        &self,
-        at: u64,
-        inflate: &mut libdeflater::Decompressor,
-    ) -> Result<Option<Vec<u8>>> {
-        let offset = self.offset(at)?;
-        let mut head = [0u8; 32];
-        let got = read_some_at(&self.pack, &mut head, offset)?;
-        let (stored, size, used) = entry_header(&head[..got])?;
-        if stored != Kind::Blob as u8 {
+        if size > max || size as u64 > left.saturating_mul(1032) {
             return Ok(None);
         }
-        let size = usize::try_from(size).context("object too big")?;
-        let mut input = vec![0u8; size + size / 8 + 64];
-        let read = read_some_at(&self.pack, &mut input, offset + used as u64)?;
-        let mut out = vec![0u8; size];
-        match inflate.zlib_decompress(&input[..read], &mut out) {
-            Ok(done) if done == size => Ok(Some(out)),
-            _ => Ok(None),
+        let bound = used + size + size / 8 + 64;
+        let mut got = got;
+        if bound > input.len() && got == input.len() {
+            input.resize(bound, 0);
+            got += read_some_at(&self.pack, &mut input[got..], offset + got as u64)?;
         }
+        let mut out = vec![0u8; size];
+        let done = INFLATE.with_borrow_mut(|inflate| {
+            let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
+            inflate.zlib_decompress(&input[used..got.min(bound)], &mut out)
+        });
+        Ok(matches!(done, Ok(done) if done == size).then_some(out))
     }
 
     /// A delta's result size: the second varint of its inflated data.
@@ -664,10 +646,9 @@ mod tests {
         pack(dir.path(), &ids);
         let packs = PackReader::open(&dir.path().join("objects"));
         let odb = repo.odb().unwrap();
-        let mut inflate = libdeflater::Decompressor::new();
         let mut whole = 0;
         for id in &ids {
-            if let Some(data) = packs.whole_blob(*id, &mut inflate).unwrap() {
+            if let Some(data) = packs.whole_blob(*id).unwrap() {
                 assert_eq!(data, odb.read(*id).unwrap().data(), "{id}");
                 whole += 1;
             }
@@ -677,9 +658,9 @@ mod tests {
             "{whole} of {} read whole",
             ids.len()
         );
-        assert!(packs.whole_blob(noise_id, &mut inflate).unwrap().is_some());
+        assert!(packs.whole_blob(noise_id).unwrap().is_some());
         let absent = Oid::from_str("0123456789012345678901234567890123456789").unwrap();
-        assert_eq!(packs.whole_blob(absent, &mut inflate).unwrap(), None);
+        assert_eq!(packs.whole_blob(absent).unwrap(), None);
 
         // Flip a byte inside the random blob's entry: never its content.
         let pack_path = std::fs::read_dir(dir.path().join("objects/pack"))
@@ -695,9 +676,6 @@ mod tests {
         bytes[at + 10] ^= 0x55;
         std::fs::write(&pack_path, &bytes).unwrap();
         let packs = PackReader::open(&dir.path().join("objects"));
-        assert!(matches!(
-            packs.whole_blob(noise_id, &mut inflate),
-            Ok(None) | Err(_)
-        ));
+        assert!(matches!(packs.whole_blob(noise_id), Ok(None) | Err(_)));
     }
 }
