@@ -22,11 +22,10 @@
 # Wall time by the shell (ms resolution); peak RSS by /usr/bin/time (%M: for a pipeline, the
 # largest process of it). Ratios are to the baseline's median.
 #
-# Last run (2 M rows / 280 MB, 2 shared cores, medians of 3, load ~3 from other builds):
-# baseline 14.34 s; cat | sqlite3 15.08 s (1.05x); restore --to 7.37 s (0.51x; 11.69 s = 0.78x
-# before the fast path), peak RSS 60.3 MiB; VACUUM INTO 0.86 s. Of restore --to, about 2.2 s
-# is the final PRAGMA integrity_check (quick_check: 0.4 s); `sqlgit cat` alone reads the
-# snapshot in about 2.6 s (libgit2: SHA-1 verification and zlib).
+# Last run (2 M rows / 280 MB, 2 shared cores, medians of 3): baseline 10.54 s; cat | sqlite3
+# 7.93 s (0.75x); restore --to 2.80 s (0.27x), peak RSS 32.2 MiB; VACUUM INTO 0.70 s. Of
+# restore --to, the final PRAGMA quick_check is ~0.4 s; the rest runs on three threads (reading
+# and inflating the snapshot, decoding, SQLite inserting) that together keep both cores ~85% busy.
 # Needs: sqlite3, git, GNU time (/usr/bin/time), awk, sha1sum, cargo.
 set -euo pipefail
 export LC_ALL=C
