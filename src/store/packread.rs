@@ -7,11 +7,11 @@
 //! already. Through libgit2 each lookup searched every pack's index, and
 //! each read mapped a pack window and, under the small window cap that keeps memory bounded
 //! (see [`super::configure_libgit2`]), unmapped another one: a third of a scattered-change run
-//! went there. Here 8 bytes an object are kept in memory — the first 4 bytes of its id and its
-//! offset, read from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an
-//! id found among them is confirmed by one read, and the entry is read with `pread`: its header
-//! for a size (for a delta, the start of the delta data), the whole entry for a tree stored
-//! whole (checked against its id). Nothing is mapped; nothing of the files stays resident.
+//! went there. Here 4 bytes an object are kept in memory — the first 4 bytes of its id, read
+//! from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an id found
+//! among them is confirmed by one read, its offset is read from the index, and the entry is
+//! read with `pread`: its header for a size (for a delta, the start of the delta data), the
+//! whole entry for a tree or blob stored whole (checked against its id). Nothing is mapped; nothing of the files stays resident.
 //! What is in no pack (loose, or in a pack written after this was opened) is not found, and a
 //! tree stored as a delta is `None`: callers ask libgit2, or (the writer) store it again.
 
@@ -47,13 +47,10 @@ struct Pack {
     table: OnceLock<Result<Table, String>>,
 }
 
-/// What is kept of a pack's index: 8 bytes an object.
+/// What is kept of a pack's index: 4 bytes an object.
 struct Table {
     /// The first 4 bytes of every id, in the index's order.
     prefixes: Vec<u32>,
-    /// Their offsets in the pack as the index has them (the top bit set: the number of an
-    /// entry of the index's table of large offsets).
-    offsets: Vec<u32>,
 }
 
 /// The packs of one repository's object directory, biggest first.
@@ -190,13 +187,12 @@ impl Pack {
         }
     }
 
-    /// Read the prefixes and offsets out of the index, with `pread` (the descriptor is shared
+    /// Read the prefixes out of the index, with `pread` (the descriptor is shared
     /// between threads: no file position).
     fn read_table(&self) -> Result<Table> {
         let n = self.count as usize;
         let mut table = Table {
             prefixes: Vec::with_capacity(n),
-            offsets: Vec::with_capacity(n),
         };
         let mut block = vec![0u8; 64 << 10];
         let mut each = |at: u64, size: usize, take: &mut dyn FnMut(&[u8])| -> Result<()> {
@@ -213,10 +209,6 @@ impl Pack {
         };
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         each(HEADER, 20, &mut |id| table.prefixes.push(be32(id)))?;
-        // Past the CRCs: the offsets.
-        each(HEADER + self.count * 24, 4, &mut |o| {
-            table.offsets.push(be32(o))
-        })?;
         Ok(table)
     }
 
@@ -253,7 +245,14 @@ impl Pack {
     /// Where the entry at index position `at` starts in the pack.
     fn offset(&self, at: u64) -> Result<u64> {
         let n = self.count;
-        let small = self.table()?.offsets[at as usize];
+        if at >= n {
+            bail!("pack index position {at} out of range");
+        }
+        let mut small = [0u8; 4];
+        self.idx
+            .read_exact_at(&mut small, HEADER + n * 24 + at * 4)
+            .context("read pack index")?;
+        let small = u32::from_be_bytes(small);
         let offset = if small & 0x8000_0000 == 0 {
             u64::from(small)
         } else {
