@@ -525,17 +525,31 @@ mod tests {
         assert!(child.wait().unwrap().success());
     }
 
+    /// `count` blobs of a text that grows by `line(i)` each time (git stores most as deltas),
+    /// and the whole text.
+    fn growing_blobs(
+        repo: &git2::Repository,
+        count: usize,
+        line: impl Fn(usize) -> String,
+    ) -> (Vec<Oid>, String) {
+        let mut text = String::new();
+        let ids = (0..count)
+            .map(|i| {
+                text.push_str(&line(i));
+                repo.blob(text.as_bytes()).unwrap()
+            })
+            .collect();
+        (ids, text)
+    }
+
     /// Objects of two packs, deltas among them, have the sizes libgit2 reads.
     #[test]
     fn sizes_match_libgit2_with_and_without_deltas() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init_bare(dir.path()).unwrap();
-        let mut ids = Vec::new();
-        let mut text = String::new();
-        for i in 0..400 {
-            text.push_str(&format!("line {i} of a file that changes a little\n"));
-            ids.push(repo.blob(text.as_bytes()).unwrap());
-        }
+        let (mut ids, _) = growing_blobs(&repo, 400, |i| {
+            format!("line {i} of a file that changes a little\n")
+        });
         ids.push(repo.blob(&vec![7u8; 100_000]).unwrap());
         pack(dir.path(), &ids);
         // A second, smaller pack: its objects are found after a miss in the first.
@@ -601,19 +615,25 @@ mod tests {
         pack(dir.path(), &trees);
         pack(dir.path(), &[big]); // alone in its pack: stored whole
         let packs = PackReader::open(&dir.path().join("objects"));
-        let odb = repo.odb().unwrap();
-        let mut whole = 0;
-        for id in &trees {
-            if let Some(data) = packs.whole_tree(*id).unwrap() {
-                assert_eq!(data, odb.read(*id).unwrap().data(), "{id}");
-                whole += 1;
-            }
-        }
+        let whole = read_as_libgit2(&repo, &trees, |id| packs.whole_tree(id).unwrap());
         assert!(
             whole > 0 && whole < trees.len(),
             "{whole} of {} whole",
             trees.len()
         );
+    }
+
+    /// How many of `ids` `read` gives, each the content libgit2 reads.
+    fn read_as_libgit2(
+        repo: &git2::Repository,
+        ids: &[Oid],
+        read: impl Fn(Oid) -> Option<Vec<u8>>,
+    ) -> usize {
+        let odb = repo.odb().unwrap();
+        let read_whole = ids.iter().filter_map(|&id| Some((id, read(id)?)));
+        read_whole
+            .inspect(|(id, data)| assert_eq!(data, odb.read(*id).unwrap().data(), "{id}"))
+            .count()
     }
 
     /// Blobs read whole (and as `None` when stored as deltas) are what libgit2 reads: growing
@@ -623,12 +643,9 @@ mod tests {
     fn whole_blobs_match_libgit2() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init_bare(dir.path()).unwrap();
-        let mut ids = Vec::new();
-        let mut text = String::new();
-        for i in 0..300 {
-            text.push_str(&format!("(row {i}, 'value {}'),\n", i * 7919 % 1000));
-            ids.push(repo.blob(text.as_bytes()).unwrap());
-        }
+        let (mut ids, text) = growing_blobs(&repo, 300, |i| {
+            format!("(row {i}, 'value {}'),\n", i * 7919 % 1000)
+        });
         ids.push(repo.blob(b"").unwrap());
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let noise: Vec<u8> = (0..300_000)
@@ -644,14 +661,7 @@ mod tests {
         ids.push(repo.blob(&text.repeat(300).into_bytes()).unwrap());
         pack(dir.path(), &ids);
         let packs = PackReader::open(&dir.path().join("objects"));
-        let odb = repo.odb().unwrap();
-        let mut whole = 0;
-        for id in &ids {
-            if let Some(data) = packs.whole_blob(*id).unwrap() {
-                assert_eq!(data, odb.read(*id).unwrap().data(), "{id}");
-                whole += 1;
-            }
-        }
+        let whole = read_as_libgit2(&repo, &ids, |id| packs.whole_blob(id).unwrap());
         assert!(
             whole >= 3 && whole < ids.len(),
             "{whole} of {} read whole",
