@@ -22,6 +22,7 @@
 pub mod btree;
 pub mod buffers;
 mod fileview;
+mod groups;
 pub mod incremental;
 pub mod keylist;
 pub mod literal;
