@@ -53,8 +53,7 @@ impl Groups {
     /// Whether a chunk named `stem` starts a group at level `level` (1: the innermost) by its
     /// name alone; the table's first chunk starts every level besides.
     pub fn starts_by_name(stem: &str, level: u32) -> bool {
-        let h = hash_bytes(stem.as_bytes()) >> 32;
-        h.is_multiple_of(GROUP_SPAN.saturating_pow(level))
+        levels_of(hash_bytes(stem.as_bytes()) >> 32) >= level as usize
     }
 
     /// Place a chunk named `stem`: a chunk whose name hashes to 0 mod GROUP_SPAN^k starts a new
@@ -121,29 +120,31 @@ impl Groups {
     /// How many levels of groups a chunk whose first key is `first_key` starts by its key
     /// alone (WITHOUT ROWID tables, format 2; the table's first chunk starts them all).
     pub fn levels_by_key(first_key: &[u8]) -> usize {
-        let h = hash_bytes(first_key) >> 32;
-        (1..=GROUP_LEVELS)
-            .take_while(|&level| h.is_multiple_of(GROUP_SPAN.pow(level as u32)))
-            .count()
+        levels_of(hash_bytes(first_key) >> 32)
     }
 
-    /// How many levels a chunk whose hash is `h` opens a new group at (1..=k, or all at the
-    /// table's start).
+    /// How many levels a chunk whose hash is `h` opens a new group at (1..=k, and every level
+    /// not open yet: all at the table's start).
     fn opened(&self, h: u64) -> usize {
-        let mut span = 1u64;
-        let mut opened = 0;
-        for (i, level) in self.open.iter().enumerate() {
-            span = span.saturating_mul(GROUP_SPAN);
-            if level.is_none() || h.is_multiple_of(span) {
-                opened = i + 1;
-            }
-        }
-        opened
+        let unopened = self
+            .open
+            .iter()
+            .rposition(Option::is_none)
+            .map_or(0, |i| i + 1);
+        levels_of(h).min(self.open.len()).max(unopened)
     }
 
     fn folders(&self) -> Vec<Arc<str>> {
         self.open.iter().rev().flatten().cloned().collect()
     }
+}
+
+/// How many levels of groups a hash `h` starts: k when it is a multiple of GROUP_SPAN^k (so
+/// groups nest).
+fn levels_of(h: u64) -> usize {
+    (1..=GROUP_LEVELS)
+        .take_while(|&level| h.is_multiple_of(GROUP_SPAN.pow(level as u32)))
+        .count()
 }
 
 /// The name of the entry at `position` in its folder (WITHOUT ROWID tables, format 2): sorts

@@ -11,7 +11,8 @@
 //! from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an id found
 //! among them is confirmed by one read, its offset is read from the index, and the entry is
 //! read with `pread`: its header for a size (for a delta, the start of the delta data), the
-//! whole entry for a tree or blob stored whole (checked against its id). Nothing is mapped; nothing of the files stays resident.
+//! whole entry for a tree or blob stored whole (checked against its id). Nothing is mapped;
+//! nothing of the files stays resident.
 //! What is in no pack (loose, or in a pack written after this was opened) is not found, and a
 //! tree stored as a delta is `None`: callers ask libgit2, or (the writer) store it again.
 
@@ -90,9 +91,7 @@ impl PackReader {
         }
         Ok(false)
     }
-}
 
-impl PackReader {
     /// The sizes of `oids` (None: in no pack). The index entries, then the pack entries, of all
     /// of them are asked of the kernel (`POSIX_FADV_WILLNEED`) before any is read: where the
     /// page cache does not hold a repository's packs (entries scattered over a pack of a GB),
@@ -105,13 +104,15 @@ impl PackReader {
                 }
             }
         }
+        // Where each entry starts: its pack and offset.
         let mut found: Vec<Option<(usize, u64)>> = Vec::with_capacity(oids.len());
         for &oid in oids {
             let mut place = None;
             for (p, pack) in self.packs.iter().enumerate() {
                 if let Some(at) = pack.find(oid)? {
-                    advise(&pack.pack, pack.offset(at)?, 128);
-                    place = Some((p, at));
+                    let offset = pack.offset(at)?;
+                    advise(&pack.pack, offset, 128);
+                    place = Some((p, offset));
                     break;
                 }
             }
@@ -120,7 +121,7 @@ impl PackReader {
         found
             .into_iter()
             .map(|place| match place {
-                Some((p, at)) => self.packs[p].entry_size(at).map(Some),
+                Some((p, offset)) => self.packs[p].entry_size(offset).map(Some),
                 None => Ok(None),
             })
             .collect()
@@ -266,9 +267,8 @@ impl Pack {
         Ok(offset)
     }
 
-    /// The size of the object at index position `at`.
-    fn entry_size(&self, at: u64) -> Result<u64> {
-        let offset = self.offset(at)?;
+    /// The size of the object whose entry starts at `offset` in the pack.
+    fn entry_size(&self, offset: u64) -> Result<u64> {
         let mut head = [0u8; 128];
         let got = read_some_at(&self.pack, &mut head, offset)?;
         let head = &head[..got];

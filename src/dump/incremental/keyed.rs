@@ -154,7 +154,8 @@ fn literals(key: &[u8], collations: Option<&[String]>) -> Result<String> {
 /// changed pages give ranges, the ranges the previous chunks that may differ (the first keys of
 /// the previous chunks are in the map), and those are read again from the first key of the
 /// first of them, until a row that starts a later previous chunk comes right after a boundary.
-/// Chunk files are named by position, so the chunks after a read are renamed, not rewritten.
+/// What lies between reads is reused: whole group folders where nothing in or right after them
+/// changed ([`OldKeyed`]), else chunk by chunk.
 #[allow(clippy::too_many_arguments)]
 pub fn read_keyed_in_part(
     conn: &Connection,
@@ -180,25 +181,8 @@ pub fn read_keyed_in_part(
         .collect();
     let order = KeyOrder::new(conn, collations);
     let chunks_keys = &old_keys.chunks;
-    // Intervals [from, to) of previous chunks that may differ (from None: the table's start).
-    let mut spans: Vec<(Option<usize>, usize)> = Vec::new();
-    for (first, last) in changed_keys(&old.pages, new_pages, &old_keys.pages, new_keys) {
-        let from = order.holder(chunks_keys, &first)?;
-        let to = match order.holder(chunks_keys, &last)? {
-            Some(i) => i + 1,
-            None => 0,
-        };
-        spans.push((from, to.max(from.map_or(0, |f| f + 1))));
-    }
-    spans.sort_unstable_by_key(|&(from, _)| from.map_or(0, |f| f + 1));
-    let mut merged: Vec<(Option<usize>, usize)> = Vec::new();
-    for (from, to) in spans {
-        match merged.last_mut() {
-            Some(last) if from.map_or(0, |f| f) <= last.1 => last.1 = last.1.max(to),
-            _ => merged.push((from, to)),
-        }
-    }
-
+    let changed = changed_keys(&old.pages, new_pages, &old_keys.pages, new_keys);
+    let merged = changed_chunks(&order, chunks_keys, changed)?;
     let n = chunks_keys.len();
     let rows_tree = previous.rows_tree(&table.dir)?;
     let mut old_rows = OldKeyed::new(previous, rows_tree, chunks_keys, format)?;
@@ -295,6 +279,33 @@ pub fn read_keyed_in_part(
         reused_bytes: bytes.saturating_sub(read_bytes),
         chunk_keys: out_keys,
     })
+}
+
+/// The intervals `[from, to)` of previous chunks (their first keys: `chunks`) that the changed
+/// key ranges reach, merged and in order (from None: the table's start).
+fn changed_chunks(
+    order: &KeyOrder,
+    chunks: &KeyList,
+    changed: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(Option<usize>, usize)>> {
+    let mut spans: Vec<(Option<usize>, usize)> = Vec::new();
+    for (first, last) in changed {
+        let from = order.holder(chunks, &first)?;
+        let to = match order.holder(chunks, &last)? {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        spans.push((from, to.max(from.map_or(0, |f| f + 1))));
+    }
+    spans.sort_unstable_by_key(|&(from, _)| from.map_or(0, |f| f + 1));
+    let mut merged: Vec<(Option<usize>, usize)> = Vec::new();
+    for (from, to) in spans {
+        match merged.last_mut() {
+            Some(last) if from.map_or(0, |f| f) <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    Ok(merged)
 }
 
 /// The new rows tree of a table read in part, as far as it was placed.

@@ -108,11 +108,11 @@ impl<'p> OldKeyed<'p> {
 
     /// The group of `level` over chunks `start..end`: the level of its content once folders
     /// holding a single folder are collapsed (a folder of level 1 holds chunk files).
-    fn content_level(&self, mut level: usize, start: usize, end: usize) -> usize {
-        while level > 1 && !(start + 1..end).any(|i| self.starts(i) >= level - 1) {
-            level -= 1;
-        }
-        level
+    fn content_level(&self, level: usize, start: usize, end: usize) -> usize {
+        // A group whose inner chunks start groups of at most level k holds groups of level k
+        // (or chunk files when k is 0): the levels between collapse.
+        let inner = (start + 1..end).map(|i| self.starts(i)).max().unwrap_or(0);
+        level.min(inner + 1)
     }
 
     /// The entries of `node` (a folder), read from its tree and checked against the shape the
