@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::keylist::{KeyList, PageKeys};
+use super::pagelist::PageList;
 use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
 const MAGIC: &[u8] = b"sqlgit page map 5\n";
@@ -48,9 +49,10 @@ impl PageMap {
             out.put(&(t.pages.len() as u64).to_le_bytes())?;
             // Page records a block at a time: one checksum update per block, not per field.
             let mut block = Vec::with_capacity(PAGE_RECORD * BLOCK_PAGES);
-            for pages in t.pages.chunks(BLOCK_PAGES) {
+            let mut pages = t.pages.iter().peekable();
+            while pages.peek().is_some() {
                 block.clear();
-                for p in pages {
+                for p in pages.by_ref().take(BLOCK_PAGES) {
                     block.extend_from_slice(&p.pgno.to_le_bytes());
                     block.push(p.kind as u8);
                     block.extend_from_slice(&p.hash.to_le_bytes());
@@ -112,24 +114,29 @@ impl PageMap {
                 rootpage: u32::from_le_bytes(input.array()?),
                 rows: u64::from_le_bytes(input.array()?),
                 bytes: u64::from_le_bytes(input.array()?),
-                pages: Vec::new(),
+                pages: PageList::default(),
                 keys: None,
             };
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
                 bail!("{}: damaged page map", path.display());
             }
-            t.pages.reserve(pages as usize);
             let mut block = vec![0u8; PAGE_RECORD * BLOCK_PAGES];
             let mut left = pages as usize;
+            let mut last_pgno = None;
             while left > 0 {
                 let n = left.min(BLOCK_PAGES);
                 let records = &mut block[..n * PAGE_RECORD];
                 input.get(records)?;
                 for r in records.chunks_exact(PAGE_RECORD) {
                     let field = |at: usize| -> [u8; 8] { r[at..at + 8].try_into().expect("8") };
+                    let pgno = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"));
+                    if last_pgno.is_some_and(|last| last >= pgno) {
+                        bail!("{}: damaged page map", path.display());
+                    }
+                    last_pgno = Some(pgno);
                     t.pages.push(Page {
-                        pgno: u32::from_le_bytes(r[..4].try_into().expect("4 bytes")),
+                        pgno,
                         kind: Kind::from_u8(r[4])?,
                         hash: u64::from_le_bytes(field(5)),
                         lo: i64::from_le_bytes(field(13)),
@@ -138,9 +145,7 @@ impl PageMap {
                 }
                 left -= n;
             }
-            if t.pages.windows(2).any(|w| w[0].pgno >= w[1].pgno) {
-                bail!("{}: damaged page map", path.display());
-            }
+            t.pages.shrink_to_fit();
             let [has_keys] = input.array()?;
             if has_keys == 1 {
                 let mut keys = Keys::default();

@@ -27,6 +27,7 @@ pub mod incremental;
 pub mod keylist;
 pub mod literal;
 mod mapfile;
+pub mod pagelist;
 pub mod pages;
 pub mod path;
 pub mod real;
@@ -44,6 +45,7 @@ use rusqlite::Connection;
 
 use incremental::{Previous, Reuse};
 use literal::write_text;
+use pagelist::PageList;
 use pages::{PageMap, Pages, TableMap};
 pub use schema::Filters;
 use schema::{Object, Schema, Table, read_schema};
@@ -267,6 +269,7 @@ impl Mapper<'_, '_> {
             }
             if incremental::can_read_in_part(table) {
                 let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
+                let pages: PageList = pages.into_iter().collect();
                 let part = incremental::read_in_part(
                     conn,
                     table,
@@ -294,6 +297,7 @@ impl Mapper<'_, '_> {
                 let n = table.key_columns.len();
                 let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
                 if let Some(page_keys) = walked.keys {
+                    let new_pages: PageList = walked.pages.into_iter().collect();
                     let part = incremental::read_keyed_in_part(
                         conn,
                         table,
@@ -301,7 +305,7 @@ impl Mapper<'_, '_> {
                         format,
                         previous,
                         (old, old_keys),
-                        (&walked.pages, &page_keys),
+                        (&new_pages, &page_keys),
                         sink,
                         &mut self.reuse,
                     )?;
@@ -311,7 +315,7 @@ impl Mapper<'_, '_> {
                         rootpage,
                         rows: walked.rows,
                         bytes: part.bytes,
-                        pages: walked.pages,
+                        pages: new_pages,
                         keys: Some(pages::Keys {
                             pages: page_keys,
                             chunks: part.chunk_keys,
@@ -341,7 +345,7 @@ impl Mapper<'_, '_> {
             rootpage,
             rows,
             bytes,
-            pages: walked.pages,
+            pages: walked.pages.into_iter().collect(),
             keys: walked.keys.map(|pages| {
                 chunk_keys.shrink_to_fit();
                 pages::Keys {

@@ -24,6 +24,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 use super::btree::{be16, be32, varint};
 use super::fileview::FileView;
 use super::keylist::PageKeys;
+use super::pagelist::PageList;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
@@ -98,7 +99,7 @@ pub struct TableMap {
     /// Rows and bytes of SQL its row files held (for the commit message of a run that reuses them).
     pub rows: u64,
     pub bytes: u64,
-    pub pages: Vec<Page>,
+    pub pages: PageList,
     /// WITHOUT ROWID tables read by key: the keys of the pages (by page number), and the first
     /// key of each chunk of rows in the snapshot, in order. None: not kept (read such a table
     /// whole when it changed).
@@ -501,7 +502,7 @@ fn page<'s>(
 /// pages at the last snapshot (`old`) and now (`new`): those of leaves and overflow pages that
 /// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
 /// overflow chain, in both.
-pub fn changed_ranges(old: &[Page], new: &[Page]) -> Vec<(i64, i64)> {
+pub fn changed_ranges(old: &PageList, new: &PageList) -> Vec<(i64, i64)> {
     let same = |o: &Page, n: &Page| (o.kind, o.hash, o.lo) == (n.kind, n.hash, n.lo);
     let mut ranges: Vec<(i64, i64)> = changed_pages(old, new, same)
         .into_iter()
@@ -529,35 +530,35 @@ pub enum Side {
 
 /// The pages of `old` and `new` (both in page number order, walked side by side) that are not
 /// `same` at the same page number: both sides of a changed page, an old page gone, a new one.
-pub fn changed_pages<'a>(
-    old: &'a [Page],
-    new: &'a [Page],
+pub fn changed_pages(
+    old: &PageList,
+    new: &PageList,
     same: impl Fn(&Page, &Page) -> bool,
-) -> Vec<(Side, &'a Page)> {
+) -> Vec<(Side, Page)> {
     let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
+    let (mut old, mut new) = (old.iter().peekable(), new.iter().peekable());
     loop {
-        match (old.get(i), new.get(j)) {
+        match (old.peek().copied(), new.peek().copied()) {
             (None, None) => break,
             (Some(o), Some(n)) if o.pgno == n.pgno => {
-                if !same(o, n) {
+                if !same(&o, &n) {
                     out.push((Side::Old, o));
                     out.push((Side::New, n));
                 }
-                i += 1;
-                j += 1;
+                old.next();
+                new.next();
             }
             (Some(o), Some(n)) if o.pgno > n.pgno => {
                 out.push((Side::New, n));
-                j += 1;
+                new.next();
             }
             (Some(o), _) => {
                 out.push((Side::Old, o));
-                i += 1;
+                old.next();
             }
             (None, Some(n)) => {
                 out.push((Side::New, n));
-                j += 1;
+                new.next();
             }
         }
     }

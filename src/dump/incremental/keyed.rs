@@ -9,6 +9,7 @@ use super::{Previous, Reuse, WrittenSizes};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
+use crate::dump::pagelist::PageList;
 use crate::dump::pages::{Keys, Page, Side, TableMap, changed_pages};
 use crate::dump::path::ordinal_chunk_name;
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
@@ -164,7 +165,7 @@ pub fn read_keyed_in_part(
     format: Format,
     previous: &dyn Previous,
     (old, old_keys): (&TableMap, &Keys),
-    (new_pages, new_keys): (&[Page], &PageKeys),
+    (new_pages, new_keys): (&PageList, &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
 ) -> Result<KeyedPart> {
@@ -372,8 +373,8 @@ impl Placed<'_> {
 /// The key ranges (first, last) of the index b-tree pages that changed, appeared or went away
 /// between `old` and `new` (both in page number order, with their keys by page number).
 fn changed_keys(
-    old: &[Page],
-    new: &[Page],
+    old: &PageList,
+    new: &PageList,
     old_keys: &PageKeys,
     new_keys: &PageKeys,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -119,7 +119,7 @@ pub fn read_in_part(
     format: Format,
     previous: &dyn Previous,
     old: &TableMap,
-    new_pages: &[super::pages::Page],
+    new_pages: &super::pagelist::PageList,
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
 ) -> Result<(u64, u64)> {
