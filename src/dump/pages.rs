@@ -56,8 +56,8 @@ impl Kind {
     }
 }
 
-/// One page of a table, as the walk found it. Packed: 29 bytes, not 32 (a map holds one per
-/// page of every table until the next snapshot).
+/// One page of a table, as the walk found it. Packed: 29 bytes, not 32 (a walk holds one per
+/// page of its table until they are sorted and kept as a [`PageList`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 pub struct Page {
