@@ -404,26 +404,28 @@ fn shell_runs_as_one(text: &[u8]) -> bool {
 }
 
 /// `sql` with every identifier token `rowid` (any case, bare or quoted with `"`, `` ` `` or
-/// `[]`) renamed to `temp`. In a table whose columns shadow every rowid alias, each such token
-/// in its own CREATE text names the column, so the renamed table is the same table with
-/// `rowid` free for the restore to set real rowids through. String literals stay as they are.
+/// `[]`) after the table's name (the first `(`) renamed to `temp`. In a table whose columns
+/// shadow every rowid alias, each such token in the column list names the column, so the
+/// renamed table is the same table with `rowid` free for the restore to set real rowids
+/// through. The table's own name (which may be `rowid` too) and string literals stay as they are.
 pub fn rename_rowid_tokens(sql: &[u8], temp: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(sql.len() + 16);
+    let mut in_columns = false;
     for (kind, bytes) in pieces(sql) {
-        match kind {
-            Piece::Code => {
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    let n = rest.iter().take_while(|&&b| is_id_char(b)).count().max(1);
-                    let word = &rest[..n];
-                    if word.eq_ignore_ascii_case(b"rowid") {
-                        out.extend_from_slice(temp.as_bytes());
-                    } else {
-                        out.extend_from_slice(word);
-                    }
-                    rest = &rest[n..];
-                }
+        if !in_columns {
+            if kind == Piece::Code
+                && let Some(at) = bytes.iter().position(|&b| b == b'(')
+            {
+                out.extend_from_slice(&bytes[..at]);
+                out.extend_from_slice(&rename_rowid_tokens_in_code(&bytes[at..], temp));
+                in_columns = true;
+            } else {
+                out.extend_from_slice(bytes);
             }
+            continue;
+        }
+        match kind {
+            Piece::Code => out.extend_from_slice(&rename_rowid_tokens_in_code(bytes, temp)),
             Piece::Quoted
                 if bytes.len() == 7
                     && bytes[0] != b'\''
@@ -435,6 +437,23 @@ pub fn rename_rowid_tokens(sql: &[u8], temp: &str) -> Vec<u8> {
             }
             _ => out.extend_from_slice(bytes),
         }
+    }
+    out
+}
+
+/// Code (no quotes, strings or comments) with every bare word `rowid` renamed to `temp`.
+fn rename_rowid_tokens_in_code(code: &[u8], temp: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(code.len() + 16);
+    let mut rest = code;
+    while !rest.is_empty() {
+        let n = rest.iter().take_while(|&&b| is_id_char(b)).count().max(1);
+        let word = &rest[..n];
+        if word.eq_ignore_ascii_case(b"rowid") {
+            out.extend_from_slice(temp.as_bytes());
+        } else {
+            out.extend_from_slice(word);
+        }
+        rest = &rest[n..];
     }
     out
 }
@@ -506,6 +525,12 @@ mod tests {
             ),
             b"CREATE TABLE t(\"tmp\" CHECK(tmp<>'rowid'), [tmp], `tmp`, rowids, oid)".to_vec()
         );
+        // A table named `rowid` keeps its name, however it is quoted.
+        for name in ["rowid", "\"rowid\"", "[RowId]", "main.rowid"] {
+            let sql = format!("CREATE TABLE {name} (rowid, oid, _rowid_)");
+            let want = format!("CREATE TABLE {name} (tmp, oid, _rowid_)");
+            assert_eq!(rename_rowid_tokens(sql.as_bytes(), "tmp"), want.into_bytes());
+        }
     }
 
     #[test]

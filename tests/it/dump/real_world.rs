@@ -180,6 +180,8 @@ fn rowids_when_every_alias_is_a_column() {
                  (4611686018427387904, 4, 4, 'd', 'd!');
              CREATE TABLE sqlgit_rowid(a, oid, _rowid_, zzrowid, sqlgit_rowid);
              INSERT INTO sqlgit_rowid(rowid, a) VALUES(7, 'x'), (9, 'y');
+             CREATE TABLE \"RowId\"(zzrowid, oid, _rowid_);
+             INSERT INTO \"RowId\"(rowid, zzrowid, oid) VALUES(12, 'r', 'o');
              PRAGMA writable_schema=ON;
              UPDATE sqlite_schema SET sql = replace(sql, 'zzrowid', 'rowid');
              PRAGMA writable_schema=RESET;
