@@ -119,7 +119,7 @@ impl Store {
             std::fs::create_dir_all(&parent)
                 .with_context(|| format!("create repository {shown}"))?;
         }
-        // Leftovers of runs killed while creating it.
+        // Leftovers of runs killed while creating it (not those of a run creating it now).
         let stem = format!(".{}.sqlgit-new-", name.to_string_lossy());
         let listing = if parent.as_os_str().is_empty() {
             Path::new(".")
@@ -128,7 +128,12 @@ impl Store {
         };
         if let Ok(entries) = std::fs::read_dir(listing) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&stem) {
+                let file_name = e.file_name();
+                let Some(pid) = file_name.to_string_lossy().strip_prefix(&stem).map(str::to_owned)
+                else {
+                    continue;
+                };
+                if !pid.parse::<i32>().is_ok_and(process_is_alive) {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -147,7 +152,11 @@ impl Store {
         // rename(2) replaces an empty directory, too.
         if let Err(e) = std::fs::rename(&tmp, dir) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e).with_context(|| format!("create repository {shown}"));
+            // Another run created it first (the directory is no longer empty): use theirs.
+            let taken = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+            if !taken {
+                return Err(e).with_context(|| format!("create repository {shown}"));
+            }
         }
         Store::open(dir)
     }
@@ -263,4 +272,14 @@ pub fn configure_libgit2() {
         // 256 MiB object cache.
         let _ = git2::opts::set_cache_max_size(2 << 20);
     }
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_is_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

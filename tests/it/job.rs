@@ -92,6 +92,40 @@ fn overlapping_runs_with_keep_and_a_history_remote_all_succeed() {
 }
 
 #[test]
+fn first_runs_at_the_same_moment_all_succeed_on_one_repository() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    for attempt in 0..8 {
+        let repo = env.path(&format!("new{attempt}.sqlgit"));
+        let args = ["snapshot".to_string(), s(&db), "--repo".into(), s(&repo)];
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                let mut cmd = env.sqlgit_cmd(&args);
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "attempt {attempt}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        env.sqlgit(&args).success();
+        let leftovers = std::fs::read_dir(env.path(""))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".sqlgit-new-"))
+            .count();
+        assert_eq!(leftovers, 0, "attempt {attempt}: a half-made repository was left");
+    }
+}
+
+#[test]
 fn failure_hook_fires_when_the_repository_cannot_be_made() {
     let env = TestEnv::new();
     let hook_file = env.path("hook.txt");
