@@ -37,6 +37,17 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
     }
+    if let (Some(url), Some(_)) = (&settings.history_remote, settings.retention()?) {
+        // The remote is asked first: it may have been recreated since it last confirmed.
+        let options = settings.remote_options()?;
+        crate::remote::refresh_confirmed(&store, url, &options).map_err(|e| {
+            e.context(format!(
+                "nothing pruned: cannot ask the history remote {} what it has (pruning never \
+                 drops what it lacks)",
+                crate::remote::redact(url)
+            ))
+        })?;
+    }
     match crate::job::prune_now(&mut store, &settings)? {
         Some(report) => super::prune_lines(&report, dir_size(&store.path)),
         None if args.keep.keep.as_deref() == Some("") => {

@@ -529,7 +529,10 @@ mod tests {
         for name in ["rowid", "\"rowid\"", "[RowId]", "main.rowid"] {
             let sql = format!("CREATE TABLE {name} (rowid, oid, _rowid_)");
             let want = format!("CREATE TABLE {name} (tmp, oid, _rowid_)");
-            assert_eq!(rename_rowid_tokens(sql.as_bytes(), "tmp"), want.into_bytes());
+            assert_eq!(
+                rename_rowid_tokens(sql.as_bytes(), "tmp"),
+                want.into_bytes()
+            );
         }
     }
 

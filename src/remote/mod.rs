@@ -325,6 +325,24 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
     })
 }
 
+/// Ask the history remote at `url` for its main and correct what it is recorded to have
+/// confirmed ([`correct_confirmed`]): run before a prune that does not push first, so a remote
+/// recreated since the last push cannot make pruning drop what it no longer has.
+pub fn refresh_confirmed(store: &Store, url: &str, options: &Options) -> Result<()> {
+    validate_url(url)?;
+    let remote_main = client(store, options)
+        .remote_main(url)
+        .map_err(|e| scrubbed(e, url))?;
+    if store
+        .repo
+        .refname_to_id(HISTORY_TRACKING)
+        .is_ok_and(|confirmed| remote_main == Some(confirmed))
+    {
+        return Ok(());
+    }
+    correct_confirmed(store, remote_main)
+}
+
 /// Make the history remote's tracking ref say no more than the remote has now: a remote that
 /// was recreated or rewound no longer has what it once confirmed, and pruning relies on it.
 fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {

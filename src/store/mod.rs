@@ -129,7 +129,10 @@ impl Store {
         if let Ok(entries) = std::fs::read_dir(listing) {
             for e in entries.flatten() {
                 let file_name = e.file_name();
-                let Some(pid) = file_name.to_string_lossy().strip_prefix(&stem).map(str::to_owned)
+                let Some(pid) = file_name
+                    .to_string_lossy()
+                    .strip_prefix(&stem)
+                    .map(str::to_owned)
                 else {
                     continue;
                 };

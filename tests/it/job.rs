@@ -121,7 +121,10 @@ fn first_runs_at_the_same_moment_all_succeed_on_one_repository() {
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().contains(".sqlgit-new-"))
             .count();
-        assert_eq!(leftovers, 0, "attempt {attempt}: a half-made repository was left");
+        assert_eq!(
+            leftovers, 0,
+            "attempt {attempt}: a half-made repository was left"
+        );
     }
 }
 

@@ -848,3 +848,43 @@ fn a_history_remote_on_a_local_path_added_after_free_pruning_is_refused() {
     run_limited(&fx.env, cmd, RUN_LIMIT).success();
     history_remote_added_after_free_pruning(&fx, &remote, &remote.display().to_string());
 }
+
+#[test]
+fn prune_asks_a_recreated_history_remote_before_trusting_what_it_once_confirmed() {
+    let fx = Fx::new(false);
+    let remote = fx.env.path("hist.git");
+    let init_remote = || {
+        let _ = std::fs::remove_dir_all(&remote);
+        let mut cmd = fx.git_cmd(&["init", "--quiet", "--bare", "-b", "main"]);
+        cmd.arg(&remote);
+        run_limited(&fx.env, cmd, RUN_LIMIT).success();
+    };
+    init_remote();
+    let url = remote.display().to_string();
+    for _ in 0..5 {
+        fx.snapshot(&["--history-remote", &url])
+            .success()
+            .assert_quiet();
+    }
+    let all = fx.ids(&fx.repo);
+    assert_eq!(all.len(), 5);
+    // The remote is recreated empty: it no longer has what it confirmed.
+    init_remote();
+    fx.prune(&["--keep", "1"]).success();
+    assert_eq!(
+        fx.ids(&fx.repo),
+        all,
+        "pruned what the remote no longer has"
+    );
+    // The remote is gone: nothing can be confirmed, so nothing is pruned, loudly.
+    std::fs::remove_dir_all(&remote).unwrap();
+    let run = fx.prune(&["--keep", "1"]).code_is(1);
+    assert_one_line(&run, "nothing pruned");
+    assert_eq!(fx.ids(&fx.repo), all);
+    // Once the remote has them again, pruning goes ahead.
+    init_remote();
+    let repo = fx.repo_arg();
+    fx.sqlgit(&["push", "--repo", repo.as_str()]).success();
+    fx.prune(&["--keep", "1"]).success();
+    assert_eq!(fx.ids(&fx.repo), all[..1]);
+}
