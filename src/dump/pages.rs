@@ -194,6 +194,11 @@ impl<'c> Pages<'c> {
             encoding: Encoding::of(conn)?,
             file: None,
         };
+        if page_count == 0 {
+            // An empty file is an empty database (SQLite writes page 1 with its first table):
+            // no table, so no page is ever asked for.
+            return Ok(pages);
+        }
         // Page 1 through SQLite first: the transaction's lock (or WAL read mark) is held
         // before the file is looked at.
         pages.read(1)?;

@@ -1882,3 +1882,24 @@ fn sigkill_while_moving_the_branch() {
     );
     assert_fsck_clean(&env, &repo);
 }
+
+/// An application that creates its database lazily leaves an empty file: SQLite reads it as an
+/// empty database, and so do `dump` and `snapshot`, then and once it has tables.
+#[test]
+fn an_empty_database_file_is_an_empty_database() {
+    let env = TestEnv::new();
+    let db = env.write("lazy.db", b"");
+    let repo = env.path("lazy.sqlgit");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    assert_eq!(snapshot(&env, &db, &repo, Some(T + 60)), None);
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE t(a); INSERT INTO t VALUES('first');")
+        .unwrap();
+    drop(c);
+    snapshot_commit(&env, &db, &repo, Some(T + 120));
+    let restored = env.path("restored.db");
+    let (repo_arg, to) = (repo.display().to_string(), restored.display().to_string());
+    sqlgit_at(&env, None, &["restore", "--repo", &repo_arg, "--to", &to]).success();
+    compare_databases(&db, &restored);
+    sqlgit_at(&env, None, &["verify", "HEAD~1", "--repo", &repo_arg]).success();
+}
