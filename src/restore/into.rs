@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, ffi};
 
-use super::{Source, build_from, remove_with_sidecars, sidecar};
+use super::{Check, Source, build_from, check_integrity, remove_with_sidecars, sidecar};
 
 /// What `restore --into` did, for people.
 pub struct Restored {
@@ -143,10 +143,7 @@ impl Layout {
 
     /// The target after the copy: intact, and still in its journal mode.
     fn check(&self, conn: &Connection) -> Result<()> {
-        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        if check != "ok" {
-            bail!("integrity check failed: {check}");
-        }
+        check_integrity(conn, Check::Full).context("integrity check failed")?;
         let now = Layout::of(conn)?;
         if now.wal != self.wal || now.page_size != self.page_size {
             bail!("its journal mode or page size changed");

@@ -96,7 +96,7 @@ fn first_runs_at_the_same_moment_all_succeed_on_one_repository() {
     let env = TestEnv::new();
     let db = bank(&env);
     for attempt in 0..8 {
-        let repo = env.path(&format!("new{attempt}.sqlgit"));
+        let repo = env.path(format!("new{attempt}.sqlgit"));
         let args = ["snapshot".to_string(), s(&db), "--repo".into(), s(&repo)];
         let children: Vec<_> = (0..3)
             .map(|_| {

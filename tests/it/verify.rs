@@ -166,3 +166,28 @@ fn what_sql_cannot_make_exact_is_a_warning() {
     assert!(err.contains("indexes on expressions (lower_a)"), "{err}");
     assert!(run.stdout().is_empty(), "--quiet: nothing on stdout");
 }
+
+/// Rows that break their table's own CHECK constraints (written with
+/// `ignore_check_constraints`) are what the database holds: `verify` passes and `restore --into`
+/// succeeds (both failed on SQLite's own check of the copy).
+#[test]
+fn rows_breaking_their_own_constraints_verify_and_restore_into() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "rules.db",
+        b"CREATE TABLE t(a CHECK (a > 0), b);\n\
+          PRAGMA ignore_check_constraints=ON;\n\
+          INSERT INTO t VALUES (-1, NULL), (2, 'x');\n",
+    );
+    let repo = env.path("rules.sqlgit");
+    snapshot(&env, &db, &repo);
+    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let live = env.db_from_script("live.db", b"CREATE TABLE other(x);");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&live)])
+        .success();
+    let c = rusqlite::Connection::open(&live).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM t WHERE a = -1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
