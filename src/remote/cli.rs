@@ -179,12 +179,27 @@ impl GitCli {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+        // SAFETY: setsid, prctl and getppid are async-signal-safe; nothing else runs between
+        // fork and exec.
+        let parent = std::process::id() as libc::pid_t;
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::setsid() == -1 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // A sqlgit killed mid-push takes its git with it: a push left running outside
+                // the repository lock would race the next run's push to the same ref.
+                #[cfg(target_os = "linux")]
+                {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("sqlgit exited"));
+                    }
+                }
+                #[cfg(not(target_os = "linux"))]
+                let _ = parent;
                 Ok(())
             });
         }

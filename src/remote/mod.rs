@@ -546,7 +546,16 @@ pub fn push_all(
         };
         let pushed = match (role, history_failed) {
             (Role::History, Some(cause)) => Err(anyhow!("{cause}")),
-            _ => push(store, role, url, &options),
+            _ => push(store, role, url, &options).or_else(|e| {
+                // The remote was still updating the ref for an earlier push (one whose run was
+                // killed while the server went on): ask it again, once, when it is done.
+                if format!("{e:#}").contains("cannot lock ref") {
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    push(store, role, url, &options)
+                } else {
+                    Err(e)
+                }
+            }),
         };
         match pushed {
             Ok(p) => {
