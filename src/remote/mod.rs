@@ -132,11 +132,36 @@ pub fn redact(url: &str) -> String {
 }
 
 /// The URL without the password of its userinfo (the user stays), and whether there was one.
+/// An HTTP(S) user name that is a token (`https://TOKEN@host/…`, as forges document it) counts
+/// as a password: it goes too.
 pub fn without_password(url: &str) -> (String, bool) {
     match Userinfo::of(url) {
         Some(u) if u.password.is_some() => (u.without_password(true), true),
+        Some(u) if u.scheme.starts_with("http") && looks_like_token(u.user) => {
+            (u.without_password(false), true)
+        }
         _ => (url.to_string(), false),
     }
+}
+
+/// Whether an HTTP user name is an access token: a known token prefix, or a long run of
+/// letters, digits, `_` and `-` (user names are short; tokens are 32+ random characters).
+fn looks_like_token(user: &str) -> bool {
+    const PREFIXES: [&str; 8] = [
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "gldt-",
+    ];
+    PREFIXES.iter().any(|p| user.starts_with(p))
+        || user.len() >= 32
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Whether two remote settings name the same remote (passwords aside).
@@ -621,6 +646,21 @@ pub fn pending_history(store: &Store) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_given_as_the_user_is_not_kept() {
+        for url in [
+            "https://ghp_Tok7Secret@github.com/o/r.git",
+            "http://glpat-abc@127.0.0.1:1/h.git",
+            "https://0123456789abcdef0123456789abcdef01234567@forge/x.git",
+        ] {
+            let (kept, had) = without_password(url);
+            assert!(had && !kept.contains('@'), "{url} -> {kept}");
+        }
+        for url in ["https://bob@forge/x.git", "ssh://ghp_x@host/x.git"] {
+            assert_eq!(without_password(url), (url.to_string(), false));
+        }
+    }
 
     #[test]
     fn redacts_userinfo() {
