@@ -59,7 +59,7 @@ pub struct FilterArgs {
     pub exclude_table: Vec<String>,
     /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
     /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted.
-    #[arg(long, value_name = "TABLE.COLUMN")]
+    #[arg(long, value_name = "TABLE.COLUMN", value_parser = parse_redact)]
     pub redact: Vec<String>,
 }
 
@@ -114,4 +114,14 @@ pub fn flags(
 /// humantime durations for clap.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))
+}
+
+/// `--redact TABLE.COLUMN`: both parts present (`*` and `?` allowed in each).
+pub fn parse_redact(s: &str) -> Result<String, String> {
+    match s.rsplit_once('.') {
+        Some((table, column)) if !table.is_empty() && !column.is_empty() => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?} is not TABLE.COLUMN (e.g. users.password_hash, *.email)"
+        )),
+    }
 }

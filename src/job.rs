@@ -175,6 +175,9 @@ fn steps(
         Reading::Incremental
     };
     let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading)?;
+    report
+        .warnings
+        .extend(unmatched_redactions(&dbs, &settings.filters()));
     if outcome.read_whole {
         let mut st = state::load(&store.path);
         st.last_full_read = Some(when::unix_now());
@@ -251,6 +254,38 @@ pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune:
     };
     let report = prune::prune(store, keep, history, when::now()).map_err(|e| e.context("prune"))?;
     Ok(Some(report))
+}
+
+/// Warnings for `--redact` patterns that match no column of any of `dbs` (read after the
+/// snapshot; a database that cannot be read here was read by the snapshot, so it is skipped).
+fn unmatched_redactions(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<String> {
+    if filters.redact.is_empty() {
+        return Vec::new();
+    }
+    let mut unmatched: Option<Vec<String>> = None;
+    for db in dbs {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
+            continue;
+        };
+        let Ok(here) = crate::dump::schema::unmatched_redactions(&conn, filters) else {
+            continue;
+        };
+        unmatched = Some(match unmatched {
+            None => here,
+            Some(before) => before.into_iter().filter(|s| here.contains(s)).collect(),
+        });
+    }
+    unmatched
+        .unwrap_or_default()
+        .into_iter()
+        .map(|spec| {
+            format!(
+                "--redact {spec} matches no column: it redacts nothing (TABLE.COLUMN, `*` and \
+                 `?` allowed; see `sqlgit init --redact`)"
+            )
+        })
+        .collect()
 }
 
 /// Where a finished run is recorded.

@@ -115,6 +115,35 @@ impl Filters {
     }
 }
 
+/// The `redact` patterns that name no column of any table the dump keeps: a misspelt
+/// `TABLE.COLUMN` redacts nothing, which a run must say rather than keep quiet about.
+pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
+    let mut columns: Vec<(String, String)> = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT m.name, c.name FROM sqlite_schema AS m, pragma_table_xinfo(m.name) AS c \
+         WHERE m.type = 'table'",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (table, column): (String, String) = (r.get(0)?, r.get(1)?);
+        if !filters.excludes(&table) {
+            columns.push((table, column));
+        }
+    }
+    Ok(filters
+        .redact
+        .iter()
+        .filter(|spec| {
+            let one = Filters {
+                redact: vec![(*spec).clone()],
+                ..Filters::default()
+            };
+            !columns.iter().any(|(t, c)| one.redacts(t, c))
+        })
+        .cloned()
+        .collect())
+}
+
 /// `*` and `?` globbing, ASCII case-insensitive.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();

@@ -106,3 +106,49 @@ fn filters_keep_excluded_tables_and_redacted_columns_out_of_every_object() {
     check("second snapshot, filters from the config");
     drop(daemon);
 }
+
+/// A `--redact` that can never match is refused when it is not TABLE.COLUMN, and a run whose
+/// pattern names no column of the database says so on every run (a misspelt column redacts
+/// nothing: it must not pass unnoticed).
+#[test]
+fn a_redaction_that_matches_nothing_is_said_loudly() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);\n\
+          INSERT INTO users VALUES (1, 'a@example.com');\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--redact", "email"],
+    );
+    assert_eq!(run.code(), Some(2), "{}", run.stderr_str());
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--redact", "user.email"],
+    )
+    .success();
+    assert!(
+        run.stderr_str()
+            .contains("--redact user.email matches no column"),
+        "{}",
+        run.stderr_str()
+    );
+    let run = sg(&env, T0 + 60, &["snapshot", &d, "--repo", &r]).success();
+    assert!(
+        run.stderr_str().contains("matches no column"),
+        "the saved setting warns again: {}",
+        run.stderr_str()
+    );
+    sg(
+        &env,
+        T0 + 120,
+        &["snapshot", &d, "--repo", &r, "--redact", "users.email"],
+    )
+    .success()
+    .assert_quiet();
+}
