@@ -251,7 +251,12 @@ pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
             "table" if e.name == "sqlite_stat1" => {
                 schema.stat1 = Some(table(conn, e, false, &none)?)
             }
-            "table" if e.name.starts_with("sqlite_") => {} // stat2/3/4: build-specific, not restorable
+            // stat2/3/4: build-specific, not restorable. Other `sqlite_` names are tables made
+            // with writable_schema: kept (created the same way, see shell::write_object).
+            "table"
+                if ["sqlite_stat2", "sqlite_stat3", "sqlite_stat4"]
+                    .iter()
+                    .any(|n| e.name.eq_ignore_ascii_case(n)) => {}
             "table" => schema
                 .tables
                 .push(table(conn, e, e.rootpage == 0, filters)?),

@@ -49,9 +49,20 @@ impl ObjectKind {
 
 /// Write the statement that recreates a schema object with exactly `sql` as its stored text.
 pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8]) {
+    // A name SQLite reserves for itself (`sqlite_…`) is only accepted with writable_schema on:
+    // the database was made that way, and its restore is too.
+    let reserved = name
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"));
+    if reserved {
+        out.extend_from_slice(b"PRAGMA writable_schema=ON;\n");
+    }
     if reads_back_exactly(kind, sql) {
         out.extend_from_slice(sql);
         out.extend_from_slice(b";\n");
+        if reserved {
+            out.extend_from_slice(b"PRAGMA writable_schema=RESET;\n");
+        }
         return;
     }
     out.extend_from_slice(&one_line(sql));
