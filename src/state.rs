@@ -204,17 +204,45 @@ pub fn hook_vars(repo: &str, run: &Run, error: Option<&str>) -> Vec<(&'static st
 /// Run a hook with `sh -c`, the run's result in the environment. Credentials are removed from
 /// its environment; no database content is ever on its command line.
 pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(command);
     cmd.env_remove(crate::remote::TOKEN_ENV);
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let status = cmd
-        .status()
+    // Its own process group, so a hook that overruns is stopped with everything it started.
+    cmd.process_group(0);
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("run hook {command:?}"))?;
+    let started = std::time::Instant::now();
+    let limit = std::env::var("SQLGIT_HOOK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(HOOK_TIMEOUT, std::time::Duration::from_secs);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= limit {
+            // SAFETY: kill(2) of the hook's own process group (its id is the child's pid).
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            bail!(
+                "hook {command:?} was stopped after {}s (a hook runs while the repository is \
+                 locked: a hung one would block every later run)",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     if !status.success() {
         bail!("hook {command:?} failed ({status})");
     }
     Ok(())
 }
+
+/// How long a hook may run (it runs with the repository locked); `SQLGIT_HOOK_TIMEOUT`
+/// (seconds) overrides it.
+const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

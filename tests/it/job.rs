@@ -295,3 +295,42 @@ fn status_after_a_killed_run_says_it_did_not_finish() {
     env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
     env.sqlgit(&["status", "--repo", &s(&repo)]).success();
 }
+
+#[test]
+fn a_hung_hook_is_stopped_and_reported_and_does_not_block_the_next_run() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let started = Instant::now();
+    let mut cmd = env.sqlgit_cmd(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--on-success",
+        "sleep 60",
+    ]);
+    cmd.env("SQLGIT_HOOK_TIMEOUT", "1");
+    let out = cmd.output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the hook was waited for"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("was stopped after 1s"), "{stderr}");
+    let mut cmd = env.sqlgit_cmd(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--lock-timeout",
+        "2s",
+    ]);
+    cmd.env("SQLGIT_HOOK_TIMEOUT", "1");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
