@@ -33,7 +33,8 @@ pub struct Health {
     pub problems: Vec<String>,
 }
 
-/// Look at the repository. `max_age`: the newest snapshot must be younger.
+/// Look at the repository. `max_age`: the newest snapshot, or the last successful run (which
+/// found the database unchanged since), must be younger.
 pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Health> {
     let st = state::load(&store.path);
     let head = store.head()?;
@@ -59,12 +60,19 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if head.is_none() {
         problems.push("no snapshot yet".to_string());
     }
-    if let (Some(max), Some(age)) = (max_age, age)
-        && age as u64 > max.as_secs()
+    // A run that found the database unchanged proves the backup as current as one that
+    // committed: an idle database is healthy while its runs succeed.
+    let fresh = match (newest.as_ref().map(|(_, t)| *t), st.last_success) {
+        (Some(t), Some(ok)) => Some(t.max(ok)),
+        (t, _) => t,
+    };
+    let fresh_age = fresh.map(|t| (now - t).max(0));
+    if let (Some(max), Some(fresh_age)) = (max_age, fresh_age)
+        && fresh_age as u64 > max.as_secs()
     {
         problems.push(format!(
-            "the newest snapshot is {} old (more than {})",
-            humantime::format_duration(Duration::from_secs(age as u64)),
+            "the newest snapshot is {} old and no run has confirmed it since (more than {})",
+            humantime::format_duration(Duration::from_secs(age.unwrap_or(fresh_age) as u64)),
             humantime::format_duration(max)
         ));
     }

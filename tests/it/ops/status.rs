@@ -303,3 +303,33 @@ fn status_reports_a_failed_push_when_the_history_remote_is_down() {
     assert_eq!(v["remotes"]["history"]["pending"], Value::from(0), "{v:#}");
     drop(daemon);
 }
+
+/// An idle database: runs keep succeeding without a new commit, and that keeps the backup fresh
+/// for `--max-age`; once the runs stop succeeding, it goes stale.
+#[test]
+fn an_idle_database_whose_runs_succeed_is_fresh() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("idle.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("idle.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let run = sg(&env, T0 + 3600, &["snapshot", &d, "--repo", &r]).success();
+    assert!(
+        run.stdout_str().contains("unchanged"),
+        "{}",
+        run.stdout_str()
+    );
+    sg(
+        &env,
+        T0 + 3660,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(0);
+    let run = sg(
+        &env,
+        T0 + 7200,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(1);
+    assert!(run.stderr_str().contains("old"), "{}", run.stderr_str());
+}
