@@ -225,6 +225,19 @@ impl Store {
         ] {
             let _ = std::fs::remove_file(git_dir.join(name));
         }
+        // Temporary files of state written by runs that were killed (`.NAME.tmpPID`).
+        if let Ok(entries) = std::fs::read_dir(git_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp"))
+                else {
+                    continue;
+                };
+                if pid.parse::<i32>().is_ok_and(|pid| !process_is_alive(pid)) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     /// Snapshots in local history.
