@@ -420,7 +420,8 @@ fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Re
              another machine, someone else or an older copy of this repository pushed there), \
              and sqlgit never rewrites a remote's history; to put the {} kept here on top of \
              it, run: {} (if another machine snapshots to this remote, give each machine its \
-             own remote instead)",
+             own remote instead; if the remote holds history sqlgit did not write, point \
+             --history-remote at an empty repository)",
             short(main),
             kept(),
             reroot_command(store)
