@@ -108,10 +108,17 @@ impl Filters {
     }
 
     fn redacts(&self, table: &str, column: &str) -> bool {
-        self.redact.iter().any(|spec| match spec.rsplit_once('.') {
-            Some((t, c)) => glob_match(t, table) && glob_match(c, column),
-            None => false,
-        })
+        self.redact
+            .iter()
+            .any(|spec| redaction_matches(spec, table, column))
+    }
+}
+
+/// Whether the `--redact` pattern `spec` (`table.column`) names `table`.`column`.
+fn redaction_matches(spec: &str, table: &str, column: &str) -> bool {
+    match spec.rsplit_once('.') {
+        Some((t, c)) => glob_match(t, table) && glob_match(c, column),
+        None => false,
     }
 }
 
@@ -133,13 +140,7 @@ pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<
     Ok(filters
         .redact
         .iter()
-        .filter(|spec| {
-            let one = Filters {
-                redact: vec![(*spec).clone()],
-                ..Filters::default()
-            };
-            !columns.iter().any(|(t, c)| one.redacts(t, c))
-        })
+        .filter(|spec| !columns.iter().any(|(t, c)| redaction_matches(spec, t, c)))
         .cloned()
         .collect())
 }

@@ -358,13 +358,6 @@ pub fn refresh_confirmed(store: &Store, url: &str, options: &Options) -> Result<
     let remote_main = client(store, options)
         .remote_main(url)
         .map_err(|e| scrubbed(e, url))?;
-    if store
-        .repo
-        .refname_to_id(HISTORY_TRACKING)
-        .is_ok_and(|confirmed| remote_main == Some(confirmed))
-    {
-        return Ok(());
-    }
     correct_confirmed(store, remote_main)
 }
 

@@ -128,15 +128,8 @@ impl Store {
         };
         if let Ok(entries) = std::fs::read_dir(listing) {
             for e in entries.flatten() {
-                let file_name = e.file_name();
-                let Some(pid) = file_name
-                    .to_string_lossy()
-                    .strip_prefix(&stem)
-                    .map(str::to_owned)
-                else {
-                    continue;
-                };
-                if !pid.parse::<i32>().is_ok_and(process_is_alive) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.strip_prefix(&stem).is_some_and(left_by_dead_process) {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -225,15 +218,12 @@ impl Store {
         ] {
             let _ = std::fs::remove_file(git_dir.join(name));
         }
-        // Temporary files of state written by runs that were killed (`.NAME.tmpPID`).
+        // Temporary state files of runs that were killed (`state::write_atomically`).
         if let Ok(entries) = std::fs::read_dir(git_dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp"))
-                else {
-                    continue;
-                };
-                if pid.parse::<i32>().is_ok_and(|pid| !process_is_alive(pid)) {
+                let pid = name.strip_prefix(".sqlgit-state.json.tmp");
+                if pid.is_some_and(left_by_dead_process) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -288,6 +278,12 @@ pub fn configure_libgit2() {
         // 256 MiB object cache.
         let _ = git2::opts::set_cache_max_size(2 << 20);
     }
+}
+
+/// Whether `pid` (the process id a temporary name ends with) names no live process, so what
+/// it names is a leftover.
+fn left_by_dead_process(pid: &str) -> bool {
+    !pid.parse::<i32>().is_ok_and(process_is_alive)
 }
 
 /// Whether a process with this id exists (signal 0 checks without sending anything).

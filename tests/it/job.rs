@@ -301,33 +301,23 @@ fn a_hung_hook_is_stopped_and_reported_and_does_not_block_the_next_run() {
     let env = TestEnv::new();
     let db = bank(&env);
     let repo = env.path("bank.sqlgit");
+    let snapshot = |extra: [&str; 2]| {
+        let (db, repo) = (s(&db), s(&repo));
+        let mut args = vec!["snapshot", &db, "--repo", &repo];
+        args.extend(extra);
+        let mut cmd = env.sqlgit_cmd(&args);
+        cmd.env("SQLGIT_HOOK_TIMEOUT", "1");
+        cmd.output().unwrap()
+    };
     let started = Instant::now();
-    let mut cmd = env.sqlgit_cmd(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "--on-success",
-        "sleep 60",
-    ]);
-    cmd.env("SQLGIT_HOOK_TIMEOUT", "1");
-    let out = cmd.output().unwrap();
+    let out = snapshot(["--on-success", "sleep 60"]);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the hook was waited for"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("was stopped after 1s"), "{stderr}");
-    let mut cmd = env.sqlgit_cmd(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "--lock-timeout",
-        "2s",
-    ]);
-    cmd.env("SQLGIT_HOOK_TIMEOUT", "1");
-    let out = cmd.output().unwrap();
+    let out = snapshot(["--lock-timeout", "2s"]);
     assert!(
         out.status.success(),
         "{}",
