@@ -142,12 +142,14 @@ pub fn check_integrity(conn: &Connection, check: Check) -> Result<Vec<String>> {
 /// Whether an integrity-check line is about a value breaking its column's rules (see
 /// [`check_integrity`]), not about the file's structure.
 fn is_about_values(line: &str) -> bool {
-    const ABOUT_VALUES: [&str; 3] = ["CHECK constraint failed", "NULL value in ", "non-"];
-    ABOUT_VALUES.iter().any(|p| line.starts_with(p))
-        || ["TEXT", "NUMERIC", "INTEGER", "REAL", "BLOB"]
+    // `NULL value in t.c`, `TEXT value in t.c`, `non-INTEGER value in t.c` (STRICT); not
+    // `non-unique entry in index …`, which is damage.
+    let kind = line.strip_prefix("non-").unwrap_or(line);
+    line.starts_with("CHECK constraint failed")
+        || ["NULL", "TEXT", "NUMERIC", "INTEGER", "REAL", "BLOB", "ANY"]
             .iter()
             .any(|t| {
-                line.strip_prefix(t)
+                kind.strip_prefix(t)
                     .is_some_and(|r| r.starts_with(" value in "))
             })
 }
@@ -199,4 +201,29 @@ fn complete(sql: &[u8]) -> bool {
         return false; // a NUL byte inside: keep reading
     };
     unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_about_values;
+
+    #[test]
+    fn value_findings_are_told_from_damage() {
+        for line in [
+            "CHECK constraint failed in t",
+            "NULL value in t.b",
+            "TEXT value in t.n",
+            "non-INTEGER value in t.c",
+        ] {
+            assert!(is_about_values(line), "{line}");
+        }
+        for line in [
+            "non-unique entry in index t_u",
+            "row 3 missing from index t_i",
+            "*** in database main ***\nPage 5: never used",
+            "wrong # of entries in index t_i",
+        ] {
+            assert!(!is_about_values(line), "{line}");
+        }
+    }
 }
