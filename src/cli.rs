@@ -31,11 +31,11 @@ pub struct RemoteArgs {
     /// GIT_SSH_COMMAND, ssh-agent, credential helpers and proxies behave as with `git push`);
     /// `libgit2` uses the built-in client. Default: git when it is on PATH, else libgit2.
     /// "" forgets it.
-    #[arg(long, value_name = "git|libgit2")]
+    #[arg(long, value_name = "git|libgit2", value_parser = parse_transport)]
     pub transport: Option<String>,
     /// Give up on a remote that has not finished its push within this time (the git transport
     /// kills what it started), so a hung remote cannot block later runs. Default 5m.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_push_timeout)]
     pub push_timeout: Option<String>,
 }
 
@@ -46,7 +46,7 @@ pub struct KeepArgs {
     /// (e.g. 1day, 12h); remembered in the repository's config. Older ones are cut off with a
     /// shallow graft and their data deleted — but never before the history remote confirmed
     /// them; without a history remote, pruning is free. "" turns pruning off.
-    #[arg(long, value_name = "N|DURATION")]
+    #[arg(long, value_name = "N|DURATION", value_parser = parse_keep)]
     pub keep: Option<String>,
 }
 
@@ -114,6 +114,28 @@ pub fn flags(
 /// humantime durations for clap.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))
+}
+
+/// `--keep N|DURATION`, or "" (forget the setting).
+pub fn parse_keep(s: &str) -> Result<String, String> {
+    if !s.is_empty() {
+        s.parse::<crate::store::prune::Keep>()?;
+    }
+    Ok(s.to_string())
+}
+
+/// `--transport git|libgit2`, or "" (forget the setting).
+pub fn parse_transport(s: &str) -> Result<String, String> {
+    crate::remote::Transport::parse(Some(s)).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+/// `--push-timeout DURATION` (more than zero), or "" (forget the setting).
+pub fn parse_push_timeout(s: &str) -> Result<String, String> {
+    if !s.is_empty() {
+        crate::settings::push_timeout(s).map_err(|e| e.to_string())?;
+    }
+    Ok(s.to_string())
 }
 
 /// `--redact TABLE.COLUMN`: both parts present (`*` and `?` allowed in each).

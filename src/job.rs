@@ -318,10 +318,7 @@ impl Recorder<'_> {
             run.rows = outcome.summary.rows;
             run.bytes = outcome.summary.bytes;
         }
-        let repo_label = store.map_or_else(
-            || repo.display().to_string(),
-            |s| s.path.display().to_string(),
-        );
+        run.push_only = !ok && report.error.is_none();
         let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
         if ok {
             st.last_success = Some(run.unix);
@@ -330,30 +327,108 @@ impl Recorder<'_> {
         if self.holds_lock {
             st.running = None;
         }
-        if let Some(s) = store
-            && let Err(e) = state::save(&s.path, &st)
-        {
-            report.warnings.push(error_line(&e));
-        }
-        if let Some(path) = &settings.metrics_file {
-            let (local, bytes) = store.map_or((0, 0), |s| {
-                (s.local_snapshots(), crate::store::dir_size(&s.path))
-            });
-            let text = state::metrics(&st, &repo_label, local, bytes);
-            if let Err(e) = state::write_atomically(Path::new(path), text.as_bytes()) {
-                report.warnings.push(error_line(&e.context("metrics file")));
-            }
-        }
         let hook = if ok {
             &settings.on_success
         } else {
             &settings.on_failure
         };
-        if let Some(cmd) = hook {
-            let vars = state::hook_vars(&repo_label, &run, failure.as_deref());
-            if let Err(e) = state::run_hook(cmd, &vars) {
-                report.warnings.push(error_line(&e));
+        let told = Told {
+            repo,
+            store,
+            hook: hook.as_deref(),
+            failure: failure.as_deref(),
+        };
+        report.warnings.extend(told.publish(settings, &st, &run));
+    }
+}
+
+/// What a finished run or push tells monitoring: the state file, the metrics file, a hook.
+struct Told<'a> {
+    repo: &'a Path,
+    store: Option<&'a Store>,
+    hook: Option<&'a str>,
+    failure: Option<&'a str>,
+}
+
+impl Told<'_> {
+    /// Save `st`, write the metrics file, run the hook with `run`'s variables. Returns the
+    /// problems (warnings: recording never fails a run).
+    fn publish(&self, settings: &Settings, st: &state::State, run: &Run) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let repo_label = self.store.map_or_else(
+            || self.repo.display().to_string(),
+            |s| s.path.display().to_string(),
+        );
+        if let Some(s) = self.store
+            && let Err(e) = state::save(&s.path, st)
+        {
+            warnings.push(error_line(&e));
+        }
+        if let Some(path) = &settings.metrics_file {
+            let (local, bytes) = self.store.map_or((0, 0), |s| {
+                (s.local_snapshots(), crate::store::dir_size(&s.path))
+            });
+            let text = state::metrics(st, &repo_label, local, bytes);
+            if let Err(e) = state::write_atomically(Path::new(path), text.as_bytes()) {
+                warnings.push(error_line(&e.context("metrics file")));
             }
         }
+        if let Some(cmd) = self.hook {
+            let vars = state::hook_vars(&repo_label, run, self.failure);
+            if let Err(e) = state::run_hook(cmd, &vars) {
+                warnings.push(error_line(&e));
+            }
+        }
+        warnings
     }
+}
+
+/// Record a `sqlgit push` (the caller holds the lock and has saved the push records; `error`:
+/// why it could not push at all). A failed push is recorded as a failed run (state, metrics,
+/// failure hook), the last snapshot's figures kept. A push that completes what the last run failed to push makes that run a success
+/// (success hook); any other successful push only refreshes the metrics file. Returns warnings.
+pub fn record_push(
+    store: &Store,
+    settings: &Settings,
+    error: Option<&anyhow::Error>,
+    pushes: &[PushResult],
+    started: Instant,
+) -> Vec<String> {
+    let report = Report {
+        pushes: pushes.to_vec(),
+        ..Report::default()
+    };
+    let failure = error.map(error_line).or_else(|| report.failure_line());
+    let mut st = state::load(&store.path);
+    let mut run = st.last_run.clone().unwrap_or_default();
+    let hook = match &failure {
+        Some(line) => {
+            run = Run {
+                unix: when::unix_now(),
+                ok: false,
+                error: Some(line.clone()),
+                duration_seconds: started.elapsed().as_secs_f64(),
+                push_only: error.is_none(),
+                ..run
+            };
+            st.last_run = Some(run.clone());
+            settings.on_failure.as_deref()
+        }
+        None if !run.ok && run.push_only => {
+            run.ok = true;
+            run.error = None;
+            run.push_only = false;
+            st.last_run = Some(run.clone());
+            st.last_success = Some(when::unix_now());
+            settings.on_success.as_deref()
+        }
+        None => None,
+    };
+    let told = Told {
+        repo: &store.path,
+        store: Some(store),
+        hook,
+        failure: failure.as_deref(),
+    };
+    told.publish(settings, &st, &run)
 }

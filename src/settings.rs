@@ -268,7 +268,7 @@ impl Settings {
 }
 
 /// A push timeout: a humantime duration, not zero.
-fn push_timeout(spec: &str) -> Result<Duration> {
+pub fn push_timeout(spec: &str) -> Result<Duration> {
     let d = humantime::parse_duration(spec.trim()).map_err(|e| anyhow!("{e} (e.g. 30s, 5m)"))?;
     if d.is_zero() {
         return Err(anyhow!("must be more than zero"));

@@ -43,6 +43,9 @@ pub struct Run {
     pub tables: u64,
     pub rows: u64,
     pub bytes: u64,
+    /// The run failed only in its pushes (so a later successful `sqlgit push` completes it).
+    #[serde(default)]
+    pub push_only: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -1,14 +1,14 @@
 //! `sqlgit push`: push what the remotes lack, without taking a snapshot.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags, parse_duration};
 use crate::error::Exit;
-use crate::remote::Adopted;
+use crate::remote::{Adopted, PushResult};
 use crate::settings::Settings;
 use crate::store::{Store, lock};
 
@@ -31,6 +31,7 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs) -> Result<Exit> {
+    let started = Instant::now();
     let path = Store::open(&args.repo)?.path;
     let _lock = lock::lock(&path, args.lock_timeout)?;
     let mut store = Store::open(&path)?;
@@ -47,29 +48,18 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
     }
-    let mut unreachable = None;
-    if !args.reroot {
-        // Snapshots taken while the history remote was unreachable on a new repository.
-        let adopted =
-            crate::remote::adopt(&mut store, &settings).context("continue the history remote")?;
-        if let Adopted::Deferred(cause) = adopted {
-            unreachable = Some(cause);
-        }
-    } else {
-        let done = crate::remote::reroot(&mut store, &settings).context("re-root")?;
-        match (done.snapshots, done.onto) {
-            (0, _) => say!("the snapshots here already continue the history remote's main"),
-            (n, Some(onto)) => say!(
-                "re-rooted {n} snapshot{} on top of the history remote's main {onto}",
-                plural(n)
-            ),
-            (n, None) => say!(
-                "re-rooted {n} snapshot{} as a new history (the history remote was empty)",
-                plural(n)
-            ),
-        }
+    // Failures from here on are recorded like a failed run (state, metrics, failure hook).
+    let pushed = push(&mut store, &settings, args.reroot);
+    let (error, results) = match pushed {
+        Ok(results) => (None, results),
+        Err(e) => (Some(e), Vec::new()),
+    };
+    for w in crate::job::record_push(&store, &settings, error.as_ref(), &results, started) {
+        eprintln!("sqlgit: warning: {w}");
     }
-    let results = crate::job::push_all(&store, &settings, unreachable.as_deref())?;
+    if let Some(e) = error {
+        return Err(e);
+    }
     for p in &results {
         if let Some(note) = &p.note {
             say!("note: {note}");
@@ -78,7 +68,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
             None if p.commits > 0 => say!(
                 "pushed {} commit{} to {} remote {}",
                 p.commits,
-                if p.commits == 1 { "" } else { "s" },
+                plural(p.commits),
                 p.role.name(),
                 p.record.url
             ),
@@ -95,6 +85,33 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     } else {
         Exit::Failure
     })
+}
+
+/// Re-root or adopt as asked, then push every remote.
+fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<PushResult>> {
+    let mut unreachable = None;
+    if !reroot {
+        // Snapshots taken while the history remote was unreachable on a new repository.
+        let adopted =
+            crate::remote::adopt(store, settings).context("continue the history remote")?;
+        if let Adopted::Deferred(cause) = adopted {
+            unreachable = Some(cause);
+        }
+    } else {
+        let done = crate::remote::reroot(store, settings).context("re-root")?;
+        match (done.snapshots, done.onto) {
+            (0, _) => say!("the snapshots here already continue the history remote's main"),
+            (n, Some(onto)) => say!(
+                "re-rooted {n} snapshot{} on top of the history remote's main {onto}",
+                plural(n)
+            ),
+            (n, None) => say!(
+                "re-rooted {n} snapshot{} as a new history (the history remote was empty)",
+                plural(n)
+            ),
+        }
+    }
+    crate::job::push_all(store, settings, unreachable.as_deref())
 }
 
 fn plural(n: usize) -> &'static str {

@@ -213,6 +213,8 @@ fn failure_hook_on_a_push_failure() {
     daemon.create_bare("hist");
     let url = daemon.url("hist");
     daemon.stop();
+    let metrics = env.path("metrics.prom");
+    let success_file = env.path("success.txt");
     let run = env
         .sqlgit(&[
             "snapshot",
@@ -223,6 +225,10 @@ fn failure_hook_on_a_push_failure() {
             &url,
             "--on-failure",
             &hook(&hook_file),
+            "--on-success",
+            &hook(&success_file),
+            "--metrics-file",
+            &s(&metrics),
         ])
         .code_is(1);
     assert!(
@@ -233,6 +239,52 @@ fn failure_hook_on_a_push_failure() {
     let lines = hook_lines(&hook_file);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("failure|push failed"), "{lines:?}");
+
+    // `sqlgit push` while the remote is still down fails the same way: hook, state, metrics.
+    std::fs::remove_file(&metrics).unwrap();
+    let push = |code: i32| env.sqlgit(&["push", "--repo", &s(&repo)]).code_is(code);
+    let run = push(1);
+    assert!(
+        run.stderr_str().contains("push to history remote"),
+        "{}",
+        run.stderr_str()
+    );
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 2, "the failing push fired no hook: {lines:?}");
+    assert!(lines[1].starts_with("failure|push failed"), "{lines:?}");
+    let text = std::fs::read_to_string(&metrics).expect("the failing push wrote no metrics");
+    assert!(text.contains("sqlgit_last_run_success{"), "{text}");
+    assert!(
+        text.contains("sqlgit_last_run_success{repo=") && text.contains("} 0\n"),
+        "{text}"
+    );
+    env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+
+    // Once the remote is back, a push that completes the failed run makes the backup healthy.
+    daemon.start();
+    push(0);
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "status after a successful push: {}{}",
+        status.stdout_str(),
+        status.stderr_str()
+    );
+    let successes = hook_lines(&success_file);
+    assert_eq!(successes.len(), 1, "{successes:?}");
+    assert!(successes[0].starts_with("success|"), "{successes:?}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let success_line = text
+        .lines()
+        .find(|l| l.starts_with("sqlgit_last_run_success{"))
+        .expect("last_run_success in the metrics");
+    assert!(success_line.ends_with(" 1"), "{text}");
+    assert_eq!(
+        hook_lines(&hook_file).len(),
+        2,
+        "a failure hook fired on success"
+    );
 }
 
 #[test]

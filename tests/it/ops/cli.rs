@@ -110,6 +110,20 @@ fn exit_codes_usage_2_failure_1_and_every_help_has_an_example() {
         &["frobnicate"],
         &["snapshot", "x.db"], // --repo is required
         &["completions", "tcsh"],
+        &["snapshot", "x.db", "--repo", "r", "--keep", "bogus"],
+        &["snapshot", "x.db", "--repo", "r", "--keep", "0"],
+        &["prune", "--repo", "r", "--keep", "-3"],
+        &["push", "--repo", "r", "--transport", "foo"],
+        &[
+            "init",
+            "--repo",
+            "r",
+            "--db",
+            "x.db",
+            "--push-timeout",
+            "0s",
+        ],
+        &["snapshot", "x.db", "--repo", "r", "--redact", "nodot"],
         &[],
     ] {
         let run = env.sqlgit(args).code_is(2);
