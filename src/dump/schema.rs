@@ -182,6 +182,48 @@ struct Entry {
 }
 
 pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
+    read_text_schema(conn, filters).map_err(|e| match name_not_utf8(conn) {
+        Some((what, fix)) => anyhow::anyhow!(
+            "{what} is not valid UTF-8: sqlgit keeps names as text and cannot snapshot it \
+             ({fix})"
+        ),
+        None => e,
+    })
+}
+
+/// The first schema name that is not UTF-8 (SQLite stores what the C API was given), e.g.
+/// `column "c\xfe" of table "t"`, and how to rename it.
+fn name_not_utf8(conn: &Connection) -> Option<(String, &'static str)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.type, s.name, c.name FROM sqlite_schema AS s \
+             LEFT JOIN pragma_table_xinfo(s.name) AS c ON s.type = 'table'",
+        )
+        .ok()?;
+    let mut rows = stmt.query([]).ok()?;
+    let bytes =
+        |v: rusqlite::types::ValueRef<'_>| v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+    let shown = |b: &[u8]| format!("\"{}\"", b.escape_ascii());
+    while let Ok(Some(row)) = rows.next() {
+        let kind = String::from_utf8_lossy(&bytes(row.get_ref(0).ok()?)).into_owned();
+        let object = bytes(row.get_ref(1).ok()?);
+        let column = bytes(row.get_ref(2).ok()?);
+        if std::str::from_utf8(&object).is_err() {
+            let fix = match kind.as_str() {
+                "table" => "rename it with ALTER TABLE … RENAME TO …",
+                _ => "drop it and create it again under a UTF-8 name",
+            };
+            return Some((format!("the name of {kind} {}", shown(&object)), fix));
+        }
+        if std::str::from_utf8(&column).is_err() {
+            let what = format!("column {} of {kind} {}", shown(&column), shown(&object));
+            return Some((what, "rename it with ALTER TABLE … RENAME COLUMN …"));
+        }
+    }
+    None
+}
+
+fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let pragma = |name: &str| -> Result<rusqlite::types::Value> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .with_context(|| format!("read PRAGMA {name}"))

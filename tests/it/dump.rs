@@ -537,3 +537,31 @@ fn output_to_a_fifo_writes_into_it() {
         "the FIFO was replaced by a file"
     );
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_named_in_the_error() {
+    let env = TestEnv::new();
+    for (script, said) in [
+        (
+            &b"CREATE TABLE \"t\xffx\"(a);"[..],
+            "the name of table \"t\\xffx\"",
+        ),
+        (
+            b"CREATE TABLE t(a, \"c\xfe\");",
+            "column \"c\\xfe\" of table \"t\"",
+        ),
+        (
+            b"CREATE TABLE t(a); CREATE INDEX \"i\xfe\" ON t(a);",
+            "the name of index \"i\\xfe\"",
+        ),
+    ] {
+        let db = env.db_from_script(&format!("n{}.db", said.len()), script);
+        let run = env.sqlgit(&["dump", &db.display().to_string()]).code_is(1);
+        let err = run.stderr_str();
+        assert!(
+            err.contains(said) && err.contains("not valid UTF-8"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
