@@ -52,6 +52,9 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// How the OS (and libgit2, which passes its text on) says ENOSPC.
+pub const DISK_FULL: &str = "No space left on device";
+
 /// An error and its causes as one line, without the repetitions that layered libraries add
 /// ("database is locked: Error code 5: database is locked").
 pub fn error_line(err: &anyhow::Error) -> String {
@@ -64,6 +67,12 @@ pub fn error_line(err: &anyhow::Error) -> String {
                 .map(|(_, m)| m.to_string())
                 .unwrap_or(text);
         }
+        // libgit2's errors end in "; class=Os (2)": its internal error class, no help to users.
+        if let Some(at) = text.rfind("; class=")
+            && text.ends_with(')')
+        {
+            text.truncate(at);
+        }
         let text = one_line(&text);
         if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
             continue;
@@ -71,6 +80,9 @@ pub fn error_line(err: &anyhow::Error) -> String {
         parts.push(text);
     }
     let mut line = parts.join(": ");
+    if line.contains(DISK_FULL) {
+        line.push_str(" (the disk is full: free space, and the next run continues)");
+    }
     if line.contains("database is locked") {
         line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
     }
@@ -80,4 +92,28 @@ pub fn error_line(err: &anyhow::Error) -> String {
 /// Error messages are one line, whatever the causes contained.
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libgit2_classes_are_dropped_and_a_full_disk_says_what_to_do() {
+        let e = anyhow::anyhow!(
+            "object not found - no match for id (abc); class=Odb (9); code=NotFound (-3)"
+        )
+        .context("read snapshot");
+        assert_eq!(
+            error_line(&e),
+            "read snapshot: object not found - no match for id (abc)"
+        );
+        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(28)).context("write x");
+        let line = error_line(&e);
+        assert!(
+            line.starts_with("write x: No space left on device"),
+            "{line}"
+        );
+        assert!(line.contains("the disk is full"), "{line}");
+    }
 }

@@ -124,7 +124,30 @@ pub fn run(req: &Request) -> Report {
         holds_lock: true,
     };
     locked.finish(&settings, &mut report, started);
+    report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
+}
+
+/// The warnings worth saying: each once, and a full disk (which fails every write of the
+/// record: start, state, metrics) as one line.
+fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut folded: Vec<String> = Vec::new();
+    let mut disk_full = false;
+    for w in warnings {
+        if w.contains(crate::error::DISK_FULL) {
+            disk_full = true;
+        } else if !folded.contains(&w) {
+            folded.push(w);
+        }
+    }
+    if disk_full {
+        folded.push(format!(
+            "the disk is full: this run could not be fully recorded in the state file or the \
+             metrics file ({})",
+            crate::error::DISK_FULL
+        ));
+    }
+    folded
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
@@ -431,4 +454,24 @@ pub fn record_push(
         failure: failure.as_deref(),
     };
     told.publish(settings, &st, &run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_warnings;
+
+    #[test]
+    fn a_full_disk_is_one_warning_and_repeats_are_said_once() {
+        let full = |what: &str| format!("write {what}: No space left on device (os error 28)");
+        let folded = fold_warnings(vec![
+            full("state"),
+            "hook failed".into(),
+            full("state"),
+            full("metrics"),
+            "hook failed".into(),
+        ]);
+        assert_eq!(folded.len(), 2, "{folded:?}");
+        assert_eq!(folded[0], "hook failed");
+        assert!(folded[1].starts_with("the disk is full"), "{folded:?}");
+    }
 }

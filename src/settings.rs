@@ -308,9 +308,12 @@ fn set_values(store: &Store, key: &str, values: &[String]) -> Result<()> {
     let name = format!("sqlgit.{key}");
     let _ = config.remove_multivar(&name, ".*");
     for v in values {
-        config
-            .set_multivar(&name, "^$", v)
-            .with_context(|| format!("save setting {key}"))?;
+        config.set_multivar(&name, "^$", v).with_context(|| {
+            format!(
+                "save setting {key} in {}",
+                store.path.join("config").display()
+            )
+        })?;
     }
     Ok(())
 }

@@ -190,7 +190,12 @@ impl Store {
         self.repo
             .config()?
             .set_str(&format!("sqlgit.{key}"), value)
-            .with_context(|| format!("save setting {key}"))
+            .with_context(|| {
+                format!(
+                    "save setting {key} in {}",
+                    self.path.join("config").display()
+                )
+            })
     }
 
     /// Remove lock files a killed run left (the caller holds the repository lock, so no live
