@@ -101,9 +101,11 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                      restored as they are"
                 )
             }));
-            if dump_hash(&cli_copy)? != want {
+            let (got, summary) = dump_hash(&cli_copy)?;
+            if got != want {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
             }
+            check_recorded(&what, commit, folder, folders.len(), &summary)?;
             expected = Some(want);
         }
         // Then `sqlgit restore --to`.
@@ -117,9 +119,11 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         })
         .with_context(|| format!("{what}: restore failed"))?;
         let expected = expected.unwrap_or_else(|| hash.finalize().to_vec());
-        if dump_hash(&inproc)? != expected {
+        let (got, summary) = dump_hash(&inproc)?;
+        if got != expected {
             bail!("{what}: the restored database does not dump back to the snapshot");
         }
+        check_recorded(&what, commit, folder, folders.len(), &summary)?;
         if report.sqlite3.is_some() && schema(&cli_copy)? != schema(&inproc)? {
             bail!(
                 "{what}: the schema the sqlite3 CLI restored differs from the in-process restore's"
@@ -184,11 +188,62 @@ impl Sink for Hashing {
     }
 }
 
-fn dump_hash(db: &Path, format: dump::Format) -> Result<Vec<u8>> {
+fn dump_hash(db: &Path, format: dump::Format) -> Result<(Vec<u8>, dump::Summary)> {
     let conn = source::open(db, std::time::Duration::from_secs(5))?;
     let mut h = Hashing(Sha1::new());
-    dump::dump_as(&conn, &mut h, &Filters::default(), format)?;
-    Ok(h.0.finalize().to_vec())
+    let summary = dump::dump_as(&conn, &mut h, &Filters::default(), format)?;
+    Ok((h.0.finalize().to_vec(), summary))
+}
+
+/// What the snapshot commit says database `folder` held when it was taken (tables, rows, bytes
+/// of SQL), from its trailers; None for commits that do not say.
+fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u64, u64, u64)> {
+    let message = commit.message_bytes();
+    let message = String::from_utf8_lossy(message);
+    let trailer = |key: &str| {
+        message
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::trim)
+    };
+    if folders > 1 {
+        // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
+        let prefix = format!("Sqlgit-Database-Summary: {folder} ");
+        let rest = message.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
+        let nums: Vec<u64> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        return match nums[..] {
+            [t, r, b] => Some((t, r, b)),
+            _ => None,
+        };
+    }
+    let num = |key: &str| trailer(key)?.parse::<u64>().ok();
+    Some((
+        num("Sqlgit-Tables:")?,
+        num("Sqlgit-Rows:")?,
+        num("Sqlgit-Bytes:")?,
+    ))
+}
+
+/// Fail when the restored database holds other than what the commit recorded: files removed
+/// from the snapshot's tree (a chunk, a table) restore cleanly, only smaller.
+fn check_recorded(what: &str, commit: &Commit, folder: &str, folders: usize, got: &dump::Summary) -> Result<()> {
+    let Some((tables, rows, bytes)) = recorded_summary(commit, folder, folders) else {
+        return Ok(());
+    };
+    if (got.tables, got.rows, got.bytes) != (tables, rows, bytes) {
+        bail!(
+            "{what}: the snapshot is incomplete: its commit records {tables} tables, {rows} rows, \
+             {bytes} bytes of SQL, but it restores {} tables, {} rows, {} bytes",
+            got.tables,
+            got.rows,
+            got.bytes
+        );
+    }
+    Ok(())
 }
 
 /// The format of a database folder of a snapshot, from its `0-header.sql`.

@@ -191,3 +191,57 @@ fn rows_breaking_their_own_constraints_verify_and_restore_into() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// Remove `path` (a file or a folder) from HEAD's tree with plain git, keeping the commit
+/// message (and so its `Sqlgit-*` trailers), as a new commit on main.
+fn remove_keeping_message(env: &TestEnv, repo: &Path, path: &str) {
+    let git = |args: &[&str], stdin: &[u8]| -> String {
+        let mut cmd = env.command("git");
+        cmd.arg("--git-dir")
+            .arg(repo)
+            .env("GIT_INDEX_FILE", env.path("remove.index"))
+            .args(args);
+        env.run(cmd, stdin)
+            .success()
+            .stdout_str()
+            .trim()
+            .to_string()
+    };
+    git(&["read-tree", "main"], b"");
+    git(&["rm", "--cached", "-r", "-q", path], b"");
+    let tree = git(&["write-tree"], b"");
+    let message = git(&["log", "-1", "--format=%B", "main"], b"");
+    let commit = git(&["commit-tree", &tree, "-p", "main"], message.as_bytes());
+    git(&["update-ref", "refs/heads/main", &commit], b"");
+}
+
+#[test]
+fn a_snapshot_missing_files_its_commit_recorded_fails() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+          INSERT INTO t SELECT i, printf('row %d', i) FROM n;
+          CREATE TABLE u(a); INSERT INTO u VALUES (1);",
+    );
+    let first = env.path("first.sqlgit");
+    snapshot(&env, &db, &first);
+    let files = env.git_in(&first, &["ls-tree", "-r", "--name-only", "main"]);
+    let chunk = files
+        .lines()
+        .filter(|f| f.starts_with("app.db/1-tables/t/") && f.ends_with(".sql"))
+        .nth(1)
+        .expect("table t has several chunk files")
+        .to_string();
+    for (n, path) in [chunk.as_str(), "app.db/1-tables/u"].into_iter().enumerate() {
+        let repo = env.path(format!("{n}.sqlgit"));
+        snapshot(&env, &db, &repo);
+        env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+        remove_keeping_message(&env, &repo, path);
+        let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).code_is(1);
+        let err = run.stderr_str();
+        assert!(err.contains("incomplete"), "removed {path}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
