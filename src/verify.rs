@@ -209,7 +209,9 @@ fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u6
     if folders > 1 {
         // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
         let prefix = format!("Sqlgit-Database-Summary: {folder} ");
-        let rest = message.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
+        let rest = message
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))?;
         let nums: Vec<u64> = rest
             .split(|c: char| !c.is_ascii_digit())
             .filter(|w| !w.is_empty())
@@ -230,7 +232,13 @@ fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u6
 
 /// Fail when the restored database holds other than what the commit recorded: files removed
 /// from the snapshot's tree (a chunk, a table) restore cleanly, only smaller.
-fn check_recorded(what: &str, commit: &Commit, folder: &str, folders: usize, got: &dump::Summary) -> Result<()> {
+fn check_recorded(
+    what: &str,
+    commit: &Commit,
+    folder: &str,
+    folders: usize,
+    got: &dump::Summary,
+) -> Result<()> {
     let Some((tables, rows, bytes)) = recorded_summary(commit, folder, folders) else {
         return Ok(());
     };

@@ -234,7 +234,10 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
         .nth(1)
         .expect("table t has several chunk files")
         .to_string();
-    for (n, path) in [chunk.as_str(), "app.db/1-tables/u"].into_iter().enumerate() {
+    for (n, path) in [chunk.as_str(), "app.db/1-tables/u"]
+        .into_iter()
+        .enumerate()
+    {
         let repo = env.path(format!("{n}.sqlgit"));
         snapshot(&env, &db, &repo);
         env.sqlgit(&["verify", "--repo", &s(&repo)]).success();

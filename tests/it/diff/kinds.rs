@@ -81,3 +81,16 @@ fn check(a: &str, a_sql: &str, b: &str, b_sql: &str) {
         want.stdout_str()
     );
 }
+
+#[test]
+fn a_patch_carries_rows_that_break_their_own_checks() {
+    let table = "CREATE TABLE t(id INTEGER PRIMARY KEY, a CHECK (a > 0));";
+    check(
+        "valid row",
+        &format!("{table} INSERT INTO t VALUES (1, 5), (2, 6);"),
+        "rows breaking the CHECK",
+        &format!(
+            "PRAGMA ignore_check_constraints=ON; {table} INSERT INTO t VALUES (1, -5), (3, -1);"
+        ),
+    );
+}
