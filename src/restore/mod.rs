@@ -133,6 +133,12 @@ pub enum Source<'a> {
 /// -wal/-shm/-journal files only with `force`, and never while a process has it open). Returns
 /// what was restored, for people.
 pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
+    if target.is_dir() {
+        bail!(
+            "{} is a directory: give the path of a database file",
+            target.display()
+        );
+    }
     if target.exists() && !force {
         bail!("{} exists; use --force to replace it", target.display());
     }
@@ -142,18 +148,21 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
     let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
     let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
-    if target.exists() {
-        // Again, just before the rename: the build may have taken minutes.
-        if let Err(e) = into::refuse_if_open(target, false) {
-            let _ = remove_with_sidecars(&tmp);
-            return Err(e);
+    let placed = (|| {
+        if target.exists() {
+            // Again, just before the rename: the build may have taken minutes.
+            into::refuse_if_open(target, false)?;
         }
+        for suffix in ["-wal", "-shm", "-journal"] {
+            remove_if_exists(&sidecar(target, suffix))?;
+        }
+        std::fs::rename(&tmp, target)
+            .with_context(|| format!("move restored database into {}", target.display()))
+    })();
+    if let Err(e) = placed {
+        let _ = remove_with_sidecars(&tmp);
+        return Err(e);
     }
-    for suffix in ["-wal", "-shm", "-journal"] {
-        remove_if_exists(&sidecar(target, suffix))?;
-    }
-    std::fs::rename(&tmp, target)
-        .with_context(|| format!("move restored database into {}", target.display()))?;
     Ok(what)
 }
 

@@ -203,3 +203,25 @@ fn restore_from_file_reads_a_pipe() {
         compare_databases(&db, &to);
     }
 }
+
+/// `--to` a directory is refused before anything is built, and leaves nothing behind.
+#[test]
+fn restore_to_a_directory_is_refused_and_leaves_nothing() {
+    let env = TestEnv::new();
+    let db = db_from_fixture(&env, "app.db", "rowids");
+    let repo = env.path("app.sqlgit");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo)]).success();
+    let dir = env.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    let before = list_dir(env.root());
+    for force in [false, true] {
+        let mut args = vec!["restore", "--repo", repo.to_str().unwrap(), "--to"];
+        args.push(dir.to_str().unwrap());
+        if force {
+            args.push("--force");
+        }
+        let line = one_error_line(sg(&env, T0, &args), 1);
+        assert!(line.contains("is a directory"), "{line}");
+        assert_eq!(list_dir(env.root()), before, "restore left files behind");
+    }
+}
