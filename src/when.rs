@@ -29,11 +29,26 @@ pub fn unix_now() -> i64 {
 
 /// Resolve `spec` (None: the latest snapshot) to a snapshot commit of local history.
 pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
-    let head = match repo.find_reference(BRANCH) {
-        Ok(r) => r.peel_to_commit()?,
+    resolve_at(repo, latest(repo)?, spec, Some(repo))
+}
+
+/// [`resolve`] for a command that reads local snapshots only (an error does not suggest
+/// reaching pruned ones).
+pub fn resolve_local<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
+    resolve_at(repo, latest(repo)?, spec, None).map_err(|e| {
+        if repo.path().join("shallow").exists() {
+            anyhow::anyhow!("{e}; older snapshots were pruned here, and this reads local ones only")
+        } else {
+            e
+        }
+    })
+}
+
+fn latest(repo: &Repository) -> Result<Commit<'_>> {
+    match repo.find_reference(BRANCH) {
+        Ok(r) => Ok(r.peel_to_commit()?),
         Err(_) => bail!("the repository has no snapshots yet"),
-    };
-    resolve_at(repo, head, spec, Some(repo))
+    }
 }
 
 /// Resolve `spec` with `head` as the latest snapshot (`HEAD~N` counts from it, times are looked

@@ -8,8 +8,7 @@ use git2::ObjectType;
 
 use crate::error::Exit;
 use crate::restore::short;
-use crate::store::Store;
-use crate::when;
+use crate::timeline::Timeline;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -25,9 +24,11 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit> {
-    let store = Store::open_read(&args.repo)?;
-    let repo = &store.repo;
-    let commit = when::resolve(repo, args.when.as_deref())?;
+    // Points pruned locally come from the history remote (see `crate::timeline`).
+    let mut timeline = Timeline::open(&args.repo)?;
+    let id = timeline.resolve(args.when.as_deref())?;
+    let repo = timeline.repo();
+    let commit = repo.find_commit(id)?;
     let folders: Vec<String> = match &args.db {
         Some(db) => vec![db.clone()],
         None => commit

@@ -25,7 +25,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use git2::Repository;
 
 use crate::restore::db_tree;
@@ -98,7 +98,7 @@ pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
 fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
-    let from = when::resolve(repo, Some(req.from))?;
+    let from = when::resolve_local(repo, Some(req.from)).context("diff --live")?;
     // Without --db, a repository of several databases compares the one named like the file.
     let named = live.path.file_name().map(|n| n.to_string_lossy());
     let db = match (req.db, &named) {

@@ -686,6 +686,25 @@ fn a_point_older_than_local_history_is_fetched_from_the_history_remote() {
     // So does a pruned commit id.
     let by_id = fx.cat(Some(&third_id), &fx.repo).success().assert_quiet();
     assert!(by_id.stdout() == &third_sql[..], "sqlgit cat {third_id}");
+    // And `sqlgit verify` of it.
+    fx.sqlgit(&["verify", &third_id, "--repo", &fx.repo_arg()])
+        .success();
+    // `diff --live` reads local snapshots only, and says so.
+    let live = fx.sqlgit(&[
+        "diff",
+        &third_id,
+        "--live",
+        &fx.db.display().to_string(),
+        "--repo",
+        &fx.repo_arg(),
+    ]);
+    assert_eq!(live.code(), Some(2), "{}", live.stderr_str());
+    assert!(
+        live.stderr_str().contains("reads local ones only")
+            && !live.stderr_str().contains("fetches them"),
+        "{}",
+        live.stderr_str()
+    );
     assert_eq!(
         std::fs::read(fx.repo.join("config")).unwrap(),
         config_before,
