@@ -86,6 +86,8 @@ pub struct Found {
 struct TableAt {
     folder: Oid,
     create: Oid,
+    /// `1-schema-fixup.sql`, when the table has one (see [`Shape::with_fixup`]).
+    fixup: Option<Oid>,
     rows: Option<Oid>,
 }
 
@@ -93,7 +95,7 @@ struct TableAt {
 struct Reader<'a> {
     repo: &'a Repository,
     key: &'a [String],
-    shapes: HashMap<Oid, Rc<Shape>>,
+    shapes: HashMap<(Oid, Option<Oid>), Rc<Shape>>,
     /// (chunk blob id, CREATE blob id) → the key's row in it (0 or 1 rows).
     rows: HashMap<(Oid, Oid), Rc<Rows>>,
 }
@@ -207,6 +209,7 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
     Ok(Some(TableAt {
         folder: folder.id(),
         create,
+        fixup: tree.get_name("1-schema-fixup.sql").map(|e| e.id()),
         rows: tree.get_name("1-rows").map(|e| e.id()),
     }))
 }
@@ -214,13 +217,13 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
 type Change = (Kind, Option<Values>, Option<Values>);
 
 impl Reader<'_> {
-    fn shape(&mut self, create: Oid) -> Result<Rc<Shape>> {
-        if let Some(s) = self.shapes.get(&create) {
+    fn shape(&mut self, table: TableAt) -> Result<Rc<Shape>> {
+        let at = (table.create, table.fixup);
+        if let Some(s) = self.shapes.get(&at) {
             return Ok(s.clone());
         }
-        let text = self.repo.find_blob(create)?.content().to_vec();
-        let shape = Rc::new(shape::analyze(&text)?);
-        self.shapes.insert(create, shape.clone());
+        let shape = Rc::new(shape::of_table(self.repo, table.create, table.fixup)?);
+        self.shapes.insert(at, shape.clone());
         Ok(shape)
     }
 
@@ -230,8 +233,8 @@ impl Reader<'_> {
         older: Option<TableAt>,
         newer: Option<TableAt>,
     ) -> Result<Option<Change>> {
-        let old_shape = older.map(|t| self.shape(t.create)).transpose()?;
-        let new_shape = newer.map(|t| self.shape(t.create)).transpose()?;
+        let old_shape = older.map(|t| self.shape(t)).transpose()?;
+        let new_shape = newer.map(|t| self.shape(t)).transpose()?;
         // Sides keyed by columns are searched in the chunks that differ between them.
         let by_columns = |t: Option<TableAt>, s: &Option<Rc<Shape>>| match (t, s) {
             (Some(t), Some(s)) if matches!(s.key, KeyKind::Columns(_)) => t.rows.map(RowsAt::Tree),
@@ -394,7 +397,7 @@ fn matches(literal: &[u8], given: &str) -> bool {
 
 /// Every column of a row, named by its table's shape.
 fn whole(shape: Option<&Shape>, row: RowRef) -> Values {
-    let columns = shape.map(|s| s.columns.as_slice()).unwrap_or_default();
+    let columns = shape.map(|s| s.shown.as_slice()).unwrap_or_default();
     (0..row.len())
         .map(|i| {
             let name = columns.get(i).cloned().unwrap_or_else(|| format!("#{i}"));

@@ -360,12 +360,14 @@ pub fn build<'r>(
 
 fn table_plan(repo: &Repository, from: Option<Folder>, to: Option<Folder>) -> Result<TablePlan> {
     let from_shape = match from {
-        Some(f) => Some(Rc::new(shape::analyze(&blob(repo, f.create)?)?)),
+        Some(f) => Some(Rc::new(shape::of_table(repo, f.create, f.fixup)?)),
         None => None,
     };
     let to_shape = match (to, &from, &from_shape) {
-        (Some(t), Some(f), Some(s)) if t.create == f.create => Some(s.clone()),
-        (Some(t), _, _) => Some(Rc::new(shape::analyze(&blob(repo, t.create)?)?)),
+        (Some(t), Some(f), Some(s)) if (t.create, t.fixup) == (f.create, f.fixup) => {
+            Some(s.clone())
+        }
+        (Some(t), _, _) => Some(Rc::new(shape::of_table(repo, t.create, t.fixup)?)),
         (None, _, _) => None,
     };
     let indexes = |f: Option<Folder>| -> Result<Vec<Stmt>> {

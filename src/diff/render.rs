@@ -145,7 +145,7 @@ fn whole(shape: &Shape, row: RowRef) -> String {
         .map(|p| {
             format!(
                 "{}={}",
-                show_name(&shape.columns[p]),
+                show_name(&shape.shown[p]),
                 show_value(row.value(p), MAX_VALUE)
             )
         })
@@ -166,7 +166,7 @@ fn key_label(shape: &Shape, row: RowRef) -> Option<String> {
         .map(|p| {
             format!(
                 "{}={}",
-                show_name(&shape.columns[p]),
+                show_name(&shape.shown[p]),
                 show_value(row.value(p), MAX_VALUE)
             )
         })

@@ -37,6 +37,9 @@ pub struct Shape {
     pub prefix: Vec<u8>,
     /// The names of the values of a row statement, in order.
     pub columns: Vec<String>,
+    /// The same, as people know them: a table whose rowid aliases are all columns is filled
+    /// under a temporary name for its `rowid` column (see [`Shape::with_fixup`]).
+    pub shown: Vec<String>,
     pub key: KeyKind,
     /// The rows share their file with other statements (system tables).
     pub lenient: bool,
@@ -135,10 +138,55 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         sql: sql.to_string(),
         virtual_table: false,
         prefix,
+        shown: columns.clone(),
         columns,
         key,
         lenient: false,
     })
+}
+
+/// The shape of a table from its `0-create.sql` and `1-schema-fixup.sql` blobs.
+pub fn of_table(
+    repo: &git2::Repository,
+    create: git2::Oid,
+    fixup: Option<git2::Oid>,
+) -> Result<Shape> {
+    let shape = analyze(repo.find_blob(create)?.content())?;
+    match fixup {
+        Some(f) => shape.with_fixup(repo.find_blob(f)?.content()),
+        None => Ok(shape),
+    }
+}
+
+impl Shape {
+    /// Name the columns as the table's exact text does, from its `1-schema-fixup.sql` (the
+    /// column the rows fill as `sqlgit_rowid` is `rowid`; the real rowid shows as `(rowid)`).
+    pub fn with_fixup(mut self, fixup: &[u8]) -> Result<Shape> {
+        let conn = Connection::open_in_memory()?;
+        crate::dump::real::register_sql_functions(&conn)?;
+        let create = format!("{};\n", self.sql);
+        crate::restore::execute(&conn, create.as_bytes())?;
+        crate::restore::execute(&conn, fixup).context("read the table's exact text")?;
+        let mut stmt = conn.prepare("SELECT name, hidden FROM pragma_table_xinfo(?1)")?;
+        let names: Vec<String> = stmt
+            .query_map([&self.name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .filter(|c| !matches!(c, Ok((_, 2 | 3))))
+            .map(|c| c.map(|c| c.0))
+            .collect::<rusqlite::Result<_>>()?;
+        let offset = self.columns.len().saturating_sub(names.len());
+        if offset > 1 || names.len() > self.columns.len() {
+            return Ok(self);
+        }
+        let mut shown: Vec<String> = self.columns[..offset]
+            .iter()
+            .map(|c| format!("({c})"))
+            .collect();
+        shown.extend(names);
+        self.shown = shown;
+        Ok(self)
+    }
 }
 
 /// A virtual table: its row in sqlite_schema, `VALUES('table',name,name,0,sql)`.
@@ -162,6 +210,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         virtual_table: true,
         prefix: Vec::new(),
         columns: Vec::new(),
+        shown: Vec::new(),
         key: KeyKind::Multiset,
         lenient: false,
     })
@@ -188,6 +237,7 @@ pub fn system(name: &str) -> Shape {
         sql: String::new(),
         virtual_table: false,
         prefix: prefix.into_bytes(),
+        shown: columns.clone(),
         columns,
         key: KeyKind::Rowid {
             pos: 0,
@@ -267,12 +317,16 @@ pub fn align(from: Option<&Shape>, to: Option<&Shape>) -> Alignment {
             }
         }
     }
-    let mut names = tc.clone();
+    // Shown to people (see [`Shape::shown`]).
+    let shown = |s: Option<&Shape>, i: usize| s.and_then(|s| s.shown.get(i)).cloned();
+    let mut names: Vec<String> = (0..tc.len())
+        .map(|j| shown(to, j).unwrap_or_else(|| tc[j].clone()))
+        .collect();
     let mut from_pos = pair_of_to.clone();
     let mut to_pos: Vec<Option<usize>> = (0..tc.len()).map(Some).collect();
     for i in 0..fc.len() {
         if !used[i] {
-            names.push(fc[i].clone());
+            names.push(shown(from, i).unwrap_or_else(|| fc[i].clone()));
             from_pos.push(Some(i));
             to_pos.push(None);
         }

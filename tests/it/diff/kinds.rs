@@ -94,3 +94,39 @@ fn a_patch_carries_rows_that_break_their_own_checks() {
         ),
     );
 }
+
+/// A table whose rowid aliases are all columns is filled under a temporary name for its `rowid`
+/// column; diff and history show the column as `rowid`, and the real rowid as `(rowid)`.
+#[test]
+fn a_column_named_rowid_is_shown_by_its_name() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(rowid, oid, _rowid_, a); INSERT INTO t VALUES (5, 6, 7, 'x');",
+    );
+    let (d, r) = (
+        db.display().to_string(),
+        env.path("r").display().to_string(),
+    );
+    let snap = |now: &str| {
+        let mut cmd = env.sqlgit_cmd(&["snapshot", &d, "--repo", &r]);
+        cmd.env("SQLGIT_NOW", now);
+        env.run(cmd, b"").success();
+    };
+    snap("1700000000");
+    env.sqlite3(&db, "UPDATE t SET rowid = 9;").success();
+    snap("1700000100");
+    let diff = env
+        .sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r])
+        .code_is(1);
+    let history = env.sqlgit(&["history", "t", "1", "--repo", &r]).success();
+    for out in [diff.stdout_str(), history.stdout_str()] {
+        assert!(!out.contains("sqlgit_rowid"), "{out}");
+        assert!(out.contains("rowid: 5 → 9"), "{out}");
+    }
+    assert!(
+        history.stdout_str().contains("(rowid)=1, rowid=5, oid=6"),
+        "{}",
+        history.stdout_str()
+    );
+}
