@@ -389,10 +389,33 @@ fn first(rows: &Option<Rc<Rows>>) -> Option<RowRef<'_>> {
     rows.as_deref().filter(|r| !r.is_empty()).map(|r| r.get(0))
 }
 
-/// Whether a key literal is the value given on the command line: the same spelling, or a text
-/// literal holding exactly those bytes.
+/// Whether a key literal is the value given on the command line: the same spelling, a text
+/// literal holding exactly those bytes, or the same number (`1` finds a REAL key `1.0`, as
+/// `WHERE k = 1` does).
 fn matches(literal: &[u8], given: &str) -> bool {
-    literal == given.as_bytes() || decode_text(literal).is_some_and(|t| t == given.as_bytes())
+    literal == given.as_bytes()
+        || decode_text(literal).is_some_and(|t| t == given.as_bytes())
+        || std::str::from_utf8(literal).is_ok_and(|l| same_number(l, given.trim()))
+}
+
+/// Two decimal numerals (integer or real) with the same value.
+fn same_number(a: &str, b: &str) -> bool {
+    let numeral = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c))
+            && s.bytes().any(|c| c.is_ascii_digit())
+    };
+    if !numeral(a) || !numeral(b) {
+        return false;
+    }
+    match (a.parse::<i64>(), b.parse::<i64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        },
+    }
 }
 
 /// Every column of a row, named by its table's shape.
@@ -418,5 +441,12 @@ mod tests {
         assert!(matches(b"X'00ab'", "X'00ab'"));
         assert!(!matches(b"'42'", "4"));
         assert!(!matches(b"NULL", "null"));
+        // Numbers by value, as SQL compares them; text stays text.
+        assert!(matches(b"1.0", "1"));
+        assert!(matches(b"10", "10.0"));
+        assert!(matches(b"-2.5e3", "-2500"));
+        assert!(!matches(b"'1.0'", "1"));
+        assert!(!matches(b"9007199254740993", "9007199254740992"));
+        assert!(!matches(b"1.5", "1"));
     }
 }
