@@ -91,8 +91,8 @@ pub fn flags(
 ) -> Flags {
     Flags {
         dbs: dbs.iter().map(|p| absolute(p)).collect(),
-        history_remote: remotes.history_remote.clone(),
-        latest_remote: remotes.latest_remote.clone(),
+        history_remote: remotes.history_remote.as_deref().map(remote_url),
+        latest_remote: remotes.latest_remote.as_deref().map(remote_url),
         ssh_key: remotes.ssh_key.as_deref().map(absolute),
         transport: remotes.transport.clone(),
         push_timeout: remotes.push_timeout.clone(),
@@ -108,6 +108,14 @@ pub fn flags(
         }),
         on_success: job.on_success.clone(),
         on_failure: job.on_failure.clone(),
+    }
+}
+
+/// A remote URL as remembered: a relative local path made absolute (cron runs elsewhere).
+fn remote_url(url: &str) -> String {
+    match crate::remote::local_path(url) {
+        Some(path) => absolute(path.as_ref()),
+        None => url.to_string(),
     }
 }
 

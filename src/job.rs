@@ -236,6 +236,12 @@ fn steps(
 /// (pruning relies on that). Returns notes for the user (a password that was not saved).
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     new.validate()?;
+    remote::check_roles(
+        &store.path,
+        new.history_remote.as_deref(),
+        new.latest_remote.as_deref(),
+    )
+    .map_err(|e| crate::error::usage(e.to_string()))?;
     let notes = new.save(store, old)?;
     for (role, was, now) in [
         (Role::History, &old.history_remote, &new.history_remote),

@@ -14,7 +14,7 @@ mod recover;
 
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -167,6 +167,56 @@ fn looks_like_token(user: &str) -> bool {
 /// Whether two remote settings name the same remote (passwords aside).
 pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
     a.map(|u| without_password(u).0) == b.map(|u| without_password(u).0)
+}
+
+/// The repository a remote URL names, as comparable text: a local path (plain, or `file://`)
+/// made absolute and resolved; any other URL without its credentials, trailing `/` and `.git`.
+fn repository_named(url: &str) -> String {
+    let path = url.strip_prefix("file://").or_else(|| local_path(url));
+    if let Some(p) = path {
+        let p = Path::new(p);
+        if let Ok(real) = p.canonicalize() {
+            return real.display().to_string();
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        return cwd.join(p).display().to_string();
+    }
+    let bare = without_password(url).0;
+    let bare = bare.trim_end_matches('/');
+    bare.strip_suffix(".git").unwrap_or(bare).to_string()
+}
+
+/// A remote given as a plain local path (not a URL, not scp-like `host:path`).
+pub fn local_path(url: &str) -> Option<&str> {
+    let scp_like = url
+        .find(':')
+        .is_some_and(|c| url.find('/').is_none_or(|s| c < s));
+    (!url.is_empty() && !url.contains("://") && !scp_like).then_some(url)
+}
+
+/// Refuse remotes that would destroy what they are for: the latest remote force-pushes one
+/// parentless commit, so on the history remote's repository it would erase the history (which
+/// pruning relies on); the repository itself as a remote confirms nothing.
+pub fn check_roles(repo_dir: &Path, history: Option<&str>, latest: Option<&str>) -> Result<()> {
+    let named = |u: Option<&str>| u.filter(|u| !u.is_empty()).map(repository_named);
+    let (h, l) = (named(history), named(latest));
+    if h.is_some() && h == l {
+        bail!(
+            "--history-remote and --latest-remote name the same repository: the latest remote is \
+             force-pushed one commit, which would erase the history; give them different \
+             repositories"
+        );
+    }
+    let own = repo_dir
+        .canonicalize()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for (flag, remote) in [("--history-remote", &h), ("--latest-remote", &l)] {
+        if remote.as_deref() == Some(own.as_str()) {
+            bail!("{flag} is this repository itself: give another repository");
+        }
+    }
+    Ok(())
 }
 
 /// Remove anything secret (the URL's userinfo, the token) from a message.

@@ -400,6 +400,67 @@ fn remote_urls_are_remembered_in_the_repository_config() {
     assert_eq!(fx.rev(&latest2, "refs/heads/main").unwrap(), l2_tip);
 }
 
+/// Remotes that would destroy what they are for are refused before anything is saved: one
+/// repository as both the history and the latest remote (each spelled its own way), the
+/// repository itself. A relative local path is remembered absolute (cron runs elsewhere).
+#[test]
+fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absolute() {
+    let fx = Fx::new();
+    let bare = fx.env.path("same.git");
+    let mut init = fx.env.command("git");
+    init.args(["init", "-q", "--bare", "-b", "main"]).arg(&bare);
+    fx.env.run(init, b"").success();
+    let plain = bare.display().to_string();
+    let file_url = format!("file://{}/", bare.display());
+    for (history, latest) in [(plain.as_str(), plain.as_str()), (&plain, &file_url)] {
+        let run = fx
+            .snapshot(&["--history-remote", history, "--latest-remote", latest])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("same repository"),
+            "{}",
+            run.stderr_str()
+        );
+    }
+    let run = fx
+        .snapshot(&["--history-remote", &fx.repo_arg()])
+        .code_is(2);
+    assert!(
+        run.stderr_str().contains("this repository itself"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(
+        fx.env
+            .run(
+                {
+                    let mut c = fx.env.command("git");
+                    c.arg("--git-dir")
+                        .arg(&bare)
+                        .args(["rev-parse", "--verify", "-q", "main"]);
+                    c
+                },
+                b""
+            )
+            .code()
+            != Some(0),
+        "a refused run pushed"
+    );
+    // Relative to the working directory of the run that was given it.
+    let db = fx.db.display().to_string();
+    let mut cmd = fx.env.sqlgit_cmd(&[
+        "snapshot",
+        &db,
+        "--repo",
+        &fx.repo_arg(),
+        "--history-remote",
+        "same.git",
+    ]);
+    cmd.current_dir(fx.env.root());
+    fx.env.run(cmd, b"").success();
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]), plain);
+}
+
 // ------------------------------------------------------------------------------------------------
 // 3. An incremental push sends what changed, not the database.
 
