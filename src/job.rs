@@ -214,8 +214,11 @@ fn steps(
     }
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.
-    let unreachable = match &report.adopted {
-        Some(remote::Adopted::Deferred(cause)) => Some(cause.as_str()),
+    // A history remote that could not be continued is not pushed: its failure is that.
+    let adopt_failed = adopt_failed.as_ref().map(error_line);
+    let unreachable = match (&report.adopted, &adopt_failed) {
+        (Some(remote::Adopted::Deferred(cause)), _) => Some(cause.as_str()),
+        (_, Some(line)) => Some(line.as_str()),
         _ => None,
     };
     report.pushes = push_all(store, settings, unreachable)?;
@@ -223,11 +226,8 @@ fn steps(
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
     }
-    if let Some(m) = mismatch {
-        return Err(anyhow!(m));
-    }
-    match adopt_failed {
-        Some(e) => Err(e),
+    match mismatch {
+        Some(m) => Err(anyhow!(m)),
         None => Ok(()),
     }
 }

@@ -17,7 +17,7 @@ pub use recover::{Adopted, Rerooted, adopt, reroot};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use git2::{Oid, Repository};
 
 use crate::settings::Settings;
@@ -354,6 +354,11 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         correct_confirmed(store, remote_main)?;
         check_fast_forward(store, local, remote_main)?;
     }
+    if role == Role::Latest
+        && let Some(main) = remote_main
+    {
+        check_overwritable(store, client.as_ref(), url, main)?;
+    }
     let commits = match role {
         Role::Latest => 1,
         Role::History => {
@@ -398,6 +403,40 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         up_to_date: false,
         note,
     })
+}
+
+/// The latest remote is force-pushed: refuse when its main is not a sqlgit latest snapshot (a
+/// parentless commit of snapshot folders), so a mistyped URL cannot overwrite someone's
+/// repository. A main this repository pushed last is fine without asking more.
+fn check_overwritable(store: &Store, client: &dyn Client, url: &str, main: Oid) -> Result<()> {
+    let repo = &store.repo;
+    if repo.refname_to_id(LATEST_TRACKING).ok() == Some(main) {
+        return Ok(());
+    }
+    const CHECKED: &str = "refs/sqlgit/latest-checked";
+    let known = repo.find_commit(main).is_ok();
+    if !known {
+        client
+            .fetch_main(url, CHECKED)
+            .map_err(|e| scrubbed(e, url))
+            .context("fetch the latest remote's main to check it")?;
+        if let Ok(mut r) = repo.find_reference(CHECKED) {
+            let _ = r.delete();
+        }
+    }
+    let commit = repo.find_commit(main)?;
+    // Its own parents, whatever grafts (a shallow fetch) say.
+    let has_parent = String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .any(|l| l.starts_with("parent "));
+    if has_parent || !crate::store::is_snapshot_tree(repo, &commit.tree()?) {
+        bail!(
+            "the latest remote's main ({}) is not a sqlgit snapshot: refusing to overwrite it \
+             (point --latest-remote at an empty repository, or one only sqlgit pushes to)",
+            &main.to_string()[..12]
+        );
+    }
+    Ok(())
 }
 
 /// Ask the history remote at `url` for its main and correct what it is recorded to have

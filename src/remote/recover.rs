@@ -161,21 +161,26 @@ fn fetch_tip(
     options: &super::Options,
     remote_main: Oid,
 ) -> Result<Oid> {
-    if store.repo.find_commit(remote_main).is_ok() {
-        return Ok(remote_main);
-    }
-    let fetched = {
-        let client = client(store, options);
-        client
-            .fetch_main(url, FETCHED)
-            .map_err(|e| super::scrubbed(e, url))
-            .context("fetch the history remote's main")?
+    let fetched = if store.repo.find_commit(remote_main).is_ok() {
+        remote_main
+    } else {
+        let fetched = {
+            let client = client(store, options);
+            client
+                .fetch_main(url, FETCHED)
+                .map_err(|e| super::scrubbed(e, url))
+                .context("fetch the history remote's main")?
+        };
+        if let Ok(mut r) = store.repo.find_reference(FETCHED) {
+            let _ = r.delete();
+        }
+        // The fetch wrote the tip into the `shallow` file; grafts are read when a repository
+        // opens.
+        *store = Store::open(&store.path)?;
+        fetched
     };
-    if let Ok(mut r) = store.repo.find_reference(FETCHED) {
-        let _ = r.delete();
-    }
-    // The fetch wrote the tip into the `shallow` file; grafts are read when a repository opens.
-    *store = Store::open(&store.path)?;
+    // Also when it is here already (fetched by an earlier attempt): never continue, nor
+    // re-root onto, history that is not sqlgit's.
     let commit = store.repo.find_commit(fetched)?;
     if !crate::store::is_snapshot_tree(&store.repo, &commit.tree()?) {
         bail!(

@@ -461,6 +461,65 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]), plain);
 }
 
+/// A remote holding someone else's repository is never written: the latest remote (which is
+/// force-pushed) refuses to overwrite it, and a history remote is neither continued nor
+/// re-rooted onto, also by `push --reroot` after the first refusal fetched its main.
+#[test]
+fn a_remote_holding_a_foreign_repository_is_never_overwritten_nor_continued() {
+    let fx = Fx::new();
+    for name in ["foreign-latest.git", "foreign-history.git"] {
+        let bare = fx.env.path(name);
+        let work = fx.env.path(format!("{name}.work"));
+        std::fs::create_dir(&work).unwrap();
+        fx.git(&work, &["init", "-q", "-b", "main"]);
+        std::fs::write(work.join("main.c"), "int main;\n").unwrap();
+        fx.git(&work, &["add", "main.c"]);
+        fx.git(
+            &work,
+            &[
+                "-c",
+                "user.name=d",
+                "-c",
+                "user.email=d@x",
+                "commit",
+                "-qm",
+                "work",
+            ],
+        );
+        let mut clone = fx.env.command("git");
+        clone.args(["clone", "-q", "--bare"]).arg(&work).arg(&bare);
+        fx.env.run(clone, b"").success();
+    }
+    let (latest, history) = (
+        fx.env.path("foreign-latest.git"),
+        fx.env.path("foreign-history.git"),
+    );
+    let tips = || (fx.rev(&latest, "main"), fx.rev(&history, "main"));
+    let before = tips();
+    let run = fx
+        .snapshot(&["--latest-remote", &latest.display().to_string()])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("refusing to overwrite"),
+        "{}",
+        run.stderr_str()
+    );
+    fx.snapshot(&[
+        "--latest-remote",
+        "",
+        "--history-remote",
+        &history.display().to_string(),
+    ])
+    .code_is(1);
+    let run = fx.push(&["--reroot"]).code_is(1);
+    assert!(
+        run.stderr_str().contains("not a sqlgit snapshot"),
+        "{}",
+        run.stderr_str()
+    );
+    assert_eq!(tips(), before, "a foreign repository was written");
+}
+
 // ------------------------------------------------------------------------------------------------
 // 3. An incremental push sends what changed, not the database.
 
