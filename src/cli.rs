@@ -90,7 +90,14 @@ pub fn flags(
     job: &JobArgs,
 ) -> Flags {
     Flags {
-        dbs: dbs.iter().map(|p| absolute(p)).collect(),
+        dbs: dbs.iter().fold(Vec::new(), |mut seen, p| {
+            // The same file named twice is one database.
+            let p = absolute(p);
+            if !seen.contains(&p) {
+                seen.push(p);
+            }
+            seen
+        }),
         history_remote: remotes.history_remote.as_deref().map(remote_url),
         latest_remote: remotes.latest_remote.as_deref().map(remote_url),
         ssh_key: remotes.ssh_key.as_deref().map(absolute),

@@ -208,9 +208,22 @@ fn steps(
     }
     let mismatch = outcome.mismatch.clone();
     // Databases given as arguments are remembered once they have been snapshotted (a typo
-    // must not replace the configured list).
+    // must not replace the configured list), and only as the first list: a one-off run on
+    // another database must not silently stop the backup of the configured ones.
     if !req.flags.dbs.is_empty() {
-        settings.save_dbs(store)?;
+        let same =
+            |a: &[String], b: &[String]| a.iter().all(|d| b.contains(d)) && a.len() == b.len();
+        if old.dbs.is_empty() {
+            settings.save_dbs(store)?;
+        } else if !same(&old.dbs, &req.flags.dbs) {
+            report.notes.push(format!(
+                "snapshotted {} only; the repository's databases stay {} (change them with \
+                 sqlgit init --repo {} --db …)",
+                req.flags.dbs.join(", "),
+                old.dbs.join(", "),
+                store.path.display()
+            ));
+        }
     }
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.

@@ -105,7 +105,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             if got != want {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
             }
-            check_recorded(&what, commit, folder, folders.len(), &summary)?;
+            check_recorded(&what, commit, folder, &summary)?;
             expected = Some(want);
         }
         // Then `sqlgit restore --to`.
@@ -123,7 +123,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         if got != expected {
             bail!("{what}: the restored database does not dump back to the snapshot");
         }
-        check_recorded(&what, commit, folder, folders.len(), &summary)?;
+        check_recorded(&what, commit, folder, &summary)?;
         if report.sqlite3.is_some() && schema(&cli_copy)? != schema(&inproc)? {
             bail!(
                 "{what}: the schema the sqlite3 CLI restored differs from the in-process restore's"
@@ -197,7 +197,7 @@ fn dump_hash(db: &Path, format: dump::Format) -> Result<(Vec<u8>, dump::Summary)
 
 /// What the snapshot commit says database `folder` held when it was taken (tables, rows, bytes
 /// of SQL), from its trailers; None for commits that do not say.
-fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u64, u64, u64)> {
+fn recorded_summary(commit: &Commit, folder: &str) -> Option<(u64, u64, u64)> {
     let message = commit.message_bytes();
     let message = String::from_utf8_lossy(message);
     let trailer = |key: &str| {
@@ -206,7 +206,12 @@ fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u6
             .find_map(|l| l.strip_prefix(key))
             .map(str::trim)
     };
-    if folders > 1 {
+    // A commit of several databases records each one's figures, and their sum.
+    let databases = message
+        .lines()
+        .filter(|l| l.starts_with("Sqlgit-Database:"))
+        .count();
+    if databases > 1 {
         // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
         let prefix = format!("Sqlgit-Database-Summary: {folder} ");
         let rest = message
@@ -222,6 +227,11 @@ fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u6
             _ => None,
         };
     }
+    // The totals are this folder's only when the commit is of this one database (a run on one
+    // database keeps the other folders of the tree without recording them).
+    if trailer("Sqlgit-Database:") != Some(folder) {
+        return None;
+    }
     let num = |key: &str| trailer(key)?.parse::<u64>().ok();
     Some((
         num("Sqlgit-Tables:")?,
@@ -232,14 +242,8 @@ fn recorded_summary(commit: &Commit, folder: &str, folders: usize) -> Option<(u6
 
 /// Fail when the restored database holds other than what the commit recorded: files removed
 /// from the snapshot's tree (a chunk, a table) restore cleanly, only smaller.
-fn check_recorded(
-    what: &str,
-    commit: &Commit,
-    folder: &str,
-    folders: usize,
-    got: &dump::Summary,
-) -> Result<()> {
-    let Some((tables, rows, bytes)) = recorded_summary(commit, folder, folders) else {
+fn check_recorded(what: &str, commit: &Commit, folder: &str, got: &dump::Summary) -> Result<()> {
+    let Some((tables, rows, bytes)) = recorded_summary(commit, folder) else {
         return Ok(());
     };
     if (got.tables, got.rows, got.bytes) != (tables, rows, bytes) {

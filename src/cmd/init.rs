@@ -2,6 +2,7 @@
 //! `sqlgit snapshot --repo DIR`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
@@ -9,7 +10,7 @@ use clap::Args;
 use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags};
 use crate::error::Exit;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Store, lock};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -44,7 +45,11 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     {
         crate::remote::validate_url(url)?;
     }
-    let store = Store::open_or_create(&args.repo)?;
+    // Settings are written under the repository lock, as runs write them: two writers of the
+    // config at once can lose each other's changes, or the whole file.
+    let path = Store::open_or_create(&args.repo)?.path;
+    let _lock = lock::lock(&path, Duration::from_secs(60))?;
+    let store = Store::open(&path)?;
     let old = Settings::load(&store);
     let settings = old.merged(&given);
     for note in crate::job::save_settings(&store, &old, &settings)? {

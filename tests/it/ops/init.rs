@@ -90,19 +90,25 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
     // Without --db, cat refuses to guess between two databases.
     one_error_line(sg(&env, T0, &["cat", "--repo", &r]), 1);
 
-    // Flags override the config and are remembered.
+    // Flags override the config and are remembered; a database given as an argument is
+    // snapshotted, but does not replace the configured list (a one-off run must not stop the
+    // backup of the others): the run says so.
     let c = env.db_from_script(
         "C.db",
         b"CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO c VALUES (1, 'one');",
     );
-    sg(
+    let run = sg(
         &env,
         T0 + 60,
         &["snapshot", "C.db", "--repo", &r, "--keep", "7"],
     )
-    .success()
-    .assert_quiet();
-    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&c)]);
+    .success();
+    assert!(
+        run.stdout_str().contains("C.db only") && run.stdout_str().contains("sqlgit init"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&a), s(&b)]);
     assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["7"]);
     assert_eq!(
         config_values(&env, &repo, "sqlgit.historyRemote"),
@@ -112,27 +118,20 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
     assert_eq!(commit_count(&env, &repo), 2);
     assert!(top_folders(&env, &repo, "main").contains(&"C.db".to_string()));
 
-    // The remembered override is what a bare run uses now: C is snapshotted, A is not.
-    let a_tree = git(&env, &repo, &["rev-parse", "main:A.db"]);
+    // A bare run snapshots the configured databases: A's change is taken.
     sql(&env, &a, "INSERT INTO plain VALUES (99, 99);");
-    sql(&env, &c, "INSERT INTO c VALUES (2, 'two');");
     sg(&env, T0 + 120, &["snapshot", "--repo", &r])
         .success()
         .assert_quiet();
     assert_eq!(commit_count(&env, &repo), 3);
-    let dump = sg(&env, T0, &["cat", "--repo", &r, "--db", "C.db"])
+    let dump = sg(&env, T0, &["cat", "--repo", &r, "--db", "A.db"])
         .success()
         .output
         .stdout;
-    assert_restores(&env, &dump, &c, "C.restored.db");
-    let a_now = git_run(&env, &repo, &["rev-parse", "-q", "--verify", "main:A.db"]);
-    if a_now.code() == Some(0) {
-        assert_eq!(
-            a_now.stdout_str().trim(),
-            a_tree,
-            "A.db is no longer configured: its folder must not be re-snapshotted"
-        );
-    }
+    assert_restores(&env, &dump, &a, "A.restored-2.db");
+    // `init --db` changes the list.
+    sg(&env, T0 + 150, &["init", "--repo", &r, "--db", &s(&c)]).success();
+    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&c)]);
     assert_eq!(
         git(&env, &remote, &["rev-parse", "refs/heads/main"]),
         head(&env, &repo),
