@@ -153,10 +153,16 @@ fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
 fn open_locked(req: &Request) -> Result<(Store, lock::Lock)> {
     // A database that is not there: do not create a repository for it.
-    if !req.repo.exists()
-        && let Some(missing) = req.flags.dbs.iter().find(|db| !Path::new(db).exists())
-    {
-        return Err(anyhow!("database {missing}: no such file"));
+    if !req.repo.exists() {
+        for db in &req.flags.dbs {
+            match std::fs::metadata(db) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(anyhow!("database {db}: no such file"));
+                }
+                Err(e) => return Err(anyhow::Error::from(e).context(format!("database {db}"))),
+                Ok(_) => {}
+            }
+        }
     }
     let path = Store::open_or_create(&req.repo)?.path;
     let lock = lock::lock(&path, req.lock_timeout)?;

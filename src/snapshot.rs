@@ -192,6 +192,13 @@ fn snapshot_one(
 ) -> Result<One> {
     let shown = db.display();
     let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
+    if is_empty_file(db) && had_tables(store, tree, folder) {
+        bail!(
+            "database {shown} is an empty file (0 bytes), but its last snapshot has tables: \
+             refusing to record every table as deleted (a truncated or half-copied file?); the \
+             next run after the application writes to it goes on"
+        );
+    }
     let packs = match previous {
         Some(p) => p.packs().clone(),
         None => Arc::new(PackReader::open(&store.repo.path().join("objects"))),
@@ -230,6 +237,25 @@ fn snapshot_one(
         one.pack_bytes += full.pack_bytes;
     }
     Ok(one)
+}
+
+/// A 0-byte database file with no write-ahead log beside it (SQLite reads it as empty).
+fn is_empty_file(db: &Path) -> bool {
+    let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    len(db) == 0 && len(Path::new(&wal)) == 0
+}
+
+/// Whether the snapshot tree `tree` holds tables of database `folder`.
+fn had_tables(store: &Store, tree: Option<Oid>, folder: &str) -> bool {
+    let repo = &store.repo;
+    let tables = || -> Option<usize> {
+        let root = repo.find_tree(tree?).ok()?;
+        let db = repo.find_tree(root.get_name(folder)?.id()).ok()?;
+        Some(repo.find_tree(db.get_name("1-tables")?.id()).ok()?.len())
+    };
+    tables().is_some_and(|n| n > 0)
 }
 
 fn add_reuse(total: &mut Reuse, r: &Reuse) {

@@ -19,6 +19,9 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("no such file"),
         Err(e) => return Err(e.into()),
         Ok(m) if m.is_dir() => bail!("is a directory, not a database file"),
+        // A FIFO would block the run (holding the repository's lock) forever; a device reads
+        // as an empty database.
+        Ok(m) if !m.is_file() => bail!("is not a regular file (a device, FIFO or socket)"),
         Ok(_) => {}
     }
     let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout)?;

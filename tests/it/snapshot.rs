@@ -1902,4 +1902,39 @@ fn an_empty_database_file_is_an_empty_database() {
     sqlgit_at(&env, None, &["restore", "--repo", &repo_arg, "--to", &to]).success();
     compare_databases(&db, &restored);
     sqlgit_at(&env, None, &["verify", "HEAD~1", "--repo", &repo_arg]).success();
+
+    // Once it had tables, a file truncated to 0 bytes is refused, not recorded as emptied (with
+    // --keep 1 that would prune the last good snapshot).
+    let head = env.git_in(&repo, &["rev-parse", "main"]);
+    std::fs::write(&db, b"").unwrap();
+    let run = sqlgit_at(
+        &env,
+        Some(T + 180),
+        &["snapshot", "--repo", &repo_arg, "--keep", "1"],
+    )
+    .code_is(1);
+    assert!(
+        run.stderr_str().contains("empty file (0 bytes)"),
+        "{}",
+        run.stderr_str()
+    );
+    assert_eq!(env.git_in(&repo, &["rev-parse", "main"]), head);
+}
+
+/// Not a regular file: refused at once (a FIFO would block the run, with the lock, forever).
+#[test]
+fn a_database_path_that_is_not_a_regular_file_is_refused() {
+    let env = TestEnv::new();
+    let fifo = env.path("fifo.db");
+    let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for db in [fifo.display().to_string(), "/dev/null".to_string()] {
+        let repo = env.path("r").display().to_string();
+        let run = sqlgit_at(&env, Some(T), &["snapshot", &db, "--repo", &repo]).code_is(1);
+        assert!(
+            run.stderr_str().contains("not a regular file"),
+            "{}",
+            run.stderr_str()
+        );
+    }
 }
