@@ -54,11 +54,12 @@ pub struct KeepArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
     /// Leave out tables whose name matches PATTERN (`*`, `?`; case-insensitive), with their
-    /// indexes and triggers. Repeatable.
+    /// indexes and triggers. Repeatable. "" forgets the saved patterns.
     #[arg(long, value_name = "PATTERN")]
     pub exclude_table: Vec<String>,
     /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
-    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted.
+    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted. "" forgets the
+    /// saved patterns.
     #[arg(long, value_name = "TABLE.COLUMN", value_parser = parse_redact)]
     pub redact: Vec<String>,
 }
@@ -156,6 +157,8 @@ pub fn parse_push_timeout(s: &str) -> Result<String, String> {
 /// `--redact TABLE.COLUMN`: both parts present (`*` and `?` allowed in each).
 pub fn parse_redact(s: &str) -> Result<String, String> {
     match s.rsplit_once('.') {
+        // "" forgets every saved pattern.
+        _ if s.is_empty() => Ok(String::new()),
         Some((table, column)) if !table.is_empty() && !column.is_empty() => Ok(s.to_string()),
         _ => Err(format!(
             "{s:?} is not TABLE.COLUMN (e.g. users.password_hash, *.email)"

@@ -52,6 +52,24 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// clap's usage error (several lines: the error, tips, usage) as one line: the error, its tips,
+/// and where to read more.
+pub fn usage_line(rendered: &str) -> String {
+    let mut line = String::new();
+    for l in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        match l.strip_prefix("error: ") {
+            Some(first) if line.is_empty() => line.push_str(first),
+            _ if l.starts_with("tip: ") => line.push_str(&format!("; {l}")),
+            _ => line.push_str(&format!(" {l}")),
+        }
+    }
+    line.push_str(" (see --help)");
+    line
+}
+
 /// How the OS (and libgit2, which passes its text on) says ENOSPC.
 pub const DISK_FULL: &str = "No space left on device";
 

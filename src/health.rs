@@ -36,7 +36,10 @@ pub struct Health {
 /// Look at the repository. `max_age`: the newest snapshot, or the last successful run (which
 /// found the database unchanged since), must be younger.
 pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Health> {
-    let st = state::load(&store.path);
+    let settings = Settings::load(store);
+    let mut st = state::load(&store.path);
+    // Only the remotes configured now.
+    st.remotes.retain(|role, _| settings.has_remote(role));
     let head = store.head()?;
     let mut oldest = None;
     let mut count = 0;
@@ -87,6 +90,17 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
             run.error.clone().unwrap_or_default()
         ));
     }
+    if let Some(why) = state::unreadable(&store.path) {
+        problems.push(format!(
+            "the state file cannot be read ({why}): what the last runs did is unknown"
+        ));
+    }
+    if !writable(&store.path) {
+        problems.push(format!(
+            "{} is not writable here: runs can neither snapshot nor record that they failed",
+            store.path.display()
+        ));
+    }
     let latest_current = match (&head, store.repo.refname_to_id(LATEST_TRACKING)) {
         (Some(h), Ok(id)) => store
             .repo
@@ -96,7 +110,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         _ => false,
     };
     Ok(Health {
-        settings: Settings::load(store),
+        settings,
         newest,
         age,
         local_snapshots: count,
@@ -108,6 +122,18 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         repo_bytes: dir_size(&store.path),
         problems,
         state: st,
+    })
+}
+
+/// Whether this user may write the repository (and its objects): a run must.
+fn writable(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    [dir.to_path_buf(), dir.join("objects")].iter().all(|p| {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: access(2) on a NUL-terminated path.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
     })
 }
 

@@ -206,7 +206,7 @@ fn steps(
     let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading)?;
     report
         .warnings
-        .extend(unmatched_redactions(&dbs, &settings.filters()));
+        .extend(unmatched_filters(&dbs, &settings.filters()));
     if outcome.read_whole {
         let mut st = state::load(&store.path);
         st.last_full_read = Some(when::unix_now());
@@ -216,6 +216,7 @@ fn steps(
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
+    settings.save_filters(store, old)?;
     if !req.flags.dbs.is_empty() {
         let same =
             |a: &[String], b: &[String]| a.iter().all(|d| b.contains(d)) && a.len() == b.len();
@@ -304,36 +305,48 @@ pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune:
     Ok(Some(report))
 }
 
-/// Warnings for `--redact` patterns that match no column of any of `dbs` (read after the
-/// snapshot; a database that cannot be read here was read by the snapshot, so it is skipped).
-fn unmatched_redactions(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<String> {
-    if filters.redact.is_empty() {
+/// Warnings for `--redact` and `--exclude-table` patterns that match nothing in any of `dbs`
+/// (a typo would leave private data in): read after the snapshot; a database that cannot be
+/// read here was read by the snapshot, so it is skipped.
+fn unmatched_filters(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<String> {
+    use crate::dump::schema::{unmatched_exclusions, unmatched_redactions};
+    if filters.redact.is_empty() && filters.exclude_tables.is_empty() {
         return Vec::new();
     }
-    let mut unmatched: Option<Vec<String>> = None;
+    let mut unmatched: Option<(Vec<String>, Vec<String>)> = None;
     for db in dbs {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
         let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
             continue;
         };
-        let Ok(here) = crate::dump::schema::unmatched_redactions(&conn, filters) else {
+        let (Ok(redact), Ok(exclude)) = (
+            unmatched_redactions(&conn, filters),
+            unmatched_exclusions(&conn, filters),
+        ) else {
             continue;
         };
         unmatched = Some(match unmatched {
-            None => here,
-            Some(before) => before.into_iter().filter(|s| here.contains(s)).collect(),
+            None => (redact, exclude),
+            Some((r, e)) => (
+                r.into_iter().filter(|s| redact.contains(s)).collect(),
+                e.into_iter().filter(|s| exclude.contains(s)).collect(),
+            ),
         });
     }
-    unmatched
-        .unwrap_or_default()
-        .into_iter()
-        .map(|spec| {
-            format!(
-                "--redact {spec} matches no column: it redacts nothing (TABLE.COLUMN, `*` and \
-                 `?` allowed; see `sqlgit init --redact`)"
-            )
-        })
-        .collect()
+    let (redact, exclude) = unmatched.unwrap_or_default();
+    let redact = redact.into_iter().map(|spec| {
+        format!(
+            "--redact {spec} matches no column: it redacts nothing (TABLE.COLUMN, `*` and `?` \
+             allowed; see `sqlgit init --redact`)"
+        )
+    });
+    let exclude = exclude.into_iter().map(|pattern| {
+        format!(
+            "--exclude-table {pattern} matches no table: it leaves nothing out (`*` and `?` \
+             allowed; see `sqlgit init --exclude-table`)"
+        )
+    });
+    redact.chain(exclude).collect()
 }
 
 /// Where a finished run is recorded.
@@ -386,7 +399,9 @@ impl Recorder<'_> {
             hook: hook.as_deref(),
             failure: failure.as_deref(),
         };
-        report.warnings.extend(told.publish(settings, &st, &run));
+        report
+            .warnings
+            .extend(told.publish(settings, &mut st, &run));
     }
 }
 
@@ -401,8 +416,10 @@ struct Told<'a> {
 impl Told<'_> {
     /// Save `st`, write the metrics file, run the hook with `run`'s variables. Returns the
     /// problems (warnings: recording never fails a run).
-    fn publish(&self, settings: &Settings, st: &state::State, run: &Run) -> Vec<String> {
+    fn publish(&self, settings: &Settings, st: &mut state::State, run: &Run) -> Vec<String> {
         let mut warnings = Vec::new();
+        // A remote that was forgotten (`--history-remote ""`) is no longer reported.
+        st.remotes.retain(|role, _| settings.has_remote(role));
         let repo_label = self.store.map_or_else(
             || self.repo.display().to_string(),
             |s| s.path.display().to_string(),
@@ -478,7 +495,7 @@ pub fn record_push(
         hook,
         failure: failure.as_deref(),
     };
-    told.publish(settings, &st, &run)
+    told.publish(settings, &mut st, &run)
 }
 
 #[cfg(test)]

@@ -35,10 +35,18 @@ pub fn main_with_exit_code() -> ExitCode {
     store::configure_libgit2();
     let cli = match cmd::parse() {
         Ok(cli) => cli,
+        Err(err)
+            if err.use_stderr()
+                && err.kind()
+                    != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            eprintln!("sqlgit: {}", error::usage_line(&err.render().to_string()));
+            return ExitCode::from(2);
+        }
         Err(err) => {
-            let code = if err.use_stderr() { 2 } else { 0 };
+            // --help, --version (0); the help for a bare `sqlgit` (2)
             let _ = err.print();
-            return ExitCode::from(code);
+            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
         }
     };
     say::set_quiet(cli.quiet);

@@ -115,8 +115,11 @@ impl Settings {
             Some(v) => Some(v.clone()),
             None => old.clone(),
         };
-        let list = |flag: &Vec<String>, old: &Vec<String>| {
-            if flag.is_empty() { old } else { flag }.clone()
+        // A list given replaces the saved one; `""` alone forgets it.
+        let list = |flag: &Vec<String>, old: &Vec<String>| match flag.as_slice() {
+            [] => old.clone(),
+            [only] if only.is_empty() => Vec::new(),
+            _ => flag.iter().filter(|v| !v.is_empty()).cloned().collect(),
         };
         Settings {
             dbs: list(&flags.dbs, &self.dbs),
@@ -151,7 +154,8 @@ impl Settings {
     }
 
     /// Save every setting that differs from `old` (what the repository holds), all but the
-    /// database list, which a run saves only once it has snapshotted them ([`save_dbs`]).
+    /// database list and the filters, which a run saves only once it has snapshotted them
+    /// ([`save_dbs`], [`Settings::save_filters`]).
     ///
     /// [`save_dbs`]: Settings::save_dbs
     ///
@@ -214,6 +218,12 @@ impl Settings {
                 store.set_setting(key, new.as_deref().unwrap_or(""))?;
             }
         }
+        Ok(notes)
+    }
+
+    /// Save the table filters that differ from `old`: by a run once its snapshot succeeded (a
+    /// filter the database rejects, e.g. a redacted key column, is then never remembered).
+    pub fn save_filters(&self, store: &Store, old: &Settings) -> Result<()> {
         for (key, new, old) in [
             (EXCLUDE_TABLE, &self.exclude_tables, &old.exclude_tables),
             (REDACT, &self.redact, &old.redact),
@@ -222,12 +232,21 @@ impl Settings {
                 set_values(store, key, new)?;
             }
         }
-        Ok(notes)
+        Ok(())
     }
 
     /// Save the database list.
     pub fn save_dbs(&self, store: &Store) -> Result<()> {
         set_values(store, DB, &self.dbs)
+    }
+
+    /// Whether a remote of this role (`history`, `latest`) is configured.
+    pub fn has_remote(&self, role: &str) -> bool {
+        match role {
+            "history" => self.history_remote.is_some(),
+            "latest" => self.latest_remote.is_some(),
+            _ => false,
+        }
     }
 
     /// What to leave out of dumps.

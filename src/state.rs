@@ -64,6 +64,19 @@ pub fn mark_started(repo_dir: &Path, unix: i64) -> Result<()> {
     save(repo_dir, &st)
 }
 
+/// Why the state file cannot be read, if it is there and cannot (a run then starts afresh).
+pub fn unreadable(repo_dir: &Path) -> Option<String> {
+    let path = repo_dir.join(STATE_FILE);
+    let data = match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+        Ok(data) => data,
+    };
+    serde_json::from_slice::<State>(&data)
+        .err()
+        .map(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn load(repo_dir: &Path) -> State {
     std::fs::read(repo_dir.join(STATE_FILE))
         .ok()
@@ -226,10 +239,7 @@ pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
         .spawn()
         .with_context(|| format!("run hook {command:?}"))?;
     let started = std::time::Instant::now();
-    let limit = std::env::var("SQLGIT_HOOK_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(HOOK_TIMEOUT, std::time::Duration::from_secs);
+    let limit = hook_timeout()?;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -252,6 +262,18 @@ pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
     Ok(())
 }
 
+/// `SQLGIT_HOOK_TIMEOUT` (a duration like `30s`, or seconds), else [`HOOK_TIMEOUT`].
+fn hook_timeout() -> Result<std::time::Duration> {
+    let Ok(value) = std::env::var("SQLGIT_HOOK_TIMEOUT") else {
+        return Ok(HOOK_TIMEOUT);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(value.trim())
+            .with_context(|| format!("SQLGIT_HOOK_TIMEOUT={value:?} (give e.g. 30s or 2m)")),
+    }
+}
+
 /// How long a hook may run (it runs with the repository locked); `SQLGIT_HOOK_TIMEOUT`
-/// (seconds) overrides it.
+/// overrides it.
 const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

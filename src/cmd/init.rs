@@ -55,6 +55,7 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
     }
+    settings.save_filters(&store, &old)?;
     settings.save_dbs(&store)?;
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",

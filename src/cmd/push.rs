@@ -48,6 +48,11 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
     }
+    if settings.history_remote.is_none() && settings.latest_remote.is_none() {
+        return Err(crate::error::usage(
+            "no remote is set: give --history-remote URL or --latest-remote URL (remembered)",
+        ));
+    }
     // Failures from here on are recorded like a failed run (state, metrics, failure hook).
     let pushed = push(&mut store, &settings, args.reroot);
     let (error, results) = match pushed {

@@ -38,6 +38,12 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
             .filter_map(|e| e.name().ok().map(str::to_string))
             .collect(),
     };
+    if folders.is_empty() {
+        anyhow::bail!(
+            "snapshot {} holds no database: not a sqlgit snapshot",
+            short(&commit)
+        );
+    }
     let report = crate::verify::verify(repo, &commit, &folders)?;
     // Warnings mean the check is not a full pass: said on stderr even with --quiet.
     for w in &report.warnings {

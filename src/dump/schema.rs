@@ -145,6 +145,20 @@ pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<
         .collect())
 }
 
+/// The `--exclude-table` patterns of `filters` that match no table of the database.
+pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(filters
+        .exclude_tables
+        .iter()
+        .filter(|p| !tables.iter().any(|t| glob_match(p, t)))
+        .cloned()
+        .collect())
+}
+
 /// `*` and `?` globbing, ASCII case-insensitive.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();

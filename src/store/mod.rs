@@ -82,6 +82,13 @@ impl Store {
                 "repository {shown}: not a sqlgit repository (no sqlgit snapshot on its main branch)"
             );
         }
+        let known = crate::dump::Format::CURRENT.number();
+        if let Some(f) = format.filter(|&f| f > known) {
+            bail!(
+                "repository {shown}: written by a newer sqlgit (snapshot format {f}; this one \
+                 knows formats up to {known}): upgrade sqlgit"
+            );
+        }
         if format.is_none() && need_marker {
             bail!(
                 "repository {shown}: a git repository that sqlgit did not create; refusing to use it"

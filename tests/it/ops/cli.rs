@@ -130,6 +130,11 @@ fn exit_codes_usage_2_failure_1_and_every_help_has_an_example() {
         if run.stderr().is_empty() || !run.stdout().is_empty() {
             run.fail("a usage error goes to stderr only");
         }
+        // One line, like every error (a bare `sqlgit` shows the help instead).
+        let err = run.stderr_str();
+        if !args.is_empty() && (err.lines().count() != 1 || !err.starts_with("sqlgit: ")) {
+            run.fail("a usage error is one line starting `sqlgit: `");
+        }
     }
     // Failures: 1, one line on stderr.
     let db = env.db_from_script("a.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");

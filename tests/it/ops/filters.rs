@@ -151,4 +151,44 @@ fn a_redaction_that_matches_nothing_is_said_loudly() {
     )
     .success()
     .assert_quiet();
+
+    // A misspelt table to leave out is said the same way.
+    let run = sg(
+        &env,
+        T0 + 180,
+        &["snapshot", "--repo", &r, "--exclude-table", "usr*"],
+    )
+    .success();
+    assert!(
+        run.stderr_str()
+            .contains("--exclude-table usr* matches no table"),
+        "{}",
+        run.stderr_str()
+    );
+    sg(
+        &env,
+        T0 + 180,
+        &["snapshot", "--repo", &r, "--exclude-table", ""],
+    )
+    .success()
+    .assert_quiet();
+    // A redaction the database refuses (a key column) fails the run and is not remembered;
+    // `--redact ""` forgets the saved ones.
+    one_error_line(
+        sg(
+            &env,
+            T0 + 240,
+            &["snapshot", "--repo", &r, "--redact", "users.id"],
+        ),
+        1,
+    );
+    assert_eq!(
+        git(&env, &repo, &["config", "--get-all", "sqlgit.redact"]),
+        "users.email"
+    );
+    sg(&env, T0 + 240, &["snapshot", "--repo", &r, "--redact", ""])
+        .success()
+        .assert_quiet();
+    let listed = git_run(&env, &repo, &["config", "--get-all", "sqlgit.redact"]);
+    assert_ne!(listed.code(), Some(0), "{}", listed.stdout_str());
 }

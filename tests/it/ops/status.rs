@@ -333,3 +333,63 @@ fn an_idle_database_whose_runs_succeed_is_fresh() {
     .code_is(1);
     assert!(run.stderr_str().contains("old"), "{}", run.stderr_str());
 }
+
+/// What status cannot vouch for is a problem: a state file it cannot read, a repository written
+/// by a newer sqlgit; a forgotten remote is no longer reported; `sqlgit push` with no remote is a
+/// usage error.
+#[test]
+fn status_says_what_it_cannot_vouch_for_and_forgets_forgotten_remotes() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let (repo, hist) = (env.path("app.sqlgit"), env.path("hist.git"));
+    let mut init = env.command("git");
+    init.args(["init", "-q", "--bare", "-b", "main"]).arg(&hist);
+    env.run(init, b"").success();
+    let (d, r, h) = (s(&db), s(&repo), s(&hist));
+    let metrics = env.path("m.prom");
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &d,
+            "--repo",
+            &r,
+            "--history-remote",
+            &h,
+            "--metrics-file",
+            &s(&metrics),
+        ],
+    )
+    .success();
+    assert!(
+        sg(&env, T0, &["status", "--repo", &r])
+            .code_is(0)
+            .stdout_str()
+            .contains(&h)
+    );
+    // Forgotten: neither status nor the metrics speak of it.
+    sg(
+        &env,
+        T0 + 60,
+        &["snapshot", "--repo", &r, "--history-remote", ""],
+    )
+    .success();
+    let run = sg(&env, T0 + 60, &["status", "--repo", &r]).code_is(0);
+    assert!(!run.stdout_str().contains(&h), "{}", run.stdout_str());
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(!text.contains("remote=\"history\""), "{text}");
+    one_error_line(sg(&env, T0 + 60, &["push", "--repo", &r]), 2);
+
+    std::fs::write(repo.join("sqlgit-state.json"), b"{not json").unwrap();
+    let run = sg(&env, T0 + 60, &["status", "--repo", &r]).code_is(1);
+    assert!(
+        run.stderr_str().contains("state file cannot be read"),
+        "{}",
+        run.stderr_str()
+    );
+
+    git(&env, &repo, &["config", "sqlgit.format", "99"]);
+    let line = one_error_line(sg(&env, T0 + 60, &["snapshot", "--repo", &r]), 1);
+    assert!(line.contains("newer sqlgit"), "{line}");
+}
