@@ -434,7 +434,8 @@ impl Told<'_> {
                 (s.local_snapshots(), crate::store::dir_size(&s.path))
             });
             let text = state::metrics(st, &repo_label, local, bytes);
-            if let Err(e) = state::write_atomically(Path::new(path), text.as_bytes()) {
+            let label = state::metrics_label(&repo_label);
+            if let Err(e) = crate::metricsfile::write(Path::new(path), &text, &label) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
         }

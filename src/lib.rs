@@ -13,6 +13,7 @@ pub mod dump;
 pub mod error;
 pub mod health;
 pub mod job;
+pub mod metricsfile;
 pub mod output;
 pub mod progress;
 pub mod query;

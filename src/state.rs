@@ -111,12 +111,16 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The `repo` label value of a repository's metrics (escaped as the text format wants).
+pub fn metrics_label(repo: &str) -> String {
+    repo.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Prometheus text format, for node_exporter's textfile collector.
 pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u64) -> String {
-    let label = repo
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
+    let label = metrics_label(repo);
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, value: String, extra: &str| {
         if !out.contains(&format!("# TYPE sqlgit_{name} ")) {

@@ -270,3 +270,51 @@ fn hooks_see_the_result_but_not_the_token_and_never_fail_a_good_run() {
     assert_eq!(v["last_run"]["ok"], Value::Bool(true), "{v:#}");
     drop(http);
 }
+
+/// Repositories sharing one metrics file (one textfile directory, one path) each keep their own
+/// samples: a failure of one is not overwritten by the other's success.
+#[test]
+fn repositories_sharing_a_metrics_file_keep_each_others_samples() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("a.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let prom = env.path("sqlgit.prom");
+    let (ra, rb) = (env.path("a.sqlgit"), env.path("b.sqlgit"));
+    let missing = env.path("missing.db");
+    one_error_line(
+        sg(
+            &env,
+            T0,
+            &[
+                "snapshot",
+                &s(&missing),
+                "--repo",
+                &s(&rb),
+                "--metrics-file",
+                &s(&prom),
+            ],
+        ),
+        1,
+    );
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &s(&db),
+            "--repo",
+            &s(&ra),
+            "--metrics-file",
+            &s(&prom),
+        ],
+    )
+    .success();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    let success = |repo: &Path| {
+        m.iter()
+            .find(|x| x.name == "sqlgit_last_run_success" && x.labels.get("repo") == Some(&s(repo)))
+            .unwrap_or_else(|| panic!("no sample for {}: {text}", repo.display()))
+            .value
+    };
+    assert_eq!((success(&ra), success(&rb)), (1.0, 0.0), "{text}");
+}
