@@ -101,6 +101,18 @@ pub fn error_line(err: &anyhow::Error) -> String {
     if line.contains(DISK_FULL) {
         line.push_str(" (the disk is full: free space, and the next run continues)");
     }
+    if line.contains("attempt to write a readonly database") {
+        // What a reader of a WAL database hits when it cannot create DB-shm.
+        line.push_str(
+            " (reading a WAL database needs write access to its directory, for its -shm file)",
+        );
+    }
+    if line.contains("object not found - no match for id") {
+        line.push_str(
+            " (the repository is missing an object it needs: it is damaged; `sqlgit verify` \
+             says which snapshot)",
+        );
+    }
     if line.contains("database is locked") {
         line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
     }

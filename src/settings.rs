@@ -266,6 +266,16 @@ impl Settings {
                 .with_context(|| format!("setting sqlgit.{PUSH_TIMEOUT}={spec:?}"))?,
             None => remote::DEFAULT_PUSH_TIMEOUT,
         };
+        let over_ssh = |url: &Option<String>| {
+            url.as_deref().is_some_and(|u| {
+                u.starts_with("ssh://") || (!u.contains("://") && remote::local_path(u).is_none())
+            })
+        };
+        if let Some(key) = &self.ssh_key
+            && (over_ssh(&self.history_remote) || over_ssh(&self.latest_remote))
+        {
+            check_ssh_key(Path::new(key))?;
+        }
         Ok(remote::Options {
             transport,
             ssh_key: self.ssh_key.as_ref().map(PathBuf::from),
@@ -284,6 +294,23 @@ impl Settings {
             })
             .transpose()
     }
+}
+
+/// `--ssh-key` must be a file ssh accepts: there, and not readable by others (ssh ignores such
+/// a key, and the server then seems to refuse every key).
+fn check_ssh_key(key: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(key).with_context(|| format!("--ssh-key {}", key.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "--ssh-key {}: readable by others (mode {mode:o}), so ssh refuses to use it: run \
+             chmod 600 {}",
+            key.display(),
+            key.display()
+        );
+    }
+    Ok(())
 }
 
 /// A push timeout: a humantime duration, not zero.

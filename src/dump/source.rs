@@ -24,6 +24,8 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Ok(m) if !m.is_file() => bail!("is not a regular file (a device, FIFO or socket)"),
         Ok(_) => {}
     }
+    // SQLite says only "unable to open database file".
+    std::fs::File::open(path).context("cannot read it")?;
     let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout)?;
     match first_read(&conn) {
         Err(rusqlite::Error::SqliteFailure(e, _))

@@ -309,10 +309,17 @@ impl GitCli {
             }
             return with("authentication failed: the SSH server refused every key offered");
         }
+        if lower.contains("remote host identification has changed") {
+            return with(
+                "the SSH host key has CHANGED since it was put in known_hosts: the server was \
+                 rebuilt, or someone is in the middle; check the new key's fingerprint with the \
+                 server's administrator before replacing the old one (ssh-keygen -R HOST)",
+            );
+        }
         if lower.contains("host key verification failed") {
             return with(
-                "the SSH host key is not in known_hosts or has changed (sqlgit never asks: add \
-                 it with ssh-keyscan or one interactive ssh login)",
+                "the SSH host key is not in known_hosts (sqlgit never asks: check its \
+                 fingerprint, then add it with one interactive ssh login)",
             );
         }
         match said {
