@@ -21,6 +21,7 @@ use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state::{self, Run};
 use crate::store::prune::{self, HistoryRemote};
+use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
 use crate::when;
 
@@ -212,7 +213,15 @@ fn steps(
         st.last_full_read = Some(when::unix_now());
         state::save(&store.path, &st)?;
     }
-    let mismatch = outcome.mismatch.clone();
+    let mut failures: Vec<String> = outcome.mismatch.iter().cloned().collect();
+    report
+        .warnings
+        .extend(outcome.scrub.repaired.iter().cloned());
+    failures.extend(scrub_failures(&outcome.scrub, settings));
+    if outcome.scrub.packs_changed {
+        // The repository still had the removed packs open.
+        *store = Store::open(&store.path)?;
+    }
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
@@ -246,10 +255,36 @@ fn steps(
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
     }
-    match mismatch {
-        Some(m) => Err(anyhow!(m)),
-        None => Ok(()),
+    if !failures.is_empty() {
+        return Err(anyhow!(failures.join("; ")));
     }
+    Ok(())
+}
+
+/// What a scrub found that fails the run: damaged objects no database produced again (the
+/// repair removed them), and what could not be checked or repaired.
+fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
+    let mut failures = scrub.problems.clone();
+    if scrub.lost > 0 {
+        let remote = match &settings.history_remote {
+            Some(url) => format!(
+                "the history remote {} still holds them",
+                remote::redact(url)
+            ),
+            None => "no history remote is set".to_string(),
+        };
+        failures.insert(
+            0,
+            format!(
+                "{} damaged object{} in the packs could not be written again (no database \
+                 holds their data any more): older snapshots that use them can no longer be \
+                 restored from this repository; {remote}",
+                scrub.lost,
+                if scrub.lost == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    failures
 }
 
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed

@@ -14,6 +14,7 @@ use crate::output::human_bytes;
 use crate::progress::{Counted, Progress};
 use crate::store::packread::PackReader;
 use crate::store::previous::{self, PreviousSnapshot};
+use crate::store::scrub::{Damage, Findings, Scrub};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{BRANCH, Store};
 use crate::when;
@@ -44,6 +45,8 @@ pub struct Outcome {
     pub read_whole: bool,
     /// A check found the incremental tree different from the full one (which was committed).
     pub mismatch: Option<String>,
+    /// What the scrub of a run that read everything found and repaired.
+    pub scrub: Findings,
 }
 
 /// The folder a database file's snapshots live in: its file name, made path-safe.
@@ -56,7 +59,8 @@ pub fn db_folder(db: &Path) -> String {
 }
 
 /// Snapshot `dbs` into `store` as one commit, each database in its own folder (the caller holds
-/// the repository lock). Folders of other databases already in the tree are kept.
+/// the repository lock). Folders of other databases already in the tree are kept. A run that
+/// reads everything scrubs the packs first and repairs them after (see [`crate::store::scrub`]).
 pub fn take(
     store: &Store,
     dbs: &[PathBuf],
@@ -72,6 +76,15 @@ pub fn take(
             pair[0]
         );
     }
+    let scrub = match reading {
+        Reading::Incremental => Scrub::default(),
+        _ => Scrub::packs(&store.objects_dir()),
+    };
+    // An incremental read would read damaged objects: this run reads everything only.
+    let reading = match reading {
+        Reading::Check if !scrub.damage().packs.is_empty() => Reading::Full,
+        reading => reading,
+    };
     let moment = when::now();
     let format = dump::Format::for_snapshots();
     let parent = store.head()?;
@@ -101,6 +114,7 @@ pub fn take(
             tree,
             previous.as_ref(),
             reading,
+            scrub.damage(),
         )?;
         if let Some(incremental) = one.mismatch {
             mismatch = Some(format!(
@@ -137,6 +151,7 @@ pub fn take(
             reuse,
             read_whole,
             mismatch,
+            scrub: scrub.repair(store),
         });
     }
     // The maps describe the new commit only once it exists.
@@ -165,6 +180,7 @@ pub fn take(
         reuse,
         read_whole,
         mismatch,
+        scrub: scrub.repair(store),
     })
 }
 
@@ -177,7 +193,8 @@ struct One {
     mismatch: Option<Oid>,
 }
 
-/// Dump `db` into a new root tree: `tree`'s other folders plus this database's folder.
+/// Dump `db` into a new root tree: `tree`'s other folders plus this database's folder. The
+/// writers trust no entry `damage` lists: they store those objects again.
 #[allow(clippy::too_many_arguments)]
 fn snapshot_one(
     store: &Store,
@@ -189,6 +206,7 @@ fn snapshot_one(
     tree: Option<Oid>,
     previous: Option<&PreviousSnapshot>,
     reading: Reading,
+    damage: &Damage,
 ) -> Result<One> {
     let shown = db.display();
     let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
@@ -200,8 +218,8 @@ fn snapshot_one(
         );
     }
     let packs = match previous {
-        Some(p) => p.packs().clone(),
-        None => Arc::new(PackReader::open(&store.repo.path().join("objects"))),
+        Some(p) if damage.packs.is_empty() => p.packs().clone(),
+        _ => Arc::new(PackReader::open(&store.objects_dir()).excluding(damage)),
     };
     let mut writer = SnapshotWriter::start(store.repo.path(), Some(packs.clone()));
     let mut check = (reading == Reading::Check && previous.is_some())

@@ -165,11 +165,18 @@ impl PackWriter {
 
     /// Seal the pack, write its index and move both into place. Returns the pack's size in
     /// bytes (0 when there was nothing to write: then no file is left behind).
-    pub fn finish(mut self) -> Result<u64> {
+    pub fn finish(self) -> Result<u64> {
+        Ok(self.finish_named()?.0)
+    }
+
+    /// [`Self::finish`], also returning the pack's name (`pack-<checksum>`; None: nothing was
+    /// written). A pack with the same objects in the same order as one already there has its
+    /// name, and replaces it: whoever deletes packs it copied must not delete that one.
+    pub fn finish_named(mut self) -> Result<(u64, Option<String>)> {
         if self.count == 0 {
             drop(self.out);
             std::fs::remove_file(&self.tmp)?;
-            return Ok(0);
+            return Ok((0, None));
         }
         self.out.flush()?;
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
@@ -206,7 +213,7 @@ impl PackWriter {
         // The .idx makes the pack visible to git: it goes last.
         std::fs::rename(&idx_tmp, self.dir.join(format!("{name}.idx")))?;
         File::open(&self.dir)?.sync_all()?;
-        Ok(self.offset + 20)
+        Ok((self.offset + 20, Some(name)))
     }
 }
 

@@ -15,7 +15,11 @@
 //! nothing of the files stays resident.
 //! What is in no pack (loose, or in a pack written after this was opened) is not found, and a
 //! tree stored as a delta is `None`: callers ask libgit2, or (the writer) store it again.
+//! Entries a scrub found damaged can be left out ([`PackReader::excluding`]): the writer then
+//! stores those objects again instead of trusting the damaged copy.
 
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -25,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use git2::Oid;
 
 use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, object_id};
+use super::scrub::Damage;
 
 const HEADER: u64 = IDX_IDS_AT as u64;
 /// Trees bigger than this are left to libgit2 (a snapshot's trees hold a few hundred entries;
@@ -39,6 +44,10 @@ thread_local! {
 
 /// One pack and its index.
 struct Pack {
+    /// The index's file name (`pack-….idx`).
+    name: OsString,
+    /// Objects whose entries here are damaged: as if the pack did not hold them.
+    excluded: HashSet<Oid>,
     idx: File,
     pack: File,
     /// The pack's length in bytes.
@@ -80,6 +89,23 @@ impl PackReader {
         // Most objects live in the biggest packs: fewer packs are searched on average.
         packs.sort_by_key(|p| std::cmp::Reverse(p.count));
         PackReader { packs }
+    }
+
+    /// The same packs without the entries `damage` lists: those objects are then found only
+    /// where another pack (or none) holds them.
+    pub fn excluding(mut self, damage: &Damage) -> PackReader {
+        let mut by_name: HashMap<&std::ffi::OsStr, &[Oid]> = HashMap::new();
+        for pack in &damage.packs {
+            if let Some(name) = pack.idx.file_name() {
+                by_name.insert(name, &pack.ids);
+            }
+        }
+        for pack in &mut self.packs {
+            if let Some(ids) = by_name.get(pack.name.as_os_str()) {
+                pack.excluded.extend(ids.iter().copied());
+            }
+        }
+        self
     }
 
     /// Whether one of the packs holds object `oid`.
@@ -168,6 +194,8 @@ impl Pack {
         let count = u64::from(u32::from_be_bytes(last.try_into().expect("4 bytes")));
         let len = pack.metadata()?.len();
         Ok(Pack {
+            name: idx_path.file_name().unwrap_or_default().to_os_string(),
+            excluded: HashSet::new(),
             idx,
             len,
             pack,
@@ -223,8 +251,12 @@ impl Pack {
         Ok((prefixes.get(at) == Some(&prefix)).then_some(at as u64))
     }
 
-    /// The position of `oid` in the index: among the candidates, the one whose whole id it is.
+    /// The position of `oid` in the index: among the candidates, the one whose whole id it is
+    /// (None for an excluded one).
     fn find(&self, oid: Oid) -> Result<Option<u64>> {
+        if self.excluded.contains(&oid) {
+            return Ok(None);
+        }
         let Some(mut at) = self.first_candidate(oid)? else {
             return Ok(None);
         };
@@ -384,7 +416,7 @@ fn delta_sizes_end(data: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Type, size and header length of a pack entry.
-fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
+pub(super) fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
     let mut byte = *head.first().context("short pack entry")?;
     let kind = (byte >> 4) & 7;
     let mut size = u64::from(byte & 15);

@@ -212,16 +212,17 @@ fn collect_garbage(
             rewrite.push((idx, index));
         }
     }
+    report.packs_deleted = delete.len();
     if !rewrite.is_empty() {
         let mut out = PackWriter::new(objects)?;
         let mut copied = HashSet::new();
         let mut z = Compressor::default();
         for (idx, index) in &rewrite {
-            let copied_ok = copy_live(
+            let copied_ok = copy_entries(
                 repo,
                 &idx.with_extension("pack"),
                 index,
-                live,
+                &|id| live.contains(id),
                 &mut copied,
                 &mut out,
                 &mut z,
@@ -231,18 +232,16 @@ fn collect_garbage(
                 return Err(e);
             }
         }
-        out.finish()?;
+        let (_, name) = out.finish_named()?;
         report.packs_rewritten = rewrite.len();
+        // A pack copied whole into a pack of its own has the copy's name: the copy replaced it.
+        let copy = name.map(|n| pack_dir.join(format!("{n}.idx")));
         delete.extend(rewrite.into_iter().map(|(idx, _)| idx));
+        delete.retain(|idx| Some(idx) != copy.as_ref());
     }
     for idx in &delete {
-        // The .idx first: without it git no longer looks into the pack.
-        std::fs::remove_file(idx)?;
-        for ext in ["pack", "rev", "keep", "bitmap"] {
-            let _ = std::fs::remove_file(idx.with_extension(ext));
-        }
+        remove_pack(idx)?;
     }
-    report.packs_deleted = delete.len() - report.packs_rewritten;
     for dir in std::fs::read_dir(objects)?.flatten() {
         let name = dir.file_name().to_string_lossy().into_owned();
         if name.len() != 2 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -263,13 +262,24 @@ fn collect_garbage(
     Ok(())
 }
 
-/// Copy the live entries of one pack into `out`: whole objects byte for byte, deltas (from
-/// packs git itself wrote) re-encoded from the object.
-fn copy_live(
+/// Delete the pack whose index is `idx`: the .idx first (without it git no longer looks into
+/// the pack), then the pack and the files beside it.
+pub(super) fn remove_pack(idx: &Path) -> Result<()> {
+    std::fs::remove_file(idx).with_context(|| format!("remove {}", idx.display()))?;
+    for ext in ["pack", "rev", "keep", "bitmap"] {
+        let _ = std::fs::remove_file(idx.with_extension(ext));
+    }
+    Ok(())
+}
+
+/// Copy the entries of one pack whose objects `keep` accepts into `out` (each object once over
+/// all calls: `copied`): whole objects byte for byte, deltas (from packs git itself wrote)
+/// re-encoded from the object.
+pub(super) fn copy_entries(
     repo: &Repository,
     pack_path: &Path,
     index: &[(Oid, u64)],
-    live: &HashSet<Oid>,
+    keep: &dyn Fn(&Oid) -> bool,
     copied: &mut HashSet<Oid>,
     out: &mut PackWriter,
     z: &mut Compressor,
@@ -282,7 +292,7 @@ fn copy_live(
     let odb = repo.odb()?;
     let mut buf = Vec::new();
     for (i, &(offset, id)) in by_offset.iter().enumerate() {
-        if !live.contains(&id) || !copied.insert(id) {
+        if !keep(&id) || !copied.insert(id) {
             continue;
         }
         let next = by_offset.get(i + 1).map(|&(o, _)| o).unwrap_or(end);

@@ -12,7 +12,8 @@
 //! pinned `SQLGIT_NOW`, so ages and timestamps are exact.
 //!
 //! The tests are split by concern — `cli`, `filters`, `init`, `monitoring`, `restore`,
-//! `status` — and share the helpers here.
+//! `scrub` (damaged packs repaired by runs that read everything), `status` — and share the
+//! helpers here.
 
 mod cli;
 mod filters;
@@ -20,6 +21,7 @@ mod init;
 mod into;
 mod monitoring;
 mod restore;
+mod scrub;
 mod status;
 
 use std::collections::BTreeMap;

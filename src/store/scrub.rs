@@ -1,0 +1,186 @@
+//! The scrub: finds pack entries that bit rot damaged, so that a run reading the databases whole
+//! stores those objects again, and then removes the damaged copies.
+//!
+//! The object writer skips every object whose id a pack already lists (that is what makes an
+//! unchanged chunk free), so without this a damaged stored copy would be reused by every later
+//! snapshot, forever, while every run reported success. A run that reads everything (`--full`,
+//! the daily check) first checks each entry of each pack against the CRC-32 its `.idx` records:
+//! one sequential read of every pack through a 1 MiB buffer, 16 bytes of memory an entry of the
+//! pack being read. Its writers then leave the damaged entries out of what they trust
+//! ([`PackReader::excluding`]) and write fresh copies of every damaged object the databases still
+//! produce. After the commit, each damaged pack is rewritten without its damaged entries:
+//! libgit2 reads the first pack that lists an id, so the damaged copy must go for the fresh one
+//! to be read. A damaged object no database produces any more (only older snapshots used it) is
+//! lost locally; the run reports it and fails.
+
+mod check;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::{Oid, Repository};
+
+use super::Store;
+use super::pack::{Compressor, PackWriter, read_index};
+use super::packread::PackReader;
+use super::prune::{copy_entries, remove_pack};
+use crate::error::error_line;
+pub use check::damaged;
+use check::{BLOCK, check_pack};
+
+/// The damaged entries of a repository's packs.
+#[derive(Debug, Default)]
+pub struct Damage {
+    pub packs: Vec<DamagedPack>,
+}
+
+/// One pack with damage.
+#[derive(Debug)]
+pub struct DamagedPack {
+    /// The pack's index (`objects/pack/pack-….idx`).
+    pub idx: PathBuf,
+    /// Objects whose entries are damaged or cannot be read (or are deltas of such a one).
+    pub ids: Vec<Oid>,
+    /// The pack's header or trailer is damaged: git cannot open the pack at all, although its
+    /// other entries are intact.
+    pub framing: bool,
+}
+
+/// A run's scrub: what it found before writing, what it did after.
+#[derive(Default)]
+pub struct Scrub {
+    damage: Damage,
+    problems: Vec<String>,
+}
+
+/// What a run's scrub means for its report.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// What was repaired (warnings).
+    pub repaired: Vec<String>,
+    /// Damaged objects no database produced again: gone from this repository.
+    pub lost: usize,
+    /// What could not be checked or repaired (failures).
+    pub problems: Vec<String>,
+    /// Packs were rewritten, removed or replaced: a repository opened before may still read
+    /// the damaged ones.
+    pub packs_changed: bool,
+}
+
+impl Scrub {
+    /// Scrub the packs under `objects_dir`. A failure to check is kept for the report: the
+    /// snapshot is still taken.
+    pub fn packs(objects_dir: &Path) -> Scrub {
+        match damaged(objects_dir) {
+            Ok(damage) => Scrub {
+                damage,
+                problems: Vec::new(),
+            },
+            Err(e) => Scrub {
+                damage: Damage::default(),
+                problems: vec![format!("scrub: {}", error_line(&e))],
+            },
+        }
+    }
+
+    /// What was found damaged.
+    pub fn damage(&self) -> &Damage {
+        &self.damage
+    }
+
+    /// After the run's objects are written: count the damaged objects written again, and
+    /// rewrite the damaged packs without their damaged entries.
+    pub fn repair(self, store: &Store) -> Findings {
+        let mut findings = Findings {
+            problems: self.problems,
+            ..Findings::default()
+        };
+        if self.damage.packs.is_empty() {
+            return findings;
+        }
+        // A pack this run wrote has a damaged pack's name when it holds the same objects in
+        // the same order: it replaced the damaged one, which is then whole again.
+        let mut buf = vec![0u8; BLOCK];
+        let (replaced, damaged): (Vec<_>, Vec<_>) = (self.damage.packs.into_iter())
+            .partition(|p| matches!(check_pack(&p.idx, &mut buf), Ok(None)));
+        let damage = Damage { packs: damaged };
+        let objects = store.objects_dir();
+        let now = PackReader::open(&objects).excluding(&damage);
+        let mut again = Vec::new();
+        for pack in &damage.packs {
+            let stored =
+                |id: &&Oid| now.contains(**id).unwrap_or(false) || loose(&objects, **id).exists();
+            let n = pack.ids.iter().filter(stored).count();
+            findings.lost += pack.ids.len() - n;
+            again.push(n);
+        }
+        drop(now);
+        findings.packs_changed = true;
+        if let Err(e) = rewrite(&store.repo, &objects, &damage.packs) {
+            let line = format!("repair damaged packs: {}", error_line(&e));
+            findings.problems.push(line);
+            return findings;
+        }
+        again.extend(replaced.iter().map(|p| p.ids.len()));
+        for (pack, n) in damage.packs.iter().chain(&replaced).zip(again) {
+            let name = pack.idx.file_stem().unwrap_or_default().to_string_lossy();
+            if n > 0 {
+                findings.repaired.push(format!(
+                    "repaired {n} damaged object{} in pack {name} (written again from the database)",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            if pack.framing {
+                findings.repaired.push(format!(
+                    "rewrote pack {name}: its header or trailer was damaged (git could not open it)"
+                ));
+            }
+        }
+        findings
+    }
+}
+
+/// Where `id` would be stored loose.
+fn loose(objects: &Path, id: Oid) -> PathBuf {
+    let hex = id.to_string();
+    objects.join(&hex[..2]).join(&hex[2..])
+}
+
+/// Copy every entry of `packs` but the damaged ones into one new pack, then delete them.
+fn rewrite(repo: &Repository, objects: &Path, packs: &[DamagedPack]) -> Result<()> {
+    let mut out = PackWriter::new(objects)?;
+    let mut copied = HashSet::new();
+    let mut z = Compressor::default();
+    for pack in packs {
+        let damaged: HashSet<Oid> = pack.ids.iter().copied().collect();
+        let copy = read_index(&pack.idx).and_then(|index| {
+            if index.iter().all(|(id, _)| damaged.contains(id)) {
+                return Ok(()); // nothing left to copy (the pack may be gone)
+            }
+            let pack_path = pack.idx.with_extension("pack");
+            let keep = |id: &Oid| !damaged.contains(id);
+            copy_entries(
+                repo,
+                &pack_path,
+                &index,
+                &keep,
+                &mut copied,
+                &mut out,
+                &mut z,
+            )
+        });
+        if let Err(e) = copy {
+            out.discard();
+            return Err(e);
+        }
+    }
+    let (_, name) = out.finish_named().context("write pack")?;
+    for pack in packs {
+        // A copy of all of a pack (its header or trailer was damaged) has its name.
+        if name.as_deref() != pack.idx.file_stem().and_then(|s| s.to_str()) {
+            remove_pack(&pack.idx)?;
+        }
+    }
+    Ok(())
+}

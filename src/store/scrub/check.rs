@@ -1,0 +1,425 @@
+//! Checking packs against their indexes: every entry's CRC-32, read front to back in one pass;
+//! the pack's header and trailer (git refuses a pack whose either is wrong); and the index's own
+//! checksum, since an index that is itself damaged cannot judge its pack. Deltas of a damaged
+//! entry count as damaged too: git cannot build them.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use git2::Oid;
+use sha1::{Digest, Sha1};
+
+use super::{Damage, DamagedPack};
+use crate::store::pack::{IDX_IDS_AT, IDX_V2_MAGIC};
+use crate::store::packread::entry_header;
+
+const HEADER: u64 = IDX_IDS_AT as u64;
+/// Bytes read from a pack (or an index) at a time.
+pub(super) const BLOCK: usize = 1 << 20;
+
+/// One index entry of the pack being checked.
+#[derive(Clone, Copy)]
+struct Entry {
+    offset: u64,
+    crc: u32,
+    /// Its position in the index (where its id is).
+    index: u32,
+}
+
+/// Check every entry of every `pack-*.pack` under `objects_dir` against the CRC-32 its version 2
+/// index records. A pack whose index cannot be trusted (unreadable, or its own checksum does
+/// not match) is an error: its CRCs say nothing.
+pub fn damaged(objects_dir: &Path) -> Result<Damage> {
+    let dir = objects_dir.join("pack");
+    let listing = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Damage::default()),
+        listing => listing.with_context(|| format!("read {}", dir.display()))?,
+    };
+    let mut indexes: Vec<PathBuf> = listing
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pack-"))
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect();
+    indexes.sort();
+    let mut buf = vec![0u8; BLOCK];
+    let mut damage = Damage::default();
+    for idx in indexes {
+        let checked = check_pack(&idx, &mut buf);
+        if let Some(pack) = checked.with_context(|| format!("pack index {}", idx.display()))? {
+            damage.packs.push(pack);
+        }
+    }
+    Ok(damage)
+}
+
+/// The damage of one pack, if any.
+pub(super) fn check_pack(idx_path: &Path, buf: &mut [u8]) -> Result<Option<DamagedPack>> {
+    let index = Index::open(idx_path, buf)?;
+    let mut entries = index.entries()?;
+    entries.sort_unstable_by_key(|e| e.offset);
+    let (bad, framing) = match File::open(idx_path.with_extension("pack")) {
+        Ok(pack) => {
+            let len = pack.metadata().map_or(0, |m| m.len());
+            let framing = !framing_intact(&pack, len, entries.len(), &index.pack_sum);
+            let mut bad = crc_mismatches(&pack, len, &entries, buf);
+            if bad.contains(&true) {
+                spread_to_deltas(&pack, &index, &entries, &mut bad)?;
+            }
+            (bad, framing)
+        }
+        Err(_) => (vec![true; entries.len()], true),
+    };
+    if !framing && !bad.contains(&true) {
+        return Ok(None);
+    }
+    let ids = entries
+        .iter()
+        .zip(&bad)
+        .filter(|(_, bad)| **bad)
+        .map(|(e, _)| index.id(e.index))
+        .collect::<Result<_>>()?;
+    Ok(Some(DamagedPack {
+        idx: idx_path.to_path_buf(),
+        ids,
+        framing,
+    }))
+}
+
+/// A version 2 pack index whose own checksum matched, read by position.
+struct Index {
+    file: File,
+    count: u64,
+    /// The checksum of the pack it describes (the pack's trailer).
+    pack_sum: [u8; 20],
+}
+
+impl Index {
+    fn open(path: &Path, buf: &mut [u8]) -> Result<Index> {
+        let file = File::open(path).context("open")?;
+        let len = file.metadata().context("read")?.len();
+        let mut head = [0u8; IDX_IDS_AT];
+        file.read_exact_at(&mut head, 0).context("read")?;
+        if head[..8] != *IDX_V2_MAGIC {
+            bail!("not a version 2 pack index");
+        }
+        let count = u64::from(u32::from_be_bytes(head[IDX_IDS_AT - 4..].try_into()?));
+        let tables = HEADER + count * 28;
+        if len < tables + 40 || !(len - tables - 40).is_multiple_of(8) {
+            bail!("damaged: its size does not fit its {count} objects");
+        }
+        // The last 20 bytes are the SHA-1 of everything before them.
+        let mut hasher = Sha1::new();
+        let mut at = 0;
+        while at < len - 20 {
+            let n = buf.len().min((len - 20 - at) as usize);
+            file.read_exact_at(&mut buf[..n], at).context("read")?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        let mut sums = [0u8; 40];
+        file.read_exact_at(&mut sums, len - 40).context("read")?;
+        if hasher.finalize()[..] != sums[20..] {
+            bail!("damaged: its checksum does not match (`git index-pack` rebuilds it)");
+        }
+        Ok(Index {
+            file,
+            count,
+            pack_sum: sums[..20].try_into()?,
+        })
+    }
+
+    /// Offset and CRC of every object, in index order.
+    fn entries(&self) -> Result<Vec<Entry>> {
+        let n = self.count;
+        let mut entries = Vec::with_capacity(n as usize);
+        let mut crcs = vec![0u8; 4 << 10];
+        let mut offsets = vec![0u8; 4 << 10];
+        for first in (0..n).step_by(crcs.len() / 4) {
+            let count = (crcs.len() as u64 / 4).min(n - first) as usize;
+            let (crcs, offsets) = (&mut crcs[..count * 4], &mut offsets[..count * 4]);
+            self.file
+                .read_exact_at(crcs, HEADER + n * 20 + first * 4)
+                .context("read")?;
+            self.file
+                .read_exact_at(offsets, HEADER + n * 24 + first * 4)
+                .context("read")?;
+            for (i, (crc, small)) in crcs
+                .chunks_exact(4)
+                .zip(offsets.chunks_exact(4))
+                .enumerate()
+            {
+                let small = u32::from_be_bytes(small.try_into()?);
+                let offset = if small & 0x8000_0000 == 0 {
+                    u64::from(small)
+                } else {
+                    let mut large = [0u8; 8];
+                    let slot = u64::from(small & 0x7fff_ffff);
+                    self.file
+                        .read_exact_at(&mut large, HEADER + n * 28 + slot * 8)
+                        .context("read large offset")?;
+                    u64::from_be_bytes(large)
+                };
+                entries.push(Entry {
+                    offset,
+                    crc: u32::from_be_bytes(crc.try_into()?),
+                    index: (first as usize + i) as u32,
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The id at position `at`.
+    fn id(&self, at: u32) -> Result<Oid> {
+        let mut id = [0u8; 20];
+        self.file
+            .read_exact_at(&mut id, HEADER + u64::from(at) * 20)
+            .context("read")?;
+        Ok(Oid::from_bytes(&id)?)
+    }
+}
+
+/// Whether the pack starts with a header for `count` objects and ends with the checksum its
+/// index names (libgit2 refuses a pack where either is wrong).
+fn framing_intact(pack: &File, len: u64, count: usize, pack_sum: &[u8; 20]) -> bool {
+    let (mut head, mut tail) = ([0u8; 12], [0u8; 20]);
+    let read = len >= 32
+        && pack.read_exact_at(&mut head, 0).is_ok()
+        && pack.read_exact_at(&mut tail, len - 20).is_ok();
+    let version = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    let objects = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    read && &head[..4] == b"PACK"
+        && matches!(version, 2 | 3)
+        && objects as usize == count
+        && tail == *pack_sum
+}
+
+/// For each entry (sorted by offset): whether its bytes fail its CRC or cannot be read. An entry
+/// ends where the next begins, the last one at the pack's 20-byte trailer.
+fn crc_mismatches(pack: &File, len: u64, entries: &[Entry], buf: &mut [u8]) -> Vec<bool> {
+    let end = len.saturating_sub(20);
+    let mut reader = Sequential {
+        file: pack,
+        buf,
+        start: 0,
+        filled: 0,
+    };
+    let mut bad = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let next = entries.get(i + 1).map_or(end, |n| n.offset);
+        let sane = e.offset >= 12 && e.offset < next && next <= end;
+        bad.push(!sane || reader.crc(e.offset, next) != Some(e.crc));
+    }
+    bad
+}
+
+/// Reads a pack front to back in blocks of the buffer's size, whatever its entries' sizes.
+struct Sequential<'a> {
+    file: &'a File,
+    buf: &'a mut [u8],
+    /// Where the buffer's bytes come from, and how many there are.
+    start: u64,
+    filled: usize,
+}
+
+impl Sequential<'_> {
+    /// The CRC-32 of the bytes from `from` to `to` (None: some cannot be read).
+    fn crc(&mut self, from: u64, to: u64) -> Option<u32> {
+        let mut crc = libdeflater::Crc::new();
+        let mut at = from;
+        while at < to {
+            if at < self.start || at >= self.start + self.filled as u64 {
+                self.fill(at)?;
+            }
+            let skip = (at - self.start) as usize;
+            let n = ((self.filled - skip) as u64).min(to - at) as usize;
+            crc.update(&self.buf[skip..skip + n]);
+            at += n as u64;
+        }
+        Some(crc.sum())
+    }
+
+    /// Read the block at `at` (None: nothing there, or a read error).
+    fn fill(&mut self, at: u64) -> Option<()> {
+        (self.start, self.filled) = (at, 0);
+        loop {
+            match self.file.read_at(self.buf, at) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    self.filled = n;
+                    return Some(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Mark the deltas whose base is marked: git cannot build them. An offset delta's base is an
+/// earlier entry of the same pack; a reference delta's is named by id. (Packs sqlgit writes
+/// hold no deltas; fetched ones do.)
+fn spread_to_deltas(pack: &File, index: &Index, entries: &[Entry], bad: &mut [bool]) -> Result<()> {
+    let mut ids: Option<HashMap<Oid, usize>> = None;
+    let mut deltas = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let mut head = [0u8; 40];
+        let got = pack.read_at(&mut head, e.offset).unwrap_or(0);
+        let Ok((kind, _, used)) = entry_header(&head[..got]) else {
+            continue;
+        };
+        let base = match kind {
+            6 => ofs_distance(&head[used..got])
+                .and_then(|back| e.offset.checked_sub(back))
+                .and_then(|at| entries.binary_search_by_key(&at, |e| e.offset).ok()),
+            7 if got >= used + 20 => {
+                if ids.is_none() {
+                    let mut map = HashMap::with_capacity(entries.len());
+                    for (k, e) in entries.iter().enumerate() {
+                        map.insert(index.id(e.index)?, k);
+                    }
+                    ids = Some(map);
+                }
+                let id = Oid::from_bytes(&head[used..used + 20])?;
+                ids.as_ref().and_then(|m| m.get(&id).copied())
+            }
+            _ => None,
+        };
+        deltas.extend(base.map(|b| (i, b)));
+    }
+    // Chains: until nothing more is marked.
+    let mut spread = true;
+    while spread {
+        spread = false;
+        for &(delta, base) in &deltas {
+            if bad[base] && !bad[delta] {
+                bad[delta] = true;
+                spread = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The distance back to an offset delta's base (git's offset encoding).
+fn ofs_distance(bytes: &[u8]) -> Option<u64> {
+    let mut bytes = bytes.iter();
+    let mut byte = *bytes.next()?;
+    let mut n = u64::from(byte & 0x7f);
+    while byte & 0x80 != 0 {
+        byte = *bytes.next()?;
+        n = n.checked_add(1)?.checked_mul(128)? | u64::from(byte & 0x7f);
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pack::{Compressor, Kind, PackWriter, object_id, read_index};
+    use crate::store::packread::PackReader;
+
+    /// A pack of `blobs` written by [`PackWriter`] into a fresh object directory.
+    fn tiny_pack(blobs: &[&[u8]]) -> (tempfile::TempDir, Vec<Oid>) {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = dir.path().join("objects");
+        let mut out = PackWriter::new(&objects).unwrap();
+        let mut z = Compressor::default();
+        let ids: Vec<Oid> = blobs
+            .iter()
+            .map(|data| {
+                let id = object_id(Kind::Blob, data);
+                out.append(id, &z.entry(Kind::Blob, data, false).unwrap())
+                    .unwrap();
+                id
+            })
+            .collect();
+        out.finish().unwrap();
+        (dir, ids)
+    }
+
+    fn only(dir: &Path, ext: &str) -> PathBuf {
+        let found: Vec<PathBuf> = std::fs::read_dir(dir.join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    }
+
+    /// Flip one bit of `path` at `at`.
+    fn flip(path: &Path, at: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at] ^= 0x10;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_bit_names_its_entry_and_only_it() {
+        let blobs: [&[u8]; 3] = [b"first blob", &[7u8; 5000], b"third blob, the last entry"];
+        let (dir, ids) = tiny_pack(&blobs);
+        let objects = dir.path().join("objects");
+        assert!(damaged(&objects).unwrap().packs.is_empty());
+
+        let pack = only(dir.path(), "pack");
+        let offsets = read_index(&only(dir.path(), "idx")).unwrap();
+        let at = |id: Oid| offsets.iter().find(|(i, _)| *i == id).unwrap().1 as usize;
+        flip(&pack, at(ids[1]) + 3);
+        let damage = damaged(&objects).unwrap();
+        assert_eq!(damage.packs.len(), 1);
+        assert_eq!(damage.packs[0].ids, [ids[1]]);
+        assert!(!damage.packs[0].framing);
+
+        // The last entry ends at the trailer.
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        flip(&pack, len - 21);
+        let mut found = damaged(&objects).unwrap().packs.remove(0).ids;
+        found.sort();
+        let mut want = vec![ids[1], ids[2]];
+        want.sort();
+        assert_eq!(found, want);
+    }
+
+    #[test]
+    fn a_truncated_pack_or_a_damaged_trailer_is_found() {
+        let (dir, ids) = tiny_pack(&[b"one", b"two", b"three"]);
+        let objects = dir.path().join("objects");
+        let pack = only(dir.path(), "pack");
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        flip(&pack, len - 1);
+        let damage = damaged(&objects).unwrap();
+        assert!(damage.packs[0].framing && damage.packs[0].ids.is_empty());
+
+        let bytes = std::fs::read(&pack).unwrap();
+        std::fs::write(&pack, &bytes[..len - 30]).unwrap();
+        let damage = damaged(&objects).unwrap();
+        assert!(damage.packs[0].framing);
+        assert!(!damage.packs[0].ids.is_empty() && damage.packs[0].ids.len() <= ids.len());
+
+        // A damaged index is not trusted to judge its pack.
+        flip(&only(dir.path(), "idx"), HEADER as usize + 5);
+        let e = damaged(&objects).unwrap_err();
+        assert!(format!("{e:#}").contains("checksum"), "{e:#}");
+    }
+
+    #[test]
+    fn excluded_entries_are_not_found_and_others_are() {
+        let (dir, ids) = tiny_pack(&[b"kept", b"damaged"]);
+        let damage = Damage {
+            packs: vec![DamagedPack {
+                idx: only(dir.path(), "idx"),
+                ids: vec![ids[1]],
+                framing: false,
+            }],
+        };
+        let packs = PackReader::open(&dir.path().join("objects")).excluding(&damage);
+        assert!(packs.contains(ids[0]).unwrap());
+        assert!(!packs.contains(ids[1]).unwrap());
+        assert_eq!(packs.whole_blob(ids[1]).unwrap(), None);
+    }
+}
