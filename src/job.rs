@@ -10,7 +10,7 @@
 //! before it does anything else, so a run killed midway is visible to `sqlgit status`.
 //! Nothing here prints: the caller shows the report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -19,11 +19,16 @@ use crate::error::error_line;
 use crate::remote::{self, PushResult, Role};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
-use crate::state::{self, Run};
+use crate::state;
 use crate::store::prune::{self, HistoryRemote};
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
 use crate::when;
+
+mod record;
+
+pub use record::record_push;
+use record::{Recorder, fold_warnings};
 
 /// What a snapshot run is asked to do.
 #[derive(Debug, Clone)]
@@ -127,28 +132,6 @@ pub fn run(req: &Request) -> Report {
     locked.finish(&settings, &mut report, started);
     report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
-}
-
-/// The warnings worth saying: each once, and a full disk (which fails every write of the
-/// record: start, state, metrics) as one line.
-fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
-    let mut folded: Vec<String> = Vec::new();
-    let mut disk_full = false;
-    for w in warnings {
-        if w.contains(crate::error::DISK_FULL) {
-            disk_full = true;
-        } else if !folded.contains(&w) {
-            folded.push(w);
-        }
-    }
-    if disk_full {
-        folded.push(format!(
-            "the disk is full: this run could not be fully recorded in the state file or the \
-             metrics file ({})",
-            crate::error::DISK_FULL
-        ));
-    }
-    folded
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
@@ -382,174 +365,4 @@ fn unmatched_filters(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<Str
         )
     });
     redact.chain(exclude).collect()
-}
-
-/// Where a finished run is recorded.
-struct Recorder<'a> {
-    repo: &'a Path,
-    /// The repository, when it could be opened.
-    store: Option<&'a Store>,
-    /// Whether this run holds the lock (else another run is live: its start stays recorded).
-    holds_lock: bool,
-}
-
-impl Recorder<'_> {
-    /// Record the run (state file), write the metrics file, run the hook. Problems here are
-    /// warnings, never a failure of the run.
-    fn finish(&self, settings: &Settings, report: &mut Report, started: Instant) {
-        let (repo, store) = (self.repo, self.store);
-        let ok = report.ok();
-        let failure = report.failure_line();
-        let mut run = Run {
-            unix: when::unix_now(),
-            ok,
-            error: failure.clone(),
-            duration_seconds: started.elapsed().as_secs_f64(),
-            ..Run::default()
-        };
-        if let Some(outcome) = &report.outcome {
-            run.commit = outcome.commit.map(|c| c.to_string());
-            run.changed = outcome.commit.is_some();
-            run.tables = outcome.summary.tables;
-            run.rows = outcome.summary.rows;
-            run.bytes = outcome.summary.bytes;
-        }
-        run.push_only = !ok && report.error.is_none();
-        let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
-        if ok {
-            st.last_success = Some(run.unix);
-        }
-        st.last_run = Some(run.clone());
-        if self.holds_lock {
-            st.running = None;
-        }
-        let hook = if ok {
-            &settings.on_success
-        } else {
-            &settings.on_failure
-        };
-        let told = Told {
-            repo,
-            store,
-            hook: hook.as_deref(),
-            failure: failure.as_deref(),
-        };
-        report
-            .warnings
-            .extend(told.publish(settings, &mut st, &run));
-    }
-}
-
-/// What a finished run or push tells monitoring: the state file, the metrics file, a hook.
-struct Told<'a> {
-    repo: &'a Path,
-    store: Option<&'a Store>,
-    hook: Option<&'a str>,
-    failure: Option<&'a str>,
-}
-
-impl Told<'_> {
-    /// Save `st`, write the metrics file, run the hook with `run`'s variables. Returns the
-    /// problems (warnings: recording never fails a run).
-    fn publish(&self, settings: &Settings, st: &mut state::State, run: &Run) -> Vec<String> {
-        let mut warnings = Vec::new();
-        // A remote that was forgotten (`--history-remote ""`) is no longer reported.
-        st.remotes.retain(|role, _| settings.has_remote(role));
-        let repo_label = self.store.map_or_else(
-            || self.repo.display().to_string(),
-            |s| s.path.display().to_string(),
-        );
-        if let Some(s) = self.store
-            && let Err(e) = state::save(&s.path, st)
-        {
-            warnings.push(error_line(&e));
-        }
-        if let Some(path) = &settings.metrics_file {
-            let (local, bytes) = self.store.map_or((0, 0), |s| {
-                (s.local_snapshots(), crate::store::dir_size(&s.path))
-            });
-            let text = state::metrics(st, &repo_label, local, bytes);
-            let label = state::metrics_label(&repo_label);
-            if let Err(e) = crate::metricsfile::write(Path::new(path), &text, &label) {
-                warnings.push(error_line(&e.context("metrics file")));
-            }
-        }
-        if let Some(cmd) = self.hook {
-            let vars = state::hook_vars(&repo_label, run, self.failure);
-            if let Err(e) = state::run_hook(cmd, &vars) {
-                warnings.push(error_line(&e));
-            }
-        }
-        warnings
-    }
-}
-
-/// Record a `sqlgit push` (the caller holds the lock and has saved the push records; `error`:
-/// why it could not push at all). A failed push is recorded as a failed run (state, metrics,
-/// failure hook), the last snapshot's figures kept. A push that completes what the last run failed to push makes that run a success
-/// (success hook); any other successful push only refreshes the metrics file. Returns warnings.
-pub fn record_push(
-    store: &Store,
-    settings: &Settings,
-    error: Option<&anyhow::Error>,
-    pushes: &[PushResult],
-    started: Instant,
-) -> Vec<String> {
-    let report = Report {
-        pushes: pushes.to_vec(),
-        ..Report::default()
-    };
-    let failure = error.map(error_line).or_else(|| report.failure_line());
-    let mut st = state::load(&store.path);
-    let mut run = st.last_run.clone().unwrap_or_default();
-    let hook = match &failure {
-        Some(line) => {
-            run = Run {
-                unix: when::unix_now(),
-                ok: false,
-                error: Some(line.clone()),
-                duration_seconds: started.elapsed().as_secs_f64(),
-                push_only: error.is_none(),
-                ..run
-            };
-            st.last_run = Some(run.clone());
-            settings.on_failure.as_deref()
-        }
-        None if !run.ok && run.push_only => {
-            run.ok = true;
-            run.error = None;
-            run.push_only = false;
-            st.last_run = Some(run.clone());
-            st.last_success = Some(when::unix_now());
-            settings.on_success.as_deref()
-        }
-        None => None,
-    };
-    let told = Told {
-        repo: &store.path,
-        store: Some(store),
-        hook,
-        failure: failure.as_deref(),
-    };
-    told.publish(settings, &mut st, &run)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fold_warnings;
-
-    #[test]
-    fn a_full_disk_is_one_warning_and_repeats_are_said_once() {
-        let full = |what: &str| format!("write {what}: No space left on device (os error 28)");
-        let folded = fold_warnings(vec![
-            full("state"),
-            "hook failed".into(),
-            full("state"),
-            full("metrics"),
-            "hook failed".into(),
-        ]);
-        assert_eq!(folded.len(), 2, "{folded:?}");
-        assert_eq!(folded[0], "hook failed");
-        assert!(folded[1].starts_with("the disk is full"), "{folded:?}");
-    }
 }

@@ -4,8 +4,9 @@
 //! natural setup gives all repositories of a machine the same `--metrics-file`. Each run
 //! therefore rewrites only its own repository's samples (those labelled `repo="…"` with its
 //! path) and keeps the others', under a lock (on the file's directory) so two repositories
-//! finishing at once do not lose each other's lines. The text format wants every sample of a metric right after its
-//! `# HELP`/`# TYPE` lines, so the file is merged by metric, not appended to.
+//! finishing at once do not lose each other's lines. The text format wants every sample of a
+//! metric right after its `# HELP`/`# TYPE` lines, so the file is merged by metric, not
+//! appended to.
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
