@@ -11,10 +11,13 @@
 mod cli;
 mod libgit2;
 mod recover;
+mod url;
 
 pub use recover::{Adopted, Rerooted, adopt, reroot};
+pub(crate) use url::{Userinfo, scrub, url_user};
+pub use url::{check_roles, local_path, redact, same_remote, validate_url, without_password};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -62,177 +65,6 @@ pub struct Pushed {
     pub up_to_date: bool,
     /// Something the user should fix on the remote's side (it works, but not as expected).
     pub note: Option<String>,
-}
-
-/// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
-/// sqlgit speaks; `user@host:path` and local paths are taken as they are.
-pub fn validate_url(url: &str) -> Result<()> {
-    if url.starts_with('-') {
-        bail!("bad remote URL {}: it must not start with '-'", redact(url));
-    }
-    if url.is_empty() || !url.contains("://") {
-        return Ok(());
-    }
-    let parsed =
-        url::Url::parse(url).map_err(|e| anyhow!("bad remote URL {}: {e}", redact(url)))?;
-    match parsed.scheme() {
-        "ssh" | "git" | "http" | "https" | "file" => Ok(()),
-        other => bail!(
-            "bad remote URL {}: unsupported scheme {other:?} (use ssh, https, http, git or file)",
-            redact(url)
-        ),
-    }
-}
-
-/// A scheme URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`. None for URLs
-/// without `://` or without userinfo.
-pub(crate) struct Userinfo<'a> {
-    scheme: &'a str,
-    pub user: &'a str,
-    pub password: Option<&'a str>,
-    /// Host, port and path.
-    rest: &'a str,
-}
-
-impl<'a> Userinfo<'a> {
-    pub fn of(url: &'a str) -> Option<Userinfo<'a>> {
-        let scheme_end = url.find("://")?;
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let at = rest[..authority_end].rfind('@')?;
-        let (user, password) = match rest[..at].split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (&rest[..at], None),
-        };
-        Some(Userinfo {
-            scheme: &url[..scheme_end],
-            user,
-            password,
-            rest: &rest[at + 1..],
-        })
-    }
-
-    /// The URL again, with its user (when `keep_user` and there is one) and no password.
-    pub fn without_password(&self, keep_user: bool) -> String {
-        match self.user {
-            user if keep_user && !user.is_empty() => {
-                format!("{}://{user}@{}", self.scheme, self.rest)
-            }
-            _ => format!("{}://{}", self.scheme, self.rest),
-        }
-    }
-}
-
-/// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
-pub fn redact(url: &str) -> String {
-    match Userinfo::of(url) {
-        Some(u) => format!("{}://***@{}", u.scheme, u.rest),
-        None => url.to_string(),
-    }
-}
-
-/// The URL without the password of its userinfo (the user stays), and whether there was one.
-/// An HTTP(S) user name that is a token (`https://TOKEN@host/…`, as forges document it) counts
-/// as a password: it goes too.
-pub fn without_password(url: &str) -> (String, bool) {
-    match Userinfo::of(url) {
-        Some(u) if u.password.is_some() => (u.without_password(true), true),
-        Some(u) if u.scheme.starts_with("http") && looks_like_token(u.user) => {
-            (u.without_password(false), true)
-        }
-        _ => (url.to_string(), false),
-    }
-}
-
-/// Whether an HTTP user name is an access token: a known token prefix, or a long run of
-/// letters, digits, `_` and `-` (user names are short; tokens are 32+ random characters).
-fn looks_like_token(user: &str) -> bool {
-    const PREFIXES: [&str; 8] = [
-        "ghp_",
-        "gho_",
-        "ghu_",
-        "ghs_",
-        "ghr_",
-        "github_pat_",
-        "glpat-",
-        "gldt-",
-    ];
-    PREFIXES.iter().any(|p| user.starts_with(p))
-        || user.len() >= 32
-            && user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Whether two remote settings name the same remote (passwords aside).
-pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
-    a.map(|u| without_password(u).0) == b.map(|u| without_password(u).0)
-}
-
-/// The repository a remote URL names, as comparable text: a local path (plain, or `file://`)
-/// made absolute and resolved; any other URL without its credentials, trailing `/` and `.git`.
-fn repository_named(url: &str) -> String {
-    let path = url.strip_prefix("file://").or_else(|| local_path(url));
-    if let Some(p) = path {
-        let p = Path::new(p);
-        if let Ok(real) = p.canonicalize() {
-            return real.display().to_string();
-        }
-        let cwd = std::env::current_dir().unwrap_or_default();
-        return cwd.join(p).display().to_string();
-    }
-    let bare = without_password(url).0;
-    let bare = bare.trim_end_matches('/');
-    bare.strip_suffix(".git").unwrap_or(bare).to_string()
-}
-
-/// A remote given as a plain local path (not a URL, not scp-like `host:path`).
-pub fn local_path(url: &str) -> Option<&str> {
-    let scp_like = url
-        .find(':')
-        .is_some_and(|c| url.find('/').is_none_or(|s| c < s));
-    (!url.is_empty() && !url.contains("://") && !scp_like).then_some(url)
-}
-
-/// Refuse remotes that would destroy what they are for: the latest remote force-pushes one
-/// parentless commit, so on the history remote's repository it would erase the history (which
-/// pruning relies on); the repository itself as a remote confirms nothing.
-pub fn check_roles(repo_dir: &Path, history: Option<&str>, latest: Option<&str>) -> Result<()> {
-    let named = |u: Option<&str>| u.filter(|u| !u.is_empty()).map(repository_named);
-    let (h, l) = (named(history), named(latest));
-    if h.is_some() && h == l {
-        bail!(
-            "--history-remote and --latest-remote name the same repository: the latest remote is \
-             force-pushed one commit, which would erase the history; give them different \
-             repositories"
-        );
-    }
-    let own = repo_dir
-        .canonicalize()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    for (flag, remote) in [("--history-remote", &h), ("--latest-remote", &l)] {
-        if remote.as_deref() == Some(own.as_str()) {
-            bail!("{flag} is this repository itself: give another repository");
-        }
-    }
-    Ok(())
-}
-
-/// Remove anything secret (the URL's userinfo, the token) from a message.
-pub(crate) fn scrub(message: &str, url: &str) -> String {
-    let mut out = message.replace(url, &redact(url));
-    if let Ok(token) = std::env::var(TOKEN_ENV)
-        && !token.is_empty()
-    {
-        out = out.replace(&token, "***");
-    }
-    if let Some(password) = Userinfo::of(url).and_then(|u| u.password)
-        && !password.is_empty()
-    {
-        out = out.replace(password, "***");
-    }
-    out
 }
 
 /// How to reach the remotes: the transport, the SSH key, and the time one push may take.
@@ -575,10 +407,6 @@ fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
     walk.count()
 }
 
-pub(crate) fn url_user(url: &str) -> Option<String> {
-    Userinfo::of(url).map(|u| u.user.to_string())
-}
-
 /// The last push attempt to a remote, as the state file keeps it.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PushRecord {
@@ -724,39 +552,4 @@ pub fn pending_history(store: &Store) -> Result<usize> {
         .refname_to_id(HISTORY_TRACKING)
         .unwrap_or(Oid::ZERO_SHA1);
     Ok(count_between(&store.repo, head.id(), base))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_given_as_the_user_is_not_kept() {
-        for url in [
-            "https://ghp_Tok7Secret@github.com/o/r.git",
-            "http://glpat-abc@127.0.0.1:1/h.git",
-            "https://0123456789abcdef0123456789abcdef01234567@forge/x.git",
-        ] {
-            let (kept, had) = without_password(url);
-            assert!(had && !kept.contains('@'), "{url} -> {kept}");
-        }
-        for url in ["https://bob@forge/x.git", "ssh://ghp_x@host/x.git"] {
-            assert_eq!(without_password(url), (url.to_string(), false));
-        }
-    }
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(
-            redact("https://u:p@h.example/x.git"),
-            "https://***@h.example/x.git"
-        );
-        assert_eq!(redact("https://h.example/a@b"), "https://h.example/a@b");
-        assert_eq!(redact("git@host:repo.git"), "git@host:repo.git");
-        let msg = scrub(
-            "failed for https://u:s3cret@h/x (s3cret)",
-            "https://u:s3cret@h/x",
-        );
-        assert!(!msg.contains("s3cret"), "{msg}");
-    }
 }
