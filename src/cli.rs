@@ -121,6 +121,8 @@ pub fn flags(
 
 /// A remote URL as remembered: a relative local path made absolute (cron runs elsewhere).
 fn remote_url(url: &str) -> String {
+    // A space pasted around a URL is never part of it.
+    let url = url.trim();
     match crate::remote::local_path(url) {
         Some(path) => absolute(path.as_ref()),
         None => url.to_string(),

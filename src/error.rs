@@ -99,7 +99,10 @@ pub fn error_line(err: &anyhow::Error) -> String {
     }
     let mut line = parts.join(": ");
     if line.contains(DISK_FULL) {
-        line.push_str(" (the disk is full: free space, and the next run continues)");
+        line.push_str(
+            " (the disk is full: free space, then run it again; a cron job picks up where it \
+             stopped)",
+        );
     }
     if line.contains("attempt to write a readonly database") {
         // What a reader of a WAL database hits when it cannot create DB-shm.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::error::Exit;
@@ -35,12 +35,17 @@ pub fn run(args: CatArgs) -> Result<Exit> {
     let repo = timeline.repo();
     let commit = repo.find_commit(id)?;
     let tree = db_tree(repo, &commit, args.db.as_deref())?;
+    let dest = match &args.output {
+        Some(path) => path.display().to_string(),
+        None => "stdout".to_string(),
+    };
+    let what = || format!("snapshot {} to {dest}", crate::restore::short(&commit));
     let mut out = Output::create(args.output.as_deref())?;
     match write_sql(repo, &tree, &mut out) {
-        Ok(()) => out.finish()?,
+        Ok(()) => out.finish().with_context(what)?,
         Err(e) => {
             out.abandon();
-            return Err(e);
+            return Err(e.context(what()));
         }
     }
     Ok(Exit::Success)

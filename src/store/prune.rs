@@ -140,9 +140,14 @@ pub fn prune(
 /// Replace the `shallow` file atomically: one full hex id per line.
 fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
     let tmp = git_dir.join("shallow.sqlgit-tmp");
-    std::fs::write(&tmp, format!("{oldest}\n"))?;
-    File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, git_dir.join("shallow")).context("write shallow file")?;
+    let written = std::fs::write(&tmp, format!("{oldest}\n"))
+        .and_then(|()| File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, git_dir.join("shallow")));
+    if let Err(e) = written {
+        // A full disk must not also leave the temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::from(e).context("write shallow file"));
+    }
     Ok(())
 }
 
