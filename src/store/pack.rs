@@ -228,6 +228,19 @@ pub fn remove_stale_temp_files(objects_dir: &Path) {
     }
 }
 
+/// An object's offset in its pack from its 4-byte entry of the `.idx` (version 2) `idx` of a pack
+/// of `count` objects: the entry itself, or (high bit set) the 8-byte offset it points to.
+pub(super) fn idx_offset(idx: &File, count: u64, small: u32) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    if small & 0x8000_0000 == 0 {
+        return Ok(u64::from(small));
+    }
+    let mut large = [0u8; 8];
+    let slot = u64::from(small & 0x7fff_ffff);
+    idx.read_exact_at(&mut large, IDX_IDS_AT as u64 + count * 28 + slot * 8)?;
+    Ok(u64::from_be_bytes(large))
+}
+
 /// The objects of a version 2 pack index, with their offsets in the pack.
 pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
     let data = std::fs::read(idx_path).with_context(|| format!("read {}", idx_path.display()))?;

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
-use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, object_id};
+use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, idx_offset, object_id};
 use super::scrub::Damage;
 
 const HEADER: u64 = IDX_IDS_AT as u64;
@@ -286,16 +286,7 @@ impl Pack {
             .read_exact_at(&mut small, HEADER + n * 24 + at * 4)
             .context("read pack index")?;
         let small = u32::from_be_bytes(small);
-        let offset = if small & 0x8000_0000 == 0 {
-            u64::from(small)
-        } else {
-            let mut large = [0u8; 8];
-            let slot = u64::from(small & 0x7fff_ffff);
-            self.idx
-                .read_exact_at(&mut large, HEADER + n * 28 + slot * 8)
-                .context("read pack index")?;
-            u64::from_be_bytes(large)
-        };
+        let offset = idx_offset(&self.idx, n, small).context("read pack index")?;
         Ok(offset)
     }
 

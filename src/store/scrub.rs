@@ -14,6 +14,7 @@
 //! lost locally; the run reports it and fails.
 
 mod check;
+mod deltas;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 
 use super::Store;
-use super::pack::{Compressor, PackWriter, read_index};
+use super::pack::{self, Compressor, PackWriter, read_index};
 use super::packread::PackReader;
 use super::prune::{copy_entries, remove_pack};
 use crate::error::error_line;
@@ -42,6 +43,9 @@ pub struct DamagedPack {
     pub idx: PathBuf,
     /// Objects whose entries are damaged or cannot be read (or are deltas of such a one).
     pub ids: Vec<Oid>,
+    /// Those of `ids` whose own bytes are intact: deltas of a damaged base, rebuilt once the
+    /// base is stored again (see `deltas`).
+    pub dependents: Vec<Oid>,
     /// The pack's header or trailer is damaged: git cannot open the pack at all, although its
     /// other entries are intact.
     pub framing: bool,
@@ -108,26 +112,37 @@ impl Scrub {
         let objects = store.objects_dir();
         let now = PackReader::open(&objects).excluding(&damage);
         let mut again = Vec::new();
+        let mut missing = Vec::new();
         for pack in &damage.packs {
-            let stored =
-                |id: &&Oid| now.contains(**id).unwrap_or(false) || loose(&objects, **id).exists();
-            let n = pack.ids.iter().filter(stored).count();
-            findings.lost += pack.ids.len() - n;
+            let n = pack
+                .ids
+                .iter()
+                .filter(|id| stored(&now, &objects, **id))
+                .count();
+            missing.push(pack.ids.len() - n);
             again.push(n);
         }
-        drop(now);
         findings.packs_changed = true;
-        if let Err(e) = rewrite(&store.repo, &objects, &damage.packs) {
-            let line = format!("repair damaged packs: {}", error_line(&e));
-            findings.problems.push(line);
-            return findings;
+        let rebuilt = match rewrite(&store.repo, &objects, &damage.packs, &now) {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                let line = format!("repair damaged packs: {}", error_line(&e));
+                findings.problems.push(line);
+                return findings;
+            }
+        };
+        drop(now);
+        for (i, n) in rebuilt.into_iter().enumerate() {
+            findings.lost += missing[i] - n;
+            again[i] += n;
         }
         again.extend(replaced.iter().map(|p| p.ids.len()));
         for (pack, n) in damage.packs.iter().chain(&replaced).zip(again) {
             let name = pack.idx.file_stem().unwrap_or_default().to_string_lossy();
             if n > 0 {
                 findings.repaired.push(format!(
-                    "repaired {n} damaged object{} in pack {name} (written again from the database)",
+                    "repaired {n} damaged object{} in pack {name} (written again from the \
+                     database, or rebuilt from their intact deltas)",
                     if n == 1 { "" } else { "s" }
                 ));
             }
@@ -141,15 +156,29 @@ impl Scrub {
     }
 }
 
+/// Whether the run stored `id` again: in a pack `fresh` reads (the damaged entries left out), or
+/// loose.
+fn stored(fresh: &PackReader, objects: &Path, id: Oid) -> bool {
+    fresh.contains(id).unwrap_or(false) || loose(objects, id).exists()
+}
+
 /// Where `id` would be stored loose.
 fn loose(objects: &Path, id: Oid) -> PathBuf {
     let hex = id.to_string();
     objects.join(&hex[..2]).join(&hex[2..])
 }
 
-/// Copy every entry of `packs` but the damaged ones into one new pack, then delete them.
-fn rewrite(repo: &Repository, objects: &Path, packs: &[DamagedPack]) -> Result<()> {
+/// Copy every entry of `packs` but the damaged ones into one new pack, with the deltas of
+/// damaged bases that the run stored again rebuilt whole; then delete them. Returns how many
+/// were rebuilt, per pack.
+fn rewrite(
+    repo: &Repository,
+    objects: &Path,
+    packs: &[DamagedPack],
+    fresh: &PackReader,
+) -> Result<Vec<usize>> {
     let mut out = PackWriter::new(objects)?;
+    let mut rebuilt = Vec::new();
     let mut copied = HashSet::new();
     let mut z = Compressor::default();
     for pack in packs {
@@ -170,9 +199,14 @@ fn rewrite(repo: &Repository, objects: &Path, packs: &[DamagedPack]) -> Result<(
                 &mut z,
             )
         });
-        if let Err(e) = copy {
-            out.discard();
-            return Err(e);
+        let again = copy
+            .and_then(|()| rebuild_dependents(pack, objects, fresh, &mut copied, &mut out, &mut z));
+        match again {
+            Ok(n) => rebuilt.push(n),
+            Err(e) => {
+                out.discard();
+                return Err(e);
+            }
         }
     }
     let (_, name) = out.finish_named().context("write pack")?;
@@ -182,5 +216,37 @@ fn rewrite(repo: &Repository, objects: &Path, packs: &[DamagedPack]) -> Result<(
             remove_pack(&pack.idx)?;
         }
     }
-    Ok(())
+    Ok(rebuilt)
+}
+
+/// Rebuild whole, into `out`, the intact deltas of `pack` whose damaged base the run stored
+/// again (a delta that cannot be rebuilt stays lost). Returns how many.
+fn rebuild_dependents(
+    pack: &DamagedPack,
+    objects: &Path,
+    fresh: &PackReader,
+    copied: &mut HashSet<Oid>,
+    out: &mut PackWriter,
+    z: &mut Compressor,
+) -> Result<usize> {
+    let todo: Vec<Oid> = (pack.dependents.iter().copied())
+        .filter(|id| !stored(fresh, objects, *id) && !copied.contains(id))
+        .collect();
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    let dependents: HashSet<Oid> = pack.dependents.iter().copied().collect();
+    let damaged = |id: Oid| pack.ids.contains(&id) && !dependents.contains(&id);
+    let delta_pack = deltas::DeltaPack::open(&pack.idx)?;
+    let mut n = 0;
+    for id in todo {
+        if let Ok((kind, data)) = delta_pack.rebuild(id, &damaged, fresh)
+            && pack::object_id(kind, &data) == id
+        {
+            out.append(id, &z.entry(kind, &data, false)?)?;
+            copied.insert(id);
+            n += 1;
+        }
+    }
+    Ok(n)
 }

@@ -13,7 +13,7 @@ use git2::Oid;
 use sha1::{Digest, Sha1};
 
 use super::{Damage, DamagedPack};
-use crate::store::pack::{IDX_IDS_AT, IDX_V2_MAGIC};
+use crate::store::pack::{IDX_IDS_AT, IDX_V2_MAGIC, idx_offset};
 use crate::store::packread::entry_header;
 
 const HEADER: u64 = IDX_IDS_AT as u64;
@@ -61,30 +61,32 @@ pub(super) fn check_pack(idx_path: &Path, buf: &mut [u8]) -> Result<Option<Damag
     let index = Index::open(idx_path, buf)?;
     let mut entries = index.entries()?;
     entries.sort_unstable_by_key(|e| e.offset);
-    let (bad, framing) = match File::open(idx_path.with_extension("pack")) {
+    let (own, bad, framing) = match File::open(idx_path.with_extension("pack")) {
         Ok(pack) => {
             let len = pack.metadata().map_or(0, |m| m.len());
             let framing = !framing_intact(&pack, len, entries.len(), &index.pack_sum);
-            let mut bad = crc_mismatches(&pack, len, &entries, buf);
+            let own = crc_mismatches(&pack, len, &entries, buf);
+            let mut bad = own.clone();
             if bad.contains(&true) {
                 spread_to_deltas(&pack, &index, &entries, &mut bad)?;
             }
-            (bad, framing)
+            (own, bad, framing)
         }
-        Err(_) => (vec![true; entries.len()], true),
+        Err(_) => (vec![true; entries.len()], vec![true; entries.len()], true),
     };
     if !framing && !bad.contains(&true) {
         return Ok(None);
     }
-    let ids = entries
-        .iter()
-        .zip(&bad)
-        .filter(|(_, bad)| **bad)
-        .map(|(e, _)| index.id(e.index))
-        .collect::<Result<_>>()?;
+    let marked = |keep: &dyn Fn(usize) -> bool| -> Result<Vec<Oid>> {
+        (0..entries.len())
+            .filter(|&i| keep(i))
+            .map(|i| index.id(entries[i].index))
+            .collect()
+    };
     Ok(Some(DamagedPack {
         idx: idx_path.to_path_buf(),
-        ids,
+        ids: marked(&|i| bad[i])?,
+        dependents: marked(&|i| bad[i] && !own[i])?,
         framing,
     }))
 }
@@ -153,16 +155,7 @@ impl Index {
                 .enumerate()
             {
                 let small = u32::from_be_bytes(small.try_into()?);
-                let offset = if small & 0x8000_0000 == 0 {
-                    u64::from(small)
-                } else {
-                    let mut large = [0u8; 8];
-                    let slot = u64::from(small & 0x7fff_ffff);
-                    self.file
-                        .read_exact_at(&mut large, HEADER + n * 28 + slot * 8)
-                        .context("read large offset")?;
-                    u64::from_be_bytes(large)
-                };
+                let offset = idx_offset(&self.file, n, small).context("read large offset")?;
                 entries.push(Entry {
                     offset,
                     crc: u32::from_be_bytes(crc.try_into()?),
@@ -306,7 +299,7 @@ fn spread_to_deltas(pack: &File, index: &Index, entries: &[Entry], bad: &mut [bo
 }
 
 /// The distance back to an offset delta's base (git's offset encoding).
-fn ofs_distance(bytes: &[u8]) -> Option<u64> {
+pub(super) fn ofs_distance(bytes: &[u8]) -> Option<u64> {
     let mut bytes = bytes.iter();
     let mut byte = *bytes.next()?;
     let mut n = u64::from(byte & 0x7f);
@@ -414,6 +407,7 @@ mod tests {
             packs: vec![DamagedPack {
                 idx: only(dir.path(), "idx"),
                 ids: vec![ids[1]],
+                dependents: Vec::new(),
                 framing: false,
             }],
         };

@@ -129,3 +129,63 @@ fn a_damaged_object_only_older_snapshots_used_fails_the_run_once() {
     sg(&env, T0 + 180, &["verify", "--repo", &r]).success();
     sg(&env, T0 + 180, &["verify", "--repo", &r, "HEAD~1"]).code_is(1);
 }
+
+/// After `git repack -adf` by hand a pack holds deltas. When the damaged entry is the base of
+/// older versions' deltas, those intact deltas are rebuilt on the fresh copy of the base, not
+/// dropped: every snapshot still restores.
+#[test]
+fn intact_deltas_of_a_repaired_base_are_rebuilt_not_lost() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+          INSERT INTO t SELECT i, 'row ' || i FROM n;",
+    );
+    let repo = env.path("app.sqlgit");
+    let r = s(&repo);
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &r]).success();
+    for i in 1..=5u64 {
+        let grow = format!(
+            "UPDATE t SET v = v || ' grows {i} {}' WHERE id = 5;",
+            "x".repeat(40)
+        );
+        sql(&env, &db, &grow);
+        sg(&env, T0 + 60 * i, &["snapshot", "--repo", &r]).success();
+    }
+    git(&env, &repo, &["repack", "-adf", "-q"]);
+    // The whole (non-delta) blob of HEAD that most deltas are built on.
+    let idx = std::fs::read_dir(repo.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
+    let listing = git(&env, env.root(), &["verify-pack", "-v", &s(&idx)]);
+    let head: Vec<String> = git(&env, &repo, &["ls-tree", "-r", "main"])
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    let mut bases: std::collections::HashMap<String, usize> = Default::default();
+    for line in listing.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 7 && f[1] == "blob" && head.iter().any(|h| h == f[6]) {
+            *bases.entry(f[6].to_string()).or_default() += 1;
+        }
+    }
+    let (base, deltas) = bases
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .expect("a delta base");
+    assert!(deltas >= 2, "the repack made deltas on {base}");
+    damage_object(&env, &repo, &base);
+    let run = sg(&env, T0 + 600, &["snapshot", "--repo", &r, "--full"]).success();
+    assert!(
+        run.stderr_str().contains("repaired"),
+        "{}",
+        run.stderr_str()
+    );
+    let commits = git(&env, &repo, &["rev-list", "main"]);
+    for c in commits.lines() {
+        sg(&env, T0 + 600, &["verify", c, "--repo", &r]).success();
+    }
+}

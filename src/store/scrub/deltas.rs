@@ -1,0 +1,227 @@
+//! Deltas whose own bytes are intact but whose base entry was damaged (packs written by `git gc`
+//! or a fetch hold deltas; sqlgit's own do not). git cannot build them from their pack any more,
+//! yet they are not lost: once the run has stored a fresh copy of the base, each is rebuilt here
+//! — its delta applied to the fresh base, or to another such rebuilt delta — and stored whole.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use git2::Oid;
+
+use super::check::ofs_distance;
+use crate::store::pack::{Kind, read_index};
+use crate::store::packread::PackReader;
+use crate::store::packread::entry_header;
+
+/// A pack read for rebuilding: its entries by id and by offset.
+pub struct DeltaPack {
+    file: File,
+    /// (offset, id), by offset; an entry ends where the next begins.
+    by_offset: Vec<(u64, Oid)>,
+    offsets: HashMap<Oid, u64>,
+    end: u64,
+}
+
+impl DeltaPack {
+    pub fn open(idx: &Path) -> Result<DeltaPack> {
+        let index = read_index(idx)?;
+        let file = File::open(idx.with_extension("pack")).context("open pack")?;
+        let end = file.metadata()?.len().saturating_sub(20);
+        let mut by_offset: Vec<(u64, Oid)> = index.iter().map(|&(id, at)| (at, id)).collect();
+        by_offset.sort();
+        let offsets = index.into_iter().collect();
+        Ok(DeltaPack {
+            file,
+            by_offset,
+            offsets,
+            end,
+        })
+    }
+
+    /// Object `id` of this pack, whole: read from its entry, its delta chain followed down to
+    /// an intact whole entry, or to a base that `fresh` (the packs without the damaged entries)
+    /// holds whole. `damaged`: entries whose own bytes cannot be trusted.
+    pub fn rebuild(
+        &self,
+        id: Oid,
+        damaged: &dyn Fn(Oid) -> bool,
+        fresh: &PackReader,
+    ) -> Result<(Kind, Vec<u8>)> {
+        // The chain, newest first, down to what can be read whole.
+        let mut chain: Vec<Vec<u8>> = Vec::new();
+        let mut at = id;
+        let (kind, mut data) = loop {
+            if chain.len() > 10_000 {
+                bail!("delta chain too long");
+            }
+            if damaged(at) {
+                break whole_from(fresh, at)?;
+            }
+            let offset = *self.offsets.get(&at).context("not in the pack")?;
+            match self.entry(offset)? {
+                Entry::Whole(kind, data) => break (kind, data),
+                Entry::Delta(base, delta) => {
+                    chain.push(delta);
+                    at = base;
+                }
+            }
+        };
+        for delta in chain.iter().rev() {
+            data = apply(&data, delta)?;
+        }
+        Ok((kind, data))
+    }
+
+    fn entry(&self, offset: u64) -> Result<Entry> {
+        let next = match self.by_offset.binary_search_by_key(&offset, |e| e.0) {
+            Ok(i) => self.by_offset.get(i + 1).map_or(self.end, |e| e.0),
+            Err(_) => bail!("no entry at offset {offset}"),
+        };
+        let mut raw = vec![0u8; next.checked_sub(offset).context("bad offsets")? as usize];
+        self.file
+            .read_exact_at(&mut raw, offset)
+            .context("read pack")?;
+        let (kind, size, used) = entry_header(&raw)?;
+        let (base, data_at) = match kind {
+            6 => {
+                let back = ofs_distance(&raw[used..]).context("bad delta offset")?;
+                let len = ofs_len(&raw[used..]);
+                let base_at = offset.checked_sub(back).context("bad delta offset")?;
+                let i = self
+                    .by_offset
+                    .binary_search_by_key(&base_at, |e| e.0)
+                    .ok()
+                    .context("delta base not in the pack")?;
+                (Some(self.by_offset[i].1), used + len)
+            }
+            7 => {
+                let id = raw.get(used..used + 20).context("short entry")?;
+                (Some(Oid::from_bytes(id)?), used + 20)
+            }
+            _ => (None, used),
+        };
+        let mut data = Vec::with_capacity(size as usize);
+        flate2::read::ZlibDecoder::new(&raw[data_at..])
+            .read_to_end(&mut data)
+            .context("inflate")?;
+        if data.len() as u64 != size {
+            bail!("entry size does not match");
+        }
+        Ok(match base {
+            Some(base) => Entry::Delta(base, data),
+            None => Entry::Whole(kind_of(kind)?, data),
+        })
+    }
+}
+
+enum Entry {
+    Whole(Kind, Vec<u8>),
+    /// The base's id and the delta.
+    Delta(Oid, Vec<u8>),
+}
+
+fn kind_of(code: u8) -> Result<Kind> {
+    Ok(match code {
+        1 => Kind::Commit,
+        2 => Kind::Tree,
+        3 => Kind::Blob,
+        other => bail!("cannot rebuild a pack object of type {other}"),
+    })
+}
+
+/// A damaged base, as the run stored it again (whole, in a pack of its own).
+fn whole_from(fresh: &PackReader, id: Oid) -> Result<(Kind, Vec<u8>)> {
+    if let Some(data) = fresh.whole_blob(id)? {
+        return Ok((Kind::Blob, data));
+    }
+    if let Some(data) = fresh.whole_tree(id)? {
+        return Ok((Kind::Tree, data));
+    }
+    bail!("its base {id} was damaged and not stored again")
+}
+
+/// Bytes of an offset delta's distance field.
+fn ofs_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(bytes.len(), |i| i + 1)
+}
+
+/// Apply a git delta (base size, result size, then copy and insert instructions) to `base`.
+pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>> {
+    let mut at = 0;
+    let mut size = || -> Result<u64> {
+        let mut n = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = *delta.get(at).context("short delta")?;
+            at += 1;
+            n |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 || shift > 63 {
+                return Ok(n);
+            }
+        }
+    };
+    let (base_size, result_size) = (size()?, size()?);
+    if base_size != base.len() as u64 {
+        bail!("delta base size does not match");
+    }
+    let mut out = Vec::with_capacity(result_size as usize);
+    while at < delta.len() {
+        let op = delta[at];
+        at += 1;
+        if op & 0x80 != 0 {
+            let mut field = |bits: u8, bytes: usize| -> Result<usize> {
+                let mut n = 0usize;
+                for i in 0..bytes {
+                    if bits & (1 << i) != 0 {
+                        n |= usize::from(*delta.get(at).context("short delta")?) << (8 * i);
+                        at += 1;
+                    }
+                }
+                Ok(n)
+            };
+            let offset = field(op & 0x0f, 4)?;
+            let len = match field((op >> 4) & 0x07, 3)? {
+                0 => 0x10000,
+                n => n,
+            };
+            let piece = base
+                .get(offset..offset.checked_add(len).context("bad copy")?)
+                .context("delta copies past its base")?;
+            out.extend_from_slice(piece);
+        } else if op != 0 {
+            let piece = delta.get(at..at + usize::from(op)).context("short delta")?;
+            out.extend_from_slice(piece);
+            at += usize::from(op);
+        } else {
+            bail!("bad delta instruction");
+        }
+    }
+    if out.len() as u64 != result_size {
+        bail!("delta result size does not match");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+
+    #[test]
+    fn copies_and_inserts() {
+        let base = b"hello world, hello sqlgit";
+        // base 25, result 16; copy 6 bytes at 0 ("hello "), insert "there", copy 5 at 6.
+        let delta = [
+            25u8, 16, 0x91, 0, 6, 5, b't', b'h', b'e', b'r', b'e', 0x91, 6, 5,
+        ];
+        assert_eq!(apply(base, &delta).unwrap(), b"hello thereworld");
+        assert!(apply(b"short", &delta).is_err());
+    }
+}
