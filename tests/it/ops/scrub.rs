@@ -63,7 +63,7 @@ fn a_full_run_repairs_a_damaged_object_of_the_current_snapshot() {
     let err = run.stderr_str();
     assert!(
         err.contains("warning: repaired 1 damaged object in pack pack-")
-            && err.contains("(written again from the database)"),
+            && err.contains("(written again from the database"),
         "{err}"
     );
     sg(&env, T0 + 120, &["verify", "--repo", &r]).success();
