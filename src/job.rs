@@ -179,6 +179,12 @@ fn steps(
         Err(e) => Some(e.context("continue the history remote's snapshots")),
     };
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    // A one-off run on other databases than the configured ones.
+    let one_off =
+        !req.flags.dbs.is_empty() && !old.dbs.is_empty() && !same_set(&old.dbs, &req.flags.dbs);
+    if one_off {
+        refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
+    }
     let last_full = state::load(&store.path).last_full_read;
     let reading = if req.full {
         Reading::Full
@@ -188,9 +194,12 @@ fn steps(
         Reading::Incremental
     };
     let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading)?;
-    report
-        .warnings
-        .extend(unmatched_filters(&dbs, &settings.filters()));
+    if !one_off {
+        // The saved filters were written for the configured databases.
+        report
+            .warnings
+            .extend(unmatched_filters(&dbs, &settings.filters()));
+    }
     if outcome.read_whole {
         let mut st = state::load(&store.path);
         st.last_full_read = Some(when::unix_now());
@@ -210,11 +219,9 @@ fn steps(
     // another database must not silently stop the backup of the configured ones.
     settings.save_filters(store, old)?;
     if !req.flags.dbs.is_empty() {
-        let same =
-            |a: &[String], b: &[String]| a.iter().all(|d| b.contains(d)) && a.len() == b.len();
         if old.dbs.is_empty() {
             settings.save_dbs(store)?;
-        } else if !same(&old.dbs, &req.flags.dbs) {
+        } else if one_off {
             report.notes.push(format!(
                 "snapshotted {} only; the repository's databases stay {} (change them with \
                  sqlgit init --repo {} --db …)",
@@ -240,6 +247,28 @@ fn steps(
     }
     if !failures.is_empty() {
         return Err(anyhow!(failures.join("; ")));
+    }
+    Ok(())
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|d| b.contains(d))
+}
+
+/// A one-off database must not land in the folder of a configured one of the same file name
+/// (its snapshot would replace that database's, and be pushed as it).
+fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
+    for db in given.iter().filter(|d| !configured.contains(d)) {
+        let folder = snapshot::db_folder(std::path::Path::new(db));
+        if let Some(owner) = configured
+            .iter()
+            .find(|c| snapshot::db_folder(std::path::Path::new(c)) == folder)
+        {
+            return Err(anyhow!(
+                "{db} would be snapshotted into the folder {folder:?} of the configured database \
+                 {owner} (same file name): give it a repository of its own"
+            ));
+        }
     }
     Ok(())
 }

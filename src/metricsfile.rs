@@ -27,7 +27,45 @@ pub fn write(path: &Path, ours: &str, label: &str) -> Result<()> {
     let lock = File::open(dir).with_context(|| format!("lock {}", dir.display()))?;
     flock(&lock)?;
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    write_atomically(path, merge(&existing, ours, label).as_bytes())
+    // Also samples an older sqlgit labelled with another spelling of this repository's path.
+    let here = Path::new(&unescape(label)).canonicalize().ok();
+    let is_ours = |other: &str| {
+        other == label || here.is_some() && Path::new(&unescape(other)).canonicalize().ok() == here
+    };
+    write_atomically(path, merge(&existing, ours, &is_ours).as_bytes())
+}
+
+/// A label value as written (`\\`, `\"`, `\n` escaped) back to its text.
+fn unescape(label: &str) -> String {
+    let mut out = String::new();
+    let mut chars = label.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The value of the `repo` label of a sample line.
+fn repo_label(line: &str) -> Option<&str> {
+    let start = line.find("repo=\"")? + 6;
+    let bytes = line.as_bytes();
+    let mut at = start;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            b'"' => return Some(&line[start..at]),
+            _ => at += 1,
+        }
+    }
+    None
 }
 
 fn flock(file: &File) -> Result<()> {
@@ -45,10 +83,9 @@ struct Family {
     samples: Vec<String>,
 }
 
-/// `existing`'s sqlgit metrics without the samples of repository `label`, plus `ours`, metric by
-/// metric.
-pub fn merge(existing: &str, ours: &str, label: &str) -> String {
-    let own = format!("repo=\"{label}\"");
+/// `existing`'s sqlgit metrics without the samples of this repository (`is_ours` of their `repo`
+/// label), plus `ours`, metric by metric.
+pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str) -> bool) -> String {
     let mut families: Vec<(String, Family)> = Vec::new();
     let mut add = |text: &str, drop_own: bool| {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -69,7 +106,7 @@ pub fn merge(existing: &str, ours: &str, label: &str) -> String {
                 if !family.comments.iter().any(|c| c == line) {
                     family.comments.push(line.to_string());
                 }
-            } else if !(drop_own && line.contains(&own)) {
+            } else if !(drop_own && repo_label(line).is_some_and(is_ours)) {
                 family.samples.push(line.to_string());
             }
         }
@@ -107,7 +144,7 @@ mod tests {
         let a = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
                  # HELP sqlgit_n y\n# TYPE sqlgit_n gauge\nsqlgit_n{repo=\"/a\"} 5\nstale\n";
         let b = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
-        let both = merge(a, b, "/b");
+        let both = merge(a, b, &|l| l == "/b");
         assert_eq!(
             both,
             "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
@@ -116,11 +153,11 @@ mod tests {
         );
         // b again, now healthy: its old sample is replaced, a's kept.
         let b2 = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 1\n";
-        let again = merge(&both, b2, "/b");
+        let again = merge(&both, b2, &|l| l == "/b");
         assert!(again.contains("_m{repo=\"/b\"} 1\n") && !again.contains("_m{repo=\"/b\"} 0"));
         assert!(again.contains("_m{repo=\"/a\"} 1\n") && again.contains("_n{repo=\"/a\"} 5\n"));
         // A repository whose label is a prefix of another's is not confused with it.
-        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, "/b");
+        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, &|l| l == "/b");
         assert!(c.contains("sqlgit_m{repo=\"/b2\"} 7"), "{c}");
     }
 }

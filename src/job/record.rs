@@ -107,22 +107,27 @@ impl Told<'_> {
         let mut warnings = Vec::new();
         // A remote that was forgotten (`--history-remote ""`) is no longer reported.
         st.remotes.retain(|role, _| settings.has_remote(role));
-        let repo_label = self.store.map_or_else(
-            || self.repo.display().to_string(),
-            |s| s.path.display().to_string(),
-        );
+        // One name per repository however `--repo` was spelled (metrics of several
+        // repositories share a file by it).
+        let path = self.store.map_or(self.repo, |s| s.path.as_path());
+        let repo_label = path
+            .canonicalize()
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
         if let Some(s) = self.store
             && let Err(e) = state::save(&s.path, st)
         {
             warnings.push(error_line(&e));
         }
-        if let Some(path) = &settings.metrics_file {
+        if let Some(metrics) = &settings.metrics_file {
             let (local, bytes) = self.store.map_or((0, 0), |s| {
                 (s.local_snapshots(), crate::store::dir_size(&s.path))
             });
             let text = state::metrics(st, &repo_label, local, bytes);
             let label = state::metrics_label(&repo_label);
-            if let Err(e) = crate::metricsfile::write(Path::new(path), &text, &label) {
+            if let Err(e) = crate::metricsfile::write(Path::new(metrics), &text, &label) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
         }

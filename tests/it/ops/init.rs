@@ -129,6 +129,14 @@ fn init_then_snapshot_with_no_flags_snapshots_every_configured_database() {
         .output
         .stdout;
     assert_restores(&env, &dump, &a, "A.restored-2.db");
+    // A one-off database of a configured one's file name would take its folder: refused.
+    std::fs::create_dir_all(env.path("other")).unwrap();
+    let other_a = env.db_from_script("other/A.db", b"CREATE TABLE x(y);");
+    let line = one_error_line(
+        sg(&env, T0 + 140, &["snapshot", &s(&other_a), "--repo", &r]),
+        1,
+    );
+    assert!(line.contains("folder \"A.db\""), "{line}");
     // `init --db` changes the list.
     sg(&env, T0 + 150, &["init", "--repo", &r, "--db", &s(&c)]).success();
     assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&c)]);

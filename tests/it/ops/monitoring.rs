@@ -317,4 +317,19 @@ fn repositories_sharing_a_metrics_file_keep_each_others_samples() {
             .value
     };
     assert_eq!((success(&ra), success(&rb)), (1.0, 0.0), "{text}");
+
+    // Another spelling of a repository's path is the same repository: one sample each.
+    let spelled = format!("{}/", s(&ra));
+    sg(
+        &env,
+        T0 + 60,
+        &["snapshot", "--repo", &spelled, "--metrics-file", &s(&prom)],
+    )
+    .success();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let samples = text
+        .lines()
+        .filter(|l| l.starts_with("sqlgit_last_run_success{"))
+        .count();
+    assert_eq!(samples, 2, "{text}");
 }
