@@ -28,14 +28,28 @@ impl Client for Libgit2<'_> {
     }
 
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
+        match self.fetch(url, dst, true) {
+            // libgit2's local transport cannot fetch shallow: a local remote is fetched whole.
+            Err(e) if e.to_string().contains("shallow fetch is not supported") => {
+                self.fetch(url, dst, false)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Libgit2<'_> {
+    fn fetch(&self, url: &str, dst: &str, shallow: bool) -> Result<Oid> {
         let auth = authenticator(url, self.ssh_key);
         let config = self.repo.config()?;
         let mut options = git2::FetchOptions::new();
         options
             .remote_callbacks(callbacks(&auth, &config))
-            .depth(1)
             .download_tags(git2::AutotagOption::None)
             .update_fetchhead(false);
+        if shallow {
+            options.depth(1);
+        }
         let mut remote = self
             .repo
             .remote_anonymous(url)

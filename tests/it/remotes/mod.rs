@@ -520,6 +520,27 @@ fn a_remote_holding_a_foreign_repository_is_never_overwritten_nor_continued() {
     assert_eq!(tips(), before, "a foreign repository was written");
 }
 
+/// A rebuilt machine (a new repository) pushing to a local latest remote over libgit2: its main
+/// was written by the old repository, so it is checked before it is overwritten — libgit2
+/// cannot fetch a local remote shallow, so it fetches it whole.
+#[test]
+fn a_rebuilt_repository_takes_over_a_local_latest_remote_over_libgit2() {
+    let fx = Fx::new();
+    let latest = fx.env.path("latest.git");
+    let mut init = fx.env.command("git");
+    init.args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&latest);
+    fx.env.run(init, b"").success();
+    let l = latest.display().to_string();
+    fx.snapshot(&["--latest-remote", &l, "--transport", "libgit2"])
+        .success();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    fx.snapshot(&["--latest-remote", &l, "--transport", "libgit2"])
+        .success();
+    fx.assert_latest(&latest);
+}
+
 // ------------------------------------------------------------------------------------------------
 // 3. An incremental push sends what changed, not the database.
 
