@@ -341,10 +341,8 @@ fn an_idle_database_whose_runs_succeed_is_fresh() {
 fn status_says_what_it_cannot_vouch_for_and_forgets_forgotten_remotes() {
     let env = TestEnv::new();
     let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
-    let (repo, hist) = (env.path("app.sqlgit"), env.path("hist.git"));
-    let mut init = env.command("git");
-    init.args(["init", "-q", "--bare", "-b", "main"]).arg(&hist);
-    env.run(init, b"").success();
+    let repo = env.path("app.sqlgit");
+    let hist = crate::servers::init_bare(env.root(), "hist");
     let (d, r, h) = (s(&db), s(&repo), s(&hist));
     let metrics = env.path("m.prom");
     sg(

@@ -406,10 +406,7 @@ fn remote_urls_are_remembered_in_the_repository_config() {
 #[test]
 fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absolute() {
     let fx = Fx::new();
-    let bare = fx.env.path("same.git");
-    let mut init = fx.env.command("git");
-    init.args(["init", "-q", "--bare", "-b", "main"]).arg(&bare);
-    fx.env.run(init, b"").success();
+    let bare = crate::servers::init_bare(fx.env.root(), "same");
     let plain = bare.display().to_string();
     let file_url = format!("file://{}/", bare.display());
     for (history, latest) in [(plain.as_str(), plain.as_str()), (&plain, &file_url)] {
@@ -526,11 +523,7 @@ fn a_remote_holding_a_foreign_repository_is_never_overwritten_nor_continued() {
 #[test]
 fn a_rebuilt_repository_takes_over_a_local_latest_remote_over_libgit2() {
     let fx = Fx::new();
-    let latest = fx.env.path("latest.git");
-    let mut init = fx.env.command("git");
-    init.args(["init", "-q", "--bare", "-b", "main"])
-        .arg(&latest);
-    fx.env.run(init, b"").success();
+    let latest = crate::servers::init_bare(fx.env.root(), "latest");
     let l = latest.display().to_string();
     fx.snapshot(&["--latest-remote", &l, "--transport", "libgit2"])
         .success();
