@@ -53,7 +53,14 @@ pub fn run(args: PushArgs) -> Result<Exit> {
             "no remote is set: give --history-remote URL or --latest-remote URL (remembered)",
         ));
     }
-    // Failures from here on are recorded like a failed run (state, metrics, failure hook).
+    // Failures from here on are recorded like a failed run (state, metrics, failure hook), and
+    // a push killed midway shows in `sqlgit status` as a run that did not finish (a killed
+    // snapshot run's mark is left for the next snapshot run to replace).
+    if crate::state::load(&path).running.is_none()
+        && let Err(e) = crate::state::mark_started(&path, crate::when::unix_now())
+    {
+        eprintln!("sqlgit: warning: {}", crate::error::error_line(&e));
+    }
     let pushed = push(&mut store, &settings, args.reroot);
     let (error, results) = match pushed {
         Ok(results) => (None, results),

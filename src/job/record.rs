@@ -159,6 +159,9 @@ pub fn record_push(
     };
     let failure = error.map(error_line).or_else(|| report.failure_line());
     let mut st = state::load(&store.path);
+    if st.running.as_ref().is_some_and(|r| r.pid == std::process::id()) {
+        st.running = None;
+    }
     let mut run = st.last_run.clone().unwrap_or_default();
     let hook = match &failure {
         Some(line) => {

@@ -175,5 +175,11 @@ fn explain(e: &git2::Error) -> String {
     {
         return super::DIVERGED.into();
     }
+    if msg.contains("failed to resolve address") {
+        return format!(
+            "{msg} (the libgit2 transport does not read ~/.ssh/config: a Host alias needs \
+             --transport git)"
+        );
+    }
     msg.to_string()
 }
