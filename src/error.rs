@@ -117,7 +117,9 @@ pub fn error_line(err: &anyhow::Error) -> String {
         );
     }
     if line.contains("database is locked") {
-        line.push_str(" (a writer held its lock past --busy-timeout; raise it to wait longer)");
+        line.push_str(
+            " (another connection held its lock past --busy-timeout; raise it to wait longer)",
+        );
     }
     line
 }

@@ -66,7 +66,14 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             }
         }
     }
-    let scratch = tempfile::tempdir().context("create a temporary directory")?;
+    // Both restores are built here: a full $TMPDIR fails the drill, not the snapshot.
+    let scratch = tempfile::tempdir().with_context(|| {
+        format!(
+            "create a scratch directory in {} (set TMPDIR to a disk with room for two \
+             restored copies)",
+            std::env::temp_dir().display()
+        )
+    })?;
     for (n, folder) in folders.iter().enumerate() {
         let what = format!("snapshot {id}, database {folder}");
         let tree = db_tree(repo, commit, Some(folder))?;

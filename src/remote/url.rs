@@ -18,6 +18,12 @@ pub fn validate_url(url: &str) -> Result<()> {
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
+    if url.contains(char::is_whitespace) {
+        bail!(
+            "bad remote URL {}: it contains a space (write a space in a URL as %20)",
+            redact(url)
+        );
+    }
     let parsed =
         url::Url::parse(url).map_err(|e| anyhow!("bad remote URL {}: {e}", redact(url)))?;
     match parsed.scheme() {
