@@ -37,7 +37,7 @@ pub struct Health {
 /// found the database unchanged since), must be younger.
 pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Health> {
     let settings = Settings::load(store);
-    let mut st = state::load(&store.path);
+    let (mut st, unreadable) = state::load_checked(&store.path);
     // Only the remotes configured now.
     st.remotes.retain(|role, _| settings.has_remote(role));
     let head = store.head()?;
@@ -90,7 +90,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
             run.error.clone().unwrap_or_default()
         ));
     }
-    if let Some(why) = state::unreadable(&store.path) {
+    if let Some(why) = unreadable {
         problems.push(format!(
             "the state file cannot be read ({why}): what the last runs did is unknown"
         ));

@@ -71,23 +71,27 @@ impl Report {
 
     /// One line for the state file, the metrics and the hook: the error, or the failed pushes.
     pub fn failure_line(&self) -> Option<String> {
-        if let Some(e) = &self.error {
-            return Some(error_line(e));
+        match &self.error {
+            Some(e) => Some(error_line(e)),
+            None => push_failure_line(&self.pushes),
         }
-        let failed: Vec<String> = self
-            .pushes
-            .iter()
-            .filter_map(|p| {
-                let cause = p.record.error.as_ref()?;
-                Some(format!(
-                    "{} remote {}: {cause}",
-                    p.role.name(),
-                    p.record.url
-                ))
-            })
-            .collect();
-        (!failed.is_empty()).then(|| format!("push failed: {}", failed.join("; ")))
     }
+}
+
+/// The failed pushes as one line, if any failed.
+fn push_failure_line(pushes: &[PushResult]) -> Option<String> {
+    let failed: Vec<String> = pushes
+        .iter()
+        .filter_map(|p| {
+            let cause = p.record.error.as_ref()?;
+            Some(format!(
+                "{} remote {}: {cause}",
+                p.role.name(),
+                p.record.url
+            ))
+        })
+        .collect();
+    (!failed.is_empty()).then(|| format!("push failed: {}", failed.join("; ")))
 }
 
 /// Run one snapshot job.

@@ -64,24 +64,23 @@ pub fn mark_started(repo_dir: &Path, unix: i64) -> Result<()> {
     save(repo_dir, &st)
 }
 
-/// Why the state file cannot be read, if it is there and cannot (a run then starts afresh).
-pub fn unreadable(repo_dir: &Path) -> Option<String> {
-    let path = repo_dir.join(STATE_FILE);
-    let data = match std::fs::read(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("{}: {e}", path.display())),
-        Ok(data) => data,
-    };
-    serde_json::from_slice::<State>(&data)
-        .err()
-        .map(|e| format!("{}: {e}", path.display()))
+/// The state (empty when there is none or it cannot be read: a run then starts afresh).
+pub fn load(repo_dir: &Path) -> State {
+    load_checked(repo_dir).0
 }
 
-pub fn load(repo_dir: &Path) -> State {
-    std::fs::read(repo_dir.join(STATE_FILE))
-        .ok()
-        .and_then(|data| serde_json::from_slice(&data).ok())
-        .unwrap_or_default()
+/// [`load`], and why the state file could not be read when it is there and could not.
+pub fn load_checked(repo_dir: &Path) -> (State, Option<String>) {
+    let path = repo_dir.join(STATE_FILE);
+    let why = |e: &dyn std::fmt::Display| Some(format!("{}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), None),
+        Err(e) => (State::default(), why(&e)),
+        Ok(data) => match serde_json::from_slice(&data) {
+            Ok(st) => (st, None),
+            Err(e) => (State::default(), why(&e)),
+        },
+    }
 }
 
 pub fn save(repo_dir: &Path, state: &State) -> Result<()> {

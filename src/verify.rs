@@ -202,57 +202,14 @@ fn dump_hash(db: &Path, format: dump::Format) -> Result<(Vec<u8>, dump::Summary)
     Ok((h.0.finalize().to_vec(), summary))
 }
 
-/// What the snapshot commit says database `folder` held when it was taken (tables, rows, bytes
-/// of SQL), from its trailers; None for commits that do not say.
-fn recorded_summary(commit: &Commit, folder: &str) -> Option<(u64, u64, u64)> {
-    let message = commit.message_bytes();
-    let message = String::from_utf8_lossy(message);
-    let trailer = |key: &str| {
-        message
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(str::trim)
-    };
-    // A commit of several databases records each one's figures, and their sum.
-    let databases = message
-        .lines()
-        .filter(|l| l.starts_with("Sqlgit-Database:"))
-        .count();
-    if databases > 1 {
-        // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
-        let prefix = format!("Sqlgit-Database-Summary: {folder} ");
-        let rest = message
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix.as_str()))?;
-        let nums: Vec<u64> = rest
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|w| !w.is_empty())
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        return match nums[..] {
-            [t, r, b] => Some((t, r, b)),
-            _ => None,
-        };
-    }
-    // The totals are this folder's only when the commit is of this one database (a run on one
-    // database keeps the other folders of the tree without recording them).
-    if trailer("Sqlgit-Database:") != Some(folder) {
-        return None;
-    }
-    let num = |key: &str| trailer(key)?.parse::<u64>().ok();
-    Some((
-        num("Sqlgit-Tables:")?,
-        num("Sqlgit-Rows:")?,
-        num("Sqlgit-Bytes:")?,
-    ))
-}
-
 /// Fail when the restored database holds other than what the commit recorded: files removed
 /// from the snapshot's tree (a chunk, a table) restore cleanly, only smaller.
 fn check_recorded(what: &str, commit: &Commit, folder: &str, got: &dump::Summary) -> Result<()> {
-    let Some((tables, rows, bytes)) = recorded_summary(commit, folder) else {
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    let Some(want) = crate::snapshot::recorded(&message, folder) else {
         return Ok(());
     };
+    let (tables, rows, bytes) = (want.tables, want.rows, want.bytes);
     if (got.tables, got.rows, got.bytes) != (tables, rows, bytes) {
         bail!(
             "{what}: the snapshot is incomplete: its commit records {tables} tables, {rows} rows, \

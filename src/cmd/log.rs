@@ -72,11 +72,7 @@ pub fn run(args: LogArgs) -> Result<Exit> {
 
 fn entry(commit: &git2::Commit) -> Entry {
     let message = commit.message().unwrap_or_default();
-    let trailer = |key: &str| {
-        message
-            .lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-    };
+    let trailer = |key: &str| crate::snapshot::trailer(message, key).map(str::to_string);
     let num = |key: &str| trailer(key).and_then(|v| v.parse().ok());
     let unix = commit.time().seconds();
     Entry {

@@ -153,13 +153,15 @@ pub fn record_push(
     pushes: &[PushResult],
     started: Instant,
 ) -> Vec<String> {
-    let report = Report {
-        pushes: pushes.to_vec(),
-        ..Report::default()
-    };
-    let failure = error.map(error_line).or_else(|| report.failure_line());
+    let failure = error
+        .map(error_line)
+        .or_else(|| super::push_failure_line(pushes));
     let mut st = state::load(&store.path);
-    if st.running.as_ref().is_some_and(|r| r.pid == std::process::id()) {
+    if st
+        .running
+        .as_ref()
+        .is_some_and(|r| r.pid == std::process::id())
+    {
         st.running = None;
     }
     let mut run = st.last_run.clone().unwrap_or_default();

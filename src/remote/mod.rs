@@ -265,7 +265,7 @@ fn check_overwritable(store: &Store, client: &dyn Client, url: &str, main: Oid) 
         bail!(
             "the latest remote's main ({}) is not a sqlgit snapshot: refusing to overwrite it \
              (point --latest-remote at an empty repository, or one only sqlgit pushes to)",
-            &main.to_string()[..12]
+            short(main)
         );
     }
     Ok(())

@@ -126,11 +126,11 @@ fn repository_named(url: &str) -> String {
     let path = url.strip_prefix("file://").or_else(|| local_path(url));
     if let Some(p) = path {
         let p = Path::new(p);
-        if let Ok(real) = p.canonicalize() {
-            return real.display().to_string();
-        }
-        let cwd = std::env::current_dir().unwrap_or_default();
-        return cwd.join(p).display().to_string();
+        let named = p.canonicalize().or_else(|_| std::path::absolute(p));
+        return named
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string();
     }
     let bare = without_password(url).0;
     let bare = bare.trim_end_matches('/');
