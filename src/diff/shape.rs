@@ -79,10 +79,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     let [table] = schema.tables.as_slice() else {
         bail!("{sql:?} does not define exactly one table");
     };
-    let mut stmt = conn.prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1)")?;
-    let cols: Vec<(String, i64, i64)> = stmt
-        .query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let cols = table_columns(&conn, &table.name)?;
     let stored: Vec<&(String, i64, i64)> = cols.iter().filter(|c| !matches!(c.2, 2 | 3)).collect();
     let without_rowid: i64 =
         conn.query_row("SELECT wr FROM pragma_table_list(?1)", [&table.name], |r| {
@@ -145,6 +142,15 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     })
 }
 
+/// Every column of `table`: name, position in the primary key, hidden (2, 3: generated).
+fn table_columns(conn: &Connection, table: &str) -> Result<Vec<(String, i64, i64)>> {
+    let mut stmt = conn.prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1)")?;
+    let cols = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(cols)
+}
+
 /// The shape of a table from its `0-create.sql` and `1-schema-fixup.sql` blobs.
 pub fn of_table(
     repo: &git2::Repository,
@@ -167,14 +173,11 @@ impl Shape {
         let create = format!("{};\n", self.sql);
         crate::restore::execute(&conn, create.as_bytes())?;
         crate::restore::execute(&conn, fixup).context("read the table's exact text")?;
-        let mut stmt = conn.prepare("SELECT name, hidden FROM pragma_table_xinfo(?1)")?;
-        let names: Vec<String> = stmt
-            .query_map([&self.name], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })?
-            .filter(|c| !matches!(c, Ok((_, 2 | 3))))
-            .map(|c| c.map(|c| c.0))
-            .collect::<rusqlite::Result<_>>()?;
+        let names: Vec<String> = table_columns(&conn, &self.name)?
+            .into_iter()
+            .filter(|c| !matches!(c.2, 2 | 3))
+            .map(|c| c.0)
+            .collect();
         let offset = self.columns.len().saturating_sub(names.len());
         if offset > 1 || names.len() > self.columns.len() {
             return Ok(self);
