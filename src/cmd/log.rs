@@ -97,8 +97,11 @@ fn entry(commit: &git2::Commit) -> Entry {
 }
 
 fn finish(args: &LogArgs, entries: &[Entry]) -> Result<Exit> {
+    use std::io::Write as _;
+    // A closed stdout (`sqlgit log | head`) ends the listing quietly (see `lib.rs`).
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(entries)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(entries)?)?;
     } else {
         for e in entries {
             let place = match e.local {
@@ -106,8 +109,9 @@ fn finish(args: &LogArgs, entries: &[Entry]) -> Result<Exit> {
                 Some(false) => "remote  ",
                 None => "",
             };
-            println!("{}  {}  {place}{}", &e.id[..12], e.time, e.summary);
+            writeln!(out, "{}  {}  {place}{}", &e.id[..12], e.time, e.summary)?;
         }
     }
+    out.flush()?;
     Ok(Exit::Success)
 }

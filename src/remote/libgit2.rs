@@ -83,6 +83,7 @@ fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
 /// Credentials, with a cap on password attempts: refused credentials are not replayed (a
 /// server counting failed logins would lock the account).
 fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> RemoteCallbacks<'a> {
+    crate::store::load_ca_certificates();
     let mut inner = auth.credentials(config);
     let mut password_tries = 0;
     let mut callbacks = RemoteCallbacks::new();

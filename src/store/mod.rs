@@ -282,15 +282,44 @@ pub fn dir_size(dir: &Path) -> u64 {
 /// by the pack's size. Small windows under a cap keep it bounded (measured: no slower; 256 KiB
 /// windows under a 2 MiB cap take 5 MiB less than 1 MiB under 8 MiB in an incremental snapshot
 /// of a 2 GB database); the mappings are clean page cache either way.
+///
+/// libgit2 also starts OpenSSL when it starts, and OpenSSL then parses the system's whole CA
+/// bundle (about 20 ms, a twentieth of an incremental snapshot) for HTTPS connections that
+/// most commands never make through libgit2 (the `git` program is the usual transport). It is
+/// started with `SSL_CERT_FILE` pointing at an empty file, so only the lazily read certificate
+/// folder is set up; [`load_ca_certificates`] adds the bundle before libgit2 connects anywhere.
 pub fn configure_libgit2() {
-    // SAFETY: global libgit2 settings, changed before this process opens any repository.
+    let user_cert_file = std::env::var_os(CERT_FILE_ENV);
+    // SAFETY: no other thread runs yet (this is the start of `main`), and libgit2's global
+    // settings are changed before this process opens any repository.
     unsafe {
+        std::env::set_var(CERT_FILE_ENV, "/dev/null");
+        git2::opts::enable_caching(true); // starts libgit2 (and OpenSSL) with the empty bundle
+        match user_cert_file {
+            Some(file) => std::env::set_var(CERT_FILE_ENV, file),
+            None => std::env::remove_var(CERT_FILE_ENV),
+        }
         let _ = git2::opts::set_mwindow_size(256 << 10);
         let _ = git2::opts::set_mwindow_mapped_limit(2 << 20);
         // Trees read once each (an incremental snapshot walks a large table's folders) need no
         // 256 MiB object cache.
         let _ = git2::opts::set_cache_max_size(2 << 20);
     }
+}
+
+const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
+
+/// Give libgit2's OpenSSL the CA bundle it was started without (see [`configure_libgit2`]):
+/// the user's `SSL_CERT_FILE`, else the system's bundle. Once per process, before libgit2 opens
+/// a connection.
+pub fn load_ca_certificates() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Some(file) = openssl_probe::probe().cert_file {
+            // SAFETY: sets libgit2's global TLS context, which only connections read.
+            let _ = unsafe { git2::opts::set_ssl_cert_file(file) };
+        }
+    });
 }
 
 /// Whether `pid` (the process id a temporary name ends with) names no live process, so what

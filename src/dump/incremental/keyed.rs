@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::oldkeyed::{OldEntry, OldKeyed};
-use super::{Previous, Reuse, WrittenSizes};
+use super::{Previous, Replaced, Reuse};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
@@ -193,7 +193,7 @@ pub fn read_keyed_in_part(
         groups: Groups::new(format, true),
         out_keys: KeyList::with_capacity(n),
     };
-    let written = WrittenSizes::default();
+    let replaced = Replaced::default();
     let mut bytes = old.bytes;
     let mut read_bytes = 0u64;
     for (from, to) in merged {
@@ -235,7 +235,6 @@ pub fn read_keyed_in_part(
             new_bytes += chunk.data.len() as u64;
             out_keys.push(&chunk.first_key);
             reuse.chunks_read += 1;
-            written.add(&chunk.data);
             crate::dump::put_chunk(sink, table, chunk)
         };
         let range = Range {
@@ -257,7 +256,7 @@ pub fn read_keyed_in_part(
         // The previous chunks the read replaced.
         while let Some(entry) = old_rows.next(resume.unwrap_or(n), |_, _, _, _| false)? {
             if let OldEntry::Chunk { oid, .. } = entry {
-                written.replace(oid);
+                replaced.add(oid);
             }
         }
         bytes += new_bytes;
@@ -274,7 +273,7 @@ pub fn read_keyed_in_part(
     }
     let mut out_keys = placed.out_keys;
     out_keys.shrink_to_fit();
-    let bytes = bytes.saturating_sub(written.replaced_bytes(previous)?);
+    let bytes = bytes.saturating_sub(replaced.bytes(previous)?);
     Ok(KeyedPart {
         bytes,
         reused_bytes: bytes.saturating_sub(read_bytes),

@@ -13,13 +13,11 @@
 //! - a changed WITHOUT ROWID table whose primary key ascends: the same by key ([`keyed`]);
 //! - anything else (a descending key, no SQL name for the rowid): read whole, as without a map.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::RefCell;
 
 use anyhow::{Result, bail};
 use git2::Oid;
 use rusqlite::Connection;
-use sha1::{Digest, Sha1};
 
 mod keyed;
 mod old;
@@ -130,7 +128,7 @@ pub fn read_in_part(
     let mut read_bytes = 0u64;
     let mut ri = 0usize;
     let mut statement = None;
-    let written = WrittenSizes::default();
+    let replaced = Replaced::default();
     while ri < ranges.len() {
         let first_dirty = ranges[ri].0;
         // Reuse what lies before the chunk that holds the first changed rowid: whole leaves
@@ -178,7 +176,7 @@ pub fn read_in_part(
                 return false;
             }
             // Old chunks that start before `next` are replaced by what was read.
-            match replace_before(&mut chunks, &written, next) {
+            match replace_before(&mut chunks, &replaced, next) {
                 Ok(at_boundary) => at_boundary,
                 Err(e) => {
                     failed = Some(e);
@@ -190,7 +188,6 @@ pub fn read_in_part(
         let mut emit_new = |chunk: Chunk| -> Result<()> {
             new_bytes += chunk.data.len() as u64;
             reuse.chunks_read += 1;
-            written.add(&chunk.data);
             super::put_chunk(sink, table, chunk)
         };
         let range = Range {
@@ -213,7 +210,7 @@ pub fn read_in_part(
         }
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
-            replace_before(&mut chunks, &written, i64::MAX)?;
+            replace_before(&mut chunks, &replaced, i64::MAX)?;
             ri = ranges.len();
         }
         bytes += new_bytes;
@@ -237,52 +234,33 @@ pub fn read_in_part(
             reuse.chunks_reused += 1;
         }
     }
-    let bytes = bytes.saturating_sub(written.replaced_bytes(previous)?);
+    let bytes = bytes.saturating_sub(replaced.bytes(previous)?);
     Ok((bytes, bytes.saturating_sub(read_bytes)))
 }
 
-/// The sizes of the old chunks a partial read replaces. Most were read again unchanged
-/// (neighbours of a changed row): their size is that of a chunk the read wrote (by blob id),
-/// known without reading the previous snapshot's pack entry — scattered over the packs, and
-/// on a large repository often not in the page cache. The others are looked up together at
-/// the end of the table ([`Previous::blob_sizes`]).
+/// The previous snapshot's chunks that a partial read replaced, whose bytes leave the table's
+/// total. Their sizes are looked up once at the end (a pack entry's header each), rather than
+/// hashing every chunk read to recognise the ones that came out the same.
 #[derive(Default)]
-pub(super) struct WrittenSizes {
-    written: RefCell<HashMap<Oid, u64>>,
-    /// Bytes of replaced chunks whose size was known, and the chunks still to look up.
-    known: Cell<u64>,
-    unknown: RefCell<Vec<Oid>>,
+pub(super) struct Replaced {
+    oids: RefCell<Vec<Oid>>,
 }
 
-impl WrittenSizes {
-    pub(super) fn add(&self, data: &[u8]) {
-        let mut h = Sha1::new();
-        h.update(b"blob ");
-        h.update(itoa::Buffer::new().format(data.len()).as_bytes());
-        h.update(b"\0");
-        h.update(data);
-        if let Ok(oid) = Oid::from_bytes(&h.finalize()) {
-            self.written.borrow_mut().insert(oid, data.len() as u64);
-        }
-    }
-
+impl Replaced {
     /// The previous snapshot's chunk `oid` is replaced.
-    pub(super) fn replace(&self, oid: Oid) {
-        match self.written.borrow().get(&oid) {
-            Some(&size) => self.known.set(self.known.get() + size),
-            None => self.unknown.borrow_mut().push(oid),
-        }
+    pub(super) fn add(&self, oid: Oid) {
+        self.oids.borrow_mut().push(oid);
     }
 
     /// The bytes of all the replaced chunks.
-    pub(super) fn replaced_bytes(&self, previous: &dyn Previous) -> Result<u64> {
-        Ok(self.known.get() + previous.blob_sizes(&self.unknown.borrow())?)
+    pub(super) fn bytes(&self, previous: &dyn Previous) -> Result<u64> {
+        previous.blob_sizes(&self.oids.borrow())
     }
 }
 
 /// Drop the old chunks that start before rowid `next` (what was read replaces them; their
-/// sizes go to `written`). Whether an old chunk starts exactly at `next`.
-fn replace_before(chunks: &mut OldRows, written: &WrittenSizes, next: i64) -> Result<bool> {
+/// ids go to `replaced`). Whether an old chunk starts exactly at `next`.
+fn replace_before(chunks: &mut OldRows, replaced: &Replaced, next: i64) -> Result<bool> {
     loop {
         let Some(entry) = chunks.next()? else {
             return Ok(false);
@@ -295,7 +273,7 @@ fn replace_before(chunks: &mut OldRows, written: &WrittenSizes, next: i64) -> Re
             continue;
         }
         let entry = chunks.take()?.expect("a next chunk");
-        written.replace(entry.oid);
+        replaced.add(entry.oid);
     }
 }
 
@@ -321,22 +299,11 @@ mod tests {
     }
 
     #[test]
-    fn written_sizes_know_the_blobs_git_names() {
-        let written = WrittenSizes::default();
-        let data = b"INSERT INTO \"t\" VALUES\n(1,'a');\n";
-        written.add(data);
-        let oid = Oid::hash_object(git2::ObjectType::Blob, data).unwrap();
-        written.replace(oid);
-        assert_eq!(
-            written.replaced_bytes(&NoPrevious).unwrap(),
-            data.len() as u64
-        );
-        let other = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
-        written.replace(other);
-        written.replace(other);
-        assert_eq!(
-            written.replaced_bytes(&NoPrevious).unwrap(),
-            data.len() as u64 + 14
-        );
+    fn replaced_chunks_count_every_time_they_are_named() {
+        let replaced = Replaced::default();
+        let oid = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
+        replaced.add(oid);
+        replaced.add(oid);
+        assert_eq!(replaced.bytes(&NoPrevious).unwrap(), 14);
     }
 }
