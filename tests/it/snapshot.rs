@@ -794,6 +794,26 @@ fn unchanged_database_makes_no_commit() {
         .success()
         .stdout_str();
     assert_eq!(one.lines().count(), 1, "{one}");
+    // `sqlgit log | head`: a reader that went away ends the listing quietly (no panic).
+    for json in [false, true] {
+        let mut cmd = env.sqlgit_cmd(&[OsStr::new("log"), OsStr::new("--repo"), repo.as_os_str()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run sqlgit log");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for sqlgit log");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.is_empty() && out.status.code().is_some(),
+            "log into a closed pipe: {:?}\n{stderr}",
+            out.status
+        );
+    }
 
     // And unchanged again after that.
     assert_eq!(snapshot(&env, &db, &repo, Some(T + 900)), None);

@@ -375,3 +375,37 @@ fn url_password_never_shows_in_output_state_or_metrics() {
     );
     assert_no_secret_in_files(&fx.repo, SECRET);
 }
+
+// f. HTTPS through libgit2, which starts without the system's CA bundle and loads it (or the
+// user's `SSL_CERT_FILE`) before it connects.
+
+/// libgit2 over HTTPS trusts the certificate `SSL_CERT_FILE` names, and refuses one nobody
+/// trusts with one line that says so.
+#[test]
+fn libgit2_over_https_trusts_ssl_cert_file_and_refuses_an_unknown_certificate() {
+    let fx = Fx::new();
+    let web = Lighttpd::start_tls_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);
+    let history = web.create_bare("history");
+    let url = web.https_url("history");
+    let args = ["--transport", "libgit2", "--history-remote", url.as_str()];
+    let token = [
+        ("SQLGIT_HTTPS_TOKEN", HTTP_PASS),
+        ("SQLGIT_HTTPS_USER", HTTP_USER),
+    ];
+
+    let (run, _) = snapshot_with(&fx, &args, &token);
+    let run = run.failure();
+    let stderr = run.stderr_str();
+    if !stderr.to_lowercase().contains("certificate") || stderr.lines().count() != 1 {
+        run.fail("an untrusted certificate must fail the push with one line naming it");
+    }
+
+    let cert = web.certificate().display().to_string();
+    let mut trusted = token.to_vec();
+    trusted.push(("SSL_CERT_FILE", cert.as_str()));
+    fx.change();
+    let (run, _) = snapshot_with(&fx, &args, &trusted);
+    run.success().assert_quiet();
+    fx.assert_history(&history, 2);
+    fx.assert_fsck(&history);
+}

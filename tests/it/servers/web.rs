@@ -83,6 +83,33 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 // ------------------------------------------------------------------------------------------------
 
+/// A new self-signed certificate and key for 127.0.0.1, in one PEM file in `dir`.
+fn self_signed_certificate(dir: &Path) -> PathBuf {
+    let pem = dir.join("server.pem");
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    ])
+    .args([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+    ])
+    .arg("-keyout")
+    .arg(&pem)
+    .arg("-out")
+    .arg(dir.join("cert.pem"));
+    super::run_ok(cmd);
+    let cert = std::fs::read(dir.join("cert.pem")).expect("read the certificate");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&pem)
+        .expect("open the key");
+    std::io::Write::write_all(&mut file, &cert).expect("append the certificate");
+    dir.join("cert.pem")
+}
+
 /// `$(git --exec-path)/git-http-backend`.
 fn git_http_backend() -> PathBuf {
     let mut cmd = Command::new("git");
@@ -105,11 +132,33 @@ pub struct Lighttpd {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// HTTPS: the server's self-signed certificate (PEM), which a client must be told to trust.
+    tls: Option<PathBuf>,
 }
 
 impl Lighttpd {
     /// Serve the repositories under `base` (created if missing) to `user:password` only.
     pub fn start_in(base: impl AsRef<Path>, user: &str, password: &str) -> Lighttpd {
+        Self::start(base, user, password, false)
+    }
+
+    /// [`Lighttpd::start_in`] over HTTPS, with a new self-signed certificate for 127.0.0.1
+    /// ([`Lighttpd::certificate`]; URLs from [`Lighttpd::https_url`]).
+    pub fn start_tls_in(base: impl AsRef<Path>, user: &str, password: &str) -> Lighttpd {
+        Self::start(base, user, password, true)
+    }
+
+    /// The self-signed certificate of an HTTPS server.
+    pub fn certificate(&self) -> &Path {
+        self.tls.as_deref().expect("an HTTPS server")
+    }
+
+    /// `https://127.0.0.1:PORT/NAME.git`.
+    pub fn https_url(&self, name: &str) -> String {
+        format!("https://127.0.0.1:{}/{name}.git", self.port)
+    }
+
+    fn start(base: impl AsRef<Path>, user: &str, password: &str, tls: bool) -> Lighttpd {
         require("git", "the lighttpd test server runs git http-backend");
         if !Path::new(LIGHTTPD).is_file() {
             panic!(
@@ -123,6 +172,7 @@ impl Lighttpd {
         std::fs::create_dir_all(&dir).expect("create the lighttpd dir");
         std::fs::write(dir.join("users"), format!("{user}:{password}\n"))
             .expect("write the lighttpd user file");
+        let tls = tls.then(|| self_signed_certificate(&dir));
         // The port is free a moment before lighttpd binds it; if someone takes it, try another.
         let mut last = String::new();
         for _ in 0..5 {
@@ -131,6 +181,7 @@ impl Lighttpd {
                 dir: dir.clone(),
                 port: free_port(),
                 child: None,
+                tls: tls.clone(),
             };
             match server.try_start() {
                 Ok(()) => return server,
@@ -143,10 +194,18 @@ impl Lighttpd {
     fn config(&self) -> String {
         let backend = git_http_backend();
         let (base, dir) = (self.base.display(), self.dir.display());
+        let tls = match &self.tls {
+            Some(_) => format!(
+                "server.modules += ( \"mod_openssl\" )\nssl.engine = \"enable\"\n\
+                 ssl.pemfile = \"{}\"\n",
+                self.dir.join("server.pem").display()
+            ),
+            None => String::new(),
+        };
         format!(
             r#"server.modules = ( "mod_alias", "mod_setenv", "mod_auth", "mod_authn_file",
                     "mod_cgi", "mod_accesslog" )
-server.bind = "127.0.0.1"
+{tls}server.bind = "127.0.0.1"
 server.port = {port}
 server.document-root = "{base}"
 server.errorlog = "{dir}/error.log"
