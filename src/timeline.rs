@@ -48,10 +48,20 @@ impl Timeline {
         self.cache.as_ref().unwrap_or(&self.store.repo)
     }
 
-    /// The oldest snapshot kept locally, when pruning cut history there.
+    /// The oldest snapshot kept locally, when pruning (or adopting the history remote's tip)
+    /// cut history there: the end of `main`'s chain, if the `shallow` file names it. Other
+    /// ids there (a commit a shallow fetch brought for a check) are not where history was cut.
     pub fn boundary(&self) -> Option<Oid> {
         let text = std::fs::read_to_string(self.store.repo.path().join("shallow")).ok()?;
-        text.lines().find_map(|l| Oid::from_str(l.trim()).ok())
+        let grafted: HashSet<Oid> = text
+            .lines()
+            .filter_map(|l| Oid::from_str(l.trim()).ok())
+            .collect();
+        let mut oldest = self.store.head().ok()??;
+        while let Ok(parent) = oldest.parent(0) {
+            oldest = parent;
+        }
+        grafted.contains(&oldest.id()).then(|| oldest.id())
     }
 
     fn remote_url(&self) -> Option<String> {

@@ -248,13 +248,20 @@ fn check_overwritable(store: &Store, client: &dyn Client, url: &str, main: Oid) 
     const CHECKED: &str = "refs/sqlgit/latest-checked";
     let known = repo.find_commit(main).is_ok();
     if !known {
-        client
+        // A depth-1 fetch lists the fetched commit in the `shallow` file, which names where
+        // pruning cut local history: put it back as it was, or a rebuilt machine's reach into
+        // older snapshots would look for the latest remote's commit on the history remote.
+        let shallow = repo.path().join("shallow");
+        let before = std::fs::read(&shallow).ok();
+        let fetched = client
             .fetch_main(url, CHECKED)
             .map_err(|e| scrubbed(e, url))
-            .context("fetch the latest remote's main to check it")?;
+            .context("fetch the latest remote's main to check it");
         if let Ok(mut r) = repo.find_reference(CHECKED) {
             let _ = r.delete();
         }
+        restore_shallow(&shallow, before.as_deref())?;
+        fetched?;
     }
     let commit = repo.find_commit(main)?;
     // Its own parents, whatever grafts (a shallow fetch) say.
@@ -269,6 +276,21 @@ fn check_overwritable(store: &Store, client: &dyn Client, url: &str, main: Oid) 
         );
     }
     Ok(())
+}
+
+/// Put the `shallow` file back to `before` (None: there was none), atomically.
+fn restore_shallow(shallow: &std::path::Path, before: Option<&[u8]>) -> Result<()> {
+    if std::fs::read(shallow).ok().as_deref() == before {
+        return Ok(());
+    }
+    let put_back = match before {
+        None => std::fs::remove_file(shallow),
+        Some(text) => {
+            let tmp = shallow.with_extension("sqlgit-tmp");
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, shallow))
+        }
+    };
+    put_back.with_context(|| format!("restore {}", shallow.display()))
 }
 
 /// Ask the history remote at `url` for its main and correct what it is recorded to have

@@ -267,12 +267,37 @@ fn collect_garbage(
     Ok(())
 }
 
-/// Delete the pack whose index is `idx`: the .idx first (without it git no longer looks into
-/// the pack), then the pack and the files beside it.
+/// Delete the pack whose index is `idx`: first a multi-pack-index that git maintenance may
+/// have written (it lists the pack, and `git fsck` fails on one whose packs are gone; git reads
+/// every `.idx` without it), then the .idx (without it git no longer looks into the pack), then
+/// the pack and the files beside it (`.mtimes`: a cruft pack of `git gc`).
 pub(super) fn remove_pack(idx: &Path) -> Result<()> {
+    if let Some(pack_dir) = idx.parent() {
+        remove_multi_pack_index(pack_dir)?;
+    }
     std::fs::remove_file(idx).with_context(|| format!("remove {}", idx.display()))?;
-    for ext in ["pack", "rev", "keep", "bitmap"] {
+    for ext in ["pack", "rev", "keep", "bitmap", "mtimes"] {
         let _ = std::fs::remove_file(idx.with_extension(ext));
+    }
+    Ok(())
+}
+
+/// Delete git's multi-pack-index in `pack_dir` (with its bitmap and reverse index, or the
+/// chain of an incremental one), as `git repack -d` does before it deletes a pack.
+fn remove_multi_pack_index(pack_dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(pack_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "multi-pack-index.d" {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("remove {}", entry.path().display()))?;
+        } else if name == "multi-pack-index" || name.starts_with("multi-pack-index-") {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("remove {}", entry.path().display()))?;
+        }
     }
     Ok(())
 }

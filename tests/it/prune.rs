@@ -907,3 +907,44 @@ fn prune_asks_a_recreated_history_remote_before_trusting_what_it_once_confirmed(
     fx.prune(&["--keep", "1"]).success();
     assert_eq!(fx.ids(&fx.repo), all[..1]);
 }
+
+/// A user runs git's own maintenance inside the repository (`git gc`, which writes a cruft pack
+/// with an `.mtimes` file, and a multi-pack-index over the packs), then the cron runs go on and
+/// prune the packs those files describe: `git fsck` stays clean (a multi-pack-index naming
+/// deleted packs made it fail), nothing is left beside a deleted pack, and the snapshots stay
+/// exact.
+#[test]
+fn pruning_after_git_maintenance_in_the_repository_leaves_plain_git_clean() {
+    let fx = Fx::new(false);
+    for _ in 0..5 {
+        fx.snapshot(&["--keep", "2"]).success().assert_quiet();
+    }
+    fx.git(&fx.repo, &["gc", "--quiet"]);
+    fx.git(&fx.repo, &["multi-pack-index", "write", "--bitmap"]);
+    fx.assert_fsck(&fx.repo);
+    for _ in 0..5 {
+        fx.snapshot(&[]).success().assert_quiet();
+    }
+    fx.assert_fsck(&fx.repo);
+    let pack_dir = fx.repo.join("objects/pack");
+    for entry in std::fs::read_dir(&pack_dir).unwrap().flatten() {
+        let path = entry.path();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str())
+            && ["pack", "rev", "bitmap", "mtimes", "keep"].contains(&ext)
+        {
+            assert!(
+                path.with_extension("idx").exists(),
+                "{} is left without its pack index",
+                path.display()
+            );
+        }
+    }
+    let counted = fx.git(&fx.repo, &["count-objects", "-v"]);
+    assert!(counted.contains("garbage: 0"), "{counted}");
+    let sql = fx.cat(None, &fx.repo).success().assert_quiet();
+    fx.assert_restores_to(sql.stdout(), "newest.db", &fx.db);
+    let repo = fx.repo_arg();
+    fx.sqlgit(&["verify", "--repo", &repo, "--quiet"])
+        .success()
+        .assert_quiet();
+}

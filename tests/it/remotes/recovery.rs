@@ -376,3 +376,59 @@ fn rebuilt_machine_continues_the_history_remote_with_libgit2() {
     assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "3");
     fx.assert_fsck(&history);
 }
+
+/// A rebuilt machine reaches the snapshots before the adopted tip at once, before any pruning:
+/// the first run's check of the latest remote (a depth-1 fetch of its parentless commit) must not
+/// leave that commit in the `shallow` file, where it was taken for the oldest kept snapshot and
+/// looked for on the history remote (`log --all`, `cat`, `diff` of older points all failed).
+#[test]
+fn rebuilt_machine_reaches_older_snapshots_before_any_pruning() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = [
+        "--history-remote",
+        &h_url,
+        "--latest-remote",
+        &l_url,
+        "--keep",
+        "10",
+    ];
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let oldest = fx.git(&history, &["rev-list", "--max-parents=0", "main"]);
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    snapshot_run(&fx, &cron).success().assert_quiet();
+    fx.assert_latest(&latest);
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "4");
+
+    let repo = fx.repo_arg();
+    let log = fx
+        .sqlgit(&["log", "--all", "--json", "--repo", &repo])
+        .success();
+    let listed: serde_json::Value = serde_json::from_slice(log.stdout()).unwrap();
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(4),
+        "log --all lists every snapshot:\n{}",
+        log.stdout_str()
+    );
+    let sql = fx.sqlgit(&["cat", &oldest, "--repo", &repo]).success();
+    assert!(sql.stdout_str().contains("'row 1'"), "{}", sql.stdout_str());
+    assert!(
+        !sql.stdout_str().contains("'row 2'"),
+        "{}",
+        sql.stdout_str()
+    );
+    let diff = fx.sqlgit(&["diff", &oldest, "HEAD", "--repo", &repo, "--summary"]);
+    assert_eq!(diff.code(), Some(1), "{}", diff.stderr_str());
+    fx.sqlgit(&["verify", &oldest, "--repo", &repo, "--quiet"])
+        .success()
+        .assert_quiet();
+}
