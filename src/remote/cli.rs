@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use git2::Oid;
 
 use super::{Client, DIVERGED, TOKEN_ENV, TOKEN_USER_ENV, redact, url_user};
@@ -92,8 +92,13 @@ impl GitCli {
 
     /// `git --git-dir DIR [-c …] ARGS` with the non-interactive environment.
     fn command(&self, url: &str, args: &[&str]) -> Result<Command> {
+        self.command_in(&self.git_dir, url, args)
+    }
+
+    /// [`GitCli::command`] with another `--git-dir` (a [`PushView`]).
+    fn command_in(&self, git_dir: &Path, url: &str, args: &[&str]) -> Result<Command> {
         let mut cmd = Command::new(&self.program);
-        cmd.arg("--git-dir").arg(&self.git_dir);
+        cmd.arg("--git-dir").arg(git_dir);
         for var in REPO_VARS {
             cmd.env_remove(var);
         }
@@ -520,26 +525,31 @@ impl Client for GitCli {
 
     fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
         let bare = remote_url(url);
-        let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
+        let id = git2::Repository::open_bare(&self.git_dir)?
+            .revparse_single(src)?
+            .peel_to_commit()?
+            .id();
+        // Where pruning cut history (the `shallow` file) the cut commits become parentless
+        // grafts of a view that has no `shallow` file: a push from a shallow repository sends
+        // `shallow` lines, which dulwich's receive-pack rejects ("Invalid ref update line"),
+        // and the commits sent are the same either way.
+        let mut grafts = std::fs::read_to_string(self.git_dir.join("shallow")).unwrap_or_default();
         // git leaves out only the objects of the remote's commits that are parents of what it
         // sends, so a parentless commit replacing another would carry its whole tree. A graft
         // that gives the new commit the remote's as parent, for this push only, makes the
         // remote's tree the base of a thin pack; the commit sent is still the parentless one
         // (a pack carries objects as stored). GIT_GRAFT_FILE reaches the send-pack that an
         // HTTP push runs under a remote helper (`--shallow-file` does not), and unlike marking
-        // the remote's commit shallow it sends no `shallow` lines, which dulwich rejects.
-        let grafts = match unrelated {
-            Some(base) => {
-                let id = git2::Repository::open_bare(&self.git_dir)?
-                    .revparse_single(src)?
-                    .peel_to_commit()?
-                    .id();
-                let path = std::path::absolute(self.git_dir.join("sqlgit-push.grafts"))?;
-                std::fs::write(&path, format!("{id} {base}\n"))?;
-                Some(path)
-            }
-            None => None,
+        // the remote's commit shallow it sends no `shallow` lines.
+        if let Some(base) = unrelated {
+            grafts.push_str(&format!("{id} {base}\n"));
+        }
+        let view = if grafts.trim().is_empty() {
+            None
+        } else {
+            Some(PushView::create(&self.git_dir, &grafts)?)
         };
+        let refspec = format!("{}{id}:refs/heads/main", if force { "+" } else { "" });
         // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
         // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
         let args = [
@@ -555,16 +565,19 @@ impl Client for GitCli {
             &bare,
             &refspec,
         ];
-        let mut cmd = self.command(url, &args)?;
-        if let Some(path) = &grafts {
-            cmd.env("GIT_GRAFT_FILE", path);
-        }
+        let mut cmd = match &view {
+            Some(view) => {
+                let mut cmd = self.command_in(&view.dir, url, &args)?;
+                cmd.env("GIT_OBJECT_DIRECTORY", self.git_dir.join("objects"))
+                    .env("GIT_GRAFT_FILE", view.dir.join("grafts"));
+                cmd
+            }
+            None => self.command(url, &args)?,
+        };
         let meter = crate::progress::Progress::spinner(&format!("pushing to {}", redact(url)));
         let done = self.run_bounded(&mut cmd);
         meter.finish();
-        if let Some(path) = &grafts {
-            let _ = std::fs::remove_file(path);
-        }
+        drop(view);
         let done = done?;
         match porcelain_status(&done.stdout) {
             Some(('!', summary)) => {
@@ -900,5 +913,35 @@ mod tests {
     fn meaningful_line() {
         let err = "fatal: remote error: access denied\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
         assert_eq!(last_meaningful(err).unwrap(), "remote error: access denied");
+    }
+}
+
+/// A git directory for one push that sees the repository's objects (`GIT_OBJECT_DIRECTORY`)
+/// and its config, but not its `shallow` file: grafts (`GIT_GRAFT_FILE`) cut history there
+/// instead. Removed when dropped; pushes run under the repository lock, so one name serves.
+struct PushView {
+    dir: PathBuf,
+}
+
+impl PushView {
+    fn create(git_dir: &Path, grafts: &str) -> Result<PushView> {
+        let dir = std::path::absolute(git_dir.join("sqlgit-push.git"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(dir.join("refs"))?;
+            std::fs::create_dir_all(dir.join("objects"))?;
+            std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n")?;
+            std::fs::copy(git_dir.join("config"), dir.join("config"))?;
+            std::fs::write(dir.join("grafts"), grafts)
+        })();
+        let view = PushView { dir };
+        made.with_context(|| format!("prepare {}", view.dir.display()))?;
+        Ok(view)
+    }
+}
+
+impl Drop for PushView {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -277,6 +277,53 @@ fn dulwich_http_server_receives_both_remotes_through_git() {
     assert_eq!(fx.rev(&clone, "HEAD"), Some(fx.head()));
 }
 
+/// Once pruning has cut local history (a `shallow` file), git push sends `shallow` lines, which
+/// dulwich's receive-pack rejects: every later push failed, and the history remote never
+/// confirmed anything again. Pushes now go out from a view with grafts instead.
+#[test]
+fn dulwich_http_server_keeps_receiving_after_local_history_is_pruned() {
+    let fx = Fx::new();
+    let web = DulwichHttp::start_in(fx.env.path("dulwich"));
+    let history = web.create_bare("history");
+    let latest = web.create_bare("latest");
+    let (h_url, l_url) = (web.url("history"), web.url("latest"));
+    const RUNS: usize = 4;
+    for i in 1..=RUNS {
+        if i > 1 {
+            fx.change();
+        }
+        let (run, _) = snapshot_with(
+            &fx,
+            &[
+                "--history-remote",
+                &h_url,
+                "--latest-remote",
+                &l_url,
+                "--keep",
+                "1",
+            ],
+            &[],
+        );
+        run.success().assert_quiet();
+    }
+    assert!(
+        std::fs::read_to_string(fx.repo.join("shallow"))
+            .unwrap_or_default()
+            .trim()
+            .len()
+            == 40,
+        "local history must have been pruned to one snapshot"
+    );
+    fx.assert_history(&history, RUNS);
+    fx.assert_latest(&latest);
+    fx.assert_fsck(&history);
+    fx.assert_fsck(&latest);
+    assert!(
+        !fx.repo.join("sqlgit-push.git").exists(),
+        "the push view must be removed"
+    );
+}
+
 /// The report: libgit2 cannot talk to dulwich's server ("could not read refs"). This
 /// records that it still fails, plainly: one line, exit 1, nothing written to the remote.
 #[test]
