@@ -852,6 +852,36 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A git directory for one push that sees the repository's objects (`GIT_OBJECT_DIRECTORY`)
+/// and its config, but not its `shallow` file: grafts (`GIT_GRAFT_FILE`) cut history there
+/// instead. Removed when dropped; pushes run under the repository lock, so one name serves.
+struct PushView {
+    dir: PathBuf,
+}
+
+impl PushView {
+    fn create(git_dir: &Path, grafts: &str) -> Result<PushView> {
+        let dir = std::path::absolute(git_dir.join("sqlgit-push.git"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(dir.join("refs"))?;
+            std::fs::create_dir_all(dir.join("objects"))?;
+            std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n")?;
+            std::fs::copy(git_dir.join("config"), dir.join("config"))?;
+            std::fs::write(dir.join("grafts"), grafts)
+        })();
+        let view = PushView { dir };
+        made.with_context(|| format!("prepare {}", view.dir.display()))?;
+        Ok(view)
+    }
+}
+
+impl Drop for PushView {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,35 +943,5 @@ mod tests {
     fn meaningful_line() {
         let err = "fatal: remote error: access denied\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
         assert_eq!(last_meaningful(err).unwrap(), "remote error: access denied");
-    }
-}
-
-/// A git directory for one push that sees the repository's objects (`GIT_OBJECT_DIRECTORY`)
-/// and its config, but not its `shallow` file: grafts (`GIT_GRAFT_FILE`) cut history there
-/// instead. Removed when dropped; pushes run under the repository lock, so one name serves.
-struct PushView {
-    dir: PathBuf,
-}
-
-impl PushView {
-    fn create(git_dir: &Path, grafts: &str) -> Result<PushView> {
-        let dir = std::path::absolute(git_dir.join("sqlgit-push.git"))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let made = (|| -> std::io::Result<()> {
-            std::fs::create_dir_all(dir.join("refs"))?;
-            std::fs::create_dir_all(dir.join("objects"))?;
-            std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n")?;
-            std::fs::copy(git_dir.join("config"), dir.join("config"))?;
-            std::fs::write(dir.join("grafts"), grafts)
-        })();
-        let view = PushView { dir };
-        made.with_context(|| format!("prepare {}", view.dir.display()))?;
-        Ok(view)
-    }
-}
-
-impl Drop for PushView {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
