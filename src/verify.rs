@@ -20,7 +20,9 @@ use sha1::{Digest, Sha1};
 
 use crate::dump::{self, Filters, Sink, source};
 use crate::progress::Progress;
-use crate::restore::{Check, build_database, check_integrity, db_tree, for_each_file, short};
+use crate::restore::{
+    Check, build_database, check_integrity, db_tree, for_each_file, is_stale_fts_index, short,
+};
 use crate::store::pack::{Kind, object_id};
 
 /// What a drill found (failures are errors).
@@ -103,10 +105,19 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             let notes =
                 integrity_check(&cli_copy).with_context(|| format!("{what}: {shown} restore"))?;
             report.warnings.extend(notes.into_iter().map(|n| {
-                format!(
-                    "{what}: the database holds values its own schema rejects ({n}); \
-                     restored as they are"
-                )
+                if is_stale_fts_index(&n) {
+                    format!(
+                        "{what}: a full-text index does not match the rows it indexes ({n}), \
+                         in the snapshot as in the database it was taken of (an external-content \
+                         table changed without its index); restored as it is: \
+                         INSERT INTO t(t) VALUES('rebuild') rebuilds it"
+                    )
+                } else {
+                    format!(
+                        "{what}: the database holds values its own schema rejects ({n}); \
+                         restored as they are"
+                    )
+                }
             }));
             let (got, summary) = dump_hash(&cli_copy)?;
             if got != want {

@@ -15,7 +15,7 @@ use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use crate::store::packread::PackReader;
 use exec::feed_file;
-pub use exec::{Check, build_database, check_integrity, execute};
+pub use exec::{Check, build_database, check_integrity, execute, is_stale_fts_index};
 pub use into::restore_into;
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.

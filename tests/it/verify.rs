@@ -248,3 +248,38 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// An external-content FTS4 table whose content table changed without its index (no triggers,
+/// as sqlite-utils' `enable_fts` makes it by default, or triggers dropped by a table rebuild)
+/// fails SQLite's integrity check in the database itself: the snapshot holds that index exactly,
+/// so `verify` warns instead of failing, and `restore --into` succeeds (it replaced the content,
+/// then exited 1 with "integrity check failed").
+#[test]
+fn a_stale_external_content_fts_index_is_a_warning() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "fts.db",
+        b"CREATE TABLE docs(id INTEGER PRIMARY KEY, body);\n\
+          INSERT INTO docs VALUES (1, 'alpha'), (2, 'beta');\n\
+          CREATE VIRTUAL TABLE f USING fts4(body, content='docs');\n\
+          INSERT INTO f(f) VALUES ('rebuild');\n\
+          UPDATE docs SET body = 'gamma' WHERE id = 1;\n",
+    );
+    let repo = env.path("fts.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env.sqlgit(&["-q", "verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("a full-text index does not match the rows it indexes"),
+        "{err}"
+    );
+    assert!(err.contains("FTS4 table main.f"), "{err}");
+    let live = env.db_from_script("live.db", b"CREATE TABLE other(x);");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&live)])
+        .success();
+    let c = rusqlite::Connection::open(&live).unwrap();
+    let body: String = c
+        .query_row("SELECT body FROM docs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(body, "gamma");
+}
