@@ -413,10 +413,16 @@ fn dump_in_transaction(
     }
     if let Some(stat1) = &schema.stat1 {
         // ANALYZE creates sqlite_stat1 (the only way to); a SQLite built with STAT4 also makes
-        // sqlite_stat4, which the source did not have (its rows are build-specific anyway).
-        let mut sql = b"ANALYZE sqlite_schema;\nDROP TABLE IF EXISTS sqlite_stat4;\n\
-                        DELETE FROM sqlite_stat1;\n"
-            .to_vec();
+        // sqlite_stat4, dropped again unless the source had one (restored with the tables).
+        let has_stat4 = schema
+            .tables
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case("sqlite_stat4"));
+        let mut sql = b"ANALYZE sqlite_schema;\n".to_vec();
+        if !has_stat4 {
+            sql.extend_from_slice(b"DROP TABLE IF EXISTS sqlite_stat4;\n");
+        }
+        sql.extend_from_slice(b"DELETE FROM sqlite_stat1;\n");
         summary.rows += system_rows(conn, stat1, encoding, format, &mut sql)?;
         sink.file(&["3-sqlite_stat1.sql"], sql)?;
     }

@@ -308,12 +308,9 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
             "table" if e.name == "sqlite_stat1" => {
                 schema.stat1 = Some(table(conn, e, false, &none)?)
             }
-            // stat2/3/4: build-specific, not restorable. Other `sqlite_` names are tables made
-            // with writable_schema: kept (created the same way, see shell::write_object).
-            "table"
-                if ["sqlite_stat2", "sqlite_stat3", "sqlite_stat4"]
-                    .iter()
-                    .any(|n| e.name.eq_ignore_ascii_case(n)) => {}
+            // Other `sqlite_` names (stat2/3/4 of a SQLite built with them, tables made with
+            // writable_schema) are kept as tables, created the way writable_schema makes them
+            // (see shell::write_object): a restore by a SQLite without STAT4 keeps their rows.
             "table" => schema
                 .tables
                 .push(table(conn, e, e.rootpage == 0, filters)?),
