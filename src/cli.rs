@@ -167,3 +167,25 @@ pub fn parse_redact(s: &str) -> Result<String, String> {
         )),
     }
 }
+
+/// The repository of a `snapshot` or `push` command line that did not parse (`--repo DIR` or
+/// `--repo=DIR`), so its failure can be recorded like a failed run.
+pub fn job_repo(args: impl Iterator<Item = std::ffi::OsString>) -> Option<std::path::PathBuf> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let command = args
+        .iter()
+        .find(|a| !a.to_string_lossy().starts_with('-'))?;
+    if command != "snapshot" && command != "push" {
+        return None;
+    }
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--repo" {
+            return rest.next().map(std::path::PathBuf::from);
+        }
+        if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--repo=")) {
+            return Some(value.into());
+        }
+    }
+    None
+}

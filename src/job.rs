@@ -10,7 +10,7 @@
 //! before it does anything else, so a run killed midway is visible to `sqlgit status`.
 //! Nothing here prints: the caller shows the report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -136,6 +136,27 @@ pub fn run(req: &Request) -> Report {
     locked.finish(&settings, &mut report, started);
     report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
+}
+
+/// A cron line whose flags no longer parse (a typo, a flag an upgrade renamed) fails before any
+/// run: record it like a failed run of the repository it names, when that repository exists,
+/// so the failure hook fires and status and metrics show it. Returns warnings.
+pub fn record_usage_error(repo: &Path, line: &str) -> Vec<String> {
+    let Ok(store) = Store::open(repo) else {
+        return Vec::new();
+    };
+    let settings = Settings::load(&store);
+    let mut report = Report {
+        error: Some(anyhow!("{line}")),
+        ..Report::default()
+    };
+    let unlocked = Recorder {
+        repo,
+        store: Some(&store),
+        holds_lock: false,
+    };
+    unlocked.finish(&settings, &mut report, Instant::now());
+    report.warnings
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.

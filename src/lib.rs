@@ -41,7 +41,13 @@ pub fn main_with_exit_code() -> ExitCode {
                 && err.kind()
                     != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
         {
-            eprintln!("sqlgit: {}", error::usage_line(&err.render().to_string()));
+            let line = error::usage_line(&err.render().to_string());
+            eprintln!("sqlgit: {line}");
+            if let Some(repo) = cli::job_repo(std::env::args_os().skip(1)) {
+                for warning in job::record_usage_error(&repo, &line) {
+                    eprintln!("sqlgit: warning: {warning}");
+                }
+            }
             return ExitCode::from(2);
         }
         Err(err) => {

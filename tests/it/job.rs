@@ -203,6 +203,53 @@ fn failure_hook_and_state_on_a_lock_timeout() {
     );
 }
 
+/// A cron line that no longer parses (a typo, a renamed flag) exits 2 before any run; for
+/// `snapshot` and `push` of an existing repository it is recorded like a failed run: the failure
+/// hook fires, status is unhealthy, and the next good run heals it.
+#[test]
+fn a_command_line_that_does_not_parse_is_a_failed_run_of_its_repository() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let hook_file = env.path("hook.txt");
+    env.sqlgit(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--on-failure",
+        &hook(&hook_file),
+    ])
+    .success();
+    let repo_eq = format!("--repo={}", s(&repo));
+    for args in [
+        vec!["snapshot", "--repo", &s(&repo), "--keep-last", "3"],
+        vec!["-q", "push", &repo_eq, "--bogus"],
+    ] {
+        let run = env.sqlgit(&args).code_is(2);
+        assert_eq!(run.stderr_str().lines().count(), 1, "{}", run.stderr_str());
+    }
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("failure|") && lines[0].contains("--keep-last"),
+        "{lines:?}"
+    );
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        status.stderr_str().contains("the last run failed")
+            && status.stderr_str().contains("--bogus"),
+        "{}",
+        status.stderr_str()
+    );
+    // Other commands' usage errors are not runs; the next good run heals the status.
+    env.sqlgit(&["log", "--repo", &s(&repo), "--bogus"])
+        .code_is(2);
+    assert_eq!(hook_lines(&hook_file).len(), 2);
+    env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).success();
+}
+
 #[test]
 fn failure_hook_on_a_push_failure() {
     let env = TestEnv::new();
