@@ -25,8 +25,9 @@ pub struct RemoteArgs {
     /// SSH private key for ssh:// remotes (ssh-agent and ~/.ssh keys are tried too).
     /// HTTPS: a token in the environment variable SQLGIT_HTTPS_TOKEN is used as the password
     /// (user from the URL, SQLGIT_HTTPS_USER, or "sqlgit"); git credential helpers work too.
+    /// "" forgets it.
     #[arg(long, value_name = "FILE")]
-    pub ssh_key: Option<PathBuf>,
+    pub ssh_key: Option<String>,
     /// How to talk to the remotes: `git` runs the installed git program (so ~/.ssh/config,
     /// GIT_SSH_COMMAND, ssh-agent, credential helpers and proxies behave as with `git push`);
     /// `libgit2` uses the built-in client. Default: git when it is on PATH, else libgit2.
@@ -101,21 +102,24 @@ pub fn flags(
         }),
         history_remote: remotes.history_remote.as_deref().map(remote_url),
         latest_remote: remotes.latest_remote.as_deref().map(remote_url),
-        ssh_key: remotes.ssh_key.as_deref().map(absolute),
+        ssh_key: remotes.ssh_key.as_deref().map(absolute_or_forget),
         transport: remotes.transport.clone(),
         push_timeout: remotes.push_timeout.clone(),
         keep: keep.keep.clone(),
         exclude_tables: filters.exclude_table.clone(),
         redact: filters.redact.clone(),
-        metrics_file: job.metrics_file.as_deref().map(|p| {
-            if p.is_empty() {
-                String::new()
-            } else {
-                absolute(p.as_ref())
-            }
-        }),
+        metrics_file: job.metrics_file.as_deref().map(absolute_or_forget),
         on_success: job.on_success.clone(),
         on_failure: job.on_failure.clone(),
+    }
+}
+
+/// A path as remembered (absolute: cron runs elsewhere), or "" (forget the setting).
+fn absolute_or_forget(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        absolute(path.as_ref())
     }
 }
 

@@ -1377,6 +1377,13 @@ fn passphrase_key_without_agent_fails_at_once_naming_ssh_agent() {
         called.contains(&format!("-i {key_arg}")),
         "--ssh-key is passed to ssh: {called}"
     );
+    // `--ssh-key ""` forgets the key: the next run's ssh gets none.
+    std::fs::remove_file(&record).unwrap();
+    fx.change();
+    let (run, _) = snapshot_with(&fx, &["--ssh-key", ""], &[("GIT_SSH_COMMAND", &script)]);
+    assert_push_failures(&run, &[("history", url)]);
+    let called = std::fs::read_to_string(&record).expect("GIT_SSH_COMMAND was not run");
+    assert!(!called.contains("-i "), "the key is forgotten: {called}");
 }
 
 #[test]
