@@ -327,6 +327,14 @@ impl GitCli {
                  fingerprint, then add it with one interactive ssh login)",
             );
         }
+        if lower.contains("protocol error: bad line length character") {
+            return with(
+                "the server's side of the SSH connection printed text where git expected its \
+                 protocol: the account's login shell refuses commands (nologin: \"This account is \
+                 currently not available\") or prints a message (a profile that echoes); it needs \
+                 a shell that runs git quietly (e.g. git-shell)",
+            );
+        }
         match said {
             Some(said) => anyhow!("git {what} failed: {said}"),
             None => anyhow!("git {what} failed for {}", redact(url)),

@@ -1322,6 +1322,32 @@ fn fake_ssh(fx: &Fx) -> (PathBuf, PathBuf) {
     (script, record)
 }
 
+/// An account whose shell is nologin answers git's command with a sentence on stdout; git only
+/// says "protocol error: bad line length character: This". The line names the cause.
+#[test]
+fn an_ssh_account_without_a_usable_shell_is_named_as_the_cause() {
+    let fx = Fx::new();
+    let script = fx.env.write(
+        "nologin-ssh",
+        "#!/bin/sh\necho 'This account is currently not available.'\nexit 1\n",
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = "ssh://127.0.0.1/srv/app.git";
+    let script = script.display().to_string();
+    let (run, took) = snapshot_with(
+        &fx,
+        &["--history-remote", url],
+        &[("GIT_SSH_COMMAND", &script)],
+    );
+    let causes = assert_push_failures(&run, &[("history", url)]);
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    assert!(
+        causes[0].contains("nologin") && causes[0].contains("shell"),
+        "{causes:?}"
+    );
+}
+
 #[test]
 fn git_ssh_command_is_honoured_and_a_refused_key_fails_at_once() {
     let fx = Fx::new();
