@@ -99,7 +99,8 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                     Ok(w.write_all(sql)?)
                 })
             })
-            .with_context(|| format!("{what}: restore with {shown} failed"))?;
+            .with_context(|| format!("{what}: restore with {shown} failed"))
+            .map_err(|e| scratch_full(e, scratch.path()))?;
             meter.finish();
             let want = std::mem::take(&mut hash).finalize().to_vec();
             let notes =
@@ -135,7 +136,8 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                 exec(sql)
             })
         })
-        .with_context(|| format!("{what}: restore failed"))?;
+        .with_context(|| format!("{what}: restore failed"))
+        .map_err(|e| scratch_full(e, scratch.path()))?;
         let expected = expected.unwrap_or_else(|| hash.finalize().to_vec());
         let (got, summary) = dump_hash(&inproc)?;
         if got != expected {
@@ -154,6 +156,20 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         );
     }
     Ok(report)
+}
+
+/// A restore that ran out of space ran out in the scratch directory: say which, and what to set.
+fn scratch_full(e: anyhow::Error, scratch: &Path) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if text.contains(crate::error::DISK_FULL) || text.contains("database or disk is full") {
+        let dir = scratch.parent().unwrap_or(scratch);
+        return e.context(format!(
+            "the scratch directory in {} is full (set TMPDIR to a disk with room for two \
+             restored copies)",
+            dir.display()
+        ));
+    }
+    e
 }
 
 /// Read every object of the snapshot and check its hash. Returns the number of objects.

@@ -1658,5 +1658,22 @@ fn disk_full() {
     if let Some(e) = fsck_problems(&env, &big) {
         p.push(e);
     }
+
+    // `verify` with TMPDIR on the small filesystem: its restores fill it midway. The line says
+    // where, and what to set.
+    let small = fs.dir.display().to_string();
+    let verify_args = ["verify", "--repo", "app.sqlgit"];
+    let run = sqlgit(&env, &verify_args, &[("TMPDIR", small.as_str())]);
+    rows.add(
+        "disk full (`verify` with TMPDIR on a 2 MiB tmpfs)",
+        &verify_args,
+        &run,
+    );
+    match refusal(&run, &[]) {
+        Ok(msg) => p.check(msg.contains(&small) && msg.contains("TMPDIR"), || {
+            format!("verify's disk-full line does not name the scratch place and TMPDIR: {msg}")
+        }),
+        Err(e) => p.push(e),
+    }
     p.finish();
 }
