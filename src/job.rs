@@ -122,7 +122,7 @@ pub fn run(req: &Request) -> Report {
     let mut store = store;
     let old = Settings::load(&store);
     let settings = old.merged(&req.flags);
-    if let Err(e) = state::mark_started(&store.path, when::unix_now()) {
+    if let Err(e) = state::mark_started(&store.path, when::unix_now(), false) {
         report.warnings.push(error_line(&e));
     }
     if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {

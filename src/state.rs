@@ -52,14 +52,19 @@ pub struct Run {
 pub struct Started {
     pub unix: i64,
     pub pid: u32,
+    /// Started by `sqlgit push` (a later push may replace its mark; only a snapshot run
+    /// replaces a snapshot run's).
+    #[serde(default)]
+    pub push: bool,
 }
 
-/// Record that a run started (the caller holds the repository lock).
-pub fn mark_started(repo_dir: &Path, unix: i64) -> Result<()> {
+/// Record that a run (`push`: a `sqlgit push`) started; the caller holds the repository lock.
+pub fn mark_started(repo_dir: &Path, unix: i64, push: bool) -> Result<()> {
     let mut st = load(repo_dir);
     st.running = Some(Started {
         unix,
         pid: std::process::id(),
+        push,
     });
     save(repo_dir, &st)
 }

@@ -54,10 +54,13 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         ));
     }
     // Failures from here on are recorded like a failed run (state, metrics, failure hook), and
-    // a push killed midway shows in `sqlgit status` as a run that did not finish (a killed
-    // snapshot run's mark is left for the next snapshot run to replace).
-    if crate::state::load(&path).running.is_none()
-        && let Err(e) = crate::state::mark_started(&path, crate::when::unix_now())
+    // a push killed midway shows in `sqlgit status` as a run that did not finish until a push
+    // or a snapshot run completes (a killed snapshot run's mark is left for the next snapshot
+    // run to replace). Under the lock, no run that left a mark is live.
+    if crate::state::load(&path)
+        .running
+        .is_none_or(|killed| killed.push)
+        && let Err(e) = crate::state::mark_started(&path, crate::when::unix_now(), true)
     {
         eprintln!("sqlgit: warning: {}", crate::error::error_line(&e));
     }

@@ -395,6 +395,74 @@ fn status_after_a_killed_run_says_it_did_not_finish() {
     env.sqlgit(&["status", "--repo", &s(&repo)]).success();
 }
 
+/// `sqlgit push` records its run like a snapshot does: killed mid-push, status says the run did
+/// not finish; the next push completes it and status is healthy again.
+#[test]
+fn status_after_a_killed_push_says_it_did_not_finish() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let remote = env.path("history.git");
+    let init = std::process::Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&remote)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let (db_arg, repo_arg, remote_arg) = (s(&db), s(&repo), s(&remote));
+    let snapshot = ["snapshot", &db_arg, "--repo", &repo_arg];
+    let with_remote = [&snapshot[..], &["--history-remote", &remote_arg]].concat();
+    env.sqlgit(&with_remote).success();
+    // The remote refuses the next push: a commit is left for `sqlgit push`.
+    let hook = remote.join("hooks/pre-receive");
+    let set_hook = |body: &str| {
+        std::fs::write(&hook, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    set_hook("exit 1");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE account SET balance = balance + 1 WHERE id = 7;")
+        .unwrap();
+    env.sqlgit(&snapshot).code_is(1);
+    // Now the remote hangs, and the push is killed while it waits.
+    set_hook("sleep 60");
+    let mut child = env
+        .sqlgit_cmd(&["push", "--repo", &s(&repo)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = repo.join("sqlgit-state.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains("\"running\": {")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the push never recorded its start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        status.stderr_str().contains("did not finish"),
+        "{}",
+        status.stderr_str()
+    );
+    std::fs::remove_file(&hook).unwrap();
+    env.sqlgit(&["push", "--repo", &s(&repo)]).success();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).success();
+}
+
 #[test]
 fn a_hung_hook_is_stopped_and_reported_and_does_not_block_the_next_run() {
     let env = TestEnv::new();
