@@ -218,7 +218,20 @@ fn steps(
     } else {
         Reading::Incremental
     };
-    let outcome = snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading)?;
+    let take =
+        |reading| snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading);
+    let outcome = match take(reading) {
+        // A damaged object of the previous snapshot (bit rot in its trees) would fail every
+        // incremental run: read everything instead, which scrubs the packs and repairs them.
+        Err(e) if reading != Reading::Full && crate::store::previous::is_unreadable(&e) => {
+            report.warnings.push(format!(
+                "{}: read every database whole instead (the damaged objects are rewritten)",
+                error_line(&e)
+            ));
+            take(Reading::Full)?
+        }
+        taken => taken?,
+    };
     if !one_off {
         // The saved filters were written for the configured databases.
         report

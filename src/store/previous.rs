@@ -19,6 +19,16 @@ use crate::dump::pages::PageMap;
 
 const MAP_DIR: &str = "sqlgit-pages";
 
+/// The context of every failure to read the previous snapshot's objects (see
+/// [`is_unreadable`]).
+const READ_PREVIOUS: &str = "read previous snapshot";
+
+/// Whether `err` is a failure to read the previous snapshot's objects (damaged, or missing):
+/// a run that reads everything does not need them.
+pub fn is_unreadable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.to_string() == READ_PREVIOUS)
+}
+
 fn map_path(repo_dir: &Path, folder: &str) -> PathBuf {
     repo_dir.join(MAP_DIR).join(format!("{folder}.map"))
 }
@@ -106,7 +116,7 @@ impl PreviousSnapshot<'_> {
             Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(e.id())),
             Ok(_) => Ok(None),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e).context("read previous snapshot"),
+            Err(e) => Err(e).context(READ_PREVIOUS),
         }
     }
 }
@@ -121,14 +131,10 @@ impl Previous for PreviousSnapshot<'_> {
     }
 
     fn tree_entries(&self, oid: Oid) -> Result<Vec<(String, Oid, bool)>> {
-        if let Some(data) = self
-            .packs()
-            .whole_tree(oid)
-            .context("read previous snapshot")?
-        {
+        if let Some(data) = self.packs().whole_tree(oid).context(READ_PREVIOUS)? {
             return parse_tree(&data).with_context(|| format!("read tree {oid}"));
         }
-        let tree = self.repo.find_tree(oid).context("read previous snapshot")?;
+        let tree = self.repo.find_tree(oid).context(READ_PREVIOUS)?;
         tree.iter()
             .map(|e| {
                 let name = e.name().context("a chunk name is not UTF-8")?.to_string();
@@ -138,7 +144,7 @@ impl Previous for PreviousSnapshot<'_> {
     }
 
     fn blob_sizes(&self, oids: &[Oid]) -> Result<u64> {
-        let sizes = self.packs().sizes(oids).context("read previous snapshot")?;
+        let sizes = self.packs().sizes(oids).context(READ_PREVIOUS)?;
         let mut total = 0u64;
         for (&oid, size) in oids.iter().zip(sizes) {
             total += match size {

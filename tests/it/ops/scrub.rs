@@ -189,3 +189,32 @@ fn intact_deltas_of_a_repaired_base_are_rebuilt_not_lost() {
         sg(&env, T0 + 600, &["verify", c, "--repo", &r]).success();
     }
 }
+
+/// An incremental run reads the previous snapshot's trees on the way to the changed rows. One of
+/// them damaged (bit rot) failed every later run ("invalid distance too far back"); now the run
+/// reads everything instead, which scrubs the packs: the new snapshot is whole, the loss of the
+/// older snapshot's tree is said once, and the next run succeeds.
+#[test]
+fn a_damaged_tree_on_the_incremental_path_makes_the_run_read_everything() {
+    let env = TestEnv::new();
+    let (db, repo) = snapshotted(&env);
+    let r = s(&repo);
+    let rows_tree = git(&env, &repo, &["rev-parse", "HEAD:app.db/1-tables/t/1-rows"]);
+    damage_object(&env, &repo, rows_tree.trim());
+    sql(&env, &db, "UPDATE t SET v = 'changed' WHERE id = 1;");
+    let run = sg(&env, T0 + 60, &["snapshot", "--repo", &r]).code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("read every database whole instead")
+            && err.contains("could not be written again"),
+        "{err}"
+    );
+    let dump = sg(&env, T0 + 60, &["dump", &s(&db)]).success();
+    let cat = sg(&env, T0 + 60, &["cat", "--repo", &r]).success();
+    assert!(cat.stdout() == dump.stdout(), "the new snapshot is whole");
+    sg(&env, T0 + 60, &["verify", "--repo", &r]).success();
+    sql(&env, &db, "UPDATE t SET v = 'changed again' WHERE id = 2;");
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r])
+        .success()
+        .assert_quiet();
+}
