@@ -576,7 +576,8 @@ impl Client for GitCli {
         let mut cmd = match &view {
             Some(view) => {
                 let mut cmd = self.command_in(&view.dir, url, &args)?;
-                cmd.env("GIT_OBJECT_DIRECTORY", self.git_dir.join("objects"))
+                let objects = std::path::absolute(self.git_dir.join("objects"))?;
+                cmd.env("GIT_OBJECT_DIRECTORY", objects)
                     .env("GIT_GRAFT_FILE", view.dir.join("grafts"));
                 cmd
             }
