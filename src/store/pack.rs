@@ -80,7 +80,8 @@ impl Default for Compressor {
 }
 
 impl Compressor {
-    /// The pack entry for `data`; `bulk` trades size for speed (big first snapshots).
+    /// The pack entry for `data`; `bulk` trades size for speed (what snapshots write; prune
+    /// and the scrub rewrite at the careful level).
     pub fn entry(&mut self, kind: Kind, data: &[u8], bulk: bool) -> Result<Vec<u8>> {
         let z = if bulk {
             &mut self.fast

@@ -3,7 +3,6 @@
 //! repository does not already have are compressed and written.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -201,25 +200,21 @@ struct CompressPool {
     error: Arc<Mutex<Option<anyhow::Error>>>,
 }
 
-/// Raw bytes after which compression switches to its fast level.
-const BULK_AFTER: u64 = 8 << 20;
-
 impl CompressPool {
     fn new(pack: PackWriter, threads: usize) -> CompressPool {
         let (tx, rx) = sync_channel::<Job>(4);
         let rx = Arc::new(Mutex::new(rx));
         let pack = Arc::new(Mutex::new(pack));
         let error: Arc<Mutex<Option<anyhow::Error>>> = Arc::new(Mutex::new(None));
-        let raw = Arc::new(AtomicU64::new(0));
         let workers = (0..threads)
             .map(|_| {
-                let (rx, pack, error, raw) = (rx.clone(), pack.clone(), error.clone(), raw.clone());
+                let (rx, pack, error) = (rx.clone(), pack.clone(), error.clone());
                 std::thread::spawn(move || {
                     let mut z = Compressor::default();
                     loop {
                         let job = rx.lock().expect("queue").recv();
                         let Ok(job) = job else { break };
-                        let result = compress_job(&mut z, job, &raw, &pack);
+                        let result = compress_job(&mut z, job, &pack);
                         if let Err(e) = result {
                             error.lock().expect("error").get_or_insert(e);
                             break;
@@ -288,16 +283,12 @@ impl CompressPool {
 }
 
 /// Compress a batch of objects, then append them to the pack under one lock.
-fn compress_job(
-    z: &mut Compressor,
-    job: Job,
-    raw: &AtomicU64,
-    pack: &Mutex<PackWriter>,
-) -> Result<()> {
+fn compress_job(z: &mut Compressor, job: Job, pack: &Mutex<PackWriter>) -> Result<()> {
     let mut entries = Vec::with_capacity(job.len());
+    // The fast level throughout: measured on scattered-change runs, level 6 saved under 1% of
+    // the repository's growth (tree entries are object ids) for 4% of the run's time.
     for (kind, oid, data) in job {
-        let seen = raw.fetch_add(data.len() as u64, Ordering::Relaxed);
-        entries.push((oid, z.entry(kind, &data, seen > BULK_AFTER)?));
+        entries.push((oid, z.entry(kind, &data, true)?));
         buffers::give(data);
     }
     let mut pack = pack.lock().expect("pack");
