@@ -32,6 +32,22 @@ fn hook_lines(file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Wait (up to 20 s) until a run has recorded its start in `repo`'s state file.
+fn wait_until_running(repo: &Path) {
+    let state = repo.join("sqlgit-state.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains("\"running\": {")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the run never recorded its start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn bank(env: &TestEnv) -> std::path::PathBuf {
     env.db_from_script(
         "bank.db",
@@ -354,18 +370,7 @@ fn status_after_a_killed_run_says_it_did_not_finish() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = repo.join("sqlgit-state.json");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&state)
-        .unwrap_or_default()
-        .contains("\"running\": {")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the run never recorded its start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_running(&repo);
     // Still running: status says so and is not alarmed.
     let status = env.sqlgit(&["status", "--repo", &s(&repo)]);
     assert!(
@@ -437,18 +442,7 @@ fn status_after_a_killed_push_says_it_did_not_finish() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = repo.join("sqlgit-state.json");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&state)
-        .unwrap_or_default()
-        .contains("\"running\": {")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the push never recorded its start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_running(&repo);
     std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap();
     child.wait().unwrap();

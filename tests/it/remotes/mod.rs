@@ -1322,6 +1322,24 @@ fn fake_ssh(fx: &Fx) -> (PathBuf, PathBuf) {
     (script, record)
 }
 
+/// A snapshot pushing to `ssh://127.0.0.1/srv/app.git` through `GIT_SSH_COMMAND=script` (made
+/// executable): its push fails at once; the causes it gives.
+#[track_caller]
+fn push_failures_through_ssh_command(fx: &Fx, script: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = "ssh://127.0.0.1/srv/app.git";
+    let script = script.display().to_string();
+    let (run, took) = snapshot_with(
+        fx,
+        &["--history-remote", url],
+        &[("GIT_SSH_COMMAND", &script)],
+    );
+    let causes = assert_push_failures(&run, &[("history", url)]);
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    causes
+}
+
 /// An account whose shell is nologin answers git's command with a sentence on stdout; git only
 /// says "protocol error: bad line length character: This". The line names the cause.
 #[test]
@@ -1331,17 +1349,7 @@ fn an_ssh_account_without_a_usable_shell_is_named_as_the_cause() {
         "nologin-ssh",
         "#!/bin/sh\necho 'This account is currently not available.'\nexit 1\n",
     );
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let url = "ssh://127.0.0.1/srv/app.git";
-    let script = script.display().to_string();
-    let (run, took) = snapshot_with(
-        &fx,
-        &["--history-remote", url],
-        &[("GIT_SSH_COMMAND", &script)],
-    );
-    let causes = assert_push_failures(&run, &[("history", url)]);
-    assert!(took < FAIL_LIMIT, "took {took:?}");
+    let causes = push_failures_through_ssh_command(&fx, &script);
     assert!(
         causes[0].contains("nologin") && causes[0].contains("shell"),
         "{causes:?}"
@@ -1352,15 +1360,7 @@ fn an_ssh_account_without_a_usable_shell_is_named_as_the_cause() {
 fn git_ssh_command_is_honoured_and_a_refused_key_fails_at_once() {
     let fx = Fx::new();
     let (script, record) = fake_ssh(&fx);
-    let url = "ssh://127.0.0.1/srv/app.git";
-    let script = script.display().to_string();
-    let (run, took) = snapshot_with(
-        &fx,
-        &["--history-remote", url],
-        &[("GIT_SSH_COMMAND", &script)],
-    );
-    let causes = assert_push_failures(&run, &[("history", url)]);
-    assert!(took < FAIL_LIMIT, "took {took:?}");
+    let causes = push_failures_through_ssh_command(&fx, &script);
     assert!(
         causes[0].contains("authentication failed") && causes[0].contains("Permission denied"),
         "the cause should say the key was refused, in git's words too: {causes:?}"
