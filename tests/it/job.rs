@@ -32,6 +32,24 @@ fn hook_lines(file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The bank database snapshotted into `bank.sqlgit` with an `--on-failure` hook writing to
+/// `hook.txt`: (repository, hook file).
+fn snapshotted_with_failure_hook(env: &TestEnv) -> (std::path::PathBuf, std::path::PathBuf) {
+    let db = bank(env);
+    let repo = env.path("bank.sqlgit");
+    let hook_file = env.path("hook.txt");
+    env.sqlgit(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--on-failure",
+        &hook(&hook_file),
+    ])
+    .success();
+    (repo, hook_file)
+}
+
 /// Wait (up to 20 s) until a run has recorded its start in `repo`'s state file.
 fn wait_until_running(repo: &Path) {
     let state = repo.join("sqlgit-state.json");
@@ -183,18 +201,7 @@ fn failure_hook_fires_when_the_repository_cannot_be_made() {
 #[test]
 fn failure_hook_and_state_on_a_lock_timeout() {
     let env = TestEnv::new();
-    let db = bank(&env);
-    let repo = env.path("bank.sqlgit");
-    let hook_file = env.path("hook.txt");
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "--on-failure",
-        &hook(&hook_file),
-    ])
-    .success();
+    let (repo, hook_file) = snapshotted_with_failure_hook(&env);
     // Another run holds the lock.
     let lock = std::fs::File::open(repo.join("sqlgit.lock")).unwrap();
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
@@ -225,18 +232,7 @@ fn failure_hook_and_state_on_a_lock_timeout() {
 #[test]
 fn a_command_line_that_does_not_parse_is_a_failed_run_of_its_repository() {
     let env = TestEnv::new();
-    let db = bank(&env);
-    let repo = env.path("bank.sqlgit");
-    let hook_file = env.path("hook.txt");
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "--on-failure",
-        &hook(&hook_file),
-    ])
-    .success();
+    let (repo, hook_file) = snapshotted_with_failure_hook(&env);
     let repo_eq = format!("--repo={}", s(&repo));
     for args in [
         vec!["snapshot", "--repo", &s(&repo), "--keep-last", "3"],
