@@ -283,6 +283,14 @@ fn steps(
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
     }
+    // One pack a run: merged geometrically so lookups do not slow down with history's length.
+    match crate::store::repack::maintain(store) {
+        Ok(0) => {}
+        Ok(_) => *store = Store::open(&store.path)?,
+        Err(e) => report
+            .warnings
+            .push(format!("merge small packs: {}", error_line(&e))),
+    }
     if !failures.is_empty() {
         return Err(anyhow!(failures.join("; ")));
     }

@@ -9,6 +9,7 @@ pub mod packindex;
 pub mod packread;
 pub mod previous;
 pub mod prune;
+pub mod repack;
 pub mod scrub;
 pub mod tree;
 pub mod writer;

@@ -955,3 +955,36 @@ fn pruning_after_git_maintenance_in_the_repository_leaves_plain_git_clean() {
         .success()
         .assert_quiet();
 }
+
+/// Each run writes a pack; without pruning they would pile up (thousands within weeks, every
+/// lookup searching each). More than 16 are merged geometrically: the count stays small, every
+/// snapshot still restores, and plain git is happy.
+#[test]
+fn packs_are_merged_as_runs_add_them_without_any_pruning() {
+    let fx = Fx::new(false);
+    let mut dumps: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..40 {
+        let run = fx.snapshot(&[]).success();
+        let id = printed_commit(&run);
+        dumps.push((id, fx.cat(None, &fx.repo).success().stdout().to_vec()));
+        let packs = std::fs::read_dir(fx.repo.join("objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pack")
+            })
+            .count();
+        assert!(packs <= 17, "run {i}: {packs} packs");
+    }
+    fx.assert_fsck(&fx.repo);
+    for (id, sql) in &dumps {
+        let run = fx.cat(Some(id), &fx.repo).success();
+        assert!(
+            run.stdout() == &sql[..],
+            "snapshot {id} no longer restores the same"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Geometric pack maintenance: every run writes one pack, so without it a repository snapshotted
+//! every five minutes holds thousands of packs within weeks, and every object lookup (the
+//! writer's, libgit2's, git's) searches each of them: runs slow down with the length of history
+//! rather than with the change.
+//!
+//! Once there are more than [`MIN_PACKS`] packs, the smallest are merged so that the packs
+//! left, ordered by size, each hold at least twice the one before (git's `repack --geometric=2`
+//! rule): the count stays logarithmic in the repository's size, and each byte is copied a
+//! logarithmic number of times over its life. Entries are copied byte for byte (deltas git wrote
+//! are re-encoded whole), as pruning does; packs with a `.keep` file are left alone.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::Store;
+use super::pack::{Compressor, PackWriter, read_index};
+use super::prune::{copy_entries, remove_pack};
+
+/// Below this many packs nothing is merged (most runs then do nothing at all).
+const MIN_PACKS: usize = 16;
+
+/// The packs merged (0: none).
+pub fn maintain(store: &Store) -> Result<usize> {
+    let pack_dir = store.objects_dir().join("pack");
+    let mut packs: Vec<(PathBuf, u64)> = Vec::new();
+    for entry in std::fs::read_dir(&pack_dir)?.flatten() {
+        let idx = entry.path();
+        if idx.extension().is_some_and(|e| e == "idx")
+            && !idx.with_extension("keep").exists()
+            && let Ok(meta) = std::fs::metadata(idx.with_extension("pack"))
+        {
+            packs.push((idx, meta.len()));
+        }
+    }
+    if packs.len() <= MIN_PACKS {
+        return Ok(0);
+    }
+    let sizes: Vec<u64> = {
+        packs.sort_by_key(|&(_, size)| size);
+        packs.iter().map(|&(_, size)| size).collect()
+    };
+    let merge = geometric_split(&sizes);
+    if merge < 2 {
+        return Ok(0);
+    }
+    let merged: Vec<&Path> = packs[..merge]
+        .iter()
+        .map(|(idx, _)| idx.as_path())
+        .collect();
+    merge_packs(store, &merged)?;
+    Ok(merge)
+}
+
+/// How many of the smallest packs (sizes ascending) to merge so that the rest, with the merged
+/// one, each hold at least twice the one before.
+fn geometric_split(sizes: &[u64]) -> usize {
+    // From the largest down, the packs that already form the progression.
+    let mut split = sizes.len();
+    while split > 1 && sizes[split - 1] >= 2 * sizes[split - 2] {
+        split -= 1;
+    }
+    if split == 1 {
+        // The smallest pack is half the next or less: nothing to merge.
+        return 0;
+    }
+    // Merging the first `split` packs makes one of their total size, which must itself be at
+    // most half the next: take the next ones in while it is not.
+    let mut total: u64 = sizes[..split].iter().sum();
+    while split < sizes.len() && sizes[split] < 2 * total {
+        total += sizes[split];
+        split += 1;
+    }
+    split
+}
+
+/// Copy every entry of `packs` (their `.idx` paths) into one new pack, then delete them.
+fn merge_packs(store: &Store, packs: &[&Path]) -> Result<()> {
+    let objects = store.objects_dir();
+    let mut out = PackWriter::new(&objects)?;
+    let mut copied = HashSet::new();
+    let mut z = Compressor::default();
+    for idx in packs {
+        let copy = read_index(idx).and_then(|index| {
+            copy_entries(
+                &store.repo,
+                &idx.with_extension("pack"),
+                &index,
+                &|_| true,
+                &mut copied,
+                &mut out,
+                &mut z,
+            )
+        });
+        if let Err(e) = copy {
+            out.discard();
+            return Err(e);
+        }
+    }
+    let (_, name) = out.finish_named()?;
+    let kept = name.map(|n| objects.join("pack").join(format!("{n}.idx")));
+    for idx in packs {
+        if Some(*idx) != kept.as_deref() {
+            remove_pack(idx)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::geometric_split;
+
+    #[test]
+    fn the_smallest_packs_merge_until_each_is_twice_the_one_before() {
+        // Already a progression: nothing.
+        assert_eq!(geometric_split(&[1, 2, 4, 8, 100]), 0);
+        // Two equal small packs merge into one (2), which is then at most half of 100.
+        assert_eq!(geometric_split(&[10, 10, 100]), 2);
+        // The merged 20 is not half of 20: that one joins, and 40 is under half of 100.
+        assert_eq!(geometric_split(&[10, 10, 20, 100]), 3);
+        // Everything about the same size: all merge.
+        assert_eq!(geometric_split(&[5, 5, 5, 5, 5]), 5);
+        // A big first snapshot and many small runs: the small ones merge, the big one stays.
+        let mut sizes = vec![1; 20];
+        sizes.push(1000);
+        assert_eq!(geometric_split(&sizes), 20);
+    }
+}
