@@ -63,16 +63,23 @@ impl Shape {
 
 /// The shape of a table from the contents of its `0-create.sql`.
 pub fn analyze(create: &[u8]) -> Result<Shape> {
-    const VIRTUAL: &[u8] = b"PRAGMA writable_schema=ON;\n";
-    if let Some(rest) = create.strip_prefix(VIRTUAL) {
-        return virtual_shape(rest);
-    }
+    const WRITABLE: &[u8] = b"PRAGMA writable_schema=ON;\n";
+    // A virtual table's schema row, or a table with a name SQLite reserves (`sqlite_stat4`, or
+    // one made under writable_schema), created with writable_schema on.
+    let (create, reserved) = match create.strip_prefix(WRITABLE) {
+        Some(rest) if rest.starts_with(b"INSERT INTO sqlite_schema") => return virtual_shape(rest),
+        Some(rest) => (
+            rest.strip_suffix(b"PRAGMA writable_schema=RESET;\n")
+                .unwrap_or(rest),
+            true,
+        ),
+        None => (create, false),
+    };
     let sql = std::str::from_utf8(create)
         .context("CREATE TABLE text is not UTF-8")?
         .strip_suffix(";\n")
         .ok_or_else(|| anyhow!("CREATE TABLE text does not end with ;"))?;
-    let conn = Connection::open_in_memory()?;
-    crate::dump::real::register_sql_functions(&conn)?;
+    let conn = reading_connection(reserved)?;
     crate::restore::execute(&conn, sql.as_bytes())
         .with_context(|| format!("cannot read the table definition {sql:?}"))?;
     let schema = read_schema(&conn, &Filters::default())?;
@@ -142,6 +149,17 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     })
 }
 
+/// An in-memory database to create a snapshot's table in (`reserved`: with writable_schema on,
+/// for a name SQLite reserves).
+fn reading_connection(reserved: bool) -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    crate::dump::real::register_sql_functions(&conn)?;
+    if reserved {
+        conn.execute_batch("PRAGMA writable_schema=ON;")?;
+    }
+    Ok(conn)
+}
+
 /// Every column of `table`: name, position in the primary key, hidden (2, 3: generated).
 fn table_columns(conn: &Connection, table: &str) -> Result<Vec<(String, i64, i64)>> {
     let mut stmt = conn.prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1)")?;
@@ -168,8 +186,11 @@ impl Shape {
     /// Name the columns as the table's exact text does, from its `1-schema-fixup.sql` (the
     /// column the rows fill as `sqlgit_rowid` is `rowid`; the real rowid shows as `(rowid)`).
     pub fn with_fixup(mut self, fixup: &[u8]) -> Result<Shape> {
-        let conn = Connection::open_in_memory()?;
-        crate::dump::real::register_sql_functions(&conn)?;
+        let reserved = self
+            .name
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"));
+        let conn = reading_connection(reserved)?;
         let create = format!("{};\n", self.sql);
         crate::restore::execute(&conn, create.as_bytes())?;
         crate::restore::execute(&conn, fixup).context("read the table's exact text")?;
