@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! [sqlgit]
-//!     format = 1                       # marks a repository sqlgit created
+//!     format = 2                       # marks a repository sqlgit created
 //!     db = /srv/app.db                 # databases to snapshot (repeatable)
 //!     historyRemote = ssh://…          # every snapshot, fast-forward
 //!     latestRemote = https://…         # newest snapshot only, force-pushed

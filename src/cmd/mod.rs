@@ -33,7 +33,8 @@ use crate::store::prune::Report;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Print nothing on success (errors still go to stderr): for cron, which mails any output.
+    /// Print nothing on success but what the command exists to print (SQL, listings, results)
+    /// and warnings; errors still go to stderr: for cron, which mails any output.
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }

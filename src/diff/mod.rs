@@ -153,14 +153,19 @@ fn compare<'r>(
         return Ok((differ, warnings));
     }
     let reports = report::count(&plan)?;
-    if reports.is_empty() && !report::other_changes(&plan) {
+    let differ = !reports.is_empty() || report::other_changes(&plan);
+    if req.format == Format::Json {
+        // Scripts parse the object whatever the answer: no differences is `"tables": []`.
+        report::json(&plan, &reports, out)?;
+        return Ok((differ, Vec::new()));
+    }
+    if !differ {
         return Ok((false, Vec::new()));
     }
     match req.format {
         Format::Rows { color } => render::render(&plan, &reports, color, out)?,
         Format::Summary => report::summary(&plan, &reports, out)?,
-        Format::Json => report::json(&plan, &reports, out)?,
-        Format::Sql => unreachable!("handled above"),
+        Format::Json | Format::Sql => unreachable!("handled above"),
     }
     Ok((true, Vec::new()))
 }

@@ -182,6 +182,12 @@ pub fn record_push(
             run.ok = true;
             run.error = None;
             run.push_only = false;
+            if run.commit.is_some() {
+                // `push --reroot` gave the run's snapshot a new id: name the one pushed.
+                if let Ok(Some(head)) = store.head() {
+                    run.commit = Some(head.id().to_string());
+                }
+            }
             st.last_run = Some(run.clone());
             st.last_success = Some(when::unix_now());
             settings.on_success.as_deref()

@@ -158,7 +158,7 @@ fn times_identical_points_tables_and_bad_input() {
 
     // A time between two snapshots selects the earlier one.
     let between = rfc3339(T0 + 2 * STEP + STEP / 2);
-    for mode in [&[][..], &["--summary"], &["--json"], &["--sql"]] {
+    for mode in [&[][..], &["--summary"], &["--sql"]] {
         let mut args = vec![between.as_str(), c[2].as_str()];
         args.extend_from_slice(mode);
         let run = h.diff(&args).code_is(0).assert_quiet();
@@ -167,6 +167,14 @@ fn times_identical_points_tables_and_bad_input() {
             "identical points printed something"
         );
     }
+    // --json is for scripts: always its one object, with no tables when nothing differs.
+    let run = h.diff(&[&between, &c[2], "--json"]).code_is(0);
+    let (doc, got) = json_counts(&run);
+    assert!(got.is_empty() && doc["tables"] == serde_json::json!([]));
+    assert_eq!(
+        (doc["from"].as_str(), doc["to"].as_str()),
+        (Some(c[2].as_str()), Some(c[2].as_str()))
+    );
     let run = h.diff(&[&between, &c[3], "--json"]).code_is(1);
     let (doc, _) = json_counts(&run);
     assert_eq!(doc["from"], c[2].as_str());
@@ -175,13 +183,17 @@ fn times_identical_points_tables_and_bad_input() {
     let run = h.diff(&[&c[5], "--json"]).code_is(1);
     assert_eq!(json_counts(&run).0["to"], c[SNAPSHOTS - 1].as_str());
 
-    // Identical points: exit 0, nothing printed.
+    // Identical points: exit 0, nothing printed (--json: its object, no tables).
     for mode in [&[][..], &["--summary"], &["--json"], &["--sql"]] {
         for (a, b) in [(c[4].as_str(), c[4].as_str()), ("HEAD", "HEAD")] {
             let mut args = vec![a, b];
             args.extend_from_slice(mode);
             let run = h.diff(&args).code_is(0).assert_quiet();
-            assert!(run.stdout().is_empty());
+            if mode == ["--json"] {
+                assert_eq!(json_counts(&run).0["tables"], serde_json::json!([]));
+            } else {
+                assert!(run.stdout().is_empty());
+            }
         }
     }
     h.diff(&["HEAD"]).code_is(0).assert_quiet();

@@ -68,7 +68,8 @@ fn diff_live_lists_exactly_the_changes_since_a_snapshot_and_changes_nothing() {
     };
     let repo_before = tree_state(&repo);
 
-    // Nothing changed (a change in an excluded table is no change): exit 0, nothing printed.
+    // Nothing changed (a change in an excluded table is no change): exit 0, nothing printed
+    // (--json: its object, with no tables).
     env.sqlite3(&db, "INSERT INTO secret_tokens VALUES ('s2');")
         .success();
     let at_t0 = rfc3339(T0 + 30);
@@ -77,11 +78,20 @@ fn diff_live_lists_exactly_the_changes_since_a_snapshot_and_changes_nothing() {
             let mut args = vec![when, "--live", d];
             args.extend_from_slice(mode);
             let run = diff(&args).code_is(0).assert_quiet();
-            assert!(
-                run.stdout().is_empty(),
-                "no change, yet:\n{}",
-                run.stdout_str()
-            );
+            if mode == ["--json"] {
+                let (doc, counts) = json_counts(&run);
+                assert!(
+                    counts.is_empty() && doc["to"] == "live",
+                    "{}",
+                    run.stdout_str()
+                );
+            } else {
+                assert!(
+                    run.stdout().is_empty(),
+                    "no change, yet:\n{}",
+                    run.stdout_str()
+                );
+            }
         }
     }
 

@@ -234,7 +234,12 @@ fn diverged_history_remote_is_refused_and_the_printed_command_resolves_it() {
     fx.change();
     fx.snapshot(&[]).success();
     fx.change();
-    let run = snapshot_run(&fx, &["--history-remote", &h_url]);
+    let hook_out = fx.env.path("success.env");
+    let on_success = format!("env > '{}'", hook_out.display());
+    let run = snapshot_run(
+        &fx,
+        &["--history-remote", &h_url, "--on-success", &on_success],
+    );
     printed_commit(&run);
     let causes = assert_push_failures(&run, &[("history", &h_url)]);
     assert!(causes[0].contains("diverged"), "{causes:?}");
@@ -258,6 +263,16 @@ fn diverged_history_remote_is_refused_and_the_printed_command_resolves_it() {
         "their snapshot kept"
     );
     assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "3");
+    // The push completed the failed run: its hook and status name the re-rooted commit, the
+    // one the remote has, not the id it had before.
+    let hook = std::fs::read_to_string(&hook_out).expect("the success hook ran");
+    assert!(
+        hook.lines().any(|l| l == format!("SQLGIT_COMMIT={tip}")),
+        "{hook}"
+    );
+    let status = fx.sqlgit(&["status", "--repo", &fx.repo_arg(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(status.stdout()).unwrap();
+    assert_eq!(v["last_run"]["commit"], tip.as_str(), "{v:#}");
     fx.assert_fsck(&history);
     fx.change();
     snapshot_run(&fx, &[]).success().assert_quiet();
