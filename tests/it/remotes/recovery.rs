@@ -57,29 +57,39 @@ fn run_printed_command(fx: &Fx, cause: &str) -> Run {
     fx.env.run_limited(cmd, b"", FAIL_LIMIT).0
 }
 
+/// Three cron runs (a change before each but the first) pushing to a history and a latest
+/// remote on the git daemon, with `--keep KEEP`: (history, latest, the cron flags).
+fn three_cron_runs(fx: &Fx, keep: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let cron: Vec<String> = [
+        "--history-remote",
+        &fx.daemon.url("history"),
+        "--latest-remote",
+        &fx.daemon.url("latest"),
+        "--keep",
+        keep,
+    ]
+    .map(String::from)
+    .into();
+    let flags: Vec<&str> = cron.iter().map(String::as_str).collect();
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&flags).success().assert_quiet();
+    }
+    (history, latest, cron)
+}
+
 /// The machine is rebuilt: the local repository is gone, both remotes are intact. The same cron
 /// command continues the history remote's history (its commits stay ancestors), and pruning
 /// works at once.
 #[test]
 fn rebuilt_machine_continues_the_history_remote() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
-    let cron = [
-        "--history-remote",
-        &h_url,
-        "--latest-remote",
-        &l_url,
-        "--keep",
-        "2",
-    ];
-    for i in 0..3 {
-        if i > 0 {
-            fx.change();
-        }
-        fx.snapshot(&cron).success().assert_quiet();
-    }
+    let (history, latest, cron) = three_cron_runs(&fx, "2");
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
     let before = fx.head();
     std::fs::remove_dir_all(&fx.repo).unwrap();
 
@@ -399,23 +409,8 @@ fn rebuilt_machine_continues_the_history_remote_with_libgit2() {
 #[test]
 fn rebuilt_machine_reaches_older_snapshots_before_any_pruning() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
-    let cron = [
-        "--history-remote",
-        &h_url,
-        "--latest-remote",
-        &l_url,
-        "--keep",
-        "10",
-    ];
-    for i in 0..3 {
-        if i > 0 {
-            fx.change();
-        }
-        fx.snapshot(&cron).success().assert_quiet();
-    }
+    let (history, latest, cron) = three_cron_runs(&fx, "10");
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
     let oldest = fx.git(&history, &["rev-list", "--max-parents=0", "main"]);
     std::fs::remove_dir_all(&fx.repo).unwrap();
     fx.change();
