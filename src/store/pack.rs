@@ -117,7 +117,8 @@ impl PackWriter {
         // Unique within the process too: a checked snapshot writes two packs at once.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!("{TMP_PREFIX}{}_{n}.pack", std::process::id()));
+        // No `.pack` suffix: git (fsck, gc) must never mistake a half-written file for a pack.
+        let tmp = dir.join(format!("{TMP_PREFIX}{}_{n}_pack", std::process::id()));
         let file = create_private(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(b"PACK\0\0\0\x02\0\0\0\0")?; // the count is patched in finish()
@@ -200,7 +201,8 @@ impl PackWriter {
         drop(file);
 
         let name = format!("pack-{}", Oid::from_bytes(&pack_sum)?);
-        let idx_tmp = self.tmp.with_extension("idx");
+        // Nor an `.idx` suffix: a killed run's partial index would make git fsck fail.
+        let idx_tmp = temp_idx_path(&self.tmp);
         let index = Arc::try_unwrap(self.index)
             .map_err(|_| anyhow::anyhow!("internal error: pack index still shared"))?
             .into_inner()
@@ -216,6 +218,12 @@ impl PackWriter {
         File::open(&self.dir)?.sync_all()?;
         Ok((self.offset + 20, Some(name)))
     }
+}
+
+/// Where the index of the temporary pack `tmp` (`…_pack`) is written (`…_idx`).
+fn temp_idx_path(tmp: &Path) -> PathBuf {
+    let name = tmp.file_name().unwrap_or_default().to_string_lossy();
+    tmp.with_file_name(format!("{}_idx", name.trim_end_matches("_pack")))
 }
 
 /// Remove temporary files a killed run left in `objects/pack` (call with the lock held).
@@ -285,4 +293,50 @@ pub(super) fn create_private(path: &Path) -> std::io::Result<File> {
         .truncate(true)
         .mode(0o600)
         .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// git fsck reads every `*.idx` in `objects/pack`: a run killed while writing must leave
+    /// only files git ignores, and that the next run removes.
+    #[test]
+    fn temporary_files_are_never_named_like_a_pack_or_its_index() {
+        let objects = tempfile::tempdir().unwrap();
+        let mut writer = PackWriter::new(objects.path()).unwrap();
+        let data = b"hello";
+        let entry = Compressor::default().entry(Kind::Blob, data, true).unwrap();
+        writer.append(object_id(Kind::Blob, data), &entry).unwrap();
+        let pack_dir = objects.path().join("pack");
+        let idx_tmp = temp_idx_path(&writer.tmp);
+        for name in names(&pack_dir).into_iter().chain([idx_tmp
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()])
+        {
+            assert!(name.starts_with(TMP_PREFIX), "{name}");
+            assert!(
+                !name.ends_with(".pack") && !name.ends_with(".idx"),
+                "{name}"
+            );
+        }
+        let (_, name) = writer.finish_named().unwrap();
+        let name = name.unwrap();
+        assert_eq!(
+            names(&pack_dir),
+            [format!("{name}.idx"), format!("{name}.pack")]
+        );
+    }
 }

@@ -622,8 +622,8 @@ fn a_killed_prune_leaves_a_valid_repository() {
     check("after the final prune");
     assert_eq!(fx.logged(), all[..3]);
     fx.assert_shallow_is(&all[2]);
-    // A prune killed while rewriting packs can leave its temporary pack behind (`sqlgit prune`
-    // does not clean them up); the next snapshot removes such files.
+    // A prune killed while rewriting packs can leave its temporary files behind (named so git
+    // ignores them); the next prune or snapshot removes them.
     fx.snapshot(&[]).success().assert_quiet();
     assert_eq!(fx.count(&fx.repo), 3, "the remembered --keep 3");
     let stray: Vec<String> = std::fs::read_dir(fx.repo.join("objects/pack"))
