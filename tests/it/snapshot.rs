@@ -1675,10 +1675,17 @@ fn sigkill_at_random_moments_while_a_writer_runs() {
     let stop = Arc::new(AtomicBool::new(false));
     let (writer, feeder) = start_writer(&env, &db, stop.clone());
 
+    // Kills land within the time one run takes here, under this writer (timed first): runs
+    // got faster, and fixed delays came to miss most of them.
+    let started = std::time::Instant::now();
+    snapshot(&env, &db, &repo, None);
+    let span = (started.elapsed().as_millis() as u64).max(2);
+
+    // Up to 1.5 spans: some runs finish, so later kills hit a repository with new commits.
     let mut rng = StdRng::seed_from_u64(0x5eed_2026);
     let (mut killed, mut finished) = (0, 0);
     for round in 0..25 {
-        let delay = Duration::from_millis(rng.random_range(0..=300));
+        let delay = Duration::from_millis(rng.random_range(0..span * 3 / 2));
         let mut child = env
             .sqlgit_cmd(&[
                 OsStr::new("snapshot"),
