@@ -128,6 +128,13 @@ pub fn run(req: &Request) -> Report {
     if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {
         report.error = Some(e);
     }
+    let settings = match refused_metrics_file(&old, &settings) {
+        Some(_) => Settings {
+            metrics_file: old.metrics_file.clone(),
+            ..settings
+        },
+        None => settings,
+    };
     let locked = Recorder {
         repo: &req.repo,
         store: Some(&store),
@@ -345,10 +352,26 @@ fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
     failures
 }
 
+/// A metrics file newly given where it cannot be written (its folder does not exist): refused
+/// before it is saved, and not written by the failed run. One whose folder goes away later is
+/// a warning on each run instead (a backup never waits on its metrics).
+fn refused_metrics_file<'a>(old: &Settings, new: &'a Settings) -> Option<(&'a str, &'a Path)> {
+    let path = new.metrics_file.as_deref().filter(|p| !p.is_empty())?;
+    let dir = Path::new(path).parent().filter(|d| !d.is_dir())?;
+    (new.metrics_file != old.metrics_file).then_some((path, dir))
+}
+
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
 /// (pruning relies on that). Returns notes for the user (a password that was not saved).
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     new.validate()?;
+    if let Some((path, dir)) = refused_metrics_file(old, new) {
+        return Err(crate::error::usage(format!(
+            "--metrics-file {path}: the folder {} does not exist (create it first, or give \
+             another path)",
+            dir.display()
+        )));
+    }
     remote::check_roles(
         &store.path,
         new.history_remote.as_deref(),

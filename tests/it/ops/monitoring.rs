@@ -333,3 +333,56 @@ fn repositories_sharing_a_metrics_file_keep_each_others_samples() {
         .count();
     assert_eq!(samples, 2, "{text}");
 }
+
+#[test]
+fn a_metrics_file_in_a_missing_folder_is_refused_when_given_and_warned_about_when_it_goes() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let missing = s(&env.path("no-such-folder/sqlgit.prom"));
+    // Given where it cannot be written: refused with one line, not saved, not written.
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--metrics-file", &missing],
+    )
+    .code_is(2);
+    let err = run.stderr_str();
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    assert!(
+        err.contains("no-such-folder") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!env.path("no-such-folder").exists());
+    sg(&env, T0 + 60, &["snapshot", &d, "--repo", &r])
+        .success()
+        .assert_quiet();
+    // Given where it can: saved and written. When its folder goes away later, each run still
+    // snapshots (exit 0) and warns.
+    let prom = env.path("textfile/sqlgit.prom");
+    std::fs::create_dir(env.path("textfile")).unwrap();
+    let given = s(&prom);
+    sg(
+        &env,
+        T0 + 120,
+        &["snapshot", &d, "--repo", &r, "--metrics-file", &given],
+    )
+    .success()
+    .assert_quiet();
+    assert!(prom.exists());
+    std::fs::remove_dir_all(env.path("textfile")).unwrap();
+    env.sqlite3(&db, "INSERT INTO t VALUES (2);").success();
+    let run = sg(
+        &env,
+        T0 + 180,
+        &["snapshot", &d, "--repo", &r, "--metrics-file", &given],
+    )
+    .success();
+    let err = run.stderr_str();
+    assert!(err.contains("warning: metrics file"), "{err}");
+    assert_eq!(
+        env.git_in(&repo, &["rev-list", "--count", "HEAD"]).trim(),
+        "2"
+    );
+}
