@@ -39,7 +39,8 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     let settings = Settings::load(store);
     let (mut st, unreadable) = state::load_checked(&store.path);
     // Only the remotes configured now.
-    st.remotes.retain(|role, _| settings.has_remote(role));
+    st.remotes
+        .retain(|role, r| settings.is_current_remote(role, &r.url));
     let head = store.head()?;
     let mut oldest = None;
     let mut count = 0;

@@ -242,11 +242,24 @@ impl Settings {
 
     /// Whether a remote of this role (`history`, `latest`) is configured.
     pub fn has_remote(&self, role: &str) -> bool {
+        self.remote_url(role).is_some()
+    }
+
+    /// The URL configured for remote `role` ("history", "latest").
+    pub fn remote_url(&self, role: &str) -> Option<&str> {
         match role {
-            "history" => self.history_remote.is_some(),
-            "latest" => self.latest_remote.is_some(),
-            _ => false,
+            "history" => self.history_remote.as_deref(),
+            "latest" => self.latest_remote.as_deref(),
+            _ => None,
         }
+    }
+
+    /// Whether `recorded` (a push record's URL, as the state file keeps it) is the remote
+    /// configured now for `role`: a record of a remote since replaced says nothing about the
+    /// new one.
+    pub fn is_current_remote(&self, role: &str, recorded: &str) -> bool {
+        self.remote_url(role)
+            .is_some_and(|url| remote::is_recorded_as(url, recorded))
     }
 
     /// What to leave out of dumps.

@@ -106,7 +106,8 @@ impl Told<'_> {
     fn publish(&self, settings: &Settings, st: &mut state::State, run: &Run) -> Vec<String> {
         let mut warnings = Vec::new();
         // A remote that was forgotten (`--history-remote ""`) is no longer reported.
-        st.remotes.retain(|role, _| settings.has_remote(role));
+        st.remotes
+            .retain(|role, r| settings.is_current_remote(role, &r.url));
         // One name per repository however `--repo` was spelled (metrics of several
         // repositories share a file by it).
         let path = self.store.map_or(self.repo, |s| s.path.as_path());

@@ -115,6 +115,14 @@ fn looks_like_token(user: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Whether `recorded` (a URL as push records keep it: [`redact`]ed) is `url`'s record: equal
+/// without their user and password.
+pub fn is_recorded_as(url: &str, recorded: &str) -> bool {
+    let bare =
+        |u: &str| Userinfo::of(u).map_or_else(|| u.to_string(), |i| i.without_password(false));
+    bare(url) == bare(recorded)
+}
+
 /// Whether two remote settings name the same remote (passwords aside).
 pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
     a.map(|u| without_password(u).0) == b.map(|u| without_password(u).0)
@@ -207,6 +215,21 @@ mod tests {
         for url in ["https://bob@forge/x.git", "ssh://ghp_x@host/x.git"] {
             assert_eq!(without_password(url), (url.to_string(), false));
         }
+    }
+
+    #[test]
+    fn a_push_record_belongs_to_its_remote_however_the_credentials_were_given() {
+        let recorded = redact("https://ghp_Tok7Secret@forge/x.git");
+        for configured in [
+            "https://ghp_Tok7Secret@forge/x.git",
+            "https://forge/x.git",
+            "https://alice:pw@forge/x.git",
+        ] {
+            assert!(is_recorded_as(configured, &recorded), "{configured}");
+        }
+        assert!(!is_recorded_as("https://forge/y.git", &recorded));
+        assert!(is_recorded_as("/srv/h.git", "/srv/h.git"));
+        assert!(!is_recorded_as("/srv/new.git", "/srv/h.git"));
     }
 
     #[test]

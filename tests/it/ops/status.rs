@@ -366,6 +366,29 @@ fn status_says_what_it_cannot_vouch_for_and_forgets_forgotten_remotes() {
             .stdout_str()
             .contains(&h)
     );
+    // Replaced (configured, not pushed yet): status speaks of the new remote, never pushed,
+    // not of the old one's last push.
+    let moved = crate::servers::init_bare(env.root(), "moved");
+    let m = s(&moved);
+    sg(
+        &env,
+        T0,
+        &["init", "--repo", &r, "--db", &d, "--history-remote", &m],
+    )
+    .success();
+    let run = sg(&env, T0, &["status", "--repo", &r]);
+    let out = run.stdout_str();
+    assert!(
+        out.contains(&format!("history remote {m}: never pushed")) && !out.contains(&h),
+        "{out}"
+    );
+    sg(
+        &env,
+        T0,
+        &["init", "--repo", &r, "--db", &d, "--history-remote", &h],
+    )
+    .success();
+    sg(&env, T0, &["push", "--repo", &r]).success();
     // Forgotten: neither status nor the metrics speak of it.
     sg(
         &env,
