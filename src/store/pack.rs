@@ -89,18 +89,21 @@ impl Compressor {
             &mut self.careful
         };
         let bound = z.zlib_compress_bound(data.len());
-        let mut out = Vec::with_capacity(bound + 16);
+        let mut head = Vec::with_capacity(16);
         let mut size = data.len() as u64;
         let mut byte = ((kind as u8) << 4) | (size & 15) as u8;
         size >>= 4;
         while size > 0 {
-            out.push(byte | 0x80);
+            head.push(byte | 0x80);
             byte = (size & 0x7f) as u8;
             size >>= 7;
         }
-        out.push(byte);
-        let header = out.len();
-        out.resize(header + bound, 0);
+        head.push(byte);
+        let header = head.len();
+        // Zeroed by the allocator (a big block comes from the system already zero, and only
+        // the pages the compressor writes become resident), not by filling it here.
+        let mut out = vec![0u8; header + bound];
+        out[..header].copy_from_slice(&head);
         let n = z
             .zlib_compress(data, &mut out[header..])
             .map_err(|e| anyhow::anyhow!("compress object: {e:?}"))?;

@@ -320,6 +320,8 @@ impl Pack {
     /// call: several times faster than a streaming zlib. The read's bound covers zlib's output
     /// for any data.
     fn whole_entry(&self, at: u64, kind: u8, max: usize) -> Result<Option<Vec<u8>>> {
+        /// Objects bigger than this are inflated as their compressed bytes are read.
+        const STREAM_FROM: usize = 8 << 20;
         let offset = self.offset(at)?;
         let mut input = vec![0u8; 8 << 10];
         let got = read_some_at(&self.pack, &mut input, offset)?;
@@ -333,6 +335,15 @@ impl Pack {
         let size = usize::try_from(size).context("object too big")?;
         if size > max || size as u64 > left.saturating_mul(1032) {
             return Ok(None);
+        }
+        if size > STREAM_FROM {
+            // A big object (a row with a value of many MiB) is inflated from the pack as it is
+            // read: holding its compressed bytes whole too would double the memory it takes.
+            let mut out = vec![0u8; size];
+            let stream = offset + used as u64;
+            let (done, _) =
+                self.inflate_at(stream, &input[used..got], &mut out, 1 << 20, |_| false)?;
+            return Ok((done == size).then_some(out));
         }
         let bound = used + size + size / 8 + 64;
         let mut got = got;

@@ -1965,3 +1965,40 @@ fn a_database_path_that_is_not_a_regular_file_is_refused() {
         );
     }
 }
+
+/// Rows holding values of many MiB (a file kept in the database): each is one chunk, bigger
+/// than the size from which the packs are read as a stream; every reader gives them back whole.
+#[test]
+fn values_of_many_mib_restore_through_cat_restore_and_verify() {
+    let env = TestEnv::new();
+    let db = env.path("files.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE f(id INTEGER PRIMARY KEY, name TEXT, data BLOB);
+         INSERT INTO f VALUES (1, 'small', x'00ff');
+         INSERT INTO f VALUES (2, 'big', randomblob(12 * 1024 * 1024));
+         INSERT INTO f VALUES (3, printf('%.*c', 10 * 1024 * 1024, 'x'), NULL);",
+    )
+    .unwrap();
+    drop(conn);
+    let repo = env.path("files.sqlgit");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    let expected = dump(&env, &db);
+    assert!(expected.len() > 30 << 20);
+    assert!(
+        cat(&env, &repo, None, None) == expected,
+        "cat differs from dump"
+    );
+    let restored = env.path("restored.db");
+    env.sqlgit(&[
+        OsStr::new("restore"),
+        OsStr::new("--repo"),
+        repo.as_os_str(),
+        OsStr::new("--to"),
+        restored.as_os_str(),
+    ])
+    .success();
+    assert!(dump(&env, &restored) == expected, "restore differs");
+    env.sqlgit(&[OsStr::new("verify"), OsStr::new("--repo"), repo.as_os_str()])
+        .success();
+}
