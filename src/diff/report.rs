@@ -71,7 +71,10 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
         writeln!(out, "triggers changed")?;
     }
     if plan.header.is_some() {
-        writeln!(out, "pragmas changed (user_version, application_id)")?;
+        writeln!(
+            out,
+            "pragmas changed (user_version, application_id, page_size, auto_vacuum)"
+        )?;
     }
     Ok(())
 }

@@ -440,6 +440,9 @@ fn dump_in_transaction(
     Ok(summary)
 }
 
+/// SQLite's page size unless built otherwise (since 3.12.0).
+const DEFAULT_PAGE_SIZE: i64 = 4096;
+
 fn header(schema: &Schema, format: Format) -> Vec<u8> {
     let p = &schema.pragmas;
     let mut out = match format {
@@ -451,6 +454,14 @@ fn header(schema: &Schema, format: Format) -> Vec<u8> {
     if p.encoding != "UTF-8" {
         // Only takes effect on a new, empty database: exactly what a restore writes into.
         out.push_str(&format!("PRAGMA encoding='{}';\n", p.encoding));
+    }
+    // Also only on a new database (before its first table); said only when not SQLite's
+    // defaults, so the header of most databases stays as it was.
+    if p.page_size != DEFAULT_PAGE_SIZE {
+        out.push_str(&format!("PRAGMA page_size={};\n", p.page_size));
+    }
+    if p.auto_vacuum != 0 {
+        out.push_str(&format!("PRAGMA auto_vacuum={};\n", p.auto_vacuum));
     }
     out.push_str("BEGIN TRANSACTION;\n");
     out.push_str(&format!("PRAGMA user_version={};\n", p.user_version));

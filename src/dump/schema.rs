@@ -14,6 +14,10 @@ pub struct Pragmas {
     pub encoding: String,
     pub user_version: i64,
     pub application_id: i64,
+    /// Bytes per page, and `auto_vacuum` (0 none, 1 full, 2 incremental): the file's layout,
+    /// which a restore can only choose before its first table.
+    pub page_size: i64,
+    pub auto_vacuum: i64,
 }
 
 /// How a table's rows are keyed (the chunk names and boundaries come from the key).
@@ -254,6 +258,8 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         encoding,
         user_version: int(pragma("user_version")?),
         application_id: int(pragma("application_id")?),
+        page_size: int(pragma("page_size")?),
+        auto_vacuum: int(pragma("auto_vacuum")?),
     };
 
     let mut stmt = conn.prepare(

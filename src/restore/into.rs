@@ -112,8 +112,8 @@ impl Layout {
         )
     }
 
-    /// Put the built file at `path` in the target's journal mode (and page size, if its SQL
-    /// chose another one); refuse another text encoding.
+    /// Put the built file at `path` in the target's journal mode (and page size and
+    /// auto_vacuum, if its SQL chose others); refuse another text encoding.
     fn apply(&self, path: &Path) -> Result<()> {
         let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
         let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
@@ -126,10 +126,14 @@ impl Layout {
             );
         }
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        if page_size != self.page_size {
+        let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if page_size != self.page_size || auto_vacuum != self.auto_vacuum {
             conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
-            conn.execute_batch(&format!("PRAGMA page_size={}; VACUUM;", self.page_size))
-                .context("set the target's page size")?;
+            conn.execute_batch(&format!(
+                "PRAGMA page_size={}; PRAGMA auto_vacuum={}; VACUUM;",
+                self.page_size, self.auto_vacuum
+            ))
+            .context("set the target's page size and auto_vacuum")?;
         }
         let mode = if self.wal { "WAL" } else { "DELETE" };
         let set: String =

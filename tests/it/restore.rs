@@ -147,3 +147,40 @@ fn a_snapshot_of_every_spelling_restores_exactly() {
         .success();
     compare_databases(&db, &to);
 }
+
+/// The file's layout is part of the snapshot: a database with another page size and
+/// auto_vacuum comes back with them (`cat | sqlite3` and `restore --to`), while `restore --into`
+/// keeps the target's.
+#[test]
+fn page_size_and_auto_vacuum_come_back_except_into_a_live_database() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "small-pages.db",
+        b"PRAGMA page_size=512; PRAGMA auto_vacuum=INCREMENTAL;\n\
+          CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+          WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300)\n\
+          INSERT INTO t SELECT x, printf('%.*c', x, 'v') FROM c;",
+    );
+    assert_eq!(count(&db, "PRAGMA page_size"), 512);
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let sql = env
+        .sqlgit(&["cat", "--repo", &s(&repo)])
+        .success()
+        .output
+        .stdout;
+    compare_databases(&db, &env.restore(&sql, "cli.db"));
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    compare_databases(&db, &to);
+    assert_eq!(count(&to, "PRAGMA auto_vacuum"), 2);
+
+    let live = env.db_from_script("live.db", b"CREATE TABLE other(x);");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&live)])
+        .success();
+    assert_eq!(count(&live, "PRAGMA page_size"), 4096);
+    assert_eq!(count(&live, "PRAGMA auto_vacuum"), 0);
+    assert_eq!(count(&live, "SELECT count(*) FROM t"), 300);
+}

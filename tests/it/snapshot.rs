@@ -705,8 +705,13 @@ fn unchanged_database_makes_no_commit() {
     );
 
     // VACUUM rewrites the file but not the content: still unchanged.
+    sql(
+        &env,
+        &db,
+        "CREATE TABLE junk(x); INSERT INTO junk VALUES (randomblob(100000)); DROP TABLE junk;",
+    );
     let bytes_before = std::fs::read(&db).unwrap();
-    sql(&env, &db, "PRAGMA page_size=1024; VACUUM;");
+    sql(&env, &db, "VACUUM;");
     assert_ne!(
         std::fs::read(&db).unwrap(),
         bytes_before,
@@ -718,7 +723,26 @@ fn unchanged_database_makes_no_commit() {
         "VACUUM made a new snapshot"
     );
 
-    // A change makes a commit whose parent is the first, at the new time.
+    // A new page size is part of the snapshot (a restore makes the file with it).
+    sql(&env, &db, "PRAGMA page_size=1024; VACUUM;");
+    let resized = snapshot_commit(&env, &db, &repo, Some(T + 500));
+    assert!(cat(&env, &repo, None, None).starts_with(b"-- sqlgit snapshot format 2\n"));
+    let header = git(
+        &env,
+        &repo,
+        &["show", &format!("{resized}:demo.db/0-header.sql")],
+    );
+    assert!(
+        header.stdout_str().contains("PRAGMA page_size=1024;\n"),
+        "{}",
+        header.stdout_str()
+    );
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", &format!("{resized}^")]),
+        first
+    );
+
+    // A change makes a commit whose parent is the one before, at the new time.
     sql(
         &env,
         &db,
@@ -727,18 +751,18 @@ fn unchanged_database_makes_no_commit() {
     let second = snapshot_commit(&env, &db, &repo, Some(T + 600));
     assert_eq!(
         git_str(&env, &repo, &["rev-parse", &format!("{second}^")]),
-        first
+        resized
     );
-    assert_eq!(git_str(&env, &repo, &["rev-list", "--count", "HEAD"]), "2");
+    assert_eq!(git_str(&env, &repo, &["rev-list", "--count", "HEAD"]), "3");
     let log = log_json(&env, &repo);
     let ids: Vec<&str> = log.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(
         ids,
-        [second.as_str(), first.as_str()],
+        [second.as_str(), resized.as_str(), first.as_str()],
         "log is newest first"
     );
     assert_eq!(log[0].unix, (T + 600) as i64);
-    assert_eq!(log[1].unix, T as i64);
+    assert_eq!(log[2].unix, T as i64);
     let d = dump(&env, &db);
     assert_eq!(log[0].bytes, Some(d.len() as u64));
     let conn = Connection::open(&db).unwrap();
@@ -778,9 +802,9 @@ fn unchanged_database_makes_no_commit() {
         .assert_quiet()
         .stdout_str();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     assert!(
-        lines[0].starts_with(&second[..12]) && lines[1].starts_with(&first[..12]),
+        lines[0].starts_with(&second[..12]) && lines[2].starts_with(&first[..12]),
         "{text}"
     );
     let one = env
@@ -817,7 +841,7 @@ fn unchanged_database_makes_no_commit() {
 
     // And unchanged again after that.
     assert_eq!(snapshot(&env, &db, &repo, Some(T + 900)), None);
-    assert_eq!(git_str(&env, &repo, &["rev-list", "--count", "HEAD"]), "2");
+    assert_eq!(git_str(&env, &repo, &["rev-list", "--count", "HEAD"]), "3");
     assert_fsck_clean(&env, &repo);
 }
 

@@ -22,7 +22,13 @@ pub fn compare_databases(expected: &Path, actual: &Path) {
         actual.display()
     );
 
-    for pragma in ["user_version", "application_id", "encoding"] {
+    for pragma in [
+        "user_version",
+        "application_id",
+        "encoding",
+        "page_size",
+        "auto_vacuum",
+    ] {
         let va: String = pragma_text(&a, pragma);
         let vb: String = pragma_text(&b, pragma);
         assert!(
