@@ -299,6 +299,22 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         triggers: Vec::new(),
     };
     let none = Filters::default();
+    // Asked once for all: `pragma_table_list(name)` looks at every table for each name, which
+    // made reading the schema of 5,000 tables take a second.
+    let without_rowid: std::collections::HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()
+        .context("read schema")?;
+    let table = |e: &Entry, virtual_table: bool, filters: &Filters| {
+        table(
+            conn,
+            e,
+            virtual_table,
+            filters,
+            without_rowid.contains(&e.name),
+        )
+    };
     for e in &entries {
         if filters.excludes(&e.tbl_name) || filters.excludes(&e.name) {
             continue;
@@ -309,17 +325,13 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         };
         match e.kind.as_str() {
             "table" if e.name == "sqlite_sequence" => {
-                schema.sequence = Some(table(conn, e, false, &none)?)
+                schema.sequence = Some(table(e, false, &none)?)
             }
-            "table" if e.name == "sqlite_stat1" => {
-                schema.stat1 = Some(table(conn, e, false, &none)?)
-            }
+            "table" if e.name == "sqlite_stat1" => schema.stat1 = Some(table(e, false, &none)?),
             // Other `sqlite_` names (stat2/3/4 of a SQLite built with them, tables made with
             // writable_schema) are kept as tables, created the way writable_schema makes them
             // (see shell::write_object): a restore by a SQLite without STAT4 keeps their rows.
-            "table" => schema
-                .tables
-                .push(table(conn, e, e.rootpage == 0, filters)?),
+            "table" => schema.tables.push(table(e, e.rootpage == 0, filters)?),
             "view" => schema.views.push(object()),
             "trigger" => schema.triggers.push(object()),
             _ => {}
@@ -394,7 +406,7 @@ fn key_order(conn: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok((!order.is_empty()).then_some(order))
 }
 
-fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool, bool)> {
+fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool)> {
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
         .prepare("SELECT name, pk, hidden, \"notnull\" FROM pragma_table_xinfo(?1)")
@@ -418,16 +430,16 @@ fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool, bool)> {
         )
         .with_context(ctx)?
         > 0;
-    let without_rowid = conn
-        .query_row("SELECT wr FROM pragma_table_list(?1)", [name], |r| {
-            r.get::<_, i64>(0)
-        })
-        .with_context(ctx)?
-        != 0;
-    Ok((columns, pk_index, without_rowid))
+    Ok((columns, pk_index))
 }
 
-fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -> Result<Table> {
+fn table(
+    conn: &Connection,
+    e: &Entry,
+    virtual_table: bool,
+    filters: &Filters,
+    without_rowid: bool,
+) -> Result<Table> {
     let name = e.name.as_str();
     let mut t = Table {
         name: name.to_string(),
@@ -450,7 +462,7 @@ fn table(conn: &Connection, e: &Entry, virtual_table: bool, filters: &Filters) -
     if virtual_table {
         return Ok(t); // its data lives in its shadow tables, which are dumped as tables
     }
-    let (columns, pk_index, without_rowid) = columns(conn, name)?;
+    let (columns, pk_index) = columns(conn, name)?;
     let ipk = (!without_rowid && !pk_index)
         .then(|| {
             columns

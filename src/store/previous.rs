@@ -37,6 +37,9 @@ fn map_path(repo_dir: &Path, folder: &str) -> PathBuf {
 pub struct PreviousSnapshot<'r> {
     repo: &'r Repository,
     folder: Tree<'r>,
+    /// Its `1-tables` folder, read once: a database of thousands of tables makes it a tree
+    /// too big for libgit2's object cache, read and hashed again at every lookup otherwise.
+    tables: std::cell::OnceCell<Option<Tree<'r>>>,
     map: PageMap,
     /// The packs, read with `pread` (shared with the run's object writer).
     packs: Arc<PackReader>,
@@ -59,6 +62,7 @@ pub fn load<'r>(
     Some(PreviousSnapshot {
         repo: &store.repo,
         folder,
+        tables: std::cell::OnceCell::new(),
         map,
         packs: Arc::new(PackReader::open(&store.repo.path().join("objects"))),
     })
@@ -111,13 +115,29 @@ impl PreviousSnapshot<'_> {
     }
 
     fn rows_entry(&self, dir: &str) -> Result<Option<Oid>> {
-        let path = Path::new("1-tables").join(dir).join("1-rows");
-        match self.folder.get_path(&path) {
-            Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(e.id())),
-            Ok(_) => Ok(None),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e).context(READ_PREVIOUS),
+        let tables = match self.tables.get() {
+            Some(tables) => tables,
+            None => {
+                let tables = match self.folder.get_name("1-tables") {
+                    Some(e) if e.kind() == Some(ObjectType::Tree) => {
+                        Some(self.repo.find_tree(e.id()).context(READ_PREVIOUS)?)
+                    }
+                    _ => None,
+                };
+                self.tables.get_or_init(|| tables)
+            }
+        };
+        let Some(table) = tables.as_ref().and_then(|t| t.get_name(dir)) else {
+            return Ok(None);
+        };
+        if table.kind() != Some(ObjectType::Tree) {
+            return Ok(None);
         }
+        let table = self.repo.find_tree(table.id()).context(READ_PREVIOUS)?;
+        Ok(table
+            .get_name("1-rows")
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .map(|e| e.id()))
     }
 }
 
