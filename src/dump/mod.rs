@@ -220,13 +220,15 @@ pub fn dump_snapshot(
             summary = dump_in_transaction(conn, check, filters, format, Some(&mut mapper))?;
             checked = true;
         }
+        let mut tables = mapper.tables;
+        tables.sort_by_key(|t| t.rootpage); // see PageMap::table
         Ok(Snapshot {
             summary,
             map: PageMap {
                 commit: [0; 20],
                 fingerprint,
                 seed,
-                tables: mapper.tables,
+                tables,
             },
             reuse: mapper.reuse,
             checked,
