@@ -142,7 +142,11 @@ impl Decoder {
         b.ops.truncate(m.ops);
         b.vals.truncate(m.vals);
         b.bytes.truncate(m.bytes);
-        self.ids.retain(|_, id| *id < m.next_id);
+        // Only ids handed out since the mark go (none, for most statements that are not rows:
+        // a schema of thousands of tables made this a scan per CREATE).
+        if self.next_id != m.next_id {
+            self.ids.retain(|_, id| *id < m.next_id);
+        }
         self.next_id = m.next_id;
         self.last = None;
     }
