@@ -101,11 +101,19 @@ pub fn build_database(
     if !conn.is_autocommit() {
         bail!("the SQL ended inside a transaction: the snapshot is incomplete");
     }
-    check_integrity(&conn, check).context("integrity check of the restored database failed")?;
+    // Every page is written (no journal, so nothing more is written before the close): the
+    // disk catches up while the check reads the pages back from memory.
+    let synced = std::thread::scope(|s| {
+        let sync = s.spawn(|| std::fs::File::open(path).and_then(|f| f.sync_all()));
+        let checked = check_integrity(&conn, check)
+            .context("integrity check of the restored database failed");
+        let synced = sync
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("panicked")));
+        checked.map(|_| synced)
+    })?;
     conn.close().map_err(|(_, e)| e)?;
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("sync {}", path.display()))?;
+    synced.with_context(|| format!("sync {}", path.display()))?;
     Ok(())
 }
 

@@ -18,6 +18,11 @@ use super::exec::{execute, sqlite_error};
 const BATCH: usize = 128 << 10;
 /// Batches in flight between the threads: bounds memory, lets both threads work.
 const QUEUE: usize = 2;
+/// Rows of one table bound to one statement, `INSERT … VALUES(?,…),(?,…),…`, and stepped
+/// once: SQLite's cost per step (starting the statement, opening and seeking its cursors) is
+/// then paid once per this many rows. Measured inserting 1.6 M rows of eight columns: 1 row a
+/// step 0.97 s of CPU, 8 rows 0.67 s, 32 rows 0.65 s.
+const ROWS_PER_STEP: usize = 16;
 
 /// Run `feed`'s SQL pieces into `conn`. Three threads: the caller's reads the pieces (git
 /// blobs, a file) and copies them into [`Pieces`], a second decodes them into batches, a third
@@ -138,6 +143,9 @@ struct Writer<'c> {
     db: *mut ffi::sqlite3,
     sql: HashMap<u32, Vec<u8>>,
     stmts: HashMap<u32, Stmt>,
+    /// Per statement id: the statement of [`ROWS_PER_STEP`] rows and how many rows it takes,
+    /// or `None` when its parameters would pass SQLite's limit.
+    multi: HashMap<u32, Option<(Stmt, usize)>>,
     utf16: Option<bool>,
 }
 
@@ -149,6 +157,7 @@ impl<'c> Writer<'c> {
             db: unsafe { conn.handle() },
             sql: HashMap::new(),
             stmts: HashMap::new(),
+            multi: HashMap::new(),
             utf16: None,
         }
     }
@@ -157,14 +166,35 @@ impl<'c> Writer<'c> {
         for (id, sql) in &batch.stmts {
             self.sql.insert(*id, sql.clone());
         }
-        for op in &batch.ops {
-            match *op {
+        let ops = &batch.ops[..];
+        let mut i = 0;
+        while i < ops.len() {
+            match ops[i] {
                 Op::Sql(start, end) => execute(self.conn, &batch.bytes[start..end])?,
                 Op::Row {
                     sql: Some(range), ..
                 } if self.utf16()? => execute(self.conn, batch.text(range))?,
-                Op::Row { id, first, .. } => self.row(id, &batch.vals[first..], &batch.bytes)?,
+                Op::Row { id, .. } => {
+                    let run = ops[i..]
+                        .iter()
+                        .take(ROWS_PER_STEP)
+                        .take_while(|op| matches!(op, Op::Row { id: same, .. } if *same == id))
+                        .count();
+                    // A full run goes in one step (a UTF-16 database binds row by row: some of
+                    // its rows must run as SQL, above).
+                    if run == ROWS_PER_STEP && !self.utf16()? {
+                        if let Some(rows) = self.rows(id, &ops[i..i + run], batch)? {
+                            i += rows;
+                            continue;
+                        }
+                    }
+                    let Op::Row { first, .. } = ops[i] else {
+                        unreachable!()
+                    };
+                    self.row(id, &batch.vals[first..], &batch.bytes)?;
+                }
             }
+            i += 1;
         }
         Ok(())
     }
@@ -188,6 +218,46 @@ impl<'c> Writer<'c> {
             .sql
             .get(&id)
             .ok_or_else(|| anyhow!("row statement {id} unknown"))?;
+        let stmt = self.prepare(sql)?;
+        let raw = stmt.0;
+        self.stmts.insert(id, stmt);
+        Ok(raw)
+    }
+
+    /// The statement inserting [`ROWS_PER_STEP`] rows for statement `id`, and its row count;
+    /// `None` when so many parameters would pass SQLite's limit.
+    fn multi_stmt(&mut self, id: u32) -> Result<Option<(*mut ffi::sqlite3_stmt, usize)>> {
+        if let Some(m) = self.multi.get(&id) {
+            return Ok(m.as_ref().map(|(s, n)| (s.0, *n)));
+        }
+        let one = self.stmt(id)?;
+        // SAFETY: a live statement and connection.
+        let (values, limit) = unsafe {
+            (
+                ffi::sqlite3_bind_parameter_count(one) as usize,
+                ffi::sqlite3_limit(self.db, ffi::SQLITE_LIMIT_VARIABLE_NUMBER, -1) as usize,
+            )
+        };
+        let sql = &self.sql[&id];
+        // `INSERT INTO "t"(…) VALUES(?,…,?)`: the row's part is the last 2 × values + 1 bytes.
+        let row_part = sql.len().checked_sub(2 * values + 1).map(|at| &sql[at..]);
+        let multi = match row_part {
+            Some(part) if values > 0 && values * ROWS_PER_STEP <= limit && part[0] == b'(' => {
+                let mut text = sql.clone();
+                for _ in 1..ROWS_PER_STEP {
+                    text.push(b',');
+                    text.extend_from_slice(part);
+                }
+                Some((self.prepare(&text)?, values))
+            }
+            _ => None,
+        };
+        let got = multi.as_ref().map(|(s, n)| (s.0, *n));
+        self.multi.insert(id, multi);
+        Ok(got)
+    }
+
+    fn prepare(&self, sql: &[u8]) -> Result<Stmt> {
         let mut stmt = std::ptr::null_mut();
         // SAFETY: pointer and length describe `sql`; `stmt` receives the statement.
         let rc = unsafe {
@@ -202,43 +272,43 @@ impl<'c> Writer<'c> {
         if rc != ffi::SQLITE_OK || stmt.is_null() {
             return Err(sqlite_error(self.db, sql));
         }
-        self.stmts.insert(id, Stmt(stmt));
-        Ok(stmt)
+        Ok(Stmt(stmt))
     }
 
-    /// Insert one row: bind `vals` (as many as the statement has parameters) and step.
-    fn row(&mut self, id: u32, vals: &[Val], bytes: &[u8]) -> Result<()> {
-        let stmt = self.stmt(id)?;
-        // SAFETY: `stmt` is a live statement of `self.db`; bound bytes (SQLITE_STATIC) stay
-        // alive and unchanged until the statement is reset below.
-        unsafe {
-            let n = ffi::sqlite3_bind_parameter_count(stmt) as usize;
-            for (i, v) in vals[..n].iter().enumerate() {
-                let i = i as c_int + 1;
-                let rc = match *v {
-                    Val::Null => ffi::sqlite3_bind_null(stmt, i),
-                    Val::Int(x) => ffi::sqlite3_bind_int64(stmt, i, x),
-                    Val::Real(x) => ffi::sqlite3_bind_double(stmt, i, x),
-                    Val::Text(s, e) => ffi::sqlite3_bind_text64(
-                        stmt,
-                        i,
-                        bytes[s..e].as_ptr().cast(),
-                        (e - s) as u64,
-                        ffi::SQLITE_STATIC(),
-                        ffi::SQLITE_UTF8 as u8,
-                    ),
-                    Val::Blob(s, e) => ffi::sqlite3_bind_blob64(
-                        stmt,
-                        i,
-                        bytes[s..e].as_ptr().cast(),
-                        (e - s) as u64,
-                        ffi::SQLITE_STATIC(),
-                    ),
-                };
-                if rc != ffi::SQLITE_OK {
-                    return Err(self.row_error(id));
-                }
+    /// Insert the rows of `ops` (all of statement `id`, [`ROWS_PER_STEP`] of them) in one step;
+    /// `None` when the statement cannot take them at once (the caller inserts row by row).
+    fn rows(&mut self, id: u32, ops: &[Op], batch: &Batch) -> Result<Option<usize>> {
+        let Some((stmt, values)) = self.multi_stmt(id)? else {
+            return Ok(None);
+        };
+        for (r, op) in ops.iter().enumerate() {
+            let Op::Row { first, .. } = *op else {
+                unreachable!("a run of rows")
+            };
+            // SAFETY: `stmt` is live; the batch outlives the step below.
+            let bound = unsafe {
+                bind(
+                    stmt,
+                    r * values,
+                    &batch.vals[first..first + values],
+                    &batch.bytes,
+                )
+            };
+            if !bound {
+                return Err(self.row_error(id));
             }
+        }
+        // SAFETY: a live statement, every parameter bound.
+        unsafe { self.step(stmt, id)? };
+        Ok(Some(ops.len()))
+    }
+
+    /// Step a bound statement once and reset it.
+    ///
+    /// # Safety
+    /// `stmt` is a live statement of `self.db` whose bound bytes are still alive.
+    unsafe fn step(&self, stmt: *mut ffi::sqlite3_stmt, id: u32) -> Result<()> {
+        unsafe {
             let rc = ffi::sqlite3_step(stmt);
             if rc != ffi::SQLITE_DONE {
                 let e = self.row_error(id);
@@ -250,8 +320,61 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
+    /// Insert one row: bind `vals` (as many as the statement has parameters) and step.
+    fn row(&mut self, id: u32, vals: &[Val], bytes: &[u8]) -> Result<()> {
+        let stmt = self.stmt(id)?;
+        // SAFETY: `stmt` is a live statement of `self.db`; bound bytes (SQLITE_STATIC) stay
+        // alive and unchanged until the statement is reset in `step`.
+        unsafe {
+            let n = ffi::sqlite3_bind_parameter_count(stmt) as usize;
+            if !bind(stmt, 0, &vals[..n], bytes) {
+                return Err(self.row_error(id));
+            }
+            self.step(stmt, id)
+        }
+    }
+
     fn row_error(&self, id: u32) -> anyhow::Error {
         let sql = self.sql.get(&id).map(Vec::as_slice).unwrap_or_default();
         sqlite_error(self.db, sql)
     }
+}
+
+/// Bind `vals` to the parameters of `stmt` from number `offset + 1` on; false when SQLite
+/// refuses one.
+///
+/// # Safety
+/// `stmt` is a live statement; `bytes` (bound as SQLITE_STATIC) stays alive and unchanged
+/// until the statement is reset.
+unsafe fn bind(stmt: *mut ffi::sqlite3_stmt, offset: usize, vals: &[Val], bytes: &[u8]) -> bool {
+    for (i, v) in vals.iter().enumerate() {
+        let i = (offset + i) as c_int + 1;
+        // SAFETY: the caller's.
+        let rc = unsafe {
+            match *v {
+                Val::Null => ffi::sqlite3_bind_null(stmt, i),
+                Val::Int(x) => ffi::sqlite3_bind_int64(stmt, i, x),
+                Val::Real(x) => ffi::sqlite3_bind_double(stmt, i, x),
+                Val::Text(s, e) => ffi::sqlite3_bind_text64(
+                    stmt,
+                    i,
+                    bytes[s..e].as_ptr().cast(),
+                    (e - s) as u64,
+                    ffi::SQLITE_STATIC(),
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                Val::Blob(s, e) => ffi::sqlite3_bind_blob64(
+                    stmt,
+                    i,
+                    bytes[s..e].as_ptr().cast(),
+                    (e - s) as u64,
+                    ffi::SQLITE_STATIC(),
+                ),
+            }
+        };
+        if rc != ffi::SQLITE_OK {
+            return false;
+        }
+    }
+    true
 }

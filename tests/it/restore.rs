@@ -184,3 +184,78 @@ fn page_size_and_auto_vacuum_come_back_except_into_a_live_database() {
     assert_eq!(count(&live, "PRAGMA auto_vacuum"), 0);
     assert_eq!(count(&live, "SELECT count(*) FROM t"), 300);
 }
+
+/// Long runs of rows are bound many rows to a statement: runs of every length around that
+/// size, broken by rows the fast path leaves to SQLite, a table of SQLite's most columns (16 rows
+/// of it near the limit on parameters), and a row that breaks a UNIQUE constraint in the middle of a run (the
+/// restore fails on it, naming the constraint, and leaves no file).
+#[test]
+fn rows_bound_many_at_a_time_restore_as_the_cli_restores_them() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, a, b TEXT, c REAL, d BLOB);\n\
+          INSERT INTO t VALUES(1, 2, 'x', 1.5, X'00');\n",
+    );
+    let mut rows = Vec::new();
+    let mut id = 0;
+    for run in [1usize, 15, 16, 17, 31, 32, 33, 100] {
+        rows.extend_from_slice(b"INSERT INTO \"t\" VALUES\n");
+        for i in 0..run {
+            id += 1;
+            let sep = if i + 1 == run { ";" } else { "," };
+            let row = match id % 4 {
+                0 => format!("({id},{id},'r{id}',{}.25,X'0{}'){sep}\n", id, id % 10),
+                1 => format!("({id},NULL,'it''s {id}',-0.0,NULL){sep}\n"),
+                2 => format!("({id},'{id}',{id},1e999,'t'||char(0)||'{id}'){sep}\n"),
+                _ => format!("({id},-{id}.5,X'41',ieee754(1,-1074),{id}){sep}\n"),
+            };
+            rows.extend_from_slice(row.as_bytes());
+        }
+        // A row left to SQLite between two runs.
+        id += 1;
+        rows.extend_from_slice(
+            format!("INSERT INTO \"t\" VALUES({id},abs(-{id}),upper('x'),1,2);\n").as_bytes(),
+        );
+    }
+    let cli = restore_both_ways(&env, &db, &rows);
+    assert_eq!(count(&cli, "SELECT count(*) FROM t"), id);
+
+    // 2,000 columns, SQLite's most: 16 rows take 32,000 parameters, near its limit of 32,766.
+    let env = TestEnv::new();
+    let cols: Vec<String> = (0..2000).map(|c| format!("c{c}")).collect();
+    let mut script = format!("CREATE TABLE w({});\n", cols.join(","));
+    for r in 0..40 {
+        let vals: Vec<String> = (0..2000).map(|c| (r * c).to_string()).collect();
+        script.push_str(&format!("INSERT INTO w VALUES({});\n", vals.join(",")));
+    }
+    let db = env.db_from_script("wide.db", script.as_bytes());
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    compare_databases(&db, &to);
+
+    let mut sql =
+        b"BEGIN;\nCREATE TABLE u(id INTEGER PRIMARY KEY, v UNIQUE);\nINSERT INTO \"u\" VALUES\n"
+            .to_vec();
+    for i in 1..=40 {
+        let v = if i == 20 { 7 } else { i };
+        let sep = if i == 40 { ";" } else { "," };
+        sql.extend_from_slice(format!("({i},{v}){sep}\n").as_bytes());
+    }
+    sql.extend_from_slice(b"COMMIT;\n");
+    let file = env.write("dup.sql", &sql);
+    let to = env.path("dup.db");
+    let run = env
+        .sqlgit(&["restore", "--from-file", &s(&file), "--to", &s(&to)])
+        .failure();
+    assert!(
+        run.stderr_str().contains("UNIQUE constraint failed: u.v"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(!to.exists(), "a failed restore left {}", to.display());
+}
