@@ -182,11 +182,12 @@ impl<'c> Writer<'c> {
                         .count();
                     // A full run goes in one step (a UTF-16 database binds row by row: some of
                     // its rows must run as SQL, above).
-                    if run == ROWS_PER_STEP && !self.utf16()? {
-                        if let Some(rows) = self.rows(id, &ops[i..i + run], batch)? {
-                            i += rows;
-                            continue;
-                        }
+                    if run == ROWS_PER_STEP
+                        && !self.utf16()?
+                        && let Some(rows) = self.rows(id, &ops[i..i + run], batch)?
+                    {
+                        i += rows;
+                        continue;
                     }
                     let Op::Row { first, .. } = ops[i] else {
                         unreachable!()
