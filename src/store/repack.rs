@@ -8,21 +8,101 @@
 //! rule): the count stays logarithmic in the repository's size, and each byte is copied a
 //! logarithmic number of times over its life. Entries are copied byte for byte (deltas git wrote
 //! are re-encoded whole), as pruning does; packs with a `.keep` file are left alone.
+//!
+//! Each run's commit is written loose (by libgit2), one file per run: once there are more than
+//! [`MAX_LOOSE`] loose objects they are written into a pack of their own and the files
+//! deleted, so that a repository that is never pruned does not gather a file per snapshot
+//! forever, and the daily scrub, which checks pack entries, checks the commits too.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use git2::{ObjectType, Oid};
 
 use super::Store;
-use super::pack::{Compressor, PackWriter, read_index};
+use super::pack::{Compressor, Kind, PackWriter, read_index};
 use super::prune::{copy_entries, remove_pack};
 
 /// Below this many packs nothing is merged (most runs then do nothing at all).
 const MIN_PACKS: usize = 16;
 
-/// The packs merged (0: none).
+/// Loose objects are packed once there are more than this many (git's `gc --auto` waits for
+/// 6,700; a few hundred files cost nothing, tens of thousands slow every directory scan).
+pub const MAX_LOOSE: usize = 256;
+
+/// The packs merged plus the loose objects packed (0: nothing was done).
 pub fn maintain(store: &Store) -> Result<usize> {
+    let packed = pack_loose(store).context("pack loose objects")?;
+    Ok(packed + merge_small_packs(store)?)
+}
+
+/// Write the loose commits, trees and blobs into one new pack, then delete their files, once
+/// there are more than [`MAX_LOOSE`] of them. Returns how many were packed.
+fn pack_loose(store: &Store) -> Result<usize> {
+    let objects = store.objects_dir();
+    let loose = loose_objects(&objects)?;
+    if loose.len() <= MAX_LOOSE {
+        return Ok(0);
+    }
+    let odb = store.repo.odb()?;
+    let mut out = PackWriter::new(&objects)?;
+    let mut z = Compressor::default();
+    let mut packed = Vec::with_capacity(loose.len());
+    let written = loose.iter().try_for_each(|(id, path)| -> Result<()> {
+        // libgit2 checks the object against its id as it reads it.
+        let object = odb
+            .read(*id)
+            .with_context(|| format!("read loose object {id}"))?;
+        let kind = match object.kind() {
+            ObjectType::Commit => Kind::Commit,
+            ObjectType::Tree => Kind::Tree,
+            ObjectType::Blob => Kind::Blob,
+            _ => return Ok(()), // a tag someone made here stays loose
+        };
+        out.append(*id, &z.entry(kind, object.data(), false)?)?;
+        packed.push(path);
+        Ok(())
+    });
+    if let Err(e) = written {
+        out.discard();
+        return Err(e);
+    }
+    // The pack is synced and in place before any file goes: a reader finds every object in
+    // one place or the other.
+    out.finish()?;
+    for path in &packed {
+        std::fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir); // only once empty
+        }
+    }
+    Ok(packed.len())
+}
+
+/// The loose objects under `objects` (`xx/yyyy…` files), with their paths.
+fn loose_objects(objects: &Path) -> Result<Vec<(Oid, PathBuf)>> {
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(objects)?.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())?.flatten() {
+            let hex = format!("{name}{}", file.file_name().to_string_lossy());
+            if hex.len() == 40
+                && let Ok(id) = Oid::from_str(&hex)
+            {
+                found.push((id, file.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Merge the smallest packs geometrically; the packs merged (0: none).
+fn merge_small_packs(store: &Store) -> Result<usize> {
     let pack_dir = store.objects_dir().join("pack");
     let mut packs: Vec<(PathBuf, u64)> = Vec::new();
     for entry in std::fs::read_dir(&pack_dir)?.flatten() {

@@ -996,3 +996,66 @@ fn packs_are_merged_as_runs_add_them_without_any_pruning() {
         );
     }
 }
+
+/// Each run's commit is a loose object: a repository that is never pruned would gather a file
+/// per snapshot forever (and the scrub, which reads packs, would never check them). Past 256
+/// loose objects a run packs them and deletes the files; a tag someone made stays loose, every
+/// object is still there, and plain git is happy.
+#[test]
+fn loose_objects_are_packed_once_there_are_many() {
+    let fx = Fx::new(false);
+    let first = printed_commit(&fx.snapshot(&[]).success());
+    let loose = |repo: &Path| -> Vec<String> {
+        let mut found = Vec::new();
+        for dir in std::fs::read_dir(repo.join("objects")).unwrap().flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            if name.len() == 2 {
+                for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                    found.push(format!("{name}{}", f.file_name().to_string_lossy()));
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(loose(&fx.repo).len(), 1, "the first run's commit is loose");
+    // 300 loose blobs, as another tool (or many runs' commits) would leave them, and a tag.
+    let mut hash = fx.env.command("git");
+    hash.arg("--git-dir")
+        .arg(&fx.repo)
+        .args(["hash-object", "-w", "--stdin-paths"]);
+    let paths: String = (0..300)
+        .map(|i| {
+            let p = fx
+                .env
+                .write(format!("blob{i}"), format!("blob number {i}\n"));
+            format!("{}\n", p.display())
+        })
+        .collect();
+    let blobs = fx.env.run(hash, paths.as_bytes()).success().stdout_str();
+    let blobs: Vec<&str> = blobs.lines().collect();
+    fx.env
+        .git_in(&fx.repo, &["tag", "-a", "-m", "mine", "mine", &first]);
+    let tag = fx.env.git_in(&fx.repo, &["rev-parse", "mine"]);
+    assert_eq!(loose(&fx.repo).len(), 302);
+
+    fx.snapshot(&[]).success();
+    let left = loose(&fx.repo);
+    assert_eq!(
+        left,
+        vec![tag.trim().to_string()],
+        "only the tag stays loose"
+    );
+    fx.assert_fsck(&fx.repo);
+    let mut check = fx.env.command("git");
+    check
+        .arg("--git-dir")
+        .arg(&fx.repo)
+        .args(["cat-file", "--batch-check"]);
+    let wanted = format!("{first}\n{}\n", blobs.join("\n"));
+    let out = fx.env.run(check, wanted.as_bytes()).success().stdout_str();
+    assert!(!out.contains("missing"), "{out}");
+    assert_eq!(out.lines().count(), 301);
+    let log = fx.env.git_in(&fx.repo, &["log", "--format=%H", "main"]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(log.contains(&first));
+}
