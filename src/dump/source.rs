@@ -35,7 +35,12 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
             roll_back_hot_journal(path, busy_timeout)?;
             open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY, busy_timeout)
         }
-        // Other errors (not a database, busy…) surface where the dump reads, with context.
+        // The lock was held past the timeout already: waiting again where the dump reads
+        // would double --busy-timeout.
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+            Err(anyhow::Error::new(e).context("read schema"))
+        }
+        // Other errors (not a database…) surface where the dump reads, with context.
         _ => Ok(conn),
     }
 }
