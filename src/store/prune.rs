@@ -247,24 +247,37 @@ fn collect_garbage(
     for idx in &delete {
         remove_pack(idx)?;
     }
+    for (id, path) in loose_objects(objects)? {
+        if !live.contains(&id) {
+            std::fs::remove_file(&path)?;
+            report.loose_deleted += 1;
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir(dir); // only once empty
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The loose objects under `objects` (`xx/yyyy…` files), with their paths, by id.
+pub(super) fn loose_objects(objects: &Path) -> Result<Vec<(Oid, PathBuf)>> {
+    let mut found = Vec::new();
     for dir in std::fs::read_dir(objects)?.flatten() {
         let name = dir.file_name().to_string_lossy().into_owned();
-        if name.len() != 2 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
+        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
         }
         for file in std::fs::read_dir(dir.path())?.flatten() {
             let hex = format!("{name}{}", file.file_name().to_string_lossy());
-            if let Ok(id) = Oid::from_str(&hex)
-                && hex.len() == 40
-                && !live.contains(&id)
+            if hex.len() == 40
+                && let Ok(id) = Oid::from_str(&hex)
             {
-                std::fs::remove_file(file.path())?;
-                report.loose_deleted += 1;
+                found.push((id, file.path()));
             }
         }
-        let _ = std::fs::remove_dir(dir.path()); // only if empty
     }
-    Ok(())
+    found.sort();
+    Ok(found)
 }
 
 /// Delete the pack whose index is `idx`: first a multi-pack-index that git maintenance may

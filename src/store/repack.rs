@@ -18,11 +18,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use git2::{ObjectType, Oid};
+use git2::ObjectType;
 
 use super::Store;
 use super::pack::{Compressor, Kind, PackWriter, read_index};
-use super::prune::{copy_entries, remove_pack};
+use super::prune::{copy_entries, loose_objects, remove_pack};
 
 /// Below this many packs nothing is merged (most runs then do nothing at all).
 const MIN_PACKS: usize = 16;
@@ -78,27 +78,6 @@ fn pack_loose(store: &Store) -> Result<usize> {
         }
     }
     Ok(packed.len())
-}
-
-/// The loose objects under `objects` (`xx/yyyy…` files), with their paths.
-fn loose_objects(objects: &Path) -> Result<Vec<(Oid, PathBuf)>> {
-    let mut found = Vec::new();
-    for dir in std::fs::read_dir(objects)?.flatten() {
-        let name = dir.file_name().to_string_lossy().into_owned();
-        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        for file in std::fs::read_dir(dir.path())?.flatten() {
-            let hex = format!("{name}{}", file.file_name().to_string_lossy());
-            if hex.len() == 40
-                && let Ok(id) = Oid::from_str(&hex)
-            {
-                found.push((id, file.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }
 
 /// Merge the smallest packs geometrically; the packs merged (0: none).

@@ -50,6 +50,17 @@ fn restore_both_ways(env: &TestEnv, db: &Path, rows: &[u8]) -> PathBuf {
     cli
 }
 
+/// Snapshot `db` into a new repository, restore it with `restore --to`, compare.
+fn snapshot_and_restore(env: &TestEnv, db: &Path) {
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(db), "--repo", &s(&repo)])
+        .success();
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    compare_databases(db, &to);
+}
+
 fn count(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -139,13 +150,7 @@ fn a_snapshot_of_every_spelling_restores_exactly() {
           INSERT INTO t VALUES(4, 9223372036854775807, '', -1e-300);\n\
           INSERT INTO t VALUES(5, 1e300, '\xff', 2.2250738585072014e-308);\n",
     );
-    let repo = env.path("r.sqlgit");
-    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
-        .success();
-    let to = env.path("to.db");
-    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
-        .success();
-    compare_databases(&db, &to);
+    snapshot_and_restore(&env, &db);
 }
 
 /// The file's layout is part of the snapshot: a database with another page size and
@@ -230,13 +235,7 @@ fn rows_bound_many_at_a_time_restore_as_the_cli_restores_them() {
         script.push_str(&format!("INSERT INTO w VALUES({});\n", vals.join(",")));
     }
     let db = env.db_from_script("wide.db", script.as_bytes());
-    let repo = env.path("r.sqlgit");
-    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
-        .success();
-    let to = env.path("to.db");
-    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
-        .success();
-    compare_databases(&db, &to);
+    snapshot_and_restore(&env, &db);
 
     let mut sql =
         b"BEGIN;\nCREATE TABLE u(id INTEGER PRIMARY KEY, v UNIQUE);\nINSERT INTO \"u\" VALUES\n"
