@@ -22,10 +22,12 @@
 # Wall time by the shell (ms resolution); peak RSS by /usr/bin/time (%M: for a pipeline, the
 # largest process of it). Ratios are to the baseline's median.
 #
-# Last run (2 M rows / 280 MB, 2 shared cores, medians of 3): baseline 10.54 s; cat | sqlite3
-# 7.93 s (0.75x); restore --to 2.80 s (0.27x), peak RSS 32.2 MiB; VACUUM INTO 0.70 s. Of
-# restore --to, the final PRAGMA quick_check is ~0.4 s; the rest runs on three threads (reading
-# and inflating the snapshot, decoding, SQLite inserting) that together keep both cores ~85% busy.
+# Last runs (2 M rows / 280 MB, 2 shared cores, medians of 3): baseline 10.41 s and 10.34 s;
+# cat | sqlite3 7.68 s / 7.82 s (0.74x, 0.76x); restore --to 2.52 s / 2.64 s (0.242x, 0.255x),
+# peak RSS 31.6 MiB; VACUUM INTO 0.72 s / 0.76 s. Of restore --to, the final PRAGMA quick_check
+# is ~0.35 s (the new file is synced meanwhile); the rest runs on three threads (reading and
+# inflating the snapshot, decoding, SQLite inserting 16 rows a step) that together keep both
+# cores ~85% busy: about 3.9 s of CPU for 2.6 s.
 # Needs: sqlite3, git, GNU time (/usr/bin/time), awk, sha1sum, cargo.
 set -euo pipefail
 export LC_ALL=C
