@@ -29,12 +29,15 @@ const MIN_PACKS: usize = 16;
 
 /// Loose objects are packed once there are more than this many (git's `gc --auto` waits for
 /// 6,700; a few hundred files cost nothing, tens of thousands slow every directory scan).
-pub const MAX_LOOSE: usize = 256;
+const MAX_LOOSE: usize = 256;
 
 /// The packs merged plus the loose objects packed (0: nothing was done).
 pub fn maintain(store: &Store) -> Result<usize> {
-    let packed = pack_loose(store).context("pack loose objects")?;
-    Ok(packed + merge_small_packs(store)?)
+    // Each goes ahead when the other fails (an unreadable loose object must not stop packs
+    // from being merged).
+    let packed = pack_loose(store).context("pack loose objects");
+    let merged = merge_small_packs(store);
+    Ok(packed? + merged?)
 }
 
 /// Write the loose commits, trees and blobs into one new pack, then delete their files, once

@@ -1059,3 +1059,45 @@ fn loose_objects_are_packed_once_there_are_many() {
     assert_eq!(log.lines().count(), 2, "{log}");
     assert!(log.contains(&first));
 }
+
+/// A loose object that cannot be read stops the packing (said as a warning; every loose file is
+/// kept), not the snapshot.
+#[test]
+fn an_unreadable_loose_object_is_a_warning_and_nothing_is_deleted() {
+    let fx = Fx::new(false);
+    fx.snapshot(&[]).success();
+    let mut hash = fx.env.command("git");
+    hash.arg("--git-dir")
+        .arg(&fx.repo)
+        .args(["hash-object", "-w", "--stdin-paths"]);
+    let paths: String = (0..300)
+        .map(|i| {
+            let p = fx
+                .env
+                .write(format!("blob{i}"), format!("blob number {i}\n"));
+            format!("{}\n", p.display())
+        })
+        .collect();
+    let blobs = fx.env.run(hash, paths.as_bytes()).success().stdout_str();
+    let damaged = blobs.lines().nth(7).unwrap().to_string();
+    let file = fx
+        .repo
+        .join("objects")
+        .join(&damaged[..2])
+        .join(&damaged[2..]);
+    let mut perms = std::fs::metadata(&file).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&file, perms).unwrap();
+    std::fs::write(&file, b"not zlib at all").unwrap();
+
+    let run = fx.snapshot(&[]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("pack loose objects") && err.contains(&damaged),
+        "{err}"
+    );
+    for id in blobs.lines() {
+        let path = fx.repo.join("objects").join(&id[..2]).join(&id[2..]);
+        assert!(path.exists(), "loose object {id} was deleted");
+    }
+}
