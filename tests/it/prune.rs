@@ -1019,19 +1019,7 @@ fn loose_objects_are_packed_once_there_are_many() {
     };
     assert_eq!(loose(&fx.repo).len(), 1, "the first run's commit is loose");
     // 300 loose blobs, as another tool (or many runs' commits) would leave them, and a tag.
-    let mut hash = fx.env.command("git");
-    hash.arg("--git-dir")
-        .arg(&fx.repo)
-        .args(["hash-object", "-w", "--stdin-paths"]);
-    let paths: String = (0..300)
-        .map(|i| {
-            let p = fx
-                .env
-                .write(format!("blob{i}"), format!("blob number {i}\n"));
-            format!("{}\n", p.display())
-        })
-        .collect();
-    let blobs = fx.env.run(hash, paths.as_bytes()).success().stdout_str();
+    let blobs = write_loose_blobs(&fx, 300);
     let blobs: Vec<&str> = blobs.lines().collect();
     fx.env
         .git_in(&fx.repo, &["tag", "-a", "-m", "mine", "mine", &first]);
@@ -1060,17 +1048,13 @@ fn loose_objects_are_packed_once_there_are_many() {
     assert!(log.contains(&first));
 }
 
-/// A loose object that cannot be read stops the packing (said as a warning; every loose file is
-/// kept), not the snapshot.
-#[test]
-fn an_unreadable_loose_object_is_a_warning_and_nothing_is_deleted() {
-    let fx = Fx::new(false);
-    fx.snapshot(&[]).success();
+/// Write `n` small blobs into the repository as loose objects; their ids, a line each.
+fn write_loose_blobs(fx: &Fx, n: usize) -> String {
     let mut hash = fx.env.command("git");
     hash.arg("--git-dir")
         .arg(&fx.repo)
         .args(["hash-object", "-w", "--stdin-paths"]);
-    let paths: String = (0..300)
+    let paths: String = (0..n)
         .map(|i| {
             let p = fx
                 .env
@@ -1078,7 +1062,16 @@ fn an_unreadable_loose_object_is_a_warning_and_nothing_is_deleted() {
             format!("{}\n", p.display())
         })
         .collect();
-    let blobs = fx.env.run(hash, paths.as_bytes()).success().stdout_str();
+    fx.env.run(hash, paths.as_bytes()).success().stdout_str()
+}
+
+/// A loose object that cannot be read stops the packing (said as a warning; every loose file is
+/// kept), not the snapshot.
+#[test]
+fn an_unreadable_loose_object_is_a_warning_and_nothing_is_deleted() {
+    let fx = Fx::new(false);
+    fx.snapshot(&[]).success();
+    let blobs = write_loose_blobs(&fx, 300);
     let damaged = blobs.lines().nth(7).unwrap().to_string();
     let file = fx
         .repo
