@@ -174,7 +174,7 @@ impl<'c> Writer<'c> {
                 Op::Row {
                     sql: Some(range), ..
                 } if self.utf16()? => execute(self.conn, batch.text(range))?,
-                Op::Row { id, .. } => {
+                Op::Row { id, first, .. } => {
                     let run = ops[i..]
                         .iter()
                         .take(ROWS_PER_STEP)
@@ -189,9 +189,6 @@ impl<'c> Writer<'c> {
                         i += rows;
                         continue;
                     }
-                    let Op::Row { first, .. } = ops[i] else {
-                        unreachable!()
-                    };
                     self.row(id, &batch.vals[first..], &batch.bytes)?;
                 }
             }

@@ -32,6 +32,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a libgit2 object type (None: a tag, or anything else packs here never hold).
+    pub fn of(kind: git2::ObjectType) -> Option<Kind> {
+        match kind {
+            git2::ObjectType::Commit => Some(Kind::Commit),
+            git2::ObjectType::Tree => Some(Kind::Tree),
+            git2::ObjectType::Blob => Some(Kind::Blob),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static [u8] {
         match self {
             Kind::Commit => b"commit",

@@ -349,11 +349,8 @@ pub(super) fn copy_entries(
             1..=4 => out.append(id, &buf)?,
             _ => {
                 let object = odb.read(id)?;
-                let kind = match object.kind() {
-                    ObjectType::Commit => Kind::Commit,
-                    ObjectType::Tree => Kind::Tree,
-                    ObjectType::Blob => Kind::Blob,
-                    other => bail!("cannot repack a {other} object"),
+                let Some(kind) = Kind::of(object.kind()) else {
+                    bail!("cannot repack a {} object", object.kind());
                 };
                 out.append(id, &z.entry(kind, object.data(), false)?)?;
             }

@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use git2::ObjectType;
 
 use super::Store;
 use super::pack::{Compressor, Kind, PackWriter, read_index};
@@ -57,11 +56,8 @@ fn pack_loose(store: &Store) -> Result<usize> {
         let object = odb
             .read(*id)
             .with_context(|| format!("read loose object {id}"))?;
-        let kind = match object.kind() {
-            ObjectType::Commit => Kind::Commit,
-            ObjectType::Tree => Kind::Tree,
-            ObjectType::Blob => Kind::Blob,
-            _ => return Ok(()), // a tag someone made here stays loose
+        let Some(kind) = Kind::of(object.kind()) else {
+            return Ok(()); // a tag someone made here stays loose
         };
         out.append(*id, &z.entry(kind, object.data(), false)?)?;
         packed.push(path);
