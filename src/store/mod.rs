@@ -3,6 +3,9 @@
 //! the snapshots on `refs/heads/main`.
 
 pub mod cache;
+mod copy;
+pub mod delta;
+mod deltify;
 pub mod lock;
 pub mod pack;
 pub mod packindex;

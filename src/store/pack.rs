@@ -24,6 +24,9 @@ const TMP_PREFIX: &str = "tmp_sqlgit_";
 pub(super) const IDX_V2_MAGIC: &[u8; 8] = b"\xfftOc\0\0\0\x02";
 pub(super) const IDX_IDS_AT: usize = 8 + 256 * 4;
 
+/// The type code of a pack entry that is a delta of the entry a distance before it.
+pub const OFS_DELTA: u8 = 6;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Commit = 1,
@@ -93,15 +96,25 @@ impl Compressor {
     /// The pack entry for `data`; `bulk` trades size for speed (what snapshots write; prune
     /// and the scrub rewrite at the careful level).
     pub fn entry(&mut self, kind: Kind, data: &[u8], bulk: bool) -> Result<Vec<u8>> {
+        self.encode(kind as u8, &[], data, bulk)
+    }
+
+    /// The pack entry of an offset delta whose base starts `distance` bytes before it.
+    pub fn delta_entry(&mut self, distance: u64, delta: &[u8]) -> Result<Vec<u8>> {
+        self.encode(OFS_DELTA, &super::delta::ofs_encode(distance), delta, true)
+    }
+
+    /// Type code and size header, `extra` (a delta's base), then `data` compressed.
+    fn encode(&mut self, code: u8, extra: &[u8], data: &[u8], bulk: bool) -> Result<Vec<u8>> {
         let z = if bulk {
             &mut self.fast
         } else {
             &mut self.careful
         };
         let bound = z.zlib_compress_bound(data.len());
-        let mut head = Vec::with_capacity(16);
+        let mut head = Vec::with_capacity(16 + extra.len());
         let mut size = data.len() as u64;
-        let mut byte = ((kind as u8) << 4) | (size & 15) as u8;
+        let mut byte = (code << 4) | (size & 15) as u8;
         size >>= 4;
         while size > 0 {
             head.push(byte | 0x80);
@@ -109,6 +122,7 @@ impl Compressor {
             size >>= 7;
         }
         head.push(byte);
+        head.extend_from_slice(extra);
         let header = head.len();
         // Zeroed by the allocator (a big block comes from the system already zero, and only
         // the pages the compressor writes become resident), not by filling it here.
@@ -156,6 +170,11 @@ impl PackWriter {
         self.count += 1;
         self.offset += entry.len() as u64;
         Ok(())
+    }
+
+    /// Where the next entry goes.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The pack's objects (for reserving those about to be written).

@@ -437,6 +437,27 @@ pub(super) fn entry_header(head: &[u8]) -> Result<(u8, u64, usize)> {
     Ok((kind, size, used))
 }
 
+/// The type code and inflated content of a pack entry stored whole (`entry`: all its bytes).
+pub(super) fn inflate_entry(entry: &[u8]) -> Result<(u8, Vec<u8>)> {
+    let (code, size, used) = entry_header(entry)?;
+    if !(1..=4).contains(&code) {
+        bail!("pack entry is a delta");
+    }
+    let size = usize::try_from(size).context("object too big")?;
+    if size as u64 > (entry.len() as u64).saturating_mul(1032) {
+        bail!("damaged pack entry header");
+    }
+    let mut out = vec![0u8; size];
+    let done = INFLATE.with_borrow_mut(|inflate| {
+        let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
+        inflate.zlib_decompress(&entry[used..], &mut out)
+    });
+    match done {
+        Ok(done) if done == size => Ok((code, out)),
+        _ => bail!("pack entry does not inflate"),
+    }
+}
+
 /// A little-endian base-128 number (a delta's sizes; bits past 64 are dropped).
 fn varint_le(bytes: &[u8]) -> u64 {
     bytes
@@ -447,7 +468,7 @@ fn varint_le(bytes: &[u8]) -> u64 {
 }
 
 /// Read what there is at `at` into `buf`, up to its length (less at the end of the file).
-fn read_some_at(file: &File, buf: &mut [u8], at: u64) -> Result<usize> {
+pub(super) fn read_some_at(file: &File, buf: &mut [u8], at: u64) -> Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], at + got as u64) {

@@ -88,7 +88,7 @@ pub fn forget(store: &Store, folder: &str) {
 }
 
 /// The entries of a git tree object: (name, id, whether it is a folder).
-fn parse_tree(mut data: &[u8]) -> Result<Vec<(String, Oid, bool)>> {
+pub(super) fn parse_tree(mut data: &[u8]) -> Result<Vec<(String, Oid, bool)>> {
     let mut entries = Vec::new();
     while !data.is_empty() {
         let space = data

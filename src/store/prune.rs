@@ -12,15 +12,15 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
 use super::Store;
-use super::pack::{Compressor, Kind, PackWriter, read_index};
+use super::copy::PackCopy;
+use super::pack::read_index;
 
 /// Retention: the newest N snapshots, or those younger than a duration (the newest is always
 /// kept).
@@ -219,25 +219,15 @@ fn collect_garbage(
     }
     report.packs_deleted = delete.len();
     if !rewrite.is_empty() {
-        let mut out = PackWriter::new(objects)?;
-        let mut copied = HashSet::new();
-        let mut z = Compressor::default();
+        let mut out = PackCopy::new(repo, objects, Vec::new())?;
         for (idx, index) in &rewrite {
-            let copied_ok = copy_entries(
-                repo,
-                &idx.with_extension("pack"),
-                index,
-                &|id| live.contains(id),
-                &mut copied,
-                &mut out,
-                &mut z,
-            );
-            if let Err(e) = copied_ok {
+            let copied = out.pack(&idx.with_extension("pack"), index, &|id| live.contains(id));
+            if let Err(e) = copied {
                 out.discard();
                 return Err(e);
             }
         }
-        let (_, name) = out.finish_named()?;
+        let (_, name) = out.finish()?;
         report.packs_rewritten = rewrite.len();
         // A pack copied whole into a pack of its own has the copy's name: the copy replaced it.
         let copy = name.map(|n| pack_dir.join(format!("{n}.idx")));
@@ -310,50 +300,6 @@ fn remove_multi_pack_index(pack_dir: &Path) -> Result<()> {
         } else if name == "multi-pack-index" || name.starts_with("multi-pack-index-") {
             std::fs::remove_file(entry.path())
                 .with_context(|| format!("remove {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Copy the entries of one pack whose objects `keep` accepts into `out` (each object once over
-/// all calls: `copied`): whole objects byte for byte, deltas (from packs git itself wrote)
-/// re-encoded from the object.
-pub(super) fn copy_entries(
-    repo: &Repository,
-    pack_path: &Path,
-    index: &[(Oid, u64)],
-    keep: &dyn Fn(&Oid) -> bool,
-    copied: &mut HashSet<Oid>,
-    out: &mut PackWriter,
-    z: &mut Compressor,
-) -> Result<()> {
-    let mut file =
-        File::open(pack_path).with_context(|| format!("open {}", pack_path.display()))?;
-    let end = file.metadata()?.len().saturating_sub(20);
-    let mut by_offset: Vec<(u64, Oid)> = index.iter().map(|&(id, off)| (off, id)).collect();
-    by_offset.sort();
-    let odb = repo.odb()?;
-    let mut buf = Vec::new();
-    for (i, &(offset, id)) in by_offset.iter().enumerate() {
-        if !keep(&id) || !copied.insert(id) {
-            continue;
-        }
-        let next = by_offset.get(i + 1).map(|&(o, _)| o).unwrap_or(end);
-        if next <= offset {
-            bail!("{}: damaged pack index", pack_path.display());
-        }
-        buf.resize((next - offset) as usize, 0);
-        file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(&mut buf)?;
-        match (buf[0] >> 4) & 7 {
-            1..=4 => out.append(id, &buf)?,
-            _ => {
-                let object = odb.read(id)?;
-                let Some(kind) = Kind::of(object.kind()) else {
-                    bail!("cannot repack a {} object", object.kind());
-                };
-                out.append(id, &z.entry(kind, object.data(), false)?)?;
-            }
         }
     }
     Ok(())

@@ -14,14 +14,15 @@
 //! deleted, so that a repository that is never pruned does not gather a file per snapshot
 //! forever, and the daily scrub, which checks pack entries, checks the commits too.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::Store;
+use super::copy::PackCopy;
+use super::deltify;
 use super::pack::{Compressor, Kind, PackWriter, read_index};
-use super::prune::{copy_entries, loose_objects, remove_pack};
+use super::prune::{loose_objects, remove_pack};
 
 /// Below this many packs nothing is merged (most runs then do nothing at all).
 const MIN_PACKS: usize = 16;
@@ -133,37 +134,32 @@ fn geometric_split(sizes: &[u64]) -> usize {
     split
 }
 
-/// Copy every entry of `packs` (their `.idx` paths) into one new pack, then delete them.
-fn merge_packs(store: &Store, packs: &[&Path]) -> Result<()> {
+/// Copy every entry of `packs` (their `.idx` paths) into one new pack, old versions of what
+/// the packs hold newer versions of as deltas (see `deltify`), then delete them. Returns how
+/// many objects became deltas.
+fn merge_packs(store: &Store, packs: &[&Path]) -> Result<usize> {
     let objects = store.objects_dir();
-    let mut out = PackWriter::new(&objects)?;
-    let mut copied = HashSet::new();
-    let mut z = Compressor::default();
+    let mut indexes = Vec::with_capacity(packs.len());
     for idx in packs {
-        let copy = read_index(idx).and_then(|index| {
-            copy_entries(
-                &store.repo,
-                &idx.with_extension("pack"),
-                &index,
-                &|_| true,
-                &mut copied,
-                &mut out,
-                &mut z,
-            )
-        });
-        if let Err(e) = copy {
+        indexes.push((idx.to_path_buf(), read_index(idx)?));
+    }
+    let plan = deltify::plan(&store.repo, &indexes).context("find old versions")?;
+    let mut out = PackCopy::new(&store.repo, &objects, plan)?;
+    for (idx, index) in &indexes {
+        if let Err(e) = out.pack(&idx.with_extension("pack"), index, &|_| true) {
             out.discard();
             return Err(e);
         }
     }
-    let (_, name) = out.finish_named()?;
+    let deltified = out.deltified;
+    let (_, name) = out.finish()?;
     let kept = name.map(|n| objects.join("pack").join(format!("{n}.idx")));
     for idx in packs {
         if Some(*idx) != kept.as_deref() {
             remove_pack(idx)?;
         }
     }
-    Ok(())
+    Ok(deltified)
 }
 
 #[cfg(test)]

@@ -23,9 +23,10 @@ use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 
 use super::Store;
-use super::pack::{self, Compressor, PackWriter, read_index};
+use super::copy::PackCopy;
+use super::pack::{self, read_index};
 use super::packread::PackReader;
-use super::prune::{copy_entries, remove_pack};
+use super::prune::remove_pack;
 use crate::error::error_line;
 pub use check::damaged;
 use check::{BLOCK, check_pack};
@@ -177,10 +178,8 @@ fn rewrite(
     packs: &[DamagedPack],
     fresh: &PackReader,
 ) -> Result<Vec<usize>> {
-    let mut out = PackWriter::new(objects)?;
+    let mut out = PackCopy::new(repo, objects, Vec::new())?;
     let mut rebuilt = Vec::new();
-    let mut copied = HashSet::new();
-    let mut z = Compressor::default();
     for pack in packs {
         let damaged: HashSet<Oid> = pack.ids.iter().copied().collect();
         let copy = read_index(&pack.idx).and_then(|index| {
@@ -188,19 +187,9 @@ fn rewrite(
                 return Ok(()); // nothing left to copy (the pack may be gone)
             }
             let pack_path = pack.idx.with_extension("pack");
-            let keep = |id: &Oid| !damaged.contains(id);
-            copy_entries(
-                repo,
-                &pack_path,
-                &index,
-                &keep,
-                &mut copied,
-                &mut out,
-                &mut z,
-            )
+            out.pack(&pack_path, &index, &|id: &Oid| !damaged.contains(id))
         });
-        let again = copy
-            .and_then(|()| rebuild_dependents(pack, objects, fresh, &mut copied, &mut out, &mut z));
+        let again = copy.and_then(|()| rebuild_dependents(pack, objects, fresh, &mut out));
         match again {
             Ok(n) => rebuilt.push(n),
             Err(e) => {
@@ -209,7 +198,7 @@ fn rewrite(
             }
         }
     }
-    let (_, name) = out.finish_named().context("write pack")?;
+    let (_, name) = out.finish().context("write pack")?;
     for pack in packs {
         // A copy of all of a pack (its header or trailer was damaged) has its name.
         if name.as_deref() != pack.idx.file_stem().and_then(|s| s.to_str()) {
@@ -225,12 +214,10 @@ fn rebuild_dependents(
     pack: &DamagedPack,
     objects: &Path,
     fresh: &PackReader,
-    copied: &mut HashSet<Oid>,
-    out: &mut PackWriter,
-    z: &mut Compressor,
+    out: &mut PackCopy,
 ) -> Result<usize> {
     let todo: Vec<Oid> = (pack.dependents.iter().copied())
-        .filter(|id| !stored(fresh, objects, *id) && !copied.contains(id))
+        .filter(|id| !stored(fresh, objects, *id) && !out.holds(id))
         .collect();
     if todo.is_empty() {
         return Ok(0);
@@ -243,8 +230,7 @@ fn rebuild_dependents(
         if let Ok((kind, data)) = delta_pack.rebuild(id, &damaged, fresh)
             && pack::object_id(kind, &data) == id
         {
-            out.append(id, &z.entry(kind, &data, false)?)?;
-            copied.insert(id);
+            out.add(id, kind, &data)?;
             n += 1;
         }
     }

@@ -997,6 +997,96 @@ fn packs_are_merged_as_runs_add_them_without_any_pruning() {
     }
 }
 
+/// When packs merge, each old version of a chunk or folder that a newer one replaced is stored
+/// as a delta of it, so the repository grows by what changed rather than by the files holding
+/// it. A hot row changed every run, a row flipping between two values (an old version comes
+/// back: no delta may lead in a circle) and a few other rows: every snapshot still reads the
+/// same through sqlgit and plain git, the newest snapshot's objects stay whole (restores read
+/// them fast), and pruning afterwards keeps all of it so.
+#[test]
+fn merged_packs_store_old_versions_as_deltas_of_new_ones() {
+    let fx = Fx::new(false);
+    let mut dumps: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut merges = 0;
+    for i in 0..24 {
+        let flip = if i % 2 == 0 { "even" } else { "odd" };
+        fx.env
+            .sqlite3(
+                &fx.db,
+                format!(
+                    "UPDATE t SET n = n + 1 WHERE id = 1; UPDATE t SET v = '{flip}' WHERE id = 2500;"
+                ),
+            )
+            .success();
+        let packs_before = pack_deltas(&fx).1;
+        let id = printed_commit(&fx.snapshot(&[]).success());
+        dumps.push((id, fx.cat(None, &fx.repo).success().stdout().to_vec()));
+        let (deltas, packs) = pack_deltas(&fx);
+        if packs < packs_before {
+            // Packs were merged by this run: what it wrote stays whole.
+            merges += 1;
+            assert!(
+                deltas.len() >= 30,
+                "only {} objects are deltas",
+                deltas.len()
+            );
+            let newest = fx.git(&fx.repo, &["ls-tree", "-r", "-t", "--object-only", "main"]);
+            for id in newest.lines() {
+                assert!(
+                    !deltas.contains(id),
+                    "{id} of the newest snapshot is a delta"
+                );
+            }
+        }
+    }
+    assert_eq!(merges, 1, "24 runs merge packs once");
+    fx.assert_fsck(&fx.repo);
+    let check = |dumps: &[(String, Vec<u8>)]| {
+        for (id, sql) in dumps {
+            let run = fx.cat(Some(id), &fx.repo).success();
+            assert!(
+                run.stdout() == &sql[..],
+                "snapshot {id} no longer reads the same"
+            );
+            let mut archive = fx.env.command("sh");
+            archive.arg("-c").arg(format!(
+                "git -C '{}' archive {id} | tar -xO",
+                fx.repo.display()
+            ));
+            let plain = fx.env.run(archive, b"").success();
+            assert!(plain.stdout() == &sql[..], "git archive {id} differs");
+        }
+    };
+    check(&dumps);
+    fx.prune(&["--keep", "5"]).success();
+    fx.assert_fsck(&fx.repo);
+    check(&dumps[dumps.len() - 5..]);
+}
+
+/// The objects stored as deltas in the repository's packs (`git verify-pack -v`), and how many
+/// packs there are.
+fn pack_deltas(fx: &Fx) -> (std::collections::HashSet<String>, usize) {
+    let mut found = std::collections::HashSet::new();
+    let mut packs = 0;
+    let Ok(dir) = std::fs::read_dir(fx.repo.join("objects/pack")) else {
+        return (found, 0); // before the first run
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "idx") {
+            packs += 1;
+            let out = fx.git(&fx.repo, &["verify-pack", "-v", path.to_str().unwrap()]);
+            for line in out.lines() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.len() == 7 && fields[0].len() == 40 {
+                    found.insert(fields[0].to_string());
+                }
+            }
+        }
+    }
+    (found, packs)
+}
+
 /// Each run's commit is a loose object: a repository that is never pruned would gather a file
 /// per snapshot forever (and the scrub, which reads packs, would never check them). Past 256
 /// loose objects a run packs them and deletes the files; a tag someone made stays loose, every

@@ -13,6 +13,7 @@ use git2::Oid;
 use sha1::{Digest, Sha1};
 
 use super::{Damage, DamagedPack};
+use crate::store::delta::ofs_distance;
 use crate::store::pack::{IDX_IDS_AT, IDX_V2_MAGIC, idx_offset};
 use crate::store::packread::entry_header;
 
@@ -296,18 +297,6 @@ fn spread_to_deltas(pack: &File, index: &Index, entries: &[Entry], bad: &mut [bo
         }
     }
     Ok(())
-}
-
-/// The distance back to an offset delta's base (git's offset encoding).
-pub(super) fn ofs_distance(bytes: &[u8]) -> Option<u64> {
-    let mut bytes = bytes.iter();
-    let mut byte = *bytes.next()?;
-    let mut n = u64::from(byte & 0x7f);
-    while byte & 0x80 != 0 {
-        byte = *bytes.next()?;
-        n = n.checked_add(1)?.checked_mul(128)? | u64::from(byte & 0x7f);
-    }
-    Some(n)
 }
 
 #[cfg(test)]

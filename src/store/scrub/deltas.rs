@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
-use super::check::ofs_distance;
+use crate::store::delta::{apply, ofs_distance, ofs_len};
 use crate::store::pack::{Kind, read_index};
 use crate::store::packread::PackReader;
 use crate::store::packread::entry_header;
@@ -142,86 +142,4 @@ fn whole_from(fresh: &PackReader, id: Oid) -> Result<(Kind, Vec<u8>)> {
         return Ok((Kind::Tree, data));
     }
     bail!("its base {id} was damaged and not stored again")
-}
-
-/// Bytes of an offset delta's distance field.
-fn ofs_len(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .position(|b| b & 0x80 == 0)
-        .map_or(bytes.len(), |i| i + 1)
-}
-
-/// Apply a git delta (base size, result size, then copy and insert instructions) to `base`.
-pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>> {
-    let mut at = 0;
-    let mut size = || -> Result<u64> {
-        let mut n = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *delta.get(at).context("short delta")?;
-            at += 1;
-            n |= u64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 || shift > 63 {
-                return Ok(n);
-            }
-        }
-    };
-    let (base_size, result_size) = (size()?, size()?);
-    if base_size != base.len() as u64 {
-        bail!("delta base size does not match");
-    }
-    let mut out = Vec::with_capacity(result_size as usize);
-    while at < delta.len() {
-        let op = delta[at];
-        at += 1;
-        if op & 0x80 != 0 {
-            let mut field = |bits: u8, bytes: usize| -> Result<usize> {
-                let mut n = 0usize;
-                for i in 0..bytes {
-                    if bits & (1 << i) != 0 {
-                        n |= usize::from(*delta.get(at).context("short delta")?) << (8 * i);
-                        at += 1;
-                    }
-                }
-                Ok(n)
-            };
-            let offset = field(op & 0x0f, 4)?;
-            let len = match field((op >> 4) & 0x07, 3)? {
-                0 => 0x10000,
-                n => n,
-            };
-            let piece = base
-                .get(offset..offset.checked_add(len).context("bad copy")?)
-                .context("delta copies past its base")?;
-            out.extend_from_slice(piece);
-        } else if op != 0 {
-            let piece = delta.get(at..at + usize::from(op)).context("short delta")?;
-            out.extend_from_slice(piece);
-            at += usize::from(op);
-        } else {
-            bail!("bad delta instruction");
-        }
-    }
-    if out.len() as u64 != result_size {
-        bail!("delta result size does not match");
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::apply;
-
-    #[test]
-    fn copies_and_inserts() {
-        let base = b"hello world, hello sqlgit";
-        // base 25, result 16; copy 6 bytes at 0 ("hello "), insert "there", copy 5 at 6.
-        let delta = [
-            25u8, 16, 0x91, 0, 6, 5, b't', b'h', b'e', b'r', b'e', 0x91, 6, 5,
-        ];
-        assert_eq!(apply(base, &delta).unwrap(), b"hello thereworld");
-        assert!(apply(b"short", &delta).is_err());
-    }
 }
