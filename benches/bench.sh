@@ -16,7 +16,8 @@
 #                  default: a temporary directory, deleted at the end unless --keep
 #   --keep         keep the run files (repositories, work copy) at the end
 #   --runs N       timed runs of each dump command in `dump` mode (default 3)
-#   --rounds N     incremental snapshot rounds in `snapshot` mode (default 5)
+#   --rounds N     incremental snapshot rounds in `snapshot` mode (default 5; from 17 rounds on,
+#                  runs merge packs, storing old versions as deltas: growth is then amortized)
 #   --no-build     use the existing target/release/sqlgit instead of `cargo build --release`
 #   --verify       in `dump` mode, also restore sqlgit's dump with sqlite3 and compare row counts
 #   --no-naive     in `snapshot` mode, skip the naive script (minutes per round at 2 GB)
@@ -247,6 +248,7 @@ naive_snapshot() {
 export -f naive_snapshot
 
 commits() { git -C "$repo" rev-list --count main 2>/dev/null || echo '?'; }
+pack_count() { find "$repo/objects/pack" -name "*.pack" 2>/dev/null | wc -l; }
 
 bench_snapshot() {
   echo
@@ -266,6 +268,7 @@ bench_snapshot() {
   warm "$work_db"
 
   local dump_t=() snap_t=() naive_t=() grow=() naive_grow=() rss_all=() r_dump=() r_naive=()
+  local merged_rounds=() r_plain=() packs_before
   local before after nb na first_t first_rss first_size dump0 nochange_t c0 c1
 
   # Round 0: first snapshot into a fresh repository.
@@ -305,9 +308,16 @@ bench_snapshot() {
     rss_all+=("$T_RSS")
 
     before=$(size_of "$repo")
+    packs_before=$(pack_count)
     timed "$run/out.txt" "$bin" snapshot "$work_db" --repo "$repo"
     after=$(size_of "$repo")
     snap_t+=("$T_WALL")
+    # A run that merged packs ends with fewer than one more than before.
+    if (($(pack_count) <= packs_before)); then
+      merged_rounds+=("$r")
+    else
+      r_plain+=("$(calc "$T_WALL / ${dump_t[-1]}")")
+    fi
     rss_all+=("$T_RSS")
     snap_rss=$T_RSS
     grow+=("$((after - before))")
@@ -328,6 +338,8 @@ bench_snapshot() {
       "$(mb "${grow[-1]}")" "${naive_t[-1]}" "$(mb "${naive_grow[-1]}") MB"
   done
   echo "commits in the sqlgit repository: $(commits) (expected $((rounds + 1)))"
+  echo "rounds that merged packs (old versions stored as deltas): ${merged_rounds[*]:-none}" \
+    "(a merge needs more than 16 packs: use --rounds 17 or more); repo $(mb "$(size_of "$repo")") MB"
 
   local m_rd x_rd m_rn x_rn m_g x_g first_ratio rss
   m_rd=$(mean "${r_dump[@]}") x_rd=$(maxof "${r_dump[@]}")
@@ -355,6 +367,12 @@ bench_snapshot() {
     "$(verdict "$nochange_ratio" '<=' 0.1 0.05)"
   printf '%-36s %-19s %-18s %s\n' "incremental snapshot / dump (issue 15)" "$m_rd / $x_rd" "<= 0.25 (0.1)" \
     "$(verdict "$m_rd" '<=' 0.25 0.1)"
+  if ((${#merged_rounds[@]} > 0 && ${#r_plain[@]} > 0)); then
+    local m_p x_p
+    m_p=$(mean "${r_plain[@]}") x_p=$(maxof "${r_plain[@]}")
+    printf '%-36s %-19s %-18s %s\n' "  the same, rounds without a merge" "$m_p / $x_p" "<= 0.25 (0.1)" \
+      "$(verdict "$m_p" '<=' 0.25 0.1)"
+  fi
   printf '%-36s %-19s %-18s %s\n' "sqlgit peak RSS (MiB, all runs)" "$(mib "$rss")" "<= 64" \
     "$(verdict "$rss" '<=' 65536)"
   echo "reference: dump $(mean "${dump_t[@]}") s, incremental snapshot $(mean "${snap_t[@]}") s," \

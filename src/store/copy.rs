@@ -40,11 +40,27 @@ enum Copied {
     Later,
 }
 
-/// A base of the plan: its whole entry in the packs copied, and its offset in the new pack.
-#[derive(Default)]
-struct Base {
-    source: Option<Source>,
-    at: Option<u64>,
+/// An object of the plan (a new delta, a base, or both): its place in the plan (if it is to be
+/// a delta), its whole entry in the packs copied, and its offset in the new pack.
+#[derive(Clone, Copy)]
+struct Node {
+    rank: u32,
+    source: Source,
+    at: u64,
+}
+
+/// What a [`Node`] does not know yet.
+const UNKNOWN: u32 = u32::MAX;
+const NOWHERE: u64 = u64::MAX;
+
+impl Node {
+    fn source(&self) -> Option<Source> {
+        (self.source.pack != UNKNOWN).then_some(self.source)
+    }
+
+    fn at(&self) -> Option<u64> {
+        (self.at != NOWHERE).then_some(self.at)
+    }
 }
 
 /// See the module doc.
@@ -52,14 +68,15 @@ pub(super) struct PackCopy<'r> {
     odb: Odb<'r>,
     out: PackWriter,
     z: Compressor,
+    /// Objects in more than one of the packs copied (see [`in_several`]), and which of those
+    /// were copied already.
+    shared: HashSet<Oid>,
     copied: HashSet<Oid>,
     /// New deltas: (object, base), each base before its deltas.
     plan: Vec<(Oid, Oid)>,
-    /// The objects of the plan → their place in it.
-    rank: HashMap<Oid, u32>,
-    /// Where each object of the plan is stored whole in the packs copied, by its place.
-    planned: Vec<Option<Source>>,
-    bases: HashMap<Oid, Base>,
+    /// The objects of the plan and their bases, sorted by id (a sorted list takes half the
+    /// memory of a map).
+    nodes: Vec<(Oid, Node)>,
     /// Deltas of objects left for the end: (id, entry, base), in their packs' order.
     later: Vec<(Oid, Source, Oid)>,
     /// Where objects written at the end went, for the deltas in `later` based on them.
@@ -74,20 +91,21 @@ pub(super) struct PackCopy<'r> {
 
 impl<'r> PackCopy<'r> {
     /// Copy into a new pack of `objects` (see [`PackWriter::new`]); `plan`: (object, base)
-    /// pairs to store as new deltas, each base before the objects that are deltas of it.
-    pub fn new(repo: &'r Repository, objects: &Path, plan: Vec<(Oid, Oid)>) -> Result<Self> {
+    /// pairs to store as new deltas, each base before the objects that are deltas of it;
+    /// `shared`: the objects that more than one of the packs copied hold.
+    pub fn new(
+        repo: &'r Repository,
+        objects: &Path,
+        plan: Vec<(Oid, Oid)>,
+        shared: HashSet<Oid>,
+    ) -> Result<Self> {
         Ok(PackCopy {
             odb: repo.odb()?,
             out: PackWriter::new(objects)?,
             z: Compressor::default(),
+            shared,
             copied: HashSet::new(),
-            rank: (plan.iter().enumerate())
-                .map(|(i, &(id, _))| (id, i as u32))
-                .collect(),
-            planned: vec![None; plan.len()],
-            bases: (plan.iter())
-                .map(|&(_, base)| (base, Base::default()))
-                .collect(),
+            nodes: nodes_of(&plan),
             plan,
             later: Vec::new(),
             written: HashMap::new(),
@@ -111,12 +129,16 @@ impl<'r> PackCopy<'r> {
         let pack = self.sources.len() as u32;
         self.sources
             .push((pack_path.to_path_buf(), file.try_clone()?));
-        let mut by_offset: Vec<(u64, Oid)> = index.iter().map(|&(id, off)| (off, id)).collect();
-        by_offset.sort();
+        // (offset, position in the index)
+        let mut by_offset: Vec<(u64, u32)> = (index.iter().enumerate())
+            .map(|(i, &(_, at))| (at, i as u32))
+            .collect();
+        by_offset.sort_unstable();
         let mut fate = vec![Copied::Not; by_offset.len()];
         let mut buf = Vec::new();
-        for (i, &(offset, id)) in by_offset.iter().enumerate() {
-            if !keep(&id) || !self.copied.insert(id) {
+        for (i, &(offset, at)) in by_offset.iter().enumerate() {
+            let id = index[at as usize].0;
+            if !keep(&id) || (self.shared.contains(&id) && !self.copied.insert(id)) {
                 continue;
             }
             let next = by_offset.get(i + 1).map(|&(o, _)| o).unwrap_or(end);
@@ -132,22 +154,21 @@ impl<'r> PackCopy<'r> {
             file.read_exact_at(&mut buf, offset)
                 .with_context(|| format!("read {}", pack_path.display()))?;
             let (code, _, used) = entry_header(&buf)?;
+            let mut planned = false;
             if (1..=4).contains(&code)
-                && let Some(base) = self.bases.get_mut(&id)
+                && let Some(node) = self.node(&id)
             {
-                base.source = Some(source);
+                node.source = source;
+                planned = node.rank != UNKNOWN;
             }
             fate[i] = match code {
-                1..=4 if self.rank.contains_key(&id) => {
-                    self.planned[self.rank[&id] as usize] = Some(source);
-                    Copied::Later
-                }
+                1..=4 if planned => Copied::Later,
                 1..=4 => Copied::At(self.append(id, &buf)?),
                 OFS_DELTA => {
                     let base = ofs_distance(&buf[used..])
                         .and_then(|back| offset.checked_sub(back))
                         .and_then(|at| by_offset.binary_search_by_key(&at, |e| e.0).ok());
-                    match base.map(|b| (fate[b], by_offset[b].1)) {
+                    match base.map(|b| (fate[b], index[by_offset[b].1 as usize].0)) {
                         Some((Copied::At(base_at), _)) => {
                             Copied::At(self.append_delta(id, &buf, base_at)?)
                         }
@@ -176,12 +197,13 @@ impl<'r> PackCopy<'r> {
         }
     }
 
-    /// Whether object `id` was copied already.
+    /// Whether object `id`, one of `shared`, was copied already.
     pub fn holds(&self, id: &Oid) -> bool {
         self.copied.contains(id)
     }
 
-    /// Add object `id` of `kind` (whole, `data`), unless it was copied already.
+    /// Add object `id` of `kind` (whole, `data`), unless it was copied already (it must be
+    /// one of `shared`).
     pub fn add(&mut self, id: Oid, kind: Kind, data: &[u8]) -> Result<()> {
         if self.copied.insert(id) {
             let entry = self.z.entry(kind, data, false)?;
@@ -199,12 +221,12 @@ impl<'r> PackCopy<'r> {
         let later_bases: HashSet<Oid> = self.later.iter().map(|&(_, _, base)| base).collect();
         let mut buf = Vec::new();
         for i in 0..self.plan.len() {
-            let Some(source) = self.planned[i] else {
+            let (id, base) = self.plan[i];
+            let Some(source) = self.node(&id).and_then(|n| n.source()) else {
                 continue; // in none of the packs copied
             };
-            let (id, base) = self.plan[i];
             self.read(source, &mut buf)?;
-            let at = match self.bases.get(&base).and_then(|b| b.at) {
+            let at = match self.node(&base).and_then(|b| b.at()) {
                 Some(base_at) => self.append_new_delta(id, &buf, base, base_at)?,
                 None => self.append(id, &buf)?,
             };
@@ -223,6 +245,11 @@ impl<'r> PackCopy<'r> {
         Ok(())
     }
 
+    fn node(&mut self, id: &Oid) -> Option<&mut Node> {
+        let i = self.nodes.binary_search_by_key(id, |n| n.0).ok()?;
+        Some(&mut self.nodes[i].1)
+    }
+
     fn read(&self, source: Source, buf: &mut Vec<u8>) -> Result<()> {
         let (path, file) = &self.sources[source.pack as usize];
         buf.resize(source.len as usize, 0);
@@ -234,8 +261,8 @@ impl<'r> PackCopy<'r> {
     fn append(&mut self, id: Oid, entry: &[u8]) -> Result<u64> {
         let at = self.out.offset();
         self.out.append(id, entry)?;
-        if let Some(base) = self.bases.get_mut(&id) {
-            base.at = Some(at);
+        if let Some(node) = self.node(&id) {
+            node.at = at;
         }
         Ok(at)
     }
@@ -271,7 +298,7 @@ impl<'r> PackCopy<'r> {
         let base_data = match self.last.take() {
             Some((last, data)) if last == base => data,
             _ => {
-                let Some(source) = self.bases.get(&base).and_then(|b| b.source) else {
+                let Some(source) = self.node(&base).and_then(|b| b.source()) else {
                     return self.append(id, entry);
                 };
                 let mut base_entry = Vec::new();
@@ -290,5 +317,69 @@ impl<'r> PackCopy<'r> {
         }
         self.deltified += 1;
         self.append(id, &delta_entry)
+    }
+}
+
+/// The nodes of a plan, sorted by id.
+fn nodes_of(plan: &[(Oid, Oid)]) -> Vec<(Oid, Node)> {
+    let unknown = Node {
+        rank: UNKNOWN,
+        source: Source {
+            pack: UNKNOWN,
+            len: 0,
+            offset: 0,
+        },
+        at: NOWHERE,
+    };
+    let mut nodes: Vec<(Oid, Node)> = (plan.iter())
+        .flat_map(|&(id, base)| [(id, unknown), (base, unknown)])
+        .collect();
+    nodes.sort_unstable_by_key(|n| n.0);
+    nodes.dedup_by_key(|n| n.0);
+    for (rank, (id, _)) in plan.iter().enumerate() {
+        if let Ok(i) = nodes.binary_search_by_key(id, |n| n.0) {
+            nodes[i].1.rank = rank as u32;
+        }
+    }
+    nodes.shrink_to_fit();
+    nodes
+}
+
+/// The objects that more than one of the pack indexes `indexes` (each sorted by id) lists.
+pub(super) fn in_several(indexes: &[&[(Oid, u64)]]) -> HashSet<Oid> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut heads: BinaryHeap<Reverse<(Oid, usize, usize)>> = (indexes.iter().enumerate())
+        .filter(|(_, index)| !index.is_empty())
+        .map(|(i, index)| Reverse((index[0].0, i, 0)))
+        .collect();
+    let mut shared = HashSet::new();
+    let mut last: Option<Oid> = None;
+    while let Some(Reverse((id, i, at))) = heads.pop() {
+        if last == Some(id) {
+            shared.insert(id);
+        }
+        last = Some(id);
+        if let Some(&(next, _)) = indexes[i].get(at + 1) {
+            heads.push(Reverse((next, i, at + 1)));
+        }
+    }
+    shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_in_several_indexes_are_found() {
+        let id = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
+        let a = [(id(1), 0), (id(3), 0), (id(5), 0)];
+        let b = [(id(2), 0), (id(3), 0)];
+        let c = [(id(5), 0), (id(6), 0)];
+        let empty: [(Oid, u64); 0] = [];
+        let shared = in_several(&[&a, &b, &empty, &c]);
+        assert_eq!(shared, HashSet::from([id(3), id(5)]));
+        assert!(in_several(&[&a]).is_empty());
     }
 }

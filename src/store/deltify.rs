@@ -17,47 +17,63 @@
 //! the packs held already.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
 use super::delta::ofs_distance;
-use super::pack::OFS_DELTA;
+use super::pack::{OFS_DELTA, read_index};
 use super::packread::{PackReader, entry_header, read_some_at};
 use super::previous::parse_tree;
 
 /// The longest chain of deltas a merge makes (git's `pack.depth` default).
 const MAX_DEPTH: u32 = 50;
 
-/// The packs being merged: their `.idx` paths and (sorted) objects with offsets.
-pub(super) type Packs = [(PathBuf, Vec<(Oid, u64)>)];
-
 /// (object, base) pairs to store as deltas, each base before the objects that are deltas of it.
-pub(super) fn plan(repo: &Repository, packs: &Packs) -> Result<Vec<(Oid, Oid)>> {
-    let chains = Chains::read(packs)?;
+/// `packs`: the `.idx` paths of the packs merged.
+pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>> {
+    let mut merged = Merged {
+        prefixes: Vec::new(),
+    };
+    let mut chains = Chains {
+        deltas: Vec::new(),
+        heights: HashMap::new(),
+    };
+    for idx in packs {
+        let index = read_index(idx)?;
+        merged
+            .prefixes
+            .extend(index.iter().map(|(id, _)| prefix(id)));
+        chains.read(idx, &index)?;
+    }
+    merged.prefixes.sort_unstable();
+    merged.prefixes.dedup();
+    chains.deltas.sort_unstable();
     let mut pairs = Pairs {
         repo,
         reader: PackReader::open(&repo.path().join("objects")),
-        merged: Merged::of(packs),
+        merged,
         chains: &chains,
-        last_replaced: HashMap::new(),
-        last_added: HashMap::new(),
+        found: Vec::new(),
     };
     pairs.compare_snapshots()?;
-    let Pairs {
-        last_replaced,
-        last_added,
-        ..
-    } = pairs;
-    let mut chosen: Vec<(Oid, Oid, u32)> = last_replaced
-        .into_iter()
-        .filter(|(id, (time, _))| last_added.get(id).is_none_or(|added| added < time))
-        .map(|(id, (time, base))| (id, base, time))
-        .collect();
-    drop(last_added);
+    let mut chosen = pairs.found;
+    // The last time each object replaced another (sorted by object).
+    let mut added: Vec<(Oid, u32)> = chosen.iter().map(|&(_, new, time)| (new, time)).collect();
+    added.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    added.dedup_by_key(|a| a.0);
+    // The last time each object was replaced, and by what; left whole if it came back then
+    // or later (time 0: it is in the newest snapshot).
+    chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
+    chosen.dedup_by_key(|c| c.0);
+    chosen.retain(|&(id, _, time)| {
+        let came_back = added.binary_search_by_key(&id, |a| a.0).map(|i| added[i].1);
+        time > 0 && came_back.ok().is_none_or(|back| back < time)
+    });
+    drop(added);
     // Bases first (along a chain the times grow), to know each one's depth.
     chosen.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
     let mut depth: HashMap<Oid, u32> = HashMap::new();
@@ -97,16 +113,6 @@ struct Merged {
 }
 
 impl Merged {
-    fn of(packs: &Packs) -> Merged {
-        let mut prefixes: Vec<u64> = packs
-            .iter()
-            .flat_map(|(_, index)| index.iter().map(|(id, _)| prefix(id)))
-            .collect();
-        prefixes.sort_unstable();
-        prefixes.dedup();
-        Merged { prefixes }
-    }
-
     fn holds(&self, id: &Oid) -> bool {
         self.prefixes.binary_search(&prefix(id)).is_ok()
     }
@@ -130,61 +136,64 @@ fn git_order(a: &(String, Oid, bool), b: &(String, Oid, bool)) -> Ordering {
     })
 }
 
-/// The deltas the packs hold already.
+/// The deltas the packs hold already, by the first 8 bytes of ids (a chance match only leaves
+/// an object whole or its chain shorter).
 struct Chains {
-    /// Objects stored as deltas.
-    deltas: HashSet<Oid>,
+    /// Objects stored as deltas, sorted.
+    deltas: Vec<u64>,
     /// For objects some delta is based on: the longest chain of deltas above them.
-    heights: HashMap<Oid, u32>,
+    heights: HashMap<u64, u32>,
 }
 
 impl Chains {
-    fn read(packs: &Packs) -> Result<Chains> {
-        let mut chains = Chains {
-            deltas: HashSet::new(),
-            heights: HashMap::new(),
-        };
+    /// Add the deltas of pack `idx`, whose objects are `index`.
+    fn read(&mut self, idx: &Path, index: &[(Oid, u64)]) -> Result<()> {
         let mut head = [0u8; 32];
-        for (idx, index) in packs {
-            let path = idx.with_extension("pack");
-            let file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
-            let mut by_offset: Vec<(u64, Oid)> = index.iter().map(|&(id, at)| (at, id)).collect();
-            by_offset.sort();
-            let mut edges = Vec::new(); // (delta's offset, base's offset)
-            for &(at, id) in &by_offset {
-                let got = read_some_at(&file, &mut head, at)?;
-                let (code, _, used) = entry_header(&head[..got])?;
-                if code < 5 {
-                    continue;
-                }
-                chains.deltas.insert(id);
-                if code == OFS_DELTA
-                    && let Some(base) =
-                        ofs_distance(&head[used..got]).and_then(|d| at.checked_sub(d))
-                {
-                    edges.push((at, base));
-                }
+        let path = idx.with_extension("pack");
+        let file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+        // (offset, position in the index)
+        let mut by_offset: Vec<(u64, u32)> = (index.iter().enumerate())
+            .map(|(i, &(_, at))| (at, i as u32))
+            .collect();
+        by_offset.sort_unstable();
+        let mut edges = Vec::new(); // (delta's offset, base's offset)
+        for &(at, i) in &by_offset {
+            let got = read_some_at(&file, &mut head, at)?;
+            let (code, _, used) = entry_header(&head[..got])?;
+            if code < 5 {
+                continue;
             }
-            // A base comes before its deltas: from the last entry back, each delta's height is
-            // final when it is reached.
-            let mut above: HashMap<u64, u32> = HashMap::new();
-            for &(at, base) in edges.iter().rev() {
-                let h = above.get(&at).copied().unwrap_or(0) + 1;
-                let slot = above.entry(base).or_insert(0);
-                *slot = (*slot).max(h);
-            }
-            for (at, h) in above {
-                if let Ok(i) = by_offset.binary_search_by_key(&at, |e| e.0) {
-                    let slot = chains.heights.entry(by_offset[i].1).or_insert(0);
-                    *slot = (*slot).max(h);
-                }
+            self.deltas.push(prefix(&index[i as usize].0));
+            if code == OFS_DELTA
+                && let Some(base) = ofs_distance(&head[used..got]).and_then(|d| at.checked_sub(d))
+            {
+                edges.push((at, base));
             }
         }
-        Ok(chains)
+        // A base comes before its deltas: from the last entry back, each delta's height is
+        // final when it is reached.
+        let mut above: HashMap<u64, u32> = HashMap::new();
+        for &(at, base) in edges.iter().rev() {
+            let h = above.get(&at).copied().unwrap_or(0) + 1;
+            let slot = above.entry(base).or_insert(0);
+            *slot = (*slot).max(h);
+        }
+        for (at, h) in above {
+            if let Ok(i) = by_offset.binary_search_by_key(&at, |e| e.0) {
+                let id = prefix(&index[by_offset[i].1 as usize].0);
+                let slot = self.heights.entry(id).or_insert(0);
+                *slot = (*slot).max(h);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_delta(&self, id: &Oid) -> bool {
+        self.deltas.binary_search(&prefix(id)).is_ok()
     }
 
     fn height(&self, id: &Oid) -> u32 {
-        self.heights.get(id).copied().unwrap_or(0)
+        self.heights.get(&prefix(id)).copied().unwrap_or(0)
     }
 }
 
@@ -194,10 +203,9 @@ struct Pairs<'a> {
     reader: PackReader,
     merged: Merged,
     chains: &'a Chains,
-    /// Object stored whole → (when it was last replaced by an object stored whole, by what).
-    last_replaced: HashMap<Oid, (u32, Oid)>,
-    /// Object stored whole → when it last replaced another.
-    last_added: HashMap<Oid, u32>,
+    /// (object, what replaced it, when), both stored whole; time 0: the object is in the
+    /// newest snapshot.
+    found: Vec<(Oid, Oid, u32)>,
 }
 
 impl Pairs<'_> {
@@ -217,40 +225,53 @@ impl Pairs<'_> {
         trees.reverse();
         for (time, pair) in trees.windows(2).enumerate() {
             let (old, new) = (pair[0], pair[1]);
-            if self.merged.holds(&old) && self.merged.holds(&new) {
-                self.compare(old, new, time as u32 + 1)?;
-            }
+            self.compare(old, new, time as u32 + 1)?;
         }
-        if !self.last_replaced.is_empty()
+        if !self.found.is_empty()
             && let Some(&newest) = trees.last()
         {
+            self.found.sort_unstable_by_key(|f| f.0);
             self.keep_whole(newest)?;
         }
         Ok(())
     }
 
     /// Leave every object of folder `id` whole: the newest snapshot stays fast to read even
-    /// where an old version came back in a snapshot the packs merged do not hold.
+    /// where an old version came back in a snapshot the packs merged do not hold. (`found`
+    /// is sorted by object.)
     fn keep_whole(&mut self, id: Oid) -> Result<()> {
-        self.last_replaced.remove(&id);
+        self.mark_newest(id);
         for (_, entry, folder) in self.entries(id)? {
             if folder {
                 self.keep_whole(entry)?;
             } else {
-                self.last_replaced.remove(&entry);
+                self.mark_newest(entry);
             }
         }
         Ok(())
     }
 
-    /// Compare folder `old` with folder `new`, which replaced it at `time`.
-    fn compare(&mut self, old: Oid, new: Oid, time: u32) -> Result<()> {
-        if old == new || !self.merged.holds(&old) || !self.merged.holds(&new) {
-            return Ok(());
+    fn mark_newest(&mut self, id: Oid) {
+        let from = self.found.partition_point(|f| f.0 < id);
+        for f in self.found[from..].iter_mut().take_while(|f| f.0 == id) {
+            f.2 = 0;
         }
-        self.replaced(old, new, time);
+    }
+
+    /// Compare folder `old` with folder `new`, which replaced it at `time`. Returns whether
+    /// every version under it found the one that replaced it in the packs merged: only then
+    /// may the folder become a delta, which later merges take as "compared" and skip (a
+    /// version replaced by one in a pack merged later is paired then).
+    fn compare(&mut self, old: Oid, new: Oid, time: u32) -> Result<bool> {
+        if old == new || self.chains.is_delta(&old) {
+            return Ok(true);
+        }
+        if !self.merged.holds(&old) || !self.merged.holds(&new) {
+            return Ok(false);
+        }
         let (before, after) = (self.entries(old)?, self.entries(new)?);
         let mut subfolders = Vec::new();
+        let mut complete = true;
         // Both lists are in git's order: walk them side by side.
         let (mut i, mut j) = (0, 0);
         while i < before.len() && j < after.len() {
@@ -259,11 +280,13 @@ impl Pairs<'_> {
                 Ordering::Less => i += 1,
                 Ordering::Greater => j += 1,
                 Ordering::Equal => {
-                    if was != id {
-                        if *folder {
-                            subfolders.push((*was, *id));
-                        } else if self.merged.holds(was) && self.merged.holds(id) {
+                    if was != id && *folder {
+                        subfolders.push((*was, *id));
+                    } else if was != id && !self.chains.is_delta(was) {
+                        if self.merged.holds(was) && self.merged.holds(id) {
                             self.replaced(*was, *id, time);
+                        } else {
+                            complete = false;
                         }
                     }
                     i += 1;
@@ -271,10 +294,14 @@ impl Pairs<'_> {
                 }
             }
         }
+        drop((before, after));
         for (old, new) in subfolders {
-            self.compare(old, new, time)?;
+            complete &= self.compare(old, new, time)?;
         }
-        Ok(())
+        if complete {
+            self.replaced(old, new, time);
+        }
+        Ok(complete)
     }
 
     /// The entries of folder `id`: (name, id, whether it is a folder).
@@ -296,11 +323,8 @@ impl Pairs<'_> {
 
     /// `old` was replaced by `new` at `time` (both in the packs merged).
     fn replaced(&mut self, old: Oid, new: Oid, time: u32) {
-        let deltas = &self.chains.deltas;
-        if deltas.contains(&old) || deltas.contains(&new) {
-            return;
+        if !self.chains.is_delta(&new) {
+            self.found.push((old, new, time));
         }
-        self.last_replaced.insert(old, (time, new));
-        self.last_added.insert(new, time);
     }
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::Store;
-use super::copy::PackCopy;
+use super::copy::{PackCopy, in_several};
 use super::deltify;
 use super::pack::{Compressor, Kind, PackWriter, read_index};
 use super::prune::{loose_objects, remove_pack};
@@ -139,14 +139,20 @@ fn geometric_split(sizes: &[u64]) -> usize {
 /// many objects became deltas.
 fn merge_packs(store: &Store, packs: &[&Path]) -> Result<usize> {
     let objects = store.objects_dir();
-    let mut indexes = Vec::with_capacity(packs.len());
+    let shared = {
+        let mut indexes = Vec::with_capacity(packs.len());
+        for idx in packs {
+            indexes.push(read_index(idx)?);
+        }
+        let lists: Vec<&[(git2::Oid, u64)]> = indexes.iter().map(|i| &i[..]).collect();
+        in_several(&lists)
+    };
+    let plan = deltify::plan(&store.repo, packs).context("find old versions")?;
+    let mut out = PackCopy::new(&store.repo, &objects, plan, shared)?;
     for idx in packs {
-        indexes.push((idx.to_path_buf(), read_index(idx)?));
-    }
-    let plan = deltify::plan(&store.repo, &indexes).context("find old versions")?;
-    let mut out = PackCopy::new(&store.repo, &objects, plan)?;
-    for (idx, index) in &indexes {
-        if let Err(e) = out.pack(&idx.with_extension("pack"), index, &|_| true) {
+        let copied = read_index(idx)
+            .and_then(|index| out.pack(&idx.with_extension("pack"), &index, &|_| true));
+        if let Err(e) = copied {
             out.discard();
             return Err(e);
         }

@@ -178,7 +178,18 @@ fn rewrite(
     packs: &[DamagedPack],
     fresh: &PackReader,
 ) -> Result<Vec<usize>> {
-    let mut out = PackCopy::new(repo, objects, Vec::new())?;
+    // Every object is checked against copying it twice (these packs are few and small).
+    let mut every = HashSet::new();
+    for pack in packs {
+        every.extend(
+            read_index(&pack.idx)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, _)| id),
+        );
+        every.extend(pack.dependents.iter().copied());
+    }
+    let mut out = PackCopy::new(repo, objects, Vec::new(), every)?;
     let mut rebuilt = Vec::new();
     for pack in packs {
         let damaged: HashSet<Oid> = pack.ids.iter().copied().collect();
