@@ -40,6 +40,25 @@ enum Copied {
     Later,
 }
 
+impl Copied {
+    /// In 8 bytes: the offset, or one of two that no pack reaches.
+    fn code(self) -> u64 {
+        match self {
+            Copied::Not => u64::MAX,
+            Copied::Later => u64::MAX - 1,
+            Copied::At(at) => at,
+        }
+    }
+
+    fn of(code: u64) -> Copied {
+        match code {
+            u64::MAX => Copied::Not,
+            c if c == u64::MAX - 1 => Copied::Later,
+            at => Copied::At(at),
+        }
+    }
+}
+
 /// An object of the plan (a new delta, a base, or both): its place in the plan (if it is to be
 /// a delta), its whole entry in the packs copied, and its offset in the new pack.
 #[derive(Clone, Copy)]
@@ -120,7 +139,7 @@ impl<'r> PackCopy<'r> {
     pub fn pack(
         &mut self,
         pack_path: &Path,
-        index: &[(Oid, u64)],
+        mut index: Vec<(Oid, u64)>,
         keep: &dyn Fn(&Oid) -> bool,
     ) -> Result<()> {
         let file =
@@ -129,19 +148,17 @@ impl<'r> PackCopy<'r> {
         let pack = self.sources.len() as u32;
         self.sources
             .push((pack_path.to_path_buf(), file.try_clone()?));
-        // (offset, position in the index)
-        let mut by_offset: Vec<(u64, u32)> = (index.iter().enumerate())
-            .map(|(i, &(_, at))| (at, i as u32))
-            .collect();
-        by_offset.sort_unstable();
-        let mut fate = vec![Copied::Not; by_offset.len()];
+        let by_offset = &mut index;
+        by_offset.sort_unstable_by_key(|e| e.1);
+        // What became of each entry, in the order of `by_offset` (see [`Copied::code`]).
+        let mut fate = vec![Copied::Not.code(); by_offset.len()];
         let mut buf = Vec::new();
-        for (i, &(offset, at)) in by_offset.iter().enumerate() {
-            let id = index[at as usize].0;
+        for i in 0..by_offset.len() {
+            let (id, offset) = by_offset[i];
             if !keep(&id) || (self.shared.contains(&id) && !self.copied.insert(id)) {
                 continue;
             }
-            let next = by_offset.get(i + 1).map(|&(o, _)| o).unwrap_or(end);
+            let next = by_offset.get(i + 1).map(|&(_, o)| o).unwrap_or(end);
             if next <= offset {
                 bail!("{}: damaged pack index", pack_path.display());
             }
@@ -161,14 +178,14 @@ impl<'r> PackCopy<'r> {
                 node.source = source;
                 planned = node.rank != UNKNOWN;
             }
-            fate[i] = match code {
+            let copied = match code {
                 1..=4 if planned => Copied::Later,
                 1..=4 => Copied::At(self.append(id, &buf)?),
                 OFS_DELTA => {
                     let base = ofs_distance(&buf[used..])
                         .and_then(|back| offset.checked_sub(back))
-                        .and_then(|at| by_offset.binary_search_by_key(&at, |e| e.0).ok());
-                    match base.map(|b| (fate[b], index[by_offset[b].1 as usize].0)) {
+                        .and_then(|at| by_offset.binary_search_by_key(&at, |e| e.1).ok());
+                    match base.map(|b| (Copied::of(fate[b]), by_offset[b].0)) {
                         Some((Copied::At(base_at), _)) => {
                             Copied::At(self.append_delta(id, &buf, base_at)?)
                         }
@@ -181,6 +198,7 @@ impl<'r> PackCopy<'r> {
                 }
                 _ => Copied::At(self.append_whole(id)?),
             };
+            fate[i] = copied.code();
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
         merged
             .prefixes
             .extend(index.iter().map(|(id, _)| prefix(id)));
-        chains.read(idx, &index)?;
+        chains.read(idx, index)?;
     }
     merged.prefixes.sort_unstable();
     merged.prefixes.dedup();
@@ -147,23 +147,20 @@ struct Chains {
 
 impl Chains {
     /// Add the deltas of pack `idx`, whose objects are `index`.
-    fn read(&mut self, idx: &Path, index: &[(Oid, u64)]) -> Result<()> {
+    fn read(&mut self, idx: &Path, mut index: Vec<(Oid, u64)>) -> Result<()> {
         let mut head = [0u8; 32];
         let path = idx.with_extension("pack");
         let file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
-        // (offset, position in the index)
-        let mut by_offset: Vec<(u64, u32)> = (index.iter().enumerate())
-            .map(|(i, &(_, at))| (at, i as u32))
-            .collect();
-        by_offset.sort_unstable();
+        let by_offset = &mut index;
+        by_offset.sort_unstable_by_key(|e| e.1);
         let mut edges = Vec::new(); // (delta's offset, base's offset)
-        for &(at, i) in &by_offset {
+        for &(id, at) in by_offset.iter() {
             let got = read_some_at(&file, &mut head, at)?;
             let (code, _, used) = entry_header(&head[..got])?;
             if code < 5 {
                 continue;
             }
-            self.deltas.push(prefix(&index[i as usize].0));
+            self.deltas.push(prefix(&id));
             if code == OFS_DELTA
                 && let Some(base) = ofs_distance(&head[used..got]).and_then(|d| at.checked_sub(d))
             {
@@ -179,8 +176,8 @@ impl Chains {
             *slot = (*slot).max(h);
         }
         for (at, h) in above {
-            if let Ok(i) = by_offset.binary_search_by_key(&at, |e| e.0) {
-                let id = prefix(&index[by_offset[i].1 as usize].0);
+            if let Ok(i) = by_offset.binary_search_by_key(&at, |e| e.1) {
+                let id = prefix(&by_offset[i].0);
                 let slot = self.heights.entry(id).or_insert(0);
                 *slot = (*slot).max(h);
             }

@@ -221,7 +221,8 @@ fn collect_garbage(
     if !rewrite.is_empty() {
         let lists: Vec<&[(Oid, u64)]> = rewrite.iter().map(|(_, index)| &index[..]).collect();
         let mut out = PackCopy::new(repo, objects, Vec::new(), in_several(&lists))?;
-        for (idx, index) in &rewrite {
+        for (idx, index) in &mut rewrite {
+            let index = std::mem::take(index);
             let copied = out.pack(&idx.with_extension("pack"), index, &|id| live.contains(id));
             if let Err(e) = copied {
                 out.discard();

@@ -151,7 +151,7 @@ fn merge_packs(store: &Store, packs: &[&Path]) -> Result<usize> {
     let mut out = PackCopy::new(&store.repo, &objects, plan, shared)?;
     for idx in packs {
         let copied = read_index(idx)
-            .and_then(|index| out.pack(&idx.with_extension("pack"), &index, &|_| true));
+            .and_then(|index| out.pack(&idx.with_extension("pack"), index, &|_| true));
         if let Err(e) = copied {
             out.discard();
             return Err(e);

@@ -198,7 +198,7 @@ fn rewrite(
                 return Ok(()); // nothing left to copy (the pack may be gone)
             }
             let pack_path = pack.idx.with_extension("pack");
-            out.pack(&pack_path, &index, &|id: &Oid| !damaged.contains(id))
+            out.pack(&pack_path, index, &|id: &Oid| !damaged.contains(id))
         });
         let again = copy.and_then(|()| rebuild_dependents(pack, objects, fresh, &mut out));
         match again {
