@@ -59,11 +59,11 @@ impl Copied {
     }
 }
 
-/// An object of the plan (a new delta, a base, or both): its place in the plan (if it is to be
-/// a delta), its whole entry in the packs copied, and its offset in the new pack.
+/// An object of the plan (a new delta, a base, or both): its base's place among the nodes (if
+/// it is to be a delta), its whole entry in the packs copied, and its offset in the new pack.
 #[derive(Clone, Copy)]
 struct Node {
-    rank: u32,
+    base: u32,
     source: Source,
     at: u64,
 }
@@ -91,11 +91,11 @@ pub(super) struct PackCopy<'r> {
     /// were copied already.
     shared: HashSet<Oid>,
     copied: HashSet<Oid>,
-    /// New deltas: (object, base), each base before its deltas.
-    plan: Vec<(Oid, Oid)>,
     /// The objects of the plan and their bases, sorted by id (a sorted list takes half the
     /// memory of a map).
     nodes: Vec<(Oid, Node)>,
+    /// The new deltas (places in `nodes`), each base before its deltas.
+    order: Vec<u32>,
     /// Deltas of objects left for the end: (id, entry, base), in their packs' order.
     later: Vec<(Oid, Source, Oid)>,
     /// Where objects written at the end went, for the deltas in `later` based on them.
@@ -118,14 +118,15 @@ impl<'r> PackCopy<'r> {
         plan: Vec<(Oid, Oid)>,
         shared: HashSet<Oid>,
     ) -> Result<Self> {
+        let (nodes, order) = nodes_of(plan);
         Ok(PackCopy {
             odb: repo.odb()?,
             out: PackWriter::new(objects)?,
             z: Compressor::default(),
             shared,
             copied: HashSet::new(),
-            nodes: nodes_of(&plan),
-            plan,
+            nodes,
+            order,
             later: Vec::new(),
             written: HashMap::new(),
             last: None,
@@ -162,21 +163,22 @@ impl<'r> PackCopy<'r> {
             if next <= offset {
                 bail!("{}: damaged pack index", pack_path.display());
             }
-            let source = Source {
-                pack,
-                len: u32::try_from(next - offset).context("pack entry too big")?,
-                offset,
-            };
-            buf.resize(source.len as usize, 0);
+            let len = usize::try_from(next - offset).context("pack entry too big")?;
+            // Where to read it again (None: 4 GiB or more, which is then copied right away).
+            let source = u32::try_from(len)
+                .ok()
+                .map(|len| Source { pack, len, offset });
+            buf.resize(len, 0);
             file.read_exact_at(&mut buf, offset)
                 .with_context(|| format!("read {}", pack_path.display()))?;
             let (code, _, used) = entry_header(&buf)?;
             let mut planned = false;
             if (1..=4).contains(&code)
+                && let Some(source) = source
                 && let Some(node) = self.node(&id)
             {
                 node.source = source;
-                planned = node.rank != UNKNOWN;
+                planned = node.base != UNKNOWN;
             }
             let copied = match code {
                 1..=4 if planned => Copied::Later,
@@ -185,11 +187,11 @@ impl<'r> PackCopy<'r> {
                     let base = ofs_distance(&buf[used..])
                         .and_then(|back| offset.checked_sub(back))
                         .and_then(|at| by_offset.binary_search_by_key(&at, |e| e.1).ok());
-                    match base.map(|b| (Copied::of(fate[b]), by_offset[b].0)) {
-                        Some((Copied::At(base_at), _)) => {
+                    match (base.map(|b| (Copied::of(fate[b]), by_offset[b].0)), source) {
+                        (Some((Copied::At(base_at), _)), _) => {
                             Copied::At(self.append_delta(id, &buf, base_at)?)
                         }
-                        Some((Copied::Later, base)) => {
+                        (Some((Copied::Later, base)), Some(source)) => {
                             self.later.push((id, source, base));
                             Copied::Later
                         }
@@ -238,13 +240,14 @@ impl<'r> PackCopy<'r> {
     fn write_later(&mut self) -> Result<()> {
         let later_bases: HashSet<Oid> = self.later.iter().map(|&(_, _, base)| base).collect();
         let mut buf = Vec::new();
-        for i in 0..self.plan.len() {
-            let (id, base) = self.plan[i];
-            let Some(source) = self.node(&id).and_then(|n| n.source()) else {
+        for i in 0..self.order.len() {
+            let (id, node) = self.nodes[self.order[i] as usize];
+            let Some(source) = node.source() else {
                 continue; // in none of the packs copied
             };
+            let (base, base_node) = self.nodes[node.base as usize];
             self.read(source, &mut buf)?;
-            let at = match self.node(&base).and_then(|b| b.at()) {
+            let at = match base_node.at() {
                 Some(base_at) => self.append_new_delta(id, &buf, base, base_at)?,
                 None => self.append(id, &buf)?,
             };
@@ -309,8 +312,12 @@ impl<'r> PackCopy<'r> {
 
     /// Append object `id` (whole in `entry`) as a delta of `base`, written at `base_at`, when
     /// that is much smaller; otherwise `entry` as it is.
+    /// An entry that does not inflate is copied as it is (as merging did before deltas; the
+    /// scrub is what finds and repairs damage).
     fn append_new_delta(&mut self, id: Oid, entry: &[u8], base: Oid, base_at: u64) -> Result<u64> {
-        let (_, data) = inflate_entry(entry).with_context(|| format!("read {id}"))?;
+        let Ok((_, data)) = inflate_entry(entry) else {
+            return self.append(id, entry);
+        };
         // The base as its entry in the new pack reads (copied from the old one byte for byte);
         // most often the object written just before.
         let base_data = match self.last.take() {
@@ -321,9 +328,10 @@ impl<'r> PackCopy<'r> {
                 };
                 let mut base_entry = Vec::new();
                 self.read(source, &mut base_entry)?;
-                inflate_entry(&base_entry)
-                    .with_context(|| format!("read {base}"))?
-                    .1
+                match inflate_entry(&base_entry) {
+                    Ok((_, data)) => data,
+                    Err(_) => return self.append(id, entry),
+                }
             }
         };
         let delta = encode(&base_data, &data);
@@ -338,10 +346,10 @@ impl<'r> PackCopy<'r> {
     }
 }
 
-/// The nodes of a plan, sorted by id.
-fn nodes_of(plan: &[(Oid, Oid)]) -> Vec<(Oid, Node)> {
+/// The nodes of a plan, sorted by id, and the new deltas' places among them in the plan's order.
+fn nodes_of(plan: Vec<(Oid, Oid)>) -> (Vec<(Oid, Node)>, Vec<u32>) {
     let unknown = Node {
-        rank: UNKNOWN,
+        base: UNKNOWN,
         source: Source {
             pack: UNKNOWN,
             len: 0,
@@ -349,40 +357,57 @@ fn nodes_of(plan: &[(Oid, Oid)]) -> Vec<(Oid, Node)> {
         },
         at: NOWHERE,
     };
-    let mut nodes: Vec<(Oid, Node)> = (plan.iter())
-        .flat_map(|&(id, base)| [(id, unknown), (base, unknown)])
-        .collect();
-    nodes.sort_unstable_by_key(|n| n.0);
-    nodes.dedup_by_key(|n| n.0);
-    for (rank, (id, _)) in plan.iter().enumerate() {
-        if let Ok(i) = nodes.binary_search_by_key(id, |n| n.0) {
-            nodes[i].1.rank = rank as u32;
-        }
+    let mut ids: Vec<Oid> = Vec::with_capacity(plan.len() * 2);
+    ids.extend(plan.iter().flat_map(|&(id, base)| [id, base]));
+    ids.sort_unstable();
+    ids.dedup();
+    let mut nodes: Vec<(Oid, Node)> = ids.into_iter().map(|id| (id, unknown)).collect();
+    let place = |nodes: &[(Oid, Node)], id: &Oid| {
+        nodes
+            .binary_search_by_key(id, |n| n.0)
+            .expect("every id is a node") as u32
+    };
+    let mut order = Vec::with_capacity(plan.len());
+    for (id, base) in plan {
+        let (i, b) = (place(&nodes, &id), place(&nodes, &base));
+        nodes[i as usize].1.base = b;
+        order.push(i);
     }
-    nodes.shrink_to_fit();
-    nodes
+    (nodes, order)
 }
 
-/// The objects that more than one of the pack indexes `indexes` (each sorted by id) lists.
-pub(super) fn in_several(indexes: &[&[(Oid, u64)]]) -> HashSet<Oid> {
+/// The ids some object lists give, each in ascending order.
+pub(super) type Ids<'a> = Box<dyn Iterator<Item = Result<Oid>> + 'a>;
+
+/// The objects that more than one of `lists` (each sorted by id: pack indexes) holds, read
+/// side by side.
+pub(super) fn in_several(lists: Vec<Ids<'_>>) -> Result<HashSet<Oid>> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    let mut heads: BinaryHeap<Reverse<(Oid, usize, usize)>> = (indexes.iter().enumerate())
-        .filter(|(_, index)| !index.is_empty())
-        .map(|(i, index)| Reverse((index[0].0, i, 0)))
-        .collect();
+    let mut lists = lists;
+    let mut heads = BinaryHeap::new();
+    for (i, list) in lists.iter_mut().enumerate() {
+        if let Some(id) = list.next() {
+            heads.push(Reverse((id?, i)));
+        }
+    }
     let mut shared = HashSet::new();
     let mut last: Option<Oid> = None;
-    while let Some(Reverse((id, i, at))) = heads.pop() {
+    while let Some(Reverse((id, i))) = heads.pop() {
         if last == Some(id) {
             shared.insert(id);
         }
         last = Some(id);
-        if let Some(&(next, _)) = indexes[i].get(at + 1) {
-            heads.push(Reverse((next, i, at + 1)));
+        if let Some(next) = lists[i].next() {
+            heads.push(Reverse((next?, i)));
         }
     }
-    shared
+    Ok(shared)
+}
+
+/// [`Ids`] of a pack index held in memory.
+pub(super) fn ids_of(index: &[(Oid, u64)]) -> Ids<'_> {
+    Box::new(index.iter().map(|e| Ok(e.0)))
 }
 
 #[cfg(test)]
@@ -396,8 +421,8 @@ mod tests {
         let b = [(id(2), 0), (id(3), 0)];
         let c = [(id(5), 0), (id(6), 0)];
         let empty: [(Oid, u64); 0] = [];
-        let shared = in_several(&[&a, &b, &empty, &c]);
-        assert_eq!(shared, HashSet::from([id(3), id(5)]));
-        assert!(in_several(&[&a]).is_empty());
+        let lists = [&a[..], &b, &empty, &c].map(ids_of).into();
+        assert_eq!(in_several(lists).unwrap(), HashSet::from([id(3), id(5)]));
+        assert!(in_several(vec![ids_of(&a)]).unwrap().is_empty());
     }
 }

@@ -52,15 +52,19 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
     merged.prefixes.sort_unstable();
     merged.prefixes.dedup();
     chains.deltas.sort_unstable();
+    // A handle of its own: what libgit2 caches while reading folders goes with it.
+    let repo = Repository::open(repo.path())?;
     let mut pairs = Pairs {
-        repo,
+        repo: &repo,
         reader: PackReader::open(&repo.path().join("objects")),
         merged,
         chains: &chains,
         found: Vec::new(),
     };
     pairs.compare_snapshots()?;
-    let mut chosen = pairs.found;
+    let mut chosen = std::mem::take(&mut pairs.found);
+    drop(pairs);
+    drop(repo);
     // The last time each object replaced another (sorted by object).
     let mut added: Vec<(Oid, u32)> = chosen.iter().map(|&(_, new, time)| (new, time)).collect();
     added.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -74,36 +78,60 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
         time > 0 && came_back.ok().is_none_or(|back| back < time)
     });
     drop(added);
-    // Bases first (along a chain the times grow), to know each one's depth.
-    chosen.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-    let mut depth: HashMap<Oid, u32> = HashMap::new();
-    let mut accepted: Vec<(Oid, Oid)> = Vec::new(); // (base, object)
-    for (id, base, _) in chosen {
-        let new_depth = depth.get(&base).copied().unwrap_or(0) + 1;
-        if new_depth + chains.height(&id) <= MAX_DEPTH {
-            depth.insert(id, new_depth);
-            accepted.push((base, id));
+    chosen.shrink_to_fit();
+    let kept = bounded_chains(&chosen, &chains);
+    let mut k = kept.iter();
+    chosen.retain(|_| *k.next().expect("one flag a pair"));
+    drop(kept);
+    Ok(chain_order(chosen))
+}
+
+/// Which of `chosen` (object, base, time; sorted by object) to keep so that no chain passes
+/// [`MAX_DEPTH`]: bases first (along a chain the times grow), each delta one deeper than its
+/// base.
+fn bounded_chains(chosen: &[(Oid, Oid, u32)], chains: &Chains) -> Vec<bool> {
+    let mut by_time: Vec<u32> = (0..chosen.len() as u32).collect();
+    by_time.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&chosen[a as usize], &chosen[b as usize]);
+        b.2.cmp(&a.2).then(a.0.cmp(&b.0))
+    });
+    let mut depth = vec![0u32; chosen.len()];
+    let mut kept = vec![false; chosen.len()];
+    for i in by_time {
+        let (id, base, _) = chosen[i as usize];
+        let base_depth = (chosen.binary_search_by_key(&base, |c| c.0).ok())
+            .filter(|&b| kept[b])
+            .map_or(0, |b| depth[b]);
+        if base_depth + 1 + chains.height(&id) <= MAX_DEPTH {
+            depth[i as usize] = base_depth + 1;
+            kept[i as usize] = true;
         }
     }
-    // Each chain in turn, from its whole base down: the object written before a delta is
-    // most often its base, whose content the copy then has at hand.
-    accepted.sort_unstable();
-    let mut stack: Vec<Oid> = accepted
-        .iter()
-        .map(|&(base, _)| base)
-        .filter(|base| !depth.contains_key(base))
+    kept
+}
+
+/// The pairs (object, base, time; sorted by object) as (object, base), each chain in turn
+/// from its whole base down: the object written before a delta is most often its base, whose
+/// content the copy then has at hand.
+fn chain_order(mut accepted: Vec<(Oid, Oid, u32)>) -> Vec<(Oid, Oid)> {
+    let is_delta =
+        |accepted: &[(Oid, Oid, u32)], id: &Oid| accepted.binary_search_by_key(id, |c| c.0).is_ok();
+    let mut stack: Vec<Oid> = (accepted.iter())
+        .map(|c| c.1)
+        .filter(|base| !is_delta(&accepted, base))
         .collect();
-    drop(depth);
+    stack.sort_unstable();
     stack.dedup();
+    accepted.sort_unstable_by_key(|c| c.1);
     let mut plan = Vec::with_capacity(accepted.len());
     while let Some(base) = stack.pop() {
-        let from = accepted.partition_point(|&(b, _)| b < base);
-        for &(_, id) in accepted[from..].iter().take_while(|&&(b, _)| b == base) {
+        let from = accepted.partition_point(|c| c.1 < base);
+        for &(id, _, _) in accepted[from..].iter().take_while(|c| c.1 == base) {
             plan.push((id, base));
             stack.push(id);
         }
     }
-    Ok(plan)
+    plan
 }
 
 /// Which objects the packs merged hold, by the first 8 bytes of their ids (8 bytes an object;

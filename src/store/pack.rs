@@ -282,36 +282,47 @@ pub(super) fn idx_offset(idx: &File, count: u64, small: u32) -> std::io::Result<
     Ok(u64::from_be_bytes(large))
 }
 
-/// The objects of a version 2 pack index, with their offsets in the pack.
-pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
-    let data = std::fs::read(idx_path).with_context(|| format!("read {}", idx_path.display()))?;
-    let bad = || anyhow::anyhow!("{}: not a version 2 pack index", idx_path.display());
-    if data.len() < IDX_IDS_AT || &data[..8] != IDX_V2_MAGIC {
-        return Err(bad());
+/// The ids of a version 2 pack index, in its (ascending) order, read as they are asked for.
+pub fn index_ids(idx_path: &Path) -> Result<impl Iterator<Item = Result<Oid>> + use<>> {
+    let context = format!("read {}", idx_path.display());
+    let mut file = std::io::BufReader::new(File::open(idx_path).context(context.clone())?);
+    let mut header = vec![0u8; IDX_IDS_AT];
+    file.read_exact(&mut header).context(context.clone())?;
+    if header[..8] != *IDX_V2_MAGIC {
+        anyhow::bail!("{}: not a version 2 pack index", idx_path.display());
     }
-    let be32 = |at: usize| -> Result<u32> {
-        Ok(u32::from_be_bytes(
-            data.get(at..at + 4).ok_or_else(bad)?.try_into()?,
-        ))
-    };
-    let count = be32(IDX_IDS_AT - 4)? as usize;
-    let oids_at = IDX_IDS_AT;
-    let offsets_at = oids_at + count * 20 + count * 4;
-    let large_at = offsets_at + count * 4;
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let oid = Oid::from_bytes(
-            data.get(oids_at + i * 20..oids_at + i * 20 + 20)
-                .ok_or_else(bad)?,
-        )?;
-        let small = be32(offsets_at + i * 4)?;
-        let offset = if small & 0x8000_0000 == 0 {
-            small as u64
-        } else {
-            let at = large_at + (small & 0x7fff_ffff) as usize * 8;
-            u64::from_be_bytes(data.get(at..at + 8).ok_or_else(bad)?.try_into()?)
-        };
-        out.push((oid, offset));
+    let count = u32::from_be_bytes(header[IDX_IDS_AT - 4..].try_into().expect("4 bytes"));
+    Ok((0..count).map(move |_| {
+        let mut id = [0u8; 20];
+        file.read_exact(&mut id).context(context.clone())?;
+        Ok(Oid::from_bytes(&id)?)
+    }))
+}
+
+/// The objects of a version 2 pack index, with their offsets in the pack. Read as a stream (a
+/// 2 GB database's first pack has an index of 17 MB, which is not held besides the list).
+pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
+    let context = || format!("read {}", idx_path.display());
+    let file = File::open(idx_path).with_context(context)?;
+    let len = file.metadata().with_context(context)?.len();
+    let mut ids = index_ids(idx_path)?;
+    let count = ids.size_hint().0 as u64;
+    let offsets_at = IDX_IDS_AT as u64 + count * 24;
+    if len < offsets_at + count * 4 + 40 {
+        anyhow::bail!("{}: not a version 2 pack index", idx_path.display());
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for id in &mut ids {
+        out.push((id?, 0));
+    }
+    let mut offsets = std::io::BufReader::new(&file);
+    offsets
+        .seek(SeekFrom::Start(offsets_at))
+        .with_context(context)?;
+    for entry in &mut out {
+        let mut small = [0u8; 4];
+        offsets.read_exact(&mut small).with_context(context)?;
+        entry.1 = idx_offset(&file, count, u32::from_be_bytes(small)).with_context(context)?;
     }
     Ok(out)
 }

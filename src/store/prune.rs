@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
 use super::Store;
-use super::copy::{PackCopy, in_several};
+use super::copy::{PackCopy, ids_of, in_several};
 use super::pack::read_index;
 
 /// Retention: the newest N snapshots, or those younger than a duration (the newest is always
@@ -219,8 +219,8 @@ fn collect_garbage(
     }
     report.packs_deleted = delete.len();
     if !rewrite.is_empty() {
-        let lists: Vec<&[(Oid, u64)]> = rewrite.iter().map(|(_, index)| &index[..]).collect();
-        let mut out = PackCopy::new(repo, objects, Vec::new(), in_several(&lists))?;
+        let lists = rewrite.iter().map(|(_, index)| ids_of(index)).collect();
+        let mut out = PackCopy::new(repo, objects, Vec::new(), in_several(lists)?)?;
         for (idx, index) in &mut rewrite {
             let index = std::mem::take(index);
             let copied = out.pack(&idx.with_extension("pack"), index, &|id| live.contains(id));

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::Store;
-use super::copy::{PackCopy, in_several};
+use super::copy::{Ids, PackCopy, in_several};
 use super::deltify;
-use super::pack::{Compressor, Kind, PackWriter, read_index};
+use super::pack::{Compressor, Kind, PackWriter, index_ids, read_index};
 use super::prune::{loose_objects, remove_pack};
 
 /// Below this many packs nothing is merged (most runs then do nothing at all).
@@ -139,14 +139,11 @@ fn geometric_split(sizes: &[u64]) -> usize {
 /// many objects became deltas.
 fn merge_packs(store: &Store, packs: &[&Path]) -> Result<usize> {
     let objects = store.objects_dir();
-    let shared = {
-        let mut indexes = Vec::with_capacity(packs.len());
-        for idx in packs {
-            indexes.push(read_index(idx)?);
-        }
-        let lists: Vec<&[(git2::Oid, u64)]> = indexes.iter().map(|i| &i[..]).collect();
-        in_several(&lists)
-    };
+    let mut lists: Vec<Ids> = Vec::with_capacity(packs.len());
+    for idx in packs {
+        lists.push(Box::new(index_ids(idx)?));
+    }
+    let shared = in_several(lists)?;
     let plan = deltify::plan(&store.repo, packs).context("find old versions")?;
     let mut out = PackCopy::new(&store.repo, &objects, plan, shared)?;
     for idx in packs {
