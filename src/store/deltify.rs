@@ -10,11 +10,17 @@
 //! each snapshot with the one before, path by path, for the snapshots whose folders the merged
 //! packs hold.
 //!
-//! No cycle can form: a new delta's object and base are both stored whole in the packs merged,
-//! an object is a delta of what replaced it the last time it was replaced, and it is left whole
-//! when it came back (at any path compared) at or after that time; so along a chain of new
-//! deltas the times strictly grow. Chains stay at most [`MAX_DEPTH`] long, counting the deltas
-//! the packs held already.
+//! A folder becomes a delta only once every version under it found the version that replaced
+//! it in the packs merged; a later merge then takes an old folder stored as a delta as compared
+//! and skips it, so a merge compares only what changed since, and reads no folder through a
+//! delta but where a comparison was left incomplete (a version replaced by one in a pack not
+//! merged yet, typically the first snapshot's).
+//!
+//! No cycle can form: an object and its base are stored whole in the packs merged (the base may
+//! become a new delta itself), an object is a delta of what replaced it the last time it was
+//! replaced, and it is left whole when it came back (at any path compared) at or after that
+//! time; so along a chain of new deltas the times strictly grow, and a chain ends at an object
+//! stored whole. Chains stay at most [`MAX_DEPTH`] long, counting the deltas the packs held.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -11,10 +11,11 @@
 //! from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an id found
 //! among them is confirmed by one read, its offset is read from the index, and the entry is
 //! read with `pread`: its header for a size (for a delta, the start of the delta data), the
-//! whole entry for a tree or blob stored whole (checked against its id). Nothing is mapped;
-//! nothing of the files stays resident.
-//! What is in no pack (loose, or in a pack written after this was opened) is not found, and a
-//! tree stored as a delta is `None`: callers ask libgit2, or (the writer) store it again.
+//! whole entry for a tree or blob stored whole, or the chain of offset deltas down to one
+//! (merged packs store old versions so), checked against its id. Nothing is mapped; nothing of
+//! the files stays resident.
+//! What is in no pack (loose, or in a pack written after this was opened) is not found, and an
+//! object stored as a delta by id (packs git fetched) is `None`: callers ask libgit2.
 //! Entries a scrub found damaged can be left out ([`PackReader::excluding`]): the writer then
 //! stores those objects again instead of trusting the damaged copy.
 
@@ -28,7 +29,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
-use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, idx_offset, object_id};
+use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, OFS_DELTA, idx_offset, object_id};
 use super::scrub::Damage;
 
 const HEADER: u64 = IDX_IDS_AT as u64;
@@ -313,27 +314,72 @@ impl Pack {
         self.delta_result_size(offset + used as u64, delta)
     }
 
-    /// The inflated content of the entry at index position `at` when it is stored whole as an
-    /// object of type `kind` of at most `max` bytes (None: a delta, another type, bigger, or
-    /// an entry that does not inflate). The header and the compressed data come in one read
-    /// for entries of a few KiB (a second one for bigger ones), inflated by libdeflate in one
-    /// call: several times faster than a streaming zlib. The read's bound covers zlib's output
-    /// for any data.
+    /// The inflated content of the object at index position `at` when it is of type `kind` and
+    /// at most `max` bytes: its entry stored whole, or a chain of offset deltas in this pack
+    /// (what merging packs writes for old versions) applied to the whole entry it ends at.
+    /// None: another type, bigger, a delta by id or a longer chain, or an entry that does not
+    /// inflate (callers ask libgit2, which says what is wrong).
     fn whole_entry(&self, at: u64, kind: u8, max: usize) -> Result<Option<Vec<u8>>> {
+        /// Longer chains are left to libgit2 (merging makes them at most 50 long).
+        const MAX_CHAIN: usize = 64;
+        let mut offset = self.offset(at)?;
+        let mut deltas = Vec::new();
+        let mut data = loop {
+            let Some((code, data, base)) = self.entry_at(offset, max)? else {
+                return Ok(None);
+            };
+            match base {
+                Some(base) if deltas.len() < MAX_CHAIN => {
+                    deltas.push(data);
+                    offset = base;
+                }
+                Some(_) => return Ok(None),
+                None if code == kind => break data,
+                None => return Ok(None),
+            }
+        };
+        for delta in deltas.iter().rev() {
+            match super::delta::apply(&data, delta) {
+                Ok(next) if next.len() <= max => data = next,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(data))
+    }
+
+    /// The entry at `offset` inflated: its type code, its content (for an offset delta, the
+    /// delta) and, for an offset delta, where its base starts. None: bigger than `max` (a delta:
+    /// bigger than 8 MiB), a delta by id, or an entry that does not inflate. The header and the
+    /// compressed data come in one read for entries of a few KiB (a second one for bigger
+    /// ones), inflated by libdeflate in one call: several times faster than a streaming zlib.
+    /// The read's bound covers zlib's output for any data.
+    fn entry_at(&self, offset: u64, max: usize) -> Result<Option<(u8, Vec<u8>, Option<u64>)>> {
         /// Objects bigger than this are inflated as their compressed bytes are read.
         const STREAM_FROM: usize = 8 << 20;
-        let offset = self.offset(at)?;
         let mut input = vec![0u8; 8 << 10];
         let got = read_some_at(&self.pack, &mut input, offset)?;
-        let (stored, size, used) = entry_header(&input[..got])?;
-        if stored != kind {
+        let (code, size, mut used) = entry_header(&input[..got])?;
+        let mut base = None;
+        if code == OFS_DELTA {
+            let back = super::delta::ofs_distance(&input[used..got]);
+            base = back.and_then(|back| offset.checked_sub(back));
+            if base.is_none() {
+                return Ok(None);
+            }
+            used += super::delta::ofs_len(&input[used..got]);
+        } else if !(1..=4).contains(&code) {
             return Ok(None);
         }
         // Deflate shrinks data at most ~1032 times: a size past that is a damaged header,
         // which must not ask for gigabytes.
         let left = self.len.saturating_sub(offset + used as u64);
         let size = usize::try_from(size).context("object too big")?;
-        if size > max || size as u64 > left.saturating_mul(1032) {
+        let limit = if base.is_some() {
+            max.min(STREAM_FROM)
+        } else {
+            max
+        };
+        if size > limit || size as u64 > left.saturating_mul(1032) || used > got {
             return Ok(None);
         }
         if size > STREAM_FROM {
@@ -343,7 +389,7 @@ impl Pack {
             let stream = offset + used as u64;
             let (done, _) =
                 self.inflate_at(stream, &input[used..got], &mut out, 1 << 20, |_| false)?;
-            return Ok((done == size).then_some(out));
+            return Ok((done == size).then_some((code, out, base)));
         }
         let bound = used + size + size / 8 + 64;
         let mut got = got;
@@ -356,7 +402,7 @@ impl Pack {
             let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
             inflate.zlib_decompress(&input[used..got.min(bound)], &mut out)
         });
-        Ok(matches!(done, Ok(done) if done == size).then_some(out))
+        Ok(matches!(done, Ok(done) if done == size).then_some((code, out, base)))
     }
 
     /// A delta's result size: the second varint of its inflated data.
@@ -562,12 +608,20 @@ mod tests {
         }
     }
 
-    /// `git pack-objects` of `ids` into `dir`'s object directory (deltas between similar ones).
+    /// `git pack-objects` of `ids` into `dir`'s object directory (deltas between similar ones,
+    /// naming their bases by id).
     fn pack(dir: &Path, ids: &[Oid]) {
+        pack_with(dir, ids, &[]);
+    }
+
+    /// [`pack`] with more arguments to `git pack-objects`.
+    fn pack_with(dir: &Path, ids: &[Oid], args: &[&str]) {
         use std::io::Write as _;
         let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
         let mut child = std::process::Command::new("git")
-            .args(["pack-objects", "-q", "objects/pack/pack"])
+            .args(["pack-objects", "-q"])
+            .args(args)
+            .arg("objects/pack/pack")
             .current_dir(dir)
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -677,6 +731,29 @@ mod tests {
             "{whole} of {} whole",
             trees.len()
         );
+    }
+
+    /// Chains of offset deltas (what merging packs writes, and `git repack`) are followed to
+    /// their whole base: every blob and tree reads as libgit2 reads it.
+    #[test]
+    fn offset_delta_chains_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let (mut ids, _) = growing_blobs(&repo, 300, |i| format!("(row {i}, 'v'),\n"));
+        let mut builder = repo.treebuilder(None).unwrap();
+        for (i, &blob) in ids.clone().iter().enumerate().take(120) {
+            builder
+                .insert(format!("{i:05}.sql"), blob, 0o100644)
+                .unwrap();
+            ids.push(builder.write().unwrap());
+        }
+        pack_with(dir.path(), &ids, &["--delta-base-offset", "--depth=40"]);
+        let packs = PackReader::open(&dir.path().join("objects"));
+        let blobs = read_as_libgit2(&repo, &ids[..300], |id| packs.whole_blob(id).unwrap());
+        let trees = read_as_libgit2(&repo, &ids[300..], |id| packs.whole_tree(id).unwrap());
+        assert_eq!((blobs, trees), (300, 120));
+        let sizes = packs.sizes(&ids).unwrap();
+        assert!(sizes.iter().all(Option::is_some));
     }
 
     /// How many of `ids` `read` gives, each the content libgit2 reads.
