@@ -43,6 +43,14 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// A pack entry inflated: its type code, its content (for an offset delta, the delta) and, for
+/// an offset delta, where its base starts.
+struct Entry {
+    code: u8,
+    data: Vec<u8>,
+    base: Option<u64>,
+}
+
 /// One pack and its index.
 struct Pack {
     /// The index's file name (`pack-….idx`).
@@ -325,7 +333,7 @@ impl Pack {
         let mut offset = self.offset(at)?;
         let mut deltas = Vec::new();
         let mut data = loop {
-            let Some((code, data, base)) = self.entry_at(offset, max)? else {
+            let Some(Entry { code, data, base }) = self.entry_at(offset, max)? else {
                 return Ok(None);
             };
             match base {
@@ -347,13 +355,12 @@ impl Pack {
         Ok(Some(data))
     }
 
-    /// The entry at `offset` inflated: its type code, its content (for an offset delta, the
-    /// delta) and, for an offset delta, where its base starts. None: bigger than `max` (a delta:
+    /// The entry at `offset` inflated. None: bigger than `max` (a delta:
     /// bigger than 8 MiB), a delta by id, or an entry that does not inflate. The header and the
     /// compressed data come in one read for entries of a few KiB (a second one for bigger
     /// ones), inflated by libdeflate in one call: several times faster than a streaming zlib.
     /// The read's bound covers zlib's output for any data.
-    fn entry_at(&self, offset: u64, max: usize) -> Result<Option<(u8, Vec<u8>, Option<u64>)>> {
+    fn entry_at(&self, offset: u64, max: usize) -> Result<Option<Entry>> {
         /// Objects bigger than this are inflated as their compressed bytes are read.
         const STREAM_FROM: usize = 8 << 20;
         let mut input = vec![0u8; 8 << 10];
@@ -389,7 +396,11 @@ impl Pack {
             let stream = offset + used as u64;
             let (done, _) =
                 self.inflate_at(stream, &input[used..got], &mut out, 1 << 20, |_| false)?;
-            return Ok((done == size).then_some((code, out, base)));
+            return Ok((done == size).then_some(Entry {
+                code,
+                data: out,
+                base,
+            }));
         }
         let bound = used + size + size / 8 + 64;
         let mut got = got;
@@ -402,7 +413,11 @@ impl Pack {
             let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
             inflate.zlib_decompress(&input[used..got.min(bound)], &mut out)
         });
-        Ok(matches!(done, Ok(done) if done == size).then_some((code, out, base)))
+        Ok(matches!(done, Ok(done) if done == size).then_some(Entry {
+            code,
+            data: out,
+            base,
+        }))
     }
 
     /// A delta's result size: the second varint of its inflated data.
