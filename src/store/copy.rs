@@ -59,6 +59,13 @@ impl Copied {
     }
 }
 
+/// What is written at the end: a new delta of the plan (its place among the nodes), or an old
+/// delta whose base is written at the end (id, entry, base).
+enum Later {
+    New(u32),
+    Old(Oid, Source, Oid),
+}
+
 /// An object of the plan (a new delta, a base, or both): its base's place among the nodes (if
 /// it is to be a delta), its whole entry in the packs copied, and its offset in the new pack.
 #[derive(Clone, Copy)]
@@ -98,7 +105,7 @@ pub(super) struct PackCopy<'r> {
     order: Vec<u32>,
     /// Deltas of objects left for the end: (id, entry, base), in their packs' order.
     later: Vec<(Oid, Source, Oid)>,
-    /// Where objects written at the end went, for the deltas in `later` based on them.
+    /// Where the deltas of `later` went (those of the plan: in `nodes`).
     written: HashMap<Oid, u64>,
     /// The content of the last new delta's object (the next one's base, most often).
     last: Option<(Oid, Vec<u8>)>,
@@ -237,33 +244,92 @@ impl<'r> PackCopy<'r> {
         self.out.discard();
     }
 
+    /// Write the new deltas in the plan's order and the old deltas of objects left for the end,
+    /// each once its base is written: one whose base is not written yet waits for it (a new
+    /// delta can be based on an old delta whose own base is a new delta), and what is still
+    /// waiting at the end (its base was not copied) is stored whole.
     fn write_later(&mut self) -> Result<()> {
-        let later_bases: HashSet<Oid> = self.later.iter().map(|&(_, _, base)| base).collect();
+        let mut waiting: HashMap<Oid, Vec<Later>> = HashMap::new();
+        for (id, source, base) in std::mem::take(&mut self.later) {
+            waiting
+                .entry(base)
+                .or_default()
+                .push(Later::Old(id, source, base));
+        }
         let mut buf = Vec::new();
         for i in 0..self.order.len() {
-            let (id, node) = self.nodes[self.order[i] as usize];
-            let Some(source) = node.source() else {
+            let node = self.order[i];
+            let (_, n) = self.nodes[node as usize];
+            if n.source().is_none() {
                 continue; // in none of the packs copied
-            };
-            let (base, base_node) = self.nodes[node.base as usize];
-            self.read(source, &mut buf)?;
-            let at = match base_node.at() {
-                Some(base_at) => self.append_new_delta(id, &buf, base, base_at)?,
-                None => self.append(id, &buf)?,
-            };
-            if later_bases.contains(&id) {
-                self.written.insert(id, at);
+            }
+            let base = self.nodes[n.base as usize].0;
+            let ready = vec![Later::New(node)];
+            match self.at_of(&base) {
+                Some(_) => self.write_ready(ready, &mut waiting, &mut buf)?,
+                None => waiting.entry(base).or_default().extend(ready),
             }
         }
-        for (id, source, base) in std::mem::take(&mut self.later) {
-            self.read(source, &mut buf)?;
-            let at = match self.written.get(&base) {
-                Some(&base_at) => self.append_delta(id, &buf, base_at)?,
-                None => self.append_whole(id)?,
-            };
-            self.written.insert(id, at);
+        // Bases never written: store what waits for them whole.
+        while let Some(&base) = waiting.keys().next() {
+            let items = waiting.remove(&base).unwrap_or_default();
+            for item in items {
+                let id = match item {
+                    Later::New(node) => {
+                        let (id, n) = self.nodes[node as usize];
+                        self.read(n.source().expect("checked"), &mut buf)?;
+                        self.append(id, &buf)?;
+                        id
+                    }
+                    Later::Old(id, _, _) => {
+                        let at = self.append_whole(id)?;
+                        self.written.insert(id, at);
+                        id
+                    }
+                };
+                let next = waiting.remove(&id).unwrap_or_default();
+                self.write_ready(next, &mut waiting, &mut buf)?;
+            }
         }
         Ok(())
+    }
+
+    /// Write `ready` (their bases are written), then whatever waited for them, and so on.
+    fn write_ready(
+        &mut self,
+        mut ready: Vec<Later>,
+        waiting: &mut HashMap<Oid, Vec<Later>>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        while let Some(item) = ready.pop() {
+            let id = match item {
+                Later::New(node) => {
+                    let (id, n) = self.nodes[node as usize];
+                    let base = self.nodes[n.base as usize].0;
+                    let base_at = self.at_of(&base).expect("its base is written");
+                    self.read(n.source().expect("checked"), buf)?;
+                    self.append_new_delta(id, buf, base, base_at)?;
+                    id
+                }
+                Later::Old(id, source, base) => {
+                    self.read(source, buf)?;
+                    let base_at = self.at_of(&base).expect("its base is written");
+                    let at = self.append_delta(id, buf, base_at)?;
+                    self.written.insert(id, at);
+                    id
+                }
+            };
+            ready.extend(waiting.remove(&id).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// Where object `id` went in the new pack, if it is written.
+    fn at_of(&mut self, id: &Oid) -> Option<u64> {
+        match self.written.get(id) {
+            Some(&at) => Some(at),
+            None => self.node(id).and_then(|n| n.at()),
+        }
     }
 
     fn node(&mut self, id: &Oid) -> Option<&mut Node> {
@@ -323,14 +389,18 @@ impl<'r> PackCopy<'r> {
         let base_data = match self.last.take() {
             Some((last, data)) if last == base => data,
             _ => {
-                let Some(source) = self.node(&base).and_then(|b| b.source()) else {
-                    return self.append(id, entry);
+                let whole = match self.node(&base).and_then(|b| b.source()) {
+                    Some(source) => {
+                        let mut base_entry = Vec::new();
+                        self.read(source, &mut base_entry)?;
+                        inflate_entry(&base_entry).ok().map(|(_, data)| data)
+                    }
+                    // A base stored as a delta: libgit2 follows its chain in the old packs.
+                    None => self.odb.read(base).ok().map(|o| o.data().to_vec()),
                 };
-                let mut base_entry = Vec::new();
-                self.read(source, &mut base_entry)?;
-                match inflate_entry(&base_entry) {
-                    Ok((_, data)) => data,
-                    Err(_) => return self.append(id, entry),
+                match whole {
+                    Some(data) => data,
+                    None => return self.append(id, entry),
                 }
             }
         };

@@ -16,11 +16,12 @@
 //! delta but where a comparison was left incomplete (a version replaced by one in a pack not
 //! merged yet, typically the first snapshot's).
 //!
-//! No cycle can form: an object and its base are stored whole in the packs merged (the base may
-//! become a new delta itself), an object is a delta of what replaced it the last time it was
-//! replaced, and it is left whole when it came back (at any path compared) at or after that
-//! time; so along a chain of new deltas the times strictly grow, and a chain ends at an object
-//! stored whole. Chains stay at most [`MAX_DEPTH`] long, counting the deltas the packs held.
+//! No cycle can form: in the new pack every delta comes after its base (an offset delta points
+//! back), and an object whose base is not written yet when its turn comes is stored whole.
+//! Pairs are chosen so that chains run from old versions to newer ones: an object is a delta of
+//! what replaced it the last time it was replaced (that one may be a delta already), and stays
+//! whole when it came back (at any path compared) at or after that time. Chains stay at most
+//! [`MAX_DEPTH`] long, counting the deltas the packs held.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
     pairs.compare_snapshots()?;
     let mut chosen = std::mem::take(&mut pairs.found);
     drop(pairs);
+    let repo_path = repo.path().to_path_buf();
     drop(repo);
     // The last time each object replaced another (sorted by object).
     let mut added: Vec<(Oid, u32)> = chosen.iter().map(|&(_, new, time)| (new, time)).collect();
@@ -85,7 +87,15 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
     });
     drop(added);
     chosen.shrink_to_fit();
-    let kept = bounded_chains(&chosen, &chains);
+    // A base stored as a delta already: its chain counts too (read from its pack).
+    let reader = PackReader::open(&repo_path.join("objects"));
+    let existing_depth = |id: &Oid| -> u32 {
+        if !chains.is_delta(id) {
+            return 0;
+        }
+        reader.chain_depth(*id).ok().flatten().unwrap_or(MAX_DEPTH)
+    };
+    let kept = bounded_chains(&chosen, &chains, &existing_depth);
     let mut k = kept.iter();
     chosen.retain(|_| *k.next().expect("one flag a pair"));
     drop(kept);
@@ -95,7 +105,11 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
 /// Which of `chosen` (object, base, time; sorted by object) to keep so that no chain passes
 /// [`MAX_DEPTH`]: bases first (along a chain the times grow), each delta one deeper than its
 /// base.
-fn bounded_chains(chosen: &[(Oid, Oid, u32)], chains: &Chains) -> Vec<bool> {
+fn bounded_chains(
+    chosen: &[(Oid, Oid, u32)],
+    chains: &Chains,
+    existing_depth: &dyn Fn(&Oid) -> u32,
+) -> Vec<bool> {
     let mut by_time: Vec<u32> = (0..chosen.len() as u32).collect();
     by_time.sort_unstable_by(|&a, &b| {
         let (a, b) = (&chosen[a as usize], &chosen[b as usize]);
@@ -105,9 +119,10 @@ fn bounded_chains(chosen: &[(Oid, Oid, u32)], chains: &Chains) -> Vec<bool> {
     let mut kept = vec![false; chosen.len()];
     for i in by_time {
         let (id, base, _) = chosen[i as usize];
-        let base_depth = (chosen.binary_search_by_key(&base, |c| c.0).ok())
-            .filter(|&b| kept[b])
-            .map_or(0, |b| depth[b]);
+        let base_depth = match chosen.binary_search_by_key(&base, |c| c.0) {
+            Ok(b) if kept[b] => depth[b],
+            _ => existing_depth(&base),
+        };
         if base_depth + 1 + chains.height(&id) <= MAX_DEPTH {
             depth[i as usize] = base_depth + 1;
             kept[i as usize] = true;
@@ -352,10 +367,9 @@ impl Pairs<'_> {
             .collect())
     }
 
-    /// `old` was replaced by `new` at `time` (both in the packs merged).
+    /// `old` (stored whole) was replaced by `new` at `time` (both in the packs merged; `new`
+    /// may be a delta already, of a version that replaced it in turn).
     fn replaced(&mut self, old: Oid, new: Oid, time: u32) {
-        if !self.chains.is_delta(&new) {
-            self.found.push((old, new, time));
-        }
+        self.found.push((old, new, time));
     }
 }

@@ -162,6 +162,34 @@ impl PackReader {
             .collect()
     }
 
+    /// How many offset deltas lead from object `oid` down to an entry stored whole (0: it is
+    /// stored whole). None: in no pack, or stored as a delta by id.
+    pub fn chain_depth(&self, oid: Oid) -> Result<Option<u32>> {
+        for pack in &self.packs {
+            if let Some(at) = pack.find(oid)? {
+                let mut offset = pack.offset(at)?;
+                let mut head = [0u8; 32];
+                for depth in 0..10_000 {
+                    let got = read_some_at(&pack.pack, &mut head, offset)?;
+                    let (code, _, used) = entry_header(&head[..got])?;
+                    match code {
+                        1..=4 => return Ok(Some(depth)),
+                        OFS_DELTA => {
+                            let back = super::delta::ofs_distance(&head[used..got]);
+                            match back.and_then(|back| offset.checked_sub(back)) {
+                                Some(base) => offset = base,
+                                None => return Ok(None),
+                            }
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
     /// The content of tree `oid` when a pack holds it whole (not as a delta), checked against
     /// its id. None: in no pack, a delta, bigger than a snapshot's trees get, or an entry that
     /// does not inflate (callers ask libgit2, which says what is wrong).
