@@ -5,8 +5,8 @@
 //! Never prunes what the history remote has not confirmed (`refs/remotes/history/main`), and
 //! always keeps that confirmed commit, since a push needs the remote's tip locally. Packs are
 //! cheap to maintain: a pack with no live object is deleted; one that is mostly dead (or one of
-//! too many small ones) is rewritten by copying its live entries verbatim — no recompression, no
-//! delta search, memory bounded by one entry at a time.
+//! too many small ones) is rewritten by copying its live entries verbatim (`copy`: a delta whose
+//! base is dead is stored whole) — no recompression, no delta search.
 //!
 //! Pruning also bounds the history cache (`store::cache`): it is deleted once unused for an hour.
 

@@ -6,8 +6,9 @@
 //! Once there are more than [`MIN_PACKS`] packs, the smallest are merged so that the packs
 //! left, ordered by size, each hold at least twice the one before (git's `repack --geometric=2`
 //! rule): the count stays logarithmic in the repository's size, and each byte is copied a
-//! logarithmic number of times over its life. Entries are copied byte for byte (deltas git wrote
-//! are re-encoded whole), as pruning does; packs with a `.keep` file are left alone.
+//! logarithmic number of times over its life. Entries are copied byte for byte, as pruning does
+//! (`copy`), and old versions whose successors the merged packs hold become deltas of them
+//! (`deltify`); packs with a `.keep` file are left alone.
 //!
 //! Each run's commit is written loose (by libgit2), one file per run: once there are more than
 //! [`MAX_LOOSE`] loose objects they are written into a pack of their own and the files
