@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use git2::{Odb, Oid, Repository};
 
-use super::delta::{encode, ofs_distance, ofs_len};
+use super::delta::{encode, ofs_base, ofs_len};
 use super::pack::{Compressor, Kind, OFS_DELTA, PackWriter};
 use super::packread::{entry_header, inflate_entry};
 
@@ -103,9 +103,10 @@ pub(super) struct PackCopy<'r> {
     nodes: Vec<(Oid, Node)>,
     /// The new deltas (places in `nodes`), each base before its deltas.
     order: Vec<u32>,
-    /// Deltas of objects left for the end: (id, entry, base), in their packs' order.
-    later: Vec<(Oid, Source, Oid)>,
-    /// Where the deltas of `later` went (those of the plan: in `nodes`).
+    /// What is written at the end, by the object it waits for: at first the old deltas of
+    /// objects left for the end.
+    waiting: HashMap<Oid, Vec<Later>>,
+    /// Where old deltas written at the end went (new ones: in `nodes`).
     written: HashMap<Oid, u64>,
     /// The content of the last new delta's object (the next one's base, most often).
     last: Option<(Oid, Vec<u8>)>,
@@ -134,7 +135,7 @@ impl<'r> PackCopy<'r> {
             copied: HashSet::new(),
             nodes,
             order,
-            later: Vec::new(),
+            waiting: HashMap::new(),
             written: HashMap::new(),
             last: None,
             sources: Vec::new(),
@@ -191,15 +192,15 @@ impl<'r> PackCopy<'r> {
                 1..=4 if planned => Copied::Later,
                 1..=4 => Copied::At(self.append(id, &buf)?),
                 OFS_DELTA => {
-                    let base = ofs_distance(&buf[used..])
-                        .and_then(|back| offset.checked_sub(back))
+                    let base = ofs_base(offset, &buf[used..])
                         .and_then(|at| by_offset.binary_search_by_key(&at, |e| e.1).ok());
                     match (base.map(|b| (Copied::of(fate[b]), by_offset[b].0)), source) {
                         (Some((Copied::At(base_at), _)), _) => {
                             Copied::At(self.append_delta(id, &buf, base_at)?)
                         }
                         (Some((Copied::Later, base)), Some(source)) => {
-                            self.later.push((id, source, base));
+                            let old = Later::Old(id, source, base);
+                            self.waiting.entry(base).or_default().push(old);
                             Copied::Later
                         }
                         _ => Copied::At(self.append_whole(id)?),
@@ -249,13 +250,7 @@ impl<'r> PackCopy<'r> {
     /// delta can be based on an old delta whose own base is a new delta), and what is still
     /// waiting at the end (its base was not copied) is stored whole.
     fn write_later(&mut self) -> Result<()> {
-        let mut waiting: HashMap<Oid, Vec<Later>> = HashMap::new();
-        for (id, source, base) in std::mem::take(&mut self.later) {
-            waiting
-                .entry(base)
-                .or_default()
-                .push(Later::Old(id, source, base));
-        }
+        let mut waiting = std::mem::take(&mut self.waiting);
         let mut buf = Vec::new();
         for i in 0..self.order.len() {
             let node = self.order[i];

@@ -191,9 +191,15 @@ pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Where the base of the offset delta whose entry starts at `entry_at` starts, from the bytes
+/// after the entry's type and size (None: a damaged field, or a base before the pack).
+pub fn ofs_base(entry_at: u64, bytes: &[u8]) -> Option<u64> {
+    entry_at.checked_sub(ofs_distance(bytes)?)
+}
+
 /// The distance back to an offset delta's base (git's offset encoding), from the bytes after
 /// the entry's type and size.
-pub fn ofs_distance(bytes: &[u8]) -> Option<u64> {
+fn ofs_distance(bytes: &[u8]) -> Option<u64> {
     let mut bytes = bytes.iter();
     let mut byte = *bytes.next()?;
     let mut n = u64::from(byte & 0x7f);

@@ -31,7 +31,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
-use super::delta::ofs_distance;
+use super::delta::ofs_base;
 use super::pack::{OFS_DELTA, read_index};
 use super::packread::{PackReader, entry_header, read_some_at};
 use super::previous::parse_tree;
@@ -42,23 +42,17 @@ const MAX_DEPTH: u32 = 50;
 /// (object, base) pairs to store as deltas, each base before the objects that are deltas of it.
 /// `packs`: the `.idx` paths of the packs merged.
 pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>> {
-    let mut merged = Merged {
-        prefixes: Vec::new(),
-    };
-    let mut chains = Chains {
-        deltas: Vec::new(),
-        heights: HashMap::new(),
-    };
+    // The objects of the packs merged (a chance match only costs a pair that the copy then
+    // finds no entry for).
+    let mut merged = Prefixes::default();
+    let mut chains = Chains::default();
     for idx in packs {
         let index = read_index(idx)?;
-        merged
-            .prefixes
-            .extend(index.iter().map(|(id, _)| prefix(id)));
+        merged.0.extend(index.iter().map(|(id, _)| prefix(id)));
         chains.read(idx, index)?;
     }
-    merged.prefixes.sort_unstable();
-    merged.prefixes.dedup();
-    chains.deltas.sort_unstable();
+    merged.seal();
+    chains.deltas.seal();
     // A handle of its own: what libgit2 caches while reading folders goes with it.
     let repo = Repository::open(repo.path())?;
     let mut pairs = Pairs {
@@ -155,15 +149,19 @@ fn chain_order(mut accepted: Vec<(Oid, Oid, u32)>) -> Vec<(Oid, Oid)> {
     plan
 }
 
-/// Which objects the packs merged hold, by the first 8 bytes of their ids (8 bytes an object;
-/// a chance match only costs a pair that the copy then finds no entry for).
-struct Merged {
-    prefixes: Vec<u64>,
-}
+/// A set of objects by the first 8 bytes of their ids (8 bytes an object): filled, sealed,
+/// then asked.
+#[derive(Default)]
+struct Prefixes(Vec<u64>);
 
-impl Merged {
+impl Prefixes {
+    fn seal(&mut self) {
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+
     fn holds(&self, id: &Oid) -> bool {
-        self.prefixes.binary_search(&prefix(id)).is_ok()
+        self.0.binary_search(&prefix(id)).is_ok()
     }
 }
 
@@ -187,9 +185,10 @@ fn git_order(a: &(String, Oid, bool), b: &(String, Oid, bool)) -> Ordering {
 
 /// The deltas the packs hold already, by the first 8 bytes of ids (a chance match only leaves
 /// an object whole or its chain shorter).
+#[derive(Default)]
 struct Chains {
     /// Objects stored as deltas, sorted.
-    deltas: Vec<u64>,
+    deltas: Prefixes,
     /// For objects some delta is based on: the longest chain of deltas above them.
     heights: HashMap<u64, u32>,
 }
@@ -209,9 +208,9 @@ impl Chains {
             if code < 5 {
                 continue;
             }
-            self.deltas.push(prefix(&id));
+            self.deltas.0.push(prefix(&id));
             if code == OFS_DELTA
-                && let Some(base) = ofs_distance(&head[used..got]).and_then(|d| at.checked_sub(d))
+                && let Some(base) = ofs_base(at, &head[used..got])
             {
                 edges.push((at, base));
             }
@@ -235,7 +234,7 @@ impl Chains {
     }
 
     fn is_delta(&self, id: &Oid) -> bool {
-        self.deltas.binary_search(&prefix(id)).is_ok()
+        self.deltas.holds(id)
     }
 
     fn height(&self, id: &Oid) -> u32 {
@@ -247,7 +246,8 @@ impl Chains {
 struct Pairs<'a> {
     repo: &'a Repository,
     reader: PackReader,
-    merged: Merged,
+    /// The objects of the packs merged.
+    merged: Prefixes,
     chains: &'a Chains,
     /// (object, what replaced it, when), both stored whole; time 0: the object is in the
     /// newest snapshot.

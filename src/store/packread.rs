@@ -29,6 +29,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
+use super::delta::ofs_base;
 use super::pack::{IDX_IDS_AT, IDX_V2_MAGIC, Kind, OFS_DELTA, idx_offset, object_id};
 use super::scrub::Damage;
 
@@ -174,13 +175,10 @@ impl PackReader {
                     let (code, _, used) = entry_header(&head[..got])?;
                     match code {
                         1..=4 => return Ok(Some(depth)),
-                        OFS_DELTA => {
-                            let back = super::delta::ofs_distance(&head[used..got]);
-                            match back.and_then(|back| offset.checked_sub(back)) {
-                                Some(base) => offset = base,
-                                None => return Ok(None),
-                            }
-                        }
+                        OFS_DELTA => match ofs_base(offset, &head[used..got]) {
+                            Some(base) => offset = base,
+                            None => return Ok(None),
+                        },
                         _ => return Ok(None),
                     }
                 }
@@ -396,8 +394,7 @@ impl Pack {
         let (code, size, mut used) = entry_header(&input[..got])?;
         let mut base = None;
         if code == OFS_DELTA {
-            let back = super::delta::ofs_distance(&input[used..got]);
-            base = back.and_then(|back| offset.checked_sub(back));
+            base = ofs_base(offset, &input[used..got]);
             if base.is_none() {
                 return Ok(None);
             }
@@ -436,16 +433,8 @@ impl Pack {
             input.resize(bound, 0);
             got += read_some_at(&self.pack, &mut input[got..], offset + got as u64)?;
         }
-        let mut out = vec![0u8; size];
-        let done = INFLATE.with_borrow_mut(|inflate| {
-            let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
-            inflate.zlib_decompress(&input[used..got.min(bound)], &mut out)
-        });
-        Ok(matches!(done, Ok(done) if done == size).then_some(Entry {
-            code,
-            data: out,
-            base,
-        }))
+        let data = inflate_exact(&input[used..got.min(bound)], size);
+        Ok(data.map(|data| Entry { code, data, base }))
     }
 
     /// A delta's result size: the second varint of its inflated data.
@@ -536,15 +525,21 @@ pub(super) fn inflate_entry(entry: &[u8]) -> Result<(u8, Vec<u8>)> {
     if size as u64 > (entry.len() as u64).saturating_mul(1032) {
         bail!("damaged pack entry header");
     }
+    match inflate_exact(&entry[used..], size) {
+        Some(data) => Ok((code, data)),
+        None => bail!("pack entry does not inflate"),
+    }
+}
+
+/// `input`, a zlib stream, inflated by libdeflate in one call when it gives exactly `size`
+/// bytes.
+fn inflate_exact(input: &[u8], size: usize) -> Option<Vec<u8>> {
     let mut out = vec![0u8; size];
     let done = INFLATE.with_borrow_mut(|inflate| {
         let inflate = inflate.get_or_insert_with(libdeflater::Decompressor::new);
-        inflate.zlib_decompress(&entry[used..], &mut out)
+        inflate.zlib_decompress(input, &mut out)
     });
-    match done {
-        Ok(done) if done == size => Ok((code, out)),
-        _ => bail!("pack entry does not inflate"),
-    }
+    matches!(done, Ok(done) if done == size).then_some(out)
 }
 
 /// A little-endian base-128 number (a delta's sizes; bits past 64 are dropped).

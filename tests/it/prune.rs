@@ -14,7 +14,7 @@
 //! `SQLGIT_NOW`, one minute apart.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -1067,8 +1067,8 @@ fn merged_packs_store_old_versions_as_deltas_of_new_ones() {
 
 /// The objects stored as deltas in the repository's packs (`git verify-pack -v`), and how many
 /// packs there are.
-fn pack_deltas(fx: &Fx) -> (std::collections::HashSet<String>, usize) {
-    let mut found = std::collections::HashSet::new();
+fn pack_deltas(fx: &Fx) -> (HashSet<String>, usize) {
+    let mut found = HashSet::new();
     let mut packs = 0;
     let Ok(dir) = std::fs::read_dir(fx.repo.join("objects/pack")) else {
         return (found, 0); // before the first run

@@ -13,7 +13,7 @@ use git2::Oid;
 use sha1::{Digest, Sha1};
 
 use super::{Damage, DamagedPack};
-use crate::store::delta::ofs_distance;
+use crate::store::delta::ofs_base;
 use crate::store::pack::{IDX_IDS_AT, IDX_V2_MAGIC, idx_offset};
 use crate::store::packread::entry_header;
 
@@ -267,8 +267,7 @@ fn spread_to_deltas(pack: &File, index: &Index, entries: &[Entry], bad: &mut [bo
             continue;
         };
         let base = match kind {
-            6 => ofs_distance(&head[used..got])
-                .and_then(|back| e.offset.checked_sub(back))
+            6 => ofs_base(e.offset, &head[used..got])
                 .and_then(|at| entries.binary_search_by_key(&at, |e| e.offset).ok()),
             7 if got >= used + 20 => {
                 if ids.is_none() {

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use git2::Oid;
 
-use crate::store::delta::{apply, ofs_distance, ofs_len};
+use crate::store::delta::{apply, ofs_base, ofs_len};
 use crate::store::pack::{Kind, read_index};
 use crate::store::packread::PackReader;
 use crate::store::packread::entry_header;
@@ -88,9 +88,8 @@ impl DeltaPack {
         let (kind, size, used) = entry_header(&raw)?;
         let (base, data_at) = match kind {
             6 => {
-                let back = ofs_distance(&raw[used..]).context("bad delta offset")?;
+                let base_at = ofs_base(offset, &raw[used..]).context("bad delta offset")?;
                 let len = ofs_len(&raw[used..]);
-                let base_at = offset.checked_sub(back).context("bad delta offset")?;
                 let i = self
                     .by_offset
                     .binary_search_by_key(&base_at, |e| e.0)
