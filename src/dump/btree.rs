@@ -87,6 +87,68 @@ impl<'c> Rowids<'c> {
     }
 }
 
+/// Interior pages read at most to split a table (16 MiB of 4 KiB pages).
+const MAX_SPLIT_PAGES: usize = 4096;
+/// Leaves per range when the split reaches the pages right above the leaves.
+const LEAVES_PER_RANGE: usize = 64;
+
+/// Rowids that split a table into ranges of about [`LEAVES_PER_RANGE`] leaves, ascending: the
+/// keys of the interior pages of its b-tree, level by level from the root (each key is the
+/// largest rowid of the subtree left of it). Empty for a table of one page. The split is a
+/// hint; whatever it is, the ranges between the keys hold every row once.
+pub fn split_keys(conn: &Connection, rootpage: u32) -> Result<Vec<i64>> {
+    let mut page = RawStmt::prepare(
+        conn,
+        "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
+        Encoding::Utf8,
+    )
+    .context("read table b-tree pages (sqlite_dbpage)")?;
+    let mut read = |pgno: u32| -> Result<(Vec<u8>, usize)> {
+        page.reset();
+        page.bind_i64(1, i64::from(pgno))?;
+        let data = match page.step()? {
+            true => match page.cell(0) {
+                Cell::Blob(b) => b.to_vec(),
+                _ => bail!("b-tree page {pgno} is empty"),
+            },
+            false => bail!("b-tree page {pgno} does not exist"),
+        };
+        let header = if pgno == 1 { 100 } else { 0 };
+        Ok((data, header))
+    };
+    let mut keys = Vec::new();
+    let mut level = vec![rootpage];
+    for _depth in 0..64 {
+        let mut children = Vec::new();
+        for &pgno in &level {
+            let (data, h) = read(pgno)?;
+            if data.get(h) != Some(&0x05) {
+                return Ok(Vec::new()); // the root is a leaf
+            }
+            let cells = be16(&data, h + 3)? as usize;
+            for i in 0..cells {
+                let at = be16(&data, h + 12 + 2 * i)? as usize;
+                children.push(be32(&data, at)?);
+                keys.push(varint(&data, at + 4)?.0 as i64);
+            }
+            children.push(be32(&data, h + 8)?);
+        }
+        let (first, _) = read(children[0])?;
+        let header = if children[0] == 1 { 100 } else { 0 };
+        let leaves_below = first.get(header) == Some(&0x0d);
+        if leaves_below || children.len() > MAX_SPLIT_PAGES {
+            keys.sort_unstable();
+            keys.dedup();
+            if leaves_below {
+                keys = keys.into_iter().step_by(LEAVES_PER_RANGE).collect();
+            }
+            return Ok(keys);
+        }
+        level = children;
+    }
+    bail!("table b-tree deeper than 64 levels at page {rootpage}")
+}
+
 pub(super) fn be16(d: &[u8], at: usize) -> Result<u16> {
     match d.get(at..at + 2) {
         Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),

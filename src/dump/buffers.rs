@@ -5,6 +5,7 @@
 //! And [`trim_now_and_then`]: the allocator's free memory handed back to the system a few times
 //! a second while a dump runs.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -12,11 +13,28 @@ use std::time::Instant;
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// Buffers kept at most (bounded memory).
 const KEEP: usize = 256;
+/// Buffers a thread takes from the pool at once: one lock per batch, not per chunk (the lock
+/// was contended between the dumping thread and the compressors, and every contended unlock
+/// is a system call that wakes a thread).
+const BATCH: usize = 32;
+
+thread_local! {
+    /// Buffers this thread took from the pool and has not used yet.
+    static TAKEN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// An empty buffer with at least `capacity` bytes of room.
 pub fn take(capacity: usize) -> Vec<u8> {
     trim_now_and_then();
-    let recycled = POOL.lock().map(|mut p| p.pop()).unwrap_or(None);
+    let recycled = TAKEN.with_borrow_mut(|taken| {
+        if taken.is_empty()
+            && let Ok(mut pool) = POOL.lock()
+        {
+            let from = pool.len().saturating_sub(BATCH);
+            taken.extend(pool.drain(from..));
+        }
+        taken.pop()
+    });
     match recycled {
         Some(mut buf) => {
             buf.reserve(capacity);
@@ -27,15 +45,28 @@ pub fn take(capacity: usize) -> Vec<u8> {
 }
 
 /// Give a buffer back for reuse.
-pub fn give(mut buf: Vec<u8>) {
-    if buf.capacity() > 1 << 20 {
-        return; // a huge row's buffer: let it go
+pub fn give(buf: Vec<u8>) {
+    give_all([buf]);
+}
+
+/// Give buffers back for reuse, under one lock.
+pub fn give_all(bufs: impl IntoIterator<Item = Vec<u8>>) {
+    let mut kept: Vec<Vec<u8>> = bufs
+        .into_iter()
+        // A huge row's buffer: let it go.
+        .filter(|buf| buf.capacity() <= 1 << 20)
+        .map(|mut buf| {
+            buf.clear();
+            buf
+        })
+        .collect();
+    if kept.is_empty() {
+        return;
     }
-    buf.clear();
-    if let Ok(mut pool) = POOL.lock()
-        && pool.len() < KEEP
-    {
-        pool.push(buf);
+    if let Ok(mut pool) = POOL.lock() {
+        let room = KEEP.saturating_sub(pool.len());
+        kept.truncate(room);
+        pool.append(&mut kept);
     }
 }
 

@@ -29,6 +29,7 @@ pub mod literal;
 mod mapfile;
 pub mod pagelist;
 pub mod pages;
+mod parallel;
 pub mod path;
 pub mod real;
 mod record;
@@ -396,10 +397,18 @@ fn dump_in_transaction(
     };
     let mut summary = Summary::default();
     sink.file(&["0-header.sql"], header(&schema, format))?;
+    // A whole read formats big tables on two cores (a snapshot's writer has the second).
+    let mut helper = match mapper {
+        None => parallel::helper(conn),
+        Some(_) => None,
+    };
     for table in &schema.tables {
         summary.tables += 1;
-        let mapper = mapper.as_deref_mut();
-        summary.rows += dump_table(conn, table, encoding, format, &mut sink, mapper)?;
+        let rows = match mapper.as_deref_mut() {
+            Some(mapper) => Rows::Mapped(mapper),
+            None => Rows::Whole(helper.as_mut()),
+        };
+        summary.rows += dump_table(conn, table, encoding, format, &mut sink, rows)?;
     }
     if let Some(seq) = &schema.sequence {
         // sqlite_sequence cannot be created directly; creating an AUTOINCREMENT table makes it
@@ -479,13 +488,21 @@ fn objects(kind: ObjectKind, objects: &[Object]) -> Vec<u8> {
     out
 }
 
+/// How a table's rows are read.
+enum Rows<'a, 'c, 'p> {
+    /// With its pages mapped, reading only what changed where it can (a snapshot).
+    Mapped(&'a mut Mapper<'c, 'p>),
+    /// Whole, on two connections when there is a second.
+    Whole(Option<&'a mut parallel::Helper>),
+}
+
 fn dump_table(
     conn: &Connection,
     table: &Table,
     encoding: Encoding,
     format: Format,
     sink: &mut dyn Sink,
-    mapper: Option<&mut Mapper>,
+    rows: Rows,
 ) -> Result<u64> {
     let dir = table.dir.as_str();
     if table.virtual_table {
@@ -512,11 +529,21 @@ fn dump_table(
         None => write_object(&mut create, ObjectKind::Table, &table.name, &table.sql),
     }
     sink.file(&["1-tables", dir, "0-create.sql"], create)?;
-    let rows = match mapper {
-        Some(mapper) => mapper.rows(conn, table, encoding, format, sink)?,
-        None => rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
-            put_chunk(sink, table, chunk)
-        })?,
+    let rows = match rows {
+        Rows::Mapped(mapper) => mapper.rows(conn, table, encoding, format, sink)?,
+        Rows::Whole(helper) => {
+            let mut emit = |chunk| put_chunk(sink, table, chunk);
+            let helped = match helper {
+                Some(helper) => {
+                    parallel::dump_rows(conn, helper, table, encoding, format, &mut emit)?
+                }
+                None => None,
+            };
+            match helped {
+                Some(rows) => rows,
+                None => rows::dump_rows(conn, table, encoding, format, &mut emit)?,
+            }
+        }
     };
     if table.rowid_column_temp.is_some() {
         let mut sql = Vec::new();

@@ -156,18 +156,9 @@ pub fn dump_rows_in<'c>(
     // A chunk ended with the previous row (a partial read may stop after it).
     let mut chunk_ended = false;
     let mut first_row = true;
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * TARGET_CHUNK as usize);
     let mut key_buf: Vec<u8> = Vec::new();
-    let mut chunk_name: Option<String> = None;
-    // Format 2: the head of the chunk's statement, and the head without `(`.
-    let head = table
-        .insert_prefix
-        .strip_suffix('(')
-        .unwrap_or(&table.insert_prefix);
-    let mut chunk_rows = 0u64;
-    let mut total = 0u64;
-    let mut ordinal = range.as_ref().map_or(0, |r| r.first_ordinal);
-    let mut first_key: Vec<u8> = Vec::new();
+    let first_ordinal = range.as_ref().map_or(0, |r| r.first_ordinal);
+    let mut chunker = Chunker::new(table, format, groups, first_ordinal);
 
     while stmt.step().with_context(context)? {
         let rowid = match (table.rowid_from, &mut btree) {
@@ -195,23 +186,107 @@ pub fn dump_rows_in<'c>(
             };
             if (range.stop)(&next) {
                 return Ok(RowsRead {
-                    rows: total,
+                    rows: chunker.total,
                     stopped_at: Some(rowid.unwrap_or(0)),
                 });
             }
         }
         first_row = false;
-        chunk_ended = false;
-        // Where the row's own text starts: its INSERT (format 1) or its `(` (format 2).
-        let start = match format {
+        let start = chunker.begin_row();
+        write_row(&mut chunker.buf, stmt, table, rowid);
+        chunk_ended = chunker.end_row(start, rowid, &key_buf, emit)?;
+    }
+    if let Some(walker) = &mut btree
+        && walker.next_rowid()?.is_some()
+    {
+        bail!(
+            "table {}: its b-tree has more rows than a scan returned",
+            table.name
+        );
+    }
+    Ok(RowsRead {
+        rows: chunker.finish(emit)?,
+        stopped_at: None,
+    })
+}
+
+/// A row's values as the INSERT lists them (the rowid first where the dump writes it), without
+/// what surrounds them in its statement.
+pub(super) fn write_row(out: &mut Vec<u8>, stmt: &RawStmt, table: &Table, rowid: Option<i64>) {
+    if let (Key::Rowid { emit: true }, Some(r)) = (table.key, rowid) {
+        out.extend_from_slice(itoa::Buffer::new().format(r).as_bytes());
+        if !table.values.is_empty() {
+            out.push(b',');
+        }
+    }
+    for i in table.values.clone() {
+        if i > table.values.start {
+            out.push(b',');
+        }
+        match table.redacted.iter().find(|(at, _)| *at == i) {
+            Some(&(_, notnull)) => write_redacted(out, stmt.cell(i), notnull),
+            None => write_cell(out, stmt.cell(i)),
+        }
+    }
+}
+
+/// Cuts a table's rows, in order, into chunks: writes each row's statement text around its
+/// values and ends a chunk after a boundary row (or a full chunk).
+pub(super) struct Chunker<'a> {
+    table: &'a Table,
+    format: Format,
+    groups: &'a mut Groups,
+    /// Format 2: the head of the chunk's statement without its `(`.
+    head: &'a str,
+    /// The chunk being written. It stays in this thread's cache; a finished chunk leaves in a
+    /// copy (writing into a buffer that another core read last costs a transfer per line).
+    pub buf: Vec<u8>,
+    chunk_name: Option<String>,
+    chunk_rows: u64,
+    first_key: Vec<u8>,
+    ordinal: u64,
+    /// Rows written so far.
+    pub total: u64,
+}
+
+impl<'a> Chunker<'a> {
+    pub fn new(
+        table: &'a Table,
+        format: Format,
+        groups: &'a mut Groups,
+        first_ordinal: u64,
+    ) -> Chunker<'a> {
+        let head = table
+            .insert_prefix
+            .strip_suffix('(')
+            .unwrap_or(&table.insert_prefix);
+        Chunker {
+            table,
+            format,
+            groups,
+            head,
+            buf: Vec::with_capacity(2 * TARGET_CHUNK as usize),
+            chunk_name: None,
+            chunk_rows: 0,
+            first_key: Vec::new(),
+            ordinal: first_ordinal,
+            total: 0,
+        }
+    }
+
+    /// Write what comes before a row's values; returns where the row's own text starts (its
+    /// INSERT in format 1, its `(` in format 2). The values go into `buf` next.
+    pub fn begin_row(&mut self) -> usize {
+        let buf = &mut self.buf;
+        match self.format {
             Format::V1 => {
                 let start = buf.len();
-                buf.extend_from_slice(table.insert_prefix.as_bytes());
+                buf.extend_from_slice(self.table.insert_prefix.as_bytes());
                 start
             }
             Format::V2 => {
-                if chunk_rows == 0 {
-                    buf.extend_from_slice(head.as_bytes());
+                if self.chunk_rows == 0 {
+                    buf.extend_from_slice(self.head.as_bytes());
                     buf.push(b'\n');
                 } else {
                     // The row before this one ends its line: the statement goes on.
@@ -220,23 +295,19 @@ pub fn dump_rows_in<'c>(
                 buf.push(b'(');
                 buf.len() - 1
             }
-        };
-        if let (Key::Rowid { emit: true }, Some(r)) = (table.key, rowid) {
-            buf.extend_from_slice(itoa::Buffer::new().format(r).as_bytes());
-            if !table.values.is_empty() {
-                buf.push(b',');
-            }
         }
-        for i in table.values.clone() {
-            if i > table.values.start {
-                buf.push(b',');
-            }
-            match table.redacted.iter().find(|(at, _)| *at == i) {
-                Some(&(_, notnull)) => write_redacted(&mut buf, stmt.cell(i), notnull),
-                None => write_cell(&mut buf, stmt.cell(i)),
-            }
-        }
-        let row_len = match format {
+    }
+
+    /// End the row begun at `start`; true when a chunk ended with it.
+    pub fn end_row(
+        &mut self,
+        start: usize,
+        rowid: Option<i64>,
+        key: &[u8],
+        emit: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<bool> {
+        let buf = &mut self.buf;
+        let row_len = match self.format {
             Format::V1 => {
                 buf.extend_from_slice(b");\n");
                 (buf.len() - start) as u64
@@ -247,89 +318,60 @@ pub fn dump_rows_in<'c>(
                 (buf.len() - start + 2) as u64
             }
         };
-
-        let hash = match (table.key, rowid) {
+        let hash = match (self.table.key, rowid) {
             (Key::Rowid { .. }, Some(rowid)) => {
-                if chunk_name.is_none() {
-                    chunk_name = Some(rowid_chunk_name(rowid));
+                if self.chunk_name.is_none() {
+                    self.chunk_name = Some(rowid_chunk_name(rowid));
                 }
                 mix64(rowid as u64)
             }
-            (Key::Rowid { .. }, None) => bail!("table {}: a row without a rowid", table.name),
+            (Key::Rowid { .. }, None) => bail!("table {}: a row without a rowid", self.table.name),
             (Key::Columns, _) => {
-                if chunk_name.is_none() {
-                    first_key.clear();
-                    first_key.extend_from_slice(&key_buf);
-                    chunk_name = Some(ordinal_chunk_name(ordinal));
-                    ordinal += 1;
+                if self.chunk_name.is_none() {
+                    self.first_key.clear();
+                    self.first_key.extend_from_slice(key);
+                    self.chunk_name = Some(ordinal_chunk_name(self.ordinal));
+                    self.ordinal += 1;
                 }
-                hash_bytes(&key_buf)
+                hash_bytes(key)
             }
         };
-        chunk_rows += 1;
-        total += 1;
-        let full =
-            buf.len() >= MAX_CHUNK || (format == Format::V2 && chunk_rows >= MAX_STATEMENT_ROWS);
+        self.chunk_rows += 1;
+        self.total += 1;
+        let full = buf.len() >= MAX_CHUNK
+            || (self.format == Format::V2 && self.chunk_rows >= MAX_STATEMENT_ROWS);
         if hash % TARGET_CHUNK < row_len || full {
-            let name = chunk_name.take().expect("chunk has a name");
-            flush(
-                &mut buf,
-                name,
-                &first_key,
-                groups,
-                &mut chunk_rows,
-                format,
-                emit,
-            )?;
-            chunk_ended = true;
+            self.flush(emit)?;
+            return Ok(true);
         }
+        Ok(false)
     }
-    if let Some(walker) = &mut btree
-        && walker.next_rowid()?.is_some()
-    {
-        bail!(
-            "table {}: its b-tree has more rows than a scan returned",
-            table.name
-        );
-    }
-    if let Some(name) = chunk_name.take() {
-        flush(
-            &mut buf,
-            name,
-            &first_key,
-            groups,
-            &mut chunk_rows,
-            format,
-            emit,
-        )?;
-    }
-    Ok(RowsRead {
-        rows: total,
-        stopped_at: None,
-    })
-}
 
-fn flush(
-    buf: &mut Vec<u8>,
-    name: String,
-    first_key: &[u8],
-    groups: &mut Groups,
-    rows: &mut u64,
-    format: Format,
-    emit: &mut dyn FnMut(Chunk) -> Result<()>,
-) -> Result<()> {
-    if format == Format::V2 {
-        buf.extend_from_slice(b";\n");
+    /// Emit the last chunk; the number of rows written.
+    pub fn finish(mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<u64> {
+        if self.chunk_name.is_some() {
+            self.flush(emit)?;
+        }
+        Ok(self.total)
     }
-    let (groups, name) = groups.place_chunk(name, first_key);
-    let data = std::mem::replace(buf, super::buffers::take(2 * TARGET_CHUNK as usize));
-    emit(Chunk {
-        groups,
-        name,
-        data,
-        rows: std::mem::take(rows),
-        first_key: first_key.to_vec(),
-    })
+
+    fn flush(&mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
+        let name = self.chunk_name.take().expect("chunk has a name");
+        if self.format == Format::V2 {
+            self.buf.extend_from_slice(b";\n");
+        }
+        let (groups, name) = self.groups.place_chunk(name, &self.first_key);
+        let mut data = super::buffers::take(self.buf.len());
+        data.extend_from_slice(&self.buf);
+        self.buf.clear();
+        emit(Chunk {
+            groups,
+            name,
+            data,
+            rows: std::mem::take(&mut self.chunk_rows),
+            first_key: self.first_key.clone(),
+        })
+    }
 }
 
 /// A redacted value: NULL where the column allows it, else a fixed value of the same storage

@@ -62,6 +62,9 @@ pub struct Table {
     /// The same SELECT from a rowid on (`?1`), when SQL reaches the rowid: an incremental
     /// snapshot re-reads only the rows from there.
     pub select_from: Option<String>,
+    /// The same SELECT of the rowids from `?1` to `?2` (both included), when SQL reaches the
+    /// rowid: a whole read of a big table reads ranges on two connections.
+    pub select_between: Option<String>,
     /// The table's b-tree root page (0 for a virtual table).
     pub rootpage: u32,
     /// WITHOUT ROWID with an ascending primary key: the key columns in b-tree order, each as
@@ -448,6 +451,7 @@ fn table(
         virtual_table,
         select: String::new(),
         select_from: None,
+        select_between: None,
         rootpage: u32::try_from(e.rootpage).unwrap_or(0),
         key_order: None,
         insert_prefix: String::new(),
@@ -554,9 +558,16 @@ fn table(
         select_cols.join(","),
         quote_name(name)
     );
-    t.select_from = rowid_expr.map(|key| {
+    t.select_from = rowid_expr.as_ref().map(|key| {
         format!(
             "SELECT {} FROM {} NOT INDEXED WHERE {key} >= ?1{order_by}",
+            select_cols.join(","),
+            quote_name(name)
+        )
+    });
+    t.select_between = rowid_expr.map(|key| {
+        format!(
+            "SELECT {} FROM {} NOT INDEXED WHERE {key} >= ?1 AND {key} <= ?2{order_by}",
             select_cols.join(","),
             quote_name(name)
         )

@@ -285,12 +285,14 @@ impl CompressPool {
 /// Compress a batch of objects, then append them to the pack under one lock.
 fn compress_job(z: &mut Compressor, job: Job, pack: &Mutex<PackWriter>) -> Result<()> {
     let mut entries = Vec::with_capacity(job.len());
+    let mut used = Vec::with_capacity(job.len());
     // The fast level throughout: measured on scattered-change runs, level 6 saved under 1% of
     // the repository's growth (tree entries are object ids) for 4% of the run's time.
     for (kind, oid, data) in job {
         entries.push((oid, z.entry(kind, &data, true)?));
-        buffers::give(data);
+        used.push(data);
     }
+    buffers::give_all(used);
     let mut pack = pack.lock().expect("pack");
     for (oid, entry) in entries {
         pack.append(oid, &entry)?;

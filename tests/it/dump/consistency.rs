@@ -1,8 +1,8 @@
 //! Consistency: dumps taken while another process commits non-stop are each one moment in time.
 //!
-//! A second process (the `sqlite3` CLI) moves money between 100 accounts in transactions, so the sum
+//! A second process (the `sqlite3` CLI) moves money between 400 accounts in transactions, so the sum
 //! of balances never changes in any committed state. While it runs, ~10 dumps are taken; each must
-//! restore to a database with exactly 100 accounts and the original sum — a dump that mixed two
+//! restore to a database with exactly 400 accounts and the original sum — a dump that mixed two
 //! moments, or stopped early, breaks that. Done in WAL mode (the writer never waits for the reader)
 //! and in rollback-journal mode (readers and the writer wait for each other's locks, which
 //! `--busy-timeout` must absorb instead of failing or, like `sqlite3 .dump`, printing an empty dump).
@@ -15,7 +15,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-const ACCOUNTS: i64 = 100;
+/// Accounts of ~1.5 KB, so that the table spans 200 pages: a dump reads it in ranges on two
+/// connections, and a transfer between two ranges read at different moments would show.
+const ACCOUNTS: i64 = 400;
 const START_BALANCE: i64 = 1000;
 const DUMPS: usize = 10;
 /// Rows of ~300 bytes that make each dump last long enough to overlap with commits.
@@ -43,9 +45,10 @@ fn dumps_under_writer(journal_mode: &str) {
             .unwrap();
         assert_eq!(mode, journal_mode);
         conn.execute_batch(&format!(
-            "CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL);
+            "CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL,
+               note BLOB);
              WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {ACCOUNTS})
-             INSERT INTO accounts SELECT x, 'owner ' || x, {START_BALANCE} FROM c;
+             INSERT INTO accounts SELECT x, 'owner ' || x, {START_BALANCE}, randomblob(1500) FROM c;
              -- Padding so that each dump takes long enough to overlap with commits.
              CREATE TABLE ledger_padding(id INTEGER PRIMARY KEY, memo TEXT, data BLOB);
              WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {PADDING_ROWS})

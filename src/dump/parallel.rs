@@ -1,0 +1,523 @@
+//! A whole read of a table on two cores. Formatting rows as SQL is most of a dump's time, and
+//! rows can be formatted in any order as long as they are cut into chunks in table order: a
+//! second connection that sees the same moment of the database (the same WAL snapshot, or the
+//! same file under the first connection's shared lock) formats rowid ranges, while this thread
+//! formats others and cuts every range, in order, into the chunks a one-thread read writes. The
+//! output is byte for byte the same; memory holds a few ranges (about 64 leaf pages each).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rusqlite::{Connection, OpenFlags, ffi};
+
+use super::Format;
+use super::btree::split_keys;
+use super::rows::{Chunk, Chunker, Groups, write_row};
+use super::schema::{Key, RowidFrom, Table};
+use super::stmt::{Encoding, RawStmt};
+
+/// Ranges formatted but not yet cut into chunks, at most (bounds memory).
+const WINDOW: usize = 4;
+/// How long the second connection waits for a lock: it is an extra; without it the read goes
+/// on on one core.
+const HELPER_BUSY: Duration = Duration::from_millis(200);
+/// Times the second connection tries to open a WAL snapshot while a checkpoint runs.
+const SNAPSHOT_TRIES: usize = 100;
+
+/// A second read-only connection whose read transaction sees the same moment as another's.
+pub struct Helper {
+    conn: Connection,
+}
+
+/// Open a [`Helper`] for `conn`, which must be inside a read transaction that has read. None
+/// when that cannot be had (a single core, an in-memory database, a lock, an older WAL
+/// snapshot): the dump then reads on one core.
+pub fn helper(conn: &Connection) -> Option<Helper> {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return None;
+    }
+    if std::env::var_os("SQLGIT_ONE_CORE").is_some() {
+        return None;
+    }
+    let path = conn.path().filter(|p| !p.is_empty())?;
+    open_helper(conn, Path::new(path)).ok()
+}
+
+fn open_helper(conn: &Connection, path: &Path) -> Result<Helper> {
+    let helper = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    helper.busy_timeout(HELPER_BUSY)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    helper.execute_batch("BEGIN DEFERRED")?;
+    if mode.eq_ignore_ascii_case("wal") {
+        same_wal_snapshot(conn, &helper)?;
+    }
+    // Rollback journal: `conn`'s shared lock keeps every writer out of the file, so the
+    // helper's first read sees what `conn` sees. Either way the first page (the file change
+    // counter, the schema cookie) must match, or the helper is not used.
+    let first_page = "SELECT data FROM sqlite_dbpage('main') WHERE pgno = 1";
+    let mine: Vec<u8> = conn.query_row(first_page, [], |r| r.get(0))?;
+    let theirs: Vec<u8> = helper.query_row(first_page, [], |r| r.get(0))?;
+    if mine != theirs {
+        bail!("the second connection sees another moment");
+    }
+    Ok(Helper { conn: helper })
+}
+
+/// Move `helper`'s read transaction onto `conn`'s WAL snapshot.
+fn same_wal_snapshot(conn: &Connection, helper: &Connection) -> Result<()> {
+    // A first read opens the WAL and a read transaction, which snapshot_open moves.
+    let _: i64 = helper.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    match snapshot(conn) {
+        Some(snapshot) => {
+            // SQLITE_BUSY while a checkpoint runs (opening a snapshot takes the checkpoint lock
+            // for a moment, and does not wait for it).
+            let mut rc = ffi::SQLITE_BUSY;
+            for _ in 0..SNAPSHOT_TRIES {
+                // SAFETY: an open connection used by this thread only, inside its transaction
+                // with no statement running.
+                rc = unsafe {
+                    ffi::sqlite3_snapshot_open(helper.handle(), c"main".as_ptr(), snapshot)
+                };
+                if rc != ffi::SQLITE_BUSY {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: a snapshot handle from sqlite3_snapshot_get, freed once.
+            unsafe { ffi::sqlite3_snapshot_free(snapshot) };
+            if rc != ffi::SQLITE_OK {
+                bail!("sqlite3_snapshot_open: {rc}");
+            }
+            Ok(())
+        }
+        // SQLite has no snapshot of a WAL without frames: `conn` reads the database file alone.
+        // Its read lock keeps checkpoints from writing into the file, so the helper sees the
+        // same moment exactly when its WAL has no frames either.
+        None => match snapshot(helper) {
+            None => Ok(()),
+            Some(theirs) => {
+                // SAFETY: a snapshot handle from sqlite3_snapshot_get, freed once.
+                unsafe { ffi::sqlite3_snapshot_free(theirs) };
+                bail!("a writer committed after the first connection began reading")
+            }
+        },
+    }
+}
+
+/// The WAL snapshot `conn`'s read transaction sees; None for a WAL without frames.
+fn snapshot(conn: &Connection) -> Option<*mut ffi::sqlite3_snapshot> {
+    let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
+    // SAFETY: an open connection used by this thread only, inside a read transaction.
+    let rc = unsafe { ffi::sqlite3_snapshot_get(conn.handle(), c"main".as_ptr(), &mut snapshot) };
+    (rc == ffi::SQLITE_OK && !snapshot.is_null()).then_some(snapshot)
+}
+
+/// A range of rows formatted: their values one after another, and where each row ends.
+struct Formatted {
+    text: Vec<u8>,
+    rows: Vec<(i64, usize)>,
+}
+
+/// What the two threads share.
+struct Shared {
+    /// The next range to format.
+    next: usize,
+    /// The next range to cut into chunks.
+    cut: usize,
+    /// The number of ranges.
+    total: usize,
+    done: BTreeMap<usize, Result<Formatted>>,
+    /// Buffers of ranges already cut, for the next ones (fresh ones cost page faults).
+    spare: Vec<Formatted>,
+    stop: bool,
+}
+
+/// Read all of `table`'s rows as [`super::rows::dump_rows`] does, on this connection and the
+/// helper's. None (nothing emitted) when the table is not one that can be split: no rowid that
+/// SQL reaches, or too small to be worth it.
+pub fn dump_rows(
+    conn: &Connection,
+    helper: &mut Helper,
+    table: &Table,
+    encoding: Encoding,
+    format: Format,
+    emit: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<Option<u64>> {
+    let (Some(sql), RowidFrom::Select(at), Key::Rowid { .. }) =
+        (&table.select_between, table.rowid_from, table.key)
+    else {
+        return Ok(None);
+    };
+    let keys =
+        split_keys(conn, table.rootpage).with_context(|| format!("split table {}", table.name))?;
+    if keys.len() < 2 {
+        return Ok(None);
+    }
+    let ranges = ranges(&keys);
+    let shared = Mutex::new(Shared {
+        next: 0,
+        cut: 0,
+        total: ranges.len(),
+        done: BTreeMap::new(),
+        spare: Vec::new(),
+        stop: false,
+    });
+    let wake = Condvar::new();
+    let format_on = |conn: &Connection| -> Result<()> {
+        let mut stmt = RawStmt::prepare(conn, sql, encoding)
+            .with_context(|| format!("read table {}", table.name))?;
+        while let Some(i) = take_range(&shared, &wake, true) {
+            let formatted = format_range(&mut stmt, table, at, ranges[i], spare(&shared));
+            let mut s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
+            s.done.insert(i, formatted);
+            wake.notify_all();
+        }
+        Ok(())
+    };
+    let helper_conn = &mut helper.conn;
+    let cut = std::thread::scope(|scope| {
+        let helping = scope.spawn(move || format_on(helper_conn));
+        let cut = cut_in_order(
+            conn, table, encoding, format, sql, at, &ranges, &shared, &wake, emit,
+        );
+        if let Ok(mut s) = shared.lock() {
+            s.stop = true;
+        }
+        wake.notify_all();
+        let helped = helping
+            .join()
+            .map_err(|_| anyhow!("internal error: the second reader panicked"));
+        cut.and_then(|rows| helped.and_then(|h| h.map(|()| rows)))
+    })?;
+    Ok(Some(cut))
+}
+
+/// Rowid ranges, both ends included, between the split keys.
+fn ranges(keys: &[i64]) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(keys.len() + 1);
+    let mut from = i64::MIN;
+    for &k in keys {
+        out.push((from, k));
+        match k.checked_add(1) {
+            Some(next) => from = next,
+            None => return out,
+        }
+    }
+    out.push((from, i64::MAX));
+    out
+}
+
+/// The next range to format, waiting while [`WINDOW`] ranges wait to be cut; None when all are
+/// taken or the read stopped. `wait`: false takes one only if it can at once.
+fn take_range(shared: &Mutex<Shared>, wake: &Condvar, wait: bool) -> Option<usize> {
+    let mut s = shared.lock().ok()?;
+    loop {
+        if s.stop || s.next >= s.total {
+            return None;
+        }
+        if s.next < s.cut + WINDOW {
+            s.next += 1;
+            return Some(s.next - 1);
+        }
+        if !wait {
+            return None;
+        }
+        s = wake.wait(s).ok()?;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cut_in_order(
+    conn: &Connection,
+    table: &Table,
+    encoding: Encoding,
+    format: Format,
+    sql: &str,
+    at: usize,
+    ranges: &[(i64, i64)],
+    shared: &Mutex<Shared>,
+    wake: &Condvar,
+    emit: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<u64> {
+    let context = || format!("read table {}", table.name);
+    let mut stmt = RawStmt::prepare(conn, sql, encoding).with_context(context)?;
+    let mut groups = Groups::new(format, false);
+    let mut chunker = Chunker::new(table, format, &mut groups, 0);
+    let mut cut = 0;
+    while cut < ranges.len() {
+        let ready = {
+            let mut s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
+            let ready = s.done.remove(&cut);
+            if ready.is_some() {
+                s.cut += 1;
+                wake.notify_all();
+            }
+            ready
+        };
+        let formatted = match ready {
+            Some(f) => f?,
+            None => {
+                // Format one too while waiting, if the window allows; else wait for it.
+                if let Some(i) = take_range(shared, wake, false) {
+                    let f = format_range(&mut stmt, table, at, ranges[i], spare(shared));
+                    let mut s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
+                    s.done.insert(i, f);
+                } else {
+                    let s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
+                    if !s.done.contains_key(&cut) {
+                        drop(wake.wait(s).map_err(|_| anyhow!("poisoned"))?);
+                    }
+                }
+                continue;
+            }
+        };
+        let mut from = 0;
+        for &(rowid, end) in &formatted.rows {
+            let start = chunker.begin_row();
+            chunker.buf.extend_from_slice(&formatted.text[from..end]);
+            from = end;
+            chunker.end_row(start, Some(rowid), &[], emit)?;
+        }
+        if let Ok(mut s) = shared.lock() {
+            s.spare.push(formatted);
+        }
+        cut += 1;
+    }
+    chunker.finish(emit)
+}
+
+/// A buffer for a range: one already used, or a new one.
+fn spare(shared: &Mutex<Shared>) -> Formatted {
+    let used = shared.lock().ok().and_then(|mut s| s.spare.pop());
+    used.unwrap_or(Formatted {
+        text: Vec::new(),
+        rows: Vec::new(),
+    })
+}
+
+/// Format the rows of one rowid range into `out`.
+fn format_range(
+    stmt: &mut RawStmt,
+    table: &Table,
+    at: usize,
+    (from, to): (i64, i64),
+    mut out: Formatted,
+) -> Result<Formatted> {
+    let context = || format!("read table {}", table.name);
+    stmt.reset();
+    stmt.bind_i64(1, from)?;
+    stmt.bind_i64(2, to)?;
+    out.text.clear();
+    out.rows.clear();
+    while stmt.step().with_context(context)? {
+        let rowid = stmt.cell(at).as_i64();
+        let Some(rowid) = rowid else {
+            bail!("table {}: a row without a rowid", table.name);
+        };
+        write_row(&mut out.text, stmt, table, Some(rowid));
+        out.rows.push((rowid, out.text.len()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::schema::{Filters, read_schema};
+
+    /// A table of `rows` rows over many 512-byte pages, rowids spread from i64::MIN to
+    /// i64::MAX, values of every kind.
+    fn database(dir: &Path, journal: &str, rows: i64) -> std::path::PathBuf {
+        let path = dir.join(format!("t-{journal}.db"));
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA page_size=512; PRAGMA journal_mode={journal};
+             CREATE TABLE t(id INTEGER PRIMARY KEY, balance INTEGER, r REAL, s TEXT, b BLOB);
+             CREATE TABLE plain(a, rowid_twin);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows})
+             INSERT INTO t SELECT x * 3, 100, x / 4.0, 'row ' || x || char(13, 0), randomblob(x % 90)
+               FROM c;
+             INSERT INTO t(id, balance, s) VALUES (-9223372036854775808, 100, 'min'),
+               (9223372036854775807, 100, 'max'), (-1, 100, NULL), (0, 100, '');
+             INSERT INTO plain SELECT s, id FROM t;"
+        ))
+        .unwrap();
+        path
+    }
+
+    /// The chunks of one table: (folders, name, text).
+    type Chunks = Vec<(Vec<String>, String, Vec<u8>)>;
+
+    fn collect(chunks: &mut Chunks) -> impl FnMut(Chunk) -> Result<()> + '_ {
+        |c: Chunk| {
+            let groups = c.groups.iter().map(|g| g.to_string()).collect();
+            chunks.push((groups, c.name, c.data));
+            Ok(())
+        }
+    }
+
+    /// Every table read on one connection and on two: the same chunks, and the two-connection
+    /// read was used for the big ones.
+    fn same_on_two(conn: &Connection, helper: &mut Helper) -> u64 {
+        let schema = read_schema(conn, &Filters::default()).unwrap();
+        let encoding = Encoding::of(conn).unwrap();
+        let mut split = 0;
+        for format in [Format::V1, Format::V2] {
+            for table in &schema.tables {
+                let (mut one, mut two) = (Chunks::new(), Chunks::new());
+                let rows = super::super::rows::dump_rows(
+                    conn,
+                    table,
+                    encoding,
+                    format,
+                    &mut collect(&mut one),
+                )
+                .unwrap();
+                let read = dump_rows(
+                    conn,
+                    helper,
+                    table,
+                    encoding,
+                    format,
+                    &mut collect(&mut two),
+                );
+                if let Some(n) = read.unwrap() {
+                    assert_eq!(n, rows, "table {}", table.name);
+                    assert!(
+                        one == two,
+                        "table {}: other chunks on two connections",
+                        table.name
+                    );
+                    split += 1;
+                }
+            }
+        }
+        split
+    }
+
+    #[test]
+    fn two_connections_write_the_chunks_one_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path(), "delete", 6000);
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let _: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        let mut helper = open_helper(&conn, &path).unwrap();
+        // Both tables (an INTEGER PRIMARY KEY and a plain rowid), in both formats.
+        assert_eq!(same_on_two(&conn, &mut helper), 4);
+    }
+
+    /// A writer moves money between accounts far apart while tables are read on two
+    /// connections: every read is one moment (the sum never changes).
+    fn consistent_under_writer(journal: &str, pause: Duration, at_least: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path(), journal, 6000);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let commits = std::sync::atomic::AtomicU64::new(0);
+        /// Stops the writer however the reads end (a failed assertion too).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        std::thread::scope(|scope| {
+            let _stop = Stop(&stop);
+            scope.spawn(|| {
+                let w = Connection::open(&path).unwrap();
+                w.busy_timeout(Duration::from_secs(10)).unwrap();
+                let mut n = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let (from, to) = ((n * 37) % 6000 * 3 + 3, (n * 53 + 11) % 6000 * 3 + 3);
+                    w.execute_batch(&format!(
+                        "BEGIN IMMEDIATE; UPDATE t SET balance = balance - 5 WHERE id = {from};
+                         UPDATE t SET balance = balance + 5 WHERE id = {to}; COMMIT;"
+                    ))
+                    .unwrap();
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(pause);
+                }
+            });
+            let mut helped = 0;
+            let mut overlapped = 0;
+            for _ in 0..12 {
+                let before = commits.load(std::sync::atomic::Ordering::Relaxed);
+                let conn = crate::dump::source::open(&path, Duration::from_secs(10)).unwrap();
+                conn.execute_batch("BEGIN").unwrap();
+                let schema = read_schema(&conn, &Filters::default()).unwrap();
+                let Some(mut helper) = helper(&conn) else {
+                    continue;
+                };
+                helped += 1;
+                let table = schema.tables.iter().find(|t| t.name == "t").unwrap();
+                let mut chunks = Chunks::new();
+                let encoding = Encoding::of(&conn).unwrap();
+                let read = dump_rows(
+                    &conn,
+                    &mut helper,
+                    table,
+                    encoding,
+                    Format::V2,
+                    &mut collect(&mut chunks),
+                );
+                assert!(read.unwrap().is_some());
+                let restored = Connection::open_in_memory().unwrap();
+                restored
+                    .execute_batch(std::str::from_utf8(&table.sql).unwrap())
+                    .unwrap();
+                for (_, _, sql) in &chunks {
+                    restored
+                        .execute_batch(&String::from_utf8_lossy(sql))
+                        .unwrap();
+                }
+                let (count, sum): (i64, i64) = restored
+                    .query_row("SELECT count(*), sum(balance) FROM t", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .unwrap();
+                assert_eq!((count, sum), (6004, 600_400), "{journal}: a torn read");
+                drop(conn);
+                if commits.load(std::sync::atomic::Ordering::Relaxed) > before {
+                    overlapped += 1;
+                }
+            }
+            assert!(
+                overlapped >= 3,
+                "{journal}: the writer committed during {overlapped} reads"
+            );
+            assert!(
+                helped >= at_least,
+                "{journal}: a second connection only {helped} times of 12"
+            );
+        });
+    }
+
+    #[test]
+    fn two_connections_read_one_moment_wal() {
+        // The writer never waits for readers: a second connection every time.
+        consistent_under_writer("wal", Duration::ZERO, 10);
+    }
+
+    #[test]
+    fn two_connections_read_one_moment_rollback_journal() {
+        // A writer that waits for the readers' lock to commit keeps a new reader out until it
+        // has (the second connection then gives up, and the read goes on on one core): this
+        // one pauses between transactions, as applications do.
+        consistent_under_writer("delete", Duration::from_millis(20), 3);
+    }
+
+    #[test]
+    fn ranges_cover_every_rowid_once() {
+        assert_eq!(ranges(&[5, 9]), vec![(i64::MIN, 5), (6, 9), (10, i64::MAX)]);
+        assert_eq!(ranges(&[-1, i64::MAX]), vec![(i64::MIN, -1), (0, i64::MAX)]);
+    }
+}
