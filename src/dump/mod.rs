@@ -200,6 +200,7 @@ pub fn dump_snapshot(
         let seed = previous.map_or_else(pages::new_seed, |p| p.map().seed);
         let mut mapper = Mapper {
             pages: Pages::new(conn, seed)?,
+            helper: parallel::helper_for_snapshot(conn),
             previous,
             tables: Vec::new(),
             reuse: Reuse::default(),
@@ -243,6 +244,8 @@ pub fn dump_snapshot(
 /// Maps each table's pages while the dump reads it, and reuses what the previous snapshot has.
 struct Mapper<'c, 'p> {
     pages: Pages<'c>,
+    /// A second connection for tables read whole (see [`parallel::helper_for_snapshot`]).
+    helper: Option<parallel::Helper>,
     previous: Option<&'p dyn Previous>,
     tables: Vec<Arc<TableMap>>,
     reuse: Reuse,
@@ -332,14 +335,22 @@ impl Mapper<'_, '_> {
         let mut chunks = 0u64;
         let keyed = table.key_order.is_some();
         let mut chunk_keys = keylist::KeyList::default();
-        let rows = rows::dump_rows(conn, table, encoding, format, &mut |chunk| {
+        let mut emit = |chunk: rows::Chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
             if keyed {
                 chunk_keys.push(&chunk.first_key);
             }
             put_chunk(sink, table, chunk)
-        })?;
+        };
+        let helped = match &mut self.helper {
+            Some(helper) => parallel::dump_rows(conn, helper, table, encoding, format, &mut emit)?,
+            None => None,
+        };
+        let rows = match helped {
+            Some(rows) => rows,
+            None => rows::dump_rows(conn, table, encoding, format, &mut emit)?,
+        };
         let keys = keyed.then_some(table.key_columns.len());
         let walked = self.pages.walk_keyed(rootpage, 0, keys)?;
         self.reuse.tables_read += 1;

@@ -46,6 +46,20 @@ pub fn helper(conn: &Connection) -> Option<Helper> {
     open_helper(conn, Path::new(path)).ok()
 }
 
+/// Cores a snapshot needs before its whole reads take a second connection: the dumping thread,
+/// the object writer and its compressors keep two cores busy already.
+const SNAPSHOT_CORES: usize = 4;
+
+/// A [`Helper`] for a snapshot's reads: only with [`SNAPSHOT_CORES`] cores or more
+/// (`SQLGIT_TWO_READERS=1` asks for one anyway, `SQLGIT_ONE_CORE=1` never).
+pub fn helper_for_snapshot(conn: &Connection) -> Option<Helper> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < SNAPSHOT_CORES && std::env::var_os("SQLGIT_TWO_READERS").is_none() {
+        return None;
+    }
+    helper(conn)
+}
+
 fn open_helper(conn: &Connection, path: &Path) -> Result<Helper> {
     let helper = Connection::open_with_flags(
         path,
