@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod diff;
 pub mod dump;
 pub mod error;
+pub mod failpoint;
 pub mod health;
 pub mod job;
 pub mod metricsfile;

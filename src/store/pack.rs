@@ -258,13 +258,31 @@ fn temp_idx_path(tmp: &Path) -> PathBuf {
     tmp.with_file_name(format!("{}_idx", name.trim_end_matches("_pack")))
 }
 
-/// Remove temporary files a killed run left in `objects/pack` (call with the lock held).
+/// A pack without its index this old is left over (see [`remove_stale_temp_files`]); younger
+/// ones may be a git command's that is about to write the index.
+const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
+/// and packs without an index (a pack is renamed into place before its index, and its index
+/// removed before it), which git no longer sees, once they are an hour old.
 pub fn remove_stale_temp_files(objects_dir: &Path) {
-    if let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) {
-        for entry in dir.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(TMP_PREFIX) {
+            let _ = std::fs::remove_file(&path);
+        } else if name.starts_with("pack-")
+            && name.ends_with(".pack")
+            && !path.with_extension("idx").exists()
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
+        {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }

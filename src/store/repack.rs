@@ -154,13 +154,16 @@ fn merge_packs(store: &Store, packs: &[&Path]) -> Result<usize> {
             out.discard();
             return Err(e);
         }
+        crate::failpoint::hit("merge-copying");
     }
     let deltified = out.deltified;
     let (_, name) = out.finish()?;
+    crate::failpoint::hit("merge-written");
     let kept = name.map(|n| objects.join("pack").join(format!("{n}.idx")));
     for idx in packs {
         if Some(*idx) != kept.as_deref() {
             remove_pack(idx)?;
+            crate::failpoint::hit("merge-removing");
         }
     }
     Ok(deltified)

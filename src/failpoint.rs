@@ -1,0 +1,14 @@
+//! Named points at which a test has the process killed (`SQLGIT_FAILPOINT=<name>`): the moments
+//! between two writes that a SIGKILL from cron's timeout or the OOM killer can hit, so that the
+//! tests can check that a run killed there leaves a repository the next run recovers by itself.
+//! Nothing happens unless the variable names the point.
+
+/// Kill this process with SIGKILL (no destructor, no cleanup) when `SQLGIT_FAILPOINT` is `name`.
+pub fn hit(name: &str) {
+    if std::env::var_os("SQLGIT_FAILPOINT").is_some_and(|v| v == name) {
+        // SAFETY: sends a signal to this process; nothing is touched.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
