@@ -272,16 +272,16 @@ pub fn remove_stale_temp_files(objects_dir: &Path) {
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if name.starts_with(TMP_PREFIX) {
-            let _ = std::fs::remove_file(&path);
-        } else if name.starts_with("pack-")
-            && name.ends_with(".pack")
-            && !path.with_extension("idx").exists()
-            && entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
-        {
+        let unindexed = || {
+            name.starts_with("pack-")
+                && name.ends_with(".pack")
+                && !path.with_extension("idx").exists()
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
+        };
+        if name.starts_with(TMP_PREFIX) || unindexed() {
             let _ = std::fs::remove_file(&path);
         }
     }
