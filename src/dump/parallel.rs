@@ -132,10 +132,16 @@ fn snapshot(conn: &Connection) -> Option<*mut ffi::sqlite3_snapshot> {
     (rc == ffi::SQLITE_OK && !snapshot.is_null()).then_some(snapshot)
 }
 
+/// Formatted text a range holds at most before it stops (rows with big values: a range is cut
+/// by leaf pages, and overflow pages hold any amount); its thread formats the rest as it cuts.
+const RANGE_BYTES: usize = 1 << 20;
+
 /// A range of rows formatted: their values one after another, and where each row ends.
 struct Formatted {
     text: Vec<u8>,
     rows: Vec<(i64, usize)>,
+    /// Stopped at [`RANGE_BYTES`]: the rowid the rest of the range starts from.
+    more: Option<i64>,
 }
 
 /// What the two threads share.
@@ -274,7 +280,7 @@ fn cut_in_order(
             }
             ready
         };
-        let formatted = match ready {
+        let mut formatted = match ready {
             Some(f) => f?,
             None => {
                 // Format one too while waiting, if the window allows; else wait for it.
@@ -291,15 +297,21 @@ fn cut_in_order(
                 continue;
             }
         };
-        let mut from = 0;
-        for &(rowid, end) in &formatted.rows {
-            let start = chunker.begin_row();
-            chunker.buf.extend_from_slice(&formatted.text[from..end]);
-            from = end;
-            chunker.end_row(start, Some(rowid), &[], emit)?;
-        }
-        if let Ok(mut s) = shared.lock() {
-            s.spare.push(formatted);
+        loop {
+            let mut from = 0;
+            for &(rowid, end) in &formatted.rows {
+                let start = chunker.begin_row();
+                chunker.buf.extend_from_slice(&formatted.text[from..end]);
+                from = end;
+                chunker.end_row(start, Some(rowid), &[], emit)?;
+            }
+            let more = formatted.more;
+            if let Ok(mut s) = shared.lock() {
+                s.spare.push(formatted);
+            }
+            let Some(next) = more else { break };
+            let rest = (next, ranges[cut].1);
+            formatted = format_range(&mut stmt, table, at, rest, spare(shared))?;
         }
         cut += 1;
     }
@@ -312,6 +324,7 @@ fn spare(shared: &Mutex<Shared>) -> Formatted {
     used.unwrap_or(Formatted {
         text: Vec::new(),
         rows: Vec::new(),
+        more: None,
     })
 }
 
@@ -329,6 +342,7 @@ fn format_range(
     stmt.bind_i64(2, to)?;
     out.text.clear();
     out.rows.clear();
+    out.more = None;
     while stmt.step().with_context(context)? {
         let rowid = stmt.cell(at).as_i64();
         let Some(rowid) = rowid else {
@@ -336,6 +350,11 @@ fn format_range(
         };
         write_row(&mut out.text, stmt, table, Some(rowid));
         out.rows.push((rowid, out.text.len()));
+        if out.text.len() >= RANGE_BYTES {
+            // Rowids ascend: the rest starts after this one (none after the largest).
+            out.more = rowid.checked_add(1).filter(|&next| next <= to);
+            break;
+        }
     }
     Ok(out)
 }
@@ -354,6 +373,10 @@ mod tests {
             "PRAGMA page_size=512; PRAGMA journal_mode={journal};
              CREATE TABLE t(id INTEGER PRIMARY KEY, balance INTEGER, r REAL, s TEXT, b BLOB);
              CREATE TABLE plain(a, rowid_twin);
+             -- Big values: a range of leaves holds more than a range's bytes.
+             CREATE TABLE big(id INTEGER PRIMARY KEY, b BLOB);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1200)
+             INSERT INTO big SELECT x, randomblob(6000 + x) FROM c;
              WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows})
              INSERT INTO t SELECT x * 3, 100, x / 4.0, 'row ' || x || char(13, 0), randomblob(x % 90)
                FROM c;
@@ -425,8 +448,9 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
             .unwrap();
         let mut helper = open_helper(&conn, &path).unwrap();
-        // Both tables (an INTEGER PRIMARY KEY and a plain rowid), in both formats.
-        assert_eq!(same_on_two(&conn, &mut helper), 4);
+        // The three tables (an INTEGER PRIMARY KEY, a plain rowid, big values), in both
+        // formats.
+        assert_eq!(same_on_two(&conn, &mut helper), 6);
     }
 
     /// A writer moves money between accounts far apart while tables are read on two
