@@ -8,7 +8,7 @@
 //! leaves (0x0d: cells of a payload size and the rowid).
 
 use anyhow::{Context, Result, bail};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::stmt::{Cell, Encoding, RawStmt};
 
@@ -97,21 +97,17 @@ const LEAVES_PER_RANGE: usize = 64;
 /// largest rowid of the subtree left of it). Empty for a table of one page. The split is a
 /// hint; whatever it is, the ranges between the keys hold every row once.
 pub fn split_keys(conn: &Connection, rootpage: u32) -> Result<Vec<i64>> {
-    let mut page = RawStmt::prepare(
-        conn,
-        "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
-        Encoding::Utf8,
-    )
-    .context("read table b-tree pages (sqlite_dbpage)")?;
+    // Cached: a dump of thousands of small tables asks once per table.
+    let mut page = conn
+        .prepare_cached("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
+        .context("read table b-tree pages (sqlite_dbpage)")?;
     let mut read = |pgno: u32| -> Result<(Vec<u8>, usize)> {
-        page.reset();
-        page.bind_i64(1, i64::from(pgno))?;
-        let data = match page.step()? {
-            true => match page.cell(0) {
-                Cell::Blob(b) => b.to_vec(),
-                _ => bail!("b-tree page {pgno} is empty"),
-            },
-            false => bail!("b-tree page {pgno} does not exist"),
+        let data: Option<Vec<u8>> = page
+            .query_row([pgno], |r| r.get(0))
+            .optional()
+            .with_context(|| format!("read b-tree page {pgno}"))?;
+        let Some(data) = data else {
+            bail!("b-tree page {pgno} does not exist");
         };
         let header = if pgno == 1 { 100 } else { 0 };
         Ok((data, header))

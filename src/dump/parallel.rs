@@ -6,7 +6,7 @@
 //! output is byte for byte the same; memory holds a few ranges (about 64 leaf pages each).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -27,14 +27,28 @@ const HELPER_BUSY: Duration = Duration::from_millis(200);
 /// Times the second connection tries to open a WAL snapshot while a checkpoint runs.
 const SNAPSHOT_TRIES: usize = 100;
 
-/// A second read-only connection whose read transaction sees the same moment as another's.
+/// A second read-only connection whose read transaction sees the same moment as another's,
+/// opened when the first table big enough to split comes (opening it reads the whole schema:
+/// a dump of thousands of small tables would pay that for nothing).
 pub struct Helper {
-    conn: Connection,
+    path: PathBuf,
+    /// None: not opened yet; Some(None): it could not be.
+    conn: Option<Option<Connection>>,
 }
 
-/// Open a [`Helper`] for `conn`, which must be inside a read transaction that has read. None
-/// when that cannot be had (a single core, an in-memory database, a lock, an older WAL
-/// snapshot): the dump then reads on one core.
+impl Helper {
+    /// The second connection on `conn`'s moment, opened at the first call.
+    fn connection(&mut self, conn: &Connection) -> Option<&mut Connection> {
+        let path = &self.path;
+        self.conn
+            .get_or_insert_with(|| open_helper(conn, path).ok())
+            .as_mut()
+    }
+}
+
+/// A [`Helper`] for `conn`, which must stay inside its read transaction (one that has read)
+/// while the helper is used. None on a single core or an in-memory database; a helper whose
+/// connection cannot join (a lock, an older WAL snapshot) leaves the read on one core.
 pub fn helper(conn: &Connection) -> Option<Helper> {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         return None;
@@ -43,7 +57,10 @@ pub fn helper(conn: &Connection) -> Option<Helper> {
         return None;
     }
     let path = conn.path().filter(|p| !p.is_empty())?;
-    open_helper(conn, Path::new(path)).ok()
+    Some(Helper {
+        path: PathBuf::from(path),
+        conn: None,
+    })
 }
 
 /// Cores a snapshot needs before its whole reads take a second connection: the dumping thread,
@@ -60,7 +77,7 @@ pub fn helper_for_snapshot(conn: &Connection) -> Option<Helper> {
     helper(conn)
 }
 
-fn open_helper(conn: &Connection, path: &Path) -> Result<Helper> {
+fn open_helper(conn: &Connection, path: &Path) -> Result<Connection> {
     let helper = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -80,7 +97,7 @@ fn open_helper(conn: &Connection, path: &Path) -> Result<Helper> {
     if mine != theirs {
         bail!("the second connection sees another moment");
     }
-    Ok(Helper { conn: helper })
+    Ok(helper)
 }
 
 /// Move `helper`'s read transaction onto `conn`'s WAL snapshot.
@@ -159,8 +176,8 @@ struct Shared {
 }
 
 /// Read all of `table`'s rows as [`super::rows::dump_rows`] does, on this connection and the
-/// helper's. None (nothing emitted) when the table is not one that can be split: no rowid that
-/// SQL reaches, or too small to be worth it.
+/// helper's. None (nothing emitted) when the table is not one that can be split (no rowid that
+/// SQL reaches, or too small to be worth it) or the helper's connection cannot join.
 pub fn dump_rows(
     conn: &Connection,
     helper: &mut Helper,
@@ -179,6 +196,9 @@ pub fn dump_rows(
     if keys.len() < 2 {
         return Ok(None);
     }
+    let Some(helper_conn) = helper.connection(conn) else {
+        return Ok(None);
+    };
     let ranges = ranges(&keys);
     let shared = Mutex::new(Shared {
         next: 0,
@@ -200,7 +220,6 @@ pub fn dump_rows(
         }
         Ok(())
     };
-    let helper_conn = &mut helper.conn;
     let cut = std::thread::scope(|scope| {
         let helping = scope.spawn(move || format_on(helper_conn));
         let cut = cut_in_order(

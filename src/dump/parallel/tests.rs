@@ -87,7 +87,8 @@ fn two_connections_write_the_chunks_one_writes() {
     let _: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
         .unwrap();
-    let mut helper = open_helper(&conn, &path).unwrap();
+    open_helper(&conn, &path).unwrap();
+    let mut helper = helper(&conn).unwrap();
     // The three tables (an INTEGER PRIMARY KEY, a plain rowid, big values), in both
     // formats.
     assert_eq!(same_on_two(&conn, &mut helper), 6);
@@ -132,10 +133,7 @@ fn consistent_under_writer(journal: &str, pause: Duration, at_least: usize) {
             let conn = crate::dump::source::open(&path, Duration::from_secs(10)).unwrap();
             conn.execute_batch("BEGIN").unwrap();
             let schema = read_schema(&conn, &Filters::default()).unwrap();
-            let Some(mut helper) = helper(&conn) else {
-                continue;
-            };
-            helped += 1;
+            let mut helper = helper(&conn).unwrap();
             let table = schema.tables.iter().find(|t| t.name == "t").unwrap();
             let mut chunks = Chunks::new();
             let encoding = Encoding::of(&conn).unwrap();
@@ -147,7 +145,10 @@ fn consistent_under_writer(journal: &str, pause: Duration, at_least: usize) {
                 Format::V2,
                 &mut collect(&mut chunks),
             );
-            assert!(read.unwrap().is_some());
+            if read.unwrap().is_none() {
+                continue; // the second connection could not join: nothing was read
+            }
+            helped += 1;
             let restored = Connection::open_in_memory().unwrap();
             restored
                 .execute_batch(std::str::from_utf8(&table.sql).unwrap())
