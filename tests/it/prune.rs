@@ -1043,26 +1043,30 @@ fn merged_packs_store_old_versions_as_deltas_of_new_ones() {
     // stored as deltas already, and deltas of objects that become deltas are rewritten.
     assert_eq!(merges, 2, "40 runs merge packs twice");
     fx.assert_fsck(&fx.repo);
-    let check = |dumps: &[(String, Vec<u8>)]| {
-        for (id, sql) in dumps {
-            let run = fx.cat(Some(id), &fx.repo).success();
-            assert!(
-                run.stdout() == &sql[..],
-                "snapshot {id} no longer reads the same"
-            );
-            let mut archive = fx.env.command("sh");
-            archive.arg("-c").arg(format!(
-                "git -C '{}' archive {id} | tar -xO",
-                fx.repo.display()
-            ));
-            let plain = fx.env.run(archive, b"").success();
-            assert!(plain.stdout() == &sql[..], "git archive {id} differs");
-        }
-    };
-    check(&dumps);
+    assert_snapshots_read(&fx, &dumps);
     fx.prune(&["--keep", "5"]).success();
     fx.assert_fsck(&fx.repo);
-    check(&dumps[dumps.len() - 5..]);
+    assert_snapshots_read(&fx, &dumps[dumps.len() - 5..]);
+}
+
+/// Each snapshot (commit id, its SQL) still reads the same through `sqlgit cat` and through
+/// `git archive | tar -xO`.
+#[track_caller]
+fn assert_snapshots_read(fx: &Fx, dumps: &[(String, Vec<u8>)]) {
+    for (id, sql) in dumps {
+        let run = fx.cat(Some(id), &fx.repo).success();
+        assert!(
+            run.stdout() == &sql[..],
+            "snapshot {id} no longer reads the same"
+        );
+        let mut archive = fx.env.command("sh");
+        archive.arg("-c").arg(format!(
+            "git -C '{}' archive {id} | tar -xO",
+            fx.repo.display()
+        ));
+        let plain = fx.env.run(archive, b"").success();
+        assert!(plain.stdout() == &sql[..], "git archive {id} differs");
+    }
 }
 
 /// The objects stored as deltas in the repository's packs (`git verify-pack -v`), and how many
@@ -1262,18 +1266,5 @@ fn runs_killed_while_merging_packs_are_mended_by_the_next() {
         .collect();
     assert!(temporary.is_empty(), "temporary files left: {temporary:?}");
     fx.assert_fsck(&fx.repo);
-    for (id, sql) in &dumps {
-        let run = fx.cat(Some(id), &fx.repo).success();
-        assert!(
-            run.stdout() == &sql[..],
-            "snapshot {id} no longer reads the same"
-        );
-        let mut archive = fx.env.command("sh");
-        archive.arg("-c").arg(format!(
-            "git -C '{}' archive {id} | tar -xO",
-            fx.repo.display()
-        ));
-        let plain = fx.env.run(archive, b"").success();
-        assert!(plain.stdout() == &sql[..], "git archive {id} differs");
-    }
+    assert_snapshots_read(&fx, &dumps);
 }
