@@ -173,6 +173,22 @@ struct Shared {
     /// Buffers of ranges already cut, for the next ones (fresh ones cost page faults).
     spare: Vec<Formatted>,
     stop: bool,
+    /// The second thread has stopped: every range it took is in `done`, unless it failed
+    /// (panicked) in the middle of one.
+    helper_gone: bool,
+}
+
+/// Marks the second thread gone however it ends, so the cutter never waits for a range that
+/// will not come.
+struct Gone<'a>(&'a Mutex<Shared>, &'a Condvar);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.helper_gone = true;
+        }
+        self.1.notify_all();
+    }
 }
 
 /// Read all of `table`'s rows as [`super::rows::dump_rows`] does, on this connection and the
@@ -207,9 +223,11 @@ pub fn dump_rows(
         done: BTreeMap::new(),
         spare: Vec::new(),
         stop: false,
+        helper_gone: false,
     });
     let wake = Condvar::new();
     let format_on = |conn: &Connection| -> Result<()> {
+        let _gone = Gone(&shared, &wake);
         let mut stmt = RawStmt::prepare(conn, sql, encoding)
             .with_context(|| format!("read table {}", table.name))?;
         while let Some(i) = take_range(&shared, &wake, true) {
@@ -310,6 +328,9 @@ fn cut_in_order(
                 } else {
                     let s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
                     if !s.done.contains_key(&cut) {
+                        if s.helper_gone {
+                            bail!("internal error: the second reader stopped in a range");
+                        }
                         drop(wake.wait(s).map_err(|_| anyhow!("poisoned"))?);
                     }
                 }
