@@ -1,0 +1,145 @@
+//! The whole read of a snapshot's table, or the part of it that changed: maps the table's pages
+//! while the dump reads it, and reuses what the previous snapshot has (see [`super::incremental`]).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use rusqlite::Connection;
+
+use super::incremental::{self, Previous, Reuse};
+use super::pagelist::PageList;
+use super::pages::{self, Pages, TableMap};
+use super::schema::Table;
+use super::stmt::Encoding;
+use super::{Format, Sink, keylist, parallel, put_chunk, rows};
+
+/// Maps each table's pages while the dump reads it, and reuses what the previous snapshot has.
+pub(super) struct Mapper<'c, 'p> {
+    pub pages: Pages<'c>,
+    /// A second connection for tables read whole (see [`parallel::helper_for_snapshot`]).
+    pub helper: Option<parallel::Helper>,
+    pub previous: Option<&'p dyn Previous>,
+    pub tables: Vec<Arc<TableMap>>,
+    pub reuse: Reuse,
+    /// Bytes of SQL in chunks reused inside partly read tables (not seen by the sink).
+    pub reused_bytes: u64,
+}
+
+impl Mapper<'_, '_> {
+    /// Put `table`'s rows into `sink`; returns the row count.
+    pub fn rows(
+        &mut self,
+        conn: &Connection,
+        table: &Table,
+        encoding: Encoding,
+        format: Format,
+        sink: &mut dyn Sink,
+    ) -> Result<u64> {
+        let rootpage = table.rootpage;
+        let old = self
+            .previous
+            .zip(self.previous.and_then(|p| p.map().table(rootpage)));
+        if let Some((previous, old)) = old {
+            if self.pages.unchanged(old)? {
+                self.reuse.tables_reused += 1;
+                self.tables.push(old.clone());
+                return incremental::reuse_unchanged(previous, old, table, sink);
+            }
+            if incremental::can_read_in_part(table) {
+                let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
+                let pages: PageList = pages.into_iter().collect();
+                let part = incremental::read_in_part(
+                    conn,
+                    table,
+                    encoding,
+                    format,
+                    previous,
+                    old,
+                    &pages,
+                    sink,
+                    &mut self.reuse,
+                )?;
+                let (bytes, reused_bytes) = part;
+                self.reuse.tables_partial += 1;
+                self.reused_bytes += reused_bytes;
+                self.tables.push(Arc::new(TableMap {
+                    rootpage,
+                    rows,
+                    bytes,
+                    pages,
+                    keys: None,
+                }));
+                return Ok(rows);
+            }
+            if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order) {
+                let n = table.key_columns.len();
+                let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
+                if let Some(page_keys) = walked.keys {
+                    let new_pages: PageList = walked.pages.into_iter().collect();
+                    let part = incremental::read_keyed_in_part(
+                        conn,
+                        table,
+                        encoding,
+                        format,
+                        previous,
+                        (old, old_keys),
+                        (&new_pages, &page_keys),
+                        sink,
+                        &mut self.reuse,
+                    )?;
+                    self.reuse.tables_partial += 1;
+                    self.reused_bytes += part.reused_bytes;
+                    self.tables.push(Arc::new(TableMap {
+                        rootpage,
+                        rows: walked.rows,
+                        bytes: part.bytes,
+                        pages: new_pages,
+                        keys: Some(pages::Keys {
+                            pages: page_keys,
+                            chunks: part.chunk_keys,
+                        }),
+                    }));
+                    return Ok(walked.rows);
+                }
+            }
+        }
+        let mut bytes = 0u64;
+        let mut chunks = 0u64;
+        let keyed = table.key_order.is_some();
+        let mut chunk_keys = keylist::KeyList::default();
+        let mut emit = |chunk: rows::Chunk| {
+            bytes += chunk.data.len() as u64;
+            chunks += 1;
+            if keyed {
+                chunk_keys.push(&chunk.first_key);
+            }
+            put_chunk(sink, table, chunk)
+        };
+        let helped = match &mut self.helper {
+            Some(helper) => parallel::dump_rows(conn, helper, table, encoding, format, &mut emit)?,
+            None => None,
+        };
+        let rows = match helped {
+            Some(rows) => rows,
+            None => rows::dump_rows(conn, table, encoding, format, &mut emit)?,
+        };
+        let keys = keyed.then_some(table.key_columns.len());
+        let walked = self.pages.walk_keyed(rootpage, 0, keys)?;
+        self.reuse.tables_read += 1;
+        self.reuse.chunks_read += chunks;
+        self.tables.push(Arc::new(TableMap {
+            rootpage,
+            rows,
+            bytes,
+            pages: walked.pages.into_iter().collect(),
+            keys: walked.keys.map(|pages| {
+                chunk_keys.shrink_to_fit();
+                pages::Keys {
+                    pages,
+                    chunks: chunk_keys,
+                }
+            }),
+        }));
+        Ok(rows)
+    }
+}
