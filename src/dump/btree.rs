@@ -87,21 +87,29 @@ impl<'c> Rowids<'c> {
     }
 }
 
-/// Interior pages read at most to split a table (16 MiB of 4 KiB pages).
-const MAX_SPLIT_PAGES: usize = 4096;
+/// Interior pages of one level read at most to split a table (128 MiB of 4 KiB pages: the
+/// level right above the leaves of a table of 13 million leaves).
+const MAX_SPLIT_PAGES: usize = 32768;
 /// Leaves per range when the split reaches the pages right above the leaves.
 const LEAVES_PER_RANGE: usize = 64;
 
 /// Rowids that split a table into ranges of about [`LEAVES_PER_RANGE`] leaves, ascending: the
-/// keys of the interior pages of its b-tree, level by level from the root (each key is the
-/// largest rowid of the subtree left of it). Empty for a table of one page. The split is a
-/// hint; whatever it is, the ranges between the keys hold every row once.
+/// keys of the interior pages of its b-tree, level by level from the root down to the pages
+/// right above the leaves, or to a level of more than [`MAX_SPLIT_PAGES`] pages (each key is
+/// the largest rowid of the subtree left of it). Empty for a table of one page. The split is
+/// a hint; whatever it is, the ranges between the keys hold every row once.
 pub fn split_keys(conn: &Connection, rootpage: u32) -> Result<Vec<i64>> {
+    split_keys_within(conn, rootpage, MAX_SPLIT_PAGES)
+}
+
+/// [`split_keys`], descending to levels of at most `max_pages` pages.
+fn split_keys_within(conn: &Connection, rootpage: u32, max_pages: usize) -> Result<Vec<i64>> {
     // Cached: a dump of thousands of small tables asks once per table.
     let mut page = conn
         .prepare_cached("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
         .context("read table b-tree pages (sqlite_dbpage)")?;
-    let mut read = |pgno: u32| -> Result<(Vec<u8>, usize)> {
+    // A page's bytes and where its b-tree header starts; None for a leaf.
+    let mut interior = |pgno: u32| -> Result<Option<(Vec<u8>, usize)>> {
         let data: Option<Vec<u8>> = page
             .query_row([pgno], |r| r.get(0))
             .optional()
@@ -110,39 +118,51 @@ pub fn split_keys(conn: &Connection, rootpage: u32) -> Result<Vec<i64>> {
             bail!("b-tree page {pgno} does not exist");
         };
         let header = if pgno == 1 { 100 } else { 0 };
-        Ok((data, header))
+        Ok((data.get(header) == Some(&0x05)).then_some((data, header)))
     };
+    // Interior levels, from the leftmost path (all leaves of a b-tree are at one depth).
+    let mut depth = 0;
+    let mut pgno = rootpage;
+    while let Some((data, h)) = interior(pgno)? {
+        depth += 1;
+        if depth > 64 {
+            bail!("table b-tree deeper than 64 levels at page {rootpage}");
+        }
+        let at = be16(&data, h + 12)? as usize;
+        pgno = be32(&data, at)?;
+    }
     let mut keys = Vec::new();
     let mut level = vec![rootpage];
-    for _depth in 0..64 {
+    for d in 1..=depth {
+        let above_leaves = d == depth;
         let mut children = Vec::new();
         for &pgno in &level {
-            let (data, h) = read(pgno)?;
-            if data.get(h) != Some(&0x05) {
-                return Ok(Vec::new()); // the root is a leaf
-            }
+            let Some((data, h)) = interior(pgno)? else {
+                bail!("b-tree page {pgno} is a leaf above other pages");
+            };
             let cells = be16(&data, h + 3)? as usize;
             for i in 0..cells {
                 let at = be16(&data, h + 12 + 2 * i)? as usize;
-                children.push(be32(&data, at)?);
                 keys.push(varint(&data, at + 4)?.0 as i64);
+                if !above_leaves {
+                    children.push(be32(&data, at)?);
+                }
             }
-            children.push(be32(&data, h + 8)?);
+            if !above_leaves {
+                children.push(be32(&data, h + 8)?);
+            }
         }
-        let (first, _) = read(children[0])?;
-        let header = if children[0] == 1 { 100 } else { 0 };
-        let leaves_below = first.get(header) == Some(&0x0d);
-        if leaves_below || children.len() > MAX_SPLIT_PAGES {
+        if above_leaves || children.len() > max_pages {
             keys.sort_unstable();
             keys.dedup();
-            if leaves_below {
+            if above_leaves {
                 keys = keys.into_iter().step_by(LEAVES_PER_RANGE).collect();
             }
             return Ok(keys);
         }
         level = children;
     }
-    bail!("table b-tree deeper than 64 levels at page {rootpage}")
+    Ok(keys) // depth 0: the root is a leaf
 }
 
 pub(super) fn be16(d: &[u8], at: usize) -> Result<u16> {
@@ -175,4 +195,40 @@ pub(super) fn varint(d: &[u8], at: usize) -> Result<(u64, usize)> {
         }
     }
     unreachable!()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys ascend, one per 64 leaves from the pages right above the leaves, or one per
+    /// subtree when a level has too many pages to read.
+    #[test]
+    fn split_keys_ascend_at_any_depth() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA page_size=512; VACUUM;
+             CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000)
+             INSERT INTO t SELECT x * 5 - 100000, printf('%040d', x) FROM c;
+             DELETE FROM t WHERE id % 7 = 0;",
+        )
+        .unwrap();
+        let root: u32 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let full = split_keys(&conn, root).unwrap();
+        let shallow = split_keys_within(&conn, root, 4).unwrap();
+        for keys in [&full, &shallow] {
+            assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys do not ascend");
+            assert!(keys.len() >= 2);
+        }
+        // About 5,000 leaves of ~8 rows: one key per 64 of them.
+        assert!((30..150).contains(&full.len()), "{} keys", full.len());
+        assert_ne!(full, shallow, "a level of more than 4 pages is not read");
+    }
 }
