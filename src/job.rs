@@ -200,7 +200,7 @@ fn steps(
             "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
         ));
     }
-    pack::remove_stale_temp_files(&store.objects_dir());
+    pack::remove_leftovers(&store.objects_dir());
     // A new repository continues what the history remote has. When that fails, the snapshot
     // is still taken (the run fails afterwards, and the next run tries again).
     let adopt_failed = match remote::adopt(store, settings) {

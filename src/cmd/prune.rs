@@ -28,7 +28,7 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     let _lock = lock::lock(&path, args.lock_timeout)?;
     let mut store = Store::open(&path)?;
     store.remove_stale_locks();
-    pack::remove_stale_temp_files(&store.objects_dir());
+    pack::remove_leftovers(&store.objects_dir());
     let old = Settings::load(&store);
     let settings = old.merged(&Flags {
         keep: args.keep.keep.clone(),

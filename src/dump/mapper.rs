@@ -115,14 +115,8 @@ impl Mapper<'_, '_> {
             }
             put_chunk(sink, table, chunk)
         };
-        let helped = match &mut self.helper {
-            Some(helper) => parallel::dump_rows(conn, helper, table, encoding, format, &mut emit)?,
-            None => None,
-        };
-        let rows = match helped {
-            Some(rows) => rows,
-            None => rows::dump_rows(conn, table, encoding, format, &mut emit)?,
-        };
+        let helper = self.helper.as_mut();
+        let rows = parallel::read_rows(conn, helper, table, encoding, format, &mut emit)?;
         let keys = keyed.then_some(table.key_columns.len());
         let walked = self.pages.walk_keyed(rootpage, 0, keys)?;
         self.reuse.tables_read += 1;

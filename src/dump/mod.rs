@@ -412,16 +412,7 @@ fn dump_table(
         Rows::Mapped(mapper) => mapper.rows(conn, table, encoding, format, sink)?,
         Rows::Whole(helper) => {
             let mut emit = |chunk| put_chunk(sink, table, chunk);
-            let helped = match helper {
-                Some(helper) => {
-                    parallel::dump_rows(conn, helper, table, encoding, format, &mut emit)?
-                }
-                None => None,
-            };
-            match helped {
-                Some(rows) => rows,
-                None => rows::dump_rows(conn, table, encoding, format, &mut emit)?,
-            }
+            parallel::read_rows(conn, helper, table, encoding, format, &mut emit)?
         }
     };
     if table.rowid_column_temp.is_some() {

@@ -191,10 +191,30 @@ impl Drop for Gone<'_> {
     }
 }
 
+/// All of `table`'s rows, as [`super::rows::dump_rows`] reads them: on this connection and the
+/// helper's when there is a helper and the table can be split, else on this one.
+pub fn read_rows(
+    conn: &Connection,
+    helper: Option<&mut Helper>,
+    table: &Table,
+    encoding: Encoding,
+    format: Format,
+    emit: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<u64> {
+    let helped = match helper {
+        Some(helper) => dump_rows(conn, helper, table, encoding, format, emit)?,
+        None => None,
+    };
+    match helped {
+        Some(rows) => Ok(rows),
+        None => super::rows::dump_rows(conn, table, encoding, format, emit),
+    }
+}
+
 /// Read all of `table`'s rows as [`super::rows::dump_rows`] does, on this connection and the
 /// helper's. None (nothing emitted) when the table is not one that can be split (no rowid that
 /// SQL reaches, or too small to be worth it) or the helper's connection cannot join.
-pub fn dump_rows(
+fn dump_rows(
     conn: &Connection,
     helper: &mut Helper,
     table: &Table,

@@ -558,20 +558,18 @@ fn table(
         select_cols.join(","),
         quote_name(name)
     );
-    t.select_from = rowid_expr.as_ref().map(|key| {
+    // The same SELECT of some rowids only.
+    let select_where = |condition: String| {
         format!(
-            "SELECT {} FROM {} NOT INDEXED WHERE {key} >= ?1{order_by}",
+            "SELECT {} FROM {} NOT INDEXED WHERE {condition}{order_by}",
             select_cols.join(","),
             quote_name(name)
         )
-    });
-    t.select_between = rowid_expr.map(|key| {
-        format!(
-            "SELECT {} FROM {} NOT INDEXED WHERE {key} >= ?1 AND {key} <= ?2{order_by}",
-            select_cols.join(","),
-            quote_name(name)
-        )
-    });
+    };
+    t.select_from = rowid_expr
+        .as_ref()
+        .map(|key| select_where(format!("{key} >= ?1")));
+    t.select_between = rowid_expr.map(|key| select_where(format!("{key} >= ?1 AND {key} <= ?2")));
     let explicit_columns = !insert_cols.is_empty() || any_generated;
     insert_cols.extend(quoted);
     t.insert_prefix = if explicit_columns {

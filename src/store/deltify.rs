@@ -63,9 +63,11 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
         found: Vec::new(),
     };
     pairs.compare_snapshots()?;
-    let mut chosen = std::mem::take(&mut pairs.found);
-    drop(pairs);
-    let repo_path = repo.path().to_path_buf();
+    let Pairs {
+        found: mut chosen,
+        reader,
+        ..
+    } = pairs;
     drop(repo);
     // The last time each object replaced another (sorted by object).
     let mut added: Vec<(Oid, u32)> = chosen.iter().map(|&(_, new, time)| (new, time)).collect();
@@ -82,7 +84,6 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
     drop(added);
     chosen.shrink_to_fit();
     // A base stored as a delta already: its chain counts too (read from its pack).
-    let reader = PackReader::open(&repo_path.join("objects"));
     let existing_depth = |id: &Oid| -> u32 {
         if !chains.is_delta(id) {
             return 0;

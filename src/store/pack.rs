@@ -17,7 +17,7 @@ use sha1::{Digest, Sha1};
 
 use super::packindex::PackIndex;
 
-/// Prefix of temporary pack files; stale ones are removed by [`remove_stale_temp_files`].
+/// Prefix of temporary pack files; stale ones are removed by [`remove_leftovers`].
 const TMP_PREFIX: &str = "tmp_sqlgit_";
 /// A version 2 pack index starts with these 8 bytes, then 256 cumulative counts (the last is
 /// the number of objects), then the ids from [`IDX_IDS_AT`].
@@ -258,14 +258,14 @@ fn temp_idx_path(tmp: &Path) -> PathBuf {
     tmp.with_file_name(format!("{}_idx", name.trim_end_matches("_pack")))
 }
 
-/// A pack without its index this old is left over (see [`remove_stale_temp_files`]); younger
+/// A pack without its index this old is left over (see [`remove_leftovers`]); younger
 /// ones may be a git command's that is about to write the index.
 const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
 /// and packs without an index (a pack is renamed into place before its index, and its index
 /// removed before it), which git no longer sees, once they are an hour old.
-pub fn remove_stale_temp_files(objects_dir: &Path) {
+pub fn remove_leftovers(objects_dir: &Path) {
     let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
         return;
     };

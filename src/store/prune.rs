@@ -282,7 +282,7 @@ pub(super) fn remove_pack(idx: &Path) -> Result<()> {
     }
     std::fs::remove_file(idx).with_context(|| format!("remove {}", idx.display()))?;
     // Killed here, the pack stays without its index: git no longer sees it, and the next run
-    // removes it (`pack::remove_stale_temp_files`).
+    // removes it (`pack::remove_leftovers`).
     crate::failpoint::hit("pack-unindexed");
     for ext in ["pack", "rev", "keep", "bitmap", "mtimes"] {
         let _ = std::fs::remove_file(idx.with_extension(ext));
