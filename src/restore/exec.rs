@@ -9,6 +9,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 use rusqlite::ffi;
 
+use super::check::{Check, check_integrity, quick_check_built};
+
 /// Execute SQL text (any bytes, several statements) on `conn`, read as the sqlite3 shell reads
 /// a script (one CR before each line end dropped), so that every restore restores the same.
 pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
@@ -68,16 +70,6 @@ pub(super) fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
 const BUILD_PRAGMAS: &str = "PRAGMA journal_mode=OFF;\nPRAGMA synchronous=OFF;\n\
                              PRAGMA cache_size=-2048;\nPRAGMA threads=2;\n";
 
-/// How a newly built database is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Check {
-    /// `PRAGMA quick_check`: every page, record and constraint — all but the index entries
-    /// against their tables, which SQLite itself wrote from the rows just inserted (a restore).
-    Quick,
-    /// `PRAGMA integrity_check`: everything (the restore drill, `sqlgit verify`).
-    Full,
-}
-
 /// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
 /// it (`check`) and sync it to disk. Row statements take the fast path ([`super::fast`]); the
 /// database is the same as executing the SQL gives.
@@ -91,7 +83,7 @@ pub fn build_database(
     conn.execute_batch(BUILD_PRAGMAS)
         .context("set up the new database")?;
     let meter = crate::progress::Progress::bytes("restoring");
-    let conn = super::fast::run(conn, |exec| {
+    let (conn, inserted) = super::fast::run(conn, |exec| {
         feed(&mut |sql| {
             meter.inc(sql.len() as u64);
             exec(sql)
@@ -105,8 +97,11 @@ pub fn build_database(
     // disk catches up while the check reads the pages back from memory.
     let synced = std::thread::scope(|s| {
         let sync = s.spawn(|| std::fs::File::open(path).and_then(|f| f.sync_all()));
-        let checked = check_integrity(&conn, check)
-            .context("integrity check of the restored database failed");
+        let checked = match check {
+            Check::Quick => quick_check_built(&conn, path, &inserted),
+            Check::Full => check_integrity(&conn, check),
+        }
+        .context("integrity check of the restored database failed");
         let synced = sync
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("panicked")));
@@ -115,63 +110,6 @@ pub fn build_database(
     conn.close().map_err(|(_, e)| e)?;
     synced.with_context(|| format!("sync {}", path.display()))?;
     Ok(())
-}
-
-/// Run SQLite's `check` on `conn`: an error naming what is wrong with the file's structure
-/// (pages, b-trees, index entries), else the findings about values — rows that break the
-/// table's own CHECK, NOT NULL or STRICT type rules, or TEXT where the column's affinity would
-/// have converted it. The database being backed up can hold such rows (written with
-/// `ignore_check_constraints`, or by an older SQLite), and an exact restore holds them too: they
-/// are what the snapshot says, not damage. CHECK constraints are not evaluated at all.
-pub fn check_integrity(conn: &Connection, check: Check) -> Result<Vec<String>> {
-    conn.execute_batch("PRAGMA ignore_check_constraints=ON")?;
-    let pragma = match check {
-        Check::Quick => "PRAGMA quick_check",
-        Check::Full => "PRAGMA integrity_check",
-    };
-    let mut stmt = conn.prepare(pragma)?;
-    let lines: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let (values, structure): (Vec<String>, Vec<String>) = lines
-        .into_iter()
-        .filter(|l| l != "ok")
-        .partition(|l| is_about_values(l));
-    if let Some(first) = structure.first() {
-        let more = match structure.len() {
-            1 => String::new(),
-            n => format!(" (and {} more)", n - 1),
-        };
-        bail!("{first}{more}");
-    }
-    Ok(values)
-}
-
-/// Whether an integrity-check line is about a value breaking its column's rules (see
-/// [`check_integrity`]), or about a full-text index that does not match the rows it indexes
-/// ([`is_stale_fts_index`]), not about the file's structure.
-fn is_about_values(line: &str) -> bool {
-    // `NULL value in t.c`, `TEXT value in t.c`, `non-INTEGER value in t.c` (STRICT); not
-    // `non-unique entry in index …`, which is damage.
-    let kind = line.strip_prefix("non-").unwrap_or(line);
-    line.starts_with("CHECK constraint failed")
-        || is_stale_fts_index(line)
-        || ["NULL", "TEXT", "NUMERIC", "INTEGER", "REAL", "BLOB", "ANY"]
-            .iter()
-            .any(|t| {
-                kind.strip_prefix(t)
-                    .is_some_and(|r| r.starts_with(" value in "))
-            })
-}
-
-/// Whether an integrity-check line says that an FTS3/4/5 table's index does not match the text
-/// it indexes (`malformed inverted index for FTS4 table main.f`, SQLite 3.44 and later). An
-/// external-content table (`content='docs'`) whose content table changed without the index
-/// (no triggers, triggers lost when the table was rebuilt, no `'rebuild'`) is in that state in
-/// the application's own database: its shadow tables and the content table are data, restored
-/// exactly (every restore dumps back byte for byte), so the restored copy holds the same index.
-pub fn is_stale_fts_index(line: &str) -> bool {
-    line.starts_with("malformed inverted index for FTS")
 }
 
 /// Feed an SQL file statement by statement — plain, gzip (1F 8B) or zstd (28 B5 2F FD), told by
@@ -221,31 +159,4 @@ fn complete(sql: &[u8]) -> bool {
         return false; // a NUL byte inside: keep reading
     };
     unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_about_values;
-
-    #[test]
-    fn value_findings_are_told_from_damage() {
-        for line in [
-            "CHECK constraint failed in t",
-            "NULL value in t.b",
-            "TEXT value in t.n",
-            "non-INTEGER value in t.c",
-            "malformed inverted index for FTS4 table main.f",
-        ] {
-            assert!(is_about_values(line), "{line}");
-        }
-        for line in [
-            "non-unique entry in index t_u",
-            "row 3 missing from index t_i",
-            "*** in database main ***\nPage 5: never used",
-            "wrong # of entries in index t_i",
-            "unable to validate the inverted index for FTS5 table main.f: no such tokenizer",
-        ] {
-            assert!(!is_about_values(line), "{line}");
-        }
-    }
 }

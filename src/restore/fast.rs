@@ -11,13 +11,17 @@ use anyhow::{Result, anyhow};
 use rusqlite::Connection;
 use rusqlite::ffi;
 
+use super::check::TableWeights;
 use super::decode::{Batch, Decoder, Op, Val};
 use super::exec::{execute, sqlite_error};
 
 /// A batch is sent once it weighs this much (bytes, roughly).
-const BATCH: usize = 128 << 10;
-/// Batches in flight between the threads: bounds memory, lets both threads work.
-const QUEUE: usize = 2;
+const BATCH: usize = 512 << 10;
+/// Batches in flight between the threads: bounds memory (about 2 × QUEUE × BATCH), and lets
+/// each thread run on while another is held up: three threads share two cores, and SQLite
+/// writes in bursts. Measured restoring 280 MB (median of 5): 2 batches of 128 KiB 2.55 s,
+/// 8 of 256 KiB 2.32 s, 8 of 512 KiB 2.26 s (peak RSS 32 → 44 MiB), 16 of 512 KiB 2.27 s.
+const QUEUE: usize = 8;
 /// Rows of one table bound to one statement, `INSERT … VALUES(?,…),(?,…),…`, and stepped
 /// once: SQLite's cost per step (starting the statement, opening and seeking its cursors) is
 /// then paid once per this many rows. Measured inserting 1.6 M rows of eight columns: 1 row a
@@ -26,11 +30,12 @@ const ROWS_PER_STEP: usize = 16;
 
 /// Run `feed`'s SQL pieces into `conn`. Three threads: the caller's reads the pieces (git
 /// blobs, a file) and copies them into [`Pieces`], a second decodes them into batches, a third
-/// owns the connection and applies them (and gives it back).
+/// owns the connection and applies them (and gives it back, with the number of values it
+/// bound per table).
 pub fn run(
     conn: Connection,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
-) -> Result<Connection> {
+) -> Result<(Connection, TableWeights)> {
     let (tx, rx) = sync_channel::<Batch>(QUEUE);
     let (pieces_tx, pieces_rx) = sync_channel::<Pieces>(QUEUE);
     std::thread::scope(|s| {
@@ -62,7 +67,7 @@ pub fn run(
             .map_err(|_| anyhow!("the restore's writing thread panicked"))?;
         match (fed, written) {
             (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
-            (Ok(()), Ok(conn)) => Ok(conn),
+            (Ok(()), Ok(done)) => Ok(done),
         }
     })
 }
@@ -115,16 +120,21 @@ fn decode_all(
     }
 }
 
-fn write_all(conn: Connection, rx: Receiver<Batch>, back: Sender<Batch>) -> Result<Connection> {
-    {
+fn write_all(
+    conn: Connection,
+    rx: Receiver<Batch>,
+    back: Sender<Batch>,
+) -> Result<(Connection, TableWeights)> {
+    let inserted = {
         let mut writer = Writer::new(&conn);
         for mut batch in rx {
             writer.apply(&batch)?;
             batch.clear();
             let _ = back.send(batch);
         }
-    }
-    Ok(conn)
+        writer.inserted_per_table()
+    };
+    Ok((conn, inserted))
 }
 
 /// A prepared statement, finalized when dropped.
@@ -147,6 +157,8 @@ struct Writer<'c> {
     /// or `None` when its parameters would pass SQLite's limit.
     multi: HashMap<u32, Option<(Stmt, usize)>>,
     utf16: Option<bool>,
+    /// Values bound per statement id.
+    inserted: HashMap<u32, u64>,
 }
 
 impl<'c> Writer<'c> {
@@ -159,7 +171,19 @@ impl<'c> Writer<'c> {
             stmts: HashMap::new(),
             multi: HashMap::new(),
             utf16: None,
+            inserted: HashMap::new(),
         }
+    }
+
+    /// Values bound per table, by the name the row statements give it.
+    fn inserted_per_table(&self) -> TableWeights {
+        let mut per_table = TableWeights::new();
+        for (id, n) in &self.inserted {
+            if let Some(table) = self.sql.get(id).and_then(|sql| table_of(sql)) {
+                *per_table.entry(table).or_default() += n;
+            }
+        }
+        per_table
     }
 
     fn apply(&mut self, batch: &Batch) -> Result<()> {
@@ -298,6 +322,7 @@ impl<'c> Writer<'c> {
         }
         // SAFETY: a live statement, every parameter bound.
         unsafe { self.step(stmt, id)? };
+        *self.inserted.entry(id).or_default() += (ops.len() * values) as u64;
         Ok(Some(ops.len()))
     }
 
@@ -323,18 +348,37 @@ impl<'c> Writer<'c> {
         let stmt = self.stmt(id)?;
         // SAFETY: `stmt` is a live statement of `self.db`; bound bytes (SQLITE_STATIC) stay
         // alive and unchanged until the statement is reset in `step`.
-        unsafe {
+        let n = unsafe {
             let n = ffi::sqlite3_bind_parameter_count(stmt) as usize;
             if !bind(stmt, 0, &vals[..n], bytes) {
                 return Err(self.row_error(id));
             }
-            self.step(stmt, id)
-        }
+            self.step(stmt, id)?;
+            n
+        };
+        *self.inserted.entry(id).or_default() += n as u64;
+        Ok(())
     }
 
     fn row_error(&self, id: u32) -> anyhow::Error {
         let sql = self.sql.get(&id).map(Vec::as_slice).unwrap_or_default();
         sqlite_error(self.db, sql)
+    }
+}
+
+/// The table an `INSERT INTO "t"…` statement writes to (`""` in the name is one `"`).
+fn table_of(sql: &[u8]) -> Option<String> {
+    let rest = sql.strip_prefix(b"INSERT INTO \"")?;
+    let mut name = Vec::new();
+    let mut i = 0;
+    loop {
+        match *rest.get(i)? {
+            b'"' if rest.get(i + 1) == Some(&b'"') => i += 1,
+            b'"' => return String::from_utf8(name).ok(),
+            _ => {}
+        }
+        name.push(rest[i]);
+        i += 1;
     }
 }
 

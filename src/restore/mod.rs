@@ -2,6 +2,7 @@
 //! writer, or execute them into a new database and check it before it replaces anything (a new
 //! file with `--to`; a live database's content with `--into`, in `into.rs`).
 
+mod check;
 mod decode;
 mod exec;
 mod fast;
@@ -14,8 +15,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use crate::store::packread::PackReader;
+pub use check::{Check, check_integrity, is_stale_fts_index};
 use exec::feed_file;
-pub use exec::{Check, build_database, check_integrity, execute, is_stale_fts_index};
+pub use exec::{build_database, execute};
 pub use into::restore_into;
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
