@@ -455,12 +455,8 @@ fn number(lit: &[u8]) -> Option<Val> {
     let v: f64 = if abs == "1e999" {
         f64::INFINITY
     } else {
-        let v: f64 = abs.parse().ok()?;
         // Only the canonical spelling: that is what SQLite reads back bit for bit (tested).
-        if !v.is_finite() || ryu::Buffer::new().format_finite(v) != abs {
-            return None;
-        }
-        v
+        super::canonical::real(abs)?
     };
     Some(Val::Real(if neg { -v } else { v }))
 }

@@ -24,7 +24,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use git2::Oid;
@@ -65,12 +65,29 @@ struct Pack {
     count: u64,
     /// Read at the first lookup that reaches the pack (or why it could not be).
     table: OnceLock<Result<Table, String>>,
+    window: Mutex<Window>,
 }
 
-/// What is kept of a pack's index: 4 bytes an object.
+/// Bytes of a pack read ahead of the entry that asked for them.
+#[derive(Default)]
+struct Window {
+    /// Where they start in the pack.
+    start: u64,
+    data: Vec<u8>,
+    /// Whether they reach the end of the file.
+    to_eof: bool,
+}
+
+/// How much of a pack is read at once by entries read one after another.
+const READ_AHEAD: usize = 256 << 10;
+
+/// What is kept of a pack's index: 8 bytes an object.
 struct Table {
     /// The first 4 bytes of every id, in the index's order.
     prefixes: Vec<u32>,
+    /// Every entry's offset in the pack as the index's 4-byte table holds it (past 2 GiB, a
+    /// position in its table of 8-byte offsets), in the same order.
+    offsets: Vec<u32>,
 }
 
 /// The packs of one repository's object directory, biggest first.
@@ -236,6 +253,7 @@ impl Pack {
             pack,
             count,
             table: OnceLock::new(),
+            window: Mutex::default(),
         })
     }
 
@@ -257,6 +275,7 @@ impl Pack {
         let n = self.count as usize;
         let mut table = Table {
             prefixes: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n),
         };
         let mut block = vec![0u8; 64 << 10];
         let mut each = |at: u64, size: usize, take: &mut dyn FnMut(&[u8])| -> Result<()> {
@@ -273,6 +292,8 @@ impl Pack {
         };
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         each(HEADER, 20, &mut |id| table.prefixes.push(be32(id)))?;
+        let offsets_at = HEADER + 24 * n as u64;
+        each(offsets_at, 4, &mut |o| table.offsets.push(be32(o)))?;
         Ok(table)
     }
 
@@ -317,11 +338,7 @@ impl Pack {
         if at >= n {
             bail!("pack index position {at} out of range");
         }
-        let mut small = [0u8; 4];
-        self.idx
-            .read_exact_at(&mut small, HEADER + n * 24 + at * 4)
-            .context("read pack index")?;
-        let small = u32::from_be_bytes(small);
+        let small = self.table()?.offsets[at as usize];
         let offset = idx_offset(&self.idx, n, small).context("read pack index")?;
         Ok(offset)
     }
@@ -389,19 +406,30 @@ impl Pack {
     fn entry_at(&self, offset: u64, max: usize) -> Result<Option<Entry>> {
         /// Objects bigger than this are inflated as their compressed bytes are read.
         const STREAM_FROM: usize = 8 << 20;
-        let mut input = vec![0u8; 8 << 10];
-        let got = read_some_at(&self.pack, &mut input, offset)?;
-        let (code, size, mut used) = entry_header(&input[..got])?;
-        let mut base = None;
-        if code == OFS_DELTA {
-            base = ofs_base(offset, &input[used..got]);
-            if base.is_none() {
+        /// The first read of an entry: its header, and all of a small one.
+        const PROBE: usize = 8 << 10;
+        let head = self.with_bytes(offset, PROBE, |input| -> Result<_> {
+            let (code, size, mut used) = entry_header(input)?;
+            let mut base = None;
+            if code == OFS_DELTA {
+                base = ofs_base(offset, &input[used..]);
+                if base.is_none() {
+                    return Ok(None);
+                }
+                used += super::delta::ofs_len(&input[used..]);
+            } else if !(1..=4).contains(&code) {
                 return Ok(None);
             }
-            used += super::delta::ofs_len(&input[used..got]);
-        } else if !(1..=4).contains(&code) {
+            let Some(first) = input.get(used..) else {
+                return Ok(None);
+            };
+            // What a big entry's stream starts with (a small one is read again, below).
+            let first = (size > STREAM_FROM as u64).then(|| first.to_vec());
+            Ok(Some((code, size, used, base, first)))
+        })??;
+        let Some((code, size, used, base, first)) = head else {
             return Ok(None);
-        }
+        };
         // Deflate shrinks data at most ~1032 times: a size past that is a damaged header,
         // which must not ask for gigabytes.
         let left = self.len.saturating_sub(offset + used as u64);
@@ -411,16 +439,15 @@ impl Pack {
         } else {
             max
         };
-        if size > limit || size as u64 > left.saturating_mul(1032) || used > got {
+        if size > limit || size as u64 > left.saturating_mul(1032) {
             return Ok(None);
         }
-        if size > STREAM_FROM {
+        if let Some(first) = first {
             // A big object (a row with a value of many MiB) is inflated from the pack as it is
             // read: holding its compressed bytes whole too would double the memory it takes.
             let mut out = vec![0u8; size];
             let stream = offset + used as u64;
-            let (done, _) =
-                self.inflate_at(stream, &input[used..got], &mut out, 1 << 20, |_| false)?;
+            let (done, _) = self.inflate_at(stream, &first, &mut out, 1 << 20, |_| false)?;
             return Ok((done == size).then_some(Entry {
                 code,
                 data: out,
@@ -428,13 +455,42 @@ impl Pack {
             }));
         }
         let bound = used + size + size / 8 + 64;
-        let mut got = got;
-        if bound > input.len() && got == input.len() {
-            input.resize(bound, 0);
-            got += read_some_at(&self.pack, &mut input[got..], offset + got as u64)?;
-        }
-        let data = inflate_exact(&input[used..got.min(bound)], size);
+        let data = self.with_bytes(offset, bound, |input| {
+            inflate_exact(input.get(used..).unwrap_or_default(), size)
+        })?;
         Ok(data.map(|data| Entry { code, data, base }))
+    }
+
+    /// `f` on the pack's bytes from `offset` on: `len` of them (fewer at the end of the file).
+    /// Entries read one after another (a restore reads a snapshot's files in the order they
+    /// were written, which is the pack's) come out of one read of [`READ_AHEAD`] bytes, kept
+    /// in the pack's [`Window`]: one `pread` for a hundred entries. Reads elsewhere read
+    /// what they need. A window in use by another thread, or a bigger read, is not kept.
+    fn with_bytes<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let window = match self.window.try_lock() {
+            Ok(w) if len <= READ_AHEAD => Some(w),
+            _ => None,
+        };
+        let Some(mut w) = window else {
+            let mut buf = vec![0u8; len];
+            let got = read_some_at(&self.pack, &mut buf, offset)?;
+            return Ok(f(&buf[..got]));
+        };
+        let end = w.start + w.data.len() as u64;
+        let covered =
+            w.start <= offset && (offset + len as u64 <= end || w.to_eof && offset <= end);
+        if !covered {
+            // Past the last entry read, near its window: reading on through the pack.
+            let ahead = offset > w.start && offset <= end + READ_AHEAD as u64;
+            let size = if ahead { READ_AHEAD } else { len };
+            w.data.resize(size, 0);
+            let got = read_some_at(&self.pack, &mut w.data, offset)?;
+            w.data.truncate(got);
+            (w.start, w.to_eof) = (offset, got < size);
+        }
+        let from = (offset - w.start) as usize;
+        let to = (from + len).min(w.data.len());
+        Ok(f(&w.data[from..to]))
     }
 
     /// A delta's result size: the second varint of its inflated data.
