@@ -7,13 +7,13 @@
 //! already. Through libgit2 each lookup searched every pack's index, and
 //! each read mapped a pack window and, under the small window cap that keeps memory bounded
 //! (see [`super::configure_libgit2`]), unmapped another one: a third of a scattered-change run
-//! went there. Here 4 bytes an object are kept in memory — the first 4 bytes of its id, read
-//! from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an id found
-//! among them is confirmed by one read, its offset is read from the index, and the entry is
-//! read with `pread`: its header for a size (for a delta, the start of the delta data), the
-//! whole entry for a tree or blob stored whole, or the chain of offset deltas down to one
-//! (merged packs store old versions so), checked against its id. Nothing is mapped; nothing of
-//! the files stays resident.
+//! went there. Here 8 bytes an object are kept in memory — the first 4 bytes of its id and its
+//! offset, read from a pack's `.idx` (version 2) at the first lookup that reaches the pack — an
+//! id found among them is confirmed by one read, and the entry is read with `pread`: its header
+//! for a size (for a delta, the start of the delta data), the whole entry for a tree or blob
+//! stored whole, or the chain of offset deltas down to one (merged packs store old versions
+//! so), checked against its id. Entries read in the pack's order (a restore) share reads of
+//! 256 KiB. Nothing is mapped; nothing of the files stays resident.
 //! What is in no pack (loose, or in a pack written after this was opened) is not found, and an
 //! object stored as a delta by id (packs git fetched) is `None`: callers ask libgit2.
 //! Entries a scrub found damaged can be left out ([`PackReader::excluding`]): the writer then
