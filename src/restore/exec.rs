@@ -78,7 +78,8 @@ pub fn build_database(
     check: Check,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
-    let conn = Connection::open(path).with_context(|| format!("create {}", path.display()))?;
+    let conn = super::vfs::open(path, rusqlite::OpenFlags::default())
+        .with_context(|| format!("create {}", path.display()))?;
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch(BUILD_PRAGMAS)
         .context("set up the new database")?;

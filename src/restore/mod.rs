@@ -8,6 +8,7 @@ mod decode;
 mod exec;
 mod fast;
 mod into;
+mod vfs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
