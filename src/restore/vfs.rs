@@ -8,8 +8,9 @@
 //! temporary files are batched; everything else, and every other call, goes to the default
 //! VFS as it is. Gathered writes reach the file before anything could look at it there: before
 //! a lock is released, a sync, a size, a truncation, a read of those bytes, the file's close.
-//! The read-ahead bytes are dropped at every lock change and every write over them, so they
-//! are never older than what the connection's own lock protects.
+//! The read-ahead bytes are dropped at every lock change (file locks, and the WAL index's
+//! locks that start and end a read transaction in WAL mode) and every write over them, so
+//! they are never older than what the connection's own lock protects.
 
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr::{null, null_mut};
@@ -426,7 +427,11 @@ unsafe extern "C" fn x_shm_lock(
 ) -> c_int {
     unsafe {
         flushed(file, |st| match st.methods().xShmLock {
-            Some(lock) if st.methods().iVersion >= 2 => lock(st.inner, at, n, flags),
+            // In WAL mode a read transaction starts and ends with these locks, not xLock.
+            Some(lock) if st.methods().iVersion >= 2 => {
+                st.drop_window();
+                lock(st.inner, at, n, flags)
+            }
             _ => ffi::SQLITE_IOERR,
         })
     }
