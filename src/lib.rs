@@ -26,6 +26,7 @@ pub mod state;
 pub mod store;
 pub mod timeline;
 pub mod verify;
+pub mod vfs;
 pub mod when;
 
 use std::process::ExitCode;

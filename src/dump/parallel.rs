@@ -78,7 +78,7 @@ pub fn helper_for_snapshot(conn: &Connection) -> Option<Helper> {
 }
 
 fn open_helper(conn: &Connection, path: &Path) -> Result<Connection> {
-    let helper = Connection::open_with_flags(
+    let helper = crate::vfs::open(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;

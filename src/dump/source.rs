@@ -49,7 +49,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
 const READONLY_ROLLBACK: std::os::raw::c_int = 8 | (3 << 8);
 
 fn open_with(path: &Path, flags: OpenFlags, busy_timeout: Duration) -> Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = crate::vfs::open(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(busy_timeout)?;
     Ok(conn)
 }

@@ -120,7 +120,7 @@ fn split_plan(conn: &Connection, inserted: &TableWeights) -> Result<Option<Vec<S
 /// first does.
 fn open_reader(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = super::vfs::open(path, flags)?;
+    let conn = crate::vfs::open(path, flags)?;
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch("PRAGMA cache_size=-2048")?;
     Ok(conn)

@@ -78,7 +78,7 @@ pub fn build_database(
     check: Check,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
-    let conn = super::vfs::open(path, rusqlite::OpenFlags::default())
+    let conn = crate::vfs::open(path, rusqlite::OpenFlags::default())
         .with_context(|| format!("create {}", path.display()))?;
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch(BUILD_PRAGMAS)

@@ -8,7 +8,6 @@ mod decode;
 mod exec;
 mod fast;
 mod into;
-mod vfs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

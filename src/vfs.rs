@@ -1,16 +1,19 @@
-//! A VFS for the databases a restore builds and checks. SQLite reads and writes a file a page
+//! A VFS for reading and building databases page after page: the dump's reads of the database
+//! it backs up, a restore's build and check of a new one. SQLite reads and writes a file a page
 //! (4 KiB) a system call: building and checking 280 MB took about 90,000 `pwrite`s and 200,000
 //! `pread`s, and the kernel's cost per call was a sixth of the restore's CPU time (a 4 KiB
 //! `pwrite` costs the kernel about three times what each 4 KiB of a 64 KiB one does). Here
 //! writes that follow one another are gathered into writes of up to [`CHUNK`] bytes, and pages
-//! read one after another (an index built from its table, the check after the build, the
-//! sorter's runs) come out of reads of [`CHUNK`] bytes. Only the database file and the sorter's
-//! temporary files are batched; everything else, and every other call, goes to the default
-//! VFS as it is. Gathered writes reach the file before anything could look at it there: before
-//! a lock is released, a sync, a size, a truncation, a read of those bytes, the file's close.
-//! The read-ahead bytes are dropped at every lock change (file locks, and the WAL index's
-//! locks that start and end a read transaction in WAL mode) and every write over them, so
-//! they are never older than what the connection's own lock protects.
+//! read one after another, either way (a table read in order, an index built from its table,
+//! SQLite's check, the sorter's runs), come out of reads of [`CHUNK`] bytes. Only the database
+//! file and the sorter's temporary files are batched; everything else (journals, the WAL), and
+//! every other call, goes to the default VFS as it is. Gathered writes reach the file before
+//! anything could look at it there: before a lock is released, a sync, a size, a truncation, a
+//! read of those bytes, the file's close. The read-ahead bytes are dropped at every lock change
+//! (file locks, and the WAL index's locks that start and end a read transaction in WAL mode)
+//! and every write over them: they are only used under the lock they were read under, which
+//! keeps every writer from changing them (in WAL mode, a checkpoint only writes into the file
+//! pages that a reader's snapshot takes from the WAL).
 
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr::{null, null_mut};
