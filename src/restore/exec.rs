@@ -84,10 +84,12 @@ pub fn build_database(
     conn.execute_batch(BUILD_PRAGMAS)
         .context("set up the new database")?;
     let meter = crate::progress::Progress::bytes("restoring");
-    let (conn, inserted) = super::fast::run(conn, |exec| {
-        feed(&mut |sql| {
-            meter.inc(sql.len() as u64);
-            exec(sql)
+    let (conn, inserted) = writing_back(path, || {
+        super::fast::run(conn, |exec| {
+            feed(&mut |sql| {
+                meter.inc(sql.len() as u64);
+                exec(sql)
+            })
         })
     })?;
     meter.finish();
@@ -111,6 +113,33 @@ pub fn build_database(
     conn.close().map_err(|(_, e)| e)?;
     synced.with_context(|| format!("sync {}", path.display()))?;
     Ok(())
+}
+
+/// Run `build` while the disk is asked, every 100 ms, to start writing what is new in the file
+/// at `path` (`sync_file_range`, which does not wait): the sync at the end then waits only for
+/// the last of it, instead of for the whole database, written at once.
+fn writing_back<R>(path: &Path, build: impl FnOnce() -> R) -> R {
+    #[cfg(target_os = "linux")]
+    if let Ok(file) = std::fs::File::open(path) {
+        use std::os::unix::io::AsRawFd;
+        use std::sync::mpsc::{RecvTimeoutError, channel};
+        let (stop, stopped) = channel::<()>();
+        return std::thread::scope(|s| {
+            s.spawn(move || {
+                let every = std::time::Duration::from_millis(100);
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    // SAFETY: our own open descriptor; the call only starts writes.
+                    unsafe {
+                        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
+                    };
+                }
+            });
+            let built = build();
+            drop(stop);
+            built
+        });
+    }
+    build()
 }
 
 /// Feed an SQL file statement by statement — plain, gzip (1F 8B) or zstd (28 B5 2F FD), told by
