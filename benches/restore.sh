@@ -22,12 +22,12 @@
 # Wall time by the shell (ms resolution); peak RSS by /usr/bin/time (%M: for a pipeline, the
 # largest process of it). Ratios are to the baseline's median.
 #
-# Last runs (2 M rows / 280 MB, 2 shared cores, medians of 3): baseline 10.41 s and 10.34 s;
-# cat | sqlite3 7.68 s / 7.82 s (0.74x, 0.76x); restore --to 2.52 s / 2.64 s (0.242x, 0.255x),
-# peak RSS 31.6 MiB; VACUUM INTO 0.72 s / 0.76 s. Of restore --to, the final PRAGMA quick_check
-# is ~0.35 s (the new file is synced meanwhile); the rest runs on three threads (reading and
-# inflating the snapshot, decoding, SQLite inserting 16 rows a step) that together keep both
-# cores ~85% busy: about 3.9 s of CPU for 2.6 s.
+# Last runs (2 M rows / 280 MB, 2 shared cores, medians of 5): baseline 10.25 s and 10.30 s;
+# cat | sqlite3 7.67 s / 7.70 s (0.748x both); restore --to 2.03 s / 2.07 s (0.198x, 0.201x;
+# single runs 1.91-2.54 s), peak RSS 43.6 MiB; VACUUM INTO 0.72 s / 0.74 s. restore --to runs
+# on three threads (reading and inflating the snapshot, decoding, SQLite inserting 16 rows a
+# step) that keep both cores busy (about 3.4-3.7 s of CPU for 1.9-2.0 s), then checks the new
+# file table by table on two connections (~0.2 s) while the disk finishes writing it.
 # Needs: sqlite3, git, GNU time (/usr/bin/time), awk, sha1sum, cargo.
 set -euo pipefail
 export LC_ALL=C
