@@ -183,8 +183,9 @@ pub fn is_stale_fts_index(line: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// A database with a large table `a`, a small table `b` (with an index) and a table
-    /// `c` whose NOT NULL column holds a NULL (a value finding, not damage).
+    /// A database with a large table `a`, a small table `b` (with an index), a table `c`
+    /// whose NOT NULL column holds a NULL (a value finding, not damage), a virtual table of a
+    /// module this build lacks and a full-text table.
     fn sample(dir: &Path, small_name: &str) -> std::path::PathBuf {
         let path = dir.join("t.db");
         let conn = Connection::open(&path).unwrap();
@@ -199,7 +200,11 @@ mod tests {
              CREATE INDEX b_k ON {b}(k);
              CREATE TABLE c(x); INSERT INTO c VALUES(NULL);
              PRAGMA writable_schema=ON;
-             UPDATE sqlite_schema SET sql = 'CREATE TABLE c(x NOT NULL)' WHERE name = 'c';"
+             UPDATE sqlite_schema SET sql = 'CREATE TABLE c(x NOT NULL)' WHERE name = 'c';
+             INSERT INTO sqlite_schema(type, name, tbl_name, rootpage, sql) VALUES('table',
+                 'vt', 'vt', 0, 'CREATE VIRTUAL TABLE vt USING no_such_module(a)');
+             CREATE VIRTUAL TABLE f USING fts5(body);
+             INSERT INTO f VALUES('some words'), ('more words');"
         ))
         .unwrap();
         path
