@@ -94,6 +94,10 @@ struct State {
     /// Bytes read ahead, from `window_at` on.
     window: Vec<u8>,
     window_at: i64,
+    /// The error of a gathered write that failed (0: none). Those bytes are not in the file,
+    /// so every later read, write, sync or unlock of it fails the same way: SQLite does not
+    /// look at every call's result (an unlock's), but it cannot go on past the next one.
+    failed: c_int,
     /// Where the last read started and ended: a read starting at its end reads ahead, one
     /// ending at its start reads behind (SQLite's check walks a b-tree's pages backwards).
     read_start: i64,
@@ -108,8 +112,8 @@ impl State {
 
     /// Write the gathered bytes to the file.
     unsafe fn flush(&mut self) -> c_int {
-        if self.pending.is_empty() {
-            return ffi::SQLITE_OK;
+        if self.failed != ffi::SQLITE_OK || self.pending.is_empty() {
+            return self.failed;
         }
         let write = self.methods().xWrite.expect("xWrite");
         // SAFETY: the inner file is open; the buffer holds `len` bytes.
@@ -122,6 +126,7 @@ impl State {
             )
         };
         self.pending.clear();
+        self.failed = rc;
         rc
     }
 
@@ -170,6 +175,7 @@ unsafe extern "C" fn x_open(
             pending_at: 0,
             window: Vec::new(),
             window_at: 0,
+            failed: ffi::SQLITE_OK,
             read_start: -1,
             read_end: -1,
         }));
@@ -223,6 +229,9 @@ unsafe extern "C" fn x_read(
 ) -> c_int {
     unsafe {
         let st = state(file);
+        if st.failed != ffi::SQLITE_OK {
+            return st.failed;
+        }
         let len = i64::from(amt);
         if st.overlaps_pending(at, len) {
             let rc = st.flush();
@@ -285,6 +294,9 @@ unsafe extern "C" fn x_write(
 ) -> c_int {
     unsafe {
         let st = state(file);
+        if st.failed != ffi::SQLITE_OK {
+            return st.failed;
+        }
         let len = i64::from(amt);
         if at < st.window_at + st.window.len() as i64 && st.window_at < at + len {
             st.drop_window();
