@@ -22,9 +22,10 @@
 # Wall time by the shell (ms resolution); peak RSS by /usr/bin/time (%M: for a pipeline, the
 # largest process of it). Ratios are to the baseline's median.
 #
-# Last runs (2 M rows / 280 MB, 2 shared cores, medians of 5): baseline 10.25 s and 10.30 s;
-# cat | sqlite3 7.67 s / 7.70 s (0.748x both); restore --to 2.03 s / 2.07 s (0.198x, 0.201x;
-# single runs 1.91-2.54 s), peak RSS 43.6 MiB; VACUUM INTO 0.72 s / 0.74 s. restore --to runs
+# Last runs (2 M rows / 280 MB, 2 shared cores, medians of 5): baseline 10.25 / 10.30 / 10.35 s;
+# cat | sqlite3 7.67 / 7.70 / 7.70 s (0.748x, 0.748x, 0.743x); restore --to 2.03 / 2.07 /
+# 2.02 s (0.198x, 0.201x, 0.195x; single runs 1.91-2.54 s), peak RSS 43.8 MiB; VACUUM INTO
+# 0.72 / 0.74 / 0.75 s. restore --to runs
 # on three threads (reading and inflating the snapshot, decoding, SQLite inserting 16 rows a
 # step) that keep both cores busy (about 3.4-3.7 s of CPU for 1.9-2.0 s), then checks the new
 # file table by table on two connections (~0.2 s) while the disk finishes writing it.
