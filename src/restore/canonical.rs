@@ -9,9 +9,11 @@
 /// The value of `abs` (a real without its sign) when it is the canonical spelling of a finite
 /// double: what `ryu` writes for it.
 pub fn real(abs: &str) -> Option<f64> {
-    if let Some(v) = short(abs.as_bytes()) {
-        return Some(v);
-    }
+    short(abs.as_bytes()).or_else(|| formatted_again(abs))
+}
+
+/// [`real`] the slow way, for any spelling: parse, format the value again, compare.
+fn formatted_again(abs: &str) -> Option<f64> {
     let v: f64 = abs.parse().ok()?;
     (v.is_finite() && ryu::Buffer::new().format_finite(v) == abs).then_some(v)
 }
@@ -131,14 +133,8 @@ fn digits_of(a: &[u8], b: &[u8]) -> Option<(u64, usize)> {
 mod tests {
     use super::*;
 
-    /// What [`real`] answered before the short path: parse, then format again and compare.
-    fn slow(abs: &str) -> Option<f64> {
-        let v: f64 = abs.parse().ok()?;
-        (v.is_finite() && ryu::Buffer::new().format_finite(v) == abs).then_some(v)
-    }
-
     fn same(text: &str) {
-        let (fast, slow) = (real(text), slow(text));
+        let (fast, slow) = (real(text), formatted_again(text));
         assert_eq!(
             fast.map(f64::to_bits),
             slow.map(f64::to_bits),

@@ -41,6 +41,7 @@ pub fn check_integrity(conn: &Connection, check: Check) -> Result<Vec<String>> {
         Check::Quick => "PRAGMA quick_check",
         Check::Full => "PRAGMA integrity_check",
     };
+    conn.execute_batch(NO_CHECK_CONSTRAINTS)?;
     judge(run_check(conn, pragma)?)
 }
 
@@ -61,6 +62,7 @@ pub fn quick_check_built(
     let Some(tables) = split_plan(conn, inserted)? else {
         return check_integrity(conn, Check::Quick);
     };
+    conn.execute_batch(NO_CHECK_CONSTRAINTS)?;
     let next = AtomicUsize::new(0);
     // Each connection takes the next table until none is left.
     let work = |c: &Connection| -> Result<Vec<(usize, Vec<String>)>> {
@@ -123,12 +125,15 @@ fn open_reader(path: &Path) -> Result<Connection> {
     let conn = crate::vfs::open(path, flags)?;
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch("PRAGMA cache_size=-2048")?;
+    conn.execute_batch(NO_CHECK_CONSTRAINTS)?;
     Ok(conn)
 }
 
-/// The lines an integrity-check pragma returns, checking CHECK constraints not at all.
+/// Set on a connection before it checks: the checks do not evaluate CHECK constraints.
+const NO_CHECK_CONSTRAINTS: &str = "PRAGMA ignore_check_constraints=ON";
+
+/// The lines an integrity-check pragma returns.
 fn run_check(conn: &Connection, pragma: &str) -> Result<Vec<String>> {
-    conn.execute_batch("PRAGMA ignore_check_constraints=ON")?;
     let mut stmt = conn.prepare(pragma)?;
     let lines = stmt
         .query_map([], |r| r.get(0))?

@@ -369,17 +369,9 @@ impl<'c> Writer<'c> {
 /// The table an `INSERT INTO "t"…` statement writes to (`""` in the name is one `"`).
 fn table_of(sql: &[u8]) -> Option<String> {
     let rest = sql.strip_prefix(b"INSERT INTO \"")?;
-    let mut name = Vec::new();
-    let mut i = 0;
-    loop {
-        match *rest.get(i)? {
-            b'"' if rest.get(i + 1) == Some(&b'"') => i += 1,
-            b'"' => return String::from_utf8(name).ok(),
-            _ => {}
-        }
-        name.push(rest[i]);
-        i += 1;
-    }
+    let end = crate::dump::literal::quoted_end(rest, 0, b'"')?;
+    let name = std::str::from_utf8(&rest[..end - 1]).ok()?;
+    Some(name.replace("\"\"", "\""))
 }
 
 /// Bind `vals` to the parameters of `stmt` from number `offset + 1` on; false when SQLite
