@@ -48,6 +48,8 @@ pub struct FileView {
     block: Option<usize>,
     /// This view made the mapping and unmaps it (not a [`FileView::share`]d one).
     owner: bool,
+    /// The file, kept open for the life of the process (see the module doc).
+    fd: i32,
 }
 
 impl FileView {
@@ -94,6 +96,7 @@ impl FileView {
             in_wal,
             block: None,
             owner: true,
+            fd,
         })
     }
 
@@ -107,25 +110,13 @@ impl FileView {
             in_wal: self.in_wal.clone(),
             block: None,
             owner: false,
+            fd: self.fd,
         }
     }
 
     /// Page `pgno` as the transaction sees it, or None: read it through SQLite.
     pub fn page(&mut self, pgno: u32) -> Option<&[u8]> {
-        let n = pgno as usize;
-        if pgno == 0
-            || self
-                .in_wal
-                .get(n / 64)
-                .is_some_and(|w| w & (1 << (n % 64)) != 0)
-        {
-            return None;
-        }
-        let start = (n - 1).checked_mul(self.page_size)?;
-        let end = start.checked_add(self.page_size)?;
-        if end > self.len {
-            return None;
-        }
+        let start = self.offset(pgno)?;
         let block = start / BLOCK;
         if self.block != Some(block) {
             if self.block.is_some_and(|b| b + 1 == block) {
@@ -138,6 +129,36 @@ impl FileView {
         Some(unsafe {
             std::slice::from_raw_parts((self.base as *const u8).add(start), self.page_size)
         })
+    }
+
+    /// Where page `pgno` starts in the file, if the view can give it (not in the WAL, inside
+    /// the file).
+    fn offset(&self, pgno: u32) -> Option<usize> {
+        let n = pgno as usize;
+        if pgno == 0
+            || self
+                .in_wal
+                .get(n / 64)
+                .is_some_and(|w| w & (1 << (n % 64)) != 0)
+        {
+            return None;
+        }
+        let start = (n - 1).checked_mul(self.page_size)?;
+        let end = start.checked_add(self.page_size)?;
+        (end <= self.len).then_some(start)
+    }
+
+    /// Page `pgno` copied into `buf` (a page long) with one `pread`, where the view can give
+    /// it. For pages read here and there across the file: a fault maps a whole 2 MiB folio
+    /// and dropping it again unmaps it (about 4 µs a page), a copy costs about 1 µs.
+    pub fn copy_page(&self, pgno: u32, buf: &mut [u8]) -> Option<()> {
+        let start = self.offset(pgno)?;
+        if buf.len() != self.page_size {
+            return None;
+        }
+        // SAFETY: fd stays open for the life of the process; ManuallyDrop never closes it.
+        let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(self.fd) });
+        file.read_exact_at(buf, start as u64).ok()
     }
 
     /// Ask the kernel to start reading `block` of the file into its cache (reads moving

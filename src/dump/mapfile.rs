@@ -11,11 +11,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
+use super::chunksums::ChunkSums;
 use super::keylist::{KeyList, PageKeys};
 use super::pagelist::PageList;
 use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 5\n";
+const MAGIC: &[u8] = b"sqlgit page map 6\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
 const PAGE_RECORD: usize = 4 + 1 + 8 + 8 + 8;
 /// Page records read or written (and checksummed) together.
@@ -81,6 +82,14 @@ impl PageMap {
                     }
                 }
             }
+            match &t.sums {
+                None => out.put(&[0])?,
+                Some(sums) => {
+                    out.put(&[1])?;
+                    out.put(&(sums.len() as u64).to_le_bytes())?;
+                    out.put_bytes(sums.as_bytes())?;
+                }
+            }
         }
         let sum = out.hash.digest128();
         let mut file = out.inner.into_inner().context("write page map")?;
@@ -120,6 +129,7 @@ impl PageMap {
                 bytes: u64::from_le_bytes(input.array()?),
                 pages: PageList::default(),
                 keys: None,
+                sums: None,
             };
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
@@ -169,6 +179,12 @@ impl PageMap {
                 keys.chunks.shrink_to_fit();
                 t.keys = Some(keys);
             }
+            let [has_sums] = input.array()?;
+            if has_sums == 1 {
+                let n = u64::from_le_bytes(input.array()?);
+                let bytes = input.get_bytes(len)?;
+                t.sums = Some(ChunkSums::from_bytes(bytes, n.min(len) as usize)?);
+            }
             map.tables.push(Arc::new(t));
         }
         map.tables.sort_by_key(|t| t.rootpage);
@@ -216,7 +232,10 @@ impl<W: Write> Checked<W> {
 
     /// A length (u32) and the bytes.
     fn put_bytes(&mut self, data: &[u8]) -> Result<()> {
-        self.put(&(data.len() as u32).to_le_bytes())?;
+        let Ok(len) = u32::try_from(data.len()) else {
+            bail!("page map: a field of 4 GiB or more");
+        };
+        self.put(&len.to_le_bytes())?;
         self.put(data)
     }
 }

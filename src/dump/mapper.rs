@@ -11,7 +11,7 @@ use super::pagelist::PageList;
 use super::pages::{self, Pages, TableMap};
 use super::schema::Table;
 use super::stmt::Encoding;
-use super::{Format, Sink, keylist, parallel, put_chunk, rows};
+use super::{Format, Sink, chunksums, keylist, parallel, put_chunk, rows};
 
 /// Maps each table's pages while the dump reads it, and reuses what the previous snapshot has.
 pub(super) struct Mapper<'c, 'p> {
@@ -46,30 +46,7 @@ impl Mapper<'_, '_> {
                 return incremental::reuse_unchanged(previous, old, table, sink);
             }
             if incremental::can_read_in_part(table) {
-                let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
-                let pages: PageList = pages.into_iter().collect();
-                let part = incremental::read_in_part(
-                    conn,
-                    table,
-                    encoding,
-                    format,
-                    previous,
-                    old,
-                    &pages,
-                    sink,
-                    &mut self.reuse,
-                )?;
-                let (bytes, reused_bytes) = part;
-                self.reuse.tables_partial += 1;
-                self.reused_bytes += reused_bytes;
-                self.tables.push(Arc::new(TableMap {
-                    rootpage,
-                    rows,
-                    bytes,
-                    pages,
-                    keys: None,
-                }));
-                return Ok(rows);
+                return self.read_in_part(conn, table, (encoding, format), previous, old, sink);
             }
             if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order) {
                 let n = table.key_columns.len();
@@ -98,6 +75,7 @@ impl Mapper<'_, '_> {
                             pages: page_keys,
                             chunks: part.chunk_keys,
                         }),
+                        sums: None,
                     }));
                     return Ok(walked.rows);
                 }
@@ -107,18 +85,32 @@ impl Mapper<'_, '_> {
         let mut chunks = 0u64;
         let keyed = table.key_order.is_some();
         let mut chunk_keys = keylist::KeyList::default();
+        let summed = incremental::can_read_in_part(table);
+        let mut firsts: Vec<i64> = Vec::new();
         let mut emit = |chunk: rows::Chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
             if keyed {
                 chunk_keys.push(&chunk.first_key);
             }
+            if summed {
+                firsts.extend(chunk.first_rowid);
+            }
             put_chunk(sink, table, chunk)
         };
         let helper = self.helper.as_mut();
         let rows = parallel::read_rows(conn, helper, table, encoding, format, &mut emit)?;
         let keys = keyed.then_some(table.key_columns.len());
-        let walked = self.pages.walk_keyed(rootpage, 0, keys)?;
+        let what = pages::What {
+            keys,
+            firsts: summed.then_some(&firsts[..]),
+        };
+        let mut walked = self.pages.walk_what(rootpage, 0, what)?;
+        let sums = walked
+            .sums
+            .take()
+            .map(|sums| chunksums::whole(&firsts, &sums));
+        drop(firsts);
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
         self.tables.push(Arc::new(TableMap {
@@ -133,6 +125,67 @@ impl Mapper<'_, '_> {
                     chunks: chunk_keys,
                 }
             }),
+            sums,
+        }));
+        Ok(rows)
+    }
+
+    /// A changed rowid table: only the chunks whose rows changed are read (see
+    /// [`incremental`] and [`chunksums`]).
+    fn read_in_part(
+        &mut self,
+        conn: &Connection,
+        table: &Table,
+        (encoding, format): (Encoding, Format),
+        previous: &dyn Previous,
+        old: &TableMap,
+        sink: &mut dyn Sink,
+    ) -> Result<u64> {
+        let rootpage = table.rootpage;
+        let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
+        let pages: PageList = pages.into_iter().collect();
+        let (leaves, overflow) = pages::changed_ranges_split(&old.pages, &pages);
+        let (leaves, summed) = match &old.sums {
+            Some(sums) => {
+                let narrowed = chunksums::narrow(&mut self.pages, rootpage, sums, &leaves)?;
+                (narrowed.changed, narrowed.summed)
+            }
+            None => (leaves, Vec::new()),
+        };
+        let ranges = pages::merge_ranges([&leaves[..], &overflow[..]].concat());
+        let mut part = incremental::PartRead::default();
+        let (bytes, reused_bytes) = incremental::read_in_part(
+            conn,
+            table,
+            encoding,
+            format,
+            previous,
+            old,
+            &ranges,
+            sink,
+            &mut self.reuse,
+            &mut part,
+        )?;
+        let sums = match &old.sums {
+            Some(sums) => Some(chunksums::after_partial_read(
+                &mut self.pages,
+                rootpage,
+                sums,
+                &part.spans,
+                &part.firsts,
+                &summed,
+            )?),
+            None => None,
+        };
+        self.reuse.tables_partial += 1;
+        self.reused_bytes += reused_bytes;
+        self.tables.push(Arc::new(TableMap {
+            rootpage,
+            rows,
+            bytes,
+            pages,
+            keys: None,
+            sums,
         }));
         Ok(rows)
     }

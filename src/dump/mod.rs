@@ -21,6 +21,7 @@
 
 pub mod btree;
 pub mod buffers;
+mod chunksums;
 mod fileview;
 mod groups;
 pub mod incremental;

@@ -29,6 +29,7 @@ use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
 mod split;
+mod sums;
 
 /// What a page is to the table that owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,11 +76,34 @@ pub struct Walked {
     pub keys: Option<PageKeys>,
     /// Pages left to walk (see [`Pages::walk_from`]).
     deferred: Vec<u32>,
+    /// With [`What::firsts`]: the sum of the cells of each chunk (see [`Pages::range_sums`]);
+    /// None when a row lay before the first chunk (the sums are not kept then). Inside a walk:
+    /// where the parts walked so far are added up (see [`Walked::merge`]).
+    pub sums: Option<Vec<u64>>,
+    /// Cells summed by chunk (chunk, sum) and not added to `sums` yet.
+    runs: Vec<(usize, u64)>,
+    /// A row lay before the first chunk.
+    stray: bool,
+}
+
+/// What a walk gathers besides the pages.
+#[derive(Clone, Copy, Default)]
+pub struct What<'a> {
+    /// An index b-tree's key fields (see [`Pages::walk_keyed`]).
+    pub keys: Option<usize>,
+    /// A rowid table's chunks (their first rowids, ascending): sum each one's cells as the
+    /// leaves go by, as [`Pages::range_sums`] would.
+    pub firsts: Option<&'a [i64]>,
 }
 
 impl Walked {
     /// Add what another part of the same b-tree's walk found.
     fn merge(&mut self, other: Walked) {
+        self.stray |= other.stray;
+        match &mut self.sums {
+            Some(sums) => add_runs(sums, &other.runs),
+            None => self.runs.extend_from_slice(&other.runs),
+        }
         self.pages.extend_from_slice(&other.pages);
         self.rows += other.rows;
         self.keys = match (self.keys.take(), other.keys) {
@@ -104,6 +128,9 @@ pub struct TableMap {
     /// key of each chunk of rows in the snapshot, in order. None: not kept (read such a table
     /// whole when it changed).
     pub keys: Option<Keys>,
+    /// Rowid tables read in part: each chunk's first rowid and the sum of its rows' cells (see
+    /// [`super::chunksums`]). None: not kept (every chunk next to a changed leaf is read).
+    pub sums: Option<super::chunksums::ChunkSums>,
 }
 
 /// See [`TableMap::keys`].
@@ -174,6 +201,8 @@ pub struct Pages<'c> {
     encoding: Encoding,
     /// The database file, for pages the transaction reads from it (see [`FileView`]).
     file: Option<FileView>,
+    /// A page copied out of the file (see [`Pages::read_scattered`]).
+    copy: Vec<u8>,
 }
 
 impl<'c> Pages<'c> {
@@ -193,6 +222,7 @@ impl<'c> Pages<'c> {
             cur: (std::ptr::null(), 0),
             encoding: Encoding::of(conn)?,
             file: None,
+            copy: Vec::new(),
         };
         if page_count == 0 {
             // An empty file is an empty database (SQLite writes page 1 with its first table):
@@ -210,6 +240,7 @@ impl<'c> Pages<'c> {
         }
         if std::env::var_os("SQLGIT_PAGES_THROUGH_SQLITE").is_none() {
             pages.file = FileView::open(conn, page_size, pages.page_count);
+            pages.copy = vec![0; page_size];
         }
         Ok(pages)
     }
@@ -222,11 +253,25 @@ impl<'c> Pages<'c> {
         Ok(())
     }
 
+    /// [`Pages::read`] for pages scattered over the file: copied out of it (one `pread`)
+    /// rather than mapped, where the file view can give it.
+    fn read_scattered(&mut self, pgno: u32) -> Result<()> {
+        if let Some(file) = &self.file
+            && file.copy_page(pgno, &mut self.copy).is_some()
+        {
+            self.cur = (self.copy.as_ptr(), self.copy.len());
+            return Ok(());
+        }
+        self.read(pgno)
+    }
+
     /// The current page (see [`Pages::read`]).
     fn cur(&self) -> &[u8] {
-        // SAFETY: `cur` points into the file view's mapping (alive as long as `self.file`) or
-        // into the result of `self.stmt`, valid until the statement runs again — which only
-        // `read` and `hash` do, and they take `&mut self`, so no slice of `cur` is alive then.
+        // SAFETY: `cur` points into the file view's mapping (alive as long as `self.file`),
+        // into `self.copy` (never resized after `new`), or into the result of
+        // `self.stmt`, valid until the statement runs again — which only `read`,
+        // `read_scattered` and `hash` do, and they take `&mut self`, so no slice of `cur` is
+        // alive then.
         unsafe { std::slice::from_raw_parts(self.cur.0, self.cur.1) }
     }
 
@@ -262,9 +307,23 @@ impl<'c> Pages<'c> {
         expect: usize,
         keys: Option<usize>,
     ) -> Result<Walked> {
-        let mut walked = match self.walk_in_two(rootpage, expect, keys)? {
+        let what = What { keys, firsts: None };
+        self.walk_what(rootpage, expect, what)
+    }
+
+    /// [`Pages::walk_keyed`] gathering `what`.
+    pub fn walk_what(&mut self, rootpage: u32, expect: usize, what: What) -> Result<Walked> {
+        let mut walked = match self.walk_in_two(rootpage, expect, what)? {
             Some(walked) => walked,
-            None => self.walk_from(rootpage, vec![rootpage], (expect, keys), false)?,
+            None => self.walk_from(rootpage, vec![rootpage], (expect, what), false)?,
+        };
+        walked.sums = match what.firsts {
+            Some(firsts) if !walked.stray => {
+                let mut sums = walked.sums.take().unwrap_or_else(|| vec![0; firsts.len()]);
+                add_runs(&mut sums, &std::mem::take(&mut walked.runs));
+                Some(sums)
+            }
+            _ => None,
         };
         if let Some(file) = &mut self.file {
             file.release(); // nothing of the file stays resident between walks
@@ -285,14 +344,17 @@ impl<'c> Pages<'c> {
     }
 
     /// The pages reached from the pages on `todo` (a stack), unsorted; with `defer_children`,
-    /// the children of `rootpage` are not walked but listed in [`Walked::deferred`].
+    /// the children of `rootpage` are not walked but listed in [`Walked::deferred`]. With
+    /// [`What::firsts`], the cells summed by chunk are in [`Walked::runs`].
     fn walk_from(
         &mut self,
         rootpage: u32,
         mut todo: Vec<u32>,
-        (expect, keys): (usize, Option<usize>),
+        (expect, what): (usize, What),
         defer_children: bool,
     ) -> Result<Walked> {
+        let keys = what.keys;
+        let (mut runs, mut stray) = (Vec::<(usize, u64)>::new(), false);
         let mut deferred: Option<Vec<u32>> = None;
         let mut page_keys: Option<PageKeys> = keys.map(|_| PageKeys::default());
         let mut out = Vec::with_capacity(expect + expect / 16);
@@ -322,6 +384,7 @@ impl<'c> Pages<'c> {
             let mut overflow: Vec<(u32, i64, Vec<u8>)> = Vec::new();
             let mut children: Vec<u32> = Vec::new();
             let mut first_last: (Vec<u8>, Vec<u8>) = Default::default();
+            let mut chunk = None::<usize>;
             for i in 0..cells {
                 let at = be16(self.cur(), pointers + 2 * i)? as usize;
                 match kind {
@@ -336,6 +399,20 @@ impl<'c> Pages<'c> {
                         page.hi = rowid;
                         if let Some(first) = self.overflow(at + n + m, size, true)? {
                             overflow.push((first, rowid, Vec::new()));
+                        }
+                        if let Some(firsts) = what.firsts {
+                            let len = n + m + self.table_leaf_local(size);
+                            let cell =
+                                self.cur().get(at..at + len).context("cell past its page")?;
+                            let hash = xxh3_64_with_seed(cell, self.seed);
+                            chunk = chunk_of(firsts, chunk, rowid);
+                            match (chunk, runs.last_mut()) {
+                                (Some(c), Some(run)) if run.0 == c => {
+                                    run.1 = run.1.wrapping_add(hash);
+                                }
+                                (Some(c), _) => runs.push((c, hash)),
+                                (None, _) => stray = true,
+                            }
                         }
                     }
                     0x02 | 0x0a => {
@@ -414,6 +491,9 @@ impl<'c> Pages<'c> {
             rows,
             keys: page_keys,
             deferred: deferred.unwrap_or_default(),
+            sums: None,
+            runs,
+            stray,
         })
     }
 
@@ -475,6 +555,26 @@ impl<'c> Pages<'c> {
     }
 }
 
+/// Add cells summed by chunk to the sums of the chunks.
+fn add_runs(sums: &mut [u64], runs: &[(usize, u64)]) {
+    for &(c, sum) in runs {
+        sums[c] = sums[c].wrapping_add(sum);
+    }
+}
+
+/// The chunk (index into `firsts`, ascending first rowids) holding `rowid`, looking from `from`
+/// on (rows come in order within a leaf) or by binary search; None before the first chunk.
+fn chunk_of(firsts: &[i64], from: Option<usize>, rowid: i64) -> Option<usize> {
+    let mut c = match from {
+        Some(c) if firsts[c] <= rowid => c,
+        _ => firsts.partition_point(|&f| f <= rowid).checked_sub(1)?,
+    };
+    while c + 1 < firsts.len() && firsts[c + 1] <= rowid {
+        c += 1;
+    }
+    Some(c)
+}
+
 /// Page `pgno` as the transaction sees it: from the file where that is the same (`file`), else
 /// through SQLite (valid until `stmt` runs again).
 fn page<'s>(
@@ -503,18 +603,35 @@ fn page<'s>(
     }
 }
 
+/// Inclusive rowid ranges.
+pub type Ranges = Vec<(i64, i64)>;
+
 /// The rowid ranges (inclusive, sorted, merged) in which rows may differ between a table's
 /// pages at the last snapshot (`old`) and now (`new`): those of leaves and overflow pages that
 /// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
 /// overflow chain, in both.
 pub fn changed_ranges(old: &PageList, new: &PageList) -> Vec<(i64, i64)> {
+    let (leaves, overflow) = changed_ranges_split(old, new);
+    merge_ranges(leaves.into_iter().chain(overflow).collect())
+}
+
+/// [`changed_ranges`] in two: the ranges of the leaves, and those of the overflow pages (rows
+/// whose overflow chain changed, where the leaf holding them may not have).
+pub fn changed_ranges_split(old: &PageList, new: &PageList) -> (Ranges, Ranges) {
     let same = |o: &Page, n: &Page| (o.kind, o.hash, o.lo) == (n.kind, n.hash, n.lo);
-    let mut ranges: Vec<(i64, i64)> = changed_pages(old, new, same)
-        .into_iter()
-        .map(|(_, p)| p)
-        .filter(|p| matches!(p.kind, Kind::Leaf | Kind::Overflow) && p.lo <= p.hi)
-        .map(|p| (p.lo, p.hi))
-        .collect();
+    let (mut leaves, mut overflow) = (Vec::new(), Vec::new());
+    for (_, p) in changed_pages(old, new, same) {
+        match p.kind {
+            Kind::Leaf if p.lo <= p.hi => leaves.push((p.lo, p.hi)),
+            Kind::Overflow if p.lo <= p.hi => overflow.push((p.lo, p.hi)),
+            _ => {}
+        }
+    }
+    (merge_ranges(leaves), merge_ranges(overflow))
+}
+
+/// Inclusive ranges sorted, and merged where they overlap or touch.
+pub fn merge_ranges(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     ranges.sort_unstable();
     let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
     for (lo, hi) in ranges {

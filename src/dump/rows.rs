@@ -38,6 +38,8 @@ pub struct Chunk {
     pub rows: u64,
     /// WITHOUT ROWID tables: the first row's key columns as SQL literals, each ended by a NUL.
     pub first_key: Vec<u8>,
+    /// Rowid tables: the first row's rowid.
+    pub first_rowid: Option<i64>,
 }
 
 /// Stream `table`'s rows, calling `emit` for each chunk in order. Returns the row count.
@@ -242,6 +244,7 @@ pub(super) struct Chunker<'a> {
     /// copy (writing into a buffer that another core read last costs a transfer per line).
     pub buf: Vec<u8>,
     chunk_name: Option<String>,
+    first_rowid: Option<i64>,
     chunk_rows: u64,
     first_key: Vec<u8>,
     ordinal: u64,
@@ -267,6 +270,7 @@ impl<'a> Chunker<'a> {
             head,
             buf: Vec::with_capacity(2 * TARGET_CHUNK as usize),
             chunk_name: None,
+            first_rowid: None,
             chunk_rows: 0,
             first_key: Vec::new(),
             ordinal: first_ordinal,
@@ -322,6 +326,7 @@ impl<'a> Chunker<'a> {
             (Key::Rowid { .. }, Some(rowid)) => {
                 if self.chunk_name.is_none() {
                     self.chunk_name = Some(rowid_chunk_name(rowid));
+                    self.first_rowid = Some(rowid);
                 }
                 mix64(rowid as u64)
             }
@@ -370,6 +375,7 @@ impl<'a> Chunker<'a> {
             data,
             rows: std::mem::take(&mut self.chunk_rows),
             first_key: self.first_key.clone(),
+            first_rowid: self.first_rowid.take(),
         })
     }
 }

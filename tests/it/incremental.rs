@@ -389,6 +389,42 @@ fn runs_read_only_what_changed() {
     assert_eq!(damaged["read"]["whole"], true, "{damaged}");
 }
 
+/// A leaf holds more rows than a chunk file (here about 120 rows a page, 60 a chunk): a changed
+/// row makes the run read its own chunk, not every chunk its leaf touches — the chunks next to
+/// it are found unchanged by their sums (the page map keeps one per chunk).
+#[test]
+fn a_changed_row_reads_its_own_chunk_only() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE m(id INTEGER PRIMARY KEY, a REAL, b REAL, c INTEGER);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO m SELECT i, i / 7.0, i * 0.001, i * 1000003 FROM n;",
+    )
+    .unwrap();
+    let repo = env.path("app.sqlgit");
+    snapshot_json(&env, &path, &repo, &[]);
+    let changed = 30;
+    // Each run's sums come from the run before (a partial read's, after the first).
+    for round in 0..3 {
+        // One row in each of 30 leaves far apart; its text keeps its length.
+        db.execute(
+            "UPDATE m SET c = c + 1 WHERE id % 650 = 300 + ?1",
+            params![round],
+        )
+        .unwrap();
+        let part = snapshot_json(&env, &path, &repo, &[]);
+        let read = part["read"]["chunks_read"].as_u64().unwrap();
+        assert!(
+            (changed..=changed + 4).contains(&read),
+            "round {round}: {read} chunks read for {changed} rows: {part}"
+        );
+    }
+    let full = snapshot_json(&env, &path, &repo, &["--full"]);
+    assert_eq!(full["changed"], false, "{full}");
+}
+
 /// A map that lies (it says the changed pages are the old ones) makes the incremental read
 /// wrong; the check run reads everything too, commits the whole read, and fails loudly.
 #[test]

@@ -3,7 +3,7 @@
 //! With the previous snapshot's [`PageMap`] (checked by the caller to describe the parent
 //! commit, and by [`super::dump_snapshot`] to have the same fingerprint), each table is one of:
 //! - unchanged (every page it had still hashes the same): its `1-rows` folder is reused as is;
-//! - changed, with rowids SQL can reach: only the rows in [`changed_ranges`] are read, starting
+//! - changed, with rowids SQL can reach: only the rows in the changed ranges are read, starting
 //!   at the previous snapshot's chunk that holds the first of them and stopping where the new
 //!   chunks end on a boundary the previous snapshot also had (boundaries depend only on each
 //!   row, so the two cuts meet again at the first boundary row after the change); every other
@@ -25,7 +25,7 @@ mod oldkeyed;
 pub use keyed::read_keyed_in_part;
 use old::{OldKind, OldRows};
 
-use super::pages::{PageMap, TableMap, changed_ranges};
+use super::pages::{PageMap, TableMap};
 use super::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use super::schema::{Key, Table};
 use super::stmt::Encoding;
@@ -107,7 +107,17 @@ fn reuse_leaf(
     sink.reuse(&super::rows_path(table, &folders, stem), oid, true, 0)
 }
 
-/// Read only the changed rows of `table` (see the module doc). Returns the bytes of SQL its
+/// What a partial read read: the rowid ranges (inclusive; each from a previous chunk's start,
+/// or the table's, to the next previous chunk kept, or the end) and the first rowid of each
+/// chunk it wrote, in order.
+#[derive(Debug, Default)]
+pub struct PartRead {
+    pub spans: Vec<(i64, i64)>,
+    pub firsts: Vec<i64>,
+}
+
+/// Read only the rows of `table` in `ranges` (see the module doc; inclusive rowid ranges,
+/// sorted and merged) and what a read of them must take with it. Returns the bytes of SQL its
 /// rows now take and how many of them were reused (not passed to `sink` as data).
 #[allow(clippy::too_many_arguments)]
 pub fn read_in_part(
@@ -117,11 +127,11 @@ pub fn read_in_part(
     format: Format,
     previous: &dyn Previous,
     old: &TableMap,
-    new_pages: &super::pagelist::PageList,
+    ranges: &[(i64, i64)],
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
+    part: &mut PartRead,
 ) -> Result<(u64, u64)> {
-    let ranges = changed_ranges(&old.pages, new_pages);
     let mut chunks = OldRows::new(previous, previous.rows_tree(&table.dir)?)?;
     let mut groups = Groups::new(format, false);
     let mut bytes = old.bytes;
@@ -185,9 +195,11 @@ pub fn read_in_part(
             }
         };
         let mut new_bytes = 0u64;
+        let firsts = &mut part.firsts;
         let mut emit_new = |chunk: Chunk| -> Result<()> {
             new_bytes += chunk.data.len() as u64;
             reuse.chunks_read += 1;
+            firsts.extend(chunk.first_rowid);
             super::put_chunk(sink, table, chunk)
         };
         let range = Range {
@@ -208,6 +220,10 @@ pub fn read_in_part(
         if let Some(e) = failed {
             return Err(e);
         }
+        let upto = read
+            .stopped_at
+            .map_or(i64::MAX, |next| next.saturating_sub(1));
+        part.spans.push((from, upto));
         if read.stopped_at.is_none() {
             // Read to the end of the table: every old chunk left is replaced.
             replace_before(&mut chunks, &replaced, i64::MAX)?;

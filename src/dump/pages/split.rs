@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 
-use super::{Pages, Walked};
+use super::{Pages, Walked, What};
 
 /// Tables of fewer pages (at the last snapshot) are walked on one thread: a thread costs more
 /// than it saves there.
@@ -27,7 +27,7 @@ impl Pages<'_> {
         &mut self,
         rootpage: u32,
         expect: usize,
-        keys: Option<usize>,
+        what: What,
     ) -> Result<Option<Walked>> {
         if expect < SPLIT_PAGES {
             return Ok(None);
@@ -35,7 +35,13 @@ impl Pages<'_> {
         let Some(mut helper) = self.helper() else {
             return Ok(None);
         };
-        let mut root = self.walk_from(rootpage, vec![rootpage], (0, keys), true)?;
+        let mut root = self.walk_from(rootpage, vec![rootpage], (0, what), true)?;
+        if let Some(firsts) = what.firsts {
+            // Each child's sums are added as it is done (see `Walked::merge`).
+            let mut sums = vec![0; firsts.len()];
+            super::add_runs(&mut sums, &std::mem::take(&mut root.runs));
+            root.sums = Some(sums);
+        }
         let children = std::mem::take(&mut root.deferred);
         let next = AtomicUsize::new(0);
         let take = || children.get(next.fetch_add(1, Ordering::Relaxed)).copied();
@@ -46,9 +52,9 @@ impl Pages<'_> {
         let (mine, helped) = std::thread::scope(|scope| {
             let helped = scope.spawn(|| {
                 let helper = &mut helper; // the whole wrapper (Send), not its field
-                helper.0.walk_children(rootpage, keys, &take, &all, true)
+                helper.0.walk_children(rootpage, what, &take, &all, true)
             });
-            let mine = self.walk_children(rootpage, keys, &take, &all, false);
+            let mine = self.walk_children(rootpage, what, &take, &all, false);
             (mine, helped.join())
         });
         mine?;
@@ -60,7 +66,7 @@ impl Pages<'_> {
             .map_err(|_| anyhow::anyhow!("page walk failed"))?;
         if let Some(child) = helped? {
             // A page the file view cannot give: the rest of that child is walked here.
-            all.merge(self.walk_from(rootpage, vec![child], (0, keys), false)?);
+            all.merge(self.walk_from(rootpage, vec![child], (0, what), false)?);
         }
         Ok(Some(all))
     }
@@ -70,13 +76,13 @@ impl Pages<'_> {
     fn walk_children(
         &mut self,
         rootpage: u32,
-        keys: Option<usize>,
+        what: What,
         take: &(dyn Fn() -> Option<u32> + Sync),
         all: &Mutex<Walked>,
         soft: bool,
     ) -> Result<Option<u32>> {
         while let Some(child) = take() {
-            match self.walk_from(rootpage, vec![child], (0, keys), false) {
+            match self.walk_from(rootpage, vec![child], (0, what), false) {
                 Ok(part) => all
                     .lock()
                     .map_err(|_| anyhow::anyhow!("page walk failed"))?
@@ -99,6 +105,7 @@ impl Pages<'_> {
             cur: (std::ptr::null(), 0),
             encoding: self.encoding,
             file: Some(file),
+            copy: vec![0; self.copy.len()],
         }))
     }
 }
@@ -150,7 +157,7 @@ mod tests {
         let mut pages = Pages::new(&conn, 42).unwrap();
         assert!(pages.file.is_some(), "no file view");
         let expect = 2 * SPLIT_PAGES;
-        let two = pages.walk_in_two(root, expect, None).unwrap();
+        let two = pages.walk_in_two(root, expect, What::default()).unwrap();
         let parallel = pages.walk_keyed(root, expect, None).unwrap();
         pages.file = None; // every page through SQLite, one thread
         let single = pages.walk_keyed(root, expect, None).unwrap();
@@ -198,5 +205,78 @@ mod tests {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); UPDATE big SET v = 'changed' WHERE id % 5000 = 0;")
             .unwrap();
         walks(&path);
+    }
+
+    /// The sums a walk gathers for chunks of `big` (on two threads, on one, and with pages
+    /// through SQLite) are the ones [`Pages::range_sums`] finds for the same rowid ranges, and
+    /// a changed row changes only its own chunk's sum.
+    #[test]
+    fn a_walk_sums_each_chunk_as_range_sums_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let writer = big_table(&path, "wal");
+        writer
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let firsts: Vec<i64> = (0..400).map(|c| 1 + c * 100 + c % 7).collect();
+        let ranges: Vec<(i64, i64)> = firsts
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| (f, firsts.get(i + 1).map_or(i64::MAX, |n| n - 1)))
+            .collect();
+        let sums_now = |firsts: &[i64]| {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            let root: u32 = conn
+                .query_row(
+                    "SELECT rootpage FROM sqlite_schema WHERE name = 'big'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let mut pages = Pages::new(&conn, 7).unwrap();
+            let what = What {
+                keys: None,
+                firsts: Some(firsts),
+            };
+            let two = pages.walk_what(root, 2 * SPLIT_PAGES, what).unwrap().sums;
+            let one = pages.walk_what(root, 0, what).unwrap().sums;
+            let by_range = pages.range_sums(root, &ranges).unwrap();
+            pages.file = None; // every page through SQLite
+            let through_sqlite = pages.walk_what(root, 0, what).unwrap().sums;
+            assert_eq!(two.as_ref(), Some(&by_range));
+            assert_eq!(one.as_ref(), Some(&by_range));
+            assert_eq!(through_sqlite.as_ref(), Some(&by_range));
+            conn.execute_batch("COMMIT").unwrap();
+            by_range
+        };
+        let before = sums_now(&firsts);
+        assert!(before.iter().all(|&s| s != 0));
+        writer
+            .execute_batch(
+                "UPDATE big SET v = v || 'y' WHERE id = 5050; DELETE FROM big WHERE id = 20000;",
+            )
+            .unwrap();
+        let after = sums_now(&firsts);
+        let differ: Vec<usize> = (0..firsts.len())
+            .filter(|&i| before[i] != after[i])
+            .collect();
+        assert_eq!(differ, vec![50, 199]);
+        // A row before the first chunk: no sums.
+        let conn = Connection::open(&path).unwrap();
+        let root: u32 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'big'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut pages = Pages::new(&conn, 7).unwrap();
+        let late = [5i64, 100];
+        let what = What {
+            keys: None,
+            firsts: Some(&late),
+        };
+        assert_eq!(pages.walk_what(root, 0, what).unwrap().sums, None);
     }
 }
