@@ -102,7 +102,14 @@ struct State {
     /// ending at its start reads behind (SQLite's check walks a b-tree's pages backwards).
     read_start: i64,
     read_end: i64,
+    /// Reads in a row that each followed the one before (see [`READ_AHEAD_AFTER`]).
+    streak: u32,
 }
+
+/// Reads in a row that must each follow the one before for the next to read ahead: a seek
+/// into a b-tree that reads a leaf and the next one (an incremental snapshot reading one
+/// chunk again) would read 64 KiB for 8; a scan reads ahead from its fourth page on.
+const READ_AHEAD_AFTER: u32 = 3;
 
 impl State {
     fn methods(&self) -> &ffi::sqlite3_io_methods {
@@ -178,6 +185,7 @@ unsafe extern "C" fn x_open(
             failed: ffi::SQLITE_OK,
             read_start: -1,
             read_end: -1,
+            streak: 0,
         }));
         (*ours).base.pMethods = &METHODS;
         ffi::SQLITE_OK
@@ -242,8 +250,14 @@ unsafe extern "C" fn x_read(
         if st.batched && amt > 0 {
             let (forward, backward) = (at == st.read_end, at + len == st.read_start);
             (st.read_start, st.read_end) = (at, at + len);
+            st.streak = if forward || backward {
+                st.streak + 1
+            } else {
+                0
+            };
             let covered = at >= st.window_at && at + len <= st.window_at + st.window.len() as i64;
-            if !covered && (forward || backward) && (amt as usize) <= CHUNK / 4 {
+            let go_on = st.streak >= READ_AHEAD_AFTER;
+            if !covered && (forward || backward) && go_on && (amt as usize) <= CHUNK / 4 {
                 let from = if forward {
                     at
                 } else {

@@ -81,6 +81,9 @@ struct Window {
 /// How much of a pack is read at once by entries read one after another.
 const READ_AHEAD: usize = 256 << 10;
 
+/// How far past the window an entry may start and still be read as the next one.
+const NEAR: u64 = 4 << 10;
+
 /// What is kept of a pack's index: 8 bytes an object.
 struct Table {
     /// The first 4 bytes of every id, in the index's order.
@@ -480,8 +483,11 @@ impl Pack {
         let covered =
             w.start <= offset && (offset + len as u64 <= end || w.to_eof && offset <= end);
         if !covered {
-            // Past the last entry read, near its window: reading on through the pack.
-            let ahead = offset > w.start && offset <= end + READ_AHEAD as u64;
+            // Just past the window (an entry it held the start of, or the next one): reading
+            // on through the pack. Entries further on are read alone: a run re-reading the
+            // trees around scattered changes reads one every ~100 KB, and reading the pack
+            // through a window would read all of it.
+            let ahead = offset > w.start && offset <= end + NEAR;
             let size = if ahead { READ_AHEAD } else { len };
             w.data.resize(size, 0);
             let got = read_some_at(&self.pack, &mut w.data, offset)?;
