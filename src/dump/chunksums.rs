@@ -137,8 +137,8 @@ pub fn narrow(
 ///
 /// A chunk kept lies outside every range the read was given, so its rows are the same: those
 /// next to a changed leaf were just summed again by [`narrow`] and found the same, and those
-/// next to a changed overflow page were read. Its range may now reach further (when the chunk
-/// after it was read and its first row went away), but only over rowids without a row.
+/// next to a changed overflow page were read. A kept chunk whose range is not what it was (the
+/// chunk after it is another one now) is summed again all the same.
 pub fn after_partial_read(
     pages: &mut Pages,
     rootpage: u32,
@@ -148,20 +148,25 @@ pub fn after_partial_read(
     summed: &[((i64, i64), u64)],
 ) -> Result<ChunkSums> {
     let chunks = || kept_and_read(old, read, firsts);
-    let known = |range: (i64, i64)| -> Option<u64> {
-        let at = summed.binary_search_by_key(&range, |s| s.0).ok()?;
-        Some(summed[at].1)
+    let known = |range: (i64, i64), kept: Kept| -> Option<u64> {
+        match kept {
+            Some((was, sum)) if was == range => Some(sum),
+            _ => {
+                let at = summed.binary_search_by_key(&range, |s| s.0).ok()?;
+                Some(summed[at].1)
+            }
+        }
     };
     let fresh: Vec<(i64, i64)> = with_ranges(chunks())
-        .filter(|(range, sum)| sum.is_none() && known(*range).is_none())
+        .filter(|(range, kept)| known(*range, *kept).is_none())
         .map(|(range, _)| range)
         .collect();
     let mut fresh = pages.range_sums(rootpage, &fresh)?.into_iter();
     let mut out = ChunkSums::default();
-    for (range, sum) in with_ranges(chunks()) {
-        let sum = match sum.or_else(|| known(range)) {
+    for (range, kept) in with_ranges(chunks()) {
+        let sum = match known(range, kept) {
             Some(sum) => sum,
-            None => fresh.next().expect("a sum for each chunk read"),
+            None => fresh.next().expect("a sum for each chunk summed"),
         };
         out.push(range.0, sum);
     }
@@ -178,21 +183,26 @@ pub fn whole(firsts: &[i64], sums: &[u64]) -> ChunkSums {
     out
 }
 
-/// The previous chunks not inside `read` (with their sums) and the chunks read (`firsts`,
-/// without), merged in order.
+/// A previous chunk kept: its range and sum then (None: a chunk read).
+type Kept = Option<((i64, i64), u64)>;
+
+/// The previous chunks not inside `read` (with their ranges and sums then) and the chunks
+/// read (`firsts`, without), merged in order.
 fn kept_and_read<'a>(
     old: &'a ChunkSums,
     read: &'a [(i64, i64)],
     firsts: &'a [i64],
-) -> impl Iterator<Item = (i64, Option<u64>)> + 'a {
+) -> impl Iterator<Item = (i64, Kept)> + 'a {
     let mut span = 0usize;
-    let kept = old.iter().filter(move |(first, _)| {
+    let kept = with_ranges(old.iter()).filter(move |((first, _), _)| {
         while span < read.len() && read[span].1 < *first {
             span += 1;
         }
         !(span < read.len() && read[span].0 <= *first)
     });
-    let mut kept = kept.map(|(f, s)| (f, Some(s))).peekable();
+    let mut kept = kept
+        .map(|(range, sum)| (range.0, Some((range, sum))))
+        .peekable();
     let mut read_firsts = firsts.iter().map(|&f| (f, None)).peekable();
     std::iter::from_fn(move || match (kept.peek(), read_firsts.peek()) {
         (Some(k), Some(r)) if k.0 < r.0 => kept.next(),
@@ -291,10 +301,17 @@ mod tests {
         let merged: Vec<_> = kept_and_read(&old, &[(10, 29)], &[12, 25]).collect();
         assert_eq!(
             merged,
-            vec![(1, Some(11)), (12, None), (25, None), (30, Some(14))]
+            vec![
+                (1, Some(((1, 9), 11))),
+                (12, None),
+                (25, None),
+                (30, Some(((30, i64::MAX), 14)))
+            ]
         );
         let to_end: Vec<_> = kept_and_read(&old, &[(20, i64::MAX)], &[20]).collect();
-        assert_eq!(to_end, vec![(1, Some(11)), (10, Some(12)), (20, None)]);
+        let firsts: Vec<i64> = to_end.iter().map(|c| c.0).collect();
+        assert_eq!(firsts, vec![1, 10, 20]);
+        assert_eq!(to_end[1].1, Some(((10, 19), 12)));
     }
 
     #[test]

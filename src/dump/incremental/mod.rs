@@ -3,7 +3,9 @@
 //! With the previous snapshot's [`PageMap`] (checked by the caller to describe the parent
 //! commit, and by [`super::dump_snapshot`] to have the same fingerprint), each table is one of:
 //! - unchanged (every page it had still hashes the same): its `1-rows` folder is reused as is;
-//! - changed, with rowids SQL can reach: only the rows in the changed ranges are read, starting
+//! - changed, with rowids SQL can reach: only the rows in the changed ranges are read (those of
+//!   the changed leaves' chunks whose rows' sums changed, see [`super::chunksums`], and of the
+//!   changed overflow pages' rows), starting
 //!   at the previous snapshot's chunk that holds the first of them and stopping where the new
 //!   chunks end on a boundary the previous snapshot also had (boundaries depend only on each
 //!   row, so the two cuts meet again at the first boundary row after the change); every other
