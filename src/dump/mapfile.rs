@@ -82,7 +82,7 @@ impl PageMap {
                     }
                 }
             }
-            match &t.sums {
+            match &*t.sums.lock().expect("chunk sums") {
                 None => out.put(&[0])?,
                 Some(sums) => {
                     out.put(&[1])?;
@@ -129,7 +129,7 @@ impl PageMap {
                 bytes: u64::from_le_bytes(input.array()?),
                 pages: PageList::default(),
                 keys: None,
-                sums: None,
+                sums: None.into(),
             };
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
@@ -183,7 +183,8 @@ impl PageMap {
             if has_sums == 1 {
                 let n = u64::from_le_bytes(input.array()?);
                 let bytes = input.get_bytes(len)?;
-                t.sums = Some(ChunkSums::from_bytes(bytes, n.min(len) as usize)?);
+                let sums = ChunkSums::from_bytes(bytes, n.min(len) as usize)?;
+                t.sums = Some(sums).into();
             }
             map.tables.push(Arc::new(t));
         }

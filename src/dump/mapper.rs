@@ -75,7 +75,7 @@ impl Mapper<'_, '_> {
                             pages: page_keys,
                             chunks: part.chunk_keys,
                         }),
-                        sums: None,
+                        sums: None.into(),
                     }));
                     return Ok(walked.rows);
                 }
@@ -125,7 +125,7 @@ impl Mapper<'_, '_> {
                     chunks: chunk_keys,
                 }
             }),
-            sums,
+            sums: sums.into(),
         }));
         Ok(rows)
     }
@@ -145,7 +145,8 @@ impl Mapper<'_, '_> {
         let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
         let pages: PageList = pages.into_iter().collect();
         let (leaves, overflow) = pages::changed_ranges_split(&old.pages, &pages);
-        let (leaves, summed) = match &old.sums {
+        let old_sums = old.sums.lock().expect("chunk sums").take();
+        let (leaves, summed) = match &old_sums {
             Some(sums) => {
                 let narrowed = chunksums::narrow(&mut self.pages, rootpage, sums, &leaves)?;
                 (narrowed.changed, narrowed.summed)
@@ -166,7 +167,7 @@ impl Mapper<'_, '_> {
             &mut self.reuse,
             &mut part,
         )?;
-        let sums = match &old.sums {
+        let sums = match &old_sums {
             Some(sums) => Some(chunksums::after_partial_read(
                 &mut self.pages,
                 rootpage,
@@ -185,7 +186,7 @@ impl Mapper<'_, '_> {
             bytes,
             pages,
             keys: None,
-            sums,
+            sums: sums.into(),
         }));
         Ok(rows)
     }

@@ -15,7 +15,7 @@
 //! daily check run would still catch it).
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
@@ -117,7 +117,7 @@ impl Walked {
 }
 
 /// A table's pages and what its rows came to in the snapshot.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct TableMap {
     pub rootpage: u32,
     /// Rows and bytes of SQL its row files held (for the commit message of a run that reuses them).
@@ -129,8 +129,10 @@ pub struct TableMap {
     /// whole when it changed).
     pub keys: Option<Keys>,
     /// Rowid tables read in part: each chunk's first rowid and the sum of its rows' cells (see
-    /// [`super::chunksums`]). None: not kept (every chunk next to a changed leaf is read).
-    pub sums: Option<super::chunksums::ChunkSums>,
+    /// [`super::chunksums`]). None: not kept (every chunk next to a changed leaf is read). The
+    /// run that reads the table in part takes them out of the previous map: its new map has
+    /// new ones, and the old ones' memory goes as soon as they are used.
+    pub sums: Mutex<Option<super::chunksums::ChunkSums>>,
 }
 
 /// See [`TableMap::keys`].
