@@ -135,7 +135,9 @@ impl Groups {
     }
 
     fn folders(&self) -> Vec<Arc<str>> {
-        self.open.iter().rev().flatten().cloned().collect()
+        let mut out = Vec::with_capacity(self.open.len());
+        out.extend(self.open.iter().rev().flatten().cloned());
+        out
     }
 }
 

@@ -1,6 +1,8 @@
 //! Builds git trees from files that arrive one by one in path order, keeping only the folders
 //! on the current path open — memory follows the tree's depth and width, not the database.
 
+use std::cmp::Ordering;
+
 use anyhow::{Result, bail};
 use git2::Oid;
 
@@ -11,15 +13,55 @@ pub trait ObjectStore {
     fn put(&mut self, kind: Kind, data: Vec<u8>) -> Result<Oid>;
 }
 
-struct Entry {
-    name: String,
-    oid: Oid,
-    is_dir: bool,
-}
-
+/// An open folder: its entries so far, already encoded as git writes them (entries arrive in
+/// order), so an entry costs no allocation of its own.
 struct Dir {
     name: String,
-    entries: Vec<Entry>,
+    /// The tree object's content so far: `<mode> <name>\0<20-byte id>` per entry.
+    encoded: Vec<u8>,
+    /// Where the last entry's name is in `encoded`, and whether it is a folder (to check the
+    /// order of the next one).
+    last: Option<(std::ops::Range<usize>, bool)>,
+    /// The first entry, while it is the only one and a folder (see [`TreeBuilder::close`]).
+    only_dir: Option<Oid>,
+    entries: usize,
+}
+
+impl Dir {
+    fn new(name: String) -> Dir {
+        Dir {
+            name,
+            // Room for a group folder's ~32 entries (only the folders on the current path are
+            // open at once).
+            encoded: Vec::with_capacity(2048),
+            last: None,
+            only_dir: None,
+            entries: 0,
+        }
+    }
+
+    /// Add an entry, after the last one in git's order (an error otherwise).
+    fn push(&mut self, name: &str, oid: Oid, is_dir: bool) -> Result<()> {
+        if let Some((range, last_is_dir)) = &self.last {
+            let last = &self.encoded[range.clone()];
+            if git_cmp((last, *last_is_dir), (name.as_bytes(), is_dir)) != Ordering::Less {
+                bail!(
+                    "internal error: tree entries out of order ({name:?} after {:?})",
+                    String::from_utf8_lossy(last)
+                );
+            }
+        }
+        self.encoded
+            .extend_from_slice(if is_dir { b"40000 " } else { b"100644 " });
+        let at = self.encoded.len();
+        self.encoded.extend_from_slice(name.as_bytes());
+        self.last = Some((at..self.encoded.len(), is_dir));
+        self.encoded.push(0);
+        self.encoded.extend_from_slice(oid.as_bytes());
+        self.only_dir = (self.entries == 0 && is_dir).then_some(oid);
+        self.entries += 1;
+        Ok(())
+    }
 }
 
 /// Streaming tree builder; see the module doc.
@@ -37,10 +79,7 @@ impl Default for TreeBuilder {
 impl TreeBuilder {
     pub fn new() -> TreeBuilder {
         TreeBuilder {
-            stack: vec![Dir {
-                name: String::new(),
-                entries: Vec::new(),
-            }],
+            stack: vec![Dir::new(String::new())],
         }
     }
 
@@ -71,19 +110,9 @@ impl TreeBuilder {
             self.close(store)?;
         }
         for dir in &dirs[common..] {
-            self.stack.push(Dir {
-                name: dir.to_string(),
-                entries: Vec::new(),
-            });
+            self.stack.push(Dir::new(dir.to_string()));
         }
-        push_sorted(
-            &mut self.stack.last_mut().expect("root").entries,
-            Entry {
-                name: file.to_string(),
-                oid,
-                is_dir,
-            },
-        )
+        self.stack.last_mut().expect("root").push(file, oid, is_dir)
     }
 
     /// Add a whole existing tree at the top level (another database's folder).
@@ -96,14 +125,7 @@ impl TreeBuilder {
         while self.stack.len() > 1 {
             self.close(store)?;
         }
-        push_sorted(
-            &mut self.stack[0].entries,
-            Entry {
-                name: name.to_string(),
-                oid,
-                is_dir: true,
-            },
-        )
+        self.stack[0].push(name, oid, true)
     }
 
     /// Close every open folder and write the root tree.
@@ -112,7 +134,7 @@ impl TreeBuilder {
             self.close(store)?;
         }
         let root = self.stack.pop().expect("root");
-        store.put(Kind::Tree, encode(&root.entries))
+        store.put(Kind::Tree, root.encoded)
     }
 
     fn close(&mut self, store: &mut dyn ObjectStore) -> Result<()> {
@@ -121,19 +143,12 @@ impl TreeBuilder {
         // A row folder (`1-rows` or a group in it) holding a single group folder is that
         // folder: small tables keep flat trees, and each level holds ~32 entries. (The group
         // has the same name: both are named after their first chunk.)
-        let oid = match dir.entries.as_slice() {
-            [only] if only.is_dir && in_rows => only.oid,
-            entries => store.put(Kind::Tree, encode(entries))?,
+        let oid = match dir.only_dir {
+            Some(only) if dir.entries == 1 && in_rows => only,
+            _ => store.put(Kind::Tree, dir.encoded)?,
         };
-        let parent = &mut self.stack.last_mut().expect("root").entries;
-        push_sorted(
-            parent,
-            Entry {
-                name: dir.name,
-                oid,
-                is_dir: true,
-            },
-        )
+        let parent = self.stack.last_mut().expect("root");
+        parent.push(&dir.name, oid, true)
     }
 }
 
@@ -145,38 +160,10 @@ impl TreeBuilder {
     }
 }
 
-/// Git compares a folder's name as if it ended in `/`.
-fn sort_key(e: &Entry) -> (&[u8], &[u8]) {
-    (e.name.as_bytes(), if e.is_dir { b"/" } else { b"" })
-}
-
-fn git_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    let (an, asuf) = sort_key(a);
-    let (bn, bsuf) = sort_key(b);
-    an.iter().chain(asuf).cmp(bn.iter().chain(bsuf))
-}
-
-fn push_sorted(entries: &mut Vec<Entry>, entry: Entry) -> Result<()> {
-    if let Some(last) = entries.last()
-        && git_cmp(last, &entry) != std::cmp::Ordering::Less
-    {
-        bail!(
-            "internal error: tree entries out of order ({:?} after {:?})",
-            entry.name,
-            last.name
-        );
-    }
-    entries.push(entry);
-    Ok(())
-}
-
-fn encode(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() * 60);
-    for e in entries {
-        out.extend_from_slice(if e.is_dir { b"40000 " } else { b"100644 " });
-        out.extend_from_slice(e.name.as_bytes());
-        out.push(0);
-        out.extend_from_slice(e.oid.as_bytes());
-    }
-    out
+/// Git compares a folder's name (with whether it is one) as if it ended in `/`.
+fn git_cmp((a, a_dir): (&[u8], bool), (b, b_dir): (&[u8], bool)) -> Ordering {
+    let suffix = |dir: bool| -> &[u8] { if dir { b"/" } else { b"" } };
+    a.iter()
+        .chain(suffix(a_dir))
+        .cmp(b.iter().chain(suffix(b_dir)))
 }
