@@ -143,17 +143,17 @@ mod tests {
         conn
     }
 
+    /// The root page of table `name`.
+    fn root_of(conn: &Connection, name: &str) -> u32 {
+        let sql = "SELECT rootpage FROM sqlite_schema WHERE name = ?1";
+        conn.query_row(sql, [name], |r| r.get(0)).unwrap()
+    }
+
     /// Walks `big` in a read transaction: on two threads when it can, and on one.
     fn walks(path: &std::path::Path) -> (Option<Walked>, Walked) {
         let conn = Connection::open(path).unwrap();
         conn.execute_batch("BEGIN").unwrap();
-        let root: u32 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'big'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let root = root_of(&conn, "big");
         let mut pages = Pages::new(&conn, 42).unwrap();
         assert!(pages.file.is_some(), "no file view");
         let expect = 2 * SPLIT_PAGES;
@@ -168,13 +168,7 @@ mod tests {
         assert!(single.pages.iter().any(|p| p.kind == Kind::Overflow));
 
         // A WITHOUT ROWID table: the same pages and the same keys of each page.
-        let root: u32 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'kbig'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let root = root_of(&conn, "kbig");
         let single_keyed = pages.walk_keyed(root, expect, Some(1)).unwrap();
         pages.file = Some(FileView::open(&conn, 512, pages.page_count).unwrap());
         let parallel_keyed = pages.walk_keyed(root, expect, Some(1)).unwrap();
@@ -227,13 +221,7 @@ mod tests {
         let sums_now = |firsts: &[i64]| {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch("BEGIN").unwrap();
-            let root: u32 = conn
-                .query_row(
-                    "SELECT rootpage FROM sqlite_schema WHERE name = 'big'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let root = root_of(&conn, "big");
             let mut pages = Pages::new(&conn, 7).unwrap();
             let what = What {
                 keys: None,
@@ -264,13 +252,7 @@ mod tests {
         assert_eq!(differ, vec![50, 199]);
         // A row before the first chunk: no sums.
         let conn = Connection::open(&path).unwrap();
-        let root: u32 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'big'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let root = root_of(&conn, "big");
         let mut pages = Pages::new(&conn, 7).unwrap();
         let late = [5i64, 100];
         let what = What {
