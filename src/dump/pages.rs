@@ -28,8 +28,14 @@ use super::pagelist::PageList;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
 
+mod changes;
 mod split;
 mod sums;
+
+pub use changes::{
+    Ranges, Side, changed_pages, changed_ranges, changed_ranges_split, merge_ranges,
+};
+use sums::{CellSums, add_runs};
 
 /// What a page is to the table that owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,7 +362,7 @@ impl<'c> Pages<'c> {
         defer_children: bool,
     ) -> Result<Walked> {
         let keys = what.keys;
-        let (mut runs, mut stray) = (Vec::<(usize, u64)>::new(), false);
+        let mut sums = what.firsts.map(CellSums::new);
         let mut deferred: Option<Vec<u32>> = None;
         let mut page_keys: Option<PageKeys> = keys.map(|_| PageKeys::default());
         let mut out = Vec::with_capacity(expect + expect / 16);
@@ -386,7 +392,9 @@ impl<'c> Pages<'c> {
             let mut overflow: Vec<(u32, i64, Vec<u8>)> = Vec::new();
             let mut children: Vec<u32> = Vec::new();
             let mut first_last: (Vec<u8>, Vec<u8>) = Default::default();
-            let mut chunk = None::<usize>;
+            if let Some(sums) = &mut sums {
+                sums.new_leaf();
+            }
             for i in 0..cells {
                 let at = be16(self.cur(), pointers + 2 * i)? as usize;
                 match kind {
@@ -402,19 +410,11 @@ impl<'c> Pages<'c> {
                         if let Some(first) = self.overflow(at + n + m, size, true)? {
                             overflow.push((first, rowid, Vec::new()));
                         }
-                        if let Some(firsts) = what.firsts {
+                        if let Some(sums) = &mut sums {
                             let len = n + m + self.table_leaf_local(size);
                             let cell =
                                 self.cur().get(at..at + len).context("cell past its page")?;
-                            let hash = xxh3_64_with_seed(cell, self.seed);
-                            chunk = chunk_of(firsts, chunk, rowid);
-                            match (chunk, runs.last_mut()) {
-                                (Some(c), Some(run)) if run.0 == c => {
-                                    run.1 = run.1.wrapping_add(hash);
-                                }
-                                (Some(c), _) => runs.push((c, hash)),
-                                (None, _) => stray = true,
-                            }
+                            sums.add(rowid, xxh3_64_with_seed(cell, self.seed));
                         }
                     }
                     0x02 | 0x0a => {
@@ -494,8 +494,8 @@ impl<'c> Pages<'c> {
             keys: page_keys,
             deferred: deferred.unwrap_or_default(),
             sums: None,
-            runs,
-            stray,
+            runs: sums.as_mut().map(CellSums::take_runs).unwrap_or_default(),
+            stray: sums.is_some_and(|s| s.stray),
         })
     }
 
@@ -557,26 +557,6 @@ impl<'c> Pages<'c> {
     }
 }
 
-/// Add cells summed by chunk to the sums of the chunks.
-fn add_runs(sums: &mut [u64], runs: &[(usize, u64)]) {
-    for &(c, sum) in runs {
-        sums[c] = sums[c].wrapping_add(sum);
-    }
-}
-
-/// The chunk (index into `firsts`, ascending first rowids) holding `rowid`, looking from `from`
-/// on (rows come in order within a leaf) or by binary search; None before the first chunk.
-fn chunk_of(firsts: &[i64], from: Option<usize>, rowid: i64) -> Option<usize> {
-    let mut c = match from {
-        Some(c) if firsts[c] <= rowid => c,
-        _ => firsts.partition_point(|&f| f <= rowid).checked_sub(1)?,
-    };
-    while c + 1 < firsts.len() && firsts[c + 1] <= rowid {
-        c += 1;
-    }
-    Some(c)
-}
-
 /// Page `pgno` as the transaction sees it: from the file where that is the same (`file`), else
 /// through SQLite (valid until `stmt` runs again).
 fn page<'s>(
@@ -603,90 +583,6 @@ fn page<'s>(
         Cell::Blob(b) => Ok(b),
         _ => bail!("page {pgno} is empty"),
     }
-}
-
-/// Inclusive rowid ranges.
-pub type Ranges = Vec<(i64, i64)>;
-
-/// The rowid ranges (inclusive, sorted, merged) in which rows may differ between a table's
-/// pages at the last snapshot (`old`) and now (`new`): those of leaves and overflow pages that
-/// changed, appeared or went away. Every other row is in an unchanged leaf, with an unchanged
-/// overflow chain, in both.
-pub fn changed_ranges(old: &PageList, new: &PageList) -> Vec<(i64, i64)> {
-    let (leaves, overflow) = changed_ranges_split(old, new);
-    merge_ranges(leaves.into_iter().chain(overflow).collect())
-}
-
-/// [`changed_ranges`] in two: the ranges of the leaves, and those of the overflow pages (rows
-/// whose overflow chain changed, where the leaf holding them may not have).
-pub fn changed_ranges_split(old: &PageList, new: &PageList) -> (Ranges, Ranges) {
-    let same = |o: &Page, n: &Page| (o.kind, o.hash, o.lo) == (n.kind, n.hash, n.lo);
-    let (mut leaves, mut overflow) = (Vec::new(), Vec::new());
-    for (_, p) in changed_pages(old, new, same) {
-        match p.kind {
-            Kind::Leaf if p.lo <= p.hi => leaves.push((p.lo, p.hi)),
-            Kind::Overflow if p.lo <= p.hi => overflow.push((p.lo, p.hi)),
-            _ => {}
-        }
-    }
-    (merge_ranges(leaves), merge_ranges(overflow))
-}
-
-/// Inclusive ranges sorted, and merged where they overlap or touch.
-pub fn merge_ranges(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    ranges.sort_unstable();
-    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
-    for (lo, hi) in ranges {
-        match merged.last_mut() {
-            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
-    merged
-}
-
-/// Which map a page of [`changed_pages`] comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    Old,
-    New,
-}
-
-/// The pages of `old` and `new` (both in page number order, walked side by side) that are not
-/// `same` at the same page number: both sides of a changed page, an old page gone, a new one.
-pub fn changed_pages(
-    old: &PageList,
-    new: &PageList,
-    same: impl Fn(&Page, &Page) -> bool,
-) -> Vec<(Side, Page)> {
-    let mut out = Vec::new();
-    let (mut old, mut new) = (old.iter().peekable(), new.iter().peekable());
-    loop {
-        match (old.peek().copied(), new.peek().copied()) {
-            (None, None) => break,
-            (Some(o), Some(n)) if o.pgno == n.pgno => {
-                if !same(&o, &n) {
-                    out.push((Side::Old, o));
-                    out.push((Side::New, n));
-                }
-                old.next();
-                new.next();
-            }
-            (Some(o), Some(n)) if o.pgno > n.pgno => {
-                out.push((Side::New, n));
-                new.next();
-            }
-            (Some(o), _) => {
-                out.push((Side::Old, o));
-                old.next();
-            }
-            (None, Some(n)) => {
-                out.push((Side::New, n));
-                new.next();
-            }
-        }
-    }
-    out
 }
 
 /// A fresh random seed for a new map.

@@ -39,7 +39,7 @@ impl Pages<'_> {
         if let Some(firsts) = what.firsts {
             // Each child's sums are added as it is done (see `Walked::merge`).
             let mut sums = vec![0; firsts.len()];
-            super::add_runs(&mut sums, &std::mem::take(&mut root.runs));
+            super::sums::add_runs(&mut sums, &std::mem::take(&mut root.runs));
             root.sums = Some(sums);
         }
         let children = std::mem::take(&mut root.deferred);

@@ -169,3 +169,66 @@ impl Pages<'_> {
         (if k <= x { k } else { m }) as usize + 4
     }
 }
+
+/// The sums a walk gathers for a rowid table's chunks (see [`super::What::firsts`]): cells
+/// summed by chunk in runs, as the leaves go by.
+pub(super) struct CellSums<'a> {
+    /// The chunks' first rowids, ascending.
+    firsts: &'a [i64],
+    /// (chunk, sum of the cells added to it) since the last [`CellSums::take_runs`].
+    runs: Vec<(usize, u64)>,
+    /// The chunk of the last cell of this leaf (where the next one is looked for first).
+    chunk: Option<usize>,
+    /// A row lay before the first chunk: the sums cannot be kept.
+    pub stray: bool,
+}
+
+impl<'a> CellSums<'a> {
+    pub fn new(firsts: &'a [i64]) -> CellSums<'a> {
+        CellSums {
+            firsts,
+            runs: Vec::new(),
+            chunk: None,
+            stray: false,
+        }
+    }
+
+    /// A leaf begins: its first row's chunk is looked for from scratch.
+    pub fn new_leaf(&mut self) {
+        self.chunk = None;
+    }
+
+    /// Add the cell of row `rowid`, hashed.
+    pub fn add(&mut self, rowid: i64, hash: u64) {
+        self.chunk = chunk_of(self.firsts, self.chunk, rowid);
+        match (self.chunk, self.runs.last_mut()) {
+            (Some(c), Some(run)) if run.0 == c => run.1 = run.1.wrapping_add(hash),
+            (Some(c), _) => self.runs.push((c, hash)),
+            (None, _) => self.stray = true,
+        }
+    }
+
+    pub fn take_runs(&mut self) -> Vec<(usize, u64)> {
+        std::mem::take(&mut self.runs)
+    }
+}
+
+/// Add cells summed by chunk to the sums of the chunks.
+pub(super) fn add_runs(sums: &mut [u64], runs: &[(usize, u64)]) {
+    for &(c, sum) in runs {
+        sums[c] = sums[c].wrapping_add(sum);
+    }
+}
+
+/// The chunk (index into `firsts`, ascending first rowids) holding `rowid`, looking from `from`
+/// on (rows come in order within a leaf) or by binary search; None before the first chunk.
+fn chunk_of(firsts: &[i64], from: Option<usize>, rowid: i64) -> Option<usize> {
+    let mut c = match from {
+        Some(c) if firsts[c] <= rowid => c,
+        _ => firsts.partition_point(|&f| f <= rowid).checked_sub(1)?,
+    };
+    while c + 1 < firsts.len() && firsts[c + 1] <= rowid {
+        c += 1;
+    }
+    Some(c)
+}
