@@ -256,8 +256,8 @@ unsafe extern "C" fn x_read(
                 0
             };
             let covered = at >= st.window_at && at + len <= st.window_at + st.window.len() as i64;
-            let go_on = st.streak >= READ_AHEAD_AFTER;
-            if !covered && (forward || backward) && go_on && (amt as usize) <= CHUNK / 4 {
+            // A streak this long is of reads that follow one another (forward or backward).
+            if !covered && st.streak >= READ_AHEAD_AFTER && (amt as usize) <= CHUNK / 4 {
                 let from = if forward {
                     at
                 } else {

@@ -86,15 +86,14 @@ impl ChunkSums {
     /// Each chunk's rowid range (inclusive; the last one's to the largest rowid) and sum,
     /// after the range before the first chunk, which has no rows (sum 0).
     fn ranges(&self) -> impl Iterator<Item = ((i64, i64), u64)> + '_ {
-        let firsts = std::iter::once((i64::MIN, 0)).chain(self.iter());
-        let mut nexts = self.iter().map(|(first, _)| first).peekable();
-        firsts.filter_map(move |(first, sum)| {
-            let upto = match nexts.next() {
-                Some(next) => next.checked_sub(1)?, // nothing before a first chunk at i64::MIN
-                None => i64::MAX,
-            };
-            Some(((first, upto), sum))
-        })
+        // Nothing lies before a first chunk that starts at the smallest rowid.
+        let before = self.iter().next().is_none_or(|(first, _)| first > i64::MIN);
+        with_ranges(
+            before
+                .then_some((i64::MIN, 0))
+                .into_iter()
+                .chain(self.iter()),
+        )
     }
 }
 

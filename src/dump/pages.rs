@@ -407,13 +407,13 @@ impl<'c> Pages<'c> {
                             page.lo = rowid;
                         }
                         page.hi = rowid;
-                        if let Some(first) = self.overflow(at + n + m, size, true)? {
+                        let (local, spills) = self.local_size(size, true);
+                        if spills {
+                            let first = be32(self.cur(), at + n + m + local)?;
                             overflow.push((first, rowid, Vec::new()));
                         }
                         if let Some(sums) = &mut sums {
-                            let len = n + m + self.table_leaf_local(size);
-                            let cell =
-                                self.cur().get(at..at + len).context("cell past its page")?;
+                            let cell = self.leaf_cell(at, n + m, (local, spills))?;
                             sums.add(rowid, xxh3_64_with_seed(cell, self.seed));
                         }
                     }
@@ -501,22 +501,24 @@ impl<'c> Pages<'c> {
 
     /// The part of a payload of `size` bytes at `at` that is on this page (index b-tree cell).
     fn local_payload(&self, at: usize, size: u64) -> &[u8] {
-        let u = self.usable as u64;
-        let x = ((u - 12) * 64 / 255) - 23;
-        let local = if size <= x {
-            size
-        } else {
-            let m = ((u - 12) * 32 / 255) - 23;
-            let k = m + ((size - m) % (u - 4));
-            if k <= x { k } else { m }
-        };
-        let end = (at + local as usize).min(self.cur().len());
+        let (local, _) = self.local_size(size, false);
+        let end = (at + local).min(self.cur().len());
         &self.cur()[at.min(end)..end]
     }
 
     /// The first overflow page of a cell whose payload (`size` bytes) starts at `at`, if it
-    /// spills (SQLite's file format, section "Cell Payload Overflow Pages").
+    /// spills.
     fn overflow(&self, at: usize, size: u64, table_leaf: bool) -> Result<Option<u32>> {
+        match self.local_size(size, table_leaf) {
+            (local, true) => Ok(Some(be32(self.cur(), at + local)?)),
+            (_, false) => Ok(None),
+        }
+    }
+
+    /// How many bytes of a payload of `size` bytes a cell holds on its own page (of a table
+    /// leaf, or of an index b-tree), and whether the rest spills onto overflow pages (SQLite's
+    /// file format, section "Cell Payload Overflow Pages").
+    pub(super) fn local_size(&self, size: u64, table_leaf: bool) -> (usize, bool) {
         let u = self.usable as u64;
         let x = if table_leaf {
             u - 35
@@ -524,12 +526,11 @@ impl<'c> Pages<'c> {
             ((u - 12) * 64 / 255) - 23
         };
         if size <= x {
-            return Ok(None);
+            return (size as usize, false);
         }
         let m = ((u - 12) * 32 / 255) - 23;
         let k = m + ((size - m) % (u - 4));
-        let local = if k <= x { k } else { m };
-        Ok(Some(be32(self.cur(), at + local as usize)?))
+        ((if k <= x { k } else { m }) as usize, true)
     }
 
     fn walk_overflow(

@@ -24,7 +24,6 @@ struct Dir {
     last: Option<(std::ops::Range<usize>, bool)>,
     /// The first entry, while it is the only one and a folder (see [`TreeBuilder::close`]).
     only_dir: Option<Oid>,
-    entries: usize,
 }
 
 impl Dir {
@@ -36,12 +35,12 @@ impl Dir {
             encoded: Vec::with_capacity(2048),
             last: None,
             only_dir: None,
-            entries: 0,
         }
     }
 
     /// Add an entry, after the last one in git's order (an error otherwise).
     fn push(&mut self, name: &str, oid: Oid, is_dir: bool) -> Result<()> {
+        let first = self.last.is_none();
         if let Some((range, last_is_dir)) = &self.last {
             let last = &self.encoded[range.clone()];
             if git_cmp((last, *last_is_dir), (name.as_bytes(), is_dir)) != Ordering::Less {
@@ -58,8 +57,7 @@ impl Dir {
         self.last = Some((at..self.encoded.len(), is_dir));
         self.encoded.push(0);
         self.encoded.extend_from_slice(oid.as_bytes());
-        self.only_dir = (self.entries == 0 && is_dir).then_some(oid);
-        self.entries += 1;
+        self.only_dir = (first && is_dir).then_some(oid);
         Ok(())
     }
 }
@@ -144,7 +142,7 @@ impl TreeBuilder {
         // folder: small tables keep flat trees, and each level holds ~32 entries. (The group
         // has the same name: both are named after their first chunk.)
         let oid = match dir.only_dir {
-            Some(only) if dir.entries == 1 && in_rows => only,
+            Some(only) if in_rows => only,
             _ => store.put(Kind::Tree, dir.encoded)?,
         };
         let parent = self.stack.last_mut().expect("root");

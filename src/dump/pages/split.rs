@@ -105,7 +105,7 @@ impl Pages<'_> {
             cur: (std::ptr::null(), 0),
             encoding: self.encoding,
             file: Some(file),
-            copy: vec![0; self.copy.len()],
+            copy: Vec::new(), // a helper only walks: no page is copied out
         }))
     }
 }

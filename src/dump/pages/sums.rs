@@ -146,27 +146,25 @@ impl Pages<'_> {
             if ranges[j].0 > rowid {
                 continue;
             }
-            let len = n + m + self.table_leaf_local(size);
-            let cell = page
-                .get(at..at + len)
-                .context("cell past the end of its page")?;
+            let cell = self.leaf_cell(at, n + m, self.local_size(size, true))?;
             sums[j] = sums[j].wrapping_add(xxh3_64_with_seed(cell, self.seed));
         }
         Ok(())
     }
 
-    /// Bytes of a table leaf cell's payload (`size` bytes) on its own page, with the first
-    /// overflow page's number when it spills (SQLite's file format, "Cell Payload Overflow
-    /// Pages").
-    pub(super) fn table_leaf_local(&self, size: u64) -> usize {
-        let u = self.usable as u64;
-        let x = u - 35;
-        if size <= x {
-            return size as usize;
-        }
-        let m = ((u - 12) * 32 / 255) - 23;
-        let k = m + ((size - m) % (u - 4));
-        (if k <= x { k } else { m }) as usize + 4
+    /// The bytes of the current table leaf's cell at `at` that its hash covers: the `head`
+    /// (payload size and rowid varints), the payload's `local` bytes and, when it `spills`, the
+    /// first overflow page's number.
+    pub(super) fn leaf_cell(
+        &self,
+        at: usize,
+        head: usize,
+        (local, spills): (usize, bool),
+    ) -> Result<&[u8]> {
+        let len = head + local + if spills { 4 } else { 0 };
+        self.cur()
+            .get(at..at + len)
+            .context("cell past the end of its page")
     }
 }
 
