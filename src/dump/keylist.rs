@@ -58,42 +58,77 @@ impl KeyList {
 
 /// The keys of a table's index b-tree pages: of each page's first and last cell (or of an
 /// overflow page's cell), as SQL literals each ended by a NUL; listed in page number order.
-/// Pages come in the b-tree's order; [`PageKeys::sort_by_pgno`] orders them through a list of
-/// positions (4 bytes a page) instead of copying the keys.
+/// An interior page also keeps each of its cells (its row) as a hash of the cell's bytes and
+/// its key ([`PageKeys::cells`]): a changed interior page then marks only the rows that differ,
+/// not the whole key range below it. Pages come in the b-tree's order;
+/// [`PageKeys::sort_by_pgno`] orders them through a list of positions (4 bytes a page) instead
+/// of copying the keys.
 #[derive(Clone, Debug, Default)]
 pub struct PageKeys {
     /// In the order pushed.
     pgnos: Vec<u32>,
-    /// First and last key of each page, in the order pushed.
+    /// Each page's entries, in the order pushed: first key, last key, then (interior pages) one
+    /// entry a cell, its hash (8 bytes, little-endian) followed by its key.
     keys: KeyList,
+    /// Where each page's entries end in `keys`.
+    ends: Vec<u32>,
     /// Positions in page number order (empty: the pages were pushed in that order).
     order: Vec<u32>,
 }
+
+/// Bytes of a cell's hash before its key in a [`PageKeys`] entry.
+const CELL_HASH: usize = 8;
 
 impl PageKeys {
     pub fn with_capacity(pages: usize) -> PageKeys {
         PageKeys {
             pgnos: Vec::with_capacity(pages),
             keys: KeyList::with_capacity(2 * pages),
+            ends: Vec::with_capacity(pages),
             order: Vec::new(),
         }
     }
 
     /// Add a page (after [`PageKeys::sort_by_pgno`], only in page number order).
     pub fn push(&mut self, pgno: u32, first: &[u8], last: &[u8]) {
+        self.push_entries(pgno, [first, last].into_iter());
+    }
+
+    /// Add an interior page with its cells: (hash of the cell's bytes, key).
+    pub fn push_interior<'a>(
+        &mut self,
+        pgno: u32,
+        first: &[u8],
+        last: &[u8],
+        cells: impl Iterator<Item = (u64, &'a [u8])>,
+    ) {
+        self.push(pgno, first, last);
+        for (hash, key) in cells {
+            self.keys.bytes.extend_from_slice(&hash.to_le_bytes());
+            self.keys.push(key);
+        }
+        *self.ends.last_mut().expect("just pushed") = self.keys.len() as u32;
+    }
+
+    /// Add a page with its entries as [`PageKeys::entries`] gives them (at least two).
+    pub fn push_entries<'a>(&mut self, pgno: u32, entries: impl Iterator<Item = &'a [u8]>) {
         if !self.order.is_empty() {
             self.order.push(self.pgnos.len() as u32);
         }
         self.pgnos.push(pgno);
-        self.keys.push(first);
-        self.keys.push(last);
+        for e in entries {
+            self.keys.push(e);
+        }
+        self.ends.push(self.keys.len() as u32);
     }
 
     /// Add the pages of `other` (neither sorted yet) after these.
     pub fn append(&mut self, other: &PageKeys) {
         debug_assert!(self.order.is_empty() && other.order.is_empty());
+        let base = self.keys.len() as u32;
         self.pgnos.extend_from_slice(&other.pgnos);
         self.keys.append(&other.keys);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
     }
 
     pub fn len(&self) -> usize {
@@ -113,20 +148,47 @@ impl PageKeys {
         }
     }
 
+    /// The entries of the page pushed `i`th: first key, last key, cells.
+    fn entries_at(&self, i: usize) -> impl Iterator<Item = &[u8]> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        (start..self.ends[i] as usize).map(|e| self.keys.get(e))
+    }
+
+    /// Page number and entries (first key, last key, then each cell as stored) of each page,
+    /// in page number order: what [`PageKeys::push_entries`] takes back.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, impl Iterator<Item = &[u8]>)> {
+        (0..self.len()).map(|k| {
+            let i = self.at(k);
+            (self.pgnos[i], self.entries_at(i))
+        })
+    }
+
     /// Page number, first key and last key of each page, in page number order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], &[u8])> {
         (0..self.len()).map(|k| {
             let i = self.at(k);
-            (
-                self.pgnos[i],
-                self.keys.get(2 * i),
-                self.keys.get(2 * i + 1),
-            )
+            let (first, last) = self.bounds(i);
+            (self.pgnos[i], first, last)
         })
     }
 
-    /// The first and last key of page `pgno`.
-    pub fn find(&self, pgno: u32) -> Option<(&[u8], &[u8])> {
+    /// The first and last key of the page pushed `i`th.
+    fn bounds(&self, i: usize) -> (&[u8], &[u8]) {
+        let mut entries = self.entries_at(i);
+        let first = entries.next().expect("a first key");
+        (first, entries.next().expect("a last key"))
+    }
+
+    /// The cells of the page pushed `i`th (see [`PageKeys::cells`]).
+    fn cells_at(&self, i: usize) -> impl Iterator<Item = (u64, &[u8])> {
+        self.entries_at(i).skip(2).map(|e| {
+            let (hash, key) = e.split_at(CELL_HASH);
+            (u64::from_le_bytes(hash.try_into().expect("8 bytes")), key)
+        })
+    }
+
+    /// Where page `pgno` was pushed.
+    fn position(&self, pgno: u32) -> Option<usize> {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -134,17 +196,27 @@ impl PageKeys {
             match self.pgnos[i].cmp(&pgno) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return Some((self.keys.get(2 * i), self.keys.get(2 * i + 1)));
-                }
+                std::cmp::Ordering::Equal => return Some(i),
             }
         }
         None
     }
 
+    /// The first and last key of page `pgno`.
+    pub fn find(&self, pgno: u32) -> Option<(&[u8], &[u8])> {
+        Some(self.bounds(self.position(pgno)?))
+    }
+
+    /// The cells of interior page `pgno` (hash of the cell's bytes, key); empty for a page
+    /// pushed without them.
+    pub fn cells(&self, pgno: u32) -> Option<impl Iterator<Item = (u64, &[u8])>> {
+        Some(self.cells_at(self.position(pgno)?))
+    }
+
     pub fn shrink_to_fit(&mut self) {
         self.pgnos.shrink_to_fit();
         self.keys.shrink_to_fit();
+        self.ends.shrink_to_fit();
         self.order.shrink_to_fit();
     }
 
@@ -161,7 +233,11 @@ impl PageKeys {
 
 impl PartialEq for PageKeys {
     fn eq(&self, other: &PageKeys) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len()
+            && self
+                .entries()
+                .zip(other.entries())
+                .all(|((a, ea), (b, eb))| a == b && ea.eq(eb))
     }
 }
 
@@ -193,5 +269,35 @@ mod tests {
         assert_eq!(keys.find(9), Some((&b"c\0"[..], &b"d\0"[..])));
         assert_eq!(keys.find(4), None);
         assert_eq!(keys.iter().count(), 2);
+        assert_eq!(keys.cells(9).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn keeps_the_cells_of_interior_pages() {
+        let mut keys = PageKeys::default();
+        keys.push(7, b"x\0", b"y\0");
+        let cells = [(1u64, &b"p\0"[..]), (u64::MAX, b"q\0")];
+        keys.push_interior(5, b"p\0", b"q\0", cells.into_iter());
+        keys.push(2, b"a\0", b"b\0");
+        let mut other = PageKeys::default();
+        other.push_interior(4, b"m\0", b"m\0", [(9u64, &b"m\0"[..])].into_iter());
+        keys.append(&other);
+        keys.sort_by_pgno();
+        assert_eq!(keys.find(5), Some((&b"p\0"[..], &b"q\0"[..])));
+        assert_eq!(keys.cells(5).unwrap().collect::<Vec<_>>(), cells);
+        assert_eq!(
+            keys.cells(4).unwrap().collect::<Vec<_>>(),
+            [(9, &b"m\0"[..])]
+        );
+        assert_eq!(keys.cells(7).unwrap().count(), 0);
+        assert!(keys.cells(3).is_none());
+        // What a map file keeps reads back the same.
+        let mut copy = PageKeys::default();
+        for (pgno, entries) in keys.entries() {
+            copy.push_entries(pgno, entries);
+        }
+        assert_eq!(copy, keys);
+        let pgnos: Vec<u32> = keys.iter().map(|(p, _, _)| p).collect();
+        assert_eq!(pgnos, [2, 4, 5, 7]);
     }
 }

@@ -16,7 +16,7 @@ use super::keylist::{KeyList, PageKeys};
 use super::pagelist::PageList;
 use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 6\n";
+const MAGIC: &[u8] = b"sqlgit page map 7\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
 const PAGE_RECORD: usize = 4 + 1 + 8 + 8 + 8;
 /// Page records read or written (and checksummed) together.
@@ -71,10 +71,13 @@ impl PageMap {
                 Some(keys) => {
                     out.put(&[1])?;
                     out.put(&(keys.pages.len() as u64).to_le_bytes())?;
-                    for (pgno, first, last) in keys.pages.iter() {
+                    for (pgno, entries) in keys.pages.entries() {
                         out.put(&pgno.to_le_bytes())?;
-                        out.put_bytes(first)?;
-                        out.put_bytes(last)?;
+                        let entries: Vec<&[u8]> = entries.collect();
+                        out.put(&(entries.len() as u32).to_le_bytes())?;
+                        for entry in entries {
+                            out.put_bytes(entry)?;
+                        }
                     }
                     out.put(&(keys.chunks.len() as u64).to_le_bytes())?;
                     for k in keys.chunks.iter() {
@@ -167,8 +170,16 @@ impl PageMap {
                 keys.pages = PageKeys::with_capacity(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {
                     let pgno = u32::from_le_bytes(input.array()?);
-                    let first = input.get_bytes(len)?;
-                    keys.pages.push(pgno, &first, &input.get_bytes(len)?);
+                    let count = u32::from_le_bytes(input.array()?);
+                    if count < 2 {
+                        bail!("{}: a page without its first and last key", path.display());
+                    }
+                    let mut entries = Vec::with_capacity(count.min(64) as usize);
+                    for _ in 0..count {
+                        entries.push(input.get_bytes(len)?);
+                    }
+                    keys.pages
+                        .push_entries(pgno, entries.iter().map(Vec::as_slice));
                 }
                 keys.pages.shrink_to_fit();
                 let n = u64::from_le_bytes(input.array()?);

@@ -307,8 +307,9 @@ impl<'c> Pages<'c> {
     }
 
     /// [`Pages::walk`], and for an index b-tree (a WITHOUT ROWID table) whose first `keys`
-    /// record fields are its key, the keys of each page's first and last cell and of each
-    /// overflow page's cell (None when a key does not fit in its page).
+    /// record fields are its key, the keys of each page's first and last cell, of each
+    /// overflow page's cell, and of each cell of an interior page with the hash of its bytes
+    /// (None when a key does not fit in its page).
     pub fn walk_keyed(
         &mut self,
         rootpage: u32,
@@ -391,7 +392,7 @@ impl<'c> Pages<'c> {
             };
             let mut overflow: Vec<(u32, i64, Vec<u8>)> = Vec::new();
             let mut children: Vec<u32> = Vec::new();
-            let mut first_last: (Vec<u8>, Vec<u8>) = Default::default();
+            let mut index_page = IndexPageKeys::default();
             if let Some(sums) = &mut sums {
                 sums.new_leaf();
             }
@@ -413,7 +414,7 @@ impl<'c> Pages<'c> {
                             overflow.push((first, rowid, Vec::new()));
                         }
                         if let Some(sums) = &mut sums {
-                            let cell = self.leaf_cell(at, n + m, (local, spills))?;
+                            let cell = self.cell_bytes(at, n + m, (local, spills))?;
                             sums.add(rowid, xxh3_64_with_seed(cell, self.seed));
                         }
                     }
@@ -425,29 +426,37 @@ impl<'c> Pages<'c> {
                             at
                         };
                         let (size, n) = varint(self.cur(), at)?;
-                        let spill = self.overflow(at + n, size, false)?;
+                        let (local, spills) = self.local_size(size, false);
+                        let spill = match spills {
+                            true => Some(be32(self.cur(), at + n + local)?),
+                            false => None,
+                        };
+                        let wanted = i == 0 || i + 1 == cells || spills || kind == 0x02;
                         let key = match (keys, &page_keys) {
-                            (Some(k), Some(_)) if i == 0 || i + 1 == cells || spill.is_some() => {
+                            (Some(k), Some(_)) if wanted => {
                                 let local = self.local_payload(at + n, size);
-                                record_key(local, k, self.encoding)
+                                let key = record_key(local, k, self.encoding);
+                                if key.is_none() {
+                                    page_keys = None; // a key we cannot read: no ranges
+                                }
+                                key
                             }
                             _ => None,
                         };
-                        if keys.is_some() && key.is_none() && (i == 0 || i + 1 == cells) {
-                            page_keys = None; // a key we cannot read: no ranges for this table
-                        }
                         if let Some(key) = &key {
+                            if kind == 0x02 {
+                                let cell = self.cell_bytes(at, n, (local, spills))?;
+                                let hash = xxh3_64_with_seed(cell, self.seed);
+                                index_page.cells.push((hash, key.clone()));
+                            }
                             if i == 0 {
-                                first_last.0 = key.clone();
+                                index_page.first = key.clone();
                             }
                             if i + 1 == cells {
-                                first_last.1 = key.clone();
+                                index_page.last = key.clone();
                             }
                         }
                         if let Some(first) = spill {
-                            if keys.is_some() && key.is_none() {
-                                page_keys = None;
-                            }
                             overflow.push((first, 0, key.unwrap_or_default()));
                         }
                     }
@@ -468,7 +477,7 @@ impl<'c> Pages<'c> {
                 if let Some(list) = &mut page_keys
                     && cells > 0
                 {
-                    list.push(pgno, &first_last.0, &first_last.1);
+                    index_page.add_to(list, pgno);
                 }
             }
             out.push(page);
@@ -504,15 +513,6 @@ impl<'c> Pages<'c> {
         let (local, _) = self.local_size(size, false);
         let end = (at + local).min(self.cur().len());
         &self.cur()[at.min(end)..end]
-    }
-
-    /// The first overflow page of a cell whose payload (`size` bytes) starts at `at`, if it
-    /// spills.
-    fn overflow(&self, at: usize, size: u64, table_leaf: bool) -> Result<Option<u32>> {
-        match self.local_size(size, table_leaf) {
-            (local, true) => Ok(Some(be32(self.cur(), at + local)?)),
-            (_, false) => Ok(None),
-        }
     }
 
     /// How many bytes of a payload of `size` bytes a cell holds on its own page (of a table
@@ -555,6 +555,22 @@ impl<'c> Pages<'c> {
             pgno = be32(self.cur(), 0)?;
         }
         Ok(())
+    }
+}
+
+/// What an index b-tree page gives its table's [`PageKeys`] (see [`Pages::walk_keyed`]).
+#[derive(Default)]
+struct IndexPageKeys {
+    first: Vec<u8>,
+    last: Vec<u8>,
+    /// An interior page's cells: the hash of each one's bytes, and its key.
+    cells: Vec<(u64, Vec<u8>)>,
+}
+
+impl IndexPageKeys {
+    fn add_to(&self, list: &mut PageKeys, pgno: u32) {
+        let cells = self.cells.iter().map(|(hash, key)| (*hash, key.as_slice()));
+        list.push_interior(pgno, &self.first, &self.last, cells);
     }
 }
 

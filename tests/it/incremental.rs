@@ -227,7 +227,7 @@ fn open(path: &Path, c: &Config) -> Connection {
 
 /// A snapshot of `db` into the repository at `repo` that reads what changed and everything, in
 /// one read transaction (`at` names the step in a failure).
-fn check_run(repo: &Path, db: &Path, at: &str) -> snapshot::Outcome {
+pub(crate) fn check_run(repo: &Path, db: &Path, at: &str) -> snapshot::Outcome {
     let store = Store::open(repo).unwrap();
     snapshot::take(
         &store,
@@ -284,7 +284,12 @@ fn incremental_tree_equals_full_tree() {
 }
 
 /// `sqlgit snapshot DB --repo REPO --json ARGS…` (must succeed): the report.
-fn snapshot_json(env: &TestEnv, db: &Path, repo: &Path, args: &[&str]) -> serde_json::Value {
+pub(crate) fn snapshot_json(
+    env: &TestEnv,
+    db: &Path,
+    repo: &Path,
+    args: &[&str],
+) -> serde_json::Value {
     let mut all: Vec<&std::ffi::OsStr> = vec!["snapshot".as_ref(), db.as_os_str()];
     all.extend(["--repo".as_ref(), repo.as_os_str(), "--json".as_ref()]);
     all.extend(args.iter().map(std::ffi::OsStr::new));
@@ -564,79 +569,4 @@ fn file_reads_match_the_transaction_under_a_writer_and_checkpoints() {
             "{journal}: the writer committed only {commits} times"
         );
     }
-}
-
-/// WITHOUT ROWID tables of hundreds of chunks (several levels of group folders): after every
-/// random step (rows growing and shrinking so that chunks appear and go away, inserts before
-/// the first key and after the last, deletes of whole runs) the incremental tree equals the
-/// whole read's, and untouched group folders are reused whole, not chunk by chunk.
-#[test]
-fn keyed_tables_reuse_whole_folders() {
-    let env = TestEnv::new();
-    let path = env.path("keyed.db");
-    let repo = env.path("keyed.sqlgit");
-    let db = Connection::open(&path).unwrap();
-    db.execute_batch(
-        "PRAGMA page_size=1024;
-         CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
-         CREATE TABLE ck(a INTEGER, b TEXT COLLATE NOCASE, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 30000)
-         INSERT INTO kv SELECT printf('k%06d', i * 3), printf('value %d %s', i, hex(randomblob(8))) FROM c;
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
-         INSERT INTO ck SELECT i % 50, printf('%s%d', substr('xXyY', 1 + i % 4, 1), i), i FROM c;",
-    )
-    .unwrap();
-    let store = Store::open_or_create(&repo).unwrap();
-    check_run(&store.path, &path, "first");
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x6b65);
-    let mut folders_reused = 0;
-    let mut chunks_reused = 0;
-    for step in 0..60 {
-        for _ in 0..rng.random_range(1..5) {
-            let k = rng.random_range(0..95_000i64);
-            match rng.random_range(0..7) {
-                0 => db.execute(
-                    "UPDATE kv SET v = printf('%.*c', ?2, 'w') WHERE k = printf('k%06d', ?1)",
-                    params![k / 3 * 3, rng.random_range(0..400i64)],
-                ),
-                1 => db.execute(
-                    "INSERT OR REPLACE INTO kv VALUES (printf('k%06d', ?1), ?1)",
-                    params![k],
-                ),
-                2 => db.execute(
-                    "DELETE FROM kv WHERE k >= printf('k%06d', ?1) AND k < printf('k%06d', ?1 + 40)",
-                    params![k],
-                ),
-                3 => db.execute(
-                    "INSERT OR REPLACE INTO kv VALUES (?1, 'edge')",
-                    params![if k % 2 == 0 { "a-first" } else { "z-last" }],
-                ),
-                4 => db.execute(
-                    "DELETE FROM kv WHERE k IN ('a-first', 'z-last')",
-                    params![],
-                ),
-                5 => db.execute(
-                    "UPDATE ck SET v = hex(randomblob(?2)) WHERE a = ?1 % 50 AND v % 97 = ?1 % 97",
-                    params![k, rng.random_range(1..60i64)],
-                ),
-                _ => db.execute(
-                    "INSERT OR REPLACE INTO ck VALUES (?1 % 50, printf('Y%d', ?1), ?1)",
-                    params![k],
-                ),
-            }
-            .unwrap();
-        }
-        let outcome = check_run(&store.path, &path, &format!("step {step}"));
-        assert!(
-            outcome.mismatch.is_none(),
-            "step {step}: {}",
-            outcome.mismatch.unwrap()
-        );
-        folders_reused += outcome.reuse.folders_reused;
-        chunks_reused += outcome.reuse.chunks_reused;
-    }
-    assert!(
-        folders_reused * 32 > chunks_reused,
-        "{folders_reused} folders and {chunks_reused} chunks reused one by one"
-    );
 }

@@ -29,6 +29,7 @@ mod env;
 mod format;
 mod history;
 mod incremental;
+mod incremental_keyed;
 mod job;
 mod ops;
 mod oracle;

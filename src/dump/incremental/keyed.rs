@@ -10,7 +10,7 @@ use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys};
 use crate::dump::pagelist::PageList;
-use crate::dump::pages::{Keys, Page, Side, TableMap, changed_pages};
+use crate::dump::pages::{Keys, Kind, Page, Side, TableMap, changed_pages};
 use crate::dump::path::ordinal_chunk_name;
 use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
@@ -32,12 +32,20 @@ struct KeyOrder<'c> {
     conn: &'c Connection,
     /// ` COLLATE "coll"` of each key column.
     collations: Vec<String>,
+    /// Plain keys compare here, as SQLite compares bound values: every key column's collation
+    /// is BINARY and the database's text is UTF-8 (BINARY compares the text's bytes as stored).
+    here: bool,
     /// `SELECT (?1 COLLATE …, ?2 …) <= (?3, ?4)` for keys of `collations.len()` values.
     bound: String,
 }
 
 impl KeyOrder<'_> {
-    fn new(conn: &Connection, collations: Vec<String>) -> KeyOrder<'_> {
+    fn new(conn: &Connection, collations: Vec<String>, encoding: Encoding) -> KeyOrder<'_> {
+        let binary = |c: &String| {
+            let name = c.trim_start_matches(" COLLATE ").trim_matches('"');
+            c.is_empty() || name.eq_ignore_ascii_case("binary")
+        };
+        let here = encoding == Encoding::Utf8 && collations.iter().all(binary);
         let n = collations.len();
         let left: Vec<String> = (0..n)
             .map(|i| format!("?{}{}", i + 1, collations[i]))
@@ -47,6 +55,7 @@ impl KeyOrder<'_> {
         KeyOrder {
             conn,
             collations,
+            here,
             bound,
         }
     }
@@ -58,6 +67,11 @@ impl KeyOrder<'_> {
             && a.len() == n
             && b.len() == n
         {
+            if self.here
+                && let Some(le) = le_here(&a, &b)
+            {
+                return Ok(le);
+            }
             let mut stmt = self.conn.prepare_cached(&self.bound)?;
             let params = rusqlite::params_from_iter(a.iter().chain(b.iter()));
             return Ok(stmt.query_row(params, |r| r.get::<_, bool>(0))?);
@@ -81,6 +95,33 @@ impl KeyOrder<'_> {
         }
         Ok(lo.checked_sub(1))
     }
+}
+
+/// `(a) <= (b)` for keys of plain values under BINARY collations in UTF-8, the way SQLite
+/// compares values (NULL, then numbers, then text, then blobs; text and blobs by their bytes,
+/// then length). None when a NULL is met (SQL says NULL; key columns are NOT NULL anyway).
+fn le_here(a: &[Value], b: &[Value]) -> Option<bool> {
+    use std::cmp::Ordering;
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Integer(_) | Value::Real(_) => 1,
+        Value::Text(_) => 2,
+        Value::Blob(_) => 3,
+    };
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x, y) {
+            (Value::Null, _) | (_, Value::Null) => return None,
+            (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
+            (Value::Text(x), Value::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+            (Value::Blob(x), Value::Blob(y)) => x.cmp(y),
+            (x, y) if rank(x) != rank(y) => rank(x).cmp(&rank(y)),
+            _ => return None, // a real: not a plain value
+        };
+        if order != Ordering::Equal {
+            return Some(order == Ordering::Less);
+        }
+    }
+    Some(true)
 }
 
 /// The values of a key (SQL literals, each ended by NUL) when every one is spelled plainly:
@@ -180,7 +221,7 @@ pub fn read_keyed_in_part(
                 .unwrap_or_default()
         })
         .collect();
-    let order = KeyOrder::new(conn, collations);
+    let order = KeyOrder::new(conn, collations, encoding);
     let chunks_keys = &old_keys.chunks;
     let changed = changed_keys(&old.pages, new_pages, &old_keys.pages, new_keys);
     let merged = changed_chunks(&order, chunks_keys, changed)?;
@@ -369,26 +410,54 @@ impl Placed<'_> {
     }
 }
 
-/// The key ranges (first, last) of the index b-tree pages that changed, appeared or went away
-/// between `old` and `new` (both in page number order, with their keys by page number).
+/// The key ranges (first, last) where rows may differ between `old` and `new` (both in page
+/// number order, with their keys by page number): those of the leaves and overflow pages that
+/// changed, appeared or went away, and the keys of the rows in interior cells that are on one
+/// side only. Interior cells hold whole rows in an index b-tree; one that moved between pages
+/// unchanged, as splits and merges move them, is no change.
 fn changed_keys(
     old: &PageList,
     new: &PageList,
     old_keys: &PageKeys,
     new_keys: &PageKeys,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let key_of = |keys: &PageKeys, pgno: u32| -> Option<(Vec<u8>, Vec<u8>)> {
-        let (first, last) = keys.find(pgno)?;
-        Some((first.to_vec(), last.to_vec()))
-    };
     let same = |o: &Page, n: &Page| (o.kind, o.hash) == (n.kind, n.hash);
-    changed_pages(old, new, same)
-        .into_iter()
-        .filter_map(|(side, p)| match side {
-            Side::Old => key_of(old_keys, p.pgno),
-            Side::New => key_of(new_keys, p.pgno),
-        })
-        .collect()
+    let mut ranges = Vec::new();
+    // (hash, key, side) of the cells of the interior pages that changed.
+    let mut cells: Vec<(u64, &[u8], Side)> = Vec::new();
+    for (side, p) in changed_pages(old, new, same) {
+        let keys = match side {
+            Side::Old => old_keys,
+            Side::New => new_keys,
+        };
+        let Some((first, last)) = keys.find(p.pgno) else {
+            continue;
+        };
+        let before = cells.len();
+        if p.kind == Kind::Interior
+            && let Some(list) = keys.cells(p.pgno)
+        {
+            cells.extend(list.map(|(hash, key)| (hash, key, side)));
+        }
+        if cells.len() == before {
+            ranges.push((first.to_vec(), last.to_vec())); // no cells kept: its whole range
+        }
+    }
+    cells.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut i = 0;
+    while i < cells.len() {
+        let (hash, key, side) = cells[i];
+        if let Some(&(h, k, s)) = cells.get(i + 1)
+            && (h, k) == (hash, key)
+            && s != side
+        {
+            i += 2; // the same row, before and after
+            continue;
+        }
+        ranges.push((key.to_vec(), key.to_vec()));
+        i += 1;
+    }
+    ranges
 }
 
 #[cfg(test)]
@@ -402,6 +471,50 @@ mod tests {
             k.push(0);
         }
         k
+    }
+
+    #[test]
+    fn interior_cells_mark_only_the_rows_that_differ() {
+        let page = |pgno, kind, hash| Page {
+            pgno,
+            kind,
+            hash,
+            lo: 0,
+            hi: 0,
+        };
+        let (a, b, c, d) = (key(&["1"]), key(&["5"]), key(&["9"]), key(&["7"]));
+        // Page 2 (interior) held rows 1, 5 and 9; now row 5 moved to new interior page 4
+        // unchanged, row 9 changed, and row 7 came up from leaf 3, which changed.
+        let old: PageList = [page(2, Kind::Interior, 10), page(3, Kind::IndexLeaf, 20)]
+            .into_iter()
+            .collect();
+        let new: PageList = [
+            page(2, Kind::Interior, 11),
+            page(3, Kind::IndexLeaf, 21),
+            page(4, Kind::Interior, 30),
+        ]
+        .into_iter()
+        .collect();
+        let mut old_keys = PageKeys::default();
+        let cells = [(100, &a[..]), (500, &b[..]), (900, &c[..])];
+        old_keys.push_interior(2, &a, &c, cells.into_iter());
+        old_keys.push(3, &key(&["6"]), &key(&["8"]));
+        let mut new_keys = PageKeys::default();
+        new_keys.push_interior(2, &a, &d, [(100, &a[..]), (700, &d[..])].into_iter());
+        new_keys.push(3, &key(&["6"]), &key(&["8"]));
+        new_keys.push_interior(4, &b, &c, [(500, &b[..]), (901, &c[..])].into_iter());
+        let mut got = changed_keys(&old, &new, &old_keys, &new_keys);
+        got.sort();
+        let point = |k: &Vec<u8>| (k.clone(), k.clone());
+        let mut want = vec![
+            (key(&["6"]), key(&["8"])),
+            (key(&["6"]), key(&["8"])),
+            point(&c),
+            point(&c),
+            point(&d),
+        ];
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -448,9 +561,27 @@ mod tests {
             "2.5",
             "'a'||char(13)",
             "''",
+            "'é'",
+            "'z'",
+            "'\u{1F600}'",
+            "'\u{FFFD}'",
+            "-9223372036854775808",
+            "9223372036854775807",
         ];
-        for colls in [vec![String::new()], vec![" COLLATE NOCASE".to_string()]] {
-            let order = KeyOrder::new(&conn, colls);
+        let collations = [
+            String::new(),
+            " COLLATE NOCASE".to_string(),
+            " COLLATE \"BINARY\"".to_string(),
+        ];
+        for (colls, encoding) in collations
+            .iter()
+            .flat_map(|c| [(c, Encoding::Utf8), (c, Encoding::Utf16Le)])
+        {
+            let order = KeyOrder::new(&conn, vec![colls.clone()], encoding);
+            assert_eq!(
+                order.here,
+                encoding == Encoding::Utf8 && !colls.contains("NOCASE")
+            );
             for a in lits {
                 for b in lits {
                     let (ka, kb) = (key(&[a]), key(&[b]));
@@ -466,7 +597,8 @@ mod tests {
                 }
             }
         }
-        let order = KeyOrder::new(&conn, vec![String::new(), " COLLATE NOCASE".into()]);
+        let both = vec![String::new(), " COLLATE NOCASE".into()];
+        let order = KeyOrder::new(&conn, both, Encoding::Utf8);
         assert!(order.le(&key(&["1", "'B'"]), &key(&["1", "'b'"])).unwrap());
         assert!(!order.le(&key(&["2", "'a'"]), &key(&["1", "'b'"])).unwrap());
     }

@@ -146,16 +146,16 @@ impl Pages<'_> {
             if ranges[j].0 > rowid {
                 continue;
             }
-            let cell = self.leaf_cell(at, n + m, self.local_size(size, true))?;
+            let cell = self.cell_bytes(at, n + m, self.local_size(size, true))?;
             sums[j] = sums[j].wrapping_add(xxh3_64_with_seed(cell, self.seed));
         }
         Ok(())
     }
 
-    /// The bytes of the current table leaf's cell at `at` that its hash covers: the `head`
-    /// (payload size and rowid varints), the payload's `local` bytes and, when it `spills`, the
-    /// first overflow page's number.
-    pub(super) fn leaf_cell(
+    /// The bytes of the current page's cell at `at` that its hash covers: the `head` (payload
+    /// size varint, and a table leaf's rowid), the payload's `local` bytes and, when it
+    /// `spills`, the first overflow page's number.
+    pub(super) fn cell_bytes(
         &self,
         at: usize,
         head: usize,
