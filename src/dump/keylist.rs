@@ -3,12 +3,24 @@
 //! ([`PageKeys`]). One allocation for all of them and 8 bytes of bookkeeping a key, where a
 //! `Vec<u8>` each costs 24 bytes plus an allocation (~32 bytes).
 
+/// Bytes of keys a list may hold (its positions are 32-bit). The walk and the dump keep far
+/// less (see [`within_budget`]); a damaged map that would need more is no map.
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// Whether `bytes` of keys for `items` pages or chunks stay within what a table may keep: about
+/// 96 bytes an item, beyond a first MiB. Keys are kept in memory for the whole run (the previous
+/// map's and the new one's), so a table whose keys are long (a text key of a hundred bytes
+/// takes most of that) keeps none instead: it is read whole when it changes.
+pub fn within_budget(bytes: usize, items: usize) -> bool {
+    bytes <= (1 << 20) + 96 * items && bytes <= MAX_BYTES / 2
+}
+
 /// See the module doc.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyList {
     bytes: Vec<u8>,
     /// Where each key ends in `bytes`.
-    ends: Vec<usize>,
+    ends: Vec<u32>,
 }
 
 impl KeyList {
@@ -19,9 +31,20 @@ impl KeyList {
         }
     }
 
+    /// Add a key (the list must stay within [`MAX_BYTES`]: its owners keep less).
     pub fn push(&mut self, key: &[u8]) {
         self.bytes.extend_from_slice(key);
-        self.ends.push(self.bytes.len());
+        self.ends.push(Self::end(self.bytes.len()));
+    }
+
+    fn end(len: usize) -> u32 {
+        assert!(len <= MAX_BYTES, "a key list over its limit");
+        len as u32
+    }
+
+    /// Bytes of all the keys.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
     }
 
     pub fn len(&self) -> usize {
@@ -34,8 +57,8 @@ impl KeyList {
 
     /// Key `i` (panics past the end, like indexing).
     pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
@@ -44,7 +67,7 @@ impl KeyList {
 
     /// Add the keys of `other` after these.
     pub fn append(&mut self, other: &KeyList) {
-        let base = self.bytes.len();
+        let base = Self::end(self.bytes.len() + other.bytes.len()) - other.bytes.len() as u32;
         self.bytes.extend_from_slice(&other.bytes);
         self.ends.extend(other.ends.iter().map(|e| e + base));
     }
@@ -133,6 +156,11 @@ impl PageKeys {
 
     pub fn len(&self) -> usize {
         self.pgnos.len()
+    }
+
+    /// Bytes of all the keys (and cell hashes) kept.
+    pub fn bytes(&self) -> usize {
+        self.keys.bytes()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -246,6 +274,15 @@ impl Eq for PageKeys {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_grows_with_the_pages() {
+        assert!(within_budget(1 << 20, 0));
+        assert!(!within_budget((1 << 20) + 1, 0));
+        assert!(within_budget((1 << 20) + 96 * 1000, 1000));
+        assert!(!within_budget((1 << 20) + 97 * 1000, 1000));
+        assert!(!within_budget(MAX_BYTES / 2 + 1, usize::MAX / 192));
+    }
 
     #[test]
     fn keeps_keys_apart() {

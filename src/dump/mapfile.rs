@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::chunksums::ChunkSums;
-use super::keylist::{KeyList, PageKeys};
+use super::keylist::{self, KeyList, PageKeys};
 use super::pagelist::PageList;
 use super::pages::{Keys, Kind, Page, PageMap, TableMap};
 
@@ -70,8 +70,9 @@ impl PageMap {
                 None => out.put(&[0])?,
                 Some(keys) => {
                     out.put(&[1])?;
-                    out.put(&(keys.pages.len() as u64).to_le_bytes())?;
-                    for (pgno, entries) in keys.pages.entries() {
+                    let pages = keys.pages.lock().expect("page keys");
+                    out.put(&(pages.len() as u64).to_le_bytes())?;
+                    for (pgno, entries) in pages.entries() {
                         out.put(&pgno.to_le_bytes())?;
                         let entries: Vec<&[u8]> = entries.collect();
                         out.put(&(entries.len() as u32).to_le_bytes())?;
@@ -166,8 +167,9 @@ impl PageMap {
             let [has_keys] = input.array()?;
             if has_keys == 1 {
                 let mut keys = Keys::default();
+                let pages = keys.pages.get_mut().expect("page keys");
                 let n = u64::from_le_bytes(input.array()?);
-                keys.pages = PageKeys::with_capacity(n.min(len / 12) as usize);
+                *pages = PageKeys::with_capacity(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {
                     let pgno = u32::from_le_bytes(input.array()?);
                     let count = u32::from_le_bytes(input.array()?);
@@ -178,14 +180,21 @@ impl PageMap {
                     for _ in 0..count {
                         entries.push(input.get_bytes(len)?);
                     }
-                    keys.pages
-                        .push_entries(pgno, entries.iter().map(Vec::as_slice));
+                    let more: usize = entries.iter().map(Vec::len).sum();
+                    if pages.bytes() + more > keylist::MAX_BYTES {
+                        bail!("{}: page keys over their limit", path.display());
+                    }
+                    pages.push_entries(pgno, entries.iter().map(Vec::as_slice));
                 }
-                keys.pages.shrink_to_fit();
+                pages.shrink_to_fit();
                 let n = u64::from_le_bytes(input.array()?);
                 keys.chunks = KeyList::with_capacity(n.min(len / 4) as usize);
                 for _ in 0..n.min(len) {
-                    keys.chunks.push(&input.get_bytes(len)?);
+                    let key = input.get_bytes(len)?;
+                    if keys.chunks.bytes() + key.len() > keylist::MAX_BYTES {
+                        bail!("{}: chunk keys over their limit", path.display());
+                    }
+                    keys.chunks.push(&key);
                 }
                 keys.chunks.shrink_to_fit();
                 t.keys = Some(keys);

@@ -59,22 +59,21 @@ impl Mapper<'_, '_> {
                         encoding,
                         format,
                         previous,
-                        (old, old_keys),
+                        (old, old_keys, old_keys.take_pages()),
                         (&new_pages, &page_keys),
                         sink,
                         &mut self.reuse,
                     )?;
                     self.reuse.tables_partial += 1;
                     self.reused_bytes += part.reused_bytes;
+                    let chunks = part.chunk_keys.len();
                     self.tables.push(Arc::new(TableMap {
                         rootpage,
                         rows: walked.rows,
                         bytes: part.bytes,
                         pages: new_pages,
-                        keys: Some(pages::Keys {
-                            pages: page_keys,
-                            chunks: part.chunk_keys,
-                        }),
+                        keys: keylist::within_budget(part.chunk_keys.bytes(), chunks)
+                            .then(|| pages::Keys::new(page_keys, part.chunk_keys)),
                         sums: None.into(),
                     }));
                     return Ok(walked.rows);
@@ -87,11 +86,18 @@ impl Mapper<'_, '_> {
         let mut chunk_keys = keylist::KeyList::default();
         let summed = incremental::can_read_in_part(table);
         let mut firsts: Vec<i64> = Vec::new();
+        let mut keys_kept = keyed;
         let mut emit = |chunk: rows::Chunk| {
             bytes += chunk.data.len() as u64;
             chunks += 1;
-            if keyed {
-                chunk_keys.push(&chunk.first_key);
+            if keys_kept {
+                let kept = chunk_keys.bytes() + chunk.first_key.len();
+                if keylist::within_budget(kept, chunks as usize) {
+                    chunk_keys.push(&chunk.first_key);
+                } else {
+                    keys_kept = false; // keys too long to keep: the table is read whole
+                    chunk_keys = keylist::KeyList::default();
+                }
             }
             if summed {
                 firsts.extend(chunk.first_rowid);
@@ -100,7 +106,7 @@ impl Mapper<'_, '_> {
         };
         let helper = self.helper.as_mut();
         let rows = parallel::read_rows(conn, helper, table, encoding, format, &mut emit)?;
-        let keys = keyed.then_some(table.key_columns.len());
+        let keys = keys_kept.then_some(table.key_columns.len());
         let what = pages::What {
             keys,
             firsts: summed.then_some(&firsts[..]),
@@ -120,10 +126,7 @@ impl Mapper<'_, '_> {
             pages: walked.pages.into_iter().collect(),
             keys: walked.keys.map(|pages| {
                 chunk_keys.shrink_to_fit();
-                pages::Keys {
-                    pages,
-                    chunks: chunk_keys,
-                }
+                pages::Keys::new(pages, chunk_keys)
             }),
             sums: sums.into(),
         }));

@@ -23,7 +23,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 use super::btree::{be16, be32, varint};
 use super::fileview::FileView;
-use super::keylist::PageKeys;
+use super::keylist::{PageKeys, within_budget};
 use super::pagelist::PageList;
 use super::record::record_key;
 use super::stmt::{Cell, Encoding, RawStmt};
@@ -113,7 +113,9 @@ impl Walked {
         self.pages.extend_from_slice(&other.pages);
         self.rows += other.rows;
         self.keys = match (self.keys.take(), other.keys) {
-            (Some(mut mine), Some(theirs)) => {
+            (Some(mut mine), Some(theirs))
+                if within_budget(mine.bytes() + theirs.bytes(), self.pages.len()) =>
+            {
                 mine.append(&theirs);
                 Some(mine)
             }
@@ -142,10 +144,26 @@ pub struct TableMap {
 }
 
 /// See [`TableMap::keys`].
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Keys {
-    pub pages: PageKeys,
+    /// The run that reads the table in part takes them out of the previous map once it knows
+    /// what changed (see [`Keys::take_pages`]): its new map has new ones.
+    pub pages: Mutex<PageKeys>,
     pub chunks: super::keylist::KeyList,
+}
+
+impl Keys {
+    pub fn new(pages: PageKeys, chunks: super::keylist::KeyList) -> Keys {
+        Keys {
+            pages: pages.into(),
+            chunks,
+        }
+    }
+
+    /// The page keys, leaving none (the previous map's are used once, then their memory goes).
+    pub fn take_pages(&self) -> PageKeys {
+        std::mem::take(&mut *self.pages.lock().expect("page keys"))
+    }
 }
 
 /// The page map of one database in one snapshot.
@@ -377,110 +395,19 @@ impl<'c> Pages<'c> {
                 super::buffers::trim_now_and_then();
             }
             self.read(pgno)?;
-            let hash = xxh3_64_with_seed(self.cur(), self.seed);
-            let h = if pgno == 1 { 100 } else { 0 };
-            let kind = *self.cur().get(h).context("page truncated")?;
-            let cells = be16(self.cur(), h + 3)? as usize;
-            let interior = matches!(kind, 0x02 | 0x05);
-            let pointers = h + if interior { 12 } else { 8 };
-            let mut page = Page {
-                pgno,
-                kind: if interior { Kind::Interior } else { Kind::Leaf },
-                hash,
-                lo: 1,
-                hi: 0,
-            };
-            let mut overflow: Vec<(u32, i64, Vec<u8>)> = Vec::new();
-            let mut children: Vec<u32> = Vec::new();
-            let mut index_page = IndexPageKeys::default();
-            if let Some(sums) = &mut sums {
-                sums.new_leaf();
-            }
-            for i in 0..cells {
-                let at = be16(self.cur(), pointers + 2 * i)? as usize;
-                match kind {
-                    0x05 => children.push(be32(self.cur(), at)?),
-                    0x0d => {
-                        let (size, n) = varint(self.cur(), at)?;
-                        let (rowid, m) = varint(self.cur(), at + n)?;
-                        let rowid = rowid as i64;
-                        if i == 0 {
-                            page.lo = rowid;
-                        }
-                        page.hi = rowid;
-                        let (local, spills) = self.local_size(size, true);
-                        if spills {
-                            let first = be32(self.cur(), at + n + m + local)?;
-                            overflow.push((first, rowid, Vec::new()));
-                        }
-                        if let Some(sums) = &mut sums {
-                            let cell = self.cell_bytes(at, n + m, (local, spills))?;
-                            sums.add(rowid, xxh3_64_with_seed(cell, self.seed));
-                        }
-                    }
-                    0x02 | 0x0a => {
-                        let at = if kind == 0x02 {
-                            children.push(be32(self.cur(), at)?);
-                            at + 4
-                        } else {
-                            at
-                        };
-                        let (size, n) = varint(self.cur(), at)?;
-                        let (local, spills) = self.local_size(size, false);
-                        let spill = match spills {
-                            true => Some(be32(self.cur(), at + n + local)?),
-                            false => None,
-                        };
-                        let wanted = i == 0 || i + 1 == cells || spills || kind == 0x02;
-                        let key = match (keys, &page_keys) {
-                            (Some(k), Some(_)) if wanted => {
-                                let local = self.local_payload(at + n, size);
-                                let key = record_key(local, k, self.encoding);
-                                if key.is_none() {
-                                    page_keys = None; // a key we cannot read: no ranges
-                                }
-                                key
-                            }
-                            _ => None,
-                        };
-                        if let Some(key) = &key {
-                            if kind == 0x02 {
-                                let cell = self.cell_bytes(at, n, (local, spills))?;
-                                let hash = xxh3_64_with_seed(cell, self.seed);
-                                index_page.cells.push((hash, key.clone()));
-                            }
-                            if i == 0 {
-                                index_page.first = key.clone();
-                            }
-                            if i + 1 == cells {
-                                index_page.last = key.clone();
-                            }
-                        }
-                        if let Some(first) = spill {
-                            overflow.push((first, 0, key.unwrap_or_default()));
-                        }
-                    }
-                    _ => bail!("page {pgno} is not a b-tree page (type {kind:#04x})"),
-                }
-            }
-            if interior {
-                children.push(be32(self.cur(), h + 8)?);
-            }
-            if kind == 0x0d {
-                rows += cells as u64;
-            } else if kind == 0x0a || kind == 0x02 {
-                if kind == 0x0a {
-                    page.kind = Kind::IndexLeaf;
-                }
-                page.lo = 0;
-                rows += cells as u64; // every cell of an index b-tree is a row
-                if let Some(list) = &mut page_keys
-                    && cells > 0
-                {
-                    index_page.add_to(list, pgno);
-                }
-            }
+            let Parsed {
+                page,
+                children,
+                overflow,
+                rows: held,
+            } = self.parse_page(pgno, keys, &mut page_keys, sums.as_mut())?;
+            rows += held;
             out.push(page);
+            if let Some(list) = &page_keys
+                && !within_budget(list.bytes(), out.len())
+            {
+                page_keys = None; // keys too long to keep: the table is read whole
+            }
             for (first, owner, key) in overflow {
                 let start = out.len();
                 self.walk_overflow(first, owner, &mut out, limit)?;
@@ -506,6 +433,151 @@ impl<'c> Pages<'c> {
             runs: sums.as_mut().map(CellSums::take_runs).unwrap_or_default(),
             stray: sums.is_some_and(|s| s.stray),
         })
+    }
+
+    /// The current page (`pgno`, just read): its [`Page`] and what the walk goes on to. With
+    /// `keys`, its keys go to `page_keys` (None from the first key that cannot be read); with
+    /// `sums`, its rows' cells are summed.
+    fn parse_page(
+        &self,
+        pgno: u32,
+        keys: Option<usize>,
+        page_keys: &mut Option<PageKeys>,
+        mut sums: Option<&mut CellSums>,
+    ) -> Result<Parsed> {
+        let hash = xxh3_64_with_seed(self.cur(), self.seed);
+        let h = if pgno == 1 { 100 } else { 0 };
+        let kind = *self.cur().get(h).context("page truncated")?;
+        let cells = be16(self.cur(), h + 3)? as usize;
+        let interior = matches!(kind, 0x02 | 0x05);
+        let pointers = h + if interior { 12 } else { 8 };
+        let mut parsed = Parsed {
+            page: Page {
+                pgno,
+                kind: match kind {
+                    0x02 | 0x05 => Kind::Interior,
+                    0x0a => Kind::IndexLeaf,
+                    _ => Kind::Leaf,
+                },
+                hash,
+                lo: if matches!(kind, 0x02 | 0x0a) { 0 } else { 1 },
+                hi: 0,
+            },
+            children: Vec::new(),
+            overflow: Vec::new(),
+            // Every cell of a table leaf is a row, and every cell of an index b-tree.
+            rows: if kind == 0x05 { 0 } else { cells as u64 },
+        };
+        let mut index_page = IndexPageKeys {
+            interior: kind == 0x02,
+            ..Default::default()
+        };
+        if let Some(sums) = &mut sums {
+            sums.new_leaf();
+        }
+        for i in 0..cells {
+            let at = be16(self.cur(), pointers + 2 * i)? as usize;
+            match kind {
+                0x05 => parsed.children.push(be32(self.cur(), at)?),
+                0x0d => self.table_leaf_cell(at, i == 0, &mut parsed, sums.as_deref_mut())?,
+                0x02 | 0x0a => {
+                    let at = if kind == 0x02 {
+                        parsed.children.push(be32(self.cur(), at)?);
+                        at + 4
+                    } else {
+                        at
+                    };
+                    let wanted = i == 0 || i + 1 == cells || kind == 0x02;
+                    let keys = keys.filter(|_| page_keys.is_some());
+                    let (key, spill) = self.index_cell(at, keys, wanted, kind == 0x02)?;
+                    match key {
+                        Some((key, hash)) => {
+                            index_page.add_cell(&key, hash, (i == 0, i + 1 == cells));
+                            if let Some(first) = spill {
+                                parsed.overflow.push((first, 0, key));
+                            }
+                        }
+                        None => {
+                            if keys.is_some() && (wanted || spill.is_some()) {
+                                *page_keys = None; // a key we cannot read: no ranges
+                            }
+                            if let Some(first) = spill {
+                                parsed.overflow.push((first, 0, Vec::new()));
+                            }
+                        }
+                    }
+                }
+                _ => bail!("page {pgno} is not a b-tree page (type {kind:#04x})"),
+            }
+        }
+        if interior {
+            parsed.children.push(be32(self.cur(), h + 8)?);
+        }
+        if let Some(list) = page_keys
+            && matches!(kind, 0x02 | 0x0a)
+            && cells > 0
+        {
+            index_page.add_to(list, pgno);
+        }
+        Ok(parsed)
+    }
+
+    /// A cell of the current table leaf, at `at` (the page's `first`): its rowid bounds the
+    /// page, its overflow chain is walked next, and it is summed.
+    fn table_leaf_cell(
+        &self,
+        at: usize,
+        first: bool,
+        parsed: &mut Parsed,
+        sums: Option<&mut CellSums>,
+    ) -> Result<()> {
+        let (size, n) = varint(self.cur(), at)?;
+        let (rowid, m) = varint(self.cur(), at + n)?;
+        let rowid = rowid as i64;
+        if first {
+            parsed.page.lo = rowid;
+        }
+        parsed.page.hi = rowid;
+        let (local, spills) = self.local_size(size, true);
+        if spills {
+            let first = be32(self.cur(), at + n + m + local)?;
+            parsed.overflow.push((first, rowid, Vec::new()));
+        }
+        if let Some(sums) = sums {
+            let cell = self.cell_bytes(at, n + m, (local, spills))?;
+            sums.add(rowid, xxh3_64_with_seed(cell, self.seed));
+        }
+        Ok(())
+    }
+
+    /// A cell of the current index b-tree page whose payload starts at `at`: its key (with
+    /// `keys`, the key's field count, when `wanted` or the payload spills; None when it cannot
+    /// be read) with the hash of the cell's bytes (`hashed`: an interior cell's, else 0), and
+    /// its first overflow page.
+    fn index_cell(
+        &self,
+        at: usize,
+        keys: Option<usize>,
+        wanted: bool,
+        hashed: bool,
+    ) -> Result<(Option<KeyedCell>, Option<u32>)> {
+        let (size, n) = varint(self.cur(), at)?;
+        let (local, spills) = self.local_size(size, false);
+        let spill = match spills {
+            true => Some(be32(self.cur(), at + n + local)?),
+            false => None,
+        };
+        let Some(k) = keys.filter(|_| wanted || spills) else {
+            return Ok((None, spill));
+        };
+        let Some(key) = record_key(self.local_payload(at + n, size), k, self.encoding) else {
+            return Ok((None, spill));
+        };
+        let hash = match hashed {
+            true => xxh3_64_with_seed(self.cell_bytes(at, n, (local, spills))?, self.seed),
+            false => 0,
+        };
+        Ok((Some((key, hash)), spill))
     }
 
     /// The part of a payload of `size` bytes at `at` that is on this page (index b-tree cell).
@@ -558,9 +630,24 @@ impl<'c> Pages<'c> {
     }
 }
 
+/// An index b-tree cell's key and the hash of its bytes (0 where not needed).
+type KeyedCell = (Vec<u8>, u64);
+
+/// What [`Pages::parse_page`] found on a page: the page, its children in order, the overflow
+/// chains its cells start (first page, owner: a table leaf's rowid, and an index cell's key),
+/// and the rows it holds.
+struct Parsed {
+    page: Page,
+    children: Vec<u32>,
+    overflow: Vec<(u32, i64, Vec<u8>)>,
+    rows: u64,
+}
+
 /// What an index b-tree page gives its table's [`PageKeys`] (see [`Pages::walk_keyed`]).
 #[derive(Default)]
 struct IndexPageKeys {
+    /// An interior page (its cells are kept).
+    interior: bool,
     first: Vec<u8>,
     last: Vec<u8>,
     /// An interior page's cells: the hash of each one's bytes, and its key.
@@ -568,6 +655,19 @@ struct IndexPageKeys {
 }
 
 impl IndexPageKeys {
+    /// Cell `key` (the page's first and/or last); on an interior page, with its `hash`.
+    fn add_cell(&mut self, key: &[u8], hash: u64, (first, last): (bool, bool)) {
+        if first {
+            self.first = key.to_vec();
+        }
+        if last {
+            self.last = key.to_vec();
+        }
+        if self.interior {
+            self.cells.push((hash, key.to_vec()));
+        }
+    }
+
     fn add_to(&self, list: &mut PageKeys, pgno: u32) {
         let cells = self.cells.iter().map(|(hash, key)| (*hash, key.as_slice()));
         list.push_interior(pgno, &self.first, &self.last, cells);

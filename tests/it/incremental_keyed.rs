@@ -184,3 +184,34 @@ fn a_changed_row_in_an_interior_page_reads_its_own_chunk_only() {
     let full = snapshot_json(&env, &path, &repo, &["--full"]);
     assert_eq!(full["changed"], false, "{full}");
 }
+
+/// Keys are kept in memory for the whole run, so a table whose keys are long keeps none and is
+/// read whole when it changes, while a table of short keys beside it is still read in part; both
+/// trees are the ones a whole read writes.
+#[test]
+fn a_table_of_long_keys_is_read_whole() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE long(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+         CREATE TABLE short(k INTEGER PRIMARY KEY, v) WITHOUT ROWID;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO long SELECT printf('%0300d', i), i FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO short SELECT i, printf('%0300d', i) FROM n;",
+    )
+    .unwrap();
+    let repo = env.path("app.sqlgit");
+    snapshot_json(&env, &path, &repo, &[]);
+    db.execute_batch(
+        "UPDATE long SET v = -v WHERE v % 1000 = 7;
+         UPDATE short SET v = 'changed' WHERE k % 1000 = 7;",
+    )
+    .unwrap();
+    let part = snapshot_json(&env, &path, &repo, &[]);
+    assert_eq!(part["read"]["tables_read"], 1, "{part}");
+    assert_eq!(part["read"]["tables_partial"], 1, "{part}");
+    let full = snapshot_json(&env, &path, &repo, &["--full"]);
+    assert_eq!(full["changed"], false, "{full}");
+}

@@ -205,7 +205,7 @@ pub fn read_keyed_in_part(
     encoding: Encoding,
     format: Format,
     previous: &dyn Previous,
-    (old, old_keys): (&TableMap, &Keys),
+    (old, old_keys, old_page_keys): (&TableMap, &Keys, PageKeys),
     (new_pages, new_keys): (&PageList, &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
@@ -223,7 +223,8 @@ pub fn read_keyed_in_part(
         .collect();
     let order = KeyOrder::new(conn, collations, encoding);
     let chunks_keys = &old_keys.chunks;
-    let changed = changed_keys(&old.pages, new_pages, &old_keys.pages, new_keys);
+    let changed = changed_keys(&old.pages, new_pages, &old_page_keys, new_keys);
+    drop(old_page_keys); // not needed again: its memory goes before the rows are read
     let merged = changed_chunks(&order, chunks_keys, changed)?;
     let n = chunks_keys.len();
     let rows_tree = previous.rows_tree(&table.dir)?;
