@@ -66,11 +66,10 @@ impl PageMap {
                 }
                 out.put(&block)?;
             }
-            match &t.keys {
-                None => out.put(&[0])?,
-                Some(keys) => {
+            let page_keys = t.keys.as_ref().map(|k| k.pages.lock().expect("page keys"));
+            match (&t.keys, page_keys.as_deref()) {
+                (Some(keys), Some(Some(pages))) => {
                     out.put(&[1])?;
-                    let pages = keys.pages.lock().expect("page keys");
                     out.put(&(pages.len() as u64).to_le_bytes())?;
                     for (pgno, entries) in pages.entries() {
                         out.put(&pgno.to_le_bytes())?;
@@ -85,6 +84,7 @@ impl PageMap {
                         out.put_bytes(k)?;
                     }
                 }
+                _ => out.put(&[0])?, // none kept (or taken): read whole when it changes
             }
             match &*t.sums.lock().expect("chunk sums") {
                 None => out.put(&[0])?,
@@ -167,7 +167,11 @@ impl PageMap {
             let [has_keys] = input.array()?;
             if has_keys == 1 {
                 let mut keys = Keys::default();
-                let pages = keys.pages.get_mut().expect("page keys");
+                let pages = keys
+                    .pages
+                    .get_mut()
+                    .expect("page keys")
+                    .insert(PageKeys::default());
                 let n = u64::from_le_bytes(input.array()?);
                 *pages = PageKeys::with_capacity(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {

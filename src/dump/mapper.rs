@@ -48,7 +48,9 @@ impl Mapper<'_, '_> {
             if incremental::can_read_in_part(table) {
                 return self.read_in_part(conn, table, (encoding, format), previous, old, sink);
             }
-            if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order) {
+            if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order)
+                && let Some(old_page_keys) = old_keys.take_pages()
+            {
                 let n = table.key_columns.len();
                 let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
                 if let Some(page_keys) = walked.keys {
@@ -59,7 +61,7 @@ impl Mapper<'_, '_> {
                         encoding,
                         format,
                         previous,
-                        (old, old_keys, old_keys.take_pages()),
+                        (old, old_keys, old_page_keys),
                         (&new_pages, &page_keys),
                         sink,
                         &mut self.reuse,

@@ -148,21 +148,22 @@ pub struct TableMap {
 pub struct Keys {
     /// The run that reads the table in part takes them out of the previous map once it knows
     /// what changed (see [`Keys::take_pages`]): its new map has new ones.
-    pub pages: Mutex<PageKeys>,
+    pub pages: Mutex<Option<PageKeys>>,
     pub chunks: super::keylist::KeyList,
 }
 
 impl Keys {
     pub fn new(pages: PageKeys, chunks: super::keylist::KeyList) -> Keys {
         Keys {
-            pages: pages.into(),
+            pages: Some(pages).into(),
             chunks,
         }
     }
 
-    /// The page keys, leaving none (the previous map's are used once, then their memory goes).
-    pub fn take_pages(&self) -> PageKeys {
-        std::mem::take(&mut *self.pages.lock().expect("page keys"))
+    /// The page keys, leaving none (the previous map's are used once, then their memory goes);
+    /// None when they were taken already.
+    pub fn take_pages(&self) -> Option<PageKeys> {
+        self.pages.lock().expect("page keys").take()
     }
 }
 
