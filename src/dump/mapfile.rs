@@ -46,15 +46,24 @@ impl PageMap {
         out.put(&self.commit)?;
         out.put(&self.fingerprint.to_le_bytes())?;
         out.put(&self.seed.to_le_bytes())?;
-        out.put(&(self.tables.len() as u64).to_le_bytes())?;
-        for t in &self.tables {
+        // A table whose pages were taken (by a read of the run that loaded this map) is left
+        // out: the next run reads it whole.
+        let tables: Vec<_> = self
+            .tables
+            .iter()
+            .map(|t| (t, t.pages.lock().expect("page list")))
+            .filter(|(_, pages)| pages.is_some())
+            .collect();
+        out.put(&(tables.len() as u64).to_le_bytes())?;
+        for (t, pages) in &tables {
+            let pages = pages.as_ref().expect("kept");
             out.put(&t.rootpage.to_le_bytes())?;
             out.put(&t.rows.to_le_bytes())?;
             out.put(&t.bytes.to_le_bytes())?;
-            out.put(&(t.pages.len() as u64).to_le_bytes())?;
+            out.put(&(pages.len() as u64).to_le_bytes())?;
             // Page records a block at a time: one checksum update per block, not per field.
             let mut block = Vec::with_capacity(PAGE_RECORD * BLOCK_PAGES);
-            let mut pages = t.pages.iter().peekable();
+            let mut pages = pages.iter().peekable();
             while pages.peek().is_some() {
                 block.clear();
                 for p in pages.by_ref().take(BLOCK_PAGES) {
@@ -127,14 +136,11 @@ impl PageMap {
         };
         let tables = u64::from_le_bytes(input.array()?);
         for _ in 0..tables {
-            let mut t = TableMap {
-                rootpage: u32::from_le_bytes(input.array()?),
-                rows: u64::from_le_bytes(input.array()?),
-                bytes: u64::from_le_bytes(input.array()?),
-                pages: PageList::default(),
-                keys: None,
-                sums: None.into(),
-            };
+            let rootpage = u32::from_le_bytes(input.array()?);
+            let rows = u64::from_le_bytes(input.array()?);
+            let bytes = u64::from_le_bytes(input.array()?);
+            let mut t = TableMap::new(rootpage, (rows, bytes), PageList::default());
+            let list = t.pages.get_mut().expect("page list").as_mut().expect("new");
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
                 bail!("{}: damaged page map", path.display());
@@ -153,7 +159,7 @@ impl PageMap {
                         bail!("{}: damaged page map", path.display());
                     }
                     last_pgno = Some(pgno);
-                    t.pages.push(Page {
+                    list.push(Page {
                         pgno,
                         kind: Kind::from_u8(r[4])?,
                         hash: u64::from_le_bytes(field(5)),
@@ -163,7 +169,7 @@ impl PageMap {
                 }
                 left -= n;
             }
-            t.pages.shrink_to_fit();
+            list.shrink_to_fit();
             let [has_keys] = input.array()?;
             if has_keys == 1 {
                 let mut keys = Keys::default();
@@ -295,11 +301,8 @@ mod tests {
     use super::*;
 
     fn table(rootpage: u32) -> Arc<TableMap> {
-        Arc::new(TableMap {
-            rootpage,
-            rows: u64::from(rootpage),
-            ..TableMap::default()
-        })
+        let rows = u64::from(rootpage);
+        Arc::new(TableMap::new(rootpage, (rows, 0), PageList::default()))
     }
 
     /// Tables are found by root page however the map was written (older maps are in dump
@@ -318,5 +321,23 @@ mod tests {
             assert_eq!(loaded.table(rootpage).unwrap().rows, u64::from(rootpage));
         }
         assert!(loaded.table(3).is_none());
+    }
+
+    /// A table whose pages a run took out of the map it loaded is not written again: the next
+    /// run finds no map of it and reads it whole, instead of trusting an empty page list.
+    #[test]
+    fn a_table_whose_pages_were_taken_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.map");
+        let map = PageMap {
+            tables: [2, 7].into_iter().map(table).collect(),
+            ..PageMap::default()
+        };
+        assert!(map.tables[1].take_pages().is_some());
+        assert!(map.tables[1].take_pages().is_none());
+        map.save(&path).unwrap();
+        let loaded = PageMap::load(&path).unwrap().unwrap();
+        assert!(loaded.table(2).is_some());
+        assert!(loaded.table(7).is_none());
     }
 }

@@ -45,40 +45,32 @@ impl Mapper<'_, '_> {
                 self.tables.push(old.clone());
                 return incremental::reuse_unchanged(previous, old, table, sink);
             }
-            if incremental::can_read_in_part(table) {
-                return self.read_in_part(conn, table, (encoding, format), previous, old, sink);
-            }
-            if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order)
-                && let Some(old_page_keys) = old_keys.take_pages()
-            {
-                let n = table.key_columns.len();
-                let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
-                if let Some(page_keys) = walked.keys {
-                    let new_pages: PageList = walked.pages.into_iter().collect();
-                    let part = incremental::read_keyed_in_part(
+            // Changed: its old pages are compared with the new ones once, then their memory goes
+            // (the new map has new ones).
+            if let Some(old_pages) = old.take_pages() {
+                if incremental::can_read_in_part(table) {
+                    let old = (&**old, old_pages);
+                    return self.read_in_part(conn, table, (encoding, format), previous, old, sink);
+                }
+                if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order)
+                    && let Some(old_page_keys) = old_keys.take_pages()
+                {
+                    let old = incremental::PreviousKeyed {
+                        map: old,
+                        pages: old_pages,
+                        keys: old_keys,
+                        page_keys: old_page_keys,
+                    };
+                    if let Some(rows) = self.read_keyed_in_part(
                         conn,
                         table,
-                        encoding,
-                        format,
+                        (encoding, format),
                         previous,
-                        (old, old_keys, old_page_keys),
-                        (&new_pages, &page_keys),
+                        old,
                         sink,
-                        &mut self.reuse,
-                    )?;
-                    self.reuse.tables_partial += 1;
-                    self.reused_bytes += part.reused_bytes;
-                    let chunks = part.chunk_keys.len();
-                    self.tables.push(Arc::new(TableMap {
-                        rootpage,
-                        rows: walked.rows,
-                        bytes: part.bytes,
-                        pages: new_pages,
-                        keys: keylist::within_budget(part.chunk_keys.bytes(), chunks)
-                            .then(|| pages::Keys::new(page_keys, part.chunk_keys)),
-                        sums: None.into(),
-                    }));
-                    return Ok(walked.rows);
+                    )? {
+                        return Ok(rows);
+                    }
                 }
             }
         }
@@ -121,18 +113,53 @@ impl Mapper<'_, '_> {
         drop(firsts);
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
-        self.tables.push(Arc::new(TableMap {
-            rootpage,
-            rows,
-            bytes,
-            pages: walked.pages.into_iter().collect(),
-            keys: walked.keys.map(|pages| {
-                chunk_keys.shrink_to_fit();
-                pages::Keys::new(pages, chunk_keys)
-            }),
-            sums: sums.into(),
-        }));
+        let mut map = TableMap::new(rootpage, (rows, bytes), walked.pages.into_iter().collect());
+        map.keys = walked.keys.map(|pages| {
+            chunk_keys.shrink_to_fit();
+            pages::Keys::new(pages, chunk_keys)
+        });
+        map.sums = sums.into();
+        self.tables.push(Arc::new(map));
         Ok(rows)
+    }
+
+    /// A changed WITHOUT ROWID table read by key: only the chunks the changed keys reach (see
+    /// [`incremental::read_keyed_in_part`]). None: the new pages' keys could not all be kept
+    /// (read the table whole).
+    fn read_keyed_in_part(
+        &mut self,
+        conn: &Connection,
+        table: &Table,
+        (encoding, format): (Encoding, Format),
+        previous: &dyn Previous,
+        old: incremental::PreviousKeyed,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<u64>> {
+        let rootpage = table.rootpage;
+        let n = table.key_columns.len();
+        let walked = self.pages.walk_keyed(rootpage, old.pages.len(), Some(n))?;
+        let Some(page_keys) = walked.keys else {
+            return Ok(None);
+        };
+        let new_pages: PageList = walked.pages.into_iter().collect();
+        let part = incremental::read_keyed_in_part(
+            conn,
+            table,
+            (encoding, format),
+            previous,
+            old,
+            (&new_pages, &page_keys),
+            sink,
+            &mut self.reuse,
+        )?;
+        self.reuse.tables_partial += 1;
+        self.reused_bytes += part.reused_bytes;
+        let chunks = part.chunk_keys.len();
+        let mut map = TableMap::new(rootpage, (walked.rows, part.bytes), new_pages);
+        map.keys = keylist::within_budget(part.chunk_keys.bytes(), chunks)
+            .then(|| pages::Keys::new(page_keys, part.chunk_keys));
+        self.tables.push(Arc::new(map));
+        Ok(Some(walked.rows))
     }
 
     /// A changed rowid table: only the chunks whose rows changed are read (see
@@ -143,13 +170,14 @@ impl Mapper<'_, '_> {
         table: &Table,
         (encoding, format): (Encoding, Format),
         previous: &dyn Previous,
-        old: &TableMap,
+        (old, old_pages): (&TableMap, PageList),
         sink: &mut dyn Sink,
     ) -> Result<u64> {
         let rootpage = table.rootpage;
-        let (pages, rows) = self.pages.walk(rootpage, old.pages.len())?;
+        let (pages, rows) = self.pages.walk(rootpage, old_pages.len())?;
         let pages: PageList = pages.into_iter().collect();
-        let (leaves, overflow) = pages::changed_ranges_split(&old.pages, &pages);
+        let (leaves, overflow) = pages::changed_ranges_split(&old_pages, &pages);
+        drop(old_pages); // compared: its memory goes before the rows are read
         let old_sums = old.sums.lock().expect("chunk sums").take();
         let (leaves, summed) = match &old_sums {
             Some(sums) => {
@@ -185,14 +213,9 @@ impl Mapper<'_, '_> {
         };
         self.reuse.tables_partial += 1;
         self.reused_bytes += reused_bytes;
-        self.tables.push(Arc::new(TableMap {
-            rootpage,
-            rows,
-            bytes,
-            pages,
-            keys: None,
-            sums: sums.into(),
-        }));
+        let mut map = TableMap::new(rootpage, (rows, bytes), pages);
+        map.sums = sums.into();
+        self.tables.push(Arc::new(map));
         Ok(rows)
     }
 }

@@ -131,7 +131,9 @@ pub struct TableMap {
     /// Rows and bytes of SQL its row files held (for the commit message of a run that reuses them).
     pub rows: u64,
     pub bytes: u64,
-    pub pages: PageList,
+    /// None once a run that reads the table in part took them out of the previous map (see
+    /// [`TableMap::take_pages`]).
+    pub pages: Mutex<Option<PageList>>,
     /// WITHOUT ROWID tables read by key: the keys of the pages (by page number), and the first
     /// key of each chunk of rows in the snapshot, in order. None: not kept (read such a table
     /// whole when it changed).
@@ -141,6 +143,34 @@ pub struct TableMap {
     /// run that reads the table in part takes them out of the previous map: its new map has
     /// new ones, and the old ones' memory goes as soon as they are used.
     pub sums: Mutex<Option<super::chunksums::ChunkSums>>,
+}
+
+impl TableMap {
+    pub fn new(rootpage: u32, (rows, bytes): (u64, u64), pages: PageList) -> TableMap {
+        TableMap {
+            rootpage,
+            rows,
+            bytes,
+            pages: Some(pages).into(),
+            ..TableMap::default()
+        }
+    }
+
+    /// The pages, leaving none: a run that found the table changed compares them with the
+    /// pages as they are now once, then their memory goes (the new map has new ones). None
+    /// when they were taken already.
+    pub fn take_pages(&self) -> Option<PageList> {
+        self.pages.lock().expect("page list").take()
+    }
+
+    /// How many pages the table had (0 when they were taken).
+    pub fn page_count(&self) -> usize {
+        self.pages
+            .lock()
+            .expect("page list")
+            .as_ref()
+            .map_or(0, PageList::len)
+    }
 }
 
 /// See [`TableMap::keys`].
@@ -310,7 +340,11 @@ impl<'c> Pages<'c> {
 
     /// Whether every page of `old` still has the hash it had: then the table's rows are the same.
     pub fn unchanged(&mut self, old: &TableMap) -> Result<bool> {
-        for p in &old.pages {
+        let pages = old.pages.lock().expect("page list");
+        let Some(pages) = pages.as_ref() else {
+            return Ok(false); // taken by a read of this run: not known
+        };
+        for p in pages {
             if self.hash(p.pgno)? != p.hash {
                 return Ok(false);
             }

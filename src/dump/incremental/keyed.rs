@@ -16,6 +16,15 @@ use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
 
+/// What the previous map has of a changed WITHOUT ROWID table: its map, and the pages and page
+/// keys taken out of it (see [`TableMap::take_pages`] and [`Keys::take_pages`]).
+pub struct PreviousKeyed<'a> {
+    pub map: &'a TableMap,
+    pub pages: PageList,
+    pub keys: &'a Keys,
+    pub page_keys: PageKeys,
+}
+
 /// What [`read_keyed_in_part`] wrote.
 pub struct KeyedPart {
     /// Bytes of SQL the table's rows now take, and how many of them were reused.
@@ -202,10 +211,9 @@ fn literals(key: &[u8], collations: Option<&[String]>) -> Result<String> {
 pub fn read_keyed_in_part(
     conn: &Connection,
     table: &Table,
-    encoding: Encoding,
-    format: Format,
+    (encoding, format): (Encoding, Format),
     previous: &dyn Previous,
-    (old, old_keys, old_page_keys): (&TableMap, &Keys, PageKeys),
+    old: PreviousKeyed,
     (new_pages, new_keys): (&PageList, &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
@@ -222,9 +230,16 @@ pub fn read_keyed_in_part(
         })
         .collect();
     let order = KeyOrder::new(conn, collations, encoding);
+    let PreviousKeyed {
+        map: old,
+        pages: old_pages,
+        keys: old_keys,
+        page_keys: old_page_keys,
+    } = old;
     let chunks_keys = &old_keys.chunks;
-    let changed = changed_keys(&old.pages, new_pages, &old_page_keys, new_keys);
-    drop(old_page_keys); // not needed again: its memory goes before the rows are read
+    let changed = changed_keys(&old_pages, new_pages, &old_page_keys, new_keys);
+    // Not needed again: their memory goes before the rows are read.
+    drop((old_pages, old_page_keys));
     let merged = changed_chunks(&order, chunks_keys, changed)?;
     let n = chunks_keys.len();
     let rows_tree = previous.rows_tree(&table.dir)?;

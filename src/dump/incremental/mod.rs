@@ -24,7 +24,7 @@ use rusqlite::Connection;
 mod keyed;
 mod old;
 mod oldkeyed;
-pub use keyed::read_keyed_in_part;
+pub use keyed::{PreviousKeyed, read_keyed_in_part};
 use old::{OldKind, OldRows};
 
 use super::pages::{PageMap, TableMap};
