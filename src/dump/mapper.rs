@@ -154,10 +154,10 @@ impl Mapper<'_, '_> {
         )?;
         self.reuse.tables_partial += 1;
         self.reused_bytes += part.reused_bytes;
-        let chunks = part.chunk_keys.len();
         let mut map = TableMap::new(rootpage, (walked.rows, part.bytes), new_pages);
-        map.keys = keylist::within_budget(part.chunk_keys.bytes(), chunks)
-            .then(|| pages::Keys::new(page_keys, part.chunk_keys));
+        map.keys = part
+            .chunk_keys
+            .map(|chunks| pages::Keys::new(page_keys, chunks));
         self.tables.push(Arc::new(map));
         Ok(Some(walked.rows))
     }

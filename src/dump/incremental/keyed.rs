@@ -8,7 +8,7 @@ use super::oldkeyed::{OldEntry, OldKeyed};
 use super::{Previous, Replaced, Reuse};
 use crate::dump::Format;
 use crate::dump::Sink;
-use crate::dump::keylist::{KeyList, PageKeys};
+use crate::dump::keylist::{KeyList, PageKeys, within_budget};
 use crate::dump::pagelist::PageList;
 use crate::dump::pages::{Keys, Kind, Page, Side, TableMap, changed_pages};
 use crate::dump::path::ordinal_chunk_name;
@@ -30,8 +30,9 @@ pub struct KeyedPart {
     /// Bytes of SQL the table's rows now take, and how many of them were reused.
     pub bytes: u64,
     pub reused_bytes: u64,
-    /// The first key of every chunk, in order (for the next map).
-    pub chunk_keys: KeyList,
+    /// The first key of every chunk, in order (for the next map); None when they grew past
+    /// what a table may keep (see [`crate::dump::keylist::within_budget`]).
+    pub chunk_keys: Option<KeyList>,
 }
 
 /// Compares keys (SQL literals, each ended by NUL) in the table's b-tree order, in SQL: keys
@@ -248,7 +249,10 @@ pub fn read_keyed_in_part(
         table,
         keys: chunks_keys,
         groups: Groups::new(format, true),
-        out_keys: KeyList::with_capacity(n),
+        out_keys: PlacedKeys {
+            count: 0,
+            keys: Some(KeyList::with_capacity(n)),
+        },
     };
     let replaced = Replaced::default();
     let mut bytes = old.bytes;
@@ -285,7 +289,7 @@ pub fn read_keyed_in_part(
             }
             false
         };
-        let first_ordinal = placed.out_keys.len() as u64;
+        let first_ordinal = placed.out_keys.len();
         let mut new_bytes = 0u64;
         let out_keys = &mut placed.out_keys;
         let mut emit_new = |chunk: Chunk| -> Result<()> {
@@ -328,8 +332,10 @@ pub fn read_keyed_in_part(
             "the previous snapshot's chunks do not match its map; run `sqlgit snapshot --full` once"
         );
     }
-    let mut out_keys = placed.out_keys;
-    out_keys.shrink_to_fit();
+    let mut out_keys = placed.out_keys.keys;
+    if let Some(keys) = &mut out_keys {
+        keys.shrink_to_fit();
+    }
     let bytes = bytes.saturating_sub(replaced.bytes(previous)?);
     Ok(KeyedPart {
         bytes,
@@ -365,6 +371,30 @@ fn changed_chunks(
     Ok(merged)
 }
 
+/// The first keys of the chunks placed so far, and how many (chunks are named by position):
+/// the keys are dropped when they grow past what a table may keep, the count goes on.
+struct PlacedKeys {
+    count: u64,
+    keys: Option<KeyList>,
+}
+
+impl PlacedKeys {
+    fn push(&mut self, key: &[u8]) {
+        self.count += 1;
+        if let Some(keys) = &mut self.keys {
+            if within_budget(keys.bytes() + key.len(), self.count as usize) {
+                keys.push(key);
+            } else {
+                self.keys = None; // the table is read whole when it changes next
+            }
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.count
+    }
+}
+
 /// The new rows tree of a table read in part, as far as it was placed.
 struct Placed<'a> {
     table: &'a Table,
@@ -372,7 +402,7 @@ struct Placed<'a> {
     keys: &'a KeyList,
     groups: Groups,
     /// The first keys of the chunks placed.
-    out_keys: KeyList,
+    out_keys: PlacedKeys,
 }
 
 impl Placed<'_> {
@@ -399,7 +429,7 @@ impl Placed<'_> {
             };
             match entry {
                 OldEntry::Chunk { index, oid } => {
-                    let name = ordinal_chunk_name(self.out_keys.len() as u64);
+                    let name = ordinal_chunk_name(self.out_keys.len());
                     let (folders, name) = self.groups.place_chunk(name, self.keys.get(index));
                     let path = crate::dump::rows_path(self.table, &folders, &name);
                     sink.reuse(&path, oid, false, 0)?;
@@ -531,6 +561,21 @@ mod tests {
         ];
         want.sort();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn placed_keys_go_on_counting_past_their_budget() {
+        let mut placed = PlacedKeys {
+            count: 0,
+            keys: Some(KeyList::default()),
+        };
+        placed.push(&[b'k'; 1000]);
+        assert_eq!(placed.keys.as_ref().map(KeyList::len), Some(1));
+        for _ in 0..2000 {
+            placed.push(&[b'k'; 1000]); // ~2 MB of keys for 2,001 chunks: over the budget
+        }
+        assert!(placed.keys.is_none());
+        assert_eq!(placed.len(), 2001);
     }
 
     #[test]
