@@ -1,7 +1,7 @@
 //! Lists of keys (byte strings) in one buffer, as the page map keeps them for a WITHOUT ROWID
-//! table: the first key of each chunk ([`KeyList`]) and each page's first and last key
-//! ([`PageKeys`]). One allocation for all of them and 8 bytes of bookkeeping a key, where a
-//! `Vec<u8>` each costs 24 bytes plus an allocation (~32 bytes).
+//! table: the first key of each chunk ([`KeyList`]), and each page's first and last key and an
+//! interior page's cells ([`PageKeys`]). One allocation for all of them and 4 bytes of
+//! bookkeeping a key, where a `Vec<u8>` each costs 24 bytes plus an allocation (~32 bytes).
 
 /// Bytes of keys a list may hold (its positions are 32-bit). The walk and the dump keep far
 /// less (see [`within_budget`]); a damaged map that would need more is no map.

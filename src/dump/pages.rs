@@ -162,15 +162,6 @@ impl TableMap {
     pub fn take_pages(&self) -> Option<PageList> {
         self.pages.lock().expect("page list").take()
     }
-
-    /// How many pages the table had (0 when they were taken).
-    pub fn page_count(&self) -> usize {
-        self.pages
-            .lock()
-            .expect("page list")
-            .as_ref()
-            .map_or(0, PageList::len)
-    }
 }
 
 /// See [`TableMap::keys`].
