@@ -330,17 +330,51 @@ impl<'c> Pages<'c> {
     }
 
     /// Whether every page of `old` still has the hash it had: then the table's rows are the same.
+    /// The pages on the b-tree's rightmost path are looked at first: rows added at the end of a
+    /// table (the most common change) change them, and the table's other pages are then not
+    /// hashed twice (here, and by the walk that follows).
     pub fn unchanged(&mut self, old: &TableMap) -> Result<bool> {
         let pages = old.pages.lock().expect("page list");
         let Some(pages) = pages.as_ref() else {
             return Ok(false); // taken by a read of this run: not known
         };
+        let mut path = self.rightmost_path(old.rootpage).unwrap_or_default();
+        for p in pages {
+            if path.is_empty() {
+                break;
+            }
+            if let Some(at) = path.iter().position(|&(pgno, _)| pgno == p.pgno)
+                && path.swap_remove(at).1 != p.hash
+            {
+                return Ok(false);
+            }
+        }
+        if !path.is_empty() {
+            return Ok(false); // a page the table did not have
+        }
         for p in pages {
             if self.hash(p.pgno)? != p.hash {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// The pages from `rootpage` down to the b-tree's last leaf (each interior page's right
+    /// child), with their hashes as they are now.
+    fn rightmost_path(&mut self, rootpage: u32) -> Result<Vec<(u32, u64)>> {
+        let mut path = Vec::new();
+        let mut pgno = rootpage;
+        while path.len() < 64 {
+            let data = page(&mut self.file, &mut self.stmt, self.page_count, pgno)?;
+            path.push((pgno, xxh3_64_with_seed(data, self.seed)));
+            let h = if pgno == 1 { 100 } else { 0 };
+            match data.get(h) {
+                Some(0x02 | 0x05) => pgno = be32(data, h + 8)?,
+                _ => break,
+            }
+        }
+        Ok(path)
     }
 
     /// Walk the b-tree rooted at `rootpage`: every page it reaches, hashed, in page number

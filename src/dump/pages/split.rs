@@ -123,7 +123,7 @@ mod tests {
 
     use super::*;
     use crate::dump::fileview::FileView;
-    use crate::dump::pages::Kind;
+    use crate::dump::pages::{Kind, TableMap};
 
     /// A database whose table `big` has well over [`SPLIT_PAGES`] pages (512-byte pages), some
     /// rows on overflow pages.
@@ -199,6 +199,55 @@ mod tests {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); UPDATE big SET v = 'changed' WHERE id % 5000 = 0;")
             .unwrap();
         walks(&path);
+    }
+
+    /// The rightmost path runs from the root to the leaf of the largest rowid, with the hashes a
+    /// walk finds; a row appended (which changes only pages on that path) and a row changed
+    /// elsewhere both make the table changed, and nothing changed leaves it unchanged.
+    #[test]
+    fn an_appended_row_is_found_on_the_rightmost_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let writer = big_table(&path, "delete");
+        let map_now = || {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            let root = root_of(&conn, "big");
+            let mut pages = Pages::new(&conn, 42).unwrap();
+            let tail = pages.rightmost_path(root).unwrap();
+            let (walked, _) = pages.walk(root, 0).unwrap();
+            drop(pages);
+            let map = TableMap::new(root, (0, 0), walked.iter().copied().collect());
+            (tail, walked, map)
+        };
+        let unchanged = |map: &TableMap| {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            Pages::new(&conn, 42).unwrap().unchanged(map).unwrap()
+        };
+        let (tail, walked, map) = map_now();
+        assert!(tail.len() >= 3, "{tail:?}");
+        assert_eq!(tail[0].0, map.rootpage);
+        let hash_of = |pgno: u32| walked.iter().find(|p| p.pgno == pgno).map(|p| p.hash);
+        for &(pgno, hash) in &tail {
+            assert_eq!(hash_of(pgno), Some(hash));
+        }
+        let leaves = walked.iter().filter(|p| p.kind == Kind::Leaf);
+        let last = leaves.max_by_key(|p| p.hi).unwrap();
+        let last_pgno = last.pgno;
+        assert_eq!(tail.last().unwrap().0, last_pgno);
+        assert!(unchanged(&map));
+
+        writer
+            .execute_batch("INSERT INTO big(v) VALUES ('appended')")
+            .unwrap();
+        assert!(!unchanged(&map));
+        let (_, _, map) = map_now();
+        assert!(unchanged(&map));
+        writer
+            .execute_batch("UPDATE big SET v = 'changed' WHERE id = 20000")
+            .unwrap();
+        assert!(!unchanged(&map));
     }
 
     /// The sums a walk gathers for chunks of `big` (on two threads, on one, and with pages
