@@ -178,14 +178,14 @@ impl PageKeys {
     }
 
     /// The entries of the page pushed `i`th: first key, last key, cells.
-    fn entries_at(&self, i: usize) -> impl Iterator<Item = &[u8]> {
+    fn entries_at(&self, i: usize) -> impl ExactSizeIterator<Item = &[u8]> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         (start..self.ends[i] as usize).map(|e| self.keys.get(e))
     }
 
     /// Page number and entries (first key, last key, then each cell as stored) of each page,
     /// in page number order: what [`PageKeys::push_entries`] takes back.
-    pub fn entries(&self) -> impl Iterator<Item = (u32, impl Iterator<Item = &[u8]>)> {
+    pub fn entries(&self) -> impl Iterator<Item = (u32, impl ExactSizeIterator<Item = &[u8]>)> {
         (0..self.len()).map(|k| {
             let i = self.at(k);
             (self.pgnos[i], self.entries_at(i))

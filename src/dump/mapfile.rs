@@ -13,8 +13,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::chunksums::ChunkSums;
 use super::keylist::{self, KeyList, PageKeys};
-use super::pagelist::PageList;
-use super::pages::{Keys, Kind, Page, PageMap, TableMap};
+use super::pages::{Keys, Kind, Mapped, Page, PageMap, TableMap};
 
 const MAGIC: &[u8] = b"sqlgit page map 7\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
@@ -46,24 +45,22 @@ impl PageMap {
         out.put(&self.commit)?;
         out.put(&self.fingerprint.to_le_bytes())?;
         out.put(&self.seed.to_le_bytes())?;
-        // A table whose pages were taken (by a read of the run that loaded this map) is left
-        // out: the next run reads it whole.
-        let tables: Vec<_> = self
-            .tables
-            .iter()
-            .map(|t| (t, t.pages.lock().expect("page list")))
-            .filter(|(_, pages)| pages.is_some())
-            .collect();
-        out.put(&(tables.len() as u64).to_le_bytes())?;
-        for (t, pages) in &tables {
-            let pages = pages.as_ref().expect("kept");
+        // A table whose b-tree map was taken (by a read of the run that loaded this map) is
+        // left out: the next run reads it whole.
+        let tables: Vec<_> = self.tables.iter().map(|t| (t, t.mapped())).collect();
+        let kept = tables.iter().filter(|(_, m)| m.is_some()).count();
+        out.put(&(kept as u64).to_le_bytes())?;
+        for (t, mapped) in &tables {
+            let Some(mapped) = mapped.as_ref() else {
+                continue;
+            };
             out.put(&t.rootpage.to_le_bytes())?;
             out.put(&t.rows.to_le_bytes())?;
             out.put(&t.bytes.to_le_bytes())?;
-            out.put(&(pages.len() as u64).to_le_bytes())?;
+            out.put(&(mapped.pages.len() as u64).to_le_bytes())?;
             // Page records a block at a time: one checksum update per block, not per field.
             let mut block = Vec::with_capacity(PAGE_RECORD * BLOCK_PAGES);
-            let mut pages = pages.iter().peekable();
+            let mut pages = mapped.pages.iter().peekable();
             while pages.peek().is_some() {
                 block.clear();
                 for p in pages.by_ref().take(BLOCK_PAGES) {
@@ -75,14 +72,13 @@ impl PageMap {
                 }
                 out.put(&block)?;
             }
-            let page_keys = t.keys.as_ref().map(|k| k.pages.lock().expect("page keys"));
-            match (&t.keys, page_keys.as_deref()) {
-                (Some(keys), Some(Some(pages))) => {
+            match &mapped.keys {
+                None => out.put(&[0])?,
+                Some(keys) => {
                     out.put(&[1])?;
-                    out.put(&(pages.len() as u64).to_le_bytes())?;
-                    for (pgno, entries) in pages.entries() {
+                    out.put(&(keys.pages.len() as u64).to_le_bytes())?;
+                    for (pgno, entries) in keys.pages.entries() {
                         out.put(&pgno.to_le_bytes())?;
-                        let entries: Vec<&[u8]> = entries.collect();
                         out.put(&(entries.len() as u32).to_le_bytes())?;
                         for entry in entries {
                             out.put_bytes(entry)?;
@@ -93,9 +89,8 @@ impl PageMap {
                         out.put_bytes(k)?;
                     }
                 }
-                _ => out.put(&[0])?, // none kept (or taken): read whole when it changes
             }
-            match &*t.sums.lock().expect("chunk sums") {
+            match &mapped.sums {
                 None => out.put(&[0])?,
                 Some(sums) => {
                     out.put(&[1])?;
@@ -139,8 +134,8 @@ impl PageMap {
             let rootpage = u32::from_le_bytes(input.array()?);
             let rows = u64::from_le_bytes(input.array()?);
             let bytes = u64::from_le_bytes(input.array()?);
-            let mut t = TableMap::new(rootpage, (rows, bytes), PageList::default());
-            let list = t.pages.get_mut().expect("page list").as_mut().expect("new");
+            let mut mapped = Mapped::default();
+            let list = &mut mapped.pages;
             let pages = u64::from_le_bytes(input.array()?);
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
                 bail!("{}: damaged page map", path.display());
@@ -173,11 +168,7 @@ impl PageMap {
             let [has_keys] = input.array()?;
             if has_keys == 1 {
                 let mut keys = Keys::default();
-                let pages = keys
-                    .pages
-                    .get_mut()
-                    .expect("page keys")
-                    .insert(PageKeys::default());
+                let pages = &mut keys.pages;
                 let n = u64::from_le_bytes(input.array()?);
                 *pages = PageKeys::with_capacity(n.min(len / 12) as usize);
                 for _ in 0..n.min(len) {
@@ -207,16 +198,17 @@ impl PageMap {
                     keys.chunks.push(&key);
                 }
                 keys.chunks.shrink_to_fit();
-                t.keys = Some(keys);
+                mapped.keys = Some(keys);
             }
             let [has_sums] = input.array()?;
             if has_sums == 1 {
                 let n = u64::from_le_bytes(input.array()?);
                 let bytes = input.get_bytes(len)?;
                 let sums = ChunkSums::from_bytes(bytes, n.min(len) as usize)?;
-                t.sums = Some(sums).into();
+                mapped.sums = Some(sums);
             }
-            map.tables.push(Arc::new(t));
+            map.tables
+                .push(Arc::new(TableMap::new(rootpage, (rows, bytes), mapped)));
         }
         map.tables.sort_by_key(|t| t.rootpage);
         let sum = input.hash.digest128();
@@ -302,7 +294,7 @@ mod tests {
 
     fn table(rootpage: u32) -> Arc<TableMap> {
         let rows = u64::from(rootpage);
-        Arc::new(TableMap::new(rootpage, (rows, 0), PageList::default()))
+        Arc::new(TableMap::new(rootpage, (rows, 0), Mapped::default()))
     }
 
     /// Tables are found by root page however the map was written (older maps are in dump
@@ -333,8 +325,8 @@ mod tests {
             tables: [2, 7].into_iter().map(table).collect(),
             ..PageMap::default()
         };
-        assert!(map.tables[1].take_pages().is_some());
-        assert!(map.tables[1].take_pages().is_none());
+        assert!(map.tables[1].take_mapped().is_some());
+        assert!(map.tables[1].take_mapped().is_none());
         map.save(&path).unwrap();
         let loaded = PageMap::load(&path).unwrap().unwrap();
         assert!(loaded.table(2).is_some());

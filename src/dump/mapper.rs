@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use super::incremental::{self, Previous, Reuse};
 use super::pagelist::PageList;
-use super::pages::{self, Pages, TableMap};
+use super::pages::{self, Mapped, Pages, TableMap};
 use super::schema::Table;
 use super::stmt::Encoding;
 use super::{Format, Sink, chunksums, keylist, parallel, put_chunk, rows};
@@ -45,21 +45,26 @@ impl Mapper<'_, '_> {
                 self.tables.push(old.clone());
                 return incremental::reuse_unchanged(previous, old, table, sink);
             }
-            // Changed: its old pages are compared with the new ones once, then their memory goes
-            // (the new map has new ones).
-            if let Some(old_pages) = old.take_pages() {
+            // Changed: what the map knew of it is compared with the table as it is now once,
+            // then its memory goes (the new map has its own).
+            if let Some(mapped) = old.take_mapped() {
                 if incremental::can_read_in_part(table) {
-                    let old = (&**old, old_pages);
+                    let old = (&**old, mapped);
                     return self.read_in_part(conn, table, (encoding, format), previous, old, sink);
                 }
-                if let (Some(old_keys), Some(_)) = (&old.keys, &table.key_order)
-                    && let Some(old_page_keys) = old_keys.take_pages()
+                if let (
+                    Mapped {
+                        pages,
+                        keys: Some(keys),
+                        ..
+                    },
+                    Some(_),
+                ) = (mapped, &table.key_order)
                 {
                     let old = incremental::PreviousKeyed {
                         map: old,
-                        pages: old_pages,
-                        keys: old_keys,
-                        page_keys: old_page_keys,
+                        pages,
+                        keys,
                     };
                     if let Some(rows) = self.read_keyed_in_part(
                         conn,
@@ -113,13 +118,19 @@ impl Mapper<'_, '_> {
         drop(firsts);
         self.reuse.tables_read += 1;
         self.reuse.chunks_read += chunks;
-        let mut map = TableMap::new(rootpage, (rows, bytes), walked.pages.into_iter().collect());
-        map.keys = walked.keys.map(|pages| {
-            chunk_keys.shrink_to_fit();
-            pages::Keys::new(pages, chunk_keys)
-        });
-        map.sums = sums.into();
-        self.tables.push(Arc::new(map));
+        let mapped = Mapped {
+            pages: walked.pages.into_iter().collect(),
+            keys: walked.keys.map(|pages| {
+                chunk_keys.shrink_to_fit();
+                pages::Keys {
+                    pages,
+                    chunks: chunk_keys,
+                }
+            }),
+            sums,
+        };
+        self.tables
+            .push(Arc::new(TableMap::new(rootpage, (rows, bytes), mapped)));
         Ok(rows)
     }
 
@@ -154,10 +165,15 @@ impl Mapper<'_, '_> {
         )?;
         self.reuse.tables_partial += 1;
         self.reused_bytes += part.reused_bytes;
-        let mut map = TableMap::new(rootpage, (walked.rows, part.bytes), new_pages);
-        map.keys = part
-            .chunk_keys
-            .map(|chunks| pages::Keys::new(page_keys, chunks));
+        let mapped = Mapped {
+            pages: new_pages,
+            keys: part.chunk_keys.map(|chunks| pages::Keys {
+                pages: page_keys,
+                chunks,
+            }),
+            sums: None,
+        };
+        let map = TableMap::new(rootpage, (walked.rows, part.bytes), mapped);
         self.tables.push(Arc::new(map));
         Ok(Some(walked.rows))
     }
@@ -170,15 +186,19 @@ impl Mapper<'_, '_> {
         table: &Table,
         (encoding, format): (Encoding, Format),
         previous: &dyn Previous,
-        (old, old_pages): (&TableMap, PageList),
+        (old, mapped): (&TableMap, Mapped),
         sink: &mut dyn Sink,
     ) -> Result<u64> {
         let rootpage = table.rootpage;
+        let Mapped {
+            pages: old_pages,
+            sums: old_sums,
+            ..
+        } = mapped;
         let (pages, rows) = self.pages.walk(rootpage, old_pages.len())?;
         let pages: PageList = pages.into_iter().collect();
         let (leaves, overflow) = pages::changed_ranges_split(&old_pages, &pages);
         drop(old_pages); // compared: its memory goes before the rows are read
-        let old_sums = old.sums.lock().expect("chunk sums").take();
         let (leaves, summed) = match &old_sums {
             Some(sums) => {
                 let narrowed = chunksums::narrow(&mut self.pages, rootpage, sums, &leaves)?;
@@ -213,9 +233,13 @@ impl Mapper<'_, '_> {
         };
         self.reuse.tables_partial += 1;
         self.reused_bytes += reused_bytes;
-        let mut map = TableMap::new(rootpage, (rows, bytes), pages);
-        map.sums = sums.into();
-        self.tables.push(Arc::new(map));
+        let mapped = Mapped {
+            pages,
+            keys: None,
+            sums,
+        };
+        self.tables
+            .push(Arc::new(TableMap::new(rootpage, (rows, bytes), mapped)));
         Ok(rows)
     }
 }

@@ -131,61 +131,52 @@ pub struct TableMap {
     /// Rows and bytes of SQL its row files held (for the commit message of a run that reuses them).
     pub rows: u64,
     pub bytes: u64,
-    /// None once a run that reads the table in part took them out of the previous map (see
-    /// [`TableMap::take_pages`]).
-    pub pages: Mutex<Option<PageList>>,
+    /// What the map knows of the table's b-tree. None once a run that found the table changed
+    /// took it out of the previous map (see [`TableMap::take_mapped`]).
+    mapped: Mutex<Option<Mapped>>,
+}
+
+/// What a map knows of a table's b-tree: what a run compares the table as it is now with.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    pub pages: PageList,
     /// WITHOUT ROWID tables read by key: the keys of the pages (by page number), and the first
     /// key of each chunk of rows in the snapshot, in order. None: not kept (read such a table
     /// whole when it changed).
     pub keys: Option<Keys>,
     /// Rowid tables read in part: each chunk's first rowid and the sum of its rows' cells (see
-    /// [`super::chunksums`]). None: not kept (every chunk next to a changed leaf is read). The
-    /// run that reads the table in part takes them out of the previous map: its new map has
-    /// new ones, and the old ones' memory goes as soon as they are used.
-    pub sums: Mutex<Option<super::chunksums::ChunkSums>>,
+    /// [`super::chunksums`]). None: not kept (every chunk next to a changed leaf is read).
+    pub sums: Option<super::chunksums::ChunkSums>,
 }
 
 impl TableMap {
-    pub fn new(rootpage: u32, (rows, bytes): (u64, u64), pages: PageList) -> TableMap {
+    pub fn new(rootpage: u32, (rows, bytes): (u64, u64), mapped: Mapped) -> TableMap {
         TableMap {
             rootpage,
             rows,
             bytes,
-            pages: Some(pages).into(),
-            ..TableMap::default()
+            mapped: Some(mapped).into(),
         }
     }
 
-    /// The pages, leaving none: a run that found the table changed compares them with the
-    /// pages as they are now once, then their memory goes (the new map has new ones). None
-    /// when they were taken already.
-    pub fn take_pages(&self) -> Option<PageList> {
-        self.pages.lock().expect("page list").take()
+    /// What the map knows of the b-tree (None: taken).
+    pub fn mapped(&self) -> std::sync::MutexGuard<'_, Option<Mapped>> {
+        self.mapped.lock().expect("table map")
+    }
+
+    /// What the map knows of the b-tree, leaving nothing: a run that found the table changed
+    /// compares it with the table as it is now once, then its memory goes (the new map has
+    /// its own). None when it was taken already.
+    pub fn take_mapped(&self) -> Option<Mapped> {
+        self.mapped().take()
     }
 }
 
-/// See [`TableMap::keys`].
-#[derive(Debug, Default)]
+/// See [`Mapped::keys`].
+#[derive(Clone, Debug, Default)]
 pub struct Keys {
-    /// The run that reads the table in part takes them out of the previous map once it knows
-    /// what changed (see [`Keys::take_pages`]): its new map has new ones.
-    pub pages: Mutex<Option<PageKeys>>,
+    pub pages: PageKeys,
     pub chunks: super::keylist::KeyList,
-}
-
-impl Keys {
-    pub fn new(pages: PageKeys, chunks: super::keylist::KeyList) -> Keys {
-        Keys {
-            pages: Some(pages).into(),
-            chunks,
-        }
-    }
-
-    /// The page keys, leaving none (the previous map's are used once, then their memory goes);
-    /// None when they were taken already.
-    pub fn take_pages(&self) -> Option<PageKeys> {
-        self.pages.lock().expect("page keys").take()
-    }
 }
 
 /// The page map of one database in one snapshot.
@@ -334,8 +325,8 @@ impl<'c> Pages<'c> {
     /// table (the most common change) change them, and the table's other pages are then not
     /// hashed twice (here, and by the walk that follows).
     pub fn unchanged(&mut self, old: &TableMap) -> Result<bool> {
-        let pages = old.pages.lock().expect("page list");
-        let Some(pages) = pages.as_ref() else {
+        let mapped = old.mapped();
+        let Some(Mapped { pages, .. }) = mapped.as_ref() else {
             return Ok(false); // taken by a read of this run: not known
         };
         let mut path = self.rightmost_path(old.rootpage).unwrap_or_default();

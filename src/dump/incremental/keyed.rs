@@ -16,13 +16,12 @@ use crate::dump::rows::{Chunk, From, Groups, NextRow, Range, dump_rows_in};
 use crate::dump::schema::Table;
 use crate::dump::stmt::Encoding;
 
-/// What the previous map has of a changed WITHOUT ROWID table: its map, and the pages and page
-/// keys taken out of it (see [`TableMap::take_pages`] and [`Keys::take_pages`]).
+/// What the previous map has of a changed WITHOUT ROWID table: its map, and the pages and keys
+/// taken out of it (see [`TableMap::take_mapped`]).
 pub struct PreviousKeyed<'a> {
     pub map: &'a TableMap,
     pub pages: PageList,
-    pub keys: &'a Keys,
-    pub page_keys: PageKeys,
+    pub keys: Keys,
 }
 
 /// What [`read_keyed_in_part`] wrote.
@@ -234,10 +233,12 @@ pub fn read_keyed_in_part(
     let PreviousKeyed {
         map: old,
         pages: old_pages,
-        keys: old_keys,
-        page_keys: old_page_keys,
+        keys: Keys {
+            pages: old_page_keys,
+            chunks: chunks_keys,
+        },
     } = old;
-    let chunks_keys = &old_keys.chunks;
+    let chunks_keys = &chunks_keys;
     let changed = changed_keys(&old_pages, new_pages, &old_page_keys, new_keys);
     // Not needed again: their memory goes before the rows are read.
     drop((old_pages, old_page_keys));

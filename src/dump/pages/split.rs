@@ -123,7 +123,7 @@ mod tests {
 
     use super::*;
     use crate::dump::fileview::FileView;
-    use crate::dump::pages::{Kind, TableMap};
+    use crate::dump::pages::{Kind, Mapped, TableMap};
 
     /// A database whose table `big` has well over [`SPLIT_PAGES`] pages (512-byte pages), some
     /// rows on overflow pages.
@@ -217,7 +217,11 @@ mod tests {
             let tail = pages.rightmost_path(root).unwrap();
             let (walked, _) = pages.walk(root, 0).unwrap();
             drop(pages);
-            let map = TableMap::new(root, (0, 0), walked.iter().copied().collect());
+            let mapped = Mapped {
+                pages: walked.iter().copied().collect(),
+                ..Mapped::default()
+            };
+            let map = TableMap::new(root, (0, 0), mapped);
             (tail, walked, map)
         };
         let unchanged = |map: &TableMap| {
