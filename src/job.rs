@@ -13,13 +13,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 
 use crate::error::error_line;
 use crate::remote::{self, PushResult, Role};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state;
+use crate::store::headrepair::{self, SetAside};
 use crate::store::prune::{self, HistoryRemote};
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
@@ -49,6 +50,9 @@ pub struct Request {
 pub struct Report {
     /// What became of the history remote's history in a new repository.
     pub adopted: Option<remote::Adopted>,
+    /// The latest snapshot's commit could not be read and was set aside (see
+    /// [`headrepair`]); `adopted` then tells what the history remote gave back.
+    pub head_set_aside: bool,
     /// The snapshot, when one was taken (a commit, or "unchanged").
     pub outcome: Option<Outcome>,
     pub pushes: Vec<PushResult>,
@@ -201,6 +205,14 @@ fn steps(
         ));
     }
     pack::remove_leftovers(&store.objects_dir());
+    // A latest snapshot that cannot be read is set aside, to be fetched again below.
+    let remote_copy = settings.history_remote.is_some();
+    let damaged_head = headrepair::set_aside_damaged_head(store, !remote_copy)
+        .context("set aside the latest snapshot, which cannot be read")?;
+    if damaged_head.as_ref().is_some_and(|a| a.main.is_none()) && remote_copy {
+        remote::forget_confirmed(store, remote::Role::History)?;
+    }
+    report.head_set_aside = damaged_head.is_some();
     // A new repository continues what the history remote has. When that fails, the snapshot
     // is still taken (the run fails afterwards, and the next run tries again).
     let adopt_failed = match remote::adopt(store, settings) {
@@ -210,6 +222,9 @@ fn steps(
         }
         Err(e) => Some(e.context("continue the history remote's snapshots")),
     };
+    let head_lost = damaged_head
+        .as_ref()
+        .and_then(|aside| damaged_head_report(aside, report));
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     // A one-off run on other databases than the configured ones.
     let one_off =
@@ -218,7 +233,8 @@ fn steps(
         refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
     }
     let last_full = state::load(&store.path).last_full_read;
-    let reading = if req.full {
+    let packs_rewritten = damaged_head.as_ref().is_some_and(|a| a.packs_rewritten);
+    let reading = if req.full || packs_rewritten {
         Reading::Full
     } else if last_full.is_none_or(|t| when::unix_now() - t >= req.full_every.as_secs() as i64) {
         Reading::Check
@@ -251,6 +267,7 @@ fn steps(
         state::save(&store.path, &st)?;
     }
     let mut failures: Vec<String> = outcome.mismatch.iter().cloned().collect();
+    failures.extend(head_lost);
     report
         .warnings
         .extend(outcome.scrub.repaired.iter().cloned());
@@ -328,6 +345,62 @@ fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
 
 /// What a scrub found that fails the run: damaged objects no database produced again (the
 /// repair removed them), and what could not be checked or repaired.
+/// Report what became of a latest snapshot that could not be read (see
+/// [`headrepair`]): a warning when the history remote gave it back, else the failure line (the
+/// snapshot is lost here).
+fn damaged_head_report(aside: &SetAside, report: &mut Report) -> Option<String> {
+    let id = &aside.damaged.to_string()[..12];
+    let what = match &aside.kept {
+        Some(path) => format!(
+            "the latest snapshot {id} could not be read (its object is damaged; the file is kept \
+             as {})",
+            path.display()
+        ),
+        None => {
+            format!("the latest snapshot {id} could not be read (its object is damaged or missing)")
+        }
+    };
+    if aside.main == Some(aside.damaged) {
+        report
+            .warnings
+            .push(format!("{what}: an intact copy in a pack is read instead"));
+        return None;
+    }
+    let tip = match &report.adopted {
+        Some(remote::Adopted::Continued { tip, .. }) => Some(*tip),
+        _ => None,
+    };
+    if tip == Some(aside.damaged) {
+        report
+            .warnings
+            .push(format!("{what}: fetched again from the history remote"));
+        return None;
+    }
+    // The remote could not be asked (or fetching from it failed): a later run tries again.
+    let waiting = matches!(report.adopted, None | Some(remote::Adopted::Deferred(_)));
+    Some(match (tip, aside.main) {
+        (Some(tip), _) => format!(
+            "{what}, and the history remote does not have it: the history continues from the \
+             remote's latest snapshot {}",
+            &tip.to_string()[..12]
+        ),
+        (None, Some(main)) => format!(
+            "{what}: it is lost; the history continues from snapshot {}, the newest one readable \
+             here",
+            &main.to_string()[..12]
+        ),
+        (None, None) if waiting => format!(
+            "{what}: the history remote could not give it back yet, so this snapshot starts a \
+             history of its own (the next run that reaches the remote puts it on top of the \
+             remote's)"
+        ),
+        (None, None) => format!(
+            "{what}: it is lost, and no other snapshot is readable here: this snapshot starts a \
+             new history"
+        ),
+    })
+}
+
 fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
     let mut failures = scrub.problems.clone();
     if scrub.lost > 0 {

@@ -101,6 +101,8 @@ fn print(report: &Report) {
         }
     }
     match &report.adopted {
+        // Said by the run's warning or failure about the latest snapshot.
+        _ if report.head_set_aside => {}
         Some(Adopted::Continued { tip, rerooted: 0 }) => {
             say!("new repository: continuing the history remote's snapshots from {tip}")
         }

@@ -6,6 +6,7 @@ pub mod cache;
 mod copy;
 pub mod delta;
 mod deltify;
+pub mod headrepair;
 pub mod lock;
 pub mod pack;
 pub mod packindex;
@@ -182,10 +183,25 @@ impl Store {
     /// The newest snapshot, if any.
     pub fn head(&self) -> Result<Option<Commit<'_>>> {
         match self.repo.find_reference(BRANCH) {
-            Ok(r) => Ok(Some(r.peel_to_commit()?)),
+            Ok(r) => match r.peel_to_commit() {
+                Ok(commit) => Ok(Some(commit)),
+                Err(e) => Err(self.unreadable_head(&r, e)),
+            },
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The error for a `main` whose commit cannot be read, with the command that repairs it.
+    fn unreadable_head(&self, main: &git2::Reference, e: git2::Error) -> anyhow::Error {
+        let id = main.target().map(|id| id.to_string()[..12].to_string());
+        anyhow::anyhow!(
+            "the latest snapshot {} cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
+             sets it aside and fetches it again from the history remote",
+            id.as_deref().unwrap_or("(main)"),
+            e.message(),
+            self.path.display()
+        )
     }
 
     /// A `sqlgit.*` setting from the repository's config.

@@ -157,6 +157,20 @@ impl Scrub {
     }
 }
 
+/// Check every pack and rewrite the damaged ones without their damaged entries, before a run
+/// (see `headrepair`): returns the ids left out. Objects a database still produces are written
+/// again by the run that follows, which reads every database whole.
+pub fn leave_out_damaged(store: &Store) -> Result<Vec<Oid>> {
+    let damage = damaged(&store.objects_dir())?;
+    if damage.packs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects = store.objects_dir();
+    let now = PackReader::open(&objects).excluding(&damage);
+    rewrite(&store.repo, &objects, &damage.packs, &now)?;
+    Ok(damage.packs.iter().flat_map(|p| p.ids.clone()).collect())
+}
+
 /// Whether the run stored `id` again: in a pack `fresh` reads (the damaged entries left out), or
 /// loose.
 fn stored(fresh: &PackReader, objects: &Path, id: Oid) -> bool {

@@ -1,6 +1,8 @@
 //! The scrub of runs that read everything: a damaged pack entry is written again from the
 //! database and its damaged copy removed; one that no database produces any more fails the run
-//! loudly, once.
+//! loudly, once. And a latest snapshot whose commit cannot be read: set aside by the next run,
+//! fetched again from the history remote, or else the history goes on from the newest snapshot
+//! still readable (the run fails, once).
 
 use super::*;
 
@@ -217,4 +219,138 @@ fn a_damaged_tree_on_the_incremental_path_makes_the_run_read_everything() {
     sg(&env, T0 + 120, &["snapshot", "--repo", &r])
         .success()
         .assert_quiet();
+}
+
+/// Three snapshots of a small database (REMOTE URL on the first when given).
+fn three_snapshots(env: &TestEnv, remote: Option<(&str, &str)>) -> (PathBuf, PathBuf) {
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let mut first = vec!["snapshot", &d, "--repo", &r];
+    if let Some((flag, url)) = remote {
+        first.extend([flag, url]);
+    }
+    sg(env, T0, &first).success();
+    for i in 2..=3u64 {
+        sql(env, &db, &format!("INSERT INTO t VALUES ({i}, 'v');"));
+        sg(env, T0 + 60 * i, &["snapshot", "--repo", &r]).success();
+    }
+    (db, repo)
+}
+
+/// Every command names the damaged latest snapshot and the command that repairs it.
+fn assert_names_the_repair(env: &TestEnv, repo: &Path, damaged: &str) {
+    let r = s(repo);
+    for args in [vec!["status", "--repo", &r], vec!["log", "--repo", &r]] {
+        let err = sg(env, T0 + 400, &args).code_is(1).stderr_str();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "the latest snapshot {} cannot be read",
+                &damaged[..12]
+            )) && err.contains(&format!("run `sqlgit snapshot --repo {r}`")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_latest_commit_is_fetched_again_from_the_history_remote() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    let remote = daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    let (db, repo) = three_snapshots(&env, Some(("--history-remote", &url)));
+    let r = s(&repo);
+    let damaged = head(&env, &repo);
+    // The commit is packed as well as loose (the loose copy is what libgit2 reads first); no
+    // object a delta of another (as in the packs sqlgit writes).
+    git(&env, &repo, &["repack", "-a", "-f", "-q", "--window=0"]);
+    damage_object(&env, &repo, &damaged);
+    assert_names_the_repair(&env, &repo, &damaged);
+
+    sql(&env, &db, "INSERT INTO t VALUES (4, 'after');");
+    let run = sg(&env, T0 + 500, &["snapshot", "--repo", &r]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains(&format!(
+            "warning: the latest snapshot {} could not be read",
+            &damaged[..12]
+        )) && err.contains("fetched again from the history remote"),
+        "{err}"
+    );
+    assert!(
+        !run.stdout_str().contains("new repository"),
+        "{}",
+        run.stdout_str()
+    );
+    // The history goes on from the very commit, read whole again, on the remote too.
+    assert_eq!(git(&env, &repo, &["rev-parse", "main~1"]), damaged);
+    git(&env, &repo, &["cat-file", "-p", &damaged]);
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "main"]),
+        head(&env, &repo)
+    );
+    sg(&env, T0 + 500, &["verify", "--repo", &r, "HEAD~1"]).success();
+    git(&env, &repo, &["fsck", "--no-dangling"]);
+    // Nothing is left to repair.
+    sql(&env, &db, "INSERT INTO t VALUES (5, 'later');");
+    let next = sg(&env, T0 + 560, &["snapshot", "--repo", &r]).success();
+    assert!(
+        !next.stderr_str().contains("warning"),
+        "{}",
+        next.stderr_str()
+    );
+}
+
+#[test]
+fn without_a_history_remote_the_history_goes_on_from_the_newest_readable_snapshot() {
+    let env = TestEnv::new();
+    // A latest remote: each run also makes a parentless copy of its snapshot, as new as it.
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("latest");
+    let url = daemon.url("latest");
+    let (db, repo) = three_snapshots(&env, Some(("--latest-remote", &url)));
+    let r = s(&repo);
+    let damaged = head(&env, &repo);
+    let before = git(&env, &repo, &["rev-parse", "main~1"]);
+    // Every object packed, nothing loose: the commits are found in the packs.
+    git(
+        &env,
+        &repo,
+        &["repack", "-a", "-d", "-f", "-q", "--window=0"],
+    );
+    git(&env, &repo, &["prune-packed"]);
+    damage_object(&env, &repo, &damaged);
+    assert_names_the_repair(&env, &repo, &damaged);
+
+    sql(&env, &db, "INSERT INTO t VALUES (4, 'after');");
+    let err = sg(&env, T0 + 500, &["snapshot", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the latest snapshot {} could not be read",
+            &damaged[..12]
+        )) && err.contains(&format!(
+            "it is lost; the history continues from snapshot {}",
+            &before[..12]
+        )),
+        "{err}"
+    );
+    // The new snapshot is on top of the one before the damaged one, and holds every row.
+    assert_eq!(git(&env, &repo, &["rev-parse", "main~1"]), before);
+    let dump = sg(&env, T0 + 500, &["cat", "--repo", &r])
+        .success()
+        .stdout_str();
+    assert!(dump.contains("(4,'after')"), "{dump}");
+    git(&env, &repo, &["fsck", "--no-dangling"]);
+    // The failure is not repeated.
+    sql(&env, &db, "INSERT INTO t VALUES (5, 'later');");
+    sg(&env, T0 + 560, &["snapshot", "--repo", &r]).success();
+    assert_eq!(commit_count(&env, &repo), 4);
 }

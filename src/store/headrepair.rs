@@ -1,0 +1,217 @@
+//! A latest snapshot whose commit cannot be read (bit rot in its object, a file lost): every
+//! command reads `main` first, so without this each later cron run failed on it, forever, with
+//! libgit2's "cannot be peeled". A run sets the damaged object aside (a loose file is moved to
+//! `sqlgit-damaged/`; a damaged pack entry is left out of its rewritten pack) and takes `main`
+//! off it, so that it can be fetched again: the run then continues the history remote's `main`
+//! (see `remote::adopt`), which brings the commit back whole when the remote has it. Without a
+//! history remote, `main` goes back to the newest snapshot still readable here; only the
+//! damaged commit is lost (its trees stay, unreferenced).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use git2::{ErrorCode, Oid};
+
+use super::{BRANCH, Store, is_snapshot_tree, scrub};
+
+/// Folder of the git dir where damaged loose objects are moved (0700, files 0600).
+pub const DAMAGED_DIR: &str = "sqlgit-damaged";
+
+/// What [`set_aside_damaged_head`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SetAside {
+    /// The latest snapshot's commit, which could not be read.
+    pub damaged: Oid,
+    /// Where `main` points now (None: nowhere; the history remote's is fetched next, or the
+    /// next snapshot starts a new history).
+    pub main: Option<Oid>,
+    /// Where the damaged loose object was moved.
+    pub kept: Option<PathBuf>,
+    /// Damaged pack entries left out of their packs (the commit's, and any other the scrub
+    /// found): read every database whole in this run.
+    pub packs_rewritten: bool,
+}
+
+/// The commit `main` names when it cannot be read (None: no `main`, or it reads).
+pub fn unreadable_head(store: &Store) -> Option<Oid> {
+    let id = store.repo.refname_to_id(BRANCH).ok()?;
+    match store.repo.find_commit(id) {
+        Ok(_) => None,
+        Err(_) => Some(id),
+    }
+}
+
+/// Repair a `main` whose commit cannot be read (see the module documentation). `keep_local`:
+/// no history remote to fetch it from, so `main` goes back to the newest readable snapshot
+/// here. Call with the repository lock held, before anything reads `main`.
+pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Option<SetAside>> {
+    let Some(damaged) = unreadable_head(store) else {
+        return Ok(None);
+    };
+    let objects = store.objects_dir();
+    let loose = loose_path(&objects, damaged);
+    let mut packs_rewritten = false;
+    let mut kept = None;
+    if loose.exists() {
+        let dir = store.path.join(DAMAGED_DIR);
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("create {}", dir.display()))?;
+        }
+        let aside = dir.join(damaged.to_string());
+        std::fs::rename(&loose, &aside)
+            .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
+        kept = Some(aside);
+        *store = Store::open(&store.path)?;
+    }
+    if store.repo.odb()?.exists(damaged) {
+        if store.repo.find_commit(damaged).is_ok() {
+            // A pack holds an intact copy: `main` reads again as it is.
+            return Ok(Some(SetAside {
+                damaged,
+                main: Some(damaged),
+                kept,
+                packs_rewritten,
+            }));
+        }
+        // The scrub finds the damaged entries and the packs are rewritten without them.
+        let left_out = scrub::leave_out_damaged(store)?;
+        if !left_out.contains(&damaged) {
+            bail!(
+                "the latest snapshot {} cannot be read, but its pack entry is intact: run \
+                 `git -C {} fsck` to see what is wrong",
+                &damaged.to_string()[..12],
+                store.path.display()
+            );
+        }
+        packs_rewritten = true;
+    }
+    match store.repo.find_reference(BRANCH) {
+        Ok(mut r) => r.delete()?,
+        Err(e) if e.code() == ErrorCode::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    *store = Store::open(&store.path)?;
+    let main = match keep_local {
+        true => newest_snapshot(store, damaged)?,
+        false => None,
+    };
+    if let Some(main) = main {
+        store.repo.reference(
+            BRANCH,
+            main,
+            true,
+            "sqlgit: the latest snapshot was damaged",
+        )?;
+    }
+    Ok(Some(SetAside {
+        damaged,
+        main,
+        kept,
+        packs_rewritten,
+    }))
+}
+
+/// Where `id` is stored loose.
+fn loose_path(objects: &Path, id: Oid) -> PathBuf {
+    let hex = id.to_string();
+    objects.join(&hex[..2]).join(&hex[2..])
+}
+
+/// The newest readable snapshot commit here other than `damaged`: among the loose objects
+/// (each run's commit is written loose, and packed only hundreds of runs later) and the tips
+/// the refs name, or else among every commit of the packs (see [`newest_of`]).
+fn newest_snapshot(store: &Store, damaged: Oid) -> Result<Option<Oid>> {
+    let repo = &store.repo;
+    let mut candidates: Vec<Oid> = loose_ids(&store.objects_dir());
+    for r in repo.references()?.flatten() {
+        if let Some(id) = r.target() {
+            candidates.push(id);
+        }
+    }
+    let best = newest_of(store, damaged, candidates)?;
+    if best.is_some_and(|(with_parent, _)| with_parent) {
+        return Ok(best.map(|(_, id)| id));
+    }
+    // Every snapshot with a parent is packed: look at each object's type (slow in a big
+    // repository, and done only here).
+    let odb = repo.odb()?;
+    let mut commits = Vec::new();
+    odb.foreach(|&id| {
+        if odb
+            .read_header(id)
+            .is_ok_and(|(_, kind)| kind == git2::ObjectType::Commit)
+        {
+            commits.push(id);
+        }
+        true
+    })?;
+    Ok(newest_of(store, damaged, commits)?
+        .or(best)
+        .map(|(_, id)| id))
+}
+
+/// The newest readable snapshot commit of `candidates` but `damaged`, and whether it has a
+/// parent: a commit with a parent first (a parentless one is the first snapshot, or the copy
+/// of a snapshot the latest remote receives, as new as its snapshot), then by commit time,
+/// then the one that descends from the other.
+fn newest_of(store: &Store, damaged: Oid, mut candidates: Vec<Oid>) -> Result<Option<(bool, Oid)>> {
+    let repo = &store.repo;
+    candidates.sort();
+    candidates.dedup();
+    let mut best: Option<((bool, i64), Oid)> = None;
+    for id in candidates {
+        if id == damaged {
+            continue;
+        }
+        let Ok(commit) = repo.find_commit(id) else {
+            continue; // not a commit, or damaged too
+        };
+        if !commit.tree().is_ok_and(|t| is_snapshot_tree(repo, &t)) {
+            continue;
+        }
+        let key = (
+            commit.parent_count() > 0,
+            commit.committer().when().seconds(),
+        );
+        let better = match best {
+            None => true,
+            Some((k, b)) => key > k || key == k && repo.graph_descendant_of(id, b).unwrap_or(false),
+        };
+        if better {
+            best = Some((key, id));
+        }
+    }
+    Ok(best.map(|((with_parent, _), id)| (with_parent, id)))
+}
+
+/// The ids of the loose objects under `objects`.
+fn loose_ids(objects: &Path) -> Vec<Oid> {
+    let mut ids = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(objects) else {
+        return ids;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name();
+        let Some(prefix) = name.to_str().filter(|n| n.len() == 2) else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let rest = file.file_name();
+            if let Some(id) = rest
+                .to_str()
+                .and_then(|r| Oid::from_str(&format!("{prefix}{r}")).ok())
+                .filter(|_| rest.len() == 38)
+            {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
