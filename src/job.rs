@@ -20,7 +20,7 @@ use crate::remote::{self, PushResult, Role};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state;
-use crate::store::headrepair::{self, SetAside};
+use crate::store::headrepair::{self, Cut, SetAside};
 use crate::store::prune::{self, HistoryRemote};
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
@@ -222,9 +222,11 @@ fn steps(
         }
         Err(e) => Some(e.context("continue the history remote's snapshots")),
     };
-    let head_lost = damaged_head
+    let mut head_lost: Vec<String> = damaged_head
         .as_ref()
-        .and_then(|aside| damaged_head_report(aside, report));
+        .and_then(|aside| damaged_head_report(aside, report))
+        .into_iter()
+        .collect();
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     // A one-off run on other databases than the configured ones.
     let one_off =
@@ -241,6 +243,16 @@ fn steps(
     } else {
         Reading::Incremental
     };
+    if reading != Reading::Incremental {
+        // An older snapshot that cannot be read: the local history is cut above it. Checked
+        // with the packs' scrub, by runs that read everything (a walk of the whole history).
+        let confirmed = remote_copy.then(|| remote::confirmed_history(store));
+        let cut = headrepair::cut_at_damaged_commit(store, confirmed)
+            .context("cut the local history above a snapshot that cannot be read")?;
+        if let Some(cut) = &cut {
+            head_lost.extend(damaged_commit_report(store, cut, report));
+        }
+    }
     let take =
         |reading| snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading);
     let outcome = match take(reading) {
@@ -345,6 +357,33 @@ fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
 
 /// What a scrub found that fails the run: damaged objects no database produced again (the
 /// repair removed them), and what could not be checked or repaired.
+/// Report a cut above an older snapshot that could not be read (see [`headrepair`]): a warning
+/// when the history remote has it, else the failure line.
+fn damaged_commit_report(store: &Store, cut: &Cut, report: &mut Report) -> Option<String> {
+    let what = format!(
+        "snapshot {} cannot be read (its object is damaged or missing): the local history now \
+         starts at the snapshot after it, {}",
+        &cut.damaged.to_string()[..12],
+        &cut.oldest.to_string()[..12]
+    );
+    match cut.remote_has_it {
+        Some(true) => {
+            report.warnings.push(format!(
+                "{what} (the history remote has the older snapshots)"
+            ));
+            None
+        }
+        None => Some(format!(
+            "{what}; it and the snapshots before it are lost here (no history remote is set)"
+        )),
+        Some(false) => Some(format!(
+            "{what}; the history remote does not have it either, so the snapshots kept here \
+             cannot be pushed on top of what it has: put them on top of it, run: {}",
+            remote::reroot_command(store)
+        )),
+    }
+}
+
 /// Report what became of a latest snapshot that could not be read (see
 /// [`headrepair`]): a warning when the history remote gave it back, else the failure line (the
 /// snapshot is lost here).

@@ -347,29 +347,43 @@ fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Re
             reroot_command(store)
         ),
         None => Ok(()),
-        Some(main)
-            if repo.find_commit(main).is_ok()
-                && repo.graph_descendant_of(local, main).unwrap_or(false) =>
+        Some(main) if repo.find_commit(main).is_ok() => match repo.graph_descendant_of(local, main)
         {
-            Ok(())
-        }
-        Some(main) => bail!(
-            "the remote's main {} has snapshots this repository does not have (it diverged: \
-             another machine, someone else or an older copy of this repository pushed there), \
-             and sqlgit never rewrites a remote's history; to put the {} kept here on top of \
-             it, run: {} (if another machine snapshots to this remote, give each machine its \
-             own remote instead; if the remote holds history sqlgit did not write, point \
-             --history-remote at an empty repository)",
-            short(main),
-            kept(),
-            reroot_command(store)
-        ),
+            Ok(true) => Ok(()),
+            Ok(false) => Err(diverged_error(store, main)),
+            // A damaged snapshot on the way is not a diverged remote.
+            Err(e) => bail!(
+                "cannot tell whether the snapshots here continue the remote's main {}: {}; a \
+                 run that reads everything cuts the local history above a snapshot that cannot \
+                 be read, run: sqlgit snapshot --repo {} --full",
+                short(main),
+                e.message(),
+                store.path.display()
+            ),
+        },
+        Some(main) => Err(diverged_error(store, main)),
     }
+}
+
+/// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
+fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
+    let n = store.local_snapshots();
+    anyhow!(
+        "the remote's main {} has snapshots this repository does not have (it diverged: \
+         another machine, someone else or an older copy of this repository pushed there), and \
+         sqlgit never rewrites a remote's history; to put the {n} {} kept here on top of it, \
+         run: {} (if another machine snapshots to this remote, give each machine its own \
+         remote instead; if the remote holds history sqlgit did not write, point \
+         --history-remote at an empty repository)",
+        short(main),
+        if n == 1 { "snapshot" } else { "snapshots" },
+        reroot_command(store)
+    )
 }
 
 /// The command that re-roots the kept snapshots onto the history remote (as this program was
 /// started: its name when found on PATH, else its full path).
-fn reroot_command(store: &Store) -> String {
+pub fn reroot_command(store: &Store) -> String {
     let exe = std::env::args_os()
         .next()
         .filter(|a| !a.to_string_lossy().contains('/') && !a.is_empty())

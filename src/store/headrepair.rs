@@ -48,23 +48,9 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
     let Some(damaged) = unreadable_head(store) else {
         return Ok(None);
     };
-    let objects = store.objects_dir();
-    let loose = loose_path(&objects, damaged);
     let mut packs_rewritten = false;
-    let mut kept = None;
-    if loose.exists() {
-        let dir = store.path.join(DAMAGED_DIR);
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .with_context(|| format!("create {}", dir.display()))?;
-        }
-        let aside = dir.join(damaged.to_string());
-        std::fs::rename(&loose, &aside)
-            .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
-        kept = Some(aside);
+    let kept = set_aside_loose(store, damaged)?;
+    if kept.is_some() {
         *store = Store::open(&store.path)?;
     }
     if store.repo.odb()?.exists(damaged) {
@@ -113,6 +99,26 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
         kept,
         packs_rewritten,
     }))
+}
+
+/// Move the loose file of `damaged`, if there is one, to [`DAMAGED_DIR`]; returns where.
+fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
+    let loose = loose_path(&store.objects_dir(), damaged);
+    if !loose.exists() {
+        return Ok(None);
+    }
+    let dir = store.path.join(DAMAGED_DIR);
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("create {}", dir.display()))?;
+    }
+    let aside = dir.join(damaged.to_string());
+    std::fs::rename(&loose, &aside)
+        .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
+    Ok(Some(aside))
 }
 
 /// Where `id` is stored loose.
@@ -214,4 +220,65 @@ fn loose_ids(objects: &Path) -> Vec<Oid> {
         }
     }
     ids
+}
+
+/// Where [`cut_at_damaged_commit`] cut the local history.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The older snapshot whose commit cannot be read.
+    pub damaged: Oid,
+    /// Its child, the oldest snapshot kept now.
+    pub oldest: Oid,
+    /// The history remote has the damaged snapshot (it confirmed a newer one): None without a
+    /// history remote.
+    pub remote_has_it: Option<bool>,
+}
+
+/// Cut the local history above an older snapshot whose commit cannot be read, as pruning
+/// cuts it (a shallow graft at its child), so that what reads the history — pushes, pruning,
+/// `log` — stops before it instead of failing or, worse, taking it for the end of the history.
+/// `confirmed`: the history remote's confirmed snapshot (Some(None) when a history remote is
+/// set but has confirmed nothing; None without one). Call with the lock held.
+pub fn cut_at_damaged_commit(
+    store: &mut Store,
+    confirmed: Option<Option<Oid>>,
+) -> Result<Option<Cut>> {
+    loop {
+        let Some(cut) = damaged_parent(store, confirmed)? else {
+            return Ok(None);
+        };
+        if set_aside_loose(store, cut.damaged)?.is_some() {
+            *store = Store::open(&store.path)?;
+            if store.repo.find_commit(cut.damaged).is_ok() {
+                continue; // a pack holds an intact copy
+            }
+        }
+        super::prune::write_shallow(store.repo.path(), cut.oldest)?;
+        *store = Store::open(&store.path)?;
+        return Ok(Some(cut));
+    }
+}
+
+/// The first snapshot on `main`'s chain whose parent cannot be read, as a [`Cut`].
+fn damaged_parent(store: &Store, confirmed: Option<Option<Oid>>) -> Result<Option<Cut>> {
+    let Some(mut commit) = store.head()? else {
+        return Ok(None);
+    };
+    let mut confirmed_seen = false;
+    loop {
+        confirmed_seen |= confirmed.flatten() == Some(commit.id());
+        if commit.parent_count() == 0 {
+            return Ok(None);
+        }
+        match commit.parent(0) {
+            Ok(parent) => commit = parent,
+            Err(_) => {
+                return Ok(Some(Cut {
+                    damaged: commit.parent_id(0)?,
+                    oldest: commit.id(),
+                    remote_has_it: confirmed.map(|_| confirmed_seen),
+                }));
+            }
+        }
+    }
 }

@@ -138,7 +138,7 @@ pub fn prune(
 }
 
 /// Replace the `shallow` file atomically: one full hex id per line.
-fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
+pub(crate) fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
     let tmp = git_dir.join("shallow.sqlgit-tmp");
     let written = std::fs::write(&tmp, format!("{oldest}\n"))
         .and_then(|()| File::open(&tmp)?.sync_all())

@@ -354,3 +354,81 @@ fn without_a_history_remote_the_history_goes_on_from_the_newest_readable_snapsho
     sg(&env, T0 + 560, &["snapshot", "--repo", &r]).success();
     assert_eq!(commit_count(&env, &repo), 4);
 }
+
+/// An older snapshot that cannot be read: the next run cuts the local history above it (a
+/// warning when the history remote has it, a failure once without one), and every command
+/// that reads the history works again.
+#[test]
+fn an_older_damaged_commit_cuts_the_local_history_above_it() {
+    let env = TestEnv::new();
+    let daemon = GitDaemon::start_in(env.path("srv"));
+    daemon.create_bare("hist");
+    let url = daemon.url("hist");
+    for remote in [Some(("--history-remote", url.as_str())), None] {
+        let (db, repo) = three_snapshots(&env, remote);
+        let r = s(&repo);
+        let damaged = git(&env, &repo, &["rev-parse", "main~1"]);
+        let child = head(&env, &repo);
+        damage_object(&env, &repo, &damaged);
+
+        // An incremental run does not walk the history; a push that has to says why it
+        // cannot, and names the run that repairs it.
+        sql(&env, &db, "INSERT INTO t VALUES (4, 'after');");
+        let run = sg(&env, T0 + 400, &["snapshot", "--repo", &r]);
+        if remote.is_some() {
+            let err = run.code_is(1).stderr_str();
+            assert!(
+                err.contains("cannot tell whether the snapshots here continue the remote's main")
+                    && err.contains(&format!("run: sqlgit snapshot --repo {r} --full"))
+                    && !err.contains("diverged"),
+                "{err}"
+            );
+        } else {
+            run.success();
+        }
+
+        sql(&env, &db, "INSERT INTO t VALUES (5, 'repair');");
+        let run = sg(&env, T0 + 500, &["snapshot", "--repo", &r, "--full"]);
+        let what = format!(
+            "snapshot {} cannot be read (its object is damaged or missing): the local history \
+             now starts at the snapshot after it, {}",
+            &damaged[..12],
+            &child[..12]
+        );
+        let err = match remote {
+            Some(_) => {
+                let err = run.success().stderr_str();
+                assert!(
+                    err.contains(&format!("warning: {what} (the history remote has")),
+                    "{err}"
+                );
+                err
+            }
+            None => {
+                let err = run.code_is(1).stderr_str();
+                assert!(
+                    err.contains(&format!("{what}; it and the snapshots")),
+                    "{err}"
+                );
+                assert_eq!(err.lines().count(), 1, "{err}");
+                err
+            }
+        };
+        assert!(!err.contains("diverged"), "{err}");
+        // The damaged file is kept aside, and git reads the repository as whole.
+        assert!(repo.join("sqlgit-damaged").join(&damaged).exists());
+        git(&env, &repo, &["fsck", "--no-dangling"]);
+        assert_eq!(commit_count(&env, &repo), 3);
+        sg(&env, T0 + 500, &["log", "--repo", &r]).success();
+        // Nothing is left to repair.
+        sql(&env, &db, "INSERT INTO t VALUES (6, 'later');");
+        let next = sg(&env, T0 + 560, &["snapshot", "--repo", &r]).success();
+        assert!(
+            !next.stderr_str().contains("cannot be read"),
+            "{}",
+            next.stderr_str()
+        );
+        std::fs::remove_dir_all(&repo).unwrap();
+        std::fs::remove_file(&db).unwrap();
+    }
+}
