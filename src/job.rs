@@ -205,6 +205,17 @@ fn steps(
         ));
     }
     pack::remove_leftovers(&store.objects_dir());
+    // A `main` cut short by a crash points at the newest snapshot again.
+    if let Some(main) = headrepair::repair_main_ref(store).context("repair refs/heads/main")? {
+        report.warnings.push(format!(
+            "refs/heads/main could not be read (the file is kept in {}): {}",
+            store.path.join(headrepair::DAMAGED_DIR).display(),
+            match main {
+                Some(id) => format!("it names the newest snapshot here again, {id}"),
+                None => "no snapshot is readable here: the history starts again".to_string(),
+            }
+        ));
+    }
     // A latest snapshot that cannot be read is set aside, to be fetched again below.
     let remote_copy = settings.history_remote.is_some();
     let damaged_head = headrepair::set_aside_damaged_head(store, !remote_copy)

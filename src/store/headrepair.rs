@@ -1,11 +1,16 @@
-//! A latest snapshot whose commit cannot be read (bit rot in its object, a file lost): every
-//! command reads `main` first, so without this each later cron run failed on it, forever, with
-//! libgit2's "cannot be peeled". A run sets the damaged object aside (a loose file is moved to
-//! `sqlgit-damaged/`; a damaged pack entry is left out of its rewritten pack) and takes `main`
-//! off it, so that it can be fetched again: the run then continues the history remote's `main`
-//! (see `remote::adopt`), which brings the commit back whole when the remote has it. Without a
-//! history remote, `main` goes back to the newest snapshot still readable here; only the
-//! damaged commit is lost (its trees stay, unreferenced).
+//! Damaged history, repaired by the run that meets it instead of failing every later run:
+//! - a latest snapshot whose commit cannot be read (bit rot in its object, a file lost): every
+//!   command reads `main` first, so each cron run failed on it, forever, with libgit2's "cannot
+//!   be peeled". A run sets the damaged object aside (a loose file is moved to
+//!   `sqlgit-damaged/`; a damaged pack entry is left out of its rewritten pack) and takes `main`
+//!   off it, so that it can be fetched again: the run then continues the history remote's `main`
+//!   (see `remote::adopt`), which brings the commit back whole when the remote has it. Without a
+//!   history remote, `main` goes back to the newest snapshot still readable here; only the
+//!   damaged commit is lost (its trees stay, unreferenced);
+//! - an older snapshot whose commit cannot be read: the local history is cut above it, as pruning
+//!   cuts it ([`cut_at_damaged_commit`]);
+//! - `refs/heads/main` itself unreadable (a file cut short by a crash): it names the newest
+//!   snapshot again ([`repair_main_ref`]).
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +112,14 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
     if !loose.exists() {
         return Ok(None);
     }
+    let aside = damaged_dir(store)?.join(damaged.to_string());
+    std::fs::rename(&loose, &aside)
+        .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
+    Ok(Some(aside))
+}
+
+/// [`DAMAGED_DIR`], made 0700 if needed.
+fn damaged_dir(store: &Store) -> Result<PathBuf> {
     let dir = store.path.join(DAMAGED_DIR);
     if !dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
@@ -115,10 +128,7 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
             .create(&dir)
             .with_context(|| format!("create {}", dir.display()))?;
     }
-    let aside = dir.join(damaged.to_string());
-    std::fs::rename(&loose, &aside)
-        .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
-    Ok(Some(aside))
+    Ok(dir)
 }
 
 /// Where `id` is stored loose.
@@ -281,4 +291,42 @@ fn damaged_parent(store: &Store, confirmed: Option<Option<Oid>>) -> Result<Optio
             }
         }
     }
+}
+
+/// Repair a `refs/heads/main` that cannot be read (a file cut short by a crash): the file is
+/// moved to [`DAMAGED_DIR`] and `main` set to the newest snapshot here (the objects are intact:
+/// nothing is lost). Returns where `main` points now; None when it read fine. Call with the
+/// lock held.
+pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
+    match store.repo.find_reference(BRANCH) {
+        Ok(_) => return Ok(None),
+        Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+        Err(_) => {}
+    }
+    let file = store.repo.path().join(BRANCH);
+    if file.exists() {
+        let dir = damaged_dir(store)?;
+        let aside = dir.join(format!("refs-heads-main-{}", std::process::id()));
+        std::fs::rename(&file, &aside)
+            .with_context(|| format!("move {} to {}", file.display(), aside.display()))?;
+    }
+    *store = Store::open(&store.path)?;
+    if store
+        .repo
+        .find_reference(BRANCH)
+        .is_err_and(|e| e.code() != ErrorCode::NotFound)
+    {
+        bail!(
+            "refs/heads/main cannot be read, and not from a file of its own: run `git -C {} \
+             fsck` to see what is wrong",
+            store.path.display()
+        );
+    }
+    let main = newest_snapshot(store, Oid::ZERO_SHA1)?;
+    if let Some(main) = main {
+        store
+            .repo
+            .reference(BRANCH, main, true, "sqlgit: refs/heads/main was damaged")?;
+    }
+    Ok(Some(main))
 }

@@ -188,7 +188,12 @@ impl Store {
                 Err(e) => Err(self.unreadable_head(&r, e)),
             },
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(anyhow::anyhow!(
+                "refs/heads/main cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
+                 points it at the newest snapshot again",
+                e.message(),
+                self.path.display()
+            )),
         }
     }
 

@@ -432,3 +432,37 @@ fn an_older_damaged_commit_cuts_the_local_history_above_it() {
         std::fs::remove_file(&db).unwrap();
     }
 }
+
+/// `refs/heads/main` cut short (as a crash can leave a file just written): commands say how
+/// to repair it, and the next run points it at the newest snapshot again, losing nothing.
+#[test]
+fn a_main_ref_cut_short_points_at_the_newest_snapshot_again() {
+    let env = TestEnv::new();
+    let (db, repo) = three_snapshots(&env, None);
+    let r = s(&repo);
+    let before = head(&env, &repo);
+    std::fs::write(repo.join("refs/heads/main"), b"").unwrap();
+    let err = sg(&env, T0 + 400, &["status", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert!(
+        err.contains("refs/heads/main cannot be read")
+            && err.contains(&format!("run `sqlgit snapshot --repo {r}`")),
+        "{err}"
+    );
+    sql(&env, &db, "INSERT INTO t VALUES (4, 'after');");
+    let err = sg(&env, T0 + 500, &["snapshot", "--repo", &r])
+        .success()
+        .stderr_str();
+    assert!(
+        err.contains(&format!(
+            "warning: refs/heads/main could not be read (the file is kept in {}): it names the \
+             newest snapshot here again, {before}",
+            repo.join("sqlgit-damaged").display()
+        )),
+        "{err}"
+    );
+    assert_eq!(git(&env, &repo, &["rev-parse", "main~1"]), before);
+    assert_eq!(commit_count(&env, &repo), 4);
+    git(&env, &repo, &["fsck", "--no-dangling"]);
+}
