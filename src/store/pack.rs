@@ -18,7 +18,7 @@ use sha1::{Digest, Sha1};
 use super::packindex::PackIndex;
 
 /// Prefix of temporary pack files; stale ones are removed by [`remove_leftovers`].
-const TMP_PREFIX: &str = "tmp_sqlgit_";
+pub(crate) const TMP_PREFIX: &str = "tmp_sqlgit_";
 /// A version 2 pack index starts with these 8 bytes, then 256 cumulative counts (the last is
 /// the number of objects), then the ids from [`IDX_IDS_AT`].
 pub(super) const IDX_V2_MAGIC: &[u8; 8] = b"\xfftOc\0\0\0\x02";

@@ -35,6 +35,8 @@ use check::{BLOCK, check_pack};
 #[derive(Debug, Default)]
 pub struct Damage {
     pub packs: Vec<DamagedPack>,
+    /// Indexes that could not be trusted and were rebuilt from their packs.
+    pub rebuilt: Vec<PathBuf>,
 }
 
 /// One pack with damage.
@@ -101,6 +103,13 @@ impl Scrub {
             problems: self.problems,
             ..Findings::default()
         };
+        for idx in &self.damage.rebuilt {
+            let name = idx.file_stem().unwrap_or_default().to_string_lossy();
+            findings.repaired.push(format!(
+                "rebuilt the index of pack {name} from the pack: it was damaged (kept in {}/)",
+                super::headrepair::DAMAGED_DIR
+            ));
+        }
         if self.damage.packs.is_empty() {
             return findings;
         }
@@ -109,7 +118,10 @@ impl Scrub {
         let mut buf = vec![0u8; BLOCK];
         let (replaced, damaged): (Vec<_>, Vec<_>) = (self.damage.packs.into_iter())
             .partition(|p| matches!(check_pack(&p.idx, &mut buf), Ok(None)));
-        let damage = Damage { packs: damaged };
+        let damage = Damage {
+            packs: damaged,
+            rebuilt: Vec::new(),
+        };
         let objects = store.objects_dir();
         let now = PackReader::open(&objects).excluding(&damage);
         let mut again = Vec::new();

@@ -49,12 +49,74 @@ pub fn damaged(objects_dir: &Path) -> Result<Damage> {
     let mut buf = vec![0u8; BLOCK];
     let mut damage = Damage::default();
     for idx in indexes {
-        let checked = check_pack(&idx, &mut buf);
+        let checked = match check_pack(&idx, &mut buf) {
+            // An index that cannot be trusted says nothing of its pack: rebuild it from the
+            // pack (which must then be whole), and check again.
+            Err(e) if Index::open(&idx, &mut buf).is_err() => {
+                let context = || format!("pack index {}", idx.display());
+                rebuild_index(&idx)
+                    .map_err(|r| e.context(format!("rebuild it: {r:#}")))
+                    .with_context(context)?;
+                damage.rebuilt.push(idx.clone());
+                check_pack(&idx, &mut buf)
+            }
+            checked => checked,
+        };
         if let Some(pack) = checked.with_context(|| format!("pack index {}", idx.display()))? {
             damage.packs.push(pack);
         }
     }
     Ok(damage)
+}
+
+/// Rebuild the index `idx` of its pack with `git index-pack`, which reads the whole pack and
+/// checks every object (it fails on a damaged pack). The damaged index is copied to the
+/// repository's `sqlgit-damaged/` first; the new one replaces it in one rename, so the pack is
+/// never without an index (a pack without one is removed as a leftover).
+fn rebuild_index(idx: &Path) -> Result<()> {
+    let dir = idx.parent().context("no pack folder")?;
+    let tmp = dir.join(format!(
+        "{}{}_rebuilt.idx",
+        crate::store::pack::TMP_PREFIX,
+        std::process::id()
+    ));
+    let out = std::process::Command::new("git")
+        .args(["-c", "pack.writeReverseIndex=false", "index-pack"])
+        .arg("-o")
+        .arg(&tmp)
+        .arg(idx.with_extension("pack"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("run git index-pack")?;
+    let _ = std::fs::remove_file(tmp.with_extension("rev")); // from a git that writes one anyway
+    if !out.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        let said = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "git index-pack: {}",
+            said.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("failed")
+        );
+    }
+    // The repository is two folders up (objects/pack).
+    let repo = dir
+        .parent()
+        .and_then(Path::parent)
+        .context("no repository")?;
+    let kept = repo.join(crate::store::headrepair::DAMAGED_DIR);
+    if !kept.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&kept)?;
+    }
+    let name = idx.file_name().context("no index name")?;
+    std::fs::copy(idx, kept.join(name)).context("keep the damaged index")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, idx).context("replace the damaged index")?;
+    Ok(())
 }
 
 /// The damage of one pack, if any.
@@ -126,7 +188,7 @@ impl Index {
         let mut sums = [0u8; 40];
         file.read_exact_at(&mut sums, len - 40).context("read")?;
         if hasher.finalize()[..] != sums[20..] {
-            bail!("damaged: its checksum does not match (`git index-pack` rebuilds it)");
+            bail!("damaged: its checksum does not match");
         }
         Ok(Index {
             file,
@@ -367,6 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_index_of_a_whole_pack_is_rebuilt_from_it() {
+        let (dir, ids) = tiny_pack(&[b"one", b"two", b"three"]);
+        let objects = dir.path().join("objects");
+        let idx = only(dir.path(), "idx");
+        let intact = std::fs::read(&idx).unwrap();
+        flip(&idx, HEADER as usize + 5);
+        let damaged_bytes = std::fs::read(&idx).unwrap();
+        let damage = damaged(&objects).unwrap();
+        assert!(damage.packs.is_empty(), "{:?}", damage.packs);
+        assert_eq!(damage.rebuilt, vec![idx.clone()]);
+        assert_eq!(std::fs::read(&idx).unwrap(), intact);
+        let kept = dir
+            .path()
+            .join("sqlgit-damaged")
+            .join(idx.file_name().unwrap());
+        assert_eq!(std::fs::read(kept).unwrap(), damaged_bytes);
+        assert_eq!(read_index(&idx).unwrap().len(), ids.len());
+        // Nothing else is left in the pack folder.
+        assert_eq!(std::fs::read_dir(objects.join("pack")).unwrap().count(), 2);
+    }
+
+    #[test]
     fn a_truncated_pack_or_a_damaged_trailer_is_found() {
         let (dir, ids) = tiny_pack(&[b"one", b"two", b"three"]);
         let objects = dir.path().join("objects");
@@ -384,8 +468,11 @@ mod tests {
 
         // A damaged index is not trusted to judge its pack.
         flip(&only(dir.path(), "idx"), HEADER as usize + 5);
-        let e = damaged(&objects).unwrap_err();
-        assert!(format!("{e:#}").contains("checksum"), "{e:#}");
+        let e = format!("{:#}", damaged(&objects).unwrap_err());
+        assert!(
+            e.contains("checksum") && e.contains("rebuild it: git index-pack"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -398,6 +485,7 @@ mod tests {
                 dependents: Vec::new(),
                 framing: false,
             }],
+            rebuilt: Vec::new(),
         };
         let packs = PackReader::open(&dir.path().join("objects")).excluding(&damage);
         assert!(packs.contains(ids[0]).unwrap());
