@@ -53,6 +53,8 @@ pub struct Report {
     /// The latest snapshot's commit could not be read and was set aside (see
     /// [`headrepair`]); `adopted` then tells what the history remote gave back.
     pub head_set_aside: bool,
+    /// The `shallow` file could not be read and was set aside (see [`headrepair`]).
+    pub shallow_set_aside: bool,
     /// The snapshot, when one was taken (a commit, or "unchanged").
     pub outcome: Option<Outcome>,
     pub pushes: Vec<PushResult>,
@@ -104,7 +106,10 @@ pub fn run(req: &Request) -> Report {
     let started = Instant::now();
     let mut report = Report::default();
     let (store, _lock) = match open_locked(req) {
-        Ok(s) => s,
+        Ok((store, lock, shallow_set_aside)) => {
+            report.shallow_set_aside = shallow_set_aside;
+            (store, lock)
+        }
         Err(e) => {
             // Record the failure with what can be read: the repository's settings if it
             // exists (a lock timeout), else the flags alone.
@@ -171,7 +176,7 @@ pub fn record_usage_error(repo: &Path, line: &str) -> Vec<String> {
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
-fn open_locked(req: &Request) -> Result<(Store, lock::Lock)> {
+fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
     // A database that is not there: do not create a repository for it.
     if !req.repo.exists() {
         for db in &req.flags.dbs {
@@ -184,11 +189,18 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock)> {
             }
         }
     }
-    let path = Store::open_or_create(&req.repo)?.path;
+    let path = match Store::open_or_create(&req.repo) {
+        Ok(store) => store.path,
+        // Repaired under the lock, below.
+        Err(_) if headrepair::shallow_damaged(&req.repo) => req.repo.clone(),
+        Err(e) => return Err(e),
+    };
     let lock = lock::lock(&path, req.lock_timeout)?;
+    let shallow_set_aside =
+        headrepair::set_aside_shallow(&path).context("set aside the damaged shallow file")?;
     let store = Store::open(&path)?;
     store.remove_stale_locks();
-    Ok((store, lock))
+    Ok((store, lock, shallow_set_aside))
 }
 
 fn steps(
@@ -254,14 +266,20 @@ fn steps(
     } else {
         Reading::Incremental
     };
-    if reading != Reading::Incremental {
+    if reading != Reading::Incremental || report.shallow_set_aside {
         // An older snapshot that cannot be read: the local history is cut above it. Checked
         // with the packs' scrub, by runs that read everything (a walk of the whole history).
         let confirmed = remote_copy.then(|| remote::confirmed_history(store));
         let cut = headrepair::cut_at_damaged_commit(store, confirmed)
             .context("cut the local history above a snapshot that cannot be read")?;
-        if let Some(cut) = &cut {
-            head_lost.extend(damaged_commit_report(store, cut, report));
+        match &cut {
+            Some(cut) => head_lost.extend(damaged_commit_report(store, cut, report)),
+            None if report.shallow_set_aside => report.warnings.push(format!(
+                "the shallow file, where pruning cut the local history, could not be read (kept \
+                 in {}): every older snapshot is still here, the history is whole",
+                store.path.join(headrepair::DAMAGED_DIR).display()
+            )),
+            None => {}
         }
     }
     let take =
@@ -371,6 +389,15 @@ fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
 /// Report a cut above an older snapshot that could not be read (see [`headrepair`]): a warning
 /// when the history remote has it, else the failure line.
 fn damaged_commit_report(store: &Store, cut: &Cut, report: &mut Report) -> Option<String> {
+    if report.shallow_set_aside && cut.missing {
+        report.warnings.push(format!(
+            "the shallow file, where pruning cut the local history, could not be read (kept in \
+             {}): written again, the local history starts at {} as before",
+            store.path.join(headrepair::DAMAGED_DIR).display(),
+            &cut.oldest.to_string()[..12]
+        ));
+        return None;
+    }
     let what = format!(
         "snapshot {} cannot be read (its object is damaged or missing): the local history now \
          starts at the snapshot after it, {}",

@@ -10,7 +10,9 @@
 //! - an older snapshot whose commit cannot be read: the local history is cut above it, as pruning
 //!   cuts it ([`cut_at_damaged_commit`]);
 //! - `refs/heads/main` itself unreadable (a file cut short by a crash): it names the newest
-//!   snapshot again ([`repair_main_ref`]).
+//!   snapshot again ([`repair_main_ref`]);
+//! - a `shallow` file that names no commit, which keeps libgit2 from opening the repository:
+//!   set aside ([`set_aside_shallow`]), and the cut found again by the walk of the history.
 
 use std::path::{Path, PathBuf};
 
@@ -242,6 +244,8 @@ pub struct Cut {
     /// The history remote has the damaged snapshot (it confirmed a newer one): None without a
     /// history remote.
     pub remote_has_it: Option<bool>,
+    /// The object is not here at all (not damaged: gone), as below where pruning cut.
+    pub missing: bool,
 }
 
 /// Cut the local history above an older snapshot whose commit cannot be read, as pruning
@@ -283,10 +287,12 @@ fn damaged_parent(store: &Store, confirmed: Option<Option<Oid>>) -> Result<Optio
         match commit.parent(0) {
             Ok(parent) => commit = parent,
             Err(_) => {
+                let damaged = commit.parent_id(0)?;
                 return Ok(Some(Cut {
-                    damaged: commit.parent_id(0)?,
+                    damaged,
                     oldest: commit.id(),
                     remote_has_it: confirmed.map(|_| confirmed_seen),
+                    missing: !store.repo.odb()?.exists(damaged),
                 }));
             }
         }
@@ -329,4 +335,40 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
             .reference(BRANCH, main, true, "sqlgit: refs/heads/main was damaged")?;
     }
     Ok(Some(main))
+}
+
+/// Whether `dir` is a sqlgit repository whose `shallow` file (where pruning cut the local
+/// history) names something other than commit ids: libgit2 then cannot open it at all.
+pub fn shallow_damaged(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read(dir.join("shallow")) else {
+        return false;
+    };
+    let ids_only = text
+        .split(|&b| b == b'\n')
+        .all(|line| line.is_empty() || line.len() == 40 && line.iter().all(u8::is_ascii_hexdigit));
+    !ids_only
+        && git2::Config::open(&dir.join("config"))
+            .and_then(|c| c.get_i64("sqlgit.format"))
+            .is_ok()
+}
+
+/// Move a damaged `shallow` file of the repository at `dir` to [`DAMAGED_DIR`] (see
+/// [`shallow_damaged`]); returns whether it did. The next walk of the history finds where it
+/// ends again ([`cut_at_damaged_commit`]). Call with the lock held.
+pub fn set_aside_shallow(dir: &Path) -> Result<bool> {
+    if !shallow_damaged(dir) {
+        return Ok(false);
+    }
+    let kept = dir.join(DAMAGED_DIR);
+    if !kept.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&kept)
+            .with_context(|| format!("create {}", kept.display()))?;
+    }
+    let aside = kept.join(format!("shallow-{}", std::process::id()));
+    std::fs::rename(dir.join("shallow"), &aside)
+        .with_context(|| format!("move {} aside", dir.join("shallow").display()))?;
+    Ok(true)
 }

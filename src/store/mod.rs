@@ -79,8 +79,15 @@ impl Store {
             Ok(_) => {}
         }
         let repo = Repository::open_ext(dir, RepositoryOpenFlags::NO_SEARCH, &[] as &[&str])
-            .map_err(|e| {
-                anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
+            .map_err(|e| match headrepair::shallow_damaged(dir) {
+                true => anyhow::anyhow!(
+                    "repository {shown}: its shallow file (where pruning cut the local history) \
+                     cannot be read ({}): run `sqlgit snapshot --repo {shown}`, which repairs it",
+                    e.message()
+                ),
+                false => {
+                    anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
+                }
             })?;
         let format = repo.config()?.get_i64(FORMAT_KEY).ok();
         if format.is_none() && !need_marker && !holds_snapshots(&repo) {

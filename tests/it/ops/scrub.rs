@@ -466,3 +466,45 @@ fn a_main_ref_cut_short_points_at_the_newest_snapshot_again() {
     assert_eq!(commit_count(&env, &repo), 4);
     git(&env, &repo, &["fsck", "--no-dangling"]);
 }
+
+/// A `shallow` file (where pruning cut the local history) that names no commit: libgit2 cannot
+/// open the repository at all. Commands say how to repair it; the next run sets it aside and
+/// finds the cut again.
+#[test]
+fn a_damaged_shallow_file_is_written_again() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r, "--keep", "2"]).success();
+    for i in 2..=4u64 {
+        sql(&env, &db, &format!("INSERT INTO t VALUES ({i});"));
+        sg(&env, T0 + 60 * i, &["snapshot", "--repo", &r]).success();
+    }
+    let shallow = std::fs::read_to_string(repo.join("shallow")).unwrap();
+    std::fs::write(repo.join("shallow"), "\0\0garbage\n").unwrap();
+    let err = sg(&env, T0 + 400, &["log", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert!(
+        err.contains("its shallow file (where pruning cut the local history) cannot be read")
+            && err.contains(&format!("run `sqlgit snapshot --repo {r}`")),
+        "{err}"
+    );
+    sql(&env, &db, "INSERT INTO t VALUES (5);");
+    let err = sg(&env, T0 + 500, &["snapshot", "--repo", &r])
+        .success()
+        .stderr_str();
+    assert!(
+        err.contains(&format!(
+            "written again, the local history starts at {} as before",
+            &shallow[..12]
+        )),
+        "{err}"
+    );
+    assert!(repo.join("sqlgit-damaged").read_dir().unwrap().count() == 1);
+    git(&env, &repo, &["fsck", "--no-dangling"]);
+    sg(&env, T0 + 500, &["log", "--repo", &r]).success();
+    // The run pruned again from there: two snapshots kept.
+    assert_eq!(commit_count(&env, &repo), 2);
+}
