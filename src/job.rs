@@ -20,13 +20,14 @@ use crate::remote::{self, PushResult, Role};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state;
-use crate::store::headrepair::{self, Cut, SetAside};
+use crate::store::headrepair;
 use crate::store::prune::{self, HistoryRemote};
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
 use crate::when;
 
 mod record;
+mod repair;
 
 pub use record::record_push;
 use record::{Recorder, fold_warnings};
@@ -217,25 +218,9 @@ fn steps(
         ));
     }
     pack::remove_leftovers(&store.objects_dir());
-    // A `main` cut short by a crash points at the newest snapshot again.
-    if let Some(main) = headrepair::repair_main_ref(store).context("repair refs/heads/main")? {
-        report.warnings.push(format!(
-            "refs/heads/main could not be read (the file is kept in {}): {}",
-            store.path.join(headrepair::DAMAGED_DIR).display(),
-            match main {
-                Some(id) => format!("it names the newest snapshot here again, {id}"),
-                None => "no snapshot is readable here: the history starts again".to_string(),
-            }
-        ));
-    }
-    // A latest snapshot that cannot be read is set aside, to be fetched again below.
+    // Damaged history that would fail every run: repaired (see `repair`).
     let remote_copy = settings.history_remote.is_some();
-    let damaged_head = headrepair::set_aside_damaged_head(store, !remote_copy)
-        .context("set aside the latest snapshot, which cannot be read")?;
-    if damaged_head.as_ref().is_some_and(|a| a.main.is_none()) && remote_copy {
-        remote::forget_confirmed(store, remote::Role::History)?;
-    }
-    report.head_set_aside = damaged_head.is_some();
+    let damaged_head = repair::before_adopt(store, remote_copy, report)?;
     // A new repository continues what the history remote has. When that fails, the snapshot
     // is still taken (the run fails afterwards, and the next run tries again).
     let adopt_failed = match remote::adopt(store, settings) {
@@ -247,7 +232,7 @@ fn steps(
     };
     let mut head_lost: Vec<String> = damaged_head
         .as_ref()
-        .and_then(|aside| damaged_head_report(aside, report))
+        .and_then(|aside| repair::damaged_head_report(aside, report))
         .into_iter()
         .collect();
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
@@ -267,20 +252,8 @@ fn steps(
         Reading::Incremental
     };
     if reading != Reading::Incremental || report.shallow_set_aside {
-        // An older snapshot that cannot be read: the local history is cut above it. Checked
-        // with the packs' scrub, by runs that read everything (a walk of the whole history).
-        let confirmed = remote_copy.then(|| remote::confirmed_history(store));
-        let cut = headrepair::cut_at_damaged_commit(store, confirmed)
-            .context("cut the local history above a snapshot that cannot be read")?;
-        match &cut {
-            Some(cut) => head_lost.extend(damaged_commit_report(store, cut, report)),
-            None if report.shallow_set_aside => report.warnings.push(format!(
-                "the shallow file, where pruning cut the local history, could not be read (kept \
-                 in {}): every older snapshot is still here, the history is whole",
-                store.path.join(headrepair::DAMAGED_DIR).display()
-            )),
-            None => {}
-        }
+        // Checked with the packs' scrub, by runs that read everything (a walk of the history).
+        head_lost.extend(repair::cut_damaged_history(store, remote_copy, report)?);
     }
     let take =
         |reading| snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading);
@@ -386,98 +359,6 @@ fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
 
 /// What a scrub found that fails the run: damaged objects no database produced again (the
 /// repair removed them), and what could not be checked or repaired.
-/// Report a cut above an older snapshot that could not be read (see [`headrepair`]): a warning
-/// when the history remote has it, else the failure line.
-fn damaged_commit_report(store: &Store, cut: &Cut, report: &mut Report) -> Option<String> {
-    if report.shallow_set_aside && cut.missing {
-        report.warnings.push(format!(
-            "the shallow file, where pruning cut the local history, could not be read (kept in \
-             {}): written again, the local history starts at {} as before",
-            store.path.join(headrepair::DAMAGED_DIR).display(),
-            &cut.oldest.to_string()[..12]
-        ));
-        return None;
-    }
-    let what = format!(
-        "snapshot {} cannot be read (its object is damaged or missing): the local history now \
-         starts at the snapshot after it, {}",
-        &cut.damaged.to_string()[..12],
-        &cut.oldest.to_string()[..12]
-    );
-    match cut.remote_has_it {
-        Some(true) => {
-            report.warnings.push(format!(
-                "{what} (the history remote has the older snapshots)"
-            ));
-            None
-        }
-        None => Some(format!(
-            "{what}; it and the snapshots before it are lost here (no history remote is set)"
-        )),
-        Some(false) => Some(format!(
-            "{what}; the history remote does not have it either, so the snapshots kept here \
-             cannot be pushed on top of what it has: put them on top of it, run: {}",
-            remote::reroot_command(store)
-        )),
-    }
-}
-
-/// Report what became of a latest snapshot that could not be read (see
-/// [`headrepair`]): a warning when the history remote gave it back, else the failure line (the
-/// snapshot is lost here).
-fn damaged_head_report(aside: &SetAside, report: &mut Report) -> Option<String> {
-    let id = &aside.damaged.to_string()[..12];
-    let what = match &aside.kept {
-        Some(path) => format!(
-            "the latest snapshot {id} could not be read (its object is damaged; the file is kept \
-             as {})",
-            path.display()
-        ),
-        None => {
-            format!("the latest snapshot {id} could not be read (its object is damaged or missing)")
-        }
-    };
-    if aside.main == Some(aside.damaged) {
-        report
-            .warnings
-            .push(format!("{what}: an intact copy in a pack is read instead"));
-        return None;
-    }
-    let tip = match &report.adopted {
-        Some(remote::Adopted::Continued { tip, .. }) => Some(*tip),
-        _ => None,
-    };
-    if tip == Some(aside.damaged) {
-        report
-            .warnings
-            .push(format!("{what}: fetched again from the history remote"));
-        return None;
-    }
-    // The remote could not be asked (or fetching from it failed): a later run tries again.
-    let waiting = matches!(report.adopted, None | Some(remote::Adopted::Deferred(_)));
-    Some(match (tip, aside.main) {
-        (Some(tip), _) => format!(
-            "{what}, and the history remote does not have it: the history continues from the \
-             remote's latest snapshot {}",
-            &tip.to_string()[..12]
-        ),
-        (None, Some(main)) => format!(
-            "{what}: it is lost; the history continues from snapshot {}, the newest one readable \
-             here",
-            &main.to_string()[..12]
-        ),
-        (None, None) if waiting => format!(
-            "{what}: the history remote could not give it back yet, so this snapshot starts a \
-             history of its own (the next run that reaches the remote puts it on top of the \
-             remote's)"
-        ),
-        (None, None) => format!(
-            "{what}: it is lost, and no other snapshot is readable here: this snapshot starts a \
-             new history"
-        ),
-    })
-}
-
 fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
     let mut failures = scrub.problems.clone();
     if scrub.lost > 0 {

@@ -114,15 +114,15 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
     if !loose.exists() {
         return Ok(None);
     }
-    let aside = damaged_dir(store)?.join(damaged.to_string());
+    let aside = damaged_dir(&store.path)?.join(damaged.to_string());
     std::fs::rename(&loose, &aside)
         .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
     Ok(Some(aside))
 }
 
-/// [`DAMAGED_DIR`], made 0700 if needed.
-fn damaged_dir(store: &Store) -> Result<PathBuf> {
-    let dir = store.path.join(DAMAGED_DIR);
+/// [`DAMAGED_DIR`] of the repository at `repo`, made (0700) if needed.
+pub fn damaged_dir(repo: &Path) -> Result<PathBuf> {
+    let dir = repo.join(DAMAGED_DIR);
     if !dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -311,7 +311,7 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
     }
     let file = store.repo.path().join(BRANCH);
     if file.exists() {
-        let dir = damaged_dir(store)?;
+        let dir = damaged_dir(&store.path)?;
         let aside = dir.join(format!("refs-heads-main-{}", std::process::id()));
         std::fs::rename(&file, &aside)
             .with_context(|| format!("move {} to {}", file.display(), aside.display()))?;
@@ -359,15 +359,7 @@ pub fn set_aside_shallow(dir: &Path) -> Result<bool> {
     if !shallow_damaged(dir) {
         return Ok(false);
     }
-    let kept = dir.join(DAMAGED_DIR);
-    if !kept.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&kept)
-            .with_context(|| format!("create {}", kept.display()))?;
-    }
-    let aside = kept.join(format!("shallow-{}", std::process::id()));
+    let aside = damaged_dir(dir)?.join(format!("shallow-{}", std::process::id()));
     std::fs::rename(dir.join("shallow"), &aside)
         .with_context(|| format!("move {} aside", dir.join("shallow").display()))?;
     Ok(true)

@@ -106,11 +106,7 @@ fn rebuild_index(idx: &Path) -> Result<()> {
         .parent()
         .and_then(Path::parent)
         .context("no repository")?;
-    let kept = repo.join(crate::store::headrepair::DAMAGED_DIR);
-    if !kept.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(&kept)?;
-    }
+    let kept = crate::store::headrepair::damaged_dir(repo)?;
     let name = idx.file_name().context("no index name")?;
     std::fs::copy(idx, kept.join(name)).context("keep the damaged index")?;
     use std::os::unix::fs::PermissionsExt;
