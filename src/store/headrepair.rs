@@ -108,11 +108,21 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
     }))
 }
 
-/// Move the loose file of `damaged`, if there is one, to [`DAMAGED_DIR`]; returns where.
+/// Move the loose file of `damaged`, if there is one, to [`DAMAGED_DIR`]; returns where. Fails
+/// when the file cannot be read (an I/O error is not damage: nothing is moved) or reads whole.
 fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
     let loose = loose_path(&store.objects_dir(), damaged);
     if !loose.exists() {
         return Ok(None);
+    }
+    let bytes = std::fs::read(&loose).with_context(|| format!("read {}", loose.display()))?;
+    if loose_object_is_whole(&bytes, damaged) {
+        bail!(
+            "object {damaged} cannot be read through libgit2, but its file {} is whole: run `git \
+             -C {} fsck` to see what is wrong",
+            loose.display(),
+            store.path.display()
+        );
     }
     let aside = damaged_dir(&store.path)?.join(damaged.to_string());
     std::fs::rename(&loose, &aside)
@@ -131,6 +141,20 @@ pub fn damaged_dir(repo: &Path) -> Result<PathBuf> {
             .with_context(|| format!("create {}", dir.display()))?;
     }
     Ok(dir)
+}
+
+/// Whether `bytes`, a loose object file, inflates to an object whose id is `id`.
+fn loose_object_is_whole(bytes: &[u8], id: Oid) -> bool {
+    use sha1::{Digest, Sha1};
+    use std::io::Read;
+    let mut data = Vec::new();
+    if flate2::read::ZlibDecoder::new(bytes)
+        .read_to_end(&mut data)
+        .is_err()
+    {
+        return false;
+    }
+    Sha1::digest(&data)[..] == *id.as_bytes()
 }
 
 /// Where `id` is stored loose.
@@ -267,6 +291,18 @@ pub fn cut_at_damaged_commit(
                 continue; // a pack holds an intact copy
             }
         }
+        if store.repo.odb()?.exists(cut.damaged) {
+            // Packed: cut only above an entry the scrub's check finds damaged.
+            let damage = scrub::damaged(&store.objects_dir())?;
+            if !damage.packs.iter().any(|p| p.ids.contains(&cut.damaged)) {
+                bail!(
+                    "snapshot {} cannot be read, but its pack entry is intact: run `git -C {} \
+                     fsck` to see what is wrong",
+                    &cut.damaged.to_string()[..12],
+                    store.path.display()
+                );
+            }
+        }
         super::prune::write_shallow(store.repo.path(), cut.oldest)?;
         *store = Store::open(&store.path)?;
         return Ok(Some(cut));
@@ -311,6 +347,17 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
     }
     let file = store.repo.path().join(BRANCH);
     if file.exists() {
+        let text = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+        let text = text.trim_ascii();
+        let names_a_ref = text.starts_with(b"ref: ")
+            || text.len() == 40 && text.iter().all(u8::is_ascii_hexdigit);
+        if names_a_ref {
+            bail!(
+                "refs/heads/main cannot be read, but its file is whole: run `git -C {} fsck` to \
+                 see what is wrong",
+                store.path.display()
+            );
+        }
         let dir = damaged_dir(&store.path)?;
         let aside = dir.join(format!("refs-heads-main-{}", std::process::id()));
         std::fs::rename(&file, &aside)
@@ -363,4 +410,28 @@ pub fn set_aside_shallow(dir: &Path) -> Result<bool> {
     std::fs::rename(dir.join("shallow"), &aside)
         .with_context(|| format!("move {} aside", dir.join("shallow").display()))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_loose_object_is_whole_only_when_it_inflates_to_its_id() {
+        let data = b"blob 5\0hello";
+        let id = Oid::hash_object(git2::ObjectType::Blob, b"hello").unwrap();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(data).unwrap();
+        let file = z.finish().unwrap();
+        assert!(loose_object_is_whole(&file, id));
+        let mut flipped = file.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x5a;
+        assert!(!loose_object_is_whole(&flipped, id));
+        assert!(!loose_object_is_whole(b"", id));
+        let other = Oid::hash_object(git2::ObjectType::Blob, b"hellO").unwrap();
+        assert!(!loose_object_is_whole(&file, other));
+    }
 }
