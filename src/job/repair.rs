@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 
 use super::Report;
 use crate::remote;
-use crate::store::Store;
 use crate::store::headrepair::{self, Cut, SetAside};
+use crate::store::{Store, short_id};
 
 /// Before the history remote is asked: point a `main` that cannot be read at the newest
 /// snapshot again, and set aside a latest snapshot whose commit cannot be read (to be fetched
@@ -72,15 +72,15 @@ fn damaged_commit_report(store: &Store, cut: &Cut, report: &mut Report) -> Optio
             "the shallow file, where pruning cut the local history, could not be read (kept in \
              {}): written again, the local history starts at {} as before",
             store.path.join(headrepair::DAMAGED_DIR).display(),
-            &cut.oldest.to_string()[..12]
+            short_id(cut.oldest)
         ));
         return None;
     }
     let what = format!(
         "snapshot {} cannot be read (its object is damaged or missing): the local history now \
          starts at the snapshot after it, {}",
-        &cut.damaged.to_string()[..12],
-        &cut.oldest.to_string()[..12]
+        short_id(cut.damaged),
+        short_id(cut.oldest)
     );
     match cut.remote_has_it {
         Some(true) => {
@@ -104,7 +104,7 @@ fn damaged_commit_report(store: &Store, cut: &Cut, report: &mut Report) -> Optio
 /// [`headrepair`]): a warning when the history remote gave it back, else the failure line (the
 /// snapshot is lost here).
 pub fn damaged_head_report(aside: &SetAside, report: &mut Report) -> Option<String> {
-    let id = &aside.damaged.to_string()[..12];
+    let id = short_id(aside.damaged);
     let what = match &aside.kept {
         Some(path) => format!(
             "the latest snapshot {id} could not be read (its object is damaged; the file is kept \
@@ -137,12 +137,12 @@ pub fn damaged_head_report(aside: &SetAside, report: &mut Report) -> Option<Stri
         (Some(tip), _) => format!(
             "{what}, and the history remote does not have it: the history continues from the \
              remote's latest snapshot {}",
-            &tip.to_string()[..12]
+            short_id(tip)
         ),
         (None, Some(main)) => format!(
             "{what}: it is lost; the history continues from snapshot {}, the newest one readable \
              here",
-            &main.to_string()[..12]
+            short_id(main)
         ),
         (None, None) if waiting => format!(
             "{what}: the history remote could not give it back yet, so this snapshot starts a \

@@ -334,16 +334,11 @@ fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {
 /// it with commits whose parents it lacks, with the one command that resolves it.
 fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Result<()> {
     let repo = &store.repo;
-    // What the refusals say (the kept snapshots are counted only when a push is refused).
-    let kept = || {
-        let n = store.local_snapshots();
-        format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
-    };
     match remote_main {
         None if repo.path().join("shallow").exists() => bail!(
             "the history remote is empty but older snapshots were pruned here (was it \
              recreated?): re-seed it with the {} kept here, run: {}",
-            kept(),
+            kept(store),
             reroot_command(store)
         ),
         None => Ok(()),
@@ -365,18 +360,23 @@ fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Re
     }
 }
 
+/// "N snapshots", the kept snapshots a refusal names (counted only when a push is refused).
+fn kept(store: &Store) -> String {
+    let n = store.local_snapshots();
+    format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
+}
+
 /// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
 fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
-    let n = store.local_snapshots();
     anyhow!(
         "the remote's main {} has snapshots this repository does not have (it diverged: \
          another machine, someone else or an older copy of this repository pushed there), and \
-         sqlgit never rewrites a remote's history; to put the {n} {} kept here on top of it, \
+         sqlgit never rewrites a remote's history; to put the {} kept here on top of it, \
          run: {} (if another machine snapshots to this remote, give each machine its own \
          remote instead; if the remote holds history sqlgit did not write, point \
          --history-remote at an empty repository)",
         short(main),
-        if n == 1 { "snapshot" } else { "snapshots" },
+        kept(store),
         reroot_command(store)
     )
 }
@@ -416,7 +416,7 @@ fn shell_word(s: &str) -> String {
 
 /// The first 12 hex digits of a commit id.
 fn short(id: Oid) -> String {
-    id.to_string()[..12].to_string()
+    crate::store::short_id(id)
 }
 
 /// An error with anything secret of `url` removed.

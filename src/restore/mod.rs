@@ -73,7 +73,7 @@ pub fn db_folder(commit: &Commit, db: Option<&str>) -> Result<String> {
 }
 
 pub fn short(commit: &Commit) -> String {
-    commit.id().to_string()[..12].to_string()
+    crate::store::short_id(commit.id())
 }
 
 /// Call `f` with every file of `tree`, in path order (that order is the dump). Blobs stored

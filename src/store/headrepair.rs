@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use git2::{ErrorCode, Oid};
 
-use super::{BRANCH, Store, is_snapshot_tree, scrub};
+use super::{BRANCH, Store, create_private_dir, is_snapshot_tree, loose_path, scrub, short_id};
 
 /// Folder of the git dir where damaged loose objects are moved (0700, files 0600).
 pub const DAMAGED_DIR: &str = "sqlgit-damaged";
@@ -76,7 +76,7 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
             bail!(
                 "the latest snapshot {} cannot be read, but its pack entry is intact: run \
                  `git -C {} fsck` to see what is wrong",
-                &damaged.to_string()[..12],
+                short_id(damaged),
                 store.path.display()
             );
         }
@@ -133,13 +133,7 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
 /// [`DAMAGED_DIR`] of the repository at `repo`, made (0700) if needed.
 pub fn damaged_dir(repo: &Path) -> Result<PathBuf> {
     let dir = repo.join(DAMAGED_DIR);
-    if !dir.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("create {}", dir.display()))?;
-    }
+    create_private_dir(&dir)?;
     Ok(dir)
 }
 
@@ -155,12 +149,6 @@ fn loose_object_is_whole(bytes: &[u8], id: Oid) -> bool {
         return false;
     }
     Sha1::digest(&data)[..] == *id.as_bytes()
-}
-
-/// Where `id` is stored loose.
-fn loose_path(objects: &Path, id: Oid) -> PathBuf {
-    let hex = id.to_string();
-    objects.join(&hex[..2]).join(&hex[2..])
 }
 
 /// The newest readable snapshot commit here other than `damaged`: among the loose objects
@@ -298,7 +286,7 @@ pub fn cut_at_damaged_commit(
                 bail!(
                     "snapshot {} cannot be read, but its pack entry is intact: run `git -C {} \
                      fsck` to see what is wrong",
-                    &cut.damaged.to_string()[..12],
+                    short_id(cut.damaged),
                     store.path.display()
                 );
             }

@@ -206,7 +206,7 @@ impl Store {
 
     /// The error for a `main` whose commit cannot be read, with the command that repairs it.
     fn unreadable_head(&self, main: &git2::Reference, e: git2::Error) -> anyhow::Error {
-        let id = main.target().map(|id| id.to_string()[..12].to_string());
+        let id = main.target().map(short_id);
         anyhow::anyhow!(
             "the latest snapshot {} cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
              sets it aside and fetches it again from the history remote",
@@ -290,6 +290,29 @@ impl Store {
     pub fn objects_dir(&self) -> PathBuf {
         self.repo.path().join("objects")
     }
+}
+
+/// The first 12 hex digits of an object id, as messages name snapshots.
+pub fn short_id(id: git2::Oid) -> String {
+    id.to_string()[..12].to_string()
+}
+
+/// Where object `id` is stored loose under `objects`.
+pub(crate) fn loose_path(objects: &Path, id: git2::Oid) -> PathBuf {
+    let hex = id.to_string();
+    objects.join(&hex[..2]).join(&hex[2..])
+}
+
+/// Create `dir` (0700) unless it exists.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("create {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Bytes used by files under `dir`.

@@ -70,14 +70,7 @@ pub fn load<'r>(
 
 /// Keep `map` as the map of `folder` in `commit`.
 pub fn save(store: &Store, folder: &str, map: &mut PageMap, commit: Oid) -> Result<()> {
-    let dir = store.path.join(MAP_DIR);
-    if !dir.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("create {}", dir.display()))?;
-    }
+    super::create_private_dir(&store.path.join(MAP_DIR))?;
     map.commit.copy_from_slice(commit.as_bytes());
     map.save(&map_path(&store.path, folder))
 }

@@ -186,13 +186,7 @@ pub fn leave_out_damaged(store: &Store) -> Result<Vec<Oid>> {
 /// Whether the run stored `id` again: in a pack `fresh` reads (the damaged entries left out), or
 /// loose.
 fn stored(fresh: &PackReader, objects: &Path, id: Oid) -> bool {
-    fresh.contains(id).unwrap_or(false) || loose(objects, id).exists()
-}
-
-/// Where `id` would be stored loose.
-fn loose(objects: &Path, id: Oid) -> PathBuf {
-    let hex = id.to_string();
-    objects.join(&hex[..2]).join(&hex[2..])
+    fresh.contains(id).unwrap_or(false) || super::loose_path(objects, id).exists()
 }
 
 /// Copy every entry of `packs` but the damaged ones into one new pack, with the deltas of
