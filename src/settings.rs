@@ -335,12 +335,29 @@ pub fn push_timeout(spec: &str) -> Result<Duration> {
     Ok(d)
 }
 
-/// Paths are remembered absolute: cron runs elsewhere.
+/// Paths are remembered absolute: cron runs elsewhere. A `..` is resolved as the system
+/// resolves it (the folder it leaves, symlinks and all, is looked up now), so the remembered path
+/// does not depend on the folder the command ran from; the rest stays as given (a symlink such
+/// as `current/app.db` keeps following where it points).
 pub fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    without_parent_steps(&path).display().to_string()
+}
+
+/// `path` (absolute) with everything up to its last `..` resolved, when that folder exists.
+fn without_parent_steps(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let parts: Vec<Component> = path.components().collect();
+    let Some(last) = parts.iter().rposition(|c| matches!(c, Component::ParentDir)) else {
+        return path.to_path_buf();
+    };
+    let head: std::path::PathBuf = parts[..=last].iter().collect();
+    match head.canonicalize() {
+        Ok(resolved) => parts[last + 1..]
+            .iter()
+            .fold(resolved, |p, c| p.join(c.as_os_str())),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 /// All values of a multi-valued setting.
@@ -375,4 +392,26 @@ fn set_values(store: &Store, key: &str, values: &[String]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_paths_do_not_depend_on_the_folder_the_command_ran_from() {
+        let dir = std::env::temp_dir().join(format!("sqlgit-abs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let base = dir.canonicalize().unwrap();
+        let through_sub = base.join("sub").join("..").join("app.db");
+        assert_eq!(absolute(&through_sub), base.join("app.db").display().to_string());
+        // A symlink after the last `..` stays a symlink.
+        std::os::unix::fs::symlink(base.join("sub"), base.join("current")).unwrap();
+        let linked = base.join("sub/../current/app.db");
+        assert_eq!(absolute(&linked), base.join("current/app.db").display().to_string());
+        // A folder that does not exist (yet) is left as given.
+        let missing = base.join("gone/../x.db");
+        assert_eq!(absolute(&missing), missing.display().to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

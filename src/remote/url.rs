@@ -3,7 +3,7 @@
 //! and messages show URLs with their userinfo as `***`. Also which URLs name the same
 //! repository, so a configuration that would erase the history is refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 
@@ -134,6 +134,8 @@ fn repository_named(url: &str) -> String {
     let path = url.strip_prefix("file://").or_else(|| local_path(url));
     if let Some(p) = path {
         let p = Path::new(p);
+        let reached = repository_at(p);
+        let p = reached.as_deref().unwrap_or(p);
         let named = p.canonicalize().or_else(|_| std::path::absolute(p));
         return named
             .unwrap_or_else(|_| p.to_path_buf())
@@ -143,6 +145,32 @@ fn repository_named(url: &str) -> String {
     let bare = without_password(url).0;
     let bare = bare.trim_end_matches('/');
     bare.strip_suffix(".git").unwrap_or(bare).to_string()
+}
+
+/// The repository git reaches at a local path, found as git finds it (`enter_repo`): the first of
+/// `PATH/.git`, `PATH`, `PATH.git/.git` and `PATH.git` that is a repository, a `.git` file
+/// followed to the folder it names. So `/srv/app` is `/srv/app.git` when only that exists (or
+/// `/srv/app` is an empty folder), and a work tree is its `.git`.
+fn repository_at(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+    let base = &bytes[..end.min(bytes.len())];
+    ["/.git", "", ".git/.git", ".git"].iter().find_map(|suffix| {
+        let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(&[base, suffix.as_bytes()].concat()));
+        if candidate.is_file() {
+            let text = std::fs::read_to_string(&candidate).unwrap_or_default();
+            return Some(match text.strip_prefix("gitdir:") {
+                Some(dir) => candidate
+                    .parent()
+                    .map_or_else(PathBuf::new, Path::to_path_buf)
+                    .join(dir.trim()),
+                None => candidate,
+            });
+        }
+        let is_repository = candidate.join("HEAD").is_file() && candidate.join("objects").is_dir();
+        is_repository.then_some(candidate)
+    })
 }
 
 /// A remote given as a plain local path (not a URL, not scp-like `host:path`).

@@ -22,8 +22,8 @@ use super::Store;
 use super::copy::{PackCopy, ids_of, in_several};
 use super::pack::read_index;
 
-/// Retention: the newest N snapshots, or those younger than a duration (the newest is always
-/// kept).
+/// Retention: the newest N snapshots, or every point of the last DURATION (the snapshots younger
+/// than it and the one current when it began; the newest is always kept).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {
     Count(usize),
@@ -105,7 +105,12 @@ pub fn prune(
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(i64::MIN);
-            times.iter().rposition(|&t| t >= cutoff).unwrap_or(0)
+            // Every moment of the window stays restorable: the snapshot that was current when
+            // it began (the newest at or before the cutoff) is kept too.
+            times
+                .iter()
+                .position(|&t| t <= cutoff)
+                .unwrap_or(chain.len() - 1)
         }
     };
     let boundary = match history {

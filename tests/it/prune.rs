@@ -499,13 +499,15 @@ fn duration_retention_without_a_remote_prunes_freely() {
     fx.assert_fsck(&fx.repo);
 
     // `sqlgit prune` with a shorter duration, and then much later: the newest always stays.
-    let run = fx.prune(&["--keep", "3min"]).success().assert_quiet();
+    // The window begins between two snapshots (now-150 s): the one current then (now-180 s)
+    // stays, so every moment of the window can still be restored.
+    let run = fx.prune(&["--keep", "150s"]).success().assert_quiet();
     assert!(
         run.stdout_str().contains("pruned 7 old snapshots"),
         "{}",
         run.stdout_str()
     );
-    assert_eq!(fx.keep_setting().as_deref(), Some("3min"), "sqlgit.keep");
+    assert_eq!(fx.keep_setting().as_deref(), Some("150s"), "sqlgit.keep");
     assert_eq!(fx.ids(&fx.repo), printed[..4]);
     fx.now.set(now + 86_400);
     fx.prune(&[]).success().assert_quiet();

@@ -409,7 +409,17 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     let bare = crate::servers::init_bare(fx.env.root(), "same");
     let plain = bare.display().to_string();
     let file_url = format!("file://{}/", bare.display());
-    for (history, latest) in [(plain.as_str(), plain.as_str()), (&plain, &file_url)] {
+    // Git reaches `same` as `same.git`, and a work tree `nb` as `nb/.git`.
+    let without_suffix = fx.env.path("same").display().to_string();
+    let work = fx.env.path("nb");
+    fx.git(fx.env.root(), &["init", "-q", "-b", "main", &work.display().to_string()]);
+    let (work, work_git) = (work.display().to_string(), format!("{}/.git", work.display()));
+    for (history, latest) in [
+        (plain.as_str(), plain.as_str()),
+        (&plain, &file_url),
+        (&plain, &without_suffix),
+        (&work, &work_git),
+    ] {
         let run = fx
             .snapshot(&["--history-remote", history, "--latest-remote", latest])
             .code_is(2);
@@ -427,6 +437,25 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
         "{}",
         run.stderr_str()
     );
+    // A repository `self.git` given `self` as its history remote (also while a folder `self`
+    // exists empty): git would push into the repository itself, which confirms every snapshot
+    // and lets pruning drop them all.
+    let own = fx.env.path("self.git").display().to_string();
+    let db = fx.db.display().to_string();
+    let own_without_suffix = fx.env.path("self").display().to_string();
+    for make_empty_folder in [false, true] {
+        if make_empty_folder {
+            std::fs::create_dir(&own_without_suffix).unwrap();
+        }
+        let run = fx
+            .sqlgit(&["snapshot", &db, "--repo", &own, "--history-remote", &own_without_suffix])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("this repository itself"),
+            "{}",
+            run.stderr_str()
+        );
+    }
     assert!(
         fx.env
             .run(
@@ -456,6 +485,28 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     cmd.current_dir(fx.env.root());
     fx.env.run(cmd, b"").success();
     assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]), plain);
+    // `..` is resolved when remembered: the folder the command ran from may go away.
+    let sub = fx.env.path("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let mut cmd = fx.env.sqlgit_cmd(&[
+        "snapshot",
+        "../app.db",
+        "--repo",
+        "../app.sqlgit",
+        "--history-remote",
+        "../same.git",
+    ]);
+    cmd.current_dir(&sub);
+    fx.env.run(cmd, b"").success();
+    std::fs::remove_dir(&sub).unwrap();
+    let resolved = |p: &Path| p.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]),
+        resolved(&bare)
+    );
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.db"]), resolved(&fx.db));
+    fx.change();
+    fx.sqlgit(&["snapshot", "--repo", &fx.repo_arg()]).success();
 }
 
 /// A remote holding someone else's repository is never written: the latest remote (which is
