@@ -182,13 +182,25 @@ impl Settings {
             if stored != *old {
                 store.set_setting(key, stored.as_deref().unwrap_or(""))?;
                 if kept.is_some_and(|(_, dropped)| dropped) {
-                    notes.push(format!(
-                        "the password in the {role} remote's URL was not saved (sqlgit never \
-                         stores credentials): later runs need it again — set {} (user: the \
-                         URL's or {}), or configure a git credential helper for that host",
-                        remote::TOKEN_ENV,
-                        remote::TOKEN_USER_ENV
-                    ));
+                    let over_ssh = new
+                        .as_deref()
+                        .is_some_and(|u| u.to_ascii_lowercase().starts_with("ssh"));
+                    notes.push(if over_ssh {
+                        format!(
+                            "the password in the {role} remote's URL was not saved (sqlgit \
+                             never stores credentials), and ssh never asks for one in a cron \
+                             run: use a key (--ssh-key FILE, or one in ssh-agent)"
+                        )
+                    } else {
+                        format!(
+                            "the password or token in the {role} remote's URL was not saved \
+                             (sqlgit never stores credentials): later runs need it again — set \
+                             {} (user: the URL's or {}), or configure a git credential helper \
+                             for that host",
+                            remote::TOKEN_ENV,
+                            remote::TOKEN_USER_ENV
+                        )
+                    });
                 }
             }
             if let Some(old) = old

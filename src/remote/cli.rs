@@ -111,7 +111,11 @@ impl GitCli {
             .env("SSH_ASKPASS_REQUIRE", "never")
             .env("GCM_INTERACTIVE", "never")
             .env_remove(CRED_USER_ENV)
-            .env_remove(CRED_PASSWORD_ENV);
+            .env_remove(CRED_PASSWORD_ENV)
+            // The token reaches only our credential helper, for the remote's own host (below):
+            // not a local remote's hooks, not ssh or its ProxyCommand.
+            .env_remove(TOKEN_ENV)
+            .env_remove(TOKEN_USER_ENV);
         if is_ssh(url)
             && let Some(ssh) = self.ssh_command()?
         {

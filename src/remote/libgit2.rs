@@ -70,14 +70,28 @@ fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
     if let Some(key) = ssh_key {
         auth = auth.add_ssh_key_from_file(key.clone(), None);
     }
-    if let Ok(token) = std::env::var(TOKEN_ENV) {
+    if let Ok(token) = std::env::var(TOKEN_ENV)
+        && let Some(host) = http_host(url)
+    {
         let user = std::env::var(TOKEN_USER_ENV)
             .ok()
             .or_else(|| url_user(url))
             .unwrap_or_else(|| "sqlgit".into());
-        auth = auth.add_plaintext_credentials("*", user, token);
+        // For this host and port only: never for a host the server redirects to.
+        auth = auth.add_plaintext_credentials(host, user, token);
     }
     auth
+}
+
+/// `host[:port]` of an http(s) URL, as the authenticator matches it against the URL it is
+/// asked credentials for.
+fn http_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return None;
+    }
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    Some(rest.split_once('/').map_or(rest, |(host, _)| host).to_string())
 }
 
 /// Credentials, with a cap on password attempts: refused credentials are not replayed (a

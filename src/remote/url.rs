@@ -214,10 +214,15 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
     {
         out = out.replace(&token, "***");
     }
-    if let Some(password) = Userinfo::of(url).and_then(|u| u.password)
-        && !password.is_empty()
-    {
-        out = out.replace(password, "***");
+    if let Some(info) = Userinfo::of(url) {
+        if let Some(password) = info.password.filter(|p| !p.is_empty()) {
+            out = out.replace(password, "***");
+        }
+        // A token given as the user (git quotes the URL without its path: "could not read
+        // Password for 'https://TOKEN@host'").
+        if without_password(url).1 && info.password.is_none() && !info.user.is_empty() {
+            out = out.replace(info.user, "***");
+        }
     }
     out
 }
@@ -273,5 +278,13 @@ mod tests {
             "https://u:s3cret@h/x",
         );
         assert!(!msg.contains("s3cret"), "{msg}");
+        let msg = scrub(
+            "fatal: could not read Password for 'http://ghp_Tok3n@127.0.0.1:9': No such device",
+            "http://ghp_Tok3n@127.0.0.1:9/h.git",
+        );
+        assert_eq!(
+            msg,
+            "fatal: could not read Password for 'http://***@127.0.0.1:9': No such device"
+        );
     }
 }

@@ -423,6 +423,65 @@ fn url_password_never_shows_in_output_state_or_metrics() {
     assert_no_secret_in_files(&fx.repo, SECRET);
 }
 
+/// The token reaches only the remote's own host and port: not a host the server redirects
+/// libgit2 to, not the hooks of a local remote (git inherits sqlgit's environment). A token
+/// given as the URL's user never shows when the server refuses it.
+#[test]
+fn the_token_reaches_only_the_remotes_own_host() {
+    const TOKEN: &str = "ghp_Tok7SecretQ8w";
+    let fx = Fx::new();
+    let elsewhere = CredLogger::start();
+    let redirector = CredLogger::redirecting_to(&format!("http://127.0.0.1:{}", elsewhere.port()));
+    let (run, _) = snapshot_with(
+        &fx,
+        &["--history-remote", &redirector.url("h"), "--transport", "libgit2"],
+        &[("SQLGIT_HTTPS_TOKEN", TOKEN)],
+    );
+    run.code_is(1);
+    assert!(!redirector.requests().is_empty(), "libgit2 never asked");
+    let sent: Vec<_> = elsewhere.authorizations().into_iter().flatten().collect();
+    assert!(sent.is_empty(), "credentials sent to the redirect's host: {sent:?}");
+
+    // A local remote's hook sees sqlgit's environment but the token.
+    let local = crate::servers::init_bare(fx.env.root(), "local");
+    let seen = fx.env.path("hook-env");
+    let hook = local.join("hooks/pre-receive");
+    std::fs::write(&hook, format!("#!/bin/sh
+env > '{}'
+", seen.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fx.change();
+    let (run, _) = snapshot_with(
+        &fx,
+        &["--history-remote", &local.display().to_string(), "--transport", "git"],
+        &[("SQLGIT_HTTPS_TOKEN", TOKEN)],
+    );
+    run.success();
+    let env = std::fs::read_to_string(&seen).expect("the hook ran");
+    assert!(!env.contains(TOKEN), "the remote's hook saw the token:\n{env}");
+
+    // The token as the URL's user, refused: git quotes the URL in its error.
+    let web = Lighttpd::start_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);
+    web.create_bare("t");
+    let url = web.url("t").replace("http://", &format!("http://{TOKEN}@"));
+    let hook_out = fx.env.path("failure-hook");
+    fx.change();
+    let (run, _) = snapshot_with(
+        &fx,
+        &[
+            "--history-remote",
+            &url,
+            "--on-failure",
+            &format!("echo \"$SQLGIT_ERROR\" > '{}'", hook_out.display()),
+        ],
+        &[],
+    );
+    assert_no_secret(&run.code_is(1), TOKEN);
+    let said = std::fs::read_to_string(&hook_out).expect("the failure hook ran");
+    assert!(!said.is_empty() && !said.contains(TOKEN), "{said}");
+    assert_no_secret_in_files(&fx.repo, TOKEN);
+}
+
 // f. HTTPS through libgit2, which starts without the system's CA bundle and loads it (or the
 // user's `SSL_CERT_FILE`) before it connects.
 

@@ -474,6 +474,16 @@ pub struct CredLogger {
 
 impl CredLogger {
     pub fn start() -> CredLogger {
+        CredLogger::start_redirecting(None)
+    }
+
+    /// A logger that answers every request `302`, to the same path under `base`
+    /// (`http://127.0.0.1:PORT`), instead of `401`.
+    pub fn redirecting_to(base: &str) -> CredLogger {
+        CredLogger::start_redirecting(Some(base.to_string()))
+    }
+
+    fn start_redirecting(redirect: Option<String>) -> CredLogger {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -486,7 +496,8 @@ impl CredLogger {
                 }
                 let Ok(stream) = stream else { continue };
                 let seen = seen2.clone();
-                std::thread::spawn(move || refuse(stream, &seen));
+                let redirect = redirect.clone();
+                std::thread::spawn(move || refuse(stream, &seen, redirect.as_deref()));
             }
         });
         CredLogger { port, seen, stop }
@@ -523,8 +534,9 @@ impl Drop for CredLogger {
     }
 }
 
-/// Read one request's head (and body, if it has a length), record it, answer 401 and close.
-fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>) {
+/// Read one request's head (and body, if it has a length), record it, answer 401 (or 302 to
+/// `redirect`) and close.
+fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, redirect: Option<&str>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request: Option<Request> = None;
@@ -559,11 +571,21 @@ fn refuse(mut stream: TcpStream, seen: &Mutex<Vec<Request>>) {
         }
     }
     let Some(request) = request else { return };
+    let path = request.line.split(' ').nth(1).unwrap_or("/").to_string();
     seen.lock().unwrap().push(request);
     let _ = std::io::copy(
         &mut reader.by_ref().take(length as u64),
         &mut std::io::sink(),
     );
+    if let Some(base) = redirect {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 302 Found\r\nLocation: {base}{path}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let _ = stream.flush();
+        return;
+    }
     let body = "authentication required\n";
     let _ = write!(
         stream,
