@@ -594,8 +594,24 @@ impl Client for GitCli {
         let done = done?;
         match porcelain_status(&done.stdout) {
             Some(('!', summary)) => {
+                let by_server = summary.starts_with("[remote rejected]");
+                if force && by_server && summary.contains("non-fast-forward") {
+                    bail!(
+                        "the remote refuses forced pushes to main (receive.denyNonFastForwards, \
+                         or a protected branch), and the latest remote is replaced by one new \
+                         commit each run: allow force pushes to main there (in the remote \
+                         repository: git config receive.denyNonFastForwards false) (git: \
+                         {summary})"
+                    );
+                }
                 if summary.contains("fetch first") || summary.contains("non-fast-forward") {
                     bail!("{DIVERGED} (git: {summary})");
+                }
+                if let Some(cause) = unpack_failure(&done.stderr) {
+                    bail!(
+                        "the remote could not store what was pushed: {cause} (check the remote \
+                         repository's permissions and free space) (git: {summary})"
+                    );
                 }
                 let said = remote_said(&done.stderr);
                 if said.is_empty() {
@@ -759,6 +775,15 @@ fn porcelain_status(stdout: &str) -> Option<(char, String)> {
     })
 }
 
+/// Why the remote's `receive-pack` failed to store the pack (`error: remote unpack failed: …`).
+fn unpack_failure(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once("remote unpack failed:"))
+        .map(|(_, cause)| crate::error::one_line(cause.trim()))
+        .filter(|cause| !cause.is_empty())
+}
+
 /// What the remote itself said (`remote: …` lines), one line, without progress meters.
 fn remote_said(stderr: &str) -> String {
     let said: Vec<&str> = stderr
@@ -909,6 +934,17 @@ mod tests {
         );
         let out = "To git://h/x\n*\trefs/sqlgit/latest:refs/heads/main\t[new branch]\nDone\n";
         assert_eq!(porcelain_status(out).unwrap().0, '*');
+    }
+
+    #[test]
+    fn why_the_remote_could_not_store_a_push() {
+        let stderr = "error: remote unpack failed: unable to create temporary object directory\n\
+                      To /srv/h.git\n";
+        assert_eq!(
+            unpack_failure(stderr).as_deref(),
+            Some("unable to create temporary object directory")
+        );
+        assert_eq!(unpack_failure("To /srv/h.git\n"), None);
     }
 
     #[test]

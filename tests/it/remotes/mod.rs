@@ -509,6 +509,29 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     fx.sqlgit(&["snapshot", "--repo", &fx.repo_arg()]).success();
 }
 
+/// A latest remote whose server refuses forced pushes (`receive.denyNonFastForwards`, set by
+/// `git init --shared`, or a forge's protected branch) is said to be that, with the setting to
+/// change — not "diverged", which would send the user looking for another machine.
+#[test]
+fn a_latest_remote_refusing_forced_pushes_is_named_as_such() {
+    let fx = Fx::new();
+    let latest = fx.env.path("shared-latest.git");
+    fx.git(
+        fx.env.root(),
+        &["init", "-q", "--bare", "--shared=group", "-b", "main", &latest.display().to_string()],
+    );
+    let url = latest.display().to_string();
+    fx.snapshot(&["--latest-remote", &url]).success();
+    fx.change();
+    let run = fx.snapshot(&[]).code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("refuses forced pushes") && err.contains("receive.denyNonFastForwards false"),
+        "{err}"
+    );
+    assert!(!err.contains("diverged"), "{err}");
+}
+
 /// A remote holding someone else's repository is never written: the latest remote (which is
 /// force-pushed) refuses to overwrite it, and a history remote is neither continued nor
 /// re-rooted onto, also by `push --reroot` after the first refusal fetched its main.
