@@ -89,6 +89,7 @@ impl Timeline {
             (Ok(id), _) => return Ok(id),
             (Err(e), None) => return Err(e),
             (Err(e), Some(_)) if !self.can_reach_older() => return Err(e),
+            (Err(e), Some(_)) if e.is::<when::Ambiguous>() => return Err(e),
             (Err(e), Some(s)) if !when::may_be_older(s) => return Err(e),
             (Err(_), Some(s)) => s,
         };

@@ -1,14 +1,17 @@
 //! WHEN expressions: which snapshot a command means. A commit id or git revision (`HEAD~3`), an
-//! RFC 3339 time (`2026-11-24T10:00:00Z`, `…+02:00`, or a local `2026-11-24 10:00`), or a
-//! duration meaning "that long ago" (`2h`, `1day 3h`), or `now`. A time selects the latest
-//! snapshot at or before it.
+//! RFC 3339 time (`2026-11-24T10:00:00Z`, `…+02:00`, or a local `2026-11-24 10:00`; checked in
+//! `stamp`), or a duration meaning "that long ago" (`2h`, `1day 3h`, `2 hours ago`), or `now`. A
+//! time selects the latest snapshot at or before it. An error tells a malformed WHEN (the forms it
+//! can take) from a valid one that names no snapshot here (with what pruning explains).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use git2::{Commit, Repository};
+use git2::{Commit, ErrorCode, Repository};
 
 use crate::store::BRANCH;
+
+mod stamp;
 
 /// "Now" for snapshots and relative times; `SQLGIT_NOW` (Unix seconds) pins it, for tests.
 pub fn now() -> SystemTime {
@@ -36,7 +39,8 @@ pub fn resolve<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r
 /// reaching pruned ones).
 pub fn resolve_local<'r>(repo: &'r Repository, spec: Option<&str>) -> Result<Commit<'r>> {
     resolve_at(repo, latest(repo)?, spec, None).map_err(|e| {
-        if repo.path().join("shallow").exists() {
+        let older = spec.is_some_and(may_be_older) && !e.is::<Ambiguous>();
+        if older && repo.path().join("shallow").exists() {
             anyhow::anyhow!("{e}; older snapshots were pruned here, and this reads local ones only")
         } else {
             e
@@ -51,6 +55,24 @@ fn latest(repo: &Repository) -> Result<Commit<'_>> {
     }
 }
 
+/// The forms a WHEN takes, for error messages.
+const FORMS: &str = "give a commit id, HEAD~N, an RFC 3339 time like 2026-11-24T10:00:00Z, a \
+                     local time like 2026-11-24 10:00, a duration ago like 2h or \"2 hours ago\", \
+                     or now";
+
+/// A commit-id prefix that several snapshots start with: an error that reaching further back
+/// cannot mend.
+#[derive(Debug)]
+pub struct Ambiguous(String);
+
+impl std::fmt::Display for Ambiguous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Ambiguous {}
+
 /// Resolve `spec` with `head` as the latest snapshot (`HEAD~N` counts from it, times are looked
 /// up from it back). `hint`: the repository whose pruning an error explains, if any.
 pub fn resolve_at<'r>(
@@ -62,28 +84,17 @@ pub fn resolve_at<'r>(
     let Some(spec) = spec else {
         return Ok(head);
     };
+    if spec.trim().is_empty() {
+        bail!("empty WHEN ({FORMS})");
+    }
     let hint = || hint.map(pruned_hint).unwrap_or_default();
-    // HEAD means the latest snapshot, also in a plain clone whose HEAD names another branch,
-    // and in the history cache, whose main is the remote's.
-    let revision = match spec.strip_prefix("HEAD") {
-        Some(rest) => format!("{}{rest}", head.id()),
-        None => spec.to_string(),
-    };
-    if let Ok(obj) = repo.revparse_single(&revision)
-        && let Ok(commit) = obj.peel_to_commit()
-    {
+    if let Some(commit) = revision(repo, &head, spec)? {
         return Ok(commit);
     }
-    let Some(time) = parse_time(spec) else {
-        bail!(
-            "unknown revision or time {spec:?} (give a commit id, HEAD~N, an RFC 3339 time like \
-             2026-11-24T10:00:00Z, or a duration ago like 2h){}",
-            hint()
-        );
-    };
-    let secs = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64) - 1,
+    let secs = match parse_time(spec)? {
+        Some(secs) => secs,
+        None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
+        None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
     };
     let mut commit = head;
     loop {
@@ -95,20 +106,86 @@ pub fn resolve_at<'r>(
             Err(_) => break,
         }
     }
-    let oldest = commit;
     bail!(
         "no snapshot at or before {} (the oldest here is {}){}",
-        show(time),
-        show(UNIX_EPOCH + Duration::from_secs(oldest.time().seconds().max(0) as u64)),
+        show(at(secs)),
+        show(at(commit.time().seconds())),
         hint()
     )
+}
+
+/// The commit `spec` names as a git revision (`HEAD` being `head`), if any. A commit-id prefix
+/// that other objects (chunks, folders) share too names the one snapshot that starts with it.
+fn revision<'r>(repo: &'r Repository, head: &Commit<'r>, spec: &str) -> Result<Option<Commit<'r>>> {
+    // HEAD means the latest snapshot, also in a plain clone whose HEAD names another branch,
+    // and in the history cache, whose main is the remote's.
+    let revision = match spec.strip_prefix("HEAD") {
+        Some(rest) => format!("{}{rest}", head.id()),
+        None => spec.to_string(),
+    };
+    match repo.revparse_single(&revision) {
+        Ok(obj) => Ok(obj.peel_to_commit().ok()),
+        Err(e) if e.code() == ErrorCode::Ambiguous && is_hex(spec) => by_prefix(head, spec),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The snapshot from `head` back whose id starts with `prefix`; an [`Ambiguous`] error naming
+/// them when several do.
+fn by_prefix<'r>(head: &Commit<'r>, prefix: &str) -> Result<Option<Commit<'r>>> {
+    let prefix = prefix.to_ascii_lowercase();
+    let mut found = Vec::new();
+    let mut next = Some(head.clone());
+    while let Some(commit) = next {
+        if commit.id().to_string().starts_with(&prefix) {
+            found.push(commit.clone());
+        }
+        next = commit.parent(0).ok();
+    }
+    if found.len() < 2 {
+        return Ok(found.pop());
+    }
+    let digits = (prefix.len() + 4).clamp(12, 40);
+    let mut shown: Vec<String> = found
+        .iter()
+        .take(10)
+        .map(|c| {
+            let time = show(at(c.time().seconds()));
+            format!("{} ({time})", &c.id().to_string()[..digits])
+        })
+        .collect();
+    if found.len() > 10 {
+        shown.push(format!("and {} more", found.len() - 10));
+    }
+    Err(Ambiguous(format!(
+        "ambiguous commit id {prefix:?}: {} snapshots start with it: {}; give more digits",
+        found.len(),
+        shown.join(", ")
+    ))
+    .into())
+}
+
+fn is_hex(spec: &str) -> bool {
+    (4..=40).contains(&spec.len()) && spec.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `spec` has the form of a revision (a commit id, `HEAD~N`, `X~N`, `X^`).
+fn is_revision(spec: &str) -> bool {
+    is_hex(spec) || spec.starts_with("HEAD") || spec.contains(['~', '^'])
 }
 
 /// Whether `spec` could name a snapshot older than local history: a time, `HEAD~N`, or a
 /// (possibly abbreviated) commit id. Anything else fails the same way everywhere.
 pub fn may_be_older(spec: &str) -> bool {
-    let hex = spec.len() >= 4 && spec.len() <= 40 && spec.bytes().all(|b| b.is_ascii_hexdigit());
-    hex || spec.starts_with("HEAD") || parse_time(spec).is_some()
+    is_hex(spec) || spec.starts_with("HEAD") || matches!(parse_time(spec), Ok(Some(_)))
+}
+
+/// Unix seconds as a [`SystemTime`].
+fn at(secs: i64) -> SystemTime {
+    match u64::try_from(secs) {
+        Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
+        Err(_) => UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()),
+    }
 }
 
 /// RFC 3339 for times humantime can show (from 1970 on).
@@ -137,88 +214,26 @@ fn pruned_hint(repo: &Repository) -> String {
     }
 }
 
-/// A point in time from an RFC 3339 / local time, a duration ago, or `now`.
-pub fn parse_time(spec: &str) -> Option<SystemTime> {
+/// Unix seconds of a time: RFC 3339 or local (see [`stamp`]), a duration ago (`2h`, `2 hours
+/// ago`), or `now`. `None`: not a time at all; an error: a timestamp that is malformed, or a
+/// local time daylight saving time skips or repeats.
+pub fn parse_time(spec: &str) -> Result<Option<i64>> {
     let s = spec.trim();
     if s.eq_ignore_ascii_case("now") {
-        return Some(now());
+        return Ok(Some(unix_now()));
     }
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Some(
-            now()
-                .checked_sub(d)
-                .unwrap_or(UNIX_EPOCH - Duration::from_secs(1)),
-        );
+    let ago = s.len() > 4
+        && s.get(s.len() - 4..)
+            .is_some_and(|t| t.eq_ignore_ascii_case(" ago"));
+    let duration = if ago { s[..s.len() - 4].trim_end() } else { s };
+    if let Ok(d) = humantime::parse_duration(duration) {
+        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        return Ok(Some(unix_now().saturating_sub(secs)));
     }
-    // Years before 1970 (humantime reads none): earlier than any snapshot.
-    if s.len() >= 10
-        && s.as_bytes()[4] == b'-'
-        && let Ok(year) = s[..4].parse::<u32>()
-        && year < 1970
-        && (s.len() == 10 || humantime::parse_rfc3339_weak(&format!("1970{}", &s[4..])).is_ok())
-    {
-        return Some(UNIX_EPOCH - Duration::from_secs(1));
+    if stamp::looks_like(s) {
+        return stamp::parse(s).map(Some);
     }
-    if s.ends_with('Z') || s.ends_with('z') {
-        return humantime::parse_rfc3339_weak(&s[..s.len() - 1]).ok();
-    }
-    // A numeric offset: ±HH:MM or ±HHMM after the time.
-    if s.len() > 16 {
-        let (base, tail) = s.split_at(s.len() - 6);
-        if let Some(offset) = parse_offset(tail) {
-            let utc = humantime::parse_rfc3339_weak(base).ok()?;
-            return shift(utc, -offset);
-        }
-        let (base, tail) = s.split_at(s.len() - 5);
-        if let Some(offset) = parse_offset(tail) {
-            let utc = humantime::parse_rfc3339_weak(base).ok()?;
-            return shift(utc, -offset);
-        }
-    }
-    // No zone: local time. Date only means midnight; minutes without seconds are fine.
-    let full = match s.len() {
-        10 => format!("{s} 00:00:00"),
-        16 => format!("{s}:00"),
-        _ => s.to_string(),
-    };
-    let as_utc = humantime::parse_rfc3339_weak(&full).ok()?;
-    shift(as_utc, -local_offset(as_utc))
-}
-
-fn parse_offset(tail: &str) -> Option<i64> {
-    let sign = match tail.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let digits: String = tail[1..].chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let h: i64 = digits[..2].parse().ok()?;
-    let m: i64 = digits[2..].parse().ok()?;
-    Some(sign * (h * 3600 + m * 60))
-}
-
-fn shift(t: SystemTime, secs: i64) -> Option<SystemTime> {
-    if secs >= 0 {
-        t.checked_add(Duration::from_secs(secs as u64))
-    } else {
-        t.checked_sub(Duration::from_secs((-secs) as u64))
-    }
-}
-
-/// The local zone's offset from UTC (seconds east) around time `t`.
-fn local_offset(t: SystemTime) -> i64 {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return 0;
-    }
-    tm.tm_gmtoff
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -226,11 +241,7 @@ mod tests {
     use super::*;
 
     fn unix(spec: &str) -> i64 {
-        parse_time(spec)
-            .unwrap()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
+        parse_time(spec).unwrap().unwrap()
     }
 
     #[test]
@@ -238,7 +249,34 @@ mod tests {
         assert_eq!(unix("2026-11-24T10:00:00Z"), 1_795_514_400);
         assert_eq!(unix("2026-11-24T12:00:00+02:00"), 1_795_514_400);
         assert_eq!(unix("2026-11-24T05:30:00-04:30"), 1_795_514_400);
-        assert!(parse_time("yesterday-ish").is_none());
-        assert!(parse_time("2026-13-45T10:00:00Z").is_none());
+        assert!(parse_time("yesterday-ish").unwrap().is_none());
+        assert!(parse_time("2026-13-45T10:00:00Z").is_err());
+    }
+
+    #[test]
+    fn natural_forms() {
+        assert_eq!(unix("2026-11-24t10:00:00z"), 1_795_514_400);
+        let now = unix_now();
+        assert_eq!(unix("2 hours ago"), now - 7200);
+        assert_eq!(unix("2h AGO"), now - 7200);
+        assert_eq!(unix("1day 3h ago"), now - 97_200);
+        assert!(parse_time("ago").unwrap().is_none());
+        assert!(parse_time("2 hours ago ago").unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_times_are_errors_not_other_times() {
+        for bad in [
+            "2026-02-30T10:00:00Z",
+            "2026-11-24T24:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-11-24T10:00:00+25:00",
+            "2026-11-24T10:00:00+05:75",
+            "2026-11-24T10:00:00Z garbage",
+            "2026-11-24 10:00 garbage",
+        ] {
+            let e = parse_time(bad).unwrap_err().to_string();
+            assert!(e.starts_with("not a valid time"), "{bad}: {e}");
+        }
     }
 }

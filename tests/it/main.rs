@@ -20,6 +20,8 @@
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `history`: points beyond local history (fetched from the history remote into the cache),
 //!   `log --all`, `sqlgit history` of one row;
+//! - `when`: WHEN edge cases (daylight saving time, malformed timestamps, natural forms, errors
+//!   in pruned repositories, ambiguous commit-id prefixes);
 //! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
@@ -41,3 +43,4 @@ mod servers;
 mod snapshot;
 mod torture;
 mod verify;
+mod when;

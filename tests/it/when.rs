@@ -1,0 +1,259 @@
+//! WHEN arguments through the real binary, beyond `snapshot::when_resolution`: local times that
+//! daylight saving time skips or repeats, malformed timestamps, the natural forms (`2 hours ago`,
+//! lowercase RFC 3339), errors in a pruned repository that name the syntax rather than pruning,
+//! and commit-id prefixes that several snapshots (or other objects) share.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::env::{Run, TestEnv, one_error_line};
+
+/// Snapshot times: 2026-01-01, 2026-06-01 and 2026-09-01, 00:00 UTC.
+const TIMES: [u64; 3] = [1_767_225_600, 1_780_272_000, 1_788_220_800];
+/// Central European time with its 2026 rules, as a POSIX TZ (no tzdata needed).
+const BERLIN: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+
+/// Three snapshots of a small database, at [`TIMES`].
+struct Fx {
+    env: TestEnv,
+    db: PathBuf,
+    repo: PathBuf,
+    sql: Vec<Vec<u8>>,
+}
+
+impl Fx {
+    fn new(history_remote: bool) -> Fx {
+        let env = TestEnv::new();
+        let db = env.db_from_script("app.db", b"CREATE TABLE t(x INTEGER);");
+        let repo = env.path("app.sqlgit");
+        let mut fx = Fx {
+            env,
+            db,
+            repo,
+            sql: Vec::new(),
+        };
+        let hist = fx.env.path("hist.git").display().to_string();
+        if history_remote {
+            fx.env
+                .git_in(fx.env.root(), &["init", "-q", "--bare", &hist]);
+        }
+        for (i, at) in TIMES.iter().enumerate() {
+            fx.env
+                .sqlite3(&fx.db, format!("INSERT INTO t VALUES({i});"))
+                .success();
+            let mut args = vec!["snapshot", "app.db", "--repo", "app.sqlgit", "-q"];
+            if history_remote {
+                args.extend(["--history-remote", &hist]);
+            }
+            fx.env.sqlgit_at(*at, &args).success();
+            let cat = fx.env.sqlgit(&["cat", "--repo", "app.sqlgit"]).success();
+            fx.sql.push(cat.stdout().to_vec());
+        }
+        fx
+    }
+
+    /// `sqlgit cat WHEN` with `TZ` and `SQLGIT_NOW` (default: a day after the last snapshot).
+    fn cat(&self, when: &str, tz: &str, now: Option<u64>) -> Run {
+        let mut cmd = self.env.sqlgit_cmd(&["cat", when, "--repo", "app.sqlgit"]);
+        let now = now.unwrap_or(TIMES[2] + 86400);
+        cmd.env("TZ", tz).env("SQLGIT_NOW", now.to_string());
+        self.env.run(cmd, b"")
+    }
+
+    /// `cat WHEN` must select snapshot `n` (1-based).
+    #[track_caller]
+    fn selects(&self, when: &str, tz: &str, now: Option<u64>, n: usize) {
+        let run = self.cat(when, tz, now).success();
+        if run.stdout() != self.sql[n - 1].as_slice() {
+            let got = self
+                .sql
+                .iter()
+                .position(|s| s == run.stdout())
+                .map(|i| i + 1);
+            run.fail(&format!(
+                "WHEN {when:?} should select snapshot {n}, got {got:?}"
+            ));
+        }
+    }
+
+    /// `cat WHEN` must fail with one line saying each of `says`.
+    #[track_caller]
+    fn refuses(&self, when: &str, tz: &str, says: &[&str]) -> String {
+        let line = one_error_line(self.cat(when, tz, None), 1);
+        for s in says {
+            assert!(
+                line.contains(s),
+                "WHEN {when:?}: {line:?} does not say {s:?}"
+            );
+        }
+        line
+    }
+}
+
+#[test]
+fn local_times_that_daylight_saving_skips_or_repeats_are_refused() {
+    let fx = Fx::new(false);
+    // 02:00 → 03:00 on 2026-03-29: 02:30 never happens.
+    fx.refuses(
+        "2026-03-29 02:30",
+        BERLIN,
+        &["\"2026-03-29 02:30\"", "does not exist", "+01:00", "+02:00"],
+    );
+    // 03:00 → 02:00 on 2026-10-25: 02:30 happens twice, an hour apart.
+    fx.refuses(
+        "2026-10-25 02:30",
+        BERLIN,
+        &[
+            "happens twice",
+            "2026-10-25T02:30:00+02:00 (2026-10-25T00:30:00Z)",
+            "2026-10-25T02:30:00+01:00 (2026-10-25T01:30:00Z)",
+            "offset",
+        ],
+    );
+    // With an offset, or at other local times, they resolve.
+    fx.selects("2026-10-25T02:30:00+02:00", BERLIN, None, 3);
+    fx.selects("2026-10-25 03:30", BERLIN, None, 3);
+    fx.selects("2026-06-01 01:59", BERLIN, None, 1);
+    fx.selects("2026-06-01 02:00", BERLIN, None, 2);
+    fx.selects("2026-01-01 01:00", BERLIN, None, 1);
+}
+
+#[test]
+fn malformed_timestamps_are_refused_naming_what_is_wrong() {
+    let fx = Fx::new(false);
+    for (when, says) in [
+        ("2026-02-30T10:00:00Z", "February 2026 has 28 days"),
+        ("2026-06-31 10:00", "June 2026 has 30 days"),
+        ("2026-06-01T24:00:00Z", "hour 24"),
+        ("2026-06-01T10:61:00Z", "10:61"),
+        ("2026-06-30T23:59:60Z", "leap second"),
+        ("2026-06-01T10:00:00+25:00", "offset +25:00 is out of range"),
+        ("2026-06-01T10:00:00-05:60", "offset -05:60 is out of range"),
+        ("2026-06-01T10:00:00Zjunk", "\"junk\" after the time"),
+        ("2026-06-01 10:00 tomorrow", "\" tomorrow\" after the time"),
+        ("2026-6-01", "the month needs 2 digits"),
+    ] {
+        fx.refuses(
+            when,
+            "UTC",
+            &["not a valid time", &format!("{when:?}"), says],
+        );
+    }
+    // The edges of what is valid still resolve.
+    fx.selects("2026-06-01T23:58:59+23:59", "UTC", None, 1);
+    fx.selects("2026-05-31T00:01:00-23:59", "UTC", None, 2);
+    fx.selects("2026-06-01T00:00:00.999Z", "UTC", None, 2);
+    fx.selects("2028-02-29", "UTC", None, 3);
+}
+
+#[test]
+fn natural_forms_resolve_like_their_usual_spelling() {
+    let fx = Fx::new(false);
+    for (when, n) in [
+        ("2026-05-31t23:59:59z", 1),
+        ("2026-06-01t00:00:00z", 2),
+        ("2026-06-01t02:00:00+02:00", 2),
+    ] {
+        fx.selects(when, "UTC", None, n);
+    }
+    // "ago" after a duration, as git says it: the same as the duration alone.
+    for when in ["2 hours ago", "2h AGO", "2 hours"] {
+        fx.selects(when, "UTC", Some(TIMES[1] + 3 * 3600), 2);
+        fx.selects(when, "UTC", Some(TIMES[1] + 3600), 1);
+    }
+}
+
+#[test]
+fn in_a_pruned_repository_a_malformed_when_names_the_forms_not_pruning() {
+    let fx = Fx::new(true);
+    fx.env
+        .sqlgit(&["prune", "--repo", "app.sqlgit", "--keep", "1", "-q"])
+        .success();
+    for when in ["yesterday", "2 hours agoo", "2026-06-01T10:00:00+25:00"] {
+        let line = fx.refuses(when, "UTC", &["not a valid", &format!("{when:?}")]);
+        assert!(!line.contains("pruned"), "WHEN {when:?}: {line}");
+    }
+    let line = fx.refuses("", "UTC", &["empty WHEN", "RFC 3339", "2 hours ago"]);
+    assert!(!line.contains("pruned"), "{line}");
+    // The natural forms reach back past local history like any time.
+    fx.selects("2026-06-01t00:00:00z", "UTC", None, 2);
+    fx.selects("100 days ago", "UTC", Some(TIMES[2] + 60 * 86400), 2);
+    // `diff --live` reads local snapshots only: pruning explains a valid time, not a typo.
+    let live = |when: &str| {
+        let args = ["diff", when, "--live", "app.db", "--repo", "app.sqlgit"];
+        one_error_line(fx.env.sqlgit(&args), 2)
+    };
+    let line = live("2026-06-01T00:00:00Z");
+    assert!(line.contains("reads local ones only"), "{line}");
+    let line = live("yesterday");
+    assert!(
+        line.contains("not a valid WHEN") && !line.contains("pruned"),
+        "{line}"
+    );
+}
+
+#[test]
+fn commit_id_prefixes_several_snapshots_share_are_ambiguous() {
+    let fx = Fx::new(false);
+    let env = &fx.env;
+    // 1500 more snapshots (the last one's tree, new times) and 5000 unrelated blobs: some
+    // 4-digit prefixes are then shared by two snapshots, others by a snapshot and a blob.
+    let mut stream = String::new();
+    for i in 0..5000 {
+        stream.push_str(&format!(
+            "blob\ndata {}\nblob {i}\n",
+            6 + i.to_string().len()
+        ));
+    }
+    for i in 1..=1500u64 {
+        let at = TIMES[2] + i;
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter t <t@t> {at} +0000\ndata 2\n{}\n",
+            i % 10
+        ));
+        if i == 1 {
+            stream.push_str("from refs/heads/main^0\n");
+        }
+    }
+    let mut cmd = env.command("git");
+    cmd.arg("-C").arg(&fx.repo).args(["fast-import", "--quiet"]);
+    env.run(cmd, stream.as_bytes()).success();
+    let objects = env.git_in(
+        &fx.repo,
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objectname) %(objecttype)",
+        ],
+    );
+    let mut by_prefix: BTreeMap<&str, (Vec<&str>, usize)> = BTreeMap::new();
+    for line in objects.lines() {
+        let (id, kind) = line.split_once(' ').unwrap();
+        let entry = by_prefix.entry(&id[..4]).or_default();
+        match kind {
+            "commit" => entry.0.push(id),
+            _ => entry.1 += 1,
+        }
+    }
+    let (prefix, (ids, _)) = by_prefix
+        .iter()
+        .find(|(_, (ids, _))| ids.len() >= 2)
+        .expect("no two snapshots share 4 digits");
+    let mut says = vec!["ambiguous", "snapshots start with it", "more digits"];
+    says.extend(ids.iter().map(|id| &id[..12]));
+    says.push(*prefix);
+    let line = fx.refuses(prefix, "UTC", &says);
+    assert!(line.contains(&format!("{} snapshots", ids.len())), "{line}");
+    // One snapshot and other objects: the snapshot.
+    let (prefix, (ids, _)) = by_prefix
+        .iter()
+        .find(|(_, (ids, others))| ids.len() == 1 && *others > 0)
+        .expect("no snapshot shares 4 digits with a blob only");
+    let full = fx.cat(ids[0], "UTC", None).success();
+    let short = fx.cat(prefix, "UTC", None).success();
+    assert!(
+        short.stdout() == full.stdout(),
+        "cat {prefix} is not cat {}",
+        ids[0]
+    );
+}
