@@ -23,6 +23,7 @@ pub mod restore;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
+pub mod stop;
 pub mod store;
 pub mod timeline;
 pub mod verify;

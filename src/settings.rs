@@ -360,7 +360,10 @@ pub fn absolute(path: &Path) -> String {
 fn without_parent_steps(path: &Path) -> std::path::PathBuf {
     use std::path::Component;
     let parts: Vec<Component> = path.components().collect();
-    let Some(last) = parts.iter().rposition(|c| matches!(c, Component::ParentDir)) else {
+    let Some(last) = parts
+        .iter()
+        .rposition(|c| matches!(c, Component::ParentDir))
+    else {
         return path.to_path_buf();
     };
     let head: std::path::PathBuf = parts[..=last].iter().collect();
@@ -416,11 +419,17 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         let base = dir.canonicalize().unwrap();
         let through_sub = base.join("sub").join("..").join("app.db");
-        assert_eq!(absolute(&through_sub), base.join("app.db").display().to_string());
+        assert_eq!(
+            absolute(&through_sub),
+            base.join("app.db").display().to_string()
+        );
         // A symlink after the last `..` stays a symlink.
         std::os::unix::fs::symlink(base.join("sub"), base.join("current")).unwrap();
         let linked = base.join("sub/../current/app.db");
-        assert_eq!(absolute(&linked), base.join("current/app.db").display().to_string());
+        assert_eq!(
+            absolute(&linked),
+            base.join("current/app.db").display().to_string()
+        );
         // A folder that does not exist (yet) is left as given.
         let missing = base.join("gone/../x.db");
         assert_eq!(absolute(&missing), missing.display().to_string());

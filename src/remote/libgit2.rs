@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use auth_git2::GitAuthenticator;
@@ -13,21 +14,57 @@ use super::{Client, TOKEN_ENV, TOKEN_USER_ENV, url_user};
 use crate::progress::Progress;
 
 pub struct Libgit2<'a> {
-    pub repo: &'a Repository,
-    pub ssh_key: Option<&'a PathBuf>,
+    repo: &'a Repository,
+    ssh_key: Option<&'a PathBuf>,
+    timeout: Duration,
+}
+
+impl<'a> Libgit2<'a> {
+    /// A client whose every network call is bounded by `timeout`: libgit2's own socket
+    /// timeouts (http, git://), and past them a [`crate::stop::deadline`] that stops the run,
+    /// since a call stuck elsewhere (an ssh server that never answers) cannot be interrupted.
+    pub fn new(repo: &'a Repository, ssh_key: Option<&'a PathBuf>, timeout: Duration) -> Self {
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: plain integer options, set before any network call.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
+        }
+        Libgit2 {
+            repo,
+            ssh_key,
+            timeout,
+        }
+    }
+
+    fn bounded(&self, what: &str, url: &str) -> crate::stop::Deadline {
+        let limit = self.timeout + Duration::from_secs(5);
+        crate::stop::deadline(
+            limit,
+            format!(
+                "{what} {}: no answer within {} (--push-timeout); the libgit2 transport cannot \
+                 be interrupted, so the run was stopped",
+                super::redact(url),
+                humantime::format_duration(self.timeout)
+            ),
+        )
+    }
 }
 
 impl Client for Libgit2<'_> {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
+        let _bound = self.bounded("asking", url);
         remote_main(self.repo, url, self.ssh_key)
     }
 
     fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
+        let _bound = self.bounded("pushing to", url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         send(self.repo, url, &refspec, self.ssh_key)
     }
 
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
+        let _bound = self.bounded("fetching from", url);
         match self.fetch(url, dst, true) {
             // libgit2's local transport cannot fetch shallow: a local remote is fetched whole.
             Err(e) if e.to_string().contains("shallow fetch is not supported") => {
@@ -91,7 +128,11 @@ fn http_host(url: &str) -> Option<String> {
         return None;
     }
     let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
-    Some(rest.split_once('/').map_or(rest, |(host, _)| host).to_string())
+    Some(
+        rest.split_once('/')
+            .map_or(rest, |(host, _)| host)
+            .to_string(),
+    )
 }
 
 /// Credentials, with a cap on password attempts: refused credentials are not replayed (a

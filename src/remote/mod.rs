@@ -151,10 +151,11 @@ fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
             options.ssh_key.clone(),
             options.timeout,
         )),
-        None => Box::new(libgit2::Libgit2 {
-            repo: &store.repo,
-            ssh_key: options.ssh_key.as_ref(),
-        }),
+        None => Box::new(libgit2::Libgit2::new(
+            &store.repo,
+            options.ssh_key.as_ref(),
+            options.timeout,
+        )),
     }
 }
 

@@ -156,21 +156,26 @@ fn repository_at(path: &Path) -> Option<PathBuf> {
     let bytes = path.as_os_str().as_bytes();
     let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
     let base = &bytes[..end.min(bytes.len())];
-    ["/.git", "", ".git/.git", ".git"].iter().find_map(|suffix| {
-        let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(&[base, suffix.as_bytes()].concat()));
-        if candidate.is_file() {
-            let text = std::fs::read_to_string(&candidate).unwrap_or_default();
-            return Some(match text.strip_prefix("gitdir:") {
-                Some(dir) => candidate
-                    .parent()
-                    .map_or_else(PathBuf::new, Path::to_path_buf)
-                    .join(dir.trim()),
-                None => candidate,
-            });
-        }
-        let is_repository = candidate.join("HEAD").is_file() && candidate.join("objects").is_dir();
-        is_repository.then_some(candidate)
-    })
+    ["/.git", "", ".git/.git", ".git"]
+        .iter()
+        .find_map(|suffix| {
+            let candidate = PathBuf::from(std::ffi::OsStr::from_bytes(
+                &[base, suffix.as_bytes()].concat(),
+            ));
+            if candidate.is_file() {
+                let text = std::fs::read_to_string(&candidate).unwrap_or_default();
+                return Some(match text.strip_prefix("gitdir:") {
+                    Some(dir) => candidate
+                        .parent()
+                        .map_or_else(PathBuf::new, Path::to_path_buf)
+                        .join(dir.trim()),
+                    None => candidate,
+                });
+            }
+            let is_repository =
+                candidate.join("HEAD").is_file() && candidate.join("objects").is_dir();
+            is_repository.then_some(candidate)
+        })
 }
 
 /// A remote given as a plain local path (not a URL, not scp-like `host:path`).

@@ -434,31 +434,54 @@ fn the_token_reaches_only_the_remotes_own_host() {
     let redirector = CredLogger::redirecting_to(&format!("http://127.0.0.1:{}", elsewhere.port()));
     let (run, _) = snapshot_with(
         &fx,
-        &["--history-remote", &redirector.url("h"), "--transport", "libgit2"],
+        &[
+            "--history-remote",
+            &redirector.url("h"),
+            "--transport",
+            "libgit2",
+        ],
         &[("SQLGIT_HTTPS_TOKEN", TOKEN)],
     );
     run.code_is(1);
     assert!(!redirector.requests().is_empty(), "libgit2 never asked");
     let sent: Vec<_> = elsewhere.authorizations().into_iter().flatten().collect();
-    assert!(sent.is_empty(), "credentials sent to the redirect's host: {sent:?}");
+    assert!(
+        sent.is_empty(),
+        "credentials sent to the redirect's host: {sent:?}"
+    );
 
     // A local remote's hook sees sqlgit's environment but the token.
     let local = crate::servers::init_bare(fx.env.root(), "local");
     let seen = fx.env.path("hook-env");
     let hook = local.join("hooks/pre-receive");
-    std::fs::write(&hook, format!("#!/bin/sh
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh
 env > '{}'
-", seen.display())).unwrap();
+",
+            seen.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fx.change();
     let (run, _) = snapshot_with(
         &fx,
-        &["--history-remote", &local.display().to_string(), "--transport", "git"],
+        &[
+            "--history-remote",
+            &local.display().to_string(),
+            "--transport",
+            "git",
+        ],
         &[("SQLGIT_HTTPS_TOKEN", TOKEN)],
     );
     run.success();
     let env = std::fs::read_to_string(&seen).expect("the hook ran");
-    assert!(!env.contains(TOKEN), "the remote's hook saw the token:\n{env}");
+    assert!(
+        !env.contains(TOKEN),
+        "the remote's hook saw the token:\n{env}"
+    );
 
     // The token as the URL's user, refused: git quotes the URL in its error.
     let web = Lighttpd::start_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);

@@ -412,8 +412,14 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     // Git reaches `same` as `same.git`, and a work tree `nb` as `nb/.git`.
     let without_suffix = fx.env.path("same").display().to_string();
     let work = fx.env.path("nb");
-    fx.git(fx.env.root(), &["init", "-q", "-b", "main", &work.display().to_string()]);
-    let (work, work_git) = (work.display().to_string(), format!("{}/.git", work.display()));
+    fx.git(
+        fx.env.root(),
+        &["init", "-q", "-b", "main", &work.display().to_string()],
+    );
+    let (work, work_git) = (
+        work.display().to_string(),
+        format!("{}/.git", work.display()),
+    );
     for (history, latest) in [
         (plain.as_str(), plain.as_str()),
         (&plain, &file_url),
@@ -448,7 +454,14 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
             std::fs::create_dir(&own_without_suffix).unwrap();
         }
         let run = fx
-            .sqlgit(&["snapshot", &db, "--repo", &own, "--history-remote", &own_without_suffix])
+            .sqlgit(&[
+                "snapshot",
+                &db,
+                "--repo",
+                &own,
+                "--history-remote",
+                &own_without_suffix,
+            ])
             .code_is(2);
         assert!(
             run.stderr_str().contains("this repository itself"),
@@ -518,7 +531,15 @@ fn a_latest_remote_refusing_forced_pushes_is_named_as_such() {
     let latest = fx.env.path("shared-latest.git");
     fx.git(
         fx.env.root(),
-        &["init", "-q", "--bare", "--shared=group", "-b", "main", &latest.display().to_string()],
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--shared=group",
+            "-b",
+            "main",
+            &latest.display().to_string(),
+        ],
     );
     let url = latest.display().to_string();
     fx.snapshot(&["--latest-remote", &url]).success();
@@ -1377,6 +1398,107 @@ fn hung_remote_fails_within_push_timeout_and_the_next_run_works() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
     fx.assert_history(&history, 2);
     fx.assert_latest(&latest);
+}
+
+/// libgit2 has no bound of its own: `--push-timeout` becomes its socket timeouts, and a call
+/// stuck past them stops the run. A first run (which asks the history remote before its
+/// snapshot) against a server that never answers ends, fails loudly, and the next run works.
+#[test]
+fn hung_remote_over_libgit2_fails_within_push_timeout() {
+    let fx = Fx::new();
+    let port = silent_server();
+    for bad in [
+        format!("git://127.0.0.1:{port}/h.git"),
+        format!("http://127.0.0.1:{port}/h.git"),
+    ] {
+        fx.change();
+        let args = [
+            "--history-remote",
+            bad.as_str(),
+            "--transport",
+            "libgit2",
+            "--push-timeout",
+            "2s",
+        ];
+        let (run, took) = snapshot_with(&fx, &args, &[]);
+        let run = run.code_is(1);
+        assert!(
+            took < Duration::from_secs(20),
+            "a 2s push timeout took {took:?}"
+        );
+        assert!(
+            run.stderr_str().contains("sqlgit: "),
+            "{}",
+            run.stderr_str()
+        );
+    }
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    fx.change();
+    snapshot_with(&fx, &["--history-remote", &h_url], &[])
+        .0
+        .success();
+    fx.assert_history(&history, 3);
+}
+
+/// A run stopped by SIGTERM (cron's `timeout`, systemd, a shutdown) fails like any other: one
+/// line on stderr, exit 1, the failure hook, the state and metrics files; the next run works.
+#[test]
+fn a_run_stopped_by_sigterm_is_recorded_as_a_failure() {
+    let fx = Fx::new();
+    let port = silent_server();
+    let bad = format!("git://127.0.0.1:{port}/h.git");
+    let hook_out = fx.env.path("failed");
+    let metrics = fx.env.path("metrics.prom");
+    let db = fx.db.display().to_string();
+    let mut cmd = fx.env.sqlgit_cmd(&[
+        "snapshot",
+        &db,
+        "--repo",
+        &fx.repo_arg(),
+        "--history-remote",
+        &bad,
+        "--push-timeout",
+        "60s",
+        "--metrics-file",
+        &metrics.display().to_string(),
+        "--on-failure",
+        &format!("echo \"$SQLGIT_ERROR\" > '{}'", hook_out.display()),
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // The run starts (its state file says so), then waits on the silent server.
+    let state = fx.repo.join("sqlgit-state.json");
+    let started = std::time::Instant::now();
+    while !state.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sqlgit: stopped by SIGTERM"), "{stderr}");
+    let said = std::fs::read_to_string(&hook_out).expect("the failure hook ran");
+    assert!(said.contains("stopped by SIGTERM"), "{said}");
+    let recorded = std::fs::read_to_string(&state).unwrap();
+    assert!(recorded.contains("stopped by SIGTERM"), "{recorded}");
+    let metrics = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sqlgit_last_run_success") && l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    fx.snapshot(&["--history-remote", &h_url]).success();
+    fx.assert_history(&history, 1);
 }
 
 /// A fake ssh: records its arguments and a few variables, then fails as sshd would when no key
