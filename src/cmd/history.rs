@@ -13,12 +13,9 @@ use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
 use crate::diff::history::{Event, Kind, Request, Values, history};
-use crate::diff::render::show_name;
-use crate::diff::rows::{decode_text, show_value};
+use crate::diff::rows::decode_text;
+use crate::diff::show::{self, MAX_VALUE};
 use crate::error::{Exit, is_broken_pipe, one_line, usage};
-
-/// Longest value shown, in characters.
-const MAX_VALUE: usize = 60;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -168,36 +165,27 @@ fn human(
             text
         }
     };
-    let what = format!("{} {}", show_name(&args.table), args.key.join(" "));
+    let what = format!("{} {}", show::name(&args.table), args.key.join(" "));
+    let snapshots = format!("{searched} snapshot{}", plural(searched));
     if events.is_empty() {
-        writeln!(
-            out,
-            "no insert, update or delete of {what} in {searched} snapshots"
-        )?;
+        writeln!(out, "no insert, update or delete of {what} in {snapshots}")?;
         return Ok(());
     }
-    let head = format!(
-        "{what}: {} change{} in {searched} snapshots",
-        events.len(),
-        if events.len() == 1 { "" } else { "s" }
-    );
+    let n = events.len();
+    let head = format!("{what}: {n} change{} in {snapshots}", plural(n));
     writeln!(out, "{}", paint("1", head))?;
     for e in events {
-        let shown = |v: &Option<Values>| -> Vec<(String, String)> {
-            v.iter()
-                .flatten()
-                .map(|(k, lit)| (show_name(k), show_value(lit, MAX_VALUE)))
-                .collect()
-        };
         let (code, mark, detail) = match e.kind {
-            Kind::Inserted => ("32", "+", join_eq(&shown(&e.new))),
-            Kind::Deleted => ("31", "-", join_eq(&shown(&e.old))),
+            Kind::Inserted => ("32", "+", join_eq(e.new.as_ref())),
+            Kind::Deleted => ("31", "-", join_eq(e.old.as_ref())),
             Kind::Updated => {
-                let (old, new) = (shown(&e.old), shown(&e.new));
+                let (old, new) = (e.old.iter().flatten(), e.new.iter().flatten());
                 let parts: Vec<String> = old
-                    .iter()
-                    .zip(&new)
-                    .map(|((k, a), (_, b))| format!("{k}: {a} → {b}"))
+                    .zip(new)
+                    .map(|((k, a), (_, b))| {
+                        let (a, b) = show::pair(a, b, MAX_VALUE);
+                        format!("{}: {a} → {b}", show::name(k))
+                    })
                     .collect();
                 ("33", "~", parts.join(", "))
             }
@@ -213,10 +201,16 @@ fn human(
     Ok(())
 }
 
-fn join_eq(values: &[(String, String)]) -> String {
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `col=value, …` of a whole row.
+fn join_eq(values: Option<&Values>) -> String {
     values
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .into_iter()
+        .flatten()
+        .map(|(k, lit)| format!("{}={}", show::name(k), show::value(lit, MAX_VALUE)))
         .collect::<Vec<_>>()
         .join(", ")
 }

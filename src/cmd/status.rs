@@ -83,7 +83,8 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
             _ => say!("newest snapshot: none"),
         }
         if let Some(o) = oldest {
-            say!("local history: {count} snapshots since {}", time(o));
+            let s = if count == 1 { "" } else { "s" };
+            say!("local history: {count} snapshot{s} since {}", time(o));
         }
         if let Some(run) = &st.running {
             say!(

@@ -10,6 +10,8 @@
 //! position, so there the chunks whose ids differ between the two snapshots are read
 //! ([`super::chunks::changed`]): a row found in none of them did not change. Rows are parsed by
 //! the diff's own parser (formats 1 and 2) and compared column by column, as `diff` does.
+//! sqlite_sequence and sqlite_stat1, one file each in the database folder, are keyed by rowid
+//! as `diff` shows them.
 //!
 //! Points older than local history come from the history remote (see [`crate::timeline`]).
 
@@ -22,8 +24,10 @@ use git2::{ObjectType, Oid, Repository};
 
 use super::chunks::{self, ChunkRef, RowsAt};
 use super::matching::changed_columns;
+use super::plan::{SEQUENCE, STAT1};
 use super::rows::{self, RowRef, Rows, decode_text};
 use super::shape::{self, KeyKind, Shape};
+use super::show;
 use crate::dump::path::{rowid_chunk_name, table_dir};
 use crate::restore::db_tree;
 use crate::timeline::Timeline;
@@ -89,6 +93,8 @@ struct TableAt {
     /// `1-schema-fixup.sql`, when the table has one (see [`Shape::with_fixup`]).
     fixup: Option<Oid>,
     rows: Option<Oid>,
+    /// sqlite_sequence or sqlite_stat1: all of it in one file of the database folder.
+    system: Option<&'static str>,
 }
 
 /// What the walk remembers between snapshots, so each object is read once.
@@ -123,7 +129,13 @@ pub fn history(req: &Request) -> Result<Found> {
     let chain = timeline.chain(until, since)?;
     let repo = timeline.repo();
     let db_name = db_folder(repo, until, req.db)?;
-    let dir = table_dir(req.table);
+    let dir = match SYSTEM
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(req.table))
+    {
+        Some((_, file)) => file.to_string(),
+        None => table_dir(req.table),
+    };
     let mut reader = Reader {
         repo,
         key: req.key,
@@ -182,12 +194,27 @@ fn db_folder(repo: &Repository, commit: Oid, db: Option<&str>) -> Result<String>
         .unwrap_or_default())
 }
 
+/// The system tables `diff` shows, and their files in the database folder.
+const SYSTEM: [(&str, &str); 2] = [
+    (SEQUENCE, "2-sqlite_sequence.sql"),
+    (STAT1, "3-sqlite_stat1.sql"),
+];
+
 fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Option<TableAt>> {
     let root = repo.find_commit(commit)?.tree()?;
     let Some(db) = root.get_name(db) else {
         return Ok(None);
     };
     let db = repo.find_tree(db.id())?;
+    if let Some(&(table, _)) = SYSTEM.iter().find(|(_, file)| *file == dir) {
+        return Ok(db.get_name(dir).map(|e| TableAt {
+            folder: e.id(),
+            create: e.id(),
+            fixup: None,
+            rows: Some(e.id()),
+            system: Some(table),
+        }));
+    }
     let Some(tables) = db.get_name("1-tables") else {
         return Ok(None);
     };
@@ -211,6 +238,7 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
         create,
         fixup: tree.get_name("1-schema-fixup.sql").map(|e| e.id()),
         rows: tree.get_name("1-rows").map(|e| e.id()),
+        system: None,
     }))
 }
 
@@ -222,7 +250,10 @@ impl Reader<'_> {
         if let Some(s) = self.shapes.get(&at) {
             return Ok(s.clone());
         }
-        let shape = Rc::new(shape::of_table(self.repo, table.create, table.fixup)?);
+        let shape = Rc::new(match table.system {
+            Some(name) => shape::system(name),
+            None => shape::of_table(self.repo, table.create, table.fixup)?,
+        });
         self.shapes.insert(at, shape.clone());
         Ok(shape)
     }
@@ -302,8 +333,12 @@ impl Reader<'_> {
                 };
                 let stem = rowid_chunk_name(rowid);
                 let stem = stem.trim_end_matches(".sql");
-                let Some(chunk) = chunk_for(self.repo, rows_tree, stem)? else {
-                    return Ok(None);
+                let chunk = match table.system {
+                    Some(_) => rows_tree,
+                    None => match chunk_for(self.repo, rows_tree, stem)? {
+                        Some(chunk) => chunk,
+                        None => return Ok(None),
+                    },
                 };
                 let literal = rowid.to_string().into_bytes();
                 let pos = *pos;
@@ -389,11 +424,14 @@ fn first(rows: &Option<Rc<Rows>>) -> Option<RowRef<'_>> {
     rows.as_deref().filter(|r| !r.is_empty()).map(|r| r.get(0))
 }
 
-/// Whether a key literal is the value given on the command line: the same spelling, a text
-/// literal holding exactly those bytes, or the same number (`1` finds a REAL key `1.0`, as
-/// `WHERE k = 1` does).
+/// Whether a key literal is the value given on the command line: the same spelling, the
+/// literal `diff` and `query` show for it (`'p'||char(10)||'q'`), a text literal holding
+/// exactly those bytes, or the same number (`1` finds a REAL key `1.0`, as `WHERE k = 1` does).
 fn matches(literal: &[u8], given: &str) -> bool {
+    // The shown literal differs from the dump's only where it spells text with char() or CAST.
+    let shown = || given.contains("char(") || given.contains("CAST(");
     literal == given.as_bytes()
+        || (shown() && show::literal(literal) == given)
         || decode_text(literal).is_some_and(|t| t == given.as_bytes())
         || std::str::from_utf8(literal).is_ok_and(|l| same_number(l, given.trim()))
 }
@@ -439,6 +477,10 @@ mod tests {
         assert!(matches(b"'k 7'", "k 7"));
         assert!(matches(b"'it''s'", "it's"));
         assert!(matches(b"X'00ab'", "X'00ab'"));
+        // As diff shows it: control characters as char(N).
+        assert!(matches(b"'\n'", "char(10)"));
+        assert!(matches(b"'p\nq'", "'p'||char(10)||'q'"));
+        assert!(!matches(b"'p\nq'", "'p\\nq'"));
         assert!(!matches(b"'42'", "4"));
         assert!(!matches(b"NULL", "null"));
         // Numbers by value, as SQL compares them; text stays text.

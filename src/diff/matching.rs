@@ -19,8 +19,6 @@ use super::rows::{self, RowRef, Rows};
 use super::shape::{Alignment, Matching, Shape};
 use crate::dump::path::hash_bytes;
 
-const NULL: &[u8] = b"NULL";
-
 pub enum Event<'a> {
     Insert(RowRef<'a>),
     Delete(RowRef<'a>),
@@ -332,20 +330,27 @@ fn key_of(row: RowRef, positions: &[usize]) -> Vec<u8> {
     key
 }
 
-/// A multiset member: the statement itself, or its values in union column order.
+/// A multiset member: the statement itself, or the values of the columns both sides have.
 fn whole_row(align: &Alignment, positions: &[Option<usize>], row: RowRef) -> Vec<u8> {
     if align.identical {
         return row.text.to_vec();
     }
     let mut key = Vec::new();
-    for p in positions {
-        key.extend_from_slice(p.map_or(NULL, |p| row.value(p)));
+    for u in shared(align) {
+        if let Some(p) = positions[u] {
+            key.extend_from_slice(row.value(p));
+        }
         key.push(0);
     }
     key
 }
 
-/// Whether two rows with the same key hold the same values (a column one side lacks is NULL).
+/// The union columns both sides have (the others were added or removed, not changed).
+fn shared(align: &Alignment) -> impl Iterator<Item = usize> + '_ {
+    (0..align.names.len()).filter(|&u| align.from[u].is_some() && align.to[u].is_some())
+}
+
+/// Whether two rows with the same key hold the same values in the columns both sides have.
 pub fn same_row(align: &Alignment, a: RowRef, b: RowRef) -> bool {
     if align.identical {
         return a.text == b.text;
@@ -353,15 +358,16 @@ pub fn same_row(align: &Alignment, a: RowRef, b: RowRef) -> bool {
     changed_columns(align, a, b).next().is_none()
 }
 
-/// The union columns whose values differ: (column index, old literal, new literal).
+/// The columns both sides have whose values differ: (union column index, old literal, new
+/// literal).
 pub fn changed_columns<'a>(
     align: &'a Alignment,
     a: RowRef<'a>,
     b: RowRef<'a>,
 ) -> impl Iterator<Item = (usize, &'a [u8], &'a [u8])> + 'a {
-    (0..align.names.len()).filter_map(move |u| {
-        let old = align.from[u].map_or(NULL, |p| a.value(p));
-        let new = align.to[u].map_or(NULL, |p| b.value(p));
+    shared(align).filter_map(move |u| {
+        let (old, new) = (align.from[u]?, align.to[u]?);
+        let (old, new) = (a.value(old), b.value(new));
         (old != new).then_some((u, old, new))
     })
 }

@@ -19,6 +19,7 @@ pub mod render;
 pub mod report;
 pub mod rows;
 pub mod shape;
+pub mod show;
 pub mod sqltext;
 
 use std::io::Write;

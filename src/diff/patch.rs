@@ -15,21 +15,14 @@ use anyhow::{Result, bail};
 
 use super::chunks;
 use super::matching::{Event, for_each_change};
-use super::plan::{Change, Plan, SEQUENCE, STAT1, TablePlan};
+use super::plan::{Change, Plan, SEQUENCE, STAT1, TablePlan, pragma_line};
 use super::shape::{KeyKind, Shape};
 use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
 
 /// Write the patch; returns warnings (what SQL cannot do exactly) for the caller to show.
 pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
-    if let Some((a, b)) = &plan.header
-        && pragma_line(a, "encoding") != pragma_line(b, "encoding")
-    {
-        bail!(
-            "the text encoding changed between the snapshots; an SQL patch cannot change it \
-             (restore the newer snapshot instead)"
-        );
-    }
+    refuse_file_format_changes(plan)?;
     let repo = plan.repo;
     writeln!(
         out,
@@ -97,7 +90,8 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
     }
     let warnings = system_tables(plan, out)?;
     if let Some((_, b)) = &plan.header {
-        for name in ["user_version", "application_id"] {
+        // Between FULL (1) and INCREMENTAL (2) the mode changes without a VACUUM.
+        for name in ["user_version", "application_id", "auto_vacuum"] {
             if let Some(line) = pragma_line(b, name) {
                 out.write_all(line)?;
                 out.write_all(b"\n")?;
@@ -116,12 +110,31 @@ fn only_in<'a>(a: &'a [Stmt], b: &'a [Stmt]) -> impl Iterator<Item = &'a Stmt> +
     a.iter().filter(move |s| !b.iter().any(|o| o.sql == s.sql))
 }
 
-/// `PRAGMA name=…;` from a `0-header.sql`.
-fn pragma_line<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let start = format!("PRAGMA {name}=");
-    header
-        .split(|&b| b == b'\n')
-        .find(|l| l.starts_with(start.as_bytes()))
+/// Refuse what only a new file or a VACUUM changes: the text encoding, the page size, and
+/// auto_vacuum turned on or off. A VACUUM gives new rowids to the rows of tables with neither
+/// an INTEGER PRIMARY KEY nor an index, so no patch that runs one can promise the newer
+/// snapshot exactly.
+fn refuse_file_format_changes(plan: &Plan) -> Result<()> {
+    let Some((a, b)) = &plan.header else {
+        return Ok(());
+    };
+    if pragma_line(a, "encoding") != pragma_line(b, "encoding") {
+        bail!(
+            "the text encoding changed between the snapshots; an SQL patch cannot change it \
+             (restore the newer snapshot instead)"
+        );
+    }
+    let auto_vacuum_on = |h: &[u8]| pragma_line(h, "auto_vacuum").is_some();
+    if pragma_line(a, "page_size") != pragma_line(b, "page_size")
+        || auto_vacuum_on(a) != auto_vacuum_on(b)
+    {
+        bail!(
+            "the page size or auto_vacuum changed between the snapshots; an SQL patch cannot \
+             change them exactly (it takes a VACUUM, which renumbers rowids; restore the newer \
+             snapshot instead)"
+        );
+    }
+    Ok(())
 }
 
 fn drop_table(shape: &Shape, out: &mut dyn Write) -> Result<()> {

@@ -183,10 +183,38 @@ pub struct Plan<'r> {
     pub filtered: bool,
 }
 
+/// The pragmas a snapshot's `0-header.sql` holds (a line left out is SQLite's default).
+const PRAGMAS: [&str; 5] = [
+    "encoding",
+    "page_size",
+    "auto_vacuum",
+    "user_version",
+    "application_id",
+];
+
 impl Plan<'_> {
     pub fn triggers_changed(&self) -> bool {
         self.triggers.0 != self.triggers.1
     }
+
+    /// The pragmas whose values differ between the two sides.
+    pub fn pragmas_changed(&self) -> Vec<&'static str> {
+        let Some((a, b)) = &self.header else {
+            return Vec::new();
+        };
+        PRAGMAS
+            .into_iter()
+            .filter(|p| pragma_line(a, p) != pragma_line(b, p))
+            .collect()
+    }
+}
+
+/// `PRAGMA name=…;` from a `0-header.sql`.
+pub fn pragma_line<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let start = format!("PRAGMA {name}=");
+    header
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(start.as_bytes()))
 }
 
 fn blob(repo: &Repository, oid: Oid) -> Result<Vec<u8>> {

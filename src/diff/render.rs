@@ -1,7 +1,7 @@
 //! The default output, for people: per table, its schema change as a unified diff of its SQL,
 //! then its rows — `+` inserted, `-` deleted, `~` updated with each changed column as
-//! `old → new` — each labelled by its key. Values are shown as the dump spells them, cut short when long, with
-//! control characters escaped so that one row stays on one line. Colour only on a terminal.
+//! `old → new` — each labelled by its key. Values are shown as SQL literals on one line, cut
+//! short when long (see [`super::show`]); keys whole. Colour only on a terminal.
 
 use std::io::Write;
 
@@ -11,12 +11,10 @@ use similar::TextDiff;
 use super::matching::{Event, changed_columns, for_each_change};
 use super::plan::{Change, Plan, TablePlan};
 use super::report::TableReport;
-use super::rows::{RowRef, show_value};
+use super::rows::RowRef;
 use super::shape::{KeyKind, Shape};
+use super::show::{self, MAX_VALUE};
 use super::sqltext::Stmt;
-
-/// Longest value shown, in characters.
-const MAX_VALUE: usize = 60;
 
 struct Style {
     color: bool,
@@ -30,11 +28,6 @@ impl Style {
             text.to_string()
         }
     }
-}
-
-/// A name for people: control characters escaped.
-pub fn show_name(name: &str) -> String {
-    show_value(name.as_bytes(), usize::MAX)
 }
 
 pub fn render(
@@ -99,7 +92,7 @@ fn table(plan: &Plan, r: &TableReport, st: &Style, out: &mut dyn Write) -> Resul
     let c = r.counts;
     let mut head = format!(
         "table {}: {} inserted, {} updated, {} deleted",
-        show_name(t.name()),
+        show::name(t.name()),
         c.inserted,
         c.updated,
         c.deleted
@@ -110,6 +103,7 @@ fn table(plan: &Plan, r: &TableReport, st: &Style, out: &mut dyn Write) -> Resul
         _ if t.schema_changed() => head.push_str("; schema changed"),
         _ => {}
     }
+    head.push_str(&columns_changed(t));
     writeln!(out, "\n{}", st.paint("1", &head))?;
     if t.schema_changed() {
         let a = schema_text(t.from_shape.as_deref(), &t.from_indexes);
@@ -137,16 +131,33 @@ fn table(plan: &Plan, r: &TableReport, st: &Style, out: &mut dyn Write) -> Resul
     })
 }
 
+/// `; columns added: c; removed: a, b` for a table on both sides, or nothing.
+pub fn columns_changed(t: &TablePlan) -> String {
+    let (added, removed) = t.align.one_sided();
+    let list = |names: &[&str]| -> String {
+        let shown: Vec<String> = names.iter().map(|n| show::name(n)).collect();
+        shown.join(", ")
+    };
+    let mut out = String::new();
+    for (what, names) in [("added", added), ("removed", removed)] {
+        if !names.is_empty() {
+            let s = if names.len() == 1 { "" } else { "s" };
+            out.push_str(&format!("; column{s} {what}: {}", list(&names)));
+        }
+    }
+    out
+}
+
 /// `key  col=value, …` (a multiset row: just its values).
 fn whole(shape: &Shape, row: RowRef) -> String {
     let keys = shape.key_positions();
     let values: Vec<String> = (0..row.len().min(shape.columns.len()))
-        .filter(|p| !keys.contains(p))
+        .filter(|p| !keys.contains(p) && shape.rowid_value != Some(*p))
         .map(|p| {
             format!(
                 "{}={}",
-                show_name(&shape.shown[p]),
-                show_value(row.value(p), MAX_VALUE)
+                show::name(&shape.shown[p]),
+                show::value(row.value(p), MAX_VALUE)
             )
         })
         .collect();
@@ -156,6 +167,7 @@ fn whole(shape: &Shape, row: RowRef) -> String {
     }
 }
 
+/// The row's key, its values whole (as `history` takes them back).
 fn key_label(shape: &Shape, row: RowRef) -> Option<String> {
     if shape.key == KeyKind::Multiset {
         return None;
@@ -166,8 +178,8 @@ fn key_label(shape: &Shape, row: RowRef) -> Option<String> {
         .map(|p| {
             format!(
                 "{}={}",
-                show_name(&shape.shown[p]),
-                show_value(row.value(p), MAX_VALUE)
+                show::name(&shape.shown[p]),
+                show::literal(row.value(p))
             )
         })
         .collect();
@@ -183,12 +195,8 @@ fn update(t: &TablePlan, a: RowRef, b: RowRef) -> String {
     let shape = t.to_shape.as_deref().expect("newer side");
     let changes: Vec<String> = changed_columns(&t.align, a, b)
         .map(|(u, old, new)| {
-            format!(
-                "{}: {} → {}",
-                show_name(&t.align.names[u]),
-                show_value(old, MAX_VALUE),
-                show_value(new, MAX_VALUE)
-            )
+            let (old, new) = show::pair(old, new, MAX_VALUE);
+            format!("{}: {old} → {new}", show::name(&t.align.names[u]))
         })
         .collect();
     match key_label(shape, b) {

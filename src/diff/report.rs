@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::matching::{Counts, for_each_change};
 use super::plan::{Change, Plan, TablePlan};
-use super::render::show_name;
+use super::render::columns_changed;
+use super::show;
 
 /// What changed in one table.
 pub struct TableReport<'p> {
@@ -51,7 +52,7 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
         write!(
             out,
             "{}: {} inserted, {} updated, {} deleted",
-            show_name(r.table.name()),
+            show::name(r.table.name()),
             c.inserted,
             c.updated,
             c.deleted
@@ -62,7 +63,7 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
             _ if r.table.schema_changed() => write!(out, "; schema changed")?,
             _ => {}
         }
-        writeln!(out)?;
+        writeln!(out, "{}", columns_changed(r.table))?;
     }
     if plan.views.is_some() {
         writeln!(out, "views changed")?;
@@ -71,10 +72,10 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
         writeln!(out, "triggers changed")?;
     }
     if plan.header.is_some() {
-        writeln!(
-            out,
-            "pragmas changed (user_version, application_id, page_size, auto_vacuum)"
-        )?;
+        match plan.pragmas_changed().join(", ") {
+            names if names.is_empty() => writeln!(out, "pragmas changed")?,
+            names => writeln!(out, "pragmas changed ({names})")?,
+        }
     }
     Ok(())
 }
@@ -90,6 +91,9 @@ struct Json<'a> {
     views_changed: bool,
     triggers_changed: bool,
     pragmas_changed: bool,
+    /// Which pragmas changed (`user_version`, `application_id`, `page_size`, `auto_vacuum`,
+    /// `encoding`).
+    pragmas: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -101,6 +105,9 @@ struct JsonTable<'a> {
     schema_changed: bool,
     added: bool,
     removed: bool,
+    /// Columns only the newer / older side has (a table on both sides).
+    columns_added: Vec<&'a str>,
+    columns_removed: Vec<&'a str>,
 }
 
 pub fn json(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Result<()> {
@@ -110,19 +117,25 @@ pub fn json(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Result
         live: plan.to.point.live().or(plan.from.point.live()),
         tables: reports
             .iter()
-            .map(|r| JsonTable {
-                name: r.table.name(),
-                inserted: r.counts.inserted,
-                updated: r.counts.updated,
-                deleted: r.counts.deleted,
-                schema_changed: r.table.schema_changed(),
-                added: r.table.change() == Change::Added,
-                removed: r.table.change() == Change::Removed,
+            .map(|r| {
+                let (columns_added, columns_removed) = r.table.align.one_sided();
+                JsonTable {
+                    name: r.table.name(),
+                    inserted: r.counts.inserted,
+                    updated: r.counts.updated,
+                    deleted: r.counts.deleted,
+                    schema_changed: r.table.schema_changed(),
+                    added: r.table.change() == Change::Added,
+                    removed: r.table.change() == Change::Removed,
+                    columns_added,
+                    columns_removed,
+                }
             })
             .collect(),
         views_changed: plan.views.is_some(),
         triggers_changed: plan.triggers_changed(),
         pragmas_changed: plan.header.is_some(),
+        pragmas: plan.pragmas_changed(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)?;

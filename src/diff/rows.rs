@@ -246,27 +246,6 @@ pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// A literal for people: control characters escaped, invalid UTF-8 replaced, cut at `max`
-/// characters with `…`.
-pub fn show_value(lit: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(lit);
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n >= max {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,11 +304,5 @@ mod tests {
             decode_text(b"('a'||char(13))||('b'||'('')')").unwrap(),
             b"a\rb(')"
         );
-    }
-
-    #[test]
-    fn shows_values() {
-        assert_eq!(show_value(b"'a\nb'", 10), "'a\\nb'");
-        assert_eq!(show_value(b"'abcdef'", 3), "'ab…");
     }
 }

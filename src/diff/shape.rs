@@ -5,8 +5,10 @@
 //! so it is executed in an empty in-memory database and read back with the dump's own
 //! [`read_schema`] — the one place that decides how rows are written — plus
 //! `pragma_table_xinfo` for the column names. When a table's CREATE text changed between the two
-//! snapshots, [`align`] pairs the columns of both sides (by rowid, then name, then position for a
-//! renamed column) so rows can still be matched and compared value by value.
+//! snapshots, [`align`] pairs the columns of both sides by name, so rows can still be matched and
+//! compared value by value on the columns both have; a column only one side has was added or
+//! removed (a renamed column is both), never a change of value. A table whose rowid no name
+//! reaches keeps its hidden rowid in the rows, but is compared as a multiset without it.
 
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
@@ -41,6 +43,9 @@ pub struct Shape {
     /// under a temporary name for its `rowid` column (see [`Shape::with_fixup`]).
     pub shown: Vec<String>,
     pub key: KeyKind,
+    /// The position of a value that is the rowid and no column (`rowid` when no column has
+    /// that name; the hidden rowid of a table whose rowid aliases are all columns).
+    pub rowid_value: Option<usize>,
     /// The rows share their file with other statements (system tables).
     pub lenient: bool,
 }
@@ -93,6 +98,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
             r.get(0)
         })?;
     let mut columns: Vec<String> = Vec::new();
+    let mut rowid_value = None;
     let mut prefix = table.insert_prefix.clone().into_bytes();
     let key = match table.key {
         Key::Rowid { emit: true } if table.rowid_column_temp.is_some() => {
@@ -118,6 +124,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
                 .find(|a| !cols.iter().any(|c| c.0.eq_ignore_ascii_case(a)))
                 .expect("the dump found a rowid alias");
             columns.push(alias.to_string());
+            rowid_value = Some(0);
             KeyKind::Rowid {
                 pos: 0,
                 column: alias.to_string(),
@@ -145,6 +152,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         shown: columns.clone(),
         columns,
         key,
+        rowid_value,
         lenient: false,
     })
 }
@@ -207,6 +215,14 @@ impl Shape {
             .iter()
             .map(|c| format!("({c})"))
             .collect();
+        // No name reaches the hidden rowid (VACUUM may renumber it): the rows are a multiset
+        // of their columns' values, as in snapshots that did not keep it.
+        let shadowed = ["rowid", "_rowid_", "oid"]
+            .iter()
+            .all(|a| names.iter().any(|n| n.eq_ignore_ascii_case(a)));
+        if offset == 1 && shadowed {
+            self.key = KeyKind::Multiset;
+        }
         shown.extend(names);
         self.shown = shown;
         Ok(self)
@@ -236,6 +252,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         columns: Vec::new(),
         shown: Vec::new(),
         key: KeyKind::Multiset,
+        rowid_value: None,
         lenient: false,
     })
 }
@@ -267,6 +284,7 @@ pub fn system(name: &str) -> Shape {
             pos: 0,
             column: "rowid".into(),
         },
+        rowid_value: Some(0),
         lenient: true,
     }
 }
@@ -281,6 +299,8 @@ pub struct Alignment {
     pub to: Vec<Option<usize>>,
     /// Both sides have the same shape: rows are equal exactly when their texts are.
     pub identical: bool,
+    /// Both sides have the table.
+    pub both: bool,
 }
 
 /// How rows of the two sides are matched.
@@ -294,76 +314,82 @@ pub enum Matching {
     Multiset,
 }
 
+/// Pair the columns of two versions of a table by name (as the table names them, any case).
+/// A value that is only the rowid pairs with the other side's only when both are keyed by it;
+/// the rowid of a side keyed by an INTEGER PRIMARY KEY is that column, which pairs by name.
 pub fn align(from: Option<&Shape>, to: Option<&Shape>) -> Alignment {
-    let empty = Vec::new();
-    let fc = from.map_or(&empty, |s| &s.columns);
-    let tc = to.map_or(&empty, |s| &s.columns);
+    let hidden = |s: &Shape| s.key == KeyKind::Multiset && s.rowid_value.is_some();
     let identical = match (from, to) {
-        (Some(f), Some(t)) => f.prefix == t.prefix && f.columns == t.columns && f.key == t.key,
+        (Some(f), Some(t)) => {
+            f.prefix == t.prefix && f.columns == t.columns && f.key == t.key && !hidden(f)
+        }
         _ => false,
     };
-    let mut pair_of_to: Vec<Option<usize>> = vec![None; tc.len()];
-    let mut used = vec![false; fc.len()];
-    let mut pair = |j: usize, i: usize, used: &mut Vec<bool>| {
-        pair_of_to[j] = Some(i);
-        used[i] = true;
+    let none: &[String] = &[];
+    let (fs, ts) = (
+        from.map_or(none, |s| &s.shown),
+        to.map_or(none, |s| &s.shown),
+    );
+    let mut al = Alignment {
+        names: Vec::new(),
+        from: Vec::new(),
+        to: Vec::new(),
+        identical,
+        both: from.is_some() && to.is_some(),
     };
     if identical {
-        for j in 0..tc.len() {
-            pair(j, j, &mut used);
-        }
-    } else {
-        // The rowid is the rowid, whether written as `rowid` or as an INTEGER PRIMARY KEY.
-        if let (Some(KeyKind::Rowid { pos: fp, .. }), Some(KeyKind::Rowid { pos: tp, .. })) =
-            (from.map(|s| &s.key), to.map(|s| &s.key))
-        {
-            pair(*tp, *fp, &mut used);
-        }
-        let mut unpaired: Vec<bool> = vec![true; tc.len()];
-        if let (Some(KeyKind::Rowid { pos: tp, .. }), Some(KeyKind::Rowid { .. })) =
-            (to.map(|s| &s.key), from.map(|s| &s.key))
-        {
-            unpaired[*tp] = false;
-        }
-        for j in 0..tc.len() {
-            if unpaired[j]
-                && let Some(i) =
-                    (0..fc.len()).find(|&i| !used[i] && fc[i].eq_ignore_ascii_case(&tc[j]))
-            {
-                pair(j, i, &mut used);
-                unpaired[j] = false;
+        al.names = ts.to_vec();
+        al.from = (0..ts.len()).map(Some).collect();
+        al.to = al.from.clone();
+        return al;
+    }
+    let rowid_keyed = |s: Option<&Shape>| matches!(s.map(|s| &s.key), Some(KeyKind::Rowid { .. }));
+    let both_rowid = rowid_keyed(from) && rowid_keyed(to);
+    let pseudo = |s: Option<&Shape>| s.and_then(|s| s.rowid_value);
+    let mut used = vec![false; fs.len()];
+    for (j, name) in ts.iter().enumerate() {
+        let i = if pseudo(to) == Some(j) {
+            match pseudo(from) {
+                Some(i) if both_rowid => Some(i),
+                // The rowid, which the other side holds in a column or not at all.
+                _ => continue,
             }
+        } else {
+            (0..fs.len())
+                .find(|&i| !used[i] && pseudo(from) != Some(i) && fs[i].eq_ignore_ascii_case(name))
+        };
+        if let Some(i) = i {
+            used[i] = true;
         }
-        // A column renamed in place keeps its position.
-        for j in 0..tc.len() {
-            if unpaired[j] && j < fc.len() && !used[j] {
-                pair(j, j, &mut used);
-            }
-        }
+        al.names.push(name.clone());
+        al.from.push(i);
+        al.to.push(Some(j));
     }
-    // Shown to people (see [`Shape::shown`]).
-    let shown = |s: Option<&Shape>, i: usize| s.and_then(|s| s.shown.get(i)).cloned();
-    let mut names: Vec<String> = (0..tc.len())
-        .map(|j| shown(to, j).unwrap_or_else(|| tc[j].clone()))
-        .collect();
-    let mut from_pos = pair_of_to.clone();
-    let mut to_pos: Vec<Option<usize>> = (0..tc.len()).map(Some).collect();
-    for i in 0..fc.len() {
-        if !used[i] {
-            names.push(shown(from, i).unwrap_or_else(|| fc[i].clone()));
-            from_pos.push(Some(i));
-            to_pos.push(None);
+    for (i, name) in fs.iter().enumerate() {
+        if !used[i] && pseudo(from) != Some(i) {
+            al.names.push(name.clone());
+            al.from.push(Some(i));
+            al.to.push(None);
         }
     }
-    Alignment {
-        names,
-        from: from_pos,
-        to: to_pos,
-        identical,
-    }
+    al
 }
 
 impl Alignment {
+    /// The columns only the newer side has, and those only the older has (for a table on both
+    /// sides): added and removed, never compared.
+    pub fn one_sided(&self) -> (Vec<&str>, Vec<&str>) {
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for (u, name) in self.names.iter().enumerate() {
+            match (self.from[u], self.to[u]) {
+                (None, Some(_)) if self.both => added.push(name.as_str()),
+                (Some(_), None) if self.both => removed.push(name.as_str()),
+                _ => {}
+            }
+        }
+        (added, removed)
+    }
+
     /// How to match rows of shapes `from` and `to` (both present).
     pub fn matching(&self, from: &Shape, to: &Shape) -> Matching {
         match (&from.key, &to.key) {
@@ -445,18 +471,26 @@ mod tests {
         let a = shape("CREATE TABLE t(a, b, c)");
         let b = shape("CREATE TABLE t(id INTEGER PRIMARY KEY, a, x, c, d)");
         let al = align(Some(&a), Some(&b));
-        // b and x share a position: taken as a rename.
-        assert_eq!(al.names, ["id", "a", "x", "c", "d"]);
-        assert_eq!(al.from, [Some(0), Some(1), Some(2), Some(3), None]);
+        // By name: b removed, x and d added, the rowid is id's.
+        assert_eq!(al.names, ["id", "a", "x", "c", "d", "b"]);
+        assert_eq!(al.from, [None, Some(1), None, Some(3), None, Some(2)]);
+        assert_eq!(al.one_sided(), (vec!["id", "x", "d"], vec!["b"]));
         let n = shape("CREATE TABLE t(a, c)");
         let al = align(Some(&a), Some(&n));
         assert_eq!(al.names, ["rowid", "a", "c", "b"]);
         assert_eq!(al.from, [Some(0), Some(1), Some(3), Some(2)]);
         assert_eq!(al.to, [Some(0), Some(1), Some(2), None]);
         assert_eq!(al.matching(&a, &b), Matching::Rowid { from: 0, to: 0 });
-        let r = shape("CREATE TABLE t(a, bb, c)");
+        // An INTEGER PRIMARY KEY made of a column: the same column.
+        let k = shape("CREATE TABLE t(k, v)");
+        let ipk = shape("CREATE TABLE t(k INTEGER PRIMARY KEY, v)");
+        for (x, y) in [(&k, &ipk), (&ipk, &k)] {
+            let al = align(Some(x), Some(y));
+            assert_eq!(al.one_sided(), (vec![], vec![]), "{:?}", al.names);
+        }
+        // The value that is the rowid never pairs with a column of that name.
+        let r = shape("CREATE TABLE t(a, rowid)");
         let al = align(Some(&a), Some(&r));
-        assert_eq!(al.names, ["rowid", "a", "bb", "c"]);
-        assert_eq!(al.from, [Some(0), Some(1), Some(2), Some(3)]);
+        assert_eq!(al.one_sided(), (vec!["rowid"], vec!["b", "c"]));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! One seeded random history (8 snapshots) on a schema with every kind of key — an INTEGER
 //! PRIMARY KEY, a TEXT PRIMARY KEY (rowid-keyed), a WITHOUT ROWID composite key, a table with no
-//! key (rowid) and one whose rowid no name can reach (keyed by the real rowid, which the dump keeps) — an index, a view and an AFTER
+//! key (rowid) and one whose rowid no name can reach (a multiset, though the dump keeps its real
+//! rowids) — an index, a view and an AFTER
 //! UPDATE trigger writing an AUTOINCREMENT audit table, with schema changes along the way (added
 //! columns, indexes added and dropped, a view and a trigger replaced, a table created and dropped,
 //! ANALYZE, user_version). For every ordered pair of snapshots, the `--sql` patch applied with the
@@ -16,6 +17,7 @@ mod history;
 mod kinds;
 mod live;
 mod oracle;
+mod shown;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! The independent oracle of the diff tests: the database itself, read with rusqlite at each
 //! snapshot, and the changes between two such readings counted the way `sqlgit diff` must count
-//! them (rows by rowid, by primary key, or as a multiset; a column one side lacks is NULL).
+//! them (rows by rowid, by primary key, or as a multiset — bag, whose columns shadow every
+//! rowid alias; only the columns both sides have are compared: the others were added or
+//! removed).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,8 @@ fn value(v: ValueRef) -> Option<V> {
 /// A table at one moment: rows by key (None: the multiset table), and its schema SQL.
 #[derive(Debug, Default)]
 pub struct TableState {
+    /// The columns (lowercase).
+    pub columns: BTreeSet<String>,
     pub keyed: BTreeMap<Vec<V>, Row>,
     pub multiset: BTreeMap<Row, u64>,
     pub schema: Vec<String>,
@@ -72,25 +76,13 @@ pub fn read_state(conn: &Connection) -> State {
             ..TableState::default()
         };
         let (sql, skip) = match name.as_str() {
-            "pairs" => (format!("SELECT * FROM \"{name}\""), 0),
+            // No name reaches bag's rowid: its rows are a multiset of their values.
+            "pairs" | "bag" => (format!("SELECT * FROM \"{name}\""), 0),
             _ => (format!("SELECT rowid, * FROM \"{name}\""), 1),
         };
-        // bag's columns shadow every rowid alias; its real rowids (which the dump keeps) are
-        // read under a renamed column, in a transaction that is rolled back.
-        if name == "bag" {
-            conn.execute_batch(
-                "SAVEPOINT oracle; PRAGMA writable_schema=ON;
-                 UPDATE sqlite_schema SET sql = replace(sql, '\"rowid\"', '\"bag_rowid\"')
-                     WHERE name = 'bag';
-                 PRAGMA writable_schema=RESET;",
-            )
-            .unwrap();
-        }
         let mut stmt = conn.prepare(&sql).unwrap();
-        let cols: Vec<String> = stmt
-            .column_names()
-            .map(|c| c.to_lowercase().replace("bag_rowid", "rowid"))
-            .collect();
+        let cols: Vec<String> = stmt.column_names().map(|c| c.to_lowercase()).collect();
+        t.columns = cols.iter().skip(skip).cloned().collect();
         let mut rows = stmt.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
             let mut row = Row::new();
@@ -104,6 +96,7 @@ pub fn read_state(conn: &Connection) -> State {
                     let key = vec![row["a"].clone(), row["b"].clone()];
                     t.keyed.insert(key, row);
                 }
+                "bag" => *t.multiset.entry(row).or_default() += 1,
                 _ => {
                     t.keyed
                         .insert(vec![value(r.get_ref(0).unwrap()).unwrap()], row);
@@ -112,10 +105,6 @@ pub fn read_state(conn: &Connection) -> State {
         }
         drop(rows);
         drop(stmt);
-        if name == "bag" {
-            conn.execute_batch("ROLLBACK TO oracle; RELEASE oracle; PRAGMA writable_schema=RESET;")
-                .unwrap();
-        }
         tables.insert(name, t);
     }
     let pragma = |p: &str| {
@@ -151,11 +140,24 @@ pub fn expected_changes(a: &State, b: &State) -> Changes {
             a.tables.get(name).unwrap_or(&empty),
             b.tables.get(name).unwrap_or(&empty),
         );
+        // A table on both sides compares the columns both have.
+        let shared: BTreeSet<&String> =
+            if a.tables.contains_key(name) && b.tables.contains_key(name) {
+                ta.columns.intersection(&tb.columns).collect()
+            } else {
+                ta.columns.union(&tb.columns).collect()
+            };
+        let project = |row: &Row| -> Row {
+            row.iter()
+                .filter(|(c, _)| shared.contains(c))
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect()
+        };
         let (mut ins, mut upd, mut del) = (0, 0, 0);
         for (k, row) in &tb.keyed {
             match ta.keyed.get(k) {
                 None => ins += 1,
-                Some(old) if old != row => upd += 1,
+                Some(old) if project(old) != project(row) => upd += 1,
                 Some(_) => {}
             }
         }
@@ -164,11 +166,19 @@ pub fn expected_changes(a: &State, b: &State) -> Changes {
             .keys()
             .filter(|k| !tb.keyed.contains_key(*k))
             .count() as u64;
-        for (row, &n) in &tb.multiset {
-            ins += n.saturating_sub(*ta.multiset.get(row).unwrap_or(&0));
+        let bag = |t: &TableState| {
+            let mut out: BTreeMap<Row, u64> = BTreeMap::new();
+            for (row, n) in &t.multiset {
+                *out.entry(project(row)).or_default() += n;
+            }
+            out
+        };
+        let (ma, mb) = (bag(ta), bag(tb));
+        for (row, &n) in &mb {
+            ins += n.saturating_sub(*ma.get(row).unwrap_or(&0));
         }
-        for (row, &n) in &ta.multiset {
-            del += n.saturating_sub(*tb.multiset.get(row).unwrap_or(&0));
+        for (row, &n) in &ma {
+            del += n.saturating_sub(*mb.get(row).unwrap_or(&0));
         }
         let schema = ta.schema != tb.schema;
         if ins + upd + del > 0 || schema {
