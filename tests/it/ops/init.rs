@@ -201,3 +201,44 @@ fn relative_path_settings_mean_the_same_files_from_another_directory() {
     );
     assert_eq!(list_dir(&elsewhere), Vec::<String>::new());
 }
+
+/// A setting the config file holds but sqlgit would not read fails every run, loudly, with the
+/// key named: a typo (`histroyRemote` would leave the backup without its remote, silently), a
+/// key without a value, one setting given twice. Fixed, the next run works.
+#[test]
+fn settings_in_the_config_that_would_be_ignored_fail_the_run() {
+    let env = TestEnv::new();
+    let a = db_from_fixture(&env, "A.db", "rowids");
+    let repo = env.path("R");
+    let r = s(&repo);
+    sg(&env, T0, &["init", "--repo", &r, "--db", &s(&a)]).success();
+    let config = repo.join("config");
+    let original = std::fs::read_to_string(&config).unwrap();
+    for (added, said) in [
+        (
+            "\thistroyRemote = /srv/h.git\n",
+            "unknown setting sqlgit.histroyremote (did you mean sqlgit.historyRemote?)",
+        ),
+        ("\tkeep\n", "sqlgit.keep has no value"),
+        (
+            "\tkeep = 5\n\tkeep = 7\n",
+            "sqlgit.keep is set more than once",
+        ),
+    ] {
+        std::fs::write(&config, format!("{original}{added}")).unwrap();
+        let run = sg(&env, T0 + 60, &["snapshot", "--repo", &r]).code_is(1);
+        assert!(run.stderr_str().contains(said), "{}", run.stderr_str());
+        assert_ne!(
+            git_run(
+                &env,
+                &repo,
+                &["rev-parse", "-q", "--verify", "refs/heads/main"]
+            )
+            .code(),
+            Some(0),
+            "a run with a config it cannot read took a snapshot"
+        );
+    }
+    std::fs::write(&config, &original).unwrap();
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r]).success();
+}
