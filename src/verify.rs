@@ -5,9 +5,11 @@
 //! restored twice — by the `sqlite3` CLI on PATH (`sqlgit cat | sqlite3`, run with `-bail`; any
 //! output at all is a failure) and in-process (the path `sqlgit restore --to` takes); each copy
 //! must pass `PRAGMA integrity_check` and dump back byte for byte to the snapshot, and both
-//! copies must hold the same schema text. Objects whose value SQL cannot make exact (STORED
-//! generated columns, indexes on expressions: recomputed by whichever SQLite restores them) are
-//! warnings, not a pass. Nothing here prints.
+//! copies must hold the same schema text. Each copy is integrity-checked by the SQLite that built
+//! it and cross-checked by the other ([`cross`]): an index the two compute differently is a
+//! warning. Objects whose value SQL cannot make exact (STORED generated columns, indexes whose
+//! keys or rows SQLite computes: recomputed by whichever SQLite restores them) are warnings, not
+//! a pass. Nothing here prints.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,10 +22,10 @@ use sha1::{Digest, Sha1};
 
 use crate::dump::{self, Filters, Sink, source};
 use crate::progress::Progress;
-use crate::restore::{
-    Check, build_database, check_integrity, db_tree, for_each_file, is_stale_fts_index, short,
-};
+use crate::restore::{Check, build_database, db_tree, for_each_file, short, unrestorable};
 use crate::store::pack::{Kind, object_id};
+
+mod cross;
 
 /// What a drill found (failures are errors).
 #[derive(Debug, Default)]
@@ -68,6 +70,10 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             }
         }
     }
+    let cli_name = report.sqlite3.as_deref().map(|cli| match cli_version(cli) {
+        Some(v) => format!("{} (SQLite {v})", cli.display()),
+        None => cli.display().to_string(),
+    });
     // Both restores are built here: a full $TMPDIR fails the drill, not the snapshot.
     let scratch = tempfile::tempdir().with_context(|| {
         format!(
@@ -99,27 +105,15 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                     Ok(w.write_all(sql)?)
                 })
             })
+            .map_err(unrestorable)
             .with_context(|| format!("{what}: restore with {shown} failed"))
             .map_err(|e| scratch_full(e, scratch.path()))?;
             meter.finish();
             let want = std::mem::take(&mut hash).finalize().to_vec();
-            let notes =
-                integrity_check(&cli_copy).with_context(|| format!("{what}: {shown} restore"))?;
-            report.warnings.extend(notes.into_iter().map(|n| {
-                if is_stale_fts_index(&n) {
-                    format!(
-                        "{what}: a full-text index does not match the rows it indexes ({n}), \
-                         in the snapshot as in the database it was taken of (an external-content \
-                         table changed without its index); restored as it is: \
-                         INSERT INTO t(t) VALUES('rebuild') rebuilds it"
-                    )
-                } else {
-                    format!(
-                        "{what}: the database holds values its own schema rejects ({n}); \
-                         restored as they are"
-                    )
-                }
-            }));
+            let cli_name = cli_name.as_deref().unwrap_or_default();
+            let found = cross::check_cli_copy(cli, cli_name, &cli_copy)
+                .with_context(|| format!("{what}: {shown} restore"))?;
+            (report.warnings).extend(found.into_iter().map(|w| format!("{what}: {w}")));
             let (got, summary) = dump_hash(&cli_copy)?;
             if got != want {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
@@ -136,8 +130,14 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                 exec(sql)
             })
         })
+        .map_err(unrestorable)
         .with_context(|| format!("{what}: restore failed"))
         .map_err(|e| scratch_full(e, scratch.path()))?;
+        if let (Some(cli), Some(cli_name)) = (&report.sqlite3, &cli_name) {
+            let found = cross::check_inproc_copy(cli_name, cli, &inproc)
+                .with_context(|| format!("{what}: in-process restore"))?;
+            (report.warnings).extend(found.into_iter().map(|w| format!("{what}: {w}")));
+        }
         let expected = expected.unwrap_or_else(|| hash.finalize().to_vec());
         let (got, summary) = dump_hash(&inproc)?;
         if got != expected {
@@ -256,13 +256,6 @@ fn snapshot_format(repo: &Repository, tree: &git2::Tree) -> dump::Format {
         .map_or(dump::Format::V1, |b| dump::Format::of_header(b.content()))
 }
 
-/// `PRAGMA integrity_check` of `db`: an error for damage, the findings about values else (see
-/// [`check_integrity`]).
-fn integrity_check(db: &Path) -> Result<Vec<String>> {
-    let conn = Connection::open(db)?;
-    check_integrity(&conn, Check::Full).context("integrity check failed")
-}
-
 type SchemaRow = (String, String, String, Option<Vec<u8>>);
 
 /// The schema as stored: (type, name, tbl_name, sql bytes), sorted.
@@ -334,11 +327,16 @@ pub fn cli_restore(
     })
 }
 
-/// A warning when the CLI is older than the oldest one dumps are made for.
-fn version_warning(cli: &Path) -> Option<String> {
+/// The CLI's SQLite version (`3.40.1`).
+fn cli_version(cli: &Path) -> Option<String> {
     let out = Command::new(cli).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let version = text.split_whitespace().next()?;
+    Some(text.split_whitespace().next()?.to_string())
+}
+
+/// A warning when the CLI is older than the oldest one dumps are made for.
+fn version_warning(cli: &Path) -> Option<String> {
+    let version = cli_version(cli)?;
     let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
     if parts.len() >= 2 && (parts[0], parts[1]) < (3, 40) {
         return Some(format!(
@@ -365,6 +363,15 @@ fn inexact(db: &Path) -> Result<Vec<String>> {
         "SELECT DISTINCT i.name FROM sqlite_schema i, pragma_index_xinfo(i.name) x \
          WHERE i.type = 'index' AND x.cid = -2 ORDER BY 1",
     )?;
+    let partial = list(
+        "SELECT DISTINCT l.name FROM sqlite_schema t, pragma_index_list(t.name) l \
+         WHERE t.type = 'table' AND l.partial ORDER BY 1",
+    )?;
+    let virtual_columns = list(
+        "SELECT DISTINCT i.name FROM sqlite_schema i, pragma_index_xinfo(i.name) x, \
+         pragma_table_xinfo(i.tbl_name) c \
+         WHERE i.type = 'index' AND x.cid >= 0 AND c.cid = x.cid AND c.hidden = 2 ORDER BY 1",
+    )?;
     let mut out = Vec::new();
     if !stored.is_empty() {
         out.push(format!(
@@ -373,11 +380,18 @@ fn inexact(db: &Path) -> Result<Vec<String>> {
             stored.join(", ")
         ));
     }
-    if !expr.is_empty() {
+    let computed = [
+        ("indexes on expressions", expr),
+        ("partial indexes", partial),
+        ("indexes on virtual generated columns", virtual_columns),
+    ];
+    for (kind, names) in computed.iter().filter(|(_, n)| !n.is_empty()) {
         out.push(format!(
-            "indexes on expressions ({}) are computed again by the SQLite that restores them: \
-             a different version may compute other keys",
-            expr.join(", ")
+            "{kind} ({}) are computed again by the SQLite that restores them: a different \
+             version may compute other keys or rows (`restore --to` builds them with SQLite {}, \
+             `cat | sqlite3` with the CLI's; REINDEX with the SQLite your application uses)",
+            names.join(", "),
+            rusqlite::version()
         ));
     }
     Ok(out)

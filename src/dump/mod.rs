@@ -357,6 +357,12 @@ fn header(schema: &Schema, format: Format) -> Vec<u8> {
     out.push_str("BEGIN TRANSACTION;\n");
     out.push_str(&format!("PRAGMA user_version={};\n", p.user_version));
     out.push_str(&format!("PRAGMA application_id={};\n", p.application_id));
+    if p.encoding != "UTF-8" && schema.is_empty() {
+        // SQLite writes the encoding into the file only when it creates the first table or
+        // view: a database with none would come back UTF-8. A view made and dropped writes it
+        // and leaves no page behind (said only here, so other dumps stay as they were).
+        out.push_str("CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n");
+    }
     out.into_bytes()
 }
 

@@ -101,6 +101,17 @@ pub struct Schema {
     pub triggers: Vec<Object>,
 }
 
+impl Schema {
+    /// Whether the dump creates no table, view or trigger at all.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+            && self.sequence.is_none()
+            && self.stat1.is_none()
+            && self.views.is_empty()
+            && self.triggers.is_empty()
+    }
+}
+
 /// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
 /// SQLite's names) and column values (`table.column`; `*` matches any table).
 #[derive(Clone, Debug, Default)]

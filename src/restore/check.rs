@@ -160,7 +160,7 @@ fn judge(lines: Vec<String>) -> Result<Vec<String>> {
 /// Whether an integrity-check line is about a value breaking its column's rules (see
 /// [`check_integrity`]), or about a full-text index that does not match the rows it indexes
 /// ([`is_stale_fts_index`]), not about the file's structure.
-fn is_about_values(line: &str) -> bool {
+pub fn is_about_values(line: &str) -> bool {
     // `NULL value in t.c`, `TEXT value in t.c`, `non-INTEGER value in t.c` (STRICT); not
     // `non-unique entry in index …`, which is damage.
     let kind = line.strip_prefix("non-").unwrap_or(line);

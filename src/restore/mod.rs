@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use crate::store::packread::PackReader;
-pub use check::{Check, check_integrity, is_stale_fts_index};
+pub use check::{Check, check_integrity, is_about_values, is_stale_fts_index};
 use exec::feed_file;
 pub use exec::{build_database, execute};
 pub use into::restore_into;
@@ -194,7 +194,7 @@ fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result
     };
     if let Err(e) = built {
         let _ = remove_with_sidecars(tmp);
-        return Err(e.context(format!("restore {what} {dest}")));
+        return Err(unrestorable(e).context(format!("restore {what} {dest}")));
     }
     Ok(what)
 }
@@ -212,6 +212,21 @@ pub fn build_snapshot(repo: &Repository, tree: &Tree, path: &Path, prelude: &[u8
         exec(prelude)?;
         for_each_file(repo, tree, |_, sql| exec(sql))
     })
+}
+
+/// A restore that SQLite refused because a row breaks its table's STRICT types or NOT NULL:
+/// say what it is (such rows get in only by editing the schema; no restore can insert them).
+pub fn unrestorable(e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if text.contains("cannot store ") || text.contains("NOT NULL constraint failed") {
+        return e.context(
+            "a row breaks its table's STRICT column types or NOT NULL (possible only by editing \
+             the schema with writable_schema): SQLite refuses to insert it, so this snapshot \
+             cannot be restored (`sqlgit cat | sqlite3` loses the whole statement the row is \
+             in); fix the rows in the database (PRAGMA integrity_check lists them)",
+        );
+    }
+    e
 }
 
 fn temp_path(target: &Path) -> Result<PathBuf> {

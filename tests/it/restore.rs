@@ -286,3 +286,44 @@ fn a_large_database_restores_exactly_through_the_split_check() {
     assert_eq!(count(&to, "SELECT count(*) FROM a"), 60000);
     assert_eq!(count(&to, "PRAGMA page_size"), 8192);
 }
+
+/// A UTF-16 database with no table left (one created and dropped, or none ever): SQLite writes
+/// the encoding into the file only with the first table or view, so the dump makes and drops a
+/// view; every restore (`cat | sqlite3`, `restore --to`, plain git) gives a UTF-16 file.
+#[test]
+fn an_empty_utf16_database_restores_utf16() {
+    for (n, script) in [
+        "PRAGMA encoding='UTF-16le'; CREATE TABLE t(x); DROP TABLE t;",
+        "PRAGMA encoding='UTF-16be'; CREATE VIEW v AS SELECT 1; DROP VIEW v;",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let env = TestEnv::new();
+        let db = env.db_from_script(&format!("e{n}.db"), script.as_bytes());
+        let want: String = env.sqlite3(&db, "PRAGMA encoding;").success().stdout_str();
+        assert!(want.starts_with("UTF-16"), "{want}");
+        let repo = env.path("r.sqlgit");
+        env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+            .success();
+        let sql = env.sqlgit(&["cat", "--repo", &s(&repo)]).success();
+        let cli = env.restore(sql.stdout(), "cli.db");
+        let mut archive = env.command("sh");
+        archive.arg("-c").arg(format!(
+            "git --git-dir '{}' archive --format=tar main | tar -xO",
+            s(&repo)
+        ));
+        let plain = env.restore(env.run(archive, b"").success().stdout(), "git.db");
+        let to = env.path("to.db");
+        env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+            .success();
+        for restored in [&cli, &plain, &to] {
+            let got = env
+                .sqlite3(restored, "PRAGMA encoding;")
+                .success()
+                .stdout_str();
+            assert_eq!(got, want, "{}", restored.display());
+        }
+        env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    }
+}

@@ -1,0 +1,235 @@
+//! Each restore of the drill integrity-checked by the SQLite that built it, and cross-checked
+//! by the other one. The key of an index on an expression, the membership of a partial index
+//! and an index on a VIRTUAL generated column are computed by the SQLite that builds the index,
+//! and versions differ (3.54 turns `0.1+0.2` into the text `0.30000000000000004`, 3.40 into
+//! `0.3`): the sqlite3 CLI's restore can fail the bundled SQLite's check, and `restore --to`'s
+//! the CLI's, while each is exact for the SQLite that built it. Such findings are warnings
+//! naming the indexes; anything else either check finds is a failure.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::Connection;
+
+use crate::restore::{is_about_values, is_stale_fts_index};
+
+/// What an integrity check said, sorted.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Values breaking their column's rules, stale full-text indexes (what the snapshot holds).
+    pub values: Vec<String>,
+    /// Indexes whose entries do not match their table's rows, with the first line about them.
+    pub indexes: Vec<(String, String)>,
+    /// Anything else: damage.
+    pub structure: Vec<String>,
+}
+
+impl Findings {
+    fn of(lines: Vec<String>) -> Findings {
+        let mut f = Findings::default();
+        let mut seen = BTreeSet::new();
+        for line in lines.into_iter().filter(|l| l != "ok") {
+            if is_about_values(&line) {
+                f.values.push(line);
+            } else if let Some(name) = index_named(&line) {
+                if seen.insert(name.to_string()) {
+                    f.indexes.push((name.to_string(), line));
+                }
+            } else {
+                f.structure.push(line);
+            }
+        }
+        f
+    }
+
+    /// The findings of the builder's own check: an error unless only values are found.
+    fn own(self) -> Result<Vec<String>> {
+        let mut bad = self.structure;
+        bad.extend(self.indexes.into_iter().map(|(_, line)| line));
+        if let Some(first) = bad.first() {
+            let more = match bad.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            bail!("{first}{more}");
+        }
+        Ok(self.values)
+    }
+
+    /// The findings of the other SQLite's check: an error for damage, else the indexes whose
+    /// entries it computes otherwise, and the values (a newer SQLite finds more: a stale
+    /// full-text index only from 3.44).
+    fn cross(self) -> Result<Findings> {
+        if let Some(first) = self.structure.first() {
+            bail!("{first}");
+        }
+        Ok(self)
+    }
+}
+
+/// The index an integrity-check line is about (`row 1 missing from index ti`, `wrong # of
+/// entries in index ti`, `non-unique entry in index ti`, `row 1 values differ from index ti`,
+/// `rowid not at end-of-record for row 1 of index ti`, `index ti stores an imprecise
+/// floating-point value for row 1`).
+fn index_named(line: &str) -> Option<&str> {
+    if let Some(rest) = line.strip_prefix("index ") {
+        return rest.split(" stores an imprecise").next();
+    }
+    [
+        "missing from index ",
+        "entries in index ",
+        "entry in index ",
+        "differ from index ",
+        " of index ",
+    ]
+    .iter()
+    .find_map(|m| line.find(m).map(|at| &line[at + m.len()..]))
+    .filter(|name| !name.is_empty())
+}
+
+/// The bundled SQLite, as warnings name it.
+fn bundled_name() -> String {
+    format!("SQLite {} (bundled)", rusqlite::version())
+}
+
+/// Check the copy the sqlite3 CLI `cli` (`cli_name`) restored at `db`: by the CLI (anything but
+/// values is a failure), then by the bundled SQLite (damage is a failure, indexes it computes
+/// otherwise a warning). Returns the warnings.
+pub fn check_cli_copy(cli: &Path, cli_name: &str, db: &Path) -> Result<Vec<String>> {
+    let mut values = by_cli(cli, db)
+        .and_then(Findings::own)
+        .context("integrity check failed")?;
+    let bundled = bundled_name();
+    let others = checked_by_bundled(db)
+        .and_then(Findings::cross)
+        .with_context(|| format!("checked by {bundled}"))?;
+    // A newer SQLite finds more about values (a stale full-text index only from 3.44).
+    for n in others.values {
+        if !values.contains(&n) {
+            values.push(n);
+        }
+    }
+    let mut out: Vec<String> = values.iter().map(|n| value_note(n)).collect();
+    if !others.indexes.is_empty() {
+        let built = format!("`sqlgit cat | sqlite3` with {cli_name}");
+        out.push(warning(&built, &bundled, &others.indexes));
+    }
+    Ok(out)
+}
+
+/// Cross-check the copy `restore --to`'s code built at `db` (and checked with the bundled
+/// SQLite) by the sqlite3 CLI `cli` (`cli_name`). Returns the warnings.
+pub fn check_inproc_copy(cli_name: &str, cli: &Path, db: &Path) -> Result<Vec<String>> {
+    let others = by_cli(cli, db)
+        .and_then(Findings::cross)
+        .with_context(|| format!("checked by {cli_name}"))?;
+    if others.indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let built = format!("`sqlgit restore --to` with {}", bundled_name());
+    Ok(vec![warning(&built, cli_name, &others.indexes)])
+}
+
+/// `PRAGMA integrity_check` of `db` by the bundled SQLite (CHECK constraints not evaluated, as
+/// in every check of a restore).
+fn checked_by_bundled(db: &Path) -> Result<Findings> {
+    let conn = Connection::open(db)?;
+    conn.execute_batch("PRAGMA ignore_check_constraints=ON")?;
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let lines = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .context("integrity check failed")?;
+    Ok(Findings::of(lines))
+}
+
+/// `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`.
+fn by_cli(cli: &Path, db: &Path) -> Result<Findings> {
+    let mut child = Command::new(cli)
+        .args(["-bail", "-batch", "-list"])
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {}", cli.display()))?;
+    let sql = b"PRAGMA ignore_check_constraints=ON;\nPRAGMA integrity_check;\n";
+    child.stdin.take().expect("piped").write_all(sql)?;
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !err.trim().is_empty() {
+        let said = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        bail!(
+            "integrity check failed: it exited with {} ({said})",
+            out.status
+        );
+    }
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok(Findings::of(lines))
+}
+
+/// The warning for a value finding of an integrity check (see [`crate::restore::check_integrity`]).
+fn value_note(n: &str) -> String {
+    if is_stale_fts_index(n) {
+        format!(
+            "a full-text index does not match the rows it indexes ({n}), in the \
+             snapshot as in the database it was taken of (an external-content table changed \
+             without its index); restored as it is: INSERT INTO t(t) VALUES('rebuild') \
+             rebuilds it"
+        )
+    } else {
+        format!("the database holds values its own schema rejects ({n}); restored as they are")
+    }
+}
+
+/// The warning for indexes that `built` (a restore, as its SQLite builds them) holds and
+/// `checker` (the other SQLite) computes otherwise.
+fn warning(built: &str, checker: &str, indexes: &[(String, String)]) -> String {
+    let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
+    let first = indexes.first().map_or("", |(_, l)| l.as_str());
+    let reindex: Vec<String> = names
+        .iter()
+        .map(|n| format!("REINDEX \"{}\"", n.replace('"', "\"\"")))
+        .collect();
+    format!(
+        "{} {} as {built} builds {} fail{} the integrity check of {checker} ({first}): \
+         SQLite computes its keys or rows (an expression, a partial index's WHERE, a virtual \
+         generated column), and versions differ (e.g. in turning floats into text); the restore \
+         is exact for the SQLite that built it: if your application uses another, run `{}` with \
+         that one",
+        if names.len() == 1 { "index" } else { "indexes" },
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+        if names.len() == 1 { "s" } else { "" },
+        reindex.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_about_indexes_name_them() {
+        let f = Findings::of(vec![
+            "row 1 missing from index ti".into(),
+            "wrong # of entries in index ti".into(),
+            "non-unique entry in index u x".into(),
+            "index tp stores an imprecise floating-point value for row 3".into(),
+            "rowid not at end-of-record for row 2 of index q".into(),
+            "non-INTEGER value in t.a".into(),
+            "*** in database main ***".into(),
+            "ok".into(),
+        ]);
+        let names: Vec<&str> = f.indexes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ti", "u x", "tp", "q"]);
+        assert_eq!(f.values, ["non-INTEGER value in t.a"]);
+        assert_eq!(f.structure, ["*** in database main ***"]);
+    }
+}
