@@ -253,7 +253,12 @@ fn steps(
     let damaged_head = repair::before_adopt(store, remote_copy, report)?;
     // A new repository continues what the history remote has. When that fails, the snapshot
     // is still taken (the run fails afterwards, and the next run tries again).
-    let adopt_failed = match remote::adopt(store, settings) {
+    let folders: Vec<String> = settings
+        .dbs
+        .iter()
+        .map(|db| crate::snapshot::db_folder(Path::new(db)))
+        .collect();
+    let adopt_failed = match remote::adopt(store, settings, &folders) {
         Ok(adopted) => {
             report.adopted = Some(adopted);
             None

@@ -107,8 +107,13 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
     let mut unreachable = None;
     if !reroot {
         // Snapshots taken while the history remote was unreachable on a new repository.
-        let adopted =
-            crate::remote::adopt(store, settings).context("continue the history remote")?;
+        let folders: Vec<String> = settings
+            .dbs
+            .iter()
+            .map(|db| crate::snapshot::db_folder(std::path::Path::new(db)))
+            .collect();
+        let adopted = crate::remote::adopt(store, settings, &folders)
+            .context("continue the history remote")?;
         if let Adopted::Deferred(cause) = adopted {
             unreachable = Some(cause);
         }

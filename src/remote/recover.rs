@@ -40,7 +40,11 @@ pub enum Adopted {
 
 /// Continue the history remote's history in a repository that has none of its own (see the
 /// module documentation). Call with the repository lock held, before the snapshot.
-pub fn adopt(store: &mut Store, settings: &Settings) -> Result<Adopted> {
+///
+/// `folders`: the snapshot folders of the databases this repository backs up. A remote whose
+/// snapshots hold none of them is another database's history: continuing it would mix the two
+/// and leave its own machine's runs failing, so it is refused (every run, until fixed).
+pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Result<Adopted> {
     let Some(url) = settings.history_remote.as_deref() else {
         return Ok(Adopted::Nothing);
     };
@@ -75,7 +79,9 @@ pub fn adopt(store: &mut Store, settings: &Settings) -> Result<Adopted> {
         let _ = std::fs::remove_file(&pending);
         return Ok(Adopted::FreshStart);
     };
-    let tip = match fetch_tip(store, url, &options, remote_main) {
+    let tip = match fetch_tip(store, url, &options, remote_main)
+        .and_then(|tip| holds_one_of(store, tip, folders).map(|()| tip))
+    {
         Ok(tip) => tip,
         Err(e) => {
             mark_pending()?;
@@ -190,6 +196,28 @@ fn fetch_tip(
         );
     }
     Ok(fetched)
+}
+
+/// Fail unless the snapshot `tip` holds one of `folders` (none given: anything goes).
+fn holds_one_of(store: &Store, tip: Oid, folders: &[String]) -> Result<()> {
+    let tree = store.repo.find_commit(tip)?.tree()?;
+    let names: Vec<String> = tree
+        .iter()
+        .filter_map(|e| e.name().ok().map(str::to_string))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    if folders.is_empty() || names.iter().any(|n| folders.contains(n)) {
+        return Ok(());
+    }
+    bail!(
+        "the history remote's snapshots ({}) are of {}, not of {}: it is another database's \
+         history, which this repository must not continue; give this repository a history \
+         remote of its own (the folders are named after the database files: a database that \
+         was renamed needs its old file name back)",
+        short(tip),
+        names.join(", "),
+        folders.join(", ")
+    )
 }
 
 /// Rewrite the kept snapshots, oldest first, on top of `onto` (None: the oldest becomes a root);

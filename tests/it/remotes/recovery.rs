@@ -442,3 +442,42 @@ fn rebuilt_machine_reaches_older_snapshots_before_any_pruning() {
         .success()
         .assert_quiet();
 }
+
+/// A new repository given another database's history remote (a copied cron line) does not
+/// continue it: the run takes its snapshot, fails saying whose history it is, and keeps
+/// failing so; the remote and its own machine's runs are untouched.
+#[test]
+fn another_databases_history_remote_is_not_continued() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let url = fx.daemon.url("history");
+    snapshot_run(&fx, &["--history-remote", &url]).success();
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    let other = fx.env.db_from_script(
+        "other.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('x');",
+    );
+    let other_repo = fx.env.path("other.sqlgit").display().to_string();
+    let other_db = other.display().to_string();
+    for _ in 0..2 {
+        let args = [
+            "snapshot",
+            other_db.as_str(),
+            "--repo",
+            &other_repo,
+            "--history-remote",
+            &url,
+        ];
+        let run = fx.sqlgit_with(&args, &[], FAIL_LIMIT).0.code_is(1);
+        assert!(
+            run.stderr_str().contains("are of app.db, not of other.db")
+                && run.stderr_str().contains("another database's history"),
+            "{}",
+            run.stderr_str()
+        );
+    }
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), tip);
+    fx.change();
+    snapshot_run(&fx, &[]).success().assert_quiet();
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "2");
+}
