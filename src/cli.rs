@@ -129,7 +129,11 @@ fn remote_url(url: &str) -> String {
     let url = url.trim();
     match crate::remote::local_path(url) {
         Some(path) => absolute(path.as_ref()),
-        None => url.to_string(),
+        // `HTTPS://…` is https to every URL parser, but git looks for a helper named HTTPS.
+        None => match url.split_once("://") {
+            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+            None => url.to_string(),
+        },
     }
 }
 

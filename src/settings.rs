@@ -238,6 +238,14 @@ impl Settings {
         if let Some(spec) = &self.push_timeout {
             push_timeout(spec).map_err(|e| anyhow!("--push-timeout {spec:?}: {e}"))?;
         }
+        for (flag, url) in [
+            ("--history-remote", &self.history_remote),
+            ("--latest-remote", &self.latest_remote),
+        ] {
+            if let Some(url) = url {
+                remote::validate_url(url).map_err(|e| anyhow!("{flag}: {e}"))?;
+            }
+        }
         Ok(())
     }
 

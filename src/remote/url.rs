@@ -15,6 +15,17 @@ pub fn validate_url(url: &str) -> Result<()> {
     if url.starts_with('-') {
         bail!("bad remote URL {}: it must not start with '-'", redact(url));
     }
+    if !url.contains("://")
+        && let Some((before, _)) = url.split_once('@')
+        && let Some((user, _)) = before.split_once(':')
+        && !before.contains('/')
+    {
+        bail!(
+            "bad remote URL {user}:…@…: a password in an scp-like address \
+             (user:password@host:path) is not something ssh takes, and sqlgit never stores one; \
+             give user@host:path and a key (--ssh-key FILE, or ssh-agent)"
+        );
+    }
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
@@ -268,6 +279,17 @@ mod tests {
         assert!(!is_recorded_as("https://forge/y.git", &recorded));
         assert!(is_recorded_as("/srv/h.git", "/srv/h.git"));
         assert!(!is_recorded_as("/srv/new.git", "/srv/h.git"));
+    }
+
+    #[test]
+    fn an_scp_like_address_with_a_password_is_refused_without_showing_it() {
+        let e = validate_url("bob:Secr3t@host:srv/h.git")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bob:…@…") && !e.contains("Secr3t"), "{e}");
+        for fine in ["bob@host:srv/h.git", "host:srv/h.git", "/srv/a:b@c", "./x"] {
+            validate_url(fine).unwrap();
+        }
     }
 
     #[test]
