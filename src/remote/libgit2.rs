@@ -94,7 +94,7 @@ impl Libgit2<'_> {
         let refspec = format!("+refs/heads/main:{dst}");
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| anyhow!("{}", explain(&e)))?;
+            .map_err(|e| anyhow!("{}", explain(&e, url)))?;
         Ok(self.repo.refname_to_id(dst)?)
     }
 }
@@ -165,8 +165,10 @@ fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Resul
         .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
     let connection = remote
         .connect_auth(git2::Direction::Push, Some(callbacks(&auth, &config)), None)
-        .map_err(|e| anyhow!("{}", explain(&e)))?;
-    let heads = connection.list().map_err(|e| anyhow!("{}", explain(&e)))?;
+        .map_err(|e| anyhow!("{}", explain(&e, url)))?;
+    let heads = connection
+        .list()
+        .map_err(|e| anyhow!("{}", explain(&e, url)))?;
     Ok(heads
         .iter()
         .find(|h| h.name() == "refs/heads/main")
@@ -203,7 +205,7 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
         .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
     remote
         .push(&[refspec], Some(&mut options))
-        .map_err(|e| anyhow!("{}", explain(&e)))?;
+        .map_err(|e| anyhow!("{}", explain(&e, url)))?;
     drop(options);
     if let Some(reason) = rejected.into_inner() {
         // The remote's own words, without its progress meters.
@@ -224,17 +226,31 @@ fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) 
     Ok(())
 }
 
-fn explain(e: &git2::Error) -> String {
+fn explain(e: &git2::Error, url: &str) -> String {
     let msg = e.message();
+    let ssh_url = url.starts_with("ssh://") || (!url.contains("://") && url.contains(':'));
     if msg.contains("cannot push because a reference that you are trying to update on the remote contains commits that are not present locally")
         || msg.contains("not present locally")
     {
         return super::DIVERGED.into();
     }
-    if msg.contains("failed to resolve address") {
+    let ssh = ssh_url || matches!(e.class(), git2::ErrorClass::Ssh);
+    if msg.contains("failed to resolve address") && ssh {
         return format!(
             "{msg} (the libgit2 transport does not read ~/.ssh/config: a Host alias needs \
              --transport git)"
+        );
+    }
+    if ssh && msg.contains("authentication") {
+        return format!(
+            "{msg} (no key was accepted: a key with a passphrase must be in ssh-agent, with \
+             SSH_AUTH_SOCK given to cron; or name a key without one: --ssh-key FILE)"
+        );
+    }
+    if ssh && msg.contains("hostkey") {
+        return format!(
+            "{msg} (the server's host key is not in ~/.ssh/known_hosts: add it once with \
+             ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts, after checking its fingerprint)"
         );
     }
     msg.to_string()

@@ -239,11 +239,18 @@ fn unknown_host_key_fails_at_once_with_the_known_hosts_message() {
     assert_eq!(t.fx.rev(&history, "refs/heads/main"), None);
     let known = std::fs::read_to_string(t.home.ssh_path("known_hosts")).unwrap();
     assert!(known.trim().is_empty(), "nothing may be added: {known}");
+    // The libgit2 transport says how to add the key too.
+    let (run, _) = t.snapshot(&["--transport", "libgit2"], &[]);
+    let causes = assert_push_failures(&run, &[("history", &shown(&url))]);
+    assert!(
+        causes[0].contains("known_hosts") && causes[0].contains("ssh-keyscan"),
+        "the libgit2 cause should say how to add the host key: {causes:?}"
+    );
 
     // Once the key is known, the same setup works.
     t.trust_server();
     t.fx.change();
-    t.snapshot_ok(&[], &[], &["history"]);
+    t.snapshot_ok(&["--transport", "git"], &[], &["history"]);
     t.fx.assert_history(&history, 2);
 }
 
