@@ -135,7 +135,7 @@ pub fn run(req: &Request) -> Report {
     if let Err(e) = state::mark_started(&store.path, when::unix_now(), false) {
         report.warnings.push(error_line(&e));
     }
-    record_if_stopped(&store.path, &settings, started);
+    record::record_if_stopped(&store.path, &settings, started);
     if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {
         report.error = Some(e);
     }
@@ -160,29 +160,6 @@ pub fn run(req: &Request) -> Report {
     locked.finish(&settings, &mut report, started);
     report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
-}
-
-/// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed
-/// run like any other (see [`crate::stop`]).
-fn record_if_stopped(repo: &Path, settings: &Settings, started: Instant) {
-    let (repo, settings) = (repo.to_path_buf(), settings.clone());
-    crate::stop::on_stop(move |reason| {
-        let store = Store::open(&repo).ok();
-        let mut report = Report {
-            error: Some(anyhow!("{reason}")),
-            ..Report::default()
-        };
-        let stopped = Recorder {
-            repo: &repo,
-            store: store.as_ref(),
-            holds_lock: true,
-        };
-        stopped.finish(&settings, &mut report, started);
-        for w in fold_warnings(report.warnings) {
-            eprintln!("sqlgit: warning: {w}");
-        }
-    });
-    crate::stop::watch_signals();
 }
 
 /// A cron line whose flags no longer parse (a typo, a flag an upgrade renamed) fails before any
@@ -253,11 +230,7 @@ fn steps(
     let damaged_head = repair::before_adopt(store, remote_copy, report)?;
     // A new repository continues what the history remote has. When that fails, the snapshot
     // is still taken (the run fails afterwards, and the next run tries again).
-    let folders: Vec<String> = settings
-        .dbs
-        .iter()
-        .map(|db| crate::snapshot::db_folder(Path::new(db)))
-        .collect();
+    let folders = crate::snapshot::db_folders(&settings.dbs);
     let adopt_failed = match remote::adopt(store, settings, &folders) {
         Ok(adopted) => {
             report.adopted = Some(adopted);

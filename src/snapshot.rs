@@ -58,6 +58,11 @@ pub fn db_folder(db: &Path) -> String {
     table_dir(&name)
 }
 
+/// The folders of the databases named (as settings hold them).
+pub fn db_folders(dbs: &[String]) -> Vec<String> {
+    dbs.iter().map(|db| db_folder(Path::new(db))).collect()
+}
+
 /// Snapshot `dbs` into `store` as one commit, each database in its own folder (the caller holds
 /// the repository lock). Folders of other databases already in the tree are kept. A run that
 /// reads everything scrubs the packs first and repairs them after (see [`crate::store::scrub`]).

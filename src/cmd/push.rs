@@ -107,11 +107,7 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
     let mut unreachable = None;
     if !reroot {
         // Snapshots taken while the history remote was unreachable on a new repository.
-        let folders: Vec<String> = settings
-            .dbs
-            .iter()
-            .map(|db| crate::snapshot::db_folder(std::path::Path::new(db)))
-            .collect();
+        let folders = crate::snapshot::db_folders(&settings.dbs);
         let adopted = crate::remote::adopt(store, settings, &folders)
             .context("continue the history remote")?;
         if let Adopted::Deferred(cause) = adopted {

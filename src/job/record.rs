@@ -92,6 +92,29 @@ impl Recorder<'_> {
     }
 }
 
+/// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed
+/// run like any other (see [`crate::stop`]).
+pub(super) fn record_if_stopped(repo: &Path, settings: &Settings, started: Instant) {
+    let (repo, settings) = (repo.to_path_buf(), settings.clone());
+    crate::stop::on_stop(move |reason| {
+        let store = Store::open(&repo).ok();
+        let mut report = Report {
+            error: Some(anyhow::anyhow!("{reason}")),
+            ..Report::default()
+        };
+        let stopped = Recorder {
+            repo: &repo,
+            store: store.as_ref(),
+            holds_lock: true,
+        };
+        stopped.finish(&settings, &mut report, started);
+        for w in fold_warnings(report.warnings) {
+            eprintln!("sqlgit: warning: {w}");
+        }
+    });
+    crate::stop::watch_signals();
+}
+
 /// What a finished run or push tells monitoring: the state file, the metrics file, a hook.
 struct Told<'a> {
     repo: &'a Path,

@@ -1,0 +1,96 @@
+//! The repository's config is the settings file people edit by hand: a key sqlgit does not read
+//! (a typo), a key without a value or a setting given twice must fail the run, not be ignored.
+
+use super::{
+    DB, EXCLUDE_TABLE, HISTORY_REMOTE, KEEP, LATEST_REMOTE, METRICS_FILE, ON_FAILURE, ON_SUCCESS,
+    PUSH_TIMEOUT, REDACT, SSH_KEY, TRANSPORT,
+};
+use crate::store::Store;
+
+/// Every `sqlgit.*` key of a repository's config (as git spells them: case does not matter).
+const KNOWN: [&str; 13] = [
+    DB,
+    HISTORY_REMOTE,
+    LATEST_REMOTE,
+    SSH_KEY,
+    TRANSPORT,
+    PUSH_TIMEOUT,
+    KEEP,
+    EXCLUDE_TABLE,
+    REDACT,
+    METRICS_FILE,
+    ON_SUCCESS,
+    ON_FAILURE,
+    "format",
+];
+
+/// Keys that may be given several times.
+const LISTS: [&str; 3] = [DB, EXCLUDE_TABLE, REDACT];
+
+/// Refuse a repository config whose `sqlgit.*` settings cannot mean what they say: a key
+/// sqlgit does not know (a typo such as `histroyRemote` would silently leave the backup
+/// without its remote), a key without a value, a single setting given twice.
+pub fn check_config(store: &Store) -> anyhow::Result<()> {
+    let file = store.path.join("config");
+    let Ok(config) = store
+        .repo
+        .config()
+        .and_then(|c| c.open_level(git2::ConfigLevel::Local))
+    else {
+        return Ok(());
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut problems = Vec::new();
+    if let Ok(mut entries) = config.entries(Some("^sqlgit\\.")) {
+        while let Some(Ok(entry)) = entries.next() {
+            let Ok(name) = entry.name() else { continue };
+            let key = name
+                .strip_prefix("sqlgit.")
+                .unwrap_or(name)
+                .to_ascii_lowercase();
+            let Some(known) = KNOWN.iter().find(|k| k.to_ascii_lowercase() == key) else {
+                let hint = KNOWN
+                    .iter()
+                    .find(|k| edit_distance(&k.to_ascii_lowercase(), &key) <= 2)
+                    .map(|k| format!(" (did you mean sqlgit.{k}?)"))
+                    .unwrap_or_default();
+                problems.push(format!("unknown setting {name}{hint}"));
+                continue;
+            };
+            if !entry.has_value() {
+                problems.push(format!(
+                    "sqlgit.{known} has no value (write: {known} = VALUE)"
+                ));
+            } else if seen.contains(&key) && !LISTS.contains(known) {
+                problems.push(format!("sqlgit.{known} is set more than once (keep one)"));
+            }
+            seen.push(key);
+        }
+    }
+    match problems.as_slice() {
+        [] => Ok(()),
+        _ => Err(anyhow::anyhow!(
+            "{}: {}; edit the file (sqlgit init sets the known ones)",
+            file.display(),
+            problems.join("; ")
+        )),
+    }
+}
+
+/// Levenshtein distance, for a typo's hint.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
