@@ -83,6 +83,21 @@ pub struct JobArgs {
     pub on_failure: Option<String>,
 }
 
+/// Databases are remembered in the repository's config and reached by their path as text, so a
+/// path that is not UTF-8 (a Latin-1 file name) is refused with what to do instead, before
+/// anything runs (a lossy copy of it would name no file).
+pub fn check_db_paths(dbs: &[PathBuf]) -> anyhow::Result<()> {
+    match dbs.iter().find(|p| p.to_str().is_none()) {
+        Some(db) => Err(crate::error::usage(format!(
+            "database {}: its path is not valid UTF-8, and sqlgit names databases by their \
+             path as text (in DIR/config, in its runs): rename it, or give a symlink to it with \
+             a UTF-8 name (ln -s)",
+            db.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The settings given as flags, paths made absolute (cron runs elsewhere).
 pub fn flags(
     dbs: &[PathBuf],

@@ -104,12 +104,6 @@ pub fn error_line(err: &anyhow::Error) -> String {
              stopped)",
         );
     }
-    if line.contains("attempt to write a readonly database") {
-        // What a reader of a WAL database hits when it cannot create DB-shm.
-        line.push_str(
-            " (reading a WAL database needs write access to its directory, for its -shm file)",
-        );
-    }
     if line.contains("object not found - no match for id") {
         line.push_str(
             " (the repository is missing an object it needs: it is damaged; `sqlgit verify` \
@@ -152,5 +146,15 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("the disk is full"), "{line}");
+    }
+
+    #[test]
+    fn a_read_only_error_gets_no_wal_hint_of_its_own() {
+        // The hot-journal case says what it needs; the WAL hint is given where the database
+        // is known to be in WAL mode (`dump::source`).
+        let e = anyhow::anyhow!("attempt to write a readonly database")
+            .context("a writer crashed mid-transaction and left a hot rollback journal");
+        let line = error_line(&e);
+        assert!(!line.contains("WAL") && !line.contains("-shm"), "{line}");
     }
 }

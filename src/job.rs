@@ -301,19 +301,21 @@ fn steps(
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
-    settings.save_filters(store, old)?;
-    if !req.flags.dbs.is_empty() {
-        if old.dbs.is_empty() {
+    store.save_settings(|| {
+        settings.save_filters(store, old)?;
+        if !req.flags.dbs.is_empty() && old.dbs.is_empty() {
             settings.save_dbs(store)?;
-        } else if one_off {
-            report.notes.push(format!(
-                "snapshotted {} only; the repository's databases stay {} (change them with \
-                 sqlgit init --repo {} --db …)",
-                req.flags.dbs.join(", "),
-                old.dbs.join(", "),
-                store.path.display()
-            ));
         }
+        Ok(())
+    })?;
+    if one_off {
+        report.notes.push(format!(
+            "snapshotted {} only; the repository's databases stay {} (change them with \
+             sqlgit init --repo {} --db …)",
+            req.flags.dbs.join(", "),
+            old.dbs.join(", "),
+            store.path.display()
+        ));
     }
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.
@@ -418,7 +420,7 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
         new.latest_remote.as_deref(),
     )
     .map_err(|e| crate::error::usage(e.to_string()))?;
-    let notes = new.save(store, old)?;
+    let notes = store.save_settings(|| new.save(store, old))?;
     for (role, was, now) in [
         (Role::History, &old.history_remote, &new.history_remote),
         (Role::Latest, &old.latest_remote, &new.latest_remote),

@@ -60,7 +60,7 @@ pub fn main_with_exit_code() -> ExitCode {
         }
     };
     say::set_quiet(cli.quiet);
-    let result = cmd::run(cli);
+    let result = cmd::run(cli).and_then(|exit| say::check_stdout().map(|()| exit));
     if let Err(err) = &result
         && !error::is_broken_pipe(err)
     {

@@ -13,15 +13,55 @@ use flate2::write::GzEncoder;
 use crate::dump::Sink;
 
 /// A hidden temporary name beside `path` (same directory, so a rename replaces it atomically):
-/// `dir/.NAME.TAG<pid>`.
+/// `dir/.NAME.TAG<pid>`. What killed runs left there under the same tag is removed first (see
+/// [`remove_stale_temps`]).
 pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".{tag}{}", std::process::id()));
+    tmp_name.push(format!(".{tag}"));
+    remove_stale_temps(path, &tmp_name);
+    tmp_name.push(std::process::id().to_string());
     Ok(path.with_file_name(tmp_name))
+}
+
+/// Remove the files named `STEM<pid>` beside `path` (and a database's `-journal`, `-wal`,
+/// `-shm` beside them) whose process is gone: a killed `restore` or `dump -o` leaves a file as
+/// large as the database, which nothing else removes. A live process's file is never touched.
+fn remove_stale_temps(path: &Path, stem: &std::ffi::OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.as_bytes().strip_prefix(stem.as_bytes()) else {
+            continue;
+        };
+        let rest = String::from_utf8_lossy(rest);
+        let pid = ["-journal", "-wal", "-shm"]
+            .iter()
+            .find_map(|s| rest.strip_suffix(s))
+            .unwrap_or(&rest);
+        let stale = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && crate::store::left_by_dead_process(pid);
+        if stale
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            say!(
+                "note: removed {}, left by a run that was killed (process {pid})",
+                e.path().display()
+            );
+        }
+    }
 }
 
 /// A writer whose end is written explicitly (a compressed stream's last block), so that an

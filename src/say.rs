@@ -1,9 +1,11 @@
 //! `--quiet`: nothing on stdout or stderr on success (cron mails any output); errors still go
 //! to stderr.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// The OS error of the first failed write to stdout (0: none; -1: one without an OS code).
+static WRITE_ERROR: AtomicI32 = AtomicI32::new(0);
 
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
@@ -13,12 +15,40 @@ pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
-/// `println!` unless `--quiet`; a closed stdout (`| head`) is not an error worth a panic.
+/// Note a failed write to stdout; a closed stdout (`| head`) is not an error.
+pub fn write_failed(e: &std::io::Error) {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let code = e.raw_os_error().unwrap_or(-1);
+        let _ = WRITE_ERROR.compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// Flush stdout; an error if it, or a line [`say!`] wrote before, could not be written (a full
+/// disk, `> /dev/full`): what a command printed must not be lost with exit 0.
+pub fn check_stdout() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().flush() {
+        write_failed(&e);
+    }
+    match WRITE_ERROR.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        -1 => Err(anyhow::anyhow!("write stdout: failed")),
+        code => {
+            Err(anyhow::Error::from(std::io::Error::from_raw_os_error(code))
+                .context("write stdout"))
+        }
+    }
+}
+
+/// `println!` unless `--quiet`; a closed stdout (`| head`) is not an error worth a panic, any
+/// other failed write fails the command at its end ([`check_stdout`]).
 macro_rules! say {
     ($($arg:tt)*) => {
         if !$crate::say::quiet() {
             use std::io::Write as _;
-            let _ = writeln!(std::io::stdout(), $($arg)*);
+            if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+                $crate::say::write_failed(&e);
+            }
         }
     };
 }

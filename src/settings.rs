@@ -406,18 +406,7 @@ fn values(store: &Store, key: &str) -> Vec<String> {
 
 /// Replace all values of a multi-valued setting.
 fn set_values(store: &Store, key: &str, values: &[String]) -> Result<()> {
-    let mut config = store.repo.config()?;
-    let name = format!("sqlgit.{key}");
-    let _ = config.remove_multivar(&name, ".*");
-    for v in values {
-        config.set_multivar(&name, "^$", v).with_context(|| {
-            format!(
-                "save setting {key} in {}",
-                store.path.join("config").display()
-            )
-        })?;
-    }
-    Ok(())
+    store.set_settings(key, values)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags};
+use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, flags};
 use crate::error::Exit;
 use crate::settings::Settings;
 use crate::store::{Store, lock};
@@ -31,6 +31,7 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> Result<Exit> {
+    check_db_paths(&args.dbs)?;
     let given = flags(
         &args.dbs,
         &args.remotes,
@@ -52,11 +53,16 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     let store = Store::open(&path)?;
     let old = Settings::load(&store);
     let settings = old.merged(&given);
-    for note in crate::job::save_settings(&store, &old, &settings)? {
+    // All of them at once: a killed init leaves the old settings or the new ones.
+    let notes = store.save_settings(|| {
+        let notes = crate::job::save_settings(&store, &old, &settings)?;
+        settings.save_filters(&store, &old)?;
+        settings.save_dbs(&store)?;
+        Ok(notes)
+    })?;
+    for note in notes {
         say!("note: {note}");
     }
-    settings.save_filters(&store, &old)?;
-    settings.save_dbs(&store)?;
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
         store.path.display(),

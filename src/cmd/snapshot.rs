@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags, parse_duration};
+use crate::cli::{
+    FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, flags, parse_duration,
+};
 use crate::error::Exit;
 use crate::job::{self, Report, Request};
 use crate::output::human_bytes;
@@ -48,6 +50,7 @@ pub struct SnapshotArgs {
 }
 
 pub fn run(args: SnapshotArgs) -> Result<Exit> {
+    check_db_paths(&args.dbs)?;
     let request = Request {
         repo: args.repo.clone(),
         busy_timeout: args.busy_timeout,

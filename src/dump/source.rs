@@ -40,6 +40,10 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
             Err(anyhow::Error::new(e).context("read schema"))
         }
+        // A WAL database whose -shm file this user cannot create.
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) && is_wal(path) => {
+            Err(anyhow::Error::new(e).context(WAL_HINT))
+        }
         // Other errors (not a database…) surface where the dump reads, with context.
         _ => Ok(conn),
     }
@@ -58,13 +62,48 @@ fn first_read(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
 }
 
+const WAL_HINT: &str =
+    "read schema (reading a WAL database needs write access to its directory, for its -shm file)";
+
+/// Whether the database file's header says WAL mode (its read and write versions, bytes 18
+/// and 19, are 2).
+fn is_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
+}
+
 fn roll_back_hot_journal(path: &Path, busy_timeout: Duration) -> Result<()> {
     let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE, busy_timeout)
         .and_then(|c| first_read(&c).map(|_| c).map_err(Into::into))
         .context(
-            "a crashed writer left a hot rollback journal, and rolling it back needs write \
-             access to the database file and its directory",
+            "a writer crashed mid-transaction and left a hot rollback journal (its -journal \
+             file): before anyone can read the database it must be rolled back, which needs \
+             write access to the database file and its directory",
         )?;
     drop(conn);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_hint_is_for_wal_databases_only() {
+        let dir = std::env::temp_dir().join(format!("sqlgit-wal-hint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (mode, wal) in [("WAL", true), ("DELETE", false)] {
+            let path = dir.join(format!("{mode}.db"));
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", mode).unwrap();
+            conn.execute_batch("CREATE TABLE t(x)").unwrap();
+            drop(conn);
+            assert_eq!(is_wal(&path), wal, "{mode}");
+        }
+        assert!(!is_wal(&dir.join("missing.db")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -59,15 +59,18 @@ impl Recorder<'_> {
             duration_seconds: started.elapsed().as_secs_f64(),
             ..Run::default()
         };
+        let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
         if let Some(outcome) = &report.outcome {
             run.commit = outcome.commit.map(|c| c.to_string());
             run.changed = outcome.commit.is_some();
             run.tables = outcome.summary.tables;
             run.rows = outcome.summary.rows;
             run.bytes = outcome.summary.bytes;
+        } else if let Some(last) = &st.last_run {
+            // No snapshot taken: the figures stay the last snapshot's (the metrics say so).
+            (run.tables, run.rows, run.bytes) = (last.tables, last.rows, last.bytes);
         }
         run.push_only = !ok && report.error.is_none();
-        let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
         if ok {
             st.last_success = Some(run.unix);
         }

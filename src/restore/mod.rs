@@ -142,13 +142,13 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
             target.display()
         );
     }
+    let tmp = temp_path(target)?;
     if target.exists() && !force {
         bail!("{} exists; use --force to replace it", target.display());
     }
     if target.exists() {
         into::refuse_if_open(target, true)?;
     }
-    let tmp = temp_path(target)?;
     remove_with_sidecars(&tmp)?;
     let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
     let placed = (|| {

@@ -4,6 +4,7 @@
 
 pub mod cache;
 mod copy;
+mod create;
 pub mod delta;
 mod deltify;
 pub mod headrepair;
@@ -18,18 +19,22 @@ pub mod scrub;
 pub mod tree;
 pub mod writer;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use git2::{Commit, Repository, RepositoryInitOptions, RepositoryOpenFlags};
+use git2::{Commit, Repository, RepositoryOpenFlags};
 
 /// The branch snapshots are committed to.
 pub const BRANCH: &str = "refs/heads/main";
-const FORMAT_KEY: &str = "sqlgit.format";
+pub(crate) const FORMAT_KEY: &str = "sqlgit.format";
 
 pub struct Store {
     pub repo: Repository,
     pub path: PathBuf,
+    /// The copy of the config that settings are written to while [`Store::save_settings`]
+    /// runs.
+    pending: RefCell<Option<git2::Config>>,
 }
 
 /// Whether `main` of a repository sqlgit did not mark holds snapshots (a clone of a remote):
@@ -110,79 +115,16 @@ impl Store {
         Ok(Store {
             repo,
             path: dir.to_path_buf(),
+            pending: RefCell::new(None),
         })
-    }
-
-    /// Open the repository, creating it (bare, private) when `dir` is missing or empty.
-    pub fn open_or_create(dir: &Path) -> Result<Store> {
-        let shown = dir.display();
-        let empty_dir = match std::fs::metadata(dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(e).with_context(|| format!("repository {shown}")),
-            Ok(m) if !m.is_dir() => bail!("repository {shown}: not a directory"),
-            Ok(_) => std::fs::read_dir(dir)?.next().is_none(),
-        };
-        if !empty_dir {
-            return Store::open(dir);
-        }
-        // Built beside its place and renamed into it: a run killed half-way through creating
-        // it leaves no half-made repository behind.
-        let name = dir
-            .file_name()
-            .with_context(|| format!("repository {shown}: not a directory name"))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".sqlgit-new-{}", std::process::id()));
-        let tmp = dir.with_file_name(&tmp_name);
-        let parent = tmp.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(&parent)
-                .with_context(|| format!("create repository {shown}"))?;
-        }
-        // Leftovers of runs killed while creating it (not those of a run creating it now).
-        let stem = format!(".{}.sqlgit-new-", name.to_string_lossy());
-        let listing = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            &parent
-        };
-        if let Ok(entries) = std::fs::read_dir(listing) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.strip_prefix(&stem).is_some_and(left_by_dead_process) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let mut opts = RepositoryInitOptions::new();
-        opts.bare(true).mkpath(true).initial_head("main");
-        let repo = Repository::init_opts(&tmp, &opts)
-            .with_context(|| format!("create repository {shown}"))?;
-        let mut config = repo.config()?;
-        config.set_str("core.logAllRefUpdates", "false")?;
-        config.set_i64("gc.auto", 0)?;
-        config.set_i64(FORMAT_KEY, crate::dump::Format::CURRENT.number())?;
-        drop(config);
-        drop(repo);
-        std::fs::File::open(&tmp)?.sync_all()?;
-        // rename(2) replaces an empty directory, too.
-        if let Err(e) = std::fs::rename(&tmp, dir) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            // Another run created it first (the directory is no longer empty): use theirs.
-            let taken = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-            if !taken {
-                return Err(e).with_context(|| format!("create repository {shown}"));
-            }
-        }
-        Store::open(dir)
     }
 
     /// Record that the repository holds snapshots in `format` (a repository moves to a newer
     /// format at its next snapshot; older snapshots stay readable).
     pub fn note_format(&self, format: crate::dump::Format) -> Result<()> {
-        let mut config = self.repo.config()?;
+        let config = self.repo.config()?;
         if config.get_i64(FORMAT_KEY).unwrap_or(1) < format.number() {
-            config.set_i64(FORMAT_KEY, format.number())?;
+            self.edit_config(|c| Ok(c.set_i64(FORMAT_KEY, format.number())?))?;
         }
         Ok(())
     }
@@ -227,15 +169,76 @@ impl Store {
 
     /// Remember a `sqlgit.*` setting in the repository's config.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.repo
-            .config()?
-            .set_str(&format!("sqlgit.{key}"), value)
-            .with_context(|| {
-                format!(
-                    "save setting {key} in {}",
-                    self.path.join("config").display()
-                )
-            })
+        self.edit_config(|config| {
+            config
+                .set_str(&format!("sqlgit.{key}"), value)
+                .map_err(Into::into)
+        })
+        .with_context(|| format!("save setting {key} in {}", self.config_path().display()))
+    }
+
+    /// Replace every value of a multi-valued `sqlgit.*` setting.
+    pub fn set_settings(&self, key: &str, values: &[String]) -> Result<()> {
+        let name = format!("sqlgit.{key}");
+        self.edit_config(|config| {
+            let _ = config.remove_multivar(&name, ".*");
+            crate::failpoint::hit("settings-list-removed");
+            for v in values {
+                config.set_multivar(&name, "^$", v)?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("save setting {key} in {}", self.config_path().display()))
+    }
+
+    /// Run `save`, with every setting it writes going to a copy of the config that then
+    /// replaces the config in one rename: a run killed while saving leaves the old settings or
+    /// the new ones, never some of them (git's config is rewritten whole for each key). The
+    /// caller holds the repository's lock.
+    pub fn save_settings<T>(&self, save: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.pending.borrow().is_some() {
+            return save();
+        }
+        let config = self.config_path();
+        let tmp = self
+            .repo
+            .path()
+            .join(format!("{CONFIG_TMP}{}", std::process::id()));
+        let copied = copy_private(&config, &tmp)
+            .and_then(|()| Ok(git2::Config::open(&tmp)?))
+            .with_context(|| format!("copy {} to save settings", config.display()));
+        let saved = copied.and_then(|copy| {
+            *self.pending.borrow_mut() = Some(copy);
+            let saved = save();
+            self.pending.borrow_mut().take();
+            saved
+        });
+        let done = saved.and_then(|v| {
+            replace_file(&tmp, &config)
+                .with_context(|| format!("save settings in {}", config.display()))?;
+            Ok(v)
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
+    }
+
+    /// Change the config: within [`Store::save_settings`] its copy, else the config itself
+    /// (atomically, the same way).
+    fn edit_config<T>(&self, edit: impl FnOnce(&mut git2::Config) -> Result<T>) -> Result<T> {
+        let mut pending = self.pending.borrow_mut();
+        match pending.as_mut() {
+            Some(config) => edit(config),
+            None => {
+                drop(pending);
+                self.save_settings(|| self.edit_config(edit))
+            }
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.repo.path().join("config")
     }
 
     /// Remove lock files a killed run left (the caller holds the repository lock, so no live
@@ -267,9 +270,17 @@ impl Store {
         if let Ok(entries) = std::fs::read_dir(git_dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let pid = name.strip_prefix(".sqlgit-state.json.tmp");
+                let pid = name
+                    .strip_prefix(".sqlgit-state.json.tmp")
+                    .or_else(|| name.strip_prefix(CONFIG_TMP))
+                    .map(|pid| pid.trim_end_matches(".lock"));
                 if pid.is_some_and(left_by_dead_process) {
                     let _ = std::fs::remove_file(e.path());
+                }
+                // A creation in place killed after its config was in place.
+                let staged = name.strip_prefix(create::STAGING);
+                if staged.is_some_and(left_by_dead_process) {
+                    let _ = std::fs::remove_dir_all(e.path());
                 }
             }
         }
@@ -290,6 +301,35 @@ impl Store {
     pub fn objects_dir(&self) -> PathBuf {
         self.repo.path().join("objects")
     }
+}
+
+/// The copy of the config that [`Store::save_settings`] writes (its name ends in the process id).
+const CONFIG_TMP: &str = ".sqlgit-config.tmp";
+
+/// Copy `from` to a new file `to` (mode 0600; a leftover `to` is replaced).
+fn copy_private(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(to);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)?;
+    std::io::copy(&mut std::fs::File::open(from)?, &mut out)?;
+    Ok(())
+}
+
+/// Rename `tmp` over `target` once it is on disk (mode 0600), and sync the folder.
+fn replace_file(tmp: &Path, target: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // libgit2 wrote the copy through a lock file of its own, with its own mode.
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::File::open(tmp)?.sync_all()?;
+    std::fs::rename(tmp, target)?;
+    if let Some(dir) = target.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The first 12 hex digits of an object id, as messages name snapshots.
@@ -379,7 +419,7 @@ pub fn load_ca_certificates() {
 
 /// Whether `pid` (the process id a temporary name ends with) names no live process, so what
 /// it names is a leftover.
-fn left_by_dead_process(pid: &str) -> bool {
+pub(crate) fn left_by_dead_process(pid: &str) -> bool {
     !pid.parse::<i32>().is_ok_and(process_is_alive)
 }
 

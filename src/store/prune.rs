@@ -40,9 +40,15 @@ impl std::str::FromStr for Keep {
             }
             return Ok(Keep::Count(n));
         }
-        humantime::parse_duration(s).map(Keep::Age).map_err(|e| {
-            format!("{e} (give a number of snapshots like 100, or a duration like 12h or 7days)")
-        })
+        match humantime::parse_duration(s) {
+            Ok(d) if d.is_zero() => {
+                Err("--keep must keep at least 1 snapshot (a duration of zero keeps none)".into())
+            }
+            Ok(d) => Ok(Keep::Age(d)),
+            Err(e) => Err(format!(
+                "{e} (give a number of snapshots like 100, or a duration like 12h or 7days)"
+            )),
+        }
     }
 }
 

@@ -131,6 +131,10 @@ fn first_runs_at_the_same_moment_all_succeed_on_one_repository() {
     let db = bank(&env);
     for attempt in 0..8 {
         let repo = env.path(format!("new{attempt}.sqlgit"));
+        if attempt % 2 == 1 {
+            // Made empty beforehand (by an administrator): filled in place.
+            std::fs::create_dir(&repo).unwrap();
+        }
         let args = ["snapshot".to_string(), s(&db), "--repo".into(), s(&repo)];
         let children: Vec<_> = (0..3)
             .map(|_| {
@@ -150,9 +154,9 @@ fn first_runs_at_the_same_moment_all_succeed_on_one_repository() {
             );
         }
         env.sqlgit(&args).success();
-        let leftovers = std::fs::read_dir(env.path(""))
-            .unwrap()
-            .flatten()
+        let leftovers = [env.path(""), repo.clone()]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).unwrap().flatten())
             .filter(|e| e.file_name().to_string_lossy().contains(".sqlgit-new-"))
             .count();
         assert_eq!(

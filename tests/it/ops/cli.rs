@@ -339,3 +339,71 @@ fn progress_on_a_terminal_but_not_with_quiet() {
     }
     drop(daemon);
 }
+
+/// A database path that is not UTF-8 (a Latin-1 file name) cannot be remembered or reached by
+/// the run as text: refused with the reason and what to do, not "no such file".
+#[test]
+fn a_database_path_that_is_not_utf8_is_refused_with_the_reason() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let name = std::ffi::OsStr::from_bytes(b"db\xff.db");
+    env.db_from_script("plain.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    std::fs::rename(env.path("plain.db"), env.path(name)).unwrap();
+    let db = env.path(name);
+    let repo = env.path("r");
+    for command in ["snapshot", "init"] {
+        let mut cmd = sqlgit_cmd(&env, T0, &[command, "--repo", &s(&repo)], &[]);
+        if command == "init" {
+            cmd.arg("--db");
+        }
+        cmd.arg(&db);
+        let run = run_limited(&env, cmd, b"").code_is(2);
+        let err = run.stderr_str();
+        assert!(
+            err.contains("not valid UTF-8") && !err.contains("no such file"),
+            "{command}: {err}"
+        );
+        assert!(!repo.exists(), "{command}: nothing created");
+    }
+}
+
+/// What a command prints is its result: a stdout that cannot be written (`> /dev/full`) fails
+/// the command instead of exiting 0 with the output lost (a closed pipe stays quiet).
+#[test]
+fn a_stdout_that_cannot_be_written_fails_the_command() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let repo = env.path("r");
+    let r = s(&repo);
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &r]).success();
+    for args in [vec!["status", "--repo", &r], vec!["log", "--repo", &r]] {
+        let mut cmd = sqlgit_cmd(&env, T0, &args, &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(std::fs::File::create("/dev/full").unwrap());
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+    }
+}
+
+/// `--keep 0` is refused (it would keep nothing); so is a duration of zero.
+#[test]
+fn keep_zero_is_refused_as_a_count_and_as_a_duration() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x);");
+    let repo = env.path("r");
+    for keep in ["0", "0s", "0days"] {
+        let run = sg(
+            &env,
+            T0,
+            &["init", "--repo", &s(&repo), "--db", &s(&db), "--keep", keep],
+        )
+        .code_is(2);
+        assert!(
+            run.stderr_str().contains("at least 1 snapshot"),
+            "{keep}: {}",
+            run.stderr_str()
+        );
+    }
+}

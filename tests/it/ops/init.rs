@@ -242,3 +242,95 @@ fn settings_in_the_config_that_would_be_ignored_fail_the_run() {
     std::fs::write(&config, &original).unwrap();
     sg(&env, T0 + 120, &["snapshot", "--repo", &r]).success();
 }
+
+// ------------------------------------------------------------------------------------------------
+// Saving settings and creating the repository, killed half-way
+
+/// git rewrites its config whole for each key: an `init` killed between two of those rewrites
+/// (here: after the database list was removed, before it was written again) must leave the old
+/// settings, not a config without databases that fails every later run.
+#[test]
+fn a_killed_init_leaves_the_old_settings_or_the_new_ones() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let repo = env.path("r");
+    let (r, d) = (s(&repo), s(&db));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r, "--keep", "3"]).success();
+    let before = std::fs::read(repo.join("config")).unwrap();
+    let init = ["init", "--repo", &r, "--db", &d, "--keep", "7"];
+    let killed = sg_vars(
+        &env,
+        T0 + 60,
+        &init,
+        &[("SQLGIT_FAILPOINT", "settings-list-removed")],
+    );
+    assert_eq!(
+        killed.code(),
+        None,
+        "the failpoint kills init while it saves"
+    );
+    assert_eq!(
+        std::fs::read(repo.join("config")).unwrap(),
+        before,
+        "a killed init must leave the config as it was"
+    );
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r]).success();
+    let config = repo.join("config");
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<String> = list_dir(&repo)
+        .into_iter()
+        .filter(|n| n.starts_with(".sqlgit"))
+        .collect();
+    assert!(leftovers.is_empty(), "the next run removes {leftovers:?}");
+    sg(&env, T0 + 180, &init).success();
+    assert_eq!(config_values(&env, &repo, "sqlgit.keep"), ["7"]);
+    assert_eq!(
+        config_values(&env, &repo, "sqlgit.db"),
+        std::slice::from_ref(&d)
+    );
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+/// A repository folder an administrator made for the backup user, empty, often in a folder that
+/// user cannot write (`/srv/backup`, root's): used in place — the same folder (inode), nothing
+/// created beside it — also after a first run killed while creating it.
+#[test]
+fn an_existing_empty_repository_folder_is_filled_in_place() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let parent = env.path("backup");
+    let repo = parent.join("app.sqlgit");
+    std::fs::create_dir_all(&repo).unwrap();
+    let inode = std::fs::metadata(&repo).unwrap().ino();
+    // What a first run killed while creating it in place leaves.
+    std::fs::create_dir_all(repo.join(".sqlgit-new-999999999/objects")).unwrap();
+    std::fs::create_dir_all(repo.join("objects")).unwrap();
+    std::fs::write(repo.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    let (r, d) = (s(&repo), s(&db));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    assert_eq!(std::fs::metadata(&repo).unwrap().ino(), inode);
+    assert_eq!(
+        list_dir(&parent),
+        ["app.sqlgit"],
+        "nothing created beside it"
+    );
+    assert!(
+        !list_dir(&repo).iter().any(|n| n.starts_with(".sqlgit-new")),
+        "{:?}",
+        list_dir(&repo)
+    );
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r]).success();
+    assert_eq!(commit_count(&env, &repo), 1);
+    // A folder holding anything else is not taken over.
+    let other = parent.join("other");
+    std::fs::create_dir_all(other.join("objects")).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    sg(&env, T0, &["snapshot", &d, "--repo", &s(&other)]).failure();
+    assert_eq!(list_dir(&other), ["notes.txt", "objects"]);
+}

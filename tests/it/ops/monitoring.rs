@@ -386,3 +386,43 @@ fn a_metrics_file_in_a_missing_folder_is_refused_when_given_and_warned_about_whe
         "2"
     );
 }
+
+/// `sqlgit_dump_rows`, `_bytes` and `_tables` are "in the last snapshot taken": a failed run that
+/// took none must not report them as 0 (a "backup shrank" alert would fire).
+#[test]
+fn a_failed_run_keeps_the_last_snapshots_figures_in_the_metrics() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3); CREATE TABLE u(y);",
+    );
+    let repo = env.path("r");
+    let prom = env.path("m.prom");
+    let (d, r, p) = (s(&db), s(&repo), s(&prom));
+    sg(
+        &env,
+        T0,
+        &["snapshot", &d, "--repo", &r, "--metrics-file", &p],
+    )
+    .success();
+    let figures = |text: &str| {
+        let m = parse_prometheus(text);
+        [
+            "sqlgit_dump_rows",
+            "sqlgit_dump_bytes",
+            "sqlgit_dump_tables",
+        ]
+        .map(|name| metric(&m, name, None).value)
+    };
+    let before = figures(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!([before[0], before[2]], [3.0, 2.0]);
+    while_missing(&db, || {
+        sg(&env, T0 + 60, &["snapshot", "--repo", &r]).failure()
+    });
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(
+        metric(&parse_prometheus(&text), "sqlgit_last_run_success", None).value,
+        0.0
+    );
+    assert_eq!(figures(&text), before, "{text}");
+}

@@ -225,3 +225,64 @@ fn restore_to_a_directory_is_refused_and_leaves_nothing() {
         assert_eq!(list_dir(env.root()), before, "restore left files behind");
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Temporary files of killed runs
+
+/// A killed `restore --to`, `restore --into` or `dump -o` leaves a hidden temporary file as large
+/// as the database: the next run of the command on the same target removes those whose process
+/// is gone (and says so), never one of a live process.
+#[test]
+fn the_next_run_removes_the_temporary_files_of_killed_runs() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let repo = env.path("r");
+    let (r, d) = (s(&repo), s(&db));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let live = std::process::id();
+    let dead = 999_999_999;
+    let dir = env.path("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&db, dir.join("live.db")).unwrap();
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "new.db",
+            vec!["restore", "--repo", &r, "--to"],
+            "sqlgit-restore-",
+        ),
+        (
+            "live.db",
+            vec!["restore", "--repo", &r, "--into"],
+            "sqlgit-into-",
+        ),
+        ("d.sql", vec!["dump", &d, "-o"], "tmp"),
+    ];
+    for (target, args, tag) in cases {
+        let stale = [
+            format!(".{target}.{tag}{dead}"),
+            format!(".{target}.{tag}{dead}-journal"),
+        ];
+        let kept = [
+            format!(".{target}.{tag}{live}"),
+            format!(".other.db.{tag}{dead}"),
+        ];
+        for name in stale.iter().chain(&kept) {
+            std::fs::write(dir.join(name), "left over").unwrap();
+        }
+        let path = s(&dir.join(target));
+        let mut args = args.clone();
+        args.push(&path);
+        let run = sg(&env, T0, &args).success();
+        for name in &stale {
+            assert!(!dir.join(name).exists(), "{target}: {name} must be removed");
+            assert!(
+                run.stdout_str().contains(name.as_str()),
+                "{target}: say what was removed:\n{}",
+                run.stdout_str()
+            );
+        }
+        for name in &kept {
+            assert!(dir.join(name).exists(), "{target}: {name} must be kept");
+        }
+    }
+}
