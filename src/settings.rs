@@ -153,12 +153,14 @@ impl Settings {
         if let Some(spec) = &self.push_timeout {
             push_timeout(spec).map_err(|e| anyhow!("--push-timeout {spec:?}: {e}"))?;
         }
-        for (flag, url) in [
-            ("--history-remote", &self.history_remote),
-            ("--latest-remote", &self.latest_remote),
+        // Anything else wrong with a URL fails its push (the snapshot is still taken); a
+        // password that must not be saved fails the run before anything is.
+        for (role, url) in [
+            ("history", &self.history_remote),
+            ("latest", &self.latest_remote),
         ] {
             if let Some(url) = url {
-                remote::validate_url(url).map_err(|e| anyhow!("{flag}: {e}"))?;
+                remote::refuse_scp_password(url).map_err(|e| anyhow!("{role} remote: {e}"))?;
             }
         }
         Ok(())

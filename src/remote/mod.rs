@@ -16,7 +16,8 @@ mod url;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, scrub, url_user};
 pub use url::{
-    check_roles, is_recorded_as, local_path, redact, same_remote, validate_url, without_password,
+    check_roles, is_recorded_as, local_path, redact, refuse_scp_password, same_remote,
+    validate_url, without_password,
 };
 
 use std::path::PathBuf;

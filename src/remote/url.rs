@@ -15,17 +15,7 @@ pub fn validate_url(url: &str) -> Result<()> {
     if url.starts_with('-') {
         bail!("bad remote URL {}: it must not start with '-'", redact(url));
     }
-    if !url.contains("://")
-        && let Some((before, _)) = url.split_once('@')
-        && let Some((user, _)) = before.split_once(':')
-        && !before.contains('/')
-    {
-        bail!(
-            "bad remote URL {user}:…@…: a password in an scp-like address \
-             (user:password@host:path) is not something ssh takes, and sqlgit never stores one; \
-             give user@host:path and a key (--ssh-key FILE, or ssh-agent)"
-        );
-    }
+    refuse_scp_password(url)?;
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
@@ -44,6 +34,23 @@ pub fn validate_url(url: &str) -> Result<()> {
             redact(url)
         ),
     }
+}
+
+/// Refuse an scp-like address with a password (`user:password@host:path`): ssh never takes
+/// it, and it must be neither saved nor shown.
+pub fn refuse_scp_password(url: &str) -> Result<()> {
+    if !url.contains("://")
+        && let Some((before, _)) = url.split_once('@')
+        && let Some((user, _)) = before.split_once(':')
+        && !before.contains('/')
+    {
+        bail!(
+            "bad remote URL {user}:…@…: a password in an scp-like address \
+             (user:password@host:path) is not something ssh takes, and sqlgit never stores one; \
+             give user@host:path and a key (--ssh-key FILE, or ssh-agent)"
+        );
+    }
+    Ok(())
 }
 
 /// A scheme URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`. None for URLs
