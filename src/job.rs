@@ -406,7 +406,7 @@ fn refused_metrics_file<'a>(old: &Settings, new: &'a Settings) -> Option<(&'a st
 /// (pruning relies on that). Returns notes for the user (a password that was not saved).
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     crate::settings::check_config(store)?;
-    new.validate()?;
+    new.validate(store, old)?;
     if let Some((path, dir)) = refused_metrics_file(old, new) {
         return Err(crate::error::usage(format!(
             "--metrics-file {path}: the folder {} does not exist (create it first, or give \

@@ -142,16 +142,30 @@ impl Settings {
 
     /// Check what can be checked before anything is saved (a malformed remote URL is saved on
     /// purpose: every run then fails loudly on it until it is fixed).
-    pub fn validate(&self) -> Result<()> {
+    /// `saved`: what the repository's config holds. A bad value that came from there (the
+    /// flags did not change it) is named as the config's key, not as a flag nobody typed.
+    pub fn validate(&self, store: &Store, saved: &Settings) -> Result<()> {
+        let config = store.path.join("config");
+        let named = |flag: &str, key: &str, from_config: bool| {
+            if from_config {
+                format!("sqlgit.{key} in {}", config.display())
+            } else {
+                flag.to_string()
+            }
+        };
         if let Some(spec) = &self.keep {
+            let name = named("--keep", KEEP, saved.keep == self.keep);
             spec.parse::<Keep>()
-                .map_err(|e| anyhow!("--keep {spec:?}: {e}"))?;
+                .map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
         }
         if let Some(value) = &self.transport {
-            Transport::parse(Some(value)).map_err(|e| anyhow!("--transport: {e}"))?;
+            let name = named("--transport", TRANSPORT, saved.transport == self.transport);
+            Transport::parse(Some(value)).map_err(|e| anyhow!("{name}: {e}"))?;
         }
         if let Some(spec) = &self.push_timeout {
-            push_timeout(spec).map_err(|e| anyhow!("--push-timeout {spec:?}: {e}"))?;
+            let from_config = saved.push_timeout == self.push_timeout;
+            let name = named("--push-timeout", PUSH_TIMEOUT, from_config);
+            push_timeout(spec).map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
         }
         // Anything else wrong with a URL fails its push (the snapshot is still taken); a
         // password that must not be saved fails the run before anything is.

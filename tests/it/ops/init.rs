@@ -221,6 +221,8 @@ fn settings_in_the_config_that_would_be_ignored_fail_the_run() {
             "\tkeep = 5\n\tkeep = 7\n",
             "sqlgit.keep is set more than once",
         ),
+        // A bad value is named where it is, not as a flag nobody typed.
+        ("\tkeep = 3x\n", "sqlgit.keep in "),
     ] {
         std::fs::write(&config, format!("{original}{added}")).unwrap();
         let run = sg(&env, T0 + 60, &["snapshot", "--repo", &r]).code_is(1);
