@@ -593,35 +593,7 @@ impl Client for GitCli {
         drop(view);
         let done = done?;
         match porcelain_status(&done.stdout) {
-            Some(('!', summary)) => {
-                let by_server = summary.starts_with("[remote rejected]");
-                if force && by_server && summary.contains("non-fast-forward") {
-                    bail!(
-                        "the remote refuses forced pushes to main (receive.denyNonFastForwards, \
-                         or a protected branch), and the latest remote is replaced by one new \
-                         commit each run: allow force pushes to main there (in the remote \
-                         repository: git config receive.denyNonFastForwards false) (git: \
-                         {summary})"
-                    );
-                }
-                if summary.contains("fetch first") || summary.contains("non-fast-forward") {
-                    bail!("{DIVERGED} (git: {summary})");
-                }
-                if let Some(cause) = unpack_failure(&done.stderr) {
-                    bail!(
-                        "the remote could not store what was pushed: {cause} (check the remote \
-                         repository's permissions and free space) (git: {summary})"
-                    );
-                }
-                let said = remote_said(&done.stderr);
-                if said.is_empty() {
-                    bail!("push rejected by the remote (refs/heads/main: {summary})");
-                }
-                bail!(
-                    "push rejected by the remote (refs/heads/main: {summary}; the remote said: \
-                     {said})"
-                );
-            }
+            Some(('!', summary)) => Err(refusal(&summary, &done.stderr, force)),
             Some(_) if done.success => Ok(()),
             _ if !done.success => Err(self.failure("push", url, &done.stderr)),
             _ => bail!(
@@ -773,6 +745,36 @@ fn porcelain_status(stdout: &str) -> Option<(char, String)> {
         let summary = fields.next().unwrap_or_default();
         (refs.rsplit(':').next()? == "refs/heads/main").then(|| (flag, summary.trim().to_string()))
     })
+}
+
+/// Why the push of `refs/heads/main` was refused (`summary`: its `--porcelain` summary).
+fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error {
+    let by_server = summary.starts_with("[remote rejected]");
+    if force && by_server && summary.contains("non-fast-forward") {
+        return anyhow!(
+            "the remote refuses forced pushes to main (receive.denyNonFastForwards, or a \
+             protected branch), and the latest remote is replaced by one new commit each run: \
+             allow force pushes to main there (in the remote repository: git config \
+             receive.denyNonFastForwards false) (git: {summary})"
+        );
+    }
+    if summary.contains("fetch first") || summary.contains("non-fast-forward") {
+        return anyhow!("{DIVERGED} (git: {summary})");
+    }
+    if let Some(cause) = unpack_failure(stderr) {
+        return anyhow!(
+            "the remote could not store what was pushed: {cause} (check the remote \
+             repository's permissions and free space) (git: {summary})"
+        );
+    }
+    match remote_said(stderr) {
+        said if said.is_empty() => {
+            anyhow!("push rejected by the remote (refs/heads/main: {summary})")
+        }
+        said => anyhow!(
+            "push rejected by the remote (refs/heads/main: {summary}; the remote said: {said})"
+        ),
+    }
 }
 
 /// Why the remote's `receive-pack` failed to store the pack (`error: remote unpack failed: …`).
