@@ -268,7 +268,7 @@ impl Settings {
             (REDACT, &self.redact, &old.redact),
         ] {
             if new != old {
-                set_values(store, key, new)?;
+                store.set_settings(key, new)?;
             }
         }
         Ok(())
@@ -276,7 +276,7 @@ impl Settings {
 
     /// Save the database list.
     pub fn save_dbs(&self, store: &Store) -> Result<()> {
-        set_values(store, DB, &self.dbs)
+        store.set_settings(DB, &self.dbs)
     }
 
     /// Whether a remote of this role (`history`, `latest`) is configured.
@@ -418,11 +418,6 @@ fn values(store: &Store, key: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Replace all values of a multi-valued setting.
-fn set_values(store: &Store, key: &str, values: &[String]) -> Result<()> {
-    store.set_settings(key, values)
 }
 
 #[cfg(test)]

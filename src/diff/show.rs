@@ -76,7 +76,7 @@ pub fn name(name: &str) -> String {
     if plain {
         return name.to_string();
     }
-    escape_controls(&format!("\"{}\"", name.replace('"', "\"\"")))
+    escape_controls(&crate::dump::literal::quote_name(name))
 }
 
 fn escape_controls(text: &str) -> String {

@@ -133,7 +133,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
 const NO_CHECK_CONSTRAINTS: &str = "PRAGMA ignore_check_constraints=ON";
 
 /// The lines an integrity-check pragma returns.
-fn run_check(conn: &Connection, pragma: &str) -> Result<Vec<String>> {
+pub(crate) fn run_check(conn: &Connection, pragma: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(pragma)?;
     let lines = stmt
         .query_map([], |r| r.get(0))?

@@ -16,6 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use crate::store::packread::PackReader;
+pub(crate) use check::run_check;
 pub use check::{Check, check_integrity, is_about_values, is_stale_fts_index};
 use exec::feed_file;
 pub use exec::{build_database, execute};

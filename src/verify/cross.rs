@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-use crate::restore::{is_about_values, is_stale_fts_index};
+use crate::restore::{is_about_values, is_stale_fts_index, run_check};
 
 /// What an integrity check said, sorted.
 #[derive(Debug, Default)]
@@ -100,6 +100,7 @@ fn bundled_name() -> String {
 /// otherwise a warning). Returns the warnings.
 pub fn check_cli_copy(cli: &Path, cli_name: &str, db: &Path) -> Result<Vec<String>> {
     let mut values = by_cli(cli, db)
+        .map(Findings::of)
         .and_then(Findings::own)
         .context("integrity check failed")?;
     let bundled = bundled_name();
@@ -124,6 +125,7 @@ pub fn check_cli_copy(cli: &Path, cli_name: &str, db: &Path) -> Result<Vec<Strin
 /// SQLite) by the sqlite3 CLI `cli` (`cli_name`). Returns the warnings.
 pub fn check_inproc_copy(cli_name: &str, cli: &Path, db: &Path) -> Result<Vec<String>> {
     let others = by_cli(cli, db)
+        .map(Findings::of)
         .and_then(Findings::cross)
         .with_context(|| format!("checked by {cli_name}"))?;
     if others.indexes.is_empty() {
@@ -138,16 +140,12 @@ pub fn check_inproc_copy(cli_name: &str, cli: &Path, db: &Path) -> Result<Vec<St
 fn checked_by_bundled(db: &Path) -> Result<Findings> {
     let conn = Connection::open(db)?;
     conn.execute_batch("PRAGMA ignore_check_constraints=ON")?;
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let lines = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()
-        .context("integrity check failed")?;
+    let lines = run_check(&conn, "PRAGMA integrity_check").context("integrity check failed")?;
     Ok(Findings::of(lines))
 }
 
-/// `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`.
-fn by_cli(cli: &Path, db: &Path) -> Result<Findings> {
+/// The lines of `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`.
+fn by_cli(cli: &Path, db: &Path) -> Result<Vec<String>> {
     let mut child = Command::new(cli)
         .args(["-bail", "-batch", "-list"])
         .arg(db)
@@ -167,11 +165,10 @@ fn by_cli(cli: &Path, db: &Path) -> Result<Findings> {
             out.status
         );
     }
-    let lines = String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
-        .collect();
-    Ok(Findings::of(lines))
+        .collect())
 }
 
 /// The warning for a value finding of an integrity check (see [`crate::restore::check_integrity`]).
@@ -195,7 +192,7 @@ fn warning(built: &str, checker: &str, indexes: &[(String, String)]) -> String {
     let first = indexes.first().map_or("", |(_, l)| l.as_str());
     let reindex: Vec<String> = names
         .iter()
-        .map(|n| format!("REINDEX \"{}\"", n.replace('"', "\"\"")))
+        .map(|n| format!("REINDEX {}", crate::dump::literal::quote_name(n)))
         .collect();
     format!(
         "{} {} as {built} builds {} fail{} the integrity check of {checker} ({first}): \
