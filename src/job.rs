@@ -225,11 +225,69 @@ fn steps(
         ));
     }
     pack::remove_leftovers(&store.objects_dir());
-    // Damaged history that would fail every run: repaired (see `repair`).
+    let mut start = prepare(store, settings, report)?;
+    // A one-off run on other databases than the configured ones.
+    let one_off =
+        !req.flags.dbs.is_empty() && !old.dbs.is_empty() && !same_set(&old.dbs, &req.flags.dbs);
+    if one_off {
+        refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
+    }
+    let (outcome, failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
+    remember(store, req, old, settings)?;
+    if one_off {
+        report.notes.push(format!(
+            "snapshotted {} only; the repository's databases stay {} (change them with \
+             sqlgit init --repo {} --db …)",
+            req.flags.dbs.join(", "),
+            old.dbs.join(", "),
+            store.path.display()
+        ));
+    }
+    report.outcome = Some(outcome);
+    // A push that fails keeps the commit; the next run catches up. Still a failure.
+    // A history remote that could not be continued is not pushed: its failure is that.
+    let adopt_failed = start.adopt_failed.as_ref().map(error_line);
+    let unreachable = match (&report.adopted, &adopt_failed) {
+        (Some(remote::Adopted::Deferred(cause)), _) => Some(cause.as_str()),
+        (_, Some(line)) => Some(line.as_str()),
+        _ => None,
+    };
+    report.pushes = push_all(store, settings, unreachable)?;
+    if let Some(p) = prune_now(store, settings)? {
+        report.repo_bytes = crate::store::dir_size(&store.path);
+        report.pruned = Some(p);
+    }
+    // One pack a run: merged geometrically so lookups do not slow down with history's length.
+    match crate::store::repack::maintain(store) {
+        Ok(0) => {}
+        Ok(_) => *store = Store::open(&store.path)?,
+        Err(e) => report
+            .warnings
+            .push(format!("merge small packs: {}", error_line(&e))),
+    }
+    if !failures.is_empty() {
+        return Err(anyhow!(failures.join("; ")));
+    }
+    Ok(())
+}
+
+/// What a run found before its snapshot.
+struct Start {
+    /// The latest snapshot's commit was unreadable and set aside (see [`repair`]).
+    damaged_head: Option<headrepair::SetAside>,
+    /// The history remote's history could not be continued (the snapshot is still taken).
+    adopt_failed: Option<anyhow::Error>,
+    /// Failure lines for history lost to damage, reported when the run ends.
+    head_lost: Vec<String>,
+}
+
+/// Repair damaged history that would fail every run, and let a new repository continue what
+/// the history remote has.
+fn prepare(store: &mut Store, settings: &Settings, report: &mut Report) -> Result<Start> {
     let remote_copy = settings.history_remote.is_some();
     let damaged_head = repair::before_adopt(store, remote_copy, report)?;
-    // A new repository continues what the history remote has. When that fails, the snapshot
-    // is still taken (the run fails afterwards, and the next run tries again).
+    // When that fails, the snapshot is still taken (the run fails afterwards, and the next run
+    // tries again).
     let folders = crate::snapshot::db_folders(&settings.dbs);
     let adopt_failed = match remote::adopt(store, settings, &folders) {
         Ok(adopted) => {
@@ -238,31 +296,51 @@ fn steps(
         }
         Err(e) => Some(e.context("continue the history remote's snapshots")),
     };
-    let mut head_lost: Vec<String> = damaged_head
+    let head_lost = damaged_head
         .as_ref()
         .and_then(|aside| repair::damaged_head_report(aside, report))
         .into_iter()
         .collect();
-    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
-    // A one-off run on other databases than the configured ones.
-    let one_off =
-        !req.flags.dbs.is_empty() && !old.dbs.is_empty() && !same_set(&old.dbs, &req.flags.dbs);
-    if one_off {
-        refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
-    }
+    Ok(Start {
+        damaged_head,
+        adopt_failed,
+        head_lost,
+    })
+}
+
+/// How this run reads the databases: whole when asked or due, else incrementally.
+fn choose_reading(store: &Store, req: &Request, start: &Start) -> Reading {
     let last_full = state::load(&store.path).last_full_read;
-    let packs_rewritten = damaged_head.as_ref().is_some_and(|a| a.packs_rewritten);
-    let reading = if req.full || packs_rewritten {
+    let packs_rewritten = start
+        .damaged_head
+        .as_ref()
+        .is_some_and(|a| a.packs_rewritten);
+    if req.full || packs_rewritten {
         Reading::Full
     } else if last_full.is_none_or(|t| when::unix_now() - t >= req.full_every.as_secs() as i64) {
         Reading::Check
     } else {
         Reading::Incremental
-    };
+    }
+}
+
+/// Take the snapshot; returns it with the run's failure lines so far.
+fn take_snapshot(
+    store: &mut Store,
+    req: &Request,
+    settings: &Settings,
+    one_off: bool,
+    start: &mut Start,
+    report: &mut Report,
+) -> Result<(Outcome, Vec<String>)> {
+    let remote_copy = settings.history_remote.is_some();
+    let reading = choose_reading(store, req, start);
     if reading != Reading::Incremental || report.shallow_set_aside {
         // Checked with the packs' scrub, by runs that read everything (a walk of the history).
-        head_lost.extend(repair::cut_damaged_history(store, remote_copy, report)?);
+        let cut = repair::cut_damaged_history(store, remote_copy, report)?;
+        start.head_lost.extend(cut);
     }
+    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     let take =
         |reading| snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading);
     let outcome = match take(reading) {
@@ -289,7 +367,7 @@ fn steps(
         state::save(&store.path, &st)?;
     }
     let mut failures: Vec<String> = outcome.mismatch.iter().cloned().collect();
-    failures.extend(head_lost);
+    failures.append(&mut start.head_lost);
     report
         .warnings
         .extend(outcome.scrub.repaired.iter().cloned());
@@ -298,6 +376,11 @@ fn steps(
         // The repository still had the removed packs open.
         *store = Store::open(&store.path)?;
     }
+    Ok((outcome, failures))
+}
+
+/// Remember what this run was given: its filters, and the databases of a first run.
+fn remember(store: &Store, req: &Request, old: &Settings, settings: &Settings) -> Result<()> {
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
@@ -307,42 +390,7 @@ fn steps(
             settings.save_dbs(store)?;
         }
         Ok(())
-    })?;
-    if one_off {
-        report.notes.push(format!(
-            "snapshotted {} only; the repository's databases stay {} (change them with \
-             sqlgit init --repo {} --db …)",
-            req.flags.dbs.join(", "),
-            old.dbs.join(", "),
-            store.path.display()
-        ));
-    }
-    report.outcome = Some(outcome);
-    // A push that fails keeps the commit; the next run catches up. Still a failure.
-    // A history remote that could not be continued is not pushed: its failure is that.
-    let adopt_failed = adopt_failed.as_ref().map(error_line);
-    let unreachable = match (&report.adopted, &adopt_failed) {
-        (Some(remote::Adopted::Deferred(cause)), _) => Some(cause.as_str()),
-        (_, Some(line)) => Some(line.as_str()),
-        _ => None,
-    };
-    report.pushes = push_all(store, settings, unreachable)?;
-    if let Some(p) = prune_now(store, settings)? {
-        report.repo_bytes = crate::store::dir_size(&store.path);
-        report.pruned = Some(p);
-    }
-    // One pack a run: merged geometrically so lookups do not slow down with history's length.
-    match crate::store::repack::maintain(store) {
-        Ok(0) => {}
-        Ok(_) => *store = Store::open(&store.path)?,
-        Err(e) => report
-            .warnings
-            .push(format!("merge small packs: {}", error_line(&e))),
-    }
-    if !failures.is_empty() {
-        return Err(anyhow!(failures.join("; ")));
-    }
-    Ok(())
+    })
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
