@@ -68,22 +68,10 @@ impl Shape {
 
 /// The shape of a table from the contents of its `0-create.sql`.
 pub fn analyze(create: &[u8]) -> Result<Shape> {
-    const WRITABLE: &[u8] = b"PRAGMA writable_schema=ON;\n";
-    // A virtual table's schema row, or a table with a name SQLite reserves (`sqlite_stat4`, or
-    // one made under writable_schema), created with writable_schema on.
-    let (create, reserved) = match create.strip_prefix(WRITABLE) {
-        Some(rest) if rest.starts_with(b"INSERT INTO sqlite_schema") => return virtual_shape(rest),
-        Some(rest) => (
-            rest.strip_suffix(b"PRAGMA writable_schema=RESET;\n")
-                .unwrap_or(rest),
-            true,
-        ),
-        None => (create, false),
+    let (sql, reserved) = match create_text(create)? {
+        CreateText::Virtual(rest) => return virtual_shape(rest),
+        CreateText::Table { sql, reserved } => (sql, reserved),
     };
-    let sql = std::str::from_utf8(create)
-        .context("CREATE TABLE text is not UTF-8")?
-        .strip_suffix(";\n")
-        .ok_or_else(|| anyhow!("CREATE TABLE text does not end with ;"))?;
     let conn = reading_connection(reserved)?;
     crate::restore::execute(&conn, sql.as_bytes())
         .with_context(|| format!("cannot read the table definition {sql:?}"))?;
@@ -155,6 +143,35 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         rowid_value,
         lenient: false,
     })
+}
+
+/// What a snapshot's CREATE file holds.
+enum CreateText<'a> {
+    /// A virtual table's schema row (the `INSERT INTO sqlite_schema` after writable_schema).
+    Virtual(&'a [u8]),
+    /// A table's CREATE statement without its `;`; `reserved`: a name SQLite reserves
+    /// (`sqlite_stat4`, or one made under writable_schema), created with writable_schema on.
+    Table { sql: &'a str, reserved: bool },
+}
+
+fn create_text(create: &[u8]) -> Result<CreateText<'_>> {
+    const WRITABLE: &[u8] = b"PRAGMA writable_schema=ON;\n";
+    let (create, reserved) = match create.strip_prefix(WRITABLE) {
+        Some(rest) if rest.starts_with(b"INSERT INTO sqlite_schema") => {
+            return Ok(CreateText::Virtual(rest));
+        }
+        Some(rest) => (
+            rest.strip_suffix(b"PRAGMA writable_schema=RESET;\n")
+                .unwrap_or(rest),
+            true,
+        ),
+        None => (create, false),
+    };
+    let sql = std::str::from_utf8(create)
+        .context("CREATE TABLE text is not UTF-8")?
+        .strip_suffix(";\n")
+        .ok_or_else(|| anyhow!("CREATE TABLE text does not end with ;"))?;
+    Ok(CreateText::Table { sql, reserved })
 }
 
 /// An in-memory database to create a snapshot's table in (`reserved`: with writable_schema on,
