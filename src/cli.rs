@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::TypedValueParser as _;
 
 use crate::settings::{Flags, absolute};
 
@@ -81,6 +82,22 @@ pub struct JobArgs {
     /// before the repository exists or cannot get its lock.
     #[arg(long, value_name = "CMD")]
     pub on_failure: Option<String>,
+}
+
+/// Parses a database path given on the command line. SQLite takes a name that starts with
+/// `file:` as a URI (`file:app.db` opens `app.db`), so a relative path of that spelling is
+/// given to it as `./file:…`, which names the file itself, for this database and every file
+/// named after it (the saved copy of `restore --into`, temporary files).
+pub fn db_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    clap::builder::OsStringValueParser::new().map(|raw| literal_db_path(PathBuf::from(raw)))
+}
+
+fn literal_db_path(path: PathBuf) -> PathBuf {
+    if path.is_relative() && path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        std::path::Path::new(".").join(path)
+    } else {
+        path
+    }
 }
 
 /// Databases are remembered in the repository's config and reached by their path as text, so a

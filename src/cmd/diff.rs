@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::parse_duration;
+use crate::cli::{db_path, parse_duration};
 use crate::diff::{Format, LiveDb, Request, diff};
 use crate::error::{Exit, is_broken_pipe, one_line, usage};
 
@@ -25,7 +25,7 @@ pub struct DiffArgs {
     /// Compare FROM with this database as it is now (read-only, one read transaction; nothing
     /// is committed and the repository is not changed). The repository's --exclude-table and
     /// --redact settings apply, as in a snapshot.
-    #[arg(long, value_name = "DB", conflicts_with = "to")]
+    #[arg(long, value_name = "DB", conflicts_with = "to", value_parser = db_path())]
     pub live: Option<PathBuf>,
     /// With --live: how long to wait for the database's writers (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,

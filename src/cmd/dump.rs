@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::{FilterArgs, parse_duration};
+use crate::cli::{FilterArgs, db_path, parse_duration};
 use crate::dump::{self, Filters, source};
 use crate::error::Exit;
 use crate::output::Output;
@@ -15,6 +15,7 @@ use crate::progress::{Counted, Progress};
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     /// The SQLite database file (opened read-only; never changed).
+    #[arg(value_parser = db_path())]
     pub db: PathBuf,
     /// Write to FILE (created 0600, renamed into place when complete; gzip if it ends in .gz, zstd if it ends in .zst)
     /// instead of stdout.

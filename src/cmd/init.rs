@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, flags};
+use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, db_path, flags};
 use crate::error::Exit;
 use crate::settings::Settings;
 use crate::store::{Store, lock};
@@ -18,7 +18,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
     /// A database to snapshot; repeat for several (each gets its own folder in the tree).
-    #[arg(long = "db", value_name = "DB", required = true)]
+    #[arg(long = "db", value_name = "DB", required = true, value_parser = db_path())]
     pub dbs: Vec<PathBuf>,
     #[command(flatten)]
     pub remotes: RemoteArgs,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::cli::parse_duration;
+use crate::cli::{db_path, parse_duration};
 use crate::error::Exit;
 use crate::restore::{Source, restore_into, restore_to};
 
@@ -23,7 +23,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["repo", "when", "db"])]
     pub from_file: Option<PathBuf>,
     /// The database file to create.
-    #[arg(long, value_name = "NEW_DB", required_unless_present = "into")]
+    #[arg(long, value_name = "NEW_DB", required_unless_present = "into", value_parser = db_path())]
     pub to: Option<PathBuf>,
     /// Replace NEW_DB if it exists (its -wal/-shm files are removed too); refused while another
     /// process has it open (use --into then).
@@ -32,7 +32,7 @@ pub struct RestoreArgs {
     /// Replace the content of this existing database, which applications may have open: they
     /// see the restored data at their next transaction. The old content is saved beside it
     /// first, as DB.before-restore-<UTC time>.
-    #[arg(long, value_name = "DB", conflicts_with = "to")]
+    #[arg(long, value_name = "DB", conflicts_with = "to", value_parser = db_path())]
     pub into: Option<PathBuf>,
     /// With --into: how long to wait for the database's writers (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{
-    FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, flags, parse_duration,
+    FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, db_path, flags, parse_duration,
 };
 use crate::error::Exit;
 use crate::job::{self, Report, Request};
@@ -19,6 +19,7 @@ use crate::remote::Adopted;
 pub struct SnapshotArgs {
     /// The SQLite database file(s), opened read-only and never changed; each gets its own folder
     /// in the tree. Default: the databases set with `sqlgit init` (given ones are remembered).
+    #[arg(value_parser = db_path())]
     pub dbs: Vec<PathBuf>,
     /// The git repository holding the snapshots (created, bare and private, if missing).
     #[arg(long, value_name = "DIR")]

@@ -607,3 +607,64 @@ fn a_name_that_is_not_utf8_is_named_in_the_error() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// SQLite takes a name starting with `file:` as a URI: `file:app.db` opens `app.db`. A database
+/// whose relative path starts so must still be that file for every command: dumped, restored
+/// over (`--into`, its old content saved beside it) and created (`--to`), while a database named
+/// `app.db` beside it is never read or written.
+#[test]
+fn a_relative_path_starting_with_file_colon_names_that_file() {
+    let env = TestEnv::new();
+    let ours = env.path("file:app.db");
+    let other = env.path("app.db");
+    let setup = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES";
+    Connection::open_with_flags(
+        &ours,
+        rusqlite::OpenFlags::default() - rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap()
+    .execute_batch(&format!("{setup}('ours');"))
+    .unwrap();
+    env.sqlite3(&other, format!("{setup}('other');")).success();
+    let before_other = FileState::of(&other);
+    let dump = env.sqlgit(&["dump", "file:app.db"]).success().stdout_str();
+    assert!(
+        dump.contains("'ours'") && !dump.contains("'other'"),
+        "{dump}"
+    );
+
+    env.sqlgit(&["snapshot", "file:app.db", "--repo", "r.sqlgit"])
+        .success();
+    let value = |db: &Path| -> String {
+        Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row("SELECT group_concat(v) FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+    let plain = |db: &Path| {
+        Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::default() - rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap()
+    };
+    plain(&ours)
+        .execute_batch("UPDATE t SET v = 'changed'")
+        .unwrap();
+    env.sqlgit(&["restore", "--repo", "r.sqlgit", "--into", "file:app.db"])
+        .success();
+    assert_eq!(value(&ours), "ours");
+    let saved: Vec<String> = list_dir(&env.path("."))
+        .into_iter()
+        .filter(|n| n.starts_with("file:app.db.before-restore-"))
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(value(&env.path(&saved[0])), "changed");
+
+    env.sqlgit(&["restore", "--repo", "r.sqlgit", "--to", "file:new.db"])
+        .success();
+    assert_eq!(value(&env.path("file:new.db")), "ours");
+    assert!(!env.path("new.db").exists());
+    before_other.assert_unchanged(&other, "the database named app.db beside it");
+    assert_eq!(value(&other), "other");
+}
