@@ -64,22 +64,12 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if head.is_none() {
         problems.push("no snapshot yet".to_string());
     }
-    // A run that found the database unchanged proves the backup as current as one that
-    // committed: an idle database is healthy while its runs succeed.
-    let fresh = match (newest.as_ref().map(|(_, t)| *t), st.last_success) {
-        (Some(t), Some(ok)) => Some(t.max(ok)),
-        (t, _) => t,
-    };
-    let fresh_age = fresh.map(|t| (now - t).max(0));
-    if let (Some(max), Some(fresh_age)) = (max_age, fresh_age)
-        && fresh_age as u64 > max.as_secs()
-    {
-        problems.push(format!(
-            "the newest snapshot is {} old and no run has confirmed it since (more than {})",
-            humantime::format_duration(Duration::from_secs(age.unwrap_or(fresh_age) as u64)),
-            humantime::format_duration(max)
-        ));
-    }
+    problems.extend(freshness_problem(
+        newest.as_ref().map(|(_, t)| *t),
+        st.last_success,
+        max_age,
+        now,
+    ));
     if let Some(run) = &unfinished {
         problems.push(format!(
             "the run started at {} did not finish (killed, or the machine stopped)",
@@ -94,6 +84,14 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if let Some(why) = unreadable {
         problems.push(format!(
             "the state file cannot be read ({why}): what the last runs did is unknown"
+        ));
+    }
+    if let Some(free) = free_bytes(&store.path).filter(|&b| b < MIN_FREE_BYTES) {
+        problems.push(format!(
+            "the filesystem of {} has {} free: runs can neither snapshot nor record that they \
+             failed (free some space)",
+            store.path.display(),
+            crate::output::human_bytes(free)
         ));
     }
     if !writable(&store.path) {
@@ -124,6 +122,65 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         problems,
         state: st,
     })
+}
+
+/// How far in the future a time may be before it is not trusted: a clock set back by NTP.
+const FUTURE_SLACK_SECS: i64 = 300;
+
+/// Less free space than this on the repository's filesystem: a run can write neither its pack
+/// nor the state file that records its failure, so status would go on showing the last run
+/// that could.
+const MIN_FREE_BYTES: u64 = 1 << 20;
+
+/// Why the backup is not known to be current, if it is not. A run that found the database
+/// unchanged proves the backup as current as one that committed: an idle database is healthy
+/// while its runs succeed. Times in the future (a run while the clock was fast) prove nothing:
+/// they would count as 0 s old until the clock caught up.
+fn freshness_problem(
+    newest: Option<i64>,
+    last_success: Option<i64>,
+    max_age: Option<Duration>,
+    now: i64,
+) -> Option<String> {
+    let trusted = |t: &i64| *t <= now + FUTURE_SLACK_SECS;
+    if let Some(t) = newest.filter(|t| !trusted(t))
+        && !last_success.is_some_and(|ok| trusted(&ok))
+    {
+        return Some(format!(
+            "the newest snapshot is dated {}, {} ahead of this clock, and no run has confirmed \
+             it since: the clock was wrong then or is now (the next run with the right clock \
+             confirms the backup)",
+            rfc3339(t),
+            humantime::format_duration(Duration::from_secs((t - now) as u64))
+        ));
+    }
+    let fresh = [newest, last_success]
+        .into_iter()
+        .flatten()
+        .filter(trusted)
+        .max()?;
+    let max = max_age?;
+    let fresh_age = (now - fresh).max(0);
+    let age = newest
+        .filter(trusted)
+        .map_or(fresh_age, |t| (now - t).max(0));
+    (fresh_age as u64 > max.as_secs()).then(|| {
+        format!(
+            "the newest snapshot is {} old and no run has confirmed it since (more than {})",
+            humantime::format_duration(Duration::from_secs(age as u64)),
+            humantime::format_duration(max)
+        )
+    })
+}
+
+/// Bytes free for this user on the filesystem of `dir` (None: unknown).
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs(3) on a NUL-terminated path into a zeroed struct it fills.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
+        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Whether this user may write the repository (and its objects): a run must.

@@ -317,7 +317,11 @@ fn choose_reading(store: &Store, req: &Request, start: &Start) -> Reading {
         .is_some_and(|a| a.packs_rewritten);
     if req.full || packs_rewritten {
         Reading::Full
-    } else if last_full.is_none_or(|t| when::unix_now() - t >= req.full_every.as_secs() as i64) {
+    } else if last_full.is_none_or(|t| {
+        // A time in the future is from a run while the clock was fast: it proves nothing.
+        let now = when::unix_now();
+        now - t >= req.full_every.as_secs() as i64 || t > now
+    }) {
         Reading::Check
     } else {
         Reading::Incremental

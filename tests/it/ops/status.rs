@@ -414,3 +414,75 @@ fn status_says_what_it_cannot_vouch_for_and_forgets_forgotten_remotes() {
     let line = one_error_line(sg(&env, T0 + 60, &["snapshot", "--repo", &r]), 1);
     assert!(line.contains("newer sqlgit"), "{line}");
 }
+
+/// One run while the clock was 30 days fast dates a snapshot (and the last full read) in the
+/// future. Once the clock is right again, that snapshot must not count as 0 s old for
+/// `--max-age` (a dead-man check defeated for a month), and the daily full read must not wait
+/// a month either. A run with the right clock confirms the backup again.
+#[test]
+fn a_run_while_the_clock_was_fast_proves_nothing_once_it_is_right() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let day = 86_400;
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    sql(&env, &db, "INSERT INTO t VALUES (2);");
+    sg(&env, T0 + 30 * day, &["snapshot", "--repo", &r]).success();
+
+    let now = T0 + 2 * day;
+    let run = sg(&env, now, &["status", "--repo", &r, "--max-age", "15m"]).code_is(1);
+    assert!(
+        run.stderr_str().contains("ahead of this clock"),
+        "{}",
+        run.stderr_str()
+    );
+    sql(&env, &db, "INSERT INTO t VALUES (3);");
+    let run = sg(&env, now, &["snapshot", "--repo", &r, "--json"]).success();
+    let report: Value = serde_json::from_slice(run.stdout()).unwrap();
+    assert_eq!(
+        report["read"]["whole"],
+        Value::Bool(true),
+        "the last full read was dated in the future: this run must read whole: {report}"
+    );
+    sg(
+        &env,
+        now + 60,
+        &["status", "--repo", &r, "--max-age", "15m"],
+    )
+    .code_is(0);
+}
+
+/// A full disk: every run fails, and cannot record that in the state file, which still says the
+/// last run succeeded. Status must not be green.
+#[test]
+fn status_is_unhealthy_when_the_repositorys_disk_is_full() {
+    let env = TestEnv::new();
+    // Declared after `env`, so it is unmounted before the directory is removed.
+    let fs = match crate::badinput::SmallFs::mount(&env, "small", 2) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP: cannot mount a small filesystem: {why}");
+            return;
+        }
+    };
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = fs.dir.join("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    sg(&env, T0 + 60, &["status", "--repo", &r]).code_is(0);
+    let filler = std::fs::File::create(fs.dir.join("filler")).unwrap();
+    let mut left = fs.available();
+    let mut w = std::io::BufWriter::new(filler);
+    while left > 0 {
+        use std::io::Write;
+        let n = left.min(1 << 16) as usize;
+        if w.write_all(&vec![0; n]).and_then(|_| w.flush()).is_err() {
+            break;
+        }
+        left = fs.available();
+    }
+    drop(w);
+    let run = sg(&env, T0 + 120, &["status", "--repo", &r]).code_is(1);
+    assert!(run.stderr_str().contains("free"), "{}", run.stderr_str());
+}
