@@ -29,8 +29,8 @@ use crate::when;
 mod record;
 mod repair;
 
-pub use record::record_push;
 use record::{Recorder, fold_warnings};
+pub use record::{record_push, record_push_if_stopped};
 
 /// What a snapshot run is asked to do.
 #[derive(Debug, Clone)]
@@ -106,26 +106,21 @@ pub fn run(req: &Request) -> Report {
     snapshot::enable_fsync();
     let started = Instant::now();
     let mut report = Report::default();
+    // Stopped while it waits for another run's lock: recorded like a lock timeout.
+    record::record_if_stopped(
+        &req.repo,
+        &unlocked_settings(&req.repo, &req.flags),
+        started,
+        false,
+    );
     let (store, _lock) = match open_locked(req) {
         Ok((store, lock, shallow_set_aside)) => {
             report.shallow_set_aside = shallow_set_aside;
             (store, lock)
         }
         Err(e) => {
-            // Record the failure with what can be read: the repository's settings if it
-            // exists (a lock timeout), else the flags alone.
-            let store = Store::open(&req.repo).ok();
-            let settings = match &store {
-                Some(s) => Settings::load(s).merged(&req.flags),
-                None => Settings::from_flags(&req.flags),
-            };
             report.error = Some(e);
-            let unlocked = Recorder {
-                repo: &req.repo,
-                store: store.as_ref(),
-                holds_lock: false,
-            };
-            unlocked.finish(&settings, &mut report, started);
+            record_failure_unlocked(&req.repo, &req.flags, &mut report, started);
             return report;
         }
     };
@@ -135,7 +130,7 @@ pub fn run(req: &Request) -> Report {
     if let Err(e) = state::mark_started(&store.path, when::unix_now(), false) {
         report.warnings.push(error_line(&e));
     }
-    record::record_if_stopped(&store.path, &settings, started);
+    record::record_if_stopped(&store.path, &settings, started, true);
     if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {
         report.error = Some(e);
     }
@@ -160,6 +155,49 @@ pub fn run(req: &Request) -> Report {
     locked.finish(&settings, &mut report, started);
     report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
+}
+
+/// The settings a run records itself with before it holds the lock: the repository's, if it
+/// can be read, under the flags; else the flags alone.
+fn unlocked_settings(repo: &Path, flags: &Flags) -> Settings {
+    match Store::open(repo) {
+        Ok(store) => Settings::load(&store).merged(flags),
+        Err(_) => Settings::from_flags(flags),
+    }
+}
+
+/// Record a run (or push) that failed without the lock: it could not create the repository,
+/// or another run held the lock past the timeout. The live run's start stays recorded.
+pub fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, started: Instant) {
+    let store = Store::open(repo).ok();
+    let settings = unlocked_settings(repo, flags);
+    let unlocked = Recorder {
+        repo,
+        store: store.as_ref(),
+        holds_lock: false,
+    };
+    unlocked.finish(&settings, report, started);
+}
+
+/// The lock for `sqlgit push`, which records itself like a run: stopped while it waits, or
+/// given up after `timeout`, it is a failed run (state, metrics, failure hook). Err: the
+/// recorded report (its error, and warnings from recording it).
+pub fn lock_for_push(
+    repo: &Path,
+    flags: &Flags,
+    timeout: Duration,
+    started: Instant,
+) -> std::result::Result<lock::Lock, Box<Report>> {
+    record::record_if_stopped(repo, &unlocked_settings(repo, flags), started, false);
+    lock::lock(repo, timeout).map_err(|e| {
+        let mut report = Report {
+            error: Some(e),
+            ..Report::default()
+        };
+        record_failure_unlocked(repo, flags, &mut report, started);
+        report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
+        Box::new(report)
+    })
 }
 
 /// A cron line whose flags no longer parse (a typo, a flag an upgrade renamed) fails before any

@@ -5,18 +5,22 @@
 //! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded. The
 //! repository is left as a `kill -9` would leave it, which the next run repairs by itself.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 type Recorder = Box<dyn Fn(&str) + Send + Sync>;
 
-static RECORDER: OnceLock<Recorder> = OnceLock::new();
+static RECORDER: Mutex<Option<Recorder>> = Mutex::new(None);
 static STOPPING: AtomicBool = AtomicBool::new(false);
+static WATCHING: Once = Once::new();
 
-/// How a stopped run is recorded (the first registration wins; one run per process).
+/// How a stopped run is recorded from now on (replacing an earlier registration: a run records
+/// itself one way while it waits for the lock, another once it holds it).
 pub fn on_stop(record: impl Fn(&str) + Send + Sync + 'static) {
-    let _ = RECORDER.set(Box::new(record));
+    if let Ok(mut slot) = RECORDER.lock() {
+        *slot = Some(Box::new(record));
+    }
 }
 
 /// Whether the process is being stopped: a run that finishes meanwhile must not record
@@ -34,15 +38,21 @@ pub fn stop(reason: &str) -> ! {
         }
     }
     eprintln!("sqlgit: {reason}");
-    if let Some(record) = RECORDER.get() {
+    if let Ok(slot) = RECORDER.lock()
+        && let Some(record) = slot.as_ref()
+    {
         record(reason);
     }
     std::process::exit(1)
 }
 
-/// Stop the run on SIGTERM, SIGINT or SIGHUP (a thread waits for them). Children started
-/// afterwards keep the default handling (handlers do not survive `exec`).
+/// Stop the run on SIGTERM, SIGINT or SIGHUP (a thread waits for them; once per process).
+/// Children started afterwards keep the default handling (handlers do not survive `exec`).
 pub fn watch_signals() {
+    WATCHING.call_once(start_watching);
+}
+
+fn start_watching() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) else {
         return;

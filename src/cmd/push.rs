@@ -10,7 +10,7 @@ use crate::cli::{FilterArgs, JobArgs, KeepArgs, RemoteArgs, flags, parse_duratio
 use crate::error::Exit;
 use crate::remote::{Adopted, PushResult};
 use crate::settings::Settings;
-use crate::store::{Store, lock};
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -33,10 +33,6 @@ pub struct PushArgs {
 pub fn run(args: PushArgs) -> Result<Exit> {
     let started = Instant::now();
     let path = Store::open(&args.repo)?.path;
-    let _lock = lock::lock(&path, args.lock_timeout)?;
-    let mut store = Store::open(&path)?;
-    store.remove_stale_locks();
-    let old = Settings::load(&store);
     let given = flags(
         &[],
         &args.remotes,
@@ -44,6 +40,18 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         &FilterArgs::default(),
         &JobArgs::default(),
     );
+    let _lock = match crate::job::lock_for_push(&path, &given, args.lock_timeout, started) {
+        Ok(lock) => lock,
+        Err(report) => {
+            for w in &report.warnings {
+                eprintln!("sqlgit: warning: {w}");
+            }
+            return Err(report.error.expect("a lock error"));
+        }
+    };
+    let mut store = Store::open(&path)?;
+    store.remove_stale_locks();
+    let old = Settings::load(&store);
     let settings = old.merged(&given);
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
@@ -64,6 +72,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
     {
         eprintln!("sqlgit: warning: {}", crate::error::error_line(&e));
     }
+    crate::job::record_push_if_stopped(&path, &settings, started);
     let pushed = push(&mut store, &settings, args.reroot);
     let (error, results) = match pushed {
         Ok(results) => (None, results),

@@ -97,7 +97,14 @@ impl Recorder<'_> {
 
 /// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed
 /// run like any other (see [`crate::stop`]).
-pub(super) fn record_if_stopped(repo: &Path, settings: &Settings, started: Instant) {
+/// `holds_lock`: whether the run holds the repository's lock (else it is waiting for it, and
+/// the live run's start stays recorded).
+pub(super) fn record_if_stopped(
+    repo: &Path,
+    settings: &Settings,
+    started: Instant,
+    holds_lock: bool,
+) {
     let (repo, settings) = (repo.to_path_buf(), settings.clone());
     crate::stop::on_stop(move |reason| {
         let store = Store::open(&repo).ok();
@@ -108,10 +115,26 @@ pub(super) fn record_if_stopped(repo: &Path, settings: &Settings, started: Insta
         let stopped = Recorder {
             repo: &repo,
             store: store.as_ref(),
-            holds_lock: true,
+            holds_lock,
         };
         stopped.finish(&settings, &mut report, started);
         for w in fold_warnings(report.warnings) {
+            eprintln!("sqlgit: warning: {w}");
+        }
+    });
+    crate::stop::watch_signals();
+}
+
+/// A `sqlgit push` stopped by a signal (or a deadline) under the lock is recorded as a failed
+/// push (see [`record_push`]).
+pub fn record_push_if_stopped(repo: &Path, settings: &Settings, started: Instant) {
+    let (repo, settings) = (repo.to_path_buf(), settings.clone());
+    crate::stop::on_stop(move |reason| {
+        let Ok(store) = Store::open(&repo) else {
+            return;
+        };
+        let error = anyhow::anyhow!("{reason}");
+        for w in fold_warnings(record_push(&store, &settings, Some(&error), &[], started)) {
             eprintln!("sqlgit: warning: {w}");
         }
     });

@@ -485,3 +485,42 @@ fn a_hung_hook_is_stopped_and_reported_and_does_not_block_the_next_run() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs that wait for another run's lock are runs too. One stopped by SIGTERM while it waits
+/// (cron's `timeout` during an overlap) says so, fires the failure hook and is recorded; a
+/// `sqlgit push` that gives up on the lock is recorded like a snapshot run that does.
+#[test]
+fn a_run_or_push_that_never_got_the_lock_is_a_recorded_failure() {
+    let env = TestEnv::new();
+    let (repo, hook_file) = snapshotted_with_failure_hook(&env);
+    let lock = std::fs::File::open(repo.join("sqlgit.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+
+    let mut cmd = env.sqlgit_cmd(&["snapshot", "--repo", &s(&repo), "--lock-timeout", "120s"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sqlgit: stopped by SIGTERM"), "{stderr}");
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("stopped by SIGTERM"), "{lines:?}");
+
+    let run = env
+        .sqlgit(&["push", "--repo", &s(&repo), "--lock-timeout", "1s"])
+        .code_is(1);
+    assert!(run.stderr_str().contains("is busy"), "{}", run.stderr_str());
+    drop(lock);
+    let lines = hook_lines(&hook_file);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("busy"), "{lines:?}");
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        status.stderr_str().contains("the last run failed") && status.stderr_str().contains("busy"),
+        "{}",
+        status.stderr_str()
+    );
+}
