@@ -109,7 +109,11 @@ impl Timeline {
             return Ok(());
         };
         if !cache::holds(&self.store, boundary) {
-            self.fetch(&url, boundary)?;
+            let _fetching = cache::lock_for_fetch(&self.store)?;
+            // Another reader may have fetched it while this one waited.
+            if !cache::holds(&self.store, boundary) {
+                self.fetch(&url, boundary)?;
+            }
         }
         self.cache = Some(cache::open(&self.store)?);
         Ok(())

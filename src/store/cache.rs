@@ -14,6 +14,10 @@
 //! cron run) and could lose objects under a reader; and `--unshallow` needs `deepen` support
 //! from the server. A self-contained copy survives pruning and works against any server.
 //!
+//! Readers that must create or fetch it take `DIR/sqlgit-cache.lock` (not the repository's
+//! lock: a reader never waits for a snapshot run), so readers reaching past local history at the
+//! same moment fetch once, one after the other, and pruning never drops it under a fetch.
+//!
 //! It is bounded by pruning: every `prune` (also the one after each snapshot) deletes it once it
 //! has gone unused for [`IDLE`], and it never holds more than one copy of the history remote.
 
@@ -27,6 +31,10 @@ use super::Store;
 
 /// The cache's folder inside the repository.
 pub const DIR: &str = "sqlgit-cache";
+/// Taken to create, fetch into or drop the cache.
+const LOCK: &str = "sqlgit-cache.lock";
+/// How long a reader waits for another one's fetch.
+const FETCH_WAIT: Duration = Duration::from_secs(600);
 /// Touched on every use; its age decides when pruning drops the cache.
 const STAMP: &str = "sqlgit-used";
 /// How long an unused cache survives the next prune.
@@ -42,7 +50,18 @@ pub fn holds(store: &Store, commit: Oid) -> bool {
     Repository::open_bare(dir(store)).is_ok_and(|r| r.find_commit(commit).is_ok())
 }
 
-/// Create the cache repository when it is missing; returns its path.
+/// Wait for other readers' fetches (up to 10 minutes), then hold the cache for this one.
+pub fn lock_for_fetch(store: &Store) -> Result<super::lock::Lock> {
+    super::lock::lock_file(&store.repo.path().join(LOCK), FETCH_WAIT)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "another sqlgit command has been fetching the history cache for {}: try again later",
+            humantime::format_duration(FETCH_WAIT)
+        )
+    })
+}
+
+/// Create the cache repository when it is missing (the caller holds [`lock_for_fetch`]);
+/// returns its path.
 pub fn create(store: &Store) -> Result<PathBuf> {
     let path = dir(store);
     if Repository::open_bare(&path).is_ok() {
@@ -84,6 +103,10 @@ pub fn drop_if_idle(git_dir: &Path, idle: Duration, now: SystemTime) -> bool {
     if now.duration_since(used).unwrap_or_default() < idle {
         return false;
     }
+    // Not under a reader's fetch.
+    let Ok(Some(_fetching)) = super::lock::lock_file(&git_dir.join(LOCK), Duration::ZERO) else {
+        return false;
+    };
     // Renamed first: a half-deleted cache is never opened again.
     let doomed = git_dir.join(format!(".{DIR}-dropped-{}", std::process::id()));
     if std::fs::rename(&path, &doomed).is_err() {

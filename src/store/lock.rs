@@ -16,30 +16,38 @@ pub struct Lock {
 
 /// Take the repository's lock, waiting up to `timeout` for another run to finish.
 pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
-    let path = repo_dir.join("sqlgit.lock");
+    match lock_file(&repo_dir.join("sqlgit.lock"), timeout)? {
+        Some(lock) => Ok(lock),
+        None => Err(crate::error::Failure::Busy {
+            repo: repo_dir.display().to_string(),
+            waited: humantime::format_duration(timeout).to_string(),
+        }
+        .into()),
+    }
+}
+
+/// An exclusive `flock` on the file at `path` (created 0600), waiting up to `timeout`; None
+/// when another process still holds it then.
+pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("open lock file {}", path.display()))?;
     let start = Instant::now();
     loop {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(Lock { _file: file });
+            return Ok(Some(Lock { _file: file }));
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(err).with_context(|| format!("lock {}", path.display()));
         }
         if start.elapsed() >= timeout {
-            return Err(crate::error::Failure::Busy {
-                repo: repo_dir.display().to_string(),
-                waited: humantime::format_duration(timeout).to_string(),
-            }
-            .into());
+            return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

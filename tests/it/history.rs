@@ -395,3 +395,37 @@ fn offline_the_error_names_the_remote_unless_the_cache_holds_the_point() {
     let events = json_of(&fx.on(&fx.repo, &["history", "t", "97", "--json"]).success());
     assert!(!events.as_array().unwrap().is_empty());
 }
+
+/// Readers reaching past local history at the same moment, before the cache exists (log --all
+/// from several terminals, a cat beside them): each must succeed. They fetch one after the
+/// other instead of creating the cache over each other.
+#[test]
+fn readers_reaching_back_at_the_same_moment_all_succeed() {
+    let fx = Fx::new(12);
+    for round in 0..3 {
+        let _ = std::fs::remove_dir_all(fx.repo.join("sqlgit-cache"));
+        let repo = fx.repo_arg();
+        let children: Vec<_> = (0..5)
+            .map(|i| {
+                let args: Vec<&str> = if i == 0 {
+                    vec!["cat", "HEAD~8", "--repo", &repo]
+                } else {
+                    vec!["log", "--all", "--repo", &repo]
+                };
+                let mut cmd = fx.env.sqlgit_cmd(&args);
+                cmd.env("SQLGIT_NOW", (T0 + 60 * fx.n).to_string())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
