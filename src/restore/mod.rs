@@ -137,6 +137,10 @@ pub enum Source<'a> {
 /// -wal/-shm/-journal files only with `force`, and never while a process has it open). Returns
 /// what was restored, for people.
 pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
+    // A symlink is followed, as SQLite and `--into` follow it: the database it names is
+    // replaced (or created), not the link (a deploy's `current/app.db -> shared/app.db`).
+    let followed = follow_symlinks(target)?;
+    let target = followed.as_path();
     if target.is_dir() {
         bail!(
             "{} is a directory: give the path of a database file",
@@ -168,6 +172,26 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         return Err(e);
     }
     Ok(what)
+}
+
+/// The file `path` names once every symlink on its last component is followed (also a link
+/// to a file not there yet).
+fn follow_symlinks(path: &Path) -> Result<std::path::PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let to = std::fs::read_link(&path)
+                    .with_context(|| format!("read symlink {}", path.display()))?;
+                path = match path.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
 }
 
 /// Build a new database at `tmp` from `source`, executing `prelude` first (PRAGMAs that must

@@ -286,3 +286,63 @@ fn the_next_run_removes_the_temporary_files_of_killed_runs() {
         }
     }
 }
+
+/// `restore --to LINK --force` where LINK is a symlink (a deploy's `release/app.db ->
+/// shared/app.db`) restores the database the link names, as SQLite and `--into` follow it; the
+/// link stays. A link to a file not there yet creates that file.
+#[test]
+fn restore_to_a_symlink_replaces_the_database_it_names() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("shared")).unwrap();
+    std::fs::create_dir_all(env.path("release")).unwrap();
+    let db = env.path("shared/app.db");
+    env.sqlite3(&db, "CREATE TABLE t(v); INSERT INTO t VALUES ('good');")
+        .success();
+    let repo = env.path("R");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo)]).success();
+    sql(&env, &db, "UPDATE t SET v = 'bad';");
+    let link = env.path("release/app.db");
+    std::os::unix::fs::symlink("../shared/app.db", &link).unwrap();
+    let value = |p: &Path| -> String {
+        rusqlite::Connection::open(p)
+            .unwrap()
+            .query_row("SELECT v FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+    sg(
+        &env,
+        T0,
+        &["restore", "--repo", &s(&repo), "--to", &s(&link)],
+    )
+    .code_is(1);
+    assert_eq!(value(&db), "bad", "without --force nothing is replaced");
+    sg(
+        &env,
+        T0,
+        &["restore", "--repo", &s(&repo), "--to", &s(&link), "--force"],
+    )
+    .success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(value(&db), "good");
+
+    let dangling = env.path("release/new.db");
+    std::os::unix::fs::symlink("../shared/new.db", &dangling).unwrap();
+    sg(
+        &env,
+        T0,
+        &["restore", "--repo", &s(&repo), "--to", &s(&dangling)],
+    )
+    .success();
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(value(&env.path("shared/new.db")), "good");
+}
