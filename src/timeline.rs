@@ -84,6 +84,8 @@ impl Timeline {
     /// Resolve a WHEN (None: the latest snapshot) against local history, falling back to the
     /// history remote's when the point is older.
     pub fn resolve(&mut self, spec: Option<&str>) -> Result<Oid> {
+        // A latest snapshot that cannot be read: said with the command that repairs it.
+        self.head()?;
         let local = when::resolve(&self.store.repo, spec).map(|c| c.id());
         let spec = match (local, spec) {
             (Ok(id), _) => return Ok(id),

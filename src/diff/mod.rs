@@ -99,6 +99,8 @@ pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
 fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let store = Store::open_read(req.repo)?;
     let repo = &store.repo;
+    // A latest snapshot that cannot be read: said with the command that repairs it.
+    store.head()?;
     let from = when::resolve_local(repo, Some(req.from)).context("diff --live")?;
     // Without --db, a repository of several databases compares the one named like the file.
     let named = live.path.file_name().map(|n| n.to_string_lossy());

@@ -151,7 +151,8 @@ impl Store {
         let id = main.target().map(short_id);
         anyhow::anyhow!(
             "the latest snapshot {} cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
-             sets it aside and fetches it again from the history remote",
+             sets it aside and goes on from the history remote's copy of it (if one is set) or \
+             from the newest snapshot here that can be read",
             id.as_deref().unwrap_or("(main)"),
             e.message(),
             self.path.display()

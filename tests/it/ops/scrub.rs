@@ -244,8 +244,16 @@ fn three_snapshots(env: &TestEnv, remote: Option<(&str, &str)>) -> (PathBuf, Pat
 /// Every command names the damaged latest snapshot and the command that repairs it.
 fn assert_names_the_repair(env: &TestEnv, repo: &Path, damaged: &str) {
     let r = s(repo);
-    for args in [vec!["status", "--repo", &r], vec!["log", "--repo", &r]] {
-        let err = sg(env, T0 + 400, &args).code_is(1).stderr_str();
+    let new = s(&env.path("new.db"));
+    for (args, code) in [
+        (vec!["status", "--repo", &r], 1),
+        (vec!["log", "--repo", &r], 1),
+        (vec!["cat", "--repo", &r], 1),
+        (vec!["verify", "--repo", &r], 1),
+        (vec!["restore", "--repo", &r, "--to", &new], 1),
+        (vec!["diff", "HEAD~1", "--repo", &r], 2),
+    ] {
+        let err = sg(env, T0 + 400, &args).code_is(code).stderr_str();
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
             err.contains(&format!(
