@@ -22,11 +22,14 @@ pub struct Restored {
     pub what: String,
     /// Where the target's old content was saved.
     pub saved: PathBuf,
+    /// What people should know: the snapshot's page size or auto_vacuum, not applied.
+    pub warnings: Vec<String>,
 }
 
 /// Replace the content of the existing database `target` with `source`, while applications
 /// may have it open: build into a temporary file beside it (with the target's page size,
-/// auto_vacuum and WAL or rollback-journal mode), take the target's write lock (waiting up to
+/// auto_vacuum and WAL or rollback-journal mode: the SQL's own page_size and auto_vacuum are
+/// not applied, a warning says so), take the target's write lock (waiting up to
 /// `busy_timeout`), save its old content aside, copy the new pages in with the backup API in one
 /// step, then check the target with `PRAGMA integrity_check`.
 pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> Result<Restored> {
@@ -44,7 +47,7 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
     remove_with_sidecars(&tmp)?;
     let dest = format!("into {}", target.display());
-    let what = build_from(source, &tmp, layout.prelude().as_bytes(), &dest)?;
+    let (what, built) = build_from(source, &tmp, Some(layout.pinned()), &dest)?;
     let copied = layout
         .apply(&tmp)
         .and_then(|()| copy_in(&tmp, &mut live, target, layout.wal, busy_timeout));
@@ -57,7 +60,12 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             saved.display()
         )
     })?;
-    Ok(Restored { what, saved })
+    let warnings = layout.kept(&built.ignored, target);
+    Ok(Restored {
+        what,
+        saved,
+        warnings,
+    })
 }
 
 /// A read-write connection to `path` that waits up to `busy_timeout` for locks.
@@ -104,16 +112,33 @@ impl Layout {
         })
     }
 
-    /// Executed on the new file before any of the restore's SQL.
-    fn prelude(&self) -> String {
-        format!(
-            "PRAGMA page_size={};\nPRAGMA auto_vacuum={};\n",
-            self.page_size, self.auto_vacuum
-        )
+    /// What the build keeps whatever its SQL says.
+    fn pinned(&self) -> super::Pinned {
+        super::Pinned {
+            page_size: self.page_size,
+            auto_vacuum: self.auto_vacuum,
+        }
     }
 
-    /// Put the built file at `path` in the target's journal mode (and page size and
-    /// auto_vacuum, if its SQL chose others); refuse another text encoding.
+    /// The warning when the SQL asked for another layout (`ignored`, from the build).
+    fn kept(&self, ignored: &[String], target: &Path) -> Vec<String> {
+        if ignored.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "the restored SQL sets PRAGMA {}; {} keeps its own page_size={} and auto_vacuum={} \
+             (--into keeps the target's layout: converting it takes a VACUUM, which renumbers \
+             hidden rowids; every row and rowid is the snapshot's). For the snapshot's layout, \
+             stop the application and use --to --force",
+            ignored.join(", "),
+            target.display(),
+            self.page_size,
+            self.auto_vacuum
+        )]
+    }
+
+    /// Put the built file at `path` in the target's journal mode; refuse another text encoding
+    /// (or layout: the build keeps the target's).
     fn apply(&self, path: &Path) -> Result<()> {
         let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
         let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
@@ -128,12 +153,14 @@ impl Layout {
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
         if page_size != self.page_size || auto_vacuum != self.auto_vacuum {
-            conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
-            conn.execute_batch(&format!(
-                "PRAGMA page_size={}; PRAGMA auto_vacuum={}; VACUUM;",
-                self.page_size, self.auto_vacuum
-            ))
-            .context("set the target's page size and auto_vacuum")?;
+            // Pinned while it was built (`Pinned`): converting now would take a VACUUM, which
+            // gives new rowids to tables without an INTEGER PRIMARY KEY.
+            bail!(
+                "the restored database has page_size={page_size} and auto_vacuum={auto_vacuum}, \
+                 the target {} and {}",
+                self.page_size,
+                self.auto_vacuum
+            );
         }
         let mode = if self.wal { "WAL" } else { "DELETE" };
         let set: String =
