@@ -121,6 +121,7 @@ pub fn build_pinned(
     if !conn.is_autocommit() {
         bail!("the SQL ended inside a transaction: the snapshot is incomplete");
     }
+    complete_dump(seen.last_transaction.as_deref())?;
     // Every page is written (no journal, so nothing more is written before the close): the
     // disk catches up while the check reads the pages back from memory.
     let synced = std::thread::scope(|s| {
@@ -141,6 +142,23 @@ pub fn build_pinned(
         bytes,
         ignored: seen.ignored,
     })
+}
+
+/// Fail unless the SQL's last transaction ended with COMMIT, as every complete dump does (sqlgit's
+/// `9-commit.sql`, sqlite3's `.dump`): an empty file executes nothing, and sqlite3 ends a dump
+/// that failed with `ROLLBACK; -- due to errors`.
+fn complete_dump(last_transaction: Option<&str>) -> Result<()> {
+    match last_transaction {
+        Some("COMMIT") => Ok(()),
+        Some("ROLLBACK") => bail!(
+            "the SQL ends with ROLLBACK, not COMMIT: not a complete dump (sqlite3 ends a .dump \
+             that failed with `ROLLBACK; -- due to errors`); nothing was restored"
+        ),
+        _ => bail!(
+            "the SQL has no COMMIT: not a complete dump (an empty or cut-short file?); nothing \
+             was restored"
+        ),
+    }
 }
 
 /// Run `build` while the disk is asked, every 100 ms, to start writing what is new in the file
