@@ -117,9 +117,29 @@ pub fn for_each_file(
     }
 }
 
-/// Stream the snapshot's SQL to `out`.
-pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<()> {
-    for_each_file(repo, tree, |_, data| Ok(out.write_all(data)?))
+/// Stream the snapshot's SQL to `out`. Returns the bytes written.
+pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<u64> {
+    let mut bytes = 0u64;
+    for_each_file(repo, tree, |_, data| {
+        bytes += data.len() as u64;
+        Ok(out.write_all(data)?)
+    })?;
+    Ok(bytes)
+}
+
+/// Fail when the `bytes` of SQL a snapshot's `tree` gave differ from what its commit recorded
+/// for the database `folder` (what `cat` can check without executing the SQL).
+pub fn check_bytes(commit: &Commit, folder: &str, bytes: u64) -> Result<()> {
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    match crate::dump::recorded::recorded(&message, folder) {
+        Some(want) if want.bytes != bytes => bail!(
+            "snapshot {} is incomplete: its commit records {} bytes of SQL for {folder}, its \
+             files hold {bytes} (files are missing from its tree; `sqlgit verify` says more)",
+            short(commit),
+            want.bytes
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Where a restore reads its SQL from.
@@ -187,16 +207,7 @@ fn build_from(
             build_pinned(tmp, Check::Quick, pinned, |exec| feed_file(file, exec)),
             file.display().to_string(),
         ),
-        Source::Snapshot { repo, when, db } => {
-            // Points pruned locally come from the history remote (see `crate::timeline`).
-            let mut timeline = crate::timeline::Timeline::open(repo)?;
-            let id = timeline.resolve(*when)?;
-            let repo = timeline.repo();
-            let commit = repo.find_commit(id)?;
-            let tree = db_tree(repo, &commit, *db)?;
-            let built = build_snapshot(repo, &tree, tmp, pinned);
-            (built, format!("snapshot {}", short(&commit)))
-        }
+        Source::Snapshot { repo, when, db } => build_point(repo, *when, *db, tmp, pinned)?,
     };
     match built {
         Ok(built) => Ok((what, built)),
@@ -205,6 +216,36 @@ fn build_from(
             Err(unrestorable(e).context(format!("restore {what} {dest}")))
         }
     }
+}
+
+/// [`build_from`] a snapshot: also fails when the database holds other tables, rows or bytes of
+/// SQL than its commit recorded (a tree that lost files restores cleanly, only smaller).
+fn build_point(
+    repo: &Path,
+    when: Option<&str>,
+    db: Option<&str>,
+    tmp: &Path,
+    pinned: Option<Pinned>,
+) -> Result<(Result<Built>, String)> {
+    // Points pruned locally come from the history remote (see `crate::timeline`).
+    let mut timeline = crate::timeline::Timeline::open(repo)?;
+    let id = timeline.resolve(when)?;
+    let repo = timeline.repo();
+    let commit = repo.find_commit(id)?;
+    let tree = db_tree(repo, &commit, db)?;
+    let folder = db_folder(&commit, db)?;
+    let built = build_snapshot(repo, &tree, tmp, pinned).and_then(|built| {
+        let conn = rusqlite::Connection::open(tmp)?;
+        let counted = crate::dump::recorded::count(&conn).context("count what was restored")?;
+        let got = crate::dump::Summary {
+            bytes: built.bytes,
+            ..counted
+        };
+        let message = String::from_utf8_lossy(commit.message_bytes());
+        crate::dump::recorded::check(&format!("database {folder}"), &message, &folder, &got)?;
+        Ok(built)
+    });
+    Ok((built, format!("snapshot {}", short(&commit))))
 }
 
 /// Build a new database at `path` from a snapshot's database folder `tree` (the fast path),

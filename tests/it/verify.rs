@@ -249,6 +249,59 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
     }
 }
 
+/// The same snapshot that lost a chunk is refused by `restore --to` and `restore --into` (which
+/// leave the target untouched), and `cat` exits 1 after the SQL it has: its commit records more.
+#[test]
+fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    env.sqlgit(&["cat", "--repo", &s(&repo)]).success();
+    let files = env.git_in(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+    let chunk = files
+        .lines()
+        .filter(|f| f.contains("/1-rows/"))
+        .nth(1)
+        .expect("table t has several chunk files")
+        .to_string();
+    remove_keeping_message(&env, &repo, &chunk);
+    let new = env.path("new.db");
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&new)])
+        .code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("incomplete") && err.contains("3000 rows"),
+        "{err}"
+    );
+    assert!(!new.exists());
+    let before = crate::env::FileState::of(&to);
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&to)])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("incomplete"),
+        "{}",
+        run.stderr_str()
+    );
+    before.assert_unchanged(&to, "restore --into of an incomplete snapshot");
+    let run = env.sqlgit(&["cat", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        run.stderr_str().contains("incomplete"),
+        "{}",
+        run.stderr_str()
+    );
+}
+
 /// An external-content FTS4 table whose content table changed without its index (no triggers,
 /// as sqlite-utils' `enable_fts` makes it by default, or triggers dropped by a table rebuild)
 /// fails SQLite's integrity check in the database itself: the snapshot holds that index exactly,
