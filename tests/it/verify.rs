@@ -32,14 +32,20 @@ fn names_that_need_escaping_verify() {
             run.stdout_str()
         );
     }
-    // All databases at once (folder names as the tree has them).
+    // All databases at once (folder names as the tree has them). Each run's commit records
+    // only its own database: the two others' completeness is not checked, which is a warning.
     let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
     assert!(
         run.stdout_str().contains("3 databases") && run.stdout_str().contains("sqlite3"),
         "{}",
         run.stdout_str()
     );
-    assert!(run.stderr().is_empty(), "{}", run.stderr_str());
+    let err = run.stderr_str();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines().all(|l| l.contains("records no tables")) && !err.contains("100%25.db"),
+        "{err}"
+    );
 }
 
 /// Replace one file of HEAD's tree with `content` (plain git plumbing), as a new commit on main.
@@ -300,6 +306,40 @@ fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
         "{}",
         run.stderr_str()
     );
+}
+
+/// A database folder the commit records nothing for (a repository of two databases snapshotted
+/// by separate runs: the second run's commit keeps a.db without recording it) cannot be checked
+/// for completeness: verify says so in a warning instead of passing in silence.
+#[test]
+fn a_database_its_commit_does_not_record_is_a_warning() {
+    let env = TestEnv::new();
+    let a = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
+    );
+    let b = env.db_from_script("b.db", b"CREATE TABLE u(y); INSERT INTO u VALUES (1);");
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &a, &repo);
+    snapshot(&env, &b, &repo);
+    let files = env.git_in(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+    let chunk = files
+        .lines()
+        .filter(|f| f.starts_with("a.db/1-tables/t/1-rows/"))
+        .nth(1)
+        .expect("table t has several chunk files")
+        .to_string();
+    remove_keeping_message(&env, &repo, &chunk);
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("warning:")
+            && err.contains("database a.db: its commit records no tables, rows or bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("database b.db"), "{err}");
 }
 
 /// An external-content FTS4 table whose content table changed without its index (no triggers,
