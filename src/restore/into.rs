@@ -204,11 +204,23 @@ fn copy_in(
     };
     locked(backup.step(0).context("lock the target")?)?;
     let saved = save_aside(target, wal.then_some(busy_timeout), &file)?;
-    let step = backup.step(-1).context("copy the restored pages")?;
-    locked(step)?;
-    if step != StepResult::Done {
-        bail!("the copy did not finish in one step");
-    }
+    let copied = backup
+        .step(-1)
+        .context("copy the restored pages")
+        .and_then(|step| {
+            locked(step)?;
+            if step != StepResult::Done {
+                bail!("the copy did not finish in one step");
+            }
+            Ok(())
+        });
+    copied.with_context(|| {
+        format!(
+            "the old content is saved in {} (delete it once {} is checked)",
+            saved.display(),
+            target.display()
+        )
+    })?;
     Ok(saved)
 }
 
@@ -216,24 +228,30 @@ fn copy_in(
 /// existing file), while the caller holds its write lock. A WAL database (`wal_busy` given) is
 /// copied by `VACUUM INTO` on a second connection (readers still work under a WAL writer's
 /// lock); a rollback-journal database file is then exactly its committed content, copied as is
-/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours).
+/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours). Written
+/// under a hidden temporary name (removed on failure; one a killed run left, by the next run)
+/// and given its name only once synced: a file of that name always holds the whole content.
 fn save_aside(target: &Path, wal_busy: Option<Duration>, file: &PagerFile) -> Result<PathBuf> {
-    let (path, mut out) = create_aside(target)?;
-    let saved = (|| -> Result<()> {
+    let tmp = crate::output::temp_beside(target, "sqlgit-saving-")?;
+    remove_with_sidecars(&tmp)?;
+    let saved = (|| -> Result<PathBuf> {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("create {}", tmp.display()))?;
         if let Some(busy_timeout) = wal_busy {
-            let name = path.to_str().context("the file name is not UTF-8")?;
+            let name = tmp.to_str().context("the file name is not UTF-8")?;
             open(target, busy_timeout)?.execute("VACUUM INTO ?1", [name])?;
         } else {
             file.copy_to(&mut out)?;
         }
         out.sync_all()?;
-        Ok(())
+        name_aside(target, &tmp)
     })();
-    if let Err(e) = saved {
-        let _ = std::fs::remove_file(&path);
-        return Err(e.context(format!("save the old content to {}", path.display())));
-    }
-    Ok(path)
+    let _ = remove_with_sidecars(&tmp);
+    saved.context("save the old content")
 }
 
 /// The database file as SQLite has it open for a connection. Reading the file through another
@@ -288,9 +306,10 @@ impl PagerFile {
     }
 }
 
-/// A new, empty 0600 file `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, … appended
-/// when that exists).
-fn create_aside(target: &Path) -> Result<(PathBuf, File)> {
+/// Give the saved copy `tmp` its name, `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, …
+/// appended when that exists; a hard link, so no existing file is replaced), and sync the
+/// directory.
+fn name_aside(target: &Path, tmp: &Path) -> Result<PathBuf> {
     let stamp = humantime::format_rfc3339_seconds(crate::when::now())
         .to_string()
         .replace(['-', ':'], "");
@@ -302,13 +321,12 @@ fn create_aside(target: &Path) -> Result<(PathBuf, File)> {
             1 => base.clone(),
             n => PathBuf::from(format!("{}.{n}", base.display())),
         };
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path);
-        match created {
-            Ok(file) => return Ok((path, file)),
+        match std::fs::hard_link(tmp, &path) {
+            Ok(()) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let _ = File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
+                return Ok(path);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("create {}", path.display())),
         }
