@@ -2,17 +2,44 @@
 //! shutdown, SIGINT, SIGHUP — or stuck where nothing can interrupt it (a libgit2 network call
 //! past `--push-timeout`) must still fail loudly: one line on stderr, the failure recorded in
 //! the state and metrics files, the failure hook fired, a non-zero exit. Lower modules call
-//! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded. The
-//! repository is left as a `kill -9` would leave it, which the next run repairs by itself.
+//! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded, and
+//! `verify` its scratch directory, with [`remove_on_stop`]. The repository is left as a
+//! `kill -9` would leave it, which the next run repairs by itself.
 
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 type Recorder = Box<dyn Fn(&str) + Send + Sync>;
 
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
 static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Directories removed when the run is stopped.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Remove the directory `dir` (a scratch directory of restored copies) if the run is stopped
+/// before the returned guard is dropped.
+pub fn remove_on_stop(dir: &Path) -> Scratch {
+    let dir = dir.to_path_buf();
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.clone());
+    Scratch(dir)
+}
+
+/// Dropping it forgets the directory [`remove_on_stop`] registered.
+pub struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        SCRATCH
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| d != &self.0);
+    }
+}
 
 /// How a stopped run is recorded (the first registration wins; one run per process).
 pub fn on_stop(record: impl Fn(&str) + Send + Sync + 'static) {
@@ -34,6 +61,9 @@ pub fn stop(reason: &str) -> ! {
         }
     }
     eprintln!("sqlgit: {reason}");
+    for dir in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     if let Some(record) = RECORDER.get() {
         record(reason);
     }

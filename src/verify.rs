@@ -82,6 +82,8 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             std::env::temp_dir().display()
         )
     })?;
+    // A run stopped by a signal (`timeout` in cron) removes its restored copies too.
+    let _remove = crate::stop::remove_on_stop(scratch.path());
     for (n, folder) in folders.iter().enumerate() {
         let what = format!("snapshot {id}, database {folder}");
         let tree = db_tree(repo, commit, Some(folder))?;

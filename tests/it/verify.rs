@@ -431,3 +431,55 @@ fn rows_breaking_strict_types_fail_verify_saying_why() {
         "{err}"
     );
 }
+
+/// `verify` stopped by SIGTERM (cron's `timeout`) while it restores says so and removes its
+/// scratch directory of restored copies from $TMPDIR.
+#[test]
+fn a_verify_stopped_by_sigterm_removes_its_restored_copies() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40000)
+          INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let tmp = env.tmpdir();
+    std::fs::create_dir_all(&tmp).unwrap();
+    /// Every file under `dir`, at any depth.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            match e.file_type().is_ok_and(|t| t.is_dir()) {
+                true => out.extend(files(&e.path())),
+                false => out.push(e.path()),
+            }
+        }
+        out
+    }
+    let mut child = env
+        .sqlgit_cmd(&["verify", "--repo", &s(&repo), "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while files(&tmp)
+        .iter()
+        .all(|f| f.extension().is_none_or(|x| x != "db"))
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "verify made no restored copy"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "verify finished first");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    assert_eq!(files(&tmp), Vec::<PathBuf>::new(), "restored copies left");
+}
