@@ -325,49 +325,7 @@ fn commit_message(dbs: &[(String, Summary)], total: &Summary) -> String {
     msg
 }
 
-/// The value of trailer `key` (`Sqlgit-Rows:`, …) of a snapshot commit's message.
-pub fn trailer<'m>(message: &'m str, key: &str) -> Option<&'m str> {
-    message
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .map(str::trim)
-}
-
-/// What a snapshot commit's message ([`commit_message`]) recorded for database `folder` when it
-/// was taken: its own figures in a commit of several databases, the totals in a commit of it
-/// alone. None for commits that do not say (older ones; a folder a run on another database
-/// kept without recording it).
-pub fn recorded(message: &str, folder: &str) -> Option<Summary> {
-    let databases = message
-        .lines()
-        .filter(|l| l.starts_with("Sqlgit-Database:"))
-        .count();
-    if databases > 1 {
-        // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
-        let rest = trailer(message, &format!("Sqlgit-Database-Summary: {folder} "))?;
-        let nums: Vec<u64> = rest
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        return match nums[..] {
-            [tables, rows, bytes] => Some(Summary {
-                tables,
-                rows,
-                bytes,
-            }),
-            _ => None,
-        };
-    }
-    if trailer(message, "Sqlgit-Database:") != Some(folder) {
-        return None;
-    }
-    let num = |key: &str| trailer(message, key)?.parse::<u64>().ok();
-    Some(Summary {
-        tables: num("Sqlgit-Tables:")?,
-        rows: num("Sqlgit-Rows:")?,
-        bytes: num("Sqlgit-Bytes:")?,
-    })
-}
+pub use crate::dump::recorded::{recorded, trailer};
 
 /// Make libgit2 fsync what it writes into the repository (refs, loose objects).
 pub fn enable_fsync() {

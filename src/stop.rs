@@ -2,9 +2,11 @@
 //! shutdown, SIGINT, SIGHUP — or stuck where nothing can interrupt it (a libgit2 network call
 //! past `--push-timeout`) must still fail loudly: one line on stderr, the failure recorded in
 //! the state and metrics files, the failure hook fired, a non-zero exit. Lower modules call
-//! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded. The
-//! repository is left as a `kill -9` would leave it, which the next run repairs by itself.
+//! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded, and
+//! `verify` its scratch directory, with [`remove_on_stop`]. The repository is left as a
+//! `kill -9` would leave it, which the next run repairs by itself.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
@@ -14,6 +16,31 @@ type Recorder = Box<dyn Fn(&str) + Send + Sync>;
 static RECORDER: Mutex<Option<Recorder>> = Mutex::new(None);
 static STOPPING: AtomicBool = AtomicBool::new(false);
 static WATCHING: Once = Once::new();
+/// Directories removed when the run is stopped.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Remove the directory `dir` (a scratch directory of restored copies) if the run is stopped
+/// before the returned guard is dropped.
+pub fn remove_on_stop(dir: &Path) -> Scratch {
+    let dir = dir.to_path_buf();
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.clone());
+    Scratch(dir)
+}
+
+/// Dropping it forgets the directory [`remove_on_stop`] registered.
+pub struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        SCRATCH
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| d != &self.0);
+    }
+}
 
 /// How a stopped run is recorded from now on (replacing an earlier registration: a run records
 /// itself one way while it waits for the lock, another once it holds it).
@@ -38,6 +65,9 @@ pub fn stop(reason: &str) -> ! {
         }
     }
     eprintln!("sqlgit: {reason}");
+    for dir in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     if let Ok(slot) = RECORDER.lock()
         && let Some(record) = slot.as_ref()
     {

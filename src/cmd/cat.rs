@@ -8,7 +8,7 @@ use clap::Args;
 use crate::error::Exit;
 
 use crate::output::Output;
-use crate::restore::{db_tree, write_sql};
+use crate::restore::{check_bytes, db_folder, db_tree, write_sql};
 use crate::timeline::Timeline;
 
 #[derive(Debug, Args)]
@@ -40,8 +40,13 @@ pub fn run(args: CatArgs) -> Result<Exit> {
         None => "stdout".to_string(),
     };
     let what = || format!("snapshot {} to {dest}", crate::restore::short(&commit));
+    let folder = db_folder(&commit, args.db.as_deref())?;
     let mut out = Output::create(args.output.as_deref())?;
-    match write_sql(repo, &tree, &mut out) {
+    // A snapshot that lost files gives less SQL than its commit recorded: a file is not kept,
+    // stdout has had it all, and the exit code says so.
+    let written =
+        write_sql(repo, &tree, &mut out).and_then(|bytes| check_bytes(&commit, &folder, bytes));
+    match written {
         Ok(()) => out.finish().with_context(what)?,
         Err(e) => {
             out.abandon();

@@ -55,6 +55,9 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
     match (&args.into, &args.to) {
         (Some(into), _) => {
             let done = restore_into(&source, into, args.busy_timeout)?;
+            for w in &done.warnings {
+                eprintln!("sqlgit: warning: {w}");
+            }
             say!(
                 "restored {} into {}; its old content is in {}",
                 done.what,

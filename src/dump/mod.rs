@@ -35,6 +35,7 @@ mod parallel;
 pub mod path;
 pub mod real;
 mod record;
+pub mod recorded;
 pub mod rows;
 pub mod schema;
 pub mod shell;

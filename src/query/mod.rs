@@ -106,7 +106,7 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("create {}", path.display()))?;
-        build_snapshot(repo, &tree, &path, b"")
+        build_snapshot(repo, &tree, &path, None)
             .with_context(|| format!("restore snapshot {}", short(commit)))?;
         let (columns, rows) = run_statement(&path, req.sql)
             .with_context(|| format!("query at snapshot {}", short(commit)))?;

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use rusqlite::ffi;
 
 use super::check::{Check, check_integrity, quick_check_built};
+use super::guard::{Guard, Pinned};
 
 /// Execute SQL text (any bytes, several statements) on `conn`, read as the sqlite3 shell reads
 /// a script (one CR before each line end dropped), so that every restore restores the same.
@@ -70,6 +71,15 @@ pub(super) fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
 const BUILD_PRAGMAS: &str = "PRAGMA journal_mode=OFF;\nPRAGMA synchronous=OFF;\n\
                              PRAGMA cache_size=-2048;\nPRAGMA threads=2;\n";
 
+/// What a build saw besides the database.
+#[derive(Debug, Default)]
+pub struct Built {
+    /// Bytes of SQL executed.
+    pub bytes: u64,
+    /// Layout pragmas of the SQL not applied, as they were written (`page_size=1024`).
+    pub ignored: Vec<String>,
+}
+
 /// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
 /// it (`check`) and sync it to disk. Row statements take the fast path ([`super::fast`]); the
 /// database is the same as executing the SQL gives.
@@ -78,24 +88,40 @@ pub fn build_database(
     check: Check,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
+    build_pinned(path, check, None, feed).map(|_| ())
+}
+
+/// [`build_database`] keeping the page size and auto_vacuum `pinned` (if given) whatever the
+/// SQL sets.
+pub fn build_pinned(
+    path: &Path,
+    check: Check,
+    pinned: Option<Pinned>,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<Built> {
     let conn = crate::vfs::open(path, rusqlite::OpenFlags::default())
         .with_context(|| format!("create {}", path.display()))?;
     crate::dump::real::register_sql_functions(&conn)?;
     conn.execute_batch(BUILD_PRAGMAS)
         .context("set up the new database")?;
+    let guard = Guard::install(&conn, pinned)?;
     let meter = crate::progress::Progress::bytes("restoring");
+    let mut bytes = 0u64;
     let (conn, inserted) = writing_back(path, || {
         super::fast::run(conn, |exec| {
             feed(&mut |sql| {
                 meter.inc(sql.len() as u64);
+                bytes += sql.len() as u64;
                 exec(sql)
             })
         })
     })?;
     meter.finish();
+    let seen = guard.finish(&conn);
     if !conn.is_autocommit() {
         bail!("the SQL ended inside a transaction: the snapshot is incomplete");
     }
+    complete_dump(seen.last_transaction.as_deref())?;
     // Every page is written (no journal, so nothing more is written before the close): the
     // disk catches up while the check reads the pages back from memory.
     let synced = std::thread::scope(|s| {
@@ -112,7 +138,27 @@ pub fn build_database(
     })?;
     conn.close().map_err(|(_, e)| e)?;
     synced.with_context(|| format!("sync {}", path.display()))?;
-    Ok(())
+    Ok(Built {
+        bytes,
+        ignored: seen.ignored,
+    })
+}
+
+/// Fail unless the SQL's last transaction ended with COMMIT, as every complete dump does (sqlgit's
+/// `9-commit.sql`, sqlite3's `.dump`): an empty file executes nothing, and sqlite3 ends a dump
+/// that failed with `ROLLBACK; -- due to errors`.
+fn complete_dump(last_transaction: Option<&str>) -> Result<()> {
+    match last_transaction {
+        Some("COMMIT") => Ok(()),
+        Some("ROLLBACK") => bail!(
+            "the SQL ends with ROLLBACK, not COMMIT: not a complete dump (sqlite3 ends a .dump \
+             that failed with `ROLLBACK; -- due to errors`); nothing was restored"
+        ),
+        _ => bail!(
+            "the SQL has no COMMIT: not a complete dump (an empty or cut-short file?); nothing \
+             was restored"
+        ),
+    }
 }
 
 /// Run `build` while the disk is asked, every 100 ms, to start writing what is new in the file

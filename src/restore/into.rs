@@ -22,11 +22,14 @@ pub struct Restored {
     pub what: String,
     /// Where the target's old content was saved.
     pub saved: PathBuf,
+    /// What people should know: the snapshot's page size or auto_vacuum, not applied.
+    pub warnings: Vec<String>,
 }
 
 /// Replace the content of the existing database `target` with `source`, while applications
 /// may have it open: build into a temporary file beside it (with the target's page size,
-/// auto_vacuum and WAL or rollback-journal mode), take the target's write lock (waiting up to
+/// auto_vacuum and WAL or rollback-journal mode: the SQL's own page_size and auto_vacuum are
+/// not applied, a warning says so), take the target's write lock (waiting up to
 /// `busy_timeout`), save its old content aside, copy the new pages in with the backup API in one
 /// step, then check the target with `PRAGMA integrity_check`.
 pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> Result<Restored> {
@@ -44,7 +47,7 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
     remove_with_sidecars(&tmp)?;
     let dest = format!("into {}", target.display());
-    let what = build_from(source, &tmp, layout.prelude().as_bytes(), &dest)?;
+    let (what, built) = build_from(source, &tmp, Some(layout.pinned()), &dest)?;
     let copied = layout
         .apply(&tmp)
         .and_then(|()| copy_in(&tmp, &mut live, target, layout.wal, busy_timeout));
@@ -57,7 +60,12 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             saved.display()
         )
     })?;
-    Ok(Restored { what, saved })
+    let warnings = layout.kept(&built.ignored, target);
+    Ok(Restored {
+        what,
+        saved,
+        warnings,
+    })
 }
 
 /// A read-write connection to `path` that waits up to `busy_timeout` for locks.
@@ -104,16 +112,33 @@ impl Layout {
         })
     }
 
-    /// Executed on the new file before any of the restore's SQL.
-    fn prelude(&self) -> String {
-        format!(
-            "PRAGMA page_size={};\nPRAGMA auto_vacuum={};\n",
-            self.page_size, self.auto_vacuum
-        )
+    /// What the build keeps whatever its SQL says.
+    fn pinned(&self) -> super::Pinned {
+        super::Pinned {
+            page_size: self.page_size,
+            auto_vacuum: self.auto_vacuum,
+        }
     }
 
-    /// Put the built file at `path` in the target's journal mode (and page size and
-    /// auto_vacuum, if its SQL chose others); refuse another text encoding.
+    /// The warning when the SQL asked for another layout (`ignored`, from the build).
+    fn kept(&self, ignored: &[String], target: &Path) -> Vec<String> {
+        if ignored.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "the restored SQL sets PRAGMA {}; {} keeps its own page_size={} and auto_vacuum={} \
+             (--into keeps the target's layout: converting it takes a VACUUM, which renumbers \
+             hidden rowids; every row and rowid is the snapshot's). For the snapshot's layout, \
+             stop the application and use --to --force",
+            ignored.join(", "),
+            target.display(),
+            self.page_size,
+            self.auto_vacuum
+        )]
+    }
+
+    /// Put the built file at `path` in the target's journal mode; refuse another text encoding
+    /// (or layout: the build keeps the target's).
     fn apply(&self, path: &Path) -> Result<()> {
         let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
         let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
@@ -128,12 +153,14 @@ impl Layout {
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
         if page_size != self.page_size || auto_vacuum != self.auto_vacuum {
-            conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
-            conn.execute_batch(&format!(
-                "PRAGMA page_size={}; PRAGMA auto_vacuum={}; VACUUM;",
-                self.page_size, self.auto_vacuum
-            ))
-            .context("set the target's page size and auto_vacuum")?;
+            // Pinned while it was built (`Pinned`): converting now would take a VACUUM, which
+            // gives new rowids to tables without an INTEGER PRIMARY KEY.
+            bail!(
+                "the restored database has page_size={page_size} and auto_vacuum={auto_vacuum}, \
+                 the target {} and {}",
+                self.page_size,
+                self.auto_vacuum
+            );
         }
         let mode = if self.wal { "WAL" } else { "DELETE" };
         let set: String =
@@ -177,11 +204,23 @@ fn copy_in(
     };
     locked(backup.step(0).context("lock the target")?)?;
     let saved = save_aside(target, wal.then_some(busy_timeout), &file)?;
-    let step = backup.step(-1).context("copy the restored pages")?;
-    locked(step)?;
-    if step != StepResult::Done {
-        bail!("the copy did not finish in one step");
-    }
+    let copied = backup
+        .step(-1)
+        .context("copy the restored pages")
+        .and_then(|step| {
+            locked(step)?;
+            if step != StepResult::Done {
+                bail!("the copy did not finish in one step");
+            }
+            Ok(())
+        });
+    copied.with_context(|| {
+        format!(
+            "the old content is saved in {} (delete it once {} is checked)",
+            saved.display(),
+            target.display()
+        )
+    })?;
     Ok(saved)
 }
 
@@ -189,24 +228,30 @@ fn copy_in(
 /// existing file), while the caller holds its write lock. A WAL database (`wal_busy` given) is
 /// copied by `VACUUM INTO` on a second connection (readers still work under a WAL writer's
 /// lock); a rollback-journal database file is then exactly its committed content, copied as is
-/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours).
+/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours). Written
+/// under a hidden temporary name (removed on failure; one a killed run left, by the next run)
+/// and given its name only once synced: a file of that name always holds the whole content.
 fn save_aside(target: &Path, wal_busy: Option<Duration>, file: &PagerFile) -> Result<PathBuf> {
-    let (path, mut out) = create_aside(target)?;
-    let saved = (|| -> Result<()> {
+    let tmp = crate::output::temp_beside(target, "sqlgit-saving-")?;
+    remove_with_sidecars(&tmp)?;
+    let saved = (|| -> Result<PathBuf> {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("create {}", tmp.display()))?;
         if let Some(busy_timeout) = wal_busy {
-            let name = path.to_str().context("the file name is not UTF-8")?;
+            let name = tmp.to_str().context("the file name is not UTF-8")?;
             open(target, busy_timeout)?.execute("VACUUM INTO ?1", [name])?;
         } else {
             file.copy_to(&mut out)?;
         }
         out.sync_all()?;
-        Ok(())
+        name_aside(target, &tmp)
     })();
-    if let Err(e) = saved {
-        let _ = std::fs::remove_file(&path);
-        return Err(e.context(format!("save the old content to {}", path.display())));
-    }
-    Ok(path)
+    let _ = remove_with_sidecars(&tmp);
+    saved.context("save the old content")
 }
 
 /// The database file as SQLite has it open for a connection. Reading the file through another
@@ -261,9 +306,10 @@ impl PagerFile {
     }
 }
 
-/// A new, empty 0600 file `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, … appended
-/// when that exists).
-fn create_aside(target: &Path) -> Result<(PathBuf, File)> {
+/// Give the saved copy `tmp` its name, `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, …
+/// appended when that exists; a hard link, so no existing file is replaced), and sync the
+/// directory.
+fn name_aside(target: &Path, tmp: &Path) -> Result<PathBuf> {
     let stamp = humantime::format_rfc3339_seconds(crate::when::now())
         .to_string()
         .replace(['-', ':'], "");
@@ -275,13 +321,12 @@ fn create_aside(target: &Path) -> Result<(PathBuf, File)> {
             1 => base.clone(),
             n => PathBuf::from(format!("{}.{n}", base.display())),
         };
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path);
-        match created {
-            Ok(file) => return Ok((path, file)),
+        match std::fs::hard_link(tmp, &path) {
+            Ok(()) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let _ = File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
+                return Ok(path);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("create {}", path.display())),
         }

@@ -7,6 +7,7 @@ mod check;
 mod decode;
 mod exec;
 mod fast;
+mod guard;
 mod into;
 
 use std::io::Write;
@@ -19,7 +20,8 @@ use crate::store::packread::PackReader;
 pub(crate) use check::run_check;
 pub use check::{Check, check_integrity, is_about_values, is_stale_fts_index};
 use exec::feed_file;
-pub use exec::{build_database, execute};
+pub use exec::{Built, build_database, build_pinned, execute};
+pub use guard::Pinned;
 pub use into::restore_into;
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
@@ -115,9 +117,29 @@ pub fn for_each_file(
     }
 }
 
-/// Stream the snapshot's SQL to `out`.
-pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<()> {
-    for_each_file(repo, tree, |_, data| Ok(out.write_all(data)?))
+/// Stream the snapshot's SQL to `out`. Returns the bytes written.
+pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<u64> {
+    let mut bytes = 0u64;
+    for_each_file(repo, tree, |_, data| {
+        bytes += data.len() as u64;
+        Ok(out.write_all(data)?)
+    })?;
+    Ok(bytes)
+}
+
+/// Fail when the `bytes` of SQL a snapshot's `tree` gave differ from what its commit recorded
+/// for the database `folder` (what `cat` can check without executing the SQL).
+pub fn check_bytes(commit: &Commit, folder: &str, bytes: u64) -> Result<()> {
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    match crate::dump::recorded::recorded(&message, folder) {
+        Some(want) if want.bytes != bytes => bail!(
+            "snapshot {} is incomplete: its commit records {} bytes of SQL for {folder}, its \
+             files hold {bytes} (files are missing from its tree; `sqlgit verify` says more)",
+            short(commit),
+            want.bytes
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Where a restore reads its SQL from.
@@ -155,7 +177,7 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         into::refuse_if_open(target, true)?;
     }
     remove_with_sidecars(&tmp)?;
-    let what = build_from(source, &tmp, b"", &format!("to {}", target.display()))?;
+    let (what, _) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
     let placed = (|| {
         if target.exists() {
             // Again, just before the rename: the build may have taken minutes.
@@ -194,47 +216,77 @@ fn follow_symlinks(path: &Path) -> Result<std::path::PathBuf> {
     bail!("{}: too many levels of symbolic links", path.display())
 }
 
-/// Build a new database at `tmp` from `source`, executing `prelude` first (PRAGMAs that must
-/// come before any table). Returns what was restored, for people; on failure `tmp` is removed
-/// and the error says what was being restored `dest` ("to new.db", "into app.db").
-fn build_from(source: &Source, tmp: &Path, prelude: &[u8], dest: &str) -> Result<String> {
+/// Build a new database at `tmp` from `source`, keeping the layout `pinned` (if given: see
+/// [`build_pinned`]). Returns what was restored, for people, and what the build saw; on failure
+/// `tmp` is removed and the error says what was being restored `dest` ("to new.db", "into
+/// app.db").
+fn build_from(
+    source: &Source,
+    tmp: &Path,
+    pinned: Option<Pinned>,
+    dest: &str,
+) -> Result<(String, Built)> {
     let (built, what) = match source {
         Source::File(file) => (
-            build_database(tmp, Check::Quick, |exec| {
-                exec(prelude)?;
-                feed_file(file, exec)
-            }),
+            build_pinned(tmp, Check::Quick, pinned, |exec| feed_file(file, exec)),
             file.display().to_string(),
         ),
-        Source::Snapshot { repo, when, db } => {
-            // Points pruned locally come from the history remote (see `crate::timeline`).
-            let mut timeline = crate::timeline::Timeline::open(repo)?;
-            let id = timeline.resolve(*when)?;
-            let repo = timeline.repo();
-            let commit = repo.find_commit(id)?;
-            let tree = db_tree(repo, &commit, *db)?;
-            let built = build_snapshot(repo, &tree, tmp, prelude);
-            (built, format!("snapshot {}", short(&commit)))
-        }
+        Source::Snapshot { repo, when, db } => build_point(repo, *when, *db, tmp, pinned)?,
     };
-    if let Err(e) = built {
-        let _ = remove_with_sidecars(tmp);
-        return Err(unrestorable(e).context(format!("restore {what} {dest}")));
+    match built {
+        Ok(built) => Ok((what, built)),
+        Err(e) => {
+            let _ = remove_with_sidecars(tmp);
+            Err(unrestorable(e).context(format!("restore {what} {dest}")))
+        }
     }
-    Ok(what)
+}
+
+/// [`build_from`] a snapshot: also fails when the database holds other tables, rows or bytes of
+/// SQL than its commit recorded (a tree that lost files restores cleanly, only smaller).
+fn build_point(
+    repo: &Path,
+    when: Option<&str>,
+    db: Option<&str>,
+    tmp: &Path,
+    pinned: Option<Pinned>,
+) -> Result<(Result<Built>, String)> {
+    // Points pruned locally come from the history remote (see `crate::timeline`).
+    let mut timeline = crate::timeline::Timeline::open(repo)?;
+    let id = timeline.resolve(when)?;
+    let repo = timeline.repo();
+    let commit = repo.find_commit(id)?;
+    let tree = db_tree(repo, &commit, db)?;
+    let folder = db_folder(&commit, db)?;
+    let built = build_snapshot(repo, &tree, tmp, pinned).and_then(|built| {
+        let conn = rusqlite::Connection::open(tmp)?;
+        let counted = crate::dump::recorded::count(&conn).context("count what was restored")?;
+        let got = crate::dump::Summary {
+            bytes: built.bytes,
+            ..counted
+        };
+        let message = String::from_utf8_lossy(commit.message_bytes());
+        crate::dump::recorded::check(&format!("database {folder}"), &message, &folder, &got)?;
+        Ok(built)
+    });
+    Ok((built, format!("snapshot {}", short(&commit))))
 }
 
 /// Build a new database at `path` from a snapshot's database folder `tree` (the fast path),
-/// executing `prelude` first; checked with `PRAGMA quick_check`. The caller removes `path` on
-/// failure. Also what `sqlgit query` reads past databases from.
-pub fn build_snapshot(repo: &Repository, tree: &Tree, path: &Path, prelude: &[u8]) -> Result<()> {
+/// keeping the layout `pinned` (if given); checked with `PRAGMA quick_check`. The caller
+/// removes `path` on failure. Also what `sqlgit query` reads past databases from.
+pub fn build_snapshot(
+    repo: &Repository,
+    tree: &Tree,
+    path: &Path,
+    pinned: Option<Pinned>,
+) -> Result<Built> {
     // Blobs stored whole are checked against their ids as they are read (`for_each_file`);
     // for the others (deltas, after a `git gc`) libgit2's hashing with collision detection
     // would be a third of the restore: zlib's own checksum still catches a damaged object,
     // and the result is checked; `sqlgit verify` keeps libgit2's full checks.
     git2::opts::strict_hash_verification(false);
-    build_database(path, Check::Quick, |exec| {
-        exec(prelude)?;
+    build_pinned(path, Check::Quick, pinned, |exec| {
         for_each_file(repo, tree, |_, sql| exec(sql))
     })
 }

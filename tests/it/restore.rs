@@ -190,6 +190,40 @@ fn page_size_and_auto_vacuum_come_back_except_into_a_live_database() {
     assert_eq!(count(&live, "SELECT count(*) FROM t"), 300);
 }
 
+/// `restore --into` a database of another page size and auto_vacuum keeps the target's layout
+/// without a VACUUM (which would renumber the hidden rowids of a table without an INTEGER
+/// PRIMARY KEY): every rowid is the snapshot's, and a warning says the layout was kept.
+#[test]
+fn restore_into_another_layout_keeps_every_rowid_and_says_so() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "src.db",
+        b"PRAGMA page_size=1024; PRAGMA auto_vacuum=INCREMENTAL;\n\
+          CREATE TABLE notes(body);\n\
+          INSERT INTO notes VALUES ('a'), ('b'), ('c'), ('d'), ('e');\n\
+          DELETE FROM notes WHERE body IN ('a', 'c');",
+    );
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let live = env.db_from_script("live.db", b"PRAGMA journal_mode=WAL; CREATE TABLE x(y);");
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&live)])
+        .success();
+    let rowids = "SELECT group_concat(rowid || '=' || body) FROM notes";
+    let conn = rusqlite::Connection::open(&live).unwrap();
+    let got: String = conn.query_row(rowids, [], |r| r.get(0)).unwrap();
+    assert_eq!(got, "2=b,4=d,5=e");
+    assert_eq!(count(&live, "PRAGMA page_size"), 4096);
+    assert_eq!(count(&live, "PRAGMA auto_vacuum"), 0);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("warning: the restored SQL sets PRAGMA page_size=1024, auto_vacuum=2")
+            && err.contains("keeps its own page_size=4096 and auto_vacuum=0"),
+        "{err}"
+    );
+}
+
 /// Long runs of rows are bound many rows to a statement: runs of every length around that
 /// size, broken by rows the fast path leaves to SQLite, a table of SQLite's most columns (16 rows
 /// of it near the limit on parameters), and a row that breaks a UNIQUE constraint in the middle of a run (the

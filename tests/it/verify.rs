@@ -32,14 +32,20 @@ fn names_that_need_escaping_verify() {
             run.stdout_str()
         );
     }
-    // All databases at once (folder names as the tree has them).
+    // All databases at once (folder names as the tree has them). Each run's commit records
+    // only its own database: the two others' completeness is not checked, which is a warning.
     let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
     assert!(
         run.stdout_str().contains("3 databases") && run.stdout_str().contains("sqlite3"),
         "{}",
         run.stdout_str()
     );
-    assert!(run.stderr().is_empty(), "{}", run.stderr_str());
+    let err = run.stderr_str();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines().all(|l| l.contains("records no tables")) && !err.contains("100%25.db"),
+        "{err}"
+    );
 }
 
 /// Replace one file of HEAD's tree with `content` (plain git plumbing), as a new commit on main.
@@ -249,6 +255,93 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
     }
 }
 
+/// The same snapshot that lost a chunk is refused by `restore --to` and `restore --into` (which
+/// leave the target untouched), and `cat` exits 1 after the SQL it has: its commit records more.
+#[test]
+fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    env.sqlgit(&["cat", "--repo", &s(&repo)]).success();
+    let files = env.git_in(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+    let chunk = files
+        .lines()
+        .filter(|f| f.contains("/1-rows/"))
+        .nth(1)
+        .expect("table t has several chunk files")
+        .to_string();
+    remove_keeping_message(&env, &repo, &chunk);
+    let new = env.path("new.db");
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&new)])
+        .code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("incomplete") && err.contains("3000 rows"),
+        "{err}"
+    );
+    assert!(!new.exists());
+    let before = crate::env::FileState::of(&to);
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&to)])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("incomplete"),
+        "{}",
+        run.stderr_str()
+    );
+    before.assert_unchanged(&to, "restore --into of an incomplete snapshot");
+    let run = env.sqlgit(&["cat", "--repo", &s(&repo)]).code_is(1);
+    assert!(
+        run.stderr_str().contains("incomplete"),
+        "{}",
+        run.stderr_str()
+    );
+}
+
+/// A database folder the commit records nothing for (a repository of two databases snapshotted
+/// by separate runs: the second run's commit keeps a.db without recording it) cannot be checked
+/// for completeness: verify says so in a warning instead of passing in silence.
+#[test]
+fn a_database_its_commit_does_not_record_is_a_warning() {
+    let env = TestEnv::new();
+    let a = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
+    );
+    let b = env.db_from_script("b.db", b"CREATE TABLE u(y); INSERT INTO u VALUES (1);");
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &a, &repo);
+    snapshot(&env, &b, &repo);
+    let files = env.git_in(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+    let chunk = files
+        .lines()
+        .filter(|f| f.starts_with("a.db/1-tables/t/1-rows/"))
+        .nth(1)
+        .expect("table t has several chunk files")
+        .to_string();
+    remove_keeping_message(&env, &repo, &chunk);
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("warning:")
+            && err.contains("database a.db: its commit records no tables, rows or bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("database b.db"), "{err}");
+}
+
 /// An external-content FTS4 table whose content table changed without its index (no triggers,
 /// as sqlite-utils' `enable_fts` makes it by default, or triggers dropped by a table rebuild)
 /// fails SQLite's integrity check in the database itself: the snapshot holds that index exactly,
@@ -337,4 +430,56 @@ fn rows_breaking_strict_types_fail_verify_saying_why() {
         err.contains("breaks its table's STRICT column types") && err.contains("cannot store"),
         "{err}"
     );
+}
+
+/// `verify` stopped by SIGTERM (cron's `timeout`) while it restores says so and removes its
+/// scratch directory of restored copies from $TMPDIR.
+#[test]
+fn a_verify_stopped_by_sigterm_removes_its_restored_copies() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40000)
+          INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let tmp = env.tmpdir();
+    std::fs::create_dir_all(&tmp).unwrap();
+    /// Every file under `dir`, at any depth.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            match e.file_type().is_ok_and(|t| t.is_dir()) {
+                true => out.extend(files(&e.path())),
+                false => out.push(e.path()),
+            }
+        }
+        out
+    }
+    let mut child = env
+        .sqlgit_cmd(&["verify", "--repo", &s(&repo), "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while files(&tmp)
+        .iter()
+        .all(|f| f.extension().is_none_or(|x| x != "db"))
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "verify made no restored copy"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "verify finished first");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    assert_eq!(files(&tmp), Vec::<PathBuf>::new(), "restored copies left");
 }

@@ -465,3 +465,60 @@ fn restore_into_refuses_a_missing_database_and_another_text_encoding() {
         "a refused restore --into leaves no file"
     );
 }
+
+/// A run stopped while it saves the old content (here by the file size limit, SIGXFSZ, as a
+/// Ctrl-C would stop it) leaves no `APP.db.before-restore-*` that holds less than the whole old
+/// content: the copy is written under a hidden temporary name, which the next run removes, and
+/// named only once complete.
+#[test]
+fn a_restore_into_stopped_while_saving_leaves_no_partial_saved_copy() {
+    let env = TestEnv::new();
+    let src = app_db(&env, "src.db", "DELETE", 4096, &["restored"]);
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&src), "--repo", &s(&repo)])
+        .success();
+    let target = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE big(v);\n\
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<4000)\n\
+          INSERT INTO big SELECT randomblob(1000) FROM n;",
+    );
+    let before = FileState::of(&target);
+    let mut cmd = env.command("sh");
+    cmd.args(["-c", "ulimit -f 1024; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_sqlgit"))
+        .args(["restore", "--repo", &s(&repo), "--into", &s(&target)]);
+    let run = env.run(cmd, b"");
+    assert_ne!(run.code(), Some(0), "the size limit did not stop it");
+    before.assert_unchanged(&target, "a restore stopped while saving");
+    let saved = |env: &TestEnv| -> Vec<String> {
+        list_dir(env.root())
+            .into_iter()
+            .filter(|f| f.starts_with("app.db.before-restore-"))
+            .collect()
+    };
+    assert_eq!(
+        saved(&env),
+        Vec::<String>::new(),
+        "a partial saved copy is left"
+    );
+    let run = env
+        .sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&target)])
+        .success();
+    assert!(
+        run.stdout_str().contains("left by a run that was killed"),
+        "{}",
+        run.stdout_str()
+    );
+    let stray: Vec<String> = list_dir(env.root())
+        .into_iter()
+        .filter(|f| f.contains("sqlgit-"))
+        .collect();
+    assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    assert_eq!(saved(&env).len(), 1);
+    let conn = rusqlite::Connection::open(env.root().join(&saved(&env)[0])).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 4000);
+}

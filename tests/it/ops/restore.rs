@@ -2,6 +2,7 @@
 //! `restore --from-file` (pipes too), and exact restores of analyzed databases.
 
 use super::*;
+use crate::env::FileState;
 
 // ------------------------------------------------------------------------------------------------
 // 7. verify
@@ -202,6 +203,68 @@ fn restore_from_file_reads_a_pipe() {
             .assert_quiet();
         compare_databases(&db, &to);
     }
+}
+
+/// Input that is not a complete dump — an empty file (a dump that failed into `> backup.sql`),
+/// a sqlite3 `.dump` that ends with `ROLLBACK; -- due to errors` — is refused by `--to` and
+/// `--into`, leaving no file and the live database untouched; dumps ending with COMMIT (sqlite3's,
+/// also of an empty database) still restore.
+#[test]
+fn restore_refuses_sql_without_its_commit() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);\n\
+                                             INSERT INTO t VALUES (1, 'precious');",
+    );
+    let dump = env.sqlite3(&db, ".dump").success().stdout_str();
+    assert!(dump.trim_end().ends_with("COMMIT;"), "{dump}");
+    let rolled_back =
+        dump.trim_end().trim_end_matches("COMMIT;").to_string() + "ROLLBACK; -- due to errors\n";
+    let empty = env.write("empty.sql", b"");
+    let failed = env.write("failed.sql", rolled_back.as_bytes());
+    let before = FileState::of(&db);
+    for (file, says) in [(&empty, "no COMMIT"), (&failed, "ends with ROLLBACK")] {
+        let to = env.path("new.db");
+        let run = sg(
+            &env,
+            T0,
+            &["restore", "--from-file", &s(file), "--to", &s(&to)],
+        );
+        let line = one_error_line(run, 1);
+        assert!(
+            line.contains(says) && line.contains("not a complete dump"),
+            "{line}"
+        );
+        assert!(!to.exists(), "{} left", to.display());
+        let run = sg(
+            &env,
+            T0,
+            &["restore", "--from-file", &s(file), "--into", &s(&db)],
+        );
+        let line = one_error_line(run, 1);
+        assert!(line.contains(says), "{line}");
+        before.assert_unchanged(&db, "the live database");
+    }
+    let good = env.write("good.sql", dump.as_bytes());
+    let to = env.path("good.db");
+    sg(
+        &env,
+        T0,
+        &["restore", "--from-file", &s(&good), "--to", &s(&to)],
+    )
+    .success();
+    compare_databases(&db, &to);
+    let empty_db = env.db_from_script("empty.db", b"PRAGMA user_version=0;");
+    let dump = env.sqlite3(&empty_db, ".dump").success().stdout().to_vec();
+    let good = env.write("empty-db.sql", &dump);
+    let to = env.path("empty-again.db");
+    sg(
+        &env,
+        T0,
+        &["restore", "--from-file", &s(&good), "--to", &s(&to)],
+    )
+    .success();
 }
 
 /// `--to` a directory is refused before anything is built, and leaves nothing behind.
