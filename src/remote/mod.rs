@@ -76,7 +76,7 @@ pub struct Options {
     pub transport: Transport,
     pub ssh_key: Option<PathBuf>,
     /// Bound on one remote's push (asking it for its main and sending), all subprocesses
-    /// included; the git transport kills what is still running then. (libgit2: not bounded.)
+    /// included; the git transport kills what is still running then (libgit2: see `libgit2.rs`).
     pub timeout: Duration,
 }
 
