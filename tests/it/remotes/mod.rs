@@ -13,6 +13,7 @@
 //! instead of wedging CI.
 
 mod http;
+mod older_copy;
 mod recovery;
 mod ssh;
 
