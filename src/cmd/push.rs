@@ -125,7 +125,20 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
     } else {
         let done = crate::remote::reroot(store, settings).context("re-root")?;
         match (done.snapshots, done.onto) {
+            (0, Some(onto)) if done.left > 0 => say!(
+                "the history remote's main {onto} is newer than the {} snapshot{} kept here, \
+                 which it has: this repository now continues it",
+                done.left,
+                plural(done.left)
+            ),
             (0, _) => say!("the snapshots here already continue the history remote's main"),
+            (n, Some(onto)) if done.left > 0 => say!(
+                "re-rooted {n} snapshot{} on top of the history remote's main {onto} (the {} \
+                 older one{} it has left out)",
+                plural(n),
+                done.left,
+                plural(done.left)
+            ),
             (n, Some(onto)) => say!(
                 "re-rooted {n} snapshot{} on top of the history remote's main {onto}",
                 plural(n)

@@ -1,9 +1,17 @@
 //! The libgit2 transport (git2 + auth-git2): the fallback when no `git` program is installed,
 //! or when `sqlgit.transport = libgit2`. Behaves as sqlgit always did: ssh-agent, `~/.ssh` keys,
 //! `--ssh-key`, git credential helpers and the HTTPS token, one password attempt per connection.
+//!
+//! A libgit2 network call cannot be interrupted, and a server that trickles bytes defeats its
+//! socket timeouts. Asking a remote and pushing to it therefore run on a thread of their own
+//! (with their own handle on the repository): past `--push-timeout` the run goes on without the
+//! answer, as with a remote that cannot be reached — a hanging history remote must not keep the
+//! snapshot from being taken, nor the latest remote from being pushed. A fetch writes into the
+//! repository, so it is not left running: past the bound it stops the run.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -21,8 +29,9 @@ pub struct Libgit2<'a> {
 
 impl<'a> Libgit2<'a> {
     /// A client whose every network call is bounded by `timeout`: libgit2's own socket
-    /// timeouts (http, git://), and past them a [`crate::stop::deadline`] that stops the run,
-    /// since a call stuck elsewhere (an ssh server that never answers) cannot be interrupted.
+    /// timeouts (http, git://), and past them (a server that trickles, an ssh server that never
+    /// answers: nothing interrupts the call) an error while the call is left behind, or, for a
+    /// fetch, a [`crate::stop::deadline`] that stops the run.
     pub fn new(repo: &'a Repository, ssh_key: Option<&'a PathBuf>, timeout: Duration) -> Self {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: plain integer options, set before any network call.
@@ -37,10 +46,14 @@ impl<'a> Libgit2<'a> {
         }
     }
 
+    /// How long a call may take: the socket timeouts, plus a little for libgit2 to say why.
+    fn limit(&self) -> Duration {
+        self.timeout + Duration::from_secs(5)
+    }
+
     fn bounded(&self, what: &str, url: &str) -> crate::stop::Deadline {
-        let limit = self.timeout + Duration::from_secs(5);
         crate::stop::deadline(
-            limit,
+            self.limit(),
             format!(
                 "{what} {}: no answer within {} (--push-timeout); the libgit2 transport cannot \
                  be interrupted, so the run was stopped",
@@ -49,18 +62,55 @@ impl<'a> Libgit2<'a> {
             ),
         )
     }
+
+    /// `call` on a thread of its own with its own handle on the repository, waited for at most
+    /// [`Self::limit`]: past it, an error, and the call is left to finish or end with the process.
+    fn detached<T: Send + 'static>(
+        &self,
+        what: &str,
+        url: &str,
+        call: impl FnOnce(&Repository, &str, Option<&PathBuf>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let repo = Repository::open_ext(
+            self.repo.path(),
+            git2::RepositoryOpenFlags::NO_SEARCH,
+            &[] as &[&str],
+        )?;
+        let (owned_url, key) = (url.to_string(), self.ssh_key.cloned());
+        let (answer, wait) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlgit-remote".into())
+            .spawn(move || {
+                let _ = answer.send(call(&repo, &owned_url, key.as_ref()));
+            })?;
+        match wait.recv_timeout(self.limit()) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => bail!(
+                "{what} {}: no answer within {} (--push-timeout); the libgit2 call was left \
+                 behind",
+                super::redact(url),
+                humantime::format_duration(self.timeout)
+            ),
+            Err(RecvTimeoutError::Disconnected) => {
+                bail!(
+                    "{what} {}: the call ended without an answer",
+                    super::redact(url)
+                )
+            }
+        }
+    }
 }
 
 impl Client for Libgit2<'_> {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        let _bound = self.bounded("asking", url);
-        remote_main(self.repo, url, self.ssh_key)
+        self.detached("asking", url, remote_main)
     }
 
     fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
-        let _bound = self.bounded("pushing to", url);
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
-        send(self.repo, url, &refspec, self.ssh_key)
+        self.detached("pushing to", url, move |repo, url, key| {
+            send(repo, url, &refspec, key)
+        })
     }
 
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {

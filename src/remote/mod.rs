@@ -13,6 +13,7 @@ mod libgit2;
 mod recover;
 mod url;
 
+use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, scrub, url_user};
 pub use url::{
@@ -76,7 +77,7 @@ pub struct Options {
     pub transport: Transport,
     pub ssh_key: Option<PathBuf>,
     /// Bound on one remote's push (asking it for its main and sending), all subprocesses
-    /// included; the git transport kills what is still running then. (libgit2: not bounded.)
+    /// included; the git transport kills what is still running then (libgit2: see `libgit2.rs`).
     pub timeout: Duration,
 }
 
@@ -194,6 +195,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         && let Some(main) = remote_main
     {
         check_overwritable(store, client.as_ref(), url, main)?;
+        refuse_older_latest(store, &head, main)?;
     }
     let commits = match role {
         Role::Latest => 1,
@@ -327,7 +329,13 @@ fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {
         Some(main) => {
             repo.reference(HISTORY_TRACKING, main, true, "sqlgit: remote rewound")?;
         }
-        None => forget_confirmed(store, Role::History)?,
+        None => {
+            forget_confirmed(store, Role::History)?;
+            if remote_main.is_some() {
+                // Not lost: it may be below the remote's main (an older copy of this repository).
+                recover::remember_confirmed(store, confirmed)?;
+            }
+        }
     }
     Ok(())
 }
@@ -573,6 +581,9 @@ pub fn forget_confirmed(store: &Store, role: Role) -> Result<()> {
     };
     if let Ok(mut r) = store.repo.find_reference(tracking) {
         r.delete()?;
+    }
+    if role == Role::History {
+        recover::forget_once_confirmed(store)?;
     }
     Ok(())
 }

@@ -6,10 +6,12 @@
 //!   shallow boundary) and continues the history on top of it. When the remote cannot be asked,
 //!   the run still takes its snapshot and leaves a marker; a later run that reaches the remote
 //!   puts those never-published snapshots on top of the remote's tip, once, by itself.
-//! * **Re-root** ([`reroot`], `sqlgit push --reroot`): the locally kept snapshots are rewritten
-//!   (same trees, messages, authors and times; new ids) on top of the history remote's `main`,
-//!   or as a new history when the remote is empty. The remote's own commits always stay
-//!   ancestors of what is pushed next: sqlgit never rewrites a remote's history.
+//! * **Re-root** ([`reroot`], `sqlgit push --reroot`): the locally kept snapshots the remote
+//!   lacks — those taken after its `main` — are rewritten (same trees, messages, authors and
+//!   times; new ids) on top of it, or all of them as a new history when the remote is empty.
+//!   The remote's own commits always stay ancestors of what is pushed next: sqlgit never
+//!   rewrites a remote's history, and never puts an older snapshot above a newer one (an older
+//!   copy of this repository would make its history run back in time).
 
 use anyhow::{Context, Result, bail};
 use git2::{Commit, Oid};
@@ -23,6 +25,27 @@ const FETCHED: &str = "refs/sqlgit/fetched";
 /// File in the git dir: this repository's snapshots were started without asking the history
 /// remote (it could not be reached), so they may belong on top of what it has.
 const ADOPT_PENDING: &str = "sqlgit-adopt-pending";
+
+/// What the history remote last confirmed, kept when a push found its main to be one this
+/// repository does not have (an older copy of this repository, another writer) and the
+/// tracking ref had to go: a re-root leaves the snapshots it names out, as the remote's.
+const ONCE_CONFIRMED: &str = "refs/sqlgit/history-once-confirmed";
+
+/// Keep `confirmed` as [`ONCE_CONFIRMED`] (the tracking ref is about to be forgotten).
+pub(super) fn remember_confirmed(store: &Store, confirmed: Oid) -> Result<()> {
+    store
+        .repo
+        .reference(ONCE_CONFIRMED, confirmed, true, "sqlgit: once confirmed")?;
+    Ok(())
+}
+
+/// Forget [`ONCE_CONFIRMED`] (re-rooted, or the tracking ref forgotten: another remote).
+pub(super) fn forget_once_confirmed(store: &Store) -> Result<()> {
+    if let Ok(mut r) = store.repo.find_reference(ONCE_CONFIRMED) {
+        r.delete()?;
+    }
+    Ok(())
+}
 
 /// What [`adopt`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,7 +118,13 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
                 .reference(BRANCH, tip, true, "sqlgit: continue the history remote")?;
             0
         }
-        Some(_) => reroot_onto(store, Some(tip))?,
+        Some(_) => match reroot_onto(store, Some(tip)) {
+            Ok((rerooted, _)) => rerooted,
+            Err(e) => {
+                mark_pending()?;
+                return Err(e);
+            }
+        },
     };
     store
         .repo
@@ -108,8 +137,12 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
 /// What [`reroot`] did.
 #[derive(Debug)]
 pub struct Rerooted {
-    /// Local snapshots rewritten (0: they already continued the remote's main).
+    /// Local snapshots rewritten (0: they already continued the remote's main, or it has them
+    /// all).
     pub snapshots: usize,
+    /// Kept snapshots the remote already has (older than its main, which it confirmed): left
+    /// out, the local history continuing its main instead.
+    pub left: usize,
     /// The remote's main they now continue; None: they start a new history.
     pub onto: Option<Oid>,
 }
@@ -138,18 +171,20 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         {
             return Ok(Rerooted {
                 snapshots: 0,
+                left: 0,
                 onto: Some(main),
             });
         }
         Some(main) => Some(fetch_tip(store, url, &options, main)?),
         None => None,
     };
-    let snapshots = reroot_onto(store, onto)?;
+    let (snapshots, left) = reroot_onto(store, onto)?;
     match onto {
         Some(tip) => {
             store
                 .repo
                 .reference(HISTORY_TRACKING, tip, true, "sqlgit: confirmed")?;
+            forget_once_confirmed(store)?;
         }
         None => {
             super::forget_confirmed(store, super::Role::History)?;
@@ -157,7 +192,11 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
     }
     let _ = std::fs::remove_file(store.repo.path().join(ADOPT_PENDING));
     *store = Store::open(&store.path)?;
-    Ok(Rerooted { snapshots, onto })
+    Ok(Rerooted {
+        snapshots,
+        left,
+        onto,
+    })
 }
 
 /// The remote's main, locally: fetched (depth 1) unless this repository has it already.
@@ -220,19 +259,27 @@ fn holds_one_of(store: &Store, tip: Oid, folders: &[String]) -> Result<()> {
     )
 }
 
-/// Rewrite the kept snapshots, oldest first, on top of `onto` (None: the oldest becomes a root);
-/// `main` moves once, at the end. Returns how many were rewritten.
-fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<usize> {
+/// Rewrite the kept snapshots the remote lacks ([`lacked`]), oldest first, on top of `onto`
+/// (None: all of them, the oldest becoming a root); `main` moves once, at the end (to `onto`
+/// itself when the remote has them all). Returns (rewritten, left out as the remote's).
+fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<(usize, usize)> {
     let repo = &store.repo;
     let Some(head) = store.head()? else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let mut kept: Vec<Commit> = vec![head];
     while let Ok(parent) = kept[kept.len() - 1].parent(0) {
         kept.push(parent);
     }
-    let mut parent = onto.map(|id| repo.find_commit(id)).transpose()?;
-    for old in kept.iter().rev() {
+    kept.reverse();
+    let new_history = onto.is_none();
+    let onto = onto.map(|id| repo.find_commit(id)).transpose()?;
+    let (rewrite, left) = match &onto {
+        Some(tip) => lacked(store, tip, kept)?,
+        None => (kept, 0),
+    };
+    let mut parent = onto;
+    for old in &rewrite {
         let tree = old.tree()?;
         let parents: Vec<&Commit> = parent.iter().collect();
         let message = old.message_raw().unwrap_or_default();
@@ -248,14 +295,118 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<usize> {
     }
     let tip = parent.context("no snapshot to re-root")?.id();
     repo.reference(BRANCH, tip, true, "sqlgit: re-rooted")?;
-    let count = kept.len();
-    drop(kept);
-    if onto.is_none() {
+    let count = rewrite.len();
+    drop(rewrite);
+    if new_history {
         // The new oldest snapshot is a real root: the old graft no longer describes anything.
         let shallow = repo.path().join("shallow");
         if shallow.exists() {
             std::fs::remove_file(&shallow).context("remove the shallow file")?;
         }
     }
-    Ok(count)
+    Ok((count, left))
+}
+
+/// Of the kept snapshots (oldest first), those the remote whose main is `tip` lacks: the ones
+/// taken after it (or in the same second). The others must be ones it has — confirmed by it (the tracking ref names
+/// them or a newer kept snapshot: an older copy of this repository), or its tip itself; one it
+/// never confirmed that is older than its tip can neither go on top (its history would run back
+/// in time, and a restore by time return that snapshot for times it was not current) nor in
+/// between (its history is never rewritten), so the re-root is refused. Returns (the lacked
+/// snapshots, how many were left out as the remote's).
+fn lacked<'r>(
+    store: &'r Store,
+    tip: &Commit,
+    kept: Vec<Commit<'r>>,
+) -> Result<(Vec<Commit<'r>>, usize)> {
+    let tip_time = tip.time().seconds();
+    let confirmed: Vec<Oid> = [HISTORY_TRACKING, ONCE_CONFIRMED]
+        .iter()
+        .filter_map(|r| store.repo.refname_to_id(r).ok())
+        .collect();
+    let known = kept
+        .iter()
+        .rposition(|c| confirmed.contains(&c.id()))
+        .map_or(0, |i| i + 1);
+    let same_as_tip = |c: &Commit| c.tree_id() == tip.tree_id() && c.time().seconds() == tip_time;
+    // The remote's: confirmed, or its tip itself (unless taken after it: then it was rewound).
+    let has =
+        |i: usize, c: &Commit| c.time().seconds() <= tip_time && (i < known || same_as_tip(c));
+    let unknown: Vec<&Commit> = kept
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| c.time().seconds() < tip_time && !has(*i, c))
+        .map(|(_, c)| c)
+        .collect();
+    if let (Some(first), Some(last)) = (unknown.first(), unknown.last()) {
+        bail!(
+            "{} kept here ({} to {}) {} older than the history remote's newest ({}, {}) and it \
+             never confirmed having {}: put on top, its history would run back in time (a \
+             restore by time would return {} for times {} not current), and sqlgit never \
+             rewrites a remote's history; if another machine snapshots to this remote, give \
+             each machine its own remote; to keep them, point --history-remote at an empty \
+             repository (they start a new history there)",
+            counted(unknown.len()),
+            show_time(first),
+            show_time(last),
+            if unknown.len() == 1 { "is" } else { "are" },
+            short(tip.id()),
+            show_time(tip),
+            if unknown.len() == 1 { "it" } else { "them" },
+            if unknown.len() == 1 { "it" } else { "them" },
+            if unknown.len() == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
+        );
+    }
+    let total = kept.len();
+    let lacked: Vec<Commit> = kept
+        .into_iter()
+        .enumerate()
+        .filter(|(i, c)| !has(*i, c))
+        .map(|(_, c)| c)
+        .collect();
+    let left = total - lacked.len();
+    Ok((lacked, left))
+}
+
+/// Refuse to replace the latest remote's `main` with `local` (the head's copy) when it holds a
+/// newer snapshot that this repository did not push last: this repository is an older copy (a
+/// backup put back), or another machine pushes there. A main this repository pushed last may
+/// be newer by its clock (a clock that ran fast): the head continues it.
+pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Result<()> {
+    let repo = &store.repo;
+    if repo.refname_to_id(super::LATEST_TRACKING).ok() == Some(main) {
+        return Ok(());
+    }
+    let theirs = repo.find_commit(main)?;
+    if theirs.time().seconds() <= head.time().seconds() {
+        return Ok(());
+    }
+    bail!(
+        "the latest remote's main {} is a newer snapshot ({}) than the newest here ({}): \
+         refusing to replace it with an older one (was this repository put back from an older \
+         copy, or does another machine push there?); the next snapshot run pushes a newer one \
+         (sqlgit snapshot --repo {}), and with a history remote `sqlgit push --repo {} \
+         --reroot` makes this repository continue its newer snapshots",
+        short(main),
+        show_time(&theirs),
+        show_time(head),
+        store.path.display(),
+        store.path.display()
+    )
+}
+
+/// "N snapshots".
+fn counted(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
+}
+
+/// A commit's time, as RFC 3339 UTC.
+pub(super) fn show_time(commit: &Commit) -> String {
+    let secs = u64::try_from(commit.time().seconds()).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
 }

@@ -13,6 +13,7 @@
 //! instead of wedging CI.
 
 mod http;
+mod older_copy;
 mod recovery;
 mod ssh;
 
@@ -1439,6 +1440,58 @@ fn hung_remote_over_libgit2_fails_within_push_timeout() {
         .0
         .success();
     fx.assert_history(&history, 3);
+}
+
+/// A server that answers every connection with an HTTP status line, then one header a fifth of
+/// a second, forever: no socket timeout ever fires.
+fn trickling_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n",
+                );
+                while stream.write_all(b"X-A: b\r\n").is_ok() {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A new repository whose history remote hangs (it trickles, so libgit2's socket timeouts never
+/// fire): past `--push-timeout` the run goes on without its answer, as with an unreachable
+/// remote — every run takes its snapshot and pushes the latest remote, and fails loudly.
+#[test]
+fn a_hanging_history_remote_over_libgit2_does_not_keep_the_snapshot_from_being_taken() {
+    let fx = Fx::new();
+    let bad = format!("http://127.0.0.1:{}/h.git", trickling_server());
+    let latest = fx.daemon.create_bare("latest");
+    let l_url = fx.daemon.url("latest");
+    for _ in 0..2 {
+        fx.change();
+        let args = [
+            "--history-remote",
+            bad.as_str(),
+            "--latest-remote",
+            l_url.as_str(),
+            "--transport",
+            "libgit2",
+            "--push-timeout",
+            "2s",
+        ];
+        let (run, took) = snapshot_with(&fx, &args, &[]);
+        assert!(took < Duration::from_secs(14), "took {took:?}");
+        printed_commit(&run);
+        let causes = assert_push_failures(&run, &[("history", &bad)]);
+        assert!(causes[0].contains("no answer within 2s"), "{causes:?}");
+        fx.assert_latest(&latest);
+    }
 }
 
 /// A run stopped by SIGTERM (cron's `timeout`, systemd, a shutdown) fails like any other: one

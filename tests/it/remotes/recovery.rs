@@ -12,7 +12,7 @@ use super::{FAIL_LIMIT, Fx, assert_push_failures, printed_commit};
 use crate::env::Run;
 
 /// `sqlgit snapshot DB --repo REPO EXTRA…` run by `fx` (returns the run, whatever its exit).
-fn snapshot_run(fx: &Fx, extra: &[&str]) -> Run {
+pub(super) fn snapshot_run(fx: &Fx, extra: &[&str]) -> Run {
     let db = fx.db.display().to_string();
     let repo = fx.repo_arg();
     let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
@@ -40,7 +40,7 @@ fn trees(fx: &Fx, dir: &Path) -> Vec<String> {
 /// The command a failed push printed after "run: ", run exactly as printed (split on blanks:
 /// the test's paths have none). Returns that run.
 #[track_caller]
-fn run_printed_command(fx: &Fx, cause: &str) -> Run {
+pub(super) fn run_printed_command(fx: &Fx, cause: &str) -> Run {
     let start = cause
         .find("run: ")
         .unwrap_or_else(|| panic!("no command in: {cause}"))

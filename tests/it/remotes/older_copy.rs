@@ -1,0 +1,155 @@
+//! An older copy of the repository put back (a machine restored from last night's backup)
+//! while the remotes went on receiving newer snapshots: the history remote's history must never
+//! run back in time — `push --reroot` puts only the snapshots it lacks (those taken after its
+//! newest) on top, so a restore by time still returns what was current then — and the latest
+//! remote is never given an older snapshot than the one it holds.
+
+use std::path::{Path, PathBuf};
+
+use super::recovery::{run_printed_command, snapshot_run};
+use super::{Fx, assert_push_failures, printed_commit};
+
+/// Six cron runs to a history and a latest remote on the git daemon (a change before each but
+/// the first), the repository copied aside after the third; then the copy is put back.
+/// Returns (history, latest, each snapshot's time).
+fn put_back_after_six(fx: &Fx) -> (PathBuf, PathBuf, Vec<u64>) {
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    let backup = fx.env.path("backup.sqlgit");
+    let mut times = Vec::new();
+    for i in 0..6 {
+        if i == 3 {
+            copy_dir(fx, &fx.repo, &backup);
+        }
+        if i > 0 {
+            fx.change();
+        }
+        times.push(fx.now.get());
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    copy_dir(fx, &backup, &fx.repo);
+    (history, latest, times)
+}
+
+fn copy_dir(fx: &Fx, from: &Path, to: &Path) {
+    let mut cmd = fx.env.command("cp");
+    cmd.arg("-a").arg(from).arg(to);
+    fx.env.run(cmd, b"").success();
+}
+
+/// Commit times of `main` in `dir`, newest first.
+fn commit_times(fx: &Fx, dir: &Path) -> Vec<u64> {
+    fx.git(dir, &["log", "--format=%ct", "refs/heads/main"])
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// The printed `--reroot` re-commits only the snapshot taken after the remote's newest; the
+/// old ones it has stay where they are, and every point in time restores what was current then.
+#[test]
+fn an_older_copy_rerooted_puts_only_its_newer_snapshots_on_top() {
+    let fx = Fx::new();
+    let (history, latest, mut times) = put_back_after_six(&fx);
+    let h_url = fx.daemon.url("history");
+    let newest = fx.rev(&history, "refs/heads/main").unwrap();
+    fx.change();
+    times.push(fx.now.get());
+    let run = snapshot_run(&fx, &[]);
+    printed_commit(&run);
+    let causes = assert_push_failures(&run, &[("history", &h_url)]);
+    fx.assert_latest(&latest);
+
+    let fix = run_printed_command(&fx, &causes[0]).success();
+    let said = fix.stdout_str();
+    assert!(
+        said.contains("re-rooted 1 snapshot on top") && said.contains("3 older ones it has"),
+        "{said}"
+    );
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    assert_eq!(tip, fx.head());
+    assert_eq!(fx.git(&history, &["rev-parse", "main^"]), newest);
+    assert_eq!(fx.git(&history, &["rev-list", "--count", "main"]), "7");
+    let mut sorted = commit_times(&fx, &history);
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(commit_times(&fx, &history), sorted, "time never runs back");
+    fx.assert_fsck(&history);
+    let repo = fx.repo_arg();
+    for (i, t) in times.iter().enumerate() {
+        let at = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t + 30),
+        )
+        .to_string();
+        let cat = fx.sqlgit(&["cat", "--repo", &repo, &at]).success();
+        let dump = cat.stdout_str();
+        let rows = i + 1;
+        assert!(
+            dump.contains(&format!("'row {rows}'"))
+                && !dump.contains(&format!("'row {}'", rows + 1)),
+            "at {at} the snapshot with {rows} rows was current:\n{dump}"
+        );
+    }
+    fx.change();
+    snapshot_run(&fx, &[]).success().assert_quiet();
+    fx.assert_history(&history, 8);
+}
+
+/// A plain `sqlgit push` from the older copy refuses to put its older snapshot over the latest
+/// remote's newer one, saying so; the printed `--reroot` then makes the repository continue
+/// the remotes' newest, which both keep.
+#[test]
+fn an_older_copy_never_replaces_the_latest_remotes_newer_snapshot() {
+    let fx = Fx::new();
+    let (history, latest, _) = put_back_after_six(&fx);
+    let newest = fx.rev(&history, "refs/heads/main").unwrap();
+    let latest_before = fx.rev(&latest, "refs/heads/main").unwrap();
+    let run = fx.push(&[]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr_str());
+    assert!(
+        run.stderr_str()
+            .contains("refusing to replace it with an older one"),
+        "{}",
+        run.stderr_str()
+    );
+    assert_eq!(fx.rev(&latest, "refs/heads/main").unwrap(), latest_before);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), newest);
+
+    let fix = fx.push(&["--reroot"]).success();
+    assert!(
+        fix.stdout_str()
+            .contains("this repository now continues it"),
+        "{}",
+        fix.stdout_str()
+    );
+    assert_eq!(fx.head(), newest);
+    assert_eq!(fx.rev(&latest, "refs/heads/main").unwrap(), latest_before);
+    fx.assert_history(&history, 6);
+    fx.change();
+    fx.snapshot(&[]).success().assert_quiet();
+    fx.assert_history(&history, 7);
+    fx.assert_latest(&latest);
+}
+
+/// A snapshot from a clock that ran a month fast reached the latest remote: it was this
+/// repository's own, so the next run's (older by the clock, newer in fact) still replaces it.
+#[test]
+fn the_latest_remotes_snapshot_from_a_fast_clock_is_still_replaced() {
+    let fx = Fx::new();
+    let latest = fx.daemon.create_bare("latest");
+    let l_url = fx.daemon.url("latest");
+    fx.snapshot(&["--latest-remote", &l_url]).success();
+    fx.change();
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let ahead = (fx.now.get() + 30 * 86400).to_string();
+    let args = ["snapshot", db.as_str(), "--repo", repo.as_str()];
+    fx.sqlgit_with(&args, &[("SQLGIT_NOW", ahead.as_str())], super::RUN_LIMIT)
+        .0
+        .success();
+    fx.change();
+    fx.snapshot(&[]).success().assert_quiet();
+    fx.assert_latest(&latest);
+}
