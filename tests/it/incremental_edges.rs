@@ -1,0 +1,59 @@
+//! Incremental snapshots at the edges: rowids at the ends of their range, a database file
+//! replaced or cut short while it is read, keys that are not UTF-8. Each run must equal a whole
+//! read of the same moment, or fail loudly.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::env::TestEnv;
+use crate::incremental::{check_run, snapshot_json};
+
+/// `sqlgit cat` of the repository equals `sqlgit dump` of the database.
+fn assert_snapshot_is_db(env: &TestEnv, db: &Path, repo: &Path, at: &str) {
+    let cat = env.sqlgit(&["cat".as_ref(), "--repo".as_ref(), repo.as_os_str()]);
+    let dump = env.sqlgit(&["dump".as_ref(), db.as_os_str()]).success();
+    assert_eq!(cat.success().stdout_str(), dump.stdout_str(), "{at}");
+}
+
+/// The largest rowid starting a chunk (the row before it is big enough to end one): deleting,
+/// updating and inserting it again are read like any other row, and the chunk that started at
+/// it is replaced, not kept beside what was read (i64::MAX is a rowid, not an end marker).
+#[test]
+fn the_largest_rowid_starting_a_chunk_is_read_again() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let repo = env.path("app.sqlgit");
+    let db = Connection::open(&path).unwrap();
+    let max_row = "INSERT INTO t VALUES (9223372036854775807, 'max')";
+    db.execute_batch(&format!(
+        "CREATE TABLE t(a INTEGER PRIMARY KEY, b);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100)
+         INSERT INTO t SELECT i, 'v' || i FROM c;
+         UPDATE t SET b = zeroblob(3000) WHERE a = 100;
+         {max_row};"
+    ))
+    .unwrap();
+    snapshot_json(&env, &path, &repo, &[]);
+    let changes = [
+        "UPDATE t SET b = 'max2' WHERE a = 9223372036854775807".to_string(),
+        "DELETE FROM t WHERE a = 9223372036854775807".to_string(),
+        max_row.to_string(),
+        "UPDATE t SET b = 'min' WHERE a = 1; \
+         INSERT INTO t VALUES (-9223372036854775808, 'least')"
+            .to_string(),
+        "DELETE FROM t WHERE a = 9223372036854775807".to_string(),
+    ];
+    for (step, change) in changes.iter().enumerate() {
+        db.execute_batch(change).unwrap();
+        let run = snapshot_json(&env, &path, &repo, &[]);
+        assert_eq!(run["read"]["whole"], false, "step {step}: {run}");
+        assert_snapshot_is_db(&env, &path, &repo, &format!("step {step}: {change}"));
+        let outcome = check_run(&repo, &path, &format!("step {step}"));
+        assert!(
+            outcome.mismatch.is_none(),
+            "step {step}: {:?}",
+            outcome.mismatch
+        );
+    }
+}
