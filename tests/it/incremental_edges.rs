@@ -57,3 +57,56 @@ fn the_largest_rowid_starting_a_chunk_is_read_again() {
         );
     }
 }
+
+/// Whether process `pid` has the file at `path` open.
+fn has_open(pid: u32, path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+/// The database file replaced (a changed copy renamed over it) while a snapshot waits for a
+/// writer's lock: SQLite reads the file it opened, and so must the page map — a map of the new
+/// file would make every later run find nothing changed.
+#[test]
+fn a_file_replaced_while_the_snapshot_waits_is_mapped_as_sqlite_reads_it() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let repo = env.path("app.sqlgit");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE t(a INTEGER PRIMARY KEY, b);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500)
+         INSERT INTO t SELECT i, 'old' || i FROM c;",
+    )
+    .unwrap();
+    snapshot_json(&env, &path, &repo, &[]);
+    let new = env.path("new.db");
+    std::fs::copy(&path, &new).unwrap();
+    Connection::open(&new)
+        .unwrap()
+        .execute("UPDATE t SET b = 'NEW' WHERE a = 250", [])
+        .unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut args = vec!["snapshot".as_ref(), path.as_os_str(), "--repo".as_ref()];
+    args.extend([repo.as_os_str(), "-q".as_ref()]);
+    let mut child = env.sqlgit_cmd(&args).spawn().unwrap();
+    let opened = std::time::Instant::now();
+    while !has_open(child.id(), &path) {
+        assert!(
+            opened.elapsed().as_secs() < 20,
+            "the snapshot never opened the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::rename(&new, &path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    db.execute_batch("COMMIT").unwrap();
+    assert!(child.wait().unwrap().success());
+    drop(db);
+    let next = snapshot_json(&env, &path, &repo, &[]);
+    assert_eq!(next["changed"], true, "{next}");
+    assert_snapshot_is_db(&env, &path, &repo, "after the replacement");
+}
