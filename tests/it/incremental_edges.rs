@@ -110,3 +110,34 @@ fn a_file_replaced_while_the_snapshot_waits_is_mapped_as_sqlite_reads_it() {
     assert_eq!(next["changed"], true, "{next}");
     assert_snapshot_is_db(&env, &path, &repo, "after the replacement");
 }
+
+/// A WITHOUT ROWID table with a text key that is not UTF-8: a changed table is read whole (its
+/// keys have no SQL text to read from), and every run succeeds and equals the database.
+#[test]
+fn a_key_that_is_not_utf8_reads_its_table_whole() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let repo = env.path("app.sqlgit");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE x(k PRIMARY KEY, v) WITHOUT ROWID;
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300)
+         INSERT INTO x SELECT 'k' || i, i FROM c;
+         INSERT INTO x VALUES (CAST(x'62ff' AS TEXT), 'not utf-8'), (CAST(x'6cfe' AS TEXT), 2);",
+    )
+    .unwrap();
+    snapshot_json(&env, &path, &repo, &[]);
+    for step in 0..3 {
+        db.execute("UPDATE x SET v = ?1 WHERE k = 'k' || (?1 * 10)", [step + 1])
+            .unwrap();
+        let run = snapshot_json(&env, &path, &repo, &[]);
+        assert_eq!(run["changed"], true, "step {step}: {run}");
+        assert_snapshot_is_db(&env, &path, &repo, &format!("step {step}"));
+        let outcome = check_run(&repo, &path, &format!("step {step}"));
+        assert!(
+            outcome.mismatch.is_none(),
+            "step {step}: {:?}",
+            outcome.mismatch
+        );
+    }
+}
