@@ -513,6 +513,20 @@ unsafe extern "C" fn x_unfetch(file: *mut ffi::sqlite3_file, at: i64, p: *mut c_
     }
 }
 
+/// The default VFS's file under `file` when it is one of ours (our wrapper unwrapped), else
+/// `file` itself.
+///
+/// # Safety
+/// `file` must be null or an open file of a live connection.
+pub unsafe fn inner_file(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
+    unsafe {
+        if !file.is_null() && std::ptr::eq((*file).pMethods, &METHODS) {
+            return state(file).inner;
+        }
+        file
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

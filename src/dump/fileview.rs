@@ -19,16 +19,21 @@
 //! range of just the pages read left the rest of their folios mapped, growing with every drop
 //! (a first snapshot of a 2.26 GB database held up to 6 MiB of it at the end of its dump).
 //!
+//! The file mapped is the one SQLite reads (its descriptor, duplicated; the WAL is read through
+//! SQLite's own descriptor), never the path opened again: a file renamed over the path after
+//! SQLite opened it is not what the transaction reads (see [`super::sqlitefiles`]).
+//!
 //! The file descriptor behind the map stays open until the process ends: closing a descriptor
 //! of a file releases every POSIX lock the process holds on it — SQLite's read lock included.
 
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Mutex;
 
 use rusqlite::Connection;
+
+use super::sqlitefiles;
 
 /// The largest folio of a file (the PMD size on x86-64 and arm64 with 4 KiB pages): a fault
 /// maps at most the block of this size, aligned, that holds the page read. The map keeps one
@@ -58,16 +63,20 @@ impl FileView {
     /// be read this way (not a file, an unknown journal mode, a WAL of another page size…):
     /// then every page is read through SQLite.
     pub fn open(conn: &Connection, page_size: usize, page_count: u32) -> Option<FileView> {
-        let path = conn.path().filter(|p| !p.is_empty())?;
         let mode: String = conn
             .query_row("PRAGMA main.journal_mode", [], |r| r.get(0))
             .ok()?;
+        // The files SQLite reads, not the paths again (see `sqlitefiles`).
         let in_wal = match mode.to_ascii_lowercase().as_str() {
-            "wal" => wal_pages(&format!("{path}-wal"), page_size, page_count)?,
+            "wal" => match sqlitefiles::wal_fd(conn) {
+                Some(wal) => wal_pages(wal, page_size, page_count)?,
+                // The connection has no WAL open: it reads every page from the file.
+                None => Vec::new(),
+            },
             "delete" | "truncate" | "persist" | "memory" | "off" => Vec::new(),
             _ => return None,
         };
-        let fd = kept_open(path)?;
+        let fd = kept_open(sqlitefiles::database_fd(conn)?)?;
         // SAFETY: fd stays open for the life of the process; ManuallyDrop never closes it.
         let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
         let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
@@ -207,38 +216,35 @@ impl Drop for FileView {
 /// A file by device and inode.
 type FileId = (u64, u64);
 
-/// A descriptor of the file at `path`, opened once per file for the life of the process (see
-/// the module comment).
-fn kept_open(path: &str) -> Option<std::os::unix::io::RawFd> {
+/// A descriptor of the file SQLite reads through `sqlite_fd` (a duplicate, opened once per
+/// file for the life of the process: see the module comment).
+fn kept_open(sqlite_fd: RawFd) -> Option<RawFd> {
     static OPEN: Mutex<Vec<(FileId, File)>> = Mutex::new(Vec::new());
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let id = (meta.dev(), meta.ino());
+    let id = sqlitefiles::file_id(sqlite_fd)?;
     let mut open = OPEN.lock().ok()?;
     if let Some((_, f)) = open.iter().find(|(k, _)| *k == id) {
         return Some(f.as_raw_fd());
     }
-    let file = File::open(path).ok()?;
-    let opened = file.metadata().ok().map(|m| (m.dev(), m.ino()));
-    let fd = file.as_raw_fd();
-    // Kept even when the path was replaced between the two looks (then it is not used).
-    open.push((opened.unwrap_or((u64::MAX, u64::MAX)), file));
-    (opened == Some(id)).then_some(fd)
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned by the File from here on.
+    let dup = unsafe { libc::fcntl(sqlite_fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return None;
+    }
+    let file = unsafe { File::from_raw_fd(dup) };
+    open.push((id, file));
+    Some(dup)
 }
 
-/// A bit per page number named by any frame of the WAL at `wal` (valid or not: a superset of
-/// the frames any reader can see), up to `page_count` (pages beyond the transaction's database
-/// are never read). None when the WAL cannot be read or has another page size.
-fn wal_pages(wal: &str, page_size: usize, page_count: u32) -> Option<Vec<u64>> {
-    let mut file = match File::open(wal) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
-        Err(_) => return None,
-    };
+/// A bit per page number named by any frame of the WAL SQLite reads through `wal` (valid or
+/// not: a superset of the frames any reader can see), up to `page_count` (pages beyond the
+/// transaction's database are never read). None when the WAL cannot be read or has another
+/// page size. Read with `pread` only: the descriptor is SQLite's.
+fn wal_pages(wal: RawFd, page_size: usize, page_count: u32) -> Option<Vec<u64>> {
+    // SAFETY: SQLite keeps the descriptor open while the transaction lasts; ManuallyDrop never
+    // closes it.
+    let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(wal) });
     let mut header = [0u8; 32];
-    match file.read_exact(&mut header) {
+    match file.read_exact_at(&mut header, 0) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Some(Vec::new()),
         Err(_) => return None,

@@ -135,8 +135,8 @@ impl Mapper<'_, '_> {
     }
 
     /// A changed WITHOUT ROWID table read by key: only the chunks the changed keys reach (see
-    /// [`incremental::read_keyed_in_part`]). None: the new pages' keys could not all be kept
-    /// (read the table whole).
+    /// [`incremental::read_keyed_in_part`]). None: the new pages' keys could not all be kept,
+    /// or a key is not UTF-8 (read the table whole).
     fn read_keyed_in_part(
         &mut self,
         conn: &Connection,
@@ -153,7 +153,7 @@ impl Mapper<'_, '_> {
             return Ok(None);
         };
         let new_pages: PageList = walked.pages.into_iter().collect();
-        let part = incremental::read_keyed_in_part(
+        let Some(part) = incremental::read_keyed_in_part(
             conn,
             table,
             (encoding, format),
@@ -162,7 +162,10 @@ impl Mapper<'_, '_> {
             (&new_pages, &page_keys),
             sink,
             &mut self.reuse,
-        )?;
+        )?
+        else {
+            return Ok(None);
+        };
         self.reuse.tables_partial += 1;
         self.reused_bytes += part.reused_bytes;
         let mapped = Mapped {

@@ -40,6 +40,7 @@ pub mod rows;
 pub mod schema;
 pub mod shell;
 pub mod source;
+mod sqlitefiles;
 pub mod stmt;
 
 use anyhow::{Context, Result};

@@ -17,6 +17,7 @@ use super::Format;
 use super::btree::split_keys;
 use super::rows::{Chunk, Chunker, Groups, write_row};
 use super::schema::{Key, RowidFrom, Table};
+use super::sqlitefiles;
 use super::stmt::{Encoding, RawStmt};
 
 /// Ranges formatted but not yet cut into chunks, at most (bounds memory).
@@ -96,6 +97,14 @@ fn open_helper(conn: &Connection, path: &Path) -> Result<Connection> {
     let theirs: Vec<u8> = helper.query_row(first_page, [], |r| r.get(0))?;
     if mine != theirs {
         bail!("the second connection sees another moment");
+    }
+    // The path names the file `conn` reads unless it was replaced since (a copy renamed over it).
+    let ids = |c: &Connection| {
+        let id = |fd: Option<i32>| fd.and_then(sqlitefiles::file_id);
+        (id(sqlitefiles::database_fd(c)), id(sqlitefiles::wal_fd(c)))
+    };
+    if ids(conn) != ids(&helper) {
+        bail!("the second connection opened another file");
     }
     Ok(helper)
 }

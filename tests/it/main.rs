@@ -31,6 +31,7 @@ mod env;
 mod format;
 mod history;
 mod incremental;
+mod incremental_edges;
 mod incremental_keyed;
 mod job;
 mod ops;

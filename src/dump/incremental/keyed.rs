@@ -206,7 +206,8 @@ fn literals(key: &[u8], collations: Option<&[String]>) -> Result<String> {
 /// the previous chunks are in the map), and those are read again from the first key of the
 /// first of them, until a row that starts a later previous chunk comes right after a boundary.
 /// What lies between reads is reused: whole group folders where nothing in or right after them
-/// changed ([`OldKeyed`]), else chunk by chunk.
+/// changed ([`OldKeyed`]), else chunk by chunk. None: the table must be read whole (a key that
+/// is not UTF-8), nothing was passed to `sink`.
 #[allow(clippy::too_many_arguments)]
 pub fn read_keyed_in_part(
     conn: &Connection,
@@ -217,7 +218,7 @@ pub fn read_keyed_in_part(
     (new_pages, new_keys): (&PageList, &PageKeys),
     sink: &mut dyn Sink,
     reuse: &mut Reuse,
-) -> Result<KeyedPart> {
+) -> Result<Option<KeyedPart>> {
     let collations = table
         .key_order
         .as_ref()
@@ -240,6 +241,12 @@ pub fn read_keyed_in_part(
     } = old;
     let chunks_keys = &chunks_keys;
     let changed = changed_keys(&old_pages, new_pages, &old_page_keys, new_keys);
+    // Keys are compared and read from as SQL text (see `literals`): a key with text that is not
+    // UTF-8 (stored as such) has none, so the table is read whole, as by a full read.
+    let utf8 = |k: &[u8]| std::str::from_utf8(k).is_ok();
+    if !chunks_keys.iter().all(utf8) || !changed.iter().all(|(a, b)| utf8(a) && utf8(b)) {
+        return Ok(None);
+    }
     // Not needed again: their memory goes before the rows are read.
     drop((old_pages, old_page_keys));
     let merged = changed_chunks(&order, chunks_keys, changed)?;
@@ -338,11 +345,11 @@ pub fn read_keyed_in_part(
         keys.shrink_to_fit();
     }
     let bytes = bytes.saturating_sub(replaced.bytes(previous)?);
-    Ok(KeyedPart {
+    Ok(Some(KeyedPart {
         bytes,
         reused_bytes: bytes.saturating_sub(read_bytes),
         chunk_keys: out_keys,
-    })
+    }))
 }
 
 /// The intervals `[from, to)` of previous chunks (their first keys: `chunks`) that the changed

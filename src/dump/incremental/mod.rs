@@ -188,7 +188,7 @@ pub fn read_in_part(
                 return false;
             }
             // Old chunks that start before `next` are replaced by what was read.
-            match replace_before(&mut chunks, &replaced, next) {
+            match replace_before(&mut chunks, &replaced, Some(next)) {
                 Ok(at_boundary) => at_boundary,
                 Err(e) => {
                     failed = Some(e);
@@ -227,8 +227,9 @@ pub fn read_in_part(
             .map_or(i64::MAX, |next| next.saturating_sub(1));
         part.spans.push((from, upto));
         if read.stopped_at.is_none() {
-            // Read to the end of the table: every old chunk left is replaced.
-            replace_before(&mut chunks, &replaced, i64::MAX)?;
+            // Read to the end of the table: every old chunk left is replaced (None: no bound;
+            // i64::MAX is a rowid like any other, and a chunk may start there).
+            replace_before(&mut chunks, &replaced, None)?;
             ri = ranges.len();
         }
         bytes += new_bytes;
@@ -276,14 +277,14 @@ impl Replaced {
     }
 }
 
-/// Drop the old chunks that start before rowid `next` (what was read replaces them; their
-/// ids go to `replaced`). Whether an old chunk starts exactly at `next`.
-fn replace_before(chunks: &mut OldRows, replaced: &Replaced, next: i64) -> Result<bool> {
+/// Drop the old chunks that start before rowid `next` (None: all that are left; what was read
+/// replaces them, their ids go to `replaced`). Whether an old chunk starts exactly at `next`.
+fn replace_before(chunks: &mut OldRows, replaced: &Replaced, next: Option<i64>) -> Result<bool> {
     loop {
         let Some(entry) = chunks.next()? else {
             return Ok(false);
         };
-        if entry.first >= next {
+        if let Some(next) = next.filter(|&next| entry.first >= next) {
             return Ok(entry.first == next);
         }
         if entry.kind == OldKind::Leaf {
