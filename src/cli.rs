@@ -59,9 +59,10 @@ pub struct FilterArgs {
     /// indexes and triggers. Repeatable. "" forgets the saved patterns.
     #[arg(long, value_name = "PATTERN")]
     pub exclude_table: Vec<String>,
-    /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a fixed placeholder in
-    /// NOT NULL columns. Repeatable. Primary-key columns cannot be redacted. "" forgets the
-    /// saved patterns.
+    /// Replace the values of TABLE.COLUMN (`*` allowed) with NULL, or a placeholder in NOT NULL
+    /// columns (one per row under a UNIQUE index). Repeatable. Primary-key columns, virtual
+    /// tables' columns and columns the dump could not restore redacted are refused. "" forgets
+    /// the saved patterns.
     #[arg(long, value_name = "TABLE.COLUMN", value_parser = parse_redact)]
     pub redact: Vec<String>,
 }

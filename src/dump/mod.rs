@@ -23,6 +23,7 @@ pub mod btree;
 pub mod buffers;
 mod chunksums;
 mod fileview;
+pub mod filter;
 mod groups;
 pub mod incremental;
 pub mod keylist;

@@ -14,9 +14,9 @@ use rusqlite::Connection;
 use super::Format;
 use super::btree::Rowids;
 pub use super::groups::{GROUP_LEVELS, Groups};
-use super::literal::write_cell;
+use super::literal::{write_blob, write_cell, write_text};
 use super::path::{hash_bytes, mix64, ordinal_chunk_name, rowid_chunk_name};
-use super::schema::{Key, RowidFrom, Table};
+use super::schema::{Key, Placeholder, RowidFrom, Table};
 use super::stmt::{Cell, Encoding, RawStmt};
 
 /// Average chunk size in bytes.
@@ -226,7 +226,10 @@ pub(super) fn write_row(out: &mut Vec<u8>, stmt: &RawStmt, table: &Table, rowid:
             out.push(b',');
         }
         match table.redacted.iter().find(|(at, _)| *at == i) {
-            Some(&(_, notnull)) => write_redacted(out, stmt.cell(i), notnull),
+            Some(&(_, placeholder)) => {
+                let row = (placeholder == Placeholder::PerRow).then(|| row_tag(stmt, table, rowid));
+                write_redacted(out, stmt.cell(i), placeholder, row)
+            }
             None => write_cell(out, stmt.cell(i)),
         }
     }
@@ -380,16 +383,43 @@ impl<'a> Chunker<'a> {
     }
 }
 
-/// A redacted value: NULL where the column allows it, else a fixed value of the same storage
-/// class (so NOT NULL and STRICT columns still restore), the same for every row.
-fn write_redacted(out: &mut Vec<u8>, value: Cell<'_>, notnull: bool) {
-    let placeholder: &[u8] = match value {
-        Cell::Null => b"NULL",
-        _ if !notnull => b"NULL",
-        Cell::Integer(_) => b"0",
-        Cell::Real(_) => b"0.0",
-        Cell::Text(_) | Cell::Text16 { .. } => b"'(redacted)'",
-        Cell::Blob(_) => b"X''",
+/// What tells a row from the others of its table: its rowid, or (WITHOUT ROWID) a hash of its
+/// key's values.
+fn row_tag(stmt: &RawStmt, table: &Table, rowid: Option<i64>) -> i64 {
+    if let Some(rowid) = rowid {
+        return rowid;
+    }
+    let mut key = Vec::new();
+    for &i in &table.key_columns {
+        write_cell(&mut key, stmt.cell(i));
+        key.push(0);
+    }
+    hash_bytes(&key) as i64
+}
+
+/// A redacted value: NULL where the column allows it, else a value of the same storage class
+/// (so NOT NULL and STRICT columns still restore): the same for every row, or made from the
+/// row's `row` tag where a UNIQUE index needs them to differ (`(redacted 42)`, 42, 42.0).
+fn write_redacted(out: &mut Vec<u8>, value: Cell<'_>, placeholder: Placeholder, row: Option<i64>) {
+    if matches!(value, Cell::Null) || placeholder == Placeholder::Null {
+        out.extend_from_slice(b"NULL");
+        return;
+    }
+    let Some(row) = row else {
+        let fixed: &[u8] = match value {
+            Cell::Integer(_) => b"0",
+            Cell::Real(_) => b"0.0",
+            Cell::Blob(_) => b"X''",
+            _ => b"'(redacted)'",
+        };
+        out.extend_from_slice(fixed);
+        return;
     };
-    out.extend_from_slice(placeholder);
+    let text = format!("(redacted {row})");
+    match value {
+        Cell::Integer(_) => out.extend_from_slice(row.to_string().as_bytes()),
+        Cell::Real(_) => out.extend_from_slice(format!("{row}.0").as_bytes()),
+        Cell::Blob(_) => write_blob(out, text.as_bytes()),
+        _ => write_text(out, text.as_bytes()),
+    }
 }

@@ -5,7 +5,9 @@
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use super::literal::{quote_ident, quote_name};
+use super::filter::{Catalog, check};
+pub use super::filter::{Filters, glob_match, unmatched_exclusions, unmatched_redactions};
+use super::literal::{quote_ident, quote_name, write_text};
 use super::path::table_dir;
 
 /// Header values restored by the dump.
@@ -29,6 +31,18 @@ pub enum Key {
     /// WITHOUT ROWID table: rows are read in b-tree order and keyed by these selected columns
     /// (the primary key).
     Columns,
+}
+
+/// What a redacted column's values become (NULL values stay NULL).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Placeholder {
+    /// NULL: the column allows it.
+    Null,
+    /// NOT NULL: one value of the value's storage class, the same in every row.
+    Fixed,
+    /// NOT NULL and keyed on by a UNIQUE index: a value made from the row's rowid (or its
+    /// key's hash, WITHOUT ROWID), different in every row.
+    PerRow,
 }
 
 /// Where the dump finds each row's rowid.
@@ -78,8 +92,8 @@ pub struct Table {
     pub values: std::ops::Range<usize>,
     /// Positions (in the SELECT) of the columns that key the row when `key` is `Columns`.
     pub key_columns: Vec<usize>,
-    /// Positions (in the SELECT) of redacted columns, and whether each is NOT NULL.
-    pub redacted: Vec<(usize, bool)>,
+    /// Positions (in the SELECT) of redacted columns, and what replaces their values.
+    pub redacted: Vec<(usize, Placeholder)>,
     /// When every rowid alias is a column: a free temporary name the restore gives the column
     /// named `rowid` while it inserts rows with explicit rowids.
     pub rowid_column_temp: Option<String>,
@@ -110,95 +124,6 @@ impl Schema {
             && self.views.is_empty()
             && self.triggers.is_empty()
     }
-}
-
-/// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
-/// SQLite's names) and column values (`table.column`; `*` matches any table).
-#[derive(Clone, Debug, Default)]
-pub struct Filters {
-    pub exclude_tables: Vec<String>,
-    pub redact: Vec<String>,
-}
-
-impl Filters {
-    pub fn excludes(&self, table: &str) -> bool {
-        self.exclude_tables.iter().any(|p| glob_match(p, table))
-    }
-
-    fn redacts(&self, table: &str, column: &str) -> bool {
-        self.redact
-            .iter()
-            .any(|spec| redaction_matches(spec, table, column))
-    }
-}
-
-/// Whether the `--redact` pattern `spec` (`table.column`) names `table`.`column`.
-fn redaction_matches(spec: &str, table: &str, column: &str) -> bool {
-    match spec.rsplit_once('.') {
-        Some((t, c)) => glob_match(t, table) && glob_match(c, column),
-        None => false,
-    }
-}
-
-/// The `redact` patterns that name no column of any table the dump keeps: a misspelt
-/// `TABLE.COLUMN` redacts nothing, which a run must say rather than keep quiet about.
-pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
-    let mut columns: Vec<(String, String)> = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT m.name, c.name FROM sqlite_schema AS m, pragma_table_xinfo(m.name) AS c \
-         WHERE m.type = 'table'",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (table, column): (String, String) = (r.get(0)?, r.get(1)?);
-        if !filters.excludes(&table) {
-            columns.push((table, column));
-        }
-    }
-    Ok(filters
-        .redact
-        .iter()
-        .filter(|spec| !columns.iter().any(|(t, c)| redaction_matches(spec, t, c)))
-        .cloned()
-        .collect())
-}
-
-/// The `--exclude-table` patterns of `filters` that match no table of the database.
-pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(filters
-        .exclude_tables
-        .iter()
-        .filter(|p| !tables.iter().any(|t| glob_match(p, t)))
-        .cloned()
-        .collect())
-}
-
-/// `*` and `?` globbing, ASCII case-insensitive.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let n: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// SQLite's default limit on result columns (`SQLITE_MAX_COLUMN`), which a table may reach.
@@ -255,7 +180,8 @@ fn name_not_utf8(conn: &Connection) -> Option<(String, &'static str)> {
     None
 }
 
-fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
+/// The header values a dump restores.
+fn read_pragmas(conn: &Connection) -> Result<Pragmas> {
     let pragma = |name: &str| -> Result<rusqlite::types::Value> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .with_context(|| format!("read PRAGMA {name}"))
@@ -268,14 +194,17 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         rusqlite::types::Value::Integer(i) => i,
         _ => 0,
     };
-    let pragmas = Pragmas {
+    Ok(Pragmas {
         encoding,
         user_version: int(pragma("user_version")?),
         application_id: int(pragma("application_id")?),
         page_size: int(pragma("page_size")?),
         auto_vacuum: int(pragma("auto_vacuum")?),
-    };
+    })
+}
 
+fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
+    let pragmas = read_pragmas(conn)?;
     let mut stmt = conn.prepare(
         "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE sql IS NOT NULL",
     )?;
@@ -313,6 +242,8 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         triggers: Vec::new(),
     };
     let none = Filters::default();
+    let catalog = Catalog::read(conn).context("read schema")?;
+    let per_row = check(conn, filters, &catalog)?;
     // Asked once for all: `pragma_table_list(name)` looks at every table for each name, which
     // made reading the schema of 5,000 tables take a second.
     let without_rowid: std::collections::HashSet<String> = conn
@@ -320,37 +251,85 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()
         .context("read schema")?;
-    let table = |e: &Entry, virtual_table: bool, filters: &Filters| {
-        table(
-            conn,
-            e,
-            virtual_table,
-            filters,
-            without_rowid.contains(&e.name),
-        )
+    let table = |e: &Entry, virtual_table: bool, filters: &Filters, rows: Option<String>| {
+        let wr = without_rowid.contains(&e.name);
+        let per_row: Vec<&str> = per_row
+            .iter()
+            .filter(|(t, _)| *t == e.name)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        table(conn, e, virtual_table, filters, (wr, &per_row), rows)
     };
+    let left_out = |e: &Entry| {
+        filters.leaves_out(&catalog, &e.tbl_name) || filters.leaves_out(&catalog, &e.name)
+    };
+    // Tables whose names sqlite_stat1 must not show, and whose values the index samples of
+    // sqlite_stat2/3/4 must not hold (samples are whole index keys).
+    let excluded: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.kind == "table" && left_out(e))
+        .map(|e| e.name.as_str())
+        .collect();
+    let mut samples: Vec<&Entry> = Vec::new();
     for e in &entries {
-        if filters.excludes(&e.tbl_name) || filters.excludes(&e.name) {
+        if left_out(e) {
             continue;
         }
         let object = || Object {
             name: e.name.clone(),
             sql: e.sql.clone(),
         };
+        let stat = e.name.to_ascii_lowercase();
         match e.kind.as_str() {
             "table" if e.name == "sqlite_sequence" => {
-                schema.sequence = Some(table(e, false, &none)?)
+                schema.sequence = Some(table(e, false, &none, None)?)
             }
-            "table" if e.name == "sqlite_stat1" => schema.stat1 = Some(table(e, false, &none)?),
-            // Other `sqlite_` names (stat2/3/4 of a SQLite built with them, tables made with
-            // writable_schema) are kept as tables, created the way writable_schema makes them
-            // (see shell::write_object): a restore by a SQLite without STAT4 keeps their rows.
-            "table" => schema.tables.push(table(e, e.rootpage == 0, filters)?),
+            "table" if e.name == "sqlite_stat1" => {
+                let rows = stat_rows(conn, e, &excluded)?;
+                schema.stat1 = Some(table(e, false, &none, rows)?)
+            }
+            "table"
+                if matches!(
+                    stat.as_str(),
+                    "sqlite_stat2" | "sqlite_stat3" | "sqlite_stat4"
+                ) =>
+            {
+                samples.push(e)
+            }
+            // Other `sqlite_` names (tables made with writable_schema) are kept as tables,
+            // created the way writable_schema makes them (see shell::write_object). A shadow
+            // table is dumped whole: filters name its virtual table.
+            "table" => {
+                let filters = if catalog.owner(&e.name).is_some() {
+                    &none
+                } else {
+                    filters
+                };
+                schema
+                    .tables
+                    .push(table(e, e.rootpage == 0, filters, None)?)
+            }
             "view" => schema.views.push(object()),
             "trigger" => schema.triggers.push(object()),
             _ => {}
         }
     }
+    // stat2/3/4 of a SQLite built with them: a restore by a SQLite without STAT4 keeps their
+    // rows. Samples of tables with redacted columns are left out with those of excluded tables.
+    let mut hidden = excluded.clone();
+    hidden.extend(
+        schema
+            .tables
+            .iter()
+            .filter(|t| !t.redacted.is_empty())
+            .map(|t| t.name.as_str()),
+    );
+    let mut stats = Vec::new();
+    for e in samples {
+        let rows = stat_rows(conn, e, &hidden)?;
+        stats.push(table(e, false, &none, rows)?);
+    }
+    schema.tables.extend(stats);
     for e in &entries {
         if e.kind == "index"
             && let Some(t) = schema.tables.iter_mut().find(|t| t.name == e.tbl_name)
@@ -366,6 +345,32 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         .tables
         .sort_by(|a, b| format!("{}/", a.dir).cmp(&format!("{}/", b.dir)));
     Ok(schema)
+}
+
+/// The condition that keeps a statistics table's rows about tables other than `hidden` (None
+/// when none is hidden, or the table has no `tbl` column).
+fn stat_rows(conn: &Connection, e: &Entry, hidden: &[&str]) -> Result<Option<String>> {
+    let has_tbl: bool = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = 'tbl'",
+            [&e.name],
+            |r| r.get(0),
+        )
+        .with_context(|| format!("read columns of table {}", e.name))?;
+    if hidden.is_empty() || !has_tbl {
+        return Ok(None);
+    }
+    let mut list = Vec::new();
+    for (i, name) in hidden.iter().enumerate() {
+        if i > 0 {
+            list.push(b',');
+        }
+        write_text(&mut list, name.as_bytes());
+    }
+    Ok(Some(format!(
+        "tbl NOT IN ({})",
+        String::from_utf8_lossy(&list)
+    )))
 }
 
 /// `base`, or `base_2`, `base_3`, … : the first that is not in `taken` (ASCII case-insensitive,
@@ -420,6 +425,31 @@ fn key_order(conn: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok((!order.is_empty()).then_some(order))
 }
 
+/// Fail, naming it, when the primary key of WITHOUT ROWID table `name` uses a collation this
+/// SQLite does not have (the application's own): its rows cannot be read in key order.
+fn missing_collation(conn: &Connection, name: &str) -> Result<()> {
+    let colls: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT x.coll FROM pragma_index_list(?1) AS l, \
+             pragma_index_xinfo(l.name) AS x WHERE l.origin = 'pk' AND x.key AND x.coll NOT NULL",
+        )
+        .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+        .with_context(|| format!("read the key of table {name}"))?;
+    // SQLite lists a collation the schema names even without its code: try it.
+    let missing = colls.into_iter().find(|coll| {
+        let probe = format!("SELECT 'a' < 'b' COLLATE {}", quote_name(coll));
+        conn.prepare(&probe).is_err()
+    });
+    match missing {
+        Some(coll) => anyhow::bail!(
+            "table {name}: its key uses collation {coll}, which only the application defines, \
+             so sqlgit cannot read the table (leave it out with --exclude-table {name}, or \
+             change the key to a built-in collation: BINARY, NOCASE, RTRIM)"
+        ),
+        None => Ok(()),
+    }
+}
+
 fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool)> {
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
@@ -452,7 +482,8 @@ fn table(
     e: &Entry,
     virtual_table: bool,
     filters: &Filters,
-    without_rowid: bool,
+    (without_rowid, per_row): (bool, &[&str]),
+    rows: Option<String>,
 ) -> Result<Table> {
     let name = e.name.as_str();
     let mut t = Table {
@@ -509,6 +540,7 @@ fn table(
             .collect();
         pk.sort();
         t.key_columns = pk.into_iter().map(|(_, i)| i).collect();
+        missing_collation(conn, name)?;
         t.key_order = key_order(conn, name)?;
     } else if let Some(pos) = ipk {
         // The INTEGER PRIMARY KEY column is the rowid.
@@ -559,24 +591,41 @@ fn table(
                     c.name
                 );
             }
-            t.redacted.push((offset + i, c.notnull));
+            let placeholder = match c.notnull {
+                false => Placeholder::Null,
+                true if per_row.contains(&c.name.as_str()) => Placeholder::PerRow,
+                true => Placeholder::Fixed,
+            };
+            t.redacted.push((offset + i, placeholder));
         }
     }
     let read_cols: Vec<String> = stored.iter().map(|c| quote_name(&c.name)).collect();
     select_cols.extend(read_cols);
+    // Only the rows that `rows` keeps (statistics of tables the dump leaves out are left out).
+    let only = rows
+        .as_ref()
+        .map(|c| format!(" WHERE {c}"))
+        .unwrap_or_default();
     t.select = format!(
-        "SELECT {} FROM {} NOT INDEXED{order_by}",
+        "SELECT {} FROM {} NOT INDEXED{only}{order_by}",
         select_cols.join(","),
         quote_name(name)
     );
     // The same SELECT of some rowids only.
     let select_where = |condition: String| {
+        let also = rows
+            .as_ref()
+            .map(|c| format!(" AND ({c})"))
+            .unwrap_or_default();
         format!(
-            "SELECT {} FROM {} NOT INDEXED WHERE {condition}{order_by}",
+            "SELECT {} FROM {} NOT INDEXED WHERE {condition}{also}{order_by}",
             select_cols.join(","),
             quote_name(name)
         )
     };
+    // A table whose rows are filtered is read whole: reads in part and by ranges count rows by
+    // the b-tree's cells.
+    let rowid_expr = rowid_expr.filter(|_| rows.is_none());
     t.select_from = rowid_expr
         .as_ref()
         .map(|key| select_where(format!("{key} >= ?1")));

@@ -239,25 +239,67 @@ fn words(sql: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// How many identifier words of `sql` are `name` (ASCII case-insensitive; bare or quoted with
+/// `"`, `` ` `` or `[]`): whether an expression may read a column.
+pub fn mentions(sql: &[u8], name: &str) -> usize {
+    words(sql)
+        .into_iter()
+        .filter(|w| unquoted(w).eq_ignore_ascii_case(name.as_bytes()))
+        .count()
+}
+
+/// A quoted identifier's name (doubled quotes made one); other words as they are.
+fn unquoted(word: &[u8]) -> Vec<u8> {
+    match word.first() {
+        Some(&q @ (b'"' | b'`' | b'\'' | b'[')) if word.len() >= 2 => {
+            let inner = &word[1..word.len() - 1];
+            if q == b'[' {
+                return inner.to_vec();
+            }
+            let mut out = Vec::with_capacity(inner.len());
+            let mut i = 0;
+            while i < inner.len() {
+                out.push(inner[i]);
+                i += if inner[i] == q && inner.get(i + 1) == Some(&q) {
+                    2
+                } else {
+                    1
+                };
+            }
+            out
+        }
+        _ => word.to_vec(),
+    }
+}
+
+/// The table named by a `content=T` option of `CREATE VIRTUAL TABLE … USING fts…(…)` (an
+/// external-content full-text index of T), when not empty.
+pub fn content_option(sql: &[u8]) -> Option<String> {
+    let w = words(sql);
+    let at = w
+        .windows(3)
+        .position(|s| s[0].eq_ignore_ascii_case(b"content") && s[1] == b"=")?;
+    let name = String::from_utf8(unquoted(w[at + 2])).ok()?;
+    (!name.is_empty()).then_some(name)
+}
+
 fn is_id_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
 /// Whether SQLite stores exactly `sql` when it runs `sql;` (see `sqlite3EndTable`,
 /// `sqlite3CreateIndex`, `sqlite3CreateView`, `sqlite3FinishTrigger`): tables, indexes and
-/// triggers are stored as a fixed `CREATE ... ` prefix plus the text from the object's name on
-/// (so no `IF NOT EXISTS`, no schema name, one space after the keywords); a table without
-/// options ends at its `)`, a trigger at its `END`; a view is stored from `CREATE` to the `;`
-/// without trailing blanks; an index up to the `;`.
+/// triggers and views are stored as a fixed `CREATE ... ` prefix plus the text from the
+/// object's name on (so no `IF NOT EXISTS`, no schema name, one space after the keywords,
+/// upper case); a table without options ends at its `)`, a trigger at its `END`; a view is
+/// stored up to the `;` without trailing blanks; an index up to the `;`.
 fn stored_as_typed(kind: ObjectKind, sql: &[u8]) -> bool {
     let w = words(sql);
     let prefix: &[&[u8]] = match kind {
         ObjectKind::Table => &[b"CREATE TABLE "],
         ObjectKind::Index => &[b"CREATE INDEX ", b"CREATE UNIQUE INDEX "],
         ObjectKind::Trigger => &[b"CREATE TRIGGER "],
-        ObjectKind::View => {
-            return sql.last().is_some_and(|&b| !is_space(b));
-        }
+        ObjectKind::View => &[b"CREATE VIEW "],
     };
     let Some(p) = prefix.iter().find(|p| sql.starts_with(p)) else {
         return false;
@@ -288,7 +330,8 @@ fn stored_as_typed(kind: ObjectKind, sql: &[u8]) -> bool {
                 sql.ends_with(last)
             }
         }
-        _ => true,
+        ObjectKind::View => sql.last().is_some_and(|&b| !is_space(b)),
+        ObjectKind::Index => true,
     }
 }
 
@@ -489,7 +532,7 @@ mod tests {
             "CREATE TABLE t(a PRIMARY KEY) WITHOUT ROWID"
         ));
         assert!(exact(ObjectKind::Index, "CREATE UNIQUE INDEX i ON t(a)"));
-        assert!(exact(ObjectKind::View, "create view v as select 1"));
+        assert!(exact(ObjectKind::View, "CREATE VIEW v as select 1"));
         assert!(exact(
             ObjectKind::Trigger,
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT 1;\n  SELECT 2;\nEND"
@@ -521,6 +564,14 @@ mod tests {
         assert!(!exact(ObjectKind::Table, "CREATE TABLE IF NOT EXISTS t(a)"));
         assert!(!exact(ObjectKind::Table, "CREATE TABLE  t(a)"));
         assert!(!exact(ObjectKind::Table, "CREATE TABLE main.t(a)"));
+        // SQLite stores a view as `CREATE VIEW ` and the text from its name on.
+        assert!(!exact(ObjectKind::View, "create view v as select 1"));
+        assert!(!exact(
+            ObjectKind::View,
+            "CREATE VIEW IF NOT EXISTS v AS SELECT 2"
+        ));
+        assert!(!exact(ObjectKind::View, "CREATE TEMP VIEW v AS SELECT 2"));
+        assert!(!exact(ObjectKind::View, "CREATE VIEW main.v AS SELECT 2"));
         assert!(!exact(
             ObjectKind::Trigger,
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END -- x"

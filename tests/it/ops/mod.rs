@@ -17,6 +17,7 @@
 
 mod cli;
 mod filters;
+mod filters_reach;
 mod init;
 mod into;
 mod monitoring;
