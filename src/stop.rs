@@ -76,10 +76,65 @@ pub fn stop(reason: &str) -> ! {
     std::process::exit(1)
 }
 
-/// Stop the run on SIGTERM, SIGINT or SIGHUP (a thread waits for them; once per process).
+/// Stop the run on SIGTERM, SIGINT or SIGHUP (a thread waits for them; once per process), and
+/// on a SIGBUS (see [`watch_bus_errors`]).
 /// Children started afterwards keep the default handling (handlers do not survive `exec`).
 pub fn watch_signals() {
-    WATCHING.call_once(start_watching);
+    WATCHING.call_once(|| {
+        start_watching();
+        watch_bus_errors();
+    });
+}
+
+/// The write end of the pipe the SIGBUS handler wakes [`watch_bus_errors`]'s thread with.
+static BUS_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// A file read through a memory map (the database's pages, libgit2's packs) that another
+/// process cuts short under the map faults the reading thread with SIGBUS, which would kill the
+/// process without a word. The handler only wakes a thread that stops the run as a signal
+/// does; the faulting thread waits in the handler until the process exits.
+fn watch_bus_errors() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) into a two-int array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return;
+    }
+    BUS_PIPE.store(fds[1], Ordering::SeqCst);
+    let read_end = fds[0];
+    let watcher = std::thread::Builder::new()
+        .name("sqlgit-bus".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            // SAFETY: read(2) of one byte into a live local.
+            if unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) } == 1 {
+                stop(
+                    "a file was cut short while this run read it through a memory map (the \
+                     database overwritten or truncated in place, e.g. by cp, or a damaged pack): \
+                     nothing is lost, the next run reads it again",
+                );
+            }
+        });
+    if watcher.is_err() {
+        return;
+    }
+    extern "C" fn on_bus_error(_: libc::c_int) {
+        let fd = BUS_PIPE.load(Ordering::SeqCst);
+        let byte = 1u8;
+        // SAFETY: write(2) and pause(2) are async-signal-safe.
+        unsafe {
+            libc::write(fd, (&raw const byte).cast(), 1);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    // SAFETY: a sigaction with a handler that only calls async-signal-safe functions.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_bus_error as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
 }
 
 fn start_watching() {

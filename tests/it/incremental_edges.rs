@@ -141,3 +141,86 @@ fn a_key_that_is_not_utf8_reads_its_table_whole() {
         );
     }
 }
+
+/// The database file cut short in place (a careless `cp` or `truncate`) while a run reads its
+/// pages through the memory map faults the reading thread with SIGBUS. The run must fail as any
+/// other: exit 1, one line saying what happened, the failure hook — never die of the signal.
+/// Timing decides whether the cut lands inside the read, so it is tried until it has (at most 25
+/// times); every try must end without a signal.
+#[test]
+fn a_file_cut_short_under_the_memory_map_fails_the_run_loudly() {
+    let env = TestEnv::new();
+    let path = env.path("app.db");
+    let orig = env.path("orig.db");
+    let repo = env.path("app.sqlgit");
+    let hook = env.path("hook");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(a INTEGER PRIMARY KEY, b);
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 120000)
+             INSERT INTO t SELECT i, randomblob(200) FROM c;",
+        )
+        .unwrap();
+    std::fs::copy(&path, &orig).unwrap();
+    snapshot_json(&env, &path, &repo, &[]);
+    let on_failure = format!("echo failed > '{}'", hook.display());
+    let mut caught = 0;
+    for attempt in 0..25u64 {
+        std::fs::copy(&orig, &path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE t SET b = randomblob(200) WHERE a % 997 = ?1",
+                [attempt as i64 + 1],
+            )
+            .unwrap();
+        let _ = std::fs::remove_file(&hook);
+        let args = [
+            "snapshot",
+            "-q",
+            &path.display().to_string(),
+            "--repo",
+            &repo.display().to_string(),
+            "--on-failure",
+            &on_failure,
+        ];
+        let mut cmd = env.sqlgit_cmd(&args);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(4 + (attempt % 10) * 4));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_some(),
+            "try {attempt}: the run died of a signal ({:?}): {stderr}",
+            out.status
+        );
+        if stderr.contains("memory map") {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(hook.exists(), "the failure hook did not run: {stderr}");
+            caught += 1;
+            break;
+        }
+        // A sane file again, and a map in step with it.
+        std::fs::copy(&orig, &path).unwrap();
+        let full = [
+            "snapshot",
+            "-q",
+            "--full",
+            &path.display().to_string(),
+            "--repo",
+            &repo.display().to_string(),
+        ];
+        let _ = env.sqlgit(&full);
+    }
+    eprintln!("cut inside the read: {caught} time(s)");
+}
