@@ -5,7 +5,7 @@
 //! looked at again. The result, a [`Plan`], is what every output mode (summary, JSON, rows,
 //! SQL patch) walks; `--table` narrows it here, once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -256,6 +256,34 @@ fn folder(repo: &Repository, tree: Oid) -> Result<Folder> {
 }
 
 /// Compare two snapshots' database folders; `only` lists the `--table` names (empty: all).
+/// Tables renamed only in letter case (`Users` to `users`, which SQLite takes as one name, as
+/// migrations that rename tables do): new folder → old folder, when exactly one folder on each
+/// side matches, so their rows are compared rather than all deleted and inserted.
+fn case_renames(
+    from: &BTreeMap<String, Oid>,
+    to: &BTreeMap<String, Oid>,
+) -> HashMap<String, String> {
+    let only = |a: &BTreeMap<String, Oid>, b: &BTreeMap<String, Oid>| {
+        let mut by_lower: HashMap<String, Vec<String>> = HashMap::new();
+        for dir in a.keys().filter(|d| !b.contains_key(*d)) {
+            by_lower
+                .entry(dir.to_ascii_lowercase())
+                .or_default()
+                .push(dir.clone());
+        }
+        by_lower
+    };
+    let (old, new) = (only(from, to), only(to, from));
+    new.into_iter()
+        .filter_map(
+            |(lower, news)| match (news.as_slice(), old.get(&lower).map(Vec::as_slice)) {
+                ([n], Some([o])) => Some((n.clone(), o.clone())),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
 pub fn build<'r>(
     repo: &'r Repository,
     from: Side<'r>,
@@ -297,10 +325,18 @@ pub fn build<'r>(
     let mut all: Vec<&String> = from_tables.keys().chain(to_tables.keys()).collect();
     all.sort_by(|a, b| format!("{a}/").cmp(&format!("{b}/")));
     all.dedup();
+    let renamed = case_renames(&from_tables, &to_tables);
     let mut tables = Vec::new();
     for dir in all {
-        let (f, t) = (from_tables.get(dir), to_tables.get(dir));
-        if f == t || !selected(dir) {
+        if renamed.values().any(|old| old == dir) {
+            continue; // compared under its new name
+        }
+        let f = match renamed.get(dir) {
+            Some(old) => from_tables.get(old),
+            None => from_tables.get(dir),
+        };
+        let t = to_tables.get(dir);
+        if f == t || !(selected(dir) || renamed.get(dir).is_some_and(|old| selected(old))) {
             continue;
         }
         let f = f.map(|&oid| folder(repo, oid)).transpose()?;

@@ -326,3 +326,26 @@ fn names_are_quoted_counts_agree_and_sqlite_sequence_has_a_history() {
     );
     assert_eq!(seq[1]["new"], json!({"rowid": 1, "name": "t", "seq": 1}));
 }
+
+/// A table renamed only in letter case (`Users` to `users`: one name to SQLite, and what some
+/// migration tools do) is the same table: its one changed row is reported as an update, not
+/// every row deleted and inserted, and the patch still gives the new snapshot exactly.
+#[test]
+fn a_table_renamed_only_in_case_is_compared_as_one_table() {
+    let mut r = Repo::new(
+        "CREATE TABLE Users(id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO Users VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    );
+    r.change(
+        "ALTER TABLE Users RENAME TO users_tmp; ALTER TABLE users_tmp RENAME TO users;
+         UPDATE users SET name = 'B' WHERE id = 2;",
+    );
+    let summary = r.diff(&["--summary"], 1).stdout_str();
+    assert!(
+        summary.contains("users: 0 inserted, 1 updated, 0 deleted"),
+        "{summary}"
+    );
+    let rows = row_lines(&r.diff(&[], 1));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    r.patch_gives_head();
+}
