@@ -101,6 +101,10 @@ struct TableAt {
 struct Reader<'a> {
     repo: &'a Repository,
     key: &'a [String],
+    /// The key's column names in the order KEY gives their values: the newest snapshot's key
+    /// order, so a migration that reorders a composite key does not pair values with the
+    /// wrong columns in older snapshots.
+    key_names: Option<Vec<String>>,
     shapes: HashMap<(Oid, Option<Oid>), Rc<Shape>>,
     /// (chunk blob id, CREATE blob id) → the key's row in it (0 or 1 rows).
     rows: HashMap<(Oid, Oid), Rc<Rows>>,
@@ -139,6 +143,7 @@ pub fn history(req: &Request) -> Result<Found> {
     let mut reader = Reader {
         repo,
         key: req.key,
+        key_names: None,
         shapes: HashMap::new(),
         rows: HashMap::new(),
     };
@@ -149,6 +154,18 @@ pub fn history(req: &Request) -> Result<Found> {
         .collect::<Result<_>>()?;
     if tables.iter().all(Option::is_none) {
         bail!("no table {:?} in the snapshots searched", req.table);
+    }
+    // KEY is in the order of the newest snapshot's key.
+    if let Some(newest) = tables.iter().flatten().next()
+        && let KeyKind::Columns(positions) = &reader.shape(*newest)?.key
+    {
+        let shape = reader.shape(*newest)?;
+        reader.key_names = Some(
+            positions
+                .iter()
+                .map(|&p| shape.columns[p].clone())
+                .collect(),
+        );
     }
     let mut events = Vec::new();
     let pairs = if chain.rooted {
@@ -361,13 +378,27 @@ impl Reader<'_> {
                         positions.len()
                     );
                 }
+                let names: Vec<&str> = positions
+                    .iter()
+                    .map(|&p| shape.columns[p].as_str())
+                    .collect();
+                let first = self
+                    .key_names
+                    .get_or_insert_with(|| names.iter().map(|n| n.to_string()).collect());
+                // For each key column here, the index of its value in KEY (by name; by position
+                // when the names differ, as after a column rename).
+                let by_name: Option<Vec<usize>> = names
+                    .iter()
+                    .map(|n| first.iter().position(|f| f.eq_ignore_ascii_case(n)))
+                    .collect();
+                let order = by_name.unwrap_or_else(|| (0..names.len()).collect());
                 let key = self.key;
                 for chunk in changed {
                     let found = self.rows_of((chunk.oid, table.create), shape, |r| {
                         positions
                             .iter()
-                            .zip(key)
-                            .all(|(&p, k)| matches(r.value(p), k))
+                            .zip(&order)
+                            .all(|(&p, &i)| matches(r.value(p), &key[i]))
                     })?;
                     if !found.is_empty() {
                         return Ok(Some(found));
