@@ -62,6 +62,22 @@ pub fn is_snapshot_tree(repo: &Repository, tree: &git2::Tree) -> bool {
         })
 }
 
+/// A repository another user owns, which git (and libgit2) refuse to open unless told to
+/// trust it: say whose it is and the command that trusts it.
+fn owned_by_another(dir: &Path, e: &git2::Error) -> anyhow::Error {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir).map(|m| m.uid()).ok();
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    anyhow::anyhow!(
+        "repository {}: owned by another user (uid {}), which git does not trust ({}): run \
+         sqlgit as that user, or trust it with `git config --global --add safe.directory {}`",
+        dir.display(),
+        owner.map_or("unknown".to_string(), |u| u.to_string()),
+        e.message(),
+        absolute.display()
+    )
+}
+
 impl Store {
     /// Open an existing sqlgit repository, for any command.
     pub fn open(dir: &Path) -> Result<Store> {
@@ -90,6 +106,7 @@ impl Store {
                      cannot be read ({}): run `sqlgit snapshot --repo {shown}`, which repairs it",
                     e.message()
                 ),
+                false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
                 false => {
                     anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
                 }

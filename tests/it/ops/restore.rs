@@ -409,3 +409,48 @@ fn restore_to_a_symlink_replaces_the_database_it_names() {
     );
     assert_eq!(value(&env.path("shared/new.db")), "good");
 }
+
+/// A repository another user owns (root restoring an application user's backup, a copy put back
+/// with another uid): git refuses it unless trusted. The error says whose it is and prints the
+/// command that trusts it, and that command works.
+#[test]
+fn a_repository_owned_by_another_user_names_the_command_that_trusts_it() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo)]).success();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&repo)
+        .status();
+    if !chown.is_ok_and(|s| s.success()) || unsafe { libc::geteuid() } == 65534 {
+        eprintln!("SKIP: cannot give the repository to another user");
+        return;
+    }
+    let new = s(&env.path("new.db"));
+    let err = sg(&env, T0, &["restore", "--repo", &s(&repo), "--to", &new])
+        .code_is(1)
+        .stderr_str();
+    assert!(err.contains("owned by another user (uid 65534)"), "{err}");
+    let command = err
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in: {err}"));
+    assert!(
+        command.starts_with("git config --global --add safe.directory "),
+        "{err}"
+    );
+    // The printed command, as the user would run it (their global config: ~/.gitconfig).
+    let mut git = env.command("sh");
+    git.arg("-c")
+        .arg(command)
+        .env("GIT_CONFIG_GLOBAL", env.home().join(".gitconfig"));
+    env.run(git, b"").success();
+    sg_vars(
+        &env,
+        T0,
+        &["restore", "--repo", &s(&repo), "--to", &new],
+        &[("GIT_CONFIG_GLOBAL", &s(&env.home().join(".gitconfig")))],
+    )
+    .success();
+}
