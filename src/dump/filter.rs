@@ -277,16 +277,7 @@ fn check_virtual(
              {table})"
         );
     }
-    let sql: Vec<u8> = conn.query_row(
-        "SELECT sql FROM sqlite_schema WHERE name = ?1",
-        [table],
-        |r| {
-            Ok(r.get_ref(0)?
-                .as_bytes()
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default())
-        },
-    )?;
+    let sql = table_sql(conn, table)?;
     let Some(content) = content_option(&sql) else {
         return Ok(());
     };
@@ -370,16 +361,7 @@ fn check_redaction(
         }
     }
     if has_generated {
-        let sql: Vec<u8> = conn.query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [table],
-            |r| {
-                Ok(r.get_ref(0)?
-                    .as_bytes()
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default())
-            },
-        )?;
+        let sql = table_sql(conn, table)?;
         if mentions(&sql, column) > 1 {
             bail!(
                 "a generated column of {table} may compute on it, which the placeholder could \
@@ -417,4 +399,18 @@ fn check_references(
         }
     }
     Ok(())
+}
+
+/// The CREATE text of table `table` as stored (bytes: any encoding); empty when it has none.
+fn table_sql(conn: &Connection, table: &str) -> Result<Vec<u8>> {
+    Ok(conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| {
+            Ok(r.get_ref(0)?
+                .as_bytes()
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default())
+        },
+    )?)
 }
