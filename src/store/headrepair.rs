@@ -70,8 +70,18 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
                 packs_rewritten,
             }));
         }
+        // A whole object that is not a commit (a ref written by hand with a wrong id): no pack
+        // to repair; `main` goes back to the newest snapshot like a damaged one.
+        let not_a_commit = store
+            .repo
+            .find_object(damaged, None)
+            .is_ok_and(|o| o.kind() != Some(git2::ObjectType::Commit));
         // The scrub finds the damaged entries and the packs are rewritten without them.
-        let left_out = scrub::leave_out_damaged(store)?;
+        let left_out = match not_a_commit {
+            true => vec![damaged],
+            false => scrub::leave_out_damaged(store)?,
+        };
+        packs_rewritten = !not_a_commit;
         if !left_out.contains(&damaged) {
             bail!(
                 "the latest snapshot {} cannot be read, but its pack entry is intact: run \
@@ -80,7 +90,6 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
                 store.path.display()
             );
         }
-        packs_rewritten = true;
     }
     match store.repo.find_reference(BRANCH) {
         Ok(mut r) => r.delete()?,

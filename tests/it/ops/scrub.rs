@@ -516,3 +516,25 @@ fn a_damaged_shallow_file_is_written_again() {
     // The run pruned again from there: two snapshots kept.
     assert_eq!(commit_count(&env, &repo), 2);
 }
+
+/// `refs/heads/main` written by hand with the id of an object that is not a commit (git's own
+/// `update-ref` refuses that; an editor does not): the next run fails once, saying the latest
+/// snapshot could not be read, and goes on from the newest snapshot; the runs after it succeed.
+/// Before, every run failed with "its pack entry is intact: run git fsck", forever.
+#[test]
+fn a_main_naming_a_blob_goes_back_to_the_newest_snapshot() {
+    let env = TestEnv::new();
+    let (db, repo) = three_snapshots(&env, None);
+    let r = s(&repo);
+    let newest = head(&env, &repo);
+    let blob = git(&env, &repo, &["rev-parse", "main:app.db/0-header.sql"]);
+    std::fs::write(repo.join("refs/heads/main"), format!("{blob}\n")).unwrap();
+    let err = sg(&env, T0 + 400, &["snapshot", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert!(err.contains("could not be read"), "{err}");
+    assert_eq!(head(&env, &repo), newest);
+    sql(&env, &db, "INSERT INTO t VALUES (9, 'later');");
+    sg(&env, T0 + 500, &["snapshot", "--repo", &r]).success();
+    assert_eq!(git(&env, &repo, &["rev-parse", "main~1"]), newest);
+}
