@@ -1,0 +1,167 @@
+//! What a failed git run means: its stderr and `--porcelain` status turned into one line that
+//! says why (credentials, host keys, a refused push, a full disk) with git's own last words.
+
+use anyhow::anyhow;
+
+use super::super::{DIVERGED, TOKEN_ENV, redact};
+use super::GitCli;
+
+impl GitCli {
+    /// A failed git run as one line: what it means, with git's last meaningful words.
+    pub(super) fn failure(&self, what: &str, url: &str, stderr: &str) -> anyhow::Error {
+        let said = last_meaningful(stderr);
+        let lower = stderr.to_ascii_lowercase();
+        let with = |cause: &str| match &said {
+            Some(said) => anyhow!("{cause} (git: {said})"),
+            None => anyhow!("{cause}"),
+        };
+        if lower.contains("terminal prompts disabled")
+            || lower.contains("could not read username")
+            || lower.contains("could not read password")
+        {
+            return with(&format!(
+                "authentication required and no credentials available: sqlgit never prompts \
+                 (set {TOKEN_ENV}, put them in the URL, or configure a git credential helper)"
+            ));
+        }
+        if lower.contains("authentication failed")
+            || lower.contains("http 401")
+            || lower.contains("http 403")
+        {
+            return with("authentication failed: the remote refused the credentials");
+        }
+        if lower.contains("permission denied (publickey")
+            || lower.contains("permission denied, please try again")
+        {
+            if let Some(key) = self.passphrase_key(url) {
+                return with(&format!(
+                    "authentication failed: the SSH key {} needs a passphrase, and sqlgit never \
+                     prompts for one: load it into ssh-agent (ssh-add) and give the job \
+                     SSH_AUTH_SOCK, or use a key without a passphrase",
+                    key.display()
+                ));
+            }
+            return with("authentication failed: the SSH server refused every key offered");
+        }
+        if lower.contains("remote host identification has changed") {
+            return with(
+                "the SSH host key has CHANGED since it was put in known_hosts: the server was \
+                 rebuilt, or someone is in the middle; check the new key's fingerprint with the \
+                 server's administrator before replacing the old one (ssh-keygen -R HOST)",
+            );
+        }
+        if lower.contains("host key verification failed") {
+            return with(
+                "the SSH host key is not in known_hosts (sqlgit never asks: check its \
+                 fingerprint, then add it with one interactive ssh login)",
+            );
+        }
+        if lower.contains("protocol error: bad line length character") {
+            return with(
+                "the server's side of the SSH connection printed text where git expected its \
+                 protocol: the account's login shell refuses commands (nologin: \"This account is \
+                 currently not available\") or prints a message (a profile that echoes); it needs \
+                 a shell that runs git quietly (e.g. git-shell)",
+            );
+        }
+        match said {
+            Some(said) => anyhow!("git {what} failed: {said}"),
+            None => anyhow!("git {what} failed for {}", redact(url)),
+        }
+    }
+}
+
+/// `--porcelain` output: the flag and summary of the line for `refs/heads/main`.
+pub(super) fn porcelain_status(stdout: &str) -> Option<(char, String)> {
+    stdout.lines().find_map(|line| {
+        let mut fields = line.splitn(3, '\t');
+        let flag = fields.next()?.chars().next()?;
+        let refs = fields.next()?;
+        let summary = fields.next().unwrap_or_default();
+        (refs.rsplit(':').next()? == "refs/heads/main").then(|| (flag, summary.trim().to_string()))
+    })
+}
+
+/// Why the push of `refs/heads/main` was refused (`summary`: its `--porcelain` summary).
+pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error {
+    let by_server = summary.starts_with("[remote rejected]");
+    if force && by_server && summary.contains("non-fast-forward") {
+        return anyhow!(
+            "the remote refuses forced pushes to main (receive.denyNonFastForwards, or a \
+             protected branch), and the latest remote is replaced by one new commit each run: \
+             allow force pushes to main there (in the remote repository: git config \
+             receive.denyNonFastForwards false) (git: {summary})"
+        );
+    }
+    if summary.contains("fetch first") || summary.contains("non-fast-forward") {
+        return anyhow!("{DIVERGED} (git: {summary})");
+    }
+    if let Some(cause) = unpack_failure(stderr) {
+        return anyhow!(
+            "the remote could not store what was pushed: {cause} (check the remote \
+             repository's permissions and free space) (git: {summary})"
+        );
+    }
+    match remote_said(stderr) {
+        said if said.is_empty() => {
+            anyhow!("push rejected by the remote (refs/heads/main: {summary})")
+        }
+        said => anyhow!(
+            "push rejected by the remote (refs/heads/main: {summary}; the remote said: {said})"
+        ),
+    }
+}
+
+/// Why the remote's `receive-pack` failed to store the pack (`error: remote unpack failed: …`).
+pub(super) fn unpack_failure(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once("remote unpack failed:"))
+        .map(|(_, cause)| crate::error::one_line(cause.trim()))
+        .filter(|cause| !cause.is_empty())
+}
+
+/// What the remote itself said (`remote: …` lines), one line, without progress meters.
+fn remote_said(stderr: &str) -> String {
+    let said: Vec<&str> = stderr
+        .split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix("remote:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('%'))
+        .collect();
+    let said = crate::error::one_line(&said.join(" "));
+    said.chars().take(300).collect()
+}
+
+/// git's last line that says something (not a hint, progress meter or blank).
+pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
+    let line = stderr
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("hint:")
+                && !l.contains('%')
+                && !l.starts_with("To ")
+                && *l != "Done"
+        })
+        .map(|l| {
+            l.strip_prefix("fatal: ")
+                .or_else(|| l.strip_prefix("error: "))
+                .unwrap_or(l)
+        })
+        .rfind(|l| {
+            // Generic closing lines say less than the one before them.
+            ![
+                "Could not read from remote repository",
+                "Please make sure you have the correct access rights",
+                "and the repository exists",
+                "the remote end hung up unexpectedly",
+                "failed to push some refs",
+            ]
+            .iter()
+            .any(|generic| l.starts_with(generic))
+        })?;
+    let line: String = crate::error::one_line(line).chars().take(300).collect();
+    Some(line)
+}
