@@ -224,7 +224,16 @@ pub fn record_usage_error(repo: &Path, line: &str) -> Vec<String> {
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
 fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
-    // A database that is not there: do not create a repository for it.
+    // A database that is not there, or none at all: do not create a repository for it (a
+    // mistyped --repo in a crontab line would leave a new empty repository at each run).
+    let empty = std::fs::read_dir(&req.repo).is_ok_and(|mut d| d.next().is_none());
+    if req.flags.dbs.is_empty() && (!req.repo.exists() || empty) {
+        return Err(anyhow!(
+            "no database given, and {} is no sqlgit repository yet: check --repo, or name a \
+             database (sqlgit snapshot DB --repo DIR)",
+            req.repo.display()
+        ));
+    }
     if !req.repo.exists() {
         for db in &req.flags.dbs {
             match std::fs::metadata(db) {
@@ -487,10 +496,24 @@ fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
 /// A metrics file newly given where it cannot be written (its folder does not exist): refused
 /// before it is saved, and not written by the failed run. One whose folder goes away later is
 /// a warning on each run instead (a backup never waits on its metrics).
-fn refused_metrics_file<'a>(old: &Settings, new: &'a Settings) -> Option<(&'a str, &'a Path)> {
+/// An existing folder given as the file is refused too.
+fn refused_metrics_file(old: &Settings, new: &Settings) -> Option<String> {
     let path = new.metrics_file.as_deref().filter(|p| !p.is_empty())?;
+    if new.metrics_file == old.metrics_file {
+        return None;
+    }
+    if Path::new(path).is_dir() {
+        return Some(format!(
+            "--metrics-file {path}: a folder, not a file (give a file in it, e.g. \
+             {path}/sqlgit.prom)"
+        ));
+    }
     let dir = Path::new(path).parent().filter(|d| !d.is_dir())?;
-    (new.metrics_file != old.metrics_file).then_some((path, dir))
+    Some(format!(
+        "--metrics-file {path}: the folder {} does not exist (create it first, or give another \
+         path)",
+        dir.display()
+    ))
 }
 
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
@@ -498,12 +521,8 @@ fn refused_metrics_file<'a>(old: &Settings, new: &'a Settings) -> Option<(&'a st
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
     crate::settings::check_config(store)?;
     new.validate(store, old)?;
-    if let Some((path, dir)) = refused_metrics_file(old, new) {
-        return Err(crate::error::usage(format!(
-            "--metrics-file {path}: the folder {} does not exist (create it first, or give \
-             another path)",
-            dir.display()
-        )));
+    if let Some(why) = refused_metrics_file(old, new) {
+        return Err(crate::error::usage(why));
     }
     remote::check_roles(
         &store.path,

@@ -174,7 +174,9 @@ impl Settings {
             ("latest", &self.latest_remote),
         ] {
             if let Some(url) = url {
-                remote::refuse_scp_password(url).map_err(|e| anyhow!("{role} remote: {e}"))?;
+                remote::refuse_scp_password(url)
+                    .and_then(|()| remote::refuse_hidden_password(url))
+                    .map_err(|e| anyhow!("{role} remote: {e}"))?;
             }
         }
         Ok(())

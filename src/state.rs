@@ -3,6 +3,7 @@
 //! the `--on-success`/`--on-failure` hooks — the only place sqlgit runs a shell.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -115,6 +116,20 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A repository's path as metrics and messages name it: its text, and each byte that is not
+/// UTF-8 as `%XX` (not U+FFFD: two repositories would share one name and one series).
+pub fn path_label(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The `repo` label value of a repository's metrics (escaped as the text format wants).
 pub fn metrics_label(repo: &str) -> String {
     repo.replace('\\', "\\\\")
@@ -212,30 +227,37 @@ pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u6
 }
 
 /// The environment a hook runs with.
-pub fn hook_vars(repo: &str, run: &Run, error: Option<&str>) -> Vec<(&'static str, String)> {
+pub fn hook_vars(repo: &Path, run: &Run, error: Option<&str>) -> Vec<(&'static str, OsString)> {
     let result = if error.is_none() {
         "success"
     } else {
         "failure"
     };
     vec![
-        ("SQLGIT_RESULT", result.to_string()),
-        ("SQLGIT_REPO", repo.to_string()),
-        ("SQLGIT_COMMIT", run.commit.clone().unwrap_or_default()),
-        ("SQLGIT_CHANGED", (run.changed as u8).to_string()),
-        ("SQLGIT_ROWS", run.rows.to_string()),
-        ("SQLGIT_BYTES", run.bytes.to_string()),
-        ("SQLGIT_TABLES", run.tables.to_string()),
-        ("SQLGIT_DURATION", format!("{:.3}", run.duration_seconds)),
-        ("SQLGIT_ERROR", error.unwrap_or_default().to_string()),
+        ("SQLGIT_RESULT", result.to_string().into()),
+        ("SQLGIT_REPO", repo.as_os_str().to_owned()),
+        (
+            "SQLGIT_COMMIT",
+            run.commit.clone().unwrap_or_default().into(),
+        ),
+        ("SQLGIT_CHANGED", (run.changed as u8).to_string().into()),
+        ("SQLGIT_ROWS", run.rows.to_string().into()),
+        ("SQLGIT_BYTES", run.bytes.to_string().into()),
+        ("SQLGIT_TABLES", run.tables.to_string().into()),
+        (
+            "SQLGIT_DURATION",
+            format!("{:.3}", run.duration_seconds).into(),
+        ),
+        ("SQLGIT_ERROR", error.unwrap_or_default().to_string().into()),
     ]
 }
 
 /// Run a hook with `sh -c`, the run's result in the environment. Credentials are removed from
 /// its environment; no database content is ever on its command line.
-pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
+pub fn run_hook(command: &str, vars: &[(&str, OsString)]) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("sh");
+    // /bin/sh, not `sh` looked up on PATH: a crontab's or unit's PATH may hold no sh.
+    let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     cmd.env_remove(crate::remote::TOKEN_ENV);
     for (k, v) in vars {
@@ -243,9 +265,12 @@ pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
     }
     // Its own process group, so a hook that overruns is stopped with everything it started.
     cmd.process_group(0);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("run hook {command:?}"))?;
+    let Some(mut hook) = crate::stop::spawn_hook(&mut cmd)
+        .with_context(|| format!("run hook {command:?} with /bin/sh"))?
+    else {
+        bail!("hook {command:?} not run: the run is being stopped");
+    };
+    let child = &mut hook.child;
     let started = std::time::Instant::now();
     let limit = hook_timeout()?;
     let status = loop {
@@ -264,6 +289,7 @@ pub fn run_hook(command: &str, vars: &[(&str, String)]) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
+    crate::stop::wait_if_stopped_elsewhere();
     if !status.success() {
         bail!("hook {command:?} failed ({status})");
     }

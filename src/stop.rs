@@ -56,6 +56,58 @@ pub fn stopping() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
+/// Process groups of the hooks running now, and the thread stopping the run.
+static HOOKS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static STOPPER: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
+
+/// A hook started with [`spawn_hook`]; dropping it (once it has ended) forgets it.
+pub struct Hook {
+    pub child: std::process::Child,
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        let group = self.child.id() as i32;
+        HOOKS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&g| g != group);
+    }
+}
+
+/// Start `cmd` (made the leader of its own process group) as a hook that a stop of the run
+/// ends with it: a success hook must not finish after the run was recorded as failed. None when
+/// the run is being stopped: only the stop's own (failure) hook runs then.
+pub fn spawn_hook(cmd: &mut std::process::Command) -> std::io::Result<Option<Hook>> {
+    let mut hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    let stopper = *STOPPER.lock().unwrap_or_else(|e| e.into_inner());
+    if stopping() && stopper != Some(std::thread::current().id()) {
+        return Ok(None);
+    }
+    let child = cmd.spawn()?;
+    hooks.push(child.id() as i32);
+    Ok(Some(Hook { child }))
+}
+
+/// A thread whose hook the stop killed waits here for the stop's exit (returning, it could end
+/// the process with exit 0 first).
+pub fn wait_if_stopped_elsewhere() {
+    let stopper = *STOPPER.lock().unwrap_or_else(|e| e.into_inner());
+    if stopping() && stopper != Some(std::thread::current().id()) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Kill the hooks running now, with everything they started.
+fn kill_hooks() {
+    for &group in HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        // SAFETY: kill(2) of a hook's own process group (its id is the hook's pid).
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+}
+
 /// Say why, record it, exit 1. A second caller (a signal during the recording) waits for the
 /// first one's exit.
 pub fn stop(reason: &str) -> ! {
@@ -64,6 +116,8 @@ pub fn stop(reason: &str) -> ! {
             std::thread::park();
         }
     }
+    *STOPPER.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
+    kill_hooks();
     eprintln!("sqlgit: {reason}");
     for dir in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = std::fs::remove_dir_all(dir);

@@ -63,11 +63,13 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     for note in notes {
         say!("note: {note}");
     }
+    // Absolute, for a crontab line (cron runs in $HOME).
+    let shown = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
     say!(
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
         store.path.display(),
         store.repo.path().join("config").display(),
-        store.path.display()
+        shown.display()
     );
     Ok(Exit::Success)
 }

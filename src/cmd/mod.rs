@@ -50,7 +50,7 @@ pub enum Command {
     /// Snapshot a database into a git repository; commits only if something changed.
     ///
     /// Example (crontab, every five minutes):
-    ///   */5 * * * * sqlgit snapshot /srv/app.db --repo /srv/app.sqlgit
+    ///   */5 * * * * sqlgit snapshot /srv/app.db --repo /srv/app.sqlgit --quiet
     #[command(verbatim_doc_comment)]
     Snapshot(snapshot::SnapshotArgs),
     /// List the snapshots, newest first (--all: also those pruned locally, from the history

@@ -59,7 +59,13 @@ pub fn dump(
     let info = git_dir.join("objects").join("info");
     std::fs::create_dir_all(&info)?;
     let objects = std::path::absolute(objects)?;
-    std::fs::write(info.join("alternates"), format!("{}\n", objects.display()))
+    // The path's bytes as they are (display() would turn non-UTF-8 bytes into U+FFFD).
+    let line = [
+        std::os::unix::ffi::OsStrExt::as_bytes(objects.as_os_str()),
+        b"\n",
+    ]
+    .concat();
+    std::fs::write(info.join("alternates"), line)
         .context("link the temporary repository to the snapshots")?;
 
     let shown = path.display();

@@ -54,7 +54,8 @@ pub fn helper(conn: &Connection) -> Option<Helper> {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         return None;
     }
-    if std::env::var_os("SQLGIT_ONE_CORE").is_some() {
+    // Any value but empty or 0 (`SQLGIT_ONE_CORE=0` keeps the cores).
+    if std::env::var_os("SQLGIT_ONE_CORE").is_some_and(|v| !v.is_empty() && v != "0") {
         return None;
     }
     let path = conn.path().filter(|p| !p.is_empty())?;

@@ -160,12 +160,11 @@ impl Told<'_> {
         // One name per repository however `--repo` was spelled (metrics of several
         // repositories share a file by it).
         let path = self.store.map_or(self.repo, |s| s.path.as_path());
-        let repo_label = path
+        let repo_path = path
             .canonicalize()
             .or_else(|_| std::path::absolute(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
+            .unwrap_or_else(|_| path.to_path_buf());
+        let repo_label = state::path_label(&repo_path);
         if let Some(s) = self.store
             && let Err(e) = state::save(&s.path, st)
         {
@@ -182,7 +181,7 @@ impl Told<'_> {
             }
         }
         if let Some(cmd) = self.hook {
-            let vars = state::hook_vars(&repo_label, run, self.failure);
+            let vars = state::hook_vars(&repo_path, run, self.failure);
             if let Err(e) = state::run_hook(cmd, &vars) {
                 warnings.push(error_line(&e));
             }

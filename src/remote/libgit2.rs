@@ -297,6 +297,16 @@ fn explain(e: &git2::Error, url: &str) -> String {
              SSH_AUTH_SOCK given to cron; or name a key without one: --ssh-key FILE)"
         );
     }
+    // Every way of asking was tried (no token, no password in the URL, no credential helper):
+    // say how to give credentials, as the git transport does.
+    let http = url.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("http"));
+    if http && msg.contains("authentication") && !msg.contains("refused the credentials") {
+        return format!(
+            "authentication required and no credentials available: sqlgit never prompts (set \
+             {TOKEN_ENV}, put them in the URL, or configure a git credential helper) \
+             (libgit2: {msg})"
+        );
+    }
     if ssh && msg.contains("hostkey") {
         return format!(
             "{msg} (the server's host key is not in ~/.ssh/known_hosts: add it once with \
@@ -304,4 +314,22 @@ fn explain(e: &git2::Error, url: &str) -> String {
         );
     }
     msg.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_remote_wanting_credentials_says_how_to_give_them() {
+        let e = git2::Error::from_str("all authentication attempts failed");
+        let said = explain(&e, "https://host/h.git");
+        assert!(
+            said.contains(TOKEN_ENV) && said.contains("credential helper"),
+            "{said}"
+        );
+        let refused =
+            git2::Error::from_str("authentication failed: the remote refused the credentials");
+        assert!(!explain(&refused, "https://host/h.git").contains(TOKEN_ENV));
+    }
 }

@@ -17,8 +17,8 @@ use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, scrub, url_user};
 pub use url::{
-    check_roles, is_recorded_as, local_path, redact, refuse_scp_password, same_remote,
-    validate_url, without_password,
+    check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
+    same_remote, validate_url, without_password,
 };
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ pub fn validate_url(url: &str) -> Result<()> {
         bail!("bad remote URL {}: it must not start with '-'", redact(url));
     }
     refuse_scp_password(url)?;
+    refuse_hidden_password(url)?;
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
@@ -40,62 +41,117 @@ pub fn validate_url(url: &str) -> Result<()> {
 /// it, and it must be neither saved nor shown.
 pub fn refuse_scp_password(url: &str) -> Result<()> {
     if !url.contains("://")
-        && let Some((before, _)) = url.split_once('@')
-        && let Some((user, _)) = before.split_once(':')
-        && !before.contains('/')
+        && let Some(info) = Userinfo::of(url)
+        && info.password.is_some()
     {
         bail!(
-            "bad remote URL {user}:…@…: a password in an scp-like address \
+            "bad remote URL {}:…@…: a password in an scp-like address \
              (user:password@host:path) is not something ssh takes, and sqlgit never stores one; \
-             give user@host:path and a key (--ssh-key FILE, or ssh-agent)"
+             give user@host:path and a key (--ssh-key FILE, or ssh-agent)",
+            info.user
         );
     }
     Ok(())
 }
 
-/// A scheme URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`. None for URLs
-/// without `://` or without userinfo.
+/// Refuse a URL whose userinfo cannot be told from its host and path: a password with an
+/// unencoded `/`, `?` or `#` (`https://alice:pa/ss@host/x`), which git would take for the host
+/// `alice` (or drop), so that the password would be shown, saved or silently not sent.
+pub fn refuse_hidden_password(url: &str) -> Result<()> {
+    if Userinfo::of(url).is_some_and(|u| u.ambiguous) {
+        bail!(
+            "bad remote URL {}: the text before its '@' looks like a password with an unencoded \
+             '/', '?' or '#' in it: percent-encode those in the user name and password ('/' as \
+             %2F, '?' as %3F, '#' as %23, '@' as %40); an '@' in the path, as %40",
+            redact(url)
+        );
+    }
+    Ok(())
+}
+
+/// A URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`, or an scp-like
+/// `USER:PASSWORD@HOST:PATH` (one with a password only). None for URLs without userinfo.
+/// The one place sqlgit finds credentials in a URL: what it redacts, drops and sends agree.
 pub(crate) struct Userinfo<'a> {
-    scheme: &'a str,
+    /// `SCHEME://`, or empty for an scp-like address.
+    prefix: &'a str,
     pub user: &'a str,
     pub password: Option<&'a str>,
     /// Host, port and path.
     rest: &'a str,
+    /// The userinfo's end is a guess: a password with an unencoded `/`, `?` or `#` (see
+    /// [`userinfo_end`]); such a URL is refused ([`refuse_hidden_password`]).
+    ambiguous: bool,
 }
 
 impl<'a> Userinfo<'a> {
     pub fn of(url: &'a str) -> Option<Userinfo<'a>> {
-        let scheme_end = url.find("://")?;
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let at = rest[..authority_end].rfind('@')?;
-        let (user, password) = match rest[..at].split_once(':') {
+        let (prefix_end, at, ambiguous) = match url.find("://") {
+            Some(scheme_end) => {
+                let (at, ambiguous) = userinfo_end(&url[scheme_end + 3..])?;
+                (scheme_end + 3, scheme_end + 3 + at, ambiguous)
+            }
+            None => (0, scp_userinfo_end(url)?, false),
+        };
+        let info = &url[prefix_end..at];
+        let (user, password) = match info.split_once(':') {
             Some((user, password)) => (user, Some(password)),
-            None => (&rest[..at], None),
+            None => (info, None),
         };
         Some(Userinfo {
-            scheme: &url[..scheme_end],
+            prefix: &url[..prefix_end],
             user,
             password,
-            rest: &rest[at + 1..],
+            rest: &url[at + 1..],
+            ambiguous,
         })
     }
 
     /// The URL again, with its user (when `keep_user` and there is one) and no password.
     pub fn without_password(&self, keep_user: bool) -> String {
         match self.user {
-            user if keep_user && !user.is_empty() => {
-                format!("{}://{user}@{}", self.scheme, self.rest)
-            }
-            _ => format!("{}://{}", self.scheme, self.rest),
+            user if keep_user && !user.is_empty() => format!("{}{user}@{}", self.prefix, self.rest),
+            _ => format!("{}{}", self.prefix, self.rest),
         }
     }
+}
+
+/// Where the userinfo of a scheme URL ends (its `@`, in `rest`: the URL after `://`), and
+/// whether that is a guess. The authority ends at the first `/`, `?` or `#` (RFC 3986), the
+/// userinfo at its last `@`. A password with one of those unencoded (`alice:pa/ss@host`) puts
+/// its `@` past that end: when a `:` (not an IPv6 host's) comes before a later `@`, all up to
+/// the URL's last `@` is taken as userinfo, so no part of such a password is ever shown.
+fn userinfo_end(rest: &str) -> Option<(usize, bool)> {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some(at) = rest[..authority_end].rfind('@') {
+        return Some((at, false));
+    }
+    let authority = &rest[..authority_end];
+    let after_brackets = match authority.strip_prefix('[') {
+        Some(ipv6) => ipv6.split_once(']').map_or("", |(_, after)| after),
+        None => authority,
+    };
+    let at = rest.rfind('@')?;
+    after_brackets.contains(':').then_some((at, true))
+}
+
+/// The `@` ending an scp-like address's userinfo when it holds a password
+/// (`user:password@host:path`, the password perhaps with `@`, `/` or `:` in it): the last `@`
+/// before the `:` that starts the path. None for `user@host:path`, local paths and URLs.
+fn scp_userinfo_end(url: &str) -> Option<usize> {
+    let first_colon = url.find(':')?;
+    if url.find('/').is_some_and(|slash| slash < first_colon) {
+        return None;
+    }
+    let path_colon = url.rfind(':')?;
+    let at = url[..path_colon].rfind('@')?;
+    url[..at].contains(':').then_some(at)
 }
 
 /// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
 pub fn redact(url: &str) -> String {
     match Userinfo::of(url) {
-        Some(u) => format!("{}://***@{}", u.scheme, u.rest),
+        Some(u) => format!("{}***@{}", u.prefix, u.rest),
         None => url.to_string(),
     }
 }
@@ -106,7 +162,7 @@ pub fn redact(url: &str) -> String {
 pub fn without_password(url: &str) -> (String, bool) {
     match Userinfo::of(url) {
         Some(u) if u.password.is_some() => (u.without_password(true), true),
-        Some(u) if u.scheme.starts_with("http") && looks_like_token(u.user) => {
+        Some(u) if u.prefix.starts_with("http") && looks_like_token(u.user) => {
             (u.without_password(false), true)
         }
         _ => (url.to_string(), false),
@@ -160,9 +216,79 @@ fn repository_named(url: &str) -> String {
             .display()
             .to_string();
     }
-    let bare = without_password(url).0;
-    let bare = bare.trim_end_matches('/');
-    bare.strip_suffix(".git").unwrap_or(bare).to_string()
+    canonical_remote(url)
+}
+
+/// A network remote's URL as comparable text: `SCHEME://HOST[:PORT]/PATH` with the scheme and
+/// host in lower case; without userinfo, a default port, repeated `/`, a trailing `/` or
+/// `.git`; an scp-like `[user@]host:path` as the `ssh://` URL it stands for (a relative path
+/// is in the user's home: `ssh://user@host/~/path`, the only case where the user counts).
+fn canonical_remote(url: &str) -> String {
+    let bare = Userinfo::of(url).map_or_else(|| url.to_string(), |u| u.without_password(true));
+    let (scheme, rest) = match bare.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.to_string()),
+        None => ("ssh".to_string(), scp_as_url(&bare)),
+    };
+    let scheme = match scheme.as_str() {
+        "git+ssh" | "ssh+git" => "ssh".to_string(),
+        _ => scheme,
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (Some(user), host),
+        None => (None, authority),
+    };
+    let host = host.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        "ssh" => "22",
+        "git" => "9418",
+        _ => "",
+    };
+    let host = match host.rsplit_once(':') {
+        Some((name, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.starts_with('[') || name.ends_with(']'))
+                && (port.is_empty() || port.trim_start_matches('0') == default_port) =>
+        {
+            name.to_string()
+        }
+        _ => host,
+    };
+    let mut path = path.to_string();
+    while path.contains("//") {
+        path = path.replace("//", "/");
+    }
+    let path = path.trim_end_matches('/');
+    let path = path
+        .strip_suffix(".git")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    let in_home = path == "/~" || path.starts_with("/~/");
+    match user.filter(|_| in_home) {
+        Some(user) => format!("{scheme}://{user}@{host}{path}"),
+        None => format!("{scheme}://{host}{path}"),
+    }
+}
+
+/// An scp-like `[user@]host:path` as the rest of an `ssh://` URL: `[user@]host/path`, a
+/// relative path under `/~/` (git takes it from the home folder).
+fn scp_as_url(scp: &str) -> String {
+    let split = match scp.find("]:") {
+        Some(end) => Some((&scp[..=end], &scp[end + 2..])),
+        None => scp.split_once(':'),
+    };
+    let Some((host, path)) = split else {
+        return scp.to_string();
+    };
+    if path.starts_with('/') {
+        format!("{host}{path}")
+    } else if path.starts_with('~') {
+        format!("{host}/{path}")
+    } else {
+        format!("{host}/~/{path}")
+    }
 }
 
 /// The repository git reaches at a local path, found as git finds it (`enter_repo`): the first of
@@ -320,5 +446,59 @@ mod tests {
             msg,
             "fatal: could not read Password for 'http://***@127.0.0.1:9': No such device"
         );
+    }
+
+    #[test]
+    fn a_password_hiding_its_userinfo_is_found_redacted_and_refused() {
+        for url in [
+            "https://alice:Pa/Secr3t@host/h.git",
+            "https://alice:Pa#Secr3t@host/h.git",
+            "https://alice:Pa?Secr3t@host/h.git",
+            "https://alice:Pa/Se@cr3t@host/h.git",
+            "https://alice:Pa/Secr3t@[::1]:8443/h.git",
+            "bob:Pa/Secr3t@host:srv/h.git",
+            "bob:Pa@Secr3t@host:srv/h.git",
+        ] {
+            assert!(!redact(url).contains("Secr3t"), "{url} -> {}", redact(url));
+            let (kept, dropped) = without_password(url);
+            assert!(dropped && !kept.contains("Secr3t"), "{url} -> {kept}");
+            assert!(!scrub(&format!("git: {url}"), url).contains("Secr3t"));
+            let e = validate_url(url).unwrap_err().to_string();
+            assert!(!e.contains("Secr3t"), "{e}");
+        }
+        // Unambiguous ones: an '@' in the password, an IPv6 host, an '@' in a path.
+        let url = "https://alice:p@ss@[::1]:8443/h.git";
+        let info = Userinfo::of(url).unwrap();
+        assert_eq!((info.user, info.password), ("alice", Some("p@ss")));
+        assert_eq!(redact(url), "https://***@[::1]:8443/h.git");
+        for fine in ["https://[::1]/a@b.git", "https://host/a@b", "git@host:a@b"] {
+            assert_eq!(redact(fine), fine);
+            validate_url(fine).unwrap();
+        }
+    }
+
+    #[test]
+    fn one_repository_is_named_alike_however_its_url_is_spelled() {
+        for (a, b) in [
+            ("http://host:9/h.git", "http://alice@host:9/h.git"),
+            ("http://host:9/h.git", "http://alice:pw@HOST:9/h"),
+            ("https://host/h.git", "https://host:443/h.git/"),
+            ("http://host/h.git", "http://host:80//h.git"),
+            ("git@host:/srv/h.git", "ssh://git@host/srv/h.git"),
+            ("git@host:/srv/h.git", "ssh://host:22/srv//h"),
+            ("git@host:srv/h.git", "ssh://git@host/~/srv/h.git"),
+            ("git@[::1]:srv/h.git", "ssh://git@[::1]:22/~/srv/h"),
+            ("git://host/h.git", "git://host:9418/h"),
+        ] {
+            assert_eq!(repository_named(a), repository_named(b), "{a} vs {b}");
+        }
+        for (a, b) in [
+            ("http://host:9/h.git", "http://host:8080/h.git"),
+            ("https://host/h.git", "http://host/h.git"),
+            ("alice@host:h.git", "bob@host:h.git"),
+            ("git@host:srv/h.git", "ssh://git@host/srv/h.git"),
+        ] {
+            assert_ne!(repository_named(a), repository_named(b), "{a} vs {b}");
+        }
     }
 }

@@ -80,6 +80,10 @@ fn create_in_place(dir: &Path) -> Result<Store> {
             remove(&e.path()).with_context(|| format!("create repository {shown}"))?;
         }
     }
+    // Private, as a folder sqlgit makes: one made beforehand keeps its maker's mode (0777 under
+    // umask 000), and whoever can write in it could swap the config and its hooks. Not the
+    // owner (an administrator's folder): left as its owner made it.
+    let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
     let tmp = dir.join(format!("{STAGING}{}", std::process::id()));
     init_bare(&tmp).with_context(|| format!("create repository {shown}"))?;
     let mut entries: Vec<_> = std::fs::read_dir(&tmp)?

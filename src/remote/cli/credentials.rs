@@ -30,7 +30,11 @@ pub(super) fn remote_url(url: &str) -> String {
 /// For an http(s) URL with credentials given to sqlgit (a password in the URL, or the token):
 /// (`scheme://host[:port]`, user, password).
 pub(super) fn http_credentials(url: &str) -> Option<(String, String, String)> {
-    let parsed = url::Url::parse(url).ok()?;
+    // The credentials as `Userinfo` finds them (as they are redacted and kept out of the
+    // config); the host from the URL without them.
+    let info = crate::remote::Userinfo::of(url);
+    let bare = info.as_ref().map(|u| u.without_password(false));
+    let parsed = url::Url::parse(bare.as_deref().unwrap_or(url)).ok()?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return None;
     }
@@ -40,8 +44,10 @@ pub(super) fn http_credentials(url: &str) -> Option<(String, String, String)> {
         None => format!("{}://{host}", parsed.scheme()),
     };
     let decode = |s: &str| percent_decode(s);
-    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
-        return Some((base, decode(parsed.username()), decode(password)));
+    if let Some(info) = &info
+        && let Some(password) = info.password.filter(|p| !p.is_empty())
+    {
+        return Some((base, decode(info.user), decode(password)));
     }
     let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())?;
     let user = std::env::var(TOKEN_USER_ENV)

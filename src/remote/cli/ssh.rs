@@ -92,7 +92,7 @@ impl GitCli {
             return None;
         }
         let (user, host, port) = ssh_destination(url)?;
-        let mut cmd = Command::new("sh");
+        let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(format!("{command} \"$@\""))
             .arg("sqlgit-ssh")

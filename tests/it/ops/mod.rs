@@ -16,6 +16,7 @@
 //! helpers here.
 
 mod cli;
+mod cronenv;
 mod filters;
 mod filters_reach;
 mod init;
