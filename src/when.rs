@@ -73,6 +73,22 @@ impl std::fmt::Display for Ambiguous {
 
 impl std::error::Error for Ambiguous {}
 
+/// A time before the oldest snapshot here (`oldest`, Unix seconds): `history --since` takes it
+/// as "from the first snapshot on".
+#[derive(Debug)]
+pub struct BeforeOldest {
+    pub message: String,
+    pub oldest: i64,
+}
+
+impl std::fmt::Display for BeforeOldest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BeforeOldest {}
+
 /// Resolve `spec` with `head` as the latest snapshot (`HEAD~N` counts from it, times are looked
 /// up from it back). `hint`: the repository whose pruning an error explains, if any.
 pub fn resolve_at<'r>(
@@ -106,12 +122,16 @@ pub fn resolve_at<'r>(
             Err(_) => break,
         }
     }
-    bail!(
-        "no snapshot at or before {} (the oldest here is {}){}",
-        show(at(secs)),
-        show(at(commit.time().seconds())),
-        hint()
-    )
+    Err(BeforeOldest {
+        message: format!(
+            "no snapshot at or before {} (the oldest here is {}){}",
+            show(at(secs)),
+            show(at(commit.time().seconds())),
+            hint()
+        ),
+        oldest: commit.time().seconds(),
+    }
+    .into())
 }
 
 /// The commit `spec` names as a git revision (`HEAD` being `head`), if any. A commit-id prefix
