@@ -4,7 +4,9 @@
 //! the state and metrics files, the failure hook fired, a non-zero exit. Lower modules call
 //! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded, and
 //! `verify` its scratch directory, with [`remove_on_stop`]. The repository is left as a
-//! `kill -9` would leave it, which the next run repairs by itself.
+//! `kill -9` would leave it, which the next run repairs by itself. Commands that only read
+//! (`query`, `diff --live`) watch with [`watch_signals_reading`]: stopped, they remove their
+//! temporary copies (a restored database, a live dump) and say so.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,8 @@ type Recorder = Box<dyn Fn(&str) + Send + Sync>;
 static RECORDER: Mutex<Option<Recorder>> = Mutex::new(None);
 static STOPPING: AtomicBool = AtomicBool::new(false);
 static WATCHING: Once = Once::new();
+/// The process is a command that only reads: a stop says so, not that a run goes on.
+static READING: AtomicBool = AtomicBool::new(false);
 /// Directories removed when the run is stopped.
 static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -130,6 +134,13 @@ pub fn stop(reason: &str) -> ! {
     std::process::exit(1)
 }
 
+/// [`watch_signals`] for a command that only reads (no run to record or continue): a signal
+/// removes what [`remove_on_stop`] registered and exits 1 with one line saying so.
+pub fn watch_signals_reading() {
+    READING.store(true, Ordering::SeqCst);
+    watch_signals();
+}
+
 /// Stop the run on SIGTERM, SIGINT or SIGHUP (a thread waits for them; once per process), and
 /// on a SIGBUS (see [`watch_bus_errors`]).
 /// Children started afterwards keep the default handling (handlers do not survive `exec`).
@@ -205,6 +216,12 @@ fn start_watching() {
                     SIGINT => "SIGINT",
                     _ => "SIGHUP",
                 };
+                if READING.load(Ordering::SeqCst) {
+                    stop(&format!(
+                        "stopped by {name}: its temporary files were removed, nothing else \
+                         was changed"
+                    ));
+                }
                 stop(&format!(
                     "stopped by {name} before the run finished (a time limit in cron or \
                      systemd, a shutdown, or by hand): nothing is lost, the next run goes on \

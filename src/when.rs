@@ -73,6 +73,22 @@ impl std::fmt::Display for Ambiguous {
 
 impl std::error::Error for Ambiguous {}
 
+/// A time before the oldest snapshot here (`oldest`, Unix seconds): `history --since` takes it
+/// as "from the first snapshot on".
+#[derive(Debug)]
+pub struct BeforeOldest {
+    pub message: String,
+    pub oldest: i64,
+}
+
+impl std::fmt::Display for BeforeOldest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BeforeOldest {}
+
 /// Resolve `spec` with `head` as the latest snapshot (`HEAD~N` counts from it, times are looked
 /// up from it back). `hint`: the repository whose pruning an error explains, if any.
 pub fn resolve_at<'r>(
@@ -93,6 +109,12 @@ pub fn resolve_at<'r>(
     }
     let secs = match parse_time(spec)? {
         Some(secs) => secs,
+        None if compact_date(spec) => bail!(
+            "unknown revision {spec:?}: for a date, write it as {}-{}-{} ({FORMS})",
+            &spec[..4],
+            &spec[4..6],
+            &spec[6..8]
+        ),
         None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
         None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
     };
@@ -106,12 +128,16 @@ pub fn resolve_at<'r>(
             Err(_) => break,
         }
     }
-    bail!(
-        "no snapshot at or before {} (the oldest here is {}){}",
-        show(at(secs)),
-        show(at(commit.time().seconds())),
-        hint()
-    )
+    Err(BeforeOldest {
+        message: format!(
+            "no snapshot at or before {} (the oldest here is {}){}",
+            show(at(secs)),
+            show(at(commit.time().seconds())),
+            hint()
+        ),
+        oldest: commit.time().seconds(),
+    }
+    .into())
 }
 
 /// The commit `spec` names as a git revision (`HEAD` being `head`), if any. A commit-id prefix
@@ -167,6 +193,17 @@ fn by_prefix<'r>(head: &Commit<'r>, prefix: &str) -> Result<Option<Commit<'r>>> 
 
 fn is_hex(spec: &str) -> bool {
     (4..=40).contains(&spec.len()) && spec.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `spec` looks like a compact date (`20261124`), which WHEN does not take (eight
+/// digits can be a commit id).
+fn compact_date(spec: &str) -> bool {
+    let b = spec.as_bytes();
+    b.len() == 8
+        && b.iter().all(u8::is_ascii_digit)
+        && matches!(b[0], b'1' | b'2')
+        && matches!(spec[4..6].parse::<u32>(), Ok(1..=12))
+        && matches!(spec[6..8].parse::<u32>(), Ok(1..=31))
 }
 
 /// Whether `spec` has the form of a revision (a commit id, `HEAD~N`, `X~N`, `X^`).
@@ -226,7 +263,10 @@ pub fn parse_time(spec: &str) -> Result<Option<i64>> {
         && s.get(s.len() - 4..)
             .is_some_and(|t| t.eq_ignore_ascii_case(" ago"));
     let duration = if ago { s[..s.len() - 4].trim_end() } else { s };
-    if let Ok(d) = humantime::parse_duration(duration) {
+    // Units in any case (`2H`, `2 Hours Ago`), except that `M` alone is months, `m` minutes.
+    let parsed = humantime::parse_duration(duration)
+        .or_else(|_| humantime::parse_duration(&duration.to_ascii_lowercase()));
+    if let Ok(d) = parsed {
         let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         return Ok(Some(unix_now().saturating_sub(secs)));
     }
@@ -259,6 +299,11 @@ mod tests {
         let now = unix_now();
         assert_eq!(unix("2 hours ago"), now - 7200);
         assert_eq!(unix("2h AGO"), now - 7200);
+        assert_eq!(unix("2H"), now - 7200);
+        assert_eq!(unix("2 Hours Ago"), now - 7200);
+        assert_eq!(unix("1Day 3H"), now - 97_200);
+        assert_eq!(unix("2m"), now - 120);
+        assert!(compact_date("20261124") && !compact_date("2026112a") && !compact_date("20261324"));
         assert_eq!(unix("1day 3h ago"), now - 97_200);
         assert!(parse_time("ago").unwrap().is_none());
         assert!(parse_time("2 hours ago ago").unwrap().is_none());

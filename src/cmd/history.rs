@@ -13,6 +13,7 @@ use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
 use crate::diff::history::{Event, Kind, Request, Values, history};
+use crate::diff::keymatch::{Number, number};
 use crate::diff::rows::decode_text;
 use crate::diff::show::{self, MAX_VALUE};
 use crate::error::{Exit, is_broken_pipe, one_line, usage};
@@ -127,8 +128,9 @@ fn event_json(e: &Event) -> JsonEvent {
     }
 }
 
-/// A value as JSON: NULL → null, integers and finite reals → numbers, text → a string; anything
-/// else (blobs, `ieee754(…)`, infinities, text that is not UTF-8) → {"sql": literal}.
+/// A value as JSON: NULL → null, integers and finite reals (also those the dump writes as
+/// `ieee754(M,E)`) → numbers, text → a string; anything else (blobs, infinities, text that is
+/// not UTF-8) → {"sql": literal}, the exact literal `diff` shows (`CAST(X'ff' AS TEXT)`).
 fn value_json(lit: &[u8]) -> Value {
     if lit == b"NULL" {
         return Value::Null;
@@ -145,10 +147,15 @@ fn value_json(lit: &[u8]) -> Value {
     {
         return json!(f);
     }
+    if let Some(Number::Real(f)) = text.and_then(number)
+        && f.is_finite()
+    {
+        return json!(f);
+    }
     if let Some(s) = decode_text(lit).and_then(|b| String::from_utf8(b).ok()) {
         return Value::String(s);
     }
-    json!({ "sql": String::from_utf8_lossy(lit) })
+    json!({ "sql": show::literal(lit) })
 }
 
 fn human(
@@ -227,9 +234,15 @@ mod tests {
         assert_eq!(value_json(b"'a''b'"), json!("a'b"));
         assert_eq!(value_json(b"1e999"), json!({"sql": "1e999"}));
         assert_eq!(value_json(b"X'00'"), json!({"sql": "X'00'"}));
+        assert_eq!(value_json(b"ieee754(1,-1074)"), json!(5e-324));
         assert_eq!(
-            value_json(b"ieee754(1,-1074)"),
-            json!({"sql": "ieee754(1,-1074)"})
+            value_json(b"ieee754(1968564498370125,-46)"),
+            json!(27.974984083842358)
+        );
+        // Text that is not UTF-8: the exact literal, not a lossy one.
+        assert_eq!(
+            value_json(b"'\xffA\xfe'"),
+            json!({"sql": "CAST(X'ff41fe' AS TEXT)"})
         );
     }
 }

@@ -18,19 +18,21 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use git2::{ObjectType, Oid, Repository};
 
 use super::chunks::{self, ChunkRef, RowsAt};
+use super::keymatch::{self, KeyColumns, Probe};
 use super::matching::changed_columns;
 use super::plan::{SEQUENCE, STAT1};
-use super::rows::{self, RowRef, Rows, decode_text};
-use super::shape::{self, KeyKind, Shape};
-use super::show;
+use super::rows::{self, RowRef, Rows};
+use super::shape::{self, Shape};
 use crate::dump::path::{rowid_chunk_name, table_dir};
 use crate::restore::db_tree;
 use crate::timeline::Timeline;
+use crate::when::{self, BeforeOldest};
 
 /// One `sqlgit history`.
 pub struct Request<'a> {
@@ -100,25 +102,34 @@ struct TableAt {
 /// What the walk remembers between snapshots, so each object is read once.
 struct Reader<'a> {
     repo: &'a Repository,
-    key: &'a [String],
-    /// The key's column names in the order KEY gives their values: the newest snapshot's key
-    /// order, so a migration that reorders a composite key does not pair values with the
-    /// wrong columns in older snapshots.
-    key_names: Option<Vec<String>>,
+    /// Which columns hold KEY's values, followed from the newest snapshot back.
+    cols: KeyColumns<'a>,
     shapes: HashMap<(Oid, Option<Oid>), Rc<Shape>>,
-    /// (chunk blob id, CREATE blob id) → the key's row in it (0 or 1 rows).
-    rows: HashMap<(Oid, Oid), Rc<Rows>>,
+    /// (chunk blob id, CREATE blob id, probe) → the key's row in it (0 or 1 rows).
+    rows: HashMap<(Oid, Oid, Probe), Rc<Rows>>,
 }
 
 /// Find the row's history.
 pub fn history(req: &Request) -> Result<Found> {
     let mut timeline = Timeline::open(req.repo)?;
     let until = timeline.resolve(req.until)?;
-    let since = match req.since {
-        Some(s) => Some(timeline.resolve(Some(s))?),
+    let mut warnings = Vec::new();
+    // A time before the first snapshot (`--since 7days` on a younger repository): every change.
+    let since = match req.since.map(|s| (s, timeline.resolve(Some(s)))) {
+        Some((_, Ok(id))) => Some(id),
+        Some((s, Err(e))) => match e.downcast_ref::<BeforeOldest>() {
+            Some(b) => {
+                let oldest = when::show(UNIX_EPOCH + Duration::from_secs(b.oldest.max(0) as u64));
+                warnings.push(format!(
+                    "--since {s}: no snapshot is that old (the oldest is from {oldest}): \
+                     showing every change from the first snapshot on"
+                ));
+                None
+            }
+            None => return Err(e),
+        },
         None => None,
     };
-    let mut warnings = Vec::new();
     let reaches_back = since.is_none_or(|s| !timeline.local_ids().contains(&s));
     if reaches_back {
         if timeline.can_reach_older() {
@@ -142,8 +153,7 @@ pub fn history(req: &Request) -> Result<Found> {
     };
     let mut reader = Reader {
         repo,
-        key: req.key,
-        key_names: None,
+        cols: KeyColumns::new(req.key),
         shapes: HashMap::new(),
         rows: HashMap::new(),
     };
@@ -154,18 +164,6 @@ pub fn history(req: &Request) -> Result<Found> {
         .collect::<Result<_>>()?;
     if tables.iter().all(Option::is_none) {
         bail!("no table {:?} in the snapshots searched", req.table);
-    }
-    // KEY is in the order of the newest snapshot's key.
-    if let Some(newest) = tables.iter().flatten().next()
-        && let KeyKind::Columns(positions) = &reader.shape(*newest)?.key
-    {
-        let shape = reader.shape(*newest)?;
-        reader.key_names = Some(
-            positions
-                .iter()
-                .map(|&p| shape.columns[p].clone())
-                .collect(),
-        );
     }
     let mut events = Vec::new();
     let pairs = if chain.rooted {
@@ -180,9 +178,8 @@ pub fn history(req: &Request) -> Result<Found> {
             continue;
         }
         let commit = repo.find_commit(chain.commits[i])?;
-        let event = reader
-            .compare(older, newer)
-            .with_context(|| format!("snapshot {}", &commit.id().to_string()[..12]))?;
+        let older_id = chain.commits.get(i + 1).copied();
+        let event = reader.compare((older, older_id), (newer, commit.id()))?;
         if let Some((kind, old, new)) = event {
             events.push(Event {
                 commit: commit.id(),
@@ -275,26 +272,42 @@ impl Reader<'_> {
         Ok(shape)
     }
 
-    /// The row's change between two versions of its table (None: no change).
+    /// The row's change between two versions of its table (None: no change). Errors name the
+    /// snapshot whose version of the table they are about.
     fn compare(
         &mut self,
-        older: Option<TableAt>,
-        newer: Option<TableAt>,
+        (older, older_id): (Option<TableAt>, Option<Oid>),
+        (newer, newer_id): (Option<TableAt>, Oid),
     ) -> Result<Option<Change>> {
-        let old_shape = older.map(|t| self.shape(t)).transpose()?;
-        let new_shape = newer.map(|t| self.shape(t)).transpose()?;
-        // Sides keyed by columns are searched in the chunks that differ between them.
-        let by_columns = |t: Option<TableAt>, s: &Option<Rc<Shape>>| match (t, s) {
-            (Some(t), Some(s)) if matches!(s.key, KeyKind::Columns(_)) => t.rows.map(RowsAt::Tree),
-            _ => None,
+        let at = |id: Oid| format!("snapshot {}", &id.to_string()[..12]);
+        let new_shape = newer
+            .map(|t| self.shape(t))
+            .transpose()
+            .with_context(|| at(newer_id))?;
+        let new_probe = new_shape.as_deref().map(|s| self.cols.probe(s)).transpose();
+        let new_probe = new_probe.with_context(|| at(newer_id))?;
+        let old_shape = older.map(|t| self.shape(t)).transpose();
+        let old_at = older_id.map(at).unwrap_or_default();
+        let old_shape = old_shape.with_context(|| old_at.clone())?;
+        let old_probe = old_shape.as_deref().map(|s| self.cols.probe(s)).transpose();
+        let old_probe = old_probe.with_context(|| {
+            format!(
+                "{old_at}; the changes after {} are shown with --since {}",
+                at(newer_id),
+                &newer_id.to_string()[..12]
+            )
+        })?;
+        // Rows named by column values are searched in the chunks that differ between the sides.
+        let by_values = self.cols.by_values();
+        let tree = |t: Option<TableAt>| t.filter(|_| by_values).and_then(|t| t.rows);
+        let (old_chunks, new_chunks) = match (tree(older), tree(newer)) {
+            (None, None) => (Vec::new(), Vec::new()),
+            (a, b) => chunks::changed(self.repo, a.map(RowsAt::Tree), b.map(RowsAt::Tree))?,
         };
-        let (old_chunks, new_chunks) =
-            match (by_columns(older, &old_shape), by_columns(newer, &new_shape)) {
-                (None, None) => (Vec::new(), Vec::new()),
-                (a, b) => chunks::changed(self.repo, a, b)?,
-            };
-        let old = self.find(older, old_shape.as_deref(), &old_chunks)?;
-        let new = self.find(newer, new_shape.as_deref(), &new_chunks)?;
+        let old = self.find(older, old_shape.as_deref(), old_probe.as_ref(), &old_chunks);
+        let old = old.with_context(|| old_at.clone())?;
+        let new = self.find(newer, new_shape.as_deref(), new_probe.as_ref(), &new_chunks);
+        let new = new.with_context(|| at(newer_id))?;
         Ok(match (first(&old), first(&new)) {
             (None, None) => None,
             (None, Some(b)) => Some((Kind::Inserted, None, Some(whole(new_shape.as_deref(), b)))),
@@ -323,31 +336,17 @@ impl Reader<'_> {
         &mut self,
         table: Option<TableAt>,
         shape: Option<&Shape>,
+        probe: Option<&Probe>,
         changed: &[ChunkRef],
     ) -> Result<Option<Rc<Rows>>> {
-        let (Some(table), Some(shape)) = (table, shape) else {
+        let (Some(table), Some(shape), Some(probe)) = (table, shape, probe) else {
             return Ok(None);
         };
         let Some(rows_tree) = table.rows else {
             return Ok(None);
         };
-        match &shape.key {
-            KeyKind::Multiset => bail!(
-                "table {:?} has no key a row can be named by (rowid, _rowid_ and oid are all \
-                 column names)",
-                shape.name
-            ),
-            KeyKind::Rowid { pos, column } => {
-                let rowid = match self.key {
-                    [k] => k.trim().parse::<i64>().ok(),
-                    _ => None,
-                };
-                let Some(rowid) = rowid else {
-                    bail!(
-                        "table {:?} is keyed by its rowid ({column}): give one integer",
-                        shape.name
-                    );
-                };
+        match probe {
+            &Probe::Rowid { pos, rowid } => {
                 let stem = rowid_chunk_name(rowid);
                 let stem = stem.trim_end_matches(".sql");
                 let chunk = match table.system {
@@ -358,53 +357,34 @@ impl Reader<'_> {
                     },
                 };
                 let literal = rowid.to_string().into_bytes();
-                let pos = *pos;
-                self.rows_of((chunk, table.create), shape, |r| {
+                self.rows_of((chunk, table.create), shape, probe, |r| {
                     r.value(pos) == literal.as_slice()
                 })
                 .map(Some)
             }
-            KeyKind::Columns(positions) => {
-                if positions.len() != self.key.len() {
-                    let names: Vec<&str> = positions
-                        .iter()
-                        .map(|&p| shape.columns[p].as_str())
-                        .collect();
-                    bail!(
-                        "table {:?} has a primary key of {} column(s) ({}): give {} value(s)",
-                        shape.name,
-                        positions.len(),
-                        names.join(", "),
-                        positions.len()
-                    );
-                }
-                let names: Vec<&str> = positions
-                    .iter()
-                    .map(|&p| shape.columns[p].as_str())
-                    .collect();
-                let first = self
-                    .key_names
-                    .get_or_insert_with(|| names.iter().map(|n| n.to_string()).collect());
-                // For each key column here, the index of its value in KEY (by name; by position
-                // when the names differ, as after a column rename).
-                let by_name: Option<Vec<usize>> = names
-                    .iter()
-                    .map(|n| first.iter().position(|f| f.eq_ignore_ascii_case(n)))
-                    .collect();
-                let order = by_name.unwrap_or_else(|| (0..names.len()).collect());
-                let key = self.key;
+            Probe::Values(pairs) => {
+                let key = self.cols.key();
+                let mut found: Option<Rc<Rows>> = None;
                 for chunk in changed {
-                    let found = self.rows_of((chunk.oid, table.create), shape, |r| {
-                        positions
-                            .iter()
-                            .zip(&order)
-                            .all(|(&p, &i)| matches(r.value(p), &key[i]))
+                    let rows = self.rows_of((chunk.oid, table.create), shape, probe, |r| {
+                        pairs.iter().all(|&(p, j)| {
+                            let untyped = shape.untyped.get(p).copied().unwrap_or(false);
+                            keymatch::matches(r.value(p), &key[j], untyped)
+                        })
                     })?;
-                    if !found.is_empty() {
-                        return Ok(Some(found));
+                    let before = found.as_ref().map_or(0, |f| f.len());
+                    if before + rows.len() > 1 {
+                        bail!(
+                            "several rows of table {:?} have the values KEY gives (its key here \
+                             is not those columns): cannot tell which row KEY names",
+                            shape.name
+                        );
+                    }
+                    if !rows.is_empty() {
+                        found = Some(rows);
                     }
                 }
-                Ok(None)
+                Ok(found)
             }
         }
     }
@@ -413,14 +393,15 @@ impl Reader<'_> {
     /// that `keep` accepts, parsed once per blob.
     fn rows_of(
         &mut self,
-        at: (Oid, Oid),
+        (chunk, create): (Oid, Oid),
         shape: &Shape,
+        probe: &Probe,
         keep: impl FnMut(RowRef) -> bool,
     ) -> Result<Rc<Rows>> {
+        let at = (chunk, create, probe.clone());
         if let Some(r) = self.rows.get(&at) {
             return Ok(r.clone());
         }
-        let chunk = at.0;
         let data = self.repo.find_blob(chunk)?.content().to_vec();
         let parsed = rows::parse(data, &shape.prefix, shape.lenient)
             .with_context(|| format!("table {:?}: row chunk {chunk}", shape.name))?;
@@ -455,38 +436,6 @@ fn first(rows: &Option<Rc<Rows>>) -> Option<RowRef<'_>> {
     rows.as_deref().filter(|r| !r.is_empty()).map(|r| r.get(0))
 }
 
-/// Whether a key literal is the value given on the command line: the same spelling, the
-/// literal `diff` and `query` show for it (`'p'||char(10)||'q'`), a text literal holding
-/// exactly those bytes, or the same number (`1` finds a REAL key `1.0`, as `WHERE k = 1` does).
-fn matches(literal: &[u8], given: &str) -> bool {
-    // The shown literal differs from the dump's only where it spells text with char() or CAST.
-    let shown = || given.contains("char(") || given.contains("CAST(");
-    literal == given.as_bytes()
-        || (shown() && show::literal(literal) == given)
-        || decode_text(literal).is_some_and(|t| t == given.as_bytes())
-        || std::str::from_utf8(literal).is_ok_and(|l| same_number(l, given.trim()))
-}
-
-/// Two decimal numerals (integer or real) with the same value.
-fn same_number(a: &str, b: &str) -> bool {
-    let numeral = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c))
-            && s.bytes().any(|c| c.is_ascii_digit())
-    };
-    if !numeral(a) || !numeral(b) {
-        return false;
-    }
-    match (a.parse::<i64>(), b.parse::<i64>()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => match (a.parse::<f64>(), b.parse::<f64>()) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => false,
-        },
-    }
-}
-
 /// Every column of a row, named by its table's shape.
 fn whole(shape: Option<&Shape>, row: RowRef) -> Values {
     let columns = shape.map(|s| s.shown.as_slice()).unwrap_or_default();
@@ -496,30 +445,4 @@ fn whole(shape: Option<&Shape>, row: RowRef) -> Values {
             (name, row.value(i).to_vec())
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_values_match_literals_and_the_text_they_hold() {
-        assert!(matches(b"42", "42"));
-        assert!(matches(b"'k 7'", "k 7"));
-        assert!(matches(b"'it''s'", "it's"));
-        assert!(matches(b"X'00ab'", "X'00ab'"));
-        // As diff shows it: control characters as char(N).
-        assert!(matches(b"'\n'", "char(10)"));
-        assert!(matches(b"'p\nq'", "'p'||char(10)||'q'"));
-        assert!(!matches(b"'p\nq'", "'p\\nq'"));
-        assert!(!matches(b"'42'", "4"));
-        assert!(!matches(b"NULL", "null"));
-        // Numbers by value, as SQL compares them; text stays text.
-        assert!(matches(b"1.0", "1"));
-        assert!(matches(b"10", "10.0"));
-        assert!(matches(b"-2.5e3", "-2500"));
-        assert!(!matches(b"'1.0'", "1"));
-        assert!(!matches(b"9007199254740993", "9007199254740992"));
-        assert!(!matches(b"1.5", "1"));
-    }
 }

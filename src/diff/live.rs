@@ -5,7 +5,8 @@
 //! repository's objects through git's alternates: only the objects the repository lacks — the
 //! changed chunks and the trees above them — are written, there. The diff then reads both sides
 //! from that repository. Nothing in the sqlgit repository changes: no object, ref, lock, state or
-//! metrics file; the temporary repository is deleted when the diff is done (also on error).
+//! metrics file; the temporary repository is deleted when the diff is done (also on error, or
+//! when a signal stops it).
 //! When the latest snapshot's page map is there, only the tables and key ranges whose pages
 //! changed since that snapshot are read (see `crate::dump::incremental`).
 
@@ -21,6 +22,7 @@ use tempfile::TempDir;
 use crate::dump::incremental::Previous;
 use crate::dump::{self, Filters, Format, source};
 use crate::progress::{Counted, Progress};
+use crate::stop::Scratch;
 use crate::store::writer::SnapshotWriter;
 
 /// The live database's dump, in a temporary repository that also sees the sqlgit repository's
@@ -32,6 +34,8 @@ pub struct Live {
     pub db: Oid,
     /// Deleted when dropped (after `repo`, which is declared first).
     _dir: TempDir,
+    /// Deleted also when the process is stopped by a signal.
+    _remove: Scratch,
 }
 
 /// Dump the database at `path` as a snapshot would, for comparison with the snapshot folder
@@ -49,11 +53,14 @@ pub fn dump(
         Some(e) => Format::of_header(against_repo.find_blob(e.id())?.content()),
         None => Format::CURRENT,
     };
+    // Interrupted (Ctrl-C, a time limit), the temporary repository goes too.
+    crate::stop::watch_signals_reading();
     let dir = tempfile::Builder::new()
         .prefix("sqlgit-live-")
         .permissions(Permissions::from_mode(0o700))
         .tempdir()
         .context("create a temporary directory (TMPDIR) for the live database's dump")?;
+    let remove = crate::stop::remove_on_stop(dir.path());
     let git_dir = dir.path().join("live.git");
     Repository::init_bare(&git_dir).context("create a temporary repository")?;
     let info = git_dir.join("objects").join("info");
@@ -96,5 +103,6 @@ pub fn dump(
         repo,
         db,
         _dir: dir,
+        _remove: remove,
     })
 }

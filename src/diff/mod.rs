@@ -11,6 +11,7 @@
 
 pub mod chunks;
 pub mod history;
+pub mod keymatch;
 pub mod live;
 pub mod matching;
 pub mod patch;

@@ -48,6 +48,9 @@ pub struct Shape {
     pub rowid_value: Option<usize>,
     /// The rows share their file with other statements (system tables).
     pub lenient: bool,
+    /// Per value of `columns`: the column has BLOB affinity (no declared type), so the integer
+    /// 1 and the text '1' are different values there (see `super::keymatch`).
+    pub untyped: Vec<bool>,
 }
 
 impl Shape {
@@ -132,6 +135,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         Key::Columns => KeyKind::Multiset,
     };
     columns.extend(stored.iter().map(|c| c.0.clone()));
+    let untyped = untyped_columns(&conn, &table.name, &columns)?;
     Ok(Shape {
         name: table.name.clone(),
         sql: sql.to_string(),
@@ -142,7 +146,27 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         key,
         rowid_value,
         lenient: false,
+        untyped,
     })
+}
+
+/// For each of `columns`, whether it has BLOB affinity (no declared type, or one naming BLOB
+/// and nothing SQLite's affinity rules look for first).
+fn untyped_columns(conn: &Connection, table: &str, columns: &[String]) -> Result<Vec<bool>> {
+    let mut stmt = conn.prepare("SELECT name, upper(type) FROM pragma_table_xinfo(?1)")?;
+    let types: Vec<(String, String)> = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let blob = |t: &str| {
+        !["INT", "CHAR", "CLOB", "TEXT"]
+            .iter()
+            .any(|k| t.contains(k))
+            && (t.is_empty() || t.contains("BLOB"))
+    };
+    Ok(columns
+        .iter()
+        .map(|c| types.iter().any(|(n, t)| n == c && blob(t)))
+        .collect())
 }
 
 /// What a snapshot's CREATE file holds.
@@ -271,6 +295,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         key: KeyKind::Multiset,
         rowid_value: None,
         lenient: false,
+        untyped: Vec::new(),
     })
 }
 
@@ -303,6 +328,7 @@ pub fn system(name: &str) -> Shape {
         },
         rowid_value: Some(0),
         lenient: true,
+        untyped: Vec::new(),
     }
 }
 

@@ -3,11 +3,13 @@
 //!
 //! A value is shown as the SQL literal `sqlgit query` prints for it (control characters in text
 //! as `char(N)` pieces, `'p'||char(10)||'q'`; text that is not UTF-8 as `CAST(X'..' AS TEXT)`),
+//! REALs the dump writes as `ieee754(M,E)` as the decimal `query` prints),
 //! so a real line feed and the two characters `\n` look different, and a key shown this way can
 //! be given back to `sqlgit history`. Long values are cut; two values of an update are cut
 //! around the first place they differ, so the difference always shows. A name is shown bare when
 //! it is a plain identifier, else in double quotes.
 
+use super::keymatch::{Number, number};
 use super::rows::decode_text;
 use crate::query::Cell;
 use crate::query::print::literal as query_literal;
@@ -19,6 +21,13 @@ pub const MAX_VALUE: usize = 60;
 pub fn literal(lit: &[u8]) -> String {
     if let Some(bytes) = decode_text(lit) {
         return query_literal(&Cell::Text(bytes));
+    }
+    // A REAL the dump writes as `ieee754(M,E)` (exact under any SQLite): the decimal `query`
+    // prints, which reads back to the same bits.
+    if lit.starts_with(b"ieee754(")
+        && let Some(Number::Real(v)) = std::str::from_utf8(lit).ok().and_then(number)
+    {
+        return query_literal(&Cell::Real(v));
     }
     // NULL, numbers, `ieee754(…)`, `X'…'`, `CAST(X'…' AS TEXT)`: ASCII on one line already;
     // anything else is escaped so that it stays on one line.
@@ -105,6 +114,10 @@ mod tests {
         assert_eq!(literal(b"'\xff'"), "CAST(X'ff' AS TEXT)");
         assert_eq!(literal(b"X'00ab'"), "X'00ab'");
         assert_eq!(literal(b"-1.5"), "-1.5");
+        assert_eq!(
+            literal(b"ieee754(1968564498370125,-46)"),
+            "27.974984083842358"
+        );
         assert_eq!(value(b"'abcdef'", 3), "'ab…");
     }
 

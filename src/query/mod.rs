@@ -1,8 +1,9 @@
 //! `sqlgit query`: one read-only SQL statement against the database as it was at one or more
 //! snapshots. Each snapshot is rebuilt with the fast path of `restore --to`
 //! ([`crate::restore::build_snapshot`]) in a private temporary directory (0700, files 0600,
-//! removed afterwards, also on error), opened read-only with `PRAGMA query_only=ON`, queried,
-//! and deleted before the next one is built; a snapshot asked for twice is built once.
+//! removed afterwards, also on error or when a signal stops the command), opened read-only with
+//! `PRAGMA query_only=ON`, queried, and deleted before the next one is built; a snapshot asked
+//! for twice is built once.
 //! Statements that would write are refused. [`print`] writes the answers as a table, JSON or
 //! CSV.
 
@@ -88,11 +89,14 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
         .iter()
         .map(|id| repo.find_commit(*id))
         .collect::<Result<Vec<_>, _>>()?;
+    // Interrupted (Ctrl-C, a time limit), the restored copies go too.
+    crate::stop::watch_signals_reading();
     let dir = tempfile::Builder::new()
         .prefix("sqlgit-query-")
         .permissions(Permissions::from_mode(0o700))
         .tempdir()
         .context("create a temporary directory (TMPDIR) for the restored snapshot")?;
+    let _remove = crate::stop::remove_on_stop(dir.path());
     let mut answers: Vec<Option<Answer>> = vec![None; commits.len()];
     for (i, commit) in commits.iter().enumerate() {
         if answers[i].is_some() {

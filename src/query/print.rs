@@ -46,7 +46,8 @@ fn table(a: &Answer, out: &mut dyn Write) -> Result<()> {
         .iter()
         .map(|r| r.iter().map(literal).collect())
         .collect();
-    let mut widths: Vec<usize> = a.columns.iter().map(|c| c.chars().count()).collect();
+    let names: Vec<String> = a.columns.iter().map(|c| header(c)).collect();
+    let mut widths: Vec<usize> = names.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -66,7 +67,7 @@ fn table(a: &Answer, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{}", text.trim_end())
     };
     if !a.columns.is_empty() {
-        line(out, &a.columns)?;
+        line(out, &names)?;
         let rules: Vec<String> = widths.iter().map(|w| "-".repeat((*w).max(1))).collect();
         line(out, &rules)?;
         for row in &cells {
@@ -76,6 +77,23 @@ fn table(a: &Answer, out: &mut dyn Write) -> Result<()> {
     let n = a.rows.len();
     writeln!(out, "({n} row{})", if n == 1 { "" } else { "s" })?;
     Ok(())
+}
+
+/// A column name on one line: as it is, or, when it holds a control character or a line or
+/// paragraph separator, double-quoted as SQL quotes it with those characters as `\xNN` (as `diff` shows names).
+fn header(name: &str) -> String {
+    let breaks = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !name.chars().any(breaks) {
+        return name.to_string();
+    }
+    let mut out = String::new();
+    for c in crate::dump::literal::quote_name(name).chars() {
+        match breaks(c) {
+            true => out.push_str(&format!("\\x{:02x}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    out
 }
 
 /// A value as an SQL literal on one line: `NULL`, `42`, `1.5`, `'it''s'`, `X'00ff'`; control
@@ -284,6 +302,14 @@ mod tests {
         assert_eq!(literal(&Cell::Real(-0.0)), "-0.0");
         assert_eq!(literal(&Cell::Real(f64::NEG_INFINITY)), "-1e999");
         assert_eq!(literal(&Cell::Real(0.1 + 0.2)), "0.30000000000000004");
+    }
+
+    #[test]
+    fn column_names_stay_on_one_line() {
+        assert_eq!(header("id"), "id");
+        assert_eq!(header("a b"), "a b");
+        assert_eq!(header("a\nb"), "\"a\\x0ab\"");
+        assert_eq!(header("a\u{2028}b"), "\"a\\x2028b\"");
     }
 
     #[test]

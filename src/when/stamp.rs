@@ -17,7 +17,10 @@ pub fn parse(s: &str) -> Result<i64> {
     let (naive, offset) = fields(s).map_err(|e| anyhow!("not a valid time {s:?}: {e}"))?;
     match offset {
         Some(offset) => Ok(naive - offset),
-        None => local(s, naive, offset_at),
+        None => {
+            known_zone()?;
+            local(s, naive, offset_at)
+        }
     }
 }
 
@@ -247,6 +250,33 @@ fn local(s: &str, naive: i64, offset_at: impl Fn(i64) -> i64) -> Result<i64> {
             )
         }
     }
+}
+
+/// A `TZ` naming a zone the C library cannot find is taken as UTC there, without a word: an
+/// error for a local time instead. POSIX rules (`CET-1CEST`, `UTC0`) and `UTC`/`GMT` pass.
+fn known_zone() -> Result<()> {
+    let Some(tz) = std::env::var_os("TZ") else {
+        return Ok(());
+    };
+    let tz = tz.to_string_lossy();
+    let name = tz.strip_prefix(':').unwrap_or(&tz);
+    let rule = name.bytes().any(|b| b.is_ascii_digit() || b == b'<');
+    if name.is_empty() || rule || ["UTC", "GMT", "UCT", "Z"].contains(&name) {
+        return Ok(());
+    }
+    let dir = std::env::var_os("TZDIR").unwrap_or_else(|| "/usr/share/zoneinfo".into());
+    let file = std::path::Path::new(&dir).join(name);
+    if std::path::Path::new(name).is_absolute() && std::path::Path::new(name).is_file()
+        || file.is_file()
+    {
+        return Ok(());
+    }
+    bail!(
+        "TZ={tz:?} names no time zone this system has ({} has no such file), so the local time \
+         would be read as UTC: set TZ to a zone like Europe/Berlin, or give the time with an \
+         offset (2026-11-24T10:00+01:00) or in UTC (2026-11-24T09:00Z)",
+        dir.display()
+    )
 }
 
 /// The local zone's offset from UTC (seconds east) at Unix time `t`.

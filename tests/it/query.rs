@@ -351,3 +351,65 @@ fn query_refuses_writes_and_bad_usage() {
         "query changed the repository"
     );
 }
+
+/// `query` and `diff --live` stopped by a signal (Ctrl-C, a time limit) remove their temporary
+/// copies from TMPDIR — the restored database, the live dump's repository — and say so.
+#[test]
+fn query_and_diff_live_stopped_by_a_signal_leave_nothing_in_tmpdir() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40000)
+          INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+    );
+    let repo = env.path("r.sqlgit");
+    env.snapshot_at(&db, &repo, T0);
+    env.sqlite3(&db, "UPDATE t SET v = randomblob(1000);")
+        .success();
+    let tmp = env.tmpdir();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let r = repo.to_str().unwrap();
+    let slow = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<1000000000) \
+                SELECT count(*) FROM c";
+    let runs: [(&[&str], &str, libc::c_int); 2] = [
+        (&["query", slow, "--repo", r], "sqlgit-query-", libc::SIGINT),
+        (
+            &["diff", "HEAD", "--live", db.to_str().unwrap(), "--repo", r],
+            "sqlgit-live-",
+            libc::SIGTERM,
+        ),
+    ];
+    for (args, prefix, signal) in runs {
+        let mut child = env
+            .sqlgit_cmd(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !list_dir(&tmp).iter().any(|n| n.starts_with(prefix)) {
+            assert!(
+                start.elapsed().as_secs() < 30,
+                "{prefix}: no temporary directory"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{prefix}: finished first"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: our child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{prefix}: {err}");
+        assert!(err.contains("its temporary files were removed"), "{err}");
+        assert_eq!(
+            list_dir(&tmp),
+            Vec::<String>::new(),
+            "{prefix}: left in TMPDIR"
+        );
+    }
+}

@@ -257,3 +257,23 @@ fn commit_id_prefixes_several_snapshots_share_are_ambiguous() {
         ids[0]
     );
 }
+
+/// A TZ the system has no zone for would read a local time as UTC without a word: refused,
+/// saying what to write; a compact date (`20261124`, eight digits a commit id could start with)
+/// is told how to write a date; units in any case are durations.
+#[test]
+fn an_unknown_tz_and_a_compact_date_are_refused_saying_what_to_write() {
+    let fx = Fx::new(false);
+    fx.refuses(
+        "2026-11-24 10:00",
+        "Nonexistent/Zone",
+        &["TZ=\"Nonexistent/Zone\"", "read as UTC", "with an offset"],
+    );
+    // With an offset or in UTC, TZ does not matter.
+    fx.cat("2026-11-24T10:00:00Z", "Nonexistent/Zone", None)
+        .success();
+    fx.refuses("20261124", "UTC", &["for a date, write it as 2026-11-24"]);
+    for when in ["2H", "2 Hours Ago", "1Day"] {
+        fx.cat(when, "UTC", None).success();
+    }
+}
