@@ -379,10 +379,11 @@ fn kept(store: &Store) -> String {
 /// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
 fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
     anyhow!(
-        "the remote's main {} has snapshots this repository does not have (it diverged: \
-         another machine, someone else or an older copy of this repository pushed there), and \
-         sqlgit never rewrites a remote's history; to put the {} kept here on top of it, \
-         run: {} (if another machine snapshots to this remote, give each machine its own \
+        "the remote's main {} is not a snapshot this repository has: it diverged (another \
+         machine, someone else or an older copy of this repository pushed there), or it was \
+         rewound (restored from an older backup of itself, it lacks snapshots it confirmed), \
+         and sqlgit never rewrites a remote's history; to put the {} kept here that it lacks \
+         on top of it, run: {} (if another machine snapshots to this remote, give each machine its own \
          remote instead; if the remote holds history sqlgit did not write, point \
          --history-remote at an empty repository)",
         short(main),
