@@ -115,6 +115,11 @@ pub fn run(args: PushArgs) -> Result<Exit> {
 fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<PushResult>> {
     let mut unreachable = None;
     if !reroot {
+        // The run's network calls take --push-timeout together (a re-root, which may fetch
+        // the remote's whole history, is not bounded this way).
+        if let Ok(options) = settings.remote_options() {
+            crate::remote::share_push_timeout(options.timeout);
+        }
         // Snapshots taken while the history remote was unreachable on a new repository.
         let folders = crate::snapshot::db_folders(&settings.dbs);
         let adopted = crate::remote::adopt(store, settings, &folders)

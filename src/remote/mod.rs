@@ -8,11 +8,13 @@
 //! (`refs/remotes/history/main`, `refs/remotes/latest/main`), updated only on acceptance —
 //! pruning relies on it. URLs are shown only with their credentials redacted.
 
+mod budget;
 mod cli;
 mod libgit2;
 mod recover;
 mod url;
 
+pub use budget::share as share_push_timeout;
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, scrub, url_user};
@@ -146,19 +148,19 @@ fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
         Transport::Libgit2 => None,
         Transport::Auto | Transport::Git => cli::git_program(),
     };
-    match git {
+    budget::budgeted(options.timeout, |timeout| match git {
         Some(program) => Box::new(cli::GitCli::new(
             program,
             store.repo.path().to_path_buf(),
             options.ssh_key.clone(),
-            options.timeout,
+            timeout,
         )),
         None => Box::new(libgit2::Libgit2::new(
             &store.repo,
             options.ssh_key.as_ref(),
-            options.timeout,
+            timeout,
         )),
-    }
+    })
 }
 
 /// Push to one remote: the role decides what and how.
