@@ -1439,6 +1439,35 @@ fn a_hung_server_holds_the_lock_for_one_push_timeout_not_one_per_remote() {
     );
 }
 
+/// `--transport libgit2` to a local remote (a path, `file://`) still runs the remote's hooks:
+/// the git program pushes it, so a refusing `pre-receive` refuses, as over a server.
+#[test]
+fn libgit2_to_a_local_remote_still_runs_its_hooks() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let hook = history.join("hooks").join("pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'maintenance: 100% busy' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for url in [
+        history.display().to_string(),
+        format!("file://{}", history.display()),
+    ] {
+        let (run, _) = snapshot_with(
+            &fx,
+            &["--history-remote", &url, "--transport", "libgit2"],
+            &[],
+        );
+        let causes = assert_push_failures(&run, &[("history", &url)]);
+        assert!(causes[0].contains("maintenance: 100% busy"), "{causes:?}");
+        assert_eq!(fx.rev(&history, "refs/heads/main"), None);
+    }
+}
+
 /// libgit2 has no bound of its own: `--push-timeout` becomes its socket timeouts, and a call
 /// stuck past them stops the run. A first run (which asks the history remote before its
 /// snapshot) against a server that never answers ends, fails loudly, and the next run works.
