@@ -39,6 +39,7 @@ impl<'a> Libgit2<'a> {
             let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
             let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
         }
+        use_git_ca_settings(repo);
         Libgit2 {
             repo,
             ssh_key,
@@ -132,6 +133,34 @@ impl Client for Libgit2<'_> {
             }
             other => other,
         }
+    }
+}
+
+/// Trust a private CA the way git does: `GIT_SSL_CAINFO` / `GIT_SSL_CAPATH`, else
+/// `http.sslCAInfo` / `http.sslCAPath` (the repository's config, the user's, the system's), in
+/// addition to the system's certificates.
+fn use_git_ca_settings(repo: &Repository) {
+    let config = repo.config().ok();
+    let setting = |env: &str, key: &str| {
+        std::env::var_os(env)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| config.as_ref()?.get_path(key).ok())
+            // git's GIT_CONFIG_GLOBAL, which libgit2 does not read.
+            .or_else(|| {
+                let global = std::env::var_os("GIT_CONFIG_GLOBAL")?;
+                git2::Config::open(std::path::Path::new(&global))
+                    .ok()?
+                    .get_path(key)
+                    .ok()
+            })
+    };
+    // SAFETY: set libgit2's global TLS context, which only connections read.
+    if let Some(file) = setting("GIT_SSL_CAINFO", "http.sslCAInfo") {
+        let _ = unsafe { git2::opts::set_ssl_cert_file(file) };
+    }
+    if let Some(dir) = setting("GIT_SSL_CAPATH", "http.sslCAPath") {
+        let _ = unsafe { git2::opts::set_ssl_cert_dir(dir) };
     }
 }
 
