@@ -13,7 +13,11 @@ pub enum Failure {
     #[error("{0}")]
     Usage(String),
     /// Another run holds the repository's lock past the timeout.
-    #[error("repository {repo} is busy: another sqlgit run holds its lock (waited {waited})")]
+    #[error(
+        "repository {repo} is busy: another sqlgit run holds its lock (waited {waited}; a run \
+         holds it while it snapshots and then for up to --push-timeout while its remotes \
+         answer: if runs overlap, lower --push-timeout or raise --lock-timeout)"
+    )]
     Busy { repo: String, waited: String },
 }
 

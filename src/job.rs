@@ -333,6 +333,10 @@ struct Start {
 /// the history remote has.
 fn prepare(store: &mut Store, settings: &Settings, report: &mut Report) -> Result<Start> {
     let remote_copy = settings.history_remote.is_some();
+    // The run's network calls, from here to its last push, take --push-timeout together.
+    if let Ok(options) = settings.remote_options() {
+        remote::share_push_timeout(options.timeout);
+    }
     let damaged_head = repair::before_adopt(store, remote_copy, report)?;
     // When that fails, the snapshot is still taken (the run fails afterwards, and the next run
     // tries again).

@@ -115,6 +115,11 @@ pub fn run(args: PushArgs) -> Result<Exit> {
 fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<PushResult>> {
     let mut unreachable = None;
     if !reroot {
+        // The run's network calls take --push-timeout together (a re-root, which may fetch
+        // the remote's whole history, is not bounded this way).
+        if let Ok(options) = settings.remote_options() {
+            crate::remote::share_push_timeout(options.timeout);
+        }
         // Snapshots taken while the history remote was unreachable on a new repository.
         let folders = crate::snapshot::db_folders(&settings.dbs);
         let adopted = crate::remote::adopt(store, settings, &folders)
@@ -124,6 +129,23 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
         }
     } else {
         let done = crate::remote::reroot(store, settings).context("re-root")?;
+        if let (Some(onto), true) = (done.onto, done.rewound > 0) {
+            say!(
+                "the history remote was rewound (restored from an older backup of itself?): its \
+                 main {onto} no longer has {} snapshot{} it had confirmed; they go back on top of \
+                 it",
+                done.rewound,
+                plural(done.rewound)
+            );
+        }
+        if let Some(lost) = done.lost {
+            // Loud: on stderr too, so cron mails it.
+            eprintln!(
+                "warning: snapshots pruned here after the history remote confirmed them (the \
+                 newest: {lost}) are no longer on it either: the rewind lost them, and no copy \
+                 is left here"
+            );
+        }
         match (done.snapshots, done.onto) {
             (0, Some(onto)) if done.left > 0 => say!(
                 "the history remote's main {onto} is newer than the {} snapshot{} kept here, \

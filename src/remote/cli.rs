@@ -209,6 +209,8 @@ impl Client for GitCli {
             "advice.graftFileDeprecated=false",
             "push",
             "--porcelain",
+            // Progress meters on stderr tell a slow transfer from a silent remote.
+            "--progress",
             "--no-verify",
             "--no-signed",
             "--no-follow-tags",
@@ -269,6 +271,8 @@ impl GitCli {
             "gc.auto=0",
             "fetch",
             "--quiet",
+            // Progress meters on stderr tell a slow transfer from a silent remote.
+            "--progress",
         ];
         if shallow {
             args.push("--depth=1");

@@ -39,6 +39,7 @@ impl<'a> Libgit2<'a> {
             let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
             let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
         }
+        use_git_ca_settings(repo);
         Libgit2 {
             repo,
             ssh_key,
@@ -103,10 +104,17 @@ impl<'a> Libgit2<'a> {
 
 impl Client for Libgit2<'_> {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
+        if let Some(git) = self.local_git(url) {
+            return git.remote_main(url);
+        }
         self.detached("asking", url, remote_main)
     }
 
-    fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
+    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
+        if let Some(git) = self.local_git(url) {
+            return git.send(url, src, force, unrelated);
+        }
+        refuse_local_hooks(url)?;
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         self.detached("pushing to", url, move |repo, url, key| {
             send(repo, url, &refspec, key)
@@ -114,6 +122,9 @@ impl Client for Libgit2<'_> {
     }
 
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
+        if let Some(git) = self.local_git(url) {
+            return git.fetch_main(url, dst);
+        }
         let _bound = self.bounded("fetching from", url);
         match self.fetch(url, dst, true) {
             // libgit2's local transport cannot fetch shallow: a local remote is fetched whole.
@@ -125,7 +136,112 @@ impl Client for Libgit2<'_> {
     }
 }
 
+/// Trust a private CA the way git does: `GIT_SSL_CAINFO` / `GIT_SSL_CAPATH`, else
+/// `http.sslCAInfo` / `http.sslCAPath` (the repository's config, the user's, the system's), in
+/// addition to the system's certificates.
+fn use_git_ca_settings(repo: &Repository) {
+    let config = repo.config().ok();
+    let setting = |env: &str, key: &str| {
+        std::env::var_os(env)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| config.as_ref()?.get_path(key).ok())
+            // git's GIT_CONFIG_GLOBAL, which libgit2 does not read.
+            .or_else(|| {
+                let global = std::env::var_os("GIT_CONFIG_GLOBAL")?;
+                git2::Config::open(std::path::Path::new(&global))
+                    .ok()?
+                    .get_path(key)
+                    .ok()
+            })
+    };
+    // SAFETY: set libgit2's global TLS context, which only connections read.
+    if let Some(file) = setting("GIT_SSL_CAINFO", "http.sslCAInfo") {
+        let _ = unsafe { git2::opts::set_ssl_cert_file(file) };
+    }
+    if let Some(dir) = setting("GIT_SSL_CAPATH", "http.sslCAPath") {
+        let _ = unsafe { git2::opts::set_ssl_cert_dir(dir) };
+    }
+}
+
+/// Hooks a local remote runs on a push, which libgit2 (writing into it directly) would skip.
+const RECEIVE_HOOKS: &[&str] = &[
+    "pre-receive",
+    "update",
+    "post-receive",
+    "post-update",
+    "reference-transaction",
+    "proc-receive",
+];
+
+/// Refuse a push that libgit2 would write straight into a local remote with receive hooks:
+/// they would not run (a refusal ignored, a replication never started).
+fn refuse_local_hooks(url: &str) -> Result<()> {
+    let Some(path) = local_dir(url) else {
+        return Ok(());
+    };
+    let git_dir = if path.join("hooks").is_dir() {
+        path
+    } else {
+        path.join(".git")
+    };
+    if let Some(hook) = RECEIVE_HOOKS
+        .iter()
+        .find(|h| git_dir.join("hooks").join(h).is_file())
+    {
+        bail!(
+            "the remote {} has a {hook} hook, which only the git program runs (libgit2 writes \
+             into a local repository directly, skipping its hooks and receive.* settings): \
+             install git, or push to it over ssh://",
+            super::redact(url)
+        );
+    }
+    Ok(())
+}
+
+/// The directory of a local remote: a plain path, or a `file://` URL's (percent-decoded).
+fn local_dir(url: &str) -> Option<PathBuf> {
+    if let Some(path) = super::local_path(url) {
+        return Some(PathBuf::from(path));
+    }
+    let rest = url.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt as _;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
 impl Libgit2<'_> {
+    /// A local remote (a path, `file://`) is pushed by the git program when there is one: its
+    /// hooks and `receive.*` settings then apply, as a server's do; libgit2 would write into
+    /// it directly.
+    fn local_git(&self, url: &str) -> Option<super::cli::GitCli> {
+        local_dir(url)?;
+        Some(super::cli::GitCli::new(
+            super::cli::git_program()?,
+            self.repo.path().to_path_buf(),
+            self.ssh_key.cloned(),
+            self.timeout,
+        ))
+    }
+
     fn fetch(&self, url: &str, dst: &str, shallow: bool) -> Result<Oid> {
         let auth = authenticator(url, self.ssh_key);
         let config = self.repo.config()?;

@@ -8,11 +8,13 @@
 //! (`refs/remotes/history/main`, `refs/remotes/latest/main`), updated only on acceptance —
 //! pruning relies on it. URLs are shown only with their credentials redacted.
 
+mod budget;
 mod cli;
 mod libgit2;
 mod recover;
 mod url;
 
+pub use budget::share as share_push_timeout;
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, scrub, url_user};
@@ -146,19 +148,19 @@ fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
         Transport::Libgit2 => None,
         Transport::Auto | Transport::Git => cli::git_program(),
     };
-    match git {
+    budget::budgeted(options.timeout, |timeout| match git {
         Some(program) => Box::new(cli::GitCli::new(
             program,
             store.repo.path().to_path_buf(),
             options.ssh_key.clone(),
-            options.timeout,
+            timeout,
         )),
         None => Box::new(libgit2::Libgit2::new(
             &store.repo,
             options.ssh_key.as_ref(),
-            options.timeout,
+            timeout,
         )),
-    }
+    })
 }
 
 /// Push to one remote: the role decides what and how.
@@ -379,10 +381,11 @@ fn kept(store: &Store) -> String {
 /// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
 fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
     anyhow!(
-        "the remote's main {} has snapshots this repository does not have (it diverged: \
-         another machine, someone else or an older copy of this repository pushed there), and \
-         sqlgit never rewrites a remote's history; to put the {} kept here on top of it, \
-         run: {} (if another machine snapshots to this remote, give each machine its own \
+        "the remote's main {} is not a snapshot this repository has: it diverged (another \
+         machine, someone else or an older copy of this repository pushed there), or it was \
+         rewound (restored from an older backup of itself, it lacks snapshots it confirmed), \
+         and sqlgit never rewrites a remote's history; to put the {} kept here that it lacks \
+         on top of it, run: {} (if another machine snapshots to this remote, give each machine its own \
          remote instead; if the remote holds history sqlgit did not write, point \
          --history-remote at an empty repository)",
         short(main),

@@ -118,8 +118,8 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
                 .reference(BRANCH, tip, true, "sqlgit: continue the history remote")?;
             0
         }
-        Some(_) => match reroot_onto(store, Some(tip)) {
-            Ok((rerooted, _)) => rerooted,
+        Some(_) => match reroot_onto(store, Some(tip), &Held::default()) {
+            Ok((rerooted, ..)) => rerooted,
             Err(e) => {
                 mark_pending()?;
                 return Err(e);
@@ -145,6 +145,12 @@ pub struct Rerooted {
     pub left: usize,
     /// The remote's main they now continue; None: they start a new history.
     pub onto: Option<Oid>,
+    /// Of the rewritten snapshots, those the remote once confirmed having and no longer has
+    /// (it was rewound: restored from an older backup of itself).
+    pub rewound: usize,
+    /// The remote was rewound below snapshots pruned here after it confirmed them: the newest
+    /// of those (now on neither side).
+    pub lost: Option<Oid>,
 }
 
 /// Put the locally kept snapshots on top of the history remote's main (or make them a new
@@ -173,12 +179,18 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
                 snapshots: 0,
                 left: 0,
                 onto: Some(main),
+                rewound: 0,
+                lost: None,
             });
         }
         Some(main) => Some(fetch_tip(store, url, &options, main)?),
         None => None,
     };
-    let (snapshots, left) = reroot_onto(store, onto)?;
+    let held = match onto {
+        Some(tip) => remote_holds(store, url, &options, tip)?,
+        None => Held::default(),
+    };
+    let (snapshots, left, rewound, lost) = reroot_onto(store, onto, &held)?;
     match onto {
         Some(tip) => {
             store
@@ -196,7 +208,71 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         snapshots,
         left,
         onto,
+        rewound,
+        lost,
     })
+}
+
+/// Which of this repository's kept snapshots (and the newest pruned one, the oldest kept
+/// one's parent) the history remote's `main` holds now — not what it once confirmed: a remote
+/// restored from an older backup of itself no longer has them.
+#[derive(Default)]
+pub(super) struct Held {
+    /// Local snapshots the remote's main is, or descends from.
+    pub(super) ids: std::collections::HashSet<Oid>,
+}
+
+/// What [`reroot_onto`] did: (rewritten, left out as the remote's, of the rewritten those the
+/// remote once confirmed (it was rewound), the newest pruned snapshot the rewind lost).
+type RerootCounts = (usize, usize, usize, Option<Oid>);
+
+/// Ask the history remote which kept snapshots its main (`tip`) holds. Only needed when this
+/// repository remembers a confirmation (the tracking ref, [`ONCE_CONFIRMED`]); then the
+/// remote's whole history is fetched into the history cache (`DIR/sqlgit-cache`, which reads
+/// of older snapshots reuse) and the kept snapshots are looked for in it.
+fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) -> Result<Held> {
+    let remembered = [HISTORY_TRACKING, ONCE_CONFIRMED]
+        .iter()
+        .any(|r| store.repo.refname_to_id(r).is_ok());
+    let mut held = Held::default();
+    if !remembered {
+        return Ok(held);
+    }
+    let _fetching = crate::store::cache::lock_for_fetch(store)?;
+    let dir = crate::store::cache::create(store)?;
+    let main = super::fetch_history(&dir, url, options).context(
+        "fetch the history remote's history, to tell which snapshots kept here it still has          (a re-root never leaves out one it lacks)",
+    )?;
+    let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
+    if main != tip {
+        bail!(
+            "the history remote's main moved while re-rooting ({} then {}): run again",
+            short(tip),
+            short(main)
+        );
+    }
+    let mut next = store.head()?;
+    while let Some(commit) = next {
+        let mut ids = vec![commit.id()];
+        // The oldest kept snapshot's own parent (pruned here) is asked about too.
+        ids.extend(parent_ids(&commit));
+        for id in ids {
+            if id == main || cache.graph_descendant_of(main, id).unwrap_or(false) {
+                held.ids.insert(id);
+            }
+        }
+        next = commit.parent(0).ok();
+    }
+    Ok(held)
+}
+
+/// The parents a commit names itself, whatever grafts (a shallow boundary) say.
+fn parent_ids(commit: &Commit) -> Vec<Oid> {
+    String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .filter_map(|l| l.strip_prefix("parent "))
+        .filter_map(|id| Oid::from_str(id.trim()).ok())
+        .collect()
 }
 
 /// The remote's main, locally: fetched (depth 1) unless this repository has it already.
@@ -261,11 +337,11 @@ fn holds_one_of(store: &Store, tip: Oid, folders: &[String]) -> Result<()> {
 
 /// Rewrite the kept snapshots the remote lacks ([`lacked`]), oldest first, on top of `onto`
 /// (None: all of them, the oldest becoming a root); `main` moves once, at the end (to `onto`
-/// itself when the remote has them all). Returns (rewritten, left out as the remote's).
-fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<(usize, usize)> {
+/// itself when the remote has them all). `held`: what the remote holds ([`remote_holds`]).
+fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<RerootCounts> {
     let repo = &store.repo;
     let Some(head) = store.head()? else {
-        return Ok((0, 0));
+        return Ok((0, 0, 0, None));
     };
     let mut kept: Vec<Commit> = vec![head];
     while let Ok(parent) = kept[kept.len() - 1].parent(0) {
@@ -274,9 +350,9 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<(usize, usize)> {
     kept.reverse();
     let new_history = onto.is_none();
     let onto = onto.map(|id| repo.find_commit(id)).transpose()?;
-    let (rewrite, left) = match &onto {
-        Some(tip) => lacked(store, tip, kept)?,
-        None => (kept, 0),
+    let (rewrite, left, rewound, lost) = match &onto {
+        Some(tip) => lacked(store, tip, kept, held)?,
+        None => (kept, 0, 0, None),
     };
     let mut parent = onto;
     for old in &rewrite {
@@ -304,21 +380,25 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>) -> Result<(usize, usize)> {
             std::fs::remove_file(&shallow).context("remove the shallow file")?;
         }
     }
-    Ok((count, left))
+    Ok((count, left, rewound, lost))
 }
 
-/// Of the kept snapshots (oldest first), those the remote whose main is `tip` lacks: the ones
-/// taken after it (or in the same second). The others must be ones it has — confirmed by it (the tracking ref names
-/// them or a newer kept snapshot: an older copy of this repository), or its tip itself; one it
-/// never confirmed that is older than its tip can neither go on top (its history would run back
-/// in time, and a restore by time return that snapshot for times it was not current) nor in
-/// between (its history is never rewritten), so the re-root is refused. Returns (the lacked
-/// snapshots, how many were left out as the remote's).
+/// Of the kept snapshots (oldest first), those the remote whose main is `tip` lacks: all but
+/// the ones its main holds now (`held`: never what it once confirmed, which a remote restored
+/// from an older backup of itself no longer has) and a copy of its tip itself (same tree and
+/// time). Snapshots it once confirmed and lacks now mean it was rewound: they go back on top, in
+/// their order, as its history had them. One it never confirmed that is older than its tip can
+/// neither go on top (its history would run back in time, and a restore by time return that
+/// snapshot for times it was not current) nor in between (its history is never rewritten), so
+/// the re-root is refused. Returns (the lacked snapshots, how many were left out as the
+/// remote's, how many it lacks though it once confirmed them, the newest pruned snapshot it
+/// confirmed and lacks now).
 fn lacked<'r>(
     store: &'r Store,
     tip: &Commit,
     kept: Vec<Commit<'r>>,
-) -> Result<(Vec<Commit<'r>>, usize)> {
+    held: &Held,
+) -> Result<(Vec<Commit<'r>>, usize, usize, Option<Oid>)> {
     let tip_time = tip.time().seconds();
     let confirmed: Vec<Oid> = [HISTORY_TRACKING, ONCE_CONFIRMED]
         .iter()
@@ -329,14 +409,11 @@ fn lacked<'r>(
         .rposition(|c| confirmed.contains(&c.id()))
         .map_or(0, |i| i + 1);
     let same_as_tip = |c: &Commit| c.tree_id() == tip.tree_id() && c.time().seconds() == tip_time;
-    // The remote's: confirmed, or its tip itself (unless taken after it: then it was rewound).
-    let has =
-        |i: usize, c: &Commit| c.time().seconds() <= tip_time && (i < known || same_as_tip(c));
+    let has = |c: &Commit| held.ids.contains(&c.id()) || same_as_tip(c);
+    let rewound = kept.iter().take(known).filter(|c| !has(c)).count();
     let unknown: Vec<&Commit> = kept
         .iter()
-        .enumerate()
-        .filter(|(i, c)| c.time().seconds() < tip_time && !has(*i, c))
-        .map(|(_, c)| c)
+        .filter(|c| rewound == 0 && c.time().seconds() < tip_time && !has(c))
         .collect();
     if let (Some(first), Some(last)) = (unknown.first(), unknown.last()) {
         bail!(
@@ -361,15 +438,18 @@ fn lacked<'r>(
             },
         );
     }
+    // The newest snapshot pruned here (the oldest kept one's own parent), when the remote
+    // confirmed it and lacks it now: pruning dropped it trusting the remote, which lost it.
+    let lost = match kept.first() {
+        Some(oldest) if rewound > 0 && known > 0 && !has(oldest) => parent_ids(oldest)
+            .into_iter()
+            .find(|p| !held.ids.contains(p) && *p != tip.id()),
+        _ => None,
+    };
     let total = kept.len();
-    let lacked: Vec<Commit> = kept
-        .into_iter()
-        .enumerate()
-        .filter(|(i, c)| !has(*i, c))
-        .map(|(_, c)| c)
-        .collect();
+    let lacked: Vec<Commit> = kept.into_iter().filter(|c| !has(c)).collect();
     let left = total - lacked.len();
-    Ok((lacked, left))
+    Ok((lacked, left, rewound, lost))
 }
 
 /// Refuse to replace the latest remote's `main` with `local` (the head's copy) when it holds a

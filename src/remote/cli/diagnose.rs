@@ -102,6 +102,14 @@ pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error
              repository's permissions and free space) (git: {summary})"
         );
     }
+    if checked_out(stderr) {
+        return anyhow!(
+            "the remote is a repository with a work tree that has main checked out, which git \
+             refuses to update: give a bare repository (git init --bare, or git clone --bare \
+             of that one), or, to keep that work tree, run in it: git config \
+             receive.denyCurrentBranch updateInstead (git: {summary})"
+        );
+    }
     match remote_said(stderr) {
         said if said.is_empty() => {
             anyhow!("push rejected by the remote (refs/heads/main: {summary})")
@@ -121,16 +129,53 @@ pub(super) fn unpack_failure(stderr: &str) -> Option<String> {
         .filter(|cause| !cause.is_empty())
 }
 
-/// What the remote itself said (`remote: …` lines), one line, without progress meters.
+/// What the remote itself said (`remote: …` lines), one line, without progress meters: whole
+/// (a hook's reason can be long), up to a bound that only a runaway hook reaches.
 fn remote_said(stderr: &str) -> String {
     let said: Vec<&str> = stderr
         .split(['\r', '\n'])
         .filter_map(|l| l.trim().strip_prefix("remote:"))
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.contains('%'))
+        .filter(|l| !l.is_empty() && !is_progress(l))
         .collect();
     let said = crate::error::one_line(&said.join(" "));
-    said.chars().take(300).collect()
+    said.chars().take(4000).collect()
+}
+
+/// Whether a line of git's stderr is a progress meter or transfer summary
+/// (`Writing objects:  45% (9/20), 1.10 MiB | 250.00 KiB/s`, `Total 3 (delta 0), …`), not
+/// words: a hook's reason may well hold a `%` ("100% of 1 GiB used").
+pub(super) fn is_progress(line: &str) -> bool {
+    const METERS: &[&str] = &[
+        "Enumerating objects:",
+        "Counting objects:",
+        "Compressing objects:",
+        "Writing objects:",
+        "Receiving objects:",
+        "Resolving deltas:",
+        "Unpacking objects:",
+        "Delta compression using",
+        "Total ",
+        "Checking connectivity",
+        "Finding sources:",
+        "Pushing to ",
+        "POST git-receive-pack",
+    ];
+    if METERS.iter().any(|m| line.starts_with(m)) {
+        return true;
+    }
+    // Any other meter: `TITLE: NN% (N/M)`.
+    line.split_once(": ").is_some_and(|(_, rest)| {
+        let rest = rest.trim_start();
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with("% (")
+    })
+}
+
+/// A push to a non-bare remote whose checked-out branch is `main`: git's long advice, replaced
+/// by the fix.
+fn checked_out(stderr: &str) -> bool {
+    stderr.contains("refusing to update checked out branch")
 }
 
 /// git's last line that says something (not a hint, progress meter or blank).
@@ -141,7 +186,7 @@ pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
         .filter(|l| {
             !l.is_empty()
                 && !l.starts_with("hint:")
-                && !l.contains('%')
+                && !is_progress(l.strip_prefix("remote:").unwrap_or(l).trim())
                 && !l.starts_with("To ")
                 && *l != "Done"
         })

@@ -5,12 +5,35 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 
 use super::GitCli;
+
+/// A progress meter that changed this recently still moves data.
+const STILL_MOVING: Duration = Duration::from_secs(3);
+
+/// Record stderr output: now, and the last progress meter in it (`Writing objects:  45% …`).
+pub(super) fn note_activity(activity: &Mutex<(Instant, String)>, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let meter = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .rfind(|l| l.contains("% (") && super::diagnose::is_progress(l));
+    if let Ok(mut a) = activity.lock() {
+        a.0 = Instant::now();
+        if let Some(meter) = meter {
+            a.1 = crate::error::one_line(meter).chars().take(200).collect();
+        }
+    }
+}
+
+/// `d` rounded up to whole seconds (the run's share of the budget is shown as such).
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
 
 /// What a finished git run left.
 pub(super) struct Finished {
@@ -55,6 +78,9 @@ impl GitCli {
             .map_err(|e| anyhow!("cannot run {}: {e}", self.program.display()))?;
         let pid = child.id() as libc::pid_t;
         let (tx, rx) = mpsc::channel();
+        // When stderr last said something, and its last progress meter (git runs with
+        // --progress): a transfer still moving at the deadline is named as such.
+        let activity = Arc::new(Mutex::new((Instant::now(), String::new())));
         for (which, stream) in [
             (
                 0,
@@ -73,11 +99,24 @@ impl GitCli {
         ] {
             let Some(mut stream) = stream else { continue };
             let tx = tx.clone();
+            let activity = (which == 1).then(|| Arc::clone(&activity));
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
-                let _ = stream.by_ref().take(1 << 20).read_to_end(&mut buf);
-                // Drain the rest unread, so the writer never blocks on a full pipe.
-                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if let Some(activity) = &activity {
+                                note_activity(activity, &chunk[..n]);
+                            }
+                            // Kept up to 1 MiB; the rest is read (the writer never blocks on
+                            // a full pipe) and dropped.
+                            let room = (1usize << 20).saturating_sub(buf.len());
+                            buf.extend_from_slice(&chunk[..n.min(room)]);
+                        }
+                    }
+                }
                 let _ = tx.send((which, buf));
             });
         }
@@ -92,10 +131,32 @@ impl GitCli {
                     }
                     let _ = child.kill();
                     let _ = child.wait();
+                    let (last, meter) = activity
+                        .lock()
+                        .map(|a| a.clone())
+                        .unwrap_or_else(|_| (Instant::now(), String::new()));
+                    if !meter.is_empty() {
+                        let state = if last.elapsed() < STILL_MOVING {
+                            "still moving"
+                        } else if meter.ends_with("done.") {
+                            "all written; the remote had not yet confirmed storing it: on a \
+                             slow link it is still on its way, or the remote is still storing it"
+                        } else {
+                            "then nothing moved"
+                        };
+                        bail!(
+                            "the transfer had started ({meter}: {state}) when the time left \
+                             of --push-timeout ({}; the run's remotes share it) ran out: stopped git; a slow \
+                             link or a remote slow to take in a big push is not a silent one: \
+                             raise --push-timeout (sqlgit.pushTimeout) so that it can finish \
+                             (each run starts it again from the beginning)",
+                            humantime::format_duration(whole_seconds(self.timeout))
+                        );
+                    }
                     bail!(
                         "the remote did not answer within {} (--push-timeout): gave up and \
                          stopped git",
-                        humantime::format_duration(self.timeout)
+                        humantime::format_duration(whole_seconds(self.timeout))
                     );
                 }
                 None => std::thread::sleep(Duration::from_millis(10)),

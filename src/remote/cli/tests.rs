@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::credentials::{git_url, percent_decode};
-use super::diagnose::{last_meaningful, porcelain_status, unpack_failure};
+use super::diagnose::{is_progress, last_meaningful, porcelain_status, refusal, unpack_failure};
 use super::ssh::{expand_home, is_ssh, ssh_destination};
 
 #[test]
@@ -71,4 +71,72 @@ fn ssh_destinations() {
 fn meaningful_line() {
     let err = "fatal: remote error: access denied\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
     assert_eq!(last_meaningful(err).unwrap(), "remote error: access denied");
+}
+
+#[test]
+fn a_servers_reason_with_a_percent_sign_is_quoted_whole() {
+    let stderr = "Enumerating objects: 5, done.\nWriting objects:  40% (2/5)\rWriting objects: \
+                  100% (5/5), 1.2 KiB | 1.2 MiB/s, done.\nremote: Resolving deltas: 100% (1/1)\n\
+                  remote: repository quota exceeded: 100% of 1 GiB used\nTo git://h/x\n";
+    let e = refusal(
+        "[remote rejected] (pre-receive hook declined)",
+        stderr,
+        false,
+    )
+    .to_string();
+    assert!(
+        e.contains("the remote said: repository quota exceeded: 100% of 1 GiB used"),
+        "{e}"
+    );
+    assert!(!e.contains("Resolving"), "{e}");
+    let long = format!("remote: {}\n", "why ".repeat(200));
+    let e = refusal("[remote rejected] (hook declined)", &long, false).to_string();
+    assert!(e.trim_end_matches(')').ends_with("why"), "{e}");
+    assert!(is_progress(
+        "Writing objects:  45% (9/20), 1.10 MiB | 250.00 KiB/s"
+    ));
+    assert!(is_progress(
+        "Total 3 (delta 0), reused 0 (delta 0), pack-reused 0"
+    ));
+    assert!(!is_progress("quota exceeded: 100% of 1 GiB used"));
+    assert_eq!(
+        last_meaningful("fatal: disk 100% full\nWriting objects: 100% (3/3)\n").as_deref(),
+        Some("disk 100% full")
+    );
+}
+
+#[test]
+fn a_non_bare_remote_with_main_checked_out_is_named_with_the_fix() {
+    let stderr = "remote: error: refusing to update checked out branch: refs/heads/main\n\
+                  remote: error: By default, updating the current branch in a non-bare repository\n\
+                  remote: is denied, because it will make the index and work tree inconsistent\n";
+    let e = refusal(
+        "[remote rejected] (branch is currently checked out)",
+        stderr,
+        false,
+    );
+    let e = e.to_string();
+    assert!(
+        e.contains("bare repository") && e.contains("updateInstead"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_transfer_in_progress_is_noted_with_its_meter() {
+    use std::time::{Duration, Instant};
+    let before = Instant::now() - Duration::from_secs(10);
+    let activity = std::sync::Mutex::new((before, String::new()));
+    super::run::note_activity(
+        &activity,
+        b"Enumerating objects: 5, done.\nWriting objects:  45% (9/20), 1.10 MiB | 250.00 KiB/s\r",
+    );
+    let (when, meter) = activity.lock().unwrap().clone();
+    assert_eq!(
+        meter,
+        "Writing objects: 45% (9/20), 1.10 MiB | 250.00 KiB/s"
+    );
+    assert!(when > before);
+    super::run::note_activity(&activity, b"Total 3 (delta 0), reused 0 (delta 0)\n");
+    assert_eq!(activity.lock().unwrap().1, meter);
 }

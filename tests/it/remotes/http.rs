@@ -538,3 +538,33 @@ fn libgit2_over_https_trusts_ssl_cert_file_and_refuses_an_unknown_certificate() 
     fx.assert_history(&history, 2);
     fx.assert_fsck(&history);
 }
+
+/// libgit2 trusts a private CA the way git does: `GIT_SSL_CAINFO`, or `http.sslCAInfo` in the
+/// user's git config (here `GIT_CONFIG_GLOBAL`, which libgit2 itself does not read).
+#[test]
+fn libgit2_over_https_trusts_the_ca_git_is_configured_with() {
+    let fx = Fx::new();
+    let web = Lighttpd::start_tls_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);
+    let history = web.create_bare("history");
+    let url = web.https_url("history");
+    let args = ["--transport", "libgit2", "--history-remote", url.as_str()];
+    let cert = web.certificate().display().to_string();
+    let gitconfig = fx.env.path("ca.gitconfig");
+    std::fs::write(&gitconfig, format!("[http]\n\tsslCAInfo = {cert}\n")).unwrap();
+    let gitconfig = gitconfig.display().to_string();
+    let token = [
+        ("SQLGIT_HTTPS_TOKEN", HTTP_PASS),
+        ("SQLGIT_HTTPS_USER", HTTP_USER),
+    ];
+    for (var, value) in [
+        ("GIT_SSL_CAINFO", cert.as_str()),
+        ("GIT_CONFIG_GLOBAL", gitconfig.as_str()),
+    ] {
+        fx.change();
+        let mut vars = token.to_vec();
+        vars.push((var, value));
+        let (run, _) = snapshot_with(&fx, &args, &vars);
+        run.success().assert_quiet();
+    }
+    fx.assert_history(&history, 2);
+}

@@ -1401,6 +1401,73 @@ fn hung_remote_fails_within_push_timeout_and_the_next_run_works() {
     fx.assert_latest(&latest);
 }
 
+/// Both remotes on one server that hangs: the run's network calls (asking the history remote
+/// before the snapshot, then pushing the latest one) share `--push-timeout`, so a run holds the
+/// lock for one timeout, not one per call, and the next cron run gets it.
+#[test]
+fn a_hung_server_holds_the_lock_for_one_push_timeout_not_one_per_remote() {
+    let fx = Fx::new();
+    fx.snapshot(&[]).success();
+    let port = silent_server();
+    let h_url = format!("git://127.0.0.1:{port}/history.git");
+    let l_url = format!("git://127.0.0.1:{port}/latest.git");
+    let cron = [
+        "--history-remote",
+        h_url.as_str(),
+        "--latest-remote",
+        l_url.as_str(),
+        "--push-timeout",
+        "3s",
+    ];
+    for _ in 0..2 {
+        fx.change();
+        let (run, took) = snapshot_with(&fx, &cron, &[]);
+        let causes = assert_push_failures(&run, &[("history", &h_url), ("latest", &l_url)]);
+        assert!(
+            causes[0].contains("did not answer within 3s")
+                && causes[1].contains("share --push-timeout (3s)"),
+            "{causes:?}"
+        );
+        assert!(
+            took < Duration::from_millis(5500),
+            "a 3s push timeout took {took:?}"
+        );
+    }
+    assert_eq!(
+        fx.git(&fx.repo, &["rev-list", "--count", "refs/heads/main"]),
+        "3"
+    );
+}
+
+/// `--transport libgit2` to a local remote (a path, `file://`) still runs the remote's hooks:
+/// the git program pushes it, so a refusing `pre-receive` refuses, as over a server.
+#[test]
+fn libgit2_to_a_local_remote_still_runs_its_hooks() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let hook = history.join("hooks").join("pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'maintenance: 100% busy' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for url in [
+        history.display().to_string(),
+        format!("file://{}", history.display()),
+    ] {
+        let (run, _) = snapshot_with(
+            &fx,
+            &["--history-remote", &url, "--transport", "libgit2"],
+            &[],
+        );
+        let causes = assert_push_failures(&run, &[("history", &url)]);
+        assert!(causes[0].contains("maintenance: 100% busy"), "{causes:?}");
+        assert_eq!(fx.rev(&history, "refs/heads/main"), None);
+    }
+}
+
 /// libgit2 has no bound of its own: `--push-timeout` becomes its socket timeouts, and a call
 /// stuck past them stops the run. A first run (which asks the history remote before its
 /// snapshot) against a server that never answers ends, fails loudly, and the next run works.

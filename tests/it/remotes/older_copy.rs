@@ -153,3 +153,62 @@ fn the_latest_remotes_snapshot_from_a_fast_clock_is_still_replaced() {
     fx.snapshot(&[]).success().assert_quiet();
     fx.assert_latest(&latest);
 }
+
+/// The history remote restored from an older backup of itself (its main rewound below two
+/// snapshots it had confirmed, a third pruned here since), after a clock that ran an hour fast
+/// for its first snapshots: the run names the rewind, and the printed `--reroot` puts every kept
+/// snapshot the remote lacks back on top of its main, never leaving one out because the remote
+/// once confirmed it, and says that the pruned one is lost.
+#[test]
+fn a_rewound_history_remote_gets_back_every_kept_snapshot_it_lacks() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let start = fx.now.get();
+    let cron = ["--history-remote", h_url.as_str(), "--keep", "2"];
+    for (i, at) in [3600, 3900, 100, 400, 700].into_iter().enumerate() {
+        if i > 0 {
+            fx.change();
+        }
+        fx.now.set(start + at);
+        fx.snapshot(&cron).success();
+    }
+    let kept_trees = fx.git(&fx.repo, &["log", "--format=%T", "refs/heads/main"]);
+    fx.git(
+        &history,
+        &["update-ref", "refs/heads/main", "refs/heads/main~3"],
+    );
+    fx.git(&history, &["reflog", "expire", "--expire=now", "--all"]);
+    fx.git(&history, &["gc", "-q", "--prune=now"]);
+    fx.now.set(start + 1000);
+    let run = fx.push(&[]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr_str());
+    assert!(
+        run.stderr_str().contains("or it was rewound"),
+        "{}",
+        run.stderr_str()
+    );
+
+    let fix = fx.push(&["--reroot"]).success();
+    let said = fix.stdout_str();
+    assert!(
+        said.contains("the history remote was rewound")
+            && said.contains("no longer has 2 snapshots it had confirmed")
+            && said.contains("re-rooted 2 snapshots on top"),
+        "{said}"
+    );
+    assert!(
+        fix.stderr_str().contains("the rewind lost them"),
+        "{}",
+        fix.stderr_str()
+    );
+    let remote_trees = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
+    for tree in kept_trees.lines() {
+        assert!(remote_trees.contains(tree), "{tree} lost:\n{said}");
+    }
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), fx.head());
+    fx.assert_fsck(&history);
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.assert_history(&history, 5);
+}
