@@ -35,8 +35,9 @@ pub struct RemoteArgs {
     /// "" forgets it.
     #[arg(long, value_name = "git|libgit2", value_parser = parse_transport)]
     pub transport: Option<String>,
-    /// Give up on a remote that has not finished its push within this time (the git transport
-    /// kills what it started), so a hung remote cannot block later runs. Default 5m.
+    /// Give up on a server whose calls (asking, then pushing) have not finished within this
+    /// time in all (the git transport kills what it started), so a hung remote cannot block
+    /// later runs. Each server has its own. Default 5m.
     #[arg(long, value_name = "DURATION", value_parser = parse_push_timeout)]
     pub push_timeout: Option<String>,
 }

@@ -1,12 +1,15 @@
-//! One time budget for all the network calls of a run, so that `--push-timeout` bounds how
-//! long a run holds the repository lock for its remotes together: a server that hangs and
+//! One time budget per server for all the network calls of a run, so that `--push-timeout`
+//! bounds how long a run holds the repository lock for a server: a server that hangs and
 //! serves both remotes (or the history remote asked before the snapshot, then pushed after it)
 //! must not hold the lock for a multiple of it and make the next cron run miss its snapshot.
+//! Each server has its own budget, so a hanging history server does not keep the latest remote,
+//! on another server, from being pushed.
 //!
-//! A run opts in with [`share`]; from then on each client draws its time from what is left and
-//! gives back none of what it used. Without it (reading older snapshots, `push --reroot`), each
-//! client gets the whole timeout.
+//! A run opts in with [`share`]; from then on each client draws its time from what is left of
+//! its server's budget and gives back none of what it used. Without it (reading older
+//! snapshots, `push --reroot`), each client gets the whole timeout.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,30 +18,35 @@ use git2::Oid;
 
 use super::Client;
 
-/// What is left of the run's budget; None: not shared.
-static LEFT: Mutex<Option<(Duration, Duration)>> = Mutex::new(None);
+/// The shared total and what is left of it per server; None: not shared.
+static LEFT: Mutex<Option<(Duration, HashMap<String, Duration>)>> = Mutex::new(None);
 
-/// From now on, the network calls of this process share `total` (what `--push-timeout` says).
+/// From now on, the network calls of this process to one server share `total` (what
+/// `--push-timeout` says).
 pub fn share(total: Duration) {
     if let Ok(mut left) = LEFT.lock() {
-        *left = Some((total, total));
+        *left = Some((total, HashMap::new()));
     }
 }
 
-/// How long a client created now may take: `timeout`, or what is left of the shared budget.
-/// The second value: the shared total, when the budget is shared.
-fn grant(timeout: Duration) -> (Duration, Option<Duration>) {
-    match LEFT.lock().ok().and_then(|l| *l) {
-        Some((left, total)) => (left.min(timeout), Some(total)),
+/// How long a client of `server` created now may take: `timeout`, or what is left of the
+/// server's shared budget. The second value: the shared total, when the budget is shared.
+fn grant(timeout: Duration, server: &str) -> (Duration, Option<Duration>) {
+    match LEFT.lock().ok().as_deref().and_then(Option::as_ref) {
+        Some((total, left)) => {
+            let left = left.get(server).copied().unwrap_or(*total);
+            (left.min(timeout), Some(*total))
+        }
         None => (timeout, None),
     }
 }
 
-/// Give back nothing: `used` is spent.
-fn spend(used: Duration) {
+/// Give back nothing: `used` of `server`'s budget is spent.
+fn spend(server: &str, used: Duration) {
     if let Ok(mut left) = LEFT.lock()
-        && let Some((rest, _)) = left.as_mut()
+        && let Some((total, left)) = left.as_mut()
     {
+        let rest = left.entry(server.to_string()).or_insert(*total);
         *rest = rest.saturating_sub(used);
     }
 }
@@ -46,20 +54,25 @@ fn spend(used: Duration) {
 /// A client that draws its time from the shared budget (see the module documentation).
 pub(super) struct Budgeted<'a> {
     inner: Box<dyn Client + 'a>,
+    server: String,
     started: Instant,
     /// The shared total when nothing is left of it.
     exhausted: Option<Duration>,
 }
 
-/// The timeout a client created now gets, and the wrapper that accounts for it.
+/// The timeout a client of the server `url` reaches gets now, and the wrapper that accounts
+/// for it.
 pub(super) fn budgeted<'a>(
     timeout: Duration,
+    url: &str,
     make: impl FnOnce(Duration) -> Box<dyn Client + 'a>,
 ) -> Box<dyn Client + 'a> {
-    let (granted, total) = grant(timeout);
+    let server = super::url::server_of(url);
+    let (granted, total) = grant(timeout, &server);
     let exhausted = total.filter(|_| granted < Duration::from_millis(100));
     Box::new(Budgeted {
         inner: make(granted),
+        server,
         started: Instant::now(),
         exhausted,
     })
@@ -69,8 +82,8 @@ impl Budgeted<'_> {
     fn check(&self) -> Result<()> {
         if let Some(total) = self.exhausted {
             bail!(
-                "not asked: the run's remotes share --push-timeout ({}), and the calls before \
-                 this one used all of it (a remote that did not answer)",
+                "not asked: the run's calls to one server share --push-timeout ({}), and the \
+                 calls to it before this one used all of it (it did not answer)",
                 humantime::format_duration(total)
             );
         }
@@ -80,7 +93,7 @@ impl Budgeted<'_> {
 
 impl Drop for Budgeted<'_> {
     fn drop(&mut self) {
-        spend(self.started.elapsed());
+        spend(&self.server, self.started.elapsed());
     }
 }
 
@@ -108,14 +121,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_budget_is_drawn_down_and_then_refuses() {
+    fn a_servers_budget_is_drawn_down_and_then_refuses_and_other_servers_keep_theirs() {
         share(Duration::from_secs(10));
-        assert_eq!(grant(Duration::from_secs(60)).0, Duration::from_secs(10));
-        spend(Duration::from_secs(7));
-        assert_eq!(grant(Duration::from_secs(60)).0, Duration::from_secs(3));
-        assert_eq!(grant(Duration::from_secs(1)).0, Duration::from_secs(1));
-        spend(Duration::from_secs(7));
-        assert!(grant(Duration::from_secs(60)).0.is_zero());
+        let (a, b) = ("git://a", "git://b");
+        assert_eq!(grant(Duration::from_secs(60), a).0, Duration::from_secs(10));
+        spend(a, Duration::from_secs(7));
+        assert_eq!(grant(Duration::from_secs(60), a).0, Duration::from_secs(3));
+        assert_eq!(grant(Duration::from_secs(1), a).0, Duration::from_secs(1));
+        spend(a, Duration::from_secs(7));
+        assert!(grant(Duration::from_secs(60), a).0.is_zero());
+        assert_eq!(grant(Duration::from_secs(60), b).0, Duration::from_secs(10));
         if let Ok(mut left) = LEFT.lock() {
             *left = None;
         }

@@ -142,13 +142,13 @@ pub(crate) trait Client {
 /// The cause given when the history remote's main has commits that are not ours.
 pub(crate) const DIVERGED: &str = "the remote's main has commits this repository does not have (it diverged: another machine, someone else, or an older copy of this repository pushed there)";
 
-/// The client the options ask for.
-fn client<'a>(store: &'a Store, options: &'a Options) -> Box<dyn Client + 'a> {
+/// The client the options ask for, to reach `url`.
+fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Box<dyn Client + 'a> {
     let git = match options.transport {
         Transport::Libgit2 => None,
         Transport::Auto | Transport::Git => cli::git_program(),
     };
-    budget::budgeted(options.timeout, |timeout| match git {
+    budget::budgeted(options.timeout, url, |timeout| match git {
         Some(program) => Box::new(cli::GitCli::new(
             program,
             store.repo.path().to_path_buf(),
@@ -178,7 +178,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         }
     };
     validate_url(url)?;
-    let client = client(store, options);
+    let client = client(store, options, url);
     // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
     let remote_main = client.remote_main(url).map_err(|e| scrubbed(e, url))?;
     if remote_main == Some(local) {
@@ -306,7 +306,7 @@ fn restore_shallow(shallow: &std::path::Path, before: Option<&[u8]>) -> Result<(
 /// recreated since the last push cannot make pruning drop what it no longer has.
 pub fn refresh_confirmed(store: &Store, url: &str, options: &Options) -> Result<()> {
     validate_url(url)?;
-    let remote_main = client(store, options)
+    let remote_main = client(store, options, url)
         .remote_main(url)
         .map_err(|e| scrubbed(e, url))?;
     correct_confirmed(store, remote_main)

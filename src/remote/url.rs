@@ -272,6 +272,22 @@ fn canonical_remote(url: &str) -> String {
     }
 }
 
+/// The server a remote URL reaches, as comparable text (`SCHEME://HOST[:PORT]`, a default port
+/// left out); every local path is the one server `local`.
+pub(super) fn server_of(url: &str) -> String {
+    if url.starts_with("file://") || local_path(url).is_some() {
+        return "local".to_string();
+    }
+    let named = canonical_remote(url);
+    let after_scheme = named.find("://").map_or(0, |i| i + 3);
+    let end = named[after_scheme..]
+        .find('/')
+        .map_or(named.len(), |i| after_scheme + i);
+    let (scheme, authority) = (&named[..after_scheme], &named[after_scheme..end]);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}{host}")
+}
+
 /// An scp-like `[user@]host:path` as the rest of an `ssh://` URL: `[user@]host/path`, a
 /// relative path under `/~/` (git takes it from the home folder).
 fn scp_as_url(scp: &str) -> String {
