@@ -24,6 +24,7 @@ mod monitoring;
 mod restore;
 mod scrub;
 mod status;
+mod wal_access;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
