@@ -6,6 +6,7 @@
 #[macro_use]
 mod say;
 
+pub mod bounded;
 pub mod cli;
 pub mod cmd;
 pub mod diff;

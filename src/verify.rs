@@ -26,6 +26,7 @@ use crate::restore::{Check, build_database, db_tree, for_each_file, short, unres
 use crate::store::pack::{Kind, object_id};
 
 mod cross;
+mod inexact;
 
 /// What a drill found (failures are errors).
 #[derive(Debug, Default)]
@@ -86,7 +87,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
     let _remove = crate::stop::remove_on_stop(scratch.path());
     for (n, folder) in folders.iter().enumerate() {
         let what = format!("snapshot {id}, database {folder}");
-        let tree = db_tree(repo, commit, Some(folder))?;
+        let tree = db_tree(repo, commit, Some(folder)).with_context(|| what.clone())?;
         // Each snapshot is checked against a dump in its own format (format 1 stays readable).
         let format = snapshot_format(repo, &tree);
         let dump_hash = |db: &Path| dump_hash(db, format);
@@ -116,7 +117,8 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             let found = cross::check_cli_copy(cli, cli_name, &cli_copy)
                 .with_context(|| format!("{what}: {shown} restore"))?;
             (report.warnings).extend(found.into_iter().map(|w| format!("{what}: {w}")));
-            let (got, summary) = dump_hash(&cli_copy)?;
+            let (got, summary) =
+                dump_hash(&cli_copy).with_context(|| format!("{what}: dump {shown}'s restore"))?;
             if got != want {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
             }
@@ -141,7 +143,8 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             (report.warnings).extend(found.into_iter().map(|w| format!("{what}: {w}")));
         }
         let expected = expected.unwrap_or_else(|| hash.finalize().to_vec());
-        let (got, summary) = dump_hash(&inproc)?;
+        let (got, summary) =
+            dump_hash(&inproc).with_context(|| format!("{what}: dump the in-process restore"))?;
         if got != expected {
             bail!("{what}: the restored database does not dump back to the snapshot");
         }
@@ -152,16 +155,17 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                  are missing from its tree was not checked"
             ));
         }
-        if report.sqlite3.is_some() && schema(&cli_copy)? != schema(&inproc)? {
+        let schemas = || -> Result<bool> { Ok(schema(&cli_copy)? != schema(&inproc)?) };
+        let differ = report.sqlite3.is_some()
+            && schemas().with_context(|| format!("{what}: read the restored schemas"))?;
+        if differ {
             bail!(
                 "{what}: the schema the sqlite3 CLI restored differs from the in-process restore's"
             );
         }
-        report.warnings.extend(
-            inexact(&inproc)?
-                .into_iter()
-                .map(|w| format!("{what}: {w}")),
-        );
+        let inexact = inexact::inexact(&inproc)
+            .with_context(|| format!("{what}: look for what SQL cannot restore exactly"))?;
+        (report.warnings).extend(inexact.into_iter().map(|w| format!("{what}: {w}")));
     }
     Ok(report)
 }
@@ -340,54 +344,4 @@ fn version_warning(cli: &Path) -> Option<String> {
         ));
     }
     None
-}
-
-/// What in the restored database SQL cannot restore exactly.
-fn inexact(db: &Path) -> Result<Vec<String>> {
-    let conn = Connection::open(db)?;
-    let list = |sql: &str| -> Result<Vec<String>> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    };
-    let stored = list(
-        "SELECT t.name || '.' || c.name FROM sqlite_schema t, pragma_table_xinfo(t.name) c \
-         WHERE t.type = 'table' AND c.hidden = 3 ORDER BY 1",
-    )?;
-    let expr = list(
-        "SELECT DISTINCT i.name FROM sqlite_schema i, pragma_index_xinfo(i.name) x \
-         WHERE i.type = 'index' AND x.cid = -2 ORDER BY 1",
-    )?;
-    let partial = list(
-        "SELECT DISTINCT l.name FROM sqlite_schema t, pragma_index_list(t.name) l \
-         WHERE t.type = 'table' AND l.partial ORDER BY 1",
-    )?;
-    let virtual_columns = list(
-        "SELECT DISTINCT i.name FROM sqlite_schema i, pragma_index_xinfo(i.name) x, \
-         pragma_table_xinfo(i.tbl_name) c \
-         WHERE i.type = 'index' AND x.cid >= 0 AND c.cid = x.cid AND c.hidden = 2 ORDER BY 1",
-    )?;
-    let mut out = Vec::new();
-    if !stored.is_empty() {
-        out.push(format!(
-            "STORED generated columns ({}) are computed again by the SQLite that restores them, \
-             not copied: a different version may compute other values",
-            stored.join(", ")
-        ));
-    }
-    let computed = [
-        ("indexes on expressions", expr),
-        ("partial indexes", partial),
-        ("indexes on virtual generated columns", virtual_columns),
-    ];
-    for (kind, names) in computed.iter().filter(|(_, n)| !n.is_empty()) {
-        out.push(format!(
-            "{kind} ({}) are computed again by the SQLite that restores them: a different \
-             version may compute other keys or rows (`restore --to` builds them with SQLite {}, \
-             `cat | sqlite3` with the CLI's; REINDEX with the SQLite your application uses)",
-            names.join(", "),
-            rusqlite::version()
-        ));
-    }
-    Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use git2::ObjectType;
 
@@ -28,11 +28,14 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
     let mut timeline = Timeline::open(&args.repo)?;
     let id = timeline.resolve(args.when.as_deref())?;
     let repo = timeline.repo();
-    let commit = repo.find_commit(id)?;
+    let commit = repo
+        .find_commit(id)
+        .with_context(|| format!("read snapshot {id}"))?;
     let folders: Vec<String> = match &args.db {
         Some(db) => vec![db.clone()],
         None => commit
-            .tree()?
+            .tree()
+            .with_context(|| format!("read snapshot {}'s tree", short(&commit)))?
             .iter()
             .filter(|e| e.kind() == Some(ObjectType::Tree))
             .filter_map(|e| e.name().ok().map(str::to_string))

@@ -10,9 +10,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Buffers kept at most (bounded memory).
+/// The buffers kept, and the sum of their capacities.
+static POOL: Mutex<(Vec<Vec<u8>>, usize)> = Mutex::new((Vec::new(), 0));
+/// Buffers kept at most, and bytes (bounded memory: a run of big rows must not leave the pool
+/// holding 256 buffers of their size).
 const KEEP: usize = 256;
+const KEEP_BYTES: usize = 4 << 20;
+/// A buffer bigger than this (a big row's) is let go: chunks are ~4 KiB.
+const KEEP_CAPACITY: usize = 64 << 10;
 /// Buffers a thread takes from the pool at once: one lock per batch, not per chunk (the lock
 /// was contended between the dumping thread and the compressors, and every contended unlock
 /// is a system call that wakes a thread).
@@ -30,8 +35,12 @@ pub fn take(capacity: usize) -> Vec<u8> {
         if taken.is_empty()
             && let Ok(mut pool) = POOL.lock()
         {
-            let from = pool.len().saturating_sub(BATCH);
-            taken.extend(pool.drain(from..));
+            let (bufs, bytes) = &mut *pool;
+            let from = bufs.len().saturating_sub(BATCH);
+            for buf in bufs.drain(from..) {
+                *bytes -= buf.capacity();
+                taken.push(buf);
+            }
         }
         taken.pop()
     });
@@ -51,10 +60,10 @@ pub fn give(buf: Vec<u8>) {
 
 /// Give buffers back for reuse, under one lock.
 pub fn give_all(bufs: impl IntoIterator<Item = Vec<u8>>) {
-    let mut kept: Vec<Vec<u8>> = bufs
+    let kept: Vec<Vec<u8>> = bufs
         .into_iter()
-        // A huge row's buffer: let it go.
-        .filter(|buf| buf.capacity() <= 1 << 20)
+        // A big row's buffer: let it go.
+        .filter(|buf| buf.capacity() <= KEEP_CAPACITY)
         .map(|mut buf| {
             buf.clear();
             buf
@@ -64,9 +73,14 @@ pub fn give_all(bufs: impl IntoIterator<Item = Vec<u8>>) {
         return;
     }
     if let Ok(mut pool) = POOL.lock() {
-        let room = KEEP.saturating_sub(pool.len());
-        kept.truncate(room);
-        pool.append(&mut kept);
+        let (bufs, bytes) = &mut *pool;
+        for buf in kept {
+            if bufs.len() >= KEEP || *bytes + buf.capacity() > KEEP_BYTES {
+                break;
+            }
+            *bytes += buf.capacity();
+            bufs.push(buf);
+        }
     }
 }
 

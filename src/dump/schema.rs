@@ -139,13 +139,17 @@ struct Entry {
 }
 
 pub fn read_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
-    read_text_schema(conn, filters).map_err(|e| match name_not_utf8(conn) {
+    let mut schema = read_text_schema(conn, filters).map_err(|e| match name_not_utf8(conn) {
         Some((what, fix)) => anyhow::anyhow!(
             "{what} is not valid UTF-8: sqlgit keeps names as text and cannot snapshot it \
              ({fix})"
         ),
         None => e,
-    })
+    })?;
+    // Held for the whole run: without the room a growing list leaves (up to 40%, 4 MiB for
+    // 20,000 tables).
+    schema.tables.shrink_to_fit();
+    Ok(schema)
 }
 
 /// The first schema name that is not UTF-8 (SQLite stores what the C API was given), e.g.
@@ -234,7 +238,7 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
 
     let mut schema = Schema {
         pragmas,
-        tables: Vec::new(),
+        tables: Vec::with_capacity(entries.iter().filter(|e| e.kind == "table").count()),
         sequence: None,
         stat1: None,
         sequence_maker: free_name("sqlgit_make_sequence", &all_names),
@@ -330,10 +334,17 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         stats.push(table(e, false, &none, rows)?);
     }
     schema.tables.extend(stats);
+    // Looked up by name, not searched: 20,000 tables of an index each were 200 million
+    // comparisons.
+    let mut by_name = std::collections::HashMap::new();
+    for (i, t) in schema.tables.iter().enumerate() {
+        by_name.entry(t.name.clone()).or_insert(i);
+    }
     for e in &entries {
         if e.kind == "index"
-            && let Some(t) = schema.tables.iter_mut().find(|t| t.name == e.tbl_name)
+            && let Some(&i) = by_name.get(&e.tbl_name)
         {
+            let t = &mut schema.tables[i];
             t.indexes.push(Object {
                 name: e.name.clone(),
                 sql: e.sql.clone(),
@@ -341,10 +352,15 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         }
     }
     // Dump order is the order git sorts the table folders in (a folder sorts as "name/").
-    schema
-        .tables
-        .sort_by(|a, b| format!("{}/", a.dir).cmp(&format!("{}/", b.dir)));
+    // Folder names are unique; unstable sorting needs no copy of the list.
+    (schema.tables).sort_unstable_by(|a, b| folder_order(&a.dir, &b.dir));
     Ok(schema)
+}
+
+/// How git orders two folders: as their names followed by "/".
+fn folder_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let slash = std::iter::once(b'/');
+    a.bytes().chain(slash.clone()).cmp(b.bytes().chain(slash))
 }
 
 /// The condition that keeps a statistics table's rows about tables other than `hidden` (None

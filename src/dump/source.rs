@@ -40,9 +40,15 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
             Err(anyhow::Error::new(e).context("read schema"))
         }
-        // A WAL database whose -shm file this user cannot create.
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) && is_wal(path) => {
-            Err(anyhow::Error::new(e).context(WAL_HINT))
+        // A WAL database whose -wal or -shm file this user cannot open or create: SQLite says
+        // "unable to open database file" of a file that opens.
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+            ) && is_wal(path) =>
+        {
+            Err(anyhow::Error::new(e).context(format!("read schema ({})", wal_hint(path))))
         }
         // Other errors (not a database…) surface where the dump reads, with context.
         _ => Ok(conn),
@@ -62,8 +68,42 @@ fn first_read(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
 }
 
-const WAL_HINT: &str =
-    "read schema (reading a WAL database needs write access to its directory, for its -shm file)";
+/// What access a WAL database's reader lacks: to read its -wal or -shm file, or to create the
+/// -shm file in its directory.
+fn wal_hint(path: &Path) -> String {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let shm = beside("-shm");
+    for file in [&beside("-wal"), &shm] {
+        match std::fs::File::open(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                let e = std::io::Error::from(e.kind());
+                return format!(
+                    "cannot read {}: {e}; reading a WAL database needs read access to its -wal \
+                     and -shm files",
+                    file.display()
+                );
+            }
+            _ => {}
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = if shm.exists() {
+        "to recreate its -shm file"
+    } else {
+        "to create its -shm file"
+    };
+    format!(
+        "reading a WAL database needs write access to its directory {}, {why}",
+        dir.display()
+    )
+}
 
 /// Whether the database file's header says WAL mode (its read and write versions, bytes 18
 /// and 19, are 2).

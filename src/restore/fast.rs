@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Sender, channel};
 
 use anyhow::{Result, anyhow};
 use rusqlite::Connection;
@@ -14,6 +14,7 @@ use rusqlite::ffi;
 use super::check::TableWeights;
 use super::decode::{Batch, Decoder, Op, Val};
 use super::exec::{execute, sqlite_error};
+use crate::bounded::{self, Receiver};
 
 /// A batch is sent once it weighs this much (bytes, roughly).
 const BATCH: usize = 512 << 10;
@@ -22,6 +23,11 @@ const BATCH: usize = 512 << 10;
 /// writes in bursts. Measured restoring 280 MB (median of 5): 2 batches of 128 KiB 2.55 s,
 /// 8 of 256 KiB 2.32 s, 8 of 512 KiB 2.26 s (peak RSS 32 → 44 MiB), 16 of 512 KiB 2.27 s.
 const QUEUE: usize = 8;
+/// And bytes in flight on each queue: QUEUE × BATCH, unless one batch alone (a big row's) is
+/// bigger — a run of big rows then queues one, not QUEUE, of them.
+const QUEUE_BYTES: usize = QUEUE * BATCH;
+/// An emptied buffer that grew past this (a big row's) is let go, not kept for the next batch.
+const KEEP: usize = 2 * BATCH;
 /// Rows of one table bound to one statement, `INSERT … VALUES(?,…),(?,…),…`, and stepped
 /// once: SQLite's cost per step (starting the statement, opening and seeking its cursors) is
 /// then paid once per this many rows. Measured inserting 1.6 M rows of eight columns: 1 row a
@@ -36,8 +42,8 @@ pub fn run(
     conn: Connection,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<(Connection, TableWeights)> {
-    let (tx, rx) = sync_channel::<Batch>(QUEUE);
-    let (pieces_tx, pieces_rx) = sync_channel::<Pieces>(QUEUE);
+    let (tx, rx) = bounded::channel::<Batch>(QUEUE, QUEUE_BYTES);
+    let (pieces_tx, pieces_rx) = bounded::channel::<Pieces>(QUEUE, QUEUE_BYTES);
     std::thread::scope(|s| {
         // Emptied buffers come back, so that their memory is reused, not paged in again.
         let (back_tx, back_rx) = channel::<Batch>();
@@ -50,13 +56,17 @@ pub fn run(
             pieces.push(sql);
             if pieces.data.len() >= BATCH {
                 let next = pieces_back_rx.try_recv().unwrap_or_default();
+                let bytes = pieces.data.len();
                 pieces_tx
-                    .send(std::mem::replace(&mut pieces, next))
+                    .send(std::mem::replace(&mut pieces, next), bytes)
                     .map_err(|_| stopped())?;
             }
             Ok(())
         })
-        .and_then(|()| pieces_tx.send(pieces).map_err(|_| stopped()));
+        .and_then(|()| {
+            let bytes = pieces.data.len();
+            pieces_tx.send(pieces, bytes).map_err(|_| stopped())
+        });
         drop(pieces_tx);
         // A decoder that stopped early must not pass for the end of the SQL.
         decoder
@@ -95,28 +105,35 @@ impl Pieces {
 fn decode_all(
     pieces: Receiver<Pieces>,
     pieces_back: Sender<Pieces>,
-    tx: SyncSender<Batch>,
-    back: Receiver<Batch>,
+    tx: bounded::Sender<Batch>,
+    back: std::sync::mpsc::Receiver<Batch>,
 ) {
     let mut decoder = Decoder::default();
     let mut batch = Batch::default();
-    for mut p in pieces {
+    while let Ok(mut p) = pieces.recv() {
         let mut start = 0;
         for &end in &p.ends {
             decoder.decode(&p.data[start..end], &mut batch);
             start = end;
-            if batch.weight() >= BATCH {
+            let weight = batch.weight();
+            if weight >= BATCH {
                 let next = back.try_recv().unwrap_or_default();
-                if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                if tx
+                    .send(std::mem::replace(&mut batch, next), weight)
+                    .is_err()
+                {
                     return;
                 }
             }
         }
-        p.clear();
-        let _ = pieces_back.send(p);
+        if p.data.capacity() <= KEEP {
+            p.clear();
+            let _ = pieces_back.send(p);
+        }
     }
     if !batch.is_empty() {
-        let _ = tx.send(batch);
+        let weight = batch.weight();
+        let _ = tx.send(batch, weight);
     }
 }
 
@@ -127,10 +144,12 @@ fn write_all(
 ) -> Result<(Connection, TableWeights)> {
     let inserted = {
         let mut writer = Writer::new(&conn);
-        for mut batch in rx {
+        while let Ok(mut batch) = rx.recv() {
             writer.apply(&batch)?;
-            batch.clear();
-            let _ = back.send(batch);
+            if batch.bytes.capacity() <= KEEP {
+                batch.clear();
+                let _ = back.send(batch);
+            }
         }
         writer.inserted_per_table()
     };

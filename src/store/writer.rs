@@ -3,7 +3,6 @@
 //! repository does not already have are compressed and written.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -14,10 +13,15 @@ use super::pack::{Compressor, Kind, PackWriter, object_id};
 use super::packindex::PackIndex;
 use super::packread::PackReader;
 use super::tree::{ObjectStore, TreeBuilder};
+use crate::bounded::{self, Receiver, Sender};
 use crate::dump::{Sink, buffers};
 
 /// Files travel in batches: one channel hand-over per ~256 KiB, not per 4 KiB chunk.
 const BATCH_BYTES: usize = 256 << 10;
+/// What may wait for the writer thread: 8 batches, and 2 MiB unless one batch alone (a big
+/// row's file) is bigger — a run of big rows then queues one, not 8.
+const QUEUED_BATCHES: usize = 8;
+const QUEUED_BYTES: usize = 2 << 20;
 
 /// What goes at a path: new file content, or an object the repository already has.
 enum Payload {
@@ -75,7 +79,7 @@ pub struct Written {
 
 /// A [`Sink`] that feeds the writer thread.
 pub struct SnapshotWriter {
-    tx: Option<SyncSender<Msg>>,
+    tx: Option<Sender<Msg>>,
     batch: Batch,
     batch_bytes: usize,
     handle: Option<JoinHandle<Result<Written>>>,
@@ -86,7 +90,7 @@ impl SnapshotWriter {
     /// A writer into the repository at `git_dir`; `packs`: its packs, to skip what they hold
     /// (None: ask libgit2, loose objects included).
     pub fn start(git_dir: &Path, packs: Option<Arc<PackReader>>) -> SnapshotWriter {
-        let (tx, rx) = sync_channel(8);
+        let (tx, rx) = bounded::channel(QUEUED_BATCHES, QUEUED_BYTES);
         let dir = git_dir.to_path_buf();
         let handle = std::thread::spawn(move || write_objects(dir, packs, rx));
         SnapshotWriter {
@@ -105,7 +109,7 @@ impl SnapshotWriter {
             parent_tree,
         };
         if let Some(tx) = self.tx.take() {
-            let _ = tx.send(msg);
+            let _ = tx.send(msg, 0);
         }
         self.join()
     }
@@ -136,10 +140,10 @@ impl SnapshotWriter {
         if self.batch.files.is_empty() {
             return Ok(());
         }
-        self.batch_bytes = 0;
+        let bytes = std::mem::take(&mut self.batch_bytes);
         let next = self.batch.like();
         let msg = Msg::Files(std::mem::replace(&mut self.batch, next));
-        let sent = self.tx.as_ref().map(|tx| tx.send(msg).is_ok());
+        let sent = self.tx.as_ref().map(|tx| tx.send(msg, bytes).is_ok());
         if sent == Some(true) {
             return Ok(());
         }
@@ -211,13 +215,20 @@ impl ObjectStore for Objects<'_> {
 
 /// Objects handed to the compressors together (one hand-over, one pack lock per batch).
 type Job = Vec<(Kind, Oid, Vec<u8>)>;
+/// A job ends at 64 objects or 1 MiB, whichever comes first: a worker holds a job's objects
+/// and their compressed entries together, so a job of big rows holds one or two of them.
 const JOB_OBJECTS: usize = 64;
+const JOB_BYTES: usize = 1 << 20;
+/// Jobs waiting for a worker: 4, and 2 MiB unless one job alone is bigger.
+const QUEUED_JOBS: usize = 4;
+const QUEUED_JOB_BYTES: usize = 2 << 20;
 
 /// Compression threads: the dump keeps one core busy, compressing a big first snapshot needs
 /// more than the other one.
 struct CompressPool {
-    tx: Option<SyncSender<Job>>,
+    tx: Option<Sender<Job>>,
     batch: Job,
+    batch_bytes: usize,
     workers: Vec<JoinHandle<()>>,
     pack: Arc<Mutex<PackWriter>>,
     error: Arc<Mutex<Option<anyhow::Error>>>,
@@ -225,7 +236,7 @@ struct CompressPool {
 
 impl CompressPool {
     fn new(pack: PackWriter, threads: usize) -> CompressPool {
-        let (tx, rx) = sync_channel::<Job>(4);
+        let (tx, rx) = bounded::channel::<Job>(QUEUED_JOBS, QUEUED_JOB_BYTES);
         let rx = Arc::new(Mutex::new(rx));
         let pack = Arc::new(Mutex::new(pack));
         let error: Arc<Mutex<Option<anyhow::Error>>> = Arc::new(Mutex::new(None));
@@ -249,6 +260,7 @@ impl CompressPool {
         CompressPool {
             tx: Some(tx),
             batch: Vec::with_capacity(JOB_OBJECTS),
+            batch_bytes: 0,
             workers,
             pack,
             error,
@@ -256,8 +268,9 @@ impl CompressPool {
     }
 
     fn send(&mut self, kind: Kind, oid: Oid, data: Vec<u8>) -> Result<()> {
+        self.batch_bytes += data.len();
         self.batch.push((kind, oid, data));
-        if self.batch.len() >= JOB_OBJECTS {
+        if self.batch.len() >= JOB_OBJECTS || self.batch_bytes >= JOB_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -267,8 +280,12 @@ impl CompressPool {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let bytes = std::mem::take(&mut self.batch_bytes);
         let job = std::mem::replace(&mut self.batch, Vec::with_capacity(JOB_OBJECTS));
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(job).is_ok());
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(job, bytes).is_ok());
         if !sent {
             if let Some(e) = self.error.lock().expect("error").take() {
                 return Err(e);
@@ -337,7 +354,7 @@ fn write_objects(
         pool: Some(CompressPool::new(pack, 2)),
     };
     let mut tree = TreeBuilder::new();
-    for msg in rx {
+    while let Ok(msg) = rx.recv() {
         let result = match msg {
             Msg::Files(Batch { paths, files }) => {
                 let (mut start, mut path) = (0, Vec::with_capacity(12));

@@ -34,6 +34,7 @@ mod incremental;
 mod incremental_edges;
 mod incremental_keyed;
 mod job;
+mod memory;
 mod ops;
 mod oracle;
 mod prune;

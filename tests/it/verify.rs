@@ -483,3 +483,49 @@ fn a_verify_stopped_by_sigterm_removes_its_restored_copies() {
     assert!(err.contains("stopped by SIGTERM"), "{err}");
     assert_eq!(files(&tmp), Vec::<PathBuf>::new(), "restored copies left");
 }
+
+/// A virtual table whose module sqlgit's SQLite lacks (sqlite-vec's `vec0`; the schema row as
+/// it writes it): every restore works, so verify passes, with a warning naming the table.
+#[test]
+fn a_virtual_table_of_a_missing_module_is_a_warning_naming_it() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO docs VALUES(1,'hi');
+          CREATE TABLE vec_items_chunks(chunk_id INTEGER PRIMARY KEY, size INTEGER NOT NULL);
+          INSERT INTO vec_items_chunks VALUES(1, 1024);
+          PRAGMA writable_schema=ON;
+          INSERT INTO sqlite_schema VALUES('table','vec_items','vec_items',0,
+            'CREATE VIRTUAL TABLE vec_items USING vec0(embedding float[4])');",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("database app.db: virtual table vec_items: no such module: vec0"),
+        "{err}"
+    );
+}
+
+/// A column added by ALTER TABLE … DEFAULT 1.0e0 (or -0.0) reads as INTEGER with SQLite 3.40 in
+/// rows written before, as REAL with newer versions: verify warns, naming the columns (and not
+/// those whose default every version reads alike).
+#[test]
+fn float_defaults_that_sqlite_versions_read_differently_are_named() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a); INSERT INTO t VALUES(1),(2);
+          ALTER TABLE t ADD COLUMN n DEFAULT 1.0e0; ALTER TABLE t ADD COLUMN z DEFAULT -0.0;
+          ALTER TABLE t ADD COLUMN r REAL DEFAULT 2.0; ALTER TABLE t ADD COLUMN h DEFAULT 1.5;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("(t.n DEFAULT 1.0e0, t.z DEFAULT -0.0)") && err.contains("INTEGER"),
+        "{err}"
+    );
+}

@@ -25,6 +25,7 @@ mod monitoring;
 mod restore;
 mod scrub;
 mod status;
+mod wal_access;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
