@@ -284,7 +284,9 @@ pub(super) fn server_of(url: &str) -> String {
         .find('/')
         .map_or(named.len(), |i| after_scheme + i);
     let (scheme, authority) = (&named[..after_scheme], &named[after_scheme..end]);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     format!("{scheme}{host}")
 }
 
