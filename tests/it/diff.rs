@@ -17,6 +17,7 @@ mod history;
 mod kinds;
 mod live;
 mod oracle;
+mod repo;
 mod rowkeys;
 mod shown;
 

@@ -5,59 +5,11 @@
 //! rebuild of a rowid table as WITHOUT ROWID (and a clear error the other way), `--since` before
 //! the first snapshot, and exact JSON for text that is not UTF-8.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
-use crate::env::{Run, TestEnv};
-
-const T0: u64 = 1_800_000_000;
-
-struct Repo {
-    env: TestEnv,
-    db: PathBuf,
-    repo: PathBuf,
-    snapshots: u64,
-}
+use super::repo::{Repo, T0};
 
 impl Repo {
-    fn new(script: &str) -> Repo {
-        let env = TestEnv::new();
-        let db = env.db_from_script("app.db", script.as_bytes());
-        let repo = env.path("app.sqlgit");
-        let mut r = Repo {
-            env,
-            db,
-            repo,
-            snapshots: 0,
-        };
-        r.snap();
-        r
-    }
-
-    /// Change the database with `sql`, then snapshot it.
-    fn change(&mut self, sql: &str) {
-        self.env
-            .sqlite3_args(&["-bail"], &self.db, sql.as_bytes())
-            .success()
-            .assert_quiet();
-        self.snap();
-    }
-
-    fn snap(&mut self) {
-        self.env
-            .snapshot_at(&self.db, &self.repo, T0 + 60 * self.snapshots);
-        self.snapshots += 1;
-    }
-
-    /// `sqlgit ARGS --repo REPO`.
-    fn run(&self, args: &[&str]) -> Run {
-        let mut all: Vec<&str> = args.to_vec();
-        let repo = self.repo.to_str().unwrap();
-        all.extend(["--repo", repo]);
-        self.env.sqlgit(&all)
-    }
-
     /// `history TABLE KEY… --json`: (kind, old, new) per event, newest first.
     fn history(&self, table_and_key: &[&str]) -> Vec<(String, Value, Value)> {
         let mut args = vec!["history"];

@@ -6,64 +6,12 @@
 //! back by `history`), long values cut where they differ, quoted names and plurals, and the
 //! history of sqlite_sequence.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
-use crate::env::{Run, TestEnv};
-
-const T0: u64 = 1_800_000_000;
-
-/// A database and its repository, snapshotted one minute apart.
-struct Repo {
-    env: TestEnv,
-    db: PathBuf,
-    repo: PathBuf,
-    snapshots: u64,
-}
+use super::repo::Repo;
+use crate::env::Run;
 
 impl Repo {
-    fn new(script: &str) -> Repo {
-        let env = TestEnv::new();
-        let db = env.db_from_script("app.db", script.as_bytes());
-        let repo = env.path("app.sqlgit");
-        let mut r = Repo {
-            env,
-            db,
-            repo,
-            snapshots: 0,
-        };
-        r.snap();
-        r
-    }
-
-    fn sql(&self, sql: &str) {
-        self.env
-            .sqlite3_args(&["-bail"], &self.db, sql.as_bytes())
-            .success()
-            .assert_quiet();
-    }
-
-    /// Change the database with `sql`, then snapshot it.
-    fn change(&mut self, sql: &str) {
-        self.sql(sql);
-        self.snap();
-    }
-
-    fn snap(&mut self) {
-        self.env
-            .snapshot_at(&self.db, &self.repo, T0 + 60 * self.snapshots);
-        self.snapshots += 1;
-    }
-
-    /// `sqlgit ARGS --repo REPO`.
-    fn run(&self, args: &[&str]) -> Run {
-        let mut all: Vec<&str> = args.to_vec();
-        let repo = self.repo.to_str().unwrap();
-        all.extend(["--repo", repo]);
-        self.env.sqlgit(&all)
-    }
-
     /// `diff HEAD~1 HEAD EXTRA… --repo REPO`, which must exit `code`.
     fn diff(&self, extra: &[&str], code: i32) -> Run {
         let mut args = vec!["diff", "HEAD~1", "HEAD"];
