@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 
 use super::GitCli;
 
@@ -101,23 +101,7 @@ impl GitCli {
             let tx = tx.clone();
             let activity = (which == 1).then(|| Arc::clone(&activity));
             std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if let Some(activity) = &activity {
-                                note_activity(activity, &chunk[..n]);
-                            }
-                            // Kept up to 1 MiB; the rest is read (the writer never blocks on
-                            // a full pipe) and dropped.
-                            let room = (1usize << 20).saturating_sub(buf.len());
-                            buf.extend_from_slice(&chunk[..n.min(room)]);
-                        }
-                    }
-                }
-                let _ = tx.send((which, buf));
+                let _ = tx.send((which, collect(stream.as_mut(), activity.as_deref())));
             });
         }
         drop(tx);
@@ -131,33 +115,7 @@ impl GitCli {
                     }
                     let _ = child.kill();
                     let _ = child.wait();
-                    let (last, meter) = activity
-                        .lock()
-                        .map(|a| a.clone())
-                        .unwrap_or_else(|_| (Instant::now(), String::new()));
-                    if !meter.is_empty() {
-                        let state = if last.elapsed() < STILL_MOVING {
-                            "still moving"
-                        } else if meter.ends_with("done.") {
-                            "all written; the remote had not yet confirmed storing it: on a \
-                             slow link it is still on its way, or the remote is still storing it"
-                        } else {
-                            "then nothing moved"
-                        };
-                        bail!(
-                            "the transfer had started ({meter}: {state}) when the time left \
-                             of --push-timeout ({}; the run's remotes share it) ran out: stopped git; a slow \
-                             link or a remote slow to take in a big push is not a silent one: \
-                             raise --push-timeout (sqlgit.pushTimeout) so that it can finish \
-                             (each run starts it again from the beginning)",
-                            humantime::format_duration(whole_seconds(self.timeout))
-                        );
-                    }
-                    bail!(
-                        "the remote did not answer within {} (--push-timeout): gave up and \
-                         stopped git",
-                        humantime::format_duration(whole_seconds(self.timeout))
-                    );
+                    return Err(self.timed_out(&activity));
                 }
                 None => std::thread::sleep(Duration::from_millis(10)),
             }
@@ -179,5 +137,55 @@ impl GitCli {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+
+    /// The error of a call stopped at its deadline: a transfer that had started is named as
+    /// such, with git's last progress meter, not as a remote that did not answer.
+    fn timed_out(&self, activity: &Mutex<(Instant, String)>) -> anyhow::Error {
+        let (last, meter) = activity
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_else(|_| (Instant::now(), String::new()));
+        let timeout = humantime::format_duration(whole_seconds(self.timeout));
+        if meter.is_empty() {
+            return anyhow!(
+                "the remote did not answer within {timeout} (--push-timeout): gave up and \
+                 stopped git"
+            );
+        }
+        let state = if last.elapsed() < STILL_MOVING {
+            "still moving"
+        } else if meter.ends_with("done.") {
+            "all written; the remote had not yet confirmed storing it: on a slow link it is \
+             still on its way, or the remote is still storing it"
+        } else {
+            "then nothing moved"
+        };
+        anyhow!(
+            "the transfer had started ({meter}: {state}) when the time left of --push-timeout \
+             ({timeout}; the run's calls to one server share it) ran out: stopped git; a slow \
+             link or a remote slow to take in a big push is not a silent one: raise \
+             --push-timeout (sqlgit.pushTimeout) so that it can finish (each run starts it \
+             again from the beginning)"
+        )
+    }
+}
+
+/// Everything `stream` says until it ends, kept up to 1 MiB (the rest is read, so the writer
+/// never blocks on a full pipe, and dropped); each piece noted in `activity` when given.
+fn collect(stream: &mut dyn Read, activity: Option<&Mutex<(Instant, String)>>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return buf,
+            Ok(n) => {
+                if let Some(activity) = activity {
+                    note_activity(activity, &chunk[..n]);
+                }
+                let room = (1usize << 20).saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
     }
 }
