@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use super::rows::decode_text;
 use super::shape::{KeyKind, Shape};
 use super::show;
-use crate::dump::real::ieee754_value;
+use crate::dump::real::ieee754_literal;
 
 /// How to find the row KEY names in one version of its table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -184,13 +184,8 @@ pub enum Number {
 /// The value of a decimal numeral (`42`, `-2.5e3`) or of `ieee754(M,E)`.
 pub fn number(lit: &str) -> Option<Number> {
     let lit = lit.trim();
-    if let Some(args) = lit
-        .strip_prefix("ieee754(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
-        let (m, e) = args.split_once(',')?;
-        let (m, e) = (m.trim().parse().ok()?, e.trim().parse().ok()?);
-        return Some(Number::Real(ieee754_value(m, e)));
+    if lit.starts_with("ieee754(") {
+        return ieee754_literal(lit).map(Number::Real);
     }
     let numeral = !lit.is_empty()
         && lit

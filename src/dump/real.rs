@@ -231,6 +231,17 @@ fn ieee754_parts(x: f64) -> (i64, i64) {
     (if neg { -m } else { m }, e - 1075)
 }
 
+/// The value of the literal `ieee754(M,E)` with integers M and E, as [`ieee754_value`] gives it;
+/// None for any other text.
+pub fn ieee754_literal(lit: &str) -> Option<f64> {
+    let args = lit.strip_prefix("ieee754(")?.strip_suffix(')')?;
+    let (m, e) = args.split_once(',')?;
+    Some(ieee754_value(
+        m.trim().parse().ok()?,
+        e.trim().parse().ok()?,
+    ))
+}
+
 /// What the sqlite3 CLI's `ieee754(M,E)` returns (ext/misc/ieee754.c of 3.40, bit for bit,
 /// including its clamping, truncating subnormals, and `(0,E)` giving 0.0 only for |E| < 1000).
 /// Returns NaN where the CLI returns NULL (results with a NaN bit pattern, and `M == i64::MIN`,

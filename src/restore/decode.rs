@@ -499,15 +499,7 @@ const NIBBLE: [u8; 256] = {
 
 /// `ieee754(M,E)` with integer M and E: what our `ieee754` SQL function returns.
 fn ieee754(lit: &[u8]) -> Option<Val> {
-    let args = lit.strip_prefix(b"ieee754(")?.strip_suffix(b")")?;
-    let (m, e) = std::str::from_utf8(args).ok()?.split_once(',')?;
-    let int = |s: &str| {
-        let d = s.strip_prefix('-').unwrap_or(s);
-        (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<i64>().ok())
-            .flatten()
-    };
-    let v = crate::dump::real::ieee754_value(int(m)?, int(e)?);
+    let v = crate::dump::real::ieee754_literal(std::str::from_utf8(lit).ok()?)?;
     Some(if v.is_nan() { Val::Null } else { Val::Real(v) })
 }
 
