@@ -220,6 +220,35 @@ impl TestEnv {
         cmd
     }
 
+    /// Start `sqlgit ARGS`, wait (up to 30 s, failing if it ends first) until `ready` says so,
+    /// send it `signal`, and collect its output (stderr piped, stdout dropped).
+    pub fn sqlgit_signalled<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        signal: libc::c_int,
+        what: &str,
+        mut ready: impl FnMut() -> bool,
+    ) -> std::process::Output {
+        let mut child = self
+            .sqlgit_cmd(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !ready() {
+            assert!(start.elapsed().as_secs() < 30, "{what}: never ready");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{what}: finished first"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: our child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        child.wait_with_output().unwrap()
+    }
+
     /// Run `sqlgit ARGS` with empty stdin and wait for it.
     pub fn sqlgit<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
         self.run(self.sqlgit_cmd(args), b"")

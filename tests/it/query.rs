@@ -381,28 +381,13 @@ fn query_and_diff_live_stopped_by_a_signal_leave_nothing_in_tmpdir() {
         ),
     ];
     for (args, prefix, signal) in runs {
-        let mut child = env
-            .sqlgit_cmd(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        while !list_dir(&tmp).iter().any(|n| n.starts_with(prefix)) {
-            assert!(
-                start.elapsed().as_secs() < 30,
-                "{prefix}: no temporary directory"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{prefix}: finished first"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        // SAFETY: our child's pid.
-        unsafe { libc::kill(child.id() as i32, signal) };
-        let out = child.wait_with_output().unwrap();
+        let out = env.sqlgit_signalled(args, signal, prefix, || {
+            let started = list_dir(&tmp).iter().any(|n| n.starts_with(prefix));
+            if started {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            started
+        });
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{prefix}: {err}");
         assert!(err.contains("its temporary files were removed"), "{err}");

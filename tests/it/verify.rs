@@ -458,26 +458,12 @@ fn a_verify_stopped_by_sigterm_removes_its_restored_copies() {
         }
         out
     }
-    let mut child = env
-        .sqlgit_cmd(&["verify", "--repo", &s(&repo), "-q"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while files(&tmp)
-        .iter()
-        .all(|f| f.extension().is_none_or(|x| x != "db"))
-    {
-        assert!(
-            start.elapsed().as_secs() < 30,
-            "verify made no restored copy"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "verify finished first");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    // SAFETY: our child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
+    let args = ["verify", "--repo", &s(&repo), "-q"];
+    let out = env.sqlgit_signalled(&args, libc::SIGTERM, "verify", || {
+        files(&tmp)
+            .iter()
+            .any(|f| f.extension().is_some_and(|x| x == "db"))
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("stopped by SIGTERM"), "{err}");
