@@ -104,16 +104,10 @@ impl<'a> Libgit2<'a> {
 
 impl Client for Libgit2<'_> {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        if let Some(git) = self.local_git(url) {
-            return git.remote_main(url);
-        }
         self.detached("asking", url, remote_main)
     }
 
-    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
-        if let Some(git) = self.local_git(url) {
-            return git.send(url, src, force, unrelated);
-        }
+    fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
         refuse_local_hooks(url)?;
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         self.detached("pushing to", url, move |repo, url, key| {
@@ -122,9 +116,6 @@ impl Client for Libgit2<'_> {
     }
 
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
-        if let Some(git) = self.local_git(url) {
-            return git.fetch_main(url, dst);
-        }
         let _bound = self.bounded("fetching from", url);
         match self.fetch(url, dst, true) {
             // libgit2's local transport cannot fetch shallow: a local remote is fetched whole.
@@ -177,7 +168,7 @@ const RECEIVE_HOOKS: &[&str] = &[
 /// Refuse a push that libgit2 would write straight into a local remote with receive hooks:
 /// they would not run (a refusal ignored, a replication never started).
 fn refuse_local_hooks(url: &str) -> Result<()> {
-    let Some(path) = local_dir(url) else {
+    let Some(path) = super::local_dir(url) else {
         return Ok(());
     };
     let git_dir = if path.join("hooks").is_dir() {
@@ -199,49 +190,7 @@ fn refuse_local_hooks(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The directory of a local remote: a plain path, or a `file://` URL's (percent-decoded).
-fn local_dir(url: &str) -> Option<PathBuf> {
-    if let Some(path) = super::local_path(url) {
-        return Some(PathBuf::from(path));
-    }
-    let rest = url.strip_prefix("file://")?;
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    use std::os::unix::ffi::OsStringExt as _;
-    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
-}
-
 impl Libgit2<'_> {
-    /// A local remote (a path, `file://`) is pushed by the git program when there is one: its
-    /// hooks and `receive.*` settings then apply, as a server's do; libgit2 would write into
-    /// it directly.
-    fn local_git(&self, url: &str) -> Option<super::cli::GitCli> {
-        local_dir(url)?;
-        Some(super::cli::GitCli::new(
-            super::cli::git_program()?,
-            self.repo.path().to_path_buf(),
-            self.ssh_key.cloned(),
-            self.timeout,
-        ))
-    }
-
     fn fetch(&self, url: &str, dst: &str, shallow: bool) -> Result<Oid> {
         let auth = authenticator(url, self.ssh_key);
         let config = self.repo.config()?;

@@ -17,7 +17,7 @@ mod url;
 pub use budget::share as share_push_timeout;
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
-pub(crate) use url::{Userinfo, scrub, url_user};
+pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
 pub use url::{
     check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
     same_remote, validate_url, without_password,
@@ -145,6 +145,10 @@ pub(crate) const DIVERGED: &str = "the remote's main has commits this repository
 /// The client the options ask for, to reach `url`.
 fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Box<dyn Client + 'a> {
     let git = match options.transport {
+        // A local remote (a path, `file://`) is pushed by the git program when there is one:
+        // its hooks and `receive.*` settings then apply, as a server's do; libgit2 would write
+        // into it directly.
+        Transport::Libgit2 if local_dir(url).is_some() => cli::git_program(),
         Transport::Libgit2 => None,
         Transport::Auto | Transport::Git => cli::git_program(),
     };

@@ -272,6 +272,39 @@ fn canonical_remote(url: &str) -> String {
     }
 }
 
+/// `%XX` escapes decoded, as bytes (`+` stays `+`; a `%` not followed by two hex digits stays).
+pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The directory of a local remote: a plain path, or a `file://` URL's (percent-decoded).
+pub(crate) fn local_dir(url: &str) -> Option<PathBuf> {
+    if let Some(path) = local_path(url) {
+        return Some(PathBuf::from(path));
+    }
+    let rest = url.strip_prefix("file://")?;
+    use std::os::unix::ffi::OsStringExt as _;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(
+        percent_decode_bytes(rest),
+    )))
+}
+
 /// The server a remote URL reaches, as comparable text (`SCHEME://HOST[:PORT]`, a default port
 /// left out); every local path is the one server `local`.
 pub(super) fn server_of(url: &str) -> String {
