@@ -10,11 +10,16 @@
 
 mod budget;
 mod cli;
+mod confirmed;
 mod libgit2;
 mod recover;
 mod url;
 
 pub use budget::share as share_push_timeout;
+use confirmed::{check_fast_forward, correct_confirmed, count_between};
+pub use confirmed::{
+    confirmed_history, forget_confirmed, pending_history, refresh_confirmed, reroot_command,
+};
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
@@ -305,132 +310,6 @@ fn restore_shallow(shallow: &std::path::Path, before: Option<&[u8]>) -> Result<(
     put_back.with_context(|| format!("restore {}", shallow.display()))
 }
 
-/// Ask the history remote at `url` for its main and correct what it is recorded to have
-/// confirmed ([`correct_confirmed`]): run before a prune that does not push first, so a remote
-/// recreated since the last push cannot make pruning drop what it no longer has.
-pub fn refresh_confirmed(store: &Store, url: &str, options: &Options) -> Result<()> {
-    validate_url(url)?;
-    let remote_main = client(store, options, url)
-        .remote_main(url)
-        .map_err(|e| scrubbed(e, url))?;
-    correct_confirmed(store, remote_main)
-}
-
-/// Make the history remote's tracking ref say no more than the remote has now: a remote that
-/// was recreated or rewound no longer has what it once confirmed, and pruning relies on it.
-fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Result<()> {
-    let repo = &store.repo;
-    let Ok(confirmed) = repo.refname_to_id(HISTORY_TRACKING) else {
-        return Ok(());
-    };
-    let still_there = remote_main.is_some_and(|main| {
-        main == confirmed
-            || repo.find_commit(main).is_ok()
-                && repo.graph_descendant_of(main, confirmed).unwrap_or(false)
-    });
-    if still_there {
-        return Ok(());
-    }
-    match remote_main.filter(|main| repo.find_commit(*main).is_ok()) {
-        Some(main) => {
-            repo.reference(HISTORY_TRACKING, main, true, "sqlgit: remote rewound")?;
-        }
-        None => {
-            forget_confirmed(store, Role::History)?;
-            if remote_main.is_some() {
-                // Not lost: it may be below the remote's main (an older copy of this repository).
-                recover::remember_confirmed(store, confirmed)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Refuse a history push that is not a fast-forward of the remote's main, or that would leave
-/// it with commits whose parents it lacks, with the one command that resolves it.
-fn check_fast_forward(store: &Store, local: Oid, remote_main: Option<Oid>) -> Result<()> {
-    let repo = &store.repo;
-    match remote_main {
-        None if repo.path().join("shallow").exists() => bail!(
-            "the history remote is empty but older snapshots were pruned here (was it \
-             recreated?): re-seed it with the {} kept here, run: {}",
-            kept(store),
-            reroot_command(store)
-        ),
-        None => Ok(()),
-        Some(main) if repo.find_commit(main).is_ok() => match repo.graph_descendant_of(local, main)
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(diverged_error(store, main)),
-            // A damaged snapshot on the way is not a diverged remote.
-            Err(e) => bail!(
-                "cannot tell whether the snapshots here continue the remote's main {}: {}; a \
-                 run that reads everything cuts the local history above a snapshot that cannot \
-                 be read, run: sqlgit snapshot --repo {} --full",
-                short(main),
-                e.message(),
-                store.path.display()
-            ),
-        },
-        Some(main) => Err(diverged_error(store, main)),
-    }
-}
-
-/// "N snapshots", the kept snapshots a refusal names (counted only when a push is refused).
-fn kept(store: &Store) -> String {
-    let n = store.local_snapshots();
-    format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
-}
-
-/// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
-fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
-    anyhow!(
-        "the remote's main {} is not a snapshot this repository has: it diverged (another \
-         machine, someone else or an older copy of this repository pushed there), or it was \
-         rewound (restored from an older backup of itself, it lacks snapshots it confirmed), \
-         and sqlgit never rewrites a remote's history; to put the {} kept here that it lacks \
-         on top of it, run: {} (if another machine snapshots to this remote, give each machine its own \
-         remote instead; if the remote holds history sqlgit did not write, point \
-         --history-remote at an empty repository)",
-        short(main),
-        kept(store),
-        reroot_command(store)
-    )
-}
-
-/// The command that re-roots the kept snapshots onto the history remote (as this program was
-/// started: its name when found on PATH, else its full path).
-pub fn reroot_command(store: &Store) -> String {
-    let exe = std::env::args_os()
-        .next()
-        .filter(|a| !a.to_string_lossy().contains('/') && !a.is_empty())
-        .map(|a| a.to_string_lossy().into_owned())
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .map(|p| p.display().to_string())
-        })
-        .unwrap_or_else(|| "sqlgit".into());
-    let repo = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
-    format!(
-        "{} push --repo {} --reroot",
-        shell_word(&exe),
-        shell_word(&repo.display().to_string())
-    )
-}
-
-/// A word for sh: as it is when it is plain, else single-quoted.
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 /// The first 12 hex digits of a commit id.
 fn short(id: Oid) -> String {
     crate::store::short_id(id)
@@ -447,19 +326,6 @@ fn latest_commit(repo: &Repository, head: &git2::Commit) -> Result<Oid> {
     let tree = head.tree()?;
     let message = head.message_raw().unwrap_or_default();
     Ok(repo.commit(None, &head.author(), &head.committer(), message, &tree, &[])?)
-}
-
-fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
-    let Ok(mut walk) = repo.revwalk() else {
-        return 0;
-    };
-    if walk.push(tip).is_err() {
-        return 0;
-    }
-    if !base.is_zero() {
-        let _ = walk.hide(base);
-    }
-    walk.count()
 }
 
 /// The last push attempt to a remote, as the state file keeps it.
@@ -578,36 +444,4 @@ pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) ->
         options.timeout,
     );
     client.fetch_history(url).map_err(|e| scrubbed(e, url))
-}
-
-/// Forget what a remote confirmed (its URL changed: the new one may have nothing).
-pub fn forget_confirmed(store: &Store, role: Role) -> Result<()> {
-    let tracking = match role {
-        Role::History => HISTORY_TRACKING,
-        Role::Latest => LATEST_TRACKING,
-    };
-    if let Ok(mut r) = store.repo.find_reference(tracking) {
-        r.delete()?;
-    }
-    if role == Role::History {
-        recover::forget_once_confirmed(store)?;
-    }
-    Ok(())
-}
-
-/// The newest snapshot the history remote confirmed having.
-pub fn confirmed_history(store: &Store) -> Option<Oid> {
-    store.repo.refname_to_id(HISTORY_TRACKING).ok()
-}
-
-/// How many snapshot commits the history remote has not confirmed.
-pub fn pending_history(store: &Store) -> Result<usize> {
-    let Some(head) = store.head()? else {
-        return Ok(0);
-    };
-    let base = store
-        .repo
-        .refname_to_id(HISTORY_TRACKING)
-        .unwrap_or(Oid::ZERO_SHA1);
-    Ok(count_between(&store.repo, head.id(), base))
 }
