@@ -1,0 +1,148 @@
+//! What a run was given, checked and remembered: the settings it saves (a remote whose URL
+//! changed forgets what it confirmed), the databases of a first run, one-off databases that
+//! would take a configured one's folder, a metrics file that cannot be written, and filters that
+//! match nothing (a typo would leave private data in).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+
+use super::Request;
+use crate::remote::{self, Role};
+use crate::settings::Settings;
+use crate::snapshot;
+use crate::store::Store;
+
+/// Remember what this run was given: its filters, and the databases of a first run.
+pub(super) fn remember(
+    store: &Store,
+    req: &Request,
+    old: &Settings,
+    settings: &Settings,
+) -> Result<()> {
+    // Databases given as arguments are remembered once they have been snapshotted (a typo
+    // must not replace the configured list), and only as the first list: a one-off run on
+    // another database must not silently stop the backup of the configured ones.
+    store.save_settings(|| {
+        settings.save_filters(store, old)?;
+        if !req.flags.dbs.is_empty() && old.dbs.is_empty() {
+            settings.save_dbs(store)?;
+        }
+        Ok(())
+    })
+}
+
+pub(super) fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|d| b.contains(d))
+}
+
+/// A one-off database must not land in the folder of a configured one of the same file name
+/// (its snapshot would replace that database's, and be pushed as it).
+pub(super) fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
+    for db in given.iter().filter(|d| !configured.contains(d)) {
+        let folder = snapshot::db_folder(std::path::Path::new(db));
+        if let Some(owner) = configured
+            .iter()
+            .find(|c| snapshot::db_folder(std::path::Path::new(c)) == folder)
+        {
+            return Err(anyhow!(
+                "{db} would be snapshotted into the folder {folder:?} of the configured database \
+                 {owner} (same file name): give it a repository of its own"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A metrics file newly given where it cannot be written (its folder does not exist): refused
+/// before it is saved, and not written by the failed run. One whose folder goes away later is
+/// a warning on each run instead (a backup never waits on its metrics).
+/// An existing folder given as the file is refused too.
+pub(super) fn refused_metrics_file(old: &Settings, new: &Settings) -> Option<String> {
+    let path = new.metrics_file.as_deref().filter(|p| !p.is_empty())?;
+    if new.metrics_file == old.metrics_file {
+        return None;
+    }
+    if Path::new(path).is_dir() {
+        return Some(format!(
+            "--metrics-file {path}: a folder, not a file (give a file in it, e.g. \
+             {path}/sqlgit.prom)"
+        ));
+    }
+    let dir = Path::new(path).parent().filter(|d| !d.is_dir())?;
+    Some(format!(
+        "--metrics-file {path}: the folder {} does not exist (create it first, or give another \
+         path)",
+        dir.display()
+    ))
+}
+
+/// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
+/// (pruning relies on that). Returns notes for the user (a password that was not saved).
+pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
+    crate::settings::check_config(store)?;
+    new.validate(store, old)?;
+    if let Some(why) = refused_metrics_file(old, new) {
+        return Err(crate::error::usage(why));
+    }
+    remote::check_roles(
+        &store.path,
+        new.history_remote.as_deref(),
+        new.latest_remote.as_deref(),
+    )
+    .map_err(|e| crate::error::usage(e.to_string()))?;
+    let notes = store.save_settings(|| new.save(store, old))?;
+    for (role, was, now) in [
+        (Role::History, &old.history_remote, &new.history_remote),
+        (Role::Latest, &old.latest_remote, &new.latest_remote),
+    ] {
+        if !remote::same_remote(was.as_deref(), now.as_deref()) {
+            remote::forget_confirmed(store, role)?;
+        }
+    }
+    Ok(notes)
+}
+
+/// Warnings for `--redact` and `--exclude-table` patterns that match nothing in any of `dbs`
+/// (a typo would leave private data in): read after the snapshot; a database that cannot be
+/// read here was read by the snapshot, so it is skipped.
+pub(super) fn unmatched_filters(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<String> {
+    use crate::dump::schema::{unmatched_exclusions, unmatched_redactions};
+    if filters.redact.is_empty() && filters.exclude_tables.is_empty() {
+        return Vec::new();
+    }
+    let mut unmatched: Option<(Vec<String>, Vec<String>)> = None;
+    for db in dbs {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
+            continue;
+        };
+        let (Ok(redact), Ok(exclude)) = (
+            unmatched_redactions(&conn, filters),
+            unmatched_exclusions(&conn, filters),
+        ) else {
+            continue;
+        };
+        unmatched = Some(match unmatched {
+            None => (redact, exclude),
+            Some((r, e)) => (
+                r.into_iter().filter(|s| redact.contains(s)).collect(),
+                e.into_iter().filter(|s| exclude.contains(s)).collect(),
+            ),
+        });
+    }
+    let (redact, exclude) = unmatched.unwrap_or_default();
+    let redact = redact.into_iter().map(|spec| {
+        format!(
+            "--redact {spec} matches no column: it redacts nothing (TABLE.COLUMN, `*` and `?` \
+             allowed; see `sqlgit init --redact`)"
+        )
+    });
+    let exclude = exclude.into_iter().map(|pattern| {
+        format!(
+            "--exclude-table {pattern} matches no table: it leaves nothing out (`*` and `?` \
+             allowed; see `sqlgit init --exclude-table`)"
+        )
+    });
+    redact.chain(exclude).collect()
+}
