@@ -21,6 +21,13 @@ use std::sync::OnceLock;
 
 use rusqlite::ffi;
 
+mod methods;
+use methods::{
+    x_check_reserved_lock, x_device_characteristics, x_fetch, x_file_control, x_file_size, x_lock,
+    x_sector_size, x_shm_barrier, x_shm_lock, x_shm_map, x_shm_unmap, x_sync, x_truncate,
+    x_unfetch, x_unlock,
+};
+
 /// The VFS's name, for `Connection::open_with_flags_and_vfs`.
 const NAME: &CStr = c"sqlgit-batched";
 /// The most bytes one gathered write or one read ahead covers. The default VFS reads and
@@ -334,182 +341,6 @@ unsafe extern "C" fn x_write(
         st.pending_at = at;
         st.pending.extend_from_slice(bytes);
         ffi::SQLITE_OK
-    }
-}
-
-/// Write what is gathered, then `then` (an error of the write wins).
-unsafe fn flushed(file: *mut ffi::sqlite3_file, then: impl FnOnce(&mut State) -> c_int) -> c_int {
-    unsafe {
-        let st = state(file);
-        let rc = st.flush();
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        then(st)
-    }
-}
-
-unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    unsafe {
-        flushed(file, |st| {
-            st.drop_window();
-            (st.methods().xTruncate.expect("xTruncate"))(st.inner, size)
-        })
-    }
-}
-
-unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    unsafe {
-        flushed(file, |st| {
-            (st.methods().xSync.expect("xSync"))(st.inner, flags)
-        })
-    }
-}
-
-unsafe extern "C" fn x_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    unsafe {
-        flushed(file, |st| {
-            (st.methods().xFileSize.expect("xFileSize"))(st.inner, size)
-        })
-    }
-}
-
-unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe {
-        let st = state(file);
-        st.drop_window();
-        (st.methods().xLock.expect("xLock"))(st.inner, level)
-    }
-}
-
-unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe {
-        flushed(file, |st| {
-            st.drop_window();
-            (st.methods().xUnlock.expect("xUnlock"))(st.inner, level)
-        })
-    }
-}
-
-unsafe extern "C" fn x_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    unsafe {
-        let st = state(file);
-        (st.methods().xCheckReservedLock.expect("xCheckReservedLock"))(st.inner, out)
-    }
-}
-
-unsafe extern "C" fn x_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    unsafe {
-        let st = state(file);
-        // The pager's size hint comes before every write of dirty pages: it must not empty the
-        // gathered writes each time (it only grows the file, when a chunk size is set).
-        if op != ffi::SQLITE_FCNTL_SIZE_HINT {
-            let rc = st.flush();
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-        }
-        (st.methods().xFileControl.expect("xFileControl"))(st.inner, op, arg)
-    }
-}
-
-unsafe extern "C" fn x_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    unsafe {
-        let st = state(file);
-        (st.methods().xSectorSize.expect("xSectorSize"))(st.inner)
-    }
-}
-
-unsafe extern "C" fn x_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    unsafe {
-        let st = state(file);
-        (st.methods()
-            .xDeviceCharacteristics
-            .expect("xDeviceCharacteristics"))(st.inner)
-    }
-}
-
-unsafe extern "C" fn x_shm_map(
-    file: *mut ffi::sqlite3_file,
-    page: c_int,
-    size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    unsafe {
-        flushed(file, |st| match st.methods().xShmMap {
-            Some(map) if st.methods().iVersion >= 2 => map(st.inner, page, size, extend, out),
-            _ => ffi::SQLITE_IOERR,
-        })
-    }
-}
-
-unsafe extern "C" fn x_shm_lock(
-    file: *mut ffi::sqlite3_file,
-    at: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    unsafe {
-        flushed(file, |st| match st.methods().xShmLock {
-            // In WAL mode a read transaction starts and ends with these locks, not xLock.
-            Some(lock) if st.methods().iVersion >= 2 => {
-                st.drop_window();
-                lock(st.inner, at, n, flags)
-            }
-            _ => ffi::SQLITE_IOERR,
-        })
-    }
-}
-
-unsafe extern "C" fn x_shm_barrier(file: *mut ffi::sqlite3_file) {
-    unsafe {
-        let st = state(file);
-        if let Some(barrier) = st
-            .methods()
-            .xShmBarrier
-            .filter(|_| st.methods().iVersion >= 2)
-        {
-            barrier(st.inner);
-        }
-    }
-}
-
-unsafe extern "C" fn x_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    unsafe {
-        flushed(file, |st| match st.methods().xShmUnmap {
-            Some(unmap) if st.methods().iVersion >= 2 => unmap(st.inner, delete),
-            _ => ffi::SQLITE_OK,
-        })
-    }
-}
-
-unsafe extern "C" fn x_fetch(
-    file: *mut ffi::sqlite3_file,
-    at: i64,
-    amt: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    unsafe {
-        *out = null_mut();
-        flushed(file, |st| match st.methods().xFetch {
-            Some(fetch) if st.methods().iVersion >= 3 => fetch(st.inner, at, amt, out),
-            _ => ffi::SQLITE_OK,
-        })
-    }
-}
-
-unsafe extern "C" fn x_unfetch(file: *mut ffi::sqlite3_file, at: i64, p: *mut c_void) -> c_int {
-    unsafe {
-        let st = state(file);
-        match st.methods().xUnfetch {
-            Some(unfetch) if st.methods().iVersion >= 3 => unfetch(st.inner, at, p),
-            _ => ffi::SQLITE_OK,
-        }
     }
 }
 
