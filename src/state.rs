@@ -151,14 +151,14 @@ pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u6
             "sqlgit_{name}{{repo=\"{label}\"{extra}}} {value}\n"
         ));
     };
-    if let Some(t) = state.last_success {
-        metric(
-            "last_success_timestamp_seconds",
-            "Unix time of the last fully successful run.",
-            t.to_string(),
-            "",
-        );
-    }
+    // 0 until a run succeeds: an alert on this time growing old then fires for a repository
+    // that never succeeded, where an absent series would keep it silent.
+    metric(
+        "last_success_timestamp_seconds",
+        "Unix time of the last fully successful run (0: none yet).",
+        state.last_success.unwrap_or(0).to_string(),
+        "",
+    );
     if let Some(run) = &state.last_run {
         metric(
             "last_run_timestamp_seconds",

@@ -426,3 +426,32 @@ fn a_failed_run_keeps_the_last_snapshots_figures_in_the_metrics() {
     );
     assert_eq!(figures(&text), before, "{text}");
 }
+
+#[test]
+fn a_job_that_never_succeeded_has_a_last_success_of_zero_so_an_age_alert_fires() {
+    let env = TestEnv::new();
+    let repo = env.path("r");
+    let prom = env.path("m.prom");
+    let missing = env.path("missing.db");
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &s(&missing),
+            "--repo",
+            &s(&repo),
+            "--metrics-file",
+            &s(&prom),
+        ],
+    )
+    .failure();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert_eq!(last_success(&m), 0.0, "{text}");
+    assert_eq!(
+        metric(&m, "sqlgit_last_run_success", None).value,
+        0.0,
+        "{text}"
+    );
+}
