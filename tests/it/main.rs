@@ -7,7 +7,8 @@
 //!
 //! - `dump` (+ `dump/`): `sqlgit dump` — fixtures, real-world schemas, adversarial property tests,
 //!   consistency under writers, bad input;
-//! - `snapshot`: snapshots, `log`, `cat`, `restore`, WHEN, chunk stability, kills;
+//! - `snapshot` (+ `snapshot/`: `fixtures`, `commits`, `when_restore`, `badinput`, `lock`,
+//!   `kills`, `big`): snapshots, `log`, `cat`, `restore`, WHEN, chunk stability, kills;
 //! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
