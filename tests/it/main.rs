@@ -17,7 +17,8 @@
 //!   statement forms it does not know, both row formats, UTF-16 text;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
 //!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
-//! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
+//! - `remotes` (+ `remotes/`: `pushes`, `urls`, `auth`, `bad_remotes`, `transports`, `ssh`,
+//!   `http`, `recovery`, `older_copy`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `history`: points beyond local history (fetched from the history remote into the cache),
 //!   `log --all`, `sqlgit history` of one row;
