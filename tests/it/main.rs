@@ -24,7 +24,7 @@
 //!   `log --all`, `sqlgit history` of one row;
 //! - `when`: WHEN edge cases (daylight saving time, malformed timestamps, natural forms, errors
 //!   in pruned repositories, ambiguous commit-id prefixes);
-//! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
+//! - `badinput` (+ `badinput/`), `torture` (+ `torture/`), `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
 mod diff;
