@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sqlgit torture run (issue 8): the CI test `torture_short` (tests/it/torture.rs), for longer.
+# sqlgit torture run (issue 8): the CI test `torture_short` (tests/it/torture/short.rs), for longer.
 #
 # Usage: benches/torture.sh [SECONDS] [--seed N] [--log FILE]
 #

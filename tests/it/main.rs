@@ -7,7 +7,8 @@
 //!
 //! - `dump` (+ `dump/`): `sqlgit dump` — fixtures, real-world schemas, adversarial property tests,
 //!   consistency under writers, bad input;
-//! - `snapshot`: snapshots, `log`, `cat`, `restore`, WHEN, chunk stability, kills;
+//! - `snapshot` (+ `snapshot/`: `fixtures`, `commits`, `when_restore`, `badinput`, `lock`,
+//!   `kills`, `big`): snapshots, `log`, `cat`, `restore`, WHEN, chunk stability, kills;
 //! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
@@ -16,13 +17,14 @@
 //!   statement forms it does not know, both row formats, UTF-16 text;
 //! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
 //!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
-//! - `remotes` (+ `remotes/`: `ssh`, `http`, `recovery`), `prune`: pushing, recovery and pruning
+//! - `remotes` (+ `remotes/`: `pushes`, `urls`, `auth`, `bad_remotes`, `transports`, `ssh`,
+//!   `http`, `recovery`, `older_copy`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `history`: points beyond local history (fetched from the history remote into the cache),
 //!   `log --all`, `sqlgit history` of one row;
 //! - `when`: WHEN edge cases (daylight saving time, malformed timestamps, natural forms, errors
 //!   in pruned repositories, ambiguous commit-id prefixes);
-//! - `badinput`, `torture`, `oracle`: hostile input, the torture run, the oracle's own tests.
+//! - `badinput` (+ `badinput/`), `torture` (+ `torture/`), `oracle`: hostile input, the torture run, the oracle's own tests.
 
 mod badinput;
 mod diff;

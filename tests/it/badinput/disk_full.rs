@@ -1,0 +1,235 @@
+//! Disk full: a 2 MiB tmpfs (or a loop-mounted ext2 image) under the repository; `SmallFs` is
+//! also used by other tests (re-exported from `badinput`).
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// Disk full
+// ------------------------------------------------------------------------------------------------
+
+/// A small filesystem mounted on a directory of the test; unmounted on drop.
+pub(crate) struct SmallFs {
+    pub dir: PathBuf,
+    pub kind: &'static str,
+}
+
+impl SmallFs {
+    /// A tmpfs of `mib` MiB, else a loop-mounted ext2 image; `Err(why)` when neither works.
+    pub fn mount(env: &TestEnv, name: &str, mib: u64) -> Result<SmallFs, String> {
+        let dir = env.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmpfs = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={mib}m,mode=0700"))
+            .arg("tmpfs")
+            .arg(&dir)
+            .output();
+        let tmpfs_err = match tmpfs {
+            Ok(o) if o.status.success() => {
+                return Ok(SmallFs { dir, kind: "tmpfs" });
+            }
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        };
+        let image = env.path(format!("{name}.img"));
+        let f = std::fs::File::create(&image).unwrap();
+        f.set_len(mib << 20).unwrap();
+        drop(f);
+        let mkfs = Command::new("mkfs.ext2")
+            .arg("-q")
+            .arg("-F")
+            .arg(&image)
+            .output();
+        match mkfs {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(format!(
+                    "mount -t tmpfs: {tmpfs_err}; mkfs.ext2: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
+            }
+            Err(e) => return Err(format!("mount -t tmpfs: {tmpfs_err}; mkfs.ext2: {e}")),
+        }
+        let loop_mount = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&dir)
+            .output();
+        match loop_mount {
+            Ok(o) if o.status.success() => {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+                Ok(SmallFs {
+                    dir,
+                    kind: "ext2 (loop)",
+                })
+            }
+            Ok(o) => Err(format!(
+                "mount -t tmpfs: {tmpfs_err}; mount -o loop: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!("mount -t tmpfs: {tmpfs_err}; mount -o loop: {e}")),
+        }
+    }
+
+    /// Bytes an unprivileged writer can still put there.
+    pub fn available(&self) -> u64 {
+        let c = std::ffi::CString::new(self.dir.as_os_str().as_encoded_bytes()).unwrap();
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        assert_eq!(rc, 0, "statvfs {}", self.dir.display());
+        st.f_bavail as u64 * st.f_frsize as u64
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// `sqlgit cat --repo REPO` (latest).
+fn cat_latest(env: &TestEnv, repo: &str) -> Vec<u8> {
+    let run = sqlgit(env, &["cat", "--repo", repo], &[]).success();
+    run.stdout().to_vec()
+}
+
+#[test]
+fn disk_full() {
+    let env = TestEnv::new();
+    // Declared after `env`, so it is unmounted before the directory is removed.
+    let fs = match SmallFs::mount(&env, "small", 2) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP disk_full: cannot mount a small filesystem: {why}");
+            return;
+        }
+    };
+    eprintln!("disk_full: on a 2 MiB {}", fs.kind);
+    env.db_from_script(
+        "app.db",
+        b"CREATE TABLE items(id INTEGER PRIMARY KEY, body BLOB NOT NULL);\n\
+          WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)\n\
+          INSERT INTO items SELECT i, printf('item %d', i) FROM c;\n",
+    );
+    let repo = "small/app.sqlgit";
+    sqlgit(&env, &["snapshot", "app.db", "--repo", repo], &[]).success();
+    let first = cat_latest(&env, repo);
+    let head = git_out(&env, &env.path(repo), &["rev-parse", "main"]);
+
+    // Grow the database by ~3 MiB of incompressible data: the next snapshot cannot fit.
+    let conn = Connection::open(env.path("app.db")).unwrap();
+    conn.execute_batch(
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 768)
+         INSERT INTO items(body) SELECT randomblob(4096) FROM c;",
+    )
+    .unwrap();
+    drop(conn);
+    let free_before = fs.available();
+    let before = repo_state(&env, &env.path(repo));
+    let args = ["snapshot", "app.db", "--repo", repo];
+    let run = sqlgit(&env, &args, &[]);
+    let mut rows = Rows::new(&env, 20, "disk-full");
+    rows.add("disk full (repository on a 2 MiB tmpfs)", &args, &run);
+    let mut p = Problems::default();
+    match refusal(&run, &[]) {
+        Ok(msg) => {
+            let lower = msg.to_lowercase();
+            p.check(
+                lower.contains("space") || lower.contains("disk full"),
+                || format!("the disk-full message does not say so: {msg}"),
+            );
+            p.check(msg.contains("app.sqlgit"), || {
+                format!("the disk-full message does not name the repository: {msg}")
+            });
+            p.check(run.code() == Some(1), || {
+                format!("exit {:?}, want 1", run.code())
+            });
+        }
+        Err(e) => p.push(e),
+    }
+    // The repository is valid, main unchanged, the previous snapshot intact; the failed run
+    // released the space it took.
+    if let Some(e) = fsck_problems(&env, &env.path(repo)) {
+        p.push(e);
+    }
+    let after = repo_state(&env, &env.path(repo));
+    for e in state_problems(&before, &after, true, "disk full") {
+        p.push(e);
+    }
+    p.check(
+        git_out(&env, &env.path(repo), &["rev-parse", "main"]) == head,
+        || "main moved".into(),
+    );
+    p.check(cat_latest(&env, repo) == first, || {
+        "the previous snapshot no longer restores to the same SQL".into()
+    });
+    let free_after = fs.available();
+    p.check(free_after + 64 * 1024 >= free_before, || {
+        format!(
+            "the failed run left {} bytes behind",
+            free_before - free_after
+        )
+    });
+
+    // `dump -o` onto the full disk: one line, and no partial file left.
+    let fill = env.path("small/filler");
+    let avail = fs.available();
+    std::fs::write(&fill, vec![0u8; avail.saturating_sub(16 * 1024) as usize]).unwrap();
+    let listing = list_dir(&fs.dir);
+    let dump_args = ["dump", "app.db", "-o", "small/app.sql"];
+    let run = sqlgit(&env, &dump_args, &[]);
+    rows.add(
+        "disk full (`dump -o` onto a full filesystem)",
+        &dump_args,
+        &run,
+    );
+    if let Err(e) = refusal(&run, &["app.sql"]) {
+        p.push(e);
+    }
+    p.check(list_dir(&fs.dir) == listing, || {
+        format!("dump -o left files behind: {:?}", list_dir(&fs.dir))
+    });
+    std::fs::remove_file(&fill).unwrap();
+
+    // Free space (move the repository to a bigger place): the next run succeeds.
+    let big = env.path("app.sqlgit");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(env.path(repo))
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(cp.success(), "cp -a the repository");
+    sqlgit(&env, &["snapshot", "app.db", "--repo", "app.sqlgit"], &[]).success();
+    let dump = sqlgit(&env, &["dump", "app.db"], &[]).success();
+    p.check(cat_latest(&env, "app.sqlgit") == dump.stdout(), || {
+        "after freeing space the snapshot does not match the database".into()
+    });
+    if let Some(e) = fsck_problems(&env, &big) {
+        p.push(e);
+    }
+
+    // `verify` with TMPDIR on the small filesystem: its restores fill it midway. The line says
+    // where, and what to set.
+    let small = fs.dir.display().to_string();
+    let verify_args = ["verify", "--repo", "app.sqlgit"];
+    let run = sqlgit(&env, &verify_args, &[("TMPDIR", small.as_str())]);
+    rows.add(
+        "disk full (`verify` with TMPDIR on a 2 MiB tmpfs)",
+        &verify_args,
+        &run,
+    );
+    match refusal(&run, &[]) {
+        Ok(msg) => p.check(msg.contains(&small) && msg.contains("TMPDIR"), || {
+            format!("verify's disk-full line does not name the scratch place and TMPDIR: {msg}")
+        }),
+        Err(e) => p.push(e),
+    }
+    p.finish();
+}

@@ -1,0 +1,292 @@
+//! Remote URLs remembered in the repository config, flags overriding; remotes that would erase
+//! history or hold a foreign repository refused; a latest remote refusing forced pushes named.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 2. The URLs given once are remembered; flags override.
+
+#[test]
+fn remote_urls_are_remembered_in_the_repository_config() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
+        .success()
+        .assert_quiet();
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]), h_url);
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.latestRemote"]), l_url);
+    for i in 2..=3 {
+        fx.change();
+        let run = fx.snapshot(&[]).success().assert_quiet();
+        for role in ["history", "latest"] {
+            if !run.stdout_str().contains(&format!("to {role} remote")) {
+                run.fail(&format!("the remembered {role} remote was not pushed"));
+            }
+        }
+        fx.assert_history(&history, i);
+        fx.assert_latest(&latest);
+    }
+
+    // `push` remembers too, and a flag overrides the remembered value.
+    let latest2 = fx.daemon.create_bare("latest2");
+    let l2_url = fx.daemon.url("latest2");
+    fx.change();
+    fx.push(&["--latest-remote", &l2_url]).success();
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.latestRemote"]), l2_url);
+    fx.snapshot(&[]).success().assert_quiet();
+    fx.assert_history(&history, 4);
+    fx.assert_latest(&latest2);
+    assert_eq!(
+        fx.git(&latest, &["rev-list", "--count", "refs/heads/main"]),
+        "1",
+        "the old latest remote keeps its one commit"
+    );
+
+    // "" forgets a remote: only history is pushed from now on.
+    fx.change();
+    fx.snapshot(&["--latest-remote", ""])
+        .success()
+        .assert_quiet();
+    fx.assert_history(&history, 5);
+    let l2_tip = fx.rev(&latest2, "refs/heads/main").unwrap();
+    fx.change();
+    let run = fx.snapshot(&[]).success().assert_quiet();
+    assert!(
+        !run.stdout_str().contains("latest remote"),
+        "{}",
+        run.stdout_str()
+    );
+    fx.assert_history(&history, 6);
+    assert_eq!(fx.rev(&latest2, "refs/heads/main").unwrap(), l2_tip);
+}
+
+/// Remotes that would destroy what they are for are refused before anything is saved: one
+/// repository as both the history and the latest remote (each spelled its own way), the
+/// repository itself. A relative local path is remembered absolute (cron runs elsewhere).
+#[test]
+fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absolute() {
+    let fx = Fx::new();
+    let bare = crate::servers::init_bare(fx.env.root(), "same");
+    let plain = bare.display().to_string();
+    let file_url = format!("file://{}/", bare.display());
+    // Git reaches `same` as `same.git`, and a work tree `nb` as `nb/.git`.
+    let without_suffix = fx.env.path("same").display().to_string();
+    let work = fx.env.path("nb");
+    fx.git(
+        fx.env.root(),
+        &["init", "-q", "-b", "main", &work.display().to_string()],
+    );
+    let (work, work_git) = (
+        work.display().to_string(),
+        format!("{}/.git", work.display()),
+    );
+    for (history, latest) in [
+        (plain.as_str(), plain.as_str()),
+        (&plain, &file_url),
+        (&plain, &without_suffix),
+        (&work, &work_git),
+    ] {
+        let run = fx
+            .snapshot(&["--history-remote", history, "--latest-remote", latest])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("same repository"),
+            "{}",
+            run.stderr_str()
+        );
+    }
+    let run = fx
+        .snapshot(&["--history-remote", &fx.repo_arg()])
+        .code_is(2);
+    assert!(
+        run.stderr_str().contains("this repository itself"),
+        "{}",
+        run.stderr_str()
+    );
+    // A repository `self.git` given `self` as its history remote (also while a folder `self`
+    // exists empty): git would push into the repository itself, which confirms every snapshot
+    // and lets pruning drop them all.
+    let own = fx.env.path("self.git").display().to_string();
+    let db = fx.db.display().to_string();
+    let own_without_suffix = fx.env.path("self").display().to_string();
+    for make_empty_folder in [false, true] {
+        if make_empty_folder {
+            std::fs::create_dir(&own_without_suffix).unwrap();
+        }
+        let run = fx
+            .sqlgit(&[
+                "snapshot",
+                &db,
+                "--repo",
+                &own,
+                "--history-remote",
+                &own_without_suffix,
+            ])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("this repository itself"),
+            "{}",
+            run.stderr_str()
+        );
+    }
+    assert!(
+        fx.env
+            .run(
+                {
+                    let mut c = fx.env.command("git");
+                    c.arg("--git-dir")
+                        .arg(&bare)
+                        .args(["rev-parse", "--verify", "-q", "main"]);
+                    c
+                },
+                b""
+            )
+            .code()
+            != Some(0),
+        "a refused run pushed"
+    );
+    // Relative to the working directory of the run that was given it.
+    let db = fx.db.display().to_string();
+    let mut cmd = fx.env.sqlgit_cmd(&[
+        "snapshot",
+        &db,
+        "--repo",
+        &fx.repo_arg(),
+        "--history-remote",
+        "same.git",
+    ]);
+    cmd.current_dir(fx.env.root());
+    fx.env.run(cmd, b"").success();
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]), plain);
+    // `..` is resolved when remembered: the folder the command ran from may go away.
+    let sub = fx.env.path("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let mut cmd = fx.env.sqlgit_cmd(&[
+        "snapshot",
+        "../app.db",
+        "--repo",
+        "../app.sqlgit",
+        "--history-remote",
+        "../same.git",
+    ]);
+    cmd.current_dir(&sub);
+    fx.env.run(cmd, b"").success();
+    std::fs::remove_dir(&sub).unwrap();
+    let resolved = |p: &Path| p.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        fx.git(&fx.repo, &["config", "sqlgit.historyRemote"]),
+        resolved(&bare)
+    );
+    assert_eq!(fx.git(&fx.repo, &["config", "sqlgit.db"]), resolved(&fx.db));
+    fx.change();
+    fx.sqlgit(&["snapshot", "--repo", &fx.repo_arg()]).success();
+}
+
+/// A latest remote whose server refuses forced pushes (`receive.denyNonFastForwards`, set by
+/// `git init --shared`, or a forge's protected branch) is said to be that, with the setting to
+/// change — not "diverged", which would send the user looking for another machine.
+#[test]
+fn a_latest_remote_refusing_forced_pushes_is_named_as_such() {
+    let fx = Fx::new();
+    let latest = fx.env.path("shared-latest.git");
+    fx.git(
+        fx.env.root(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--shared=group",
+            "-b",
+            "main",
+            &latest.display().to_string(),
+        ],
+    );
+    let url = latest.display().to_string();
+    fx.snapshot(&["--latest-remote", &url]).success();
+    fx.change();
+    let run = fx.snapshot(&[]).code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("refuses forced pushes") && err.contains("receive.denyNonFastForwards false"),
+        "{err}"
+    );
+    assert!(!err.contains("diverged"), "{err}");
+}
+
+/// A remote holding someone else's repository is never written: the latest remote (which is
+/// force-pushed) refuses to overwrite it, and a history remote is neither continued nor
+/// re-rooted onto, also by `push --reroot` after the first refusal fetched its main.
+#[test]
+fn a_remote_holding_a_foreign_repository_is_never_overwritten_nor_continued() {
+    let fx = Fx::new();
+    for name in ["foreign-latest.git", "foreign-history.git"] {
+        let bare = fx.env.path(name);
+        let work = fx.env.path(format!("{name}.work"));
+        std::fs::create_dir(&work).unwrap();
+        fx.git(&work, &["init", "-q", "-b", "main"]);
+        std::fs::write(work.join("main.c"), "int main;\n").unwrap();
+        fx.git(&work, &["add", "main.c"]);
+        fx.git(
+            &work,
+            &[
+                "-c",
+                "user.name=d",
+                "-c",
+                "user.email=d@x",
+                "commit",
+                "-qm",
+                "work",
+            ],
+        );
+        let mut clone = fx.env.command("git");
+        clone.args(["clone", "-q", "--bare"]).arg(&work).arg(&bare);
+        fx.env.run(clone, b"").success();
+    }
+    let (latest, history) = (
+        fx.env.path("foreign-latest.git"),
+        fx.env.path("foreign-history.git"),
+    );
+    let tips = || (fx.rev(&latest, "main"), fx.rev(&history, "main"));
+    let before = tips();
+    let run = fx
+        .snapshot(&["--latest-remote", &latest.display().to_string()])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("refusing to overwrite"),
+        "{}",
+        run.stderr_str()
+    );
+    fx.snapshot(&[
+        "--latest-remote",
+        "",
+        "--history-remote",
+        &history.display().to_string(),
+    ])
+    .code_is(1);
+    let run = fx.push(&["--reroot"]).code_is(1);
+    assert!(
+        run.stderr_str().contains("not a sqlgit snapshot"),
+        "{}",
+        run.stderr_str()
+    );
+    assert_eq!(tips(), before, "a foreign repository was written");
+}
+
+/// A rebuilt machine (a new repository) pushing to a local latest remote over libgit2: its main
+/// was written by the old repository, so it is checked before it is overwritten — libgit2
+/// cannot fetch a local remote shallow, so it fetches it whole.
+#[test]
+fn a_rebuilt_repository_takes_over_a_local_latest_remote_over_libgit2() {
+    let fx = Fx::new();
+    let latest = crate::servers::init_bare(fx.env.root(), "latest");
+    let l = latest.display().to_string();
+    fx.snapshot(&["--latest-remote", &l, "--transport", "libgit2"])
+        .success();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    fx.snapshot(&["--latest-remote", &l, "--transport", "libgit2"])
+        .success();
+    fx.assert_latest(&latest);
+}

@@ -1,0 +1,138 @@
+//! The repository lock (held with the `flock` CLI): a bounded wait, and a killed holder never
+//! blocks the next run.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------------
+// 7. The repository lock
+// ------------------------------------------------------------------------------------------------
+
+/// Holds `lock` with the `flock` CLI (util-linux) in its own process group, until killed.
+struct LockHolder {
+    child: Child,
+}
+
+impl LockHolder {
+    fn start(env: &TestEnv, lock: &Path) -> LockHolder {
+        let mut cmd = env.command("flock");
+        cmd.arg("--exclusive")
+            .arg(lock)
+            .args(["sh", "-c", "echo locked; exec sleep 60"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot run the flock CLI (util-linux) for the lock test: {e}")
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line,
+            "locked\n",
+            "flock {} did not take the lock",
+            lock.display()
+        );
+        LockHolder { child }
+    }
+
+    /// SIGKILL the holder and everything it started (the lock dies with them).
+    fn kill(mut self) {
+        assert!(kill_group(self.child.id()), "kill the process group");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn lock_bounds_the_wait_and_a_killed_holder_never_blocks() {
+    let env = TestEnv::new();
+    let db = env.fixture_db("demo");
+    let repo = env.path("repo");
+    let first = snapshot_commit(&env, &db, &repo, Some(T));
+    sql(&env, &db, "UPDATE authors SET name = name || '?';");
+    let lock = repo.join("sqlgit.lock");
+
+    // Held by someone else: a bounded wait, then one clear line and exit 1; nothing committed.
+    let holder = LockHolder::start(&env, &lock);
+    let start = Instant::now();
+    let run = snapshot_run(&env, &db, &repo, Some(T + 100), &["--lock-timeout", "1s"]);
+    let waited = start.elapsed();
+    let msg = assert_error_line(run, 1);
+    let lower = msg.to_lowercase();
+    assert!(
+        lower.contains("lock") || lower.contains("busy"),
+        "the message should mention the lock: {msg}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited <= Duration::from_secs(3),
+        "--lock-timeout 1s gave up after {waited:?}"
+    );
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", "refs/heads/main"]),
+        first,
+        "a locked-out run committed"
+    );
+
+    // A run that waits longer gets the lock as soon as the holder is SIGKILLed.
+    let mut waiting = sqlgit_cmd_at(
+        &env,
+        Some(T + 200),
+        &[
+            OsStr::new("snapshot"),
+            db.as_os_str(),
+            OsStr::new("--repo"),
+            repo.as_os_str(),
+            OsStr::new("--lock-timeout"),
+            OsStr::new("30s"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "snapshot did not wait for the held lock"
+    );
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", "refs/heads/main"]),
+        first,
+        "committed while locked out"
+    );
+    let killed_at = Instant::now();
+    holder.kill();
+    let out = waiting.wait_with_output().unwrap();
+    let after_kill = killed_at.elapsed();
+    assert!(
+        out.status.success(),
+        "the waiting snapshot failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        after_kill < Duration::from_secs(5),
+        "took {after_kill:?} after the holder died"
+    );
+    let second = git_str(&env, &repo, &["rev-parse", "refs/heads/main"]);
+    assert_ne!(second, first, "the waiting snapshot made no commit");
+    assert_eq!(log_json(&env, &repo)[0].unix, (T + 200) as i64);
+
+    // The lock file stays, but an unheld lock never blocks: the next run is immediate.
+    assert!(lock.exists());
+    let start = Instant::now();
+    assert_eq!(snapshot(&env, &db, &repo, Some(T + 300)), None);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_fsck_clean(&env, &repo);
+}
