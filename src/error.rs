@@ -116,7 +116,9 @@ pub fn error_line(err: &anyhow::Error) -> String {
     }
     if line.contains("database is locked") {
         line.push_str(
-            " (another connection held its lock past --busy-timeout; raise it to wait longer)",
+            " (another connection held its lock past --busy-timeout; raise it to wait longer; \
+             an application that opened it with PRAGMA locking_mode=EXCLUSIVE never lets go: \
+             it must use the default NORMAL mode for backups to read it)",
         );
     }
     line

@@ -201,6 +201,16 @@ fn locked_past_timeout() {
         elapsed < Duration::from_secs(20),
         "took {elapsed:?} with --busy-timeout 1s"
     );
+    // The hint names the one holder a longer wait cannot outlast.
+    let run = env
+        .sqlgit(&["dump", "locked.db", "--busy-timeout", "1s"])
+        .failure();
+    assert!(
+        run.stderr_str()
+            .contains("locking_mode=EXCLUSIVE never lets go"),
+        "{}",
+        run.stderr_str()
+    );
     holder.execute_batch("ROLLBACK").unwrap();
     // Once the lock is gone the same database dumps fine.
     env.sqlgit(&["dump", "locked.db", "--busy-timeout", "1s"])
