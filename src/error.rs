@@ -124,14 +124,38 @@ pub fn error_line(err: &anyhow::Error) -> String {
     line
 }
 
-/// Error messages are one line, whatever the causes contained.
+/// Error messages are one line, whatever the causes contained, and control bytes (a remote's
+/// `ESC[2K`, which would erase the line on a terminal) are shown escaped (`\x1b`).
 pub fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(message.len());
+    for word in message.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            // Every control character (Unicode Cc) is below U+0100.
+            if c.is_control() {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_bytes_in_a_message_are_escaped() {
+        let e = anyhow::anyhow!("remote: \x1b[2Kdenied\x1b[8m hidden\r\nnext\x07");
+        assert_eq!(
+            error_line(&e),
+            "remote: \\x1b[2Kdenied\\x1b[8m hidden next\\x07"
+        );
+    }
 
     #[test]
     fn libgit2_classes_are_dropped_and_a_full_disk_says_what_to_do() {

@@ -42,14 +42,8 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     st.remotes
         .retain(|role, r| settings.is_current_remote(role, &r.url));
     let head = store.head()?;
-    let mut oldest = None;
-    let mut count = 0;
-    let mut next = head.clone();
-    while let Some(c) = next {
-        count += 1;
-        oldest = Some(c.time().seconds());
-        next = c.parent(0).ok();
-    }
+    let (count, oldest, damaged) = crate::store::walk::count(head.clone(), &store.path);
+    let damaged = damaged.map(|e| crate::error::error_line(&e));
     let newest = head
         .as_ref()
         .map(|c| (c.id().to_string(), c.time().seconds()));
@@ -64,6 +58,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if head.is_none() {
         problems.push("no snapshot yet".to_string());
     }
+    problems.extend(damaged);
     problems.extend(freshness_problem(
         newest.as_ref().map(|(_, t)| *t),
         st.last_success,

@@ -112,7 +112,7 @@ pub fn run(req: &Request) -> Report {
     // Stopped while it waits for another run's lock: recorded like a lock timeout.
     record::record_if_stopped(
         &req.repo,
-        &unlocked_settings(Store::open(&req.repo).ok().as_ref(), &req.flags),
+        &unlocked_settings(&req.repo, &req.flags),
         started,
         false,
     );
@@ -162,10 +162,12 @@ pub fn run(req: &Request) -> Report {
 
 /// The settings a run records itself with before it holds the lock: the repository's, if it
 /// can be read, under the flags; else the flags alone.
-fn unlocked_settings(store: Option<&Store>, flags: &Flags) -> Settings {
-    match store {
-        Some(store) => Settings::load(store).merged(flags),
-        None => Settings::from_flags(flags),
+fn unlocked_settings(repo: &Path, flags: &Flags) -> Settings {
+    match Store::open(repo) {
+        Ok(store) => Settings::load(&store).merged(flags),
+        // A config git cannot parse, or HEAD gone: the saved hook and metrics file still
+        // tell the failure.
+        Err(_) => Settings::load_lenient(repo).merged(flags),
     }
 }
 
@@ -173,7 +175,7 @@ fn unlocked_settings(store: Option<&Store>, flags: &Flags) -> Settings {
 /// or another run held the lock past the timeout. The live run's start stays recorded.
 fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, started: Instant) {
     let store = Store::open(repo).ok();
-    let settings = unlocked_settings(store.as_ref(), flags);
+    let settings = unlocked_settings(repo, flags);
     let unlocked = Recorder {
         repo,
         store: store.as_ref(),
@@ -191,7 +193,7 @@ pub fn lock_for_push(
     timeout: Duration,
     started: Instant,
 ) -> std::result::Result<lock::Lock, Box<Report>> {
-    let settings = unlocked_settings(Store::open(repo).ok().as_ref(), flags);
+    let settings = unlocked_settings(repo, flags);
     record::record_if_stopped(repo, &settings, started, false);
     lock::lock(repo, timeout).map_err(|e| {
         let mut report = Report {

@@ -84,6 +84,7 @@ const ON_SUCCESS: &str = "onSuccess";
 const ON_FAILURE: &str = "onFailure";
 
 mod check;
+mod lenient;
 pub use check::check_config;
 
 impl Settings {
@@ -100,6 +101,31 @@ impl Settings {
             keep: one(KEEP),
             exclude_tables: values(store, EXCLUDE_TABLE),
             redact: values(store, REDACT),
+            metrics_file: one(METRICS_FILE),
+            on_success: one(ON_SUCCESS),
+            on_failure: one(ON_FAILURE),
+        }
+    }
+
+    /// The settings saved in `DIR/config`, read as plain text: what a run knows when the
+    /// repository cannot be opened (see [`lenient`]).
+    pub fn load_lenient(dir: &Path) -> Settings {
+        let all = |key: &str| -> Vec<String> {
+            let mut v = lenient::values(dir, key);
+            v.retain(|v| !v.is_empty());
+            v
+        };
+        let one = |key: &str| lenient::values(dir, key).pop().filter(|v| !v.is_empty());
+        Settings {
+            dbs: all(DB),
+            history_remote: one(HISTORY_REMOTE),
+            latest_remote: one(LATEST_REMOTE),
+            ssh_key: one(SSH_KEY),
+            transport: one(TRANSPORT),
+            push_timeout: one(PUSH_TIMEOUT),
+            keep: one(KEEP),
+            exclude_tables: all(EXCLUDE_TABLE),
+            redact: all(REDACT),
             metrics_file: one(METRICS_FILE),
             on_success: one(ON_SUCCESS),
             on_failure: one(ON_FAILURE),

@@ -47,6 +47,10 @@ pub struct Run {
     /// The run failed only in its pushes (so a later successful `sqlgit push` completes it).
     #[serde(default)]
     pub push_only: bool,
+    /// When `push_only`: the time of the snapshot run that read the database (failed pushes
+    /// since keep it), which a `sqlgit push` that completes the run records as its success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_unix: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -265,6 +269,9 @@ pub fn run_hook(command: &str, vars: &[(&str, OsString)]) -> Result<()> {
     }
     // Its own process group, so a hook that overruns is stopped with everything it started.
     cmd.process_group(0);
+    // Its output is not sqlgit's (`--json` stays parseable, `--quiet` quiet): stdout is
+    // dropped, stderr (where a hook says what went wrong) is sqlgit's stderr.
+    cmd.stdout(std::process::Stdio::null());
     let Some(mut hook) = crate::stop::spawn_hook(&mut cmd)
         .with_context(|| format!("run hook {command:?} with /bin/sh"))?
     else {

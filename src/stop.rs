@@ -104,6 +104,68 @@ pub fn wait_if_stopped_elsewhere() {
     }
 }
 
+/// Process groups of the git commands running now (each in a session of its own), and the
+/// failure a run has already recorded and is telling its failure hook.
+static GIT_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static FAILURE_TOLD: Mutex<Option<String>> = Mutex::new(None);
+
+/// Kill the process group `group` (a git command that leads it: git, its ssh, its
+/// `git-remote-https`) if the run is stopped before the returned guard is dropped: a push left
+/// running outside the lock would race the next run's.
+pub fn kill_group_on_stop(group: i32) -> GitGroup {
+    GIT_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(group);
+    if stopping() {
+        // SAFETY: kill(2) of the group this git command leads.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    GitGroup(group)
+}
+
+/// Dropping it forgets the group [`kill_group_on_stop`] registered.
+pub struct GitGroup(i32);
+
+impl Drop for GitGroup {
+    fn drop(&mut self) {
+        GIT_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&g| g != self.0);
+    }
+}
+
+/// The run has recorded its failure (`line`) and is telling its failure hook: a stop now keeps
+/// that cause (adding itself to it), lets the hook finish, and fires no second one.
+pub fn failure_told(line: &str) {
+    *FAILURE_TOLD.lock().unwrap_or_else(|e| e.into_inner()) = Some(line.to_string());
+}
+
+/// The failure the run recorded before it was stopped, if any (see [`failure_told`]).
+pub fn told_failure() -> Option<String> {
+    FAILURE_TOLD
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Wait (up to the hooks' own time limit and a little) for the failure hook running now.
+fn wait_for_hooks() {
+    let until = std::time::Instant::now() + Duration::from_secs(130);
+    let alive = || {
+        HOOKS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            // SAFETY: kill(2) with signal 0 only asks whether the group still exists.
+            .any(|&g| unsafe { libc::kill(-g, 0) } == 0)
+    };
+    while alive() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Kill the hooks running now, with everything they started.
 fn kill_hooks() {
     for &group in HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -121,8 +183,19 @@ pub fn stop(reason: &str) -> ! {
         }
     }
     *STOPPER.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
-    kill_hooks();
-    eprintln!("sqlgit: {reason}");
+    for &group in GIT_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        // SAFETY: kill(2) of a git command's own process group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    let told = told_failure();
+    match &told {
+        // The failure hook already running carries the real cause: it finishes.
+        Some(line) => eprintln!("sqlgit: {line}\nsqlgit: {reason}"),
+        None => {
+            kill_hooks();
+            eprintln!("sqlgit: {reason}");
+        }
+    }
     for dir in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -130,6 +203,9 @@ pub fn stop(reason: &str) -> ! {
         && let Some(record) = slot.as_ref()
     {
         record(reason);
+    }
+    if told.is_some() {
+        wait_for_hooks();
     }
     std::process::exit(1)
 }

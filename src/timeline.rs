@@ -19,7 +19,7 @@ use git2::{Oid, Repository};
 use crate::output::human_bytes;
 use crate::remote::redact;
 use crate::settings::Settings;
-use crate::store::{Store, cache, dir_size};
+use crate::store::{Store, cache, dir_size, walk};
 use crate::when;
 
 pub struct Timeline {
@@ -87,6 +87,10 @@ impl Timeline {
         // A latest snapshot that cannot be read: said with the command that repairs it.
         self.head()?;
         let local = when::resolve(&self.store.repo, spec).map(|c| c.id());
+        if local.is_err() {
+            // Not found here because the local history ends early: that is the error.
+            self.check_local()?;
+        }
         let spec = match (local, spec) {
             (Ok(id), _) => return Ok(id),
             (Err(e), None) => return Err(e),
@@ -116,6 +120,36 @@ impl Timeline {
             if !cache::holds(&self.store, boundary) {
                 self.fetch(&url, boundary)?;
             }
+        }
+        self.cache = Some(cache::open(&self.store)?);
+        Ok(())
+    }
+
+    /// Ask the history remote whether it still holds `id`, a snapshot pruned here (read from
+    /// the cache, which `sqlgit prune` deletes when unused): fetches what is new into the
+    /// cache. An error when the remote cannot be asked or no longer holds it.
+    pub fn confirm_remote_holds(&mut self, id: Oid) -> Result<()> {
+        let shown_id = crate::store::short_id(id);
+        let Some(url) = self.remote_url() else {
+            bail!(
+                "snapshot {shown_id} was pruned here and no history remote is set: only the                  local history cache holds it"
+            );
+        };
+        let shown = redact(&url);
+        let options = Settings::load(&self.store).remote_options()?;
+        let _fetching = cache::lock_for_fetch(&self.store)?;
+        let dir = cache::create(&self.store)?;
+        let main = crate::remote::fetch_history(&dir, &url, &options).with_context(|| {
+            format!(
+                "history remote {shown} (asked whether it still holds snapshot {shown_id},                  pruned here; only the local history cache was checked)"
+            )
+        })?;
+        let fetched = Repository::open_bare(&dir)?;
+        if main != id && !fetched.graph_descendant_of(main, id).unwrap_or(false) {
+            bail!(
+                "history remote {shown} no longer holds snapshot {shown_id}, pruned here: only                  the local history cache {} does, which `sqlgit prune` deletes when unused",
+                dir.display()
+            );
         }
         self.cache = Some(cache::open(&self.store)?);
         Ok(())
@@ -164,15 +198,23 @@ impl Timeline {
         Ok(())
     }
 
-    /// The snapshots of local history.
-    pub fn local_ids(&self) -> HashSet<Oid> {
+    /// An error when a snapshot of local history cannot be read (see [`walk::parent`]).
+    pub fn check_local(&self) -> Result<()> {
+        match walk::count(self.store.head()?, &self.store.path).2 {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The snapshots of local history (an error when one cannot be read).
+    pub fn local_ids(&self) -> Result<HashSet<Oid>> {
         let mut set = HashSet::new();
-        let mut next = self.store.head().ok().flatten();
+        let mut next = self.store.head()?;
         while let Some(c) = next {
             set.insert(c.id());
-            next = c.parent(0).ok();
+            next = walk::parent(&c, &self.store.path)?;
         }
-        set
+        Ok(set)
     }
 
     /// Snapshots from `newest` back to `base` (included, as the last one) or to the first
@@ -190,9 +232,9 @@ impl Timeline {
                     rooted: false,
                 });
             }
-            match commit.parent(0) {
-                Ok(p) => commit = p,
-                Err(_) => break,
+            match walk::parent(&commit, &self.store.path)? {
+                Some(p) => commit = p,
+                None => break,
             }
         }
         if let Some(base) = base {

@@ -52,7 +52,11 @@ pub fn run(args: LogArgs) -> Result<Exit> {
     if args.all {
         timeline.load_cache()?;
     }
-    let local = timeline.local_ids();
+    let local = if args.all {
+        timeline.local_ids()?
+    } else {
+        Default::default()
+    };
     let limit = args.max_count.unwrap_or(usize::MAX);
     let mut entries = Vec::new();
     let mut next = Some(timeline.repo().find_commit(head)?);
@@ -65,7 +69,7 @@ pub fn run(args: LogArgs) -> Result<Exit> {
             entry.local = Some(local.contains(&commit.id()));
         }
         entries.push(entry);
-        next = commit.parent(0).ok();
+        next = crate::store::walk::parent(&commit, &timeline.store.path)?;
     }
     finish(&args, &entries)
 }

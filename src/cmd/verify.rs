@@ -27,6 +27,12 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
     // Points pruned locally come from the history remote (see `crate::timeline`).
     let mut timeline = Timeline::open(&args.repo)?;
     let id = timeline.resolve(args.when.as_deref())?;
+    // A history that ends early here (a damaged snapshot) fails the drill.
+    timeline.check_local()?;
+    if !timeline.local_ids()?.contains(&id) {
+        // Read from the cache: the drill counts only if the history remote still keeps it.
+        timeline.confirm_remote_holds(id)?;
+    }
     let repo = timeline.repo();
     let commit = repo
         .find_commit(id)

@@ -130,7 +130,10 @@ pub fn history(req: &Request) -> Result<Found> {
         },
         None => None,
     };
-    let reaches_back = since.is_none_or(|s| !timeline.local_ids().contains(&s));
+    let reaches_back = match since {
+        Some(s) => !timeline.local_ids()?.contains(&s),
+        None => true,
+    };
     if reaches_back {
         if timeline.can_reach_older() {
             timeline.load_cache()?;

@@ -59,7 +59,9 @@ impl Recorder<'_> {
             duration_seconds: started.elapsed().as_secs_f64(),
             ..Run::default()
         };
-        let mut st = store.map(|s| state::load(&s.path)).unwrap_or_default();
+        // A repository that cannot be opened still has its state file: the metrics keep the
+        // last success.
+        let mut st = state::load(store.map_or(repo, |s| s.path.as_path()));
         if let Some(outcome) = &report.outcome {
             run.commit = outcome.commit.map(|c| c.to_string());
             run.changed = outcome.commit.is_some();
@@ -71,6 +73,7 @@ impl Recorder<'_> {
             (run.tables, run.rows, run.bytes) = (last.tables, last.rows, last.bytes);
         }
         run.push_only = !ok && report.error.is_none();
+        run.read_unix = run.push_only.then_some(run.unix);
         if ok {
             st.last_success = Some(run.unix);
         }
@@ -108,8 +111,19 @@ pub(super) fn record_if_stopped(
     let (repo, settings) = (repo.to_path_buf(), settings.clone());
     crate::stop::on_stop(move |reason| {
         let store = Store::open(&repo).ok();
+        // Stopped while telling a failure it recorded: that cause stays, its hook is not fired
+        // again (see `crate::stop::failure_told`).
+        let told = crate::stop::told_failure();
+        let settings = Settings {
+            on_failure: settings.on_failure.clone().filter(|_| told.is_none()),
+            ..settings.clone()
+        };
+        let error = match &told {
+            Some(line) => anyhow::anyhow!("{line}; then {reason}"),
+            None => anyhow::anyhow!("{reason}"),
+        };
         let mut report = Report {
-            error: Some(anyhow::anyhow!("{reason}")),
+            error: Some(error),
             ..Report::default()
         };
         let stopped = Recorder {
@@ -133,6 +147,9 @@ pub fn record_push_if_stopped(repo: &Path, settings: &Settings, started: Instant
         let Ok(store) = Store::open(&repo) else {
             return;
         };
+        if crate::stop::told_failure().is_some() {
+            return; // the push's failure is recorded and its hook running
+        }
         let error = anyhow::anyhow!("{reason}");
         for w in fold_warnings(record_push(&store, &settings, Some(&error), &[], started)) {
             eprintln!("sqlgit: warning: {w}");
@@ -170,6 +187,10 @@ impl Told<'_> {
         {
             warnings.push(error_line(&e));
         }
+        if let Some(line) = self.failure {
+            // Recorded: a stop from now on keeps this cause and fires no second hook.
+            crate::stop::failure_told(line);
+        }
         if let Some(metrics) = &settings.metrics_file {
             let (local, bytes) = self.store.map_or((0, 0), |s| {
                 (s.local_snapshots(), crate::store::dir_size(&s.path))
@@ -192,9 +213,10 @@ impl Told<'_> {
 
 /// Record a `sqlgit push` (the caller holds the lock and has saved the push records; `error`:
 /// why it could not push at all). A failed push is recorded as a failed run (state, metrics,
-/// failure hook), the last snapshot's figures kept. A push that completes what the last run
-/// failed to push makes that run a success (success hook); any other successful push only
-/// refreshes the metrics file. Returns warnings.
+/// failure hook), the last snapshot's figures kept — unless the last run failed for another
+/// reason, which stays recorded (the hook still fires). A push that completes what the last
+/// run failed to push makes that run a success (success hook), with that run's time as the
+/// last success; any other successful push only refreshes the metrics file. Returns warnings.
 pub fn record_push(
     store: &Store,
     settings: &Settings,
@@ -215,30 +237,34 @@ pub fn record_push(
     }
     let mut run = st.last_run.clone().unwrap_or_default();
     let hook = match &failure {
+        // The last run failed for another reason (a missing database, a bad setting): that
+        // cause stays recorded until a run snapshots; this push's failure is told by its
+        // hook and by the remotes' push records.
+        Some(_) if st.last_run.as_ref().is_some_and(|r| !r.ok && !r.push_only) => {
+            settings.on_failure.as_deref()
+        }
         Some(line) => {
+            // Until a push completes it, the backup is as old as the last run that read the
+            // database (a push never reads it).
+            let read_unix = if run.ok {
+                Some(run.unix)
+            } else {
+                run.read_unix
+            };
             run = Run {
                 unix: when::unix_now(),
                 ok: false,
                 error: Some(line.clone()),
                 duration_seconds: started.elapsed().as_secs_f64(),
                 push_only: error.is_none(),
+                read_unix: read_unix.filter(|_| error.is_none()),
                 ..run
             };
             st.last_run = Some(run.clone());
             settings.on_failure.as_deref()
         }
         None if !run.ok && run.push_only => {
-            run.ok = true;
-            run.error = None;
-            run.push_only = false;
-            if run.commit.is_some() {
-                // `push --reroot` gave the run's snapshot a new id: name the one pushed.
-                if let Ok(Some(head)) = store.head() {
-                    run.commit = Some(head.id().to_string());
-                }
-            }
-            st.last_run = Some(run.clone());
-            st.last_success = Some(when::unix_now());
+            complete_run(store, &mut st, &mut run);
             settings.on_success.as_deref()
         }
         None => None,
@@ -250,6 +276,24 @@ pub fn record_push(
         failure: failure.as_deref(),
     };
     told.publish(settings, &mut st, &run)
+}
+
+/// A push completed `run`, which had failed only in its pushes: it becomes a success, as
+/// fresh as the snapshot run that read the database (not this push, which never reads it).
+fn complete_run(store: &Store, st: &mut state::State, run: &mut Run) {
+    run.ok = true;
+    run.error = None;
+    run.push_only = false;
+    if run.commit.is_some() {
+        // `push --reroot` gave the run's snapshot a new id: name the one pushed.
+        if let Ok(Some(head)) = store.head() {
+            run.commit = Some(head.id().to_string());
+        }
+    }
+    if let Some(read) = run.read_unix.take() {
+        st.last_success = st.last_success.max(Some(read));
+    }
+    st.last_run = Some(run.clone());
 }
 
 #[cfg(test)]

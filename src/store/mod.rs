@@ -17,6 +17,7 @@ pub mod prune;
 pub mod repack;
 pub mod scrub;
 pub mod tree;
+pub mod walk;
 pub mod writer;
 
 use std::cell::RefCell;
@@ -107,9 +108,11 @@ impl Store {
                     e.message()
                 ),
                 false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
-                false => {
-                    anyhow::anyhow!("repository {shown}: not a git repository ({})", e.message())
-                }
+                false => anyhow::anyhow!(
+                    "repository {shown}: not a git repository ({}){}",
+                    e.message(),
+                    unopenable_hint(dir, &e)
+                ),
             })?;
         let format = repo.config()?.get_i64(FORMAT_KEY).ok();
         if format.is_none() && !need_marker && !holds_snapshots(&repo) {
@@ -318,6 +321,23 @@ impl Store {
     /// The objects directory (bare repository layout).
     pub fn objects_dir(&self) -> PathBuf {
         self.repo.path().join("objects")
+    }
+}
+
+/// How to fix a repository git cannot open: a config with a syntax error, a `HEAD` gone.
+fn unopenable_hint(dir: &Path, e: &git2::Error) -> String {
+    let shown = dir.display();
+    if e.class() == git2::ErrorClass::Config {
+        format!(
+            ": fix the syntax of {} by hand (`git config --file {0} --list` shows where)",
+            dir.join("config").display()
+        )
+    } else if !dir.join("HEAD").exists() && dir.join("objects").is_dir() {
+        format!(
+            ": its HEAD file is missing, restore it: echo 'ref: refs/heads/main' > {shown}/HEAD"
+        )
+    } else {
+        String::new()
     }
 }
 

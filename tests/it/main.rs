@@ -32,6 +32,7 @@ mod dump;
 mod env;
 mod format;
 mod history;
+mod honest;
 mod incremental;
 mod incremental_edges;
 mod incremental_keyed;

@@ -77,6 +77,8 @@ impl GitCli {
             .spawn()
             .map_err(|e| anyhow!("cannot run {}: {e}", self.program.display()))?;
         let pid = child.id() as libc::pid_t;
+        // A stop of the run kills git with everything it started (PDEATHSIG reaches git only).
+        let _group = crate::stop::kill_group_on_stop(pid);
         let (tx, rx) = mpsc::channel();
         // When stderr last said something, and its last progress meter (git runs with
         // --progress): a transfer still moving at the deadline is named as such.
