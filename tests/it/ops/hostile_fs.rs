@@ -79,3 +79,84 @@ fn a_pack_that_cannot_be_opened_is_a_failure_and_is_not_rewritten() {
     sg(&env, T0 + 660, &["verify", "--repo", &r, &first]).success();
     git(&env, &repo, &["fsck", "--no-dangling"]);
 }
+
+/// `sqlgit ARGS` at `now` under `bash`'s `ulimit LIMIT` (e.g. `-f 40`: files of at most 40 KiB).
+fn sg_limited(env: &TestEnv, now: u64, limit: &str, args: &[&str]) -> Run {
+    let mut cmd = env.command("bash");
+    cmd.arg("-c")
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_sqlgit"))
+        .args(args)
+        .env("SQLGIT_NOW", now.to_string());
+    run_limited(env, cmd, b"")
+}
+
+/// The temporary files in `repo`'s pack folder.
+fn temporaries(repo: &Path) -> Vec<String> {
+    list_dir(&repo.join("objects/pack"))
+        .into_iter()
+        .filter(|n| !n.starts_with("pack-"))
+        .collect()
+}
+
+#[test]
+fn a_file_size_limit_fails_the_run_with_its_hook_and_leaves_no_partial_pack() {
+    let env = TestEnv::new();
+    let (db, repo) = four_snapshots(&env);
+    let r = s(&repo);
+    let hook = env.path("hook.log");
+    let on_failure = format!("echo fired >> {}", s(&hook));
+    sql(
+        &env,
+        &db,
+        "UPDATE t SET v = hex(randomblob(40)) WHERE id % 2 = 0;",
+    );
+    // The pack outgrows the limit: SIGXFSZ would kill the run; ignored, the write fails.
+    let args = ["snapshot", "--repo", &r, "--on-failure", &on_failure];
+    let run = sg_limited(&env, T0 + 600, "-f 20", &args).code_is(1);
+    let err = run.stderr_str();
+    assert!(err.contains("write pack: File too large"), "{err}");
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), "fired\n");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(repo.join("sqlgit-state.json")).unwrap()).unwrap();
+    assert!(
+        state["running"].is_null() && state["last_run"]["ok"] == false,
+        "{state}"
+    );
+    assert_eq!(temporaries(&repo), Vec::<String>::new());
+    sg(&env, T0 + 660, &["snapshot", "--repo", &r]).success();
+}
+
+#[test]
+fn a_merge_that_fails_leaves_no_partial_pack_and_is_named() {
+    let env = TestEnv::new();
+    let (db, repo) = four_snapshots(&env);
+    let r = s(&repo);
+    // 16 packs: the next run's pack makes 17 and merges the small ones, which outgrow the limit
+    // (each pack is about 20 KiB).
+    for i in 4..=15u64 {
+        sql(
+            &env,
+            &db,
+            &format!("UPDATE t SET v = 'r{i}' || id WHERE id % 50 = {i};"),
+        );
+        sg(&env, T0 + 60 * i, &["snapshot", "--repo", &r]).success();
+    }
+    assert_eq!(packs(&repo).len(), 16);
+    sql(
+        &env,
+        &db,
+        "UPDATE t SET v = 'final' || id WHERE id % 7 = 0;",
+    );
+    let run = sg_limited(&env, T0 + 1200, "-f 60", &["snapshot", "--repo", &r]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("warning: merge small packs: File too large")
+            && !err.contains("could not be fully recorded"),
+        "{err}"
+    );
+    assert_eq!(temporaries(&repo), Vec::<String>::new());
+    assert_eq!(packs(&repo).len(), 17);
+    sg(&env, T0 + 1260, &["snapshot", "--repo", &r]).success();
+    assert!(packs(&repo).len() < 17);
+}
