@@ -160,3 +160,32 @@ fn a_merge_that_fails_leaves_no_partial_pack_and_is_named() {
     sg(&env, T0 + 1260, &["snapshot", "--repo", &r]).success();
     assert!(packs(&repo).len() < 17);
 }
+
+#[test]
+fn a_config_that_cannot_be_read_is_said_so_not_taken_for_a_foreign_repository() {
+    let env = TestEnv::new();
+    let (_db, repo) = four_snapshots(&env);
+    let r = s(&repo);
+    // As root cannot be refused a read, a symlink to itself stands in for a config another
+    // user replaced with a 0600 one (ELOOP instead of EACCES).
+    let config = repo.join("config");
+    let intact = env.path("config.intact");
+    std::fs::rename(&config, &intact).unwrap();
+    std::os::unix::fs::symlink(&config, &config).unwrap();
+    let err = sg(&env, T0 + 600, &["snapshot", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert!(
+        err.contains(&format!("cannot read {}", s(&config))) && !err.contains("did not create"),
+        "{err}"
+    );
+    let status = sg(&env, T0 + 600, &["status", "--repo", &r]).code_is(1);
+    assert!(
+        status.stderr_str().contains("cannot read"),
+        "{}",
+        status.stderr_str()
+    );
+    std::fs::remove_file(&config).unwrap();
+    std::fs::rename(&intact, &config).unwrap();
+    sg(&env, T0 + 660, &["snapshot", "--repo", &r]).success();
+}
