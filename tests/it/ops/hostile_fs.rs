@@ -189,3 +189,26 @@ fn a_config_that_cannot_be_read_is_said_so_not_taken_for_a_foreign_repository() 
     std::fs::rename(&intact, &config).unwrap();
     sg(&env, T0 + 660, &["snapshot", "--repo", &r]).success();
 }
+
+#[test]
+fn a_database_path_with_a_line_break_is_refused_before_anything_is_committed() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app\nprod.db",
+        b"CREATE TABLE t(v); INSERT INTO t VALUES (1);",
+    );
+    let repo = env.path("r");
+    let run = sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo)]).code_is(2);
+    assert!(
+        run.stderr_str().contains("line break"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(!repo.join("refs/heads/main").exists());
+    let run = sg(&env, T0, &["init", "--repo", &s(&repo), "--db", &s(&db)]).code_is(2);
+    assert!(
+        run.stderr_str().contains("line break"),
+        "{}",
+        run.stderr_str()
+    );
+}
