@@ -104,7 +104,7 @@ fn literal_db_path(path: PathBuf) -> PathBuf {
 
 /// Databases are remembered in the repository's config and reached by their path as text, so a
 /// path that is not UTF-8 (a Latin-1 file name) is refused with what to do instead, before
-/// anything runs (a lossy copy of it would name no file).
+/// anything runs (a lossy copy of it would name no file); so is one with a line break.
 pub fn check_db_paths(dbs: &[PathBuf]) -> anyhow::Result<()> {
     match dbs.iter().find(|p| p.to_str().is_none()) {
         Some(db) => Err(crate::error::usage(format!(
@@ -113,7 +113,19 @@ pub fn check_db_paths(dbs: &[PathBuf]) -> anyhow::Result<()> {
              a UTF-8 name (ln -s)",
             db.display()
         ))),
-        None => Ok(()),
+        None => match dbs
+            .iter()
+            .find(|p| p.to_str().is_some_and(|t| t.contains(['\n', '\r'])))
+        {
+            // git's config cannot hold a line break: the run would commit, then fail to
+            // remember the database, and every later run would have none.
+            Some(db) => Err(crate::error::usage(format!(
+                "database {:?}: its path holds a line break, which the repository's config \
+                 (DIR/config) cannot hold: rename it, or give a symlink to it without one (ln -s)",
+                db
+            ))),
+            None => Ok(()),
+        },
     }
 }
 

@@ -271,13 +271,14 @@ fn steps(
     settings: &Settings,
     report: &mut Report,
 ) -> Result<()> {
+    // First: what a failed run left (a partial pack) may be what fills the disk.
+    pack::remove_leftovers(&store.objects_dir());
     report.notes.extend(save_settings(store, old, settings)?);
     if settings.dbs.is_empty() {
         return Err(anyhow!(
             "no database given: name one (sqlgit snapshot DB --repo DIR) or set it with sqlgit init"
         ));
     }
-    pack::remove_leftovers(&store.objects_dir());
     let mut start = prepare(store, settings, report)?;
     // A one-off run on other databases than the configured ones.
     let one_off =

@@ -1,6 +1,19 @@
 fn main() -> std::process::ExitCode {
     tune_malloc();
+    ignore_file_size_signal();
     sqlgit::main_with_exit_code()
+}
+
+/// A file-size limit (`ulimit -f`, limits.conf `fsize`) kills a process that writes past it with
+/// SIGXFSZ: no error line, no failure hook, the run left "running" in the state file, temporary
+/// files behind. Ignored, the write fails with EFBIG ("File too large") instead, and the run
+/// fails like on any other write error. Inherited by git child processes, which then report
+/// the error too.
+fn ignore_file_size_signal() {
+    // SAFETY: sets a signal's disposition to ignore; called before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// glibc's malloc gives each thread an arena of its own and raises its threshold for mapping

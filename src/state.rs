@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-const STATE_FILE: &str = "sqlgit-state.json";
+pub const STATE_FILE: &str = "sqlgit-state.json";
 
 pub use crate::remote::PushRecord;
 

@@ -15,12 +15,14 @@ use crate::store::Store;
 use crate::when;
 
 /// The warnings worth saying: each once, and a full disk (which fails every write of the
-/// record: start, state, metrics) as one line.
+/// record: start, state, metrics) as one line. A full disk met by a step of the run (merging
+/// packs) is said as it is: the record may well have been written.
 pub(super) fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut folded: Vec<String> = Vec::new();
     let mut disk_full = false;
+    let of_the_record = |w: &str| w.contains(state::STATE_FILE) || w.starts_with("metrics file");
     for w in warnings {
-        if w.contains(crate::error::DISK_FULL) {
+        if w.contains(crate::error::DISK_FULL) && of_the_record(&w) {
             disk_full = true;
         } else if !folded.contains(&w) {
             folded.push(w);
@@ -302,16 +304,20 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_one_warning_and_repeats_are_said_once() {
-        let full = |what: &str| format!("write {what}: No space left on device (os error 28)");
+        let full = |what: &str| format!("{what}: No space left on device (os error 28)");
+        let merge = full("merge small packs: write pack");
         let folded = fold_warnings(vec![
-            full("state"),
+            full("write /r/sqlgit-state.json"),
             "hook failed".into(),
-            full("state"),
-            full("metrics"),
+            merge.clone(),
+            full("write /r/.sqlgit-state.json.tmp"),
+            full("metrics file: write /m.prom"),
             "hook failed".into(),
         ]);
-        assert_eq!(folded.len(), 2, "{folded:?}");
+        assert_eq!(folded.len(), 3, "{folded:?}");
         assert_eq!(folded[0], "hook failed");
-        assert!(folded[1].starts_with("the disk is full"), "{folded:?}");
+        // A step of the run that met a full disk is named, not taken for the record.
+        assert_eq!(folded[1], merge);
+        assert!(folded[2].starts_with("the disk is full"), "{folded:?}");
     }
 }

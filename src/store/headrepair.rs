@@ -55,6 +55,7 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
     let Some(damaged) = unreadable_head(store) else {
         return Ok(None);
     };
+    objects_readable(store, damaged)?;
     let mut packs_rewritten = false;
     let kept = set_aside_loose(store, damaged)?;
     if kept.is_some() {
@@ -121,7 +122,7 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
 /// when the file cannot be read (an I/O error is not damage: nothing is moved) or reads whole.
 fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
     let loose = loose_path(&store.objects_dir(), damaged);
-    if !loose.exists() {
+    if !(loose.try_exists()).with_context(|| format!("cannot read {}", loose.display()))? {
         return Ok(None);
     }
     let bytes = std::fs::read(&loose).with_context(|| format!("read {}", loose.display()))?;
@@ -137,6 +138,40 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
     std::fs::rename(&loose, &aside)
         .with_context(|| format!("move {} to {}", loose.display(), aside.display()))?;
     Ok(Some(aside))
+}
+
+/// Fails when a place where object `id` could be stored cannot be read: libgit2 skips a pack
+/// or a folder it cannot open, and takes the object for missing, but a permission or an I/O
+/// error is no damage, and nothing may be set aside or cut because of it.
+fn objects_readable(store: &Store, id: Oid) -> Result<()> {
+    let objects = store.objects_dir();
+    let loose_dir = loose_path(&objects, id).parent().map(Path::to_path_buf);
+    let pack_dir = objects.join("pack");
+    for dir in [Some(objects), loose_dir, Some(pack_dir.clone())]
+        .into_iter()
+        .flatten()
+    {
+        match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+            Ok(entries) if dir == pack_dir => {
+                for entry in entries {
+                    let path = entry
+                        .with_context(|| format!("cannot read {}", dir.display()))?
+                        .path();
+                    if path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
+                    {
+                        std::fs::File::open(&path)
+                            .with_context(|| format!("cannot open {}", path.display()))?;
+                    }
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// [`DAMAGED_DIR`] of the repository at `repo`, made (0700) if needed.
@@ -282,6 +317,7 @@ pub fn cut_at_damaged_commit(
         let Some(cut) = damaged_parent(store, confirmed)? else {
             return Ok(None);
         };
+        objects_readable(store, cut.damaged)?;
         if set_aside_loose(store, cut.damaged)?.is_some() {
             *store = Store::open(&store.path)?;
             if store.repo.find_commit(cut.damaged).is_ok() {

@@ -63,6 +63,21 @@ pub fn is_snapshot_tree(repo: &Repository, tree: &git2::Tree) -> bool {
         })
 }
 
+/// Fails when the repository's config exists but cannot be read: libgit2 skips such a file
+/// silently, and the repository would look like one sqlgit did not create (an admin's `sudo git
+/// config` under umask 077 replaces it with a root-owned 0600 file).
+fn config_readable(git_dir: &Path, shown: &str) -> Result<()> {
+    let config = git_dir.join("config");
+    match std::fs::File::open(&config) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => bail!(
+            "repository {shown}: cannot read {}: {e}: give it back to the user that runs sqlgit \
+             (chown, chmod u+r)",
+            config.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// A repository another user owns, which git (and libgit2) refuse to open unless told to
 /// trust it: say whose it is and the command that trusts it.
 fn owned_by_another(dir: &Path, e: &git2::Error) -> anyhow::Error {
@@ -100,6 +115,7 @@ impl Store {
             Ok(m) if !m.is_dir() => bail!("repository {shown}: not a directory"),
             Ok(_) => {}
         }
+        config_readable(dir, &shown.to_string())?;
         let repo = Repository::open_ext(dir, RepositoryOpenFlags::NO_SEARCH, &[] as &[&str])
             .map_err(|e| match headrepair::shallow_damaged(dir) {
                 true => anyhow::anyhow!(

@@ -73,6 +73,27 @@ pub struct PackWriter {
     count: usize,
     /// Shared with the object writer, which reserves the objects it sends to be written.
     index: Arc<Mutex<PackIndex>>,
+    /// Removes the temporary pack and index unless the pack was finished: a write that failed
+    /// (a full disk) or a writer dropped on any error path leaves nothing behind to fill the
+    /// disk. Last, so that `out` is closed first.
+    temps: TempFiles,
+}
+
+/// Files removed when this is dropped, unless [`TempFiles::keep`] was called.
+struct TempFiles(Vec<PathBuf>);
+
+impl TempFiles {
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Encodes objects as pack entries (type and size header, then zlib). libdeflate compresses
@@ -150,6 +171,7 @@ impl PackWriter {
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(b"PACK\0\0\0\x02\0\0\0\0")?; // the count is patched in finish()
         let index = Arc::new(Mutex::new(PackIndex::new(&dir)));
+        let temps = TempFiles(vec![tmp.clone(), temp_idx_path(&tmp)]);
         Ok(PackWriter {
             dir,
             tmp,
@@ -157,6 +179,7 @@ impl PackWriter {
             offset: 12,
             count: 0,
             index,
+            temps,
         })
     }
 
@@ -191,11 +214,8 @@ impl PackWriter {
         self.count == 0
     }
 
-    /// Drop the pack unwritten (the run failed).
-    pub fn discard(self) {
-        drop(self.out);
-        let _ = std::fs::remove_file(&self.tmp);
-    }
+    /// Drop the pack unwritten (the run failed): its temporary files are removed.
+    pub fn discard(self) {}
 
     /// Seal the pack, write its index and move both into place. Returns the pack's size in
     /// bytes (0 when there was nothing to write: then no file is left behind).
@@ -208,9 +228,7 @@ impl PackWriter {
     /// name, and replaces it: whoever deletes packs it copied must not delete that one.
     pub fn finish_named(mut self) -> Result<(u64, Option<String>)> {
         if self.count == 0 {
-            drop(self.out);
-            std::fs::remove_file(&self.tmp)?;
-            return Ok((0, None));
+            return Ok((0, None)); // the temporary file goes with `self`
         }
         self.out.flush()?;
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
@@ -247,6 +265,7 @@ impl PackWriter {
         std::fs::rename(&self.tmp, &pack_path)?;
         // The .idx makes the pack visible to git: it goes last.
         std::fs::rename(&idx_tmp, self.dir.join(format!("{name}.idx")))?;
+        self.temps.keep();
         File::open(&self.dir)?.sync_all()?;
         Ok((self.offset + 20, Some(name)))
     }
@@ -372,6 +391,20 @@ mod tests {
 
     /// git fsck reads every `*.idx` in `objects/pack`: a run killed while writing must leave
     /// only files git ignores, and that the next run removes.
+    #[test]
+    fn a_writer_dropped_unfinished_leaves_nothing_behind() {
+        let objects = tempfile::tempdir().unwrap();
+        let mut writer = PackWriter::new(objects.path()).unwrap();
+        let id = object_id(Kind::Blob, b"data");
+        let entry = Compressor::default()
+            .entry(Kind::Blob, b"data", true)
+            .unwrap();
+        writer.append(id, &entry).unwrap();
+        assert_eq!(names(&objects.path().join("pack")).len(), 1);
+        drop(writer); // as on any error path before `finish`
+        assert_eq!(names(&objects.path().join("pack")), Vec::<String>::new());
+    }
+
     #[test]
     fn temporary_files_are_never_named_like_a_pack_or_its_index() {
         let objects = tempfile::tempdir().unwrap();

@@ -116,8 +116,21 @@ impl Scrub {
         // A pack this run wrote has a damaged pack's name when it holds the same objects in
         // the same order: it replaced the damaged one, which is then whole again.
         let mut buf = vec![0u8; BLOCK];
-        let (replaced, damaged): (Vec<_>, Vec<_>) = (self.damage.packs.into_iter())
-            .partition(|p| matches!(check_pack(&p.idx, &mut buf), Ok(None)));
+        let mut whole = Vec::new();
+        for pack in &self.damage.packs {
+            match check_pack(&pack.idx, &mut buf) {
+                Ok(none) => whole.push(none.is_none()),
+                // Not read again: nothing is rewritten on the strength of a read that failed.
+                Err(e) => {
+                    let line = format!("repair damaged packs: {}", error_line(&e));
+                    findings.problems.push(line);
+                    return findings;
+                }
+            }
+        }
+        let mut whole = whole.into_iter();
+        let (replaced, damaged): (Vec<_>, Vec<_>) =
+            (self.damage.packs.into_iter()).partition(|_| whole.next().unwrap_or(false));
         let damage = Damage {
             packs: damaged,
             rebuilt: Vec::new(),
@@ -258,7 +271,12 @@ fn rebuild_dependents(
     let delta_pack = deltas::DeltaPack::open(&pack.idx)?;
     let mut n = 0;
     for id in todo {
-        if let Ok((kind, data)) = delta_pack.rebuild(id, &damaged, fresh)
+        let rebuilt = match delta_pack.rebuild(id, &damaged, fresh) {
+            // A read that failed is not a delta that cannot be rebuilt: stop, remove nothing.
+            Err(e) if !check::is_damage(&e) => return Err(e.context("rebuild a delta")),
+            rebuilt => rebuilt,
+        };
+        if let Ok((kind, data)) = rebuilt
             && pack::object_id(kind, &data) == id
         {
             out.add(id, kind, &data)?;

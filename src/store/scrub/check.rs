@@ -51,8 +51,11 @@ pub fn damaged(objects_dir: &Path) -> Result<Damage> {
     for idx in indexes {
         let checked = match check_pack(&idx, &mut buf) {
             // An index that cannot be trusted says nothing of its pack: rebuild it from the
-            // pack (which must then be whole), and check again.
-            Err(e) if Index::open(&idx, &mut buf).is_err() => {
+            // pack (which must then be whole), and check again. One that cannot be read (a
+            // permission, an I/O error) is not damaged: that is a failure, and nothing is done.
+            Err(e)
+                if is_damage(&e) && Index::open(&idx, &mut buf).is_err_and(|e| is_damage(&e)) =>
+            {
                 let context = || format!("pack index {}", idx.display());
                 rebuild_index(&idx)
                     .map_err(|r| e.context(format!("rebuild it: {r:#}")))
@@ -120,18 +123,27 @@ pub(super) fn check_pack(idx_path: &Path, buf: &mut [u8]) -> Result<Option<Damag
     let index = Index::open(idx_path, buf)?;
     let mut entries = index.entries()?;
     entries.sort_unstable_by_key(|e| e.offset);
-    let (own, bad, framing) = match File::open(idx_path.with_extension("pack")) {
+    // Only bytes read and found wrong are damage: a pack that cannot be opened or read (a
+    // permission, EIO, too many open files) is a failure that marks nothing, or an intact pack
+    // would be rewritten without its entries. A pack that is gone holds nothing to read.
+    let pack_path = idx_path.with_extension("pack");
+    let (own, bad, framing) = match File::open(&pack_path) {
         Ok(pack) => {
-            let len = pack.metadata().map_or(0, |m| m.len());
-            let framing = !framing_intact(&pack, len, entries.len(), &index.pack_sum);
-            let own = crc_mismatches(&pack, len, &entries, buf);
+            let read = || format!("read {}", pack_path.display());
+            let len = pack.metadata().with_context(read)?.len();
+            let framing =
+                !framing_intact(&pack, len, entries.len(), &index.pack_sum).with_context(read)?;
+            let own = crc_mismatches(&pack, len, &entries, buf).with_context(read)?;
             let mut bad = own.clone();
             if bad.contains(&true) {
-                spread_to_deltas(&pack, &index, &entries, &mut bad)?;
+                spread_to_deltas(&pack, &index, &entries, &mut bad).with_context(read)?;
             }
             (own, bad, framing)
         }
-        Err(_) => (vec![true; entries.len()], vec![true; entries.len()], true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (vec![true; entries.len()], vec![true; entries.len()], true)
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", pack_path.display())),
     };
     if !framing && !bad.contains(&true) {
         return Ok(None);
@@ -237,22 +249,47 @@ impl Index {
 
 /// Whether the pack starts with a header for `count` objects and ends with the checksum its
 /// index names (libgit2 refuses a pack where either is wrong).
-fn framing_intact(pack: &File, len: u64, count: usize, pack_sum: &[u8; 20]) -> bool {
+fn framing_intact(pack: &File, len: u64, count: usize, pack_sum: &[u8; 20]) -> Result<bool> {
     let (mut head, mut tail) = ([0u8; 12], [0u8; 20]);
-    let read = len >= 32
-        && pack.read_exact_at(&mut head, 0).is_ok()
-        && pack.read_exact_at(&mut tail, len - 20).is_ok();
+    if len < 32 || !read_all_at(pack, &mut head, 0)? || !read_all_at(pack, &mut tail, len - 20)? {
+        return Ok(false);
+    }
     let version = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     let objects = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-    read && &head[..4] == b"PACK"
+    Ok(&head[..4] == b"PACK"
         && matches!(version, 2 | 3)
         && objects as usize == count
-        && tail == *pack_sum
+        && tail == *pack_sum)
+}
+
+/// Fill `buf` from `at`: false when the file ends first (damage: cut short), an error when it
+/// cannot be read.
+fn read_all_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<bool> {
+    match file.read_exact_at(buf, at) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `e` says something is damaged rather than that it could not be read: an I/O error
+/// other than data that ends early or is malformed is never damage.
+pub fn is_damage(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    !e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| !matches!(io.kind(), InvalidData | InvalidInput | UnexpectedEof))
+    })
 }
 
 /// For each entry (sorted by offset): whether its bytes fail its CRC or cannot be read. An entry
 /// ends where the next begins, the last one at the pack's 20-byte trailer.
-fn crc_mismatches(pack: &File, len: u64, entries: &[Entry], buf: &mut [u8]) -> Vec<bool> {
+fn crc_mismatches(
+    pack: &File,
+    len: u64,
+    entries: &[Entry],
+    buf: &mut [u8],
+) -> std::io::Result<Vec<bool>> {
     let end = len.saturating_sub(20);
     let mut reader = Sequential {
         file: pack,
@@ -264,9 +301,9 @@ fn crc_mismatches(pack: &File, len: u64, entries: &[Entry], buf: &mut [u8]) -> V
     for (i, e) in entries.iter().enumerate() {
         let next = entries.get(i + 1).map_or(end, |n| n.offset);
         let sane = e.offset >= 12 && e.offset < next && next <= end;
-        bad.push(!sane || reader.crc(e.offset, next) != Some(e.crc));
+        bad.push(!sane || reader.crc(e.offset, next)? != Some(e.crc));
     }
-    bad
+    Ok(bad)
 }
 
 /// Reads a pack front to back in blocks of the buffer's size, whatever its entries' sizes.
@@ -279,34 +316,34 @@ struct Sequential<'a> {
 }
 
 impl Sequential<'_> {
-    /// The CRC-32 of the bytes from `from` to `to` (None: some cannot be read).
-    fn crc(&mut self, from: u64, to: u64) -> Option<u32> {
+    /// The CRC-32 of the bytes from `from` to `to` (None: the pack ends before `to`).
+    fn crc(&mut self, from: u64, to: u64) -> std::io::Result<Option<u32>> {
         let mut crc = libdeflater::Crc::new();
         let mut at = from;
         while at < to {
-            if at < self.start || at >= self.start + self.filled as u64 {
-                self.fill(at)?;
+            if (at < self.start || at >= self.start + self.filled as u64) && !self.fill(at)? {
+                return Ok(None);
             }
             let skip = (at - self.start) as usize;
             let n = ((self.filled - skip) as u64).min(to - at) as usize;
             crc.update(&self.buf[skip..skip + n]);
             at += n as u64;
         }
-        Some(crc.sum())
+        Ok(Some(crc.sum()))
     }
 
-    /// Read the block at `at` (None: nothing there, or a read error).
-    fn fill(&mut self, at: u64) -> Option<()> {
+    /// Read the block at `at` (false: nothing there; an error when it cannot be read).
+    fn fill(&mut self, at: u64) -> std::io::Result<bool> {
         (self.start, self.filled) = (at, 0);
         loop {
             match self.file.read_at(self.buf, at) {
-                Ok(0) => return None,
+                Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.filled = n;
-                    return Some(());
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -320,7 +357,7 @@ fn spread_to_deltas(pack: &File, index: &Index, entries: &[Entry], bad: &mut [bo
     let mut deltas = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let mut head = [0u8; 40];
-        let got = pack.read_at(&mut head, e.offset).unwrap_or(0);
+        let got = pack.read_at(&mut head, e.offset)?;
         let Ok((kind, _, used)) = entry_header(&head[..got]) else {
             continue;
         };
@@ -469,6 +506,36 @@ mod tests {
             e.contains("checksum") && e.contains("rebuild it: git index-pack"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_pack_or_index_that_cannot_be_read_is_an_error_not_damage() {
+        let (dir, _) = tiny_pack(&[b"one", b"two", b"three"]);
+        let objects = dir.path().join("objects");
+        let (pack, idx) = (only(dir.path(), "pack"), only(dir.path(), "idx"));
+        let intact = std::fs::read(&pack).unwrap();
+        // Opened, but every read fails (EISDIR).
+        std::fs::remove_file(&pack).unwrap();
+        std::fs::create_dir(&pack).unwrap();
+        let e = format!("{:#}", damaged(&objects).unwrap_err());
+        assert!(e.contains("read ") && e.contains("directory"), "{e}");
+        // Cannot be opened (ELOOP stands in for EACCES, which root never gets).
+        std::fs::remove_dir(&pack).unwrap();
+        std::os::unix::fs::symlink(&pack, &pack).unwrap();
+        let e = format!("{:#}", damaged(&objects).unwrap_err());
+        assert!(e.contains("cannot open"), "{e}");
+        std::fs::remove_file(&pack).unwrap();
+        std::fs::write(&pack, &intact).unwrap();
+        // An index that cannot be opened is not rebuilt, nor kept as damaged.
+        let index = std::fs::read(&idx).unwrap();
+        std::fs::remove_file(&idx).unwrap();
+        std::os::unix::fs::symlink(&idx, &idx).unwrap();
+        assert!(damaged(&objects).is_err());
+        assert!(!dir.path().join("sqlgit-damaged").exists());
+        std::fs::remove_file(&idx).unwrap();
+        std::fs::write(&idx, index).unwrap();
+        assert!(damaged(&objects).unwrap().packs.is_empty());
+        assert_eq!(std::fs::read_dir(objects.join("pack")).unwrap().count(), 2);
     }
 
     #[test]
