@@ -137,7 +137,9 @@ pub fn prune(
         return Ok(report);
     }
     let git_dir = store.repo.path().to_path_buf();
-    write_shallow(&git_dir, chain[boundary])?;
+    let mut kept: Vec<Oid> = chain[..=boundary].to_vec();
+    let grafts = other_refs(&store.repo, &mut kept)?;
+    write_grafts(&git_dir, chain[boundary], &grafts)?;
     for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
         let p = git_dir.join(name);
         let _ = std::fs::remove_file(&p);
@@ -145,7 +147,7 @@ pub fn prune(
     }
     // Grafts are read when a repository is opened.
     *store = Store::open(&store.path)?;
-    let live = reachable(&store.repo, &chain[..=boundary])?;
+    let live = reachable(&store.repo, &kept)?;
     collect_garbage(&store.repo, &git_dir.join("objects"), &live, &mut report)?;
     Ok(report)
 }
@@ -194,10 +196,60 @@ fn misdated(times: &[i64]) -> usize {
     n
 }
 
+/// The other refs (a user's tags and branches, sqlgit's own under `refs/sqlgit/`, remote-tracking
+/// ones): pruning keeps their commits, and plain git must still read them (`git log TAG`, `git
+/// fsck`). A ref whose commits lead back to a kept snapshot keeps those commits (added to
+/// `kept`); any other is cut off at its own commit, returned as an extra graft.
+fn other_refs(repo: &Repository, kept: &mut Vec<Oid>) -> Result<Vec<Oid>> {
+    let mut grafts = Vec::new();
+    for r in repo.references()?.flatten() {
+        let Ok(tip) = r.peel_to_commit() else {
+            continue;
+        };
+        let mut path = Vec::new();
+        let mut next = Some(tip.clone());
+        let mut reached = false;
+        while let Some(commit) = next {
+            if kept.contains(&commit.id()) || grafts.contains(&commit.id()) {
+                reached = true;
+                break;
+            }
+            path.push(commit.id());
+            next = match commit.parent_count() {
+                1 => commit.parent(0).ok(),
+                _ => None,
+            };
+        }
+        if reached {
+            kept.extend(path);
+        } else if has_parent(&tip) {
+            grafts.push(tip.id());
+            kept.push(tip.id());
+        }
+    }
+    Ok(grafts)
+}
+
+/// Whether `commit` has a parent, whatever grafts say (a commit cut off before is parentless).
+fn has_parent(commit: &git2::Commit) -> bool {
+    String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .any(|l| l.starts_with("parent "))
+}
+
 /// Replace the `shallow` file atomically: one full hex id per line.
 pub(crate) fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
+    write_grafts(git_dir, oldest, &[])
+}
+
+/// [`write_shallow`] with more commits cut off at (see [`other_refs`]).
+fn write_grafts(git_dir: &Path, oldest: Oid, more: &[Oid]) -> Result<()> {
     let tmp = git_dir.join("shallow.sqlgit-tmp");
-    let written = std::fs::write(&tmp, format!("{oldest}\n"))
+    let mut text = format!("{oldest}\n");
+    for id in more.iter().filter(|&&id| id != oldest) {
+        text.push_str(&format!("{id}\n"));
+    }
+    let written = std::fs::write(&tmp, text)
         .and_then(|()| File::open(&tmp)?.sync_all())
         .and_then(|()| std::fs::rename(&tmp, git_dir.join("shallow")));
     if let Err(e) = written {
@@ -215,6 +267,10 @@ fn reachable(repo: &Repository, kept: &[Oid]) -> Result<HashSet<Oid>> {
     for r in repo.references()?.flatten() {
         if let Ok(c) = r.peel_to_commit() {
             commits.push(c.id());
+            // An annotated tag's own object.
+            if let Some(target) = r.target().filter(|&t| t != c.id()) {
+                live.insert(target);
+            }
         }
     }
     for id in commits {

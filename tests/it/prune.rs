@@ -9,7 +9,8 @@
 //!   prune leaves a valid repository, and a point older than local history is fetched from the
 //!   history remote (more in `history.rs`).
 //!
-//! `clock`: pruning by age and WHEN times with a clock that was wrong for a run.
+//! `clock`: pruning by age and WHEN times with a clock that was wrong for a run; `refs`: tags,
+//! branches and sqlgit's own refs on snapshots that pruning cuts off.
 //!
 //! The history remote is a `git daemon` on loopback (`servers.rs`). Every sqlgit run has a time
 //! limit, so a hang fails the test instead of wedging CI. Snapshot times are pinned with
@@ -28,6 +29,7 @@ use crate::env::{Run, TestEnv, compare_databases, copy_dir, dir_size, rfc3339};
 use crate::servers::GitDaemon;
 
 mod clock;
+mod refs;
 
 /// Limit for one sqlgit run (a healthy one takes well under a second here).
 const RUN_LIMIT: Duration = Duration::from_secs(60);
