@@ -308,6 +308,7 @@ fn steps(
     };
     report.pushes = push_all(store, settings, unreachable)?;
     if let Some(p) = prune_now(store, settings)? {
+        report.warnings.extend(clock_ahead_line(&p));
         report.repo_bytes = crate::store::dir_size(&store.path);
         report.pruned = Some(p);
     }
@@ -484,6 +485,17 @@ pub fn push_all(
     Ok(results)
 }
 
+/// A warning when pruning by age did not trust this run's clock (see `prune::trusted_now`).
+pub fn clock_ahead_line(report: &prune::Report) -> Option<String> {
+    let last = report.clock_ahead?;
+    Some(format!(
+        "this clock is more than the --keep window ahead of the last run ({}): pruning by age \
+         went by that time instead (a clock that jumped ahead must not age out recent \
+         snapshots); the next run goes by its own clock if it agrees",
+        when::show(std::time::UNIX_EPOCH + Duration::from_secs(last.max(0) as u64))
+    ))
+}
+
 /// Prune by the retention setting; None when none is set. Never drops what the history remote
 /// has not confirmed.
 pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune::Report>> {
@@ -494,6 +506,9 @@ pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune:
         Some(_) => HistoryRemote::Confirmed(remote::confirmed_history(store)),
         None => HistoryRemote::None,
     };
-    let report = prune::prune(store, keep, history, when::now()).map_err(|e| e.context("prune"))?;
+    // The previous run's clock bounds this one's (see `prune::trusted_now`).
+    let last_run = state::load(&store.path).last_run.map(|r| r.unix);
+    let report = prune::prune(store, keep, history, when::now(), last_run)
+        .map_err(|e| e.context("prune"))?;
     Ok(Some(report))
 }

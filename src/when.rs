@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use git2::{Commit, ErrorCode, Repository};
+use git2::{Commit, ErrorCode, Oid, Repository};
 
 use crate::store::BRANCH;
 
@@ -118,26 +118,48 @@ pub fn resolve_at<'r>(
         None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
         None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
     };
-    let mut commit = head;
-    loop {
-        if commit.time().seconds() <= secs {
-            return Ok(commit);
-        }
-        match commit.parent(0) {
-            Ok(p) => commit = p,
-            Err(_) => break,
-        }
+    let chain = dated_chain(head);
+    if let Some((id, _)) = chain.iter().find(|(_, t)| *t <= secs) {
+        return Ok(repo.find_commit(*id)?);
     }
+    let oldest = chain.last().map_or(secs, |(_, t)| *t);
     Err(BeforeOldest {
         message: format!(
             "no snapshot at or before {} (the oldest here is {}){}",
             show(at(secs)),
-            show(at(commit.time().seconds())),
+            show(at(oldest)),
             hint()
         ),
-        oldest: commit.time().seconds(),
+        oldest,
     }
     .into())
+}
+
+/// The snapshots from `head` back, each with the time it counts as taken. Times need not fall
+/// along the chain (a run's clock was slow or fast): a snapshot dated apart from both its
+/// neighbours counts as taken at the time of the nearer one (the middle of the three), and none
+/// counts as taken before an older one. Times then never rise going back, a time picks the
+/// latest snapshot at or before it, and one run's wrong clock misleads no other snapshot's
+/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick.
+fn dated_chain(head: Commit<'_>) -> Vec<(Oid, i64)> {
+    let mut chain = Vec::new();
+    let mut next = Some(head);
+    while let Some(commit) = next {
+        chain.push((commit.id(), commit.time().seconds()));
+        next = commit.parent(0).ok();
+    }
+    let raw: Vec<i64> = chain.iter().map(|(_, t)| *t).collect();
+    let mut oldest_max = i64::MIN;
+    for (i, (_, time)) in chain.iter_mut().enumerate().rev() {
+        if i > 0 && i + 1 < raw.len() {
+            let mut three = [raw[i - 1], raw[i], raw[i + 1]];
+            three.sort_unstable();
+            *time = three[1];
+        }
+        oldest_max = oldest_max.max(*time);
+        *time = oldest_max;
+    }
+    chain
 }
 
 /// The commit `spec` names as a git revision (`HEAD` being `head`), if any. A commit-id prefix

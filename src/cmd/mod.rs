@@ -205,6 +205,14 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             human_bytes(repo_bytes)
         );
     }
+    if report.misdated > 0 {
+        say!(
+            "note: {} snapshot{} dated before an older one (a clock was wrong when taken): \
+             pruning by age does not cut history there",
+            report.misdated,
+            if report.misdated == 1 { " is" } else { "s are" }
+        );
+    }
     if report.cache_dropped {
         say!("deleted the cache of history remote snapshots (unused for an hour)");
     }

@@ -49,7 +49,12 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         })?;
     }
     match crate::job::prune_now(&mut store, &settings)? {
-        Some(report) => super::prune_lines(&report, dir_size(&store.path)),
+        Some(report) => {
+            if let Some(w) = crate::job::clock_ahead_line(&report) {
+                eprintln!("sqlgit: warning: {w}");
+            }
+            super::prune_lines(&report, dir_size(&store.path))
+        }
         None if args.keep.keep.as_deref() == Some("") => {
             say!("pruning is off for {}", store.path.display());
         }

@@ -99,8 +99,8 @@ fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
         "the remote's main {} is not a snapshot this repository has: it diverged (another \
          machine, someone else or an older copy of this repository pushed there), or it was \
          rewound (restored from an older backup of itself, it lacks snapshots it confirmed), \
-         and sqlgit never rewrites a remote's history; to put the {} kept here that it lacks \
-         on top of it, run: {} (if another machine snapshots to this remote, give each machine its own \
+         and sqlgit never rewrites a remote's history; to put those of the {} kept here that it \
+         lacks (it may have some already) on top of it, run: {} (if another machine snapshots to this remote, give each machine its own \
          remote instead; if the remote holds history sqlgit did not write, point \
          --history-remote at an empty repository)",
         short(main),

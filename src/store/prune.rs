@@ -63,6 +63,11 @@ pub struct Report {
     pub loose_deleted: usize,
     /// The history cache was deleted (unused for [`super::cache::IDLE`]).
     pub cache_dropped: bool,
+    /// Pruning by age went by this time (Unix seconds: the last run's), not by this run's
+    /// clock, which is more than the whole window ahead of it.
+    pub clock_ahead: Option<i64>,
+    /// Snapshots dated before an older snapshot (a clock was wrong): see [`age_boundary`].
+    pub misdated: usize,
 }
 
 /// What the history remote holds, as far as pruning is concerned.
@@ -75,12 +80,14 @@ pub enum HistoryRemote {
 }
 
 /// Apply `keep` to the repository (the caller holds the lock), never cutting off what the
-/// history remote has not confirmed. The store is reopened when the graft moves.
+/// history remote has not confirmed. `last_run`: when the previous run was, by its clock (see
+/// [`trusted_now`]). The store is reopened when the graft moves.
 pub fn prune(
     store: &mut Store,
     keep: Keep,
     history: HistoryRemote,
     now: SystemTime,
+    last_run: Option<i64>,
 ) -> Result<Report> {
     let mut report = Report {
         // By the real clock: the cache's stamp is a file time.
@@ -106,17 +113,12 @@ pub fn prune(
     let by_retention = match keep {
         Keep::Count(n) => n.min(chain.len()) - 1,
         Keep::Age(age) => {
-            let cutoff = now
-                .checked_sub(age)
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(i64::MIN);
-            // Every moment of the window stays restorable: the snapshot that was current when
-            // it began (the newest at or before the cutoff) is kept too.
-            times
-                .iter()
-                .position(|&t| t <= cutoff)
-                .unwrap_or(chain.len() - 1)
+            let trusted = trusted_now(now, last_run, &times[1..]);
+            if trusted + (age.as_secs() as i64) < unix(now) {
+                report.clock_ahead = Some(trusted);
+            }
+            report.misdated = misdated(&times);
+            age_boundary(&times, trusted.saturating_sub(age.as_secs() as i64))
         }
     };
     let boundary = match history {
@@ -135,7 +137,9 @@ pub fn prune(
         return Ok(report);
     }
     let git_dir = store.repo.path().to_path_buf();
-    write_shallow(&git_dir, chain[boundary])?;
+    let mut kept: Vec<Oid> = chain[..=boundary].to_vec();
+    let grafts = other_refs(&store.repo, &mut kept)?;
+    write_grafts(&git_dir, chain[boundary], &grafts)?;
     for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
         let p = git_dir.join(name);
         let _ = std::fs::remove_file(&p);
@@ -143,15 +147,109 @@ pub fn prune(
     }
     // Grafts are read when a repository is opened.
     *store = Store::open(&store.path)?;
-    let live = reachable(&store.repo, &chain[..=boundary])?;
+    let live = reachable(&store.repo, &kept)?;
     collect_garbage(&store.repo, &git_dir.join("objects"), &live, &mut report)?;
     Ok(report)
 }
 
+fn unix(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// "Now" for pruning by age: this run's clock, but never later than the last clock reading
+/// before it (the previous run's, or the newest snapshot before the head): one run whose clock
+/// is ahead must not age out snapshots taken moments ago. A second run agreeing with it (the
+/// next one) catches up, so pruning lags by at most one run.
+pub fn trusted_now(now: SystemTime, last_run: Option<i64>, older: &[i64]) -> i64 {
+    let before = older.iter().copied().chain(last_run).max();
+    before.map_or(unix(now), |b| b.min(unix(now)))
+}
+
+/// The oldest snapshot kept by age (its position, newest first): the newest one at or before
+/// `cutoff` — it was current when the window began — that is dated no earlier than any older
+/// snapshot. Times need not fall along the chain (a clock was slow or fast for a run); a
+/// snapshot is never younger than one before it, so one dated earlier than an older snapshot
+/// proves nothing about its age, and history is not cut there. None fits: everything is kept.
+fn age_boundary(times: &[i64], cutoff: i64) -> usize {
+    let mut oldest_max = i64::MIN;
+    let mut boundary = times.len() - 1;
+    for (i, &t) in times.iter().enumerate().rev() {
+        if t >= oldest_max && t <= cutoff {
+            boundary = i;
+        }
+        oldest_max = oldest_max.max(t);
+    }
+    boundary
+}
+
+/// How many snapshots are dated earlier than an older one.
+fn misdated(times: &[i64]) -> usize {
+    let mut oldest_max = i64::MIN;
+    let mut n = 0;
+    for &t in times.iter().rev() {
+        n += usize::from(t < oldest_max);
+        oldest_max = oldest_max.max(t);
+    }
+    n
+}
+
+/// The other refs (a user's tags and branches, sqlgit's own under `refs/sqlgit/`, remote-tracking
+/// ones): pruning keeps their commits, and plain git must still read them (`git log TAG`, `git
+/// fsck`). A ref whose commits lead back to a kept snapshot keeps those commits (added to
+/// `kept`); any other is cut off at its own commit, returned as an extra graft.
+fn other_refs(repo: &Repository, kept: &mut Vec<Oid>) -> Result<Vec<Oid>> {
+    let mut grafts = Vec::new();
+    for r in repo.references()?.flatten() {
+        let Ok(tip) = r.peel_to_commit() else {
+            continue;
+        };
+        let mut path = Vec::new();
+        let mut next = Some(tip.clone());
+        let mut reached = false;
+        while let Some(commit) = next {
+            if kept.contains(&commit.id()) || grafts.contains(&commit.id()) {
+                reached = true;
+                break;
+            }
+            path.push(commit.id());
+            next = match commit.parent_count() {
+                1 => commit.parent(0).ok(),
+                _ => None,
+            };
+        }
+        if reached {
+            kept.extend(path);
+        } else if has_parent(&tip) {
+            grafts.push(tip.id());
+            kept.push(tip.id());
+        }
+    }
+    Ok(grafts)
+}
+
+/// Whether `commit` has a parent, whatever grafts say (a commit cut off before is parentless).
+fn has_parent(commit: &git2::Commit) -> bool {
+    String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .any(|l| l.starts_with("parent "))
+}
+
 /// Replace the `shallow` file atomically: one full hex id per line.
 pub(crate) fn write_shallow(git_dir: &Path, oldest: Oid) -> Result<()> {
+    write_grafts(git_dir, oldest, &[])
+}
+
+/// [`write_shallow`] with more commits cut off at (see [`other_refs`]).
+fn write_grafts(git_dir: &Path, oldest: Oid, more: &[Oid]) -> Result<()> {
     let tmp = git_dir.join("shallow.sqlgit-tmp");
-    let written = std::fs::write(&tmp, format!("{oldest}\n"))
+    let mut text = format!("{oldest}\n");
+    for id in more.iter().filter(|&&id| id != oldest) {
+        text.push_str(&format!("{id}\n"));
+    }
+    let written = std::fs::write(&tmp, text)
         .and_then(|()| File::open(&tmp)?.sync_all())
         .and_then(|()| std::fs::rename(&tmp, git_dir.join("shallow")));
     if let Err(e) = written {
@@ -169,6 +267,10 @@ fn reachable(repo: &Repository, kept: &[Oid]) -> Result<HashSet<Oid>> {
     for r in repo.references()?.flatten() {
         if let Ok(c) = r.peel_to_commit() {
             commits.push(c.id());
+            // An annotated tag's own object.
+            if let Some(target) = r.target().filter(|&t| t != c.id()) {
+                live.insert(target);
+            }
         }
     }
     for id in commits {
@@ -319,4 +421,45 @@ fn remove_multi_pack_index(pack_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_boundary_never_cuts_at_a_misdated_snapshot() {
+        // Times newest first; the window begins at 100.
+        assert_eq!(age_boundary(&[300, 200, 100, 50], 100), 2, "in order");
+        assert_eq!(age_boundary(&[300, 200, 150], 100), 2, "none old enough");
+        // One run's clock slow: dated before its parent, it proves nothing about its age.
+        assert_eq!(age_boundary(&[300, 10, 250, 200, 90, 80], 100), 4);
+        assert_eq!(
+            age_boundary(&[300, 10, 250, 200], 100),
+            3,
+            "everything kept"
+        );
+        // One run's clock fast: the snapshots after it are not cut at.
+        assert_eq!(age_boundary(&[300, 5000, 90, 80], 100), 2);
+        assert_eq!(misdated(&[300, 10, 250, 200]), 1);
+        assert_eq!(misdated(&[300, 5000, 90]), 1);
+        assert_eq!(misdated(&[300, 200, 200, 100]), 0);
+    }
+
+    #[test]
+    fn one_clock_reading_ahead_of_the_last_run_is_not_trusted() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(trusted_now(at(5000), Some(1000), &[900]), 1000);
+        assert_eq!(trusted_now(at(5000), None, &[900, 800]), 900);
+        assert_eq!(
+            trusted_now(at(500), Some(1000), &[900]),
+            500,
+            "a slow clock"
+        );
+        assert_eq!(
+            trusted_now(at(5000), None, &[]),
+            5000,
+            "nothing to compare with"
+        );
+    }
 }

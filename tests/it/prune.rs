@@ -9,6 +9,9 @@
 //!   prune leaves a valid repository, and a point older than local history is fetched from the
 //!   history remote (more in `history.rs`).
 //!
+//! `clock`: pruning by age and WHEN times with a clock that was wrong for a run; `refs`: tags,
+//! branches and sqlgit's own refs on snapshots that pruning cuts off.
+//!
 //! The history remote is a `git daemon` on loopback (`servers.rs`). Every sqlgit run has a time
 //! limit, so a hang fails the test instead of wedging CI. Snapshot times are pinned with
 //! `SQLGIT_NOW`, one minute apart.
@@ -24,6 +27,9 @@ use rand::{RngExt, SeedableRng};
 
 use crate::env::{Run, TestEnv, compare_databases, copy_dir, dir_size, rfc3339};
 use crate::servers::GitDaemon;
+
+mod clock;
+mod refs;
 
 /// Limit for one sqlgit run (a healthy one takes well under a second here).
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -485,17 +491,18 @@ fn duration_retention_without_a_remote_prunes_freely() {
     }
     assert_eq!(fx.keep_setting().as_deref(), Some("10min"), "sqlgit.keep");
     let now = fx.now.get();
-    // Snapshots at now-600 ... now: younger than (or exactly) 10 minutes.
+    // Each run goes by the earlier of its clock and the previous run's (now-60 s): snapshots at
+    // now-660 ... now, the one current when that window began included.
     let times = fx.times(&fx.repo);
-    assert_eq!(times.len(), 11, "snapshot times kept: {times:?}");
+    assert_eq!(times.len(), 12, "snapshot times kept: {times:?}");
     assert!(
-        times.iter().all(|&t| t + 600 >= now),
-        "a snapshot older than 10 minutes survived: {times:?} (now {now})"
+        times.iter().all(|&t| t + 660 >= now),
+        "a snapshot older than the window survived: {times:?} (now {now})"
     );
-    assert_eq!(*times.last().unwrap(), now - 600);
+    assert_eq!(*times.last().unwrap(), now - 660);
     let local = fx.ids(&fx.repo);
-    assert_eq!(local, printed[..11], "the newest 11 snapshots");
-    fx.assert_shallow_is(&local[10]);
+    assert_eq!(local, printed[..12], "the newest 12 snapshots");
+    fx.assert_shallow_is(&local[11]);
     fx.assert_fsck(&fx.repo);
 
     // `sqlgit prune` with a shorter duration, and then much later: the newest always stays.
@@ -503,19 +510,30 @@ fn duration_retention_without_a_remote_prunes_freely() {
     // stays, so every moment of the window can still be restored.
     let run = fx.prune(&["--keep", "150s"]).success().assert_quiet();
     assert!(
-        run.stdout_str().contains("pruned 7 old snapshots"),
+        run.stdout_str().contains("pruned 8 old snapshots"),
         "{}",
         run.stdout_str()
     );
     assert_eq!(fx.keep_setting().as_deref(), Some("150s"), "sqlgit.keep");
     assert_eq!(fx.ids(&fx.repo), printed[..4]);
+    // A day later by this clock only: the last run's time is trusted, loudly.
     fx.now.set(now + 86_400);
-    fx.prune(&[]).success().assert_quiet();
+    let run = fx.prune(&[]).success();
+    assert!(
+        run.stderr_str().contains("ahead of the last run"),
+        "{}",
+        run.stderr_str()
+    );
     assert_eq!(
         fx.ids(&fx.repo),
-        printed[..1],
-        "the newest snapshot is always kept"
+        printed[..4],
+        "one clock reading ages nothing out"
     );
+    // A run at that time agrees: the one after it goes by the new clock, and keeps the
+    // snapshot current when its window began (the one from a day before).
+    let newest = printed_commit(&fx.snapshot(&[]).success());
+    fx.prune(&[]).success().assert_quiet();
+    assert_eq!(fx.ids(&fx.repo), [newest, printed[0].clone()]);
     fx.assert_shallow_is(&printed[0]);
     fx.assert_fsck(&fx.repo);
     let sql = fx.cat(None, &fx.repo).success().assert_quiet();
