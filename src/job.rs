@@ -134,7 +134,8 @@ pub fn run(req: &Request) -> Report {
         report.warnings.push(error_line(&e));
     }
     record::record_if_stopped(&store.path, &settings, started, true);
-    if let Err(e) = steps(&mut store, req, &old, &settings, &mut report) {
+    // A panic (a thread that cannot be started) fails the run like any error: recorded, hooked.
+    if let Err(e) = crate::panics::caught(|| steps(&mut store, req, &old, &settings, &mut report)) {
         report.error = Some(e);
     }
     if crate::stop::stopping() {

@@ -17,6 +17,7 @@ pub mod health;
 pub mod job;
 pub mod metricsfile;
 pub mod output;
+pub mod panics;
 pub mod progress;
 pub mod query;
 pub mod remote;
@@ -38,6 +39,7 @@ pub fn main_with_exit_code() -> ExitCode {
     // Dumps hold private data: everything sqlgit creates is private to the user.
     unsafe { libc::umask(0o077) };
     store::configure_libgit2();
+    panics::install();
     let cli = match cmd::parse() {
         Ok(cli) => cli,
         Err(err)
@@ -61,7 +63,8 @@ pub fn main_with_exit_code() -> ExitCode {
         }
     };
     say::set_quiet(cli.quiet);
-    let result = cmd::run(cli).and_then(|exit| say::check_stdout().map(|()| exit));
+    let result =
+        panics::caught(|| cmd::run(cli)).and_then(|exit| say::check_stdout().map(|()| exit));
     if let Err(err) = &result
         && !error::is_broken_pipe(err)
     {

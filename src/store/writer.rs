@@ -92,6 +92,7 @@ impl SnapshotWriter {
     pub fn start(git_dir: &Path, packs: Option<Arc<PackReader>>) -> SnapshotWriter {
         let (tx, rx) = bounded::channel(QUEUED_BATCHES, QUEUED_BYTES);
         let dir = git_dir.to_path_buf();
+        crate::failpoint::panic_at("spawn-writer");
         let handle = std::thread::spawn(move || write_objects(dir, packs, rx));
         SnapshotWriter {
             tx: Some(tx),

@@ -212,3 +212,36 @@ fn a_database_path_with_a_line_break_is_refused_before_anything_is_committed() {
         run.stderr_str()
     );
 }
+
+/// A thread that cannot be started (a process limit: `ulimit -u`, TasksMax, pids.max) is a
+/// panic in Rust: the run still fails with one line, exit 1, its hook and its state recorded.
+#[test]
+fn a_thread_that_cannot_start_fails_the_run_with_one_line_its_hook_and_state() {
+    let env = TestEnv::new();
+    let (db, repo) = four_snapshots(&env);
+    sql(&env, &db, "UPDATE t SET v = 'changed' WHERE id % 5 = 0;");
+    let hook = env.path("hook.log");
+    let on_failure = format!("echo fired >> {}", s(&hook));
+    let run = sg_vars(
+        &env,
+        T0 + 600,
+        &["snapshot", "--repo", &s(&repo), "--on-failure", &on_failure],
+        &[
+            ("SQLGIT_FAILPOINT", "spawn-writer"),
+            ("RUST_BACKTRACE", "0"),
+        ],
+    )
+    .failure();
+    assert_eq!(run.code(), Some(1), "{}", run.stderr_str());
+    let err = run.stderr_str();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("sqlgit: ") && err.contains("ulimit -u"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), "fired\n");
+    let state = std::fs::read_to_string(repo.join("sqlgit-state.json")).unwrap();
+    assert!(state.contains("ulimit -u"), "{state}");
+    assert!(state.contains("\"running\": null"), "{state}");
+}
