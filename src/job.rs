@@ -295,7 +295,7 @@ fn steps(
              sqlgit init --repo {} --db …)",
             req.flags.dbs.join(", "),
             old.dbs.join(", "),
-            store.path.display()
+            crate::shellword::path(&store.path)
         ));
     }
     report.outcome = Some(outcome);

@@ -23,6 +23,7 @@ pub mod query;
 pub mod remote;
 pub mod restore;
 pub mod settings;
+pub mod shellword;
 pub mod snapshot;
 pub mod state;
 pub mod stop;

@@ -266,7 +266,7 @@ impl Settings {
                      (saved by an older sqlgit): move it to {} or a git credential helper, then \
                      run: sqlgit init --repo {} --{role}-remote {}",
                     remote::TOKEN_ENV,
-                    store.path.display(),
+                    crate::shellword::path(&store.path),
                     remote::without_password(old).0
                 ));
             }

@@ -69,7 +69,7 @@ pub fn run(args: InitArgs) -> Result<Exit> {
         "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
         store.path.display(),
         store.repo.path().join("config").display(),
-        shown.display()
+        crate::shellword::path(&shown)
     );
     Ok(Exit::Success)
 }

@@ -80,7 +80,7 @@ pub(super) fn check_fast_forward(
                  be read, run: sqlgit snapshot --repo {} --full",
                 short(main),
                 e.message(),
-                store.path.display()
+                crate::shellword::path(&store.path)
             ),
         },
         Some(main) => Err(diverged_error(store, main)),
@@ -125,21 +125,9 @@ pub fn reroot_command(store: &Store) -> String {
     let repo = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
     format!(
         "{} push --repo {} --reroot",
-        shell_word(&exe),
-        shell_word(&repo.display().to_string())
+        crate::shellword::quote(&exe),
+        crate::shellword::path(&repo)
     )
-}
-
-/// A word for sh: as it is when it is plain, else single-quoted.
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Forget what a remote confirmed (its URL changed: the new one may have nothing).

@@ -474,8 +474,8 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         short(main),
         show_time(&theirs),
         show_time(head),
-        store.path.display(),
-        store.path.display()
+        crate::shellword::path(&store.path),
+        crate::shellword::path(&store.path)
     )
 }
 

@@ -120,8 +120,9 @@ impl Store {
             .map_err(|e| match headrepair::shallow_damaged(dir) {
                 true => anyhow::anyhow!(
                     "repository {shown}: its shallow file (where pruning cut the local history) \
-                     cannot be read ({}): run `sqlgit snapshot --repo {shown}`, which repairs it",
-                    e.message()
+                     cannot be read ({}): run `sqlgit snapshot --repo {}`, which repairs it",
+                    e.message(),
+                    crate::shellword::path(dir)
                 ),
                 false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
                 false => anyhow::anyhow!(
@@ -177,7 +178,7 @@ impl Store {
                 "refs/heads/main cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
                  points it at the newest snapshot again",
                 e.message(),
-                self.path.display()
+                crate::shellword::path(&self.path)
             )),
         }
     }
@@ -191,7 +192,7 @@ impl Store {
              from the newest snapshot here that can be read",
             id.as_deref().unwrap_or("(main)"),
             e.message(),
-            self.path.display()
+            crate::shellword::path(&self.path)
         )
     }
 

@@ -31,7 +31,7 @@ pub fn parent<'r>(commit: &Commit<'r>, dir: &Path) -> Result<Option<Commit<'r>>>
                  --repo {} --full",
                 short_id(id),
                 short_id(commit.id()),
-                dir.display()
+                crate::shellword::path(dir)
             )
         }
     }

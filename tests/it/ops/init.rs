@@ -327,3 +327,28 @@ fn an_existing_empty_repository_folder_is_filled_in_place() {
     sg(&env, T0, &["snapshot", &d, "--repo", &s(&other)]).failure();
     assert_eq!(list_dir(&other), ["notes.txt", "objects"]);
 }
+
+/// The command `init` prints for the crontab is one word per path for sh: a folder with a space
+/// in its name comes out quoted, and the printed command, run as it is, snapshots.
+#[test]
+fn the_printed_command_quotes_a_repository_path_with_a_space() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let repo = env.path("my backups/app repo");
+    let run = sg(&env, T0, &["init", "--repo", &s(&repo), "--db", &s(&db)]).success();
+    let out = run.stdout_str();
+    let quoted = format!("--repo '{}'", s(&repo));
+    assert!(out.contains(&quoted), "{out}");
+    let printed = out.split("run: ").nth(1).unwrap().trim().to_string();
+    let args = printed
+        .strip_prefix("sqlgit ")
+        .unwrap()
+        .replace(&quoted, "");
+    assert_eq!(
+        args.split_whitespace().collect::<Vec<_>>(),
+        ["snapshot"],
+        "{printed}"
+    );
+    sg(&env, T0 + 60, &["snapshot", "--repo", &s(&repo)]).success();
+    assert!(has_snapshot(&env, &repo));
+}
