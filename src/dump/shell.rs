@@ -65,7 +65,13 @@ pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8])
         }
         return;
     }
-    out.extend_from_slice(&one_line(sql));
+    // SQLite reads stored text only up to its first `;` (the rest is never parsed); a trigger's
+    // body holds `;` of its own.
+    let statement = match code_semicolon(sql) {
+        Some(at) if kind != ObjectKind::Trigger => &sql[..at],
+        _ => sql,
+    };
+    out.extend_from_slice(&one_line(statement));
     out.extend_from_slice(b";\n");
     write_fixup(out, kind, name, sql);
 }
@@ -91,6 +97,21 @@ pub fn reads_back_exactly(kind: ObjectKind, sql: &[u8]) -> bool {
     let mut text = sql.to_vec();
     text.push(b';');
     shell_runs_as_one(&text) && stored_as_typed(kind, sql)
+}
+
+/// Where the first `;` outside quotes and comments is: SQLite ends a statement there, and stores
+/// a table's, index's or view's text without it (`sqlite3CreateIndex` drops a last `;`).
+fn code_semicolon(sql: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for (kind, bytes) in pieces(sql) {
+        if kind == Piece::Code
+            && let Some(p) = bytes.iter().position(|&b| b == b';')
+        {
+            return Some(at + p);
+        }
+        at += bytes.len();
+    }
+    None
 }
 
 /// Lexical pieces of SQL text, enough to tell code from quotes, comments and blanks.
@@ -304,6 +325,10 @@ fn stored_as_typed(kind: ObjectKind, sql: &[u8]) -> bool {
     let Some(p) = prefix.iter().find(|p| sql.starts_with(p)) else {
         return false;
     };
+    // Text with a `;` is stored only up to it (and the dump's own `;` would then be extra).
+    if kind != ObjectKind::Trigger && code_semicolon(sql).is_some() {
+        return false;
+    }
     let keywords = if p.len() > 15 { 3 } else { 2 }; // CREATE [UNIQUE] INDEX / TABLE / TRIGGER
     // The next byte starts the name: no blank or comment, no IF NOT EXISTS, no schema name.
     let name_at = p.len();
@@ -537,6 +562,18 @@ mod tests {
             ObjectKind::Trigger,
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT 1;\n  SELECT 2;\nEND"
         ));
+    }
+
+    #[test]
+    fn text_with_a_semicolon_is_not_stored_as_typed() {
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE t(a,b);"));
+        assert!(!exact(ObjectKind::Table, "CREATE TABLE t(a) STRICT ; -- x"));
+        assert!(!exact(ObjectKind::Index, "CREATE INDEX i ON t(b);"));
+        assert!(!exact(ObjectKind::View, "CREATE VIEW v AS SELECT 1; junk"));
+        assert!(exact(ObjectKind::View, "CREATE VIEW v AS SELECT ';' AS x"));
+        let mut out = Vec::new();
+        write_object(&mut out, ObjectKind::Table, "t", b"CREATE TABLE t(a); junk");
+        assert!(out.starts_with(b"CREATE TABLE t(a);\nPRAGMA writable_schema=ON;\n"));
     }
 
     #[test]

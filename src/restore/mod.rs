@@ -292,15 +292,18 @@ pub fn build_snapshot(
 }
 
 /// A restore that SQLite refused because a row breaks its table's STRICT types or NOT NULL:
-/// say what it is (such rows get in only by editing the schema; no restore can insert them).
+/// say what it is (such rows get in by editing the schema, or through a mistyped ADD COLUMN
+/// default; no restore can insert them).
 pub fn unrestorable(e: anyhow::Error) -> anyhow::Error {
     let text = format!("{e:#}");
     if text.contains("cannot store ") || text.contains("NOT NULL constraint failed") {
         return e.context(
-            "a row breaks its table's STRICT column types or NOT NULL (possible only by editing \
-             the schema with writable_schema): SQLite refuses to insert it, so this snapshot \
-             cannot be restored (`sqlgit cat | sqlite3` loses the whole statement the row is \
-             in); fix the rows in the database (PRAGMA integrity_check lists them)",
+            "a row breaks its table's STRICT column types or NOT NULL (made by editing the \
+             schema with writable_schema, or by ALTER TABLE ADD COLUMN with a DEFAULT of the \
+             wrong type, which rows written before it read): SQLite refuses to insert it, so \
+             this snapshot cannot be restored (`sqlgit cat | sqlite3` loses the whole statement \
+             the row is in); fix the rows or the default in the database (PRAGMA \
+             integrity_check lists them)",
         );
     }
     e

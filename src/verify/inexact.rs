@@ -1,6 +1,6 @@
 //! What in a restored database SQL cannot make exact, found in its schema: values the SQLite
 //! that restores or reads it computes (STORED generated columns, indexes on expressions, partial
-//! indexes, indexes on VIRTUAL generated columns, float defaults of columns added by ALTER TABLE
+//! indexes, indexes on VIRTUAL generated columns, defaults of columns added by ALTER TABLE
 //! that SQLite versions read differently), and virtual tables whose module this SQLite lacks,
 //! which are checked through their shadow tables only. Each is a warning line, not a failure.
 
@@ -64,11 +64,12 @@ pub fn inexact(db: &Path) -> Result<Vec<String>> {
     let columns = float_defaults(&conn)?;
     if !columns.is_empty() {
         out.push(format!(
-            "columns without a type (or of type BLOB) whose DEFAULT is a whole number written as \
-             a float ({}): in rows written before ALTER TABLE ADD COLUMN added such a column, \
-             older SQLite versions (3.40 among them) read the default as an INTEGER (1; 0 for \
-             -0.0), newer ones as a REAL; the snapshot holds, in every row, the REAL that SQLite \
-             {} read",
+            "columns whose DEFAULT SQLite versions read differently ({}): in rows written before \
+             ALTER TABLE ADD COLUMN added such a column, older SQLite versions (3.40 among them) \
+             read a whole number written as a float in a column without a type, of type BLOB \
+             or STRICT ANY as an INTEGER (1; 0 for -0.0), and TRUE/FALSE in a TEXT column as \
+             INTEGER 1/0; newer ones read a REAL, and TEXT '1'/'0'; the snapshot holds, in every \
+             row, the value that SQLite {} read",
             columns.join(", "),
             rusqlite::version()
         ));
@@ -78,10 +79,13 @@ pub fn inexact(db: &Path) -> Result<Vec<String>> {
 }
 
 /// `table.column DEFAULT value` for each column whose default SQLite versions read differently
-/// in rows stored without the column (see [`read_by_version`]).
+/// in rows stored without the column: a whole float in a column without affinity (see
+/// [`read_by_version`]), or TRUE/FALSE in a TEXT-affinity column (3.40 reads INTEGER 1/0, newer
+/// versions TEXT '1'/'0'). Types and defaults are read as bytes: they may be any encoding.
 fn float_defaults(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT t.name, c.name, c.type, c.dflt_value \
+        "SELECT t.name, c.name, CAST(c.type AS BLOB), CAST(c.dflt_value AS BLOB), \
+         (SELECT l.strict FROM pragma_table_list(t.name) l WHERE l.schema = 'main') \
          FROM sqlite_schema t, pragma_table_xinfo(t.name) c \
          WHERE {TABLES} AND c.dflt_value IS NOT NULL ORDER BY t.name, c.cid"
     ))?;
@@ -89,14 +93,23 @@ fn float_defaults(conn: &Connection) -> Result<Vec<String>> {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
-            r.get(2)?,
-            r.get(3)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+            r.get::<_, Option<bool>>(4)?.unwrap_or(false),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (table, column, kind, default): (String, String, String, String) = row?;
-        if blob_affinity(&kind) && read_by_version(&default) {
+        let (table, column, kind, default, strict) = row?;
+        let kind = String::from_utf8_lossy(&kind);
+        let default = String::from_utf8_lossy(&default);
+        let no_affinity = if strict {
+            kind.eq_ignore_ascii_case("ANY")
+        } else {
+            blob_affinity(&kind)
+        };
+        let boolean = text_affinity(&kind) && is_true_false(&default);
+        if (no_affinity && read_by_version(&default)) || boolean {
             out.push(format!("{table}.{column} DEFAULT {default}"));
         }
     }
@@ -110,6 +123,21 @@ fn blob_affinity(kind: &str) -> bool {
         .iter()
         .any(|w| k.contains(w))
         && (k.is_empty() || k.contains("BLOB"))
+}
+
+/// Whether a column declared with type `kind` has TEXT affinity (SQLite's rules, in order).
+fn text_affinity(kind: &str) -> bool {
+    let k = kind.to_ascii_uppercase();
+    !k.contains("INT") && ["CHAR", "CLOB", "TEXT"].iter().any(|w| k.contains(w))
+}
+
+/// Whether a default is the literal TRUE or FALSE (any case, in parentheses or not).
+fn is_true_false(value: &str) -> bool {
+    let mut v = value.trim();
+    while let Some(inner) = v.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        v = inner.trim();
+    }
+    v.eq_ignore_ascii_case("TRUE") || v.eq_ignore_ascii_case("FALSE")
 }
 
 /// Whether SQLite versions read the default `value` differently in rows that lack the column
@@ -183,6 +211,18 @@ mod tests {
         ] {
             assert!(!read_by_version(no), "{no}");
         }
+    }
+
+    #[test]
+    fn true_false_defaults_of_text_columns() {
+        for yes in ["TEXT", "varchar(5)", "CLOB", "NCHAR"] {
+            assert!(text_affinity(yes), "{yes}");
+        }
+        for no in ["", "BLOB", "INT", "CHARINT", "REAL"] {
+            assert!(!text_affinity(no), "{no}");
+        }
+        assert!(is_true_false("TRUE") && is_true_false("( false )"));
+        assert!(!is_true_false("'TRUE'") && !is_true_false("1"));
     }
 
     #[test]

@@ -361,3 +361,32 @@ fn an_empty_utf16_database_restores_utf16() {
         env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
     }
 }
+
+/// A STRICT table given an ADD COLUMN default of the wrong type by plain SQL (3.40 accepts it):
+/// older rows read the mistyped default, no SQLite inserts them, and the error says how this
+/// happens instead of blaming writable_schema only.
+#[test]
+fn strict_rows_breaking_types_through_a_default_name_the_cause() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT) STRICT; INSERT INTO t VALUES(1, 'a');
+          ALTER TABLE t ADD COLUMN b BLOB DEFAULT 'abc';",
+    );
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&[Path::new("snapshot"), &db, Path::new("--repo"), &repo])
+        .success();
+    let to = env.path("to.db");
+    let run = env.sqlgit(&[
+        Path::new("restore"),
+        Path::new("--repo"),
+        &repo,
+        Path::new("--to"),
+        &to,
+    ]);
+    let err = String::from_utf8_lossy(&run.output.stderr).into_owned();
+    assert!(
+        !run.output.status.success() && err.contains("ADD COLUMN"),
+        "{err}"
+    );
+}

@@ -515,3 +515,29 @@ fn float_defaults_that_sqlite_versions_read_differently_are_named() {
         "{err}"
     );
 }
+
+/// The same class in a STRICT table's ANY column (no affinity, like BLOB) and for TRUE/FALSE in
+/// TEXT-affinity columns (3.40 reads INTEGER 1/0, newer versions TEXT '1'/'0'); a default that
+/// is not UTF-8 (Latin-1 here) is read as bytes and never makes verify fail.
+#[test]
+fn any_and_true_false_defaults_are_named_and_latin1_defaults_pass() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE s(id INTEGER PRIMARY KEY) STRICT; INSERT INTO s VALUES(1);
+          ALTER TABLE s ADD COLUMN x ANY DEFAULT 1.0; ALTER TABLE s ADD COLUMN k INT DEFAULT 2.0;
+          CREATE TABLE u(id INTEGER PRIMARY KEY, city TEXT DEFAULT 'Montr\xe9al');
+          INSERT INTO u(id) VALUES(1);
+          ALTER TABLE u ADD COLUMN on_ TEXT DEFAULT TRUE;
+          ALTER TABLE u ADD COLUMN off VARCHAR(5) DEFAULT false;
+          ALTER TABLE u ADD COLUMN n INT DEFAULT TRUE;",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot(&env, &db, &repo);
+    let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("(s.x DEFAULT 1.0, u.on_ DEFAULT TRUE, u.off DEFAULT false)"),
+        "{err}"
+    );
+}

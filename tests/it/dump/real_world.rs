@@ -336,3 +336,27 @@ fn objects_with_names_sqlite_reserves() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// Schema text ending in `;` (after blanks or comments too), as tools that rewrite
+/// `sqlite_schema` leave it: SQLite stores a typed statement without its `;`, so the text comes
+/// back only through the exact fix-up (every restore used to drop the `;` and report success).
+#[test]
+fn schema_text_with_a_semicolon() {
+    let env = TestEnv::new();
+    let db = make_db(&env, "semicolon.db", |c| {
+        c.execute_batch(
+            "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 2);
+             CREATE TABLE s(a INT) STRICT; CREATE TABLE u(a); CREATE TABLE w(a);
+             CREATE VIEW v AS SELECT 1 AS x; CREATE VIEW v2 AS SELECT 2 AS y;
+             CREATE INDEX i ON t(b); CREATE UNIQUE INDEX j ON t(a) WHERE a > 0;
+             PRAGMA writable_schema=ON;
+             UPDATE sqlite_schema SET sql = sql || ';' WHERE name IN ('t', 'v', 'i', 's');
+             UPDATE sqlite_schema SET sql = sql || ' ;' WHERE name IN ('u', 'j');
+             UPDATE sqlite_schema SET sql = sql || char(10) || ';' WHERE name = 'v2';
+             UPDATE sqlite_schema SET sql = sql || '/* c */;' WHERE name = 'w';
+             PRAGMA writable_schema=RESET;",
+        )
+        .unwrap();
+    });
+    assert_exact(&env, &db);
+}
