@@ -62,7 +62,13 @@ pub fn dump(
         .context("create a temporary directory (TMPDIR) for the live database's dump")?;
     let remove = crate::stop::remove_on_stop(dir.path());
     let git_dir = dir.path().join("live.git");
-    Repository::init_bare(&git_dir).context("create a temporary repository")?;
+    Repository::init_bare(&git_dir).with_context(|| {
+        format!(
+            "create a temporary repository in {} (TMPDIR: set it to a disk with room for the \
+             database's dump)",
+            dir.path().display()
+        )
+    })?;
     let info = git_dir.join("objects").join("info");
     std::fs::create_dir_all(&info)?;
     let objects = std::path::absolute(objects)?;
@@ -89,9 +95,13 @@ pub fn dump(
         .with_context(|| format!("database {shown}"))?;
     drop(conn);
     meter.finish();
-    let written = writer
-        .finish("live", None)
-        .context("write the live database's dump")?;
+    let written = writer.finish("live", None).with_context(|| {
+        format!(
+            "write the live database's dump in {} (TMPDIR: set it to a disk with room for \
+                 the database's dump)",
+            dir.path().display()
+        )
+    })?;
     // Opened now, so that it sees the pack just written and the alternates.
     let repo = Repository::open_bare(&git_dir).context("open the temporary repository")?;
     let db = repo

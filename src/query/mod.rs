@@ -110,8 +110,14 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("create {}", path.display()))?;
-        build_snapshot(repo, &tree, &path, None)
-            .with_context(|| format!("restore snapshot {}", short(commit)))?;
+        build_snapshot(repo, &tree, &path, None).with_context(|| {
+            format!(
+                "restore snapshot {} into a temporary copy in {} (TMPDIR: set it to a disk with \
+                 room for the database)",
+                short(commit),
+                dir.path().display()
+            )
+        })?;
         let (columns, rows) = run_statement(&path, req.sql)
             .with_context(|| format!("query at snapshot {}", short(commit)))?;
         std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;

@@ -486,3 +486,43 @@ fn status_is_unhealthy_when_the_repositorys_disk_is_full() {
     let run = sg(&env, T0 + 120, &["status", "--repo", &r]).code_is(1);
     assert!(run.stderr_str().contains("free"), "{}", run.stderr_str());
 }
+
+/// `query` and `diff --live` build their copies in TMPDIR: when it is full, the error names it.
+#[test]
+fn a_full_tmpdir_is_named_by_query_and_diff_live() {
+    let env = TestEnv::new();
+    let fs = match crate::badinput::SmallFs::mount(&env, "tmp", 1) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP: cannot mount a small filesystem: {why}");
+            return;
+        }
+    };
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+          INSERT INTO t SELECT i, printf('%0100d', i) FROM n;",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let tmp = [("TMPDIR", fs.dir.to_str().unwrap())];
+    let query = sg_vars(
+        &env,
+        T0 + 60,
+        &["query", "--repo", &r, "SELECT count(*) FROM t"],
+        &tmp,
+    );
+    let err = query.failure().stderr_str();
+    assert!(err.contains("TMPDIR") && err.contains(&s(&fs.dir)), "{err}");
+    sql(&env, &db, "UPDATE t SET v = hex(randomblob(80));");
+    let live = sg_vars(
+        &env,
+        T0 + 60,
+        &["diff", "HEAD", "--live", &d, "--repo", &r],
+        &tmp,
+    );
+    let err = live.failure().stderr_str();
+    assert!(err.contains("TMPDIR"), "{err}");
+}
