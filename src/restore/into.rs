@@ -248,6 +248,7 @@ fn save_aside(target: &Path, wal_busy: Option<Duration>, file: &PagerFile) -> Re
             file.copy_to(&mut out)?;
         }
         out.sync_all()?;
+        crate::failpoint::hit("into-saved-unnamed");
         name_aside(target, &tmp)
     })();
     let _ = remove_with_sidecars(&tmp);

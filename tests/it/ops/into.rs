@@ -484,19 +484,48 @@ fn a_restore_into_stopped_while_saving_leaves_no_partial_saved_copy() {
           INSERT INTO big SELECT randomblob(1000) FROM n;",
     );
     let before = FileState::of(&target);
-    let mut cmd = env.command("sh");
-    cmd.args(["-c", "ulimit -f 1024; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_sqlgit"))
-        .args(["restore", "--repo", &s(&repo), "--into", &s(&target)]);
-    let run = env.run(cmd, b"");
-    assert_ne!(run.code(), Some(0), "the size limit did not stop it");
-    before.assert_unchanged(&target, "a restore stopped while saving");
     let saved = |env: &TestEnv| -> Vec<String> {
         list_dir(env.root())
             .into_iter()
             .filter(|f| f.starts_with("app.db.before-restore-"))
             .collect()
     };
+    let stray = |env: &TestEnv| -> Vec<String> {
+        list_dir(env.root())
+            .into_iter()
+            .filter(|f| f.contains("sqlgit-"))
+            .collect()
+    };
+    // A file-size limit is an ordinary write error (SIGXFSZ is ignored): the copy is removed.
+    let mut cmd = env.command("sh");
+    cmd.args(["-c", "ulimit -f 1024; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_sqlgit"))
+        .args(["restore", "--repo", &s(&repo), "--into", &s(&target)]);
+    let run = env.run(cmd, b"");
+    assert_eq!(run.code(), Some(1), "the size limit did not stop it");
+    assert!(
+        run.stderr_str().contains("File too large"),
+        "{}",
+        run.stderr_str()
+    );
+    before.assert_unchanged(&target, "a restore stopped while saving");
+    assert_eq!(
+        saved(&env),
+        Vec::<String>::new(),
+        "a partial saved copy is left"
+    );
+    assert_eq!(
+        stray(&env),
+        Vec::<String>::new(),
+        "a failed save left its copy"
+    );
+    // Killed once the copy is whole but not named yet: it stays hidden, not a saved copy.
+    let mut cmd = env.command(env!("CARGO_BIN_EXE_sqlgit"));
+    cmd.args(["restore", "--repo", &s(&repo), "--into", &s(&target)])
+        .env("SQLGIT_FAILPOINT", "into-saved-unnamed");
+    let run = env.run(cmd, b"");
+    assert_ne!(run.code(), Some(0), "the failpoint did not stop it");
+    before.assert_unchanged(&target, "a restore killed while saving");
     assert_eq!(
         saved(&env),
         Vec::<String>::new(),
