@@ -13,7 +13,9 @@ mod compare;
 mod util;
 
 pub use compare::compare_databases;
-pub use util::{copy_dir, dir_size, kill_group, one_error_line, parse_csv, rfc3339};
+pub use util::{
+    copy_dir, dir_size, hook_lines, kill_group, logging_hook, one_error_line, parse_csv, rfc3339,
+};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

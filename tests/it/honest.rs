@@ -5,26 +5,10 @@
 
 use std::path::Path;
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, hook_lines, logging_hook};
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// A hook that appends `RESULT|ERROR` to `file`.
-fn hook(file: &Path) -> String {
-    format!(
-        "printf '%s|%s\\n' \"$SQLGIT_RESULT\" \"$SQLGIT_ERROR\" >> '{}'",
-        file.display()
-    )
-}
-
-fn lines(file: &Path) -> Vec<String> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn small_db(env: &TestEnv) -> std::path::PathBuf {
@@ -32,6 +16,39 @@ fn small_db(env: &TestEnv) -> std::path::PathBuf {
         "a.db",
         b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a'),(2,'b');",
     )
+}
+
+/// Four snapshots of `db` (the last three after `change(1..=3)`) with `--keep 1` and a history
+/// remote, so the local history is pruned: the repository and the remote.
+fn pruned_with_history(
+    env: &TestEnv,
+    db: &Path,
+    change: impl Fn(usize) -> String,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let repo = env.path("r");
+    let hist = env.path("hist.git");
+    env.git_in(
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
+    );
+    env.sqlgit(&[
+        "snapshot",
+        &s(db),
+        "--repo",
+        &s(&repo),
+        "-q",
+        "--history-remote",
+        &s(&hist),
+        "--keep",
+        "1",
+    ])
+    .success();
+    for i in 1..=3 {
+        env.sqlite3(db, change(i));
+        env.sqlgit(&["snapshot", "--repo", &s(&repo), "-q"])
+            .success();
+    }
+    (repo, hist)
 }
 
 /// A run that failed for another reason than its pushes (the database is gone) stays failed
@@ -55,9 +72,9 @@ fn a_push_never_clears_a_failure_that_was_not_about_pushing() {
         "--history-remote",
         &s(&hist),
         "--on-failure",
-        &hook(&hooks),
+        &logging_hook(&hooks),
         "--on-success",
-        &hook(&hooks),
+        &logging_hook(&hooks),
     ])
     .success();
     std::fs::rename(&hist, &down).unwrap();
@@ -74,7 +91,7 @@ fn a_push_never_clears_a_failure_that_was_not_about_pushing() {
         status.stdout_str(),
         status.stderr_str()
     );
-    let hooks = lines(&hooks);
+    let hooks = hook_lines(&hooks);
     assert!(
         !hooks.iter().skip(1).any(|l| l.starts_with("success")),
         "{hooks:?}"
@@ -172,29 +189,8 @@ fn a_damaged_older_snapshot_is_loud_in_every_reading_command() {
 fn a_missing_shallow_file_is_not_the_first_snapshot() {
     let env = TestEnv::new();
     let db = small_db(&env);
-    let repo = env.path("r");
-    let hist = env.path("hist.git");
-    env.git_in(
-        env.root(),
-        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
-    );
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "-q",
-        "--history-remote",
-        &s(&hist),
-        "--keep",
-        "1",
-    ])
-    .success();
-    for i in 1..=3 {
-        env.sqlite3(&db, format!("UPDATE t SET v='v{i}' WHERE id=1"));
-        env.sqlgit(&["snapshot", "--repo", &s(&repo), "-q"])
-            .success();
-    }
+    let (repo, _hist) =
+        pruned_with_history(&env, &db, |i| format!("UPDATE t SET v='v{i}' WHERE id=1"));
     assert!(repo.join("shallow").exists(), "nothing was pruned");
     std::fs::remove_file(repo.join("shallow")).unwrap();
     for args in [vec!["log"], vec!["status"]] {
@@ -228,7 +224,7 @@ fn an_unopenable_repository_still_fires_the_hook_and_records_metrics() {
             "--metrics-file",
             &s(&metrics),
             "--on-failure",
-            &hook(&hooks),
+            &logging_hook(&hooks),
         ])
         .success();
         match damage {
@@ -249,7 +245,7 @@ fn an_unopenable_repository_still_fires_the_hook_and_records_metrics() {
             "HEAD"
         };
         assert!(err.contains(fix), "{damage}: {err}");
-        let fired = lines(&hooks);
+        let fired = hook_lines(&hooks);
         assert_eq!(fired.len(), 1, "{damage}: {fired:?}");
         assert!(fired[0].starts_with("failure|"), "{fired:?}");
         let text = std::fs::read_to_string(&metrics).unwrap();
@@ -303,7 +299,11 @@ fn a_stop_during_the_failure_hook_keeps_the_cause_and_fires_once() {
     let db = small_db(&env);
     let repo = env.path("r");
     let (hooks, started) = (env.path("hooks.txt"), env.path("hook.started"));
-    let slow = format!("{}; touch '{}'; sleep 2", hook(&hooks), started.display());
+    let slow = format!(
+        "{}; touch '{}'; sleep 2",
+        logging_hook(&hooks),
+        started.display()
+    );
     env.sqlgit(&[
         "snapshot",
         &s(&db),
@@ -322,7 +322,7 @@ fn a_stop_during_the_failure_hook_keeps_the_cause_and_fires_once() {
         || started.exists(),
     );
     assert_eq!(out.status.code(), Some(1));
-    let fired = lines(&hooks);
+    let fired = hook_lines(&hooks);
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert!(fired[0].contains("no such file"), "{fired:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -424,29 +424,8 @@ fn verify_warns_of_rows_that_break_check_constraints() {
 fn verify_of_a_pruned_snapshot_asks_the_history_remote() {
     let env = TestEnv::new();
     let db = small_db(&env);
-    let repo = env.path("r");
-    let hist = env.path("hist.git");
-    env.git_in(
-        env.root(),
-        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
-    );
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "-q",
-        "--history-remote",
-        &s(&hist),
-        "--keep",
-        "1",
-    ])
-    .success();
-    for i in 1..=3 {
-        env.sqlite3(&db, format!("INSERT INTO t(v) VALUES('x{i}')"));
-        env.sqlgit(&["snapshot", "--repo", &s(&repo), "-q"])
-            .success();
-    }
+    let (repo, hist) =
+        pruned_with_history(&env, &db, |i| format!("INSERT INTO t(v) VALUES('x{i}')"));
     let first = env.git_in(&hist, &["rev-list", "--max-parents=0", "main"]);
     env.sqlgit(&["verify", &first, "--repo", &s(&repo), "-q"])
         .success();

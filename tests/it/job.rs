@@ -9,27 +9,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, hook_lines, logging_hook};
 use crate::servers::GitDaemon;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// A hook that appends `RESULT ERROR` to `file`.
-fn hook(file: &Path) -> String {
-    format!(
-        "printf '%s|%s\\n' \"$SQLGIT_RESULT\" \"$SQLGIT_ERROR\" >> '{}'",
-        file.display()
-    )
-}
-
-fn hook_lines(file: &Path) -> Vec<String> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// The bank database snapshotted into `bank.sqlgit` with an `--on-failure` hook writing to
@@ -44,7 +28,7 @@ fn snapshotted_with_failure_hook(env: &TestEnv) -> (std::path::PathBuf, std::pat
         "--repo",
         &s(&repo),
         "--on-failure",
-        &hook(&hook_file),
+        &logging_hook(&hook_file),
     ])
     .success();
     (repo, hook_file)
@@ -179,7 +163,7 @@ fn failure_hook_fires_when_the_repository_cannot_be_made() {
             "--repo",
             &s(&repo),
             "--on-failure",
-            &hook(&hook_file),
+            &logging_hook(&hook_file),
             "--metrics-file",
             &s(&metrics),
         ])
@@ -287,9 +271,9 @@ fn failure_hook_on_a_push_failure() {
             "--history-remote",
             &url,
             "--on-failure",
-            &hook(&hook_file),
+            &logging_hook(&hook_file),
             "--on-success",
-            &hook(&success_file),
+            &logging_hook(&success_file),
             "--metrics-file",
             &s(&metrics),
         ])

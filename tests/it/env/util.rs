@@ -1,5 +1,6 @@
 //! Small helpers every test file needs alike: times as RFC 3339, directory sizes and copies,
-//! killing a process group, the one-line error check, and reading CSV output.
+//! killing a process group, the one-line error check, reading CSV output, and a hook that logs
+//! its run's result.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -98,4 +99,21 @@ pub fn parse_csv(text: &[u8]) -> Vec<Vec<Vec<u8>>> {
         "CSV: the last record does not end in CRLF"
     );
     records
+}
+
+/// A hook that appends `RESULT|ERROR` (its `SQLGIT_RESULT` and `SQLGIT_ERROR`) to `file`.
+pub fn logging_hook(file: &Path) -> String {
+    format!(
+        "printf '%s|%s\\n' \"$SQLGIT_RESULT\" \"$SQLGIT_ERROR\" >> '{}'",
+        file.display()
+    )
+}
+
+/// The lines a [`logging_hook`] wrote to `file` (none when it never ran).
+pub fn hook_lines(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
