@@ -34,13 +34,16 @@ pub fn install() {
 }
 
 fn message(info: &PanicHookInfo) -> String {
-    let payload = info.payload();
-    let text = payload
+    explained(&payload_text(info.payload()))
+}
+
+/// What a panic said (`panic!` gives a `&str` or a `String`).
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown cause".into());
-    explained(&text)
+        .unwrap_or_else(|| "unknown cause".into())
 }
 
 /// A panic's message with the fix for the limits that cause them in the field.
@@ -65,14 +68,7 @@ pub fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
         Ok(result) => result,
         Err(payload) => {
             let kept = LAST.lock().ok().and_then(|mut last| last.take());
-            let text = kept.unwrap_or_else(|| {
-                let text = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown cause".into());
-                explained(&text)
-            });
+            let text = kept.unwrap_or_else(|| explained(&payload_text(payload.as_ref())));
             Err(anyhow!("{text}"))
         }
     }

@@ -326,13 +326,7 @@ impl Store {
 
     /// Snapshots in local history.
     pub fn local_snapshots(&self) -> usize {
-        let mut n = 0;
-        let mut next = self.head().ok().flatten();
-        while let Some(c) = next {
-            n += 1;
-            next = c.parent(0).ok();
-        }
-        n
+        walk::count(self.head().ok().flatten(), &self.path).0
     }
 
     /// The objects directory (bare repository layout).
