@@ -431,6 +431,12 @@ fn take_snapshot(
         state::save(&store.path, &st)?;
     }
     let mut failures: Vec<String> = outcome.mismatch.iter().cloned().collect();
+    failures.extend(outcome.unrestorable.iter().map(|line| {
+        format!(
+            "snapshot {} cannot be restored: {line}",
+            crate::store::short_id(outcome.head)
+        )
+    }));
     failures.append(&mut start.head_lost);
     report
         .warnings

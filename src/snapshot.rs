@@ -47,6 +47,8 @@ pub struct Outcome {
     pub mismatch: Option<String>,
     /// What the scrub of a run that read everything found and repaired.
     pub scrub: Findings,
+    /// Rows of this snapshot that no restore can insert again (the run fails naming them).
+    pub unrestorable: Vec<String>,
 }
 
 /// The folder a database file's snapshots live in: its file name, made path-safe.
@@ -102,6 +104,7 @@ pub fn take(
     let mut reuse = Reuse::default();
     let mut read_whole = true;
     let mut mismatch = None;
+    let mut unrestorable = Vec::new();
     for db in dbs {
         let folder = db_folder(db);
         let previous = match reading {
@@ -127,6 +130,12 @@ pub fn take(
                 one.root_tree
             ));
         }
+        unrestorable.extend(
+            one.snapshot
+                .unrestorable
+                .iter()
+                .map(|line| format!("database {folder}: {line}")),
+        );
         tree = Some(one.root_tree);
         pack_bytes += one.pack_bytes;
         let s = one.snapshot.summary;
@@ -157,6 +166,7 @@ pub fn take(
             read_whole,
             mismatch,
             scrub: scrub.repair(store),
+            unrestorable,
         });
     }
     // The maps describe the new commit only once it exists.
@@ -186,6 +196,7 @@ pub fn take(
         read_whole,
         mismatch,
         scrub: scrub.repair(store),
+        unrestorable,
     })
 }
 

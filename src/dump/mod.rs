@@ -43,6 +43,7 @@ pub mod shell;
 pub mod source;
 mod sqlitefiles;
 pub mod stmt;
+mod strictdefault;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
@@ -173,6 +174,8 @@ pub struct Snapshot {
     pub checked: bool,
     /// Every table was reused: the map is the previous one (no need to write it again).
     pub same_map: bool,
+    /// Rows that no restore can insert again, one line per column (see [`strictdefault`]).
+    pub unrestorable: Vec<String>,
 }
 
 /// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
@@ -225,6 +228,7 @@ pub fn dump_snapshot(
             summary = dump_in_transaction(conn, check, filters, format, Some(&mut mapper))?;
             checked = true;
         }
+        let unrestorable = strictdefault::unrestorable(conn, filters)?;
         let mut tables = mapper.tables;
         tables.sort_by_key(|t| t.rootpage); // see PageMap::table
         Ok(Snapshot {
@@ -238,6 +242,7 @@ pub fn dump_snapshot(
             reuse: mapper.reuse,
             checked,
             same_map,
+            unrestorable,
         })
     })();
     let _ = conn.execute_batch("COMMIT");

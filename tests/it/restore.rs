@@ -363,8 +363,10 @@ fn an_empty_utf16_database_restores_utf16() {
 }
 
 /// A STRICT table given an ADD COLUMN default of the wrong type by plain SQL (3.40 accepts it):
-/// older rows read the mistyped default, no SQLite inserts them, and the error says how this
-/// happens instead of blaming writable_schema only.
+/// older rows read the mistyped default and no SQLite inserts them. The snapshot keeps the data
+/// but its run fails the day it happens, naming the rows and the fix; the restore's error says
+/// how this happens instead of blaming writable_schema only; once the rows hold a value of the
+/// column's type, runs succeed and the snapshot restores.
 #[test]
 fn strict_rows_breaking_types_through_a_default_name_the_cause() {
     let env = TestEnv::new();
@@ -374,19 +376,37 @@ fn strict_rows_breaking_types_through_a_default_name_the_cause() {
           ALTER TABLE t ADD COLUMN b BLOB DEFAULT 'abc';",
     );
     let repo = env.path("r.sqlgit");
-    env.sqlgit(&[Path::new("snapshot"), &db, Path::new("--repo"), &repo])
-        .success();
+    let snapshot = [Path::new("snapshot"), &db, Path::new("--repo"), &repo];
+    let err = env.sqlgit(&snapshot).failure().stderr_str();
+    assert!(
+        err.contains("cannot be restored")
+            && err.contains("1 row(s)")
+            && err.contains("UPDATE \"t\" SET \"b\""),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
     let to = env.path("to.db");
-    let run = env.sqlgit(&[
+    let restore = [
         Path::new("restore"),
         Path::new("--repo"),
         &repo,
         Path::new("--to"),
         &to,
-    ]);
-    let err = String::from_utf8_lossy(&run.output.stderr).into_owned();
-    assert!(
-        !run.output.status.success() && err.contains("ADD COLUMN"),
-        "{err}"
-    );
+    ];
+    let err = env.sqlgit(&restore).failure().stderr_str();
+    assert!(err.contains("ADD COLUMN"), "{err}");
+    // An unchanged database fails every run until its rows are fixed.
+    env.sqlgit(&snapshot).failure();
+    env.sqlite3(
+        &db,
+        "UPDATE t SET b = CAST(b AS BLOB) WHERE typeof(b) <> 'blob';",
+    )
+    .success();
+    env.sqlgit(&snapshot).success();
+    env.sqlgit(&restore).success();
+    let got = env
+        .sqlite3(&to, "SELECT id, hex(b) FROM t;")
+        .success()
+        .stdout_str();
+    assert_eq!(got.trim(), "1|616263");
 }
