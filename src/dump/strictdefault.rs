@@ -20,6 +20,7 @@ pub fn unrestorable(conn: &Connection, filters: &Filters) -> Result<Vec<String>>
             "SELECT t.name, c.name, c.type, c.dflt_value \
              FROM sqlite_schema t, pragma_table_list(t.name) l, pragma_table_xinfo(t.name) c \
              WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+             AND t.sql NOT LIKE 'CREATE VIRTUAL%' \
              AND l.schema = 'main' AND l.strict AND c.hidden = 0 \
              AND c.dflt_value IS NOT NULL ORDER BY t.name, c.cid",
         )
