@@ -441,6 +441,7 @@ fn take_snapshot(
     report
         .warnings
         .extend(outcome.scrub.repaired.iter().cloned());
+    report.warnings.extend(outcome.warnings.iter().cloned());
     failures.extend(scrub_failures(&outcome.scrub, settings));
     if outcome.scrub.packs_changed {
         // The repository still had the removed packs open.

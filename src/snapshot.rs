@@ -49,6 +49,8 @@ pub struct Outcome {
     pub scrub: Findings,
     /// Rows of this snapshot that no restore can insert again (the run fails naming them).
     pub unrestorable: Vec<String>,
+    /// Warning lines: what the run could not keep for the next one (a page map).
+    pub warnings: Vec<String>,
 }
 
 /// The folder a database file's snapshots live in: its file name, made path-safe.
@@ -156,7 +158,7 @@ pub fn take(
         && parent.tree_id() == root
     {
         maps.retain(|(folder, _)| changed_maps.contains(folder));
-        save_maps(store, &mut maps, parent.id());
+        let warnings = save_maps(store, &mut maps, parent.id());
         return Ok(Outcome {
             commit: None,
             head: parent.id(),
@@ -167,6 +169,7 @@ pub fn take(
             mismatch,
             scrub: scrub.repair(store),
             unrestorable,
+            warnings,
         });
     }
     // The maps describe the new commit only once it exists.
@@ -186,7 +189,7 @@ pub fn take(
         .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
         .context("commit snapshot")?;
     store.note_format(format)?;
-    save_maps(store, &mut maps, commit);
+    let warnings = save_maps(store, &mut maps, commit);
     Ok(Outcome {
         commit: Some(commit),
         head: commit,
@@ -197,6 +200,7 @@ pub fn take(
         mismatch,
         scrub: scrub.repair(store),
         unrestorable,
+        warnings,
     })
 }
 
@@ -303,12 +307,24 @@ fn add_reuse(total: &mut Reuse, r: &Reuse) {
 
 /// Keep each database's page map for `commit`. A map that cannot be written only costs the
 /// next run a full read (it finds no map, or one of another commit).
-fn save_maps(store: &Store, maps: &mut [(String, dump::pages::PageMap)], commit: Oid) {
+/// Save each database's page map for `commit`. A map that cannot be saved is removed (the
+/// next run reads that database whole) and said in a warning line: the backup is whole, but
+/// every run stays slow until the cause (a full disk, a read-only folder) is fixed.
+fn save_maps(
+    store: &Store,
+    maps: &mut [(String, dump::pages::PageMap)],
+    commit: Oid,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
     for (folder, map) in maps.iter_mut() {
-        if previous::save(store, folder, map, commit).is_err() {
+        if let Err(e) = previous::save(store, folder, map, commit) {
             previous::forget(store, folder);
+            warnings.push(format!(
+                "save the page map of {folder}: {e:#}: the next run reads {folder} whole"
+            ));
         }
     }
+    warnings
 }
 
 fn commit_message(dbs: &[(String, Summary)], total: &Summary) -> String {

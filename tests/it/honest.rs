@@ -1,7 +1,7 @@
 //! Honest failures and green checks: a push never hides a run's real failure nor makes a stale
 //! backup look fresh, damaged history is loud in every reading command, a repository that
 //! cannot be opened still fires its hook, hooks never write to sqlgit's stdout, stops keep the
-//! real cause, remote messages cannot drive the terminal.
+//! real cause, remote messages cannot drive the terminal, a page map that cannot be saved is said.
 
 use std::path::Path;
 
@@ -437,5 +437,25 @@ fn verify_of_a_pruned_snapshot_asks_the_history_remote() {
         run.stderr_str().contains("only the local history cache"),
         "{}",
         run.stderr_str()
+    );
+}
+
+/// A page map that cannot be saved (here its folder is a file) leaves the backup whole but
+/// every later run slow: the run says so on stderr instead of silently reading whole.
+#[test]
+fn a_page_map_that_cannot_be_saved_is_said() {
+    let env = TestEnv::new();
+    let db = small_db(&env);
+    let repo = env.path("r");
+    let snapshot = ["snapshot", &s(&db), "--repo", &s(&repo)];
+    env.sqlgit(&snapshot).success();
+    let maps = repo.join("sqlgit-pages");
+    std::fs::remove_dir_all(&maps).unwrap();
+    std::fs::write(&maps, "").unwrap();
+    env.sqlite3(&db, "INSERT INTO t VALUES(3, 'c');");
+    let err = env.sqlgit(&snapshot).success().stderr_str();
+    assert!(
+        err.contains("save the page map of a.db") && err.contains("reads a.db whole"),
+        "{err}"
     );
 }
