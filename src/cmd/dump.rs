@@ -50,6 +50,10 @@ pub fn run(args: DumpArgs) -> Result<Exit> {
     match result {
         Ok(_) => {
             out.finish()?;
+            // Read again after the dump's transaction: a warning, not a promise.
+            for line in dump::strictdefault::unrestorable(&conn, &filters).unwrap_or_default() {
+                eprintln!("sqlgit: warning: this dump cannot be restored: {line}");
+            }
             Ok(Exit::Success)
         }
         Err(e) => {

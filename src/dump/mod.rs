@@ -43,7 +43,7 @@ pub mod shell;
 pub mod source;
 mod sqlitefiles;
 pub mod stmt;
-mod strictdefault;
+pub mod strictdefault;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
