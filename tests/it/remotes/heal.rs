@@ -1,0 +1,54 @@
+//! Self-healing after the abuse a cron job meets over weeks, where the evidence is in the
+//! content and ancestry of the snapshots rather than their times: a rebuilt machine that kept
+//! only the repository's config, a history remote put back from a backup whose main is exactly
+//! where local pruning cut, and a clock that ran fast once before the machine was rebuilt.
+
+use super::recovery::snapshot_run;
+use super::{Fx, printed_commit};
+
+/// The history remote on the git daemon, with `--keep 2`: (its path, the cron flags).
+fn history_kept_2(fx: &Fx) -> (std::path::PathBuf, Vec<String>) {
+    let history = fx.daemon.create_bare("history");
+    let cron = ["--history-remote", &fx.daemon.url("history"), "--keep", "2"]
+        .map(String::from)
+        .into();
+    (history, cron)
+}
+
+/// The machine was rebuilt and only the repository's config came back (configuration
+/// management, a backup of the settings): the plain cron run builds the repository again around
+/// that config and continues the history remote.
+#[test]
+fn a_repository_of_only_its_config_is_built_again_and_continues_history() {
+    let fx = Fx::new();
+    let (history, cron) = history_kept_2(&fx);
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let before = fx.head();
+    let config = std::fs::read(fx.repo.join("config")).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    std::fs::create_dir(&fx.repo).unwrap();
+    std::fs::write(fx.repo.join("config"), &config).unwrap();
+    let repo = fx.repo_arg();
+    let status = fx.sqlgit(&["status", "--repo", &repo]);
+    assert!(
+        status
+            .stderr_str()
+            .contains(&format!("run: sqlgit snapshot --repo {repo}")),
+        "{}",
+        status.stderr_str()
+    );
+
+    fx.change();
+    let run = snapshot_run(&fx, &[]).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert_eq!(fx.git(&history, &["rev-parse", "main^"]), before);
+    assert_eq!(std::fs::read(fx.repo.join("config")).unwrap(), config);
+    fx.assert_fsck(&history);
+}
