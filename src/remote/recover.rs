@@ -173,7 +173,8 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         Some(main)
             if main == head
                 || store.repo.find_commit(main).is_ok()
-                    && store.repo.graph_descendant_of(head, main).unwrap_or(false) =>
+                    && store.repo.graph_descendant_of(head, main).unwrap_or(false)
+                || crate::store::walk::continues_cut(&store.repo, head, main) =>
         {
             return Ok(Rerooted {
                 snapshots: 0,
@@ -268,11 +269,7 @@ fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) ->
 
 /// The parents a commit names itself, whatever grafts (a shallow boundary) say.
 fn parent_ids(commit: &Commit) -> Vec<Oid> {
-    String::from_utf8_lossy(commit.raw_header_bytes())
-        .lines()
-        .filter_map(|l| l.strip_prefix("parent "))
-        .filter_map(|id| Oid::from_str(id.trim()).ok())
-        .collect()
+    crate::store::walk::raw_parents(commit)
 }
 
 /// The remote's main, locally: fetched (depth 1) unless this repository has it already.

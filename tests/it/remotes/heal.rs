@@ -52,3 +52,39 @@ fn a_repository_of_only_its_config_is_built_again_and_continues_history() {
     assert_eq!(std::fs::read(fx.repo.join("config")).unwrap(), config);
     fx.assert_fsck(&history);
 }
+
+/// The history remote put back from a backup taken at the snapshot where pruning then cut (the
+/// own parent of the oldest kept one): its main is a real ancestor of the kept snapshots, so
+/// the next plain run is a fast-forward that gives it back every kept snapshot.
+#[test]
+fn a_history_remote_put_back_at_the_cut_is_fast_forwarded() {
+    let fx = Fx::new();
+    let (history, cron) = history_kept_2(&fx);
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
+    let backup = fx.env.path("history.bak");
+    for i in 0..5 {
+        if i == 3 {
+            crate::env::copy_dir(&history, &backup);
+        }
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let cut = fx.rev(&backup, "refs/heads/main").unwrap();
+    let shallow = std::fs::read_to_string(fx.repo.join("shallow")).unwrap();
+    let oldest = fx.git(&fx.repo, &["cat-file", "-p", shallow.trim()]);
+    assert!(oldest.contains(&format!("parent {cut}")), "{oldest}");
+    std::fs::remove_dir_all(&history).unwrap();
+    crate::env::copy_dir(&backup, &history);
+
+    fx.change();
+    let run = fx.snapshot(&cron).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert_eq!(fx.git(&history, &["rev-parse", "main~3"]), cut);
+    fx.assert_fsck(&history);
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.assert_history(&history, 7);
+}
