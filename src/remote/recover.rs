@@ -459,7 +459,8 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         return Ok(());
     }
     let theirs = repo.find_commit(main)?;
-    if theirs.time().seconds() <= head.time().seconds() {
+    if theirs.time().seconds() <= head.time().seconds() || copies_an_ancestor(store, head, &theirs)
+    {
         return Ok(());
     }
     bail!(
@@ -474,6 +475,28 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         crate::shellword::path(&store.path),
         crate::shellword::path(&store.path)
     )
+}
+
+/// Whether `theirs` (the latest remote's main) is the copy of `head` or of one of its
+/// ancestors here (same tree, author, committer and message, as the latest copy is made): a
+/// snapshot this history has already gone past, whatever the clocks said (one that ran fast,
+/// then a rebuilt machine that lost the record of what it pushed).
+fn copies_an_ancestor(store: &Store, head: &Commit, theirs: &Commit) -> bool {
+    let same = |c: &Commit| {
+        c.tree_id() == theirs.tree_id()
+            && c.committer().when() == theirs.committer().when()
+            && c.author().when() == theirs.author().when()
+            && c.message_raw_bytes() == theirs.message_raw_bytes()
+    };
+    let Ok(mut walk) = store.repo.revwalk() else {
+        return false;
+    };
+    if walk.push(head.id()).is_err() {
+        return false;
+    }
+    walk.flatten()
+        .filter_map(|id| store.repo.find_commit(id).ok())
+        .any(|c| same(&c))
 }
 
 /// "N snapshots".

@@ -88,3 +88,30 @@ fn a_history_remote_put_back_at_the_cut_is_fast_forwarded() {
     fx.snapshot(&cron).success().assert_quiet();
     fx.assert_history(&history, 7);
 }
+
+/// One run with a clock a month fast, then a rebuilt machine: the latest remote's snapshot is
+/// the copy of the one the rebuilt repository continued (an ancestor of its head), so the next
+/// run replaces it although it is older by the clock.
+#[test]
+fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.change();
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let ahead = (fx.now.get() + 30 * 86400).to_string();
+    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+    args.extend_from_slice(&cron);
+    fx.sqlgit_with(&args, &[("SQLGIT_NOW", ahead.as_str())], super::RUN_LIMIT)
+        .0
+        .success();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.assert_latest(&latest);
+    fx.assert_history(&history, 3);
+}
