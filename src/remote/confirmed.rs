@@ -40,10 +40,10 @@ pub(super) fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Resu
     }
     // Rewound to exactly where pruning cut (a backup taken then): the next push gives it back
     // every kept snapshot, so nothing is left to remember.
-    if let (Some(main), Ok(Some(head))) = (remote_main, store.head()) {
-        if crate::store::walk::continues_cut(repo, head.id(), main) {
-            return forget_confirmed(store, Role::History);
-        }
+    if let (Some(main), Ok(Some(head))) = (remote_main, store.head())
+        && crate::store::walk::continues_cut(repo, head.id(), main)
+    {
+        return forget_confirmed(store, Role::History);
     }
     match remote_main.filter(|main| repo.find_commit(*main).is_ok()) {
         Some(main) => {
