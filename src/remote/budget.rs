@@ -102,9 +102,16 @@ impl Client for Budgeted<'_> {
         self.check()?;
         self.inner.remote_main(url)
     }
-    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
+    fn send(
+        &self,
+        url: &str,
+        src: &str,
+        force: bool,
+        unrelated: Option<Oid>,
+        lease: Option<Oid>,
+    ) -> Result<()> {
         self.check()?;
-        self.inner.send(url, src, force, unrelated)
+        self.inner.send(url, src, force, unrelated, lease)
     }
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid> {
         self.check()?;

@@ -175,7 +175,14 @@ impl Client for GitCli {
         self.fetch_main_into(url, dst)
     }
 
-    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()> {
+    fn send(
+        &self,
+        url: &str,
+        src: &str,
+        force: bool,
+        unrelated: Option<Oid>,
+        lease: Option<Oid>,
+    ) -> Result<()> {
         let bare = remote_url(url);
         let id = git2::Repository::open_bare(&self.git_dir)?
             .revparse_single(src)?
@@ -202,6 +209,7 @@ impl Client for GitCli {
             Some(PushView::create(&self.git_dir, &grafts)?)
         };
         let refspec = format!("{}{id}:refs/heads/main", if force { "+" } else { "" });
+        let lease = lease.map(|old| format!("--force-with-lease=refs/heads/main:{old}"));
         // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
         // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
         let args = [
@@ -215,6 +223,7 @@ impl Client for GitCli {
             "--no-signed",
             "--no-follow-tags",
             "--no-recurse-submodules",
+            lease.as_deref().unwrap_or("--no-force-with-lease"),
             "--",
             &bare,
             &refspec,

@@ -38,6 +38,13 @@ pub(super) fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Resu
     if still_there {
         return Ok(());
     }
+    // Rewound to exactly where pruning cut (a backup taken then): the next push gives it back
+    // every kept snapshot, so nothing is left to remember.
+    if let (Some(main), Ok(Some(head))) = (remote_main, store.head())
+        && crate::store::walk::continues_cut(repo, head.id(), main)
+    {
+        return forget_confirmed(store, Role::History);
+    }
     match remote_main.filter(|main| repo.find_commit(*main).is_ok()) {
         Some(main) => {
             repo.reference(HISTORY_TRACKING, main, true, "sqlgit: remote rewound")?;
@@ -83,6 +90,9 @@ pub(super) fn check_fast_forward(
                 crate::shellword::path(&store.path)
             ),
         },
+        // Its main is the own parent of a commit where a graft cuts the history here (a
+        // backup taken where pruning cut): a plain fast-forward, which git accepts.
+        Some(main) if crate::store::walk::continues_cut(repo, local, main) => Ok(()),
         Some(main) => Err(diverged_error(store, main)),
     }
 }

@@ -107,7 +107,14 @@ impl Client for Libgit2<'_> {
         self.detached("asking", url, remote_main)
     }
 
-    fn send(&self, url: &str, src: &str, force: bool, _unrelated: Option<Oid>) -> Result<()> {
+    fn send(
+        &self,
+        url: &str,
+        src: &str,
+        force: bool,
+        _unrelated: Option<Oid>,
+        _lease: Option<Oid>,
+    ) -> Result<()> {
         refuse_local_hooks(url)?;
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
         self.detached("pushing to", url, move |repo, url, key| {

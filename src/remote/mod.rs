@@ -132,8 +132,17 @@ pub(crate) trait Client {
     /// Push the local ref `src` to the remote's `refs/heads/main` (`force`: overwrite, else
     /// fast-forward only). `unrelated`: the remote's main, when it is a parentless commit this
     /// repository has that `src` does not descend from (latest: its previous copy), so the
-    /// transport can leave out what it shares with `src`.
-    fn send(&self, url: &str, src: &str, force: bool, unrelated: Option<Oid>) -> Result<()>;
+    /// transport can leave out what it shares with `src`. `lease`: the remote's main, which
+    /// this repository lacks though `src` descends from it (a backup taken where pruning cut,
+    /// [`crate::store::walk::continues_cut`]): replaced only while it is still the remote's.
+    fn send(
+        &self,
+        url: &str,
+        src: &str,
+        force: bool,
+        unrelated: Option<Oid>,
+        lease: Option<Oid>,
+    ) -> Result<()>;
     /// Fetch the remote's `main` with depth 1 (its commit and tree, no history: the commit
     /// becomes a shallow boundary) into the local ref `dst`; returns its id.
     fn fetch_main(&self, url: &str, dst: &str) -> Result<Oid>;
@@ -224,8 +233,14 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         }),
         Role::History => None,
     };
+    // git refuses to update a ref whose value it does not have ("fetch first") unless it is
+    // leased: the remote's main stays an ancestor of what is pushed.
+    let lease = match role {
+        Role::History => remote_main.filter(|id| repo.find_commit(*id).is_err()),
+        Role::Latest => None,
+    };
     client
-        .send(url, src, force, unrelated)
+        .send(url, src, force, unrelated, lease)
         .map_err(|e| scrubbed(e, url))?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     // Said once, when the remote got its first snapshot.

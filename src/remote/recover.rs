@@ -173,7 +173,8 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         Some(main)
             if main == head
                 || store.repo.find_commit(main).is_ok()
-                    && store.repo.graph_descendant_of(head, main).unwrap_or(false) =>
+                    && store.repo.graph_descendant_of(head, main).unwrap_or(false)
+                || crate::store::walk::continues_cut(&store.repo, head, main) =>
         {
             return Ok(Rerooted {
                 snapshots: 0,
@@ -268,11 +269,7 @@ fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) ->
 
 /// The parents a commit names itself, whatever grafts (a shallow boundary) say.
 fn parent_ids(commit: &Commit) -> Vec<Oid> {
-    String::from_utf8_lossy(commit.raw_header_bytes())
-        .lines()
-        .filter_map(|l| l.strip_prefix("parent "))
-        .filter_map(|id| Oid::from_str(id.trim()).ok())
-        .collect()
+    crate::store::walk::raw_parents(commit)
 }
 
 /// The remote's main, locally: fetched (depth 1) unless this repository has it already.
@@ -462,7 +459,8 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         return Ok(());
     }
     let theirs = repo.find_commit(main)?;
-    if theirs.time().seconds() <= head.time().seconds() {
+    if theirs.time().seconds() <= head.time().seconds() || copies_an_ancestor(store, head, &theirs)
+    {
         return Ok(());
     }
     bail!(
@@ -477,6 +475,28 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         crate::shellword::path(&store.path),
         crate::shellword::path(&store.path)
     )
+}
+
+/// Whether `theirs` (the latest remote's main) is the copy of `head` or of one of its
+/// ancestors here (same tree, author, committer and message, as the latest copy is made): a
+/// snapshot this history has already gone past, whatever the clocks said (one that ran fast,
+/// then a rebuilt machine that lost the record of what it pushed).
+fn copies_an_ancestor(store: &Store, head: &Commit, theirs: &Commit) -> bool {
+    let same = |c: &Commit| {
+        c.tree_id() == theirs.tree_id()
+            && c.committer().when() == theirs.committer().when()
+            && c.author().when() == theirs.author().when()
+            && c.message_raw_bytes() == theirs.message_raw_bytes()
+    };
+    let Ok(mut walk) = store.repo.revwalk() else {
+        return false;
+    };
+    if walk.push(head.id()).is_err() {
+        return false;
+    }
+    walk.flatten()
+        .filter_map(|id| store.repo.find_commit(id).ok())
+        .any(|c| same(&c))
 }
 
 /// "N snapshots".

@@ -7,7 +7,12 @@
 //!   repository's lock (`DIR/sqlgit.lock`, so first runs at the same moment wait for each other),
 //!   and moved up entry by entry, the config (which marks a sqlgit repository) last. A run killed
 //!   before the config is there leaves only what such a run creates, which the next run removes
-//!   and builds again.
+//!   and builds again;
+//! - a `DIR` holding only a sqlgit config (a rebuilt machine whose settings were put back by
+//!   configuration management or from a backup) is built the same way around that config, which
+//!   is kept as it is (it names the database and the remotes; the run then continues the history
+//!   remote as any rebuilt machine does). `HEAD` moves in last: until it is there, the next run
+//!   builds again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -47,16 +52,41 @@ impl Store {
 
 /// Whether `dir` is empty, or holds only what an in-place creation killed before its config
 /// was in place leaves (its staging folder must be there: a bare git repository needs no
-/// config, and someone else's is never touched).
+/// config, and someone else's is never touched), or only a sqlgit config ([`config_only`]).
 fn unfinished(dir: &Path) -> Result<bool> {
-    let names: Vec<String> = std::fs::read_dir(dir)
+    let names = entries(dir)?;
+    let staged = names.iter().any(|n| n.starts_with(STAGING));
+    let ours = |n: &String| n.starts_with(STAGING) || SKELETON.contains(&n.as_str());
+    Ok(names.iter().all(|n| n == "sqlgit.lock")
+        || (staged && names.iter().all(ours))
+        || config_only(dir, &names))
+}
+
+/// The names in `dir`.
+fn entries(dir: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)
         .with_context(|| format!("repository {}", dir.display()))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+        .collect())
+}
+
+/// Whether `dir` (its entries: `names`) holds a sqlgit config (one with `sqlgit.format`) and
+/// nothing else but the lock, or also what a creation around it killed before `HEAD` was in
+/// place leaves (its staging folder there: a repository that lost only its `HEAD` is never
+/// touched): a rebuilt machine's settings.
+pub(super) fn config_only(dir: &Path, names: &[String]) -> bool {
     let staged = names.iter().any(|n| n.starts_with(STAGING));
-    let ours = |n: &String| n.starts_with(STAGING) || SKELETON.contains(&n.as_str());
-    Ok(names.iter().all(|n| n == "sqlgit.lock") || (staged && names.iter().all(ours)))
+    let ours = |n: &String| {
+        n == "config"
+            || n == "sqlgit.lock"
+            || staged && (n.starts_with(STAGING) || n != "HEAD" && SKELETON.contains(&n.as_str()))
+    };
+    names.iter().any(|n| n == "config")
+        && names.iter().all(ours)
+        && git2::Config::open(&dir.join("config"))
+            .and_then(|c| c.get_i64(FORMAT_KEY))
+            .is_ok()
 }
 
 /// Fill the existing folder `dir` with a new repository (see the module's comment).
@@ -86,12 +116,22 @@ fn create_in_place(dir: &Path) -> Result<Store> {
     let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
     let tmp = dir.join(format!("{STAGING}{}", std::process::id()));
     init_bare(&tmp).with_context(|| format!("create repository {shown}"))?;
+    // A kept config (a rebuilt machine's settings) stays; HEAD, without which the folder is no
+    // repository, then goes last.
+    let last = if dir.join("config").exists() {
+        "HEAD"
+    } else {
+        "config"
+    };
     let mut entries: Vec<_> = std::fs::read_dir(&tmp)?
         .flatten()
         .map(|e| e.file_name())
-        .filter(|n| n != "config")
+        .filter(|n| n != "config" && n != "HEAD")
         .collect();
-    entries.push("config".into());
+    if last == "config" {
+        entries.push("HEAD".into());
+    }
+    entries.push(last.into());
     for name in entries {
         std::fs::rename(tmp.join(&name), dir.join(&name))
             .with_context(|| format!("create repository {shown}"))?;

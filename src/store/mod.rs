@@ -343,6 +343,18 @@ fn unopenable_hint(dir: &Path, e: &git2::Error) -> String {
             ": fix the syntax of {} by hand (`git config --file {0} --list` shows where)",
             dir.join("config").display()
         )
+    } else if std::fs::read_dir(dir).is_ok_and(|d| {
+        let names: Vec<String> = d
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        create::config_only(dir, &names)
+    }) {
+        format!(
+            ": only its config is left (a rebuilt machine?); a snapshot run builds it again \
+             around that config (continuing the history remote), run: sqlgit snapshot --repo {}",
+            crate::shellword::path(dir)
+        )
     } else if !dir.join("HEAD").exists() && dir.join("objects").is_dir() {
         format!(
             ": its HEAD file is missing, restore it: echo 'ref: refs/heads/main' > {shown}/HEAD"

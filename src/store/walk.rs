@@ -52,3 +52,27 @@ pub fn count(head: Option<Commit>, dir: &Path) -> (usize, Option<i64>, Option<an
     }
     (n, oldest, None)
 }
+
+/// Whether the history from `head` continues `below`, a snapshot this repository no longer
+/// has: the own (raw) parent of a commit where a shallow graft cuts the history (pruning's cut,
+/// or the tip a rebuilt machine fetched and continued) that is `head` or one of its ancestors.
+/// Such a `below` is a real ancestor of `head`, which grafts only hide.
+pub fn continues_cut(repo: &git2::Repository, head: git2::Oid, below: git2::Oid) -> bool {
+    let Ok(text) = std::fs::read_to_string(repo.path().join("shallow")) else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| git2::Oid::from_str(l.trim()).ok())
+        .filter_map(|cut| repo.find_commit(cut).ok())
+        .filter(|cut| raw_parents(cut).contains(&below))
+        .any(|cut| cut.id() == head || repo.graph_descendant_of(head, cut.id()).unwrap_or(false))
+}
+
+/// The parents a commit names itself, whatever grafts (a shallow boundary) say.
+pub fn raw_parents(commit: &Commit) -> Vec<git2::Oid> {
+    String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .filter_map(|l| l.strip_prefix("parent "))
+        .filter_map(|id| git2::Oid::from_str(id.trim()).ok())
+        .collect()
+}

@@ -18,6 +18,7 @@
 
 mod auth;
 mod bad_remotes;
+mod heal;
 mod http;
 mod older_copy;
 mod pushes;

@@ -1,0 +1,117 @@
+//! Self-healing after the abuse a cron job meets over weeks, where the evidence is in the
+//! content and ancestry of the snapshots rather than their times: a rebuilt machine that kept
+//! only the repository's config, a history remote put back from a backup whose main is exactly
+//! where local pruning cut, and a clock that ran fast once before the machine was rebuilt.
+
+use super::recovery::snapshot_run;
+use super::{Fx, printed_commit};
+
+/// The history remote on the git daemon, with `--keep 2`: (its path, the cron flags).
+fn history_kept_2(fx: &Fx) -> (std::path::PathBuf, Vec<String>) {
+    let history = fx.daemon.create_bare("history");
+    let cron = ["--history-remote", &fx.daemon.url("history"), "--keep", "2"]
+        .map(String::from)
+        .into();
+    (history, cron)
+}
+
+/// The machine was rebuilt and only the repository's config came back (configuration
+/// management, a backup of the settings): the plain cron run builds the repository again around
+/// that config and continues the history remote.
+#[test]
+fn a_repository_of_only_its_config_is_built_again_and_continues_history() {
+    let fx = Fx::new();
+    let (history, cron) = history_kept_2(&fx);
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let before = fx.head();
+    let config = std::fs::read(fx.repo.join("config")).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    std::fs::create_dir(&fx.repo).unwrap();
+    std::fs::write(fx.repo.join("config"), &config).unwrap();
+    let repo = fx.repo_arg();
+    let status = fx.sqlgit(&["status", "--repo", &repo]);
+    assert!(
+        status
+            .stderr_str()
+            .contains(&format!("run: sqlgit snapshot --repo {repo}")),
+        "{}",
+        status.stderr_str()
+    );
+
+    fx.change();
+    let run = snapshot_run(&fx, &[]).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert_eq!(fx.git(&history, &["rev-parse", "main^"]), before);
+    assert_eq!(std::fs::read(fx.repo.join("config")).unwrap(), config);
+    fx.assert_fsck(&history);
+}
+
+/// The history remote put back from a backup taken at the snapshot where pruning then cut (the
+/// own parent of the oldest kept one): its main is a real ancestor of the kept snapshots, so
+/// the next plain run is a fast-forward that gives it back every kept snapshot.
+#[test]
+fn a_history_remote_put_back_at_the_cut_is_fast_forwarded() {
+    let fx = Fx::new();
+    let (history, cron) = history_kept_2(&fx);
+    let cron: Vec<&str> = cron.iter().map(String::as_str).collect();
+    let backup = fx.env.path("history.bak");
+    for i in 0..5 {
+        if i == 3 {
+            crate::env::copy_dir(&history, &backup);
+        }
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let cut = fx.rev(&backup, "refs/heads/main").unwrap();
+    let shallow = std::fs::read_to_string(fx.repo.join("shallow")).unwrap();
+    let oldest = fx.git(&fx.repo, &["cat-file", "-p", shallow.trim()]);
+    assert!(oldest.contains(&format!("parent {cut}")), "{oldest}");
+    std::fs::remove_dir_all(&history).unwrap();
+    crate::env::copy_dir(&backup, &history);
+
+    fx.change();
+    let run = fx.snapshot(&cron).success().assert_quiet();
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    assert_eq!(fx.git(&history, &["rev-parse", "main~3"]), cut);
+    fx.assert_fsck(&history);
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.assert_history(&history, 7);
+}
+
+/// One run with a clock a month fast, then a rebuilt machine: the latest remote's snapshot is
+/// the copy of the one the rebuilt repository continued (an ancestor of its head), so the next
+/// run replaces it although it is older by the clock.
+#[test]
+fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.change();
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let ahead = (fx.now.get() + 30 * 86400).to_string();
+    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+    args.extend_from_slice(&cron);
+    fx.sqlgit_with(&args, &[("SQLGIT_NOW", ahead.as_str())], super::RUN_LIMIT)
+        .0
+        .success();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.assert_latest(&latest);
+    fx.assert_history(&history, 3);
+}
