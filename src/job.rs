@@ -31,7 +31,10 @@ mod record;
 mod repair;
 
 pub use given::save_settings;
-use given::{refuse_taken_folders, refused_metrics_file, remember, same_set, unmatched_filters};
+use given::{
+    as_configured, refuse_taken_folders, refused_metrics_file, remember, same_set,
+    unmatched_filters,
+};
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};
 
@@ -129,6 +132,13 @@ pub fn run(req: &Request) -> Report {
     };
     let mut store = store;
     let old = Settings::load(&store);
+    let req = &Request {
+        flags: Flags {
+            dbs: as_configured(&req.flags.dbs, &old.dbs),
+            ..req.flags.clone()
+        },
+        ..req.clone()
+    };
     let settings = old.merged(&req.flags);
     if let Err(e) = state::mark_started(&store.path, when::unix_now(), false) {
         report.warnings.push(error_line(&e));
@@ -241,14 +251,11 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
         ));
     }
     if !req.repo.exists() {
+        // Nor for one that cannot be read as a database (a folder, a device, a text file): a
+        // refused run creates no file.
         for db in &req.flags.dbs {
-            match std::fs::metadata(db) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(anyhow!("database {db}: no such file"));
-                }
-                Err(e) => return Err(anyhow::Error::from(e).context(format!("database {db}"))),
-                Ok(_) => {}
-            }
+            readable_database(Path::new(db), req.busy_timeout)
+                .with_context(|| format!("database {db}"))?;
         }
     }
     let path = match Store::open_or_create(&req.repo) {
@@ -263,6 +270,13 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
     let store = Store::open(&path)?;
     store.remove_stale_locks();
     Ok((store, lock, shallow_set_aside))
+}
+
+/// Whether `db` opens and its schema reads, as a snapshot's first step would.
+fn readable_database(db: &Path, busy_timeout: Duration) -> Result<()> {
+    let conn = crate::dump::source::open(db, busy_timeout)?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .context("read schema")
 }
 
 fn steps(
@@ -405,8 +419,13 @@ fn take_snapshot(
         start.head_lost.extend(cut);
     }
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
-    let take =
-        |reading| snapshot::take(store, &dbs, req.busy_timeout, &settings.filters(), reading);
+    let others = if one_off {
+        snapshot::Others::Keep
+    } else {
+        snapshot::Others::Drop
+    };
+    let filters = settings.filters();
+    let take = |reading| snapshot::take(store, &dbs, req.busy_timeout, &filters, reading, others);
     let outcome = match take(reading) {
         // A damaged object of the previous snapshot (bit rot in its trees) would fail every
         // incremental run: read everything instead, which scrubs the packs and repairs them.

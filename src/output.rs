@@ -12,6 +12,9 @@ use flate2::write::GzEncoder;
 
 use crate::dump::Sink;
 
+mod guard;
+pub use guard::refuse_target;
+
 /// A hidden temporary name beside `path` (same directory, so a rename replaces it atomically):
 /// `dir/.NAME.TAG<pid>`. What killed runs left there under the same tag is removed first (see
 /// [`remove_stale_temps`]).

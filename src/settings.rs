@@ -179,6 +179,7 @@ impl Settings {
                 flag.to_string()
             }
         };
+        refuse_relative(self, &config, &store.path)?;
         if let Some(spec) = &self.keep {
             let name = named("--keep", KEEP, saved.keep == self.keep);
             spec.parse::<Keep>()
@@ -261,13 +262,12 @@ impl Settings {
             if let Some(old) = old
                 && remote::without_password(old).1
             {
+                // This run has just saved the URL without it (above): nothing to run.
                 notes.push(format!(
-                    "the repository's config holds a password in the {role} remote's URL \
-                     (saved by an older sqlgit): move it to {} or a git credential helper, then \
-                     run: sqlgit init --repo {} --{role}-remote {}",
+                    "the repository's config held a password in the {role} remote's URL (saved \
+                     by an older sqlgit): it is removed from the config now; later runs need it \
+                     from {} or a git credential helper",
                     remote::TOKEN_ENV,
-                    crate::shellword::path(&store.path),
-                    remote::without_password(old).0
                 ));
             }
         }
@@ -374,6 +374,29 @@ impl Settings {
             })
             .transpose()
     }
+}
+
+/// A relative path can only have come from a hand-edited config (flags are made absolute): each
+/// run would find it from the folder it starts in (cron's `$HOME`, an admin's app folder), and
+/// silently snapshot a different database, so it is refused.
+fn refuse_relative(settings: &Settings, config: &Path, repo: &Path) -> Result<()> {
+    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    for (key, flag, values) in [
+        (DB, "--db", settings.dbs.clone()),
+        (SSH_KEY, "--ssh-key", one(&settings.ssh_key)),
+        (METRICS_FILE, "--metrics-file", one(&settings.metrics_file)),
+    ] {
+        if let Some(path) = values.iter().find(|v| !Path::new(v).is_absolute()) {
+            anyhow::bail!(
+                "sqlgit.{key} {path:?} in {}: a relative path (each run would look for it from \
+                 the folder it starts in): write it absolute, or run: sqlgit init --repo {} \
+                 {flag} PATH",
+                config.display(),
+                crate::shellword::path(repo)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `--ssh-key` must be a file ssh accepts: there, and not readable by others (ssh ignores such

@@ -67,15 +67,27 @@ pub fn db_folders(dbs: &[String]) -> Vec<String> {
     dbs.iter().map(|db| db_folder(Path::new(db))).collect()
 }
 
+/// What becomes of the folders of databases the run was not given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Others {
+    /// Kept as they are: a one-off run on other databases than the configured ones.
+    Keep,
+    /// Left out: a run of the configured list holds exactly its databases (one that was
+    /// removed from the list must not stay, frozen, in every later snapshot).
+    Drop,
+}
+
 /// Snapshot `dbs` into `store` as one commit, each database in its own folder (the caller holds
-/// the repository lock). Folders of other databases already in the tree are kept. A run that
-/// reads everything scrubs the packs first and repairs them after (see [`crate::store::scrub`]).
+/// the repository lock). Folders of other databases already in the tree are kept or dropped as
+/// `others` says. A run that reads everything scrubs the packs first and repairs them after
+/// (see [`crate::store::scrub`]).
 pub fn take(
     store: &Store,
     dbs: &[PathBuf],
     busy_timeout: Duration,
     filters: &Filters,
     reading: Reading,
+    others: Others,
 ) -> Result<Outcome> {
     let mut folders: Vec<String> = dbs.iter().map(|db| db_folder(db)).collect();
     folders.sort();
@@ -153,7 +165,10 @@ pub fn take(
         maps.push((folder, one.snapshot.map));
     }
     store.repo.odb()?.refresh()?;
-    let root = tree.context("no database to snapshot")?;
+    let mut root = tree.context("no database to snapshot")?;
+    if others == Others::Drop {
+        root = only_folders(store, root, &folders)?;
+    }
     if let Some(parent) = &parent
         && parent.tree_id() == root
     {
@@ -278,6 +293,25 @@ fn snapshot_one(
 }
 
 /// A 0-byte database file with no write-ahead log beside it (SQLite reads it as empty).
+/// `root` without the top-level entries that are not one of `folders`.
+fn only_folders(store: &Store, root: Oid, folders: &[String]) -> Result<Oid> {
+    let tree = store.repo.find_tree(root)?;
+    let extra: Vec<String> = tree
+        .iter()
+        .filter_map(|e| e.name().ok().map(str::to_string))
+        .filter(|name| !folders.contains(name))
+        .collect();
+    if extra.is_empty() {
+        return Ok(root);
+    }
+    let mut builder = store.repo.treebuilder(Some(&tree))?;
+    for name in &extra {
+        builder.remove(name)?;
+        previous::forget(store, name);
+    }
+    builder.write().context("write the snapshot's tree")
+}
+
 fn is_empty_file(db: &Path) -> bool {
     let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut wal = db.as_os_str().to_owned();

@@ -30,6 +30,9 @@ pub struct CatArgs {
 }
 
 pub fn run(args: CatArgs) -> Result<Exit> {
+    if let Some(target) = &args.output {
+        crate::output::refuse_target(target, &[&args.repo])?;
+    }
     let mut timeline = Timeline::open(&args.repo)?;
     let id = timeline.resolve(args.when.as_deref())?;
     let repo = timeline.repo();

@@ -30,6 +30,9 @@ pub struct DumpArgs {
 
 pub fn run(args: DumpArgs) -> Result<Exit> {
     let db = args.db.display().to_string();
+    if let Some(target) = &args.output {
+        crate::output::refuse_target(target, &[&args.db])?;
+    }
     let conn = source::open(&args.db, args.busy_timeout).with_context(|| format!("dump {db}"))?;
     let filters = Filters {
         exclude_tables: args.filters.exclude_table.clone(),

@@ -17,8 +17,9 @@ pub struct InitArgs {
     /// The repository to create or configure.
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
-    /// A database to snapshot; repeat for several (each gets its own folder in the tree).
-    #[arg(long = "db", value_name = "DB", required = true, value_parser = db_path())]
+    /// A database to snapshot; repeat for several (each gets its own folder in the tree). The
+    /// list given replaces the saved one; required unless the repository already has one.
+    #[arg(long = "db", value_name = "DB", value_parser = db_path())]
     pub dbs: Vec<PathBuf>,
     #[command(flatten)]
     pub remotes: RemoteArgs,
@@ -32,6 +33,15 @@ pub struct InitArgs {
 
 pub fn run(args: InitArgs) -> Result<Exit> {
     check_db_paths(&args.dbs)?;
+    // Changing one setting of a configured repository needs no --db (the commands sqlgit
+    // suggests, such as `sqlgit init --repo DIR --history-remote URL`, must run as printed).
+    let has_list = Store::open(&args.repo).is_ok_and(|s| !Settings::load(&s).dbs.is_empty());
+    if args.dbs.is_empty() && !has_list {
+        return Err(crate::error::usage(format!(
+            "{} has no databases yet: name them with --db DB",
+            args.repo.display()
+        )));
+    }
     let given = flags(
         &args.dbs,
         &args.remotes,

@@ -18,7 +18,9 @@ use crate::remote::Adopted;
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// The SQLite database file(s), opened read-only and never changed; each gets its own folder
-    /// in the tree. Default: the databases set with `sqlgit init` (given ones are remembered).
+    /// in the tree. Default: the databases set with `sqlgit init`. Given ones become that list
+    /// only on a repository's first run; later, a run on others is one-off (the configured
+    /// databases' folders stay as they were; change the list with `sqlgit init --db`).
     #[arg(value_parser = db_path())]
     pub dbs: Vec<PathBuf>,
     /// The git repository holding the snapshots (created, bare and private, if missing).

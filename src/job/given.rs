@@ -32,6 +32,21 @@ pub(super) fn remember(
     })
 }
 
+/// The given databases, each one that is a configured database's file (the same device and
+/// inode: reached through a symlinked folder, say) spelled as the configured one, so the run
+/// is not taken for a one-off run on another database.
+pub(super) fn as_configured(given: &[String], configured: &[String]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    given
+        .iter()
+        .map(|g| {
+            let same = |c: &&String| *c == g || id(c).is_some_and(|c| Some(c) == id(g));
+            configured.iter().find(same).unwrap_or(g).clone()
+        })
+        .collect()
+}
+
 pub(super) fn same_set(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|d| b.contains(d))
 }
@@ -85,12 +100,30 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
     if let Some(why) = refused_metrics_file(old, new) {
         return Err(crate::error::usage(why));
     }
+    // A value the flags did not change is named as the config's key, not as a flag nobody typed.
+    let config = store.path.join("config");
+    let name = |flag: &str, key: &str, saved: bool| match saved {
+        true => format!("sqlgit.{key} in {}", config.display()),
+        false => flag.to_string(),
+    };
+    let saved = [
+        old.history_remote == new.history_remote,
+        old.latest_remote == new.latest_remote,
+    ];
+    let names = [
+        name("--history-remote", "historyRemote", saved[0]),
+        name("--latest-remote", "latestRemote", saved[1]),
+    ];
     remote::check_roles(
         &store.path,
         new.history_remote.as_deref(),
         new.latest_remote.as_deref(),
+        [&names[0], &names[1]],
     )
-    .map_err(|e| crate::error::usage(e.to_string()))?;
+    .map_err(|e| match saved {
+        [true, true] => e,
+        _ => crate::error::usage(e.to_string()),
+    })?;
     let notes = store.save_settings(|| new.save(store, old))?;
     for (role, was, now) in [
         (Role::History, &old.history_remote, &new.history_remote),

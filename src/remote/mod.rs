@@ -14,6 +14,7 @@ mod confirmed;
 mod libgit2;
 mod recover;
 mod url;
+mod urlquery;
 
 pub use budget::share as share_push_timeout;
 use confirmed::{check_fast_forward, correct_confirmed, count_between};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 
-use super::TOKEN_ENV;
+use super::{TOKEN_ENV, urlquery};
 
 /// Check a remote URL before it is remembered: a scheme URL must parse and use a transport
 /// sqlgit speaks; `user@host:path` and local paths are taken as they are.
@@ -149,29 +149,34 @@ fn scp_userinfo_end(url: &str) -> Option<usize> {
 }
 
 /// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
+/// A credential in the query string (`?access_token=…`) is masked too.
 pub fn redact(url: &str) -> String {
-    match Userinfo::of(url) {
+    let url = match Userinfo::of(url) {
         Some(u) => format!("{}***@{}", u.prefix, u.rest),
         None => url.to_string(),
-    }
+    };
+    urlquery::without_secrets(&url, true).0
 }
 
 /// The URL without the password of its userinfo (the user stays), and whether there was one.
 /// An HTTP(S) user name that is a token (`https://TOKEN@host/…`, as forges document it) counts
 /// as a password: it goes too.
+/// A credential in the query string (`?access_token=…`) goes too.
 pub fn without_password(url: &str) -> (String, bool) {
-    match Userinfo::of(url) {
+    let (url, dropped) = match Userinfo::of(url) {
         Some(u) if u.password.is_some() => (u.without_password(true), true),
         Some(u) if u.prefix.starts_with("http") && looks_like_token(u.user) => {
             (u.without_password(false), true)
         }
         _ => (url.to_string(), false),
-    }
+    };
+    let (url, in_query) = urlquery::without_secrets(&url, false);
+    (url, dropped || in_query)
 }
 
 /// Whether an HTTP user name is an access token: a known token prefix, or a long run of
 /// letters, digits, `_` and `-` (user names are short; tokens are 32+ random characters).
-fn looks_like_token(user: &str) -> bool {
+pub(super) fn looks_like_token(user: &str) -> bool {
     const PREFIXES: [&str; 8] = [
         "ghp_",
         "gho_",
@@ -192,8 +197,10 @@ fn looks_like_token(user: &str) -> bool {
 /// Whether `recorded` (a URL as push records keep it: [`redact`]ed) is `url`'s record: equal
 /// without their user and password.
 pub fn is_recorded_as(url: &str, recorded: &str) -> bool {
-    let bare =
-        |u: &str| Userinfo::of(u).map_or_else(|| u.to_string(), |i| i.without_password(false));
+    let bare = |u: &str| {
+        let u = Userinfo::of(u).map_or_else(|| u.to_string(), |i| i.without_password(false));
+        urlquery::without_secrets(&u, true).0
+    };
     bare(url) == bare(recorded)
 }
 
@@ -384,21 +391,31 @@ pub fn local_path(url: &str) -> Option<&str> {
 /// Refuse remotes that would destroy what they are for: the latest remote force-pushes one
 /// parentless commit, so on the history remote's repository it would erase the history (which
 /// pruning relies on); the repository itself as a remote confirms nothing.
-pub fn check_roles(repo_dir: &Path, history: Option<&str>, latest: Option<&str>) -> Result<()> {
+/// `names`: how the history and latest remotes' settings are named to the user (the flag, or
+/// the config key when the value came from there).
+pub fn check_roles(
+    repo_dir: &Path,
+    history: Option<&str>,
+    latest: Option<&str>,
+    names: [&str; 2],
+) -> Result<()> {
     let named = |u: Option<&str>| u.filter(|u| !u.is_empty()).map(repository_named);
     let (h, l) = (named(history), named(latest));
     if h.is_some() && h == l {
         bail!(
-            "--history-remote and --latest-remote name the same repository: the latest remote is \
-             force-pushed one commit, which would erase the history; give them different \
-             repositories"
+            "{} and {} name the same repository: the latest remote is force-pushed one commit, \
+             which would erase the history; give them different repositories (run: sqlgit init \
+             --repo {} --latest-remote URL, or --latest-remote '' for none)",
+            names[0],
+            names[1],
+            crate::shellword::path(repo_dir)
         );
     }
     let own = repo_dir
         .canonicalize()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    for (flag, remote) in [("--history-remote", &h), ("--latest-remote", &l)] {
+    for (flag, remote) in [(names[0], &h), (names[1], &l)] {
         if remote.as_deref() == Some(own.as_str()) {
             bail!("{flag} is this repository itself: give another repository");
         }
@@ -413,6 +430,12 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
         && !token.is_empty()
     {
         out = out.replace(&token, "***");
+    }
+    for secret in urlquery::secret_values(url)
+        .into_iter()
+        .filter(|v| v.len() >= 4)
+    {
+        out = out.replace(secret, "***");
     }
     if let Some(info) = Userinfo::of(url) {
         if let Some(password) = info.password.filter(|p| !p.is_empty()) {

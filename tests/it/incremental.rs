@@ -235,6 +235,7 @@ pub(crate) fn check_run(repo: &Path, db: &Path, at: &str) -> snapshot::Outcome {
         Duration::from_secs(10),
         &Filters::default(),
         Reading::Check,
+        snapshot::Others::Keep,
     )
     .unwrap_or_else(|e| panic!("{at}: {e:#}"))
 }

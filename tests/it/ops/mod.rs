@@ -19,6 +19,7 @@ mod cli;
 mod cronenv;
 mod filters;
 mod filters_reach;
+mod guards;
 mod hostile_fs;
 mod init;
 mod into;

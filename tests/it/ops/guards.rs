@@ -1,0 +1,210 @@
+//! Settings and paths that must not silently mean something else: a database dropped from the
+//! list, a relative path in a hand-edited config, the configured database reached through a
+//! symlink, remotes named twice in the config, credentials in a URL's query, a refused first run,
+//! `-o` naming a database or the repository, and commands printed for the user to run.
+
+use super::*;
+use crate::env::FileState;
+
+fn new_db(env: &TestEnv, name: &str, script: &str) -> PathBuf {
+    let db = env.path(name);
+    sql(env, &db, script);
+    db
+}
+
+#[test]
+fn a_database_removed_from_the_list_leaves_the_next_snapshot() {
+    let env = TestEnv::new();
+    new_db(
+        &env,
+        "a.db",
+        "create table t(x); insert into t values('a');",
+    );
+    new_db(
+        &env,
+        "b.db",
+        "create table u(x); insert into u values('b');",
+    );
+    let r = s(&env.path("R"));
+    sg(
+        &env,
+        T0,
+        &["init", "--repo", &r, "--db", "a.db", "--db", "b.db", "-q"],
+    )
+    .success();
+    sg(&env, T0, &["snapshot", "--repo", &r, "-q"]).success();
+    sg(&env, T0 + 60, &["init", "--repo", &r, "--db", "a.db", "-q"]).success();
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r, "-q"]).success();
+    assert_eq!(top_folders(&env, &env.path("R"), "main"), ["a.db"]);
+    assert_eq!(
+        top_folders(&env, &env.path("R"), "main~1"),
+        ["a.db", "b.db"]
+    );
+    sg(&env, T0 + 120, &["cat", "--repo", &r]).success();
+    // A one-off run keeps the configured databases' folders.
+    new_db(&env, "c.db", "create table v(x);");
+    sg(&env, T0 + 180, &["snapshot", "c.db", "--repo", &r, "-q"]).success();
+    assert_eq!(top_folders(&env, &env.path("R"), "main"), ["a.db", "c.db"]);
+}
+
+#[test]
+fn a_relative_database_path_in_the_config_is_refused() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("x")).unwrap();
+    new_db(&env, "x/app.db", "create table t(a);");
+    let r = s(&env.path("R"));
+    sg(&env, T0, &["init", "--repo", &r, "--db", "x/app.db", "-q"]).success();
+    let config = s(&env.path("R/config"));
+    git(
+        &env,
+        env.root(),
+        &["config", "-f", &config, "sqlgit.db", "app.db"],
+    );
+    let err = one_error_line(sg(&env, T0, &["snapshot", "--repo", &r]), 1);
+    assert!(
+        err.contains("sqlgit.db \"app.db\"") && err.contains("relative"),
+        "{err}"
+    );
+    // The command it names fixes it.
+    sg(&env, T0, &["init", "--repo", &r, "--db", "x/app.db", "-q"]).success();
+    sg(&env, T0, &["snapshot", "--repo", &r, "-q"]).success();
+}
+
+#[test]
+fn the_configured_database_through_a_symlinked_folder_is_the_configured_one() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("d")).unwrap();
+    std::os::unix::fs::symlink(env.path("d"), env.path("L")).unwrap();
+    new_db(&env, "d/app.db", "create table t(a);");
+    let r = s(&env.path("R"));
+    sg(&env, T0, &["snapshot", "d/app.db", "--repo", &r, "-q"]).success();
+    sg(&env, T0 + 60, &["snapshot", "L/app.db", "--repo", &r, "-q"]).success();
+    assert_eq!(
+        config_values(&env, &env.path("R"), "sqlgit.db"),
+        [s(&env.path("d/app.db"))]
+    );
+}
+
+#[test]
+fn remotes_named_alike_in_the_config_are_named_as_its_keys() {
+    let env = TestEnv::new();
+    new_db(&env, "app.db", "create table t(a);");
+    git(
+        &env,
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", "h.git"],
+    );
+    let (r, h) = (s(&env.path("R")), s(&env.path("h.git")));
+    sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            "app.db",
+            "--repo",
+            &r,
+            "--history-remote",
+            &h,
+            "-q",
+        ],
+    )
+    .success();
+    let config = s(&env.path("R/config"));
+    git(
+        &env,
+        env.root(),
+        &["config", "-f", &config, "sqlgit.latestRemote", &h],
+    );
+    let err = one_error_line(sg(&env, T0, &["snapshot", "--repo", &r]), 1);
+    assert!(
+        err.contains("sqlgit.historyRemote in") && err.contains("sqlgit.latestRemote in"),
+        "{err}"
+    );
+    assert!(!err.contains("--history-remote and"), "{err}");
+    // The command it suggests runs.
+    sg(
+        &env,
+        T0,
+        &["init", "--repo", &r, "--latest-remote", "", "-q"],
+    )
+    .success();
+    sg(&env, T0, &["snapshot", "--repo", &r, "-q"]).success();
+}
+
+#[test]
+fn a_token_in_the_query_string_is_neither_printed_nor_saved() {
+    let env = TestEnv::new();
+    new_db(&env, "app.db", "create table t(a);");
+    let r = s(&env.path("R"));
+    let url = "https://127.0.0.1:1/x.git?access_token=QueryTok3nSecret";
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", "app.db", "--repo", &r, "--history-remote", url],
+    );
+    let out = format!("{}{}", run.stdout_str(), run.stderr_str());
+    assert!(!out.contains("QueryTok3nSecret"), "{out}");
+    for file in ["config", "sqlgit-state.json"] {
+        let text = std::fs::read_to_string(env.path("R").join(file)).unwrap();
+        assert!(!text.contains("QueryTok3nSecret"), "{file}: {text}");
+    }
+}
+
+#[test]
+fn a_refused_first_run_creates_no_repository() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("dir.db")).unwrap();
+    env.write("notes.txt", "hello\n");
+    for db in ["dir.db", "/dev/null", "notes.txt"] {
+        sg(&env, T0, &["snapshot", db, "--repo", "app.sqlgit"]).failure();
+        assert!(
+            !env.path("app.sqlgit").exists(),
+            "{db}: the repository was created"
+        );
+    }
+}
+
+#[test]
+fn output_files_never_replace_a_database_or_the_repository() {
+    let env = TestEnv::new();
+    let db = new_db(
+        &env,
+        "app.db",
+        "create table t(a); insert into t values(1);",
+    );
+    let other = new_db(&env, "other.db", "create table u(a);");
+    let r = s(&env.path("R"));
+    sg(&env, T0, &["snapshot", "app.db", "--repo", &r, "-q"]).success();
+    std::fs::write(env.path("app.db-wal"), b"").unwrap();
+    for args in [
+        vec!["dump", "app.db", "-o", "app.db"],
+        vec!["dump", "app.db", "-o", "app.db-wal"],
+        vec!["dump", "app.db", "-o", "other.db"],
+        vec!["cat", "--repo", &r, "-o", "app.db"],
+        vec!["cat", "--repo", &r, "-o", "R/config"],
+    ] {
+        let before = (FileState::of(&db), FileState::of(&other));
+        one_error_line(sg(&env, T0, &args), 1);
+        before.0.assert_unchanged(&db, &args.join(" "));
+        before.1.assert_unchanged(&other, &args.join(" "));
+    }
+    assert!(env.path("R/config").is_file());
+    sg(&env, T0, &["dump", "app.db", "-o", "new.sql"]).success();
+}
+
+#[test]
+fn init_changes_one_setting_without_the_database_list() {
+    let env = TestEnv::new();
+    new_db(&env, "app.db", "create table t(a);");
+    let r = s(&env.path("R"));
+    let err = one_error_line(sg(&env, T0, &["init", "--repo", &r, "--keep", "3"]), 2);
+    assert!(err.contains("--db"), "{err}");
+    assert!(!env.path("R").exists());
+    sg(&env, T0, &["init", "--repo", &r, "--db", "app.db", "-q"]).success();
+    sg(&env, T0, &["init", "--repo", &r, "--keep", "3", "-q"]).success();
+    assert_eq!(config_values(&env, &env.path("R"), "sqlgit.keep"), ["3"]);
+    assert_eq!(
+        config_values(&env, &env.path("R"), "sqlgit.db"),
+        [s(&env.path("app.db"))]
+    );
+}
