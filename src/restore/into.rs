@@ -53,19 +53,36 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
         .and_then(|()| copy_in(&tmp, &mut live, target, layout.wal, busy_timeout));
     let _ = remove_with_sidecars(&tmp);
     let saved = copied.with_context(|| format!("restore {what} {dest}"))?;
-    layout.check(&live).with_context(|| {
+    let found = layout.check(&live).with_context(|| {
         format!(
             "after restoring {what} into {} (the old content is in {})",
             target.display(),
             saved.display()
         )
     })?;
-    let warnings = layout.kept(&built.ignored, target);
+    let mut warnings = layout.kept(&built.ignored, target);
+    warnings.extend(held(&found, target));
     Ok(Restored {
         what,
         saved,
         warnings,
     })
+}
+
+/// The warning for what the integrity check of `target` found that the restored SQL holds too
+/// (values its schema rejects, a virtual table's own finding): the database the snapshot was
+/// taken of gives the same finding.
+fn held(found: &[String], target: &Path) -> Option<String> {
+    let first = found.first()?;
+    let more = match found.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "the integrity check of {} finds what the restored SQL holds, as the database it was \
+         taken of does: {first}{more}; restored as it is",
+        target.display()
+    ))
 }
 
 /// A read-write connection to `path` that waits up to `busy_timeout` for locks.
@@ -172,14 +189,15 @@ impl Layout {
         Ok(())
     }
 
-    /// The target after the copy: intact, and still in its journal mode.
-    fn check(&self, conn: &Connection) -> Result<()> {
-        check_integrity(conn, Check::Full).context("integrity check failed")?;
+    /// The target after the copy: intact, and still in its journal mode. Returns what the
+    /// check finds that the snapshot holds too (see [`check_integrity`]).
+    fn check(&self, conn: &Connection) -> Result<Vec<String>> {
+        let found = check_integrity(conn, Check::Full).context("integrity check failed")?;
         let now = Layout::of(conn)?;
         if now.wal != self.wal || now.page_size != self.page_size {
             bail!("its journal mode or page size changed");
         }
-        Ok(())
+        Ok(found)
     }
 }
 

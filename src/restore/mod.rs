@@ -9,6 +9,7 @@ mod exec;
 mod fast;
 mod guard;
 mod into;
+mod vtab;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
 use crate::store::packread::PackReader;
-pub(crate) use check::run_check;
 pub use check::{Check, check_integrity, is_about_values, is_stale_fts_index};
 use exec::feed_file;
 pub use exec::{Built, build_database, build_pinned, execute};
 pub use guard::Pinned;
 pub use into::restore_into;
+pub use vtab::{check_around_modules, finding_table};
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
 pub fn db_tree<'r>(

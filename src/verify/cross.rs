@@ -14,12 +14,13 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-use crate::restore::{is_about_values, is_stale_fts_index, run_check};
+use crate::restore::{check_around_modules, finding_table, is_about_values, is_stale_fts_index};
 
 /// What an integrity check said, sorted.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// Values breaking their column's rules, stale full-text indexes (what the snapshot holds).
+    /// Values breaking their column's rules, virtual tables' own findings (what the snapshot
+    /// holds).
     pub values: Vec<String>,
     /// Indexes whose entries do not match their table's rows, with the first line about them.
     pub indexes: Vec<(String, String)>,
@@ -140,11 +141,11 @@ pub fn check_inproc_copy(cli_name: &str, cli: &Path, db: &Path) -> Result<Vec<St
 /// when they cannot be (a function this SQLite lacks).
 fn checked_by_bundled(db: &Path) -> Result<Findings> {
     let conn = Connection::open(db)?;
-    let lines = match run_check(&conn, "PRAGMA integrity_check") {
+    let lines = match check_around_modules(&conn, "integrity_check") {
         Ok(lines) => lines,
         Err(_) => {
             conn.execute_batch("PRAGMA ignore_check_constraints=ON")?;
-            run_check(&conn, "PRAGMA integrity_check").context("integrity check failed")?
+            check_around_modules(&conn, "integrity_check").context("integrity check failed")?
         }
     };
     Ok(Findings::of(lines))
@@ -196,9 +197,27 @@ fn value_note(n: &str) -> String {
              without its index); restored as it is: INSERT INTO t(t) VALUES('rebuild') \
              rebuilds it"
         )
+    } else if let Some(table) = finding_table(n) {
+        vtab_note(table, n)
     } else {
         format!("the database holds values its own schema rejects ({n}); restored as they are")
     }
+}
+
+/// The warning for a virtual table's own finding other than a stale full-text index: what the
+/// module reads in its shadow tables, or the content table it names, is restored exactly.
+fn vtab_note(table: &str, n: &str) -> String {
+    let why = if n.contains("unable to check virtual table") {
+        "its module cannot check it here (an FTS5 tokenizer the application registers at run \
+         time, for one); its shadow tables are checked and restored exactly"
+    } else if n.starts_with("unable to validate the inverted index") {
+        "the content table or column its `content=` option names is gone (renamed or dropped \
+         after the index was made), in the snapshot as in the database it was taken of"
+    } else {
+        "in the snapshot as in the database it was taken of: its shadow tables are restored \
+         exactly"
+    };
+    format!("virtual table {table} fails its module's own check ({n}): {why}; restored as it is")
 }
 
 /// The warning for indexes that `built` (a restore, as its SQLite builds them) holds and

@@ -15,7 +15,7 @@
 //! - `format`: snapshot formats 1 and 2 side by side in one repository;
 //! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
 //!   statement forms it does not know, both row formats, UTF-16 text;
-//! - `verify`: the restore drill; `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
+//! - `verify`: the restore drill (`vtab_checks`: virtual tables' own integrity findings); `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
 //!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
 //! - `remotes` (+ `remotes/`: `pushes`, `urls`, `auth`, `bad_remotes`, `transports`, `ssh`,
 //!   `http`, `recovery`, `older_copy`), `prune`: pushing, recovery and pruning
@@ -48,4 +48,5 @@ mod servers;
 mod snapshot;
 mod torture;
 mod verify;
+mod vtab_checks;
 mod when;
