@@ -22,6 +22,7 @@ mod filters_reach;
 mod hostile_fs;
 mod init;
 mod into;
+mod into_raw;
 mod monitoring;
 mod restore;
 mod scrub;
