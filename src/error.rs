@@ -102,7 +102,8 @@ pub fn error_line(err: &anyhow::Error) -> String {
         parts.push(text);
     }
     let mut line = parts.join(": ");
-    if line.contains(DISK_FULL) {
+    // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
+    if line.contains(DISK_FULL) || line.contains("database or disk is full") {
         line.push_str(
             " (the disk is full: free space, then run it again; a cron job picks up where it \
              stopped)",
@@ -176,6 +177,15 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("the disk is full"), "{line}");
+        let e = anyhow::Error::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+        .context("restore snapshot 0123 into app.db");
+        assert!(
+            error_line(&e).contains("free space, then run it again"),
+            "{e:#}"
+        );
     }
 
     #[test]

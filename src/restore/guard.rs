@@ -1,8 +1,9 @@
 //! What a restore's SQL may not do to the database it builds, watched by an SQLite authorizer
 //! (called as each statement is prepared, which in a restore is just before it runs): set
 //! another page size or auto_vacuum than the build was given (`restore --into` keeps the
-//! target's: converting afterwards takes a VACUUM, which renumbers hidden rowids), and how its
-//! last transaction ended (a complete dump ends with COMMIT).
+//! target's, and its reserved bytes per page: converting afterwards takes a VACUUM, which
+//! renumbers hidden rowids), and how its last transaction ended (a complete dump ends with
+//! COMMIT).
 
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
@@ -11,11 +12,14 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, ffi};
 
-/// A page size and auto_vacuum the built database keeps, whatever its SQL says.
+/// A page size, auto_vacuum and reserved bytes per page (file header byte 20, which the
+/// checksum VFS and other per-page extensions use) the built database keeps, whatever its SQL
+/// says (SQL cannot set the reserved bytes).
 #[derive(Clone, Copy, Debug)]
 pub struct Pinned {
     pub page_size: i64,
     pub auto_vacuum: i64,
+    pub reserve: u8,
 }
 
 /// What the SQL did that the build checks afterwards.
@@ -47,6 +51,7 @@ impl Guard {
                 p.page_size, p.auto_vacuum
             ))
             .context("set the target's page size and auto_vacuum")?;
+            set_reserve(conn, p.reserve)?;
         }
         let state = Box::new(Mutex::new(State {
             pinned,
@@ -70,6 +75,42 @@ impl Guard {
         unsafe { ffi::sqlite3_set_authorizer(conn.handle(), None, std::ptr::null_mut()) };
         let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
         state.seen
+    }
+}
+
+/// Set the reserved bytes per page of `conn`'s still empty database.
+fn set_reserve(conn: &Connection, reserve: u8) -> Result<()> {
+    let mut n = c_int::from(reserve);
+    // SAFETY: SQLITE_FCNTL_RESERVE_BYTES reads and writes one int.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_RESERVE_BYTES,
+            (&raw mut n).cast(),
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        anyhow::bail!("set the target's reserved bytes per page: error {rc}");
+    }
+    Ok(())
+}
+
+/// The reserved bytes per page of `conn`'s main database (its header read).
+pub fn reserve_of(conn: &Connection) -> Result<u8> {
+    let mut n: c_int = -1; // read, not set
+    // SAFETY: as in `set_reserve`.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_RESERVE_BYTES,
+            (&raw mut n).cast(),
+        )
+    };
+    match u8::try_from(n) {
+        Ok(n) if rc == ffi::SQLITE_OK => Ok(n),
+        _ => anyhow::bail!("read the reserved bytes per page: error {rc}"),
     }
 }
 

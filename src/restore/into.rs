@@ -3,10 +3,7 @@
 //! content in as one write transaction, so open connections see it at their next transaction.
 //! Also `restore --to --force`'s refusal to replace a file that another process has open.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::raw::c_int;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, ffi};
 
+use super::aside::{PagerFile, save_aside};
 use super::{Check, Source, build_from, check_integrity, remove_with_sidecars, sidecar};
 
 /// What `restore --into` did, for people.
@@ -47,10 +45,12 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
     remove_with_sidecars(&tmp)?;
     let dest = format!("into {}", target.display());
+    let fallback = fallback(source, target);
     let (what, built) = build_from(source, &tmp, Some(layout.pinned()), &dest)?;
     let copied = layout
         .apply(&tmp)
-        .and_then(|()| copy_in(&tmp, &mut live, target, layout.wal, busy_timeout));
+        .and_then(|()| layout.same_reserve(&tmp))
+        .and_then(|()| copy_in(&tmp, &mut live, target, &layout, busy_timeout, &fallback));
     let _ = remove_with_sidecars(&tmp);
     let saved = copied.with_context(|| format!("restore {what} {dest}"))?;
     let found = layout.check(&live).with_context(|| {
@@ -85,6 +85,28 @@ fn held(found: &[String], target: &Path) -> Option<String> {
     ))
 }
 
+/// The command that restores `source` to `target` without --into (once the applications are
+/// stopped): `sqlgit restore WHEN --repo REPO --to TARGET --force`.
+fn fallback(source: &Source, target: &Path) -> String {
+    use crate::shellword::{path, quote as word};
+    let from = match source {
+        Source::File(file) => format!("--from-file {}", path(file)),
+        Source::Snapshot { repo, when, db } => {
+            let mut s = String::new();
+            if let Some(when) = when {
+                s.push_str(&word(when));
+                s.push(' ');
+            }
+            s.push_str(&format!("--repo {}", path(repo)));
+            if let Some(db) = db {
+                s.push_str(&format!(" --db {}", word(db)));
+            }
+            s
+        }
+    };
+    format!("sqlgit restore {from} --to {} --force", path(target))
+}
+
 /// A read-write connection to `path` that waits up to `busy_timeout` for locks.
 fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -99,6 +121,8 @@ fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
 struct Layout {
     page_size: i64,
     auto_vacuum: i64,
+    /// Reserved bytes per page (file header byte 20): the checksum VFS keeps its checksums there.
+    reserve: u8,
     wal: bool,
     /// Open connections cannot follow a change of text encoding: it must stay.
     encoding: String,
@@ -124,6 +148,7 @@ impl Layout {
         Ok(Layout {
             page_size,
             auto_vacuum,
+            reserve: super::guard::reserve_of(conn)?,
             wal: mode.eq_ignore_ascii_case("wal"),
             encoding,
         })
@@ -134,6 +159,7 @@ impl Layout {
         super::Pinned {
             page_size: self.page_size,
             auto_vacuum: self.auto_vacuum,
+            reserve: self.reserve,
         }
     }
 
@@ -152,6 +178,21 @@ impl Layout {
             self.page_size,
             self.auto_vacuum
         )]
+    }
+
+    /// Refuse a built file at `path` whose reserved bytes per page are not the target's (the
+    /// build pins them; the backup copies them with page 1).
+    fn same_reserve(&self, path: &Path) -> Result<()> {
+        let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+        conn.query_row("PRAGMA page_size", [], |_| Ok(()))?;
+        let reserve = super::guard::reserve_of(&conn)?;
+        if reserve != self.reserve {
+            bail!(
+                "the restored database reserves {reserve} bytes per page, the target {}",
+                self.reserve
+            );
+        }
+        Ok(())
     }
 
     /// Put the built file at `path` in the target's journal mode; refuse another text encoding
@@ -208,10 +249,16 @@ fn copy_in(
     tmp: &Path,
     live: &mut Connection,
     target: &Path,
-    wal: bool,
+    layout: &Layout,
     busy_timeout: Duration,
+    fallback: &str,
 ) -> Result<PathBuf> {
-    let file = PagerFile::of(live)?;
+    // Taken before the backup borrows `live`: the handles stay valid while it is open.
+    let db = PagerFile::of(live, ffi::SQLITE_FCNTL_FILE_POINTER)?;
+    let wal = match layout.wal {
+        true => Some(PagerFile::of(live, ffi::SQLITE_FCNTL_JOURNAL_POINTER)?),
+        false => None,
+    };
     let src = open(tmp, busy_timeout)?;
     let backup = Backup::new(&src, live).context("start the backup")?;
     let locked = |step: StepResult| match step {
@@ -221,7 +268,12 @@ fn copy_in(
         _ => Ok(()),
     };
     locked(backup.step(0).context("lock the target")?)?;
-    let saved = save_aside(target, wal.then_some(busy_timeout), &file)?;
+    let saved = save_aside(target, &db, wal.as_ref(), layout.page_size).with_context(|| {
+        format!(
+            "save the old content (nothing was changed; if it cannot be saved, stop the \
+             applications and run `{fallback}`)"
+        )
+    })?;
     let copied = backup
         .step(-1)
         .context("copy the restored pages")
@@ -240,117 +292,6 @@ fn copy_in(
         )
     })?;
     Ok(saved)
-}
-
-/// Save the target's current content to `TARGET.before-restore-<UTC time>` (0600, never an
-/// existing file), while the caller holds its write lock. A WAL database (`wal_busy` given) is
-/// copied by `VACUUM INTO` on a second connection (readers still work under a WAL writer's
-/// lock); a rollback-journal database file is then exactly its committed content, copied as is
-/// through `file`, SQLite's own handle (no reader gets past the lock, not even ours). Written
-/// under a hidden temporary name (removed on failure; one a killed run left, by the next run)
-/// and given its name only once synced: a file of that name always holds the whole content.
-fn save_aside(target: &Path, wal_busy: Option<Duration>, file: &PagerFile) -> Result<PathBuf> {
-    let tmp = crate::output::temp_beside(target, "sqlgit-saving-")?;
-    remove_with_sidecars(&tmp)?;
-    let saved = (|| -> Result<PathBuf> {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("create {}", tmp.display()))?;
-        if let Some(busy_timeout) = wal_busy {
-            let name = tmp.to_str().context("the file name is not UTF-8")?;
-            open(target, busy_timeout)?.execute("VACUUM INTO ?1", [name])?;
-        } else {
-            file.copy_to(&mut out)?;
-        }
-        out.sync_all()?;
-        crate::failpoint::hit("into-saved-unnamed");
-        name_aside(target, &tmp)
-    })();
-    let _ = remove_with_sidecars(&tmp);
-    saved.context("save the old content")
-}
-
-/// The database file as SQLite has it open for a connection. Reading the file through another
-/// descriptor is not an option: closing any descriptor of a file drops all of this process's
-/// POSIX locks on it, SQLite's included, and lets other processes write under our feet.
-struct PagerFile(*mut ffi::sqlite3_file);
-
-impl PagerFile {
-    fn of(conn: &Connection) -> Result<PagerFile> {
-        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-        // SAFETY: SQLITE_FCNTL_FILE_POINTER writes one pointer; the file stays open (and the
-        // pointer valid) as long as the connection is.
-        let rc = unsafe {
-            ffi::sqlite3_file_control(
-                conn.handle(),
-                c"main".as_ptr(),
-                ffi::SQLITE_FCNTL_FILE_POINTER,
-                (&raw mut file).cast(),
-            )
-        };
-        if rc != ffi::SQLITE_OK || file.is_null() || unsafe { (*file).pMethods.is_null() } {
-            bail!("cannot reach the open database file (error {rc})");
-        }
-        Ok(PagerFile(file))
-    }
-
-    /// Copy the whole file to `out` (only while a lock keeps writers out).
-    fn copy_to(&self, out: &mut impl Write) -> Result<()> {
-        // SAFETY: the connection owning the file is open (see `of`); the VFS methods read into
-        // our buffer within its length.
-        let methods = unsafe { &*(*self.0).pMethods };
-        let (Some(file_size), Some(read)) = (methods.xFileSize, methods.xRead) else {
-            bail!("the VFS cannot read the database file");
-        };
-        let mut size: i64 = 0;
-        let rc = unsafe { file_size(self.0, &mut size) };
-        if rc != ffi::SQLITE_OK {
-            bail!("read the database file's size: error {rc}");
-        }
-        let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0i64;
-        while offset < size {
-            let n = (size - offset).min(buf.len() as i64) as usize;
-            let rc = unsafe { read(self.0, buf.as_mut_ptr().cast(), n as c_int, offset) };
-            if rc != ffi::SQLITE_OK {
-                bail!("read the database file: error {rc}");
-            }
-            out.write_all(&buf[..n])?;
-            offset += n as i64;
-        }
-        Ok(())
-    }
-}
-
-/// Give the saved copy `tmp` its name, `TARGET.before-restore-20261204T060207Z` (`.2`, `.3`, …
-/// appended when that exists; a hard link, so no existing file is replaced), and sync the
-/// directory.
-fn name_aside(target: &Path, tmp: &Path) -> Result<PathBuf> {
-    let stamp = humantime::format_rfc3339_seconds(crate::when::now())
-        .to_string()
-        .replace(['-', ':'], "");
-    let mut name = target.as_os_str().to_owned();
-    name.push(format!(".before-restore-{stamp}"));
-    let base = PathBuf::from(name);
-    for n in 1..100 {
-        let path = match n {
-            1 => base.clone(),
-            n => PathBuf::from(format!("{}.{n}", base.display())),
-        };
-        match std::fs::hard_link(tmp, &path) {
-            Ok(()) => {
-                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-                let _ = File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("create {}", path.display())),
-        }
-    }
-    bail!("{}: too many saved copies with this time", base.display())
 }
 
 /// Fail when another process has `target` (or its -wal, -shm or -journal file) open: replacing
@@ -398,4 +339,27 @@ pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_is_one_command_quoted_for_a_shell() {
+        let source = Source::Snapshot {
+            repo: Path::new("/srv/app.sqlgit"),
+            when: Some("2026-11-24T10:00:00Z"),
+            db: None,
+        };
+        assert_eq!(
+            fallback(&source, Path::new("my app.db")),
+            "sqlgit restore 2026-11-24T10:00:00Z --repo /srv/app.sqlgit --to 'my app.db' --force"
+        );
+        let source = Source::File(Path::new("it's.sql"));
+        assert_eq!(
+            fallback(&source, Path::new("app.db")),
+            r"sqlgit restore --from-file 'it'\''s.sql' --to app.db --force"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! writer, or execute them into a new database and check it before it replaces anything (a new
 //! file with `--to`; a live database's content with `--into`, in `into.rs`).
 
+mod aside;
 mod canonical;
 mod check;
 mod decode;

@@ -23,6 +23,7 @@ mod guards;
 mod hostile_fs;
 mod init;
 mod into;
+mod into_raw;
 mod monitoring;
 mod restore;
 mod scrub;
