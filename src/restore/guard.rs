@@ -80,7 +80,25 @@ impl Guard {
 
 /// Set the reserved bytes per page of `conn`'s still empty database.
 fn set_reserve(conn: &Connection, reserve: u8) -> Result<()> {
-    let mut n = c_int::from(reserve);
+    let (rc, _) = reserve_control(conn, c_int::from(reserve));
+    if rc != ffi::SQLITE_OK {
+        anyhow::bail!("set the target's reserved bytes per page: error {rc}");
+    }
+    Ok(())
+}
+
+/// The reserved bytes per page of `conn`'s main database (its header read).
+pub fn reserve_of(conn: &Connection) -> Result<u8> {
+    let (rc, n) = reserve_control(conn, -1); // -1: read, not set
+    match u8::try_from(n) {
+        Ok(n) if rc == ffi::SQLITE_OK => Ok(n),
+        _ => anyhow::bail!("read the reserved bytes per page: error {rc}"),
+    }
+}
+
+/// SQLITE_FCNTL_RESERVE_BYTES on `conn`'s main database with `n` (a negative `n` only reads):
+/// SQLite's return code and the value it leaves in `n`.
+fn reserve_control(conn: &Connection, mut n: c_int) -> (c_int, c_int) {
     // SAFETY: SQLITE_FCNTL_RESERVE_BYTES reads and writes one int.
     let rc = unsafe {
         ffi::sqlite3_file_control(
@@ -90,28 +108,7 @@ fn set_reserve(conn: &Connection, reserve: u8) -> Result<()> {
             (&raw mut n).cast(),
         )
     };
-    if rc != ffi::SQLITE_OK {
-        anyhow::bail!("set the target's reserved bytes per page: error {rc}");
-    }
-    Ok(())
-}
-
-/// The reserved bytes per page of `conn`'s main database (its header read).
-pub fn reserve_of(conn: &Connection) -> Result<u8> {
-    let mut n: c_int = -1; // read, not set
-    // SAFETY: as in `set_reserve`.
-    let rc = unsafe {
-        ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_RESERVE_BYTES,
-            (&raw mut n).cast(),
-        )
-    };
-    match u8::try_from(n) {
-        Ok(n) if rc == ffi::SQLITE_OK => Ok(n),
-        _ => anyhow::bail!("read the reserved bytes per page: error {rc}"),
-    }
+    (rc, n)
 }
 
 unsafe extern "C" fn authorize(
