@@ -1,5 +1,5 @@
 //! `--quiet`: nothing on stdout or stderr on success (cron mails any output); errors still go
-//! to stderr.
+//! to stderr. Output asked for by a flag (`--json`) is printed all the same ([`answer!`]).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -51,4 +51,15 @@ macro_rules! say {
             }
         }
     };
+}
+
+/// `println!` even with `--quiet`, for output the command was asked for (`--json`): a closed
+/// stdout and failed writes as for [`say!`].
+macro_rules! answer {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::say::write_failed(&e);
+        }
+    }};
 }

@@ -104,20 +104,40 @@ pub fn resolve_at<'r>(
         bail!("empty WHEN ({FORMS})");
     }
     let hint = || hint.map(pruned_hint).unwrap_or_default();
-    if let Some(commit) = revision(repo, &head, spec)? {
-        return Ok(commit);
-    }
-    let secs = match parse_time(spec)? {
-        Some(secs) => secs,
-        None if compact_date(spec) => bail!(
-            "unknown revision {spec:?}: for a date, write it as {}-{}-{} ({FORMS})",
-            &spec[..4],
-            &spec[4..6],
-            &spec[6..8]
-        ),
-        None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
-        None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
+    let rev = revision(repo, &head, spec);
+    let secs = match parse_time(spec) {
+        Ok(Some(secs)) => secs,
+        // Not a valid time (`2026-release`): a revision if it names one.
+        Err(e) => return rev.ok().flatten().ok_or(e),
+        Ok(None) => match rev? {
+            Some(commit) => return Ok(commit),
+            None if compact_date(spec) => bail!(
+                "unknown revision {spec:?}: for a date, write it as {}-{}-{} ({FORMS})",
+                &spec[..4],
+                &spec[4..6],
+                &spec[6..8]
+            ),
+            None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
+            None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
+        },
     };
+    // A time is a time; a revision it also spells (`674d`, a commit id; a tag `2026-11-24`) is
+    // never taken instead: naming another snapshot, it makes the WHEN ambiguous.
+    let by_time = at_time(repo, head, secs, hint);
+    match rev {
+        Ok(None) => by_time,
+        Ok(Some(c)) if by_time.as_ref().is_ok_and(|t| t.id() == c.id()) => Ok(c),
+        rev => Err(two_readings(repo, spec, secs, &by_time, rev).into()),
+    }
+}
+
+/// The latest snapshot from `head` back taken at or before `secs`; a [`BeforeOldest`] error.
+fn at_time<'r>(
+    repo: &'r Repository,
+    head: Commit<'r>,
+    secs: i64,
+    hint: impl Fn() -> String,
+) -> Result<Commit<'r>> {
     let chain = dated_chain(head);
     if let Some((id, _)) = chain.iter().find(|(_, t)| *t <= secs) {
         return Ok(repo.find_commit(*id)?);
@@ -135,17 +155,66 @@ pub fn resolve_at<'r>(
     .into())
 }
 
+/// The error for a WHEN that is a time and also a revision naming another snapshot: both
+/// readings, and how to write each so that it reads one way only.
+fn two_readings(
+    repo: &Repository,
+    spec: &str,
+    secs: i64,
+    by_time: &Result<Commit<'_>>,
+    rev: Result<Option<Commit<'_>>>,
+) -> Ambiguous {
+    let snapshot = |c: &Commit<'_>| {
+        let id = crate::store::short_id(c.id());
+        format!("snapshot {id} ({})", show(at(c.time().seconds())))
+    };
+    let as_time = match by_time {
+        Ok(c) => format!("as the time {}, {}", show(at(secs)), snapshot(c)),
+        Err(e) => format!("as the time {}, no snapshot ({e})", show(at(secs))),
+    };
+    let as_rev = match rev {
+        Ok(Some(c)) => format!("as a revision, {}", snapshot(&c)),
+        Ok(None) => "as a revision".to_string(),
+        Err(e) => format!("as a commit id ({e})"),
+    };
+    let time_form = if spec.trim().eq_ignore_ascii_case("now") {
+        "\"0s ago\"".to_string()
+    } else if stamp::looks_like(spec) {
+        format!(
+            "{:?}",
+            format!(
+                "{} 00:00{}",
+                &spec[..10.min(spec.len())],
+                &spec[10.min(spec.len())..]
+            )
+        )
+    } else {
+        format!("{:?}", format!("{} ago", spec.trim()))
+    };
+    let rev_form = match repo.resolve_reference_from_short_name(spec) {
+        Ok(r) if !is_hex(spec) => format!("{:?}", r.name().unwrap_or(spec)),
+        _ => "more digits of the commit id".to_string(),
+    };
+    Ambiguous(format!(
+        "WHEN {spec:?} reads two ways: {as_time}; {as_rev}: write {time_form} for the time, or \
+         {rev_form} for the revision"
+    ))
+}
+
 /// The snapshots from `head` back, each with the time it counts as taken. Times need not fall
 /// along the chain (a run's clock was slow or fast): a snapshot dated apart from both its
 /// neighbours counts as taken at the time of the nearer one (the middle of the three), and none
 /// counts as taken before an older one. Times then never rise going back, a time picks the
 /// latest snapshot at or before it, and one run's wrong clock misleads no other snapshot's
-/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick.
+/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick. One dated
+/// after now (a fast clock) counts as taken now, so `now` is always the latest snapshot.
 fn dated_chain(head: Commit<'_>) -> Vec<(Oid, i64)> {
+    // No snapshot was taken after now, whatever its run's clock said: `now` is the latest.
+    let now = unix_now();
     let mut chain = Vec::new();
     let mut next = Some(head);
     while let Some(commit) = next {
-        chain.push((commit.id(), commit.time().seconds()));
+        chain.push((commit.id(), commit.time().seconds().min(now)));
         next = commit.parent(0).ok();
     }
     let raw: Vec<i64> = chain.iter().map(|(_, t)| *t).collect();

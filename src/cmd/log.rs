@@ -17,7 +17,9 @@ pub struct LogArgs {
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
-    /// One JSON array of {id, time, unix, summary, database, tables, rows, bytes}.
+    /// One JSON array of {id, time, unix, summary, database, tables, rows, bytes, databases}:
+    /// tables, rows and bytes are the snapshot's totals; database names its one database (null
+    /// when it holds several); databases lists each with its own {database, tables, rows, bytes}.
     #[arg(long)]
     pub json: bool,
     /// Also the snapshots pruned locally, from the history remote (fetched into
@@ -39,9 +41,19 @@ struct Entry {
     tables: Option<u64>,
     rows: Option<u64>,
     bytes: Option<u64>,
+    databases: Vec<Database>,
     /// With --all: whether the snapshot is in local history.
     #[serde(skip_serializing_if = "Option::is_none")]
     local: Option<bool>,
+}
+
+/// One database of a snapshot, with what its commit recorded of it (None: nothing recorded).
+#[derive(Serialize)]
+struct Database {
+    database: String,
+    tables: Option<u64>,
+    rows: Option<u64>,
+    bytes: Option<u64>,
 }
 
 pub fn run(args: LogArgs) -> Result<Exit> {
@@ -79,6 +91,20 @@ fn entry(commit: &git2::Commit) -> Entry {
     let trailer = |key: &str| crate::snapshot::trailer(message, key).map(str::to_string);
     let num = |key: &str| trailer(key).and_then(|v| v.parse().ok());
     let unix = commit.time().seconds();
+    let databases: Vec<Database> = message
+        .lines()
+        .filter_map(|l| l.strip_prefix("Sqlgit-Database:"))
+        .map(|name| {
+            let name = name.trim();
+            let recorded = crate::snapshot::recorded(message, name);
+            Database {
+                database: name.to_string(),
+                tables: recorded.as_ref().map(|s| s.tables),
+                rows: recorded.as_ref().map(|s| s.rows),
+                bytes: recorded.as_ref().map(|s| s.bytes),
+            }
+        })
+        .collect();
     Entry {
         id: commit.id().to_string(),
         time: humantime::format_rfc3339_seconds(
@@ -92,10 +118,15 @@ fn entry(commit: &git2::Commit) -> Entry {
             .flatten()
             .unwrap_or_default()
             .to_string(),
-        database: trailer("Sqlgit-Database:"),
+        // A snapshot of several databases has no one database to name.
+        database: match &databases[..] {
+            [one] => Some(one.database.clone()),
+            _ => None,
+        },
         tables: num("Sqlgit-Tables:"),
         rows: num("Sqlgit-Rows:"),
         bytes: num("Sqlgit-Bytes:"),
+        databases,
         local: None,
     }
 }

@@ -34,8 +34,10 @@ pub struct RestoreArgs {
     /// first, as DB.before-restore-<UTC time>.
     #[arg(long, value_name = "DB", conflicts_with = "to", value_parser = db_path())]
     pub into: Option<PathBuf>,
-    /// With --into: how long to wait for the database's writers (e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// With --into: how long to wait for the database's writers (e.g. 30s, 2m). Refused with
+    /// --to, where it would do nothing.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+          conflicts_with = "to")]
     pub busy_timeout: Duration,
     /// The database's folder, when the repository holds several.
     #[arg(long, value_name = "NAME")]

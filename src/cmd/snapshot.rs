@@ -70,7 +70,7 @@ pub fn run(args: SnapshotArgs) -> Result<Exit> {
     };
     let mut report = job::run(&request);
     if args.json {
-        say!("{}", serde_json::to_string_pretty(&to_json(&report))?);
+        answer!("{}", serde_json::to_string_pretty(&to_json(&report))?);
     } else {
         print(&report);
     }

@@ -36,37 +36,8 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
     let (count, oldest, age, size) = (h.local_snapshots, h.oldest_local, h.age, h.repo_bytes);
     let time = rfc3339;
     if args.json {
-        let remotes: serde_json::Map<String, serde_json::Value> = st
-            .remotes
-            .iter()
-            .map(|(role, r)| {
-                let pending = if role == "history" {
-                    json!(pending)
-                } else {
-                    json!(if latest_current { 0 } else { 1 })
-                };
-                (
-                    role.clone(),
-                    json!({"url": r.url, "ok": r.ok, "time": time(r.unix), "unix": r.unix,
-                           "error": r.error, "pending": pending}),
-                )
-            })
-            .collect();
-        let value = json!({
-            "repo": store.path.display().to_string(),
-            "ok": problems.is_empty(),
-            "problems": problems,
-            "newest": h.newest.as_ref().map(|(id, t)| json!({"id": id, "time": time(*t), "unix": t, "age_seconds": age})),
-            "local_snapshots": count,
-            "oldest_local": oldest.map(time),
-            "last_run": st.last_run,
-            "running": st.running.as_ref().map(|r| json!({"time": time(r.unix), "unix": r.unix,
-                                                          "pid": r.pid, "finished": false})),
-            "last_success": st.last_success.map(time),
-            "remotes": remotes,
-            "repository_bytes": size,
-        });
-        say!("{}", serde_json::to_string_pretty(&value)?);
+        let value = to_json(&store, &h);
+        answer!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         say!(
             "repository: {} ({})",
@@ -149,5 +120,59 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
         Exit::Success
     } else {
         Exit::Failure
+    })
+}
+
+/// The status as one JSON object. Every configured remote is in `remotes`, one never pushed to
+/// with `"pushed": false` (and no time); `running.in_progress` tells a run under way from one
+/// that did not finish.
+fn to_json(store: &Store, h: &health::Health) -> serde_json::Value {
+    let (st, pending, latest_current) = (&h.state, h.pending_history, h.latest_current);
+    let time = rfc3339;
+    let pending_of = |role: &str| {
+        if role == "history" {
+            json!(pending)
+        } else {
+            json!(if latest_current { 0 } else { 1 })
+        }
+    };
+    let mut remotes: serde_json::Map<String, serde_json::Value> = st
+        .remotes
+        .iter()
+        .map(|(role, r)| {
+            let value = json!({"url": r.url, "pushed": true, "ok": r.ok, "time": time(r.unix),
+                               "unix": r.unix, "error": r.error, "pending": pending_of(role)});
+            (role.clone(), value)
+        })
+        .collect();
+    let settings = &h.settings;
+    for (role, url) in [
+        ("history", &settings.history_remote),
+        ("latest", &settings.latest_remote),
+    ] {
+        if let Some(url) = url
+            && !remotes.contains_key(role)
+        {
+            let url = crate::remote::redact(url);
+            let value = json!({"url": url, "pushed": false, "ok": null, "time": null,
+                               "unix": null, "error": null, "pending": pending_of(role)});
+            remotes.insert(role.to_string(), value);
+        }
+    }
+    json!({
+        "repo": store.path.display().to_string(),
+        "ok": h.problems.is_empty(),
+        "problems": h.problems,
+        "newest": h.newest.as_ref().map(|(id, t)| json!({"id": id, "time": time(*t), "unix": t,
+                                                         "age_seconds": h.age})),
+        "local_snapshots": h.local_snapshots,
+        "oldest_local": h.oldest_local.map(time),
+        "last_run": st.last_run,
+        "running": st.running.as_ref().map(|r| json!({"time": time(r.unix), "unix": r.unix,
+                                                      "pid": r.pid, "finished": false,
+                                                      "in_progress": h.unfinished.is_none()})),
+        "last_success": st.last_success.map(time),
+        "remotes": remotes,
+        "repository_bytes": h.repo_bytes,
     })
 }

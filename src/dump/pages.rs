@@ -280,7 +280,7 @@ impl<'c> Pages<'c> {
         if pages.usable < 480 {
             bail!("page 1: not a database header");
         }
-        if std::env::var_os("SQLGIT_PAGES_THROUGH_SQLITE").is_none() {
+        if !super::parallel::env_on("SQLGIT_PAGES_THROUGH_SQLITE") {
             pages.file = FileView::open(conn, page_size, pages.page_count);
             pages.copy = vec![0; page_size];
         }

@@ -54,8 +54,7 @@ pub fn helper(conn: &Connection) -> Option<Helper> {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         return None;
     }
-    // Any value but empty or 0 (`SQLGIT_ONE_CORE=0` keeps the cores).
-    if std::env::var_os("SQLGIT_ONE_CORE").is_some_and(|v| !v.is_empty() && v != "0") {
+    if env_on("SQLGIT_ONE_CORE") {
         return None;
     }
     let path = conn.path().filter(|p| !p.is_empty())?;
@@ -63,6 +62,16 @@ pub fn helper(conn: &Connection) -> Option<Helper> {
         path: PathBuf::from(path),
         conn: None,
     })
+}
+
+/// Whether switch `name` (`SQLGIT_ONE_CORE`, …) is on: set to anything but empty or `0`
+/// (`SQLGIT_TWO_READERS=0` leaves it off).
+pub(super) fn env_on(name: &str) -> bool {
+    switch_on(std::env::var_os(name).as_deref())
+}
+
+fn switch_on(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Cores a snapshot needs before its whole reads take a second connection: the dumping thread,
@@ -73,7 +82,7 @@ const SNAPSHOT_CORES: usize = 4;
 /// (`SQLGIT_TWO_READERS=1` asks for one anyway, `SQLGIT_ONE_CORE=1` never).
 pub fn helper_for_snapshot(conn: &Connection) -> Option<Helper> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < SNAPSHOT_CORES && std::env::var_os("SQLGIT_TWO_READERS").is_none() {
+    if cores < SNAPSHOT_CORES && !env_on("SQLGIT_TWO_READERS") {
         return None;
     }
     helper(conn)

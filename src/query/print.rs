@@ -178,16 +178,34 @@ fn json(answers: &[Answer], out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// Distinct JSON keys for `columns`: a name a column before has is given `:1` (`:2`, …), as
+/// SQLite names the columns of `CREATE TABLE … AS SELECT b.id, a.id` (`id`, `id:1`). Parsers
+/// keep one value per key, so a repeated key would lose a column.
+fn json_keys(columns: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::with_capacity(columns.len());
+    for name in columns {
+        let mut key = name.clone();
+        let mut n = 0;
+        while keys.contains(&key) {
+            n += 1;
+            key = format!("{name}:{n}");
+        }
+        keys.push(key);
+    }
+    keys
+}
+
 /// The rows as an array of objects, one per line.
 fn json_rows(a: &Answer, indent: &str, out: &mut dyn Write) -> Result<()> {
     if a.rows.is_empty() {
         write!(out, "[]")?;
         return Ok(());
     }
+    let keys = json_keys(&a.columns);
     writeln!(out, "[")?;
     for (i, row) in a.rows.iter().enumerate() {
         write!(out, "{indent}  {{")?;
-        for (j, (name, cell)) in a.columns.iter().zip(row).enumerate() {
+        for (j, (name, cell)) in keys.iter().zip(row).enumerate() {
             if j > 0 {
                 write!(out, ", ")?;
             }
@@ -310,6 +328,20 @@ mod tests {
         assert_eq!(header("a b"), "a b");
         assert_eq!(header("a\nb"), "\"a\\x0ab\"");
         assert_eq!(header("a\u{2028}b"), "\"a\\x2028b\"");
+    }
+
+    #[test]
+    fn json_keys_are_distinct() {
+        let cols = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            json_keys(&cols(&["id", "id", "id"])),
+            cols(&["id", "id:1", "id:2"])
+        );
+        assert_eq!(
+            json_keys(&cols(&["id:1", "id", "id"])),
+            cols(&["id:1", "id", "id:2"])
+        );
+        assert_eq!(json_keys(&cols(&["a", "b"])), cols(&["a", "b"]));
     }
 
     #[test]

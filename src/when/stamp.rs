@@ -260,14 +260,14 @@ fn known_zone() -> Result<()> {
     };
     let tz = tz.to_string_lossy();
     let name = tz.strip_prefix(':').unwrap_or(&tz);
-    let rule = name.bytes().any(|b| b.is_ascii_digit() || b == b'<');
-    if name.is_empty() || rule || ["UTC", "GMT", "UCT", "Z"].contains(&name) {
+    if name.is_empty() || ["UTC", "GMT", "UCT", "Z"].contains(&name) {
         return Ok(());
     }
     let dir = std::env::var_os("TZDIR").unwrap_or_else(|| "/usr/share/zoneinfo".into());
     let file = std::path::Path::new(&dir).join(name);
     if std::path::Path::new(name).is_absolute() && std::path::Path::new(name).is_file()
         || file.is_file()
+        || posix_rule(name)
     {
         return Ok(());
     }
@@ -277,6 +277,40 @@ fn known_zone() -> Result<()> {
          offset (2026-11-24T10:00+01:00) or in UTC (2026-11-24T09:00Z)",
         dir.display()
     )
+}
+
+/// Whether `tz` starts as a POSIX rule does, which the C library reads as one: a zone name (3
+/// letters or more, or `<…>`) then an offset (`CET-1…`, `<+0330>-3:30`). A name with a digit in
+/// it but no such start (`Etc/GMT+14` without its file, `Europe/Berlin2`) is not one: the C
+/// library would read it as UTC.
+fn posix_rule(tz: &str) -> bool {
+    let b = tz.as_bytes();
+    let mut i = 0;
+    if b.first() == Some(&b'<') {
+        let Some(end) = tz.find('>') else {
+            return false;
+        };
+        let quoted = &b[1..end];
+        if quoted.len() < 3
+            || !quoted
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-".contains(c))
+        {
+            return false;
+        }
+        i = end + 1;
+    } else {
+        while b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+            i += 1;
+        }
+        if i < 3 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    b.get(i).is_some_and(u8::is_ascii_digit)
 }
 
 /// The local zone's offset from UTC (seconds east) at Unix time `t`.
@@ -339,6 +373,30 @@ mod tests {
         assert!(err("2026-11-24T10").contains("expected ':'"));
         assert!(err("2026-1-24").contains("the month needs 2 digits"));
         assert!(err("2026-11-24T10:00:00Z\u{e9}").contains("after the time"));
+    }
+
+    #[test]
+    fn posix_rules_are_told_from_zone_names_with_digits() {
+        for rule in [
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "UTC0",
+            "EST5EDT",
+            "<+0330>-3:30",
+            "GMT+14",
+        ] {
+            assert!(posix_rule(rule), "{rule}");
+        }
+        for name in [
+            "Etc/GMT+14",
+            "Europe/Berlin2",
+            "Europe/Berln",
+            "X1",
+            "<+03",
+            "<a>1",
+            "ABC",
+        ] {
+            assert!(!posix_rule(name), "{name}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod incremental;
 mod incremental_edges;
 mod incremental_keyed;
 mod job;
+mod json;
 mod memory;
 mod ops;
 mod oracle;

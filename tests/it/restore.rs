@@ -417,3 +417,26 @@ fn strict_rows_breaking_types_through_a_default_name_the_cause() {
         .stdout_str();
     assert_eq!(got.trim(), "1|616263");
 }
+
+/// `--busy-timeout` is an `--into` flag: with `--to` it did nothing, silently (as `diff` refuses
+/// it without `--live`, a usage error now).
+#[test]
+fn busy_timeout_without_into_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.db_from_script("app.db", b"CREATE TABLE t(a);");
+    env.sqlgit(&["snapshot", "app.db", "--repo", "R", "-q"])
+        .success();
+    let run = env
+        .sqlgit(&[
+            "restore",
+            "--repo",
+            "R",
+            "--to",
+            "new.db",
+            "--busy-timeout",
+            "1s",
+        ])
+        .code_is(2);
+    assert!(run.stderr_str().contains("--to"), "{}", run.stderr_str());
+    assert!(!env.path("new.db").exists());
+}

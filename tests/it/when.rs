@@ -277,3 +277,100 @@ fn an_unknown_tz_and_a_compact_date_are_refused_saying_what_to_write() {
         fx.cat(when, "UTC", None).success();
     }
 }
+
+/// Whatever reads as a time is a time: a duration that is also the start of a snapshot's id
+/// (`674d`), or a date that is also a tag, was taken as the revision, silently selecting
+/// another snapshot. Now such a WHEN is refused naming both readings, and each written
+/// unambiguously resolves; a revision naming the time's own snapshot is no ambiguity.
+#[test]
+fn a_when_that_is_a_time_and_a_revision_of_another_snapshot_is_ambiguous() {
+    let fx = Fx::new(false);
+    let env = &fx.env;
+    // 600 more snapshots (the last one's tree, new times): one id likely starts NNNd.
+    let mut stream = String::new();
+    for i in 1..=600u64 {
+        let at = TIMES[2] + i;
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter t <t@t> {at} +0000\ndata 2\n{}\n",
+            i % 10
+        ));
+        if i == 1 {
+            stream.push_str("from refs/heads/main^0\n");
+        }
+    }
+    let mut cmd = env.command("git");
+    cmd.arg("-C").arg(&fx.repo).args(["fast-import", "--quiet"]);
+    env.run(cmd, stream.as_bytes()).success();
+    let log = env.git_in(&fx.repo, &["log", "--format=%H", "main~1"]);
+    let looks = |id: &str| {
+        let b = id.as_bytes();
+        (b'1'..=b'9').contains(&b[0]) && b[1..3].iter().all(u8::is_ascii_digit) && b[3] == b'd'
+    };
+    let id = log
+        .lines()
+        .find(|id| looks(id))
+        .expect("no snapshot id starts NNNd");
+    let duration = &id[..4];
+    fx.refuses(
+        duration,
+        "UTC",
+        &[
+            "reads two ways",
+            &id[..12],
+            &format!("\"{duration} ago\""),
+            "more digits",
+        ],
+    );
+    let as_time = fx.cat(&format!("{duration} ago"), "UTC", None);
+    let said = as_time.stderr_str();
+    assert!(
+        as_time.code() == Some(0) || said.contains("no snapshot at or before"),
+        "{duration} ago: {said}"
+    );
+    let by_id = fx.cat(&id[..12], "UTC", None).success();
+    assert!(by_id.stdout() == fx.sql[2].as_slice(), "cat {}", &id[..12]);
+
+    // A tag named like a date, on another snapshot than the date's.
+    let first = env.git_in(&fx.repo, &["rev-list", "--max-parents=0", "main"]);
+    env.git_in(&fx.repo, &["tag", "2026-06-01", first.trim()]);
+    fx.refuses(
+        "2026-06-01",
+        "UTC",
+        &[
+            "reads two ways",
+            "refs/tags/2026-06-01",
+            "\"2026-06-01 00:00\"",
+        ],
+    );
+    fx.selects("refs/tags/2026-06-01", "UTC", None, 1);
+    fx.selects("2026-06-01 00:00", "UTC", None, 2);
+    // A tag `now` on the latest snapshot: both readings agree.
+    env.git_in(&fx.repo, &["tag", "now", "main"]);
+    fx.cat("now", "UTC", None).success();
+}
+
+/// `now` is the latest snapshot, also when a fast clock dated it after now; so is `0s`.
+#[test]
+fn now_is_the_latest_snapshot_even_one_dated_ahead_of_the_clock() {
+    let fx = Fx::new(false);
+    for when in ["now", "0s"] {
+        fx.selects(when, "UTC", Some(TIMES[2] - 600), 3);
+    }
+    fx.selects("2h", "UTC", Some(TIMES[2] - 600), 2);
+}
+
+/// A TZ with a digit in it is not therefore a POSIX rule: one naming no zone file
+/// (`Etc/GMT+14`, `Europe/Berlin2`) was read as UTC; refused like any unknown zone. A real
+/// POSIX rule still works.
+#[test]
+fn a_tz_with_digits_that_names_no_zone_is_refused() {
+    let fx = Fx::new(false);
+    for tz in ["Etc/GMT+14", "Europe/Berlin2"] {
+        fx.refuses(
+            "2026-06-01 01:00",
+            tz,
+            &[&format!("TZ=\"{tz}\""), "read as UTC"],
+        );
+    }
+    fx.selects("2026-06-01 02:30", BERLIN, None, 2);
+}

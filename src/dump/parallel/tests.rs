@@ -199,3 +199,15 @@ fn ranges_cover_every_rowid_once() {
     assert_eq!(ranges(&[5, 9]), vec![(i64::MIN, 5), (6, 9), (10, i64::MAX)]);
     assert_eq!(ranges(&[-1, i64::MAX]), vec![(i64::MIN, -1), (0, i64::MAX)]);
 }
+
+/// `SQLGIT_TWO_READERS=0` (and the other switches at 0 or empty) is off, as `SQLGIT_ONE_CORE=0`
+/// always was; anything else is on.
+#[test]
+fn switches_at_0_or_empty_are_off() {
+    use std::ffi::OsStr;
+    assert!(!switch_on(None));
+    assert!(!switch_on(Some(OsStr::new(""))));
+    assert!(!switch_on(Some(OsStr::new("0"))));
+    assert!(switch_on(Some(OsStr::new("1"))));
+    assert!(switch_on(Some(OsStr::new("yes"))));
+}
