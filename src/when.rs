@@ -123,7 +123,14 @@ pub fn resolve_at<'r>(
     };
     // A time is a time; a revision it also spells (`674d`, a commit id; a tag `2026-11-24`) is
     // never taken instead: naming another snapshot, it makes the WHEN ambiguous.
-    let by_time = at_time(repo, head, secs, hint);
+    // `now` (or `0s` ago: this second) is the latest snapshot, even one a fast clock dated
+    // ahead of it. Other times keep the snapshots' own dates (they may all be ahead).
+    let now = unix_now();
+    let by_time = if (now - 1..=now).contains(&secs) {
+        Ok(head)
+    } else {
+        at_time(repo, head, secs, hint)
+    };
     match rev {
         Ok(None) => by_time,
         Ok(Some(c)) if by_time.as_ref().is_ok_and(|t| t.id() == c.id()) => Ok(c),
@@ -206,15 +213,12 @@ fn two_readings(
 /// neighbours counts as taken at the time of the nearer one (the middle of the three), and none
 /// counts as taken before an older one. Times then never rise going back, a time picks the
 /// latest snapshot at or before it, and one run's wrong clock misleads no other snapshot's
-/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick. One dated
-/// after now (a fast clock) counts as taken now, so `now` is always the latest snapshot.
+/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick.
 fn dated_chain(head: Commit<'_>) -> Vec<(Oid, i64)> {
-    // No snapshot was taken after now, whatever its run's clock said: `now` is the latest.
-    let now = unix_now();
     let mut chain = Vec::new();
     let mut next = Some(head);
     while let Some(commit) = next {
-        chain.push((commit.id(), commit.time().seconds().min(now)));
+        chain.push((commit.id(), commit.time().seconds()));
         next = commit.parent(0).ok();
     }
     let raw: Vec<i64> = chain.iter().map(|(_, t)| *t).collect();
