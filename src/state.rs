@@ -33,6 +33,7 @@ pub struct State {
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(from = "RunRecord")]
 pub struct Run {
     pub unix: i64,
     pub ok: bool,
@@ -52,6 +53,60 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_unix: Option<i64>,
 }
+
+/// A [`Run`] as a state file holds it. One written by an older sqlgit (snapshot format 1) has
+/// no `push_only`: its run failed only in its pushes when its error is the failed pushes' line
+/// ("push failed: …", which nothing else starts with), so a `sqlgit push` after the upgrade
+/// still completes it — at the time of that run, which read the database (an older `sqlgit
+/// push` never recorded itself as a run).
+#[derive(Deserialize)]
+struct RunRecord {
+    unix: i64,
+    ok: bool,
+    error: Option<String>,
+    duration_seconds: f64,
+    commit: Option<String>,
+    changed: bool,
+    tables: u64,
+    rows: u64,
+    bytes: u64,
+    #[serde(default)]
+    push_only: Option<bool>,
+    #[serde(default)]
+    read_unix: Option<i64>,
+}
+
+impl From<RunRecord> for Run {
+    fn from(r: RunRecord) -> Run {
+        let failed_pushing = !r.ok
+            && r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(PUSH_FAILED));
+        let (push_only, read_unix) = match r.push_only {
+            Some(push_only) => (push_only, r.read_unix),
+            None => (
+                failed_pushing,
+                r.read_unix.or(failed_pushing.then_some(r.unix)),
+            ),
+        };
+        Run {
+            unix: r.unix,
+            ok: r.ok,
+            error: r.error,
+            duration_seconds: r.duration_seconds,
+            commit: r.commit,
+            changed: r.changed,
+            tables: r.tables,
+            rows: r.rows,
+            bytes: r.bytes,
+            push_only,
+            read_unix,
+        }
+    }
+}
+
+/// How the error of a run that failed only in its pushes starts.
+pub const PUSH_FAILED: &str = "push failed: ";
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Started {

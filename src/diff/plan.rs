@@ -174,7 +174,8 @@ pub struct Plan<'r> {
     pub to: Side<'r>,
     /// Differing tables in dump order, system tables last.
     pub tables: Vec<TablePlan>,
-    /// `0-header.sql` of each side, when it differs (not with `--table`).
+    /// `0-header.sql` of each side as they compare ([`super::header`]), when they differ (not
+    /// with `--table`).
     pub header: Option<(Vec<u8>, Vec<u8>)>,
     /// All views of each side, when they differ (not with `--table`).
     pub views: Option<(Vec<Stmt>, Vec<Stmt>)>,
@@ -376,13 +377,8 @@ pub fn build<'r>(
     } else {
         let a = file(repo, &from.db, "0-header.sql")?;
         let b = file(repo, &to.db, "0-header.sql")?;
-        // The format mark is not the database's: headers compare without it.
-        let text = |x: Option<(Oid, Vec<u8>)>| {
-            let text = x.map(|x| x.1).unwrap_or_default();
-            crate::dump::Format::without_mark(&text).to_vec()
-        };
-        let (a, b) = (text(a), text(b));
-        (a != b).then_some((a, b))
+        let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
+        super::header::compared(&text(a), &text(b))
     };
     let stmts = |tree: &Tree, name: &str| -> Result<Vec<Stmt>> {
         Ok(file(repo, tree, name)?

@@ -339,6 +339,13 @@ fn dump_in_transaction(
     Ok(summary)
 }
 
+/// What a header ends with for a database with no table or view and another encoding than
+/// UTF-8: SQLite writes the encoding into the file only when it creates the first table or
+/// view, and this view leaves no page behind. (An older sqlgit left it out: a restore adds it,
+/// see `restore::older`.)
+pub const ENCODING_VIEW: &str =
+    "CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n";
+
 /// SQLite's page size unless built otherwise (since 3.12.0).
 const DEFAULT_PAGE_SIZE: i64 = 4096;
 
@@ -366,10 +373,9 @@ fn header(schema: &Schema, format: Format) -> Vec<u8> {
     out.push_str(&format!("PRAGMA user_version={};\n", p.user_version));
     out.push_str(&format!("PRAGMA application_id={};\n", p.application_id));
     if p.encoding != "UTF-8" && schema.is_empty() {
-        // SQLite writes the encoding into the file only when it creates the first table or
-        // view: a database with none would come back UTF-8. A view made and dropped writes it
-        // and leaves no page behind (said only here, so other dumps stay as they were).
-        out.push_str("CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n");
+        // A database with none would come back UTF-8 (said only here, so other dumps stay as
+        // they were).
+        out.push_str(ENCODING_VIEW);
     }
     out.into_bytes()
 }

@@ -138,10 +138,42 @@ pub fn build_pinned(
     })?;
     conn.close().map_err(|(_, e)| e)?;
     synced.with_context(|| format!("sync {}", path.display()))?;
+    check_encoding(path, seen.encoding.as_deref())?;
     Ok(Built {
         bytes,
         ignored: seen.ignored,
     })
+}
+
+/// Fail unless the database built at `path` has the encoding its SQL `asked` for: SQLite
+/// writes it into the file only with the first table or view, so SQL that makes neither (an
+/// older sqlgit's dump of such a database, saved by its `cat`) gives UTF-8 whatever it asked.
+fn check_encoding(path: &Path, asked: Option<&str>) -> Result<()> {
+    let Some(asked) = asked else {
+        return Ok(());
+    };
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("open {}", path.display()))?;
+    let got: String = conn
+        .query_row("PRAGMA encoding", [], |r| r.get(0))
+        .context("read the restored database's encoding")?;
+    let name = |e: &str| {
+        e.trim_matches(['\'', '"'])
+            .to_ascii_lowercase()
+            .replace('-', "")
+    };
+    let (want, have) = (name(asked), name(&got));
+    // `UTF-16` alone is the machine's byte order.
+    if have == want || (want == "utf16" && have.starts_with("utf16")) {
+        return Ok(());
+    }
+    bail!(
+        "the restored database is {got} but its SQL asks for encoding {asked}: SQLite writes \
+         the encoding only with the first table or view, and the SQL makes none (an older \
+         sqlgit's dump: restore that snapshot with this sqlgit, which adds one); nothing was \
+         restored"
+    )
 }
 
 /// Fail unless the SQL's last transaction ended with COMMIT, as every complete dump does (sqlgit's

@@ -2,8 +2,8 @@
 //! (called as each statement is prepared, which in a restore is just before it runs): set
 //! another page size or auto_vacuum than the build was given (`restore --into` keeps the
 //! target's, and its reserved bytes per page: converting afterwards takes a VACUUM, which
-//! renumbers hidden rowids), and how its last transaction ended (a complete dump ends with
-//! COMMIT).
+//! renumbers hidden rowids), how its last transaction ended (a complete dump ends with
+//! COMMIT), and the encoding it asked for.
 
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
@@ -30,6 +30,8 @@ pub struct Seen {
     pub ignored: Vec<String>,
     /// The last `BEGIN`, `COMMIT` (also `END`) or `ROLLBACK`, as SQLite names it.
     pub last_transaction: Option<String>,
+    /// The first `PRAGMA encoding=…` the SQL set, as written (`'UTF-16be'`).
+    pub encoding: Option<String>,
 }
 
 struct State {
@@ -129,8 +131,14 @@ unsafe extern "C" fn authorize(
     match action {
         ffi::SQLITE_TRANSACTION => state.seen.last_transaction = text(arg1),
         ffi::SQLITE_PRAGMA => {
-            let (Some(pinned), Some(name), Some(value)) = (state.pinned, text(arg1), text(arg2))
-            else {
+            let (name, value) = (text(arg1), text(arg2));
+            if let (Some(name), Some(value)) = (&name, &value)
+                && name.eq_ignore_ascii_case("encoding")
+                && state.seen.encoding.is_none()
+            {
+                state.seen.encoding = Some(value.clone());
+            }
+            let (Some(pinned), Some(name), Some(value)) = (state.pinned, name, value) else {
                 return ffi::SQLITE_OK;
             };
             let (name, want) = match name.to_ascii_lowercase().as_str() {

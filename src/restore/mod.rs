@@ -10,6 +10,7 @@ mod exec;
 mod fast;
 mod guard;
 mod into;
+mod older;
 mod vtab;
 
 use std::io::Write;
@@ -81,27 +82,42 @@ pub fn short(commit: &Commit) -> String {
     crate::store::short_id(commit.id())
 }
 
-/// Call `f` with every file of `tree`, in path order (that order is the dump). Blobs stored
-/// whole in a pack are read with `pread` and inflated by libdeflate, each checked against its
-/// id (SHA-1); anything else (deltas, loose objects) through libgit2.
+/// Call `f` with every file of `tree`, in path order (that order is the dump), and with the
+/// lines an older sqlgit left out of its header after it (see [`older`]). Returns the bytes of
+/// SQL so added (0 for what the current sqlgit writes): what the snapshot's commit recorded
+/// does not count them. Blobs stored whole in a pack are read with `pread` and inflated by
+/// libdeflate, each checked against its id (SHA-1); anything else (deltas, loose objects)
+/// through libgit2.
 pub fn for_each_file(
     repo: &Repository,
     tree: &Tree,
     mut f: impl FnMut(&str, &[u8]) -> Result<()>,
-) -> Result<()> {
+) -> Result<u64> {
     let packs = PackReader::open(&repo.path().join("objects"));
     let mut failure: Option<anyhow::Error> = None;
+    let mut added = 0u64;
+    let mut give = |path: &str, data: &[u8]| -> Result<()> {
+        f(path, data)?;
+        if path == older::HEADER {
+            let extra = older::after_header(tree, data);
+            if !extra.is_empty() {
+                added += extra.len() as u64;
+                f(path, extra)?;
+            }
+        }
+        Ok(())
+    };
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
         let path = format!("{dir}{}", entry.name().unwrap_or_default());
         let result = match packs.whole_blob(entry.id()) {
-            Ok(Some(data)) => f(&path, &data),
+            Ok(Some(data)) => give(&path, &data),
             Ok(None) => repo
                 .find_blob(entry.id())
                 .map_err(|e| anyhow!("read {path}: {}", e.message()))
-                .and_then(|blob| f(&path, blob.content())),
+                .and_then(|blob| give(&path, blob.content())),
             Err(e) => Err(e.context(format!("read {path}"))),
         };
         match result {
@@ -115,18 +131,19 @@ pub fn for_each_file(
     .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(added),
     }
 }
 
-/// Stream the snapshot's SQL to `out`. Returns the bytes written.
+/// Stream the snapshot's SQL to `out`. Returns the bytes of the snapshot written (not those
+/// [`for_each_file`] added for an older sqlgit's snapshot).
 pub fn write_sql(repo: &Repository, tree: &Tree, out: &mut dyn Write) -> Result<u64> {
     let mut bytes = 0u64;
-    for_each_file(repo, tree, |_, data| {
+    let added = for_each_file(repo, tree, |_, data| {
         bytes += data.len() as u64;
         Ok(out.write_all(data)?)
     })?;
-    Ok(bytes)
+    Ok(bytes - added)
 }
 
 /// Fail when the `bytes` of SQL a snapshot's `tree` gave differ from what its commit recorded
@@ -288,8 +305,15 @@ pub fn build_snapshot(
     // would be a third of the restore: zlib's own checksum still catches a damaged object,
     // and the result is checked; `sqlgit verify` keeps libgit2's full checks.
     git2::opts::strict_hash_verification(false);
-    build_pinned(path, Check::Quick, pinned, |exec| {
-        for_each_file(repo, tree, |_, sql| exec(sql))
+    let mut added = 0;
+    let built = build_pinned(path, Check::Quick, pinned, |exec| {
+        added = for_each_file(repo, tree, |_, sql| exec(sql))?;
+        Ok(())
+    })?;
+    // The bytes of the snapshot, as its commit recorded them.
+    Ok(Built {
+        bytes: built.bytes - added,
+        ..built
     })
 }
 

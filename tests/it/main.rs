@@ -12,7 +12,8 @@
 //! - `job`: the cron job — overlapping runs, failure hooks for every failure, unfinished runs;
 //! - `ops/`: cron operations by concern — `init`, `cli` (quiet, exit codes, completions,
 //!   progress), `status`, `monitoring` (metrics, hooks), `restore`, `filters`;
-//! - `format`: snapshot formats 1 and 2 side by side in one repository;
+//! - `format`: snapshot formats 1 and 2 side by side in one repository; `upgrade`: what an
+//!   older sqlgit left behind (its state file, format-1 headers it wrote without newer lines);
 //! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
 //!   statement forms it does not know, both row formats, UTF-16 text;
 //! - `verify`: the restore drill (`vtab_checks`: virtual tables' own integrity findings); `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
@@ -48,6 +49,7 @@ mod restore;
 mod servers;
 mod snapshot;
 mod torture;
+mod upgrade;
 mod verify;
 mod vtab_checks;
 mod when;

@@ -1,0 +1,75 @@
+//! The two sides' `0-header.sql` as a diff compares them: without the format mark (not the
+//! database's), and without what one side did not record. An older sqlgit (format 1) wrote no
+//! `PRAGMA page_size` or `auto_vacuum` line whatever the database used, so in a format-1 header
+//! a missing line is "not recorded", not SQLite's default: a diff with such a snapshot leaves
+//! that pragma out rather than report a change nobody made.
+
+use crate::dump::Format;
+
+/// The pragmas an older sqlgit did not record.
+const NOT_ALWAYS_RECORDED: [&str; 2] = ["page_size", "auto_vacuum"];
+
+/// Headers `a` and `b` (as stored) as they compare, when they differ.
+pub fn compared(a: &[u8], b: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (fa, fb) = (Format::of_header(a), Format::of_header(b));
+    let (mut a, mut b) = (
+        Format::without_mark(a).to_vec(),
+        Format::without_mark(b).to_vec(),
+    );
+    for name in NOT_ALWAYS_RECORDED {
+        let (in_a, in_b) = (has(&a, name), has(&b, name));
+        if in_a && !in_b && fb == Format::V1 {
+            a = without(&a, name);
+        } else if in_b && !in_a && fa == Format::V1 {
+            b = without(&b, name);
+        }
+    }
+    (a != b).then_some((a, b))
+}
+
+fn has(header: &[u8], name: &str) -> bool {
+    super::plan::pragma_line(header, name).is_some()
+}
+
+/// `header` without its `PRAGMA name=…` line.
+fn without(header: &[u8], name: &str) -> Vec<u8> {
+    let start = format!("PRAGMA {name}=");
+    header
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(start.as_bytes()))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compared;
+
+    const OLD: &[u8] = b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
+    const NEW: &[u8] = b"-- sqlgit snapshot format 2\nPRAGMA foreign_keys=OFF;\n\
+        PRAGMA page_size=8192;\nPRAGMA auto_vacuum=1;\nBEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
+
+    #[test]
+    fn a_pragma_a_format_1_header_lacks_was_not_recorded() {
+        assert_eq!(compared(OLD, NEW), None);
+        assert_eq!(compared(NEW, OLD), None);
+        // A format-1 header written with the line (by a newer sqlgit) is compared as ever.
+        let old_with = b"PRAGMA foreign_keys=OFF;\nPRAGMA page_size=4096;\nPRAGMA auto_vacuum=1;\n\
+            BEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
+        let (a, b) = compared(old_with, NEW).expect("a page size change");
+        assert!(a.windows(14).any(|w| w == b"page_size=4096"));
+        assert!(b.windows(14).any(|w| w == b"page_size=8192"));
+        // Other changes still show, the unrecorded pragma left out on both sides.
+        let (a, b) = compared(OLD, &[NEW, b"PRAGMA application_id=5;\n"].concat()).unwrap();
+        assert!(!b.windows(9).any(|w| w == b"page_size"), "{b:?}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_format_2_header_without_the_line_means_the_default() {
+        let new_default = b"-- sqlgit snapshot format 2\nPRAGMA foreign_keys=OFF;\n\
+            BEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
+        assert!(compared(new_default, NEW).is_some());
+    }
+}

@@ -1,0 +1,247 @@
+//! What an older sqlgit (snapshot format 1) left behind, read by this one: its state file
+//! (without `push_only`), snapshots of a database with no table whose header names another
+//! encoding (without the view that makes SQLite write it), and headers without `PRAGMA
+//! page_size`/`auto_vacuum` (it never wrote them). Each is made here as the older sqlgit wrote
+//! it: a format-1 snapshot (`SQLGIT_SNAPSHOT_FORMAT=1`) edited with git plumbing, or the state
+//! file's JSON without the newer fields.
+
+use std::path::{Path, PathBuf};
+
+use crate::env::{TestEnv, hook_lines, logging_hook};
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A format-1 snapshot of `db` into `repo` (the current sqlgit's format-1 header).
+fn format_1_snapshot(env: &TestEnv, db: &Path, repo: &Path) {
+    let mut cmd = env.sqlgit_cmd(&[Path::new("snapshot"), db, Path::new("--repo"), repo]);
+    cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1");
+    env.run(cmd, b"").success();
+}
+
+/// Replace main's commit by one whose `app.db/0-header.sql` is `edit` of it, with the bytes
+/// its message records adjusted (as the older sqlgit wrote that commit). Plain git plumbing.
+fn as_older_sqlgit_wrote_it(env: &TestEnv, repo: &Path, edit: impl Fn(&str) -> String) {
+    let git = |args: &[&str], stdin: &[u8]| -> String {
+        let mut cmd = env.command("git");
+        cmd.arg("--git-dir")
+            .arg(repo)
+            .env("GIT_INDEX_FILE", env.path("older.index"))
+            .args(args);
+        env.run(cmd, stdin)
+            .success()
+            .stdout_str()
+            .trim()
+            .to_string()
+    };
+    let header = git(&["cat-file", "blob", "main:app.db/0-header.sql"], b"") + "\n";
+    let older = edit(&header);
+    assert_ne!(older, header, "the edit changed nothing");
+    let blob = git(&["hash-object", "-w", "--stdin"], older.as_bytes());
+    git(&["read-tree", "main"], b"");
+    let entry = format!("100644,{blob},app.db/0-header.sql");
+    git(&["update-index", "--cacheinfo", &entry], b"");
+    let tree = git(&["write-tree"], b"");
+    let message = git(&["log", "-1", "--format=%B", "main"], b"");
+    let bytes = message
+        .lines()
+        .find_map(|l| l.strip_prefix("Sqlgit-Bytes: "))
+        .expect("a Sqlgit-Bytes trailer")
+        .parse::<usize>()
+        .unwrap();
+    let fewer = bytes + older.len() - header.len();
+    let message = message
+        .replace(&format!("{bytes} bytes"), &format!("{fewer} bytes"))
+        .replace(
+            &format!("Sqlgit-Bytes: {bytes}"),
+            &format!("Sqlgit-Bytes: {fewer}"),
+        );
+    let mut args = vec!["commit-tree".to_string(), tree];
+    for parent in git(&["rev-list", "--parents", "-n1", "main"], b"")
+        .split_whitespace()
+        .skip(1)
+    {
+        args.extend(["-p".to_string(), parent.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let commit = git(&args, message.as_bytes());
+    git(&["update-ref", "refs/heads/main", &commit], b"");
+}
+
+fn pragma(env: &TestEnv, db: &Path, name: &str) -> String {
+    env.sqlite3(db, format!("PRAGMA {name};"))
+        .success()
+        .stdout_str()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_push_completes_a_run_an_older_sqlgit_failed_only_in_its_pushes() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES(1);");
+    let repo = env.path("app.sqlgit");
+    let remote = env.path("hist.git");
+    let gone = env.path("gone.git");
+    env.git_in(env.root(), &["init", "-q", "--bare", &s(&remote)]);
+    let success_file = env.path("success.txt");
+    let hook = logging_hook(&success_file);
+    let snapshot = |code: i32| {
+        let args = ["snapshot", &s(&db), "--repo", &s(&repo)];
+        let args = [
+            &args[..],
+            &["--history-remote", &s(&remote), "--on-success", &hook],
+        ];
+        env.sqlgit_at(1_750_000_000 + code as u64 * 60, &args.concat())
+            .code_is(code);
+    };
+    snapshot(0);
+    std::fs::rename(&remote, &gone).unwrap();
+    env.sqlite3(&db, "INSERT INTO t VALUES(2);").success();
+    snapshot(1);
+    std::fs::rename(&gone, &remote).unwrap();
+    // The state file as the older sqlgit wrote it: no `push_only`, `read_unix`,
+    // `last_full_read`.
+    let state_file = repo.join("sqlgit-state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let run = state["last_run"].as_object_mut().unwrap();
+    assert_eq!(run["push_only"], true, "{run:?}");
+    let failed_at = run["unix"].as_i64().unwrap();
+    run.remove("push_only");
+    run.remove("read_unix");
+    state.as_object_mut().unwrap().remove("last_full_read");
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+
+    env.sqlgit(&["push", "--repo", &s(&repo)]).success();
+    let status = env.sqlgit(&["status", "--repo", &s(&repo)]);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "status after the push that completed the older sqlgit's run: {}{}",
+        status.stdout_str(),
+        status.stderr_str()
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(state["last_success"], failed_at, "{state}");
+    assert_eq!(hook_lines(&success_file).len(), 2, "no success hook");
+
+    // A run the older sqlgit failed for another reason stays failed after a push.
+    let mut state = state;
+    let run = state["last_run"].as_object_mut().unwrap();
+    run.insert("ok".into(), false.into());
+    run.insert("error".into(), "database app.db: not found".into());
+    run.remove("push_only");
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    env.sqlgit(&["push", "--repo", &s(&repo)]).success();
+    env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
+}
+
+/// An empty UTF-16be database snapshotted by the older sqlgit (no view in its header):
+/// (env, repository).
+fn older_snapshot_of_an_empty_utf16_database() -> (TestEnv, PathBuf) {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"PRAGMA encoding='UTF-16be'; PRAGMA user_version=7; CREATE TABLE x(a); DROP TABLE x;",
+    );
+    assert_eq!(pragma(&env, &db, "encoding"), "UTF-16be");
+    let repo = env.path("app.sqlgit");
+    format_1_snapshot(&env, &db, &repo);
+    as_older_sqlgit_wrote_it(&env, &repo, |h| {
+        h.replace(
+            "CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n",
+            "",
+        )
+    });
+    (env, repo)
+}
+
+#[test]
+fn every_restore_of_an_older_snapshot_of_an_empty_utf16_database_keeps_its_encoding() {
+    let (env, repo) = older_snapshot_of_an_empty_utf16_database();
+    let check = |db: &Path, how: &str| {
+        assert_eq!(pragma(&env, db, "encoding"), "UTF-16be", "{how}");
+        assert_eq!(pragma(&env, db, "user_version"), "7", "{how}");
+    };
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    check(&to, "restore --to");
+    let sql = env.sqlgit(&["cat", "--repo", &s(&repo)]).success();
+    let piped = env.path("piped.db");
+    env.sqlite3(&piped, sql.stdout()).success().assert_quiet();
+    check(&piped, "cat | sqlite3");
+    let into = env.db_from_script(
+        "into.db",
+        b"PRAGMA encoding='UTF-16be'; CREATE TABLE y(a); INSERT INTO y VALUES(1);",
+    );
+    env.sqlgit(&["restore", "--repo", &s(&repo), "--into", &s(&into)])
+        .success();
+    check(&into, "restore --into");
+    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    env.sqlgit(&["query", "--repo", &s(&repo), "PRAGMA encoding"])
+        .success();
+
+    // That snapshot's SQL as the older sqlgit's `cat -o` saved it: a restore cannot make the
+    // encoding it asks for, and says so instead of building a UTF-8 database.
+    let saved = env.write(
+        "old.sql",
+        sql.stdout_str().replace(
+            "CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n",
+            "",
+        ),
+    );
+    let from_file = env.path("from_file.db");
+    let run = env
+        .sqlgit(&["restore", "--from-file", &s(&saved), "--to", &s(&from_file)])
+        .code_is(1);
+    assert!(
+        run.stderr_str()
+            .contains("is UTF-8 but its SQL asks for encoding UTF-16be"),
+        "{}",
+        run.stderr_str()
+    );
+    assert!(!from_file.exists(), "an inexact database was left behind");
+}
+
+#[test]
+fn a_diff_with_an_older_snapshot_does_not_report_the_page_size_it_did_not_record() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"PRAGMA page_size=8192; PRAGMA auto_vacuum=1; CREATE TABLE t(a); INSERT INTO t VALUES(1);",
+    );
+    let repo = env.path("app.sqlgit");
+    format_1_snapshot(&env, &db, &repo);
+    as_older_sqlgit_wrote_it(&env, &repo, |h| {
+        h.replace("PRAGMA page_size=8192;\n", "")
+            .replace("PRAGMA auto_vacuum=1;\n", "")
+    });
+    let diff = |args: &[&str]| env.sqlgit(&[&["diff", "--repo", &s(&repo)], args].concat());
+    let live = diff(&["HEAD", "--live", &s(&db)]);
+    assert_eq!(live.code(), Some(0), "{}", live.stdout_str());
+    env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
+    let across = diff(&["HEAD~1", "HEAD"]);
+    assert_eq!(across.code(), Some(0), "{}", across.stdout_str());
+    diff(&["HEAD", "HEAD~1"]).success();
+    // The patch is not refused for a page size change (it holds no statement; it exits 1 as
+    // any --sql across formats does, the table folders differing).
+    let patch = diff(&["HEAD~1", "HEAD", "--sql"]).code_is(1);
+    assert!(
+        !patch.stdout_str().contains("PRAGMA page_size"),
+        "{}",
+        patch.stdout_str()
+    );
+    // A change of another pragma is still one, without the unrecorded ones.
+    env.sqlite3(&db, "PRAGMA user_version=3;").success();
+    let changed = diff(&["HEAD~1", "--live", &s(&db)]).code_is(1);
+    let out = changed.stdout_str();
+    assert!(
+        out.contains("user_version=3") && !out.contains("page_size"),
+        "{out}"
+    );
+}
