@@ -15,6 +15,16 @@ use crate::dump::Sink;
 mod guard;
 pub use guard::refuse_target;
 
+/// The files SQLite keeps beside a database, by the suffix added to its name.
+pub const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// `path` with `suffix` appended to its file name (`app.db` → `app.db-wal`).
+pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
 /// A hidden temporary name beside `path` (same directory, so a rename replaces it atomically):
 /// `dir/.NAME.TAG<pid>`. What killed runs left there under the same tag is removed first (see
 /// [`remove_stale_temps`]).

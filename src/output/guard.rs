@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
-const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
+use super::{SIDE_FILES, side_file};
 
 /// Refuse `target` as an output file when it is, or belongs to, one of `protected` (a database
 /// read, a repository folder), or is a SQLite database or one's side file.
@@ -35,8 +35,8 @@ pub fn refuse_target(target: &Path, protected: &[&Path]) -> Result<()> {
             continue;
         }
         let is_source = meta.is_some() && id(target) == id(p);
-        let sidecar = SIDECARS.iter().any(|s| {
-            let side = with_suffix(p, s);
+        let sidecar = SIDE_FILES.iter().any(|s| {
+            let side = side_file(p, s);
             named.is_some() && canonical_name(&side) == named
         });
         if is_source || sidecar {
@@ -54,7 +54,7 @@ pub fn refuse_target(target: &Path, protected: &[&Path]) -> Result<()> {
         );
     }
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
-    for s in SIDECARS {
+    for s in SIDE_FILES {
         if let Some(base) = name.as_deref().and_then(|n| n.strip_suffix(s))
             && starts_with_sqlite_header(&target.with_file_name(base))
         {
@@ -62,13 +62,6 @@ pub fn refuse_target(target: &Path, protected: &[&Path]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `path` with `suffix` appended to its file name (`app.db` → `app.db-wal`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// `path` with its folder resolved (symlinks, `..`), the file name as given; None when the

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, ffi};
 
-use super::{remove_with_sidecars, sidecar};
+use super::remove_with_sidecars;
 
 /// Save the current content of the database `target` (open in `db`, with its WAL in `wal` if
 /// it is in WAL mode; `page_size` its page size) to `TARGET.before-restore-<UTC time>` (0600, never an existing file), while
@@ -40,7 +40,7 @@ pub(super) fn save_aside(
         drop(out);
         if let Some(wal) = wal.filter(|_| frames > 0) {
             let wal_len = 32 + i64::from(frames) * (24 + page_size);
-            let mut wal_out = create(&sidecar(&tmp, "-wal"))?;
+            let mut wal_out = create(&crate::output::side_file(&tmp, "-wal"))?;
             wal.copy_to(&mut wal_out, Some(wal_len))?;
             wal_out.sync_all()?;
             drop(wal_out);

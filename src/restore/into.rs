@@ -12,7 +12,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, ffi};
 
 use super::aside::{PagerFile, save_aside};
-use super::{Check, Source, build_from, check_integrity, remove_with_sidecars, sidecar};
+use super::{Check, Source, build_from, check_integrity, remove_with_sidecars};
 
 /// What `restore --into` did, for people.
 pub struct Restored {
@@ -302,7 +302,7 @@ fn copy_in(
 pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
     let files: Vec<(u64, u64)> = ["", "-wal", "-shm", "-journal"]
         .iter()
-        .filter_map(|suffix| std::fs::metadata(sidecar(target, suffix)).ok())
+        .filter_map(|suffix| std::fs::metadata(crate::output::side_file(target, suffix)).ok())
         .map(|m| (m.dev(), m.ino()))
         .collect();
     if std::fs::read_dir("/proc/self/fd").is_err() {

@@ -202,8 +202,8 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
             // Again, just before the rename: the build may have taken minutes.
             into::refuse_if_open(target, false)?;
         }
-        for suffix in ["-wal", "-shm", "-journal"] {
-            remove_if_exists(&sidecar(target, suffix))?;
+        for suffix in crate::output::SIDE_FILES {
+            remove_if_exists(&crate::output::side_file(target, suffix))?;
         }
         std::fs::rename(&tmp, target)
             .with_context(|| format!("move restored database into {}", target.display()))
@@ -339,12 +339,6 @@ fn temp_path(target: &Path) -> Result<PathBuf> {
     crate::output::temp_beside(target, "sqlgit-restore-")
 }
 
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -356,8 +350,8 @@ fn remove_if_exists(path: &Path) -> Result<()> {
 
 fn remove_with_sidecars(path: &Path) -> Result<()> {
     remove_if_exists(path)?;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        remove_if_exists(&sidecar(path, suffix))?;
+    for suffix in crate::output::SIDE_FILES {
+        remove_if_exists(&crate::output::side_file(path, suffix))?;
     }
     Ok(())
 }
