@@ -29,6 +29,9 @@ pub fn unrestorable(conn: &Connection, filters: &Filters) -> Result<Vec<String>>
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::new();
+    // One scratch database asks SQLite about every default (made only when a STRICT column
+    // has one).
+    let mut scratch: Option<Connection> = None;
     for (table, column, kind, default) in columns {
         if filters.excludes(&table) || filters.redacts(&table, &column) {
             continue;
@@ -36,7 +39,13 @@ pub fn unrestorable(conn: &Connection, filters: &Filters) -> Result<Vec<String>>
         let Some(class) = storage_class(&kind) else {
             continue; // ANY stores whatever it is given
         };
-        if default_fits(&kind, &default) {
+        if scratch.is_none() {
+            scratch = Some(Connection::open_in_memory().context("open a scratch database")?);
+        }
+        if scratch
+            .as_ref()
+            .is_none_or(|mem| default_fits(mem, &kind, &default))
+        {
             continue;
         }
         let count: i64 = conn
@@ -77,22 +86,21 @@ fn storage_class(kind: &str) -> Option<&'static str> {
 }
 
 /// Whether SQLite stores `default` in a STRICT column of type `kind` (after its usual
-/// conversions), asked of SQLite itself on an in-memory database. A default it cannot even
-/// parse there is taken as fitting: nothing is claimed about it.
-fn default_fits(kind: &str, default: &str) -> bool {
-    let Ok(mem) = Connection::open_in_memory() else {
-        return true;
-    };
+/// conversions), asked of SQLite itself on the in-memory database `mem` (left empty again). A
+/// default it cannot even parse there is taken as fitting: nothing is claimed about it.
+fn default_fits(mem: &Connection, kind: &str, default: &str) -> bool {
     let made = mem.execute_batch(&format!(
         "CREATE TABLE x(c {kind} DEFAULT {default}) STRICT"
     ));
     if made.is_err() {
         return true;
     }
-    match mem.execute_batch("INSERT INTO x DEFAULT VALUES") {
+    let fits = match mem.execute_batch("INSERT INTO x DEFAULT VALUES") {
         Ok(()) => true,
         Err(e) => !e.to_string().contains("cannot store"),
-    }
+    };
+    let _ = mem.execute_batch("DROP TABLE x");
+    fits
 }
 
 #[cfg(test)]
