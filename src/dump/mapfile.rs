@@ -15,7 +15,7 @@ use super::chunksums::ChunkSums;
 use super::keylist::{self, KeyList, PageKeys};
 use super::pages::{Keys, Kind, Mapped, Page, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 7\n";
+const MAGIC: &[u8] = b"sqlgit page map 8\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
 const PAGE_RECORD: usize = 4 + 1 + 8 + 8 + 8;
 /// Page records read or written (and checksummed) together.
@@ -45,6 +45,7 @@ impl PageMap {
         out.put(&self.commit)?;
         out.put(&self.fingerprint.to_le_bytes())?;
         out.put(&self.seed.to_le_bytes())?;
+        out.put(&self.owner.to_le_bytes())?;
         // A table whose b-tree map was taken (by a read of the run that loaded this map) is
         // left out: the next run reads it whole.
         let tables: Vec<_> = self.tables.iter().map(|t| (t, t.mapped())).collect();
@@ -127,6 +128,7 @@ impl PageMap {
             commit: input.array()?,
             fingerprint: u128::from_le_bytes(input.array()?),
             seed: u64::from_le_bytes(input.array()?),
+            owner: u64::from_le_bytes(input.array()?),
             tables: Vec::new(),
         };
         let tables = u64::from_le_bytes(input.array()?);

@@ -237,6 +237,7 @@ pub fn dump_snapshot(
                 commit: [0; 20],
                 fingerprint,
                 seed,
+                owner: 0,
                 tables,
             },
             reuse: mapper.reuse,

@@ -190,6 +190,9 @@ pub struct PageMap {
     /// Everything besides the pages that the dump's text depends on (see [`fingerprint`]).
     pub fingerprint: u128,
     pub seed: u64,
+    /// Which database of the repository the map describes (a hash of its folder's name, set
+    /// when the map is kept): a map copied over another database's is not that database's.
+    pub owner: u64,
     /// By root page; shared with the next map when a table did not change.
     pub tables: Vec<Arc<TableMap>>,
 }

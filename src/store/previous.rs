@@ -54,7 +54,7 @@ pub fn load<'r>(
 ) -> Option<PreviousSnapshot<'r>> {
     let head = head?;
     let map = PageMap::load(&map_path(&store.path, folder)).ok()??;
-    if map.commit != *head.id().as_bytes() {
+    if map.commit != *head.id().as_bytes() || map.owner != owner(folder) {
         return None;
     }
     let entry = head.tree().ok()?.get_name(folder)?.id();
@@ -72,7 +72,15 @@ pub fn load<'r>(
 pub fn save(store: &Store, folder: &str, map: &mut PageMap, commit: Oid) -> Result<()> {
     super::create_private_dir(&store.path.join(MAP_DIR))?;
     map.commit.copy_from_slice(commit.as_bytes());
+    map.owner = owner(folder);
     map.save(&map_path(&store.path, folder))
+}
+
+/// The tag that ties a map to the database folder it was kept for (two databases of one schema
+/// have the same fingerprint; a map copied over the other's, or one file for `App.db` and
+/// `app.db` on a case-insensitive disk, must not pass for it).
+fn owner(folder: &str) -> u64 {
+    crate::dump::path::hash_bytes(folder.as_bytes())
 }
 
 /// Forget the map of `folder` (the next snapshot reads everything).

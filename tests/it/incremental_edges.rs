@@ -224,3 +224,37 @@ fn a_file_cut_short_under_the_memory_map_fails_the_run_loudly() {
     }
     eprintln!("cut inside the read: {caught} time(s)");
 }
+
+/// A map is its own database's: two databases of one schema in one repository have maps of the
+/// same commit and fingerprint, and one copied over the other's (or one file for `App.db` and
+/// `app.db` on a disk that ignores case) must not make a run reuse the other database's rows.
+#[test]
+fn a_map_copied_from_another_database_of_the_repository_is_not_trusted() {
+    let env = TestEnv::new();
+    let (one, two) = (env.path("one.db"), env.path("two.db"));
+    let repo = env.path("app.sqlgit");
+    for (path, row) in [(&one, "row of one"), (&two, "row of two")] {
+        let db = Connection::open(path).unwrap();
+        db.execute_batch(&format!(
+            "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, '{row}');"
+        ))
+        .unwrap();
+    }
+    env.sqlgit(&[
+        "snapshot".as_ref(),
+        one.as_os_str(),
+        two.as_os_str(),
+        "--repo".as_ref(),
+        repo.as_os_str(),
+        "--quiet".as_ref(),
+    ])
+    .success();
+    let maps = repo.join("sqlgit-pages");
+    std::fs::copy(maps.join("one.db.map"), maps.join("two.db.map")).unwrap();
+    std::fs::copy(&one, &two).unwrap();
+    env.sqlgit(&["snapshot", "--repo", repo.to_str().unwrap(), "--quiet"])
+        .success();
+    let cat = env.sqlgit(&["cat", "--repo", repo.to_str().unwrap(), "--db", "two.db"]);
+    let dump = env.sqlgit(&["dump".as_ref(), two.as_os_str()]).success();
+    assert_eq!(cat.success().stdout_str(), dump.stdout_str());
+}
