@@ -193,9 +193,10 @@ pub fn dump_snapshot(
         .context("begin read transaction")?;
     let result = (|| {
         let extra = format!(
-            "sqlgit {} format {} exclude {:?} redact {:?}",
+            "sqlgit {} format {} chunks {} exclude {:?} redact {:?}",
             env!("CARGO_PKG_VERSION"),
             format.number(),
+            rows::CHUNKING,
             filters.exclude_tables,
             filters.redact
         );

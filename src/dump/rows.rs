@@ -1,10 +1,15 @@
 //! Streams a table's rows as INSERT statements, cut into content-defined chunks.
 //!
-//! A chunk ends after a row when a hash of the row's key, taken modulo [`TARGET_CHUNK`], falls
-//! below the row's length: boundaries depend only on each row's own key and size, so inserting,
-//! updating or deleting a row changes only its own chunk, and chunks average about
-//! [`TARGET_CHUNK`] bytes whatever the row size. Chunks are grouped into folders the same way,
-//! so no tree in the snapshot grows with the table.
+//! A chunk ends after a row when a hash of the row's key falls below the row's length, taken
+//! modulo a number that depends on how long the chunk already is: large while it is shorter than
+//! [`NORMAL_CHUNK`], small after (normalized content-defined chunking, as FastCDC does it). So
+//! chunks are about [`NORMAL_CHUNK`] bytes whatever the row size, seldom much shorter or longer,
+//! and an update rewrites about that much (with one cut-off for every row, chunk sizes spread
+//! exponentially, and the chunk that holds a random row averaged twice the mean). Where chunks
+//! end depends only on the rows since the chunk's start: inserting, updating or deleting a row
+//! changes its own chunk and at most the next few, until a chunk ends on a row where the
+//! previous cut also ended one; from there on the two cuts are the same. Chunks are grouped into
+//! folders by their names, so no tree in the snapshot grows with the table.
 
 use std::sync::Arc;
 
@@ -19,8 +24,12 @@ use super::path::{hash_bytes, mix64, ordinal_chunk_name, rowid_chunk_name};
 use super::schema::{Key, Placeholder, RowidFrom, Table};
 use super::stmt::{Cell, Encoding, RawStmt};
 
-/// Average chunk size in bytes.
-pub const TARGET_CHUNK: u64 = 4096;
+/// Usual chunk size in bytes: chunks shorter than this end after a row with a quarter of the
+/// row's length in `1/NORMAL_CHUNK` odds, longer ones with four times.
+pub const NORMAL_CHUNK: u64 = 2048;
+/// How chunks are cut, in the page map's fingerprint: a map written under another rule describes
+/// chunks this one would not cut, so it is not used (the run reads everything once).
+pub const CHUNKING: &str = "normalized 2048, groups of 16";
 /// A chunk is cut here even without a boundary row, so files stay small.
 const MAX_CHUNK: usize = 1 << 20;
 /// Format 2: a statement also ends after this many rows (SQLite parses long VALUES lists fine;
@@ -271,7 +280,7 @@ impl<'a> Chunker<'a> {
             format,
             groups,
             head,
-            buf: Vec::with_capacity(2 * TARGET_CHUNK as usize),
+            buf: Vec::with_capacity(2 * NORMAL_CHUNK as usize),
             chunk_name: None,
             first_rowid: None,
             chunk_rows: 0,
@@ -348,7 +357,7 @@ impl<'a> Chunker<'a> {
         self.total += 1;
         let full = buf.len() >= MAX_CHUNK
             || (self.format == Format::V2 && self.chunk_rows >= MAX_STATEMENT_ROWS);
-        if hash % TARGET_CHUNK < row_len || full {
+        if ends_chunk(hash, row_len, buf.len() as u64) || full {
             self.flush(emit)?;
             return Ok(true);
         }
@@ -380,6 +389,16 @@ impl<'a> Chunker<'a> {
             first_key: self.first_key.clone(),
             first_rowid: self.first_rowid.take(),
         })
+    }
+}
+
+/// Whether a row of `row_len` bytes whose key hashes to `hash` ends a chunk that holds `len`
+/// bytes with it.
+fn ends_chunk(hash: u64, row_len: u64, len: u64) -> bool {
+    if len < NORMAL_CHUNK {
+        hash % (4 * NORMAL_CHUNK) < row_len
+    } else {
+        hash % (NORMAL_CHUNK / 4) < row_len
     }
 }
 
