@@ -442,3 +442,43 @@ fn write_redacted(out: &mut Vec<u8>, value: Cell<'_>, placeholder: Placeholder, 
         _ => write_text(out, text.as_bytes()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where chunks end is part of every repository's history: a map written under another rule
+    /// must not be used, which [`CHUNKING`] (in the map's fingerprint) tells. If this fails, the
+    /// rule changed: change `CHUNKING` with it, then the expected values here.
+    #[test]
+    fn the_chunking_rule_is_named_by_chunking() {
+        let (mut len, mut ends, mut sum) = (0u64, 0u64, 0u64);
+        for rowid in 0..200_000u64 {
+            let row_len = 20 + mix64(rowid ^ 0x5555) % 300;
+            len += row_len;
+            if ends_chunk(mix64(rowid), row_len, len) {
+                sum = mix64(sum ^ rowid);
+                ends += 1;
+                len = 0;
+            }
+        }
+        let stems = (0..100_000i64).map(|i| rowid_chunk_name(i * 40));
+        let groups: Vec<usize> = (1..=2)
+            .map(|level| {
+                stems
+                    .clone()
+                    .filter(|name| Groups::starts_by_name(name.trim_end_matches(".sql"), level))
+                    .count()
+            })
+            .collect();
+        assert_eq!(
+            (CHUNKING, ends, sum, groups),
+            (
+                "normalized 2048, groups of 16",
+                15741,
+                15657857169916338732,
+                vec![6441, 405]
+            )
+        );
+    }
+}
