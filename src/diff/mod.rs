@@ -149,13 +149,11 @@ fn compare<'r>(
 ) -> Result<(bool, Vec<String>)> {
     let plan = plan::build(repo, from, to, req.tables)?;
     if req.format == Format::Sql {
-        let differ = !plan.tables.is_empty() || report::other_changes(&plan);
-        let warnings = if differ {
-            patch::write(&plan, out)?
-        } else {
-            Vec::new()
-        };
-        return Ok((differ, warnings));
+        if plan.tables.is_empty() && !report::other_changes(&plan) {
+            return Ok((false, Vec::new()));
+        }
+        let (warnings, changes) = patch::write(&plan, out)?;
+        return Ok((changes, warnings));
     }
     let reports = report::count(&plan)?;
     let differ = !reports.is_empty() || report::other_changes(&plan);

@@ -20,8 +20,32 @@ use super::shape::{KeyKind, Shape};
 use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
 
-/// Write the patch; returns warnings (what SQL cannot do exactly) for the caller to show.
-pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
+/// Write the patch; returns warnings (what SQL cannot do exactly) for the caller to show, and
+/// whether it changes anything (two snapshots whose chunks differ may hold the same rows: a
+/// format-1 and a format-2 one, or chunks cut by different rules).
+pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<(Vec<String>, bool)> {
+    write_counted(plan, &mut Counted { out, bytes: 0 })
+}
+
+/// A writer that counts what went through it.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    bytes: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> {
     refuse_file_format_changes(plan)?;
     let repo = plan.repo;
     writeln!(
@@ -40,6 +64,7 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
     out.write_all(
         b"PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\nBEGIN TRANSACTION;\n",
     )?;
+    let begun = out.bytes;
     for s in &plan.triggers.0 {
         writeln!(out, "DROP TRIGGER IF EXISTS {};", quote_ident(&s.name))?;
     }
@@ -101,8 +126,9 @@ pub fn write(plan: &Plan, out: &mut dyn Write) -> Result<Vec<String>> {
     for s in &plan.triggers.1 {
         writeln!(out, "{};", s.sql)?;
     }
+    let changes = out.bytes > begun;
     out.write_all(b"COMMIT;\n")?;
-    Ok(warnings)
+    Ok((warnings, changes))
 }
 
 /// The statements of `a` that `b` does not have verbatim.

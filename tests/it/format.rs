@@ -150,6 +150,15 @@ fn a_format_1_repository_moves_to_format_2_and_keeps_every_point() {
     fx.sqlgit(&["diff", c1, c2, "--repo", &repo])
         .success()
         .assert_quiet();
+    // A patch between them changes nothing, and says so by its exit status as `diff` does.
+    let patch = fx
+        .sqlgit(&["diff", c1, c2, "--repo", &repo, "--sql"])
+        .success();
+    assert!(
+        !patch.stdout_str().contains("INSERT") && !patch.stdout_str().contains("DELETE"),
+        "{}",
+        patch.stdout_str()
+    );
     let json = fx
         .sqlgit(&["diff", &fx.commits[0], c3, "--repo", &repo, "--json"])
         .code_is(1);
