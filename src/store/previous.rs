@@ -14,7 +14,7 @@ use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::Store;
 use super::packread::PackReader;
-use crate::dump::incremental::Previous;
+use crate::dump::incremental::{NotAsMapped, Previous};
 use crate::dump::pages::PageMap;
 
 const MAP_DIR: &str = "sqlgit-pages";
@@ -26,7 +26,8 @@ const READ_PREVIOUS: &str = "read previous snapshot";
 /// Whether `err` is a failure to read the previous snapshot's objects (damaged, or missing):
 /// a run that reads everything does not need them.
 pub fn is_unreadable(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.to_string() == READ_PREVIOUS)
+    err.chain()
+        .any(|cause| cause.to_string() == READ_PREVIOUS || cause.is::<NotAsMapped>())
 }
 
 fn map_path(repo_dir: &Path, folder: &str) -> PathBuf {
@@ -177,5 +178,24 @@ impl Previous for PreviousSnapshot<'_> {
             };
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A previous snapshot its map does not describe is read around, like a damaged one (the
+    /// run reads everything and warns), whatever context the error gathered on the way up.
+    #[test]
+    fn a_previous_snapshot_unlike_its_map_counts_as_unreadable() {
+        let err = anyhow::Error::from(NotAsMapped("rows do not match its map".into()))
+            .context("table t")
+            .context("database app.db into repository r");
+        assert!(is_unreadable(&err));
+        assert!(!is_unreadable(&anyhow::anyhow!(
+            "the previous snapshot's rows do not match its map"
+        )));
+        assert!(is_unreadable(&anyhow::anyhow!("x").context(READ_PREVIOUS)));
     }
 }

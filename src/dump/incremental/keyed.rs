@@ -1,11 +1,11 @@
 //! Reading a changed WITHOUT ROWID table in part, by key (see [`read_keyed_in_part`]).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::oldkeyed::{OldEntry, OldKeyed};
-use super::{Previous, Replaced, Reuse};
+use super::{NotAsMapped, Previous, Replaced, Reuse};
 use crate::dump::Format;
 use crate::dump::Sink;
 use crate::dump::keylist::{KeyList, PageKeys, within_budget};
@@ -336,9 +336,7 @@ pub fn read_keyed_in_part(
     }
     placed.reuse_before(&mut old_rows, n, true, sink, reuse)?;
     if old_rows.taken() != n || !old_rows.is_done() {
-        bail!(
-            "the previous snapshot's chunks do not match its map; run `sqlgit snapshot --full` once"
-        );
+        return Err(NotAsMapped("chunks do not match its map".into()).into());
     }
     let mut out_keys = placed.out_keys.keys;
     if let Some(keys) = &mut out_keys {

@@ -34,6 +34,12 @@ use super::stmt::Encoding;
 use super::{Format, Sink};
 
 /// The previous snapshot of the database, as the store has it.
+/// The previous snapshot's objects are not what its page map says (edited with git, or written
+/// by something else): the run reads everything instead of failing (see `job`).
+#[derive(Debug, thiserror::Error)]
+#[error("the previous snapshot's {0}")]
+pub struct NotAsMapped(pub String);
+
 pub trait Previous {
     /// Its page map (already checked to belong to the previous snapshot).
     fn map(&self) -> &PageMap;

@@ -13,10 +13,10 @@
 
 use std::collections::VecDeque;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use git2::Oid;
 
-use super::Previous;
+use super::{NotAsMapped, Previous};
 use crate::dump::rows::Groups;
 
 /// What an entry of the previous rows folder is.
@@ -78,9 +78,8 @@ impl<'p> OldRows<'p> {
         let mut out = Vec::new();
         for (name, oid, dir) in self.previous.tree_entries(oid)? {
             let Some(first) = name_rowid(&name) else {
-                bail!(
-                    "the previous snapshot's chunk {name} is not a rowid chunk; run `sqlgit snapshot --full` once"
-                );
+                let what = format!("chunk {name} is not a rowid chunk");
+                return Err(NotAsMapped(what).into());
             };
             let kind = if dir { OldKind::Folder } else { OldKind::Chunk };
             out.push(Old {
@@ -144,10 +143,8 @@ impl<'p> OldRows<'p> {
             return Ok(None);
         };
         if self.last.is_some_and(|l| l >= taken.first) {
-            bail!(
-                "the previous snapshot's chunk {} is out of order; run `sqlgit snapshot --full` once",
-                taken.name
-            );
+            let what = format!("chunk {} is out of order", taken.name);
+            return Err(NotAsMapped(what).into());
         }
         self.last = Some(taken.first);
         self.at_start = false;

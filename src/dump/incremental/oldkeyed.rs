@@ -14,7 +14,7 @@
 use anyhow::{Result, bail};
 use git2::Oid;
 
-use super::Previous;
+use super::{NotAsMapped, Previous};
 use crate::dump::Format;
 use crate::dump::keylist::KeyList;
 use crate::dump::rows::{GROUP_LEVELS, Groups};
@@ -90,9 +90,7 @@ impl<'p> OldKeyed<'p> {
                 }]);
             }
             None if n == 0 => {}
-            _ => bail!(
-                "the previous snapshot's rows do not match its map; run `sqlgit snapshot --full` once"
-            ),
+            _ => return Err(NotAsMapped("rows do not match its map".into()).into()),
         }
         Ok(old)
     }
@@ -147,9 +145,7 @@ impl<'p> OldKeyed<'p> {
                 .zip(&children)
                 .any(|((_, _, dir), &(_, _, level))| *dir != (level > 0))
         {
-            bail!(
-                "the previous snapshot's rows do not match its map; run `sqlgit snapshot --full` once"
-            );
+            return Err(NotAsMapped("rows do not match its map".into()).into());
         }
         Ok(entries
             .into_iter()
