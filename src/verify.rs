@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{Commit, ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use rusqlite::Connection;
-use sha1::{Digest, Sha1};
 
 use crate::dump::{self, Filters, Sink, source};
 use crate::progress::Progress;
@@ -27,6 +26,9 @@ use crate::store::pack::{Kind, object_id};
 
 mod cross;
 mod inexact;
+mod rowtext;
+
+use rowtext::RowText;
 
 /// What a drill found (failures are errors).
 #[derive(Debug, Default)]
@@ -92,8 +94,10 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         let format = snapshot_format(repo, &tree);
         let dump_hash = |db: &Path| dump_hash(db, format);
         // The snapshot's hash is taken while the first restore reads its files (read once more
-        // by the second restore, never a third time).
-        let mut hash = Sha1::new();
+        // by the second restore, never a third time): of its rows, not of where its chunks end
+        // (a snapshot taken by a sqlgit that cut them elsewhere holds the same rows).
+        let mut hash = RowText::new(format);
+        let mut read = 0u64;
         let inproc = scratch.path().join(format!("{n}.db"));
         let cli_copy = scratch.path().join(format!("{n}.cli.db"));
         let mut expected: Option<Vec<u8>> = None;
@@ -105,9 +109,10 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             let shown = cli.display();
             let meter = Progress::bytes(&format!("restoring with {shown}"));
             cli_restore(cli, &cli_copy, |w| {
-                added = for_each_file(repo, &tree, |_, sql| {
+                added = for_each_file(repo, &tree, |path, sql| {
                     meter.inc(sql.len() as u64);
-                    hash.update(sql);
+                    read += sql.len() as u64;
+                    hash.file(&path.split('/').collect::<Vec<_>>(), sql);
                     Ok(w.write_all(sql)?)
                 })?;
                 Ok(())
@@ -116,7 +121,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             .with_context(|| format!("{what}: restore with {shown} failed"))
             .map_err(|e| scratch_full(e, scratch.path()))?;
             meter.finish();
-            let want = std::mem::take(&mut hash).finalize().to_vec();
+            let want = std::mem::replace(&mut hash, RowText::new(format)).finish();
             let cli_name = cli_name.as_deref().unwrap_or_default();
             let found = cross::check_cli_copy(cli, cli_name, &cli_copy)
                 .with_context(|| format!("{what}: {shown} restore"))?;
@@ -126,14 +131,15 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             if got != want {
                 bail!("{what}: the database {shown} restored does not dump back to the snapshot");
             }
-            check_recorded(&what, commit, folder, &summary, added)?;
+            check_recorded(&what, commit, folder, &summary, read, added)?;
             expected = Some(want);
         }
         // Then `sqlgit restore --to`.
         build_database(&inproc, Check::Full, |exec| {
-            added = for_each_file(repo, &tree, |_, sql| {
+            added = for_each_file(repo, &tree, |path, sql| {
                 if expected.is_none() {
-                    hash.update(sql);
+                    read += sql.len() as u64;
+                    hash.file(&path.split('/').collect::<Vec<_>>(), sql);
                 }
                 exec(sql)
             })?;
@@ -147,13 +153,13 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                 .with_context(|| format!("{what}: in-process restore"))?;
             (report.warnings).extend(found.into_iter().map(|w| format!("{what}: {w}")));
         }
-        let expected = expected.unwrap_or_else(|| hash.finalize().to_vec());
+        let expected = expected.unwrap_or_else(|| hash.finish());
         let (got, summary) =
             dump_hash(&inproc).with_context(|| format!("{what}: dump the in-process restore"))?;
         if got != expected {
             bail!("{what}: the restored database does not dump back to the snapshot");
         }
-        if !check_recorded(&what, commit, folder, &summary, added)? {
+        if !check_recorded(&what, commit, folder, &summary, read, added)? {
             report.warnings.push(format!(
                 "{what}: its commit records no tables, rows or bytes for it (an older commit, or \
                  a run on another database that kept it without recording it): whether files \
@@ -230,36 +236,36 @@ fn check_objects(repo: &Repository, commit: &Commit) -> Result<usize> {
     }
 }
 
-struct Hashing(Sha1);
-
-impl Sink for Hashing {
-    fn file(&mut self, _path: &[&str], data: Vec<u8>) -> Result<()> {
-        self.0.update(&data);
+impl Sink for RowText {
+    fn file(&mut self, path: &[&str], data: Vec<u8>) -> Result<()> {
+        RowText::file(self, path, &data);
         Ok(())
     }
 }
 
 fn dump_hash(db: &Path, format: dump::Format) -> Result<(Vec<u8>, dump::Summary)> {
     let conn = source::open(db, std::time::Duration::from_secs(5))?;
-    let mut h = Hashing(Sha1::new());
+    let mut h = RowText::new(format);
     let summary = dump::dump_as(&conn, &mut h, &Filters::default(), format)?;
-    Ok((h.0.finalize().to_vec(), summary))
+    Ok((h.finish(), summary))
 }
 
 /// Fail when the restored database holds other than what the commit recorded
-/// ([`dump::recorded::check`]); false when it recorded nothing for `folder`.
-/// [`dump::recorded::check`] of a restore's dump, less the `added` bytes the restore ran beyond
-/// the snapshot's (which the dump gives back).
+/// ([`dump::recorded::check`]); false when it recorded nothing for `folder`. The tables and
+/// rows are the restore's dump's; the bytes are the snapshot's files' as read (`read`), less
+/// the `added` bytes the restore ran beyond them: a dump made today may cut the same rows into
+/// other statements.
 fn check_recorded(
     what: &str,
     commit: &Commit,
     folder: &str,
     got: &dump::Summary,
+    read: u64,
     added: u64,
 ) -> Result<bool> {
     let message = String::from_utf8_lossy(commit.message_bytes());
     let got = dump::Summary {
-        bytes: got.bytes.saturating_sub(added),
+        bytes: read.saturating_sub(added),
         ..*got
     };
     dump::recorded::check(what, &message, folder, &got)
