@@ -19,8 +19,9 @@ use crate::state::write_atomically;
 /// Write `ours` (one repository's metrics, labelled `repo="<label>"`) into the file at `path`
 /// (through symlinks: the collector reads the file a link points to), keeping the samples
 /// other repositories and programs wrote there. A file that is there but cannot be read is
-/// left as it is (an error): rewriting it would lose what it holds.
-pub fn write(path: &Path, ours: &str, label: &str) -> Result<()> {
+/// left as it is (an error): rewriting it would lose what it holds. The metrics named in `keep`
+/// (this run could not tell them) keep this repository's samples from the file.
+pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> {
     let path = &resolve(path)?;
     // The directory is the lock: no file of ours beside the collector's `*.prom` files.
     let dir = match path.parent() {
@@ -41,7 +42,9 @@ pub fn write(path: &Path, ours: &str, label: &str) -> Result<()> {
     let is_ours = |other: &str| {
         other == label || here.is_some() && Path::new(&unescape(other)).canonicalize().ok() == here
     };
-    write_atomically(path, merge(&existing, ours, &is_ours).as_bytes())
+    // Samples of `keep` are never taken for this repository's own: they stay.
+    let is_own = |name: &str, repo: &str| !keep.contains(&name) && is_ours(repo);
+    write_atomically(path, merge(&existing, ours, &is_own).as_bytes())
 }
 
 /// The file a symlink at `path` points to (through every link; also one that does not exist
@@ -141,12 +144,12 @@ impl Family {
     }
 }
 
-/// `existing`'s metrics without this repository's sqlgit samples (`is_ours` of their `repo`
-/// label), plus `ours`, family by family: one `# HELP` and one `# TYPE` each (`ours`' text
+/// `existing`'s metrics without this repository's sqlgit samples (`is_ours` of their metric's
+/// name and `repo` label), plus `ours`, family by family: one `# HELP` and one `# TYPE` each (`ours`' text
 /// wins: an upgrade may change it), every sample of a family together, one sample per series.
 /// Other programs' metrics in the file are kept; what is not metrics text (other comments,
 /// lines no parser reads) is not.
-pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str) -> bool) -> String {
+pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str, &str) -> bool) -> String {
     let mut families: Vec<Family> = Vec::new();
     let mut add = |text: &str, current: bool| {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -165,7 +168,10 @@ pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str) -> bool) -> Stri
                 continue; // not a sample: an other comment, or text no parser reads
             };
             let name = metric_name(line);
-            if !current && name.starts_with("sqlgit_") && repo_label(line).is_some_and(is_ours) {
+            if !current
+                && name.starts_with("sqlgit_")
+                && repo_label(line).is_some_and(|repo| is_ours(name, repo))
+            {
                 continue;
             }
             let at = family_at(&mut families, name, |f| f.holds(name));
@@ -266,7 +272,7 @@ mod tests {
         let a = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
                  # HELP sqlgit_n y\n# TYPE sqlgit_n gauge\nsqlgit_n{repo=\"/a\"} 5\nstale\n";
         let b = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
-        let both = merge(a, b, &|l| l == "/b");
+        let both = merge(a, b, &|_, l| l == "/b");
         assert_eq!(
             both,
             "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
@@ -275,11 +281,11 @@ mod tests {
         );
         // b again, now healthy: its old sample is replaced, a's kept.
         let b2 = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 1\n";
-        let again = merge(&both, b2, &|l| l == "/b");
+        let again = merge(&both, b2, &|_, l| l == "/b");
         assert!(again.contains("_m{repo=\"/b\"} 1\n") && !again.contains("_m{repo=\"/b\"} 0"));
         assert!(again.contains("_m{repo=\"/a\"} 1\n") && again.contains("_n{repo=\"/a\"} 5\n"));
         // A repository whose label is a prefix of another's is not confused with it.
-        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, &|l| l == "/b");
+        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, &|_, l| l == "/b");
         assert!(c.contains("sqlgit_m{repo=\"/b2\"} 7"), "{c}");
     }
 
@@ -291,7 +297,7 @@ mod tests {
                    sqlgit_m{repo=\"/c\"} 3\nsqlgit_m{repo=\"/a\"} 2\n";
         let ours = "# HELP sqlgit_m new text.\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
         assert_eq!(
-            merge(old, ours, &|l| l == "/b"),
+            merge(old, ours, &|_, l| l == "/b"),
             "# HELP sqlgit_m new text.\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/c\"} 3\n\
              sqlgit_m{repo=\"/a\"} 2\nsqlgit_m{repo=\"/b\"} 0\n"
         );
@@ -303,7 +309,7 @@ mod tests {
                    # TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3\n\
                    h_sum 4.5\nh_count 3\nup 1 1700000000000\nnot a metric\n";
         let ours = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
-        let merged = merge(old, ours, &|l| l == "/b");
+        let merged = merge(old, ours, &|_, l| l == "/b");
         assert_eq!(
             merged,
             format!("{}{ours}", old.replace("not a metric\n", ""))

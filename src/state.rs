@@ -220,8 +220,13 @@ pub fn metrics_label(repo: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Prometheus text format, for node_exporter's textfile collector.
-pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u64) -> String {
+/// The metrics of a repository that are not in its state: local snapshots and its size (none
+/// when the repository could not be opened).
+pub const REPOSITORY_METRICS: [&str; 2] = ["sqlgit_local_snapshots", "sqlgit_repository_bytes"];
+
+/// Prometheus text format, for node_exporter's textfile collector. `repository`: the local
+/// snapshots and the repository's size ([`REPOSITORY_METRICS`]), when known.
+pub fn metrics(state: &State, repo: &str, repository: Option<(usize, u64)>) -> String {
     let label = metrics_label(repo);
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, value: String, extra: &str| {
@@ -294,18 +299,20 @@ pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u6
             &format!(",remote=\"{role}\""),
         );
     }
-    metric(
-        "local_snapshots",
-        "Snapshots in local history.",
-        local_snapshots.to_string(),
-        "",
-    );
-    metric(
-        "repository_bytes",
-        "Size of the local repository.",
-        repo_bytes.to_string(),
-        "",
-    );
+    if let Some((local_snapshots, repo_bytes)) = repository {
+        metric(
+            "local_snapshots",
+            "Snapshots in local history.",
+            local_snapshots.to_string(),
+            "",
+        );
+        metric(
+            "repository_bytes",
+            "Size of the local repository.",
+            repo_bytes.to_string(),
+            "",
+        );
+    }
     out
 }
 

@@ -211,12 +211,21 @@ impl Told<'_> {
             crate::stop::failure_told(line);
         }
         if let Some(metrics) = &settings.metrics_file {
-            let (local, bytes) = self.store.map_or((0, 0), |s| {
-                (s.local_snapshots(), crate::store::dir_size(&s.path))
-            });
-            let text = state::metrics(st, &repo_label, local, bytes);
+            let repository = match self.store {
+                Some(s) => Some((s.local_snapshots(), crate::store::dir_size(&s.path))),
+                // A repository git cannot open (a syntax error in its config) is still there:
+                // its figures stay the last ones told, not 0.
+                None if self.repo.is_dir() => None,
+                None => Some((0, 0)),
+            };
+            let keep: &[&str] = match repository {
+                Some(_) => &[],
+                None => &state::REPOSITORY_METRICS,
+            };
+            let text = state::metrics(st, &repo_label, repository);
             let label = state::metrics_label(&repo_label);
-            if let Err(e) = crate::metricsfile::write(Path::new(metrics), &text, &label) {
+            let path = Path::new(metrics);
+            if let Err(e) = crate::metricsfile::write(path, &text, &label, keep) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
         }

@@ -92,3 +92,36 @@ fn metrics_file_that_cannot_be_read_is_left_with_a_warning() {
     );
     assert_eq!(std::fs::read(&prom).unwrap(), bytes);
 }
+
+#[test]
+fn metrics_of_a_repository_that_cannot_be_opened_keep_its_figures() {
+    let env = TestEnv::new();
+    let (d, r) = one_db(&env);
+    let prom = env.path("m.prom");
+    let args = ["snapshot", &d, "--repo", &r, "--metrics-file", &s(&prom)];
+    sg(&env, T0, &args).success();
+    sql(&env, Path::new(&d), "INSERT INTO t VALUES (2);");
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r]).success();
+    let before = parse_prometheus(&std::fs::read_to_string(&prom).unwrap());
+    let bytes = metric(&before, "sqlgit_repository_bytes", None).value;
+    assert_eq!(metric(&before, "sqlgit_local_snapshots", None).value, 2.0);
+    // A hand edit of DIR/config gone wrong: git cannot open the repository.
+    let config = Path::new(&r).join("config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[broken\n");
+    std::fs::write(&config, text).unwrap();
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r]).code_is(1);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let after = parse_prometheus(&text);
+    assert_eq!(metric(&after, "sqlgit_last_run_success", None).value, 0.0);
+    assert_eq!(
+        metric(&after, "sqlgit_local_snapshots", None).value,
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&after, "sqlgit_repository_bytes", None).value,
+        bytes,
+        "{text}"
+    );
+}
