@@ -445,9 +445,8 @@ fn take_snapshot(
             .extend(unmatched_filters(&dbs, &settings.filters()));
     }
     if outcome.read_whole {
-        let mut st = state::load(&store.path);
-        st.last_full_read = Some(when::unix_now());
-        state::save(&store.path, &st)?;
+        let now = when::unix_now();
+        state::update(&store.path, |st| st.last_full_read = Some(now)).2?;
     }
     let mut failures: Vec<String> = outcome.mismatch.iter().cloned().collect();
     failures.extend(outcome.unrestorable.iter().map(|line| {
@@ -503,12 +502,13 @@ pub fn push_all(
     history_failed: Option<&str>,
 ) -> Result<Vec<PushResult>> {
     let results = remote::push_all(store, settings, when::unix_now(), history_failed);
-    let mut st = state::load(&store.path);
-    for p in &results {
-        st.remotes
-            .insert(p.role.name().to_string(), p.record.clone());
-    }
-    state::save(&store.path, &st)?;
+    let record = |st: &mut state::State| {
+        for p in &results {
+            st.remotes
+                .insert(p.role.name().to_string(), p.record.clone());
+        }
+    };
+    state::update(&store.path, record).2?;
     Ok(results)
 }
 

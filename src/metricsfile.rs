@@ -10,15 +10,19 @@
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::state::write_atomically;
 
-/// Write `ours` (one repository's metrics, labelled `repo="<label>"`) into the file at `path`,
-/// keeping the samples other repositories wrote there.
-pub fn write(path: &Path, ours: &str, label: &str) -> Result<()> {
+/// Write `ours` (one repository's metrics, labelled `repo="<label>"`) into the file at `path`
+/// (through symlinks: the collector reads the file a link points to), keeping the samples
+/// other repositories and programs wrote there. A file that is there but cannot be read is
+/// left as it is (an error): rewriting it would lose what it holds. The metrics named in `keep`
+/// (this run could not tell them) keep this repository's samples from the file.
+pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> {
+    let path = &resolve(path)?;
     // The directory is the lock: no file of ours beside the collector's `*.prom` files.
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -26,13 +30,41 @@ pub fn write(path: &Path, ours: &str, label: &str) -> Result<()> {
     };
     let lock = File::open(dir).with_context(|| format!("lock {}", dir.display()))?;
     flock(&lock)?;
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("read {} (left as it was)", path.display()));
+        }
+    };
     // Also samples an older sqlgit labelled with another spelling of this repository's path.
     let here = Path::new(&unescape(label)).canonicalize().ok();
     let is_ours = |other: &str| {
         other == label || here.is_some() && Path::new(&unescape(other)).canonicalize().ok() == here
     };
-    write_atomically(path, merge(&existing, ours, &is_ours).as_bytes())
+    // Samples of `keep` are never taken for this repository's own: they stay.
+    let is_own = |name: &str, repo: &str| !keep.contains(&name) && is_ours(repo);
+    write_atomically(path, merge(&existing, ours, &is_own).as_bytes())
+}
+
+/// The file a symlink at `path` points to (through every link; also one that does not exist
+/// yet), or `path` itself.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&at)
+                    .with_context(|| format!("read link {}", at.display()))?;
+                at = match at.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
 }
 
 /// A label value as written (`\\`, `\"`, `\n` escaped) back to its text.
@@ -76,51 +108,147 @@ fn flock(file: &File) -> Result<()> {
     Ok(())
 }
 
-/// One metric: its `# HELP`/`# TYPE` lines and its samples.
+/// One metric family: its `# HELP`/`# TYPE` lines and its samples (`name{labels}`, line).
 #[derive(Default)]
 struct Family {
-    comments: Vec<String>,
-    samples: Vec<String>,
+    name: String,
+    help: Option<String>,
+    kind: Option<String>,
+    samples: Vec<(String, String)>,
 }
 
-/// `existing`'s sqlgit metrics without the samples of this repository (`is_ours` of their `repo`
-/// label), plus `ours`, metric by metric.
-pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str) -> bool) -> String {
-    let mut families: Vec<(String, Family)> = Vec::new();
-    let mut add = |text: &str, drop_own: bool| {
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let name = metric_name(line);
-            // Only sqlgit's own metrics are kept from the file (not whatever else was there).
-            if !name.starts_with("sqlgit_") && drop_own {
+impl Family {
+    /// The TYPE this family was given (`untyped` when none).
+    fn kind(&self) -> &str {
+        self.kind
+            .as_deref()
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or("untyped")
+    }
+
+    /// Whether a sample named `name` belongs here (a histogram's `_bucket`, a counter's
+    /// `_total`, …).
+    fn holds(&self, name: &str) -> bool {
+        let Some(suffix) = name.strip_prefix(self.name.as_str()) else {
+            return false;
+        };
+        let suffixes: &[&str] = match self.kind() {
+            "histogram" => &["_bucket", "_sum", "_count", "_created"],
+            "gaugehistogram" => &["_bucket", "_gsum", "_gcount"],
+            "summary" => &["_sum", "_count", "_created"],
+            "counter" => &["_total", "_created"],
+            "info" => &["_info"],
+            _ => &[],
+        };
+        suffix.is_empty() || suffixes.contains(&suffix)
+    }
+}
+
+/// `existing`'s metrics without this repository's sqlgit samples (`is_ours` of their metric's
+/// name and `repo` label), plus `ours`, family by family: one `# HELP` and one `# TYPE` each (`ours`' text
+/// wins: an upgrade may change it), every sample of a family together, one sample per series.
+/// Other programs' metrics in the file are kept; what is not metrics text (other comments,
+/// lines no parser reads) is not.
+pub fn merge(existing: &str, ours: &str, is_ours: &dyn Fn(&str, &str) -> bool) -> String {
+    let mut families: Vec<Family> = Vec::new();
+    let mut add = |text: &str, current: bool| {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some((name, kind)) = comment(line) {
+                let at = family_at(&mut families, name, |f| f.name == name);
+                let slot = match kind {
+                    "HELP" => &mut families[at].help,
+                    _ => &mut families[at].kind,
+                };
+                if current || slot.is_none() {
+                    *slot = Some(line.to_string());
+                }
                 continue;
             }
-            let at = match families.iter().position(|(n, _)| *n == name) {
-                Some(at) => at,
-                None => {
-                    families.push((name.to_string(), Family::default()));
-                    families.len() - 1
-                }
+            let Some(series) = series(line) else {
+                continue; // not a sample: an other comment, or text no parser reads
             };
-            let family = &mut families[at].1;
-            if line.starts_with('#') {
-                if !family.comments.iter().any(|c| c == line) {
-                    family.comments.push(line.to_string());
-                }
-            } else if !(drop_own && repo_label(line).is_some_and(is_ours)) {
-                family.samples.push(line.to_string());
+            let name = metric_name(line);
+            if !current
+                && name.starts_with("sqlgit_")
+                && repo_label(line).is_some_and(|repo| is_ours(name, repo))
+            {
+                continue;
             }
+            let at = family_at(&mut families, name, |f| f.holds(name));
+            let samples = &mut families[at].samples;
+            samples.retain(|(s, _)| s != series);
+            samples.push((series.to_string(), line.to_string()));
         }
     };
-    add(existing, true);
-    add(ours, false);
+    add(existing, false);
+    add(ours, true);
     let mut out = String::new();
-    for (_, family) in families.iter().filter(|(_, f)| !f.samples.is_empty()) {
-        for line in family.comments.iter().chain(&family.samples) {
+    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+        let comments = family.help.iter().chain(&family.kind);
+        for line in comments.chain(family.samples.iter().map(|(_, l)| l)) {
             out.push_str(line);
             out.push('\n');
         }
     }
     out
+}
+
+/// The index of the family `holds` picks (the last one: a sample follows its TYPE line), or
+/// of a new one named `name`.
+fn family_at(families: &mut Vec<Family>, name: &str, holds: impl Fn(&Family) -> bool) -> usize {
+    if let Some(at) = families.iter().rposition(holds) {
+        return at;
+    }
+    families.push(Family {
+        name: name.to_string(),
+        ..Family::default()
+    });
+    families.len() - 1
+}
+
+/// `(name, "HELP" or "TYPE")` of a `# HELP name …` / `# TYPE name kind` line.
+fn comment(line: &str) -> Option<(&str, &str)> {
+    let mut words = line.strip_prefix('#')?.split_whitespace();
+    let kind = words.next().filter(|k| *k == "HELP" || *k == "TYPE")?;
+    let name = words.next().filter(|n| valid_name(n))?;
+    Some((name, kind))
+}
+
+/// A sample line's series (`name{labels}`), when the line is a valid sample:
+/// `name[{labels}] value [timestamp]`.
+fn series(line: &str) -> Option<&str> {
+    let name = metric_name(line);
+    if !valid_name(name) {
+        return None;
+    }
+    let mut end = name.len();
+    if line[end..].starts_with('{') {
+        let bytes = line.as_bytes();
+        let mut quoted = false;
+        loop {
+            end += 1;
+            match bytes.get(end)? {
+                b'\\' if quoted => end += 1,
+                b'"' => quoted = !quoted,
+                b'}' if !quoted => break,
+                _ => {}
+            }
+        }
+        end += 1;
+    }
+    let mut fields = line[end..].split_whitespace();
+    let value = fields.next()?;
+    let number = value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value);
+    let stamp = fields.next().is_none_or(|t| t.parse::<i64>().is_ok());
+    (number && stamp && fields.next().is_none()).then_some(&line[..end])
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 /// The metric a line belongs to: `# HELP name …`, `# TYPE name …`, or `name{…} value`.
@@ -144,7 +272,7 @@ mod tests {
         let a = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
                  # HELP sqlgit_n y\n# TYPE sqlgit_n gauge\nsqlgit_n{repo=\"/a\"} 5\nstale\n";
         let b = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
-        let both = merge(a, b, &|l| l == "/b");
+        let both = merge(a, b, &|_, l| l == "/b");
         assert_eq!(
             both,
             "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
@@ -153,11 +281,38 @@ mod tests {
         );
         // b again, now healthy: its old sample is replaced, a's kept.
         let b2 = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 1\n";
-        let again = merge(&both, b2, &|l| l == "/b");
+        let again = merge(&both, b2, &|_, l| l == "/b");
         assert!(again.contains("_m{repo=\"/b\"} 1\n") && !again.contains("_m{repo=\"/b\"} 0"));
         assert!(again.contains("_m{repo=\"/a\"} 1\n") && again.contains("_n{repo=\"/a\"} 5\n"));
         // A repository whose label is a prefix of another's is not confused with it.
-        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, &|l| l == "/b");
+        let c = merge("sqlgit_m{repo=\"/b2\"} 7\n", b2, &|_, l| l == "/b");
         assert!(c.contains("sqlgit_m{repo=\"/b2\"} 7"), "{c}");
+    }
+
+    #[test]
+    fn one_help_and_type_per_family_and_ours_win() {
+        // An older sqlgit's HELP text, a repeated TYPE, a split family, a repeated series.
+        let old = "# HELP sqlgit_m old text.\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/a\"} 1\n\
+                   # HELP sqlgit_m older text.\n# TYPE sqlgit_m gauge\n# a comment\n\
+                   sqlgit_m{repo=\"/c\"} 3\nsqlgit_m{repo=\"/a\"} 2\n";
+        let ours = "# HELP sqlgit_m new text.\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
+        assert_eq!(
+            merge(old, ours, &|_, l| l == "/b"),
+            "# HELP sqlgit_m new text.\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/c\"} 3\n\
+             sqlgit_m{repo=\"/a\"} 2\nsqlgit_m{repo=\"/b\"} 0\n"
+        );
+    }
+
+    #[test]
+    fn other_programs_metrics_are_kept_whole() {
+        let old = "# HELP restic_t Last backup.\n# TYPE restic_t gauge\nrestic_t{host=\"db1\"} 17\n\
+                   # TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3\n\
+                   h_sum 4.5\nh_count 3\nup 1 1700000000000\nnot a metric\n";
+        let ours = "# HELP sqlgit_m x\n# TYPE sqlgit_m gauge\nsqlgit_m{repo=\"/b\"} 0\n";
+        let merged = merge(old, ours, &|_, l| l == "/b");
+        assert_eq!(
+            merged,
+            format!("{}{ours}", old.replace("not a metric\n", ""))
+        );
     }
 }

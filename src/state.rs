@@ -120,13 +120,37 @@ pub struct Started {
 
 /// Record that a run (`push`: a `sqlgit push`) started; the caller holds the repository lock.
 pub fn mark_started(repo_dir: &Path, unix: i64, push: bool) -> Result<()> {
-    let mut st = load(repo_dir);
-    st.running = Some(Started {
+    let started = Started {
         unix,
         pid: std::process::id(),
         push,
-    });
-    save(repo_dir, &st)
+    };
+    update(repo_dir, |st| st.running = Some(started)).2
+}
+
+/// Load the state, `change` it and save it, under the state file's own lock (an `flock` on
+/// the repository's folder, held just for this): a run that does not hold the repository's
+/// lock (one that gave up waiting for it, or was stopped while waiting) records itself on top
+/// of what the live run saved, never over it. Returns the changed state (also when it could
+/// not be saved: the metrics still tell it), what `change` returned, and the save's result.
+pub fn update<T>(repo_dir: &Path, change: impl FnOnce(&mut State) -> T) -> (State, T, Result<()>) {
+    let locked = lock_dir(repo_dir);
+    let mut st = load(repo_dir);
+    let out = change(&mut st);
+    let saved = locked.and_then(|_lock| save(repo_dir, &st));
+    (st, out, saved)
+}
+
+/// An exclusive `flock` on the folder `dir`, released when the file is dropped.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(dir).with_context(|| format!("lock {}", dir.display()))?;
+    // SAFETY: flock(2) on an open descriptor; released when `file` is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(e).with_context(|| format!("lock {}", dir.display()));
+    }
+    Ok(file)
 }
 
 /// The state (empty when there is none or it cannot be read: a run then starts afresh).
@@ -196,8 +220,13 @@ pub fn metrics_label(repo: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Prometheus text format, for node_exporter's textfile collector.
-pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u64) -> String {
+/// The metrics of a repository that are not in its state: local snapshots and its size (none
+/// when the repository could not be opened).
+pub const REPOSITORY_METRICS: [&str; 2] = ["sqlgit_local_snapshots", "sqlgit_repository_bytes"];
+
+/// Prometheus text format, for node_exporter's textfile collector. `repository`: the local
+/// snapshots and the repository's size ([`REPOSITORY_METRICS`]), when known.
+pub fn metrics(state: &State, repo: &str, repository: Option<(usize, u64)>) -> String {
     let label = metrics_label(repo);
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, value: String, extra: &str| {
@@ -270,18 +299,20 @@ pub fn metrics(state: &State, repo: &str, local_snapshots: usize, repo_bytes: u6
             &format!(",remote=\"{role}\""),
         );
     }
-    metric(
-        "local_snapshots",
-        "Snapshots in local history.",
-        local_snapshots.to_string(),
-        "",
-    );
-    metric(
-        "repository_bytes",
-        "Size of the local repository.",
-        repo_bytes.to_string(),
-        "",
-    );
+    if let Some((local_snapshots, repo_bytes)) = repository {
+        metric(
+            "local_snapshots",
+            "Snapshots in local history.",
+            local_snapshots.to_string(),
+            "",
+        );
+        metric(
+            "repository_bytes",
+            "Size of the local repository.",
+            repo_bytes.to_string(),
+            "",
+        );
+    }
     out
 }
 

@@ -36,19 +36,19 @@ pub fn literal(lit: &[u8]) -> String {
 
 /// A value cut at `max` characters (with `…`).
 pub fn value(lit: &[u8], max: usize) -> String {
-    let shown: Vec<char> = literal(lit).chars().collect();
-    window(&shown, 0, max)
+    window(&literal(lit), 0, max)
 }
 
 /// The old and new value of an update: when either is longer than `max`, both are cut to the
-/// same window, which starts a little before the first character where they differ.
+/// same window, which starts a little before the first character where they differ. Only the
+/// two literals are held (no per-character copies: a value may be hundreds of MB).
 pub fn pair(old: &[u8], new: &[u8], max: usize) -> (String, String) {
     let (a, b) = (literal(old), literal(new));
-    let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if ac.len() <= max && bc.len() <= max {
+    let longer = |text: &str| text.chars().nth(max).is_some();
+    if !longer(&a) && !longer(&b) {
         return (a, b);
     }
-    let first_difference = ac.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    let first_difference = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
     // The difference is inside the window on both sides (less than `max` after its start), so
     // the two cut texts differ there, or one ends where the other goes on.
     let start = if first_difference < max / 2 {
@@ -56,19 +56,19 @@ pub fn pair(old: &[u8], new: &[u8], max: usize) -> (String, String) {
     } else {
         first_difference - max / 3
     };
-    (window(&ac, start, max), window(&bc, start, max))
+    (window(&a, start, max), window(&b, start, max))
 }
 
-/// `max` characters from `start`, with `…` where text was left out.
-fn window(chars: &[char], start: usize, max: usize) -> String {
-    let start = start.min(chars.len());
-    let end = start.saturating_add(max).min(chars.len());
+/// `max` characters of `text` from character `start`, with `…` where text was left out.
+fn window(text: &str, start: usize, max: usize) -> String {
+    let mut rest = text.chars();
+    let skipped = rest.by_ref().take(start).count();
     let mut out = String::new();
-    if start > 0 {
+    if skipped > 0 {
         out.push('…');
     }
-    out.extend(&chars[start..end]);
-    if end < chars.len() {
+    out.extend(rest.by_ref().take(max));
+    if rest.next().is_some() {
         out.push('…');
     }
     out

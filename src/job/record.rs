@@ -61,28 +61,30 @@ impl Recorder<'_> {
             duration_seconds: started.elapsed().as_secs_f64(),
             ..Run::default()
         };
-        // A repository that cannot be opened still has its state file: the metrics keep the
-        // last success.
-        let mut st = state::load(store.map_or(repo, |s| s.path.as_path()));
-        if let Some(outcome) = &report.outcome {
-            run.commit = outcome.commit.map(|c| c.to_string());
-            run.changed = outcome.commit.is_some();
-            run.tables = outcome.summary.tables;
-            run.rows = outcome.summary.rows;
-            run.bytes = outcome.summary.bytes;
-        } else if let Some(last) = &st.last_run {
-            // No snapshot taken: the figures stay the last snapshot's (the metrics say so).
-            (run.tables, run.rows, run.bytes) = (last.tables, last.rows, last.bytes);
-        }
-        run.push_only = !ok && report.error.is_none();
-        run.read_unix = run.push_only.then_some(run.unix);
-        if ok {
-            st.last_success = Some(run.unix);
-        }
-        st.last_run = Some(run.clone());
-        if self.holds_lock {
-            st.running = None;
-        }
+        let (outcome, holds_lock) = (report.outcome.as_ref(), self.holds_lock);
+        let push_only = !ok && report.error.is_none();
+        let (st, run, mut warnings) = record_state(repo, store, settings, move |st| {
+            if let Some(outcome) = outcome {
+                run.commit = outcome.commit.map(|c| c.to_string());
+                run.changed = outcome.commit.is_some();
+                run.tables = outcome.summary.tables;
+                run.rows = outcome.summary.rows;
+                run.bytes = outcome.summary.bytes;
+            } else if let Some(last) = &st.last_run {
+                // No snapshot taken: the figures stay the last snapshot's (the metrics say so).
+                (run.tables, run.rows, run.bytes) = (last.tables, last.rows, last.bytes);
+            }
+            run.push_only = push_only;
+            run.read_unix = run.push_only.then_some(run.unix);
+            if ok {
+                st.last_success = Some(run.unix);
+            }
+            st.last_run = Some(run.clone());
+            if holds_lock {
+                st.running = None;
+            }
+            run
+        });
         let hook = if ok {
             &settings.on_success
         } else {
@@ -94,10 +96,33 @@ impl Recorder<'_> {
             hook: hook.as_deref(),
             failure: failure.as_deref(),
         };
-        report
-            .warnings
-            .extend(told.publish(settings, &mut st, &run));
+        warnings.extend(told.publish(settings, &st, &run));
+        report.warnings.extend(warnings);
     }
+}
+
+/// Change the state file with `change` (under its own lock: see [`state::update`]), forgetting
+/// the remotes no longer configured (`--history-remote ""`). A repository that cannot be
+/// opened is not written, but its state file is still read: the metrics keep the last
+/// success. Returns the state, what `change` returned, and a warning when it was not saved.
+fn record_state<T>(
+    repo: &Path,
+    store: Option<&Store>,
+    settings: &Settings,
+    change: impl FnOnce(&mut state::State) -> T,
+) -> (state::State, T, Vec<String>) {
+    let change = |st: &mut state::State| {
+        st.remotes
+            .retain(|role, r| settings.is_current_remote(role, &r.url));
+        change(st)
+    };
+    let Some(store) = store else {
+        let mut st = state::load(repo);
+        let out = change(&mut st);
+        return (st, out, Vec::new());
+    };
+    let (st, out, saved) = state::update(&store.path, change);
+    (st, out, saved.err().iter().map(error_line).collect())
 }
 
 /// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed
@@ -169,13 +194,10 @@ struct Told<'a> {
 }
 
 impl Told<'_> {
-    /// Save `st`, write the metrics file, run the hook with `run`'s variables. Returns the
-    /// problems (warnings: recording never fails a run).
-    fn publish(&self, settings: &Settings, st: &mut state::State, run: &Run) -> Vec<String> {
+    /// Write the metrics file from `st` (saved), run the hook with `run`'s variables. Returns
+    /// the problems (warnings: recording never fails a run).
+    fn publish(&self, settings: &Settings, st: &state::State, run: &Run) -> Vec<String> {
         let mut warnings = Vec::new();
-        // A remote that was forgotten (`--history-remote ""`) is no longer reported.
-        st.remotes
-            .retain(|role, r| settings.is_current_remote(role, &r.url));
         // One name per repository however `--repo` was spelled (metrics of several
         // repositories share a file by it).
         let path = self.store.map_or(self.repo, |s| s.path.as_path());
@@ -184,22 +206,26 @@ impl Told<'_> {
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_path_buf());
         let repo_label = state::path_label(&repo_path);
-        if let Some(s) = self.store
-            && let Err(e) = state::save(&s.path, st)
-        {
-            warnings.push(error_line(&e));
-        }
         if let Some(line) = self.failure {
             // Recorded: a stop from now on keeps this cause and fires no second hook.
             crate::stop::failure_told(line);
         }
         if let Some(metrics) = &settings.metrics_file {
-            let (local, bytes) = self.store.map_or((0, 0), |s| {
-                (s.local_snapshots(), crate::store::dir_size(&s.path))
-            });
-            let text = state::metrics(st, &repo_label, local, bytes);
+            let repository = match self.store {
+                Some(s) => Some((s.local_snapshots(), crate::store::dir_size(&s.path))),
+                // A repository git cannot open (a syntax error in its config) is still there:
+                // its figures stay the last ones told, not 0.
+                None if self.repo.is_dir() => None,
+                None => Some((0, 0)),
+            };
+            let keep: &[&str] = match repository {
+                Some(_) => &[],
+                None => &state::REPOSITORY_METRICS,
+            };
+            let text = state::metrics(st, &repo_label, repository);
             let label = state::metrics_label(&repo_label);
-            if let Err(e) = crate::metricsfile::write(Path::new(metrics), &text, &label) {
+            let path = Path::new(metrics);
+            if let Err(e) = crate::metricsfile::write(path, &text, &label, keep) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
         }
@@ -229,7 +255,27 @@ pub fn record_push(
     let failure = error
         .map(error_line)
         .or_else(|| super::push_failure_line(pushes));
-    let mut st = state::load(&store.path);
+    let change = |st: &mut state::State| push_into(st, store, settings, &failure, error, started);
+    let (st, (run, hook), mut warnings) = record_state(&store.path, Some(store), settings, change);
+    let told = Told {
+        repo: &store.path,
+        store: Some(store),
+        hook,
+        failure: failure.as_deref(),
+    };
+    warnings.extend(told.publish(settings, &st, &run));
+    warnings
+}
+
+/// [`record_push`]'s change of the state: the run to tell and the hook to run.
+fn push_into<'s>(
+    st: &mut state::State,
+    store: &Store,
+    settings: &'s Settings,
+    failure: &Option<String>,
+    error: Option<&anyhow::Error>,
+    started: Instant,
+) -> (Run, Option<&'s str>) {
     if st
         .running
         .as_ref()
@@ -238,7 +284,7 @@ pub fn record_push(
         st.running = None;
     }
     let mut run = st.last_run.clone().unwrap_or_default();
-    let hook = match &failure {
+    let hook = match failure {
         // The last run failed for another reason (a missing database, a bad setting): that
         // cause stays recorded until a run snapshots; this push's failure is told by its
         // hook and by the remotes' push records.
@@ -266,18 +312,12 @@ pub fn record_push(
             settings.on_failure.as_deref()
         }
         None if !run.ok && run.push_only => {
-            complete_run(store, &mut st, &mut run);
+            complete_run(store, st, &mut run);
             settings.on_success.as_deref()
         }
         None => None,
     };
-    let told = Told {
-        repo: &store.path,
-        store: Some(store),
-        hook,
-        failure: failure.as_deref(),
-    };
-    told.publish(settings, &mut st, &run)
+    (run, hook)
 }
 
 /// A push completed `run`, which had failed only in its pushes: it becomes a success, as

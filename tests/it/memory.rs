@@ -9,6 +9,11 @@ use crate::env::TestEnv;
 
 /// Peak RSS in KiB of `sqlgit ARGS`, which must succeed; None without /usr/bin/time.
 fn peak_kib(env: &TestEnv, args: &[&str]) -> Option<u64> {
+    peak_kib_exiting(env, args, 0)
+}
+
+/// Peak RSS in KiB of `sqlgit ARGS`, which must exit `code`; None without /usr/bin/time.
+fn peak_kib_exiting(env: &TestEnv, args: &[&str], code: i32) -> Option<u64> {
     let time = Path::new("/usr/bin/time");
     if !time.exists() {
         return None;
@@ -19,14 +24,10 @@ fn peak_kib(env: &TestEnv, args: &[&str]) -> Option<u64> {
         .arg(&out)
         .arg(env!("CARGO_BIN_EXE_sqlgit"))
         .args(args);
-    env.run(cmd, b"").success();
-    Some(
-        std::fs::read_to_string(&out)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap(),
-    )
+    env.run(cmd, b"").code_is(code);
+    // After "Command exited with non-zero status N" when it did.
+    let text = std::fs::read_to_string(&out).unwrap();
+    Some(text.trim().lines().last().unwrap().parse().unwrap())
 }
 
 fn blobs(env: &TestEnv, name: &str, rows: u32) -> String {
@@ -101,4 +102,36 @@ fn memory_of_an_unchanged_run_over_many_tables_stays_under_64_mib() {
     }
     let unchanged = peak_kib(&env, &args).unwrap();
     assert!(unchanged < 64 << 10, "peak {unchanged} KiB");
+}
+
+/// `diff` and `history` of one large value changed by a character show it cut to a few dozen
+/// characters: they hold the two values' literals, not a 4-byte copy of each character.
+#[test]
+fn memory_of_a_diff_of_one_large_changed_value_is_a_few_times_the_value() {
+    let env = TestEnv::new();
+    const MB: u64 = 25;
+    let db = env.db_from_script(
+        "big.db",
+        format!(
+            "CREATE TABLE h(id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO h VALUES (1, printf('%.*c', {}, 'x'));",
+            MB * 1_000_000
+        )
+        .as_bytes(),
+    );
+    let repo = env.path("big.sqlgit");
+    let (d, r) = (db.to_str().unwrap(), repo.to_str().unwrap());
+    env.sqlgit(&["snapshot", d, "--repo", r]).success();
+    env.sqlite3(&db, "UPDATE h SET v = v || 'y';").success();
+    env.sqlgit(&["snapshot", "--repo", r]).success();
+    for (args, code) in [
+        (&["diff", "HEAD~1", "HEAD", "--repo", r][..], 1),
+        (&["history", "h", "1", "--repo", r][..], 0),
+    ] {
+        let Some(kib) = peak_kib_exiting(&env, args, code) else {
+            return;
+        };
+        // Before: about 12 times the value (two literals as 4-byte characters).
+        assert!(kib < 8 * MB * 1024, "{args:?}: {} MiB", kib / 1024);
+    }
 }

@@ -24,6 +24,8 @@ mod hostile_fs;
 mod init;
 mod into;
 mod into_raw;
+mod lockwait;
+mod metricsfile;
 mod monitoring;
 mod restore;
 mod scrub;
