@@ -16,6 +16,7 @@ use anyhow::{Result, bail};
 use super::chunks;
 use super::matching::{Event, for_each_change};
 use super::plan::{Change, Plan, SEQUENCE, STAT1, TablePlan, pragma_line};
+use super::rows::RowRef;
 use super::shape::{KeyKind, Shape};
 use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
@@ -185,16 +186,7 @@ fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
                     line.push(b'=');
                     line.extend_from_slice(a.value(*pos));
                 }
-                KeyKind::Columns(positions) => {
-                    for (n, &p) in positions.iter().enumerate() {
-                        if n > 0 {
-                            line.extend_from_slice(b" AND ");
-                        }
-                        line.extend_from_slice(quote_ident(&shape.columns[p]).as_bytes());
-                        line.push(b'=');
-                        line.extend_from_slice(a.value(p));
-                    }
-                }
+                KeyKind::Columns(positions) => key_terms(shape, positions, &a, &mut line),
                 KeyKind::Multiset => unreachable!("handled above"),
             }
             line.extend_from_slice(b";\n");
@@ -208,6 +200,30 @@ fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The WHERE terms that find exactly the row `a` by its WITHOUT ROWID key. A bare `"k"=value`
+/// compares with the column's collation, which may be looser than the key's (a NOCASE column
+/// keyed BINARY holds both 'a' and 'A'), so every term compares bytes (`COLLATE BINARY`: one
+/// stored value at most); a key that compares with another collation gets that term too, so
+/// SQLite still finds the row through the key instead of scanning the table.
+fn key_terms(shape: &Shape, positions: &[usize], a: &RowRef<'_>, line: &mut Vec<u8>) {
+    for (n, &p) in positions.iter().enumerate() {
+        let column = quote_ident(&shape.columns[p]);
+        let key = shape.key_collations.get(n).map_or("BINARY", String::as_str);
+        let colls: &[&str] = if key.eq_ignore_ascii_case("BINARY") {
+            &["BINARY"]
+        } else {
+            &[key, "BINARY"]
+        };
+        for coll in colls {
+            if n > 0 || *coll != colls[0] {
+                line.extend_from_slice(b" AND ");
+            }
+            line.extend_from_slice(format!("{column} COLLATE {}=", quote_ident(coll)).as_bytes());
+            line.extend_from_slice(a.value(p));
+        }
+    }
 }
 
 /// sqlite_sequence and sqlite_stat1 as in the newer snapshot. Without `--table` they are always
