@@ -114,25 +114,29 @@ fn only_in<'a>(a: &'a [Stmt], b: &'a [Stmt]) -> impl Iterator<Item = &'a Stmt> +
 /// Refuse what only a new file or a VACUUM changes: the text encoding, the page size, and
 /// auto_vacuum turned on or off. A VACUUM gives new rowids to the rows of tables with neither
 /// an INTEGER PRIMARY KEY nor an index, so no patch that runs one can promise the newer
-/// snapshot exactly.
+/// snapshot exactly. Compared as a restore of each side has them: a pragma an older snapshot
+/// did not record is SQLite's default there.
 fn refuse_file_format_changes(plan: &Plan) -> Result<()> {
-    let Some((a, b)) = &plan.header else {
+    let Some((a, b)) = &plan.layouts else {
         return Ok(());
     };
-    if pragma_line(a, "encoding") != pragma_line(b, "encoding") {
+    if a.encoding != b.encoding {
         bail!(
             "the text encoding changed between the snapshots; an SQL patch cannot change it \
              (restore the newer snapshot instead)"
         );
     }
-    let auto_vacuum_on = |h: &[u8]| pragma_line(h, "auto_vacuum").is_some();
-    if pragma_line(a, "page_size") != pragma_line(b, "page_size")
-        || auto_vacuum_on(a) != auto_vacuum_on(b)
-    {
+    if a.page_size != b.page_size || (a.auto_vacuum != 0) != (b.auto_vacuum != 0) {
+        let unrecorded = if a.unrecorded || b.unrecorded {
+            " (an older sqlgit's snapshot did not record them: its restore has SQLite's \
+             defaults, page_size 4096 and auto_vacuum none)"
+        } else {
+            ""
+        };
         bail!(
-            "the page size or auto_vacuum changed between the snapshots; an SQL patch cannot \
-             change them exactly (it takes a VACUUM, which renumbers rowids; restore the newer \
-             snapshot instead)"
+            "the page size or auto_vacuum changed between the snapshots{unrecorded}; an SQL \
+             patch cannot change them exactly (it takes a VACUUM, which renumbers rowids; \
+             restore the newer snapshot instead)"
         );
     }
     Ok(())
