@@ -2,9 +2,11 @@
 //! database's), and without what one side did not record. An older sqlgit (format 1) wrote no
 //! `PRAGMA page_size` or `auto_vacuum` line whatever the database used, so in a format-1 header
 //! a missing line is "not recorded", not SQLite's default: a diff with such a snapshot leaves
-//! that pragma out rather than report a change nobody made.
+//! that pragma out rather than report a change nobody made. An SQL patch, though, applies to
+//! what a restore gives, and a restore of such a header has SQLite's defaults: [`layout`] reads
+//! a header that way.
 
-use crate::dump::Format;
+use crate::dump::{DEFAULT_PAGE_SIZE, Format};
 
 /// The pragmas an older sqlgit did not record.
 const NOT_ALWAYS_RECORDED: [&str; 2] = ["page_size", "auto_vacuum"];
@@ -27,6 +29,42 @@ pub fn compared(a: &[u8], b: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     (a != b).then_some((a, b))
 }
 
+/// What a restore of a side has that only a new file (or a VACUUM) changes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The `PRAGMA encoding=…` line (none: UTF-8).
+    pub encoding: Option<Vec<u8>>,
+    pub page_size: i64,
+    pub auto_vacuum: i64,
+    /// A pragma the header leaves out was not recorded (format 1): the restore took SQLite's
+    /// default, whatever the database had.
+    pub unrecorded: bool,
+}
+
+/// The layout a restore of `header` (as stored) gives: a line left out is SQLite's default,
+/// whatever the format, since that is what the restore sets.
+pub fn layout(header: &[u8]) -> Layout {
+    let value = |name: &str| {
+        let line = super::plan::pragma_line(header, name)?;
+        let v = line.strip_prefix(format!("PRAGMA {name}=").as_bytes())?;
+        let v = String::from_utf8_lossy(v.strip_suffix(b";").unwrap_or(v)).to_lowercase();
+        Some(match v.as_str() {
+            "none" => 0,
+            "full" => 1,
+            "incremental" => 2,
+            // Unreadable: unlike any real value, so a patch refuses rather than guesses.
+            _ => v.parse().unwrap_or(-1),
+        })
+    };
+    let v1 = Format::of_header(header) == Format::V1;
+    Layout {
+        encoding: super::plan::pragma_line(header, "encoding").map(<[u8]>::to_vec),
+        page_size: value("page_size").unwrap_or(DEFAULT_PAGE_SIZE),
+        auto_vacuum: value("auto_vacuum").unwrap_or(0),
+        unrecorded: v1 && NOT_ALWAYS_RECORDED.iter().any(|n| !has(header, n)),
+    }
+}
+
 fn has(header: &[u8], name: &str) -> bool {
     super::plan::pragma_line(header, name).is_some()
 }
@@ -44,7 +82,7 @@ fn without(header: &[u8], name: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::compared;
+    use super::{compared, layout};
 
     const OLD: &[u8] = b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
     const NEW: &[u8] = b"-- sqlgit snapshot format 2\nPRAGMA foreign_keys=OFF;\n\
@@ -64,6 +102,21 @@ mod tests {
         let (a, b) = compared(OLD, &[NEW, b"PRAGMA application_id=5;\n"].concat()).unwrap();
         assert!(!b.windows(9).any(|w| w == b"page_size"), "{b:?}");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_restore_of_a_missing_line_has_the_default() {
+        let (old, new) = (layout(OLD), layout(NEW));
+        assert_eq!(
+            (old.page_size, old.auto_vacuum, old.unrecorded),
+            (4096, 0, true)
+        );
+        assert_eq!(
+            (new.page_size, new.auto_vacuum, new.unrecorded),
+            (8192, 1, false)
+        );
+        let named = layout(b"PRAGMA page_size=1024;\nPRAGMA auto_vacuum=incremental;\n");
+        assert_eq!((named.page_size, named.auto_vacuum), (1024, 2));
     }
 
     #[test]

@@ -104,16 +104,26 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
     // A latest snapshot that cannot be read: said with the command that repairs it.
     store.head()?;
     let from = when::resolve_local(repo, Some(req.from)).context("diff --live")?;
-    // Without --db, a repository of several databases compares the one named like the file.
+    let settings = Settings::load(&store);
+    let head = store.head()?;
+    // Without --db, a repository of several databases compares the one named like the file,
+    // and only that one: a snapshot without it is an error, not another database's data.
     let named = live.path.file_name().map(|n| n.to_string_lossy());
+    let several = settings.dbs.len() > 1 || head.as_ref().is_some_and(|h| folders(h) > 1);
     let db = match (req.db, &named) {
         (Some(db), _) => Some(db),
-        (None, Some(name)) if db_tree(repo, &from, Some(name)).is_ok() => Some(name.as_ref()),
+        (None, Some(name)) if several || db_tree(repo, &from, Some(name)).is_ok() => {
+            Some(name.as_ref())
+        }
         (None, _) => None,
     };
-    let from_db = db_tree(repo, &from, db)?;
-    let filters = Settings::load(&store).filters();
-    let head = store.head()?;
+    let from_db = db_tree(repo, &from, db).with_context(|| match (req.db, several) {
+        (None, true) => "diff --live: the repository holds several databases, so the file \
+                         is compared with the one of its name (choose another with --db)"
+            .to_string(),
+        _ => "diff --live".to_string(),
+    })?;
+    let filters = settings.filters();
     let folder = crate::restore::db_folder(&from, db)?;
     let previous = crate::store::previous::load(&store, &folder, head.as_ref());
     let dumped = live::dump(
@@ -137,6 +147,15 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
         db: repo.find_tree(dumped.db)?,
     };
     compare(repo, from, to, req, out)
+}
+
+/// The number of database folders in a snapshot.
+fn folders(commit: &git2::Commit) -> usize {
+    commit.tree().map_or(0, |t| {
+        t.iter()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+            .count()
+    })
 }
 
 /// Diff two sides read from `repo`.

@@ -16,6 +16,7 @@ use anyhow::{Result, bail};
 use super::chunks;
 use super::matching::{Event, for_each_change};
 use super::plan::{Change, Plan, SEQUENCE, STAT1, TablePlan, pragma_line};
+use super::rows::RowRef;
 use super::shape::{KeyKind, Shape};
 use super::sqltext::Stmt;
 use crate::dump::literal::{quote_ident, quote_str};
@@ -139,25 +140,29 @@ fn only_in<'a>(a: &'a [Stmt], b: &'a [Stmt]) -> impl Iterator<Item = &'a Stmt> +
 /// Refuse what only a new file or a VACUUM changes: the text encoding, the page size, and
 /// auto_vacuum turned on or off. A VACUUM gives new rowids to the rows of tables with neither
 /// an INTEGER PRIMARY KEY nor an index, so no patch that runs one can promise the newer
-/// snapshot exactly.
+/// snapshot exactly. Compared as a restore of each side has them: a pragma an older snapshot
+/// did not record is SQLite's default there.
 fn refuse_file_format_changes(plan: &Plan) -> Result<()> {
-    let Some((a, b)) = &plan.header else {
+    let Some((a, b)) = &plan.layouts else {
         return Ok(());
     };
-    if pragma_line(a, "encoding") != pragma_line(b, "encoding") {
+    if a.encoding != b.encoding {
         bail!(
             "the text encoding changed between the snapshots; an SQL patch cannot change it \
              (restore the newer snapshot instead)"
         );
     }
-    let auto_vacuum_on = |h: &[u8]| pragma_line(h, "auto_vacuum").is_some();
-    if pragma_line(a, "page_size") != pragma_line(b, "page_size")
-        || auto_vacuum_on(a) != auto_vacuum_on(b)
-    {
+    if a.page_size != b.page_size || (a.auto_vacuum != 0) != (b.auto_vacuum != 0) {
+        let unrecorded = if a.unrecorded || b.unrecorded {
+            " (an older sqlgit's snapshot did not record them: its restore has SQLite's \
+             defaults, page_size 4096 and auto_vacuum none)"
+        } else {
+            ""
+        };
         bail!(
-            "the page size or auto_vacuum changed between the snapshots; an SQL patch cannot \
-             change them exactly (it takes a VACUUM, which renumbers rowids; restore the newer \
-             snapshot instead)"
+            "the page size or auto_vacuum changed between the snapshots{unrecorded}; an SQL \
+             patch cannot change them exactly (it takes a VACUUM, which renumbers rowids; \
+             restore the newer snapshot instead)"
         );
     }
     Ok(())
@@ -211,16 +216,7 @@ fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
                     line.push(b'=');
                     line.extend_from_slice(a.value(*pos));
                 }
-                KeyKind::Columns(positions) => {
-                    for (n, &p) in positions.iter().enumerate() {
-                        if n > 0 {
-                            line.extend_from_slice(b" AND ");
-                        }
-                        line.extend_from_slice(quote_ident(&shape.columns[p]).as_bytes());
-                        line.push(b'=');
-                        line.extend_from_slice(a.value(p));
-                    }
-                }
+                KeyKind::Columns(positions) => key_terms(shape, positions, &a, &mut line),
                 KeyKind::Multiset => unreachable!("handled above"),
             }
             line.extend_from_slice(b";\n");
@@ -234,6 +230,30 @@ fn rows(plan: &Plan, t: &TablePlan, out: &mut dyn Write) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The WHERE terms that find exactly the row `a` by its WITHOUT ROWID key. A bare `"k"=value`
+/// compares with the column's collation, which may be looser than the key's (a NOCASE column
+/// keyed BINARY holds both 'a' and 'A'), so every term compares bytes (`COLLATE BINARY`: one
+/// stored value at most); a key that compares with another collation gets that term too, so
+/// SQLite still finds the row through the key instead of scanning the table.
+fn key_terms(shape: &Shape, positions: &[usize], a: &RowRef<'_>, line: &mut Vec<u8>) {
+    for (n, &p) in positions.iter().enumerate() {
+        let column = quote_ident(&shape.columns[p]);
+        let key = shape.key_collations.get(n).map_or("BINARY", String::as_str);
+        let colls: &[&str] = if key.eq_ignore_ascii_case("BINARY") {
+            &["BINARY"]
+        } else {
+            &[key, "BINARY"]
+        };
+        for coll in colls {
+            if n > 0 || *coll != colls[0] {
+                line.extend_from_slice(b" AND ");
+            }
+            line.extend_from_slice(format!("{column} COLLATE {}=", quote_ident(coll)).as_bytes());
+            line.extend_from_slice(a.value(p));
+        }
+    }
 }
 
 /// sqlite_sequence and sqlite_stat1 as in the newer snapshot. Without `--table` they are always

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
 
 use super::chunks::{self, ChunkRef, RowsAt};
+use super::header::{Layout, layout};
 use super::matching::TableRows;
 use super::shape::{self, Alignment, Shape};
 use super::sqltext::{Stmt, statements};
@@ -177,6 +178,9 @@ pub struct Plan<'r> {
     /// `0-header.sql` of each side as they compare ([`super::header`]), when they differ (not
     /// with `--table`).
     pub header: Option<(Vec<u8>, Vec<u8>)>,
+    /// What a restore of each side has that only a new file changes (not with `--table`): for
+    /// an SQL patch, which applies to a restore of the older side.
+    pub layouts: Option<(Layout, Layout)>,
     /// All views of each side, when they differ (not with `--table`).
     pub views: Option<(Vec<Stmt>, Vec<Stmt>)>,
     /// The selected triggers of each side (all of them without `--table`).
@@ -372,13 +376,17 @@ pub fn build<'r>(
         });
     }
 
-    let header = if filtered {
-        None
+    let (header, layouts) = if filtered {
+        (None, None)
     } else {
         let a = file(repo, &from.db, "0-header.sql")?;
         let b = file(repo, &to.db, "0-header.sql")?;
         let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
-        super::header::compared(&text(a), &text(b))
+        let (a, b) = (text(a), text(b));
+        (
+            super::header::compared(&a, &b),
+            Some((layout(&a), layout(&b))),
+        )
     };
     let stmts = |tree: &Tree, name: &str| -> Result<Vec<Stmt>> {
         Ok(file(repo, tree, name)?
@@ -412,6 +420,7 @@ pub fn build<'r>(
         to,
         tables,
         header,
+        layouts,
         views,
         triggers,
         filtered,

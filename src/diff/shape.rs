@@ -51,6 +51,8 @@ pub struct Shape {
     /// Per value of `columns`: the column has BLOB affinity (no declared type), so the integer
     /// 1 and the text '1' are different values there (see `super::keymatch`).
     pub untyped: Vec<bool>,
+    /// Per position of `KeyKind::Columns`: the collation the primary key compares it with.
+    pub key_collations: Vec<String>,
 }
 
 impl Shape {
@@ -147,6 +149,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         rowid_value,
         lenient: false,
         untyped,
+        key_collations: table.key_collations.clone(),
     })
 }
 
@@ -296,6 +299,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         rowid_value: None,
         lenient: false,
         untyped: Vec::new(),
+        key_collations: Vec::new(),
     })
 }
 
@@ -329,6 +333,7 @@ pub fn system(name: &str) -> Shape {
         rowid_value: Some(0),
         lenient: true,
         untyped: Vec::new(),
+        key_collations: Vec::new(),
     }
 }
 

@@ -349,7 +349,7 @@ pub const ENCODING_VIEW: &str =
     "CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n";
 
 /// SQLite's page size unless built otherwise (since 3.12.0).
-const DEFAULT_PAGE_SIZE: i64 = 4096;
+pub const DEFAULT_PAGE_SIZE: i64 = 4096;
 
 fn header(schema: &Schema, format: Format) -> Vec<u8> {
     let p = &schema.pragmas;

@@ -94,6 +94,9 @@ pub struct Table {
     pub values: std::ops::Range<usize>,
     /// Positions (in the SELECT) of the columns that key the row when `key` is `Columns`.
     pub key_columns: Vec<usize>,
+    /// Per entry of `key_columns`: the collation the primary key compares it with (BINARY,
+    /// NOCASE or RTRIM; the column's own may differ), so a statement can find a row by its key.
+    pub key_collations: Vec<String>,
     /// Positions (in the SELECT) of redacted columns, and what replaces their values.
     pub redacted: Vec<(usize, Placeholder)>,
     /// When every rowid alias is a column: a free temporary name the restore gives the column

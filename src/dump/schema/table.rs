@@ -48,6 +48,19 @@ fn key_order(conn: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok((!order.is_empty()).then_some(order))
 }
 
+/// The columns of the primary key of WITHOUT ROWID table `name`, each with its collation.
+fn key_collations(conn: &Connection, name: &str) -> Result<Vec<(String, String)>> {
+    conn.prepare(
+        "SELECT x.name, x.coll FROM pragma_index_list(?1) AS l, pragma_index_xinfo(l.name) AS x \
+         WHERE l.origin = 'pk' AND x.key AND x.name NOT NULL AND x.coll NOT NULL ORDER BY x.seqno",
+    )
+    .and_then(|mut s| {
+        s.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    })
+    .with_context(|| format!("read the key of table {name}"))
+}
+
 /// Fail, naming it, when the primary key of WITHOUT ROWID table `name` uses a collation this
 /// SQLite does not have (the application's own): its rows cannot be read in key order.
 fn missing_collation(conn: &Connection, name: &str) -> Result<()> {
@@ -124,6 +137,7 @@ pub(super) fn table(
         rowid_from: RowidFrom::Nowhere,
         values: 0..0,
         key_columns: Vec::new(),
+        key_collations: Vec::new(),
         redacted: Vec::new(),
         rowid_column_temp: None,
         indexes: Vec::new(),
@@ -164,6 +178,13 @@ pub(super) fn table(
         pk.sort();
         t.key_columns = pk.into_iter().map(|(_, i)| i).collect();
         missing_collation(conn, name)?;
+        let colls = key_collations(conn, name)?;
+        t.key_collations = (t.key_columns.iter())
+            .map(|&i| {
+                let coll = colls.iter().find(|(c, _)| *c == stored[i].name);
+                coll.map_or_else(|| "BINARY".to_string(), |(_, k)| k.clone())
+            })
+            .collect();
         t.key_order = key_order(conn, name)?;
     } else if let Some(pos) = ipk {
         // The INTEGER PRIMARY KEY column is the rowid.

@@ -191,3 +191,59 @@ fn diff_live_lists_exactly_the_changes_since_a_snapshot_and_changes_nothing() {
     assert_eq!(after, counts);
     diff(&["HEAD", "--live", d]).code_is(0);
 }
+
+/// In a repository of several databases, `--live B.db` compares B's folder and no other: at a
+/// snapshot from before B was added it fails as `diff --db b.db` does, naming what the snapshot
+/// has; a repository of one database still compares a copy of another name with its folder.
+#[test]
+fn diff_live_never_compares_another_database_of_the_repository() {
+    let env = TestEnv::new();
+    let a = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE orders(x); INSERT INTO orders VALUES (1);",
+    );
+    let b = env.db_from_script(
+        "b.db",
+        b"CREATE TABLE users(y); INSERT INTO users VALUES (2);",
+    );
+    let repo = env.path("r.sqlgit");
+    let (a, b, r) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        repo.to_str().unwrap(),
+    );
+    env.sqlgit(&["init", "--repo", r, "--db", a]).success();
+    env.sqlgit_at(T0, &["snapshot", "--repo", r]).success();
+    // One database: a copy under another name is compared with it.
+    let copy = env.path("copy.db");
+    std::fs::copy(a, &copy).unwrap();
+    let c = copy.to_str().unwrap();
+    env.sqlgit(&["diff", "HEAD", "--live", c, "--repo", r])
+        .code_is(0)
+        .assert_quiet();
+    env.sqlgit(&["init", "--repo", r, "--db", a, "--db", b])
+        .success();
+    // Before the first snapshot with b.db too: no folder of its name anywhere yet.
+    for args in [&["HEAD", "--live", b][..], &["HEAD", "--live", b, "--sql"]] {
+        let run = env.sqlgit(&[&["diff", "--repo", r], args].concat());
+        let err = one_error_line(run, 2);
+        assert!(
+            err.contains("no database \"b.db\"") && err.contains("(it has: a.db)"),
+            "{err}"
+        );
+    }
+    env.sqlgit_at(T0 + 60, &["snapshot", "--repo", r]).success();
+    for when in ["HEAD~1", "HEAD"] {
+        let run = env.sqlgit(&["diff", when, "--live", b, "--repo", r]);
+        if when == "HEAD" {
+            run.code_is(0).assert_quiet();
+        } else {
+            let err = one_error_line(run, 2);
+            assert!(err.contains("(it has: a.db)"), "{err}");
+        }
+    }
+    // --db still chooses: the copy of a.db against a.db's folder.
+    env.sqlgit(&["diff", "HEAD", "--live", c, "--db", "a.db", "--repo", r])
+        .code_is(0)
+        .assert_quiet();
+}

@@ -316,3 +316,40 @@ fn history_pairs_a_reordered_composite_key_by_column_name() {
     assert!(!out.contains("updated"), "{out}");
     assert!(out.contains("inserted  a=1, b=2, v='x'"), "{out}");
 }
+
+/// A patch deletes a changed row by its key with the key's own comparison, byte for byte: a
+/// column's looser collation (NOCASE, RTRIM) would also delete the rows that key keeps apart.
+#[test]
+fn patches_delete_exactly_the_keyed_row_whatever_the_collations() {
+    let mut r = Repo::new(
+        "CREATE TABLE t(k TEXT COLLATE NOCASE, v, PRIMARY KEY(k COLLATE BINARY)) WITHOUT ROWID;
+         INSERT INTO t VALUES ('a', 1), ('A', 2);
+         CREATE TABLE c(a TEXT COLLATE NOCASE, b TEXT COLLATE RTRIM, v,
+                        PRIMARY KEY(a COLLATE BINARY, b COLLATE BINARY)) WITHOUT ROWID;
+         INSERT INTO c VALUES ('x', 'y', 1), ('X', 'y', 2), ('x', 'y ', 3), ('X', 'y  ', 4);
+         CREATE TABLE n(k TEXT, v, u TEXT COLLATE NOCASE UNIQUE, PRIMARY KEY(k COLLATE NOCASE))
+             WITHOUT ROWID;
+         INSERT INTO n VALUES ('a', 1, 'p'), ('b', 2, 'Q');
+         CREATE TABLE i(id INTEGER PRIMARY KEY COLLATE NOCASE, k TEXT COLLATE NOCASE, v);
+         CREATE UNIQUE INDEX ik ON i(k COLLATE BINARY);
+         INSERT INTO i VALUES (1, 'a', 1), (2, 'A', 2);",
+    );
+    r.change(
+        "UPDATE t SET v = 10 WHERE k = 'a' COLLATE BINARY;
+         UPDATE c SET v = 30 WHERE a = 'x' COLLATE BINARY AND b = 'y ' COLLATE BINARY;
+         DELETE FROM c WHERE a = 'X' COLLATE BINARY AND b = 'y' COLLATE BINARY;
+         UPDATE n SET u = 'tmp' WHERE k = 'b';
+         UPDATE n SET k = 'A', u = 'q' WHERE k = 'a';
+         UPDATE n SET u = 'P' WHERE k = 'b';
+         UPDATE i SET k = 'A ', v = 5 WHERE id = 2;",
+    );
+    r.patch_gives_head();
+    let patch = r.diff(&["--sql"], 1);
+    assert!(
+        patch.stdout_str().contains(
+            "DELETE FROM \"n\" WHERE \"k\" COLLATE \"NOCASE\"='a' AND \"k\" COLLATE \"BINARY\"='a';"
+        ),
+        "{}",
+        patch.stdout_str()
+    );
+}
