@@ -4,8 +4,9 @@
 //! modulo a number that depends on how long the chunk already is: large while it is shorter than
 //! [`NORMAL_CHUNK`], small after (normalized content-defined chunking, as FastCDC does it). So
 //! chunks are about [`NORMAL_CHUNK`] bytes whatever the row size, seldom much shorter or longer,
-//! and an update rewrites about that much (with one cut-off for every row, chunk sizes spread
-//! exponentially, and the chunk that holds a random row averaged twice the mean). Where chunks
+//! and an update rewrites about that much (one threshold for every row, as sqlgit used before,
+//! spreads chunk sizes exponentially: the chunk that holds a random row is then twice the mean
+//! on average). Where chunks
 //! end depends only on the rows since the chunk's start: inserting, updating or deleting a row
 //! changes its own chunk and at most the next few, until a chunk ends on a row where the
 //! previous cut also ended one; from there on the two cuts are the same. Chunks are grouped into
