@@ -243,6 +243,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
     client
         .send(url, src, force, unrelated, lease)
         .map_err(|e| scrubbed(e, url))?;
+    confirm_stored(client.as_ref(), role, url, local)?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     // Said once, when the remote got its first snapshot.
     let head = match remote_main {
@@ -268,6 +269,27 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         up_to_date: false,
         note,
     })
+}
+
+/// A push counts as confirmed only when the remote is seen to hold it: a server may answer `ok`
+/// and store nothing (a `proc-receive` hook queueing it for review, AGit flow), and pruning
+/// relies on what is confirmed.
+fn confirm_stored(client: &dyn Client, role: Role, url: &str, local: Oid) -> Result<()> {
+    let main = client
+        .remote_main(url)
+        .map_err(|e| scrubbed(e, url))
+        .context("ask the remote's main after the push")?;
+    if main == Some(local) {
+        return Ok(());
+    }
+    bail!(
+        "the {} remote answered ok to the push but does not hold it: its main is {}, not {} \
+         (a server that queues pushes for review, or another writer), so nothing is counted as \
+         stored there",
+        role.name(),
+        main.map_or("absent".to_string(), short),
+        short(local)
+    )
 }
 
 /// The latest remote is force-pushed: refuse when its main is not a sqlgit latest snapshot (a
