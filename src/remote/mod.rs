@@ -13,6 +13,7 @@ mod cli;
 mod confirmed;
 mod libgit2;
 mod recover;
+mod token;
 mod url;
 mod urlquery;
 
@@ -23,6 +24,7 @@ pub use confirmed::{
 };
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
+pub use token::token_scope;
 pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
 pub use url::{
     check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
@@ -87,6 +89,8 @@ pub struct Options {
     /// Bound on one remote's push (asking it for its main and sending), all subprocesses
     /// included; the git transport kills what is still running then (libgit2: see `libgit2.rs`).
     pub timeout: Duration,
+    /// The `scheme://host[:port]` that `SQLGIT_HTTPS_TOKEN` is sent to ([`token_scope`]).
+    pub token_scope: Option<String>,
 }
 
 impl Default for Options {
@@ -95,6 +99,7 @@ impl Default for Options {
             transport: Transport::Auto,
             ssh_key: None,
             timeout: DEFAULT_PUSH_TIMEOUT,
+            token_scope: None,
         }
     }
 }
@@ -173,11 +178,13 @@ fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Box<dyn Clie
             store.repo.path().to_path_buf(),
             options.ssh_key.clone(),
             timeout,
+            options.token_scope.clone(),
         )),
         None => Box::new(libgit2::Libgit2::new(
             &store.repo,
             options.ssh_key.as_ref(),
             timeout,
+            options.token_scope.clone(),
         )),
     })
 }
@@ -480,6 +487,7 @@ pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) ->
         git_dir.to_path_buf(),
         options.ssh_key.clone(),
         options.timeout,
+        options.token_scope.clone(),
     );
     client.fetch_history(url).map_err(|e| scrubbed(e, url))
 }
