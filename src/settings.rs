@@ -360,6 +360,10 @@ impl Settings {
             transport,
             ssh_key: self.ssh_key.as_ref().map(PathBuf::from),
             timeout,
+            token_scope: remote::token_scope(
+                self.history_remote.as_deref(),
+                self.latest_remote.as_deref(),
+            ),
         })
     }
 

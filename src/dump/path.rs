@@ -1,8 +1,9 @@
 //! Names in the snapshot tree: table folders and chunk files.
 //!
 //! Table names become safe, readable, unique folder names (no `/`, no leading `.`, so `../x`,
-//! `a/b` and `.git` stay inside the tree). Chunk names sort in dump order, because concatenating
-//! the files in path order must give back exactly the dump.
+//! `a/b` and `.git` stay inside the tree, and none that git's fsck takes for `.git`). Chunk names
+//! sort in dump order, because concatenating the files in path order must give back exactly the
+//! dump.
 
 /// Longest folder name we produce, in bytes; longer names are cut and end in `~` + a hash.
 const MAX_NAME: usize = 180;
@@ -22,9 +23,19 @@ pub fn table_dir(name: &str) -> String {
         if keep {
             out.push(c);
         } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
+            push_escaped(&mut out, c);
+        }
+    }
+    if git_rejects(&out) {
+        // A name git's fsck refuses (`\u{200c}.git` is `.git` on HFS+): its first character and
+        // every character HFS+ ignores escaped too. Only such names: other folders keep their names.
+        let kept = out;
+        out = String::with_capacity(kept.len() + 8);
+        for (i, c) in kept.chars().enumerate() {
+            if i == 0 || hfs_ignored(c) {
+                push_escaped(&mut out, c);
+            } else {
+                out.push(c);
             }
         }
     }
@@ -36,6 +47,36 @@ pub fn table_dir(name: &str) -> String {
         out = format!("{}~{:016x}", &out[..cut], hash_bytes(name.as_bytes()));
     }
     out
+}
+
+/// `c` as `%XX` escapes of its UTF-8 bytes.
+fn push_escaped(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    for b in c.encode_utf8(&mut buf).bytes() {
+        out.push_str(&format!("%{b:02X}"));
+    }
+}
+
+/// Code points HFS+ ignores in names (git's `is_hfs_dotgit`): `\u{200c}.git` is `.git` there.
+fn hfs_ignored(c: char) -> bool {
+    matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
+}
+
+/// The special files git's fsck guards in trees (`is_hfs_dot*`).
+const GUARDED: [&str; 5] = [
+    ".git",
+    ".gitmodules",
+    ".gitattributes",
+    ".gitignore",
+    ".mailmap",
+];
+
+/// Whether git's fsck takes `name` for `.git` or one of its special files on HFS+, so a tree
+/// holding it is refused by servers that check objects. (The NTFS forms, `git~1` and other
+/// short names, cannot arise: `~` is always escaped; a trailing `.` or space too.)
+fn git_rejects(name: &str) -> bool {
+    let hfs: String = name.chars().filter(|c| !hfs_ignored(*c)).collect();
+    GUARDED.iter().any(|g| hfs.eq_ignore_ascii_case(g))
 }
 
 /// Chunk file name for a chunk whose first row has this rowid: sorts in rowid order.
@@ -82,6 +123,23 @@ mod tests {
         assert_eq!(table_dir("100%"), "100%25");
         assert_eq!(table_dir("café"), "café");
         assert_eq!(table_dir(""), "%");
+        // Names git's fsck takes for `.git` or its special files (HFS+, NTFS); others unchanged.
+        assert_eq!(table_dir("\u{200c}.git"), "%E2%80%8C.git");
+        assert_eq!(table_dir("\u{200c}.Git\u{206a}"), "%E2%80%8C.Git%E2%81%AA");
+        assert_eq!(table_dir("\u{200d}.GITMODULES"), "%E2%80%8D.GITMODULES");
+        assert_eq!(table_dir("git~1"), "git%7E1");
+        assert_eq!(table_dir("gi7eba~1 "), "gi7eba%7E1%20");
+        assert_eq!(table_dir("a\u{200c}.git"), "a\u{200c}.git");
+        assert_eq!(table_dir("\u{200c}x"), "\u{200c}x");
+        for name in [
+            "\u{200c}.git",
+            "git~1",
+            "\u{200d}.gitmodules",
+            "gitmod~1",
+            "gi7d29~1",
+        ] {
+            assert!(!git_rejects(&table_dir(name)), "{name:?}");
+        }
         let long = "x".repeat(400);
         assert!(table_dir(&long).len() <= MAX_NAME);
         assert_ne!(table_dir(&long), table_dir(&"x".repeat(401)));

@@ -9,9 +9,10 @@
 //! chose their own ssh command. Each subprocess is bounded by the push's deadline: past it, its
 //! whole process group (git, ssh, git-remote-https) is killed.
 //!
-//! Credentials given to sqlgit (a password in the URL, `SQLGIT_HTTPS_TOKEN`) reach git through a
-//! credential helper given with `-c` for that URL's scheme, host and port only; the helper reads
-//! them from its environment, so no secret is ever on a command line or in a file.
+//! Credentials given to sqlgit (a password or token in the URL, `SQLGIT_HTTPS_TOKEN` for the host
+//! it is for) reach git through a credential helper given with `-c` for that URL's scheme, host
+//! and port only; the helper reads them from its environment, so no secret is ever on a command
+//! line or in a file. Other hosts keep the user's own credential helpers.
 //!
 //! Here: the `GitCli` client itself (what it runs for each network operation) and the push's
 //! temporary git directory. How a subprocess is run within the deadline is in `run`, the ssh
@@ -66,6 +67,8 @@ pub struct GitCli {
     git_dir: PathBuf,
     ssh_key: Option<PathBuf>,
     timeout: Duration,
+    /// The `scheme://host[:port]` that `SQLGIT_HTTPS_TOKEN` is for (see `token.rs`).
+    token_scope: Option<String>,
     /// One deadline for everything this push runs.
     deadline: Instant,
 }
@@ -76,12 +79,14 @@ impl GitCli {
         git_dir: PathBuf,
         ssh_key: Option<PathBuf>,
         timeout: Duration,
+        token_scope: Option<String>,
     ) -> GitCli {
         GitCli {
             program,
             git_dir,
             ssh_key,
             timeout,
+            token_scope,
             deadline: Instant::now() + timeout,
         }
     }
@@ -117,7 +122,7 @@ impl GitCli {
         {
             cmd.env("GIT_SSH_COMMAND", ssh);
         }
-        if let Some((base, user, password)) = http_credentials(url) {
+        if let Some((base, user, password)) = http_credentials(url, self.token_scope.as_deref()) {
             // An empty helper first: only ours answers for this host (and a refused password
             // is not erased from, or stored into, the user's helpers).
             cmd.arg("-c")
@@ -139,7 +144,7 @@ impl GitCli {
 
 impl Client for GitCli {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        let bare = remote_url(url);
+        let bare = remote_url(url, self.token_scope.as_deref());
         let done = self.git(url, &["ls-remote", "--", &bare, "refs/heads/main"])?;
         if !done.success {
             return Err(self.failure("ls-remote", url, &done.stderr));
@@ -158,7 +163,7 @@ impl Client for GitCli {
     }
 
     fn default_branch(&self, url: &str) -> Option<Option<String>> {
-        let bare = remote_url(url);
+        let bare = remote_url(url, self.token_scope.as_deref());
         let done = self
             .git(url, &["ls-remote", "--symref", "--", &bare, "HEAD"])
             .ok()?;
@@ -183,7 +188,7 @@ impl Client for GitCli {
         unrelated: Option<Oid>,
         lease: Option<Oid>,
     ) -> Result<()> {
-        let bare = remote_url(url);
+        let bare = remote_url(url, self.token_scope.as_deref());
         let id = git2::Repository::open_bare(&self.git_dir)?
             .revparse_single(src)?
             .peel_to_commit()?
@@ -271,7 +276,7 @@ impl GitCli {
     /// `git fetch [--depth=1] URL +refs/heads/main:DST`: no tags, no FETCH_HEAD, no commit
     /// graph or gc in the repository.
     fn fetch_main(&self, url: &str, dst: &str, shallow: bool) -> Result<()> {
-        let bare = remote_url(url);
+        let bare = remote_url(url, self.token_scope.as_deref());
         let refspec = format!("+refs/heads/main:{dst}");
         let mut args = vec![
             "-c",

@@ -18,13 +18,22 @@ use anyhow::{Result, anyhow, bail};
 use auth_git2::GitAuthenticator;
 use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
 
-use super::{Client, TOKEN_ENV, TOKEN_USER_ENV, url_user};
+use super::{Client, TOKEN_ENV};
 use crate::progress::Progress;
 
 pub struct Libgit2<'a> {
     repo: &'a Repository,
     ssh_key: Option<&'a PathBuf>,
     timeout: Duration,
+    /// The `scheme://host[:port]` that `SQLGIT_HTTPS_TOKEN` is for (see `token.rs`).
+    token_scope: Option<String>,
+}
+
+/// What the authenticator is built from, owned (a call may run on a thread of its own).
+#[derive(Clone)]
+struct AuthFrom {
+    ssh_key: Option<PathBuf>,
+    token_scope: Option<String>,
 }
 
 impl<'a> Libgit2<'a> {
@@ -32,7 +41,12 @@ impl<'a> Libgit2<'a> {
     /// timeouts (http, git://), and past them (a server that trickles, an ssh server that never
     /// answers: nothing interrupts the call) an error while the call is left behind, or, for a
     /// fetch, a [`crate::stop::deadline`] that stops the run.
-    pub fn new(repo: &'a Repository, ssh_key: Option<&'a PathBuf>, timeout: Duration) -> Self {
+    pub fn new(
+        repo: &'a Repository,
+        ssh_key: Option<&'a PathBuf>,
+        timeout: Duration,
+        token_scope: Option<String>,
+    ) -> Self {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: plain integer options, set before any network call.
         unsafe {
@@ -44,6 +58,14 @@ impl<'a> Libgit2<'a> {
             repo,
             ssh_key,
             timeout,
+            token_scope,
+        }
+    }
+
+    fn auth_from(&self) -> AuthFrom {
+        AuthFrom {
+            ssh_key: self.ssh_key.cloned(),
+            token_scope: self.token_scope.clone(),
         }
     }
 
@@ -70,19 +92,19 @@ impl<'a> Libgit2<'a> {
         &self,
         what: &str,
         url: &str,
-        call: impl FnOnce(&Repository, &str, Option<&PathBuf>) -> Result<T> + Send + 'static,
+        call: impl FnOnce(&Repository, &str, &AuthFrom) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let repo = Repository::open_ext(
             self.repo.path(),
             git2::RepositoryOpenFlags::NO_SEARCH,
             &[] as &[&str],
         )?;
-        let (owned_url, key) = (url.to_string(), self.ssh_key.cloned());
+        let (owned_url, from) = (url.to_string(), self.auth_from());
         let (answer, wait) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sqlgit-remote".into())
             .spawn(move || {
-                let _ = answer.send(call(&repo, &owned_url, key.as_ref()));
+                let _ = answer.send(call(&repo, &owned_url, &from));
             })?;
         match wait.recv_timeout(self.limit()) {
             Ok(result) => result,
@@ -117,8 +139,8 @@ impl Client for Libgit2<'_> {
     ) -> Result<()> {
         refuse_local_hooks(url)?;
         let refspec = format!("{}{src}:refs/heads/main", if force { "+" } else { "" });
-        self.detached("pushing to", url, move |repo, url, key| {
-            send(repo, url, &refspec, key)
+        self.detached("pushing to", url, move |repo, url, from| {
+            send(repo, url, &refspec, from)
         })
     }
 
@@ -199,7 +221,7 @@ fn refuse_local_hooks(url: &str) -> Result<()> {
 
 impl Libgit2<'_> {
     fn fetch(&self, url: &str, dst: &str, shallow: bool) -> Result<Oid> {
-        let auth = authenticator(url, self.ssh_key);
+        let auth = authenticator(url, &self.auth_from());
         let config = self.repo.config()?;
         let mut options = git2::FetchOptions::new();
         options
@@ -221,22 +243,19 @@ impl Libgit2<'_> {
     }
 }
 
-fn authenticator(url: &str, ssh_key: Option<&PathBuf>) -> GitAuthenticator {
+fn authenticator(url: &str, from: &AuthFrom) -> GitAuthenticator {
     let mut auth = GitAuthenticator::new_empty()
         .try_ssh_agent(true)
         .add_default_ssh_keys()
         .try_cred_helper(true);
-    if let Some(key) = ssh_key {
+    if let Some(key) = &from.ssh_key {
         auth = auth.add_ssh_key_from_file(key.clone(), None);
     }
-    if let Ok(token) = std::env::var(TOKEN_ENV)
+    // Only on the host the token is for (another host's credential helper answers there), and
+    // for this host and port only: never for a host the server redirects to.
+    if let Some((user, token)) = super::token::token_for(url, from.token_scope.as_deref())
         && let Some(host) = http_host(url)
     {
-        let user = std::env::var(TOKEN_USER_ENV)
-            .ok()
-            .or_else(|| url_user(url))
-            .unwrap_or_else(|| "sqlgit".into());
-        // For this host and port only: never for a host the server redirects to.
         auth = auth.add_plaintext_credentials(host, user, token);
     }
     auth
@@ -279,8 +298,8 @@ fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> Remote
 }
 
 /// The remote's `main`, or None when it has none.
-fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Result<Option<Oid>> {
-    let auth = authenticator(url, ssh_key);
+fn remote_main(repo: &Repository, url: &str, from: &AuthFrom) -> Result<Option<Oid>> {
+    let auth = authenticator(url, from);
     let config = repo.config()?;
     let mut remote = repo
         .remote_anonymous(url)
@@ -297,8 +316,8 @@ fn remote_main(repo: &Repository, url: &str, ssh_key: Option<&PathBuf>) -> Resul
         .map(|h| h.oid()))
 }
 
-fn send(repo: &Repository, url: &str, refspec: &str, ssh_key: Option<&PathBuf>) -> Result<()> {
-    let auth = authenticator(url, ssh_key);
+fn send(repo: &Repository, url: &str, refspec: &str, from: &AuthFrom) -> Result<()> {
+    let auth = authenticator(url, from);
     let config = repo.config()?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
     let said: RefCell<String> = RefCell::new(String::new());

@@ -13,6 +13,7 @@ mod cli;
 mod confirmed;
 mod libgit2;
 mod recover;
+mod token;
 mod url;
 mod urlquery;
 
@@ -23,6 +24,7 @@ pub use confirmed::{
 };
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
+pub use token::token_scope;
 pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
 pub use url::{
     check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
@@ -87,6 +89,8 @@ pub struct Options {
     /// Bound on one remote's push (asking it for its main and sending), all subprocesses
     /// included; the git transport kills what is still running then (libgit2: see `libgit2.rs`).
     pub timeout: Duration,
+    /// The `scheme://host[:port]` that `SQLGIT_HTTPS_TOKEN` is sent to ([`token_scope`]).
+    pub token_scope: Option<String>,
 }
 
 impl Default for Options {
@@ -95,6 +99,7 @@ impl Default for Options {
             transport: Transport::Auto,
             ssh_key: None,
             timeout: DEFAULT_PUSH_TIMEOUT,
+            token_scope: None,
         }
     }
 }
@@ -173,11 +178,13 @@ fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Box<dyn Clie
             store.repo.path().to_path_buf(),
             options.ssh_key.clone(),
             timeout,
+            options.token_scope.clone(),
         )),
         None => Box::new(libgit2::Libgit2::new(
             &store.repo,
             options.ssh_key.as_ref(),
             timeout,
+            options.token_scope.clone(),
         )),
     })
 }
@@ -243,6 +250,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
     client
         .send(url, src, force, unrelated, lease)
         .map_err(|e| scrubbed(e, url))?;
+    confirm_stored(client.as_ref(), role, url, local)?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     // Said once, when the remote got its first snapshot.
     let head = match remote_main {
@@ -268,6 +276,27 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         up_to_date: false,
         note,
     })
+}
+
+/// A push counts as confirmed only when the remote is seen to hold it: a server may answer `ok`
+/// and store nothing (a `proc-receive` hook queueing it for review, AGit flow), and pruning
+/// relies on what is confirmed.
+fn confirm_stored(client: &dyn Client, role: Role, url: &str, local: Oid) -> Result<()> {
+    let main = client
+        .remote_main(url)
+        .map_err(|e| scrubbed(e, url))
+        .context("ask the remote's main after the push")?;
+    if main == Some(local) {
+        return Ok(());
+    }
+    bail!(
+        "the {} remote answered ok to the push but does not hold it: its main is {}, not {} \
+         (a server that queues pushes for review, or another writer), so nothing is counted as \
+         stored there",
+        role.name(),
+        main.map_or("absent".to_string(), short),
+        short(local)
+    )
 }
 
 /// The latest remote is force-pushed: refuse when its main is not a sqlgit latest snapshot (a
@@ -458,6 +487,7 @@ pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) ->
         git_dir.to_path_buf(),
         options.ssh_key.clone(),
         options.timeout,
+        options.token_scope.clone(),
     );
     client.fetch_history(url).map_err(|e| scrubbed(e, url))
 }

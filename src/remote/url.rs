@@ -212,9 +212,8 @@ pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
 /// The repository a remote URL names, as comparable text: a local path (plain, or `file://`)
 /// made absolute and resolved; any other URL without its credentials, trailing `/` and `.git`.
 fn repository_named(url: &str) -> String {
-    let path = url.strip_prefix("file://").or_else(|| local_path(url));
-    if let Some(p) = path {
-        let p = Path::new(p);
+    if let Some(p) = local_dir(url) {
+        let p = p.as_path();
         let reached = repository_at(p);
         let p = reached.as_deref().unwrap_or(p);
         let named = p.canonicalize().or_else(|_| std::path::absolute(p));
@@ -232,9 +231,11 @@ fn repository_named(url: &str) -> String {
 /// is in the user's home: `ssh://user@host/~/path`, the only case where the user counts).
 fn canonical_remote(url: &str) -> String {
     let bare = Userinfo::of(url).map_or_else(|| url.to_string(), |u| u.without_password(true));
-    let (scheme, rest) = match bare.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.to_string()),
-        None => ("ssh".to_string(), scp_as_url(&bare)),
+    // A URL's path reaches the server `%XX`-decoded (git, curl, git daemon); an scp-like
+    // path is taken as written.
+    let (scheme, rest, decoded) = match bare.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.to_string(), true),
+        None => ("ssh".to_string(), scp_as_url(&bare), false),
     };
     let scheme = match scheme.as_str() {
         "git+ssh" | "ssh+git" => "ssh".to_string(),
@@ -263,10 +264,11 @@ fn canonical_remote(url: &str) -> String {
         }
         _ => host,
     };
-    let mut path = path.to_string();
-    while path.contains("//") {
-        path = path.replace("//", "/");
-    }
+    let path = match decoded {
+        true => String::from_utf8_lossy(&percent_decode_bytes(path)).into_owned(),
+        false => path.to_string(),
+    };
+    let path = without_dot_segments(&path);
     let path = path.trim_end_matches('/');
     let path = path
         .strip_suffix(".git")
@@ -277,6 +279,24 @@ fn canonical_remote(url: &str) -> String {
         Some(user) => format!("{scheme}://{user}@{host}{path}"),
         None => format!("{scheme}://{host}{path}"),
     }
+}
+
+/// A URL path without empty, `.` and `..` segments (as curl and a remote shell resolve them);
+/// starts with `/` unless empty.
+fn without_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            // `~/..` is the home's parent, not `/`: kept as written.
+            ".." if kept.last().is_some_and(|s| *s != "~" && *s != "..") => {
+                kept.pop();
+            }
+            ".." if kept.is_empty() => {}
+            s => kept.push(s),
+        }
+    }
+    kept.iter().map(|s| format!("/{s}")).collect()
 }
 
 /// `%XX` escapes decoded, as bytes (`+` stays `+`; a `%` not followed by two hex digits stays).
@@ -496,6 +516,29 @@ mod tests {
         assert!(e.contains("bob:…@…") && !e.contains("Secr3t"), "{e}");
         for fine in ["bob@host:srv/h.git", "host:srv/h.git", "/srv/a:b@c", "./x"] {
             validate_url(fine).unwrap();
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_percent_escapes_name_the_same_repository() {
+        let same = [
+            ("ssh://h/srv/git/app.git", "ssh://h/srv/git/./app.git"),
+            ("ssh://h/srv/git/app.git", "h:/srv/git/./app.git"),
+            ("https://f/ops/app.git", "https://f/x/../ops/app.git"),
+            ("https://f/ops/app.git", "https://f/ops/%61pp.git"),
+            ("git://h/app.git", "git://h/%61pp.git"),
+            ("file:///srv/hist3.git", "file:///srv/hist%33.git"),
+        ];
+        for (a, b) in same {
+            assert_eq!(repository_named(a), repository_named(b), "{a} {b}");
+        }
+        let different = [
+            ("ssh://h/~/x.git", "ssh://h/~/../x.git"),
+            ("h:srv/%61pp.git", "h:srv/app.git"),
+            ("https://f/a/app.git", "https://f/b/app.git"),
+        ];
+        for (a, b) in different {
+            assert_ne!(repository_named(a), repository_named(b), "{a} {b}");
         }
     }
 

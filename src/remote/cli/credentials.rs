@@ -2,7 +2,7 @@
 //! credential helper (scoped to the remote's scheme, host and port) that answers with what
 //! sqlgit was given, read from the helper's environment.
 
-use super::super::{TOKEN_ENV, TOKEN_USER_ENV, url_user};
+use super::super::url::looks_like_token;
 
 /// Private variables through which the credential helper gets what sqlgit was given.
 pub(super) const CRED_USER_ENV: &str = "SQLGIT_GIT_CREDENTIAL_USER";
@@ -24,37 +24,28 @@ pub(super) fn git_url(url: &str, keep_user: bool) -> String {
 }
 
 /// `git_url` for a remote: the user stays unless sqlgit supplies the credentials.
-pub(super) fn remote_url(url: &str) -> String {
-    git_url(url, http_credentials(url).is_none())
+pub(super) fn remote_url(url: &str, scope: Option<&str>) -> String {
+    git_url(url, http_credentials(url, scope).is_none())
 }
-/// For an http(s) URL with credentials given to sqlgit (a password in the URL, or the token):
-/// (`scheme://host[:port]`, user, password).
-pub(super) fn http_credentials(url: &str) -> Option<(String, String, String)> {
-    // The credentials as `Userinfo` finds them (as they are redacted and kept out of the
-    // config); the host from the URL without them.
-    let info = crate::remote::Userinfo::of(url);
-    let bare = info.as_ref().map(|u| u.without_password(false));
-    let parsed = url::Url::parse(bare.as_deref().unwrap_or(url)).ok()?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return None;
-    }
-    let host = parsed.host_str()?;
-    let base = match parsed.port() {
-        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
-        None => format!("{}://{host}", parsed.scheme()),
-    };
+
+/// For an http(s) URL with credentials given to sqlgit (a password in the URL, a token given as
+/// the URL's user, or `SQLGIT_HTTPS_TOKEN` when `url` is on the host it is for, `scope`):
+/// (`scheme://host[:port]`, user, password). None: git's own credential helpers answer.
+pub(super) fn http_credentials(url: &str, scope: Option<&str>) -> Option<(String, String, String)> {
+    let base = crate::remote::token::http_base(url)?;
     let decode = |s: &str| percent_decode(s);
-    if let Some(info) = &info
-        && let Some(password) = info.password.filter(|p| !p.is_empty())
-    {
-        return Some((base, decode(info.user), decode(password)));
+    if let Some(info) = crate::remote::Userinfo::of(url) {
+        if let Some(password) = info.password.filter(|p| !p.is_empty()) {
+            return Some((base, decode(info.user), decode(password)));
+        }
+        // A token given as the user (`https://TOKEN@host/…`) is a password: it goes through
+        // the helper, never on git's command line. Sent as both (forges take either).
+        let user = decode(info.user);
+        if looks_like_token(&user) {
+            return Some((base, user.clone(), user));
+        }
     }
-    let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())?;
-    let user = std::env::var(TOKEN_USER_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(|| url_user(url).filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "sqlgit".into());
+    let (user, token) = crate::remote::token::token_for(url, scope)?;
     Some((base, user, token))
 }
 

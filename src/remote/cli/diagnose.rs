@@ -96,6 +96,12 @@ pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error
     if summary.contains("fetch first") || summary.contains("non-fast-forward") {
         return anyhow!("{DIVERGED} (git: {summary})");
     }
+    if let Some(cause) = fsck_refusal(stderr) {
+        return anyhow!(
+            "the remote's object check (receive.fsckObjects) refused what was pushed: {cause} \
+             (run git fsck --strict in the sqlgit repository) (git: {summary})"
+        );
+    }
     if let Some(cause) = unpack_failure(stderr) {
         return anyhow!(
             "the remote could not store what was pushed: {cause} (check the remote \
@@ -127,6 +133,32 @@ pub(super) fn unpack_failure(stderr: &str) -> Option<String> {
         .find_map(|l| l.split_once("remote unpack failed:"))
         .map(|(_, cause)| crate::error::one_line(cause.trim()))
         .filter(|cause| !cause.is_empty())
+}
+
+/// What the remote's fsck refused (`remote: error: object …: hasDotgit: …`), when that is why
+/// it could not store the pack: not a matter of permissions or free space.
+pub(super) fn fsck_refusal(stderr: &str) -> Option<String> {
+    fn said(l: &str) -> Option<&str> {
+        l.trim_start().strip_prefix("remote:").map(str::trim)
+    }
+    let refused = stderr
+        .lines()
+        .filter_map(said)
+        .any(|l| l.contains("fsck error"));
+    refused.then(|| {
+        stderr
+            .lines()
+            .filter_map(said)
+            .find(|l| l.starts_with("error: object "))
+            .or_else(|| {
+                stderr
+                    .lines()
+                    .filter_map(said)
+                    .find(|l| l.contains("fsck error"))
+            })
+            .map(crate::error::one_line)
+            .unwrap_or_default()
+    })
 }
 
 /// What the remote itself said (`remote: …` lines), one line, without progress meters: whole

@@ -1,7 +1,9 @@
 use std::path::PathBuf;
 
-use super::credentials::{git_url, percent_decode};
-use super::diagnose::{is_progress, last_meaningful, porcelain_status, refusal, unpack_failure};
+use super::credentials::{git_url, http_credentials, percent_decode, remote_url};
+use super::diagnose::{
+    fsck_refusal, is_progress, last_meaningful, porcelain_status, refusal, unpack_failure,
+};
 use super::ssh::{expand_home, is_ssh, ssh_destination};
 
 #[test]
@@ -139,4 +141,43 @@ fn a_transfer_in_progress_is_noted_with_its_meter() {
     assert!(when > before);
     super::run::note_activity(&activity, b"Total 3 (delta 0), reused 0 (delta 0)\n");
     assert_eq!(activity.lock().unwrap().1, meter);
+}
+
+#[test]
+fn a_push_refused_by_the_remotes_fsck_says_so() {
+    let stderr = "remote: error: object 1234: hasDotgit: contains '.git'\n\
+                  remote: fatal: fsck error in packed object\n\
+                  error: remote unpack failed: unpack-objects abnormal exit\n";
+    assert_eq!(
+        fsck_refusal(stderr).as_deref(),
+        Some("error: object 1234: hasDotgit: contains '.git'")
+    );
+    let said = format!(
+        "{}",
+        refusal("[remote rejected] (unpacker error)", stderr, false)
+    );
+    assert!(
+        said.contains("receive.fsckObjects") && !said.contains("free space"),
+        "{said}"
+    );
+    assert_eq!(
+        fsck_refusal("error: remote unpack failed: disk full\n"),
+        None
+    );
+}
+
+#[test]
+fn a_token_given_as_the_urls_user_goes_through_the_helper() {
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let url = format!("https://{token}@h:8443/x.git");
+    assert_eq!(
+        http_credentials(&url, None),
+        Some(("https://h:8443".into(), token.into(), token.into()))
+    );
+    assert_eq!(remote_url(&url, None), "https://h:8443/x.git");
+    assert_eq!(http_credentials("https://alice@h/x.git", None), None);
+    assert_eq!(
+        remote_url("https://alice@h/x.git", None),
+        "https://alice@h/x.git"
+    );
 }

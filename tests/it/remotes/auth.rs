@@ -248,3 +248,103 @@ fn http_without_any_credential_fails_fast_instead_of_prompting() {
         "{causes:?}"
     );
 }
+
+/// One `SQLGIT_HTTPS_TOKEN` for two remotes on two hosts: it goes to the history remote's host
+/// only; the latest remote's host gets the user's own credential helper's answer.
+#[test]
+fn the_token_goes_to_the_history_remotes_host_only_and_other_hosts_keep_their_helpers() {
+    use crate::servers::web::CredLogger;
+    const TOKEN: &str = "TOKEN-FOR-FORGE-A-7q2w";
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let (forge_a, forge_b) = (CredLogger::start(), CredLogger::start());
+        let store = fx.env.write(
+            "creds",
+            format!("http://bob:B-PASSWORD@127.0.0.1:{}\n", forge_b.port()),
+        );
+        let helper = format!("store --file={}", store.display());
+        let (h_url, l_url) = (forge_a.url("history"), forge_b.url("latest"));
+        let args = ["--history-remote", &h_url, "--latest-remote", &l_url];
+        let mut args = args.to_vec();
+        args.extend(["--transport", transport, "--push-timeout", "10s"]);
+        let vars = [
+            ("SQLGIT_HTTPS_TOKEN", TOKEN),
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "credential.helper"),
+            ("GIT_CONFIG_VALUE_0", helper.as_str()),
+        ];
+        let (run, _) = snapshot_with(&fx, &args, &vars);
+        assert_push_failures(&run, &[("history", &h_url), ("latest", &l_url)]);
+        let seen = |logger: &CredLogger| logger.authorizations().into_iter().flatten();
+        assert!(
+            seen(&forge_a).any(|a| a == format!("sqlgit:{TOKEN}")),
+            "{transport}: forge A gets the token: {:?}",
+            forge_a.authorizations()
+        );
+        let at_b: Vec<String> = seen(&forge_b).collect();
+        assert!(
+            at_b.iter().all(|a| !a.contains(TOKEN)),
+            "{transport}: forge A's token was sent to forge B: {at_b:?}"
+        );
+        if transport == "git" {
+            assert!(
+                at_b.iter().any(|a| a == "bob:B-PASSWORD"),
+                "{transport}: forge B gets bob's credentials from his helper: {at_b:?}"
+            );
+        }
+    }
+}
+
+/// A token given as the URL's user (`http://TOKEN@host/…`) is a password: it reaches git
+/// through the credential helper, never on its command line.
+#[test]
+fn a_token_given_as_the_urls_user_is_never_on_gits_command_line() {
+    use crate::servers::web::CredLogger;
+    const TOKEN: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let fx = Fx::new();
+    let forge = CredLogger::start();
+    let bin = fx.env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let argv = fx.env.path("argv.log");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = fx.env.write(
+        "bin/git",
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+            argv.display(),
+            real.trim()
+        ),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let url = format!("http://{TOKEN}@127.0.0.1:{}/app.git", forge.port());
+    let args = ["--history-remote", url.as_str(), "--push-timeout", "10s"];
+    let (run, _) = snapshot_with(&fx, &args, &[("PATH", path.as_str())]);
+    assert_eq!(run.code(), Some(1), "the forge refuses everything");
+    assert_no_secret(&run, TOKEN);
+    let lines = std::fs::read_to_string(&argv).unwrap_or_default();
+    assert!(!lines.is_empty(), "the wrapper git was run");
+    assert!(
+        !lines.contains(TOKEN),
+        "the token is on git's command line:\n{lines}"
+    );
+    assert!(
+        forge
+            .authorizations()
+            .into_iter()
+            .flatten()
+            .any(|a| a == format!("{TOKEN}:{TOKEN}")),
+        "the token reaches the forge through the helper: {:?}",
+        forge.authorizations()
+    );
+}

@@ -111,14 +111,15 @@ fn lighttpd_token_reaches_both_remotes_without_empty_password_logins() {
         let refused = assert_clean_logins(&web, HTTP_USER, HTTP_PASS);
         // Observed: git sends no credentials until a server asks (its first request per process
         // is anonymous and gets the 401 that names the realm), then asks the credential helper
-        // sqlgit gives it and keeps the answer for the rest of that process. sqlgit runs two git
-        // processes per remote per run (`ls-remote` for the remote's main, then `push`), and
-        // the first run, on a new repository, asks the history remote once more whether it has
-        // snapshots to continue, and each remote once after its first push what its HEAD names:
-        // one 401 per process, 2 × 2 remotes × RUNS + 1 + 2, none with a password.
+        // sqlgit gives it and keeps the answer for the rest of that process. sqlgit runs three
+        // git processes per remote per run (`ls-remote` for the remote's main, `push`, and
+        // `ls-remote` to see the remote holds what it accepted), and the first run, on a new
+        // repository, asks the history remote once more whether it has snapshots to continue,
+        // and each remote once after its first push what its HEAD names: one 401 per process,
+        // 3 × 2 remotes × RUNS + 1 + 2, none with a password.
         assert_eq!(
             refused,
-            2 * 2 * RUNS + 1 + 2,
+            3 * 2 * RUNS + 1 + 2,
             "user in URL: {user_in_url}; expected one anonymous probe per git process:\n{}",
             web.logs()
         );

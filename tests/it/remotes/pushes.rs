@@ -292,3 +292,78 @@ fn a_new_remote_url_gets_everything_even_without_a_new_snapshot() {
     fx.assert_history(&history2, 2);
     fx.assert_latest(&latest2);
 }
+
+// ------------------------------------------------------------------------------------------------
+// 7. A push the server answers `ok` for without storing it is not confirmed (nothing pruned).
+
+/// A `proc-receive` hook (AGit flow, review queues) that answers `ok` to every update of
+/// `refs/heads/main` and stores nothing.
+const PROC_RECEIVE_OK: &str = r#"#!/usr/bin/env python3
+import sys
+i, o = sys.stdin.buffer, sys.stdout.buffer
+def rd():
+    n = i.read(4)
+    if not n: return None
+    l = int(n, 16)
+    return b'' if l == 0 else i.read(l - 4)
+def wr(s):
+    o.write(b'0000' if s is None else b'%04x' % (len(s) + 4) + s); o.flush()
+while rd() != b'': pass
+wr(b'version=1\n'); wr(None)
+cmds = []
+while True:
+    p = rd()
+    if not p: break
+    cmds.append(p.split())
+for c in cmds: wr(b'ok ' + c[2] + b'\n')
+wr(None)
+"#;
+
+#[test]
+fn a_push_answered_ok_but_not_stored_is_not_confirmed_and_nothing_is_pruned() {
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let history = fx.daemon.create_bare("history");
+        fx.git(
+            &history,
+            &["config", "receive.procReceiveRefs", "refs/heads/main"],
+        );
+        let hook = history.join("hooks/proc-receive");
+        std::fs::write(&hook, PROC_RECEIVE_OK).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let h_url = fx.daemon.url("history");
+        let args = [
+            "--history-remote",
+            &h_url,
+            "--keep",
+            "1",
+            "--transport",
+            transport,
+        ];
+        let run = fx.snapshot(&args);
+        let causes = assert_push_failures(&run, &[("history", &h_url)]);
+        assert!(
+            causes[0].contains("answered ok to the push but does not hold it"),
+            "{transport}: the cause should say the remote did not store it: {causes:?}"
+        );
+        let first = fx.head();
+        fx.change();
+        let run = fx.snapshot(&[]);
+        assert_push_failures(&run, &[("history", &h_url)]);
+        assert_eq!(
+            fx.rev(&fx.repo, "refs/remotes/history/main"),
+            None,
+            "{transport}: nothing is confirmed on the history remote"
+        );
+        assert_eq!(fx.rev(&history, "refs/heads/main"), None);
+        fx.sqlgit(&["cat", "--repo", &fx.repo_arg(), &first])
+            .success();
+        assert!(
+            !fx.repo.join("shallow").exists(),
+            "{transport}: the unconfirmed first snapshot must not be pruned"
+        );
+    }
+}
