@@ -1,4 +1,4 @@
-//! Recycled chunk buffers. The dumping thread fills ~2 KiB buffers that the object-writer
+//! Recycled chunk buffers. The dumping thread fills ~4 KiB buffers that the object-writer
 //! threads consume; handing them back instead of freeing them on another thread avoids the
 //! allocator's cross-thread locking, which otherwise costs a third of an incremental snapshot.
 //!
@@ -16,7 +16,7 @@ static POOL: Mutex<(Vec<Vec<u8>>, usize)> = Mutex::new((Vec::new(), 0));
 /// holding 256 buffers of their size).
 const KEEP: usize = 256;
 const KEEP_BYTES: usize = 4 << 20;
-/// A buffer bigger than this (a big row's) is let go: chunks are ~2 KiB.
+/// A buffer bigger than this (a big row's) is let go: chunks are ~4 KiB.
 const KEEP_CAPACITY: usize = 64 << 10;
 /// Buffers a thread takes from the pool at once: one lock per batch, not per chunk (the lock
 /// was contended between the dumping thread and the compressors, and every contended unlock

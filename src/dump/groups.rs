@@ -10,9 +10,9 @@ use super::path::hash_bytes;
 
 /// Average number of chunks in a group folder (and of groups in a group of the next level): a
 /// changed chunk rewrites the small trees above it, so this is a run's tree bytes per change.
-const GROUP_SPAN: u64 = 16;
-/// Levels of group folders in format 2: 16^5 chunks (about 2 GiB of SQL) under each entry of a
-/// table's `1-rows` folder.
+const GROUP_SPAN: u64 = 32;
+/// Levels of group folders in format 2: 32^5 chunks (about 128 GiB of SQL) under each entry of
+/// a table's `1-rows` folder.
 pub const GROUP_LEVELS: usize = 5;
 
 /// The group folders the next chunk goes into, and in WITHOUT ROWID tables (format 2) the
@@ -164,7 +164,7 @@ mod tests {
 
     /// Format 2's nested groups keep every folder small whatever the table size: after the
     /// single-child folders are collapsed (as the tree writer does), no folder of a
-    /// 2-million-chunk table (~4 GiB of SQL) holds more than a few hundred entries.
+    /// 2-million-chunk table (~8 GiB of SQL) holds more than a few hundred entries.
     #[test]
     fn nested_groups_bound_every_folder() {
         let mut groups = Groups::new(Format::V2, false);

@@ -27,10 +27,10 @@ use super::stmt::{Cell, Encoding, RawStmt};
 
 /// Usual chunk size in bytes: chunks shorter than this end after a row with a quarter of the
 /// row's length in `1/NORMAL_CHUNK` odds, longer ones with four times.
-pub const NORMAL_CHUNK: u64 = 2048;
+pub const NORMAL_CHUNK: u64 = 4096;
 /// How chunks are cut, in the page map's fingerprint: a map written under another rule describes
 /// chunks this one would not cut, so it is not used (the run reads everything once).
-pub const CHUNKING: &str = "normalized 2048, groups of 16";
+pub const CHUNKING: &str = "normalized 4096, groups of 32";
 /// A chunk is cut here even without a boundary row, so files stay small.
 const MAX_CHUNK: usize = 1 << 20;
 /// Format 2: a statement also ends after this many rows (SQLite parses long VALUES lists fine;

@@ -16,7 +16,7 @@ use super::tree::{ObjectStore, TreeBuilder};
 use crate::bounded::{self, Receiver, Sender};
 use crate::dump::{Sink, buffers};
 
-/// Files travel in batches: one channel hand-over per ~256 KiB, not per ~2 KiB chunk.
+/// Files travel in batches: one channel hand-over per ~256 KiB, not per ~4 KiB chunk.
 const BATCH_BYTES: usize = 256 << 10;
 /// What may wait for the writer thread: 8 batches, and 2 MiB unless one batch alone (a big
 /// row's file) is bigger — a run of big rows then queues one, not 8.
