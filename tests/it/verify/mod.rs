@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::env::{TestEnv, sqlite3_bin};
 
+mod recut;
+
+/// Table `t` of 3,000 rows (`row 1` …): several chunk files.
+const ROWS_3000: &[u8] = b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
+    INSERT INTO t SELECT i, printf('row %d', i) FROM n;";
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -226,10 +233,7 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
     let env = TestEnv::new();
     let db = env.db_from_script(
         "app.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
-          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
-          INSERT INTO t SELECT i, printf('row %d', i) FROM n;
-          CREATE TABLE u(a); INSERT INTO u VALUES (1);",
+        &[ROWS_3000, b"CREATE TABLE u(a); INSERT INTO u VALUES (1);"].concat(),
     );
     let first = env.path("first.sqlgit");
     snapshot(&env, &db, &first);
@@ -260,12 +264,7 @@ fn a_snapshot_missing_files_its_commit_recorded_fails() {
 #[test]
 fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
     let env = TestEnv::new();
-    let db = env.db_from_script(
-        "app.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
-          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
-          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
-    );
+    let db = env.db_from_script("app.db", ROWS_3000);
     let repo = env.path("r.sqlgit");
     snapshot(&env, &db, &repo);
     let to = env.path("to.db");
@@ -314,12 +313,7 @@ fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
 #[test]
 fn a_database_its_commit_does_not_record_is_a_warning() {
     let env = TestEnv::new();
-    let a = env.db_from_script(
-        "a.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
-          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
-          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
-    );
+    let a = env.db_from_script("a.db", ROWS_3000);
     let b = env.db_from_script("b.db", b"CREATE TABLE u(y); INSERT INTO u VALUES (1);");
     let repo = env.path("r.sqlgit");
     snapshot(&env, &a, &repo);
@@ -540,72 +534,4 @@ fn any_and_true_false_defaults_are_named_and_latin1_defaults_pass() {
         err.contains("(s.x DEFAULT 1.0, u.on_ DEFAULT TRUE, u.off DEFAULT false)"),
         "{err}"
     );
-}
-
-/// A snapshot whose rows are cut into chunks elsewhere than today's sqlgit cuts them (an older
-/// sqlgit's, here two chunk files made one statement with plain git, its commit recording the
-/// bytes it then holds) verifies: the restore holds the same rows, in other statements.
-#[test]
-fn a_snapshot_cut_into_other_chunks_verifies() {
-    let env = TestEnv::new();
-    let db = env.db_from_script(
-        "app.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
-          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
-          INSERT INTO t SELECT i, printf('row %d', i) FROM n;",
-    );
-    let repo = env.path("app.sqlgit");
-    snapshot(&env, &db, &repo);
-    let git = |args: &[&str], stdin: &[u8]| -> String {
-        let mut cmd = env.command("git");
-        cmd.arg("--git-dir")
-            .arg(&repo)
-            .env("GIT_INDEX_FILE", env.path("recut.index"))
-            .args(args);
-        env.run(cmd, stdin).success().stdout_str()
-    };
-    let files = git(&["ls-tree", "-r", "--name-only", "main"], b"");
-    let chunks: Vec<&str> = files
-        .lines()
-        .filter(|f| f.starts_with("app.db/1-tables/t/1-rows/"))
-        .take(2)
-        .collect();
-    let [first, second] = chunks[..] else {
-        panic!("table t has several chunk files: {files}")
-    };
-    let (a, b) = (
-        git(&["cat-file", "blob", &format!("main:{first}")], b""),
-        git(&["cat-file", "blob", &format!("main:{second}")], b""),
-    );
-    let (head, rows_b) = b.split_once('\n').unwrap();
-    let joined = format!("{},\n{rows_b}", a.strip_suffix(";\n").unwrap());
-    let blob = git(&["hash-object", "-w", "--stdin"], joined.as_bytes());
-    git(&["read-tree", "main"], b"");
-    git(&["rm", "--cached", "-q", second], b"");
-    let entry = format!("100644,{},{first}", blob.trim());
-    git(&["update-index", "--cacheinfo", &entry], b"");
-    let tree = git(&["write-tree"], b"");
-    let message = git(&["log", "-1", "--format=%B", "main"], b"");
-    let bytes = |m: &str| -> u64 {
-        let line = m.lines().find(|l| l.starts_with("Sqlgit-Bytes: ")).unwrap();
-        line["Sqlgit-Bytes: ".len()..].trim().parse().unwrap()
-    };
-    let was = bytes(&message);
-    let now = was - head.len() as u64 - 1;
-    let message = message.replace(
-        &format!("Sqlgit-Bytes: {was}"),
-        &format!("Sqlgit-Bytes: {now}"),
-    );
-    let commit = git(
-        &["commit-tree", tree.trim(), "-p", "main"],
-        message.as_bytes(),
-    );
-    git(&["update-ref", "refs/heads/main", commit.trim()], b"");
-    let cat = env.sqlgit(&["cat", "--repo", &s(&repo)]).success();
-    assert_eq!(
-        cat.stdout().len() as u64,
-        now,
-        "the commit records what the files hold"
-    );
-    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
 }
