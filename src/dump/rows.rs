@@ -475,10 +475,10 @@ mod tests {
         assert_eq!(
             (CHUNKING, ends, sum, groups),
             (
-                "normalized 2048, groups of 16",
-                15741,
-                15657857169916338732,
-                vec![6441, 405]
+                "normalized 4096, groups of 32",
+                7736,
+                5679121807601674049,
+                vec![3218, 105]
             )
         );
     }
