@@ -276,6 +276,17 @@ impl TestEnv {
         run.stdout_str().trim().to_string()
     }
 
+    /// `git --git-dir REPO ARGS` with `stdin` and its own index file (`index`, under the test's
+    /// folder): plumbing that edits a bare repository's commits. Its stdout, as written.
+    pub fn git_plumbing(&self, repo: &Path, index: &str, args: &[&str], stdin: &[u8]) -> String {
+        let mut cmd = self.command("git");
+        cmd.arg("--git-dir")
+            .arg(repo)
+            .env("GIT_INDEX_FILE", self.path(index))
+            .args(args);
+        self.run(cmd, stdin).success().stdout_str()
+    }
+
     /// Run `sqlite3 [ARGS] DB` with `stdin` as its input (the CLI's `sqlite3 db < script`).
     pub fn sqlite3_args<S: AsRef<OsStr>>(&self, args: &[S], db: &Path, stdin: &[u8]) -> Run {
         let mut cmd = self.command(sqlite3_bin());

@@ -24,16 +24,8 @@ fn format_1_snapshot(env: &TestEnv, db: &Path, repo: &Path) {
 /// its message records adjusted (as the older sqlgit wrote that commit). Plain git plumbing.
 fn as_older_sqlgit_wrote_it(env: &TestEnv, repo: &Path, edit: impl Fn(&str) -> String) {
     let git = |args: &[&str], stdin: &[u8]| -> String {
-        let mut cmd = env.command("git");
-        cmd.arg("--git-dir")
-            .arg(repo)
-            .env("GIT_INDEX_FILE", env.path("older.index"))
-            .args(args);
-        env.run(cmd, stdin)
-            .success()
-            .stdout_str()
-            .trim()
-            .to_string()
+        let out = env.git_plumbing(repo, "older.index", args, stdin);
+        out.trim().to_string()
     };
     let header = git(&["cat-file", "blob", "main:app.db/0-header.sql"], b"") + "\n";
     let older = edit(&header);

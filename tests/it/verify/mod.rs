@@ -58,42 +58,16 @@ fn names_that_need_escaping_verify() {
 /// Replace one file of HEAD's tree with `content` (plain git plumbing), as a new commit on main.
 pub fn rewrite_file(env: &TestEnv, repo: &Path, path: &str, content: &[u8]) {
     let git = |args: &[&str], stdin: &[u8]| -> String {
-        let mut cmd = env.command("git");
-        cmd.arg("--git-dir").arg(repo).args(args);
-        env.run(cmd, stdin)
-            .success()
-            .stdout_str()
-            .trim()
-            .to_string()
+        let out = env.git_plumbing(repo, "rewrite.index", args, stdin);
+        out.trim().to_string()
     };
     let blob = git(&["hash-object", "-w", "--stdin"], content);
-    let index = env.path("rewrite.index");
-    let mut cmd = env.command("git");
-    cmd.arg("--git-dir")
-        .arg(repo)
-        .env("GIT_INDEX_FILE", &index)
-        .args(["read-tree", "main"]);
-    env.run(cmd, b"").success();
-    let mut cmd = env.command("git");
-    cmd.arg("--git-dir")
-        .arg(repo)
-        .env("GIT_INDEX_FILE", &index)
-        .args([
-            "update-index",
-            "--cacheinfo",
-            &format!("100644,{blob},{path}"),
-        ]);
-    env.run(cmd, b"").success();
-    let mut cmd = env.command("git");
-    cmd.arg("--git-dir")
-        .arg(repo)
-        .env("GIT_INDEX_FILE", &index)
-        .arg("write-tree");
-    let tree = env.run(cmd, b"").success().stdout_str().trim().to_string();
-    let commit = git(
-        &["commit-tree", &tree, "-p", "main", "-m", "rewritten"],
-        b"",
-    );
+    git(&["read-tree", "main"], b"");
+    let entry = format!("100644,{blob},{path}");
+    git(&["update-index", "--cacheinfo", &entry], b"");
+    let tree = git(&["write-tree"], b"");
+    let message = ["commit-tree", &tree, "-p", "main", "-m", "rewritten"];
+    let commit = git(&message, b"");
     git(&["update-ref", "refs/heads/main", &commit], b"");
 }
 
@@ -209,16 +183,8 @@ fn rows_breaking_their_own_constraints_verify_and_restore_into() {
 /// message (and so its `Sqlgit-*` trailers), as a new commit on main.
 fn remove_keeping_message(env: &TestEnv, repo: &Path, path: &str) {
     let git = |args: &[&str], stdin: &[u8]| -> String {
-        let mut cmd = env.command("git");
-        cmd.arg("--git-dir")
-            .arg(repo)
-            .env("GIT_INDEX_FILE", env.path("remove.index"))
-            .args(args);
-        env.run(cmd, stdin)
-            .success()
-            .stdout_str()
-            .trim()
-            .to_string()
+        let out = env.git_plumbing(repo, "remove.index", args, stdin);
+        out.trim().to_string()
     };
     git(&["read-tree", "main"], b"");
     git(&["rm", "--cached", "-r", "-q", path], b"");

@@ -12,14 +12,7 @@ fn a_snapshot_cut_into_other_chunks_verifies() {
     let db = env.db_from_script("app.db", ROWS_3000);
     let repo = env.path("app.sqlgit");
     snapshot(&env, &db, &repo);
-    let git = |args: &[&str], stdin: &[u8]| -> String {
-        let mut cmd = env.command("git");
-        cmd.arg("--git-dir")
-            .arg(&repo)
-            .env("GIT_INDEX_FILE", env.path("recut.index"))
-            .args(args);
-        env.run(cmd, stdin).success().stdout_str()
-    };
+    let git = |args: &[&str], stdin: &[u8]| env.git_plumbing(&repo, "recut.index", args, stdin);
     let files = git(&["ls-tree", "-r", "--name-only", "main"], b"");
     let chunks: Vec<&str> = files
         .lines()
