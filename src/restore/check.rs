@@ -187,6 +187,25 @@ pub fn is_stale_fts_index(line: &str) -> bool {
     line.starts_with("malformed inverted index for FTS")
 }
 
+/// Tests: overwrite most of a leaf page of the b-tree `name` (4 KiB pages) in the database at
+/// `path` that `conn` has open; a new connection to the damaged file.
+#[cfg(test)]
+pub(super) fn damage_a_leaf(conn: Connection, path: &Path, name: &str) -> Connection {
+    let page: i64 = conn
+        .query_row(
+            "SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = 'leaf' LIMIT 1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = (page as usize - 1) * 4096;
+    bytes[at + 8..at + 200].fill(0xa5);
+    std::fs::write(path, bytes).unwrap();
+    Connection::open(path).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,19 +265,7 @@ mod tests {
             assert_eq!(split, whole, "{small}");
 
             // Damage a leaf page of the small table's index: both checks fail.
-            let page: i64 = conn
-                .query_row(
-                    "SELECT pageno FROM dbstat WHERE name = 'b_k' AND pagetype = 'leaf' LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            drop(conn);
-            let mut bytes = std::fs::read(&path).unwrap();
-            let at = (page as usize - 1) * 4096;
-            bytes[at + 8..at + 200].fill(0xa5);
-            std::fs::write(&path, bytes).unwrap();
-            let conn = Connection::open(&path).unwrap();
+            let conn = damage_a_leaf(conn, &path, "b_k");
             assert!(check_integrity(&conn, Check::Quick).is_err(), "{small}");
             let split = quick_check_built(&conn, &path, &weights(&small.replace("\"\"", "\"")));
             assert!(split.is_err(), "{small}: {split:?}");

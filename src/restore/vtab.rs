@@ -181,19 +181,7 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(finding_table(&found[0]), Some("main.n"), "{found:?}");
         assert!(found[0].contains("tokenize='app_tok'"), "{found:?}");
-        let page: i64 = conn
-            .query_row(
-                "SELECT pageno FROM dbstat WHERE name = 'b_k' AND pagetype = 'leaf' LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        drop(conn);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let at = (page as usize - 1) * 4096;
-        bytes[at + 8..at + 200].fill(0xa5);
-        std::fs::write(&path, bytes).unwrap();
-        let conn = Connection::open(&path).unwrap();
+        let conn = crate::restore::check::damage_a_leaf(conn, &path, "b_k");
         let damaged = check_integrity(&conn, Check::Full);
         assert!(damaged.is_err(), "{damaged:?}");
     }
