@@ -10,9 +10,9 @@
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::state::write_atomically;
 
@@ -22,7 +22,7 @@ use crate::state::write_atomically;
 /// left as it is (an error): rewriting it would lose what it holds. The metrics named in `keep`
 /// (this run could not tell them) keep this repository's samples from the file.
 pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> {
-    let path = &resolve(path)?;
+    let path = &crate::output::follow_symlinks(path)?;
     // The directory is the lock: no file of ours beside the collector's `*.prom` files.
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -45,26 +45,6 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
     // Samples of `keep` are never taken for this repository's own: they stay.
     let is_own = |name: &str, repo: &str| !keep.contains(&name) && is_ours(repo);
     write_atomically(path, merge(&existing, ours, &is_own).as_bytes())
-}
-
-/// The file a symlink at `path` points to (through every link; also one that does not exist
-/// yet), or `path` itself.
-fn resolve(path: &Path) -> Result<PathBuf> {
-    let mut at = path.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&at)
-                    .with_context(|| format!("read link {}", at.display()))?;
-                at = match at.parent() {
-                    Some(dir) => dir.join(target),
-                    None => target,
-                };
-            }
-            _ => return Ok(at),
-        }
-    }
-    bail!("{}: too many levels of symbolic links", path.display())
 }
 
 /// A label value as written (`\\`, `\"`, `\n` escaped) back to its text.

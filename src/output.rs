@@ -7,13 +7,33 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use flate2::write::GzEncoder;
 
 use crate::dump::Sink;
 
 mod guard;
 pub use guard::refuse_target;
+
+/// The file `path` names once every symlink on its last component is followed (also a link
+/// to a file not there yet).
+pub fn follow_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let to = std::fs::read_link(&path)
+                    .with_context(|| format!("read symlink {}", path.display()))?;
+                path = match path.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
+}
 
 /// The files SQLite keeps beside a database, by the suffix added to its name.
 pub const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];

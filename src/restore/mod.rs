@@ -180,7 +180,7 @@ pub enum Source<'a> {
 pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
     // A symlink is followed, as SQLite and `--into` follow it: the database it names is
     // replaced (or created), not the link (a deploy's `current/app.db -> shared/app.db`).
-    let followed = follow_symlinks(target)?;
+    let followed = crate::output::follow_symlinks(target)?;
     let target = followed.as_path();
     if target.is_dir() {
         bail!(
@@ -213,26 +213,6 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         return Err(e);
     }
     Ok(what)
-}
-
-/// The file `path` names once every symlink on its last component is followed (also a link
-/// to a file not there yet).
-fn follow_symlinks(path: &Path) -> Result<std::path::PathBuf> {
-    let mut path = path.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let to = std::fs::read_link(&path)
-                    .with_context(|| format!("read symlink {}", path.display()))?;
-                path = match path.parent() {
-                    Some(dir) if to.is_relative() => dir.join(to),
-                    _ => to,
-                };
-            }
-            _ => return Ok(path),
-        }
-    }
-    bail!("{}: too many levels of symbolic links", path.display())
 }
 
 /// Build a new database at `tmp` from `source`, keeping the layout `pinned` (if given: see
