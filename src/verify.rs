@@ -112,7 +112,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
                 added = for_each_file(repo, &tree, |path, sql| {
                     meter.inc(sql.len() as u64);
                     read += sql.len() as u64;
-                    hash.file(&path.split('/').collect::<Vec<_>>(), sql);
+                    hash.file_at(path, sql);
                     Ok(w.write_all(sql)?)
                 })?;
                 Ok(())
@@ -139,7 +139,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             added = for_each_file(repo, &tree, |path, sql| {
                 if expected.is_none() {
                     read += sql.len() as u64;
-                    hash.file(&path.split('/').collect::<Vec<_>>(), sql);
+                    hash.file_at(path, sql);
                 }
                 exec(sql)
             })?;

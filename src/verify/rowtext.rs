@@ -30,6 +30,12 @@ impl RowText {
         }
     }
 
+    /// Add the file at `path` (`/`-separated, under the database's folder), as a snapshot's
+    /// tree walk names it.
+    pub fn file_at(&mut self, path: &str, data: &[u8]) {
+        self.file(&path.split('/').collect::<Vec<_>>(), data);
+    }
+
     /// Add the file at `path` (its components under the database's folder).
     pub fn file(&mut self, path: &[&str], data: &[u8]) {
         let parts = match self.format {
@@ -105,8 +111,7 @@ mod tests {
     fn hash_as(format: Format, files: &[(&str, &str)]) -> Vec<u8> {
         let mut h = RowText::new(format);
         for (path, data) in files {
-            let path: Vec<&str> = path.split('/').collect();
-            h.file(&path, data.as_bytes());
+            h.file_at(path, data.as_bytes());
         }
         h.finish()
     }
