@@ -22,6 +22,7 @@
 pub mod btree;
 pub mod buffers;
 mod chunksums;
+pub mod dqs;
 mod fileview;
 pub mod filter;
 mod groups;
@@ -193,10 +194,11 @@ pub fn dump_snapshot(
         .context("begin read transaction")?;
     let result = (|| {
         let extra = format!(
-            "sqlgit {} format {} chunks {} exclude {:?} redact {:?}",
+            "sqlgit {} format {} chunks {} reals {} exclude {:?} redact {:?}",
             env!("CARGO_PKG_VERSION"),
             format.number(),
             rows::CHUNKING,
+            real::SPELLING,
             filters.exclude_tables,
             filters.redact
         );
@@ -286,7 +288,8 @@ fn dump_in_transaction(
         bytes: 0,
     };
     let mut summary = Summary::default();
-    sink.file(&["0-header.sql"], header(&schema, format))?;
+    let quotes = dqs::needed(conn).context("read schema")?;
+    sink.file(&["0-header.sql"], header(&schema, format, quotes))?;
     // A whole read formats big tables on two cores (a snapshot's writer has the second).
     let mut helper = match mapper {
         None => parallel::helper(conn),
@@ -351,12 +354,16 @@ pub const ENCODING_VIEW: &str =
 /// SQLite's page size unless built otherwise (since 3.12.0).
 pub const DEFAULT_PAGE_SIZE: i64 = 4096;
 
-fn header(schema: &Schema, format: Format) -> Vec<u8> {
+/// The header: `quotes` when the schema needs double-quoted strings ([`dqs`]).
+fn header(schema: &Schema, format: Format, quotes: bool) -> Vec<u8> {
     let p = &schema.pragmas;
     let mut out = match format {
         Format::V1 => String::new(),
         Format::V2 => String::from_utf8_lossy(V2_MARK).into_owned(),
     };
+    if quotes {
+        out.push_str(dqs::LINE);
+    }
     // Rows that break a CHECK constraint (written with ignore_check_constraints) restore too.
     out.push_str("PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\n");
     if p.encoding != "UTF-8" {

@@ -11,12 +11,19 @@
 //! table-driven `sqlite3Pow10` (Windows), whose 1e64, 1e128 and 1e256 differ from repeated
 //! squaring. A dump made anywhere must restore exactly everywhere, so we print the shortest
 //! literal (ryu) only when every model reads it back exactly, and otherwise `ieee754(M,E)`, which
-//! the CLI evaluates exactly on every platform; [`register_sql_functions`] gives our own restore
+//! the CLI evaluates exactly on every platform. Later versions parse differently again (3.43-3.51
+//! by other roundings, see [`newer`]): a literal must read back exactly under those too.
+//! [`register_sql_functions`] gives our own restore
 //! path (the bundled, correctly rounding SQLite) the same function.
 //!
 //! A model whose C type the build host lacks (no 80-bit type on aarch64, no binary128 with MSVC
 //! or Apple clang; see `sqlgit_atof340_native`) counts as "not exact", so such hosts write
 //! `ieee754()` more often: still exact everywhere, but such dumps differ textually from x86-64 ones.
+
+/// Which REAL values are spelled as `ieee754(M,E)`, named in the page map's fingerprint: a map
+/// made when another rule spelled them describes chunks whose text a dump no longer writes, so
+/// a run with it reads everything (once).
+pub const SPELLING: &str = "read back by 3.40's four models and 3.43's x87, clear of midpoints";
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
@@ -132,7 +139,8 @@ impl Model {
     }
 }
 
-/// Whether sqlite3 3.40 reads `lit` back as exactly `want` under every [`Model`].
+/// Whether sqlite3 3.40 reads `lit` back as exactly `want` under every [`Model`], and every
+/// later sqlite3 does too ([`newer`]).
 fn reads_back_everywhere(lit: &str, want: f64) -> bool {
     let want = want.to_bits();
     let (s, e, esign) = match parse340(lit) {
@@ -173,12 +181,12 @@ fn reads_back_everywhere(lit: &str, want: f64) -> bool {
         m.is_native()
             && (m == Model::F128 && Model::f128_is_correct(s, e, esign)
                 || m.calc(s, e, esign).to_bits() == want)
-    })
+    }) && newer::reads_back_after_340(lit, want, s, e, esign)
 }
 
 /// Append to `out` an SQL expression that sqlite3 (3.40 and newer) evaluates to exactly `v`
 /// (same 64 bits) on every platform: the shortest round-trip literal when 3.40 reads it back
-/// exactly under every [`Model`], else `ieee754(M,E)`. NaN (which SQLite stores as NULL) is
+/// exactly under every [`Model`] and every later version does too, else `ieee754(M,E)`. NaN (which SQLite stores as NULL) is
 /// written as `NULL`, infinities as `±1e999`.
 pub fn write_real(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
@@ -207,6 +215,12 @@ pub fn write_real(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(num.format(e).as_bytes());
         out.push(b')');
     }
+}
+
+/// `ieee754(M,E)` of `v`, as a dump writes a value that is not spelled as a decimal.
+pub fn ieee754_spelling(v: f64) -> String {
+    let (m, e) = ieee754_parts(v);
+    format!("ieee754({m},{e})")
 }
 
 /// The `(M, E)` that the CLI's one-argument `ieee754(X)` prints for `x` (ext/misc/ieee754.c of
@@ -311,5 +325,6 @@ pub fn register_sql_functions(conn: &rusqlite::Connection) -> rusqlite::Result<(
     })
 }
 
+mod newer;
 #[cfg(test)]
 mod tests;

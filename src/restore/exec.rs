@@ -20,6 +20,17 @@ pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
     let db = unsafe { conn.handle() };
     let mut pos = 0usize;
     while pos < sql.len() {
+        // A line starting with `.` where no statement has begun: a shell command.
+        let start = blank_end(sql, pos);
+        if sql.get(start) == Some(&b'.') && (start == 0 || sql[start - 1] == b'\n') {
+            let end = sql[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(sql.len(), |n| start + n);
+            shell_command(conn, &sql[start..end])?;
+            pos = end;
+            continue;
+        }
         let rest = &sql[pos..];
         let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
         let mut tail: *const c_char = std::ptr::null();
@@ -53,6 +64,51 @@ pub fn execute(conn: &Connection, sql: &[u8]) -> Result<()> {
         }
         pos += used.max(1);
     }
+    Ok(())
+}
+
+/// Where the white space and SQL comments from `pos` end (the sqlite3 shell skips lines of only
+/// those before it looks for a shell command).
+fn blank_end(sql: &[u8], mut pos: usize) -> usize {
+    loop {
+        let rest = &sql[pos..];
+        if rest.first().is_some_and(u8::is_ascii_whitespace) {
+            pos += 1;
+        } else if rest.starts_with(b"--") {
+            pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        } else if rest.starts_with(b"/*") {
+            match rest[2..].windows(2).position(|w| w == b"*/") {
+                Some(n) => pos += n + 4,
+                None => return pos,
+            }
+        } else {
+            return pos;
+        }
+    }
+}
+
+/// Run the sqlite3 shell command `line` as the CLI would: dumps hold only `.dbconfig dqs_ddl on`
+/// (see `dump::dqs`); anything else is refused rather than skipped.
+fn shell_command(conn: &Connection, line: &[u8]) -> Result<()> {
+    use rusqlite::config::DbConfig;
+    let text = String::from_utf8_lossy(line);
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    let config = match words[..] {
+        [".dbconfig", "dqs_ddl", _] => DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+        [".dbconfig", "dqs_dml", _] => DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        _ => bail!(
+            "the SQL holds the sqlite3 shell command {:?}, which sqlgit does not run (only \
+             `.dbconfig dqs_ddl|dqs_dml on|off`): restore it with `sqlite3`",
+            text.trim()
+        ),
+    };
+    let on = match words[2] {
+        "on" => true,
+        "off" => false,
+        other => bail!("the SQL's {:?}: {other:?} is not on or off", text.trim()),
+    };
+    conn.set_db_config(config, on)
+        .with_context(|| format!("run {:?}", text.trim()))?;
     Ok(())
 }
 

@@ -6,10 +6,11 @@
 //! a dump made today in other statements. Hashing each chunk's rows without the statement around
 //! them (the `INSERT` line once per run of chunks, `,\n` between chunks) makes the hash depend on
 //! the rows and their order only. Format 1 writes one `INSERT` per row: its text is hashed as it
-//! is.
+//! is. In both, REAL values are hashed as the bits they stand for ([`super::realtext`]).
 
 use sha1::{Digest, Sha1};
 
+use super::realtext::canonical_reals;
 use crate::dump::Format;
 use crate::dump::literal::quoted_end;
 
@@ -51,7 +52,11 @@ impl RowText {
                     self.hash.update(head);
                     self.open = Some(head.to_vec());
                 }
-                self.hash.update(rows);
+                self.hash.update(canonical_reals(rows));
+            }
+            None if is_rows_file(path) => {
+                self.close();
+                self.hash.update(canonical_reals(data));
             }
             None => {
                 self.close();
@@ -72,10 +77,15 @@ impl RowText {
     }
 }
 
+/// Whether `path` is a file of a table's rows (any format).
+fn is_rows_file(path: &[&str]) -> bool {
+    path.len() >= 4 && path[0] == "1-tables" && path[2] == "1-rows"
+}
+
 /// A format-2 chunk file's `INSERT INTO "t"(…) VALUES\n` and its rows (without the `;\n` that
 /// ends them); None for every other file.
 fn chunk_parts<'d>(path: &[&str], data: &'d [u8]) -> Option<(&'d [u8], &'d [u8])> {
-    if path.len() < 4 || path[0] != "1-tables" || path[2] != "1-rows" {
+    if !is_rows_file(path) {
         return None;
     }
     let (head, rest) = data.split_at(head_end(data)?);

@@ -440,3 +440,54 @@ fn busy_timeout_without_into_is_a_usage_error() {
     assert!(run.stderr_str().contains("--to"), "{}", run.stderr_str());
     assert!(!env.path("new.db").exists());
 }
+
+/// A schema written with double-quoted string literals (which SQLite accepts for old code)
+/// restores through every sqlite3: from 3.41 the CLI refuses them in schema statements unless
+/// told, and the dump's header tells it (3.40 prints the setting); `restore --to`,
+/// `--from-file` and `verify` run the same header. A schema without them gets no such line.
+#[test]
+fn a_schema_with_double_quoted_strings_restores_through_newer_clis_too() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a TEXT DEFAULT \"d\", b TEXT, CHECK (b <> \"bad\"));
+          CREATE INDEX ti ON t(a) WHERE a <> \"skip\";
+          INSERT INTO t VALUES ('x', 'y');",
+    );
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let sql = env
+        .sqlgit(&["cat", "--repo", &s(&repo)])
+        .success()
+        .output
+        .stdout;
+    assert!(
+        sql.starts_with(b"-- sqlgit snapshot format 2\n.dbconfig dqs_ddl on\nPRAGMA"),
+        "{}",
+        String::from_utf8_lossy(&sql[..80])
+    );
+    let cli = env.path("cli.db");
+    let out = env.sqlite3(&cli, &sql).success().stdout_str();
+    assert_eq!(out, "            dqs_ddl on\n");
+    compare_databases(&db, &cli);
+    snapshot_and_restore_to(&env, &db, &repo, "to.db");
+    let file = env.write("dump.sql", &sql);
+    let from_file = env.path("from-file.db");
+    env.sqlgit(&["restore", "--from-file", &s(&file), "--to", &s(&from_file)])
+        .success();
+    compare_databases(&db, &from_file);
+    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+
+    let plain = env.db_from_script("plain.db", b"CREATE TABLE \"t\"(\"a\" DEFAULT \"d\");");
+    let out = env.sqlgit(&["dump", &s(&plain)]).success().output.stdout;
+    assert!(!String::from_utf8_lossy(&out).contains(".dbconfig"));
+}
+
+/// Restore snapshot `repo` with `restore --to NAME`, compare with `db`.
+fn snapshot_and_restore_to(env: &TestEnv, db: &Path, repo: &Path, name: &str) {
+    let to = env.path(name);
+    env.sqlgit(&["restore", "--repo", &s(repo), "--to", &s(&to)])
+        .success();
+    compare_databases(db, &to);
+}

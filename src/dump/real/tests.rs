@@ -64,6 +64,26 @@ fn host_model() -> Model {
     }
 }
 
+/// The version of the `sqlite3` CLI on PATH, as (minor, patch) of 3.x.
+fn cli_version() -> (u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let v = run_cli("SELECT sqlite_version();");
+        let parts: Vec<u32> = v.trim().split('.').map(|p| p.parse().unwrap()).collect();
+        (parts[1], parts[2])
+    })
+}
+
+/// What the `sqlite3` CLI on PATH reads the decimal literal `raw` as, by its version's model;
+/// None where no model computes it here (3.47-3.51's double-double, or another host).
+fn cli_reads(raw: &str) -> Option<f64> {
+    match cli_version().0 {
+        ..=42 => host_model().read(raw),
+        43..=46 if host_model() == Model::Ld80 => newer::read_343_ld80(raw),
+        _ => None,
+    }
+}
+
 /// Runs `script` in one `sqlite3 -bail :memory:` process and returns its stdout.
 fn run_cli(script: &str) -> String {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -116,14 +136,8 @@ fn sqlite3_cli_reads_back_exact_bits() {
             assert_eq!((got, f[3]), (v.to_bits(), "real"), "{v:e} written as {l}");
             nt += 1;
         } else {
-            if let Some(want) = host_model().read(&raw[i]) {
-                assert_eq!(
-                    got,
-                    want.to_bits(),
-                    "{:?} model disagrees on {}",
-                    host_model(),
-                    raw[i]
-                );
+            if let Some(want) = cli_reads(&raw[i]) {
+                assert_eq!(got, want.to_bits(), "the model disagrees on {}", raw[i]);
             }
             nu += 1;
         }
@@ -155,7 +169,9 @@ fn rusqlite_reads_back_exact_bits() {
 
 #[test]
 fn common_values_stay_plain() {
-    for s in "0.1 0.99 3.14 1.0 -2.5 -0.0 123456.789 2.5e-7 1e22 1e23 1e50 3.141592653589793 \
+    // (Not 1e23: it lies so close to a midpoint between two doubles that the double-double
+    // parsers of sqlite3 3.43-3.51 need not round it right.)
+    for s in "0.1 0.99 3.14 1.0 -2.5 -0.0 123456.789 2.5e-7 1e22 1e50 3.141592653589793 \
             0.30000000000000004 2.718281828459045 0.1234567890123"
         .split(' ')
     {
@@ -165,7 +181,8 @@ fn common_values_stay_plain() {
         assert!(!lit(v).contains("ieee754("), "{v:e} -> {}", lit(v));
     }
     // Everyday data (up to 15 significant digits, small exponents) almost always stays
-    // short: only x87 double rounding can hit it (e.g. 3265552.91651327, see DISAGREE).
+    // short: only x87 double rounding can hit it (e.g. 3265552.91651327, see DISAGREE), or a
+    // value lying too close to a midpoint for 3.43-3.51's parsers (1 in ~700).
     let mut rng = StdRng::seed_from_u64(7);
     let n = 100_000;
     let special = (0..n)
@@ -176,7 +193,7 @@ fn common_values_stay_plain() {
         })
         .count();
     eprintln!("up to 15 digits, |exponent| < 12: {special}/{n} need ieee754(M,E)");
-    assert!(special * 1000 < n, "{special}/{n}");
+    assert!(special * 1000 < 3 * n, "{special}/{n}");
 }
 
 #[test]
@@ -268,6 +285,19 @@ fn disagreeing_models_give_ieee754() {
     }
 }
 
+/// Whether the sqlite3 CLIs from 3.43 on read the shortest literal of `v` back as `v`.
+fn newer_read_back(v: f64) -> bool {
+    let a = v.abs();
+    let short = ryu::Buffer::new().format_finite(a).to_owned();
+    match parse340(&short) {
+        Parsed::Zero(_) => true,
+        Parsed::Num { e: 0, .. } => true,
+        Parsed::Num { s, e, esign } => {
+            newer::reads_back_after_340(&short, a.to_bits(), s, e, esign)
+        }
+    }
+}
+
 /// Which models (in [`Model::ALL`] order) do NOT read the shortest literal of `v` back as `v`.
 fn misreads(v: f64) -> [bool; 4] {
     let a = v.abs();
@@ -284,10 +314,18 @@ fn check_everywhere(v: f64) -> [bool; 4] {
         let back = ieee754_value(m.parse().unwrap(), e.parse().unwrap());
         assert_eq!(back.to_bits(), v.to_bits(), "{v:e} written as {l}");
         assert!(
-            bad.contains(&true),
+            bad.contains(&true) || !newer_read_back(v),
             "{v:e} written as {l} though all models read it"
         );
     } else {
+        assert!(newer_read_back(v), "{v:e} as {l}: not read back after 3.40");
+        if let Some(x) = newer::read_343_ld80(l.trim_start_matches('-')) {
+            assert_eq!(
+                x.to_bits(),
+                v.abs().to_bits(),
+                "{v:e} as {l} under 3.43's x87"
+            );
+        }
         for m in Model::ALL {
             let back = m
                 .read(l.trim_start_matches('-'))
@@ -439,6 +477,11 @@ fn ieee754_matches_cli() {
             let ours = (!want.is_nan()).then(|| format!("{:016X}", want.to_bits()));
             assert_eq!(ours.unwrap_or_default(), f[2], "ieee754({m},{e})");
         } else {
+            // 3.53 prints -0.0 as (-1,-3071), not 3.40's (1,-3071); sqlgit never writes a zero
+            // as ieee754(), and both read back as -0.0.
+            if doubles[i] == 0.0 && cli_version().0 > 46 {
+                continue;
+            }
             let (m, e) = ieee754_parts(doubles[i]);
             assert_eq!(format!("ieee754({m},{e})"), f[2], "for {:e}", doubles[i]);
         }

@@ -1,0 +1,131 @@
+//! REAL values in rows' text, spelled one way, so that `verify` compares what a value is rather
+//! than how the sqlgit that took the snapshot spelled it.
+//!
+//! A REAL is written as its shortest decimal literal when every sqlite3 CLI reads that back
+//! exactly, else as `ieee754(M,E)` (see `dump::real`). Which CLIs count changed (3.43's and
+//! later parsers were added): a snapshot taken before holds some values as decimals that a dump
+//! made today writes as `ieee754()`. Both read back as the same 64 bits, so both are turned into
+//! the `ieee754(M,E)` of those bits here, on both sides of the comparison.
+
+use std::borrow::Cow;
+
+use crate::dump::literal::quoted_end;
+use crate::dump::real::{ieee754_literal, ieee754_spelling};
+
+/// `rows` (the values of INSERT statements) with every REAL literal — a number with a `.` or an
+/// exponent, or `ieee754(M,E)`, with its sign — spelled as `ieee754(M,E)` of its value.
+pub fn canonical_reals(rows: &[u8]) -> Cow<'_, [u8]> {
+    if !rows.iter().any(|&b| b == b'.' || b == b'e' || b == b'E') {
+        return Cow::Borrowed(rows);
+    }
+    let mut out = Vec::with_capacity(rows.len() + rows.len() / 8);
+    let mut p = 0;
+    while p < rows.len() {
+        let b = rows[p];
+        let after_word = p > 0 && (rows[p - 1].is_ascii_alphanumeric() || rows[p - 1] == b'_');
+        let token = match b {
+            b'\'' | b'"' | b'`' => {
+                let end = quoted_end(rows, p + 1, b).unwrap_or(rows.len());
+                out.extend_from_slice(&rows[p..end]);
+                p = end;
+                continue;
+            }
+            b'0'..=b'9' | b'.' if !after_word => number_end(rows, p).map(|end| (end, false)),
+            b'i' if !after_word && rows[p..].starts_with(b"ieee754(") => rows[p..]
+                .iter()
+                .position(|&c| c == b')')
+                .map(|n| (p + n + 1, true)),
+            _ => None,
+        };
+        let value = token.and_then(|(end, call)| {
+            let text = std::str::from_utf8(&rows[p..end]).ok()?;
+            let v = if call {
+                ieee754_literal(text)?
+            } else {
+                text.parse::<f64>().ok()?
+            };
+            Some((end, v))
+        });
+        match value {
+            Some((end, v)) => {
+                // A unary minus right before the literal is part of the value.
+                let v = if out.last() == Some(&b'-') && minus_is_sign(&out) {
+                    out.pop();
+                    -v
+                } else {
+                    v
+                };
+                out.extend_from_slice(ieee754_spelling(v).as_bytes());
+                p = end;
+            }
+            None => {
+                out.push(b);
+                p += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether the `-` that `out` ends with is a sign: it starts a value (after a `(`, `,`, space or
+/// line start), rather than following one.
+fn minus_is_sign(out: &[u8]) -> bool {
+    let before = out.len().checked_sub(2).map(|i| out[i]);
+    matches!(before, None | Some(b'(' | b',' | b' ' | b'\n'))
+}
+
+/// The end of the numeric literal at `p` when it is a REAL (has a `.` or an exponent).
+fn number_end(s: &[u8], p: usize) -> Option<usize> {
+    let mut q = p;
+    let mut real = false;
+    while q < s.len() && (s[q].is_ascii_digit() || s[q] == b'.') {
+        real |= s[q] == b'.';
+        q += 1;
+    }
+    if q < s.len() && (s[q] == b'e' || s[q] == b'E') {
+        let mut r = q + 1;
+        if r < s.len() && (s[r] == b'+' || s[r] == b'-') {
+            r += 1;
+        }
+        if r < s.len() && s[r].is_ascii_digit() {
+            while r < s.len() && s[r].is_ascii_digit() {
+                r += 1;
+            }
+            q = r;
+            real = true;
+        }
+    }
+    let ends_word = q < s.len() && (s[q].is_ascii_alphanumeric() || s[q] == b'_');
+    (real && !ends_word).then_some(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        String::from_utf8(canonical_reals(s.as_bytes()).into_owned()).unwrap()
+    }
+
+    #[test]
+    fn one_value_spelled_two_ways_reads_the_same() {
+        let v = 3.681554433507594e41_f64;
+        let spelled = ieee754_spelling(v);
+        assert_eq!(
+            canon("(1,3.681554433507594e41,'x'),"),
+            canon(&format!("(1,{spelled},'x'),"))
+        );
+        assert_eq!(
+            canon("(-3.681554433507594e41)"),
+            canon(&format!("({})", ieee754_spelling(-v)))
+        );
+        assert_eq!(canon("(2.5,-0.5)"), canon("(ieee754(5,-1),ieee754(-1,-1))"));
+        // Other values differ; integers, text and blobs are left as they are.
+        assert_ne!(canon("(2.5)"), canon("(2.25)"));
+        assert_eq!(
+            canon("(12,'1.5e3',X'2E65',NULL)"),
+            "(12,'1.5e3',X'2E65',NULL)"
+        );
+        assert_eq!(canon("(\"a.5\",'it''s 1.5')"), "(\"a.5\",'it''s 1.5')");
+    }
+}
