@@ -322,10 +322,23 @@ fn steps(
         _ => None,
     };
     report.pushes = push_all(store, settings, unreachable)?;
-    if let Some(p) = prune_now(store, settings)? {
-        report.warnings.extend(clock_ahead_line(&p));
-        report.repo_bytes = crate::store::dir_size(&store.path);
-        report.pruned = Some(p);
+    // What the history remote confirmed counts only if it answered in this run.
+    let heard = match report
+        .pushes
+        .iter()
+        .any(|p| p.role == remote::Role::History && !p.record.ok)
+    {
+        true => Heard::PushFailed,
+        false => Heard::Yes,
+    };
+    match prune_now(store, settings, heard)? {
+        Pruned::Done(p) => {
+            report.warnings.extend(clock_ahead_line(&p));
+            report.repo_bytes = crate::store::dir_size(&store.path);
+            report.pruned = Some(p);
+        }
+        Pruned::Held(line) => report.warnings.push(line),
+        Pruned::Off => {}
     }
     // One pack a run: merged geometrically so lookups do not slow down with history's length.
     match crate::store::repack::maintain(store) {
@@ -523,19 +536,58 @@ pub fn clock_ahead_line(report: &prune::Report) -> Option<String> {
     ))
 }
 
-/// Prune by the retention setting; None when none is set. Never drops what the history remote
-/// has not confirmed.
-pub fn prune_now(store: &mut Store, settings: &Settings) -> Result<Option<prune::Report>> {
+/// Whether the history remote answered in this run. Pruning relies on what it confirmed, and a
+/// confirmation from an earlier run may be of a remote that was recreated or lost since: only a
+/// remote that answered now (a push seen stored, or asked for its main) is relied on.
+pub enum Heard {
+    /// It answered in this run (or there is none).
+    Yes,
+    /// This run's push to it failed (its error is the run's failure already).
+    PushFailed,
+    /// It could not be asked: why.
+    Unreachable(String),
+}
+
+/// What [`prune_now`] did.
+pub enum Pruned {
+    /// No retention is set.
+    Off,
+    Done(prune::Report),
+    /// Nothing pruned though retention and an earlier confirmation would have: the history
+    /// remote did not answer in this run (the line says so).
+    Held(String),
+}
+
+/// Prune by the retention setting. Never drops what the history remote has not confirmed, and
+/// relies on its confirmation only when it answered in this run (`heard`).
+pub fn prune_now(store: &mut Store, settings: &Settings, heard: Heard) -> Result<Pruned> {
     let Some(keep) = settings.retention()? else {
-        return Ok(None);
+        return Ok(Pruned::Off);
     };
-    let history = match settings.history_remote {
-        Some(_) => HistoryRemote::Confirmed(remote::confirmed_history(store)),
-        None => HistoryRemote::None,
+    let history = match (&settings.history_remote, heard) {
+        (Some(_), Heard::PushFailed) => HistoryRemote::Unasked(remote::confirmed_history(store)),
+        (Some(url), Heard::Unreachable(cause)) => {
+            return Ok(Pruned::Held(format!(
+                "nothing pruned: cannot ask the history remote {} what it has (pruning never \
+                 drops what it lacks): {cause}",
+                remote::redact(url)
+            )));
+        }
+        (Some(_), Heard::Yes) => HistoryRemote::Confirmed(remote::confirmed_history(store)),
+        (None, _) => HistoryRemote::None,
     };
     // The previous run's clock bounds this one's (see `prune::trusted_now`).
     let last_run = state::load(&store.path).last_run.map(|r| r.unix);
     let report = prune::prune(store, keep, history, when::now(), last_run)
         .map_err(|e| e.context("prune"))?;
-    Ok(Some(report))
+    if let (Some(url), n @ 1..) = (&settings.history_remote, report.unasked) {
+        return Ok(Pruned::Held(format!(
+            "nothing pruned: the history remote {} did not confirm what it has in this run, so \
+             the {n} older snapshot{} it confirmed before stay (pruning never drops what it \
+             lacks; the next run that reaches it prunes)",
+            remote::redact(url),
+            if n == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(Pruned::Done(report))
 }

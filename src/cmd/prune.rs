@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::cli::{KeepArgs, parse_duration};
 use crate::error::{Exit, usage};
+use crate::job::{Heard, Pruned};
 use crate::settings::{Flags, Settings};
 use crate::store::{Store, dir_size, lock, pack};
 
@@ -37,28 +38,29 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     for note in crate::job::save_settings(&store, &old, &settings)? {
         say!("note: {note}");
     }
-    if let (Some(url), Some(_)) = (&settings.history_remote, settings.retention()?) {
-        // The remote is asked first: it may have been recreated since it last confirmed.
-        let options = settings.remote_options()?;
-        crate::remote::refresh_confirmed(&store, url, &options).map_err(|e| {
-            e.context(format!(
-                "nothing pruned: cannot ask the history remote {} what it has (pruning never \
-                 drops what it lacks)",
-                crate::remote::redact(url)
-            ))
-        })?;
-    }
-    match crate::job::prune_now(&mut store, &settings)? {
-        Some(report) => {
+    // The remote is asked first: it may have been recreated since it last confirmed.
+    let heard = match (&settings.history_remote, settings.retention()?) {
+        (Some(url), Some(_)) => {
+            let options = settings.remote_options()?;
+            match crate::remote::refresh_confirmed(&store, url, &options) {
+                Ok(()) => Heard::Yes,
+                Err(e) => Heard::Unreachable(crate::error::error_line(&e)),
+            }
+        }
+        _ => Heard::Yes,
+    };
+    match crate::job::prune_now(&mut store, &settings, heard)? {
+        Pruned::Done(report) => {
             if let Some(w) = crate::job::clock_ahead_line(&report) {
                 eprintln!("sqlgit: warning: {w}");
             }
             super::prune_lines(&report, dir_size(&store.path))
         }
-        None if args.keep.keep.as_deref() == Some("") => {
+        Pruned::Held(line) => return Err(anyhow::anyhow!(line)),
+        Pruned::Off if args.keep.keep.as_deref() == Some("") => {
             say!("pruning is off for {}", store.path.display());
         }
-        None => return Err(usage("no retention set: give --keep N or --keep DURATION")),
+        Pruned::Off => return Err(usage("no retention set: give --keep N or --keep DURATION")),
     }
     Ok(Exit::Success)
 }

@@ -12,6 +12,7 @@ mod budget;
 mod cli;
 mod confirmed;
 mod libgit2;
+mod overwrite;
 mod recover;
 mod token;
 mod url;
@@ -22,6 +23,7 @@ use confirmed::{check_fast_forward, correct_confirmed, count_between};
 pub use confirmed::{
     confirmed_history, forget_confirmed, pending_history, refresh_confirmed, reroot_command,
 };
+use overwrite::{check_overwritable, refuse_another_database};
 use recover::refuse_older_latest;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 pub use token::token_scope;
@@ -223,6 +225,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         && let Some(main) = remote_main
     {
         check_overwritable(store, client.as_ref(), url, main)?;
+        refuse_another_database(store, &head, main)?;
         refuse_older_latest(store, &head, main)?;
     }
     let commits = match role {
@@ -297,62 +300,6 @@ fn confirm_stored(client: &dyn Client, role: Role, url: &str, local: Oid) -> Res
         main.map_or("absent".to_string(), short),
         short(local)
     )
-}
-
-/// The latest remote is force-pushed: refuse when its main is not a sqlgit latest snapshot (a
-/// parentless commit of snapshot folders), so a mistyped URL cannot overwrite someone's
-/// repository. A main this repository pushed last is fine without asking more.
-fn check_overwritable(store: &Store, client: &dyn Client, url: &str, main: Oid) -> Result<()> {
-    let repo = &store.repo;
-    if repo.refname_to_id(LATEST_TRACKING).ok() == Some(main) {
-        return Ok(());
-    }
-    const CHECKED: &str = "refs/sqlgit/latest-checked";
-    let known = repo.find_commit(main).is_ok();
-    if !known {
-        // A depth-1 fetch lists the fetched commit in the `shallow` file, which names where
-        // pruning cut local history: put it back as it was, or a rebuilt machine's reach into
-        // older snapshots would look for the latest remote's commit on the history remote.
-        let shallow = repo.path().join("shallow");
-        let before = std::fs::read(&shallow).ok();
-        let fetched = client
-            .fetch_main(url, CHECKED)
-            .map_err(|e| scrubbed(e, url))
-            .context("fetch the latest remote's main to check it");
-        if let Ok(mut r) = repo.find_reference(CHECKED) {
-            let _ = r.delete();
-        }
-        restore_shallow(&shallow, before.as_deref())?;
-        fetched?;
-    }
-    let commit = repo.find_commit(main)?;
-    // Its own parents, whatever grafts (a shallow fetch) say.
-    let has_parent = String::from_utf8_lossy(commit.raw_header_bytes())
-        .lines()
-        .any(|l| l.starts_with("parent "));
-    if has_parent || !crate::store::is_snapshot_tree(repo, &commit.tree()?) {
-        bail!(
-            "the latest remote's main ({}) is not a sqlgit snapshot: refusing to overwrite it \
-             (point --latest-remote at an empty repository, or one only sqlgit pushes to)",
-            short(main)
-        );
-    }
-    Ok(())
-}
-
-/// Put the `shallow` file back to `before` (None: there was none), atomically.
-fn restore_shallow(shallow: &std::path::Path, before: Option<&[u8]>) -> Result<()> {
-    if std::fs::read(shallow).ok().as_deref() == before {
-        return Ok(());
-    }
-    let put_back = match before {
-        None => std::fs::remove_file(shallow),
-        Some(text) => {
-            let tmp = shallow.with_extension("sqlgit-tmp");
-            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, shallow))
-        }
-    };
-    put_back.with_context(|| format!("restore {}", shallow.display()))
 }
 
 /// The first 12 hex digits of a commit id.

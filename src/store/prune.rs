@@ -68,6 +68,9 @@ pub struct Report {
     pub clock_ahead: Option<i64>,
     /// Snapshots dated before an older snapshot (a clock was wrong): see [`age_boundary`].
     pub misdated: usize,
+    /// Snapshots kept only because the history remote did not answer in this run
+    /// ([`HistoryRemote::Unasked`]).
+    pub unasked: usize,
 }
 
 /// What the history remote holds, as far as pruning is concerned.
@@ -77,6 +80,10 @@ pub enum HistoryRemote {
     None,
     /// One is configured and confirmed having this snapshot (and all before it), or nothing.
     Confirmed(Option<Oid>),
+    /// One is configured but did not answer in this run: what it confirmed earlier may be gone
+    /// (the remote was lost or recreated since), so nothing is pruned; this is that earlier
+    /// confirmation, to count what it would have let go ([`Report::unasked`]).
+    Unasked(Option<Oid>),
 }
 
 /// Apply `keep` to the repository (the caller holds the lock), never cutting off what the
@@ -121,12 +128,17 @@ pub fn prune(
             age_boundary(&times, trusted.saturating_sub(age.as_secs() as i64))
         }
     };
+    let by_confirmed = |confirmed: Option<Oid>| match confirmed
+        .and_then(|c| chain.iter().position(|&id| id == c))
+    {
+        Some(pos) => by_retention.max(pos),
+        None => chain.len() - 1,
+    };
     let boundary = match history {
-        HistoryRemote::Confirmed(confirmed) => {
-            match confirmed.and_then(|c| chain.iter().position(|&id| id == c)) {
-                Some(pos) => by_retention.max(pos),
-                None => chain.len() - 1,
-            }
+        HistoryRemote::Confirmed(confirmed) => by_confirmed(confirmed),
+        HistoryRemote::Unasked(confirmed) => {
+            report.unasked = chain.len() - 1 - by_confirmed(confirmed);
+            chain.len() - 1
         }
         HistoryRemote::None => by_retention,
     };

@@ -194,3 +194,38 @@ fn prune_asks_a_recreated_history_remote_before_trusting_what_it_once_confirmed(
     fx.prune(&["--keep", "1"]).success();
     assert_eq!(fx.ids(&fx.repo), all[..1]);
 }
+
+#[test]
+fn a_snapshot_run_that_cannot_reach_the_history_remote_prunes_nothing() {
+    let fx = Fx::new(false);
+    let remote = fx.env.path("hist.git");
+    let init_remote = || {
+        let mut cmd = fx.git_cmd(&["init", "--quiet", "--bare", "-b", "main"]);
+        cmd.arg(&remote);
+        run_limited(&fx.env, cmd, RUN_LIMIT).success();
+    };
+    init_remote();
+    let url = remote.display().to_string();
+    for _ in 0..5 {
+        fx.snapshot(&["--history-remote", &url])
+            .success()
+            .assert_quiet();
+    }
+    // The server is lost: what it confirmed in earlier runs is gone with it.
+    std::fs::remove_dir_all(&remote).unwrap();
+    let run = fx.snapshot(&["--keep", "2"]).code_is(1);
+    let err = run.stderr_str();
+    if !err.contains("nothing pruned") || err.contains("pruned 4") {
+        run.fail("a run whose history push failed pruned on an old confirmation");
+    }
+    assert_eq!(
+        fx.count(&fx.repo),
+        6,
+        "pruned what the remote was not asked about"
+    );
+    // It comes back empty: the next run pushes every snapshot, and only then prunes.
+    init_remote();
+    fx.snapshot(&[]).success();
+    assert_eq!(fx.count(&remote), 7);
+    assert_eq!(fx.count(&fx.repo), 2);
+}

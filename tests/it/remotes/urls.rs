@@ -290,3 +290,46 @@ fn a_rebuilt_repository_takes_over_a_local_latest_remote_over_libgit2() {
         .success();
     fx.assert_latest(&latest);
 }
+
+/// A second job whose `--latest-remote` was copied unchanged from the first: that remote holds
+/// another database's latest copy, which must not be force-pushed over (nor its owner told to
+/// re-root, as if it were its own history); the printed command gives it a remote of its own.
+#[test]
+fn a_latest_remote_holding_another_database_is_refused() {
+    let fx = Fx::new();
+    let latest = crate::servers::init_bare(fx.env.root(), "latest");
+    let l = latest.display().to_string();
+    fx.snapshot(&["--latest-remote", &l]).success();
+    let before = fx.rev(&latest, "main");
+    let billing = fx.env.db_from_script("billing.db", b"CREATE TABLE b(x);\n");
+    let other = fx.env.path("billing.sqlgit").display().to_string();
+    let snapshot_b = |extra: &[&str]| {
+        let mut args = vec![
+            "snapshot",
+            billing.to_str().unwrap(),
+            "--repo",
+            other.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        fx.sqlgit(&args)
+    };
+    let run = snapshot_b(&["--latest-remote", &l]).code_is(1);
+    let err = run.stderr_str();
+    if !err.contains("another database's latest copy") || !err.contains("app.db") {
+        run.fail("the other database's latest remote was not refused, naming what it holds");
+    }
+    assert_eq!(
+        fx.rev(&latest, "main"),
+        before,
+        "app.db's latest copy replaced"
+    );
+    // The first job goes on as before.
+    fx.change();
+    fx.snapshot(&[]).success();
+    // The fix as printed: a latest remote of its own.
+    let own = crate::servers::init_bare(fx.env.root(), "latest-billing");
+    let own = own.display().to_string();
+    fx.sqlgit(&["init", "--repo", &other, "--latest-remote", &own])
+        .success();
+    snapshot_b(&[]).success();
+}
