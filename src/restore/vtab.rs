@@ -17,14 +17,22 @@ use super::check::run_check;
 /// The virtual table (`main.docs_fts`) a line of an integrity check is about, when it is a
 /// module's own finding: `malformed inverted index for FTS4 table main.f` and `unable to
 /// validate the inverted index for FTS5 table main.f: SQL logic error` (FTS3/4/5), `In RTree
-/// main.r:\n…` (R*Tree, geopoly), and the line [`check_around_modules`] writes for a table whose
-/// module could not check it.
+/// main.r:\n…` (R*Tree, geopoly), FTS5's own words (`fts5: checksum mismatch for table "f"`,
+/// `fts5: corruption on page 3, segment 1, table "f"`, `fts5: missing row 2 from content table
+/// c`: every message FTS5 writes starts `fts5: `; the table as it names it, or "an FTS5 table"),
+/// and the line [`check_around_modules`] writes for a table whose module could not check it.
 pub fn finding_table(line: &str) -> Option<&str> {
     if let Some(rest) = line.strip_prefix("In RTree ") {
         return rest.split(":\n").next();
     }
     if let Some(rest) = line.strip_prefix(UNCHECKED) {
         return rest.split(" (").next();
+    }
+    if let Some(rest) = line.strip_prefix("fts5: ") {
+        let named = rest
+            .rsplit_once(" table \"")
+            .map(|(_, t)| t.trim_end_matches('"'));
+        return Some(named.unwrap_or("an FTS5 table"));
     }
     let fts = line
         .strip_prefix("malformed inverted index for FTS")
@@ -53,8 +61,7 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
     let mut own = Vec::new();
     let mut failed = false;
     for (name, sql) in &tables {
-        let pragma = format!("PRAGMA {kind}('{}')", name.replace('\'', "''"));
-        match run_check(conn, &pragma) {
+        match run_check(conn, &own_check(kind, name)) {
             Ok(lines) => own.extend(lines.into_iter().filter(|l| l != "ok")),
             Err(e) => {
                 failed = true;
@@ -70,6 +77,11 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
     let mut lines: Vec<String> = rest?.into_iter().filter(|l| l != "ok").collect();
     lines.extend(own);
     Ok(lines)
+}
+
+/// `PRAGMA {kind}` of the table `name` alone: for a virtual table, its module's own check.
+fn own_check(kind: &str, name: &str) -> String {
+    format!("PRAGMA {kind}('{}')", name.replace('\'', "''"))
 }
 
 /// The virtual tables of `conn`'s main database: name and CREATE statement.
@@ -142,6 +154,12 @@ mod tests {
                 "unable to check virtual table main.n (fts5, tokenize='x'): SQL logic error",
                 "main.n",
             ),
+            ("fts5: checksum mismatch for table \"docs\"", "docs"),
+            (
+                "fts5: corruption on page 3, segment 1, table \"a \"\"b\"",
+                "a \"\"b",
+            ),
+            ("fts5: missing row 2 from content table c", "an FTS5 table"),
         ] {
             assert_eq!(finding_table(line), Some(table), "{line}");
         }

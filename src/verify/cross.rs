@@ -151,19 +151,20 @@ fn checked_by_bundled(db: &Path) -> Result<Findings> {
     Ok(Findings::of(lines))
 }
 
-/// The lines of `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`, CHECK constraints
+/// The findings of `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`, CHECK constraints
 /// evaluated when they can be (see [`checked_by_bundled`]).
 fn by_cli(cli: &Path, db: &Path) -> Result<Vec<String>> {
-    by_cli_with(cli, db, b"PRAGMA integrity_check;\n").or_else(|_| {
-        by_cli_with(
-            cli,
-            db,
-            b"PRAGMA ignore_check_constraints=ON;\nPRAGMA integrity_check;\n",
-        )
-    })
+    by_cli_with(cli, db, "")
+        .or_else(|_| by_cli_with(cli, db, "PRAGMA ignore_check_constraints=ON;\n"))
 }
 
-fn by_cli_with(cli: &Path, db: &Path, sql: &[u8]) -> Result<Vec<String>> {
+/// The CLI asked for each finding as the hex of its bytes (in the database's encoding, which it
+/// prints first): a finding is one row, whatever a name in it holds (a line break, a CR, `|`),
+/// and no version of the CLI escapes or wraps hex digits.
+const CHECK_AS_HEX: &str =
+    "PRAGMA encoding;\nSELECT hex(CAST(integrity_check AS BLOB)) FROM pragma_integrity_check;\n";
+
+fn by_cli_with(cli: &Path, db: &Path, setup: &str) -> Result<Vec<String>> {
     let mut child = Command::new(cli)
         .args(["-bail", "-batch", "-list"])
         .arg(db)
@@ -172,7 +173,12 @@ fn by_cli_with(cli: &Path, db: &Path, sql: &[u8]) -> Result<Vec<String>> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("run {}", cli.display()))?;
-    child.stdin.take().expect("piped").write_all(sql)?;
+    let sql = format!("{setup}{CHECK_AS_HEX}");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(sql.as_bytes())?;
     let out = child.wait_with_output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || !err.trim().is_empty() {
@@ -182,10 +188,35 @@ fn by_cli_with(cli: &Path, db: &Path, sql: &[u8]) -> Result<Vec<String>> {
             out.status
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    hex_rows(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// [`CHECK_AS_HEX`]'s output read back: the encoding's line, then a finding per line.
+fn hex_rows(out: &str) -> Result<Vec<String>> {
+    let mut lines = out.lines().map(str::trim);
+    let encoding = lines.next().unwrap_or_default().to_ascii_lowercase();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let bytes = (0..l.len())
+                .step_by(2)
+                .map(|i| l.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .with_context(|| format!("read the integrity check's output: {l:?}"))?;
+            Ok(decode(&bytes, &encoding))
+        })
+        .collect()
+}
+
+/// Text of a database in `encoding` (`utf-8`, `utf-16le`, `utf-16be`), invalid bytes replaced.
+fn decode(bytes: &[u8], encoding: &str) -> String {
+    let unit: fn([u8; 2]) -> u16 = match encoding {
+        "utf-16le" => u16::from_le_bytes,
+        "utf-16be" => u16::from_be_bytes,
+        _ => return String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]])).collect();
+    String::from_utf16_lossy(&units)
 }
 
 /// The warning for a value finding of an integrity check (see [`crate::restore::check_integrity`]).
@@ -224,6 +255,14 @@ fn vtab_note(table: &str, n: &str) -> String {
 /// `checker` (the other SQLite) computes otherwise.
 fn warning(built: &str, checker: &str, indexes: &[(String, String)]) -> String {
     let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
+    // A name holding a line break or another control character is shown escaped.
+    let shown: Vec<String> = names
+        .iter()
+        .map(|n| match n.contains(char::is_control) {
+            true => format!("{n:?}"),
+            false => n.to_string(),
+        })
+        .collect();
     let first = indexes.first().map_or("", |(_, l)| l.as_str());
     let reindex: Vec<String> = names
         .iter()
@@ -236,7 +275,7 @@ fn warning(built: &str, checker: &str, indexes: &[(String, String)]) -> String {
          is exact for the SQLite that built it: if your application uses another, run `{}` with \
          that one",
         if names.len() == 1 { "index" } else { "indexes" },
-        names.join(", "),
+        shown.join(", "),
         if names.len() == 1 { "it" } else { "them" },
         if names.len() == 1 { "s" } else { "" },
         reindex.join("; ")

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::env::{TestEnv, sqlite3_bin};
 
 mod recut;
+mod versions;
 
 /// Table `t` of 3,000 rows (`row 1` …): several chunk files.
 const ROWS_3000: &[u8] = b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
