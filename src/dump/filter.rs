@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use anyhow::{Result, bail};
 use rusqlite::Connection;
 
-use super::shell::{content_option, mentions};
+use super::shell::{content_option, mentions, table_option};
+use super::viewreads::is_view;
 
 /// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
 /// SQLite's names) and column values (`table.column`; `*` matches any table).
@@ -281,13 +282,23 @@ fn check_virtual(
     let Some(content) = content_option(&sql) else {
         return Ok(());
     };
+    if is_view(conn, &content)? {
+        return check_view_content(conn, filters, catalog, table, &content);
+    }
     if filters.leaves_out(catalog, &content) {
         bail!(
             "cannot exclude {content}: the full-text index {table} (content={content}) keeps its \
              text in its shadow tables; exclude {table} too (--exclude-table {table})"
         );
     }
-    let indexed = |c: &String| columns.is_empty() || columns.iter().any(|v| v == c);
+    // Names as SQLite resolves them: ASCII case-insensitive. The content_rowid column's values
+    // are the index's rowids.
+    let rowid = table_option(&sql, "content_rowid");
+    let indexed = |c: &String| {
+        columns.is_empty()
+            || columns.iter().any(|v| v.eq_ignore_ascii_case(c))
+            || rowid.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(c))
+    };
     let content_columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_xinfo(?1)")?
         .query_map([&content], |r| r.get(0))?
@@ -302,6 +313,49 @@ fn check_virtual(
         );
     }
     Ok(())
+}
+
+/// A full-text index whose content is the view `view` keeps the text of the tables the view
+/// reads: none of them may be left out or redacted without the index, and when sqlgit cannot
+/// tell which tables it reads, no filter is applied while the index is kept.
+fn check_view_content(
+    conn: &Connection,
+    filters: &Filters,
+    catalog: &Catalog,
+    table: &str,
+    view: &str,
+) -> Result<()> {
+    let filtered = |t: &str| -> Result<bool> {
+        if filters.leaves_out(catalog, t) {
+            return Ok(true);
+        }
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_xinfo(?1)")?
+            .query_map([t], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(columns.iter().any(|c| filters.redacts(t, c)))
+    };
+    let why = match super::viewreads::tables_read(conn, view) {
+        Ok(tables) => {
+            let mut hit = None;
+            for t in tables {
+                if filtered(&t)? {
+                    hit = Some(t);
+                    break;
+                }
+            }
+            match hit {
+                Some(t) => format!("it reads {t}, which the filters leave out or redact"),
+                None => return Ok(()),
+            }
+        }
+        Err(e) => format!("sqlgit cannot tell which tables the view reads ({e:#})"),
+    };
+    bail!(
+        "cannot apply the filters: the full-text index {table} keeps the text of the view \
+         {view} (content={view}) in its shadow tables, and {why}; exclude {table} too \
+         (--exclude-table {table})"
+    )
 }
 
 /// A redacted value is NULL, or in a NOT NULL column a placeholder: refuse where the

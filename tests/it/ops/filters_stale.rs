@@ -1,6 +1,6 @@
 //! Filters against what a database keeps about its tables outside them: statistics rows that
 //! still name a table by the name it had before ALTER TABLE RENAME, sqlite_sequence rows of
-//! excluded tables, schema names spelled in another letter case.
+//! excluded tables, schema names spelled in another letter case, full-text indexes of a view.
 
 use super::*;
 
@@ -115,4 +115,117 @@ fn an_excluded_tables_sequence_is_left_out() {
         .success();
     sg(&env, T0 + 60, &["snapshot", "--repo", &repo]).success();
     assert_eq!(commit_count(&env, Path::new(&repo)), commits);
+}
+
+/// Refused with `snapshot` on a fresh repository: exit 1, the message says `says`.
+fn refused(env: &TestEnv, db: &Path, args: &[&str], says: &str) {
+    let repo = s(&env.path(format!(
+        "refused-{}",
+        args.join("-").replace(['*', '.'], "_")
+    )));
+    let mut all = vec!["snapshot", db.to_str().unwrap(), "--repo", &repo];
+    all.extend_from_slice(args);
+    let run = sg(env, T0, &all);
+    assert_eq!(run.code(), Some(1), "{args:?}: {}", run.stderr_str());
+    assert!(
+        run.stderr_str().contains(says),
+        "{args:?}: {}",
+        run.stderr_str()
+    );
+}
+
+/// SQLite resolves an external-content index's column names ASCII case-insensitively:
+/// `fts5(Body, content='notes')` indexes `notes.body`, and `content_rowid` names a column whose
+/// values the index keeps as its rowids.
+#[test]
+fn an_fts_column_in_another_letter_case_is_still_indexed() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT, num INTEGER UNIQUE);
+          CREATE VIRTUAL TABLE notes_fts USING fts5(Body, content='NOTES', content_rowid='Num');
+          INSERT INTO notes VALUES (1, 'visit', 'diagnosis schizophrenia', 7);
+          INSERT INTO notes_fts(notes_fts) VALUES ('rebuild');
+",
+    );
+    refused(
+        &env,
+        &db,
+        &["--redact", "notes.body"],
+        "exclude notes_fts too",
+    );
+    refused(
+        &env,
+        &db,
+        &["--redact", "notes.num"],
+        "exclude notes_fts too",
+    );
+    refused(
+        &env,
+        &db,
+        &["--exclude-table", "Notes"],
+        "exclude notes_fts too",
+    );
+    let repo = s(&env.path("ok"));
+    let args = [
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &repo,
+        "--redact",
+        "notes.title",
+    ];
+    sg(&env, T0, &args).success().assert_quiet();
+}
+
+/// An external-content index of a view keeps the text of the tables the view reads: filtering
+/// one of them without the index is refused, and so is any filter while an index reads a view
+/// sqlgit cannot follow (an application's function).
+#[test]
+fn an_fts_index_of_a_view_guards_the_tables_it_reads() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT);
+          CREATE TABLE other(id INTEGER PRIMARY KEY, x TEXT);
+          CREATE VIEW notes_v AS SELECT id, title, body FROM notes;
+          CREATE VIRTUAL TABLE notes_fts USING fts5(title, body, content='notes_v', content_rowid='id');
+          INSERT INTO notes VALUES (1, 'visit', 'diagnosis schizophrenia');
+          INSERT INTO notes_fts(notes_fts) VALUES ('rebuild');
+",
+    );
+    refused(&env, &db, &["--redact", "notes.body"], "it reads notes");
+    refused(
+        &env,
+        &db,
+        &["--exclude-table", "notes"],
+        "exclude notes_fts too",
+    );
+    let repo = s(&env.path("ok"));
+    let args = ["snapshot", &s(&db), "--repo", &repo, "--redact", "other.x"];
+    sg(&env, T0, &args).success().assert_quiet();
+    let args = [
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &repo,
+        "--exclude-table",
+        "notes*",
+    ];
+    sg(&env, T0 + 60, &args).success().assert_quiet();
+    assert!(!contains(&cat(&env, &repo), b"schizophrenia"));
+
+    env.sqlite3(
+        &db,
+        "CREATE VIEW f_v AS SELECT id, app_func(body) AS body FROM notes;
+         CREATE VIRTUAL TABLE f_fts USING fts5(body, content='f_v');
+",
+    )
+    .success();
+    refused(
+        &env,
+        &db,
+        &["--redact", "other.x"],
+        "cannot tell which tables the view reads",
+    );
 }
