@@ -32,8 +32,7 @@ mod repair;
 
 pub use given::save_settings;
 use given::{
-    as_configured, refuse_taken_folders, refused_metrics_file, remember, same_set,
-    unmatched_filters,
+    as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
 };
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};
@@ -411,6 +410,13 @@ fn take_snapshot(
     start: &mut Start,
     report: &mut Report,
 ) -> Result<(Outcome, Vec<String>)> {
+    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    if !one_off {
+        // The saved filters were written for the configured databases: checked before anything
+        // is read, as a pattern a migration left behind lets its values in.
+        let warnings = check_filters(&store.path, &dbs, &settings.filters())?;
+        report.warnings.extend(warnings);
+    }
     let remote_copy = settings.history_remote.is_some();
     let reading = choose_reading(store, req, start);
     if reading != Reading::Incremental || report.shallow_set_aside {
@@ -418,7 +424,6 @@ fn take_snapshot(
         let cut = repair::cut_damaged_history(store, remote_copy, report)?;
         start.head_lost.extend(cut);
     }
-    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     let others = if one_off {
         snapshot::Others::Keep
     } else {
@@ -438,12 +443,6 @@ fn take_snapshot(
         }
         taken => taken?,
     };
-    if !one_off {
-        // The saved filters were written for the configured databases.
-        report
-            .warnings
-            .extend(unmatched_filters(&dbs, &settings.filters()));
-    }
     if outcome.read_whole {
         let now = when::unix_now();
         state::update(&store.path, |st| st.last_full_read = Some(now)).2?;

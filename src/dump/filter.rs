@@ -167,22 +167,57 @@ fn table_columns(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
     Ok(out)
 }
 
-/// The `redact` patterns that name no column of any table the dump keeps: a misspelt
-/// `TABLE.COLUMN` redacts nothing, which a run must say rather than keep quiet about.
-pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
+/// How a `redact` pattern misses a database's data.
+#[derive(Debug, PartialEq)]
+pub enum RedactionGap {
+    /// Its table part names kept tables (these), none with a column its column part names: a
+    /// column renamed or dropped (its values would be committed under the new name), or a typo.
+    NoColumn(Vec<String>),
+    /// Its table part names only tables the dump leaves out: nothing of them is committed.
+    LeftOut,
+    /// Its table part names no table; with the shadow table it names, if any, and its owner.
+    NoTable(Option<(String, String)>),
+}
+
+/// The `redact` patterns that redact nothing in this database, and how each misses.
+pub fn redaction_gaps(conn: &Connection, filters: &Filters) -> Result<Vec<(String, RedactionGap)>> {
     let catalog = Catalog::read(conn)?;
-    let mut columns: Vec<(String, String)> = Vec::new();
-    for (table, cols) in table_columns(conn)? {
-        if catalog.owner(&table).is_none() && !filters.excludes(&table) {
-            columns.extend(cols.into_iter().map(|c| (table.clone(), c)));
+    let tables = table_columns(conn)?;
+    let mut gaps = Vec::new();
+    for spec in &filters.redact {
+        let Some((t, c)) = spec.rsplit_once('.') else {
+            continue;
+        };
+        let named: Vec<&(String, Vec<String>)> = tables
+            .iter()
+            .filter(|(name, _)| glob_match(t, name))
+            .collect();
+        let plain = |name: &str| catalog.owner(name).is_none();
+        let kept: Vec<&(String, Vec<String>)> = named
+            .iter()
+            .filter(|(name, _)| plain(name) && !filters.excludes(name))
+            .copied()
+            .collect();
+        if kept
+            .iter()
+            .any(|(_, cols)| cols.iter().any(|col| glob_match(c, col)))
+        {
+            continue;
         }
+        let gap = if !kept.is_empty() {
+            RedactionGap::NoColumn(kept.iter().map(|(name, _)| name.clone()).collect())
+        } else if named.iter().any(|(name, _)| plain(name)) {
+            RedactionGap::LeftOut
+        } else {
+            let shadow = named
+                .iter()
+                .find(|(name, _)| !filters.leaves_out(&catalog, name));
+            let owner = |name: &String| (name.clone(), catalog.owner(name).unwrap_or("").into());
+            RedactionGap::NoTable(shadow.map(|(name, _)| owner(name)))
+        };
+        gaps.push((spec.clone(), gap));
     }
-    Ok(filters
-        .redact
-        .iter()
-        .filter(|spec| !columns.iter().any(|(t, c)| redaction_matches(spec, t, c)))
-        .cloned()
-        .collect())
+    Ok(gaps)
 }
 
 /// The `--exclude-table` patterns of `filters` that match no table of the database (shadow

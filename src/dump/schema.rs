@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use super::filter::{Catalog, check};
-pub use super::filter::{Filters, glob_match, unmatched_exclusions, unmatched_redactions};
+pub use super::filter::{Filters, RedactionGap, glob_match, redaction_gaps, unmatched_exclusions};
 use super::literal::write_text;
 
 mod table;
