@@ -301,7 +301,8 @@ fn steps(
         refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
     }
     let (outcome, failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
-    remember(store, req, old, settings)?;
+    let dropped = remember(store, req, old, settings)?;
+    report.warnings.extend(dropped);
     if one_off {
         report.notes.push(format!(
             "snapshotted {} only; the repository's databases stay {} (change them with \

@@ -13,22 +13,23 @@ use crate::settings::Settings;
 use crate::snapshot;
 use crate::store::Store;
 
-/// Remember what this run was given: its filters, and the databases of a first run.
+/// Remember what this run was given: its filters, and the databases of a first run. Returns
+/// a warning for each saved filter list the given one replaced without some of its patterns.
 pub(super) fn remember(
     store: &Store,
     req: &Request,
     old: &Settings,
     settings: &Settings,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
     store.save_settings(|| {
-        settings.save_filters(store, old)?;
+        let dropped = settings.save_filters(store, old)?;
         if !req.flags.dbs.is_empty() && old.dbs.is_empty() {
             settings.save_dbs(store)?;
         }
-        Ok(())
+        Ok(dropped)
     })
 }
 

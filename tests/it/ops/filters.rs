@@ -265,3 +265,47 @@ fn a_redaction_that_matches_nothing_is_said_loudly() {
     let listed = git_run(&env, &repo, &["config", "--get-all", "sqlgit.redact"]);
     assert_ne!(listed.code(), Some(0), "{}", listed.stdout_str());
 }
+
+/// A given `--redact` or `--exclude-table` list replaces the saved one (flags override), and a
+/// saved pattern it leaves out is named on stderr: adding one redaction that way must not
+/// un-redact the others unnoticed. `""` forgets them on purpose, quietly.
+#[test]
+fn a_given_filter_list_names_the_saved_patterns_it_drops() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, pw TEXT, ssn TEXT);\n\
+          CREATE TABLE sessions(id INTEGER PRIMARY KEY);\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let init = |args: &[&str]| sg(&env, T0, &[&["init", "--repo", &*r][..], args].concat());
+    init(&[
+        "--db",
+        &d,
+        "--redact",
+        "users.pw",
+        "--exclude-table",
+        "sessions",
+    ])
+    .success();
+    let run = init(&["--redact", "users.ssn"]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("users.pw no longer applied") && err.contains("--redact"),
+        "{err}"
+    );
+    assert!(!err.contains("sessions"), "{err}");
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", "--repo", &r, "--exclude-table", "users"],
+    )
+    .success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("sessions no longer applied") && err.contains("--exclude-table"),
+        "{err}"
+    );
+    init(&["--redact", ""]).success().assert_quiet();
+}
