@@ -36,6 +36,21 @@ impl Filters {
         self.excludes(catalog.owner(table).unwrap_or(table))
     }
 
+    /// Whether an `--exclude-table` pattern or a `--redact` pattern's table is `table` itself,
+    /// without `*` or `?`.
+    fn names_exactly(&self, table: &str) -> bool {
+        let tables = self
+            .redact
+            .iter()
+            .filter_map(|s| s.rsplit_once('.').map(|(t, _)| t));
+        let exact = |p: &str| !p.contains(['*', '?']) && p.eq_ignore_ascii_case(table);
+        self.exclude_tables
+            .iter()
+            .map(String::as_str)
+            .chain(tables)
+            .any(exact)
+    }
+
     pub fn redacts(&self, table: &str, column: &str) -> bool {
         self.redact
             .iter()
@@ -55,8 +70,10 @@ pub struct Catalog {
 impl Catalog {
     /// SQLite says which tables are shadow tables of the modules it has (FTS3/4/5, rtree, …);
     /// for a module it lacks, tables named `VTAB_…` are taken for its shadow tables (SQLite's
-    /// own naming rule for them).
-    pub fn read(conn: &Connection) -> Result<Catalog> {
+    /// own naming rule for them), except one a filter names exactly (no `*` or `?`): that is a
+    /// table the user knows as theirs (`documents_private` beside a `documents` of sqlite-vec),
+    /// and leaving it whole would let in what the filter keeps out.
+    pub fn read(conn: &Connection, filters: &Filters) -> Result<Catalog> {
         let mut catalog = Catalog::default();
         let mut shadows = Vec::new();
         let mut plain = Vec::new();
@@ -101,7 +118,9 @@ impl Catalog {
                     && t.as_bytes()[v.len()] == b'_'
                     && t[..v.len()].eq_ignore_ascii_case(v)
             });
-            if let Some(owner) = owner {
+            if let Some(owner) = owner
+                && !filters.names_exactly(&t)
+            {
                 catalog.owners.insert(t.to_ascii_lowercase(), owner.clone());
             }
         }
@@ -181,7 +200,7 @@ pub enum RedactionGap {
 
 /// The `redact` patterns that redact nothing in this database, and how each misses.
 pub fn redaction_gaps(conn: &Connection, filters: &Filters) -> Result<Vec<(String, RedactionGap)>> {
-    let catalog = Catalog::read(conn)?;
+    let catalog = Catalog::read(conn, filters)?;
     let tables = table_columns(conn)?;
     let mut gaps = Vec::new();
     for spec in &filters.redact {
@@ -223,7 +242,7 @@ pub fn redaction_gaps(conn: &Connection, filters: &Filters) -> Result<Vec<(Strin
 /// The `--exclude-table` patterns of `filters` that match no table of the database (shadow
 /// tables are not matched on their own).
 pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
-    let catalog = Catalog::read(conn)?;
+    let catalog = Catalog::read(conn, filters)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?

@@ -251,7 +251,7 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         triggers: Vec::new(),
     };
     let none = Filters::default();
-    let catalog = Catalog::read(conn).context("read schema")?;
+    let catalog = Catalog::read(conn, filters).context("read schema")?;
     let per_row = check(conn, filters, &catalog)?;
     // Asked once for all: `pragma_table_list(name)` looks at every table for each name, which
     // made reading the schema of 5,000 tables take a second.
