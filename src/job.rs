@@ -32,8 +32,7 @@ mod repair;
 
 pub use given::save_settings;
 use given::{
-    as_configured, refuse_taken_folders, refused_metrics_file, remember, same_set,
-    unmatched_filters,
+    as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
 };
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};
@@ -302,7 +301,8 @@ fn steps(
         refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
     }
     let (outcome, failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
-    remember(store, req, old, settings)?;
+    let dropped = remember(store, req, old, settings)?;
+    report.warnings.extend(dropped);
     if one_off {
         report.notes.push(format!(
             "snapshotted {} only; the repository's databases stay {} (change them with \
@@ -424,6 +424,13 @@ fn take_snapshot(
     start: &mut Start,
     report: &mut Report,
 ) -> Result<(Outcome, Vec<String>)> {
+    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    if !one_off {
+        // The saved filters were written for the configured databases: checked before anything
+        // is read, as a pattern a migration left behind lets its values in.
+        let warnings = check_filters(&store.path, &dbs, &settings.filters())?;
+        report.warnings.extend(warnings);
+    }
     let remote_copy = settings.history_remote.is_some();
     let reading = choose_reading(store, req, start);
     if reading != Reading::Incremental || report.shallow_set_aside {
@@ -431,7 +438,6 @@ fn take_snapshot(
         let cut = repair::cut_damaged_history(store, remote_copy, report)?;
         start.head_lost.extend(cut);
     }
-    let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
     let others = if one_off {
         snapshot::Others::Keep
     } else {
@@ -451,12 +457,6 @@ fn take_snapshot(
         }
         taken => taken?,
     };
-    if !one_off {
-        // The saved filters were written for the configured databases.
-        report
-            .warnings
-            .extend(unmatched_filters(&dbs, &settings.filters()));
-    }
     if outcome.read_whole {
         let now = when::unix_now();
         state::update(&store.path, |st| st.last_full_read = Some(now)).2?;

@@ -290,16 +290,39 @@ impl Settings {
 
     /// Save the table filters that differ from `old`: by a run once its snapshot succeeded (a
     /// filter the database rejects, e.g. a redacted key column, is then never remembered).
-    pub fn save_filters(&self, store: &Store, old: &Settings) -> Result<()> {
-        for (key, new, old) in [
-            (EXCLUDE_TABLE, &self.exclude_tables, &old.exclude_tables),
-            (REDACT, &self.redact, &old.redact),
+    /// Returns a warning for each saved pattern a given list dropped (a given list replaces
+    /// the saved one: one redaction added that way would un-redact the others); none for `""`,
+    /// which forgets them on purpose.
+    pub fn save_filters(&self, store: &Store, old: &Settings) -> Result<Vec<String>> {
+        let mut dropped = Vec::new();
+        for (key, flag, new, old) in [
+            (
+                EXCLUDE_TABLE,
+                "--exclude-table",
+                &self.exclude_tables,
+                &old.exclude_tables,
+            ),
+            (REDACT, "--redact", &self.redact, &old.redact),
         ] {
             if new != old {
                 store.set_settings(key, new)?;
+                let gone: Vec<&str> = old
+                    .iter()
+                    .filter(|p| !new.contains(p))
+                    .map(String::as_str)
+                    .collect();
+                if !new.is_empty() && !gone.is_empty() {
+                    dropped.push(format!(
+                        "the given {flag} list replaces the saved one: {} no longer applied \
+                         (sqlgit.{key}); give {} again with the others to keep {}",
+                        gone.join(", "),
+                        if gone.len() == 1 { "it" } else { "them" },
+                        if gone.len() == 1 { "it" } else { "them" },
+                    ));
+                }
             }
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// Save the database list.

@@ -64,12 +64,15 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     let old = Settings::load(&store);
     let settings = old.merged(&given);
     // All of them at once: a killed init leaves the old settings or the new ones.
-    let notes = store.save_settings(|| {
+    let (notes, dropped) = store.save_settings(|| {
         let notes = crate::job::save_settings(&store, &old, &settings)?;
-        settings.save_filters(&store, &old)?;
+        let dropped = settings.save_filters(&store, &old)?;
         settings.save_dbs(&store)?;
-        Ok(notes)
+        Ok((notes, dropped))
     })?;
+    for line in dropped {
+        eprintln!("sqlgit: warning: {line}");
+    }
     for note in notes {
         say!("note: {note}");
     }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use anyhow::{Result, bail};
 use rusqlite::Connection;
 
-use super::shell::{content_option, mentions};
+use super::shell::{content_option, mentions, table_option};
+use super::viewreads::is_view;
 
 /// What to leave out of a dump: whole tables (glob patterns, ASCII case-insensitive, like
 /// SQLite's names) and column values (`table.column`; `*` matches any table).
@@ -35,6 +36,21 @@ impl Filters {
         self.excludes(catalog.owner(table).unwrap_or(table))
     }
 
+    /// Whether an `--exclude-table` pattern or a `--redact` pattern's table is `table` itself,
+    /// without `*` or `?`.
+    fn names_exactly(&self, table: &str) -> bool {
+        let tables = self
+            .redact
+            .iter()
+            .filter_map(|s| s.rsplit_once('.').map(|(t, _)| t));
+        let exact = |p: &str| !p.contains(['*', '?']) && p.eq_ignore_ascii_case(table);
+        self.exclude_tables
+            .iter()
+            .map(String::as_str)
+            .chain(tables)
+            .any(exact)
+    }
+
     pub fn redacts(&self, table: &str, column: &str) -> bool {
         self.redact
             .iter()
@@ -54,8 +70,10 @@ pub struct Catalog {
 impl Catalog {
     /// SQLite says which tables are shadow tables of the modules it has (FTS3/4/5, rtree, …);
     /// for a module it lacks, tables named `VTAB_…` are taken for its shadow tables (SQLite's
-    /// own naming rule for them).
-    pub fn read(conn: &Connection) -> Result<Catalog> {
+    /// own naming rule for them), except one a filter names exactly (no `*` or `?`): that is a
+    /// table the user knows as theirs (`documents_private` beside a `documents` of sqlite-vec),
+    /// and leaving it whole would let in what the filter keeps out.
+    pub fn read(conn: &Connection, filters: &Filters) -> Result<Catalog> {
         let mut catalog = Catalog::default();
         let mut shadows = Vec::new();
         let mut plain = Vec::new();
@@ -100,7 +118,9 @@ impl Catalog {
                     && t.as_bytes()[v.len()] == b'_'
                     && t[..v.len()].eq_ignore_ascii_case(v)
             });
-            if let Some(owner) = owner {
+            if let Some(owner) = owner
+                && !filters.names_exactly(&t)
+            {
                 catalog.owners.insert(t.to_ascii_lowercase(), owner.clone());
             }
         }
@@ -166,28 +186,63 @@ fn table_columns(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
     Ok(out)
 }
 
-/// The `redact` patterns that name no column of any table the dump keeps: a misspelt
-/// `TABLE.COLUMN` redacts nothing, which a run must say rather than keep quiet about.
-pub fn unmatched_redactions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
-    let catalog = Catalog::read(conn)?;
-    let mut columns: Vec<(String, String)> = Vec::new();
-    for (table, cols) in table_columns(conn)? {
-        if catalog.owner(&table).is_none() && !filters.excludes(&table) {
-            columns.extend(cols.into_iter().map(|c| (table.clone(), c)));
+/// How a `redact` pattern misses a database's data.
+#[derive(Debug, PartialEq)]
+pub enum RedactionGap {
+    /// Its table part names kept tables (these), none with a column its column part names: a
+    /// column renamed or dropped (its values would be committed under the new name), or a typo.
+    NoColumn(Vec<String>),
+    /// Its table part names only tables the dump leaves out: nothing of them is committed.
+    LeftOut,
+    /// Its table part names no table; with the shadow table it names, if any, and its owner.
+    NoTable(Option<(String, String)>),
+}
+
+/// The `redact` patterns that redact nothing in this database, and how each misses.
+pub fn redaction_gaps(conn: &Connection, filters: &Filters) -> Result<Vec<(String, RedactionGap)>> {
+    let catalog = Catalog::read(conn, filters)?;
+    let tables = table_columns(conn)?;
+    let mut gaps = Vec::new();
+    for spec in &filters.redact {
+        let Some((t, c)) = spec.rsplit_once('.') else {
+            continue;
+        };
+        let named: Vec<&(String, Vec<String>)> = tables
+            .iter()
+            .filter(|(name, _)| glob_match(t, name))
+            .collect();
+        let plain = |name: &str| catalog.owner(name).is_none();
+        let kept: Vec<&(String, Vec<String>)> = named
+            .iter()
+            .filter(|(name, _)| plain(name) && !filters.excludes(name))
+            .copied()
+            .collect();
+        if kept
+            .iter()
+            .any(|(_, cols)| cols.iter().any(|col| glob_match(c, col)))
+        {
+            continue;
         }
+        let gap = if !kept.is_empty() {
+            RedactionGap::NoColumn(kept.iter().map(|(name, _)| name.clone()).collect())
+        } else if named.iter().any(|(name, _)| plain(name)) {
+            RedactionGap::LeftOut
+        } else {
+            let shadow = named
+                .iter()
+                .find(|(name, _)| !filters.leaves_out(&catalog, name));
+            let owner = |name: &String| (name.clone(), catalog.owner(name).unwrap_or("").into());
+            RedactionGap::NoTable(shadow.map(|(name, _)| owner(name)))
+        };
+        gaps.push((spec.clone(), gap));
     }
-    Ok(filters
-        .redact
-        .iter()
-        .filter(|spec| !columns.iter().any(|(t, c)| redaction_matches(spec, t, c)))
-        .cloned()
-        .collect())
+    Ok(gaps)
 }
 
 /// The `--exclude-table` patterns of `filters` that match no table of the database (shadow
 /// tables are not matched on their own).
 pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
-    let catalog = Catalog::read(conn)?;
+    let catalog = Catalog::read(conn, filters)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
@@ -281,13 +336,23 @@ fn check_virtual(
     let Some(content) = content_option(&sql) else {
         return Ok(());
     };
+    if is_view(conn, &content)? {
+        return check_view_content(conn, filters, catalog, table, &content);
+    }
     if filters.leaves_out(catalog, &content) {
         bail!(
             "cannot exclude {content}: the full-text index {table} (content={content}) keeps its \
              text in its shadow tables; exclude {table} too (--exclude-table {table})"
         );
     }
-    let indexed = |c: &String| columns.is_empty() || columns.iter().any(|v| v == c);
+    // Names as SQLite resolves them: ASCII case-insensitive. The content_rowid column's values
+    // are the index's rowids.
+    let rowid = table_option(&sql, "content_rowid");
+    let indexed = |c: &String| {
+        columns.is_empty()
+            || columns.iter().any(|v| v.eq_ignore_ascii_case(c))
+            || rowid.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(c))
+    };
     let content_columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_xinfo(?1)")?
         .query_map([&content], |r| r.get(0))?
@@ -302,6 +367,49 @@ fn check_virtual(
         );
     }
     Ok(())
+}
+
+/// A full-text index whose content is the view `view` keeps the text of the tables the view
+/// reads: none of them may be left out or redacted without the index, and when sqlgit cannot
+/// tell which tables it reads, no filter is applied while the index is kept.
+fn check_view_content(
+    conn: &Connection,
+    filters: &Filters,
+    catalog: &Catalog,
+    table: &str,
+    view: &str,
+) -> Result<()> {
+    let filtered = |t: &str| -> Result<bool> {
+        if filters.leaves_out(catalog, t) {
+            return Ok(true);
+        }
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_xinfo(?1)")?
+            .query_map([t], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(columns.iter().any(|c| filters.redacts(t, c)))
+    };
+    let why = match super::viewreads::tables_read(conn, view) {
+        Ok(tables) => {
+            let mut hit = None;
+            for t in tables {
+                if filtered(&t)? {
+                    hit = Some(t);
+                    break;
+                }
+            }
+            match hit {
+                Some(t) => format!("it reads {t}, which the filters leave out or redact"),
+                None => return Ok(()),
+            }
+        }
+        Err(e) => format!("sqlgit cannot tell which tables the view reads ({e:#})"),
+    };
+    bail!(
+        "cannot apply the filters: the full-text index {table} keeps the text of the view \
+         {view} (content={view}) in its shadow tables, and {why}; exclude {table} too \
+         (--exclude-table {table})"
+    )
 }
 
 /// A redacted value is NULL, or in a NOT NULL column a placeholder: refuse where the

@@ -45,6 +45,7 @@ pub mod source;
 mod sqlitefiles;
 pub mod stmt;
 pub mod strictdefault;
+mod viewreads;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;

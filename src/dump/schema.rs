@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use super::filter::{Catalog, check};
-pub use super::filter::{Filters, glob_match, unmatched_exclusions, unmatched_redactions};
+pub use super::filter::{Filters, RedactionGap, glob_match, redaction_gaps, unmatched_exclusions};
 use super::literal::write_text;
 
 mod table;
@@ -251,7 +251,7 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         triggers: Vec::new(),
     };
     let none = Filters::default();
-    let catalog = Catalog::read(conn).context("read schema")?;
+    let catalog = Catalog::read(conn, filters).context("read schema")?;
     let per_row = check(conn, filters, &catalog)?;
     // Asked once for all: `pragma_table_list(name)` looks at every table for each name, which
     // made reading the schema of 5,000 tables take a second.
@@ -272,13 +272,14 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let left_out = |e: &Entry| {
         filters.leaves_out(&catalog, &e.tbl_name) || filters.leaves_out(&catalog, &e.name)
     };
-    // Tables whose names sqlite_stat1 must not show, and whose values the index samples of
+    // Tables whose names sqlite_stat1 and sqlite_sequence must not show, and whose values the index samples of
     // sqlite_stat2/3/4 must not hold (samples are whole index keys).
     let excluded: Vec<&str> = entries
         .iter()
         .filter(|e| e.kind == "table" && left_out(e))
         .map(|e| e.name.as_str())
         .collect();
+    let filtered = !filters.redact.is_empty() || !filters.exclude_tables.is_empty();
     let mut samples: Vec<&Entry> = Vec::new();
     for e in &entries {
         if left_out(e) {
@@ -291,10 +292,11 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         let stat = e.name.to_ascii_lowercase();
         match e.kind.as_str() {
             "table" if e.name == "sqlite_sequence" => {
-                schema.sequence = Some(table(e, false, &none, None)?)
+                let rows = stat_rows(conn, e, filtered, &excluded)?;
+                schema.sequence = Some(table(e, false, &none, rows)?)
             }
             "table" if e.name == "sqlite_stat1" => {
-                let rows = stat_rows(conn, e, &excluded)?;
+                let rows = stat_rows(conn, e, filtered, &excluded)?;
                 schema.stat1 = Some(table(e, false, &none, rows)?)
             }
             "table"
@@ -335,7 +337,7 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     );
     let mut stats = Vec::new();
     for e in samples {
-        let rows = stat_rows(conn, e, &hidden)?;
+        let rows = stat_rows(conn, e, filtered, &hidden)?;
         stats.push(table(e, false, &none, rows)?);
     }
     schema.tables.extend(stats);
@@ -368,17 +370,35 @@ fn folder_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.bytes().chain(slash.clone()).cmp(b.bytes().chain(slash))
 }
 
-/// The condition that keeps a statistics table's rows about tables other than `hidden` (None
-/// when none is hidden, or the table has no `tbl` column).
-fn stat_rows(conn: &Connection, e: &Entry, hidden: &[&str]) -> Result<Option<String>> {
-    let has_tbl: bool = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = 'tbl'",
-            [&e.name],
+/// The condition that keeps the rows of a statistics table (or sqlite_sequence) about kept
+/// tables only, when filters are on (None without filters: every row is kept, as stored, or
+/// when the table has no `tbl`/`name` column). A row's table is what its `tbl` (`name`) says
+/// and, for an index's row, the table its `idx` belongs to now: ALTER TABLE RENAME leaves the
+/// old name in `tbl`, so a row naming no current table, or an index of no table, is left out
+/// (its samples are whole index keys of a table that may be hidden). Names compare ASCII
+/// case-insensitively, as SQLite's do.
+fn stat_rows(
+    conn: &Connection,
+    e: &Entry,
+    filtered: bool,
+    hidden: &[&str],
+) -> Result<Option<String>> {
+    let has = |column: &str| -> Result<bool> {
+        conn.query_row(
+            "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = ?2",
+            [&e.name, column],
             |r| r.get(0),
         )
-        .with_context(|| format!("read columns of table {}", e.name))?;
-    if hidden.is_empty() || !has_tbl {
+        .with_context(|| format!("read columns of table {}", e.name))
+    };
+    if !filtered {
+        return Ok(None);
+    }
+    let table = match e.name.eq_ignore_ascii_case("sqlite_sequence") {
+        true => "name",
+        false => "tbl",
+    };
+    if !has(table)? {
         return Ok(None);
     }
     let mut list = Vec::new();
@@ -388,10 +408,26 @@ fn stat_rows(conn: &Connection, e: &Entry, hidden: &[&str]) -> Result<Option<Str
         }
         write_text(&mut list, name.as_bytes());
     }
-    Ok(Some(format!(
-        "tbl NOT IN ({})",
-        String::from_utf8_lossy(&list)
-    )))
+    let list = String::from_utf8_lossy(&list);
+    let not_hidden = |column: &str| match hidden.is_empty() {
+        true => String::new(),
+        false => format!(" AND {column} COLLATE NOCASE NOT IN ({list})"),
+    };
+    let mut condition = format!(
+        "(EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = {table} COLLATE \
+         NOCASE){}",
+        not_hidden(table)
+    );
+    if table == "tbl" && has("idx")? {
+        // The primary key of a WITHOUT ROWID table has the table's name as `idx`.
+        condition.push_str(&format!(
+            " AND (idx IS NULL OR idx = tbl COLLATE NOCASE OR EXISTS (SELECT 1 FROM \
+             sqlite_schema WHERE type = 'index' AND name = idx COLLATE NOCASE{}))",
+            not_hidden("tbl_name")
+        ));
+    }
+    condition.push(')');
+    Ok(Some(condition))
 }
 
 /// `base`, or `base_2`, `base_3`, … : the first that is not in `taken` (ASCII case-insensitive,

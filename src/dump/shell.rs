@@ -296,10 +296,15 @@ fn unquoted(word: &[u8]) -> Vec<u8> {
 /// The table named by a `content=T` option of `CREATE VIRTUAL TABLE … USING fts…(…)` (an
 /// external-content full-text index of T), when not empty.
 pub fn content_option(sql: &[u8]) -> Option<String> {
+    table_option(sql, "content")
+}
+
+/// The value of a virtual table's `key=value` argument (e.g. `content_rowid`), unquoted.
+pub fn table_option(sql: &[u8], key: &str) -> Option<String> {
     let w = words(sql);
     let at = w
         .windows(3)
-        .position(|s| s[0].eq_ignore_ascii_case(b"content") && s[1] == b"=")?;
+        .position(|s| s[0].eq_ignore_ascii_case(key.as_bytes()) && s[1] == b"=")?;
     let name = String::from_utf8(unquoted(w[at + 2])).ok()?;
     (!name.is_empty()).then_some(name)
 }

@@ -13,22 +13,23 @@ use crate::settings::Settings;
 use crate::snapshot;
 use crate::store::Store;
 
-/// Remember what this run was given: its filters, and the databases of a first run.
+/// Remember what this run was given: its filters, and the databases of a first run. Returns
+/// a warning for each saved filter list the given one replaced without some of its patterns.
 pub(super) fn remember(
     store: &Store,
     req: &Request,
     old: &Settings,
     settings: &Settings,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     // Databases given as arguments are remembered once they have been snapshotted (a typo
     // must not replace the configured list), and only as the first list: a one-off run on
     // another database must not silently stop the backup of the configured ones.
     store.save_settings(|| {
-        settings.save_filters(store, old)?;
+        let dropped = settings.save_filters(store, old)?;
         if !req.flags.dbs.is_empty() && old.dbs.is_empty() {
             settings.save_dbs(store)?;
         }
-        Ok(())
+        Ok(dropped)
     })
 }
 
@@ -136,46 +137,132 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
     Ok(notes)
 }
 
-/// Warnings for `--redact` and `--exclude-table` patterns that match nothing in any of `dbs`
-/// (a typo would leave private data in): read after the snapshot; a database that cannot be
-/// read here was read by the snapshot, so it is skipped.
-pub(super) fn unmatched_filters(dbs: &[PathBuf], filters: &crate::dump::Filters) -> Vec<String> {
-    use crate::dump::schema::{unmatched_exclusions, unmatched_redactions};
+/// Check the filters against the databases before anything is read: a `redact` pattern whose
+/// table is there but not its column (renamed or dropped by a migration), or whose table is in
+/// none of them, fails the run (its values would be committed under the new name). Returns
+/// warnings for the patterns that match nothing but let nothing in (a redaction of a table left
+/// out, an `excludeTable` pattern). A database that cannot be read here is skipped (the
+/// snapshot says why).
+pub(super) fn check_filters(
+    repo: &Path,
+    dbs: &[PathBuf],
+    filters: &crate::dump::Filters,
+) -> Result<Vec<String>> {
+    use crate::dump::schema::{RedactionGap, redaction_gaps, unmatched_exclusions};
     if filters.redact.is_empty() && filters.exclude_tables.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let mut unmatched: Option<(Vec<String>, Vec<String>)> = None;
+    let mut read = Vec::new();
     for db in dbs {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
         let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
             continue;
         };
-        let (Ok(redact), Ok(exclude)) = (
-            unmatched_redactions(&conn, filters),
+        if let (Ok(gaps), Ok(exclude)) = (
+            redaction_gaps(&conn, filters),
             unmatched_exclusions(&conn, filters),
-        ) else {
-            continue;
-        };
-        unmatched = Some(match unmatched {
-            None => (redact, exclude),
-            Some((r, e)) => (
-                r.into_iter().filter(|s| redact.contains(s)).collect(),
-                e.into_iter().filter(|s| exclude.contains(s)).collect(),
-            ),
-        });
+        ) {
+            read.push((db, gaps, exclude));
+        }
     }
-    let (redact, exclude) = unmatched.unwrap_or_default();
-    let redact = redact.into_iter().map(|spec| {
-        format!(
-            "--redact {spec} matches no column: it redacts nothing (TABLE.COLUMN, `*` and `?` \
-             allowed; see `sqlgit init --redact`)"
-        )
-    });
-    let exclude = exclude.into_iter().map(|pattern| {
+    let mut warnings = Vec::new();
+    for spec in &filters.redact {
+        let gaps: Vec<(&PathBuf, &RedactionGap)> = read
+            .iter()
+            .filter_map(|(db, gaps, _)| {
+                Some((*db, gaps.iter().find(|(s, _)| s == spec).map(|(_, g)| g)?))
+            })
+            .collect();
+        let unmatched_everywhere = !read.is_empty() && gaps.len() == read.len();
+        if let Some((db, RedactionGap::NoColumn(tables))) = gaps
+            .iter()
+            .find(|(_, g)| matches!(g, RedactionGap::NoColumn(_)))
+        {
+            let what = format!("no column of {} in {}", tables.join(", "), db.display());
+            return Err(anyhow!(stale_redaction(
+                repo, filters, spec, &what, "NEWNAME", true
+            )));
+        }
+        if !unmatched_everywhere {
+            continue;
+        }
+        if gaps
+            .iter()
+            .all(|(_, g)| matches!(g, RedactionGap::NoTable(_)))
+        {
+            let (db, shadow) = match gaps[0] {
+                (db, RedactionGap::NoTable(shadow)) => (db, shadow),
+                _ => unreachable!(),
+            };
+            let what = match shadow {
+                Some((table, owner)) => format!(
+                    "no table in {} ({table} is taken for a shadow table of the virtual table                      {owner}, whose module this SQLite lacks: exclude {owner} instead)",
+                    db.display()
+                ),
+                None => format!("no table in {}", names(dbs)),
+            };
+            return Err(anyhow!(stale_redaction(
+                repo, filters, spec, &what, "NEWNAME", false
+            )));
+        }
+        warnings.push(format!(
+            "redact pattern {spec} names only tables left out (excludeTable): it redacts nothing"
+        ));
+    }
+    let exclude = read
+        .iter()
+        .map(|(_, _, e)| e.clone())
+        .reduce(|a, b| a.into_iter().filter(|p| b.contains(p)).collect())
+        .unwrap_or_default();
+    warnings.extend(exclude.into_iter().map(|pattern| {
         format!(
             "--exclude-table {pattern} matches no table: it leaves nothing out (`*` and `?` \
              allowed; see `sqlgit init --exclude-table`)"
         )
-    });
-    redact.chain(exclude).collect()
+    }));
+    Ok(warnings)
+}
+
+fn names(dbs: &[PathBuf]) -> String {
+    let names: Vec<String> = dbs.iter().map(|d| d.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// The one line that fails a run for a `redact` pattern that misses: what it misses, and the
+/// `sqlgit init` commands that give it the new name or drop it (both keep the other patterns,
+/// as a given list replaces the saved one).
+fn stale_redaction(
+    repo: &Path,
+    filters: &crate::dump::Filters,
+    spec: &str,
+    what: &str,
+    new: &str,
+    column: bool,
+) -> String {
+    let (t, c) = spec.rsplit_once('.').unwrap_or((spec, ""));
+    let renamed = match column {
+        true => format!("{t}.{new}"),
+        false => format!("{new}.{c}"),
+    };
+    let others: Vec<&String> = filters.redact.iter().filter(|s| *s != spec).collect();
+    let list = |first: Option<&str>| {
+        let all: Vec<String> = first
+            .into_iter()
+            .map(str::to_string)
+            .chain(others.iter().map(|s| s.to_string()))
+            .map(|s| format!(" --redact '{s}'"))
+            .collect();
+        match all.is_empty() {
+            true => " --redact ''".to_string(),
+            false => all.concat(),
+        }
+    };
+    let init = format!("sqlgit init --repo {}", repo.display());
+    format!(
+        "redact pattern {spec} matches {what}: renamed or dropped? nothing was snapshotted, as \
+         its values would be committed unredacted; give the new name with `{init}{}` (the list \
+         replaces the saved one), or drop the pattern with `{init}{}`",
+        list(Some(&renamed)),
+        list(None)
+    )
 }

@@ -107,9 +107,84 @@ fn filters_keep_excluded_tables_and_redacted_columns_out_of_every_object() {
     drop(daemon);
 }
 
-/// A `--redact` that can never match is refused when it is not TABLE.COLUMN, and a run whose
-/// pattern names no column of the database says so on every run (a misspelt column redacts
-/// nothing: it must not pass unnoticed).
+/// A migration that renames a redacted column (or the table) leaves the saved pattern behind:
+/// the run fails before it reads anything, records the failure (hook, status) and says how to
+/// give the new name, instead of committing the values under the new name.
+#[test]
+fn a_saved_redaction_a_migration_renamed_fails_the_run_before_any_commit() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT, pw TEXT);\n\
+          INSERT INTO users VALUES (1, 'a@x', 'SECRETPW-1');\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let failed = env.path("failed");
+    let hook = format!("touch {}", s(&failed));
+    sg(
+        &env,
+        T0,
+        &[
+            "init",
+            "--repo",
+            &r,
+            "--db",
+            &d,
+            "--redact",
+            "users.pw",
+            "--redact",
+            "users.email",
+        ],
+    )
+    .success();
+    sg(&env, T0, &["snapshot", "--repo", &r, "--on-failure", &hook]).success();
+    let before = head(&env, &repo);
+    for (n, (migration, what, fix)) in [
+        (
+            "ALTER TABLE users RENAME COLUMN pw TO password_hash;",
+            "users.pw matches no column of users",
+            "--redact 'users.NEWNAME' --redact 'users.email'`",
+        ),
+        (
+            "ALTER TABLE users RENAME TO accounts;",
+            "users.pw matches no table",
+            "--redact 'NEWNAME.pw' --redact 'users.email'`",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.sqlite3(&db, migration).success();
+        let line = one_error_line(
+            sg(&env, T0 + 60 * (n as u64 + 1), &["snapshot", "--repo", &r]),
+            1,
+        );
+        assert!(
+            line.contains(what) && line.contains(&d) && line.contains(fix),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("`sqlgit init --repo {r} --redact 'users.email'`")),
+            "{line}"
+        );
+        assert_eq!(head(&env, &repo), before, "nothing committed");
+        assert!(failed.exists(), "the failure hook ran");
+        std::fs::remove_file(&failed).unwrap();
+        assert_ne!(
+            sg(&env, T0 + 200, &["status", "--repo", &r, "--quiet"]).code(),
+            Some(0)
+        );
+    }
+    let dump = sg(&env, T0 + 300, &["cat", "--repo", &r])
+        .success()
+        .stdout_str();
+    assert!(!dump.contains("SECRETPW"), "{dump}");
+}
+
+/// A `--redact` that can never match is refused when it is not TABLE.COLUMN, and one whose
+/// pattern names no table or no column of the database fails the run before anything is read
+/// (a misspelt or renamed column redacts nothing: it must not pass unnoticed).
 #[test]
 fn a_redaction_that_matches_nothing_is_said_loudly() {
     let env = TestEnv::new();
@@ -126,24 +201,22 @@ fn a_redaction_that_matches_nothing_is_said_loudly() {
         &["snapshot", &d, "--repo", &r, "--redact", "email"],
     );
     assert_eq!(run.code(), Some(2), "{}", run.stderr_str());
-    let run = sg(
-        &env,
-        T0,
-        &["snapshot", &d, "--repo", &r, "--redact", "user.email"],
-    )
-    .success();
-    assert!(
-        run.stderr_str()
-            .contains("--redact user.email matches no column"),
-        "{}",
-        run.stderr_str()
-    );
-    let run = sg(&env, T0 + 60, &["snapshot", &d, "--repo", &r]).success();
-    assert!(
-        run.stderr_str().contains("matches no column"),
-        "the saved setting warns again: {}",
-        run.stderr_str()
-    );
+    for (spec, what) in [
+        ("user.email", "no table"),
+        ("users.emial", "no column of users"),
+    ] {
+        let line = one_error_line(
+            sg(&env, T0, &["snapshot", &d, "--repo", &r, "--redact", spec]),
+            1,
+        );
+        assert!(
+            line.contains(&format!("redact pattern {spec} matches {what}"))
+                && line.contains(&format!("sqlgit init --repo {r}")),
+            "{line}"
+        );
+    }
+    let main = git_run(&env, &repo, &["rev-parse", "--verify", "refs/heads/main"]);
+    assert_ne!(main.code(), Some(0), "nothing was committed");
     sg(
         &env,
         T0 + 120,
@@ -191,4 +264,48 @@ fn a_redaction_that_matches_nothing_is_said_loudly() {
         .assert_quiet();
     let listed = git_run(&env, &repo, &["config", "--get-all", "sqlgit.redact"]);
     assert_ne!(listed.code(), Some(0), "{}", listed.stdout_str());
+}
+
+/// A given `--redact` or `--exclude-table` list replaces the saved one (flags override), and a
+/// saved pattern it leaves out is named on stderr: adding one redaction that way must not
+/// un-redact the others unnoticed. `""` forgets them on purpose, quietly.
+#[test]
+fn a_given_filter_list_names_the_saved_patterns_it_drops() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, pw TEXT, ssn TEXT);\n\
+          CREATE TABLE sessions(id INTEGER PRIMARY KEY);\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let init = |args: &[&str]| sg(&env, T0, &[&["init", "--repo", &*r][..], args].concat());
+    init(&[
+        "--db",
+        &d,
+        "--redact",
+        "users.pw",
+        "--exclude-table",
+        "sessions",
+    ])
+    .success();
+    let run = init(&["--redact", "users.ssn"]).success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("users.pw no longer applied") && err.contains("--redact"),
+        "{err}"
+    );
+    assert!(!err.contains("sessions"), "{err}");
+    let run = sg(
+        &env,
+        T0,
+        &["snapshot", "--repo", &r, "--exclude-table", "users"],
+    )
+    .success();
+    let err = run.stderr_str();
+    assert!(
+        err.contains("sessions no longer applied") && err.contains("--exclude-table"),
+        "{err}"
+    );
+    init(&["--redact", ""]).success().assert_quiet();
 }

@@ -256,3 +256,35 @@ fn a_key_in_an_application_collation_is_named() {
         run.stderr_str()
     );
 }
+
+/// A table a filter names exactly is filtered even when its name makes it look like a shadow
+/// table of a virtual table whose module sqlgit's SQLite lacks (`documents_private` beside
+/// sqlite-vec's `documents`), and `--exclude-table` on it does not say it matches no table.
+#[test]
+fn a_table_named_like_an_unknown_modules_shadow_table_is_still_filtered() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE documents_private(id INTEGER PRIMARY KEY, ssn TEXT, note TEXT);\n\
+          INSERT INTO documents_private VALUES (1, 'SSN-078-05-1120', 'NOTE-1');\n\
+          PRAGMA writable_schema=ON;\n\
+          INSERT INTO sqlite_schema VALUES('table','documents','documents',0,\
+          'CREATE VIRTUAL TABLE documents USING vec0(embedding float[4])');\n",
+    );
+    for (n, args, gone) in [
+        (0, ["--exclude-table", "documents_private"], "NOTE-1"),
+        (1, ["--redact", "documents_private.ssn"], "SSN-078"),
+    ] {
+        let r = s(&env.path(format!("r{n}")));
+        let run = sg(
+            &env,
+            T0,
+            &[&["snapshot", &s(&db), "--repo", &r][..], &args[..]].concat(),
+        );
+        let err = run.stderr_str();
+        assert_eq!(run.code(), Some(0), "{err}");
+        assert!(!err.contains("matches no"), "{err}");
+        let dump = sg(&env, T0, &["cat", "--repo", &r]).success().stdout_str();
+        assert!(!dump.contains(gone), "{args:?}: {dump}");
+    }
+}

@@ -19,6 +19,7 @@ mod cli;
 mod cronenv;
 mod filters;
 mod filters_reach;
+mod filters_stale;
 mod guards;
 mod hostile_fs;
 mod init;
