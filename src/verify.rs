@@ -338,11 +338,10 @@ pub fn cli_restore(
     if !status.success() {
         bail!("it exited with {status}");
     }
-    // The one line a dump may make it print: its new setting of double-quoted strings.
-    let echo = format!("{}\n", dump::dqs::ECHO);
-    let out = out.strip_prefix(echo.as_bytes()).unwrap_or(&out);
-    if !out.is_empty() {
-        bail!("it printed: {}", said(out));
+    // The lines a dump makes it print: the settings its `.dbconfig` commands gave.
+    let text = String::from_utf8_lossy(&out);
+    if let Some(line) = text.lines().find(|l| !dump::shell::is_dbconfig_echo(l)) {
+        bail!("it printed: {}", said(line.as_bytes()));
     }
     // A write error (it stopped reading) shows in its exit or stderr first; else here.
     fed.map_err(|e| match e.downcast_ref::<std::io::Error>() {

@@ -174,7 +174,7 @@ fn drop_table(shape: &Shape, out: &mut dyn Write) -> Result<()> {
         // RESET reloads the schema, so the name is free for whatever takes it next.
         writeln!(
             out,
-            "PRAGMA writable_schema=ON;\n\
+            ".dbconfig defensive off\nPRAGMA writable_schema=ON;\n\
              DELETE FROM sqlite_schema WHERE type='table' AND name={};\n\
              PRAGMA writable_schema=RESET;",
             quote_str(&shape.name)

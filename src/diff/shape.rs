@@ -183,6 +183,10 @@ enum CreateText<'a> {
 
 fn create_text(create: &[u8]) -> Result<CreateText<'_>> {
     const WRITABLE: &[u8] = b"PRAGMA writable_schema=ON;\n";
+    // An older sqlgit did not ask for defensive mode off first.
+    let create = create
+        .strip_prefix(b".dbconfig defensive off\n".as_slice())
+        .unwrap_or(create);
     let (create, reserved) = match create.strip_prefix(WRITABLE) {
         Some(rest) if rest.starts_with(b"INSERT INTO sqlite_schema") => {
             return Ok(CreateText::Virtual(rest));

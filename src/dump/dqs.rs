@@ -11,9 +11,6 @@ use rusqlite::config::DbConfig;
 /// What a header holds after its format mark when the schema needs double-quoted strings.
 pub const LINE: &str = ".dbconfig dqs_ddl on\n";
 
-/// The line the sqlite3 CLI prints when it runs [`LINE`].
-pub const ECHO: &str = "            dqs_ddl on";
-
 /// Whether some schema statement of `conn`'s database (read in its current transaction) fails
 /// without double-quoted strings and works with them: each runs, in schema order, in two empty
 /// in-memory databases, one allowing them and one not. A statement the first cannot run either

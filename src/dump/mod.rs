@@ -416,9 +416,10 @@ fn dump_table(
 ) -> Result<u64> {
     let dir = table.dir.as_str();
     if table.virtual_table {
-        let mut sql = b"PRAGMA writable_schema=ON;\n\
-             INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table',"
-            .to_vec();
+        let mut sql = shell::WRITABLE_ON.to_vec();
+        sql.extend_from_slice(
+            b"INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table',",
+        );
         write_text(&mut sql, table.name.as_bytes());
         sql.push(b',');
         write_text(&mut sql, table.name.as_bytes());

@@ -47,6 +47,23 @@ impl ObjectKind {
     }
 }
 
+/// What turns writable_schema on in a dump: the sqlite3 CLI turns SQLite's defensive mode on
+/// from 3.44 (`--unsafe-testing` turns it off), which makes it ignore writable_schema, so a dump
+/// asks for it off first, by the shell command every CLI since 3.26 knows (and answers with a
+/// line of output, [`is_dbconfig_echo`]).
+pub const WRITABLE_ON: &[u8] = b".dbconfig defensive off\nPRAGMA writable_schema=ON;\n";
+
+/// Whether `line` (without its line end) is what the sqlite3 CLI prints when it runs one of a
+/// dump's `.dbconfig` commands: the setting's name right-aligned in 19 columns, then on or off.
+pub fn is_dbconfig_echo(line: &str) -> bool {
+    let Some((name, value)) = line.trim_start().split_once(' ') else {
+        return false;
+    };
+    line.len() == 19 + 1 + value.len()
+        && matches!(name, "defensive" | "dqs_ddl")
+        && matches!(value, "on" | "off")
+}
+
 /// Write the statement that recreates a schema object with exactly `sql` as its stored text.
 pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8]) {
     // A name SQLite reserves for itself (`sqlite_…`) is only accepted with writable_schema on:
@@ -55,7 +72,7 @@ pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8])
         .get(..7)
         .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"));
     if reserved {
-        out.extend_from_slice(b"PRAGMA writable_schema=ON;\n");
+        out.extend_from_slice(WRITABLE_ON);
     }
     if reads_back_exactly(kind, sql) {
         out.extend_from_slice(sql);
@@ -79,7 +96,8 @@ pub fn write_object(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8])
 /// Set the stored text of an object to exactly `sql` and reload the schema, so that everything
 /// after (rows, indexes) works from the exact definition.
 pub fn write_fixup(out: &mut Vec<u8>, kind: ObjectKind, name: &str, sql: &[u8]) {
-    out.extend_from_slice(b"PRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET sql=");
+    out.extend_from_slice(WRITABLE_ON);
+    out.extend_from_slice(b"UPDATE sqlite_schema SET sql=");
     write_text(out, sql);
     out.extend_from_slice(b" WHERE type='");
     out.extend_from_slice(kind.as_str().as_bytes());

@@ -88,7 +88,8 @@ fn blank_end(sql: &[u8], mut pos: usize) -> usize {
 }
 
 /// Run the sqlite3 shell command `line` as the CLI would: dumps hold only `.dbconfig dqs_ddl on`
-/// (see `dump::dqs`); anything else is refused rather than skipped.
+/// (see `dump::dqs`) and `.dbconfig defensive off` (`dump::shell::WRITABLE_ON`); anything else
+/// is refused rather than skipped.
 fn shell_command(conn: &Connection, line: &[u8]) -> Result<()> {
     use rusqlite::config::DbConfig;
     let text = String::from_utf8_lossy(line);
@@ -96,9 +97,10 @@ fn shell_command(conn: &Connection, line: &[u8]) -> Result<()> {
     let config = match words[..] {
         [".dbconfig", "dqs_ddl", _] => DbConfig::SQLITE_DBCONFIG_DQS_DDL,
         [".dbconfig", "dqs_dml", _] => DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        [".dbconfig", "defensive", _] => DbConfig::SQLITE_DBCONFIG_DEFENSIVE,
         _ => bail!(
             "the SQL holds the sqlite3 shell command {:?}, which sqlgit does not run (only \
-             `.dbconfig dqs_ddl|dqs_dml on|off`): restore it with `sqlite3`",
+             `.dbconfig dqs_ddl|dqs_dml|defensive on|off`): restore it with `sqlite3`",
             text.trim()
         ),
     };

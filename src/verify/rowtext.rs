@@ -60,7 +60,7 @@ impl RowText {
             }
             None => {
                 self.close();
-                self.hash.update(data);
+                self.hash.update(without_shell_commands(data));
             }
         }
     }
@@ -75,6 +75,21 @@ impl RowText {
             self.hash.update(b";\n");
         }
     }
+}
+
+/// `data` without its lines that are sqlite3 shell commands (`.dbconfig …`): an older sqlgit
+/// wrote none, and what they ask for changes no byte of the restore.
+fn without_shell_commands(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !data.starts_with(b".dbconfig ") && !data.windows(11).any(|w| w == b"\n.dbconfig ") {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    let kept: Vec<u8> = data
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| !line.starts_with(b".dbconfig "))
+        .flatten()
+        .copied()
+        .collect();
+    std::borrow::Cow::Owned(kept)
 }
 
 /// Whether `path` is a file of a table's rows (any format).
@@ -171,6 +186,23 @@ mod tests {
         plain.update(b"BEGIN;\n");
         plain.update(v1.as_bytes());
         assert_eq!(hash_as(Format::V1, &f1), plain.finalize().to_vec());
+    }
+
+    /// A snapshot of an older sqlgit, which asked the CLI for nothing (`.dbconfig`), hashes as
+    /// today's does.
+    #[test]
+    fn shell_commands_are_not_compared() {
+        let vt = "PRAGMA writable_schema=ON;\nINSERT INTO sqlite_schema VALUES('x');\n";
+        let old = [
+            ("0-header.sql", "BEGIN;\n"),
+            ("1-tables/f/0-create.sql", vt),
+        ];
+        let new_vt = format!(".dbconfig defensive off\n{vt}");
+        let new = [
+            ("0-header.sql", ".dbconfig dqs_ddl on\nBEGIN;\n"),
+            ("1-tables/f/0-create.sql", new_vt.as_str()),
+        ];
+        assert_eq!(hash(&old), hash(&new));
     }
 
     /// A table name with a line break and quotes in it, and a column list: the statement's first

@@ -446,7 +446,7 @@ fn busy_timeout_without_into_is_a_usage_error() {
 /// told, and the dump's header tells it (3.40 prints the setting); `restore --to`,
 /// `--from-file` and `verify` run the same header. A schema without them gets no such line.
 #[test]
-fn a_schema_with_double_quoted_strings_restores_through_newer_clis_too() {
+fn schemas_needing_shell_settings_restore_through_newer_clis_too() {
     let env = TestEnv::new();
     let db = env.db_from_script(
         "app.db",
@@ -478,6 +478,21 @@ fn a_schema_with_double_quoted_strings_restores_through_newer_clis_too() {
         .success();
     compare_databases(&db, &from_file);
     env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+
+    // writable_schema (a virtual table's row) needs defensive mode off, which the CLI turns on
+    // from 3.44: the dump asks for it off right before.
+    let fts = env.db_from_script(
+        "fts.db",
+        b"CREATE VIRTUAL TABLE f USING fts5(body); INSERT INTO f VALUES ('hello');",
+    );
+    let out = env.sqlgit(&["dump", &s(&fts)]).success().output.stdout;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("\n.dbconfig defensive off\nPRAGMA writable_schema=ON;\nINSERT INTO"));
+    let fts_repo = env.path("fts.sqlgit");
+    env.sqlgit(&["snapshot", &s(&fts), "--repo", &s(&fts_repo)])
+        .success();
+    snapshot_and_restore_to(&env, &fts, &fts_repo, "fts-to.db");
+    env.sqlgit(&["verify", "--repo", &s(&fts_repo)]).success();
 
     let plain = env.db_from_script("plain.db", b"CREATE TABLE \"t\"(\"a\" DEFAULT \"d\");");
     let out = env.sqlgit(&["dump", &s(&plain)]).success().output.stdout;

@@ -35,7 +35,11 @@ fn text_with_a_semicolon_is_not_stored_as_typed() {
     assert!(exact(ObjectKind::View, "CREATE VIEW v AS SELECT ';' AS x"));
     let mut out = Vec::new();
     write_object(&mut out, ObjectKind::Table, "t", b"CREATE TABLE t(a); junk");
-    assert!(out.starts_with(b"CREATE TABLE t(a);\nPRAGMA writable_schema=ON;\n"));
+    assert!(
+        out.starts_with(
+            b"CREATE TABLE t(a);\n.dbconfig defensive off\nPRAGMA writable_schema=ON;\n"
+        )
+    );
 }
 
 #[test]
