@@ -282,6 +282,38 @@ int sqlgit_atof340_f128_is_correct(i64 s, int e, int esign){
 #endif
 }
 
+/*
+** Not part of 3.40: whether the exact value of the literal (s, e, esign) is a
+** normal double lying more than `margin` x87 ulps away from every midpoint
+** between two adjacent doubles (see src/dump/real/newer.rs, which needs it
+** for the parsers of 3.43 and later).  Decided on 3.40's x87 result
+** y = s * 10^e (or s / 10^e): 10^e is exact for e <= 27, so y is the exact
+** value rounded once; above, sqlite3Pow10's squares are rounded too, which the
+** caller allows for with a larger margin.  0 where this build has no x87
+** type, for e > 307 (3.40 then works in double), and near the ends of the
+** double range.
+*/
+int sqlgit_atof_clear_of_midpoint(i64 s, int e, int esign, int margin){
+#if HAVE_LD80 && (defined(__x86_64__) || defined(__i386__))
+  long double y;
+  union { long double ld; uint64_t w[2]; } u;
+  unsigned low;
+  int exponent;
+  if( e>307 ) return 0;
+  y = esign<0 ? s / tab_ld80[e] : s * tab_ld80[e];
+  if( y<0 ) y = -y;
+  u.w[0] = u.w[1] = 0;
+  u.ld = y;
+  exponent = (int)(u.w[1] & 0x7fff) - 16383;
+  if( exponent < -1020 || exponent > 1022 ) return 0;
+  low = (unsigned)(u.w[0] & 0x7ff);   /* the 11 bits below a double's 53 */
+  return low+(unsigned)margin < 0x400 || low > 0x400+(unsigned)margin;
+#else
+  (void)s; (void)e; (void)esign; (void)margin;
+  return 0;
+#endif
+}
+
 /* Whether ld80, f128, f64, f64msvc (in that order) are computed exactly as
 ** on their platform by this build. */
 const int sqlgit_atof340_native[4] = { HAVE_LD80, HAVE_F128, 1, 1 };

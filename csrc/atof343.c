@@ -19,7 +19,8 @@
 ** less than a 64-bit ulp (however the C compiler contracts them into fused
 ** multiply-adds), so src/dump/real.rs accepts a literal for them only when the
 ** exact value lies well away from a rounding midpoint between two doubles,
-** which sqlgit_atof_clear_of_midpoint() tells from 3.40's x87 result.
+** which sqlgit_atof_clear_of_midpoint() (csrc/atof340.c) tells from 3.40's x87
+** result.
 ** Do NOT "fix" anything: the inaccuracy is the point.
 */
 #include <float.h>
@@ -137,43 +138,3 @@ double sqlgit_atof343_calc_ld80(u64 s, int e){
 
 /* Whether sqlgit_atof343_calc_ld80 computes as x86-64's sqlite3 3.43-3.46. */
 const int sqlgit_atof343_native = HAVE_LD80;
-
-/*
-** Whether the exact value of the decimal literal that 3.40's parser reduced
-** to (s, e, esign) lies more than `margin` x87 ulps away from every midpoint
-** between two adjacent doubles, and is a normal double: then every parser
-** whose result is within `margin` - 1 x87 ulps of the exact value (the
-** binary128 loop and the double-double steps of 3.43-3.51, and any correctly
-** rounding one) rounds it to the same, correctly rounded, double.  Decided on
-** 3.40's x87 result y = s * 10^e (or s / 10^e): 10^e is exact for e <= 27, so
-** y is the exact value rounded once (off by at most half an x87 ulp); above,
-** sqlite3Pow10 squares up to 9 times (each product rounded), which the caller
-** allows for with a larger margin.  0 where this build has no x87 type, for
-** e > 307 (3.40 then works in double), and near the ends of the double range.
-*/
-int sqlgit_atof_clear_of_midpoint(i64 s, int e, int esign, int margin){
-#if HAVE_LD80 && (defined(__x86_64__) || defined(__i386__))
-  long double p = 1.0L, x = 10.0L, y;
-  int k = e;
-  union { long double ld; uint64_t w[2]; } u;
-  unsigned low;
-  int exponent;
-  if( e>307 ) return 0;
-  while( k ){
-    if( k & 1 ) p *= x;
-    k >>= 1;
-    if( k ) x *= x;
-  }
-  y = esign<0 ? s / p : s * p;
-  if( y<0 ) y = -y;
-  u.w[0] = u.w[1] = 0;
-  u.ld = y;
-  exponent = (int)(u.w[1] & 0x7fff) - 16383;
-  if( exponent < -1020 || exponent > 1022 ) return 0;
-  low = (unsigned)(u.w[0] & 0x7ff);   /* the 11 bits below a double's 53 */
-  return low+(unsigned)margin < 0x400 || low > 0x400+(unsigned)margin;
-#else
-  (void)s; (void)e; (void)esign; (void)margin;
-  return 0;
-#endif
-}

@@ -181,7 +181,7 @@ fn reads_back_everywhere(lit: &str, want: f64) -> bool {
         m.is_native()
             && (m == Model::F128 && Model::f128_is_correct(s, e, esign)
                 || m.calc(s, e, esign).to_bits() == want)
-    }) && newer::reads_back_after_340(lit, want, s, e, esign)
+    }) && newer::reads_back_after_340(want, s, e, esign)
 }
 
 /// Append to `out` an SQL expression that sqlite3 (3.40 and newer) evaluates to exactly `v`

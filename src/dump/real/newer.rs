@@ -27,22 +27,25 @@ unsafe extern "C" {
     fn sqlgit_atof343_calc_ld80(s: u64, e: c_int) -> f64;
     /// Whether `sqlgit_atof343_calc_ld80` computes as x86-64 does (this build has x87).
     static sqlgit_atof343_native: c_int;
-    /// Whether the exact value of 3.40's reduced literal (s, e, esign) is a normal double
-    /// lying more than `margin` x87 ulps from every midpoint between two doubles.
+    /// `csrc/atof340.c`: whether the exact value of 3.40's reduced literal (s, e, esign) is a
+    /// normal double lying more than `margin` x87 ulps from every midpoint between two doubles.
     fn sqlgit_atof_clear_of_midpoint(s: i64, e: c_int, esign: c_int, margin: c_int) -> c_int;
 }
 
-/// Whether every sqlite3 from 3.43 on reads `lit` (a shortest round-trip literal, unsigned)
-/// back as exactly `want`. `(s, e, esign)`: the literal as 3.40's parser reduced it.
-pub(super) fn reads_back_after_340(lit: &str, want: u64, s: i64, e: c_int, esign: c_int) -> bool {
-    let (mut s343, mut e343) = (0u64, 0);
-    // SAFETY: pointer and length describe a live byte slice which the C code only reads; the
-    // out-pointers are to live locals.
-    let nonzero =
-        unsafe { sqlgit_atof343_parse(lit.as_ptr(), lit.len() as c_int, 0, &mut s343, &mut e343) };
-    if nonzero == 0 || e343 == 0 {
-        // A signed zero, or `(double)s` (double-double: `s` split into two exact halves, then
-        // summed): correctly rounded in every version, so `want`.
+/// Whether every sqlite3 from 3.43 on reads a shortest round-trip literal back as exactly `want`
+/// (its bits, unsigned), given the literal as 3.40's parser reduced it: `(s, e, esign)`.
+pub(super) fn reads_back_after_340(want: u64, s: i64, e: c_int, esign: c_int) -> bool {
+    // 3.43's parse of the literal, from 3.40's: the same digits, trailing zeros dropped the same
+    // way for a negative exponent; a positive one is folded into the significand further, up to
+    // the unsigned bound. (Shortest literals have at most 17 digits: no digit is ever dropped.)
+    let (mut s343, mut e343) = (s.unsigned_abs(), if esign < 0 { -e } else { e });
+    while e343 > 0 && s343 < u64::MAX / 10 {
+        s343 *= 10;
+        e343 -= 1;
+    }
+    if e343 == 0 {
+        // `(double)s` (double-double: `s` split into two exact halves, then summed): correctly
+        // rounded in every version, so `want`.
         return true;
     }
     // SAFETY: a constant defined in csrc/atof343.c.
@@ -51,7 +54,8 @@ pub(super) fn reads_back_after_340(lit: &str, want: u64, s: i64, e: c_int, esign
         // which 3.43-3.46's double-double start converts back to an integer out of range.
         return false;
     }
-    // SAFETY: functions of plain values.
+    // SAFETY: functions of plain values (the x87 power table is filled by the 3.40 models,
+    // which the caller ran first).
     let ld80 = unsafe { sqlgit_atof343_calc_ld80(s343, e343) };
     if ld80.to_bits() != want {
         return false;
@@ -61,7 +65,7 @@ pub(super) fn reads_back_after_340(lit: &str, want: u64, s: i64, e: c_int, esign
     // doubles the error (1e256 is within 15 ulps), the products of squares add one rounding
     // each: with the last multiply or divide, within 22 ulps for e <= 307.
     let margin = if e <= 27 { 2 } else { 32 };
-    // SAFETY: a function of plain values.
+    // SAFETY: a function of plain values that only reads the filled tables.
     unsafe { sqlgit_atof_clear_of_midpoint(s, e, esign, margin) != 0 }
 }
 
