@@ -12,13 +12,10 @@ pub enum Failure {
     /// The command was used wrongly, or (for `diff`) could not compare: exit 2.
     #[error("{0}")]
     Usage(String),
-    /// Another run holds the repository's lock past the timeout.
-    #[error(
-        "repository {repo} is busy: another sqlgit run holds its lock (waited {waited}; a run \
-         holds it while it snapshots and then for up to --push-timeout while its remotes \
-         answer: if runs overlap, lower --push-timeout or raise --lock-timeout)"
-    )]
-    Busy { repo: String, waited: String },
+    /// Another run holds the repository's lock past the timeout; `detail` names it when it can
+    /// (see `store::lock`) and says what frees the lock.
+    #[error("repository {repo} is busy: {detail}")]
+    Busy { repo: String, detail: String },
 }
 
 /// How a command that returned normally ends.

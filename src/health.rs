@@ -24,6 +24,9 @@ pub struct Health {
     pub in_progress: Option<Started>,
     /// A run that started and never finished (killed, or the machine stopped).
     pub unfinished: Option<Started>,
+    /// The process holding the repository's lock now, when it is alive and named itself (any
+    /// command that takes the lock, not only a snapshot run).
+    pub holder: Option<lock::Holder>,
     /// Snapshot commits the history remote has not confirmed.
     pub pending_history: usize,
     /// Whether the latest remote holds the newest snapshot.
@@ -48,9 +51,17 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         .as_ref()
         .map(|c| (c.id().to_string(), c.time().seconds()));
     let age = newest.as_ref().map(|(_, t)| (now - t).max(0));
-    let held = lock::is_held(&store.path);
+    let holder = lock::holder(&store.path);
+    let held = holder.is_some() || lock::is_held(&store.path);
+    // A run's record is under way only while its own process holds the lock (a later prune
+    // may hold it after the run was killed); a holder that did not name itself (an older
+    // sqlgit) is taken for the run only while the run's process lives.
+    let holds = |r: &Started| match &holder {
+        Some(h) => h.pid == r.pid,
+        None => !crate::store::left_by_dead_process(&r.pid.to_string()),
+    };
     let (in_progress, unfinished) = match &st.running {
-        Some(r) if held => (Some(r.clone()), None),
+        Some(r) if held && holds(r) => (Some(r.clone()), None),
         Some(r) => (None, Some(r.clone())),
         None => (None, None),
     };
@@ -75,6 +86,10 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
             "the last run failed: {}",
             run.error.clone().unwrap_or_default()
         ));
+    }
+    // It blocks every later run until someone continues or ends it.
+    if let Some(h) = holder.as_ref().filter(|h| h.stopped) {
+        problems.push(h.describe(now));
     }
     if let Some(why) = unreadable {
         problems.push(format!(
@@ -111,6 +126,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         oldest_local: oldest,
         in_progress,
         unfinished,
+        holder,
         pending_history: pending_history(store).unwrap_or(0),
         latest_current,
         repo_bytes: dir_size(&store.path),

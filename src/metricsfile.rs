@@ -9,7 +9,6 @@
 //! appended to.
 
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -29,7 +28,8 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
         _ => Path::new("."),
     };
     let lock = File::open(dir).with_context(|| format!("lock {}", dir.display()))?;
-    flock(&lock)?;
+    // Held for a moment by each writer: one that waits longer waits for a stopped process.
+    crate::store::lock::flock_briefly(&lock, dir, dir, std::time::Duration::from_secs(10))?;
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -78,14 +78,6 @@ fn repo_label(line: &str) -> Option<&str> {
         }
     }
     None
-}
-
-fn flock(file: &File) -> Result<()> {
-    // SAFETY: flock(2) on an open descriptor; released when `file` is closed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("lock the metrics file");
-    }
-    Ok(())
 }
 
 /// One metric family: its `# HELP`/`# TYPE` lines and its samples (`name{labels}`, line).

@@ -60,6 +60,13 @@ pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
     Ok(path.with_file_name(tmp_name))
 }
 
+/// Remove the temporary file `tmp` (from [`temp_beside`]) and SQLite's files beside it if the
+/// run is stopped before the returned guard is dropped.
+pub fn remove_on_stop(tmp: &Path) -> crate::stop::Scratch {
+    let sides = SIDE_FILES.iter().map(|s| side_file(tmp, s));
+    crate::stop::remove_on_stop(std::iter::once(tmp.to_path_buf()).chain(sides))
+}
+
 /// Remove the files named `STEM<pid>` beside `path` (and a database's `-journal`, `-wal`,
 /// `-shm` beside them) whose process is gone: a killed `restore` or `dump -o` leaves a file as
 /// large as the database, which nothing else removes. A live process's file is never touched.
@@ -161,6 +168,7 @@ pub enum Output {
         writer: Box<dyn Finish>,
         tmp: PathBuf,
         target: PathBuf,
+        _remove: crate::stop::Scratch,
     },
 }
 
@@ -190,6 +198,7 @@ impl Output {
             });
         }
         let tmp = temp_beside(target, "tmp")?;
+        let remove = remove_on_stop(&tmp);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -203,6 +212,7 @@ impl Output {
             writer,
             tmp,
             target: target.to_path_buf(),
+            _remove: remove,
         })
     }
 
@@ -217,6 +227,7 @@ impl Output {
                 writer,
                 tmp,
                 target,
+                ..
             } => {
                 let result = (|| -> Result<()> {
                     writer.finish_stream()?; // the compressed stream's end; closes the file

@@ -143,13 +143,9 @@ pub fn update<T>(repo_dir: &Path, change: impl FnOnce(&mut State) -> T) -> (Stat
 
 /// An exclusive `flock` on the folder `dir`, released when the file is dropped.
 fn lock_dir(dir: &Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(dir).with_context(|| format!("lock {}", dir.display()))?;
-    // SAFETY: flock(2) on an open descriptor; released when `file` is closed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(e).with_context(|| format!("lock {}", dir.display()));
-    }
+    // Held for a moment by each writer: one that waits longer waits for a stopped process.
+    crate::store::lock::flock_briefly(&file, dir, dir, std::time::Duration::from_secs(10))?;
     Ok(file)
 }
 

@@ -3,13 +3,13 @@
 //! past `--push-timeout`) must still fail loudly: one line on stderr, the failure recorded in
 //! the state and metrics files, the failure hook fired, a non-zero exit. Lower modules call
 //! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded, and
-//! `verify` its scratch directory, with [`remove_on_stop`]. The repository is left as a
-//! `kill -9` would leave it, which the next run repairs by itself. Commands that only read
-//! (`query`, `diff --live`) watch with [`watch_signals_reading`]: stopped, they remove their
-//! temporary copies (a restored database, a live dump) and say so.
-
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+//! commands their temporary files and directories with [`remove_on_stop`]. The repository is
+//! left as a `kill -9` would leave it, which the next run repairs by itself. Every command
+//! watches for signals the same way ([`watch_command`], called once where commands are
+//! dispatched); its [`Kind`] decides what the line says, and its error exit code is kept (2 for
+//! `diff` and `history`, whose 1 means an answer).
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -18,31 +18,45 @@ type Recorder = Box<dyn Fn(&str) + Send + Sync>;
 static RECORDER: Mutex<Option<Recorder>> = Mutex::new(None);
 static STOPPING: AtomicBool = AtomicBool::new(false);
 static WATCHING: Once = Once::new();
-/// The process is a command that only reads: a stop says so, not that a run goes on.
-static READING: AtomicBool = AtomicBool::new(false);
-/// Directories removed when the run is stopped.
-static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// What the process is (a [`Kind`] as u8), and its exit code when stopped.
+static KIND: AtomicU8 = AtomicU8::new(Kind::Run as u8);
+static EXIT_CODE: AtomicI32 = AtomicI32::new(1);
+/// Files and directories removed when the run is stopped, by their guard's number.
+static SCRATCH: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+static SCRATCH_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Remove the directory `dir` (a scratch directory of restored copies) if the run is stopped
-/// before the returned guard is dropped.
-pub fn remove_on_stop(dir: &Path) -> Scratch {
-    let dir = dir.to_path_buf();
+/// What a command leaves when it is stopped, which its line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A run that records itself (`snapshot`, `push`, `verify`): the next run goes on from it.
+    Run,
+    /// A command that only reads (`cat`, `log`, `diff`, `query`…): nothing was changed.
+    Reading,
+    /// A command whose change is made in one step at its end (`restore`, `prune`, `init`):
+    /// stopped, it was not made, or it was made whole.
+    Changing,
+}
+
+/// Remove `paths` (temporary files, or directories with everything in them) if the run is
+/// stopped before the returned guard is dropped. Each must be a name this process alone uses.
+pub fn remove_on_stop(paths: impl IntoIterator<Item = PathBuf>) -> Scratch {
+    let id = SCRATCH_IDS.fetch_add(1, Ordering::SeqCst);
     SCRATCH
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(dir.clone());
-    Scratch(dir)
+        .extend(paths.into_iter().map(|p| (id, p)));
+    Scratch(id)
 }
 
-/// Dropping it forgets the directory [`remove_on_stop`] registered.
-pub struct Scratch(PathBuf);
+/// Dropping it forgets what [`remove_on_stop`] registered.
+pub struct Scratch(u64);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         SCRATCH
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|d| d != &self.0);
+            .retain(|(id, _)| *id != self.0);
     }
 }
 
@@ -196,8 +210,11 @@ pub fn stop(reason: &str) -> ! {
             eprintln!("sqlgit: {reason}");
         }
     }
-    for dir in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        let _ = std::fs::remove_dir_all(dir);
+    for (_, path) in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+            _ => std::fs::remove_file(path),
+        };
     }
     if let Ok(slot) = RECORDER.lock()
         && let Some(record) = slot.as_ref()
@@ -207,13 +224,14 @@ pub fn stop(reason: &str) -> ! {
     if told.is_some() {
         wait_for_hooks();
     }
-    std::process::exit(1)
+    std::process::exit(EXIT_CODE.load(Ordering::SeqCst))
 }
 
-/// [`watch_signals`] for a command that only reads (no run to record or continue): a signal
-/// removes what [`remove_on_stop`] registered and exits 1 with one line saying so.
-pub fn watch_signals_reading() {
-    READING.store(true, Ordering::SeqCst);
+/// Watch for signals (see [`watch_signals`]) in a command of this `kind`, which exits with
+/// `exit_code` when stopped.
+pub fn watch_command(kind: Kind, exit_code: i32) {
+    KIND.store(kind as u8, Ordering::SeqCst);
+    EXIT_CODE.store(exit_code, Ordering::SeqCst);
     watch_signals();
 }
 
@@ -292,16 +310,23 @@ fn start_watching() {
                     SIGINT => "SIGINT",
                     _ => "SIGHUP",
                 };
-                if READING.load(Ordering::SeqCst) {
+                let why = "a time limit in cron or systemd, a shutdown, or by hand";
+                let kind = KIND.load(Ordering::SeqCst);
+                if kind == Kind::Reading as u8 {
                     stop(&format!(
                         "stopped by {name}: its temporary files were removed, nothing else \
                          was changed"
                     ));
                 }
+                if kind == Kind::Changing as u8 {
+                    stop(&format!(
+                        "stopped by {name} before it finished ({why}): its temporary files \
+                         were removed and nothing is lost; run it again to finish"
+                    ));
+                }
                 stop(&format!(
-                    "stopped by {name} before the run finished (a time limit in cron or \
-                     systemd, a shutdown, or by hand): nothing is lost, the next run goes on \
-                     from here"
+                    "stopped by {name} before the run finished ({why}): nothing is lost, the \
+                     next run goes on from here"
                 ));
             }
         });

@@ -87,7 +87,7 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         )
     })?;
     // A run stopped by a signal (`timeout` in cron) removes its restored copies too.
-    let _remove = crate::stop::remove_on_stop(scratch.path());
+    let _remove = crate::stop::remove_on_stop([scratch.path().to_path_buf()]);
     for (n, folder) in folders.iter().enumerate() {
         let what = format!("snapshot {id}, database {folder}");
         let tree = db_tree(repo, commit, Some(folder)).with_context(|| what.clone())?;

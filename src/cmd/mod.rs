@@ -171,8 +171,11 @@ pub fn parse() -> Result<Cli, clap::Error> {
     Cli::try_parse()
 }
 
-/// Dispatch to the subcommand.
+/// Dispatch to the subcommand, watching for the signals that stop it (the same way for every
+/// command: one line on stderr, its temporary files removed, its error exit code).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let (kind, exit_code) = cli.command.stops();
+    crate::stop::watch_command(kind, exit_code);
     match cli.command {
         Command::Dump(args) => dump::run(args),
         Command::Snapshot(args) => snapshot::run(args),
@@ -189,6 +192,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => verify::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
+    }
+}
+
+impl Command {
+    /// What the command leaves when a signal stops it, and the exit code it says errors with.
+    fn stops(&self) -> (crate::stop::Kind, i32) {
+        use crate::stop::Kind::{Changing, Reading, Run};
+        match self {
+            Command::Snapshot(_) | Command::Push(_) | Command::Verify(_) => (Run, 1),
+            Command::Restore(_) | Command::Prune(_) | Command::Init(_) => (Changing, 1),
+            // Their exit 1 is an answer ("they differ", "no change found").
+            Command::Diff(_) | Command::History(_) => (Reading, 2),
+            Command::Dump(_)
+            | Command::Log(_)
+            | Command::Cat(_)
+            | Command::Query(_)
+            | Command::Status(_)
+            | Command::Completions(_)
+            | Command::Man(_) => (Reading, 1),
+        }
     }
 }
 

@@ -62,11 +62,14 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
                 "run started at {}: {}",
                 time(run.unix),
                 if h.unfinished.is_some() {
-                    "did not finish"
+                    "did not finish".to_string()
                 } else {
-                    "in progress"
+                    format!("in progress (process {})", run.pid)
                 }
             );
+        }
+        if let Some(holder) = &h.holder {
+            say!("lock: {}", holder.describe(when::unix_now()));
         }
         if let Some(run) = &st.last_run {
             say!(
@@ -171,6 +174,8 @@ fn to_json(store: &Store, h: &health::Health) -> serde_json::Value {
         "running": st.running.as_ref().map(|r| json!({"time": time(r.unix), "unix": r.unix,
                                                       "pid": r.pid, "finished": false,
                                                       "in_progress": h.unfinished.is_none()})),
+        "lock_holder": h.holder.as_ref().map(|l| json!({"pid": l.pid, "since": time(l.since),
+                                                        "unix": l.since, "stopped": l.stopped})),
         "last_success": st.last_success.map(time),
         "remotes": remotes,
         "repository_bytes": h.repo_bytes,

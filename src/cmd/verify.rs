@@ -53,7 +53,6 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
             short(&commit)
         );
     }
-    crate::stop::watch_signals();
     let report = crate::verify::verify(repo, &commit, &folders)?;
     // Warnings mean the check is not a full pass: said on stderr even with --quiet.
     for w in &report.warnings {

@@ -54,13 +54,12 @@ pub fn dump(
         None => Format::CURRENT,
     };
     // Interrupted (Ctrl-C, a time limit), the temporary repository goes too.
-    crate::stop::watch_signals_reading();
     let dir = tempfile::Builder::new()
         .prefix("sqlgit-live-")
         .permissions(Permissions::from_mode(0o700))
         .tempdir()
         .context("create a temporary directory (TMPDIR) for the live database's dump")?;
-    let remove = crate::stop::remove_on_stop(dir.path());
+    let remove = crate::stop::remove_on_stop([dir.path().to_path_buf()]);
     let git_dir = dir.path().join("live.git");
     Repository::init_bare(&git_dir).with_context(|| {
         format!(

@@ -90,13 +90,12 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
         .map(|id| repo.find_commit(*id))
         .collect::<Result<Vec<_>, _>>()?;
     // Interrupted (Ctrl-C, a time limit), the restored copies go too.
-    crate::stop::watch_signals_reading();
     let dir = tempfile::Builder::new()
         .prefix("sqlgit-query-")
         .permissions(Permissions::from_mode(0o700))
         .tempdir()
         .context("create a temporary directory (TMPDIR) for the restored snapshot")?;
-    let _remove = crate::stop::remove_on_stop(dir.path());
+    let _remove = crate::stop::remove_on_stop([dir.path().to_path_buf()]);
     let mut answers: Vec<Option<Answer>> = vec![None; commits.len()];
     for (i, commit) in commits.iter().enumerate() {
         if answers[i].is_some() {

@@ -28,6 +28,7 @@ pub(super) fn save_aside(
     page_size: i64,
 ) -> Result<PathBuf> {
     let tmp = crate::output::temp_beside(target, "sqlgit-saving-")?;
+    let _remove = crate::output::remove_on_stop(&tmp);
     remove_with_sidecars(&tmp)?;
     let saved = (|| -> Result<PathBuf> {
         let mut out = create(&tmp)?;

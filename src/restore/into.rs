@@ -43,6 +43,7 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     let mut live = open(target, busy_timeout)?;
     let layout = Layout::of(&live).with_context(|| format!("database {}", target.display()))?;
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
+    let _remove = crate::output::remove_on_stop(&tmp);
     remove_with_sidecars(&tmp)?;
     let dest = format!("into {}", target.display());
     let fallback = fallback(source, target);

@@ -189,6 +189,7 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         );
     }
     let tmp = temp_path(target)?;
+    let _remove = crate::output::remove_on_stop(&tmp);
     if target.exists() && !force {
         bail!("{} exists; use --force to replace it", target.display());
     }

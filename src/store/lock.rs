@@ -1,9 +1,12 @@
 //! One run at a time per repository: an advisory `flock` on `DIR/sqlgit.lock`. The kernel drops
-//! the lock when its process dies, so a killed run never blocks the next one.
+//! the lock when its process dies, so a killed run never blocks the next one. A run that is
+//! alive but stopped (SIGSTOP, Ctrl-Z) or stuck keeps it, though: the holder writes its pid and
+//! the time into the file, so that a run that finds the lock busy, and `status`, can name it,
+//! say whether it is stopped, and give the command that frees the lock.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,13 +19,35 @@ pub struct Lock {
 
 /// Take the repository's lock, waiting up to `timeout` for another run to finish.
 pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
-    match lock_file(&repo_dir.join("sqlgit.lock"), timeout)? {
+    match lock_file(&repo_dir.join(LOCK_FILE), timeout)? {
         Some(lock) => Ok(lock),
         None => Err(crate::error::Failure::Busy {
             repo: repo_dir.display().to_string(),
-            waited: humantime::format_duration(timeout).to_string(),
+            detail: busy_detail(holder(repo_dir).as_ref(), timeout),
         }
         .into()),
+    }
+}
+
+const LOCK_FILE: &str = "sqlgit.lock";
+
+/// Why the lock is still held after waiting `waited`, and what frees it.
+fn busy_detail(holder: Option<&Holder>, waited: Duration) -> String {
+    let waited = humantime::format_duration(waited);
+    match holder {
+        Some(h) if h.stopped => format!("{} (waited {waited})", h.describe(now())),
+        Some(h) => format!(
+            "{} (waited {waited}; a run holds it while it snapshots and then for up to \
+             --push-timeout while its remotes answer: if runs overlap, lower --push-timeout or \
+             raise --lock-timeout; if it is stuck, `kill {}` ends it)",
+            h.describe(now()),
+            h.pid
+        ),
+        None => format!(
+            "another sqlgit run holds its lock (waited {waited}; a run holds it while it \
+             snapshots and then for up to --push-timeout while its remotes answer: if runs \
+             overlap, lower --push-timeout or raise --lock-timeout)"
+        ),
     }
 }
 
@@ -40,6 +65,11 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     let start = Instant::now();
     loop {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            // Best effort: a holder that is not named is only less helpful.
+            let line = format!("{} {}\n", std::process::id(), now());
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.write_all_at(line.as_bytes(), 0));
             return Ok(Some(Lock { _file: file }));
         }
         let err = std::io::Error::last_os_error();
@@ -53,9 +83,38 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     }
 }
 
+/// A short-lived exclusive `flock` on `file` (a folder: the state file's, the metrics file's),
+/// waiting up to `timeout`: a process stopped (SIGSTOP, Ctrl-Z) while it held one must not
+/// hang every later run forever. The error says who holds `repo_dir`'s lock, when it can.
+pub fn flock_briefly(file: &File, what: &Path, repo_dir: &Path, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        // SAFETY: flock(2) on an open descriptor; released when `file` is closed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err).with_context(|| format!("lock {}", what.display()));
+        }
+        if start.elapsed() >= timeout {
+            let who = holder(repo_dir).map_or_else(
+                || "a stopped or stuck process holds it".to_string(),
+                |h| h.describe(now()),
+            );
+            anyhow::bail!(
+                "lock {}: still held after {} ({who})",
+                what.display(),
+                humantime::format_duration(timeout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether a run holds the repository's lock now (false when there is no lock file).
 pub fn is_held(repo_dir: &Path) -> bool {
-    let Ok(file) = File::open(repo_dir.join("sqlgit.lock")) else {
+    let Ok(file) = File::open(repo_dir.join(LOCK_FILE)) else {
         return false;
     };
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
@@ -63,4 +122,159 @@ pub fn is_held(repo_dir: &Path) -> bool {
         return false;
     }
     true
+}
+
+/// The process that holds a repository's lock, as it wrote itself into the lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// When it took the lock (Unix seconds).
+    pub since: i64,
+    /// Stopped by SIGSTOP or SIGTSTP (Ctrl-Z): it never lets go of the lock by itself.
+    pub stopped: bool,
+}
+
+impl Holder {
+    /// "sqlgit process PID has held it for D", or for a stopped one, that and what frees it.
+    pub fn describe(&self, now: i64) -> String {
+        let held =
+            humantime::format_duration(Duration::from_secs((now - self.since).max(0) as u64));
+        let pid = self.pid;
+        if self.stopped {
+            format!(
+                "sqlgit process {pid} holds its lock and is stopped (SIGSTOP, or Ctrl-Z in a \
+                 terminal; held for {held}): it never lets go by itself; `kill -CONT {pid}` \
+                 lets it finish, `kill {pid}` ends it"
+            )
+        } else {
+            format!("sqlgit process {pid} has held its lock for {held}")
+        }
+    }
+}
+
+/// Who holds the lock of `repo_dir` now, if it is held and its holder recorded itself. A pid
+/// whose process is gone, or was started after the lock was taken (the pid reused), is not
+/// named: only a live holder is.
+pub fn holder(repo_dir: &Path) -> Option<Holder> {
+    if !is_held(repo_dir) {
+        return None;
+    }
+    let text = std::fs::read_to_string(repo_dir.join(LOCK_FILE)).ok()?;
+    let (pid, since) = text.trim().split_once(' ')?;
+    let (pid, since) = (pid.parse::<u32>().ok()?, since.parse::<i64>().ok()?);
+    let stopped = match proc_stat(pid) {
+        Some((state, started)) => {
+            if matches!(state, 'Z' | 'X') || started.is_some_and(|s| s > since + 2) {
+                return None;
+            }
+            matches!(state, 'T' | 't')
+        }
+        // No /proc (not Linux): whether it exists at all.
+        None if super::left_by_dead_process(&pid.to_string()) => return None,
+        None => false,
+    };
+    Some(Holder {
+        pid,
+        since,
+        stopped,
+    })
+}
+
+/// A process's state letter and start time (Unix seconds, when known) from `/proc/PID/stat`;
+/// None when there is no such file (no such process, or no /proc).
+fn proc_stat(pid: u32) -> Option<(char, Option<i64>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) STATE PPID …": COMM may hold spaces and parentheses; field 22 is the start
+    // time in clock ticks after boot.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ticks = fields.nth(18).and_then(|f| f.parse::<i64>().ok());
+    // SAFETY: sysconf only reads a system setting.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<i64>().ok())
+    });
+    let started = match (ticks, boot) {
+        (Some(t), Some(b)) if hz > 0 => Some(b + t / hz as i64),
+        _ => None,
+    };
+    Some((state, started))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_named_only_while_it_lives_and_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path()), None);
+        let lock = lock(dir.path(), Duration::ZERO).unwrap();
+        let me = holder(dir.path()).expect("the holder is named");
+        assert_eq!((me.pid, me.stopped), (std::process::id(), false));
+        assert!((now() - me.since).abs() <= 2, "{me:?}");
+        drop(lock);
+        // The file still names the last holder, which no longer holds the lock.
+        assert_eq!(holder(dir.path()), None);
+        // A recorded pid whose process is gone is not named, even while the lock is held.
+        let _held = lock_file(&dir.path().join(LOCK_FILE), Duration::ZERO).unwrap();
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            format!("{} {}\n", i32::MAX, now()),
+        )
+        .unwrap();
+        assert_eq!(holder(dir.path()), None);
+        // One started after the lock was taken reuses a dead holder's pid.
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            format!("{} 1000\n", std::process::id()),
+        )
+        .unwrap();
+        assert_eq!(holder(dir.path()), None);
+    }
+
+    #[test]
+    fn a_brief_lock_held_by_a_stopped_process_fails_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = File::open(dir.path()).unwrap();
+        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let again = File::open(dir.path()).unwrap();
+        let start = Instant::now();
+        let e = flock_briefly(&again, dir.path(), dir.path(), Duration::from_millis(200));
+        assert!(format!("{:#}", e.unwrap_err()).contains("still held after 200ms"));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(held);
+        flock_briefly(&again, dir.path(), dir.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_stopped_holder_gets_the_commands_that_free_the_lock() {
+        let h = Holder {
+            pid: 4242,
+            since: 100,
+            stopped: true,
+        };
+        let line = busy_detail(Some(&h), Duration::from_secs(2));
+        assert!(
+            line.contains("process 4242") && line.contains("stopped"),
+            "{line}"
+        );
+        assert!(
+            line.contains("`kill -CONT 4242`") && line.contains("`kill 4242`"),
+            "{line}"
+        );
+        assert!(!line.contains("--lock-timeout"), "{line}");
+        let running = Holder {
+            stopped: false,
+            ..h
+        };
+        assert!(running.describe(160).ends_with("held its lock for 1m"));
+    }
 }

@@ -354,3 +354,52 @@ fn sigkill_while_moving_the_branch() {
     );
     assert_fsck_clean(&env, &repo);
 }
+
+/// Every command stopped by SIGTERM (cron's `timeout`, systemd) says so in one line and exits 1,
+/// removing its temporary files: `restore --to` its half-built database, `cat -o` its
+/// half-written file.
+#[test]
+fn commands_stopped_by_sigterm_say_so_and_leave_no_temporary_files() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "big.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40000)
+          INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+    );
+    let repo = env.path("big.sqlgit");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    let out_dir = env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let r = repo.display().to_string();
+    let (to, sql) = (out_dir.join("new.db"), out_dir.join("then.sql.gz"));
+    let (to, sql) = (to.display().to_string(), sql.display().to_string());
+    let runs: [(&[&str], &str); 2] = [
+        (
+            &["restore", "--repo", &r, "--to", &to],
+            ".new.db.sqlgit-restore-",
+        ),
+        (&["cat", "--repo", &r, "-o", &sql], ".then.sql.gz.tmp"),
+    ];
+    for (args, temp) in runs {
+        let out = env.sqlgit_signalled(args, libc::SIGTERM, temp, || {
+            let started = list_dir(&out_dir).iter().any(|n| n.starts_with(temp));
+            if started {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            started
+        });
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{temp}: {err}");
+        assert!(
+            err.starts_with("sqlgit: stopped by SIGTERM"),
+            "{temp}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{temp}: {err}");
+        assert_eq!(
+            list_dir(&out_dir),
+            Vec::<String>::new(),
+            "{temp}: left behind"
+        );
+    }
+}

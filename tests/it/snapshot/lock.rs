@@ -1,6 +1,8 @@
 //! The repository lock (held with the `flock` CLI): a bounded wait, and a killed holder never
 //! blocks the next run.
 
+use std::os::fd::AsRawFd;
+
 use super::*;
 
 // ------------------------------------------------------------------------------------------------
@@ -135,4 +137,99 @@ fn lock_bounds_the_wait_and_a_killed_holder_never_blocks() {
     assert_eq!(snapshot(&env, &db, &repo, Some(T + 300)), None);
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_fsck_clean(&env, &repo);
+}
+
+/// A run that is alive but stopped (Ctrl-Z, SIGSTOP) keeps the lock forever: the busy error and
+/// `status` name it, say it is stopped, and give the commands that free the lock. Once it is
+/// gone, its record is not said to hold anything, even while another process holds the lock.
+#[test]
+fn a_stopped_holder_is_named_with_the_commands_that_free_the_lock() {
+    let env = TestEnv::new();
+    let db = env.fixture_db("demo");
+    let repo = env.path("repo");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    // A writer holds the database: the next run waits for it, holding the repository's lock.
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN EXCLUSIVE; UPDATE authors SET name = name || '?';")
+        .unwrap();
+    let (db_arg, repo_arg) = (db.display().to_string(), repo.display().to_string());
+    let mut run = env
+        .sqlgit_cmd(&[
+            "snapshot",
+            &db_arg,
+            "--repo",
+            &repo_arg,
+            "--busy-timeout",
+            "60s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = run.id();
+    let started = Instant::now();
+    while !std::fs::read_to_string(repo.join("sqlgit-state.json"))
+        .unwrap_or_default()
+        .contains("\"running\": {")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Past the state file's update: the run waits for the writer.
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(200));
+
+    let busy = env
+        .sqlgit(&[
+            "snapshot",
+            &db_arg,
+            "--repo",
+            &repo_arg,
+            "--lock-timeout",
+            "1s",
+        ])
+        .code_is(1)
+        .stderr_str();
+    for part in [
+        format!("process {pid} holds its lock and is stopped"),
+        format!("`kill -CONT {pid}`"),
+        format!("`kill {pid}`"),
+    ] {
+        assert!(busy.contains(&part), "{part:?} not in: {busy}");
+    }
+    let status = env.sqlgit(&["status", "--repo", &repo_arg]).code_is(1);
+    assert!(
+        status
+            .stdout_str()
+            .contains(&format!("in progress (process {pid})")),
+        "{}",
+        status.stdout_str()
+    );
+    assert!(
+        status.stderr_str().contains(&format!("`kill -CONT {pid}`")),
+        "{}",
+        status.stderr_str()
+    );
+
+    // Gone, its record did not finish, whoever holds the lock now.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    drop(writer);
+    let lock = std::fs::File::open(repo.join("sqlgit.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let status = env.sqlgit(&["status", "--repo", &repo_arg]).code_is(1);
+    let all = format!("{}{}", status.stdout_str(), status.stderr_str());
+    assert!(all.contains("did not finish"), "{all}");
+    assert!(
+        !all.contains("in progress")
+            && !all.contains("\nlock: ")
+            && !all.contains(&format!("{repo_arg}: sqlgit process")),
+        "a dead run is said to hold the lock: {all}"
+    );
+    drop(lock);
+    // The lock free, the next run succeeds (nothing changed: the writer rolled back).
+    assert_eq!(snapshot(&env, &db, &repo, Some(T + 100)), None);
 }
