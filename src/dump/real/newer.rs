@@ -16,6 +16,7 @@ use std::ffi::c_int;
 unsafe extern "C" {
     /// `csrc/atof343.c`: the parsing half of 3.43's `sqlite3AtoF` (`late`: 3.47's exponent
     /// loop) on the `len` bytes at `z`. Returns 0 for a zero significand, else 1 with `*s`, `*e`.
+    #[cfg(test)]
     fn sqlgit_atof343_parse(
         z: *const u8,
         len: c_int,
