@@ -292,9 +292,7 @@ fn newer_read_back(v: f64) -> bool {
     match parse340(&short) {
         Parsed::Zero(_) => true,
         Parsed::Num { e: 0, .. } => true,
-        Parsed::Num { s, e, esign } => {
-            newer::reads_back_after_340(&short, a.to_bits(), s, e, esign)
-        }
+        Parsed::Num { s, e, esign } => newer::reads_back_after_340(a.to_bits(), s, e, esign),
     }
 }
 
