@@ -145,21 +145,26 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
                 return Err(malformed(&data, start));
             }
             p += 1;
-            let values_start = p;
             row_values.clear();
+            let mut text = prefix.to_vec();
             loop {
                 let v = p;
                 p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
-                let at = (prefix.len() + v - values_start) as u32;
-                row_values.push((at, at + (p - v) as u32));
+                // A REAL as today's dump spells it, so that a snapshot from before the rule
+                // changed shows no update where the value is the same.
+                let at = text.len() as u32;
+                match crate::dump::real::respelled(&data[v..p]) {
+                    Some(now) => text.extend_from_slice(&now),
+                    None => text.extend_from_slice(&data[v..p]),
+                }
+                row_values.push((at, text.len() as u32));
                 let sep = data[p];
+                text.push(sep);
                 p += 1;
                 if sep == b')' {
                     break;
                 }
             }
-            let mut text = prefix.to_vec();
-            text.extend_from_slice(&data[values_start..p]);
             text.extend_from_slice(b";\n");
             out.push(&text, &row_values);
             match data.get(p..p + 2) {

@@ -217,6 +217,38 @@ pub fn write_real(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// How today's dump spells the REAL literal `lit` (a decimal with a `.` or an exponent, or
+/// `ieee754(M,E)`, either with a `-`), when that is other text: a snapshot taken before the
+/// rule last changed spells some values otherwise (see [`SPELLING`]). None for anything else.
+pub fn respelled(lit: &[u8]) -> Option<Vec<u8>> {
+    if !lit
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || b"-i".contains(b))
+    {
+        return None; // text, blobs, NULL: most values, told by their first byte
+    }
+    let (neg, body) = match lit.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, lit),
+    };
+    let text = std::str::from_utf8(body).ok()?;
+    let v = if text.starts_with("ieee754(") {
+        ieee754_literal(text)?
+    } else if text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b".eE+-".contains(&b))
+        && text.bytes().any(|b| b".eE".contains(&b))
+        && text.starts_with(|c: char| c.is_ascii_digit())
+    {
+        text.parse::<f64>().ok()?
+    } else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(lit.len() + 8);
+    write_real(&mut out, if neg { -v } else { v });
+    (out != lit).then_some(out)
+}
+
 /// `ieee754(M,E)` of `v`, as a dump writes a value that is not spelled as a decimal.
 pub fn ieee754_spelling(v: f64) -> String {
     let (m, e) = ieee754_parts(v);

@@ -104,4 +104,14 @@ fn a_snapshot_spelling_reals_as_an_older_sqlgit_did_verifies() {
     );
     git(&["update-ref", "refs/heads/main", commit.trim()], b"");
     env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+    // The two spellings are one value: `diff` shows no update, its patch changes nothing.
+    let diff = env.sqlgit(&["diff", "--repo", &s(&repo), "main~1", "main"]);
+    assert_eq!(diff.output.status.code(), Some(0), "{}", diff.stdout_str());
+    let patch = env.sqlgit(&["diff", "--repo", &s(&repo), "main~1", "main", "--sql"]);
+    assert_eq!(
+        patch.output.status.code(),
+        Some(0),
+        "{}",
+        patch.stdout_str()
+    );
 }
