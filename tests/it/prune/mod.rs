@@ -72,14 +72,17 @@ fn drain(child: &mut std::process::Child) -> (Reader, Reader) {
 }
 
 /// Every file under `dir` with its bytes, to prove that a refused command changed nothing. The
-/// run-status file `sqlgit-state.json` is left out: a failed snapshot records its failure there.
+/// run records are left out: `sqlgit-state.json` (a failed snapshot records its failure there)
+/// and `sqlgit.lock` (each run that takes the lock writes its pid and time there).
 fn tree_state(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             if entry.file_type().unwrap().is_dir() {
                 walk(root, &path, out);
-            } else if entry.file_name() != "sqlgit-state.json" {
+            } else if !["sqlgit-state.json", "sqlgit.lock"]
+                .contains(&&*entry.file_name().to_string_lossy())
+            {
                 let rel = path.strip_prefix(root).unwrap().to_path_buf();
                 out.push((rel, std::fs::read(&path).unwrap()));
             }
