@@ -249,12 +249,6 @@ pub fn respelled(lit: &[u8]) -> Option<Vec<u8>> {
     (out != lit).then_some(out)
 }
 
-/// `ieee754(M,E)` of `v`, as a dump writes a value that is not spelled as a decimal.
-pub fn ieee754_spelling(v: f64) -> String {
-    let (m, e) = ieee754_parts(v);
-    format!("ieee754({m},{e})")
-}
-
 /// The `(M, E)` that the CLI's one-argument `ieee754(X)` prints for `x` (ext/misc/ieee754.c of
 /// 3.40, quirks included: -0.0 gives `(1,-3071)`). For finite non-zero `x`, `x == M * 2^E`.
 fn ieee754_parts(x: f64) -> (i64, i64) {
