@@ -337,6 +337,7 @@ fn add_reuse(total: &mut Reuse, r: &Reuse) {
     total.chunks_reused += r.chunks_reused;
     total.folders_reused += r.folders_reused;
     total.chunks_read += r.chunks_read;
+    total.databases_unread += r.databases_unread;
 }
 
 /// Keep each database's page map for `commit`. A map that cannot be written only costs the

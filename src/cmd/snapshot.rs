@@ -174,6 +174,7 @@ fn to_json(report: &Report) -> serde_json::Value {
             "chunks_reused": o.reuse.chunks_reused,
             "folders_reused": o.reuse.folders_reused,
             "chunks_read": o.reuse.chunks_read,
+            "databases_unread": o.reuse.databases_unread,
         })),
         "pushes": pushes,
         "pruned": report.pruned.as_ref().map(|p| p.pruned),

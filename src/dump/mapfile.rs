@@ -15,7 +15,9 @@ use super::chunksums::ChunkSums;
 use super::keylist::{self, KeyList, PageKeys};
 use super::pages::{Keys, Kind, Mapped, Page, PageMap, TableMap};
 
-const MAGIC: &[u8] = b"sqlgit page map 8\n";
+const MAGIC: &[u8] = b"sqlgit page map 9\n";
+/// The format before the database's identity was kept (read as a map without one).
+const MAGIC_8: &[u8] = b"sqlgit page map 8\n";
 /// Bytes of one page's record: number, kind, hash, first and last rowid.
 const PAGE_RECORD: usize = 4 + 1 + 8 + 8 + 8;
 /// Page records read or written (and checksummed) together.
@@ -46,6 +48,7 @@ impl PageMap {
         out.put(&self.fingerprint.to_le_bytes())?;
         out.put(&self.seed.to_le_bytes())?;
         out.put(&self.owner.to_le_bytes())?;
+        out.put_bytes(&self.identity)?;
         // A table whose b-tree map was taken (by a read of the run that loaded this map) is
         // left out: the next run reads it whole.
         let tables: Vec<_> = self.tables.iter().map(|t| (t, t.mapped())).collect();
@@ -121,7 +124,7 @@ impl PageMap {
         let mut input = Checked::new(BufReader::new(file));
         let mut magic = vec![0u8; MAGIC.len()];
         input.get(&mut magic)?;
-        if magic != MAGIC || len < 16 {
+        if (magic != MAGIC && magic != MAGIC_8) || len < 16 {
             bail!("{}: not a page map", path.display());
         }
         let mut map = PageMap {
@@ -129,8 +132,12 @@ impl PageMap {
             fingerprint: u128::from_le_bytes(input.array()?),
             seed: u64::from_le_bytes(input.array()?),
             owner: u64::from_le_bytes(input.array()?),
+            identity: Vec::new(),
             tables: Vec::new(),
         };
+        if magic == MAGIC {
+            map.identity = input.get_bytes(len)?;
+        }
         let tables = u64::from_le_bytes(input.array()?);
         // One block for all tables: allocated and zeroed per table, it cost 20,000 one-page
         // tables 2.4 GB of memset (6% of an unchanged run).
@@ -335,5 +342,33 @@ mod tests {
         let loaded = PageMap::load(&path).unwrap().unwrap();
         assert!(loaded.table(2).is_some());
         assert!(loaded.table(7).is_none());
+    }
+
+    /// The database's identity reads back; a map of the format before it (8) is read as a map
+    /// without one, so the first run after the upgrade still reads only what changed.
+    #[test]
+    fn identity_round_trips_and_older_maps_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.map");
+        let map = PageMap {
+            identity: b"same moment".to_vec(),
+            tables: [3].into_iter().map(table).collect(),
+            ..PageMap::default()
+        };
+        map.save(&path).unwrap();
+        let loaded = PageMap::load(&path).unwrap().unwrap();
+        assert_eq!(loaded.identity, b"same moment");
+        // The same map as format 8 wrote it: no identity field, its own checksum.
+        let bytes = std::fs::read(&path).unwrap();
+        let at = MAGIC.len() + 20 + 16 + 8 + 8;
+        let mut old = MAGIC_8.to_vec();
+        old.extend_from_slice(&bytes[MAGIC.len()..at]);
+        old.extend_from_slice(&bytes[at + 4 + 11..bytes.len() - 16]);
+        let sum = xxhash_rust::xxh3::xxh3_128(&old);
+        old.extend_from_slice(&sum.to_le_bytes());
+        std::fs::write(&path, &old).unwrap();
+        let loaded = PageMap::load(&path).unwrap().unwrap();
+        assert!(loaded.identity.is_empty());
+        assert_eq!(loaded.table(3).unwrap().rows, 3);
     }
 }

@@ -16,6 +16,9 @@ use super::{Format, Sink, chunksums, keylist, parallel, put_chunk, rows};
 /// Maps each table's pages while the dump reads it, and reuses what the previous snapshot has.
 pub(super) struct Mapper<'c, 'p> {
     pub pages: Pages<'c>,
+    /// The database's identity is the previous map's: no page changed, none is hashed (see
+    /// [`super::identity`]).
+    pub known_unchanged: bool,
     /// A second connection for tables read whole (see [`parallel::helper_for_snapshot`]).
     pub helper: Option<parallel::Helper>,
     pub previous: Option<&'p dyn Previous>,
@@ -40,7 +43,8 @@ impl Mapper<'_, '_> {
             .previous
             .zip(self.previous.and_then(|p| p.map().table(rootpage)));
         if let Some((previous, old)) = old {
-            if self.pages.unchanged(old)? {
+            let mapped = old.mapped().is_some();
+            if (self.known_unchanged && mapped) || self.pages.unchanged(old)? {
                 self.reuse.tables_reused += 1;
                 self.tables.push(old.clone());
                 return incremental::reuse_unchanged(previous, old, table, sink);

@@ -26,6 +26,7 @@ pub mod dqs;
 mod fileview;
 pub mod filter;
 mod groups;
+mod identity;
 pub mod incremental;
 pub mod keylist;
 pub mod literal;
@@ -208,8 +209,16 @@ pub fn dump_snapshot(
         // Keys of WITHOUT ROWID rows are compared as SQL literals, which may call ieee754().
         real::register_sql_functions(conn).context("register SQL functions")?;
         let seed = previous.map_or_else(pages::new_seed, |p| p.map().seed);
+        let mut pages = Pages::new(conn, seed)?;
+        let identity = pages
+            .header()?
+            .and_then(|header| identity::of(conn, &header, std::time::SystemTime::now()))
+            .unwrap_or_default();
+        let known_unchanged =
+            previous.is_some_and(|p| !identity.is_empty() && p.map().identity == identity);
         let mut mapper = Mapper {
-            pages: Pages::new(conn, seed)?,
+            pages,
+            known_unchanged,
             helper: parallel::helper_for_snapshot(conn),
             previous,
             tables: Vec::new(),
@@ -221,12 +230,17 @@ pub fn dump_snapshot(
             mapper.reuse.tables_read == 0
                 && mapper.reuse.tables_partial == 0
                 && mapper.tables.len() == p.map().tables.len()
+                && p.map().identity == identity
         });
+        if known_unchanged && mapper.reuse.tables_read + mapper.reuse.tables_partial == 0 {
+            mapper.reuse.databases_unread = 1;
+        }
         let mut checked = false;
         if let (Some(check), Some(_)) = (check, previous) {
             // The same moment read whole, into the check's sink: its map and summary are the
             // ones to keep (the caller compares the trees).
             mapper.previous = None;
+            mapper.known_unchanged = false;
             mapper.tables.clear();
             mapper.reused_bytes = 0;
             summary = dump_in_transaction(conn, check, filters, format, Some(&mut mapper))?;
@@ -242,6 +256,7 @@ pub fn dump_snapshot(
                 fingerprint,
                 seed,
                 owner: 0,
+                identity,
                 tables,
             },
             reuse: mapper.reuse,

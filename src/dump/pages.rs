@@ -193,6 +193,9 @@ pub struct PageMap {
     /// Which database of the repository the map describes (a hash of its folder's name, set
     /// when the map is kept): a map copied over another database's is not that database's.
     pub owner: u64,
+    /// What the database was at the map's moment (see [`super::identity`]; empty: not known).
+    /// The same identity at the next snapshot means no page changed.
+    pub identity: Vec<u8>,
     /// By root page; shared with the next map when a table did not change.
     pub tables: Vec<Arc<TableMap>>,
 }
@@ -318,6 +321,16 @@ impl<'c> Pages<'c> {
         // `read_scattered` and `hash` do, and they take `&mut self`, so no slice of `cur` is
         // alive then.
         unsafe { std::slice::from_raw_parts(self.cur.0, self.cur.1) }
+    }
+
+    /// The database header (page 1's first 100 bytes) as the transaction reads it; None for an
+    /// empty database file.
+    pub fn header(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.page_count == 0 {
+            return Ok(None);
+        }
+        let data = page(&mut self.file, &mut self.stmt, self.page_count, 1)?;
+        Ok(data.get(..100).map(<[u8]>::to_vec))
     }
 
     /// The keyed hash of page `pgno` as it is now (hashed where it is read: no copy).

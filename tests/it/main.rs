@@ -49,6 +49,7 @@ mod restore;
 mod servers;
 mod snapshot;
 mod torture;
+mod unchanged;
 mod upgrade;
 mod verify;
 mod vtab_checks;

@@ -66,6 +66,9 @@ pub struct Reuse {
     pub folders_reused: u64,
     /// Chunk files written by reading rows.
     pub chunks_read: u64,
+    /// Databases found unchanged by their identity alone, without hashing a page (see
+    /// [`crate::dump::identity`]).
+    pub databases_unread: u64,
 }
 
 /// An unchanged table's rows: its previous `1-rows` folder. Returns the row count.
