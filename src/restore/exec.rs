@@ -119,7 +119,29 @@ pub(super) fn sqlite_error(db: *mut ffi::sqlite3, at: &[u8]) -> anyhow::Error {
         .to_string_lossy()
         .into_owned();
     let snippet: String = String::from_utf8_lossy(&at[..at.len().min(60)]).into();
-    anyhow!("{msg} (at: {})", snippet.trim())
+    let hint = if msg.starts_with("UNIQUE constraint failed: index") && builds_an_index(at) {
+        format!(
+            "; the database's own SQLite built this index, and sqlgit's SQLite {} computes its \
+             keys differently (an expression that turns a REAL into text, which SQLite versions \
+             spell differently, or a function or collation defined otherwise), or the index was \
+             damaged: restore with the sqlite3 the application uses, \
+             `sqlgit cat … | sqlite3 NEW.db`",
+            rusqlite::version()
+        )
+    } else {
+        String::new()
+    };
+    anyhow!("{msg} (at: {}){hint}", snippet.trim())
+}
+
+/// Whether the statement at the start of `sql` is a `CREATE [UNIQUE] INDEX`.
+fn builds_an_index(sql: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&sql[..sql.len().min(40)]).to_ascii_uppercase();
+    let words: Vec<&str> = head.split_ascii_whitespace().take(3).collect();
+    matches!(
+        words[..],
+        ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..]
+    )
 }
 
 /// Settings for building a new database: no journal and no syncing while it is built (it is

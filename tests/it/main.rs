@@ -15,7 +15,8 @@
 //! - `format`: snapshot formats 1 and 2 side by side in one repository; `upgrade`: what an
 //!   older sqlgit left behind (its state file, format-1 headers it wrote without newer lines);
 //! - `restore`: `restore --to`'s fast path (rows bound, not parsed) against the sqlite3 CLI on
-//!   statement forms it does not know, both row formats, UTF-16 text;
+//!   statement forms it does not know, both row formats, UTF-16 text (`restore_keys`: an index
+//!   the bundled SQLite keys otherwise); `unchanged`: runs that read no page still see every write;
 //! - `verify`: the restore drill (`vtab_checks`: virtual tables' own integrity findings); `diff` (+ `diff/`): `sqlgit diff` and its SQL patches, and
 //!   `diff --live` (`diff/live.rs`); `query`: `sqlgit query` at past snapshots;
 //! - `remotes` (+ `remotes/`: `pushes`, `urls`, `auth`, `bad_remotes`, `transports`, `ssh`,
@@ -46,6 +47,7 @@ mod prune;
 mod query;
 mod remotes;
 mod restore;
+mod restore_keys;
 mod servers;
 mod snapshot;
 mod torture;
