@@ -59,7 +59,8 @@ fn an_fts5_table_with_the_applications_tokenizer_is_a_warning_naming_it() {
         "app.db",
         b"CREATE TABLE t(x); INSERT INTO t VALUES(1);
           CREATE VIRTUAL TABLE notes_fts USING fts5(body);
-          INSERT INTO notes_fts(body) VALUES('hello world'),('foo bar');
+          INSERT INTO notes_fts(body) VALUES('hello world'),('foo bar');\n\
+          .dbconfig defensive off\n\
           PRAGMA writable_schema=ON;
           UPDATE sqlite_schema SET sql='CREATE VIRTUAL TABLE notes_fts USING fts5(body, \
           tokenize=''app_tok'')' WHERE name='notes_fts';",

@@ -380,6 +380,7 @@ fn rows_breaking_strict_types_fail_verify_saying_why() {
         "strict.db",
         b"CREATE TABLE t(a INTEGER, b TEXT);\n\
           INSERT INTO t VALUES ('abc', 'x'), (2, 'z');\n\
+          .dbconfig defensive off\n\
           PRAGMA writable_schema=ON;\n\
           UPDATE sqlite_schema SET sql='CREATE TABLE t(a INTEGER, b TEXT) STRICT' WHERE name='t';\n",
     );
@@ -440,7 +441,8 @@ fn a_virtual_table_of_a_missing_module_is_a_warning_naming_it() {
         "app.db",
         b"CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO docs VALUES(1,'hi');
           CREATE TABLE vec_items_chunks(chunk_id INTEGER PRIMARY KEY, size INTEGER NOT NULL);
-          INSERT INTO vec_items_chunks VALUES(1, 1024);
+          INSERT INTO vec_items_chunks VALUES(1, 1024);\n\
+          .dbconfig defensive off\n\
           PRAGMA writable_schema=ON;
           INSERT INTO sqlite_schema VALUES('table','vec_items','vec_items',0,
             'CREATE VIRTUAL TABLE vec_items USING vec0(embedding float[4])');",
