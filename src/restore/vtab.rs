@@ -65,7 +65,7 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
             Ok(lines) => own.extend(lines.into_iter().filter(|l| l != "ok")),
             Err(e) => {
                 failed = true;
-                own.push(format!("{UNCHECKED}main.{name} ({}): {e}", module_of(sql)));
+                own.push(unchecked_line(name, sql, &e.to_string()));
             }
         }
     }
@@ -79,13 +79,19 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
     Ok(lines)
 }
 
+/// The line for the virtual table `name` (created by `sql`) that its module could not check,
+/// having failed with `error`.
+pub fn unchecked_line(name: &str, sql: &str, error: &str) -> String {
+    format!("{UNCHECKED}main.{name} ({}): {error}", module_of(sql))
+}
+
 /// `PRAGMA {kind}` of the table `name` alone: for a virtual table, its module's own check.
 fn own_check(kind: &str, name: &str) -> String {
     format!("PRAGMA {kind}('{}')", name.replace('\'', "''"))
 }
 
 /// The virtual tables of `conn`'s main database: name and CREATE statement.
-fn virtual_tables(conn: &Connection) -> Result<Vec<(String, String)>> {
+pub fn virtual_tables(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(
         "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND rootpage = 0 \
          AND sql LIKE 'CREATE VIRTUAL TABLE%'",

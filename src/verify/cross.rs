@@ -12,9 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
-use crate::restore::{check_around_modules, finding_table, is_about_values, is_stale_fts_index};
+use crate::restore::{
+    check_around_modules, finding_table, is_about_values, is_stale_fts_index, unchecked_line,
+    virtual_tables,
+};
 
 /// What an integrity check said, sorted.
 #[derive(Debug, Default)]
@@ -152,19 +155,70 @@ fn checked_by_bundled(db: &Path) -> Result<Findings> {
 }
 
 /// The findings of `PRAGMA integrity_check` of `db` by the sqlite3 CLI `cli`, CHECK constraints
-/// evaluated when they can be (see [`checked_by_bundled`]).
+/// evaluated when they can be (see [`checked_by_bundled`]). A CLI from 3.44 on asks each virtual
+/// table's module to check it too, and one that cannot (an FTS5 table whose tokenizer the
+/// application registers) fails the whole pragma: then, as [`check_around_modules`] does
+/// in-process, the lines are those of each ordinary table's own check, each virtual table's, and
+/// for a table whose module fails, a line naming it (the bundled SQLite checks the whole file).
 fn by_cli(cli: &Path, db: &Path) -> Result<Vec<String>> {
-    by_cli_with(cli, db, "")
-        .or_else(|_| by_cli_with(cli, db, "PRAGMA ignore_check_constraints=ON;\n"))
+    let whole = match by_cli_of(cli, db, &[None]) {
+        Ok(lines) => return Ok(lines),
+        Err(e) => e,
+    };
+    around_modules(cli, db).unwrap_or(Err(whole))
+}
+
+/// [`by_cli`]'s check around virtual tables: None when every module could check its tables.
+fn around_modules(cli: &Path, db: &Path) -> Option<Result<Vec<String>>> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let mut own = Vec::new();
+    let mut failed = false;
+    for (name, sql) in virtual_tables(&conn).ok()? {
+        match by_cli_of(cli, db, &[Some(&name)]) {
+            Ok(lines) => own.extend(lines),
+            Err(e) => {
+                failed = true;
+                own.push(unchecked_line(&name, &sql, &e.to_string()));
+            }
+        }
+    }
+    if !failed {
+        return None;
+    }
+    let tables = conn
+        .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND rootpage > 0")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(anyhow::Error::from);
+    Some(tables.and_then(|tables: Vec<String>| {
+        let names: Vec<Option<&str>> = tables.iter().map(|t| Some(t.as_str())).collect();
+        let mut lines = by_cli_of(cli, db, &names)?;
+        lines.extend(own);
+        Ok(lines)
+    }))
+}
+
+/// The CLI's integrity check of each of `tables` (None: the whole database), CHECK
+/// constraints ignored when evaluating them fails.
+fn by_cli_of(cli: &Path, db: &Path, tables: &[Option<&str>]) -> Result<Vec<String>> {
+    by_cli_with(cli, db, "", tables)
+        .or_else(|_| by_cli_with(cli, db, "PRAGMA ignore_check_constraints=ON;\n", tables))
 }
 
 /// The CLI asked for each finding as the hex of its bytes (in the database's encoding, which it
 /// prints first): a finding is one row, whatever a name in it holds (a line break, a CR, `|`),
 /// and no version of the CLI escapes or wraps hex digits.
-const CHECK_AS_HEX: &str =
-    "PRAGMA encoding;\nSELECT hex(CAST(integrity_check AS BLOB)) FROM pragma_integrity_check;\n";
+fn check_as_hex(tables: &[Option<&str>]) -> String {
+    let mut sql = String::from("PRAGMA encoding;\n");
+    for table in tables {
+        let arg = table.map_or(String::new(), |t| format!("'{}'", t.replace('\'', "''")));
+        sql.push_str(&format!(
+            "SELECT hex(CAST(integrity_check AS BLOB)) FROM pragma_integrity_check({arg});\n"
+        ));
+    }
+    sql
+}
 
-fn by_cli_with(cli: &Path, db: &Path, setup: &str) -> Result<Vec<String>> {
+fn by_cli_with(cli: &Path, db: &Path, setup: &str, tables: &[Option<&str>]) -> Result<Vec<String>> {
     let mut child = Command::new(cli)
         .args(["-bail", "-batch", "-list"])
         .arg(db)
@@ -173,7 +227,7 @@ fn by_cli_with(cli: &Path, db: &Path, setup: &str) -> Result<Vec<String>> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("run {}", cli.display()))?;
-    let sql = format!("{setup}{CHECK_AS_HEX}");
+    let sql = format!("{setup}{}", check_as_hex(tables));
     child
         .stdin
         .take()
@@ -183,15 +237,12 @@ fn by_cli_with(cli: &Path, db: &Path, setup: &str) -> Result<Vec<String>> {
     let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || !err.trim().is_empty() {
         let said = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        bail!(
-            "integrity check failed: it exited with {} ({said})",
-            out.status
-        );
+        bail!("it exited with {} ({said})", out.status);
     }
     hex_rows(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// [`CHECK_AS_HEX`]'s output read back: the encoding's line, then a finding per line.
+/// [`check_as_hex`]'s output read back: the encoding's line, then a finding per line.
 fn hex_rows(out: &str) -> Result<Vec<String>> {
     let mut lines = out.lines().map(str::trim);
     let encoding = lines.next().unwrap_or_default().to_ascii_lowercase();

@@ -242,6 +242,7 @@ fn a_key_in_an_application_collation_is_named() {
         "app.db",
         b"CREATE TABLE w(k TEXT COLLATE NOCASE PRIMARY KEY, v) WITHOUT ROWID;\n\
           INSERT INTO w VALUES ('x', 1);\n\
+          .dbconfig defensive off\n\
           PRAGMA writable_schema=ON;\n\
           UPDATE sqlite_schema SET sql = replace(sql, 'NOCASE', 'LOCALIZED') WHERE name = 'w';\n",
     );
@@ -269,6 +270,7 @@ fn a_table_named_like_an_unknown_modules_shadow_table_is_still_filtered() {
         "app.db",
         b"CREATE TABLE documents_private(id INTEGER PRIMARY KEY, ssn TEXT, note TEXT);\n\
           INSERT INTO documents_private VALUES (1, 'SSN-078-05-1120', 'NOTE-1');\n\
+          .dbconfig defensive off\n\
           PRAGMA writable_schema=ON;\n\
           INSERT INTO sqlite_schema VALUES('table','documents','documents',0,\
           'CREATE VIRTUAL TABLE documents USING vec0(embedding float[4])');\n",
