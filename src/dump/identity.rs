@@ -16,12 +16,22 @@
 //!   file alone is the database), and writes by anything else (a copy put over the file, a
 //!   restore tool). The change time cannot be set back by a user.
 //!
-//! File times have a granularity (a kernel tick, up to 2 s on some file systems): a write in
-//! the same tick as the snapshot's look leaves them as they were. So, as git does for its
-//! "racily clean" files, an identity is kept only when the file's times are [`SETTLED`] older
-//! than the look; a database written in the seconds before a snapshot is hashed at the next
-//! run. Anything unknown (another VFS, a failed call) is no identity: the pages are hashed.
-//! The daily check run (a full read compared with what the incremental runs give) still runs.
+//! The file's times are kept, and trusted, only where they move with every write:
+//! - a write through a shared memory map moves them only when it makes a clean page dirty (the
+//!   kernel's `page_mkwrite`); more writes to a page not yet written back move nothing. A page
+//!   is written back within about 35 s (`dirty_expire_centisecs` 30 s, the flusher every 5 s),
+//!   so an identity is kept only when the file's times are [`SETTLED`] (60 s) older than the
+//!   look: every page dirtied before them is clean again, and its next write moves them;
+//! - that also covers the granularity of file times (a kernel tick; up to 2 s on some file
+//!   systems), git's "racily clean" case: a write in the same tick as the look moves nothing;
+//! - tmpfs never writes pages back and a map's writes never move its times, and a network file
+//!   system's times come from a cache: an identity is kept only on the local disk file systems
+//!   of [`TIMED_FILESYSTEMS`] (and overlayfs over them).
+//!
+//! So a database written in the minute before a run is hashed once more at the next run.
+//! Anything unknown (another VFS, another file system, a failed call) is no identity: the pages
+//! are hashed. The daily check run (a full read compared with what the incremental runs give)
+//! still runs.
 
 use std::os::unix::io::RawFd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,7 +41,19 @@ use rusqlite::{Connection, ffi};
 use super::sqlitefiles;
 
 /// How much older than the look the file's times must be for its identity to be kept.
-pub const SETTLED: Duration = Duration::from_secs(3);
+pub const SETTLED: Duration = Duration::from_secs(60);
+
+/// File systems (`statfs` types) whose file times move with every write, mapped ones included
+/// (see the module doc): ext2/3/4, XFS, Btrfs, F2FS, bcachefs, and overlayfs (the times of the
+/// file below it).
+const TIMED_FILESYSTEMS: [i64; 6] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0xF2F5_2010,
+    0xCA45_1A4E,
+    0x794C_7630,
+];
 
 /// The identity of `conn`'s main database in its open read transaction, whose database header
 /// (page 1's first 100 bytes) is `header`; None when it cannot be told (see the module doc).
@@ -40,7 +62,11 @@ pub fn of(conn: &Connection, header: &[u8], now: SystemTime) -> Option<Vec<u8>> 
     let mut id = Vec::with_capacity(256);
     id.extend_from_slice(b"sqlgit identity 1\0");
     id.extend_from_slice(header);
-    let db = stat(sqlitefiles::database_fd(conn)?)?;
+    let fd = sqlitefiles::database_fd(conn)?;
+    if !timed_filesystem(fd) {
+        return None;
+    }
+    let db = stat(fd)?;
     let now = now.duration_since(UNIX_EPOCH).ok()?;
     let newest = db.mtime.max(db.ctime);
     if newest > now || now - newest < SETTLED {
@@ -91,6 +117,25 @@ impl Stat {
             id.extend_from_slice(&t.subsec_nanos().to_le_bytes());
         }
     }
+}
+
+/// Whether the file behind `fd` is on one of [`TIMED_FILESYSTEMS`].
+#[cfg(target_os = "linux")]
+fn timed_filesystem(fd: RawFd) -> bool {
+    // SAFETY: fstatfs writes only into `st`.
+    let kind = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::fstatfs(fd, &mut st) != 0 {
+            return false;
+        }
+        st.f_type as i64
+    };
+    TIMED_FILESYSTEMS.contains(&kind)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn timed_filesystem(_: RawFd) -> bool {
+    false
 }
 
 fn stat(fd: RawFd) -> Option<Stat> {
