@@ -58,12 +58,30 @@ fn one_bad_remote(fx: &Fx, h_url: &str, l_url: &str, bad: (&str, &str)) -> Strin
     cause
 }
 
+/// A malformed URL is refused before it is saved (exit 2, nothing taken), as `init` refuses it;
+/// see `urls::a_url_init_refuses_is_not_saved_by_snapshot_or_push`.
 #[test]
 fn bad_input_malformed_url() {
     let fx = Fx::new();
     let l_url = fx.daemon.url("latest");
-    let bad = "notaurl::://";
-    one_bad_remote(&fx, bad, &l_url, ("history", bad));
+    let run = fx
+        .snapshot(&[
+            "--history-remote",
+            "notaurl::://",
+            "--latest-remote",
+            &l_url,
+        ])
+        .code_is(2);
+    let err = run.stderr_str();
+    assert!(
+        err.starts_with("sqlgit: --history-remote: bad remote URL notaurl::://")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        !fx.repo.exists(),
+        "a refused first run created the repository"
+    );
 }
 
 #[test]
