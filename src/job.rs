@@ -256,6 +256,7 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
             readable_database(Path::new(db), req.busy_timeout)
                 .with_context(|| format!("database {db}"))?;
         }
+        given::refuse_bad_urls(&req.flags.history_remote, &req.flags.latest_remote)?;
     }
     let path = match Store::open_or_create(&req.repo) {
         Ok(store) => store.path,

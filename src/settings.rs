@@ -194,8 +194,9 @@ impl Settings {
             let name = named("--push-timeout", PUSH_TIMEOUT, from_config);
             push_timeout(spec).map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
         }
-        // Anything else wrong with a URL fails its push (the snapshot is still taken); a
-        // password that must not be saved fails the run before anything is.
+        // A URL newly given is checked whole by job::save_settings; anything wrong with a saved
+        // one fails its push (the snapshot is still taken). A password that must not be saved
+        // fails the run before anything is.
         for (role, url) in [
             ("history", &self.history_remote),
             ("latest", &self.latest_remote),

@@ -93,6 +93,17 @@ pub(super) fn refused_metrics_file(old: &Settings, new: &Settings) -> Option<Str
     ))
 }
 
+/// Refuse a remote URL given as a flag that no push could use (a space, an unknown scheme), as
+/// init does: a usage error naming the flag.
+pub(super) fn refuse_bad_urls(history: &Option<String>, latest: &Option<String>) -> Result<()> {
+    for (url, flag) in [(history, "--history-remote"), (latest, "--latest-remote")] {
+        if let Some(url) = url.as_deref().filter(|u| !u.is_empty()) {
+            remote::validate_url(url).map_err(|e| crate::error::usage(format!("{flag}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Save the settings that changed; a remote whose URL changed forgets what it had confirmed
 /// (pruning relies on that). Returns notes for the user (a password that was not saved).
 pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Vec<String>> {
@@ -115,6 +126,16 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
         name("--history-remote", "historyRemote", saved[0]),
         name("--latest-remote", "latestRemote", saved[1]),
     ];
+    // A URL newly given is refused before it is saved, as init refuses it: saved, it would
+    // fail every later run. One already saved fails its push (the snapshot is still taken).
+    let changed = |now: &Option<String>, was: &Option<String>| match now != was {
+        true => now.clone(),
+        false => None,
+    };
+    refuse_bad_urls(
+        &changed(&new.history_remote, &old.history_remote),
+        &changed(&new.latest_remote, &old.latest_remote),
+    )?;
     remote::check_roles(
         &store.path,
         new.history_remote.as_deref(),

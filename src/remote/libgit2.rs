@@ -251,6 +251,11 @@ fn authenticator(url: &str, from: &AuthFrom) -> GitAuthenticator {
     if let Some(key) = &from.ssh_key {
         auth = auth.add_ssh_key_from_file(key.clone(), None);
     }
+    // An ssh URL without a user logs in as the local user, as OpenSSH (and the git transport)
+    // does; without one, no key is even tried.
+    if let Some(user) = super::cli::local_user() {
+        auth = auth.add_username("*", user);
+    }
     // Only on the host the token is for (another host's credential helper answers there), and
     // for this host and port only: never for a host the server redirects to.
     if let Some((user, token)) = super::token::token_for(url, from.token_scope.as_deref())
@@ -383,9 +388,23 @@ fn explain(e: &git2::Error, url: &str) -> String {
         );
     }
     if ssh && msg.contains("authentication") {
+        let named = match url.split_once("://") {
+            Some(_) => super::url_user(url).is_some(),
+            None => url.split(':').next().is_some_and(|host| host.contains('@')),
+        };
+        let as_user = match (named, super::cli::local_user()) {
+            (true, _) => String::new(),
+            (false, Some(user)) => format!(" as the local user {user}, the URL naming none"),
+            (false, None) => {
+                return format!(
+                    "{msg} (the URL names no user, and the local user's name is unknown: \
+                     write ssh://USER@HOST/PATH)"
+                );
+            }
+        };
         return format!(
-            "{msg} (no key was accepted: a key with a passphrase must be in ssh-agent, with \
-             SSH_AUTH_SOCK given to cron; or name a key without one: --ssh-key FILE)"
+            "{msg} (no key was accepted{as_user}: a key with a passphrase must be in ssh-agent, \
+             with SSH_AUTH_SOCK given to cron; or name a key without one: --ssh-key FILE)"
         );
     }
     // Every way of asking was tried (no token, no password in the URL, no credential helper):

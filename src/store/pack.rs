@@ -282,7 +282,8 @@ fn temp_idx_path(tmp: &Path) -> PathBuf {
 const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
-/// and packs without an index (a pack is renamed into place before its index, and its index
+/// sqlgit's and git's (`tmp_pack_*`, `tmp_idx_*`, … of an index-pack killed mid-fetch by the
+/// push timeout, which git itself only removes after two weeks), and packs without an index (a pack is renamed into place before its index, and its index
 /// removed before it), which git no longer sees, once they are an hour old.
 pub fn remove_leftovers(objects_dir: &Path) {
     let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
@@ -300,7 +301,10 @@ pub fn remove_leftovers(objects_dir: &Path) {
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
         };
-        if name.starts_with(TMP_PREFIX) || unindexed() {
+        let git_tmp = ["tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if name.starts_with(TMP_PREFIX) || git_tmp || unindexed() {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -387,6 +391,25 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// A fetch killed by the push timeout leaves index-pack's temporary files (git removes
+    /// them only after two weeks): the next run removes them, and nothing else.
+    #[test]
+    fn a_killed_fetchs_temporary_pack_is_removed() {
+        let objects = tempfile::tempdir().unwrap();
+        let pack = objects.path().join("pack");
+        std::fs::create_dir(&pack).unwrap();
+        for name in [
+            "tmp_pack_AbC123",
+            "tmp_idx_AbC123",
+            "pack-1.pack",
+            "pack-1.idx",
+        ] {
+            std::fs::write(pack.join(name), b"x").unwrap();
+        }
+        remove_leftovers(objects.path());
+        assert_eq!(names(&pack), ["pack-1.idx", "pack-1.pack"]);
     }
 
     /// git fsck reads every `*.idx` in `objects/pack`: a run killed while writing must leave

@@ -19,6 +19,14 @@ impl GitCli {
             || lower.contains("could not read username")
             || lower.contains("could not read password")
         {
+            if let Some(other) = asked_elsewhere(url, stderr) {
+                return with(&format!(
+                    "the remote {} redirected to {other}, another host: sqlgit sends no \
+                     credentials there (by design, a token is for its own host only); give the \
+                     remote's new URL on {other} as the remote",
+                    redact(url)
+                ));
+            }
             return with(&format!(
                 "authentication required and no credentials available: sqlgit never prompts \
                  (set {TOKEN_ENV}, put them in the URL, or configure a git credential helper)"
@@ -56,6 +64,12 @@ impl GitCli {
                  fingerprint, then add it with one interactive ssh login)",
             );
         }
+        if lower.contains("protocol error: bad line length character") && !super::is_ssh(url) {
+            return with(
+                "the server answered with something that is not git's protocol: check the URL's \
+                 host, port and scheme (another service, a proxy or a load balancer on that port)",
+            );
+        }
         if lower.contains("protocol error: bad line length character") {
             return with(
                 "the server's side of the SSH connection printed text where git expected its \
@@ -69,6 +83,25 @@ impl GitCli {
             None => anyhow!("git {what} failed for {}", redact(url)),
         }
     }
+}
+
+/// The origin (`scheme://host[:port]`) git asked credentials for, when it is not the remote's
+/// own: the remote redirected there.
+fn asked_elsewhere(url: &str, stderr: &str) -> Option<String> {
+    let asked = stderr
+        .lines()
+        .filter_map(|l| l.split_once(" for '")?.1.split_once('\'').map(|(u, _)| u))
+        .next_back()?;
+    let origin = |u: &str| {
+        let u = url::Url::parse(u).ok()?;
+        Some((
+            u.scheme().to_string(),
+            u.host_str()?.to_ascii_lowercase(),
+            u.port_or_known_default(),
+        ))
+    };
+    let (remote, there) = (origin(url)?, origin(asked)?);
+    (remote != there).then(|| redact(asked))
 }
 
 /// `--porcelain` output: the flag and summary of the line for `refs/heads/main`.
@@ -241,4 +274,28 @@ pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
         })?;
     let line: String = crate::error::one_line(line).chars().take(300).collect();
     Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asked_elsewhere;
+
+    #[test]
+    fn credentials_asked_for_another_host_are_a_redirect() {
+        let said = "fatal: could not read Username for 'http://localhost:8081': terminal \
+                    prompts disabled";
+        let url = "http://127.0.0.1:8080/h.git";
+        assert_eq!(
+            asked_elsewhere(url, said).as_deref(),
+            Some("http://localhost:8081")
+        );
+        let own = "fatal: could not read Username for 'http://127.0.0.1:8080': terminal prompts \
+                   disabled";
+        assert_eq!(asked_elsewhere(url, own), None);
+        let default_port = "could not read Username for 'https://forge': terminal prompts disabled";
+        assert_eq!(
+            asked_elsewhere("https://forge:443/x.git", default_port),
+            None
+        );
+    }
 }

@@ -139,6 +139,20 @@ const DEFAULT_KEYS: [&str; 5] = [
 /// The current user's home as OpenSSH sees it: getpwuid(getuid()), not `$HOME`.
 fn passwd_home() -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt as _;
+    let dir = passwd_field(|pwd| pwd.pw_dir)?;
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(&dir)))
+}
+
+/// The user name OpenSSH logs in as when the URL names none: getpwuid(getuid()), then `$USER`.
+pub(in crate::remote) fn local_user() -> Option<String> {
+    passwd_field(|pwd| pwd.pw_name)
+        .and_then(|name| String::from_utf8(name).ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|name| !name.is_empty())
+}
+
+/// One non-empty string field of the current user's passwd entry.
+fn passwd_field(pick: fn(&libc::passwd) -> *mut libc::c_char) -> Option<Vec<u8>> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: an all-zero passwd is a valid out-parameter; buf outlives its use below.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
@@ -153,13 +167,15 @@ fn passwd_home() -> Option<PathBuf> {
             &mut found,
         )
     };
-    if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+    let field = pick(&pwd);
+    if rc != 0 || found.is_null() || field.is_null() {
         return None;
     }
-    // SAFETY: getpwuid_r succeeded, so pw_dir is a NUL-terminated string inside buf.
-    let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
-    let dir = std::ffi::OsStr::from_bytes(dir.to_bytes());
-    (!dir.is_empty()).then(|| PathBuf::from(dir))
+    // SAFETY: getpwuid_r succeeded, so the field is a NUL-terminated string inside buf.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(field) }
+        .to_bytes()
+        .to_vec();
+    (!bytes.is_empty()).then_some(bytes)
 }
 
 /// An IdentityFile as ssh -G prints it, with `~` and `%d` (the home directory) expanded.

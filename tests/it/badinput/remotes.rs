@@ -7,35 +7,69 @@ use super::*;
 // Bad remotes
 // ------------------------------------------------------------------------------------------------
 
+/// A URL no push could use is refused before it is saved, as `init` refuses it: exit 2, the
+/// flag and the cause named, the config unchanged, a password not shown.
 #[test]
 fn remote_url_malformed() {
     let fx = Fx::new();
     let mut rows = Rows::new(&fx.env, 15, "remote-malformed");
     let mut p = Problems::default();
     for url in ["http://[::1", "ftp://127.0.0.1/x.git", "not a url"] {
-        bad_remote(
-            &fx,
-            &mut rows,
-            "malformed remote URL",
-            url,
-            &[],
-            &[url],
-            &[],
-            &mut p,
-        );
+        // Without "://" a URL is a local path or an scp-like address: its push says what fails.
+        let want: &[&str] = match url.contains("://") {
+            true => &["--history-remote", "bad remote URL", url],
+            false => &["history remote", url],
+        };
+        refused_url(&fx, &mut rows, "malformed remote URL", url, want, &mut p);
     }
-    // With credentials in it: the password must not be shown.
-    bad_remote(
+    let url = "http://alice:Malformed7Secret@[::1/x.git";
+    let run = refused_url(
         &fx,
         &mut rows,
         "malformed remote URL with a password",
-        "http://alice:Malformed7Secret@[::1/x.git",
-        &[],
-        &["***@"],
-        &["Malformed7Secret"],
+        url,
+        &["--history-remote", "***@"],
         &mut p,
     );
+    p.check(!run.stderr_str().contains("Malformed7Secret"), || {
+        format!("the password is shown: {}", run.stderr_str())
+    });
     p.finish();
+}
+
+/// `snapshot --history-remote URL` with a malformed URL: refused with `names` in its line.
+fn refused_url(
+    fx: &Fx,
+    rows: &mut Rows,
+    input: &str,
+    url: &str,
+    names: &[&str],
+    p: &mut Problems,
+) -> Run {
+    if !names.contains(&"--history-remote") {
+        return bad_remote(fx, rows, input, url, &[], &[url], &[], p);
+    }
+    let before = fx.state();
+    let args = [
+        "snapshot",
+        "app.db",
+        "--repo",
+        "app.sqlgit",
+        "--history-remote",
+        url,
+    ];
+    let run = sqlgit(&fx.env, &args, &[]);
+    rows.add(input, &args, &run);
+    match refusal(&run, names) {
+        Ok(_) => p.check(run.code() == Some(2), || {
+            format!("{}: exit {:?}, want 2", run.cmdline, run.code())
+        }),
+        Err(e) => p.push(e),
+    }
+    for e in state_problems(&before, &fx.state(), true, input) {
+        p.push(e);
+    }
+    run
 }
 
 #[test]

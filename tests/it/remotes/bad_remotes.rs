@@ -58,12 +58,30 @@ fn one_bad_remote(fx: &Fx, h_url: &str, l_url: &str, bad: (&str, &str)) -> Strin
     cause
 }
 
+/// A malformed URL is refused before it is saved (exit 2, nothing taken), as `init` refuses it;
+/// see `urls::a_url_init_refuses_is_not_saved_by_snapshot_or_push`.
 #[test]
 fn bad_input_malformed_url() {
     let fx = Fx::new();
     let l_url = fx.daemon.url("latest");
-    let bad = "notaurl::://";
-    one_bad_remote(&fx, bad, &l_url, ("history", bad));
+    let run = fx
+        .snapshot(&[
+            "--history-remote",
+            "notaurl::://",
+            "--latest-remote",
+            &l_url,
+        ])
+        .code_is(2);
+    let err = run.stderr_str();
+    assert!(
+        err.starts_with("sqlgit: --history-remote: bad remote URL notaurl::://")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        !fx.repo.exists(),
+        "a refused first run created the repository"
+    );
 }
 
 #[test]
@@ -275,4 +293,39 @@ fn passphrase_key_without_agent_fails_at_once_naming_ssh_agent() {
     assert_push_failures(&run, &[("history", url)]);
     let called = std::fs::read_to_string(&record).expect("GIT_SSH_COMMAND was not run");
     assert!(!called.contains("-i "), "the key is forgotten: {called}");
+}
+
+/// Something that is not a git server on a `git://` URL's port (another service, a load
+/// balancer): named as such, without the SSH login-shell advice of the same git error over ssh.
+#[test]
+fn a_git_url_answered_by_another_service_is_not_blamed_on_ssh() {
+    use std::io::{Read, Write};
+    let fx = Fx::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.read(&mut [0u8; 512]);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/h.git");
+    let (run, took) = fx.sqlgit_with(
+        &[
+            "snapshot",
+            &fx.db.display().to_string(),
+            "--repo",
+            &fx.repo_arg(),
+            "--history-remote",
+            &url,
+        ],
+        &[],
+        FAIL_LIMIT,
+    );
+    assert!(took < FAIL_LIMIT, "took {took:?}");
+    let causes = assert_push_failures(&run, &[("history", &url)]);
+    assert!(
+        causes[0].contains("not git's protocol") && !causes[0].contains("SSH"),
+        "{causes:?}"
+    );
 }

@@ -569,3 +569,25 @@ fn libgit2_over_https_trusts_the_ca_git_is_configured_with() {
     }
     fx.assert_history(&history, 2);
 }
+
+/// A remote that redirects to another host, with the token set: the token is rightly not sent
+/// there, and the error says so and names the host, instead of telling to set the token.
+#[test]
+fn a_redirect_to_another_host_is_named_not_blamed_on_a_missing_token() {
+    let fx = Fx::new();
+    let elsewhere = CredLogger::start();
+    let target = format!("http://127.0.0.1:{}", elsewhere.port());
+    let redirector = CredLogger::redirecting_to(&target);
+    let url = redirector.url("h");
+    let (run, _) = snapshot_with(
+        &fx,
+        &["--history-remote", &url, "--transport", "git"],
+        &[("SQLGIT_HTTPS_TOKEN", "tok123SECRET")],
+    );
+    let causes = assert_push_failures(&run, &[("history", &url)]);
+    assert!(
+        causes[0].contains("redirected to") && causes[0].contains(&target),
+        "{causes:?}"
+    );
+    assert!(!causes[0].contains("set SQLGIT_HTTPS_TOKEN"), "{causes:?}");
+}

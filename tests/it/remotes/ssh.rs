@@ -343,3 +343,28 @@ fn git_ssh_command_and_core_ssh_command_are_honoured() {
     assert!(causes[0].contains("vault"), "{causes:?}");
     assert_remote_main(&t.fx, &history, Some(&tip));
 }
+
+// ------------------------------------------------------------------------------------------------
+// g. The libgit2 transport and a URL without a user: the local user, as OpenSSH does.
+
+#[test]
+fn libgit2_logs_in_as_the_local_user_when_the_url_names_none() {
+    let t = SshFx::new();
+    let key = keygen(&t.fx.env.path("keys/sqlgit_deploy"), "", "sqlgit-deploy");
+    t.sshd.authorize(&pubkey(&key));
+    t.trust_server();
+    let history = t.sshd.create_bare("history");
+    let url = t.sshd.url(None, "history");
+    assert!(!url.contains('@'), "{url}");
+    let key_arg = key.display().to_string();
+    let args = [
+        "--history-remote",
+        &url,
+        "--ssh-key",
+        &key_arg,
+        "--transport",
+        "libgit2",
+    ];
+    t.snapshot_ok(&args, &[], &["history"]);
+    t.fx.assert_history(&history, 1);
+}

@@ -333,3 +333,45 @@ fn a_latest_remote_holding_another_database_is_refused() {
         .success();
     snapshot_b(&[]).success();
 }
+
+/// A URL no push could use (a space, an unknown scheme) is refused by `snapshot` and `push` as
+/// `init` refuses it: exit 2, one line naming the flag, nothing saved (a new repository not even
+/// created), instead of being saved for every later run to fail on.
+#[test]
+fn a_url_init_refuses_is_not_saved_by_snapshot_or_push() {
+    let fx = Fx::new();
+    let bad_urls = [
+        "ssh://127.0.0.1:1/my backups/h.git",
+        "foo://127.0.0.1/h.git",
+    ];
+    for url in bad_urls {
+        for flag in ["--history-remote", "--latest-remote"] {
+            let run = fx.snapshot(&[flag, url]).code_is(2);
+            let err = run.stderr_str();
+            assert!(
+                err.contains(flag) && err.contains("bad remote URL") && err.lines().count() == 1,
+                "{err}"
+            );
+            assert!(
+                !fx.repo.exists(),
+                "a refused first run created the repository"
+            );
+        }
+    }
+    fx.snapshot(&[]).success();
+    for url in bad_urls {
+        fx.snapshot(&["--history-remote", url]).code_is(2);
+        fx.push(&["--latest-remote", url]).code_is(2);
+        for key in ["sqlgit.historyRemote", "sqlgit.latestRemote"] {
+            let saved = fx
+                .env
+                .command("git")
+                .args(["config", "-f"])
+                .arg(fx.repo.join("config"))
+                .arg(key)
+                .output()
+                .unwrap();
+            assert!(saved.stdout.is_empty(), "{url} saved as {key}");
+        }
+    }
+}
