@@ -199,7 +199,8 @@ fn security_no_database_content_reaches_a_shell() {
         "--repo",
         repo,
         "--history-remote",
-        "git://127.0.0.1:1/$(touch PWNED_URL).git",
+        // No space: a URL with one is refused before the run (exit 2, no hook).
+        "git://127.0.0.1:1/$(touch${IFS}PWNED_URL).git",
     ]);
     if r.code() != Some(1) {
         r.fail("the push to port 1 should fail");
