@@ -128,10 +128,8 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
     ];
     // A URL newly given is refused before it is saved, as init refuses it: saved, it would
     // fail every later run. One already saved fails its push (the snapshot is still taken).
-    let changed = |now: &Option<String>, was: &Option<String>| match now != was {
-        true => now.clone(),
-        false => None,
-    };
+    let changed =
+        |now: &Option<String>, was: &Option<String>| (now != was).then(|| now.clone()).flatten();
     refuse_bad_urls(
         &changed(&new.history_remote, &old.history_remote),
         &changed(&new.latest_remote, &old.latest_remote),

@@ -283,8 +283,9 @@ const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
 /// sqlgit's and git's (`tmp_pack_*`, `tmp_idx_*`, … of an index-pack killed mid-fetch by the
-/// push timeout, which git itself only removes after two weeks), and packs without an index (a pack is renamed into place before its index, and its index
-/// removed before it), which git no longer sees, once they are an hour old.
+/// push timeout, which git itself only removes after two weeks), and packs without an index (a
+/// pack is renamed into place before its index, and its index removed before it), which git no
+/// longer sees, once they are an hour old.
 pub fn remove_leftovers(objects_dir: &Path) {
     let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
         return;

@@ -64,13 +64,14 @@ impl GitCli {
                  fingerprint, then add it with one interactive ssh login)",
             );
         }
-        if lower.contains("protocol error: bad line length character") && !super::is_ssh(url) {
-            return with(
-                "the server answered with something that is not git's protocol: check the URL's \
-                 host, port and scheme (another service, a proxy or a load balancer on that port)",
-            );
-        }
         if lower.contains("protocol error: bad line length character") {
+            if !super::is_ssh(url) {
+                return with(
+                    "the server answered with something that is not git's protocol: check the \
+                     URL's host, port and scheme (another service, a proxy or a load balancer on \
+                     that port)",
+                );
+            }
             return with(
                 "the server's side of the SSH connection printed text where git expected its \
                  protocol: the account's login shell refuses commands (nologin: \"This account is \
