@@ -139,14 +139,7 @@ fn timed_filesystem(_: RawFd) -> bool {
 }
 
 fn stat(fd: RawFd) -> Option<Stat> {
-    // SAFETY: fstat writes only into `st`.
-    let st = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return None;
-        }
-        st
-    };
+    let st = sqlitefiles::fstat(fd)?;
     let time = |secs: i64, nanos: i64| {
         let secs = u64::try_from(secs).ok()?;
         Some(Duration::new(secs, u32::try_from(nanos).ok()?))
@@ -163,14 +156,9 @@ fn stat(fd: RawFd) -> Option<Stat> {
 /// The WAL index header `conn`'s read transaction took; None for a WAL without frames (SQLite
 /// has no snapshot of one).
 fn wal_snapshot(conn: &Connection) -> Option<Vec<u8>> {
-    let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
-    // SAFETY: an open connection used by this thread only, inside a read transaction; the
-    // snapshot handle is read at once and freed once.
+    let snapshot = super::parallel::snapshot(conn)?;
+    // SAFETY: a snapshot handle from sqlite3_snapshot_get, read at once and freed once.
     unsafe {
-        let rc = ffi::sqlite3_snapshot_get(conn.handle(), c"main".as_ptr(), &mut snapshot);
-        if rc != ffi::SQLITE_OK || snapshot.is_null() {
-            return None;
-        }
         let hidden = (*snapshot).hidden.to_vec();
         ffi::sqlite3_snapshot_free(snapshot);
         Some(hidden)

@@ -43,8 +43,7 @@ impl Mapper<'_, '_> {
             .previous
             .zip(self.previous.and_then(|p| p.map().table(rootpage)));
         if let Some((previous, old)) = old {
-            let mapped = old.mapped().is_some();
-            if (self.known_unchanged && mapped) || self.pages.unchanged(old)? {
+            if (self.known_unchanged && old.mapped().is_some()) || self.pages.unchanged(old)? {
                 self.reuse.tables_reused += 1;
                 self.tables.push(old.clone());
                 return incremental::reuse_unchanged(previous, old, table, sink);

@@ -160,8 +160,9 @@ fn same_wal_snapshot(conn: &Connection, helper: &Connection) -> Result<()> {
     }
 }
 
-/// The WAL snapshot `conn`'s read transaction sees; None for a WAL without frames.
-fn snapshot(conn: &Connection) -> Option<*mut ffi::sqlite3_snapshot> {
+/// The WAL snapshot `conn`'s read transaction sees; None for a WAL without frames (free it with
+/// `sqlite3_snapshot_free`).
+pub(super) fn snapshot(conn: &Connection) -> Option<*mut ffi::sqlite3_snapshot> {
     let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
     // SAFETY: an open connection used by this thread only, inside a read transaction.
     let rc = unsafe { ffi::sqlite3_snapshot_get(conn.handle(), c"main".as_ptr(), &mut snapshot) };

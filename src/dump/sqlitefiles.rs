@@ -63,10 +63,16 @@ fn file_fd(conn: &Connection, op: c_int) -> Option<RawFd> {
 
 /// The device and inode of the file behind descriptor `fd`.
 pub fn file_id(fd: RawFd) -> Option<(u64, u64)> {
+    fstat(fd).map(|st| (st.st_dev, st.st_ino))
+}
+
+/// `fstat` of descriptor `fd` (never closed here: closing a descriptor of the database would
+/// release SQLite's locks on it).
+pub fn fstat(fd: RawFd) -> Option<libc::stat> {
     // SAFETY: fstat writes only into `st`.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+        (libc::fstat(fd, &mut st) == 0).then_some(st)
     }
 }
 

@@ -388,10 +388,7 @@ fn explain(e: &git2::Error, url: &str) -> String {
         );
     }
     if ssh && msg.contains("authentication") {
-        let named = match url.split_once("://") {
-            Some(_) => super::url_user(url).is_some(),
-            None => url.split(':').next().is_some_and(|host| host.contains('@')),
-        };
+        let named = super::cli::ssh_destination(url).is_some_and(|(user, ..)| user.is_some());
         let as_user = match (named, super::cli::local_user()) {
             (true, _) => String::new(),
             (false, Some(user)) => format!(" as the local user {user}, the URL naming none"),

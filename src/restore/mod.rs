@@ -25,7 +25,7 @@ use exec::feed_file;
 pub use exec::{Built, build_database, build_pinned, execute};
 pub use guard::Pinned;
 pub use into::restore_into;
-pub use vtab::{check_around_modules, finding_table, unchecked_line, virtual_tables};
+pub use vtab::{check_around_modules, check_virtual_tables, finding_table};
 
 /// The folder of the database in a snapshot: the only one, or the one named `db`.
 pub fn db_tree<'r>(

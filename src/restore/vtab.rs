@@ -55,22 +55,12 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
         Ok(lines) => return Ok(lines),
         Err(e) => e,
     };
-    let Ok(tables) = virtual_tables(conn) else {
-        return Err(whole);
-    };
-    let mut own = Vec::new();
-    let mut failed = false;
-    for (name, sql) in &tables {
-        match run_check(conn, &own_check(kind, name)) {
-            Ok(lines) => own.extend(lines.into_iter().filter(|l| l != "ok")),
-            Err(e) => {
-                failed = true;
-                own.push(unchecked_line(name, sql, &e.to_string()));
-            }
-        }
-    }
+    let own = check_virtual_tables(conn, |name| {
+        let lines = run_check(conn, &own_check(kind, name))?;
+        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+    });
     let path = conn.path().filter(|p| !p.is_empty());
-    let (true, Some(path)) = (failed, path) else {
+    let (Ok(Some(own)), Some(path)) = (own, path) else {
         return Err(whole);
     };
     let rest = without_modules(conn, path).and_then(|c| run_check(&c, &format!("PRAGMA {kind}")));
@@ -79,10 +69,26 @@ pub fn check_around_modules(conn: &Connection, kind: &str) -> Result<Vec<String>
     Ok(lines)
 }
 
-/// The line for the virtual table `name` (created by `sql`) that its module could not check,
-/// having failed with `error`.
-pub fn unchecked_line(name: &str, sql: &str, error: &str) -> String {
-    format!("{UNCHECKED}main.{name} ({}): {error}", module_of(sql))
+/// Each virtual table of `conn` checked alone by `check` (given its name): their lines, and for
+/// a table its module could not check, a line naming it, its module and tokenizer, and the
+/// module's error. None when every module could check its tables (a whole check failed for
+/// another reason).
+pub fn check_virtual_tables(
+    conn: &Connection,
+    mut check: impl FnMut(&str) -> Result<Vec<String>>,
+) -> Result<Option<Vec<String>>> {
+    let mut own = Vec::new();
+    let mut failed = false;
+    for (name, sql) in virtual_tables(conn)? {
+        match check(&name) {
+            Ok(lines) => own.extend(lines),
+            Err(e) => {
+                failed = true;
+                own.push(format!("{UNCHECKED}main.{name} ({}): {e}", module_of(&sql)));
+            }
+        }
+    }
+    Ok(failed.then_some(own))
 }
 
 /// `PRAGMA {kind}` of the table `name` alone: for a virtual table, its module's own check.
@@ -91,7 +97,7 @@ fn own_check(kind: &str, name: &str) -> String {
 }
 
 /// The virtual tables of `conn`'s main database: name and CREATE statement.
-pub fn virtual_tables(conn: &Connection) -> Result<Vec<(String, String)>> {
+fn virtual_tables(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(
         "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND rootpage = 0 \
          AND sql LIKE 'CREATE VIRTUAL TABLE%'",

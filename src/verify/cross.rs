@@ -15,8 +15,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::restore::{
-    check_around_modules, finding_table, is_about_values, is_stale_fts_index, unchecked_line,
-    virtual_tables,
+    check_around_modules, check_virtual_tables, finding_table, is_about_values, is_stale_fts_index,
 };
 
 /// What an integrity check said, sorted.
@@ -171,20 +170,7 @@ fn by_cli(cli: &Path, db: &Path) -> Result<Vec<String>> {
 /// [`by_cli`]'s check around virtual tables: None when every module could check its tables.
 fn around_modules(cli: &Path, db: &Path) -> Option<Result<Vec<String>>> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    let mut own = Vec::new();
-    let mut failed = false;
-    for (name, sql) in virtual_tables(&conn).ok()? {
-        match by_cli_of(cli, db, &[Some(&name)]) {
-            Ok(lines) => own.extend(lines),
-            Err(e) => {
-                failed = true;
-                own.push(unchecked_line(&name, &sql, &e.to_string()));
-            }
-        }
-    }
-    if !failed {
-        return None;
-    }
+    let own = check_virtual_tables(&conn, |name| by_cli_of(cli, db, &[Some(name)])).ok()??;
     let tables = conn
         .prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND rootpage > 0")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())

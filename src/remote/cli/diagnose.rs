@@ -93,16 +93,8 @@ fn asked_elsewhere(url: &str, stderr: &str) -> Option<String> {
         .lines()
         .filter_map(|l| l.split_once(" for '")?.1.split_once('\'').map(|(u, _)| u))
         .next_back()?;
-    let origin = |u: &str| {
-        let u = url::Url::parse(u).ok()?;
-        Some((
-            u.scheme().to_string(),
-            u.host_str()?.to_ascii_lowercase(),
-            u.port_or_known_default(),
-        ))
-    };
-    let (remote, there) = (origin(url)?, origin(asked)?);
-    (remote != there).then(|| redact(asked))
+    let origin = crate::remote::token::http_base;
+    (origin(url)? != origin(asked)?).then(|| redact(asked))
 }
 
 /// `--porcelain` output: the flag and summary of the line for `refs/heads/main`.

@@ -191,7 +191,9 @@ pub(super) fn expand_home(file: &str, home: Option<&PathBuf>) -> PathBuf {
 }
 
 /// (user, host, port) of an ssh URL (`ssh://[user@]host[:port]/path` or `[user@]host:path`).
-pub(super) fn ssh_destination(url: &str) -> Option<(Option<String>, String, Option<String>)> {
+pub(in crate::remote) fn ssh_destination(
+    url: &str,
+) -> Option<(Option<String>, String, Option<String>)> {
     let authority = match url.find("://") {
         Some(end) => {
             let rest = &url[end + 3..];
@@ -217,6 +219,7 @@ pub(super) fn ssh_destination(url: &str) -> Option<(Option<String>, String, Opti
     let port = port.filter(|p| !p.is_empty()).map(str::to_string);
     (!host.is_empty() && !host.starts_with('-')).then(|| (user, host.to_string(), port))
 }
+
 pub(super) fn is_ssh(url: &str) -> bool {
     if let Some(end) = url.find("://") {
         let scheme = &url[..end];
