@@ -62,24 +62,36 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("open lock file {}", path.display()))?;
+    let taken = flock_within(&file, timeout, Duration::from_millis(50))
+        .with_context(|| format!("lock {}", path.display()))?;
+    if !taken {
+        return Ok(None);
+    }
+    // Best effort: a holder that is not named is only less helpful.
+    let line = format!("{} {}\n", std::process::id(), now());
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.write_all_at(line.as_bytes(), 0));
+    Ok(Some(Lock { _file: file }))
+}
+
+/// An exclusive `flock` on `file`, tried every `every` until `timeout` has passed: false when
+/// another process still holds it then. The lock is released when `file` is closed.
+fn flock_within(file: &File, timeout: Duration, every: Duration) -> std::io::Result<bool> {
     let start = Instant::now();
     loop {
+        // SAFETY: flock(2) on an open descriptor.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            // Best effort: a holder that is not named is only less helpful.
-            let line = format!("{} {}\n", std::process::id(), now());
-            let _ = file
-                .set_len(0)
-                .and_then(|()| file.write_all_at(line.as_bytes(), 0));
-            return Ok(Some(Lock { _file: file }));
+            return Ok(true);
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(err).with_context(|| format!("lock {}", path.display()));
+            return Err(err);
         }
         if start.elapsed() >= timeout {
-            return Ok(None);
+            return Ok(false);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(every);
     }
 }
 
@@ -87,29 +99,20 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
 /// waiting up to `timeout`: a process stopped (SIGSTOP, Ctrl-Z) while it held one must not
 /// hang every later run forever. The error says who holds `repo_dir`'s lock, when it can.
 pub fn flock_briefly(file: &File, what: &Path, repo_dir: &Path, timeout: Duration) -> Result<()> {
-    let start = Instant::now();
-    loop {
-        // SAFETY: flock(2) on an open descriptor; released when `file` is closed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(err).with_context(|| format!("lock {}", what.display()));
-        }
-        if start.elapsed() >= timeout {
-            let who = holder(repo_dir).map_or_else(
-                || "a stopped or stuck process holds it".to_string(),
-                |h| h.describe(now()),
-            );
-            anyhow::bail!(
-                "lock {}: still held after {} ({who})",
-                what.display(),
-                humantime::format_duration(timeout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let taken = flock_within(file, timeout, Duration::from_millis(20))
+        .with_context(|| format!("lock {}", what.display()))?;
+    if !taken {
+        let who = holder(repo_dir).map_or_else(
+            || "a stopped or stuck process holds it".to_string(),
+            |h| h.describe(now()),
+        );
+        anyhow::bail!(
+            "lock {}: still held after {} ({who})",
+            what.display(),
+            humantime::format_duration(timeout)
+        );
     }
+    Ok(())
 }
 
 /// Whether a run holds the repository's lock now (false when there is no lock file).
