@@ -219,6 +219,8 @@ pub(super) fn is_progress(line: &str) -> bool {
         "Pushing to ",
         "POST git-receive-pack",
     ];
+    // The remote's own meters come with git's prefix.
+    let line = line.strip_prefix("remote: ").unwrap_or(line).trim_start();
     if METERS.iter().any(|m| line.starts_with(m)) {
         return true;
     }

@@ -174,16 +174,36 @@ impl GitCli {
 }
 
 /// Everything `stream` says until it ends, kept up to 1 MiB (the rest is read, so the writer
-/// never blocks on a full pipe, and dropped); each piece noted in `activity` when given.
-fn collect(stream: &mut dyn Read, activity: Option<&Mutex<(Instant, String)>>) -> Vec<u8> {
+/// never blocks on a full pipe, and dropped); each piece noted in `activity` when given, as
+/// whole lines: a meter cut by a read is noted once its line is complete.
+pub(super) fn collect(
+    stream: &mut dyn Read,
+    activity: Option<&Mutex<(Instant, String)>>,
+) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
+    let mut partial: Vec<u8> = Vec::new();
     loop {
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return buf,
             Ok(n) => {
                 if let Some(activity) = activity {
-                    note_activity(activity, &chunk[..n]);
+                    let piece = &chunk[..n];
+                    match piece.iter().rposition(|&b| b == b'\r' || b == b'\n') {
+                        Some(end) => {
+                            partial.extend_from_slice(&piece[..=end]);
+                            note_activity(activity, &partial);
+                            partial.clear();
+                            partial.extend_from_slice(&piece[end + 1..]);
+                        }
+                        None => {
+                            note_activity(activity, b"");
+                            partial.extend_from_slice(piece);
+                        }
+                    }
+                    if partial.len() > 4096 {
+                        partial.clear();
+                    }
                 }
                 let room = (1usize << 20).saturating_sub(buf.len());
                 buf.extend_from_slice(&chunk[..n.min(room)]);

@@ -144,6 +144,35 @@ fn a_transfer_in_progress_is_noted_with_its_meter() {
 }
 
 #[test]
+fn a_meter_cut_by_a_read_is_noted_whole() {
+    use std::time::Instant;
+    /// Gives its pieces one read at a time, as a pipe does.
+    struct Pieces(Vec<&'static [u8]>);
+    impl std::io::Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let piece = self.0.remove(0);
+            out[..piece.len()].copy_from_slice(piece);
+            Ok(piece.len())
+        }
+    }
+    let activity = std::sync::Mutex::new((Instant::now(), String::new()));
+    let mut stream = Pieces(vec![
+        b"remote: Enumerating objects: 5, done.\nremote: Compres",
+        b"sing objects:  61% (280/458)\r",
+        b"remote: Compressing obj",
+    ]);
+    let said = super::run::collect(&mut stream, Some(&activity));
+    assert!(said.ends_with(b"Compressing obj"));
+    assert_eq!(
+        activity.lock().unwrap().1,
+        "remote: Compressing objects: 61% (280/458)"
+    );
+}
+
+#[test]
 fn a_push_refused_by_the_remotes_fsck_says_so() {
     let stderr = "remote: error: object 1234: hasDotgit: contains '.git'\n\
                   remote: fatal: fsck error in packed object\n\
