@@ -283,9 +283,10 @@ const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
 /// sqlgit's and git's (`tmp_pack_*`, `tmp_idx_*`, … of an index-pack killed mid-fetch by the
-/// push timeout, which git itself only removes after two weeks), and packs without an index (a
-/// pack is renamed into place before its index, and its index removed before it), which git no
-/// longer sees, once they are an hour old.
+/// push timeout, which git itself only removes after two weeks), the `.keep` marks such a fetch
+/// writes (`fetch-pack PID on HOST`; marks with other text are the user's and stay), and packs
+/// without an index (a pack is renamed into place before its index, and its index removed
+/// before it), which git no longer sees, once they are an hour old.
 pub fn remove_leftovers(objects_dir: &Path) {
     let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
         return;
@@ -305,7 +306,15 @@ pub fn remove_leftovers(objects_dir: &Path) {
         let git_tmp = ["tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_"]
             .iter()
             .any(|p| name.starts_with(p));
-        if name.starts_with(TMP_PREFIX) || git_tmp || unindexed() {
+        // `index-pack --keep` marks a fetched pack until the fetch has updated its refs; one
+        // killed in between leaves the mark, and a kept pack is never merged again.
+        let fetch_keep = || {
+            name.ends_with(".keep")
+                && std::fs::read(&path).is_ok_and(|text| {
+                    text.starts_with(b"fetch-pack ") || text.starts_with(b"receive-pack ")
+                })
+        };
+        if name.starts_with(TMP_PREFIX) || git_tmp || unindexed() || fetch_keep() {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -406,11 +415,28 @@ mod tests {
             "tmp_idx_AbC123",
             "pack-1.pack",
             "pack-1.idx",
+            "pack-2.pack",
+            "pack-2.idx",
+            "pack-3.pack",
+            "pack-3.idx",
         ] {
             std::fs::write(pack.join(name), b"x").unwrap();
         }
+        std::fs::write(pack.join("pack-2.keep"), b"fetch-pack 4242 on host\n").unwrap();
+        std::fs::write(pack.join("pack-3.keep"), b"kept by hand\n").unwrap();
         remove_leftovers(objects.path());
-        assert_eq!(names(&pack), ["pack-1.idx", "pack-1.pack"]);
+        assert_eq!(
+            names(&pack),
+            [
+                "pack-1.idx",
+                "pack-1.pack",
+                "pack-2.idx",
+                "pack-2.pack",
+                "pack-3.idx",
+                "pack-3.keep",
+                "pack-3.pack"
+            ]
+        );
     }
 
     /// git fsck reads every `*.idx` in `objects/pack`: a run killed while writing must leave
