@@ -21,12 +21,13 @@ use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state;
 use crate::store::headrepair;
-use crate::store::prune::{self, HistoryRemote};
+use crate::store::prune;
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
 use crate::when;
 
 mod given;
+mod push_prune;
 mod record;
 mod repair;
 
@@ -34,6 +35,7 @@ pub use given::save_settings;
 use given::{
     as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
 };
+pub use push_prune::{Heard, Pruned, clock_ahead_line, prune_now, push_all};
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};
 
@@ -506,89 +508,4 @@ fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
         );
     }
     failures
-}
-
-/// Push every configured remote and record each attempt in the state file (`history_failed`:
-/// see [`remote::push_all`]).
-pub fn push_all(
-    store: &Store,
-    settings: &Settings,
-    history_failed: Option<&str>,
-) -> Result<Vec<PushResult>> {
-    let results = remote::push_all(store, settings, when::unix_now(), history_failed);
-    let record = |st: &mut state::State| {
-        for p in &results {
-            st.remotes
-                .insert(p.role.name().to_string(), p.record.clone());
-        }
-    };
-    state::update(&store.path, record).2?;
-    Ok(results)
-}
-
-/// A warning when pruning by age did not trust this run's clock (see `prune::trusted_now`).
-pub fn clock_ahead_line(report: &prune::Report) -> Option<String> {
-    let last = report.clock_ahead?;
-    Some(format!(
-        "this clock is more than the --keep window ahead of the last run ({}): pruning by age \
-         went by that time instead (a clock that jumped ahead must not age out recent \
-         snapshots); the next run goes by its own clock if it agrees",
-        when::show(std::time::UNIX_EPOCH + Duration::from_secs(last.max(0) as u64))
-    ))
-}
-
-/// Whether the history remote answered in this run. Pruning relies on what it confirmed, and a
-/// confirmation from an earlier run may be of a remote that was recreated or lost since: only a
-/// remote that answered now (a push seen stored, or asked for its main) is relied on.
-pub enum Heard {
-    /// It answered in this run (or there is none).
-    Yes,
-    /// This run's push to it failed (its error is the run's failure already).
-    PushFailed,
-    /// It could not be asked: why.
-    Unreachable(String),
-}
-
-/// What [`prune_now`] did.
-pub enum Pruned {
-    /// No retention is set.
-    Off,
-    Done(prune::Report),
-    /// Nothing pruned though retention and an earlier confirmation would have: the history
-    /// remote did not answer in this run (the line says so).
-    Held(String),
-}
-
-/// Prune by the retention setting. Never drops what the history remote has not confirmed, and
-/// relies on its confirmation only when it answered in this run (`heard`).
-pub fn prune_now(store: &mut Store, settings: &Settings, heard: Heard) -> Result<Pruned> {
-    let Some(keep) = settings.retention()? else {
-        return Ok(Pruned::Off);
-    };
-    let history = match (&settings.history_remote, heard) {
-        (Some(_), Heard::PushFailed) => HistoryRemote::Unasked(remote::confirmed_history(store)),
-        (Some(url), Heard::Unreachable(cause)) => {
-            return Ok(Pruned::Held(format!(
-                "nothing pruned: cannot ask the history remote {} what it has (pruning never \
-                 drops what it lacks): {cause}",
-                remote::redact(url)
-            )));
-        }
-        (Some(_), Heard::Yes) => HistoryRemote::Confirmed(remote::confirmed_history(store)),
-        (None, _) => HistoryRemote::None,
-    };
-    // The previous run's clock bounds this one's (see `prune::trusted_now`).
-    let last_run = state::load(&store.path).last_run.map(|r| r.unix);
-    let report = prune::prune(store, keep, history, when::now(), last_run)
-        .map_err(|e| e.context("prune"))?;
-    if let (Some(url), n @ 1..) = (&settings.history_remote, report.unasked) {
-        return Ok(Pruned::Held(format!(
-            "nothing pruned: the history remote {} did not confirm what it has in this run, so \
-             the {n} older snapshot{} it confirmed before stay (pruning never drops what it \
-             lacks; the next run that reaches it prunes)",
-            remote::redact(url),
-            if n == 1 { "" } else { "s" }
-        )));
-    }
-    Ok(Pruned::Done(report))
 }
