@@ -23,8 +23,14 @@ pub struct HistoryArgs {
     /// The table.
     pub table: String,
     /// The row's rowid (or INTEGER PRIMARY KEY), or its primary key's values in order
-    /// (WITHOUT ROWID tables; several values for a composite key).
-    #[arg(required = true, num_args = 1.., value_name = "KEY")]
+    /// (WITHOUT ROWID tables; several values for a composite key). A negative number is a
+    /// value (`-3`, as `diff` shows it); other values that begin with `-` go after `--`.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        value_name = "KEY",
+        allow_negative_numbers = true
+    )]
     pub key: Vec<String>,
     /// The sqlgit repository.
     #[arg(long, value_name = "DIR")]

@@ -429,3 +429,37 @@ fn readers_reaching_back_at_the_same_moment_all_succeed() {
         }
     }
 }
+
+/// `diff` shows a negative key as `-3`: `history` takes it so, without `--`, with its flags
+/// before or after it (a negative REAL key of a WITHOUT ROWID table too).
+#[test]
+fn a_negative_key_is_taken_as_diff_shows_it() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a INTEGER PRIMARY KEY, b);
+          INSERT INTO t VALUES(-3,'x'),(2,NULL);
+          CREATE TABLE w(k REAL PRIMARY KEY, v) WITHOUT ROWID;
+          INSERT INTO w VALUES(-1.5,'y');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (db_arg, repo_arg) = (db.to_str().unwrap(), repo.to_str().unwrap());
+    env.sqlgit(&["snapshot", db_arg, "--repo", repo_arg, "-q"])
+        .success();
+    env.sqlite3(
+        &db,
+        "UPDATE t SET b = 'z' WHERE a = -3; UPDATE w SET v = 'q';",
+    )
+    .success();
+    env.sqlgit(&["snapshot", db_arg, "--repo", repo_arg, "-q"])
+        .success();
+    for args in [
+        vec!["history", "t", "-3", "--repo", repo_arg],
+        vec!["history", "--repo", repo_arg, "t", "-3"],
+        vec!["history", "--repo", repo_arg, "w", "-1.5"],
+    ] {
+        let out = env.sqlgit(&args).success().stdout_str();
+        assert!(out.contains("2 changes in 2 snapshots"), "{args:?}: {out}");
+        assert!(out.contains("updated"), "{args:?}: {out}");
+    }
+}
