@@ -210,17 +210,20 @@ pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// The repository a remote URL names, as comparable text: a local path (plain, or `file://`)
-/// made absolute and resolved; any other URL without its credentials, trailing `/` and `.git`.
+/// made absolute and resolved (symlinks too; one that does not exist, without its `.`, `..`,
+/// doubled and trailing `/`); any other URL without its credentials, trailing `/` and `.git`.
 fn repository_named(url: &str) -> String {
     if let Some(p) = local_dir(url) {
         let p = p.as_path();
         let reached = repository_at(p);
         let p = reached.as_deref().unwrap_or(p);
-        let named = p.canonicalize().or_else(|_| std::path::absolute(p));
-        return named
-            .unwrap_or_else(|_| p.to_path_buf())
-            .display()
-            .to_string();
+        return match p.canonicalize() {
+            Ok(real) => real.display().to_string(),
+            Err(_) => {
+                let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+                without_dot_segments(&absolute.display().to_string())
+            }
+        };
     }
     canonical_remote(url)
 }
@@ -320,15 +323,19 @@ pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
     out
 }
 
-/// The directory of a local remote: a plain path, or a `file://` URL's (percent-decoded).
+/// The directory of a local remote: a plain path, or a `file://` URL's as git finds it
+/// (`parse_connect_url`): the URL percent-decoded, then its path from the first `/` after
+/// `file://`, so a host (`file://localhost/srv/h.git`, or any other, which git ignores) is no
+/// part of it. None for a `file://` URL without a path (git refuses it).
 pub(crate) fn local_dir(url: &str) -> Option<PathBuf> {
     if let Some(path) = local_path(url) {
         return Some(PathBuf::from(path));
     }
-    let rest = url.strip_prefix("file://")?;
+    let rest = percent_decode_bytes(url.strip_prefix("file://")?);
+    let path = rest.iter().position(|&b| b == b'/')?;
     use std::os::unix::ffi::OsStringExt as _;
     Some(PathBuf::from(std::ffi::OsString::from_vec(
-        percent_decode_bytes(rest),
+        rest[path..].to_vec(),
     )))
 }
 
@@ -528,6 +535,10 @@ mod tests {
             ("https://f/ops/app.git", "https://f/ops/%61pp.git"),
             ("git://h/app.git", "git://h/%61pp.git"),
             ("file:///srv/hist3.git", "file:///srv/hist%33.git"),
+            ("/srv/hist3.git", "file://localhost/srv/hist3.git"),
+            ("/srv/hist3.git", "file://LocalHost/srv//./hist3.git/"),
+            ("/srv/hist3.git", "file://other/srv/x/../hist3.git"),
+            ("/srv/hist3.git", "file://localhost%2Fsrv/hist3.git"),
         ];
         for (a, b) in same {
             assert_eq!(repository_named(a), repository_named(b), "{a} {b}");

@@ -184,6 +184,78 @@ fn remotes_that_would_erase_history_are_refused_and_local_paths_remembered_absol
     fx.sqlgit(&["snapshot", "--repo", &fx.repo_arg()]).success();
 }
 
+/// A `file://` URL is the path git makes of it: a host (`localhost`, which git ignores like any
+/// other) is no part of the path, and `.`, `..`, doubled or trailing `/` and a symlink reach the
+/// same folder. So `file://localhost/REPO` is this repository itself (refused: it would confirm
+/// every snapshot, and pruning would drop them all), and `PATH` with `file://localhost/PATH`
+/// is one repository as both remotes.
+#[test]
+fn every_spelling_git_reads_as_this_repository_or_one_repository_is_refused() {
+    let fx = Fx::new();
+    let repo = fx.repo_arg();
+    fx.snapshot(&[]).success();
+    let link = fx.env.path("link-to-repo");
+    std::os::unix::fs::symlink(&fx.repo, &link).unwrap();
+    let link = link.display().to_string();
+    for own in [
+        format!("file://localhost{repo}"),
+        format!("file://LOCALHOST{repo}/"),
+        format!("file://elsewhere{repo}"),
+        format!("file://{repo}/."),
+        format!("file:///{repo}//"),
+        format!(
+            "{repo}/../{}",
+            fx.repo.file_name().unwrap().to_str().unwrap()
+        ),
+        link.clone(),
+        format!("file://localhost{link}/"),
+    ] {
+        let run = fx.snapshot(&["--history-remote", &own]).code_is(2);
+        assert!(
+            run.stderr_str().contains("this repository itself"),
+            "{own}: {}",
+            run.stderr_str()
+        );
+        let run = fx.snapshot(&["--latest-remote", &own]).code_is(2);
+        assert!(run.stderr_str().contains("this repository itself"), "{own}");
+    }
+    let bare = crate::servers::init_bare(fx.env.root(), "one");
+    let plain = bare.display().to_string();
+    std::fs::create_dir(fx.env.path("x")).unwrap();
+    for other in [
+        format!("file://localhost{plain}"),
+        format!("file://localhost{plain}/./"),
+        format!("file://host{}/x/../one.git", fx.env.root().display()),
+    ] {
+        let run = fx
+            .snapshot(&["--history-remote", &plain, "--latest-remote", &other])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("same repository"),
+            "{other}: {}",
+            run.stderr_str()
+        );
+    }
+    assert_eq!(
+        fx.env
+            .run(
+                {
+                    let mut c = fx.env.command("git");
+                    c.arg("--git-dir").arg(&fx.repo).args([
+                        "config",
+                        "--get-regexp",
+                        "sqlgit\\..*remote",
+                    ]);
+                    c
+                },
+                b""
+            )
+            .code(),
+        Some(1),
+        "a refused remote was saved"
+    );
+}
+
 /// A latest remote whose server refuses forced pushes (`receive.denyNonFastForwards`, set by
 /// `git init --shared`, or a forge's protected branch) is said to be that, with the setting to
 /// change — not "diverged", which would send the user looking for another machine.
