@@ -69,12 +69,17 @@ pub(super) fn check_fast_forward(
 ) -> Result<()> {
     let repo = &store.repo;
     match remote_main {
-        None if repo.path().join("shallow").exists() => bail!(
-            "the history remote is empty but older snapshots were pruned here (was it \
-             recreated?): re-seed it with the {} kept here, run: {}",
-            kept(store),
-            reroot_command(store)
-        ),
+        None if repo
+            .find_commit(local)
+            .is_ok_and(|c| crate::store::walk::cut_of(repo, &c).is_some()) =>
+        {
+            bail!(
+                "the history remote is empty but older snapshots were pruned here (was it \
+                 recreated?): re-seed it with the {} kept here, run: {}",
+                kept(store),
+                reroot_command(store)
+            )
+        }
         None => Ok(()),
         Some(main) if repo.find_commit(main).is_ok() => match repo.graph_descendant_of(local, main)
         {

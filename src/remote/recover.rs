@@ -371,13 +371,42 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<Rero
     let count = rewrite.len();
     drop(rewrite);
     if new_history {
-        // The new oldest snapshot is a real root: the old graft no longer describes anything.
-        let shallow = repo.path().join("shallow");
+        keep_grafts_still_needed(repo)?;
+    }
+    Ok((count, left, rewound, lost))
+}
+
+/// After a re-root into a new history its oldest snapshot is a real root, and the graft where
+/// pruning cut the old one describes nothing reachable. A snapshot a tag (or another ref) keeps
+/// is still cut off at its own commit, which plain git needs (`git log TAG`, `git fsck`): those
+/// entries stay, and the file goes only when no ref reaches a grafted commit.
+fn keep_grafts_still_needed(repo: &git2::Repository) -> Result<()> {
+    let shallow = repo.path().join("shallow");
+    let grafted = crate::store::walk::grafts(repo);
+    let tips: Vec<Oid> = repo
+        .references()?
+        .flatten()
+        .filter_map(|r| r.peel_to_commit().ok().map(|c| c.id()))
+        .collect();
+    let reached = |id: Oid| {
+        tips.iter()
+            .any(|&tip| tip == id || repo.graph_descendant_of(tip, id).unwrap_or(false))
+    };
+    let still: Vec<String> = grafted
+        .into_iter()
+        .filter(|&id| reached(id))
+        .map(|id| id.to_string())
+        .collect();
+    if still.is_empty() {
         if shallow.exists() {
             std::fs::remove_file(&shallow).context("remove the shallow file")?;
         }
+        return Ok(());
     }
-    Ok((count, left, rewound, lost))
+    let tmp = repo.path().join("shallow.sqlgit-tmp");
+    std::fs::write(&tmp, still.join("\n") + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &shallow))
+        .context("write the shallow file")
 }
 
 /// Of the kept snapshots (oldest first), those the remote whose main is `tip` lacks: all but

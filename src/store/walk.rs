@@ -68,6 +68,31 @@ pub fn continues_cut(repo: &git2::Repository, head: git2::Oid, below: git2::Oid)
         .any(|cut| cut.id() == head || repo.graph_descendant_of(head, cut.id()).unwrap_or(false))
 }
 
+/// The ids the `shallow` file lists: where pruning cut `main`, and the commits a tag or another
+/// ref keeps cut off at themselves.
+pub fn grafts(repo: &git2::Repository) -> Vec<git2::Oid> {
+    std::fs::read_to_string(repo.path().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| git2::Oid::from_str(l.trim()).ok())
+        .collect()
+}
+
+/// The oldest snapshot of the history from `head` when a graft cuts it there (pruning cut it,
+/// or a rebuilt machine adopted the remote's tip); None when that history begins with a real
+/// first snapshot, whatever else `shallow` lists (a tag's snapshot cut off at itself).
+pub fn cut_of(repo: &git2::Repository, head: &Commit) -> Option<git2::Oid> {
+    let grafted = grafts(repo);
+    if grafted.is_empty() {
+        return None;
+    }
+    let mut oldest = head.clone();
+    while let Ok(parent) = oldest.parent(0) {
+        oldest = parent;
+    }
+    grafted.contains(&oldest.id()).then(|| oldest.id())
+}
+
 /// The parents a commit names itself, whatever grafts (a shallow boundary) say.
 pub fn raw_parents(commit: &Commit) -> Vec<git2::Oid> {
     String::from_utf8_lossy(commit.raw_header_bytes())

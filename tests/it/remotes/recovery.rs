@@ -219,6 +219,51 @@ fn recreated_empty_history_remote_is_reseeded_by_the_printed_command() {
     );
 }
 
+/// A snapshot a tag keeps past pruning is cut off at its own commit (`DIR/shallow`): the
+/// re-root after the history remote was recreated keeps that graft, so plain `git log TAG` and
+/// `git fsck` still work, and the re-root is not refused for it.
+#[test]
+fn a_reroot_keeps_the_graft_a_tagged_snapshot_needs() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    let cron = ["--history-remote", h_url.as_str(), "--keep", "2"];
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    fx.git(&fx.repo, &["tag", "before-migration", "refs/heads/main~1"]);
+    for _ in 0..4 {
+        fx.change();
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    fx.assert_fsck(&fx.repo);
+    std::fs::remove_dir_all(&history).unwrap();
+    fx.daemon.create_bare("history");
+    let run = fx
+        .sqlgit(&["push", "--repo", &fx.repo_arg(), "--reroot"])
+        .success();
+    assert!(
+        run.stdout_str().contains("re-rooted 2 snapshots"),
+        "{}",
+        run.stdout_str()
+    );
+    fx.assert_fsck(&fx.repo);
+    assert_eq!(
+        fx.git(&fx.repo, &["log", "--format=%H", "before-migration"])
+            .lines()
+            .count(),
+        1,
+        "the tagged snapshot, cut off at itself"
+    );
+    assert_eq!(trees(&fx, &history), trees(&fx, &fx.repo));
+    fx.change();
+    snapshot_run(&fx, &cron).success().assert_quiet();
+    fx.assert_fsck(&fx.repo);
+}
+
 /// Two machines write to one history remote: the second is refused with the command, the
 /// remote untouched; the command puts its snapshots on top, keeping the first machine's.
 #[test]
