@@ -212,14 +212,11 @@ pub fn parse_push_timeout(s: &str) -> Result<String, String> {
 
 /// `--redact TABLE.COLUMN`: both parts present (`*` and `?` allowed in each).
 pub fn parse_redact(s: &str) -> Result<String, String> {
-    match s.rsplit_once('.') {
-        // "" forgets every saved pattern.
-        _ if s.is_empty() => Ok(String::new()),
-        Some((table, column)) if !table.is_empty() && !column.is_empty() => Ok(s.to_string()),
-        _ => Err(format!(
-            "{s:?} is not TABLE.COLUMN (e.g. users.password_hash, *.email)"
-        )),
+    // "" forgets every saved pattern.
+    if !s.is_empty() {
+        crate::settings::redact_pattern(s)?;
     }
+    Ok(s.to_string())
 }
 
 /// The repository of a `snapshot` or `push` command line that did not parse (`--repo DIR` or

@@ -186,6 +186,12 @@ fn unlocked_settings(repo: &Path, flags: &Flags) -> Settings {
 /// Record a run (or push) that failed without the lock: it could not create the repository,
 /// or another run held the lock past the timeout. The live run's start stays recorded.
 fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, started: Instant) {
+    if owned_by_another_user(repo) {
+        // Another user's job (an admin's `sudo sqlgit snapshot`): its state and metrics files
+        // would be replaced by ones their owner cannot read, and its hooks would run as this
+        // user. Only the error is told.
+        return;
+    }
     let store = Store::open(repo).ok();
     let settings = unlocked_settings(repo, flags);
     let unlocked = Recorder {
@@ -194,6 +200,14 @@ fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, star
         holds_lock: false,
     };
     unlocked.finish(&settings, report, started);
+}
+
+/// Whether the repository folder belongs to a user other than the one running sqlgit.
+fn owned_by_another_user(repo: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    std::fs::metadata(repo).is_ok_and(|m| m.uid() != me)
 }
 
 /// The lock for `sqlgit push`, which records itself like a run: stopped while it waits, or

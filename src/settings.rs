@@ -194,6 +194,12 @@ impl Settings {
             let name = named("--push-timeout", PUSH_TIMEOUT, from_config);
             push_timeout(spec).map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
         }
+        // A filter pattern the command line would refuse (`redact = password_hash`, `*`)
+        // would redact nothing: the secret would be committed in clear.
+        for spec in &self.redact {
+            let name = named("--redact", REDACT, saved.redact.contains(spec));
+            redact_pattern(spec).map_err(|e| anyhow!("{name}: {e}"))?;
+        }
         // A URL newly given is checked whole by job::save_settings; anything wrong with a saved
         // one fails its push (the snapshot is still taken). A password that must not be saved
         // fails the run before anything is.
@@ -442,6 +448,16 @@ fn check_ssh_key(key: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A `redact` pattern: `TABLE.COLUMN`, both parts present (`*` and `?` allowed in each).
+pub fn redact_pattern(s: &str) -> Result<(), String> {
+    match s.rsplit_once('.') {
+        Some((table, column)) if !table.is_empty() && !column.is_empty() => Ok(()),
+        _ => Err(format!(
+            "{s:?} is not TABLE.COLUMN (e.g. users.password_hash, *.email)"
+        )),
+    }
 }
 
 /// A push timeout: a humantime duration, not zero.

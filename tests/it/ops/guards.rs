@@ -208,3 +208,51 @@ fn init_changes_one_setting_without_the_database_list() {
         [s(&env.path("app.db"))]
     );
 }
+
+/// A run refused because the repository is another user's (an admin's `sudo sqlgit snapshot`)
+/// records nothing in that user's files: their metrics file and state stay theirs and as they
+/// were, and their hooks do not run as this user. Only the error is told.
+#[test]
+fn a_run_refused_as_another_users_records_nothing_in_their_files() {
+    let env = TestEnv::new();
+    let db = new_db(
+        &env,
+        "app.db",
+        "CREATE TABLE t(a); INSERT INTO t VALUES (1);",
+    );
+    let repo = env.path("app.sqlgit");
+    let (metrics, hooked) = (env.path("m.prom"), env.path("hooked"));
+    let on_failure = format!("touch {}", s(&hooked));
+    let args = [
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--metrics-file",
+        &s(&metrics),
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--on-failure", &on_failure]);
+    sg(&env, T0, &args).success();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&repo)
+        .arg(&metrics)
+        .status();
+    if !chown.is_ok_and(|s| s.success()) || unsafe { libc::geteuid() } == 65534 {
+        eprintln!("SKIP: cannot give the repository to another user");
+        return;
+    }
+    let before = std::fs::read(&metrics).unwrap();
+    let err = sg(&env, T0 + 60, &["snapshot", "--repo", &s(&repo)])
+        .code_is(1)
+        .stderr_str();
+    assert!(err.contains("owned by another user"), "{err}");
+    assert_eq!(std::fs::read(&metrics).unwrap(), before, "metrics replaced");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&metrics).unwrap().uid(), 65534);
+    assert!(
+        !hooked.exists(),
+        "the owner's failure hook ran as another user"
+    );
+}

@@ -201,7 +201,8 @@ fn relative_path_settings_mean_the_same_files_from_another_directory() {
 
 /// A setting the config file holds but sqlgit would not read fails every run, loudly, with the
 /// key named: a typo (`histroyRemote` would leave the backup without its remote, silently), a
-/// key without a value, one setting given twice. Fixed, the next run works.
+/// key without a value, one setting given twice, a value the command line would refuse. Fixed,
+/// the next run works.
 #[test]
 fn settings_in_the_config_that_would_be_ignored_fail_the_run() {
     let env = TestEnv::new();
@@ -223,6 +224,14 @@ fn settings_in_the_config_that_would_be_ignored_fail_the_run() {
         ),
         // A bad value is named where it is, not as a flag nobody typed.
         ("\tkeep = 3x\n", "sqlgit.keep in "),
+        // A redact pattern the command line refuses would redact nothing: the values would be
+        // committed in clear.
+        ("\tredact = password_hash\n", "sqlgit.redact in "),
+        ("\tredact = *\n", "\"*\" is not TABLE.COLUMN"),
+        (
+            "\tredact = t.x\n\tredact = users.\n",
+            "\"users.\" is not TABLE.COLUMN",
+        ),
     ] {
         std::fs::write(&config, format!("{original}{added}")).unwrap();
         let run = sg(&env, T0 + 60, &["snapshot", "--repo", &r]).code_is(1);
