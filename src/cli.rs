@@ -124,9 +124,37 @@ pub fn check_db_paths(dbs: &[PathBuf]) -> anyhow::Result<()> {
                  (DIR/config) cannot hold: rename it, or give a symlink to it without one (ln -s)",
                 db
             ))),
-            None => Ok(()),
+            None => distinct_folders(dbs),
         },
     }
+}
+
+/// Each database's snapshots live in a folder named after its file name: two databases of one
+/// name (in different folders) would share it, and every run would fail saying so.
+fn distinct_folders(dbs: &[PathBuf]) -> anyhow::Result<()> {
+    for (i, a) in dbs.iter().enumerate() {
+        let folder = crate::snapshot::db_folder(a);
+        let Some(b) = dbs[i + 1..]
+            .iter()
+            .find(|b| crate::snapshot::db_folder(b) == folder)
+        else {
+            continue;
+        };
+        let same = std::path::absolute(a).ok() == std::path::absolute(b).ok();
+        return Err(crate::error::usage(if same {
+            format!("database {} is given twice: give it once", a.display())
+        } else {
+            format!(
+                "databases {} and {} have one file name, and a repository keeps each database \
+                 in a folder of its file's name: give one of them under another name, e.g. a \
+                 symlink (ln -s {} OTHER.db, then --db OTHER.db), or a repository of its own",
+                a.display(),
+                b.display(),
+                crate::shellword::path(b)
+            )
+        }));
+    }
+    Ok(())
 }
 
 /// The settings given as flags, paths made absolute (cron runs elsewhere).

@@ -33,6 +33,11 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let fix = owner_fix(path);
+            return Err(e)
+                .with_context(|| format!("read {} (left as it was{fix})", path.display()));
+        }
         Err(e) => {
             return Err(e).with_context(|| format!("read {} (left as it was)", path.display()));
         }
@@ -45,6 +50,25 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
     // Samples of `keep` are never taken for this repository's own: they stay.
     let is_own = |name: &str, repo: &str| !keep.contains(&name) && is_ours(repo);
     write_atomically(path, merge(&existing, ours, &is_own).as_bytes())
+}
+
+/// For a metrics file this user may not read: who owns it and the command that gives it back
+/// (another user's run, an admin's `sudo sqlgit`, wrote it last).
+fn owner_fix(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return String::new();
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() == me {
+        return String::new();
+    }
+    format!(
+        "; it belongs to uid {}: give it back to this user, run as root: chown {me} {}",
+        meta.uid(),
+        crate::shellword::path(path)
+    )
 }
 
 /// A label value as written (`\\`, `\"`, `\n` escaped) back to its text.
@@ -238,6 +262,27 @@ fn metric_name(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::merge;
+
+    /// Another user's metrics file is named with its owner and the chown that gives it back
+    /// (run as root, which may give a file away).
+    #[test]
+    fn another_users_metrics_file_names_its_owner_and_the_fix() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sqlgit.prom");
+        std::fs::write(&file, "x 1\n").unwrap();
+        assert_eq!(super::owner_fix(&file), "");
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        let fix = super::owner_fix(&file);
+        assert!(fix.contains("uid 65534"), "{fix}");
+        assert!(
+            fix.contains(&format!("chown 0 {}", file.display())),
+            "{fix}"
+        );
+    }
 
     #[test]
     fn each_repository_keeps_its_own_samples_grouped_by_metric() {

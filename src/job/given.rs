@@ -79,13 +79,18 @@ pub(super) fn refused_metrics_file(old: &Settings, new: &Settings) -> Option<Str
     if new.metrics_file == old.metrics_file {
         return None;
     }
-    if Path::new(path).is_dir() {
+    // Written through symlinks (the collector reads the file a link points to).
+    let target = match crate::output::follow_symlinks(Path::new(path)) {
+        Ok(target) => target,
+        Err(e) => return Some(format!("--metrics-file {path}: {e} (give another path)")),
+    };
+    if target.is_dir() {
         return Some(format!(
             "--metrics-file {path}: a folder, not a file (give a file in it, e.g. \
              {path}/sqlgit.prom)"
         ));
     }
-    let dir = Path::new(path).parent().filter(|d| !d.is_dir())?;
+    let dir = target.parent().filter(|d| !d.is_dir())?;
     Some(format!(
         "--metrics-file {path}: the folder {} does not exist (create it first, or give another \
          path)",

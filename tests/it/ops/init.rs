@@ -361,3 +361,35 @@ fn the_printed_command_quotes_a_repository_path_with_a_space() {
     sg(&env, T0 + 60, &["snapshot", "--repo", &s(&repo)]).success();
     assert!(has_snapshot(&env, &repo));
 }
+
+/// Two databases of one file name in different folders would share their folder in the
+/// repository, and every run would fail: init and snapshot refuse them up front, naming the
+/// way out (a symlink of another name), which works.
+#[test]
+fn two_databases_of_one_file_name_are_refused_up_front() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("a")).unwrap();
+    std::fs::create_dir_all(env.path("b")).unwrap();
+    let one = env.db_from_script("a/app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let two = env.db_from_script("b/app.db", b"CREATE TABLE u(v); INSERT INTO u VALUES (2);");
+    let repo = env.path("r.sqlgit");
+    let (one_arg, two_arg, r) = (s(&one), s(&two), s(&repo));
+    for cmd in [
+        vec!["init", "--repo", &r, "--db", &one_arg, "--db", &two_arg],
+        vec!["snapshot", &one_arg, &two_arg, "--repo", &r],
+    ] {
+        let run = env.sqlgit(&cmd).code_is(2);
+        let err = run.stderr_str();
+        assert_eq!(err.lines().count(), 1, "{cmd:?}: one line:\n{err}");
+        assert!(err.contains("ln -s"), "{cmd:?}: {err}");
+        assert!(!has_snapshot(&env, &repo), "{cmd:?}");
+    }
+    let run = env.sqlgit(&["init", "--repo", &r, "--db", &one_arg, "--db", &one_arg]);
+    assert!(run.code_is(2).stderr_str().contains("given twice"));
+    let other = env.path("other.db");
+    std::os::unix::fs::symlink(&two, &other).unwrap();
+    env.sqlgit(&["init", "--repo", &r, "--db", &one_arg, "--db", &s(&other)])
+        .success();
+    env.sqlgit(&["snapshot", "--repo", &r, "-q"]).success();
+    assert!(has_snapshot(&env, &repo));
+}

@@ -387,6 +387,36 @@ fn a_metrics_file_in_a_missing_folder_is_refused_when_given_and_warned_about_whe
     );
 }
 
+/// A metrics file given as a symlink loop (or a link into a folder that does not exist) is
+/// refused when given, like a missing folder, instead of being saved and warned about on every
+/// run after.
+#[test]
+fn a_metrics_file_that_is_a_symlink_loop_is_refused_when_given() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let (a, b) = (env.path("a.prom"), env.path("b.prom"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let dangling = env.path("c.prom");
+    std::os::unix::fs::symlink(env.path("gone/x.prom"), &dangling).unwrap();
+    for given in [s(&a), s(&dangling)] {
+        let run = sg(
+            &env,
+            T0,
+            &["snapshot", &d, "--repo", &r, "--metrics-file", &given],
+        )
+        .code_is(2);
+        let err = run.stderr_str();
+        assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+        assert!(err.contains("--metrics-file"), "{err}");
+    }
+    sg(&env, T0 + 60, &["snapshot", &d, "--repo", &r])
+        .success()
+        .assert_quiet();
+}
+
 /// `sqlgit_dump_rows`, `_bytes` and `_tables` are "in the last snapshot taken": a failed run that
 /// took none must not report them as 0 (a "backup shrank" alert would fire).
 #[test]
