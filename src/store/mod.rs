@@ -34,8 +34,10 @@ pub struct Store {
     pub repo: Repository,
     pub path: PathBuf,
     /// The copy of the config that settings are written to while [`Store::save_settings`]
-    /// runs.
+    /// runs, made at its first write.
     pending: RefCell<Option<git2::Config>>,
+    /// Whether [`Store::save_settings`] is running.
+    saving: std::cell::Cell<bool>,
 }
 
 /// Whether `main` of a repository sqlgit did not mark holds snapshots (a clone of a remote):
@@ -153,6 +155,7 @@ impl Store {
             repo,
             path: dir.to_path_buf(),
             pending: RefCell::new(None),
+            saving: std::cell::Cell::new(false),
         })
     }
 
@@ -231,48 +234,56 @@ impl Store {
 
     /// Run `save`, with every setting it writes going to a copy of the config that then
     /// replaces the config in one rename: a run killed while saving leaves the old settings or
-    /// the new ones, never some of them (git's config is rewritten whole for each key). The
-    /// caller holds the repository's lock.
+    /// the new ones, never some of them (git's config is rewritten whole for each key). A save
+    /// that changes nothing leaves the config alone (not copied, not renamed: a read-only or full
+    /// disk fails only a run that has something to save). The caller holds the repository's
+    /// lock.
     pub fn save_settings<T>(&self, save: impl FnOnce() -> Result<T>) -> Result<T> {
-        if self.pending.borrow().is_some() {
+        if self.saving.get() {
             return save();
         }
-        let config = self.config_path();
-        let tmp = self
-            .repo
-            .path()
-            .join(format!("{CONFIG_TMP}{}", std::process::id()));
-        let copied = copy_private(&config, &tmp)
-            .and_then(|()| Ok(git2::Config::open(&tmp)?))
-            .with_context(|| format!("copy {} to save settings", config.display()));
-        let saved = copied.and_then(|copy| {
-            *self.pending.borrow_mut() = Some(copy);
-            let saved = save();
-            self.pending.borrow_mut().take();
-            saved
-        });
+        self.saving.set(true);
+        let saved = save();
+        self.saving.set(false);
+        let copied = self.pending.borrow_mut().take().is_some();
+        let tmp = self.config_tmp_path();
         let done = saved.and_then(|v| {
-            replace_file(&tmp, &config)
-                .with_context(|| format!("save settings in {}", config.display()))?;
+            if copied {
+                let config = self.config_path();
+                replace_file(&tmp, &config)
+                    .with_context(|| format!("save settings in {}", config.display()))?;
+            }
             Ok(v)
         });
-        if done.is_err() {
+        if done.is_err() && copied {
             let _ = std::fs::remove_file(&tmp);
         }
         done
     }
 
-    /// Change the config: within [`Store::save_settings`] its copy, else the config itself
-    /// (atomically, the same way).
+    /// Change the config: within [`Store::save_settings`] its copy (made now if this is the
+    /// first change), else the config itself (atomically, the same way).
     fn edit_config<T>(&self, edit: impl FnOnce(&mut git2::Config) -> Result<T>) -> Result<T> {
-        let mut pending = self.pending.borrow_mut();
-        match pending.as_mut() {
-            Some(config) => edit(config),
-            None => {
-                drop(pending);
-                self.save_settings(|| self.edit_config(edit))
-            }
+        if !self.saving.get() {
+            return self.save_settings(|| self.edit_config(edit));
         }
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_none() {
+            let (config, tmp) = (self.config_path(), self.config_tmp_path());
+            let copy = copy_private(&config, &tmp)
+                .and_then(|()| Ok(git2::Config::open(&tmp)?))
+                .with_context(|| format!("copy {} to save settings", config.display()));
+            *pending = Some(copy.inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?);
+        }
+        edit(pending.as_mut().expect("copied above"))
+    }
+
+    fn config_tmp_path(&self) -> PathBuf {
+        self.repo
+            .path()
+            .join(format!("{CONFIG_TMP}{}", std::process::id()))
     }
 
     fn config_path(&self) -> PathBuf {

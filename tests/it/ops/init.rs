@@ -393,3 +393,27 @@ fn two_databases_of_one_file_name_are_refused_up_front() {
     env.sqlgit(&["snapshot", "--repo", &r, "-q"]).success();
     assert!(has_snapshot(&env, &repo));
 }
+
+/// A run whose settings are what the config holds leaves the config alone (not copied, not
+/// renamed): on a read-only or full disk only a run with something to save fails to save it.
+#[test]
+fn a_run_that_changes_no_setting_leaves_the_config_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let repo = env.path("r.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    env.sqlgit(&["snapshot", &d, "--repo", &r, "--keep", "3", "-q"])
+        .success();
+    let config = repo.join("config");
+    let before = std::fs::metadata(&config).unwrap().ino();
+    env.sqlite3(&db, "INSERT INTO t VALUES (2);").success();
+    env.sqlgit(&["snapshot", "--repo", &r, "-q"]).success();
+    env.sqlgit(&["snapshot", &d, "--repo", &r, "--keep", "3", "-q"])
+        .success();
+    assert_eq!(std::fs::metadata(&config).unwrap().ino(), before);
+    env.sqlgit(&["snapshot", "--repo", &r, "--keep", "4", "-q"])
+        .success();
+    assert_ne!(std::fs::metadata(&config).unwrap().ino(), before);
+    assert!(std::fs::read_to_string(&config).unwrap().contains('4'));
+}
