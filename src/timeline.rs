@@ -22,6 +22,13 @@ use crate::settings::Settings;
 use crate::store::{Store, cache, dir_size, walk};
 use crate::when;
 
+/// Why a WHEN answered locally is checked against the full history.
+#[derive(Clone, Copy)]
+enum Reach {
+    Prefix,
+    Time,
+}
+
 pub struct Timeline {
     pub store: Store,
     cache: Option<Repository>,
@@ -82,7 +89,8 @@ impl Timeline {
     }
 
     /// Resolve a WHEN (None: the latest snapshot) against local history, falling back to the
-    /// history remote's when the point is older.
+    /// history remote's when the point is older — or when the local answer could differ from
+    /// the full history's: see [`Timeline::needs_full`].
     pub fn resolve(&mut self, spec: Option<&str>) -> Result<Oid> {
         // A latest snapshot that cannot be read: said with the command that repairs it.
         self.head()?;
@@ -92,7 +100,11 @@ impl Timeline {
             self.check_local()?;
         }
         let spec = match (local, spec) {
-            (Ok(id), _) => return Ok(id),
+            (Ok(id), None) => return Ok(id),
+            (Ok(id), Some(s)) => match self.needs_full(s, id)? {
+                Some(why) => return self.resolve_full(s, id, why),
+                None => return Ok(id),
+            },
             (Err(e), None) => return Err(e),
             (Err(e), Some(_)) if !self.can_reach_older() => return Err(e),
             (Err(e), Some(_)) if e.is::<when::Ambiguous>() => return Err(e),
@@ -100,9 +112,53 @@ impl Timeline {
             (Err(_), Some(s)) => s,
         };
         self.load_cache()?;
+        self.resolve_loaded(spec)
+    }
+
+    fn resolve_loaded(&self, spec: &str) -> Result<Oid> {
         let repo = self.repo();
         let head = repo.find_commit(self.head()?)?;
         Ok(when::resolve_at(repo, head, Some(spec), None)?.id())
+    }
+
+    /// Why `spec`, found locally as `id`, must be checked against the full history (None: the
+    /// local answer stands). A commit-id prefix may also start a pruned snapshot's id; a time
+    /// whose answer rests on the oldest kept snapshot's date may read differently with that
+    /// snapshot's parent in view (a misdated snapshot counts as taken no earlier than it).
+    fn needs_full(&self, spec: &str, id: Oid) -> Result<Option<Reach>> {
+        if self.cache.is_some() || !self.can_reach_older() {
+            return Ok(None);
+        }
+        if when::is_short_id(spec) && id.to_string().starts_with(&spec.to_ascii_lowercase()) {
+            return Ok(Some(Reach::Prefix));
+        }
+        let head = self.store.repo.find_commit(self.head()?)?;
+        Ok(when::time_rests_on_oldest(head, spec, id).then_some(Reach::Time))
+    }
+
+    /// Resolve `spec` against the full history, its local answer being `id`. A prefix checked
+    /// offline keeps the local answer with a warning (a restore must work while the remote is
+    /// down, and a full id is never ambiguous); a time fails, as its local answer may be wrong.
+    fn resolve_full(&mut self, spec: &str, id: Oid, why: Reach) -> Result<Oid> {
+        if let Err(e) = self.load_cache() {
+            let shown = crate::store::short_id(id);
+            return match why {
+                Reach::Prefix => {
+                    eprintln!(
+                        "sqlgit: warning: commit id {spec:?} names snapshot {shown} here, but the pruned \
+                         snapshots could not be checked for it ({e:#}): give the full id to \
+                         be sure"
+                    );
+                    Ok(id)
+                }
+                Reach::Time => Err(e.context(format!(
+                    "the time {spec:?} falls on the oldest kept snapshot {shown}, whose pruned \
+                     parent decides what it means: reach the history remote, or name the \
+                     snapshot by commit id"
+                ))),
+            };
+        }
+        self.resolve_loaded(spec)
     }
 
     /// Load the cache (fetching it first when it lacks the oldest local snapshot). Does nothing

@@ -208,6 +208,30 @@ fn two_readings(
     ))
 }
 
+/// Whether `spec` is a time that resolved from `head` back to `picked` only through the oldest
+/// snapshot's own date: `picked` is that snapshot, or counts as taken at its date (a newer one
+/// dated before it). Where history was cut at that snapshot, its parent (dated after it, by a
+/// slow clock) may move it later and change the answer. `now` is always `head`.
+pub fn time_rests_on_oldest(head: Commit<'_>, spec: &str, picked: Oid) -> bool {
+    let Ok(Some(secs)) = parse_time(spec) else {
+        return false;
+    };
+    let now = unix_now();
+    if (now - 1..=now).contains(&secs) {
+        return false;
+    }
+    let chain = dated_chain(head);
+    let Some(&(_, oldest)) = chain.last() else {
+        return false;
+    };
+    chain.iter().any(|&(id, t)| id == picked && t == oldest)
+}
+
+/// Whether `spec` is an abbreviated commit id (4 to 39 hex digits).
+pub fn is_short_id(spec: &str) -> bool {
+    is_hex(spec) && spec.len() < 40
+}
+
 /// The snapshots from `head` back, each with the time it counts as taken. Times need not fall
 /// along the chain (a run's clock was slow or fast): a snapshot dated apart from both its
 /// neighbours counts as taken at the time of the nearer one (the middle of the three), and none

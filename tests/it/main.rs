@@ -23,7 +23,8 @@
 //!   `http`, `recovery`, `older_copy`), `prune`: pushing, recovery and pruning
 //!   (loopback servers in `servers/`: git daemon, smart HTTP, lighttpd, dulwich, sshd);
 //! - `history`: points beyond local history (fetched from the history remote into the cache),
-//!   `log --all`, `sqlgit history` of one row;
+//!   `log --all`, `sqlgit history` of one row; `pruned_when`: WHEN in a pruned repository gives
+//!   the full history's answer (misdated oldest kept snapshot, prefixes of pruned ids);
 //! - `when`: WHEN edge cases (daylight saving time, malformed timestamps, natural forms, errors
 //!   in pruned repositories, ambiguous commit-id prefixes);
 //! - `badinput` (+ `badinput/`), `torture` (+ `torture/`), `oracle`: hostile input, the torture run, the oracle's own tests.
@@ -44,6 +45,7 @@ mod memory;
 mod ops;
 mod oracle;
 mod prune;
+mod pruned_when;
 mod query;
 mod remotes;
 mod restore;
