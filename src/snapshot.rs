@@ -119,6 +119,7 @@ pub fn take(
     let mut read_whole = true;
     let mut mismatch = None;
     let mut unrestorable = Vec::new();
+    let mut converted = Vec::new();
     for db in dbs {
         let folder = db_folder(db);
         let previous = match reading {
@@ -144,6 +145,9 @@ pub fn take(
                 one.root_tree
             ));
         }
+        converted.extend(
+            (one.snapshot.converted.iter()).map(|line| format!("database {folder}: {line}")),
+        );
         unrestorable.extend(
             one.snapshot
                 .unrestorable
@@ -173,7 +177,8 @@ pub fn take(
         && parent.tree_id() == root
     {
         maps.retain(|(folder, _)| changed_maps.contains(folder));
-        let warnings = save_maps(store, &mut maps, parent.id());
+        let mut warnings = converted;
+        warnings.extend(save_maps(store, &mut maps, parent.id()));
         return Ok(Outcome {
             commit: None,
             head: parent.id(),
@@ -204,7 +209,8 @@ pub fn take(
         .commit(Some(BRANCH), &sig, &sig, &message, &tree, &parents)
         .context("commit snapshot")?;
     store.note_format(format)?;
-    let warnings = save_maps(store, &mut maps, commit);
+    let mut warnings = converted;
+    warnings.extend(save_maps(store, &mut maps, commit));
     Ok(Outcome {
         commit: Some(commit),
         head: commit,

@@ -24,6 +24,7 @@ use crate::progress::Progress;
 use crate::restore::{Check, build_database, db_tree, for_each_file, short, unrestorable};
 use crate::store::pack::{Kind, object_id};
 
+mod converted;
 mod cross;
 mod inexact;
 mod realtext;
@@ -130,7 +131,10 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
             let (got, summary) =
                 dump_hash(&cli_copy).with_context(|| format!("{what}: dump {shown}'s restore"))?;
             if got != want {
-                bail!("{what}: the database {shown} restored does not dump back to the snapshot");
+                let found = converted::explain(repo, &tree, &cli_copy, format).with_context(|| {
+                    format!("{what}: the database {shown} restored does not dump back to the snapshot")
+                })?;
+                add_new(&mut report.warnings, &what, found);
             }
             check_recorded(&what, commit, folder, &summary, read, added)?;
             expected = Some(want);
@@ -158,7 +162,10 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         let (got, summary) =
             dump_hash(&inproc).with_context(|| format!("{what}: dump the in-process restore"))?;
         if got != expected {
-            bail!("{what}: the restored database does not dump back to the snapshot");
+            let found = converted::explain(repo, &tree, &inproc, format).with_context(|| {
+                format!("{what}: the restored database does not dump back to the snapshot")
+            })?;
+            add_new(&mut report.warnings, &what, found);
         }
         if !check_recorded(&what, commit, folder, &summary, read, added)? {
             report.warnings.push(format!(
@@ -180,6 +187,17 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         (report.warnings).extend(inexact.into_iter().map(|w| format!("{what}: {w}")));
     }
     Ok(report)
+}
+
+/// Add the `found` lines about `what` that `warnings` does not hold yet (both copies find the
+/// same converted values).
+fn add_new(warnings: &mut Vec<String>, what: &str, found: Vec<String>) {
+    for w in found {
+        let line = format!("{what}: {w}");
+        if !warnings.contains(&line) {
+            warnings.push(line);
+        }
+    }
 }
 
 /// A restore that ran out of space ran out in the scratch directory: say which, and what to set.

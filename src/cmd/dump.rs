@@ -48,11 +48,14 @@ pub fn run(args: DumpArgs) -> Result<Exit> {
         inner: &mut out,
         progress: &meter,
     };
-    let result = dump::dump_as(&conn, &mut counted, &filters, dump::Format::for_snapshots());
+    let result = dump::dump_noting(&conn, &mut counted, &filters, dump::Format::for_snapshots());
     meter.finish();
     match result {
-        Ok(_) => {
+        Ok((_, converted)) => {
             out.finish()?;
+            for line in converted {
+                eprintln!("sqlgit: warning: {line}");
+            }
             // Read again after the dump's transaction: a warning, not a promise.
             for line in dump::strictdefault::unrestorable(&conn, &filters).unwrap_or_default() {
                 eprintln!("sqlgit: warning: this dump cannot be restored: {line}");

@@ -68,7 +68,10 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
             );
         }
         (None, Some(to)) => {
-            let what = restore_to(&source, to, args.force)?;
+            let (what, warnings) = restore_to(&source, to, args.force)?;
+            for w in &warnings {
+                eprintln!("sqlgit: warning: {w}");
+            }
             say!("restored {what} to {}", to.display());
         }
         (None, None) => bail!("give --to NEW_DB or --into DB"),

@@ -19,6 +19,7 @@
 //! than a few hundred entries whatever the table's size.
 //! Everything is read inside one read transaction: one moment of the database.
 
+pub mod affinity;
 pub mod btree;
 pub mod buffers;
 mod chunksums;
@@ -160,11 +161,23 @@ pub fn dump_as(
     filters: &Filters,
     format: Format,
 ) -> Result<Summary> {
+    dump_noting(conn, sink, filters, format).map(|(summary, _)| summary)
+}
+
+/// [`dump_as`], also returning a warning line per column whose values restores give back
+/// converted ([`affinity`]).
+pub fn dump_noting(
+    conn: &Connection,
+    sink: &mut dyn Sink,
+    filters: &Filters,
+    format: Format,
+) -> Result<(Summary, Vec<String>)> {
     conn.execute_batch("BEGIN DEFERRED")
         .context("begin read transaction")?;
-    let result = dump_in_transaction(conn, sink, filters, format, None);
+    let mut converted = Vec::new();
+    let result = dump_in_transaction(conn, sink, filters, format, None, &mut converted);
     let _ = conn.execute_batch("COMMIT");
-    result
+    result.map(|summary| (summary, converted))
 }
 
 /// What a snapshot's dump produced besides its files.
@@ -179,6 +192,9 @@ pub struct Snapshot {
     pub same_map: bool,
     /// Rows that no restore can insert again, one line per column (see [`strictdefault`]).
     pub unrestorable: Vec<String>,
+    /// Values (of the rows this run read) that every restore gives back converted, one line per
+    /// column (see [`affinity`]).
+    pub converted: Vec<String>,
 }
 
 /// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
@@ -225,7 +241,15 @@ pub fn dump_snapshot(
             reuse: Reuse::default(),
             reused_bytes: 0,
         };
-        let mut summary = dump_in_transaction(conn, sink, filters, format, Some(&mut mapper))?;
+        let mut converted = Vec::new();
+        let mut summary = dump_in_transaction(
+            conn,
+            sink,
+            filters,
+            format,
+            Some(&mut mapper),
+            &mut converted,
+        )?;
         let same_map = previous.is_some_and(|p| {
             mapper.reuse.tables_read == 0
                 && mapper.reuse.tables_partial == 0
@@ -243,7 +267,15 @@ pub fn dump_snapshot(
             mapper.known_unchanged = false;
             mapper.tables.clear();
             mapper.reused_bytes = 0;
-            summary = dump_in_transaction(conn, check, filters, format, Some(&mut mapper))?;
+            converted.clear();
+            summary = dump_in_transaction(
+                conn,
+                check,
+                filters,
+                format,
+                Some(&mut mapper),
+                &mut converted,
+            )?;
             checked = true;
         }
         let unrestorable = strictdefault::unrestorable(conn, filters)?;
@@ -263,6 +295,7 @@ pub fn dump_snapshot(
             checked,
             same_map,
             unrestorable,
+            converted,
         })
     })();
     let _ = conn.execute_batch("COMMIT");
@@ -296,6 +329,7 @@ fn dump_in_transaction(
     filters: &Filters,
     format: Format,
     mut mapper: Option<&mut Mapper>,
+    converted: &mut Vec<String>,
 ) -> Result<Summary> {
     let schema = read_schema(conn, filters)?;
     let encoding = Encoding::of(conn)?;
@@ -318,6 +352,7 @@ fn dump_in_transaction(
             None => Rows::Whole(helper.as_mut()),
         };
         summary.rows += dump_table(conn, table, encoding, format, &mut sink, rows)?;
+        converted.extend(table.converted_lines());
     }
     if let Some(seq) = &schema.sequence {
         // sqlite_sequence cannot be created directly; creating an AUTOINCREMENT table makes it

@@ -240,7 +240,14 @@ pub(super) fn write_row(out: &mut Vec<u8>, stmt: &RawStmt, table: &Table, rowid:
                 let row = (placeholder == Placeholder::PerRow).then(|| row_tag(stmt, table, rowid));
                 write_redacted(out, stmt.cell(i), placeholder, row)
             }
-            None => write_cell(out, stmt.cell(i)),
+            None => {
+                let cell = stmt.cell(i);
+                let at = i - table.values.start;
+                if table.affinities[at].converts(&cell) {
+                    table.converted.note(at, &cell);
+                }
+                write_cell(out, cell)
+            }
         }
     }
 }

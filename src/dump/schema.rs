@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
+use super::affinity::{Affinity, Converted};
 use super::filter::{Catalog, check};
 pub use super::filter::{Filters, RedactionGap, glob_match, redaction_gaps, unmatched_exclusions};
 use super::literal::write_text;
@@ -104,6 +105,18 @@ pub struct Table {
     pub rowid_column_temp: Option<String>,
     /// `CREATE INDEX` statements of this table, by index name.
     pub indexes: Vec<Object>,
+    /// Per entry of `values`: the column's name and affinity, and the values found that it
+    /// converts on any write ([`affinity`](super::affinity)).
+    pub stored_names: Vec<String>,
+    pub affinities: Vec<Affinity>,
+    pub converted: Converted,
+}
+
+impl Table {
+    /// Warning lines for the values its rows held that restores give back converted.
+    pub fn converted_lines(&self) -> Vec<String> {
+        (self.converted).lines(&self.name, &self.stored_names, &self.affinities)
+    }
 }
 
 pub struct Schema {
@@ -260,8 +273,13 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()
         .context("read schema")?;
+    let strict: std::collections::HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND strict")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()
+        .context("read schema")?;
     let table = |e: &Entry, virtual_table: bool, filters: &Filters, rows: Option<String>| {
-        let wr = without_rowid.contains(&e.name);
+        let wr = (without_rowid.contains(&e.name), strict.contains(&e.name));
         let per_row: Vec<&str> = per_row
             .iter()
             .filter(|(t, _)| *t == e.name)

@@ -32,10 +32,12 @@ const SPLIT_TABLES_UP_TO: usize = 500;
 
 /// Run SQLite's `check` on `conn`: an error naming what is wrong with the file's structure
 /// (pages, b-trees, index entries), else the findings about values — rows that break the
-/// table's own CHECK, NOT NULL or STRICT type rules, or TEXT where the column's affinity would
-/// have converted it. The database being backed up can hold such rows (written with
-/// `ignore_check_constraints`, or by an older SQLite), and an exact restore holds them too: they
-/// are what the snapshot says, not damage. CHECK constraints are not evaluated at all.
+/// table's own CHECK, NOT NULL or STRICT type rules. The database being backed up can hold such
+/// rows (written with `ignore_check_constraints`, or by an older SQLite), and an exact restore
+/// holds CHECK breakers too: they are what the snapshot says, not damage. CHECK constraints are
+/// not evaluated at all. (TEXT where a column's affinity would have converted it, which SQLite's
+/// check also reports in a source database, never reaches a restore: every INSERT converts it,
+/// see [`crate::dump::affinity`].)
 pub fn check_integrity(conn: &Connection, check: Check) -> Result<Vec<String>> {
     let pragma = match check {
         Check::Quick => "quick_check",

@@ -158,6 +158,8 @@ pub struct Built {
     pub bytes: u64,
     /// Layout pragmas of the SQL not applied, as they were written (`page_size=1024`).
     pub ignored: Vec<String>,
+    /// A line per column whose values the restore converted (see [`crate::dump::affinity`]).
+    pub converted: Vec<String>,
 }
 
 /// Build a database at `path` (which must not exist) from SQL pieces fed by `feed`, then check
@@ -187,7 +189,7 @@ pub fn build_pinned(
     let guard = Guard::install(&conn, pinned)?;
     let meter = crate::progress::Progress::bytes("restoring");
     let mut bytes = 0u64;
-    let (conn, inserted) = writing_back(path, || {
+    let (conn, inserted, converted) = writing_back(path, || {
         super::fast::run(conn, |exec| {
             feed(&mut |sql| {
                 meter.inc(sql.len() as u64);
@@ -222,6 +224,7 @@ pub fn build_pinned(
     Ok(Built {
         bytes,
         ignored: seen.ignored,
+        converted,
     })
 }
 

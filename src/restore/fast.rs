@@ -15,6 +15,8 @@ use super::check::TableWeights;
 use super::decode::{Batch, Decoder, Op, Val};
 use super::exec::{execute, sqlite_error};
 use crate::bounded::{self, Receiver};
+use crate::dump::affinity::{Affinity, Converted};
+use crate::dump::stmt::Cell;
 
 /// A batch is sent once it weighs this much (bytes, roughly).
 const BATCH: usize = 512 << 10;
@@ -37,11 +39,11 @@ const ROWS_PER_STEP: usize = 16;
 /// Run `feed`'s SQL pieces into `conn`. Three threads: the caller's reads the pieces (git
 /// blobs, a file) and copies them into [`Pieces`], a second decodes them into batches, a third
 /// owns the connection and applies them (and gives it back, with the number of values it
-/// bound per table).
+/// bound per table, and a warning line per column whose bound values its affinity converted).
 pub fn run(
     conn: Connection,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
-) -> Result<(Connection, TableWeights)> {
+) -> Result<(Connection, TableWeights, Vec<String>)> {
     let (tx, rx) = bounded::channel::<Batch>(QUEUE, QUEUE_BYTES);
     let (pieces_tx, pieces_rx) = bounded::channel::<Pieces>(QUEUE, QUEUE_BYTES);
     std::thread::scope(|s| {
@@ -141,8 +143,8 @@ fn write_all(
     conn: Connection,
     rx: Receiver<Batch>,
     back: Sender<Batch>,
-) -> Result<(Connection, TableWeights)> {
-    let inserted = {
+) -> Result<(Connection, TableWeights, Vec<String>)> {
+    let (inserted, converted) = {
         let mut writer = Writer::new(&conn);
         while let Ok(mut batch) = rx.recv() {
             writer.apply(&batch)?;
@@ -151,9 +153,9 @@ fn write_all(
                 let _ = back.send(batch);
             }
         }
-        writer.inserted_per_table()
+        (writer.inserted_per_table(), writer.converted_lines())
     };
-    Ok((conn, inserted))
+    Ok((conn, inserted, converted))
 }
 
 /// A prepared statement, finalized when dropped.
@@ -178,6 +180,8 @@ struct Writer<'c> {
     utf16: Option<bool>,
     /// Values bound per statement id.
     inserted: HashMap<u32, u64>,
+    /// Per statement id: its parameters' columns (see [`Columns`]).
+    columns: HashMap<u32, Columns>,
 }
 
 impl<'c> Writer<'c> {
@@ -191,6 +195,36 @@ impl<'c> Writer<'c> {
             multi: HashMap::new(),
             utf16: None,
             inserted: HashMap::new(),
+            columns: HashMap::new(),
+        }
+    }
+
+    /// A warning line per column whose values its affinity converted, by table.
+    fn converted_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = (self.columns.values())
+            .flat_map(|c| c.converted.lines(&c.table, &c.names, &c.affinities))
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Note the values of `vals` (rows of statement `id`) that their column's affinity
+    /// converts: a branch per value.
+    fn note(&self, id: u32, vals: &[Val], bytes: &[u8]) {
+        let Some(c) = self.columns.get(&id).filter(|c| !c.affinities.is_empty()) else {
+            return;
+        };
+        let n = c.affinities.len();
+        for (i, v) in vals.iter().enumerate() {
+            let cell = match *v {
+                Val::Null | Val::Blob(..) => continue,
+                Val::Int(x) => Cell::Integer(x),
+                Val::Real(x) => Cell::Real(x),
+                Val::Text(s, e) => Cell::Text(&bytes[s..e]),
+            };
+            if c.affinities[i % n].converts(&cell) {
+                c.converted.note(i % n, &cell);
+            }
         }
     }
 
@@ -261,6 +295,11 @@ impl<'c> Writer<'c> {
             .ok_or_else(|| anyhow!("row statement {id} unknown"))?;
         let stmt = self.prepare(sql)?;
         let raw = stmt.0;
+        let columns = Columns::of(self.conn, sql, unsafe {
+            // SAFETY: a live statement.
+            ffi::sqlite3_bind_parameter_count(raw) as usize
+        });
+        self.columns.insert(id, columns);
         self.stmts.insert(id, stmt);
         Ok(raw)
     }
@@ -338,6 +377,7 @@ impl<'c> Writer<'c> {
             if !bound {
                 return Err(self.row_error(id));
             }
+            self.note(id, &batch.vals[first..first + values], &batch.bytes);
         }
         // SAFETY: a live statement, every parameter bound.
         unsafe { self.step(stmt, id)? };
@@ -372,6 +412,7 @@ impl<'c> Writer<'c> {
             if !bind(stmt, 0, &vals[..n], bytes) {
                 return Err(self.row_error(id));
             }
+            self.note(id, &vals[..n], bytes);
             self.step(stmt, id)?;
             n
         };
@@ -383,6 +424,95 @@ impl<'c> Writer<'c> {
         let sql = self.sql.get(&id).map(Vec::as_slice).unwrap_or_default();
         sqlite_error(self.db, sql)
     }
+}
+
+/// The columns a row statement's parameters go to: their affinities (none known: empty), and
+/// the values found that restores give back converted.
+struct Columns {
+    table: String,
+    names: Vec<String>,
+    affinities: Vec<Affinity>,
+    converted: Converted,
+}
+
+impl Columns {
+    /// For `INSERT INTO "t"("a",…) VALUES(?,…)` with `params` parameters, the table just
+    /// created in `conn`.
+    fn of(conn: &Connection, sql: &[u8], params: usize) -> Columns {
+        let table = table_of(sql).unwrap_or_default();
+        let mut c = Columns {
+            table,
+            names: Vec::new(),
+            affinities: Vec::new(),
+            converted: Converted::default(),
+        };
+        let declared = || -> rusqlite::Result<(Vec<(String, String)>, bool)> {
+            let strict = conn
+                .query_row(
+                    "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+                    [&c.table],
+                    |r| r.get::<_, bool>(0),
+                )
+                .unwrap_or(false);
+            let mut stmt = conn.prepare(
+                "SELECT name, type FROM pragma_table_xinfo(?1) WHERE hidden NOT IN (2, 3)",
+            )?;
+            let cols = stmt
+                .query_map([&c.table], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((cols, strict))
+        };
+        let Ok((declared, strict)) = declared() else {
+            return c;
+        };
+        let names = match insert_columns(sql) {
+            Some(names) => names,
+            None => declared.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        if names.len() != params {
+            return c;
+        }
+        for name in names {
+            let decl = declared.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name));
+            // The rowid (or a column renamed while rows go in): no affinity to apply.
+            c.affinities
+                .push(decl.map_or(Affinity::Blob, |(_, d)| Affinity::of_declared(d, strict)));
+            c.names.push(name);
+        }
+        c
+    }
+}
+
+/// The column list of `INSERT INTO "t"("a",rowid) VALUES…`, when it has one.
+fn insert_columns(sql: &[u8]) -> Option<Vec<String>> {
+    let rest = sql.strip_prefix(b"INSERT INTO \"")?;
+    let mut p = crate::dump::literal::quoted_end(rest, 0, b'"')?;
+    if rest.get(p) != Some(&b'(') {
+        return None;
+    }
+    let end = crate::dump::literal::group_end(rest, p)?;
+    let mut names = Vec::new();
+    p += 1;
+    while p < end {
+        if rest[p] == b'"' {
+            let q = crate::dump::literal::quoted_end(rest, p + 1, b'"')?;
+            names.push(String::from_utf8_lossy(&rest[p + 1..q - 1]).replace("\"\"", "\""));
+            p = q;
+        } else {
+            let len = rest[p..end]
+                .iter()
+                .position(|&b| b == b',')
+                .unwrap_or(end - p);
+            names.push(
+                String::from_utf8_lossy(&rest[p..p + len])
+                    .trim()
+                    .to_string(),
+            );
+            p += len;
+        }
+        p += usize::from(rest.get(p) == Some(&b','));
+    }
+    Some(names)
 }
 
 /// The table an `INSERT INTO "t"…` statement writes to (`""` in the name is one `"`).

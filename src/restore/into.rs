@@ -62,6 +62,7 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
         )
     })?;
     let mut warnings = layout.kept(&built.ignored, target);
+    warnings.extend(super::converted_warnings(&built.converted));
     warnings.extend(held(&found, target));
     Ok(Restored {
         what,

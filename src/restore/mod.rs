@@ -176,8 +176,8 @@ pub enum Source<'a> {
 /// Build a new database at `target` from `source`, safely: into a temporary file beside it,
 /// checked with `PRAGMA integrity_check`, then renamed into place (replacing `target` and its
 /// -wal/-shm/-journal files only with `force`, and never while a process has it open). Returns
-/// what was restored, for people.
-pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String> {
+/// what was restored, for people, and warnings (values it gave back converted).
+pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<(String, Vec<String>)> {
     // A symlink is followed, as SQLite and `--into` follow it: the database it names is
     // replaced (or created), not the link (a deploy's `current/app.db -> shared/app.db`).
     let followed = crate::output::follow_symlinks(target)?;
@@ -197,7 +197,7 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         into::refuse_if_open(target, true)?;
     }
     remove_with_sidecars(&tmp)?;
-    let (what, _) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
+    let (what, built) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
     let placed = (|| {
         if target.exists() {
             // Again, just before the rename: the build may have taken minutes.
@@ -213,7 +213,16 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<String>
         let _ = remove_with_sidecars(&tmp);
         return Err(e);
     }
-    Ok(what)
+    Ok((what, converted_warnings(&built.converted)))
+}
+
+/// The warnings for the values a restore gave back converted (SQL cannot store them as they
+/// were: see [`crate::dump::affinity`]).
+pub fn converted_warnings(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| format!("the restored database differs from its source: {l}"))
+        .collect()
 }
 
 /// Build a new database at `tmp` from `source`, keeping the layout `pinned` (if given: see

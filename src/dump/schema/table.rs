@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use super::{Entry, Filters, Key, MAX_COLUMNS, Placeholder, RowidFrom, Table, free_name};
+use crate::dump::affinity::Affinity;
 use crate::dump::literal::{quote_ident, quote_name};
 use crate::dump::path::table_dir;
 
@@ -14,6 +15,7 @@ struct Column {
     pk: i64,
     notnull: bool,
     generated: bool,
+    decl: String,
 }
 
 /// The primary key of a WITHOUT ROWID table in b-tree order, when every key column ascends.
@@ -89,7 +91,7 @@ fn missing_collation(conn: &Connection, name: &str) -> Result<()> {
 fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool)> {
     let ctx = || format!("read columns of table {name}");
     let columns: Vec<Column> = conn
-        .prepare("SELECT name, pk, hidden, \"notnull\" FROM pragma_table_xinfo(?1)")
+        .prepare("SELECT name, pk, hidden, \"notnull\", type FROM pragma_table_xinfo(?1)")
         .and_then(|mut s| {
             s.query_map([name], |r| {
                 Ok(Column {
@@ -97,6 +99,7 @@ fn columns(conn: &Connection, name: &str) -> Result<(Vec<Column>, bool)> {
                     pk: r.get(1)?,
                     generated: matches!(r.get::<_, i64>(2)?, 2 | 3),
                     notnull: r.get::<_, i64>(3)? != 0,
+                    decl: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
                 })
             })?
             .collect()
@@ -118,7 +121,7 @@ pub(super) fn table(
     e: &Entry,
     virtual_table: bool,
     filters: &Filters,
-    (without_rowid, per_row): (bool, &[&str]),
+    ((without_rowid, strict), per_row): ((bool, bool), &[&str]),
     rows: Option<String>,
 ) -> Result<Table> {
     let name = e.name.as_str();
@@ -141,6 +144,9 @@ pub(super) fn table(
         redacted: Vec::new(),
         rowid_column_temp: None,
         indexes: Vec::new(),
+        stored_names: Vec::new(),
+        affinities: Vec::new(),
+        converted: Default::default(),
     };
     if virtual_table {
         return Ok(t); // its data lives in its shadow tables, which are dumped as tables
@@ -227,6 +233,10 @@ pub(super) fn table(
     }
     let offset = select_cols.len();
     t.values = offset..offset + stored.len();
+    t.stored_names = stored.iter().map(|c| c.name.clone()).collect();
+    t.affinities = (stored.iter())
+        .map(|c| Affinity::of_declared(&c.decl, strict))
+        .collect();
     for (i, c) in stored.iter().enumerate() {
         if filters.redacts(name, &c.name) {
             if c.pk > 0 {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::env::{TestEnv, sqlite3_bin};
 
+mod converted;
 mod recut;
 mod versions;
 
@@ -15,7 +16,7 @@ const ROWS_3000: &[u8] = b"CREATE TABLE t(id INTEGER PRIMARY KEY, v);
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)
     INSERT INTO t SELECT i, printf('row %d', i) FROM n;";
 
-fn s(p: &Path) -> String {
+pub(crate) fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
@@ -41,7 +42,7 @@ pub(crate) fn cli_spells_reals_otherwise(env: &TestEnv, values: &[&str]) -> bool
     cli.trim_end() != bundled
 }
 
-fn snapshot(env: &TestEnv, db: &Path, repo: &Path) {
+pub(crate) fn snapshot(env: &TestEnv, db: &Path, repo: &Path) {
     env.sqlgit(&["snapshot", &s(db), "--repo", &s(repo)])
         .success();
 }
