@@ -10,7 +10,7 @@ use crate::servers::sshd::{SshAgent, keygen, pubkey};
 fn agent_with_other_keys(t: &SshFx, n: usize) -> SshAgent {
     let agent = SshAgent::start_in(&t.fx.env.path("agent"));
     for i in 0..n {
-        let other = keygen(&t.fx.env.path(&format!("keys/other{i}")), "", "other");
+        let other = keygen(&t.fx.env.path(format!("keys/other{i}")), "", "other");
         agent.add(&other);
     }
     agent
