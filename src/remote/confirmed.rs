@@ -17,7 +17,7 @@ use crate::store::Store;
 /// recreated since the last push cannot make pruning drop what it no longer has.
 pub fn refresh_confirmed(store: &Store, url: &str, options: &Options) -> Result<()> {
     validate_url(url)?;
-    let remote_main = client(store, options, url)
+    let remote_main = client(store, options, url)?
         .remote_main(url)
         .map_err(|e| scrubbed(e, url))?;
     correct_confirmed(store, remote_main)

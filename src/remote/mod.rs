@@ -114,7 +114,7 @@ pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(300);
 pub enum Transport {
     /// The `git` program when one is on PATH, else libgit2.
     Auto,
-    /// The `git` program (`sqlgit.transport = git`); libgit2 when none is installed.
+    /// The `git` program (`sqlgit.transport = git`); an error when none is on PATH.
     Git,
     /// libgit2 in-process (`sqlgit.transport = libgit2`).
     Libgit2,
@@ -164,30 +164,51 @@ pub(crate) trait Client {
 /// The cause given when the history remote's main has commits that are not ours.
 pub(crate) const DIVERGED: &str = "the remote's main has commits this repository does not have (it diverged: another machine, someone else, or an older copy of this repository pushed there)";
 
-/// The client the options ask for, to reach `url`.
-fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Box<dyn Client + 'a> {
+/// The client the options ask for, to reach `url`. The git transport asked for by name needs
+/// the git program: without one on PATH (cron's PATH) it fails, never silently becoming
+/// libgit2 (which reads no `~/.ssh/config`, and would fail in its own, misleading way).
+fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Result<Box<dyn Client + 'a>> {
     let git = match options.transport {
         // A local remote (a path, `file://`) is pushed by the git program when there is one:
         // its hooks and `receive.*` settings then apply, as a server's do; libgit2 would write
         // into it directly.
         Transport::Libgit2 if local_dir(url).is_some() => cli::git_program(),
         Transport::Libgit2 => None,
-        Transport::Auto | Transport::Git => cli::git_program(),
+        Transport::Auto => cli::git_program(),
+        Transport::Git => Some(required_git(
+            "the git transport (--transport git, or sqlgit.transport = git)",
+        )?),
     };
-    budget::budgeted(options.timeout, url, |timeout| match git {
-        Some(program) => Box::new(cli::GitCli::new(
-            program,
-            store.repo.path().to_path_buf(),
-            options.ssh_key.clone(),
-            timeout,
-            options.token_scope.clone(),
-        )),
-        None => Box::new(libgit2::Libgit2::new(
-            &store.repo,
-            options.ssh_key.as_ref(),
-            timeout,
-            options.token_scope.clone(),
-        )),
+    Ok(budget::budgeted(
+        options.timeout,
+        url,
+        |timeout| match git {
+            Some(program) => Box::new(cli::GitCli::new(
+                program,
+                store.repo.path().to_path_buf(),
+                options.ssh_key.clone(),
+                timeout,
+                options.token_scope.clone(),
+            )),
+            None => Box::new(libgit2::Libgit2::new(
+                &store.repo,
+                options.ssh_key.as_ref(),
+                timeout,
+                options.token_scope.clone(),
+            )),
+        },
+    ))
+}
+
+/// The git program on PATH, or an error saying that `what` needs it and how to give it.
+fn required_git(what: &str) -> Result<PathBuf> {
+    cli::git_program().ok_or_else(|| {
+        let path = std::env::var("PATH").unwrap_or_default();
+        anyhow!(
+            "{what} needs the git program, and git was not found on PATH ({path}): add git's \
+             directory to PATH (in a crontab: a PATH=... line; `command -v git` shows where it \
+             is)"
+        )
     })
 }
 
@@ -206,7 +227,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         }
     };
     validate_url(url)?;
-    let client = client(store, options, url);
+    let client = client(store, options, url)?;
     // Ask the remote what it has: a tracking ref can be stale (remote recreated, URL changed).
     let remote_main = client.remote_main(url).map_err(|e| scrubbed(e, url))?;
     if remote_main == Some(local) {
@@ -426,9 +447,7 @@ pub fn push_all(
 /// fetched id; bounded by the options' timeout.
 pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) -> Result<Oid> {
     validate_url(url)?;
-    let Some(program) = cli::git_program() else {
-        bail!("fetching snapshots from the history remote needs the git program on PATH");
-    };
+    let program = required_git("fetching snapshots from the history remote")?;
     let client = cli::GitCli::new(
         program,
         git_dir.to_path_buf(),

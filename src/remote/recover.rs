@@ -85,8 +85,8 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
     }
     let options = settings.remote_options()?;
     let asked = {
-        let client = client(store, &options, url);
-        client.remote_main(url).map_err(|e| super::scrubbed(e, url))
+        client(store, &options, url)
+            .and_then(|client| client.remote_main(url).map_err(|e| super::scrubbed(e, url)))
     };
     // Whatever goes wrong from here, a later run tries again.
     let mark_pending =
@@ -164,7 +164,7 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
     };
     let options = settings.remote_options()?;
     let remote_main = {
-        let client = client(store, &options, url);
+        let client = client(store, &options, url)?;
         client
             .remote_main(url)
             .map_err(|e| super::scrubbed(e, url))?
@@ -283,7 +283,7 @@ fn fetch_tip(
         remote_main
     } else {
         let fetched = {
-            let client = client(store, options, url);
+            let client = client(store, options, url)?;
             client
                 .fetch_main(url, FETCHED)
                 .map_err(|e| super::scrubbed(e, url))

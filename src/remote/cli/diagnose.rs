@@ -51,6 +51,14 @@ impl GitCli {
             }
             return with("authentication failed: the SSH server refused every key offered");
         }
+        if lower.contains("too many authentication failures") {
+            return with(
+                "authentication failed: ssh offered more keys than the SSH server allows \
+                 (MaxAuthTries) before the right one; name the key with --ssh-key FILE (sqlgit \
+                 then offers only it), or give the host IdentityFile and IdentitiesOnly yes in \
+                 ~/.ssh/config",
+            );
+        }
         if lower.contains("remote host identification has changed") {
             return with(
                 "the SSH host key has CHANGED since it was put in known_hosts: the server was \
@@ -263,6 +271,9 @@ pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
                 "and the repository exists",
                 "the remote end hung up unexpectedly",
                 "failed to push some refs",
+                // ssh's last words after the server's reason (`Received disconnect …: Too
+                // many authentication failures`).
+                "Disconnected from",
             ]
             .iter()
             .any(|generic| l.starts_with(generic))

@@ -23,11 +23,17 @@ impl GitCli {
         })
     }
 
-    /// ` -i 'KEY'` for `--ssh-key`.
+    /// ` -o IdentitiesOnly=yes -i 'KEY'` for `--ssh-key`: the named key is the one offered
+    /// (ssh offers an agent's keys before `-i`'s, and a server closes the login after
+    /// MaxAuthTries, 6 by default); an agent's other keys are not, and ~/.ssh/config's
+    /// IdentityFile entries for the host still are. An agent holding the named key is used.
     fn key_option(&self) -> Option<String> {
-        self.ssh_key
-            .as_ref()
-            .map(|k| format!(" -i {}", shell_quote(&k.display().to_string())))
+        self.ssh_key.as_ref().map(|k| {
+            format!(
+                " -o IdentitiesOnly=yes -i {}",
+                shell_quote(&k.display().to_string())
+            )
+        })
     }
 
     /// What the user chose for ssh, in git's order: GIT_SSH_COMMAND, core.sshCommand, GIT_SSH.

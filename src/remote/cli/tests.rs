@@ -76,6 +76,15 @@ fn meaningful_line() {
 }
 
 #[test]
+fn the_servers_reason_for_a_disconnect_is_the_meaningful_line() {
+    let err = "Received disconnect from 127.0.0.1 port 2222:2: Too many authentication failures\r\nDisconnected from 127.0.0.1 port 2222\r\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+    assert_eq!(
+        last_meaningful(err).unwrap(),
+        "Received disconnect from 127.0.0.1 port 2222:2: Too many authentication failures"
+    );
+}
+
+#[test]
 fn a_servers_reason_with_a_percent_sign_is_quoted_whole() {
     let stderr = "Enumerating objects: 5, done.\nWriting objects:  40% (2/5)\rWriting objects: \
                   100% (5/5), 1.2 KiB | 1.2 MiB/s, done.\nremote: Resolving deltas: 100% (1/1)\n\

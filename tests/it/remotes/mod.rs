@@ -8,7 +8,7 @@
 //! * Pushes send only what the remote lacks; credentials never reach any output.
 //!
 //! Servers (`git daemon`, smart HTTP with Basic auth, lighttpd, dulwich, sshd) come from
-//! `servers/`; the real-server cases live in `ssh.rs` and `http.rs`, recovery in `recovery.rs`
+//! `servers/`; the real-server cases live in `ssh.rs` (`ssh_keys.rs`: which key ssh is given) and `http.rs`, recovery in `recovery.rs`
 //! (and `older_copy.rs`). The rest, by concern: `pushes.rs` (what each remote receives),
 //! `urls.rs` (remembered URLs, refused remotes), `auth.rs` (HTTP Basic auth),
 //! `bad_remotes.rs` (one failing remote, ssh failures), `transports.rs` (git and libgit2, hung
@@ -24,6 +24,7 @@ mod older_copy;
 mod pushes;
 mod recovery;
 mod ssh;
+mod ssh_keys;
 mod transports;
 mod urls;
 

@@ -17,14 +17,14 @@ use crate::servers::sshd::{SshAgent, SshHome, Sshd, current_user, encrypt_key, k
 
 /// One SSH test's world: the remotes fixture, a running sshd, and the home ssh reads.
 /// (`sshd` first: it is killed before the test directory goes away.)
-struct SshFx {
-    sshd: Sshd,
-    home: SshHome,
-    fx: Fx,
+pub(super) struct SshFx {
+    pub(super) sshd: Sshd,
+    pub(super) home: SshHome,
+    pub(super) fx: Fx,
 }
 
 impl SshFx {
-    fn new() -> SshFx {
+    pub(super) fn new() -> SshFx {
         let fx = Fx::new();
         let sshd = Sshd::start_in(fx.env.path("sshd"));
         let home = SshHome::new(&fx.env);
@@ -32,7 +32,7 @@ impl SshFx {
     }
 
     /// `~/.ssh/known_hosts` with this server's key.
-    fn trust_server(&self) {
+    pub(super) fn trust_server(&self) {
         self.home.known_hosts(&[self.sshd.known_hosts_line()]);
     }
 
@@ -54,7 +54,11 @@ impl SshFx {
     }
 
     /// `snapshot` with the nss_wrapper home and `extra` variables; bounded by `FAIL_LIMIT`.
-    fn snapshot(&self, args: &[&str], extra: &[(&str, &str)]) -> (Run, std::time::Duration) {
+    pub(super) fn snapshot(
+        &self,
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> (Run, std::time::Duration) {
         let vars = self.home.vars();
         let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (&**k, &**v)).collect();
         all.extend_from_slice(extra);
@@ -63,7 +67,7 @@ impl SshFx {
 
     /// A snapshot that must succeed quietly and report both configured pushes.
     #[track_caller]
-    fn snapshot_ok(&self, args: &[&str], extra: &[(&str, &str)], roles: &[&str]) -> Run {
+    pub(super) fn snapshot_ok(&self, args: &[&str], extra: &[(&str, &str)], roles: &[&str]) -> Run {
         let (run, took) = self.snapshot(args, extra);
         let run = run.success();
         if !run.stderr().is_empty() {
@@ -86,7 +90,7 @@ impl SshFx {
 
 /// The remote at `path` still has `main` at `tip` (a failed push changed nothing there).
 #[track_caller]
-fn assert_remote_main(fx: &Fx, path: &std::path::Path, tip: Option<&str>) {
+pub(super) fn assert_remote_main(fx: &Fx, path: &std::path::Path, tip: Option<&str>) {
     assert_eq!(
         fx.rev(path, "refs/heads/main").as_deref(),
         tip,
@@ -96,7 +100,7 @@ fn assert_remote_main(fx: &Fx, path: &std::path::Path, tip: Option<&str>) {
 }
 
 /// How sqlgit shows `url` in messages (the user name hidden).
-fn shown(url: &str) -> String {
+pub(super) fn shown(url: &str) -> String {
     url.replacen(&format!("{}@", current_user()), "***@", 1)
 }
 

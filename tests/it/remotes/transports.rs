@@ -64,6 +64,36 @@ fn transport_falls_back_to_libgit2_when_no_git_is_on_path() {
     fx.assert_history(&history, 1);
 }
 
+#[test]
+fn transport_git_named_fails_loudly_when_no_git_is_on_path() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let h_url = fx.daemon.url("history");
+    // cron's PATH: git lives elsewhere (/usr/local/bin, linuxbrew).
+    let empty = fx.env.path("no-git-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = empty.display().to_string();
+    let no_git = [("PATH", path.as_str())];
+    let given = ["--transport", "git", "--history-remote", &h_url];
+    // Named on the command line, then remembered (sqlgit.transport): never libgit2 instead.
+    for args in [&given[..], &[]] {
+        fx.change();
+        let (run, _) = snapshot_with(&fx, args, &no_git);
+        let causes = assert_push_failures(&run, &[("history", &h_url)]);
+        assert!(
+            causes[0].contains("git was not found on PATH")
+                && causes[0].contains(&path)
+                && causes[0].contains("PATH="),
+            "the cause should say git is not on PATH and how to fix it: {causes:?}"
+        );
+        assert_eq!(fx.rev(&history, "refs/heads/main"), None);
+    }
+    // With git on PATH, the same run pushes.
+    let (run, _) = snapshot_with(&fx, &[], &[]);
+    run.success().assert_quiet();
+    fx.assert_history(&history, 2);
+}
+
 /// A TCP server on 127.0.0.1 that accepts connections and never says anything.
 fn silent_server() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -234,7 +264,7 @@ fn hung_remote_over_libgit2_fails_within_push_timeout() {
     snapshot_with(&fx, &["--history-remote", &h_url], &[])
         .0
         .success();
-    fx.assert_history(&history, 3);
+    fx.assert_history(&history, 2);
 }
 
 /// A server that answers every connection with an HTTP status line, then one header a fifth of
