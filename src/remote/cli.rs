@@ -217,10 +217,15 @@ impl Client for GitCli {
         let refspec = format!("{}{id}:refs/heads/main", if force { "+" } else { "" });
         let lease = lease.map(|old| format!("--force-with-lease=refs/heads/main:{old}"));
         // Only this ref, plainly: no pre-push hook (--no-verify), and none of the user's push.*
-        // defaults that could add refs, prompt (gpg) or fail (signing, submodules).
+        // defaults that could add refs, prompt (gpg) or fail (signing, submodules, push options
+        // a plain server refuses, a force that must include a fetched ref).
         let args = [
             "-c",
             "advice.graftFileDeprecated=false",
+            "-c",
+            "push.pushOption=",
+            "-c",
+            "push.useForceIfIncludes=false",
             "push",
             "--porcelain",
             // Progress meters on stderr tell a slow transfer from a silent remote.
@@ -284,6 +289,12 @@ impl GitCli {
             "fetch.writeCommitGraph=false",
             "-c",
             "gc.auto=0",
+            "-c",
+            "maintenance.auto=false",
+            "-c",
+            "fetch.prune=false",
+            "-c",
+            "fetch.pruneTags=false",
             "fetch",
             "--quiet",
             // Progress meters on stderr tell a slow transfer from a silent remote.

@@ -32,6 +32,18 @@ impl GitCli {
                  (set {TOKEN_ENV}, put them in the URL, or configure a git credential helper)"
             ));
         }
+        if lower.contains("server certificate verification failed")
+            || lower.contains("ssl certificate problem")
+            || lower.contains("self-signed certificate")
+            || lower.contains("self signed certificate")
+        {
+            return with(
+                "the server's TLS certificate is not trusted: for a private CA give git its \
+                 certificate (GIT_SSL_CAINFO=FILE in the job's environment, or git config \
+                 --global http.sslCAInfo FILE); also check that the certificate has not expired \
+                 and names the URL's host",
+            );
+        }
         if lower.contains("authentication failed")
             || lower.contains("http 401")
             || lower.contains("http 403")

@@ -219,3 +219,23 @@ fn a_token_given_as_the_urls_user_goes_through_the_helper() {
         "https://alice@h/x.git"
     );
 }
+
+#[test]
+fn an_untrusted_certificate_names_the_ca_settings() {
+    let cli = super::GitCli::new(
+        "git".into(),
+        "/nonexistent".into(),
+        None,
+        std::time::Duration::from_secs(5),
+        None,
+    );
+    let stderr = "fatal: unable to access 'https://127.0.0.1:8443/h.git/': server certificate \
+                  verification failed. CAfile: none CRLfile: none\n";
+    let e = cli
+        .failure("push", "https://127.0.0.1:8443/h.git", stderr)
+        .to_string();
+    assert!(
+        e.contains("GIT_SSL_CAINFO") && e.contains("http.sslCAInfo"),
+        "{e}"
+    );
+}

@@ -367,3 +367,33 @@ fn a_push_answered_ok_but_not_stored_is_not_confirmed_and_nothing_is_pruned() {
         );
     }
 }
+
+/// The user's own git defaults do not reach sqlgit's pushes and fetches: push options a plain
+/// server refuses (`push.pushOption`, as for a forge's CI), `push.useForceIfIncludes`, pruning
+/// fetches. Both remotes are pushed, again and again.
+#[test]
+fn the_users_push_and_fetch_defaults_do_not_break_the_pushes() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let config = fx.env.write(
+        "user.gitconfig",
+        "[push]\n\tpushOption = ci.skip\n\tuseForceIfIncludes = true\n\tfollowTags = true\n\
+         [fetch]\n\tprune = true\n\tpruneTags = true\n",
+    );
+    let config = config.display().to_string();
+    for i in 0..3 {
+        if i > 0 {
+            fx.change();
+        }
+        let (run, _) = snapshot_with(
+            &fx,
+            &["--history-remote", &h_url, "--latest-remote", &l_url],
+            &[("GIT_CONFIG_GLOBAL", &config)],
+        );
+        run.success().assert_quiet();
+    }
+    fx.assert_history(&history, 3);
+    assert_eq!(fx.rev(&latest, "refs/heads/main").is_some(), true);
+}
