@@ -296,6 +296,17 @@ fn send(repo: &Repository, url: &str, refspec: &str, from: &AuthFrom) -> Result<
             .collect();
         let said = crate::error::one_line(&said.join(" "));
         let said: String = said.chars().take(300).collect();
+        // As the git transport says it: the latest remote is force-pushed every run.
+        if refspec.starts_with('+')
+            && (said.contains("denying non-fast-forward") || reason.contains("non-fast-forward"))
+        {
+            bail!(
+                "the remote refuses forced pushes to main (receive.denyNonFastForwards, or a \
+                 protected branch), and the latest remote is replaced by one new commit each \
+                 run: allow force pushes to main there (in the remote repository: git config \
+                 receive.denyNonFastForwards false) (libgit2: {reason})"
+            );
+        }
         if said.is_empty() {
             bail!("push rejected by the remote ({reason})");
         }
