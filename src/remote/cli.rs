@@ -36,7 +36,7 @@ use credentials::{CRED_PASSWORD_ENV, CRED_USER_ENV, HELPER, http_credentials, re
 use diagnose::{last_meaningful, porcelain_status, refusal};
 use run::Finished;
 use ssh::is_ssh;
-pub(super) use ssh::{local_user, ssh_destination};
+pub(super) use ssh::{key_is_encrypted, local_user, ssh_destination};
 
 /// Environment variables that would point git at another repository than the one given.
 const REPO_VARS: &[&str] = &[

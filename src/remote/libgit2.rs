@@ -1,6 +1,7 @@
-//! The libgit2 transport (git2 + auth-git2): the fallback when no `git` program is installed,
+//! The libgit2 transport (git2): the fallback when no `git` program is installed,
 //! or when `sqlgit.transport = libgit2`. Behaves as sqlgit always did: ssh-agent, `~/.ssh` keys,
-//! `--ssh-key`, git credential helpers and the HTTPS token, one password attempt per connection.
+//! `--ssh-key` (offered first), git credential helpers (through `git credential fill`) and the
+//! HTTPS token, for the remote's own host only, one password attempt per connection (see `auth.rs`).
 //!
 //! A libgit2 network call cannot be interrupted, and a server that trickles bytes defeats its
 //! socket timeouts. Asking a remote and pushing to it therefore run on a thread of their own
@@ -15,24 +16,19 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
-use auth_git2::GitAuthenticator;
-use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
+use git2::{Oid, PushOptions, Repository};
+
+mod auth;
 
 use super::{Client, TOKEN_ENV};
 use crate::progress::Progress;
+use auth::{AuthFrom, callbacks};
 
 pub struct Libgit2<'a> {
     repo: &'a Repository,
     ssh_key: Option<&'a PathBuf>,
     timeout: Duration,
     /// The `scheme://host[:port]` that `SQLGIT_HTTPS_TOKEN` is for (see `token.rs`).
-    token_scope: Option<String>,
-}
-
-/// What the authenticator is built from, owned (a call may run on a thread of its own).
-#[derive(Clone)]
-struct AuthFrom {
-    ssh_key: Option<PathBuf>,
     token_scope: Option<String>,
 }
 
@@ -66,6 +62,7 @@ impl<'a> Libgit2<'a> {
         AuthFrom {
             ssh_key: self.ssh_key.cloned(),
             token_scope: self.token_scope.clone(),
+            git_dir: self.repo.path().to_path_buf(),
         }
     }
 
@@ -221,11 +218,9 @@ fn refuse_local_hooks(url: &str) -> Result<()> {
 
 impl Libgit2<'_> {
     fn fetch(&self, url: &str, dst: &str, shallow: bool) -> Result<Oid> {
-        let auth = authenticator(url, &self.auth_from());
-        let config = self.repo.config()?;
         let mut options = git2::FetchOptions::new();
         options
-            .remote_callbacks(callbacks(&auth, &config))
+            .remote_callbacks(callbacks(url, &self.auth_from()))
             .download_tags(git2::AutotagOption::None)
             .update_fetchhead(false);
         if shallow {
@@ -243,74 +238,13 @@ impl Libgit2<'_> {
     }
 }
 
-fn authenticator(url: &str, from: &AuthFrom) -> GitAuthenticator {
-    let mut auth = GitAuthenticator::new_empty()
-        .try_ssh_agent(true)
-        .add_default_ssh_keys()
-        .try_cred_helper(true);
-    if let Some(key) = &from.ssh_key {
-        auth = auth.add_ssh_key_from_file(key.clone(), None);
-    }
-    // An ssh URL without a user logs in as the local user, as OpenSSH (and the git transport)
-    // does; without one, no key is even tried.
-    if let Some(user) = super::cli::local_user() {
-        auth = auth.add_username("*", user);
-    }
-    // Only on the host the token is for (another host's credential helper answers there), and
-    // for this host and port only: never for a host the server redirects to.
-    if let Some((user, token)) = super::token::token_for(url, from.token_scope.as_deref())
-        && let Some(host) = http_host(url)
-    {
-        auth = auth.add_plaintext_credentials(host, user, token);
-    }
-    auth
-}
-
-/// `host[:port]` of an http(s) URL, as the authenticator matches it against the URL it is
-/// asked credentials for.
-fn http_host(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
-        return None;
-    }
-    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
-    Some(
-        rest.split_once('/')
-            .map_or(rest, |(host, _)| host)
-            .to_string(),
-    )
-}
-
-/// Credentials, with a cap on password attempts: refused credentials are not replayed (a
-/// server counting failed logins would lock the account).
-fn callbacks<'a>(auth: &'a GitAuthenticator, config: &'a git2::Config) -> RemoteCallbacks<'a> {
-    crate::store::load_ca_certificates();
-    let mut inner = auth.credentials(config);
-    let mut password_tries = 0;
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |url, user, allowed| {
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-            password_tries += 1;
-            if password_tries > 1 {
-                return Err(git2::Error::from_str(
-                    "authentication failed: the remote refused the credentials",
-                ));
-            }
-        }
-        inner(url, user, allowed)
-    });
-    callbacks
-}
-
 /// The remote's `main`, or None when it has none.
 fn remote_main(repo: &Repository, url: &str, from: &AuthFrom) -> Result<Option<Oid>> {
-    let auth = authenticator(url, from);
-    let config = repo.config()?;
     let mut remote = repo
         .remote_anonymous(url)
         .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
     let connection = remote
-        .connect_auth(git2::Direction::Push, Some(callbacks(&auth, &config)), None)
+        .connect_auth(git2::Direction::Push, Some(callbacks(url, from)), None)
         .map_err(|e| anyhow!("{}", explain(&e, url)))?;
     let heads = connection
         .list()
@@ -322,12 +256,10 @@ fn remote_main(repo: &Repository, url: &str, from: &AuthFrom) -> Result<Option<O
 }
 
 fn send(repo: &Repository, url: &str, refspec: &str, from: &AuthFrom) -> Result<()> {
-    let auth = authenticator(url, from);
-    let config = repo.config()?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
     let said: RefCell<String> = RefCell::new(String::new());
     let meter = Progress::items("pushing objects", 0);
-    let mut callbacks = callbacks(&auth, &config);
+    let mut callbacks = callbacks(url, from);
     callbacks.push_update_reference(|refname, status| {
         if let Some(status) = status {
             *rejected.borrow_mut() = Some(format!("{refname}: {status}"));
@@ -364,6 +296,17 @@ fn send(repo: &Repository, url: &str, refspec: &str, from: &AuthFrom) -> Result<
             .collect();
         let said = crate::error::one_line(&said.join(" "));
         let said: String = said.chars().take(300).collect();
+        // As the git transport says it: the latest remote is force-pushed every run.
+        if refspec.starts_with('+')
+            && (said.contains("denying non-fast-forward") || reason.contains("non-fast-forward"))
+        {
+            bail!(
+                "the remote refuses forced pushes to main (receive.denyNonFastForwards, or a \
+                 protected branch), and the latest remote is replaced by one new commit each \
+                 run: allow force pushes to main there (in the remote repository: git config \
+                 receive.denyNonFastForwards false) (libgit2: {reason})"
+            );
+        }
         if said.is_empty() {
             bail!("push rejected by the remote ({reason})");
         }

@@ -286,12 +286,44 @@ fn the_token_goes_to_the_history_remotes_host_only_and_other_hosts_keep_their_he
             at_b.iter().all(|a| !a.contains(TOKEN)),
             "{transport}: forge A's token was sent to forge B: {at_b:?}"
         );
-        if transport == "git" {
-            assert!(
-                at_b.iter().any(|a| a == "bob:B-PASSWORD"),
-                "{transport}: forge B gets bob's credentials from his helper: {at_b:?}"
-            );
-        }
+        assert!(
+            at_b.iter().any(|a| a == "bob:B-PASSWORD"),
+            "{transport}: forge B gets bob's credentials from his helper: {at_b:?}"
+        );
+    }
+}
+
+/// A credential helper's password for one server (here another port of the same IP address)
+/// is never sent to another: helpers are asked with the remote's whole URL, as git asks them.
+#[test]
+fn a_helpers_password_for_another_port_is_never_sent() {
+    use crate::servers::web::CredLogger;
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let (other, remote) = (CredLogger::start(), CredLogger::start());
+        let store = fx.env.write(
+            "creds",
+            format!("http://alice:OTHER-PORT-ONLY@127.0.0.1:{}\n", other.port()),
+        );
+        let helper = format!("store --file={}", store.display());
+        // In ~/.gitconfig too, which libgit2 reads (the run's git reads GIT_CONFIG_*).
+        let gitconfig = format!("[credential]\n\thelper = {helper}\n");
+        std::fs::write(fx.env.home().join(".gitconfig"), gitconfig).unwrap();
+        let l_url = remote.url("latest");
+        let args = ["--latest-remote", &l_url, "--transport", transport];
+        let args = [&args[..], &["--push-timeout", "10s"]].concat();
+        let vars = [
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "credential.helper"),
+            ("GIT_CONFIG_VALUE_0", helper.as_str()),
+        ];
+        let (run, _) = snapshot_with(&fx, &args, &vars);
+        assert_push_failures(&run, &[("latest", &l_url)]);
+        let sent: Vec<String> = remote.authorizations().into_iter().flatten().collect();
+        assert!(
+            sent.is_empty(),
+            "{transport}: sent to another port: {sent:?}"
+        );
     }
 }
 

@@ -447,3 +447,24 @@ fn a_url_init_refuses_is_not_saved_by_snapshot_or_push() {
         }
     }
 }
+
+/// The same over the libgit2 transport (a git daemon refusing forced pushes): the fix named,
+/// not git's "you should pull first".
+#[test]
+fn a_latest_remote_refusing_forced_pushes_is_named_as_such_over_libgit2() {
+    let fx = Fx::new();
+    let daemon = GitDaemon::start_in(fx.env.path("daemon"));
+    let bare = daemon.create_bare("latest");
+    fx.git(&bare, &["config", "receive.denyNonFastForwards", "true"]);
+    let url = daemon.url("latest");
+    let args = ["--latest-remote", url.as_str(), "--transport", "libgit2"];
+    fx.snapshot(&args).success();
+    fx.change();
+    let run = fx.snapshot(&[]).code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("refuses forced pushes") && err.contains("receive.denyNonFastForwards false"),
+        "{err}"
+    );
+    assert!(!err.contains("pull first"), "{err}");
+}
