@@ -395,5 +395,5 @@ fn the_users_push_and_fetch_defaults_do_not_break_the_pushes() {
         run.success().assert_quiet();
     }
     fx.assert_history(&history, 3);
-    assert_eq!(fx.rev(&latest, "refs/heads/main").is_some(), true);
+    assert!(fx.rev(&latest, "refs/heads/main").is_some());
 }
