@@ -358,12 +358,67 @@ fn explain(e: &git2::Error, url: &str) -> String {
         );
     }
     if ssh && msg.contains("hostkey") {
-        return format!(
-            "{msg} (the server's host key is not in ~/.ssh/known_hosts: add it once with \
-             ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts, after checking its fingerprint)"
-        );
+        // libgit2 says the same for a host it does not know and for one whose key changed:
+        // tell them apart, as ssh does, since the advice for one is dangerous for the other.
+        return match known_host(url) {
+            Some((name, true)) => format!(
+                "{msg} (the server's host key does not match the one ~/.ssh/known_hosts holds \
+                 for {name}: it CHANGED — the server was rebuilt, or someone is in the middle; \
+                 check the new key's fingerprint with the server's admin, then run ssh-keygen \
+                 -R '{name}' and add the new key)"
+            ),
+            Some((name, false)) => format!(
+                "{msg} (the server's host key is not in ~/.ssh/known_hosts: add it once with \
+                 ssh-keyscan {} >> ~/.ssh/known_hosts, after checking its fingerprint)",
+                keyscan_args(&name)
+            ),
+            None => format!(
+                "{msg} (the server's host key is not in ~/.ssh/known_hosts, or it changed: \
+                 check with ssh -p PORT HOST once, which says which)"
+            ),
+        };
     }
     msg.to_string()
+}
+
+/// The name known_hosts files know the URL's host by (`host`, or `[host]:port` for another port
+/// than 22) and whether one of them (the user's, the system's; hashed entries too, as
+/// `ssh-keygen -F` finds them) holds a key for it. None when it cannot be told.
+fn known_host(url: &str) -> Option<(String, bool)> {
+    let (_, host, port) = super::cli::ssh_destination(url)?;
+    let name = match port.as_deref() {
+        Some(p) if p != "22" => format!("[{host}]:{p}"),
+        _ => host,
+    };
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let files = [
+        home.map(|h| h.join(".ssh/known_hosts")),
+        Some("/etc/ssh/ssh_known_hosts".into()),
+    ];
+    for file in files.into_iter().flatten().filter(|f| f.is_file()) {
+        let found = std::process::Command::new("ssh-keygen")
+            .args(["-F", &name, "-f"])
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if found.status.success() && !found.stdout.is_empty() {
+            return Some((name, true));
+        }
+    }
+    Some((name, false))
+}
+
+/// `-p PORT HOST` (or `HOST`) for ssh-keyscan, from a known_hosts name.
+fn keyscan_args(name: &str) -> String {
+    match name
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        Some((host, port)) => format!("-p {port} {host}"),
+        None => name.to_string(),
+    }
 }
 
 #[cfg(test)]

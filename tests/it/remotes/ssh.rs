@@ -258,6 +258,35 @@ fn unknown_host_key_fails_at_once_with_the_known_hosts_message() {
     t.fx.assert_history(&history, 2);
 }
 
+/// A host key that CHANGED (known_hosts holds another key for the host: a rebuilt server, or
+/// someone in the middle) is named as changed by both transports, with `ssh-keygen -R`; never
+/// the advice for an unknown host (appending whatever key is presented now).
+#[test]
+fn a_changed_host_key_is_named_as_changed_by_both_transports() {
+    let t = SshFx::new();
+    let key = t.home.keygen("id_ed25519");
+    t.sshd.authorize(&pubkey(&key));
+    let impostor = keygen(&t.fx.env.path("keys/impostor"), "", "impostor");
+    let impostor_pub = std::fs::read_to_string(pubkey(&impostor)).unwrap();
+    let mut words = impostor_pub.split_whitespace();
+    let (kind, body) = (words.next().unwrap(), words.next().unwrap());
+    t.home
+        .known_hosts(&[format!("[127.0.0.1]:{} {kind} {body}", t.sshd.port())]);
+    let history = t.sshd.create_bare("history");
+    let url = t.sshd.url(Some(&t.sshd.user()), "history");
+    for transport in ["git", "libgit2"] {
+        let (run, _) = t.snapshot(&["--history-remote", &url, "--transport", transport], &[]);
+        let causes = assert_push_failures(&run, &[("history", &shown(&url))]);
+        let cause = causes[0].to_ascii_lowercase();
+        assert!(
+            cause.contains("changed") && cause.contains("ssh-keygen -r"),
+            "{transport}: {causes:?}"
+        );
+        assert!(!cause.contains("ssh-keyscan"), "{transport}: {causes:?}");
+    }
+    assert_eq!(t.fx.rev(&history, "refs/heads/main"), None);
+}
+
 // ------------------------------------------------------------------------------------------------
 // e. --ssh-key against the real server.
 
