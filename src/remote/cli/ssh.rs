@@ -18,7 +18,10 @@ impl GitCli {
         let key = self.key_option();
         Ok(match self.user_ssh()? {
             UserSsh::Command(user) => key.map(|k| format!("{user}{k}")),
-            UserSsh::Program => None,
+            UserSsh::Program(_) if key.is_none() => None,
+            UserSsh::Program(program) => {
+                Some(program_with_key(&program, &key.unwrap_or_default())?)
+            }
             UserSsh::Default => Some(format!("ssh -o BatchMode=yes{}", key.unwrap_or_default())),
         })
     }
@@ -52,8 +55,8 @@ impl GitCli {
         if !configured.is_empty() {
             return Ok(UserSsh::Command(configured));
         }
-        if set(std::env::var_os("GIT_SSH")).is_some() {
-            return Ok(UserSsh::Program);
+        if let Some(program) = set(std::env::var_os("GIT_SSH")) {
+            return Ok(UserSsh::Program(program.to_string_lossy().into_owned()));
         }
         Ok(UserSsh::Default)
     }
@@ -90,7 +93,7 @@ impl GitCli {
         let key = self.key_option().unwrap_or_default();
         let command = match self.user_ssh().ok()? {
             UserSsh::Command(user) => format!("{user}{key}"),
-            UserSsh::Program => return None,
+            UserSsh::Program(_) => return None,
             UserSsh::Default => format!("ssh -o BatchMode=yes{key}"),
         };
         let program = command.split_whitespace().next()?;
@@ -127,10 +130,26 @@ impl GitCli {
 enum UserSsh {
     /// GIT_SSH_COMMAND or core.sshCommand, as given (run by git through the shell).
     Command(String),
-    /// GIT_SSH: a program git runs with its own arguments; left alone.
-    Program,
+    /// GIT_SSH: a program git runs with its own arguments; left alone (but for `--ssh-key`,
+    /// see [`program_with_key`]).
+    Program(String),
     /// Nothing: sqlgit's `ssh -o BatchMode=yes`.
     Default,
+}
+
+/// `--ssh-key` with GIT_SSH: OpenSSH itself (a program named `ssh`) is given the key as a
+/// command would be; another program (a wrapper, plink) takes arguments sqlgit cannot know,
+/// and silently dropping the key would blame the server: refused, naming both.
+fn program_with_key(program: &str, key: &str) -> Result<String> {
+    let name = Path::new(program).file_name().and_then(|n| n.to_str());
+    if name == Some("ssh") {
+        return Ok(format!("{}{key}", crate::shellword::quote(program)));
+    }
+    anyhow::bail!(
+        "GIT_SSH names {program}, a program sqlgit cannot give the --ssh-key key to \
+         (sqlgit.sshKey): set the key in that program's own settings and drop --ssh-key, or \
+         give GIT_SSH_COMMAND=\"{program} -i KEY\" instead"
+    )
 }
 
 /// The key names OpenSSH tries in `~/.ssh` when nothing else is configured.
@@ -297,4 +316,29 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod key_tests {
+    /// GIT_SSH naming OpenSSH gets the key; another program is refused naming both, never
+    /// left to run without it.
+    #[test]
+    fn a_git_ssh_program_gets_the_key_or_is_refused_naming_it() {
+        let key = " -o IdentitiesOnly=yes -i '/k/deploy'";
+        assert_eq!(
+            super::program_with_key("/usr/bin/ssh", key).unwrap(),
+            "/usr/bin/ssh -o IdentitiesOnly=yes -i '/k/deploy'"
+        );
+        assert_eq!(
+            super::program_with_key("/opt/my tools/ssh", key).unwrap(),
+            "'/opt/my tools/ssh' -o IdentitiesOnly=yes -i '/k/deploy'"
+        );
+        let e = super::program_with_key("/usr/bin/plink", key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("GIT_SSH") && e.contains("--ssh-key") && e.contains("plink"),
+            "{e}"
+        );
+    }
 }
