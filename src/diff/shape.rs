@@ -53,6 +53,9 @@ pub struct Shape {
     pub untyped: Vec<bool>,
     /// Per position of `KeyKind::Columns`: the collation the primary key compares it with.
     pub key_collations: Vec<String>,
+    /// The positions of the declared PRIMARY KEY's columns, in its order (also of a rowid
+    /// table whose key is not its rowid): rows keep it across a rebuild as WITHOUT ROWID.
+    pub declared_key: Vec<usize>,
 }
 
 impl Shape {
@@ -136,7 +139,13 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         Key::Columns if without_rowid != 0 => KeyKind::Columns(table.key_columns.clone()),
         Key::Columns => KeyKind::Multiset,
     };
+    let offset = columns.len();
     columns.extend(stored.iter().map(|c| c.0.clone()));
+    let mut declared: Vec<(i64, usize)> = (stored.iter().enumerate())
+        .filter(|(_, c)| c.1 > 0)
+        .map(|(i, c)| (c.1, offset + i))
+        .collect();
+    declared.sort();
     let untyped = untyped_columns(&conn, &table.name, &columns)?;
     Ok(Shape {
         name: table.name.clone(),
@@ -150,6 +159,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         lenient: false,
         untyped,
         key_collations: table.key_collations.clone(),
+        declared_key: declared.into_iter().map(|(_, pos)| pos).collect(),
     })
 }
 
@@ -304,6 +314,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         lenient: false,
         untyped: Vec::new(),
         key_collations: Vec::new(),
+        declared_key: Vec::new(),
     })
 }
 
@@ -338,6 +349,7 @@ pub fn system(name: &str) -> Shape {
         lenient: true,
         untyped: Vec::new(),
         key_collations: Vec::new(),
+        declared_key: Vec::new(),
     }
 }
 
@@ -442,24 +454,35 @@ impl Alignment {
         (added, removed)
     }
 
-    /// How to match rows of shapes `from` and `to` (both present).
+    /// How to match rows of shapes `from` and `to` (both present): by rowid when both are
+    /// rowid tables; else by the key columns both name alike, in any order (a table rebuilt as
+    /// WITHOUT ROWID keyed by its old INTEGER PRIMARY KEY, or back; a key whose columns were
+    /// reordered); else as multisets of whole rows.
     pub fn matching(&self, from: &Shape, to: &Shape) -> Matching {
-        match (&from.key, &to.key) {
-            (KeyKind::Rowid { pos: f, .. }, KeyKind::Rowid { pos: t, .. }) => {
-                Matching::Rowid { from: *f, to: *t }
+        if let (KeyKind::Rowid { pos: f, .. }, KeyKind::Rowid { pos: t, .. }) = (&from.key, &to.key)
+        {
+            return Matching::Rowid { from: *f, to: *t };
+        }
+        // A rowid table whose rowid is no column is matched by its declared key, if any.
+        let columns = |shape: &Shape| match shape.key {
+            KeyKind::Rowid { pos, .. } if shape.rowid_value == Some(pos) => {
+                shape.declared_key.clone()
             }
-            (KeyKind::Columns(f), KeyKind::Columns(t))
-                if f.len() == t.len()
-                    && f.iter().zip(t).all(|(&fp, &tp)| {
-                        self.union_of_from(fp).is_some()
-                            && self.union_of_from(fp) == self.union_of_to(tp)
-                    }) =>
-            {
-                Matching::Keyed {
-                    from: f.clone(),
-                    to: t.clone(),
-                }
-            }
+            _ => shape.key_positions(),
+        };
+        let (f, t) = (columns(from), columns(to));
+        // The to-side key column that is the same (union) column as each from-side one.
+        let aligned: Option<Vec<usize>> = f
+            .iter()
+            .map(|&fp| {
+                let union = self.union_of_from(fp)?;
+                t.iter()
+                    .copied()
+                    .find(|&tp| self.union_of_to(tp) == Some(union))
+            })
+            .collect();
+        match aligned {
+            Some(to) if f.len() == t.len() && !f.is_empty() => Matching::Keyed { from: f, to },
             _ => Matching::Multiset,
         }
     }

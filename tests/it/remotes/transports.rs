@@ -264,7 +264,7 @@ fn hung_remote_over_libgit2_fails_within_push_timeout() {
     snapshot_with(&fx, &["--history-remote", &h_url], &[])
         .0
         .success();
-    fx.assert_history(&history, 2);
+    fx.assert_history(&history, 3);
 }
 
 /// A server that answers every connection with an HTTP status line, then one header a fifth of
