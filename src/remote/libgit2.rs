@@ -357,6 +357,14 @@ fn explain(e: &git2::Error, url: &str) -> String {
              (libgit2: {msg})"
         );
     }
+    if !ssh && msg.to_ascii_lowercase().contains("certificate") {
+        return format!(
+            "{msg} (the server's TLS certificate is not trusted: for a private CA give its \
+             certificate with GIT_SSL_CAINFO=FILE in the job's environment, git config --global \
+             http.sslCAInfo FILE, or SSL_CERT_FILE; also check that it has not expired and names \
+             the URL's host)"
+        );
+    }
     if ssh && msg.contains("hostkey") {
         // libgit2 says the same for a host it does not know and for one whose key changed:
         // tell them apart, as ssh does, since the advice for one is dangerous for the other.
@@ -424,6 +432,16 @@ fn keyscan_args(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_untrusted_certificate_names_the_ca_settings() {
+        let e = git2::Error::from_str("the SSL certificate is invalid");
+        let said = explain(&e, "https://127.0.0.1:8443/h.git");
+        assert!(
+            said.contains("GIT_SSL_CAINFO") && said.contains("http.sslCAInfo"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn an_http_remote_wanting_credentials_says_how_to_give_them() {
