@@ -204,10 +204,7 @@ fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, star
 
 /// Whether the repository folder belongs to a user other than the one running sqlgit.
 fn owned_by_another_user(repo: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    std::fs::metadata(repo).is_ok_and(|m| m.uid() != me)
+    crate::output::other_owner(repo).is_some()
 }
 
 /// The lock for `sqlgit push`, which records itself like a run: stopped while it waits, or

@@ -55,18 +55,13 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
 /// For a metrics file this user may not read: who owns it and the command that gives it back
 /// (another user's run, an admin's `sudo sqlgit`, wrote it last).
 fn owner_fix(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Some(owner) = crate::output::other_owner(path) else {
         return String::new();
     };
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    if meta.uid() == me {
-        return String::new();
-    }
     format!(
-        "; it belongs to uid {}: give it back to this user, run as root: chown {me} {}",
-        meta.uid(),
+        "; it belongs to uid {owner}: give it back to this user, run as root: chown {me} {}",
         crate::shellword::path(path)
     )
 }

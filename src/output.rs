@@ -35,6 +35,17 @@ pub fn follow_symlinks(path: &Path) -> Result<PathBuf> {
     bail!("{}: too many levels of symbolic links", path.display())
 }
 
+/// The uid owning `path` when it is not the user running sqlgit (None: ours, or no such file).
+pub fn other_owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.uid())
+        .filter(|&uid| uid != me)
+}
+
 /// The files SQLite keeps beside a database, by the suffix added to its name.
 pub const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 

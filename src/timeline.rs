@@ -59,16 +59,8 @@ impl Timeline {
     /// cut history there: the end of `main`'s chain, if the `shallow` file names it. Other
     /// ids there (a commit a shallow fetch brought for a check) are not where history was cut.
     pub fn boundary(&self) -> Option<Oid> {
-        let text = std::fs::read_to_string(self.store.repo.path().join("shallow")).ok()?;
-        let grafted: HashSet<Oid> = text
-            .lines()
-            .filter_map(|l| Oid::from_str(l.trim()).ok())
-            .collect();
-        let mut oldest = self.store.head().ok()??;
-        while let Ok(parent) = oldest.parent(0) {
-            oldest = parent;
-        }
-        grafted.contains(&oldest.id()).then(|| oldest.id())
+        let head = self.store.head().ok()??;
+        crate::store::walk::cut_of(&self.store.repo, &head)
     }
 
     fn remote_url(&self) -> Option<String> {

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
 use super::rows::decode_text;
+use crate::dump::affinity::Affinity;
 use crate::dump::literal::quote_ident;
 use crate::dump::schema::{Filters, Key, read_schema};
 
@@ -170,12 +171,7 @@ fn untyped_columns(conn: &Connection, table: &str, columns: &[String]) -> Result
     let types: Vec<(String, String)> = stmt
         .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let blob = |t: &str| {
-        !["INT", "CHAR", "CLOB", "TEXT"]
-            .iter()
-            .any(|k| t.contains(k))
-            && (t.is_empty() || t.contains("BLOB"))
-    };
+    let blob = |t: &str| Affinity::of_declared(t, false) == Affinity::Blob;
     Ok(columns
         .iter()
         .map(|c| types.iter().any(|(n, t)| n == c && blob(t)))

@@ -5,6 +5,7 @@
 mod aside;
 mod canonical;
 mod check;
+mod columns;
 mod decode;
 mod exec;
 mod fast;
