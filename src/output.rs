@@ -115,6 +115,56 @@ fn remove_stale_temps(path: &Path, stem: &std::ffi::OsStr) {
     }
 }
 
+/// A private (0700) temporary directory in TMPDIR, `sqlgit-TAG-<pid>-XXXXXX`, removed when the
+/// returned values are dropped or the run is stopped by a signal. Directories of the same tag
+/// that killed runs left (`kill -9`, an out-of-memory kill: they hold restored copies of the
+/// data, as large as the database) are removed first, as [`temp_beside`] does beside a target.
+pub fn private_tempdir(tag: &str) -> io::Result<(tempfile::TempDir, crate::stop::Scratch)> {
+    use std::os::unix::fs::PermissionsExt;
+    let stem = format!("sqlgit-{tag}-");
+    remove_stale_tempdirs(&std::env::temp_dir(), &stem);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{stem}{}-", std::process::id()))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()?;
+    let remove = crate::stop::remove_on_stop([dir.path().to_path_buf()]);
+    Ok((dir, remove))
+}
+
+/// Remove the directories `STEM<pid>-…` in `tmp` that this user owns and whose process is gone.
+fn remove_stale_tempdirs(tmp: &Path, stem: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(stem)) else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('-') else {
+            continue;
+        };
+        let ours = e
+            .path()
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir() && m.uid() == me);
+        let stale = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != std::process::id().to_string()
+            && crate::store::left_by_dead_process(pid);
+        // On stderr: a query's answer is on stdout.
+        if ours && stale && std::fs::remove_dir_all(e.path()).is_ok() && !crate::say::quiet() {
+            eprintln!(
+                "note: removed {}, left by a run that was killed (process {pid})",
+                e.path().display()
+            );
+        }
+    }
+}
+
 /// A writer whose end is written explicitly (a compressed stream's last block), so that an
 /// error there is reported rather than lost in a `drop`.
 pub trait Finish: Write {

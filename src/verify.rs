@@ -80,15 +80,13 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         None => cli.display().to_string(),
     });
     // Both restores are built here: a full $TMPDIR fails the drill, not the snapshot.
-    let scratch = tempfile::tempdir().with_context(|| {
+    let (scratch, _remove) = crate::output::private_tempdir("verify").with_context(|| {
         format!(
             "create a scratch directory in {} (set TMPDIR to a disk with room for two \
              restored copies)",
             std::env::temp_dir().display()
         )
     })?;
-    // A run stopped by a signal (`timeout` in cron) removes its restored copies too.
-    let _remove = crate::stop::remove_on_stop([scratch.path().to_path_buf()]);
     for (n, folder) in folders.iter().enumerate() {
         let what = format!("snapshot {id}, database {folder}");
         let tree = db_tree(repo, commit, Some(folder)).with_context(|| what.clone())?;

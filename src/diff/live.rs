@@ -10,8 +10,6 @@
 //! When the latest snapshot's page map is there, only the tables and key ranges whose pages
 //! changed since that snapshot are read (see `crate::dump::incremental`).
 
-use std::fs::Permissions;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -54,12 +52,8 @@ pub fn dump(
         None => Format::CURRENT,
     };
     // Interrupted (Ctrl-C, a time limit), the temporary repository goes too.
-    let dir = tempfile::Builder::new()
-        .prefix("sqlgit-live-")
-        .permissions(Permissions::from_mode(0o700))
-        .tempdir()
+    let (dir, remove) = crate::output::private_tempdir("live")
         .context("create a temporary directory (TMPDIR) for the live database's dump")?;
-    let remove = crate::stop::remove_on_stop([dir.path().to_path_buf()]);
     let git_dir = dir.path().join("live.git");
     Repository::init_bare(&git_dir).with_context(|| {
         format!(

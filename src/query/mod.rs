@@ -9,8 +9,8 @@
 
 pub mod print;
 
-use std::fs::{OpenOptions, Permissions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -90,12 +90,8 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
         .map(|id| repo.find_commit(*id))
         .collect::<Result<Vec<_>, _>>()?;
     // Interrupted (Ctrl-C, a time limit), the restored copies go too.
-    let dir = tempfile::Builder::new()
-        .prefix("sqlgit-query-")
-        .permissions(Permissions::from_mode(0o700))
-        .tempdir()
+    let (dir, _remove) = crate::output::private_tempdir("query")
         .context("create a temporary directory (TMPDIR) for the restored snapshot")?;
-    let _remove = crate::stop::remove_on_stop([dir.path().to_path_buf()]);
     let mut answers: Vec<Option<Answer>> = vec![None; commits.len()];
     for (i, commit) in commits.iter().enumerate() {
         if answers[i].is_some() {

@@ -405,3 +405,62 @@ fn query_and_diff_live_stopped_by_a_signal_leave_nothing_in_tmpdir() {
         );
     }
 }
+
+/// What a `kill -9` (or the out-of-memory killer) leaves in TMPDIR from `query`, `diff --live`
+/// and `verify` — restored copies of the data, as large as the database — is removed by the
+/// next such command and named; a directory of a process still running is left alone.
+#[test]
+fn what_killed_runs_left_in_tmpdir_is_removed_by_the_next_one() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    let repo = env.path("r.sqlgit");
+    env.snapshot_at(&db, &repo, T0);
+    let tmp = env.tmpdir();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let r = repo.to_str().unwrap();
+    let runs: [(&str, &[&str]); 3] = [
+        ("query", &["query", "SELECT 1", "--repo", r]),
+        (
+            "live",
+            &["diff", "HEAD", "--live", db.to_str().unwrap(), "--repo", r],
+        ),
+        ("verify", &["verify", "--repo", r]),
+    ];
+    for (tag, args) in runs {
+        let left = tmp.join(format!("sqlgit-{tag}-{dead}-Ab12Cd"));
+        let running = tmp.join(format!("sqlgit-{tag}-1-Ef34Gh"));
+        for dir in [&left, &running] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("copy.db"), b"private rows").unwrap();
+        }
+        let out = env.sqlgit(args);
+        assert!(
+            matches!(out.code(), Some(0 | 1)),
+            "{tag}: {}",
+            out.stderr_str()
+        );
+        assert!(
+            !left.exists(),
+            "{tag}: a killed run's copy is still in TMPDIR"
+        );
+        assert!(
+            out.stderr_str()
+                .contains(&format!("left by a run that was killed (process {dead})")),
+            "{tag}: {}",
+            out.stderr_str()
+        );
+        assert!(
+            running.join("copy.db").exists(),
+            "{tag}: a running process's copy was removed"
+        );
+        std::fs::remove_dir_all(&running).unwrap();
+        assert_eq!(
+            list_dir(&tmp),
+            Vec::<String>::new(),
+            "{tag}: left in TMPDIR"
+        );
+    }
+}
