@@ -251,13 +251,7 @@ fn snapshot_one(
 ) -> Result<One> {
     let shown = db.display();
     let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
-    if is_empty_file(db) && had_tables(store, tree, folder) {
-        bail!(
-            "database {shown} is an empty file (0 bytes), but its last snapshot has tables: \
-             refusing to record every table as deleted (a truncated or half-copied file?); the \
-             next run after the application writes to it goes on"
-        );
-    }
+    crate::failpoint::pause("snapshot-opened");
     let packs = match previous {
         Some(p) if damage.packs.is_empty() => p.packs().clone(),
         _ => Arc::new(PackReader::open(&store.objects_dir()).excluding(damage)),
@@ -280,6 +274,15 @@ fn snapshot_one(
     )
     .with_context(|| format!("database {shown} into repository {}", store.path.display()))?;
     drop(conn);
+    // Asked of the moment the snapshot read, not of the file before it: a copy over the
+    // database (`cp backup.db app.db`) truncates it between any check and the read.
+    if snapshot.empty_file && had_tables(store, tree, folder) {
+        bail!(
+            "database {shown} is an empty file (0 bytes), but its last snapshot has tables: \
+             refusing to record every table as deleted (a truncated or half-copied file?); the \
+             next run after the application writes to it goes on"
+        );
+    }
     meter.finish();
     let in_repo = || format!("repository {}", store.path.display());
     let written = writer.finish(folder, tree).with_context(in_repo)?;
@@ -298,7 +301,6 @@ fn snapshot_one(
     Ok(one)
 }
 
-/// A 0-byte database file with no write-ahead log beside it (SQLite reads it as empty).
 /// `root` without the top-level entries that are not one of `folders`.
 fn only_folders(store: &Store, root: Oid, folders: &[String]) -> Result<Oid> {
     let tree = store.repo.find_tree(root)?;
@@ -316,13 +318,6 @@ fn only_folders(store: &Store, root: Oid, folders: &[String]) -> Result<Oid> {
         previous::forget(store, name);
     }
     builder.write().context("write the snapshot's tree")
-}
-
-fn is_empty_file(db: &Path) -> bool {
-    let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    len(db) == 0 && len(Path::new(&wal)) == 0
 }
 
 /// Whether the snapshot tree `tree` holds tables of database `folder`.

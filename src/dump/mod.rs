@@ -195,6 +195,9 @@ pub struct Snapshot {
     /// Values (of the rows this run read) that every restore gives back converted, one line per
     /// column (see [`affinity`]).
     pub converted: Vec<String>,
+    /// The database had no page at all in the read transaction (an empty file): the moment a
+    /// copy over it (`cp backup.db app.db`) truncated it, not a database whose tables were dropped.
+    pub empty_file: bool,
 }
 
 /// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
@@ -226,6 +229,7 @@ pub fn dump_snapshot(
         real::register_sql_functions(conn).context("register SQL functions")?;
         let seed = previous.map_or_else(pages::new_seed, |p| p.map().seed);
         let mut pages = Pages::new(conn, seed)?;
+        let empty_file = pages.is_empty();
         let identity = pages
             .header()?
             .and_then(|header| identity::of(conn, &header, std::time::SystemTime::now()))
@@ -296,6 +300,7 @@ pub fn dump_snapshot(
             same_map,
             unrestorable,
             converted,
+            empty_file,
         })
     })();
     let _ = conn.execute_batch("COMMIT");

@@ -293,6 +293,12 @@ impl<'c> Pages<'c> {
         Ok(pages)
     }
 
+    /// The database had no page in the transaction: an empty (0-byte) file, which SQLite reads
+    /// as a database with no table.
+    pub fn is_empty(&self) -> bool {
+        self.page_count == 0
+    }
+
     /// Make page `pgno` the current page ([`Pages::cur`]), where it is read: in the file
     /// view's mapping, or in SQLite's result for it. No copy.
     fn read(&mut self, pgno: u32) -> Result<()> {

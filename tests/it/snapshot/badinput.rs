@@ -205,6 +205,58 @@ fn an_empty_database_file_is_an_empty_database() {
     assert_eq!(env.git_in(&repo, &["rev-parse", "main"]), head);
 }
 
+/// A copy over the database (`cp backup.db app.db`) truncates it to 0 bytes for a moment; a run
+/// that opened the file just before is refused, not recorded as every table deleted with exit 0:
+/// the emptiness is asked of the moment the snapshot reads, not of the file before it.
+#[test]
+fn a_database_truncated_after_the_run_opened_it_is_refused() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a); INSERT INTO t VALUES('kept');",
+    );
+    let repo = env.path("r.sqlgit");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    let head = env.git_in(&repo, &["rev-parse", "main"]);
+    let mut cmd = sqlgit_cmd_at(
+        &env,
+        Some(T + 60),
+        &[
+            OsStr::new("snapshot"),
+            db.as_os_str(),
+            OsStr::new("--repo"),
+            repo.as_os_str(),
+        ],
+    );
+    cmd.env("SQLGIT_FAILPOINT", "snapshot-opened")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let stat = format!("/proc/{}/stat", child.id());
+    let stopped = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('T'))
+        })
+    };
+    let start = std::time::Instant::now();
+    while !stopped() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never paused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::write(&db, b"").unwrap(); // what `cp` does first
+    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("empty file (0 bytes)"), "{err}");
+    assert_eq!(env.git_in(&repo, &["rev-parse", "main"]), head);
+}
+
 /// Not a regular file: refused at once (a FIFO would block the run, with the lock, forever).
 #[test]
 fn a_database_path_that_is_not_a_regular_file_is_refused() {
