@@ -326,6 +326,7 @@ fn steps(
             crate::shellword::path(&store.path)
         ));
     }
+    record::snapshot_taken(&outcome);
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.
     // A history remote that could not be continued is not pushed: its failure is that.

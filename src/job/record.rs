@@ -4,12 +4,17 @@
 //! its pushes, so `status`, the metrics and the hooks follow the backup, not the command.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
+use git2::Oid;
+
 use super::Report;
+use crate::dump::Summary;
 use crate::error::error_line;
 use crate::remote::PushResult;
 use crate::settings::Settings;
+use crate::snapshot::Outcome;
 use crate::state::{self, Run};
 use crate::store::Store;
 use crate::when;
@@ -61,15 +66,20 @@ impl Recorder<'_> {
             duration_seconds: started.elapsed().as_secs_f64(),
             ..Run::default()
         };
-        let (outcome, holds_lock) = (report.outcome.as_ref(), self.holds_lock);
+        let taken = report
+            .outcome
+            .as_ref()
+            .map(|o| (o.commit, o.summary))
+            .or_else(stopped_after_snapshot);
+        let holds_lock = self.holds_lock;
         let push_only = !ok && report.error.is_none();
         let (st, run, mut warnings) = record_state(repo, store, settings, move |st| {
-            if let Some(outcome) = outcome {
-                run.commit = outcome.commit.map(|c| c.to_string());
-                run.changed = outcome.commit.is_some();
-                run.tables = outcome.summary.tables;
-                run.rows = outcome.summary.rows;
-                run.bytes = outcome.summary.bytes;
+            if let Some((commit, summary)) = taken {
+                run.commit = commit.map(|c| c.to_string());
+                run.changed = commit.is_some();
+                run.tables = summary.tables;
+                run.rows = summary.rows;
+                run.bytes = summary.bytes;
             } else if let Some(last) = &st.last_run {
                 // No snapshot taken: the figures stay the last snapshot's (the metrics say so).
                 (run.tables, run.rows, run.bytes) = (last.tables, last.rows, last.bytes);
@@ -123,6 +133,19 @@ fn record_state<T>(
     };
     let (st, out, saved) = state::update(&store.path, change);
     (st, out, saved.err().iter().map(error_line).collect())
+}
+
+/// What this run's snapshot step made, once it is done: a run stopped after it (during a push)
+/// records and hooks its commit and figures, as a run whose push failed does.
+static TAKEN: Mutex<Option<(Option<Oid>, Summary)>> = Mutex::new(None);
+
+/// Note the snapshot step's outcome for [`record_if_stopped`].
+pub(super) fn snapshot_taken(outcome: &Outcome) {
+    *TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some((outcome.commit, outcome.summary));
+}
+
+fn stopped_after_snapshot() -> Option<(Option<Oid>, Summary)> {
+    *TAKEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed

@@ -508,3 +508,64 @@ fn a_run_or_push_that_never_got_the_lock_is_a_recorded_failure() {
         status.stderr_str()
     );
 }
+
+/// A first run stopped (cron's `timeout`) while it pushes to a server that never answers: its
+/// commit exists, so the state file and the failure hook name it and its figures, as for a
+/// push that failed, instead of "no commit, 0 tables".
+#[test]
+fn a_run_stopped_during_its_push_records_the_commit_it_made() {
+    let env = TestEnv::new();
+    let db = bank(&env);
+    let repo = env.path("bank.sqlgit");
+    let hook_file = env.path("hook.txt");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // accepted, never answered
+        }
+    });
+    let hook = format!(
+        "printf '%s|%s|%s\\n' \"$SQLGIT_RESULT\" \"$SQLGIT_COMMIT\" \"$SQLGIT_TABLES\" >> '{}'",
+        hook_file.display()
+    );
+    let url = format!("git://127.0.0.1:{port}/latest.git");
+    let mut cmd = env.sqlgit_cmd(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &s(&repo),
+        "--latest-remote",
+        &url,
+        "--push-timeout",
+        "120s",
+        "--on-failure",
+        &hook,
+    ]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let commit = loop {
+        let head = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap_or_default();
+        if head.trim().len() == 40 {
+            break head.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no commit was made");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(500)); // into the push
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert_eq!(hook_lines(&hook_file), vec![format!("failure|{commit}|1")]);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("sqlgit-state.json")).unwrap())
+            .unwrap();
+    let last = &state["last_run"];
+    assert_eq!(last["commit"], commit.as_str(), "{state}");
+    assert_eq!(last["tables"], 1, "{state}");
+    assert_eq!(last["rows"], 2000, "{state}");
+}
