@@ -70,6 +70,11 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         problems.push("no snapshot yet".to_string());
     }
     problems.extend(damaged);
+    // Only whether each root's object is here: status stays quick (verify looks deeper).
+    let missing = crate::store::roots::missing(&store.repo, false)?;
+    if let Err(e) = crate::store::roots::fail_if_missing(&missing) {
+        problems.push(e.to_string());
+    }
     problems.extend(freshness_problem(
         newest.as_ref().map(|(_, t)| *t),
         st.last_success,
@@ -104,7 +109,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
             crate::output::human_bytes(free)
         ));
     }
-    if !writable(&store.path) {
+    if !writable(&store.path, store.repo.path()) {
         problems.push(format!(
             "{} is not writable here: runs can neither snapshot nor record that they failed",
             store.path.display()
@@ -194,16 +199,19 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
         .then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
-/// Whether this user may write the repository (and its objects): a run must.
-fn writable(dir: &std::path::Path) -> bool {
+/// Whether this user may write the repository (and its objects, in `git_dir`: `DIR/.git` for a
+/// non-bare clone): a run must.
+fn writable(dir: &std::path::Path, git_dir: &std::path::Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
-    [dir.to_path_buf(), dir.join("objects")].iter().all(|p| {
-        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-            return false;
-        };
-        // SAFETY: access(2) on a NUL-terminated path.
-        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-    })
+    [dir.to_path_buf(), git_dir.join("objects")]
+        .iter()
+        .all(|p| {
+            let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+                return false;
+            };
+            // SAFETY: access(2) on a NUL-terminated path.
+            unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+        })
 }
 
 /// A Unix time as RFC 3339 (UTC, seconds).

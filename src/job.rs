@@ -301,6 +301,12 @@ fn steps(
 ) -> Result<()> {
     // First: what a failed run left (a partial pack) may be what fills the disk.
     pack::remove_leftovers(&store.objects_dir());
+    // git may have written indexes sqlgit does not read (`pack.indexVersion=1`).
+    if crate::store::reindex::upgrade_old_indexes(&store.objects_dir())? > 0 {
+        report
+            .notes
+            .push("rewrote version 1 pack indexes as version 2 (git index-pack)".into());
+    }
     report.notes.extend(save_settings(store, old, settings)?);
     if settings.dbs.is_empty() {
         return Err(anyhow!(

@@ -254,6 +254,13 @@ impl Timeline {
         }
     }
 
+    /// What plain git reads first (`git fsck`, `git gc`): every ref, `git worktree` HEAD and
+    /// index and reflog of the repository names objects that are here, whole.
+    pub fn check_roots(&self) -> Result<()> {
+        let missing = crate::store::roots::missing(&self.store.repo, true)?;
+        crate::store::roots::fail_if_missing(&missing)
+    }
+
     /// The snapshots of local history (an error when one cannot be read).
     pub fn local_ids(&self) -> Result<HashSet<Oid>> {
         let mut set = HashSet::new();

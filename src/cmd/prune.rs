@@ -30,6 +30,9 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     let mut store = Store::open(&path)?;
     store.remove_stale_locks();
     pack::remove_leftovers(&store.objects_dir());
+    if crate::store::reindex::upgrade_old_indexes(&store.objects_dir())? > 0 {
+        say!("note: rewrote version 1 pack indexes as version 2 (git index-pack)");
+    }
     let old = Settings::load(&store);
     let settings = old.merged(&Flags {
         keep: args.keep.keep.clone(),

@@ -29,6 +29,8 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
     let id = timeline.resolve(args.when.as_deref())?;
     // A history that ends early here (a damaged snapshot) fails the drill.
     timeline.check_local()?;
+    // Pruning must have left plain git working: a worktree's or a tag's objects too.
+    timeline.check_roots()?;
     if !timeline.local_ids()?.contains(&id) {
         // Read from the cache: the drill counts only if the history remote still keeps it.
         timeline.confirm_remote_holds(id)?;

@@ -277,48 +277,7 @@ fn temp_idx_path(tmp: &Path) -> PathBuf {
     tmp.with_file_name(format!("{}_idx", name.trim_end_matches("_pack")))
 }
 
-/// A pack without its index this old is left over (see [`remove_leftovers`]); younger
-/// ones may be a git command's that is about to write the index.
-const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Remove what a killed run left in `objects/pack` (call with the lock held): temporary files,
-/// sqlgit's and git's (`tmp_pack_*`, `tmp_idx_*`, … of an index-pack killed mid-fetch by the
-/// push timeout, which git itself only removes after two weeks), the `.keep` marks such a fetch
-/// writes (`fetch-pack PID on HOST`; marks with other text are the user's and stay), and packs
-/// without an index (a pack is renamed into place before its index, and its index removed
-/// before it), which git no longer sees, once they are an hour old.
-pub fn remove_leftovers(objects_dir: &Path) {
-    let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let unindexed = || {
-            name.starts_with("pack-")
-                && name.ends_with(".pack")
-                && !path.with_extension("idx").exists()
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
-        };
-        let git_tmp = ["tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_"]
-            .iter()
-            .any(|p| name.starts_with(p));
-        // `index-pack --keep` marks a fetched pack until the fetch has updated its refs; one
-        // killed in between leaves the mark, and a kept pack is never merged again.
-        let fetch_keep = || {
-            name.ends_with(".keep")
-                && std::fs::read(&path).is_ok_and(|text| {
-                    text.starts_with(b"fetch-pack ") || text.starts_with(b"receive-pack ")
-                })
-        };
-        if name.starts_with(TMP_PREFIX) || git_tmp || unindexed() || fetch_keep() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
+pub use super::leftovers::remove_leftovers;
 
 /// An object's offset in its pack from its 4-byte entry of the `.idx` (version 2) `idx` of a pack
 /// of `count` objects: the entry itself, or (high bit set) the 8-byte offset it points to.
@@ -340,7 +299,7 @@ pub fn index_ids(idx_path: &Path) -> Result<impl Iterator<Item = Result<Oid>> + 
     let mut header = vec![0u8; IDX_IDS_AT];
     file.read_exact(&mut header).context(context.clone())?;
     if header[..8] != *IDX_V2_MAGIC {
-        anyhow::bail!("{}: not a version 2 pack index", idx_path.display());
+        return Err(super::reindex::old_index(idx_path));
     }
     let count = u32::from_be_bytes(header[IDX_IDS_AT - 4..].try_into().expect("4 bytes"));
     Ok((0..count).map(move |_| {
@@ -360,7 +319,7 @@ pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
     let count = ids.size_hint().0 as u64;
     let offsets_at = IDX_IDS_AT as u64 + count * 24;
     if len < offsets_at + count * 4 + 40 {
-        anyhow::bail!("{}: not a version 2 pack index", idx_path.display());
+        return Err(super::reindex::old_index(idx_path));
     }
     let mut out = Vec::with_capacity(count as usize);
     for id in &mut ids {
@@ -401,42 +360,6 @@ mod tests {
             .collect();
         names.sort();
         names
-    }
-
-    /// A fetch killed by the push timeout leaves index-pack's temporary files (git removes
-    /// them only after two weeks): the next run removes them, and nothing else.
-    #[test]
-    fn a_killed_fetchs_temporary_pack_is_removed() {
-        let objects = tempfile::tempdir().unwrap();
-        let pack = objects.path().join("pack");
-        std::fs::create_dir(&pack).unwrap();
-        for name in [
-            "tmp_pack_AbC123",
-            "tmp_idx_AbC123",
-            "pack-1.pack",
-            "pack-1.idx",
-            "pack-2.pack",
-            "pack-2.idx",
-            "pack-3.pack",
-            "pack-3.idx",
-        ] {
-            std::fs::write(pack.join(name), b"x").unwrap();
-        }
-        std::fs::write(pack.join("pack-2.keep"), b"fetch-pack 4242 on host\n").unwrap();
-        std::fs::write(pack.join("pack-3.keep"), b"kept by hand\n").unwrap();
-        remove_leftovers(objects.path());
-        assert_eq!(
-            names(&pack),
-            [
-                "pack-1.idx",
-                "pack-1.pack",
-                "pack-2.idx",
-                "pack-2.pack",
-                "pack-3.idx",
-                "pack-3.keep",
-                "pack-3.pack"
-            ]
-        );
     }
 
     /// git fsck reads every `*.idx` in `objects/pack`: a run killed while writing must leave

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 
 use super::Store;
 use super::copy::{PackCopy, ids_of, in_several};
 use super::pack::read_index;
+use super::roots;
 
 /// Retention: the newest N snapshots, or every point of the last DURATION (the snapshots younger
 /// than it and the one current when it began; the newest is always kept).
@@ -209,13 +210,14 @@ fn misdated(times: &[i64]) -> usize {
 }
 
 /// The other refs (a user's tags and branches, sqlgit's own under `refs/sqlgit/`, remote-tracking
-/// ones): pruning keeps their commits, and plain git must still read them (`git log TAG`, `git
-/// fsck`). A ref whose commits lead back to a kept snapshot keeps those commits (added to
+/// ones) and every other root git's own gc keeps (a `git worktree`'s HEAD, reflogs: see
+/// [`roots`]): pruning keeps their commits, and plain git must still read them (`git log TAG`,
+/// `git fsck`). A ref whose commits lead back to a kept snapshot keeps those commits (added to
 /// `kept`); any other is cut off at its own commit, returned as an extra graft.
 fn other_refs(repo: &Repository, kept: &mut Vec<Oid>) -> Result<Vec<Oid>> {
     let mut grafts = Vec::new();
-    for r in repo.references()?.flatten() {
-        let Ok(tip) = r.peel_to_commit() else {
+    for (_, id) in roots::roots(repo)?.refs {
+        let Ok(tip) = repo.find_object(id, None).and_then(|o| o.peel_to_commit()) else {
             continue;
         };
         let mut path = Vec::new();
@@ -272,43 +274,24 @@ fn write_grafts(git_dir: &Path, oldest: Oid, more: &[Oid]) -> Result<()> {
     Ok(())
 }
 
-/// Every object the kept commits and the other refs need.
+/// Every object the kept commits and the other roots need (whatever a ref names: a tag of a
+/// tree or of a blob too; what the indexes of `git worktree`s list).
 fn reachable(repo: &Repository, kept: &[Oid]) -> Result<HashSet<Oid>> {
     let mut live = HashSet::new();
     let mut commits: Vec<Oid> = kept.to_vec();
-    for r in repo.references()?.flatten() {
-        if let Ok(c) = r.peel_to_commit() {
-            commits.push(c.id());
-            // An annotated tag's own object.
-            if let Some(target) = r.target().filter(|&t| t != c.id()) {
-                live.insert(target);
-            }
-        }
+    let found = roots::roots(repo)?;
+    let odb = repo.odb()?;
+    for &(_, id) in found.refs.iter().chain(&found.indexed) {
+        roots::keep(repo, &odb, id, &mut live, &mut commits)?;
     }
     for id in commits {
         if !live.insert(id) {
             continue;
         }
         let commit = repo.find_commit(id)?;
-        add_tree(repo, commit.tree_id(), &mut live)?;
+        roots::add_tree(repo, commit.tree_id(), &mut live)?;
     }
     Ok(live)
-}
-
-fn add_tree(repo: &Repository, id: Oid, live: &mut HashSet<Oid>) -> Result<()> {
-    if !live.insert(id) {
-        return Ok(());
-    }
-    let tree = repo.find_tree(id)?;
-    for entry in tree.iter() {
-        match entry.kind() {
-            Some(ObjectType::Tree) => add_tree(repo, entry.id(), live)?,
-            _ => {
-                live.insert(entry.id());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Packs: delete the dead, rewrite the mostly dead and the small ones when there are many.

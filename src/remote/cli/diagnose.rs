@@ -148,7 +148,21 @@ pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error
              (run git fsck --strict in the sqlgit repository) (git: {summary})"
         );
     }
+    if let Some(said) = over_size_limit(stderr) {
+        return anyhow!(
+            "the remote refuses a push this large (it said: {said}): a push carries what the \
+             remote lacks, the whole database for its first snapshot; raise the limit on a \
+             server of your own (git config receive.maxInputSize in the remote repository), or \
+             use a host whose limit is larger (GitHub takes at most 2 GB a push: see the \
+             README's host limits) (git: {summary})"
+        );
+    }
     if let Some(cause) = unpack_failure(stderr) {
+        // The server's own reason first, when it gave one.
+        let cause = match remote_fatal(stderr) {
+            Some(fatal) => format!("{fatal} ({cause})"),
+            None => cause,
+        };
         return anyhow!(
             "the remote could not store what was pushed: {cause} (check the remote \
              repository's permissions and free space) (git: {summary})"
@@ -179,6 +193,24 @@ pub(super) fn unpack_failure(stderr: &str) -> Option<String> {
         .find_map(|l| l.split_once("remote unpack failed:"))
         .map(|(_, cause)| crate::error::one_line(cause.trim()))
         .filter(|cause| !cause.is_empty())
+}
+
+/// The server's `remote: fatal: …` line, without its prefix.
+fn remote_fatal(stderr: &str) -> Option<String> {
+    stderr
+        .split(['\r', '\n'])
+        .filter_map(|l| l.trim_start().strip_prefix("remote:"))
+        .map(str::trim)
+        .find(|l| l.starts_with("fatal:"))
+        .map(crate::error::one_line)
+}
+
+/// The server's words when it refused the push for its size (`receive.maxInputSize`; GitHub's
+/// 2 GB: `remote: fatal: pack exceeds maximum allowed size (2.00 GiB)`).
+pub(super) fn over_size_limit(stderr: &str) -> Option<String> {
+    remote_fatal(stderr)
+        .filter(|l| l.contains("exceeds maximum allowed size"))
+        .map(|l| l.trim_start_matches("fatal:").trim().to_string())
 }
 
 /// What the remote's fsck refused (`remote: error: object …: hasDotgit: …`), when that is why
@@ -258,8 +290,16 @@ fn checked_out(stderr: &str) -> bool {
     stderr.contains("refusing to update checked out branch")
 }
 
-/// git's last line that says something (not a hint, progress meter or blank).
+/// git's last line that says something (not a hint, progress meter or blank); for a
+/// repository another user owns, git's reason with the command it gives last.
 pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
+    let reason = stderr
+        .lines()
+        .map(|l| l.trim_start_matches("remote:").trim())
+        .find_map(|l| {
+            l.strip_prefix("fatal: ")
+                .filter(|r| r.contains("dubious ownership"))
+        });
     let line = stderr
         .split(['\r', '\n'])
         .map(str::trim)
@@ -290,8 +330,11 @@ pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
             .iter()
             .any(|generic| l.starts_with(generic))
         })?;
-    let line: String = crate::error::one_line(line).chars().take(300).collect();
-    Some(line)
+    let line: String = match reason.filter(|&r| r != line) {
+        Some(reason) => format!("{reason}: {}", crate::error::one_line(line)),
+        None => crate::error::one_line(line),
+    };
+    Some(line.chars().take(400).collect())
 }
 
 #[cfg(test)]

@@ -239,3 +239,41 @@ fn an_untrusted_certificate_names_the_ca_settings() {
         "{e}"
     );
 }
+
+/// `receive.maxInputSize`, or GitHub's 2 GB a push: the server's reason, not a storage problem.
+#[test]
+fn a_push_over_the_servers_size_limit_says_so() {
+    let stderr = "remote: fatal: pack exceeds maximum allowed size (19.53 KiB)        \n\
+                  error: remote unpack failed: index-pack abnormal exit\n";
+    let said = refusal("[remote rejected] (unpacker error)", stderr, false).to_string();
+    assert!(
+        said.contains("pack exceeds maximum allowed size (19.53 KiB)")
+            && said.contains("receive.maxInputSize")
+            && said.contains("2 GB")
+            && !said.contains("free space"),
+        "{said}"
+    );
+    // Another reason of the server's is kept beside the storage hint.
+    let stderr = "remote: fatal: unable to create temporary object directory\n\
+                  error: remote unpack failed: unpack-objects abnormal exit\n";
+    let said = refusal("[remote rejected] (unpacker error)", stderr, false).to_string();
+    assert!(
+        said.contains("unable to create temporary object directory") && said.contains("free space"),
+        "{said}"
+    );
+}
+
+/// A history remote another user owns: git's reason stays beside the command it gives.
+#[test]
+fn dubious_ownership_keeps_gits_reason() {
+    let err = "fatal: detected dubious ownership in repository at '/srv/h.git'\n\
+               '/srv/h.git' is owned by:\n\tbob (1001)\nbut the current user is:\n\troot (0)\n\
+               To add an exception for this directory, call:\n\n\
+               \tgit config --global --add safe.directory /srv/h.git\n";
+    let said = last_meaningful(err).unwrap();
+    assert!(
+        said.contains("detected dubious ownership in repository at '/srv/h.git'")
+            && said.contains("git config --global --add safe.directory /srv/h.git"),
+        "{said}"
+    );
+}

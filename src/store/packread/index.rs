@@ -20,7 +20,7 @@ impl Pack {
         let mut header = vec![0u8; HEADER as usize];
         idx.read_exact_at(&mut header, 0)?;
         if header[..8] != *IDX_V2_MAGIC {
-            bail!("not a version 2 pack index");
+            return Err(crate::store::reindex::old_index(idx_path));
         }
         let last = &header[HEADER as usize - 4..];
         let count = u64::from(u32::from_be_bytes(last.try_into().expect("4 bytes")));

@@ -78,32 +78,7 @@ pub fn damaged(objects_dir: &Path) -> Result<Damage> {
 /// never without an index (a pack without one is removed as a leftover).
 fn rebuild_index(idx: &Path) -> Result<()> {
     let dir = idx.parent().context("no pack folder")?;
-    let tmp = dir.join(format!(
-        "{}{}_rebuilt.idx",
-        crate::store::pack::TMP_PREFIX,
-        std::process::id()
-    ));
-    let out = std::process::Command::new("git")
-        .args(["-c", "pack.writeReverseIndex=false", "index-pack"])
-        .arg("-o")
-        .arg(&tmp)
-        .arg(idx.with_extension("pack"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("run git index-pack")?;
-    let _ = std::fs::remove_file(tmp.with_extension("rev")); // from a git that writes one anyway
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&tmp);
-        let said = String::from_utf8_lossy(&out.stderr);
-        bail!(
-            "git index-pack: {}",
-            said.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("failed")
-        );
-    }
+    let tmp = crate::store::reindex::index_pack(idx)?;
     // The repository is two folders up (objects/pack).
     let repo = dir
         .parent()
@@ -112,8 +87,6 @@ fn rebuild_index(idx: &Path) -> Result<()> {
     let kept = crate::store::headrepair::damaged_dir(repo)?;
     let name = idx.file_name().context("no index name")?;
     std::fs::copy(idx, kept.join(name)).context("keep the damaged index")?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&tmp, idx).context("replace the damaged index")?;
     Ok(())
 }

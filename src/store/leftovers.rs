@@ -1,0 +1,163 @@
+//! Removes what killed runs left in `objects/pack` — sqlgit's and git's temporary files, packs
+//! without an index, a killed fetch's `.keep` — and never what a command running now (another
+//! sqlgit, `git gc`, `git maintenance`, a fetch) is writing: a file is only removed once the
+//! process its name or text carries is gone, or, for git's unnamed ones, once an hour old.
+
+use std::path::Path;
+
+use super::pack::TMP_PREFIX;
+
+/// A pack without its index this old is left over (see [`remove_leftovers`]); younger
+/// ones may be a git command's that is about to write the index.
+const UNINDEXED_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove what a killed run left in `objects/pack` (call with the lock held): sqlgit's temporary
+/// files once the process whose id they carry is gone; git's (`tmp_pack_*`, `tmp_idx_*`, … of an
+/// index-pack killed mid-fetch by the push timeout, which git itself only removes after two
+/// weeks) and packs without an index (a pack is renamed into place before its index, and its
+/// index removed before it), which git no longer sees, once they are an hour old — younger ones
+/// may be a git command's that is running now (`git gc`, `git maintenance`); and the `.keep`
+/// marks a fetch writes (`fetch-pack PID on HOST`; marks with other text are the user's and
+/// stay) once that process is gone.
+pub fn remove_leftovers(objects_dir: &Path) {
+    let Ok(dir) = std::fs::read_dir(objects_dir.join("pack")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNINDEXED_AGE))
+        };
+        let unindexed = || {
+            name.starts_with("pack-")
+                && name.ends_with(".pack")
+                && !path.with_extension("idx").exists()
+                && old()
+        };
+        let git_tmp = || {
+            ["tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_"]
+                .iter()
+                .any(|p| name.starts_with(p))
+                && old()
+        };
+        // `tmp_sqlgit_PID_…`
+        let own_tmp = || {
+            name.strip_prefix(TMP_PREFIX).is_some_and(|rest| {
+                super::left_by_dead_process(rest.split(['_', '.']).next().unwrap_or_default())
+            })
+        };
+        // `index-pack --keep` marks a fetched pack until the fetch has updated its refs; one
+        // killed in between leaves the mark, and a kept pack is never merged again.
+        let fetch_keep = || {
+            name.ends_with(".keep")
+                && std::fs::read(&path).is_ok_and(|text| {
+                    let text = String::from_utf8_lossy(&text);
+                    let mut words = text.split_whitespace();
+                    matches!(words.next(), Some("fetch-pack" | "receive-pack"))
+                        && super::left_by_dead_process(words.next().unwrap_or_default())
+                })
+        };
+        if own_tmp() || git_tmp() || unindexed() || fetch_keep() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::path::Path;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A fetch killed by the push timeout leaves index-pack's temporary files (git removes
+    /// them only after two weeks): the next run removes them once an hour old, and nothing else.
+    #[test]
+    fn a_killed_fetchs_temporary_pack_is_removed() {
+        let objects = tempfile::tempdir().unwrap();
+        let pack = objects.path().join("pack");
+        std::fs::create_dir(&pack).unwrap();
+        let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for name in [
+            "tmp_pack_AbC123",
+            "tmp_idx_AbC123",
+            "pack-1.pack",
+            "pack-1.idx",
+            "pack-2.pack",
+            "pack-2.idx",
+            "pack-3.pack",
+            "pack-3.idx",
+        ] {
+            let file = File::create(pack.join(name)).unwrap();
+            file.set_modified(hours_ago).unwrap();
+        }
+        // Beyond any pid_max: no such process.
+        std::fs::write(pack.join("pack-2.keep"), b"fetch-pack 999999999 on host\n").unwrap();
+        std::fs::write(pack.join("pack-3.keep"), b"kept by hand\n").unwrap();
+        remove_leftovers(objects.path());
+        assert_eq!(
+            names(&pack),
+            [
+                "pack-1.idx",
+                "pack-1.pack",
+                "pack-2.idx",
+                "pack-2.pack",
+                "pack-3.idx",
+                "pack-3.keep",
+                "pack-3.pack"
+            ]
+        );
+    }
+
+    /// A git command running now (`git gc`, `git maintenance`, a fetch) writes its pack as
+    /// `tmp_pack_*` and marks it with a `.keep`: a run must leave them alone, and another
+    /// running sqlgit's temporary files too; a dead sqlgit's go.
+    #[test]
+    fn a_running_commands_temporary_files_stay() {
+        let objects = tempfile::tempdir().unwrap();
+        let pack = objects.path().join("pack");
+        std::fs::create_dir(&pack).unwrap();
+        let me = std::process::id();
+        for name in [
+            "tmp_pack_Young1".to_string(),
+            "tmp_idx_Young1".to_string(),
+            format!("{TMP_PREFIX}{me}_0_pack"),
+            format!("{TMP_PREFIX}999999999_0_pack"),
+            format!("{TMP_PREFIX}999999999_rebuilt.idx"),
+            "pack-4.pack".to_string(),
+            "pack-4.idx".to_string(),
+        ] {
+            std::fs::write(pack.join(name), b"x").unwrap();
+        }
+        std::fs::write(
+            pack.join("pack-4.keep"),
+            format!("fetch-pack {me} on host\n"),
+        )
+        .unwrap();
+        remove_leftovers(objects.path());
+        let mut want = vec![
+            "pack-4.idx".to_string(),
+            "pack-4.keep".to_string(),
+            "pack-4.pack".to_string(),
+            "tmp_idx_Young1".to_string(),
+            "tmp_pack_Young1".to_string(),
+            format!("{TMP_PREFIX}{me}_0_pack"),
+        ];
+        want.sort();
+        assert_eq!(names(&pack), want);
+    }
+}
