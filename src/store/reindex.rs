@@ -63,7 +63,7 @@ pub fn upgrade_old_indexes(objects_dir: &Path) -> Result<usize> {
     let mut upgraded = 0;
     for entry in listing.flatten() {
         let idx = entry.path();
-        if !idx.extension().is_some_and(|e| e == "idx") || !is_old(&idx) {
+        if idx.extension().is_none_or(|e| e != "idx") || !is_old(&idx) {
             continue;
         }
         index_pack(&idx)
