@@ -106,7 +106,14 @@ pub fn error_line(err: &anyhow::Error) -> String {
              stopped)",
         );
     }
-    if line.contains("object not found - no match for id") {
+    if line.contains(crate::cause::TOO_MANY_OPEN_FILES) {
+        line.push_str(&format!(" ({})", crate::cause::descriptor_hint()));
+    } else if line.contains("object not found - no match for id")
+        && crate::cause::descriptors_short()
+    {
+        // libgit2 takes a pack it could not open for missing.
+        line.push_str(&format!(" ({})", crate::cause::descriptor_hint()));
+    } else if line.contains("object not found - no match for id") {
         line.push_str(
             " (the repository is missing an object it needs: it is damaged; `sqlgit verify` \
              says which snapshot)",

@@ -469,7 +469,13 @@ fn take_snapshot(
     let outcome = match take(reading) {
         // A damaged object of the previous snapshot (bit rot in its trees) would fail every
         // incremental run: read everything instead, which scrubs the packs and repairs them.
-        Err(e) if reading != Reading::Full && crate::store::previous::is_unreadable(&e) => {
+        // Unless the packs could not be opened (too few file descriptors): no damage, and a
+        // full read would fail or pass for a repair.
+        Err(e)
+            if reading != Reading::Full
+                && crate::store::previous::is_unreadable(&e)
+                && !crate::cause::descriptors_short() =>
+        {
             report.warnings.push(format!(
                 "{}: read every database whole instead (the damaged objects are rewritten)",
                 error_line(&e)

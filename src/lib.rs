@@ -7,6 +7,7 @@
 mod say;
 
 pub mod bounded;
+pub mod cause;
 pub mod cli;
 pub mod cmd;
 pub mod diff;

@@ -1,3 +1,8 @@
+/// An allocation that fails aborts the process (Rust has no stable hook for it): this allocator
+/// says so first in a `sqlgit:` line naming the memory limit, so the abort is not silent.
+#[global_allocator]
+static ALLOCATOR: sqlgit::panics::LoudAlloc = sqlgit::panics::LoudAlloc;
+
 fn main() -> std::process::ExitCode {
     tune_malloc();
     ignore_file_size_signal();

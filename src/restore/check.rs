@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use rusqlite::{Connection, OpenFlags};
 
 /// How a newly built database is checked.
@@ -87,7 +87,7 @@ pub fn quick_check_built(
         let mine = work(conn);
         let theirs = helper
             .join()
-            .unwrap_or_else(|_| Err(anyhow!("the checking thread panicked")));
+            .unwrap_or_else(|p| Err(crate::panics::joined("the checking thread", p)));
         (mine, theirs)
     });
     let mut found = mine?;

@@ -73,10 +73,10 @@ pub fn run(
         // A decoder that stopped early must not pass for the end of the SQL.
         decoder
             .join()
-            .map_err(|_| anyhow!("the restore's decoding thread panicked"))?;
+            .map_err(|p| crate::panics::joined("the restore's decoding thread", p))?;
         let written = writer
             .join()
-            .map_err(|_| anyhow!("the restore's writing thread panicked"))?;
+            .map_err(|p| crate::panics::joined("the restore's writing thread", p))?;
         match (fed, written) {
             (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
             (Ok(()), Ok(done)) => Ok(done),

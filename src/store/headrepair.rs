@@ -147,24 +147,29 @@ fn objects_readable(store: &Store, id: Oid) -> Result<()> {
     let objects = store.objects_dir();
     let loose_dir = loose_path(&objects, id).parent().map(Path::to_path_buf);
     let pack_dir = objects.join("pack");
+    let not_damage = |path: &Path, e: &std::io::Error| {
+        crate::cause::not_damage(path, &store.path, e).map(|line| anyhow::anyhow!("{line}"))
+    };
     for dir in [Some(objects), loose_dir, Some(pack_dir.clone())]
         .into_iter()
         .flatten()
     {
         match std::fs::read_dir(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if let Some(line) = not_damage(&dir, &e) => return Err(line),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
             Ok(entries) if dir == pack_dir => {
                 for entry in entries {
                     let path = entry
                         .with_context(|| format!("cannot read {}", dir.display()))?
                         .path();
-                    if path
+                    let is_pack = path
                         .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("pack-"))
-                    {
-                        std::fs::File::open(&path)
-                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        .is_some_and(|n| n.to_string_lossy().starts_with("pack-"));
+                    if is_pack && let Err(e) = std::fs::File::open(&path) {
+                        return Err(not_damage(&path, &e).unwrap_or_else(|| {
+                            anyhow::Error::new(e).context(format!("cannot open {}", path.display()))
+                        }));
                     }
                 }
             }
@@ -172,6 +177,16 @@ fn objects_readable(store: &Store, id: Oid) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The places object `id` may be stored: its loose folder and file, and the pack folder.
+pub(crate) fn object_places(objects: &Path, id: Oid) -> Vec<PathBuf> {
+    let loose = loose_path(objects, id);
+    let mut places: Vec<PathBuf> = loose.parent().map(Path::to_path_buf).into_iter().collect();
+    places.push(loose);
+    places.push(objects.join("pack"));
+    places.retain(|p| p.exists() || p.parent().is_some_and(|d| std::fs::read_dir(d).is_err()));
+    places
 }
 
 /// [`DAMAGED_DIR`] of the repository at `repo`, made (0700) if needed.
@@ -380,7 +395,12 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
     }
     let file = store.repo.path().join(BRANCH);
     if file.exists() {
-        let text = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+        let text = std::fs::read(&file).map_err(|e| {
+            match crate::cause::not_damage(&file, &store.path, &e) {
+                Some(line) => anyhow::anyhow!("{line}"),
+                None => anyhow::Error::new(e).context(format!("read {}", file.display())),
+            }
+        })?;
         let text = text.trim_ascii();
         let names_a_ref = text.starts_with(b"ref: ")
             || text.len() == 40 && text.iter().all(u8::is_ascii_hexdigit);

@@ -74,6 +74,11 @@ pub fn is_snapshot_tree(repo: &Repository, tree: &git2::Tree) -> bool {
 fn config_readable(git_dir: &Path, shown: &str) -> Result<()> {
     let config = git_dir.join("config");
     match std::fs::File::open(&config) {
+        Err(e) if crate::cause::is_descriptor_limit(&e) => bail!(
+            "repository {shown}: cannot open {}: {}",
+            config.display(),
+            crate::cause::descriptor_hint()
+        ),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => bail!(
             "repository {shown}: cannot read {}: {e}: give it back to the user that runs sqlgit \
              (chown, chmod u+r)",
@@ -180,17 +185,48 @@ impl Store {
                 Err(e) => Err(self.unreadable_head(&r, e)),
             },
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(anyhow::anyhow!(
-                "refs/heads/main cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
+            Err(e) => Err(self.unreadable_place(None).unwrap_or_else(|| {
+                anyhow::anyhow!(
+                    "refs/heads/main cannot be read ({}): run `sqlgit snapshot --repo {}`, which \
                  points it at the newest snapshot again",
-                e.message(),
-                crate::shellword::path(&self.path)
-            )),
+                    e.message(),
+                    crate::shellword::path(&self.path)
+                )
+            })),
         }
+    }
+
+    /// Where `main` (and its commit `id`) is stored, when a file or folder there cannot be
+    /// opened for a reason that is no damage (a permission, the open-file limit): the line
+    /// naming it and the fix. A repair would fail the same way, and nothing is to be set aside.
+    fn unreadable_place(&self, id: Option<git2::Oid>) -> Option<anyhow::Error> {
+        let mut places = vec![self.repo.path().join(BRANCH)];
+        if let Some(id) = id {
+            places.extend(headrepair::object_places(&self.objects_dir(), id));
+        }
+        places.iter().find_map(|place| {
+            let opened = match place.is_dir() {
+                true => std::fs::read_dir(place).map(drop),
+                false => std::fs::File::open(place).map(drop),
+            };
+            let e = opened.err()?;
+            let line = crate::cause::not_damage(place, &self.path, &e)?;
+            Some(anyhow::anyhow!("{line}"))
+        })
     }
 
     /// The error for a `main` whose commit cannot be read, with the command that repairs it.
     fn unreadable_head(&self, main: &git2::Reference, e: git2::Error) -> anyhow::Error {
+        if let Some(e) = self.unreadable_place(main.target()) {
+            return e;
+        }
+        if crate::cause::descriptors_short() {
+            return anyhow::anyhow!(
+                "the latest snapshot cannot be read ({}): {}",
+                e.message(),
+                crate::cause::descriptor_hint()
+            );
+        }
         let id = main.target().map(short_id);
         anyhow::anyhow!(
             "the latest snapshot {} cannot be read ({}): run `sqlgit snapshot --repo {}`, which \

@@ -120,7 +120,7 @@ impl SnapshotWriter {
         match self.handle.take() {
             Some(h) => h
                 .join()
-                .map_err(|_| anyhow!("internal error: object writer panicked"))?,
+                .map_err(|payload| crate::panics::joined("object writer", payload))?,
             None => Err(anyhow!("object writer already finished")),
         }
     }
