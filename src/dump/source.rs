@@ -45,7 +45,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Err(e)
             if matches!(
                 e.sqlite_error_code(),
-                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure)
             ) && is_wal(path) =>
         {
             Err(anyhow::Error::new(e).context(format!("read schema ({})", wal_hint(path))))
@@ -94,6 +94,13 @@ fn wal_hint(path: &Path) -> String {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if let Some(full) = full_filesystem(dir) {
+        return format!(
+            "the filesystem of {} is full ({full}): SQLite cannot create or grow the -shm file \
+             a WAL database's reader needs there; free space on it",
+            dir.display()
+        );
+    }
     let why = if shm.exists() {
         "to recreate its -shm file"
     } else {
@@ -103,6 +110,26 @@ fn wal_hint(path: &Path) -> String {
         "reading a WAL database needs write access to its directory {}, {why}",
         dir.display()
     )
+}
+
+/// What is used up on the filesystem of `dir`, if it is full: no byte or no inode this user
+/// may take (a filesystem that reports no inode count, such as btrfs, has no inode limit).
+fn full_filesystem(dir: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs struct to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    // The -shm file takes 32 KiB at once.
+    if (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 64 * 1024 {
+        Some("no free space")
+    } else if st.f_files > 0 && st.f_favail == 0 {
+        Some("no free inodes")
+    } else {
+        None
+    }
 }
 
 /// Whether the database file's header says WAL mode (its read and write versions, bytes 18

@@ -233,3 +233,39 @@ fn disk_full() {
     }
     p.finish();
 }
+
+/// A WAL database whose own filesystem is full: SQLite cannot create the -shm file its reader
+/// needs and says only "disk I/O error"; the line names the full filesystem and the fix.
+#[test]
+fn a_wal_database_on_a_full_filesystem_is_named_as_such() {
+    let env = TestEnv::new();
+    let fs = match SmallFs::mount(&env, "small", 2) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP: cannot mount a small filesystem: {why}");
+            return;
+        }
+    };
+    let db = env.path("small/app.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let fill = env.path("small/filler");
+    let mut filler = std::fs::File::create(&fill).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    assert!(fs.available() < 64 * 1024, "not full: {}", fs.available());
+    let run = sqlgit(
+        &env,
+        &["snapshot", "small/app.db", "--repo", "r.sqlgit"],
+        &[],
+    )
+    .code_is(1);
+    let err = run.stderr_str();
+    assert!(
+        err.contains("small is full") && err.contains("free space"),
+        "{err}"
+    );
+}
