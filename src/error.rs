@@ -99,32 +99,37 @@ pub fn error_line(err: &anyhow::Error) -> String {
         parts.push(text);
     }
     let mut line = parts.join(": ");
-    // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
-    if line.contains(DISK_FULL) || line.contains("database or disk is full") {
-        line.push_str(
-            " (the disk is full: free space, then run it again; a cron job picks up where it \
-             stopped)",
-        );
-    }
-    if line.contains(crate::cause::TOO_MANY_OPEN_FILES) {
-        line.push_str(&format!(" ({})", crate::cause::descriptor_hint()));
-    } else if line.contains("object not found - no match for id")
-        && crate::cause::descriptors_short()
-    {
-        // libgit2 takes a pack it could not open for missing.
-        line.push_str(&format!(" ({})", crate::cause::descriptor_hint()));
-    } else if line.contains("object not found - no match for id") {
-        line.push_str(
-            " (the repository is missing an object it needs: it is damaged; `sqlgit verify` \
-             says which snapshot)",
-        );
-    }
-    if line.contains("database is locked") {
-        line.push_str(
-            " (another connection held its lock past --busy-timeout; raise it to wait longer; \
-             an application that opened it with PRAGMA locking_mode=EXCLUSIVE never lets go: \
-             it must use the default NORMAL mode for backups to read it)",
-        );
+    // A line already made by this function (a finding reported again as the run's error) has
+    // its hints: each is added once.
+    let missing_object = line.contains("object not found - no match for id");
+    // libgit2 takes a pack it could not open (too many open files) for a missing object.
+    let descriptors = line.contains(crate::cause::TOO_MANY_OPEN_FILES)
+        || (missing_object && crate::cause::descriptors_short());
+    let descriptor_hint = crate::cause::descriptor_hint();
+    let hints = [
+        // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
+        (
+            line.contains(DISK_FULL) || line.contains("database or disk is full"),
+            "the disk is full: free space, then run it again; a cron job picks up where it \
+             stopped",
+        ),
+        (descriptors, descriptor_hint.as_str()),
+        (
+            missing_object && !descriptors,
+            "the repository is missing an object it needs: it is damaged; `sqlgit verify` \
+             says which snapshot",
+        ),
+        (
+            line.contains("database is locked"),
+            "another connection held its lock past --busy-timeout; raise it to wait longer; an \
+             application that opened it with PRAGMA locking_mode=EXCLUSIVE never lets go: it \
+             must use the default NORMAL mode for backups to read it",
+        ),
+    ];
+    for (when, hint) in hints {
+        if when && !line.contains(hint) {
+            line.push_str(&format!(" ({hint})"));
+        }
     }
     line
 }
@@ -190,6 +195,15 @@ mod tests {
             error_line(&e).contains("free space, then run it again"),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn a_line_made_before_keeps_its_hint_once() {
+        // `repair damaged packs: …` is a finding's line, reported again as the run's error.
+        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(28)).context("write pack");
+        let again = anyhow::anyhow!("repair damaged packs: {}", error_line(&e));
+        let line = error_line(&again);
+        assert_eq!(line.matches("the disk is full").count(), 1, "{line}");
     }
 
     #[test]

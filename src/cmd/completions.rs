@@ -1,6 +1,8 @@
 //! `sqlgit completions SHELL` and `sqlgit man`: generated from the clap definition.
 
-use anyhow::Result;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
 use clap::{Args, CommandFactory};
 
 use crate::error::Exit;
@@ -14,13 +16,15 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
+/// Generated into memory first: `clap_complete::generate` panics when its writer fails (a
+/// closed pipe, a full disk), where the write here returns the error like any command's.
 pub fn completions(args: CompletionsArgs) -> Result<Exit> {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "sqlgit",
-        &mut std::io::stdout(),
-    );
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "sqlgit", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("write stdout")?;
     Ok(Exit::Success)
 }
 

@@ -227,6 +227,13 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             report.packs_rewritten,
             human_bytes(repo_bytes)
         );
+    } else if report.packs_deleted + report.packs_rewritten + report.loose_deleted > 0 {
+        say!(
+            "deleted what an earlier prune cut off ({} packs deleted, {} rewritten); repository {}",
+            report.packs_deleted,
+            report.packs_rewritten,
+            human_bytes(repo_bytes)
+        );
     }
     if report.misdated > 0 {
         say!(

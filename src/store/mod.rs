@@ -7,6 +7,7 @@ mod copy;
 mod create;
 pub mod delta;
 mod deltify;
+mod garbage;
 pub mod headrepair;
 mod leftovers;
 pub mod lock;

@@ -12,16 +12,13 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use git2::{Oid, Repository};
 
-use super::Store;
-use super::copy::{PackCopy, ids_of, in_several};
-use super::pack::read_index;
-use super::roots;
+use super::{Store, garbage, roots};
 
 /// Retention: the newest N snapshots, or every point of the last DURATION (the snapshots younger
 /// than it and the one current when it began; the newest is always kept).
@@ -146,23 +143,42 @@ pub fn prune(
     report.held_back = boundary - by_retention;
     report.kept = boundary + 1;
     report.pruned = chain.len() - 1 - boundary;
-    if report.pruned == 0 {
-        return Ok(report);
-    }
     let git_dir = store.repo.path().to_path_buf();
     let mut kept: Vec<Oid> = chain[..=boundary].to_vec();
     let grafts = other_refs(&store.repo, &mut kept)?;
-    write_grafts(&git_dir, chain[boundary], &grafts)?;
-    for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
-        let p = git_dir.join(name);
-        let _ = std::fs::remove_file(&p);
-        let _ = std::fs::remove_dir_all(&p);
+    // Nothing to cut, but an earlier prune may have moved the graft and stopped before it
+    // collected (a full disk): collect now, or that space never comes back on an idle database.
+    if report.pruned == 0 && !garbage::pending(&store.repo, chain[boundary], &kept) {
+        return Ok(report);
     }
-    // Grafts are read when a repository is opened.
-    *store = Store::open(&store.path)?;
-    let live = reachable(&store.repo, &kept)?;
-    collect_garbage(&store.repo, &git_dir.join("objects"), &live, &mut report)?;
+    // A ref made since the earlier prune may still need its own graft.
+    if report.pruned > 0 || !grafted(&git_dir, &grafts) {
+        garbage::mark_pending(&git_dir)?;
+        write_grafts(&git_dir, chain[boundary], &grafts)?;
+        for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
+            let p = git_dir.join(name);
+            let _ = std::fs::remove_file(&p);
+            let _ = std::fs::remove_dir_all(&p);
+        }
+        // Grafts are read when a repository is opened.
+        *store = Store::open(&store.path)?;
+        // Killed here (or failing below: a full disk), the collection is pending.
+        crate::failpoint::hit("prune-grafted");
+    }
+    let live = garbage::reachable(&store.repo, &kept)?;
+    garbage::collect(&store.repo, &git_dir.join("objects"), &live, &mut report)?;
+    garbage::done(&git_dir)?;
     Ok(report)
+}
+
+/// Whether the `shallow` file already cuts off at each of `grafts`.
+fn grafted(git_dir: &Path, grafts: &[Oid]) -> bool {
+    let text = std::fs::read_to_string(git_dir.join("shallow")).unwrap_or_default();
+    let listed: HashSet<Oid> = text
+        .lines()
+        .filter_map(|l| Oid::from_str(l.trim()).ok())
+        .collect();
+    grafts.iter().all(|g| listed.contains(g))
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -270,150 +286,6 @@ fn write_grafts(git_dir: &Path, oldest: Oid, more: &[Oid]) -> Result<()> {
         // A full disk must not also leave the temporary file behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(anyhow::Error::from(e).context("write shallow file"));
-    }
-    Ok(())
-}
-
-/// Every object the kept commits and the other roots need (whatever a ref names: a tag of a
-/// tree or of a blob too; what the indexes of `git worktree`s list).
-fn reachable(repo: &Repository, kept: &[Oid]) -> Result<HashSet<Oid>> {
-    let mut live = HashSet::new();
-    let mut commits: Vec<Oid> = kept.to_vec();
-    let found = roots::roots(repo)?;
-    let odb = repo.odb()?;
-    for &(_, id) in found.refs.iter().chain(&found.indexed) {
-        roots::keep(repo, &odb, id, &mut live, &mut commits)?;
-    }
-    for id in commits {
-        if !live.insert(id) {
-            continue;
-        }
-        let commit = repo.find_commit(id)?;
-        roots::add_tree(repo, commit.tree_id(), &mut live)?;
-    }
-    Ok(live)
-}
-
-/// Packs: delete the dead, rewrite the mostly dead and the small ones when there are many.
-/// Then loose objects nothing needs.
-fn collect_garbage(
-    repo: &Repository,
-    objects: &Path,
-    live: &HashSet<Oid>,
-    report: &mut Report,
-) -> Result<()> {
-    let pack_dir = objects.join("pack");
-    // (index path, its objects with offsets, pack size)
-    type PackInfo = (PathBuf, Vec<(Oid, u64)>, u64);
-    let mut packs: Vec<PackInfo> = Vec::new();
-    for entry in std::fs::read_dir(&pack_dir)?.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "idx") {
-            let index = read_index(&path)?;
-            let size = std::fs::metadata(path.with_extension("pack"))?.len();
-            packs.push((path, index, size));
-        }
-    }
-    let many = packs.len() > 32;
-    let mut rewrite = Vec::new();
-    let mut delete = Vec::new();
-    for (idx, index, size) in packs {
-        let live_count = index.iter().filter(|(id, _)| live.contains(id)).count();
-        if live_count == 0 {
-            delete.push(idx);
-        } else if live_count * 2 < index.len() || (many && size < 16 << 20) {
-            rewrite.push((idx, index));
-        }
-    }
-    report.packs_deleted = delete.len();
-    if !rewrite.is_empty() {
-        let lists = rewrite.iter().map(|(_, index)| ids_of(index)).collect();
-        let mut out = PackCopy::new(repo, objects, Vec::new(), in_several(lists)?)?;
-        for (idx, index) in &mut rewrite {
-            let index = std::mem::take(index);
-            let copied = out.pack(&idx.with_extension("pack"), index, &|id| live.contains(id));
-            if let Err(e) = copied {
-                out.discard();
-                return Err(e);
-            }
-        }
-        let (_, name) = out.finish()?;
-        report.packs_rewritten = rewrite.len();
-        // A pack copied whole into a pack of its own has the copy's name: the copy replaced it.
-        let copy = name.map(|n| pack_dir.join(format!("{n}.idx")));
-        delete.extend(rewrite.into_iter().map(|(idx, _)| idx));
-        delete.retain(|idx| Some(idx) != copy.as_ref());
-    }
-    for idx in &delete {
-        remove_pack(idx)?;
-    }
-    for (id, path) in loose_objects(objects)? {
-        if !live.contains(&id) {
-            std::fs::remove_file(&path)?;
-            report.loose_deleted += 1;
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::remove_dir(dir); // only once empty
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The loose objects under `objects` (`xx/yyyy…` files), with their paths, by id.
-pub(super) fn loose_objects(objects: &Path) -> Result<Vec<(Oid, PathBuf)>> {
-    let mut found = Vec::new();
-    for dir in std::fs::read_dir(objects)?.flatten() {
-        let name = dir.file_name().to_string_lossy().into_owned();
-        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        for file in std::fs::read_dir(dir.path())?.flatten() {
-            let hex = format!("{name}{}", file.file_name().to_string_lossy());
-            if hex.len() == 40
-                && let Ok(id) = Oid::from_str(&hex)
-            {
-                found.push((id, file.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// Delete the pack whose index is `idx`: first a multi-pack-index that git maintenance may
-/// have written (it lists the pack, and `git fsck` fails on one whose packs are gone; git reads
-/// every `.idx` without it), then the .idx (without it git no longer looks into the pack), then
-/// the pack and the files beside it (`.mtimes`: a cruft pack of `git gc`).
-pub(super) fn remove_pack(idx: &Path) -> Result<()> {
-    if let Some(pack_dir) = idx.parent() {
-        remove_multi_pack_index(pack_dir)?;
-    }
-    std::fs::remove_file(idx).with_context(|| format!("remove {}", idx.display()))?;
-    // Killed here, the pack stays without its index: git no longer sees it, and the next run
-    // removes it (`pack::remove_leftovers`).
-    crate::failpoint::hit("pack-unindexed");
-    for ext in ["pack", "rev", "keep", "bitmap", "mtimes"] {
-        let _ = std::fs::remove_file(idx.with_extension(ext));
-    }
-    Ok(())
-}
-
-/// Delete git's multi-pack-index in `pack_dir` (with its bitmap and reverse index, or the
-/// chain of an incremental one), as `git repack -d` does before it deletes a pack.
-fn remove_multi_pack_index(pack_dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(pack_dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == "multi-pack-index.d" {
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("remove {}", entry.path().display()))?;
-        } else if name == "multi-pack-index" || name.starts_with("multi-pack-index-") {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("remove {}", entry.path().display()))?;
-        }
     }
     Ok(())
 }

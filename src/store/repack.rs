@@ -22,8 +22,8 @@ use anyhow::{Context, Result};
 use super::Store;
 use super::copy::{Ids, PackCopy, in_several};
 use super::deltify;
+use super::garbage::{loose_objects, remove_pack};
 use super::pack::{Compressor, Kind, PackWriter, index_ids, read_index};
-use super::prune::{loose_objects, remove_pack};
 
 /// Below this many packs nothing is merged (most runs then do nothing at all).
 const MIN_PACKS: usize = 16;

@@ -24,9 +24,9 @@ use git2::{Oid, Repository};
 
 use super::Store;
 use super::copy::PackCopy;
+use super::garbage::remove_pack;
 use super::pack::{self, read_index};
 use super::packread::PackReader;
-use super::prune::remove_pack;
 use crate::error::error_line;
 pub use check::damaged;
 use check::{BLOCK, check_pack};

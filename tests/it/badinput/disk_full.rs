@@ -269,3 +269,45 @@ fn a_wal_database_on_a_full_filesystem_is_named_as_such() {
         "{err}"
     );
 }
+
+/// Out of inodes with bytes to spare: every run fails to create its files and cannot record
+/// that, so `status` must be unhealthy on its own account, naming the inodes.
+#[test]
+fn no_free_inodes_make_status_unhealthy() {
+    let env = TestEnv::new();
+    let dir = env.path("few-inodes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=20m,nr_inodes=200,mode=0700",
+            "tmpfs",
+        ])
+        .arg(&dir)
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP no_free_inodes_make_status_unhealthy: cannot mount a tmpfs: {mounted:?}");
+        return;
+    }
+    // Declared after `env`, so it is unmounted before the directory is removed.
+    let _fs = SmallFs {
+        dir: dir.clone(),
+        kind: "tmpfs",
+    };
+    env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);\n");
+    let repo = "few-inodes/app.sqlgit";
+    sqlgit(&env, &["snapshot", "app.db", "--repo", repo], &[]).success();
+    let status = ["status", "--repo", repo, "--max-age", "15m"];
+    sqlgit(&env, &status, &[]).success();
+    // Something else takes every inode left.
+    let mut n = 0;
+    while std::fs::File::create(dir.join(format!("f{n}"))).is_ok() {
+        n += 1;
+    }
+    let run = sqlgit(&env, &status, &[]);
+    assert_eq!(run.code(), Some(1), "{}", run.stdout_str());
+    let out = format!("{}{}", run.stdout_str(), run.stderr_str());
+    assert!(out.contains("0 free inodes"), "{out}");
+}

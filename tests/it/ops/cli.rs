@@ -376,7 +376,14 @@ fn a_stdout_that_cannot_be_written_fails_the_command() {
     let repo = env.path("r");
     let r = s(&repo);
     sg(&env, T0, &["snapshot", &s(&db), "--repo", &r]).success();
-    for args in [vec!["status", "--repo", &r], vec!["log", "--repo", &r]] {
+    // `completions` once panicked in clap_complete on a failed write.
+    let commands = [
+        vec!["status", "--repo", &r],
+        vec!["log", "--repo", &r],
+        vec!["completions", "bash"],
+        vec!["completions", "zsh"],
+    ];
+    for args in commands {
         let mut cmd = sqlgit_cmd(&env, T0, &args, &[]);
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create("/dev/full").unwrap());
@@ -384,6 +391,20 @@ fn a_stdout_that_cannot_be_written_fails_the_command() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("No space left on device"), "{args:?}: {err}");
+        assert!(
+            err.lines().count() == 1 && !err.contains("internal error"),
+            "{args:?}: {err}"
+        );
+        // A closed pipe: quiet.
+        let mut cmd = sqlgit_cmd(&env, T0, &args, &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.is_empty(), "{args:?} into a closed pipe: {err}");
     }
 }
 

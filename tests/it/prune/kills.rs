@@ -131,3 +131,59 @@ fn a_killed_prune_leaves_a_valid_repository() {
         "pruning 27 of 30 snapshots freed nothing ({size_before} -> {size_after} bytes)"
     );
 }
+
+/// A prune stopped after it moved the graft (killed here; a full disk fails it at the same
+/// point) leaves the cut-off objects behind: the next `sqlgit prune` collects them although it
+/// cuts nothing more, as does the next snapshot run; also when the stop was left by a sqlgit
+/// that wrote no pending mark.
+#[test]
+fn a_prune_stopped_after_the_graft_is_collected_by_the_next_prune_or_run() {
+    let fx = Fx::new(false);
+    for _ in 0..8 {
+        fx.snapshot(&[]).success();
+    }
+    let pristine = fx.env.path("pristine.sqlgit");
+    copy_dir(&fx.repo, &pristine);
+    fx.prune(&["--keep", "2"]).success();
+    let clean = dir_size(&fx.repo.join("objects"));
+    for (how, unmark) in [("prune", false), ("prune", true), ("snapshot", false)] {
+        std::fs::remove_dir_all(&fx.repo).unwrap();
+        copy_dir(&pristine, &fx.repo);
+        let repo = fx.repo_arg();
+        let mut cmd = fx
+            .env
+            .sqlgit_cmd(&["prune", "--repo", repo.as_str(), "--keep", "2"]);
+        cmd.env("SQLGIT_NOW", fx.now.get().to_string())
+            .env("SQLGIT_FAILPOINT", "prune-grafted");
+        assert_eq!(run_limited(&fx.env, cmd, RUN_LIMIT).code(), None, "killed");
+        assert_eq!(fx.count(&fx.repo), 2, "the graft moved");
+        let stopped = dir_size(&fx.repo.join("objects"));
+        assert!(
+            stopped > clean + clean / 4,
+            "{stopped} bytes against {clean}"
+        );
+        if unmark {
+            std::fs::remove_file(fx.repo.join("sqlgit-collect-pending")).unwrap();
+        }
+        match how {
+            "prune" => fx.prune(&["--keep", "2"]).success(),
+            _ => {
+                let db = fx.db.display().to_string();
+                fx.sqlgit(&["snapshot", db.as_str(), "--repo", repo.as_str()])
+                    .success()
+            }
+        };
+        let after = dir_size(&fx.repo.join("objects"));
+        assert!(
+            after <= clean + (stopped - clean) / 4,
+            "{how} (unmarked: {unmark}): {after} bytes left, a clean prune leaves {clean}"
+        );
+        assert!(!fx.repo.join("sqlgit-collect-pending").exists());
+        fx.assert_fsck(&fx.repo);
+        assert_eq!(fx.count(&fx.repo), 2);
+        // Nothing more to collect: the next prune changes nothing.
+        let before = tree_state(&fx.repo.join("objects"));
+        fx.prune(&["--keep", "2"]).success().assert_quiet();
+        assert!(tree_state(&fx.repo.join("objects")) == before, "{how}");
+    }
+}
