@@ -11,7 +11,10 @@ use git2::{Commit, ErrorCode, Oid, Repository};
 
 use crate::store::BRANCH;
 
+mod dated;
 mod stamp;
+
+use dated::dated_chain;
 
 /// "Now" for snapshots and relative times; `SQLGIT_NOW` (Unix seconds) pins it, for tests.
 pub fn now() -> SystemTime {
@@ -146,10 +149,11 @@ fn at_time<'r>(
     hint: impl Fn() -> String,
 ) -> Result<Commit<'r>> {
     let chain = dated_chain(head);
-    if let Some((id, _)) = chain.iter().find(|(_, t)| *t <= secs) {
-        return Ok(repo.find_commit(*id)?);
+    if let Some(i) = chain.iter().position(|d| d.time <= secs) {
+        dated::warn_if_misdated(&chain, i, secs);
+        return Ok(repo.find_commit(chain[i].id)?);
     }
-    let oldest = chain.last().map_or(secs, |(_, t)| *t);
+    let oldest = chain.last().map_or(secs, |d| d.time);
     Err(BeforeOldest {
         message: format!(
             "no snapshot at or before {} (the oldest here is {}){}",
@@ -221,42 +225,15 @@ pub fn time_rests_on_oldest(head: Commit<'_>, spec: &str, picked: Oid) -> bool {
         return false;
     }
     let chain = dated_chain(head);
-    let Some(&(_, oldest)) = chain.last() else {
+    let Some(oldest) = chain.last().map(|d| d.time) else {
         return false;
     };
-    chain.iter().any(|&(id, t)| id == picked && t == oldest)
+    chain.iter().any(|d| d.id == picked && d.time == oldest)
 }
 
 /// Whether `spec` is an abbreviated commit id (4 to 39 hex digits).
 pub fn is_short_id(spec: &str) -> bool {
     is_hex(spec) && spec.len() < 40
-}
-
-/// The snapshots from `head` back, each with the time it counts as taken. Times need not fall
-/// along the chain (a run's clock was slow or fast): a snapshot dated apart from both its
-/// neighbours counts as taken at the time of the nearer one (the middle of the three), and none
-/// counts as taken before an older one. Times then never rise going back, a time picks the
-/// latest snapshot at or before it, and one run's wrong clock misleads no other snapshot's
-/// time; pruning by age (`store::prune`) keeps every snapshot such a time can pick.
-fn dated_chain(head: Commit<'_>) -> Vec<(Oid, i64)> {
-    let mut chain = Vec::new();
-    let mut next = Some(head);
-    while let Some(commit) = next {
-        chain.push((commit.id(), commit.time().seconds()));
-        next = commit.parent(0).ok();
-    }
-    let raw: Vec<i64> = chain.iter().map(|(_, t)| *t).collect();
-    let mut oldest_max = i64::MIN;
-    for (i, (_, time)) in chain.iter_mut().enumerate().rev() {
-        if i > 0 && i + 1 < raw.len() {
-            let mut three = [raw[i - 1], raw[i], raw[i + 1]];
-            three.sort_unstable();
-            *time = three[1];
-        }
-        oldest_max = oldest_max.max(*time);
-        *time = oldest_max;
-    }
-    chain
 }
 
 /// The commit `spec` names as a git revision (`HEAD` being `head`), if any. A commit-id prefix
@@ -382,10 +359,7 @@ pub fn parse_time(spec: &str) -> Result<Option<i64>> {
         && s.get(s.len() - 4..)
             .is_some_and(|t| t.eq_ignore_ascii_case(" ago"));
     let duration = if ago { s[..s.len() - 4].trim_end() } else { s };
-    // Units in any case (`2H`, `2 Hours Ago`), except that `M` alone is months, `m` minutes.
-    let parsed = humantime::parse_duration(duration)
-        .or_else(|_| humantime::parse_duration(&duration.to_ascii_lowercase()));
-    if let Ok(d) = parsed {
+    if let Ok(d) = humantime::parse_duration(&units_lowered(duration)) {
         let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         return Ok(Some(unix_now().saturating_sub(secs)));
     }
@@ -393,6 +367,29 @@ pub fn parse_time(spec: &str) -> Result<Option<i64>> {
         return stamp::parse(s).map(Some);
     }
     Ok(None)
+}
+
+/// `duration` with each unit in lower case (`2H`, `2 Hours Ago`), except that `M` alone is
+/// months (`m` minutes), whatever case the other units are in.
+fn units_lowered(duration: &str) -> String {
+    let mut out = String::with_capacity(duration.len());
+    let mut unit = String::new();
+    for c in duration.chars().chain(['\0']) {
+        if c.is_alphabetic() {
+            unit.push(c);
+            continue;
+        }
+        if unit == "M" {
+            out.push('M');
+        } else {
+            out.push_str(&unit.to_lowercase());
+        }
+        unit.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -422,6 +419,26 @@ mod tests {
         assert_eq!(unix("2 Hours Ago"), now - 7200);
         assert_eq!(unix("1Day 3H"), now - 97_200);
         assert_eq!(unix("2m"), now - 120);
+        // `M` is months whatever case the other units are in; other units in any case.
+        let month = 2_630_016;
+        for (spec, secs) in [
+            ("1M", month),
+            ("1M 2h", month + 7200),
+            ("1M 2H", month + 7200),
+            ("2H 1M", month + 7200),
+            ("1000H 1M", month + 3_600_000),
+            ("1M 2H AGO", month + 7200),
+            ("1Min 2H", 7260),
+            ("1MIN", 60),
+            ("2M 3m", 2 * month + 180),
+            ("1 Month 1S", month + 1),
+            ("1MONTHS", month),
+            ("1Y 1M", 31_557_600 + month),
+            ("1W 1D 1M", 8 * 86_400 + month),
+            ("1MS", 0),
+        ] {
+            assert_eq!(unix(spec), now - secs, "{spec}");
+        }
         assert!(compact_date("20261124") && !compact_date("2026112a") && !compact_date("20261324"));
         assert_eq!(unix("1day 3h ago"), now - 97_200);
         assert!(parse_time("ago").unwrap().is_none());

@@ -235,12 +235,32 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             human_bytes(repo_bytes)
         );
     }
-    if report.misdated > 0 {
+    if !report.misdated.is_empty() {
+        let mut named: Vec<String> = report
+            .misdated
+            .iter()
+            .take(5)
+            .map(|(id, t)| {
+                format!(
+                    "{} (dated {})",
+                    crate::store::short_id(*id),
+                    crate::health::rfc3339(*t)
+                )
+            })
+            .collect();
+        if report.misdated.len() > 5 {
+            named.push(format!("and {} more", report.misdated.len() - 5));
+        }
         say!(
-            "note: {} snapshot{} dated before an older one (a clock was wrong when taken): \
-             pruning by age does not cut history there",
-            report.misdated,
-            if report.misdated == 1 { " is" } else { "s are" }
+            "note: snapshot{} {} {} misdated (a clock was wrong when taken): pruning by age goes by \
+             the other snapshots' dates and does not cut history there",
+            if report.misdated.len() == 1 { "" } else { "s" },
+            named.join(", "),
+            if report.misdated.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
         );
     }
     if report.cache_dropped {

@@ -5,6 +5,7 @@
 pub mod cache;
 mod copy;
 mod create;
+pub mod dates;
 pub mod delta;
 mod deltify;
 mod garbage;

@@ -64,8 +64,8 @@ pub struct Report {
     /// Pruning by age went by this time (Unix seconds: the last run's), not by this run's
     /// clock, which is more than the whole window ahead of it.
     pub clock_ahead: Option<i64>,
-    /// Snapshots dated before an older snapshot (a clock was wrong): see [`age_boundary`].
-    pub misdated: usize,
+    /// Kept snapshots a wrong clock dated (id, own date), newest first: see [`age_boundary`].
+    pub misdated: Vec<(Oid, i64)>,
     /// Snapshots kept only because the history remote did not answer in this run
     /// ([`HistoryRemote::Unasked`]).
     pub unasked: usize,
@@ -122,8 +122,12 @@ pub fn prune(
             if trusted + (age.as_secs() as i64) < unix(now) {
                 report.clock_ahead = Some(trusted);
             }
-            report.misdated = misdated(&times);
-            age_boundary(&times, trusted.saturating_sub(age.as_secs() as i64))
+            let dates = super::dates::sort_out(&times, trusted);
+            report.misdated = (0..chain.len())
+                .filter(|&i| dates.misdated[i])
+                .map(|i| (chain[i], times[i]))
+                .collect();
+            age_boundary(&dates, trusted.saturating_sub(age.as_secs() as i64))
         }
     };
     let by_confirmed = |confirmed: Option<Oid>| match confirmed
@@ -141,6 +145,8 @@ pub fn prune(
         HistoryRemote::None => by_retention,
     };
     report.held_back = boundary - by_retention;
+    let kept_ids = &chain[..=boundary];
+    report.misdated.retain(|(id, _)| kept_ids.contains(id));
     report.kept = boundary + 1;
     report.pruned = chain.len() - 1 - boundary;
     let git_dir = store.repo.path().to_path_buf();
@@ -197,32 +203,17 @@ pub fn trusted_now(now: SystemTime, last_run: Option<i64>, older: &[i64]) -> i64
     before.map_or(unix(now), |b| b.min(unix(now)))
 }
 
-/// The oldest snapshot kept by age (its position, newest first): the newest one at or before
-/// `cutoff` — it was current when the window began — that is dated no earlier than any older
-/// snapshot. Times need not fall along the chain (a clock was slow or fast for a run); a
-/// snapshot is never younger than one before it, so one dated earlier than an older snapshot
-/// proves nothing about its age, and history is not cut there. None fits: everything is kept.
-fn age_boundary(times: &[i64], cutoff: i64) -> usize {
-    let mut oldest_max = i64::MIN;
-    let mut boundary = times.len() - 1;
-    for (i, &t) in times.iter().enumerate().rev() {
-        if t >= oldest_max && t <= cutoff {
-            boundary = i;
-        }
-        oldest_max = oldest_max.max(t);
-    }
-    boundary
-}
-
-/// How many snapshots are dated earlier than an older one.
-fn misdated(times: &[i64]) -> usize {
-    let mut oldest_max = i64::MIN;
-    let mut n = 0;
-    for &t in times.iter().rev() {
-        n += usize::from(t < oldest_max);
-        oldest_max = oldest_max.max(t);
-    }
-    n
+/// The oldest snapshot kept by age (its position, newest first): the newest correctly dated
+/// one at or before `cutoff` — it was current when the window began. Times need not fall along
+/// the chain (a clock was slow or fast for a run or several): [`super::dates`] tells which
+/// dates are wrong, as it does for times in a WHEN. A misdated snapshot proves nothing about its
+/// age, so history is not cut there; the correctly dated ones are pruned as usual. None fits:
+/// everything is kept.
+fn age_boundary(dates: &super::dates::Dates, cutoff: i64) -> usize {
+    let last = dates.counted.len() - 1;
+    (0..=last)
+        .find(|&i| !dates.misdated[i] && dates.counted[i] <= cutoff)
+        .unwrap_or(last)
 }
 
 /// The other refs (a user's tags and branches, sqlgit's own under `refs/sqlgit/`, remote-tracking
@@ -296,21 +287,22 @@ mod tests {
 
     #[test]
     fn age_boundary_never_cuts_at_a_misdated_snapshot() {
-        // Times newest first; the window begins at 100.
-        assert_eq!(age_boundary(&[300, 200, 100, 50], 100), 2, "in order");
-        assert_eq!(age_boundary(&[300, 200, 150], 100), 2, "none old enough");
+        // Times newest first; the window begins at 100; now is 400.
+        let at = |times: &[i64]| age_boundary(&super::super::dates::sort_out(times, 400), 100);
+        assert_eq!(at(&[300, 200, 100, 50]), 2, "in order");
+        assert_eq!(at(&[300, 200, 150]), 2, "none old enough");
         // One run's clock slow: dated before its parent, it proves nothing about its age.
-        assert_eq!(age_boundary(&[300, 10, 250, 200, 90, 80], 100), 4);
-        assert_eq!(
-            age_boundary(&[300, 10, 250, 200], 100),
-            3,
-            "everything kept"
-        );
-        // One run's clock fast: the snapshots after it are not cut at.
-        assert_eq!(age_boundary(&[300, 5000, 90, 80], 100), 2);
-        assert_eq!(misdated(&[300, 10, 250, 200]), 1);
-        assert_eq!(misdated(&[300, 5000, 90]), 1);
-        assert_eq!(misdated(&[300, 200, 200, 100]), 0);
+        assert_eq!(at(&[300, 10, 250, 200, 90, 80]), 4);
+        assert_eq!(at(&[300, 10, 250, 200]), 3, "everything kept");
+        // One run's clock fast: the snapshots after it are cut at as usual.
+        assert_eq!(at(&[300, 5000, 90, 80]), 2);
+        assert_eq!(at(&[300, 250, 5000, 90, 80]), 3);
+        assert_eq!(at(&[300, 250, 200, 5000, 90, 80]), 4);
+        // Two and three runs fast, then the clock corrected; and a fast oldest snapshot.
+        assert_eq!(at(&[300, 250, 5100, 5000, 90, 80]), 4);
+        assert_eq!(at(&[300, 5200, 5100, 5000, 90, 80]), 4);
+        assert_eq!(at(&[300, 90, 5200, 5100, 80]), 1);
+        assert_eq!(at(&[300, 90, 80, 5000]), 1);
     }
 
     #[test]
