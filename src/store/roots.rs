@@ -80,24 +80,28 @@ fn read_head(repo: &Repository, dir: &Path) -> Option<Oid> {
 
 /// The loose refs under `dir` (a linked worktree's own refs), named `name/…`.
 fn add_loose_refs(dir: &Path, name: &str, roots: &mut Roots) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let child = format!("{name}/{}", entry.file_name().to_string_lossy());
-        if path.is_dir() {
-            add_loose_refs(&path, &child, roots);
-        } else if let Ok(text) = std::fs::read_to_string(&path)
-            && let Ok(id) = Oid::from_str(text.trim())
-        {
-            roots.refs.push((child, id));
+    each_file(dir, name, &mut |child, text| {
+        if let Ok(id) = Oid::from_str(text.trim()) {
+            roots.refs.push((child.to_string(), id));
         }
-    }
+    });
 }
 
 /// Every id of every reflog under `dir` (old and new of each entry, as `git prune` keeps).
 fn add_reflogs(dir: &Path, name: &str, roots: &mut Roots) {
+    each_file(dir, name, &mut |child, text| {
+        for line in text.lines() {
+            for hex in line.split(' ').take(2) {
+                if let Some(id) = Oid::from_str(hex).ok().filter(|id| !id.is_zero()) {
+                    roots.refs.push((child.to_string(), id));
+                }
+            }
+        }
+    });
+}
+
+/// Each readable file under `dir`, at any depth, named `name/…`, with its text.
+fn each_file(dir: &Path, name: &str, found: &mut dyn FnMut(&str, &str)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -105,18 +109,9 @@ fn add_reflogs(dir: &Path, name: &str, roots: &mut Roots) {
         let path = entry.path();
         let child = format!("{name}/{}", entry.file_name().to_string_lossy());
         if path.is_dir() {
-            add_reflogs(&path, &child, roots);
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        for line in text.lines() {
-            for hex in line.split(' ').take(2) {
-                if let Some(id) = Oid::from_str(hex).ok().filter(|id| !id.is_zero()) {
-                    roots.refs.push((child.clone(), id));
-                }
-            }
+            each_file(&path, &child, found);
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            found(&child, &text);
         }
     }
 }
