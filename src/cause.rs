@@ -57,20 +57,22 @@ pub fn owner_fix(path: &Path, repo: &Path) -> String {
 
 /// The open-file limit named, with its fix.
 pub fn descriptor_hint() -> String {
+    let now = soft_limit(libc::RLIMIT_NOFILE).map_or(String::new(), |n| format!(" {n}"));
+    format!(
+        "the limit on open files is reached (ulimit -n{now}, systemd LimitNOFILE): this is no \
+         damage; raise it (sqlgit needs about {DESCRIPTORS_NEEDED}), then run it again"
+    )
+}
+
+/// This process's soft limit on `resource` (None: unlimited, or unknown).
+fn soft_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills the struct it is given.
-    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let now = match known && limit.rlim_cur != libc::RLIM_INFINITY {
-        true => format!(" {}", limit.rlim_cur),
-        false => String::new(),
-    };
-    format!(
-        "the limit on open files is reached (ulimit -n{now}, systemd LimitNOFILE): this is no \
-         damage; raise it (sqlgit needs about {DESCRIPTORS_NEEDED}), then run it again"
-    )
+    let known = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+    (known && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// Open files a run needs at most: the database and its -wal and -shm, SQLite's temporary
@@ -81,29 +83,13 @@ pub const DESCRIPTORS_NEEDED: u64 = 64;
 /// or no file can be opened. libgit2 takes a pack it could not open for missing, and the object
 /// in it for "not found".
 pub fn descriptors_short() -> bool {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
-        && limit.rlim_cur != libc::RLIM_INFINITY
-        && limit.rlim_cur < DESCRIPTORS_NEEDED
-    {
-        return true;
-    }
-    std::fs::File::open("/dev/null").is_err_and(|e| is_descriptor_limit(&e))
+    soft_limit(libc::RLIMIT_NOFILE).is_some_and(|n| n < DESCRIPTORS_NEEDED)
+        || std::fs::File::open("/dev/null").is_err_and(|e| is_descriptor_limit(&e))
 }
 
 /// The address-space limit (`ulimit -v`, systemd LimitAS) in bytes, when one is set.
 pub fn address_space_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    let known = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
-    (known && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+    soft_limit(libc::RLIMIT_AS)
 }
 
 #[cfg(test)]
