@@ -252,8 +252,8 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             named.push(format!("and {} more", report.misdated.len() - 5));
         }
         say!(
-            "note: snapshot{} {} {} misdated (a clock was wrong when taken): pruning by age goes by \
-             the other snapshots' dates and does not cut history there",
+            "note: snapshot{} {} {} dated in the future or before an older snapshot (a clock was \
+             wrong, then or before): pruning by age does not cut history there",
             if report.misdated.len() == 1 { "" } else { "s" },
             named.join(", "),
             if report.misdated.len() == 1 {

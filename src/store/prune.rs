@@ -122,9 +122,9 @@ pub fn prune(
             if trusted + (age.as_secs() as i64) < unix(now) {
                 report.clock_ahead = Some(trusted);
             }
-            let dates = super::dates::sort_out(&times, trusted);
+            let dates = age_dates(&times, trusted);
             report.misdated = (0..chain.len())
-                .filter(|&i| dates.misdated[i])
+                .filter(|&i| dates[i] != Some(times[i]))
                 .map(|i| (chain[i], times[i]))
                 .collect();
             age_boundary(&dates, trusted.saturating_sub(age.as_secs() as i64))
@@ -203,16 +203,31 @@ pub fn trusted_now(now: SystemTime, last_run: Option<i64>, older: &[i64]) -> i64
     before.map_or(unix(now), |b| b.min(unix(now)))
 }
 
-/// The oldest snapshot kept by age (its position, newest first): the newest correctly dated
-/// one at or before `cutoff` — it was current when the window began. Times need not fall along
-/// the chain (a clock was slow or fast for a run or several): [`super::dates`] tells which
-/// dates are wrong, as it does for times in a WHEN. A misdated snapshot proves nothing about its
-/// age, so history is not cut there; the correctly dated ones are pruned as usual. None fits:
-/// everything is kept.
-fn age_boundary(dates: &super::dates::Dates, cutoff: i64) -> usize {
-    let last = dates.counted.len() - 1;
+/// The dates pruning by age goes by, newest first. A date after `now` is None: a fast clock
+/// set it, and it says nothing of the snapshot's age. Any other counts as no earlier than an
+/// older snapshot's: a snapshot is newer than every older one, and a slow clock's date (a
+/// machine that booted in 2000 until NTP set it right) may be far too old, so deleting goes by
+/// the latest time the dates allow. Which of two clocks was wrong cannot be told from dates
+/// alone; this way a wrong one only ever keeps more (a date in the future is ignored).
+fn age_dates(times: &[i64], now: i64) -> Vec<Option<i64>> {
+    let mut dates = vec![None; times.len()];
+    let mut latest = i64::MIN;
+    for (i, &t) in times.iter().enumerate().rev() {
+        if t <= now {
+            latest = latest.max(t);
+            dates[i] = Some(latest);
+        }
+    }
+    dates
+}
+
+/// The oldest snapshot kept by age (its position, newest first): the newest one whose date
+/// (see [`age_dates`]) is at or before `cutoff` — it was current when the window began. None
+/// fits: everything is kept.
+fn age_boundary(dates: &[Option<i64>], cutoff: i64) -> usize {
+    let last = dates.len() - 1;
     (0..=last)
-        .find(|&i| !dates.misdated[i] && dates.counted[i] <= cutoff)
+        .find(|&i| dates[i].is_some_and(|d| d <= cutoff))
         .unwrap_or(last)
 }
 
@@ -288,7 +303,7 @@ mod tests {
     #[test]
     fn age_boundary_never_cuts_at_a_misdated_snapshot() {
         // Times newest first; the window begins at 100; now is 400.
-        let at = |times: &[i64]| age_boundary(&super::super::dates::sort_out(times, 400), 100);
+        let at = |times: &[i64]| age_boundary(&age_dates(times, 400), 100);
         assert_eq!(at(&[300, 200, 100, 50]), 2, "in order");
         assert_eq!(at(&[300, 200, 150]), 2, "none old enough");
         // One run's clock slow: dated before its parent, it proves nothing about its age.
@@ -303,6 +318,10 @@ mod tests {
         assert_eq!(at(&[300, 5200, 5100, 5000, 90, 80]), 4);
         assert_eq!(at(&[300, 90, 5200, 5100, 80]), 1);
         assert_eq!(at(&[300, 90, 80, 5000]), 1);
+        // Several runs' clock slow after correct ones (a machine booted in 2000 until NTP set
+        // it): which clock was wrong cannot be told, so none of them is cut at.
+        assert_eq!(at(&[350, 10, 12, 14, 16, 18, 300, 250, 200]), 8);
+        assert_eq!(at(&[350, 10, 12, 14, 300, 250, 90, 80]), 6);
     }
 
     #[test]

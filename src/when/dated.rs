@@ -33,16 +33,37 @@ pub(super) fn dated_chain(head: Commit<'_>) -> Vec<Dated> {
         raw.push(commit.time().seconds());
         next = commit.parent(0).ok();
     }
-    let sorted = dates::sort_out(&raw, unix_now());
+    let now = unix_now();
+    let sorted = dates::sort_out(&raw, now);
+    let disputed = disputed(&raw, now);
     ids.into_iter()
         .enumerate()
         .map(|(i, id)| Dated {
             id,
             time: sorted.counted[i],
             raw: raw[i],
-            misdated: sorted.misdated[i],
+            misdated: sorted.misdated[i] || disputed[i],
         })
         .collect()
+}
+
+/// Which dates (newest first) are in the future or out of order with another snapshot's: the
+/// rule above picks the likelier clock to trust, but a slow clock for several runs cannot be
+/// told from a fast one before it, so an answer resting on either side is warned of.
+fn disputed(raw: &[i64], now: i64) -> Vec<bool> {
+    let n = raw.len();
+    let mut out: Vec<bool> = raw.iter().map(|&t| t > now).collect();
+    let mut older_max = i64::MIN; // the latest date of an older snapshot
+    for i in (0..n).rev() {
+        out[i] |= raw[i] < older_max;
+        older_max = older_max.max(raw[i]);
+    }
+    let mut newer_min = i64::MAX; // the earliest date of a newer snapshot
+    for i in 0..n {
+        out[i] |= raw[i] > newer_min;
+        newer_min = newer_min.min(raw[i]);
+    }
+    out
 }
 
 /// Warn (once per time and snapshot) when the time `secs`, answered by `chain[picked]`, rests
