@@ -1,6 +1,6 @@
 //! `sqlgit query`: one read-only SQL statement against the database as it was at one or more
 //! snapshots. Each snapshot is rebuilt with the fast path of `restore --to`
-//! ([`crate::restore::build_snapshot`]) in a private temporary directory (0700, files 0600,
+//! ([`crate::restore::build_recorded`]) in a private temporary directory (0700, files 0600,
 //! removed afterwards, also on error or when a signal stops the command), opened read-only with
 //! `PRAGMA query_only=ON`, queried, and deleted before the next one is built; a snapshot asked
 //! for twice is built once.
@@ -18,7 +18,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::usage;
-use crate::restore::{build_snapshot, db_tree, short};
+use crate::restore::{build_recorded, db_tree, short};
 use crate::timeline::Timeline;
 use crate::when;
 
@@ -105,7 +105,7 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("create {}", path.display()))?;
-        build_snapshot(repo, &tree, &path, None).with_context(|| {
+        build_recorded(repo, commit, &tree, req.db, &path, None).with_context(|| {
             format!(
                 "restore snapshot {} into a temporary copy in {} (TMPDIR: set it to a disk with \
                  room for the database)",

@@ -267,19 +267,32 @@ fn build_point(
     let repo = timeline.repo();
     let commit = repo.find_commit(id)?;
     let tree = db_tree(repo, &commit, db)?;
-    let folder = db_folder(&commit, db)?;
-    let built = build_snapshot(repo, &tree, tmp, pinned).and_then(|built| {
-        let conn = rusqlite::Connection::open(tmp)?;
-        let counted = crate::dump::recorded::count(&conn).context("count what was restored")?;
-        let got = crate::dump::Summary {
-            bytes: built.bytes,
-            ..counted
-        };
-        let message = String::from_utf8_lossy(commit.message_bytes());
-        crate::dump::recorded::check(&format!("database {folder}"), &message, &folder, &got)?;
-        Ok(built)
-    });
+    let built = build_recorded(repo, &commit, &tree, db, tmp, pinned);
     Ok((built, format!("snapshot {}", short(&commit))))
+}
+
+/// [`build_snapshot`] of database `db`'s folder `tree` in `commit`, checked against what the
+/// commit recorded: a tree that lost files restores cleanly, only smaller, and must not be
+/// taken for the snapshot (`restore`, `query`).
+pub fn build_recorded(
+    repo: &Repository,
+    commit: &git2::Commit,
+    tree: &git2::Tree,
+    db: Option<&str>,
+    path: &Path,
+    pinned: Option<Pinned>,
+) -> Result<Built> {
+    let folder = db_folder(commit, db)?;
+    let built = build_snapshot(repo, tree, path, pinned)?;
+    let conn = rusqlite::Connection::open(path)?;
+    let counted = crate::dump::recorded::count(&conn).context("count what was restored")?;
+    let got = crate::dump::Summary {
+        bytes: built.bytes,
+        ..counted
+    };
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    crate::dump::recorded::check(&format!("database {folder}"), &message, &folder, &got)?;
+    Ok(built)
 }
 
 /// Build a new database at `path` from a snapshot's database folder `tree` (the fast path),

@@ -295,6 +295,16 @@ fn restore_and_cat_refuse_a_snapshot_missing_a_chunk() {
         "{}",
         run.stderr_str()
     );
+    // `query` restores with the same fast path: it must not answer from the smaller copy.
+    let run = env
+        .sqlgit(&["query", "SELECT count(*) FROM t", "--repo", &s(&repo)])
+        .code_is(1);
+    assert!(
+        run.stderr_str().contains("incomplete") && run.stdout_str().is_empty(),
+        "{}{}",
+        run.stdout_str(),
+        run.stderr_str()
+    );
 }
 
 /// A database folder the commit records nothing for (a repository of two databases snapshotted
