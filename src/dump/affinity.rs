@@ -77,6 +77,11 @@ pub fn real_becomes_integer(r: f64) -> bool {
 /// converts): optional spaces, a sign, digits with at most one point (at least one digit), an
 /// optional exponent with digits, optional spaces. No hex, no `inf`.
 pub fn text_is_numeric(t: &[u8]) -> bool {
+    // A NUL byte ends the number for newer SQLite (3.54, the one `restore --to/--into` use:
+    // '1'||char(0)||'2' is stored as 1), while 3.40 keeps such text: converted by either.
+    if let Some(nul) = t.iter().position(|&b| b == 0) {
+        return text_is_numeric(&t[..nul]);
+    }
     let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let mut i = 0;
     let n = t.len();
