@@ -239,31 +239,42 @@ fn age_boundary(dates: &[Option<i64>], cutoff: i64) -> usize {
 fn other_refs(repo: &Repository, kept: &mut Vec<Oid>) -> Result<Vec<Oid>> {
     let mut grafts = Vec::new();
     for (_, id) in roots::roots(repo)?.refs {
-        let Ok(tip) = repo.find_object(id, None).and_then(|o| o.peel_to_commit()) else {
-            continue;
-        };
-        let mut path = Vec::new();
-        let mut next = Some(tip.clone());
-        let mut reached = false;
-        while let Some(commit) = next {
-            if kept.contains(&commit.id()) || grafts.contains(&commit.id()) {
-                reached = true;
-                break;
-            }
-            path.push(commit.id());
-            next = match commit.parent_count() {
-                1 => commit.parent(0).ok(),
-                _ => None,
-            };
-        }
-        if reached {
-            kept.extend(path);
-        } else if has_parent(&tip) {
-            grafts.push(tip.id());
-            kept.push(tip.id());
+        if let Ok(tip) = repo.find_object(id, None).and_then(|o| o.peel_to_commit()) {
+            keep_history(tip, kept, &mut grafts);
         }
     }
     Ok(grafts)
+}
+
+/// Keep the commits from `tip` back to a kept snapshot, or cut `tip` off at itself. A merge
+/// (a `git stash`: its index commit is a second parent) keeps each parent the same way, so
+/// that what git needs of it (`git stash pop`) stays.
+fn keep_history(tip: git2::Commit, kept: &mut Vec<Oid>, grafts: &mut Vec<Oid>) {
+    let mut path = Vec::new();
+    let mut next = Some(tip.clone());
+    while let Some(commit) = next {
+        if kept.contains(&commit.id()) || grafts.contains(&commit.id()) {
+            kept.extend(path);
+            return;
+        }
+        path.push(commit.id());
+        if commit.parent_count() > 1 {
+            kept.extend(path);
+            for parent in commit.parents() {
+                keep_history(parent, kept, grafts);
+            }
+            return;
+        }
+        next = match commit.parent_count() {
+            1 => commit.parent(0).ok(),
+            _ => None,
+        };
+    }
+    // Cut off at itself; a root commit (the first snapshot) needs no graft.
+    if has_parent(&tip) {
+        grafts.push(tip.id());
+    }
+    kept.push(tip.id());
 }
 
 /// Whether `commit` has a parent, whatever grafts say (a commit cut off before is parentless).

@@ -57,7 +57,18 @@ fn add_dir(repo: &Repository, dir: &Path, name: &str, roots: &mut Roots) {
     }
     if let Ok(data) = std::fs::read(dir.join("index")) {
         let what = format!("{name}index");
-        for id in index_objects(&data) {
+        let mut found = index_objects(&data);
+        // A split index (`core.splitIndex`) keeps most entries in `sharedindex.<id>`, beside it
+        // or in the common git directory, named by its `link` extension.
+        if let Some(shared) = linked_shared_index(&data) {
+            let file = format!("sharedindex.{shared}");
+            if let Ok(data) =
+                std::fs::read(dir.join(&file)).or_else(|_| std::fs::read(repo.path().join(&file)))
+            {
+                found.extend(index_objects(&data));
+            }
+        }
+        for id in found {
             roots.indexed.push((what.clone(), id));
         }
     }
@@ -116,15 +127,22 @@ fn each_file(dir: &Path, name: &str, found: &mut dyn FnMut(&str, &str)) {
     }
 }
 
+/// The shared index a split index names (its `link` extension), if any.
+fn linked_shared_index(data: &[u8]) -> Option<Oid> {
+    let mut link = None;
+    let _ = walk_index(data, &mut Vec::new(), &mut link);
+    link
+}
+
 /// The objects an index file lists: its entries (gitlinks aside), its cache-tree's trees and
 /// its resolve-undo blobs. A file that cannot be parsed yields what was read before.
 pub fn index_objects(data: &[u8]) -> Vec<Oid> {
     let mut found = Vec::new();
-    let _ = parse_index(data, &mut found);
+    let _ = walk_index(data, &mut found, &mut None);
     found
 }
 
-fn parse_index(data: &[u8], found: &mut Vec<Oid>) -> Option<()> {
+fn walk_index(data: &[u8], found: &mut Vec<Oid>, link: &mut Option<Oid>) -> Option<()> {
     let u32_at = |at: usize| Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?));
     if data.get(..4)? != b"DIRC" || data.len() < 32 {
         return None;
@@ -165,6 +183,10 @@ fn parse_index(data: &[u8], found: &mut Vec<Oid>) -> Option<()> {
         match data.get(at..at + 4)? {
             b"TREE" => cache_tree(ext, found),
             b"REUC" => resolve_undo(ext, found),
+            b"link" => {
+                *link = Oid::from_bytes(ext.get(..20)?).ok();
+                Some(())
+            }
             _ => None,
         };
         at += 8 + size;

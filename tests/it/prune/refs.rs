@@ -134,3 +134,45 @@ fn a_git_worktree_on_the_repository_keeps_its_snapshot() {
         status.stdout_str()
     );
 }
+
+/// A `git stash` in a worktree on the first snapshot (a merge commit: its index commit is a
+/// second parent) and a blob staged with a split index (`core.splitIndex`: entries kept in
+/// `sharedindex.<id>`) survive pruning, as `git gc` keeps them.
+#[test]
+fn a_stash_and_a_split_index_keep_what_they_need() {
+    let fx = Fx::new(false);
+    fx.snapshot(&[]).success();
+    let repo = fx.repo.clone();
+    let wt = fx.env.path("wt");
+    let wt_arg = wt.display().to_string();
+    fx.git(&repo, &["worktree", "add", "-q", &wt_arg, "main"]);
+    let file = fx
+        .git(&wt, &["ls-files"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let edit = |text: &str| {
+        let path = wt.join(&file);
+        let mut body = std::fs::read(&path).unwrap();
+        body.extend_from_slice(text.as_bytes());
+        std::fs::write(&path, body).unwrap();
+        fx.git(&wt, &["add", &file]);
+    };
+    edit("-- stashed edit\n");
+    fx.git(
+        &wt,
+        &["-c", "user.name=t", "-c", "user.email=t@e", "stash", "-q"],
+    );
+    let index_commit = fx.git(&wt, &["rev-parse", "stash@{0}^2"]);
+    fx.git(&wt, &["config", "core.splitIndex", "true"]);
+    edit("-- staged edit\n");
+    let staged = fx.git(&wt, &["rev-parse", &format!(":{file}")]);
+    for _ in 0..4 {
+        fx.snapshot(&["--keep", "1"]).success();
+    }
+    fx.assert_fsck(&repo);
+    fx.git(&repo, &["cat-file", "-e", &index_commit]);
+    fx.git(&repo, &["cat-file", "-e", &staged]);
+    fx.git(&wt, &["stash", "show", "-p"]);
+}
