@@ -36,22 +36,11 @@ pub(super) fn done(git_dir: &Path) -> Result<()> {
     }
 }
 
-/// Whether objects cut off by the graft may still be stored: the marker is there, or (left by
-/// a sqlgit before the marker) the oldest kept snapshot's parent can still be read although
-/// nothing kept needs it. A parent that cannot be read is what the head repair cut off at
-/// (damage), not garbage.
-pub(super) fn pending(repo: &Repository, oldest: Oid, kept: &[Oid]) -> bool {
-    if repo.path().join(PENDING).exists() {
-        return true;
-    }
-    let Ok(commit) = repo.find_commit(oldest) else {
-        return false;
-    };
-    String::from_utf8_lossy(commit.raw_header_bytes())
-        .lines()
-        .filter_map(|l| l.strip_prefix("parent "))
-        .filter_map(|hex| Oid::from_str(hex.trim()).ok())
-        .any(|p| !kept.contains(&p) && repo.find_commit(p).is_ok())
+/// Whether objects cut off by the graft may still be stored: the marker is there. (Whether
+/// the oldest kept snapshot's parent can still be read says nothing: a pack `git repack` made
+/// holds it among live objects, and no collection rewrites such a pack.)
+pub(super) fn pending(repo: &Repository) -> bool {
+    repo.path().join(PENDING).exists()
 }
 
 /// Every object the kept commits and the other roots need (whatever a ref names: a tag of a

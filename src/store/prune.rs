@@ -123,7 +123,9 @@ pub fn prune(
                 report.clock_ahead = Some(trusted);
             }
             let dates = age_dates(&times, trusted);
-            report.misdated = (0..chain.len())
+            // The head's date is this run's clock, which `trusted` already discounts (warned
+            // of as ahead of the last run): the others are named.
+            report.misdated = (1..chain.len())
                 .filter(|&i| dates[i] != Some(times[i]))
                 .map(|i| (chain[i], times[i]))
                 .collect();
@@ -154,7 +156,7 @@ pub fn prune(
     let grafts = other_refs(&store.repo, &mut kept)?;
     // Nothing to cut, but an earlier prune may have moved the graft and stopped before it
     // collected (a full disk): collect now, or that space never comes back on an idle database.
-    if report.pruned == 0 && !garbage::pending(&store.repo, chain[boundary], &kept) {
+    if report.pruned == 0 && !garbage::pending(&store.repo) {
         return Ok(report);
     }
     // A ref made since the earlier prune may still need its own graft.

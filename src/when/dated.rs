@@ -47,16 +47,21 @@ pub(super) fn dated_chain(head: Commit<'_>) -> Vec<Dated> {
         .collect()
 }
 
-/// Which dates (newest first) are in the future or out of order with another snapshot's: the
+/// Which dates (newest first) are out of order with another snapshot's (one in the future
+/// is left out of the older ones' latest: a fast clock disputes only its own snapshot): the
 /// rule above picks the likelier clock to trust, but a slow clock for several runs cannot be
 /// told from a fast one before it, so an answer resting on either side is warned of.
 fn disputed(raw: &[i64], now: i64) -> Vec<bool> {
     let n = raw.len();
-    let mut out: Vec<bool> = raw.iter().map(|&t| t > now).collect();
-    let mut older_max = i64::MIN; // the latest date of an older snapshot
+    let mut out = vec![false; n];
+    // The latest date of an older snapshot, not in the future (a fast clock's date disputes
+    // only itself: it is after `now`).
+    let mut older_max = i64::MIN;
     for i in (0..n).rev() {
         out[i] |= raw[i] < older_max;
-        older_max = older_max.max(raw[i]);
+        if raw[i] <= now {
+            older_max = older_max.max(raw[i]);
+        }
     }
     let mut newer_min = i64::MAX; // the earliest date of a newer snapshot
     for i in 0..n {

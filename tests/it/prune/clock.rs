@@ -123,7 +123,7 @@ fn one_fast_run_does_not_stop_pruning_by_age_and_is_the_one_named() {
     let out = run.stdout_str();
     let named = format!("note: snapshot {} (dated", &fast[..12]);
     assert!(
-        out.contains(&named) && out.contains(" is misdated"),
+        out.contains(&named) && out.contains(" is dated in the future or before an older"),
         "{out}"
     );
     assert_eq!(out.matches("(dated").count(), 1, "{out}");
