@@ -31,10 +31,10 @@ mod push_prune;
 mod record;
 mod repair;
 
-pub use given::save_settings;
 use given::{
     as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
 };
+pub use given::{refuse_bad_urls, save_settings};
 pub use push_prune::{Heard, Pruned, clock_ahead_line, prune_now, push_all};
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};

@@ -49,13 +49,8 @@ pub fn run(args: InitArgs) -> Result<Exit> {
         &args.filters,
         &args.job,
     );
-    for url in [&given.latest_remote, &given.history_remote]
-        .into_iter()
-        .flatten()
-        .filter(|u| !u.is_empty())
-    {
-        crate::remote::validate_url(url)?;
-    }
+    // A usage error (exit 2) naming the flag, as a run refuses a new URL.
+    crate::job::refuse_bad_urls(&given.history_remote, &given.latest_remote)?;
     // Settings are written under the repository lock, as runs write them: two writers of the
     // config at once can lose each other's changes, or the whole file.
     let path = Store::open_or_create(&args.repo)?.path;

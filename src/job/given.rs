@@ -100,7 +100,7 @@ pub(super) fn refused_metrics_file(old: &Settings, new: &Settings) -> Option<Str
 
 /// Refuse a remote URL given as a flag that no push could use (a space, an unknown scheme), as
 /// init does: a usage error naming the flag.
-pub(super) fn refuse_bad_urls(history: &Option<String>, latest: &Option<String>) -> Result<()> {
+pub fn refuse_bad_urls(history: &Option<String>, latest: &Option<String>) -> Result<()> {
     for (url, flag) in [(history, "--history-remote"), (latest, "--latest-remote")] {
         if let Some(url) = url.as_deref().filter(|u| !u.is_empty()) {
             remote::validate_url(url).map_err(|e| crate::error::usage(format!("{flag}: {e}")))?;

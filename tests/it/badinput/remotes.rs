@@ -34,6 +34,22 @@ fn remote_url_malformed() {
     p.check(!run.stderr_str().contains("Malformed7Secret"), || {
         format!("the password is shown: {}", run.stderr_str())
     });
+    // `init` refuses it the same way: a usage error naming the flag.
+    let args = [
+        "init",
+        "--repo",
+        "app.sqlgit",
+        "--history-remote",
+        "ftp://127.0.0.1/x.git",
+    ];
+    let run = sqlgit(&fx.env, &args, &[]);
+    p.check(
+        run.code() == Some(2)
+            && run
+                .stderr_str()
+                .contains("--history-remote: bad remote URL"),
+        || format!("init: exit {:?}: {}", run.code(), run.stderr_str()),
+    );
     p.finish();
 }
 
