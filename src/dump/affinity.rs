@@ -66,6 +66,23 @@ impl Affinity {
     }
 }
 
+impl Affinity {
+    /// [`Affinity::converts`] by the SQLite built into sqlgit (3.54, what `restore --to/--into`
+    /// store with), which also reads a number up to a NUL byte: TEXT '1'||char(0)||'2' in a
+    /// numeric column is stored as 1, where sqlite3 3.40 (a `cat | sqlite3` restore) keeps it.
+    pub fn converts_when_bound(self, cell: &Cell<'_>) -> bool {
+        self.converts(cell)
+            || match (self, cell) {
+                (Affinity::Text | Affinity::Blob, _) => false,
+                (_, Cell::Text(t)) => t
+                    .iter()
+                    .position(|&b| b == 0)
+                    .is_some_and(|nul| text_is_numeric(&t[..nul])),
+                _ => false,
+            }
+    }
+}
+
 /// SQLite's `sqlite3VdbeIntegerAffinity`: an integral REAL strictly between -2^63 and 2^63-1
 /// becomes an INTEGER (−0.0 too).
 pub fn real_becomes_integer(r: f64) -> bool {
@@ -77,11 +94,6 @@ pub fn real_becomes_integer(r: f64) -> bool {
 /// converts): optional spaces, a sign, digits with at most one point (at least one digit), an
 /// optional exponent with digits, optional spaces. No hex, no `inf`.
 pub fn text_is_numeric(t: &[u8]) -> bool {
-    // A NUL byte ends the number for newer SQLite (3.54, the one `restore --to/--into` use:
-    // '1'||char(0)||'2' is stored as 1), while 3.40 keeps such text: converted by either.
-    if let Some(nul) = t.iter().position(|&b| b == 0) {
-        return text_is_numeric(&t[..nul]);
-    }
     let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let mut i = 0;
     let n = t.len();

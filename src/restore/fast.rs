@@ -222,7 +222,7 @@ impl<'c> Writer<'c> {
                 Val::Real(x) => Cell::Real(x),
                 Val::Text(s, e) => Cell::Text(&bytes[s..e]),
             };
-            if c.affinities[i % n].converts(&cell) {
+            if c.affinities[i % n].converts_when_bound(&cell) {
                 c.converted.note(i % n, &cell);
             }
         }
