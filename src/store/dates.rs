@@ -98,6 +98,25 @@ fn longest_rising(chrono: &[i64], now: i64) -> Vec<bool> {
     correct
 }
 
+/// The dates pruning by age goes by (`times` newest first), and what a WHEN calls dated out of
+/// order (a date earlier than its own here). A date after `now` is None: a fast clock
+/// set it, and it says nothing of the snapshot's age. Any other counts as no earlier than an
+/// older snapshot's: a snapshot is newer than every older one, and a slow clock's date (a
+/// machine that booted in 2000 until NTP set it right) may be far too old, so deleting goes by
+/// the latest time the dates allow. Which of two clocks was wrong cannot be told from dates
+/// alone; this way a wrong one only ever keeps more (a date in the future is ignored).
+pub fn latest_dates(times: &[i64], now: i64) -> Vec<Option<i64>> {
+    let mut dates = vec![None; times.len()];
+    let mut latest = i64::MIN;
+    for (i, &t) in times.iter().enumerate().rev() {
+        if t <= now {
+            latest = latest.max(t);
+            dates[i] = Some(latest);
+        }
+    }
+    dates
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

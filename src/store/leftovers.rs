@@ -70,19 +70,9 @@ pub fn remove_leftovers(objects_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use std::fs::File;
-    use std::path::Path;
 
     use super::*;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::store::pack::tests::names;
 
     /// A fetch killed by the push timeout leaves index-pack's temporary files (git removes
     /// them only after two weeks): the next run removes them once an hour old, and nothing else.

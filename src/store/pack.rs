@@ -349,10 +349,11 @@ pub(super) fn create_private(path: &Path) -> std::io::Result<File> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn names(dir: &Path) -> Vec<String> {
+    /// The file names in `dir`, sorted (also for `leftovers`' tests).
+    pub(in crate::store) fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .flatten()

@@ -122,7 +122,7 @@ pub fn prune(
             if trusted + (age.as_secs() as i64) < unix(now) {
                 report.clock_ahead = Some(trusted);
             }
-            let dates = age_dates(&times, trusted);
+            let dates = super::dates::latest_dates(&times, trusted);
             // The head's date is this run's clock, which `trusted` already discounts (warned
             // of as ahead of the last run): the others are named.
             report.misdated = (1..chain.len())
@@ -205,27 +205,9 @@ pub fn trusted_now(now: SystemTime, last_run: Option<i64>, older: &[i64]) -> i64
     before.map_or(unix(now), |b| b.min(unix(now)))
 }
 
-/// The dates pruning by age goes by, newest first. A date after `now` is None: a fast clock
-/// set it, and it says nothing of the snapshot's age. Any other counts as no earlier than an
-/// older snapshot's: a snapshot is newer than every older one, and a slow clock's date (a
-/// machine that booted in 2000 until NTP set it right) may be far too old, so deleting goes by
-/// the latest time the dates allow. Which of two clocks was wrong cannot be told from dates
-/// alone; this way a wrong one only ever keeps more (a date in the future is ignored).
-fn age_dates(times: &[i64], now: i64) -> Vec<Option<i64>> {
-    let mut dates = vec![None; times.len()];
-    let mut latest = i64::MIN;
-    for (i, &t) in times.iter().enumerate().rev() {
-        if t <= now {
-            latest = latest.max(t);
-            dates[i] = Some(latest);
-        }
-    }
-    dates
-}
-
 /// The oldest snapshot kept by age (its position, newest first): the newest one whose date
-/// (see [`age_dates`]) is at or before `cutoff` — it was current when the window began. None
-/// fits: everything is kept.
+/// (see [`super::dates::latest_dates`]) is at or before `cutoff` — it was current when the
+/// window began. None fits: everything is kept.
 fn age_boundary(dates: &[Option<i64>], cutoff: i64) -> usize {
     let last = dates.len() - 1;
     (0..=last)
@@ -316,7 +298,7 @@ mod tests {
     #[test]
     fn age_boundary_never_cuts_at_a_misdated_snapshot() {
         // Times newest first; the window begins at 100; now is 400.
-        let at = |times: &[i64]| age_boundary(&age_dates(times, 400), 100);
+        let at = |times: &[i64]| age_boundary(&super::super::dates::latest_dates(times, 400), 100);
         assert_eq!(at(&[300, 200, 100, 50]), 2, "in order");
         assert_eq!(at(&[300, 200, 150]), 2, "none old enough");
         // One run's clock slow: dated before its parent, it proves nothing about its age.

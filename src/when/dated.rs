@@ -52,19 +52,14 @@ pub(super) fn dated_chain(head: Commit<'_>) -> Vec<Dated> {
 /// rule above picks the likelier clock to trust, but a slow clock for several runs cannot be
 /// told from a fast one before it, so an answer resting on either side is warned of.
 fn disputed(raw: &[i64], now: i64) -> Vec<bool> {
-    let n = raw.len();
-    let mut out = vec![false; n];
-    // The latest date of an older snapshot, not in the future (a fast clock's date disputes
-    // only itself: it is after `now`).
-    let mut older_max = i64::MIN;
-    for i in (0..n).rev() {
-        out[i] |= raw[i] < older_max;
-        if raw[i] <= now {
-            older_max = older_max.max(raw[i]);
-        }
-    }
+    // Dated before an older snapshot (one in the future left out: a fast clock's date disputes
+    // only itself), as pruning by age counts dates.
+    let latest = dates::latest_dates(raw, now);
+    let mut out: Vec<bool> = (0..raw.len())
+        .map(|i| latest[i].is_some_and(|d| d != raw[i]))
+        .collect();
     let mut newer_min = i64::MAX; // the earliest date of a newer snapshot
-    for i in 0..n {
+    for i in 0..raw.len() {
         out[i] |= raw[i] > newer_min;
         newer_min = newer_min.min(raw[i]);
     }
