@@ -133,12 +133,9 @@ pub fn private_tempdir(tag: &str) -> io::Result<(tempfile::TempDir, crate::stop:
 
 /// Remove the directories `STEM<pid>-…` in `tmp` that this user owns and whose process is gone.
 fn remove_stale_tempdirs(tmp: &Path, stem: &str) {
-    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(tmp) else {
         return;
     };
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(stem)) else {
@@ -147,13 +144,10 @@ fn remove_stale_tempdirs(tmp: &Path, stem: &str) {
         let Some((pid, _)) = rest.split_once('-') else {
             continue;
         };
-        let ours = e
-            .path()
-            .symlink_metadata()
-            .is_ok_and(|m| m.is_dir() && m.uid() == me);
+        let ours = e.file_type().is_ok_and(|t| t.is_dir()) && other_owner(&e.path()).is_none();
+        // This process is alive: its own directory is never stale.
         let stale = !pid.is_empty()
             && pid.bytes().all(|b| b.is_ascii_digit())
-            && pid != std::process::id().to_string()
             && crate::store::left_by_dead_process(pid);
         // On stderr: a query's answer is on stdout.
         if ours && stale && std::fs::remove_dir_all(e.path()).is_ok() && !crate::say::quiet() {
