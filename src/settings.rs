@@ -52,7 +52,7 @@ pub struct Settings {
 
 /// Settings given as flags: `None` (or an empty list) is "not given"; `Some("")` forgets a
 /// single value.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
     pub dbs: Vec<String>,
     pub history_remote: Option<String>,

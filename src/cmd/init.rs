@@ -35,13 +35,12 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     check_db_paths(&args.dbs)?;
     // Changing one setting of a configured repository needs no --db (the commands sqlgit
     // suggests, such as `sqlgit init --repo DIR --history-remote URL`, must run as printed).
-    let has_list = Store::open(&args.repo).is_ok_and(|s| !Settings::load(&s).dbs.is_empty());
-    if args.dbs.is_empty() && !has_list {
-        return Err(crate::error::usage(format!(
-            "{} has no databases yet: name them with --db DB",
-            args.repo.display()
-        )));
-    }
+    // A repository a refused first run created has settings but no database list yet: the
+    // fix that run printed (`sqlgit init --repo DIR --redact ''`) must run as printed too.
+    let existing = Store::open(&args.repo).ok();
+    let has_list = existing
+        .as_ref()
+        .is_some_and(|s| !Settings::load(s).dbs.is_empty());
     let given = flags(
         &args.dbs,
         &args.remotes,
@@ -49,6 +48,13 @@ pub fn run(args: InitArgs) -> Result<Exit> {
         &args.filters,
         &args.job,
     );
+    let no_dbs_yet = args.dbs.is_empty() && !has_list;
+    if no_dbs_yet && (existing.is_none() || given == Default::default()) {
+        return Err(crate::error::usage(format!(
+            "{} has no databases yet: name them with --db DB",
+            args.repo.display()
+        )));
+    }
     // A usage error (exit 2) naming the flag, as a run refuses a new URL.
     crate::job::refuse_bad_urls(&given.history_remote, &given.latest_remote)?;
     // Settings are written under the repository lock, as runs write them: two writers of the
@@ -73,8 +79,12 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     }
     // Absolute, for a crontab line (cron runs in $HOME).
     let shown = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
+    let run = match no_dbs_yet {
+        true => "no database is set yet; run: sqlgit snapshot DB --repo",
+        false => "run: sqlgit snapshot --repo",
+    };
     say!(
-        "configured {} (settings in {}); run: sqlgit snapshot --repo {}",
+        "configured {} (settings in {}); {run} {}",
         store.path.display(),
         store.repo.path().join("config").display(),
         crate::shellword::path(&shown)

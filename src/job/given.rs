@@ -149,7 +149,8 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
         [true, true] => e,
         _ => crate::error::usage(e.to_string()),
     })?;
-    let notes = store.save_settings(|| new.save(store, old))?;
+    let mut notes = store.save_settings(|| new.save(store, old))?;
+    notes.extend(history_dropped(old, new));
     for (role, was, now) in [
         (Role::History, &old.history_remote, &new.history_remote),
         (Role::Latest, &old.latest_remote, &new.latest_remote),
@@ -159,6 +160,20 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
         }
     }
     Ok(notes)
+}
+
+/// A note when the history remote is unset while pruning is on: from now on pruning deletes
+/// what it cuts for good, snapshots the remote never received among them.
+fn history_dropped(old: &Settings, new: &Settings) -> Option<String> {
+    let set = |url: &Option<String>| url.as_deref().is_some_and(|u| !u.is_empty());
+    let keep = new.keep.as_deref().filter(|k| !k.is_empty())?;
+    (set(&old.history_remote) && !set(&new.history_remote)).then(|| {
+        format!(
+            "no history remote is set any more: pruning (keep {keep}) now deletes older \
+             snapshots for good, also those it never received; to keep them, set one again \
+             (--history-remote URL) or stop pruning (--keep '')"
+        )
+    })
 }
 
 /// Check the filters against the databases before anything is read: a `redact` pattern whose

@@ -417,3 +417,95 @@ fn a_run_that_changes_no_setting_leaves_the_config_alone() {
     assert_ne!(std::fs::metadata(&config).unwrap().ino(), before);
     assert!(std::fs::read_to_string(&config).unwrap().contains('4'));
 }
+
+/// A first run refused before it saved its databases (a redact pattern matching nothing) leaves
+/// a repository with no database list; the fix it prints (`sqlgit init --repo DIR --redact ''`)
+/// runs as printed, and the next run snapshots. `init` with nothing to set still says what to do.
+#[test]
+fn the_fix_a_refused_first_run_prints_runs_as_printed() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    let args = ["snapshot", &d, "--repo", &r, "--redact", "nosuch.col"];
+    let err = sg(&env, T0, &args).code_is(1).stderr_str();
+    assert!(!has_snapshot(&env, &repo));
+    let printed = err
+        .split('`')
+        .filter(|p| p.starts_with("sqlgit init ") && p.ends_with("--redact ''"))
+        .next_back()
+        .unwrap_or_else(|| panic!("no fix printed: {err}"))
+        .to_string();
+    let mut cmd = env.command("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "exec \"$0\" {}",
+            printed.strip_prefix("sqlgit ").unwrap()
+        ))
+        .arg(env!("CARGO_BIN_EXE_sqlgit"))
+        .env("SQLGIT_NOW", (T0 + 10).to_string());
+    let out = env.run(cmd, b"").success().stdout_str();
+    assert!(out.contains("no database is set yet"), "{out}");
+    sg(&env, T0 + 20, &["snapshot", &d, "--repo", &r]).success();
+    assert!(has_snapshot(&env, &repo));
+    let empty = env.path("empty.sqlgit");
+    let err = sg(&env, T0 + 30, &["init", "--repo", &s(&empty)])
+        .code_is(2)
+        .stderr_str();
+    assert!(err.contains("no databases yet"), "{err}");
+    assert!(!empty.exists());
+}
+
+/// Unsetting the history remote while pruning is on says that pruning now deletes for good;
+/// unsetting it with no pruning, or changing another setting, says nothing of it.
+#[test]
+fn unsetting_the_history_remote_while_pruning_says_so() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    git(
+        &env,
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", "h.git"],
+    );
+    let url = format!("file://{}", s(&env.path("h.git")));
+    let (d, r) = (s(&db), s(&env.path("app.sqlgit")));
+    let args = [
+        "snapshot",
+        &d,
+        "--repo",
+        &r,
+        "--keep",
+        "1",
+        "--history-remote",
+        &url,
+    ];
+    sg(&env, T0, &args).success();
+    let out = sg(&env, T0 + 10, &["init", "--repo", &r, "--keep", "2"]).success();
+    assert!(
+        !out.stdout_str().contains("for good"),
+        "{}",
+        out.stdout_str()
+    );
+    let out = sg(
+        &env,
+        T0 + 20,
+        &["init", "--repo", &r, "--history-remote", ""],
+    )
+    .success();
+    let said = out.stdout_str();
+    assert!(said.contains("no history remote is set any more"), "{said}");
+    assert!(said.contains("keep 2"), "{said}");
+    let args = ["init", "--repo", &r, "--history-remote", &url, "--keep", ""];
+    sg(&env, T0 + 30, &args).success();
+    let out = sg(
+        &env,
+        T0 + 40,
+        &["init", "--repo", &r, "--history-remote", ""],
+    )
+    .success();
+    assert!(
+        !out.stdout_str().contains("for good"),
+        "{}",
+        out.stdout_str()
+    );
+}
