@@ -63,12 +63,46 @@ pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{tag}"));
+    // Room for the pid and SQLite's `-journal` beside the temporary database.
+    let mut tmp_name = fitted_name(".", name, &format!(".{tag}"), 10 + 8);
     remove_stale_temps(path, &tmp_name);
     tmp_name.push(std::process::id().to_string());
     Ok(path.with_file_name(tmp_name))
+}
+
+/// The longest file name most file systems take (Linux's NAME_MAX).
+const NAME_MAX: usize = 255;
+
+/// `PREFIX NAME SUFFIX` as a file name with `reserve` bytes to spare (for what is added to it
+/// later): a name too long for that keeps its start and ends in `~` and a hash of the whole
+/// name instead, the same for the same name (a 250-byte database name is valid; its
+/// temporary or saved copy's name must be too).
+pub fn fitted_name(
+    prefix: &str,
+    name: &std::ffi::OsStr,
+    suffix: &str,
+    reserve: usize,
+) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = name.as_bytes();
+    let fixed = prefix.len() + suffix.len() + reserve;
+    let mut out = prefix.as_bytes().to_vec();
+    if fixed + bytes.len() <= NAME_MAX {
+        out.extend_from_slice(bytes);
+    } else {
+        let hash = format!("~{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
+        let mut keep = NAME_MAX.saturating_sub(fixed + hash.len()).min(bytes.len());
+        // Not in the middle of a UTF-8 character (when the name is text).
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            while !text.is_char_boundary(keep) {
+                keep -= 1;
+            }
+        }
+        out.extend_from_slice(&bytes[..keep]);
+        out.extend_from_slice(hash.as_bytes());
+    }
+    out.extend_from_slice(suffix.as_bytes());
+    std::ffi::OsString::from_vec(out)
 }
 
 /// Remove the temporary file `tmp` (from [`temp_beside`]) and SQLite's files beside it if the

@@ -166,9 +166,10 @@ fn name_aside(target: &Path, tmp: &Path) -> Result<PathBuf> {
     let stamp = humantime::format_rfc3339_seconds(crate::when::now())
         .to_string()
         .replace(['-', ':'], "");
-    let mut name = target.as_os_str().to_owned();
-    name.push(format!(".before-restore-{stamp}"));
-    let base = PathBuf::from(name);
+    let file_name = target.file_name().unwrap_or(target.as_os_str());
+    // Room for `.NN` and SQLite's `-journal` when the copy is opened.
+    let suffix = format!(".before-restore-{stamp}");
+    let base = target.with_file_name(crate::output::fitted_name("", file_name, &suffix, 3 + 8));
     for n in 1..100 {
         let path = match n {
             1 => base.clone(),

@@ -40,13 +40,30 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             target.display()
         ),
     }
+    let fallback = fallback(source, target);
     let mut live = open(target, busy_timeout)?;
-    let layout = Layout::of(&live).with_context(|| format!("database {}", target.display()))?;
+    // A file SQLite cannot read as a database (a damaged header) cannot be replaced in place.
+    let layout = Layout::of(&live).map_err(|e| {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let unreadable = e.chain().find_map(|c| {
+            let sqlite = c.downcast_ref::<rusqlite::Error>()?;
+            let code = sqlite.sqlite_error_code()?;
+            matches!(code, NotADatabase | DatabaseCorrupt).then(|| sqlite.to_string())
+        });
+        let Some(why) = unreadable else {
+            return e.context(format!("database {}", target.display()));
+        };
+        anyhow::anyhow!(
+            "database {}: {why}: --into replaces a database's content through SQLite, which \
+             cannot read this file; stop the application, keep the damaged file if you want it \
+             (cp), then run: {fallback}",
+            target.display()
+        )
+    })?;
     let tmp = crate::output::temp_beside(target, "sqlgit-into-")?;
     let _remove = crate::output::remove_on_stop(&tmp);
     remove_with_sidecars(&tmp)?;
     let dest = format!("into {}", target.display());
-    let fallback = fallback(source, target);
     let (what, built) = build_from(source, &tmp, Some(layout.pinned()), &dest)?;
     let copied = layout
         .apply(&tmp)

@@ -12,6 +12,7 @@ mod fast;
 mod guard;
 mod into;
 mod older;
+mod owner;
 mod vtab;
 
 use std::io::Write;
@@ -200,21 +201,29 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<(String
     remove_with_sidecars(&tmp)?;
     let (what, built) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
     let placed = (|| {
-        if target.exists() {
+        let mut kept = None;
+        if let Ok(replaced) = std::fs::metadata(target) {
             // Again, just before the rename: the build may have taken minutes.
             into::refuse_if_open(target, false)?;
+            kept = owner::keep_owner_and_mode(&tmp, &replaced, target)?;
         }
         for suffix in crate::output::SIDE_FILES {
             remove_if_exists(&crate::output::side_file(target, suffix))?;
         }
         std::fs::rename(&tmp, target)
-            .with_context(|| format!("move restored database into {}", target.display()))
+            .with_context(|| format!("move restored database into {}", target.display()))?;
+        Ok(kept)
     })();
-    if let Err(e) = placed {
-        let _ = remove_with_sidecars(&tmp);
-        return Err(e);
-    }
-    Ok((what, converted_warnings(&built.converted)))
+    let kept = match placed {
+        Ok(kept) => kept,
+        Err(e) => {
+            let _ = remove_with_sidecars(&tmp);
+            return Err(e);
+        }
+    };
+    let mut warnings = converted_warnings(&built.converted);
+    warnings.extend(kept);
+    Ok((what, warnings))
 }
 
 /// The warnings for the values a restore gave back converted (SQL cannot store them as they
