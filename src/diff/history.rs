@@ -29,7 +29,7 @@ use super::matching::changed_columns;
 use super::plan::{SEQUENCE, STAT1};
 use super::rows::{self, RowRef, Rows};
 use super::shape::{self, Shape};
-use crate::dump::path::{rowid_chunk_name, table_dir};
+use crate::dump::path::{folder_key, rowid_chunk_name, table_dir};
 use crate::restore::db_tree;
 use crate::timeline::Timeline;
 use crate::when::{self, BeforeOldest};
@@ -240,7 +240,7 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
     let folder = tables.get_name(dir).or_else(|| {
         tables
             .iter()
-            .find(|e| String::from_utf8_lossy(e.name_bytes()).to_lowercase() == dir.to_lowercase())
+            .find(|e| folder_key(&String::from_utf8_lossy(e.name_bytes())) == folder_key(dir))
     });
     let Some(folder) = folder else {
         return Ok(None);

@@ -66,9 +66,17 @@ fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> 
         b"PRAGMA foreign_keys=OFF;\nPRAGMA ignore_check_constraints=ON;\nBEGIN TRANSACTION;\n",
     )?;
     let begun = out.bytes;
+    // Triggers are dropped before any row changes (they must not fire) — but only once there is
+    // a change: snapshots of the same data (a format-1 and a format-2 one) give an empty patch.
+    let mut drops = Vec::new();
     for s in &plan.triggers.0 {
-        writeln!(out, "DROP TRIGGER IF EXISTS {};", quote_ident(&s.name))?;
+        writeln!(drops, "DROP TRIGGER IF EXISTS {};", quote_ident(&s.name))?;
     }
+    let mut out = Deferred {
+        out,
+        pending: drops,
+    };
+    let out = &mut out;
     if let Some((a, b)) = &plan.views {
         for s in only_in(a, b) {
             writeln!(out, "DROP VIEW IF EXISTS {};", quote_ident(&s.name))?;
@@ -114,6 +122,16 @@ fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> 
             writeln!(out, "{};", s.sql)?;
         }
     }
+    let data_changed = out.out.bytes > begun
+        || plan.header.is_some()
+        || plan.triggers_changed()
+        || system_rows_differ(plan)?;
+    if !data_changed {
+        let changes = out.out.bytes > begun;
+        out.out.write_all(b"COMMIT;\n")?;
+        return Ok((Vec::new(), changes));
+    }
+    out.flush_pending()?;
     let warnings = system_tables(plan, out)?;
     if let Some((_, b)) = &plan.header {
         // Between FULL (1) and INCREMENTAL (2) the mode changes without a VACUUM.
@@ -127,9 +145,52 @@ fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> 
     for s in &plan.triggers.1 {
         writeln!(out, "{};", s.sql)?;
     }
-    let changes = out.bytes > begun;
+    let changes = out.out.bytes > begun;
     out.write_all(b"COMMIT;\n")?;
     Ok((warnings, changes))
+}
+
+/// A writer that writes `pending` before the first bytes written through it.
+struct Deferred<'a, 'b> {
+    out: &'a mut Counted<'b>,
+    pending: Vec<u8>,
+}
+
+impl Deferred<'_, '_> {
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.out.write_all(&pending)
+    }
+}
+
+impl Write for Deferred<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !buf.is_empty() && !self.pending.is_empty() {
+            self.flush_pending()?;
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Whether the rows of sqlite_sequence or sqlite_stat1 differ between the two sides (not only
+/// their files' text: a format-1 and a format-2 snapshot write them differently).
+fn system_rows_differ(plan: &Plan) -> Result<bool> {
+    for t in plan.tables.iter().filter(|t| t.system) {
+        let (from_chunks, to_chunks) = t.changed_chunks(plan.repo)?;
+        let mut differ = false;
+        for_each_change(&t.rows(plan.repo, &from_chunks, &to_chunks), &mut |_| {
+            differ = true;
+            Ok(())
+        })?;
+        if differ {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The statements of `a` that `b` does not have verbatim.

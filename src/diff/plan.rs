@@ -17,7 +17,7 @@ use super::header::{Layout, layout};
 use super::matching::TableRows;
 use super::shape::{self, Alignment, Shape};
 use super::sqltext::{Stmt, statements};
-use crate::dump::path::table_dir;
+use crate::dump::path::{folder_key, table_dir};
 
 pub const SEQUENCE: &str = "sqlite_sequence";
 pub const STAT1: &str = "sqlite_stat1";
@@ -262,8 +262,9 @@ fn folder(repo: &Repository, tree: Oid) -> Result<Folder> {
 
 /// Compare two snapshots' database folders; `only` lists the `--table` names (empty: all).
 /// Tables renamed only in letter case (`Users` to `users`, which SQLite takes as one name, as
-/// migrations that rename tables do): new folder → old folder, when exactly one folder on each
-/// side matches, so their rows are compared rather than all deleted and inserted.
+/// migrations that rename tables do), and folders an older sqlgit named otherwise (a name it
+/// kept that is escaped now: [`folder_key`]): new folder → old folder, when exactly one folder
+/// on each side matches, so their rows are compared rather than all deleted and inserted.
 fn case_renames(
     from: &BTreeMap<String, Oid>,
     to: &BTreeMap<String, Oid>,
@@ -272,7 +273,7 @@ fn case_renames(
         let mut by_lower: HashMap<String, Vec<String>> = HashMap::new();
         for dir in a.keys().filter(|d| !b.contains_key(*d)) {
             by_lower
-                .entry(dir.to_ascii_lowercase())
+                .entry(folder_key(dir))
                 .or_default()
                 .push(dir.clone());
         }
@@ -318,7 +319,7 @@ pub fn build<'r>(
         let found: Vec<&String> = from_tables
             .keys()
             .chain(to_tables.keys())
-            .filter(|d| **d == dir || d.to_lowercase() == dir.to_lowercase())
+            .filter(|d| **d == dir || folder_key(d) == folder_key(&dir))
             .collect();
         if found.is_empty() {
             bail!("no table {name:?} in either snapshot");

@@ -49,6 +49,36 @@ pub fn table_dir(name: &str) -> String {
     out
 }
 
+/// What a table folder is matched by across snapshots: the folder name as today's
+/// [`table_dir`] writes the name it stands for, in lower case (SQLite's names ignore case). An
+/// older sqlgit kept some names that are escaped now (`\u{200c}.git`), so one table's folder
+/// can change its name at an upgrade; both names give the same key.
+pub fn folder_key(folder: &str) -> String {
+    let bytes = folder.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                decoded.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    match (folder, String::from_utf8(decoded)) {
+        ("%", _) | (_, Err(_)) => folder.to_lowercase(),
+        (_, Ok(name)) => table_dir(&name).to_lowercase(),
+    }
+}
+
 /// `c` as `%XX` escapes of its UTF-8 bytes.
 fn push_escaped(out: &mut String, c: char) {
     let mut buf = [0u8; 4];
@@ -125,6 +155,11 @@ mod tests {
         assert_eq!(table_dir(""), "%");
         // Names git's fsck takes for `.git` or its special files (HFS+, NTFS); others unchanged.
         assert_eq!(table_dir("\u{200c}.git"), "%E2%80%8C.git");
+        // An older sqlgit's raw folder and today's escaped one are one table.
+        assert_eq!(folder_key("\u{200c}.git"), folder_key("%E2%80%8C.git"));
+        assert_eq!(folder_key("Users"), folder_key("users"));
+        assert_ne!(folder_key("a%2541"), folder_key("a%41"));
+        assert_eq!(folder_key("%"), "%");
         assert_eq!(table_dir("\u{200c}.Git\u{206a}"), "%E2%80%8C.Git%E2%81%AA");
         assert_eq!(table_dir("\u{200d}.GITMODULES"), "%E2%80%8D.GITMODULES");
         assert_eq!(table_dir("git~1"), "git%7E1");

@@ -240,3 +240,108 @@ fn a_diff_with_an_older_snapshot_does_not_report_the_page_size_it_did_not_record
         "{out}"
     );
 }
+
+/// Replace main's commit by one whose table folder `new` is named `old` (as an older sqlgit,
+/// before names git's fsck takes for `.git` were escaped, named it). Plain git plumbing.
+fn folder_named_as_older_sqlgit_did(env: &TestEnv, repo: &Path, new: &str, old: &str) {
+    let git = |args: &[&str], stdin: &[u8]| -> String {
+        env.git_plumbing(repo, "older.index", args, stdin)
+            .trim()
+            .to_string()
+    };
+    git(&["read-tree", "main"], b"");
+    let listing = git(&["ls-files", "-s", "-z"], b"");
+    let mut info = Vec::new();
+    for entry in listing.split('\0').filter(|e| !e.is_empty()) {
+        let (meta, path) = entry.split_once('\t').unwrap();
+        // Removal first (mode 0), then the entry under its older name.
+        info.push(format!("0 {}\t{path}", "0".repeat(40)));
+        let renamed = path.replace(&format!("/{new}/"), &format!("/{old}/"));
+        info.push(format!("{meta}\t{renamed}"));
+    }
+    git(
+        &["update-index", "-z", "--index-info"],
+        (info.join("\0") + "\0").as_bytes(),
+    );
+    let tree = git(&["write-tree"], b"");
+    let message = git(&["log", "-1", "--format=%B", "main"], b"") + "\n";
+    let commit = git(&["commit-tree", &tree], message.as_bytes());
+    git(&["update-ref", "refs/heads/main", &commit], b"");
+}
+
+/// A table whose folder an older sqlgit named with its raw name (`\u{200c}.git`), escaped now:
+/// across the upgrade, `diff` shows the one row that changed (not the table removed and added)
+/// and `history` keeps each row's first insert at the older snapshot.
+#[test]
+fn a_folder_renamed_by_the_upgrade_is_the_same_table_to_diff_and_history() {
+    let env = TestEnv::new();
+    let table = "\u{200c}.git";
+    let db = env.db_from_script(
+        "app.db",
+        format!("CREATE TABLE \"{table}\"(x); INSERT INTO \"{table}\" VALUES (1), (2);").as_bytes(),
+    );
+    let repo = env.path("app.sqlgit");
+    let mut cmd = env.sqlgit_cmd(&[Path::new("snapshot"), &db, Path::new("--repo"), &repo]);
+    cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1")
+        .env("SQLGIT_NOW", "1700000000");
+    env.run(cmd, b"").success();
+    folder_named_as_older_sqlgit_did(&env, &repo, "%E2%80%8C.git", table);
+    let _ = std::fs::remove_dir_all(repo.join("sqlgit-pages"));
+    env.sqlite3(&db, format!("UPDATE \"{table}\" SET x = 10 WHERE x = 1;"))
+        .success();
+    let r = s(&repo);
+    let mut cmd = env.sqlgit_cmd(&["snapshot", &s(&db), "--repo", &r]);
+    cmd.env("SQLGIT_NOW", "1700000060");
+    env.run(cmd, b"").success();
+    let summary = env
+        .sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r, "--summary"])
+        .stdout_str();
+    assert!(
+        summary.contains("0 inserted, 1 updated, 0 deleted"),
+        "{summary}"
+    );
+    assert!(!summary.contains("table"), "{summary}");
+    let history = env
+        .sqlgit(&["history", table, "2", "--repo", &r])
+        .stdout_str();
+    let older = env.git_in(&repo, &["rev-parse", "--short=12", "HEAD~1"]);
+    let inserted: Vec<&str> = history.lines().filter(|l| l.contains("inserted")).collect();
+    assert_eq!(inserted.len(), 1, "{history}");
+    assert!(inserted[0].starts_with(older.trim()), "{history}");
+}
+
+/// A `--sql` patch between a format-1 and a format-2 snapshot of the same data, with an
+/// AUTOINCREMENT table (sqlite_sequence, written differently by each format) and a trigger, is
+/// an empty transaction, exit 0; a real change still rewrites sqlite_sequence.
+#[test]
+fn a_patch_across_the_format_upgrade_of_the_same_data_is_empty() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE a(id INTEGER PRIMARY KEY AUTOINCREMENT, v); \
+          INSERT INTO a(v) VALUES ('x'), ('y'); \
+          CREATE TABLE log(m); \
+          CREATE TRIGGER a_log AFTER INSERT ON a BEGIN INSERT INTO log VALUES (new.v); END;",
+    );
+    let repo = env.path("app.sqlgit");
+    let mut cmd = env.sqlgit_cmd(&[Path::new("snapshot"), &db, Path::new("--repo"), &repo]);
+    cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1")
+        .env("SQLGIT_NOW", "1700000000");
+    env.run(cmd, b"").success();
+    let r = s(&repo);
+    let mut cmd = env.sqlgit_cmd(&["snapshot", &s(&db), "--repo", &r, "--full"]);
+    cmd.env("SQLGIT_NOW", "1700000060");
+    env.run(cmd, b"").success();
+    let run = env.sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r, "--sql"]);
+    let patch = run.code_is(0).stdout_str();
+    assert!(!patch.contains("sqlite_sequence"), "{patch}");
+    assert!(!patch.contains("TRIGGER"), "{patch}");
+    env.sqlite3(&db, "INSERT INTO a(v) VALUES ('z');").success();
+    let mut cmd = env.sqlgit_cmd(&["snapshot", &s(&db), "--repo", &r]);
+    cmd.env("SQLGIT_NOW", "1700000120");
+    env.run(cmd, b"").success();
+    let run = env.sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r, "--sql"]);
+    let patch = run.code_is(1).stdout_str();
+    assert!(patch.contains("sqlite_sequence"), "{patch}");
+    assert!(patch.contains("DROP TRIGGER"), "{patch}");
+}
