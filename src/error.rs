@@ -106,6 +106,7 @@ pub fn error_line(err: &anyhow::Error) -> String {
     let descriptors = line.contains(crate::cause::TOO_MANY_OPEN_FILES)
         || (missing_object && crate::cause::descriptors_short());
     let descriptor_hint = crate::cause::descriptor_hint();
+    let git_lock = git_lock_hint(&line);
     let hints = [
         // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
         (
@@ -125,6 +126,7 @@ pub fn error_line(err: &anyhow::Error) -> String {
              application that opened it with PRAGMA locking_mode=EXCLUSIVE never lets go: it \
              must use the default NORMAL mode for backups to read it",
         ),
+        (!git_lock.is_empty(), git_lock.as_str()),
     ];
     for (when, hint) in hints {
         if when && !line.contains(hint) {
@@ -132,6 +134,22 @@ pub fn error_line(err: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+/// What to do about a git lock file libgit2 found taken (`failed to lock file 'X.lock' for
+/// writing`): another git command holds it, or a killed one left it. Empty for other errors.
+fn git_lock_hint(line: &str) -> String {
+    let Some((_, rest)) = line.split_once("failed to lock file '") else {
+        return String::new();
+    };
+    let Some((path, _)) = rest.split_once('\'') else {
+        return String::new();
+    };
+    format!(
+        "another git command is working on the repository and holds {path}: run again once it \
+         has finished; if no git command is running, one was killed and left it: remove it (rm {})",
+        crate::shellword::path(std::path::Path::new(path))
+    )
 }
 
 /// Error messages are one line, whatever the causes contained, and control bytes (a remote's
@@ -194,6 +212,20 @@ mod tests {
         assert!(
             error_line(&e).contains("free space, then run it again"),
             "{e:#}"
+        );
+    }
+
+    #[test]
+    fn a_git_lock_file_found_taken_is_named_with_what_to_do() {
+        let e = anyhow::anyhow!(
+            "failed to lock file '/r/refs/heads/main.lock' for writing; class=Reference (3)"
+        )
+        .context("move refs/heads/main");
+        let line = error_line(&e);
+        assert!(
+            line.contains("another git command is working on the repository")
+                && line.contains("(rm /r/refs/heads/main.lock)"),
+            "{line}"
         );
     }
 

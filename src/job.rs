@@ -281,7 +281,7 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
     let shallow_set_aside =
         headrepair::set_aside_shallow(&path).context("set aside the damaged shallow file")?;
     let store = Store::open(&path)?;
-    store.remove_stale_locks();
+    store.remove_stale_locks(&lock, req.lock_timeout)?;
     Ok((store, lock, shallow_set_aside))
 }
 

@@ -26,9 +26,9 @@ pub struct PruneArgs {
 
 pub fn run(args: PruneArgs) -> Result<Exit> {
     let path = Store::open(&args.repo)?.path;
-    let _lock = lock::lock(&path, args.lock_timeout)?;
+    let held = lock::lock(&path, args.lock_timeout)?;
     let mut store = Store::open(&path)?;
-    store.remove_stale_locks();
+    store.remove_stale_locks(&held, args.lock_timeout)?;
     pack::remove_leftovers(&store.objects_dir());
     if crate::store::reindex::upgrade_old_indexes(&store.objects_dir())? > 0 {
         say!("note: rewrote version 1 pack indexes as version 2 (git index-pack)");

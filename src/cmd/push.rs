@@ -40,7 +40,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         &FilterArgs::default(),
         &JobArgs::default(),
     );
-    let _lock = match crate::job::lock_for_push(&path, &given, args.lock_timeout, started) {
+    let lock = match crate::job::lock_for_push(&path, &given, args.lock_timeout, started) {
         Ok(lock) => lock,
         Err(report) => {
             for w in &report.warnings {
@@ -50,7 +50,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         }
     };
     let mut store = Store::open(&path)?;
-    store.remove_stale_locks();
+    store.remove_stale_locks(&lock, args.lock_timeout)?;
     let old = Settings::load(&store);
     let settings = old.merged(&given);
     for note in crate::job::save_settings(&store, &old, &settings)? {

@@ -28,20 +28,10 @@ pub fn recorded(message: &str, folder: &str) -> Option<Summary> {
         .filter(|l| l.starts_with("Sqlgit-Database:"))
         .count();
     if databases > 1 {
-        // `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
-        let rest = trailer(message, &format!("Sqlgit-Database-Summary: {folder} "))?;
-        let nums: Vec<u64> = rest
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        return match nums[..] {
-            [tables, rows, bytes] => Some(Summary {
-                tables,
-                rows,
-                bytes,
-            }),
-            _ => None,
-        };
+        return message
+            .lines()
+            .filter_map(summary_line)
+            .find_map(|(f, summary)| (f == folder).then_some(summary));
     }
     if trailer(message, "Sqlgit-Database:") != Some(folder) {
         return None;
@@ -52,6 +42,28 @@ pub fn recorded(message: &str, folder: &str) -> Option<Summary> {
         rows: num("Sqlgit-Rows:")?,
         bytes: num("Sqlgit-Bytes:")?,
     })
+}
+
+/// The folder and figures of one `Sqlgit-Database-Summary: FOLDER T tables, R rows, B bytes`
+/// line, read from its end: the folder is all before ` T tables`, compared whole by the caller
+/// (`app.db` is not `app.db old`, nor `b.db 2`). A folder name holds no comma nor line break
+/// (`table_dir` escapes them), so the split is unambiguous.
+fn summary_line(line: &str) -> Option<(&str, Summary)> {
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let rest = line.strip_prefix("Sqlgit-Database-Summary: ")?;
+    let (rest, bytes) = rest.strip_suffix(" bytes")?.rsplit_once(", ")?;
+    let (rest, rows) = rest.strip_suffix(" rows")?.rsplit_once(", ")?;
+    let (folder, tables) = rest.strip_suffix(" tables")?.rsplit_once(' ')?;
+    let summary = Summary {
+        tables: num(tables)?,
+        rows: num(rows)?,
+        bytes: num(bytes)?,
+    };
+    Some((folder, summary))
 }
 
 /// Check `got` against what `message` recorded for `folder`: an error naming `what` when they
@@ -95,4 +107,34 @@ pub fn count(conn: &Connection) -> Result<Summary> {
         summary.rows += rows(&table.name)?;
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE: &str = "b.db 2, b.db, app.db old, app.db: 8 tables, 11 rows, 1 KiB of SQL\n\n\
+        Sqlgit-Database: b.db 2\n\
+        Sqlgit-Database-Summary: b.db 2 1 tables, 1 rows, 10 bytes\n\
+        Sqlgit-Database: b.db\n\
+        Sqlgit-Database-Summary: b.db 2 tables, 4 rows, 20 bytes\n\
+        Sqlgit-Database: app.db old\n\
+        Sqlgit-Database-Summary: app.db old 3 tables, 5 rows, 30 bytes\n\
+        Sqlgit-Database: app.db\n\
+        Sqlgit-Database-Summary: app.db 2 tables, 1 rows, 40 bytes\n\
+        Sqlgit-Tables: 8\nSqlgit-Rows: 11\nSqlgit-Bytes: 100\n";
+
+    fn figures(folder: &str) -> Option<(u64, u64, u64)> {
+        recorded(MESSAGE, folder).map(|s| (s.tables, s.rows, s.bytes))
+    }
+
+    #[test]
+    fn a_folder_is_matched_whole_not_as_the_start_of_a_longer_one() {
+        assert_eq!(figures("b.db 2"), Some((1, 1, 10)));
+        assert_eq!(figures("b.db"), Some((2, 4, 20)));
+        assert_eq!(figures("app.db old"), Some((3, 5, 30)));
+        assert_eq!(figures("app.db"), Some((2, 1, 40)));
+        assert_eq!(figures("app"), None);
+        assert_eq!(figures("b.db 2 1"), None);
+    }
 }

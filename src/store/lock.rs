@@ -2,25 +2,72 @@
 //! the lock when its process dies, so a killed run never blocks the next one. A run that is
 //! alive but stopped (SIGSTOP, Ctrl-Z) or stuck keeps it, though: the holder writes its pid and
 //! the time into the file, so that a run that finds the lock busy, and `status`, can name it,
-//! say whether it is stopped, and give the command that frees the lock.
+//! say whether it is stopped, and give the command that frees the lock. While it holds the lock
+//! it also touches the file every [`BEAT`], and marks it `ended` when it lets go, so that the next
+//! run knows when the run before worked on the repository ([`Lock::previous`]): git lock files
+//! made in that time, and still there, are ones it left (`store::gitlocks`).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
 /// Held while alive.
 pub struct Lock {
     _file: File,
+    /// `PID SINCE`, as written in the file.
+    line: String,
+    previous: Option<Span>,
+    /// Stops the heartbeat (dropping it), which the drop then waits for.
+    beat: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+/// How often the holder of a repository's lock touches its file.
+const BEAT: Duration = Duration::from_secs(1);
+
+/// When a run held a repository's lock: from when it took it to when it let go, or, for one that
+/// was killed (no `ended` mark), to a little after its last heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: SystemTime,
+    pub end: SystemTime,
+}
+
+impl Lock {
+    /// When the run before this one held the lock, as its file tells (None for a new file, or
+    /// one another program wrote).
+    pub fn previous(&self) -> Option<Span> {
+        self.previous
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some((stop, beat)) = self.beat.take() {
+            drop(stop);
+            let _ = beat.join();
+        }
+        // The end of this run's span.
+        let line = format!("{} ended\n", self.line.trim_end());
+        let _ = self
+            ._file
+            .set_len(0)
+            .and_then(|()| self._file.write_all_at(line.as_bytes(), 0))
+            .and_then(|()| self._file.set_modified(SystemTime::now()));
+    }
 }
 
 /// Take the repository's lock, waiting up to `timeout` for another run to finish.
 pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
     match lock_file(&repo_dir.join(LOCK_FILE), timeout)? {
-        Some(lock) => Ok(lock),
+        Some(mut lock) => {
+            lock.beat = heartbeat(&lock._file);
+            Ok(lock)
+        }
         None => Err(crate::error::Failure::Busy {
             repo: repo_dir.display().to_string(),
             detail: busy_detail(holder(repo_dir).as_ref(), timeout),
@@ -67,12 +114,52 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     if !taken {
         return Ok(None);
     }
+    let previous = span(&file);
     // Best effort: a holder that is not named is only less helpful.
     let line = format!("{} {}\n", std::process::id(), now());
     let _ = file
         .set_len(0)
         .and_then(|()| file.write_all_at(line.as_bytes(), 0));
-    Ok(Some(Lock { _file: file }))
+    Ok(Some(Lock {
+        _file: file,
+        line,
+        previous,
+        beat: None,
+    }))
+}
+
+/// The span of the last holder of a lock file that was just taken: its `PID SINCE [ended]`
+/// line and the file's time (when it let go, or its last heartbeat: then it died within a
+/// [`BEAT`] of it, give or take a thread scheduled late).
+fn span(file: &File) -> Option<Span> {
+    let mut buf = [0u8; 64];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let mut words = text.split_whitespace().skip(1);
+    let since = u64::try_from(words.next()?.parse::<i64>().ok()?).ok()?;
+    // Whole seconds: the run took the lock within the second after.
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(since);
+    let last = file.metadata().and_then(|m| m.modified()).ok()?;
+    let end = match words.next() {
+        Some("ended") => last,
+        _ => last + 3 * BEAT,
+    };
+    (end >= start).then_some(Span { start, end })
+}
+
+/// A thread that touches the lock file every [`BEAT`] until the returned sender is dropped.
+fn heartbeat(file: &File) -> Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let file = file.try_clone().ok()?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let beat = std::thread::Builder::new()
+        .name("lock heartbeat".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(BEAT) {
+                let _ = file.set_modified(SystemTime::now());
+            }
+        })
+        .ok()?;
+    Some((stop, beat))
 }
 
 /// An exclusive `flock` on `file`, tried every `every` until `timeout` has passed: false when
@@ -163,7 +250,8 @@ pub fn holder(repo_dir: &Path) -> Option<Holder> {
         return None;
     }
     let text = std::fs::read_to_string(repo_dir.join(LOCK_FILE)).ok()?;
-    let (pid, since) = text.trim().split_once(' ')?;
+    let mut words = text.split_whitespace();
+    let (pid, since) = (words.next()?, words.next()?);
     let (pid, since) = (pid.parse::<u32>().ok()?, since.parse::<i64>().ok()?);
     let stopped = match proc_stat(pid) {
         Some((state, started)) => {
@@ -241,6 +329,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(holder(dir.path()), None);
+    }
+
+    #[test]
+    fn the_next_holder_knows_when_the_last_one_held_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(first.previous(), None);
+        drop(first);
+        let ended = std::fs::metadata(dir.path().join(LOCK_FILE))
+            .and_then(|m| m.modified())
+            .unwrap();
+        let second = lock(dir.path(), Duration::ZERO).unwrap();
+        let span = second.previous().expect("the first run's span");
+        assert_eq!(span.end, ended, "a run that let go ended then");
+        assert!(span.start <= span.end);
+        drop(second);
+        // A holder that was killed (no `ended`): a little after its last heartbeat.
+        std::fs::write(dir.path().join(LOCK_FILE), format!("1 {}\n", now() - 10)).unwrap();
+        let beat = std::fs::metadata(dir.path().join(LOCK_FILE))
+            .and_then(|m| m.modified())
+            .unwrap();
+        let third = lock(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(third.previous().unwrap().end, beat + 3 * BEAT);
     }
 
     #[test]

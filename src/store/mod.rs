@@ -9,6 +9,7 @@ pub mod dates;
 pub mod delta;
 mod deltify;
 mod garbage;
+mod gitlocks;
 pub mod headrepair;
 mod leftovers;
 pub mod lock;
@@ -331,31 +332,12 @@ impl Store {
         self.repo.path().join("config")
     }
 
-    /// Remove lock files a killed run left (the caller holds the repository lock, so no live
-    /// run owns them).
-    pub fn remove_stale_locks(&self) {
-        fn walk(dir: &Path) {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    let path = e.path();
-                    if path.is_dir() {
-                        walk(&path);
-                    } else if path.extension().is_some_and(|x| x == "lock") {
-                        let _ = std::fs::remove_file(&path);
-                    }
-                }
-            }
-        }
+    /// Remove what killed runs left: git's lock files made while the run before held `lock`
+    /// (see [`gitlocks`]; another git command's are left alone, and one in this run's way is
+    /// waited for up to `wait`, then fails it), and sqlgit's temporary files of processes that
+    /// are gone. The caller holds `lock`.
+    pub fn remove_stale_locks(&self, lock: &lock::Lock, wait: std::time::Duration) -> Result<()> {
         let git_dir = self.repo.path();
-        walk(&git_dir.join("refs"));
-        for name in [
-            "packed-refs.lock",
-            "HEAD.lock",
-            "config.lock",
-            "shallow.lock",
-        ] {
-            let _ = std::fs::remove_file(git_dir.join(name));
-        }
         // Temporary state files of runs that were killed (`state::write_atomically`).
         if let Ok(entries) = std::fs::read_dir(git_dir) {
             for e in entries.flatten() {
@@ -374,6 +356,7 @@ impl Store {
                 }
             }
         }
+        gitlocks::clear(git_dir, lock.previous(), wait)
     }
 
     /// Snapshots in local history.

@@ -233,3 +233,99 @@ fn a_stopped_holder_is_named_with_the_commands_that_free_the_lock() {
     // The lock free, the next run succeeds (nothing changed: the writer rolled back).
     assert_eq!(snapshot(&env, &db, &repo, Some(T + 100)), None);
 }
+
+/// A `git update-ref --stdin` transaction (what `git tag`, `git branch`, `git fetch` and `git
+/// pack-refs` do inside) prepared on `refname`: git holds `refname.lock` until `commit`.
+struct GitTransaction {
+    child: Child,
+    /// Its answers (`commit: ok`): kept open, or git dies of SIGPIPE.
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl GitTransaction {
+    fn prepare(env: &TestEnv, repo: &Path, refname: &str, to: &str) -> GitTransaction {
+        let mut child = git_cmd(env, repo)
+            .args(["update-ref", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        write!(stdin, "start\nupdate {refname} {to}\nprepare\n").unwrap();
+        stdin.flush().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        for want in ["start: ok\n", "prepare: ok\n"] {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line, want, "git update-ref --stdin");
+        }
+        assert!(repo.join(format!("{refname}.lock")).exists());
+        GitTransaction { child, out }
+    }
+
+    /// Commit the transaction: git's exit status and stderr.
+    fn commit(mut self) -> (bool, String) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(b"commit\n").unwrap();
+        drop(stdin);
+        let mut answers = String::new();
+        std::io::Read::read_to_string(&mut self.out, &mut answers).unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        let ok = out.status.success() && answers == "commit: ok\n";
+        (ok, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// git's lock files belong to the git command holding them: a run leaves a foreign one alone
+/// (the user's `git tag` running at the same moment is made), waits for one on a ref it writes,
+/// then fails naming it; only those a killed run left are its to remove (`kills.rs`).
+#[test]
+fn a_live_git_commands_ref_locks_are_left_alone() {
+    let env = TestEnv::new();
+    let db = env.fixture_db("demo");
+    let repo = env.path("repo");
+    let first = snapshot_commit(&env, &db, &repo, Some(T));
+    let tag = GitTransaction::prepare(&env, &repo, "refs/tags/keep", &first);
+    sql(&env, &db, "UPDATE authors SET name = name || '?';");
+    let second = snapshot_commit(&env, &db, &repo, Some(T + 100));
+    assert!(
+        repo.join("refs/tags/keep.lock").exists(),
+        "git's lock was removed"
+    );
+    let (ok, err) = tag.commit();
+    assert!(ok, "the concurrent git transaction failed: {err}");
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", "refs/tags/keep"]),
+        first
+    );
+
+    // On the branch the run moves: a bounded wait, then one line naming the file.
+    let branch = GitTransaction::prepare(&env, &repo, "refs/heads/main", &second);
+    sql(&env, &db, "UPDATE authors SET name = name || '!';");
+    let start = Instant::now();
+    let run = snapshot_run(&env, &db, &repo, Some(T + 200), &["--lock-timeout", "1s"]);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let msg = assert_error_line(run, 1);
+    assert!(
+        msg.contains("another git command is working on the repository")
+            && msg.contains("refs/heads/main.lock")
+            && msg.contains("rm "),
+        "{msg}"
+    );
+    assert!(repo.join("refs/heads/main.lock").exists());
+    let (ok, err) = branch.commit();
+    assert!(ok, "the concurrent git transaction failed: {err}");
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", "refs/heads/main"]),
+        second
+    );
+    // Once git is done, the next run goes on.
+    let third = snapshot_commit(&env, &db, &repo, Some(T + 300));
+    assert_eq!(
+        git_str(&env, &repo, &["rev-parse", "main^"]),
+        second,
+        "{third}"
+    );
+    assert_fsck_clean(&env, &repo);
+}
