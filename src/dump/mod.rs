@@ -215,10 +215,11 @@ pub fn dump_snapshot(
         .context("begin read transaction")?;
     let result = (|| {
         let extra = format!(
-            "sqlgit {} format {} chunks {} reals {} exclude {:?} redact {:?}",
+            "sqlgit {} format {} chunks {} order {} reals {} exclude {:?} redact {:?}",
             env!("CARGO_PKG_VERSION"),
             format.number(),
             rows::CHUNKING,
+            rows::ROW_ORDER,
             real::SPELLING,
             filters.exclude_tables,
             filters.redact

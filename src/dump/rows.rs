@@ -31,6 +31,11 @@ pub const NORMAL_CHUNK: u64 = 4096;
 /// How chunks are cut, in the page map's fingerprint: a map written under another rule describes
 /// chunks this one would not cut, so it is not used (the run reads everything once).
 pub const CHUNKING: &str = "normalized 4096, groups of 32";
+/// In which order rows are read, in the page map's fingerprint. Earlier builds read a WITHOUT
+/// ROWID table with a covering index in that index's order: their chunks hold rows out of key
+/// order, which a read by key must not be merged with, so their maps are not used (the first
+/// run reads every table whole and writes the chunks in key order).
+pub const ROW_ORDER: &str = "key order by ORDER BY";
 /// A chunk is cut here even without a boundary row, so files stay small.
 const MAX_CHUNK: usize = 1 << 20;
 /// Format 2: a statement also ends after this many rows (SQLite parses long VALUES lists fine;
@@ -145,13 +150,11 @@ pub fn dump_rows_in<'c>(
             stmt
         }
         Some((From::Key(key), _)) => {
-            let order = table.key_order.as_ref().context("no key to read from")?;
-            let sql = format!(
-                "{} WHERE ({}) >= {key} ORDER BY {}",
-                table.select,
-                order.join(","),
-                order.join(",")
-            );
+            let (head, tail) = table
+                .select_from_key
+                .as_ref()
+                .context("no key to read from")?;
+            let sql = format!("{head}{key}{tail}");
             owned = RawStmt::prepare(conn, &sql, encoding).with_context(context)?;
             &mut owned
         }

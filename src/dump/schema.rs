@@ -82,6 +82,9 @@ pub struct Table {
     /// The same SELECT of the rowids from `?1` to `?2` (both included), when SQL reaches the
     /// rowid: a whole read of a big table reads ranges on two connections.
     pub select_between: Option<String>,
+    /// WITHOUT ROWID with `key_order`: the same SELECT from a key on, in two halves that the
+    /// key's parenthesized SQL literals go between.
+    pub select_from_key: Option<(String, String)>,
     /// The table's b-tree root page (0 for a virtual table).
     pub rootpage: u32,
     /// WITHOUT ROWID with an ascending primary key: the key columns in b-tree order, each as

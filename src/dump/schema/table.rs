@@ -1,6 +1,7 @@
 //! One table as a dump reads and writes it: its columns (generated ones are not written), how
-//! its rows are keyed (rowid, INTEGER PRIMARY KEY, or a WITHOUT ROWID primary key read in b-tree
-//! order when every key column ascends) and the `INSERT` that writes them back.
+//! its rows are keyed (rowid, INTEGER PRIMARY KEY, or a WITHOUT ROWID primary key), the SELECTs
+//! that read them in b-tree order (a WITHOUT ROWID table by an ORDER BY its key, also from a key
+//! on when every key column ascends) and the `INSERT` that writes them back.
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
@@ -16,6 +17,29 @@ struct Column {
     notnull: bool,
     generated: bool,
     decl: String,
+}
+
+/// The `ORDER BY` terms of a WITHOUT ROWID table's b-tree order: each primary key column with
+/// the key's collation, and `DESC` where the key descends. A plain scan is not that order: SQLite
+/// answers it from a covering index whenever one exists (`NOT INDEXED` does not stop that on a
+/// WITHOUT ROWID table), while this ORDER BY is met by the table's own b-tree, without a sort.
+fn btree_order(conn: &Connection, name: &str) -> Result<Vec<String>> {
+    conn.prepare(
+        "SELECT x.name, x.\"desc\", x.coll FROM pragma_index_list(?1) AS l, \
+         pragma_index_xinfo(l.name) AS x \
+         WHERE l.origin = 'pk' AND x.key AND x.name NOT NULL ORDER BY x.seqno",
+    )
+    .and_then(|mut s| {
+        s.query_map([name], |r| {
+            let (col, desc, coll): (String, i64, Option<String>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            let coll = quote_name(coll.as_deref().unwrap_or("BINARY"));
+            let desc = if desc != 0 { " DESC" } else { "" };
+            Ok(format!("{} COLLATE {coll}{desc}", quote_name(&col)))
+        })?
+        .collect()
+    })
+    .with_context(|| format!("read the key of table {name}"))
 }
 
 /// The primary key of a WITHOUT ROWID table in b-tree order, when every key column ascends.
@@ -133,6 +157,7 @@ pub(super) fn table(
         select: String::new(),
         select_from: None,
         select_between: None,
+        select_from_key: None,
         rootpage: u32::try_from(e.rootpage).unwrap_or(0),
         key_order: None,
         insert_prefix: String::new(),
@@ -192,6 +217,7 @@ pub(super) fn table(
             })
             .collect();
         t.key_order = key_order(conn, name)?;
+        order_by = format!(" ORDER BY {}", btree_order(conn, name)?.join(","));
     } else if let Some(pos) = ipk {
         // The INTEGER PRIMARY KEY column is the rowid.
         t.key = Key::Rowid { emit: false };
@@ -284,6 +310,20 @@ pub(super) fn table(
         .as_ref()
         .map(|key| select_where(format!("{key} >= ?1")));
     t.select_between = rowid_expr.map(|key| select_where(format!("{key} >= ?1 AND {key} <= ?2")));
+    // From a key on: the key's literals go between the two halves.
+    t.select_from_key = t.key_order.as_ref().map(|order| {
+        let also = rows
+            .as_ref()
+            .map(|c| format!(" AND ({c})"))
+            .unwrap_or_default();
+        let head = format!(
+            "SELECT {} FROM {} NOT INDEXED WHERE ({}) >= ",
+            select_cols.join(","),
+            quote_name(name),
+            order.join(",")
+        );
+        (head, format!("{also}{order_by}"))
+    });
     let explicit_columns = !insert_cols.is_empty() || any_generated;
     insert_cols.extend(quoted);
     t.insert_prefix = if explicit_columns {

@@ -247,3 +247,68 @@ fn diff_live_never_compares_another_database_of_the_repository() {
         .code_is(0)
         .assert_quiet();
 }
+
+/// A WITHOUT ROWID table with an index that covers it (its key and its other column): a
+/// one-row update is one updated row, after a whole first snapshot and after an incremental one.
+#[test]
+fn diff_live_of_a_covered_keyed_table_shows_the_one_update() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE m(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;
+          WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000)
+          INSERT INTO m SELECT printf('key%06d', i), (i * 7919) % 5003 FROM c;
+          CREATE INDEX m_v ON m(v);",
+    );
+    let d = db.to_str().unwrap();
+    for (repo, more) in [("whole.sqlgit", &["--full"][..]), ("part.sqlgit", &[])] {
+        let repo = env.path(repo);
+        let r = repo.to_str().unwrap();
+        let mut args = vec!["snapshot", d, "--repo", r, "-q"];
+        args.extend_from_slice(more);
+        env.sqlgit(&args).success();
+    }
+    env.sqlite3(&db, "UPDATE m SET v = -3 WHERE k = 'key000777';")
+        .success();
+    // The incremental repository also takes an incremental snapshot of the first update.
+    let part = env.path("part.sqlgit");
+    env.sqlgit(&["snapshot", d, "--repo", part.to_str().unwrap(), "-q"])
+        .success();
+    env.sqlite3(&db, "UPDATE m SET v = -4 WHERE k = 'key004321';")
+        .success();
+    let whole = env.path("whole.sqlgit");
+    for (repo, when) in [(&whole, "HEAD"), (&part, "HEAD~1")] {
+        let run = env
+            .sqlgit(&[
+                "diff",
+                when,
+                "--live",
+                d,
+                "--repo",
+                repo.to_str().unwrap(),
+                "--summary",
+            ])
+            .code_is(1);
+        assert_eq!(
+            run.stdout_str().trim_end(),
+            "m: 0 inserted, 2 updated, 0 deleted",
+            "{when} in {}",
+            repo.display()
+        );
+    }
+    let run = env
+        .sqlgit(&[
+            "diff",
+            "HEAD",
+            "--live",
+            d,
+            "--repo",
+            part.to_str().unwrap(),
+            "--summary",
+        ])
+        .code_is(1);
+    assert_eq!(
+        run.stdout_str().trim_end(),
+        "m: 0 inserted, 1 updated, 0 deleted"
+    );
+}
