@@ -65,6 +65,10 @@ const SCHEMA: &str = "
     CREATE TABLE ck(a INTEGER, b TEXT COLLATE NOCASE, c REAL, v, PRIMARY KEY(a, b, c)) WITHOUT ROWID;
     CREATE TABLE dk(k TEXT PRIMARY KEY DESC, v) WITHOUT ROWID;
     CREATE INDEX items_name ON items(name);
+    -- Indexes that cover every column of their table: a plain scan may be answered from them.
+    CREATE INDEX kv_v ON kv(v);
+    CREATE INDEX dk_v ON dk(v);
+    CREATE INDEX plain_ab ON plain(b, a);
     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 4000)
     INSERT INTO kv SELECT 'k' || i, printf('value %d %.*c', i, i % 90, 'v') FROM c;
     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
