@@ -432,8 +432,7 @@ fn the_fix_a_refused_first_run_prints_runs_as_printed() {
     assert!(!has_snapshot(&env, &repo));
     let printed = err
         .split('`')
-        .filter(|p| p.starts_with("sqlgit init ") && p.ends_with("--redact ''"))
-        .next_back()
+        .rfind(|p| p.starts_with("sqlgit init ") && p.ends_with("--redact ''"))
         .unwrap_or_else(|| panic!("no fix printed: {err}"))
         .to_string();
     let mut cmd = env.command("sh");
