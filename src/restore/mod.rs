@@ -354,6 +354,8 @@ fn temp_path(target: &Path) -> Result<PathBuf> {
 
 fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
+        // A name too long to exist (the -journal of a database named at the limit).
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => Ok(()),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("remove {}", path.display()))
         }

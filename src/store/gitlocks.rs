@@ -76,11 +76,7 @@ fn made(path: &Path) -> Option<SystemTime> {
 /// Remove the git lock files the run before (`previous`) left, then wait up to `wait` for the
 /// others that are in the run's way; an error names one still there and what to do.
 pub fn clear(git_dir: &Path, previous: Option<Span>, wait: Duration) -> Result<()> {
-    for path in lock_files(git_dir) {
-        if made(&path).is_some_and(|t| left_by(previous, t)) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+    remove_left(git_dir, previous);
     let start = Instant::now();
     loop {
         let Some(path) = lock_files(git_dir)
@@ -93,6 +89,15 @@ pub fn clear(git_dir: &Path, previous: Option<Span>, wait: Duration) -> Result<(
             bail!("{}", busy(&path, start.elapsed()));
         }
         std::thread::sleep(Duration::from_millis(50).min(wait));
+    }
+}
+
+/// Remove the git lock files the run before (`previous`) left.
+pub fn remove_left(git_dir: &Path, previous: Option<Span>) {
+    for path in lock_files(git_dir) {
+        if made(&path).is_some_and(|t| left_by(previous, t)) {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

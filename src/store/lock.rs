@@ -28,6 +28,10 @@ pub struct Lock {
 
 /// How often the holder of a repository's lock touches its file.
 const BEAT: Duration = Duration::from_secs(1);
+/// How long before its `ended` time a run's span is taken to end (file times lag).
+const ENDED_MARGIN: Duration = Duration::from_millis(100);
+/// How long before now an older sqlgit's run, which recorded no end, is taken to have ended.
+const OLDER_MARGIN: Duration = Duration::from_secs(5);
 
 /// When a run held a repository's lock: from when it took it to when it let go, or, for one that
 /// was killed (no `ended` mark), to a little after its last heartbeat.
@@ -66,6 +70,9 @@ pub fn lock(repo_dir: &Path, timeout: Duration) -> Result<Lock> {
     match lock_file(&repo_dir.join(LOCK_FILE), timeout)? {
         Some(mut lock) => {
             lock.beat = heartbeat(&lock._file);
+            // Whatever this run goes on to do (an `init` too): the git lock files a killed run
+            // left are removed now, while its span is known; the next holder no longer knows it.
+            super::gitlocks::remove_left(repo_dir, lock.previous);
             Ok(lock)
         }
         None => Err(crate::error::Failure::Busy {
@@ -116,7 +123,8 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     }
     let previous = span(&file);
     // Best effort: a holder that is not named is only less helpful.
-    let line = format!("{} {}\n", std::process::id(), now());
+    // `beat`: this holder touches the file while it holds it (see [`span`]).
+    let line = format!("{} {} beat\n", std::process::id(), now());
     let _ = file
         .set_len(0)
         .and_then(|()| file.write_all_at(line.as_bytes(), 0));
@@ -140,9 +148,18 @@ fn span(file: &File) -> Option<Span> {
     // Whole seconds: the run took the lock within the second after.
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(since);
     let last = file.metadata().and_then(|m| m.modified()).ok()?;
-    let end = match words.next() {
-        Some("ended") => last,
-        _ => last + 3 * BEAT,
+    let marks: Vec<&str> = words.collect();
+    let end = if marks.contains(&"ended") {
+        // It let go then. A file made just after gets a time from the kernel's coarse clock,
+        // some milliseconds behind the precise one this was written with.
+        last.checked_sub(ENDED_MARGIN)?
+    } else if marks.contains(&"beat") {
+        // Killed: within a beat of its last one, give or take a thread scheduled late.
+        last + 3 * BEAT
+    } else {
+        // An older sqlgit's record (no heartbeat, no end mark): it may have run until
+        // moments ago; only a lock made in the last seconds is taken for another command's.
+        SystemTime::now().checked_sub(OLDER_MARGIN)?
     };
     (end >= start).then_some(Span { start, end })
 }
@@ -234,7 +251,8 @@ impl Holder {
             format!(
                 "sqlgit process {pid} holds its lock and is stopped (SIGSTOP, or Ctrl-Z in a \
                  terminal; held for {held}): it never lets go by itself; `kill -CONT {pid}` \
-                 lets it finish, `kill {pid}` ends it"
+                 lets it finish, `kill {pid}; kill -CONT {pid}` ends it (a stopped process \
+                 acts on `kill` only once continued)"
             )
         } else {
             format!("sqlgit process {pid} has held its lock for {held}")
@@ -381,7 +399,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("`kill -CONT 4242`") && line.contains("`kill 4242`"),
+            line.contains("`kill -CONT 4242`") && line.contains("`kill 4242; kill -CONT 4242`"),
             "{line}"
         );
         assert!(!line.contains("--lock-timeout"), "{line}");
