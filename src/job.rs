@@ -329,7 +329,7 @@ fn steps(
              sqlgit init --repo {} --db …)",
             req.flags.dbs.join(", "),
             old.dbs.join(", "),
-            crate::shellword::path(&store.path)
+            crate::shellword::repo(&store.path)
         ));
     }
     record::snapshot_taken(&outcome);

@@ -20,6 +20,12 @@ pub fn path(p: &Path) -> String {
     quote(&p.display().to_string())
 }
 
+/// A repository path for a printed command: absolute (it runs from any directory, as cron
+/// does), one shell word.
+pub fn repo(p: &Path) -> String {
+    path(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,6 +173,40 @@ impl Timeline {
         Ok(())
     }
 
+    /// Load the cache after fetching what the history remote has now (a listing of the remote's
+    /// snapshots must not show ones it lost since the last fetch). When the remote cannot be
+    /// asked, a cache that has local history's oldest snapshot is read as it is, with a warning.
+    pub fn refresh_cache(&mut self) -> Result<()> {
+        let (Some(boundary), Some(url)) = (self.boundary(), self.remote_url()) else {
+            return Ok(());
+        };
+        let fetched = {
+            let _fetching = cache::lock_for_fetch(&self.store)?;
+            self.fetch(&url, boundary)
+        };
+        if let Err(e) = fetched {
+            if !cache::holds(&self.store, boundary) {
+                return Err(e);
+            }
+            eprintln!(
+                "sqlgit: warning: {}: listing the history remote's snapshots as the local \
+                 history cache last saw them",
+                crate::error::error_line(&e)
+            );
+        }
+        self.cache = Some(cache::open(&self.store)?);
+        Ok(())
+    }
+
+    /// The snapshots the loaded cache keeps that the history remote lost when it was rewound
+    /// ([`cache::lost`]); empty when no cache is loaded.
+    pub fn lost_by_remote(&self) -> HashSet<Oid> {
+        self.cache
+            .as_ref()
+            .map(|c| cache::lost(c).into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Ask the history remote whether it still holds `id`, a snapshot pruned here (read from
     /// the cache, which `sqlgit prune` deletes when unused): fetches what is new into the
     /// cache. An error when the remote cannot be asked or no longer holds it.
@@ -180,7 +214,8 @@ impl Timeline {
         let shown_id = crate::store::short_id(id);
         let Some(url) = self.remote_url() else {
             bail!(
-                "snapshot {shown_id} was pruned here and no history remote is set: only the                  local history cache holds it"
+                "snapshot {shown_id} was pruned here and no history remote is set: only the \
+                 local history cache holds it"
             );
         };
         let shown = redact(&url);
@@ -189,14 +224,18 @@ impl Timeline {
         let dir = cache::create(&self.store)?;
         let main = crate::remote::fetch_history(&dir, &url, &options).with_context(|| {
             format!(
-                "history remote {shown} (asked whether it still holds snapshot {shown_id},                  pruned here; only the local history cache was checked)"
+                "history remote {shown} (asked whether it still holds snapshot {shown_id}, \
+                 pruned here; only the local history cache was checked)"
             )
         })?;
         let fetched = Repository::open_bare(&dir)?;
         if main != id && !fetched.graph_descendant_of(main, id).unwrap_or(false) {
             bail!(
-                "history remote {shown} no longer holds snapshot {shown_id}, pruned here: only                  the local history cache {} does, which `sqlgit prune` deletes when unused",
-                dir.display()
+                "history remote {shown} no longer holds snapshot {shown_id}, pruned here (it was \
+                 rewound?): only the local history cache {} does, which keeps it until it is \
+                 back on the remote; put it back, run: {}",
+                dir.display(),
+                crate::remote::reroot_command(&self.store)
             );
         }
         self.cache = Some(cache::open(&self.store)?);
@@ -229,7 +268,7 @@ impl Timeline {
         }
         let count = walk.count();
         let bytes = dir_size(&dir.join("objects")).saturating_sub(bytes_before);
-        if !crate::say::quiet() {
+        if !crate::say::quiet() && (count > 0 || before.is_none()) {
             eprintln!(
                 "fetched {count} snapshot{} ({}) from history remote {shown} into {}",
                 if count == 1 { "" } else { "s" },

@@ -23,7 +23,8 @@ pub struct LogArgs {
     #[arg(long)]
     pub json: bool,
     /// Also the snapshots pruned locally, from the history remote (fetched into
-    /// DIR/sqlgit-cache when needed); each marked local or remote.
+    /// DIR/sqlgit-cache); each marked local or remote, or cache: one the history remote lost
+    /// (rewound) that only the local history cache keeps.
     #[arg(long)]
     pub all: bool,
     /// Show at most N snapshots.
@@ -45,6 +46,10 @@ struct Entry {
     /// With --all: whether the snapshot is in local history.
     #[serde(skip_serializing_if = "Option::is_none")]
     local: Option<bool>,
+    /// With --all, for a snapshot not in local history: whether the history remote holds it
+    /// (false: it lost it, rewound; only the local history cache has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<bool>,
 }
 
 /// One database of a snapshot, with what its commit recorded of it (None: nothing recorded).
@@ -62,13 +67,18 @@ pub fn run(args: LogArgs) -> Result<Exit> {
         return finish(&args, &[]);
     };
     if args.all {
-        timeline.load_cache()?;
+        timeline.refresh_cache()?;
     }
     let local = if args.all {
         timeline.local_ids()?
     } else {
         Default::default()
     };
+    let lost: std::collections::HashSet<git2::Oid> = timeline
+        .lost_by_remote()
+        .into_iter()
+        .filter(|id| !local.contains(id))
+        .collect();
     let limit = args.max_count.unwrap_or(usize::MAX);
     let mut entries = Vec::new();
     let mut next = Some(timeline.repo().find_commit(head)?);
@@ -78,10 +88,30 @@ pub fn run(args: LogArgs) -> Result<Exit> {
         }
         let mut entry = entry(&commit);
         if args.all {
-            entry.local = Some(local.contains(&commit.id()));
+            let here = local.contains(&commit.id());
+            entry.local = Some(here);
+            entry.remote = (!here).then(|| !lost.contains(&commit.id()));
         }
         entries.push(entry);
         next = crate::store::walk::parent(&commit, &timeline.store.path)?;
+    }
+    if !lost.is_empty() {
+        let newest = lost
+            .iter()
+            .filter_map(|id| timeline.repo().find_commit(*id).ok());
+        let newest = newest.max_by_key(|c| c.time().seconds()).map(|c| c.id());
+        eprintln!(
+            "sqlgit: warning: the history remote no longer has {} snapshot{} pruned here (it \
+             was rewound; the newest: {}, listed as `cache`): only the local history cache {} \
+             keeps {}; put {} back on the remote, run: {}",
+            lost.len(),
+            if lost.len() == 1 { "" } else { "s" },
+            newest.map_or_else(String::new, crate::store::short_id),
+            crate::store::cache::dir(&timeline.store).display(),
+            if lost.len() == 1 { "it" } else { "them" },
+            if lost.len() == 1 { "it" } else { "them" },
+            crate::remote::reroot_command(&timeline.store)
+        );
     }
     finish(&args, &entries)
 }
@@ -128,6 +158,7 @@ fn entry(commit: &git2::Commit) -> Entry {
         bytes: num("Sqlgit-Bytes:"),
         databases,
         local: None,
+        remote: None,
     }
 }
 
@@ -139,10 +170,11 @@ fn finish(args: &LogArgs, entries: &[Entry]) -> Result<Exit> {
         writeln!(out, "{}", serde_json::to_string_pretty(entries)?)?;
     } else {
         for e in entries {
-            let place = match e.local {
-                Some(true) => "local   ",
-                Some(false) => "remote  ",
-                None => "",
+            let place = match (e.local, e.remote) {
+                (Some(true), _) => "local   ",
+                (Some(false), Some(false)) => "cache   ",
+                (Some(false), _) => "remote  ",
+                (None, _) => "",
             };
             writeln!(out, "{}  {}  {place}{}", &e.id[..12], e.time, e.summary)?;
         }

@@ -138,12 +138,30 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
                 plural(done.rewound)
             );
         }
+        if done.recovered > 0 {
+            say!(
+                "put back {} snapshot{} pruned here that the rewind lost, from the local history \
+                 cache",
+                done.recovered,
+                plural(done.recovered)
+            );
+        }
         if let Some(lost) = done.lost {
             // Loud: on stderr too, so cron mails it.
+            let kept = crate::store::cache::holds(store, lost);
             eprintln!(
                 "warning: snapshots pruned here after the history remote confirmed them (the \
-                 newest: {lost}) are no longer on it either: the rewind lost them, and no copy \
-                 is left here"
+                 newest: {lost}) are no longer on it either: the rewind lost them, and {}",
+                if kept {
+                    format!(
+                        "they are older than its main, so they cannot go back on top of it: \
+                         only the local history cache {} keeps them (never deleted while it \
+                         does; `sqlgit cat {lost} --repo DIR` reads them)",
+                        crate::store::cache::dir(store).display()
+                    )
+                } else {
+                    "no copy is left here".to_string()
+                }
             );
         }
         match (done.snapshots, done.onto) {

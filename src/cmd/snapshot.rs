@@ -109,10 +109,21 @@ fn print(report: &Report) {
     match &report.adopted {
         // Said by the run's warning or failure about the latest snapshot.
         _ if report.head_set_aside => {}
-        Some(Adopted::Continued { tip, rerooted: 0 }) => {
+        Some(Adopted::Continued {
+            tip,
+            rescued: Some(latest),
+            ..
+        }) => say!(
+            "new repository: continuing the history remote's snapshots from {tip}, with the \
+             latest remote's newer snapshot {latest} (which the history remote never got) put \
+             back on top of them"
+        ),
+        Some(Adopted::Continued {
+            tip, rerooted: 0, ..
+        }) => {
             say!("new repository: continuing the history remote's snapshots from {tip}")
         }
-        Some(Adopted::Continued { tip, rerooted }) => say!(
+        Some(Adopted::Continued { tip, rerooted, .. }) => say!(
             "put {rerooted} snapshot{} taken while the history remote was unreachable on top of \
              its main {tip}",
             if *rerooted == 1 { "" } else { "s" }

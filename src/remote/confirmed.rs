@@ -92,7 +92,7 @@ pub(super) fn check_fast_forward(
                  be read, run: sqlgit snapshot --repo {} --full",
                 short(main),
                 e.message(),
-                crate::shellword::path(&store.path)
+                crate::shellword::repo(&store.path)
             ),
         },
         // Its main is the own parent of a commit where a graft cuts the history here (a
@@ -137,11 +137,10 @@ pub fn reroot_command(store: &Store) -> String {
                 .map(|p| p.display().to_string())
         })
         .unwrap_or_else(|| "sqlgit".into());
-    let repo = std::path::absolute(&store.path).unwrap_or_else(|_| store.path.clone());
     format!(
         "{} push --repo {} --reroot",
         crate::shellword::quote(&exe),
-        crate::shellword::path(&repo)
+        crate::shellword::repo(&store.path)
     )
 }
 

@@ -14,6 +14,7 @@ mod confirmed;
 mod libgit2;
 mod overwrite;
 mod recover;
+mod rescue;
 mod token;
 mod url;
 mod urlquery;
@@ -24,8 +25,9 @@ pub use confirmed::{
     confirmed_history, forget_confirmed, pending_history, refresh_confirmed, reroot_command,
 };
 use overwrite::{check_overwritable, refuse_another_database};
-use recover::refuse_older_latest;
+pub(crate) use recover::ONCE_CONFIRMED;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
+use rescue::refuse_older_latest;
 pub use token::token_scope;
 pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
 pub use url::{
@@ -247,6 +249,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
     {
         check_overwritable(store, client.as_ref(), url, main)?;
         refuse_another_database(store, &head, main)?;
+        rescue::refuse_before_adopting(store, &head, main)?;
         refuse_older_latest(store, &head, main)?;
     }
     let commits = match role {
@@ -444,9 +447,13 @@ pub fn push_all(
 
 /// Fetch the history remote's whole `main` into the repository at `git_dir` (the history
 /// cache), with the git program (the libgit2 transport is not used for this). Returns the
-/// fetched id; bounded by the options' timeout.
+/// fetched id; bounded by the options' timeout. A main that moved back (the remote was rewound)
+/// leaves what it had kept in the cache ([`crate::store::cache::keep_rewound`]).
 pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) -> Result<Oid> {
     validate_url(url)?;
+    let before = Repository::open_bare(git_dir)
+        .ok()
+        .and_then(|r| r.refname_to_id("refs/heads/main").ok());
     let program = required_git("fetching snapshots from the history remote")?;
     let client = cli::GitCli::new(
         program,
@@ -455,5 +462,8 @@ pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) ->
         options.timeout,
         options.token_scope.clone(),
     );
-    client.fetch_history(url).map_err(|e| scrubbed(e, url))
+    let after = client.fetch_history(url).map_err(|e| scrubbed(e, url))?;
+    let cache = Repository::open_bare(git_dir)?;
+    crate::store::cache::keep_rewound(&cache, before, after)?;
+    Ok(after)
 }

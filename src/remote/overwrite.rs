@@ -81,7 +81,7 @@ pub(super) fn refuse_another_database(store: &Store, head: &git2::Commit, main: 
         short(main),
         theirs.join(", "),
         ours.join(", "),
-        crate::shellword::path(&store.path)
+        crate::shellword::repo(&store.path)
     )
 }
 

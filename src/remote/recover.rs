@@ -24,12 +24,12 @@ use crate::store::{BRANCH, Store};
 const FETCHED: &str = "refs/sqlgit/fetched";
 /// File in the git dir: this repository's snapshots were started without asking the history
 /// remote (it could not be reached), so they may belong on top of what it has.
-const ADOPT_PENDING: &str = "sqlgit-adopt-pending";
+pub(super) const ADOPT_PENDING: &str = "sqlgit-adopt-pending";
 
 /// What the history remote last confirmed, kept when a push found its main to be one this
 /// repository does not have (an older copy of this repository, another writer) and the
 /// tracking ref had to go: a re-root leaves the snapshots it names out, as the remote's.
-const ONCE_CONFIRMED: &str = "refs/sqlgit/history-once-confirmed";
+pub(crate) const ONCE_CONFIRMED: &str = "refs/sqlgit/history-once-confirmed";
 
 /// Keep `confirmed` as [`ONCE_CONFIRMED`] (the tracking ref is about to be forgotten).
 pub(super) fn remember_confirmed(store: &Store, confirmed: Oid) -> Result<()> {
@@ -55,8 +55,13 @@ pub enum Adopted {
     /// The repository is new and the history remote has nothing either.
     FreshStart,
     /// The history now continues the remote's main (this commit); `rerooted` local snapshots
-    /// taken while the remote was unreachable were put on top of it.
-    Continued { tip: Oid, rerooted: usize },
+    /// taken while the remote was unreachable were put on top of it. `rescued`: the latest
+    /// remote's main, a newer snapshot the history remote lacks, went on top of it first.
+    Continued {
+        tip: Oid,
+        rerooted: usize,
+        rescued: Option<Oid>,
+    },
     /// The remote could not be asked: the snapshot goes on, the adoption is retried next run.
     Deferred(String),
 }
@@ -111,14 +116,27 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
             return Err(e);
         }
     };
+    // The only copy of a snapshot the history remote never got (a rebuilt machine) goes on
+    // top of its tip, before the latest remote is overwritten.
+    let rescued = match super::rescue::latest_only(store, settings, &options, tip, folders) {
+        Ok(rescued) => rescued,
+        Err(e) => {
+            mark_pending()?;
+            return Err(e);
+        }
+    };
+    let base = match rescued {
+        Some(latest) => super::rescue::on_top(store, latest, tip)?,
+        None => tip,
+    };
     let rerooted = match head {
         None => {
             store
                 .repo
-                .reference(BRANCH, tip, true, "sqlgit: continue the history remote")?;
+                .reference(BRANCH, base, true, "sqlgit: continue the history remote")?;
             0
         }
-        Some(_) => match reroot_onto(store, Some(tip), &Held::default()) {
+        Some(_) => match reroot_onto(store, Some(base), &Held::default()) {
             Ok((rerooted, ..)) => rerooted,
             Err(e) => {
                 mark_pending()?;
@@ -131,7 +149,11 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
         .reference(HISTORY_TRACKING, tip, true, "sqlgit: confirmed")?;
     let _ = std::fs::remove_file(&pending);
     *store = Store::open(&store.path)?;
-    Ok(Adopted::Continued { tip, rerooted })
+    Ok(Adopted::Continued {
+        tip,
+        rerooted,
+        rescued,
+    })
 }
 
 /// What [`reroot`] did.
@@ -149,8 +171,11 @@ pub struct Rerooted {
     /// (it was rewound: restored from an older backup of itself).
     pub rewound: usize,
     /// The remote was rewound below snapshots pruned here after it confirmed them: the newest
-    /// of those (now on neither side).
+    /// of those that could not be put back (kept, if at all, only by the history cache).
     pub lost: Option<Oid>,
+    /// Of the rewritten snapshots, those pruned here that the rewind lost, put back from the
+    /// history cache (which kept them).
+    pub recovered: usize,
 }
 
 /// Put the locally kept snapshots on top of the history remote's main (or make them a new
@@ -182,6 +207,7 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
                 onto: Some(main),
                 rewound: 0,
                 lost: None,
+                recovered: 0,
             });
         }
         Some(main) => Some(fetch_tip(store, url, &options, main)?),
@@ -192,6 +218,10 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         None => Held::default(),
     };
     let (snapshots, left, rewound, lost) = reroot_onto(store, onto, &held)?;
+    if lost.is_none() {
+        // What the cache kept of the rewound history is back in local history.
+        crate::store::cache::forget_rewound(store);
+    }
     match onto {
         Some(tip) => {
             store
@@ -211,6 +241,7 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         onto,
         rewound,
         lost,
+        recovered: held.recovered.len(),
     })
 }
 
@@ -221,6 +252,11 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
 pub(super) struct Held {
     /// Local snapshots the remote's main is, or descends from.
     pub(super) ids: std::collections::HashSet<Oid>,
+    /// Snapshots pruned here that the remote confirmed and lost (rewound), below the oldest
+    /// kept one and newer than its main, copied back from the history cache: oldest first.
+    pub(super) recovered: Vec<Oid>,
+    /// The newest of those lost snapshots that could not be put back (older than the main).
+    pub(super) unrecovered: Option<Oid>,
 }
 
 /// What [`reroot_onto`] did: (rewritten, left out as the remote's, of the rewritten those the
@@ -242,7 +278,8 @@ fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) ->
     let _fetching = crate::store::cache::lock_for_fetch(store)?;
     let dir = crate::store::cache::create(store)?;
     let main = super::fetch_history(&dir, url, options).context(
-        "fetch the history remote's history, to tell which snapshots kept here it still has          (a re-root never leaves out one it lacks)",
+        "fetch the history remote's history, to tell which snapshots kept here it still has \
+         (a re-root never leaves out one it lacks)",
     )?;
     let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
     if main != tip {
@@ -264,7 +301,49 @@ fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) ->
         }
         next = commit.parent(0).ok();
     }
+    (held.recovered, held.unrecovered) = recoverable(store, &cache, &held, tip)?;
     Ok(held)
+}
+
+/// The snapshots pruned here that the history cache kept when the remote (whose main is `tip`)
+/// lost them: the chain below the oldest kept snapshot that the cache's main no longer holds
+/// and that is not older than `tip` (put on top of it, history would run back in time),
+/// copied into the repository; oldest first. Also the newest lost one left out by its age.
+fn recoverable(
+    store: &Store,
+    cache: &git2::Repository,
+    held: &Held,
+    tip: Oid,
+) -> Result<(Vec<Oid>, Option<Oid>)> {
+    let lost: std::collections::HashSet<Oid> =
+        crate::store::cache::lost(cache).into_iter().collect();
+    let Some(mut oldest) = store.head()? else {
+        return Ok((Vec::new(), None));
+    };
+    while let Ok(parent) = oldest.parent(0) {
+        oldest = parent;
+    }
+    if held.ids.contains(&oldest.id()) {
+        return Ok((Vec::new(), None));
+    }
+    let tip_time = cache.find_commit(tip)?.time().seconds();
+    let (mut chain, mut unrecovered) = (Vec::new(), None);
+    let mut next = parent_ids(&oldest).into_iter().next();
+    while let Some(id) = next.filter(|id| lost.contains(id) && !held.ids.contains(id)) {
+        let commit = cache.find_commit(id)?;
+        if commit.time().seconds() < tip_time {
+            unrecovered = Some(id);
+            break;
+        }
+        chain.push(id);
+        next = commit.parent_ids().next();
+    }
+    chain.reverse();
+    for &id in &chain {
+        crate::store::cache::copy_snapshot(cache, &store.repo, id)
+            .context("copy a snapshot the history remote lost from the history cache")?;
+    }
+    Ok((chain, unrecovered))
 }
 
 /// The parents a commit names itself, whatever grafts (a shallow boundary) say.
@@ -311,7 +390,7 @@ fn fetch_tip(
 }
 
 /// Fail unless the snapshot `tip` holds one of `folders` (none given: anything goes).
-fn holds_one_of(store: &Store, tip: Oid, folders: &[String]) -> Result<()> {
+pub(super) fn holds_one_of(store: &Store, tip: Oid, folders: &[String]) -> Result<()> {
     let tree = store.repo.find_commit(tip)?.tree()?;
     let names: Vec<String> = tree
         .iter()
@@ -352,6 +431,7 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<Rero
         None => (kept, 0, 0, None),
     };
     let mut parent = onto;
+    let mut written = Vec::new();
     for old in &rewrite {
         let tree = old.tree()?;
         let parents: Vec<&Commit> = parent.iter().collect();
@@ -364,8 +444,12 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<Rero
             &tree,
             &parents,
         )?;
+        written.push(id);
         parent = Some(repo.find_commit(id)?);
     }
+    // Snapshots put back below a cut (from the history cache) give the cut snapshot its own
+    // id again, now with its parent here: the graft must not hide it.
+    crate::store::walk::ungraft(repo, &written)?;
     let tip = parent.context("no snapshot to re-root")?.id();
     repo.reference(BRANCH, tip, true, "sqlgit: re-rooted")?;
     let count = rewrite.len();
@@ -473,59 +557,17 @@ fn lacked<'r>(
         _ => None,
     };
     let total = kept.len();
-    let lacked: Vec<Commit> = kept.into_iter().filter(|c| !has(c)).collect();
-    let left = total - lacked.len();
+    let mut lacked: Vec<Commit> = Vec::new();
+    for &id in &held.recovered {
+        lacked.push(store.repo.find_commit(id)?);
+    }
+    let lost = lost
+        .filter(|id| !held.recovered.contains(id))
+        .or(held.unrecovered);
+    let rewound = rewound + held.recovered.len();
+    lacked.extend(kept.into_iter().filter(|c| !has(c)));
+    let left = total - (lacked.len() - held.recovered.len());
     Ok((lacked, left, rewound, lost))
-}
-
-/// Refuse to replace the latest remote's `main` with `local` (the head's copy) when it holds a
-/// newer snapshot that this repository did not push last: this repository is an older copy (a
-/// backup put back), or another machine pushes there. A main this repository pushed last may
-/// be newer by its clock (a clock that ran fast): the head continues it.
-pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Result<()> {
-    let repo = &store.repo;
-    if repo.refname_to_id(super::LATEST_TRACKING).ok() == Some(main) {
-        return Ok(());
-    }
-    let theirs = repo.find_commit(main)?;
-    if theirs.time().seconds() <= head.time().seconds() || copies_an_ancestor(store, head, &theirs)
-    {
-        return Ok(());
-    }
-    bail!(
-        "the latest remote's main {} is a newer snapshot ({}) than the newest here ({}): \
-         refusing to replace it with an older one (was this repository put back from an older \
-         copy, or does another machine push there?); the next snapshot run pushes a newer one \
-         (sqlgit snapshot --repo {}), and with a history remote `sqlgit push --repo {} \
-         --reroot` makes this repository continue its newer snapshots",
-        short(main),
-        show_time(&theirs),
-        show_time(head),
-        crate::shellword::path(&store.path),
-        crate::shellword::path(&store.path)
-    )
-}
-
-/// Whether `theirs` (the latest remote's main) is the copy of `head` or of one of its
-/// ancestors here (same tree, author, committer and message, as the latest copy is made): a
-/// snapshot this history has already gone past, whatever the clocks said (one that ran fast,
-/// then a rebuilt machine that lost the record of what it pushed).
-fn copies_an_ancestor(store: &Store, head: &Commit, theirs: &Commit) -> bool {
-    let same = |c: &Commit| {
-        c.tree_id() == theirs.tree_id()
-            && c.committer().when() == theirs.committer().when()
-            && c.author().when() == theirs.author().when()
-            && c.message_raw_bytes() == theirs.message_raw_bytes()
-    };
-    let Ok(mut walk) = store.repo.revwalk() else {
-        return false;
-    };
-    if walk.push(head.id()).is_err() {
-        return false;
-    }
-    walk.flatten()
-        .filter_map(|id| store.repo.find_commit(id).ok())
-        .any(|c| same(&c))
 }
 
 /// "N snapshots".

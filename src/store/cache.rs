@@ -20,6 +20,10 @@
 //!
 //! It is bounded by pruning: every `prune` (also the one after each snapshot) deletes it once it
 //! has gone unused for [`IDLE`], and it never holds more than one copy of the history remote.
+//! Except when the history remote was rewound (restored from an older backup of itself): what
+//! its `main` had before is kept under [`REWOUND`] refs, the snapshots it lost may have no
+//! other copy, and the cache is never deleted while it holds them (`sqlgit push --reroot`
+//! puts them back on the remote, and clears those refs).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -39,6 +43,9 @@ const FETCH_WAIT: Duration = Duration::from_secs(600);
 const STAMP: &str = "sqlgit-used";
 /// How long an unused cache survives the next prune.
 pub const IDLE: Duration = Duration::from_secs(3600);
+/// Refs (one per rewind seen, named by the lost main's id) keeping what the history remote's
+/// main had before it was rewound.
+pub const REWOUND: &str = "refs/sqlgit/rewound/";
 
 /// Where the cache of `store` lives.
 pub fn dir(store: &Store) -> PathBuf {
@@ -89,6 +96,78 @@ pub fn open(store: &Store) -> Result<Repository> {
     Ok(repo)
 }
 
+/// After a fetch into the cache moved its main from `before` to `after`: keep `before` when the
+/// remote was rewound below it (its main no longer holds it), and forget kept ones it holds
+/// again.
+pub fn keep_rewound(cache: &Repository, before: Option<Oid>, after: Oid) -> Result<()> {
+    let holds = |id: Oid| id == after || cache.graph_descendant_of(after, id).unwrap_or(false);
+    if let Some(before) = before.filter(|&b| !holds(b)) {
+        cache
+            .reference(
+                &format!("{REWOUND}{before}"),
+                before,
+                true,
+                "sqlgit: rewound",
+            )
+            .context("keep the snapshots the history remote lost")?;
+    }
+    for (name, id) in rewound_refs(cache) {
+        if holds(id)
+            && let Ok(mut r) = cache.find_reference(&name)
+        {
+            let _ = r.delete();
+        }
+    }
+    Ok(())
+}
+
+/// The [`REWOUND`] refs of the cache: (name, commit).
+fn rewound_refs(cache: &Repository) -> Vec<(String, Oid)> {
+    let Ok(refs) = cache.references_glob(&format!("{REWOUND}*")) else {
+        return Vec::new();
+    };
+    refs.flatten()
+        .filter_map(|r| Some((r.name().ok()?.to_string(), r.target()?)))
+        .collect()
+}
+
+/// The snapshots the cache keeps that the history remote lost when it was rewound (reachable
+/// from a [`REWOUND`] ref, not from the cache's main), newest first.
+pub fn lost(cache: &Repository) -> Vec<Oid> {
+    let mut walk = match cache.revwalk() {
+        Ok(w) => w,
+        Err(_) => return Vec::new(),
+    };
+    let mut any = false;
+    for (_, id) in rewound_refs(cache) {
+        any |= walk.push(id).is_ok();
+    }
+    if !any {
+        return Vec::new();
+    }
+    if let Ok(main) = cache.refname_to_id("refs/heads/main") {
+        let _ = walk.hide(main);
+    }
+    let _ = walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME);
+    walk.flatten().collect()
+}
+
+/// Forget the [`REWOUND`] refs (what they kept is back in local history, or given up).
+pub fn forget_rewound(store: &Store) {
+    if let Ok(cache) = Repository::open_bare(dir(store)) {
+        for (name, _) in rewound_refs(&cache) {
+            if let Ok(mut r) = cache.find_reference(&name) {
+                let _ = r.delete();
+            }
+        }
+    }
+}
+
+/// How many snapshots lost by the history remote the cache at `git_dir` keeps (see [`lost`]).
+pub fn lost_count(git_dir: &Path) -> usize {
+    Repository::open_bare(git_dir.join(DIR)).map_or(0, |c| lost(&c).len())
+}
+
 /// Delete the cache when it has not been used for `idle` (the caller holds the repository's
 /// lock). A reader that has it open keeps its files until it is done (unlinked, not gone).
 pub fn drop_if_idle(git_dir: &Path, idle: Duration, now: SystemTime) -> bool {
@@ -103,6 +182,13 @@ pub fn drop_if_idle(git_dir: &Path, idle: Duration, now: SystemTime) -> bool {
     if now.duration_since(used).unwrap_or_default() < idle {
         return false;
     }
+    // It may hold the only copy of snapshots the history remote lost: ones seen lost, or the
+    // history before a rewind that a push found and a re-root has not resolved yet.
+    let rerooting = Repository::open_bare(git_dir)
+        .is_ok_and(|r| r.refname_to_id(crate::remote::ONCE_CONFIRMED).is_ok());
+    if rerooting || lost_count(git_dir) > 0 {
+        return false;
+    }
     // Not under a reader's fetch.
     let Ok(Some(_fetching)) = super::lock::lock_file(&git_dir.join(LOCK), Duration::ZERO) else {
         return false;
@@ -113,4 +199,34 @@ pub fn drop_if_idle(git_dir: &Path, idle: Duration, now: SystemTime) -> bool {
         return false;
     }
     std::fs::remove_dir_all(&doomed).is_ok()
+}
+
+/// Copy the commit `id` and its tree (what the repository `to` lacks of it) from the cache into
+/// `to`, so a snapshot only the cache keeps can be re-committed there.
+pub fn copy_snapshot(cache: &Repository, to: &Repository, id: Oid) -> Result<()> {
+    let (from, into) = (cache.odb()?, to.odb()?);
+    let commit = cache.find_commit(id)?;
+    copy_tree(cache, &from, &into, commit.tree_id())?;
+    if !into.exists(id) {
+        into.write(git2::ObjectType::Commit, from.read(id)?.data())?;
+    }
+    Ok(())
+}
+
+/// Copy a tree after everything it names, so a tree that is there is always whole.
+fn copy_tree(cache: &Repository, from: &git2::Odb, into: &git2::Odb, tree: Oid) -> Result<()> {
+    if into.exists(tree) {
+        return Ok(());
+    }
+    for entry in cache.find_tree(tree)?.iter() {
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => copy_tree(cache, from, into, entry.id())?,
+            Some(git2::ObjectType::Blob) if !into.exists(entry.id()) => {
+                into.write(git2::ObjectType::Blob, from.read(entry.id())?.data())?;
+            }
+            _ => {}
+        }
+    }
+    into.write(git2::ObjectType::Tree, from.read(tree)?.data())?;
+    Ok(())
 }

@@ -135,7 +135,7 @@ impl Store {
                     "repository {shown}: its shallow file (where pruning cut the local history) \
                      cannot be read ({}): run `sqlgit snapshot --repo {}`, which repairs it",
                     e.message(),
-                    crate::shellword::path(dir)
+                    crate::shellword::repo(dir)
                 ),
                 false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
                 false => anyhow::anyhow!(
@@ -388,7 +388,7 @@ fn unopenable_hint(dir: &Path, e: &git2::Error) -> String {
         format!(
             ": only its config is left (a rebuilt machine?); a snapshot run builds it again \
              around that config (continuing the history remote), run: sqlgit snapshot --repo {}",
-            crate::shellword::path(dir)
+            crate::shellword::repo(dir)
         )
     } else if !dir.join("HEAD").exists() && dir.join("objects").is_dir() {
         format!(

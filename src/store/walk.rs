@@ -31,7 +31,7 @@ pub fn parent<'r>(commit: &Commit<'r>, dir: &Path) -> Result<Option<Commit<'r>>>
                  --repo {} --full",
                 short_id(id),
                 short_id(commit.id()),
-                crate::shellword::path(dir)
+                crate::shellword::repo(dir)
             )
         }
     }
@@ -76,6 +76,30 @@ pub fn grafts(repo: &git2::Repository) -> Vec<git2::Oid> {
         .lines()
         .filter_map(|l| git2::Oid::from_str(l.trim()).ok())
         .collect()
+}
+
+/// Take `ids` out of the `shallow` file: commits whose parents are here again (a re-root that
+/// put back the snapshots below a cut rewrote them to the same ids), or parentless ones a
+/// depth-1 fetch named.
+pub fn ungraft(repo: &git2::Repository, ids: &[git2::Oid]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let shallow = repo.path().join("shallow");
+    let grafted = grafts(repo);
+    if !grafted.iter().any(|g| ids.contains(g)) {
+        return Ok(());
+    }
+    let rest: Vec<String> = grafted
+        .into_iter()
+        .filter(|g| !ids.contains(g))
+        .map(|g| g.to_string())
+        .collect();
+    if rest.is_empty() {
+        return std::fs::remove_file(&shallow).context("remove the shallow file");
+    }
+    let tmp = repo.path().join("shallow.sqlgit-tmp");
+    std::fs::write(&tmp, rest.join("\n") + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &shallow))
+        .context("write the shallow file")
 }
 
 /// The oldest snapshot of the history from `head` when a graft cuts it there (pruning cut it,

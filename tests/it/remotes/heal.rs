@@ -115,3 +115,59 @@ fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
     fx.assert_latest(&latest);
     fx.assert_history(&history, 3);
 }
+
+/// The history remote was down for the last run before the machine died: that run's snapshot
+/// reached only the latest remote. The first run on the rebuilt machine keeps it — on top of
+/// the history remote's older tip, under the new snapshot — rather than force-pushing the
+/// latest remote over its only copy.
+#[test]
+fn a_rebuild_keeps_the_snapshot_only_the_latest_remote_got() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = [
+        "--history-remote",
+        &h_url,
+        "--latest-remote",
+        &l_url,
+        "--keep",
+        "2",
+    ];
+    fx.snapshot(&cron).success().assert_quiet();
+    fx.change();
+    fx.snapshot(&cron).success().assert_quiet();
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    let away = fx.env.path("history.away");
+    std::fs::rename(&history, &away).unwrap();
+    fx.change();
+    fx.snapshot(&cron).code_is(1);
+    let only = fx.git(
+        &latest,
+        &["log", "-1", "--format=%T %ct %s", "refs/heads/main"],
+    );
+    std::fs::rename(&away, &history).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert!(
+        run.stdout_str()
+            .contains("which the history remote never got"),
+        "{}",
+        run.stdout_str()
+    );
+    let id = printed_commit(&run);
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), id);
+    let below = fx.git(&history, &["log", "-1", "--format=%T %ct %s", "main^"]);
+    assert_eq!(
+        below, only,
+        "the latest remote's snapshot is kept in the history"
+    );
+    assert_eq!(fx.git(&history, &["rev-parse", "main~2"]), tip);
+    fx.assert_fsck(&history);
+    fx.assert_latest(&latest);
+    fx.change();
+    snapshot_run(&fx, &cron).success().assert_quiet();
+    fx.assert_history(&history, 5);
+}

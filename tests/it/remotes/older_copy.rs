@@ -212,3 +212,122 @@ fn a_rewound_history_remote_gets_back_every_kept_snapshot_it_lacks() {
     fx.snapshot(&cron).success().assert_quiet();
     fx.assert_history(&history, 5);
 }
+
+/// Six snapshots (`--keep 2`), `log --all` (the history cache now holds them all), then the
+/// history remote is restored from a backup four snapshots old: (history, cron flags, the trees
+/// of the six snapshots newest first, the ids of the two pruned here that the rewind lost).
+fn rewound_below_pruned_snapshots(
+    fx: &Fx,
+) -> (std::path::PathBuf, Vec<String>, String, [String; 2]) {
+    let history = fx.daemon.create_bare("history");
+    let cron: Vec<String> = ["--history-remote", &fx.daemon.url("history"), "--keep", "2"]
+        .map(String::from)
+        .into();
+    let flags: Vec<&str> = cron.iter().map(String::as_str).collect();
+    for i in 0..6 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&flags).success().assert_quiet();
+    }
+    let repo = fx.repo_arg();
+    fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    let trees = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
+    let lost = ["main~2", "main~3"].map(|r| fx.git(&history, &["rev-parse", r]));
+    fx.git(
+        &history,
+        &["update-ref", "refs/heads/main", "refs/heads/main~4"],
+    );
+    fx.git(&history, &["reflog", "expire", "--expire=now", "--all"]);
+    fx.git(&history, &["gc", "-q", "--prune=now"]);
+    (history, cron, trees, lost)
+}
+
+/// Make the history cache look unused for two hours (what `prune` checks).
+fn backdate_cache(fx: &Fx) {
+    let stamp = fx.repo.join("sqlgit-cache").join("sqlgit-used");
+    let mut cmd = fx.env.command("touch");
+    cmd.arg("-d").arg("2 hours ago").arg(&stamp);
+    fx.env.run(cmd, b"").success();
+}
+
+/// The rewind lost two snapshots pruned here, but the history cache still holds them: the
+/// printed `--reroot` puts them back on the remote (under the kept ones) instead of saying no
+/// copy is left, and every snapshot ever confirmed is on the remote again.
+#[test]
+fn a_reroot_puts_back_pruned_snapshots_the_history_cache_kept() {
+    let fx = Fx::new();
+    let (history, cron, trees, _) = rewound_below_pruned_snapshots(&fx);
+    let flags: Vec<&str> = cron.iter().map(String::as_str).collect();
+    fx.change();
+    let run = fx.snapshot(&flags);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr_str());
+    let fix = super::recovery::run_printed_command(&fx, &run.stderr_str()).success();
+    assert!(
+        !fix.stderr_str().contains("no copy is left") && !fix.stderr_str().contains("lost them"),
+        "{}",
+        fix.stderr_str()
+    );
+    assert!(
+        fix.stdout_str()
+            .contains("put back 2 snapshots pruned here"),
+        "{}",
+        fix.stdout_str()
+    );
+    let remote_trees = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
+    for tree in trees.lines() {
+        assert!(remote_trees.contains(tree), "{tree} lost:\n{remote_trees}");
+    }
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), fx.head());
+    fx.assert_fsck(&history);
+    backdate_cache(&fx);
+    fx.change();
+    fx.snapshot(&flags).success().assert_quiet();
+    fx.assert_history(&history, 8);
+}
+
+/// After the rewind, with the remote reachable, `log --all` marks the lost snapshots `cache`
+/// (not `remote`) and warns with the fix; the cache holding them outlives an hour unused and a
+/// cron run's prune, so `cat` still reads them.
+#[test]
+fn log_all_marks_snapshots_a_rewound_history_remote_lost() {
+    let fx = Fx::new();
+    let (_history, cron, _, lost) = rewound_below_pruned_snapshots(&fx);
+    let repo = fx.repo_arg();
+    let log = fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    for id in &lost {
+        let line = log
+            .stdout_str()
+            .lines()
+            .find(|l| l.starts_with(&id[..12]))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{id} not listed:\n{}", log.stdout_str()));
+        assert!(
+            line.contains(" cache ") && !line.contains("remote"),
+            "{line}"
+        );
+    }
+    assert!(
+        log.stderr_str().contains("no longer has 2 snapshots")
+            && log.stderr_str().contains("--reroot"),
+        "{}",
+        log.stderr_str()
+    );
+    let json = fx
+        .sqlgit(&["log", "--all", "--json", "--repo", &repo])
+        .success();
+    let entries: serde_json::Value = serde_json::from_str(&json.stdout_str()).unwrap();
+    let gone = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == lost[0].as_str())
+        .unwrap();
+    assert_eq!(gone["remote"], false, "{gone}");
+    backdate_cache(&fx);
+    let flags: Vec<&str> = cron.iter().map(String::as_str).collect();
+    fx.change();
+    fx.snapshot(&flags).code_is(1);
+    let cat = fx.sqlgit(&["cat", &lost[0], "--repo", &repo]).success();
+    assert!(cat.stdout_str().contains("row 4"), "{}", cat.stdout_str());
+}
