@@ -86,6 +86,18 @@ fn a_database_name_at_the_limit_restores_to_and_into() {
         list_dir(env.root()).iter().all(|n| !n.starts_with(".a")),
         "no temporary left"
     );
+    // A name whose `-journal` could not exist (255 bytes with it): restored to, too.
+    let longest = env.path(format!("{}.db", "b".repeat(249)));
+    sg(
+        &env,
+        T0 + 30,
+        &["restore", "--repo", &r, "--to", &s(&longest)],
+    )
+    .success();
+    let rows = env
+        .sqlite3(&longest, "SELECT count(*) FROM t;")
+        .stdout_str();
+    assert_eq!(rows.trim(), "2");
 }
 
 /// `--into` a file whose header is damaged (SQLite cannot read it) fails in one line naming

@@ -329,3 +329,39 @@ fn a_live_git_commands_ref_locks_are_left_alone() {
     );
     assert_fsck_clean(&env, &repo);
 }
+
+/// A killed run's git lock (`refs/heads/main.lock`, made while it held the repository's lock)
+/// is removed by whatever command takes the lock next — an `init` too, which used to overwrite
+/// the killed run's record so that every later run waited for the lock and failed.
+#[test]
+fn an_init_after_a_killed_run_removes_the_git_lock_it_left() {
+    let env = TestEnv::new();
+    let db = env.fixture_db("demo");
+    let repo = env.path("repo");
+    snapshot_commit(&env, &db, &repo, Some(T));
+    // As a run killed while moving the branch leaves them: its record (no `ended`), the
+    // branch's lock made while it ran, its last heartbeat after that.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let record = repo.join("sqlgit.lock");
+    std::fs::write(&record, format!("4194000 {} beat\n", now - 5)).unwrap();
+    std::fs::write(repo.join("refs/heads/main.lock"), "0000\n").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::File::options()
+        .write(true)
+        .open(&record)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let repo_arg = repo.display().to_string();
+    env.sqlgit(&["init", "--repo", &repo_arg, "--keep", "5"])
+        .success();
+    assert!(
+        !repo.join("refs/heads/main.lock").exists(),
+        "the killed run's lock is gone"
+    );
+    sql(&env, &db, "UPDATE authors SET name = name || '?';");
+    snapshot_run(&env, &db, &repo, Some(T + 100), &["--lock-timeout", "1s"]).success();
+}
