@@ -152,7 +152,8 @@ fn span(file: &File) -> Option<Span> {
     let end = if marks.contains(&"ended") {
         // It let go then. A file made just after gets a time from the kernel's coarse clock,
         // some milliseconds behind the precise one this was written with.
-        last.checked_sub(ENDED_MARGIN)?
+        // (A run shorter than that: an empty span at its start.)
+        last.checked_sub(ENDED_MARGIN)?.max(start)
     } else if marks.contains(&"beat") {
         // Killed: within a beat of its last one, give or take a thread scheduled late.
         last + 3 * BEAT
@@ -363,7 +364,7 @@ mod tests {
         // A file made just after it let go may have a time a little before (a coarse clock).
         assert_eq!(
             span.end,
-            ended - ENDED_MARGIN,
+            (ended - ENDED_MARGIN).max(span.start),
             "a run that let go ended then"
         );
         assert!(span.start <= span.end);
