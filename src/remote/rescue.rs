@@ -18,8 +18,9 @@ use crate::store::Store;
 const FETCHED_LATEST: &str = "refs/sqlgit/fetched-latest";
 
 /// The latest remote's main, fetched here (depth 1), when it is a snapshot of `folders` that
-/// the history remote (whose main is `tip`, here) lacks: newer than `tip` and not a copy of a
-/// snapshot of local history. None when there is no such snapshot, or the latest remote cannot
+/// the history remote (whose main is `tip`, here) lacks: not in its history (asked through the
+/// history cache; when that cannot be fetched, dated after `tip`), nor a copy of a snapshot
+/// of local history. None when there is no such snapshot, or the latest remote cannot
 /// be asked (its push fails in this run too).
 pub(super) fn latest_only(
     store: &mut Store,
@@ -57,12 +58,77 @@ pub(super) fn latest_only(
     let tip = store.repo.find_commit(tip)?;
     let ours = crate::store::is_snapshot_tree(&store.repo, &theirs.tree()?)
         && super::recover::holds_one_of(store, main, folders).is_ok();
-    let newer = theirs.time().seconds() > tip.time().seconds() && theirs.tree_id() != tip.tree_id();
     let known = match store.head()? {
         Some(head) => copies_an_ancestor(store, &head, &theirs),
         None => false,
     };
-    Ok((ours && newer && !known && theirs.parent_count() == 0).then_some(main))
+    if !ours || known || theirs.parent_count() != 0 || theirs.tree_id() == tip.tree_id() {
+        return Ok(None);
+    }
+    // Whether the history remote has it is what matters, not the clocks: one that ran fast
+    // dates a snapshot it has after its tip, a corrected one dates a snapshot it lacks before.
+    // Its whole history is fetched into the history cache to ask; if that fails, only a
+    // snapshot dated after its tip is taken for one it lacks.
+    match history_has(store, settings, options, &theirs) {
+        Ok(has) => Ok((!has).then_some(main)),
+        Err(_) => Ok((theirs.time().seconds() > tip.time().seconds()).then_some(main)),
+    }
+}
+
+/// Whether the history remote's history holds the snapshot `theirs` is a copy of (same tree,
+/// author, committer and message), fetched into the history cache.
+fn history_has(
+    store: &Store,
+    settings: &Settings,
+    options: &Options,
+    theirs: &Commit,
+) -> Result<bool> {
+    let url = settings
+        .history_remote
+        .as_deref()
+        .context("no history remote")?;
+    let _fetching = crate::store::cache::lock_for_fetch(store)?;
+    let dir = crate::store::cache::create(store)?;
+    let main = super::fetch_history(&dir, url, options)?;
+    let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
+    let mut walk = cache.revwalk()?;
+    walk.push(main)?;
+    for id in walk {
+        let c = cache.find_commit(id?)?;
+        if same_snapshot(&c, theirs) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the history cache (as last fetched) holds the snapshot `theirs` is a copy of: one
+/// the history remote has, which a newer snapshot here may replace whatever its date (a clock
+/// that ran fast when it was taken).
+fn in_history_cache(store: &Store, theirs: &Commit) -> bool {
+    let Ok(cache) = crate::store::cache::open(store) else {
+        return false;
+    };
+    let Ok(main) = cache.refname_to_id("refs/heads/main") else {
+        return false;
+    };
+    let Ok(mut walk) = cache.revwalk() else {
+        return false;
+    };
+    if walk.push(main).is_err() {
+        return false;
+    }
+    walk.flatten()
+        .filter_map(|id| cache.find_commit(id).ok())
+        .any(|c| same_snapshot(&c, theirs))
+}
+
+/// Whether two commits are copies of one snapshot (as the latest copy is made).
+fn same_snapshot(c: &Commit, theirs: &Commit) -> bool {
+    c.tree_id() == theirs.tree_id()
+        && c.committer().when() == theirs.committer().when()
+        && c.author().when() == theirs.author().when()
+        && c.message_raw_bytes() == theirs.message_raw_bytes()
 }
 
 /// `latest` (the latest remote's parentless copy) re-committed on top of `tip`.
@@ -117,7 +183,9 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
         return Ok(());
     }
     let theirs = repo.find_commit(main)?;
-    if theirs.time().seconds() <= head.time().seconds() || copies_an_ancestor(store, head, &theirs)
+    if theirs.time().seconds() <= head.time().seconds()
+        || copies_an_ancestor(store, head, &theirs)
+        || in_history_cache(store, &theirs)
     {
         return Ok(());
     }
@@ -140,12 +208,7 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
 /// snapshot this history has already gone past, whatever the clocks said (one that ran fast,
 /// then a rebuilt machine that lost the record of what it pushed).
 pub(super) fn copies_an_ancestor(store: &Store, head: &Commit, theirs: &Commit) -> bool {
-    let same = |c: &Commit| {
-        c.tree_id() == theirs.tree_id()
-            && c.committer().when() == theirs.committer().when()
-            && c.author().when() == theirs.author().when()
-            && c.message_raw_bytes() == theirs.message_raw_bytes()
-    };
+    let same = |c: &Commit| same_snapshot(c, theirs);
     let Ok(mut walk) = store.repo.revwalk() else {
         return false;
     };

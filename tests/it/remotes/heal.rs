@@ -171,3 +171,73 @@ fn a_rebuild_keeps_the_snapshot_only_the_latest_remote_got() {
     snapshot_run(&fx, &cron).success().assert_quiet();
     fx.assert_history(&history, 5);
 }
+
+/// `sqlgit snapshot app.db --repo app.sqlgit CRON…` with `SQLGIT_NOW` at `now`.
+fn snapshot_at(fx: &Fx, cron: &[&str], now: u64) -> crate::env::Run {
+    let db = fx.db.display().to_string();
+    let repo = fx.repo_arg();
+    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
+    args.extend_from_slice(cron);
+    let now = now.to_string();
+    fx.sqlgit_with(&args, &[("SQLGIT_NOW", now.as_str())], super::RUN_LIMIT)
+        .0
+}
+
+/// Whether the history remote has the latest remote's snapshot decides, not the clocks: one
+/// only the latest remote got is kept though a slow clock dated it before the history
+/// remote's tip; one a fast clock dated after the tip, which the history remote has, is not
+/// put on top again after a rebuild.
+#[test]
+fn a_rebuild_asks_the_history_remote_not_the_clock() {
+    // Only the latest remote got it, dated an hour before the history remote's tip.
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success();
+    fx.change();
+    fx.snapshot(&cron).success();
+    let away = fx.env.path("history.away");
+    std::fs::rename(&history, &away).unwrap();
+    fx.change();
+    snapshot_at(&fx, &cron, fx.now.get() - 3600).code_is(1);
+    std::fs::rename(&away, &history).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    let run = fx.snapshot(&cron).success();
+    assert!(
+        run.stdout_str()
+            .contains("which the history remote never got"),
+        "{}",
+        run.stdout_str()
+    );
+    fx.assert_history(&history, 4);
+    fx.assert_latest(&latest);
+
+    // A fast clock's snapshot reached both remotes; the next run's reached only the history
+    // remote (the latest remote was away): after a rebuild it is not put on top again.
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success();
+    fx.change();
+    snapshot_at(&fx, &cron, fx.now.get() + 86400).success();
+    let away = fx.env.path("latest.away");
+    std::fs::rename(&latest, &away).unwrap();
+    fx.change();
+    fx.snapshot(&cron).code_is(1);
+    std::fs::rename(&away, &latest).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    fx.change();
+    let run = fx.snapshot(&cron).success();
+    assert!(
+        !run.stdout_str().contains("never got"),
+        "{}",
+        run.stdout_str()
+    );
+    fx.assert_history(&history, 4);
+    fx.assert_latest(&latest);
+}
