@@ -433,17 +433,8 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<Rero
     let mut parent = onto;
     let mut written = Vec::new();
     for old in &rewrite {
-        let tree = old.tree()?;
         let parents: Vec<&Commit> = parent.iter().collect();
-        let message = old.message_raw().unwrap_or_default();
-        let id = repo.commit(
-            None,
-            &old.author(),
-            &old.committer(),
-            message,
-            &tree,
-            &parents,
-        )?;
+        let id = super::rescue::recommit(repo, old, &parents)?;
         written.push(id);
         parent = Some(repo.find_commit(id)?);
     }

@@ -91,15 +91,20 @@ fn history_has(
     let dir = crate::store::cache::create(store)?;
     let main = super::fetch_history(&dir, url, options)?;
     let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
-    let mut walk = cache.revwalk()?;
-    walk.push(main)?;
-    for id in walk {
-        let c = cache.find_commit(id?)?;
-        if same_snapshot(&c, theirs) {
-            return Ok(true);
-        }
+    Ok(holds_copy(&cache, main, theirs))
+}
+
+/// Whether `main`'s history in `repo` holds the snapshot `theirs` is a copy of.
+fn holds_copy(repo: &git2::Repository, main: Oid, theirs: &Commit) -> bool {
+    let Ok(mut walk) = repo.revwalk() else {
+        return false;
+    };
+    if walk.push(main).is_err() {
+        return false;
     }
-    Ok(false)
+    walk.flatten()
+        .filter_map(|id| repo.find_commit(id).ok())
+        .any(|c| same_snapshot(&c, theirs))
 }
 
 /// Whether the history cache (as last fetched) holds the snapshot `theirs` is a copy of: one
@@ -109,18 +114,9 @@ fn in_history_cache(store: &Store, theirs: &Commit) -> bool {
     let Ok(cache) = crate::store::cache::open(store) else {
         return false;
     };
-    let Ok(main) = cache.refname_to_id("refs/heads/main") else {
-        return false;
-    };
-    let Ok(mut walk) = cache.revwalk() else {
-        return false;
-    };
-    if walk.push(main).is_err() {
-        return false;
-    }
-    walk.flatten()
-        .filter_map(|id| cache.find_commit(id).ok())
-        .any(|c| same_snapshot(&c, theirs))
+    cache
+        .refname_to_id("refs/heads/main")
+        .is_ok_and(|main| holds_copy(&cache, main, theirs))
 }
 
 /// Whether two commits are copies of one snapshot (as the latest copy is made).
@@ -134,8 +130,12 @@ fn same_snapshot(c: &Commit, theirs: &Commit) -> bool {
 /// `latest` (the latest remote's parentless copy) re-committed on top of `tip`.
 pub(super) fn on_top(store: &Store, latest: Oid, tip: Oid) -> Result<Oid> {
     let repo = &store.repo;
-    let old = repo.find_commit(latest)?;
-    let parent = repo.find_commit(tip)?;
+    recommit(repo, &repo.find_commit(latest)?, &[&repo.find_commit(tip)?])
+}
+
+/// `old` committed again (same tree, author, committer and message) on `parents`: with the
+/// same parents, the same commit.
+pub(super) fn recommit(repo: &git2::Repository, old: &Commit, parents: &[&Commit]) -> Result<Oid> {
     let message = old.message_raw().unwrap_or_default();
     let id = repo.commit(
         None,
@@ -143,7 +143,7 @@ pub(super) fn on_top(store: &Store, latest: Oid, tip: Oid) -> Result<Oid> {
         &old.committer(),
         message,
         &old.tree()?,
-        &[&parent],
+        parents,
     )?;
     Ok(id)
 }
@@ -208,14 +208,5 @@ pub(super) fn refuse_older_latest(store: &Store, head: &Commit, main: Oid) -> Re
 /// snapshot this history has already gone past, whatever the clocks said (one that ran fast,
 /// then a rebuilt machine that lost the record of what it pushed).
 pub(super) fn copies_an_ancestor(store: &Store, head: &Commit, theirs: &Commit) -> bool {
-    let same = |c: &Commit| same_snapshot(c, theirs);
-    let Ok(mut walk) = store.repo.revwalk() else {
-        return false;
-    };
-    if walk.push(head.id()).is_err() {
-        return false;
-    }
-    walk.flatten()
-        .filter_map(|id| store.repo.find_commit(id).ok())
-        .any(|c| same(&c))
+    holds_copy(&store.repo, head.id(), theirs)
 }

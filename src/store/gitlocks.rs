@@ -73,10 +73,10 @@ fn made(path: &Path) -> Option<SystemTime> {
         .ok()
 }
 
-/// Remove the git lock files the run before (`previous`) left, then wait up to `wait` for the
-/// others that are in the run's way; an error names one still there and what to do.
-pub fn clear(git_dir: &Path, previous: Option<Span>, wait: Duration) -> Result<()> {
-    remove_left(git_dir, previous);
+/// Wait up to `wait` for the git lock files in the run's way (those a killed run left are gone:
+/// [`remove_left`], when the repository's lock was taken); an error names one still there and
+/// what to do.
+pub fn wait_for_others(git_dir: &Path, wait: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
         let Some(path) = lock_files(git_dir)
@@ -145,10 +145,10 @@ mod tests {
         std::fs::create_dir_all(git.join("refs/heads")).unwrap();
         std::fs::create_dir_all(git.join("refs/tags")).unwrap();
         std::fs::write(git.join("refs/tags/keep.lock"), "x").unwrap();
-        clear(git, None, Duration::ZERO).unwrap();
+        wait_for_others(git, Duration::ZERO).unwrap();
         assert!(git.join("refs/tags/keep.lock").exists());
         std::fs::write(git.join("refs/heads/main.lock"), "x").unwrap();
-        let e = clear(git, None, Duration::from_millis(100)).unwrap_err();
+        let e = wait_for_others(git, Duration::from_millis(100)).unwrap_err();
         let e = format!("{e:#}");
         assert!(
             e.contains("another git command") && e.contains("main.lock"),

@@ -332,11 +332,11 @@ impl Store {
         self.repo.path().join("config")
     }
 
-    /// Remove what killed runs left: git's lock files made while the run before held `lock`
-    /// (see [`gitlocks`]; another git command's are left alone, and one in this run's way is
-    /// waited for up to `wait`, then fails it), and sqlgit's temporary files of processes that
-    /// are gone. The caller holds `lock`.
-    pub fn remove_stale_locks(&self, lock: &lock::Lock, wait: std::time::Duration) -> Result<()> {
+    /// Remove what killed runs left: sqlgit's temporary files of processes that are gone (git's
+    /// lock files a killed run left went when `_held` was taken: [`lock::lock`]); then wait up
+    /// to `wait` for another git command's lock in this run's way (see [`gitlocks`]), failing
+    /// the run past it. The caller holds `_held`.
+    pub fn remove_stale_locks(&self, _held: &lock::Lock, wait: std::time::Duration) -> Result<()> {
         let git_dir = self.repo.path();
         // Temporary state files of runs that were killed (`state::write_atomically`).
         if let Ok(entries) = std::fs::read_dir(git_dir) {
@@ -356,7 +356,7 @@ impl Store {
                 }
             }
         }
-        gitlocks::clear(git_dir, lock.previous(), wait)
+        gitlocks::wait_for_others(git_dir, wait)
     }
 
     /// Snapshots in local history.

@@ -101,14 +101,7 @@ fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success().assert_quiet();
     fx.change();
-    let db = fx.db.display().to_string();
-    let repo = fx.repo_arg();
-    let ahead = (fx.now.get() + 30 * 86400).to_string();
-    let mut args = vec!["snapshot", db.as_str(), "--repo", repo.as_str()];
-    args.extend_from_slice(&cron);
-    fx.sqlgit_with(&args, &[("SQLGIT_NOW", ahead.as_str())], super::RUN_LIMIT)
-        .0
-        .success();
+    snapshot_at(&fx, &cron, fx.now.get() + 30 * 86400).success();
     std::fs::remove_dir_all(&fx.repo).unwrap();
     fx.change();
     fx.snapshot(&cron).success().assert_quiet();
