@@ -110,7 +110,8 @@ pub fn error_line(err: &anyhow::Error) -> String {
     let hints = [
         // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
         (
-            line.contains(DISK_FULL) || line.contains("database or disk is full"),
+            (line.contains(DISK_FULL) || line.contains("database or disk is full"))
+                && !line.starts_with(crate::say::STDOUT_LOST),
             "the disk is full: free space, then run it again; a cron job picks up where it \
              stopped",
         ),

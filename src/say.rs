@@ -23,6 +23,10 @@ pub fn write_failed(e: &std::io::Error) {
     }
 }
 
+/// How a failed write to stdout starts its error line: the command's work is done (a snapshot
+/// committed, a file restored), only what it printed is lost, so running it again is no fix.
+pub const STDOUT_LOST: &str = "the command finished, but its output could not be written to stdout";
+
 /// Flush stdout; an error if it, or a line [`say!`] wrote before, could not be written (a full
 /// disk, `> /dev/full`): what a command printed must not be lost with exit 0.
 pub fn check_stdout() -> anyhow::Result<()> {
@@ -32,10 +36,9 @@ pub fn check_stdout() -> anyhow::Result<()> {
     }
     match WRITE_ERROR.load(Ordering::Relaxed) {
         0 => Ok(()),
-        -1 => Err(anyhow::anyhow!("write stdout: failed")),
+        -1 => Err(anyhow::anyhow!("{STDOUT_LOST}: failed")),
         code => {
-            Err(anyhow::Error::from(std::io::Error::from_raw_os_error(code))
-                .context("write stdout"))
+            Err(anyhow::Error::from(std::io::Error::from_raw_os_error(code)).context(STDOUT_LOST))
         }
     }
 }

@@ -24,7 +24,7 @@ pub fn completions(args: CompletionsArgs) -> Result<Exit> {
     let mut out = std::io::stdout().lock();
     out.write_all(&script)
         .and_then(|()| out.flush())
-        .context("write stdout")?;
+        .context(crate::say::STDOUT_LOST)?;
     Ok(Exit::Success)
 }
 

@@ -406,6 +406,24 @@ fn a_stdout_that_cannot_be_written_fails_the_command() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.is_empty(), "{args:?} into a closed pipe: {err}");
     }
+    // A snapshot whose report is lost was still taken: the line says so, and does not tell the
+    // user to free disk space and run it again.
+    env.sqlite3(&db, "INSERT INTO t VALUES (2);").success();
+    let mut cmd = sqlgit_cmd(&env, T0 + 60, &["snapshot", &s(&db), "--repo", &r], &[]);
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create("/dev/full").unwrap());
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the command finished, but its output could not be written")
+            && !err.contains("the disk is full"),
+        "{err}"
+    );
+    let log = sg(&env, T0 + 60, &["log", "--repo", &r])
+        .success()
+        .stdout_str();
+    assert_eq!(log.lines().count(), 2, "{log}");
 }
 
 /// `--keep 0` is refused (it would keep nothing); so is a duration of zero.
