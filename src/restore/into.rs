@@ -40,6 +40,23 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             target.display()
         ),
     }
+    // The snapshot is fixed now, by its commit id: the command printed for a failure must
+    // restore this one when it is run later, after more snapshots were taken.
+    let id;
+    let source = match *source {
+        Source::Snapshot { repo, when, db } => {
+            id = crate::timeline::Timeline::open(repo)?
+                .resolve(when)?
+                .to_string();
+            Source::Snapshot {
+                repo,
+                when: Some(&id),
+                db,
+            }
+        }
+        Source::File(file) => Source::File(file),
+    };
+    let source = &source;
     let fallback = fallback(source, target);
     let mut live = open(target, busy_timeout)?;
     // A file SQLite cannot read as a database (a damaged header) cannot be replaced in place.

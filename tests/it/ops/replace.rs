@@ -118,6 +118,12 @@ fn into_a_damaged_database_names_the_command_that_restores_it() {
         .nth(1)
         .unwrap_or_else(|| panic!("{line}"));
     assert!(printed.ends_with("app.db --force"), "{line}");
+    // It names the snapshot by its commit id: run after the next snapshot, it restores this one.
+    let id = git(&env, &env.path("app.sqlgit"), &["rev-parse", "main"]);
+    assert!(
+        printed.starts_with(&format!("sqlgit restore {id} ")),
+        "{line}"
+    );
     let args: Vec<&str> = printed.split_whitespace().skip(1).collect();
     sg(&env, T0 + 20, &args).success();
     let rows = env.sqlite3(&db, "SELECT count(*) FROM t;").stdout_str();
