@@ -211,9 +211,23 @@ fn remote_url(url: &str) -> String {
     }
 }
 
-/// humantime durations for clap.
+/// humantime durations for clap, up to 100 years (past that, adding one to a clock overflows).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))
+    const MAX_YEARS: u64 = 100;
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 5m, 1h 30m)"))?;
+    if d > Duration::from_secs(MAX_YEARS * 365 * 86_400) {
+        return Err(format!("too long: at most {MAX_YEARS} years"));
+    }
+    Ok(d)
+}
+
+/// `--busy-timeout DURATION`: SQLite counts it in milliseconds in a C int, up to 24 days.
+pub fn parse_busy_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.as_millis() > i32::MAX as u128 {
+        return Err("too long: SQLite waits at most 24 days (2^31 - 1 milliseconds)".into());
+    }
+    Ok(d)
 }
 
 /// `--keep N|DURATION`, or "" (forget the setting).

@@ -50,10 +50,10 @@ pub fn main_with_exit_code() -> ExitCode {
                     != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
         {
             let line = error::usage_line(&err.render().to_string());
-            eprintln!("sqlgit: {line}");
+            tell!("sqlgit: {line}");
             if let Some(repo) = cli::job_repo(std::env::args_os().skip(1)) {
                 for warning in job::record_usage_error(&repo, &line) {
-                    eprintln!("sqlgit: warning: {warning}");
+                    tell!("sqlgit: warning: {warning}");
                 }
             }
             return ExitCode::from(2);
@@ -70,7 +70,7 @@ pub fn main_with_exit_code() -> ExitCode {
     if let Err(err) = &result
         && !error::is_broken_pipe(err)
     {
-        eprintln!("sqlgit: {}", error::error_line(err));
+        tell!("sqlgit: {}", error::error_line(err));
     }
     error::exit_code(&result)
 }

@@ -185,7 +185,7 @@ fn remove_stale_tempdirs(tmp: &Path, stem: &str) {
             && crate::store::left_by_dead_process(pid);
         // On stderr: a query's answer is on stdout.
         if ours && stale && std::fs::remove_dir_all(e.path()).is_ok() && !crate::say::quiet() {
-            eprintln!(
+            tell!(
                 "note: removed {}, left by a run that was killed (process {pid})",
                 e.path().display()
             );

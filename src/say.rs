@@ -66,3 +66,12 @@ macro_rules! answer {
         }
     }};
 }
+
+/// `eprintln!` without its panic when stderr cannot be written (a log on a full disk,
+/// `2>/dev/full`, a closed pipe): the exit code stays the one the command's result gives.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

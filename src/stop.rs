@@ -204,10 +204,10 @@ pub fn stop(reason: &str) -> ! {
     let told = told_failure();
     match &told {
         // The failure hook already running carries the real cause: it finishes.
-        Some(line) => eprintln!("sqlgit: {line}\nsqlgit: {reason}"),
+        Some(line) => tell!("sqlgit: {line}\nsqlgit: {reason}"),
         None => {
             kill_hooks();
-            eprintln!("sqlgit: {reason}");
+            tell!("sqlgit: {reason}");
         }
     }
     for (_, path) in SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).iter() {

@@ -136,7 +136,7 @@ impl Timeline {
             let shown = crate::store::short_id(id);
             return match why {
                 Reach::Prefix => {
-                    eprintln!(
+                    tell!(
                         "sqlgit: warning: commit id {spec:?} names snapshot {shown} here, but the pruned \
                          snapshots could not be checked for it ({e:#}): give the full id to \
                          be sure"
@@ -188,7 +188,7 @@ impl Timeline {
             if !cache::holds(&self.store, boundary) {
                 return Err(e);
             }
-            eprintln!(
+            tell!(
                 "sqlgit: warning: {}: listing the history remote's snapshots as the local \
                  history cache last saw them",
                 crate::error::error_line(&e)
@@ -269,7 +269,7 @@ impl Timeline {
         let count = walk.count();
         let bytes = dir_size(&dir.join("objects")).saturating_sub(bytes_before);
         if !crate::say::quiet() && (count > 0 || before.is_none()) {
-            eprintln!(
+            tell!(
                 "fetched {count} snapshot{} ({}) from history remote {shown} into {}",
                 if count == 1 { "" } else { "s" },
                 human_bytes(bytes),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{db_path, parse_duration};
+use crate::cli::{db_path, parse_busy_timeout};
 use crate::diff::{Format, LiveDb, Request, diff};
 use crate::error::{Exit, is_broken_pipe, one_line, usage};
 
@@ -28,7 +28,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "DB", conflicts_with = "to", value_parser = db_path())]
     pub live: Option<PathBuf>,
     /// With --live: how long to wait for the database's writers (e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_busy_timeout,
           requires = "live")]
     pub busy_timeout: Duration,
     /// The sqlgit repository.
@@ -78,12 +78,15 @@ pub fn run(args: DiffArgs) -> Result<Exit> {
         format,
     };
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = diff(&req, &mut out).and_then(|(differ, warnings)| {
-        out.flush()?;
-        for w in warnings {
-            eprintln!("sqlgit: warning: {w}");
-        }
-        Ok(differ)
+    // A panic is an error too, which `diff` says with exit 2 (not 1, "they differ").
+    let result = crate::panics::caught(|| {
+        diff(&req, &mut out).and_then(|(differ, warnings)| {
+            out.flush()?;
+            for w in warnings {
+                tell!("sqlgit: warning: {w}");
+            }
+            Ok(differ)
+        })
     });
     match result {
         Ok(false) => Ok(Exit::Success),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::{FilterArgs, db_path, parse_duration};
+use crate::cli::{FilterArgs, db_path, parse_busy_timeout};
 use crate::dump::{self, Filters, source};
 use crate::error::Exit;
 use crate::output::Output;
@@ -22,7 +22,7 @@ pub struct DumpArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// How long to wait for a writer's lock before giving up (e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_busy_timeout)]
     pub busy_timeout: Duration,
     #[command(flatten)]
     pub filters: FilterArgs,
@@ -54,11 +54,11 @@ pub fn run(args: DumpArgs) -> Result<Exit> {
         Ok((_, converted)) => {
             out.finish()?;
             for line in converted {
-                eprintln!("sqlgit: warning: {line}");
+                tell!("sqlgit: warning: {line}");
             }
             // Read again after the dump's transaction: a warning, not a promise.
             for line in dump::strictdefault::unrestorable(&conn, &filters).unwrap_or_default() {
-                eprintln!("sqlgit: warning: this dump cannot be restored: {line}");
+                tell!("sqlgit: warning: this dump cannot be restored: {line}");
             }
             Ok(Exit::Success)
         }

@@ -63,18 +63,21 @@ pub fn run(args: HistoryArgs) -> Result<Exit> {
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = BufWriter::new(stdout.lock());
-    let result = history(&req).and_then(|found| {
-        for w in &found.warnings {
-            eprintln!("sqlgit: warning: {w}");
-        }
-        if args.json {
-            let list: Vec<JsonEvent> = found.events.iter().map(event_json).collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-        } else {
-            human(&args, &found.events, found.searched, color, &mut out)?;
-        }
-        out.flush()?;
-        Ok(!found.events.is_empty())
+    // A panic is an error too, which `history` says with exit 2 (not 1, "no change found").
+    let result = crate::panics::caught(|| {
+        history(&req).and_then(|found| {
+            for w in &found.warnings {
+                tell!("sqlgit: warning: {w}");
+            }
+            if args.json {
+                let list: Vec<JsonEvent> = found.events.iter().map(event_json).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                human(&args, &found.events, found.searched, color, &mut out)?;
+            }
+            out.flush()?;
+            Ok(!found.events.is_empty())
+        })
     });
     match result {
         Ok(true) => Ok(Exit::Success),

@@ -72,7 +72,7 @@ pub fn run(args: InitArgs) -> Result<Exit> {
         Ok((notes, dropped))
     })?;
     for line in dropped {
-        eprintln!("sqlgit: warning: {line}");
+        tell!("sqlgit: warning: {line}");
     }
     for note in notes {
         say!("note: {note}");

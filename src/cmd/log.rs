@@ -100,7 +100,7 @@ pub fn run(args: LogArgs) -> Result<Exit> {
             .iter()
             .filter_map(|id| timeline.repo().find_commit(*id).ok());
         let newest = newest.max_by_key(|c| c.time().seconds()).map(|c| c.id());
-        eprintln!(
+        tell!(
             "sqlgit: warning: the history remote no longer has {} snapshot{} pruned here (it \
              was rewound; the newest: {}, listed as `cache`): only the local history cache {} \
              keeps {}; put {} back on the remote, run: {}",

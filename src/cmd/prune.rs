@@ -55,7 +55,7 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     match crate::job::prune_now(&mut store, &settings, heard)? {
         Pruned::Done(report) => {
             if let Some(w) = crate::job::clock_ahead_line(&report) {
-                eprintln!("sqlgit: warning: {w}");
+                tell!("sqlgit: warning: {w}");
             }
             super::prune_lines(&report, dir_size(&store.path))
         }

@@ -44,7 +44,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         Ok(lock) => lock,
         Err(report) => {
             for w in &report.warnings {
-                eprintln!("sqlgit: warning: {w}");
+                tell!("sqlgit: warning: {w}");
             }
             return Err(report.error.expect("a lock error"));
         }
@@ -70,7 +70,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         .is_none_or(|killed| killed.push)
         && let Err(e) = crate::state::mark_started(&path, crate::when::unix_now(), true)
     {
-        eprintln!("sqlgit: warning: {}", crate::error::error_line(&e));
+        tell!("sqlgit: warning: {}", crate::error::error_line(&e));
     }
     crate::job::record_push_if_stopped(&path, &settings, started);
     let pushed = push(&mut store, &settings, args.reroot);
@@ -79,7 +79,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         Err(e) => (Some(e), Vec::new()),
     };
     for w in crate::job::record_push(&store, &settings, error.as_ref(), &results, started) {
-        eprintln!("sqlgit: warning: {w}");
+        tell!("sqlgit: warning: {w}");
     }
     if let Some(e) = error {
         return Err(e);
@@ -97,7 +97,7 @@ pub fn run(args: PushArgs) -> Result<Exit> {
                 p.record.url
             ),
             None => {}
-            Some(cause) => eprintln!(
+            Some(cause) => tell!(
                 "sqlgit: push to {} remote {}: {cause}",
                 p.role.name(),
                 p.record.url
@@ -149,7 +149,7 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
         if let Some(lost) = done.lost {
             // Loud: on stderr too, so cron mails it.
             let kept = crate::store::cache::holds(store, lost);
-            eprintln!(
+            tell!(
                 "warning: snapshots pruned here after the history remote confirmed them (the \
                  newest: {lost}) are no longer on it either: the rewind lost them, and {}",
                 if kept {

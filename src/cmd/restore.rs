@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::cli::{db_path, parse_duration};
+use crate::cli::{db_path, parse_busy_timeout};
 use crate::error::Exit;
 use crate::restore::{Source, restore_into, restore_to};
 
@@ -36,7 +36,7 @@ pub struct RestoreArgs {
     pub into: Option<PathBuf>,
     /// With --into: how long to wait for the database's writers (e.g. 30s, 2m). Refused with
     /// --to, where it would do nothing.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_busy_timeout,
           conflicts_with = "to")]
     pub busy_timeout: Duration,
     /// The database's folder, when the repository holds several.
@@ -58,7 +58,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
         (Some(into), _) => {
             let done = restore_into(&source, into, args.busy_timeout)?;
             for w in &done.warnings {
-                eprintln!("sqlgit: warning: {w}");
+                tell!("sqlgit: warning: {w}");
             }
             say!(
                 "restored {} into {}; its old content is in {}",
@@ -70,7 +70,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
         (None, Some(to)) => {
             let (what, warnings) = restore_to(&source, to, args.force)?;
             for w in &warnings {
-                eprintln!("sqlgit: warning: {w}");
+                tell!("sqlgit: warning: {w}");
             }
             say!("restored {what} to {}", to.display());
         }

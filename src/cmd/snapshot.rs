@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{
-    FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, db_path, flags, parse_duration,
+    FilterArgs, JobArgs, KeepArgs, RemoteArgs, check_db_paths, db_path, flags, parse_busy_timeout,
+    parse_duration,
 };
 use crate::error::Exit;
 use crate::job::{self, Report, Request};
@@ -27,7 +28,7 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "DIR")]
     pub repo: PathBuf,
     /// How long to wait for a writer's lock on the database.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_busy_timeout)]
     pub busy_timeout: Duration,
     /// How long to wait for another sqlgit run on the same repository to finish.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -75,11 +76,11 @@ pub fn run(args: SnapshotArgs) -> Result<Exit> {
         print(&report);
     }
     for w in &report.warnings {
-        eprintln!("sqlgit: warning: {w}");
+        tell!("sqlgit: warning: {w}");
     }
     for p in report.pushes.iter().filter(|p| !p.record.ok) {
         let cause = p.record.error.as_deref().unwrap_or_default();
-        eprintln!(
+        tell!(
             "sqlgit: push to {} remote {}: {cause}",
             p.role.name(),
             p.record.url

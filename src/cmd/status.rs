@@ -117,7 +117,7 @@ pub fn run(args: StatusArgs) -> Result<Exit> {
     }
     // Unhealthy is an error: said on stderr even with --quiet (cron mails it).
     for p in problems {
-        eprintln!("sqlgit: {}: {p}", store.path.display());
+        tell!("sqlgit: {}: {p}", store.path.display());
     }
     Ok(if problems.is_empty() {
         Exit::Success

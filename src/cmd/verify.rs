@@ -58,7 +58,7 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
     let report = crate::verify::verify(repo, &commit, &folders)?;
     // Warnings mean the check is not a full pass: said on stderr even with --quiet.
     for w in &report.warnings {
-        eprintln!("sqlgit: warning: {w}");
+        tell!("sqlgit: warning: {w}");
     }
     let restores = match &report.sqlite3 {
         Some(cli) => format!("restored with {} and in-process", cli.display()),

@@ -111,6 +111,7 @@ struct Reader<'a> {
 
 /// Find the row's history.
 pub fn history(req: &Request) -> Result<Found> {
+    crate::failpoint::panic_at("history");
     let mut timeline = Timeline::open(req.repo)?;
     let until = timeline.resolve(req.until)?;
     let mut warnings = Vec::new();

@@ -75,6 +75,7 @@ pub struct LiveDb<'a> {
 /// Write the diff to `out`; returns whether the two sides differ (nothing is written when they
 /// do not), and warnings for the caller to show.
 pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
+    crate::failpoint::panic_at("diff");
     if let Some(live) = &req.live {
         return diff_live(req, live, out);
     }

@@ -183,7 +183,7 @@ pub(super) fn record_if_stopped(
         };
         stopped.finish(&settings, &mut report, started);
         for w in fold_warnings(report.warnings) {
-            eprintln!("sqlgit: warning: {w}");
+            tell!("sqlgit: warning: {w}");
         }
     });
     crate::stop::watch_signals();
@@ -202,7 +202,7 @@ pub fn record_push_if_stopped(repo: &Path, settings: &Settings, started: Instant
         }
         let error = anyhow::anyhow!("{reason}");
         for w in fold_warnings(record_push(&store, &settings, Some(&error), &[], started)) {
-            eprintln!("sqlgit: warning: {w}");
+            tell!("sqlgit: warning: {w}");
         }
     });
     crate::stop::watch_signals();

@@ -345,7 +345,7 @@ pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
         if !warn {
             return Ok(());
         }
-        eprintln!(
+        tell!(
             "sqlgit: warning: cannot tell whether another process has {} open (/proc is not \
              readable); replacing it anyway",
             target.display()

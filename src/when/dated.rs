@@ -86,7 +86,7 @@ pub(super) fn warn_if_misdated(chain: &[Dated], picked: usize, secs: i64) {
         return;
     }
     let d = &chain[bad];
-    eprintln!(
+    tell!(
         "sqlgit: warning: the time {} gives snapshot {} by the order of runs: snapshot {} is \
          misdated by a wrong clock ({}; counted as taken at {}); name a snapshot by commit id \
          to be sure",

@@ -446,3 +446,89 @@ fn keep_zero_is_refused_as_a_count_and_as_a_duration() {
         );
     }
 }
+
+/// A stderr that cannot be written (a log on a full disk) changes no exit code: a run that
+/// succeeded with a warning exits 0, a usage error 2, a failure 1 (not 101, a panic's).
+#[test]
+fn a_stderr_that_cannot_be_written_keeps_the_exit_codes() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let (d, r) = (s(&db), s(&env.path("r")));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    env.sqlite3(&db, "INSERT INTO t VALUES (2);").success();
+    let cases: [(&[&str], i32); 4] = [
+        // A success hook that fails is a warning.
+        (&["snapshot", "--repo", &r, "--on-success", "exit 3"], 0),
+        (&["diff", "nosuchpoint", "--repo", &r], 2),
+        (&["cat", "nosuchpoint", "--repo", &r], 1),
+        (
+            &["history", "t", "1", "--repo", &r, "--since", "nosuchpoint"],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        let mut cmd = sqlgit_cmd(&env, T0 + 60, args, &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create("/dev/full").unwrap());
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
+
+/// A panic in `diff` or `history` is an error like their others: exit 2, which scripts do not
+/// take for "the snapshots differ" or "no change found" (1).
+#[test]
+fn a_panic_in_diff_or_history_exits_2() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    let (d, r) = (s(&db), s(&env.path("r")));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    for (point, args) in [
+        ("diff", vec!["diff", "main", "--repo", &r]),
+        ("history", vec!["history", "t", "1", "--repo", &r]),
+    ] {
+        let run = sg_vars(&env, T0, &args, &[("SQLGIT_FAILPOINT", point)]);
+        let line = one_error_line(run, 2);
+        assert!(line.contains("failed to spawn thread"), "{line}");
+    }
+}
+
+/// Durations past what SQLite (a C int of milliseconds) or a clock holds are refused when the
+/// command line is read, naming the limit (exit 2), not found out later as an internal error.
+#[test]
+fn durations_past_their_limits_are_usage_errors() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x);");
+    let (d, r) = (s(&db), s(&env.path("r")));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    let cases: [&[&str]; 5] = [
+        &["snapshot", "--repo", &r, "--busy-timeout", "25days"],
+        &["dump", &d, "--busy-timeout", "25days"],
+        &[
+            "diff",
+            "--live",
+            &d,
+            "--repo",
+            &r,
+            "--busy-timeout",
+            "25days",
+        ],
+        &[
+            "restore",
+            "--repo",
+            &r,
+            "--into",
+            &d,
+            "--busy-timeout",
+            "25days",
+        ],
+        &["snapshot", "--repo", &r, "--lock-timeout", "1000years"],
+    ];
+    for args in cases {
+        let line = one_error_line(sg(&env, T0, args), 2);
+        assert!(line.contains("too long: "), "{args:?}: {line}");
+    }
+    // 24 days is taken.
+    sg(&env, T0, &["dump", &d, "--busy-timeout", "24days"]).success();
+}
