@@ -12,33 +12,54 @@ use rusqlite::config::DbConfig;
 pub const LINE: &str = ".dbconfig dqs_ddl on\n";
 
 /// Whether some schema statement of `conn`'s database (read in its current transaction) fails
-/// without double-quoted strings and works with them: each runs, in schema order, in two empty
-/// in-memory databases, one allowing them and one not. A statement the first cannot run either
-/// (an unknown module, a collation or function of the application's) tells nothing.
+/// without double-quoted strings and works with them. Each statement holding a `"` runs in two
+/// fresh in-memory databases, one allowing them and one not, after the CREATE statement of the table
+/// or view an index or trigger is on (a view or trigger body is not resolved when it is created). Fresh
+/// databases keep the cost linear in the schema: one database taking every statement in turn
+/// scans its whole `sqlite_schema` at each CREATE (10,000 tables of quoted names took 29 s and
+/// 129 MiB). A statement the first cannot run either (an unknown module, a collation or function
+/// of the application's) tells nothing.
 pub fn needed(conn: &Connection) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare(
-        "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL \
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
          AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
     )?;
-    let statements = stmt
+    let text = |r: &rusqlite::Row, i| -> rusqlite::Result<String> {
+        let bytes = r.get_ref(i)?.as_bytes().unwrap_or_default();
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    };
+    let objects = stmt
         .query_map([], |r| {
-            let sql = r.get_ref(0)?.as_bytes().unwrap_or_default();
-            Ok(String::from_utf8_lossy(sql).into_owned())
+            Ok((text(r, 0)?, text(r, 1)?, text(r, 2)?, text(r, 3)?))
         })?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    if !statements.iter().any(|s| s.contains('"')) {
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !objects.iter().any(|(.., sql)| sql.contains('"')) {
         return Ok(false);
     }
-    let open = |allow: bool| -> rusqlite::Result<Connection> {
+    let tables: std::collections::HashMap<&str, &str> = objects
+        .iter()
+        .filter(|(kind, ..)| kind == "table" || kind == "view")
+        .map(|(_, name, _, sql)| (name.as_str(), sql.as_str()))
+        .collect();
+    let open = |allow: bool, on: Option<&str>| -> rusqlite::Result<Connection> {
         let c = Connection::open_in_memory()?;
         c.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, allow)?;
         c.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, allow)?;
+        if let Some(table) = on {
+            let _ = c.execute_batch(table);
+        }
         Ok(c)
     };
-    let (with, without) = (open(true)?, open(false)?);
-    for sql in &statements {
-        let works = with.execute_batch(sql).is_ok();
-        if without.execute_batch(sql).is_err() && works && sql.contains('"') {
+    for (kind, _, on, sql) in &objects {
+        if !sql.contains('"') {
+            continue;
+        }
+        let table = match kind.as_str() {
+            "index" | "trigger" => tables.get(on.as_str()).copied(),
+            _ => None,
+        };
+        let works = open(true, table)?.execute_batch(sql).is_ok();
+        if works && open(false, table)?.execute_batch(sql).is_err() {
             return Ok(true);
         }
     }
@@ -68,6 +89,22 @@ mod tests {
         ));
         assert!(!needs(
             "CREATE TABLE t(a); CREATE VIEW v AS SELECT \"a\" FROM t;"
+        ));
+    }
+
+    #[test]
+    fn an_index_or_trigger_is_tried_on_its_table() {
+        // The index's table has no `"`; the index's WHERE holds a double-quoted string.
+        assert!(needs(
+            "CREATE TABLE a(x); CREATE TABLE t(a); CREATE INDEX i ON t(a) WHERE a <> \"x\";"
+        ));
+        // A quoted column name in an index is a name.
+        assert!(!needs(
+            "CREATE TABLE t(\"a b\"); CREATE INDEX i ON t(\"a b\") WHERE \"a b\" > 0;"
+        ));
+        assert!(!needs(
+            "CREATE TABLE t(\"a\"); CREATE TRIGGER g AFTER INSERT ON t BEGIN \
+             UPDATE t SET \"a\" = 1; END;"
         ));
     }
 }
