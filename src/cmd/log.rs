@@ -102,7 +102,7 @@ pub fn run(args: LogArgs) -> Result<Exit> {
         let newest = newest.max_by_key(|c| c.time().seconds()).map(|c| c.id());
         eprintln!(
             "sqlgit: warning: the history remote no longer has {} snapshot{} pruned here (it \
-             was rewound; the newest: {}, listed as `cache`): only the local history cache {} \
+             was rewound or emptied; the newest: {}, listed as `cache`): only the local history cache {} \
              keeps {}; put {} back on the remote, run: {}",
             lost.len(),
             if lost.len() == 1 { "" } else { "s" },
