@@ -87,8 +87,6 @@ fn recoverable(
     held: &Held,
     tip: Option<Oid>,
 ) -> Result<(Vec<Oid>, Option<Oid>)> {
-    let lost: std::collections::HashSet<Oid> =
-        crate::store::cache::lost(cache).into_iter().collect();
     let Some(mut oldest) = store.head()? else {
         return Ok((Vec::new(), None));
     };
@@ -102,15 +100,40 @@ fn recoverable(
         Some(tip) => Some(cache.find_commit(tip)?.time().seconds()),
         None => None,
     };
+    let newest_first = crate::store::cache::lost(cache);
+    let lost: std::collections::HashSet<Oid> = newest_first.iter().copied().collect();
     let (mut chain, mut unrecovered) = (Vec::new(), None);
+    let mut below = oldest.time().seconds();
     let mut next = parent_ids(&oldest).into_iter().next();
-    while let Some(id) = next.filter(|id| lost.contains(id) && !held.ids.contains(id)) {
+    loop {
+        let id = match next {
+            Some(id) if lost.contains(&id) => id,
+            // A snapshot neither here nor in the cache (pruned here before the cache last
+            // fetched): the lost ones older than it still go back, below the kept ones.
+            Some(id) if cache.find_commit(id).is_err() => {
+                let older = newest_first.iter().find(|&&l| {
+                    !held.ids.contains(&l)
+                        && cache
+                            .find_commit(l)
+                            .is_ok_and(|c| c.time().seconds() < below)
+                });
+                match older {
+                    Some(&l) => l,
+                    None => break,
+                }
+            }
+            _ => break,
+        };
+        if held.ids.contains(&id) {
+            break;
+        }
         let commit = cache.find_commit(id)?;
         if tip_time.is_some_and(|t| commit.time().seconds() < t) {
             unrecovered = Some(id);
             break;
         }
         chain.push(id);
+        below = commit.time().seconds();
         next = commit.parent_ids().next();
     }
     chain.reverse();

@@ -255,9 +255,11 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
     };
     let held = remote_holds(store, url, &options, onto)?;
     let (snapshots, left, rewound, lost) = reroot_onto(store, onto, &held)?;
-    if lost.is_none() {
+    match lost {
         // What the cache kept of the rewound history is back in local history.
-        crate::store::cache::forget_rewound(store);
+        None => crate::store::cache::forget_rewound(store),
+        // Only it and what is below it stay lost: the rest went back (as copies).
+        Some(lost) => crate::store::cache::keep_only_rewound(store, lost)?,
     }
     match onto {
         Some(tip) => {

@@ -200,6 +200,34 @@ pub fn forget_rewound(store: &Store) {
     }
 }
 
+/// After a re-root that put back all but `lost` and what is below it: the [`REWOUND`] refs make
+/// way for one at `lost`, so the copies put back are not counted as lost too. Nothing changes
+/// when the cache does not hold `lost`.
+pub fn keep_only_rewound(store: &Store, lost: Oid) -> Result<()> {
+    let Ok(cache) = Repository::open_bare(dir(store)) else {
+        return Ok(());
+    };
+    if cache.find_commit(lost).is_err() {
+        return Ok(());
+    }
+    cache
+        .reference(
+            &format!("{REWOUND}{lost}"),
+            lost,
+            true,
+            "sqlgit: still lost",
+        )
+        .context("keep the snapshots the history remote lost")?;
+    for (name, id) in rewound_refs(&cache) {
+        if id != lost
+            && let Ok(mut r) = cache.find_reference(&name)
+        {
+            let _ = r.delete();
+        }
+    }
+    Ok(())
+}
+
 /// How many snapshots lost by the history remote the cache at `git_dir` keeps (see [`lost`]).
 pub fn lost_count(git_dir: &Path) -> usize {
     Repository::open_bare(git_dir.join(DIR)).map_or(0, |c| lost(&c).len())
