@@ -229,10 +229,12 @@ impl Timeline {
             )
         })?;
         let fetched = Repository::open_bare(&dir)?;
-        if main != id && !fetched.graph_descendant_of(main, id).unwrap_or(false) {
+        let holds =
+            |main: Oid| main == id || fetched.graph_descendant_of(main, id).unwrap_or(false);
+        if !main.is_some_and(holds) {
             bail!(
                 "history remote {shown} no longer holds snapshot {shown_id}, pruned here (it was \
-                 rewound?): only the local history cache {} does, which keeps it until it is \
+                 rewound or emptied?): only the local history cache {} does, which keeps it until it is \
                  back on the remote; put it back, run: {}",
                 dir.display(),
                 crate::remote::reroot_command(&self.store)
@@ -260,6 +262,16 @@ impl Timeline {
         meter.finish();
         let after =
             fetched.with_context(|| format!("history remote {shown} (for older snapshots)"))?;
+        let Some(after) = after else {
+            // Emptied (recreated): what the cache held is kept as lost, and read as such.
+            if cache::holds(&self.store, boundary) {
+                return Ok(());
+            }
+            bail!(
+                "history remote {shown} is empty (was it recreated?): it does not have snapshot \
+                 {boundary}, the oldest kept here"
+            );
+        };
         let cache_repo = Repository::open_bare(&dir)?;
         let mut walk = cache_repo.revwalk()?;
         walk.push(after)?;

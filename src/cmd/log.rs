@@ -81,6 +81,7 @@ pub fn run(args: LogArgs) -> Result<Exit> {
         .collect();
     let limit = args.max_count.unwrap_or(usize::MAX);
     let mut entries = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     let mut next = Some(timeline.repo().find_commit(head)?);
     while let Some(commit) = next {
         if entries.len() >= limit {
@@ -91,29 +92,62 @@ pub fn run(args: LogArgs) -> Result<Exit> {
             let here = local.contains(&commit.id());
             entry.local = Some(here);
             entry.remote = (!here).then(|| !lost.contains(&commit.id()));
+            if lost.contains(&commit.id()) {
+                listed.insert(commit.id());
+            }
         }
         entries.push(entry);
         next = crate::store::walk::parent(&commit, &timeline.store.path)?;
     }
     if !lost.is_empty() {
-        let newest = lost
-            .iter()
-            .filter_map(|id| timeline.repo().find_commit(*id).ok());
-        let newest = newest.max_by_key(|c| c.time().seconds()).map(|c| c.id());
-        tell!(
-            "sqlgit: warning: the history remote no longer has {} snapshot{} pruned here (it \
-             was rewound; the newest: {}, listed as `cache`): only the local history cache {} \
-             keeps {}; put {} back on the remote, run: {}",
-            lost.len(),
-            if lost.len() == 1 { "" } else { "s" },
-            newest.map_or_else(String::new, crate::store::short_id),
-            crate::store::cache::dir(&timeline.store).display(),
-            if lost.len() == 1 { "it" } else { "them" },
-            if lost.len() == 1 { "it" } else { "them" },
-            crate::remote::reroot_command(&timeline.store)
-        );
+        warn_lost(&timeline, &lost, &listed);
     }
     finish(&args, &entries)
+}
+
+/// Warn that the history remote lost `lost` (pruned here, kept only by the history cache;
+/// `listed`: those the listing shows, as `cache`): with the command that puts them back, unless
+/// all are older than the remote's main (they cannot go back on top of it).
+fn warn_lost(
+    timeline: &Timeline,
+    lost: &std::collections::HashSet<git2::Oid>,
+    listed: &std::collections::HashSet<git2::Oid>,
+) {
+    let repo = timeline.repo();
+    let time = |id: &git2::Oid| repo.find_commit(*id).ok().map(|c| c.time().seconds());
+    let newest = lost.iter().max_by_key(|id| time(id)).copied();
+    let main = repo
+        .refname_to_id("refs/heads/main")
+        .ok()
+        .and_then(|id| time(&id));
+    let behind = main.is_some_and(|main| lost.iter().all(|id| time(id).is_some_and(|t| t < main)));
+    let (n, it, they) = match lost.len() {
+        1 => ("", "it", "it is"),
+        _ => ("s", "them", "they are"),
+    };
+    let shown = match listed.len() {
+        0 => String::new(),
+        _ => ", listed as `cache`".to_string(),
+    };
+    let fix = if behind {
+        format!(
+            "{they} older than its main, so {it} cannot go back on top of it (`sqlgit cat ID \
+             --repo DIR` reads {it}; the cache is never deleted while it keeps {it})"
+        )
+    } else {
+        format!(
+            "put {it} back on the remote, run: {}",
+            crate::remote::reroot_command(&timeline.store)
+        )
+    };
+    tell!(
+        "sqlgit: warning: the history remote no longer has {} snapshot{n} pruned here (it was \
+         rewound or emptied; the newest: {}{shown}): only the local history cache {} keeps \
+         {it}; {fix}",
+        lost.len(),
+        newest.map_or_else(String::new, crate::store::short_id),
+        crate::store::cache::dir(&timeline.store).display(),
+    );
 }
 
 fn entry(commit: &git2::Commit) -> Entry {

@@ -140,8 +140,8 @@ fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<Push
         }
         if done.recovered > 0 {
             say!(
-                "put back {} snapshot{} pruned here that the rewind lost, from the local history \
-                 cache",
+                "put back {} snapshot{} pruned here that the history remote lost (rewound or \
+                 emptied), from the local history cache",
                 done.recovered,
                 plural(done.recovered)
             );

@@ -129,6 +129,17 @@ fn print(report: &Report) {
              its main {tip}",
             if *rerooted == 1 { "" } else { "s" }
         ),
+        Some(Adopted::Rescued { latest, rerooted }) => say!(
+            "new repository, and the history remote is empty: the history starts from the latest \
+             remote's snapshot {latest} (its only copy){}",
+            match rerooted {
+                0 => String::new(),
+                &n => format!(
+                    ", with the {n} snapshot{} taken here on top",
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
+        ),
         Some(Adopted::Deferred(_)) => say!(
             "the history remote could not be asked for its snapshots (this repository is \
              new): the snapshots taken here go on top of them once it answers"

@@ -51,6 +51,11 @@ pub(super) fn correct_confirmed(store: &Store, remote_main: Option<Oid>) -> Resu
         }
         None => {
             forget_confirmed(store, Role::History)?;
+            if remote_main.is_none() {
+                // Emptied (recreated): the history cache may hold the only copy of what was
+                // pruned here, kept as lost until a re-root puts it back.
+                crate::store::cache::remote_emptied(store)?;
+            }
             if remote_main.is_some() {
                 // Not lost: it may be below the remote's main (an older copy of this repository).
                 recover::remember_confirmed(store, confirmed)?;

@@ -11,6 +11,7 @@
 mod budget;
 mod cli;
 mod confirmed;
+mod held;
 mod libgit2;
 mod overwrite;
 mod recover;
@@ -447,9 +448,14 @@ pub fn push_all(
 
 /// Fetch the history remote's whole `main` into the repository at `git_dir` (the history
 /// cache), with the git program (the libgit2 transport is not used for this). Returns the
-/// fetched id; bounded by the options' timeout. A main that moved back (the remote was rewound)
-/// leaves what it had kept in the cache ([`crate::store::cache::keep_rewound`]).
-pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) -> Result<Oid> {
+/// fetched id (None: the remote is empty); bounded by the options' timeout. A main that moved
+/// back (the remote was rewound) or went (it was emptied) leaves what it had kept in the cache
+/// ([`crate::store::cache::keep_rewound`], [`crate::store::cache::keep_emptied`]).
+pub fn fetch_history(
+    git_dir: &std::path::Path,
+    url: &str,
+    options: &Options,
+) -> Result<Option<Oid>> {
     validate_url(url)?;
     let before = Repository::open_bare(git_dir)
         .ok()
@@ -462,8 +468,19 @@ pub fn fetch_history(git_dir: &std::path::Path, url: &str, options: &Options) ->
         options.timeout,
         options.token_scope.clone(),
     );
-    let after = client.fetch_history(url).map_err(|e| scrubbed(e, url))?;
+    let after = match client.fetch_history(url) {
+        Ok(after) => after,
+        // An empty remote lost all the cache holds, as a rewound one loses its newer part.
+        Err(e) => match client.remote_main(url) {
+            Ok(None) => {
+                let cache = Repository::open_bare(git_dir)?;
+                crate::store::cache::keep_emptied(&cache)?;
+                return Ok(None);
+            }
+            _ => return Err(scrubbed(e, url)),
+        },
+    };
     let cache = Repository::open_bare(git_dir)?;
     crate::store::cache::keep_rewound(&cache, before, after)?;
-    Ok(after)
+    Ok(Some(after))
 }

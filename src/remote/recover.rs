@@ -16,6 +16,7 @@
 use anyhow::{Context, Result, bail};
 use git2::{Commit, Oid};
 
+use super::held::{Held, parent_ids, remote_holds};
 use super::{HISTORY_TRACKING, client, short};
 use crate::settings::Settings;
 use crate::store::{BRANCH, Store};
@@ -62,6 +63,10 @@ pub enum Adopted {
         rerooted: usize,
         rescued: Option<Oid>,
     },
+    /// The history remote is empty, and the latest remote's main (this commit) is a snapshot
+    /// of this repository's databases it lacks (its only copy): the history starts from it;
+    /// `rerooted` local snapshots taken while the remote was unreachable were put on top.
+    Rescued { latest: Oid, rerooted: usize },
     /// The remote could not be asked: the snapshot goes on, the adoption is retried next run.
     Deferred(String),
 }
@@ -104,8 +109,13 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
         }
     };
     let Some(remote_main) = remote_main else {
-        let _ = std::fs::remove_file(&pending);
-        return Ok(Adopted::FreshStart);
+        let started = start_empty(store, settings, &options, folders);
+        if started.is_err() {
+            mark_pending()?;
+        } else {
+            let _ = std::fs::remove_file(&pending);
+        }
+        return started;
     };
     let tip = match fetch_tip(store, url, &options, remote_main)
         .and_then(|tip| holds_one_of(store, tip, folders).map(|()| tip))
@@ -118,7 +128,7 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
     };
     // The only copy of a snapshot the history remote never got (a rebuilt machine) goes on
     // top of its tip, before the latest remote is overwritten.
-    let rescued = match super::rescue::latest_only(store, settings, &options, tip, folders) {
+    let rescued = match super::rescue::latest_only(store, settings, &options, Some(tip), folders) {
         Ok(rescued) => rescued,
         Err(e) => {
             mark_pending()?;
@@ -154,6 +164,31 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
         rerooted,
         rescued,
     })
+}
+
+/// Start the history of a repository whose history remote is empty ([`adopt`]): from the latest
+/// remote's snapshot when that is one of this repository's databases that the history remote
+/// lacks (it was recreated empty, and this machine rebuilt: the only copy left), with the
+/// snapshots taken here on top; else afresh.
+fn start_empty(
+    store: &mut Store,
+    settings: &Settings,
+    options: &super::Options,
+    folders: &[String],
+) -> Result<Adopted> {
+    let Some(latest) = super::rescue::latest_only(store, settings, options, None, folders)? else {
+        return Ok(Adopted::FreshStart);
+    };
+    let rerooted = if store.head()?.is_none() {
+        store
+            .repo
+            .reference(BRANCH, latest, true, "sqlgit: the latest remote's snapshot")?;
+        0
+    } else {
+        reroot_onto(store, Some(latest), &Held::default())?.0
+    };
+    *store = Store::open(&store.path)?;
+    Ok(Adopted::Rescued { latest, rerooted })
 }
 
 /// What [`reroot`] did.
@@ -210,17 +245,21 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
                 recovered: 0,
             });
         }
-        Some(main) => Some(fetch_tip(store, url, &options, main)?),
+        Some(main) => {
+            let tip = fetch_tip(store, url, &options, main)?;
+            // Never continue another database's history, whatever a re-root is asked.
+            holds_one_of(store, tip, &crate::snapshot::db_folders(&settings.dbs))?;
+            Some(tip)
+        }
         None => None,
     };
-    let held = match onto {
-        Some(tip) => remote_holds(store, url, &options, tip)?,
-        None => Held::default(),
-    };
+    let held = remote_holds(store, url, &options, onto)?;
     let (snapshots, left, rewound, lost) = reroot_onto(store, onto, &held)?;
-    if lost.is_none() {
+    match lost {
         // What the cache kept of the rewound history is back in local history.
-        crate::store::cache::forget_rewound(store);
+        None => crate::store::cache::forget_rewound(store),
+        // Only it and what is below it stay lost: the rest went back (as copies).
+        Some(lost) => crate::store::cache::keep_only_rewound(store, lost)?,
     }
     match onto {
         Some(tip) => {
@@ -245,111 +284,9 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
     })
 }
 
-/// Which of this repository's kept snapshots (and the newest pruned one, the oldest kept
-/// one's parent) the history remote's `main` holds now — not what it once confirmed: a remote
-/// restored from an older backup of itself no longer has them.
-#[derive(Default)]
-pub(super) struct Held {
-    /// Local snapshots the remote's main is, or descends from.
-    pub(super) ids: std::collections::HashSet<Oid>,
-    /// Snapshots pruned here that the remote confirmed and lost (rewound), below the oldest
-    /// kept one and newer than its main, copied back from the history cache: oldest first.
-    pub(super) recovered: Vec<Oid>,
-    /// The newest of those lost snapshots that could not be put back (older than the main).
-    pub(super) unrecovered: Option<Oid>,
-}
-
 /// What [`reroot_onto`] did: (rewritten, left out as the remote's, of the rewritten those the
 /// remote once confirmed (it was rewound), the newest pruned snapshot the rewind lost).
 type RerootCounts = (usize, usize, usize, Option<Oid>);
-
-/// Ask the history remote which kept snapshots its main (`tip`) holds. Only needed when this
-/// repository remembers a confirmation (the tracking ref, [`ONCE_CONFIRMED`]); then the
-/// remote's whole history is fetched into the history cache (`DIR/sqlgit-cache`, which reads
-/// of older snapshots reuse) and the kept snapshots are looked for in it.
-fn remote_holds(store: &Store, url: &str, options: &super::Options, tip: Oid) -> Result<Held> {
-    let remembered = [HISTORY_TRACKING, ONCE_CONFIRMED]
-        .iter()
-        .any(|r| store.repo.refname_to_id(r).is_ok());
-    let mut held = Held::default();
-    if !remembered {
-        return Ok(held);
-    }
-    let _fetching = crate::store::cache::lock_for_fetch(store)?;
-    let dir = crate::store::cache::create(store)?;
-    let main = super::fetch_history(&dir, url, options).context(
-        "fetch the history remote's history, to tell which snapshots kept here it still has \
-         (a re-root never leaves out one it lacks)",
-    )?;
-    let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
-    if main != tip {
-        bail!(
-            "the history remote's main moved while re-rooting ({} then {}): run again",
-            short(tip),
-            short(main)
-        );
-    }
-    let mut next = store.head()?;
-    while let Some(commit) = next {
-        let mut ids = vec![commit.id()];
-        // The oldest kept snapshot's own parent (pruned here) is asked about too.
-        ids.extend(parent_ids(&commit));
-        for id in ids {
-            if id == main || cache.graph_descendant_of(main, id).unwrap_or(false) {
-                held.ids.insert(id);
-            }
-        }
-        next = commit.parent(0).ok();
-    }
-    (held.recovered, held.unrecovered) = recoverable(store, &cache, &held, tip)?;
-    Ok(held)
-}
-
-/// The snapshots pruned here that the history cache kept when the remote (whose main is `tip`)
-/// lost them: the chain below the oldest kept snapshot that the cache's main no longer holds
-/// and that is not older than `tip` (put on top of it, history would run back in time),
-/// copied into the repository; oldest first. Also the newest lost one left out by its age.
-fn recoverable(
-    store: &Store,
-    cache: &git2::Repository,
-    held: &Held,
-    tip: Oid,
-) -> Result<(Vec<Oid>, Option<Oid>)> {
-    let lost: std::collections::HashSet<Oid> =
-        crate::store::cache::lost(cache).into_iter().collect();
-    let Some(mut oldest) = store.head()? else {
-        return Ok((Vec::new(), None));
-    };
-    while let Ok(parent) = oldest.parent(0) {
-        oldest = parent;
-    }
-    if held.ids.contains(&oldest.id()) {
-        return Ok((Vec::new(), None));
-    }
-    let tip_time = cache.find_commit(tip)?.time().seconds();
-    let (mut chain, mut unrecovered) = (Vec::new(), None);
-    let mut next = parent_ids(&oldest).into_iter().next();
-    while let Some(id) = next.filter(|id| lost.contains(id) && !held.ids.contains(id)) {
-        let commit = cache.find_commit(id)?;
-        if commit.time().seconds() < tip_time {
-            unrecovered = Some(id);
-            break;
-        }
-        chain.push(id);
-        next = commit.parent_ids().next();
-    }
-    chain.reverse();
-    for &id in &chain {
-        crate::store::cache::copy_snapshot(cache, &store.repo, id)
-            .context("copy a snapshot the history remote lost from the history cache")?;
-    }
-    Ok((chain, unrecovered))
-}
-
-/// The parents a commit names itself, whatever grafts (a shallow boundary) say.
-fn parent_ids(commit: &Commit) -> Vec<Oid> {
-    crate::store::walk::raw_parents(commit)
-}
 
 /// The remote's main, locally: fetched (depth 1) unless this repository has it already.
 fn fetch_tip(
@@ -428,7 +365,16 @@ fn reroot_onto(store: &mut Store, onto: Option<Oid>, held: &Held) -> Result<Rero
     let onto = onto.map(|id| repo.find_commit(id)).transpose()?;
     let (rewrite, left, rewound, lost) = match &onto {
         Some(tip) => lacked(store, tip, kept, held)?,
-        None => (kept, 0, 0, None),
+        // An empty remote: what the history cache kept of what it lost goes first.
+        None => {
+            let mut all = Vec::new();
+            for &id in &held.recovered {
+                all.push(repo.find_commit(id)?);
+            }
+            let recovered = all.len();
+            all.extend(kept);
+            (all, 0, recovered, None)
+        }
     };
     let mut parent = onto;
     let mut written = Vec::new();

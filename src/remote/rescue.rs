@@ -18,22 +18,30 @@ use crate::store::Store;
 const FETCHED_LATEST: &str = "refs/sqlgit/fetched-latest";
 
 /// The latest remote's main, fetched here (depth 1), when it is a snapshot of `folders` that
-/// the history remote (whose main is `tip`, here) lacks: not in its history (asked through the
-/// history cache; when that cannot be fetched, dated after `tip`), nor a copy of a snapshot
-/// of local history. None when there is no such snapshot, or the latest remote cannot
-/// be asked (its push fails in this run too).
+/// the history remote (whose main is `tip`, here; None: it is empty, and lacks everything)
+/// lacks: not in its history (asked through the history cache; when that cannot be fetched,
+/// dated after `tip`), nor a copy of a snapshot of local history. None when there is no such
+/// snapshot. An error when the latest remote cannot be asked: the adoption waits for its
+/// answer (its main is not replaced meanwhile, [`refuse_before_adopting`]), as it may be the
+/// only copy of a snapshot.
 pub(super) fn latest_only(
     store: &mut Store,
     settings: &Settings,
     options: &Options,
-    tip: Oid,
+    tip: Option<Oid>,
     folders: &[String],
 ) -> Result<Option<Oid>> {
     let Some(url) = settings.latest_remote.as_deref() else {
         return Ok(None);
     };
-    let asked = client(store, options, url).and_then(|c| c.remote_main(url));
-    let Ok(Some(main)) = asked else {
+    let asked = client(store, options, url)
+        .and_then(|c| c.remote_main(url).map_err(|e| scrubbed(e, url)))
+        .context(
+            "the latest remote could not be asked whether it holds a snapshot the history \
+             remote never got (its only copy): the history remote's snapshots are continued, \
+             and it is pushed, once the latest remote answers",
+        )?;
+    let Some(main) = asked else {
         return Ok(None);
     };
     if store.repo.refname_to_id(LATEST_TRACKING).ok() == Some(main) {
@@ -55,14 +63,21 @@ pub(super) fn latest_only(
         *store = Store::open(&store.path)?;
     }
     let theirs = store.repo.find_commit(main)?;
-    let tip = store.repo.find_commit(tip)?;
     let ours = crate::store::is_snapshot_tree(&store.repo, &theirs.tree()?)
         && super::recover::holds_one_of(store, main, folders).is_ok();
     let known = match store.head()? {
         Some(head) => copies_an_ancestor(store, &head, &theirs),
         None => false,
     };
-    if !ours || known || theirs.parent_count() != 0 || theirs.tree_id() == tip.tree_id() {
+    if !ours || known || theirs.parent_count() != 0 {
+        return Ok(None);
+    }
+    // An empty history remote lacks it: the only copy left of what it had.
+    let Some(tip) = tip else {
+        return Ok(Some(main));
+    };
+    let tip = store.repo.find_commit(tip)?;
+    if theirs.tree_id() == tip.tree_id() {
         return Ok(None);
     }
     // Whether the history remote has it is what matters, not the clocks: one that ran fast
@@ -89,7 +104,9 @@ fn history_has(
         .context("no history remote")?;
     let _fetching = crate::store::cache::lock_for_fetch(store)?;
     let dir = crate::store::cache::create(store)?;
-    let main = super::fetch_history(&dir, url, options)?;
+    let Some(main) = super::fetch_history(&dir, url, options)? else {
+        return Ok(false);
+    };
     let cache = git2::Repository::open_bare(&dir).context("open the history cache")?;
     Ok(holds_copy(&cache, main, theirs))
 }

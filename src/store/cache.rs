@@ -20,8 +20,8 @@
 //!
 //! It is bounded by pruning: every `prune` (also the one after each snapshot) deletes it once it
 //! has gone unused for [`IDLE`], and it never holds more than one copy of the history remote.
-//! Except when the history remote was rewound (restored from an older backup of itself): what
-//! its `main` had before is kept under [`REWOUND`] refs, the snapshots it lost may have no
+//! Except when the history remote was rewound (restored from an older backup of itself) or
+//! emptied (recreated): what its `main` had before is kept under [`REWOUND`] refs, the snapshots it lost may have no
 //! other copy, and the cache is never deleted while it holds them (`sqlgit push --reroot`
 //! puts them back on the remote, and clears those refs).
 
@@ -121,6 +121,43 @@ pub fn keep_rewound(cache: &Repository, before: Option<Oid>, after: Oid) -> Resu
     Ok(())
 }
 
+/// After the history remote was found empty (recreated): it lost everything the cache's main
+/// held, just as a rewound one loses what its main had past the rewind. That main is kept under
+/// a [`REWOUND`] ref and the main itself goes (the remote has none).
+pub fn keep_emptied(cache: &Repository) -> Result<()> {
+    let Ok(mut main) = cache.find_reference("refs/heads/main") else {
+        return Ok(());
+    };
+    if let Some(before) = main.target() {
+        cache
+            .reference(
+                &format!("{REWOUND}{before}"),
+                before,
+                true,
+                "sqlgit: remote emptied",
+            )
+            .context("keep the snapshots the history remote lost")?;
+    }
+    main.delete()
+        .context("forget the history remote's main in the history cache")
+}
+
+/// [`keep_emptied`] on the cache of `store`, when there is one and no reader is fetching into
+/// it (that reader finds the remote empty itself): called when a push finds the history remote
+/// empty, so a cache that nobody fetched since is not deleted as idle while it holds the only
+/// copy of what was pruned here.
+pub fn remote_emptied(store: &Store) -> Result<()> {
+    let path = dir(store);
+    let Ok(cache) = Repository::open_bare(&path) else {
+        return Ok(());
+    };
+    let Ok(Some(_fetching)) = super::lock::lock_file(&store.repo.path().join(LOCK), Duration::ZERO)
+    else {
+        return Ok(());
+    };
+    keep_emptied(&cache)
+}
+
 /// The [`REWOUND`] refs of the cache: (name, commit).
 fn rewound_refs(cache: &Repository) -> Vec<(String, Oid)> {
     let Ok(refs) = cache.references_glob(&format!("{REWOUND}*")) else {
@@ -161,6 +198,34 @@ pub fn forget_rewound(store: &Store) {
             }
         }
     }
+}
+
+/// After a re-root that put back all but `lost` and what is below it: the [`REWOUND`] refs make
+/// way for one at `lost`, so the copies put back are not counted as lost too. Nothing changes
+/// when the cache does not hold `lost`.
+pub fn keep_only_rewound(store: &Store, lost: Oid) -> Result<()> {
+    let Ok(cache) = Repository::open_bare(dir(store)) else {
+        return Ok(());
+    };
+    if cache.find_commit(lost).is_err() {
+        return Ok(());
+    }
+    cache
+        .reference(
+            &format!("{REWOUND}{lost}"),
+            lost,
+            true,
+            "sqlgit: still lost",
+        )
+        .context("keep the snapshots the history remote lost")?;
+    for (name, id) in rewound_refs(&cache) {
+        if id != lost
+            && let Ok(mut r) = cache.find_reference(&name)
+        {
+            let _ = r.delete();
+        }
+    }
+    Ok(())
 }
 
 /// How many snapshots lost by the history remote the cache at `git_dir` keeps (see [`lost`]).

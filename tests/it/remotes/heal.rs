@@ -234,3 +234,85 @@ fn a_rebuild_asks_the_history_remote_not_the_clock() {
     fx.assert_history(&history, 4);
     fx.assert_latest(&latest);
 }
+
+/// The rebuilt machine's first run reaches the history remote but not the latest one, which
+/// holds the only copy of a snapshot the history remote never got: the adoption waits (the
+/// history remote is not pushed, the latest remote not replaced), and the next run that reaches
+/// both keeps that snapshot below the ones taken meanwhile.
+#[test]
+fn a_rebuild_waits_for_an_unreachable_latest_remote_before_adopting() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success().assert_quiet();
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    let (h_away, l_away) = (fx.env.path("history.away"), fx.env.path("latest.away"));
+    std::fs::rename(&history, &h_away).unwrap();
+    fx.change();
+    fx.snapshot(&cron).code_is(1);
+    let only = fx.git(&latest, &["log", "-1", "--format=%T %s", "refs/heads/main"]);
+    std::fs::rename(&h_away, &history).unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+
+    std::fs::rename(&latest, &l_away).unwrap();
+    fx.change();
+    let run = snapshot_run(&fx, &cron).code_is(1);
+    assert!(
+        run.stderr_str()
+            .contains("the latest remote could not be asked"),
+        "{}",
+        run.stderr_str()
+    );
+    assert_eq!(fx.rev(&history, "refs/heads/main").unwrap(), tip);
+    std::fs::rename(&l_away, &latest).unwrap();
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert_eq!(
+        fx.rev(&history, "refs/heads/main").unwrap(),
+        printed_commit(&run)
+    );
+    let below = fx.git(&history, &["log", "-1", "--format=%T %s", "main~2"]);
+    assert_eq!(below, only, "the latest remote's snapshot is kept");
+    assert_eq!(fx.git(&history, &["rev-parse", "main~3"]), tip);
+    fx.assert_fsck(&history);
+    fx.assert_latest(&latest);
+}
+
+/// The history remote was recreated empty and the machine rebuilt: the latest remote's
+/// snapshot is the only copy of anything before, so the new history starts from it (the new
+/// snapshot on top) instead of force-pushing over it.
+#[test]
+fn a_rebuild_onto_an_empty_history_remote_keeps_the_latest_remotes_snapshot() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success().assert_quiet();
+    let only = fx.git(&latest, &["log", "-1", "--format=%T %s", "refs/heads/main"]);
+    std::fs::remove_dir_all(&history).unwrap();
+    fx.daemon.create_bare("history");
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+
+    fx.change();
+    let run = snapshot_run(&fx, &cron).success().assert_quiet();
+    assert!(
+        run.stdout_str()
+            .contains("the history starts from the latest"),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(
+        fx.rev(&history, "refs/heads/main").unwrap(),
+        printed_commit(&run)
+    );
+    let below = fx.git(&history, &["log", "-1", "--format=%T %s", "main^"]);
+    assert_eq!(below, only, "the latest remote's snapshot is kept");
+    fx.assert_fsck(&history);
+    fx.assert_latest(&latest);
+    fx.change();
+    snapshot_run(&fx, &cron).success().assert_quiet();
+    fx.assert_history(&history, 3);
+}

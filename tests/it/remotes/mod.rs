@@ -18,6 +18,7 @@
 
 mod auth;
 mod bad_remotes;
+mod emptied;
 mod heal;
 mod http;
 mod older_copy;

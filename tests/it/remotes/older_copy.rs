@@ -331,3 +331,80 @@ fn log_all_marks_snapshots_a_rewound_history_remote_lost() {
     let cat = fx.sqlgit(&["cat", &lost[0], "--repo", &repo]).success();
     assert!(cat.stdout_str().contains("row 4"), "{}", cat.stdout_str());
 }
+
+/// The history cache last fetched three snapshots ago, so the one right below the oldest kept
+/// one is nowhere; the rewind lost it and the one below it, which the cache kept: the re-root
+/// still puts that one back (newer than the rewound main), and afterwards `log --all` no
+/// longer points at a `--reroot` that has nothing left to do.
+#[test]
+fn a_reroot_puts_back_what_the_cache_kept_below_a_snapshot_it_never_fetched() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let url = fx.daemon.url("history");
+    let cron = ["--history-remote", url.as_str(), "--keep", "2"];
+    let repo = fx.repo_arg();
+    for i in 0..6 {
+        if i == 3 {
+            fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+        }
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let kept_by_cache = fx.git(&history, &["rev-parse", "main~3^{tree}"]);
+    fx.git(
+        &history,
+        &["update-ref", "refs/heads/main", "refs/heads/main~4"],
+    );
+    // Fails (neither the remote nor the cache has the oldest kept snapshot's parent), but the
+    // cache has seen the rewind.
+    fx.sqlgit(&["log", "--all", "--repo", &repo]);
+    fx.push(&["--reroot"]).success();
+    let remote = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
+    assert!(remote.contains(&kept_by_cache), "not put back:\n{remote}");
+    let log = fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    assert!(
+        !log.stderr_str().contains("--reroot"),
+        "{}",
+        log.stderr_str()
+    );
+}
+
+/// Another writer moved the rewound remote past the snapshot it lost: the re-root puts the kept
+/// ones back on top, and `log --all` then counts only the one that could not go back, without
+/// pointing at a `--reroot` that cannot do it.
+#[test]
+fn after_a_reroot_log_all_counts_only_what_stays_lost() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let url = fx.daemon.url("history");
+    let cron = ["--history-remote", url.as_str(), "--keep", "2"];
+    for i in 0..5 {
+        if i > 0 {
+            fx.change();
+        }
+        fx.snapshot(&cron).success().assert_quiet();
+    }
+    let repo = fx.repo_arg();
+    fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    fx.git(
+        &history,
+        &["update-ref", "refs/heads/main", "refs/heads/main~3"],
+    );
+    let other = fx.env.path("other.sqlgit").display().to_string();
+    let db = fx.db.display().to_string();
+    fx.change();
+    let args = ["snapshot", &db, "--repo", &other, "--history-remote", &url];
+    fx.sqlgit(&args).success();
+    fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    fx.push(&["--reroot"]).success();
+    let log = fx.sqlgit(&["log", "--all", "--repo", &repo]).success();
+    assert!(
+        log.stderr_str().contains("no longer has 1 snapshot ")
+            && log.stderr_str().contains("cannot go back")
+            && !log.stderr_str().contains("--reroot"),
+        "{}",
+        log.stderr_str()
+    );
+}
