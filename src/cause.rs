@@ -46,7 +46,9 @@ pub fn owner_fix(path: &Path, repo: &Path) -> String {
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     let chown = format!("chown -R {me} {}", crate::shellword::path(repo));
-    match crate::output::other_owner(path) {
+    // The file, or the folder of the repository on the way to it that keeps it from this user.
+    let mut on_the_way = path.ancestors().take_while(|p| p.starts_with(repo));
+    match on_the_way.find_map(crate::output::other_owner) {
         Some(owner) => format!(
             " (it belongs to uid {owner}, a run as another user left it): give it back to this \
              user, run as root: {chown}"

@@ -71,6 +71,10 @@ pub struct Report {
     pub repo_bytes: u64,
     /// Why the run failed (push failures are in `pushes`).
     pub error: Option<anyhow::Error>,
+    /// `error` came after the snapshot was committed with nothing wrong, in the push phase (a
+    /// stop, the pushes' records not saved): the run failed only in its pushes, which a later
+    /// `sqlgit push` completes.
+    pub push_phase: bool,
     /// Problems recording the run (state, metrics, hook): said, never fatal.
     pub warnings: Vec<String>,
     /// Things the user should know that are not problems (a URL password that was not saved).
@@ -208,8 +212,9 @@ fn owned_by_another_user(repo: &Path) -> bool {
 }
 
 /// The lock for `sqlgit push`, which records itself like a run: stopped while it waits, or
-/// given up after `timeout`, it is a failed run (state, metrics, failure hook). Err: the
-/// recorded report (its error, and warnings from recording it).
+/// given up after `timeout`, it is a failed push (state, metrics, failure hook: see
+/// [`record_push`]), which a later push completes. Err: the recorded report (its error, and
+/// warnings from recording it).
 pub fn lock_for_push(
     repo: &Path,
     flags: &Flags,
@@ -217,13 +222,18 @@ pub fn lock_for_push(
     started: Instant,
 ) -> std::result::Result<lock::Lock, Box<Report>> {
     let settings = unlocked_settings(repo, flags);
-    record::record_if_stopped(repo, &settings, started, false);
+    record::record_push_if_stopped(repo, &settings, started);
     lock::lock(repo, timeout).map_err(|e| {
         let mut report = Report {
             error: Some(e),
             ..Report::default()
         };
-        record_failure_unlocked(repo, flags, &mut report, started);
+        if !owned_by_another_user(repo)
+            && let Ok(store) = Store::open(repo)
+        {
+            let error = report.error.as_ref();
+            report.warnings = record_push(&store, &settings, error, &[], started);
+        }
         report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
         Box::new(report)
     })
@@ -323,6 +333,8 @@ fn steps(
     let (outcome, failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
     let dropped = remember(store, req, old, settings)?;
     report.warnings.extend(dropped);
+    // From here on a stop records this commit (and `failures`, the run's own).
+    record::snapshot_taken(&outcome, &failures);
     if one_off {
         report.notes.push(format!(
             "snapshotted {} only; the repository's databases stay {} (change them with \
@@ -332,7 +344,6 @@ fn steps(
             crate::shellword::repo(&store.path)
         ));
     }
-    record::snapshot_taken(&outcome);
     report.outcome = Some(outcome);
     // A push that fails keeps the commit; the next run catches up. Still a failure.
     // A history remote that could not be continued is not pushed: its failure is that.
@@ -342,7 +353,16 @@ fn steps(
         (_, Some(line)) => Some(line.as_str()),
         _ => None,
     };
-    report.pushes = push_all(store, settings, unreachable)?;
+    report.pushes = match push_all(store, settings, unreachable) {
+        Ok(pushes) => pushes,
+        // The pushes went out but their records were not saved (a full disk): a push phase
+        // failure, unless the snapshot failed already (that failure is kept first).
+        Err(e) if failures.is_empty() => {
+            report.push_phase = true;
+            return Err(e);
+        }
+        Err(e) => return Err(anyhow!("{}; then {}", failures.join("; "), error_line(&e))),
+    };
     // What the history remote confirmed counts only if it answered in this run.
     let heard = match report
         .pushes

@@ -35,6 +35,26 @@ pub fn follow_symlinks(path: &Path) -> Result<PathBuf> {
     bail!("{}: too many levels of symbolic links", path.display())
 }
 
+/// A file root has just written at `path` in a folder another user owns (`sudo sqlgit init` on
+/// the job user's repository) is given to that user: their runs must read and replace it. Other
+/// users write only their own files, and a folder root owns keeps root's.
+pub fn keep_folder_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let owner = std::fs::metadata(folder)?;
+    if owner.uid() == 0 || std::fs::symlink_metadata(path)?.uid() != 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()))
+}
+
 /// The uid owning `path` when it is not the user running sqlgit (None: ours, or no such file).
 pub fn other_owner(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;

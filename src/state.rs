@@ -186,6 +186,7 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let written = file
         .write_all(data)
         .and_then(|()| file.sync_all())
+        .and_then(|()| crate::output::keep_folder_owner(&tmp))
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         // A full disk must not also leave a temporary file behind.

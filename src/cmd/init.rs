@@ -37,7 +37,13 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     // suggests, such as `sqlgit init --repo DIR --history-remote URL`, must run as printed).
     // A repository a refused first run created has settings but no database list yet: the
     // fix that run printed (`sqlgit init --repo DIR --redact ''`) must run as printed too.
-    let existing = Store::open(&args.repo).ok();
+    let existing = match Store::open(&args.repo) {
+        Ok(store) => Some(store),
+        // One that is there but does not open (another user's that git does not trust, a
+        // config that cannot be read): that is what to fix, not its list of databases.
+        Err(e) if crate::store::exists_as_repository(&args.repo) => return Err(e),
+        Err(_) => None,
+    };
     let has_list = existing
         .as_ref()
         .is_some_and(|s| !Settings::load(s).dbs.is_empty());

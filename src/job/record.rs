@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use git2::Oid;
@@ -70,9 +71,13 @@ impl Recorder<'_> {
             .outcome
             .as_ref()
             .map(|o| (o.commit, o.summary))
-            .or_else(stopped_after_snapshot);
+            .or_else(|| stopped_after_snapshot().map(|t| (t.commit, t.summary)));
         let holds_lock = self.holds_lock;
-        let push_only = !ok && report.error.is_none();
+        let push_only = !ok && (report.error.is_none() || report.push_phase);
+        if !ok {
+            // A stop while the failure hook runs keeps this (see `record_if_stopped`).
+            TOLD_PUSH_ONLY.store(push_only, Ordering::SeqCst);
+        }
         let (st, run, mut warnings) = record_state(repo, store, settings, move |st| {
             if let Some((commit, summary)) = taken {
                 run.commit = commit.map(|c| c.to_string());
@@ -135,17 +140,51 @@ fn record_state<T>(
     (st, out, saved.err().iter().map(error_line).collect())
 }
 
-/// What this run's snapshot step made, once it is done: a run stopped after it (during a push)
-/// records and hooks its commit and figures, as a run whose push failed does.
-static TAKEN: Mutex<Option<(Option<Oid>, Summary)>> = Mutex::new(None);
-
-/// Note the snapshot step's outcome for [`record_if_stopped`].
-pub(super) fn snapshot_taken(outcome: &Outcome) {
-    *TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some((outcome.commit, outcome.summary));
+/// What this run's snapshot step made, once it is done: a run stopped after it (during a push,
+/// pruning or recording) records and hooks its commit and figures, as a run whose push failed
+/// does — failed only in its pushes (a later `sqlgit push` completes it), unless the snapshot
+/// step itself failed (`failures`).
+#[derive(Clone)]
+struct Taken {
+    commit: Option<Oid>,
+    summary: Summary,
+    failures: Vec<String>,
 }
 
-fn stopped_after_snapshot() -> Option<(Option<Oid>, Summary)> {
-    *TAKEN.lock().unwrap_or_else(|e| e.into_inner())
+static TAKEN: Mutex<Option<Taken>> = Mutex::new(None);
+
+/// Whether the failure the run recorded (and is telling its hook) was only in its pushes.
+static TOLD_PUSH_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Note the snapshot step's outcome, and the run's failures so far, for [`record_if_stopped`].
+pub(super) fn snapshot_taken(outcome: &Outcome, failures: &[String]) {
+    *TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(Taken {
+        commit: outcome.commit,
+        summary: outcome.summary,
+        failures: failures.to_vec(),
+    });
+}
+
+fn stopped_after_snapshot() -> Option<Taken> {
+    TAKEN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Why a stopped run failed, and whether only in its pushes: stopped while telling a failure
+/// it recorded, that cause stays (the stop added to it); stopped after its commit, the run
+/// failed only in its pushes unless its snapshot step failed (that failure is kept first).
+fn stopped_cause(reason: &str, told: Option<&str>) -> (anyhow::Error, bool) {
+    if let Some(line) = told {
+        let push_only = TOLD_PUSH_ONLY.load(Ordering::SeqCst);
+        return (anyhow::anyhow!("{line}; then {reason}"), push_only);
+    }
+    match stopped_after_snapshot() {
+        Some(t) if !t.failures.is_empty() => (
+            anyhow::anyhow!("{}; then {reason}", t.failures.join("; ")),
+            false,
+        ),
+        Some(_) => (anyhow::anyhow!("{reason}"), true),
+        None => (anyhow::anyhow!("{reason}"), false),
+    }
 }
 
 /// A run stopped by a signal, or by a deadline nothing could interrupt, is recorded as a failed
@@ -168,12 +207,10 @@ pub(super) fn record_if_stopped(
             on_failure: settings.on_failure.clone().filter(|_| told.is_none()),
             ..settings.clone()
         };
-        let error = match &told {
-            Some(line) => anyhow::anyhow!("{line}; then {reason}"),
-            None => anyhow::anyhow!("{reason}"),
-        };
+        let (error, push_phase) = stopped_cause(reason, told.as_deref());
         let mut report = Report {
             error: Some(error),
+            push_phase,
             ..Report::default()
         };
         let stopped = Recorder {
@@ -190,7 +227,7 @@ pub(super) fn record_if_stopped(
 }
 
 /// A `sqlgit push` stopped by a signal (or a deadline) under the lock is recorded as a failed
-/// push (see [`record_push`]).
+/// push (see [`record_push`]): a later push that completes it makes the run a success.
 pub fn record_push_if_stopped(repo: &Path, settings: &Settings, started: Instant) {
     let (repo, settings) = (repo.to_path_buf(), settings.clone());
     crate::stop::on_stop(move |reason| {
@@ -265,9 +302,11 @@ impl Told<'_> {
 /// Record a `sqlgit push` (the caller holds the lock and has saved the push records; `error`:
 /// why it could not push at all). A failed push is recorded as a failed run (state, metrics,
 /// failure hook), the last snapshot's figures kept — unless the last run failed for another
-/// reason, which stays recorded (the hook still fires). A push that completes what the last
-/// run failed to push makes that run a success (success hook), with that run's time as the
-/// last success; any other successful push only refreshes the metrics file. Returns warnings.
+/// reason, which stays recorded (the hook still fires). Every failure of a push (`error` too:
+/// a stop, the history remote not continued, the push records not saved) is one in the push
+/// phase: a push that completes what the last run failed to push makes that run a success
+/// (success hook), with that run's time as the last success; any other successful push only
+/// refreshes the metrics file. Returns warnings.
 pub fn record_push(
     store: &Store,
     settings: &Settings,
@@ -278,7 +317,7 @@ pub fn record_push(
     let failure = error
         .map(error_line)
         .or_else(|| super::push_failure_line(pushes));
-    let change = |st: &mut state::State| push_into(st, store, settings, &failure, error, started);
+    let change = |st: &mut state::State| push_into(st, store, settings, &failure, started);
     let (st, (run, hook), mut warnings) = record_state(&store.path, Some(store), settings, change);
     let told = Told {
         repo: &store.path,
@@ -296,7 +335,6 @@ fn push_into<'s>(
     store: &Store,
     settings: &'s Settings,
     failure: &Option<String>,
-    error: Option<&anyhow::Error>,
     started: Instant,
 ) -> (Run, Option<&'s str>) {
     if st
@@ -327,8 +365,8 @@ fn push_into<'s>(
                 ok: false,
                 error: Some(line.clone()),
                 duration_seconds: started.elapsed().as_secs_f64(),
-                push_only: error.is_none(),
-                read_unix: read_unix.filter(|_| error.is_none()),
+                push_only: true,
+                read_unix,
                 ..run
             };
             st.last_run = Some(run.clone());

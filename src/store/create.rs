@@ -42,11 +42,21 @@ impl Store {
         let shown = dir.display();
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_beside(dir),
-            Err(e) => Err(e).with_context(|| format!("repository {shown}")),
+            Err(e) => Err(super::unreadable(dir, dir, e)),
             Ok(m) if !m.is_dir() => bail!("repository {shown}: not a directory"),
             Ok(_) if unfinished(dir)? => create_in_place(dir),
             Ok(_) => Store::open(dir),
         }
+    }
+}
+
+/// Whether [`Store::open_or_create`] would open `dir` as it is, not create a repository there
+/// (nor fail for want of one): then the error opening it is the cause to say (another user's,
+/// unreadable, damaged), never that it has no settings yet.
+pub fn exists_as_repository(dir: &Path) -> bool {
+    match std::fs::metadata(dir) {
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        Ok(m) => !m.is_dir() || !unfinished(dir).unwrap_or(false),
     }
 }
 
@@ -65,7 +75,7 @@ fn unfinished(dir: &Path) -> Result<bool> {
 /// The names in `dir`.
 fn entries(dir: &Path) -> Result<Vec<String>> {
     Ok(std::fs::read_dir(dir)
-        .with_context(|| format!("repository {}", dir.display()))?
+        .map_err(|e| super::unreadable(dir, dir, e))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect())

@@ -116,6 +116,8 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("open lock file {}", path.display()))?;
+    crate::output::keep_folder_owner(path)
+        .with_context(|| format!("give lock file {} to its folder's owner", path.display()))?;
     let taken = flock_within(&file, timeout, Duration::from_millis(50))
         .with_context(|| format!("lock {}", path.display()))?;
     if !taken {

@@ -5,6 +5,7 @@
 pub mod cache;
 mod copy;
 mod create;
+pub use create::exists_as_repository;
 pub mod dates;
 pub mod delta;
 mod deltify;
@@ -82,12 +83,21 @@ fn config_readable(git_dir: &Path, shown: &str) -> Result<()> {
             config.display(),
             crate::cause::descriptor_hint()
         ),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => bail!(
-            "repository {shown}: cannot read {}: {e}: give it back to the user that runs sqlgit \
-             (chown, chmod u+r)",
-            config.display()
-        ),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(unreadable(git_dir, &config, e)),
         _ => Ok(()),
+    }
+}
+
+/// `path` of the repository `dir` could not be opened (`e`): a permission names the file's owner
+/// and the `chown -R` that gives the repository back (see [`crate::cause::not_damage`]).
+pub(crate) fn unreadable(dir: &Path, path: &Path, e: std::io::Error) -> anyhow::Error {
+    match crate::cause::not_damage(path, dir, &e) {
+        Some(line) => anyhow::anyhow!("repository {}: {line}", dir.display()),
+        None => anyhow::anyhow!(
+            "repository {}: cannot read {}: {e}",
+            dir.display(),
+            path.display()
+        ),
     }
 }
 
@@ -124,7 +134,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 bail!("repository {shown}: does not exist (sqlgit snapshot creates it)")
             }
-            Err(e) => return Err(e).with_context(|| format!("repository {shown}")),
+            Err(e) => return Err(unreadable(dir, dir, e)),
             Ok(m) if !m.is_dir() => bail!("repository {shown}: not a directory"),
             Ok(_) => {}
         }
@@ -420,6 +430,7 @@ fn replace_file(tmp: &Path, target: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // libgit2 wrote the copy through a lock file of its own, with its own mode.
     std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))?;
+    crate::output::keep_folder_owner(tmp)?;
     std::fs::File::open(tmp)?.sync_all()?;
     std::fs::rename(tmp, target)?;
     if let Some(dir) = target.parent() {

@@ -208,7 +208,8 @@ fn failure_hook_and_state_on_a_lock_timeout() {
     );
     let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
     assert!(
-        status.stderr_str().contains("the last run failed") && status.stderr_str().contains("busy"),
+        status.stderr_str().contains("the last run failed")
+            && status.stderr_str().contains("stopped by SIGTERM"),
         "{}",
         status.stderr_str()
     );
@@ -472,7 +473,8 @@ fn a_hung_hook_is_stopped_and_reported_and_does_not_block_the_next_run() {
 
 /// Runs that wait for another run's lock are runs too. One stopped by SIGTERM while it waits
 /// (cron's `timeout` during an overlap) says so, fires the failure hook and is recorded; a
-/// `sqlgit push` that gives up on the lock is recorded like a snapshot run that does.
+/// `sqlgit push` that gives up on the lock is recorded as a failed push: its hook fires, and
+/// the stopped run's failure (not about pushing) stays the last run's.
 #[test]
 fn a_run_or_push_that_never_got_the_lock_is_a_recorded_failure() {
     let env = TestEnv::new();
@@ -503,7 +505,8 @@ fn a_run_or_push_that_never_got_the_lock_is_a_recorded_failure() {
     assert!(lines[1].contains("busy"), "{lines:?}");
     let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
     assert!(
-        status.stderr_str().contains("the last run failed") && status.stderr_str().contains("busy"),
+        status.stderr_str().contains("the last run failed")
+            && status.stderr_str().contains("stopped by SIGTERM"),
         "{}",
         status.stderr_str()
     );

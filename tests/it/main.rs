@@ -52,6 +52,7 @@ mod restore;
 mod restore_keys;
 mod servers;
 mod snapshot;
+mod stopped_pushes;
 mod torture;
 mod unchanged;
 mod upgrade;

@@ -256,3 +256,105 @@ fn a_run_refused_as_another_users_records_nothing_in_their_files() {
         "the owner's failure hook ran as another user"
     );
 }
+
+/// Whether this test may give files to uid 65534 (it runs as root).
+fn can_chown() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIP: cannot give the repository to another user");
+    }
+    root
+}
+
+/// `init` by another user than the repository's owner (root, git not trusting the repository)
+/// says so, not that the repository has no databases yet.
+#[test]
+fn init_on_another_users_repository_names_the_owner_not_missing_databases() {
+    let env = TestEnv::new();
+    let db = new_db(&env, "a.db", "create table t(x); insert into t values(1);");
+    let repo = env.path("r");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo), "-q"]).success();
+    if !can_chown() {
+        return;
+    }
+    std::os::unix::fs::chown(&repo, Some(65534), Some(65534)).unwrap();
+    let err = sg(&env, T0, &["init", "--repo", &s(&repo), "--keep", "2d"])
+        .code_is(1)
+        .stderr_str();
+    assert!(
+        err.contains("owned by another user") && !err.contains("no databases yet"),
+        "{err}"
+    );
+}
+
+/// `sudo sqlgit init` on the job user's repository (git trusting it) leaves the files it
+/// writes to that user; a file or folder of the repository root kept anyway names its owner
+/// and the `chown -R` that gives it back, for every command of that user.
+#[test]
+fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    // A folder the other user may enter (the test's own is private).
+    let dir = tempfile::Builder::new()
+        .prefix("sqlgit-own")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = new_db(&env, "a.db", "create table t(x); insert into t values(1);");
+    let repo = dir.path().join("r");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo), "-q"]).success();
+    if !can_chown() {
+        return;
+    }
+    let chown = |path: &Path, uid: u32| {
+        let done = Command::new("chown")
+            .args(["-R", &format!("{uid}:{uid}")])
+            .arg(path)
+            .status();
+        assert!(done.is_ok_and(|s| s.success()));
+    };
+    chown(&repo, 65534);
+    // Trusted (git's safe.directory) in the global config libgit2 reads ($HOME/.gitconfig).
+    env.write(
+        env.home().join(".gitconfig"),
+        format!("[safe]\n\tdirectory = {}\n", s(&repo)),
+    );
+    sg(
+        &env,
+        T0,
+        &["init", "--repo", &s(&repo), "--keep", "2d", "-q"],
+    )
+    .success();
+    for name in ["config", "sqlgit.lock"] {
+        let owner = std::fs::metadata(repo.join(name)).unwrap().uid();
+        assert_eq!(owner, 65534, "{name} is no longer the repository owner's");
+    }
+    // What an older sqlgit's init left: a root-owned config; then a root-owned private folder.
+    let as_owner = |args: &[&str]| {
+        let sqlgit = sqlgit_cmd(&env, T0, args, &[]);
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(sqlgit.get_program())
+            .args(sqlgit.get_args())
+            .env_clear()
+            .envs(sqlgit.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .current_dir("/");
+        run_limited(&env, cmd, b"").code_is(1).stderr_str()
+    };
+    std::os::unix::fs::chown(repo.join("config"), Some(0), Some(0)).unwrap();
+    let fix = format!("chown -R 65534 {}", s(&repo));
+    for args in [vec!["snapshot", "--repo"], vec!["status", "--repo"]] {
+        let r = s(&repo);
+        let err = as_owner(&[args.as_slice(), &[r.as_str()]].concat());
+        assert!(
+            err.contains("uid 0") && err.contains(&fix),
+            "{args:?}: {err}"
+        );
+    }
+    chown(&repo, 65534);
+    std::os::unix::fs::chown(&repo, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&repo, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = as_owner(&["snapshot", "--repo", &s(&repo)]);
+    assert!(err.contains("uid 0") && err.contains(&fix), "{err}");
+}
