@@ -132,6 +132,12 @@ fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
 /// The command that re-roots the kept snapshots onto the history remote (as this program was
 /// started: its name when found on PATH, else its full path).
 pub fn reroot_command(store: &Store) -> String {
+    command(store, "push", "--reroot")
+}
+
+/// `sqlgit SUBCOMMAND --repo DIR ARGS` for this repository, as this program was started (see
+/// [`reroot_command`]).
+pub fn command(store: &Store, subcommand: &str, args: &str) -> String {
     let exe = std::env::args_os()
         .next()
         .filter(|a| !a.to_string_lossy().contains('/') && !a.is_empty())
@@ -143,7 +149,7 @@ pub fn reroot_command(store: &Store) -> String {
         })
         .unwrap_or_else(|| "sqlgit".into());
     format!(
-        "{} push --repo {} --reroot",
+        "{} {subcommand} --repo {} {args}",
         crate::shellword::quote(&exe),
         crate::shellword::repo(&store.path)
     )

@@ -36,11 +36,15 @@ pub(super) fn latest_only(
     };
     let asked = client(store, options, url)
         .and_then(|c| c.remote_main(url).map_err(|e| scrubbed(e, url)))
-        .context(
-            "the latest remote could not be asked whether it holds a snapshot the history \
-             remote never got (its only copy): the history remote's snapshots are continued, \
-             and it is pushed, once the latest remote answers",
-        )?;
+        .with_context(|| {
+            format!(
+                "the latest remote could not be asked whether it holds a snapshot the history \
+                 remote never got (its only copy): the history remote's snapshots are \
+                 continued, and it is pushed, once the latest remote answers (if it is gone for \
+                 good, with nothing to rescue: `{}`)",
+                super::confirmed::command(store, "init", "--latest-remote ''")
+            )
+        })?;
     let Some(main) = asked else {
         return Ok(None);
     };

@@ -280,6 +280,40 @@ fn a_rebuild_waits_for_an_unreachable_latest_remote_before_adopting() {
     fx.assert_latest(&latest);
 }
 
+/// A latest remote gone for good on a rebuilt machine: the error names the command that stops
+/// using it, and once run, the history remote's snapshots are continued.
+#[test]
+fn a_rebuild_whose_latest_remote_is_gone_names_the_command_that_forgets_it() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("history");
+    let latest = fx.daemon.create_bare("latest");
+    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
+    fx.snapshot(&cron).success().assert_quiet();
+    let tip = fx.rev(&history, "refs/heads/main").unwrap();
+    std::fs::remove_dir_all(&fx.repo).unwrap();
+    std::fs::remove_dir_all(&latest).unwrap();
+    fx.change();
+    let run = snapshot_run(&fx, &cron).code_is(1);
+    let err = run.stderr_str();
+    let printed = err
+        .split("gone for good, with nothing to rescue: `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("{err}"));
+    let args: Vec<String> = printed
+        .split_whitespace()
+        .skip(1)
+        .map(|a| a.trim_matches('\'').to_string())
+        .collect();
+    fx.env.sqlgit(&args).success();
+    snapshot_run(&fx, &[]).success();
+    let history_log = fx.git(&history, &["log", "--format=%H", "refs/heads/main"]);
+    assert_eq!(history_log.lines().count(), 2, "{history_log}");
+    assert_eq!(history_log.lines().last(), Some(tip.as_str()));
+    fx.assert_fsck(&history);
+}
+
 /// The history remote was recreated empty and the machine rebuilt: the latest remote's
 /// snapshot is the only copy of anything before, so the new history starts from it (the new
 /// snapshot on top) instead of force-pushing over it.
