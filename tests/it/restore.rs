@@ -513,3 +513,27 @@ fn snapshot_and_restore_to(env: &TestEnv, db: &Path, repo: &Path, name: &str) {
         .success();
     compare_databases(db, &to);
 }
+
+/// A schema using the math functions the sqlite3 CLI has built in (an index on `ln(a)`, a
+/// generated column of `sqrt(a)`) restores with `restore --to` and passes `verify`, as through
+/// `cat | sqlite3`: sqlgit's SQLite has them too.
+#[test]
+fn a_schema_using_math_functions_restores_every_way() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(a REAL, b AS (sqrt(a)), c TEXT CHECK (c <> \"bad\"));\n\
+          CREATE INDEX t_ln ON t(ln(a)) WHERE pow(a, 2) > 1;\n\
+          INSERT INTO t(a, c) VALUES (4.0, 'x'), (9.5, 'y'), (0.5, NULL);\n",
+    );
+    snapshot_and_restore(&env, &db);
+    let repo = env.path("r.sqlgit");
+    let sql = env
+        .sqlgit(&["cat", "--repo", &s(&repo)])
+        .success()
+        .stdout_str();
+    assert!(sql.contains(".dbconfig dqs_ddl on"), "{sql}");
+    let cli = env.restore(sql.as_bytes(), "cli.db");
+    compare_databases(&db, &cli);
+    env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
+}
