@@ -30,6 +30,7 @@ mod given;
 mod push_prune;
 mod record;
 mod repair;
+mod unlocked;
 
 use given::{
     as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
@@ -38,6 +39,8 @@ pub use given::{refuse_bad_urls, save_settings};
 pub use push_prune::{Heard, Pruned, clock_ahead_line, prune_now, push_all};
 use record::{Recorder, fold_warnings};
 pub use record::{record_push, record_push_if_stopped};
+pub use unlocked::{lock_for_push, record_usage_error};
+use unlocked::{record_failure_unlocked, unlocked_settings};
 
 /// What a snapshot run is asked to do.
 #[derive(Debug, Clone)]
@@ -174,90 +177,6 @@ pub fn run(req: &Request) -> Report {
     locked.finish(&settings, &mut report, started);
     report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
     report
-}
-
-/// The settings a run records itself with before it holds the lock: the repository's, if it
-/// can be read, under the flags; else the flags alone.
-fn unlocked_settings(repo: &Path, flags: &Flags) -> Settings {
-    match Store::open(repo) {
-        Ok(store) => Settings::load(&store).merged(flags),
-        // A config git cannot parse, or HEAD gone: the saved hook and metrics file still
-        // tell the failure.
-        Err(_) => Settings::load_lenient(repo).merged(flags),
-    }
-}
-
-/// Record a run (or push) that failed without the lock: it could not create the repository,
-/// or another run held the lock past the timeout. The live run's start stays recorded.
-fn record_failure_unlocked(repo: &Path, flags: &Flags, report: &mut Report, started: Instant) {
-    if owned_by_another_user(repo) {
-        // Another user's job (an admin's `sudo sqlgit snapshot`): its state and metrics files
-        // would be replaced by ones their owner cannot read, and its hooks would run as this
-        // user. Only the error is told.
-        return;
-    }
-    let store = Store::open(repo).ok();
-    let settings = unlocked_settings(repo, flags);
-    let unlocked = Recorder {
-        repo,
-        store: store.as_ref(),
-        holds_lock: false,
-    };
-    unlocked.finish(&settings, report, started);
-}
-
-/// Whether the repository folder belongs to a user other than the one running sqlgit.
-fn owned_by_another_user(repo: &Path) -> bool {
-    crate::output::other_owner(repo).is_some()
-}
-
-/// The lock for `sqlgit push`, which records itself like a run: stopped while it waits, or
-/// given up after `timeout`, it is a failed push (state, metrics, failure hook: see
-/// [`record_push`]), which a later push completes. Err: the recorded report (its error, and
-/// warnings from recording it).
-pub fn lock_for_push(
-    repo: &Path,
-    flags: &Flags,
-    timeout: Duration,
-    started: Instant,
-) -> std::result::Result<lock::Lock, Box<Report>> {
-    let settings = unlocked_settings(repo, flags);
-    record::record_push_if_stopped(repo, &settings, started);
-    lock::lock(repo, timeout).map_err(|e| {
-        let mut report = Report {
-            error: Some(e),
-            ..Report::default()
-        };
-        if !owned_by_another_user(repo)
-            && let Ok(store) = Store::open(repo)
-        {
-            let error = report.error.as_ref();
-            report.warnings = record_push(&store, &settings, error, &[], started);
-        }
-        report.warnings = fold_warnings(std::mem::take(&mut report.warnings));
-        Box::new(report)
-    })
-}
-
-/// A cron line whose flags no longer parse (a typo, a flag an upgrade renamed) fails before any
-/// run: record it like a failed run of the repository it names, when that repository exists,
-/// so the failure hook fires and status and metrics show it. Returns warnings.
-pub fn record_usage_error(repo: &Path, line: &str) -> Vec<String> {
-    let Ok(store) = Store::open(repo) else {
-        return Vec::new();
-    };
-    let settings = Settings::load(&store);
-    let mut report = Report {
-        error: Some(anyhow!("{line}")),
-        ..Report::default()
-    };
-    let unlocked = Recorder {
-        repo,
-        store: Some(&store),
-        holds_lock: false,
-    };
-    unlocked.finish(&settings, &mut report, Instant::now());
-    report.warnings
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
