@@ -96,6 +96,24 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if let Some(h) = holder.as_ref().filter(|h| h.stopped) {
         problems.push(h.describe(now));
     }
+    let pending = pending_history(store).unwrap_or(0);
+    if head.is_some() && st.last_run.is_none() && unreadable.is_none() && in_progress.is_none() {
+        problems.push(
+            "no run is recorded here (the state file is missing): what the last runs did is \
+             unknown until the next run"
+                .to_string(),
+        );
+    } else if settings.history_remote.is_some()
+        && pending > 0
+        && in_progress.is_none()
+        && st.last_run.as_ref().is_some_and(|r| r.ok)
+    {
+        problems.push(format!(
+            "{pending} snapshot{} not on the history remote (the next run pushes {})",
+            if pending == 1 { " is" } else { "s are" },
+            if pending == 1 { "it" } else { "them" }
+        ));
+    }
     if let Some(why) = unreadable {
         problems.push(format!(
             "the state file cannot be read ({why}): what the last runs did is unknown"
@@ -125,7 +143,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         in_progress,
         unfinished,
         holder,
-        pending_history: pending_history(store).unwrap_or(0),
+        pending_history: pending,
         latest_current,
         repo_bytes: dir_size(&store.path),
         problems,

@@ -55,6 +55,45 @@ pub fn keep_folder_owner(path: &Path) -> std::io::Result<()> {
     std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()))
 }
 
+/// Root running on a repository another user owns (`sudo sqlgit init`, `snapshot`, `prune`
+/// on the job user's folder, trusted with git's `safe.directory`): every file and folder under
+/// `folder` that root owns now — objects, packs, refs, `shallow`, the page map, the history
+/// cache, written by libgit2 and git too — is given to the folder's owner, whose runs must read
+/// and replace them. Symbolic links are not followed. Best effort: what cannot be given back is
+/// named by the owner's next run with the `chown -R` that does.
+pub fn give_back_tree(folder: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Ok(top) = std::fs::symlink_metadata(folder) else {
+        return;
+    };
+    if top.uid() == 0 || !top.is_dir() {
+        return;
+    }
+    let (uid, gid) = (top.uid(), top.gid());
+    let mut dirs = vec![folder.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.uid() == 0 {
+                let _ = std::os::unix::fs::lchown(&path, Some(uid), Some(gid));
+            }
+            if meta.is_dir() {
+                dirs.push(path);
+            }
+        }
+    }
+}
+
 /// The uid owning `path` when it is not the user running sqlgit (None: ours, or no such file).
 pub fn other_owner(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;

@@ -33,9 +33,17 @@ pub(super) fn record_failure_unlocked(
     started: Instant,
 ) {
     if owned_by_another_user(repo) {
-        // Another user's job (an admin's `sudo sqlgit snapshot`): its state and metrics files
-        // would be replaced by ones their owner cannot read, and its hooks would run as this
-        // user. Only the error is told.
+        // Another user's repository (an admin's `sudo sqlgit snapshot`, or the job user's run
+        // on a repository root took over): its state file and its saved hook and metrics file
+        // are its owner's, not replaced or run as this user. The hook and metrics file given on
+        // this command line are this user's own: they tell the failure.
+        let settings = Settings::default().merged(flags);
+        let unlocked = Recorder {
+            repo,
+            store: None,
+            holds_lock: false,
+        };
+        unlocked.finish(&settings, report, started);
         return;
     }
     let store = Store::open(repo).ok();

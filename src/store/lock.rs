@@ -10,7 +10,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +24,8 @@ pub struct Lock {
     previous: Option<Span>,
     /// Stops the heartbeat (dropping it), which the drop then waits for.
     beat: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    /// The folder of the lock file: root gives what it wrote there back when it lets go.
+    folder: PathBuf,
 }
 
 /// How often the holder of a repository's lock touches its file.
@@ -55,6 +57,8 @@ impl Drop for Lock {
             drop(stop);
             let _ = beat.join();
         }
+        // Root's run on another user's repository leaves it theirs.
+        crate::output::give_back_tree(&self.folder);
         // The end of this run's span.
         let line = format!("{} ended\n", self.line.trim_end());
         let _ = self
@@ -114,6 +118,9 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        // A symbolic link put in its place is not followed: root's run would otherwise cut
+        // short and write whatever file it names.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("open lock file {}", path.display()))?;
     crate::output::keep_folder_owner(path)
@@ -130,11 +137,16 @@ pub fn lock_file(path: &Path, timeout: Duration) -> Result<Option<Lock>> {
     let _ = file
         .set_len(0)
         .and_then(|()| file.write_all_at(line.as_bytes(), 0));
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     Ok(Some(Lock {
         _file: file,
         line,
         previous,
         beat: None,
+        folder,
     }))
 }
 

@@ -208,8 +208,7 @@ fn failure_hook_and_state_on_a_lock_timeout() {
     );
     let status = env.sqlgit(&["status", "--repo", &s(&repo)]).code_is(1);
     assert!(
-        status.stderr_str().contains("the last run failed")
-            && status.stderr_str().contains("stopped by SIGTERM"),
+        status.stderr_str().contains("the last run failed") && status.stderr_str().contains("busy"),
         "{}",
         status.stderr_str()
     );

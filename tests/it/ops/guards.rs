@@ -330,6 +330,30 @@ fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
         let owner = std::fs::metadata(repo.join(name)).unwrap().uid();
         assert_eq!(owner, 65534, "{name} is no longer the repository owner's");
     }
+    // Root's snapshot and prune (objects, packs, refs, `shallow`, the page map): all given back.
+    env.sqlite3(&db, "insert into t values(2);").success();
+    sg(&env, T0 + 10, &["snapshot", "--repo", &s(&repo), "-q"]).success();
+    sg(
+        &env,
+        T0 + 20,
+        &["prune", "--repo", &s(&repo), "--keep", "1"],
+    )
+    .success();
+    let mut rooted = Vec::new();
+    let mut dirs = vec![repo.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.uid() == 0 {
+                rooted.push(entry.path());
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    assert!(repo.join("shallow").exists());
+    assert!(rooted.is_empty(), "left to root: {rooted:?}");
     // What an older sqlgit's init left: a root-owned config; then a root-owned private folder.
     let as_owner = |args: &[&str]| {
         let sqlgit = sqlgit_cmd(&env, T0, args, &[]);
@@ -357,4 +381,39 @@ fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
     std::fs::set_permissions(&repo, std::fs::Permissions::from_mode(0o700)).unwrap();
     let err = as_owner(&["snapshot", "--repo", &s(&repo)]);
     assert!(err.contains("uid 0") && err.contains(&fix), "{err}");
+    // The hook and metrics file given on the owner's command line still tell it.
+    let drop_box = dir.path().join("box");
+    std::fs::create_dir(&drop_box).unwrap();
+    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (hooked, metrics) = (drop_box.join("hooked"), drop_box.join("m.prom"));
+    let on_failure = format!("touch {}", s(&hooked));
+    let r = s(&repo);
+    let m = s(&metrics);
+    let flags = ["--on-failure", &on_failure, "--metrics-file", &m];
+    as_owner(&[&["snapshot", "--repo", r.as_str()][..], &flags].concat());
+    assert!(
+        hooked.exists(),
+        "the failure hook given as a flag did not run"
+    );
+    let written = std::fs::read_to_string(&metrics).unwrap_or_default();
+    let success = written
+        .lines()
+        .find(|l| l.starts_with("sqlgit_last_run_success{"));
+    assert!(success.is_some_and(|l| l.ends_with(" 0")), "{written}");
+}
+
+/// A symbolic link in place of the repository's lock file is not followed: a run (root's, on a
+/// repository another user can write) would cut short and write the file it names.
+#[test]
+fn a_symlinked_lock_file_is_not_followed() {
+    let env = TestEnv::new();
+    let db = new_db(&env, "a.db", "create table t(x); insert into t values(1);");
+    let repo = env.path("r");
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &s(&repo), "-q"]).success();
+    let victim = env.write("victim", "keep me\n");
+    std::fs::remove_file(repo.join("sqlgit.lock")).unwrap();
+    std::os::unix::fs::symlink(&victim, repo.join("sqlgit.lock")).unwrap();
+    let line = one_error_line(sg(&env, T0 + 10, &["snapshot", "--repo", &s(&repo)]), 1);
+    assert!(line.contains("sqlgit.lock"), "{line}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
 }

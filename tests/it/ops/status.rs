@@ -526,3 +526,37 @@ fn a_full_tmpdir_is_named_by_query_and_diff_live() {
     let err = live.failure().stderr_str();
     assert!(err.contains("TMPDIR"), "{err}");
 }
+
+/// What status cannot vouch for is a problem: a repository whose state file is gone (no run
+/// recorded), and snapshots not on the history remote though the last run succeeded (a history
+/// remote given since, by `init`).
+#[test]
+fn status_is_unhealthy_without_a_recorded_run_or_with_snapshots_the_history_remote_lacks() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    sg(&env, T0 + 60, &["status", "--repo", &r]).success();
+    std::fs::remove_file(repo.join("sqlgit-state.json")).unwrap();
+    let line = one_error_line(sg(&env, T0 + 60, &["status", "--repo", &r]), 1);
+    assert!(line.contains("no run is recorded here"), "{line}");
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r]).success();
+    sg(&env, T0 + 120, &["status", "--repo", &r]).success();
+
+    let history = env.path("history.git");
+    git(&env, env.root(), &["init", "-q", "--bare", &s(&history)]);
+    sg(
+        &env,
+        T0 + 130,
+        &["init", "--repo", &r, "--history-remote", &s(&history)],
+    )
+    .success();
+    let line = one_error_line(sg(&env, T0 + 140, &["status", "--repo", &r]), 1);
+    assert!(
+        line.contains("1 snapshot is not on the history remote"),
+        "{line}"
+    );
+    sg(&env, T0 + 180, &["snapshot", "--repo", &r]).success();
+    sg(&env, T0 + 180, &["status", "--repo", &r]).success();
+}
