@@ -169,14 +169,18 @@ pub fn adopt(store: &mut Store, settings: &Settings, folders: &[String]) -> Resu
 /// Start the history of a repository whose history remote is empty ([`adopt`]): from the latest
 /// remote's snapshot when that is one of this repository's databases that the history remote
 /// lacks (it was recreated empty, and this machine rebuilt: the only copy left), with the
-/// snapshots taken here on top; else afresh.
+/// snapshots taken here on top; else afresh — also when the latest remote cannot be asked: a
+/// new setup whose latest remote is down or misnamed still starts its history (its own push
+/// failure says why), and only a latest remote holding the last copy of a history remote
+/// recreated empty, unreachable on the rebuilt machine's first run, is not asked again.
 fn start_empty(
     store: &mut Store,
     settings: &Settings,
     options: &super::Options,
     folders: &[String],
 ) -> Result<Adopted> {
-    let Some(latest) = super::rescue::latest_only(store, settings, options, None, folders)? else {
+    let asked = super::rescue::latest_only(store, settings, options, None, folders);
+    let Ok(Some(latest)) = asked else {
         return Ok(Adopted::FreshStart);
     };
     let rerooted = if store.head()?.is_none() {
