@@ -114,12 +114,13 @@ fn lighttpd_token_reaches_both_remotes_without_empty_password_logins() {
         // sqlgit gives it and keeps the answer for the rest of that process. sqlgit runs three
         // git processes per remote per run (`ls-remote` for the remote's main, `push`, and
         // `ls-remote` to see the remote holds what it accepted), and the first run, on a new
-        // repository, asks the history remote once more whether it has snapshots to continue,
-        // and each remote once after its first push what its HEAD names: one 401 per process,
-        // 3 × 2 remotes × RUNS + 1 + 2, none with a password.
+        // repository, asks the history remote once more whether it has snapshots to continue
+        // (it is empty: so the latest remote too, whether it holds a snapshot of an earlier
+        // history), and each remote once after its first push what its HEAD names: one 401 per
+        // process, 3 × 2 remotes × RUNS + 2 + 2, none with a password.
         assert_eq!(
             refused,
-            3 * 2 * RUNS + 1 + 2,
+            3 * 2 * RUNS + 2 + 2,
             "user in URL: {user_in_url}; expected one anonymous probe per git process:\n{}",
             web.logs()
         );
