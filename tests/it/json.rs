@@ -102,9 +102,15 @@ fn status_json_has_never_pushed_remotes_and_json_survives_quiet() {
         "-q",
     ])
     .success();
+    // Unhealthy (exit 1): the snapshot is not on the history remote given since.
     let status = parsed(
         &env.sqlgit(&["status", "--repo", "R", "--json", "-q"])
-            .success(),
+            .code_is(1),
+    );
+    assert_eq!(
+        status["problems"],
+        json!(["1 snapshot is not on the history remote (the next run pushes it)"]),
+        "{status}"
     );
     let remotes = &status["remotes"];
     assert_eq!(remotes["latest"]["pushed"], json!(true), "{status}");
