@@ -40,19 +40,16 @@ pub fn follow_symlinks(path: &Path) -> Result<PathBuf> {
 /// users write only their own files, and a folder root owns keeps root's.
 pub fn keep_folder_owner(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let owner = std::fs::metadata(folder)?;
-    if owner.uid() == 0 || std::fs::symlink_metadata(path)?.uid() != 0 {
-        return Ok(());
+    match owner_root_gives_to(folder) {
+        Some((uid, gid)) if std::fs::symlink_metadata(path)?.uid() == 0 => {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        }
+        _ => Ok(()),
     }
-    std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()))
 }
 
 /// Root running on a repository another user owns (`sudo sqlgit init`, `snapshot`, `prune`
@@ -63,17 +60,9 @@ pub fn keep_folder_owner(path: &Path) -> std::io::Result<()> {
 /// named by the owner's next run with the `chown -R` that does.
 pub fn give_back_tree(folder: &Path) {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let Ok(top) = std::fs::symlink_metadata(folder) else {
+    let Some((uid, gid)) = owner_root_gives_to(folder) else {
         return;
     };
-    if top.uid() == 0 || !top.is_dir() {
-        return;
-    }
-    let (uid, gid) = (top.uid(), top.gid());
     let mut dirs = vec![folder.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -92,6 +81,18 @@ pub fn give_back_tree(folder: &Path) {
             }
         }
     }
+}
+
+/// The owner (uid, gid) of `folder` when this is root and the folder is another user's: what
+/// root writes there is given to them (see [`keep_folder_owner`], [`give_back_tree`]).
+fn owner_root_gives_to(folder: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let m = std::fs::metadata(folder).ok()?;
+    (m.is_dir() && m.uid() != 0).then(|| (m.uid(), m.gid()))
 }
 
 /// The uid owning `path` when it is not the user running sqlgit (None: ours, or no such file).

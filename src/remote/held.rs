@@ -5,11 +5,12 @@
 //! copy of a snapshot.
 
 use anyhow::{Context, Result, bail};
-use git2::{Commit, Oid};
+use git2::Oid;
 
 use super::recover::ONCE_CONFIRMED;
 use super::{HISTORY_TRACKING, short};
 use crate::store::Store;
+use crate::store::walk::raw_parents;
 
 /// Which of this repository's kept snapshots (and the newest pruned one, the oldest kept
 /// one's parent) the history remote's `main` holds now — not what it once confirmed: a remote
@@ -65,7 +66,7 @@ pub(super) fn remote_holds(
     while let (Some(commit), Some(main)) = (next, main) {
         let mut ids = vec![commit.id()];
         // The oldest kept snapshot's own parent (pruned here) is asked about too.
-        ids.extend(parent_ids(&commit));
+        ids.extend(raw_parents(&commit));
         for id in ids {
             if id == main || cache.graph_descendant_of(main, id).unwrap_or(false) {
                 held.ids.insert(id);
@@ -104,7 +105,7 @@ fn recoverable(
     let lost: std::collections::HashSet<Oid> = newest_first.iter().copied().collect();
     let (mut chain, mut unrecovered) = (Vec::new(), None);
     let mut below = oldest.time().seconds();
-    let mut next = parent_ids(&oldest).into_iter().next();
+    let mut next = raw_parents(&oldest).into_iter().next();
     loop {
         let id = match next {
             Some(id) if lost.contains(&id) => id,
@@ -142,9 +143,4 @@ fn recoverable(
             .context("copy a snapshot the history remote lost from the history cache")?;
     }
     Ok((chain, unrecovered))
-}
-
-/// The parents a commit names itself, whatever grafts (a shallow boundary) say.
-pub(super) fn parent_ids(commit: &Commit) -> Vec<Oid> {
-    crate::store::walk::raw_parents(commit)
 }

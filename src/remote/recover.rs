@@ -16,7 +16,7 @@
 use anyhow::{Context, Result, bail};
 use git2::{Commit, Oid};
 
-use super::held::{Held, parent_ids, remote_holds};
+use super::held::{Held, remote_holds};
 use super::{HISTORY_TRACKING, client, short};
 use crate::settings::Settings;
 use crate::store::{BRANCH, Store};
@@ -492,9 +492,11 @@ fn lacked<'r>(
     // The newest snapshot pruned here (the oldest kept one's own parent), when the remote
     // confirmed it and lacks it now: pruning dropped it trusting the remote, which lost it.
     let lost = match kept.first() {
-        Some(oldest) if rewound > 0 && known > 0 && !has(oldest) => parent_ids(oldest)
-            .into_iter()
-            .find(|p| !held.ids.contains(p) && *p != tip.id()),
+        Some(oldest) if rewound > 0 && known > 0 && !has(oldest) => {
+            crate::store::walk::raw_parents(oldest)
+                .into_iter()
+                .find(|p| !held.ids.contains(p) && *p != tip.id())
+        }
         _ => None,
     };
     let total = kept.len();

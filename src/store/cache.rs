@@ -21,8 +21,8 @@
 //! It is bounded by pruning: every `prune` (also the one after each snapshot) deletes it once it
 //! has gone unused for [`IDLE`], and it never holds more than one copy of the history remote.
 //! Except when the history remote was rewound (restored from an older backup of itself) or
-//! emptied (recreated): what its `main` had before is kept under [`REWOUND`] refs, the snapshots it lost may have no
-//! other copy, and the cache is never deleted while it holds them (`sqlgit push --reroot`
+//! emptied (recreated): what its `main` had before is kept under [`REWOUND`] refs, the
+//! snapshots it lost may have no other copy, and the cache is never deleted while it holds them (`sqlgit push --reroot`
 //! puts them back on the remote, and clears those refs).
 
 use std::path::{Path, PathBuf};
@@ -102,23 +102,29 @@ pub fn open(store: &Store) -> Result<Repository> {
 pub fn keep_rewound(cache: &Repository, before: Option<Oid>, after: Oid) -> Result<()> {
     let holds = |id: Oid| id == after || cache.graph_descendant_of(after, id).unwrap_or(false);
     if let Some(before) = before.filter(|&b| !holds(b)) {
-        cache
-            .reference(
-                &format!("{REWOUND}{before}"),
-                before,
-                true,
-                "sqlgit: rewound",
-            )
-            .context("keep the snapshots the history remote lost")?;
+        mark_lost(cache, before, "sqlgit: rewound")?;
     }
+    drop_rewound_refs(cache, holds);
+    Ok(())
+}
+
+/// Keep `id`, and what is below it, as lost by the history remote (a [`REWOUND`] ref).
+fn mark_lost(cache: &Repository, id: Oid, why: &str) -> Result<()> {
+    cache
+        .reference(&format!("{REWOUND}{id}"), id, true, why)
+        .context("keep the snapshots the history remote lost")?;
+    Ok(())
+}
+
+/// Delete the [`REWOUND`] refs whose commit `drop` names.
+fn drop_rewound_refs(cache: &Repository, drop: impl Fn(Oid) -> bool) {
     for (name, id) in rewound_refs(cache) {
-        if holds(id)
+        if drop(id)
             && let Ok(mut r) = cache.find_reference(&name)
         {
             let _ = r.delete();
         }
     }
-    Ok(())
 }
 
 /// After the history remote was found empty (recreated): it lost everything the cache's main
@@ -129,14 +135,7 @@ pub fn keep_emptied(cache: &Repository) -> Result<()> {
         return Ok(());
     };
     if let Some(before) = main.target() {
-        cache
-            .reference(
-                &format!("{REWOUND}{before}"),
-                before,
-                true,
-                "sqlgit: remote emptied",
-            )
-            .context("keep the snapshots the history remote lost")?;
+        mark_lost(cache, before, "sqlgit: remote emptied")?;
     }
     main.delete()
         .context("forget the history remote's main in the history cache")
@@ -192,11 +191,7 @@ pub fn lost(cache: &Repository) -> Vec<Oid> {
 /// Forget the [`REWOUND`] refs (what they kept is back in local history, or given up).
 pub fn forget_rewound(store: &Store) {
     if let Ok(cache) = Repository::open_bare(dir(store)) {
-        for (name, _) in rewound_refs(&cache) {
-            if let Ok(mut r) = cache.find_reference(&name) {
-                let _ = r.delete();
-            }
-        }
+        drop_rewound_refs(&cache, |_| true);
     }
 }
 
@@ -210,21 +205,8 @@ pub fn keep_only_rewound(store: &Store, lost: Oid) -> Result<()> {
     if cache.find_commit(lost).is_err() {
         return Ok(());
     }
-    cache
-        .reference(
-            &format!("{REWOUND}{lost}"),
-            lost,
-            true,
-            "sqlgit: still lost",
-        )
-        .context("keep the snapshots the history remote lost")?;
-    for (name, id) in rewound_refs(&cache) {
-        if id != lost
-            && let Ok(mut r) = cache.find_reference(&name)
-        {
-            let _ = r.delete();
-        }
-    }
+    mark_lost(&cache, lost, "sqlgit: still lost")?;
+    drop_rewound_refs(&cache, |id| id != lost);
     Ok(())
 }
 

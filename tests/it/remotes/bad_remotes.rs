@@ -124,9 +124,7 @@ fn bad_input_remote_is_not_a_git_repository() {
 #[test]
 fn bad_input_history_remote_diverged() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
         .success()
         .assert_quiet();

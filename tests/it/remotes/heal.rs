@@ -95,9 +95,7 @@ fn a_history_remote_put_back_at_the_cut_is_fast_forwarded() {
 #[test]
 fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success().assert_quiet();
     fx.change();
@@ -116,9 +114,7 @@ fn a_fast_clocks_latest_snapshot_is_replaced_after_a_rebuild() {
 #[test]
 fn a_rebuild_keeps_the_snapshot_only_the_latest_remote_got() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = [
         "--history-remote",
         &h_url,
@@ -184,9 +180,7 @@ fn snapshot_at(fx: &Fx, cron: &[&str], now: u64) -> crate::env::Run {
 fn a_rebuild_asks_the_history_remote_not_the_clock() {
     // Only the latest remote got it, dated an hour before the history remote's tip.
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success();
     fx.change();
@@ -211,9 +205,7 @@ fn a_rebuild_asks_the_history_remote_not_the_clock() {
     // A fast clock's snapshot reached both remotes; the next run's reached only the history
     // remote (the latest remote was away): after a rebuild it is not put on top again.
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success();
     fx.change();
@@ -242,9 +234,7 @@ fn a_rebuild_asks_the_history_remote_not_the_clock() {
 #[test]
 fn a_rebuild_waits_for_an_unreachable_latest_remote_before_adopting() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success().assert_quiet();
     let tip = fx.rev(&history, "refs/heads/main").unwrap();
@@ -285,9 +275,7 @@ fn a_rebuild_waits_for_an_unreachable_latest_remote_before_adopting() {
 #[test]
 fn a_rebuild_whose_latest_remote_is_gone_names_the_command_that_forgets_it() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success().assert_quiet();
     let tip = fx.rev(&history, "refs/heads/main").unwrap();
@@ -320,9 +308,7 @@ fn a_rebuild_whose_latest_remote_is_gone_names_the_command_that_forgets_it() {
 #[test]
 fn a_rebuild_onto_an_empty_history_remote_keeps_the_latest_remotes_snapshot() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     fx.snapshot(&cron).success().assert_quiet();
     let only = fx.git(&latest, &["log", "-1", "--format=%T %s", "refs/heads/main"]);

@@ -141,6 +141,14 @@ impl Fx {
     }
 
     /// `git rev-parse --verify -q REV` in `dir`, None when it does not resolve.
+    /// A history and a latest remote, empty, on the daemon: their folders and URLs.
+    fn both_remotes(&self) -> (PathBuf, PathBuf, String, String) {
+        let history = self.daemon.create_bare("history");
+        let latest = self.daemon.create_bare("latest");
+        let (h_url, l_url) = (self.daemon.url("history"), self.daemon.url("latest"));
+        (history, latest, h_url, l_url)
+    }
+
     fn rev(&self, dir: &Path, rev: &str) -> Option<String> {
         let mut cmd = self.env.command("git");
         cmd.arg("-C")

@@ -13,9 +13,7 @@ use super::{Fx, assert_push_failures, printed_commit};
 /// the first), the repository copied aside after the third; then the copy is put back.
 /// Returns (history, latest, each snapshot's time).
 fn put_back_after_six(fx: &Fx) -> (PathBuf, PathBuf, Vec<u64>) {
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let cron = ["--history-remote", &h_url, "--latest-remote", &l_url];
     let backup = fx.env.path("backup.sqlgit");
     let mut times = Vec::new();

@@ -9,9 +9,7 @@ use super::*;
 #[test]
 fn five_snapshots_reach_history_in_full_and_latest_as_one_parentless_commit() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     for i in 1..=5 {
         if i > 1 {
             fx.change();
@@ -150,9 +148,7 @@ fn incremental_push_sends_only_new_objects() {
 #[test]
 fn rejected_push_is_a_failure_and_the_other_remote_is_still_pushed() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
         .success()
         .assert_quiet();
@@ -210,9 +206,7 @@ fn rejected_push_is_a_failure_and_the_other_remote_is_still_pushed() {
 #[test]
 fn remote_down_keeps_commits_and_next_run_catches_up() {
     let mut fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
         .success()
         .assert_quiet();
@@ -374,9 +368,7 @@ fn a_push_answered_ok_but_not_stored_is_not_confirmed_and_nothing_is_pruned() {
 #[test]
 fn the_users_push_and_fetch_defaults_do_not_break_the_pushes() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     let config = fx.env.write(
         "user.gitconfig",
         "[push]\n\tpushOption = ci.skip\n\tuseForceIfIncludes = true\n\tfollowTags = true\n\

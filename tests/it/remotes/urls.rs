@@ -9,9 +9,7 @@ use super::*;
 #[test]
 fn remote_urls_are_remembered_in_the_repository_config() {
     let fx = Fx::new();
-    let history = fx.daemon.create_bare("history");
-    let latest = fx.daemon.create_bare("latest");
-    let (h_url, l_url) = (fx.daemon.url("history"), fx.daemon.url("latest"));
+    let (history, latest, h_url, l_url) = fx.both_remotes();
     fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
         .success()
         .assert_quiet();
