@@ -179,7 +179,7 @@ impl Settings {
                 flag.to_string()
             }
         };
-        refuse_relative(self, &config, &store.path)?;
+        check::refuse_relative(self, &config, &store.path)?;
         if let Some(spec) = &self.keep {
             let name = named("--keep", KEEP, saved.keep == self.keep);
             spec.parse::<Keep>()
@@ -384,7 +384,7 @@ impl Settings {
         if let Some(key) = &self.ssh_key
             && (over_ssh(&self.history_remote) || over_ssh(&self.latest_remote))
         {
-            check_ssh_key(Path::new(key))?;
+            check::check_ssh_key(Path::new(key))?;
         }
         Ok(remote::Options {
             transport,
@@ -408,46 +408,6 @@ impl Settings {
             })
             .transpose()
     }
-}
-
-/// A relative path can only have come from a hand-edited config (flags are made absolute): each
-/// run would find it from the folder it starts in (cron's `$HOME`, an admin's app folder), and
-/// silently snapshot a different database, so it is refused.
-fn refuse_relative(settings: &Settings, config: &Path, repo: &Path) -> Result<()> {
-    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
-    for (key, flag, values) in [
-        (DB, "--db", settings.dbs.clone()),
-        (SSH_KEY, "--ssh-key", one(&settings.ssh_key)),
-        (METRICS_FILE, "--metrics-file", one(&settings.metrics_file)),
-    ] {
-        if let Some(path) = values.iter().find(|v| !Path::new(v).is_absolute()) {
-            anyhow::bail!(
-                "sqlgit.{key} {path:?} in {}: a relative path (each run would look for it from \
-                 the folder it starts in): write it absolute, or run: sqlgit init --repo {} \
-                 {flag} PATH",
-                config.display(),
-                crate::shellword::path(repo)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `--ssh-key` must be a file ssh accepts: there, and not readable by others (ssh ignores such
-/// a key, and the server then seems to refuse every key).
-fn check_ssh_key(key: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(key).with_context(|| format!("--ssh-key {}", key.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        anyhow::bail!(
-            "--ssh-key {}: readable by others (mode {mode:o}), so ssh refuses to use it: run \
-             chmod 600 {}",
-            key.display(),
-            key.display()
-        );
-    }
-    Ok(())
 }
 
 /// A `redact` pattern: `TABLE.COLUMN`, both parts present (`*` and `?` allowed in each).

@@ -1,9 +1,14 @@
 //! The repository's config is the settings file people edit by hand: a key sqlgit does not read
-//! (a typo), a key without a value or a setting given twice must fail the run, not be ignored.
+//! (a typo), a key without a value or a setting given twice must fail the run, not be ignored;
+//! so must a relative path in it, or an `--ssh-key` ssh would refuse.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use super::{
     DB, EXCLUDE_TABLE, HISTORY_REMOTE, KEEP, LATEST_REMOTE, METRICS_FILE, ON_FAILURE, ON_SUCCESS,
-    PUSH_TIMEOUT, REDACT, SSH_KEY, TRANSPORT,
+    PUSH_TIMEOUT, REDACT, SSH_KEY, Settings, TRANSPORT,
 };
 use crate::store::Store;
 
@@ -93,4 +98,44 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A relative path can only have come from a hand-edited config (flags are made absolute): each
+/// run would find it from the folder it starts in (cron's `$HOME`, an admin's app folder), and
+/// silently snapshot a different database, so it is refused.
+pub(super) fn refuse_relative(settings: &Settings, config: &Path, repo: &Path) -> Result<()> {
+    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    for (key, flag, values) in [
+        (DB, "--db", settings.dbs.clone()),
+        (SSH_KEY, "--ssh-key", one(&settings.ssh_key)),
+        (METRICS_FILE, "--metrics-file", one(&settings.metrics_file)),
+    ] {
+        if let Some(path) = values.iter().find(|v| !Path::new(v).is_absolute()) {
+            anyhow::bail!(
+                "sqlgit.{key} {path:?} in {}: a relative path (each run would look for it from \
+                 the folder it starts in): write it absolute, or run: sqlgit init --repo {} \
+                 {flag} PATH",
+                config.display(),
+                crate::shellword::path(repo)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--ssh-key` must be a file ssh accepts: there, and not readable by others (ssh ignores such
+/// a key, and the server then seems to refuse every key).
+pub(super) fn check_ssh_key(key: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(key).with_context(|| format!("--ssh-key {}", key.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "--ssh-key {}: readable by others (mode {mode:o}), so ssh refuses to use it: run \
+             chmod 600 {}",
+            key.display(),
+            key.display()
+        );
+    }
+    Ok(())
 }
