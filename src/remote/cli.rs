@@ -24,6 +24,7 @@ mod diagnose;
 mod run;
 mod ssh;
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -148,19 +149,22 @@ impl Client for GitCli {
         let bare = remote_url(url, self.token_scope.as_deref());
         let done = self.git(url, &["ls-remote", "--", &bare, "refs/heads/main"])?;
         if !done.success {
-            return Err(self.failure("ls-remote", url, &done.stderr));
+            let e = self.failure("ls-remote", url, &done.stderr);
+            return Err(super::local::explained(url, e));
         }
+        let mut listed = None;
         for line in done.stdout.lines() {
             if let Some((id, name)) = line.split_once('\t')
                 && name.trim() == "refs/heads/main"
             {
-                return Ok(Some(
+                listed = Some(
                     Oid::from_str(id.trim())
                         .map_err(|_| anyhow!("git ls-remote: bad line {line:?}"))?,
-                ));
+                );
+                break;
             }
         }
-        Ok(None)
+        super::local::checked_main(url, listed)
     }
 
     fn default_branch(&self, url: &str) -> Option<Option<String>> {
@@ -249,6 +253,15 @@ impl Client for GitCli {
             }
             None => self.command(url, &args)?,
         };
+        if let Some(mask) = super::local::push_umask(url) {
+            // SAFETY: umask is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
         let meter = crate::progress::Progress::spinner(&format!("pushing to {}", redact(url)));
         let done = self.run_bounded(&mut cmd);
         meter.finish();

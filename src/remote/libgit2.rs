@@ -123,7 +123,10 @@ impl<'a> Libgit2<'a> {
 
 impl Client for Libgit2<'_> {
     fn remote_main(&self, url: &str) -> Result<Option<Oid>> {
-        self.detached("asking", url, remote_main)
+        match self.detached("asking", url, remote_main) {
+            Ok(listed) => super::local::checked_main(url, listed),
+            Err(e) => Err(super::local::explained(url, e)),
+        }
     }
 
     fn send(

@@ -13,6 +13,7 @@ mod cli;
 mod confirmed;
 mod held;
 mod libgit2;
+mod local;
 mod overwrite;
 mod recover;
 mod rescue;
@@ -275,9 +276,11 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
         Role::History => remote_main.filter(|id| repo.find_commit(*id).is_err()),
         Role::Latest => None,
     };
-    client
-        .send(url, src, force, unrelated, lease)
-        .map_err(|e| scrubbed(e, url))?;
+    let sent = client.send(url, src, force, unrelated, lease);
+    // Root's push into another user's local remote leaves that remote theirs (pushed or not:
+    // a refused push may have written objects).
+    local::give_back(url);
+    sent.map_err(|e| scrubbed(e, url))?;
     confirm_stored(client.as_ref(), role, url, local)?;
     repo.reference(tracking, local, true, "sqlgit: pushed")?;
     // Said once, when the remote got its first snapshot.

@@ -30,6 +30,7 @@ mod metricsfile;
 mod monitoring;
 mod replace;
 mod restore;
+mod root_remote;
 mod scrub;
 mod status;
 mod wal_access;
