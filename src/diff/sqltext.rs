@@ -250,4 +250,22 @@ mod tests {
         let joined: String = s.iter().map(|s| format!("{};\n", s.sql)).collect();
         assert_eq!(joined.as_bytes(), file);
     }
+
+    #[test]
+    fn stored_text_leaves_out_the_restore_steps() {
+        let file = b"CREATE TABLE t( a, b);\n.dbconfig defensive off\nPRAGMA writable_schema=ON;\n\
+                     UPDATE sqlite_schema SET sql='CREATE TABLE t('||char(13)||'\n a, b)' WHERE \
+                     type='table' AND name='t';\nPRAGMA writable_schema=RESET;\n\
+                     CREATE INDEX i ON t(a);\n";
+        assert_eq!(
+            stored(&statements(file)),
+            ["CREATE TABLE t(\r\n a, b)", "CREATE INDEX i ON t(a)"]
+        );
+        // A table's 1-schema-fixup.sql: the update alone gives the text.
+        let fixup =
+            b".dbconfig defensive off\nPRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET \
+                      sql='CREATE TABLE t(a, rowid)' WHERE type='table' AND name='t';\n\
+                      PRAGMA writable_schema=RESET;\n";
+        assert_eq!(stored(&statements(fixup)), ["CREATE TABLE t(a, rowid)"]);
+    }
 }
