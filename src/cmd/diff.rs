@@ -37,7 +37,8 @@ pub struct DiffArgs {
     /// The database's folder, when the repository holds several.
     #[arg(long, value_name = "NAME")]
     pub db: Option<String>,
-    /// Only this table (its rows, definition, indexes and triggers); repeatable.
+    /// Only this table (its rows, definition, indexes and triggers; a virtual table's shadow
+    /// tables too); repeatable.
     #[arg(long = "table", value_name = "NAME")]
     pub tables: Vec<String>,
     /// One line per changed table: inserted, updated and deleted rows, schema changes.

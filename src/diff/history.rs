@@ -28,6 +28,7 @@ use super::keymatch::{self, KeyColumns, Probe};
 use super::matching::changed_columns;
 use super::plan::{SEQUENCE, STAT1};
 use super::rows::{self, RowRef, Rows};
+use super::shadows;
 use super::shape::{self, Shape};
 use crate::dump::path::{folder_key, rowid_chunk_name, table_dir};
 use crate::restore::db_tree;
@@ -169,6 +170,22 @@ pub fn history(req: &Request) -> Result<Found> {
     if tables.iter().all(Option::is_none) {
         bail!("no table {:?} in the snapshots searched", req.table);
     }
+    // A virtual table's rows are in its shadow tables, which are tables of their own here.
+    if let Some((&commit, &Some(table))) = chain.commits.iter().zip(&tables).find(|t| t.1.is_some())
+        && let Ok(shape) = reader.shape(table)
+        && shape.virtual_table
+    {
+        let tables = folders_at(repo, commit, &db_name)?;
+        let named: Vec<String> = tables
+            .iter()
+            .filter_map(|d| shadows::folder_name(d))
+            .collect();
+        let found = shadows::of(&shape.name, &shape.sql, named.iter().map(String::as_str));
+        bail!(
+            "{}",
+            shadows::history_refused(&shape.name, &found, &req.key.join(" "))
+        );
+    }
     let mut events = Vec::new();
     let pairs = if chain.rooted {
         chain.commits.len()
@@ -217,6 +234,19 @@ const SYSTEM: [(&str, &str); 2] = [
     (SEQUENCE, "2-sqlite_sequence.sql"),
     (STAT1, "3-sqlite_stat1.sql"),
 ];
+
+/// The table folders of the database folder `db` of a snapshot.
+fn folders_at(repo: &Repository, commit: Oid, db: &str) -> Result<Vec<String>> {
+    let root = repo.find_commit(commit)?.tree()?;
+    let Some(tables) = root.get_path(&Path::new(db).join("1-tables")).ok() else {
+        return Ok(Vec::new());
+    };
+    let tree = repo.find_tree(tables.id())?;
+    Ok(tree
+        .iter()
+        .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
+        .collect())
+}
 
 fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Option<TableAt>> {
     let root = repo.find_commit(commit)?.tree()?;

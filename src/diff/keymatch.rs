@@ -60,6 +60,12 @@ impl<'a> KeyColumns<'a> {
         let by_rowid = *self
             .by_rowid
             .get_or_insert(matches!(shape.key, KeyKind::Rowid { .. }));
+        if shape.virtual_table {
+            bail!(
+                "table {name:?} is a virtual table here: its rows are stored in its shadow \
+                 tables, ask for a row of one of them"
+            );
+        }
         match (&shape.key, by_rowid) {
             (KeyKind::Multiset, _) => bail!(
                 "table {name:?} has no key a row can be named by (rowid, _rowid_ and oid are all \

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod rows;
+pub mod shadows;
 pub mod shape;
 pub mod show;
 pub mod sqltext;

@@ -15,6 +15,7 @@ use git2::{Commit, ObjectType, Oid, Repository, Tree};
 use super::chunks::{self, ChunkRef, RowsAt};
 use super::header::{Layout, layout};
 use super::matching::TableRows;
+use super::shadows;
 use super::shape::{self, Alignment, Shape};
 use super::sqltext::{Stmt, statements};
 use crate::dump::path::{folder_key, table_dir};
@@ -324,6 +325,13 @@ pub fn build<'r>(
         if found.is_empty() {
             bail!("no table {name:?} in either snapshot");
         }
+        for dir in &found {
+            // A virtual table's rows are in its shadow tables: they go with it.
+            for (shadow, dir) in shadow_folders(repo, [&from_tables, &to_tables], dir)? {
+                names.insert(shadow.to_lowercase());
+                dirs.insert(dir);
+            }
+        }
         dirs.extend(found.into_iter().cloned());
     }
     let selected = |dir: &str| !filtered || dirs.contains(dir);
@@ -426,6 +434,38 @@ pub fn build<'r>(
         triggers,
         filtered,
     })
+}
+
+/// When the folder `dir` holds a virtual table on a side, its shadow tables there (see
+/// [`shadows`]): (table name, folder) of each.
+fn shadow_folders(
+    repo: &Repository,
+    sides: [&BTreeMap<String, Oid>; 2],
+    dir: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for tables in sides {
+        let Some(&oid) = tables.get(dir) else {
+            continue;
+        };
+        let create = blob(repo, folder(repo, oid)?.create)?;
+        let Ok(shape) = shape::analyze(&create) else {
+            continue; // no virtual table: the diff itself says what is wrong with it
+        };
+        if !shape.virtual_table {
+            continue;
+        }
+        let named: Vec<(String, &String)> = (tables.keys())
+            .filter_map(|d| shadows::folder_name(d).map(|n| (n, d)))
+            .collect();
+        let found = shadows::of(&shape.name, &shape.sql, named.iter().map(|n| n.0.as_str()));
+        for (name, dir) in &named {
+            if found.contains(&name.as_str()) {
+                out.push((name.clone(), (*dir).clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn table_plan(repo: &Repository, from: Option<Folder>, to: Option<Folder>) -> Result<TablePlan> {

@@ -14,7 +14,7 @@ use super::report::TableReport;
 use super::rows::RowRef;
 use super::shape::{KeyKind, Shape};
 use super::show::{self, MAX_VALUE};
-use super::sqltext::Stmt;
+use super::sqltext::{Stmt, stored};
 
 struct Style {
     color: bool,
@@ -75,14 +75,15 @@ pub fn render(
     Ok(())
 }
 
+/// Schema objects' text as sqlite_schema holds it, one `sql;` each.
 fn joined(stmts: &[Stmt]) -> String {
-    stmts.iter().map(|s| format!("{};\n", s.sql)).collect()
+    stored(stmts).iter().map(|s| format!("{s};\n")).collect()
 }
 
 /// A table's definition and indexes, as SQL.
 fn schema_text(shape: Option<&Shape>, indexes: &[Stmt]) -> String {
     match shape {
-        Some(s) if !s.sql.is_empty() => format!("{};\n{}", s.sql, joined(indexes)),
+        Some(s) if !s.stored.is_empty() => format!("{};\n{}", s.stored, joined(indexes)),
         _ => String::new(),
     }
 }
@@ -207,7 +208,10 @@ fn update(t: &TablePlan, a: RowRef, b: RowRef) -> String {
 
 /// A unified diff of two SQL texts, indented under its heading.
 fn text_diff(a: &str, b: &str, st: &Style, out: &mut dyn Write) -> Result<()> {
-    let diff = TextDiff::from_lines(a, b);
+    // Lines end at `\n` only: a CR (which the diff would also take for a line end) and other
+    // control characters are part of the SQL, and shown escaped (`\x0d`).
+    let (a, b) = (escaped_lines(a), escaped_lines(b));
+    let diff = TextDiff::from_lines(&a, &b);
     let text = diff
         .unified_diff()
         .context_radius(3)
@@ -220,14 +224,7 @@ fn text_diff(a: &str, b: &str, st: &Style, out: &mut dyn Write) -> Result<()> {
             Some(b'@') => "36",
             _ => "",
         };
-        let mut shown = String::from("  ");
-        for ch in line.chars() {
-            match ch {
-                '\t' => shown.push(ch),
-                ch if ch.is_control() => shown.push_str(&format!("\\x{:02x}", ch as u32)),
-                ch => shown.push(ch),
-            }
-        }
+        let shown = format!("  {line}");
         if code.is_empty() {
             writeln!(out, "{shown}")?;
         } else {
@@ -235,4 +232,15 @@ fn text_diff(a: &str, b: &str, st: &Style, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `text` with what [`show::escape_controls`] escapes escaped in each line, except the
+/// tabs (indented SQL) and the `\n` line ends.
+fn escaped_lines(text: &str) -> String {
+    let escape = |part: &str| -> String {
+        let pieces: Vec<String> = part.split('\t').map(show::escape_controls).collect();
+        pieces.join("\t")
+    };
+    let lines: Vec<String> = text.split('\n').map(escape).collect();
+    lines.join("\n")
 }

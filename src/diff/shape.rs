@@ -35,6 +35,10 @@ pub struct Shape {
     pub name: String,
     /// The CREATE statement, without `;` (for a virtual table: its CREATE VIRTUAL TABLE text).
     pub sql: String,
+    /// The table's text as sqlite_schema holds it (what `diff` shows): without the dump's
+    /// restore steps around it (a one-line stand-in and its `UPDATE sqlite_schema`, a temporary
+    /// column name; see `crate::dump::shell`).
+    pub stored: String,
     pub virtual_table: bool,
     /// Every row statement starts with this (up to and including `VALUES(`).
     pub prefix: Vec<u8>,
@@ -148,9 +152,11 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         .collect();
     declared.sort();
     let untyped = untyped_columns(&conn, &table.name, &columns)?;
+    let stored = super::sqltext::stored(&super::sqltext::statements(create));
     Ok(Shape {
         name: table.name.clone(),
         sql: sql.to_string(),
+        stored: stored.into_iter().next().unwrap_or_else(|| sql.to_string()),
         virtual_table: false,
         prefix,
         shown: columns.clone(),
@@ -256,6 +262,9 @@ impl Shape {
         let create = format!("{};\n", self.sql);
         crate::restore::execute(&conn, create.as_bytes())?;
         crate::restore::execute(&conn, fixup).context("read the table's exact text")?;
+        if let Some(text) = super::sqltext::stored(&super::sqltext::statements(fixup)).pop() {
+            self.stored = text;
+        }
         let names: Vec<String> = table_columns(&conn, &self.name)?
             .into_iter()
             .filter(|c| !matches!(c.2, 2 | 3))
@@ -298,9 +307,11 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
     if r.len() != 5 {
         bail!("unexpected virtual table definition");
     }
+    let sql = text(4)?;
     Ok(Shape {
         name: text(1)?,
-        sql: text(4)?,
+        stored: sql.clone(),
+        sql,
         virtual_table: true,
         prefix: Vec::new(),
         columns: Vec::new(),
@@ -333,6 +344,7 @@ pub fn system(name: &str) -> Shape {
     Shape {
         name: name.to_string(),
         sql: String::new(),
+        stored: String::new(),
         virtual_table: false,
         prefix: prefix.into_bytes(),
         shown: columns.clone(),

@@ -12,7 +12,7 @@
 use super::keymatch::{Number, number};
 use super::rows::decode_text;
 use crate::query::Cell;
-use crate::query::print::literal as query_literal;
+use crate::query::print::{literal as query_literal, needs_escape};
 
 /// Longest value shown, in characters (keys are shown whole).
 pub const MAX_VALUE: usize = 60;
@@ -88,10 +88,11 @@ pub fn name(name: &str) -> String {
     escape_controls(&crate::dump::literal::quote_name(name))
 }
 
-fn escape_controls(text: &str) -> String {
+/// `text` with each character [`needs_escape`] says as `\xNN`.
+pub fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if needs_escape(c) {
             out.push_str(&format!("\\x{:02x}", c as u32));
         } else {
             out.push(c);
@@ -111,6 +112,10 @@ mod tests {
         assert_eq!(literal(b"'a\tb'"), "'a'||char(9)||'b'");
         assert_eq!(literal(b"'a'||char(0)||'b'"), "'a'||char(0)||'b'");
         assert_eq!(literal(b"'it''s'"), "'it''s'");
+        assert_eq!(
+            literal("'a\u{85}b\u{2028}'".as_bytes()),
+            "'a'||char(133)||'b'||char(8232)"
+        );
         assert_eq!(literal(b"'\xff'"), "CAST(X'ff' AS TEXT)");
         assert_eq!(literal(b"X'00ab'"), "X'00ab'");
         assert_eq!(literal(b"-1.5"), "-1.5");
@@ -157,5 +162,6 @@ mod tests {
         assert_eq!(name("it\"s"), "\"it\"\"s\"");
         assert_eq!(name("9a"), "\"9a\"");
         assert_eq!(name("a\nb"), "\"a\\x0ab\"");
+        assert_eq!(name("a\u{9b}b\u{2029}"), "\"a\\x9bb\\x2029\"");
     }
 }

@@ -4,9 +4,15 @@
 //! An SQL patch must drop an index, view or trigger by name, and `--table` must know which table
 //! a trigger belongs to; the snapshot holds only the statements' text. Statements are split where
 //! SQLite itself says one is complete (`sqlite3_complete`, which knows about quotes, comments and
-//! trigger bodies), and a few tokens after `CREATE` give the names.
+//! trigger bodies), and a few tokens after `CREATE` give the names. [`stored`] gives back each
+//! object's text as sqlite_schema holds it, for people: the dump writes text the sqlite3 shell
+//! would misread as a one-line stand-in plus an `UPDATE sqlite_schema` to the exact text
+//! (`crate::dump::shell`), and that restore plumbing is no part of the schema.
 
 use std::ffi::CString;
+
+use super::rows::decode_text;
+use crate::dump::literal::quoted_end;
 
 /// One CREATE INDEX / VIEW / TRIGGER statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +46,72 @@ pub fn statements(file: &[u8]) -> Vec<Stmt> {
         }
     }
     out
+}
+
+/// The schema objects of `stmts` (a dump file's statements) with their text as sqlite_schema
+/// holds it: `.dbconfig` and `PRAGMA writable_schema` lines left out, and an object whose text
+/// the dump puts back by `UPDATE sqlite_schema SET sql=…` shown with that text (an update of an
+/// object not in `stmts`, as in a table's `1-schema-fixup.sql`, is shown as that object).
+pub fn stored(stmts: &[Stmt]) -> Vec<String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for s in stmts {
+        // A shell command line (`.dbconfig defensive off`) runs before the SQL after it.
+        let mut sql = s.sql.as_str();
+        while sql.starts_with('.') {
+            sql = sql.split_once('\n').map_or("", |(_, rest)| rest);
+        }
+        let sql = sql.trim_start();
+        let pragma = sql
+            .get(..22)
+            .is_some_and(|p| p.eq_ignore_ascii_case("PRAGMA writable_schema"));
+        if sql.is_empty() || pragma {
+            continue;
+        }
+        match schema_update(sql) {
+            Some((name, text)) => match out.iter_mut().rev().find(|o| o.0 == name) {
+                Some(object) => object.1 = text,
+                None => out.push((name, text)),
+            },
+            None => out.push((s.name.clone(), sql.to_string())),
+        }
+    }
+    out.into_iter().map(|(_, sql)| sql).collect()
+}
+
+/// `UPDATE sqlite_schema SET sql=LITERAL WHERE type='KIND' AND name=LITERAL` (as
+/// `crate::dump::shell::write_fixup` writes it): the name and the text.
+fn schema_update(sql: &str) -> Option<(String, String)> {
+    let rest = sql
+        .strip_prefix("UPDATE sqlite_schema SET sql=")?
+        .as_bytes();
+    let end = literal_end(rest)?;
+    let text = decode_text(&rest[..end])?;
+    let after = std::str::from_utf8(&rest[end..]).ok()?;
+    let after = after.strip_prefix(" WHERE type='")?;
+    let (_, name) = after.split_once("' AND name=")?;
+    let name = decode_text(name.as_bytes())?;
+    Some((
+        String::from_utf8_lossy(&name).into_owned(),
+        String::from_utf8_lossy(&text).into_owned(),
+    ))
+}
+
+/// Where a text literal the dump writes (`'a'||char(13)||'b'`) ends.
+fn literal_end(sql: &[u8]) -> Option<usize> {
+    let mut p = 0;
+    loop {
+        if sql.get(p) == Some(&b'\'') {
+            p = quoted_end(sql, p + 1, b'\'')?;
+        } else if sql[p..].starts_with(b"char(") {
+            p += sql[p..].iter().position(|&b| b == b')')? + 1;
+        } else {
+            return None;
+        }
+        if !sql[p..].starts_with(b"||") {
+            return Some(p);
+        }
+        p += 2;
+    }
 }
 
 fn complete(sql: &str) -> bool {
@@ -177,5 +249,23 @@ mod tests {
         assert_eq!(s[2].name, "v");
         let joined: String = s.iter().map(|s| format!("{};\n", s.sql)).collect();
         assert_eq!(joined.as_bytes(), file);
+    }
+
+    #[test]
+    fn stored_text_leaves_out_the_restore_steps() {
+        let file = b"CREATE TABLE t( a, b);\n.dbconfig defensive off\nPRAGMA writable_schema=ON;\n\
+                     UPDATE sqlite_schema SET sql='CREATE TABLE t('||char(13)||'\n a, b)' WHERE \
+                     type='table' AND name='t';\nPRAGMA writable_schema=RESET;\n\
+                     CREATE INDEX i ON t(a);\n";
+        assert_eq!(
+            stored(&statements(file)),
+            ["CREATE TABLE t(\r\n a, b)", "CREATE INDEX i ON t(a)"]
+        );
+        // A table's 1-schema-fixup.sql: the update alone gives the text.
+        let fixup =
+            b".dbconfig defensive off\nPRAGMA writable_schema=ON;\nUPDATE sqlite_schema SET \
+                      sql='CREATE TABLE t(a, rowid)' WHERE type='table' AND name='t';\n\
+                      PRAGMA writable_schema=RESET;\n";
+        assert_eq!(stored(&statements(fixup)), ["CREATE TABLE t(a, rowid)"]);
     }
 }

@@ -54,6 +54,14 @@ pub fn table_dir(name: &str) -> String {
 /// older sqlgit kept some names that are escaped now (`\u{200c}.git`), so one table's folder
 /// can change its name at an upgrade; both names give the same key.
 pub fn folder_key(folder: &str) -> String {
+    match (folder, decode_folder(folder)) {
+        ("%", _) | (_, None) => folder.to_lowercase(),
+        (_, Some(name)) => table_dir(&name).to_lowercase(),
+    }
+}
+
+/// A folder name with its `%XX` escapes decoded (None when that is not UTF-8).
+pub fn decode_folder(folder: &str) -> Option<String> {
     let bytes = folder.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -73,10 +81,7 @@ pub fn folder_key(folder: &str) -> String {
             }
         }
     }
-    match (folder, String::from_utf8(decoded)) {
-        ("%", _) | (_, Err(_)) => folder.to_lowercase(),
-        (_, Ok(name)) => table_dir(&name).to_lowercase(),
-    }
+    String::from_utf8(decoded).ok()
 }
 
 /// `c` as `%XX` escapes of its UTF-8 bytes.

@@ -79,16 +79,22 @@ fn table(a: &Answer, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// A column name on one line: as it is, or, when it holds a control character or a line or
-/// paragraph separator, double-quoted as SQL quotes it with those characters as `\xNN` (as `diff` shows names).
+/// Whether `c` is shown escaped, so that what is printed stays on one line and moves no
+/// terminal: control characters (C0, DEL and the C1 controls U+0080–U+009F, among them NEL and
+/// the 8-bit CSI) and the Unicode line and paragraph separators U+2028, U+2029.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// A column name on one line: as it is, or, when it holds a character [`needs_escape`] says,
+/// double-quoted as SQL quotes it with those characters as `\xNN` (as `diff` shows names).
 fn header(name: &str) -> String {
-    let breaks = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
-    if !name.chars().any(breaks) {
+    if !name.chars().any(needs_escape) {
         return name.to_string();
     }
     let mut out = String::new();
     for c in crate::dump::literal::quote_name(name).chars() {
-        match breaks(c) {
+        match needs_escape(c) {
             true => out.push_str(&format!("\\x{:02x}", c as u32)),
             false => out.push(c),
         }
@@ -97,7 +103,8 @@ fn header(name: &str) -> String {
 }
 
 /// A value as an SQL literal on one line: `NULL`, `42`, `1.5`, `'it''s'`, `X'00ff'`; control
-/// characters in text as `char(N)` pieces (`'a'||char(10)||'b'`), text that is not UTF-8 as
+/// characters and line separators in text ([`needs_escape`]) as `char(N)` pieces of their code
+/// points (`'a'||char(10)||'b'`, `'a'||char(133)||'b'`), text that is not UTF-8 as
 /// `CAST(X'..' AS TEXT)`.
 pub fn literal(cell: &Cell) -> String {
     match cell {
@@ -113,7 +120,7 @@ pub fn literal(cell: &Cell) -> String {
 }
 
 fn text_literal(s: &str) -> String {
-    let control = |c: char| c < ' ' || c == '\x7f';
+    let control = needs_escape;
     if !s.chars().any(control) {
         return format!("'{}'", s.replace('\'', "''"));
     }
@@ -122,7 +129,7 @@ fn text_literal(s: &str) -> String {
     while !rest.is_empty() {
         let n = rest.find(|c: char| !control(c)).unwrap_or(rest.len());
         if n > 0 {
-            let codes: Vec<String> = rest[..n].bytes().map(|b| b.to_string()).collect();
+            let codes: Vec<String> = rest[..n].chars().map(|c| (c as u32).to_string()).collect();
             pieces.push(format!("char({})", codes.join(",")));
             rest = &rest[n..];
             continue;
@@ -315,6 +322,10 @@ mod tests {
             "'a'||char(10)||'b'||char(13)"
         );
         assert_eq!(literal(&Cell::Text(vec![0xff])), "CAST(X'ff' AS TEXT)");
+        assert_eq!(
+            literal(&Cell::Text("a\u{85}\u{9b}b\u{2028}\u{2029}é".into())),
+            "'a'||char(133,155)||'b'||char(8232,8233)||'é'"
+        );
         assert_eq!(literal(&Cell::Blob(vec![0, 0xab])), "X'00ab'");
         assert_eq!(literal(&Cell::Real(1.0)), "1.0");
         assert_eq!(literal(&Cell::Real(-0.0)), "-0.0");
@@ -328,6 +339,7 @@ mod tests {
         assert_eq!(header("a b"), "a b");
         assert_eq!(header("a\nb"), "\"a\\x0ab\"");
         assert_eq!(header("a\u{2028}b"), "\"a\\x2028b\"");
+        assert_eq!(header("a\u{85}b"), "\"a\\x85b\"");
     }
 
     #[test]

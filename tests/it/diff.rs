@@ -20,6 +20,7 @@ mod oracle;
 mod repo;
 mod rowkeys;
 mod shown;
+mod virtual_tables;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -353,3 +353,105 @@ fn patches_delete_exactly_the_keyed_row_whatever_the_collations() {
         patch.stdout_str()
     );
 }
+
+/// Text holding C1 control characters (NEL U+0085, the 8-bit CSI U+009B) or the Unicode line
+/// and paragraph separators is shown with them as `char(N)`, as other control characters are,
+/// by `query`, `diff` and `history` alike: one line per value for any line-oriented reader, and
+/// no terminal escape. `--csv`, `--json` and `--sql` keep them exactly.
+#[test]
+fn c1_controls_and_line_separators_in_values_are_escaped() {
+    let mut r = Repo::new(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+         INSERT INTO t VALUES (1, 'a'||char(133)||'b'), (2, 'a'||char(8232)||'b'),
+                              (3, 'a'||char(155)||'31mb'), (4, char(8233));
+         CREATE TABLE w(k TEXT PRIMARY KEY, v) WITHOUT ROWID;",
+    );
+    r.change("UPDATE t SET v = v || '!'; INSERT INTO w VALUES ('k'||char(133), 1);");
+    let raw = |c: char| ('\u{80}'..='\u{9f}').contains(&c) || matches!(c, '\u{2028}' | '\u{2029}');
+    let query = r.run(&["query", "SELECT id, v FROM t"]).success();
+    let diff = r.diff(&[], 1);
+    let history = r.run(&["history", "t", "3"]).success();
+    for run in [&query, &diff, &history] {
+        let out = run.stdout_str();
+        assert!(!out.chars().any(raw), "raw characters in:\n{out}");
+    }
+    let q = query.stdout_str();
+    for want in [
+        "'a'||char(133)||'b!'",
+        "'a'||char(8232)||'b!'",
+        "'a'||char(155)||'31mb!'",
+        "char(8233)||'!'",
+    ] {
+        assert!(q.contains(want), "{want} not in\n{q}");
+    }
+    assert_eq!(q.lines().count(), 3 + 4 + 1, "{q}");
+    assert!(
+        row_lines(&diff)
+            .contains(&"  ~ id=1  v: 'a'||char(133)||'b' → 'a'||char(133)||'b!'".into()),
+        "{}",
+        diff.stdout_str()
+    );
+    assert!(
+        history
+            .stdout_str()
+            .contains("v: 'a'||char(155)||'31mb' → 'a'||char(155)||'31mb!'"),
+        "{}",
+        history.stdout_str()
+    );
+    // A key shown that way is taken back by history.
+    assert!(row_lines(&diff).contains(&"  + k='k'||char(133)  v=1".into()));
+    r.run(&["history", "w", "'k'||char(133)"]).success();
+    // The exact encodings keep the characters themselves.
+    let csv = r
+        .run(&["query", "SELECT v FROM t WHERE id = 1", "--csv"])
+        .success();
+    assert_eq!(csv.stdout_str(), "v\r\na\u{85}b!\r\n");
+    let json = json_of(
+        &r.run(&["query", "SELECT v FROM t WHERE id = 2", "--json"])
+            .success(),
+    );
+    assert_eq!(json, json!([{"v": "a\u{2028}b!"}]));
+    let h = json_of(&r.run(&["history", "t", "3", "--json"]).success());
+    assert_eq!(h[0]["new"], json!({"v": "a\u{9b}31mb!"}), "{h:#}");
+    r.patch_gives_head();
+}
+
+/// The schema part of a diff shows each object's SQL as sqlite_schema holds it, never the
+/// dump's restore steps: not the stand-in column name a table whose rowid aliases are all
+/// columns is filled under, nor, for text holding a CR, the one-line stand-in and the
+/// `.dbconfig` / `PRAGMA writable_schema` / `UPDATE sqlite_schema` lines that put the exact
+/// text back (tables, indexes, views and triggers alike). A CR is shown as `\x0d`.
+#[test]
+fn schema_changes_show_the_stored_sql_not_the_restore_steps() {
+    let mut r = Repo::new(
+        "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (2, 'y');
+         CREATE TABLE c(id INTEGER PRIMARY KEY,\r v TEXT);",
+    );
+    r.change(
+        "ALTER TABLE t ADD COLUMN rowid; ALTER TABLE t ADD COLUMN oid;
+         ALTER TABLE t ADD COLUMN _rowid_; UPDATE t SET b = 'Y' WHERE a = 1;
+         ALTER TABLE c ADD COLUMN w; CREATE INDEX ci ON c(\r v);
+         CREATE VIEW cv AS SELECT\r 1; CREATE TRIGGER ct AFTER INSERT ON c BEGIN\r SELECT 1; END;",
+    );
+    let out = r.diff(&[], 1).stdout_str();
+    for want in [
+        "  -CREATE TABLE t(a, b);\n",
+        "  +CREATE TABLE t(a, b, rowid, oid, _rowid_);\n",
+        "  -CREATE TABLE c(id INTEGER PRIMARY KEY,\\x0d v TEXT);\n",
+        "  +CREATE TABLE c(id INTEGER PRIMARY KEY,\\x0d v TEXT, w);\n",
+        "  +CREATE INDEX ci ON c(\\x0d v);\n",
+        "  +CREATE VIEW cv AS SELECT\\x0d 1;\n",
+        "  +CREATE TRIGGER ct AFTER INSERT ON c BEGIN\\x0d SELECT 1; END;\n",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    for plumbing in [
+        "sqlgit_rowid",
+        "writable_schema",
+        "dbconfig",
+        "sqlite_schema",
+    ] {
+        assert!(!out.contains(plumbing), "{plumbing} in\n{out}");
+    }
+    r.patch_gives_head();
+}
