@@ -4,13 +4,16 @@
 //! one `INSERT INTO … VALUES(v1,v2,…);\n` statement written by [`crate::dump::rows`], and all
 //! that is needed is where each value's literal starts and ends. A value is any text up to the
 //! next `,` or `)` outside quotes and parentheses, which covers every spelling the dump uses
-//! (`NULL`, integers, reals, `ieee754(M,E)`, `'it''s'`, `'a'||char(0,0)`, `X'00ab'`) and keeps the
-//! literal bytes themselves: equal values always have equal spellings, so rows and keys are
-//! compared as bytes, and a row's statement text can be copied verbatim into an SQL patch.
+//! (`NULL`, integers, reals, `ieee754(M,E)`, `'it''s'`, `'a'||char(0,0)`, `replace('…','\r',
+//! char(13))`, `X'00ab'`) and keeps the literal bytes themselves: equal values always have equal
+//! spellings, so rows and keys are compared as bytes, and a row's statement text can be copied
+//! verbatim into an SQL patch. REALs and texts that an older sqlgit spelled otherwise are read in
+//! today's spelling.
 
 use anyhow::{Result, bail};
 
-use crate::dump::literal::{group_end, quoted_end};
+use crate::dump::literal::quoted_end;
+use crate::dump::{real, textlit};
 
 /// The parsed rows of one chunk (or of a system table's file).
 pub struct Rows {
@@ -150,12 +153,13 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
             loop {
                 let v = p;
                 p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
-                // A REAL as today's dump spells it, so that a snapshot from before the rule
-                // changed shows no update where the value is the same.
+                // A REAL or a text as today's dump spells it, so that a snapshot from before
+                // the rule changed shows no update where the value is the same.
                 let at = text.len() as u32;
-                match crate::dump::real::respelled(&data[v..p]) {
+                let lit = &data[v..p];
+                match real::respelled(lit).or_else(|| textlit::respelled(lit)) {
                     Some(now) => text.extend_from_slice(&now),
-                    None => text.extend_from_slice(&data[v..p]),
+                    None => text.extend_from_slice(lit),
                 }
                 row_values.push((at, text.len() as u32));
                 let sep = data[p];
@@ -213,43 +217,8 @@ fn excerpt(bytes: &[u8]) -> String {
 }
 
 /// The bytes of a text literal as the dump writes it (`'…'` pieces and `char(0,…)` joined by
-/// `||`), or None if `lit` is not one.
-pub fn decode_text(lit: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut p = 0;
-    loop {
-        if lit.get(p) == Some(&b'\'') {
-            let end = quoted_end(lit, p + 1, b'\'')?;
-            let inner = &lit[p + 1..end - 1];
-            let mut i = 0;
-            while i < inner.len() {
-                out.push(inner[i]);
-                // `''` stands for one quote.
-                i += if inner[i] == b'\'' { 2 } else { 1 };
-            }
-            p = end;
-        } else if lit[p..].starts_with(b"char(") {
-            let close = p + lit[p..].iter().position(|&b| b == b')')?;
-            for code in lit[p + 5..close].split(|&b| b == b',') {
-                out.push(std::str::from_utf8(code).ok()?.trim().parse::<u8>().ok()?);
-            }
-            p = close + 1;
-        } else if lit.get(p) == Some(&b'(') {
-            let close = group_end(lit, p)?;
-            out.extend(decode_text(&lit[p + 1..close])?);
-            p = close + 1;
-        } else {
-            return None;
-        }
-        if p == lit.len() {
-            return Some(out);
-        }
-        if !lit[p..].starts_with(b"||") {
-            return None;
-        }
-        p += 2;
-    }
-}
+/// `||`, or `replace(…)`), or None if `lit` is not one.
+pub use crate::dump::textlit::decode as decode_text;
 
 #[cfg(test)]
 mod tests {
@@ -309,5 +278,33 @@ mod tests {
             decode_text(b"('a'||char(13))||('b'||'('')')").unwrap(),
             b"a\rb(')"
         );
+        assert_eq!(
+            decode_text(b"replace(replace('a\\0\\r','\\0',char(0)),'\\r',char(13))").unwrap(),
+            b"a\0\r"
+        );
+    }
+
+    /// A row a snapshot of an older sqlgit holds (a text joined from many `char()` pieces)
+    /// reads as the row today's dump writes, so `diff` sees no change.
+    #[test]
+    fn old_text_spellings_parse_as_today_s() {
+        let text = "line\r\n".repeat(10);
+        let row = |v: &[u8]| {
+            let mut sql = b"INSERT INTO \"t\" VALUES(1,".to_vec();
+            sql.extend_from_slice(v);
+            sql.extend_from_slice(b");\n");
+            sql
+        };
+        let (mut old, mut now) = (Vec::new(), Vec::new());
+        crate::dump::literal::write_text(&mut old, text.as_bytes());
+        crate::dump::textlit::write_value_text(&mut now, text.as_bytes());
+        assert_ne!(old, now);
+        let p = b"INSERT INTO \"t\" VALUES(";
+        let (a, b) = (
+            parse(row(&old), p, false).unwrap(),
+            parse(row(&now), p, false).unwrap(),
+        );
+        assert_eq!(a.get(0).text, b.get(0).text);
+        assert_eq!(a.get(0).value(1), &now[..]);
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Plain literals wherever they read back exactly (readable dumps, small diffs); SQL expressions
 //! where no plain literal exists: text with NUL bytes becomes `'a'||char(0)||'b'` (sqlite3's
-//! `.dump` truncates it), REAL values go through [`super::real`].
+//! `.dump` truncates it), or `replace('…','\0',char(0))` in a value with many of them
+//! ([`super::textlit`]); REAL values go through [`super::real`].
 
 use super::real::write_real;
 use super::stmt::Cell;
+use super::textlit::write_value_text;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -15,7 +17,7 @@ pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {
         Cell::Null => out.extend_from_slice(b"NULL"),
         Cell::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
         Cell::Real(f) => write_real(out, f),
-        Cell::Text(t) => write_text(out, t),
+        Cell::Text(t) => write_value_text(out, t),
         Cell::Text16 { bytes, big_endian } => write_text16(out, bytes, big_endian),
         Cell::Blob(b) => write_blob(out, b),
     }
@@ -27,7 +29,7 @@ pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {
 /// takes as text in the database's encoding without conversion.
 pub fn write_text16(out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
     match utf16_to_utf8(bytes, big_endian) {
-        Some(text) => write_text(out, text.as_bytes()),
+        Some(text) => write_value_text(out, text.as_bytes()),
         None => {
             out.extend_from_slice(b"CAST(");
             write_blob(out, bytes);
@@ -260,6 +262,20 @@ mod tests {
         assert_eq!(lit(&[0xfffe], true), "CAST(X'fffe' AS TEXT)");
         assert_eq!(lit(&[0xffff], false), "CAST(X'ffff' AS TEXT)");
         assert_eq!(lit(&[0x61, 0, 0x62], false), "'a'||char(0)||'b'");
+    }
+
+    /// A row's text cell with many CR pieces takes the `replace()` spelling; names and schema
+    /// text (`write_text`) keep `char()`.
+    #[test]
+    fn cells_with_many_crs_use_replace() {
+        let t = "a\r".repeat(9);
+        let mut cell = Vec::new();
+        write_cell(&mut cell, Cell::Text(t.as_bytes()));
+        assert_eq!(
+            cell,
+            format!("replace('{}','\\r',char(13))", "a\\r".repeat(9)).as_bytes()
+        );
+        assert_eq!(text(t.as_bytes()).matches("char(13)").count(), 9);
     }
 
     #[test]

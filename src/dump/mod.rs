@@ -47,6 +47,7 @@ pub mod source;
 mod sqlitefiles;
 pub mod stmt;
 pub mod strictdefault;
+pub mod textlit;
 mod viewreads;
 
 use anyhow::{Context, Result};
@@ -215,12 +216,13 @@ pub fn dump_snapshot(
         .context("begin read transaction")?;
     let result = (|| {
         let extra = format!(
-            "sqlgit {} format {} chunks {} order {} reals {} exclude {:?} redact {:?}",
+            "sqlgit {} format {} chunks {} order {} reals {} texts {} exclude {:?} redact {:?}",
             env!("CARGO_PKG_VERSION"),
             format.number(),
             rows::CHUNKING,
             rows::ROW_ORDER,
             real::SPELLING,
+            textlit::spelling(),
             filters.exclude_tables,
             filters.redact
         );

@@ -3,7 +3,8 @@
 //! A row statement is `INSERT INTO "t"(cols) VALUES(v1,v2);` (format 1) or the same with several
 //! rows, `VALUES\n(v1,v2),\n(v3,v4);` (format 2). Only the spellings [`crate::dump::literal`]
 //! writes are decoded: `NULL`, integers, canonical (shortest round-trip) reals, `±1e999`,
-//! `ieee754(M,E)`, `'text'` joined with `char(0,13,…)` by `||` (in parentheses too) and `X'..'`.
+//! `ieee754(M,E)`, `'text'` joined with `char(0,13,…)` by `||` (in parentheses too),
+//! `replace('text','\r',char(13))` (nested for NUL) and `X'..'`.
 //! A row with any other value (`CAST(X'..' AS TEXT)`, a function, a different spelling) is kept
 //! as SQL text, `INSERT … VALUES(that row);`, and so is anything that is not a row statement:
 //! what is not recognised exactly is left to SQLite.

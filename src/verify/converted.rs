@@ -13,6 +13,7 @@ use git2::{Repository, Tree};
 use rusqlite::Connection;
 use sha1::{Digest, Sha1};
 
+use super::realtext::canonical_values;
 use crate::dump::affinity::{Affinity, warning_line};
 use crate::dump::literal::{group_end, quoted_end};
 use crate::dump::schema::{Key, Table, read_schema};
@@ -122,7 +123,9 @@ impl<'a> Pieces<'a> {
 
     fn add(&mut self, path: &[&str], data: &[u8]) {
         if let ["1-tables", dir, "1-rows", ..] = path {
-            let rows = row_texts(data);
+            // Values an older sqlgit spelled otherwise, in today's spelling (as `verify` hashes).
+            let data = canonical_values(data);
+            let rows = row_texts(&data);
             match self.keep {
                 Some(keep) if keep.contains(*dir) => {
                     (self.rows.entry(dir.to_string()).or_default())

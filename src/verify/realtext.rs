@@ -1,28 +1,44 @@
-//! REAL values in rows' text, spelled one way, so that `verify` compares what a value is rather
-//! than how the sqlgit that took the snapshot spelled it.
+//! REAL values and texts in rows' text, spelled one way, so that `verify` compares what a value
+//! is rather than how the sqlgit that took the snapshot spelled it.
 //!
 //! A REAL is written as its shortest decimal literal when every sqlite3 CLI reads that back
 //! exactly, else as `ieee754(M,E)` (see `dump::real`). Which CLIs count changed (3.43's and
 //! later parsers were added): a snapshot taken before holds some values as decimals that a dump
 //! made today writes as `ieee754()`. Both read back as the same 64 bits, so both are spelled as
-//! today's dump spells those bits here, on both sides of the comparison.
+//! today's dump spells those bits here, on both sides of the comparison. Likewise a text with
+//! many CR or NUL bytes, which an older sqlgit joined from `char()` pieces and today's writes
+//! with `replace()` (see `dump::textlit`).
 
 use std::borrow::Cow;
 
 use crate::dump::literal::quoted_end;
 use crate::dump::real::respelled;
+use crate::dump::textlit;
 
 /// `rows` (the values of INSERT statements) with every REAL literal — a number with a `.` or an
-/// exponent, or `ieee754(M,E)`, with its sign — spelled as today's dump spells its value
-/// ([`respelled`], which `diff` reads rows with too).
-pub fn canonical_reals(rows: &[u8]) -> Cow<'_, [u8]> {
-    if !rows.iter().any(|&b| b == b'.' || b == b'e' || b == b'E') {
+/// exponent, or `ieee754(M,E)`, with its sign — and every text literal spelled as today's dump
+/// spells its value ([`respelled`] and [`textlit::respelled`], which `diff` reads rows with too).
+pub fn canonical_values(rows: &[u8]) -> Cow<'_, [u8]> {
+    let texts = rows.windows(5).any(|w| w == b"char(");
+    if !texts && !rows.iter().any(|&b| b == b'.' || b == b'e' || b == b'E') {
         return Cow::Borrowed(rows);
     }
     let mut out = Vec::with_capacity(rows.len() + rows.len() / 8);
     let mut p = 0;
     while p < rows.len() {
         let b = rows[p];
+        if texts
+            && matches!(b, b'\'' | b'c' | b'(')
+            && matches!(out.last(), Some(b'(' | b','))
+            && let Some(now) = value_end(rows, p).and_then(|end| {
+                let now = textlit::respelled(&rows[p..end])?;
+                Some((now, end))
+            })
+        {
+            out.extend_from_slice(&now.0);
+            p = now.1;
+            continue;
+        }
         let after_word = p > 0 && (rows[p - 1].is_ascii_alphanumeric() || rows[p - 1] == b'_');
         let token = match b {
             b'\'' | b'"' | b'`' => {
@@ -68,6 +84,26 @@ fn minus_is_sign(out: &[u8]) -> bool {
     matches!(before, None | Some(b'(' | b',' | b' ' | b'\n'))
 }
 
+/// The index of the `,` or `)` that ends the value starting at `p`.
+fn value_end(s: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *s.get(p)? {
+            b'\'' => p = quoted_end(s, p + 1, b'\'')?,
+            b',' | b')' if depth == 0 => return Some(p),
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' => {
+                depth -= 1;
+                p += 1;
+            }
+            _ => p += 1,
+        }
+    }
+}
+
 /// The end of the numeric literal at `p` when it is a REAL (has a `.` or an exponent).
 fn number_end(s: &[u8], p: usize) -> Option<usize> {
     let mut q = p;
@@ -98,7 +134,7 @@ mod tests {
     use super::*;
 
     fn canon(s: &str) -> String {
-        String::from_utf8(canonical_reals(s.as_bytes()).into_owned()).unwrap()
+        String::from_utf8(canonical_values(s.as_bytes()).into_owned()).unwrap()
     }
 
     #[test]
@@ -120,5 +156,24 @@ mod tests {
             "(12,'1.5e3',X'2E65',NULL)"
         );
         assert_eq!(canon("(\"a.5\",'it''s 1.5')"), "(\"a.5\",'it''s 1.5')");
+    }
+
+    /// A text an older sqlgit joined from `char()` pieces reads as today's `replace()`.
+    #[test]
+    fn old_text_spellings_read_as_today_s() {
+        let text = "l\r\n".repeat(12);
+        let (mut old, mut now) = (Vec::new(), Vec::new());
+        crate::dump::literal::write_text(&mut old, text.as_bytes());
+        crate::dump::textlit::write_value_text(&mut now, text.as_bytes());
+        let (old, now) = (
+            String::from_utf8(old).unwrap(),
+            String::from_utf8(now).unwrap(),
+        );
+        assert_ne!(old, now);
+        let row = |v: &str| format!("(1,{v},'char(13)',2.50),\n({v})");
+        assert_eq!(canon(&row(&old)), row(&now).replace("2.50", "2.5"));
+        assert_eq!(canon(&row(&now)), canon(&row(&old)));
+        // Few pieces: today's spelling is the old one.
+        assert_eq!(canon("(1,'a'||char(13))"), "(1,'a'||char(13))");
     }
 }

@@ -6,11 +6,12 @@
 //! a dump made today in other statements. Hashing each chunk's rows without the statement around
 //! them (the `INSERT` line once per run of chunks, `,\n` between chunks) makes the hash depend on
 //! the rows and their order only. Format 1 writes one `INSERT` per row: its text is hashed as it
-//! is. In both, REAL values are hashed as the bits they stand for ([`super::realtext`]).
+//! is. In both, REAL values are hashed as the bits they stand for, and texts in today's spelling
+//! ([`super::realtext`]).
 
 use sha1::{Digest, Sha1};
 
-use super::realtext::canonical_reals;
+use super::realtext::canonical_values;
 use crate::dump::Format;
 use crate::dump::literal::quoted_end;
 
@@ -52,11 +53,11 @@ impl RowText {
                     self.hash.update(head);
                     self.open = Some(head.to_vec());
                 }
-                self.hash.update(canonical_reals(rows));
+                self.hash.update(canonical_values(rows));
             }
             None if is_rows_file(path) => {
                 self.close();
-                self.hash.update(canonical_reals(data));
+                self.hash.update(canonical_values(data));
             }
             None => {
                 self.close();

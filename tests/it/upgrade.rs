@@ -345,3 +345,62 @@ fn a_patch_across_the_format_upgrade_of_the_same_data_is_empty() {
     assert!(patch.contains("sqlite_sequence"), "{patch}");
     assert!(patch.contains("DROP TRIGGER"), "{patch}");
 }
+
+/// A snapshot taken before texts with many CR or NUL bytes were spelled with `replace()`
+/// (`SQLGIT_TEXT_SPELLING=1` writes the older `char()` pieces), then one taken now: `diff` and
+/// `history` show no change for the rows whose value is the same (only the one row changed),
+/// both snapshots verify, and the incremental run's tree is the full dump (it read every page
+/// again rather than reuse chunks in the old spelling).
+#[test]
+fn texts_respelled_by_the_upgrade_are_unchanged_to_diff_history_and_verify() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE d(id INTEGER PRIMARY KEY, body TEXT);\n\
+          WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 40)\n\
+          INSERT INTO d SELECT i, replace(printf('%.*c', 50 + i, 'x'), 'x', 'line ' || i || char(13, 10))\n\
+            || replace(hex(zeroblob(i)), '00', char(0)) FROM s;\n\
+          CREATE TABLE k(name TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID;\n\
+          INSERT INTO k SELECT replace(printf('%.*c', 12, 'x'), 'x', 'k' || char(13)) || id, body FROM d;\n",
+    );
+    let repo = env.path("app.sqlgit");
+    let r = s(&repo);
+    let mut cmd = env.sqlgit_cmd(&[Path::new("snapshot"), &db, Path::new("--repo"), &repo]);
+    cmd.env("SQLGIT_TEXT_SPELLING", "1")
+        .env("SQLGIT_NOW", "1700000000");
+    env.run(cmd, b"").success();
+    let old = env.sqlgit(&["cat", "--repo", &r]).success().stdout_str();
+    assert!(old.contains("||char(13)||") && !old.contains("replace("));
+    env.sqlite3(&db, "UPDATE d SET body = 'changed' WHERE id = 7;")
+        .success();
+    let mut cmd = env.sqlgit_cmd(&["snapshot", &s(&db), "--repo", &r]);
+    cmd.env("SQLGIT_NOW", "1700000060");
+    env.run(cmd, b"").success();
+    let new = env.sqlgit(&["cat", "--repo", &r]).success().stdout_str();
+    let dump = env.sqlgit(&["dump", &s(&db)]).success().stdout_str();
+    assert!(new.contains("replace("));
+    assert_eq!(new, dump, "the incremental run's tree is not the full dump");
+    let summary = env
+        .sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r, "--summary"])
+        .stdout_str();
+    assert!(
+        summary.contains("0 inserted, 1 updated, 0 deleted") && !summary.contains("table k"),
+        "{summary}"
+    );
+    let diff = env
+        .sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r])
+        .stdout_str();
+    assert_eq!(diff.matches("changed").count(), 1, "{diff}");
+    let key = format!("{}10", "k\r".repeat(12));
+    let history = env
+        .sqlgit(&["history", "k", &key, "--repo", &r])
+        .stdout_str();
+    assert_eq!(
+        history.lines().filter(|l| l.contains("inserted")).count(),
+        1,
+        "{history}"
+    );
+    assert!(!history.contains("updated"), "{history}");
+    env.sqlgit(&["verify", "--repo", &r]).success();
+    env.sqlgit(&["verify", "--repo", &r, "HEAD~1"]).success();
+}

@@ -1,9 +1,11 @@
 //! One value literal of a row, in the spellings the dump writes, decoded into a [`Val`]:
-//! `NULL`, integers, canonical reals, `ieee754(M,E)`, `X'..'` and quoted text joined with
-//! `char(…)`. Anything else is None, and its row stays SQL for SQLite to run.
+//! `NULL`, integers, canonical reals, `ieee754(M,E)`, `X'..'`, quoted text joined with
+//! `char(…)`, and `replace('…','\r',char(13))` (nested, for NUL too: see
+//! [`crate::dump::textlit`]). Anything else is None, and its row stays SQL for SQLite to run.
 
 use super::{Batch, Val};
 use crate::dump::literal::{group_end, quoted_end};
+use crate::dump::textlit::decode_replace;
 
 /// A value literal decoded: the value and whether its text pieces are all valid UTF-8. None
 /// for any spelling not modelled exactly.
@@ -13,7 +15,7 @@ pub(super) fn value(lit: &[u8], batch: &mut Batch) -> Option<(Val, bool)> {
         b'0'..=b'9' | b'-' => number(lit).map(|v| (v, true)),
         b'X' | b'x' if lit.get(1) == Some(&b'\'') => blob(lit, batch).map(|v| (v, true)),
         b'i' => ieee754(lit).map(|v| (v, true)),
-        b'\'' | b'c' | b'(' => {
+        b'\'' | b'c' | b'(' | b'r' => {
             let start = batch.bytes.len();
             match text(lit, &mut batch.bytes) {
                 Some(utf8) => Some((Val::Text(start, batch.bytes.len()), utf8)),
@@ -93,8 +95,9 @@ fn ieee754(lit: &[u8]) -> Option<Val> {
     Some(if v.is_nan() { Val::Null } else { Val::Real(v) })
 }
 
-/// Text: `'…'` pieces (`''` for a quote) and `char(c,…)` with ASCII codes, joined by `||`, in
-/// parentheses too; appended to `out`. Returns whether every quoted piece is valid UTF-8.
+/// Text: `'…'` pieces (`''` for a quote), `char(c,…)` with ASCII codes and `replace(…)`, joined
+/// by `||`, in parentheses too; appended to `out`. Returns whether every piece is valid UTF-8
+/// (a `replace()` is one piece: SQLite converts its result as a whole).
 fn text(lit: &[u8], out: &mut Vec<u8>) -> Option<bool> {
     let mut utf8 = true;
     let mut p = 0;
@@ -126,6 +129,12 @@ fn text(lit: &[u8], out: &mut Vec<u8>) -> Option<bool> {
                     out.push(c);
                 }
                 p += 5 + close + 1;
+            }
+            b'r' => {
+                let (bytes, end) = decode_replace(lit, p)?;
+                utf8 &= std::str::from_utf8(&bytes).is_ok();
+                out.extend_from_slice(&bytes);
+                p = end;
             }
             b'(' => {
                 let close = group_end(lit, p)?;

@@ -64,6 +64,39 @@ fn every_dump_spelling_decodes() {
     assert!(matches!(b.ops[0], Op::Row { sql: Some(_), .. }));
 }
 
+/// Text with many CR/NUL bytes (`replace()`, nested for NUL) decodes to bound bytes, the same as
+/// the `char()` spelling of the same text; malformed or foreign `replace()` calls stay SQL.
+#[test]
+fn replace_spellings_decode() {
+    let b = decode(
+        b"INSERT INTO \"t\" VALUES(replace('a\\r\nb\\r','\\r',char(13)),\
+          replace(replace('\\0x''\\r\\R','\\0',char(0)),'\\r',char(13)),\
+          'a'||char(13)||'\nb'||char(13));\n",
+    );
+    assert_eq!(
+        values(&b),
+        ["T\"a\\r\\nb\\r\"", "T\"\\0x'\\r\\\\R\"", "T\"a\\r\\nb\\r\""]
+    );
+    assert!(matches!(b.ops[0], Op::Row { sql: None, .. }));
+    for row in [
+        &b"replace('a','\\r',char(200))"[..],
+        b"replace('a','',char(13))",
+        b"replace('a','\\r',char(13))||x",
+        b"replace(lower('a'),'\\r',char(13))",
+        b"replace('a','\\r',char(13),1)",
+    ] {
+        let mut sql = b"INSERT INTO t VALUES(1,".to_vec();
+        sql.extend_from_slice(row);
+        sql.extend_from_slice(b");\n");
+        let b = decode(&sql);
+        assert!(
+            matches!(b.ops[0], Op::Sql(..)),
+            "{:?} was decoded",
+            String::from_utf8_lossy(row)
+        );
+    }
+}
+
 #[test]
 fn unknown_forms_stay_sql() {
     for row in [
