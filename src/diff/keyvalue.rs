@@ -88,15 +88,11 @@ impl Value {
 
     /// A number as SQLite compares it.
     pub fn of(n: Number) -> Value {
+        const MIN: f64 = i64::MIN as f64; // -2^63, exactly
         match n {
             Number::Int(i) => Value::Int(i),
             // [-2^63, 2^63): where a whole real is exactly an i64 (-0.0 is 0).
-            Number::Real(r)
-                if r.fract() == 0.0
-                    && (-9.223372036854775808e18..9.223372036854775808e18).contains(&r) =>
-            {
-                Value::Int(r as i64)
-            }
+            Number::Real(r) if r.fract() == 0.0 && (MIN..-MIN).contains(&r) => Value::Int(r as i64),
             Number::Real(r) => Value::Real(r),
         }
     }
