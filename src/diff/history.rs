@@ -403,7 +403,8 @@ impl Reader<'_> {
                     let rows = self.rows_of((chunk.oid, table.create), shape, probe, |r| {
                         pairs.iter().all(|&(p, j)| {
                             let untyped = shape.untyped.get(p).copied().unwrap_or(false);
-                            keymatch::matches(r.value(p), &key[j], untyped)
+                            let coll = shape.collation_at(p);
+                            keymatch::matches(r.value(p), &key[j], untyped, coll)
                         })
                     })?;
                     let before = found.as_ref().map_or(0, |f| f.len());

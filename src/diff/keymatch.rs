@@ -10,6 +10,7 @@
 
 use anyhow::{Result, bail};
 
+use super::keyvalue::{Collation, Value};
 use super::rows::decode_text;
 use super::shape::{KeyKind, Shape};
 use super::show;
@@ -193,6 +194,13 @@ pub fn number(lit: &str) -> Option<Number> {
     if lit.starts_with("ieee754(") {
         return ieee754_literal(lit).map(Number::Real);
     }
+    // An older sqlgit negated the literal: `-ieee754(M,E)`.
+    if let Some(v) = lit
+        .strip_prefix("-ieee754(")
+        .and_then(|_| ieee754_literal(&lit[1..]))
+    {
+        return Some(Number::Real(-v));
+    }
     let numeral = !lit.is_empty()
         && lit
             .bytes()
@@ -204,16 +212,6 @@ pub fn number(lit: &str) -> Option<Number> {
     match lit.parse::<i64>() {
         Ok(i) => Some(Number::Int(i)),
         Err(_) => lit.parse::<f64>().ok().map(Number::Real),
-    }
-}
-
-/// Equal as SQLite compares numbers: an integer and a real only when the real is exactly it.
-fn same(a: Number, b: Number) -> bool {
-    let int_real = |i: i64, r: f64| r.fract() == 0.0 && r.abs() < 9.3e18 && r as i64 == i;
-    match (a, b) {
-        (Number::Int(x), Number::Int(y)) => x == y,
-        (Number::Real(x), Number::Real(y)) => x == y,
-        (Number::Int(i), Number::Real(r)) | (Number::Real(r), Number::Int(i)) => int_real(i, r),
     }
 }
 
@@ -229,28 +227,32 @@ fn quoted_literal(given: &str) -> bool {
     blob || g.starts_with("CAST(") || decode_text(g.as_bytes()).is_some()
 }
 
-/// Whether the dump literal `literal` of a key column is the value `given` names. `untyped`:
-/// the column has BLOB affinity (no declared type), where a number and the text spelling it
-/// are different keys.
-pub fn matches(literal: &[u8], given: &str, untyped: bool) -> bool {
+/// Whether the dump literal `literal` of a key column is the value `given` names, as the key
+/// compares values (`coll`: `'alice'` and `alice` find `'Alice'` under NOCASE). `untyped`: the
+/// column has BLOB affinity (no declared type), where a number and the text spelling it are
+/// different keys.
+pub fn matches(literal: &[u8], given: &str, untyped: bool, coll: Collation) -> bool {
     // The shown literal differs from the dump's where it spells text with char() or CAST, and
     // REALs the dump writes as ieee754(M,E).
     if literal == given.as_bytes() || show::literal(literal) == given {
         return true;
     }
+    let stored = Value::of_literal(literal);
     let given_number = number(given);
-    if let Some(g) = given_number
-        && std::str::from_utf8(literal)
-            .ok()
-            .and_then(number)
-            .is_some_and(|l| same(l, g))
+    let named = match given_number {
+        Some(n) => Some(Value::of(n)),
+        None if quoted_literal(given) => Value::of_literal(given.trim().as_bytes()),
+        // A bare word: the text it spells.
+        None => Some(Value::Text(given.as_bytes().to_vec())),
+    };
+    if let (Some(s), Some(n)) = (&stored, &named)
+        && s.equal(n, coll)
     {
         return true;
     }
-    if quoted_literal(given) || (untyped && given_number.is_some()) {
-        return false;
-    }
-    decode_text(literal).is_some_and(|t| t == given.as_bytes())
+    // In a typed column a number also names the text it spells.
+    let spelled = Value::Text(given.as_bytes().to_vec());
+    given_number.is_some() && !untyped && stored.is_some_and(|s| s.equal(&spelled, coll))
 }
 
 #[cfg(test)]
@@ -260,7 +262,7 @@ mod tests {
     #[test]
     fn key_values_match_literals_and_the_text_they_hold() {
         for untyped in [false, true] {
-            let m = |l: &[u8], g: &str| matches(l, g, untyped);
+            let m = |l: &[u8], g: &str| matches(l, g, untyped, Collation::Binary);
             assert!(m(b"42", "42"));
             assert!(m(b"'k 7'", "k 7"));
             assert!(m(b"'it''s'", "it's"));
@@ -287,13 +289,27 @@ mod tests {
         }
         // REALs the dump writes as ieee754(M,E), by the decimal query prints.
         let lit = b"ieee754(1968564498370125,-46)";
-        assert!(matches(lit, "27.974984083842358", true));
-        assert!(matches(lit, "ieee754(1968564498370125,-46)", true));
-        assert!(!matches(lit, "27.97498408384236", true));
+        assert!(matches(lit, "27.974984083842358", true, Collation::Binary));
+        assert!(matches(
+            lit,
+            "ieee754(1968564498370125,-46)",
+            true,
+            Collation::Binary
+        ));
+        assert!(!matches(lit, "27.97498408384236", true, Collation::Binary));
         // 1 and '1' are different keys in an untyped column; in a typed one only one exists.
-        assert!(!matches(b"'1'", "1", true));
-        assert!(matches(b"'1'", "1", false));
-        assert!(matches(b"'1'", "'1'", true));
-        assert!(!matches(b"1", "'1'", false));
+        assert!(!matches(b"'1'", "1", true, Collation::Binary));
+        assert!(matches(b"'1'", "1", false, Collation::Binary));
+        assert!(matches(b"'1'", "'1'", true, Collation::Binary));
+        assert!(!matches(b"1", "'1'", false, Collation::Binary));
+        // Text as the key's collation compares it.
+        let nocase = |l: &[u8], g: &str| matches(l, g, false, Collation::Nocase);
+        assert!(nocase(b"'Alice'", "alice"));
+        assert!(nocase(b"'Alice'", "'ALICE'"));
+        assert!(!nocase(b"'Alice'", "'Alice '"));
+        assert!(!matches(b"'Alice'", "alice", false, Collation::Binary));
+        assert!(matches(b"'a  '", "a", false, Collation::Rtrim));
+        assert!(!matches(b"1", "-0.0", true, Collation::Binary));
+        assert!(matches(b"0", "-0.0", true, Collation::Binary));
     }
 }

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::Repository;
 
 use super::chunks::{self, ChunkRef};
+use super::keyvalue::{Collation, key_bytes};
 use super::rows::{self, RowRef, Rows};
 use super::shape::{Alignment, Matching, Shape};
 use crate::dump::path::hash_bytes;
@@ -135,7 +136,7 @@ pub fn for_each_change(t: &TableRows, f: &mut dyn FnMut(Event) -> Result<()>) ->
     };
     match matching {
         Matching::Rowid { from: fp, to: tp } => merge(t, &mut from, &mut to, fp, tp, f),
-        Matching::Keyed { from: fk, to: tk } => hashed(t, Some((&fk, &tk)), f),
+        Matching::Keyed { from, to, compare } => hashed(t, Some(&Keys { from, to, compare }), f),
         Matching::Multiset => hashed(t, None, f),
     }
 }
@@ -210,6 +211,14 @@ fn merge(
     }
 }
 
+/// How rows are keyed: the key's value positions on each side, and how each pair of values
+/// compares (as SQLite compares that key; see [`super::keyvalue`]).
+struct Keys {
+    from: Vec<usize>,
+    to: Vec<usize>,
+    compare: Vec<Collation>,
+}
+
 /// Changed rows of the older side held in memory at once, at most (in chunk bytes).
 const HELD: u64 = 12 << 20;
 
@@ -218,7 +227,7 @@ const HELD: u64 = 12 << 20;
 /// key hash into parts matched one after the other (each part reads all changed chunks again).
 fn hashed(
     t: &TableRows,
-    keys: Option<(&[usize], &[usize])>,
+    keys: Option<&Keys>,
     f: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<()> {
     let odb = t.repo.odb()?;
@@ -235,16 +244,16 @@ fn hashed(
 
 fn hashed_part(
     t: &TableRows,
-    keys: Option<(&[usize], &[usize])>,
+    keys: Option<&Keys>,
     (part, parts): (u64, u64),
     f: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<()> {
     let from_key = |row: RowRef| match keys {
-        Some((fk, _)) => key_of(row, fk),
+        Some(k) => key_of(row, &k.from, &k.compare),
         None => whole_row(t.align, &t.align.from, row),
     };
     let to_key = |row: RowRef| match keys {
-        Some((_, tk)) => key_of(row, tk),
+        Some(k) => key_of(row, &k.to, &k.compare),
         None => whole_row(t.align, &t.align.to, row),
     };
     let mine = |key: &[u8]| parts == 1 || in_part(key, parts) == part;
@@ -320,12 +329,11 @@ fn in_part(key: &[u8], parts: u64) -> u64 {
     hash_bytes(key).rotate_left(32) % parts
 }
 
-fn key_of(row: RowRef, positions: &[usize]) -> Vec<u8> {
+/// The row's key as bytes equal exactly when SQLite calls the keys equal.
+fn key_of(row: RowRef, positions: &[usize], compare: &[Collation]) -> Vec<u8> {
     let mut key = Vec::new();
-    for &p in positions {
-        // Literals never hold a raw NUL (the dump writes char(0)), so it separates them.
-        key.extend_from_slice(row.value(p));
-        key.push(0);
+    for (&p, &c) in positions.iter().zip(compare) {
+        key_bytes(&mut key, row.value(p), c);
     }
     key
 }
@@ -421,9 +429,14 @@ mod tests {
                 align: &al,
             };
             let keys = match shape.key {
-                KeyKind::Columns(ref k) => Some((&k[..], &k[..])),
+                KeyKind::Columns(ref k) => Some(Keys {
+                    from: k.clone(),
+                    to: k.clone(),
+                    compare: vec![Collation::Binary; k.len()],
+                }),
                 _ => None,
             };
+            let keys = keys.as_ref();
             let run = |parts: u64| {
                 let mut seen = Vec::new();
                 let mut counts = Counts::default();

@@ -13,6 +13,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
+pub use super::pairing::Matching;
 use super::rows::decode_text;
 use crate::dump::affinity::Affinity;
 use crate::dump::literal::quote_ident;
@@ -375,17 +376,6 @@ pub struct Alignment {
     pub both: bool,
 }
 
-/// How rows of the two sides are matched.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Matching {
-    /// Both sides keyed by rowid, rows in rowid order: a streaming merge.
-    Rowid { from: usize, to: usize },
-    /// By primary key values.
-    Keyed { from: Vec<usize>, to: Vec<usize> },
-    /// As multisets of rows.
-    Multiset,
-}
-
 /// Pair the columns of two versions of a table by name (as the table names them, any case).
 /// A value that is only the rowid pairs with the other side's only when both are keyed by it;
 /// the rowid of a side keyed by an INTEGER PRIMARY KEY is that column, which pairs by name.
@@ -460,47 +450,6 @@ impl Alignment {
             }
         }
         (added, removed)
-    }
-
-    /// How to match rows of shapes `from` and `to` (both present): by rowid when both are
-    /// rowid tables; else by the key columns both name alike, in any order (a table rebuilt as
-    /// WITHOUT ROWID keyed by its old INTEGER PRIMARY KEY, or back; a key whose columns were
-    /// reordered); else as multisets of whole rows.
-    pub fn matching(&self, from: &Shape, to: &Shape) -> Matching {
-        if let (KeyKind::Rowid { pos: f, .. }, KeyKind::Rowid { pos: t, .. }) = (&from.key, &to.key)
-        {
-            return Matching::Rowid { from: *f, to: *t };
-        }
-        // A rowid table whose rowid is no column is matched by its declared key, if any.
-        let columns = |shape: &Shape| match shape.key {
-            KeyKind::Rowid { pos, .. } if shape.rowid_value == Some(pos) => {
-                shape.declared_key.clone()
-            }
-            _ => shape.key_positions(),
-        };
-        let (f, t) = (columns(from), columns(to));
-        // The to-side key column that is the same (union) column as each from-side one.
-        let aligned: Option<Vec<usize>> = f
-            .iter()
-            .map(|&fp| {
-                let union = self.union_of_from(fp)?;
-                t.iter()
-                    .copied()
-                    .find(|&tp| self.union_of_to(tp) == Some(union))
-            })
-            .collect();
-        match aligned {
-            Some(to) if f.len() == t.len() && !f.is_empty() => Matching::Keyed { from: f, to },
-            _ => Matching::Multiset,
-        }
-    }
-
-    fn union_of_from(&self, pos: usize) -> Option<usize> {
-        self.from.iter().position(|&p| p == Some(pos))
-    }
-
-    fn union_of_to(&self, pos: usize) -> Option<usize> {
-        self.to.iter().position(|&p| p == Some(pos))
     }
 }
 

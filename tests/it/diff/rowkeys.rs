@@ -3,7 +3,9 @@
 //! dump writes as `ieee754(M,E)` found from the decimal `query` prints), its key columns
 //! followed by name across migrations that reorder the key and rename a key column, across a
 //! rebuild of a rowid table as WITHOUT ROWID (and a clear error the other way), `--since` before
-//! the first snapshot, and exact JSON for text that is not UTF-8.
+//! the first snapshot, and exact JSON for text that is not UTF-8. Keys compare as SQLite
+//! compares them (collations, 1 = 1.0) in `diff` and `history` alike, and `diff` follows a
+//! renamed key column as `history` does.
 
 use serde_json::{Value, json};
 
@@ -25,6 +27,19 @@ impl Repo {
                 (kind, e["old"].clone(), e["new"].clone())
             })
             .collect()
+    }
+
+    /// `diff HEAD~1 HEAD --json`: TABLE's (inserted, updated, deleted).
+    fn counts(&self, table: &str) -> (Value, Value, Value) {
+        let run = self.run(&["diff", "HEAD~1", "HEAD", "--json"]);
+        let doc: Value = serde_json::from_slice(run.stdout()).unwrap();
+        let tables = doc["tables"].as_array().unwrap();
+        let t = tables.iter().find(|t| t["name"] == table).unwrap();
+        (
+            t["inserted"].clone(),
+            t["updated"].clone(),
+            t["deleted"].clone(),
+        )
     }
 }
 
@@ -224,22 +239,6 @@ fn history_since_before_the_first_snapshot_shows_every_change() {
 /// one update, not an insert and a delete.
 #[test]
 fn diff_matches_rows_on_the_key_both_shapes_share() {
-    let counts = |r: &Repo, table: &str| {
-        let run = r.run(&["diff", "HEAD~1", "HEAD", "--json"]);
-        let doc: Value = serde_json::from_slice(run.stdout()).unwrap();
-        let t = doc["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == table)
-            .unwrap()
-            .clone();
-        (
-            t["inserted"].clone(),
-            t["updated"].clone(),
-            t["deleted"].clone(),
-        )
-    };
     for (create, rebuilt) in [
         (
             "CREATE TABLE r(id INT PRIMARY KEY, k, v)",
@@ -262,9 +261,87 @@ fn diff_matches_rows_on_the_key_both_shapes_share() {
              ALTER TABLE r2 RENAME TO r; UPDATE r SET v = 'y2' WHERE id = 2;"
         ));
         assert_eq!(
-            counts(&r, "r"),
+            r.counts("r"),
             (json!(0), json!(1), json!(0)),
             "{create} → {rebuilt}"
         );
     }
+}
+
+/// A WITHOUT ROWID key changed to a value SQLite's key comparison calls equal is the same row:
+/// `'alice'` made `'Alice'` under NOCASE, `'b'` made `'b  '` under RTRIM, the integer `1` made
+/// the real `1.0` in an untyped key. `diff` counts one update showing the key column's change,
+/// `history` finds the row by either spelling with its whole past, and the patch stays exact.
+#[test]
+fn diff_and_history_compare_keys_as_sqlite_does() {
+    let mut r = Repo::new(
+        "CREATE TABLE u(k PRIMARY KEY, v) WITHOUT ROWID; INSERT INTO u VALUES (1, 'one'), (2, 'two');
+         CREATE TABLE nc(k TEXT COLLATE NOCASE PRIMARY KEY, v) WITHOUT ROWID;
+         INSERT INTO nc VALUES ('alice', 1), ('bob', 2);
+         CREATE TABLE rt(a INT, b TEXT COLLATE RTRIM, v, PRIMARY KEY(a, b)) WITHOUT ROWID;
+         INSERT INTO rt VALUES (1, 'b', 1), (2, 'b', 2);
+         CREATE TABLE bin(k TEXT PRIMARY KEY, v) WITHOUT ROWID; INSERT INTO bin VALUES ('x', 1);",
+    );
+    r.change(
+        "UPDATE u SET k = 1.0, v = 'one!' WHERE k = 1;
+         UPDATE nc SET k = 'Alice', v = 10 WHERE k = 'alice';
+         UPDATE rt SET b = 'b  ' WHERE a = 1;
+         UPDATE bin SET k = 'X' WHERE k = 'x';",
+    );
+    for table in ["u", "nc", "rt"] {
+        assert_eq!(r.counts(table), (json!(0), json!(1), json!(0)), "{table}");
+    }
+    // BINARY keeps 'x' and 'X' apart: another row.
+    assert_eq!(r.counts("bin"), (json!(1), json!(0), json!(1)));
+    let out = r.diff(&[], 1).stdout_str();
+    assert!(out.contains("k: 'alice' → 'Alice'"), "{out}");
+    r.patch_gives_head();
+    let alice = [
+        ev(
+            "updated",
+            json!({"k": "alice", "v": 1}),
+            json!({"k": "Alice", "v": 10}),
+        ),
+        ev("inserted", json!(null), json!({"k": "alice", "v": 1})),
+    ];
+    for key in ["alice", "Alice", "'ALICE'"] {
+        assert_eq!(r.history(&["nc", key]), alice, "{key}");
+    }
+    let one = r.history(&["u", "1"]);
+    assert_eq!(
+        one[0],
+        ev(
+            "updated",
+            json!({"k": 1, "v": "one"}),
+            json!({"k": 1.0, "v": "one!"})
+        )
+    );
+    assert_eq!(one.len(), 2, "{one:?}");
+    assert_eq!(r.history(&["rt", "1", "b"])[0].0, "updated");
+}
+
+/// A WITHOUT ROWID table rebuilt with a key column renamed (`cur` → `currency`, moved too) in
+/// the snapshot that changes one row and deletes another: `diff` follows the renamed key column
+/// as `history` does, one update and one delete, and the patch stays exact.
+#[test]
+fn diff_follows_a_renamed_key_column_as_history_does() {
+    let mut r = Repo::new(
+        "CREATE TABLE p(cur TEXT, day TEXT, rate REAL, PRIMARY KEY(cur, day)) WITHOUT ROWID;
+         INSERT INTO p VALUES ('EUR', 'd1', 1.0), ('USD', 'd1', 2.0), ('EUR', 'd2', 1.5),
+                              ('GBP', 'd1', 3.0);",
+    );
+    r.change(
+        "CREATE TABLE p2(day TEXT, currency TEXT, rate REAL, PRIMARY KEY(day, currency))
+             WITHOUT ROWID;
+         INSERT INTO p2 SELECT day, cur, rate FROM p; DROP TABLE p; ALTER TABLE p2 RENAME TO p;
+         UPDATE p SET rate = 9.9 WHERE currency = 'USD'; DELETE FROM p WHERE currency = 'GBP';",
+    );
+    assert_eq!(r.counts("p"), (json!(0), json!(1), json!(1)));
+    assert_eq!(
+        r.history(&["p", "d1", "USD"])[0],
+        ev("updated", json!({"rate": 2.0}), json!({"rate": 9.9}))
+    );
+    let out = r.diff(&[], 1).stdout_str();
+    assert!(out.contains("rate: 2.0 → 9.9"), "{out}");
+    r.patch_gives_head();
 }

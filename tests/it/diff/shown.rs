@@ -13,14 +13,14 @@ use crate::env::Run;
 
 impl Repo {
     /// `diff HEAD~1 HEAD EXTRA… --repo REPO`, which must exit `code`.
-    fn diff(&self, extra: &[&str], code: i32) -> Run {
+    pub(super) fn diff(&self, extra: &[&str], code: i32) -> Run {
         let mut args = vec!["diff", "HEAD~1", "HEAD"];
         args.extend(extra);
         self.run(&args).code_is(code)
     }
 
     /// The `--sql` patch of the last change applied to a restore of HEAD~1 gives HEAD exactly.
-    fn patch_gives_head(&self) {
+    pub(super) fn patch_gives_head(&self) {
         let patch = self.diff(&["--sql"], 1).assert_quiet();
         let target = self.env.path(format!("patched-{}.db", self.snapshots));
         let t = target.to_str().unwrap();
