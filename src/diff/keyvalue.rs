@@ -73,11 +73,12 @@ pub enum Value {
 
 impl Value {
     /// The value of a dump literal: a number (`1`, `-2.5e3`, `ieee754(M,E)`, `-1e999`), text
-    /// (`'a'`, `'a'||char(0)`) or a blob (`X'00ff'`); None for anything else (NULL, text that
-    /// is not UTF-8 as `CAST(X'..' AS TEXT)`), which is compared by its literal.
+    /// (`'a'`, `'a'||char(0)`, `replace('a\r','\r',char(13))`) or a blob (`X'00ff'`); None for
+    /// anything else (NULL, text that is not UTF-8 as `CAST(X'..' AS TEXT)`), which is compared
+    /// by its literal.
     pub fn of_literal(lit: &[u8]) -> Option<Value> {
         match lit.first()? {
-            b'\'' | b'c' | b'(' => decode_text(lit).map(Value::Text),
+            b'\'' | b'c' | b'(' | b'r' => decode_text(lit).map(Value::Text),
             b'X' | b'x' => blob(lit).map(Value::Blob),
             _ => std::str::from_utf8(lit)
                 .ok()
@@ -161,6 +162,11 @@ mod tests {
         use Collation::*;
         let same = |a: &str, b: &str, c| key(a, c) == key(b, c);
         assert!(same("1", "1.0", Binary));
+        assert!(same(
+            "replace('a\\rb','\\r',char(13))",
+            "'a'||char(13)||'b'",
+            Binary
+        ));
         assert!(same("0", "-0.0", Binary));
         assert!(same("-2500", "-2.5e3", Binary));
         assert!(same("ieee754(1,1)", "2", Binary));
