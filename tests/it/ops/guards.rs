@@ -307,13 +307,7 @@ fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
     if !can_chown() {
         return;
     }
-    let chown = |path: &Path, uid: u32| {
-        let done = Command::new("chown")
-            .args(["-R", &format!("{uid}:{uid}")])
-            .arg(path)
-            .status();
-        assert!(done.is_ok_and(|s| s.success()));
-    };
+    let chown = chown_r;
     chown(&repo, 65534);
     // Trusted (git's safe.directory) in the global config libgit2 reads ($HOME/.gitconfig).
     env.write(
@@ -339,19 +333,7 @@ fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
         &["prune", "--repo", &s(&repo), "--keep", "1"],
     )
     .success();
-    let mut rooted = Vec::new();
-    let mut dirs = vec![repo.clone()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.uid() == 0 {
-                rooted.push(entry.path());
-            }
-            if meta.is_dir() {
-                dirs.push(entry.path());
-            }
-        }
-    }
+    let rooted = rooted(&repo);
     assert!(repo.join("shallow").exists());
     assert!(rooted.is_empty(), "left to root: {rooted:?}");
     // What an older sqlgit's init left: a root-owned config; then a root-owned private folder.

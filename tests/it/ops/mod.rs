@@ -81,6 +81,33 @@ fn sg_vars(env: &TestEnv, now: u64, args: &[&str], vars: &[(&str, &str)]) -> Run
     run_limited(env, sqlgit_cmd(env, now, args, vars), b"")
 }
 
+/// Every path under `dir` root owns.
+fn rooted(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.uid() == 0 {
+                found.push(entry.path());
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// `chown -R UID:UID PATH`.
+fn chown_r(path: &Path, uid: u32) {
+    let done = Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(path)
+        .status();
+    assert!(done.is_ok_and(|s| s.success()));
+}
+
 fn s(path: &Path) -> String {
     path.display().to_string()
 }

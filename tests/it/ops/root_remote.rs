@@ -4,32 +4,6 @@
 
 use super::*;
 
-/// Every path under `dir` root owns.
-fn rooted(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.uid() == 0 {
-                found.push(entry.path());
-            }
-            if meta.is_dir() {
-                dirs.push(entry.path());
-            }
-        }
-    }
-    found
-}
-
-fn chown_r(path: &Path, uid: u32) {
-    let done = Command::new("chown")
-        .args(["-R", &format!("{uid}:{uid}")])
-        .arg(path)
-        .status();
-    assert!(done.is_ok_and(|s| s.success()));
-}
-
 /// `sudo sqlgit snapshot` pushes into the job user's local history and latest remotes: every
 /// file it writes there is given to that user, with the modes of a push of theirs (their ref is
 /// not left root's 0600), so the user's next run pushes on. A ref there the user cannot read
