@@ -17,7 +17,7 @@ use super::header::{Layout, layout};
 use super::matching::TableRows;
 use super::shadows;
 use super::shape::{self, Alignment, Shape};
-use super::sqltext::{Stmt, statements};
+use super::sqltext::{Stmt, objects};
 use crate::dump::path::{folder_key, table_dir};
 
 pub const SEQUENCE: &str = "sqlite_sequence";
@@ -399,7 +399,7 @@ pub fn build<'r>(
     };
     let stmts = |tree: &Tree, name: &str| -> Result<Vec<Stmt>> {
         Ok(file(repo, tree, name)?
-            .map(|(_, text)| statements(&text))
+            .map(|(_, text)| objects(&text))
             .unwrap_or_default())
     };
     let views = if filtered {
@@ -482,7 +482,7 @@ fn table_plan(repo: &Repository, from: Option<Folder>, to: Option<Folder>) -> Re
     };
     let indexes = |f: Option<Folder>| -> Result<Vec<Stmt>> {
         match f.and_then(|f| f.indexes) {
-            Some(oid) => Ok(statements(&blob(repo, oid)?)),
+            Some(oid) => Ok(objects(&blob(repo, oid)?)),
             None => Ok(Vec::new()),
         }
     };

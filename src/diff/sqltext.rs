@@ -7,17 +7,21 @@
 //! trigger bodies), and a few tokens after `CREATE` give the names. [`stored`] gives back each
 //! object's text as sqlite_schema holds it, for people: the dump writes text the sqlite3 shell
 //! would misread as a one-line stand-in plus an `UPDATE sqlite_schema` to the exact text
-//! (`crate::dump::shell`), and that restore plumbing is no part of the schema.
+//! (`crate::dump::shell`), and that restore plumbing is no part of the schema. [`objects`] keeps
+//! that plumbing with the object it belongs to, so a patch drops each object by its own name and
+//! writes it back the way the dump does.
 
 use std::ffi::CString;
 
 use super::rows::decode_text;
 use crate::dump::literal::quoted_end;
 
-/// One CREATE INDEX / VIEW / TRIGGER statement.
+/// One CREATE INDEX / VIEW / TRIGGER statement (from [`objects`]: with the statements the dump
+/// writes around it to restore its exact text).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stmt {
-    /// The statement as stored in sqlite_schema (no `;`).
+    /// The statement as stored in sqlite_schema (no `;`); from [`objects`], the object's
+    /// statements as the dump writes them, joined by `;\n` (no final `;`).
     pub sql: String,
     /// The object's name.
     pub name: String,
@@ -48,19 +52,116 @@ pub fn statements(file: &[u8]) -> Vec<Stmt> {
     out
 }
 
-/// The schema objects of `stmts` (a dump file's statements) with their text as sqlite_schema
+/// The schema objects of a dump file, each one statement with the restore steps the dump writes
+/// around it ([`crate::dump::shell::write_object`]): an optional `.dbconfig defensive off` +
+/// `PRAGMA writable_schema=ON` before its CREATE (a reserved `sqlite_` name), and after it the
+/// `UPDATE sqlite_schema SET sql=…` that puts back its exact text, up to `writable_schema=RESET`.
+pub fn objects(file: &[u8]) -> Vec<Stmt> {
+    let parts = statements(file);
+    let mut out = Vec::new();
+    let mut group: Vec<Stmt> = Vec::new();
+    // Whether the group holds its CREATE, and whether writable_schema is on within it.
+    let (mut created, mut open) = (false, false);
+    for (i, s) in parts.iter().enumerate() {
+        let step = step(&s.sql);
+        // The next object begins at a CREATE, or at the steps that turn writable_schema on for
+        // one (a fixup's steps are followed by its UPDATE instead).
+        let next_create = parts.get(i + 1).is_some_and(|n| step_of(n) == Step::Create);
+        let begins = match step {
+            Step::Create => created && !open,
+            Step::On => created && !open && next_create,
+            _ => false,
+        };
+        if begins {
+            out.push(joined(std::mem::take(&mut group)));
+            created = false;
+        }
+        match step {
+            Step::Create => created = true,
+            Step::On => open = true,
+            Step::Reset => open = false,
+            Step::Update => {}
+        }
+        group.push(s.clone());
+        if step == Step::Reset && created {
+            out.push(joined(std::mem::take(&mut group)));
+            created = false;
+        }
+    }
+    if !group.is_empty() {
+        out.push(joined(group));
+    }
+    out
+}
+
+/// What a dump statement does for the object it belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Create,
+    /// `.dbconfig defensive off` + `PRAGMA writable_schema=ON`.
+    On,
+    /// `PRAGMA writable_schema=RESET`.
+    Reset,
+    /// `UPDATE sqlite_schema SET sql=…`.
+    Update,
+}
+
+fn step_of(s: &Stmt) -> Step {
+    step(&s.sql)
+}
+
+fn step(sql: &str) -> Step {
+    let (shell, sql) = after_shell_lines(sql);
+    let has = |p: &str| {
+        sql.get(..p.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(p))
+    };
+    if has("PRAGMA writable_schema=RESET") {
+        Step::Reset
+    } else if shell || has("PRAGMA writable_schema") {
+        Step::On
+    } else if has("UPDATE sqlite_schema SET sql=") {
+        Step::Update
+    } else {
+        Step::Create
+    }
+}
+
+/// `sql` without the shell command lines (`.dbconfig defensive off`) before it, and whether it
+/// had any.
+fn after_shell_lines(mut sql: &str) -> (bool, &str) {
+    let shell = sql.starts_with('.');
+    while sql.starts_with('.') {
+        sql = sql.split_once('\n').map_or("", |(_, rest)| rest);
+    }
+    (shell, sql.trim_start())
+}
+
+/// The statements of one object as one, named by its CREATE.
+fn joined(group: Vec<Stmt>) -> Stmt {
+    let sql = group
+        .iter()
+        .map(|s| s.sql.as_str())
+        .collect::<Vec<_>>()
+        .join(";\n");
+    let create = group.iter().find(|s| step_of(s) == Step::Create);
+    let (name, on) = create.map_or((String::new(), None), |c| (c.name.clone(), c.on.clone()));
+    Stmt { sql, name, on }
+}
+
+/// The schema objects of `stmts` (a dump file's statements, or [`objects`]) with their text as sqlite_schema
 /// holds it: `.dbconfig` and `PRAGMA writable_schema` lines left out, and an object whose text
 /// the dump puts back by `UPDATE sqlite_schema SET sql=…` shown with that text (an update of an
 /// object not in `stmts`, as in a table's `1-schema-fixup.sql`, is shown as that object).
 pub fn stored(stmts: &[Stmt]) -> Vec<String> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for s in stmts {
+    // An object's statements one by one.
+    let parts = stmts
+        .iter()
+        .flat_map(|s| statements(format!("{};\n", s.sql).as_bytes()));
+    for s in &parts.collect::<Vec<_>>() {
         // A shell command line (`.dbconfig defensive off`) runs before the SQL after it.
-        let mut sql = s.sql.as_str();
-        while sql.starts_with('.') {
-            sql = sql.split_once('\n').map_or("", |(_, rest)| rest);
-        }
-        let sql = sql.trim_start();
+        let (_, sql) = after_shell_lines(&s.sql);
         let pragma = sql
             .get(..22)
             .is_some_and(|p| p.eq_ignore_ascii_case("PRAGMA writable_schema"));
@@ -267,5 +368,36 @@ mod tests {
                       sql='CREATE TABLE t(a, rowid)' WHERE type='table' AND name='t';\n\
                       PRAGMA writable_schema=RESET;\n";
         assert_eq!(stored(&statements(fixup)), ["CREATE TABLE t(a, rowid)"]);
+    }
+
+    #[test]
+    fn objects_keep_their_restore_steps() {
+        let on = ".dbconfig defensive off\nPRAGMA writable_schema=ON;\n";
+        let reset = "PRAGMA writable_schema=RESET;\n";
+        let fix = |name: &str| {
+            format!(
+                "{on}UPDATE sqlite_schema SET sql='CREATE VIEW {name} AS SELECT'||char(13)||'\n 1' \
+                 WHERE type='view' AND name='{name}';\n{reset}"
+            )
+        };
+        let parts = [
+            "CREATE VIEW a AS SELECT 1;\n".to_string(),
+            format!("CREATE VIEW b AS SELECT 1;\n{}", fix("b")),
+            format!("{on}CREATE VIEW sqlite_c AS SELECT 1;\n{reset}"),
+            format!("{on}CREATE VIEW sqlite_d AS SELECT 1;\n{}", fix("sqlite_d")),
+            "CREATE VIEW e AS SELECT 1;\n".to_string(),
+        ];
+        let file = parts.concat();
+        let objects = objects(file.as_bytes());
+        let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "sqlite_c", "sqlite_d", "e"]);
+        for (o, part) in objects.iter().zip(&parts) {
+            assert_eq!(format!("{};\n", o.sql), *part);
+        }
+        assert_eq!(
+            stored(&objects)[1],
+            "CREATE VIEW b AS SELECT\r\n 1",
+            "the exact text, as for the statements one by one"
+        );
     }
 }

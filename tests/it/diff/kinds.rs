@@ -2,6 +2,10 @@
 //! table, view, a virtual table of another module — in both directions: the `--sql` patch must
 //! apply with `sqlite3 -bail` and give exactly the newer snapshot.
 
+use std::path::Path;
+
+use rusqlite::Connection;
+
 use crate::env::TestEnv;
 
 /// Each way to define `t` (with a row or two), with another table that stays.
@@ -41,15 +45,20 @@ fn a_name_changing_kind_patches_both_ways() {
 
 fn check(a: &str, a_sql: &str, b: &str, b_sql: &str) {
     let env = TestEnv::new();
-    let what = format!("{a} -> {b}");
     let keep = "CREATE TABLE keep(x); INSERT INTO keep VALUES (1);";
     let db_a = env.db_from_script("a.db", format!("{keep}{a_sql}").as_bytes());
     let db_b = env.db_from_script("b.db", format!("{keep}{b_sql}").as_bytes());
+    patches_exactly(&env, &format!("{a} -> {b}"), &db_a, &db_b);
+}
+
+/// Snapshot `db_a` then `db_b` as one database; the `--sql` patch between them must apply with
+/// `sqlite3 -bail` to a restore of the first and give exactly the second. Returns the patch.
+fn patches_exactly(env: &TestEnv, what: &str, db_a: &Path, db_b: &Path) -> String {
     let repo = env.path("r.sqlgit");
     let r = repo.display().to_string();
     // Both snapshots of one database file name.
     let db = env.path("app.db");
-    std::fs::copy(&db_a, &db).unwrap();
+    std::fs::copy(db_a, &db).unwrap();
     let d = db.display().to_string();
     let snap = |now: &str| {
         let mut cmd = env.sqlgit_cmd(&["snapshot", &d, "--repo", &r]);
@@ -57,7 +66,7 @@ fn check(a: &str, a_sql: &str, b: &str, b_sql: &str) {
         env.run(cmd, b"").success();
     };
     snap("1700000000");
-    std::fs::copy(&db_b, &db).unwrap();
+    std::fs::copy(db_b, &db).unwrap();
     snap("1700000100");
     let patch = env.sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &r, "--sql"]);
     if patch.code() != Some(1) {
@@ -80,6 +89,60 @@ fn check(a: &str, a_sql: &str, b: &str, b_sql: &str) {
         got.stdout_str(),
         want.stdout_str()
     );
+    patch.stdout_str()
+}
+
+/// Views, indexes (in the table's `2-indexes.sql`) and triggers whose text has a CR before a
+/// line end: the dump writes a one-line stand-in and puts the exact text back by `UPDATE
+/// sqlite_schema` between `.dbconfig defensive off` / `PRAGMA writable_schema=ON` and `=RESET`.
+/// A patch that creates or changes one must carry all of that, and drop objects by their names
+/// only (not the `UPDATE` or pragma lines read as objects).
+#[test]
+fn objects_with_a_cr_before_a_line_end_patch_both_ways() {
+    let env = TestEnv::new();
+    let make = |name: &str, changed: &str, gone: &str, new: &str| {
+        let path = env.path(name);
+        let db = Connection::open(&path).unwrap();
+        let objects = format!(
+            "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 2), (3, 4);
+             CREATE TABLE log(x);
+             CREATE VIEW v_same AS SELECT a\r\n FROM t;
+             CREATE VIEW v_changed AS SELECT a{changed}\r\n FROM t;
+             CREATE INDEX i_plain ON t(b);
+             CREATE INDEX i_same ON t(a,\r\n b);
+             CREATE INDEX i_changed ON t(b{changed},\r\n a);
+             CREATE TRIGGER g_same AFTER INSERT ON t BEGIN\r\n INSERT INTO log VALUES (1); END;
+             CREATE TRIGGER g_changed AFTER UPDATE ON t BEGIN\r\n INSERT INTO log VALUES (2{changed}); END;
+             CREATE VIEW {gone}_v AS SELECT b\r\n FROM t;
+             CREATE INDEX {gone}_i ON t(a\r\n);
+             CREATE TRIGGER {gone}_g AFTER DELETE ON t BEGIN\r\n SELECT 1; END;
+             CREATE VIEW {new}_v AS SELECT 1\r\n, 2;
+             CREATE TRIGGER {new}_g BEFORE DELETE ON t BEGIN\r\n SELECT 2; END;"
+        );
+        db.execute_batch(&objects).unwrap();
+        path
+    };
+    let a = make("a.db", "", "dropped", "plain");
+    let b = make("b.db", " + 1", "plain", "created");
+    for (what, from, to) in [("old -> new", &a, &b), ("new -> old", &b, &a)] {
+        let patch = patches_exactly(&TestEnv::new(), what, from, to);
+        for line in patch.lines().filter(|l| l.starts_with("DROP ")) {
+            let name = line.rsplit_once(' ').unwrap().1;
+            assert!(
+                [
+                    "\"v_changed\";",
+                    "\"i_changed\";",
+                    "\"g_changed\";",
+                    "\"g_same\";"
+                ]
+                .contains(&name)
+                    || name.starts_with("\"dropped_")
+                    || name.starts_with("\"created_")
+                    || name.starts_with("\"plain_"),
+                "{what}: a DROP of no object: {line}\n{patch}"
+            );
+        }
+    }
 }
 
 #[test]
