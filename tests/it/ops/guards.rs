@@ -339,13 +339,8 @@ fn root_keeps_the_owner_of_what_it_writes_and_a_root_file_names_the_chown() {
     // What an older sqlgit's init left: a root-owned config; then a root-owned private folder.
     let as_owner = |args: &[&str]| {
         let sqlgit = sqlgit_cmd(&env, T0, args, &[]);
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(sqlgit.get_program())
-            .args(sqlgit.get_args())
-            .env_clear()
-            .envs(sqlgit.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .current_dir("/");
+        let mut cmd = as_nobody(&sqlgit);
+        cmd.current_dir("/");
         run_limited(&env, cmd, b"").code_is(1).stderr_str()
     };
     std::os::unix::fs::chown(repo.join("config"), Some(0), Some(0)).unwrap();

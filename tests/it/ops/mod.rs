@@ -108,6 +108,18 @@ fn chown_r(path: &Path, uid: u32) {
     assert!(done.is_ok_and(|s| s.success()));
 }
 
+/// `sqlgit` (a command built by [`sqlgit_cmd`]) run as uid/gid 65534 through `setpriv`, with
+/// the same arguments and environment only.
+fn as_nobody(sqlgit: &Command) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(sqlgit.get_program())
+        .args(sqlgit.get_args())
+        .env_clear()
+        .envs(sqlgit.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    cmd
+}
+
 fn s(path: &Path) -> String {
     path.display().to_string()
 }

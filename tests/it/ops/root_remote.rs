@@ -56,13 +56,8 @@ fn root_pushing_to_a_users_local_remote_leaves_it_theirs() {
     // The job user's next cron run.
     let as_owner = |now: u64| {
         let sqlgit = sqlgit_cmd(&env, now, &snap, &[]);
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(sqlgit.get_program())
-            .args(sqlgit.get_args())
-            .env_clear()
-            .envs(sqlgit.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .env("HOME", d.join("home"))
+        let mut cmd = as_nobody(&sqlgit);
+        cmd.env("HOME", d.join("home"))
             .env("TMPDIR", d.join("home"))
             .current_dir("/");
         run_limited(&env, cmd, b"")
