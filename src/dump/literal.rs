@@ -126,7 +126,7 @@ fn write_concat(out: &mut Vec<u8>, pieces: &[(bool, &[u8])]) {
     }
 }
 
-fn write_quoted(out: &mut Vec<u8>, text: &[u8]) {
+pub(super) fn write_quoted(out: &mut Vec<u8>, text: &[u8]) {
     out.reserve(text.len() + 2);
     out.push(b'\'');
     for piece in text.split_inclusive(|&b| b == b'\'') {

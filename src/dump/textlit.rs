@@ -11,7 +11,7 @@
 //! their bytes do not change. `diff` and `verify` read a snapshot taken before this rule with
 //! [`respelled`], so that a value spelled the old way compares equal to today's spelling.
 
-use super::literal::{group_end, quoted_end, write_text};
+use super::literal::{group_end, quoted_end, write_quoted, write_text};
 
 /// More `char()` pieces than this (in the `||` spelling) and a text is written with `replace()`.
 pub const MAX_CHAR_PIECES: usize = 8;
@@ -38,7 +38,11 @@ const NUL_TOKENS: &[u8] = b"0zZ";
 
 /// A text value (a row's cell) as an SQL expression the sqlite3 CLI reads back exactly.
 pub fn write_value_text(out: &mut Vec<u8>, text: &[u8]) {
-    if old_spelling() || char_pieces(text) <= MAX_CHAR_PIECES {
+    // Most texts hold neither byte: one scan, as before there were two spellings.
+    let Some(first) = text.iter().position(|&b| b == 0 || b == b'\r') else {
+        return write_quoted(out, text);
+    };
+    if old_spelling() || char_pieces(&text[first..]) <= MAX_CHAR_PIECES {
         return write_text(out, text);
     }
     let token = |present: bool, candidates: &[u8]| match present {
