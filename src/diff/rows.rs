@@ -12,7 +12,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::dump::literal::quoted_end;
+use crate::dump::literal::value_end;
 use crate::dump::{real, textlit};
 
 /// The parsed rows of one chunk (or of a system table's file).
@@ -152,7 +152,7 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
             let mut text = prefix.to_vec();
             loop {
                 let v = p;
-                p = scan_value(&data, p).ok_or_else(|| malformed(&data, start))?;
+                p = value_end(&data, p).ok_or_else(|| malformed(&data, start))?;
                 // A REAL or a text as today's dump spells it, so that a snapshot from before
                 // the rule changed shows no update where the value is the same.
                 let at = text.len() as u32;
@@ -182,27 +182,6 @@ pub fn parse(data: Vec<u8>, prefix: &[u8], lenient: bool) -> Result<Rows> {
         }
     }
     Ok(out)
-}
-
-/// The index of the `,` or `)` that ends the value starting at `p`.
-fn scan_value(data: &[u8], mut p: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    loop {
-        match *data.get(p)? {
-            b'\'' => p = quoted_end(data, p + 1, b'\'')?,
-            b'(' => {
-                depth += 1;
-                p += 1;
-            }
-            b')' if depth == 0 => return Some(p),
-            b')' => {
-                depth -= 1;
-                p += 1;
-            }
-            b',' if depth == 0 => return Some(p),
-            _ => p += 1,
-        }
-    }
 }
 
 fn malformed(data: &[u8], start: usize) -> anyhow::Error {

@@ -197,6 +197,28 @@ pub fn quoted_end(sql: &[u8], mut p: usize, q: u8) -> Option<usize> {
     }
 }
 
+/// The index of the `,` or `)` that ends the value starting at `p` in a row's values (`'…'`
+/// literals and parentheses followed).
+pub fn value_end(sql: &[u8], mut p: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *sql.get(p)? {
+            b'\'' => p = quoted_end(sql, p + 1, b'\'')?,
+            b'(' => {
+                depth += 1;
+                p += 1;
+            }
+            b')' if depth == 0 => return Some(p),
+            b')' => {
+                depth -= 1;
+                p += 1;
+            }
+            b',' if depth == 0 => return Some(p),
+            _ => p += 1,
+        }
+    }
+}
+
 /// The index of the `)` that closes the `(` at `open` (`'…'` literals followed).
 pub fn group_end(sql: &[u8], open: usize) -> Option<usize> {
     let mut depth = 0usize;

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use crate::dump::literal::quoted_end;
+use crate::dump::literal::{quoted_end, value_end};
 use crate::dump::real::respelled;
 use crate::dump::textlit;
 
@@ -82,26 +82,6 @@ pub fn canonical_values(rows: &[u8]) -> Cow<'_, [u8]> {
 fn minus_is_sign(out: &[u8]) -> bool {
     let before = out.len().checked_sub(2).map(|i| out[i]);
     matches!(before, None | Some(b'(' | b',' | b' ' | b'\n'))
-}
-
-/// The index of the `,` or `)` that ends the value starting at `p`.
-fn value_end(s: &[u8], mut p: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    loop {
-        match *s.get(p)? {
-            b'\'' => p = quoted_end(s, p + 1, b'\'')?,
-            b',' | b')' if depth == 0 => return Some(p),
-            b'(' => {
-                depth += 1;
-                p += 1;
-            }
-            b')' => {
-                depth -= 1;
-                p += 1;
-            }
-            _ => p += 1,
-        }
-    }
 }
 
 /// The end of the numeric literal at `p` when it is a REAL (has a `.` or an exponent).

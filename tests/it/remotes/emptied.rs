@@ -4,7 +4,10 @@
 //! them back first. And a re-root never continues another database's history.
 
 use super::recovery::{run_printed_command, snapshot_run};
+use std::path::Path;
+
 use super::{FAIL_LIMIT, Fx};
+use crate::env::Run;
 
 /// Five snapshots (`--keep 2`) and `log --all` (the history cache holds them all), then the
 /// history remote recreated empty: (history, cron flags, the five trees newest first).
@@ -38,6 +41,23 @@ fn prune_idle(fx: &Fx) {
     fx.sqlgit(&["prune", "--repo", &fx.repo_arg()]).success();
 }
 
+/// Run the fix `run` printed (the `push --reroot`): it puts back the three snapshots pruned
+/// here, and the history remote's main then holds every one of `trees`. Returns its trees.
+fn reroot_puts_back(fx: &Fx, run: &Run, history: &Path, trees: &[String]) -> String {
+    let fix = run_printed_command(fx, &run.stderr_str()).success();
+    assert!(
+        fix.stdout_str()
+            .contains("put back 3 snapshots pruned here"),
+        "{}",
+        fix.stdout_str()
+    );
+    let remote = fx.git(history, &["log", "--format=%T", "refs/heads/main"]);
+    for tree in trees {
+        assert!(remote.contains(tree.as_str()), "{tree} lost:\n{remote}");
+    }
+    remote
+}
+
 /// `log --all` after the remote was emptied marks the three pruned snapshots `cache`; the
 /// printed `--reroot` puts all of them back, below the kept ones.
 #[test]
@@ -62,17 +82,7 @@ fn an_emptied_history_remote_gets_back_what_the_cache_kept() {
     let flags: Vec<&str> = cron.iter().map(String::as_str).collect();
     fx.change();
     let run = snapshot_run(&fx, &flags).code_is(1);
-    let fix = run_printed_command(&fx, &run.stderr_str()).success();
-    assert!(
-        fix.stdout_str()
-            .contains("put back 3 snapshots pruned here"),
-        "{}",
-        fix.stdout_str()
-    );
-    let remote = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
-    for tree in &trees {
-        assert!(remote.contains(tree.as_str()), "{tree} lost:\n{remote}");
-    }
+    let remote = reroot_puts_back(&fx, &run, &history, &trees);
     assert_eq!(remote.lines().count(), 6);
     fx.assert_fsck(&history);
 }
@@ -92,17 +102,7 @@ fn an_idle_prune_keeps_the_cache_an_emptied_history_remote_needs() {
         fx.repo.join("sqlgit-cache").exists(),
         "the cache was deleted"
     );
-    let fix = run_printed_command(&fx, &run.stderr_str()).success();
-    assert!(
-        fix.stdout_str()
-            .contains("put back 3 snapshots pruned here"),
-        "{}",
-        fix.stdout_str()
-    );
-    let remote = fx.git(&history, &["log", "--format=%T", "refs/heads/main"]);
-    for tree in &trees {
-        assert!(remote.contains(tree.as_str()), "{tree} lost:\n{remote}");
-    }
+    reroot_puts_back(&fx, &run, &history, &trees);
 }
 
 /// The history remote now holds another database's snapshots: `push --reroot` refuses to put
