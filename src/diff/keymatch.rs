@@ -25,6 +25,34 @@ pub enum Probe {
     Values(Vec<(usize, usize)>),
 }
 
+/// A renamed key column: each of the key columns `left` (indices into `found`, not paired by
+/// name) pairs with the one position of `candidates` no column took when one is left on each
+/// side, else with its own place (`place(j)`) when no column took that. `diff` pairs two
+/// versions' keys and `history` follows a key back by this one rule.
+pub fn pair_renamed(
+    found: &mut [Option<usize>],
+    left: &[usize],
+    candidates: &[usize],
+    place: impl Fn(usize) -> usize,
+) {
+    let unpaired = |found: &[Option<usize>]| -> Vec<usize> {
+        candidates
+            .iter()
+            .copied()
+            .filter(|p| !found.contains(&Some(*p)))
+            .collect()
+    };
+    if left.len() == 1 && unpaired(found).len() == 1 {
+        found[left[0]] = Some(unpaired(found)[0]);
+        return;
+    }
+    for &j in left {
+        if unpaired(found).contains(&place(j)) {
+            found[j] = Some(place(j));
+        }
+    }
+}
+
 /// Which columns hold KEY's values, followed from the newest snapshot back one version at a
 /// time: a key column keeps its name, or (renamed) its place in the table.
 pub struct KeyColumns<'a> {
@@ -128,24 +156,9 @@ impl<'a> KeyColumns<'a> {
                     .find(|&p| shape.columns[p].eq_ignore_ascii_case(n))
             })
             .collect();
-        let unpaired = |found: &[Option<usize>]| -> Vec<usize> {
-            candidates
-                .iter()
-                .copied()
-                .filter(|p| !found.contains(&Some(*p)))
-                .collect()
-        };
-        // A key column renamed: the one left on each side, else the one at the same place.
-        let left: Vec<usize> = (0..found.len()).filter(|&j| found[j].is_none()).collect();
-        if keyed && left.len() == 1 && unpaired(&found).len() == 1 {
-            found[left[0]] = Some(unpaired(&found)[0]);
-        } else if keyed {
-            for &j in &left {
-                let place = self.last[j].1;
-                if unpaired(&found).contains(&place) {
-                    found[j] = Some(place);
-                }
-            }
+        if keyed {
+            let left: Vec<usize> = (0..found.len()).filter(|&j| found[j].is_none()).collect();
+            pair_renamed(&mut found, &left, candidates, |j| self.last[j].1);
         }
         let missing: Vec<&str> = (0..found.len())
             .filter(|&j| found[j].is_none())

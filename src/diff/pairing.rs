@@ -10,6 +10,7 @@
 //! number. A renamed pair compares literals exactly: its values are in no row comparison (the
 //! column was removed and added), so a value respelled there must not pass for no change.
 
+use super::keymatch::pair_renamed;
 use super::keyvalue::Collation;
 use super::shape::{Alignment, KeyKind, Shape};
 
@@ -94,24 +95,17 @@ impl Alignment {
     /// place in the table.
     fn pair_renamed(&self, f: &[usize], t: &[usize], paired: &mut [Option<(usize, Collation)>]) {
         let removed = |fp: usize| self.union_of_from(fp).is_some_and(|u| self.to[u].is_none());
-        let added = |tp: usize| self.union_of_to(tp).is_some_and(|u| self.from[u].is_none());
+        let added: Vec<usize> = (t.iter().copied())
+            .filter(|&tp| self.union_of_to(tp).is_some_and(|u| self.from[u].is_none()))
+            .collect();
         let left: Vec<usize> = (0..f.len())
             .filter(|&j| paired[j].is_none() && removed(f[j]))
             .collect();
-        let unpaired = |paired: &[Option<(usize, Collation)>]| -> Vec<usize> {
-            t.iter()
-                .copied()
-                .filter(|&tp| added(tp) && !paired.iter().any(|p| p.map(|p| p.0) == Some(tp)))
-                .collect()
-        };
-        if left.len() == 1 && unpaired(paired).len() == 1 {
-            paired[left[0]] = Some((unpaired(paired)[0], Collation::Exact));
-            return;
-        }
+        // Positions paired by name are no candidates; the rest pair as `history` follows them.
+        let mut found: Vec<Option<usize>> = paired.iter().map(|p| p.map(|p| p.0)).collect();
+        pair_renamed(&mut found, &left, &added, |j| f[j]);
         for j in left {
-            if unpaired(paired).contains(&f[j]) {
-                paired[j] = Some((f[j], Collation::Exact));
-            }
+            paired[j] = found[j].map(|tp| (tp, Collation::Exact));
         }
     }
 
