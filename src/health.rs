@@ -99,8 +99,8 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     let pending = pending_history(store).unwrap_or(0);
     if head.is_some() && st.last_run.is_none() && unreadable.is_none() && in_progress.is_none() {
         problems.push(
-            "no run is recorded here (the state file is missing): what the last runs did is \
-             unknown until the next run"
+            "no run is recorded here (no state file, or one that records no run): what the \
+             last runs did is unknown until the next run"
                 .to_string(),
         );
     } else if settings.history_remote.is_some()

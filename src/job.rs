@@ -367,7 +367,7 @@ fn choose_reading(store: &Store, req: &Request, start: &Start) -> Reading {
     } else if last_full.is_none_or(|t| {
         // A time in the future is from a run while the clock was fast: it proves nothing.
         let now = when::unix_now();
-        now - t >= req.full_every.as_secs() as i64 || t > now
+        now - t >= i64::try_from(req.full_every.as_secs()).unwrap_or(i64::MAX) || t > now
     }) {
         Reading::Check
     } else {

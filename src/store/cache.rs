@@ -92,8 +92,19 @@ pub fn open(store: &Store) -> Result<Repository> {
     repo.odb()?
         .add_disk_alternate(&store.objects_dir().to_string_lossy())
         .context("open the history cache")?;
-    let _ = std::fs::write(path.join(STAMP), b"");
+    stamp(&path.join(STAMP));
     Ok(repo)
+}
+
+/// Mark the cache used now. A stamp another user left (root's `log --all` on the job user's
+/// repository, before root gave its files back) is replaced, not kept: pruning goes by its age.
+/// Root gives the one it writes to the cache folder's owner.
+fn stamp(path: &Path) {
+    if std::fs::write(path, b"").is_err() {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::write(path, b"");
+    }
+    let _ = crate::output::keep_folder_owner(path);
 }
 
 /// After a fetch into the cache moved its main from `before` to `after`: keep `before` when the

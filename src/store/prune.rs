@@ -119,7 +119,9 @@ pub fn prune(
         Keep::Count(n) => n.min(chain.len()) - 1,
         Keep::Age(age) => {
             let trusted = trusted_now(now, last_run, &times[1..]);
-            if trusted + (age.as_secs() as i64) < unix(now) {
+            // A window longer than any clock (`300000000000years`) keeps everything.
+            let age = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            if trusted.saturating_add(age) < unix(now) {
                 report.clock_ahead = Some(trusted);
             }
             let dates = super::dates::latest_dates(&times, trusted);
@@ -129,7 +131,7 @@ pub fn prune(
                 .filter(|&i| dates[i] != Some(times[i]))
                 .map(|i| (chain[i], times[i]))
                 .collect();
-            age_boundary(&dates, trusted.saturating_sub(age.as_secs() as i64))
+            age_boundary(&dates, trusted.saturating_sub(age))
         }
     };
     let by_confirmed = |confirmed: Option<Oid>| match confirmed

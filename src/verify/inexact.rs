@@ -68,8 +68,9 @@ pub fn inexact(db: &Path) -> Result<Vec<String>> {
              ALTER TABLE ADD COLUMN added such a column, older SQLite versions (3.40 among them) \
              read a whole number written as a float in a column without a type, of type BLOB \
              or STRICT ANY as an INTEGER (1; 0 for -0.0), and TRUE/FALSE in a TEXT column as \
-             INTEGER 1/0; newer ones read a REAL, and TEXT '1'/'0'; the snapshot holds, in every \
-             row, the value that SQLite {} read",
+             INTEGER 1/0, and a hex number beyond 32 bits (0xFFFFFFFF) in any column as the TEXT \
+             of its spelling; newer ones read a REAL, TEXT '1'/'0', and the number; the snapshot \
+             holds, in every row, the value that SQLite {} read",
             columns.join(", "),
             rusqlite::version()
         ));
@@ -109,7 +110,7 @@ fn float_defaults(conn: &Connection) -> Result<Vec<String>> {
             blob_affinity(&kind)
         };
         let boolean = text_affinity(&kind) && is_true_false(&default);
-        if (no_affinity && read_by_version(&default)) || boolean {
+        if (no_affinity && read_by_version(&default)) || boolean || wide_hex(&default) {
             out.push(format!("{table}.{column} DEFAULT {default}"));
         }
     }
@@ -138,6 +139,25 @@ fn is_true_false(value: &str) -> bool {
         v = inner.trim();
     }
     v.eq_ignore_ascii_case("TRUE") || v.eq_ignore_ascii_case("FALSE")
+}
+
+/// Whether the default `value` is a hex literal (in parentheses, with one sign or none) whose
+/// magnitude needs more than 32 bits (`0x80000000`, `-0xFFFFFFFF`, `(0x100000000)`): in rows
+/// that lack the column, 3.40 reads it, whatever the column's type, as the TEXT it is spelled
+/// with (`'0xFFFFFFFF'`); newer versions read the number.
+fn wide_hex(value: &str) -> bool {
+    let mut v = value.trim();
+    while let Some(inner) = v.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        v = inner.trim();
+    }
+    let v = v.strip_prefix(['+', '-']).map_or(v, str::trim_start);
+    let Some(digits) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) else {
+        return false;
+    };
+    let digits = digits.trim_start_matches('0');
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_hexdigit())
+        && (digits.len() > 8 || u32::from_str_radix(digits, 16).is_ok_and(|n| n > 0x7FFF_FFFF))
 }
 
 /// Whether SQLite versions read the default `value` differently in rows that lack the column
@@ -211,6 +231,32 @@ mod tests {
         ] {
             assert!(!read_by_version(no), "{no}");
         }
+    }
+
+    #[test]
+    fn hex_defaults_beyond_32_bits_are_read_by_version() {
+        for yes in [
+            "0x80000000",
+            "0xFFFFFFFF",
+            "-0x80000000",
+            "(0x100000000)",
+            "+0X1_0",
+        ] {
+            assert_eq!(wide_hex(yes), !yes.contains('_'), "{yes}");
+        }
+        assert!(wide_hex("- 0xFFFFFFFF") && wide_hex("(-0x0000000080000000)"));
+        for no in [
+            "0x7FFFFFFF",
+            "0x0000007f",
+            "-0x10",
+            "- 0x10",
+            "'0xFFFFFFFF'",
+            "0x",
+            "12",
+        ] {
+            assert!(!wide_hex(no), "{no}");
+        }
+        assert!(wide_hex("( 0x000000FFFFFFFFFFFFFFFF )"));
     }
 
     #[test]

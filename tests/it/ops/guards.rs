@@ -394,3 +394,61 @@ fn a_symlinked_lock_file_is_not_followed() {
     assert!(line.contains("sqlgit.lock"), "{line}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
 }
+
+/// Root's `log --all` on the job user's repository fetches into the history cache and marks it
+/// used: it leaves no file there root owns (a root-owned stamp the owner cannot renew let the
+/// owner's next prune drop the cache as idle); and a stamp an older sqlgit left to root is
+/// replaced by the owner's next use, not kept.
+#[test]
+fn root_reading_pruned_snapshots_leaves_the_history_cache_to_the_owner() {
+    let env = TestEnv::new();
+    let dir = tempfile::Builder::new()
+        .prefix("sqlgit-own")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = new_db(&env, "a.db", "create table t(x); insert into t values(1);");
+    let (repo, hist) = (dir.path().join("r"), dir.path().join("hist.git"));
+    git_run(&env, dir.path(), &["init", "-q", "--bare", &s(&hist)]).success();
+    let (d, r, h) = (s(&db), s(&repo), s(&hist));
+    for i in 0..3 {
+        env.sqlite3(&db, &format!("insert into t values({i});"))
+            .success();
+        let args = ["snapshot", &d, "--repo", &r, "--history-remote", &h, "-q"];
+        sg(&env, T0 + 60 * i, &args).success();
+    }
+    sg(&env, T0 + 200, &["prune", "--repo", &r, "--keep", "1"]).success();
+    if !can_chown() {
+        return;
+    }
+    // The repository is the owner's; the history remote stays root's (git fetches only from
+    // a repository its user owns).
+    chown_r(&repo, 65534);
+    env.write(env.home().join(".gitconfig"), "[safe]\n\tdirectory = *\n");
+    let log = sg(&env, T0 + 300, &["log", "--all", "--repo", &r]).success();
+    let pruned: Vec<String> = log
+        .stdout_str()
+        .lines()
+        .filter(|l| l.contains("remote"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(pruned.len(), 2, "{}", log.stdout_str());
+    let rooted = rooted(&repo);
+    assert!(rooted.is_empty(), "left to root: {rooted:?}");
+    let stamp = repo.join("sqlgit-cache/sqlgit-used");
+    assert_eq!(std::fs::metadata(&stamp).unwrap().uid(), 65534);
+    // An older sqlgit's leftover: root's private stamp, an hour old. The owner's use renews it.
+    std::os::unix::fs::chown(&stamp, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&stamp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let file = std::fs::File::options().write(true).open(&stamp).unwrap();
+    file.set_modified(hour_ago).unwrap();
+    // The owner reads a pruned snapshot the cache holds.
+    let sqlgit = sqlgit_cmd(&env, T0 + 400, &["cat", &pruned[0], "--repo", &r], &[]);
+    let mut cmd = as_nobody(&sqlgit);
+    cmd.current_dir("/");
+    run_limited(&env, cmd, b"").success();
+    let meta = std::fs::metadata(&stamp).unwrap();
+    assert_eq!(meta.uid(), 65534, "the owner's use replaced root's stamp");
+    assert!(meta.modified().unwrap() > hour_ago + Duration::from_secs(600));
+}

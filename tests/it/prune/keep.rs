@@ -207,6 +207,13 @@ fn duration_retention_without_a_remote_prunes_freely() {
     fx.assert_shallow_is(&local[11]);
     fx.assert_fsck(&fx.repo);
 
+    // A window longer than any clock can count (u64::MAX seconds) keeps everything, without a
+    // clock-ahead warning (it once wrapped to a negative age and pruned like --keep 1).
+    fx.prune(&["--keep", "18446744073709551615s"])
+        .success()
+        .assert_quiet();
+    assert_eq!(fx.ids(&fx.repo), local, "an endless window prunes nothing");
+
     // `sqlgit prune` with a shorter duration, and then much later: the newest always stays.
     // The window begins between two snapshots (now-150 s): the one current then (now-180 s)
     // stays, so every moment of the window can still be restored.

@@ -514,8 +514,9 @@ fn float_defaults_that_sqlite_versions_read_differently_are_named() {
     );
 }
 
-/// The same class in a STRICT table's ANY column (no affinity, like BLOB) and for TRUE/FALSE in
-/// TEXT-affinity columns (3.40 reads INTEGER 1/0, newer versions TEXT '1'/'0'); a default that
+/// The same class in a STRICT table's ANY column (no affinity, like BLOB), for TRUE/FALSE in
+/// TEXT-affinity columns (3.40 reads INTEGER 1/0, newer versions TEXT '1'/'0') and for hex
+/// beyond 32 bits in any column (3.40 reads the TEXT '0xFFFFFFFF'); a default that
 /// is not UTF-8 (Latin-1 here) is read as bytes and never makes verify fail.
 #[test]
 fn any_and_true_false_defaults_are_named_and_latin1_defaults_pass() {
@@ -528,14 +529,21 @@ fn any_and_true_false_defaults_are_named_and_latin1_defaults_pass() {
           INSERT INTO u(id) VALUES(1);
           ALTER TABLE u ADD COLUMN on_ TEXT DEFAULT TRUE;
           ALTER TABLE u ADD COLUMN off VARCHAR(5) DEFAULT false;
-          ALTER TABLE u ADD COLUMN n INT DEFAULT TRUE;",
+          ALTER TABLE u ADD COLUMN n INT DEFAULT TRUE;
+          CREATE TABLE m(id INTEGER PRIMARY KEY); INSERT INTO m VALUES(1);
+          ALTER TABLE m ADD COLUMN flags INTEGER NOT NULL DEFAULT 0xFFFFFFFF;
+          ALTER TABLE m ADD COLUMN low INTEGER DEFAULT 0x7FFFFFFF;
+          ALTER TABLE m ADD COLUMN neg TEXT DEFAULT (- 0x80000000);",
     );
     let repo = env.path("r.sqlgit");
     snapshot(&env, &db, &repo);
     let run = env.sqlgit(&["verify", "--repo", &s(&repo)]).success();
     let err = run.stderr_str();
     assert!(
-        err.contains("(s.x DEFAULT 1.0, u.on_ DEFAULT TRUE, u.off DEFAULT false)"),
+        err.contains(
+            "(m.flags DEFAULT 0xFFFFFFFF, m.neg DEFAULT - 0x80000000, s.x DEFAULT 1.0, \
+             u.on_ DEFAULT TRUE, u.off DEFAULT false)"
+        ),
         "{err}"
     );
 }
