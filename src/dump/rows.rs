@@ -389,9 +389,16 @@ impl<'a> Chunker<'a> {
             self.buf.extend_from_slice(b";\n");
         }
         let (groups, name) = self.groups.place_chunk(name, &self.first_key);
-        let mut data = super::buffers::take(self.buf.len());
-        data.extend_from_slice(&self.buf);
-        self.buf.clear();
+        // A chunk of normal size is copied out (the row buffer keeps its room for the next);
+        // one huge row (a 100 MiB BLOB is 200 MiB of hex) is handed over, never held twice.
+        let data = if self.buf.len() > MAX_CHUNK {
+            std::mem::replace(&mut self.buf, Vec::with_capacity(2 * NORMAL_CHUNK as usize))
+        } else {
+            let mut data = super::buffers::take(self.buf.len());
+            data.extend_from_slice(&self.buf);
+            self.buf.clear();
+            data
+        };
         emit(Chunk {
             groups,
             name,
