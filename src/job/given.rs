@@ -144,6 +144,7 @@ pub fn save_settings(store: &Store, old: &Settings, new: &Settings) -> Result<Ve
         new.history_remote.as_deref(),
         new.latest_remote.as_deref(),
         [&names[0], &names[1]],
+        remote::reads_ssh_config(new.transport.as_deref()),
     )
     .map_err(|e| match saved {
         [true, true] => e,

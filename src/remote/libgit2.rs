@@ -368,17 +368,20 @@ fn explain(e: &git2::Error, url: &str) -> String {
              the URL's host)"
         );
     }
+    if ssh && msg.contains("exchange encryption keys") {
+        return key_exchange_failed(msg, url);
+    }
     if ssh && msg.contains("hostkey") {
         // libgit2 says the same for a host it does not know and for one whose key changed:
         // tell them apart, as ssh does, since the advice for one is dangerous for the other.
         return match known_host(url) {
-            Some((name, true)) => format!(
+            Some((name, types)) if !types.is_empty() => format!(
                 "{msg} (the server's host key does not match the one ~/.ssh/known_hosts holds \
                  for {name}: it CHANGED — the server was rebuilt, or someone is in the middle; \
                  check the new key's fingerprint with the server's admin, then run ssh-keygen \
                  -R '{name}' and add the new key)"
             ),
-            Some((name, false)) => format!(
+            Some((name, _)) => format!(
                 "{msg} (the server's host key is not in ~/.ssh/known_hosts: add it once with \
                  ssh-keyscan {} >> ~/.ssh/known_hosts, after checking its fingerprint)",
                 keyscan_args(&name)
@@ -392,10 +395,33 @@ fn explain(e: &git2::Error, url: &str) -> String {
     msg.to_string()
 }
 
+/// A failed ssh key exchange explained. libgit2 asks the server only for host keys of the types
+/// known_hosts holds for it: a server whose key was replaced by one of another type (rebuilt,
+/// an old RSA key now ed25519) then offers none of them, and libssh2 says only that keys could
+/// not be exchanged. When known_hosts holds keys for the host, that is the likely cause.
+fn key_exchange_failed(msg: &str, url: &str) -> String {
+    match known_host(url) {
+        Some((name, types)) if !types.is_empty() => format!(
+            "{msg} (~/.ssh/known_hosts holds a host key of type {} for {name}, and the server \
+             offers no host key of that type: its host key was likely REPLACED — the server was \
+             rebuilt, or someone is in the middle; check the new key's fingerprint with the \
+             server's admin, then run ssh-keygen -R '{name}' and add the new key with \
+             ssh-keyscan {} >> ~/.ssh/known_hosts)",
+            types.join(", "),
+            keyscan_args(&name)
+        ),
+        _ => format!(
+            "{msg} (the server and the libgit2 transport share no key exchange, cipher or host \
+             key type: try --transport git, which uses OpenSSH)"
+        ),
+    }
+}
+
 /// The name known_hosts files know the URL's host by (`host`, or `[host]:port` for another port
-/// than 22) and whether one of them (the user's, the system's; hashed entries too, as
-/// `ssh-keygen -F` finds them) holds a key for it. None when it cannot be told.
-fn known_host(url: &str) -> Option<(String, bool)> {
+/// than 22) and the key types one of them (the user's, the system's; hashed entries too, as
+/// `ssh-keygen -F` finds them) holds for it (none: the host is not known). None when it cannot
+/// be told.
+fn known_host(url: &str) -> Option<(String, Vec<String>)> {
     let (_, host, port) = super::cli::ssh_destination(url)?;
     let name = match port.as_deref() {
         Some(p) if p != "22" => format!("[{host}]:{p}"),
@@ -406,6 +432,7 @@ fn known_host(url: &str) -> Option<(String, bool)> {
         home.map(|h| h.join(".ssh/known_hosts")),
         Some("/etc/ssh/ssh_known_hosts".into()),
     ];
+    let mut types = Vec::new();
     for file in files.into_iter().flatten().filter(|f| f.is_file()) {
         let found = std::process::Command::new("ssh-keygen")
             .args(["-F", &name, "-f"])
@@ -414,11 +441,23 @@ fn known_host(url: &str) -> Option<(String, bool)> {
             .stderr(std::process::Stdio::null())
             .output()
             .ok()?;
-        if found.status.success() && !found.stdout.is_empty() {
-            return Some((name, true));
+        if found.status.success() {
+            types.extend(key_types(&String::from_utf8_lossy(&found.stdout)));
         }
     }
-    Some((name, false))
+    types.sort();
+    types.dedup();
+    Some((name, types))
+}
+
+/// The key types of `ssh-keygen -F`'s known_hosts lines (`[@marker] NAMES TYPE KEY …`),
+/// revoked keys and CA lines left out.
+fn key_types(found: &str) -> impl Iterator<Item = String> + '_ {
+    found
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(str::to_string)
 }
 
 /// `-p PORT HOST` (or `HOST`) for ssh-keyscan, from a known_hosts name.
@@ -457,5 +496,13 @@ mod tests {
         let refused =
             git2::Error::from_str("authentication failed: the remote refused the credentials");
         assert!(!explain(&refused, "https://host/h.git").contains(TOKEN_ENV));
+    }
+
+    #[test]
+    fn known_hosts_lines_give_their_key_types() {
+        let found = "# Host [h]:2222 found: line 1\n[h]:2222 ssh-rsa AAAA\n\
+                     |1|c2FsdA==|aGFzaA== ssh-ed25519 AAAA\n@revoked [h]:2222 ssh-dss AAAA\n";
+        let types: Vec<String> = key_types(found).collect();
+        assert_eq!(types, ["ssh-rsa", "ssh-ed25519"]);
     }
 }

@@ -204,6 +204,16 @@ fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Result<Box<d
     ))
 }
 
+/// Whether ssh remotes are reached with OpenSSH, which reads `~/.ssh/config`: the git transport
+/// (`transport`: the setting), not libgit2.
+pub fn reads_ssh_config(transport: Option<&str>) -> bool {
+    match Transport::parse(transport) {
+        Ok(Transport::Git) => true,
+        Ok(Transport::Auto) => cli::git_program().is_some(),
+        _ => false,
+    }
+}
+
 /// The git program on PATH, or an error saying that `what` needs it and how to give it.
 fn required_git(what: &str) -> Result<PathBuf> {
     cli::git_program().ok_or_else(|| {

@@ -44,6 +44,18 @@ pub(super) fn check_overwritable(
     let has_parent = String::from_utf8_lossy(commit.raw_header_bytes())
         .lines()
         .any(|l| l.starts_with("parent "));
+    if has_parent && in_history(repo, main) {
+        bail!(
+            "the latest remote's main ({}) is a snapshot of this repository's history: the \
+             latest remote {} names the history remote's repository (its URL spelled another \
+             way, or a copy of it), and its force push would erase that history; refusing to \
+             overwrite it: give the latest remote a repository of its own (run: sqlgit init \
+             --repo {} --latest-remote URL, or --latest-remote '' for none)",
+            short(main),
+            super::redact(url),
+            crate::shellword::repo(&store.path)
+        );
+    }
     if has_parent || !crate::store::is_snapshot_tree(repo, &commit.tree()?) {
         bail!(
             "the latest remote's main ({}) is not a sqlgit snapshot: refusing to overwrite it \
@@ -52,6 +64,15 @@ pub(super) fn check_overwritable(
         );
     }
     Ok(())
+}
+
+/// Whether `id` is on this repository's history (its main, or what the history remote was last
+/// seen to hold), where no latest snapshot (a parentless commit) with a parent ever is.
+fn in_history(repo: &git2::Repository, id: Oid) -> bool {
+    [crate::store::BRANCH, super::HISTORY_TRACKING]
+        .iter()
+        .filter_map(|r| repo.refname_to_id(r).ok())
+        .any(|tip| tip == id || repo.graph_descendant_of(tip, id).unwrap_or(false))
 }
 
 /// Refuse a latest remote whose main holds none of the databases this repository's newest

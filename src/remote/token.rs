@@ -17,7 +17,8 @@ pub(crate) fn http_base(url: &str) -> Option<String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return None;
     }
-    let host = parsed.host_str()?;
+    // One spelling of an IP address, as the check that the remotes differ compares hosts.
+    let host = super::url::normal_host(parsed.host_str()?);
     Some(match parsed.port() {
         Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
         None => format!("{}://{host}", parsed.scheme()),

@@ -212,7 +212,9 @@ pub fn same_remote(a: Option<&str>, b: Option<&str>) -> bool {
 /// The repository a remote URL names, as comparable text: a local path (plain, or `file://`)
 /// made absolute and resolved (symlinks too; one that does not exist, without its `.`, `..`,
 /// doubled and trailing `/`); any other URL without its credentials, trailing `/` and `.git`.
-fn repository_named(url: &str) -> String {
+/// `ssh_config`: an ssh remote's host alias is resolved as ssh resolves it (see `alias.rs`), ssh
+/// run as git runs it for the repository there.
+fn repository_named(url: &str, ssh_config: Option<&Path>) -> String {
     if let Some(p) = local_dir(url) {
         let p = p.as_path();
         let reached = repository_at(p);
@@ -225,62 +227,119 @@ fn repository_named(url: &str) -> String {
             }
         };
     }
-    canonical_remote(url)
+    let mut parts = RemoteParts::of(url);
+    if let Some(repo_dir) = ssh_config.filter(|_| parts.scheme == "ssh") {
+        alias::resolve(&mut parts, repo_dir);
+    }
+    parts.text()
 }
 
-/// A network remote's URL as comparable text: `SCHEME://HOST[:PORT]/PATH` with the scheme and
-/// host in lower case; without userinfo, a default port, repeated `/`, a trailing `/` or
-/// `.git`; an scp-like `[user@]host:path` as the `ssh://` URL it stands for (a relative path
-/// is in the user's home: `ssh://user@host/~/path`, the only case where the user counts).
-fn canonical_remote(url: &str) -> String {
-    let bare = Userinfo::of(url).map_or_else(|| url.to_string(), |u| u.without_password(true));
-    // A URL's path reaches the server `%XX`-decoded (git, curl, git daemon); an scp-like
-    // path is taken as written.
-    let (scheme, rest, decoded) = match bare.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.to_string(), true),
-        None => ("ssh".to_string(), scp_as_url(&bare), false),
-    };
-    let scheme = match scheme.as_str() {
-        "git+ssh" | "ssh+git" => "ssh".to_string(),
-        _ => scheme,
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (user, host) = match authority.rsplit_once('@') {
-        Some((user, host)) => (Some(user), host),
-        None => (None, authority),
-    };
-    let host = host.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => "80",
-        "https" => "443",
-        "ssh" => "22",
-        "git" => "9418",
-        _ => "",
-    };
-    let host = match host.rsplit_once(':') {
-        Some((name, port))
-            if port.bytes().all(|b| b.is_ascii_digit())
-                && (!name.starts_with('[') || name.ends_with(']'))
-                && (port.is_empty() || port.trim_start_matches('0') == default_port) =>
-        {
-            name.to_string()
+/// A network remote's URL in the parts that say which repository it reaches, compared as the
+/// text `SCHEME://HOST[:PORT]/PATH` ([`RemoteParts::text`]) with the scheme and host in lower
+/// case (an IP address in its one spelling); without userinfo, a default port, repeated `/`, a
+/// trailing `/` or `.git`; an scp-like `[user@]host:path` as the `ssh://` URL it stands for (a
+/// relative path is in the user's home: `ssh://user@host/~/path`, the only case where the user
+/// counts).
+struct RemoteParts {
+    /// In lower case; `git+ssh` and `ssh+git` are `ssh`.
+    scheme: String,
+    user: Option<String>,
+    /// In lower case, as written (an IPv6 address in brackets).
+    host: String,
+    /// As the URL gives it (None: none given); the scheme's default is left out of the text, but
+    /// for ssh, a port given overrides `~/.ssh/config`'s.
+    port: Option<String>,
+    /// Decoded, without dot segments, a trailing `/` or `.git`.
+    path: String,
+}
+
+impl RemoteParts {
+    fn of(url: &str) -> RemoteParts {
+        let bare = Userinfo::of(url).map_or_else(|| url.to_string(), |u| u.without_password(true));
+        // A URL's path reaches the server `%XX`-decoded (git, curl, git daemon); an scp-like
+        // path is taken as written.
+        let (scheme, rest, decoded) = match bare.split_once("://") {
+            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.to_string(), true),
+            None => ("ssh".to_string(), scp_as_url(&bare), false),
+        };
+        let scheme = match scheme.as_str() {
+            "git+ssh" | "ssh+git" => "ssh".to_string(),
+            _ => scheme,
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((user, host)) => (Some(user.to_string()), host),
+            None => (None, authority),
+        };
+        let host = host.to_ascii_lowercase();
+        let (host, port) = match host.rsplit_once(':') {
+            Some((name, port))
+                if port.bytes().all(|b| b.is_ascii_digit())
+                    && (!name.starts_with('[') || name.ends_with(']')) =>
+            {
+                (
+                    name.to_string(),
+                    Some(port.trim_start_matches('0').to_string()),
+                )
+            }
+            _ => (host, None),
+        };
+        let path = match decoded {
+            true => String::from_utf8_lossy(&percent_decode_bytes(path)).into_owned(),
+            false => path.to_string(),
+        };
+        let path = without_dot_segments(&path);
+        let path = path.trim_end_matches('/');
+        let path = path
+            .strip_suffix(".git")
+            .unwrap_or(path)
+            .trim_end_matches('/');
+        RemoteParts {
+            scheme,
+            user,
+            host,
+            port: port.filter(|p| !p.is_empty()),
+            path: path.to_string(),
         }
-        _ => host,
-    };
-    let path = match decoded {
-        true => String::from_utf8_lossy(&percent_decode_bytes(path)).into_owned(),
-        false => path.to_string(),
-    };
-    let path = without_dot_segments(&path);
-    let path = path.trim_end_matches('/');
-    let path = path
-        .strip_suffix(".git")
-        .unwrap_or(path)
-        .trim_end_matches('/');
-    let in_home = path == "/~" || path.starts_with("/~/");
-    match user.filter(|_| in_home) {
-        Some(user) => format!("{scheme}://{user}@{host}{path}"),
-        None => format!("{scheme}://{host}{path}"),
+    }
+
+    /// `SCHEME://HOST[:PORT]`, the scheme's default port left out.
+    fn server(&self) -> String {
+        let default_port = match self.scheme.as_str() {
+            "http" => "80",
+            "https" => "443",
+            "ssh" => "22",
+            "git" => "9418",
+            _ => "",
+        };
+        let port = self.port.as_deref().filter(|p| *p != default_port);
+        let port = port.map(|p| format!(":{p}"));
+        let (scheme, host) = (&self.scheme, normal_host(&self.host));
+        format!("{scheme}://{host}{}", port.unwrap_or_default())
+    }
+
+    fn text(&self) -> String {
+        let in_home = self.path == "/~" || self.path.starts_with("/~/");
+        let server = self.server();
+        match self.user.as_deref().filter(|_| in_home) {
+            Some(user) => {
+                let (scheme, host) = server.split_at(self.scheme.len() + 3);
+                format!("{scheme}{user}@{host}{}", self.path)
+            }
+            None => format!("{server}{}", self.path),
+        }
+    }
+}
+
+/// A host in the one spelling that names it: an IP address as the `SQLGIT_HTTPS_TOKEN` host
+/// check (an http URL's host, as the url crate parses it) and `inet_aton` read it
+/// (`2130706433` and `127.000.000.001` are `127.0.0.1`; `[0:0::1]` is `[::1]`), a name in lower
+/// case.
+pub(crate) fn normal_host(host: &str) -> String {
+    match url::Host::parse(host) {
+        Ok(url::Host::Ipv4(ip)) => ip.to_string(),
+        Ok(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        _ => host.to_ascii_lowercase(),
     }
 }
 
@@ -345,16 +404,7 @@ pub(super) fn server_of(url: &str) -> String {
     if url.starts_with("file://") || local_path(url).is_some() {
         return "local".to_string();
     }
-    let named = canonical_remote(url);
-    let after_scheme = named.find("://").map_or(0, |i| i + 3);
-    let end = named[after_scheme..]
-        .find('/')
-        .map_or(named.len(), |i| after_scheme + i);
-    let (scheme, authority) = (&named[..after_scheme], &named[after_scheme..end]);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    format!("{scheme}{host}")
+    RemoteParts::of(url).server()
 }
 
 /// An scp-like `[user@]host:path` as the rest of an `ssh://` URL: `[user@]host/path`, a
@@ -420,13 +470,24 @@ pub fn local_path(url: &str) -> Option<&str> {
 /// pruning relies on); the repository itself as a remote confirms nothing.
 /// `names`: how the history and latest remotes' settings are named to the user (the flag, or
 /// the config key when the value came from there).
+/// `ssh_config`: the remotes are reached with OpenSSH (the git transport), which reads
+/// `~/.ssh/config`: a host alias there is resolved to the server it names.
 pub fn check_roles(
     repo_dir: &Path,
     history: Option<&str>,
     latest: Option<&str>,
     names: [&str; 2],
+    ssh_config: bool,
 ) -> Result<()> {
-    let named = |u: Option<&str>| u.filter(|u| !u.is_empty()).map(repository_named);
+    fn set(u: Option<&str>) -> Option<&str> {
+        u.filter(|u| !u.is_empty())
+    }
+    let ssh = |u: Option<&str>| {
+        set(u).is_some_and(|u| local_dir(u).is_none() && RemoteParts::of(u).scheme == "ssh")
+    };
+    // Resolved only when both are ssh remotes: another scheme is another repository anyway.
+    let resolve = (ssh_config && ssh(history) && ssh(latest)).then_some(repo_dir);
+    let named = |u: Option<&str>| set(u).map(|u| repository_named(u, resolve));
     let (h, l) = (named(history), named(latest));
     if h.is_some() && h == l {
         bail!(
@@ -481,5 +542,6 @@ pub(crate) fn url_user(url: &str) -> Option<String> {
     Userinfo::of(url).map(|u| u.user.to_string())
 }
 
+mod alias;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! fill` with the remote's URL, so they answer exactly what they answer `git push` (libgit2's
 //! own helper call asks without the host when it is an IP address, and got any host's
 //! password); without `git` no helper is asked. The key named with `--ssh-key` is offered
-//! before ssh-agent's and `~/.ssh`'s, as a server stops after `MaxAuthTries` keys.
+//! before ssh-agent's and `~/.ssh`'s, as a server stops after `MaxAuthTries` keys. Refused
+//! credentials are said to be refused, naming where they came from (the URL, the token, a
+//! helper), never "none available".
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,8 @@ pub(super) fn callbacks(url: &str, from: &AuthFrom) -> RemoteCallbacks<'static> 
         .filter(|k| !crate::remote::cli::key_is_encrypted(k));
     let mut keys = default_keys(from.ssh_key.as_deref()).into_iter();
     let (mut agent, mut password_tries) = (true, 0);
+    // What the one password offered came from, to say which credentials were refused.
+    let mut offered = "";
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(move |asked, user, allowed| {
         // An ssh URL without a user logs in as the local user, as OpenSSH does.
@@ -70,9 +74,7 @@ pub(super) fn callbacks(url: &str, from: &AuthFrom) -> RemoteCallbacks<'static> 
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             password_tries += 1;
             if password_tries > 1 {
-                return Err(git2::Error::from_str(
-                    "authentication failed: the remote refused the credentials",
-                ));
+                return Err(refused(offered));
             }
             if !same_server(&remote, asked, user) {
                 return Err(git2::Error::from_str(&format!(
@@ -81,7 +83,13 @@ pub(super) fn callbacks(url: &str, from: &AuthFrom) -> RemoteCallbacks<'static> 
                     crate::remote::redact(asked)
                 )));
             }
-            if let Some((user, password)) = password_for(&remote, &from) {
+            // libgit2 sends a URL's user and password itself before asking: asked now, they
+            // were refused (sending something else after them would be a second failed login).
+            if has_password(&remote) {
+                return Err(refused(URL_PASSWORD));
+            }
+            if let Some((user, password, source)) = password_for(&remote, &from) {
+                offered = source;
                 return Cred::userpass_plaintext(&user, &password);
             }
         }
@@ -116,13 +124,50 @@ fn default_keys(named: Option<&Path>) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The token when `remote` is on its host, else what the user's git credential helpers answer
-/// for `remote`.
-fn password_for(remote: &str, from: &AuthFrom) -> Option<(String, String)> {
-    if let Some(token) = crate::remote::token::token_for(remote, from.token_scope.as_deref()) {
-        return Some(token);
+/// Where the credentials libgit2 sent came from, as the refusal names them.
+const URL_PASSWORD: &str = "the user and password in the URL";
+const URL_TOKEN: &str = "the token given as the URL's user";
+const TOKEN: &str = "SQLGIT_HTTPS_TOKEN";
+const HELPER: &str = "from a git credential helper";
+
+/// The error for credentials the remote refused, naming where they came from (`from`), so it is
+/// never read as "none were given".
+fn refused(from: &str) -> git2::Error {
+    let from = match from {
+        "" => String::new(),
+        from => format!(" ({from})"),
+    };
+    git2::Error::from_str(&format!(
+        "authentication failed: the remote refused the credentials{from}"
+    ))
+}
+
+/// Whether the URL holds a password (`http://user:PASSWORD@host/…`), which libgit2 sends itself.
+fn has_password(remote: &str) -> bool {
+    Userinfo::of(remote).is_some_and(|u| u.password.is_some_and(|p| !p.is_empty()))
+}
+
+/// The credentials to offer for `remote` and where they come from, as the git transport gives
+/// them: a token given as the URL's user (as user and password: forges take either), else the
+/// token when `remote` is on its host, else what the user's git credential helpers answer.
+fn password_for(remote: &str, from: &AuthFrom) -> Option<(String, String, &'static str)> {
+    let decode =
+        |s: &str| String::from_utf8_lossy(&crate::remote::percent_decode_bytes(s)).into_owned();
+    if let Some(info) = Userinfo::of(remote)
+        && remote
+            .get(..4)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http"))
+        && crate::remote::url::looks_like_token(&decode(info.user))
+    {
+        let token = decode(info.user);
+        return Some((token.clone(), token, URL_TOKEN));
     }
-    helper_fill(remote, &from.git_dir)
+    if let Some((user, token)) =
+        crate::remote::token::token_for(remote, from.token_scope.as_deref())
+    {
+        return Some((user, token, TOKEN));
+    }
+    helper_fill(remote, &from.git_dir).map(|(user, password)| (user, password, HELPER))
 }
 
 /// Whether libgit2 asks credentials (`asked`, the URL as it writes it: an IPv6 host without

@@ -56,7 +56,11 @@ fn dot_segments_and_percent_escapes_name_the_same_repository() {
         ("/srv/hist3.git", "file://localhost%2Fsrv/hist3.git"),
     ];
     for (a, b) in same {
-        assert_eq!(repository_named(a), repository_named(b), "{a} {b}");
+        assert_eq!(
+            repository_named(a, None),
+            repository_named(b, None),
+            "{a} {b}"
+        );
     }
     let different = [
         ("ssh://h/~/x.git", "ssh://h/~/../x.git"),
@@ -64,7 +68,11 @@ fn dot_segments_and_percent_escapes_name_the_same_repository() {
         ("https://f/a/app.git", "https://f/b/app.git"),
     ];
     for (a, b) in different {
-        assert_ne!(repository_named(a), repository_named(b), "{a} {b}");
+        assert_ne!(
+            repository_named(a, None),
+            repository_named(b, None),
+            "{a} {b}"
+        );
     }
 }
 
@@ -132,8 +140,16 @@ fn one_repository_is_named_alike_however_its_url_is_spelled() {
         ("git@host:srv/h.git", "ssh://git@host/~/srv/h.git"),
         ("git@[::1]:srv/h.git", "ssh://git@[::1]:22/~/srv/h"),
         ("git://host/h.git", "git://host:9418/h"),
+        ("http://127.0.0.1:9/x.git", "http://2130706433:9/x.git"),
+        ("http://127.0.0.1:9/x.git", "http://127.000.000.001:9/x.git"),
+        ("ssh://127.0.0.1/x", "2130706433:/x.git"),
+        ("https://[::1]/x", "https://[0:0::1]:443/x"),
     ] {
-        assert_eq!(repository_named(a), repository_named(b), "{a} vs {b}");
+        assert_eq!(
+            repository_named(a, None),
+            repository_named(b, None),
+            "{a} vs {b}"
+        );
     }
     for (a, b) in [
         ("http://host:9/h.git", "http://host:8080/h.git"),
@@ -141,6 +157,10 @@ fn one_repository_is_named_alike_however_its_url_is_spelled() {
         ("alice@host:h.git", "bob@host:h.git"),
         ("git@host:srv/h.git", "ssh://git@host/srv/h.git"),
     ] {
-        assert_ne!(repository_named(a), repository_named(b), "{a} vs {b}");
+        assert_ne!(
+            repository_named(a, None),
+            repository_named(b, None),
+            "{a} vs {b}"
+        );
     }
 }

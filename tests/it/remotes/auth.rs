@@ -380,3 +380,85 @@ fn a_token_given_as_the_urls_user_is_never_on_gits_command_line() {
         forge.authorizations()
     );
 }
+
+/// Over libgit2, credentials the remote refused are said to be refused, naming what gave them
+/// (a password in the URL, `SQLGIT_HTTPS_TOKEN`, a git credential helper, a token given as the
+/// URL's user), never "no credentials available … put them in the URL"; each is sent once. With
+/// none at all, that is what is said.
+#[test]
+fn libgit2_names_refused_credentials_as_refused_whatever_gave_them() {
+    use crate::servers::web::CredLogger;
+    const TOKEN: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let fx = Fx::new();
+    let forge = CredLogger::start();
+    let port = forge.port();
+    let store = fx.env.write(
+        "creds",
+        format!("http://alice:HELPER-PW@127.0.0.1:{port}\n"),
+    );
+    let helper = format!("store --file={}", store.display());
+    let plain = forge.url("history");
+    let in_url = format!("http://alice:URL-PW@127.0.0.1:{port}/history.git");
+    let token_user = format!("http://{TOKEN}@127.0.0.1:{port}/history.git");
+    let shown = format!("http://***@127.0.0.1:{port}/history.git");
+    let helper_vars = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "credential.helper"),
+        ("GIT_CONFIG_VALUE_0", helper.as_str()),
+    ];
+    let cases: [(&str, &str, &[(&str, &str)], &str, &str); 4] = [
+        (&in_url, &shown, &[], "alice:URL-PW", "in the URL"),
+        (
+            &plain,
+            &plain,
+            &[("SQLGIT_HTTPS_TOKEN", "TOKEN-PW")],
+            "sqlgit:TOKEN-PW",
+            "SQLGIT_HTTPS_TOKEN",
+        ),
+        (
+            &plain,
+            &plain,
+            &helper_vars,
+            "alice:HELPER-PW",
+            "credential helper",
+        ),
+        (
+            &token_user,
+            &shown,
+            &[],
+            "",
+            "token given as the URL's user",
+        ),
+    ];
+    for (url, shown, vars, sent, source) in cases {
+        let before = forge.authorizations().len();
+        let args = ["--history-remote", url, "--transport", "libgit2"];
+        let (run, _) = snapshot_with(&fx, &[&args[..], &["--push-timeout", "10s"]].concat(), vars);
+        let causes = assert_push_failures(&run, &[("history", shown)]);
+        assert!(
+            causes[0].contains("refused the credentials") && causes[0].contains(source),
+            "{source}: {causes:?}"
+        );
+        assert!(
+            !causes[0].contains("no credentials"),
+            "{source}: {causes:?}"
+        );
+        for secret in ["URL-PW", "TOKEN-PW", "HELPER-PW", TOKEN] {
+            assert_no_secret(&run, secret);
+        }
+        let seen: Vec<String> = forge.authorizations()[before..]
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let tries = seen.iter().filter(|a| a.contains(sent)).count();
+        assert!(
+            sent.is_empty() || (1..=2).contains(&tries),
+            "{source}: {sent} was sent {tries} times: {seen:?}"
+        );
+    }
+    let args = ["--history-remote", &plain, "--transport", "libgit2"];
+    let (run, _) = snapshot_with(&fx, &args, &[]);
+    let causes = assert_push_failures(&run, &[("history", &plain)]);
+    assert!(causes[0].contains("no credentials available"), "{causes:?}");
+}

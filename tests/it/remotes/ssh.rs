@@ -287,6 +287,42 @@ fn a_changed_host_key_is_named_as_changed_by_both_transports() {
     assert_eq!(t.fx.rev(&history, "refs/heads/main"), None);
 }
 
+/// known_hosts holding the server only under a key of another type (an old RSA key; the
+/// rebuilt server offers ed25519): libgit2 asks the server for that type only and the key
+/// exchange fails. The error names the host key in known_hosts and `ssh-keygen -R`, as the git
+/// transport's does, not a bare "Unable to exchange encryption keys".
+#[test]
+fn a_host_key_of_another_type_in_known_hosts_is_named_by_libgit2() {
+    let t = SshFx::new();
+    let key = t.home.keygen("id_ed25519");
+    t.sshd.authorize(&pubkey(&key));
+    let old = t.fx.env.path("keys/old_rsa");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ssh-keygen -t rsa");
+    let old_pub = std::fs::read_to_string(pubkey(&old)).unwrap();
+    let old_pub: Vec<&str> = old_pub.split_whitespace().take(2).collect();
+    let line = format!("[127.0.0.1]:{} {}", t.sshd.port(), old_pub.join(" "));
+    t.home.known_hosts(&[line]);
+    let history = t.sshd.create_bare("history");
+    let url = t.sshd.url(Some(&t.sshd.user()), "history");
+    let args = ["--history-remote", &url, "--transport", "libgit2"];
+    let (run, _) = t.snapshot(&args, &[]);
+    let causes = assert_push_failures(&run, &[("history", &shown(&url))]);
+    let cause = causes[0].to_ascii_lowercase();
+    assert!(
+        cause.contains("known_hosts")
+            && cause.contains("ssh-rsa")
+            && cause.contains(&format!("ssh-keygen -r '[127.0.0.1]:{}'", t.sshd.port())),
+        "{causes:?}"
+    );
+    assert_eq!(t.fx.rev(&history, "refs/heads/main"), None);
+}
+
 // ------------------------------------------------------------------------------------------------
 // e. --ssh-key against the real server.
 

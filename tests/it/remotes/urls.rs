@@ -466,3 +466,109 @@ fn a_latest_remote_refusing_forced_pushes_is_named_as_such_over_libgit2() {
     );
     assert!(!err.contains("pull first"), "{err}");
 }
+
+/// An IP address spelled another way (`2130706433`, `127.000.000.001`: what the token's host
+/// check and the resolver read as 127.0.0.1) is the same server, so one repository as both
+/// remotes is refused.
+#[test]
+fn an_ip_address_spelled_another_way_is_the_same_repository() {
+    let fx = Fx::new();
+    for other in ["2130706433", "127.000.000.001", "0x7f.0.0.1"] {
+        let run = fx
+            .snapshot(&[
+                "--history-remote",
+                "http://127.0.0.1:9/x.git",
+                "--latest-remote",
+                &format!("http://{other}:9/x.git"),
+            ])
+            .code_is(2);
+        assert!(
+            run.stderr_str().contains("same repository"),
+            "{other}: {}",
+            run.stderr_str()
+        );
+    }
+}
+
+/// With the git transport an ssh host alias is resolved as ssh resolves it (`~/.ssh/config`'s
+/// HostName, User, Port): spellings of one repository through the alias are refused as both
+/// remotes, and a URL whose own port overrides the alias's reaches another server, so it is
+/// not. libgit2 reads no ssh config: to it the alias is a host name like any other.
+#[test]
+fn an_ssh_host_alias_is_resolved_as_ssh_resolves_it() {
+    let fx = Fx::new();
+    let home = crate::servers::sshd::SshHome::new(&fx.env);
+    home.config(
+        "Host backup\n    HostName 127.0.0.1\n    Port 22316\n    User root\n\
+         \x20   StrictHostKeyChecking yes\n    ConnectTimeout 5\n",
+    );
+    let vars = home.vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (&**k, &**v)).collect();
+    let run = |history: &str, latest: &str, transport: &str| {
+        let args = ["--history-remote", history, "--latest-remote", latest];
+        let args = [
+            &args[..],
+            &["--transport", transport, "--push-timeout", "10s"],
+        ]
+        .concat();
+        snapshot_with(&fx, &args, &vars).0
+    };
+    for (history, latest) in [
+        ("root@backup:x.git", "backup:x.git"),
+        ("backup:/srv/p.git", "ssh://backup:22316/srv/p"),
+        ("backup:/srv/p.git", "ssh://root@127.0.0.1:22316/srv/p.git"),
+    ] {
+        let done = run(history, latest, "git");
+        assert_eq!(
+            done.code(),
+            Some(2),
+            "{history} {latest}: {}",
+            done.stderr_str()
+        );
+        assert!(
+            done.stderr_str().contains("same repository"),
+            "{history} {latest}: {}",
+            done.stderr_str()
+        );
+    }
+    for (history, latest) in [
+        ("ssh://backup:22/srv/p", "backup:/srv/p"),
+        ("ssh://backup:22/~/x.git", "backup:x.git"),
+    ] {
+        let done = run(history, latest, "git");
+        assert!(
+            !done.stderr_str().contains("same repository") && done.code() == Some(1),
+            "{history} {latest} reach two servers: {}",
+            done.stderr_str()
+        );
+        // (Saved by the run before: refused, but no more a usage error.)
+        let done = run(history, latest, "libgit2");
+        assert!(
+            done.stderr_str().contains("same repository") && done.code() != Some(0),
+            "libgit2 reaches backup:22 for both: {}",
+            done.stderr_str()
+        );
+    }
+}
+
+/// One repository the remote check cannot tell is one (`localhost` and `127.0.0.1`): the second
+/// run's latest push finds the history there and refuses to overwrite it, saying that the latest
+/// remote names the history remote's repository.
+#[test]
+fn a_latest_remote_holding_the_history_is_named_as_the_history_remotes_repository() {
+    let fx = Fx::new();
+    let history = fx.daemon.create_bare("both");
+    let h_url = fx.daemon.url("both");
+    let l_url = h_url.replace("127.0.0.1", "localhost");
+    fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
+        .success();
+    fx.change();
+    let run = fx.snapshot(&[]);
+    let causes = assert_push_failures(&run, &[("latest", &l_url)]);
+    assert!(
+        causes[0].contains("names the history remote's repository")
+            && causes[0].contains("refusing"),
+        "{causes:?}"
+    );
+    fx.assert_history(&history, 2);
+}
