@@ -111,12 +111,14 @@ pub fn take(
     let parent = store.head()?;
     let mut tree = parent.as_ref().map(|c| c.tree_id());
     // A root tree that cannot be read would fail every run: one that reads everything writes
-    // it anew (its damaged entry is left out by the scrub, and the repair removes it).
+    // it anew (its damaged entry is left out by the scrub, and the repair removes it). Only a
+    // run of the configured list may: a one-off run on other databases would drop the folders
+    // of the databases it was not given, which it cannot read from that root to keep.
     let mut root_lost = None;
     if let Some(root) = tree
         && let Err(e) = previous::read_root(store, root)
     {
-        if reading != Reading::Full || crate::cause::descriptors_short() {
+        if reading != Reading::Full || others == Others::Keep || crate::cause::descriptors_short() {
             return Err(e);
         }
         root_lost = Some(format!(
