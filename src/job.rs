@@ -294,6 +294,7 @@ fn steps(
     match prune_now(store, settings, heard)? {
         Pruned::Done(p) => {
             report.warnings.extend(clock_ahead_line(&p));
+            report.warnings.extend(p.damaged.iter().cloned());
             report.repo_bytes = crate::store::dir_size(&store.path);
             report.pruned = Some(p);
         }
@@ -454,8 +455,10 @@ fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
     if scrub.lost > 0 {
         let remote = match &settings.history_remote {
             Some(url) => format!(
-                "the history remote {} still holds them",
-                remote::redact(url)
+                "only the history remote {url} still holds them: read such a snapshot from a \
+                 clone of it, `git clone --bare {url} /tmp/history.git`, then `git -C \
+                 /tmp/history.git archive --format=tar <commit> | tar -xO | sqlite3 /tmp/then.db`",
+                url = remote::redact(url)
             ),
             None => "no history remote is set".to_string(),
         };

@@ -110,6 +110,25 @@ pub fn take(
     let format = dump::Format::for_snapshots();
     let parent = store.head()?;
     let mut tree = parent.as_ref().map(|c| c.tree_id());
+    // A root tree that cannot be read would fail every run: one that reads everything writes
+    // it anew (its damaged entry is left out by the scrub, and the repair removes it). Only a
+    // run of the configured list may: a one-off run on other databases would drop the folders
+    // of the databases it was not given, which it cannot read from that root to keep.
+    let mut root_lost = None;
+    if let Some(root) = tree
+        && let Err(e) = previous::read_root(store, root)
+    {
+        if reading != Reading::Full || others == Others::Keep || crate::cause::descriptors_short() {
+            return Err(e);
+        }
+        root_lost = Some(format!(
+            "the latest snapshot's root tree {} could not be read: this snapshot's tree was \
+             written anew from the databases",
+            crate::store::short_id(root)
+        ));
+        drop(e);
+        tree = None;
+    }
     let mut summary = Summary::default();
     let mut pack_bytes = 0;
     let mut lines = Vec::new();
@@ -119,7 +138,7 @@ pub fn take(
     let mut read_whole = true;
     let mut mismatch = None;
     let mut unrestorable = Vec::new();
-    let mut converted = Vec::new();
+    let mut converted: Vec<String> = root_lost.into_iter().collect();
     for db in dbs {
         let folder = db_folder(db);
         let previous = match reading {

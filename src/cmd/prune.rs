@@ -57,6 +57,9 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
             if let Some(w) = crate::job::clock_ahead_line(&report) {
                 tell!("sqlgit: warning: {w}");
             }
+            for w in &report.damaged {
+                tell!("sqlgit: warning: {w}");
+            }
             super::prune_lines(&report, dir_size(&store.path))
         }
         Pruned::Held(line) => return Err(anyhow::anyhow!(line)),

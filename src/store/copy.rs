@@ -7,6 +7,12 @@
 //! A merge also stores old versions as new deltas of their successors (the plan of `deltify`):
 //! those, and the deltas of theirs the old packs held, are written after everything else, so
 //! that each base comes before its deltas, as an offset delta needs.
+//!
+//! Every entry is checked against the CRC-32 its old `.idx` records before it is copied, and
+//! every object inflated to make a new delta against its id: the new `.idx` records a CRC of
+//! the bytes copied, so a damaged entry copied as it is would pass every later scrub. A damaged
+//! entry stops the copy ([`DamagedEntry`]): its pack is left as it is, for the scrub of the
+//! next run that reads everything to find and repair.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -17,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use git2::{Odb, Oid, Repository};
 
 use super::delta::{encode, ofs_base, ofs_len};
-use super::pack::{Compressor, Kind, OFS_DELTA, PackWriter};
+use super::pack::{Compressor, Kind, OFS_DELTA, PackWriter, index_crcs, object_id};
 use super::packread::{entry_header, inflate_entry};
 
 /// A new delta is kept only when its entry is at most this fraction of the whole entry.
@@ -29,6 +35,37 @@ struct Source {
     pack: u32,
     len: u32,
     offset: u64,
+    /// The CRC-32 the old `.idx` records for the entry.
+    crc: u32,
+}
+
+/// A source entry whose bytes do not match the CRC-32 its `.idx` records, or that does not
+/// inflate to its object: nothing of the copy may be kept.
+#[derive(Debug)]
+pub struct DamagedEntry {
+    /// The pack's index (`objects/pack/pack-….idx`).
+    pub idx: PathBuf,
+    pub id: Oid,
+}
+
+impl std::fmt::Display for DamagedEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.idx.file_stem().unwrap_or_default().to_string_lossy();
+        write!(
+            f,
+            "pack {name}: object {} is damaged (its entry does not match what its index \
+             records): the pack is left as it is; the next run that reads everything, `sqlgit \
+             snapshot --full`, repairs it",
+            self.id
+        )
+    }
+}
+
+impl std::error::Error for DamagedEntry {}
+
+/// The damaged entry `e` names, if it is one (see [`DamagedEntry`]).
+pub(super) fn damaged_entry(e: &anyhow::Error) -> Option<&DamagedEntry> {
+    e.chain().find_map(|c| c.downcast_ref::<DamagedEntry>())
 }
 
 /// What became of a source entry: written at an offset of the new pack, left for the end, or
@@ -154,6 +191,7 @@ impl<'r> PackCopy<'r> {
         let file =
             File::open(pack_path).with_context(|| format!("open {}", pack_path.display()))?;
         let end = file.metadata()?.len().saturating_sub(20);
+        let crcs = index_crcs(&pack_path.with_extension("idx"))?;
         let pack = self.sources.len() as u32;
         self.sources
             .push((pack_path.to_path_buf(), file.try_clone()?));
@@ -172,13 +210,23 @@ impl<'r> PackCopy<'r> {
                 bail!("{}: damaged pack index", pack_path.display());
             }
             let len = usize::try_from(next - offset).context("pack entry too big")?;
+            let crc = match crcs.binary_search_by_key(&offset, |c| c.0) {
+                Ok(at) => crcs[at].1,
+                Err(_) => bail!("{}: damaged pack index", pack_path.display()),
+            };
             // Where to read it again (None: 4 GiB or more, which is then copied right away).
-            let source = u32::try_from(len)
-                .ok()
-                .map(|len| Source { pack, len, offset });
+            let source = u32::try_from(len).ok().map(|len| Source {
+                pack,
+                len,
+                offset,
+                crc,
+            });
             buf.resize(len, 0);
             file.read_exact_at(&mut buf, offset)
                 .with_context(|| format!("read {}", pack_path.display()))?;
+            if libdeflater::crc32(&buf) != crc {
+                return Err(self.damaged(pack, id));
+            }
             let (code, _, used) = entry_header(&buf)?;
             let mut planned = false;
             if (1..=4).contains(&code)
@@ -272,7 +320,7 @@ impl<'r> PackCopy<'r> {
                 let id = match item {
                     Later::New(node) => {
                         let (id, n) = self.nodes[node as usize];
-                        self.read(n.source().expect("checked"), &mut buf)?;
+                        self.read(id, n.source().expect("checked"), &mut buf)?;
                         self.append(id, &buf)?;
                         id
                     }
@@ -302,12 +350,13 @@ impl<'r> PackCopy<'r> {
                     let (id, n) = self.nodes[node as usize];
                     let base = self.nodes[n.base as usize].0;
                     let base_at = self.at_of(&base).expect("its base is written");
-                    self.read(n.source().expect("checked"), buf)?;
-                    self.append_new_delta(id, buf, base, base_at)?;
+                    let source = n.source().expect("checked");
+                    self.read(id, source, buf)?;
+                    self.append_new_delta(id, source, buf, base, base_at)?;
                     id
                 }
                 Later::Old(id, source, base) => {
-                    self.read(source, buf)?;
+                    self.read(id, source, buf)?;
                     let base_at = self.at_of(&base).expect("its base is written");
                     let at = self.append_delta(id, buf, base_at)?;
                     self.written.insert(id, at);
@@ -332,11 +381,34 @@ impl<'r> PackCopy<'r> {
         Some(&mut self.nodes[i].1)
     }
 
-    fn read(&self, source: Source, buf: &mut Vec<u8>) -> Result<()> {
+    /// Read again the entry of object `id` at `source`, checked against its CRC-32.
+    fn read(&self, id: Oid, source: Source, buf: &mut Vec<u8>) -> Result<()> {
         let (path, file) = &self.sources[source.pack as usize];
         buf.resize(source.len as usize, 0);
         file.read_exact_at(buf, source.offset)
-            .with_context(|| format!("read {}", path.display()))
+            .with_context(|| format!("read {}", path.display()))?;
+        if libdeflater::crc32(buf) != source.crc {
+            return Err(self.damaged(source.pack, id));
+        }
+        Ok(())
+    }
+
+    /// The error of a damaged entry of object `id` in the copied pack `pack`.
+    fn damaged(&self, pack: u32, id: Oid) -> anyhow::Error {
+        let idx = self.sources[pack as usize].0.with_extension("idx");
+        anyhow::Error::new(DamagedEntry { idx, id })
+    }
+
+    /// The object `entry` (whole) holds, checked against its id `id`.
+    fn inflate(&self, id: Oid, source: Source, entry: &[u8]) -> Result<Vec<u8>> {
+        match inflate_entry(entry) {
+            Ok((code, data))
+                if Kind::from_code(code).is_some_and(|k| object_id(k, &data) == id) =>
+            {
+                Ok(data)
+            }
+            _ => Err(self.damaged(source.pack, id)),
+        }
     }
 
     /// Append an entry as it is; its offset.
@@ -371,14 +443,18 @@ impl<'r> PackCopy<'r> {
         self.append(id, &entry)
     }
 
-    /// Append object `id` (whole in `entry`) as a delta of `base`, written at `base_at`, when
-    /// that is much smaller; otherwise `entry` as it is.
-    /// An entry that does not inflate is copied as it is (as merging did before deltas; the
-    /// scrub is what finds and repairs damage).
-    fn append_new_delta(&mut self, id: Oid, entry: &[u8], base: Oid, base_at: u64) -> Result<u64> {
-        let Ok((_, data)) = inflate_entry(entry) else {
-            return self.append(id, entry);
-        };
+    /// Append object `id` (whole in `entry`, read from `source`) as a delta of `base`, written
+    /// at `base_at`, when that is much smaller; otherwise `entry` as it is. An entry (or a
+    /// base's) that does not inflate to its object is damage: the copy stops.
+    fn append_new_delta(
+        &mut self,
+        id: Oid,
+        source: Source,
+        entry: &[u8],
+        base: Oid,
+        base_at: u64,
+    ) -> Result<u64> {
+        let data = self.inflate(id, source, entry)?;
         // The base as its entry in the new pack reads (copied from the old one byte for byte);
         // most often the object written just before.
         let base_data = match self.last.take() {
@@ -387,8 +463,8 @@ impl<'r> PackCopy<'r> {
                 let whole = match self.node(&base).and_then(|b| b.source()) {
                     Some(source) => {
                         let mut base_entry = Vec::new();
-                        self.read(source, &mut base_entry)?;
-                        inflate_entry(&base_entry).ok().map(|(_, data)| data)
+                        self.read(base, source, &mut base_entry)?;
+                        Some(self.inflate(base, source, &base_entry)?)
                     }
                     // A base stored as a delta: libgit2 follows its chain in the old packs.
                     None => self.odb.read(base).ok().map(|o| o.data().to_vec()),
@@ -419,6 +495,7 @@ fn nodes_of(plan: Vec<(Oid, Oid)>) -> (Vec<(Oid, Node)>, Vec<u32>) {
             pack: UNKNOWN,
             len: 0,
             offset: 0,
+            crc: 0,
         },
         at: NOWHERE,
     };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 
-use super::copy::{PackCopy, ids_of, in_several};
+use super::copy::{PackCopy, damaged_entry, ids_of, in_several};
 use super::pack::read_index;
 use super::prune::Report;
 
@@ -104,27 +104,53 @@ pub(super) fn collect(
             }
         }
     }
-    if rewrite.is_empty() {
-        return Ok(());
+    // A pack with a damaged entry is left as it is, for the scrub (see `copy`): the others are
+    // rewritten without it.
+    while !rewrite.is_empty() {
+        match rewrite_live(repo, objects, &rewrite, live) {
+            Ok(name) => {
+                report.packs_rewritten = rewrite.len();
+                // A pack copied whole into a pack of its own has the copy's name: the copy
+                // replaced it.
+                let copy = name.map(|n| pack_dir.join(format!("{n}.idx")));
+                for (idx, _) in rewrite.iter().filter(|(idx, _)| Some(idx) != copy.as_ref()) {
+                    remove_pack(idx)?;
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                let Some(damaged) = damaged_entry(&e) else {
+                    return Err(e);
+                };
+                report.damaged.push(damaged.to_string());
+                let idx = damaged.idx.clone();
+                rewrite.retain(|(path, _)| *path != idx);
+            }
+        }
     }
-    let lists = rewrite.iter().map(|(_, index)| ids_of(index)).collect();
+    Ok(())
+}
+
+/// Copy the live entries of `packs` into one new pack; its name (see
+/// [`PackCopy::finish`]).
+fn rewrite_live(
+    repo: &Repository,
+    objects: &Path,
+    packs: &[(PathBuf, Vec<(Oid, u64)>)],
+    live: &HashSet<Oid>,
+) -> Result<Option<String>> {
+    let lists = packs.iter().map(|(_, index)| ids_of(index)).collect();
     let mut out = PackCopy::new(repo, objects, Vec::new(), in_several(lists)?)?;
-    for (idx, index) in &mut rewrite {
-        let index = std::mem::take(index);
-        let copied = out.pack(&idx.with_extension("pack"), index, &|id| live.contains(id));
+    for (idx, index) in packs {
+        let copied = out.pack(&idx.with_extension("pack"), index.clone(), &|id| {
+            live.contains(id)
+        });
         if let Err(e) = copied {
             out.discard();
             return Err(e);
         }
     }
-    let (_, name) = out.finish()?;
-    report.packs_rewritten = rewrite.len();
-    // A pack copied whole into a pack of its own has the copy's name: the copy replaced it.
-    let copy = name.map(|n| pack_dir.join(format!("{n}.idx")));
-    for (idx, _) in rewrite.iter().filter(|(idx, _)| Some(idx) != copy.as_ref()) {
-        remove_pack(idx)?;
-    }
-    Ok(())
+    Ok(out.finish()?.1)
 }
 
 /// The loose objects under `objects` (`xx/yyyy…` files), with their paths, by id.

@@ -45,6 +45,16 @@ impl Kind {
         }
     }
 
+    /// The kind of a pack entry's type code (None: a delta, or a tag).
+    pub fn from_code(code: u8) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Commit),
+            2 => Some(Kind::Tree),
+            3 => Some(Kind::Blob),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static [u8] {
         match self {
             Kind::Commit => b"commit",
@@ -334,6 +344,31 @@ pub fn read_index(idx_path: &Path) -> Result<Vec<(Oid, u64)>> {
         offsets.read_exact(&mut small).with_context(context)?;
         entry.1 = idx_offset(&file, count, u32::from_be_bytes(small)).with_context(context)?;
     }
+    Ok(out)
+}
+
+/// The (offset, CRC-32) of every entry of a version 2 pack index, sorted by offset: what each
+/// entry's bytes were when the pack was written, for whoever copies them (see `copy`).
+pub(super) fn index_crcs(idx_path: &Path) -> Result<Vec<(u64, u32)>> {
+    use std::os::unix::fs::FileExt;
+    let context = || format!("read {}", idx_path.display());
+    let file = File::open(idx_path).with_context(context)?;
+    let count = index_ids(idx_path)?.size_hint().0 as u64;
+    let table = |at: u64| -> Result<Vec<u32>> {
+        let mut bytes = vec![0u8; count as usize * 4];
+        file.read_exact_at(&mut bytes, at).with_context(context)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .collect())
+    };
+    let crcs = table(IDX_IDS_AT as u64 + count * 20)?;
+    let smalls = table(IDX_IDS_AT as u64 + count * 24)?;
+    let mut out = Vec::with_capacity(count as usize);
+    for (crc, small) in crcs.into_iter().zip(smalls) {
+        out.push((idx_offset(&file, count, small).with_context(context)?, crc));
+    }
+    out.sort_unstable();
     Ok(out)
 }
 

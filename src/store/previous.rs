@@ -30,6 +30,26 @@ pub fn is_unreadable(err: &anyhow::Error) -> bool {
         .any(|cause| cause.to_string() == READ_PREVIOUS || cause.is::<NotAsMapped>())
 }
 
+/// Fails, as [`is_unreadable`] knows, when the root tree `root` of the latest snapshot cannot
+/// be read (damaged, missing, or in a pack git cannot open): a run that reads everything then
+/// writes the snapshot's tree anew.
+pub fn read_root(store: &Store, root: Oid) -> Result<()> {
+    match store.repo.find_tree(root) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = match e.code() {
+                git2::ErrorCode::NotFound => "missing, or in a pack git cannot open",
+                _ => e.message(),
+            };
+            Err(anyhow::anyhow!(
+                "the latest snapshot's root tree {} cannot be read ({why})",
+                super::short_id(root)
+            )
+            .context(READ_PREVIOUS))
+        }
+    }
+}
+
 fn map_path(repo_dir: &Path, folder: &str) -> PathBuf {
     repo_dir.join(MAP_DIR).join(format!("{folder}.map"))
 }

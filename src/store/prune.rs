@@ -69,6 +69,8 @@ pub struct Report {
     /// Snapshots kept only because the history remote did not answer in this run
     /// ([`HistoryRemote::Unasked`]).
     pub unasked: usize,
+    /// Packs left as they are because an entry is damaged (warnings: see `copy`).
+    pub damaged: Vec<String>,
 }
 
 /// What the history remote holds, as far as pruning is concerned.

@@ -32,6 +32,7 @@ mod replace;
 mod restore;
 mod root_remote;
 mod scrub;
+mod scrub_copies;
 mod status;
 mod wal_access;
 
