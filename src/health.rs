@@ -44,7 +44,11 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     // Only the remotes configured now.
     st.remotes
         .retain(|role, r| settings.is_current_remote(role, &r.url));
-    let head = store.head()?;
+    let ref_problems = crate::store::refcheck::problems(&store.path, store.repo.path());
+    let head = match store.head() {
+        Err(_) if !ref_problems.is_empty() => anyhow::bail!("{}", ref_problems.join("\n")),
+        head => head?,
+    };
     let (count, oldest, damaged) = crate::store::walk::count(head.clone(), &store.path);
     let damaged = damaged.map(|e| crate::error::error_line(&e));
     let newest = head
@@ -70,6 +74,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         problems.push("no snapshot yet".to_string());
     }
     problems.extend(damaged);
+    problems.extend(ref_problems);
     // Only whether each root's object is here: status stays quick (verify looks deeper).
     let missing = crate::store::roots::missing(&store.repo, false)?;
     if let Err(e) = crate::store::roots::fail_if_missing(&missing) {
@@ -96,7 +101,14 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     if let Some(h) = holder.as_ref().filter(|h| h.stopped) {
         problems.push(h.describe(now));
     }
-    let pending = pending_history(store).unwrap_or(0);
+    // A damaged record of what the remote confirmed: the remote is asked again by the next run.
+    let pending = match crate::store::refcheck::damaged_bookkeeping(store.repo.path())
+        .iter()
+        .any(|n| n == crate::remote::HISTORY_TRACKING)
+    {
+        true => 0,
+        false => pending_history(store).unwrap_or(0),
+    };
     if head.is_some() && st.last_run.is_none() && unreadable.is_none() && in_progress.is_none() {
         problems.push(
             "no run is recorded here (no state file, or one that records no run): what the \

@@ -20,10 +20,10 @@ use crate::remote::{self, PushResult};
 use crate::settings::{Flags, Settings};
 use crate::snapshot::{self, Outcome, Reading};
 use crate::state;
-use crate::store::headrepair;
 use crate::store::prune;
 use crate::store::scrub::Findings;
 use crate::store::{Store, lock, pack};
+use crate::store::{headrepair, refcheck};
 use crate::when;
 
 mod given;
@@ -128,8 +128,9 @@ pub fn run(req: &Request) -> Report {
         false,
     );
     let (store, _lock) = match open_locked(req) {
-        Ok((store, lock, shallow_set_aside)) => {
+        Ok((store, lock, shallow_set_aside, ref_warnings)) => {
             report.shallow_set_aside = shallow_set_aside;
+            report.warnings.extend(ref_warnings);
             (store, lock)
         }
         Err(e) => {
@@ -180,7 +181,7 @@ pub fn run(req: &Request) -> Report {
 }
 
 /// Create the repository if needed, take its lock, and open it afresh under the lock.
-fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
+fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool, Vec<String>)> {
     // A database that is not there, or none at all: do not create a repository for it (a
     // mistyped --repo in a crontab line would leave a new empty repository at each run).
     let empty = std::fs::read_dir(&req.repo).is_ok_and(|mut d| d.next().is_none());
@@ -203,15 +204,21 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool)> {
     let path = match Store::open_or_create(&req.repo) {
         Ok(store) => store.path,
         // Repaired under the lock, below.
-        Err(_) if headrepair::shallow_damaged(&req.repo) => req.repo.clone(),
+        Err(_) if headrepair::shallow_damaged(&req.repo) || refcheck::head_damaged(&req.repo) => {
+            req.repo.clone()
+        }
         Err(e) => return Err(e),
     };
     let lock = lock::lock(&path, req.lock_timeout)?;
     let shallow_set_aside =
         headrepair::set_aside_shallow(&path).context("set aside the damaged shallow file")?;
+    let (mut warnings, main_lost) = refcheck::repair(&path).context("repair the ref files")?;
     let store = Store::open(&path)?;
+    if main_lost {
+        warnings.extend(refcheck::repoint_lost_main(&store)?);
+    }
     store.remove_stale_locks(&lock, req.lock_timeout)?;
-    Ok((store, lock, shallow_set_aside))
+    Ok((store, lock, shallow_set_aside, warnings))
 }
 
 /// Whether `db` opens and its schema reads, as a snapshot's first step would.

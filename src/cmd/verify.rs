@@ -24,6 +24,13 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit> {
+    // A pass means plain git restores what sqlgit restores: its ref files must read, and say
+    // the same (no replace ref, no grafts).
+    let git_dir = match args.repo.join(".git") {
+        dot if dot.is_dir() => dot,
+        _ => args.repo.clone(),
+    };
+    crate::store::refcheck::fail_if_any(&args.repo, &git_dir)?;
     // Points pruned locally come from the history remote (see `crate::timeline`).
     let mut timeline = Timeline::open(&args.repo)?;
     let id = timeline.resolve(args.when.as_deref())?;

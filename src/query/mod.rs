@@ -105,13 +105,17 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("create {}", path.display()))?;
-        build_recorded(repo, commit, &tree, req.db, &path, None).with_context(|| {
-            format!(
-                "restore snapshot {} into a temporary copy in {} (TMPDIR: set it to a disk with \
-                 room for the database)",
+        build_recorded(repo, commit, &tree, req.db, &path, None).map_err(|e| {
+            // The TMPDIR hint only for what the disk refused, not for damage in the snapshot.
+            let hint = match writing_failed(&e) {
+                true => " (TMPDIR: set it to a disk with room for the database)",
+                false => "",
+            };
+            e.context(format!(
+                "restore snapshot {} into a temporary copy in {}{hint}",
                 short(commit),
                 dir.path().display()
-            )
+            ))
         })?;
         let (columns, rows) = run_statement(&path, req.sql)
             .with_context(|| format!("query at snapshot {}", short(commit)))?;
@@ -129,6 +133,34 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
         }
     }
     Ok(answers.into_iter().flatten().collect())
+}
+
+/// Whether `e` is the disk refusing a write (full, read-only, a quota, a file size limit), as
+/// opposed to a snapshot that cannot be read.
+fn writing_failed(e: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode as Sql;
+    use std::io::ErrorKind as Io;
+    const SAID: [&str; 4] = [
+        "No space left on device",
+        "database or disk is full",
+        "Disk quota exceeded",
+        "Read-only file system",
+    ];
+    e.chain().any(|c| {
+        SAID.iter().any(|s| c.to_string().contains(s))
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge | Io::ReadOnlyFilesystem
+                )
+            })
+            || c.downcast_ref::<rusqlite::Error>().is_some_and(|r| {
+                matches!(
+                    r.sqlite_error_code(),
+                    Some(Sql::DiskFull | Sql::SystemIoFailure | Sql::ReadOnly | Sql::CannotOpen)
+                )
+            })
+    })
 }
 
 /// Whether the statement plainly writes (its first word says so): refused before any restore.

@@ -213,7 +213,7 @@ fn loose_object_is_whole(bytes: &[u8], id: Oid) -> bool {
 /// The newest readable snapshot commit here other than `damaged`: among the loose objects
 /// (each run's commit is written loose, and packed only hundreds of runs later) and the tips
 /// the refs name, or else among every commit of the packs (see [`newest_of`]).
-fn newest_snapshot(store: &Store, damaged: Oid) -> Result<Option<Oid>> {
+pub(crate) fn newest_snapshot(store: &Store, damaged: Oid) -> Result<Option<Oid>> {
     let repo = &store.repo;
     let mut candidates: Vec<Oid> = loose_ids(&store.objects_dir());
     for r in repo.references()?.flatten() {

@@ -19,6 +19,7 @@ pub mod packindex;
 pub mod packread;
 pub mod previous;
 pub mod prune;
+pub mod refcheck;
 pub mod reindex;
 pub mod repack;
 pub mod roots;

@@ -28,6 +28,7 @@ mod into_raw;
 mod lockwait;
 mod metricsfile;
 mod monitoring;
+mod refs;
 mod replace;
 mod restore;
 mod root_remote;
