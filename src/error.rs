@@ -74,6 +74,26 @@ pub fn usage_line(rendered: &str) -> String {
 /// How the OS (and libgit2, which passes its text on) says ENOSPC.
 pub const DISK_FULL: &str = "No space left on device";
 
+/// What to do about a full disk, for a command that cron does not run again (`restore`, `cat
+/// -o`): given as an error's context, it replaces the snapshot's hint in [`error_line`] and adds
+/// no text of its own.
+#[derive(Debug)]
+pub struct FullDiskHint(pub String);
+
+impl std::fmt::Display for FullDiskHint {
+    fn fmt(&self, _: &mut std::fmt::Formatter) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+/// `result` with `hint` for a full disk (see [`FullDiskHint`]).
+pub fn on_full_disk<T>(
+    result: anyhow::Result<T>,
+    hint: impl FnOnce() -> String,
+) -> anyhow::Result<T> {
+    result.map_err(|e| e.context(FullDiskHint(hint())))
+}
+
 /// An error and its causes as one line, without the repetitions that layered libraries add
 /// ("database is locked: Error code 5: database is locked").
 pub fn error_line(err: &anyhow::Error) -> String {
@@ -107,13 +127,16 @@ pub fn error_line(err: &anyhow::Error) -> String {
         || (missing_object && crate::cause::descriptors_short());
     let descriptor_hint = crate::cause::descriptor_hint();
     let git_lock = git_lock_hint(&line);
+    let full_disk = err.downcast_ref::<FullDiskHint>().map_or(
+        "the disk is full: free space, then run it again; a cron job picks up where it stopped",
+        |h| h.0.as_str(),
+    );
     let hints = [
         // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
         (
             (line.contains(DISK_FULL) || line.contains("database or disk is full"))
                 && !line.starts_with(crate::say::STDOUT_LOST),
-            "the disk is full: free space, then run it again; a cron job picks up where it \
-             stopped",
+            full_disk,
         ),
         (descriptors, descriptor_hint.as_str()),
         (
@@ -228,6 +251,22 @@ mod tests {
                 && line.contains("(rm /r/refs/heads/main.lock)"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_full_disk_hint_given_as_context_replaces_the_snapshots() {
+        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(28)).context("write x");
+        let e = on_full_disk::<()>(Err(e), || "the disk is full: free space".into())
+            .unwrap_err()
+            .context("restore snapshot 0123 to new.db");
+        assert_eq!(
+            error_line(&e),
+            "restore snapshot 0123 to new.db: write x: No space left on device (the disk is \
+             full: free space)"
+        );
+        // Other errors are as ever.
+        let e = on_full_disk::<()>(Err(anyhow::anyhow!("other")), || "x".into()).unwrap_err();
+        assert_eq!(error_line(&e), "other");
     }
 
     #[test]

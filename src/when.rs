@@ -120,7 +120,10 @@ pub fn resolve_at<'r>(
                 &spec[4..6],
                 &spec[6..8]
             ),
-            None if is_revision(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
+            None if may_be_older(spec) => bail!("unknown revision {spec:?} ({FORMS}){}", hint()),
+            // Another git revision (`main~2`, `X^{tree}`) naming no snapshot commit here:
+            // not a form pruning explains.
+            None if is_revision(spec) => bail!("not a snapshot: {spec:?} ({FORMS})"),
             None => bail!("not a valid WHEN: {spec:?} ({FORMS})"),
         },
     };
@@ -307,10 +310,26 @@ fn is_revision(spec: &str) -> bool {
     is_hex(spec) || spec.starts_with("HEAD") || spec.contains(['~', '^'])
 }
 
-/// Whether `spec` could name a snapshot older than local history: a time, `HEAD~N`, or a
-/// (possibly abbreviated) commit id. Anything else fails the same way everywhere.
+/// Whether `spec` could name a snapshot older than local history: a time, `HEAD~N` (also
+/// `HEAD^`, `HEAD~2^`: steps back from the latest), or a (possibly abbreviated) commit id.
+/// Anything else fails the same way everywhere.
 pub fn may_be_older(spec: &str) -> bool {
-    is_hex(spec) || spec.starts_with("HEAD") || matches!(parse_time(spec), Ok(Some(_)))
+    is_hex(spec) || is_head_back(spec) || matches!(parse_time(spec), Ok(Some(_)))
+}
+
+/// Whether `spec` is `HEAD` followed by steps back only (`~`, `~N`, `^`, `^N`).
+fn is_head_back(spec: &str) -> bool {
+    let Some(steps) = spec.strip_prefix("HEAD") else {
+        return false;
+    };
+    let mut bytes = steps.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b != b'~' && b != b'^' {
+            return false;
+        }
+        while bytes.next_if(u8::is_ascii_digit).is_some() {}
+    }
+    true
 }
 
 /// Unix seconds as a [`SystemTime`].
@@ -458,6 +477,24 @@ mod tests {
         ] {
             let e = parse_time(bad).unwrap_err().to_string();
             assert!(e.starts_with("not a valid time"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_steps_back_from_head_and_commit_ids_may_name_pruned_snapshots() {
+        for spec in [
+            "HEAD", "HEAD~", "HEAD~12", "HEAD^", "HEAD^1~3", "87df7fdc", "2h",
+        ] {
+            assert!(may_be_older(spec), "{spec}");
+        }
+        for spec in [
+            "main~2",
+            "87df7fdc3ca4^{tree}",
+            "HEAD^{tree}",
+            "HEAD:x",
+            "HEAD@{1}",
+        ] {
+            assert!(!may_be_older(spec), "{spec}");
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::cli::{db_path, parse_busy_timeout};
-use crate::error::Exit;
+use crate::error::{Exit, on_full_disk};
 use crate::restore::{Source, restore_into, restore_to};
 
 #[derive(Debug, Args)]
@@ -56,7 +56,14 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
     };
     match (&args.into, &args.to) {
         (Some(into), _) => {
-            let done = restore_into(&source, into, args.busy_timeout)?;
+            let done = on_full_disk(restore_into(&source, into, args.busy_timeout), || {
+                format!(
+                    "the disk is full: free space (beside {0} the restore needs about three \
+                     times the database's size: the new database, the saved copy, and the \
+                     journal or WAL), then run it again; {0} keeps its old content",
+                    into.display()
+                )
+            })?;
             for w in &done.warnings {
                 tell!("sqlgit: warning: {w}");
             }
@@ -68,7 +75,13 @@ pub fn run(args: RestoreArgs) -> Result<Exit> {
             );
         }
         (None, Some(to)) => {
-            let (what, warnings) = restore_to(&source, to, args.force)?;
+            let (what, warnings) = on_full_disk(restore_to(&source, to, args.force), || {
+                format!(
+                    "the disk is full: free space (the new database is built beside {} first), \
+                     then run it again; nothing was replaced and no partial file is left",
+                    to.display()
+                )
+            })?;
             for w in &warnings {
                 tell!("sqlgit: warning: {w}");
             }

@@ -158,6 +158,9 @@ pub struct Built {
     pub bytes: u64,
     /// Layout pragmas of the SQL not applied, as they were written (`page_size=1024`).
     pub ignored: Vec<String>,
+    /// Layout pragmas the SQL left out where that means SQLite's default (format 2: an older
+    /// format did not record them), watched only with a pinned layout (`page_size`).
+    pub defaulted: Vec<&'static str>,
     /// A line per column whose values the restore converted (see [`crate::dump::affinity`]).
     pub converted: Vec<String>,
 }
@@ -189,9 +192,13 @@ pub fn build_pinned(
     let guard = Guard::install(&conn, pinned)?;
     let meter = crate::progress::Progress::bytes("restoring");
     let mut bytes = 0u64;
+    let mut format = None;
     let (conn, inserted, converted) = writing_back(path, || {
         super::fast::run(conn, |exec| {
             feed(&mut |sql| {
+                if format.is_none() && !sql.is_empty() {
+                    format = Some(crate::dump::Format::of_header(sql));
+                }
                 meter.inc(sql.len() as u64);
                 bytes += sql.len() as u64;
                 exec(sql)
@@ -221,9 +228,17 @@ pub fn build_pinned(
     conn.close().map_err(|(_, e)| e)?;
     synced.with_context(|| format!("sync {}", path.display()))?;
     check_encoding(path, seen.encoding.as_deref())?;
+    let defaulted = match (pinned, format) {
+        (Some(_), Some(crate::dump::Format::V2)) => ["page_size", "auto_vacuum"]
+            .into_iter()
+            .filter(|name| !seen.layout_set.contains(name))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Built {
         bytes,
         ignored: seen.ignored,
+        defaulted,
         converted,
     })
 }

@@ -28,6 +28,9 @@ pub struct Seen {
     /// `PRAGMA page_size=…` or `auto_vacuum=…` the SQL asked for that differ from the pinned
     /// layout and were not applied (`page_size=1024`).
     pub ignored: Vec<String>,
+    /// The layout pragmas (`page_size`, `auto_vacuum`) the SQL set, to any value (watched
+    /// only with a pinned layout).
+    pub layout_set: Vec<&'static str>,
     /// The last `BEGIN`, `COMMIT` (also `END`) or `ROLLBACK`, as SQLite names it.
     pub last_transaction: Option<String>,
     /// The first `PRAGMA encoding=…` the SQL set, as written (`'UTF-16be'`).
@@ -146,6 +149,9 @@ unsafe extern "C" fn authorize(
                 "auto_vacuum" => ("auto_vacuum", pinned.auto_vacuum),
                 _ => return ffi::SQLITE_OK,
             };
+            if !state.seen.layout_set.contains(&name) {
+                state.seen.layout_set.push(name);
+            }
             let asked = format!("{name}={value}");
             if setting(&value) != Some(want) && !state.seen.ignored.contains(&asked) {
                 state.seen.ignored.push(asked);

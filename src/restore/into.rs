@@ -1,7 +1,8 @@
 //! Restoring into a live database (`restore --into`): the restored database is built beside the
 //! target, the target's old content is saved aside, and SQLite's online backup API copies the new
 //! content in as one write transaction, so open connections see it at their next transaction.
-//! Also `restore --to --force`'s refusal to replace a file that another process has open.
+//! Also `restore --to`'s refusal to replace a file (or remove its -wal, -shm, -journal) that
+//! another process has open.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -95,7 +96,7 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             saved.display()
         )
     })?;
-    let mut warnings = layout.kept(&built.ignored, target);
+    let mut warnings = layout.kept(&built.ignored, &built.defaulted, target);
     warnings.extend(super::converted_warnings(&built.converted));
     warnings.extend(held(&found, target));
     Ok(Restored {
@@ -199,17 +200,41 @@ impl Layout {
         }
     }
 
-    /// The warning when the SQL asked for another layout (`ignored`, from the build).
-    fn kept(&self, ignored: &[String], target: &Path) -> Vec<String> {
-        if ignored.is_empty() {
+    /// The warning when the SQL's layout is not the target's: a page_size or auto_vacuum it
+    /// set to another value (`ignored`, from the build), or one it left out where that means
+    /// SQLite's default (`defaulted`: a format-2 header writes only other values).
+    fn kept(&self, ignored: &[String], defaulted: &[&str], target: &Path) -> Vec<String> {
+        let defaulted: Vec<String> = defaulted
+            .iter()
+            .filter_map(|&name| {
+                let (own, default) = match name {
+                    "page_size" => (self.page_size, crate::dump::DEFAULT_PAGE_SIZE),
+                    _ => (self.auto_vacuum, 0),
+                };
+                (own != default).then(|| format!("{name}={default}"))
+            })
+            .collect();
+        let mut said = Vec::new();
+        if !ignored.is_empty() {
+            said.push(format!("sets PRAGMA {}", ignored.join(", ")));
+        }
+        match defaulted.len() {
+            0 => {}
+            1 => said.push(format!("leaves {} (SQLite's default)", defaulted[0])),
+            _ => said.push(format!(
+                "leaves {} (SQLite's defaults)",
+                defaulted.join(", ")
+            )),
+        }
+        if said.is_empty() {
             return Vec::new();
         }
         vec![format!(
-            "the restored SQL sets PRAGMA {}; {} keeps its own page_size={} and auto_vacuum={} \
+            "the restored SQL {}; {} keeps its own page_size={} and auto_vacuum={} \
              (--into keeps the target's layout: converting it takes a VACUUM, which renumbers \
              hidden rowids; every row and rowid is the snapshot's). For the snapshot's layout, \
              stop the application and use --to --force",
-            ignored.join(", "),
+            said.join(" and "),
             target.display(),
             self.page_size,
             self.auto_vacuum
@@ -331,16 +356,24 @@ fn copy_in(
 }
 
 /// Fail when another process has `target` (or its -wal, -shm or -journal file) open: replacing
-/// the file would leave that process writing to the old, unlinked one. Linux: every
-/// `/proc/PID/fd/*` this user may read is compared by device and inode (processes of other
+/// the file, or removing its side files, would leave that process writing to the old, unlinked
+/// ones. Every side file that exists is checked, also when `target` itself is gone (deleted or
+/// moved away under a running application, which still has its -wal and -shm open). Linux:
+/// every `/proc/PID/fd/*` this user may read is compared by device and inode (processes of other
 /// users are seen only by root). Without a readable /proc, a warning (if `warn`) says nothing
-/// was checked.
+/// was checked. Nothing to check when none of the files exists.
 pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
-    let files: Vec<(u64, u64)> = ["", "-wal", "-shm", "-journal"]
+    let files: Vec<(PathBuf, (u64, u64))> = ["", "-wal", "-shm", "-journal"]
         .iter()
-        .filter_map(|suffix| std::fs::metadata(crate::output::side_file(target, suffix)).ok())
-        .map(|m| (m.dev(), m.ino()))
+        .map(|suffix| crate::output::side_file(target, suffix))
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            Some((p, (m.dev(), m.ino())))
+        })
         .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
     if std::fs::read_dir("/proc/self/fd").is_err() {
         if !warn {
             return Ok(());
@@ -361,18 +394,27 @@ pub(super) fn refuse_if_open(target: &Path, warn: bool) -> Result<()> {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue; // gone, or another user's
         };
-        let open = fds.flatten().any(|fd| {
-            std::fs::metadata(fd.path()).is_ok_and(|m| files.contains(&(m.dev(), m.ino())))
+        let open = fds.flatten().find_map(|fd| {
+            let m = std::fs::metadata(fd.path()).ok()?;
+            files.iter().find(|(_, id)| *id == (m.dev(), m.ino()))
         });
-        if open {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let Some((file, _)) = open else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if !target.exists() {
             bail!(
-                "{} is open in process {pid} ({}); replacing the file would leave it writing to \
-                 the old, deleted one: restore into the live database with --into instead",
-                target.display(),
-                comm.trim()
+                "{} is open in process {pid} ({comm}), whose {} is gone (deleted or moved away \
+                 under it): removing its side files would lose everything it writes from now \
+                 on; stop that process first, or restore --to another file",
+                file.display(),
+                target.display()
             );
         }
+        bail!(
+            "{} is open in process {pid} ({comm}); replacing the file would leave it writing to \
+             the old, deleted one: restore into the live database with --into instead",
+            target.display()
+        );
     }
     Ok(())
 }

@@ -195,16 +195,16 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<(String
     if target.exists() && !force {
         bail!("{} exists; use --force to replace it", target.display());
     }
-    if target.exists() {
-        into::refuse_if_open(target, true)?;
-    }
+    // Also when only its -wal, -shm or -journal is left (the database deleted or moved away
+    // under a running application): they are removed before the rename.
+    into::refuse_if_open(target, true)?;
     remove_with_sidecars(&tmp)?;
     let (what, built) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
     let placed = (|| {
         let mut kept = None;
+        // Again, just before the rename: the build may have taken minutes.
+        into::refuse_if_open(target, false)?;
         if let Ok(replaced) = std::fs::metadata(target) {
-            // Again, just before the rename: the build may have taken minutes.
-            into::refuse_if_open(target, false)?;
             kept = owner::keep_owner_and_mode(&tmp, &replaced, target)?;
         }
         for suffix in crate::output::SIDE_FILES {

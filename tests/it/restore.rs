@@ -224,6 +224,59 @@ fn restore_into_another_layout_keeps_every_rowid_and_says_so() {
     );
 }
 
+/// A snapshot of a database with SQLite's default layout (format 2 writes no page_size or
+/// auto_vacuum line for the defaults) restored `--into` one of another layout: the warning says
+/// so, from the snapshot and from its `cat -o` file. A format-1 snapshot recorded no layout: no
+/// warning; nor when the layouts match.
+#[test]
+fn restore_into_another_layout_than_the_snapshots_default_says_so() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("src.db", b"CREATE TABLE t(v); INSERT INTO t VALUES ('a');");
+    let repo = env.path("r.sqlgit");
+    env.sqlgit(&["snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let file = env.path("cat.sql");
+    env.sqlgit(&["cat", "--repo", &s(&repo), "-o", &s(&file)])
+        .success();
+    let live = env.db_from_script(
+        "live.db",
+        b"PRAGMA page_size=8192; PRAGMA auto_vacuum=FULL; CREATE TABLE x(y);",
+    );
+    let into = |source: &[&str], target: &Path| {
+        let mut args = vec!["restore"];
+        args.extend(source);
+        args.extend(["--into", target.to_str().unwrap()]);
+        env.sqlgit(&args).success().stderr_str()
+    };
+    for source in [["--repo", &s(&repo)], ["--from-file", &s(&file)]] {
+        let err = into(&source, &live);
+        assert!(
+            err.contains("warning: the restored SQL leaves page_size=4096, auto_vacuum=0")
+                && err.contains("keeps its own page_size=8192 and auto_vacuum=1"),
+            "{source:?}: {err}"
+        );
+        assert_eq!(count(&live, "PRAGMA page_size"), 8192);
+        assert_eq!(count(&live, "SELECT count(*) FROM t"), 1);
+    }
+    // Only the page size differs: only it is named.
+    let paged = env.db_from_script("paged.db", b"PRAGMA page_size=1024; CREATE TABLE x(y);");
+    let err = into(&["--repo", &s(&repo)], &paged);
+    assert!(
+        err.contains("leaves page_size=4096 (SQLite's default); ")
+            && !err.contains("page_size=4096, auto_vacuum"),
+        "{err}"
+    );
+    // The same layout: nothing to say.
+    let same = env.db_from_script("same.db", b"CREATE TABLE x(y);");
+    assert_eq!(into(&["--repo", &s(&repo)], &same), "");
+    // Format 1 wrote no layout line whatever the database had: not recorded, no warning.
+    let old = env.path("old.sqlgit");
+    let mut cmd = env.sqlgit_cmd(&["snapshot", &s(&db), "--repo", &s(&old)]);
+    cmd.env("SQLGIT_SNAPSHOT_FORMAT", "1");
+    env.run(cmd, b"").success();
+    assert_eq!(into(&["--repo", &s(&old)], &live), "");
+}
+
 /// Long runs of rows are bound many rows to a statement: runs of every length around that
 /// size, broken by rows the fast path leaves to SQLite, a table of SQLite's most columns (16 rows
 /// of it near the limit on parameters), and a row that breaks a UNIQUE constraint in the middle of a run (the

@@ -192,6 +192,32 @@ fn in_a_pruned_repository_a_malformed_when_names_the_forms_not_pruning() {
     );
 }
 
+/// A git revision of another form than a commit id or `HEAD~N` (`main~2`, `ID^{tree}`) that
+/// names no snapshot: refused as not a snapshot, with the forms, not explained by pruning.
+#[test]
+fn in_a_pruned_repository_another_revision_is_not_a_snapshot_not_pruned() {
+    let fx = Fx::new(true);
+    let oldest = fx.env.git_in(&fx.repo, &["rev-parse", "main~2"]);
+    fx.env
+        .sqlgit(&["prune", "--repo", "app.sqlgit", "--keep", "1", "-q"])
+        .success();
+    let tree = format!("{}^{{tree}}", &oldest.trim()[..12]);
+    let head = fx.env.git_in(&fx.repo, &["rev-parse", "main"]);
+    let head_tree = format!("{}^{{tree}}", &head.trim()[..12]);
+    for when in ["main~2", tree.as_str(), head_tree.as_str(), "HEAD^{tree}"] {
+        let line = fx.refuses(
+            when,
+            "UTC",
+            &["not a snapshot", &format!("{when:?}"), "HEAD~N"],
+        );
+        assert!(!line.contains("pruned"), "WHEN {when:?}: {line}");
+    }
+    // The forms pruning explains still reach back, and a revision naming a snapshot works.
+    fx.selects("HEAD~2", "UTC", None, 1);
+    fx.selects(&oldest.trim()[..12], "UTC", None, 1);
+    fx.selects("main", "UTC", None, 3);
+}
+
 #[test]
 fn commit_id_prefixes_several_snapshots_share_are_ambiguous() {
     let fx = Fx::new(false);

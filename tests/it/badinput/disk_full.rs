@@ -311,3 +311,61 @@ fn no_free_inodes_make_status_unhealthy() {
     let out = format!("{}{}", run.stdout_str(), run.stderr_str());
     assert!(out.contains("0 free inodes"), "{out}");
 }
+
+/// `restore --to`, `restore --into` and `cat -o` onto a full filesystem: one line saying the
+/// disk is full with what fits these commands (the target is as it was), not the snapshot's
+/// "a cron job picks up where it stopped"; nothing changed or left behind.
+#[test]
+fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
+    let env = TestEnv::new();
+    let fs = match SmallFs::mount(&env, "small", 2) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP: cannot mount a small filesystem: {why}");
+            return;
+        }
+    };
+    env.db_from_script(
+        "app.db",
+        b"CREATE TABLE items(id INTEGER PRIMARY KEY, body BLOB NOT NULL);\n\
+          WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 64)\n\
+          INSERT INTO items SELECT i, randomblob(4096) FROM c;\n",
+    );
+    sqlgit(&env, &["snapshot", "app.db", "--repo", "app.sqlgit"], &[]).success();
+    env.db_from_script(
+        "small/live.db",
+        b"CREATE TABLE t(x); INSERT INTO t VALUES (1);\n",
+    );
+    let live = env.path("small/live.db");
+    let live_before = FileState::of(&live);
+    let fill = env.path("small/filler");
+    let avail = fs.available();
+    std::fs::write(&fill, vec![0u8; avail.saturating_sub(16 * 1024) as usize]).unwrap();
+    let listing = list_dir(&fs.dir);
+    let mut p = Problems::default();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--to", "small/new.db"], "nothing was replaced"),
+        (
+            &["--into", "small/live.db"],
+            "small/live.db keeps its old content",
+        ),
+        (&["-o", "small/app.sql"], "no partial small/app.sql is kept"),
+    ];
+    for (target, says) in cases {
+        let command = if target[0] == "-o" { "cat" } else { "restore" };
+        let mut args = vec![command, "--repo", "app.sqlgit"];
+        args.extend(target);
+        let run = sqlgit(&env, &args, &[]);
+        match refusal(&run, &["the disk is full", says]) {
+            Ok(line) => p.check(!line.contains("cron"), || {
+                format!("{args:?}: the snapshot's hint: {line}")
+            }),
+            Err(e) => p.push(e),
+        }
+        p.check(list_dir(&fs.dir) == listing, || {
+            format!("{args:?} left files behind: {:?}", list_dir(&fs.dir))
+        });
+    }
+    live_before.assert_unchanged(&live, "a restore --into onto a full disk");
+    p.finish();
+}

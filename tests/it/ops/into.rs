@@ -255,6 +255,36 @@ fn restore_to_force_refuses_a_file_a_process_has_open() {
     compare_databases(&src, &target);
 }
 
+/// `--to FILE` (no --force: FILE is gone) while a process still has FILE's -wal and -shm open
+/// (the WAL database deleted under it): refused, naming the side file and the process, the
+/// -wal and -shm left in place; once the process is gone, the same command works.
+#[test]
+fn restore_to_refuses_side_files_a_process_has_open_after_its_database_is_gone() {
+    let env = TestEnv::new();
+    let src = app_db(&env, "src.db", "DELETE", 4096, &["restored-1"]);
+    let file = s(&env.path("src.sql"));
+    sg(&env, T0, &["dump", &s(&src), "-o", &file]).success();
+    let target = app_db(&env, "app.db", "WAL", 4096, &["old-1"]);
+    let mut app = App::start(&env, &target);
+    app.sql("PRAGMA wal_autocheckpoint=0");
+    assert_eq!(app.sql("INSERT INTO t(v) VALUES ('new')"), "[]");
+    std::fs::remove_file(&target).unwrap();
+    let (wal, shm) = (env.path("app.db-wal"), env.path("app.db-shm"));
+    let before = [FileState::of(&wal), FileState::of(&shm)];
+    let args = ["restore", "--from-file", &file, "--to", "app.db"];
+    let line = one_error_line(sg(&env, T0, &args), 1);
+    assert!(
+        line.contains(&format!("process {}", app.pid())) && line.contains("app.db-"),
+        "{line}"
+    );
+    assert!(!target.exists(), "a refused restore created app.db");
+    before[0].assert_unchanged(&wal, "a refused restore --to");
+    before[1].assert_unchanged(&shm, "a refused restore --to");
+    drop(app);
+    sg(&env, T0, &args).success();
+    compare_databases(&src, &target);
+}
+
 /// `dump -o x.sql.zst` and `cat -o x.sql.zst` write zstd (0600); `restore --from-file` reads it
 /// from a file and from a pipe; a truncated one is refused and leaves nothing behind.
 #[test]
