@@ -36,7 +36,9 @@ impl Columns {
             // STRICT changes only what a column declared ANY means, so only such a table asks:
             // `pragma_table_list` looks at every table of the schema, and asking it for each of
             // 10,000 tables made their restore quadratic (246 s).
-            let any = cols.iter().any(|(_, t)| t.trim().eq_ignore_ascii_case("ANY"));
+            let any = cols
+                .iter()
+                .any(|(_, t)| t.trim().eq_ignore_ascii_case("ANY"));
             let strict = any
                 && conn
                     .query_row(

@@ -99,7 +99,7 @@ fn bookkeeping_files(git_dir: &Path) -> Vec<(String, PathBuf)> {
             let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if !path.extension().is_some_and(|e| e == "lock") {
+            } else if path.extension().is_none_or(|e| e != "lock") {
                 let rel = path.strip_prefix(git_dir).unwrap_or(&path);
                 found.push((rel.to_string_lossy().into_owned(), path));
             }

@@ -412,7 +412,7 @@ fn root_reading_pruned_snapshots_leaves_the_history_cache_to_the_owner() {
     git_run(&env, dir.path(), &["init", "-q", "--bare", &s(&hist)]).success();
     let (d, r, h) = (s(&db), s(&repo), s(&hist));
     for i in 0..3 {
-        env.sqlite3(&db, &format!("insert into t values({i});"))
+        env.sqlite3(&db, format!("insert into t values({i});"))
             .success();
         let args = ["snapshot", &d, "--repo", &r, "--history-remote", &h, "-q"];
         sg(&env, T0 + 60 * i, &args).success();

@@ -406,7 +406,9 @@ fn libgit2_names_refused_credentials_as_refused_whatever_gave_them() {
         ("GIT_CONFIG_KEY_0", "credential.helper"),
         ("GIT_CONFIG_VALUE_0", helper.as_str()),
     ];
-    let cases: [(&str, &str, &[(&str, &str)], &str, &str); 4] = [
+    // (URL, the URL as shown, environment, credentials the server logs, where they came from)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 4] = [
         (&in_url, &shown, &[], "alice:URL-PW", "in the URL"),
         (
             &plain,
