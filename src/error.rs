@@ -261,8 +261,8 @@ mod tests {
             .context("restore snapshot 0123 to new.db");
         assert_eq!(
             error_line(&e),
-            "restore snapshot 0123 to new.db: write x: No space left on device (the disk is \
-             full: free space)"
+            "restore snapshot 0123 to new.db: write x: No space left on device (os error 28) (the \
+             disk is full: free space)"
         );
         // Other errors are as ever.
         let e = on_full_disk::<()>(Err(anyhow::anyhow!("other")), || "x".into()).unwrap_err();
