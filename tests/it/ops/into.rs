@@ -117,7 +117,8 @@ fn saved_path(env: &TestEnv, run: &Run, target: &Path) -> PathBuf {
 }
 
 /// `restore --into` while the application is connected: it reads the restored rows at its next
-/// query and its next write lands in the file; the old content is saved aside (0600).
+/// query and its next write lands in the file; the old content is saved aside (0600); the
+/// snapshot's default layout (4096) differs from the file's (8192): one warning says so.
 fn restore_into_live(journal_mode: &str, from_snapshot: bool) {
     let env = TestEnv::new();
     let src = app_db(
@@ -146,7 +147,13 @@ fn restore_into_live(journal_mode: &str, from_snapshot: bool) {
 
     let mut args = vec!["restore", "--into", "app.db"];
     args.extend(source.iter().map(String::as_str));
-    let run = sg(&env, T0, &args).success().assert_quiet();
+    let run = sg(&env, T0, &args).success();
+    // The snapshot's layout is SQLite's default (4096), the application's file keeps its own.
+    let err = run.stderr_str();
+    assert!(
+        err.lines().count() == 1 && err.contains("app.db keeps its own page_size=8192"),
+        "{err}"
+    );
     let saved = saved_path(&env, &run, &target);
 
     assert_eq!(
