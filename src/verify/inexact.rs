@@ -132,12 +132,18 @@ fn text_affinity(kind: &str) -> bool {
     !k.contains("INT") && ["CHAR", "CLOB", "TEXT"].iter().any(|w| k.contains(w))
 }
 
-/// Whether a default is the literal TRUE or FALSE (any case, in parentheses or not).
-fn is_true_false(value: &str) -> bool {
+/// A default without the parentheses around it and the spaces inside them (`( (2.0) )` → `2.0`).
+fn unparenthesized(value: &str) -> &str {
     let mut v = value.trim();
     while let Some(inner) = v.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
         v = inner.trim();
     }
+    v
+}
+
+/// Whether a default is the literal TRUE or FALSE (any case, in parentheses or not).
+fn is_true_false(value: &str) -> bool {
+    let v = unparenthesized(value);
     v.eq_ignore_ascii_case("TRUE") || v.eq_ignore_ascii_case("FALSE")
 }
 
@@ -146,10 +152,7 @@ fn is_true_false(value: &str) -> bool {
 /// that lack the column, 3.40 reads it, whatever the column's type, as the TEXT it is spelled
 /// with (`'0xFFFFFFFF'`); newer versions read the number.
 fn wide_hex(value: &str) -> bool {
-    let mut v = value.trim();
-    while let Some(inner) = v.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
-        v = inner.trim();
-    }
+    let v = unparenthesized(value);
     let v = v.strip_prefix(['+', '-']).map_or(v, str::trim_start);
     let Some(digits) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) else {
         return false;
@@ -165,10 +168,7 @@ fn wide_hex(value: &str) -> bool {
 /// (`1.0e0`, `-0.0`, `(2.)`), to which older versions gave NUMERIC affinity (an INTEGER) and
 /// newer ones none (a REAL).
 fn read_by_version(value: &str) -> bool {
-    let mut v = value.trim();
-    while let Some(inner) = v.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
-        v = inner.trim();
-    }
+    let v = unparenthesized(value);
     let digits = v.trim_start_matches(['+', '-']);
     let float = digits.contains(['.', 'e', 'E'])
         && !digits.starts_with("0x")
