@@ -29,6 +29,18 @@ pub struct DumpArgs {
 }
 
 pub fn run(args: DumpArgs) -> Result<Exit> {
+    let hint = match &args.output {
+        Some(file) => format!(
+            "the disk is full: free space, then run it again; no partial {} is kept (an \
+             existing one is as it was)",
+            file.display()
+        ),
+        None => "the disk is full: free space, then run it again".into(),
+    };
+    crate::error::on_full_disk(dump(args), || hint)
+}
+
+fn dump(args: DumpArgs) -> Result<Exit> {
     let db = args.db.display().to_string();
     if let Some(target) = &args.output {
         crate::output::refuse_target(target, &[&args.db])?;

@@ -19,7 +19,7 @@ pub mod verify;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Exit;
+use crate::error::{Exit, FullDiskHint};
 use crate::output::human_bytes;
 use crate::store::prune::Report;
 
@@ -176,6 +176,25 @@ pub fn parse() -> Result<Cli, clap::Error> {
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let (kind, exit_code) = cli.command.stops();
     crate::stop::watch_command(kind, exit_code);
+    // The snapshot's full-disk hint ("a cron job picks up where it stopped") fits the commands
+    // cron runs; the others are run by hand, once, unless they give a hint of their own.
+    let by_cron = matches!(
+        cli.command,
+        Command::Snapshot(_) | Command::Push(_) | Command::Prune(_) | Command::Verify(_)
+    );
+    let result = run_command(cli);
+    match by_cron {
+        true => result,
+        false => result.map_err(|e| match e.downcast_ref::<FullDiskHint>() {
+            Some(_) => e,
+            None => e.context(FullDiskHint(
+                "the disk is full: free space, then run it again".into(),
+            )),
+        }),
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Dump(args) => dump::run(args),
         Command::Snapshot(args) => snapshot::run(args),

@@ -312,8 +312,8 @@ fn no_free_inodes_make_status_unhealthy() {
     assert!(out.contains("0 free inodes"), "{out}");
 }
 
-/// `restore --to`, `restore --into` and `cat -o` onto a full filesystem: one line saying the
-/// disk is full with what fits these commands (the target is as it was), not the snapshot's
+/// `restore --to`, `restore --into`, `cat -o`, `dump -o` and `query` onto a full filesystem:
+/// one line saying the disk is full with what fits these commands (the target is as it was), not the snapshot's
 /// "a cron job picks up where it stopped"; nothing changed or left behind.
 #[test]
 fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
@@ -356,6 +356,37 @@ fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
         let mut args = vec![command, "--repo", "app.sqlgit"];
         args.extend(target);
         let run = sqlgit(&env, &args, &[]);
+        match refusal(&run, &["the disk is full", says]) {
+            Ok(line) => p.check(!line.contains("cron"), || {
+                format!("{args:?}: the snapshot's hint: {line}")
+            }),
+            Err(e) => p.push(e),
+        }
+        p.check(list_dir(&fs.dir) == listing, || {
+            format!("{args:?} left files behind: {:?}", list_dir(&fs.dir))
+        });
+    }
+    // `dump -o` and `query` (its restored copy in TMPDIR) are run by hand too.
+    let tmp = env.path("small").display().to_string();
+    let by_hand: [(&[&str], &[(&str, &str)], &str); 2] = [
+        (
+            &["dump", "app.db", "-o", "small/app.sql"],
+            &[],
+            "no partial small/app.sql is kept",
+        ),
+        (
+            &[
+                "query",
+                "--repo",
+                "app.sqlgit",
+                "SELECT count(*) FROM items",
+            ],
+            &[("TMPDIR", tmp.as_str())],
+            "TMPDIR",
+        ),
+    ];
+    for (args, vars, says) in by_hand {
+        let run = sqlgit(&env, args, vars);
         match refusal(&run, &["the disk is full", says]) {
             Ok(line) => p.check(!line.contains("cron"), || {
                 format!("{args:?}: the snapshot's hint: {line}")
