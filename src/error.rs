@@ -47,9 +47,10 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Whether the error is a closed stdout (`sqlgit cat | head`): not worth a message.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        let io = cause.downcast_ref::<std::io::Error>().map(|e| e.kind());
+        // serde_json keeps the io::Error to itself (`query --json | head`).
+        let json = || cause.downcast_ref::<serde_json::Error>()?.io_error_kind();
+        io.or_else(json) == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -367,6 +367,10 @@ fn a_database_path_that_is_not_utf8_is_refused_with_the_reason() {
     }
 }
 
+/// Text rows well past any output buffer, so that a write fails inside the JSON writer.
+const MANY_ROWS: &str = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c \
+                         WHERE i < 100000) SELECT printf('%050d', i) FROM c";
+
 /// What a command prints is its result: a stdout that cannot be written (`> /dev/full`) fails
 /// the command instead of exiting 0 with the output lost (a closed pipe stays quiet).
 #[test]
@@ -380,6 +384,9 @@ fn a_stdout_that_cannot_be_written_fails_the_command() {
     let commands = [
         vec!["status", "--repo", &r],
         vec!["log", "--repo", &r],
+        vec!["log", "--repo", &r, "--json"],
+        // serde_json once hid the closed pipe from the quiet-exit check.
+        vec!["query", "--repo", &r, "--json", MANY_ROWS],
         vec!["completions", "bash"],
         vec!["completions", "zsh"],
     ];
