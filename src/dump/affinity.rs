@@ -50,8 +50,10 @@ impl Affinity {
         }
     }
 
-    /// Whether storing `cell` in a column of this affinity changes its storage class. The
-    /// common case costs a branch; only TEXT in a numeric column is looked at.
+    /// Whether storing `cell` in a column of this affinity changes it: its storage class, or
+    /// (REAL affinity, which keeps an integral REAL as an integer in the record) the sign of a
+    /// REAL -0.0, which every numeric affinity stores as 0. The common case costs a branch;
+    /// only TEXT in a numeric column is looked at.
     pub fn converts(self, cell: &Cell<'_>) -> bool {
         match (self, cell) {
             (Affinity::Blob, _) | (_, Cell::Null | Cell::Blob(_)) => false,
@@ -60,7 +62,8 @@ impl Affinity {
             (_, Cell::Text(t)) => text_is_numeric(t),
             (_, &Cell::Text16 { bytes, big_endian }) => text16_is_numeric(bytes, big_endian),
             (Affinity::Real, Cell::Integer(_)) => true,
-            (Affinity::Real, Cell::Real(_)) | (_, Cell::Integer(_)) => false,
+            (Affinity::Real, &Cell::Real(r)) => is_negative_zero(r),
+            (_, Cell::Integer(_)) => false,
             (_, &Cell::Real(r)) => real_becomes_integer(r),
         }
     }
@@ -88,6 +91,11 @@ impl Affinity {
 pub fn real_becomes_integer(r: f64) -> bool {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     r > -TWO63 && r < TWO63 && r.fract() == 0.0
+}
+
+/// REAL -0.0, which a column of REAL affinity stores as +0.0 (as the integer 0 in the record).
+pub fn is_negative_zero(r: f64) -> bool {
+    r == 0.0 && r.is_sign_negative()
 }
 
 /// SQLite's `sqlite3AtoF` accepting the whole text as a number (what numeric affinity
@@ -213,10 +221,10 @@ pub fn warning_line(
     let (t, c) = (quote_ident(table), quote_ident(column));
     let values = if count == 1 { "value" } else { "values" };
     format!(
-        "table {t} column {c}: {count} {values} (e.g. {example}) of another storage class than \
-         its {affinity} affinity stores; no INSERT can store them as they are, so every restore \
-         gives them back converted; to make the source database consistent, \
-         run on it: UPDATE {t} SET {c} = {c}"
+        "table {t} column {c}: {count} {values} (e.g. {example}) that its {affinity} affinity \
+         does not store as they are (another storage class, or the sign of REAL -0.0); no INSERT \
+         can store them as they are, so every restore gives them back converted; to make the \
+         source database consistent, run on it: UPDATE {t} SET {c} = {c}"
     )
 }
 

@@ -39,7 +39,7 @@ pub fn write_text16(out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
 }
 
 /// The UTF-8 form of UTF-16 text when converting it back gives exactly `bytes`.
-fn utf16_to_utf8(bytes: &[u8], big_endian: bool) -> Option<String> {
+pub fn utf16_to_utf8(bytes: &[u8], big_endian: bool) -> Option<String> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }

@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::dump::stmt::{Encoding, RawStmt};
 use crate::error::usage;
 use crate::restore::{build_recorded, db_tree, short};
 use crate::timeline::Timeline;
@@ -38,7 +39,54 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(Vec<u8>),
+    /// Text of a UTF-16 database that UTF-8 cannot carry (unpaired surrogates, U+FFFE, U+FFFF,
+    /// an odd byte), as its stored code units.
+    Text16 {
+        bytes: Vec<u8>,
+        big_endian: bool,
+    },
     Blob(Vec<u8>),
+}
+
+impl Cell {
+    /// A value the dump's statement reader gave (text of a UTF-16 database as stored: SQLite's
+    /// own conversion to UTF-8 glues an unpaired surrogate to the next code unit or replaces it).
+    fn of_stored(cell: crate::dump::stmt::Cell<'_>) -> Cell {
+        use crate::dump::stmt::Cell as C;
+        match cell {
+            C::Null => Cell::Null,
+            C::Integer(v) => Cell::Int(v),
+            C::Real(v) => Cell::Real(v),
+            C::Text(t) => Cell::Text(t.to_vec()),
+            C::Text16 { bytes, big_endian } => {
+                match crate::dump::literal::utf16_to_utf8(bytes, big_endian) {
+                    Some(text) => Cell::Text(text.into_bytes()),
+                    None => Cell::Text16 {
+                        bytes: bytes.to_vec(),
+                        big_endian,
+                    },
+                }
+            }
+            C::Blob(b) => Cell::Blob(b.to_vec()),
+        }
+    }
+
+    /// Text as UTF-8 for JSON and CSV: what is not UTF-8 (or UTF-16) becomes U+FFFD.
+    pub fn lossy_text(&self) -> Option<String> {
+        match self {
+            Cell::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            Cell::Text16 { bytes, big_endian } => {
+                let units = bytes.chunks(2).map(|u| match (u, big_endian) {
+                    ([a, b], true) => u16::from_be_bytes([*a, *b]),
+                    ([a, b], false) => u16::from_le_bytes([*a, *b]),
+                    _ => 0xfffd,
+                });
+                let text = char::decode_utf16(units).map(|c| c.unwrap_or('\u{fffd}'));
+                Some(text.collect())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The statement's result at one snapshot.
@@ -196,6 +244,11 @@ fn run_statement(path: &Path, sql: &str) -> Result<(Vec<String>, Vec<Vec<Cell>>)
         return Err(usage(WRITES));
     }
     let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    let encoding = Encoding::of(&conn)?;
+    if encoding != Encoding::Utf8 {
+        drop(stmt);
+        return Ok((columns, utf16_rows(&conn, sql, encoding)?));
+    }
     let n = columns.len();
     let mut rows = Vec::new();
     let mut result = stmt.query([])?;
@@ -214,4 +267,16 @@ fn run_statement(path: &Path, sql: &str) -> Result<(Vec<String>, Vec<Vec<Cell>>)
         rows.push(cells);
     }
     Ok((columns, rows))
+}
+
+/// The rows of `sql` (checked to be one read-only statement) in a UTF-16 database, text read
+/// as the dump reads it: as its stored code units, which `diff` shows too.
+fn utf16_rows(conn: &Connection, sql: &str, encoding: Encoding) -> Result<Vec<Vec<Cell>>> {
+    let mut stmt = RawStmt::prepare(conn, sql, encoding)?;
+    let n = stmt.column_count();
+    let mut rows = Vec::new();
+    while stmt.step()? {
+        rows.push((0..n).map(|i| Cell::of_stored(stmt.cell(i))).collect());
+    }
+    Ok(rows)
 }

@@ -115,6 +115,7 @@ pub fn literal(cell: &Cell) -> String {
             Ok(s) => text_literal(s),
             Err(_) => format!("CAST(X'{}' AS TEXT)", hex(t)),
         },
+        Cell::Text16 { bytes, .. } => format!("CAST(X'{}' AS TEXT)", hex(bytes)),
         Cell::Blob(b) => format!("X'{}'", hex(b)),
     }
 }
@@ -233,7 +234,9 @@ fn json_rows(a: &Answer, indent: &str, out: &mut dyn Write) -> Result<()> {
                     }
                 )?,
                 Cell::Real(v) => write!(out, "{}", real(*v))?,
-                Cell::Text(t) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(t))?,
+                Cell::Text(_) | Cell::Text16 { .. } => {
+                    serde_json::to_writer(&mut *out, &cell.lossy_text())?
+                }
                 Cell::Blob(b) => write!(out, "\"{}\"", hex(b))?,
             }
         }
@@ -274,6 +277,7 @@ fn csv(answers: &[Answer], out: &mut dyn Write) -> Result<()> {
                     Cell::Int(v) => v.to_string().into_bytes(),
                     Cell::Real(v) => real(*v).into_bytes(),
                     Cell::Text(t) => t.clone(),
+                    Cell::Text16 { .. } => c.lossy_text().unwrap_or_default().into_bytes(),
                     Cell::Blob(b) => hex(b).into_bytes(),
                 })
                 .collect();

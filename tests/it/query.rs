@@ -464,3 +464,58 @@ fn what_killed_runs_left_in_tmpdir_is_removed_by_the_next_one() {
         );
     }
 }
+
+/// In a UTF-16 database, text UTF-8 cannot carry (unpaired surrogates) is shown as its stored
+/// code units, `CAST(X'..' AS TEXT)` as `diff` prints it (SQLite's own conversion to UTF-8
+/// glued a lone D800 or DC00 to the next unit: both showed as 'A𐁂'); JSON gets U+FFFD there.
+#[test]
+fn query_shows_unpaired_surrogates_of_utf16_text_as_stored() {
+    let env = TestEnv::new();
+    for (enc, units) in [
+        (
+            "UTF-16be",
+            ["0041d8000042", "0041dc000042", "dc00d800", "00680069"],
+        ),
+        (
+            "UTF-16le",
+            ["410000d84200", "410000dc4200", "00dc00d8", "68006900"],
+        ),
+    ] {
+        let script = format!(
+            "PRAGMA encoding='{enc}'; CREATE TABLE t(id INTEGER PRIMARY KEY, v); \
+             INSERT INTO t VALUES (1, CAST(X'{}' AS TEXT)), (2, CAST(X'{}' AS TEXT)), \
+             (3, CAST(X'{}' AS TEXT)), (4, CAST(X'{}' AS TEXT));",
+            units[0], units[1], units[2], units[3]
+        );
+        let db = env.db_from_script(&format!("{enc}.db"), script.as_bytes());
+        let repo = env.path(&format!("{enc}.sqlgit"));
+        let repo = repo.to_str().unwrap();
+        env.sqlgit(&["-q", "snapshot", db.to_str().unwrap(), "--repo", repo])
+            .success();
+        let sql = "SELECT v, v || '' AS w FROM t ORDER BY id";
+        let table = env.sqlgit(&["query", sql, "--repo", repo]).success();
+        let out = table.stdout_str();
+        for u in &units[..3] {
+            let lit = format!("CAST(X'{u}' AS TEXT)");
+            let both = out.lines().any(|l| l.matches(&lit).count() == 2);
+            assert!(both, "{enc}: {lit} twice on a line in {out}");
+        }
+        assert!(out.lines().any(|l| l.matches("'hi'").count() == 2), "{out}");
+        assert!(
+            !out.contains('\u{10042}') && !out.contains('\u{10000}'),
+            "{out}"
+        );
+        let json = env
+            .sqlgit(&["query", sql, "--repo", repo, "--json"])
+            .success();
+        let rows: serde_json::Value = serde_json::from_slice(json.stdout()).unwrap();
+        let v: Vec<&str> = (rows.as_array().unwrap().iter())
+            .map(|r| r["v"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            v,
+            ["A\u{fffd}B", "A\u{fffd}B", "\u{fffd}\u{fffd}", "hi"],
+            "{enc}"
+        );
+    }
+}

@@ -118,11 +118,23 @@ fn reals() -> Vec<f64> {
 
 /// What SQLite stores: insert into a column declared `decl`, read back typeof.
 fn stored_class(conn: &Connection, decl: &str, v: &Value) -> String {
+    class(&stored(conn, decl, v)).to_string()
+}
+
+/// The value SQLite stores: insert into a column declared `decl`, read it back.
+fn stored(conn: &Connection, decl: &str, v: &Value) -> Value {
     conn.execute_batch(&format!("DROP TABLE IF EXISTS t; CREATE TABLE t(c {decl})"))
         .unwrap();
     conn.execute("INSERT INTO t VALUES (?1)", [v]).unwrap();
-    conn.query_row("SELECT typeof(c) FROM t", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row("SELECT c FROM t", [], |r| r.get(0)).unwrap()
+}
+
+/// Whether two values are the same, a REAL bit for bit (the sign of zero counts).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Real(x), Value::Real(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
 }
 
 fn class(v: &Value) -> &'static str {
@@ -172,19 +184,18 @@ fn declared_types_get_sqlites_affinity() {
 }
 
 /// The classifier against the bundled SQLite: for every value and column type, "converts" is
-/// exactly "an INSERT stores another storage class".
+/// exactly "an INSERT stores something else" (another storage class, or another REAL: -0.0).
 #[test]
 fn converts_exactly_what_the_bundled_sqlite_converts() {
     let conn = Connection::open_in_memory().unwrap();
     let mut checked = 0;
     for (decl, affinity) in TYPES {
         for v in values() {
-            let stored = stored_class(&conn, decl, &v);
-            let converted = stored != class(&v);
+            let stored = stored(&conn, decl, &v);
             assert_eq!(
                 affinity.converts(&cell(&v)),
-                converted,
-                "{v:?} in a {decl} column is stored as {stored}"
+                !same(&stored, &v),
+                "{v:?} in a {decl} column is stored as {stored:?}"
             );
             checked += 1;
         }
@@ -302,4 +313,72 @@ fn the_named_update_makes_values_consistent() {
             assert_eq!(got, want, "{v:?} in a {decl} column");
         }
     }
+}
+
+/// REALs and INTEGERs, written as the dump writes them, against the `sqlite3` CLI (3.40 here):
+/// "converts" is exactly "the CLI stores another class or another REAL" (-0.0 in a REAL column).
+#[test]
+fn numbers_convert_as_the_sqlite3_cli_stores_them() {
+    let mut numbers: Vec<Value> = reals().into_iter().map(Value::Real).collect();
+    numbers.extend([i64::MIN, -1, 0, 12, i64::MAX].map(Value::Integer));
+    let decls = ["INTEGER", "NUMERIC", "REAL", "TEXT", "BLOB"];
+    let shown = |c: &str| {
+        format!(
+            "typeof({c})||':'||CASE typeof({c}) WHEN 'real' THEN hex(ieee754_to_blob({c})) \
+             ELSE quote({c}) END"
+        )
+    };
+    let mut sql = String::from("CREATE TABLE t(a INTEGER, b NUMERIC, c REAL, d TEXT, e BLOB);\n");
+    for v in &numbers {
+        let mut lit = Vec::new();
+        write_cell(&mut lit, cell(v));
+        let lit = String::from_utf8(lit).unwrap();
+        sql.push_str(&format!(
+            "INSERT INTO t VALUES({lit},{lit},{lit},{lit},{lit});\n"
+        ));
+    }
+    let cols: Vec<String> = ["a", "b", "c", "d", "e"].iter().map(|c| shown(c)).collect();
+    sql.push_str(&format!(
+        "SELECT {} FROM t ORDER BY rowid;\n",
+        cols.join(",")
+    ));
+    let Some(text) = run_cli(&sql) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), numbers.len());
+    for (v, line) in numbers.iter().zip(lines) {
+        let unchanged = match v {
+            Value::Real(r) => format!("real:{:016X}", r.to_bits()),
+            Value::Integer(i) => format!("integer:{i}"),
+            _ => unreachable!(),
+        };
+        for ((decl, got), (_, affinity)) in decls.iter().zip(line.split('|')).zip(TYPES) {
+            assert_eq!(
+                affinity.converts(&cell(v)),
+                got != unchanged,
+                "{v:?} in a {decl} column is stored by the CLI as {got}"
+            );
+        }
+    }
+}
+
+/// The `sqlite3` CLI's output for `sql` on a scratch database, when there is one.
+fn run_cli(sql: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(":memory:")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    Some(String::from_utf8(output.stdout).unwrap())
 }

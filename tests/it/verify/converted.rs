@@ -158,3 +158,47 @@ fn any_other_difference_still_fails_verify_naming_the_row() {
         "{err}"
     );
 }
+
+/// REAL -0.0 in a column retyped to REAL (stored as 0.0 by every restore, its storage class
+/// unchanged), REAL 1.0/3 in a column retyped to TEXT and a long decimal TEXT in one retyped to
+/// REAL (converted differently by 3.40 and newer SQLite): snapshot, `restore --to` and `verify`
+/// warn naming each column; verify does not fail on what its `sqlite3` restore made of them.
+#[test]
+fn the_sign_of_zero_and_version_dependent_conversions_are_warnings() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, d, x, y);
+INSERT INTO t VALUES (1, -0.0, 1.0/3, '4.83087327751693869e+187'), (2, 1.5, 0.1, '2.5');
+PRAGMA writable_schema=ON;
+UPDATE sqlite_schema SET sql='CREATE TABLE t(id INTEGER PRIMARY KEY, d REAL, x TEXT, y REAL)'
+ WHERE name='t';",
+    );
+    let repo = env.path("app.sqlgit");
+    let run = env
+        .sqlgit(&["-q", "snapshot", &s(&db), "--repo", &s(&repo)])
+        .success();
+    let warned = |text: &str, column: &str, count: u32, example: &str| {
+        let line = format!("table \"t\" column \"{column}\": {count} value");
+        let fix = format!("UPDATE \"t\" SET \"{column}\" = \"{column}\"");
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&line) && l.contains(example) && l.contains(&fix)),
+            "{line} {example}: {text}"
+        );
+    };
+    let err = run.stderr_str();
+    warned(&err, "d", 1, "e.g. REAL -0.0");
+    warned(&err, "x", 2, "e.g. REAL");
+    warned(&err, "y", 2, "e.g. TEXT '4.83087327751693869e+187'");
+    let to = env.path("to.db");
+    let run = env
+        .sqlgit(&["-q", "restore", "--repo", &s(&repo), "--to", &s(&to)])
+        .success();
+    warned(&run.stderr_str(), "d", 1, "e.g. REAL -0.0");
+    let run = env.sqlgit(&["-q", "verify", "--repo", &s(&repo)]).success();
+    let err = run.stderr_str();
+    warned(&err, "d", 1, "e.g. REAL -0.0");
+    warned(&err, "x", 2, "e.g. REAL");
+    warned(&err, "y", 2, "e.g. TEXT '4.83087327751693869e+187'");
+}
