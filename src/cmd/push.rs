@@ -114,6 +114,14 @@ pub fn run(args: PushArgs) -> Result<Exit> {
 /// Re-root or adopt as asked, then push every remote.
 fn push(store: &mut Store, settings: &Settings, reroot: bool) -> Result<Vec<PushResult>> {
     let mut unreachable = None;
+    // A `main` lost with plain git: pushing (or adopting the remote's) would leave the snapshots
+    // not pushed yet behind.
+    let why = "deleted or renamed with plain git, or lost with packed-refs?";
+    if let Some(warning) =
+        crate::store::lostmain::recover(store, why).context("point main at the snapshots")?
+    {
+        tell!("sqlgit: warning: {warning}");
+    }
     if !reroot {
         // The run's network calls take --push-timeout together (a re-root, which may fetch
         // the remote's whole history, is not bounded this way).

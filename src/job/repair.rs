@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use super::Report;
 use crate::remote;
 use crate::store::headrepair::{self, Cut, SetAside};
+use crate::store::lostmain;
 use crate::store::{Store, short_id};
 
 /// Before the history remote is asked: point a `main` that cannot be read at the newest
@@ -27,6 +28,12 @@ pub fn before_adopt(
                 None => "no snapshot is readable here: the history starts again".to_string(),
             }
         ));
+    }
+    // `main` deleted or renamed with plain git, or lost with packed-refs: never a new history
+    // while the snapshots are here (with a history remote too: the unpushed ones are kept).
+    let why = "deleted or renamed with plain git, or lost with packed-refs?";
+    if let Some(warning) = lostmain::recover(store, why).context("point main at the snapshots")? {
+        report.warnings.push(warning);
     }
     let damaged_head = headrepair::set_aside_damaged_head(store, !remote_copy)
         .context("set aside the latest snapshot, which cannot be read")?;

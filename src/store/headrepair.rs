@@ -211,8 +211,10 @@ fn loose_object_is_whole(bytes: &[u8], id: Oid) -> bool {
 }
 
 /// The newest readable snapshot commit here other than `damaged`: among the loose objects
-/// (each run's commit is written loose, and packed only hundreds of runs later) and the tips
-/// the refs name, or else among every commit of the packs (see [`newest_of`]).
+/// (each run's commit is written loose, and packed only hundreds of runs later), the tips the
+/// refs name (other branches too: `main` renamed), the commit the state file recorded last and
+/// those of the reflogs, or else among every commit of the packs (see
+/// [`newest_of`]; after a `git gc` every object is packed).
 pub(crate) fn newest_snapshot(store: &Store, damaged: Oid) -> Result<Option<Oid>> {
     let repo = &store.repo;
     let mut candidates: Vec<Oid> = loose_ids(&store.objects_dir());
@@ -221,6 +223,8 @@ pub(crate) fn newest_snapshot(store: &Store, damaged: Oid) -> Result<Option<Oid>
             candidates.push(id);
         }
     }
+    candidates.extend(super::lostmain::recorded_commit(&store.path));
+    candidates.extend(super::lostmain::reflog_ids(repo.path()));
     let best = newest_of(store, damaged, candidates)?;
     if best.is_some_and(|(with_parent, _)| with_parent) {
         return Ok(best.map(|(_, id)| id));

@@ -14,6 +14,7 @@ mod gitlocks;
 pub mod headrepair;
 mod leftovers;
 pub mod lock;
+pub mod lostmain;
 pub mod pack;
 pub mod packindex;
 pub mod packread;
@@ -149,6 +150,13 @@ impl Store {
                     crate::shellword::repo(dir)
                 ),
                 false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
+                false if let Some(format) = ref_format(dir) => anyhow::anyhow!(
+                    "repository {shown}: its refs are stored in git's {format} format (`git refs \
+                     migrate`), which sqlgit cannot read ({}); move them back, run: git -C {} \
+                     refs migrate --ref-format=files",
+                    e.message(),
+                    crate::shellword::repo(dir)
+                ),
                 false => anyhow::anyhow!(
                     "repository {shown}: not a git repository ({}){}",
                     e.message(),
@@ -382,6 +390,16 @@ impl Store {
 }
 
 /// How to fix a repository git cannot open: a config with a syntax error, a `HEAD` gone.
+/// The ref storage format other than git's files that `DIR/config` names
+/// (`extensions.refStorage`, set by `git refs migrate --ref-format=reftable`): libgit2 cannot
+/// open such a repository at all.
+pub(crate) fn ref_format(dir: &Path) -> Option<String> {
+    git2::Config::open(&dir.join("config"))
+        .and_then(|c| c.get_string("extensions.refstorage"))
+        .ok()
+        .filter(|f| !f.eq_ignore_ascii_case("files"))
+}
+
 fn unopenable_hint(dir: &Path, e: &git2::Error) -> String {
     let shown = dir.display();
     if e.class() == git2::ErrorClass::Config {

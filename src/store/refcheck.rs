@@ -5,7 +5,8 @@
 //! [`problems`] names each, with the command that fixes it (`status`, `verify`); [`repair`]
 //! fixes what a run can without losing anything, under the lock, before the repository is
 //! opened:
-//! - `HEAD` is always `ref: refs/heads/main` in sqlgit's bare repository: written again;
+//! - `HEAD` is always `ref: refs/heads/main` in sqlgit's bare repository: written again, also
+//!   when it reads but names another branch (`git branch -m main master`, `git symbolic-ref`);
 //! - sqlgit's own bookkeeping refs (`refs/sqlgit/…`, `refs/remotes/history/main`,
 //!   `refs/remotes/latest/main`) are records that a run writes again or asks a remote again, so
 //!   a damaged one is set aside and taken as absent (what the history remote confirmed is then
@@ -139,6 +140,16 @@ pub fn problems(dir: &Path, git_dir: &Path) -> Vec<String> {
         crate::shellword::repo(dir)
     );
     let mut lines = Vec::new();
+    if let Some(format) = super::ref_format(git_dir) {
+        // Its HEAD is `ref: refs/heads/.invalid` by design: no ref file here is git's.
+        lines.push(format!(
+            "{}: its refs are stored in git's {format} format (`git refs migrate`), which sqlgit \
+             cannot read; move them back, run: git -C {} refs migrate --ref-format=files",
+            dir.display(),
+            crate::shellword::repo(dir)
+        ));
+        return lines;
+    }
     let head = git_dir.join("HEAD");
     if damaged_file(&head) {
         lines.push(format!(
@@ -148,6 +159,24 @@ pub fn problems(dir: &Path, git_dir: &Path) -> Vec<String> {
             HEAD_TEXT.trim_end()
         ));
     }
+    let main_missing = super::lostmain::missing_line(dir, git_dir);
+    if let Some(other) = other_head(git_dir) {
+        let fix = match main_missing {
+            Some(_) => fix.clone(),
+            None => format!(
+                "run `git -C {} symbolic-ref HEAD {}`",
+                crate::shellword::repo(dir),
+                super::BRANCH
+            ),
+        };
+        lines.push(format!(
+            "HEAD names {other}, not {} (a plain-git `git branch -m` or `git symbolic-ref`?): \
+             plain git (git log, git archive HEAD, git clone) reads other content than sqlgit's \
+             newest snapshot; {fix}",
+            super::BRANCH
+        ));
+    }
+    lines.extend(main_missing);
     let packed = git_dir.join("packed-refs");
     if std::fs::read(&packed).is_ok_and(|t| packed_lines(&t).1) {
         lines.push(format!(
@@ -217,11 +246,29 @@ pub fn fail_if_any(dir: &Path, git_dir: &Path) -> Result<()> {
     }
 }
 
+/// What `HEAD` of the sqlgit repository at `git_dir` names when it reads but is not
+/// [`HEAD_TEXT`] (a branch renamed with `git branch -m`, `git symbolic-ref`, a detached `HEAD`):
+/// plain git's `git log`, `git archive HEAD` and `git clone` then read another commit than
+/// sqlgit's `main`.
+fn other_head(git_dir: &Path) -> Option<String> {
+    let text = std::fs::read(git_dir.join("HEAD")).ok()?;
+    if text == HEAD_TEXT.as_bytes() || !ref_text_valid(&text) || !is_sqlgit(git_dir) {
+        return None;
+    }
+    let line = String::from_utf8_lossy(&text).trim_end().to_string();
+    Some(match line.strip_prefix("ref: ") {
+        Some(target) => target.to_string(),
+        None => format!("commit {line} (a detached HEAD)"),
+    })
+}
+
 /// Whether `dir` is a sqlgit repository (its config says so), whose files this module repairs.
 fn is_sqlgit(dir: &Path) -> bool {
-    git2::Config::open(&dir.join("config"))
-        .and_then(|c| c.get_i64(super::FORMAT_KEY))
-        .is_ok()
+    // Refs in another format than files (reftable) are none of this module's files.
+    super::ref_format(dir).is_none()
+        && git2::Config::open(&dir.join("config"))
+            .and_then(|c| c.get_i64(super::FORMAT_KEY))
+            .is_ok()
 }
 
 /// Whether the sqlgit repository at `dir` has a damaged `HEAD` (libgit2 may refuse to open it).
@@ -266,6 +313,16 @@ pub fn repair(dir: &Path) -> Result<(Vec<String>, bool)> {
         warnings.push(format!(
             "HEAD could not be read by git ({}): written again as `{}`",
             kept_in(&aside),
+            HEAD_TEXT.trim_end()
+        ));
+    }
+    if let Some(other) = other_head(dir) {
+        write_whole(&head, HEAD_TEXT.as_bytes())?;
+        warnings.push(format!(
+            "HEAD named {other}, not {} (a plain-git `git branch -m` or `git symbolic-ref`?), \
+             so plain git (git log, git archive HEAD, git clone) read another snapshot than \
+             sqlgit's newest: it is `{}` again",
+            super::BRANCH,
             HEAD_TEXT.trim_end()
         ));
     }
@@ -315,19 +372,7 @@ pub fn repair(dir: &Path) -> Result<(Vec<String>, bool)> {
 /// Point `main`, when `packed-refs` lost it ([`repair`]), at the newest snapshot here (the
 /// objects are intact: nothing is lost); returns the warning.
 pub fn repoint_lost_main(store: &super::Store) -> Result<Option<String>> {
-    match store.repo.find_reference(super::BRANCH) {
-        Err(e) if e.code() == git2::ErrorCode::NotFound => {}
-        _ => return Ok(None),
-    }
-    let Some(main) = super::headrepair::newest_snapshot(store, git2::Oid::ZERO_SHA1)? else {
-        return Ok(None);
-    };
-    store
-        .repo
-        .reference(super::BRANCH, main, true, "sqlgit: packed-refs was damaged")?;
-    Ok(Some(format!(
-        "refs/heads/main was lost with packed-refs: it names the newest snapshot here again, {main}"
-    )))
+    super::lostmain::recover(store, "lost with the damaged packed-refs")
 }
 
 #[cfg(test)]

@@ -159,3 +159,162 @@ fn a_replace_ref_fails_verify_with_the_command_that_removes_it() {
     git(&env, &repo, &["replace", "-d", &tree]);
     sg(&env, T0 + 120, &["verify", "--repo", &r]).success();
 }
+
+/// Snapshots of a small database without any remote, `--keep 10`; (db, repo).
+fn local_snapshots(env: &TestEnv, runs: u64) -> (PathBuf, PathBuf) {
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a');",
+    );
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(env, T0, &["snapshot", &d, "--repo", &r, "--keep", "10"]).success();
+    for i in 1..runs {
+        sql(env, &db, &format!("INSERT INTO t(v) VALUES ('run{i}');"));
+        sg(env, T0 + 60 * i, &["snapshot", "--repo", &r]).success();
+    }
+    (db, repo)
+}
+
+#[test]
+fn a_main_lost_without_a_history_remote_names_the_newest_snapshot_again() {
+    for variant in ["branch -D", "rm packed-refs"] {
+        let env = TestEnv::new();
+        let (db, repo) = local_snapshots(&env, 3);
+        let r = s(&repo);
+        let old = head(&env, &repo);
+        git(&env, &repo, &["gc", "-q"]);
+        match variant {
+            "branch -D" => drop(git(&env, &repo, &["branch", "-q", "-D", "main"])),
+            _ => std::fs::remove_file(repo.join("packed-refs")).unwrap(),
+        }
+        // Before the run: status and verify say main is missing, with the command.
+        for cmd in ["status", "verify"] {
+            let err = sg(&env, T0 + 900, &[cmd, "--repo", &r])
+                .code_is(1)
+                .stderr_str();
+            assert!(
+                err.contains("refs/heads/main is missing")
+                    && err.contains(&format!("sqlgit snapshot --repo {r}")),
+                "{variant}, {cmd}: {err}"
+            );
+        }
+        for i in 4..9u64 {
+            sql(&env, &db, &format!("INSERT INTO t(v) VALUES ('run{i}');"));
+            let err = sg(&env, T0 + 1000 + 60 * i, &["snapshot", "--repo", &r])
+                .success()
+                .stderr_str();
+            assert_eq!(
+                err.contains("warning: refs/heads/main was missing"),
+                i == 4,
+                "{variant}, run {i}: {err}"
+            );
+            if i == 4 {
+                assert!(
+                    err.contains(&format!("the newest snapshot here again, {old}")),
+                    "{err}"
+                );
+            }
+        }
+        // One history: the lost main's snapshot is an ancestor, every snapshot kept.
+        assert_eq!(git(&env, &repo, &["rev-parse", "main~5"]), old, "{variant}");
+        assert_eq!(commit_count(&env, &repo), 8, "{variant}");
+        sg(&env, T0 + 2000, &["verify", "--repo", &r]).success();
+    }
+}
+
+#[test]
+fn a_renamed_main_fails_verify_and_the_next_run_points_head_and_main_back() {
+    let env = TestEnv::new();
+    let (db, repo, remote) = one_snapshot(&env);
+    let r = s(&repo);
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r]).success();
+    let before = head(&env, &repo);
+    git(&env, &repo, &["branch", "-m", "main", "master"]);
+    for cmd in ["status", "verify"] {
+        let err = sg(&env, T0 + 90, &[cmd, "--repo", &r])
+            .code_is(1)
+            .stderr_str();
+        assert!(
+            err.contains("HEAD names refs/heads/master, not refs/heads/main")
+                && err.contains("refs/heads/main is missing")
+                && err.contains(&format!("sqlgit snapshot --repo {r}")),
+            "{cmd}: {err}"
+        );
+    }
+    sql(&env, &db, "INSERT INTO t VALUES (3, 'c');");
+    let err = sg(&env, T0 + 120, &["snapshot", "--repo", &r])
+        .success()
+        .stderr_str();
+    assert!(
+        err.contains("warning: HEAD named refs/heads/master")
+            && err.contains("warning: refs/heads/main was missing")
+            && !err.contains("continuing the history remote"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("HEAD")).unwrap(),
+        "ref: refs/heads/main\n"
+    );
+    assert_eq!(git(&env, &repo, &["rev-parse", "main~1"]), before);
+    assert_eq!(git(&env, &repo, &["rev-parse", "HEAD"]), head(&env, &repo));
+    assert_eq!(
+        git(&env, &remote, &["rev-parse", "main"]),
+        head(&env, &repo)
+    );
+    sg(&env, T0 + 180, &["verify", "--repo", &r]).success();
+}
+
+#[test]
+fn a_head_naming_another_branch_fails_verify_with_symbolic_ref_and_is_written_again() {
+    let env = TestEnv::new();
+    let (db, repo, _remote) = one_snapshot(&env);
+    let r = s(&repo);
+    git(&env, &repo, &["symbolic-ref", "HEAD", "refs/heads/trunk"]);
+    let err = sg(&env, T0 + 60, &["verify", "--repo", &r])
+        .code_is(1)
+        .stderr_str();
+    assert!(
+        err.contains("HEAD names refs/heads/trunk")
+            && err.contains(&format!("git -C {r} symbolic-ref HEAD refs/heads/main"))
+            && !err.contains("refs/heads/main is missing"),
+        "{err}"
+    );
+    sg(&env, T0 + 60, &["status", "--repo", &r]).code_is(1);
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    let err = sg(&env, T0 + 120, &["snapshot", "--repo", &r])
+        .success()
+        .stderr_str();
+    assert!(
+        err.contains("warning: HEAD named refs/heads/trunk"),
+        "{err}"
+    );
+    assert_eq!(git(&env, &repo, &["rev-parse", "HEAD"]), head(&env, &repo));
+    sg(&env, T0 + 180, &["verify", "--repo", &r]).success();
+}
+
+#[test]
+fn refs_migrated_to_reftable_name_the_migration_back() {
+    let env = TestEnv::new();
+    let (db, repo, _remote) = one_snapshot(&env);
+    let r = s(&repo);
+    let migrate = ["refs", "migrate", "--ref-format=reftable"];
+    if git_run(&env, &repo, &migrate).code() != Some(0) {
+        eprintln!("skipped: this git cannot migrate refs to reftable (needs git 2.46)");
+        return;
+    }
+    sql(&env, &db, "INSERT INTO t VALUES (2, 'b');");
+    for cmd in ["snapshot", "status", "verify"] {
+        let err = sg(&env, T0 + 60, &[cmd, "--repo", &r])
+            .code_is(1)
+            .stderr_str();
+        assert!(
+            err.contains(&format!("git -C {r} refs migrate --ref-format=files"))
+                && !err.contains("not a git repository"),
+            "{cmd}: {err}"
+        );
+    }
+    git(&env, &repo, &["refs", "migrate", "--ref-format=files"]);
+    sg(&env, T0 + 120, &["snapshot", "--repo", &r]).success();
+}
