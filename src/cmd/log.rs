@@ -1,6 +1,7 @@
 //! `sqlgit log`: the snapshots, newest first; with `--all` also those pruning removed locally,
 //! from the history remote (through the history cache, see `timeline`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -83,11 +84,12 @@ pub fn run(args: LogArgs) -> Result<Exit> {
     let mut entries = Vec::new();
     let mut listed = std::collections::HashSet::new();
     let mut next = Some(timeline.repo().find_commit(head)?);
+    let mut kept = Kept::default();
     while let Some(commit) = next {
         if entries.len() >= limit {
             break;
         }
-        let mut entry = entry(&commit);
+        let mut entry = entry(&commit, &timeline.store.path, &mut kept);
         if args.all {
             let here = local.contains(&commit.id());
             entry.local = Some(here);
@@ -150,25 +152,50 @@ fn warn_lost(
     );
 }
 
-fn entry(commit: &git2::Commit) -> Entry {
+fn entry(commit: &git2::Commit, dir: &std::path::Path, kept: &mut Kept) -> Entry {
     let message = commit.message().unwrap_or_default();
     let trailer = |key: &str| crate::snapshot::trailer(message, key).map(str::to_string);
     let num = |key: &str| trailer(key).and_then(|v| v.parse().ok());
     let unix = commit.time().seconds();
-    let databases: Vec<Database> = message
+    let mut databases: Vec<Database> = message
         .lines()
         .filter_map(|l| l.strip_prefix("Sqlgit-Database:"))
         .map(|name| {
             let name = name.trim();
-            let recorded = crate::snapshot::recorded(message, name);
-            Database {
-                database: name.to_string(),
-                tables: recorded.as_ref().map(|s| s.tables),
-                rows: recorded.as_ref().map(|s| s.rows),
-                bytes: recorded.as_ref().map(|s| s.bytes),
-            }
+            database(name, crate::snapshot::recorded(message, name))
         })
         .collect();
+    let mut summary = commit
+        .summary()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
+    let (mut tables, mut rows, mut bytes) = (
+        num("Sqlgit-Tables:"),
+        num("Sqlgit-Rows:"),
+        num("Sqlgit-Bytes:"),
+    );
+    // A one-off run's snapshot also holds the other databases' folders as they were: the
+    // snapshot's databases and totals are all of them, with what earlier commits recorded.
+    let others = kept.others(commit, dir, &databases);
+    if !databases.is_empty() && !others.is_empty() {
+        let names: Vec<&str> = others.iter().map(|d| d.database.as_str()).collect();
+        let as_before = format!("{} as of an earlier snapshot", names.join(", "));
+        databases.extend(others);
+        databases.sort_by(|x, y| x.database.cmp(&y.database));
+        let sum = |f: fn(&Database) -> Option<u64>| databases.iter().map(f).sum::<Option<u64>>();
+        (tables, rows, bytes) = (sum(|d| d.tables), sum(|d| d.rows), sum(|d| d.bytes));
+        let all: Vec<&str> = databases.iter().map(|d| d.database.as_str()).collect();
+        summary = match (tables, rows, bytes) {
+            (Some(t), Some(r), Some(b)) => format!(
+                "{}: {t} tables, {r} rows, {} of SQL ({as_before})",
+                all.join(", "),
+                crate::output::human_bytes(b)
+            ),
+            _ => format!("{summary}; {as_before}"),
+        };
+    }
     Entry {
         id: commit.id().to_string(),
         time: humantime::format_rfc3339_seconds(
@@ -176,24 +203,91 @@ fn entry(commit: &git2::Commit) -> Entry {
         )
         .to_string(),
         unix,
-        summary: commit
-            .summary()
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .to_string(),
+        summary,
         // A snapshot of several databases has no one database to name.
         database: match &databases[..] {
             [one] => Some(one.database.clone()),
             _ => None,
         },
-        tables: num("Sqlgit-Tables:"),
-        rows: num("Sqlgit-Rows:"),
-        bytes: num("Sqlgit-Bytes:"),
+        tables,
+        rows,
+        bytes,
         databases,
         local: None,
         remote: None,
     }
+}
+
+fn database(name: &str, recorded: Option<crate::dump::Summary>) -> Database {
+    Database {
+        database: name.to_string(),
+        tables: recorded.as_ref().map(|s| s.tables),
+        rows: recorded.as_ref().map(|s| s.rows),
+        bytes: recorded.as_ref().map(|s| s.bytes),
+    }
+}
+
+/// What earlier commits recorded of database folders a run kept without writing them (a
+/// one-off run on another database), by folder name and tree id.
+#[derive(Default)]
+struct Kept(HashMap<(String, Option<git2::Oid>), Option<crate::dump::Summary>>);
+
+impl Kept {
+    /// The folders of `commit`'s tree that its message does not record (`recorded`), each with
+    /// the figures of the nearest earlier commit that wrote that very folder (None when pruning
+    /// cut the history before it).
+    fn others(
+        &mut self,
+        commit: &git2::Commit,
+        dir: &std::path::Path,
+        recorded: &[Database],
+    ) -> Vec<Database> {
+        let Ok(tree) = commit.tree() else {
+            return Vec::new();
+        };
+        let folders = crate::restore::folders(commit).unwrap_or_default();
+        let unrecorded = folders
+            .into_iter()
+            .filter(|f| !recorded.iter().any(|d| &d.database == f));
+        unrecorded
+            .map(|folder| {
+                let id = tree.get_name(&folder).map(|e| e.id());
+                let key = (folder.clone(), id);
+                let found = match self.0.get(&key).copied() {
+                    Some(found) => found,
+                    None => {
+                        let found = id.and_then(|id| written_by(commit, dir, &folder, id));
+                        self.0.insert(key, found);
+                        found
+                    }
+                };
+                database(&folder, found)
+            })
+            .collect()
+    }
+}
+
+/// What the nearest commit before `commit` that holds folder `folder` as tree `id` and records
+/// it recorded of it (the run that wrote it).
+fn written_by(
+    commit: &git2::Commit,
+    dir: &std::path::Path,
+    folder: &str,
+    id: git2::Oid,
+) -> Option<crate::dump::Summary> {
+    let mut next = crate::store::walk::parent(commit, dir).ok()?;
+    while let Some(c) = next {
+        let same = c.tree().ok()?.get_name(folder).map(|e| e.id()) == Some(id);
+        if !same {
+            return None;
+        }
+        let message = c.message().unwrap_or_default();
+        if let Some(found) = crate::snapshot::recorded(message, folder) {
+            return Some(found);
+        }
+        next = crate::store::walk::parent(&c, dir).ok()?;
+    }
+    None
 }
 
 fn finish(args: &LogArgs, entries: &[Entry]) -> Result<Exit> {

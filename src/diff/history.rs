@@ -31,7 +31,6 @@ use super::rows::{self, RowRef, Rows};
 use super::shadows;
 use super::shape::{self, Shape};
 use crate::dump::path::{folder_key, rowid_chunk_name, table_dir};
-use crate::restore::db_tree;
 use crate::timeline::Timeline;
 use crate::when::{self, BeforeOldest};
 
@@ -148,7 +147,7 @@ pub fn history(req: &Request) -> Result<Found> {
     }
     let chain = timeline.chain(until, since)?;
     let repo = timeline.repo();
-    let db_name = db_folder(repo, until, req.db)?;
+    let db_name = db_folder(repo, &chain.commits, req.db)?;
     let dir = match SYSTEM
         .iter()
         .find(|(t, _)| t.eq_ignore_ascii_case(req.table))
@@ -192,14 +191,26 @@ pub fn history(req: &Request) -> Result<Found> {
     } else {
         chain.commits.len() - 1
     };
-    for i in 0..pairs {
+    // A snapshot without the database's folder (it was out of the configured list) did not
+    // back it up: nothing was deleted there; each snapshot that holds it is compared with the
+    // next older one that does, across the gap.
+    let present: Vec<bool> = chain
+        .commits
+        .iter()
+        .map(|&c| holds(repo, c, &db_name))
+        .collect::<Result<_>>()?;
+    if let Some(gap) = gap_warning(&chain.commits, &present, &db_name) {
+        warnings.push(gap);
+    }
+    for i in (0..pairs).filter(|&i| present[i]) {
         let newer = tables[i];
-        let older = tables.get(i + 1).copied().flatten();
+        let next = (i + 1..chain.commits.len()).find(|&j| present[j]);
+        let older = next.and_then(|j| tables[j]);
         if newer == older {
             continue;
         }
         let commit = repo.find_commit(chain.commits[i])?;
-        let older_id = chain.commits.get(i + 1).copied();
+        let older_id = next.map(|j| chain.commits[j]);
         let event = reader.compare((older, older_id), (newer, commit.id()))?;
         if let Some((kind, old, new)) = event {
             events.push(Event {
@@ -218,15 +229,46 @@ pub fn history(req: &Request) -> Result<Found> {
     })
 }
 
-/// The database folder's name, chosen in the newest snapshot (as `cat` chooses it).
-fn db_folder(repo: &Repository, commit: Oid, db: Option<&str>) -> Result<String> {
-    let commit = repo.find_commit(commit)?;
-    let tree = db_tree(repo, &commit, db)?;
-    let root = commit.tree()?;
-    let entry = root.iter().find(|e| e.id() == tree.id());
-    Ok(entry
-        .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
-        .unwrap_or_default())
+/// The database folder's name, chosen in the newest snapshot (as `cat` chooses it); with `db`,
+/// also a database the newest snapshot no longer holds (left out of the configured list), from
+/// the newest snapshot searched that holds it.
+fn db_folder(repo: &Repository, commits: &[Oid], db: Option<&str>) -> Result<String> {
+    let pick =
+        |id: Oid| -> Result<String> { crate::restore::db_folder(&repo.find_commit(id)?, db) };
+    let newest = pick(commits[0]);
+    match (newest, db) {
+        (Err(e), Some(_)) => commits[1..].iter().find_map(|&c| pick(c).ok()).ok_or(e),
+        (newest, _) => newest,
+    }
+}
+
+/// Whether snapshot `commit` holds the database folder `db`.
+fn holds(repo: &Repository, commit: Oid, db: &str) -> Result<bool> {
+    let root = repo.find_commit(commit)?.tree()?;
+    Ok(root
+        .get_name(db)
+        .is_some_and(|e| e.kind() == Some(ObjectType::Tree)))
+}
+
+/// The warning for snapshots (newest first, `present`: which hold database `db`) that leave the
+/// database out between two that hold it: compared across, not read as a deletion.
+fn gap_warning(commits: &[Oid], present: &[bool], db: &str) -> Option<String> {
+    let first = present.iter().position(|&p| p)?;
+    let last = present.iter().rposition(|&p| p)?;
+    let gaps: Vec<String> = (first..last)
+        .filter(|&i| !present[i])
+        .map(|i| crate::store::short_id(commits[i]))
+        .collect();
+    let (n, s, it) = match gaps.len() {
+        0 => return None,
+        1 => (1, "", "it"),
+        n => (n, "s", "them"),
+    };
+    Some(format!(
+        "database {db:?} is absent from {n} snapshot{s} ({}), which did not back it up (it was \
+         out of the configured list): its rows are compared across {it}, not read as deleted",
+        gaps.join(", ")
+    ))
 }
 
 /// The system tables `diff` shows, and their files in the database folder.

@@ -88,8 +88,10 @@ pub fn diff(req: &Request, out: &mut dyn Write) -> Result<(bool, Vec<String>)> {
     let to = timeline.resolve(req.to)?;
     let repo = timeline.repo();
     let (from, to) = (repo.find_commit(from)?, repo.find_commit(to)?);
-    let from_db = db_tree(repo, &from, req.db)?;
-    let to_db = db_tree(repo, &to, req.db)?;
+    // One database at both points, by its folder's name: never each snapshot's only one.
+    let folder = crate::restore::same_db_folder(&[&to, &from], req.db)?;
+    let from_db = db_tree(repo, &from, Some(&folder))?;
+    let to_db = db_tree(repo, &to, Some(&folder))?;
     let from = plan::Side {
         point: Point::Snapshot(from),
         db: from_db,
@@ -112,17 +114,20 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
     let head = store.head()?;
     // Without --db, a repository of several databases compares the one named like the file,
     // and only that one: a snapshot without it is an error, not another database's data.
+    // A configured database (also through a symlink) is compared with its own folder only.
+    let own = crate::restore::live_folder(&from, &settings.dbs, live.path, req.db)
+        .context("diff --live")?;
     let named = live.path.file_name().map(|n| n.to_string_lossy());
     let several = settings.dbs.len() > 1 || head.as_ref().is_some_and(|h| folders(h) > 1);
-    let db = match (req.db, &named) {
+    let db = match (own.as_deref(), &named) {
         (Some(db), _) => Some(db),
         (None, Some(name)) if several || db_tree(repo, &from, Some(name)).is_ok() => {
             Some(name.as_ref())
         }
         (None, _) => None,
     };
-    let from_db = db_tree(repo, &from, db).with_context(|| match (req.db, several) {
-        (None, true) => "diff --live: the repository holds several databases, so the file \
+    let from_db = db_tree(repo, &from, db).with_context(|| match (own.is_some(), several) {
+        (false, true) => "diff --live: the repository holds several databases, so the file \
                          is compared with the one of its name (choose another with --db)"
             .to_string(),
         _ => "diff --live".to_string(),

@@ -140,12 +140,16 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
     // Interrupted (Ctrl-C, a time limit), the restored copies go too.
     let (dir, _remove) = crate::output::private_tempdir("query")
         .context("create a temporary directory (TMPDIR) for the restored snapshot")?;
+    // One database at every point, by its folder's name: never each snapshot's only one.
+    let all: Vec<&git2::Commit> = commits.iter().collect();
+    let folder = crate::restore::same_db_folder(&all, req.db)?;
+    let db = Some(folder.as_str());
     let mut answers: Vec<Option<Answer>> = vec![None; commits.len()];
     for (i, commit) in commits.iter().enumerate() {
         if answers[i].is_some() {
             continue; // the same snapshot as an earlier point
         }
-        let tree = db_tree(repo, commit, req.db)?;
+        let tree = db_tree(repo, commit, db)?;
         let path = dir.path().join(format!("{}.db", commit.id()));
         OpenOptions::new()
             .write(true)
@@ -153,7 +157,7 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("create {}", path.display()))?;
-        build_recorded(repo, commit, &tree, req.db, &path, None).map_err(|e| {
+        build_recorded(repo, commit, &tree, db, &path, None).map_err(|e| {
             // The TMPDIR hint only for what the disk refused, not for damage in the snapshot.
             let hint = match writing_failed(&e) {
                 true => " (TMPDIR: set it to a disk with room for the database)",

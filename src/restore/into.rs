@@ -43,16 +43,14 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
     }
     // The snapshot is fixed now, by its commit id: the command printed for a failure must
     // restore this one when it is run later, after more snapshots were taken.
-    let id;
+    let (id, folder);
     let source = match *source {
         Source::Snapshot { repo, when, db } => {
-            id = crate::timeline::Timeline::open(repo)?
-                .resolve(when)?
-                .to_string();
+            (id, folder) = super::pick::pin(repo, when, db, target)?;
             Source::Snapshot {
                 repo,
                 when: Some(&id),
-                db,
+                db: folder.as_deref().or(db),
             }
         }
         Source::File(file) => Source::File(file),

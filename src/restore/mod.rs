@@ -13,6 +13,7 @@ mod guard;
 mod into;
 mod older;
 mod owner;
+mod pick;
 mod vtab;
 
 use std::io::Write;
@@ -27,58 +28,8 @@ use exec::feed_file;
 pub use exec::{Built, build_database, build_pinned, execute};
 pub use guard::Pinned;
 pub use into::restore_into;
+pub use pick::{db_folder, db_tree, folders, live_folder, same_db_folder};
 pub use vtab::{check_around_modules, check_virtual_tables, finding_table};
-
-/// The folder of the database in a snapshot: the only one, or the one named `db`.
-pub fn db_tree<'r>(
-    repo: &'r Repository,
-    commit: &Commit<'r>,
-    db: Option<&str>,
-) -> Result<Tree<'r>> {
-    let name = db_folder(commit, db)?;
-    let id = commit
-        .tree()?
-        .get_name(&name)
-        .expect("listed by db_folder")
-        .id();
-    Ok(repo.find_tree(id)?)
-}
-
-/// The name of the database folder [`db_tree`] picks in `commit`.
-pub fn db_folder(commit: &Commit, db: Option<&str>) -> Result<String> {
-    let root = commit.tree()?;
-    let folders: Vec<String> = root
-        .iter()
-        .filter(|e| e.kind() == Some(ObjectType::Tree))
-        .filter_map(|e| e.name().ok().map(str::to_string))
-        .collect();
-    let name = match (db, folders.as_slice()) {
-        (Some(db), _) => {
-            // A folder name as the tree has it, or a database file name (escaped like one).
-            let dir = if folders.iter().any(|f| f == db) {
-                db.to_string()
-            } else {
-                crate::dump::path::table_dir(db)
-            };
-            if !folders.contains(&dir) {
-                bail!(
-                    "no database {db:?} in snapshot {} (it has: {})",
-                    short(commit),
-                    folders.join(", ")
-                );
-            }
-            dir
-        }
-        (None, [only]) => only.clone(),
-        (None, []) => bail!("snapshot {} holds no database", short(commit)),
-        (None, _) => bail!(
-            "snapshot {} holds several databases ({}); choose one with --db",
-            short(commit),
-            folders.join(", ")
-        ),
-    };
-    Ok(name)
-}
 
 pub fn short(commit: &Commit) -> String {
     crate::store::short_id(commit.id())
@@ -199,6 +150,17 @@ pub fn restore_to(source: &Source, target: &Path, force: bool) -> Result<(String
     // under a running application): they are removed before the rename.
     into::refuse_if_open(target, true)?;
     remove_with_sidecars(&tmp)?;
+    // Over a configured database (--force): its own folder only, as --into reads it.
+    let (folder, over);
+    let source = match *source {
+        Source::Snapshot { repo, when, db } if target.exists() => {
+            folder = pick::pin(repo, when, db, target)?.1;
+            let db = folder.as_deref().or(db);
+            over = Source::Snapshot { repo, when, db };
+            &over
+        }
+        _ => source,
+    };
     let (what, built) = build_from(source, &tmp, None, &format!("to {}", target.display()))?;
     let placed = (|| {
         let mut kept = None;

@@ -19,6 +19,7 @@ mod live;
 mod oracle;
 mod repo;
 mod rowkeys;
+mod several;
 mod shown;
 mod virtual_tables;
 

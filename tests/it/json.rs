@@ -65,6 +65,51 @@ fn log_json_names_every_database_of_a_snapshot() {
     assert_eq!(log[0]["databases"][0]["tables"], json!(1));
 }
 
+/// A one-off run (`snapshot c.db` on a repository configured for a.db and b.db) keeps the
+/// other folders in its snapshot: `log` named c.db alone, with c.db's figures as the totals.
+/// The snapshot's databases are all three, with what the run that wrote each recorded.
+#[test]
+fn log_of_a_one_off_run_counts_the_databases_its_snapshot_keeps() {
+    let env = TestEnv::new();
+    env.db_from_script("a.db", b"CREATE TABLE t(x); INSERT INTO t VALUES(1),(2);");
+    env.db_from_script("b.db", b"CREATE TABLE u(x); INSERT INTO u VALUES(1);");
+    env.db_from_script("c.db", b"CREATE TABLE v(x); INSERT INTO v VALUES(3);");
+    let (a, b) = (env.path("a.db"), env.path("b.db"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    env.sqlgit(&["init", "--repo", "R", "--db", a, "--db", b, "-q"])
+        .success();
+    env.sqlgit(&["snapshot", "--repo", "R", "-q"]).success();
+    env.sqlgit(&["snapshot", "c.db", "--repo", "R", "-q"])
+        .success();
+    let log = parsed(&env.sqlgit(&["log", "--repo", "R", "--json"]).success());
+    let (one_off, before) = (&log[0], &log[1]);
+    assert_eq!(one_off["database"], Value::Null, "{one_off}");
+    let dbs = one_off["databases"].as_array().expect("databases");
+    let mut names: Vec<&str> = dbs
+        .iter()
+        .map(|d| d["database"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.db", "b.db", "c.db"], "{one_off}");
+    assert_eq!(
+        (&one_off["tables"], &one_off["rows"]),
+        (&json!(3), &json!(4)),
+        "{one_off}"
+    );
+    let bytes = |d: &Value| d["bytes"].as_u64().unwrap();
+    let sum: u64 = dbs.iter().map(bytes).sum();
+    assert_eq!(sum, bytes(one_off));
+    let c = dbs.iter().find(|d| d["database"] == "c.db").unwrap();
+    assert_eq!(bytes(one_off), bytes(before) + bytes(c), "{log}");
+    let text = env.sqlgit(&["log", "--repo", "R", "-n", "1"]).success();
+    let line = text.stdout_str();
+    assert!(
+        line.contains("a.db, b.db, c.db: 3 tables, 4 rows")
+            && line.contains("a.db, b.db as of an earlier snapshot"),
+        "{line}"
+    );
+}
+
 /// A history remote set after the last push: the text said "never pushed", the JSON left it
 /// out. And `--json -q` printed nothing at all for `status` and `snapshot`.
 #[test]
