@@ -34,6 +34,7 @@ use git2::Oid;
 
 use super::{Client, TOKEN_ENV, TOKEN_USER_ENV, redact};
 use credentials::{CRED_PASSWORD_ENV, CRED_USER_ENV, HELPER, http_credentials, remote_url};
+pub(super) use diagnose::untrusted_certificate;
 use diagnose::{last_meaningful, porcelain_status, refusal};
 use run::Finished;
 use ssh::is_ssh;

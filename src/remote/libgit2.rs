@@ -360,13 +360,10 @@ fn explain(e: &git2::Error, url: &str) -> String {
              (libgit2: {msg})"
         );
     }
-    if !ssh && msg.to_ascii_lowercase().contains("certificate") {
-        return format!(
-            "{msg} (the server's TLS certificate is not trusted: for a private CA give its \
-             certificate with GIT_SSL_CAINFO=FILE in the job's environment, git config --global \
-             http.sslCAInfo FILE, or SSL_CERT_FILE; also check that it has not expired and names \
-             the URL's host)"
-        );
+    // A certificate naming another host fails libgit2's handshake as "SSL error: received
+    // early EOF", nothing about the certificate: every TLS failure gets git's hint.
+    if !ssh && (msg.to_ascii_lowercase().contains("certificate") || msg.contains("SSL error")) {
+        return format!("{msg} ({})", super::cli::untrusted_certificate(true));
     }
     if ssh && msg.contains("exchange encryption keys") {
         return key_exchange_failed(msg, url);

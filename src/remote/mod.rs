@@ -31,7 +31,7 @@ pub(crate) use recover::ONCE_CONFIRMED;
 pub use recover::{Adopted, Rerooted, adopt, reroot};
 use rescue::refuse_older_latest;
 pub use token::token_scope;
-pub(crate) use url::{Userinfo, local_dir, percent_decode_bytes, scrub, url_user};
+pub(crate) use url::{Userinfo, local_dir, scrub, url_user};
 pub use url::{
     check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
     same_remote, validate_url, without_password,

@@ -17,6 +17,7 @@ pub fn validate_url(url: &str) -> Result<()> {
     }
     refuse_scp_password(url)?;
     refuse_hidden_password(url)?;
+    refuse_unusable_userinfo(url)?;
     if url.is_empty() || !url.contains("://") {
         return Ok(());
     }
@@ -35,117 +36,6 @@ pub fn validate_url(url: &str) -> Result<()> {
             redact(url)
         ),
     }
-}
-
-/// Refuse an scp-like address with a password (`user:password@host:path`): ssh never takes
-/// it, and it must be neither saved nor shown.
-pub fn refuse_scp_password(url: &str) -> Result<()> {
-    if !url.contains("://")
-        && let Some(info) = Userinfo::of(url)
-        && info.password.is_some()
-    {
-        bail!(
-            "bad remote URL {}:…@…: a password in an scp-like address \
-             (user:password@host:path) is not something ssh takes, and sqlgit never stores one; \
-             give user@host:path and a key (--ssh-key FILE, or ssh-agent)",
-            info.user
-        );
-    }
-    Ok(())
-}
-
-/// Refuse a URL whose userinfo cannot be told from its host and path: a password with an
-/// unencoded `/`, `?` or `#` (`https://alice:pa/ss@host/x`), which git would take for the host
-/// `alice` (or drop), so that the password would be shown, saved or silently not sent.
-pub fn refuse_hidden_password(url: &str) -> Result<()> {
-    if Userinfo::of(url).is_some_and(|u| u.ambiguous) {
-        bail!(
-            "bad remote URL {}: the text before its '@' looks like a password with an unencoded \
-             '/', '?' or '#' in it: percent-encode those in the user name and password ('/' as \
-             %2F, '?' as %3F, '#' as %23, '@' as %40); an '@' in the path, as %40",
-            redact(url)
-        );
-    }
-    Ok(())
-}
-
-/// A URL split around its userinfo: `SCHEME://USER[:PASSWORD]@REST`, or an scp-like
-/// `USER:PASSWORD@HOST:PATH` (one with a password only). None for URLs without userinfo.
-/// The one place sqlgit finds credentials in a URL: what it redacts, drops and sends agree.
-pub(crate) struct Userinfo<'a> {
-    /// `SCHEME://`, or empty for an scp-like address.
-    prefix: &'a str,
-    pub user: &'a str,
-    pub password: Option<&'a str>,
-    /// Host, port and path.
-    rest: &'a str,
-    /// The userinfo's end is a guess: a password with an unencoded `/`, `?` or `#` (see
-    /// [`userinfo_end`]); such a URL is refused ([`refuse_hidden_password`]).
-    ambiguous: bool,
-}
-
-impl<'a> Userinfo<'a> {
-    pub fn of(url: &'a str) -> Option<Userinfo<'a>> {
-        let (prefix_end, at, ambiguous) = match url.find("://") {
-            Some(scheme_end) => {
-                let (at, ambiguous) = userinfo_end(&url[scheme_end + 3..])?;
-                (scheme_end + 3, scheme_end + 3 + at, ambiguous)
-            }
-            None => (0, scp_userinfo_end(url)?, false),
-        };
-        let info = &url[prefix_end..at];
-        let (user, password) = match info.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (info, None),
-        };
-        Some(Userinfo {
-            prefix: &url[..prefix_end],
-            user,
-            password,
-            rest: &url[at + 1..],
-            ambiguous,
-        })
-    }
-
-    /// The URL again, with its user (when `keep_user` and there is one) and no password.
-    pub fn without_password(&self, keep_user: bool) -> String {
-        match self.user {
-            user if keep_user && !user.is_empty() => format!("{}{user}@{}", self.prefix, self.rest),
-            _ => format!("{}{}", self.prefix, self.rest),
-        }
-    }
-}
-
-/// Where the userinfo of a scheme URL ends (its `@`, in `rest`: the URL after `://`), and
-/// whether that is a guess. The authority ends at the first `/`, `?` or `#` (RFC 3986), the
-/// userinfo at its last `@`. A password with one of those unencoded (`alice:pa/ss@host`) puts
-/// its `@` past that end: when a `:` (not an IPv6 host's) comes before a later `@`, all up to
-/// the URL's last `@` is taken as userinfo, so no part of such a password is ever shown.
-fn userinfo_end(rest: &str) -> Option<(usize, bool)> {
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    if let Some(at) = rest[..authority_end].rfind('@') {
-        return Some((at, false));
-    }
-    let authority = &rest[..authority_end];
-    let after_brackets = match authority.strip_prefix('[') {
-        Some(ipv6) => ipv6.split_once(']').map_or("", |(_, after)| after),
-        None => authority,
-    };
-    let at = rest.rfind('@')?;
-    after_brackets.contains(':').then_some((at, true))
-}
-
-/// The `@` ending an scp-like address's userinfo when it holds a password
-/// (`user:password@host:path`, the password perhaps with `@`, `/` or `:` in it): the last `@`
-/// before the `:` that starts the path. None for `user@host:path`, local paths and URLs.
-fn scp_userinfo_end(url: &str) -> Option<usize> {
-    let first_colon = url.find(':')?;
-    if url.find('/').is_some_and(|slash| slash < first_colon) {
-        return None;
-    }
-    let path_colon = url.rfind(':')?;
-    let at = url[..path_colon].rfind('@')?;
-    url[..at].contains(':').then_some(at)
 }
 
 /// `https://user:secret@host/x` → `https://***@host/x`; other URLs unchanged.
@@ -267,7 +157,9 @@ impl RemoteParts {
             _ => scheme,
         };
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        // A URL's user is sent decoded too (`alice%40x` is `alice@x`).
         let (user, host) = match authority.rsplit_once('@') {
+            Some((user, host)) if decoded => (Some(percent_decode(user)), host),
             Some((user, host)) => (Some(user.to_string()), host),
             None => (None, authority),
         };
@@ -526,8 +418,12 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
         out = out.replace(secret, "***");
     }
     if let Some(info) = Userinfo::of(url) {
+        // As written and as sent (`%XX` decoded), either of which a message may quote.
         if let Some(password) = info.password.filter(|p| !p.is_empty()) {
             out = out.replace(password, "***");
+        }
+        if let Some(password) = info.decoded_password().filter(|p| !p.is_empty()) {
+            out = out.replace(&password, "***");
         }
         // A token given as the user (git quotes the URL without its path: "could not read
         // Password for 'https://TOKEN@host'").
@@ -538,10 +434,15 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
     out
 }
 
+/// The URL's user as git sends it (`%XX` decoded).
 pub(crate) fn url_user(url: &str) -> Option<String> {
-    Userinfo::of(url).map(|u| u.user.to_string())
+    Userinfo::of(url).map(|u| u.decoded_user())
 }
 
 mod alias;
 #[cfg(test)]
 mod tests;
+mod userinfo;
+
+pub(crate) use userinfo::{Userinfo, percent_decode};
+pub use userinfo::{refuse_hidden_password, refuse_scp_password, refuse_unusable_userinfo};

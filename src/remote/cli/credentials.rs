@@ -33,23 +33,17 @@ pub(super) fn remote_url(url: &str, scope: Option<&str>) -> String {
 /// (`scheme://host[:port]`, user, password). None: git's own credential helpers answer.
 pub(super) fn http_credentials(url: &str, scope: Option<&str>) -> Option<(String, String, String)> {
     let base = crate::remote::token::http_base(url)?;
-    let decode = |s: &str| percent_decode(s);
     if let Some(info) = crate::remote::Userinfo::of(url) {
-        if let Some(password) = info.password.filter(|p| !p.is_empty()) {
-            return Some((base, decode(info.user), decode(password)));
+        if let Some(password) = info.decoded_password().filter(|p| !p.is_empty()) {
+            return Some((base, info.decoded_user(), password));
         }
         // A token given as the user (`https://TOKEN@host/…`) is a password: it goes through
         // the helper, never on git's command line. Sent as both (forges take either).
-        let user = decode(info.user);
+        let user = info.decoded_user();
         if looks_like_token(&user) {
             return Some((base, user.clone(), user));
         }
     }
     let (user, token) = crate::remote::token::token_for(url, scope)?;
     Some((base, user, token))
-}
-
-/// `%XX` escapes of a URL's userinfo decoded (`+` stays `+`).
-pub(super) fn percent_decode(s: &str) -> String {
-    String::from_utf8_lossy(&crate::remote::percent_decode_bytes(s)).into_owned()
 }

@@ -36,13 +36,10 @@ impl GitCli {
             || lower.contains("ssl certificate problem")
             || lower.contains("self-signed certificate")
             || lower.contains("self signed certificate")
+            // curl's words for a certificate naming another host.
+            || lower.contains("match target host name")
         {
-            return with(
-                "the server's TLS certificate is not trusted: for a private CA give git its \
-                 certificate (GIT_SSL_CAINFO=FILE in the job's environment, or git config \
-                 --global http.sslCAInfo FILE); also check that the certificate has not expired \
-                 and names the URL's host",
-            );
+            return with(&untrusted_certificate(false));
         }
         if lower.contains("authentication failed")
             || lower.contains("http 401")
@@ -108,6 +105,26 @@ impl GitCli {
 
 /// The origin (`scheme://host[:port]`) git asked credentials for, when it is not the remote's
 /// own: the remote redirected there.
+/// What to do about a server certificate that was not accepted, for both transports (libgit2
+/// also reads `SSL_CERT_FILE`, `with_ssl_cert_file`).
+pub(in crate::remote) fn untrusted_certificate(with_ssl_cert_file: bool) -> String {
+    let settings = match with_ssl_cert_file {
+        true => {
+            "GIT_SSL_CAINFO=FILE in the job's environment, git config --global \
+                 http.sslCAInfo FILE, or SSL_CERT_FILE"
+        }
+        false => {
+            "GIT_SSL_CAINFO=FILE in the job's environment, or git config --global \
+                  http.sslCAInfo FILE"
+        }
+    };
+    format!(
+        "the server's TLS certificate was not accepted: for a private CA give git its \
+         certificate ({settings}); also check that the certificate has not expired and names the \
+         URL's host"
+    )
+}
+
 fn asked_elsewhere(url: &str, stderr: &str) -> Option<String> {
     let asked = stderr
         .lines()

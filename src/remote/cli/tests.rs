@@ -1,10 +1,11 @@
 use std::path::PathBuf;
 
-use super::credentials::{git_url, http_credentials, percent_decode, remote_url};
+use super::credentials::{git_url, http_credentials, remote_url};
 use super::diagnose::{
     fsck_refusal, is_progress, last_meaningful, porcelain_status, refusal, unpack_failure,
 };
 use super::ssh::{expand_home, is_ssh, ssh_destination};
+use crate::remote::url::percent_decode;
 
 #[test]
 fn porcelain_lines() {

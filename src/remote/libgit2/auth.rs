@@ -151,15 +151,13 @@ fn has_password(remote: &str) -> bool {
 /// them: a token given as the URL's user (as user and password: forges take either), else the
 /// token when `remote` is on its host, else what the user's git credential helpers answer.
 fn password_for(remote: &str, from: &AuthFrom) -> Option<(String, String, &'static str)> {
-    let decode =
-        |s: &str| String::from_utf8_lossy(&crate::remote::percent_decode_bytes(s)).into_owned();
     if let Some(info) = Userinfo::of(remote)
         && remote
             .get(..4)
             .is_some_and(|s| s.eq_ignore_ascii_case("http"))
-        && crate::remote::url::looks_like_token(&decode(info.user))
+        && crate::remote::url::looks_like_token(&info.decoded_user())
     {
-        let token = decode(info.user);
+        let token = info.decoded_user();
         return Some((token.clone(), token, URL_TOKEN));
     }
     if let Some((user, token)) =
@@ -180,9 +178,7 @@ pub(super) fn same_server(remote: &str, asked: &str, user: Option<&str>) -> bool
     let Some(host) = parsed.host_str() else {
         return false;
     };
-    let remote_user = Userinfo::of(remote).map(|u| {
-        String::from_utf8_lossy(&crate::remote::percent_decode_bytes(u.user)).into_owned()
-    });
+    let remote_user = Userinfo::of(remote).map(|u| u.decoded_user());
     let user = user.filter(|u| !u.is_empty());
     if remote_user.as_deref().filter(|u| !u.is_empty()) != user {
         return false;

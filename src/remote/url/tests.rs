@@ -164,3 +164,36 @@ fn one_repository_is_named_alike_however_its_url_is_spelled() {
         );
     }
 }
+
+#[test]
+fn userinfo_no_push_could_use_is_refused_and_an_encoded_user_is_sent_decoded() {
+    for (url, said) in [
+        (
+            "http://alice@example.com:Secr3t@h/x.git",
+            "alice%40example.com",
+        ),
+        ("https://alice@example.com@h/x.git", "%40"),
+        ("git://alice:Secr3t@h/x.git", "git:// URL takes no user"),
+        ("GIT://alice@h/x.git", "git:// URL takes no user"),
+        (
+            "file://u:Secr3t@localhost/srv/h.git",
+            "file:// URL takes no user",
+        ),
+    ] {
+        let e = validate_url(url).unwrap_err().to_string();
+        assert!(e.contains(said) && !e.contains("Secr3t"), "{url}: {e}");
+    }
+    for fine in [
+        "http://alice%40example.com:pw@h/x.git",
+        "ssh://alice@h/x.git",
+        "git://h/x.git",
+        "file:///srv/h.git",
+    ] {
+        validate_url(fine).unwrap();
+    }
+    let url = "http://alice%40example.com:p%2Fw@h/x.git";
+    assert_eq!(url_user(url).as_deref(), Some("alice@example.com"));
+    let info = Userinfo::of(url).unwrap();
+    assert_eq!(info.decoded_password().as_deref(), Some("p/w"));
+    assert_eq!(scrub("sent p/w to h", url), "sent *** to h");
+}

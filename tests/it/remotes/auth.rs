@@ -327,6 +327,38 @@ fn a_helpers_password_for_another_port_is_never_sent() {
     }
 }
 
+/// A user name with a percent-encoded `@` (`alice%40example.com`, as the README says to write
+/// it) is sent decoded, `alice@example.com`, by both transports: with the token from
+/// `SQLGIT_HTTPS_TOKEN` (what the note after a run with the password in the URL says to set) as
+/// with a password in the URL.
+#[test]
+fn a_percent_encoded_user_is_sent_decoded_with_the_token_or_the_urls_password() {
+    use crate::servers::web::CredLogger;
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let forge = CredLogger::start();
+        let port = forge.port();
+        let plain = format!("http://alice%40example.com@127.0.0.1:{port}/history.git");
+        let with_pw = format!("http://alice%40example.com:URL%2FPW@127.0.0.1:{port}/history.git");
+        let token = [("SQLGIT_HTTPS_TOKEN", "TOKEN-PW")];
+        for (url, vars, sent) in [
+            (&plain, &token[..], "alice@example.com:TOKEN-PW"),
+            (&with_pw, &[][..], "alice@example.com:URL/PW"),
+        ] {
+            let args = ["--history-remote", url, "--transport", transport];
+            let args = [&args[..], &["--push-timeout", "10s"]].concat();
+            let (run, _) = snapshot_with(&fx, &args, vars);
+            let shown = format!("http://***@127.0.0.1:{port}/history.git");
+            assert_push_failures(&run, &[("history", &shown)]);
+            let seen: Vec<String> = forge.authorizations().into_iter().flatten().collect();
+            assert!(
+                seen.iter().any(|a| a == sent) && !seen.iter().any(|a| a.contains("%40")),
+                "{transport}: expected {sent} sent: {seen:?}"
+            );
+        }
+    }
+}
+
 /// A token given as the URL's user (`http://TOKEN@host/…`) is a password: it reaches git
 /// through the credential helper, never on its command line.
 #[test]

@@ -571,6 +571,27 @@ fn libgit2_over_https_trusts_the_ca_git_is_configured_with() {
     fx.assert_history(&history, 2);
 }
 
+/// A trusted certificate that names another host (127.0.0.1, reached as `localhost`) is named
+/// as a certificate problem by both transports, with what to check — libgit2 itself says only
+/// "SSL error: received early EOF".
+#[test]
+fn a_certificate_naming_another_host_is_named_by_both_transports() {
+    let fx = Fx::new();
+    let web = Lighttpd::start_tls_in(fx.env.path("web"), HTTP_USER, HTTP_PASS);
+    web.create_bare("history");
+    let url = web.https_url("history").replace("127.0.0.1", "localhost");
+    let cert = web.certificate().display().to_string();
+    for transport in ["git", "libgit2"] {
+        let args = ["--transport", transport, "--history-remote", url.as_str()];
+        let (run, _) = snapshot_with(&fx, &args, &[("GIT_SSL_CAINFO", cert.as_str())]);
+        let causes = assert_push_failures(&run, &[("history", &url)]);
+        assert!(
+            causes[0].contains("certificate") && causes[0].contains("names the URL's host"),
+            "{transport}: {causes:?}"
+        );
+    }
+}
+
 /// A remote that redirects to another host, with the token set: the token is rightly not sent
 /// there, and the error says so and names the host, instead of telling to set the token.
 #[test]

@@ -404,23 +404,37 @@ fn a_latest_remote_holding_another_database_is_refused() {
     snapshot_b(&[]).success();
 }
 
-/// A URL no push could use (a space, an unknown scheme) is refused by `snapshot` and `push` as
-/// `init` refuses it: exit 2, one line naming the flag, nothing saved (a new repository not even
-/// created), instead of being saved for every later run to fail on.
+/// A URL no push could use (a space, an unknown scheme, an unencoded `@` in an http user name,
+/// which git ends at the first `@`; a user or password in a `git://` or `file://` URL, which
+/// take none) is refused by `snapshot` and `push` as `init` refuses it: exit 2, one line naming
+/// the flag and what to write instead, no password shown, nothing saved (a new repository not
+/// even created), instead of being saved for every later run to fail on.
 #[test]
 fn a_url_init_refuses_is_not_saved_by_snapshot_or_push() {
     let fx = Fx::new();
     let bad_urls = [
-        "ssh://127.0.0.1:1/my backups/h.git",
-        "foo://127.0.0.1/h.git",
+        ("ssh://127.0.0.1:1/my backups/h.git", "%20"),
+        ("foo://127.0.0.1/h.git", "unsupported scheme"),
+        (
+            "http://alice@example.com:Secr3tPw@127.0.0.1:1/h.git",
+            "alice%40example.com",
+        ),
+        ("https://alice@example.com@127.0.0.1:1/h.git", "%40"),
+        ("git://alice:Secr3tPw@127.0.0.1:1/h.git", "no user name"),
+        ("git://alice@127.0.0.1:1/h.git", "no user name"),
+        ("file://alice:Secr3tPw@localhost/tmp/h.git", "no user name"),
     ];
-    for url in bad_urls {
+    for (url, hint) in bad_urls {
         for flag in ["--history-remote", "--latest-remote"] {
             let run = fx.snapshot(&[flag, url]).code_is(2);
             let err = run.stderr_str();
             assert!(
-                err.contains(flag) && err.contains("bad remote URL") && err.lines().count() == 1,
-                "{err}"
+                err.contains(flag)
+                    && err.contains("bad remote URL")
+                    && err.contains(hint)
+                    && !err.contains("Secr3tPw")
+                    && err.lines().count() == 1,
+                "{url}: {err}"
             );
             assert!(
                 !fx.repo.exists(),
@@ -429,7 +443,7 @@ fn a_url_init_refuses_is_not_saved_by_snapshot_or_push() {
         }
     }
     fx.snapshot(&[]).success();
-    for url in bad_urls {
+    for (url, _) in bad_urls {
         fx.snapshot(&["--history-remote", url]).code_is(2);
         fx.push(&["--latest-remote", url]).code_is(2);
         for key in ["sqlgit.historyRemote", "sqlgit.latestRemote"] {
