@@ -57,6 +57,8 @@ impl Recorder<'_> {
     /// Record the run (state file), write the metrics file, run the hook. Problems here are
     /// warnings, never a failure of the run.
     pub(super) fn finish(&self, settings: &Settings, report: &mut Report, started: Instant) {
+        // A run the stop interrupted (a killed git push returning) leaves the record to it.
+        crate::stop::wait_if_stopped_elsewhere();
         let (repo, store) = (self.repo, self.store);
         let ok = report.ok();
         let failure = report.failure_line();
@@ -314,6 +316,8 @@ pub fn record_push(
     pushes: &[PushResult],
     started: Instant,
 ) -> Vec<String> {
+    // A push the stop interrupted (its git killed) leaves the record to the stop.
+    crate::stop::wait_if_stopped_elsewhere();
     let failure = error
         .map(error_line)
         .or_else(|| super::push_failure_line(pushes));
