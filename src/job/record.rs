@@ -35,9 +35,13 @@ pub(super) fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
         }
     }
     if disk_full {
+        let full = match crate::room::inode_shortage() {
+            Some((short, fix)) => format!("{short} ({fix})"),
+            None => "the disk is full".to_string(),
+        };
         folded.push(format!(
-            "the disk is full: this run could not be fully recorded in the state file or the \
-             metrics file ({})",
+            "{full}: this run could not be fully recorded in the state file or the metrics \
+             file ({})",
             crate::error::DISK_FULL
         ));
     }
@@ -287,6 +291,7 @@ impl Told<'_> {
             let text = state::metrics(st, &repo_label, repository);
             let label = state::metrics_label(&repo_label);
             let path = Path::new(metrics);
+            crate::room::writes_file(path);
             if let Err(e) = crate::metricsfile::write(path, &text, &label, keep) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
