@@ -333,7 +333,7 @@ fn no_free_inodes_are_named_by_the_failure() {
     let args = ["snapshot", "app.db", "--repo", repo, "--on-failure", &hook];
     sqlgit(&env, &args, &[]).success();
     use_up_inodes(&fs.dir);
-    env.sqlite3(&env.path("app.db"), "INSERT INTO t VALUES (2)");
+    env.sqlite3(env.path("app.db"), "INSERT INTO t VALUES (2)");
     let mut p = Problems::default();
     let run = sqlgit(&env, &["snapshot", "--repo", repo], &[]);
     let err = run.stderr_str();
