@@ -128,17 +128,12 @@ pub fn error_line(err: &anyhow::Error) -> String {
         || (missing_object && crate::cause::descriptors_short());
     let descriptor_hint = crate::cause::descriptor_hint();
     let git_lock = git_lock_hint(&line);
-    let full_disk = err.downcast_ref::<FullDiskHint>().map_or(
-        "the disk is full: free space, then run it again; a cron job picks up where it stopped",
-        |h| h.0.as_str(),
-    );
+    // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
+    let disk_full = (line.contains(DISK_FULL) || line.contains("database or disk is full"))
+        && !line.starts_with(crate::say::STDOUT_LOST);
+    let full_disk = full_disk_hint(err, disk_full);
     let hints = [
-        // SQLite's SQLITE_FULL says it its own way (a restore's build, a snapshot's page map).
-        (
-            (line.contains(DISK_FULL) || line.contains("database or disk is full"))
-                && !line.starts_with(crate::say::STDOUT_LOST),
-            full_disk,
-        ),
+        (disk_full, full_disk.as_str()),
         (descriptors, descriptor_hint.as_str()),
         (
             missing_object && !descriptors,
@@ -159,6 +154,26 @@ pub fn error_line(err: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+/// What to do about a full disk: the command's own hint ([`FullDiskHint`]) or the snapshot's;
+/// when the inodes of a filesystem the command writes in ran out, not the bytes, it says so
+/// (freeing bytes would not help), keeping the hint's "then run it again…".
+fn full_disk_hint(err: &anyhow::Error, disk_full: bool) -> String {
+    let hint = err.downcast_ref::<FullDiskHint>().map_or(
+        "the disk is full: free space, then run it again; a cron job picks up where it stopped",
+        |h| h.0.as_str(),
+    );
+    match disk_full.then(crate::room::inode_shortage).flatten() {
+        Some((short, fix)) => format!("{short}: {fix}{}", then_again(hint)),
+        None => hint.to_string(),
+    }
+}
+
+/// The end of a full-disk hint from ", then run it again" (empty without one).
+fn then_again(hint: &str) -> &str {
+    hint.find(", then run it again")
+        .map_or("", |at| &hint[at..])
 }
 
 /// What to do about a git lock file libgit2 found taken (`failed to lock file 'X.lock' for

@@ -131,7 +131,7 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
             "the state file cannot be read ({why}): what the last runs did is unknown"
         ));
     }
-    problems.extend(free_room(&store.path).and_then(|room| room.problem(&store.path)));
+    problems.extend(crate::room::free_room(&store.path).and_then(|room| room.problem(&store.path)));
     if !writable(&store.path, store.repo.path()) {
         problems.push(format!(
             "{} is not writable here: runs can neither snapshot nor record that they failed",
@@ -165,11 +165,6 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
 
 /// How far in the future a time may be before it is not trusted: a clock set back by NTP.
 const FUTURE_SLACK_SECS: i64 = 300;
-
-/// Less free space than this on the repository's filesystem: a run can write neither its pack
-/// nor the state file that records its failure, so status would go on showing the last run
-/// that could.
-const MIN_FREE_BYTES: u64 = 1 << 20;
 
 /// Why the backup is not known to be current, if it is not. A run that found the database
 /// unchanged proves the backup as current as one that committed: an idle database is healthy
@@ -212,55 +207,6 @@ fn freshness_problem(
     })
 }
 
-/// Fewer free inodes than this on the repository's filesystem: a run creates a handful of files
-/// (its lock, pack, index, refs and state file), so it can write neither its snapshot nor the
-/// record of its failure, however many bytes are free.
-const MIN_FREE_INODES: u64 = 64;
-
-/// What is free for this user on a filesystem.
-#[derive(Clone, Copy, Debug)]
-struct Room {
-    bytes: u64,
-    /// None: the filesystem has no fixed number of inodes (btrfs and others report 0 in all).
-    inodes: Option<u64>,
-}
-
-impl Room {
-    /// Why runs on this filesystem cannot work, if they cannot.
-    fn problem(&self, dir: &std::path::Path) -> Option<String> {
-        let (mut short, mut fix) = (Vec::new(), Vec::new());
-        if self.bytes < MIN_FREE_BYTES {
-            short.push(format!("{} free", crate::output::human_bytes(self.bytes)));
-            fix.push("free some space");
-        }
-        if let Some(n) = self.inodes.filter(|&n| n < MIN_FREE_INODES) {
-            short.push(format!("{n} free inodes (files that can still be created)"));
-            fix.push("delete files there");
-        }
-        (!short.is_empty()).then(|| {
-            format!(
-                "the filesystem of {} has {}: runs can neither snapshot nor record that they \
-                 failed ({})",
-                dir.display(),
-                short.join(" and "),
-                fix.join(", ")
-            )
-        })
-    }
-}
-
-/// Bytes and inodes free for this user on the filesystem of `dir` (None: unknown).
-fn free_room(dir: &std::path::Path) -> Option<Room> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: statvfs(3) on a NUL-terminated path into a zeroed struct it fills.
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| Room {
-        bytes: st.f_bavail as u64 * st.f_frsize as u64,
-        inodes: (st.f_files != 0).then_some(st.f_favail as u64),
-    })
-}
-
 /// Whether this user may write the repository (and its objects, in `git_dir`: `DIR/.git` for a
 /// non-bare clone): a run must.
 fn writable(dir: &std::path::Path, git_dir: &std::path::Path) -> bool {
@@ -282,23 +228,4 @@ pub fn rfc3339(unix: i64) -> String {
         std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64),
     )
     .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_few_free_inodes_is_a_problem_like_too_few_free_bytes() {
-        let dir = std::path::Path::new("/r");
-        let room = |bytes, inodes| Room { bytes, inodes }.problem(dir);
-        assert_eq!(room(20 << 20, Some(10_000)), None);
-        assert_eq!(room(20 << 20, None), None, "no fixed inode count (btrfs)");
-        let p = room(20 << 20, Some(0)).expect("no free inode");
-        assert!(p.contains("0 free inodes") && p.contains("/r"), "{p}");
-        let p = room(1000, None).expect("no free byte");
-        assert!(p.contains("free") && !p.contains("inodes"), "{p}");
-        let p = room(1000, Some(3)).expect("neither");
-        assert!(p.contains(" and 3 free inodes"), "{p}");
-    }
 }

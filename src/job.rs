@@ -157,12 +157,8 @@ pub fn run(req: &Request) -> Report {
     if let Err(e) = crate::panics::caught(|| steps(&mut store, req, &old, &settings, &mut report)) {
         report.error = Some(e);
     }
-    if crate::stop::stopping() {
-        // The stop records the run and exits.
-        loop {
-            std::thread::park();
-        }
-    }
+    // Stopped: the stop records the run and exits.
+    crate::stop::wait_if_stopped_elsewhere();
     let settings = match refused_metrics_file(&old, &settings) {
         Some(_) => Settings {
             metrics_file: old.metrics_file.clone(),

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod query;
 pub mod remote;
 pub mod restore;
+pub mod room;
 pub mod settings;
 pub mod shellword;
 pub mod snapshot;

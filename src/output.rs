@@ -330,6 +330,7 @@ impl Output {
                 io::stdout(),
             )));
         };
+        crate::room::writes_file(target);
         let compression = Compression::of(target);
         let wrap = |file: File| {
             compression

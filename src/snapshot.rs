@@ -107,7 +107,7 @@ pub fn take(
         reading => reading,
     };
     let moment = when::now();
-    let format = dump::Format::for_snapshots();
+    let format = dump::Format::for_snapshots()?;
     let parent = store.head()?;
     let mut tree = parent.as_ref().map(|c| c.tree_id());
     // A root tree that cannot be read would fail every run: one that reads everything writes

@@ -107,8 +107,9 @@ pub fn spawn_hook(cmd: &mut std::process::Command) -> std::io::Result<Option<Hoo
     Ok(Some(Hook { child }))
 }
 
-/// A thread whose hook the stop killed waits here for the stop's exit (returning, it could end
-/// the process with exit 0 first).
+/// A thread the stop interrupted waits here for the stop's exit: returning, it could end the
+/// process with exit 0 first (its hook was killed), or record the run over the stop's record
+/// (its git push was killed: a cause-less "git push failed", a second error line).
 pub fn wait_if_stopped_elsewhere() {
     let stopper = *STOPPER.lock().unwrap_or_else(|e| e.into_inner());
     if stopping() && stopper != Some(std::thread::current().id()) {

@@ -203,6 +203,7 @@ fn scratch_full(e: anyhow::Error, scratch: &Path) -> anyhow::Error {
     let text = format!("{e:#}");
     if text.contains(crate::error::DISK_FULL) || text.contains("database or disk is full") {
         let dir = scratch.parent().unwrap_or(scratch);
+        crate::room::writes_in(dir);
         return e.context(format!(
             "the scratch directory in {} is full (set TMPDIR to a disk with room for two \
              restored copies)",

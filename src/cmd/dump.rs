@@ -41,6 +41,7 @@ pub fn run(args: DumpArgs) -> Result<Exit> {
 }
 
 fn dump(args: DumpArgs) -> Result<Exit> {
+    let format = dump::Format::for_snapshots()?;
     let db = args.db.display().to_string();
     if let Some(target) = &args.output {
         crate::output::refuse_target(target, &[&args.db])?;
@@ -60,7 +61,7 @@ fn dump(args: DumpArgs) -> Result<Exit> {
         inner: &mut out,
         progress: &meter,
     };
-    let result = dump::dump_noting(&conn, &mut counted, &filters, dump::Format::for_snapshots());
+    let result = dump::dump_noting(&conn, &mut counted, &filters, format);
     meter.finish();
     match result {
         Ok((_, converted)) => {

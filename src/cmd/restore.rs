@@ -45,6 +45,9 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs) -> Result<Exit> {
+    for target in [&args.into, &args.to].into_iter().flatten() {
+        crate::room::writes_file(target);
+    }
     let source = match (&args.from_file, &args.repo) {
         (Some(file), _) => Source::File(file),
         (None, Some(repo)) => Source::Snapshot {

@@ -55,6 +55,13 @@ pub struct SnapshotArgs {
 
 pub fn run(args: SnapshotArgs) -> Result<Exit> {
     check_db_paths(&args.dbs)?;
+    // A crontab line's bad environment is refused like its bad flags: recorded, hooked.
+    if let Err(e) = crate::dump::Format::for_snapshots() {
+        for w in job::record_usage_error(&args.repo, &crate::error::error_line(&e)) {
+            tell!("sqlgit: warning: {w}");
+        }
+        return Err(e);
+    }
     let request = Request {
         repo: args.repo.clone(),
         busy_timeout: args.busy_timeout,

@@ -90,11 +90,18 @@ impl Format {
 
     /// The format new snapshots (and `sqlgit dump`s) are written in: [`Format::CURRENT`], or
     /// format 1 when `SQLGIT_SNAPSHOT_FORMAT=1` (for tests of old repositories, and for a
-    /// repository that an older sqlgit must still diff).
-    pub fn for_snapshots() -> Format {
-        match std::env::var("SQLGIT_SNAPSHOT_FORMAT").as_deref() {
-            Ok("1") => Format::V1,
-            _ => Format::CURRENT,
+    /// repository that an older sqlgit must still diff). Any other value than 1 or 2 (or
+    /// empty) is a usage error: a typo must not quietly write the other format.
+    pub fn for_snapshots() -> Result<Format> {
+        match std::env::var_os("SQLGIT_SNAPSHOT_FORMAT") {
+            None => Ok(Format::CURRENT),
+            Some(v) if v.is_empty() || v == "2" => Ok(Format::V2),
+            Some(v) if v == "1" => Ok(Format::V1),
+            Some(v) => Err(crate::error::usage(format!(
+                "SQLGIT_SNAPSHOT_FORMAT={:?}: not a snapshot format (give 1, or 2, the default; \
+                 or unset it)",
+                v.to_string_lossy()
+            ))),
         }
     }
 

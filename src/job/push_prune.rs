@@ -21,6 +21,8 @@ pub fn push_all(
     history_failed: Option<&str>,
 ) -> Result<Vec<PushResult>> {
     let results = remote::push_all(store, settings, when::unix_now(), history_failed);
+    // Stopped meanwhile: a push whose git the stop killed failed for no reason of the remote's.
+    crate::stop::wait_if_stopped_elsewhere();
     let record = |st: &mut state::State| {
         for p in &results {
             st.remotes

@@ -35,9 +35,13 @@ pub(super) fn fold_warnings(warnings: Vec<String>) -> Vec<String> {
         }
     }
     if disk_full {
+        let full = match crate::room::inode_shortage() {
+            Some((short, fix)) => format!("{short} ({fix})"),
+            None => "the disk is full".to_string(),
+        };
         folded.push(format!(
-            "the disk is full: this run could not be fully recorded in the state file or the \
-             metrics file ({})",
+            "{full}: this run could not be fully recorded in the state file or the metrics \
+             file ({})",
             crate::error::DISK_FULL
         ));
     }
@@ -57,6 +61,8 @@ impl Recorder<'_> {
     /// Record the run (state file), write the metrics file, run the hook. Problems here are
     /// warnings, never a failure of the run.
     pub(super) fn finish(&self, settings: &Settings, report: &mut Report, started: Instant) {
+        // A run the stop interrupted (a killed git push returning) leaves the record to it.
+        crate::stop::wait_if_stopped_elsewhere();
         let (repo, store) = (self.repo, self.store);
         let ok = report.ok();
         let failure = report.failure_line();
@@ -285,6 +291,7 @@ impl Told<'_> {
             let text = state::metrics(st, &repo_label, repository);
             let label = state::metrics_label(&repo_label);
             let path = Path::new(metrics);
+            crate::room::writes_file(path);
             if let Err(e) = crate::metricsfile::write(path, &text, &label, keep) {
                 warnings.push(error_line(&e.context("metrics file")));
             }
@@ -314,6 +321,8 @@ pub fn record_push(
     pushes: &[PushResult],
     started: Instant,
 ) -> Vec<String> {
+    // A push the stop interrupted (its git killed) leaves the record to the stop.
+    crate::stop::wait_if_stopped_elsewhere();
     let failure = error
         .map(error_line)
         .or_else(|| super::push_failure_line(pushes));

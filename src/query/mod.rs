@@ -137,6 +137,7 @@ pub fn query(req: &Request) -> Result<Vec<Answer>> {
         .iter()
         .map(|id| repo.find_commit(*id))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::room::writes_in(&std::env::temp_dir());
     // Interrupted (Ctrl-C, a time limit), the restored copies go too.
     let (dir, _remove) = crate::output::private_tempdir("query")
         .context("create a temporary directory (TMPDIR) for the restored snapshot")?;

@@ -39,6 +39,7 @@ const SKELETON: [&str; 7] = [
 impl Store {
     /// Open the repository, creating it (bare, private) when `dir` is missing or empty.
     pub fn open_or_create(dir: &Path) -> Result<Store> {
+        crate::room::writes_in(dir);
         let shown = dir.display();
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_beside(dir),

@@ -131,6 +131,7 @@ impl Store {
     }
 
     fn open_checked(dir: &Path, need_marker: bool) -> Result<Store> {
+        crate::room::writes_in(dir);
         let shown = dir.display();
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

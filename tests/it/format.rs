@@ -215,3 +215,50 @@ fn format_2_git_diff_shows_one_line_per_changed_row() {
         "{diff}"
     );
 }
+
+/// An `SQLGIT_SNAPSHOT_FORMAT` other than 1 or 2 is a usage error (exit 2) naming the valid
+/// values, for `snapshot` (recorded: the failure hook fires) and `dump`: never a quiet format 2.
+#[test]
+fn a_bad_snapshot_format_variable_is_a_usage_error() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES(1);");
+    let repo = env.path("r");
+    let hooks = env.path("hooks.txt");
+    let r = repo.to_str().unwrap();
+    let d = db.to_str().unwrap();
+    let hook = crate::env::logging_hook(&hooks);
+    env.sqlgit(&["snapshot", d, "--repo", r, "-q", "--on-failure", &hook])
+        .success();
+    env.sqlite3(&db, "INSERT INTO t VALUES(2)")
+        .success()
+        .assert_quiet();
+    let head = env.git_in(&repo, &["rev-parse", "main"]);
+    for value in ["3", "abc", " 1", "0"] {
+        for args in [&["snapshot", "--repo", r, "-q"][..], &["dump", d][..]] {
+            let mut cmd = env.sqlgit_cmd(args);
+            cmd.env("SQLGIT_SNAPSHOT_FORMAT", value);
+            let run = env.run(cmd, b"");
+            let err = run.stderr_str();
+            assert_eq!(run.code(), Some(2), "{value:?} {args:?}: {err}");
+            assert!(
+                err.contains("SQLGIT_SNAPSHOT_FORMAT") && err.contains("give 1, or 2"),
+                "{value:?} {args:?}: {err}"
+            );
+            assert!(run.stdout().is_empty(), "{value:?} {args:?}");
+        }
+    }
+    assert_eq!(
+        env.git_in(&repo, &["rev-parse", "main"]),
+        head,
+        "no snapshot"
+    );
+    let fired = crate::env::hook_lines(&hooks);
+    assert_eq!(fired.len(), 4, "{fired:?}");
+    assert!(fired[0].contains("SQLGIT_SNAPSHOT_FORMAT"), "{fired:?}");
+    // 1, 2 and an empty value are valid.
+    for value in ["1", "2", ""] {
+        let mut cmd = env.sqlgit_cmd(&["dump", d]);
+        cmd.env("SQLGIT_SNAPSHOT_FORMAT", value);
+        env.run(cmd, b"").success();
+    }
+}

@@ -270,46 +270,106 @@ fn a_wal_database_on_a_full_filesystem_is_named_as_such() {
     );
 }
 
+/// A 20 MiB tmpfs of `inodes` inodes at `name` (None when it cannot be mounted: not root).
+fn few_inodes(env: &TestEnv, name: &str, inodes: u32) -> Option<SmallFs> {
+    let dir = env.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("size=20m,nr_inodes={inodes},mode=0700"))
+        .arg("tmpfs")
+        .arg(&dir)
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP: cannot mount a tmpfs: {mounted:?}");
+        return None;
+    }
+    Some(SmallFs { dir, kind: "tmpfs" })
+}
+
+/// Take every inode left on `dir`'s filesystem.
+fn use_up_inodes(dir: &Path) {
+    let mut n = 0;
+    while std::fs::File::create(dir.join(format!("f{n}"))).is_ok() {
+        n += 1;
+    }
+}
+
 /// Out of inodes with bytes to spare: every run fails to create its files and cannot record
 /// that, so `status` must be unhealthy on its own account, naming the inodes.
 #[test]
 fn no_free_inodes_make_status_unhealthy() {
     let env = TestEnv::new();
-    let dir = env.path("few-inodes");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mounted = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=20m,nr_inodes=200,mode=0700",
-            "tmpfs",
-        ])
-        .arg(&dir)
-        .output();
-    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP no_free_inodes_make_status_unhealthy: cannot mount a tmpfs: {mounted:?}");
-        return;
-    }
     // Declared after `env`, so it is unmounted before the directory is removed.
-    let _fs = SmallFs {
-        dir: dir.clone(),
-        kind: "tmpfs",
+    let Some(fs) = few_inodes(&env, "few-inodes", 200) else {
+        return;
     };
+    let dir = fs.dir.clone();
     env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);\n");
     let repo = "few-inodes/app.sqlgit";
     sqlgit(&env, &["snapshot", "app.db", "--repo", repo], &[]).success();
     let status = ["status", "--repo", repo, "--max-age", "15m"];
     sqlgit(&env, &status, &[]).success();
     // Something else takes every inode left.
-    let mut n = 0;
-    while std::fs::File::create(dir.join(format!("f{n}"))).is_ok() {
-        n += 1;
-    }
+    use_up_inodes(&dir);
     let run = sqlgit(&env, &status, &[]);
     assert_eq!(run.code(), Some(1), "{}", run.stdout_str());
     let out = format!("{}{}", run.stdout_str(), run.stderr_str());
     assert!(out.contains("0 free inodes"), "{out}");
+}
+
+/// Out of inodes with bytes to spare, a run (and `cat -o` and `dump -o`, run by hand) says the inodes ran out and to delete files, never "the disk is full: free space"
+/// (freeing bytes would not help), on stderr and to the failure hook.
+#[test]
+fn no_free_inodes_are_named_by_the_failure() {
+    let env = TestEnv::new();
+    let Some(fs) = few_inodes(&env, "few-inodes", 300) else {
+        return;
+    };
+    env.db_from_script("app.db", b"CREATE TABLE t(x); INSERT INTO t VALUES (1);\n");
+    let repo = "few-inodes/app.sqlgit";
+    let hooks = env.path("hooks.txt");
+    let hook = crate::env::logging_hook(&hooks);
+    let args = ["snapshot", "app.db", "--repo", repo, "--on-failure", &hook];
+    sqlgit(&env, &args, &[]).success();
+    use_up_inodes(&fs.dir);
+    env.sqlite3(env.path("app.db"), "INSERT INTO t VALUES (2)");
+    let mut p = Problems::default();
+    let run = sqlgit(&env, &["snapshot", "--repo", repo], &[]);
+    let err = run.stderr_str();
+    p.check(run.code() == Some(1), || format!("snapshot: {err}"));
+    p.check(
+        err.contains("0 free inodes") && err.contains("delete files there"),
+        || format!("snapshot does not name the inodes: {err}"),
+    );
+    p.check(!err.contains("disk is full"), || {
+        format!("snapshot says the disk is full: {err}")
+    });
+    let fired = crate::env::hook_lines(&hooks);
+    p.check(
+        fired.len() == 1
+            && fired[0].contains("0 free inodes")
+            && !fired[0].contains("disk is full"),
+        || format!("the failure hook: {fired:?}"),
+    );
+    let by_hand: [&[&str]; 2] = [
+        &["cat", "--repo", repo, "-o", "few-inodes/app.sql"],
+        &["dump", "app.db", "-o", "few-inodes/app.sql"],
+    ];
+    for args in by_hand {
+        let run = sqlgit(&env, args, &[]);
+        match refusal(
+            &run,
+            &["0 free inodes", "delete files there, then run it again"],
+        ) {
+            Ok(line) => p.check(
+                !line.contains("cron") && !line.contains("disk is full"),
+                || format!("{args:?}: {line}"),
+            ),
+            Err(e) => p.push(e),
+        }
+    }
+    p.finish();
 }
 
 /// `restore --to`, `restore --into`, `cat -o`, `dump -o` and `query` onto a full filesystem:
