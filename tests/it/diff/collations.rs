@@ -198,7 +198,7 @@ fn history_of_key(repo: &Repo, key: &[&str]) -> Vec<(String, Value, Value)> {
 #[test]
 fn history_pairs_rows_as_diff_does_across_collation_rebuilds() {
     for seed in 0..3u64 {
-        let mut rng = StdRng::seed_from_u64(0xc011_a7e + seed);
+        let mut rng = StdRng::seed_from_u64(0x0c01_1a7e + seed);
         let first = Coll::ALL[seed as usize];
         let mut repo = Repo::new(&format!(
             "{} INSERT INTO w VALUES(1, 'a', 1), (1, 'b', 2), (2, 'A', 3); CREATE TABLE tick(n);",
