@@ -157,3 +157,24 @@ pub fn read(repo: &Repository, chunk: &ChunkRef) -> Result<Vec<u8>> {
         .with_context(|| format!("read row chunk {}", chunk.path))?;
     Ok(blob.content().to_vec())
 }
+
+/// The chunk file that holds `stem` (a rowid chunk name without `.sql`) if any row does: at
+/// each level, the last entry whose name (the first chunk name it holds) is not after it.
+pub fn chunk_for(repo: &Repository, rows: Oid, stem: &str) -> Result<Option<Oid>> {
+    let mut tree = repo.find_tree(rows)?;
+    loop {
+        let mut pick: Option<(Vec<u8>, Oid, bool)> = None;
+        for e in tree.iter() {
+            let name = e.name_bytes();
+            let name = &name[..name.len().min(16)];
+            if name <= stem.as_bytes() && pick.as_ref().is_none_or(|p| name >= p.0.as_slice()) {
+                pick = Some((name.to_vec(), e.id(), e.kind() == Some(ObjectType::Tree)));
+            }
+        }
+        match pick {
+            None => return Ok(None),
+            Some((_, id, true)) => tree = repo.find_tree(id)?,
+            Some((_, id, false)) => return Ok(Some(id)),
+        }
+    }
+}

@@ -21,10 +21,11 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 
 use super::chunks::{self, ChunkRef, RowsAt};
-use super::keymatch::{self, KeyColumns, Probe};
+use super::followed::{Filter, Followed};
+use super::keymatch::{KeyColumns, Probe};
 use super::matching::changed_columns;
 use super::plan::{SEQUENCE, STAT1};
 use super::rows::{self, RowRef, Rows};
@@ -105,8 +106,10 @@ struct Reader<'a> {
     /// Which columns hold KEY's values, followed from the newest snapshot back.
     cols: KeyColumns<'a>,
     shapes: HashMap<(Oid, Option<Oid>), Rc<Shape>>,
-    /// (chunk blob id, CREATE blob id, probe) → the key's row in it (0 or 1 rows).
-    rows: HashMap<(Oid, Oid, Probe), Rc<Rows>>,
+    /// The row followed, as known in the version looked at last.
+    followed: Followed,
+    /// (chunk blob id, CREATE blob id, probe, filter) → the key's row in it (0 or 1 rows).
+    rows: HashMap<(Oid, Oid, Probe, Option<Filter>), Rc<Rows>>,
 }
 
 /// Find the row's history.
@@ -158,6 +161,7 @@ pub fn history(req: &Request) -> Result<Found> {
     let mut reader = Reader {
         repo,
         cols: KeyColumns::new(req.key),
+        followed: Followed::Typed(None),
         shapes: HashMap::new(),
         rows: HashMap::new(),
     };
@@ -334,6 +338,17 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
 
 type Change = (Kind, Option<Values>, Option<Values>);
 
+/// One side of a step: the table's files, shape and how KEY is found there.
+type Side<'s> = (Option<TableAt>, Option<&'s Shape>, Option<&'s Probe>);
+
+/// A side's shape and KEY's positions there, when KEY is found by column values.
+fn values_at<'s>((_, shape, probe): Side<'s>) -> Option<(&'s Shape, &'s [(usize, usize)])> {
+    match shape.zip(probe) {
+        Some((shape, Probe::Values(pairs))) => Some((shape, pairs.as_slice())),
+        _ => None,
+    }
+}
+
 impl Reader<'_> {
     fn shape(&mut self, table: TableAt) -> Result<Rc<Shape>> {
         let at = (table.create, table.fixup);
@@ -380,10 +395,28 @@ impl Reader<'_> {
             (None, None) => (Vec::new(), Vec::new()),
             (a, b) => chunks::changed(self.repo, a.map(RowsAt::Tree), b.map(RowsAt::Tree))?,
         };
-        let old = self.find(older, old_shape.as_deref(), old_probe.as_ref(), &old_chunks);
-        let old = old.with_context(|| old_at.clone())?;
-        let new = self.find(newer, new_shape.as_deref(), new_probe.as_ref(), &new_chunks);
+        // The newer side in the followed row's terms; the older side as `diff` pairs it.
+        let renamed = self.cols.renamed().to_vec();
+        let newer = (newer, new_shape.as_deref(), new_probe.as_ref());
+        let older = (older, old_shape.as_deref(), old_probe.as_ref());
+        let unseen = self.followed.present();
+        let new = self.side(newer, &new_chunks, &[], unseen);
         let new = new.with_context(|| at(newer_id))?;
+        let mut unseen = first(&new).is_none() && self.followed.present();
+        if first(&new).is_none()
+            && self
+                .followed
+                .narrows(values_at(newer), values_at(older), &renamed)
+        {
+            // KEY as typed names the row the newest version has, also one no step changed.
+            let rows = newer.0.and_then(|t| t.rows).map(RowsAt::Tree);
+            let all = chunks::all(self.repo, rows).with_context(|| at(newer_id))?;
+            self.side(newer, &all, &[], false)
+                .with_context(|| at(newer_id))?;
+            unseen = self.followed.present();
+        }
+        let old = self.side(older, &old_chunks, &renamed, unseen);
+        let old = old.with_context(|| old_at.clone())?;
         Ok(match (first(&old), first(&new)) {
             (None, None) => None,
             (None, Some(b)) => Some((Kind::Inserted, None, Some(whole(new_shape.as_deref(), b)))),
@@ -407,12 +440,36 @@ impl Reader<'_> {
         })
     }
 
+    /// The followed row in one side of a step (`renamed`: KEY's columns renamed since the newer
+    /// side), and what that tells of it. `unseen`: a row not found is there all the same,
+    /// unchanged (see [`Followed::missed`]).
+    fn side(
+        &mut self,
+        side: Side,
+        changed: &[ChunkRef],
+        renamed: &[bool],
+        unseen: bool,
+    ) -> Result<Option<Rc<Rows>>> {
+        let (table, shape, probe) = side;
+        let here = values_at(side);
+        let filter = here.map(|(s, p)| self.followed.filter(s, p, renamed));
+        let rows = self.find(table, shape, probe, filter.as_ref(), changed)?;
+        if self.cols.by_values() {
+            match (first(&rows), here) {
+                (Some(row), Some((shape, pairs))) => self.followed.found(shape, pairs, row),
+                (_, here) => self.followed.missed(filter.as_ref(), here, unseen),
+            }
+        }
+        Ok(rows)
+    }
+
     /// The key's row in one version of the table (an empty `Rows` when it has none).
     fn find(
         &mut self,
         table: Option<TableAt>,
         shape: Option<&Shape>,
         probe: Option<&Probe>,
+        filter: Option<&Filter>,
         changed: &[ChunkRef],
     ) -> Result<Option<Rc<Rows>>> {
         let (Some(table), Some(shape), Some(probe)) = (table, shape, probe) else {
@@ -427,27 +484,25 @@ impl Reader<'_> {
                 let stem = stem.trim_end_matches(".sql");
                 let chunk = match table.system {
                     Some(_) => rows_tree,
-                    None => match chunk_for(self.repo, rows_tree, stem)? {
+                    None => match chunks::chunk_for(self.repo, rows_tree, stem)? {
                         Some(chunk) => chunk,
                         None => return Ok(None),
                     },
                 };
                 let literal = rowid.to_string().into_bytes();
-                self.rows_of((chunk, table.create), shape, probe, |r| {
+                self.rows_of((chunk, table.create), shape, (probe, None), |r| {
                     r.value(pos) == literal.as_slice()
                 })
                 .map(Some)
             }
             Probe::Values(pairs) => {
+                let filter = filter.expect("a filter for rows found by values");
                 let key = self.cols.key();
                 let mut found: Option<Rc<Rows>> = None;
                 for chunk in changed {
-                    let rows = self.rows_of((chunk.oid, table.create), shape, probe, |r| {
-                        pairs.iter().all(|&(p, j)| {
-                            let untyped = shape.untyped.get(p).copied().unwrap_or(false);
-                            let coll = shape.collation_at(p);
-                            keymatch::matches(r.value(p), &key[j], untyped, coll)
-                        })
+                    let at = (chunk.oid, table.create);
+                    let rows = self.rows_of(at, shape, (probe, Some(filter)), |r| {
+                        filter.accepts(shape, pairs, key, r)
                     })?;
                     let before = found.as_ref().map_or(0, |f| f.len());
                     if before + rows.len() > 1 {
@@ -472,10 +527,10 @@ impl Reader<'_> {
         &mut self,
         (chunk, create): (Oid, Oid),
         shape: &Shape,
-        probe: &Probe,
+        (probe, filter): (&Probe, Option<&Filter>),
         keep: impl FnMut(RowRef) -> bool,
     ) -> Result<Rc<Rows>> {
-        let at = (chunk, create, probe.clone());
+        let at = (chunk, create, probe.clone(), filter.cloned());
         if let Some(r) = self.rows.get(&at) {
             return Ok(r.clone());
         }
@@ -485,27 +540,6 @@ impl Reader<'_> {
         let found = Rc::new(parsed.filtered(keep));
         self.rows.insert(at, found.clone());
         Ok(found)
-    }
-}
-
-/// The chunk file that holds `stem` (a rowid chunk name without `.sql`) if any row does: at
-/// each level, the last entry whose name (the first chunk name it holds) is not after it.
-fn chunk_for(repo: &Repository, rows: Oid, stem: &str) -> Result<Option<Oid>> {
-    let mut tree = repo.find_tree(rows)?;
-    loop {
-        let mut pick: Option<(Vec<u8>, Oid, bool)> = None;
-        for e in tree.iter() {
-            let name = e.name_bytes();
-            let name = &name[..name.len().min(16)];
-            if name <= stem.as_bytes() && pick.as_ref().is_none_or(|p| name >= p.0.as_slice()) {
-                pick = Some((name.to_vec(), e.id(), e.kind() == Some(ObjectType::Tree)));
-            }
-        }
-        match pick {
-            None => return Ok(None),
-            Some((_, id, true)) => tree = repo.find_tree(id)?,
-            Some((_, id, false)) => return Ok(Some(id)),
-        }
     }
 }
 

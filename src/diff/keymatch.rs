@@ -61,6 +61,8 @@ pub struct KeyColumns<'a> {
     by_rowid: Option<bool>,
     /// For each KEY value, its column's name and value position in the version looked at last.
     last: Vec<(String, usize)>,
+    /// For each KEY value: its column was renamed between the last two versions looked at.
+    renamed: Vec<bool>,
 }
 
 impl<'a> KeyColumns<'a> {
@@ -69,11 +71,18 @@ impl<'a> KeyColumns<'a> {
             key,
             by_rowid: None,
             last: Vec::new(),
+            renamed: Vec::new(),
         }
     }
 
     pub fn key(&self) -> &'a [String] {
         self.key
+    }
+
+    /// For each KEY value: its column was paired by its place (renamed) in the last probe, not
+    /// by name.
+    pub fn renamed(&self) -> &[bool] {
+        &self.renamed
     }
 
     /// Whether rows are found by column values (in the chunks that changed) rather than by
@@ -146,6 +155,7 @@ impl<'a> KeyColumns<'a> {
                 .collect();
         }
         let keyed = matches!(shape.key, KeyKind::Columns(_));
+        self.renamed = vec![false; self.last.len()];
         let mut found: Vec<Option<usize>> = self
             .last
             .iter()
@@ -159,6 +169,9 @@ impl<'a> KeyColumns<'a> {
         if keyed {
             let left: Vec<usize> = (0..found.len()).filter(|&j| found[j].is_none()).collect();
             pair_renamed(&mut found, &left, candidates, |j| self.last[j].1);
+            for j in left {
+                self.renamed[j] = found[j].is_some();
+            }
         }
         let missing: Vec<&str> = (0..found.len())
             .filter(|&j| found[j].is_none())

@@ -15,7 +15,7 @@ use super::keymatch::{Number, number};
 use super::rows::decode_text;
 
 /// How a key column compares text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Collation {
     Binary,
     /// ASCII letters of either case are equal (SQLite folds only A-Z).

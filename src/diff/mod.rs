@@ -10,6 +10,7 @@
 //! dumped into a temporary repository that shares the snapshots' objects.
 
 pub mod chunks;
+pub mod followed;
 pub mod header;
 pub mod history;
 pub mod keymatch;

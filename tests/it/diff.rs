@@ -12,6 +12,7 @@
 //! counts must equal what an independent oracle (rusqlite reading the database at each snapshot)
 //! says changed. Around that: WHEN resolution, identical points, `--table`, and bad input.
 
+mod collations;
 mod fixtures;
 mod history;
 mod kinds;
