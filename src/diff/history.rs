@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use git2::{Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 use super::chunks::{self, ChunkRef, RowsAt};
 use super::followed::{Filter, Followed};

@@ -428,10 +428,11 @@ fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
     }
     // `dump -o` and `query` (its restored copy in TMPDIR) are run by hand too.
     let tmp = env.path("small").display().to_string();
-    let by_hand: [(&[&str], &[(&str, &str)], &str); 2] = [
+    let tmpdir = [("TMPDIR", tmp.as_str())];
+    let by_hand: [(&[&str], &[_], &str); 2] = [
         (
             &["dump", "app.db", "-o", "small/app.sql"],
-            &[],
+            &[] as &[(&str, &str)],
             "no partial small/app.sql is kept",
         ),
         (
@@ -441,7 +442,7 @@ fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
                 "app.sqlgit",
                 "SELECT count(*) FROM items",
             ],
-            &[("TMPDIR", tmp.as_str())],
+            &tmpdir,
             "TMPDIR",
         ),
     ];
