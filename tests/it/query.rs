@@ -488,7 +488,7 @@ fn query_shows_unpaired_surrogates_of_utf16_text_as_stored() {
             units[0], units[1], units[2], units[3]
         );
         let db = env.db_from_script(&format!("{enc}.db"), script.as_bytes());
-        let repo = env.path(&format!("{enc}.sqlgit"));
+        let repo = env.path(format!("{enc}.sqlgit"));
         let repo = repo.to_str().unwrap();
         env.sqlgit(&["-q", "snapshot", db.to_str().unwrap(), "--repo", repo])
             .success();
