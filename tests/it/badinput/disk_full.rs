@@ -372,6 +372,9 @@ fn no_free_inodes_are_named_by_the_failure() {
     p.finish();
 }
 
+/// A command line, its environment and what its refusal must say.
+type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+
 /// `restore --to`, `restore --into`, `cat -o`, `dump -o` and `query` onto a full filesystem:
 /// one line saying the disk is full with what fits these commands (the target is as it was), not the snapshot's
 /// "a cron job picks up where it stopped"; nothing changed or left behind.
@@ -403,51 +406,40 @@ fn restore_and_cat_onto_a_full_disk_say_what_fits_them() {
     std::fs::write(&fill, vec![0u8; avail.saturating_sub(16 * 1024) as usize]).unwrap();
     let listing = list_dir(&fs.dir);
     let mut p = Problems::default();
-    let cases: [(&[&str], &str); 3] = [
-        (&["--to", "small/new.db"], "nothing was replaced"),
-        (
-            &["--into", "small/live.db"],
-            "small/live.db keeps its old content",
-        ),
-        (&["-o", "small/app.sql"], "no partial small/app.sql is kept"),
-    ];
-    for (target, says) in cases {
-        let command = if target[0] == "-o" { "cat" } else { "restore" };
-        let mut args = vec![command, "--repo", "app.sqlgit"];
-        args.extend(target);
-        let run = sqlgit(&env, &args, &[]);
-        match refusal(&run, &["the disk is full", says]) {
-            Ok(line) => p.check(!line.contains("cron"), || {
-                format!("{args:?}: the snapshot's hint: {line}")
-            }),
-            Err(e) => p.push(e),
-        }
-        p.check(list_dir(&fs.dir) == listing, || {
-            format!("{args:?} left files behind: {:?}", list_dir(&fs.dir))
-        });
-    }
     // `dump -o` and `query` (its restored copy in TMPDIR) are run by hand too.
     let tmp = env.path("small").display().to_string();
+    let no_vars: &[(&str, &str)] = &[];
     let tmpdir = [("TMPDIR", tmp.as_str())];
-    let by_hand: [(&[&str], &[_], &str); 2] = [
+    let repo = ["--repo", "app.sqlgit"];
+    let cases: [Case; 5] = [
         (
-            &["dump", "app.db", "-o", "small/app.sql"],
-            &[] as &[(&str, &str)],
+            [&["restore"][..], &repo, &["--to", "small/new.db"]].concat(),
+            no_vars,
+            "nothing was replaced",
+        ),
+        (
+            [&["restore"][..], &repo, &["--into", "small/live.db"]].concat(),
+            no_vars,
+            "small/live.db keeps its old content",
+        ),
+        (
+            [&["cat"][..], &repo, &["-o", "small/app.sql"]].concat(),
+            no_vars,
             "no partial small/app.sql is kept",
         ),
         (
-            &[
-                "query",
-                "--repo",
-                "app.sqlgit",
-                "SELECT count(*) FROM items",
-            ],
+            vec!["dump", "app.db", "-o", "small/app.sql"],
+            no_vars,
+            "no partial small/app.sql is kept",
+        ),
+        (
+            [&["query"][..], &repo, &["SELECT count(*) FROM items"]].concat(),
             &tmpdir,
             "TMPDIR",
         ),
     ];
-    for (args, vars, says) in by_hand {
-        let run = sqlgit(&env, args, vars);
+    for (args, vars, says) in cases {
+        let run = sqlgit(&env, &args, vars);
         match refusal(&run, &["the disk is full", says]) {
             Ok(line) => p.check(!line.contains("cron"), || {
                 format!("{args:?}: the snapshot's hint: {line}")
