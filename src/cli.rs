@@ -68,7 +68,7 @@ pub struct FilterArgs {
     pub redact: Vec<String>,
 }
 
-/// Monitoring of the job.
+/// Monitoring of the job, and how often it reads everything.
 #[derive(Debug, Args, Clone, Default)]
 pub struct JobArgs {
     /// After each run, write a Prometheus textfile here (atomically), e.g. for node_exporter's
@@ -84,6 +84,11 @@ pub struct JobArgs {
     /// before the repository exists or cannot get its lock.
     #[arg(long, value_name = "CMD")]
     pub on_failure: Option<String>,
+    /// How often a run also reads everything and checks that the incremental snapshot is the
+    /// same tree (it commits the full read; a difference fails the run loudly). `0s`: every run.
+    /// Default 1day; remembered. "" forgets it (back to the default).
+    #[arg(long, value_name = "DURATION", value_parser = parse_full_every)]
+    pub full_every: Option<String>,
 }
 
 /// Parses a database path given on the command line. SQLite takes a name that starts with
@@ -180,6 +185,7 @@ pub fn flags(
         transport: remotes.transport.clone(),
         push_timeout: remotes.push_timeout.clone(),
         keep: keep.keep.clone(),
+        full_every: job.full_every.clone(),
         exclude_tables: filters.exclude_table.clone(),
         redact: filters.redact.clone(),
         metrics_file: job.metrics_file.as_deref().map(absolute_or_forget),
@@ -219,6 +225,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("too long: at most {MAX_YEARS} years"));
     }
     Ok(d)
+}
+
+/// `--full-every DURATION`, kept as given (it is remembered); "" forgets it.
+fn parse_full_every(s: &str) -> Result<String, String> {
+    if !s.is_empty() {
+        parse_duration(s)?;
+    }
+    Ok(s.to_string())
 }
 
 /// `--busy-timeout DURATION`: SQLite counts it in milliseconds in a C int, up to 24 days.

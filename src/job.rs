@@ -29,6 +29,7 @@ use crate::when;
 mod given;
 mod push_prune;
 mod record;
+mod renamed;
 mod repair;
 mod unlocked;
 
@@ -50,8 +51,6 @@ pub struct Request {
     pub lock_timeout: Duration,
     /// Read every database whole (`--full`).
     pub full: bool,
-    /// How often a run checks the incremental snapshot against a full read.
-    pub full_every: Duration,
     /// Settings given as flags (database paths absolute), saved for later runs.
     pub flags: Flags,
 }
@@ -182,12 +181,19 @@ fn open_locked(req: &Request) -> Result<(Store, lock::Lock, bool, Vec<String>)> 
     // mistyped --repo in a crontab line would leave a new empty repository at each run).
     let empty = std::fs::read_dir(&req.repo).is_ok_and(|mut d| d.next().is_none());
     if req.flags.dbs.is_empty() && (!req.repo.exists() || empty) {
+        // A rebuilt machine lost the settings `init` wrote (remotes included) with the
+        // repository: giving them again is what continues the history remote.
         return Err(anyhow!(
-            "no database given, and {} is no sqlgit repository yet: check --repo, or name a \
-             database (sqlgit snapshot DB --repo DIR)",
-            req.repo.display()
+            "no database given, and {} is no sqlgit repository yet: check --repo; if the \
+             machine was rebuilt, set it up again as before, remotes included (sqlgit init \
+             --repo {} --db DB --history-remote URL --latest-remote URL), and the next run \
+             continues the history remote; for a new repository, name a database (sqlgit \
+             snapshot DB --repo DIR)",
+            req.repo.display(),
+            crate::shellword::path(&req.repo)
         ));
     }
+
     if !req.repo.exists() {
         // Nor for one that cannot be read as a database (a folder, a device, a text file): a
         // refused run creates no file.
@@ -360,7 +366,7 @@ fn prepare(store: &mut Store, settings: &Settings, report: &mut Report) -> Resul
 }
 
 /// How this run reads the databases: whole when asked or due, else incrementally.
-fn choose_reading(store: &Store, req: &Request, start: &Start) -> Reading {
+fn choose_reading(store: &Store, req: &Request, full_every: Duration, start: &Start) -> Reading {
     let last_full = state::load(&store.path).last_full_read;
     let packs_rewritten = start
         .damaged_head
@@ -371,7 +377,7 @@ fn choose_reading(store: &Store, req: &Request, start: &Start) -> Reading {
     } else if last_full.is_none_or(|t| {
         // A time in the future is from a run while the clock was fast: it proves nothing.
         let now = when::unix_now();
-        now - t >= i64::try_from(req.full_every.as_secs()).unwrap_or(i64::MAX) || t > now
+        now - t >= i64::try_from(full_every.as_secs()).unwrap_or(i64::MAX) || t > now
     }) {
         Reading::Check
     } else {
@@ -392,11 +398,11 @@ fn take_snapshot(
     if !one_off {
         // The saved filters were written for the configured databases: checked before anything
         // is read, as a pattern a migration left behind lets its values in.
-        let warnings = check_filters(&store.path, &dbs, &settings.filters())?;
+        let warnings = check_filters(store, &dbs, &settings.filters())?;
         report.warnings.extend(warnings);
     }
     let remote_copy = settings.history_remote.is_some();
-    let reading = choose_reading(store, req, start);
+    let reading = choose_reading(store, req, settings.full_every()?, start);
     if reading != Reading::Incremental || report.shallow_set_aside {
         // Checked with the packs' scrub, by runs that read everything (a walk of the history).
         let cut = repair::cut_damaged_history(store, remote_copy, report)?;

@@ -12,6 +12,7 @@
 //!     transport = git                  # git (default when installed) or libgit2
 //!     pushTimeout = 5m                 # bound on one remote's push
 //!     keep = 1day                      # local retention: N snapshots or a duration
+//!     fullEvery = 1day                 # how often a run also reads everything and compares
 //!     excludeTable = sessions          # repeatable glob
 //!     redact = users.password_hash     # repeatable TABLE.COLUMN
 //!     metricsFile = /var/lib/node_exporter/sqlgit.prom
@@ -43,6 +44,8 @@ pub struct Settings {
     pub push_timeout: Option<String>,
     /// `--keep` as given (`288`, `1day`).
     pub keep: Option<String>,
+    /// `--full-every` as given (`0s`, `6h`; absent: [`DEFAULT_FULL_EVERY`]).
+    pub full_every: Option<String>,
     pub exclude_tables: Vec<String>,
     pub redact: Vec<String>,
     pub metrics_file: Option<String>,
@@ -63,12 +66,16 @@ pub struct Flags {
     /// `--push-timeout` as given (`5m`).
     pub push_timeout: Option<String>,
     pub keep: Option<String>,
+    pub full_every: Option<String>,
     pub exclude_tables: Vec<String>,
     pub redact: Vec<String>,
     pub metrics_file: Option<String>,
     pub on_success: Option<String>,
     pub on_failure: Option<String>,
 }
+
+/// How often a run reads everything when `--full-every` was never given.
+pub const DEFAULT_FULL_EVERY: &str = "1day";
 
 const DB: &str = "db";
 const HISTORY_REMOTE: &str = "historyRemote";
@@ -77,6 +84,7 @@ const SSH_KEY: &str = "sshKey";
 const TRANSPORT: &str = "transport";
 const PUSH_TIMEOUT: &str = "pushTimeout";
 const KEEP: &str = "keep";
+const FULL_EVERY: &str = "fullEvery";
 const EXCLUDE_TABLE: &str = "excludeTable";
 const REDACT: &str = "redact";
 const METRICS_FILE: &str = "metricsFile";
@@ -99,6 +107,7 @@ impl Settings {
             transport: one(TRANSPORT),
             push_timeout: one(PUSH_TIMEOUT),
             keep: one(KEEP),
+            full_every: one(FULL_EVERY),
             exclude_tables: values(store, EXCLUDE_TABLE),
             redact: values(store, REDACT),
             metrics_file: one(METRICS_FILE),
@@ -124,6 +133,7 @@ impl Settings {
             transport: one(TRANSPORT),
             push_timeout: one(PUSH_TIMEOUT),
             keep: one(KEEP),
+            full_every: one(FULL_EVERY),
             exclude_tables: all(EXCLUDE_TABLE),
             redact: all(REDACT),
             metrics_file: one(METRICS_FILE),
@@ -158,6 +168,7 @@ impl Settings {
             transport: one(&flags.transport, &self.transport),
             push_timeout: one(&flags.push_timeout, &self.push_timeout),
             keep: one(&flags.keep, &self.keep),
+            full_every: one(&flags.full_every, &self.full_every),
             exclude_tables: list(&flags.exclude_tables, &self.exclude_tables),
             redact: list(&flags.redact, &self.redact),
             metrics_file: one(&flags.metrics_file, &self.metrics_file),
@@ -184,6 +195,14 @@ impl Settings {
             let name = named("--keep", KEEP, saved.keep == self.keep);
             spec.parse::<Keep>()
                 .map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
+        }
+        if let Some(spec) = &self.full_every {
+            let name = named(
+                "--full-every",
+                FULL_EVERY,
+                saved.full_every == self.full_every,
+            );
+            crate::cli::parse_duration(spec).map_err(|e| anyhow!("{name} {spec:?}: {e}"))?;
         }
         if let Some(value) = &self.transport {
             let name = named("--transport", TRANSPORT, saved.transport == self.transport);
@@ -283,6 +302,7 @@ impl Settings {
             (TRANSPORT, &self.transport, &old.transport),
             (PUSH_TIMEOUT, &self.push_timeout, &old.push_timeout),
             (KEEP, &self.keep, &old.keep),
+            (FULL_EVERY, &self.full_every, &old.full_every),
             (METRICS_FILE, &self.metrics_file, &old.metrics_file),
             (ON_SUCCESS, &self.on_success, &old.on_success),
             (ON_FAILURE, &self.on_failure, &old.on_failure),
@@ -395,6 +415,14 @@ impl Settings {
                 self.latest_remote.as_deref(),
             ),
         })
+    }
+
+    /// How often a run also reads everything and compares (`--full-every`, remembered).
+    pub fn full_every(&self) -> Result<Duration> {
+        let spec = self.full_every.as_deref().unwrap_or(DEFAULT_FULL_EVERY);
+        crate::cli::parse_duration(spec)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("setting sqlgit.{FULL_EVERY}={spec:?}"))
     }
 
     /// The retention policy, if one is set.

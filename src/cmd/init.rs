@@ -63,20 +63,14 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     }
     // A usage error (exit 2) naming the flag, as a run refuses a new URL.
     crate::job::refuse_bad_urls(&given.history_remote, &given.latest_remote)?;
-    // Settings are written under the repository lock, as runs write them: two writers of the
-    // config at once can lose each other's changes, or the whole file.
-    let path = Store::open_or_create(&args.repo)?.path;
-    let _lock = lock::lock(&path, Duration::from_secs(60))?;
-    let store = Store::open(&path)?;
-    let old = Settings::load(&store);
-    let settings = old.merged(&given);
-    // All of them at once: a killed init leaves the old settings or the new ones.
-    let (notes, dropped) = store.save_settings(|| {
-        let notes = crate::job::save_settings(&store, &old, &settings)?;
-        let dropped = settings.save_filters(&store, &old)?;
-        settings.save_dbs(&store)?;
-        Ok((notes, dropped))
-    })?;
+    // A refused init creates nothing: a repository it created for settings it then refused
+    // (a metrics file's folder missing, a remote's role wrong) is removed again.
+    let created = !args.repo.exists();
+    let saved = configure(&args, &given);
+    if saved.is_err() && created {
+        let _ = std::fs::remove_dir_all(&args.repo);
+    }
+    let (store, notes, dropped) = saved?;
     for line in dropped {
         tell!("sqlgit: warning: {line}");
     }
@@ -96,4 +90,25 @@ pub fn run(args: InitArgs) -> Result<Exit> {
         crate::shellword::path(&shown)
     );
     Ok(Exit::Success)
+}
+
+type Saved = (Store, Vec<String>, Vec<String>);
+
+/// Create the repository if needed and save the settings: its notes and dropped patterns.
+fn configure(args: &InitArgs, given: &crate::settings::Flags) -> Result<Saved> {
+    // Settings are written under the repository lock, as runs write them: two writers of the
+    // config at once can lose each other's changes, or the whole file.
+    let path = Store::open_or_create(&args.repo)?.path;
+    let _lock = lock::lock(&path, Duration::from_secs(60))?;
+    let store = Store::open(&path)?;
+    let old = Settings::load(&store);
+    let settings = old.merged(given);
+    // All of them at once: a killed init leaves the old settings or the new ones.
+    let (notes, dropped) = store.save_settings(|| {
+        let notes = crate::job::save_settings(&store, &old, &settings)?;
+        let dropped = settings.save_filters(&store, &old)?;
+        settings.save_dbs(&store)?;
+        Ok((notes, dropped))
+    })?;
+    Ok((store, notes, dropped))
 }

@@ -39,10 +39,6 @@ pub struct SnapshotArgs {
     /// Read every table whole, ignoring the page map that lets a run read only what changed.
     #[arg(long)]
     pub full: bool,
-    /// How often a run also reads everything and checks that the incremental snapshot is the
-    /// same tree (it commits the full read; a difference fails the run loudly). `0s`: every run.
-    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = parse_duration)]
-    pub full_every: Duration,
     #[command(flatten)]
     pub remotes: RemoteArgs,
     #[command(flatten)]
@@ -67,7 +63,6 @@ pub fn run(args: SnapshotArgs) -> Result<Exit> {
         busy_timeout: args.busy_timeout,
         lock_timeout: args.lock_timeout,
         full: args.full,
-        full_every: args.full_every,
         flags: flags(
             &args.dbs,
             &args.remotes,

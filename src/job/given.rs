@@ -13,6 +13,8 @@ use crate::settings::Settings;
 use crate::snapshot;
 use crate::store::Store;
 
+use super::renamed;
+
 /// Remember what this run was given: its filters, and the databases of a first run. Returns
 /// a warning for each saved filter list the given one replaced without some of its patterns.
 pub(super) fn remember(
@@ -177,17 +179,21 @@ fn history_dropped(old: &Settings, new: &Settings) -> Option<String> {
     })
 }
 
-/// Check the filters against the databases before anything is read: a `redact` pattern whose
-/// table is there but not its column (renamed or dropped by a migration), or whose table is in
-/// none of them, fails the run (its values would be committed under the new name). Returns
-/// warnings for the patterns that match nothing but let nothing in (a redaction of a table left
-/// out, an `excludeTable` pattern). A database that cannot be read here is skipped (the
-/// snapshot says why).
+/// Check the filters against the databases before anything is read: a `redact` pattern that
+/// redacts a column in none of them, its table there but not its column (renamed or dropped by
+/// a migration, or a typo) or its table in none of them, fails the run (its values would be
+/// committed under the new name). One that redacts a column in one database may miss in
+/// another (a `users` table without that column), unless that database's last snapshot had a
+/// column it names that is gone while a new, unredacted one came: a migration there
+/// ([`renamed::renamed_tables`]). Returns warnings for the patterns that match nothing but let
+/// nothing in (a redaction of a table left out, an `excludeTable` pattern). A database that
+/// cannot be read here is skipped (the snapshot says why).
 pub(super) fn check_filters(
-    repo: &Path,
+    store: &Store,
     dbs: &[PathBuf],
     filters: &crate::dump::Filters,
 ) -> Result<Vec<String>> {
+    let repo = store.path.as_path();
     use crate::dump::schema::{RedactionGap, redaction_gaps, unmatched_exclusions};
     if filters.redact.is_empty() && filters.exclude_tables.is_empty() {
         return Ok(Vec::new());
@@ -214,17 +220,37 @@ pub(super) fn check_filters(
             })
             .collect();
         let unmatched_everywhere = !read.is_empty() && gaps.len() == read.len();
+        if !unmatched_everywhere {
+            // It redacts a column in another database: a miss here fails only as a rename.
+            for (db, gap) in &gaps {
+                let RedactionGap::NoColumn(tables) = gap else {
+                    continue;
+                };
+                let renamed = renamed::renamed_tables(store, db, spec, tables, &filters.redact);
+                if !renamed.is_empty() {
+                    let what = format!(
+                        "no column of {} in {} any more (its last snapshot had one, and a new \
+                         column came)",
+                        renamed.join(", "),
+                        db.display()
+                    );
+                    // The table it renamed in, named (the pattern's table part may be a glob).
+                    let new = format!("{}.NEWNAME", renamed[0]);
+                    return Err(anyhow!(stale_redaction(
+                        repo, filters, spec, &what, &new, true, true
+                    )));
+                }
+            }
+            continue;
+        }
         if let Some((db, RedactionGap::NoColumn(tables))) = gaps
             .iter()
             .find(|(_, g)| matches!(g, RedactionGap::NoColumn(_)))
         {
             let what = format!("no column of {} in {}", tables.join(", "), db.display());
             return Err(anyhow!(stale_redaction(
-                repo, filters, spec, &what, "NEWNAME", true
+                repo, filters, spec, &what, "NEWNAME", true, false
             )));
-        }
-        if !unmatched_everywhere {
-            continue;
         }
         if gaps
             .iter()
@@ -242,7 +268,7 @@ pub(super) fn check_filters(
                 None => format!("no table in {}", names(dbs)),
             };
             return Err(anyhow!(stale_redaction(
-                repo, filters, spec, &what, "NEWNAME", false
+                repo, filters, spec, &what, "NEWNAME", false, false
             )));
         }
         warnings.push(format!(
@@ -270,7 +296,12 @@ fn names(dbs: &[PathBuf]) -> String {
 
 /// The one line that fails a run for a `redact` pattern that misses: what it misses, and the
 /// `sqlgit init` commands that give it the new name or drop it (both keep the other patterns,
-/// as a given list replaces the saved one).
+/// as a given list replaces the saved one). `elsewhere`: the pattern still redacts a column in
+/// another database, so the new name (`new`, then the whole `TABLE.NEWNAME`) is added beside
+/// it and dropping it is not offered (either would stop redacting what it redacts there).
+/// Dropping is offered only for a column dropped (a renamed one keeps its values under the new
+/// name).
+#[allow(clippy::too_many_arguments)]
 fn stale_redaction(
     repo: &Path,
     filters: &crate::dump::Filters,
@@ -278,11 +309,13 @@ fn stale_redaction(
     what: &str,
     new: &str,
     column: bool,
+    elsewhere: bool,
 ) -> String {
     let (t, c) = spec.rsplit_once('.').unwrap_or((spec, ""));
-    let renamed = match column {
-        true => format!("{t}.{new}"),
-        false => format!("{new}.{c}"),
+    let renamed = match (elsewhere, column) {
+        (true, _) => new.to_string(),
+        (false, true) => format!("{t}.{new}"),
+        (false, false) => format!("{new}.{c}"),
     };
     let others: Vec<&String> = filters.redact.iter().filter(|s| *s != spec).collect();
     let list = |first: Option<&str>| {
@@ -297,12 +330,25 @@ fn stale_redaction(
             false => all.concat(),
         }
     };
-    let init = format!("sqlgit init --repo {}", repo.display());
+    let init = format!("sqlgit init --repo {}", crate::shellword::path(repo));
+    if elsewhere {
+        let both = format!(" --redact '{spec}'{}", list(Some(&renamed)));
+        return format!(
+            "redact pattern {spec} matches {what}: renamed? nothing was snapshotted, as its \
+             values would be committed unredacted; add the new name with `{init}{both}` (the \
+             list replaces the saved one; {spec} stays, as it redacts another database's)"
+        );
+    }
+    // Dropping the last pattern must not read as a harmless fix: it is spelled out.
+    let drop = match list(None).as_str() {
+        " --redact ''" => format!("`{init} --redact ''` (no redaction left)"),
+        rest => format!("`{init}{rest}`"),
+    };
     format!(
         "redact pattern {spec} matches {what}: renamed or dropped? nothing was snapshotted, as \
          its values would be committed unredacted; give the new name with `{init}{}` (the list \
-         replaces the saved one), or drop the pattern with `{init}{}`",
+         replaces the saved one), or, only if the column was dropped (no values left to hide), \
+         drop the pattern with {drop}",
         list(Some(&renamed)),
-        list(None)
     )
 }

@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::{
-    DB, EXCLUDE_TABLE, HISTORY_REMOTE, KEEP, LATEST_REMOTE, METRICS_FILE, ON_FAILURE, ON_SUCCESS,
-    PUSH_TIMEOUT, REDACT, SSH_KEY, Settings, TRANSPORT,
+    DB, EXCLUDE_TABLE, FULL_EVERY, HISTORY_REMOTE, KEEP, LATEST_REMOTE, METRICS_FILE, ON_FAILURE,
+    ON_SUCCESS, PUSH_TIMEOUT, REDACT, SSH_KEY, Settings, TRANSPORT,
 };
 use crate::store::Store;
 
 /// Every `sqlgit.*` key of a repository's config (as git spells them: case does not matter).
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 14] = [
     DB,
     HISTORY_REMOTE,
     LATEST_REMOTE,
@@ -21,6 +21,7 @@ const KNOWN: [&str; 13] = [
     TRANSPORT,
     PUSH_TIMEOUT,
     KEEP,
+    FULL_EVERY,
     EXCLUDE_TABLE,
     REDACT,
     METRICS_FILE,

@@ -280,14 +280,14 @@ impl Store {
         .with_context(|| format!("save setting {key} in {}", self.config_path().display()))
     }
 
-    /// Replace every value of a multi-valued `sqlgit.*` setting.
+    /// Replace every value of a multi-valued `sqlgit.*` setting (escaped here: see [`escaped`]).
     pub fn set_settings(&self, key: &str, values: &[String]) -> Result<()> {
         let name = format!("sqlgit.{key}");
         self.edit_config(|config| {
             let _ = config.remove_multivar(&name, ".*");
             crate::failpoint::hit("settings-list-removed");
             for v in values {
-                config.set_multivar(&name, "^$", v)?;
+                config.set_multivar(&name, "^$", &escaped(v))?;
             }
             Ok(())
         })
@@ -558,4 +558,23 @@ fn process_is_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A value as git's config format writes it: `"`, `\`, tab, line feed and backspace escaped.
+/// libgit2 escapes what `set_str` writes but writes `set_multivar`'s value as given (a `"` in a
+/// database path was read back without it; a `\` made the file unreadable); it still adds the
+/// surrounding quotes a value with `;`, `#` or an outer space needs.
+fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -49,6 +49,13 @@ fn a_refused_snapshot_without_a_database_creates_no_repository() {
         "{}",
         run.stderr_str()
     );
+    // A rebuilt machine's repository is gone with its remotes: the line names the `init` that
+    // gives them back.
+    let want = format!(
+        "sqlgit init --repo {} --db DB --history-remote URL --latest-remote URL",
+        s(&repo)
+    );
+    assert!(run.stderr_str().contains(&want), "{}", run.stderr_str());
     // An empty folder made beforehand stays empty.
     std::fs::create_dir(&repo).unwrap();
     sg(&env, T0, &["snapshot", "--repo", &s(&repo), "-q"]).failure();
@@ -228,4 +235,51 @@ fn a_metrics_file_that_is_a_folder_is_refused_when_given() {
     );
     let config = std::fs::read_to_string(env.path("r.sqlgit/config")).unwrap_or_default();
     assert!(!config.contains("metricsFile"), "{config}");
+}
+
+/// The machine was rebuilt (local repository gone, remotes intact; the remotes were set by
+/// `init`): the same `init` again, then the cron line, continues the history remote on top of
+/// its tip without `--reroot`.
+#[test]
+fn a_rebuilt_machine_continues_the_history_after_the_same_init() {
+    let env = TestEnv::new();
+    let db = one_row_db(&env);
+    for dir in ["h.git", "l.git"] {
+        git_run(
+            &env,
+            env.root(),
+            &["init", "-q", "--bare", "-b", "main", dir],
+        )
+        .success();
+    }
+    let (hist, latest) = (env.path("h.git"), env.path("l.git"));
+    let repo = env.path("app.sqlgit");
+    let (d, r, h, l) = (s(&db), s(&repo), s(&hist), s(&latest));
+    let init = [
+        "init",
+        "-q",
+        "--repo",
+        &r,
+        "--db",
+        &d,
+        "--history-remote",
+        &h,
+        "--latest-remote",
+        &l,
+    ];
+    sg(&env, T0, &init).success().assert_quiet();
+    sg(&env, T0, &["snapshot", "--repo", &r, "-q"])
+        .success()
+        .assert_quiet();
+    let tip = git(&env, &hist, &["rev-parse", "main"]);
+    std::fs::remove_dir_all(&repo).unwrap();
+    sql(&env, &db, "INSERT INTO t VALUES(2);");
+    let line = one_error_line(sg(&env, T0 + 60, &["snapshot", "--repo", &r, "-q"]), 1);
+    assert!(line.contains("sqlgit init --repo"), "{line}");
+    sg(&env, T0 + 60, &init).success().assert_quiet();
+    sg(&env, T0 + 60, &["snapshot", "--repo", &r, "-q"])
+        .success()
+        .assert_quiet();
+    assert_eq!(git(&env, &hist, &["rev-parse", "main~1"]), tip);
+    assert_eq!(git(&env, &hist, &["rev-list", "--count", "main"]), "2");
 }

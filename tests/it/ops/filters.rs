@@ -182,6 +182,83 @@ fn a_saved_redaction_a_migration_renamed_fails_the_run_before_any_commit() {
     assert!(!dump.contains("SECRETPW"), "{dump}");
 }
 
+/// The patterns apply to every database of a repository: one that redacts a column in one of
+/// them passes where another database's table lacks that column (it never had it); a rename
+/// there since its last snapshot fails, and the printed fix keeps the pattern beside the new
+/// name (it still redacts the other database's column), never dropping a redaction.
+#[test]
+fn a_redaction_of_one_database_of_several_may_miss_in_the_other() {
+    let env = TestEnv::new();
+    let a = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, name, pw);\n\
+          INSERT INTO users VALUES (1, 'al', 'SECRET-A');\n",
+    );
+    let b = env.db_from_script(
+        "b.db",
+        b"CREATE TABLE users(id INTEGER PRIMARY KEY, name); INSERT INTO users VALUES (1, 'zed');\n\
+          CREATE TABLE staff(id INTEGER PRIMARY KEY, pw); INSERT INTO staff VALUES (1, 'SECRET-S');\n",
+    );
+    let repo = env.path("r");
+    let (da, db_, r) = (s(&a), s(&b), s(&repo));
+    // (A given list replaces the saved one: a warning names the patterns it drops.)
+    let init = |now, redact: &[&str]| {
+        let mut args = vec!["init", "-q", "--repo", &r, "--db", &da, "--db", &db_];
+        for p in redact {
+            args.extend(["--redact", p]);
+        }
+        sg(&env, now, &args).success();
+    };
+    init(T0, &["users.pw", "staff.pw"]);
+    sg(&env, T0, &["snapshot", "-q", "--repo", &r])
+        .success()
+        .assert_quiet();
+    let cat = |db: &str| {
+        sg(&env, T0, &["cat", "--repo", &r, "--db", db])
+            .success()
+            .stdout_str()
+    };
+    let want = sg(&env, T0, &["dump", &da, "--redact", "users.pw"])
+        .success()
+        .stdout_str();
+    assert_eq!(cat("a.db"), want);
+    // A glob too, over databases where some tables have no `pw`.
+    init(T0, &["*.pw"]);
+    sg(&env, T0 + 60, &["snapshot", "-q", "--repo", &r])
+        .success()
+        .assert_quiet();
+    assert!(!cat("a.db").contains("SECRET") && !cat("b.db").contains("SECRET"));
+
+    // b.db's staff renames pw: its values would be committed under the new name.
+    sql(&env, &b, "ALTER TABLE staff RENAME COLUMN pw TO passwd;");
+    let before = head(&env, &repo);
+    let line = one_error_line(sg(&env, T0 + 120, &["snapshot", "--repo", &r]), 1);
+    assert!(
+        line.contains("no column of staff in") && line.contains(&db_),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "`sqlgit init --repo {r} --redact '*.pw' --redact 'staff.NEWNAME'`"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("--redact ''"), "{line}");
+    assert_eq!(head(&env, &repo), before, "nothing committed");
+    // The printed fix, with the new name, works.
+    init(T0, &["*.pw", "staff.passwd"]);
+    sg(&env, T0 + 180, &["snapshot", "-q", "--repo", &r])
+        .success()
+        .assert_quiet();
+    assert!(!cat("b.db").contains("SECRET"), "{}", cat("b.db"));
+    // A column dropped leaks nothing: no failure while the pattern redacts in b.db.
+    sql(&env, &b, "CREATE TABLE keys(id INTEGER PRIMARY KEY, pw);");
+    sql(&env, &a, "ALTER TABLE users DROP COLUMN pw;");
+    sg(&env, T0 + 240, &["snapshot", "-q", "--repo", &r])
+        .success()
+        .assert_quiet();
+}
+
 /// A `--redact` that can never match is refused when it is not TABLE.COLUMN, and one whose
 /// pattern names no table or no column of the database fails the run before anything is read
 /// (a misspelt or renamed column redacts nothing: it must not pass unnoticed).

@@ -34,6 +34,7 @@ mod restore;
 mod root_remote;
 mod scrub;
 mod scrub_copies;
+mod settings_text;
 mod status;
 mod wal_access;
 
