@@ -87,6 +87,19 @@ impl std::fmt::Display for FullDiskHint {
     }
 }
 
+/// The full-disk hint of a command run by hand that writes its output to `file` (stdout when
+/// `None`): no cron job runs it again, and a file is only renamed into place when complete.
+pub fn full_disk_by_hand(file: Option<&std::path::Path>) -> String {
+    let hint = "the disk is full: free space, then run it again";
+    match file {
+        Some(file) => format!(
+            "{hint}; no partial {} is kept (an existing one is as it was)",
+            file.display()
+        ),
+        None => hint.into(),
+    }
+}
+
 /// `result` with `hint` for a full disk (see [`FullDiskHint`]).
 pub fn on_full_disk<T>(
     result: anyhow::Result<T>,

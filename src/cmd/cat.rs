@@ -30,15 +30,8 @@ pub struct CatArgs {
 }
 
 pub fn run(args: CatArgs) -> Result<Exit> {
-    let hint = || match &args.output {
-        Some(file) => format!(
-            "the disk is full: free space, then run it again; no partial {} is kept (an \
-             existing one is as it was)",
-            file.display()
-        ),
-        None => "the disk is full: free space, then run it again".into(),
-    };
-    crate::error::on_full_disk(cat(&args), hint)
+    let hint = crate::error::full_disk_by_hand(args.output.as_deref());
+    crate::error::on_full_disk(cat(&args), || hint)
 }
 
 fn cat(args: &CatArgs) -> Result<Exit> {

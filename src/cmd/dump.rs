@@ -29,14 +29,7 @@ pub struct DumpArgs {
 }
 
 pub fn run(args: DumpArgs) -> Result<Exit> {
-    let hint = match &args.output {
-        Some(file) => format!(
-            "the disk is full: free space, then run it again; no partial {} is kept (an \
-             existing one is as it was)",
-            file.display()
-        ),
-        None => "the disk is full: free space, then run it again".into(),
-    };
+    let hint = crate::error::full_disk_by_hand(args.output.as_deref());
     crate::error::on_full_disk(dump(args), || hint)
 }
 

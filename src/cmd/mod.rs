@@ -187,9 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         true => result,
         false => result.map_err(|e| match e.downcast_ref::<FullDiskHint>() {
             Some(_) => e,
-            None => e.context(FullDiskHint(
-                "the disk is full: free space, then run it again".into(),
-            )),
+            None => e.context(FullDiskHint(crate::error::full_disk_by_hand(None))),
         }),
     }
 }
