@@ -238,7 +238,12 @@ fn steps(
     report: &mut Report,
 ) -> Result<()> {
     // First: what a failed run left (a partial pack) may be what fills the disk.
-    pack::remove_leftovers(&store.objects_dir());
+    let unindexed = pack::remove_leftovers(&store.objects_dir());
+    if !unindexed.warnings.is_empty() || !unindexed.failures.is_empty() {
+        // Packs indexed again or set aside: libgit2 still lists the packs it found.
+        *store = Store::open(&store.path)?;
+    }
+    report.warnings.extend(unindexed.warnings);
     // git may have written indexes sqlgit does not read (`pack.indexVersion=1`).
     if crate::store::reindex::upgrade_old_indexes(&store.objects_dir())? > 0 {
         report
@@ -258,7 +263,8 @@ fn steps(
     if one_off {
         refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
     }
-    let (outcome, failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
+    let (outcome, mut failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
+    failures.splice(0..0, unindexed.failures);
     let dropped = remember(store, req, old, settings)?;
     report.warnings.extend(dropped);
     // From here on a stop records this commit (and `failures`, the run's own).

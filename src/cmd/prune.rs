@@ -29,7 +29,13 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
     let held = lock::lock(&path, args.lock_timeout)?;
     let mut store = Store::open(&path)?;
     store.remove_stale_locks(&held, args.lock_timeout)?;
-    pack::remove_leftovers(&store.objects_dir());
+    let unindexed = pack::remove_leftovers(&store.objects_dir());
+    for line in unindexed.warnings {
+        tell!("sqlgit: warning: {line}");
+    }
+    if let Some(line) = unindexed.failures.first() {
+        anyhow::bail!("{line}");
+    }
     if crate::store::reindex::upgrade_old_indexes(&store.objects_dir())? > 0 {
         say!("note: rewrote version 1 pack indexes as version 2 (git index-pack)");
     }

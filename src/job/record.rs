@@ -123,7 +123,7 @@ impl Recorder<'_> {
 }
 
 /// Change the state file with `change` (under its own lock: see [`state::update`]), forgetting
-/// the remotes no longer configured (`--history-remote ""`). A repository that cannot be
+/// the remotes no longer configured (`--history-remote ""`; not when the config is lost). A repository that cannot be
 /// opened is not written, but its state file is still read: the metrics keep the last
 /// success. Returns the state, what `change` returned, and a warning when it was not saved.
 fn record_state<T>(
@@ -132,9 +132,14 @@ fn record_state<T>(
     settings: &Settings,
     change: impl FnOnce(&mut state::State) -> T,
 ) -> (state::State, T, Vec<String>) {
+    // A repository that lost its config lost the settings, not its remotes: the records of
+    // them name the remotes in the command that writes the config again.
+    let settings_known = !crate::store::lostconfig::config_lost(store.map_or(repo, |s| &s.path));
     let change = |st: &mut state::State| {
-        st.remotes
-            .retain(|role, r| settings.is_current_remote(role, &r.url));
+        if settings_known {
+            st.remotes
+                .retain(|role, r| settings.is_current_remote(role, &r.url));
+        }
         change(st)
     };
     let Some(store) = store else {

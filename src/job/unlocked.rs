@@ -46,7 +46,7 @@ pub(super) fn record_failure_unlocked(
         unlocked.finish(&settings, report, started);
         return;
     }
-    let store = Store::open(repo).ok();
+    let store = open_to_record(repo);
     let settings = unlocked_settings(repo, flags);
     let unlocked = Recorder {
         repo,
@@ -54,6 +54,16 @@ pub(super) fn record_failure_unlocked(
         holds_lock: false,
     };
     unlocked.finish(&settings, report, started);
+}
+
+/// The repository to record a failure in, if it is sqlgit's: also one that lost its config,
+/// whose state file still tells status and the metrics.
+fn open_to_record(repo: &Path) -> Option<Store> {
+    Store::open(repo).ok().or_else(|| {
+        crate::store::lostconfig::config_lost(repo)
+            .then(|| Store::open_read(repo).ok())
+            .flatten()
+    })
 }
 
 /// Whether the repository folder belongs to a user other than the one running sqlgit.
@@ -79,7 +89,7 @@ pub fn lock_for_push(
             ..Report::default()
         };
         if !owned_by_another_user(repo)
-            && let Ok(store) = Store::open(repo)
+            && let Some(store) = open_to_record(repo)
         {
             let error = report.error.as_ref();
             report.warnings = record_push(&store, &settings, error, &[], started);
@@ -93,7 +103,7 @@ pub fn lock_for_push(
 /// run: record it like a failed run of the repository it names, when that repository exists,
 /// so the failure hook fires and status and metrics show it. Returns warnings.
 pub fn record_usage_error(repo: &Path, line: &str) -> Vec<String> {
-    let Ok(store) = Store::open(repo) else {
+    let Some(store) = open_to_record(repo) else {
         return Vec::new();
     };
     let settings = Settings::load(&store);

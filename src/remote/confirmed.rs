@@ -3,7 +3,7 @@
 //! must lower the record before a prune, and a push that is not a fast-forward is refused with
 //! the one command (`push --reroot`) that puts the kept snapshots back on top of it.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use git2::{Oid, Repository};
 
 use super::{
@@ -175,7 +175,9 @@ pub fn confirmed_history(store: &Store) -> Option<Oid> {
     store.repo.refname_to_id(HISTORY_TRACKING).ok()
 }
 
-/// How many snapshot commits the history remote has not confirmed.
+/// How many snapshot commits the history remote has not confirmed; an error when the local
+/// history between cannot be read (a damaged commit, a `shallow` file gone): the count is not
+/// known then, and the damaged snapshot is what to report, not a push the next run would make.
 pub fn pending_history(store: &Store) -> Result<usize> {
     let Some(head) = store.head()? else {
         return Ok(0);
@@ -184,18 +186,24 @@ pub fn pending_history(store: &Store) -> Result<usize> {
         .repo
         .refname_to_id(HISTORY_TRACKING)
         .unwrap_or(Oid::ZERO_SHA1);
-    Ok(count_between(&store.repo, head.id(), base))
+    count_between(&store.repo, head.id(), base).context("the local history between cannot be read")
 }
 
-pub(super) fn count_between(repo: &Repository, tip: Oid, base: Oid) -> usize {
-    let Ok(mut walk) = repo.revwalk() else {
-        return 0;
-    };
-    if walk.push(tip).is_err() {
-        return 0;
+/// The commits from `tip` back to `base` (without it); None when a commit on the way, or
+/// below `base` where the walk marks what the remote has, cannot be read.
+pub(super) fn count_between(repo: &Repository, tip: Oid, base: Oid) -> Option<usize> {
+    if tip == base {
+        return Some(0);
     }
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(tip).ok()?;
     if !base.is_zero() {
-        let _ = walk.hide(base);
+        walk.hide(base).ok()?;
     }
-    walk.count()
+    let mut n = 0;
+    for id in walk {
+        id.ok()?;
+        n += 1;
+    }
+    Some(n)
 }

@@ -270,7 +270,7 @@ pub fn push(store: &Store, role: Role, url: &str, options: &Options) -> Result<P
             let base = remote_main
                 .filter(|id| repo.find_commit(*id).is_ok())
                 .unwrap_or(Oid::ZERO_SHA1);
-            count_between(repo, local, base)
+            count_between(repo, local, base).unwrap_or(0)
         }
     };
     let unrelated = match role {

@@ -14,6 +14,7 @@ mod gitlocks;
 pub mod headrepair;
 mod leftovers;
 pub mod lock;
+pub mod lostconfig;
 pub mod lostmain;
 pub mod pack;
 pub mod packindex;
@@ -178,6 +179,9 @@ impl Store {
             );
         }
         if format.is_none() && need_marker {
+            if lostconfig::config_lost(dir) {
+                bail!("repository {shown}: {}", lostconfig::missing_line(dir));
+            }
             bail!(
                 "repository {shown}: a git repository that sqlgit did not create; refusing to use it"
             );

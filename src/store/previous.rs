@@ -194,7 +194,10 @@ impl Previous for PreviousSnapshot<'_> {
         for (&oid, size) in oids.iter().zip(sizes) {
             total += match size {
                 Some(size) => size,
-                None => self.repo.odb()?.read_header(oid)?.0 as u64,
+                None => {
+                    let odb = self.repo.odb().context(READ_PREVIOUS)?;
+                    odb.read_header(oid).context(READ_PREVIOUS)?.0 as u64
+                }
             };
         }
         Ok(total)

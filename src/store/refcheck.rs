@@ -150,6 +150,9 @@ pub fn problems(dir: &Path, git_dir: &Path) -> Vec<String> {
         ));
         return lines;
     }
+    if super::lostconfig::config_lost(git_dir) {
+        lines.push(super::lostconfig::missing_line(dir));
+    }
     let head = git_dir.join("HEAD");
     if damaged_file(&head) {
         lines.push(format!(

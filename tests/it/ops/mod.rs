@@ -26,6 +26,7 @@ mod init;
 mod into;
 mod into_raw;
 mod lockwait;
+mod lost_files;
 mod metricsfile;
 mod monitoring;
 mod refs;
