@@ -81,8 +81,8 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         problems.push(e.to_string());
     }
     problems.extend(freshness_problem(
-        newest.as_ref().map(|(_, t)| *t),
-        st.last_success,
+        newest.as_ref().map(|(id, t)| (id.as_str(), *t)),
+        &st,
         max_age,
         now,
     ));
@@ -168,17 +168,25 @@ const FUTURE_SLACK_SECS: i64 = 300;
 
 /// Why the backup is not known to be current, if it is not. A run that found the database
 /// unchanged proves the backup as current as one that committed: an idle database is healthy
-/// while its runs succeed. Times in the future (a run while the clock was fast) prove nothing:
-/// they would count as 0 s old until the clock caught up.
+/// while its runs succeed. Clock readings go by the order of the runs, not by their values: the
+/// later evidence wins, so a snapshot dated ahead by a fast clock counts for nothing once a
+/// later successful run's clock read earlier (not even after this clock passes that date).
+/// Times in the future (a run while the clock was fast) prove nothing either: they would count
+/// as 0 s old until the clock caught up.
 fn freshness_problem(
-    newest: Option<i64>,
-    last_success: Option<i64>,
+    newest: Option<(&str, i64)>,
+    st: &State,
     max_age: Option<Duration>,
     now: i64,
 ) -> Option<String> {
     let trusted = |t: &i64| *t <= now + FUTURE_SLACK_SECS;
-    if let Some(t) = newest.filter(|t| !trusted(t))
-        && !last_success.is_some_and(|ok| trusted(&ok))
+    let newest_date = newest.map(|(_, t)| t);
+    let success = st.last_success;
+    let order = run_order(newest, st);
+    // The last successful run vouches for the newest snapshot when it came after it.
+    let confirmed = success.is_some_and(|ok| trusted(&ok)) && order != Order::NewestLast;
+    if let Some(t) = newest_date.filter(|t| !trusted(t))
+        && !confirmed
     {
         return Some(format!(
             "the newest snapshot is dated {}, {} ahead of this clock, and no run has confirmed \
@@ -188,14 +196,32 @@ fn freshness_problem(
             humantime::format_duration(Duration::from_secs((t - now) as u64))
         ));
     }
-    let fresh = [newest, last_success]
-        .into_iter()
-        .flatten()
-        .filter(trusted)
-        .max()?;
+    // The latest evidence whose clock was not ahead.
+    let fresh = match order {
+        Order::SuccessLast => [newest_date, success],
+        Order::NewestLast => [success, newest_date],
+        Order::Unknown => {
+            let max = [newest_date, success]
+                .into_iter()
+                .flatten()
+                .filter(trusted)
+                .max();
+            [max, None]
+        }
+    }
+    .into_iter()
+    .rev()
+    .flatten()
+    .find(trusted)?;
     let max = max_age?;
     let fresh_age = (now - fresh).max(0);
-    let age = newest
+    // A later successful run whose clock read earlier than the newest snapshot's date: that
+    // snapshot was taken before it.
+    let newest_taken = match (newest_date, success) {
+        (Some(t), Some(ok)) if confirmed && order == Order::SuccessLast => Some(t.min(ok)),
+        (t, _) => t,
+    };
+    let age = newest_taken
         .filter(trusted)
         .map_or(fresh_age, |t| (now - t).max(0));
     (fresh_age as u64 > max.as_secs()).then(|| {
@@ -205,6 +231,27 @@ fn freshness_problem(
             humantime::format_duration(max)
         )
     })
+}
+
+/// Which came later in the order of runs: the newest snapshot or the last successful run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The last run succeeded: it came at or after every snapshot.
+    SuccessLast,
+    /// The last run failed after taking the newest snapshot.
+    NewestLast,
+    /// A failed run that took no snapshot, or no run recorded: either may be later.
+    Unknown,
+}
+
+fn run_order(newest: Option<(&str, i64)>, st: &State) -> Order {
+    match &st.last_run {
+        Some(last) if last.ok => Order::SuccessLast,
+        Some(last) if newest.is_some_and(|(id, _)| last.commit.as_deref() == Some(id)) => {
+            Order::NewestLast
+        }
+        _ => Order::Unknown,
+    }
 }
 
 /// Whether this user may write the repository (and its objects, in `git_dir`: `DIR/.git` for a

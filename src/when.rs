@@ -108,7 +108,9 @@ pub fn resolve_at<'r>(
     }
     let hint = || hint.map(pruned_hint).unwrap_or_default();
     let rev = revision(repo, &head, spec);
-    let secs = match parse_time(spec) {
+    // One clock reading for the WHEN and for what counts as now.
+    let now = unix_now();
+    let secs = match parse_time_at(spec, now) {
         Ok(Some(secs)) => secs,
         // Not a valid time (`2026-release`): a revision if it names one.
         Err(e) => return rev.ok().flatten().ok_or(e),
@@ -129,10 +131,10 @@ pub fn resolve_at<'r>(
     };
     // A time is a time; a revision it also spells (`674d`, a commit id; a tag `2026-11-24`) is
     // never taken instead: naming another snapshot, it makes the WHEN ambiguous.
-    // `now` (or `0s` ago: this second) is the latest snapshot, even one a fast clock dated
-    // ahead of it. Other times keep the snapshots' own dates (they may all be ahead).
-    let now = unix_now();
-    let by_time = if (now - 1..=now).contains(&secs) {
+    // `now` (or `0s` ago, or a time after now) is the latest snapshot, even one a fast clock
+    // dated ahead of it. Earlier times, one second ago too, keep the snapshots' own dates (they
+    // may all be ahead).
+    let by_time = if secs >= now {
         Ok(head)
     } else {
         at_time(repo, head, secs, hint)
@@ -220,11 +222,11 @@ fn two_readings(
 /// dated before it). Where history was cut at that snapshot, its parent (dated after it, by a
 /// slow clock) may move it later and change the answer. `now` is always `head`.
 pub fn time_rests_on_oldest(head: Commit<'_>, spec: &str, picked: Oid) -> bool {
-    let Ok(Some(secs)) = parse_time(spec) else {
+    let now = unix_now();
+    let Ok(Some(secs)) = parse_time_at(spec, now) else {
         return false;
     };
-    let now = unix_now();
-    if (now - 1..=now).contains(&secs) {
+    if secs >= now {
         return false;
     }
     let chain = dated_chain(head);
@@ -370,9 +372,15 @@ fn pruned_hint(repo: &Repository) -> String {
 /// ago`), or `now`. `None`: not a time at all; an error: a timestamp that is malformed, or a
 /// local time daylight saving time skips or repeats.
 pub fn parse_time(spec: &str) -> Result<Option<i64>> {
+    parse_time_at(spec, unix_now())
+}
+
+/// [`parse_time`] with the clock reading `now` (Unix seconds): `now` is exactly it, `2h` is
+/// two hours before it.
+fn parse_time_at(spec: &str, now: i64) -> Result<Option<i64>> {
     let s = spec.trim();
     if s.eq_ignore_ascii_case("now") {
-        return Ok(Some(unix_now()));
+        return Ok(Some(now));
     }
     let ago = s.len() > 4
         && s.get(s.len() - 4..)
@@ -380,7 +388,7 @@ pub fn parse_time(spec: &str) -> Result<Option<i64>> {
     let duration = if ago { s[..s.len() - 4].trim_end() } else { s };
     if let Ok(d) = humantime::parse_duration(&units_lowered(duration)) {
         let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        return Ok(Some(unix_now().saturating_sub(secs)));
+        return Ok(Some(now.saturating_sub(secs)));
     }
     if stamp::looks_like(s) {
         return stamp::parse(s).map(Some);

@@ -98,13 +98,15 @@ fn longest_rising(chrono: &[i64], now: i64) -> Vec<bool> {
     correct
 }
 
-/// The dates pruning by age goes by (`times` newest first), and what a WHEN calls dated out of
-/// order (a date earlier than its own here). A date after `now` is None: a fast clock
-/// set it, and it says nothing of the snapshot's age. Any other counts as no earlier than an
-/// older snapshot's: a snapshot is newer than every older one, and a slow clock's date (a
-/// machine that booted in 2000 until NTP set it right) may be far too old, so deleting goes by
-/// the latest time the dates allow. Which of two clocks was wrong cannot be told from dates
-/// alone; this way a wrong one only ever keeps more (a date in the future is ignored).
+/// Each date (`times` newest first) counted as no earlier than an older snapshot's: what
+/// pruning goes by to tell a date it can cut at (one equal to its own: neither after now nor
+/// before an older one), and what a WHEN calls dated out of order. A date after `now` is None: a
+/// fast clock set it, and it says nothing of the snapshot's age. A date before an older
+/// snapshot's may be a slow clock's (a machine that booted in 2000 until NTP set it right) or
+/// the older one's clock may have been fast: which cannot be told from dates alone, so pruning
+/// does not take it as a bound of when its snapshot was taken (the older date bounds its own
+/// snapshot either way: right, or later than it was taken), and a wrong clock only ever keeps
+/// more.
 pub fn latest_dates(times: &[i64], now: i64) -> Vec<Option<i64>> {
     let mut dates = vec![None; times.len()];
     let mut latest = i64::MIN;

@@ -117,23 +117,28 @@ pub fn prune(
         commit = parent;
     }
     drop(commit);
+    let trusted = trusted_now(now, last_run, &times[1..]);
+    let dates = super::dates::latest_dates(&times, trusted);
     let by_retention = match keep {
+        // With a history remote, a time resting on the oldest kept snapshot is checked against
+        // the full history (see `Timeline`): N is exact.
+        Keep::Count(n) if matches!(history, HistoryRemote::None) => {
+            count_boundary(&dates, &times, n)
+        }
         Keep::Count(n) => n.min(chain.len()) - 1,
         Keep::Age(age) => {
-            let trusted = trusted_now(now, last_run, &times[1..]);
             // A window longer than any clock (`300000000000years`) keeps everything.
             let age = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
             if trusted.saturating_add(age) < unix(now) {
                 report.clock_ahead = Some(trusted);
             }
-            let dates = super::dates::latest_dates(&times, trusted);
             // The head's date is this run's clock, which `trusted` already discounts (warned
             // of as ahead of the last run): the others are named.
             report.misdated = (1..chain.len())
                 .filter(|&i| dates[i] != Some(times[i]))
                 .map(|i| (chain[i], times[i]))
                 .collect();
-            age_boundary(&dates, trusted.saturating_sub(age))
+            age_boundary(&dates, &times, trusted.saturating_sub(age))
         }
     };
     let by_confirmed = |confirmed: Option<Oid>| match confirmed
@@ -209,13 +214,39 @@ pub fn trusted_now(now: SystemTime, last_run: Option<i64>, older: &[i64]) -> i64
     before.map_or(unix(now), |b| b.min(unix(now)))
 }
 
-/// The oldest snapshot kept by age (its position, newest first): the newest one whose date
-/// (see [`super::dates::latest_dates`]) is at or before `cutoff` — it was current when the
-/// window began. None fits: everything is kept.
-fn age_boundary(dates: &[Option<i64>], cutoff: i64) -> usize {
+/// Whether the date of snapshot `i` (newest first) can be cut at: not dated before an older
+/// snapshot (`dates`: see [`super::dates::latest_dates`]), which only a slow clock does, nor
+/// after now. A slow clock's snapshot may have been taken as late as the next one: cut there,
+/// a time between its date and an older snapshot's would pick it with nothing left to show it
+/// misdated.
+fn cuttable(dates: &[Option<i64>], times: &[i64], i: usize) -> bool {
+    dates[i] == Some(times[i])
+}
+
+/// The oldest snapshot kept by count without a history remote: the `n`th newest, or when a
+/// slow clock dated it (before an older snapshot), the nearest older one no slow clock dated
+/// (or the oldest). Nothing would be left to show it misdated: a time between its date and the
+/// older snapshot's would pick it, though it was taken later. (A date after now may be cut at:
+/// a fast clock's snapshot counts as taken at the next one's date, so such a time says it was
+/// pruned.)
+fn count_boundary(dates: &[Option<i64>], times: &[i64], n: usize) -> usize {
+    let last = dates.len() - 1;
+    let slow = |i: usize| dates[i].is_some_and(|d| d != times[i]);
+    (n.min(dates.len()) - 1..=last)
+        .find(|&i| !slow(i))
+        .unwrap_or(last)
+}
+
+/// The oldest snapshot kept by age (its position, newest first): the newest one surely taken
+/// at or before `cutoff` — it was current when the window began. That is the newest whose own
+/// date is at or before `cutoff` and [`cuttable`]: a date a fast clock set is later than the
+/// snapshot was taken (still a bound), one a slow clock set (before an older snapshot's) bounds
+/// nothing, as that snapshot may have been taken as late as the next one. None fits:
+/// everything is kept.
+fn age_boundary(dates: &[Option<i64>], times: &[i64], cutoff: i64) -> usize {
     let last = dates.len() - 1;
     (0..=last)
-        .find(|&i| dates[i].is_some_and(|d| d <= cutoff))
+        .find(|&i| cuttable(dates, times, i) && times[i] <= cutoff)
         .unwrap_or(last)
 }
 
@@ -302,7 +333,9 @@ mod tests {
     #[test]
     fn age_boundary_never_cuts_at_a_misdated_snapshot() {
         // Times newest first; the window begins at 100; now is 400.
-        let at = |times: &[i64]| age_boundary(&super::super::dates::latest_dates(times, 400), 100);
+        let at = |times: &[i64]| {
+            age_boundary(&super::super::dates::latest_dates(times, 400), times, 100)
+        };
         assert_eq!(at(&[300, 200, 100, 50]), 2, "in order");
         assert_eq!(at(&[300, 200, 150]), 2, "none old enough");
         // One run's clock slow: dated before its parent, it proves nothing about its age.
@@ -321,6 +354,26 @@ mod tests {
         // it): which clock was wrong cannot be told, so none of them is cut at.
         assert_eq!(at(&[350, 10, 12, 14, 16, 18, 300, 250, 200]), 8);
         assert_eq!(at(&[350, 10, 12, 14, 300, 250, 90, 80]), 6);
+    }
+
+    #[test]
+    fn a_slow_clock_keeps_the_snapshot_current_when_the_window_began() {
+        // Times newest first; now is 400.
+        let dates = |times: &[i64]| super::super::dates::latest_dates(times, 400);
+        let by_age = |times: &[i64], cutoff| age_boundary(&dates(times), times, cutoff);
+        // 150 was current at 250 unless 10 (slow: taken between 150 and 400) came after 250.
+        assert_eq!(by_age(&[400, 10, 150, 0], 250), 2);
+        assert_eq!(by_age(&[400, 300, 10, 150, 0], 250), 3);
+        // Right clocks: the same boundary.
+        assert_eq!(by_age(&[400, 300, 150, 0], 250), 2);
+        let by_count = |times: &[i64], n| count_boundary(&dates(times), times, n);
+        assert_eq!(by_count(&[400, 300, 10, 200, 100], 3), 3);
+        assert_eq!(by_count(&[400, 300, 10, 5, 200, 100], 3), 4);
+        assert_eq!(by_count(&[400, 300, 10, 5], 3), 2);
+        assert_eq!(by_count(&[400, 300, 10, 200], 3), 3, "the oldest");
+        assert_eq!(by_count(&[400, 10, 200], 9), 2);
+        assert_eq!(by_count(&[900, 300, 200], 1), 0, "a head after now");
+        assert_eq!(by_count(&[400, 900, 200], 2), 1, "a fast clock");
     }
 
     #[test]

@@ -385,6 +385,25 @@ fn now_is_the_latest_snapshot_even_one_dated_ahead_of_the_clock() {
     fx.selects("2h", "UTC", Some(TIMES[2] - 600), 2);
 }
 
+/// Only `now` (or a time after it) is the latest snapshot: one second ago is a time like any
+/// other, before a snapshot taken at this second. A snapshot a fast clock dated after now
+/// counts as taken now: a time between now and its date finds it.
+#[test]
+fn one_second_ago_is_not_now() {
+    let fx = Fx::new(false);
+    let now = Some(TIMES[2]);
+    let rfc = |t: u64| crate::env::rfc3339(t);
+    for when in ["1s", "1 second ago", &rfc(TIMES[2] - 1)] {
+        fx.selects(when, "UTC", now, 2);
+    }
+    for when in ["now", "0s", &rfc(TIMES[2]), &rfc(TIMES[2] + 3600)] {
+        fx.selects(when, "UTC", now, 3);
+    }
+    let fast = Some(TIMES[2] - 600);
+    fx.selects(&rfc(TIMES[2] - 601), "UTC", fast, 2);
+    fx.selects(&rfc(TIMES[2] - 300), "UTC", fast, 3);
+}
+
 /// A TZ with a digit in it is not therefore a POSIX rule: one naming no zone file
 /// (`Etc/GMT+14`, `Europe/Berlin2`) was read as UTC; refused like any unknown zone. A real
 /// POSIX rule still works.

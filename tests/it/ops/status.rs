@@ -453,6 +453,47 @@ fn a_run_while_the_clock_was_fast_proves_nothing_once_it_is_right() {
     .code_is(0);
 }
 
+/// One run while the clock was fast dates the newest snapshot ahead; the next run, with the
+/// right clock, finds the database unchanged, and then no run comes. Once this clock passes the
+/// fast date, that date must not count again: the later run's clock proved it wrong, and the
+/// last successful run is hours old.
+#[test]
+fn a_later_runs_earlier_clock_outweighs_a_fast_date_once_the_clock_passes_it() {
+    let env = TestEnv::new();
+    let db = env.db_from_script("app.db", b"CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+    let repo = env.path("app.sqlgit");
+    let (d, r) = (s(&db), s(&repo));
+    sg(&env, T0, &["snapshot", &d, "--repo", &r]).success();
+    sql(&env, &db, "INSERT INTO t VALUES (2);");
+    sg(&env, T0 + 10_000, &["snapshot", "--repo", &r]).success();
+    let run = sg(&env, T0 + 1_100, &["snapshot", "--repo", &r]).success();
+    assert!(
+        run.stdout_str().contains("unchanged"),
+        "{}",
+        run.stdout_str()
+    );
+    let status = |now: u64| sg(&env, now, &["status", "--repo", &r, "--max-age", "15m"]);
+    status(T0 + 1_200).code_is(0);
+    for now in [T0 + 5_000, T0 + 10_500, T0 + 20_000] {
+        let run = status(now).code_is(1);
+        assert!(
+            run.stderr_str().contains("no run has confirmed it since"),
+            "at {now}: {}",
+            run.stderr_str()
+        );
+    }
+    // The snapshot's age goes by the later run's clock, not by its own date.
+    let run = status(T0 + 10_500);
+    assert!(
+        run.stderr_str().contains("is 2h 36m 40s old"),
+        "{}",
+        run.stderr_str()
+    );
+    // The next run with the right clock confirms the backup.
+    sg(&env, T0 + 10_500, &["snapshot", "--repo", &r]).success();
+    status(T0 + 10_560).code_is(0);
+}
+
 /// A full disk: every run fails, and cannot record that in the state file, which still says the
 /// last run succeeded. Status must not be green.
 #[test]

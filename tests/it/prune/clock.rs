@@ -170,3 +170,50 @@ fn times_go_by_the_correct_dates_after_several_fast_runs() {
     );
     assert_eq!(warned.lines().count(), 1, "{warned}");
 }
+
+/// One run with a slow clock (its snapshot dated before older ones, really taken between its
+/// neighbours) must not make pruning keep less than right clocks would: that run may have come
+/// after the window began, so the snapshot before it stays as the one current then. A time
+/// before the kept window then says the points were pruned instead of giving the slow run's
+/// snapshot, taken later; `--keep N` never cuts history at it either.
+#[test]
+fn a_slow_clock_keeps_the_snapshot_current_when_the_window_began() {
+    let fx = Fx::new(false);
+    let t0 = fx.now.get() + 60;
+    let mut ids: Vec<String> = [t0, t0 + 100, t0 + 200, t0 - 5_000, t0 + 400, t0 + 500]
+        .into_iter()
+        .map(|at| snapshot_at(&fx, at, &[]))
+        .collect();
+    ids.reverse();
+    let counted = fx.env.path("counted");
+    crate::env::copy_dir(&fx.repo, &counted);
+    // The window begins at t0 + 350: the slow run (really between t0 + 200 and t0 + 400) may
+    // have come after it.
+    let run = fx.prune(&["--keep", "150s"]).success();
+    assert!(
+        run.stdout_str()
+            .contains(&format!("note: snapshot {} (dated", &ids[2][..12])),
+        "{}",
+        run.stdout_str()
+    );
+    assert_eq!(fx.ids(&fx.repo), ids[..4]);
+    for at in [t0 + 150, t0 + 100] {
+        let run = fx.cat(Some(&rfc3339(at)), &fx.repo).failure();
+        let err = run.stderr_str();
+        assert!(
+            err.contains("no snapshot at or before") && err.contains("pruned"),
+            "{err}"
+        );
+    }
+    let repo = counted.display().to_string();
+    fx.sqlgit(&["prune", "--repo", &repo, "--keep", "3"])
+        .success();
+    assert_eq!(
+        fx.ids(&counted),
+        ids[..4],
+        "not cut at the slow run's snapshot"
+    );
+    let run = fx.cat(Some(&rfc3339(t0 + 150)), &counted).failure();
+    assert!(run.stderr_str().contains("pruned"), "{}", run.stderr_str());
+    fx.assert_fsck(&fx.repo);
+}
