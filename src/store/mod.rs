@@ -18,6 +18,7 @@ pub mod lostmain;
 pub mod pack;
 pub mod packindex;
 pub mod packread;
+mod plaingit;
 pub mod previous;
 pub mod prune;
 pub mod refcheck;
