@@ -10,6 +10,7 @@ use crate::remote::{LATEST_TRACKING, pending_history};
 use crate::settings::Settings;
 use crate::state::{self, Started, State};
 use crate::store::{Store, dir_size, lock};
+use crate::verify::shape;
 
 pub struct Health {
     pub state: State,
@@ -75,6 +76,17 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
     }
     problems.extend(damaged);
     problems.extend(ref_problems);
+    // The top of the newest snapshot only (verify walks the whole tree).
+    let top = head.as_ref().and_then(|c| c.tree().ok());
+    let strays = top.map(|t| shape::root_problems(&store.repo, &t));
+    if let Some(strays) = strays.filter(|s| !s.is_empty()) {
+        problems.push(format!(
+            "the newest snapshot's tree holds what sqlgit never writes (a commit made by plain \
+             git?), so plain git reads other content than sqlgit: {}; {}",
+            strays.join("; "),
+            shape::fix(&store.repo)
+        ));
+    }
     // Only whether each root's object is here: status stays quick (verify looks deeper).
     let missing = crate::store::roots::missing(&store.repo, false)?;
     if let Err(e) = crate::store::roots::fail_if_missing(&missing) {

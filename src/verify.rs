@@ -29,6 +29,7 @@ mod cross;
 mod inexact;
 mod realtext;
 mod rowtext;
+pub mod shape;
 
 use rowtext::RowText;
 
@@ -56,9 +57,15 @@ pub fn find_sqlite3() -> Option<PathBuf> {
 /// Check the snapshot `commit` (the databases named in `folders`).
 pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<Report> {
     let id = short(commit);
+    let (objects, mut strays) =
+        check_objects(repo, commit).map_err(|e| anyhow!("snapshot {id} is damaged: {e}"))?;
+    // What plain git would read otherwise than sqlgit fails before any restore.
+    strays.splice(0..0, shape::root_problems(repo, &commit.tree()?));
+    if !strays.is_empty() {
+        bail!("{}", strays_message(&id, &strays, &shape::fix(repo)));
+    }
     let mut report = Report {
-        objects: check_objects(repo, commit)
-            .map_err(|e| anyhow!("snapshot {id} is damaged: {e}"))?,
+        objects,
         databases: folders.len(),
         sqlite3: find_sqlite3(),
         ..Report::default()
@@ -213,15 +220,25 @@ fn scratch_full(e: anyhow::Error, scratch: &Path) -> anyhow::Error {
     e
 }
 
-/// Read every object of the snapshot and check its hash. Returns the number of objects.
-fn check_objects(repo: &Repository, commit: &Commit) -> Result<usize> {
+/// Read every object of the snapshot and check its hash. Returns the number of objects and
+/// the entries below the database folders that sqlgit never writes ([`shape::entry_problem`]).
+fn check_objects(repo: &Repository, commit: &Commit) -> Result<(usize, Vec<String>)> {
     let mut objects = 0usize;
+    let mut strays = Vec::new();
     let mut problem: Option<String> = None;
     let odb = repo.odb()?;
     commit
         .tree()?
         .walk(TreeWalkMode::PreOrder, |dir, entry| {
             let name = format!("{dir}{}", entry.name().unwrap_or_default());
+            // The top is [`shape::root_problems`]'s.
+            if !dir.is_empty() {
+                strays.extend(shape::entry_problem(dir, entry));
+            }
+            // A submodule's commit is none of this repository's objects.
+            if entry.kind() == Some(ObjectType::Commit) {
+                return TreeWalkResult::Skip;
+            }
             let checked = odb
                 .read(entry.id())
                 .map_err(|e| e.message().to_string())
@@ -231,6 +248,13 @@ fn check_objects(repo: &Repository, commit: &Commit) -> Result<usize> {
                         ObjectType::Tree => Kind::Tree,
                         _ => return Err("unexpected object type".to_string()),
                     };
+                    if Some(obj.kind()) != entry.kind() {
+                        let named = entry.kind().map_or("?", |k| k.str());
+                        return Err(format!(
+                            "its entry names a {named}, not a {}",
+                            obj.kind().str()
+                        ));
+                    }
                     if object_id(kind, obj.data()) != entry.id() {
                         return Err("content does not match its id (corrupt)".to_string());
                     }
@@ -250,8 +274,21 @@ fn check_objects(repo: &Repository, commit: &Commit) -> Result<usize> {
         .or_else(|e| if problem.is_some() { Ok(()) } else { Err(e) })?;
     match problem {
         Some(p) => Err(anyhow!(p)),
-        None => Ok(objects),
+        None => Ok((objects, strays)),
     }
+}
+
+/// The failure for the `strays` of snapshot `id` (the first ten named), with its `fix`.
+fn strays_message(id: &str, strays: &[String], fix: &str) -> String {
+    const SHOWN: usize = 10;
+    let mut named = strays[..strays.len().min(SHOWN)].join("; ");
+    if strays.len() > SHOWN {
+        named.push_str(&format!("; and {} more", strays.len() - SHOWN));
+    }
+    format!(
+        "snapshot {id}'s tree holds what sqlgit never writes (a commit made by plain git?), so \
+         plain git reads other content than sqlgit: {named}; {fix}"
+    )
 }
 
 impl Sink for RowText {

@@ -19,6 +19,7 @@ pub mod lostmain;
 pub mod pack;
 pub mod packindex;
 pub mod packread;
+mod plaingit;
 pub mod previous;
 pub mod prune;
 pub mod refcheck;

@@ -1,7 +1,7 @@
 //! The ref files of a sqlgit repository, as plain git reads them. A crash can cut short a file
 //! git rewrites in place of another (`HEAD`, `packed-refs` after a `git gc`, the refs sqlgit
-//! rewrites at every run), and a tool can leave a `refs/replace/` ref or an `info/grafts` file
-//! that makes plain git show other content than sqlgit reads (libgit2 ignores replace refs).
+//! rewrites at every run), and a tool can leave what makes plain git show other content than
+//! sqlgit reads ([`super::plaingit`]: a replace ref, grafts, an ambiguous `main`, attributes).
 //! [`problems`] names each, with the command that fixes it (`status`, `verify`); [`repair`]
 //! fixes what a run can without losing anything, under the lock, before the repository is
 //! opened:
@@ -133,7 +133,7 @@ fn damaged_file(path: &Path) -> bool {
 
 /// What is wrong with the refs of the repository whose git dir is `git_dir` (shown as `dir` in
 /// the commands), one line each with its fix: damaged files, and what makes plain git see other
-/// content than sqlgit (replace refs, grafts).
+/// content than sqlgit ([`super::plaingit`]).
 pub fn problems(dir: &Path, git_dir: &Path) -> Vec<String> {
     let fix = format!(
         "run `sqlgit snapshot --repo {}`, which repairs it",
@@ -195,48 +195,7 @@ pub fn problems(dir: &Path, git_dir: &Path) -> Vec<String> {
             ));
         }
     }
-    lines.extend(plain_git_differs(dir, git_dir));
-    lines
-}
-
-/// What makes plain git read other content than sqlgit does: a replace ref (`git replace`,
-/// which libgit2 ignores), an `info/grafts` file.
-fn plain_git_differs(dir: &Path, git_dir: &Path) -> Vec<String> {
-    let shown = crate::shellword::repo(dir);
-    let mut lines = Vec::new();
-    let replaced: Vec<String> = git2::Repository::open_bare(git_dir)
-        .ok()
-        .and_then(|repo| {
-            let refs = repo.references_glob("refs/replace/*").ok()?;
-            Some(
-                refs.flatten()
-                    .filter_map(|r| r.name().ok().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .unwrap_or_default();
-    if !replaced.is_empty() {
-        let ids: Vec<&str> = replaced
-            .iter()
-            .map(|n| n.trim_start_matches("refs/replace/"))
-            .collect();
-        lines.push(format!(
-            "{} (git replace): plain git (git archive, the documented restore) reads other \
-             content than the snapshot holds; remove {}: run `git -C {shown} replace -d {}`",
-            replaced.join(", "),
-            if replaced.len() == 1 { "it" } else { "them" },
-            ids.join(" ")
-        ));
-    }
-    let grafts = git_dir.join("info/grafts");
-    if std::fs::metadata(&grafts).is_ok_and(|m| m.len() > 0) {
-        lines.push(format!(
-            "{} gives snapshots other parents for plain git (git log) than sqlgit reads; remove \
-             it: run `rm {}`",
-            grafts.display(),
-            crate::shellword::path(&grafts)
-        ));
-    }
+    lines.extend(super::plaingit::problems(dir, git_dir));
     lines
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::env::{TestEnv, sqlite3_bin};
 
 mod converted;
+mod plaingit;
 mod prefix;
 mod recut;
 mod versions;
