@@ -198,10 +198,14 @@ fn git_lock_hint(line: &str) -> String {
     let Some((path, _)) = rest.split_once('\'') else {
         return String::new();
     };
+    let rm = format!("rm {}", crate::shellword::path(std::path::Path::new(path)));
+    // A line that already names the fix (a remote's lock file: see `remote::leftlock`).
+    if line.contains(&rm) {
+        return String::new();
+    }
     format!(
         "another git command is working on the repository and holds {path}: run again once it \
-         has finished; if no git command is running, one was killed and left it: remove it (rm {})",
-        crate::shellword::path(std::path::Path::new(path))
+         has finished; if no git command is running, one was killed and left it: remove it ({rm})"
     )
 }
 

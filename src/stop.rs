@@ -4,7 +4,9 @@
 //! the state and metrics files, the failure hook fired, a non-zero exit. Lower modules call
 //! [`stop`]; the snapshot job registers, with [`on_stop`], how its failure is recorded, and
 //! commands their temporary files and directories with [`remove_on_stop`]. The repository is
-//! left as a `kill -9` would leave it, which the next run repairs by itself. Every command
+//! left as a `kill -9` would leave it, which the next run repairs by itself; the run's git
+//! commands are asked to end first (SIGTERM, [`GIT_GRACE`]), so that a remote's git, which no
+//! run of ours repairs, removes its lock files. Every command
 //! watches for signals the same way ([`watch_command`], called once where commands are
 //! dispatched); its [`Kind`] decides what the line says, and its error exit code is kept (2 for
 //! `diff` and `history`, whose 1 means an answer).
@@ -124,19 +126,48 @@ pub fn wait_if_stopped_elsewhere() {
 static GIT_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static FAILURE_TOLD: Mutex<Option<String>> = Mutex::new(None);
 
-/// Kill the process group `group` (a git command that leads it: git, its ssh, its
-/// `git-remote-https`) if the run is stopped before the returned guard is dropped: a push left
-/// running outside the lock would race the next run's.
+/// End the process group `group` (a git command that leads it: git, its ssh, its
+/// `git-remote-https`, a local remote's `git-receive-pack`) with [`end_git_groups`] if the run
+/// is stopped before the returned guard is dropped: a push left running outside the lock would
+/// race the next run's.
 pub fn kill_group_on_stop(group: i32) -> GitGroup {
     GIT_GROUPS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(group);
     if stopping() {
+        // Started after the stop ended the others: it has taken no lock yet.
         // SAFETY: kill(2) of the group this git command leads.
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
     GitGroup(group)
+}
+
+/// How long git commands asked to end (SIGTERM) get before they are killed (SIGKILL). git
+/// removes its lock files from its signal handlers, in far less; killed, it leaves them, and a
+/// `refs/heads/main.lock` left in a local remote by its `git-receive-pack` fails every later
+/// push to it.
+pub const GIT_GRACE: Duration = Duration::from_secs(1);
+
+/// End the git commands leading the process groups `groups`: SIGTERM, then SIGKILL for what is
+/// left of them after [`GIT_GRACE`]. `reap` is called while waiting: a group whose leader has
+/// exited lives on as long as nobody collects it.
+pub fn end_git_groups(groups: &[i32], mut reap: impl FnMut()) {
+    // SAFETY: kill(2) of a git command's own process group (signal 0 only asks whether it
+    // still exists).
+    let signal = |group: i32, signal| unsafe { libc::kill(-group, signal) } == 0;
+    let alive = || groups.iter().any(|&g| signal(g, 0));
+    for &group in groups {
+        signal(group, libc::SIGTERM);
+    }
+    let until = std::time::Instant::now() + GIT_GRACE;
+    while alive() && std::time::Instant::now() < until {
+        reap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for &group in groups.iter().filter(|&&g| signal(g, 0)) {
+        signal(group, libc::SIGKILL);
+    }
 }
 
 /// Dropping it forgets the group [`kill_group_on_stop`] registered.
@@ -198,10 +229,10 @@ pub fn stop(reason: &str) -> ! {
         }
     }
     *STOPPER.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
-    for &group in GIT_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        // SAFETY: kill(2) of a git command's own process group.
-        unsafe { libc::kill(-group, libc::SIGKILL) };
-    }
+    // Asked first: killed, a local remote's receive-pack would leave its ref locked there.
+    // Their threads collect them, and wait in `wait_if_stopped_elsewhere` for this exit.
+    let groups = GIT_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    end_git_groups(&groups, || {});
     let told = told_failure();
     match &told {
         // The failure hook already running carries the real cause: it finishes.

@@ -7,7 +7,7 @@
 //! session of its own (no controlling terminal, so neither git nor ssh can open `/dev/tty`),
 //! `GIT_TERMINAL_PROMPT=0`, no askpass program, and ssh gets `-o BatchMode=yes` unless the user
 //! chose their own ssh command. Each subprocess is bounded by the push's deadline: past it, its
-//! whole process group (git, ssh, git-remote-https) is killed.
+//! whole process group (git, ssh, git-remote-https) is ended: SIGTERM, then SIGKILL.
 //!
 //! Credentials given to sqlgit (a password or token in the URL, `SQLGIT_HTTPS_TOKEN` for the host
 //! it is for) reach git through a credential helper given with `-c` for that URL's scheme, host
@@ -268,6 +268,12 @@ impl Client for GitCli {
         meter.finish();
         drop(view);
         let done = done?;
+        let refused = matches!(porcelain_status(&done.stdout), Some(('!', _)));
+        if (refused || !done.success)
+            && let Some(e) = super::leftlock::left_lock(url, &done.stderr, "git")
+        {
+            return Err(e);
+        }
         match porcelain_status(&done.stdout) {
             Some(('!', summary)) => Err(refusal(&summary, &done.stderr, force)),
             Some(_) if done.success => Ok(()),

@@ -284,14 +284,18 @@ fn send(repo: &Repository, url: &str, refspec: &str, from: &AuthFrom) -> Result<
     let mut remote = repo
         .remote_anonymous(url)
         .map_err(|e| anyhow!("bad remote URL: {}", e.message()))?;
-    remote
-        .push(&[refspec], Some(&mut options))
-        .map_err(|e| anyhow!("{}", explain(&e, url)))?;
+    remote.push(&[refspec], Some(&mut options)).map_err(|e| {
+        super::leftlock::left_lock(url, e.message(), "libgit2")
+            .unwrap_or_else(|| anyhow!("{}", explain(&e, url)))
+    })?;
     drop(options);
     if let Some(reason) = rejected.into_inner() {
+        let said = said.into_inner();
+        if let Some(e) = super::leftlock::left_lock(url, &format!("{reason}\n{said}"), "libgit2") {
+            return Err(e);
+        }
         // The remote's own words, without its progress meters.
         let said: Vec<String> = said
-            .into_inner()
             .split(['\r', '\n'])
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.contains('%'))

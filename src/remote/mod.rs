@@ -12,6 +12,7 @@ mod budget;
 mod cli;
 mod confirmed;
 mod held;
+mod leftlock;
 mod libgit2;
 mod local;
 mod overwrite;

@@ -13,14 +13,44 @@ fn s(p: &Path) -> String {
 /// Make `remote`'s pushes hang (a slow server) until the test stops sqlgit; `receiving` appears
 /// once a push reached it.
 fn slow_receive(env: &TestEnv, remote: &Path, receiving: &Path) {
-    let hook = remote.join("hooks/pre-receive");
-    env.write(
-        &hook,
-        format!("#!/bin/sh\ntouch '{}'\nsleep 30\n", receiving.display()),
-    );
+    let body = format!("touch '{}'\nsleep 30\n", receiving.display());
+    remote_hook(env, remote, "pre-receive", &body);
+}
+
+/// Give `remote` the hook `name` running the shell script `body`.
+fn remote_hook(env: &TestEnv, remote: &Path, name: &str, body: &str) {
+    let hook = remote.join("hooks").join(name);
+    env.write(&hook, format!("#!/bin/sh\n{body}"));
     let mut perms = std::fs::metadata(&hook).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).unwrap();
+}
+
+/// Make `remote`'s pushes hang while its `git-receive-pack` holds `refs/heads/main.lock` (a
+/// slow disk); `locked` appears once it does.
+fn slow_ref_update(env: &TestEnv, remote: &Path, locked: &Path) {
+    let body = format!(
+        "[ \"$1\" = prepared ] || exit 0\ntouch '{}'\nsleep 30\n",
+        locked.display()
+    );
+    remote_hook(env, remote, "reference-transaction", &body);
+}
+
+/// The lock files under `remote`'s refs.
+fn ref_locks(remote: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![remote.join("refs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                found.push(s(&path));
+            }
+        }
+    }
+    found
 }
 
 /// Stop `args` with SIGTERM once its push reached the slow history remote; its stderr.
@@ -136,4 +166,118 @@ fn a_push_completes_a_run_or_push_stopped_while_pushing() {
         env.git_in(&hist, &["rev-parse", "main"]),
         env.git_in(&repo, &["rev-parse", "main"])
     );
+}
+
+/// A run stopped (SIGTERM) or timed out (--push-timeout) while a local history remote's
+/// `git-receive-pack` holds its `refs/heads/main.lock` lets git remove it (SIGTERM first, not
+/// SIGKILL): the next run pushes. Killed, receive-pack left the lock and every later push
+/// failed on it.
+#[test]
+fn a_push_stopped_or_timed_out_while_the_remote_locks_its_ref_leaves_no_lock() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
+    );
+    let (repo, hist, locked) = (env.path("r"), env.path("hist.git"), env.path("locked"));
+    env.git_in(
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
+    );
+    let (r, h) = (s(&repo), s(&hist));
+    env.sqlgit(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &r,
+        "-q",
+        "--history-remote",
+        &h,
+    ])
+    .success();
+    slow_ref_update(&env, &hist, &locked);
+    env.sqlite3(&db, "INSERT INTO t VALUES(2,'b')");
+    let out = env.sqlgit_signalled(
+        &["snapshot", "--repo", &r, "-q"],
+        libc::SIGTERM,
+        "push",
+        || locked.exists(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && stderr.contains("stopped by SIGTERM"),
+        "{stderr}"
+    );
+    assert_eq!(ref_locks(&hist), Vec::<String>::new(), "stopped");
+    std::fs::remove_file(&locked).unwrap();
+    let timed_out = env
+        .sqlgit(&["push", "--repo", &r, "-q", "--push-timeout", "3s"])
+        .code_is(1);
+    assert!(
+        locked.exists() && timed_out.stderr_str().contains("--push-timeout"),
+        "{}",
+        timed_out.stderr_str()
+    );
+    assert_eq!(ref_locks(&hist), Vec::<String>::new(), "timed out");
+    std::fs::remove_file(hist.join("hooks/reference-transaction")).unwrap();
+    env.sqlgit(&["push", "--repo", &r, "-q"]).success();
+    assert_eq!(
+        env.git_in(&hist, &["rev-parse", "main"]),
+        env.git_in(&repo, &["rev-parse", "main"])
+    );
+}
+
+/// A lock file left in the history remote (by a git killed there) fails the push with a line
+/// that names it and how to remove it, with either transport; removed, the next run pushes.
+#[test]
+fn a_lock_file_left_in_a_remote_is_named_with_its_fix() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
+    );
+    let (repo, hist) = (env.path("r"), env.path("hist.git"));
+    env.git_in(
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
+    );
+    let (r, h) = (s(&repo), s(&hist));
+    env.sqlgit(&[
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &r,
+        "-q",
+        "--history-remote",
+        &h,
+    ])
+    .success();
+    let lock = hist.join("refs/heads/main.lock");
+    // libgit2 pushes a local remote only when no git is on PATH.
+    let no_git = env.path("no-git-bin");
+    std::fs::create_dir_all(&no_git).unwrap();
+    for (n, transport) in ["git", "libgit2"].into_iter().enumerate() {
+        env.sqlite3(&db, format!("INSERT INTO t VALUES({}, 'x')", n + 2));
+        std::fs::write(&lock, "").unwrap();
+        let mut cmd = env.sqlgit_cmd(&["snapshot", "--repo", &r, "-q"]);
+        if transport == "libgit2" {
+            cmd.env("PATH", &no_git);
+        }
+        let said = env.run(cmd, b"").code_is(1).stderr_str();
+        assert!(said.contains(&format!("({transport}: ")), "{said}");
+        assert!(
+            said.contains(&format!(
+                "lock file in the remote's repository, {}",
+                s(&lock)
+            )) && said.contains(&format!("rm {};", s(&lock)))
+                && !said.contains("another git command is working"),
+            "{transport}: {said}"
+        );
+        std::fs::remove_file(&lock).unwrap();
+        env.sqlgit(&["push", "--repo", &r, "-q"]).success();
+        assert_eq!(
+            env.git_in(&hist, &["rev-parse", "main"]),
+            env.git_in(&repo, &["rev-parse", "main"])
+        );
+    }
 }

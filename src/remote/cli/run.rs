@@ -1,6 +1,6 @@
 //! Running one subprocess for a push: in a session of its own (no terminal to prompt on),
-//! stdin null, its output collected, and its whole process group killed at the push's
-//! deadline.
+//! stdin null, its output collected, and its whole process group ended at the push's
+//! deadline (SIGTERM, then SIGKILL: see [`crate::stop::end_git_groups`]).
 
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
@@ -43,7 +43,7 @@ pub(super) struct Finished {
 }
 
 impl GitCli {
-    /// Run a command in a session of its own, stdin null, output collected; kill its process
+    /// Run a command in a session of its own, stdin null, output collected; end its process
     /// group at the deadline.
     pub(super) fn run_bounded(&self, cmd: &mut Command) -> Result<Finished> {
         cmd.stdin(Stdio::null())
@@ -77,7 +77,7 @@ impl GitCli {
             .spawn()
             .map_err(|e| anyhow!("cannot run {}: {e}", self.program.display()))?;
         let pid = child.id() as libc::pid_t;
-        // A stop of the run kills git with everything it started (PDEATHSIG reaches git only).
+        // A stop of the run ends git with everything it started (PDEATHSIG reaches git only).
         let _group = crate::stop::kill_group_on_stop(pid);
         let (tx, rx) = mpsc::channel();
         // When stderr last said something, and its last progress meter (git runs with
@@ -111,10 +111,11 @@ impl GitCli {
             match child.try_wait()? {
                 Some(status) => break status,
                 None if Instant::now() >= self.deadline => {
-                    // SAFETY: plain syscalls on the group this child leads.
-                    unsafe {
-                        libc::kill(-pid, libc::SIGKILL);
-                    }
+                    // Asked to end first, as a stop does: a local remote's receive-pack, in
+                    // this group, removes its ref's lock then.
+                    crate::stop::end_git_groups(&[pid], || {
+                        let _ = child.try_wait();
+                    });
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(self.timed_out(&activity));

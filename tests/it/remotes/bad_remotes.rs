@@ -327,3 +327,31 @@ fn a_git_url_answered_by_another_service_is_not_blamed_on_ssh() {
         "{causes:?}"
     );
 }
+
+/// A lock file left in the repository of a server's remote (a git killed there) fails the push
+/// with a line naming it and how to remove it on the server, with either transport.
+#[test]
+fn a_lock_file_left_on_a_server_is_named_with_its_fix_there() {
+    for transport in ["git", "libgit2"] {
+        let fx = Fx::new();
+        let history = fx.daemon.create_bare("history");
+        let url = fx.daemon.url("history");
+        fx.snapshot(&["--transport", transport, "--history-remote", &url])
+            .success();
+        let lock = history.join("refs/heads/main.lock");
+        std::fs::write(&lock, "").unwrap();
+        fx.change();
+        let run = fx.snapshot(&[]).code_is(1);
+        let said = run.stderr_str();
+        let lock = std::fs::canonicalize(&lock).unwrap();
+        assert!(
+            said.contains("in the remote's repository on its server")
+                && said.contains(&format!("rm {} in the server's repository", lock.display()))
+                && said.contains(&format!("({transport}: ")),
+            "{transport}: {said}"
+        );
+        std::fs::remove_file(&lock).unwrap();
+        fx.push(&[]).success();
+        fx.assert_history(&history, 2);
+    }
+}
