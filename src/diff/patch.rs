@@ -4,7 +4,8 @@
 //! classes, float bits, schema objects, user_version/application_id, sqlite_sequence and
 //! sqlite_stat1. So rows are never re-spelled: a changed row is deleted by its key and the newer
 //! dump's own INSERT statement is copied. The order makes it apply cleanly: triggers first go
-//! (none may fire), then the views and indexes that change, then tables (all drops before any
+//! (none may fire), then the views and indexes that change (and a table's indexes after one that
+//! does, so they come back in the newer order), then tables (all drops before any
 //! create, so a name can move from one object to another; within a table all deletes before any
 //! insert, so UNIQUE constraints hold throughout), then new indexes and views, the system tables
 //! and pragmas, and the triggers come back last — all inside one transaction.
@@ -84,7 +85,7 @@ fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> 
     }
     let user = || plan.tables.iter().filter(|t| !t.system);
     for t in user().filter(|t| t.patch_change() == Change::Same) {
-        for s in only_in(&t.from_indexes, &t.to_indexes) {
+        for s in indexes_to_drop(t) {
             writeln!(out, "DROP INDEX IF EXISTS {};", quote_ident(&s.name))?;
         }
     }
@@ -111,7 +112,7 @@ fn write_counted(plan: &Plan, out: &mut Counted) -> Result<(Vec<String>, bool)> 
         let creates: Vec<&Stmt> = match t.patch_change() {
             Change::Removed => Vec::new(),
             Change::Added | Change::Rebuilt => t.to_indexes.iter().collect(),
-            Change::Same => only_in(&t.to_indexes, &t.from_indexes).collect(),
+            Change::Same => indexes_to_create(t).collect(),
         };
         for s in creates {
             writeln!(out, "{};", s.sql)?;
@@ -191,6 +192,24 @@ fn system_rows_differ(plan: &Plan) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// How many indexes a table keeps where it is: the ones both sides have first, in the same
+/// order. The rest are dropped and the newer side's created in its order after them, so the
+/// patched table lists its indexes (and the planner picks between equal ones) as the newer
+/// snapshot does ([`crate::dump::schema`]).
+fn indexes_kept(t: &TablePlan) -> usize {
+    (t.from_indexes.iter().zip(&t.to_indexes))
+        .take_while(|(a, b)| a.sql == b.sql)
+        .count()
+}
+
+fn indexes_to_drop(t: &TablePlan) -> impl Iterator<Item = &Stmt> {
+    t.from_indexes[indexes_kept(t)..].iter()
+}
+
+fn indexes_to_create(t: &TablePlan) -> impl Iterator<Item = &Stmt> {
+    t.to_indexes[indexes_kept(t)..].iter()
 }
 
 /// The statements of `a` that `b` does not have verbatim.

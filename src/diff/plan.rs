@@ -17,7 +17,7 @@ use super::header::{Layout, layout};
 use super::matching::TableRows;
 use super::shadows;
 use super::shape::{self, Alignment, Shape};
-use super::sqltext::{Stmt, objects};
+use super::sqltext::{Stmt, by_table, objects, reordered};
 use crate::dump::path::{folder_key, table_dir};
 
 pub const SEQUENCE: &str = "sqlite_sequence";
@@ -137,6 +137,11 @@ impl TablePlan {
         self.from_indexes != self.to_indexes
     }
 
+    /// Only the order of the table's indexes changed (see [`crate::dump::schema`]).
+    pub fn indexes_reordered(&self) -> bool {
+        self.change() == Change::Same && reordered(&self.from_indexes, &self.to_indexes)
+    }
+
     /// The table's definition or its indexes changed (or it was added or removed).
     pub fn schema_changed(&self) -> bool {
         self.change() != Change::Same || self.indexes_changed()
@@ -184,7 +189,8 @@ pub struct Plan<'r> {
     pub layouts: Option<(Layout, Layout)>,
     /// All views of each side, when they differ (not with `--table`).
     pub views: Option<(Vec<Stmt>, Vec<Stmt>)>,
-    /// The selected triggers of each side (all of them without `--table`).
+    /// The selected triggers of each side (all of them without `--table`), in the order of
+    /// their files.
     pub triggers: (Vec<Stmt>, Vec<Stmt>),
     pub filtered: bool,
 }
@@ -199,8 +205,15 @@ const PRAGMAS: [&str; 5] = [
 ];
 
 impl Plan<'_> {
+    /// Whether the triggers differ, in text or in the order a table's fire in (the order of
+    /// different tables' triggers changes nothing).
     pub fn triggers_changed(&self) -> bool {
-        self.triggers.0 != self.triggers.1
+        by_table(&self.triggers.0) != by_table(&self.triggers.1)
+    }
+
+    /// Only the order some table's triggers fire in changed.
+    pub fn triggers_reordered(&self) -> bool {
+        reordered(&by_table(&self.triggers.0), &by_table(&self.triggers.1))
     }
 
     /// The pragmas whose values differ between the two sides.

@@ -10,11 +10,11 @@ use similar::TextDiff;
 
 use super::matching::{Event, changed_columns, for_each_change};
 use super::plan::{Change, Plan, TablePlan};
-use super::report::TableReport;
+use super::report::{ORDER_ONLY, TableReport};
 use super::rows::RowRef;
 use super::shape::{KeyKind, Shape};
 use super::show::{self, MAX_VALUE};
-use super::sqltext::{Stmt, stored};
+use super::sqltext::{Stmt, by_table, stored};
 
 struct Style {
     color: bool,
@@ -64,13 +64,13 @@ pub fn render(
         text_diff(&joined(a), &joined(b), &st, out)?;
     }
     if plan.triggers_changed() {
-        writeln!(out, "\n{}", st.paint("1", "triggers"))?;
-        text_diff(
-            &joined(&plan.triggers.0),
-            &joined(&plan.triggers.1),
-            &st,
-            out,
-        )?;
+        let head = match plan.triggers_reordered() {
+            true => format!("triggers {ORDER_ONLY}"),
+            false => "triggers".to_string(),
+        };
+        writeln!(out, "\n{}", st.paint("1", &head))?;
+        let (a, b) = (by_table(&plan.triggers.0), by_table(&plan.triggers.1));
+        text_diff(&joined(&a), &joined(&b), &st, out)?;
     }
     Ok(())
 }
@@ -101,6 +101,7 @@ fn table(plan: &Plan, r: &TableReport, st: &Style, out: &mut dyn Write) -> Resul
     match t.change() {
         Change::Added => head.push_str("; table added"),
         Change::Removed => head.push_str("; table removed"),
+        _ if t.indexes_reordered() => head.push_str(&format!("; schema changed {ORDER_ONLY}")),
         _ if t.schema_changed() => head.push_str("; schema changed"),
         _ => {}
     }

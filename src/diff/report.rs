@@ -41,6 +41,10 @@ pub fn count<'p>(plan: &'p Plan) -> Result<Vec<TableReport<'p>>> {
     Ok(out)
 }
 
+/// What a schema change says when only the order of a table's indexes, or of its triggers,
+/// changed: the order SQLite fires triggers in and picks between equal indexes by.
+pub const ORDER_ONLY: &str = "(order only)";
+
 /// Whether anything outside the tables differs.
 pub fn other_changes(plan: &Plan) -> bool {
     plan.header.is_some() || plan.views.is_some() || plan.triggers_changed()
@@ -60,6 +64,7 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
         match r.table.change() {
             Change::Added => write!(out, "; table added")?,
             Change::Removed => write!(out, "; table removed")?,
+            _ if r.table.indexes_reordered() => write!(out, "; schema changed {ORDER_ONLY}")?,
             _ if r.table.schema_changed() => write!(out, "; schema changed")?,
             _ => {}
         }
@@ -68,7 +73,9 @@ pub fn summary(plan: &Plan, reports: &[TableReport], out: &mut dyn Write) -> Res
     if plan.views.is_some() {
         writeln!(out, "views changed")?;
     }
-    if plan.triggers_changed() {
+    if plan.triggers_reordered() {
+        writeln!(out, "triggers changed {ORDER_ONLY}")?;
+    } else if plan.triggers_changed() {
         writeln!(out, "triggers changed")?;
     }
     if plan.header.is_some() {

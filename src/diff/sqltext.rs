@@ -149,6 +149,27 @@ fn joined(group: Vec<Stmt>) -> Stmt {
     Stmt { sql, name, on }
 }
 
+/// Triggers grouped by the table (or view) they are on, each table's in the order they come in:
+/// what decides what a database does, as SQLite fires a table's triggers by their order in
+/// sqlite_schema. The dump writes them in that order ([`crate::dump::schema`]); snapshots of an
+/// older sqlgit list them by name, the order their restores fire them in.
+pub fn by_table(stmts: &[Stmt]) -> Vec<Stmt> {
+    let mut out = stmts.to_vec();
+    out.sort_by_cached_key(|s| s.on.as_deref().unwrap_or_default().to_ascii_lowercase());
+    out
+}
+
+/// Whether `a` and `b` hold the same statements in another order.
+pub fn reordered(a: &[Stmt], b: &[Stmt]) -> bool {
+    a != b && sorted_sql(a) == sorted_sql(b)
+}
+
+fn sorted_sql(stmts: &[Stmt]) -> Vec<&str> {
+    let mut v: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
+    v.sort_unstable();
+    v
+}
+
 /// The schema objects of `stmts` (a dump file's statements, or [`objects`]) with their text as sqlite_schema
 /// holds it: `.dbconfig` and `PRAGMA writable_schema` lines left out, and an object whose text
 /// the dump puts back by `UPDATE sqlite_schema SET sql=…` shown with that text (an update of an

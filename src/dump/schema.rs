@@ -106,7 +106,7 @@ pub struct Table {
     /// When every rowid alias is a column: a free temporary name the restore gives the column
     /// named `rowid` while it inserts rows with explicit rowids.
     pub rowid_column_temp: Option<String>,
-    /// `CREATE INDEX` statements of this table, by index name.
+    /// `CREATE INDEX` statements of this table, in sqlite_schema order ([`schema_order`]).
     pub indexes: Vec<Object>,
     /// Per entry of `values`: the column's name and affinity, and the values found that it
     /// converts on any write ([`affinity`](super::affinity)).
@@ -132,6 +132,7 @@ pub struct Schema {
     /// A table name no object uses: the restore creates and drops an AUTOINCREMENT table of
     /// this name to make sqlite_sequence.
     pub sequence_maker: String,
+    /// Views by name; triggers in sqlite_schema order ([`schema_order`]).
     pub views: Vec<Object>,
     pub triggers: Vec<Object>,
 }
@@ -231,7 +232,8 @@ fn read_pragmas(conn: &Connection) -> Result<Pragmas> {
 fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     let pragmas = read_pragmas(conn)?;
     let mut stmt = conn.prepare(
-        "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE sql IS NOT NULL",
+        "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE sql IS NOT NULL \
+         ORDER BY rowid",
     )?;
     let mut entries: Vec<Entry> = stmt
         .query_map([], |r| {
@@ -250,7 +252,7 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
         })?
         .collect::<rusqlite::Result<_>>()
         .context("read sqlite_schema")?;
-    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    entries.sort_by(schema_order);
     let all_names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema")?
         .query_map([], |r| r.get::<_, String>(0))?
@@ -383,6 +385,21 @@ fn read_text_schema(conn: &Connection, filters: &Filters) -> Result<Schema> {
     // Folder names are unique; unstable sorting needs no copy of the list.
     (schema.tables).sort_unstable_by(|a, b| folder_order(&a.dir, &b.dir));
     Ok(schema)
+}
+
+/// The order the dump writes sqlite_schema's rows in (a stable sort of them in rowid order).
+/// Triggers and indexes keep sqlite_schema's order, which SQLite loads them in: it fires a
+/// table's triggers for one event newest first, and lists a table's indexes (`PRAGMA
+/// index_list`, and the planner's pick between indexes of equal cost) newest first, so a restore
+/// that creates them in that order behaves the same. The rest by name (tables are placed by
+/// folder name later; the order of views changes nothing).
+fn schema_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    let kept = |e: &Entry| matches!(e.kind.as_str(), "trigger" | "index");
+    match (kept(a), kept(b)) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (false, false) => a.name.as_bytes().cmp(b.name.as_bytes()),
+        (a, b) => a.cmp(&b),
+    }
 }
 
 /// How git orders two folders: as their names followed by "/".

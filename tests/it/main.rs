@@ -50,6 +50,7 @@ mod query;
 mod remotes;
 mod restore;
 mod restore_keys;
+mod schema_order;
 mod servers;
 mod snapshot;
 mod stopped_pushes;

@@ -70,7 +70,7 @@ pub fn read_state(conn: &Connection) -> State {
             schema: strings(
                 conn,
                 "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL \
-                 AND type IN ('table', 'index') ORDER BY name",
+                 AND type IN ('table', 'index') ORDER BY type = 'index', rowid",
                 &name,
             ),
             ..TableState::default()
@@ -120,7 +120,9 @@ pub fn read_state(conn: &Connection) -> State {
         ),
         triggers: strings(
             conn,
-            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND ?1 = ?1 ORDER BY name",
+            // In the order a table's triggers fire in (grouped by table).
+            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND ?1 = ?1 \
+             ORDER BY lower(tbl_name), rowid",
             "",
         ),
         pragmas: (pragma("user_version"), pragma("application_id")),

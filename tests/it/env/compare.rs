@@ -54,9 +54,41 @@ pub fn compare_databases(expected: &Path, actual: &Path) {
         panic!("{msg}");
     }
 
+    let (oa, ob) = (object_order(&a), object_order(&b));
+    assert!(
+        oa == ob,
+        "{ctx}: the order of a table's triggers or indexes differs (the order SQLite fires \
+         them in, lists them and plans with them):\n  expected {oa:?}\n  actual   {ob:?}"
+    );
+
     for entry in sa.iter().filter(|e| e.0 == "table") {
         compare_table(&ctx, &a, &b, &entry.1);
     }
+}
+
+/// Per table (by name, lower case): its triggers in the order SQLite fires them (newest in
+/// sqlite_schema first) and its indexes as `PRAGMA index_list` lists them.
+pub fn object_order(conn: &Connection) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let strings = |sql: &str, arg: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([arg], |r| r.get(0)).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    };
+    let tables = strings(
+        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND ?1 = ?1 \
+         ORDER BY lower(name)",
+        "",
+    );
+    let order = |t: &String| {
+        let triggers = strings(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND lower(tbl_name) = \
+             lower(?1) ORDER BY rowid DESC",
+            t,
+        );
+        let indexes = strings("SELECT name FROM pragma_index_list(?1)", t);
+        (t.to_lowercase(), triggers, indexes)
+    };
+    tables.iter().map(order).collect()
 }
 
 fn open(path: &Path) -> Connection {
