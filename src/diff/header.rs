@@ -1,5 +1,9 @@
-//! The two sides' `0-header.sql` as a diff compares them: without the format mark (not the
-//! database's), and without what one side did not record. An older sqlgit (format 1) wrote no
+//! The two sides' `0-header.sql` as a diff compares them: only the lines that say what the
+//! database is (its pragmas: encoding, page size, auto_vacuum, user_version, application_id),
+//! without what one side did not record. Everything else in a header is how a restore is run
+//! (the format mark, `.dbconfig` lines, `foreign_keys`, `ignore_check_constraints`, `BEGIN`,
+//! the view that makes SQLite write the encoding), and sqlgit has added such lines over time: a
+//! header an older sqlgit wrote without them is no change of the database. An older sqlgit (format 1) wrote no
 //! `PRAGMA page_size` or `auto_vacuum` line whatever the database used, so in a format-1 header
 //! a missing line is "not recorded", not SQLite's default: a diff with such a snapshot leaves
 //! that pragma out rather than report a change nobody made. An SQL patch, though, applies to
@@ -11,13 +15,19 @@ use crate::dump::{DEFAULT_PAGE_SIZE, Format};
 /// The pragmas an older sqlgit did not record.
 const NOT_ALWAYS_RECORDED: [&str; 2] = ["page_size", "auto_vacuum"];
 
-/// Headers `a` and `b` (as stored) as they compare, when they differ.
+/// The pragmas a snapshot's `0-header.sql` holds (a line left out is SQLite's default).
+pub const PRAGMAS: [&str; 5] = [
+    "encoding",
+    "page_size",
+    "auto_vacuum",
+    "user_version",
+    "application_id",
+];
+
+/// Headers `a` and `b` (as stored) as they compare, when they differ: their [`PRAGMAS`] lines.
 pub fn compared(a: &[u8], b: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let (fa, fb) = (Format::of_header(a), Format::of_header(b));
-    let (mut a, mut b) = (
-        Format::without_mark(a).to_vec(),
-        Format::without_mark(b).to_vec(),
-    );
+    let (mut a, mut b) = (pragmas_only(a), pragmas_only(b));
     for name in NOT_ALWAYS_RECORDED {
         let (in_a, in_b) = (has(&a, name), has(&b, name));
         if in_a && !in_b && fb == Format::V1 {
@@ -63,6 +73,17 @@ pub fn layout(header: &[u8]) -> Layout {
         auto_vacuum: value("auto_vacuum").unwrap_or(0),
         unrecorded: v1 && NOT_ALWAYS_RECORDED.iter().any(|n| !has(header, n)),
     }
+}
+
+/// The lines of `header` that set one of [`PRAGMAS`], in its order.
+fn pragmas_only(header: &[u8]) -> Vec<u8> {
+    let starts: Vec<String> = PRAGMAS.iter().map(|p| format!("PRAGMA {p}=")).collect();
+    header
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| starts.iter().any(|s| l.starts_with(s.as_bytes())))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 fn has(header: &[u8], name: &str) -> bool {
@@ -124,5 +145,27 @@ mod tests {
         let new_default = b"-- sqlgit snapshot format 2\nPRAGMA foreign_keys=OFF;\n\
             BEGIN TRANSACTION;\nPRAGMA user_version=0;\n";
         assert!(compared(new_default, NEW).is_some());
+    }
+
+    /// Lines sqlgit added to headers over time that only say how to restore (a `.dbconfig`
+    /// line, `ignore_check_constraints`, the encoding view) are no change of the database.
+    #[test]
+    fn restore_steps_an_older_header_lacks_are_no_change() {
+        let older = b"PRAGMA foreign_keys=OFF;\nPRAGMA encoding='UTF-16be';\nBEGIN TRANSACTION;\n\
+            PRAGMA user_version=7;\nPRAGMA application_id=0;\n";
+        let now = b"-- sqlgit snapshot format 2\n.dbconfig dqs_ddl on\nPRAGMA foreign_keys=OFF;\n\
+            PRAGMA ignore_check_constraints=ON;\nPRAGMA encoding='UTF-16be';\nBEGIN TRANSACTION;\n\
+            PRAGMA user_version=7;\nPRAGMA application_id=0;\n\
+            CREATE VIEW sqlgit_encoding AS SELECT 1;\nDROP VIEW sqlgit_encoding;\n";
+        assert_eq!(compared(older, now), None);
+        assert_eq!(compared(now, older), None);
+        let other = String::from_utf8_lossy(now).replace("user_version=7", "user_version=8");
+        let (a, b) = compared(older, other.as_bytes()).expect("user_version differs");
+        let only = |v: u8| {
+            format!(
+                "PRAGMA encoding='UTF-16be';\nPRAGMA user_version={v};\nPRAGMA application_id=0;\n"
+            )
+        };
+        assert_eq!((a, b), (only(7).into_bytes(), only(8).into_bytes()));
     }
 }

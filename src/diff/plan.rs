@@ -13,11 +13,11 @@ use anyhow::{Context, Result, bail};
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
 
 use super::chunks::{self, ChunkRef, RowsAt};
-use super::header::{Layout, layout};
+use super::header::{Layout, PRAGMAS, layout};
 use super::matching::TableRows;
 use super::shadows;
 use super::shape::{self, Alignment, Shape};
-use super::sqltext::{Stmt, by_table, objects, reordered};
+use super::sqltext::{Stmt, by_table, objects, reordered, stored};
 use crate::dump::path::{folder_key, table_dir};
 
 pub const SEQUENCE: &str = "sqlite_sequence";
@@ -117,8 +117,19 @@ impl TablePlan {
         match (&self.from, &self.to) {
             (None, _) => Change::Added,
             (_, None) => Change::Removed,
-            (Some(a), Some(b)) if !self.system && a.create != b.create => Change::Rebuilt,
+            (Some(_), Some(_)) if !self.system && !self.same_definition() => Change::Rebuilt,
             _ => Change::Same,
+        }
+    }
+
+    /// Both sides define the table by the same text as sqlite_schema holds it: the steps a
+    /// dump writes around that text to restore it (`.dbconfig defensive off`, a column
+    /// restored as `sqlgit_rowid`, a stand-in and its exact-text fix-up), which sqlgit has
+    /// changed over time, are no part of the schema.
+    fn same_definition(&self) -> bool {
+        match (&self.from_shape, &self.to_shape) {
+            (Some(a), Some(b)) => (&a.stored, a.virtual_table) == (&b.stored, b.virtual_table),
+            _ => false,
         }
     }
 
@@ -133,8 +144,9 @@ impl TablePlan {
         }
     }
 
+    /// The indexes' text as sqlite_schema holds it differs (not only their restore steps).
     pub fn indexes_changed(&self) -> bool {
-        self.from_indexes != self.to_indexes
+        stored(&self.from_indexes) != stored(&self.to_indexes)
     }
 
     /// Only the order of the table's indexes changed (see [`crate::dump::schema`]).
@@ -187,7 +199,8 @@ pub struct Plan<'r> {
     /// What a restore of each side has that only a new file changes (not with `--table`): for
     /// an SQL patch, which applies to a restore of the older side.
     pub layouts: Option<(Layout, Layout)>,
-    /// All views of each side, when they differ (not with `--table`).
+    /// All views of each side, when their text as sqlite_schema holds it differs (not with
+    /// `--table`).
     pub views: Option<(Vec<Stmt>, Vec<Stmt>)>,
     /// The selected triggers of each side (all of them without `--table`), in the order of
     /// their files.
@@ -195,20 +208,12 @@ pub struct Plan<'r> {
     pub filtered: bool,
 }
 
-/// The pragmas a snapshot's `0-header.sql` holds (a line left out is SQLite's default).
-const PRAGMAS: [&str; 5] = [
-    "encoding",
-    "page_size",
-    "auto_vacuum",
-    "user_version",
-    "application_id",
-];
-
 impl Plan<'_> {
-    /// Whether the triggers differ, in text or in the order a table's fire in (the order of
-    /// different tables' triggers changes nothing).
+    /// Whether the triggers differ, in their text as sqlite_schema holds it (not only their
+    /// restore steps) or in the order a table's fire in (the order of different tables'
+    /// triggers changes nothing).
     pub fn triggers_changed(&self) -> bool {
-        by_table(&self.triggers.0) != by_table(&self.triggers.1)
+        stored(&by_table(&self.triggers.0)) != stored(&by_table(&self.triggers.1))
     }
 
     /// Only the order some table's triggers fire in changed.
@@ -422,7 +427,7 @@ pub fn build<'r>(
             stmts(&from.db, "4-views.sql")?,
             stmts(&to.db, "4-views.sql")?,
         );
-        (a != b).then_some((a, b))
+        (stored(&a) != stored(&b)).then_some((a, b))
     };
     let on_selected = |s: &Stmt| {
         !filtered

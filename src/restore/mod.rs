@@ -35,8 +35,8 @@ pub fn short(commit: &Commit) -> String {
     crate::store::short_id(commit.id())
 }
 
-/// Call `f` with every file of `tree`, in path order (that order is the dump), and with the
-/// lines an older sqlgit left out of its header after it (see [`older`]). Returns the bytes of
+/// Call `f` with every file of `tree`, in path order (that order is the dump), an older
+/// sqlgit's header with the lines it left out put in (see [`older`]). Returns the bytes of
 /// SQL so added (0 for what the current sqlgit writes): what the snapshot's commit recorded
 /// does not count them. Blobs stored whole in a pack are read with `pread` and inflated by
 /// libdeflate, each checked against its id (SHA-1); anything else (deltas, loose objects)
@@ -50,15 +50,16 @@ pub fn for_each_file(
     let mut failure: Option<anyhow::Error> = None;
     let mut added = 0u64;
     let mut give = |path: &str, data: &[u8]| -> Result<()> {
-        f(path, data)?;
-        if path == older::HEADER {
-            let extra = older::after_header(tree, data);
-            if !extra.is_empty() {
-                added += extra.len() as u64;
-                f(path, extra)?;
+        match (path == older::HEADER)
+            .then(|| older::header_as_current(tree, data))
+            .flatten()
+        {
+            Some(header) => {
+                added += (header.len() - data.len()) as u64;
+                f(path, &header)
             }
+            None => f(path, data),
         }
-        Ok(())
     };
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() != Some(ObjectType::Blob) {

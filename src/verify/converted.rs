@@ -15,6 +15,7 @@ use rusqlite::types::Value;
 use sha1::{Digest, Sha1};
 
 use super::realtext::canonical_values;
+use super::rowtext::without_restore_steps;
 use crate::dump::affinity::{Affinity, warning_line};
 use crate::dump::literal::{group_end, quoted_end};
 use crate::dump::schema::{Key, Table, read_schema};
@@ -145,7 +146,9 @@ impl<'a> Pieces<'a> {
                 }
             }
         } else if self.keep.is_none() {
-            self.hashes.entry(path.join("/")).or_default().update(data);
+            // Restore steps an older sqlgit did not write are no difference (as `verify` hashes).
+            let data = without_restore_steps(path, data);
+            self.hashes.entry(path.join("/")).or_default().update(&data);
         }
     }
 }

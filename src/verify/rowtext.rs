@@ -9,6 +9,8 @@
 //! is. In both, REAL values are hashed as the bits they stand for, and texts in today's spelling
 //! ([`super::realtext`]).
 
+use std::borrow::Cow;
+
 use sha1::{Digest, Sha1};
 
 use super::realtext::canonical_values;
@@ -61,7 +63,7 @@ impl RowText {
             }
             None => {
                 self.close();
-                self.hash.update(without_shell_commands(data));
+                self.hash.update(without_restore_steps(path, data));
             }
         }
     }
@@ -78,19 +80,38 @@ impl RowText {
     }
 }
 
-/// `data` without its lines that are sqlite3 shell commands (`.dbconfig …`): an older sqlgit
-/// wrote none, and what they ask for changes no byte of the restore.
-fn without_shell_commands(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !data.starts_with(b".dbconfig ") && !data.windows(11).any(|w| w == b"\n.dbconfig ") {
-        return std::borrow::Cow::Borrowed(data);
+/// `data`, the file at `path` (not rows), without the restore steps an older sqlgit wrote only
+/// sometimes or not at all, which change no byte of the restore: lines that are sqlite3 shell
+/// commands (`.dbconfig …`), and in `2-sqlite_sequence.sql` the AUTOINCREMENT table made and
+/// dropped to create sqlite_sequence (written only when no other table would make it).
+pub(super) fn without_restore_steps<'d>(path: &[&str], data: &'d [u8]) -> Cow<'d, [u8]> {
+    let sequence = path == ["2-sqlite_sequence.sql"];
+    let shell = data.starts_with(b".dbconfig ") || data.windows(11).any(|w| w == b"\n.dbconfig ");
+    if !shell && !sequence {
+        return Cow::Borrowed(data);
     }
+    let maker = |line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
+        let name = |rest: &str| {
+            rest.strip_prefix("sqlgit_make_sequence")
+                .is_some_and(|n| n.is_empty() || n.strip_prefix('_').is_some_and(all_digits))
+        };
+        (line.strip_prefix("CREATE TABLE "))
+            .and_then(|l| l.strip_suffix("(i INTEGER PRIMARY KEY AUTOINCREMENT);\n"))
+            .or_else(|| line.strip_prefix("DROP TABLE ")?.strip_suffix(";\n"))
+            .is_some_and(name)
+    };
     let kept: Vec<u8> = data
         .split_inclusive(|&b| b == b'\n')
-        .filter(|line| !line.starts_with(b".dbconfig "))
+        .filter(|line| !(line.starts_with(b".dbconfig ") || (sequence && maker(line))))
         .flatten()
         .copied()
         .collect();
-    std::borrow::Cow::Owned(kept)
+    Cow::Owned(kept)
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether `path` is a file of a table's rows (any format).
@@ -189,8 +210,8 @@ mod tests {
         assert_eq!(hash_as(Format::V1, &f1), plain.finalize().to_vec());
     }
 
-    /// A snapshot of an older sqlgit, which asked the CLI for nothing (`.dbconfig`), hashes as
-    /// today's does.
+    /// A snapshot of an older sqlgit, which asked the CLI for nothing (`.dbconfig`) and made
+    /// sqlite_sequence only when it had to, hashes as today's does.
     #[test]
     fn shell_commands_are_not_compared() {
         let vt = "PRAGMA writable_schema=ON;\nINSERT INTO sqlite_schema VALUES('x');\n";
@@ -204,6 +225,22 @@ mod tests {
             ("1-tables/f/0-create.sql", new_vt.as_str()),
         ];
         assert_eq!(hash(&old), hash(&new));
+        // It made sqlite_sequence with an AUTOINCREMENT table only when no other table would.
+        let rows =
+            "DELETE FROM sqlite_sequence;\nINSERT INTO \"sqlite_sequence\" VALUES(1,'t',2);\n";
+        let maker = "CREATE TABLE sqlgit_make_sequence_2(i INTEGER PRIMARY KEY AUTOINCREMENT);\n\
+                     DROP TABLE sqlgit_make_sequence_2;\n";
+        let made = format!("{maker}{rows}");
+        let seq = "2-sqlite_sequence.sql";
+        assert_eq!(hash(&[(seq, rows)]), hash(&[(seq, made.as_str())]));
+        let other = format!(
+            "CREATE TABLE sqlgit_make_sequence_x(i INTEGER PRIMARY KEY AUTOINCREMENT);\n{rows}"
+        );
+        assert_ne!(hash(&[(seq, rows)]), hash(&[(seq, other.as_str())]));
+        assert_ne!(
+            hash(&[("4-views.sql", rows)]),
+            hash(&[("4-views.sql", made.as_str())])
+        );
     }
 
     /// A table name with a line break and quotes in it, and a column list: the statement's first

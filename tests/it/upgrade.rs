@@ -23,17 +23,45 @@ fn format_1_snapshot(env: &TestEnv, db: &Path, repo: &Path) {
 /// Replace main's commit by one whose `app.db/0-header.sql` is `edit` of it, with the bytes
 /// its message records adjusted (as the older sqlgit wrote that commit). Plain git plumbing.
 fn as_older_sqlgit_wrote_it(env: &TestEnv, repo: &Path, edit: impl Fn(&str) -> String) {
+    as_older_sqlgit_wrote_files(env, repo, |path, text| match path {
+        "app.db/0-header.sql" => Some(edit(text)),
+        _ => Some(text.to_string()),
+    });
+}
+
+/// Replace main's commit by one whose every file is `edit(path, text)` of it (None: left out),
+/// with the bytes its message records adjusted (as the older sqlgit wrote that commit). Plain
+/// git plumbing.
+fn as_older_sqlgit_wrote_files(
+    env: &TestEnv,
+    repo: &Path,
+    edit: impl Fn(&str, &str) -> Option<String>,
+) {
     let git = |args: &[&str], stdin: &[u8]| -> String {
         let out = env.git_plumbing(repo, "older.index", args, stdin);
-        out.trim().to_string()
+        out.trim_end_matches('\n').to_string()
     };
-    let header = git(&["cat-file", "blob", "main:app.db/0-header.sql"], b"") + "\n";
-    let older = edit(&header);
-    assert_ne!(older, header, "the edit changed nothing");
-    let blob = git(&["hash-object", "-w", "--stdin"], older.as_bytes());
     git(&["read-tree", "main"], b"");
-    let entry = format!("100644,{blob},app.db/0-header.sql");
-    git(&["update-index", "--cacheinfo", &entry], b"");
+    let (mut before, mut after, mut changed) = (0usize, 0usize, false);
+    for path in git(&["ls-files"], b"").lines() {
+        let text = git(&["cat-file", "blob", &format!("main:{path}")], b"") + "\n";
+        let older = edit(path, &text);
+        before += text.len();
+        after += older.as_ref().map_or(0, String::len);
+        changed |= older.as_deref() != Some(text.as_str());
+        match older {
+            Some(older) => {
+                let blob = git(&["hash-object", "-w", "--stdin"], older.as_bytes());
+                let entry = format!("100644,{blob},{path}");
+                git(&["update-index", "--cacheinfo", &entry], b"");
+            }
+            None => {
+                let removal = format!("0 {}\t{path}\n", "0".repeat(40));
+                git(&["update-index", "--index-info"], removal.as_bytes());
+            }
+        }
+    }
+    assert!(changed, "the edit changed nothing");
     let tree = git(&["write-tree"], b"");
     let message = git(&["log", "-1", "--format=%B", "main"], b"");
     let bytes = message
@@ -42,7 +70,7 @@ fn as_older_sqlgit_wrote_it(env: &TestEnv, repo: &Path, edit: impl Fn(&str) -> S
         .expect("a Sqlgit-Bytes trailer")
         .parse::<usize>()
         .unwrap();
-    let fewer = bytes + older.len() - header.len();
+    let fewer = bytes + after - before;
     let message = message
         .replace(&format!("{bytes} bytes"), &format!("{fewer} bytes"))
         .replace(
@@ -403,4 +431,126 @@ fn texts_respelled_by_the_upgrade_are_unchanged_to_diff_history_and_verify() {
     assert!(!history.contains("updated"), "{history}");
     env.sqlgit(&["verify", "--repo", &r]).success();
     env.sqlgit(&["verify", "--repo", &r, "HEAD~1"]).success();
+}
+
+/// A database snapshotted by an older sqlgit (format 1, before its header said `PRAGMA
+/// ignore_check_constraints=ON`, before `.dbconfig defensive off` came before writable_schema,
+/// before `2-sqlite_sequence.sql` always made sqlite_sequence): a row that breaks its CHECK
+/// constraint, an AUTOINCREMENT table and a full-text index. Returns (env, database, repo).
+fn older_snapshot_before_ignore_check_constraints() -> (TestEnv, PathBuf, PathBuf) {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, x CHECK (x > 0));\n\
+          PRAGMA ignore_check_constraints=ON; INSERT INTO t(x) VALUES (-5), (3);\n\
+          CREATE VIRTUAL TABLE f USING fts5(body); INSERT INTO f VALUES ('hello');",
+    );
+    let repo = env.path("app.sqlgit");
+    format_1_snapshot(&env, &db, &repo);
+    as_older_sqlgit_wrote_files(&env, &repo, |path, text| {
+        Some(match path {
+            "app.db/0-header.sql" => text.replace("PRAGMA ignore_check_constraints=ON;\n", ""),
+            "app.db/1-tables/f/0-create.sql" => text.replace(".dbconfig defensive off\n", ""),
+            "app.db/2-sqlite_sequence.sql" => text
+                .replace(
+                    "CREATE TABLE sqlgit_make_sequence(i INTEGER PRIMARY KEY AUTOINCREMENT);\n",
+                    "",
+                )
+                .replace("DROP TABLE sqlgit_make_sequence;\n", ""),
+            _ => text.to_string(),
+        })
+    });
+    let header = env.git_in(&repo, &["cat-file", "blob", "main:app.db/0-header.sql"]);
+    assert!(!header.contains("ignore_check"), "{header}");
+    (env, db, repo)
+}
+
+/// Every restore of that older snapshot brings the row back (the header it lacked is put in:
+/// `cat` prints it too), `verify` passes (the restore dumps back to the snapshot once the lines
+/// it lacked are), and SQL an older `cat -o` saved restores with `--from-file`.
+#[test]
+fn an_older_snapshot_of_a_row_breaking_its_check_restores_and_verifies() {
+    let (env, _db, repo) = older_snapshot_before_ignore_check_constraints();
+    let r = s(&repo);
+    let rows = |db: &Path| {
+        env.sqlite3(db, "SELECT group_concat(x) FROM t; SELECT count(*) FROM f;")
+            .success()
+            .stdout_str()
+    };
+    let to = env.path("to.db");
+    env.sqlgit(&["restore", "--repo", &r, "--to", &s(&to)])
+        .success();
+    assert_eq!(rows(&to), "-5,3\n1\n", "restore --to");
+    let sql = env.sqlgit(&["cat", "--repo", &r]).success();
+    assert!(
+        sql.stdout_str()
+            .contains("PRAGMA ignore_check_constraints=ON;\n")
+    );
+    let piped = env.path("piped.db");
+    env.sqlite3(&piped, sql.stdout()).success();
+    assert_eq!(rows(&piped), "-5,3\n1\n", "cat | sqlite3");
+    env.sqlgit(&["verify", "--repo", &r]).success();
+    let saved = env.write(
+        "old.sql",
+        sql.stdout_str()
+            .replace("PRAGMA ignore_check_constraints=ON;\n", ""),
+    );
+    let from_file = env.path("from_file.db");
+    env.sqlgit(&["restore", "--from-file", &s(&saved), "--to", &s(&from_file)])
+        .success();
+    assert_eq!(rows(&from_file), "-5,3\n1\n", "restore --from-file");
+}
+
+/// The same database snapshotted by that older sqlgit and then by this one: no pragma, schema
+/// or row changed, for `diff` (summary, JSON, `--sql`) and `diff --live`.
+#[test]
+fn a_diff_across_the_upgrade_of_an_unchanged_database_is_no_change() {
+    let (env, db, repo) = older_snapshot_before_ignore_check_constraints();
+    let diff = |args: &[&str]| env.sqlgit(&[&["diff", "--repo", &s(&repo)], args].concat());
+    let live = diff(&["HEAD", "--live", &s(&db)]);
+    assert_eq!(live.code(), Some(0), "{}", live.stdout_str());
+    env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
+    for args in [&["--summary"][..], &[], &["--sql"]] {
+        let across = diff(&[&["HEAD~1", "HEAD"], args].concat());
+        assert_eq!(across.code(), Some(0), "{args:?}: {}", across.stdout_str());
+    }
+    let json = diff(&["HEAD~1", "HEAD", "--json"]).success().stdout_str();
+    assert!(json.contains("\"pragmas_changed\": false"), "{json}");
+}
+
+/// A full-text index and a table whose columns are named rowid, oid and _rowid_, as the older
+/// sqlgit wrote them (no `.dbconfig` line; the CREATE text as is, no temporary `sqlgit_rowid`
+/// column, no fix-up, rows without their rowids), then snapshotted by this one unchanged: their
+/// schema did not change.
+#[test]
+fn restore_steps_changed_by_the_upgrade_are_no_schema_change() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE VIRTUAL TABLE f USING fts5(body); INSERT INTO f VALUES ('hello');\n\
+          CREATE TABLE r(rowid, oid, _rowid_, x); INSERT INTO r VALUES (1, 2, 3, 4);",
+    );
+    let repo = env.path("app.sqlgit");
+    format_1_snapshot(&env, &db, &repo);
+    as_older_sqlgit_wrote_files(&env, &repo, |path, text| match path {
+        "app.db/1-tables/f/0-create.sql" => Some(text.replace(".dbconfig defensive off\n", "")),
+        "app.db/1-tables/r/0-create.sql" => Some(text.replace("sqlgit_rowid", "rowid")),
+        "app.db/1-tables/r/1-schema-fixup.sql" => None,
+        _ if path.starts_with("app.db/1-tables/r/1-rows/") => Some(text.replace(
+            "INSERT INTO \"r\"(rowid,\"sqlgit_rowid\",\"oid\",\"_rowid_\",\"x\") VALUES(1,",
+            "INSERT INTO \"r\" VALUES(",
+        )),
+        _ => Some(text.to_string()),
+    });
+    let old = env
+        .sqlgit(&["cat", "--repo", &s(&repo)])
+        .success()
+        .stdout_str();
+    assert!(old.contains("INSERT INTO \"r\" VALUES(1,2,3,4);"), "{old}");
+    env.sqlgit(&["snapshot", "--repo", &s(&repo)]).success();
+    let summary = env
+        .sqlgit(&["diff", "HEAD~1", "HEAD", "--repo", &s(&repo), "--summary"])
+        .code_is(0)
+        .stdout_str();
+    assert!(!summary.contains("schema changed"), "{summary}");
 }
