@@ -207,14 +207,16 @@ fn absolute_or_forget(path: &str) -> String {
 fn remote_url(url: &str) -> String {
     // A space pasted around a URL is never part of it.
     let url = url.trim();
-    match crate::remote::local_path(url) {
-        Some(path) => absolute(path.as_ref()),
-        // `HTTPS://…` is https to every URL parser, but git looks for a helper named HTTPS.
-        None => match url.split_once("://") {
-            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
-            None => url.to_string(),
-        },
+    if let Some(path) = crate::remote::local_path(url) {
+        return absolute(path.as_ref());
     }
+    // `HTTPS://…` is https to every URL parser, but git looks for a helper named HTTPS.
+    let url = match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_string(),
+    };
+    // `file://./h.git`, which git would read as `/h.git`.
+    crate::settings::absolute_remote(&url).unwrap_or(url)
 }
 
 /// humantime durations for clap, up to 100 years (past that, adding one to a clock overflows).

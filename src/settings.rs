@@ -93,7 +93,7 @@ const ON_FAILURE: &str = "onFailure";
 
 mod check;
 mod lenient;
-pub use check::check_config;
+pub use check::{absolute_remote, check_config};
 
 impl Settings {
     /// The settings saved in the repository.
@@ -233,6 +233,12 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Refuse a remote that is a relative local path, written into the config by hand (flags
+    /// are made absolute): each run would reach it from the folder it starts in.
+    pub fn refuse_relative_remotes(&self, store: &Store) -> Result<()> {
+        check::refuse_relative_remotes(self, &store.path.join("config"), &store.path)
     }
 
     /// Save every setting that differs from `old` (what the repository holds), all but the

@@ -67,6 +67,14 @@ impl Timeline {
         Settings::load(&self.store).history_remote
     }
 
+    /// How to reach the history remote; a relative path there (written by hand) is refused:
+    /// it would be looked for from the folder this command runs in.
+    fn remote_options(&self) -> Result<crate::remote::Options> {
+        let settings = Settings::load(&self.store);
+        settings.refuse_relative_remotes(&self.store)?;
+        settings.remote_options()
+    }
+
     /// Whether older snapshots than local history exist and can be fetched.
     pub fn can_reach_older(&self) -> bool {
         self.boundary().is_some() && self.remote_url().is_some()
@@ -219,7 +227,7 @@ impl Timeline {
             );
         };
         let shown = redact(&url);
-        let options = Settings::load(&self.store).remote_options()?;
+        let options = self.remote_options()?;
         let _fetching = cache::lock_for_fetch(&self.store)?;
         let dir = cache::create(&self.store)?;
         let main = crate::remote::fetch_history(&dir, &url, &options).with_context(|| {
@@ -247,7 +255,7 @@ impl Timeline {
     /// Fetch the history remote into the cache, and say so on stderr (one line).
     fn fetch(&self, url: &str, boundary: Oid) -> Result<()> {
         let shown = redact(url);
-        let options = Settings::load(&self.store).remote_options()?;
+        let options = self.remote_options()?;
         let dir = cache::create(&self.store)?;
         let main = |dir: &Path| {
             Repository::open_bare(dir)

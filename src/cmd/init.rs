@@ -84,10 +84,14 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     crate::job::refuse_bad_urls(&given.history_remote, &given.latest_remote)?;
     // A refused init creates nothing: a repository it created for settings it then refused
     // (a metrics file's folder missing, a remote's role wrong) is removed again.
-    let created = !args.repo.exists();
+    // Where a new repository is made: a symlink to a folder not made yet is kept.
+    let created = crate::store::to_create(&args.repo);
     let saved = configure(&args, &given);
-    if saved.is_err() && created {
-        let _ = std::fs::remove_dir_all(&args.repo);
+    if saved.is_err()
+        && let Some(made) = created
+        && made.symlink_metadata().is_ok_and(|m| m.is_dir())
+    {
+        let _ = std::fs::remove_dir_all(&made);
     }
     let (store, notes, dropped) = saved?;
     for line in dropped {

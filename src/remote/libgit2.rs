@@ -91,11 +91,7 @@ impl<'a> Libgit2<'a> {
         url: &str,
         call: impl FnOnce(&Repository, &str, &AuthFrom) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let repo = Repository::open_ext(
-            self.repo.path(),
-            git2::RepositoryOpenFlags::NO_SEARCH,
-            &[] as &[&str],
-        )?;
+        let repo = crate::store::open_git_dir(self.repo.path())?;
         let (owned_url, from) = (url.to_string(), self.auth_from());
         let (answer, wait) = std::sync::mpsc::channel();
         std::thread::Builder::new()

@@ -1,7 +1,8 @@
-//! A remote that is a folder on this machine (a path, `file://`). Root's push into one another
-//! user owns (`sudo sqlgit snapshot` on the job user's repository, whose remote is theirs too)
-//! leaves what it writes there to that user, with the modes git gives files there; and a ref
-//! there that cannot be read is said so, never taken for a missing or rewound main.
+//! A remote that is a folder on this machine (a path, `file://`). A push into one leaves files
+//! readable by whom its folder is readable by; root's push into one another user owns (`sudo
+//! sqlgit snapshot` on the job user's repository, whose remote is theirs too) leaves what it
+//! writes there to that user; and a ref there that cannot be read is said so, never taken for a
+//! missing or rewound main.
 
 use std::path::{Path, PathBuf};
 
@@ -10,16 +11,23 @@ use git2::Oid;
 
 use super::{local_dir, redact};
 
-/// The umask a push into the local remote at `url` runs git with, when the remote's folder is
-/// another user's: the one its own mode shows (`0755`: 022; a group-shared `2775`: 002; a
-/// private `0700`: 077), so that git there writes refs, objects and folders as the owner's own
-/// pushes do, not private to this user (sqlgit's umask is 077). None: keep sqlgit's.
+/// The umask a push into the local remote at `url` runs git with: the one the remote folder's
+/// own mode shows (`0755`: 022; `0750`: 027; a group-shared `2775`: 002; a private `0700`: 077;
+/// never writable by others), so that git there writes refs, objects and folders readable by
+/// whom the folder is (a remote served by git daemon or http-backend, read by another account),
+/// not private to this user (sqlgit's umask is 077). git applies the remote's
+/// `core.sharedRepository` on top. None: not a local remote (keep sqlgit's).
 pub(super) fn push_umask(url: &str) -> Option<libc::mode_t> {
     use std::os::unix::fs::MetadataExt;
     let dir = local_dir(url)?;
-    crate::output::other_owner(&dir)?;
     let mode = std::fs::metadata(&dir).ok()?.mode();
-    Some(!mode & 0o077)
+    Some(folder_umask(mode))
+}
+
+/// The umask of files made in a folder of mode `mode`: the bits it withholds from group and
+/// others, and others' write.
+fn folder_umask(mode: u32) -> libc::mode_t {
+    (!mode & 0o077) | 0o002
 }
 
 /// After a push into the local remote at `url` (whatever its outcome): root gives every file
@@ -102,4 +110,22 @@ fn refused(path: &Path) -> Option<std::io::Error> {
         std::fs::File::open(path).map(drop)
     };
     read.err().filter(crate::cause::is_permission)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_umask;
+
+    #[test]
+    fn a_push_keeps_the_read_bits_its_folder_grants() {
+        for (mode, mask) in [
+            (0o40755, 0o022),
+            (0o40750, 0o027),
+            (0o40700, 0o077),
+            (0o42775, 0o002),
+            (0o40777, 0o002),
+        ] {
+            assert_eq!(folder_umask(mode), mask, "{mode:o}");
+        }
+    }
 }

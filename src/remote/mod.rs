@@ -35,7 +35,7 @@ pub use token::token_scope;
 pub(crate) use url::{Userinfo, local_dir, scrub, url_user};
 pub use url::{
     check_roles, is_recorded_as, local_path, redact, refuse_hidden_password, refuse_scp_password,
-    same_remote, validate_url, without_password,
+    relative_local, same_remote, validate_url, without_password,
 };
 
 use std::path::PathBuf;

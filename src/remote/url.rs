@@ -357,6 +357,22 @@ pub fn local_path(url: &str) -> Option<&str> {
     (!url.is_empty() && !url.contains("://") && !scp_like).then_some(url)
 }
 
+/// The relative path a remote URL names on this machine, if it names one: a plain path that is
+/// not absolute (`hist.git`, `../backup/h.git`), or a `file://` URL whose "host" is `.` or `..`
+/// (`file://./h.git`, which git reads as `/h.git`) or that has no path (`file://h.git`, which
+/// git cannot use): a run would look for it from the folder it starts in.
+pub fn relative_local(url: &str) -> Option<&str> {
+    if let Some(path) = local_path(url) {
+        return (!Path::new(path).is_absolute()).then_some(path);
+    }
+    let rest = url.strip_prefix("file://")?;
+    match rest.split_once('/') {
+        Some(("." | "..", _)) => Some(rest),
+        None if !rest.is_empty() => Some(rest),
+        _ => None,
+    }
+}
+
 /// Refuse remotes that would destroy what they are for: the latest remote force-pushes one
 /// parentless commit, so on the history remote's repository it would erase the history (which
 /// pruning relies on); the repository itself as a remote confirms nothing.

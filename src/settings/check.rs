@@ -121,7 +121,46 @@ pub(super) fn refuse_relative(settings: &Settings, config: &Path, repo: &Path) -
             );
         }
     }
+    refuse_relative_remotes(settings, config, repo)
+}
+
+/// A remote given as a relative local path (by hand: flags are made absolute) would be pushed
+/// to (or fetched from) whatever repository of that name is in the folder a run starts in.
+pub(super) fn refuse_relative_remotes(
+    settings: &Settings,
+    config: &Path,
+    repo: &Path,
+) -> Result<()> {
+    for (key, flag, url) in [
+        (HISTORY_REMOTE, "--history-remote", &settings.history_remote),
+        (LATEST_REMOTE, "--latest-remote", &settings.latest_remote),
+    ] {
+        if let Some(url) = url
+            && let Some(here) = absolute_remote(url)
+        {
+            anyhow::bail!(
+                "sqlgit.{key} {url:?} in {}: a relative path (each run would push to the \
+                 repository of that name in the folder it starts in; from here: {here}): write \
+                 it absolute, or run: sqlgit init --repo {} {flag} {}",
+                config.display(),
+                crate::shellword::path(repo),
+                crate::shellword::quote(&here)
+            );
+        }
+    }
     Ok(())
+}
+
+/// A remote URL that names a relative local path ([`crate::remote::relative_local`]) made absolute
+/// from the current folder, in its own form (`hist.git`: `/srv/hist.git`; `file://./h.git`:
+/// `file:///srv/h.git`). None: not a relative local path.
+pub fn absolute_remote(url: &str) -> Option<String> {
+    let relative = crate::remote::relative_local(url)?;
+    let path = super::absolute(relative.as_ref());
+    Some(match url.starts_with("file://") {
+        true => format!("file://{}", path.replace('%', "%25")),
+        false => path,
+    })
 }
 
 /// `--ssh-key` must be a file ssh accepts: there, and not readable by others (ssh ignores such

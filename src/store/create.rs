@@ -14,7 +14,7 @@
 //!   remote as any rebuilt machine does). `HEAD` moves in last: until it is there, the next run
 //!   builds again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -42,13 +42,43 @@ impl Store {
         crate::room::writes_in(dir);
         let shown = dir.display();
         match std::fs::metadata(dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_beside(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match made_at(dir) {
+                // A symlink to a folder not made yet: the repository is made there, and opened
+                // through the link, which stays.
+                at if at != dir => create_beside(&at).and_then(|_| Store::open(dir)),
+                _ => create_beside(dir),
+            },
             Err(e) => Err(super::unreadable(dir, dir, e)),
             Ok(m) if !m.is_dir() => bail!("repository {shown}: not a directory"),
             Ok(_) if unfinished(dir)? => create_in_place(dir),
             Ok(_) => Store::open(dir),
         }
     }
+}
+
+/// Where [`Store::open_or_create`] makes the repository `dir` when nothing is there (None:
+/// something is, or cannot be looked at): `dir` itself, or, for a symlink to a folder not made
+/// yet (a repository on a backup disk, linked from the application's folder), the path it
+/// points to, through further links, as `mkdir -p` through the link would make it. A refused
+/// first run removes that folder again, never the user's link.
+pub fn to_create(dir: &Path) -> Option<PathBuf> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(made_at(dir)),
+        _ => None,
+    }
+}
+
+/// `dir`, or the path the symlink `dir` points to (through at most 40 links, as the system
+/// follows them).
+fn made_at(dir: &Path) -> PathBuf {
+    let mut path = dir.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    path
 }
 
 /// Whether [`Store::open_or_create`] would open `dir` as it is, not create a repository there

@@ -54,7 +54,7 @@ pub(super) fn plan(repo: &Repository, packs: &[&Path]) -> Result<Vec<(Oid, Oid)>
     merged.seal();
     chains.deltas.seal();
     // A handle of its own: what libgit2 caches while reading folders goes with it.
-    let repo = Repository::open(repo.path())?;
+    let repo = super::open_git_dir(repo.path())?;
     let mut pairs = Pairs {
         repo: &repo,
         reader: PackReader::open(&repo.path().join("objects")),

@@ -5,7 +5,8 @@
 pub mod cache;
 mod copy;
 mod create;
-pub use create::exists_as_repository;
+pub use create::{exists_as_repository, to_create};
+pub(crate) use trust::open_git_dir;
 pub mod dates;
 pub mod delta;
 mod deltify;
@@ -28,6 +29,7 @@ pub mod repack;
 pub mod roots;
 pub mod scrub;
 pub mod tree;
+mod trust;
 pub mod walk;
 pub mod writer;
 
@@ -35,7 +37,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use git2::{Commit, Repository, RepositoryOpenFlags};
+use git2::{Commit, Repository};
 
 /// The branch snapshots are committed to.
 pub const BRANCH: &str = "refs/heads/main";
@@ -144,28 +146,27 @@ impl Store {
             Ok(_) => {}
         }
         config_readable(dir, &shown.to_string())?;
-        let repo = Repository::open_ext(dir, RepositoryOpenFlags::NO_SEARCH, &[] as &[&str])
-            .map_err(|e| match headrepair::shallow_damaged(dir) {
-                true => anyhow::anyhow!(
-                    "repository {shown}: its shallow file (where pruning cut the local history) \
+        let repo = open_git_dir(dir).map_err(|e| match headrepair::shallow_damaged(dir) {
+            true => anyhow::anyhow!(
+                "repository {shown}: its shallow file (where pruning cut the local history) \
                      cannot be read ({}): run `sqlgit snapshot --repo {}`, which repairs it",
-                    e.message(),
-                    crate::shellword::repo(dir)
-                ),
-                false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
-                false if let Some(format) = ref_format(dir) => anyhow::anyhow!(
-                    "repository {shown}: its refs are stored in git's {format} format (`git refs \
+                e.message(),
+                crate::shellword::repo(dir)
+            ),
+            false if e.code() == git2::ErrorCode::Owner => owned_by_another(dir, &e),
+            false if let Some(format) = ref_format(dir) => anyhow::anyhow!(
+                "repository {shown}: its refs are stored in git's {format} format (`git refs \
                      migrate`), which sqlgit cannot read ({}); move them back, run: git -C {} \
                      refs migrate --ref-format=files",
-                    e.message(),
-                    crate::shellword::repo(dir)
-                ),
-                false => anyhow::anyhow!(
-                    "repository {shown}: not a git repository ({}){}",
-                    e.message(),
-                    unopenable_hint(dir, &e)
-                ),
-            })?;
+                e.message(),
+                crate::shellword::repo(dir)
+            ),
+            false => anyhow::anyhow!(
+                "repository {shown}: not a git repository ({}){}",
+                e.message(),
+                unopenable_hint(dir, &e)
+            ),
+        })?;
         let format = repo.config()?.get_i64(FORMAT_KEY).ok();
         if format.is_none() && !need_marker && !holds_snapshots(&repo) {
             bail!(

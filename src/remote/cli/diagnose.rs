@@ -47,6 +47,10 @@ impl GitCli {
         {
             return with("authentication failed: the remote refused the credentials");
         }
+        if let Some(status) = http_error(stderr).filter(|s| s.contains("HTTP 413")) {
+            // git's line is the reason quoted: not again as git's last words.
+            return anyhow!("{}", too_large(&status, true));
+        }
         if lower.contains("permission denied (publickey")
             || lower.contains("permission denied, please try again")
         {
@@ -166,13 +170,7 @@ pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error
         );
     }
     if let Some(said) = over_size_limit(stderr) {
-        return anyhow!(
-            "the remote refuses a push this large (it said: {said}): a push carries what the \
-             remote lacks, the whole database for its first snapshot; raise the limit on a \
-             server of your own (git config receive.maxInputSize in the remote repository), or \
-             use a host whose limit is larger (GitHub takes at most 2 GB a push: see the \
-             README's host limits) (git: {summary})"
-        );
+        return anyhow!("{} (git: {summary})", too_large(&said, false));
     }
     if let Some(cause) = unpack_failure(stderr) {
         // The server's own reason first, when it gave one.
@@ -201,6 +199,38 @@ pub(super) fn refusal(summary: &str, stderr: &str, force: bool) -> anyhow::Error
             "push rejected by the remote (refs/heads/main: {summary}; the remote said: {said})"
         ),
     }
+}
+
+/// A push the remote refused for its size (`said`: its words): where such a limit is set. Over
+/// HTTP it is the web server's or proxy's limit on a request's body (HTTP 413); else git's
+/// `receive.maxInputSize`, or a host's limit.
+fn too_large(said: &str, over_http: bool) -> String {
+    let limit = match over_http {
+        true => {
+            "the request size limit of the web server or proxy in front of it: nginx \
+             client_max_body_size, Apache LimitRequestBody, lighttpd server.max-request-size"
+        }
+        false => "git config receive.maxInputSize in the remote repository",
+    };
+    format!(
+        "the remote refuses a push this large (it said: {said}): a push carries what the remote \
+         lacks, the whole database for its first snapshot; raise the limit on a server of your \
+         own ({limit}), or use a host whose limit is larger (GitHub takes at most 2 GB a push: \
+         see the README's host limits)"
+    )
+}
+
+/// git's own line for an HTTP request that failed mid-way (`error: RPC failed; HTTP 413 curl 22
+/// The requested URL returned error: 413`, `error: RPC failed; curl 56 Recv failure: …`),
+/// without its `error: ` prefix: the cause of the disconnect git reports after it.
+pub(super) fn http_error(stderr: &str) -> Option<String> {
+    stderr
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("error: "))
+        .filter(|l| l.starts_with("RPC failed;"))
+        .map(crate::error::one_line)
+        .next_back()
 }
 
 /// Why the remote's `receive-pack` failed to store the pack (`error: remote unpack failed: …`).
@@ -308,8 +338,13 @@ fn checked_out(stderr: &str) -> bool {
 }
 
 /// git's last line that says something (not a hint, progress meter or blank); for a
-/// repository another user owns, git's reason with the command it gives last.
+/// repository another user owns, git's reason with the command it gives last; for an HTTP
+/// request that failed, git's line naming its status (the disconnect git reports after it
+/// says less).
 pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
+    if let Some(status) = http_error(stderr) {
+        return Some(status.chars().take(400).collect());
+    }
     let reason = stderr
         .lines()
         .map(|l| l.trim_start_matches("remote:").trim())

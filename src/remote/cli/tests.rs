@@ -278,3 +278,53 @@ fn dubious_ownership_keeps_gits_reason() {
         "{said}"
     );
 }
+
+/// An HTTP request that failed mid-push: git's `RPC failed` line names it, not the disconnect
+/// after it; HTTP 413 is a size limit, with where to raise it.
+#[test]
+fn an_http_error_mid_push_is_the_meaningful_line() {
+    let after = "send-pack: unexpected disconnect while reading sideband packet\n\
+                 fatal: the remote end hung up unexpectedly\n";
+    for status in [
+        "RPC failed; HTTP 413 curl 22 The requested URL returned error: 413",
+        "RPC failed; HTTP 500 curl 22 The requested URL returned error: 500",
+        "RPC failed; HTTP 502 curl 22 The requested URL returned error: 502",
+        "RPC failed; HTTP 503 curl 22 The requested URL returned error: 503",
+        "RPC failed; HTTP 504 curl 22 The requested URL returned error: 504",
+        "RPC failed; curl 56 Recv failure: Connection reset by peer",
+        "RPC failed; curl 92 HTTP/2 stream 5 was not closed cleanly: CANCEL (err 8)",
+    ] {
+        let stderr = format!("Enumerating objects: 5, done.\nerror: {status}\n{after}");
+        assert_eq!(last_meaningful(&stderr).as_deref(), Some(status));
+        assert_eq!(
+            super::diagnose::http_error(&stderr).as_deref(),
+            Some(status)
+        );
+    }
+    let cli = super::GitCli::new(
+        "git".into(),
+        "/nonexistent".into(),
+        None,
+        std::time::Duration::from_secs(5),
+        None,
+    );
+    let url = "http://127.0.0.1:8080/h.git";
+    let stderr = format!(
+        "error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502\n{after}"
+    );
+    let e = cli.failure("push", url, &stderr).to_string();
+    assert!(e.contains("HTTP 502") && !e.contains("disconnect"), "{e}");
+    let stderr = format!(
+        "error: RPC failed; HTTP 413 curl 22 The requested URL returned error: 413\n{after}"
+    );
+    let e = cli.failure("push", url, &stderr).to_string();
+    assert!(
+        e.contains("refuses a push this large") && e.matches("HTTP 413").count() == 1,
+        "{e}"
+    );
+    assert_eq!(super::diagnose::http_error(after), None);
+    assert_eq!(
+        last_meaningful(after).as_deref(),
+        Some("send-pack: unexpected disconnect while reading sideband packet")
+    );
+}

@@ -197,3 +197,25 @@ fn userinfo_no_push_could_use_is_refused_and_an_encoded_user_is_sent_decoded() {
     assert_eq!(info.decoded_password().as_deref(), Some("p/w"));
     assert_eq!(scrub("sent p/w to h", url), "sent *** to h");
 }
+
+/// A local remote that a run would look for from the folder it starts in: a plain relative path,
+/// or a `file://` URL git reads from `/` (`file://./h.git`) or cannot use (`file://h.git`).
+#[test]
+fn relative_local_remotes() {
+    for (url, relative) in [
+        ("hist.git", Some("hist.git")),
+        ("../b/h.git", Some("../b/h.git")),
+        ("./h.git", Some("./h.git")),
+        ("file://./h.git", Some("./h.git")),
+        ("file://../h.git", Some("../h.git")),
+        ("file://h.git", Some("h.git")),
+        ("/srv/h.git", None),
+        ("file:///srv/h.git", None),
+        ("file://localhost/srv/h.git", None),
+        ("host:h.git", None),
+        ("ssh://host/h.git", None),
+        ("https://host/h.git", None),
+    ] {
+        assert_eq!(relative_local(url), relative, "{url}");
+    }
+}

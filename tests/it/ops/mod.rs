@@ -36,6 +36,7 @@ mod root_remote;
 mod scrub;
 mod scrub_copies;
 mod settings_text;
+mod setup;
 mod status;
 mod wal_access;
 

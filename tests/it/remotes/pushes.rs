@@ -389,3 +389,84 @@ fn the_users_push_and_fetch_defaults_do_not_break_the_pushes() {
     fx.assert_history(&history, 3);
     assert!(fx.rev(&latest, "refs/heads/main").is_some());
 }
+
+/// A web server in front of the remote that refuses a request over its size limit (HTTP 413)
+/// mid-push: the error names the status and where such a limit is raised, not the disconnect
+/// git reports after it.
+#[test]
+fn an_http_413_mid_push_is_named_with_the_size_advice() {
+    use crate::servers::web::Lighttpd;
+    let fx = Fx::new();
+    let web = Lighttpd::start_limited_in(fx.env.path("web"), HTTP_USER, HTTP_PASS, 16);
+    web.create_bare("history");
+    // ~200 KiB of incompressible rows: a pack well over the server's 16 KiB.
+    fx.env
+        .sqlite3(
+            &fx.db,
+            "WITH RECURSIVE c(x) AS (SELECT 2 UNION ALL SELECT x + 1 FROM c WHERE x < 400) \
+             INSERT INTO t(id, v) SELECT x, hex(randomblob(256)) FROM c;",
+        )
+        .success()
+        .assert_quiet();
+    let token = [
+        ("SQLGIT_HTTPS_TOKEN", HTTP_PASS),
+        ("SQLGIT_HTTPS_USER", HTTP_USER),
+    ];
+    let url = web.url("history");
+    let args = ["--history-remote", url.as_str(), "--transport", "git"];
+    let (run, _) = snapshot_with(&fx, &args, &token);
+    let err = run.code_is(1).stderr_str();
+    assert!(
+        err.contains("HTTP 413")
+            && err.contains("refuses a push this large")
+            && err.contains("client_max_body_size")
+            && !err.contains("unexpected disconnect"),
+        "{err}"
+    );
+}
+
+/// A local remote others may read (made in a 0755 folder, as one git daemon or http-backend
+/// serves): what a push writes there keeps those read bits (objects 0444, folders 0755, refs
+/// 0644), not sqlgit's private 077; one in a 0750 folder gives the group read only, and
+/// sqlgit's own repository stays private.
+#[test]
+fn a_push_into_a_local_remote_follows_its_folders_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fx = Fx::new();
+    for (mode, file, folder) in [(0o755, 0o444, 0o755), (0o750, 0o440, 0o750)] {
+        let remote = fx.env.path(format!("shared-{mode:o}.git"));
+        fx.git(
+            fx.env.root(),
+            &["init", "-q", "--bare", &remote.display().to_string()],
+        );
+        std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(mode)).unwrap();
+        fx.change();
+        let url = remote.display().to_string();
+        fx.snapshot(&["--history-remote", &url]).success();
+        let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode_of(&remote.join("refs/heads/main")),
+            file | 0o200,
+            "{mode:o}"
+        );
+        let mut objects = 0;
+        for dir in std::fs::read_dir(remote.join("objects")).unwrap().flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 {
+                continue;
+            }
+            assert_eq!(mode_of(&dir.path()), folder, "{name} in {mode:o}");
+            for object in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                assert_eq!(mode_of(&object.path()), file, "{mode:o}");
+                objects += 1;
+            }
+        }
+        assert!(objects > 0, "no loose objects pushed into {mode:o}");
+    }
+    let own = std::fs::metadata(fx.repo.join("objects")).unwrap();
+    assert_eq!(
+        own.permissions().mode() & 0o777,
+        0o700,
+        "sqlgit's own repository"
+    );
+}

@@ -134,18 +134,31 @@ pub struct Lighttpd {
     child: Option<Child>,
     /// HTTPS: the server's self-signed certificate (PEM), which a client must be told to trust.
     tls: Option<PathBuf>,
+    /// `server.max-request-size` in KiB (0: no limit): a bigger request gets HTTP 413.
+    max_request_kib: u32,
 }
 
 impl Lighttpd {
     /// Serve the repositories under `base` (created if missing) to `user:password` only.
     pub fn start_in(base: impl AsRef<Path>, user: &str, password: &str) -> Lighttpd {
-        Self::start(base, user, password, false)
+        Self::start(base, user, password, false, 0)
+    }
+
+    /// [`Lighttpd::start_in`] refusing every request over `kib` KiB with HTTP 413 (a web
+    /// server's request size limit in front of a forge).
+    pub fn start_limited_in(
+        base: impl AsRef<Path>,
+        user: &str,
+        password: &str,
+        kib: u32,
+    ) -> Lighttpd {
+        Self::start(base, user, password, false, kib)
     }
 
     /// [`Lighttpd::start_in`] over HTTPS, with a new self-signed certificate for 127.0.0.1
     /// ([`Lighttpd::certificate`]; URLs from [`Lighttpd::https_url`]).
     pub fn start_tls_in(base: impl AsRef<Path>, user: &str, password: &str) -> Lighttpd {
-        Self::start(base, user, password, true)
+        Self::start(base, user, password, true, 0)
     }
 
     /// The self-signed certificate of an HTTPS server.
@@ -158,7 +171,13 @@ impl Lighttpd {
         format!("https://127.0.0.1:{}/{name}.git", self.port)
     }
 
-    fn start(base: impl AsRef<Path>, user: &str, password: &str, tls: bool) -> Lighttpd {
+    fn start(
+        base: impl AsRef<Path>,
+        user: &str,
+        password: &str,
+        tls: bool,
+        max_request_kib: u32,
+    ) -> Lighttpd {
         require("git", "the lighttpd test server runs git http-backend");
         if !Path::new(LIGHTTPD).is_file() {
             panic!(
@@ -182,6 +201,7 @@ impl Lighttpd {
                 port: free_port(),
                 child: None,
                 tls: tls.clone(),
+                max_request_kib,
             };
             match server.try_start() {
                 Ok(()) => return server,
@@ -210,7 +230,7 @@ server.port = {port}
 server.document-root = "{base}"
 server.errorlog = "{dir}/error.log"
 server.pid-file = "{dir}/lighttpd.pid"
-server.max-request-size = 0
+server.max-request-size = {max}
 accesslog.filename = "{dir}/access.log"
 accesslog.format = "%m %U %>s %u %I %O"
 debug.log-request-header = "enable"
@@ -230,6 +250,7 @@ setenv.set-environment = (
 "#,
             port = self.port,
             backend = backend.display(),
+            max = self.max_request_kib,
         )
     }
 
