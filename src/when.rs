@@ -131,10 +131,9 @@ pub fn resolve_at<'r>(
     };
     // A time is a time; a revision it also spells (`674d`, a commit id; a tag `2026-11-24`) is
     // never taken instead: naming another snapshot, it makes the WHEN ambiguous.
-    // `now` (or `0s` ago, or a time after now) is the latest snapshot, even one a fast clock
-    // dated ahead of it. Earlier times, one second ago too, keep the snapshots' own dates (they
-    // may all be ahead).
-    let by_time = if secs >= now {
+    // `now` (or `0s` ago) is the latest snapshot, even one a fast clock dated ahead of it. Other
+    // times, one second ago too, keep the snapshots' own dates (they may all be ahead).
+    let by_time = if secs == now {
         Ok(head)
     } else {
         at_time(repo, head, secs, hint)
@@ -226,7 +225,7 @@ pub fn time_rests_on_oldest(head: Commit<'_>, spec: &str, picked: Oid) -> bool {
     let Ok(Some(secs)) = parse_time_at(spec, now) else {
         return false;
     };
-    if secs >= now {
+    if secs == now {
         return false;
     }
     let chain = dated_chain(head);
