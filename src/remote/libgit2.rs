@@ -163,13 +163,7 @@ fn use_git_ca_settings(repo: &Repository) {
             .map(PathBuf::from)
             .or_else(|| config.as_ref()?.get_path(key).ok())
             // git's GIT_CONFIG_GLOBAL, which libgit2 does not read.
-            .or_else(|| {
-                let global = std::env::var_os("GIT_CONFIG_GLOBAL")?;
-                git2::Config::open(std::path::Path::new(&global))
-                    .ok()?
-                    .get_path(key)
-                    .ok()
-            })
+            .or_else(|| crate::store::global_git_config()?.get_path(key).ok())
     };
     // SAFETY: set libgit2's global TLS context, which only connections read.
     if let Some(file) = setting("GIT_SSL_CAINFO", "http.sslCAInfo") {

@@ -6,7 +6,7 @@ pub mod cache;
 mod copy;
 mod create;
 pub use create::{exists_as_repository, to_create};
-pub(crate) use trust::open_git_dir;
+pub(crate) use trust::{global_git_config, open_git_dir};
 pub mod dates;
 pub mod delta;
 mod deltify;

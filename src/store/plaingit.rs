@@ -186,7 +186,11 @@ fn user_attributes(repo: Option<&git2::Repository>) -> Option<PathBuf> {
             .ok()?
             .get_path("core.attributesFile")
             .ok()
-            .or_else(|| global_config()?.get_path("core.attributesFile").ok())
+            .or_else(|| {
+                super::global_git_config()?
+                    .get_path("core.attributesFile")
+                    .ok()
+            })
     });
     configured.or_else(|| {
         let xdg = std::env::var_os("XDG_CONFIG_HOME")
@@ -195,12 +199,6 @@ fn user_attributes(repo: Option<&git2::Repository>) -> Option<PathBuf> {
             .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".config")))?;
         Some(xdg.join("git/attributes"))
     })
-}
-
-/// git's `GIT_CONFIG_GLOBAL`, which libgit2 does not read.
-fn global_config() -> Option<git2::Config> {
-    let global = std::env::var_os("GIT_CONFIG_GLOBAL")?;
-    git2::Config::open(Path::new(&global)).ok()
 }
 
 /// A boolean setting as git reads it (the repository's, the user's, the system's); None when
@@ -213,7 +211,7 @@ fn config_bool(repo: &git2::Repository, key: &str) -> Option<bool> {
     repo.config()
         .ok()
         .and_then(from)
-        .or_else(|| global_config().and_then(from))
+        .or_else(|| super::global_git_config().and_then(from))
 }
 
 /// A gitattributes line as (pattern, attribute specs); None for a blank line or a comment.

@@ -36,3 +36,10 @@ pub(crate) fn open_git_dir(dir: &Path) -> std::result::Result<Repository, git2::
         other => other,
     }
 }
+
+/// The file git's `GIT_CONFIG_GLOBAL` names, which libgit2 does not read (it reads
+/// `~/.gitconfig`): where `git config --global` writes when it is set.
+pub(crate) fn global_git_config() -> Option<git2::Config> {
+    let global = std::env::var_os("GIT_CONFIG_GLOBAL")?;
+    git2::Config::open(Path::new(&global)).ok()
+}
