@@ -26,6 +26,7 @@ use crate::store::{Store, lock, pack};
 use crate::store::{headrepair, refcheck};
 use crate::when;
 
+mod due;
 mod given;
 mod push_prune;
 mod record;
@@ -33,6 +34,7 @@ mod renamed;
 mod repair;
 mod unlocked;
 
+pub use due::pushes_due;
 use given::{
     as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
 };
@@ -269,6 +271,8 @@ fn steps(
     report.warnings.extend(dropped);
     // From here on a stop records this commit (and `failures`, the run's own).
     record::snapshot_taken(&outcome, &failures);
+    // And each remote's push, until it finishes, as failed.
+    due::pushes_due(settings);
     if one_off {
         report.notes.push(format!(
             "snapshotted {} only; the repository's databases stay {} (change them with \

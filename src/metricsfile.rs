@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::state::write_atomically;
+use crate::state::{self, write_atomically};
 
 /// Write `ours` (one repository's metrics, labelled `repo="<label>"`) into the file at `path`
 /// (through symlinks: the collector reads the file a link points to), keeping the samples
@@ -43,10 +43,9 @@ pub fn write(path: &Path, ours: &str, label: &str, keep: &[&str]) -> Result<()> 
         }
     };
     // Also samples an older sqlgit labelled with another spelling of this repository's path.
-    let here = Path::new(&unescape(label)).canonicalize().ok();
-    let is_ours = |other: &str| {
-        other == label || here.is_some() && Path::new(&unescape(other)).canonicalize().ok() == here
-    };
+    let here = labelled_repository(label);
+    let is_ours =
+        |other: &str| other == label || here.is_some() && labelled_repository(other) == here;
     // Samples of `keep` are never taken for this repository's own: they stay.
     let is_own = |name: &str, repo: &str| !keep.contains(&name) && is_ours(repo);
     write_atomically(path, merge(&existing, ours, &is_own).as_bytes())
@@ -64,6 +63,18 @@ fn owner_fix(path: &Path) -> String {
         "; it belongs to uid {owner}: give it back to this user, run as root: chown {me} {}",
         crate::shellword::path(path)
     )
+}
+
+/// The repository (its canonical path) a `repo` label names, when it is there: read as this
+/// version writes it ([`state::path_label`]: `%XX` for `%` and for bytes that are not UTF-8),
+/// else as an older sqlgit did (`%` left as it was). Read the old way only when the new way
+/// names nothing that is there, so an older label of a path holding `%` is taken back by its
+/// repository (no stale series of it lingers), never one naming another repository.
+fn labelled_repository(label: &str) -> Option<std::path::PathBuf> {
+    let text = unescape(label);
+    state::label_path(&text)
+        .and_then(|p| p.canonicalize().ok())
+        .or_else(|| Path::new(&text).canonicalize().ok())
 }
 
 /// A label value as written (`\\`, `\"`, `\n` escaped) back to its text.

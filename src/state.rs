@@ -196,18 +196,40 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A repository's path as metrics and messages name it: its text, and each byte that is not
-/// UTF-8 as `%XX` (not U+FFFD: two repositories would share one name and one series).
+/// A repository's path as metrics and messages name it: its text, with each byte that is not
+/// UTF-8 and each `%` as `%XX` (not U+FFFD: two repositories would share one name and one
+/// series; and `%` too, or a path holding the text `%E9` would share the name of one holding
+/// the byte 0xE9). [`label_path`] reads it back.
 pub fn path_label(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut out = String::new();
     for chunk in path.as_os_str().as_bytes().utf8_chunks() {
-        out.push_str(chunk.valid());
+        out.push_str(&chunk.valid().replace('%', "%25"));
         for b in chunk.invalid() {
             out.push_str(&format!("%{b:02X}"));
         }
     }
     out
+}
+
+/// The path a [`path_label`] names; None when the label is not one (a `%` without two hex
+/// digits: an older sqlgit left `%` as it was).
+pub fn label_path(label: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = label.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'%' {
+            out.push(bytes[at]);
+            at += 1;
+            continue;
+        }
+        let hex = std::str::from_utf8(bytes.get(at + 1..at + 3)?).ok()?;
+        out.push(u8::from_str_radix(hex, 16).ok()?);
+        at += 3;
+    }
+    Some(OsString::from_vec(out).into())
 }
 
 /// The `repo` label value of a repository's metrics (escaped as the text format wants).
@@ -401,3 +423,26 @@ fn hook_timeout() -> Result<std::time::Duration> {
 /// How long a hook may run (it runs with the repository locked); `SQLGIT_HOOK_TIMEOUT`
 /// overrides it.
 const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use super::{label_path, path_label};
+
+    /// Distinct paths get distinct labels: the byte 0xE9 and the text `%E9` too.
+    #[test]
+    fn path_labels_name_one_path_each() {
+        let byte = Path::new(OsStr::from_bytes(b"/r/lat\xe9n"));
+        let text = Path::new("/r/lat%E9n");
+        assert_eq!(path_label(byte), "/r/lat%E9n");
+        assert_eq!(path_label(text), "/r/lat%25E9n");
+        for path in [byte, text, Path::new("/r/50%"), Path::new("/r/é%%\u{fffd}")] {
+            assert_eq!(label_path(&path_label(path)).as_deref(), Some(path));
+        }
+        // An older sqlgit's label of a path holding `%` is no label of this version's.
+        assert_eq!(label_path("/r/50%off"), None);
+    }
+}

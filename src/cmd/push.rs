@@ -73,6 +73,8 @@ pub fn run(args: PushArgs) -> Result<Exit> {
         tell!("sqlgit: warning: {}", crate::error::error_line(&e));
     }
     crate::job::record_push_if_stopped(&path, &settings, started);
+    // Every remote's push from now on: one that does not finish is recorded failed.
+    crate::job::pushes_due(&settings);
     let pushed = push(&mut store, &settings, args.reroot);
     let (error, results) = match pushed {
         Ok(results) => (None, results),

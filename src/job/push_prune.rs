@@ -13,23 +13,27 @@ use crate::store::Store;
 use crate::store::prune::{self, HistoryRemote};
 use crate::when;
 
-/// Push every configured remote and record each attempt in the state file (`history_failed`:
-/// see [`remote::push_all`]).
+/// Push every configured remote (due: see [`super::due`]) and record each attempt in the
+/// state file, before it starts and when it ends (`history_failed`: see
+/// [`remote::push_all`]).
 pub fn push_all(
     store: &Store,
     settings: &Settings,
     history_failed: Option<&str>,
 ) -> Result<Vec<PushResult>> {
-    let results = remote::push_all(store, settings, when::unix_now(), history_failed);
+    let now = when::unix_now();
+    // Not saved (a full disk): pushed anyway, the run then fails in its push phase.
+    let marked = super::due::starting(store, now);
+    let mut saved = Ok(());
+    let results = remote::push_all(store, settings, now, history_failed, &mut |p| {
+        let recorded = super::due::finished(store, p);
+        if saved.is_ok() {
+            saved = recorded;
+        }
+    });
     // Stopped meanwhile: a push whose git the stop killed failed for no reason of the remote's.
     crate::stop::wait_if_stopped_elsewhere();
-    let record = |st: &mut state::State| {
-        for p in &results {
-            st.remotes
-                .insert(p.role.name().to_string(), p.record.clone());
-        }
-    };
-    state::update(&store.path, record).2?;
+    marked.and(saved)?;
     Ok(results)
 }
 

@@ -104,6 +104,7 @@ impl Recorder<'_> {
             if holds_lock {
                 st.running = None;
             }
+            super::due::record(st, run.error.as_deref());
             run
         });
         let hook = if ok {
@@ -358,6 +359,7 @@ fn push_into<'s>(
     {
         st.running = None;
     }
+    super::due::record(st, failure.as_deref());
     let mut run = st.last_run.clone().unwrap_or_default();
     let hook = match failure {
         // The last run failed for another reason (a missing database, a bad setting): that

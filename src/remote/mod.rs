@@ -380,7 +380,8 @@ pub struct PushResult {
     pub note: Option<String>,
 }
 
-/// Push every configured remote; a failure is recorded in its result, not returned.
+/// Push every configured remote; a failure is recorded in its result, not returned. `done` is
+/// told each result as soon as it is known.
 /// `history_failed`: the history remote already failed to answer in this run (asked by
 /// [`adopt`]); it is not asked again, so a refused credential costs one attempt per run.
 pub fn push_all(
@@ -388,6 +389,7 @@ pub fn push_all(
     settings: &Settings,
     now: i64,
     history_failed: Option<&str>,
+    done: &mut dyn FnMut(&PushResult),
 ) -> Vec<PushResult> {
     let options = match settings.remote_options() {
         Ok(options) => options,
@@ -412,6 +414,7 @@ pub fn push_all(
                     note: None,
                 })
             })
+            .inspect(|r| done(r))
             .collect();
         }
     };
@@ -421,6 +424,10 @@ pub fn push_all(
         (Role::Latest, &settings.latest_remote),
     ] {
         let Some(url) = url else { continue };
+        if role == Role::Latest {
+            crate::failpoint::panic_at("push-latest");
+            crate::failpoint::hit("push-latest-killed");
+        }
         let mut result = PushResult {
             role,
             record: PushRecord {
@@ -455,6 +462,7 @@ pub fn push_all(
                 result.record.error = Some(crate::error::error_line(&e));
             }
         }
+        done(&result);
         results.push(result);
     }
     results

@@ -229,10 +229,20 @@ impl TestEnv {
         args: &[S],
         signal: libc::c_int,
         what: &str,
+        ready: impl FnMut() -> bool,
+    ) -> std::process::Output {
+        self.signalled(self.sqlgit_cmd(args), signal, what, ready)
+    }
+
+    /// [`TestEnv::sqlgit_signalled`] for a command made with [`TestEnv::sqlgit_cmd`].
+    pub fn signalled(
+        &self,
+        mut cmd: Command,
+        signal: libc::c_int,
+        what: &str,
         mut ready: impl FnMut() -> bool,
     ) -> std::process::Output {
-        let mut child = self
-            .sqlgit_cmd(args)
+        let mut child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -281,3 +281,131 @@ fn a_lock_file_left_in_a_remote_is_named_with_its_fix() {
         );
     }
 }
+
+/// `remote`'s push record in `repo`'s state file: (time, ok, error).
+fn push_record(repo: &Path, remote: &str) -> (i64, bool, String) {
+    let state = std::fs::read_to_string(repo.join("sqlgit-state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let r = &state["remotes"][remote];
+    let error = r["error"].as_str().unwrap_or_default().to_string();
+    (
+        r["unix"].as_i64().unwrap(),
+        r["ok"].as_bool().unwrap(),
+        error,
+    )
+}
+
+/// The value of `metric{…remote="REMOTE"}` in the metrics file `prom`.
+fn remote_metric(prom: &Path, metric: &str, remote: &str) -> String {
+    let text = std::fs::read_to_string(prom).unwrap();
+    let label = format!("remote=\"{remote}\"}}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label));
+    let line = line.unwrap_or_else(|| panic!("no {metric} of {remote}:\n{text}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+/// Each remote's push as state, metrics and status tell it: pushed in this run (`now`) or, for
+/// `failed`, failed at `now` with `cause` (never the earlier run's success).
+fn pushes_told(env: &TestEnv, repo: &Path, prom: &Path, now: i64, failed: &str, cause: &str) {
+    let status = env.sqlgit(&["status", "--repo", &s(repo)]).stdout_str();
+    for remote in ["history", "latest"] {
+        let (unix, ok, error) = push_record(repo, remote);
+        assert_eq!((unix, ok), (now, remote != failed), "{remote}: {error}");
+        let stamp = remote_metric(prom, "sqlgit_push_timestamp_seconds", remote);
+        assert_eq!(stamp, now.to_string(), "{remote}");
+        let success = remote_metric(prom, "sqlgit_push_success", remote);
+        assert_eq!(success, if ok { "1" } else { "0" }, "{remote}");
+        let line = status.lines().find(|l| l.starts_with(remote)).unwrap();
+        assert_eq!(line.contains("last push FAILED"), !ok, "{status}");
+    }
+    let (_, _, error) = push_record(repo, failed);
+    assert!(
+        error.starts_with("the push did not finish") && error.contains(cause),
+        "{error}"
+    );
+}
+
+/// A run whose push to the latest remote was cut off — stopped by SIGTERM, a `sqlgit push`
+/// stopped the same way, a panic, `kill -9` — records that push as failed at its own time, and
+/// the history remote's (finished before) as pushed then: never the previous run's success.
+#[test]
+fn a_push_cut_off_is_recorded_failed_at_the_runs_time() {
+    const T0: i64 = 1_700_000_000;
+    let env = TestEnv::new();
+    let db = env.db_from_script("a.db", b"CREATE TABLE t(x); INSERT INTO t VALUES(1);");
+    let (repo, hist, latest) = (env.path("r"), env.path("hist.git"), env.path("latest.git"));
+    let prom = env.path("m.prom");
+    for remote in [&hist, &latest] {
+        env.git_in(
+            env.root(),
+            &["init", "-q", "--bare", "-b", "main", &s(remote)],
+        );
+    }
+    let r = s(&repo);
+    let at = |now: i64, args: &[&str]| {
+        let mut cmd = env.sqlgit_cmd(args);
+        cmd.env("SQLGIT_NOW", now.to_string());
+        cmd
+    };
+    let first = [
+        "snapshot",
+        &s(&db),
+        "--repo",
+        &r,
+        "-q",
+        "--history-remote",
+        &s(&hist),
+        "--latest-remote",
+        &s(&latest),
+        "--metrics-file",
+        &s(&prom),
+    ];
+    env.run(at(T0, &first), b"").success();
+    let receiving = env.path("receiving");
+    slow_receive(&env, &latest, &receiving);
+    let stop = |now: i64, args: &[&str]| {
+        let out = env.signalled(at(now, args), libc::SIGTERM, "push", || receiving.exists());
+        assert_eq!(out.status.code(), Some(1));
+        std::fs::remove_file(&receiving).unwrap();
+    };
+    env.sqlite3(&db, "INSERT INTO t VALUES(2)").success();
+    stop(T0 + 60, &["snapshot", "--repo", &r, "-q"]);
+    pushes_told(&env, &repo, &prom, T0 + 60, "latest", "stopped by SIGTERM");
+    stop(T0 + 120, &["push", "--repo", &r, "-q"]);
+    pushes_told(&env, &repo, &prom, T0 + 120, "latest", "stopped by SIGTERM");
+    std::fs::remove_file(latest.join("hooks/pre-receive")).unwrap();
+    // A panic (a thread that cannot be started) as the latest remote's push starts.
+    env.sqlite3(&db, "INSERT INTO t VALUES(3)").success();
+    let mut cmd = at(T0 + 180, &["snapshot", "--repo", &r, "-q"]);
+    cmd.env("SQLGIT_FAILPOINT", "push-latest");
+    env.run(cmd, b"").code_is(1);
+    pushes_told(
+        &env,
+        &repo,
+        &prom,
+        T0 + 180,
+        "latest",
+        "cannot start a thread",
+    );
+    // Killed outright: the state file still says the push did not finish.
+    env.sqlite3(&db, "INSERT INTO t VALUES(4)").success();
+    let mut cmd = at(T0 + 240, &["snapshot", "--repo", &r, "-q"]);
+    cmd.env("SQLGIT_FAILPOINT", "push-latest-killed");
+    let killed = env.run(cmd, b"");
+    assert_eq!(killed.code(), None);
+    let (unix, ok, error) = push_record(&repo, "latest");
+    assert!(
+        unix == T0 + 240 && !ok && error.contains("killed"),
+        "{error}"
+    );
+    assert_eq!(push_record(&repo, "history").0, T0 + 240);
+    // The next run pushes both.
+    env.run(at(T0 + 300, &["snapshot", "--repo", &r, "-q"]), b"")
+        .success();
+    for remote in ["history", "latest"] {
+        assert_eq!(push_record(&repo, remote).0, T0 + 300);
+        assert_eq!(remote_metric(&prom, "sqlgit_push_success", remote), "1");
+    }
+}

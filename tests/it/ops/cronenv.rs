@@ -125,6 +125,53 @@ fn hooks_and_metrics_name_a_non_utf8_repository_exactly() {
     );
 }
 
+/// The `repo="…"` labels of the `sqlgit_last_run_success` series in `prom`, with their values.
+fn run_success_series(prom: &Path) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(prom).unwrap();
+    let samples = parse_prometheus(&text);
+    let runs = samples
+        .iter()
+        .filter(|m| m.name == "sqlgit_last_run_success");
+    runs.map(|m| (m.labels["repo"].clone(), m.value)).collect()
+}
+
+/// A path holding the byte 0xE9 and one holding the text `%E9` are two series: the failing one
+/// is not hidden by the other's success. A series an older sqlgit labelled the second one with
+/// (`%` as it was) is taken over by its next run, unless it names the first one, which is there.
+#[test]
+fn a_percent_in_a_repository_path_is_no_byte_in_its_metrics_label() {
+    let env = TestEnv::new();
+    let (a, b) = (one_row_db(&env), env.path("b.db"));
+    env.sqlite3(&b, "CREATE TABLE t(x); INSERT INTO t VALUES(2);")
+        .success();
+    let prom = env.path("m.prom");
+    let (byte, text) = (latin1(&env, "lat", 0xe9), env.path("lat%E9.sqlgit"));
+    let run = |repo: &Path, db: Option<&Path>| {
+        let mut cmd = env.sqlgit_cmd(&["snapshot", "-q", "--metrics-file", &s(&prom)]);
+        cmd.args(db).arg("--repo").arg(repo);
+        run_limited(&env, cmd, b"")
+    };
+    // What an older sqlgit left for the second one, the only one there yet.
+    let old_label = s(&text);
+    env.write(
+        &prom,
+        format!("sqlgit_last_run_success{{repo=\"{old_label}\"}} 1\n"),
+    );
+    run(&text, Some(&b)).success();
+    let new_label = old_label.replace("%E9", "%25E9");
+    assert_eq!(run_success_series(&prom), [(new_label.clone(), 1.0)]);
+    run(&byte, Some(&a)).success();
+    std::fs::remove_file(&b).unwrap();
+    run(&text, None).code_is(1);
+    run(&byte, None).success();
+    let mut series = run_success_series(&prom);
+    series.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(series, [(new_label, 0.0), (old_label, 1.0)]);
+    // The older label names the first repository now: the second one's run leaves it.
+    run(&text, None).code_is(1);
+    assert_eq!(run_success_series(&prom).len(), 2);
+}
+
 #[test]
 fn a_run_stopped_during_its_success_hook_stops_the_hook() {
     let env = TestEnv::new();
