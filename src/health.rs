@@ -121,7 +121,17 @@ pub fn check(store: &Store, max_age: Option<Duration>, now: i64) -> Result<Healt
         true => 0,
         false => pending_history(store).unwrap_or(0),
     };
-    if head.is_some() && st.last_run.is_none() && unreadable.is_none() && in_progress.is_none() {
+    // A git copy (clone --mirror) sqlgit has not adopted: every run refuses it until `init`.
+    if crate::store::lostconfig::unadopted_copy(&store.path) {
+        problems.push(format!(
+            "every snapshot run refuses it: {}",
+            crate::store::lostconfig::copy_line(&store.path)
+        ));
+    } else if head.is_some()
+        && st.last_run.is_none()
+        && unreadable.is_none()
+        && in_progress.is_none()
+    {
         problems.push(
             "no run is recorded here (no state file, or one that records no run): what the \
              last runs did is unknown until the next run"

@@ -28,6 +28,7 @@ use crate::when;
 
 mod due;
 mod given;
+mod moved;
 mod push_prune;
 mod record;
 mod renamed;
@@ -263,7 +264,9 @@ fn steps(
     let one_off =
         !req.flags.dbs.is_empty() && !old.dbs.is_empty() && !same_set(&old.dbs, &req.flags.dbs);
     if one_off {
-        refuse_taken_folders(&req.flags.dbs, &old.dbs)?;
+        refuse_taken_folders(&store.path, &req.flags.dbs, &old.dbs)?;
+    } else if !old.dbs.is_empty() {
+        moved::refuse_gone(&store.path, &settings.dbs)?;
     }
     let (outcome, mut failures) = take_snapshot(store, req, settings, one_off, &mut start, report)?;
     failures.splice(0..0, unindexed.failures);
@@ -475,9 +478,10 @@ fn scrub_failures(scrub: &Findings, settings: &Settings) -> Vec<String> {
         let remote = match &settings.history_remote {
             Some(url) => format!(
                 "only the history remote {url} still holds them: read such a snapshot from a \
-                 clone of it, `git clone --bare {url} /tmp/history.git`, then `git -C \
+                 clone of it, `git clone --bare {word} /tmp/history.git`, then `git -C \
                  /tmp/history.git archive --format=tar <commit> | tar -xO | sqlite3 /tmp/then.db`",
-                url = remote::redact(url)
+                url = remote::redact(url),
+                word = crate::shellword::quote(&remote::redact(url))
             ),
             None => "no history remote is set".to_string(),
         };

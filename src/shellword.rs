@@ -8,11 +8,12 @@ pub fn quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    if plain { s.to_string() } else { single(s) }
+}
+
+/// A word for sh, single-quoted even when it is plain (a pattern shown as `'users.*'`).
+pub fn single(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// A path as one word for sh.

@@ -56,6 +56,24 @@ pub fn run(args: InitArgs) -> Result<Exit> {
             );
         }
     }
+    // A git copy of a sqlgit repository (git clone --mirror): adopted, with the databases named.
+    if crate::store::lostconfig::unadopted_copy(&args.repo) {
+        if args.dbs.is_empty() {
+            return Err(crate::error::usage(format!(
+                "{}: a git copy of a sqlgit repository, without sqlgit's settings: name its \
+                 databases with --db DB",
+                args.repo.display()
+            )));
+        }
+        let _lock = lock::lock(&args.repo, Duration::from_secs(60))?;
+        if crate::store::lostconfig::unadopted_copy(&args.repo) {
+            crate::store::lostconfig::adopt_copy(&args.repo)?;
+            say!(
+                "note: adopted {}, a git copy of a sqlgit repository: its history continues",
+                args.repo.display()
+            );
+        }
+    }
     let existing = match Store::open(&args.repo) {
         Ok(store) => Some(store),
         // One that is there but does not open (another user's that git does not trust, a

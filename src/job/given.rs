@@ -55,14 +55,23 @@ pub(super) fn same_set(a: &[String], b: &[String]) -> bool {
 }
 
 /// A one-off database must not land in the folder of a configured one of the same file name
-/// (its snapshot would replace that database's, and be pushed as it).
-pub(super) fn refuse_taken_folders(given: &[String], configured: &[String]) -> Result<()> {
+/// (its snapshot would replace that database's, and be pushed as it). When that one is gone,
+/// the given one may be it, moved: the refusal names the `init` that points the repository at
+/// it ([`super::moved`]).
+pub(super) fn refuse_taken_folders(
+    repo: &Path,
+    given: &[String],
+    configured: &[String],
+) -> Result<()> {
     for db in given.iter().filter(|d| !configured.contains(d)) {
         let folder = snapshot::db_folder(std::path::Path::new(db));
         if let Some(owner) = configured
             .iter()
             .find(|c| snapshot::db_folder(std::path::Path::new(c)) == folder)
         {
+            if let Some(line) = super::moved::moved_here(repo, db, owner, configured) {
+                return Err(anyhow!(line));
+            }
             return Err(anyhow!(
                 "{db} would be snapshotted into the folder {folder:?} of the configured database \
                  {owner} (same file name): give it a repository of its own"
@@ -323,7 +332,7 @@ fn stale_redaction(
             .into_iter()
             .map(str::to_string)
             .chain(others.iter().map(|s| s.to_string()))
-            .map(|s| format!(" --redact '{s}'"))
+            .map(|s| format!(" --redact {}", crate::shellword::single(&s)))
             .collect();
         match all.is_empty() {
             true => " --redact ''".to_string(),
@@ -332,7 +341,11 @@ fn stale_redaction(
     };
     let init = format!("sqlgit init --repo {}", crate::shellword::path(repo));
     if elsewhere {
-        let both = format!(" --redact '{spec}'{}", list(Some(&renamed)));
+        let both = format!(
+            " --redact {}{}",
+            crate::shellword::single(spec),
+            list(Some(&renamed))
+        );
         return format!(
             "redact pattern {spec} matches {what}: renamed? nothing was snapshotted, as its \
              values would be committed unredacted; add the new name with `{init}{both}` (the \

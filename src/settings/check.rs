@@ -174,7 +174,7 @@ pub(super) fn check_ssh_key(key: &Path) -> Result<()> {
             "--ssh-key {}: readable by others (mode {mode:o}), so ssh refuses to use it: run \
              chmod 600 {}",
             key.display(),
-            key.display()
+            crate::shellword::path(key)
         );
     }
     Ok(())

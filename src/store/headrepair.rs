@@ -88,7 +88,7 @@ pub fn set_aside_damaged_head(store: &mut Store, keep_local: bool) -> Result<Opt
                 "the latest snapshot {} cannot be read, but its pack entry is intact: run \
                  `git -C {} fsck` to see what is wrong",
                 short_id(damaged),
-                store.path.display()
+                crate::shellword::repo(&store.path)
             );
         }
     }
@@ -131,7 +131,7 @@ fn set_aside_loose(store: &Store, damaged: Oid) -> Result<Option<PathBuf>> {
             "object {damaged} cannot be read through libgit2, but its file {} is whole: run `git \
              -C {} fsck` to see what is wrong",
             loose.display(),
-            store.path.display()
+            crate::shellword::repo(&store.path)
         );
     }
     let aside = damaged_dir(&store.path)?.join(damaged.to_string());
@@ -351,7 +351,7 @@ pub fn cut_at_damaged_commit(
                     "snapshot {} cannot be read, but its pack entry is intact: run `git -C {} \
                      fsck` to see what is wrong",
                     short_id(cut.damaged),
-                    store.path.display()
+                    crate::shellword::repo(&store.path)
                 );
             }
         }
@@ -412,7 +412,7 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
             bail!(
                 "refs/heads/main cannot be read, but its file is whole: run `git -C {} fsck` to \
                  see what is wrong",
-                store.path.display()
+                crate::shellword::repo(&store.path)
             );
         }
         let dir = damaged_dir(&store.path)?;
@@ -429,7 +429,7 @@ pub fn repair_main_ref(store: &mut Store) -> Result<Option<Option<Oid>>> {
         bail!(
             "refs/heads/main cannot be read, and not from a file of its own: run `git -C {} \
              fsck` to see what is wrong",
-            store.path.display()
+            crate::shellword::repo(&store.path)
         );
     }
     let main = newest_snapshot(store, Oid::ZERO_SHA1)?;

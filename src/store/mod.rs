@@ -119,7 +119,7 @@ fn owned_by_another(dir: &Path, e: &git2::Error) -> anyhow::Error {
         dir.display(),
         owner.map_or("unknown".to_string(), |u| u.to_string()),
         e.message(),
-        absolute.display()
+        crate::shellword::path(&absolute)
     )
 }
 
@@ -183,6 +183,9 @@ impl Store {
         if format.is_none() && need_marker {
             if lostconfig::config_lost(dir) {
                 bail!("repository {shown}: {}", lostconfig::missing_line(dir));
+            }
+            if lostconfig::unadopted_copy(dir) {
+                bail!("repository {shown}: {}", lostconfig::copy_line(dir));
             }
             bail!(
                 "repository {shown}: a git repository that sqlgit did not create; refusing to use it"

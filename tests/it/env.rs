@@ -274,6 +274,20 @@ impl TestEnv {
         self.run_limited(cmd, b"", Duration::from_secs(120)).0
     }
 
+    /// A fix as sqlgit printed it (`sqlgit init --repo … --db '…'`), run by `sh` with
+    /// `SQLGIT_NOW` pinned to `now`: its quoting is what is tested.
+    pub fn sqlgit_printed(&self, now: u64, printed: &str) -> Run {
+        let args = printed
+            .strip_prefix("sqlgit ")
+            .unwrap_or_else(|| panic!("not a sqlgit command: {printed}"));
+        let mut cmd = self.command("sh");
+        cmd.arg("-c")
+            .arg(format!("exec \"$0\" {args}"))
+            .arg(env!("CARGO_BIN_EXE_sqlgit"))
+            .env("SQLGIT_NOW", now.to_string());
+        self.run_limited(cmd, b"", Duration::from_secs(120)).0
+    }
+
     /// `git -C DIR ARGS`, which must succeed; its stdout, trimmed.
     #[track_caller]
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {

@@ -69,7 +69,8 @@ fn check_virtual(
     if filters.leaves_out(catalog, &content) {
         bail!(
             "cannot exclude {content}: the full-text index {table} (content={content}) keeps its \
-             text in its shadow tables; exclude {table} too (--exclude-table {table})"
+             text in its shadow tables; exclude {table} too (--exclude-table {})",
+            crate::shellword::quote(table)
         );
     }
     // Names as SQLite resolves them: ASCII case-insensitive. The content_rowid column's values
@@ -90,7 +91,8 @@ fn check_virtual(
     {
         bail!(
             "cannot redact {content}.{c}: the full-text index {table} (content={content}) keeps \
-             its words in its shadow tables; exclude {table} too (--exclude-table {table})"
+             its words in its shadow tables; exclude {table} too (--exclude-table {})",
+            crate::shellword::quote(table)
         );
     }
     Ok(())
@@ -135,7 +137,8 @@ fn check_view_content(
     bail!(
         "cannot apply the filters: the full-text index {table} keeps the text of the view \
          {view} (content={view}) in its shadow tables, and {why}; exclude {table} too \
-         (--exclude-table {table})"
+         (--exclude-table {})",
+        crate::shellword::quote(table)
     )
 }
 
@@ -229,7 +232,8 @@ fn check_references(
         if !filters.leaves_out(catalog, &child) && !filters.redacts(&child, &from) {
             bail!(
                 "{child}.{from} references it and keeps the same values; redact it too \
-                 (--redact {child}.{from})"
+                 (--redact {})",
+                crate::shellword::quote(&format!("{child}.{from}"))
             );
         }
     }

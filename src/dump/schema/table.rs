@@ -105,8 +105,9 @@ fn missing_collation(conn: &Connection, name: &str) -> Result<()> {
     match missing {
         Some(coll) => anyhow::bail!(
             "table {name}: its key uses collation {coll}, which only the application defines, \
-             so sqlgit cannot read the table (leave it out with --exclude-table {name}, or \
-             change the key to a built-in collation: BINARY, NOCASE, RTRIM)"
+             so sqlgit cannot read the table (leave it out with --exclude-table {}, or \
+             change the key to a built-in collation: BINARY, NOCASE, RTRIM)",
+            crate::shellword::quote(name)
         ),
         None => Ok(()),
     }

@@ -198,6 +198,33 @@ fn a_lost_config_is_named_with_the_init_that_writes_it_again() {
 }
 
 #[test]
+fn a_lost_config_names_the_database_file_as_one_shell_word() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "my app (2).db",
+        b"CREATE TABLE t(a); INSERT INTO t VALUES (1);",
+    );
+    let repo = env.path("app.sqlgit");
+    let r = s(&repo);
+    sg(&env, T0, &["snapshot", &s(&db), "--repo", &r, "-q"]).success();
+    std::fs::remove_file(repo.join("config")).unwrap();
+
+    let line = one_error_line(sg(&env, T0 + 60, &["snapshot", "--repo", &r]), 1);
+    let fix = line
+        .rsplit_once("run: ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .1;
+    assert_eq!(
+        fix,
+        format!("sqlgit init --repo {r} --db 'PATH/my app (2).db'")
+    );
+    env.sqlgit_printed(T0 + 120, &fix.replace("PATH", &s(env.root())))
+        .success();
+    assert_eq!(config_values(&env, &repo, "sqlgit.db"), [s(&db)]);
+    sg(&env, T0 + 180, &["snapshot", "--repo", &r, "-q"]).success();
+}
+
+#[test]
 fn a_damaged_older_commit_is_no_pending_push_in_status() {
     let env = TestEnv::new();
     let db = env.db_from_script(

@@ -29,6 +29,7 @@ mod lockwait;
 mod lost_files;
 mod metricsfile;
 mod monitoring;
+mod moved;
 mod refs;
 mod replace;
 mod restore;
