@@ -22,6 +22,7 @@ mod repo;
 mod rowkeys;
 mod several;
 mod shown;
+mod textkeys;
 mod virtual_tables;
 
 use std::collections::BTreeMap;
