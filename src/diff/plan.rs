@@ -325,7 +325,7 @@ pub fn build<'r>(
     let mut dirs: HashSet<String> = HashSet::new();
     let mut names: HashSet<String> = HashSet::new();
     for name in only {
-        names.insert(name.to_lowercase());
+        names.insert(name.to_ascii_lowercase());
         let system = [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)]
             .into_iter()
             .find(|(t, _)| t.eq_ignore_ascii_case(name));
@@ -347,7 +347,7 @@ pub fn build<'r>(
         for dir in &found {
             // A virtual table's rows are in its shadow tables: they go with it.
             for (shadow, dir) in shadow_folders(repo, [&from_tables, &to_tables], dir)? {
-                names.insert(shadow.to_lowercase());
+                names.insert(shadow.to_ascii_lowercase());
                 dirs.insert(dir);
             }
         }
@@ -438,7 +438,7 @@ pub fn build<'r>(
         !filtered
             || s.on
                 .as_ref()
-                .is_some_and(|t| names.contains(&t.to_lowercase()))
+                .is_some_and(|t| names.contains(&t.to_ascii_lowercase()))
     };
     let mut triggers = (
         stmts(&from.db, "5-triggers.sql")?,

@@ -17,6 +17,7 @@ mod fixtures;
 mod history;
 mod kinds;
 mod live;
+mod names;
 mod oracle;
 mod repo;
 mod rowkeys;
