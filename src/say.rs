@@ -72,6 +72,24 @@ macro_rules! answer {
 macro_rules! tell {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let text = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::say::no_controls(&text));
     }};
+}
+
+/// A message for the terminal with every control character but line feeds shown as `\x1b`: a
+/// name or value from a database that reaches a message unescaped cannot clear the screen or
+/// set the window title.
+pub fn no_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c.is_control() && c != '\n' {
+            true => out.push_str(&format!("\\x{:02x}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    out.into()
 }

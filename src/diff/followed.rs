@@ -13,7 +13,7 @@
 //! met there again is the one each step's `diff` would pair with it.
 
 use super::keymatch;
-use super::keyvalue::{Collation, key_bytes};
+use super::keyvalue::{Collation, Encoding, key_bytes};
 use super::rows::RowRef;
 use super::shape::Shape;
 
@@ -23,10 +23,11 @@ pub enum Followed {
     /// Not met yet: KEY as typed, compared per value in these collations (None: in the first
     /// version's own).
     Typed(Option<Vec<Collation>>),
-    /// The row's stored key literals (per KEY value), compared in these collations; `present`:
-    /// the row exists in that version.
+    /// The row's stored key literals (per KEY value) in a database of encoding `enc`, compared
+    /// in these collations; `present`: the row exists in that version.
     Stored {
         lits: Vec<Vec<u8>>,
+        enc: Encoding,
         colls: Vec<Collation>,
         present: bool,
     },
@@ -39,6 +40,8 @@ pub struct Filter {
     colls: Vec<Collation>,
     /// The key's bytes as compared ([`key_bytes`] per value), or None for KEY as typed.
     stored: Option<Vec<Vec<u8>>>,
+    /// The text encoding of the rows tested.
+    enc: Encoding,
 }
 
 /// The comparison two collations share; an exact literal stays exact.
@@ -70,14 +73,18 @@ impl Followed {
         }
         let stored = match self {
             Followed::Typed(_) => None,
-            Followed::Stored { lits, .. } => Some(
+            Followed::Stored { lits, enc, .. } => Some(
                 lits.iter()
                     .zip(&colls)
-                    .map(|(lit, &c)| one_key(lit, c))
+                    .map(|(lit, &c)| one_key(lit, c, *enc))
                     .collect(),
             ),
         };
-        Filter { colls, stored }
+        Filter {
+            colls,
+            stored,
+            enc: shape.encoding,
+        }
     }
 
     /// Whether KEY, still as typed (no row found yet), compares otherwise in the older side
@@ -112,6 +119,7 @@ impl Followed {
         }
         *self = Followed::Stored {
             lits,
+            enc: shape.encoding,
             colls,
             present: true,
         };
@@ -163,18 +171,18 @@ impl Filter {
         pairs.iter().all(|&(p, j)| {
             let c = self.colls[j];
             match &self.stored {
-                Some(bytes) => one_key(row.value(p), c) == bytes[j],
+                Some(bytes) => one_key(row.value(p), c, self.enc) == bytes[j],
                 None => {
                     let untyped = shape.untyped.get(p).copied().unwrap_or(false);
-                    keymatch::matches(row.value(p), &key[j], untyped, c)
+                    keymatch::matches(row.value(p), &key[j], untyped, (c, self.enc))
                 }
             }
         })
     }
 }
 
-fn one_key(lit: &[u8], coll: Collation) -> Vec<u8> {
+fn one_key(lit: &[u8], coll: Collation, enc: Encoding) -> Vec<u8> {
     let mut key = Vec::new();
-    key_bytes(&mut key, lit, coll);
+    key_bytes(&mut key, lit, coll, enc);
     key
 }

@@ -10,6 +10,7 @@
 //! what a restore gives, and a restore of such a header has SQLite's defaults: [`layout`] reads
 //! a header that way.
 
+use crate::dump::stmt::Encoding;
 use crate::dump::{DEFAULT_PAGE_SIZE, Format};
 
 /// The pragmas an older sqlgit did not record.
@@ -72,6 +73,17 @@ pub fn layout(header: &[u8]) -> Layout {
         page_size: value("page_size").unwrap_or(DEFAULT_PAGE_SIZE),
         auto_vacuum: value("auto_vacuum").unwrap_or(0),
         unrecorded: v1 && NOT_ALWAYS_RECORDED.iter().any(|n| !has(header, n)),
+    }
+}
+
+/// The text encoding a snapshot's `0-header.sql` records (none: UTF-8), which says what the
+/// bytes of a `CAST(X'..' AS TEXT)` value are.
+pub fn encoding(header: &[u8]) -> Encoding {
+    let line = super::plan::pragma_line(header, "encoding").unwrap_or_default();
+    match line.to_ascii_lowercase().as_slice() {
+        b"pragma encoding='utf-16le';" => Encoding::Utf16Le,
+        b"pragma encoding='utf-16be';" => Encoding::Utf16Be,
+        _ => Encoding::Utf8,
     }
 }
 

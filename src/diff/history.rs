@@ -26,6 +26,7 @@ use git2::{ObjectType, Oid, Repository};
 use super::chunks::{self, ChunkRef, RowsAt};
 use super::followed::{Filter, Followed};
 use super::keymatch::{KeyColumns, Probe};
+use super::keyvalue::Encoding;
 use super::matching::changed_columns;
 use super::plan::{SEQUENCE, STAT1};
 use super::rows::{self, RowRef, Rows};
@@ -98,6 +99,8 @@ struct TableAt {
     rows: Option<Oid>,
     /// sqlite_sequence or sqlite_stat1: all of it in one file of the database folder.
     system: Option<&'static str>,
+    /// The database's text encoding, from its `0-header.sql`.
+    encoding: Encoding,
 }
 
 /// What the walk remembers between snapshots, so each object is read once.
@@ -105,7 +108,7 @@ struct Reader<'a> {
     repo: &'a Repository,
     /// Which columns hold KEY's values, followed from the newest snapshot back.
     cols: KeyColumns<'a>,
-    shapes: HashMap<(Oid, Option<Oid>), Rc<Shape>>,
+    shapes: HashMap<(Oid, Option<Oid>, Encoding), Rc<Shape>>,
     /// The row followed, as known in the version looked at last.
     followed: Followed,
     /// (chunk blob id, CREATE blob id, probe, filter) → the key's row in it (0 or 1 rows).
@@ -300,6 +303,10 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
         return Ok(None);
     };
     let db = repo.find_tree(db.id())?;
+    let encoding = match db.get_name("0-header.sql") {
+        Some(h) => super::header::encoding(repo.find_blob(h.id())?.content()),
+        None => Encoding::Utf8,
+    };
     if let Some(&(table, _)) = SYSTEM.iter().find(|(_, file)| *file == dir) {
         return Ok(db.get_name(dir).map(|e| TableAt {
             folder: e.id(),
@@ -307,6 +314,7 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
             fixup: None,
             rows: Some(e.id()),
             system: Some(table),
+            encoding,
         }));
     }
     let Some(tables) = db.get_name("1-tables") else {
@@ -333,6 +341,7 @@ fn table_at(repo: &Repository, commit: Oid, db: &str, dir: &str) -> Result<Optio
         fixup: tree.get_name("1-schema-fixup.sql").map(|e| e.id()),
         rows: tree.get_name("1-rows").map(|e| e.id()),
         system: None,
+        encoding,
     }))
 }
 
@@ -351,13 +360,13 @@ fn values_at<'s>((_, shape, probe): Side<'s>) -> Option<(&'s Shape, &'s [(usize,
 
 impl Reader<'_> {
     fn shape(&mut self, table: TableAt) -> Result<Rc<Shape>> {
-        let at = (table.create, table.fixup);
+        let at = (table.create, table.fixup, table.encoding);
         if let Some(s) = self.shapes.get(&at) {
             return Ok(s.clone());
         }
         let shape = Rc::new(match table.system {
             Some(name) => shape::system(name),
-            None => shape::of_table(self.repo, table.create, table.fixup)?,
+            None => shape::of_table(self.repo, table.create, table.fixup, table.encoding)?,
         });
         self.shapes.insert(at, shape.clone());
         Ok(shape)

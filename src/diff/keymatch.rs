@@ -10,7 +10,7 @@
 
 use anyhow::{Result, bail};
 
-use super::keyvalue::{Collation, Value};
+use super::keyvalue::{Collation, Encoding, Value};
 use super::rows::decode_text;
 use super::shape::{KeyKind, Shape};
 use super::show;
@@ -250,26 +250,33 @@ fn quoted_literal(given: &str) -> bool {
         && g.ends_with('\'')
         && g.len() >= 3
         && g[2..g.len() - 1].bytes().all(|b| b.is_ascii_hexdigit());
-    blob || g.starts_with("CAST(") || decode_text(g.as_bytes()).is_some()
+    blob || g.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("CAST("))
+        || decode_text(g.as_bytes()).is_some()
 }
 
 /// Whether the dump literal `literal` of a key column is the value `given` names, as the key
-/// compares values (`coll`: `'alice'` and `alice` find `'Alice'` under NOCASE). `untyped`: the
+/// compares values (`coll`: `'alice'` and `alice` find `'Alice'` under NOCASE) in a database
+/// of encoding `enc` (what `CAST(X'..' AS TEXT)` spells, stored or given). `untyped`: the
 /// column has BLOB affinity (no declared type), where a number and the text spelling it are
 /// different keys.
-pub fn matches(literal: &[u8], given: &str, untyped: bool, coll: Collation) -> bool {
+pub fn matches(
+    literal: &[u8],
+    given: &str,
+    untyped: bool,
+    (coll, enc): (Collation, Encoding),
+) -> bool {
     // The shown literal differs from the dump's where it spells text with char() or CAST, and
     // REALs the dump writes as ieee754(M,E).
     if literal == given.as_bytes() || show::literal(literal) == given {
         return true;
     }
-    let stored = Value::of_literal(literal);
+    let stored = Value::of_literal(literal, enc);
     let given_number = number(given);
     let named = match given_number {
         Some(n) => Some(Value::of(n)),
-        None if quoted_literal(given) => Value::of_literal(given.trim().as_bytes()),
+        None if quoted_literal(given) => Value::of_literal(given.trim().as_bytes(), enc),
         // A bare word: the text it spells.
-        None => Some(Value::Text(given.as_bytes().to_vec())),
+        None => Some(Value::typed(given)),
     };
     if let (Some(s), Some(n)) = (&stored, &named)
         && s.equal(n, coll)
@@ -277,7 +284,7 @@ pub fn matches(literal: &[u8], given: &str, untyped: bool, coll: Collation) -> b
         return true;
     }
     // In a typed column a number also names the text it spells.
-    let spelled = Value::Text(given.as_bytes().to_vec());
+    let spelled = Value::typed(given);
     given_number.is_some() && !untyped && stored.is_some_and(|s| s.equal(&spelled, coll))
 }
 
@@ -288,7 +295,7 @@ mod tests {
     #[test]
     fn key_values_match_literals_and_the_text_they_hold() {
         for untyped in [false, true] {
-            let m = |l: &[u8], g: &str| matches(l, g, untyped, Collation::Binary);
+            let m = |l: &[u8], g: &str| matches(l, g, untyped, (Collation::Binary, Encoding::Utf8));
             assert!(m(b"42", "42"));
             assert!(m(b"'k 7'", "k 7"));
             assert!(m(b"'it''s'", "it's"));
@@ -315,27 +322,77 @@ mod tests {
         }
         // REALs the dump writes as ieee754(M,E), by the decimal query prints.
         let lit = b"ieee754(1968564498370125,-46)";
-        assert!(matches(lit, "27.974984083842358", true, Collation::Binary));
+        assert!(matches(
+            lit,
+            "27.974984083842358",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
         assert!(matches(
             lit,
             "ieee754(1968564498370125,-46)",
             true,
-            Collation::Binary
+            (Collation::Binary, Encoding::Utf8)
         ));
-        assert!(!matches(lit, "27.97498408384236", true, Collation::Binary));
+        assert!(!matches(
+            lit,
+            "27.97498408384236",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
         // 1 and '1' are different keys in an untyped column; in a typed one only one exists.
-        assert!(!matches(b"'1'", "1", true, Collation::Binary));
-        assert!(matches(b"'1'", "1", false, Collation::Binary));
-        assert!(matches(b"'1'", "'1'", true, Collation::Binary));
-        assert!(!matches(b"1", "'1'", false, Collation::Binary));
+        assert!(!matches(
+            b"'1'",
+            "1",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
+        assert!(matches(
+            b"'1'",
+            "1",
+            false,
+            (Collation::Binary, Encoding::Utf8)
+        ));
+        assert!(matches(
+            b"'1'",
+            "'1'",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
+        assert!(!matches(
+            b"1",
+            "'1'",
+            false,
+            (Collation::Binary, Encoding::Utf8)
+        ));
         // Text as the key's collation compares it.
-        let nocase = |l: &[u8], g: &str| matches(l, g, false, Collation::Nocase);
+        let nocase = |l: &[u8], g: &str| matches(l, g, false, (Collation::Nocase, Encoding::Utf8));
         assert!(nocase(b"'Alice'", "alice"));
         assert!(nocase(b"'Alice'", "'ALICE'"));
         assert!(!nocase(b"'Alice'", "'Alice '"));
-        assert!(!matches(b"'Alice'", "alice", false, Collation::Binary));
-        assert!(matches(b"'a  '", "a", false, Collation::Rtrim));
-        assert!(!matches(b"1", "-0.0", true, Collation::Binary));
-        assert!(matches(b"0", "-0.0", true, Collation::Binary));
+        assert!(!matches(
+            b"'Alice'",
+            "alice",
+            false,
+            (Collation::Binary, Encoding::Utf8)
+        ));
+        assert!(matches(
+            b"'a  '",
+            "a",
+            false,
+            (Collation::Rtrim, Encoding::Utf8)
+        ));
+        assert!(!matches(
+            b"1",
+            "-0.0",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
+        assert!(matches(
+            b"0",
+            "-0.0",
+            true,
+            (Collation::Binary, Encoding::Utf8)
+        ));
     }
 }

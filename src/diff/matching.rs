@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::Repository;
 
 use super::chunks::{self, ChunkRef};
-use super::keyvalue::{Collation, key_bytes};
+use super::keyvalue::{Collation, Encoding, key_bytes};
 use super::rows::{self, RowRef, Rows};
 use super::shape::{Alignment, Matching, Shape};
 use crate::dump::path::hash_bytes;
@@ -248,12 +248,13 @@ fn hashed_part(
     (part, parts): (u64, u64),
     f: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<()> {
+    let enc = |s: Option<&Shape>| s.map_or(Encoding::Utf8, |s| s.encoding);
     let from_key = |row: RowRef| match keys {
-        Some(k) => key_of(row, &k.from, &k.compare),
+        Some(k) => key_of(row, &k.from, &k.compare, enc(t.from)),
         None => whole_row(t.align, &t.align.from, row),
     };
     let to_key = |row: RowRef| match keys {
-        Some(k) => key_of(row, &k.to, &k.compare),
+        Some(k) => key_of(row, &k.to, &k.compare, enc(t.to)),
         None => whole_row(t.align, &t.align.to, row),
     };
     let mine = |key: &[u8]| parts == 1 || in_part(key, parts) == part;
@@ -330,10 +331,10 @@ fn in_part(key: &[u8], parts: u64) -> u64 {
 }
 
 /// The row's key as bytes equal exactly when SQLite calls the keys equal.
-fn key_of(row: RowRef, positions: &[usize], compare: &[Collation]) -> Vec<u8> {
+fn key_of(row: RowRef, positions: &[usize], compare: &[Collation], enc: Encoding) -> Vec<u8> {
     let mut key = Vec::new();
     for (&p, &c) in positions.iter().zip(compare) {
-        key_bytes(&mut key, row.value(p), c);
+        key_bytes(&mut key, row.value(p), c, enc);
     }
     key
 }

@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
 
 use super::chunks::{self, ChunkRef, RowsAt};
-use super::header::{Layout, PRAGMAS, layout};
+use super::header::{Layout, PRAGMAS, encoding, layout};
+use super::keyvalue::Encoding;
 use super::matching::TableRows;
 use super::shadows;
 use super::shape::{self, Alignment, Shape};
@@ -324,7 +325,7 @@ pub fn build<'r>(
     let mut dirs: HashSet<String> = HashSet::new();
     let mut names: HashSet<String> = HashSet::new();
     for name in only {
-        names.insert(name.to_lowercase());
+        names.insert(name.to_ascii_lowercase());
         let system = [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)]
             .into_iter()
             .find(|(t, _)| t.eq_ignore_ascii_case(name));
@@ -346,7 +347,7 @@ pub fn build<'r>(
         for dir in &found {
             // A virtual table's rows are in its shadow tables: they go with it.
             for (shadow, dir) in shadow_folders(repo, [&from_tables, &to_tables], dir)? {
-                names.insert(shadow.to_lowercase());
+                names.insert(shadow.to_ascii_lowercase());
                 dirs.insert(dir);
             }
         }
@@ -358,6 +359,12 @@ pub fn build<'r>(
     all.sort_by(|a, b| format!("{a}/").cmp(&format!("{b}/")));
     all.dedup();
     let renamed = case_renames(&from_tables, &to_tables);
+    let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
+    let heads = (
+        text(file(repo, &from.db, "0-header.sql")?),
+        text(file(repo, &to.db, "0-header.sql")?),
+    );
+    let encodings = (encoding(&heads.0), encoding(&heads.1));
     let mut tables = Vec::new();
     for dir in all {
         if renamed.values().any(|old| old == dir) {
@@ -373,7 +380,8 @@ pub fn build<'r>(
         }
         let f = f.map(|&oid| folder(repo, oid)).transpose()?;
         let t = t.map(|&oid| folder(repo, oid)).transpose()?;
-        tables.push(table_plan(repo, f, t).with_context(|| format!("table folder {dir}"))?);
+        let plan = table_plan(repo, (f, t), encodings);
+        tables.push(plan.with_context(|| format!("table folder {dir}"))?);
     }
     for (table, name) in [(SEQUENCE, SEQUENCE_FILE), (STAT1, STAT1_FILE)] {
         let f = from.db.get_name(name).map(|e| e.id());
@@ -406,10 +414,7 @@ pub fn build<'r>(
     let (header, layouts) = if filtered {
         (None, None)
     } else {
-        let a = file(repo, &from.db, "0-header.sql")?;
-        let b = file(repo, &to.db, "0-header.sql")?;
-        let text = |x: Option<(Oid, Vec<u8>)>| x.map(|x| x.1).unwrap_or_default();
-        let (a, b) = (text(a), text(b));
+        let (a, b) = heads;
         (
             super::header::compared(&a, &b),
             Some((layout(&a), layout(&b))),
@@ -433,7 +438,7 @@ pub fn build<'r>(
         !filtered
             || s.on
                 .as_ref()
-                .is_some_and(|t| names.contains(&t.to_lowercase()))
+                .is_some_and(|t| names.contains(&t.to_ascii_lowercase()))
     };
     let mut triggers = (
         stmts(&from.db, "5-triggers.sql")?,
@@ -486,16 +491,30 @@ fn shadow_folders(
     Ok(out)
 }
 
-fn table_plan(repo: &Repository, from: Option<Folder>, to: Option<Folder>) -> Result<TablePlan> {
+/// A table's plan from its folders on each side, in databases of `encodings`.
+fn table_plan(
+    repo: &Repository,
+    (from, to): (Option<Folder>, Option<Folder>),
+    encodings: (Encoding, Encoding),
+) -> Result<TablePlan> {
     let from_shape = match from {
-        Some(f) => Some(Rc::new(shape::of_table(repo, f.create, f.fixup)?)),
+        Some(f) => Some(Rc::new(shape::of_table(
+            repo,
+            f.create,
+            f.fixup,
+            encodings.0,
+        )?)),
         None => None,
     };
+    let same = |t: &Folder, f: &Folder| (t.create, t.fixup) == (f.create, f.fixup);
     let to_shape = match (to, &from, &from_shape) {
-        (Some(t), Some(f), Some(s)) if (t.create, t.fixup) == (f.create, f.fixup) => {
-            Some(s.clone())
-        }
-        (Some(t), _, _) => Some(Rc::new(shape::of_table(repo, t.create, t.fixup)?)),
+        (Some(t), Some(f), Some(s)) if same(&t, f) && encodings.0 == encodings.1 => Some(s.clone()),
+        (Some(t), _, _) => Some(Rc::new(shape::of_table(
+            repo,
+            t.create,
+            t.fixup,
+            encodings.1,
+        )?)),
         (None, _, _) => None,
     };
     let indexes = |f: Option<Folder>| -> Result<Vec<Stmt>> {

@@ -54,7 +54,7 @@ pub fn folder_name(folder: &str) -> Option<String> {
     }
     let name = decode_folder(folder)?;
     // A folder its decoded name does not give back is no plain encoding of it (a cut name).
-    (folder_key(folder) == table_dir(&name).to_lowercase()).then_some(name)
+    (folder_key(folder) == table_dir(&name).to_ascii_lowercase()).then_some(name)
 }
 
 /// `history` of a virtual table: why no row of it can be named, and where its rows are

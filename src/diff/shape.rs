@@ -13,8 +13,10 @@
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
+use super::keyvalue::{Collation, Encoding};
 pub use super::pairing::Matching;
 use super::rows::decode_text;
+use super::show;
 use crate::dump::affinity::Affinity;
 use crate::dump::literal::quote_ident;
 use crate::dump::schema::{Filters, Key, read_schema};
@@ -62,6 +64,8 @@ pub struct Shape {
     /// The positions of the declared PRIMARY KEY's columns, in its order (also of a rowid
     /// table whose key is not its rowid): rows keep it across a rebuild as WITHOUT ROWID.
     pub declared_key: Vec<usize>,
+    /// The database's text encoding (what `CAST(X'..' AS TEXT)` values hold).
+    pub encoding: Encoding,
 }
 
 impl Shape {
@@ -93,6 +97,14 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
     let [table] = schema.tables.as_slice() else {
         bail!("{sql:?} does not define exactly one table");
     };
+    if let Some(coll) = (table.key_collations.iter()).find(|c| Collation::known(c).is_none()) {
+        bail!(
+            "table {}: its key uses collation {}, which only the application defines, so \
+             sqlgit cannot compare its keys",
+            show::name(&table.name),
+            show::name(coll)
+        );
+    }
     let cols = table_columns(&conn, &table.name)?;
     let stored: Vec<&(String, i64, i64)> = cols.iter().filter(|c| !matches!(c.2, 2 | 3)).collect();
     let without_rowid: i64 =
@@ -168,6 +180,7 @@ pub fn analyze(create: &[u8]) -> Result<Shape> {
         untyped,
         key_collations: table.key_collations.clone(),
         declared_key: declared.into_iter().map(|(_, pos)| pos).collect(),
+        encoding: Encoding::Utf8,
     })
 }
 
@@ -223,6 +236,9 @@ fn create_text(create: &[u8]) -> Result<CreateText<'_>> {
 fn reading_connection(reserved: bool) -> Result<Connection> {
     let conn = Connection::open_in_memory()?;
     crate::dump::real::register_sql_functions(&conn)?;
+    // A collation only the application defines (`v TEXT COLLATE mine`): the table is created
+    // empty, so nothing here compares by it; a key that would is refused in [`analyze`].
+    conn.collation_needed(|conn, name| conn.create_collation(name, |a: &str, b: &str| a.cmp(b)))?;
     if reserved {
         conn.execute_batch("PRAGMA writable_schema=ON;")?;
     }
@@ -238,13 +254,16 @@ fn table_columns(conn: &Connection, table: &str) -> Result<Vec<(String, i64, i64
     Ok(cols)
 }
 
-/// The shape of a table from its `0-create.sql` and `1-schema-fixup.sql` blobs.
+/// The shape of a table from its `0-create.sql` and `1-schema-fixup.sql` blobs, in a
+/// database of text encoding `encoding`.
 pub fn of_table(
     repo: &git2::Repository,
     create: git2::Oid,
     fixup: Option<git2::Oid>,
+    encoding: Encoding,
 ) -> Result<Shape> {
-    let shape = analyze(repo.find_blob(create)?.content())?;
+    let mut shape = analyze(repo.find_blob(create)?.content())?;
+    shape.encoding = encoding;
     match fixup {
         Some(f) => shape.with_fixup(repo.find_blob(f)?.content()),
         None => Ok(shape),
@@ -323,6 +342,7 @@ fn virtual_shape(rest: &[u8]) -> Result<Shape> {
         untyped: Vec::new(),
         key_collations: Vec::new(),
         declared_key: Vec::new(),
+        encoding: Encoding::Utf8,
     })
 }
 
@@ -359,6 +379,7 @@ pub fn system(name: &str) -> Shape {
         untyped: Vec::new(),
         key_collations: Vec::new(),
         declared_key: Vec::new(),
+        encoding: Encoding::Utf8,
     }
 }
 

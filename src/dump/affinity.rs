@@ -218,7 +218,9 @@ pub fn warning_line(
     count: u64,
     example: &str,
 ) -> String {
-    let (t, c) = (quote_ident(table), quote_ident(column));
+    // Names as diff and query show them: a name's ESC or line feed as `\x1b`, `\x0a`.
+    let escaped = |name: &str| crate::diff::show::escape_controls(&quote_ident(name));
+    let (t, c) = (escaped(table), escaped(column));
     let values = if count == 1 { "value" } else { "values" };
     format!(
         "table {t} column {c}: {count} {values} (e.g. {example}) that its {affinity} affinity \

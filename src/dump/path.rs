@@ -50,13 +50,14 @@ pub fn table_dir(name: &str) -> String {
 }
 
 /// What a table folder is matched by across snapshots: the folder name as today's
-/// [`table_dir`] writes the name it stands for, in lower case (SQLite's names ignore case). An
-/// older sqlgit kept some names that are escaped now (`\u{200c}.git`), so one table's folder
-/// can change its name at an upgrade; both names give the same key.
+/// [`table_dir`] writes the name it stands for, its ASCII letters in lower case (SQLite folds
+/// A-Z only: `é` and `É` are two tables). An older sqlgit kept some names that are escaped now
+/// (`\u{200c}.git`), so one table's folder can change its name at an upgrade; both names give
+/// the same key.
 pub fn folder_key(folder: &str) -> String {
     match (folder, decode_folder(folder)) {
-        ("%", _) | (_, None) => folder.to_lowercase(),
-        (_, Some(name)) => table_dir(&name).to_lowercase(),
+        ("%", _) | (_, None) => folder.to_ascii_lowercase(),
+        (_, Some(name)) => table_dir(&name).to_ascii_lowercase(),
     }
 }
 

@@ -37,7 +37,7 @@ impl Cell<'_> {
 }
 
 /// Which text encoding the database stores (decides how text is read).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Encoding {
     Utf8,
     Utf16Le,

@@ -17,11 +17,13 @@ mod fixtures;
 mod history;
 mod kinds;
 mod live;
+mod names;
 mod oracle;
 mod repo;
 mod rowkeys;
 mod several;
 mod shown;
+mod textkeys;
 mod virtual_tables;
 
 use std::collections::BTreeMap;

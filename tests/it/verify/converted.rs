@@ -202,3 +202,34 @@ UPDATE sqlite_schema SET sql='CREATE TABLE t(id INTEGER PRIMARY KEY, d REAL, x T
     warned(&err, "x", 2, "e.g. REAL");
     warned(&err, "y", 2, "e.g. TEXT '4.83087327751693869e+187'");
 }
+
+/// Table and column names with an ESC sequence, an OSC and a line feed: snapshot, restore and
+/// verify name them in the warning escaped (`\x1b`, `\x0a`), one line each, as errors and `diff`
+/// do, so nothing from the database reaches the terminal as a control sequence.
+#[test]
+fn names_in_the_warning_are_escaped() {
+    let env = TestEnv::new();
+    let db = env.path("app.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE \"t\x1b[2J\" (\"a\x1b]0;owned\x07\nb\" TEXT);
+         INSERT INTO \"t\x1b[2J\" VALUES ('12');
+         PRAGMA writable_schema=ON;
+         UPDATE sqlite_schema SET sql = replace(sql, ' TEXT)', ' INTEGER)') WHERE type='table';",
+    )
+    .unwrap();
+    drop(c);
+    let repo = env.path("app.sqlgit");
+    let to = env.path("to.db");
+    let runs = [
+        env.sqlgit(&["-q", "snapshot", &s(&db), "--repo", &s(&repo)]),
+        env.sqlgit(&["-q", "restore", "--repo", &s(&repo), "--to", &s(&to)]),
+        env.sqlgit(&["-q", "verify", "--repo", &s(&repo)]),
+    ];
+    for run in runs {
+        let err = run.success().stderr_str();
+        assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+        let want = "table \"t\\x1b[2J\" column \"a\\x1b]0;owned\\x07\\x0ab\"";
+        assert!(err.lines().any(|l| l.contains(want)), "{err}");
+    }
+}
