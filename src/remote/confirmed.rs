@@ -113,8 +113,12 @@ fn kept(store: &Store) -> String {
     format!("{n} {}", if n == 1 { "snapshot" } else { "snapshots" })
 }
 
-/// Refusal of a history push onto a remote whose main has snapshots this repository lacks.
+/// Refusal of a history push onto a remote whose main has snapshots this repository lacks
+/// (or that is a latest copy: [`latest_copy_error`]).
 fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
+    if let Some(e) = latest_copy_error(store, main) {
+        return e;
+    }
     anyhow!(
         "the remote's main {} is not a snapshot this repository has: it diverged (another \
          machine, someone else or an older copy of this repository pushed there), or it was \
@@ -127,6 +131,50 @@ fn diverged_error(store: &Store, main: Oid) -> anyhow::Error {
         kept(store),
         reroot_command(store)
     )
+}
+
+/// When the history remote's `main` is not history but a latest copy of this repository (a
+/// parentless copy of one of its snapshots, as the latest remote is force-pushed): the error
+/// saying so, and that the two remotes are one repository when it is the very copy this
+/// repository last pushed to its latest remote (a spelling [`super::check_roles`] cannot tell
+/// apart: a symlink on the server, a DNS name). A re-root cannot help there (the copy is newer
+/// than the snapshots kept here), and the latest push would erase what it put there.
+pub(super) fn latest_copy_error(store: &Store, main: Oid) -> Option<anyhow::Error> {
+    let repo = &store.repo;
+    let pushed_last = repo.refname_to_id(LATEST_TRACKING).ok() == Some(main);
+    let theirs = repo.find_commit(main).ok()?;
+    let head = store.head().ok()??;
+    // Its own parents, whatever grafts (where pruning cut) say.
+    let parentless = !String::from_utf8_lossy(theirs.raw_header_bytes())
+        .lines()
+        .any(|l| l.starts_with("parent "));
+    let copy = parentless
+        && theirs
+            .tree()
+            .is_ok_and(|t| crate::store::is_snapshot_tree(repo, &t))
+        && super::rescue::copies_an_ancestor(store, &head, &theirs);
+    if !pushed_last && !copy {
+        return None;
+    }
+    let what = match pushed_last {
+        true => {
+            "the very copy this repository last force-pushed to its latest remote: the \
+                 history remote and the latest remote are the same repository (one URL spelled \
+                 two ways that the remote check cannot tell apart, such as a symlink on the \
+                 server or another DNS name of it)"
+        }
+        false => {
+            "a one-commit copy of a snapshot here, as this repository force-pushes to its \
+                  latest remote: the history remote is (or was) the latest remote's repository"
+        }
+    };
+    Some(anyhow!(
+        "the history remote's main {} is not history but {what}; each latest push would erase \
+         the history pushed there, and a re-root cannot help; give the history remote an empty \
+         repository of its own, run: {}",
+        short(main),
+        command(store, "init", "--history-remote URL"),
+    ))
 }
 
 /// The command that re-roots the kept snapshots onto the history remote (as this program was

@@ -184,9 +184,12 @@ fn client<'a>(store: &'a Store, options: &'a Options, url: &str) -> Result<Box<d
             "the git transport (--transport git, or sqlgit.transport = git)",
         )?),
     };
+    // The git program runs OpenSSH, which reads `~/.ssh/config` (its host aliases).
+    let ssh_config = git.is_some().then_some(store.path.as_path());
     Ok(budget::budgeted(
         options.timeout,
         url,
+        ssh_config,
         |timeout| match git {
             Some(program) => Box::new(cli::GitCli::new(
                 program,

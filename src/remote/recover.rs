@@ -251,6 +251,10 @@ pub fn reroot(store: &mut Store, settings: &Settings) -> Result<Rerooted> {
         }
         Some(main) => {
             let tip = fetch_tip(store, url, &options, main)?;
+            // A latest copy is not history to continue (the two remotes are one repository?).
+            if let Some(e) = super::confirmed::latest_copy_error(store, tip) {
+                return Err(e);
+            }
             // Never continue another database's history, whatever a re-root is asked.
             holds_one_of(store, tip, &crate::snapshot::db_folders(&settings.dbs))?;
             Some(tip)

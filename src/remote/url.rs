@@ -117,11 +117,17 @@ fn repository_named(url: &str, ssh_config: Option<&Path>) -> String {
             }
         };
     }
+    resolved_parts(url, ssh_config).text()
+}
+
+/// A network remote's [`RemoteParts`], an ssh host alias resolved when `ssh_config` says ssh
+/// reads `~/.ssh/config` (see [`repository_named`]).
+fn resolved_parts(url: &str, ssh_config: Option<&Path>) -> RemoteParts {
     let mut parts = RemoteParts::of(url);
     if let Some(repo_dir) = ssh_config.filter(|_| parts.scheme == "ssh") {
         alias::resolve(&mut parts, repo_dir);
     }
-    parts.text()
+    parts
 }
 
 /// A network remote's URL in the parts that say which repository it reaches, compared as the
@@ -195,31 +201,52 @@ impl RemoteParts {
         }
     }
 
+    /// The port it reaches: the one given, else the scheme's default ("" for none).
+    fn port_reached(&self) -> &str {
+        self.port
+            .as_deref()
+            .unwrap_or_else(|| default_port(&self.scheme))
+    }
+
     /// `SCHEME://HOST[:PORT]`, the scheme's default port left out.
     fn server(&self) -> String {
-        let default_port = match self.scheme.as_str() {
-            "http" => "80",
-            "https" => "443",
-            "ssh" => "22",
-            "git" => "9418",
-            _ => "",
-        };
-        let port = self.port.as_deref().filter(|p| *p != default_port);
+        let port = Some(self.port_reached()).filter(|p| *p != default_port(&self.scheme));
         let port = port.map(|p| format!(":{p}"));
         let (scheme, host) = (&self.scheme, normal_host(&self.host));
         format!("{scheme}://{host}{}", port.unwrap_or_default())
     }
 
     fn text(&self) -> String {
-        let in_home = self.path == "/~" || self.path.starts_with("/~/");
         let server = self.server();
-        match self.user.as_deref().filter(|_| in_home) {
+        match self.home_user() {
             Some(user) => {
                 let (scheme, host) = server.split_at(self.scheme.len() + 3);
                 format!("{scheme}{user}@{host}{}", self.path)
             }
             None => format!("{server}{}", self.path),
         }
+    }
+
+    /// The user whose home the path is in (`/~/…`): the only case where the user counts.
+    fn home_user(&self) -> Option<&str> {
+        let in_home = self.path == "/~" || self.path.starts_with("/~/");
+        self.user.as_deref().filter(|_| in_home)
+    }
+
+    /// Where on its server it is: the path, and the user when the path is in their home.
+    fn place(&self) -> (Option<&str>, &str) {
+        (self.home_user(), &self.path)
+    }
+}
+
+/// A scheme's default port ("" for none).
+fn default_port(scheme: &str) -> &'static str {
+    match scheme {
+        "http" => "80",
+        "https" => "443",
+        "ssh" => "22",
+        "git" => "9418",
+        _ => "",
     }
 }
 
@@ -288,15 +315,6 @@ pub(crate) fn local_dir(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(std::ffi::OsString::from_vec(
         rest[path..].to_vec(),
     )))
-}
-
-/// The server a remote URL reaches, as comparable text (`SCHEME://HOST[:PORT]`, a default port
-/// left out); every local path is the one server `local`.
-pub(super) fn server_of(url: &str) -> String {
-    if url.starts_with("file://") || local_path(url).is_some() {
-        return "local".to_string();
-    }
-    RemoteParts::of(url).server()
 }
 
 /// An scp-like `[user@]host:path` as the rest of an `ssh://` URL: `[user@]host/path`, a
@@ -397,7 +415,11 @@ pub fn check_roles(
     let resolve = (ssh_config && ssh(history) && ssh(latest)).then_some(repo_dir);
     let named = |u: Option<&str>| set(u).map(|u| repository_named(u, resolve));
     let (h, l) = (named(history), named(latest));
-    if h.is_some() && h == l {
+    let same = match (set(history), set(latest)) {
+        (Some(history), Some(latest)) => same_repository(history, latest, resolve),
+        _ => false,
+    };
+    if same {
         bail!(
             "{} and {} name the same repository: the latest remote is force-pushed one commit, \
              which would erase the history; give them different repositories (run: sqlgit init \
@@ -456,9 +478,13 @@ pub(crate) fn url_user(url: &str) -> Option<String> {
 }
 
 mod alias;
+mod server;
 #[cfg(test)]
 mod tests;
 mod userinfo;
+
+use server::same_repository;
+pub(crate) use server::{Server, server_of};
 
 pub(crate) use userinfo::{Userinfo, percent_decode};
 pub use userinfo::{refuse_hidden_password, refuse_scp_password, refuse_unusable_userinfo};

@@ -3,10 +3,12 @@
 //! (`backup:/p` and `ssh://root@10.0.0.5:2222/p`) and one spelling two (`ssh://backup:22/p`
 //! overrides the alias's port). `ssh -G` prints what ssh would use, run as git runs ssh (the
 //! user's GIT_SSH_COMMAND, core.sshCommand or GIT_SSH when it is OpenSSH's `ssh`); when it
-//! cannot be asked, the URL is compared as written.
+//! cannot be asked, the URL is compared as written. Each spelling is asked once per run.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::RemoteParts;
@@ -22,30 +24,27 @@ pub(super) fn resolve(parts: &mut RemoteParts, repo_dir: &Path) {
     if host.is_empty() || host.starts_with('-') {
         return;
     }
-    let Some(mut cmd) = ssh_command(repo_dir) else {
-        return;
-    };
-    cmd.arg("-G");
-    if let Some(port) = &parts.port {
-        cmd.args(["-p", port]);
-    }
-    if let Some(user) = parts.user.as_deref().filter(|u| !u.is_empty()) {
-        cmd.args(["-l", user]);
-    }
-    cmd.arg("--").arg(host);
-    let Some(said) = run_bounded(cmd) else {
-        return;
-    };
-    let field = |name: &str| {
-        said.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let (Some(user), Some(hostname), Some(port)) =
-        (field("user"), field("hostname"), field("port"))
-    else {
+    let user = parts.user.as_deref().filter(|u| !u.is_empty());
+    let asked = [
+        repo_dir.display().to_string(),
+        parts.port.clone().unwrap_or_default(),
+        user.unwrap_or_default().to_string(),
+        host.to_string(),
+    ];
+    static SAID: Mutex<Option<HashMap<[String; 4], Option<Said>>>> = Mutex::new(None);
+    let known = SAID
+        .lock()
+        .ok()
+        .and_then(|s| s.as_ref()?.get(&asked).cloned());
+    let said = known.unwrap_or_else(|| {
+        let said = ask(repo_dir, parts.port.as_deref(), user, host);
+        if let Ok(mut s) = SAID.lock() {
+            s.get_or_insert_with(HashMap::new)
+                .insert(asked, said.clone());
+        }
+        said
+    });
+    let Some((user, hostname, port)) = said else {
         return;
     };
     parts.user = Some(user);
@@ -54,6 +53,31 @@ pub(super) fn resolve(parts: &mut RemoteParts, repo_dir: &Path) {
         false => hostname.to_ascii_lowercase(),
     };
     parts.port = Some(port.trim_start_matches('0').to_string()).filter(|p| !p.is_empty());
+}
+
+/// What `ssh -G` says: user, host name, port.
+type Said = (String, String, String);
+
+/// Ask `ssh -G` what it would use for `host`; None when it cannot be asked.
+fn ask(repo_dir: &Path, port: Option<&str>, user: Option<&str>, host: &str) -> Option<Said> {
+    let mut cmd = ssh_command(repo_dir)?;
+    cmd.arg("-G");
+    if let Some(port) = port {
+        cmd.args(["-p", port]);
+    }
+    if let Some(user) = user {
+        cmd.args(["-l", user]);
+    }
+    cmd.arg("--").arg(host);
+    let said = run_bounded(cmd)?;
+    let field = |name: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some((field("user")?, field("hostname")?, field("port")?))
 }
 
 /// The ssh git would run, ready for `-G`: None when it is not OpenSSH's `ssh`.

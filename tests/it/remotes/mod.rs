@@ -12,7 +12,8 @@
 //! (and `older_copy.rs`). The rest, by concern: `pushes.rs` (what each remote receives),
 //! `urls.rs` (remembered URLs, refused remotes), `auth.rs` (HTTP Basic auth),
 //! `bad_remotes.rs` (one failing remote, ssh failures), `transports.rs` (git and libgit2, hung
-//! servers, SIGTERM). This file holds the fixture `Fx` and the helpers they share.
+//! servers, SIGTERM), `one_server.rs` (one server spelled two ways: alias, address,
+//! `localhost`). This file holds the fixture `Fx` and the helpers they share.
 //! Every sqlgit run has a time limit, so a push that hangs or retries forever fails the test
 //! instead of wedging CI.
 
@@ -22,6 +23,7 @@ mod emptied;
 mod heal;
 mod http;
 mod older_copy;
+mod one_server;
 mod pushes;
 mod recovery;
 mod ssh;

@@ -38,7 +38,7 @@ impl SshFx {
 
     /// A `Host backup` alias for this server in `~/.ssh/config`, logging in with `key`
     /// (`~/.ssh/NAME`).
-    fn backup_alias(&self, key: &str) {
+    pub(super) fn backup_alias(&self, key: &str) {
         self.home.config(&format!(
             "Host backup\n\
              \x20   HostName 127.0.0.1\n\

@@ -95,7 +95,7 @@ fn transport_git_named_fails_loudly_when_no_git_is_on_path() {
 }
 
 /// A TCP server on 127.0.0.1 that accepts connections and never says anything.
-fn silent_server() -> u16 {
+pub(super) fn silent_server() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

@@ -565,15 +565,16 @@ fn an_ssh_host_alias_is_resolved_as_ssh_resolves_it() {
     }
 }
 
-/// One repository the remote check cannot tell is one (`localhost` and `127.0.0.1`): the second
-/// run's latest push finds the history there and refuses to overwrite it, saying that the latest
-/// remote names the history remote's repository.
+/// One repository the remote check cannot tell is one (`link.git`, a symlink on the server to
+/// `both.git`): the second run's latest push finds the history there and refuses to overwrite
+/// it, saying that the latest remote names the history remote's repository.
 #[test]
 fn a_latest_remote_holding_the_history_is_named_as_the_history_remotes_repository() {
     let fx = Fx::new();
     let history = fx.daemon.create_bare("both");
+    std::os::unix::fs::symlink(&history, fx.daemon.repo_path("link")).unwrap();
     let h_url = fx.daemon.url("both");
-    let l_url = h_url.replace("127.0.0.1", "localhost");
+    let l_url = fx.daemon.url("link");
     fx.snapshot(&["--history-remote", &h_url, "--latest-remote", &l_url])
         .success();
     fx.change();
