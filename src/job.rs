@@ -26,6 +26,7 @@ use crate::store::{Store, lock, pack};
 use crate::store::{headrepair, refcheck};
 use crate::when;
 
+pub mod filtercheck;
 mod given;
 mod push_prune;
 mod record;
@@ -33,9 +34,8 @@ mod renamed;
 mod repair;
 mod unlocked;
 
-use given::{
-    as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
-};
+use filtercheck::{FilterCheck, Purpose};
+use given::{as_configured, refuse_taken_folders, refused_metrics_file, remember, same_set};
 pub use given::{refuse_bad_urls, save_settings};
 pub use push_prune::{Heard, Pruned, clock_ahead_line, prune_now, push_all};
 use record::{Recorder, fold_warnings};
@@ -401,11 +401,16 @@ fn take_snapshot(
     report: &mut Report,
 ) -> Result<(Outcome, Vec<String>)> {
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    let filters = settings.filters();
+    let filtercheck = FilterCheck::new(&filters, Purpose::Snapshot);
     if !one_off {
         // The saved filters were written for the configured databases: checked before anything
-        // is read, as a pattern a migration left behind lets its values in.
-        let warnings = check_filters(store, &dbs, &settings.filters())?;
-        report.warnings.extend(warnings);
+        // is read, and again in each dump's read transaction, as a pattern a migration left
+        // behind lets its values in.
+        for db in &dbs {
+            filtercheck.add(db, snapshot::db_folder(db), true);
+        }
+        report.warnings.extend(filtercheck.check_all(store)?);
     }
     let remote_copy = settings.history_remote.is_some();
     let reading = choose_reading(store, req, settings.full_every()?, start);
@@ -419,8 +424,12 @@ fn take_snapshot(
     } else {
         snapshot::Others::Drop
     };
-    let filters = settings.filters();
-    let take = |reading| snapshot::take(store, &dbs, req.busy_timeout, &filters, reading, others);
+    let judge = |i: usize, conn: &rusqlite::Connection| filtercheck.in_transaction(store, i, conn);
+    let guard = (!one_off).then_some(&judge as snapshot::Guards);
+    let take = |reading| {
+        let busy = req.busy_timeout;
+        snapshot::take(store, &dbs, busy, &filters, reading, others, guard)
+    };
     let outcome = match take(reading) {
         // A damaged object of the previous snapshot (bit rot in its trees) would fail every
         // incremental run: read everything instead, which scrubs the packs and repairs them.
