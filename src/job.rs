@@ -27,6 +27,7 @@ use crate::store::{headrepair, refcheck};
 use crate::when;
 
 mod due;
+pub mod filtercheck;
 mod given;
 mod moved;
 mod push_prune;
@@ -36,9 +37,8 @@ mod repair;
 mod unlocked;
 
 pub use due::pushes_due;
-use given::{
-    as_configured, check_filters, refuse_taken_folders, refused_metrics_file, remember, same_set,
-};
+use filtercheck::{FilterCheck, Purpose};
+use given::{as_configured, refuse_taken_folders, refused_metrics_file, remember, same_set};
 pub use given::{refuse_bad_urls, save_settings};
 pub use push_prune::{Heard, Pruned, clock_ahead_line, prune_now, push_all};
 use record::{Recorder, fold_warnings};
@@ -408,11 +408,16 @@ fn take_snapshot(
     report: &mut Report,
 ) -> Result<(Outcome, Vec<String>)> {
     let dbs: Vec<PathBuf> = settings.dbs.iter().map(PathBuf::from).collect();
+    let filters = settings.filters();
+    let filtercheck = FilterCheck::new(&filters, Purpose::Snapshot);
     if !one_off {
         // The saved filters were written for the configured databases: checked before anything
-        // is read, as a pattern a migration left behind lets its values in.
-        let warnings = check_filters(store, &dbs, &settings.filters())?;
-        report.warnings.extend(warnings);
+        // is read, and again in each dump's read transaction, as a pattern a migration left
+        // behind lets its values in.
+        for db in &dbs {
+            filtercheck.add(db, snapshot::db_folder(db), true);
+        }
+        report.warnings.extend(filtercheck.check_all(store)?);
     }
     let remote_copy = settings.history_remote.is_some();
     let reading = choose_reading(store, req, settings.full_every()?, start);
@@ -426,8 +431,12 @@ fn take_snapshot(
     } else {
         snapshot::Others::Drop
     };
-    let filters = settings.filters();
-    let take = |reading| snapshot::take(store, &dbs, req.busy_timeout, &filters, reading, others);
+    let judge = |i: usize, conn: &rusqlite::Connection| filtercheck.in_transaction(store, i, conn);
+    let guard = (!one_off).then_some(&judge as snapshot::Guards);
+    let take = |reading| {
+        let busy = req.busy_timeout;
+        snapshot::take(store, &dbs, busy, &filters, reading, others, guard)
+    };
     let outcome = match take(reading) {
         // A damaged object of the previous snapshot (bit rot in its trees) would fail every
         // incremental run: read everything instead, which scrubs the packs and repairs them.

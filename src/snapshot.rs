@@ -77,10 +77,14 @@ pub enum Others {
     Drop,
 }
 
+/// [`dump::Guard`] of each database of a [`take`], given its index.
+pub type Guards<'a> = &'a dyn Fn(usize, &rusqlite::Connection) -> Result<()>;
+
 /// Snapshot `dbs` into `store` as one commit, each database in its own folder (the caller holds
 /// the repository lock). Folders of other databases already in the tree are kept or dropped as
 /// `others` says. A run that reads everything scrubs the packs first and repairs them after
-/// (see [`crate::store::scrub`]).
+/// (see [`crate::store::scrub`]). `guard`, given a database's index in `dbs`, runs inside its
+/// dump's read transaction before anything is written (see [`dump::Guard`]).
 pub fn take(
     store: &Store,
     dbs: &[PathBuf],
@@ -88,6 +92,7 @@ pub fn take(
     filters: &Filters,
     reading: Reading,
     others: Others,
+    guard: Option<Guards>,
 ) -> Result<Outcome> {
     let mut folders: Vec<String> = dbs.iter().map(|db| db_folder(db)).collect();
     folders.sort();
@@ -139,8 +144,9 @@ pub fn take(
     let mut mismatch = None;
     let mut unrestorable = Vec::new();
     let mut converted: Vec<String> = root_lost.into_iter().collect();
-    for db in dbs {
+    for (index, db) in dbs.iter().enumerate() {
         let folder = db_folder(db);
+        let guard = guard.map(|g| move |conn: &rusqlite::Connection| g(index, conn));
         let previous = match reading {
             Reading::Full => None,
             _ => previous::load(store, &folder, parent.as_ref()),
@@ -157,6 +163,7 @@ pub fn take(
             previous.as_ref(),
             reading,
             scrub.damage(),
+            guard.as_ref().map(|g| g as dump::Guard),
         )?;
         if let Some(incremental) = one.mismatch {
             mismatch = Some(format!(
@@ -267,6 +274,7 @@ fn snapshot_one(
     previous: Option<&PreviousSnapshot>,
     reading: Reading,
     damage: &Damage,
+    guard: Option<dump::Guard>,
 ) -> Result<One> {
     let shown = db.display();
     let conn = source::open(db, busy_timeout).with_context(|| format!("database {shown}"))?;
@@ -290,6 +298,7 @@ fn snapshot_one(
         format,
         previous.map(|p| p as &dyn Previous),
         check.as_mut().map(|w| w as &mut dyn dump::Sink),
+        guard,
     )
     .with_context(|| format!("database {shown} into repository {}", store.path.display()))?;
     drop(conn);

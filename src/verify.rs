@@ -30,6 +30,7 @@ mod inexact;
 mod realtext;
 mod rowtext;
 pub mod shape;
+mod triggers;
 
 use rowtext::RowText;
 
@@ -190,6 +191,9 @@ pub fn verify(repo: &Repository, commit: &Commit, folders: &[String]) -> Result<
         let inexact = inexact::inexact(&inproc)
             .with_context(|| format!("{what}: look for what SQL cannot restore exactly"))?;
         (report.warnings).extend(inexact.into_iter().map(|w| format!("{what}: {w}")));
+        let unfireable = triggers::unfireable(&Connection::open(&inproc)?)
+            .with_context(|| format!("{what}: look for triggers a restore cannot fire"))?;
+        (report.warnings).extend(unfireable.into_iter().map(|w| format!("{what}: {w}")));
     }
     Ok(report)
 }

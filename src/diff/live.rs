@@ -37,7 +37,9 @@ pub struct Live {
 }
 
 /// Dump the database at `path` as a snapshot would, for comparison with the snapshot folder
-/// `against` of the repository whose objects are in `objects`.
+/// `against` of the repository whose objects are in `objects`; `guard` judges the filters
+/// inside the dump's read transaction, as a snapshot's does.
+#[allow(clippy::too_many_arguments)]
 pub fn dump(
     objects: &Path,
     against: &Tree,
@@ -46,6 +48,7 @@ pub fn dump(
     filters: &Filters,
     busy_timeout: Duration,
     previous: Option<&dyn Previous>,
+    guard: dump::Guard,
 ) -> Result<Live> {
     let format = match against.get_name("0-header.sql") {
         Some(e) => Format::of_header(against_repo.find_blob(e.id())?.content()),
@@ -84,8 +87,16 @@ pub fn dump(
     };
     // With the latest snapshot's page map, only what changed since it is read (the map itself
     // is left as it is: nothing in the repository changes).
-    dump::dump_snapshot(&conn, &mut counted, filters, format, previous, None)
-        .with_context(|| format!("database {shown}"))?;
+    dump::dump_snapshot(
+        &conn,
+        &mut counted,
+        filters,
+        format,
+        previous,
+        None,
+        Some(guard),
+    )
+    .with_context(|| format!("database {shown}"))?;
     drop(conn);
     meter.finish();
     let written = writer.finish("live", None).with_context(|| {

@@ -35,6 +35,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use git2::Repository;
 
+use crate::job::filtercheck::{FilterCheck, Purpose};
 use crate::restore::db_tree;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -136,6 +137,17 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
     let filters = settings.filters();
     let folder = crate::restore::db_folder(&from, db)?;
     let previous = crate::store::previous::load(&store, &folder, head.as_ref());
+    // The repository's filters judged as a snapshot's run judges them: the other databases
+    // first, this one inside the dump's read transaction.
+    let check = FilterCheck::new(&filters, Purpose::Live);
+    for other in settings.dbs.iter().map(Path::new) {
+        let other_folder = crate::snapshot::db_folder(other);
+        if other_folder != folder {
+            check.add(other, other_folder, true);
+        }
+    }
+    let index = check.add(live.path, folder.clone(), false);
+    let judge = |conn: &rusqlite::Connection| check.in_transaction(&store, index, conn);
     let dumped = live::dump(
         &store.objects_dir(),
         &from_db,
@@ -146,6 +158,7 @@ fn diff_live(req: &Request, live: &LiveDb, out: &mut dyn Write) -> Result<(bool,
         previous
             .as_ref()
             .map(|p| p as &dyn crate::dump::incremental::Previous),
+        &judge,
     )?;
     let repo = &dumped.repo;
     let from = plan::Side {

@@ -167,7 +167,7 @@ fn redaction_matches(spec: &str, table: &str, column: &str) -> bool {
 }
 
 /// Every table with its columns (none for a virtual table whose module SQLite lacks).
-fn table_columns(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
+pub fn table_columns(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
     let names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
@@ -236,6 +236,14 @@ pub fn redaction_gaps(conn: &Connection, filters: &Filters) -> Result<Vec<(Strin
     Ok(gaps)
 }
 
+/// The tables a dump keeps (not left out, not a shadow table), with their columns.
+pub fn kept_tables(conn: &Connection, filters: &Filters) -> Result<Vec<(String, Vec<String>)>> {
+    let catalog = Catalog::read(conn, filters)?;
+    let mut tables = table_columns(conn)?;
+    tables.retain(|(t, _)| catalog.owner(t).is_none() && !filters.leaves_out(&catalog, t));
+    Ok(tables)
+}
+
 /// The `--exclude-table` patterns of `filters` that match no table of the database (shadow
 /// tables are not matched on their own).
 pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
@@ -253,6 +261,40 @@ pub fn unmatched_exclusions(conn: &Connection, filters: &Filters) -> Result<Vec<
         .filter(|p| !tables.iter().any(|t| glob_match(p, t)))
         .cloned()
         .collect())
+}
+
+/// The kept triggers whose SQL names a table the dump leaves out, one warning line each: a
+/// restore keeps the trigger without the table, so every statement that fires it fails there.
+/// (A name in the trigger's text, bare or quoted: a column of that name is taken for it too.)
+pub fn dangling_triggers(conn: &Connection, filters: &Filters) -> Result<Vec<String>> {
+    if filters.exclude_tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalog = Catalog::read(conn, filters)?;
+    let rows: Vec<(String, String, String, Option<String>)> = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let left_out: Vec<&str> = rows
+        .iter()
+        .filter(|(kind, name, ..)| kind == "table" && filters.leaves_out(&catalog, name))
+        .map(|(_, name, ..)| name.as_str())
+        .collect();
+    let mut lines = Vec::new();
+    for (kind, name, table, sql) in &rows {
+        if kind != "trigger" || filters.leaves_out(&catalog, table) {
+            continue;
+        }
+        let sql = sql.as_deref().unwrap_or_default().as_bytes();
+        if let Some(gone) = left_out.iter().find(|t| super::shell::mentions(sql, t) > 0) {
+            lines.push(format!(
+                "trigger {name} on {table} names the excluded table {gone}: a restore keeps the \
+                 trigger without the table, so every statement that fires it fails there (no \
+                 such table); exclude {table} too, keep {gone}, or drop the trigger"
+            ));
+        }
+    }
+    Ok(lines)
 }
 
 /// `*` and `?` globbing, ASCII case-insensitive.

@@ -173,7 +173,7 @@ pub fn dump_as(
 }
 
 /// [`dump_as`], also returning a warning line per column whose values restores give back
-/// converted ([`affinity`]).
+/// converted ([`affinity`]) and per kept trigger that names an excluded table.
 pub fn dump_noting(
     conn: &Connection,
     sink: &mut dyn Sink,
@@ -201,16 +201,22 @@ pub struct Snapshot {
     /// Rows that no restore can insert again, one line per column (see [`strictdefault`]).
     pub unrestorable: Vec<String>,
     /// Values (of the rows this run read) that every restore gives back converted, one line per
-    /// column (see [`affinity`]).
+    /// column (see [`affinity`]), and kept triggers that name an excluded table
+    /// ([`filter::dangling_triggers`]): warning lines.
     pub converted: Vec<String>,
     /// The database had no page at all in the read transaction (an empty file): the moment a
     /// copy over it (`cp backup.db app.db`) truncated it, not a database whose tables were dropped.
     pub empty_file: bool,
 }
 
+/// A check run first inside a dump's read transaction, before anything is written: it sees
+/// the schema the dump reads (the filters judged against it, see `job::filtercheck`).
+pub type Guard<'a> = &'a dyn Fn(&Connection) -> Result<()>;
+
 /// [`dump_as`] for a snapshot: also maps the pages of every table, and with the `previous`
 /// snapshot's objects and map reads only what changed ([`incremental`]). A map whose
-/// fingerprint differs (schema, settings, sqlgit version) is not used.
+/// fingerprint differs (schema, settings, sqlgit version) is not used. `guard` runs first,
+/// inside the read transaction.
 pub fn dump_snapshot(
     conn: &Connection,
     sink: &mut dyn Sink,
@@ -218,10 +224,14 @@ pub fn dump_snapshot(
     format: Format,
     previous: Option<&dyn Previous>,
     check: Option<&mut dyn Sink>,
+    guard: Option<Guard>,
 ) -> Result<Snapshot> {
     conn.execute_batch("BEGIN DEFERRED")
         .context("begin read transaction")?;
     let result = (|| {
+        if let Some(guard) = guard {
+            guard(conn)?;
+        }
         let extra = format!(
             "sqlgit {} format {} chunks {} order {} reals {} texts {} exclude {:?} redact {:?}",
             env!("CARGO_PKG_VERSION"),
@@ -347,6 +357,7 @@ fn dump_in_transaction(
     converted: &mut Vec<String>,
 ) -> Result<Summary> {
     let schema = read_schema(conn, filters)?;
+    converted.extend(filter::dangling_triggers(conn, filters).context("read schema")?);
     let encoding = Encoding::of(conn)?;
     let mut sink = Counting {
         inner: sink,

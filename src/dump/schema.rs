@@ -7,7 +7,9 @@ use rusqlite::Connection;
 
 use super::affinity::{Affinity, Converted};
 use super::filter::{Catalog, check};
-pub use super::filter::{Filters, RedactionGap, glob_match, redaction_gaps, unmatched_exclusions};
+pub use super::filter::{
+    Filters, RedactionGap, glob_match, kept_tables, redaction_gaps, unmatched_exclusions,
+};
 use super::literal::write_text;
 
 mod table;

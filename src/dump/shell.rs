@@ -287,6 +287,31 @@ pub fn mentions(sql: &[u8], name: &str) -> usize {
         .count()
 }
 
+/// How many identifier words of a `CREATE INDEX` statement are `name` in its key list and in
+/// its WHERE (a partial index's); None when the key list cannot be found.
+pub fn index_mentions(sql: &[u8], name: &str) -> Option<(usize, usize)> {
+    let words = words(sql);
+    let is = |w: &[u8], s: &[u8]| w.eq_ignore_ascii_case(s);
+    let on = words.iter().position(|w| is(w, b"on"))?;
+    let open = on + words[on..].iter().position(|w| is(w, b"("))?;
+    let mut depth = 0usize;
+    let close = open
+        + words[open..].iter().position(|w| {
+            match *w {
+                b"(" => depth += 1,
+                b")" => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        })?;
+    let count = |ws: &[&[u8]]| {
+        ws.iter()
+            .filter(|w| unquoted(w).eq_ignore_ascii_case(name.as_bytes()))
+            .count()
+    };
+    Some((count(&words[open..close]), count(&words[close..])))
+}
+
 /// A quoted identifier's name (doubled quotes made one); other words as they are.
 fn unquoted(word: &[u8]) -> Vec<u8> {
     match word.first() {

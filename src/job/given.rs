@@ -1,9 +1,8 @@
 //! What a run was given, checked and remembered: the settings it saves (a remote whose URL
 //! changed forgets what it confirmed), the databases of a first run, one-off databases that
-//! would take a configured one's folder, a metrics file that cannot be written, and filters that
-//! match nothing (a typo would leave private data in).
+//! would take a configured one's folder, and a metrics file that cannot be written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, anyhow};
 
@@ -12,8 +11,6 @@ use crate::remote::{self, Role};
 use crate::settings::Settings;
 use crate::snapshot;
 use crate::store::Store;
-
-use super::renamed;
 
 /// Remember what this run was given: its filters, and the databases of a first run. Returns
 /// a warning for each saved filter list the given one replaced without some of its patterns.
@@ -186,182 +183,4 @@ fn history_dropped(old: &Settings, new: &Settings) -> Option<String> {
              (--history-remote URL) or stop pruning (--keep '')"
         )
     })
-}
-
-/// Check the filters against the databases before anything is read: a `redact` pattern that
-/// redacts a column in none of them, its table there but not its column (renamed or dropped by
-/// a migration, or a typo) or its table in none of them, fails the run (its values would be
-/// committed under the new name). One that redacts a column in one database may miss in
-/// another (a `users` table without that column), unless that database's last snapshot had a
-/// column it names that is gone while a new, unredacted one came: a migration there
-/// ([`renamed::renamed_tables`]). Returns warnings for the patterns that match nothing but let
-/// nothing in (a redaction of a table left out, an `excludeTable` pattern). A database that
-/// cannot be read here is skipped (the snapshot says why).
-pub(super) fn check_filters(
-    store: &Store,
-    dbs: &[PathBuf],
-    filters: &crate::dump::Filters,
-) -> Result<Vec<String>> {
-    let repo = store.path.as_path();
-    use crate::dump::schema::{RedactionGap, redaction_gaps, unmatched_exclusions};
-    if filters.redact.is_empty() && filters.exclude_tables.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut read = Vec::new();
-    for db in dbs {
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-        let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
-            continue;
-        };
-        if let (Ok(gaps), Ok(exclude)) = (
-            redaction_gaps(&conn, filters),
-            unmatched_exclusions(&conn, filters),
-        ) {
-            read.push((db, gaps, exclude));
-        }
-    }
-    let mut warnings = Vec::new();
-    for spec in &filters.redact {
-        let gaps: Vec<(&PathBuf, &RedactionGap)> = read
-            .iter()
-            .filter_map(|(db, gaps, _)| {
-                Some((*db, gaps.iter().find(|(s, _)| s == spec).map(|(_, g)| g)?))
-            })
-            .collect();
-        let unmatched_everywhere = !read.is_empty() && gaps.len() == read.len();
-        if !unmatched_everywhere {
-            // It redacts a column in another database: a miss here fails only as a rename.
-            for (db, gap) in &gaps {
-                let RedactionGap::NoColumn(tables) = gap else {
-                    continue;
-                };
-                let renamed = renamed::renamed_tables(store, db, spec, tables, &filters.redact);
-                if !renamed.is_empty() {
-                    let what = format!(
-                        "no column of {} in {} any more (its last snapshot had one, and a new \
-                         column came)",
-                        renamed.join(", "),
-                        db.display()
-                    );
-                    // The table it renamed in, named (the pattern's table part may be a glob).
-                    let new = format!("{}.NEWNAME", renamed[0]);
-                    return Err(anyhow!(stale_redaction(
-                        repo, filters, spec, &what, &new, true, true
-                    )));
-                }
-            }
-            continue;
-        }
-        if let Some((db, RedactionGap::NoColumn(tables))) = gaps
-            .iter()
-            .find(|(_, g)| matches!(g, RedactionGap::NoColumn(_)))
-        {
-            let what = format!("no column of {} in {}", tables.join(", "), db.display());
-            return Err(anyhow!(stale_redaction(
-                repo, filters, spec, &what, "NEWNAME", true, false
-            )));
-        }
-        if gaps
-            .iter()
-            .all(|(_, g)| matches!(g, RedactionGap::NoTable(_)))
-        {
-            let (db, shadow) = match gaps[0] {
-                (db, RedactionGap::NoTable(shadow)) => (db, shadow),
-                _ => unreachable!(),
-            };
-            let what = match shadow {
-                Some((table, owner)) => format!(
-                    "no table in {} ({table} is taken for a shadow table of the virtual table                      {owner}, whose module this SQLite lacks: exclude {owner} instead)",
-                    db.display()
-                ),
-                None => format!("no table in {}", names(dbs)),
-            };
-            return Err(anyhow!(stale_redaction(
-                repo, filters, spec, &what, "NEWNAME", false, false
-            )));
-        }
-        warnings.push(format!(
-            "redact pattern {spec} names only tables left out (excludeTable): it redacts nothing"
-        ));
-    }
-    let exclude = read
-        .iter()
-        .map(|(_, _, e)| e.clone())
-        .reduce(|a, b| a.into_iter().filter(|p| b.contains(p)).collect())
-        .unwrap_or_default();
-    warnings.extend(exclude.into_iter().map(|pattern| {
-        format!(
-            "--exclude-table {pattern} matches no table: it leaves nothing out (`*` and `?` \
-             allowed; see `sqlgit init --exclude-table`)"
-        )
-    }));
-    Ok(warnings)
-}
-
-fn names(dbs: &[PathBuf]) -> String {
-    let names: Vec<String> = dbs.iter().map(|d| d.display().to_string()).collect();
-    names.join(", ")
-}
-
-/// The one line that fails a run for a `redact` pattern that misses: what it misses, and the
-/// `sqlgit init` commands that give it the new name or drop it (both keep the other patterns,
-/// as a given list replaces the saved one). `elsewhere`: the pattern still redacts a column in
-/// another database, so the new name (`new`, then the whole `TABLE.NEWNAME`) is added beside
-/// it and dropping it is not offered (either would stop redacting what it redacts there).
-/// Dropping is offered only for a column dropped (a renamed one keeps its values under the new
-/// name).
-#[allow(clippy::too_many_arguments)]
-fn stale_redaction(
-    repo: &Path,
-    filters: &crate::dump::Filters,
-    spec: &str,
-    what: &str,
-    new: &str,
-    column: bool,
-    elsewhere: bool,
-) -> String {
-    let (t, c) = spec.rsplit_once('.').unwrap_or((spec, ""));
-    let renamed = match (elsewhere, column) {
-        (true, _) => new.to_string(),
-        (false, true) => format!("{t}.{new}"),
-        (false, false) => format!("{new}.{c}"),
-    };
-    let others: Vec<&String> = filters.redact.iter().filter(|s| *s != spec).collect();
-    let list = |first: Option<&str>| {
-        let all: Vec<String> = first
-            .into_iter()
-            .map(str::to_string)
-            .chain(others.iter().map(|s| s.to_string()))
-            .map(|s| format!(" --redact {}", crate::shellword::single(&s)))
-            .collect();
-        match all.is_empty() {
-            true => " --redact ''".to_string(),
-            false => all.concat(),
-        }
-    };
-    let init = format!("sqlgit init --repo {}", crate::shellword::path(repo));
-    if elsewhere {
-        let both = format!(
-            " --redact {}{}",
-            crate::shellword::single(spec),
-            list(Some(&renamed))
-        );
-        return format!(
-            "redact pattern {spec} matches {what}: renamed? nothing was snapshotted, as its \
-             values would be committed unredacted; add the new name with `{init}{both}` (the \
-             list replaces the saved one; {spec} stays, as it redacts another database's)"
-        );
-    }
-    // Dropping the last pattern must not read as a harmless fix: it is spelled out.
-    let drop = match list(None).as_str() {
-        " --redact ''" => format!("`{init} --redact ''` (no redaction left)"),
-        rest => format!("`{init}{rest}`"),
-    };
-    format!(
-        "redact pattern {spec} matches {what}: renamed or dropped? nothing was snapshotted, as \
-         its values would be committed unredacted; give the new name with `{init}{}` (the list \
-         replaces the saved one), or, only if the column was dropped (no values left to hide), \
-         drop the pattern with {drop}",
-        list(Some(&renamed)),
-    )
 }

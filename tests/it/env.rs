@@ -261,6 +261,46 @@ impl TestEnv {
         child.wait_with_output().unwrap()
     }
 
+    /// `sqlgit ARGS` at `now`, stopped (SIGSTOP) at the failpoint `point` (see
+    /// `src/failpoint.rs`): `between` runs while it is stopped, then it goes on to its end.
+    pub fn sqlgit_paused<S: AsRef<OsStr>>(
+        &self,
+        now: u64,
+        args: &[S],
+        point: &str,
+        between: impl FnOnce(),
+    ) -> Run {
+        let mut cmd = self.sqlgit_cmd(args);
+        cmd.env("SQLGIT_NOW", now.to_string())
+            .env("SQLGIT_FAILPOINT", point)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let cmdline = describe(&cmd);
+        let child = cmd.spawn().unwrap();
+        let stat = format!("/proc/{}/stat", child.id());
+        let stopped = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('T'))
+            })
+        };
+        let start = std::time::Instant::now();
+        while !stopped() {
+            assert!(start.elapsed().as_secs() < 60, "{cmdline}: never paused");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        between();
+        // SAFETY: our child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+        Run {
+            cmdline,
+            output: child.wait_with_output().unwrap(),
+            dir: self.root.clone(),
+        }
+    }
+
     /// Run `sqlgit ARGS` with empty stdin and wait for it.
     pub fn sqlgit<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
         self.run(self.sqlgit_cmd(args), b"")

@@ -240,6 +240,7 @@ pub(crate) fn check_run(repo: &Path, db: &Path, at: &str) -> snapshot::Outcome {
         &Filters::default(),
         Reading::Check,
         snapshot::Others::Keep,
+        None,
     )
     .unwrap_or_else(|e| panic!("{at}: {e:#}"))
 }

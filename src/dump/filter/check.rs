@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use rusqlite::Connection;
 
-use super::super::shell::{content_option, mentions, table_option};
+use super::super::shell::{content_option, index_mentions, mentions, table_option};
 use super::super::viewreads::is_view;
 use super::{Catalog, Filters, table_columns};
 
@@ -188,13 +188,26 @@ fn check_redaction(
         let (index, unique, partial): (String, bool, bool) = (r.get(0)?, r.get(1)?, r.get(2)?);
         let (direct, expressions): (i64, i64) = (r.get(3)?, r.get(4)?);
         let sql: Option<String> = r.get(5)?;
-        let computes =
-            (partial || expressions > 0) && sql.is_some_and(|s| mentions(s.as_bytes(), column) > 0);
+        // Where the index reads it: in an expression of its keys (more mentions in the key
+        // list than keys on the column itself), in a partial index's WHERE.
+        let sql = sql.unwrap_or_default();
+        let (in_expression, in_where) = match index_mentions(sql.as_bytes(), column) {
+            Some((keys, clause)) => (expressions > 0 && keys as i64 > direct, clause > 0),
+            None => {
+                let any = (partial || expressions > 0) && mentions(sql.as_bytes(), column) > 0;
+                (any, any)
+            }
+        };
         unique_key |= unique && notnull && direct > 0;
-        if computes && (unique || notnull) {
+        let computes = match (in_expression, partial && in_where) {
+            (_, true) => Some("the WHERE of this partial index reads it"),
+            (true, false) => Some("an expression of its keys computes on it"),
+            (false, false) => None,
+        };
+        if let Some(how) = computes.filter(|_| unique || notnull) {
             bail!(
-                "index {index} computes on it (an expression or WHERE), which the placeholder \
-                 could make collide or fail on restore; leave the table out instead"
+                "index {index}: {how}, which the placeholder could make collide or fail on \
+                 restore; leave the table out instead"
             );
         }
     }

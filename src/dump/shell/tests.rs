@@ -127,3 +127,14 @@ fn quickscan_follows_quotes_and_comments() {
     assert!(is_terminator_line(b"/ -- x"));
     assert!(!is_terminator_line(b"good"));
 }
+
+#[test]
+fn index_mentions_splits_the_key_list_from_the_where() {
+    let sql =
+        b"CREATE UNIQUE INDEX \"i(\" ON \"t(\"(pw, lower(\"PW\")) WHERE (active AND pw <> '')";
+    assert_eq!(index_mentions(sql, "pw"), Some((2, 1)));
+    assert_eq!(index_mentions(sql, "active"), Some((0, 1)));
+    let plain = b"CREATE INDEX i ON t(pw) WHERE id > 0";
+    assert_eq!(index_mentions(plain, "pw"), Some((1, 0)));
+    assert_eq!(index_mentions(b"CREATE INDEX i", "pw"), None);
+}

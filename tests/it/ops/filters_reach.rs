@@ -69,6 +69,31 @@ fn redacting_a_unique_not_null_column_keeps_the_snapshot_restorable() {
     assert_eq!(query(&env, &restored, "SELECT count(*) FROM users;"), "2");
     sg(&env, T0, &["verify", "--repo", &repo]).success();
 
+    // A partial UNIQUE index keyed on the column whose WHERE reads another column: each row
+    // has its placeholder, the same rows are indexed: kept. One whose WHERE reads the column:
+    // refused, saying so.
+    sql(
+        &env,
+        &db,
+        "CREATE UNIQUE INDEX users_pinned ON users(username) WHERE id > 0;",
+    );
+    sg(&env, T0 + 30, &["snapshot", "-q", "--repo", &repo]).success();
+    sg(&env, T0 + 30, &["verify", "--repo", &repo]).success();
+    sql(
+        &env,
+        &db,
+        "CREATE UNIQUE INDEX users_named ON users(id) WHERE username <> '';",
+    );
+    let run = sg(&env, T0 + 45, &["snapshot", "--repo", &repo]).code_is(1);
+    assert!(
+        run.stderr_str().contains(
+            "cannot redact users.username: index users_named: the WHERE of this partial index \
+             reads it"
+        ),
+        "{}",
+        run.stderr_str()
+    );
+    sql(&env, &db, "DROP INDEX users_named;");
     // An index on an expression of the column: refused up front, with the reason.
     sql(
         &env,
@@ -78,8 +103,10 @@ fn redacting_a_unique_not_null_column_keeps_the_snapshot_restorable() {
     let run = sg(&env, T0 + 60, &["snapshot", "--repo", &repo]);
     assert_eq!(run.code(), Some(1), "{}", run.stderr_str());
     assert!(
-        run.stderr_str()
-            .contains("cannot redact users.username: index users_lower"),
+        run.stderr_str().contains(
+            "cannot redact users.username: index users_lower: an expression of its keys \
+             computes on it"
+        ),
         "{}",
         run.stderr_str()
     );

@@ -1,6 +1,7 @@
 //! Filters against what a database keeps about its tables outside them: statistics rows that
 //! still name a table by the name it had before ALTER TABLE RENAME, sqlite_sequence rows of
-//! excluded tables, schema names spelled in another letter case, full-text indexes of a view.
+//! excluded tables, schema names spelled in another letter case, full-text indexes of a view,
+//! triggers of kept tables that write into an excluded one.
 
 use super::*;
 
@@ -115,6 +116,50 @@ fn an_excluded_tables_sequence_is_left_out() {
         .success();
     sg(&env, T0 + 60, &["snapshot", "--repo", &repo]).success();
     assert_eq!(commit_count(&env, Path::new(&repo)), commits);
+}
+
+/// A trigger on a kept table that writes into an excluded table is kept without that table, so
+/// every insert into the kept table fails in a restore: the snapshot and verify warn, naming it.
+#[test]
+fn a_kept_trigger_into_an_excluded_table_is_warned_about() {
+    let env = TestEnv::new();
+    let db = env.db_from_script(
+        "app.db",
+        b"CREATE TABLE sess(id INTEGER PRIMARY KEY, s TEXT);\n\
+          CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+          CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO sess VALUES (new.id, new.v); END;\n\
+          INSERT INTO t VALUES (1, 'x');\n",
+    );
+    let repo = s(&env.path("r"));
+    let run = sg(
+        &env,
+        T0,
+        &[
+            "snapshot",
+            &s(&db),
+            "--repo",
+            &repo,
+            "--exclude-table",
+            "sess",
+        ],
+    )
+    .success();
+    assert!(
+        run.stderr_str()
+            .contains("warning: database app.db: trigger tr on t names the excluded table sess"),
+        "{}",
+        run.stderr_str()
+    );
+    let run = sg(&env, T0, &["verify", "--repo", &repo]).success();
+    assert!(
+        run.stderr_str().contains(
+            "trigger tr on t names sess, which the snapshot does not have (an excluded table?): \
+             every INSERT on t fails in a restore (no such table: main.sess)"
+        ),
+        "{}{}",
+        run.stdout_str(),
+        run.stderr_str()
+    );
 }
 
 /// Refused with `snapshot` on a fresh repository: exit 1, the message says `says`.

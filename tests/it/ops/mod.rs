@@ -18,6 +18,7 @@
 mod cli;
 mod cronenv;
 mod filters;
+mod filters_migrated;
 mod filters_reach;
 mod filters_stale;
 mod guards;
