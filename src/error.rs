@@ -75,6 +75,17 @@ pub fn usage_line(rendered: &str) -> String {
 /// How the OS (and libgit2, which passes its text on) says ENOSPC.
 pub const DISK_FULL: &str = "No space left on device";
 
+/// Whether `err` is a write refused for a full disk (ENOSPC, or SQLite's SQLITE_FULL).
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let io = cause.downcast_ref::<std::io::Error>();
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull) || {
+            let text = cause.to_string();
+            text.contains(DISK_FULL) || text.contains("database or disk is full")
+        }
+    })
+}
+
 /// What to do about a full disk, for a command that cron does not run again (`restore`, `cat
 /// -o`): given as an error's context, it replaces the snapshot's hint in [`error_line`] and adds
 /// no text of its own.
@@ -270,6 +281,15 @@ mod tests {
             error_line(&e).contains("free space, then run it again"),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_known_by_its_error_or_its_text() {
+        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(28)).context("write x");
+        assert!(is_disk_full(&e));
+        let e = anyhow::anyhow!("config: No space left on device (os error 28)").context("save");
+        assert!(is_disk_full(&e));
+        assert!(!is_disk_full(&anyhow::anyhow!("Permission denied")));
     }
 
     #[test]

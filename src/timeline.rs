@@ -229,13 +229,16 @@ impl Timeline {
         let shown = redact(&url);
         let options = self.remote_options()?;
         let _fetching = cache::lock_for_fetch(&self.store)?;
-        let dir = cache::create(&self.store)?;
+        let dir = cache::dir(&self.store);
+        crate::room::writes_in(&dir);
+        let dir = crate::error::on_full_disk(cache::create(&self.store), || cache_full(&dir))?;
         let main = crate::remote::fetch_history(&dir, &url, &options).with_context(|| {
             format!(
                 "history remote {shown} (asked whether it still holds snapshot {shown_id}, \
                  pruned here; only the local history cache was checked)"
             )
-        })?;
+        });
+        let main = crate::error::on_full_disk(main, || cache_full(&dir))?;
         let fetched = Repository::open_bare(&dir)?;
         let holds =
             |main: Oid| main == id || fetched.graph_descendant_of(main, id).unwrap_or(false);
@@ -256,7 +259,9 @@ impl Timeline {
     fn fetch(&self, url: &str, boundary: Oid) -> Result<()> {
         let shown = redact(url);
         let options = self.remote_options()?;
-        let dir = cache::create(&self.store)?;
+        let dir = cache::dir(&self.store);
+        crate::room::writes_in(&dir);
+        let dir = crate::error::on_full_disk(cache::create(&self.store), || cache_full(&dir))?;
         let main = |dir: &Path| {
             Repository::open_bare(dir)
                 .ok()
@@ -269,7 +274,8 @@ impl Timeline {
         let fetched = crate::remote::fetch_history(&dir, url, &options);
         meter.finish();
         let after =
-            fetched.with_context(|| format!("history remote {shown} (for older snapshots)"))?;
+            fetched.with_context(|| format!("fetch older snapshots from history remote {shown}"));
+        let after = crate::error::on_full_disk(after, || cache_full(&dir))?;
         let Some(after) = after else {
             // Emptied (recreated): what the cache held is kept as lost, and read as such.
             if cache::holds(&self.store, boundary) {
@@ -360,4 +366,13 @@ impl Timeline {
             rooted: !cut,
         })
     }
+}
+
+/// What to do when the history cache `dir` has no room for a fetch (a command run by hand).
+fn cache_full(dir: &Path) -> String {
+    format!(
+        "the disk is full: free space (the history cache {} holds a copy of the history \
+         remote's snapshots, to read those pruned here), then run it again",
+        dir.display()
+    )
 }

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::cli::{db_path, parse_busy_timeout};
 use crate::diff::{Format, LiveDb, Request, diff};
-use crate::error::{Exit, is_broken_pipe, one_line, usage};
+use crate::error::{Exit, FullDiskHint, is_broken_pipe, one_line, usage};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -96,7 +96,18 @@ pub fn run(args: DiffArgs) -> Result<Exit> {
         Err(e) => {
             // `diff` says trouble with exit 2, like diff(1).
             let _ = out.flush();
-            Err(usage(one_line(&format!("{e:#}"))))
+            // A full-disk hint is no text of its own (see `FullDiskHint`): kept, not shown here.
+            let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            let parts: Vec<&str> = parts
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !p.is_empty())
+                .collect();
+            let line = one_line(&parts.join(": "));
+            match e.downcast_ref::<FullDiskHint>() {
+                Some(hint) => Err(usage(line).context(FullDiskHint(hint.0.clone()))),
+                None => Err(usage(line)),
+            }
         }
     }
 }

@@ -280,6 +280,12 @@ fn prune_lines(report: &Report, repo_bytes: u64) {
             }
         );
     }
+    if report.maps_dropped {
+        tell!(
+            "sqlgit: warning: the disk was full: the page maps were deleted to make room for \
+             pruning (the next snapshot reads each database whole)"
+        );
+    }
     if report.cache_dropped {
         say!("deleted the cache of history remote snapshots (unused for an hour)");
     }

@@ -44,9 +44,18 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         keep: args.keep.keep.clone(),
         ..Flags::default()
     });
-    for note in crate::job::save_settings(&store, &old, &settings)? {
-        say!("note: {note}");
-    }
+    // Saved first (a prune killed midway leaves it for the next run), but on a full disk
+    // after pruning, which is what frees the room saving needs.
+    let deferred = match crate::job::save_settings(&store, &old, &settings) {
+        Ok(notes) => {
+            for note in notes {
+                say!("note: {note}");
+            }
+            false
+        }
+        Err(e) if crate::error::is_disk_full(&e) => true,
+        Err(e) => return Err(e),
+    };
     // The remote is asked first: it may have been recreated since it last confirmed.
     let heard = match (&settings.history_remote, settings.retention()?) {
         (Some(url), Some(_)) => {
@@ -58,7 +67,40 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         }
         _ => Heard::Yes,
     };
-    match crate::job::prune_now(&mut store, &settings, heard)? {
+    let pruned = crate::job::prune_now(&mut store, &settings, heard);
+    let saved = match deferred {
+        true => crate::job::save_settings(&store, &old, &settings),
+        false => Ok(Vec::new()),
+    };
+    let pruned = match (pruned, saved) {
+        (Ok(pruned), Ok(notes)) => {
+            for note in notes {
+                say!("note: {note}");
+            }
+            pruned
+        }
+        (Ok(pruned), Err(e)) => {
+            let e = not_saved(e, matches!(pruned, Pruned::Done(_)));
+            if let Err(held) = report(&store, pruned, &args) {
+                tell!("sqlgit: warning: {}", crate::error::error_line(&e));
+                return Err(held);
+            }
+            return Err(e);
+        }
+        (Err(e), saved) => {
+            if let Err(s) = saved {
+                tell!("sqlgit: warning: {}", crate::error::error_line(&s));
+            }
+            return Err(e);
+        }
+    };
+    report(&store, pruned, &args)?;
+    Ok(Exit::Success)
+}
+
+/// Say what pruning did (or why it did not).
+fn report(store: &Store, pruned: Pruned, args: &PruneArgs) -> Result<()> {
+    match pruned {
         Pruned::Done(report) => {
             if let Some(w) = crate::job::clock_ahead_line(&report) {
                 tell!("sqlgit: warning: {w}");
@@ -74,5 +116,17 @@ pub fn run(args: PruneArgs) -> Result<Exit> {
         }
         Pruned::Off => return Err(usage("no retention set: give --keep N or --keep DURATION")),
     }
-    Ok(Exit::Success)
+    Ok(())
+}
+
+/// The error of a setting not saved after pruning (`done`): what was pruned stays pruned.
+fn not_saved(e: anyhow::Error, done: bool) -> anyhow::Error {
+    let hint = || "the disk is full: free space, then run it again to save the setting".into();
+    let said = match done {
+        true => "pruning is done, but --keep was not saved",
+        false => "--keep was not saved",
+    };
+    crate::error::on_full_disk(Err::<(), _>(e), hint)
+        .unwrap_err()
+        .context(said)
 }

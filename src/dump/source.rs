@@ -40,14 +40,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
             Err(anyhow::Error::new(e).context("read schema"))
         }
-        // A WAL database whose -wal or -shm file this user cannot open or create: SQLite says
-        // "unable to open database file" of a file that opens.
-        Err(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure)
-            ) && is_wal(path) =>
-        {
+        Err(e) if wal_failure(path, &e) => {
             Err(anyhow::Error::new(e).context(format!("read schema ({})", wal_hint(path))))
         }
         // Other errors (not a database…) surface where the dump reads, with context.
@@ -66,6 +59,26 @@ fn open_with(path: &Path, flags: OpenFlags, busy_timeout: Duration) -> Result<Co
 
 fn first_read(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+}
+
+/// What a WAL database's reader lacks when that is why `err` (from opening or first reading
+/// `path`, by any connection: `restore --into`'s read-write one too) failed; None for other
+/// errors and other databases.
+pub fn wal_trouble(path: &Path, err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
+        .any(|e| wal_failure(path, e))
+        .then(|| wal_hint(path))
+}
+
+/// Whether `path` is a WAL database whose -wal or -shm file this user cannot open or create:
+/// SQLite says "unable to open database file" of a file that opens, or "disk I/O error" when
+/// the -shm file cannot grow on a full filesystem.
+fn wal_failure(path: &Path, e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure)
+    ) && is_wal(path)
 }
 
 /// What access a WAL database's reader lacks: to read its -wal or -shm file, or to create the

@@ -333,6 +333,11 @@ impl GitCli {
         ]);
         let done = self.git(url, &args)?;
         if !done.success {
+            // A whole history is fetched into the history cache only, whose lock the caller
+            // holds: what git left of it goes before the failure says what room is free.
+            if !shallow {
+                crate::store::cache::remove_partial_fetch(&self.git_dir);
+            }
             return Err(self.failure("fetch", url, &done.stderr));
         }
         Ok(())

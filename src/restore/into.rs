@@ -67,7 +67,11 @@ pub fn restore_into(source: &Source, target: &Path, busy_timeout: Duration) -> R
             matches!(code, NotADatabase | DatabaseCorrupt).then(|| sqlite.to_string())
         });
         let Some(why) = unreadable else {
-            return e.context(format!("database {}", target.display()));
+            // A WAL database whose -shm file cannot be made (a full or read-only filesystem).
+            let hint = crate::dump::source::wal_trouble(target, &e)
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return e.context(format!("database {}{hint}", target.display()));
         };
         anyhow::anyhow!(
             "database {}: {why}: --into replaces a database's content through SQLite, which \

@@ -84,6 +84,25 @@ pub fn create(store: &Store) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Remove what a failed fetch left in the cache at `git_dir` (the caller holds
+/// [`lock_for_fetch`], so no other fetch is writing there): git keeps the partial pack of an
+/// index-pack that failed (`tmp_pack_*`, a full disk's too) for two weeks.
+pub fn remove_partial_fetch(git_dir: &Path) {
+    let Ok(dir) = std::fs::read_dir(git_dir.join("objects").join("pack")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ["tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Open the cache for reading, with the main repository's objects as an alternate (in memory
 /// only), and mark it used.
 pub fn open(store: &Store) -> Result<Repository> {

@@ -109,6 +109,12 @@ pub fn forget(store: &Store, folder: &str) {
     let _ = std::fs::remove_file(map_path(&store.path, folder));
 }
 
+/// Delete every page map (the next snapshot reads each database whole): what pruning deletes
+/// first on a full disk, to make room for its graft. Whether there was one.
+pub(super) fn forget_all(repo_dir: &Path) -> bool {
+    std::fs::remove_dir_all(repo_dir.join(MAP_DIR)).is_ok()
+}
+
 /// The entries of a git tree object: (name, id, whether it is a folder).
 pub(super) fn parse_tree(mut data: &[u8]) -> Result<Vec<(String, Oid, bool)>> {
     let mut entries = Vec::new();

@@ -71,6 +71,8 @@ pub struct Report {
     pub unasked: usize,
     /// Packs left as they are because an entry is damaged (warnings: see `copy`).
     pub damaged: Vec<String>,
+    /// The disk was full: the page maps were deleted to make room for the graft.
+    pub maps_dropped: bool,
 }
 
 /// What the history remote holds, as far as pruning is concerned.
@@ -171,11 +173,20 @@ pub fn prune(
     // A ref made since the earlier prune may still need its own graft.
     if report.pruned > 0 || !grafted(&git_dir, &grafts) {
         garbage::mark_pending(&git_dir)?;
-        write_grafts(&git_dir, chain[boundary], &grafts)?;
+        // The commit graph would still list the commits cut off; it is only a cache.
         for name in ["objects/info/commit-graph", "objects/info/commit-graphs"] {
             let p = git_dir.join(name);
             let _ = std::fs::remove_file(&p);
             let _ = std::fs::remove_dir_all(&p);
+        }
+        if let Err(e) = write_grafts(&git_dir, chain[boundary], &grafts) {
+            // A full disk has no room for the graft, and pruning is what frees it: the page
+            // maps (a cache the next snapshot rebuilds by reading whole) make that room.
+            if !crate::error::is_disk_full(&e) || !super::previous::forget_all(&store.path) {
+                return Err(e);
+            }
+            report.maps_dropped = true;
+            write_grafts(&git_dir, chain[boundary], &grafts)?;
         }
         // Grafts are read when a repository is opened.
         *store = Store::open(&store.path)?;

@@ -15,6 +15,9 @@ impl GitCli {
             Some(said) => anyhow!("{cause} (git: {said})"),
             None => anyhow!("{cause}"),
         };
+        if let Some(line) = local_disk_full(stderr) {
+            return anyhow!("{} (git: {line})", self.no_room(what));
+        }
         if lower.contains("terminal prompts disabled")
             || lower.contains("could not read username")
             || lower.contains("could not read password")
@@ -105,6 +108,37 @@ impl GitCli {
             None => anyhow!("git {what} failed for {}", redact(url)),
         }
     }
+}
+
+impl GitCli {
+    /// That git could not write in the repository (the history cache, for a fetch) for a full
+    /// disk, with what is free there: git's own last words blame the transfer (`fetch-pack:
+    /// invalid index-pack output`).
+    fn no_room(&self, what: &str) -> String {
+        let free = crate::room::free_room(&self.git_dir)
+            .map(|r| format!(" ({} free)", crate::output::human_bytes(r.bytes)))
+            .unwrap_or_default();
+        format!(
+            "the local disk is full: git {what} could not write in {}{free}",
+            self.git_dir.display()
+        )
+    }
+}
+
+/// git's line saying that a write here failed for a full disk (`fatal: write error: No space
+/// left on device`, which index-pack says before fetch-pack's last words); not the remote's
+/// (`remote: …`, `remote unpack failed`), which is the server's disk.
+fn local_disk_full(stderr: &str) -> Option<String> {
+    let line = stderr
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.starts_with("remote:") && !l.contains("remote unpack failed"))
+        .find(|l| l.contains(crate::error::DISK_FULL))?;
+    let line = line
+        .strip_prefix("fatal: ")
+        .or_else(|| line.strip_prefix("error: "))
+        .unwrap_or(line);
+    Some(crate::error::one_line(line).chars().take(400).collect())
 }
 
 /// The origin (`scheme://host[:port]`) git asked credentials for, when it is not the remote's
@@ -392,6 +426,20 @@ pub(super) fn last_meaningful(stderr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::asked_elsewhere;
+
+    #[test]
+    fn a_full_local_disk_is_told_from_the_remotes() {
+        use super::local_disk_full;
+        let fetch = "Receiving objects:  40% (80/200)\rfatal: write error: No space left on \
+                     device\nfatal: fetch-pack: invalid index-pack output\n";
+        assert_eq!(
+            local_disk_full(fetch).as_deref(),
+            Some("write error: No space left on device")
+        );
+        let remote = "remote: fatal: write error: No space left on device\n\
+                      error: remote unpack failed: No space left on device\n";
+        assert_eq!(local_disk_full(remote), None);
+    }
 
     #[test]
     fn credentials_asked_for_another_host_are_a_redirect() {

@@ -16,7 +16,7 @@
 //! or a loop-mounted ext2 image).
 //!
 //! The cases, by file: `databases`, `repos`, `whens` (revisions, times, restore over a file),
-//! `remotes`, `ssh_host_key`, `disk_full`; this file holds how a refusal is run and checked, the
+//! `remotes`, `ssh_host_key`, `disk_full` and `disk_full_more`; this file holds how a refusal is run and checked, the
 //! fixture, and `bad_remote` (shared by `remotes` and `ssh_host_key`).
 //!
 //! With `SQLGIT_BADINPUT_ROWS=DIR` every case writes its markdown table rows (command, exit code,
@@ -24,6 +24,7 @@
 
 mod databases;
 mod disk_full;
+mod disk_full_more;
 mod remotes;
 mod repos;
 mod ssh_host_key;
