@@ -218,42 +218,23 @@ fn a_database_truncated_after_the_run_opened_it_is_refused() {
     let repo = env.path("r.sqlgit");
     snapshot_commit(&env, &db, &repo, Some(T));
     let head = env.git_in(&repo, &["rev-parse", "main"]);
-    let mut cmd = sqlgit_cmd_at(
-        &env,
-        Some(T + 60),
+    let run = env.sqlgit_paused(
+        T + 60,
         &[
             OsStr::new("snapshot"),
             db.as_os_str(),
             OsStr::new("--repo"),
             repo.as_os_str(),
         ],
+        "snapshot-opened",
+        || std::fs::write(&db, b"").unwrap(), // what `cp` does first
     );
-    cmd.env("SQLGIT_FAILPOINT", "snapshot-opened")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let stat = format!("/proc/{}/stat", child.id());
-    let stopped = || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('T'))
-        })
-    };
-    let start = std::time::Instant::now();
-    while !stopped() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "never paused"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    std::fs::write(&db, b"").unwrap(); // what `cp` does first
-    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("empty file (0 bytes)"), "{err}");
+    let run = run.code_is(1);
+    assert!(
+        run.stderr_str().contains("empty file (0 bytes)"),
+        "{}",
+        run.stderr_str()
+    );
     assert_eq!(env.git_in(&repo, &["rev-parse", "main"]), head);
 }
 
