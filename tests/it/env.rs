@@ -10,15 +10,17 @@
 #![allow(dead_code)] // shared helpers: not every test binary module uses all of them
 
 mod compare;
+mod run;
+mod signals;
 mod util;
 
 pub use compare::compare_databases;
+pub use run::{Run, describe, excerpt};
 pub use util::{
     copy_dir, dir_size, hook_lines, kill_group, logging_hook, one_error_line, parse_csv, rfc3339,
 };
 
-use std::ffi::{OsStr, OsString};
-use std::fmt::Write as _;
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -220,85 +222,6 @@ impl TestEnv {
         let mut cmd = self.command(env!("CARGO_BIN_EXE_sqlgit"));
         cmd.args(args);
         cmd
-    }
-
-    /// Start `sqlgit ARGS`, wait (up to 30 s, failing if it ends first) until `ready` says so,
-    /// send it `signal`, and collect its output (stderr piped, stdout dropped).
-    pub fn sqlgit_signalled<S: AsRef<OsStr>>(
-        &self,
-        args: &[S],
-        signal: libc::c_int,
-        what: &str,
-        ready: impl FnMut() -> bool,
-    ) -> std::process::Output {
-        self.signalled(self.sqlgit_cmd(args), signal, what, ready)
-    }
-
-    /// [`TestEnv::sqlgit_signalled`] for a command made with [`TestEnv::sqlgit_cmd`].
-    pub fn signalled(
-        &self,
-        mut cmd: Command,
-        signal: libc::c_int,
-        what: &str,
-        mut ready: impl FnMut() -> bool,
-    ) -> std::process::Output {
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        while !ready() {
-            assert!(start.elapsed().as_secs() < 30, "{what}: never ready");
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{what}: finished first"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        // SAFETY: our child's pid.
-        unsafe { libc::kill(child.id() as i32, signal) };
-        child.wait_with_output().unwrap()
-    }
-
-    /// `sqlgit ARGS` at `now`, stopped (SIGSTOP) at the failpoint `point` (see
-    /// `src/failpoint.rs`): `between` runs while it is stopped, then it goes on to its end.
-    pub fn sqlgit_paused<S: AsRef<OsStr>>(
-        &self,
-        now: u64,
-        args: &[S],
-        point: &str,
-        between: impl FnOnce(),
-    ) -> Run {
-        let mut cmd = self.sqlgit_cmd(args);
-        cmd.env("SQLGIT_NOW", now.to_string())
-            .env("SQLGIT_FAILPOINT", point)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let cmdline = describe(&cmd);
-        let child = cmd.spawn().unwrap();
-        let stat = format!("/proc/{}/stat", child.id());
-        let stopped = || {
-            std::fs::read_to_string(&stat).is_ok_and(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('T'))
-            })
-        };
-        let start = std::time::Instant::now();
-        while !stopped() {
-            assert!(start.elapsed().as_secs() < 60, "{cmdline}: never paused");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        between();
-        // SAFETY: our child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
-        Run {
-            cmdline,
-            output: child.wait_with_output().unwrap(),
-            dir: self.root.clone(),
-        }
     }
 
     /// Run `sqlgit ARGS` with empty stdin and wait for it.
@@ -519,125 +442,6 @@ impl Drop for TestEnv {
             );
         }
     }
-}
-
-/// What a finished command did.
-pub struct Run {
-    pub cmdline: String,
-    pub output: Output,
-    pub dir: PathBuf,
-}
-
-impl Run {
-    pub fn code(&self) -> Option<i32> {
-        self.output.status.code()
-    }
-    pub fn stdout(&self) -> &[u8] {
-        &self.output.stdout
-    }
-    pub fn stderr(&self) -> &[u8] {
-        &self.output.stderr
-    }
-    pub fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-    pub fn stderr_str(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    /// Panic unless the command exited 0.
-    #[track_caller]
-    pub fn success(self) -> Run {
-        if !self.output.status.success() {
-            self.fail("expected success");
-        }
-        self
-    }
-
-    /// Panic unless the command exited non-zero (a signal death is a failure too, not a "failure").
-    #[track_caller]
-    pub fn failure(self) -> Run {
-        match self.code() {
-            Some(0) => self.fail("expected a non-zero exit code"),
-            None => {
-                self.fail("expected a non-zero exit code, but the process was killed by a signal")
-            }
-            Some(_) => self,
-        }
-    }
-
-    /// Panic unless the exit code is exactly `code`.
-    #[track_caller]
-    pub fn code_is(self, code: i32) -> Run {
-        if self.code() != Some(code) {
-            self.fail(&format!("expected exit code {code}"));
-        }
-        self
-    }
-
-    /// Panic if anything was written to stderr.
-    #[track_caller]
-    pub fn assert_quiet(self) -> Run {
-        if !self.output.stderr.is_empty() {
-            self.fail("expected an empty stderr");
-        }
-        self
-    }
-
-    /// Panic with `what`, the command line, exit status, stdout, stderr and the test directory.
-    #[track_caller]
-    pub fn fail(&self, what: &str) -> ! {
-        panic!(
-            "\n\n==================== {what} ====================\n\
-             command: {}\n\
-             dir:     {}\n\
-             status:  {}\n\
-             ---------------- stdout ----------------\n{}\n\
-             ---------------- stderr ----------------\n{}\n\
-             ========================================\n",
-            self.cmdline,
-            self.dir.display(),
-            self.output.status,
-            excerpt(&self.output.stdout),
-            excerpt(&self.output.stderr),
-        );
-    }
-}
-
-/// A shell-like rendering of `cmd` for failure messages.
-pub fn describe(cmd: &Command) -> String {
-    let mut out = String::new();
-    let words =
-        std::iter::once(cmd.get_program().to_owned()).chain(cmd.get_args().map(OsString::from));
-    for word in words {
-        let w = word.to_string_lossy();
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        if !w.is_empty()
-            && w.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_./=:+,".contains(&b))
-        {
-            out.push_str(&w);
-        } else {
-            write!(out, "'{}'", w.replace('\'', r"'\''")).unwrap();
-        }
-    }
-    out
-}
-
-/// At most ~8 KiB of `bytes` as lossy text, with a note of what was cut.
-pub fn excerpt(bytes: &[u8]) -> String {
-    const MAX: usize = 8 * 1024;
-    if bytes.len() <= MAX {
-        return String::from_utf8_lossy(bytes).into_owned();
-    }
-    format!(
-        "{}\n[... {} bytes omitted ...]\n{}",
-        String::from_utf8_lossy(&bytes[..MAX / 2]),
-        bytes.len() - MAX,
-        String::from_utf8_lossy(&bytes[bytes.len() - MAX / 2..])
-    )
 }
 
 /// A file's bytes and mtime, to prove that reading a database did not touch it.
