@@ -2,12 +2,31 @@
 //! push` stopped the same way, failed only in their pushes: a later push that completes them
 //! makes the run a success (status, metrics, `--on-success`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::env::{TestEnv, hook_lines, logging_hook};
 
 fn s(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// `a.db` (one row in `t`) snapshotted into `r` with the bare local `hist.git` as its history
+/// remote, and `extra` flags: the database, repository and remote.
+fn snapshotted_with_history(env: &TestEnv, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let db = env.db_from_script(
+        "a.db",
+        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
+    );
+    let (repo, hist) = (env.path("r"), env.path("hist.git"));
+    env.git_in(
+        env.root(),
+        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
+    );
+    let (d, r, h) = (s(&db), s(&repo), s(&hist));
+    let mut args = vec!["snapshot", &d, "--repo", &r, "-q", "--history-remote", &h];
+    args.extend_from_slice(extra);
+    env.sqlgit(&args).success();
+    (db, repo, hist)
 }
 
 /// Make `remote`'s pushes hang (a slow server) until the test stops sqlgit; `receiving` appears
@@ -118,33 +137,24 @@ fn completed_by_push(env: &TestEnv, repo: &Path, hooks: &Path, metrics: &Path) {
 #[test]
 fn a_push_completes_a_run_or_push_stopped_while_pushing() {
     let env = TestEnv::new();
-    let db = env.db_from_script(
-        "a.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
-    );
-    let (repo, hist) = (env.path("r"), env.path("hist.git"));
     let (hooks, metrics) = (env.path("hooks.txt"), env.path("m.prom"));
-    env.git_in(
-        env.root(),
-        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
-    );
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &s(&repo),
-        "-q",
-        "--history-remote",
-        &s(&hist),
-        "--metrics-file",
-        &s(&metrics),
+    let (m, on_failure, on_success) = (
+        s(&metrics),
         // Slow: a run the stop interrupted has time to record itself over the stop's record.
-        "--on-failure",
-        &format!("sleep 1; {}", logging_hook(&hooks)),
-        "--on-success",
-        &logging_hook(&hooks),
-    ])
-    .success();
+        format!("sleep 1; {}", logging_hook(&hooks)),
+        logging_hook(&hooks),
+    );
+    let (db, repo, hist) = snapshotted_with_history(
+        &env,
+        &[
+            "--metrics-file",
+            &m,
+            "--on-failure",
+            &on_failure,
+            "--on-success",
+            &on_success,
+        ],
+    );
     let r = s(&repo);
     // A snapshot run stopped after its commit, in its push.
     env.sqlite3(&db, "INSERT INTO t VALUES(2,'b')");
@@ -175,26 +185,8 @@ fn a_push_completes_a_run_or_push_stopped_while_pushing() {
 #[test]
 fn a_push_stopped_or_timed_out_while_the_remote_locks_its_ref_leaves_no_lock() {
     let env = TestEnv::new();
-    let db = env.db_from_script(
-        "a.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
-    );
-    let (repo, hist, locked) = (env.path("r"), env.path("hist.git"), env.path("locked"));
-    env.git_in(
-        env.root(),
-        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
-    );
-    let (r, h) = (s(&repo), s(&hist));
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &r,
-        "-q",
-        "--history-remote",
-        &h,
-    ])
-    .success();
+    let (db, repo, hist) = snapshotted_with_history(&env, &[]);
+    let (locked, r) = (env.path("locked"), s(&repo));
     slow_ref_update(&env, &hist, &locked);
     env.sqlite3(&db, "INSERT INTO t VALUES(2,'b')");
     let out = env.sqlgit_signalled(
@@ -232,26 +224,8 @@ fn a_push_stopped_or_timed_out_while_the_remote_locks_its_ref_leaves_no_lock() {
 #[test]
 fn a_lock_file_left_in_a_remote_is_named_with_its_fix() {
     let env = TestEnv::new();
-    let db = env.db_from_script(
-        "a.db",
-        b"CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES(1,'a');",
-    );
-    let (repo, hist) = (env.path("r"), env.path("hist.git"));
-    env.git_in(
-        env.root(),
-        &["init", "-q", "--bare", "-b", "main", &s(&hist)],
-    );
-    let (r, h) = (s(&repo), s(&hist));
-    env.sqlgit(&[
-        "snapshot",
-        &s(&db),
-        "--repo",
-        &r,
-        "-q",
-        "--history-remote",
-        &h,
-    ])
-    .success();
+    let (db, repo, hist) = snapshotted_with_history(&env, &[]);
+    let r = s(&repo);
     let lock = hist.join("refs/heads/main.lock");
     // libgit2 pushes a local remote only when no git is on PATH.
     let no_git = env.path("no-git-bin");
