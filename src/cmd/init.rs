@@ -37,42 +37,9 @@ pub fn run(args: InitArgs) -> Result<Exit> {
     // suggests, such as `sqlgit init --repo DIR --history-remote URL`, must run as printed).
     // A repository a refused first run created has settings but no database list yet: the
     // fix that run printed (`sqlgit init --repo DIR --redact ''`) must run as printed too.
-    // A repository that lost its config: written again (with the settings given here) only
-    // when a database is named, as for a new repository.
-    if crate::store::lostconfig::config_lost(&args.repo) {
-        if args.dbs.is_empty() {
-            return Err(crate::error::usage(format!(
-                "{}: its config is missing, and with it the list of databases: name them with \
-                 --db DB",
-                args.repo.display()
-            )));
-        }
-        let _lock = lock::lock(&args.repo, Duration::from_secs(60))?;
-        if crate::store::lostconfig::config_lost(&args.repo) {
-            crate::store::lostconfig::write_new_config(&args.repo)?;
-            say!(
-                "note: wrote a new {} (it was missing)",
-                args.repo.join("config").display()
-            );
-        }
-    }
-    // A git copy of a sqlgit repository (git clone --mirror): adopted, with the databases named.
-    if crate::store::lostconfig::unadopted_copy(&args.repo) {
-        if args.dbs.is_empty() {
-            return Err(crate::error::usage(format!(
-                "{}: a git copy of a sqlgit repository, without sqlgit's settings: name its \
-                 databases with --db DB",
-                args.repo.display()
-            )));
-        }
-        let _lock = lock::lock(&args.repo, Duration::from_secs(60))?;
-        if crate::store::lostconfig::unadopted_copy(&args.repo) {
-            crate::store::lostconfig::adopt_copy(&args.repo)?;
-            say!(
-                "note: adopted {}, a git copy of a sqlgit repository: its history continues",
-                args.repo.display()
-            );
-        }
+    // A repository that lost its config, or a git copy of one: made sqlgit's again.
+    for note in crate::store::lostconfig::reclaim(&args.repo, !args.dbs.is_empty())? {
+        say!("{note}");
     }
     let existing = match Store::open(&args.repo) {
         Ok(store) => Some(store),

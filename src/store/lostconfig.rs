@@ -167,6 +167,51 @@ pub fn write_new_config(dir: &Path) -> Result<()> {
     written.with_context(|| format!("write {}", dir.join("config").display()))
 }
 
+/// For `sqlgit init`: a repository that lost its config gets a new one, a git copy of a
+/// sqlgit repository is adopted (each under the repository lock, checked again there); the
+/// notes to print. Either needs its databases named (`dbs_named`, else a usage error), as a new
+/// repository does.
+pub fn reclaim(dir: &Path, dbs_named: bool) -> Result<Vec<String>> {
+    type Applies = fn(&Path) -> bool;
+    type Mend = fn(&Path) -> Result<()>;
+    let cases: [(Applies, Mend, &str, String); 2] = [
+        (
+            config_lost,
+            write_new_config,
+            "its config is missing, and with it the list of databases: name them with --db DB",
+            format!(
+                "note: wrote a new {} (it was missing)",
+                dir.join("config").display()
+            ),
+        ),
+        (
+            unadopted_copy,
+            adopt_copy,
+            "a git copy of a sqlgit repository, without sqlgit's settings: name its databases \
+             with --db DB",
+            format!(
+                "note: adopted {}, a git copy of a sqlgit repository: its history continues",
+                dir.display()
+            ),
+        ),
+    ];
+    let mut notes = Vec::new();
+    for (applies, mend, unnamed, done) in cases {
+        if !applies(dir) {
+            continue;
+        }
+        if !dbs_named {
+            return Err(crate::error::usage(format!("{}: {unnamed}", dir.display())));
+        }
+        let _lock = super::lock::lock(dir, std::time::Duration::from_secs(60))?;
+        if applies(dir) {
+            mend(dir)?;
+            notes.push(done);
+        }
+    }
+    Ok(notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::db_word;
